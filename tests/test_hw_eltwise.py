@@ -24,7 +24,7 @@ def test_add_by_hand():
     a, b = [[130], [128], [255], [0], [129]], [[-2], [0], [-128], [127], [-3]]
     # (a-128)*3 - (b+2): 6, -2, 381+126, -384-129, 3+1 -> /4: 1.5 -0.5 126.75 -128.25 1 -> 2 0 10 -10 1
     want = [[2], [0], [10], [-10], [1]]
-    case = UnitCase("add", {"a": Port(8, 1, False, a), "b": Port(8, 1, True, b)}, {"o": Port(8, 1, True, want)}, 15, 5 + 15)  # 6 rescale stages + 9 requant stages
+    case = UnitCase("add", {"a": Port(8, 1, False, a), "b": Port(8, 1, True, b)}, {"o": Port(8, 1, True, want)}, 16, 5 + 16)  # 6 rescale stages + 10 requant stages
     run_pysim(EltwiseAdd(params), case)
 
 
@@ -34,7 +34,7 @@ def test_concat_by_hand():
     params = EltwiseConcatParams(4, 2, 4, False, 4, True, 4, False, 0, -8, None, rq_b, lanes=2)
     a, b = [[1, 2], [3, 4], [15, 0], [5, 6]], [[-8, -7], [-5, 7]]  # b + 8: 0 1 | 3 15 -> /2: 0 0 | 2 8
     want = [[1, 2], [3, 4], [0, 0], [15, 0], [5, 6], [2, 8]]
-    case = UnitCase("concat", {"a": Port(4, 2, False, a), "b": Port(4, 2, True, b)}, {"o": Port(4, 2, False, want)}, 9, 6 + 9)  # 9 requant stages
+    case = UnitCase("concat", {"a": Port(4, 2, False, a), "b": Port(4, 2, True, b)}, {"o": Port(4, 2, False, want)}, 10, 6 + 10)  # 10 requant stages
     run_pysim(EltwiseConcat(params), case)
 
 

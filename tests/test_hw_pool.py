@@ -32,7 +32,7 @@ def test_pool_average_by_hand():
     """Sums -6 5 5 -6 | -24 -24 -24 -9 times 21845 * 2**-16 (~1/3): -2 1.67 1.67 -2 | -8 -8 -8 -3."""
     rq = RequantParams(7, 4, True, (21845,), (16,), 0, -8, 7, channels=4, lanes=2)
     want = [[-2, 2], [2, -2], [-8, -8], [-8, -3]]
-    case = UnitCase("avg", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, want)}, 4 + 10, 12 + 10)  # input register + 9 requant stages
+    case = UnitCase("avg", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, want)}, 4 + 11, 12 + 11)  # input register + 10 requant stages
     run_pysim(Pool(PoolParams("avg", 3, 4, True, channels=4, requant=rq, lanes=2)), case)
 
 

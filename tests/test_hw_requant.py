@@ -22,7 +22,7 @@ def test_requant_hand_values():
     acc = [[1], [3], [-1], [-3], [5], [-5], [100], [-100]]  # x1.5: 1.5 4.5 -1.5 -4.5 7.5 -7.5 150 -150
     for rounding, want in (("half_even", [4, 6, 0, -2, 9, -4, 9, -4]), ("half_up", [4, 7, 1, -2, 9, -4, 9, -4])):
         params = RequantParams(8, 5, True, (3,), (1,), 2, -4, 9, rounding)
-        case = UnitCase("hand", {"i": Port(8, 1, True, acc)}, {"o": Port(5, 1, True, [[w] for w in want])}, 9, 8 + 9)
+        case = UnitCase("hand", {"i": Port(8, 1, True, acc)}, {"o": Port(5, 1, True, [[w] for w in want])}, 10, 8 + 10)
         run_pysim(Requant(params), case)
 
 
@@ -30,7 +30,7 @@ def test_requant_per_channel_lanes_and_table_by_hand():
     """3 channels on 2 lanes (the 4th lane is padding: multiplier 0 gives clamp(z) = 0), then a table."""
     params = RequantParams(6, 4, False, (1, 1, 1), (0, 1, 2), 0, 0, 7, channels=3, lut=tuple(range(15, 7, -1)), lut_qmin=0, lanes=2)
     acc = [[5, 5], [5, 31]]  # channels 5, 5>>1 = 2.5 -> 2, 5>>2 = 1.25 -> 1, padding lane -> 0
-    case = UnitCase("hand", {"i": Port(6, 2, True, acc)}, {"o": Port(4, 2, False, [[10, 13], [14, 15]])}, 10, 2 + 10)  # 9 stages + the table
+    case = UnitCase("hand", {"i": Port(6, 2, True, acc)}, {"o": Port(4, 2, False, [[10, 13], [14, 15]])}, 11, 2 + 11)  # 10 stages + the table
     run_pysim(Requant(params), case)
 
 

@@ -403,7 +403,7 @@ class FifoParams:
 __all__ += ["ADD_RESCALE_STAGES", "REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
 ADD_RESCALE_STAGES = 6  # EltwiseAdd: operands, offsets, DSP input copies, partial products, their copies, the rescaled inputs
-REQUANT_LATENCY = 9  # operands, multiplier inputs, partial products, two copies, product, shift, rounding, clamp (+1 for a table)
+REQUANT_LATENCY = 10  # operands, multiplier inputs, partial products, two copies, two adder stages, shift, rounding, clamp (+1 for a table)
 
 
 def signed_width(lo: int, hi: int) -> int:

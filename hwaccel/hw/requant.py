@@ -1,6 +1,6 @@
 """Requant unit: ``clamp(z + round(acc * M0 * 2**-n), lo, hi)`` per lane, then an optional table.
 
-:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, nine register stages so
+:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, ten register stages so
 that no stage holds more than one wide operation or one route from a DSP block (post-route
 >= 100 MHz on ECP5):
 
@@ -13,14 +13,15 @@ that no stage holds more than one wide operation or one route from a DSP block (
    register);
 4. and 5. the partial products again, twice: the route from a DSP block to the adder gets two
    cycles (at 73 % of the ECP5-85k's blocks, a requant's block can sit far from its logic);
-6. the product: the sum of the partial products;
-7. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
+6. and 7. the product: the sum of the partial products, the first half of the adder tree's
+   levels in stage 6 (sums of groups of partial products), the rest in stage 7;
+8. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
    compared with ``half = 2**(n-1)``;
-8. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
+9. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
    always (``half_up``) or when ``q`` is odd (``half_even``); beside it, whether that code lies
    below ``lo`` or above ``hi``, from ``q`` against ``lo - zero_point - up`` (and ``hi``), so that
    the clamp is not a compare of the wide sum;
-9. clamp: a choice between ``lo``, ``hi`` and the code's low bits by those two flags;
+10. clamp: a choice between ``lo``, ``hi`` and the code's low bits by those two flags;
 
 and a table (LUT) stage when the params have one. The last stage's register is the head of the
 caller's :class:`~.queue.OutputQueue`: the pipeline returns what goes into it (the clamped codes,
@@ -159,28 +160,30 @@ def requant_pipeline(
                 part = reg(3, a2 * b2, shape, f"rq{lane}_part{i}_{j}")
                 copy = reg(5, reg(4, part, shape, f"rq{lane}_part{i}_{j}_r"), shape, f"rq{lane}_part{i}_{j}_rr")
                 copies.append((copy, oa + ob))
-        total = sum((part << offset for part, offset in copies), Const(0))
-        prod = reg(6, total, signed(width), f"rq{lane}_prod")
-        shift, half, mask = setting["shift"][6], setting["half"][6], setting["mask"][6]
-        floor = reg(7, prod >> shift, signed(width), f"rq{lane}_floor")
+        group = 1 << -(-(len(copies) - 1).bit_length() // 2)  # the first half of the adder tree's levels
+        sums = [reg(6, sum((part << offset for part, offset in copies[k:k + group]), Const(0)), signed(width),
+                    f"rq{lane}_sum{k // group}") for k in range(0, len(copies), group)]
+        prod = reg(7, sum(sums, Const(0)), signed(width), f"rq{lane}_prod")
+        shift, half, mask = setting["shift"][7], setting["half"][7], setting["mask"][7]
+        floor = reg(8, prod >> shift, signed(width), f"rq{lane}_floor")
         remainder = Signal(unsigned(width), name=f"rq{lane}_rem")
         m.d.comb += remainder.eq(prod.as_unsigned() & mask)
-        above = reg(7, remainder > half, unsigned(1), f"rq{lane}_above")
-        tie = reg(7, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
+        above = reg(8, remainder > half, unsigned(1), f"rq{lane}_above")
+        tie = reg(8, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
         up = above | (tie & (1 if params.rounding == "half_up" else floor[0]))
         # only the code's low bits are kept: they are the code whenever it lies in [lo, hi];
         # code < lo  <=>  q < lo - zero_point - up, and likewise for hi
         shape = _clamp_shape(params)
-        code = reg(8, (setting["zero_point"][7] + floor + up)[:shape.width], unsigned(shape.width), f"rq{lane}_code")
-        below = Mux(up, floor < setting["q_lo1"][7], floor < setting["q_lo0"][7])
-        above_hi = Mux(up, floor > setting["q_hi1"][7], floor > setting["q_hi0"][7])
-        under = reg(8, below, unsigned(1), f"rq{lane}_under")
-        over = reg(8, above_hi, unsigned(1), f"rq{lane}_over")
-        lo, hi = setting["lo"][8], setting["hi"][8]
+        code = reg(9, (setting["zero_point"][8] + floor + up)[:shape.width], unsigned(shape.width), f"rq{lane}_code")
+        below = Mux(up, floor < setting["q_lo1"][8], floor < setting["q_lo0"][8])
+        above_hi = Mux(up, floor > setting["q_hi1"][8], floor > setting["q_hi0"][8])
+        under = reg(9, below, unsigned(1), f"rq{lane}_under")
+        over = reg(9, above_hi, unsigned(1), f"rq{lane}_over")
+        lo, hi = setting["lo"][9], setting["hi"][9]
         outs.append(Mux(under, lo, Mux(over, hi, code.as_signed() if shape.signed else code)))
     if params.lut is None:
         return valids[REQUANT_LATENCY - 1], outs
-    clamped_regs = [reg(9, c, _clamp_shape(params), f"rq{lane}_out") for lane, c in enumerate(outs)]
+    clamped_regs = [reg(10, c, _clamp_shape(params), f"rq{lane}_out") for lane, c in enumerate(outs)]
     return valids[REQUANT_LATENCY], _lut_reads(m, clamped_regs, params)
 
 

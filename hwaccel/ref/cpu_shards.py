@@ -9,7 +9,7 @@ input blocked the sender until the shard woke up and read it in pipe-sized piece
 Both ends wait spin-then-block (as GNU OpenMP's idle threads do, ``GOMP_SPINCOUNT``): they poll the
 pipe for up to :data:`SPIN_SECONDS` before sleeping in the kernel. Waking a sleeping process took
 about 100 us per request on the measuring host (a VM whose idle core halts), and a two-shard run of
-the zoo CNN at batch 1024 lasts about 1 ms: spinning took its 1-to-2-core scaling from 1.36x to 1.55x.
+the zoo CNN at batch 1024 lasts about 1 ms: spinning took its 1-to-2-core scaling from 1.36x to 1.58x.
 """
 
 from __future__ import annotations

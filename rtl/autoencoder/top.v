@@ -4803,73 +4803,73 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [4:0] \$105 ;
-  wire [4:0] \$106 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [4:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [4:0] \$110 ;
   wire \$111 ;
-  wire [4:0] \$112 ;
-  wire [4:0] \$113 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [4:0] \$116 ;
+  wire [4:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [4:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire [5:0] \$126 ;
+  wire [4:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [5:0] \$130 ;
   wire \$131 ;
-  wire [15:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [15:0] \$136 ;
+  reg [3:0] \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
   reg \$140 ;
   reg \$141 ;
   reg \$142 ;
-  reg [24:0] \$143 ;
-  reg [24:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
   reg [24:0] \$148 ;
   reg [24:0] \$149 ;
   wire \$15 ;
   reg [24:0] \$150 ;
-  reg [5:0] \$151 ;
-  reg [5:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [5:0] \$154 ;
-  reg [5:0] \$155 ;
-  reg [5:0] \$156 ;
+  reg [24:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [24:0] \$156 ;
   reg [5:0] \$157 ;
   reg [5:0] \$158 ;
-  reg [36:0] \$159 ;
+  reg [5:0] \$159 ;
   wire \$16 ;
-  reg [36:0] \$160 ;
-  reg [36:0] \$161 ;
-  reg [36:0] \$162 ;
-  reg [36:0] \$163 ;
-  reg [36:0] \$164 ;
-  reg [36:0] \$165 ;
+  reg [5:0] \$160 ;
+  reg [5:0] \$161 ;
+  reg [5:0] \$162 ;
+  reg [5:0] \$163 ;
+  reg [5:0] \$164 ;
+  reg [5:0] \$165 ;
   reg [36:0] \$166 ;
   reg [36:0] \$167 ;
   reg [36:0] \$168 ;
@@ -4880,133 +4880,150 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] \$172 ;
   reg [36:0] \$173 ;
   reg [36:0] \$174 ;
-  reg [23:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [33:0] \$178 ;
-  reg [33:0] \$179 ;
+  reg [36:0] \$175 ;
+  reg [36:0] \$176 ;
+  reg [36:0] \$177 ;
+  reg [36:0] \$178 ;
+  reg [36:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [33:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [6:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [23:0] \$188 ;
-  reg [23:0] \$189 ;
+  reg [36:0] \$180 ;
+  reg [36:0] \$181 ;
+  reg [36:0] \$182 ;
+  reg [36:0] \$183 ;
+  reg [23:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [33:0] \$187 ;
+  reg [33:0] \$188 ;
+  reg [33:0] \$189 ;
   wire \$19 ;
-  reg [23:0] \$190 ;
-  reg [6:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [14:0] \$193 ;
-  reg [14:0] \$194 ;
-  reg [14:0] \$195 ;
-  reg [48:0] \$196 ;
-  reg [48:0] \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [16:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [24:0] \$192 ;
+  reg [24:0] \$193 ;
+  reg [24:0] \$194 ;
+  reg [6:0] \$195 ;
+  reg [16:0] \$196 ;
+  reg [23:0] \$197 ;
+  reg [23:0] \$198 ;
+  reg [23:0] \$199 ;
   wire [7:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [24:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [6:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [14:0] \$202 ;
+  reg [14:0] \$203 ;
+  reg [14:0] \$204 ;
+  reg [48:0] \$205 ;
+  reg [48:0] \$206 ;
+  reg [48:0] \$207 ;
+  reg [48:0] \$208 ;
+  reg \$209 ;
   reg [5:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [5:0] \$211 ;
-  reg [5:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [36:0] \$219 ;
+  reg \$210 ;
+  reg [7:0] \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [36:0] \$22 ;
-  reg [36:0] \$220 ;
-  reg [36:0] \$221 ;
-  reg [36:0] \$222 ;
-  reg [36:0] \$223 ;
-  reg [36:0] \$224 ;
-  reg [36:0] \$225 ;
-  reg [36:0] \$226 ;
-  reg [36:0] \$227 ;
-  reg [36:0] \$228 ;
-  reg [36:0] \$229 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   reg [36:0] \$23 ;
-  reg [36:0] \$230 ;
-  reg [36:0] \$231 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
   reg [36:0] \$232 ;
   reg [36:0] \$233 ;
   reg [36:0] \$234 ;
-  reg [23:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [36:0] \$235 ;
+  reg [36:0] \$236 ;
+  reg [36:0] \$237 ;
+  reg [36:0] \$238 ;
+  reg [36:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [33:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [6:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [23:0] \$248 ;
-  reg [23:0] \$249 ;
+  reg [36:0] \$240 ;
+  reg [36:0] \$241 ;
+  reg [36:0] \$242 ;
+  reg [36:0] \$243 ;
+  reg [36:0] \$244 ;
+  reg [36:0] \$245 ;
+  reg [36:0] \$246 ;
+  reg [36:0] \$247 ;
+  reg [36:0] \$248 ;
+  reg [36:0] \$249 ;
   wire [24:0] \$25 ;
   reg [23:0] \$250 ;
-  reg [6:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [14:0] \$253 ;
-  reg [14:0] \$254 ;
-  reg [14:0] \$255 ;
-  reg [48:0] \$256 ;
-  reg [48:0] \$257 ;
-  reg \$258 ;
-  reg \$259 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   wire [23:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg [3:0] \$263 ;
-  reg \$264 ;
-  reg [3:0] \$265 ;
-  reg [3:0] \$266 ;
-  reg [3:0] \$267 ;
-  reg \$268 ;
-  reg [15:0] \$269 ;
+  reg [24:0] \$260 ;
+  reg [6:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [23:0] \$263 ;
+  reg [23:0] \$264 ;
+  reg [23:0] \$265 ;
+  reg [6:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [14:0] \$268 ;
+  reg [14:0] \$269 ;
   wire [14:0] \$27 ;
+  reg [14:0] \$270 ;
+  reg [48:0] \$271 ;
+  reg [48:0] \$272 ;
+  reg [48:0] \$273 ;
+  reg [48:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg [7:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire [34:0] \$28 ;
+  reg [3:0] \$280 ;
+  reg \$281 ;
+  reg [3:0] \$282 ;
+  reg [3:0] \$283 ;
+  reg [3:0] \$284 ;
+  reg \$285 ;
+  reg [15:0] \$286 ;
   wire [35:0] \$29 ;
   wire [7:0] \$3 ;
   wire [55:0] \$30 ;
   wire [56:0] \$31 ;
   wire [54:0] \$32 ;
-  wire [58:0] \$33 ;
+  wire [55:0] \$33 ;
   wire [77:0] \$34 ;
   wire [78:0] \$35 ;
-  wire [48:0] \$36 ;
-  wire \$37 ;
-  wire \$38 ;
+  wire [49:0] \$36 ;
+  wire [50:0] \$37 ;
+  wire [48:0] \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire [49:0] \$41 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire [50:0] \$44 ;
+  wire [49:0] \$43 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
+  wire [50:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -5016,38 +5033,38 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  reg [24:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [36:0] \$57 ;
-  reg [36:0] \$58 ;
-  wire [33:0] \$59 ;
+  wire \$55 ;
+  wire \$56 ;
+  reg [24:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [36:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [23:0] \$61 ;
-  wire [14:0] \$62 ;
-  wire [34:0] \$63 ;
-  wire [35:0] \$64 ;
-  wire [55:0] \$65 ;
-  wire [56:0] \$66 ;
-  wire [54:0] \$67 ;
-  wire [58:0] \$68 ;
-  wire [77:0] \$69 ;
+  reg [36:0] \$60 ;
+  wire [33:0] \$61 ;
+  wire [24:0] \$62 ;
+  wire [23:0] \$63 ;
+  wire [14:0] \$64 ;
+  wire [34:0] \$65 ;
+  wire [35:0] \$66 ;
+  wire [55:0] \$67 ;
+  wire [56:0] \$68 ;
+  wire [54:0] \$69 ;
   wire \$7 ;
-  wire [78:0] \$70 ;
-  wire [48:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [49:0] \$76 ;
+  wire [55:0] \$70 ;
+  wire [77:0] \$71 ;
+  wire [78:0] \$72 ;
+  wire [49:0] \$73 ;
+  wire [50:0] \$74 ;
+  wire [48:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [50:0] \$79 ;
+  wire \$79 ;
   wire [5:0] \$8 ;
-  wire \$80 ;
+  wire [49:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [50:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -5112,6 +5129,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] rq0_half_6 = 37'h0000000000;
   reg [36:0] rq0_half_7 = 37'h0000000000;
   reg [36:0] rq0_half_8 = 37'h0000000000;
+  reg [36:0] rq0_half_9 = 37'h0000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -5124,6 +5142,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] rq0_mask_6 = 37'h0000000000;
   reg [36:0] rq0_mask_7 = 37'h0000000000;
   reg [36:0] rq0_mask_8 = 37'h0000000000;
+  reg [36:0] rq0_mask_9 = 37'h0000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -5132,6 +5151,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -5155,6 +5175,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
@@ -5173,6 +5196,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] rq1_half_6 = 37'h0000000000;
   reg [36:0] rq1_half_7 = 37'h0000000000;
   reg [36:0] rq1_half_8 = 37'h0000000000;
+  reg [36:0] rq1_half_9 = 37'h0000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -5185,6 +5209,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] rq1_mask_6 = 37'h0000000000;
   reg [36:0] rq1_mask_7 = 37'h0000000000;
   reg [36:0] rq1_mask_8 = 37'h0000000000;
+  reg [36:0] rq1_mask_9 = 37'h0000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -5193,6 +5218,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -5216,6 +5242,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [48:0] rq1_sum0 = 49'h0000000000000;
+  reg [48:0] rq1_sum1 = 49'h0000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
@@ -5224,6 +5253,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [6:0] rq1_x1_0 = 7'h00;
   reg [6:0] rq1_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -5234,7 +5264,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [8:0];
+  reg [15:0] queue [9:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -5245,14 +5275,15 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
     queue[8] = 16'h0000;
+    queue[9] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
-  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_6 };
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_7 };
+  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -5267,7 +5298,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$signature__en  = rq_valid_9 & \$14 ;
   assign \$15  = i__valid & i__ready;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -5279,371 +5310,401 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$33  = $signed(1'h0) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$54  = \$51  ? \$52  : \$53 ;
-  assign \$59  = rq1_x0_0 * rq1_m0_0;
-  assign \$60  = rq1_x0_1 * rq1_m0_1;
-  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$72  = rq1_rem > rq1_half_6;
-  assign \$73  = rq1_rem == rq1_half_6;
-  assign \$74  = | rq1_half_6;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$77  = rq1_tie & rq1_floor[0];
-  assign \$78  = rq1_above | \$77 ;
-  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
-  assign \$80  = rq1_tie & rq1_floor[0];
-  assign \$81  = rq1_above | \$80 ;
-  assign \$82  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$83  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$84  = \$81  ? \$82  : \$83 ;
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = o__valid & o__ready;
-  assign \$92  = q_owed < 4'h9;
-  assign \$93  = \$91  ? i__ready : \$92 ;
-  assign \$94  = o__valid & o__ready;
-  assign \$95  = \$94  | i__ready;
-  assign \$96  = \$90  ? \$93  : \$95 ;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = | q_stored;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$98  & \$100 ;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = rq_valid_8 & \$102 ;
-  assign \$104  = \$signature__addr  == 4'h8;
-  assign \$105  = \$signature__addr  + 1'h1;
-  assign \$106  = \$104  ? 5'h00 : \$105 ;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = | q_stored;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = rport__addr == 4'h8;
-  assign \$112  = rport__addr + 1'h1;
-  assign \$113  = \$111  ? 5'h00 : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = | q_stored;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = rq_valid_8 & \$119 ;
-  assign \$121  = q_stored + \$120 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = | q_stored;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = \$121  - \$125 ;
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = | q_stored;
-  assign \$130  = \$129  | rq_valid_8;
-  assign \$131  = | q_stored;
-  assign \$132  = \$131  ? rport__data : q_in;
+  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
+  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$39  = rq0_rem > rq0_half_7;
+  assign \$40  = rq0_rem == rq0_half_7;
+  assign \$41  = | rq0_half_7;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$50  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = rq0_tie & rq0_floor[0];
+  assign \$53  = rq0_above | \$52 ;
+  assign \$54  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$55  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$56  = \$53  ? \$54  : \$55 ;
+  assign \$61  = rq1_x0_0 * rq1_m0_0;
+  assign \$62  = rq1_x0_1 * rq1_m0_1;
+  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$66  = 1'h0 + \$65 ;
+  assign \$68  = \$66  + \$67 ;
+  assign \$70  = $signed(1'h0) + $signed(\$69 );
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
+  assign \$75  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$76  = rq1_rem > rq1_half_7;
+  assign \$77  = rq1_rem == rq1_half_7;
+  assign \$78  = | rq1_half_7;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$94  = i__valid & i__ready;
+  assign \$95  = o__valid & o__ready;
+  assign \$96  = q_owed < 4'ha;
+  assign \$97  = \$95  ? i__ready : \$96 ;
+  assign \$98  = o__valid & o__ready;
+  assign \$99  = \$98  | i__ready;
+  assign \$100  = \$94  ? \$97  : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = rq_valid_9 & \$106 ;
+  assign \$108  = \$signature__addr  == 4'h9;
+  assign \$109  = \$signature__addr  + 1'h1;
+  assign \$110  = \$108  ? 5'h00 : \$109 ;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = | q_stored;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = rport__addr == 4'h9;
+  assign \$116  = rport__addr + 1'h1;
+  assign \$117  = \$115  ? 5'h00 : \$116 ;
+  assign \$118  = ~ o__valid;
+  assign \$119  = \$118  | o__ready;
+  assign \$120  = | q_stored;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = rq_valid_9 & \$123 ;
+  assign \$125  = q_stored + \$124 ;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = | q_stored;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$125  - \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = \$133  | rq_valid_9;
+  assign \$135  = | q_stored;
+  assign \$136  = \$135  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$133 ;
+    group <= \$137 ;
   always @(posedge clk)
-    rq_valid_1 <= \$134 ;
+    rq_valid_1 <= \$138 ;
   always @(posedge clk)
-    rq_valid_2 <= \$135 ;
+    rq_valid_2 <= \$139 ;
   always @(posedge clk)
-    rq_valid_3 <= \$136 ;
+    rq_valid_3 <= \$140 ;
   always @(posedge clk)
-    rq_valid_4 <= \$137 ;
+    rq_valid_4 <= \$141 ;
   always @(posedge clk)
-    rq_valid_5 <= \$138 ;
+    rq_valid_5 <= \$142 ;
   always @(posedge clk)
-    rq_valid_6 <= \$139 ;
+    rq_valid_6 <= \$143 ;
   always @(posedge clk)
-    rq_valid_7 <= \$140 ;
+    rq_valid_7 <= \$144 ;
   always @(posedge clk)
-    rq_valid_8 <= \$141 ;
+    rq_valid_8 <= \$145 ;
   always @(posedge clk)
-    rq_valid_9 <= \$142 ;
+    rq_valid_9 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$143 ;
+    rq_valid_10 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$144 ;
+    rq0_mult_1 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$145 ;
+    rq0_mult_2 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$146 ;
+    rq0_mult_3 <= \$150 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$147 ;
+    rq0_mult_4 <= \$151 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$148 ;
+    rq0_mult_5 <= \$152 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$149 ;
+    rq0_mult_6 <= \$153 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$150 ;
+    rq0_mult_7 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$151 ;
+    rq0_mult_8 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$152 ;
+    rq0_mult_9 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$153 ;
+    rq0_shift_1 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$154 ;
+    rq0_shift_2 <= \$158 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$155 ;
+    rq0_shift_3 <= \$159 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$156 ;
+    rq0_shift_4 <= \$160 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$157 ;
+    rq0_shift_5 <= \$161 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$158 ;
+    rq0_shift_6 <= \$162 ;
   always @(posedge clk)
-    rq0_half_1 <= \$159 ;
+    rq0_shift_7 <= \$163 ;
   always @(posedge clk)
-    rq0_half_2 <= \$160 ;
+    rq0_shift_8 <= \$164 ;
   always @(posedge clk)
-    rq0_half_3 <= \$161 ;
+    rq0_shift_9 <= \$165 ;
   always @(posedge clk)
-    rq0_half_4 <= \$162 ;
+    rq0_half_1 <= \$166 ;
   always @(posedge clk)
-    rq0_half_5 <= \$163 ;
+    rq0_half_2 <= \$167 ;
   always @(posedge clk)
-    rq0_half_6 <= \$164 ;
+    rq0_half_3 <= \$168 ;
   always @(posedge clk)
-    rq0_half_7 <= \$165 ;
+    rq0_half_4 <= \$169 ;
   always @(posedge clk)
-    rq0_half_8 <= \$166 ;
+    rq0_half_5 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$167 ;
+    rq0_half_6 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$168 ;
+    rq0_half_7 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$169 ;
+    rq0_half_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$170 ;
+    rq0_half_9 <= \$174 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$171 ;
+    rq0_mask_1 <= \$175 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$172 ;
+    rq0_mask_2 <= \$176 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$173 ;
+    rq0_mask_3 <= \$177 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$174 ;
+    rq0_mask_4 <= \$178 ;
   always @(posedge clk)
-    rq0_x <= \$175 ;
+    rq0_mask_5 <= \$179 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$176 ;
+    rq0_mask_6 <= \$180 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$177 ;
+    rq0_mask_7 <= \$181 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$178 ;
+    rq0_mask_8 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$179 ;
+    rq0_mask_9 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$180 ;
+    rq0_x <= \$184 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$181 ;
+    rq0_x0_0 <= \$185 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$182 ;
+    rq0_m0_0 <= \$186 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$183 ;
+    rq0_part0_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$184 ;
+    rq0_part0_0_r <= \$188 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$185 ;
+    rq0_part0_0_rr <= \$189 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$186 ;
+    rq0_x0_1 <= \$190 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$187 ;
+    rq0_m0_1 <= \$191 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$188 ;
+    rq0_part0_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$189 ;
+    rq0_part0_1_r <= \$193 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$190 ;
+    rq0_part0_1_rr <= \$194 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$191 ;
+    rq0_x1_0 <= \$195 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$192 ;
+    rq0_m1_0 <= \$196 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$193 ;
+    rq0_part1_0 <= \$197 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$194 ;
+    rq0_part1_0_r <= \$198 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$195 ;
+    rq0_part1_0_rr <= \$199 ;
   always @(posedge clk)
-    rq0_prod <= \$196 ;
+    rq0_x1_1 <= \$200 ;
   always @(posedge clk)
-    rq0_floor <= \$197 ;
+    rq0_m1_1 <= \$201 ;
   always @(posedge clk)
-    rq0_above <= \$198 ;
+    rq0_part1_1 <= \$202 ;
   always @(posedge clk)
-    rq0_tie <= \$199 ;
+    rq0_part1_1_r <= \$203 ;
   always @(posedge clk)
-    rq0_code <= \$200 ;
+    rq0_part1_1_rr <= \$204 ;
   always @(posedge clk)
-    rq0_under <= \$201 ;
+    rq0_sum0 <= \$205 ;
   always @(posedge clk)
-    rq0_over <= \$202 ;
+    rq0_sum1 <= \$206 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$203 ;
+    rq0_prod <= \$207 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$204 ;
+    rq0_floor <= \$208 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$205 ;
+    rq0_above <= \$209 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$206 ;
+    rq0_tie <= \$210 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$207 ;
+    rq0_code <= \$211 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$208 ;
+    rq0_under <= \$212 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$209 ;
+    rq0_over <= \$213 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$210 ;
+    rq1_mult_1 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$211 ;
+    rq1_mult_2 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$212 ;
+    rq1_mult_3 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$213 ;
+    rq1_mult_4 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$214 ;
+    rq1_mult_5 <= \$218 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$215 ;
+    rq1_mult_6 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$216 ;
+    rq1_mult_7 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$217 ;
+    rq1_mult_8 <= \$221 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$218 ;
+    rq1_mult_9 <= \$222 ;
   always @(posedge clk)
-    rq1_half_1 <= \$219 ;
+    rq1_shift_1 <= \$223 ;
   always @(posedge clk)
-    rq1_half_2 <= \$220 ;
+    rq1_shift_2 <= \$224 ;
   always @(posedge clk)
-    rq1_half_3 <= \$221 ;
+    rq1_shift_3 <= \$225 ;
   always @(posedge clk)
-    rq1_half_4 <= \$222 ;
+    rq1_shift_4 <= \$226 ;
   always @(posedge clk)
-    rq1_half_5 <= \$223 ;
+    rq1_shift_5 <= \$227 ;
   always @(posedge clk)
-    rq1_half_6 <= \$224 ;
+    rq1_shift_6 <= \$228 ;
   always @(posedge clk)
-    rq1_half_7 <= \$225 ;
+    rq1_shift_7 <= \$229 ;
   always @(posedge clk)
-    rq1_half_8 <= \$226 ;
+    rq1_shift_8 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$227 ;
+    rq1_shift_9 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$228 ;
+    rq1_half_1 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$229 ;
+    rq1_half_2 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$230 ;
+    rq1_half_3 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$231 ;
+    rq1_half_4 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$232 ;
+    rq1_half_5 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$233 ;
+    rq1_half_6 <= \$237 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$234 ;
+    rq1_half_7 <= \$238 ;
   always @(posedge clk)
-    rq1_x <= \$235 ;
+    rq1_half_8 <= \$239 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$236 ;
+    rq1_half_9 <= \$240 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$237 ;
+    rq1_mask_1 <= \$241 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$238 ;
+    rq1_mask_2 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$239 ;
+    rq1_mask_3 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$240 ;
+    rq1_mask_4 <= \$244 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$241 ;
+    rq1_mask_5 <= \$245 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$242 ;
+    rq1_mask_6 <= \$246 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$243 ;
+    rq1_mask_7 <= \$247 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$244 ;
+    rq1_mask_8 <= \$248 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$245 ;
+    rq1_mask_9 <= \$249 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$246 ;
+    rq1_x <= \$250 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$247 ;
+    rq1_x0_0 <= \$251 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$248 ;
+    rq1_m0_0 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$249 ;
+    rq1_part0_0 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$250 ;
+    rq1_part0_0_r <= \$254 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$251 ;
+    rq1_part0_0_rr <= \$255 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$252 ;
+    rq1_x0_1 <= \$256 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$253 ;
+    rq1_m0_1 <= \$257 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$254 ;
+    rq1_part0_1 <= \$258 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$255 ;
+    rq1_part0_1_r <= \$259 ;
   always @(posedge clk)
-    rq1_prod <= \$256 ;
+    rq1_part0_1_rr <= \$260 ;
   always @(posedge clk)
-    rq1_floor <= \$257 ;
+    rq1_x1_0 <= \$261 ;
   always @(posedge clk)
-    rq1_above <= \$258 ;
+    rq1_m1_0 <= \$262 ;
   always @(posedge clk)
-    rq1_tie <= \$259 ;
+    rq1_part1_0 <= \$263 ;
   always @(posedge clk)
-    rq1_code <= \$260 ;
+    rq1_part1_0_r <= \$264 ;
   always @(posedge clk)
-    rq1_under <= \$261 ;
+    rq1_part1_0_rr <= \$265 ;
   always @(posedge clk)
-    rq1_over <= \$262 ;
+    rq1_x1_1 <= \$266 ;
   always @(posedge clk)
-    q_owed <= \$263 ;
+    rq1_m1_1 <= \$267 ;
   always @(posedge clk)
-    i__ready <= \$264 ;
+    rq1_part1_1 <= \$268 ;
   always @(posedge clk)
-    \$signature__addr  <= \$265 ;
+    rq1_part1_1_r <= \$269 ;
   always @(posedge clk)
-    rport__addr <= \$266 ;
+    rq1_part1_1_rr <= \$270 ;
   always @(posedge clk)
-    q_stored <= \$267 ;
+    rq1_sum0 <= \$271 ;
   always @(posedge clk)
-    o__valid <= \$268 ;
+    rq1_sum1 <= \$272 ;
   always @(posedge clk)
-    o__payload <= \$269 ;
+    rq1_prod <= \$273 ;
+  always @(posedge clk)
+    rq1_floor <= \$274 ;
+  always @(posedge clk)
+    rq1_above <= \$275 ;
+  always @(posedge clk)
+    rq1_tie <= \$276 ;
+  always @(posedge clk)
+    rq1_code <= \$277 ;
+  always @(posedge clk)
+    rq1_under <= \$278 ;
+  always @(posedge clk)
+    rq1_over <= \$279 ;
+  always @(posedge clk)
+    q_owed <= \$280 ;
+  always @(posedge clk)
+    i__ready <= \$281 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$282 ;
+  always @(posedge clk)
+    rport__addr <= \$283 ;
+  always @(posedge clk)
+    q_stored <= \$284 ;
+  always @(posedge clk)
+    o__valid <= \$285 ;
+  always @(posedge clk)
+    o__payload <= \$286 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -5801,37 +5862,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$55  = 25'h121d6fa;
+          \$57  = 25'h121d6fa;
       4'h1:
-          \$55  = 25'h1dbcc0b;
+          \$57  = 25'h1dbcc0b;
       4'h2:
-          \$55  = 25'h182f826;
+          \$57  = 25'h182f826;
       4'h3:
-          \$55  = 25'h1fcbd58;
+          \$57  = 25'h1fcbd58;
       4'h4:
-          \$55  = 25'h10cbce8;
+          \$57  = 25'h10cbce8;
       4'h5:
-          \$55  = 25'h15f05f6;
+          \$57  = 25'h15f05f6;
       4'h6:
-          \$55  = 25'h190d914;
+          \$57  = 25'h190d914;
       4'h7:
-          \$55  = 25'h1e38adf;
+          \$57  = 25'h1e38adf;
       4'h8:
-          \$55  = 25'h1e7ad2a;
+          \$57  = 25'h1e7ad2a;
       4'h9:
-          \$55  = 25'h10193d9;
+          \$57  = 25'h10193d9;
       4'ha:
-          \$55  = 25'h1045ec5;
+          \$57  = 25'h1045ec5;
       4'hb:
-          \$55  = 25'h1da6679;
+          \$57  = 25'h1da6679;
       4'hc:
-          \$55  = 25'h11d1cf0;
+          \$57  = 25'h11d1cf0;
       4'hd:
-          \$55  = 25'h14efef8;
+          \$57  = 25'h14efef8;
       4'he:
-          \$55  = 25'h10754cc;
+          \$57  = 25'h10754cc;
       4'hf:
-          \$55  = 25'h110b309;
+          \$57  = 25'h110b309;
     endcase
   end
   always @* begin
@@ -5839,37 +5900,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$56  = 6'h24;
+          \$58  = 6'h24;
       4'h1:
-          \$56  = 6'h25;
+          \$58  = 6'h25;
       4'h2:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'h3:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'h4:
-          \$56  = 6'h24;
+          \$58  = 6'h24;
       4'h5:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'h6:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'h7:
-          \$56  = 6'h25;
+          \$58  = 6'h25;
       4'h8:
-          \$56  = 6'h25;
+          \$58  = 6'h25;
       4'h9:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'ha:
-          \$56  = 6'h24;
+          \$58  = 6'h24;
       4'hb:
-          \$56  = 6'h25;
+          \$58  = 6'h25;
       4'hc:
-          \$56  = 6'h24;
+          \$58  = 6'h24;
       4'hd:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'he:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'hf:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
     endcase
   end
   always @* begin
@@ -5877,37 +5938,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$57  = 37'h0800000000;
+          \$59  = 37'h0800000000;
       4'h1:
-          \$57  = 37'h1000000000;
+          \$59  = 37'h1000000000;
       4'h2:
-          \$57  = 37'h0100000000;
+          \$59  = 37'h0100000000;
       4'h3:
-          \$57  = 37'h0100000000;
+          \$59  = 37'h0100000000;
       4'h4:
-          \$57  = 37'h0800000000;
+          \$59  = 37'h0800000000;
       4'h5:
-          \$57  = 37'h0080000000;
+          \$59  = 37'h0080000000;
       4'h6:
-          \$57  = 37'h0100000000;
+          \$59  = 37'h0100000000;
       4'h7:
-          \$57  = 37'h1000000000;
+          \$59  = 37'h1000000000;
       4'h8:
-          \$57  = 37'h1000000000;
+          \$59  = 37'h1000000000;
       4'h9:
-          \$57  = 37'h0100000000;
+          \$59  = 37'h0100000000;
       4'ha:
-          \$57  = 37'h0800000000;
+          \$59  = 37'h0800000000;
       4'hb:
-          \$57  = 37'h1000000000;
+          \$59  = 37'h1000000000;
       4'hc:
-          \$57  = 37'h0800000000;
+          \$59  = 37'h0800000000;
       4'hd:
-          \$57  = 37'h0080000000;
+          \$59  = 37'h0080000000;
       4'he:
-          \$57  = 37'h0080000000;
+          \$59  = 37'h0080000000;
       4'hf:
-          \$57  = 37'h0080000000;
+          \$59  = 37'h0080000000;
     endcase
   end
   always @* begin
@@ -5915,1011 +5976,1102 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$58  = 37'h0fffffffff;
+          \$60  = 37'h0fffffffff;
       4'h1:
-          \$58  = 37'h1fffffffff;
+          \$60  = 37'h1fffffffff;
       4'h2:
-          \$58  = 37'h01ffffffff;
+          \$60  = 37'h01ffffffff;
       4'h3:
-          \$58  = 37'h01ffffffff;
+          \$60  = 37'h01ffffffff;
       4'h4:
-          \$58  = 37'h0fffffffff;
+          \$60  = 37'h0fffffffff;
       4'h5:
-          \$58  = 37'h00ffffffff;
+          \$60  = 37'h00ffffffff;
       4'h6:
-          \$58  = 37'h01ffffffff;
+          \$60  = 37'h01ffffffff;
       4'h7:
-          \$58  = 37'h1fffffffff;
+          \$60  = 37'h1fffffffff;
       4'h8:
-          \$58  = 37'h1fffffffff;
+          \$60  = 37'h1fffffffff;
       4'h9:
-          \$58  = 37'h01ffffffff;
+          \$60  = 37'h01ffffffff;
       4'ha:
-          \$58  = 37'h0fffffffff;
+          \$60  = 37'h0fffffffff;
       4'hb:
-          \$58  = 37'h1fffffffff;
+          \$60  = 37'h1fffffffff;
       4'hc:
-          \$58  = 37'h0fffffffff;
+          \$60  = 37'h0fffffffff;
       4'hd:
-          \$58  = 37'h00ffffffff;
+          \$60  = 37'h00ffffffff;
       4'he:
-          \$58  = 37'h00ffffffff;
+          \$60  = 37'h00ffffffff;
       4'hf:
-          \$58  = 37'h00ffffffff;
+          \$60  = 37'h00ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$133  = group;
+    \$137  = group;
     if (\$15 ) begin
-      \$133  = \$18 [3:0];
+      \$137  = \$18 [3:0];
     end
     if (rst) begin
-      \$133  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$134  = \$19 ;
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$135  = rq_valid_1;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$136  = rq_valid_2;
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = rq_valid_3;
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = rq_valid_4;
+    \$138  = \$19 ;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = rq_valid_5;
+    \$139  = rq_valid_1;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = rq_valid_6;
+    \$140  = rq_valid_2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = rq_valid_7;
+    \$141  = rq_valid_3;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = rq_valid_8;
+    \$142  = rq_valid_4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = \$20 ;
+    \$143  = rq_valid_5;
     if (rst) begin
-      \$143  = 25'h0000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = rq0_mult_1;
+    \$144  = rq_valid_6;
     if (rst) begin
-      \$144  = 25'h0000000;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = rq0_mult_2;
+    \$145  = rq_valid_7;
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = rq0_mult_3;
+    \$146  = rq_valid_8;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = rq0_mult_4;
+    \$147  = rq_valid_9;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = rq0_mult_5;
+    \$148  = \$20 ;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = rq0_mult_6;
+    \$149  = rq0_mult_1;
     if (rst) begin
       \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = rq0_mult_7;
+    \$150  = rq0_mult_2;
     if (rst) begin
       \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = \$21 ;
+    \$151  = rq0_mult_3;
     if (rst) begin
-      \$151  = 6'h00;
+      \$151  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = rq0_shift_1;
+    \$152  = rq0_mult_4;
     if (rst) begin
-      \$152  = 6'h00;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = rq0_shift_2;
+    \$153  = rq0_mult_5;
     if (rst) begin
-      \$153  = 6'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = rq0_shift_3;
+    \$154  = rq0_mult_6;
     if (rst) begin
-      \$154  = 6'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = rq0_shift_4;
+    \$155  = rq0_mult_7;
     if (rst) begin
-      \$155  = 6'h00;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = rq0_shift_5;
+    \$156  = rq0_mult_8;
     if (rst) begin
-      \$156  = 6'h00;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = rq0_shift_6;
+    \$157  = \$21 ;
     if (rst) begin
       \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = rq0_shift_7;
+    \$158  = rq0_shift_1;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = \$22 ;
+    \$159  = rq0_shift_2;
     if (rst) begin
-      \$159  = 37'h0000000000;
+      \$159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = rq0_half_1;
+    \$160  = rq0_shift_3;
     if (rst) begin
-      \$160  = 37'h0000000000;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = rq0_half_2;
+    \$161  = rq0_shift_4;
     if (rst) begin
-      \$161  = 37'h0000000000;
+      \$161  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = rq0_half_3;
+    \$162  = rq0_shift_5;
     if (rst) begin
-      \$162  = 37'h0000000000;
+      \$162  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = rq0_half_4;
+    \$163  = rq0_shift_6;
     if (rst) begin
-      \$163  = 37'h0000000000;
+      \$163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = rq0_half_5;
+    \$164  = rq0_shift_7;
     if (rst) begin
-      \$164  = 37'h0000000000;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = rq0_half_6;
+    \$165  = rq0_shift_8;
     if (rst) begin
-      \$165  = 37'h0000000000;
+      \$165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = rq0_half_7;
+    \$166  = \$22 ;
     if (rst) begin
       \$166  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = \$23 ;
+    \$167  = rq0_half_1;
     if (rst) begin
       \$167  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = rq0_mask_1;
+    \$168  = rq0_half_2;
     if (rst) begin
       \$168  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = rq0_mask_2;
+    \$169  = rq0_half_3;
     if (rst) begin
       \$169  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = rq0_mask_3;
+    \$170  = rq0_half_4;
     if (rst) begin
       \$170  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = rq0_mask_4;
+    \$171  = rq0_half_5;
     if (rst) begin
       \$171  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = rq0_mask_5;
+    \$172  = rq0_half_6;
     if (rst) begin
       \$172  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = rq0_mask_6;
+    \$173  = rq0_half_7;
     if (rst) begin
       \$173  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = rq0_mask_7;
+    \$174  = rq0_half_8;
     if (rst) begin
       \$174  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = i__payload[23:0];
+    \$175  = \$23 ;
     if (rst) begin
-      \$175  = 24'h000000;
+      \$175  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = rq0_x[16:0];
+    \$176  = rq0_mask_1;
     if (rst) begin
-      \$176  = 17'h00000;
+      \$176  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = rq0_mult_1[16:0];
+    \$177  = rq0_mask_2;
     if (rst) begin
-      \$177  = 17'h00000;
+      \$177  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = \$24 ;
+    \$178  = rq0_mask_3;
     if (rst) begin
-      \$178  = 34'h000000000;
+      \$178  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = rq0_part0_0;
+    \$179  = rq0_mask_4;
     if (rst) begin
-      \$179  = 34'h000000000;
+      \$179  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = rq0_part0_0_r;
+    \$180  = rq0_mask_5;
     if (rst) begin
-      \$180  = 34'h000000000;
+      \$180  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = rq0_x[16:0];
+    \$181  = rq0_mask_6;
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = rq0_mult_1[24:17];
+    \$182  = rq0_mask_7;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \$25 ;
+    \$183  = rq0_mask_8;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = rq0_part0_1;
+    \$184  = i__payload[23:0];
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = rq0_part0_1_r;
+    \$185  = rq0_x[16:0];
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = rq0_x[23:17];
+    \$186  = rq0_mult_1[16:0];
     if (rst) begin
-      \$186  = 7'h00;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = rq0_mult_1[16:0];
+    \$187  = \$24 ;
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = \$26 ;
+    \$188  = rq0_part0_0;
     if (rst) begin
-      \$188  = 24'h000000;
+      \$188  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rq0_part1_0;
+    \$189  = rq0_part0_0_r;
     if (rst) begin
-      \$189  = 24'h000000;
+      \$189  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = rq0_part1_0_r;
+    \$190  = rq0_x[16:0];
     if (rst) begin
-      \$190  = 24'h000000;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rq0_x[23:17];
+    \$191  = rq0_mult_1[24:17];
     if (rst) begin
-      \$191  = 7'h00;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = rq0_mult_1[24:17];
+    \$192  = \$25 ;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$27 ;
+    \$193  = rq0_part0_1;
     if (rst) begin
-      \$193  = 15'h0000;
+      \$193  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rq0_part1_1;
+    \$194  = rq0_part0_1_r;
     if (rst) begin
-      \$194  = 15'h0000;
+      \$194  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rq0_part1_1_r;
+    \$195  = rq0_x[23:17];
     if (rst) begin
-      \$195  = 15'h0000;
+      \$195  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = \$35 [48:0];
+    \$196  = rq0_mult_1[16:0];
     if (rst) begin
-      \$196  = 49'h0000000000000;
+      \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$36 ;
+    \$197  = \$26 ;
     if (rst) begin
-      \$197  = 49'h0000000000000;
+      \$197  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = \$37 ;
+    \$198  = rq0_part1_0;
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = \$40 ;
+    \$199  = rq0_part1_0_r;
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \$44 [7:0];
+    \$200  = rq0_x[23:17];
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = \$49 ;
+    \$201  = rq0_mult_1[24:17];
     if (rst) begin
-      \$201  = 1'h0;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \$54 ;
+    \$202  = \$27 ;
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = \$55 ;
+    \$203  = rq0_part1_1;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rq1_mult_1;
+    \$204  = rq0_part1_1_r;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rq1_mult_2;
+    \$205  = \$31 [48:0];
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rq1_mult_3;
+    \$206  = \$35 [48:0];
     if (rst) begin
-      \$206  = 25'h0000000;
+      \$206  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rq1_mult_4;
+    \$207  = \$37 [48:0];
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rq1_mult_5;
+    \$208  = \$38 ;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rq1_mult_6;
+    \$209  = \$39 ;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rq1_mult_7;
+    \$210  = \$42 ;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$56 ;
+    \$211  = \$46 [7:0];
     if (rst) begin
-      \$211  = 6'h00;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = rq1_shift_1;
+    \$212  = \$51 ;
     if (rst) begin
-      \$212  = 6'h00;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = rq1_shift_2;
+    \$213  = \$56 ;
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rq1_shift_3;
+    \$214  = \$57 ;
     if (rst) begin
-      \$214  = 6'h00;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq1_shift_4;
+    \$215  = rq1_mult_1;
     if (rst) begin
-      \$215  = 6'h00;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rq1_shift_5;
+    \$216  = rq1_mult_2;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rq1_shift_6;
+    \$217  = rq1_mult_3;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rq1_shift_7;
+    \$218  = rq1_mult_4;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \$57 ;
+    \$219  = rq1_mult_5;
     if (rst) begin
-      \$219  = 37'h0000000000;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rq1_half_1;
+    \$220  = rq1_mult_6;
     if (rst) begin
-      \$220  = 37'h0000000000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rq1_half_2;
+    \$221  = rq1_mult_7;
     if (rst) begin
-      \$221  = 37'h0000000000;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rq1_half_3;
+    \$222  = rq1_mult_8;
     if (rst) begin
-      \$222  = 37'h0000000000;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = rq1_half_4;
+    \$223  = \$58 ;
     if (rst) begin
-      \$223  = 37'h0000000000;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rq1_half_5;
+    \$224  = rq1_shift_1;
     if (rst) begin
-      \$224  = 37'h0000000000;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rq1_half_6;
+    \$225  = rq1_shift_2;
     if (rst) begin
-      \$225  = 37'h0000000000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rq1_half_7;
+    \$226  = rq1_shift_3;
     if (rst) begin
-      \$226  = 37'h0000000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$58 ;
+    \$227  = rq1_shift_4;
     if (rst) begin
-      \$227  = 37'h0000000000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rq1_mask_1;
+    \$228  = rq1_shift_5;
     if (rst) begin
-      \$228  = 37'h0000000000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = rq1_mask_2;
+    \$229  = rq1_shift_6;
     if (rst) begin
-      \$229  = 37'h0000000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rq1_mask_3;
+    \$230  = rq1_shift_7;
     if (rst) begin
-      \$230  = 37'h0000000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rq1_mask_4;
+    \$231  = rq1_shift_8;
     if (rst) begin
-      \$231  = 37'h0000000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = rq1_mask_5;
+    \$232  = \$59 ;
     if (rst) begin
       \$232  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = rq1_mask_6;
+    \$233  = rq1_half_1;
     if (rst) begin
       \$233  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq1_mask_7;
+    \$234  = rq1_half_2;
     if (rst) begin
       \$234  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = i__payload[47:24];
+    \$235  = rq1_half_3;
     if (rst) begin
-      \$235  = 24'h000000;
+      \$235  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rq1_x[16:0];
+    \$236  = rq1_half_4;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = rq1_mult_1[16:0];
+    \$237  = rq1_half_5;
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$59 ;
+    \$238  = rq1_half_6;
     if (rst) begin
-      \$238  = 34'h000000000;
+      \$238  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = rq1_part0_0;
+    \$239  = rq1_half_7;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rq1_part0_0_r;
+    \$240  = rq1_half_8;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = rq1_x[16:0];
+    \$241  = \$60 ;
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = rq1_mult_1[24:17];
+    \$242  = rq1_mask_1;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$60 ;
+    \$243  = rq1_mask_2;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = rq1_part0_1;
+    \$244  = rq1_mask_3;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = rq1_part0_1_r;
+    \$245  = rq1_mask_4;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = rq1_x[23:17];
+    \$246  = rq1_mask_5;
     if (rst) begin
-      \$246  = 7'h00;
+      \$246  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = rq1_mult_1[16:0];
+    \$247  = rq1_mask_6;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$61 ;
+    \$248  = rq1_mask_7;
     if (rst) begin
-      \$248  = 24'h000000;
+      \$248  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = rq1_part1_0;
+    \$249  = rq1_mask_8;
     if (rst) begin
-      \$249  = 24'h000000;
+      \$249  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = rq1_part1_0_r;
+    \$250  = i__payload[47:24];
     if (rst) begin
       \$250  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = rq1_x[23:17];
+    \$251  = rq1_x[16:0];
     if (rst) begin
-      \$251  = 7'h00;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = rq1_mult_1[24:17];
+    \$252  = rq1_mult_1[16:0];
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$62 ;
+    \$253  = \$61 ;
     if (rst) begin
-      \$253  = 15'h0000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq1_part1_1;
+    \$254  = rq1_part0_0;
     if (rst) begin
-      \$254  = 15'h0000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = rq1_part1_1_r;
+    \$255  = rq1_part0_0_r;
     if (rst) begin
-      \$255  = 15'h0000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = \$70 [48:0];
+    \$256  = rq1_x[16:0];
     if (rst) begin
-      \$256  = 49'h0000000000000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = \$71 ;
+    \$257  = rq1_mult_1[24:17];
     if (rst) begin
-      \$257  = 49'h0000000000000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$72 ;
+    \$258  = \$62 ;
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$75 ;
+    \$259  = rq1_part0_1;
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = \$79 [7:0];
+    \$260  = rq1_part0_1_r;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = \$84 ;
+    \$261  = rq1_x[23:17];
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = \$89 ;
+    \$262  = rq1_mult_1[16:0];
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = \$8 [3:0];
+    \$263  = \$63 ;
     if (rst) begin
-      \$263  = 4'h0;
+      \$263  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = \$96 ;
+    \$264  = rq1_part1_0;
     if (rst) begin
-      \$264  = 1'h1;
+      \$264  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = \$signature__addr ;
-    if (\$103 ) begin
-      \$265  = \$106 [3:0];
-    end
+    \$265  = rq1_part1_0_r;
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = rport__addr;
-    if (\$110 ) begin
-      \$266  = \$113 [3:0];
-    end
+    \$266  = rq1_x[23:17];
     if (rst) begin
-      \$266  = 4'h0;
+      \$266  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = \$126 [3:0];
+    \$267  = rq1_mult_1[24:17];
     if (rst) begin
-      \$267  = 4'h0;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = o__valid;
-    if (\$128 ) begin
-      \$268  = \$130 ;
-    end
+    \$268  = \$64 ;
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = o__payload;
-    if (\$128 ) begin
-      \$269  = \$132 ;
+    \$269  = rq1_part1_1;
+    if (rst) begin
+      \$269  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$270  = rq1_part1_1_r;
+    if (rst) begin
+      \$270  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$271  = \$68 [48:0];
+    if (rst) begin
+      \$271  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$272  = \$72 [48:0];
+    if (rst) begin
+      \$272  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$273  = \$74 [48:0];
+    if (rst) begin
+      \$273  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$274  = \$75 ;
+    if (rst) begin
+      \$274  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$275  = \$76 ;
+    if (rst) begin
+      \$275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$276  = \$79 ;
+    if (rst) begin
+      \$276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$277  = \$83 [7:0];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$278  = \$88 ;
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$279  = \$93 ;
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$280  = \$8 [3:0];
+    if (rst) begin
+      \$280  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$281  = \$100 ;
+    if (rst) begin
+      \$281  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$282  = \$signature__addr ;
+    if (\$107 ) begin
+      \$282  = \$110 [3:0];
     end
     if (rst) begin
-      \$269  = 16'h0000;
+      \$282  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$283  = rport__addr;
+    if (\$114 ) begin
+      \$283  = \$117 [3:0];
+    end
+    if (rst) begin
+      \$283  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$284  = \$130 [3:0];
+    if (rst) begin
+      \$284  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$285  = o__valid;
+    if (\$132 ) begin
+      \$285  = \$134 ;
+    end
+    if (rst) begin
+      \$285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$286  = o__payload;
+    if (\$132 ) begin
+      \$286  = \$136 ;
+    end
+    if (rst) begin
+      \$286  = 16'h0000;
     end
   end
   assign q_room = i__ready;
@@ -6939,10 +7091,10 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$63  = { 1'h0, rq1_part0_0_rr };
-  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$65  = { 1'h0, rq1_part0_0_rr };
+  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9478,29 +9630,29 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [34:0] \$121 ;
-  reg [34:0] \$122 ;
-  reg [34:0] \$123 ;
-  reg [34:0] \$124 ;
-  reg [34:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [34:0] \$126 ;
   reg [34:0] \$127 ;
   reg [34:0] \$128 ;
@@ -9513,46 +9665,55 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] \$134 ;
   reg [34:0] \$135 ;
   reg [34:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [34:0] \$137 ;
+  reg [34:0] \$138 ;
+  reg [34:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [33:0] \$140 ;
-  reg [33:0] \$141 ;
-  reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [34:0] \$140 ;
+  reg [34:0] \$141 ;
+  reg [34:0] \$142 ;
+  reg [34:0] \$143 ;
+  reg [22:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [3:0] \$15 ;
-  reg [22:0] \$150 ;
-  reg [22:0] \$151 ;
-  reg [22:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [13:0] \$155 ;
-  reg [13:0] \$156 ;
-  reg [13:0] \$157 ;
-  reg [47:0] \$158 ;
-  reg [47:0] \$159 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [22:0] \$157 ;
+  reg [22:0] \$158 ;
+  reg [22:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [5:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [13:0] \$162 ;
+  reg [13:0] \$163 ;
+  reg [13:0] \$164 ;
+  reg [47:0] \$165 ;
+  reg [47:0] \$166 ;
+  reg [47:0] \$167 ;
+  reg [47:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [34:0] \$19 ;
   wire \$2 ;
   reg [34:0] \$20 ;
@@ -9566,21 +9727,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire [56:0] \$28 ;
   wire [53:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [54:0] \$30 ;
   wire [76:0] \$31 ;
   wire [77:0] \$32 ;
-  wire [47:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [48:0] \$33 ;
+  wire [49:0] \$34 ;
+  wire [47:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [48:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [49:0] \$41 ;
+  wire [48:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [49:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -9606,40 +9767,40 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [2:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [2:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -9686,6 +9847,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] rq0_half_6 = 35'h000000000;
   reg [34:0] rq0_half_7 = 35'h000000000;
   reg [34:0] rq0_half_8 = 35'h000000000;
+  reg [34:0] rq0_half_9 = 35'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -9698,6 +9860,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [34:0] rq0_mask_7 = 35'h000000000;
   reg [34:0] rq0_mask_8 = 35'h000000000;
+  reg [34:0] rq0_mask_9 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -9706,6 +9869,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -9729,6 +9893,9 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [47:0] rq0_sum0 = 48'h000000000000;
+  reg [47:0] rq0_sum1 = 48'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
@@ -9737,6 +9904,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -9747,7 +9915,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -9758,13 +9926,14 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -9777,7 +9946,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 3'h7;
   assign \$14  = group + 1'h1;
@@ -9789,224 +9958,240 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$45  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$50  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$47  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$52  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
@@ -10097,556 +10282,605 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [2:0];
+      \$97  = \$15 [2:0];
     end
     if (rst) begin
-      \$95  = 3'h0;
+      \$97  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 35'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 35'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 35'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 35'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 35'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
-      \$140  = 34'h000000000;
+      \$140  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
-      \$141  = 34'h000000000;
+      \$141  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
-      \$142  = 34'h000000000;
+      \$142  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = rq0_x[22:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 6'h00;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 23'h000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 23'h000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 23'h000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = rq0_x[22:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 6'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[22:17];
     if (rst) begin
-      \$155  = 14'h0000;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 14'h0000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 14'h0000;
+      \$157  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = \$32 [47:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 48'h000000000000;
+      \$158  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 48'h000000000000;
+      \$159  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[22:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [47:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [47:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [47:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -12738,74 +12972,74 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  wire [20:0] \$100 ;
-  wire [11:0] \$101 ;
-  wire [34:0] \$102 ;
-  wire [35:0] \$103 ;
-  wire [55:0] \$104 ;
-  wire [56:0] \$105 ;
-  wire [51:0] \$106 ;
-  wire [58:0] \$107 ;
-  wire [74:0] \$108 ;
-  wire [75:0] \$109 ;
+  reg [32:0] \$100 ;
+  reg [32:0] \$101 ;
+  wire [33:0] \$102 ;
+  wire [24:0] \$103 ;
+  wire [20:0] \$104 ;
+  wire [11:0] \$105 ;
+  wire [34:0] \$106 ;
+  wire [35:0] \$107 ;
+  wire [55:0] \$108 ;
+  wire [56:0] \$109 ;
   wire \$11 ;
-  wire [45:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [46:0] \$115 ;
-  wire \$116 ;
+  wire [51:0] \$110 ;
+  wire [52:0] \$111 ;
+  wire [74:0] \$112 ;
+  wire [75:0] \$113 ;
+  wire [46:0] \$114 ;
+  wire [47:0] \$115 ;
+  wire [45:0] \$116 ;
   wire \$117 ;
-  wire [47:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [46:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
+  wire [47:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  reg [24:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [31:0] \$131 ;
-  reg [31:0] \$132 ;
-  wire [33:0] \$133 ;
-  wire [24:0] \$134 ;
-  wire [20:0] \$135 ;
-  wire [11:0] \$136 ;
-  wire [34:0] \$137 ;
-  wire [35:0] \$138 ;
-  wire [55:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  reg [24:0] \$135 ;
+  reg [5:0] \$136 ;
+  reg [31:0] \$137 ;
+  reg [31:0] \$138 ;
+  wire [33:0] \$139 ;
   wire \$14 ;
-  wire [56:0] \$140 ;
-  wire [51:0] \$141 ;
-  wire [58:0] \$142 ;
-  wire [74:0] \$143 ;
-  wire [75:0] \$144 ;
-  wire [45:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [24:0] \$140 ;
+  wire [20:0] \$141 ;
+  wire [11:0] \$142 ;
+  wire [34:0] \$143 ;
+  wire [35:0] \$144 ;
+  wire [55:0] \$145 ;
+  wire [56:0] \$146 ;
+  wire [51:0] \$147 ;
+  wire [52:0] \$148 ;
+  wire [74:0] \$149 ;
   wire \$15 ;
-  wire [46:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire [47:0] \$153 ;
+  wire [75:0] \$150 ;
+  wire [46:0] \$151 ;
+  wire [47:0] \$152 ;
+  wire [45:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
+  wire [46:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
+  wire [47:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -12824,24 +13058,24 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [4:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [4:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [4:0] \$186 ;
+  wire \$186 ;
   wire [4:0] \$187 ;
-  wire \$188 ;
+  wire [4:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
+  wire [4:0] \$194 ;
   wire [4:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
@@ -12849,303 +13083,336 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire [5:0] \$200 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
+  wire [4:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [31:0] \$206 ;
-  reg [2:0] \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire [5:0] \$208 ;
+  wire \$209 ;
   wire [3:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [31:0] \$214 ;
+  reg [2:0] \$215 ;
   reg \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire [3:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [5:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [5:0] \$232 ;
-  reg [32:0] \$233 ;
-  reg [32:0] \$234 ;
-  reg [32:0] \$235 ;
-  reg [32:0] \$236 ;
-  reg [32:0] \$237 ;
-  reg [32:0] \$238 ;
-  reg [32:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [5:0] \$239 ;
   reg [24:0] \$24 ;
-  reg [32:0] \$240 ;
-  reg [32:0] \$241 ;
-  reg [32:0] \$242 ;
-  reg [32:0] \$243 ;
+  reg [5:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [5:0] \$242 ;
+  reg [5:0] \$243 ;
   reg [32:0] \$244 ;
   reg [32:0] \$245 ;
   reg [32:0] \$246 ;
   reg [32:0] \$247 ;
   reg [32:0] \$248 ;
-  reg [20:0] \$249 ;
+  reg [32:0] \$249 ;
   reg [5:0] \$25 ;
-  reg [16:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [33:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [16:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
+  reg [32:0] \$250 ;
+  reg [32:0] \$251 ;
+  reg [32:0] \$252 ;
+  reg [32:0] \$253 ;
+  reg [32:0] \$254 ;
+  reg [32:0] \$255 ;
+  reg [32:0] \$256 ;
+  reg [32:0] \$257 ;
+  reg [32:0] \$258 ;
+  reg [32:0] \$259 ;
   reg [32:0] \$26 ;
-  reg [3:0] \$260 ;
-  reg [16:0] \$261 ;
+  reg [32:0] \$260 ;
+  reg [32:0] \$261 ;
   reg [20:0] \$262 ;
-  reg [20:0] \$263 ;
-  reg [20:0] \$264 ;
-  reg [3:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [11:0] \$267 ;
-  reg [11:0] \$268 ;
-  reg [11:0] \$269 ;
+  reg [16:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg [33:0] \$265 ;
+  reg [33:0] \$266 ;
+  reg [33:0] \$267 ;
+  reg [16:0] \$268 ;
+  reg [7:0] \$269 ;
   reg [32:0] \$27 ;
-  reg [45:0] \$270 ;
-  reg [45:0] \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg [7:0] \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [3:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [20:0] \$275 ;
+  reg [20:0] \$276 ;
+  reg [20:0] \$277 ;
+  reg [3:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [33:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [5:0] \$285 ;
-  reg [5:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [11:0] \$280 ;
+  reg [11:0] \$281 ;
+  reg [11:0] \$282 ;
+  reg [45:0] \$283 ;
+  reg [45:0] \$284 ;
+  reg [45:0] \$285 ;
+  reg [45:0] \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg [7:0] \$289 ;
   wire [24:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [5:0] \$292 ;
-  reg [32:0] \$293 ;
-  reg [32:0] \$294 ;
-  reg [32:0] \$295 ;
-  reg [32:0] \$296 ;
-  reg [32:0] \$297 ;
-  reg [32:0] \$298 ;
-  reg [32:0] \$299 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [7:0] \$3 ;
   wire [20:0] \$30 ;
-  reg [32:0] \$300 ;
-  reg [32:0] \$301 ;
-  reg [32:0] \$302 ;
-  reg [32:0] \$303 ;
-  reg [32:0] \$304 ;
-  reg [32:0] \$305 ;
-  reg [32:0] \$306 ;
-  reg [32:0] \$307 ;
-  reg [32:0] \$308 ;
-  reg [20:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [5:0] \$301 ;
+  reg [5:0] \$302 ;
+  reg [5:0] \$303 ;
+  reg [5:0] \$304 ;
+  reg [5:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [5:0] \$307 ;
+  reg [5:0] \$308 ;
+  reg [5:0] \$309 ;
   wire [11:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [33:0] \$312 ;
-  reg [33:0] \$313 ;
-  reg [33:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [24:0] \$319 ;
+  reg [32:0] \$310 ;
+  reg [32:0] \$311 ;
+  reg [32:0] \$312 ;
+  reg [32:0] \$313 ;
+  reg [32:0] \$314 ;
+  reg [32:0] \$315 ;
+  reg [32:0] \$316 ;
+  reg [32:0] \$317 ;
+  reg [32:0] \$318 ;
+  reg [32:0] \$319 ;
   wire [34:0] \$32 ;
-  reg [3:0] \$320 ;
-  reg [16:0] \$321 ;
-  reg [20:0] \$322 ;
-  reg [20:0] \$323 ;
-  reg [20:0] \$324 ;
-  reg [3:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [11:0] \$327 ;
-  reg [11:0] \$328 ;
-  reg [11:0] \$329 ;
+  reg [32:0] \$320 ;
+  reg [32:0] \$321 ;
+  reg [32:0] \$322 ;
+  reg [32:0] \$323 ;
+  reg [32:0] \$324 ;
+  reg [32:0] \$325 ;
+  reg [32:0] \$326 ;
+  reg [32:0] \$327 ;
+  reg [20:0] \$328 ;
+  reg [16:0] \$329 ;
   wire [35:0] \$33 ;
-  reg [45:0] \$330 ;
-  reg [45:0] \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg [7:0] \$334 ;
-  reg \$335 ;
-  reg \$336 ;
+  reg [16:0] \$330 ;
+  reg [33:0] \$331 ;
+  reg [33:0] \$332 ;
+  reg [33:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [24:0] \$336 ;
   reg [24:0] \$337 ;
   reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [3:0] \$339 ;
   wire [55:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [5:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg [5:0] \$347 ;
-  reg [5:0] \$348 ;
-  reg [5:0] \$349 ;
+  reg [16:0] \$340 ;
+  reg [20:0] \$341 ;
+  reg [20:0] \$342 ;
+  reg [20:0] \$343 ;
+  reg [3:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [11:0] \$346 ;
+  reg [11:0] \$347 ;
+  reg [11:0] \$348 ;
+  reg [45:0] \$349 ;
   wire [56:0] \$35 ;
-  reg [5:0] \$350 ;
-  reg [5:0] \$351 ;
-  reg [5:0] \$352 ;
-  reg [32:0] \$353 ;
-  reg [32:0] \$354 ;
-  reg [32:0] \$355 ;
-  reg [32:0] \$356 ;
-  reg [32:0] \$357 ;
-  reg [32:0] \$358 ;
-  reg [32:0] \$359 ;
+  reg [45:0] \$350 ;
+  reg [45:0] \$351 ;
+  reg [45:0] \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg [7:0] \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
   wire [51:0] \$36 ;
-  reg [32:0] \$360 ;
-  reg [32:0] \$361 ;
-  reg [32:0] \$362 ;
-  reg [32:0] \$363 ;
-  reg [32:0] \$364 ;
-  reg [32:0] \$365 ;
-  reg [32:0] \$366 ;
-  reg [32:0] \$367 ;
-  reg [32:0] \$368 ;
-  reg [20:0] \$369 ;
-  wire [58:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [33:0] \$372 ;
-  reg [33:0] \$373 ;
-  reg [33:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [24:0] \$378 ;
-  reg [24:0] \$379 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [5:0] \$367 ;
+  reg [5:0] \$368 ;
+  reg [5:0] \$369 ;
+  wire [52:0] \$37 ;
+  reg [5:0] \$370 ;
+  reg [5:0] \$371 ;
+  reg [5:0] \$372 ;
+  reg [5:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [32:0] \$376 ;
+  reg [32:0] \$377 ;
+  reg [32:0] \$378 ;
+  reg [32:0] \$379 ;
   wire [74:0] \$38 ;
-  reg [3:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [20:0] \$382 ;
-  reg [20:0] \$383 ;
-  reg [20:0] \$384 ;
-  reg [3:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [11:0] \$387 ;
-  reg [11:0] \$388 ;
-  reg [11:0] \$389 ;
+  reg [32:0] \$380 ;
+  reg [32:0] \$381 ;
+  reg [32:0] \$382 ;
+  reg [32:0] \$383 ;
+  reg [32:0] \$384 ;
+  reg [32:0] \$385 ;
+  reg [32:0] \$386 ;
+  reg [32:0] \$387 ;
+  reg [32:0] \$388 ;
+  reg [32:0] \$389 ;
   wire [75:0] \$39 ;
-  reg [45:0] \$390 ;
-  reg [45:0] \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg [7:0] \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg [24:0] \$397 ;
-  reg [24:0] \$398 ;
-  reg [24:0] \$399 ;
+  reg [32:0] \$390 ;
+  reg [32:0] \$391 ;
+  reg [32:0] \$392 ;
+  reg [32:0] \$393 ;
+  reg [20:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [33:0] \$397 ;
+  reg [33:0] \$398 ;
+  reg [33:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [45:0] \$40 ;
-  reg [24:0] \$400 ;
-  reg [24:0] \$401 ;
+  wire [46:0] \$40 ;
+  reg [16:0] \$400 ;
+  reg [7:0] \$401 ;
   reg [24:0] \$402 ;
   reg [24:0] \$403 ;
   reg [24:0] \$404 ;
-  reg [5:0] \$405 ;
-  reg [5:0] \$406 ;
-  reg [5:0] \$407 ;
-  reg [5:0] \$408 ;
-  reg [5:0] \$409 ;
-  wire \$41 ;
-  reg [5:0] \$410 ;
-  reg [5:0] \$411 ;
-  reg [5:0] \$412 ;
-  reg [31:0] \$413 ;
-  reg [31:0] \$414 ;
-  reg [31:0] \$415 ;
-  reg [31:0] \$416 ;
-  reg [31:0] \$417 ;
-  reg [31:0] \$418 ;
-  reg [31:0] \$419 ;
-  wire \$42 ;
-  reg [31:0] \$420 ;
-  reg [31:0] \$421 ;
-  reg [31:0] \$422 ;
-  reg [31:0] \$423 ;
-  reg [31:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg [31:0] \$426 ;
-  reg [31:0] \$427 ;
-  reg [31:0] \$428 ;
-  reg [20:0] \$429 ;
+  reg [3:0] \$405 ;
+  reg [16:0] \$406 ;
+  reg [20:0] \$407 ;
+  reg [20:0] \$408 ;
+  reg [20:0] \$409 ;
+  wire [47:0] \$41 ;
+  reg [3:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [11:0] \$412 ;
+  reg [11:0] \$413 ;
+  reg [11:0] \$414 ;
+  reg [45:0] \$415 ;
+  reg [45:0] \$416 ;
+  reg [45:0] \$417 ;
+  reg [45:0] \$418 ;
+  reg \$419 ;
+  wire [45:0] \$42 ;
+  reg \$420 ;
+  reg [7:0] \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [24:0] \$424 ;
+  reg [24:0] \$425 ;
+  reg [24:0] \$426 ;
+  reg [24:0] \$427 ;
+  reg [24:0] \$428 ;
+  reg [24:0] \$429 ;
   wire \$43 ;
-  reg [16:0] \$430 ;
-  reg [16:0] \$431 ;
-  reg [33:0] \$432 ;
-  reg [33:0] \$433 ;
-  reg [33:0] \$434 ;
-  reg [16:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [24:0] \$437 ;
-  reg [24:0] \$438 ;
-  reg [24:0] \$439 ;
+  reg [24:0] \$430 ;
+  reg [24:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [5:0] \$433 ;
+  reg [5:0] \$434 ;
+  reg [5:0] \$435 ;
+  reg [5:0] \$436 ;
+  reg [5:0] \$437 ;
+  reg [5:0] \$438 ;
+  reg [5:0] \$439 ;
   wire \$44 ;
-  reg [3:0] \$440 ;
-  reg [16:0] \$441 ;
-  reg [20:0] \$442 ;
-  reg [20:0] \$443 ;
-  reg [20:0] \$444 ;
-  reg [3:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [11:0] \$447 ;
-  reg [11:0] \$448 ;
-  reg [11:0] \$449 ;
-  wire [46:0] \$45 ;
-  reg [45:0] \$450 ;
-  reg [45:0] \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg [7:0] \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg [3:0] \$457 ;
-  reg \$458 ;
-  reg [3:0] \$459 ;
+  reg [5:0] \$440 ;
+  reg [5:0] \$441 ;
+  reg [31:0] \$442 ;
+  reg [31:0] \$443 ;
+  reg [31:0] \$444 ;
+  reg [31:0] \$445 ;
+  reg [31:0] \$446 ;
+  reg [31:0] \$447 ;
+  reg [31:0] \$448 ;
+  reg [31:0] \$449 ;
+  wire \$45 ;
+  reg [31:0] \$450 ;
+  reg [31:0] \$451 ;
+  reg [31:0] \$452 ;
+  reg [31:0] \$453 ;
+  reg [31:0] \$454 ;
+  reg [31:0] \$455 ;
+  reg [31:0] \$456 ;
+  reg [31:0] \$457 ;
+  reg [31:0] \$458 ;
+  reg [31:0] \$459 ;
   wire \$46 ;
-  reg [3:0] \$460 ;
-  reg [3:0] \$461 ;
-  reg \$462 ;
-  reg [31:0] \$463 ;
-  wire \$47 ;
-  wire [47:0] \$48 ;
+  reg [20:0] \$460 ;
+  reg [16:0] \$461 ;
+  reg [16:0] \$462 ;
+  reg [33:0] \$463 ;
+  reg [33:0] \$464 ;
+  reg [33:0] \$465 ;
+  reg [16:0] \$466 ;
+  reg [7:0] \$467 ;
+  reg [24:0] \$468 ;
+  reg [24:0] \$469 ;
+  wire [46:0] \$47 ;
+  reg [24:0] \$470 ;
+  reg [3:0] \$471 ;
+  reg [16:0] \$472 ;
+  reg [20:0] \$473 ;
+  reg [20:0] \$474 ;
+  reg [20:0] \$475 ;
+  reg [3:0] \$476 ;
+  reg [7:0] \$477 ;
+  reg [11:0] \$478 ;
+  reg [11:0] \$479 ;
+  wire \$48 ;
+  reg [11:0] \$480 ;
+  reg [45:0] \$481 ;
+  reg [45:0] \$482 ;
+  reg [45:0] \$483 ;
+  reg [45:0] \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg [7:0] \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
+  reg [3:0] \$490 ;
+  reg \$491 ;
+  reg [3:0] \$492 ;
+  reg [3:0] \$493 ;
+  reg [3:0] \$494 ;
+  reg \$495 ;
+  reg [31:0] \$496 ;
   wire [7:0] \$5 ;
-  wire \$50 ;
+  wire [47:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
@@ -13154,38 +13421,38 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  reg [24:0] \$59 ;
+  wire \$59 ;
   wire [7:0] \$6 ;
-  reg [5:0] \$60 ;
-  reg [32:0] \$61 ;
-  reg [32:0] \$62 ;
-  wire [33:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire [20:0] \$65 ;
-  wire [11:0] \$66 ;
-  wire [34:0] \$67 ;
-  wire [35:0] \$68 ;
-  wire [55:0] \$69 ;
+  wire \$60 ;
+  reg [24:0] \$61 ;
+  reg [5:0] \$62 ;
+  reg [32:0] \$63 ;
+  reg [32:0] \$64 ;
+  wire [33:0] \$65 ;
+  wire [24:0] \$66 ;
+  wire [20:0] \$67 ;
+  wire [11:0] \$68 ;
+  wire [34:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [56:0] \$70 ;
-  wire [51:0] \$71 ;
-  wire [58:0] \$72 ;
-  wire [74:0] \$73 ;
-  wire [75:0] \$74 ;
-  wire [45:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [35:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [56:0] \$72 ;
+  wire [51:0] \$73 ;
+  wire [52:0] \$74 ;
+  wire [74:0] \$75 ;
+  wire [75:0] \$76 ;
+  wire [46:0] \$77 ;
+  wire [47:0] \$78 ;
+  wire [45:0] \$79 ;
   wire [7:0] \$8 ;
-  wire [46:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [47:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  wire [46:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [47:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
@@ -13193,12 +13460,12 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [32:0] \$96 ;
-  reg [32:0] \$97 ;
-  wire [33:0] \$98 ;
-  wire [24:0] \$99 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  reg [24:0] \$98 ;
+  reg [5:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -13252,6 +13519,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
   reg [32:0] rq0_half_8 = 33'h000000000;
+  reg [32:0] rq0_half_9 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -13264,6 +13532,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [32:0] rq0_mask_8 = 33'h000000000;
+  reg [32:0] rq0_mask_9 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -13272,6 +13541,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -13295,6 +13565,9 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [45:0] rq0_sum0 = 46'h000000000000;
+  reg [45:0] rq0_sum1 = 46'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
@@ -13313,6 +13586,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] rq1_half_6 = 33'h000000000;
   reg [32:0] rq1_half_7 = 33'h000000000;
   reg [32:0] rq1_half_8 = 33'h000000000;
+  reg [32:0] rq1_half_9 = 33'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -13325,6 +13599,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] rq1_mask_6 = 33'h000000000;
   reg [32:0] rq1_mask_7 = 33'h000000000;
   reg [32:0] rq1_mask_8 = 33'h000000000;
+  reg [32:0] rq1_mask_9 = 33'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -13333,6 +13608,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -13356,6 +13632,9 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [45:0] rq1_sum0 = 46'h000000000000;
+  reg [45:0] rq1_sum1 = 46'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
@@ -13374,6 +13653,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] rq2_half_6 = 33'h000000000;
   reg [32:0] rq2_half_7 = 33'h000000000;
   reg [32:0] rq2_half_8 = 33'h000000000;
+  reg [32:0] rq2_half_9 = 33'h000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -13386,6 +13666,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] rq2_mask_6 = 33'h000000000;
   reg [32:0] rq2_mask_7 = 33'h000000000;
   reg [32:0] rq2_mask_8 = 33'h000000000;
+  reg [32:0] rq2_mask_9 = 33'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -13394,6 +13675,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -13417,6 +13699,9 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
+  reg [5:0] rq2_shift_9 = 6'h00;
+  reg [45:0] rq2_sum0 = 46'h000000000000;
+  reg [45:0] rq2_sum1 = 46'h000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
@@ -13435,6 +13720,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [31:0] rq3_half_6 = 32'd0;
   reg [31:0] rq3_half_7 = 32'd0;
   reg [31:0] rq3_half_8 = 32'd0;
+  reg [31:0] rq3_half_9 = 32'd0;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -13447,6 +13733,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [31:0] rq3_mask_6 = 32'd0;
   reg [31:0] rq3_mask_7 = 32'd0;
   reg [31:0] rq3_mask_8 = 32'd0;
+  reg [31:0] rq3_mask_9 = 32'd0;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -13455,6 +13742,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -13478,6 +13766,9 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
+  reg [5:0] rq3_shift_9 = 6'h00;
+  reg [45:0] rq3_sum0 = 46'h000000000000;
+  reg [45:0] rq3_sum1 = 46'h000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
@@ -13486,6 +13777,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [3:0] rq3_x1_0 = 4'h0;
   reg [3:0] rq3_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -13496,7 +13788,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -13507,6 +13799,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -13514,203 +13807,293 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_mask_7 <= \$367 ;
+    rq1_code <= \$355 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$368 ;
+    rq1_under <= \$356 ;
   always @(posedge clk)
-    rq2_x <= \$369 ;
+    rq1_over <= \$357 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$370 ;
+    rq2_mult_1 <= \$358 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$371 ;
+    rq2_mult_2 <= \$359 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$372 ;
+    rq2_mult_3 <= \$360 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$373 ;
+    rq2_mult_4 <= \$361 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$374 ;
+    rq2_mult_5 <= \$362 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$375 ;
+    rq2_mult_6 <= \$363 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$376 ;
+    rq2_mult_7 <= \$364 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$377 ;
+    rq2_mult_8 <= \$365 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$378 ;
+    rq2_mult_9 <= \$366 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$379 ;
+    rq2_shift_1 <= \$367 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$380 ;
+    rq2_shift_2 <= \$368 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$381 ;
+    rq2_shift_3 <= \$369 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$382 ;
+    rq2_shift_4 <= \$370 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$383 ;
+    rq2_shift_5 <= \$371 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$384 ;
+    rq2_shift_6 <= \$372 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$385 ;
+    rq2_shift_7 <= \$373 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$386 ;
+    rq2_shift_8 <= \$374 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$387 ;
+    rq2_shift_9 <= \$375 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$388 ;
+    rq2_half_1 <= \$376 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$389 ;
+    rq2_half_2 <= \$377 ;
   always @(posedge clk)
-    rq2_prod <= \$390 ;
+    rq2_half_3 <= \$378 ;
   always @(posedge clk)
-    rq2_floor <= \$391 ;
+    rq2_half_4 <= \$379 ;
   always @(posedge clk)
-    rq2_above <= \$392 ;
+    rq2_half_5 <= \$380 ;
   always @(posedge clk)
-    rq2_tie <= \$393 ;
+    rq2_half_6 <= \$381 ;
   always @(posedge clk)
-    rq2_code <= \$394 ;
+    rq2_half_7 <= \$382 ;
   always @(posedge clk)
-    rq2_under <= \$395 ;
+    rq2_half_8 <= \$383 ;
   always @(posedge clk)
-    rq2_over <= \$396 ;
+    rq2_half_9 <= \$384 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$397 ;
+    rq2_mask_1 <= \$385 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$398 ;
+    rq2_mask_2 <= \$386 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$399 ;
+    rq2_mask_3 <= \$387 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$400 ;
+    rq2_mask_4 <= \$388 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$401 ;
+    rq2_mask_5 <= \$389 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$402 ;
+    rq2_mask_6 <= \$390 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$403 ;
+    rq2_mask_7 <= \$391 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$404 ;
+    rq2_mask_8 <= \$392 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$405 ;
+    rq2_mask_9 <= \$393 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$406 ;
+    rq2_x <= \$394 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$407 ;
+    rq2_x0_0 <= \$395 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$408 ;
+    rq2_m0_0 <= \$396 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$409 ;
+    rq2_part0_0 <= \$397 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$410 ;
+    rq2_part0_0_r <= \$398 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$411 ;
+    rq2_part0_0_rr <= \$399 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$412 ;
+    rq2_x0_1 <= \$400 ;
   always @(posedge clk)
-    rq3_half_1 <= \$413 ;
+    rq2_m0_1 <= \$401 ;
   always @(posedge clk)
-    rq3_half_2 <= \$414 ;
+    rq2_part0_1 <= \$402 ;
   always @(posedge clk)
-    rq3_half_3 <= \$415 ;
+    rq2_part0_1_r <= \$403 ;
   always @(posedge clk)
-    rq3_half_4 <= \$416 ;
+    rq2_part0_1_rr <= \$404 ;
   always @(posedge clk)
-    rq3_half_5 <= \$417 ;
+    rq2_x1_0 <= \$405 ;
   always @(posedge clk)
-    rq3_half_6 <= \$418 ;
+    rq2_m1_0 <= \$406 ;
   always @(posedge clk)
-    rq3_half_7 <= \$419 ;
+    rq2_part1_0 <= \$407 ;
   always @(posedge clk)
-    rq3_half_8 <= \$420 ;
+    rq2_part1_0_r <= \$408 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$421 ;
+    rq2_part1_0_rr <= \$409 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$422 ;
+    rq2_x1_1 <= \$410 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$423 ;
+    rq2_m1_1 <= \$411 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$424 ;
+    rq2_part1_1 <= \$412 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$425 ;
+    rq2_part1_1_r <= \$413 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$426 ;
+    rq2_part1_1_rr <= \$414 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$427 ;
+    rq2_sum0 <= \$415 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$428 ;
+    rq2_sum1 <= \$416 ;
   always @(posedge clk)
-    rq3_x <= \$429 ;
+    rq2_prod <= \$417 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$430 ;
+    rq2_floor <= \$418 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$431 ;
+    rq2_above <= \$419 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$432 ;
+    rq2_tie <= \$420 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$433 ;
+    rq2_code <= \$421 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$434 ;
+    rq2_under <= \$422 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$435 ;
+    rq2_over <= \$423 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$436 ;
+    rq3_mult_1 <= \$424 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$437 ;
+    rq3_mult_2 <= \$425 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$438 ;
+    rq3_mult_3 <= \$426 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$439 ;
+    rq3_mult_4 <= \$427 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$440 ;
+    rq3_mult_5 <= \$428 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$441 ;
+    rq3_mult_6 <= \$429 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$442 ;
+    rq3_mult_7 <= \$430 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$443 ;
+    rq3_mult_8 <= \$431 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$444 ;
+    rq3_mult_9 <= \$432 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$445 ;
+    rq3_shift_1 <= \$433 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$446 ;
+    rq3_shift_2 <= \$434 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$447 ;
+    rq3_shift_3 <= \$435 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$448 ;
+    rq3_shift_4 <= \$436 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$449 ;
+    rq3_shift_5 <= \$437 ;
   always @(posedge clk)
-    rq3_prod <= \$450 ;
+    rq3_shift_6 <= \$438 ;
   always @(posedge clk)
-    rq3_floor <= \$451 ;
+    rq3_shift_7 <= \$439 ;
   always @(posedge clk)
-    rq3_above <= \$452 ;
+    rq3_shift_8 <= \$440 ;
   always @(posedge clk)
-    rq3_tie <= \$453 ;
+    rq3_shift_9 <= \$441 ;
   always @(posedge clk)
-    rq3_code <= \$454 ;
+    rq3_half_1 <= \$442 ;
   always @(posedge clk)
-    rq3_under <= \$455 ;
+    rq3_half_2 <= \$443 ;
   always @(posedge clk)
-    rq3_over <= \$456 ;
+    rq3_half_3 <= \$444 ;
   always @(posedge clk)
-    q_owed <= \$457 ;
+    rq3_half_4 <= \$445 ;
   always @(posedge clk)
-    i__ready <= \$458 ;
+    rq3_half_5 <= \$446 ;
   always @(posedge clk)
-    \$signature__addr  <= \$459 ;
+    rq3_half_6 <= \$447 ;
   always @(posedge clk)
-    rport__addr <= \$460 ;
+    rq3_half_7 <= \$448 ;
   always @(posedge clk)
-    q_stored <= \$461 ;
+    rq3_half_8 <= \$449 ;
   always @(posedge clk)
-    o__valid <= \$462 ;
+    rq3_half_9 <= \$450 ;
   always @(posedge clk)
-    o__payload <= \$463 ;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
-  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
+    rq3_mask_1 <= \$451 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$452 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$453 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$454 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$455 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$456 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$457 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$458 ;
+  always @(posedge clk)
+    rq3_mask_9 <= \$459 ;
+  always @(posedge clk)
+    rq3_x <= \$460 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$461 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$462 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$463 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$464 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$465 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$466 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$467 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$468 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$469 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$470 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$471 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$472 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$473 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$474 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$475 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$476 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$477 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$478 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$479 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$480 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$481 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$482 ;
+  always @(posedge clk)
+    rq3_prod <= \$483 ;
+  always @(posedge clk)
+    rq3_floor <= \$484 ;
+  always @(posedge clk)
+    rq3_above <= \$485 ;
+  always @(posedge clk)
+    rq3_tie <= \$486 ;
+  always @(posedge clk)
+    rq3_code <= \$487 ;
+  always @(posedge clk)
+    rq3_under <= \$488 ;
+  always @(posedge clk)
+    rq3_over <= \$489 ;
+  always @(posedge clk)
+    q_owed <= \$490 ;
+  always @(posedge clk)
+    i__ready <= \$491 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$492 ;
+  always @(posedge clk)
+    rport__addr <= \$493 ;
+  always @(posedge clk)
+    q_stored <= \$494 ;
+  always @(posedge clk)
+    o__valid <= \$495 ;
+  always @(posedge clk)
+    o__payload <= \$496 ;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_7 };
+  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_7 };
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -13729,7 +14112,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
   assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$signature__en  = rq_valid_9 & \$18 ;
   assign \$19  = i__valid & i__ready;
   assign \$20  = group == 3'h7;
   assign \$21  = group + 1'h1;
@@ -13741,1153 +14124,1443 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$33  = 1'h0 + \$32 ;
   assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$37  = $signed(1'h0) + $signed(\$36 );
   assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$41  = rq0_rem > rq0_half_6;
-  assign \$42  = rq0_rem == rq0_half_6;
-  assign \$43  = | rq0_half_6;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$54  = rq0_tie & rq0_floor[0];
-  assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$58  = \$55  ? \$56  : \$57 ;
-  assign \$63  = rq1_x0_0 * rq1_m0_0;
-  assign \$64  = rq1_x0_1 * rq1_m0_1;
-  assign \$65  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$66  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$68  = 1'h0 + \$67 ;
-  assign \$70  = \$68  + \$69 ;
-  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
-  assign \$74  = $signed(\$72 ) + $signed(\$73 );
-  assign \$75  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$76  = rq1_rem > rq1_half_6;
-  assign \$77  = rq1_rem == rq1_half_6;
-  assign \$78  = | rq1_half_6;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$89  = rq1_tie & rq1_floor[0];
-  assign \$90  = rq1_above | \$89 ;
-  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$93  = \$90  ? \$91  : \$92 ;
-  assign \$98  = rq2_x0_0 * rq2_m0_0;
-  assign \$99  = rq2_x0_1 * rq2_m0_1;
-  assign \$100  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$101  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$103  = 1'h0 + \$102 ;
-  assign \$105  = \$103  + \$104 ;
-  assign \$107  = $signed({ 1'h0, \$105  }) + $signed(\$106 );
-  assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$111  = rq2_rem > rq2_half_6;
-  assign \$112  = rq2_rem == rq2_half_6;
-  assign \$113  = | rq2_half_6;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$116  = rq2_tie & rq2_floor[0];
-  assign \$117  = rq2_above | \$116 ;
-  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
-  assign \$119  = rq2_tie & rq2_floor[0];
-  assign \$120  = rq2_above | \$119 ;
-  assign \$121  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$122  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$123  = \$120  ? \$121  : \$122 ;
-  assign \$124  = rq2_tie & rq2_floor[0];
-  assign \$125  = rq2_above | \$124 ;
-  assign \$126  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$127  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$128  = \$125  ? \$126  : \$127 ;
-  assign \$133  = rq3_x0_0 * rq3_m0_0;
-  assign \$134  = rq3_x0_1 * rq3_m0_1;
-  assign \$135  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$136  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$138  = 1'h0 + \$137 ;
-  assign \$140  = \$138  + \$139 ;
-  assign \$142  = $signed({ 1'h0, \$140  }) + $signed(\$141 );
-  assign \$144  = $signed(\$142 ) + $signed(\$143 );
-  assign \$145  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$146  = rq3_rem > rq3_half_6;
-  assign \$147  = rq3_rem == rq3_half_6;
-  assign \$148  = | rq3_half_6;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$151  = rq3_tie & rq3_floor[0];
-  assign \$152  = rq3_above | \$151 ;
-  assign \$153  = $signed(\$150 ) + $signed({ 1'h0, \$152  });
-  assign \$154  = rq3_tie & rq3_floor[0];
-  assign \$155  = rq3_above | \$154 ;
-  assign \$156  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$157  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$158  = \$155  ? \$156  : \$157 ;
+  assign \$40  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$41  = $signed(\$40 ) + $signed(rq0_sum1);
+  assign \$42  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$43  = rq0_rem > rq0_half_7;
+  assign \$44  = rq0_rem == rq0_half_7;
+  assign \$45  = | rq0_half_7;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(\$47 ) + $signed({ 1'h0, \$49  });
+  assign \$51  = rq0_tie & rq0_floor[0];
+  assign \$52  = rq0_above | \$51 ;
+  assign \$53  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$54  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$55  = \$52  ? \$53  : \$54 ;
+  assign \$56  = rq0_tie & rq0_floor[0];
+  assign \$57  = rq0_above | \$56 ;
+  assign \$58  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$59  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$60  = \$57  ? \$58  : \$59 ;
+  assign \$65  = rq1_x0_0 * rq1_m0_0;
+  assign \$66  = rq1_x0_1 * rq1_m0_1;
+  assign \$67  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$68  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$70  = 1'h0 + \$69 ;
+  assign \$72  = \$70  + \$71 ;
+  assign \$74  = $signed(1'h0) + $signed(\$73 );
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$78  = $signed(\$77 ) + $signed(rq1_sum1);
+  assign \$79  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$80  = rq1_rem > rq1_half_7;
+  assign \$81  = rq1_rem == rq1_half_7;
+  assign \$82  = | rq1_half_7;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
+  assign \$88  = rq1_tie & rq1_floor[0];
+  assign \$89  = rq1_above | \$88 ;
+  assign \$90  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$91  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$92  = \$89  ? \$90  : \$91 ;
+  assign \$93  = rq1_tie & rq1_floor[0];
+  assign \$94  = rq1_above | \$93 ;
+  assign \$95  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$96  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$97  = \$94  ? \$95  : \$96 ;
+  assign \$102  = rq2_x0_0 * rq2_m0_0;
+  assign \$103  = rq2_x0_1 * rq2_m0_1;
+  assign \$104  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$105  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$107  = 1'h0 + \$106 ;
+  assign \$109  = \$107  + \$108 ;
+  assign \$111  = $signed(1'h0) + $signed(\$110 );
+  assign \$113  = $signed(\$111 ) + $signed(\$112 );
+  assign \$114  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$115  = $signed(\$114 ) + $signed(rq2_sum1);
+  assign \$116  = $signed(rq2_prod) >>> rq2_shift_7;
+  assign \$117  = rq2_rem > rq2_half_7;
+  assign \$118  = rq2_rem == rq2_half_7;
+  assign \$119  = | rq2_half_7;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$122  = rq2_tie & rq2_floor[0];
+  assign \$123  = rq2_above | \$122 ;
+  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
+  assign \$125  = rq2_tie & rq2_floor[0];
+  assign \$126  = rq2_above | \$125 ;
+  assign \$127  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$128  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$129  = \$126  ? \$127  : \$128 ;
+  assign \$130  = rq2_tie & rq2_floor[0];
+  assign \$131  = rq2_above | \$130 ;
+  assign \$132  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$133  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$134  = \$131  ? \$132  : \$133 ;
+  assign \$139  = rq3_x0_0 * rq3_m0_0;
+  assign \$140  = rq3_x0_1 * rq3_m0_1;
+  assign \$141  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$142  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$144  = 1'h0 + \$143 ;
+  assign \$146  = \$144  + \$145 ;
+  assign \$148  = $signed(1'h0) + $signed(\$147 );
+  assign \$150  = $signed(\$148 ) + $signed(\$149 );
+  assign \$151  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$152  = $signed(\$151 ) + $signed(rq3_sum1);
+  assign \$153  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$154  = rq3_rem > rq3_half_7;
+  assign \$155  = rq3_rem == rq3_half_7;
+  assign \$156  = | rq3_half_7;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = $signed(8'h80) + $signed(rq3_floor);
   assign \$159  = rq3_tie & rq3_floor[0];
   assign \$160  = rq3_above | \$159 ;
-  assign \$161  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$162  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$163  = \$160  ? \$161  : \$162 ;
-  assign \$164  = i__valid & i__ready;
-  assign \$165  = o__valid & o__ready;
-  assign \$166  = q_owed < 4'h9;
-  assign \$167  = \$165  ? i__ready : \$166 ;
-  assign \$168  = o__valid & o__ready;
-  assign \$169  = \$168  | i__ready;
-  assign \$170  = \$164  ? \$167  : \$169 ;
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = | q_stored;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = rq_valid_8 & \$176 ;
-  assign \$178  = \$signature__addr  == 4'h8;
-  assign \$179  = \$signature__addr  + 1'h1;
-  assign \$180  = \$178  ? 5'h00 : \$179 ;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = rport__addr == 4'h8;
-  assign \$186  = rport__addr + 1'h1;
-  assign \$187  = \$185  ? 5'h00 : \$186 ;
-  assign \$188  = ~ o__valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = | q_stored;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = \$189  & \$191 ;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = rq_valid_8 & \$193 ;
-  assign \$195  = q_stored + \$194 ;
+  assign \$161  = $signed(\$158 ) + $signed({ 1'h0, \$160  });
+  assign \$162  = rq3_tie & rq3_floor[0];
+  assign \$163  = rq3_above | \$162 ;
+  assign \$164  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$165  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$166  = \$163  ? \$164  : \$165 ;
+  assign \$167  = rq3_tie & rq3_floor[0];
+  assign \$168  = rq3_above | \$167 ;
+  assign \$169  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$170  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$171  = \$168  ? \$169  : \$170 ;
+  assign \$172  = i__valid & i__ready;
+  assign \$173  = o__valid & o__ready;
+  assign \$174  = q_owed < 4'ha;
+  assign \$175  = \$173  ? i__ready : \$174 ;
+  assign \$176  = o__valid & o__ready;
+  assign \$177  = \$176  | i__ready;
+  assign \$178  = \$172  ? \$175  : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = rq_valid_9 & \$184 ;
+  assign \$186  = \$signature__addr  == 4'h9;
+  assign \$187  = \$signature__addr  + 1'h1;
+  assign \$188  = \$186  ? 5'h00 : \$187 ;
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = | q_stored;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = rport__addr == 4'h9;
+  assign \$194  = rport__addr + 1'h1;
+  assign \$195  = \$193  ? 5'h00 : \$194 ;
   assign \$196  = ~ o__valid;
   assign \$197  = \$196  | o__ready;
   assign \$198  = | q_stored;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = \$195  - \$199 ;
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = | q_stored;
-  assign \$204  = \$203  | rq_valid_8;
-  assign \$205  = | q_stored;
-  assign \$206  = \$205  ? rport__data : q_in;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = \$197  & \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = rq_valid_9 & \$201 ;
+  assign \$203  = q_stored + \$202 ;
+  assign \$204  = ~ o__valid;
+  assign \$205  = \$204  | o__ready;
+  assign \$206  = | q_stored;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = \$203  - \$207 ;
+  assign \$209  = ~ o__valid;
+  assign \$210  = \$209  | o__ready;
+  assign \$211  = | q_stored;
+  assign \$212  = \$211  | rq_valid_9;
+  assign \$213  = | q_stored;
+  assign \$214  = \$213  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$207 ;
+    group <= \$215 ;
   always @(posedge clk)
-    rq_valid_1 <= \$208 ;
+    rq_valid_1 <= \$216 ;
   always @(posedge clk)
-    rq_valid_2 <= \$209 ;
+    rq_valid_2 <= \$217 ;
   always @(posedge clk)
-    rq_valid_3 <= \$210 ;
+    rq_valid_3 <= \$218 ;
   always @(posedge clk)
-    rq_valid_4 <= \$211 ;
+    rq_valid_4 <= \$219 ;
   always @(posedge clk)
-    rq_valid_5 <= \$212 ;
+    rq_valid_5 <= \$220 ;
   always @(posedge clk)
-    rq_valid_6 <= \$213 ;
+    rq_valid_6 <= \$221 ;
   always @(posedge clk)
-    rq_valid_7 <= \$214 ;
+    rq_valid_7 <= \$222 ;
   always @(posedge clk)
-    rq_valid_8 <= \$215 ;
+    rq_valid_8 <= \$223 ;
   always @(posedge clk)
-    rq_valid_9 <= \$216 ;
+    rq_valid_9 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$217 ;
+    rq_valid_10 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$218 ;
+    rq0_mult_1 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$219 ;
+    rq0_mult_2 <= \$227 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$220 ;
+    rq0_mult_3 <= \$228 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$221 ;
+    rq0_mult_4 <= \$229 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$222 ;
+    rq0_mult_5 <= \$230 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$223 ;
+    rq0_mult_6 <= \$231 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$224 ;
+    rq0_mult_7 <= \$232 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$225 ;
+    rq0_mult_8 <= \$233 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$226 ;
+    rq0_mult_9 <= \$234 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$227 ;
+    rq0_shift_1 <= \$235 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$228 ;
+    rq0_shift_2 <= \$236 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$229 ;
+    rq0_shift_3 <= \$237 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$230 ;
+    rq0_shift_4 <= \$238 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$231 ;
+    rq0_shift_5 <= \$239 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$232 ;
+    rq0_shift_6 <= \$240 ;
   always @(posedge clk)
-    rq0_half_1 <= \$233 ;
+    rq0_shift_7 <= \$241 ;
   always @(posedge clk)
-    rq0_half_2 <= \$234 ;
+    rq0_shift_8 <= \$242 ;
   always @(posedge clk)
-    rq0_half_3 <= \$235 ;
+    rq0_shift_9 <= \$243 ;
   always @(posedge clk)
-    rq0_half_4 <= \$236 ;
+    rq0_half_1 <= \$244 ;
   always @(posedge clk)
-    rq0_half_5 <= \$237 ;
+    rq0_half_2 <= \$245 ;
   always @(posedge clk)
-    rq0_half_6 <= \$238 ;
+    rq0_half_3 <= \$246 ;
   always @(posedge clk)
-    rq0_half_7 <= \$239 ;
+    rq0_half_4 <= \$247 ;
   always @(posedge clk)
-    rq0_half_8 <= \$240 ;
+    rq0_half_5 <= \$248 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$241 ;
+    rq0_half_6 <= \$249 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$242 ;
+    rq0_half_7 <= \$250 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$243 ;
+    rq0_half_8 <= \$251 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$244 ;
+    rq0_half_9 <= \$252 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$245 ;
+    rq0_mask_1 <= \$253 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$246 ;
+    rq0_mask_2 <= \$254 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$247 ;
+    rq0_mask_3 <= \$255 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$248 ;
+    rq0_mask_4 <= \$256 ;
   always @(posedge clk)
-    rq0_x <= \$249 ;
+    rq0_mask_5 <= \$257 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$250 ;
+    rq0_mask_6 <= \$258 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$251 ;
+    rq0_mask_7 <= \$259 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$252 ;
+    rq0_mask_8 <= \$260 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$253 ;
+    rq0_mask_9 <= \$261 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$254 ;
+    rq0_x <= \$262 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$255 ;
+    rq0_x0_0 <= \$263 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$256 ;
+    rq0_m0_0 <= \$264 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$257 ;
+    rq0_part0_0 <= \$265 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$258 ;
+    rq0_part0_0_r <= \$266 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$259 ;
+    rq0_part0_0_rr <= \$267 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$260 ;
+    rq0_x0_1 <= \$268 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$261 ;
+    rq0_m0_1 <= \$269 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$262 ;
+    rq0_part0_1 <= \$270 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$263 ;
+    rq0_part0_1_r <= \$271 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$264 ;
+    rq0_part0_1_rr <= \$272 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$265 ;
+    rq0_x1_0 <= \$273 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$266 ;
+    rq0_m1_0 <= \$274 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$267 ;
+    rq0_part1_0 <= \$275 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$268 ;
+    rq0_part1_0_r <= \$276 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$269 ;
+    rq0_part1_0_rr <= \$277 ;
   always @(posedge clk)
-    rq0_prod <= \$270 ;
+    rq0_x1_1 <= \$278 ;
   always @(posedge clk)
-    rq0_floor <= \$271 ;
+    rq0_m1_1 <= \$279 ;
   always @(posedge clk)
-    rq0_above <= \$272 ;
+    rq0_part1_1 <= \$280 ;
   always @(posedge clk)
-    rq0_tie <= \$273 ;
+    rq0_part1_1_r <= \$281 ;
   always @(posedge clk)
-    rq0_code <= \$274 ;
+    rq0_part1_1_rr <= \$282 ;
   always @(posedge clk)
-    rq0_under <= \$275 ;
+    rq0_sum0 <= \$283 ;
   always @(posedge clk)
-    rq0_over <= \$276 ;
+    rq0_sum1 <= \$284 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$277 ;
+    rq0_prod <= \$285 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$278 ;
+    rq0_floor <= \$286 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$279 ;
+    rq0_above <= \$287 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$280 ;
+    rq0_tie <= \$288 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$281 ;
+    rq0_code <= \$289 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$282 ;
+    rq0_under <= \$290 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$283 ;
+    rq0_over <= \$291 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$284 ;
+    rq1_mult_1 <= \$292 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$285 ;
+    rq1_mult_2 <= \$293 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$286 ;
+    rq1_mult_3 <= \$294 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$287 ;
+    rq1_mult_4 <= \$295 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$288 ;
+    rq1_mult_5 <= \$296 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$289 ;
+    rq1_mult_6 <= \$297 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$290 ;
+    rq1_mult_7 <= \$298 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$291 ;
+    rq1_mult_8 <= \$299 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$292 ;
+    rq1_mult_9 <= \$300 ;
   always @(posedge clk)
-    rq1_half_1 <= \$293 ;
+    rq1_shift_1 <= \$301 ;
   always @(posedge clk)
-    rq1_half_2 <= \$294 ;
+    rq1_shift_2 <= \$302 ;
   always @(posedge clk)
-    rq1_half_3 <= \$295 ;
+    rq1_shift_3 <= \$303 ;
   always @(posedge clk)
-    rq1_half_4 <= \$296 ;
+    rq1_shift_4 <= \$304 ;
   always @(posedge clk)
-    rq1_half_5 <= \$297 ;
+    rq1_shift_5 <= \$305 ;
   always @(posedge clk)
-    rq1_half_6 <= \$298 ;
+    rq1_shift_6 <= \$306 ;
   always @(posedge clk)
-    rq1_half_7 <= \$299 ;
+    rq1_shift_7 <= \$307 ;
   always @(posedge clk)
-    rq1_half_8 <= \$300 ;
+    rq1_shift_8 <= \$308 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$301 ;
+    rq1_shift_9 <= \$309 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$302 ;
+    rq1_half_1 <= \$310 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$303 ;
+    rq1_half_2 <= \$311 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$304 ;
+    rq1_half_3 <= \$312 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$305 ;
+    rq1_half_4 <= \$313 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$306 ;
+    rq1_half_5 <= \$314 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$307 ;
+    rq1_half_6 <= \$315 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$308 ;
+    rq1_half_7 <= \$316 ;
   always @(posedge clk)
-    rq1_x <= \$309 ;
+    rq1_half_8 <= \$317 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$310 ;
+    rq1_half_9 <= \$318 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$311 ;
+    rq1_mask_1 <= \$319 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$312 ;
+    rq1_mask_2 <= \$320 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$313 ;
+    rq1_mask_3 <= \$321 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$314 ;
+    rq1_mask_4 <= \$322 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$315 ;
+    rq1_mask_5 <= \$323 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$316 ;
+    rq1_mask_6 <= \$324 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$317 ;
+    rq1_mask_7 <= \$325 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$318 ;
+    rq1_mask_8 <= \$326 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$319 ;
+    rq1_mask_9 <= \$327 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$320 ;
+    rq1_x <= \$328 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$321 ;
+    rq1_x0_0 <= \$329 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$322 ;
+    rq1_m0_0 <= \$330 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$323 ;
+    rq1_part0_0 <= \$331 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$324 ;
+    rq1_part0_0_r <= \$332 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$325 ;
+    rq1_part0_0_rr <= \$333 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$326 ;
+    rq1_x0_1 <= \$334 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$327 ;
+    rq1_m0_1 <= \$335 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$328 ;
+    rq1_part0_1 <= \$336 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$329 ;
+    rq1_part0_1_r <= \$337 ;
   always @(posedge clk)
-    rq1_prod <= \$330 ;
+    rq1_part0_1_rr <= \$338 ;
   always @(posedge clk)
-    rq1_floor <= \$331 ;
+    rq1_x1_0 <= \$339 ;
   always @(posedge clk)
-    rq1_above <= \$332 ;
+    rq1_m1_0 <= \$340 ;
   always @(posedge clk)
-    rq1_tie <= \$333 ;
+    rq1_part1_0 <= \$341 ;
   always @(posedge clk)
-    rq1_code <= \$334 ;
+    rq1_part1_0_r <= \$342 ;
   always @(posedge clk)
-    rq1_under <= \$335 ;
+    rq1_part1_0_rr <= \$343 ;
   always @(posedge clk)
-    rq1_over <= \$336 ;
+    rq1_x1_1 <= \$344 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$337 ;
+    rq1_m1_1 <= \$345 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$338 ;
+    rq1_part1_1 <= \$346 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$339 ;
+    rq1_part1_1_r <= \$347 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$340 ;
+    rq1_part1_1_rr <= \$348 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$341 ;
+    rq1_sum0 <= \$349 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$342 ;
+    rq1_sum1 <= \$350 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$343 ;
+    rq1_prod <= \$351 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$344 ;
+    rq1_floor <= \$352 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$345 ;
+    rq1_above <= \$353 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$346 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$347 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$348 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$349 ;
-  always @(posedge clk)
-    rq2_shift_6 <= \$350 ;
-  always @(posedge clk)
-    rq2_shift_7 <= \$351 ;
-  always @(posedge clk)
-    rq2_shift_8 <= \$352 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$353 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$354 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$355 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$356 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$357 ;
-  always @(posedge clk)
-    rq2_half_6 <= \$358 ;
-  always @(posedge clk)
-    rq2_half_7 <= \$359 ;
-  always @(posedge clk)
-    rq2_half_8 <= \$360 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$361 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$362 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$363 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$364 ;
-  always @(posedge clk)
-    rq2_mask_5 <= \$365 ;
-  always @(posedge clk)
-    rq2_mask_6 <= \$366 ;
+    rq1_tie <= \$354 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$368  = rq2_mask_7;
+    \$355  = \$87 [7:0];
     if (rst) begin
-      \$368  = 33'h000000000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$369  = i__payload[62:42];
+    \$356  = \$92 ;
     if (rst) begin
-      \$369  = 21'h000000;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$370  = rq2_x[16:0];
+    \$357  = \$97 ;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$371  = rq2_mult_1[16:0];
+    \$358  = \$98 ;
     if (rst) begin
-      \$371  = 17'h00000;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$372  = \$98 ;
+    \$359  = rq2_mult_1;
     if (rst) begin
-      \$372  = 34'h000000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$373  = rq2_part0_0;
+    \$360  = rq2_mult_2;
     if (rst) begin
-      \$373  = 34'h000000000;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$374  = rq2_part0_0_r;
+    \$361  = rq2_mult_3;
     if (rst) begin
-      \$374  = 34'h000000000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$375  = rq2_x[16:0];
+    \$362  = rq2_mult_4;
     if (rst) begin
-      \$375  = 17'h00000;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$376  = rq2_mult_1[24:17];
+    \$363  = rq2_mult_5;
     if (rst) begin
-      \$376  = 8'h00;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$377  = \$99 ;
+    \$364  = rq2_mult_6;
     if (rst) begin
-      \$377  = 25'h0000000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$378  = rq2_part0_1;
+    \$365  = rq2_mult_7;
     if (rst) begin
-      \$378  = 25'h0000000;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$379  = rq2_part0_1_r;
+    \$366  = rq2_mult_8;
     if (rst) begin
-      \$379  = 25'h0000000;
+      \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$380  = rq2_x[20:17];
+    \$367  = \$99 ;
     if (rst) begin
-      \$380  = 4'h0;
+      \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$381  = rq2_mult_1[16:0];
+    \$368  = rq2_shift_1;
     if (rst) begin
-      \$381  = 17'h00000;
+      \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$382  = \$100 ;
+    \$369  = rq2_shift_2;
     if (rst) begin
-      \$382  = 21'h000000;
+      \$369  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$383  = rq2_part1_0;
+    \$370  = rq2_shift_3;
     if (rst) begin
-      \$383  = 21'h000000;
+      \$370  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$384  = rq2_part1_0_r;
+    \$371  = rq2_shift_4;
     if (rst) begin
-      \$384  = 21'h000000;
+      \$371  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$385  = rq2_x[20:17];
+    \$372  = rq2_shift_5;
     if (rst) begin
-      \$385  = 4'h0;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$386  = rq2_mult_1[24:17];
+    \$373  = rq2_shift_6;
     if (rst) begin
-      \$386  = 8'h00;
+      \$373  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$387  = \$101 ;
+    \$374  = rq2_shift_7;
     if (rst) begin
-      \$387  = 12'h000;
+      \$374  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$388  = rq2_part1_1;
+    \$375  = rq2_shift_8;
     if (rst) begin
-      \$388  = 12'h000;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$389  = rq2_part1_1_r;
+    \$376  = \$100 ;
     if (rst) begin
-      \$389  = 12'h000;
+      \$376  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$390  = \$109 [45:0];
+    \$377  = rq2_half_1;
     if (rst) begin
-      \$390  = 46'h000000000000;
+      \$377  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$391  = \$110 ;
+    \$378  = rq2_half_2;
     if (rst) begin
-      \$391  = 46'h000000000000;
+      \$378  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$392  = \$111 ;
+    \$379  = rq2_half_3;
     if (rst) begin
-      \$392  = 1'h0;
+      \$379  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$393  = \$114 ;
+    \$380  = rq2_half_4;
     if (rst) begin
-      \$393  = 1'h0;
+      \$380  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$394  = \$118 [7:0];
+    \$381  = rq2_half_5;
     if (rst) begin
-      \$394  = 8'h00;
+      \$381  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$395  = \$123 ;
+    \$382  = rq2_half_6;
     if (rst) begin
-      \$395  = 1'h0;
+      \$382  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$396  = \$128 ;
+    \$383  = rq2_half_7;
     if (rst) begin
-      \$396  = 1'h0;
+      \$383  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$397  = \$129 ;
+    \$384  = rq2_half_8;
     if (rst) begin
-      \$397  = 25'h0000000;
+      \$384  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$398  = rq3_mult_1;
+    \$385  = \$101 ;
     if (rst) begin
-      \$398  = 25'h0000000;
+      \$385  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$399  = rq3_mult_2;
+    \$386  = rq2_mask_1;
     if (rst) begin
-      \$399  = 25'h0000000;
+      \$386  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$400  = rq3_mult_3;
+    \$387  = rq2_mask_2;
     if (rst) begin
-      \$400  = 25'h0000000;
+      \$387  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$401  = rq3_mult_4;
+    \$388  = rq2_mask_3;
     if (rst) begin
-      \$401  = 25'h0000000;
+      \$388  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$402  = rq3_mult_5;
+    \$389  = rq2_mask_4;
+    if (rst) begin
+      \$389  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$390  = rq2_mask_5;
+    if (rst) begin
+      \$390  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$391  = rq2_mask_6;
+    if (rst) begin
+      \$391  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$392  = rq2_mask_7;
+    if (rst) begin
+      \$392  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$393  = rq2_mask_8;
+    if (rst) begin
+      \$393  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$394  = i__payload[62:42];
+    if (rst) begin
+      \$394  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$395  = rq2_x[16:0];
+    if (rst) begin
+      \$395  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$396  = rq2_mult_1[16:0];
+    if (rst) begin
+      \$396  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$397  = \$102 ;
+    if (rst) begin
+      \$397  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$398  = rq2_part0_0;
+    if (rst) begin
+      \$398  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$399  = rq2_part0_0_r;
+    if (rst) begin
+      \$399  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$400  = rq2_x[16:0];
+    if (rst) begin
+      \$400  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$401  = rq2_mult_1[24:17];
+    if (rst) begin
+      \$401  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$402  = \$103 ;
     if (rst) begin
       \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$403  = rq3_mult_6;
+    \$403  = rq2_part0_1;
     if (rst) begin
       \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$404  = rq3_mult_7;
+    \$404  = rq2_part0_1_r;
     if (rst) begin
       \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$405  = \$130 ;
+    \$405  = rq2_x[20:17];
     if (rst) begin
-      \$405  = 6'h00;
+      \$405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$406  = rq3_shift_1;
+    \$406  = rq2_mult_1[16:0];
     if (rst) begin
-      \$406  = 6'h00;
+      \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$407  = rq3_shift_2;
+    \$407  = \$104 ;
     if (rst) begin
-      \$407  = 6'h00;
+      \$407  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$408  = rq3_shift_3;
+    \$408  = rq2_part1_0;
     if (rst) begin
-      \$408  = 6'h00;
+      \$408  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$409  = rq3_shift_4;
+    \$409  = rq2_part1_0_r;
     if (rst) begin
-      \$409  = 6'h00;
+      \$409  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$410  = rq3_shift_5;
+    \$410  = rq2_x[20:17];
     if (rst) begin
-      \$410  = 6'h00;
+      \$410  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$411  = rq3_shift_6;
+    \$411  = rq2_mult_1[24:17];
     if (rst) begin
-      \$411  = 6'h00;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$412  = rq3_shift_7;
+    \$412  = \$105 ;
     if (rst) begin
-      \$412  = 6'h00;
+      \$412  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$413  = \$131 ;
+    \$413  = rq2_part1_1;
     if (rst) begin
-      \$413  = 32'd0;
+      \$413  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$414  = rq3_half_1;
+    \$414  = rq2_part1_1_r;
     if (rst) begin
-      \$414  = 32'd0;
+      \$414  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$415  = rq3_half_2;
+    \$415  = \$109 [45:0];
     if (rst) begin
-      \$415  = 32'd0;
+      \$415  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$416  = rq3_half_3;
+    \$416  = \$113 [45:0];
     if (rst) begin
-      \$416  = 32'd0;
+      \$416  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$417  = rq3_half_4;
+    \$417  = \$115 [45:0];
     if (rst) begin
-      \$417  = 32'd0;
+      \$417  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$418  = rq3_half_5;
+    \$418  = \$116 ;
     if (rst) begin
-      \$418  = 32'd0;
+      \$418  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$419  = rq3_half_6;
+    \$419  = \$117 ;
     if (rst) begin
-      \$419  = 32'd0;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$420  = rq3_half_7;
+    \$420  = \$120 ;
     if (rst) begin
-      \$420  = 32'd0;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$421  = \$132 ;
+    \$421  = \$124 [7:0];
     if (rst) begin
-      \$421  = 32'd0;
+      \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$422  = rq3_mask_1;
+    \$422  = \$129 ;
     if (rst) begin
-      \$422  = 32'd0;
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$423  = rq3_mask_2;
+    \$423  = \$134 ;
     if (rst) begin
-      \$423  = 32'd0;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$424  = rq3_mask_3;
+    \$424  = \$135 ;
     if (rst) begin
-      \$424  = 32'd0;
+      \$424  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$425  = rq3_mask_4;
+    \$425  = rq3_mult_1;
     if (rst) begin
-      \$425  = 32'd0;
+      \$425  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$426  = rq3_mask_5;
+    \$426  = rq3_mult_2;
     if (rst) begin
-      \$426  = 32'd0;
+      \$426  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$427  = rq3_mask_6;
+    \$427  = rq3_mult_3;
     if (rst) begin
-      \$427  = 32'd0;
+      \$427  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$428  = rq3_mask_7;
+    \$428  = rq3_mult_4;
     if (rst) begin
-      \$428  = 32'd0;
+      \$428  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$429  = i__payload[83:63];
+    \$429  = rq3_mult_5;
     if (rst) begin
-      \$429  = 21'h000000;
+      \$429  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$430  = rq3_x[16:0];
+    \$430  = rq3_mult_6;
     if (rst) begin
-      \$430  = 17'h00000;
+      \$430  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$431  = rq3_mult_1[16:0];
+    \$431  = rq3_mult_7;
     if (rst) begin
-      \$431  = 17'h00000;
+      \$431  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$432  = \$133 ;
+    \$432  = rq3_mult_8;
     if (rst) begin
-      \$432  = 34'h000000000;
+      \$432  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$433  = rq3_part0_0;
+    \$433  = \$136 ;
     if (rst) begin
-      \$433  = 34'h000000000;
+      \$433  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$434  = rq3_part0_0_r;
+    \$434  = rq3_shift_1;
     if (rst) begin
-      \$434  = 34'h000000000;
+      \$434  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$435  = rq3_x[16:0];
+    \$435  = rq3_shift_2;
     if (rst) begin
-      \$435  = 17'h00000;
+      \$435  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$436  = rq3_mult_1[24:17];
+    \$436  = rq3_shift_3;
     if (rst) begin
-      \$436  = 8'h00;
+      \$436  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$437  = \$134 ;
+    \$437  = rq3_shift_4;
     if (rst) begin
-      \$437  = 25'h0000000;
+      \$437  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$438  = rq3_part0_1;
+    \$438  = rq3_shift_5;
     if (rst) begin
-      \$438  = 25'h0000000;
+      \$438  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$439  = rq3_part0_1_r;
+    \$439  = rq3_shift_6;
     if (rst) begin
-      \$439  = 25'h0000000;
+      \$439  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$440  = rq3_x[20:17];
+    \$440  = rq3_shift_7;
     if (rst) begin
-      \$440  = 4'h0;
+      \$440  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$441  = rq3_mult_1[16:0];
+    \$441  = rq3_shift_8;
     if (rst) begin
-      \$441  = 17'h00000;
+      \$441  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$442  = \$135 ;
+    \$442  = \$137 ;
     if (rst) begin
-      \$442  = 21'h000000;
+      \$442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$443  = rq3_part1_0;
+    \$443  = rq3_half_1;
     if (rst) begin
-      \$443  = 21'h000000;
+      \$443  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$444  = rq3_part1_0_r;
+    \$444  = rq3_half_2;
     if (rst) begin
-      \$444  = 21'h000000;
+      \$444  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$445  = rq3_x[20:17];
+    \$445  = rq3_half_3;
     if (rst) begin
-      \$445  = 4'h0;
+      \$445  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$446  = rq3_mult_1[24:17];
+    \$446  = rq3_half_4;
     if (rst) begin
-      \$446  = 8'h00;
+      \$446  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$447  = \$136 ;
+    \$447  = rq3_half_5;
     if (rst) begin
-      \$447  = 12'h000;
+      \$447  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$448  = rq3_part1_1;
+    \$448  = rq3_half_6;
     if (rst) begin
-      \$448  = 12'h000;
+      \$448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$449  = rq3_part1_1_r;
+    \$449  = rq3_half_7;
     if (rst) begin
-      \$449  = 12'h000;
+      \$449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$450  = \$144 [45:0];
+    \$450  = rq3_half_8;
     if (rst) begin
-      \$450  = 46'h000000000000;
+      \$450  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$451  = \$145 ;
+    \$451  = \$138 ;
     if (rst) begin
-      \$451  = 46'h000000000000;
+      \$451  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$452  = \$146 ;
+    \$452  = rq3_mask_1;
     if (rst) begin
-      \$452  = 1'h0;
+      \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$453  = \$149 ;
+    \$453  = rq3_mask_2;
     if (rst) begin
-      \$453  = 1'h0;
+      \$453  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$454  = \$153 [7:0];
+    \$454  = rq3_mask_3;
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$455  = \$158 ;
+    \$455  = rq3_mask_4;
     if (rst) begin
-      \$455  = 1'h0;
+      \$455  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$456  = \$163 ;
+    \$456  = rq3_mask_5;
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$457  = \$12 [3:0];
+    \$457  = rq3_mask_6;
     if (rst) begin
-      \$457  = 4'h0;
+      \$457  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$458  = \$170 ;
+    \$458  = rq3_mask_7;
     if (rst) begin
-      \$458  = 1'h1;
+      \$458  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$459  = \$signature__addr ;
-    if (\$177 ) begin
-      \$459  = \$180 [3:0];
-    end
+    \$459  = rq3_mask_8;
     if (rst) begin
-      \$459  = 4'h0;
+      \$459  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$460  = rport__addr;
-    if (\$184 ) begin
-      \$460  = \$187 [3:0];
-    end
+    \$460  = i__payload[83:63];
     if (rst) begin
-      \$460  = 4'h0;
+      \$460  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$461  = \$200 [3:0];
+    \$461  = rq3_x[16:0];
     if (rst) begin
-      \$461  = 4'h0;
+      \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$462  = o__valid;
-    if (\$202 ) begin
-      \$462  = \$204 ;
-    end
+    \$462  = rq3_mult_1[16:0];
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$463  = o__payload;
-    if (\$202 ) begin
-      \$463  = \$206 ;
+    \$463  = \$139 ;
+    if (rst) begin
+      \$463  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$464  = rq3_part0_0;
+    if (rst) begin
+      \$464  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$465  = rq3_part0_0_r;
+    if (rst) begin
+      \$465  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$466  = rq3_x[16:0];
+    if (rst) begin
+      \$466  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$467  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$467  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$468  = \$140 ;
+    if (rst) begin
+      \$468  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$469  = rq3_part0_1;
+    if (rst) begin
+      \$469  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$470  = rq3_part0_1_r;
+    if (rst) begin
+      \$470  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$471  = rq3_x[20:17];
+    if (rst) begin
+      \$471  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$472  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$472  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$473  = \$141 ;
+    if (rst) begin
+      \$473  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$474  = rq3_part1_0;
+    if (rst) begin
+      \$474  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$475  = rq3_part1_0_r;
+    if (rst) begin
+      \$475  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$476  = rq3_x[20:17];
+    if (rst) begin
+      \$476  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$477  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$477  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$478  = \$142 ;
+    if (rst) begin
+      \$478  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$479  = rq3_part1_1;
+    if (rst) begin
+      \$479  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$480  = rq3_part1_1_r;
+    if (rst) begin
+      \$480  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$481  = \$146 [45:0];
+    if (rst) begin
+      \$481  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$482  = \$150 [45:0];
+    if (rst) begin
+      \$482  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$483  = \$152 [45:0];
+    if (rst) begin
+      \$483  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$484  = \$153 ;
+    if (rst) begin
+      \$484  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$485  = \$154 ;
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$486  = \$157 ;
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$487  = \$161 [7:0];
+    if (rst) begin
+      \$487  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$488  = \$166 ;
+    if (rst) begin
+      \$488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$489  = \$171 ;
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$490  = \$12 [3:0];
+    if (rst) begin
+      \$490  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$491  = \$178 ;
+    if (rst) begin
+      \$491  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$492  = \$signature__addr ;
+    if (\$185 ) begin
+      \$492  = \$188 [3:0];
     end
     if (rst) begin
-      \$463  = 32'd0;
+      \$492  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$493  = rport__addr;
+    if (\$192 ) begin
+      \$493  = \$195 [3:0];
+    end
+    if (rst) begin
+      \$493  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$494  = \$208 [3:0];
+    if (rst) begin
+      \$494  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$495  = o__valid;
+    if (\$210 ) begin
+      \$495  = \$212 ;
+    end
+    if (rst) begin
+      \$495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$496  = o__payload;
+    if (\$210 ) begin
+      \$496  = \$214 ;
+    end
+    if (rst) begin
+      \$496  = 32'd0;
     end
   end
   always @* begin
@@ -14983,21 +15656,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$59  = 25'h112803b;
+          \$61  = 25'h112803b;
       3'h1:
-          \$59  = 25'h125707b;
+          \$61  = 25'h125707b;
       3'h2:
-          \$59  = 25'h138c427;
+          \$61  = 25'h138c427;
       3'h3:
-          \$59  = 25'h1001e85;
+          \$61  = 25'h1001e85;
       3'h4:
-          \$59  = 25'h1210e9d;
+          \$61  = 25'h1210e9d;
       3'h5:
-          \$59  = 25'h1b1f7c7;
+          \$61  = 25'h1b1f7c7;
       3'h6:
-          \$59  = 25'h114772b;
+          \$61  = 25'h114772b;
       3'h7:
-          \$59  = 25'h198834d;
+          \$61  = 25'h198834d;
     endcase
   end
   always @* begin
@@ -15005,21 +15678,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$60  = 6'h1f;
+          \$62  = 6'h1f;
       3'h1:
-          \$60  = 6'h1f;
+          \$62  = 6'h1f;
       3'h2:
-          \$60  = 6'h20;
+          \$62  = 6'h20;
       3'h3:
-          \$60  = 6'h20;
+          \$62  = 6'h20;
       3'h4:
-          \$60  = 6'h20;
+          \$62  = 6'h20;
       3'h5:
-          \$60  = 6'h20;
+          \$62  = 6'h20;
       3'h6:
-          \$60  = 6'h20;
+          \$62  = 6'h20;
       3'h7:
-          \$60  = 6'h21;
+          \$62  = 6'h21;
     endcase
   end
   always @* begin
@@ -15027,21 +15700,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$61  = 33'h040000000;
+          \$63  = 33'h040000000;
       3'h1:
-          \$61  = 33'h040000000;
+          \$63  = 33'h040000000;
       3'h2:
-          \$61  = 33'h080000000;
+          \$63  = 33'h080000000;
       3'h3:
-          \$61  = 33'h080000000;
+          \$63  = 33'h080000000;
       3'h4:
-          \$61  = 33'h080000000;
+          \$63  = 33'h080000000;
       3'h5:
-          \$61  = 33'h080000000;
+          \$63  = 33'h080000000;
       3'h6:
-          \$61  = 33'h080000000;
+          \$63  = 33'h080000000;
       3'h7:
-          \$61  = 33'h100000000;
+          \$63  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -15049,21 +15722,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$62  = 33'h07fffffff;
+          \$64  = 33'h07fffffff;
       3'h1:
-          \$62  = 33'h07fffffff;
+          \$64  = 33'h07fffffff;
       3'h2:
-          \$62  = 33'h0ffffffff;
+          \$64  = 33'h0ffffffff;
       3'h3:
-          \$62  = 33'h0ffffffff;
+          \$64  = 33'h0ffffffff;
       3'h4:
-          \$62  = 33'h0ffffffff;
+          \$64  = 33'h0ffffffff;
       3'h5:
-          \$62  = 33'h0ffffffff;
+          \$64  = 33'h0ffffffff;
       3'h6:
-          \$62  = 33'h0ffffffff;
+          \$64  = 33'h0ffffffff;
       3'h7:
-          \$62  = 33'h1ffffffff;
+          \$64  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -15071,21 +15744,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$94  = 25'h1d8094c;
+          \$98  = 25'h1d8094c;
       3'h1:
-          \$94  = 25'h1020487;
+          \$98  = 25'h1020487;
       3'h2:
-          \$94  = 25'h1de9e6c;
+          \$98  = 25'h1de9e6c;
       3'h3:
-          \$94  = 25'h1a8ea8a;
+          \$98  = 25'h1a8ea8a;
       3'h4:
-          \$94  = 25'h1ee408f;
+          \$98  = 25'h1ee408f;
       3'h5:
-          \$94  = 25'h150cec3;
+          \$98  = 25'h150cec3;
       3'h6:
-          \$94  = 25'h14e3a9e;
+          \$98  = 25'h14e3a9e;
       3'h7:
-          \$94  = 25'h15644f0;
+          \$98  = 25'h15644f0;
     endcase
   end
   always @* begin
@@ -15093,21 +15766,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h1:
-          \$95  = 6'h1f;
+          \$99  = 6'h1f;
       3'h2:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h3:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h4:
-          \$95  = 6'h21;
+          \$99  = 6'h21;
       3'h5:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h6:
-          \$95  = 6'h1e;
+          \$99  = 6'h1e;
       3'h7:
-          \$95  = 6'h1e;
+          \$99  = 6'h1e;
     endcase
   end
   always @* begin
@@ -15115,21 +15788,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h1:
-          \$96  = 33'h040000000;
+          \$100  = 33'h040000000;
       3'h2:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h3:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h4:
-          \$96  = 33'h100000000;
+          \$100  = 33'h100000000;
       3'h5:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h6:
-          \$96  = 33'h020000000;
+          \$100  = 33'h020000000;
       3'h7:
-          \$96  = 33'h020000000;
+          \$100  = 33'h020000000;
     endcase
   end
   always @* begin
@@ -15137,21 +15810,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h1:
-          \$97  = 33'h07fffffff;
+          \$101  = 33'h07fffffff;
       3'h2:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h3:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h4:
-          \$97  = 33'h1ffffffff;
+          \$101  = 33'h1ffffffff;
       3'h5:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h6:
-          \$97  = 33'h03fffffff;
+          \$101  = 33'h03fffffff;
       3'h7:
-          \$97  = 33'h03fffffff;
+          \$101  = 33'h03fffffff;
     endcase
   end
   always @* begin
@@ -15159,21 +15832,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$129  = 25'h141e9f6;
+          \$135  = 25'h141e9f6;
       3'h1:
-          \$129  = 25'h13088df;
+          \$135  = 25'h13088df;
       3'h2:
-          \$129  = 25'h10d5898;
+          \$135  = 25'h10d5898;
       3'h3:
-          \$129  = 25'h1723939;
+          \$135  = 25'h1723939;
       3'h4:
-          \$129  = 25'h167b5f4;
+          \$135  = 25'h167b5f4;
       3'h5:
-          \$129  = 25'h10373b0;
+          \$135  = 25'h10373b0;
       3'h6:
-          \$129  = 25'h136e67e;
+          \$135  = 25'h136e67e;
       3'h7:
-          \$129  = 25'h14f16f9;
+          \$135  = 25'h14f16f9;
     endcase
   end
   always @* begin
@@ -15181,21 +15854,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$130  = 6'h1f;
+          \$136  = 6'h1f;
       3'h1:
-          \$130  = 6'h20;
+          \$136  = 6'h20;
       3'h2:
-          \$130  = 6'h1f;
+          \$136  = 6'h1f;
       3'h3:
-          \$130  = 6'h1f;
+          \$136  = 6'h1f;
       3'h4:
-          \$130  = 6'h1f;
+          \$136  = 6'h1f;
       3'h5:
-          \$130  = 6'h1f;
+          \$136  = 6'h1f;
       3'h6:
-          \$130  = 6'h1f;
+          \$136  = 6'h1f;
       3'h7:
-          \$130  = 6'h1e;
+          \$136  = 6'h1e;
     endcase
   end
   always @* begin
@@ -15203,21 +15876,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$131  = 32'd1073741824;
+          \$137  = 32'd1073741824;
       3'h1:
-          \$131  = 32'd2147483648;
+          \$137  = 32'd2147483648;
       3'h2:
-          \$131  = 32'd1073741824;
+          \$137  = 32'd1073741824;
       3'h3:
-          \$131  = 32'd1073741824;
+          \$137  = 32'd1073741824;
       3'h4:
-          \$131  = 32'd1073741824;
+          \$137  = 32'd1073741824;
       3'h5:
-          \$131  = 32'd1073741824;
+          \$137  = 32'd1073741824;
       3'h6:
-          \$131  = 32'd1073741824;
+          \$137  = 32'd1073741824;
       3'h7:
-          \$131  = 32'd536870912;
+          \$137  = 32'd536870912;
     endcase
   end
   always @* begin
@@ -15225,1151 +15898,1004 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$132  = 32'd2147483647;
+          \$138  = 32'd2147483647;
       3'h1:
-          \$132  = 32'd4294967295;
+          \$138  = 32'd4294967295;
       3'h2:
-          \$132  = 32'd2147483647;
+          \$138  = 32'd2147483647;
       3'h3:
-          \$132  = 32'd2147483647;
+          \$138  = 32'd2147483647;
       3'h4:
-          \$132  = 32'd2147483647;
+          \$138  = 32'd2147483647;
       3'h5:
-          \$132  = 32'd2147483647;
+          \$138  = 32'd2147483647;
       3'h6:
-          \$132  = 32'd2147483647;
+          \$138  = 32'd2147483647;
       3'h7:
-          \$132  = 32'd1073741823;
+          \$138  = 32'd1073741823;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$207  = group;
+    \$215  = group;
     if (\$19 ) begin
-      \$207  = \$22 [2:0];
+      \$215  = \$22 [2:0];
     end
     if (rst) begin
-      \$207  = 3'h0;
+      \$215  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$208  = \$23 ;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$209  = rq_valid_1;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$210  = rq_valid_2;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$211  = rq_valid_3;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$212  = rq_valid_4;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$213  = rq_valid_5;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$214  = rq_valid_6;
-    if (rst) begin
-      \$214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$215  = rq_valid_7;
-    if (rst) begin
-      \$215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$216  = rq_valid_8;
+    \$216  = \$23 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$217  = \$24 ;
+    \$217  = rq_valid_1;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$218  = rq0_mult_1;
+    \$218  = rq_valid_2;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$219  = rq0_mult_2;
+    \$219  = rq_valid_3;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$220  = rq0_mult_3;
+    \$220  = rq_valid_4;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$221  = rq0_mult_4;
+    \$221  = rq_valid_5;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$222  = rq0_mult_5;
+    \$222  = rq_valid_6;
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$223  = rq0_mult_6;
+    \$223  = rq_valid_7;
     if (rst) begin
-      \$223  = 25'h0000000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$224  = rq0_mult_7;
+    \$224  = rq_valid_8;
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$225  = \$25 ;
+    \$225  = rq_valid_9;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$226  = rq0_shift_1;
+    \$226  = \$24 ;
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$227  = rq0_shift_2;
+    \$227  = rq0_mult_1;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$228  = rq0_shift_3;
+    \$228  = rq0_mult_2;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$229  = rq0_shift_4;
+    \$229  = rq0_mult_3;
     if (rst) begin
-      \$229  = 6'h00;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$230  = rq0_shift_5;
+    \$230  = rq0_mult_4;
     if (rst) begin
-      \$230  = 6'h00;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$231  = rq0_shift_6;
+    \$231  = rq0_mult_5;
     if (rst) begin
-      \$231  = 6'h00;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$232  = rq0_shift_7;
+    \$232  = rq0_mult_6;
     if (rst) begin
-      \$232  = 6'h00;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$233  = \$26 ;
+    \$233  = rq0_mult_7;
     if (rst) begin
-      \$233  = 33'h000000000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$234  = rq0_half_1;
+    \$234  = rq0_mult_8;
     if (rst) begin
-      \$234  = 33'h000000000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$235  = rq0_half_2;
+    \$235  = \$25 ;
     if (rst) begin
-      \$235  = 33'h000000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$236  = rq0_half_3;
+    \$236  = rq0_shift_1;
     if (rst) begin
-      \$236  = 33'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$237  = rq0_half_4;
+    \$237  = rq0_shift_2;
     if (rst) begin
-      \$237  = 33'h000000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$238  = rq0_half_5;
+    \$238  = rq0_shift_3;
     if (rst) begin
-      \$238  = 33'h000000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$239  = rq0_half_6;
+    \$239  = rq0_shift_4;
     if (rst) begin
-      \$239  = 33'h000000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$240  = rq0_half_7;
+    \$240  = rq0_shift_5;
     if (rst) begin
-      \$240  = 33'h000000000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$241  = \$27 ;
+    \$241  = rq0_shift_6;
     if (rst) begin
-      \$241  = 33'h000000000;
+      \$241  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$242  = rq0_mask_1;
+    \$242  = rq0_shift_7;
     if (rst) begin
-      \$242  = 33'h000000000;
+      \$242  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$243  = rq0_mask_2;
+    \$243  = rq0_shift_8;
     if (rst) begin
-      \$243  = 33'h000000000;
+      \$243  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$244  = rq0_mask_3;
+    \$244  = \$26 ;
     if (rst) begin
       \$244  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$245  = rq0_mask_4;
+    \$245  = rq0_half_1;
     if (rst) begin
       \$245  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$246  = rq0_mask_5;
+    \$246  = rq0_half_2;
     if (rst) begin
       \$246  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$247  = rq0_mask_6;
+    \$247  = rq0_half_3;
     if (rst) begin
       \$247  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$248  = rq0_mask_7;
+    \$248  = rq0_half_4;
     if (rst) begin
       \$248  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$249  = i__payload[20:0];
+    \$249  = rq0_half_5;
     if (rst) begin
-      \$249  = 21'h000000;
+      \$249  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$250  = rq0_x[16:0];
+    \$250  = rq0_half_6;
     if (rst) begin
-      \$250  = 17'h00000;
+      \$250  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$251  = rq0_mult_1[16:0];
+    \$251  = rq0_half_7;
     if (rst) begin
-      \$251  = 17'h00000;
+      \$251  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$252  = \$28 ;
+    \$252  = rq0_half_8;
     if (rst) begin
-      \$252  = 34'h000000000;
+      \$252  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$253  = rq0_part0_0;
+    \$253  = \$27 ;
     if (rst) begin
-      \$253  = 34'h000000000;
+      \$253  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$254  = rq0_part0_0_r;
+    \$254  = rq0_mask_1;
     if (rst) begin
-      \$254  = 34'h000000000;
+      \$254  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$255  = rq0_x[16:0];
+    \$255  = rq0_mask_2;
     if (rst) begin
-      \$255  = 17'h00000;
+      \$255  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$256  = rq0_mult_1[24:17];
+    \$256  = rq0_mask_3;
     if (rst) begin
-      \$256  = 8'h00;
+      \$256  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$257  = \$29 ;
+    \$257  = rq0_mask_4;
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$258  = rq0_part0_1;
+    \$258  = rq0_mask_5;
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$259  = rq0_part0_1_r;
+    \$259  = rq0_mask_6;
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$260  = rq0_x[20:17];
+    \$260  = rq0_mask_7;
     if (rst) begin
-      \$260  = 4'h0;
+      \$260  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$261  = rq0_mult_1[16:0];
+    \$261  = rq0_mask_8;
     if (rst) begin
-      \$261  = 17'h00000;
+      \$261  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$262  = \$30 ;
+    \$262  = i__payload[20:0];
     if (rst) begin
       \$262  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$263  = rq0_part1_0;
+    \$263  = rq0_x[16:0];
     if (rst) begin
-      \$263  = 21'h000000;
+      \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$264  = rq0_part1_0_r;
+    \$264  = rq0_mult_1[16:0];
     if (rst) begin
-      \$264  = 21'h000000;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$265  = rq0_x[20:17];
+    \$265  = \$28 ;
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$266  = rq0_mult_1[24:17];
+    \$266  = rq0_part0_0;
     if (rst) begin
-      \$266  = 8'h00;
+      \$266  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$267  = \$31 ;
+    \$267  = rq0_part0_0_r;
     if (rst) begin
-      \$267  = 12'h000;
+      \$267  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$268  = rq0_part1_1;
+    \$268  = rq0_x[16:0];
     if (rst) begin
-      \$268  = 12'h000;
+      \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$269  = rq0_part1_1_r;
+    \$269  = rq0_mult_1[24:17];
     if (rst) begin
-      \$269  = 12'h000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$270  = \$39 [45:0];
+    \$270  = \$29 ;
     if (rst) begin
-      \$270  = 46'h000000000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$271  = \$40 ;
+    \$271  = rq0_part0_1;
     if (rst) begin
-      \$271  = 46'h000000000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$272  = \$41 ;
+    \$272  = rq0_part0_1_r;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$273  = \$44 ;
+    \$273  = rq0_x[20:17];
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$274  = \$48 [7:0];
+    \$274  = rq0_mult_1[16:0];
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$275  = \$53 ;
+    \$275  = \$30 ;
     if (rst) begin
-      \$275  = 1'h0;
+      \$275  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$276  = \$58 ;
+    \$276  = rq0_part1_0;
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$277  = \$59 ;
+    \$277  = rq0_part1_0_r;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$278  = rq1_mult_1;
+    \$278  = rq0_x[20:17];
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$279  = rq1_mult_2;
+    \$279  = rq0_mult_1[24:17];
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$280  = rq1_mult_3;
+    \$280  = \$31 ;
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$281  = rq1_mult_4;
+    \$281  = rq0_part1_1;
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$282  = rq1_mult_5;
+    \$282  = rq0_part1_1_r;
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$283  = rq1_mult_6;
+    \$283  = \$35 [45:0];
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$284  = rq1_mult_7;
+    \$284  = \$39 [45:0];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$285  = \$60 ;
+    \$285  = \$41 [45:0];
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$286  = rq1_shift_1;
+    \$286  = \$42 ;
     if (rst) begin
-      \$286  = 6'h00;
+      \$286  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$287  = rq1_shift_2;
+    \$287  = \$43 ;
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$288  = rq1_shift_3;
+    \$288  = \$46 ;
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$289  = rq1_shift_4;
+    \$289  = \$50 [7:0];
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$290  = rq1_shift_5;
+    \$290  = \$55 ;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$291  = rq1_shift_6;
+    \$291  = \$60 ;
     if (rst) begin
-      \$291  = 6'h00;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$292  = rq1_shift_7;
+    \$292  = \$61 ;
     if (rst) begin
-      \$292  = 6'h00;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$293  = \$61 ;
+    \$293  = rq1_mult_1;
     if (rst) begin
-      \$293  = 33'h000000000;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$294  = rq1_half_1;
+    \$294  = rq1_mult_2;
     if (rst) begin
-      \$294  = 33'h000000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$295  = rq1_half_2;
+    \$295  = rq1_mult_3;
     if (rst) begin
-      \$295  = 33'h000000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$296  = rq1_half_3;
+    \$296  = rq1_mult_4;
     if (rst) begin
-      \$296  = 33'h000000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$297  = rq1_half_4;
+    \$297  = rq1_mult_5;
     if (rst) begin
-      \$297  = 33'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$298  = rq1_half_5;
+    \$298  = rq1_mult_6;
     if (rst) begin
-      \$298  = 33'h000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$299  = rq1_half_6;
+    \$299  = rq1_mult_7;
     if (rst) begin
-      \$299  = 33'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$300  = rq1_half_7;
+    \$300  = rq1_mult_8;
     if (rst) begin
-      \$300  = 33'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$301  = \$62 ;
     if (rst) begin
-      \$301  = 33'h000000000;
+      \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$302  = rq1_mask_1;
+    \$302  = rq1_shift_1;
     if (rst) begin
-      \$302  = 33'h000000000;
+      \$302  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$303  = rq1_mask_2;
+    \$303  = rq1_shift_2;
     if (rst) begin
-      \$303  = 33'h000000000;
+      \$303  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$304  = rq1_mask_3;
+    \$304  = rq1_shift_3;
     if (rst) begin
-      \$304  = 33'h000000000;
+      \$304  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$305  = rq1_mask_4;
+    \$305  = rq1_shift_4;
     if (rst) begin
-      \$305  = 33'h000000000;
+      \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$306  = rq1_mask_5;
+    \$306  = rq1_shift_5;
     if (rst) begin
-      \$306  = 33'h000000000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$307  = rq1_mask_6;
+    \$307  = rq1_shift_6;
     if (rst) begin
-      \$307  = 33'h000000000;
+      \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$308  = rq1_mask_7;
+    \$308  = rq1_shift_7;
     if (rst) begin
-      \$308  = 33'h000000000;
+      \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$309  = i__payload[41:21];
+    \$309  = rq1_shift_8;
     if (rst) begin
-      \$309  = 21'h000000;
+      \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$310  = rq1_x[16:0];
+    \$310  = \$63 ;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$311  = rq1_mult_1[16:0];
+    \$311  = rq1_half_1;
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$312  = \$63 ;
+    \$312  = rq1_half_2;
     if (rst) begin
-      \$312  = 34'h000000000;
+      \$312  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$313  = rq1_part0_0;
+    \$313  = rq1_half_3;
     if (rst) begin
-      \$313  = 34'h000000000;
+      \$313  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$314  = rq1_part0_0_r;
+    \$314  = rq1_half_4;
     if (rst) begin
-      \$314  = 34'h000000000;
+      \$314  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$315  = rq1_x[16:0];
+    \$315  = rq1_half_5;
     if (rst) begin
-      \$315  = 17'h00000;
+      \$315  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$316  = rq1_mult_1[24:17];
+    \$316  = rq1_half_6;
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$317  = \$64 ;
+    \$317  = rq1_half_7;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$318  = rq1_part0_1;
+    \$318  = rq1_half_8;
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$319  = rq1_part0_1_r;
+    \$319  = \$64 ;
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$320  = rq1_x[20:17];
+    \$320  = rq1_mask_1;
     if (rst) begin
-      \$320  = 4'h0;
+      \$320  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$321  = rq1_mult_1[16:0];
+    \$321  = rq1_mask_2;
     if (rst) begin
-      \$321  = 17'h00000;
+      \$321  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$322  = \$65 ;
+    \$322  = rq1_mask_3;
     if (rst) begin
-      \$322  = 21'h000000;
+      \$322  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$323  = rq1_part1_0;
+    \$323  = rq1_mask_4;
     if (rst) begin
-      \$323  = 21'h000000;
+      \$323  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$324  = rq1_part1_0_r;
+    \$324  = rq1_mask_5;
     if (rst) begin
-      \$324  = 21'h000000;
+      \$324  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$325  = rq1_x[20:17];
+    \$325  = rq1_mask_6;
     if (rst) begin
-      \$325  = 4'h0;
+      \$325  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$326  = rq1_mult_1[24:17];
+    \$326  = rq1_mask_7;
     if (rst) begin
-      \$326  = 8'h00;
+      \$326  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$327  = \$66 ;
+    \$327  = rq1_mask_8;
     if (rst) begin
-      \$327  = 12'h000;
+      \$327  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$328  = rq1_part1_1;
+    \$328  = i__payload[41:21];
     if (rst) begin
-      \$328  = 12'h000;
+      \$328  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$329  = rq1_part1_1_r;
+    \$329  = rq1_x[16:0];
     if (rst) begin
-      \$329  = 12'h000;
+      \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$330  = \$74 [45:0];
+    \$330  = rq1_mult_1[16:0];
     if (rst) begin
-      \$330  = 46'h000000000000;
+      \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$331  = \$75 ;
+    \$331  = \$65 ;
     if (rst) begin
-      \$331  = 46'h000000000000;
+      \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$332  = \$76 ;
+    \$332  = rq1_part0_0;
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$333  = \$79 ;
+    \$333  = rq1_part0_0_r;
     if (rst) begin
-      \$333  = 1'h0;
+      \$333  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$334  = \$83 [7:0];
+    \$334  = rq1_x[16:0];
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$335  = \$88 ;
+    \$335  = rq1_mult_1[24:17];
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$336  = \$93 ;
+    \$336  = \$66 ;
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$337  = \$94 ;
+    \$337  = rq1_part0_1;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$338  = rq2_mult_1;
+    \$338  = rq1_part0_1_r;
     if (rst) begin
       \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$339  = rq2_mult_2;
+    \$339  = rq1_x[20:17];
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$340  = rq2_mult_3;
+    \$340  = rq1_mult_1[16:0];
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$341  = rq2_mult_4;
+    \$341  = \$67 ;
     if (rst) begin
-      \$341  = 25'h0000000;
+      \$341  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$342  = rq2_mult_5;
+    \$342  = rq1_part1_0;
     if (rst) begin
-      \$342  = 25'h0000000;
+      \$342  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$343  = rq2_mult_6;
+    \$343  = rq1_part1_0_r;
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$343  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$344  = rq2_mult_7;
+    \$344  = rq1_x[20:17];
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$345  = \$95 ;
+    \$345  = rq1_mult_1[24:17];
     if (rst) begin
-      \$345  = 6'h00;
+      \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$346  = rq2_shift_1;
+    \$346  = \$68 ;
     if (rst) begin
-      \$346  = 6'h00;
+      \$346  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$347  = rq2_shift_2;
+    \$347  = rq1_part1_1;
     if (rst) begin
-      \$347  = 6'h00;
+      \$347  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$348  = rq2_shift_3;
+    \$348  = rq1_part1_1_r;
     if (rst) begin
-      \$348  = 6'h00;
+      \$348  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$349  = rq2_shift_4;
+    \$349  = \$72 [45:0];
     if (rst) begin
-      \$349  = 6'h00;
+      \$349  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$350  = rq2_shift_5;
+    \$350  = \$76 [45:0];
     if (rst) begin
-      \$350  = 6'h00;
+      \$350  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$351  = rq2_shift_6;
+    \$351  = \$78 [45:0];
     if (rst) begin
-      \$351  = 6'h00;
+      \$351  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$352  = rq2_shift_7;
+    \$352  = \$79 ;
     if (rst) begin
-      \$352  = 6'h00;
+      \$352  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$353  = \$96 ;
+    \$353  = \$80 ;
     if (rst) begin
-      \$353  = 33'h000000000;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$354  = rq2_half_1;
+    \$354  = \$83 ;
     if (rst) begin
-      \$354  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$355  = rq2_half_2;
-    if (rst) begin
-      \$355  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$356  = rq2_half_3;
-    if (rst) begin
-      \$356  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$357  = rq2_half_4;
-    if (rst) begin
-      \$357  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$358  = rq2_half_5;
-    if (rst) begin
-      \$358  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$359  = rq2_half_6;
-    if (rst) begin
-      \$359  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$360  = rq2_half_7;
-    if (rst) begin
-      \$360  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$361  = \$97 ;
-    if (rst) begin
-      \$361  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$362  = rq2_mask_1;
-    if (rst) begin
-      \$362  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$363  = rq2_mask_2;
-    if (rst) begin
-      \$363  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$364  = rq2_mask_3;
-    if (rst) begin
-      \$364  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$365  = rq2_mask_4;
-    if (rst) begin
-      \$365  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$366  = rq2_mask_5;
-    if (rst) begin
-      \$366  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$367  = rq2_mask_6;
-    if (rst) begin
-      \$367  = 33'h000000000;
+      \$354  = 1'h0;
     end
   end
   assign q_room = i__ready;
@@ -16397,18 +16923,18 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$36  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$38  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$67  = { 1'h0, rq1_part0_0_rr };
-  assign \$69  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$73  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$102  = { 1'h0, rq2_part0_0_rr };
-  assign \$104  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$106  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
-  assign \$108  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$137  = { 1'h0, rq3_part0_0_rr };
-  assign \$139  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$141  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
-  assign \$143  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$69  = { 1'h0, rq1_part0_0_rr };
+  assign \$71  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$75  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$106  = { 1'h0, rq2_part0_0_rr };
+  assign \$108  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$110  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$112  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$143  = { 1'h0, rq3_part0_0_rr };
+  assign \$145  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$147  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$149  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20120,89 +20646,89 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [55:0] \$100 ;
-  wire [56:0] \$101 ;
-  wire [53:0] \$102 ;
-  wire [58:0] \$103 ;
-  wire [76:0] \$104 ;
-  wire [77:0] \$105 ;
-  wire [47:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [22:0] \$100 ;
+  wire [13:0] \$101 ;
+  wire [34:0] \$102 ;
+  wire [35:0] \$103 ;
+  wire [55:0] \$104 ;
+  wire [56:0] \$105 ;
+  wire [53:0] \$106 ;
+  wire [54:0] \$107 ;
+  wire [76:0] \$108 ;
+  wire [77:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire [48:0] \$111 ;
-  wire \$112 ;
+  wire [48:0] \$110 ;
+  wire [49:0] \$111 ;
+  wire [47:0] \$112 ;
   wire \$113 ;
-  wire [49:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
+  wire [48:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [49:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  reg [24:0] \$125 ;
-  reg [5:0] \$126 ;
-  reg [34:0] \$127 ;
-  reg [34:0] \$128 ;
-  wire [33:0] \$129 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [24:0] \$130 ;
-  wire [22:0] \$131 ;
-  wire [13:0] \$132 ;
-  wire [34:0] \$133 ;
-  wire [35:0] \$134 ;
-  wire [55:0] \$135 ;
-  wire [56:0] \$136 ;
-  wire [53:0] \$137 ;
-  wire [58:0] \$138 ;
-  wire [76:0] \$139 ;
+  wire \$130 ;
+  reg [24:0] \$131 ;
+  reg [5:0] \$132 ;
+  reg [34:0] \$133 ;
+  reg [34:0] \$134 ;
+  wire [33:0] \$135 ;
+  wire [24:0] \$136 ;
+  wire [22:0] \$137 ;
+  wire [13:0] \$138 ;
+  wire [34:0] \$139 ;
   wire \$14 ;
-  wire [77:0] \$140 ;
-  wire [47:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [48:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [49:0] \$149 ;
+  wire [35:0] \$140 ;
+  wire [55:0] \$141 ;
+  wire [56:0] \$142 ;
+  wire [53:0] \$143 ;
+  wire [54:0] \$144 ;
+  wire [76:0] \$145 ;
+  wire [77:0] \$146 ;
+  wire [48:0] \$147 ;
+  wire [49:0] \$148 ;
+  wire [47:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [48:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
+  wire [49:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire [7:0] \$160 ;
-  wire [7:0] \$161 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire [7:0] \$164 ;
-  wire [7:0] \$165 ;
-  wire [7:0] \$166 ;
-  wire [7:0] \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [7:0] \$168 ;
+  wire [7:0] \$169 ;
   wire [4:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
+  wire [7:0] \$170 ;
+  wire [7:0] \$171 ;
+  wire [7:0] \$172 ;
+  wire [7:0] \$173 ;
+  wire [7:0] \$174 ;
+  wire [7:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
@@ -20211,23 +20737,23 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [4:0] \$183 ;
-  wire [4:0] \$184 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [4:0] \$190 ;
+  wire \$190 ;
   wire [4:0] \$191 ;
-  wire \$192 ;
+  wire [4:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
+  wire [4:0] \$198 ;
   wire [4:0] \$199 ;
   wire [8:0] \$2 ;
   reg [24:0] \$20 ;
@@ -20235,343 +20761,376 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [5:0] \$204 ;
+  wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
+  wire [4:0] \$207 ;
   wire \$208 ;
   wire \$209 ;
   reg [5:0] \$21 ;
-  wire [31:0] \$210 ;
-  reg [3:0] \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg \$219 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire [5:0] \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire [31:0] \$218 ;
+  reg [3:0] \$219 ;
   reg [34:0] \$22 ;
   reg \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [5:0] \$229 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   reg [34:0] \$23 ;
-  reg [5:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [5:0] \$232 ;
-  reg [5:0] \$233 ;
-  reg [5:0] \$234 ;
-  reg [5:0] \$235 ;
-  reg [5:0] \$236 ;
-  reg [34:0] \$237 ;
-  reg [34:0] \$238 ;
-  reg [34:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [5:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [34:0] \$240 ;
-  reg [34:0] \$241 ;
-  reg [34:0] \$242 ;
-  reg [34:0] \$243 ;
-  reg [34:0] \$244 ;
-  reg [34:0] \$245 ;
-  reg [34:0] \$246 ;
-  reg [34:0] \$247 ;
+  reg [5:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [5:0] \$242 ;
+  reg [5:0] \$243 ;
+  reg [5:0] \$244 ;
+  reg [5:0] \$245 ;
+  reg [5:0] \$246 ;
+  reg [5:0] \$247 ;
   reg [34:0] \$248 ;
   reg [34:0] \$249 ;
   wire [24:0] \$25 ;
   reg [34:0] \$250 ;
   reg [34:0] \$251 ;
   reg [34:0] \$252 ;
-  reg [22:0] \$253 ;
-  reg [16:0] \$254 ;
-  reg [16:0] \$255 ;
-  reg [33:0] \$256 ;
-  reg [33:0] \$257 ;
-  reg [33:0] \$258 ;
-  reg [16:0] \$259 ;
+  reg [34:0] \$253 ;
+  reg [34:0] \$254 ;
+  reg [34:0] \$255 ;
+  reg [34:0] \$256 ;
+  reg [34:0] \$257 ;
+  reg [34:0] \$258 ;
+  reg [34:0] \$259 ;
   wire [22:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [24:0] \$261 ;
-  reg [24:0] \$262 ;
-  reg [24:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [16:0] \$265 ;
+  reg [34:0] \$260 ;
+  reg [34:0] \$261 ;
+  reg [34:0] \$262 ;
+  reg [34:0] \$263 ;
+  reg [34:0] \$264 ;
+  reg [34:0] \$265 ;
   reg [22:0] \$266 ;
-  reg [22:0] \$267 ;
-  reg [22:0] \$268 ;
-  reg [5:0] \$269 ;
+  reg [16:0] \$267 ;
+  reg [16:0] \$268 ;
+  reg [33:0] \$269 ;
   wire [13:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [13:0] \$271 ;
-  reg [13:0] \$272 ;
-  reg [13:0] \$273 ;
-  reg [47:0] \$274 ;
-  reg [47:0] \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg [7:0] \$278 ;
-  reg \$279 ;
+  reg [33:0] \$270 ;
+  reg [33:0] \$271 ;
+  reg [16:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
+  reg [5:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [22:0] \$279 ;
   wire [34:0] \$28 ;
-  reg \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [22:0] \$280 ;
+  reg [22:0] \$281 ;
+  reg [5:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [13:0] \$284 ;
+  reg [13:0] \$285 ;
+  reg [13:0] \$286 ;
+  reg [47:0] \$287 ;
+  reg [47:0] \$288 ;
+  reg [47:0] \$289 ;
   wire [35:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [5:0] \$292 ;
-  reg [5:0] \$293 ;
-  reg [5:0] \$294 ;
-  reg [5:0] \$295 ;
-  reg [5:0] \$296 ;
-  reg [33:0] \$297 ;
-  reg [33:0] \$298 ;
-  reg [33:0] \$299 ;
+  reg [47:0] \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg [7:0] \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
   wire [55:0] \$30 ;
-  reg [33:0] \$300 ;
-  reg [33:0] \$301 ;
-  reg [33:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [33:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [33:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [5:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [5:0] \$307 ;
+  reg [5:0] \$308 ;
+  reg [5:0] \$309 ;
   wire [56:0] \$31 ;
-  reg [33:0] \$310 ;
-  reg [33:0] \$311 ;
-  reg [33:0] \$312 ;
-  reg [22:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [16:0] \$315 ;
+  reg [5:0] \$310 ;
+  reg [5:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [5:0] \$313 ;
+  reg [33:0] \$314 ;
+  reg [33:0] \$315 ;
   reg [33:0] \$316 ;
   reg [33:0] \$317 ;
   reg [33:0] \$318 ;
-  reg [16:0] \$319 ;
+  reg [33:0] \$319 ;
   wire [53:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [24:0] \$322 ;
-  reg [24:0] \$323 ;
-  reg [5:0] \$324 ;
-  reg [16:0] \$325 ;
-  reg [22:0] \$326 ;
-  reg [22:0] \$327 ;
-  reg [22:0] \$328 ;
-  reg [5:0] \$329 ;
-  wire [58:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [13:0] \$331 ;
-  reg [13:0] \$332 ;
-  reg [13:0] \$333 ;
-  reg [47:0] \$334 ;
-  reg [47:0] \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg [7:0] \$338 ;
-  reg \$339 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [33:0] \$322 ;
+  reg [33:0] \$323 ;
+  reg [33:0] \$324 ;
+  reg [33:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
+  reg [33:0] \$328 ;
+  reg [33:0] \$329 ;
+  wire [54:0] \$33 ;
+  reg [33:0] \$330 ;
+  reg [33:0] \$331 ;
+  reg [22:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [33:0] \$335 ;
+  reg [33:0] \$336 ;
+  reg [33:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [7:0] \$339 ;
   wire [76:0] \$34 ;
-  reg \$340 ;
+  reg [24:0] \$340 ;
   reg [24:0] \$341 ;
   reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [24:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [5:0] \$349 ;
+  reg [5:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [22:0] \$345 ;
+  reg [22:0] \$346 ;
+  reg [22:0] \$347 ;
+  reg [5:0] \$348 ;
+  reg [7:0] \$349 ;
   wire [77:0] \$35 ;
-  reg [5:0] \$350 ;
-  reg [5:0] \$351 ;
-  reg [5:0] \$352 ;
-  reg [5:0] \$353 ;
-  reg [5:0] \$354 ;
-  reg [5:0] \$355 ;
-  reg [5:0] \$356 ;
-  reg [34:0] \$357 ;
-  reg [34:0] \$358 ;
-  reg [34:0] \$359 ;
-  wire [47:0] \$36 ;
-  reg [34:0] \$360 ;
-  reg [34:0] \$361 ;
-  reg [34:0] \$362 ;
-  reg [34:0] \$363 ;
-  reg [34:0] \$364 ;
-  reg [34:0] \$365 ;
-  reg [34:0] \$366 ;
-  reg [34:0] \$367 ;
-  reg [34:0] \$368 ;
-  reg [34:0] \$369 ;
-  wire \$37 ;
-  reg [34:0] \$370 ;
-  reg [34:0] \$371 ;
-  reg [34:0] \$372 ;
-  reg [22:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [33:0] \$376 ;
-  reg [33:0] \$377 ;
-  reg [33:0] \$378 ;
-  reg [16:0] \$379 ;
-  wire \$38 ;
-  reg [7:0] \$380 ;
-  reg [24:0] \$381 ;
-  reg [24:0] \$382 ;
-  reg [24:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [16:0] \$385 ;
-  reg [22:0] \$386 ;
-  reg [22:0] \$387 ;
-  reg [22:0] \$388 ;
-  reg [5:0] \$389 ;
+  reg [13:0] \$350 ;
+  reg [13:0] \$351 ;
+  reg [13:0] \$352 ;
+  reg [47:0] \$353 ;
+  reg [47:0] \$354 ;
+  reg [47:0] \$355 ;
+  reg [47:0] \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg [7:0] \$359 ;
+  wire [48:0] \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [24:0] \$368 ;
+  reg [24:0] \$369 ;
+  wire [49:0] \$37 ;
+  reg [24:0] \$370 ;
+  reg [5:0] \$371 ;
+  reg [5:0] \$372 ;
+  reg [5:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [5:0] \$376 ;
+  reg [5:0] \$377 ;
+  reg [5:0] \$378 ;
+  reg [5:0] \$379 ;
+  wire [47:0] \$38 ;
+  reg [34:0] \$380 ;
+  reg [34:0] \$381 ;
+  reg [34:0] \$382 ;
+  reg [34:0] \$383 ;
+  reg [34:0] \$384 ;
+  reg [34:0] \$385 ;
+  reg [34:0] \$386 ;
+  reg [34:0] \$387 ;
+  reg [34:0] \$388 ;
+  reg [34:0] \$389 ;
   wire \$39 ;
-  reg [7:0] \$390 ;
-  reg [13:0] \$391 ;
-  reg [13:0] \$392 ;
-  reg [13:0] \$393 ;
-  reg [47:0] \$394 ;
-  reg [47:0] \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg [7:0] \$398 ;
-  reg \$399 ;
+  reg [34:0] \$390 ;
+  reg [34:0] \$391 ;
+  reg [34:0] \$392 ;
+  reg [34:0] \$393 ;
+  reg [34:0] \$394 ;
+  reg [34:0] \$395 ;
+  reg [34:0] \$396 ;
+  reg [34:0] \$397 ;
+  reg [22:0] \$398 ;
+  reg [16:0] \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  reg \$400 ;
-  reg [24:0] \$401 ;
-  reg [24:0] \$402 ;
-  reg [24:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [24:0] \$405 ;
+  reg [16:0] \$400 ;
+  reg [33:0] \$401 ;
+  reg [33:0] \$402 ;
+  reg [33:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [7:0] \$405 ;
   reg [24:0] \$406 ;
   reg [24:0] \$407 ;
   reg [24:0] \$408 ;
   reg [5:0] \$409 ;
-  wire [48:0] \$41 ;
-  reg [5:0] \$410 ;
-  reg [5:0] \$411 ;
-  reg [5:0] \$412 ;
-  reg [5:0] \$413 ;
+  wire \$41 ;
+  reg [16:0] \$410 ;
+  reg [22:0] \$411 ;
+  reg [22:0] \$412 ;
+  reg [22:0] \$413 ;
   reg [5:0] \$414 ;
-  reg [5:0] \$415 ;
-  reg [5:0] \$416 ;
-  reg [34:0] \$417 ;
-  reg [34:0] \$418 ;
-  reg [34:0] \$419 ;
+  reg [7:0] \$415 ;
+  reg [13:0] \$416 ;
+  reg [13:0] \$417 ;
+  reg [13:0] \$418 ;
+  reg [47:0] \$419 ;
   wire \$42 ;
-  reg [34:0] \$420 ;
-  reg [34:0] \$421 ;
-  reg [34:0] \$422 ;
-  reg [34:0] \$423 ;
-  reg [34:0] \$424 ;
-  reg [34:0] \$425 ;
-  reg [34:0] \$426 ;
-  reg [34:0] \$427 ;
-  reg [34:0] \$428 ;
-  reg [34:0] \$429 ;
-  wire \$43 ;
-  reg [34:0] \$430 ;
-  reg [34:0] \$431 ;
-  reg [34:0] \$432 ;
-  reg [22:0] \$433 ;
-  reg [16:0] \$434 ;
-  reg [16:0] \$435 ;
-  reg [33:0] \$436 ;
-  reg [33:0] \$437 ;
-  reg [33:0] \$438 ;
-  reg [16:0] \$439 ;
-  wire [49:0] \$44 ;
-  reg [7:0] \$440 ;
-  reg [24:0] \$441 ;
-  reg [24:0] \$442 ;
-  reg [24:0] \$443 ;
+  reg [47:0] \$420 ;
+  reg [47:0] \$421 ;
+  reg [47:0] \$422 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg [7:0] \$425 ;
+  reg \$426 ;
+  reg \$427 ;
+  reg [24:0] \$428 ;
+  reg [24:0] \$429 ;
+  wire [48:0] \$43 ;
+  reg [24:0] \$430 ;
+  reg [24:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [24:0] \$433 ;
+  reg [24:0] \$434 ;
+  reg [24:0] \$435 ;
+  reg [24:0] \$436 ;
+  reg [5:0] \$437 ;
+  reg [5:0] \$438 ;
+  reg [5:0] \$439 ;
+  wire \$44 ;
+  reg [5:0] \$440 ;
+  reg [5:0] \$441 ;
+  reg [5:0] \$442 ;
+  reg [5:0] \$443 ;
   reg [5:0] \$444 ;
-  reg [16:0] \$445 ;
-  reg [22:0] \$446 ;
-  reg [22:0] \$447 ;
-  reg [22:0] \$448 ;
-  reg [5:0] \$449 ;
+  reg [5:0] \$445 ;
+  reg [34:0] \$446 ;
+  reg [34:0] \$447 ;
+  reg [34:0] \$448 ;
+  reg [34:0] \$449 ;
   wire \$45 ;
-  reg [7:0] \$450 ;
-  reg [13:0] \$451 ;
-  reg [13:0] \$452 ;
-  reg [13:0] \$453 ;
-  reg [47:0] \$454 ;
-  reg [47:0] \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg [7:0] \$458 ;
-  reg \$459 ;
-  wire \$46 ;
-  reg \$460 ;
-  reg [7:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [7:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [3:0] \$465 ;
-  reg \$466 ;
-  reg [3:0] \$467 ;
-  reg [3:0] \$468 ;
-  reg [3:0] \$469 ;
+  reg [34:0] \$450 ;
+  reg [34:0] \$451 ;
+  reg [34:0] \$452 ;
+  reg [34:0] \$453 ;
+  reg [34:0] \$454 ;
+  reg [34:0] \$455 ;
+  reg [34:0] \$456 ;
+  reg [34:0] \$457 ;
+  reg [34:0] \$458 ;
+  reg [34:0] \$459 ;
+  wire [49:0] \$46 ;
+  reg [34:0] \$460 ;
+  reg [34:0] \$461 ;
+  reg [34:0] \$462 ;
+  reg [34:0] \$463 ;
+  reg [22:0] \$464 ;
+  reg [16:0] \$465 ;
+  reg [16:0] \$466 ;
+  reg [33:0] \$467 ;
+  reg [33:0] \$468 ;
+  reg [33:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg [31:0] \$471 ;
+  reg [16:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg [24:0] \$472 ;
+  reg [24:0] \$473 ;
+  reg [24:0] \$474 ;
+  reg [5:0] \$475 ;
+  reg [16:0] \$476 ;
+  reg [22:0] \$477 ;
+  reg [22:0] \$478 ;
+  reg [22:0] \$479 ;
   wire \$48 ;
+  reg [5:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [13:0] \$482 ;
+  reg [13:0] \$483 ;
+  reg [13:0] \$484 ;
+  reg [47:0] \$485 ;
+  reg [47:0] \$486 ;
+  reg [47:0] \$487 ;
+  reg [47:0] \$488 ;
+  reg \$489 ;
   wire \$49 ;
+  reg \$490 ;
+  reg [7:0] \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [7:0] \$494 ;
+  reg [7:0] \$495 ;
+  reg [7:0] \$496 ;
+  reg [7:0] \$497 ;
+  reg [3:0] \$498 ;
+  reg \$499 ;
   wire \$5 ;
   wire \$50 ;
+  reg [3:0] \$500 ;
+  reg [3:0] \$501 ;
+  reg [3:0] \$502 ;
+  reg \$503 ;
+  reg [31:0] \$504 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  reg [24:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [33:0] \$57 ;
-  reg [33:0] \$58 ;
-  wire [33:0] \$59 ;
+  wire \$55 ;
+  wire \$56 ;
+  reg [24:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [33:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [22:0] \$61 ;
-  wire [13:0] \$62 ;
-  wire [34:0] \$63 ;
-  wire [35:0] \$64 ;
-  wire [55:0] \$65 ;
-  wire [56:0] \$66 ;
-  wire [53:0] \$67 ;
-  wire [58:0] \$68 ;
-  wire [76:0] \$69 ;
+  reg [33:0] \$60 ;
+  wire [33:0] \$61 ;
+  wire [24:0] \$62 ;
+  wire [22:0] \$63 ;
+  wire [13:0] \$64 ;
+  wire [34:0] \$65 ;
+  wire [35:0] \$66 ;
+  wire [55:0] \$67 ;
+  wire [56:0] \$68 ;
+  wire [53:0] \$69 ;
   wire \$7 ;
-  wire [77:0] \$70 ;
-  wire [47:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [48:0] \$76 ;
+  wire [54:0] \$70 ;
+  wire [76:0] \$71 ;
+  wire [77:0] \$72 ;
+  wire [48:0] \$73 ;
+  wire [49:0] \$74 ;
+  wire [47:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [49:0] \$79 ;
+  wire \$79 ;
   wire [5:0] \$8 ;
-  wire \$80 ;
+  wire [48:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [49:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -20579,16 +21138,16 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  reg [24:0] \$90 ;
-  reg [5:0] \$91 ;
-  reg [34:0] \$92 ;
-  reg [34:0] \$93 ;
-  wire [33:0] \$94 ;
-  wire [24:0] \$95 ;
-  wire [22:0] \$96 ;
-  wire [13:0] \$97 ;
-  wire [34:0] \$98 ;
-  wire [35:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  reg [24:0] \$94 ;
+  reg [5:0] \$95 ;
+  reg [34:0] \$96 ;
+  reg [34:0] \$97 ;
+  wire [33:0] \$98 ;
+  wire [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -20650,6 +21209,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] rq0_half_6 = 35'h000000000;
   reg [34:0] rq0_half_7 = 35'h000000000;
   reg [34:0] rq0_half_8 = 35'h000000000;
+  reg [34:0] rq0_half_9 = 35'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -20662,6 +21222,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [34:0] rq0_mask_7 = 35'h000000000;
   reg [34:0] rq0_mask_8 = 35'h000000000;
+  reg [34:0] rq0_mask_9 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -20670,6 +21231,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
@@ -20694,6 +21256,9 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [47:0] rq0_sum0 = 48'h000000000000;
+  reg [47:0] rq0_sum1 = 48'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
@@ -20712,6 +21277,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] rq1_half_6 = 34'h000000000;
   reg [33:0] rq1_half_7 = 34'h000000000;
   reg [33:0] rq1_half_8 = 34'h000000000;
+  reg [33:0] rq1_half_9 = 34'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -20724,6 +21290,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] rq1_mask_6 = 34'h000000000;
   reg [33:0] rq1_mask_7 = 34'h000000000;
   reg [33:0] rq1_mask_8 = 34'h000000000;
+  reg [33:0] rq1_mask_9 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -20732,6 +21299,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
@@ -20756,6 +21324,9 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [47:0] rq1_sum0 = 48'h000000000000;
+  reg [47:0] rq1_sum1 = 48'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
@@ -20774,6 +21345,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] rq2_half_6 = 35'h000000000;
   reg [34:0] rq2_half_7 = 35'h000000000;
   reg [34:0] rq2_half_8 = 35'h000000000;
+  reg [34:0] rq2_half_9 = 35'h000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -20786,6 +21358,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] rq2_mask_6 = 35'h000000000;
   reg [34:0] rq2_mask_7 = 35'h000000000;
   reg [34:0] rq2_mask_8 = 35'h000000000;
+  reg [34:0] rq2_mask_9 = 35'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -20794,6 +21367,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
@@ -20818,6 +21392,9 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
+  reg [5:0] rq2_shift_9 = 6'h00;
+  reg [47:0] rq2_sum0 = 48'h000000000000;
+  reg [47:0] rq2_sum1 = 48'h000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
@@ -20836,6 +21413,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] rq3_half_6 = 35'h000000000;
   reg [34:0] rq3_half_7 = 35'h000000000;
   reg [34:0] rq3_half_8 = 35'h000000000;
+  reg [34:0] rq3_half_9 = 35'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -20848,6 +21426,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] rq3_mask_6 = 35'h000000000;
   reg [34:0] rq3_mask_7 = 35'h000000000;
   reg [34:0] rq3_mask_8 = 35'h000000000;
+  reg [34:0] rq3_mask_9 = 35'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -20856,6 +21435,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
@@ -20880,6 +21460,9 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
+  reg [5:0] rq3_shift_9 = 6'h00;
+  reg [47:0] rq3_sum0 = 48'h000000000000;
+  reg [47:0] rq3_sum1 = 48'h000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
@@ -20888,6 +21471,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq3_x1_0 = 6'h00;
   reg [5:0] rq3_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -21161,7 +21745,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \port__data$25  = lut[\$3 [7:0]];
   assign \port__data$24  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [31:0] queue [9:0];
+  reg [31:0] queue [10:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -21173,6 +21757,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     queue[7] = 32'd0;
     queue[8] = 32'd0;
     queue[9] = 32'd0;
+    queue[10] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -21180,227 +21765,319 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_half_7 <= \$363 ;
+    rq1_part1_1 <= \$350 ;
   always @(posedge clk)
-    rq2_half_8 <= \$364 ;
+    rq1_part1_1_r <= \$351 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$365 ;
+    rq1_part1_1_rr <= \$352 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$366 ;
+    rq1_sum0 <= \$353 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$367 ;
+    rq1_sum1 <= \$354 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$368 ;
+    rq1_prod <= \$355 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$369 ;
+    rq1_floor <= \$356 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$370 ;
+    rq1_above <= \$357 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$371 ;
+    rq1_tie <= \$358 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$372 ;
+    rq1_code <= \$359 ;
   always @(posedge clk)
-    rq2_x <= \$373 ;
+    rq1_under <= \$360 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$374 ;
+    rq1_over <= \$361 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$375 ;
+    rq2_mult_1 <= \$362 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$376 ;
+    rq2_mult_2 <= \$363 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$377 ;
+    rq2_mult_3 <= \$364 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$378 ;
+    rq2_mult_4 <= \$365 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$379 ;
+    rq2_mult_5 <= \$366 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$380 ;
+    rq2_mult_6 <= \$367 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$381 ;
+    rq2_mult_7 <= \$368 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$382 ;
+    rq2_mult_8 <= \$369 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$383 ;
+    rq2_mult_9 <= \$370 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$384 ;
+    rq2_shift_1 <= \$371 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$385 ;
+    rq2_shift_2 <= \$372 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$386 ;
+    rq2_shift_3 <= \$373 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$387 ;
+    rq2_shift_4 <= \$374 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$388 ;
+    rq2_shift_5 <= \$375 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$389 ;
+    rq2_shift_6 <= \$376 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$390 ;
+    rq2_shift_7 <= \$377 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$391 ;
+    rq2_shift_8 <= \$378 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$392 ;
+    rq2_shift_9 <= \$379 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$393 ;
+    rq2_half_1 <= \$380 ;
   always @(posedge clk)
-    rq2_prod <= \$394 ;
+    rq2_half_2 <= \$381 ;
   always @(posedge clk)
-    rq2_floor <= \$395 ;
+    rq2_half_3 <= \$382 ;
   always @(posedge clk)
-    rq2_above <= \$396 ;
+    rq2_half_4 <= \$383 ;
   always @(posedge clk)
-    rq2_tie <= \$397 ;
+    rq2_half_5 <= \$384 ;
   always @(posedge clk)
-    rq2_code <= \$398 ;
+    rq2_half_6 <= \$385 ;
   always @(posedge clk)
-    rq2_under <= \$399 ;
+    rq2_half_7 <= \$386 ;
   always @(posedge clk)
-    rq2_over <= \$400 ;
+    rq2_half_8 <= \$387 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$401 ;
+    rq2_half_9 <= \$388 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$402 ;
+    rq2_mask_1 <= \$389 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$403 ;
+    rq2_mask_2 <= \$390 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$404 ;
+    rq2_mask_3 <= \$391 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$405 ;
+    rq2_mask_4 <= \$392 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$406 ;
+    rq2_mask_5 <= \$393 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$407 ;
+    rq2_mask_6 <= \$394 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$408 ;
+    rq2_mask_7 <= \$395 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$409 ;
+    rq2_mask_8 <= \$396 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$410 ;
+    rq2_mask_9 <= \$397 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$411 ;
+    rq2_x <= \$398 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$412 ;
+    rq2_x0_0 <= \$399 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$413 ;
+    rq2_m0_0 <= \$400 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$414 ;
+    rq2_part0_0 <= \$401 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$415 ;
+    rq2_part0_0_r <= \$402 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$416 ;
+    rq2_part0_0_rr <= \$403 ;
   always @(posedge clk)
-    rq3_half_1 <= \$417 ;
+    rq2_x0_1 <= \$404 ;
   always @(posedge clk)
-    rq3_half_2 <= \$418 ;
+    rq2_m0_1 <= \$405 ;
   always @(posedge clk)
-    rq3_half_3 <= \$419 ;
+    rq2_part0_1 <= \$406 ;
   always @(posedge clk)
-    rq3_half_4 <= \$420 ;
+    rq2_part0_1_r <= \$407 ;
   always @(posedge clk)
-    rq3_half_5 <= \$421 ;
+    rq2_part0_1_rr <= \$408 ;
   always @(posedge clk)
-    rq3_half_6 <= \$422 ;
+    rq2_x1_0 <= \$409 ;
   always @(posedge clk)
-    rq3_half_7 <= \$423 ;
+    rq2_m1_0 <= \$410 ;
   always @(posedge clk)
-    rq3_half_8 <= \$424 ;
+    rq2_part1_0 <= \$411 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$425 ;
+    rq2_part1_0_r <= \$412 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$426 ;
+    rq2_part1_0_rr <= \$413 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$427 ;
+    rq2_x1_1 <= \$414 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$428 ;
+    rq2_m1_1 <= \$415 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$429 ;
+    rq2_part1_1 <= \$416 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$430 ;
+    rq2_part1_1_r <= \$417 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$431 ;
+    rq2_part1_1_rr <= \$418 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$432 ;
+    rq2_sum0 <= \$419 ;
   always @(posedge clk)
-    rq3_x <= \$433 ;
+    rq2_sum1 <= \$420 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$434 ;
+    rq2_prod <= \$421 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$435 ;
+    rq2_floor <= \$422 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$436 ;
+    rq2_above <= \$423 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$437 ;
+    rq2_tie <= \$424 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$438 ;
+    rq2_code <= \$425 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$439 ;
+    rq2_under <= \$426 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$440 ;
+    rq2_over <= \$427 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$441 ;
+    rq3_mult_1 <= \$428 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$442 ;
+    rq3_mult_2 <= \$429 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$443 ;
+    rq3_mult_3 <= \$430 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$444 ;
+    rq3_mult_4 <= \$431 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$445 ;
+    rq3_mult_5 <= \$432 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$446 ;
+    rq3_mult_6 <= \$433 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$447 ;
+    rq3_mult_7 <= \$434 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$448 ;
+    rq3_mult_8 <= \$435 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$449 ;
+    rq3_mult_9 <= \$436 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$450 ;
+    rq3_shift_1 <= \$437 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$451 ;
+    rq3_shift_2 <= \$438 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$452 ;
+    rq3_shift_3 <= \$439 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$453 ;
+    rq3_shift_4 <= \$440 ;
   always @(posedge clk)
-    rq3_prod <= \$454 ;
+    rq3_shift_5 <= \$441 ;
   always @(posedge clk)
-    rq3_floor <= \$455 ;
+    rq3_shift_6 <= \$442 ;
   always @(posedge clk)
-    rq3_above <= \$456 ;
+    rq3_shift_7 <= \$443 ;
   always @(posedge clk)
-    rq3_tie <= \$457 ;
+    rq3_shift_8 <= \$444 ;
   always @(posedge clk)
-    rq3_code <= \$458 ;
+    rq3_shift_9 <= \$445 ;
   always @(posedge clk)
-    rq3_under <= \$459 ;
+    rq3_half_1 <= \$446 ;
   always @(posedge clk)
-    rq3_over <= \$460 ;
+    rq3_half_2 <= \$447 ;
   always @(posedge clk)
-    rq0_out <= \$461 ;
+    rq3_half_3 <= \$448 ;
   always @(posedge clk)
-    rq1_out <= \$462 ;
+    rq3_half_4 <= \$449 ;
   always @(posedge clk)
-    rq2_out <= \$463 ;
+    rq3_half_5 <= \$450 ;
   always @(posedge clk)
-    rq3_out <= \$464 ;
+    rq3_half_6 <= \$451 ;
   always @(posedge clk)
-    q_owed <= \$465 ;
+    rq3_half_7 <= \$452 ;
   always @(posedge clk)
-    i__ready <= \$466 ;
+    rq3_half_8 <= \$453 ;
   always @(posedge clk)
-    \$signature__addr  <= \$467 ;
+    rq3_half_9 <= \$454 ;
   always @(posedge clk)
-    rport__addr <= \$468 ;
+    rq3_mask_1 <= \$455 ;
   always @(posedge clk)
-    q_stored <= \$469 ;
+    rq3_mask_2 <= \$456 ;
   always @(posedge clk)
-    o__valid <= \$470 ;
+    rq3_mask_3 <= \$457 ;
   always @(posedge clk)
-    o__payload <= \$471 ;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
-  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_6 };
-  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_6 };
-  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_6 };
+    rq3_mask_4 <= \$458 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$459 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$460 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$461 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$462 ;
+  always @(posedge clk)
+    rq3_mask_9 <= \$463 ;
+  always @(posedge clk)
+    rq3_x <= \$464 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$465 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$466 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$467 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$468 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$469 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$470 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$471 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$472 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$473 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$474 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$475 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$476 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$477 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$478 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$479 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$480 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$481 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$482 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$483 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$484 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$485 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$486 ;
+  always @(posedge clk)
+    rq3_prod <= \$487 ;
+  always @(posedge clk)
+    rq3_floor <= \$488 ;
+  always @(posedge clk)
+    rq3_above <= \$489 ;
+  always @(posedge clk)
+    rq3_tie <= \$490 ;
+  always @(posedge clk)
+    rq3_code <= \$491 ;
+  always @(posedge clk)
+    rq3_under <= \$492 ;
+  always @(posedge clk)
+    rq3_over <= \$493 ;
+  always @(posedge clk)
+    rq0_out <= \$494 ;
+  always @(posedge clk)
+    rq1_out <= \$495 ;
+  always @(posedge clk)
+    rq2_out <= \$496 ;
+  always @(posedge clk)
+    rq3_out <= \$497 ;
+  always @(posedge clk)
+    q_owed <= \$498 ;
+  always @(posedge clk)
+    i__ready <= \$499 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$500 ;
+  always @(posedge clk)
+    rport__addr <= \$501 ;
+  always @(posedge clk)
+    q_stored <= \$502 ;
+  always @(posedge clk)
+    o__valid <= \$503 ;
+  always @(posedge clk)
+    o__payload <= \$504 ;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
+  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_7 };
+  assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_7 };
+  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_7 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -21415,7 +22092,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_9 & \$14 ;
+  assign \$signature__en  = rq_valid_10 & \$14 ;
   assign \$15  = i__valid & i__ready;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -21427,1236 +22104,1517 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$33  = $signed(1'h0) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h4e) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(rq0_floor) < $signed(9'h131);
-  assign \$48  = $signed(rq0_floor) < $signed(9'h132);
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(rq0_floor) > $signed(7'h30);
-  assign \$53  = $signed(rq0_floor) > $signed(7'h31);
-  assign \$54  = \$51  ? \$52  : \$53 ;
-  assign \$59  = rq1_x0_0 * rq1_m0_0;
-  assign \$60  = rq1_x0_1 * rq1_m0_1;
-  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$72  = rq1_rem > rq1_half_6;
-  assign \$73  = rq1_rem == rq1_half_6;
-  assign \$74  = | rq1_half_6;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = $signed(8'h4e) + $signed(rq1_floor);
-  assign \$77  = rq1_tie & rq1_floor[0];
-  assign \$78  = rq1_above | \$77 ;
-  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
-  assign \$80  = rq1_tie & rq1_floor[0];
-  assign \$81  = rq1_above | \$80 ;
-  assign \$82  = $signed(rq1_floor) < $signed(9'h131);
-  assign \$83  = $signed(rq1_floor) < $signed(9'h132);
-  assign \$84  = \$81  ? \$82  : \$83 ;
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(rq1_floor) > $signed(7'h30);
-  assign \$88  = $signed(rq1_floor) > $signed(7'h31);
-  assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$94  = rq2_x0_0 * rq2_m0_0;
-  assign \$95  = rq2_x0_1 * rq2_m0_1;
-  assign \$96  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$97  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$99  = 1'h0 + \$98 ;
-  assign \$101  = \$99  + \$100 ;
-  assign \$103  = $signed({ 1'h0, \$101  }) + $signed(\$102 );
-  assign \$105  = $signed(\$103 ) + $signed(\$104 );
-  assign \$106  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$107  = rq2_rem > rq2_half_6;
-  assign \$108  = rq2_rem == rq2_half_6;
-  assign \$109  = | rq2_half_6;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = $signed(8'h4e) + $signed(rq2_floor);
-  assign \$112  = rq2_tie & rq2_floor[0];
-  assign \$113  = rq2_above | \$112 ;
-  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
-  assign \$115  = rq2_tie & rq2_floor[0];
-  assign \$116  = rq2_above | \$115 ;
-  assign \$117  = $signed(rq2_floor) < $signed(9'h131);
-  assign \$118  = $signed(rq2_floor) < $signed(9'h132);
-  assign \$119  = \$116  ? \$117  : \$118 ;
-  assign \$120  = rq2_tie & rq2_floor[0];
-  assign \$121  = rq2_above | \$120 ;
-  assign \$122  = $signed(rq2_floor) > $signed(7'h30);
-  assign \$123  = $signed(rq2_floor) > $signed(7'h31);
-  assign \$124  = \$121  ? \$122  : \$123 ;
-  assign \$129  = rq3_x0_0 * rq3_m0_0;
-  assign \$130  = rq3_x0_1 * rq3_m0_1;
-  assign \$131  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$132  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$134  = 1'h0 + \$133 ;
-  assign \$136  = \$134  + \$135 ;
-  assign \$138  = $signed({ 1'h0, \$136  }) + $signed(\$137 );
-  assign \$140  = $signed(\$138 ) + $signed(\$139 );
-  assign \$141  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$142  = rq3_rem > rq3_half_6;
-  assign \$143  = rq3_rem == rq3_half_6;
-  assign \$144  = | rq3_half_6;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = $signed(8'h4e) + $signed(rq3_floor);
-  assign \$147  = rq3_tie & rq3_floor[0];
-  assign \$148  = rq3_above | \$147 ;
-  assign \$149  = $signed(\$146 ) + $signed({ 1'h0, \$148  });
-  assign \$150  = rq3_tie & rq3_floor[0];
-  assign \$151  = rq3_above | \$150 ;
-  assign \$152  = $signed(rq3_floor) < $signed(9'h131);
-  assign \$153  = $signed(rq3_floor) < $signed(9'h132);
-  assign \$154  = \$151  ? \$152  : \$153 ;
+  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
+  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$39  = rq0_rem > rq0_half_7;
+  assign \$40  = rq0_rem == rq0_half_7;
+  assign \$41  = | rq0_half_7;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = $signed(8'h4e) + $signed(rq0_floor);
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) < $signed(9'h131);
+  assign \$50  = $signed(rq0_floor) < $signed(9'h132);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = rq0_tie & rq0_floor[0];
+  assign \$53  = rq0_above | \$52 ;
+  assign \$54  = $signed(rq0_floor) > $signed(7'h30);
+  assign \$55  = $signed(rq0_floor) > $signed(7'h31);
+  assign \$56  = \$53  ? \$54  : \$55 ;
+  assign \$61  = rq1_x0_0 * rq1_m0_0;
+  assign \$62  = rq1_x0_1 * rq1_m0_1;
+  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$66  = 1'h0 + \$65 ;
+  assign \$68  = \$66  + \$67 ;
+  assign \$70  = $signed(1'h0) + $signed(\$69 );
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
+  assign \$75  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$76  = rq1_rem > rq1_half_7;
+  assign \$77  = rq1_rem == rq1_half_7;
+  assign \$78  = | rq1_half_7;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = $signed(8'h4e) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(9'h131);
+  assign \$87  = $signed(rq1_floor) < $signed(9'h132);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(7'h30);
+  assign \$92  = $signed(rq1_floor) > $signed(7'h31);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$98  = rq2_x0_0 * rq2_m0_0;
+  assign \$99  = rq2_x0_1 * rq2_m0_1;
+  assign \$100  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$101  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$103  = 1'h0 + \$102 ;
+  assign \$105  = \$103  + \$104 ;
+  assign \$107  = $signed(1'h0) + $signed(\$106 );
+  assign \$109  = $signed(\$107 ) + $signed(\$108 );
+  assign \$110  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$111  = $signed(\$110 ) + $signed(rq2_sum1);
+  assign \$112  = $signed(rq2_prod) >>> rq2_shift_7;
+  assign \$113  = rq2_rem > rq2_half_7;
+  assign \$114  = rq2_rem == rq2_half_7;
+  assign \$115  = | rq2_half_7;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = $signed(8'h4e) + $signed(rq2_floor);
+  assign \$118  = rq2_tie & rq2_floor[0];
+  assign \$119  = rq2_above | \$118 ;
+  assign \$120  = $signed(\$117 ) + $signed({ 1'h0, \$119  });
+  assign \$121  = rq2_tie & rq2_floor[0];
+  assign \$122  = rq2_above | \$121 ;
+  assign \$123  = $signed(rq2_floor) < $signed(9'h131);
+  assign \$124  = $signed(rq2_floor) < $signed(9'h132);
+  assign \$125  = \$122  ? \$123  : \$124 ;
+  assign \$126  = rq2_tie & rq2_floor[0];
+  assign \$127  = rq2_above | \$126 ;
+  assign \$128  = $signed(rq2_floor) > $signed(7'h30);
+  assign \$129  = $signed(rq2_floor) > $signed(7'h31);
+  assign \$130  = \$127  ? \$128  : \$129 ;
+  assign \$135  = rq3_x0_0 * rq3_m0_0;
+  assign \$136  = rq3_x0_1 * rq3_m0_1;
+  assign \$137  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$138  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$140  = 1'h0 + \$139 ;
+  assign \$142  = \$140  + \$141 ;
+  assign \$144  = $signed(1'h0) + $signed(\$143 );
+  assign \$146  = $signed(\$144 ) + $signed(\$145 );
+  assign \$147  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$148  = $signed(\$147 ) + $signed(rq3_sum1);
+  assign \$149  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$150  = rq3_rem > rq3_half_7;
+  assign \$151  = rq3_rem == rq3_half_7;
+  assign \$152  = | rq3_half_7;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = $signed(8'h4e) + $signed(rq3_floor);
   assign \$155  = rq3_tie & rq3_floor[0];
   assign \$156  = rq3_above | \$155 ;
-  assign \$157  = $signed(rq3_floor) > $signed(7'h30);
-  assign \$158  = $signed(rq3_floor) > $signed(7'h31);
-  assign \$159  = \$156  ? \$157  : \$158 ;
-  assign \$160  = rq0_over ? 8'h7f : rq0_code;
-  assign \$161  = rq0_under ? 8'h80 : \$160 ;
-  assign \$162  = rq1_over ? 8'h7f : rq1_code;
-  assign \$163  = rq1_under ? 8'h80 : \$162 ;
-  assign \$164  = rq2_over ? 8'h7f : rq2_code;
-  assign \$165  = rq2_under ? 8'h80 : \$164 ;
-  assign \$166  = rq3_over ? 8'h7f : rq3_code;
-  assign \$167  = rq3_under ? 8'h80 : \$166 ;
-  assign \$168  = i__valid & i__ready;
-  assign \$169  = o__valid & o__ready;
-  assign \$170  = q_owed < 4'ha;
-  assign \$171  = \$169  ? i__ready : \$170 ;
-  assign \$172  = o__valid & o__ready;
-  assign \$173  = \$172  | i__ready;
-  assign \$174  = \$168  ? \$171  : \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = \$176  & \$178 ;
-  assign \$180  = ~ \$179 ;
-  assign \$181  = rq_valid_9 & \$180 ;
-  assign \$182  = \$signature__addr  == 4'h9;
-  assign \$183  = \$signature__addr  + 1'h1;
-  assign \$184  = \$182  ? 5'h00 : \$183 ;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = | q_stored;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = rport__addr == 4'h9;
-  assign \$190  = rport__addr + 1'h1;
-  assign \$191  = \$189  ? 5'h00 : \$190 ;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = | q_stored;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = \$193  & \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = rq_valid_9 & \$197 ;
-  assign \$199  = q_stored + \$198 ;
+  assign \$157  = $signed(\$154 ) + $signed({ 1'h0, \$156  });
+  assign \$158  = rq3_tie & rq3_floor[0];
+  assign \$159  = rq3_above | \$158 ;
+  assign \$160  = $signed(rq3_floor) < $signed(9'h131);
+  assign \$161  = $signed(rq3_floor) < $signed(9'h132);
+  assign \$162  = \$159  ? \$160  : \$161 ;
+  assign \$163  = rq3_tie & rq3_floor[0];
+  assign \$164  = rq3_above | \$163 ;
+  assign \$165  = $signed(rq3_floor) > $signed(7'h30);
+  assign \$166  = $signed(rq3_floor) > $signed(7'h31);
+  assign \$167  = \$164  ? \$165  : \$166 ;
+  assign \$168  = rq0_over ? 8'h7f : rq0_code;
+  assign \$169  = rq0_under ? 8'h80 : \$168 ;
+  assign \$170  = rq1_over ? 8'h7f : rq1_code;
+  assign \$171  = rq1_under ? 8'h80 : \$170 ;
+  assign \$172  = rq2_over ? 8'h7f : rq2_code;
+  assign \$173  = rq2_under ? 8'h80 : \$172 ;
+  assign \$174  = rq3_over ? 8'h7f : rq3_code;
+  assign \$175  = rq3_under ? 8'h80 : \$174 ;
+  assign \$176  = i__valid & i__ready;
+  assign \$177  = o__valid & o__ready;
+  assign \$178  = q_owed < 4'hb;
+  assign \$179  = \$177  ? i__ready : \$178 ;
+  assign \$180  = o__valid & o__ready;
+  assign \$181  = \$180  | i__ready;
+  assign \$182  = \$176  ? \$179  : \$181 ;
+  assign \$183  = ~ o__valid;
+  assign \$184  = \$183  | o__ready;
+  assign \$185  = | q_stored;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = \$184  & \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = rq_valid_10 & \$188 ;
+  assign \$190  = \$signature__addr  == 4'ha;
+  assign \$191  = \$signature__addr  + 1'h1;
+  assign \$192  = \$190  ? 5'h00 : \$191 ;
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = | q_stored;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = rport__addr == 4'ha;
+  assign \$198  = rport__addr + 1'h1;
+  assign \$199  = \$197  ? 5'h00 : \$198 ;
   assign \$200  = ~ o__valid;
   assign \$201  = \$200  | o__ready;
   assign \$202  = | q_stored;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = \$199  - \$203 ;
-  assign \$205  = ~ o__valid;
-  assign \$206  = \$205  | o__ready;
-  assign \$207  = | q_stored;
-  assign \$208  = \$207  | rq_valid_9;
-  assign \$209  = | q_stored;
-  assign \$210  = \$209  ? rport__data : q_in;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = \$201  & \$203 ;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = rq_valid_10 & \$205 ;
+  assign \$207  = q_stored + \$206 ;
+  assign \$208  = ~ o__valid;
+  assign \$209  = \$208  | o__ready;
+  assign \$210  = | q_stored;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = \$207  - \$211 ;
+  assign \$213  = ~ o__valid;
+  assign \$214  = \$213  | o__ready;
+  assign \$215  = | q_stored;
+  assign \$216  = \$215  | rq_valid_10;
+  assign \$217  = | q_stored;
+  assign \$218  = \$217  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$211 ;
+    group <= \$219 ;
   always @(posedge clk)
-    rq_valid_1 <= \$212 ;
+    rq_valid_1 <= \$220 ;
   always @(posedge clk)
-    rq_valid_2 <= \$213 ;
+    rq_valid_2 <= \$221 ;
   always @(posedge clk)
-    rq_valid_3 <= \$214 ;
+    rq_valid_3 <= \$222 ;
   always @(posedge clk)
-    rq_valid_4 <= \$215 ;
+    rq_valid_4 <= \$223 ;
   always @(posedge clk)
-    rq_valid_5 <= \$216 ;
+    rq_valid_5 <= \$224 ;
   always @(posedge clk)
-    rq_valid_6 <= \$217 ;
+    rq_valid_6 <= \$225 ;
   always @(posedge clk)
-    rq_valid_7 <= \$218 ;
+    rq_valid_7 <= \$226 ;
   always @(posedge clk)
-    rq_valid_8 <= \$219 ;
+    rq_valid_8 <= \$227 ;
   always @(posedge clk)
-    rq_valid_9 <= \$220 ;
+    rq_valid_9 <= \$228 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$221 ;
+    rq_valid_10 <= \$229 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$222 ;
+    rq0_mult_1 <= \$230 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$223 ;
+    rq0_mult_2 <= \$231 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$224 ;
+    rq0_mult_3 <= \$232 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$225 ;
+    rq0_mult_4 <= \$233 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$226 ;
+    rq0_mult_5 <= \$234 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$227 ;
+    rq0_mult_6 <= \$235 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$228 ;
+    rq0_mult_7 <= \$236 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$229 ;
+    rq0_mult_8 <= \$237 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$230 ;
+    rq0_mult_9 <= \$238 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$231 ;
+    rq0_shift_1 <= \$239 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$232 ;
+    rq0_shift_2 <= \$240 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$233 ;
+    rq0_shift_3 <= \$241 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$234 ;
+    rq0_shift_4 <= \$242 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$235 ;
+    rq0_shift_5 <= \$243 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$236 ;
+    rq0_shift_6 <= \$244 ;
   always @(posedge clk)
-    rq0_half_1 <= \$237 ;
+    rq0_shift_7 <= \$245 ;
   always @(posedge clk)
-    rq0_half_2 <= \$238 ;
+    rq0_shift_8 <= \$246 ;
   always @(posedge clk)
-    rq0_half_3 <= \$239 ;
+    rq0_shift_9 <= \$247 ;
   always @(posedge clk)
-    rq0_half_4 <= \$240 ;
+    rq0_half_1 <= \$248 ;
   always @(posedge clk)
-    rq0_half_5 <= \$241 ;
+    rq0_half_2 <= \$249 ;
   always @(posedge clk)
-    rq0_half_6 <= \$242 ;
+    rq0_half_3 <= \$250 ;
   always @(posedge clk)
-    rq0_half_7 <= \$243 ;
+    rq0_half_4 <= \$251 ;
   always @(posedge clk)
-    rq0_half_8 <= \$244 ;
+    rq0_half_5 <= \$252 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$245 ;
+    rq0_half_6 <= \$253 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$246 ;
+    rq0_half_7 <= \$254 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$247 ;
+    rq0_half_8 <= \$255 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$248 ;
+    rq0_half_9 <= \$256 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$249 ;
+    rq0_mask_1 <= \$257 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$250 ;
+    rq0_mask_2 <= \$258 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$251 ;
+    rq0_mask_3 <= \$259 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$252 ;
+    rq0_mask_4 <= \$260 ;
   always @(posedge clk)
-    rq0_x <= \$253 ;
+    rq0_mask_5 <= \$261 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$254 ;
+    rq0_mask_6 <= \$262 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$255 ;
+    rq0_mask_7 <= \$263 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$256 ;
+    rq0_mask_8 <= \$264 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$257 ;
+    rq0_mask_9 <= \$265 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$258 ;
+    rq0_x <= \$266 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$259 ;
+    rq0_x0_0 <= \$267 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$260 ;
+    rq0_m0_0 <= \$268 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$261 ;
+    rq0_part0_0 <= \$269 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$262 ;
+    rq0_part0_0_r <= \$270 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$263 ;
+    rq0_part0_0_rr <= \$271 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$264 ;
+    rq0_x0_1 <= \$272 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$265 ;
+    rq0_m0_1 <= \$273 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$266 ;
+    rq0_part0_1 <= \$274 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$267 ;
+    rq0_part0_1_r <= \$275 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$268 ;
+    rq0_part0_1_rr <= \$276 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$269 ;
+    rq0_x1_0 <= \$277 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$270 ;
+    rq0_m1_0 <= \$278 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$271 ;
+    rq0_part1_0 <= \$279 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$272 ;
+    rq0_part1_0_r <= \$280 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$273 ;
+    rq0_part1_0_rr <= \$281 ;
   always @(posedge clk)
-    rq0_prod <= \$274 ;
+    rq0_x1_1 <= \$282 ;
   always @(posedge clk)
-    rq0_floor <= \$275 ;
+    rq0_m1_1 <= \$283 ;
   always @(posedge clk)
-    rq0_above <= \$276 ;
+    rq0_part1_1 <= \$284 ;
   always @(posedge clk)
-    rq0_tie <= \$277 ;
+    rq0_part1_1_r <= \$285 ;
   always @(posedge clk)
-    rq0_code <= \$278 ;
+    rq0_part1_1_rr <= \$286 ;
   always @(posedge clk)
-    rq0_under <= \$279 ;
+    rq0_sum0 <= \$287 ;
   always @(posedge clk)
-    rq0_over <= \$280 ;
+    rq0_sum1 <= \$288 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$281 ;
+    rq0_prod <= \$289 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$282 ;
+    rq0_floor <= \$290 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$283 ;
+    rq0_above <= \$291 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$284 ;
+    rq0_tie <= \$292 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$285 ;
+    rq0_code <= \$293 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$286 ;
+    rq0_under <= \$294 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$287 ;
+    rq0_over <= \$295 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$288 ;
+    rq1_mult_1 <= \$296 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$289 ;
+    rq1_mult_2 <= \$297 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$290 ;
+    rq1_mult_3 <= \$298 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$291 ;
+    rq1_mult_4 <= \$299 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$292 ;
+    rq1_mult_5 <= \$300 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$293 ;
+    rq1_mult_6 <= \$301 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$294 ;
+    rq1_mult_7 <= \$302 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$295 ;
+    rq1_mult_8 <= \$303 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$296 ;
+    rq1_mult_9 <= \$304 ;
   always @(posedge clk)
-    rq1_half_1 <= \$297 ;
+    rq1_shift_1 <= \$305 ;
   always @(posedge clk)
-    rq1_half_2 <= \$298 ;
+    rq1_shift_2 <= \$306 ;
   always @(posedge clk)
-    rq1_half_3 <= \$299 ;
+    rq1_shift_3 <= \$307 ;
   always @(posedge clk)
-    rq1_half_4 <= \$300 ;
+    rq1_shift_4 <= \$308 ;
   always @(posedge clk)
-    rq1_half_5 <= \$301 ;
+    rq1_shift_5 <= \$309 ;
   always @(posedge clk)
-    rq1_half_6 <= \$302 ;
+    rq1_shift_6 <= \$310 ;
   always @(posedge clk)
-    rq1_half_7 <= \$303 ;
+    rq1_shift_7 <= \$311 ;
   always @(posedge clk)
-    rq1_half_8 <= \$304 ;
+    rq1_shift_8 <= \$312 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$305 ;
+    rq1_shift_9 <= \$313 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$306 ;
+    rq1_half_1 <= \$314 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$307 ;
+    rq1_half_2 <= \$315 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$308 ;
+    rq1_half_3 <= \$316 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$309 ;
+    rq1_half_4 <= \$317 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$310 ;
+    rq1_half_5 <= \$318 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$311 ;
+    rq1_half_6 <= \$319 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$312 ;
+    rq1_half_7 <= \$320 ;
   always @(posedge clk)
-    rq1_x <= \$313 ;
+    rq1_half_8 <= \$321 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$314 ;
+    rq1_half_9 <= \$322 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$315 ;
+    rq1_mask_1 <= \$323 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$316 ;
+    rq1_mask_2 <= \$324 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$317 ;
+    rq1_mask_3 <= \$325 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$318 ;
+    rq1_mask_4 <= \$326 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$319 ;
+    rq1_mask_5 <= \$327 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$320 ;
+    rq1_mask_6 <= \$328 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$321 ;
+    rq1_mask_7 <= \$329 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$322 ;
+    rq1_mask_8 <= \$330 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$323 ;
+    rq1_mask_9 <= \$331 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$324 ;
+    rq1_x <= \$332 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$325 ;
+    rq1_x0_0 <= \$333 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$326 ;
+    rq1_m0_0 <= \$334 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$327 ;
+    rq1_part0_0 <= \$335 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$328 ;
+    rq1_part0_0_r <= \$336 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$329 ;
+    rq1_part0_0_rr <= \$337 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$330 ;
+    rq1_x0_1 <= \$338 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$331 ;
+    rq1_m0_1 <= \$339 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$332 ;
+    rq1_part0_1 <= \$340 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$333 ;
+    rq1_part0_1_r <= \$341 ;
   always @(posedge clk)
-    rq1_prod <= \$334 ;
+    rq1_part0_1_rr <= \$342 ;
   always @(posedge clk)
-    rq1_floor <= \$335 ;
+    rq1_x1_0 <= \$343 ;
   always @(posedge clk)
-    rq1_above <= \$336 ;
+    rq1_m1_0 <= \$344 ;
   always @(posedge clk)
-    rq1_tie <= \$337 ;
+    rq1_part1_0 <= \$345 ;
   always @(posedge clk)
-    rq1_code <= \$338 ;
+    rq1_part1_0_r <= \$346 ;
   always @(posedge clk)
-    rq1_under <= \$339 ;
+    rq1_part1_0_rr <= \$347 ;
   always @(posedge clk)
-    rq1_over <= \$340 ;
+    rq1_x1_1 <= \$348 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$341 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$342 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$343 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$344 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$345 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$346 ;
-  always @(posedge clk)
-    rq2_mult_7 <= \$347 ;
-  always @(posedge clk)
-    rq2_mult_8 <= \$348 ;
-  always @(posedge clk)
-    rq2_shift_1 <= \$349 ;
-  always @(posedge clk)
-    rq2_shift_2 <= \$350 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$351 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$352 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$353 ;
-  always @(posedge clk)
-    rq2_shift_6 <= \$354 ;
-  always @(posedge clk)
-    rq2_shift_7 <= \$355 ;
-  always @(posedge clk)
-    rq2_shift_8 <= \$356 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$357 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$358 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$359 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$360 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$361 ;
-  always @(posedge clk)
-    rq2_half_6 <= \$362 ;
+    rq1_m1_1 <= \$349 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = rq2_half_6;
+    \$351  = rq1_part1_1;
     if (rst) begin
-      \$363  = 35'h000000000;
+      \$351  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = rq2_half_7;
+    \$352  = rq1_part1_1_r;
     if (rst) begin
-      \$364  = 35'h000000000;
+      \$352  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = \$93 ;
+    \$353  = \$68 [47:0];
     if (rst) begin
-      \$365  = 35'h000000000;
+      \$353  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = rq2_mask_1;
+    \$354  = \$72 [47:0];
     if (rst) begin
-      \$366  = 35'h000000000;
+      \$354  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = rq2_mask_2;
+    \$355  = \$74 [47:0];
     if (rst) begin
-      \$367  = 35'h000000000;
+      \$355  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = rq2_mask_3;
+    \$356  = \$75 ;
     if (rst) begin
-      \$368  = 35'h000000000;
+      \$356  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = rq2_mask_4;
+    \$357  = \$76 ;
     if (rst) begin
-      \$369  = 35'h000000000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = rq2_mask_5;
+    \$358  = \$79 ;
     if (rst) begin
-      \$370  = 35'h000000000;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = rq2_mask_6;
+    \$359  = \$83 [7:0];
     if (rst) begin
-      \$371  = 35'h000000000;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = rq2_mask_7;
+    \$360  = \$88 ;
     if (rst) begin
-      \$372  = 35'h000000000;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = i__payload[68:46];
+    \$361  = \$93 ;
     if (rst) begin
-      \$373  = 23'h000000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = rq2_x[16:0];
+    \$362  = \$94 ;
     if (rst) begin
-      \$374  = 17'h00000;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = rq2_mult_1[16:0];
+    \$363  = rq2_mult_1;
     if (rst) begin
-      \$375  = 17'h00000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = \$94 ;
+    \$364  = rq2_mult_2;
     if (rst) begin
-      \$376  = 34'h000000000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = rq2_part0_0;
+    \$365  = rq2_mult_3;
     if (rst) begin
-      \$377  = 34'h000000000;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = rq2_part0_0_r;
+    \$366  = rq2_mult_4;
     if (rst) begin
-      \$378  = 34'h000000000;
+      \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = rq2_x[16:0];
+    \$367  = rq2_mult_5;
     if (rst) begin
-      \$379  = 17'h00000;
+      \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = rq2_mult_1[24:17];
+    \$368  = rq2_mult_6;
     if (rst) begin
-      \$380  = 8'h00;
+      \$368  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = \$95 ;
+    \$369  = rq2_mult_7;
     if (rst) begin
-      \$381  = 25'h0000000;
+      \$369  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = rq2_part0_1;
+    \$370  = rq2_mult_8;
     if (rst) begin
-      \$382  = 25'h0000000;
+      \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = rq2_part0_1_r;
+    \$371  = \$95 ;
     if (rst) begin
-      \$383  = 25'h0000000;
+      \$371  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = rq2_x[22:17];
+    \$372  = rq2_shift_1;
     if (rst) begin
-      \$384  = 6'h00;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = rq2_mult_1[16:0];
+    \$373  = rq2_shift_2;
     if (rst) begin
-      \$385  = 17'h00000;
+      \$373  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = \$96 ;
+    \$374  = rq2_shift_3;
     if (rst) begin
-      \$386  = 23'h000000;
+      \$374  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = rq2_part1_0;
+    \$375  = rq2_shift_4;
     if (rst) begin
-      \$387  = 23'h000000;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = rq2_part1_0_r;
+    \$376  = rq2_shift_5;
     if (rst) begin
-      \$388  = 23'h000000;
+      \$376  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = rq2_x[22:17];
+    \$377  = rq2_shift_6;
     if (rst) begin
-      \$389  = 6'h00;
+      \$377  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = rq2_mult_1[24:17];
+    \$378  = rq2_shift_7;
     if (rst) begin
-      \$390  = 8'h00;
+      \$378  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = \$97 ;
+    \$379  = rq2_shift_8;
     if (rst) begin
-      \$391  = 14'h0000;
+      \$379  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = rq2_part1_1;
+    \$380  = \$96 ;
     if (rst) begin
-      \$392  = 14'h0000;
+      \$380  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = rq2_part1_1_r;
+    \$381  = rq2_half_1;
     if (rst) begin
-      \$393  = 14'h0000;
+      \$381  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = \$105 [47:0];
+    \$382  = rq2_half_2;
     if (rst) begin
-      \$394  = 48'h000000000000;
+      \$382  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = \$106 ;
+    \$383  = rq2_half_3;
     if (rst) begin
-      \$395  = 48'h000000000000;
+      \$383  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = \$107 ;
+    \$384  = rq2_half_4;
     if (rst) begin
-      \$396  = 1'h0;
+      \$384  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = \$110 ;
+    \$385  = rq2_half_5;
     if (rst) begin
-      \$397  = 1'h0;
+      \$385  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = \$114 [7:0];
+    \$386  = rq2_half_6;
     if (rst) begin
-      \$398  = 8'h00;
+      \$386  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = \$119 ;
+    \$387  = rq2_half_7;
     if (rst) begin
-      \$399  = 1'h0;
+      \$387  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = \$124 ;
+    \$388  = rq2_half_8;
     if (rst) begin
-      \$400  = 1'h0;
+      \$388  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = \$125 ;
+    \$389  = \$97 ;
     if (rst) begin
-      \$401  = 25'h0000000;
+      \$389  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = rq3_mult_1;
+    \$390  = rq2_mask_1;
     if (rst) begin
-      \$402  = 25'h0000000;
+      \$390  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = rq3_mult_2;
+    \$391  = rq2_mask_2;
     if (rst) begin
-      \$403  = 25'h0000000;
+      \$391  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = rq3_mult_3;
+    \$392  = rq2_mask_3;
     if (rst) begin
-      \$404  = 25'h0000000;
+      \$392  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = rq3_mult_4;
+    \$393  = rq2_mask_4;
     if (rst) begin
-      \$405  = 25'h0000000;
+      \$393  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = rq3_mult_5;
+    \$394  = rq2_mask_5;
+    if (rst) begin
+      \$394  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$395  = rq2_mask_6;
+    if (rst) begin
+      \$395  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$396  = rq2_mask_7;
+    if (rst) begin
+      \$396  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$397  = rq2_mask_8;
+    if (rst) begin
+      \$397  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$398  = i__payload[68:46];
+    if (rst) begin
+      \$398  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$399  = rq2_x[16:0];
+    if (rst) begin
+      \$399  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$400  = rq2_mult_1[16:0];
+    if (rst) begin
+      \$400  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$401  = \$98 ;
+    if (rst) begin
+      \$401  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$402  = rq2_part0_0;
+    if (rst) begin
+      \$402  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$403  = rq2_part0_0_r;
+    if (rst) begin
+      \$403  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$404  = rq2_x[16:0];
+    if (rst) begin
+      \$404  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$405  = rq2_mult_1[24:17];
+    if (rst) begin
+      \$405  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$406  = \$99 ;
     if (rst) begin
       \$406  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = rq3_mult_6;
+    \$407  = rq2_part0_1;
     if (rst) begin
       \$407  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = rq3_mult_7;
+    \$408  = rq2_part0_1_r;
     if (rst) begin
       \$408  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = \$126 ;
+    \$409  = rq2_x[22:17];
     if (rst) begin
       \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = rq3_shift_1;
+    \$410  = rq2_mult_1[16:0];
     if (rst) begin
-      \$410  = 6'h00;
+      \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = rq3_shift_2;
+    \$411  = \$100 ;
     if (rst) begin
-      \$411  = 6'h00;
+      \$411  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = rq3_shift_3;
+    \$412  = rq2_part1_0;
     if (rst) begin
-      \$412  = 6'h00;
+      \$412  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$413  = rq3_shift_4;
+    \$413  = rq2_part1_0_r;
     if (rst) begin
-      \$413  = 6'h00;
+      \$413  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = rq3_shift_5;
+    \$414  = rq2_x[22:17];
     if (rst) begin
       \$414  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$415  = rq3_shift_6;
+    \$415  = rq2_mult_1[24:17];
     if (rst) begin
-      \$415  = 6'h00;
+      \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$416  = rq3_shift_7;
+    \$416  = \$101 ;
     if (rst) begin
-      \$416  = 6'h00;
+      \$416  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$417  = \$127 ;
+    \$417  = rq2_part1_1;
     if (rst) begin
-      \$417  = 35'h000000000;
+      \$417  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$418  = rq3_half_1;
+    \$418  = rq2_part1_1_r;
     if (rst) begin
-      \$418  = 35'h000000000;
+      \$418  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$419  = rq3_half_2;
+    \$419  = \$105 [47:0];
     if (rst) begin
-      \$419  = 35'h000000000;
+      \$419  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$420  = rq3_half_3;
+    \$420  = \$109 [47:0];
     if (rst) begin
-      \$420  = 35'h000000000;
+      \$420  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$421  = rq3_half_4;
+    \$421  = \$111 [47:0];
     if (rst) begin
-      \$421  = 35'h000000000;
+      \$421  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$422  = rq3_half_5;
+    \$422  = \$112 ;
     if (rst) begin
-      \$422  = 35'h000000000;
+      \$422  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$423  = rq3_half_6;
+    \$423  = \$113 ;
     if (rst) begin
-      \$423  = 35'h000000000;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$424  = rq3_half_7;
+    \$424  = \$116 ;
     if (rst) begin
-      \$424  = 35'h000000000;
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$425  = \$128 ;
+    \$425  = \$120 [7:0];
     if (rst) begin
-      \$425  = 35'h000000000;
+      \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$426  = rq3_mask_1;
+    \$426  = \$125 ;
     if (rst) begin
-      \$426  = 35'h000000000;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$427  = rq3_mask_2;
+    \$427  = \$130 ;
     if (rst) begin
-      \$427  = 35'h000000000;
+      \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$428  = rq3_mask_3;
+    \$428  = \$131 ;
     if (rst) begin
-      \$428  = 35'h000000000;
+      \$428  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$429  = rq3_mask_4;
+    \$429  = rq3_mult_1;
     if (rst) begin
-      \$429  = 35'h000000000;
+      \$429  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$430  = rq3_mask_5;
+    \$430  = rq3_mult_2;
     if (rst) begin
-      \$430  = 35'h000000000;
+      \$430  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$431  = rq3_mask_6;
+    \$431  = rq3_mult_3;
     if (rst) begin
-      \$431  = 35'h000000000;
+      \$431  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$432  = rq3_mask_7;
+    \$432  = rq3_mult_4;
     if (rst) begin
-      \$432  = 35'h000000000;
+      \$432  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$433  = i__payload[91:69];
+    \$433  = rq3_mult_5;
     if (rst) begin
-      \$433  = 23'h000000;
+      \$433  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$434  = rq3_x[16:0];
+    \$434  = rq3_mult_6;
     if (rst) begin
-      \$434  = 17'h00000;
+      \$434  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$435  = rq3_mult_1[16:0];
+    \$435  = rq3_mult_7;
     if (rst) begin
-      \$435  = 17'h00000;
+      \$435  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$436  = \$129 ;
+    \$436  = rq3_mult_8;
     if (rst) begin
-      \$436  = 34'h000000000;
+      \$436  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$437  = rq3_part0_0;
+    \$437  = \$132 ;
     if (rst) begin
-      \$437  = 34'h000000000;
+      \$437  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$438  = rq3_part0_0_r;
+    \$438  = rq3_shift_1;
     if (rst) begin
-      \$438  = 34'h000000000;
+      \$438  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$439  = rq3_x[16:0];
+    \$439  = rq3_shift_2;
     if (rst) begin
-      \$439  = 17'h00000;
+      \$439  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$440  = rq3_mult_1[24:17];
+    \$440  = rq3_shift_3;
     if (rst) begin
-      \$440  = 8'h00;
+      \$440  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$441  = \$130 ;
+    \$441  = rq3_shift_4;
     if (rst) begin
-      \$441  = 25'h0000000;
+      \$441  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$442  = rq3_part0_1;
+    \$442  = rq3_shift_5;
     if (rst) begin
-      \$442  = 25'h0000000;
+      \$442  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$443  = rq3_part0_1_r;
+    \$443  = rq3_shift_6;
     if (rst) begin
-      \$443  = 25'h0000000;
+      \$443  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$444  = rq3_x[22:17];
+    \$444  = rq3_shift_7;
     if (rst) begin
       \$444  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$445  = rq3_mult_1[16:0];
+    \$445  = rq3_shift_8;
     if (rst) begin
-      \$445  = 17'h00000;
+      \$445  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$446  = \$131 ;
+    \$446  = \$133 ;
     if (rst) begin
-      \$446  = 23'h000000;
+      \$446  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$447  = rq3_part1_0;
+    \$447  = rq3_half_1;
     if (rst) begin
-      \$447  = 23'h000000;
+      \$447  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$448  = rq3_part1_0_r;
+    \$448  = rq3_half_2;
     if (rst) begin
-      \$448  = 23'h000000;
+      \$448  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$449  = rq3_x[22:17];
+    \$449  = rq3_half_3;
     if (rst) begin
-      \$449  = 6'h00;
+      \$449  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$450  = rq3_mult_1[24:17];
+    \$450  = rq3_half_4;
     if (rst) begin
-      \$450  = 8'h00;
+      \$450  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$451  = \$132 ;
+    \$451  = rq3_half_5;
     if (rst) begin
-      \$451  = 14'h0000;
+      \$451  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$452  = rq3_part1_1;
+    \$452  = rq3_half_6;
     if (rst) begin
-      \$452  = 14'h0000;
+      \$452  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$453  = rq3_part1_1_r;
+    \$453  = rq3_half_7;
     if (rst) begin
-      \$453  = 14'h0000;
+      \$453  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$454  = \$140 [47:0];
+    \$454  = rq3_half_8;
     if (rst) begin
-      \$454  = 48'h000000000000;
+      \$454  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$455  = \$141 ;
+    \$455  = \$134 ;
     if (rst) begin
-      \$455  = 48'h000000000000;
+      \$455  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$456  = \$142 ;
+    \$456  = rq3_mask_1;
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$457  = \$145 ;
+    \$457  = rq3_mask_2;
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$458  = \$149 [7:0];
+    \$458  = rq3_mask_3;
     if (rst) begin
-      \$458  = 8'h00;
+      \$458  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$459  = \$154 ;
+    \$459  = rq3_mask_4;
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$460  = \$159 ;
+    \$460  = rq3_mask_5;
     if (rst) begin
-      \$460  = 1'h0;
+      \$460  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$461  = \$161 ;
+    \$461  = rq3_mask_6;
     if (rst) begin
-      \$461  = 8'h00;
+      \$461  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$462  = \$163 ;
+    \$462  = rq3_mask_7;
     if (rst) begin
-      \$462  = 8'h00;
+      \$462  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$463  = \$165 ;
+    \$463  = rq3_mask_8;
     if (rst) begin
-      \$463  = 8'h00;
+      \$463  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$464  = \$167 ;
+    \$464  = i__payload[91:69];
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$465  = \$8 [3:0];
+    \$465  = rq3_x[16:0];
     if (rst) begin
-      \$465  = 4'h0;
+      \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$466  = \$174 ;
+    \$466  = rq3_mult_1[16:0];
     if (rst) begin
-      \$466  = 1'h1;
+      \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$467  = \$signature__addr ;
-    if (\$181 ) begin
-      \$467  = \$184 [3:0];
-    end
+    \$467  = \$135 ;
     if (rst) begin
-      \$467  = 4'h0;
+      \$467  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$468  = rport__addr;
-    if (\$188 ) begin
-      \$468  = \$191 [3:0];
-    end
+    \$468  = rq3_part0_0;
     if (rst) begin
-      \$468  = 4'h0;
+      \$468  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$469  = \$204 [3:0];
+    \$469  = rq3_part0_0_r;
     if (rst) begin
-      \$469  = 4'h0;
+      \$469  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$470  = o__valid;
-    if (\$206 ) begin
-      \$470  = \$208 ;
-    end
+    \$470  = rq3_x[16:0];
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$471  = o__payload;
-    if (\$206 ) begin
-      \$471  = \$210 ;
+    \$471  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$471  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$472  = \$136 ;
+    if (rst) begin
+      \$472  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$473  = rq3_part0_1;
+    if (rst) begin
+      \$473  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$474  = rq3_part0_1_r;
+    if (rst) begin
+      \$474  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$475  = rq3_x[22:17];
+    if (rst) begin
+      \$475  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$476  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$476  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$477  = \$137 ;
+    if (rst) begin
+      \$477  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$478  = rq3_part1_0;
+    if (rst) begin
+      \$478  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$479  = rq3_part1_0_r;
+    if (rst) begin
+      \$479  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$480  = rq3_x[22:17];
+    if (rst) begin
+      \$480  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$481  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$481  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$482  = \$138 ;
+    if (rst) begin
+      \$482  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$483  = rq3_part1_1;
+    if (rst) begin
+      \$483  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$484  = rq3_part1_1_r;
+    if (rst) begin
+      \$484  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$485  = \$142 [47:0];
+    if (rst) begin
+      \$485  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$486  = \$146 [47:0];
+    if (rst) begin
+      \$486  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$487  = \$148 [47:0];
+    if (rst) begin
+      \$487  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$488  = \$149 ;
+    if (rst) begin
+      \$488  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$489  = \$150 ;
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$490  = \$153 ;
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$491  = \$157 [7:0];
+    if (rst) begin
+      \$491  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$492  = \$162 ;
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$493  = \$167 ;
+    if (rst) begin
+      \$493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$494  = \$169 ;
+    if (rst) begin
+      \$494  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$495  = \$171 ;
+    if (rst) begin
+      \$495  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$496  = \$173 ;
+    if (rst) begin
+      \$496  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$497  = \$175 ;
+    if (rst) begin
+      \$497  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$498  = \$8 [3:0];
+    if (rst) begin
+      \$498  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$499  = \$182 ;
+    if (rst) begin
+      \$499  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$500  = \$signature__addr ;
+    if (\$189 ) begin
+      \$500  = \$192 [3:0];
     end
     if (rst) begin
-      \$471  = 32'd0;
+      \$500  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$501  = rport__addr;
+    if (\$196 ) begin
+      \$501  = \$199 [3:0];
+    end
+    if (rst) begin
+      \$501  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$502  = \$212 [3:0];
+    if (rst) begin
+      \$502  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$503  = o__valid;
+    if (\$214 ) begin
+      \$503  = \$216 ;
+    end
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$504  = o__payload;
+    if (\$214 ) begin
+      \$504  = \$218 ;
+    end
+    if (rst) begin
+      \$504  = 32'd0;
     end
   end
   always @* begin
@@ -22816,37 +23774,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$55  = 25'h1f31ad0;
+          \$57  = 25'h1f31ad0;
       4'h1:
-          \$55  = 25'h1cead9a;
+          \$57  = 25'h1cead9a;
       4'h2:
-          \$55  = 25'h1533c05;
+          \$57  = 25'h1533c05;
       4'h3:
-          \$55  = 25'h125ccf3;
+          \$57  = 25'h125ccf3;
       4'h4:
-          \$55  = 25'h1d14caf;
+          \$57  = 25'h1d14caf;
       4'h5:
-          \$55  = 25'h1dc5546;
+          \$57  = 25'h1dc5546;
       4'h6:
-          \$55  = 25'h1008380;
+          \$57  = 25'h1008380;
       4'h7:
-          \$55  = 25'h1a4fb6a;
+          \$57  = 25'h1a4fb6a;
       4'h8:
-          \$55  = 25'h13cac10;
+          \$57  = 25'h13cac10;
       4'h9:
-          \$55  = 25'h1c039b2;
+          \$57  = 25'h1c039b2;
       4'ha:
-          \$55  = 25'h1397cf3;
+          \$57  = 25'h1397cf3;
       4'hb:
-          \$55  = 25'h10ffb1d;
+          \$57  = 25'h10ffb1d;
       4'hc:
-          \$55  = 25'h1129813;
+          \$57  = 25'h1129813;
       4'hd:
-          \$55  = 25'h195615a;
+          \$57  = 25'h195615a;
       4'he:
-          \$55  = 25'h188018e;
+          \$57  = 25'h188018e;
       4'hf:
-          \$55  = 25'h12d5ab8;
+          \$57  = 25'h12d5ab8;
     endcase
   end
   always @* begin
@@ -22854,37 +23812,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'h1:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h2:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'h3:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'h4:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h5:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h6:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h7:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h8:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h9:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'ha:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'hb:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'hc:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'hd:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'he:
-          \$56  = 6'h21;
+          \$58  = 6'h21;
       4'hf:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
     endcase
   end
   always @* begin
@@ -22892,37 +23850,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$57  = 34'h100000000;
+          \$59  = 34'h100000000;
       4'h1:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
       4'h2:
-          \$57  = 34'h100000000;
+          \$59  = 34'h100000000;
       4'h3:
-          \$57  = 34'h100000000;
+          \$59  = 34'h100000000;
       4'h4:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
       4'h5:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
       4'h6:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
       4'h7:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
       4'h8:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
       4'h9:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
       4'ha:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
       4'hb:
-          \$57  = 34'h100000000;
+          \$59  = 34'h100000000;
       4'hc:
-          \$57  = 34'h100000000;
+          \$59  = 34'h100000000;
       4'hd:
-          \$57  = 34'h100000000;
+          \$59  = 34'h100000000;
       4'he:
-          \$57  = 34'h100000000;
+          \$59  = 34'h100000000;
       4'hf:
-          \$57  = 34'h200000000;
+          \$59  = 34'h200000000;
     endcase
   end
   always @* begin
@@ -22930,37 +23888,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$58  = 34'h1ffffffff;
+          \$60  = 34'h1ffffffff;
       4'h1:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
       4'h2:
-          \$58  = 34'h1ffffffff;
+          \$60  = 34'h1ffffffff;
       4'h3:
-          \$58  = 34'h1ffffffff;
+          \$60  = 34'h1ffffffff;
       4'h4:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
       4'h5:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
       4'h6:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
       4'h7:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
       4'h8:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
       4'h9:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
       4'ha:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
       4'hb:
-          \$58  = 34'h1ffffffff;
+          \$60  = 34'h1ffffffff;
       4'hc:
-          \$58  = 34'h1ffffffff;
+          \$60  = 34'h1ffffffff;
       4'hd:
-          \$58  = 34'h1ffffffff;
+          \$60  = 34'h1ffffffff;
       4'he:
-          \$58  = 34'h1ffffffff;
+          \$60  = 34'h1ffffffff;
       4'hf:
-          \$58  = 34'h3ffffffff;
+          \$60  = 34'h3ffffffff;
     endcase
   end
   always @* begin
@@ -22968,37 +23926,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$90  = 25'h16ae757;
+          \$94  = 25'h16ae757;
       4'h1:
-          \$90  = 25'h19c0e5e;
+          \$94  = 25'h19c0e5e;
       4'h2:
-          \$90  = 25'h11b12b0;
+          \$94  = 25'h11b12b0;
       4'h3:
-          \$90  = 25'h179d8db;
+          \$94  = 25'h179d8db;
       4'h4:
-          \$90  = 25'h1863884;
+          \$94  = 25'h1863884;
       4'h5:
-          \$90  = 25'h1ac79e5;
+          \$94  = 25'h1ac79e5;
       4'h6:
-          \$90  = 25'h108ffdb;
+          \$94  = 25'h108ffdb;
       4'h7:
-          \$90  = 25'h1933216;
+          \$94  = 25'h1933216;
       4'h8:
-          \$90  = 25'h1c5ad67;
+          \$94  = 25'h1c5ad67;
       4'h9:
-          \$90  = 25'h1048868;
+          \$94  = 25'h1048868;
       4'ha:
-          \$90  = 25'h12fd0a9;
+          \$94  = 25'h12fd0a9;
       4'hb:
-          \$90  = 25'h129905d;
+          \$94  = 25'h129905d;
       4'hc:
-          \$90  = 25'h1991f5b;
+          \$94  = 25'h1991f5b;
       4'hd:
-          \$90  = 25'h162b4b3;
+          \$94  = 25'h162b4b3;
       4'he:
-          \$90  = 25'h1db9f8e;
+          \$94  = 25'h1db9f8e;
       4'hf:
-          \$90  = 25'h1eb790c;
+          \$94  = 25'h1eb790c;
     endcase
   end
   always @* begin
@@ -23006,37 +23964,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$91  = 6'h23;
+          \$95  = 6'h23;
       4'h1:
-          \$91  = 6'h21;
+          \$95  = 6'h21;
       4'h2:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'h3:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'h4:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'h5:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'h6:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'h7:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'h8:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'h9:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'ha:
-          \$91  = 6'h21;
+          \$95  = 6'h21;
       4'hb:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'hc:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
       4'hd:
-          \$91  = 6'h21;
+          \$95  = 6'h21;
       4'he:
-          \$91  = 6'h23;
+          \$95  = 6'h23;
       4'hf:
-          \$91  = 6'h22;
+          \$95  = 6'h22;
     endcase
   end
   always @* begin
@@ -23044,37 +24002,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$92  = 35'h400000000;
+          \$96  = 35'h400000000;
       4'h1:
-          \$92  = 35'h100000000;
+          \$96  = 35'h100000000;
       4'h2:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'h3:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'h4:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'h5:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'h6:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'h7:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'h8:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'h9:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'ha:
-          \$92  = 35'h100000000;
+          \$96  = 35'h100000000;
       4'hb:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'hc:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
       4'hd:
-          \$92  = 35'h100000000;
+          \$96  = 35'h100000000;
       4'he:
-          \$92  = 35'h400000000;
+          \$96  = 35'h400000000;
       4'hf:
-          \$92  = 35'h200000000;
+          \$96  = 35'h200000000;
     endcase
   end
   always @* begin
@@ -23082,37 +24040,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$93  = 35'h7ffffffff;
+          \$97  = 35'h7ffffffff;
       4'h1:
-          \$93  = 35'h1ffffffff;
+          \$97  = 35'h1ffffffff;
       4'h2:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'h3:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'h4:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'h5:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'h6:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'h7:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'h8:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'h9:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'ha:
-          \$93  = 35'h1ffffffff;
+          \$97  = 35'h1ffffffff;
       4'hb:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'hc:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
       4'hd:
-          \$93  = 35'h1ffffffff;
+          \$97  = 35'h1ffffffff;
       4'he:
-          \$93  = 35'h7ffffffff;
+          \$97  = 35'h7ffffffff;
       4'hf:
-          \$93  = 35'h3ffffffff;
+          \$97  = 35'h3ffffffff;
     endcase
   end
   always @* begin
@@ -23120,37 +24078,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$125  = 25'h1f43e8b;
+          \$131  = 25'h1f43e8b;
       4'h1:
-          \$125  = 25'h157a530;
+          \$131  = 25'h157a530;
       4'h2:
-          \$125  = 25'h10ead43;
+          \$131  = 25'h10ead43;
       4'h3:
-          \$125  = 25'h147a72a;
+          \$131  = 25'h147a72a;
       4'h4:
-          \$125  = 25'h103ff72;
+          \$131  = 25'h103ff72;
       4'h5:
-          \$125  = 25'h10a7917;
+          \$131  = 25'h10a7917;
       4'h6:
-          \$125  = 25'h1efe89a;
+          \$131  = 25'h1efe89a;
       4'h7:
-          \$125  = 25'h1e50ebf;
+          \$131  = 25'h1e50ebf;
       4'h8:
-          \$125  = 25'h1f6ab85;
+          \$131  = 25'h1f6ab85;
       4'h9:
-          \$125  = 25'h179ffb1;
+          \$131  = 25'h179ffb1;
       4'ha:
-          \$125  = 25'h1f68746;
+          \$131  = 25'h1f68746;
       4'hb:
-          \$125  = 25'h11a6144;
+          \$131  = 25'h11a6144;
       4'hc:
-          \$125  = 25'h10a5630;
+          \$131  = 25'h10a5630;
       4'hd:
-          \$125  = 25'h1a1bcac;
+          \$131  = 25'h1a1bcac;
       4'he:
-          \$125  = 25'h17fa1bf;
+          \$131  = 25'h17fa1bf;
       4'hf:
-          \$125  = 25'h1385615;
+          \$131  = 25'h1385615;
     endcase
   end
   always @* begin
@@ -23158,37 +24116,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$126  = 6'h23;
+          \$132  = 6'h23;
       4'h1:
-          \$126  = 6'h20;
+          \$132  = 6'h20;
       4'h2:
-          \$126  = 6'h22;
+          \$132  = 6'h22;
       4'h3:
-          \$126  = 6'h20;
+          \$132  = 6'h20;
       4'h4:
-          \$126  = 6'h21;
+          \$132  = 6'h21;
       4'h5:
-          \$126  = 6'h20;
+          \$132  = 6'h20;
       4'h6:
-          \$126  = 6'h22;
+          \$132  = 6'h22;
       4'h7:
-          \$126  = 6'h21;
+          \$132  = 6'h21;
       4'h8:
-          \$126  = 6'h22;
+          \$132  = 6'h22;
       4'h9:
-          \$126  = 6'h21;
+          \$132  = 6'h21;
       4'ha:
-          \$126  = 6'h22;
+          \$132  = 6'h22;
       4'hb:
-          \$126  = 6'h21;
+          \$132  = 6'h21;
       4'hc:
-          \$126  = 6'h21;
+          \$132  = 6'h21;
       4'hd:
-          \$126  = 6'h22;
+          \$132  = 6'h22;
       4'he:
-          \$126  = 6'h22;
+          \$132  = 6'h22;
       4'hf:
-          \$126  = 6'h21;
+          \$132  = 6'h21;
     endcase
   end
   always @* begin
@@ -23196,37 +24154,37 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$127  = 35'h400000000;
+          \$133  = 35'h400000000;
       4'h1:
-          \$127  = 35'h080000000;
+          \$133  = 35'h080000000;
       4'h2:
-          \$127  = 35'h200000000;
+          \$133  = 35'h200000000;
       4'h3:
-          \$127  = 35'h080000000;
+          \$133  = 35'h080000000;
       4'h4:
-          \$127  = 35'h100000000;
+          \$133  = 35'h100000000;
       4'h5:
-          \$127  = 35'h080000000;
+          \$133  = 35'h080000000;
       4'h6:
-          \$127  = 35'h200000000;
+          \$133  = 35'h200000000;
       4'h7:
-          \$127  = 35'h100000000;
+          \$133  = 35'h100000000;
       4'h8:
-          \$127  = 35'h200000000;
+          \$133  = 35'h200000000;
       4'h9:
-          \$127  = 35'h100000000;
+          \$133  = 35'h100000000;
       4'ha:
-          \$127  = 35'h200000000;
+          \$133  = 35'h200000000;
       4'hb:
-          \$127  = 35'h100000000;
+          \$133  = 35'h100000000;
       4'hc:
-          \$127  = 35'h100000000;
+          \$133  = 35'h100000000;
       4'hd:
-          \$127  = 35'h200000000;
+          \$133  = 35'h200000000;
       4'he:
-          \$127  = 35'h200000000;
+          \$133  = 35'h200000000;
       4'hf:
-          \$127  = 35'h100000000;
+          \$133  = 35'h100000000;
     endcase
   end
   always @* begin
@@ -23234,1104 +24192,964 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$128  = 35'h7ffffffff;
+          \$134  = 35'h7ffffffff;
       4'h1:
-          \$128  = 35'h0ffffffff;
+          \$134  = 35'h0ffffffff;
       4'h2:
-          \$128  = 35'h3ffffffff;
+          \$134  = 35'h3ffffffff;
       4'h3:
-          \$128  = 35'h0ffffffff;
+          \$134  = 35'h0ffffffff;
       4'h4:
-          \$128  = 35'h1ffffffff;
+          \$134  = 35'h1ffffffff;
       4'h5:
-          \$128  = 35'h0ffffffff;
+          \$134  = 35'h0ffffffff;
       4'h6:
-          \$128  = 35'h3ffffffff;
+          \$134  = 35'h3ffffffff;
       4'h7:
-          \$128  = 35'h1ffffffff;
+          \$134  = 35'h1ffffffff;
       4'h8:
-          \$128  = 35'h3ffffffff;
+          \$134  = 35'h3ffffffff;
       4'h9:
-          \$128  = 35'h1ffffffff;
+          \$134  = 35'h1ffffffff;
       4'ha:
-          \$128  = 35'h3ffffffff;
+          \$134  = 35'h3ffffffff;
       4'hb:
-          \$128  = 35'h1ffffffff;
+          \$134  = 35'h1ffffffff;
       4'hc:
-          \$128  = 35'h1ffffffff;
+          \$134  = 35'h1ffffffff;
       4'hd:
-          \$128  = 35'h3ffffffff;
+          \$134  = 35'h3ffffffff;
       4'he:
-          \$128  = 35'h3ffffffff;
+          \$134  = 35'h3ffffffff;
       4'hf:
-          \$128  = 35'h1ffffffff;
+          \$134  = 35'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = group;
+    \$219  = group;
     if (\$15 ) begin
-      \$211  = \$18 [3:0];
+      \$219  = \$18 [3:0];
     end
     if (rst) begin
-      \$211  = 4'h0;
+      \$219  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = \$19 ;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = rq_valid_1;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = rq_valid_2;
-    if (rst) begin
-      \$214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = rq_valid_3;
-    if (rst) begin
-      \$215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = rq_valid_4;
-    if (rst) begin
-      \$216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = rq_valid_5;
-    if (rst) begin
-      \$217  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = rq_valid_6;
-    if (rst) begin
-      \$218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = rq_valid_7;
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = rq_valid_8;
+    \$220  = \$19 ;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = \$20 ;
+    \$221  = rq_valid_1;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = rq0_mult_1;
+    \$222  = rq_valid_2;
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = rq0_mult_2;
+    \$223  = rq_valid_3;
     if (rst) begin
-      \$223  = 25'h0000000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = rq0_mult_3;
+    \$224  = rq_valid_4;
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = rq0_mult_4;
+    \$225  = rq_valid_5;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = rq0_mult_5;
+    \$226  = rq_valid_6;
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = rq0_mult_6;
+    \$227  = rq_valid_7;
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = rq0_mult_7;
+    \$228  = rq_valid_8;
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = \$21 ;
+    \$229  = rq_valid_9;
     if (rst) begin
-      \$229  = 6'h00;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = rq0_shift_1;
+    \$230  = \$20 ;
     if (rst) begin
-      \$230  = 6'h00;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = rq0_shift_2;
+    \$231  = rq0_mult_1;
     if (rst) begin
-      \$231  = 6'h00;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = rq0_shift_3;
+    \$232  = rq0_mult_2;
     if (rst) begin
-      \$232  = 6'h00;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = rq0_shift_4;
+    \$233  = rq0_mult_3;
     if (rst) begin
-      \$233  = 6'h00;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rq0_shift_5;
+    \$234  = rq0_mult_4;
     if (rst) begin
-      \$234  = 6'h00;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = rq0_shift_6;
+    \$235  = rq0_mult_5;
     if (rst) begin
-      \$235  = 6'h00;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = rq0_shift_7;
+    \$236  = rq0_mult_6;
     if (rst) begin
-      \$236  = 6'h00;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$22 ;
+    \$237  = rq0_mult_7;
     if (rst) begin
-      \$237  = 35'h000000000;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = rq0_half_1;
+    \$238  = rq0_mult_8;
     if (rst) begin
-      \$238  = 35'h000000000;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = rq0_half_2;
+    \$239  = \$21 ;
     if (rst) begin
-      \$239  = 35'h000000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = rq0_half_3;
+    \$240  = rq0_shift_1;
     if (rst) begin
-      \$240  = 35'h000000000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = rq0_half_4;
+    \$241  = rq0_shift_2;
     if (rst) begin
-      \$241  = 35'h000000000;
+      \$241  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rq0_half_5;
+    \$242  = rq0_shift_3;
     if (rst) begin
-      \$242  = 35'h000000000;
+      \$242  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = rq0_half_6;
+    \$243  = rq0_shift_4;
     if (rst) begin
-      \$243  = 35'h000000000;
+      \$243  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rq0_half_7;
+    \$244  = rq0_shift_5;
     if (rst) begin
-      \$244  = 35'h000000000;
+      \$244  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = \$23 ;
+    \$245  = rq0_shift_6;
     if (rst) begin
-      \$245  = 35'h000000000;
+      \$245  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rq0_mask_1;
+    \$246  = rq0_shift_7;
     if (rst) begin
-      \$246  = 35'h000000000;
+      \$246  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = rq0_mask_2;
+    \$247  = rq0_shift_8;
     if (rst) begin
-      \$247  = 35'h000000000;
+      \$247  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = rq0_mask_3;
+    \$248  = \$22 ;
     if (rst) begin
       \$248  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = rq0_mask_4;
+    \$249  = rq0_half_1;
     if (rst) begin
       \$249  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rq0_mask_5;
+    \$250  = rq0_half_2;
     if (rst) begin
       \$250  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = rq0_mask_6;
+    \$251  = rq0_half_3;
     if (rst) begin
       \$251  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = rq0_mask_7;
+    \$252  = rq0_half_4;
     if (rst) begin
       \$252  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = i__payload[22:0];
+    \$253  = rq0_half_5;
     if (rst) begin
-      \$253  = 23'h000000;
+      \$253  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rq0_x[16:0];
+    \$254  = rq0_half_6;
     if (rst) begin
-      \$254  = 17'h00000;
+      \$254  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = rq0_mult_1[16:0];
+    \$255  = rq0_half_7;
     if (rst) begin
-      \$255  = 17'h00000;
+      \$255  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = \$24 ;
+    \$256  = rq0_half_8;
     if (rst) begin
-      \$256  = 34'h000000000;
+      \$256  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = rq0_part0_0;
+    \$257  = \$23 ;
     if (rst) begin
-      \$257  = 34'h000000000;
+      \$257  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rq0_part0_0_r;
+    \$258  = rq0_mask_1;
     if (rst) begin
-      \$258  = 34'h000000000;
+      \$258  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = rq0_x[16:0];
+    \$259  = rq0_mask_2;
     if (rst) begin
-      \$259  = 17'h00000;
+      \$259  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rq0_mult_1[24:17];
+    \$260  = rq0_mask_3;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = \$25 ;
+    \$261  = rq0_mask_4;
     if (rst) begin
-      \$261  = 25'h0000000;
+      \$261  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = rq0_part0_1;
+    \$262  = rq0_mask_5;
     if (rst) begin
-      \$262  = 25'h0000000;
+      \$262  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rq0_part0_1_r;
+    \$263  = rq0_mask_6;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rq0_x[22:17];
+    \$264  = rq0_mask_7;
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = rq0_mult_1[16:0];
+    \$265  = rq0_mask_8;
     if (rst) begin
-      \$265  = 17'h00000;
+      \$265  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = \$26 ;
+    \$266  = i__payload[22:0];
     if (rst) begin
       \$266  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rq0_part1_0;
+    \$267  = rq0_x[16:0];
     if (rst) begin
-      \$267  = 23'h000000;
+      \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = rq0_part1_0_r;
+    \$268  = rq0_mult_1[16:0];
     if (rst) begin
-      \$268  = 23'h000000;
+      \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = rq0_x[22:17];
+    \$269  = \$24 ;
     if (rst) begin
-      \$269  = 6'h00;
+      \$269  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = rq0_mult_1[24:17];
+    \$270  = rq0_part0_0;
     if (rst) begin
-      \$270  = 8'h00;
+      \$270  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = \$27 ;
+    \$271  = rq0_part0_0_r;
     if (rst) begin
-      \$271  = 14'h0000;
+      \$271  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = rq0_part1_1;
+    \$272  = rq0_x[16:0];
     if (rst) begin
-      \$272  = 14'h0000;
+      \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = rq0_part1_1_r;
+    \$273  = rq0_mult_1[24:17];
     if (rst) begin
-      \$273  = 14'h0000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \$35 [47:0];
+    \$274  = \$25 ;
     if (rst) begin
-      \$274  = 48'h000000000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = \$36 ;
+    \$275  = rq0_part0_1;
     if (rst) begin
-      \$275  = 48'h000000000000;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = \$37 ;
+    \$276  = rq0_part0_1_r;
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = \$40 ;
+    \$277  = rq0_x[22:17];
     if (rst) begin
-      \$277  = 1'h0;
+      \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = \$44 [7:0];
+    \$278  = rq0_mult_1[16:0];
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \$49 ;
+    \$279  = \$26 ;
     if (rst) begin
-      \$279  = 1'h0;
+      \$279  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = \$54 ;
+    \$280  = rq0_part1_0;
     if (rst) begin
-      \$280  = 1'h0;
+      \$280  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$55 ;
+    \$281  = rq0_part1_0_r;
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rq1_mult_1;
+    \$282  = rq0_x[22:17];
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = rq1_mult_2;
+    \$283  = rq0_mult_1[24:17];
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rq1_mult_3;
+    \$284  = \$27 ;
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = rq1_mult_4;
+    \$285  = rq0_part1_1;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rq1_mult_5;
+    \$286  = rq0_part1_1_r;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = rq1_mult_6;
+    \$287  = \$31 [47:0];
     if (rst) begin
-      \$287  = 25'h0000000;
+      \$287  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = rq1_mult_7;
+    \$288  = \$35 [47:0];
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$288  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$56 ;
+    \$289  = \$37 [47:0];
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = rq1_shift_1;
+    \$290  = \$38 ;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = rq1_shift_2;
+    \$291  = \$39 ;
     if (rst) begin
-      \$291  = 6'h00;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = rq1_shift_3;
+    \$292  = \$42 ;
     if (rst) begin
-      \$292  = 6'h00;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = rq1_shift_4;
+    \$293  = \$46 [7:0];
     if (rst) begin
-      \$293  = 6'h00;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = rq1_shift_5;
+    \$294  = \$51 ;
     if (rst) begin
-      \$294  = 6'h00;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = rq1_shift_6;
+    \$295  = \$56 ;
     if (rst) begin
-      \$295  = 6'h00;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = rq1_shift_7;
+    \$296  = \$57 ;
     if (rst) begin
-      \$296  = 6'h00;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$57 ;
+    \$297  = rq1_mult_1;
     if (rst) begin
-      \$297  = 34'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = rq1_half_1;
+    \$298  = rq1_mult_2;
     if (rst) begin
-      \$298  = 34'h000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = rq1_half_2;
+    \$299  = rq1_mult_3;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = rq1_half_3;
+    \$300  = rq1_mult_4;
     if (rst) begin
-      \$300  = 34'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = rq1_half_4;
+    \$301  = rq1_mult_5;
     if (rst) begin
-      \$301  = 34'h000000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = rq1_half_5;
+    \$302  = rq1_mult_6;
     if (rst) begin
-      \$302  = 34'h000000000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = rq1_half_6;
+    \$303  = rq1_mult_7;
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = rq1_half_7;
+    \$304  = rq1_mult_8;
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$305  = \$58 ;
     if (rst) begin
-      \$305  = 34'h000000000;
+      \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = rq1_mask_1;
+    \$306  = rq1_shift_1;
     if (rst) begin
-      \$306  = 34'h000000000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = rq1_mask_2;
+    \$307  = rq1_shift_2;
     if (rst) begin
-      \$307  = 34'h000000000;
+      \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = rq1_mask_3;
+    \$308  = rq1_shift_3;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = rq1_mask_4;
+    \$309  = rq1_shift_4;
     if (rst) begin
-      \$309  = 34'h000000000;
+      \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = rq1_mask_5;
+    \$310  = rq1_shift_5;
     if (rst) begin
-      \$310  = 34'h000000000;
+      \$310  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = rq1_mask_6;
+    \$311  = rq1_shift_6;
     if (rst) begin
-      \$311  = 34'h000000000;
+      \$311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = rq1_mask_7;
+    \$312  = rq1_shift_7;
     if (rst) begin
-      \$312  = 34'h000000000;
+      \$312  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = i__payload[45:23];
+    \$313  = rq1_shift_8;
     if (rst) begin
-      \$313  = 23'h000000;
+      \$313  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = rq1_x[16:0];
+    \$314  = \$59 ;
     if (rst) begin
-      \$314  = 17'h00000;
+      \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = rq1_mult_1[16:0];
+    \$315  = rq1_half_1;
     if (rst) begin
-      \$315  = 17'h00000;
+      \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = \$59 ;
+    \$316  = rq1_half_2;
     if (rst) begin
       \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = rq1_part0_0;
+    \$317  = rq1_half_3;
     if (rst) begin
       \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = rq1_part0_0_r;
+    \$318  = rq1_half_4;
     if (rst) begin
       \$318  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = rq1_x[16:0];
+    \$319  = rq1_half_5;
     if (rst) begin
-      \$319  = 17'h00000;
+      \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = rq1_mult_1[24:17];
+    \$320  = rq1_half_6;
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = \$60 ;
+    \$321  = rq1_half_7;
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = rq1_part0_1;
+    \$322  = rq1_half_8;
     if (rst) begin
-      \$322  = 25'h0000000;
+      \$322  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = rq1_part0_1_r;
+    \$323  = \$60 ;
     if (rst) begin
-      \$323  = 25'h0000000;
+      \$323  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = rq1_x[22:17];
+    \$324  = rq1_mask_1;
     if (rst) begin
-      \$324  = 6'h00;
+      \$324  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = rq1_mult_1[16:0];
+    \$325  = rq1_mask_2;
     if (rst) begin
-      \$325  = 17'h00000;
+      \$325  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = \$61 ;
+    \$326  = rq1_mask_3;
     if (rst) begin
-      \$326  = 23'h000000;
+      \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = rq1_part1_0;
+    \$327  = rq1_mask_4;
     if (rst) begin
-      \$327  = 23'h000000;
+      \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = rq1_part1_0_r;
+    \$328  = rq1_mask_5;
     if (rst) begin
-      \$328  = 23'h000000;
+      \$328  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = rq1_x[22:17];
+    \$329  = rq1_mask_6;
     if (rst) begin
-      \$329  = 6'h00;
+      \$329  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = rq1_mult_1[24:17];
+    \$330  = rq1_mask_7;
     if (rst) begin
-      \$330  = 8'h00;
+      \$330  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = \$62 ;
+    \$331  = rq1_mask_8;
     if (rst) begin
-      \$331  = 14'h0000;
+      \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = rq1_part1_1;
+    \$332  = i__payload[45:23];
     if (rst) begin
-      \$332  = 14'h0000;
+      \$332  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = rq1_part1_1_r;
+    \$333  = rq1_x[16:0];
     if (rst) begin
-      \$333  = 14'h0000;
+      \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = \$70 [47:0];
+    \$334  = rq1_mult_1[16:0];
     if (rst) begin
-      \$334  = 48'h000000000000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = \$71 ;
+    \$335  = \$61 ;
     if (rst) begin
-      \$335  = 48'h000000000000;
+      \$335  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = \$72 ;
+    \$336  = rq1_part0_0;
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = \$75 ;
+    \$337  = rq1_part0_0_r;
     if (rst) begin
-      \$337  = 1'h0;
+      \$337  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = \$79 [7:0];
+    \$338  = rq1_x[16:0];
     if (rst) begin
-      \$338  = 8'h00;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = \$84 ;
+    \$339  = rq1_mult_1[24:17];
     if (rst) begin
-      \$339  = 1'h0;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = \$89 ;
+    \$340  = \$62 ;
     if (rst) begin
-      \$340  = 1'h0;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = \$90 ;
+    \$341  = rq1_part0_1;
     if (rst) begin
       \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = rq2_mult_1;
+    \$342  = rq1_part0_1_r;
     if (rst) begin
       \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = rq2_mult_2;
+    \$343  = rq1_x[22:17];
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = rq2_mult_3;
+    \$344  = rq1_mult_1[16:0];
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = rq2_mult_4;
+    \$345  = \$63 ;
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = rq2_mult_5;
+    \$346  = rq1_part1_0;
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = rq2_mult_6;
+    \$347  = rq1_part1_0_r;
     if (rst) begin
-      \$347  = 25'h0000000;
+      \$347  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = rq2_mult_7;
+    \$348  = rq1_x[22:17];
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = \$91 ;
+    \$349  = rq1_mult_1[24:17];
     if (rst) begin
-      \$349  = 6'h00;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = rq2_shift_1;
+    \$350  = \$64 ;
     if (rst) begin
-      \$350  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = rq2_shift_2;
-    if (rst) begin
-      \$351  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = rq2_shift_3;
-    if (rst) begin
-      \$352  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = rq2_shift_4;
-    if (rst) begin
-      \$353  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = rq2_shift_5;
-    if (rst) begin
-      \$354  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = rq2_shift_6;
-    if (rst) begin
-      \$355  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = rq2_shift_7;
-    if (rst) begin
-      \$356  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = \$92 ;
-    if (rst) begin
-      \$357  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = rq2_half_1;
-    if (rst) begin
-      \$358  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = rq2_half_2;
-    if (rst) begin
-      \$359  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = rq2_half_3;
-    if (rst) begin
-      \$360  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = rq2_half_4;
-    if (rst) begin
-      \$361  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = rq2_half_5;
-    if (rst) begin
-      \$362  = 35'h000000000;
+      \$350  = 14'h0000;
     end
   end
   assign q_room = i__ready;
@@ -24363,16 +25181,16 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$63  = { 1'h0, rq1_part0_0_rr };
-  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$98  = { 1'h0, rq2_part0_0_rr };
-  assign \$100  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$102  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$104  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$133  = { 1'h0, rq3_part0_0_rr };
-  assign \$135  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$137  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$139  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$65  = { 1'h0, rq1_part0_0_rr };
+  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$102  = { 1'h0, rq2_part0_0_rr };
+  assign \$104  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$106  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$108  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$139  = { 1'h0, rq3_part0_0_rr };
+  assign \$141  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$143  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$145  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
 endmodule

@@ -3910,211 +3910,211 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [7:0] \$1 ;
   wire [7:0] \$10 ;
-  wire [55:0] \$100 ;
-  wire [56:0] \$101 ;
-  wire [48:0] \$102 ;
-  wire [58:0] \$103 ;
-  wire [74:0] \$104 ;
-  wire [75:0] \$105 ;
-  wire [45:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [17:0] \$100 ;
+  wire [11:0] \$101 ;
+  wire [31:0] \$102 ;
+  wire [32:0] \$103 ;
+  wire [55:0] \$104 ;
+  wire [56:0] \$105 ;
+  wire [48:0] \$106 ;
+  wire [49:0] \$107 ;
+  wire [74:0] \$108 ;
+  wire [75:0] \$109 ;
   wire [7:0] \$11 ;
-  wire \$110 ;
-  wire [46:0] \$111 ;
-  wire \$112 ;
+  wire [46:0] \$110 ;
+  wire [47:0] \$111 ;
+  wire [45:0] \$112 ;
   wire \$113 ;
-  wire [47:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
+  wire [46:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [7:0] \$12 ;
-  wire \$120 ;
+  wire [47:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [32:0] \$125 ;
-  wire [24:0] \$126 ;
-  wire [19:0] \$127 ;
-  wire [11:0] \$128 ;
-  wire [33:0] \$129 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [7:0] \$13 ;
-  wire [34:0] \$130 ;
-  wire [55:0] \$131 ;
-  wire [56:0] \$132 ;
-  wire [50:0] \$133 ;
-  wire [58:0] \$134 ;
-  wire [74:0] \$135 ;
-  wire [75:0] \$136 ;
-  wire [45:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire \$130 ;
+  wire [32:0] \$131 ;
+  wire [24:0] \$132 ;
+  wire [19:0] \$133 ;
+  wire [11:0] \$134 ;
+  wire [33:0] \$135 ;
+  wire [34:0] \$136 ;
+  wire [55:0] \$137 ;
+  wire [56:0] \$138 ;
+  wire [50:0] \$139 ;
   wire [7:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire [46:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [47:0] \$145 ;
+  wire [51:0] \$140 ;
+  wire [74:0] \$141 ;
+  wire [75:0] \$142 ;
+  wire [46:0] \$143 ;
+  wire [47:0] \$144 ;
+  wire [45:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [7:0] \$15 ;
-  wire \$150 ;
+  wire [46:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [47:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [33:0] \$156 ;
-  wire [24:0] \$157 ;
-  wire [20:0] \$158 ;
-  wire [11:0] \$159 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [7:0] \$16 ;
-  wire [34:0] \$160 ;
-  wire [35:0] \$161 ;
-  wire [55:0] \$162 ;
-  wire [56:0] \$163 ;
-  wire [51:0] \$164 ;
-  wire [58:0] \$165 ;
-  wire [74:0] \$166 ;
-  wire [75:0] \$167 ;
-  wire [45:0] \$168 ;
-  wire \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [33:0] \$164 ;
+  wire [24:0] \$165 ;
+  wire [20:0] \$166 ;
+  wire [11:0] \$167 ;
+  wire [34:0] \$168 ;
+  wire [35:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [46:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire [47:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
+  wire [55:0] \$170 ;
+  wire [56:0] \$171 ;
+  wire [51:0] \$172 ;
+  wire [52:0] \$173 ;
+  wire [74:0] \$174 ;
+  wire [75:0] \$175 ;
+  wire [46:0] \$176 ;
+  wire [47:0] \$177 ;
+  wire [45:0] \$178 ;
   wire \$179 ;
   wire [4:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
+  wire [46:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire [33:0] \$187 ;
-  wire [24:0] \$188 ;
-  wire [20:0] \$189 ;
+  wire [47:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  wire [11:0] \$190 ;
-  wire [34:0] \$191 ;
-  wire [35:0] \$192 ;
-  wire [55:0] \$193 ;
-  wire [56:0] \$194 ;
-  wire [51:0] \$195 ;
-  wire [58:0] \$196 ;
-  wire [74:0] \$197 ;
-  wire [75:0] \$198 ;
-  wire [45:0] \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [33:0] \$197 ;
+  wire [24:0] \$198 ;
+  wire [20:0] \$199 ;
   wire [7:0] \$2 ;
   wire [5:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire [46:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire [47:0] \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [11:0] \$200 ;
+  wire [34:0] \$201 ;
+  wire [35:0] \$202 ;
+  wire [55:0] \$203 ;
+  wire [56:0] \$204 ;
+  wire [51:0] \$205 ;
+  wire [52:0] \$206 ;
+  wire [74:0] \$207 ;
+  wire [75:0] \$208 ;
+  wire [46:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [47:0] \$210 ;
+  wire [45:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire \$216 ;
+  wire [46:0] \$216 ;
   wire \$217 ;
-  wire [33:0] \$218 ;
-  wire [24:0] \$219 ;
+  wire \$218 ;
+  wire [47:0] \$219 ;
   wire \$22 ;
-  wire [20:0] \$220 ;
-  wire [11:0] \$221 ;
-  wire [34:0] \$222 ;
-  wire [35:0] \$223 ;
-  wire [55:0] \$224 ;
-  wire [56:0] \$225 ;
-  wire [51:0] \$226 ;
-  wire [58:0] \$227 ;
-  wire [74:0] \$228 ;
-  wire [75:0] \$229 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [45:0] \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire [46:0] \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [47:0] \$238 ;
-  wire \$239 ;
+  wire [33:0] \$230 ;
+  wire [24:0] \$231 ;
+  wire [20:0] \$232 ;
+  wire [11:0] \$233 ;
+  wire [34:0] \$234 ;
+  wire [35:0] \$235 ;
+  wire [55:0] \$236 ;
+  wire [56:0] \$237 ;
+  wire [51:0] \$238 ;
+  wire [52:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
+  wire [74:0] \$240 ;
+  wire [75:0] \$241 ;
+  wire [46:0] \$242 ;
+  wire [47:0] \$243 ;
+  wire [45:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [33:0] \$249 ;
+  wire [46:0] \$249 ;
   wire \$25 ;
-  wire [24:0] \$250 ;
-  wire [20:0] \$251 ;
-  wire [11:0] \$252 ;
-  wire [34:0] \$253 ;
-  wire [35:0] \$254 ;
-  wire [55:0] \$255 ;
-  wire [56:0] \$256 ;
-  wire [51:0] \$257 ;
-  wire [58:0] \$258 ;
-  wire [74:0] \$259 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire [47:0] \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [75:0] \$260 ;
-  wire [45:0] \$261 ;
+  wire \$260 ;
+  wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [46:0] \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [47:0] \$269 ;
+  wire [33:0] \$263 ;
+  wire [24:0] \$264 ;
+  wire [20:0] \$265 ;
+  wire [11:0] \$266 ;
+  wire [34:0] \$267 ;
+  wire [35:0] \$268 ;
+  wire [55:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
+  wire [56:0] \$270 ;
+  wire [51:0] \$271 ;
+  wire [52:0] \$272 ;
+  wire [74:0] \$273 ;
+  wire [75:0] \$274 ;
+  wire [46:0] \$275 ;
+  wire [47:0] \$276 ;
+  wire [45:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
+  wire [46:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire \$285 ;
+  wire [47:0] \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
@@ -4125,8 +4125,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [4:0] \$295 ;
-  wire [4:0] \$296 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -4134,8 +4134,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire [1:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire [4:0] \$302 ;
-  wire [4:0] \$303 ;
+  wire \$302 ;
+  wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
@@ -4145,253 +4145,286 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$31 ;
   wire \$310 ;
   wire [4:0] \$311 ;
-  wire \$312 ;
+  wire [4:0] \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [5:0] \$316 ;
+  wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [4:0] \$318 ;
+  wire [4:0] \$319 ;
   wire [26:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [63:0] \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire [4:0] \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [24:0] \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg [20:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [26:0] \$335 ;
-  reg [26:0] \$336 ;
-  reg [26:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [24:0] \$339 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire [5:0] \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire [63:0] \$338 ;
+  reg \$339 ;
   wire [13:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [3:0] \$342 ;
-  reg [13:0] \$343 ;
-  reg [13:0] \$344 ;
-  reg [13:0] \$345 ;
-  reg [3:0] \$346 ;
-  reg [11:0] \$347 ;
-  reg [11:0] \$348 ;
-  reg [11:0] \$349 ;
+  reg \$340 ;
+  reg \$341 ;
+  reg \$342 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg \$349 ;
   wire [11:0] \$35 ;
-  reg [45:0] \$350 ;
-  reg [45:0] \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg [7:0] \$354 ;
-  reg \$355 ;
-  reg \$356 ;
-  reg [20:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [33:0] \$359 ;
+  reg [20:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [26:0] \$352 ;
+  reg [26:0] \$353 ;
+  reg [26:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [3:0] \$359 ;
   wire [27:0] \$36 ;
-  reg [33:0] \$360 ;
-  reg [33:0] \$361 ;
-  reg [16:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [3:0] \$366 ;
-  reg [20:0] \$367 ;
-  reg [20:0] \$368 ;
-  reg [20:0] \$369 ;
+  reg [13:0] \$360 ;
+  reg [13:0] \$361 ;
+  reg [13:0] \$362 ;
+  reg [3:0] \$363 ;
+  reg [11:0] \$364 ;
+  reg [11:0] \$365 ;
+  reg [11:0] \$366 ;
+  reg [45:0] \$367 ;
+  reg [45:0] \$368 ;
+  reg [45:0] \$369 ;
   wire [28:0] \$37 ;
-  reg [3:0] \$370 ;
-  reg [11:0] \$371 ;
-  reg [11:0] \$372 ;
-  reg [11:0] \$373 ;
-  reg [45:0] \$374 ;
-  reg [45:0] \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg [7:0] \$378 ;
-  reg \$379 ;
+  reg [45:0] \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg [7:0] \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg [20:0] \$376 ;
+  reg [16:0] \$377 ;
+  reg [33:0] \$378 ;
+  reg [33:0] \$379 ;
   wire [55:0] \$38 ;
-  reg \$380 ;
-  reg [20:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [30:0] \$383 ;
-  reg [30:0] \$384 ;
-  reg [30:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [24:0] \$387 ;
-  reg [24:0] \$388 ;
-  reg [24:0] \$389 ;
+  reg [33:0] \$380 ;
+  reg [16:0] \$381 ;
+  reg [24:0] \$382 ;
+  reg [24:0] \$383 ;
+  reg [24:0] \$384 ;
+  reg [3:0] \$385 ;
+  reg [20:0] \$386 ;
+  reg [20:0] \$387 ;
+  reg [20:0] \$388 ;
+  reg [3:0] \$389 ;
   wire [56:0] \$39 ;
-  reg [3:0] \$390 ;
-  reg [17:0] \$391 ;
-  reg [17:0] \$392 ;
-  reg [17:0] \$393 ;
-  reg [3:0] \$394 ;
-  reg [11:0] \$395 ;
-  reg [11:0] \$396 ;
-  reg [11:0] \$397 ;
-  reg [45:0] \$398 ;
-  reg [45:0] \$399 ;
+  reg [11:0] \$390 ;
+  reg [11:0] \$391 ;
+  reg [11:0] \$392 ;
+  reg [45:0] \$393 ;
+  reg [45:0] \$394 ;
+  reg [45:0] \$395 ;
+  reg [45:0] \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg [7:0] \$399 ;
   wire [7:0] \$4 ;
   wire [44:0] \$40 ;
   reg \$400 ;
   reg \$401 ;
-  reg [7:0] \$402 ;
-  reg \$403 ;
-  reg \$404 ;
-  reg [20:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [32:0] \$407 ;
-  reg [32:0] \$408 ;
-  reg [32:0] \$409 ;
-  wire [58:0] \$41 ;
-  reg [16:0] \$410 ;
-  reg [24:0] \$411 ;
-  reg [24:0] \$412 ;
-  reg [24:0] \$413 ;
-  reg [3:0] \$414 ;
-  reg [19:0] \$415 ;
-  reg [19:0] \$416 ;
-  reg [19:0] \$417 ;
-  reg [3:0] \$418 ;
-  reg [11:0] \$419 ;
+  reg [20:0] \$402 ;
+  reg [16:0] \$403 ;
+  reg [30:0] \$404 ;
+  reg [30:0] \$405 ;
+  reg [30:0] \$406 ;
+  reg [16:0] \$407 ;
+  reg [24:0] \$408 ;
+  reg [24:0] \$409 ;
+  wire [45:0] \$41 ;
+  reg [24:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg [17:0] \$412 ;
+  reg [17:0] \$413 ;
+  reg [17:0] \$414 ;
+  reg [3:0] \$415 ;
+  reg [11:0] \$416 ;
+  reg [11:0] \$417 ;
+  reg [11:0] \$418 ;
+  reg [45:0] \$419 ;
   wire [74:0] \$42 ;
-  reg [11:0] \$420 ;
-  reg [11:0] \$421 ;
+  reg [45:0] \$420 ;
+  reg [45:0] \$421 ;
   reg [45:0] \$422 ;
-  reg [45:0] \$423 ;
+  reg \$423 ;
   reg \$424 ;
-  reg \$425 ;
-  reg [7:0] \$426 ;
+  reg [7:0] \$425 ;
+  reg \$426 ;
   reg \$427 ;
-  reg \$428 ;
-  reg [20:0] \$429 ;
+  reg [20:0] \$428 ;
+  reg [16:0] \$429 ;
   wire [75:0] \$43 ;
-  reg [16:0] \$430 ;
-  reg [33:0] \$431 ;
-  reg [33:0] \$432 ;
-  reg [33:0] \$433 ;
-  reg [16:0] \$434 ;
+  reg [32:0] \$430 ;
+  reg [32:0] \$431 ;
+  reg [32:0] \$432 ;
+  reg [16:0] \$433 ;
+  reg [24:0] \$434 ;
   reg [24:0] \$435 ;
   reg [24:0] \$436 ;
-  reg [24:0] \$437 ;
-  reg [3:0] \$438 ;
-  reg [20:0] \$439 ;
-  wire [45:0] \$44 ;
-  reg [20:0] \$440 ;
-  reg [20:0] \$441 ;
-  reg [3:0] \$442 ;
+  reg [3:0] \$437 ;
+  reg [19:0] \$438 ;
+  reg [19:0] \$439 ;
+  wire [46:0] \$44 ;
+  reg [19:0] \$440 ;
+  reg [3:0] \$441 ;
+  reg [11:0] \$442 ;
   reg [11:0] \$443 ;
   reg [11:0] \$444 ;
-  reg [11:0] \$445 ;
+  reg [45:0] \$445 ;
   reg [45:0] \$446 ;
   reg [45:0] \$447 ;
-  reg \$448 ;
+  reg [45:0] \$448 ;
   reg \$449 ;
-  wire \$45 ;
-  reg [7:0] \$450 ;
-  reg \$451 ;
+  wire [47:0] \$45 ;
+  reg \$450 ;
+  reg [7:0] \$451 ;
   reg \$452 ;
-  reg [20:0] \$453 ;
-  reg [16:0] \$454 ;
-  reg [33:0] \$455 ;
+  reg \$453 ;
+  reg [20:0] \$454 ;
+  reg [16:0] \$455 ;
   reg [33:0] \$456 ;
   reg [33:0] \$457 ;
-  reg [16:0] \$458 ;
-  reg [24:0] \$459 ;
-  wire \$46 ;
+  reg [33:0] \$458 ;
+  reg [16:0] \$459 ;
+  wire [45:0] \$46 ;
   reg [24:0] \$460 ;
   reg [24:0] \$461 ;
-  reg [3:0] \$462 ;
-  reg [20:0] \$463 ;
+  reg [24:0] \$462 ;
+  reg [3:0] \$463 ;
   reg [20:0] \$464 ;
   reg [20:0] \$465 ;
-  reg [3:0] \$466 ;
-  reg [11:0] \$467 ;
+  reg [20:0] \$466 ;
+  reg [3:0] \$467 ;
   reg [11:0] \$468 ;
   reg [11:0] \$469 ;
   wire \$47 ;
-  reg [45:0] \$470 ;
+  reg [11:0] \$470 ;
   reg [45:0] \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg [7:0] \$474 ;
+  reg [45:0] \$472 ;
+  reg [45:0] \$473 ;
+  reg [45:0] \$474 ;
   reg \$475 ;
   reg \$476 ;
-  reg [20:0] \$477 ;
-  reg [16:0] \$478 ;
-  reg [33:0] \$479 ;
+  reg [7:0] \$477 ;
+  reg \$478 ;
+  reg \$479 ;
   wire \$48 ;
-  reg [33:0] \$480 ;
-  reg [33:0] \$481 ;
-  reg [16:0] \$482 ;
-  reg [24:0] \$483 ;
-  reg [24:0] \$484 ;
-  reg [24:0] \$485 ;
-  reg [3:0] \$486 ;
-  reg [20:0] \$487 ;
-  reg [20:0] \$488 ;
-  reg [20:0] \$489 ;
-  wire [46:0] \$49 ;
-  reg [3:0] \$490 ;
-  reg [11:0] \$491 ;
-  reg [11:0] \$492 ;
-  reg [11:0] \$493 ;
-  reg [45:0] \$494 ;
-  reg [45:0] \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg [7:0] \$498 ;
-  reg \$499 ;
+  reg [20:0] \$480 ;
+  reg [16:0] \$481 ;
+  reg [33:0] \$482 ;
+  reg [33:0] \$483 ;
+  reg [33:0] \$484 ;
+  reg [16:0] \$485 ;
+  reg [24:0] \$486 ;
+  reg [24:0] \$487 ;
+  reg [24:0] \$488 ;
+  reg [3:0] \$489 ;
+  wire \$49 ;
+  reg [20:0] \$490 ;
+  reg [20:0] \$491 ;
+  reg [20:0] \$492 ;
+  reg [3:0] \$493 ;
+  reg [11:0] \$494 ;
+  reg [11:0] \$495 ;
+  reg [11:0] \$496 ;
+  reg [45:0] \$497 ;
+  reg [45:0] \$498 ;
+  reg [45:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg [20:0] \$501 ;
-  reg [16:0] \$502 ;
-  reg [33:0] \$503 ;
-  reg [33:0] \$504 ;
-  reg [33:0] \$505 ;
-  reg [16:0] \$506 ;
-  reg [24:0] \$507 ;
-  reg [24:0] \$508 ;
-  reg [24:0] \$509 ;
-  wire \$51 ;
-  reg [3:0] \$510 ;
-  reg [20:0] \$511 ;
-  reg [20:0] \$512 ;
-  reg [20:0] \$513 ;
-  reg [3:0] \$514 ;
-  reg [11:0] \$515 ;
-  reg [11:0] \$516 ;
-  reg [11:0] \$517 ;
-  reg [45:0] \$518 ;
-  reg [45:0] \$519 ;
-  wire [47:0] \$52 ;
-  reg \$520 ;
-  reg \$521 ;
-  reg [7:0] \$522 ;
-  reg \$523 ;
-  reg \$524 ;
-  reg [3:0] \$525 ;
-  reg \$526 ;
-  reg [3:0] \$527 ;
-  reg [3:0] \$528 ;
-  reg [3:0] \$529 ;
+  reg [45:0] \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg [7:0] \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg [20:0] \$506 ;
+  reg [16:0] \$507 ;
+  reg [33:0] \$508 ;
+  reg [33:0] \$509 ;
+  wire [46:0] \$51 ;
+  reg [33:0] \$510 ;
+  reg [16:0] \$511 ;
+  reg [24:0] \$512 ;
+  reg [24:0] \$513 ;
+  reg [24:0] \$514 ;
+  reg [3:0] \$515 ;
+  reg [20:0] \$516 ;
+  reg [20:0] \$517 ;
+  reg [20:0] \$518 ;
+  reg [3:0] \$519 ;
+  wire \$52 ;
+  reg [11:0] \$520 ;
+  reg [11:0] \$521 ;
+  reg [11:0] \$522 ;
+  reg [45:0] \$523 ;
+  reg [45:0] \$524 ;
+  reg [45:0] \$525 ;
+  reg [45:0] \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg [7:0] \$529 ;
   wire \$53 ;
   reg \$530 ;
-  reg [63:0] \$531 ;
-  wire \$54 ;
+  reg \$531 ;
+  reg [20:0] \$532 ;
+  reg [16:0] \$533 ;
+  reg [33:0] \$534 ;
+  reg [33:0] \$535 ;
+  reg [33:0] \$536 ;
+  reg [16:0] \$537 ;
+  reg [24:0] \$538 ;
+  reg [24:0] \$539 ;
+  wire [47:0] \$54 ;
+  reg [24:0] \$540 ;
+  reg [3:0] \$541 ;
+  reg [20:0] \$542 ;
+  reg [20:0] \$543 ;
+  reg [20:0] \$544 ;
+  reg [3:0] \$545 ;
+  reg [11:0] \$546 ;
+  reg [11:0] \$547 ;
+  reg [11:0] \$548 ;
+  reg [45:0] \$549 ;
   wire \$55 ;
+  reg [45:0] \$550 ;
+  reg [45:0] \$551 ;
+  reg [45:0] \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg [7:0] \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg [3:0] \$558 ;
+  reg \$559 ;
   wire \$56 ;
+  reg [3:0] \$560 ;
+  reg [3:0] \$561 ;
+  reg [3:0] \$562 ;
+  reg \$563 ;
+  reg [63:0] \$564 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -4399,33 +4432,33 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [33:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire [20:0] \$65 ;
-  wire [11:0] \$66 ;
-  wire [34:0] \$67 ;
-  wire [35:0] \$68 ;
-  wire [55:0] \$69 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire [33:0] \$65 ;
+  wire [24:0] \$66 ;
+  wire [20:0] \$67 ;
+  wire [11:0] \$68 ;
+  wire [34:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [56:0] \$70 ;
-  wire [51:0] \$71 ;
-  wire [58:0] \$72 ;
-  wire [74:0] \$73 ;
-  wire [75:0] \$74 ;
-  wire [45:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [35:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [56:0] \$72 ;
+  wire [51:0] \$73 ;
+  wire [52:0] \$74 ;
+  wire [74:0] \$75 ;
+  wire [75:0] \$76 ;
+  wire [46:0] \$77 ;
+  wire [47:0] \$78 ;
+  wire [45:0] \$79 ;
   wire [7:0] \$8 ;
-  wire [46:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [47:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  wire [46:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [47:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [7:0] \$9 ;
@@ -4433,12 +4466,12 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [30:0] \$94 ;
-  wire [24:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire [11:0] \$97 ;
-  wire [31:0] \$98 ;
-  wire [32:0] \$99 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [30:0] \$98 ;
+  wire [24:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -4511,6 +4544,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq0_part1_1_rr = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
+  reg [45:0] rq0_sum0 = 46'h000000000000;
+  reg [45:0] rq0_sum1 = 46'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
@@ -4536,6 +4571,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq1_part1_1_rr = 12'h000;
   reg [45:0] rq1_prod = 46'h000000000000;
   wire [45:0] rq1_rem;
+  reg [45:0] rq1_sum0 = 46'h000000000000;
+  reg [45:0] rq1_sum1 = 46'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
@@ -4561,6 +4598,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq2_part1_1_rr = 12'h000;
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
+  reg [45:0] rq2_sum0 = 46'h000000000000;
+  reg [45:0] rq2_sum1 = 46'h000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
@@ -4586,6 +4625,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq3_part1_1_rr = 12'h000;
   reg [45:0] rq3_prod = 46'h000000000000;
   wire [45:0] rq3_rem;
+  reg [45:0] rq3_sum0 = 46'h000000000000;
+  reg [45:0] rq3_sum1 = 46'h000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
@@ -4611,6 +4652,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq4_part1_1_rr = 12'h000;
   reg [45:0] rq4_prod = 46'h000000000000;
   wire [45:0] rq4_rem;
+  reg [45:0] rq4_sum0 = 46'h000000000000;
+  reg [45:0] rq4_sum1 = 46'h000000000000;
   reg rq4_tie = 1'h0;
   reg rq4_under = 1'h0;
   reg [20:0] rq4_x = 21'h000000;
@@ -4636,6 +4679,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq5_part1_1_rr = 12'h000;
   reg [45:0] rq5_prod = 46'h000000000000;
   wire [45:0] rq5_rem;
+  reg [45:0] rq5_sum0 = 46'h000000000000;
+  reg [45:0] rq5_sum1 = 46'h000000000000;
   reg rq5_tie = 1'h0;
   reg rq5_under = 1'h0;
   reg [20:0] rq5_x = 21'h000000;
@@ -4661,6 +4706,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq6_part1_1_rr = 12'h000;
   reg [45:0] rq6_prod = 46'h000000000000;
   wire [45:0] rq6_rem;
+  reg [45:0] rq6_sum0 = 46'h000000000000;
+  reg [45:0] rq6_sum1 = 46'h000000000000;
   reg rq6_tie = 1'h0;
   reg rq6_under = 1'h0;
   reg [20:0] rq6_x = 21'h000000;
@@ -4686,6 +4733,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq7_part1_1_rr = 12'h000;
   reg [45:0] rq7_prod = 46'h000000000000;
   wire [45:0] rq7_rem;
+  reg [45:0] rq7_sum0 = 46'h000000000000;
+  reg [45:0] rq7_sum1 = 46'h000000000000;
   reg rq7_tie = 1'h0;
   reg rq7_under = 1'h0;
   reg [20:0] rq7_x = 21'h000000;
@@ -4694,6 +4743,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rq7_x1_0 = 4'h0;
   reg [3:0] rq7_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -4704,7 +4754,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [63:0] queue [8:0];
+  reg [63:0] queue [9:0];
   initial begin
     queue[0] = 64'h0000000000000000;
     queue[1] = 64'h0000000000000000;
@@ -4715,6 +4765,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 64'h0000000000000000;
     queue[7] = 64'h0000000000000000;
     queue[8] = 64'h0000000000000000;
+    queue[9] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -4722,291 +4773,373 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_part0_1_rr <= \$389 ;
+    rq1_x0_1 <= \$381 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$390 ;
+    rq1_part0_1 <= \$382 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$391 ;
+    rq1_part0_1_r <= \$383 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$392 ;
+    rq1_part0_1_rr <= \$384 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$393 ;
+    rq1_x1_0 <= \$385 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$394 ;
+    rq1_part1_0 <= \$386 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$395 ;
+    rq1_part1_0_r <= \$387 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$396 ;
+    rq1_part1_0_rr <= \$388 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$397 ;
+    rq1_x1_1 <= \$389 ;
   always @(posedge clk)
-    rq2_prod <= \$398 ;
+    rq1_part1_1 <= \$390 ;
   always @(posedge clk)
-    rq2_floor <= \$399 ;
+    rq1_part1_1_r <= \$391 ;
   always @(posedge clk)
-    rq2_above <= \$400 ;
+    rq1_part1_1_rr <= \$392 ;
   always @(posedge clk)
-    rq2_tie <= \$401 ;
+    rq1_sum0 <= \$393 ;
   always @(posedge clk)
-    rq2_code <= \$402 ;
+    rq1_sum1 <= \$394 ;
   always @(posedge clk)
-    rq2_under <= \$403 ;
+    rq1_prod <= \$395 ;
   always @(posedge clk)
-    rq2_over <= \$404 ;
+    rq1_floor <= \$396 ;
   always @(posedge clk)
-    rq3_x <= \$405 ;
+    rq1_above <= \$397 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$406 ;
+    rq1_tie <= \$398 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$407 ;
+    rq1_code <= \$399 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$408 ;
+    rq1_under <= \$400 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$409 ;
+    rq1_over <= \$401 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$410 ;
+    rq2_x <= \$402 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$411 ;
+    rq2_x0_0 <= \$403 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$412 ;
+    rq2_part0_0 <= \$404 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$413 ;
+    rq2_part0_0_r <= \$405 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$414 ;
+    rq2_part0_0_rr <= \$406 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$415 ;
+    rq2_x0_1 <= \$407 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$416 ;
+    rq2_part0_1 <= \$408 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$417 ;
+    rq2_part0_1_r <= \$409 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$418 ;
+    rq2_part0_1_rr <= \$410 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$419 ;
+    rq2_x1_0 <= \$411 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$420 ;
+    rq2_part1_0 <= \$412 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$421 ;
+    rq2_part1_0_r <= \$413 ;
   always @(posedge clk)
-    rq3_prod <= \$422 ;
+    rq2_part1_0_rr <= \$414 ;
   always @(posedge clk)
-    rq3_floor <= \$423 ;
+    rq2_x1_1 <= \$415 ;
   always @(posedge clk)
-    rq3_above <= \$424 ;
+    rq2_part1_1 <= \$416 ;
   always @(posedge clk)
-    rq3_tie <= \$425 ;
+    rq2_part1_1_r <= \$417 ;
   always @(posedge clk)
-    rq3_code <= \$426 ;
+    rq2_part1_1_rr <= \$418 ;
   always @(posedge clk)
-    rq3_under <= \$427 ;
+    rq2_sum0 <= \$419 ;
   always @(posedge clk)
-    rq3_over <= \$428 ;
+    rq2_sum1 <= \$420 ;
   always @(posedge clk)
-    rq4_x <= \$429 ;
+    rq2_prod <= \$421 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$430 ;
+    rq2_floor <= \$422 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$431 ;
+    rq2_above <= \$423 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$432 ;
+    rq2_tie <= \$424 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$433 ;
+    rq2_code <= \$425 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$434 ;
+    rq2_under <= \$426 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$435 ;
+    rq2_over <= \$427 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$436 ;
+    rq3_x <= \$428 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$437 ;
+    rq3_x0_0 <= \$429 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$438 ;
+    rq3_part0_0 <= \$430 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$439 ;
+    rq3_part0_0_r <= \$431 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$440 ;
+    rq3_part0_0_rr <= \$432 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$441 ;
+    rq3_x0_1 <= \$433 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$442 ;
+    rq3_part0_1 <= \$434 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$443 ;
+    rq3_part0_1_r <= \$435 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$444 ;
+    rq3_part0_1_rr <= \$436 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$445 ;
+    rq3_x1_0 <= \$437 ;
   always @(posedge clk)
-    rq4_prod <= \$446 ;
+    rq3_part1_0 <= \$438 ;
   always @(posedge clk)
-    rq4_floor <= \$447 ;
+    rq3_part1_0_r <= \$439 ;
   always @(posedge clk)
-    rq4_above <= \$448 ;
+    rq3_part1_0_rr <= \$440 ;
   always @(posedge clk)
-    rq4_tie <= \$449 ;
+    rq3_x1_1 <= \$441 ;
   always @(posedge clk)
-    rq4_code <= \$450 ;
+    rq3_part1_1 <= \$442 ;
   always @(posedge clk)
-    rq4_under <= \$451 ;
+    rq3_part1_1_r <= \$443 ;
   always @(posedge clk)
-    rq4_over <= \$452 ;
+    rq3_part1_1_rr <= \$444 ;
   always @(posedge clk)
-    rq5_x <= \$453 ;
+    rq3_sum0 <= \$445 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$454 ;
+    rq3_sum1 <= \$446 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$455 ;
+    rq3_prod <= \$447 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$456 ;
+    rq3_floor <= \$448 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$457 ;
+    rq3_above <= \$449 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$458 ;
+    rq3_tie <= \$450 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$459 ;
+    rq3_code <= \$451 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$460 ;
+    rq3_under <= \$452 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$461 ;
+    rq3_over <= \$453 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$462 ;
+    rq4_x <= \$454 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$463 ;
+    rq4_x0_0 <= \$455 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$464 ;
+    rq4_part0_0 <= \$456 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$465 ;
+    rq4_part0_0_r <= \$457 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$466 ;
+    rq4_part0_0_rr <= \$458 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$467 ;
+    rq4_x0_1 <= \$459 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$468 ;
+    rq4_part0_1 <= \$460 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$469 ;
+    rq4_part0_1_r <= \$461 ;
   always @(posedge clk)
-    rq5_prod <= \$470 ;
+    rq4_part0_1_rr <= \$462 ;
   always @(posedge clk)
-    rq5_floor <= \$471 ;
+    rq4_x1_0 <= \$463 ;
   always @(posedge clk)
-    rq5_above <= \$472 ;
+    rq4_part1_0 <= \$464 ;
   always @(posedge clk)
-    rq5_tie <= \$473 ;
+    rq4_part1_0_r <= \$465 ;
   always @(posedge clk)
-    rq5_code <= \$474 ;
+    rq4_part1_0_rr <= \$466 ;
   always @(posedge clk)
-    rq5_under <= \$475 ;
+    rq4_x1_1 <= \$467 ;
   always @(posedge clk)
-    rq5_over <= \$476 ;
+    rq4_part1_1 <= \$468 ;
   always @(posedge clk)
-    rq6_x <= \$477 ;
+    rq4_part1_1_r <= \$469 ;
   always @(posedge clk)
-    rq6_x0_0 <= \$478 ;
+    rq4_part1_1_rr <= \$470 ;
   always @(posedge clk)
-    rq6_part0_0 <= \$479 ;
+    rq4_sum0 <= \$471 ;
   always @(posedge clk)
-    rq6_part0_0_r <= \$480 ;
+    rq4_sum1 <= \$472 ;
   always @(posedge clk)
-    rq6_part0_0_rr <= \$481 ;
+    rq4_prod <= \$473 ;
   always @(posedge clk)
-    rq6_x0_1 <= \$482 ;
+    rq4_floor <= \$474 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$483 ;
+    rq4_above <= \$475 ;
   always @(posedge clk)
-    rq6_part0_1_r <= \$484 ;
+    rq4_tie <= \$476 ;
   always @(posedge clk)
-    rq6_part0_1_rr <= \$485 ;
+    rq4_code <= \$477 ;
   always @(posedge clk)
-    rq6_x1_0 <= \$486 ;
+    rq4_under <= \$478 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$487 ;
+    rq4_over <= \$479 ;
   always @(posedge clk)
-    rq6_part1_0_r <= \$488 ;
+    rq5_x <= \$480 ;
   always @(posedge clk)
-    rq6_part1_0_rr <= \$489 ;
+    rq5_x0_0 <= \$481 ;
   always @(posedge clk)
-    rq6_x1_1 <= \$490 ;
+    rq5_part0_0 <= \$482 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$491 ;
+    rq5_part0_0_r <= \$483 ;
   always @(posedge clk)
-    rq6_part1_1_r <= \$492 ;
+    rq5_part0_0_rr <= \$484 ;
   always @(posedge clk)
-    rq6_part1_1_rr <= \$493 ;
+    rq5_x0_1 <= \$485 ;
   always @(posedge clk)
-    rq6_prod <= \$494 ;
+    rq5_part0_1 <= \$486 ;
   always @(posedge clk)
-    rq6_floor <= \$495 ;
+    rq5_part0_1_r <= \$487 ;
   always @(posedge clk)
-    rq6_above <= \$496 ;
+    rq5_part0_1_rr <= \$488 ;
   always @(posedge clk)
-    rq6_tie <= \$497 ;
+    rq5_x1_0 <= \$489 ;
   always @(posedge clk)
-    rq6_code <= \$498 ;
+    rq5_part1_0 <= \$490 ;
   always @(posedge clk)
-    rq6_under <= \$499 ;
+    rq5_part1_0_r <= \$491 ;
   always @(posedge clk)
-    rq6_over <= \$500 ;
+    rq5_part1_0_rr <= \$492 ;
   always @(posedge clk)
-    rq7_x <= \$501 ;
+    rq5_x1_1 <= \$493 ;
   always @(posedge clk)
-    rq7_x0_0 <= \$502 ;
+    rq5_part1_1 <= \$494 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$503 ;
+    rq5_part1_1_r <= \$495 ;
   always @(posedge clk)
-    rq7_part0_0_r <= \$504 ;
+    rq5_part1_1_rr <= \$496 ;
   always @(posedge clk)
-    rq7_part0_0_rr <= \$505 ;
+    rq5_sum0 <= \$497 ;
   always @(posedge clk)
-    rq7_x0_1 <= \$506 ;
+    rq5_sum1 <= \$498 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$507 ;
+    rq5_prod <= \$499 ;
   always @(posedge clk)
-    rq7_part0_1_r <= \$508 ;
+    rq5_floor <= \$500 ;
   always @(posedge clk)
-    rq7_part0_1_rr <= \$509 ;
+    rq5_above <= \$501 ;
   always @(posedge clk)
-    rq7_x1_0 <= \$510 ;
+    rq5_tie <= \$502 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$511 ;
+    rq5_code <= \$503 ;
   always @(posedge clk)
-    rq7_part1_0_r <= \$512 ;
+    rq5_under <= \$504 ;
   always @(posedge clk)
-    rq7_part1_0_rr <= \$513 ;
+    rq5_over <= \$505 ;
   always @(posedge clk)
-    rq7_x1_1 <= \$514 ;
+    rq6_x <= \$506 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$515 ;
+    rq6_x0_0 <= \$507 ;
   always @(posedge clk)
-    rq7_part1_1_r <= \$516 ;
+    rq6_part0_0 <= \$508 ;
   always @(posedge clk)
-    rq7_part1_1_rr <= \$517 ;
+    rq6_part0_0_r <= \$509 ;
   always @(posedge clk)
-    rq7_prod <= \$518 ;
+    rq6_part0_0_rr <= \$510 ;
   always @(posedge clk)
-    rq7_floor <= \$519 ;
+    rq6_x0_1 <= \$511 ;
   always @(posedge clk)
-    rq7_above <= \$520 ;
+    rq6_part0_1 <= \$512 ;
   always @(posedge clk)
-    rq7_tie <= \$521 ;
+    rq6_part0_1_r <= \$513 ;
   always @(posedge clk)
-    rq7_code <= \$522 ;
+    rq6_part0_1_rr <= \$514 ;
   always @(posedge clk)
-    rq7_under <= \$523 ;
+    rq6_x1_0 <= \$515 ;
   always @(posedge clk)
-    rq7_over <= \$524 ;
+    rq6_part1_0 <= \$516 ;
   always @(posedge clk)
-    q_owed <= \$525 ;
+    rq6_part1_0_r <= \$517 ;
   always @(posedge clk)
-    i__ready <= \$526 ;
+    rq6_part1_0_rr <= \$518 ;
   always @(posedge clk)
-    \$signature__addr  <= \$527 ;
+    rq6_x1_1 <= \$519 ;
   always @(posedge clk)
-    rport__addr <= \$528 ;
+    rq6_part1_1 <= \$520 ;
   always @(posedge clk)
-    q_stored <= \$529 ;
+    rq6_part1_1_r <= \$521 ;
   always @(posedge clk)
-    o__valid <= \$530 ;
+    rq6_part1_1_rr <= \$522 ;
   always @(posedge clk)
-    o__payload <= \$531 ;
+    rq6_sum0 <= \$523 ;
+  always @(posedge clk)
+    rq6_sum1 <= \$524 ;
+  always @(posedge clk)
+    rq6_prod <= \$525 ;
+  always @(posedge clk)
+    rq6_floor <= \$526 ;
+  always @(posedge clk)
+    rq6_above <= \$527 ;
+  always @(posedge clk)
+    rq6_tie <= \$528 ;
+  always @(posedge clk)
+    rq6_code <= \$529 ;
+  always @(posedge clk)
+    rq6_under <= \$530 ;
+  always @(posedge clk)
+    rq6_over <= \$531 ;
+  always @(posedge clk)
+    rq7_x <= \$532 ;
+  always @(posedge clk)
+    rq7_x0_0 <= \$533 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$534 ;
+  always @(posedge clk)
+    rq7_part0_0_r <= \$535 ;
+  always @(posedge clk)
+    rq7_part0_0_rr <= \$536 ;
+  always @(posedge clk)
+    rq7_x0_1 <= \$537 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$538 ;
+  always @(posedge clk)
+    rq7_part0_1_r <= \$539 ;
+  always @(posedge clk)
+    rq7_part0_1_rr <= \$540 ;
+  always @(posedge clk)
+    rq7_x1_0 <= \$541 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$542 ;
+  always @(posedge clk)
+    rq7_part1_0_r <= \$543 ;
+  always @(posedge clk)
+    rq7_part1_0_rr <= \$544 ;
+  always @(posedge clk)
+    rq7_x1_1 <= \$545 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$546 ;
+  always @(posedge clk)
+    rq7_part1_1_r <= \$547 ;
+  always @(posedge clk)
+    rq7_part1_1_rr <= \$548 ;
+  always @(posedge clk)
+    rq7_sum0 <= \$549 ;
+  always @(posedge clk)
+    rq7_sum1 <= \$550 ;
+  always @(posedge clk)
+    rq7_prod <= \$551 ;
+  always @(posedge clk)
+    rq7_floor <= \$552 ;
+  always @(posedge clk)
+    rq7_above <= \$553 ;
+  always @(posedge clk)
+    rq7_tie <= \$554 ;
+  always @(posedge clk)
+    rq7_code <= \$555 ;
+  always @(posedge clk)
+    rq7_under <= \$556 ;
+  always @(posedge clk)
+    rq7_over <= \$557 ;
+  always @(posedge clk)
+    q_owed <= \$558 ;
+  always @(posedge clk)
+    i__ready <= \$559 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$560 ;
+  always @(posedge clk)
+    rport__addr <= \$561 ;
+  always @(posedge clk)
+    q_stored <= \$562 ;
+  always @(posedge clk)
+    o__valid <= \$563 ;
+  always @(posedge clk)
+    o__payload <= \$564 ;
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -5033,7 +5166,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$24  = ~ \$23 ;
   assign \$25  = \$22  & \$24 ;
   assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_8 & \$26 ;
+  assign \$signature__en  = rq_valid_9 & \$26 ;
   assign \$27  = i__valid & i__ready;
   assign \$28  = ! group;
   assign \$29  = group + 1'h1;
@@ -5045,1843 +5178,1930 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$35  = $signed(rq0_x1_1) * $signed(9'h0ca);
   assign \$37  = 1'h0 + \$36 ;
   assign \$39  = \$37  + \$38 ;
-  assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
+  assign \$41  = $signed(1'h0) + $signed(\$40 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$45  = rq0_rem > 34'h200000000;
-  assign \$46  = rq0_rem == 34'h200000000;
-  assign \$49  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
-  assign \$53  = rq0_tie & rq0_floor[0];
-  assign \$54  = rq0_above | \$53 ;
-  assign \$55  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$56  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$57  = \$54  ? \$55  : \$56 ;
-  assign \$58  = rq0_tie & rq0_floor[0];
-  assign \$59  = rq0_above | \$58 ;
-  assign \$60  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$61  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$62  = \$59  ? \$60  : \$61 ;
-  assign \$63  = rq1_x0_0 * 17'h181bb;
-  assign \$64  = rq1_x0_1 * 8'h8c;
-  assign \$65  = $signed(rq1_x1_0) * $signed(18'h181bb);
-  assign \$66  = $signed(rq1_x1_1) * $signed(9'h08c);
-  assign \$68  = 1'h0 + \$67 ;
-  assign \$70  = \$68  + \$69 ;
-  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
-  assign \$74  = $signed(\$72 ) + $signed(\$73 );
-  assign \$76  = rq1_rem > 33'h100000000;
-  assign \$77  = rq1_rem == 33'h100000000;
-  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$89  = rq1_tie & rq1_floor[0];
-  assign \$90  = rq1_above | \$89 ;
-  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$93  = \$90  ? \$91  : \$92 ;
-  assign \$94  = rq2_x0_0 * 14'h3b93;
-  assign \$95  = rq2_x0_1 * 8'h92;
-  assign \$96  = $signed(rq2_x1_0) * $signed(15'h3b93);
-  assign \$97  = $signed(rq2_x1_1) * $signed(9'h092);
-  assign \$99  = 1'h0 + \$98 ;
-  assign \$101  = \$99  + \$100 ;
-  assign \$103  = $signed({ 1'h0, \$101  }) + $signed(\$102 );
-  assign \$105  = $signed(\$103 ) + $signed(\$104 );
-  assign \$107  = rq2_rem > 33'h100000000;
-  assign \$108  = rq2_rem == 33'h100000000;
-  assign \$111  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$112  = rq2_tie & rq2_floor[0];
-  assign \$113  = rq2_above | \$112 ;
-  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
-  assign \$115  = rq2_tie & rq2_floor[0];
-  assign \$116  = rq2_above | \$115 ;
-  assign \$117  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$118  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$119  = \$116  ? \$117  : \$118 ;
-  assign \$120  = rq2_tie & rq2_floor[0];
-  assign \$121  = rq2_above | \$120 ;
-  assign \$122  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$123  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$124  = \$121  ? \$122  : \$123 ;
-  assign \$125  = rq3_x0_0 * 16'hdb30;
-  assign \$126  = rq3_x0_1 * 8'he7;
-  assign \$127  = $signed(rq3_x1_0) * $signed(17'h0db30);
-  assign \$128  = $signed(rq3_x1_1) * $signed(9'h0e7);
-  assign \$130  = 1'h0 + \$129 ;
-  assign \$132  = \$130  + \$131 ;
-  assign \$134  = $signed({ 1'h0, \$132  }) + $signed(\$133 );
-  assign \$136  = $signed(\$134 ) + $signed(\$135 );
-  assign \$138  = rq3_rem > 34'h200000000;
-  assign \$139  = rq3_rem == 34'h200000000;
-  assign \$142  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$143  = rq3_tie & rq3_floor[0];
-  assign \$144  = rq3_above | \$143 ;
-  assign \$145  = $signed(\$142 ) + $signed({ 1'h0, \$144  });
-  assign \$146  = rq3_tie & rq3_floor[0];
-  assign \$147  = rq3_above | \$146 ;
-  assign \$148  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$149  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$150  = \$147  ? \$148  : \$149 ;
+  assign \$44  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$45  = $signed(\$44 ) + $signed(rq0_sum1);
+  assign \$47  = rq0_rem > 34'h200000000;
+  assign \$48  = rq0_rem == 34'h200000000;
+  assign \$51  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$52  = rq0_tie & rq0_floor[0];
+  assign \$53  = rq0_above | \$52 ;
+  assign \$54  = $signed(\$51 ) + $signed({ 1'h0, \$53  });
+  assign \$55  = rq0_tie & rq0_floor[0];
+  assign \$56  = rq0_above | \$55 ;
+  assign \$57  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$58  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$59  = \$56  ? \$57  : \$58 ;
+  assign \$60  = rq0_tie & rq0_floor[0];
+  assign \$61  = rq0_above | \$60 ;
+  assign \$62  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$63  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$64  = \$61  ? \$62  : \$63 ;
+  assign \$65  = rq1_x0_0 * 17'h181bb;
+  assign \$66  = rq1_x0_1 * 8'h8c;
+  assign \$67  = $signed(rq1_x1_0) * $signed(18'h181bb);
+  assign \$68  = $signed(rq1_x1_1) * $signed(9'h08c);
+  assign \$70  = 1'h0 + \$69 ;
+  assign \$72  = \$70  + \$71 ;
+  assign \$74  = $signed(1'h0) + $signed(\$73 );
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$78  = $signed(\$77 ) + $signed(rq1_sum1);
+  assign \$80  = rq1_rem > 33'h100000000;
+  assign \$81  = rq1_rem == 33'h100000000;
+  assign \$84  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
+  assign \$88  = rq1_tie & rq1_floor[0];
+  assign \$89  = rq1_above | \$88 ;
+  assign \$90  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$91  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$92  = \$89  ? \$90  : \$91 ;
+  assign \$93  = rq1_tie & rq1_floor[0];
+  assign \$94  = rq1_above | \$93 ;
+  assign \$95  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$96  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$97  = \$94  ? \$95  : \$96 ;
+  assign \$98  = rq2_x0_0 * 14'h3b93;
+  assign \$99  = rq2_x0_1 * 8'h92;
+  assign \$100  = $signed(rq2_x1_0) * $signed(15'h3b93);
+  assign \$101  = $signed(rq2_x1_1) * $signed(9'h092);
+  assign \$103  = 1'h0 + \$102 ;
+  assign \$105  = \$103  + \$104 ;
+  assign \$107  = $signed(1'h0) + $signed(\$106 );
+  assign \$109  = $signed(\$107 ) + $signed(\$108 );
+  assign \$110  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$111  = $signed(\$110 ) + $signed(rq2_sum1);
+  assign \$113  = rq2_rem > 33'h100000000;
+  assign \$114  = rq2_rem == 33'h100000000;
+  assign \$117  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$118  = rq2_tie & rq2_floor[0];
+  assign \$119  = rq2_above | \$118 ;
+  assign \$120  = $signed(\$117 ) + $signed({ 1'h0, \$119  });
+  assign \$121  = rq2_tie & rq2_floor[0];
+  assign \$122  = rq2_above | \$121 ;
+  assign \$123  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$124  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$125  = \$122  ? \$123  : \$124 ;
+  assign \$126  = rq2_tie & rq2_floor[0];
+  assign \$127  = rq2_above | \$126 ;
+  assign \$128  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$129  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$130  = \$127  ? \$128  : \$129 ;
+  assign \$131  = rq3_x0_0 * 16'hdb30;
+  assign \$132  = rq3_x0_1 * 8'he7;
+  assign \$133  = $signed(rq3_x1_0) * $signed(17'h0db30);
+  assign \$134  = $signed(rq3_x1_1) * $signed(9'h0e7);
+  assign \$136  = 1'h0 + \$135 ;
+  assign \$138  = \$136  + \$137 ;
+  assign \$140  = $signed(1'h0) + $signed(\$139 );
+  assign \$142  = $signed(\$140 ) + $signed(\$141 );
+  assign \$143  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$144  = $signed(\$143 ) + $signed(rq3_sum1);
+  assign \$146  = rq3_rem > 34'h200000000;
+  assign \$147  = rq3_rem == 34'h200000000;
+  assign \$150  = $signed(8'h80) + $signed(rq3_floor);
   assign \$151  = rq3_tie & rq3_floor[0];
   assign \$152  = rq3_above | \$151 ;
-  assign \$153  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$154  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$155  = \$152  ? \$153  : \$154 ;
-  assign \$156  = rq4_x0_0 * 17'h14f68;
-  assign \$157  = rq4_x0_1 * 8'h82;
-  assign \$158  = $signed(rq4_x1_0) * $signed(18'h14f68);
-  assign \$159  = $signed(rq4_x1_1) * $signed(9'h082);
-  assign \$161  = 1'h0 + \$160 ;
-  assign \$163  = \$161  + \$162 ;
-  assign \$165  = $signed({ 1'h0, \$163  }) + $signed(\$164 );
-  assign \$167  = $signed(\$165 ) + $signed(\$166 );
-  assign \$169  = rq4_rem > 33'h100000000;
-  assign \$170  = rq4_rem == 33'h100000000;
-  assign \$173  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$174  = rq4_tie & rq4_floor[0];
-  assign \$175  = rq4_above | \$174 ;
-  assign \$176  = $signed(\$173 ) + $signed({ 1'h0, \$175  });
-  assign \$177  = rq4_tie & rq4_floor[0];
-  assign \$178  = rq4_above | \$177 ;
-  assign \$179  = $signed(rq4_floor) < $signed(1'h1);
-  assign \$180  = $signed(rq4_floor) < $signed(1'h0);
-  assign \$181  = \$178  ? \$179  : \$180 ;
-  assign \$182  = rq4_tie & rq4_floor[0];
-  assign \$183  = rq4_above | \$182 ;
-  assign \$184  = $signed(rq4_floor) > $signed(9'h0fe);
-  assign \$185  = $signed(rq4_floor) > $signed(9'h0ff);
-  assign \$186  = \$183  ? \$184  : \$185 ;
-  assign \$187  = rq5_x0_0 * 17'h1bc3b;
-  assign \$188  = rq5_x0_1 * 8'hb8;
-  assign \$189  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
-  assign \$190  = $signed(rq5_x1_1) * $signed(9'h0b8);
-  assign \$192  = 1'h0 + \$191 ;
-  assign \$194  = \$192  + \$193 ;
-  assign \$196  = $signed({ 1'h0, \$194  }) + $signed(\$195 );
-  assign \$198  = $signed(\$196 ) + $signed(\$197 );
-  assign \$200  = rq5_rem > 34'h200000000;
-  assign \$201  = rq5_rem == 34'h200000000;
-  assign \$204  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$205  = rq5_tie & rq5_floor[0];
-  assign \$206  = rq5_above | \$205 ;
-  assign \$207  = $signed(\$204 ) + $signed({ 1'h0, \$206  });
-  assign \$208  = rq5_tie & rq5_floor[0];
-  assign \$209  = rq5_above | \$208 ;
-  assign \$210  = $signed(rq5_floor) < $signed(1'h1);
-  assign \$211  = $signed(rq5_floor) < $signed(1'h0);
-  assign \$212  = \$209  ? \$210  : \$211 ;
-  assign \$213  = rq5_tie & rq5_floor[0];
-  assign \$214  = rq5_above | \$213 ;
-  assign \$215  = $signed(rq5_floor) > $signed(9'h0fe);
-  assign \$216  = $signed(rq5_floor) > $signed(9'h0ff);
-  assign \$217  = \$214  ? \$215  : \$216 ;
-  assign \$218  = rq6_x0_0 * 17'h14d51;
-  assign \$219  = rq6_x0_1 * 8'h84;
-  assign \$220  = $signed(rq6_x1_0) * $signed(18'h14d51);
-  assign \$221  = $signed(rq6_x1_1) * $signed(9'h084);
-  assign \$223  = 1'h0 + \$222 ;
-  assign \$225  = \$223  + \$224 ;
-  assign \$227  = $signed({ 1'h0, \$225  }) + $signed(\$226 );
-  assign \$229  = $signed(\$227 ) + $signed(\$228 );
-  assign \$231  = rq6_rem > 33'h100000000;
-  assign \$232  = rq6_rem == 33'h100000000;
-  assign \$235  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$236  = rq6_tie & rq6_floor[0];
-  assign \$237  = rq6_above | \$236 ;
-  assign \$238  = $signed(\$235 ) + $signed({ 1'h0, \$237  });
-  assign \$239  = rq6_tie & rq6_floor[0];
-  assign \$240  = rq6_above | \$239 ;
-  assign \$241  = $signed(rq6_floor) < $signed(1'h1);
-  assign \$242  = $signed(rq6_floor) < $signed(1'h0);
-  assign \$243  = \$240  ? \$241  : \$242 ;
-  assign \$244  = rq6_tie & rq6_floor[0];
-  assign \$245  = rq6_above | \$244 ;
-  assign \$246  = $signed(rq6_floor) > $signed(9'h0fe);
-  assign \$247  = $signed(rq6_floor) > $signed(9'h0ff);
-  assign \$248  = \$245  ? \$246  : \$247 ;
-  assign \$249  = rq7_x0_0 * 17'h1fcc3;
-  assign \$250  = rq7_x0_1 * 8'hea;
-  assign \$251  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
-  assign \$252  = $signed(rq7_x1_1) * $signed(9'h0ea);
-  assign \$254  = 1'h0 + \$253 ;
-  assign \$256  = \$254  + \$255 ;
-  assign \$258  = $signed({ 1'h0, \$256  }) + $signed(\$257 );
-  assign \$260  = $signed(\$258 ) + $signed(\$259 );
-  assign \$262  = rq7_rem > 34'h200000000;
-  assign \$263  = rq7_rem == 34'h200000000;
-  assign \$266  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$267  = rq7_tie & rq7_floor[0];
-  assign \$268  = rq7_above | \$267 ;
-  assign \$269  = $signed(\$266 ) + $signed({ 1'h0, \$268  });
-  assign \$270  = rq7_tie & rq7_floor[0];
-  assign \$271  = rq7_above | \$270 ;
-  assign \$272  = $signed(rq7_floor) < $signed(1'h1);
-  assign \$273  = $signed(rq7_floor) < $signed(1'h0);
-  assign \$274  = \$271  ? \$272  : \$273 ;
-  assign \$275  = rq7_tie & rq7_floor[0];
-  assign \$276  = rq7_above | \$275 ;
-  assign \$277  = $signed(rq7_floor) > $signed(9'h0fe);
-  assign \$278  = $signed(rq7_floor) > $signed(9'h0ff);
-  assign \$279  = \$276  ? \$277  : \$278 ;
-  assign \$280  = i__valid & i__ready;
-  assign \$281  = o__valid & o__ready;
-  assign \$282  = q_owed < 4'h9;
-  assign \$283  = \$281  ? i__ready : \$282 ;
-  assign \$284  = o__valid & o__ready;
-  assign \$285  = \$284  | i__ready;
-  assign \$286  = \$280  ? \$283  : \$285 ;
-  assign \$287  = ~ o__valid;
-  assign \$288  = \$287  | o__ready;
-  assign \$289  = | q_stored;
-  assign \$290  = ~ \$289 ;
-  assign \$291  = \$288  & \$290 ;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = rq_valid_8 & \$292 ;
-  assign \$294  = \$signature__addr  == 4'h8;
-  assign \$295  = \$signature__addr  + 1'h1;
-  assign \$296  = \$294  ? 5'h00 : \$295 ;
-  assign \$297  = ~ o__valid;
-  assign \$298  = \$297  | o__ready;
-  assign \$299  = | q_stored;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = rport__addr == 4'h8;
-  assign \$302  = rport__addr + 1'h1;
-  assign \$303  = \$301  ? 5'h00 : \$302 ;
-  assign \$304  = ~ o__valid;
-  assign \$305  = \$304  | o__ready;
-  assign \$306  = | q_stored;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$305  & \$307 ;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = rq_valid_8 & \$309 ;
-  assign \$311  = q_stored + \$310 ;
-  assign \$312  = ~ o__valid;
-  assign \$313  = \$312  | o__ready;
-  assign \$314  = | q_stored;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = \$311  - \$315 ;
-  assign \$317  = ~ o__valid;
-  assign \$318  = \$317  | o__ready;
-  assign \$319  = | q_stored;
-  assign \$320  = \$319  | rq_valid_8;
-  assign \$321  = | q_stored;
-  assign \$322  = \$321  ? rport__data : q_in;
+  assign \$153  = $signed(\$150 ) + $signed({ 1'h0, \$152  });
+  assign \$154  = rq3_tie & rq3_floor[0];
+  assign \$155  = rq3_above | \$154 ;
+  assign \$156  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$157  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$158  = \$155  ? \$156  : \$157 ;
+  assign \$159  = rq3_tie & rq3_floor[0];
+  assign \$160  = rq3_above | \$159 ;
+  assign \$161  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$162  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$163  = \$160  ? \$161  : \$162 ;
+  assign \$164  = rq4_x0_0 * 17'h14f68;
+  assign \$165  = rq4_x0_1 * 8'h82;
+  assign \$166  = $signed(rq4_x1_0) * $signed(18'h14f68);
+  assign \$167  = $signed(rq4_x1_1) * $signed(9'h082);
+  assign \$169  = 1'h0 + \$168 ;
+  assign \$171  = \$169  + \$170 ;
+  assign \$173  = $signed(1'h0) + $signed(\$172 );
+  assign \$175  = $signed(\$173 ) + $signed(\$174 );
+  assign \$176  = $signed(1'h0) + $signed(rq4_sum0);
+  assign \$177  = $signed(\$176 ) + $signed(rq4_sum1);
+  assign \$179  = rq4_rem > 33'h100000000;
+  assign \$180  = rq4_rem == 33'h100000000;
+  assign \$183  = $signed(8'h80) + $signed(rq4_floor);
+  assign \$184  = rq4_tie & rq4_floor[0];
+  assign \$185  = rq4_above | \$184 ;
+  assign \$186  = $signed(\$183 ) + $signed({ 1'h0, \$185  });
+  assign \$187  = rq4_tie & rq4_floor[0];
+  assign \$188  = rq4_above | \$187 ;
+  assign \$189  = $signed(rq4_floor) < $signed(1'h1);
+  assign \$190  = $signed(rq4_floor) < $signed(1'h0);
+  assign \$191  = \$188  ? \$189  : \$190 ;
+  assign \$192  = rq4_tie & rq4_floor[0];
+  assign \$193  = rq4_above | \$192 ;
+  assign \$194  = $signed(rq4_floor) > $signed(9'h0fe);
+  assign \$195  = $signed(rq4_floor) > $signed(9'h0ff);
+  assign \$196  = \$193  ? \$194  : \$195 ;
+  assign \$197  = rq5_x0_0 * 17'h1bc3b;
+  assign \$198  = rq5_x0_1 * 8'hb8;
+  assign \$199  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
+  assign \$200  = $signed(rq5_x1_1) * $signed(9'h0b8);
+  assign \$202  = 1'h0 + \$201 ;
+  assign \$204  = \$202  + \$203 ;
+  assign \$206  = $signed(1'h0) + $signed(\$205 );
+  assign \$208  = $signed(\$206 ) + $signed(\$207 );
+  assign \$209  = $signed(1'h0) + $signed(rq5_sum0);
+  assign \$210  = $signed(\$209 ) + $signed(rq5_sum1);
+  assign \$212  = rq5_rem > 34'h200000000;
+  assign \$213  = rq5_rem == 34'h200000000;
+  assign \$216  = $signed(8'h80) + $signed(rq5_floor);
+  assign \$217  = rq5_tie & rq5_floor[0];
+  assign \$218  = rq5_above | \$217 ;
+  assign \$219  = $signed(\$216 ) + $signed({ 1'h0, \$218  });
+  assign \$220  = rq5_tie & rq5_floor[0];
+  assign \$221  = rq5_above | \$220 ;
+  assign \$222  = $signed(rq5_floor) < $signed(1'h1);
+  assign \$223  = $signed(rq5_floor) < $signed(1'h0);
+  assign \$224  = \$221  ? \$222  : \$223 ;
+  assign \$225  = rq5_tie & rq5_floor[0];
+  assign \$226  = rq5_above | \$225 ;
+  assign \$227  = $signed(rq5_floor) > $signed(9'h0fe);
+  assign \$228  = $signed(rq5_floor) > $signed(9'h0ff);
+  assign \$229  = \$226  ? \$227  : \$228 ;
+  assign \$230  = rq6_x0_0 * 17'h14d51;
+  assign \$231  = rq6_x0_1 * 8'h84;
+  assign \$232  = $signed(rq6_x1_0) * $signed(18'h14d51);
+  assign \$233  = $signed(rq6_x1_1) * $signed(9'h084);
+  assign \$235  = 1'h0 + \$234 ;
+  assign \$237  = \$235  + \$236 ;
+  assign \$239  = $signed(1'h0) + $signed(\$238 );
+  assign \$241  = $signed(\$239 ) + $signed(\$240 );
+  assign \$242  = $signed(1'h0) + $signed(rq6_sum0);
+  assign \$243  = $signed(\$242 ) + $signed(rq6_sum1);
+  assign \$245  = rq6_rem > 33'h100000000;
+  assign \$246  = rq6_rem == 33'h100000000;
+  assign \$249  = $signed(8'h80) + $signed(rq6_floor);
+  assign \$250  = rq6_tie & rq6_floor[0];
+  assign \$251  = rq6_above | \$250 ;
+  assign \$252  = $signed(\$249 ) + $signed({ 1'h0, \$251  });
+  assign \$253  = rq6_tie & rq6_floor[0];
+  assign \$254  = rq6_above | \$253 ;
+  assign \$255  = $signed(rq6_floor) < $signed(1'h1);
+  assign \$256  = $signed(rq6_floor) < $signed(1'h0);
+  assign \$257  = \$254  ? \$255  : \$256 ;
+  assign \$258  = rq6_tie & rq6_floor[0];
+  assign \$259  = rq6_above | \$258 ;
+  assign \$260  = $signed(rq6_floor) > $signed(9'h0fe);
+  assign \$261  = $signed(rq6_floor) > $signed(9'h0ff);
+  assign \$262  = \$259  ? \$260  : \$261 ;
+  assign \$263  = rq7_x0_0 * 17'h1fcc3;
+  assign \$264  = rq7_x0_1 * 8'hea;
+  assign \$265  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
+  assign \$266  = $signed(rq7_x1_1) * $signed(9'h0ea);
+  assign \$268  = 1'h0 + \$267 ;
+  assign \$270  = \$268  + \$269 ;
+  assign \$272  = $signed(1'h0) + $signed(\$271 );
+  assign \$274  = $signed(\$272 ) + $signed(\$273 );
+  assign \$275  = $signed(1'h0) + $signed(rq7_sum0);
+  assign \$276  = $signed(\$275 ) + $signed(rq7_sum1);
+  assign \$278  = rq7_rem > 34'h200000000;
+  assign \$279  = rq7_rem == 34'h200000000;
+  assign \$282  = $signed(8'h80) + $signed(rq7_floor);
+  assign \$283  = rq7_tie & rq7_floor[0];
+  assign \$284  = rq7_above | \$283 ;
+  assign \$285  = $signed(\$282 ) + $signed({ 1'h0, \$284  });
+  assign \$286  = rq7_tie & rq7_floor[0];
+  assign \$287  = rq7_above | \$286 ;
+  assign \$288  = $signed(rq7_floor) < $signed(1'h1);
+  assign \$289  = $signed(rq7_floor) < $signed(1'h0);
+  assign \$290  = \$287  ? \$288  : \$289 ;
+  assign \$291  = rq7_tie & rq7_floor[0];
+  assign \$292  = rq7_above | \$291 ;
+  assign \$293  = $signed(rq7_floor) > $signed(9'h0fe);
+  assign \$294  = $signed(rq7_floor) > $signed(9'h0ff);
+  assign \$295  = \$292  ? \$293  : \$294 ;
+  assign \$296  = i__valid & i__ready;
+  assign \$297  = o__valid & o__ready;
+  assign \$298  = q_owed < 4'ha;
+  assign \$299  = \$297  ? i__ready : \$298 ;
+  assign \$300  = o__valid & o__ready;
+  assign \$301  = \$300  | i__ready;
+  assign \$302  = \$296  ? \$299  : \$301 ;
+  assign \$303  = ~ o__valid;
+  assign \$304  = \$303  | o__ready;
+  assign \$305  = | q_stored;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = \$304  & \$306 ;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = rq_valid_9 & \$308 ;
+  assign \$310  = \$signature__addr  == 4'h9;
+  assign \$311  = \$signature__addr  + 1'h1;
+  assign \$312  = \$310  ? 5'h00 : \$311 ;
+  assign \$313  = ~ o__valid;
+  assign \$314  = \$313  | o__ready;
+  assign \$315  = | q_stored;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = rport__addr == 4'h9;
+  assign \$318  = rport__addr + 1'h1;
+  assign \$319  = \$317  ? 5'h00 : \$318 ;
+  assign \$320  = ~ o__valid;
+  assign \$321  = \$320  | o__ready;
+  assign \$322  = | q_stored;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$321  & \$323 ;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = rq_valid_9 & \$325 ;
+  assign \$327  = q_stored + \$326 ;
+  assign \$328  = ~ o__valid;
+  assign \$329  = \$328  | o__ready;
+  assign \$330  = | q_stored;
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = \$327  - \$331 ;
+  assign \$333  = ~ o__valid;
+  assign \$334  = \$333  | o__ready;
+  assign \$335  = | q_stored;
+  assign \$336  = \$335  | rq_valid_9;
+  assign \$337  = | q_stored;
+  assign \$338  = \$337  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$323 ;
+    group <= \$339 ;
   always @(posedge clk)
-    rq_valid_1 <= \$324 ;
+    rq_valid_1 <= \$340 ;
   always @(posedge clk)
-    rq_valid_2 <= \$325 ;
+    rq_valid_2 <= \$341 ;
   always @(posedge clk)
-    rq_valid_3 <= \$326 ;
+    rq_valid_3 <= \$342 ;
   always @(posedge clk)
-    rq_valid_4 <= \$327 ;
+    rq_valid_4 <= \$343 ;
   always @(posedge clk)
-    rq_valid_5 <= \$328 ;
+    rq_valid_5 <= \$344 ;
   always @(posedge clk)
-    rq_valid_6 <= \$329 ;
+    rq_valid_6 <= \$345 ;
   always @(posedge clk)
-    rq_valid_7 <= \$330 ;
+    rq_valid_7 <= \$346 ;
   always @(posedge clk)
-    rq_valid_8 <= \$331 ;
+    rq_valid_8 <= \$347 ;
   always @(posedge clk)
-    rq_valid_9 <= \$332 ;
+    rq_valid_9 <= \$348 ;
   always @(posedge clk)
-    rq0_x <= \$333 ;
+    rq_valid_10 <= \$349 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$334 ;
+    rq0_x <= \$350 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$335 ;
+    rq0_x0_0 <= \$351 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$336 ;
+    rq0_part0_0 <= \$352 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$337 ;
+    rq0_part0_0_r <= \$353 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$338 ;
+    rq0_part0_0_rr <= \$354 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$339 ;
+    rq0_x0_1 <= \$355 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$340 ;
+    rq0_part0_1 <= \$356 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$341 ;
+    rq0_part0_1_r <= \$357 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$342 ;
+    rq0_part0_1_rr <= \$358 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$343 ;
+    rq0_x1_0 <= \$359 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$344 ;
+    rq0_part1_0 <= \$360 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$345 ;
+    rq0_part1_0_r <= \$361 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$346 ;
+    rq0_part1_0_rr <= \$362 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$347 ;
+    rq0_x1_1 <= \$363 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$348 ;
+    rq0_part1_1 <= \$364 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$349 ;
+    rq0_part1_1_r <= \$365 ;
   always @(posedge clk)
-    rq0_prod <= \$350 ;
+    rq0_part1_1_rr <= \$366 ;
   always @(posedge clk)
-    rq0_floor <= \$351 ;
+    rq0_sum0 <= \$367 ;
   always @(posedge clk)
-    rq0_above <= \$352 ;
+    rq0_sum1 <= \$368 ;
   always @(posedge clk)
-    rq0_tie <= \$353 ;
+    rq0_prod <= \$369 ;
   always @(posedge clk)
-    rq0_code <= \$354 ;
+    rq0_floor <= \$370 ;
   always @(posedge clk)
-    rq0_under <= \$355 ;
+    rq0_above <= \$371 ;
   always @(posedge clk)
-    rq0_over <= \$356 ;
+    rq0_tie <= \$372 ;
   always @(posedge clk)
-    rq1_x <= \$357 ;
+    rq0_code <= \$373 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$358 ;
+    rq0_under <= \$374 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$359 ;
+    rq0_over <= \$375 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$360 ;
+    rq1_x <= \$376 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$361 ;
+    rq1_x0_0 <= \$377 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$362 ;
+    rq1_part0_0 <= \$378 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$363 ;
+    rq1_part0_0_r <= \$379 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$364 ;
-  always @(posedge clk)
-    rq1_part0_1_rr <= \$365 ;
-  always @(posedge clk)
-    rq1_x1_0 <= \$366 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$367 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$368 ;
-  always @(posedge clk)
-    rq1_part1_0_rr <= \$369 ;
-  always @(posedge clk)
-    rq1_x1_1 <= \$370 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$371 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$372 ;
-  always @(posedge clk)
-    rq1_part1_1_rr <= \$373 ;
-  always @(posedge clk)
-    rq1_prod <= \$374 ;
-  always @(posedge clk)
-    rq1_floor <= \$375 ;
-  always @(posedge clk)
-    rq1_above <= \$376 ;
-  always @(posedge clk)
-    rq1_tie <= \$377 ;
-  always @(posedge clk)
-    rq1_code <= \$378 ;
-  always @(posedge clk)
-    rq1_under <= \$379 ;
-  always @(posedge clk)
-    rq1_over <= \$380 ;
-  always @(posedge clk)
-    rq2_x <= \$381 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$382 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$383 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$384 ;
-  always @(posedge clk)
-    rq2_part0_0_rr <= \$385 ;
-  always @(posedge clk)
-    rq2_x0_1 <= \$386 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$387 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$388 ;
+    rq1_part0_0_rr <= \$380 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$390  = rq2_x[20:17];
+    \$381  = rq1_x[16:0];
     if (rst) begin
-      \$390  = 4'h0;
+      \$381  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$391  = \$96 ;
+    \$382  = \$66 ;
     if (rst) begin
-      \$391  = 18'h00000;
+      \$382  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$392  = rq2_part1_0;
+    \$383  = rq1_part0_1;
     if (rst) begin
-      \$392  = 18'h00000;
+      \$383  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$393  = rq2_part1_0_r;
+    \$384  = rq1_part0_1_r;
     if (rst) begin
-      \$393  = 18'h00000;
+      \$384  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$394  = rq2_x[20:17];
+    \$385  = rq1_x[20:17];
     if (rst) begin
-      \$394  = 4'h0;
+      \$385  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$395  = \$97 ;
+    \$386  = \$67 ;
     if (rst) begin
-      \$395  = 12'h000;
+      \$386  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$396  = rq2_part1_1;
+    \$387  = rq1_part1_0;
     if (rst) begin
-      \$396  = 12'h000;
+      \$387  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$397  = rq2_part1_1_r;
+    \$388  = rq1_part1_0_r;
     if (rst) begin
-      \$397  = 12'h000;
+      \$388  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$398  = \$105 [45:0];
+    \$389  = rq1_x[20:17];
     if (rst) begin
-      \$398  = 46'h000000000000;
+      \$389  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$399  = \$106 ;
+    \$390  = \$68 ;
     if (rst) begin
-      \$399  = 46'h000000000000;
+      \$390  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$400  = \$107 ;
+    \$391  = rq1_part1_1;
+    if (rst) begin
+      \$391  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$392  = rq1_part1_1_r;
+    if (rst) begin
+      \$392  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$393  = \$72 [45:0];
+    if (rst) begin
+      \$393  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$394  = \$76 [45:0];
+    if (rst) begin
+      \$394  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$395  = \$78 [45:0];
+    if (rst) begin
+      \$395  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$396  = \$79 ;
+    if (rst) begin
+      \$396  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$397  = \$80 ;
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$398  = \$83 ;
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$399  = \$87 [7:0];
+    if (rst) begin
+      \$399  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$400  = \$92 ;
     if (rst) begin
       \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$401  = \$110 ;
+    \$401  = \$97 ;
     if (rst) begin
       \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$402  = \$114 [7:0];
+    \$402  = i__payload[62:42];
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$403  = \$119 ;
+    \$403  = rq2_x[16:0];
     if (rst) begin
-      \$403  = 1'h0;
+      \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$404  = \$124 ;
+    \$404  = \$98 ;
     if (rst) begin
-      \$404  = 1'h0;
+      \$404  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$405  = i__payload[83:63];
+    \$405  = rq2_part0_0;
     if (rst) begin
-      \$405  = 21'h000000;
+      \$405  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$406  = rq3_x[16:0];
+    \$406  = rq2_part0_0_r;
     if (rst) begin
-      \$406  = 17'h00000;
+      \$406  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$407  = \$125 ;
+    \$407  = rq2_x[16:0];
     if (rst) begin
-      \$407  = 33'h000000000;
+      \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$408  = rq3_part0_0;
+    \$408  = \$99 ;
     if (rst) begin
-      \$408  = 33'h000000000;
+      \$408  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$409  = rq3_part0_0_r;
+    \$409  = rq2_part0_1;
     if (rst) begin
-      \$409  = 33'h000000000;
+      \$409  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$410  = rq3_x[16:0];
+    \$410  = rq2_part0_1_r;
     if (rst) begin
-      \$410  = 17'h00000;
+      \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$411  = \$126 ;
+    \$411  = rq2_x[20:17];
     if (rst) begin
-      \$411  = 25'h0000000;
+      \$411  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$412  = rq3_part0_1;
+    \$412  = \$100 ;
     if (rst) begin
-      \$412  = 25'h0000000;
+      \$412  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$413  = rq3_part0_1_r;
+    \$413  = rq2_part1_0;
     if (rst) begin
-      \$413  = 25'h0000000;
+      \$413  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$414  = rq3_x[20:17];
+    \$414  = rq2_part1_0_r;
     if (rst) begin
-      \$414  = 4'h0;
+      \$414  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$415  = \$127 ;
+    \$415  = rq2_x[20:17];
     if (rst) begin
-      \$415  = 20'h00000;
+      \$415  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$416  = rq3_part1_0;
+    \$416  = \$101 ;
     if (rst) begin
-      \$416  = 20'h00000;
+      \$416  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$417  = rq3_part1_0_r;
+    \$417  = rq2_part1_1;
     if (rst) begin
-      \$417  = 20'h00000;
+      \$417  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$418  = rq3_x[20:17];
+    \$418  = rq2_part1_1_r;
     if (rst) begin
-      \$418  = 4'h0;
+      \$418  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$419  = \$128 ;
+    \$419  = \$105 [45:0];
     if (rst) begin
-      \$419  = 12'h000;
+      \$419  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$420  = rq3_part1_1;
+    \$420  = \$109 [45:0];
     if (rst) begin
-      \$420  = 12'h000;
+      \$420  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$421  = rq3_part1_1_r;
+    \$421  = \$111 [45:0];
     if (rst) begin
-      \$421  = 12'h000;
+      \$421  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$422  = \$136 [45:0];
+    \$422  = \$112 ;
     if (rst) begin
       \$422  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$423  = \$137 ;
+    \$423  = \$113 ;
     if (rst) begin
-      \$423  = 46'h000000000000;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$424  = \$138 ;
+    \$424  = \$116 ;
     if (rst) begin
       \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$425  = \$141 ;
+    \$425  = \$120 [7:0];
     if (rst) begin
-      \$425  = 1'h0;
+      \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$426  = \$145 [7:0];
+    \$426  = \$125 ;
     if (rst) begin
-      \$426  = 8'h00;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$427  = \$150 ;
+    \$427  = \$130 ;
     if (rst) begin
       \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$428  = \$155 ;
+    \$428  = i__payload[83:63];
     if (rst) begin
-      \$428  = 1'h0;
+      \$428  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$429  = i__payload[104:84];
+    \$429  = rq3_x[16:0];
     if (rst) begin
-      \$429  = 21'h000000;
+      \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$430  = rq4_x[16:0];
+    \$430  = \$131 ;
     if (rst) begin
-      \$430  = 17'h00000;
+      \$430  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$431  = \$156 ;
+    \$431  = rq3_part0_0;
     if (rst) begin
-      \$431  = 34'h000000000;
+      \$431  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$432  = rq4_part0_0;
+    \$432  = rq3_part0_0_r;
     if (rst) begin
-      \$432  = 34'h000000000;
+      \$432  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$433  = rq4_part0_0_r;
+    \$433  = rq3_x[16:0];
     if (rst) begin
-      \$433  = 34'h000000000;
+      \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$434  = rq4_x[16:0];
+    \$434  = \$132 ;
     if (rst) begin
-      \$434  = 17'h00000;
+      \$434  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$435  = \$157 ;
+    \$435  = rq3_part0_1;
     if (rst) begin
       \$435  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$436  = rq4_part0_1;
+    \$436  = rq3_part0_1_r;
     if (rst) begin
       \$436  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$437  = rq4_part0_1_r;
+    \$437  = rq3_x[20:17];
     if (rst) begin
-      \$437  = 25'h0000000;
+      \$437  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$438  = rq4_x[20:17];
+    \$438  = \$133 ;
     if (rst) begin
-      \$438  = 4'h0;
+      \$438  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$439  = \$158 ;
+    \$439  = rq3_part1_0;
     if (rst) begin
-      \$439  = 21'h000000;
+      \$439  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$440  = rq4_part1_0;
+    \$440  = rq3_part1_0_r;
     if (rst) begin
-      \$440  = 21'h000000;
+      \$440  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$441  = rq4_part1_0_r;
+    \$441  = rq3_x[20:17];
     if (rst) begin
-      \$441  = 21'h000000;
+      \$441  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$442  = rq4_x[20:17];
+    \$442  = \$134 ;
     if (rst) begin
-      \$442  = 4'h0;
+      \$442  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$443  = \$159 ;
+    \$443  = rq3_part1_1;
     if (rst) begin
       \$443  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$444  = rq4_part1_1;
+    \$444  = rq3_part1_1_r;
     if (rst) begin
       \$444  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$445  = rq4_part1_1_r;
+    \$445  = \$138 [45:0];
     if (rst) begin
-      \$445  = 12'h000;
+      \$445  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$446  = \$167 [45:0];
+    \$446  = \$142 [45:0];
     if (rst) begin
       \$446  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$447  = \$168 ;
+    \$447  = \$144 [45:0];
     if (rst) begin
       \$447  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$448  = \$169 ;
+    \$448  = \$145 ;
     if (rst) begin
-      \$448  = 1'h0;
+      \$448  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$449  = \$172 ;
+    \$449  = \$146 ;
     if (rst) begin
       \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$450  = \$176 [7:0];
+    \$450  = \$149 ;
     if (rst) begin
-      \$450  = 8'h00;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$451  = \$181 ;
+    \$451  = \$153 [7:0];
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$452  = \$186 ;
+    \$452  = \$158 ;
     if (rst) begin
       \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$453  = i__payload[125:105];
+    \$453  = \$163 ;
     if (rst) begin
-      \$453  = 21'h000000;
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$454  = rq5_x[16:0];
+    \$454  = i__payload[104:84];
     if (rst) begin
-      \$454  = 17'h00000;
+      \$454  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$455  = \$187 ;
+    \$455  = rq4_x[16:0];
     if (rst) begin
-      \$455  = 34'h000000000;
+      \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$456  = rq5_part0_0;
+    \$456  = \$164 ;
     if (rst) begin
       \$456  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$457  = rq5_part0_0_r;
+    \$457  = rq4_part0_0;
     if (rst) begin
       \$457  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$458  = rq5_x[16:0];
+    \$458  = rq4_part0_0_r;
     if (rst) begin
-      \$458  = 17'h00000;
+      \$458  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$459  = \$188 ;
+    \$459  = rq4_x[16:0];
     if (rst) begin
-      \$459  = 25'h0000000;
+      \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$460  = rq5_part0_1;
+    \$460  = \$165 ;
     if (rst) begin
       \$460  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$461  = rq5_part0_1_r;
+    \$461  = rq4_part0_1;
     if (rst) begin
       \$461  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$462  = rq5_x[20:17];
+    \$462  = rq4_part0_1_r;
     if (rst) begin
-      \$462  = 4'h0;
+      \$462  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$463  = \$189 ;
+    \$463  = rq4_x[20:17];
     if (rst) begin
-      \$463  = 21'h000000;
+      \$463  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$464  = rq5_part1_0;
+    \$464  = \$166 ;
     if (rst) begin
       \$464  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$465  = rq5_part1_0_r;
+    \$465  = rq4_part1_0;
     if (rst) begin
       \$465  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$466  = rq5_x[20:17];
+    \$466  = rq4_part1_0_r;
     if (rst) begin
-      \$466  = 4'h0;
+      \$466  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$467  = \$190 ;
+    \$467  = rq4_x[20:17];
     if (rst) begin
-      \$467  = 12'h000;
+      \$467  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$468  = rq5_part1_1;
+    \$468  = \$167 ;
     if (rst) begin
       \$468  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$469  = rq5_part1_1_r;
+    \$469  = rq4_part1_1;
     if (rst) begin
       \$469  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$470  = \$198 [45:0];
+    \$470  = rq4_part1_1_r;
     if (rst) begin
-      \$470  = 46'h000000000000;
+      \$470  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$471  = \$199 ;
+    \$471  = \$171 [45:0];
     if (rst) begin
       \$471  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$472  = \$200 ;
+    \$472  = \$175 [45:0];
     if (rst) begin
-      \$472  = 1'h0;
+      \$472  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$473  = \$203 ;
+    \$473  = \$177 [45:0];
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$474  = \$207 [7:0];
+    \$474  = \$178 ;
     if (rst) begin
-      \$474  = 8'h00;
+      \$474  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$475  = \$212 ;
+    \$475  = \$179 ;
     if (rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$476  = \$217 ;
+    \$476  = \$182 ;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$477  = i__payload[146:126];
+    \$477  = \$186 [7:0];
     if (rst) begin
-      \$477  = 21'h000000;
+      \$477  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$478  = rq6_x[16:0];
+    \$478  = \$191 ;
     if (rst) begin
-      \$478  = 17'h00000;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$479  = \$218 ;
+    \$479  = \$196 ;
     if (rst) begin
-      \$479  = 34'h000000000;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$480  = rq6_part0_0;
+    \$480  = i__payload[125:105];
     if (rst) begin
-      \$480  = 34'h000000000;
+      \$480  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$481  = rq6_part0_0_r;
+    \$481  = rq5_x[16:0];
     if (rst) begin
-      \$481  = 34'h000000000;
+      \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$482  = rq6_x[16:0];
+    \$482  = \$197 ;
     if (rst) begin
-      \$482  = 17'h00000;
+      \$482  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$483  = \$219 ;
+    \$483  = rq5_part0_0;
     if (rst) begin
-      \$483  = 25'h0000000;
+      \$483  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$484  = rq6_part0_1;
+    \$484  = rq5_part0_0_r;
     if (rst) begin
-      \$484  = 25'h0000000;
+      \$484  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$485  = rq6_part0_1_r;
+    \$485  = rq5_x[16:0];
     if (rst) begin
-      \$485  = 25'h0000000;
+      \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$486  = rq6_x[20:17];
+    \$486  = \$198 ;
     if (rst) begin
-      \$486  = 4'h0;
+      \$486  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$487  = \$220 ;
+    \$487  = rq5_part0_1;
     if (rst) begin
-      \$487  = 21'h000000;
+      \$487  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$488  = rq6_part1_0;
+    \$488  = rq5_part0_1_r;
     if (rst) begin
-      \$488  = 21'h000000;
+      \$488  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$489  = rq6_part1_0_r;
+    \$489  = rq5_x[20:17];
     if (rst) begin
-      \$489  = 21'h000000;
+      \$489  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$490  = rq6_x[20:17];
+    \$490  = \$199 ;
     if (rst) begin
-      \$490  = 4'h0;
+      \$490  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$491  = \$221 ;
+    \$491  = rq5_part1_0;
     if (rst) begin
-      \$491  = 12'h000;
+      \$491  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$492  = rq6_part1_1;
+    \$492  = rq5_part1_0_r;
     if (rst) begin
-      \$492  = 12'h000;
+      \$492  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$493  = rq6_part1_1_r;
+    \$493  = rq5_x[20:17];
     if (rst) begin
-      \$493  = 12'h000;
+      \$493  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$494  = \$229 [45:0];
+    \$494  = \$200 ;
     if (rst) begin
-      \$494  = 46'h000000000000;
+      \$494  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$495  = \$230 ;
+    \$495  = rq5_part1_1;
     if (rst) begin
-      \$495  = 46'h000000000000;
+      \$495  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$496  = \$231 ;
+    \$496  = rq5_part1_1_r;
     if (rst) begin
-      \$496  = 1'h0;
+      \$496  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$497  = \$234 ;
+    \$497  = \$204 [45:0];
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$498  = \$238 [7:0];
+    \$498  = \$208 [45:0];
     if (rst) begin
-      \$498  = 8'h00;
+      \$498  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$499  = \$243 ;
+    \$499  = \$210 [45:0];
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$500  = \$248 ;
+    \$500  = \$211 ;
     if (rst) begin
-      \$500  = 1'h0;
+      \$500  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$501  = i__payload[167:147];
+    \$501  = \$212 ;
     if (rst) begin
-      \$501  = 21'h000000;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$502  = rq7_x[16:0];
+    \$502  = \$215 ;
     if (rst) begin
-      \$502  = 17'h00000;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$503  = \$249 ;
+    \$503  = \$219 [7:0];
     if (rst) begin
-      \$503  = 34'h000000000;
+      \$503  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$504  = rq7_part0_0;
+    \$504  = \$224 ;
     if (rst) begin
-      \$504  = 34'h000000000;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$505  = rq7_part0_0_r;
+    \$505  = \$229 ;
     if (rst) begin
-      \$505  = 34'h000000000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$506  = rq7_x[16:0];
+    \$506  = i__payload[146:126];
     if (rst) begin
-      \$506  = 17'h00000;
+      \$506  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$507  = \$250 ;
+    \$507  = rq6_x[16:0];
     if (rst) begin
-      \$507  = 25'h0000000;
+      \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$508  = rq7_part0_1;
+    \$508  = \$230 ;
     if (rst) begin
-      \$508  = 25'h0000000;
+      \$508  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$509  = rq7_part0_1_r;
+    \$509  = rq6_part0_0;
     if (rst) begin
-      \$509  = 25'h0000000;
+      \$509  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$510  = rq7_x[20:17];
+    \$510  = rq6_part0_0_r;
     if (rst) begin
-      \$510  = 4'h0;
+      \$510  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$511  = \$251 ;
+    \$511  = rq6_x[16:0];
     if (rst) begin
-      \$511  = 21'h000000;
+      \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$512  = rq7_part1_0;
+    \$512  = \$231 ;
     if (rst) begin
-      \$512  = 21'h000000;
+      \$512  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$513  = rq7_part1_0_r;
+    \$513  = rq6_part0_1;
     if (rst) begin
-      \$513  = 21'h000000;
+      \$513  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$514  = rq7_x[20:17];
+    \$514  = rq6_part0_1_r;
     if (rst) begin
-      \$514  = 4'h0;
+      \$514  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$515  = \$252 ;
+    \$515  = rq6_x[20:17];
     if (rst) begin
-      \$515  = 12'h000;
+      \$515  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$516  = rq7_part1_1;
+    \$516  = \$232 ;
     if (rst) begin
-      \$516  = 12'h000;
+      \$516  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$517  = rq7_part1_1_r;
+    \$517  = rq6_part1_0;
     if (rst) begin
-      \$517  = 12'h000;
+      \$517  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$518  = \$260 [45:0];
+    \$518  = rq6_part1_0_r;
     if (rst) begin
-      \$518  = 46'h000000000000;
+      \$518  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$519  = \$261 ;
+    \$519  = rq6_x[20:17];
     if (rst) begin
-      \$519  = 46'h000000000000;
+      \$519  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$520  = \$262 ;
+    \$520  = \$233 ;
     if (rst) begin
-      \$520  = 1'h0;
+      \$520  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$521  = \$265 ;
+    \$521  = rq6_part1_1;
     if (rst) begin
-      \$521  = 1'h0;
+      \$521  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$522  = \$269 [7:0];
+    \$522  = rq6_part1_1_r;
     if (rst) begin
-      \$522  = 8'h00;
+      \$522  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$523  = \$274 ;
+    \$523  = \$237 [45:0];
     if (rst) begin
-      \$523  = 1'h0;
+      \$523  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$524  = \$279 ;
+    \$524  = \$241 [45:0];
     if (rst) begin
-      \$524  = 1'h0;
+      \$524  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$525  = \$20 [3:0];
+    \$525  = \$243 [45:0];
     if (rst) begin
-      \$525  = 4'h0;
+      \$525  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$526  = \$286 ;
+    \$526  = \$244 ;
     if (rst) begin
-      \$526  = 1'h1;
+      \$526  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$527  = \$signature__addr ;
-    if (\$293 ) begin
-      \$527  = \$296 [3:0];
-    end
+    \$527  = \$245 ;
     if (rst) begin
-      \$527  = 4'h0;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$528  = rport__addr;
-    if (\$300 ) begin
-      \$528  = \$303 [3:0];
-    end
+    \$528  = \$248 ;
     if (rst) begin
-      \$528  = 4'h0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$529  = \$316 [3:0];
+    \$529  = \$252 [7:0];
     if (rst) begin
-      \$529  = 4'h0;
+      \$529  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$530  = o__valid;
-    if (\$318 ) begin
-      \$530  = \$320 ;
-    end
+    \$530  = \$257 ;
     if (rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$531  = o__payload;
-    if (\$318 ) begin
-      \$531  = \$322 ;
-    end
+    \$531  = \$262 ;
     if (rst) begin
-      \$531  = 64'h0000000000000000;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$323  = group;
+    \$532  = i__payload[167:147];
+    if (rst) begin
+      \$532  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$533  = rq7_x[16:0];
+    if (rst) begin
+      \$533  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$534  = \$263 ;
+    if (rst) begin
+      \$534  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$535  = rq7_part0_0;
+    if (rst) begin
+      \$535  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$536  = rq7_part0_0_r;
+    if (rst) begin
+      \$536  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$537  = rq7_x[16:0];
+    if (rst) begin
+      \$537  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$538  = \$264 ;
+    if (rst) begin
+      \$538  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$539  = rq7_part0_1;
+    if (rst) begin
+      \$539  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$540  = rq7_part0_1_r;
+    if (rst) begin
+      \$540  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$541  = rq7_x[20:17];
+    if (rst) begin
+      \$541  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$542  = \$265 ;
+    if (rst) begin
+      \$542  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$543  = rq7_part1_0;
+    if (rst) begin
+      \$543  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$544  = rq7_part1_0_r;
+    if (rst) begin
+      \$544  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$545  = rq7_x[20:17];
+    if (rst) begin
+      \$545  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$546  = \$266 ;
+    if (rst) begin
+      \$546  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$547  = rq7_part1_1;
+    if (rst) begin
+      \$547  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$548  = rq7_part1_1_r;
+    if (rst) begin
+      \$548  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$549  = \$270 [45:0];
+    if (rst) begin
+      \$549  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$550  = \$274 [45:0];
+    if (rst) begin
+      \$550  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$551  = \$276 [45:0];
+    if (rst) begin
+      \$551  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$552  = \$277 ;
+    if (rst) begin
+      \$552  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$553  = \$278 ;
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$554  = \$281 ;
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$555  = \$285 [7:0];
+    if (rst) begin
+      \$555  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$556  = \$290 ;
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$557  = \$295 ;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$558  = \$20 [3:0];
+    if (rst) begin
+      \$558  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$559  = \$302 ;
+    if (rst) begin
+      \$559  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$560  = \$signature__addr ;
+    if (\$309 ) begin
+      \$560  = \$312 [3:0];
+    end
+    if (rst) begin
+      \$560  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$561  = rport__addr;
+    if (\$316 ) begin
+      \$561  = \$319 [3:0];
+    end
+    if (rst) begin
+      \$561  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$562  = \$332 [3:0];
+    if (rst) begin
+      \$562  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$563  = o__valid;
+    if (\$334 ) begin
+      \$563  = \$336 ;
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$564  = o__payload;
+    if (\$334 ) begin
+      \$564  = \$338 ;
+    end
+    if (rst) begin
+      \$564  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$339  = group;
     if (\$27 ) begin
-      \$323  = \$30 [0];
+      \$339  = \$30 [0];
     end
     if (rst) begin
-      \$323  = 1'h0;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$324  = \$31 ;
+    \$340  = \$31 ;
     if (rst) begin
-      \$324  = 1'h0;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$325  = rq_valid_1;
+    \$341  = rq_valid_1;
     if (rst) begin
-      \$325  = 1'h0;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$326  = rq_valid_2;
+    \$342  = rq_valid_2;
     if (rst) begin
-      \$326  = 1'h0;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$327  = rq_valid_3;
+    \$343  = rq_valid_3;
     if (rst) begin
-      \$327  = 1'h0;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$328  = rq_valid_4;
+    \$344  = rq_valid_4;
     if (rst) begin
-      \$328  = 1'h0;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$329  = rq_valid_5;
+    \$345  = rq_valid_5;
     if (rst) begin
-      \$329  = 1'h0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$330  = rq_valid_6;
+    \$346  = rq_valid_6;
     if (rst) begin
-      \$330  = 1'h0;
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$331  = rq_valid_7;
+    \$347  = rq_valid_7;
     if (rst) begin
-      \$331  = 1'h0;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$332  = rq_valid_8;
+    \$348  = rq_valid_8;
     if (rst) begin
-      \$332  = 1'h0;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$333  = i__payload[20:0];
+    \$349  = rq_valid_9;
     if (rst) begin
-      \$333  = 21'h000000;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$334  = rq0_x[16:0];
+    \$350  = i__payload[20:0];
     if (rst) begin
-      \$334  = 17'h00000;
+      \$350  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$335  = \$32 ;
+    \$351  = rq0_x[16:0];
     if (rst) begin
-      \$335  = 27'h0000000;
+      \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$336  = rq0_part0_0;
+    \$352  = \$32 ;
     if (rst) begin
-      \$336  = 27'h0000000;
+      \$352  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$337  = rq0_part0_0_r;
+    \$353  = rq0_part0_0;
     if (rst) begin
-      \$337  = 27'h0000000;
+      \$353  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$338  = rq0_x[16:0];
+    \$354  = rq0_part0_0_r;
     if (rst) begin
-      \$338  = 17'h00000;
+      \$354  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$339  = \$33 ;
+    \$355  = rq0_x[16:0];
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$340  = rq0_part0_1;
+    \$356  = \$33 ;
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$341  = rq0_part0_1_r;
+    \$357  = rq0_part0_1;
     if (rst) begin
-      \$341  = 25'h0000000;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$342  = rq0_x[20:17];
+    \$358  = rq0_part0_1_r;
     if (rst) begin
-      \$342  = 4'h0;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$343  = \$34 ;
+    \$359  = rq0_x[20:17];
     if (rst) begin
-      \$343  = 14'h0000;
+      \$359  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$344  = rq0_part1_0;
+    \$360  = \$34 ;
     if (rst) begin
-      \$344  = 14'h0000;
+      \$360  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$345  = rq0_part1_0_r;
+    \$361  = rq0_part1_0;
     if (rst) begin
-      \$345  = 14'h0000;
+      \$361  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$346  = rq0_x[20:17];
+    \$362  = rq0_part1_0_r;
     if (rst) begin
-      \$346  = 4'h0;
+      \$362  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$347  = \$35 ;
+    \$363  = rq0_x[20:17];
     if (rst) begin
-      \$347  = 12'h000;
+      \$363  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$348  = rq0_part1_1;
+    \$364  = \$35 ;
     if (rst) begin
-      \$348  = 12'h000;
+      \$364  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$349  = rq0_part1_1_r;
+    \$365  = rq0_part1_1;
     if (rst) begin
-      \$349  = 12'h000;
+      \$365  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$350  = \$43 [45:0];
+    \$366  = rq0_part1_1_r;
     if (rst) begin
-      \$350  = 46'h000000000000;
+      \$366  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$351  = \$44 ;
+    \$367  = \$39 [45:0];
     if (rst) begin
-      \$351  = 46'h000000000000;
+      \$367  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$352  = \$45 ;
+    \$368  = \$43 [45:0];
     if (rst) begin
-      \$352  = 1'h0;
+      \$368  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$353  = \$48 ;
+    \$369  = \$45 [45:0];
     if (rst) begin
-      \$353  = 1'h0;
+      \$369  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$354  = \$52 [7:0];
+    \$370  = \$46 ;
     if (rst) begin
-      \$354  = 8'h00;
+      \$370  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$355  = \$57 ;
+    \$371  = \$47 ;
     if (rst) begin
-      \$355  = 1'h0;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$356  = \$62 ;
+    \$372  = \$50 ;
     if (rst) begin
-      \$356  = 1'h0;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$357  = i__payload[41:21];
+    \$373  = \$54 [7:0];
     if (rst) begin
-      \$357  = 21'h000000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$358  = rq1_x[16:0];
+    \$374  = \$59 ;
     if (rst) begin
-      \$358  = 17'h00000;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$359  = \$63 ;
+    \$375  = \$64 ;
     if (rst) begin
-      \$359  = 34'h000000000;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$360  = rq1_part0_0;
+    \$376  = i__payload[41:21];
     if (rst) begin
-      \$360  = 34'h000000000;
+      \$376  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$361  = rq1_part0_0_r;
+    \$377  = rq1_x[16:0];
     if (rst) begin
-      \$361  = 34'h000000000;
+      \$377  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$362  = rq1_x[16:0];
+    \$378  = \$65 ;
     if (rst) begin
-      \$362  = 17'h00000;
+      \$378  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$363  = \$64 ;
+    \$379  = rq1_part0_0;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$379  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$364  = rq1_part0_1;
+    \$380  = rq1_part0_0_r;
     if (rst) begin
-      \$364  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$365  = rq1_part0_1_r;
-    if (rst) begin
-      \$365  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$366  = rq1_x[20:17];
-    if (rst) begin
-      \$366  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$367  = \$65 ;
-    if (rst) begin
-      \$367  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$368  = rq1_part1_0;
-    if (rst) begin
-      \$368  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$369  = rq1_part1_0_r;
-    if (rst) begin
-      \$369  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$370  = rq1_x[20:17];
-    if (rst) begin
-      \$370  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$371  = \$66 ;
-    if (rst) begin
-      \$371  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$372  = rq1_part1_1;
-    if (rst) begin
-      \$372  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$373  = rq1_part1_1_r;
-    if (rst) begin
-      \$373  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$374  = \$74 [45:0];
-    if (rst) begin
-      \$374  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$375  = \$75 ;
-    if (rst) begin
-      \$375  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$376  = \$76 ;
-    if (rst) begin
-      \$376  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$377  = \$79 ;
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$378  = \$83 [7:0];
-    if (rst) begin
-      \$378  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$379  = \$88 ;
-    if (rst) begin
-      \$379  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$380  = \$93 ;
-    if (rst) begin
-      \$380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$381  = i__payload[62:42];
-    if (rst) begin
-      \$381  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$382  = rq2_x[16:0];
-    if (rst) begin
-      \$382  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$383  = \$94 ;
-    if (rst) begin
-      \$383  = 31'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$384  = rq2_part0_0;
-    if (rst) begin
-      \$384  = 31'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$385  = rq2_part0_0_r;
-    if (rst) begin
-      \$385  = 31'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$386  = rq2_x[16:0];
-    if (rst) begin
-      \$386  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$387  = \$95 ;
-    if (rst) begin
-      \$387  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$388  = rq2_part0_1;
-    if (rst) begin
-      \$388  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$389  = rq2_part0_1_r;
-    if (rst) begin
-      \$389  = 25'h0000000;
+      \$380  = 34'h000000000;
     end
   end
   assign q_room = i__ready;
@@ -6941,58 +7161,58 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$38  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$40  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
   assign \$42  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$44  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
-  assign \$47  = 1'h1;
-  assign \$48  = \$46 ;
-  assign \$67  = { 1'h0, rq1_part0_0_rr };
-  assign \$69  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$73  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$75  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
-  assign \$78  = 1'h1;
-  assign \$79  = \$77 ;
-  assign \$98  = { 1'h0, rq2_part0_0_rr };
-  assign \$100  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$102  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
-  assign \$104  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$106  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$109  = 1'h1;
-  assign \$110  = \$108 ;
-  assign \$129  = { 1'h0, rq3_part0_0_rr };
-  assign \$131  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$133  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
-  assign \$135  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
-  assign \$137  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
-  assign \$140  = 1'h1;
-  assign \$141  = \$139 ;
-  assign \$160  = { 1'h0, rq4_part0_0_rr };
-  assign \$162  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$164  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
-  assign \$166  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
-  assign \$168  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
-  assign \$171  = 1'h1;
-  assign \$172  = \$170 ;
-  assign \$191  = { 1'h0, rq5_part0_0_rr };
-  assign \$193  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$195  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
-  assign \$197  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
-  assign \$199  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
-  assign \$202  = 1'h1;
-  assign \$203  = \$201 ;
-  assign \$222  = { 1'h0, rq6_part0_0_rr };
-  assign \$224  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
-  assign \$226  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
-  assign \$228  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
-  assign \$230  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
-  assign \$233  = 1'h1;
-  assign \$234  = \$232 ;
-  assign \$253  = { 1'h0, rq7_part0_0_rr };
-  assign \$255  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
-  assign \$257  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
-  assign \$259  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
-  assign \$261  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
-  assign \$264  = 1'h1;
-  assign \$265  = \$263 ;
+  assign \$46  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
+  assign \$49  = 1'h1;
+  assign \$50  = \$48 ;
+  assign \$69  = { 1'h0, rq1_part0_0_rr };
+  assign \$71  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$75  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$79  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
+  assign \$82  = 1'h1;
+  assign \$83  = \$81 ;
+  assign \$102  = { 1'h0, rq2_part0_0_rr };
+  assign \$104  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$106  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
+  assign \$108  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$112  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$115  = 1'h1;
+  assign \$116  = \$114 ;
+  assign \$135  = { 1'h0, rq3_part0_0_rr };
+  assign \$137  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$139  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
+  assign \$141  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$145  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
+  assign \$148  = 1'h1;
+  assign \$149  = \$147 ;
+  assign \$168  = { 1'h0, rq4_part0_0_rr };
+  assign \$170  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$172  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
+  assign \$174  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
+  assign \$178  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
+  assign \$181  = 1'h1;
+  assign \$182  = \$180 ;
+  assign \$201  = { 1'h0, rq5_part0_0_rr };
+  assign \$203  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$205  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
+  assign \$207  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
+  assign \$211  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
+  assign \$214  = 1'h1;
+  assign \$215  = \$213 ;
+  assign \$234  = { 1'h0, rq6_part0_0_rr };
+  assign \$236  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
+  assign \$238  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
+  assign \$240  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
+  assign \$244  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
+  assign \$247  = 1'h1;
+  assign \$248  = \$246 ;
+  assign \$267  = { 1'h0, rq7_part0_0_rr };
+  assign \$269  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
+  assign \$271  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
+  assign \$273  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
+  assign \$277  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
+  assign \$280  = 1'h1;
+  assign \$281  = \$279 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13537,70 +13757,70 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  wire [35:0] \$100 ;
-  wire [55:0] \$101 ;
-  wire [56:0] \$102 ;
-  wire [54:0] \$103 ;
-  wire [58:0] \$104 ;
-  wire [77:0] \$105 ;
-  wire [78:0] \$106 ;
-  wire [48:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [24:0] \$100 ;
+  wire [23:0] \$101 ;
+  wire [14:0] \$102 ;
+  wire [34:0] \$103 ;
+  wire [35:0] \$104 ;
+  wire [55:0] \$105 ;
+  wire [56:0] \$106 ;
+  wire [54:0] \$107 ;
+  wire [55:0] \$108 ;
+  wire [77:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [49:0] \$112 ;
-  wire \$113 ;
+  wire [78:0] \$110 ;
+  wire [49:0] \$111 ;
+  wire [50:0] \$112 ;
+  wire [48:0] \$113 ;
   wire \$114 ;
-  wire [50:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [49:0] \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [50:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  reg [24:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [48:0] \$128 ;
-  reg [48:0] \$129 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [33:0] \$130 ;
-  wire [24:0] \$131 ;
-  wire [23:0] \$132 ;
-  wire [14:0] \$133 ;
-  wire [34:0] \$134 ;
-  wire [35:0] \$135 ;
-  wire [55:0] \$136 ;
-  wire [56:0] \$137 ;
-  wire [54:0] \$138 ;
-  wire [58:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  reg [24:0] \$132 ;
+  reg [5:0] \$133 ;
+  reg [48:0] \$134 ;
+  reg [48:0] \$135 ;
+  wire [33:0] \$136 ;
+  wire [24:0] \$137 ;
+  wire [23:0] \$138 ;
+  wire [14:0] \$139 ;
   wire \$14 ;
-  wire [77:0] \$140 ;
-  wire [78:0] \$141 ;
-  wire [48:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire [49:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [34:0] \$140 ;
+  wire [35:0] \$141 ;
+  wire [55:0] \$142 ;
+  wire [56:0] \$143 ;
+  wire [54:0] \$144 ;
+  wire [55:0] \$145 ;
+  wire [77:0] \$146 ;
+  wire [78:0] \$147 ;
+  wire [49:0] \$148 ;
+  wire [50:0] \$149 ;
   wire \$15 ;
-  wire [50:0] \$150 ;
+  wire [48:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
+  wire [49:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
+  wire [50:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
@@ -13620,300 +13840,330 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [4:0] \$176 ;
-  wire [4:0] \$177 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [4:0] \$183 ;
+  wire \$183 ;
   wire [4:0] \$184 ;
-  wire \$185 ;
+  wire [4:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [4:0] \$191 ;
   wire [4:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [5:0] \$197 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [4:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [31:0] \$203 ;
-  reg [1:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [5:0] \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [2:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
+  wire \$210 ;
+  wire [31:0] \$211 ;
+  reg [1:0] \$212 ;
   reg \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire [2:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [23:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [33:0] \$225 ;
-  reg [33:0] \$226 ;
-  reg [33:0] \$227 ;
-  reg [16:0] \$228 ;
-  reg [7:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
   reg [24:0] \$230 ;
   reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [6:0] \$233 ;
+  reg [23:0] \$232 ;
+  reg [16:0] \$233 ;
   reg [16:0] \$234 ;
-  reg [23:0] \$235 ;
-  reg [23:0] \$236 ;
-  reg [23:0] \$237 ;
-  reg [6:0] \$238 ;
+  reg [33:0] \$235 ;
+  reg [33:0] \$236 ;
+  reg [33:0] \$237 ;
+  reg [16:0] \$238 ;
   reg [7:0] \$239 ;
   reg [24:0] \$24 ;
-  reg [14:0] \$240 ;
-  reg [14:0] \$241 ;
-  reg [14:0] \$242 ;
-  reg [48:0] \$243 ;
-  reg [48:0] \$244 ;
-  reg \$245 ;
-  reg \$246 ;
-  reg [7:0] \$247 ;
-  reg \$248 ;
-  reg \$249 ;
+  reg [24:0] \$240 ;
+  reg [24:0] \$241 ;
+  reg [24:0] \$242 ;
+  reg [6:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [23:0] \$245 ;
+  reg [23:0] \$246 ;
+  reg [23:0] \$247 ;
+  reg [6:0] \$248 ;
+  reg [7:0] \$249 ;
   wire [33:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [5:0] \$259 ;
+  reg [14:0] \$250 ;
+  reg [14:0] \$251 ;
+  reg [14:0] \$252 ;
+  reg [48:0] \$253 ;
+  reg [48:0] \$254 ;
+  reg [48:0] \$255 ;
+  reg [48:0] \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg [7:0] \$259 ;
   wire [24:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [5:0] \$265 ;
-  reg [45:0] \$266 ;
-  reg [45:0] \$267 ;
-  reg [45:0] \$268 ;
-  reg [45:0] \$269 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   wire [23:0] \$27 ;
-  reg [45:0] \$270 ;
-  reg [45:0] \$271 ;
-  reg [45:0] \$272 ;
-  reg [45:0] \$273 ;
-  reg [45:0] \$274 ;
-  reg [45:0] \$275 ;
-  reg [45:0] \$276 ;
-  reg [45:0] \$277 ;
-  reg [45:0] \$278 ;
-  reg [45:0] \$279 ;
+  reg [24:0] \$270 ;
+  reg [5:0] \$271 ;
+  reg [5:0] \$272 ;
+  reg [5:0] \$273 ;
+  reg [5:0] \$274 ;
+  reg [5:0] \$275 ;
+  reg [5:0] \$276 ;
+  reg [5:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [5:0] \$279 ;
   wire [14:0] \$28 ;
   reg [45:0] \$280 ;
   reg [45:0] \$281 ;
-  reg [23:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [45:0] \$282 ;
+  reg [45:0] \$283 ;
+  reg [45:0] \$284 ;
+  reg [45:0] \$285 ;
+  reg [45:0] \$286 ;
+  reg [45:0] \$287 ;
+  reg [45:0] \$288 ;
+  reg [45:0] \$289 ;
   wire [34:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [6:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [23:0] \$295 ;
-  reg [23:0] \$296 ;
-  reg [23:0] \$297 ;
-  reg [6:0] \$298 ;
-  reg [7:0] \$299 ;
+  reg [45:0] \$290 ;
+  reg [45:0] \$291 ;
+  reg [45:0] \$292 ;
+  reg [45:0] \$293 ;
+  reg [45:0] \$294 ;
+  reg [45:0] \$295 ;
+  reg [45:0] \$296 ;
+  reg [45:0] \$297 ;
+  reg [23:0] \$298 ;
+  reg [16:0] \$299 ;
   wire [7:0] \$3 ;
   wire [35:0] \$30 ;
-  reg [14:0] \$300 ;
-  reg [14:0] \$301 ;
-  reg [14:0] \$302 ;
-  reg [48:0] \$303 ;
-  reg [48:0] \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg [7:0] \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  reg [16:0] \$300 ;
+  reg [33:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [24:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [6:0] \$309 ;
   wire [55:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [5:0] \$318 ;
-  reg [5:0] \$319 ;
+  reg [16:0] \$310 ;
+  reg [23:0] \$311 ;
+  reg [23:0] \$312 ;
+  reg [23:0] \$313 ;
+  reg [6:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [14:0] \$316 ;
+  reg [14:0] \$317 ;
+  reg [14:0] \$318 ;
+  reg [48:0] \$319 ;
   wire [56:0] \$32 ;
-  reg [5:0] \$320 ;
-  reg [5:0] \$321 ;
-  reg [5:0] \$322 ;
-  reg [5:0] \$323 ;
-  reg [5:0] \$324 ;
-  reg [5:0] \$325 ;
-  reg [48:0] \$326 ;
-  reg [48:0] \$327 ;
-  reg [48:0] \$328 ;
-  reg [48:0] \$329 ;
+  reg [48:0] \$320 ;
+  reg [48:0] \$321 ;
+  reg [48:0] \$322 ;
+  reg \$323 ;
+  reg \$324 ;
+  reg [7:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [54:0] \$33 ;
-  reg [48:0] \$330 ;
-  reg [48:0] \$331 ;
-  reg [48:0] \$332 ;
-  reg [48:0] \$333 ;
-  reg [48:0] \$334 ;
-  reg [48:0] \$335 ;
-  reg [48:0] \$336 ;
-  reg [48:0] \$337 ;
-  reg [48:0] \$338 ;
-  reg [48:0] \$339 ;
-  wire [58:0] \$34 ;
-  reg [48:0] \$340 ;
-  reg [48:0] \$341 ;
-  reg [23:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [33:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [33:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
+  wire [55:0] \$34 ;
+  reg [5:0] \$340 ;
+  reg [5:0] \$341 ;
+  reg [5:0] \$342 ;
+  reg [5:0] \$343 ;
+  reg [5:0] \$344 ;
+  reg [5:0] \$345 ;
+  reg [48:0] \$346 ;
+  reg [48:0] \$347 ;
+  reg [48:0] \$348 ;
+  reg [48:0] \$349 ;
   wire [77:0] \$35 ;
-  reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [24:0] \$352 ;
-  reg [6:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [23:0] \$355 ;
-  reg [23:0] \$356 ;
-  reg [23:0] \$357 ;
-  reg [6:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [48:0] \$350 ;
+  reg [48:0] \$351 ;
+  reg [48:0] \$352 ;
+  reg [48:0] \$353 ;
+  reg [48:0] \$354 ;
+  reg [48:0] \$355 ;
+  reg [48:0] \$356 ;
+  reg [48:0] \$357 ;
+  reg [48:0] \$358 ;
+  reg [48:0] \$359 ;
   wire [78:0] \$36 ;
-  reg [14:0] \$360 ;
-  reg [14:0] \$361 ;
-  reg [14:0] \$362 ;
+  reg [48:0] \$360 ;
+  reg [48:0] \$361 ;
+  reg [48:0] \$362 ;
   reg [48:0] \$363 ;
-  reg [48:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
-  wire [48:0] \$37 ;
-  reg [24:0] \$370 ;
-  reg [24:0] \$371 ;
+  reg [23:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [33:0] \$367 ;
+  reg [33:0] \$368 ;
+  reg [33:0] \$369 ;
+  wire [49:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [7:0] \$371 ;
   reg [24:0] \$372 ;
   reg [24:0] \$373 ;
   reg [24:0] \$374 ;
-  reg [24:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [5:0] \$378 ;
-  reg [5:0] \$379 ;
-  wire \$38 ;
-  reg [5:0] \$380 ;
-  reg [5:0] \$381 ;
-  reg [5:0] \$382 ;
-  reg [5:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [5:0] \$385 ;
+  reg [6:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [23:0] \$377 ;
+  reg [23:0] \$378 ;
+  reg [23:0] \$379 ;
+  wire [50:0] \$38 ;
+  reg [6:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [14:0] \$382 ;
+  reg [14:0] \$383 ;
+  reg [14:0] \$384 ;
+  reg [48:0] \$385 ;
   reg [48:0] \$386 ;
   reg [48:0] \$387 ;
   reg [48:0] \$388 ;
-  reg [48:0] \$389 ;
-  wire \$39 ;
-  reg [48:0] \$390 ;
-  reg [48:0] \$391 ;
-  reg [48:0] \$392 ;
-  reg [48:0] \$393 ;
-  reg [48:0] \$394 ;
-  reg [48:0] \$395 ;
-  reg [48:0] \$396 ;
-  reg [48:0] \$397 ;
-  reg [48:0] \$398 ;
-  reg [48:0] \$399 ;
+  reg \$389 ;
+  wire [48:0] \$39 ;
+  reg \$390 ;
+  reg [7:0] \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg [24:0] \$394 ;
+  reg [24:0] \$395 ;
+  reg [24:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [24:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg [48:0] \$400 ;
-  reg [48:0] \$401 ;
-  reg [23:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [33:0] \$405 ;
-  reg [33:0] \$406 ;
-  reg [33:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [7:0] \$409 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [5:0] \$403 ;
+  reg [5:0] \$404 ;
+  reg [5:0] \$405 ;
+  reg [5:0] \$406 ;
+  reg [5:0] \$407 ;
+  reg [5:0] \$408 ;
+  reg [5:0] \$409 ;
   wire \$41 ;
-  reg [24:0] \$410 ;
-  reg [24:0] \$411 ;
-  reg [24:0] \$412 ;
-  reg [6:0] \$413 ;
-  reg [16:0] \$414 ;
-  reg [23:0] \$415 ;
-  reg [23:0] \$416 ;
-  reg [23:0] \$417 ;
-  reg [6:0] \$418 ;
-  reg [7:0] \$419 ;
-  wire [49:0] \$42 ;
-  reg [14:0] \$420 ;
-  reg [14:0] \$421 ;
-  reg [14:0] \$422 ;
+  reg [5:0] \$410 ;
+  reg [5:0] \$411 ;
+  reg [48:0] \$412 ;
+  reg [48:0] \$413 ;
+  reg [48:0] \$414 ;
+  reg [48:0] \$415 ;
+  reg [48:0] \$416 ;
+  reg [48:0] \$417 ;
+  reg [48:0] \$418 ;
+  reg [48:0] \$419 ;
+  wire \$42 ;
+  reg [48:0] \$420 ;
+  reg [48:0] \$421 ;
+  reg [48:0] \$422 ;
   reg [48:0] \$423 ;
   reg [48:0] \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg [7:0] \$427 ;
-  reg \$428 ;
-  reg \$429 ;
+  reg [48:0] \$425 ;
+  reg [48:0] \$426 ;
+  reg [48:0] \$427 ;
+  reg [48:0] \$428 ;
+  reg [48:0] \$429 ;
   wire \$43 ;
-  reg [3:0] \$430 ;
-  reg \$431 ;
-  reg [3:0] \$432 ;
-  reg [3:0] \$433 ;
-  reg [3:0] \$434 ;
-  reg \$435 ;
-  reg [31:0] \$436 ;
-  wire \$44 ;
-  wire [50:0] \$45 ;
+  reg [23:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [16:0] \$432 ;
+  reg [33:0] \$433 ;
+  reg [33:0] \$434 ;
+  reg [33:0] \$435 ;
+  reg [16:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [24:0] \$439 ;
+  wire [49:0] \$44 ;
+  reg [24:0] \$440 ;
+  reg [6:0] \$441 ;
+  reg [16:0] \$442 ;
+  reg [23:0] \$443 ;
+  reg [23:0] \$444 ;
+  reg [23:0] \$445 ;
+  reg [6:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [14:0] \$448 ;
+  reg [14:0] \$449 ;
+  wire \$45 ;
+  reg [14:0] \$450 ;
+  reg [48:0] \$451 ;
+  reg [48:0] \$452 ;
+  reg [48:0] \$453 ;
+  reg [48:0] \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg [7:0] \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
-  wire \$47 ;
+  reg [3:0] \$460 ;
+  reg \$461 ;
+  reg [3:0] \$462 ;
+  reg [3:0] \$463 ;
+  reg [3:0] \$464 ;
+  reg \$465 ;
+  reg [31:0] \$466 ;
+  wire [50:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire [7:0] \$5 ;
@@ -13923,38 +14173,38 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  reg [24:0] \$56 ;
-  reg [5:0] \$57 ;
-  reg [45:0] \$58 ;
-  reg [45:0] \$59 ;
+  wire \$56 ;
+  wire \$57 ;
+  reg [24:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [7:0] \$6 ;
-  wire [33:0] \$60 ;
-  wire [24:0] \$61 ;
-  wire [23:0] \$62 ;
-  wire [14:0] \$63 ;
-  wire [34:0] \$64 ;
-  wire [35:0] \$65 ;
-  wire [55:0] \$66 ;
-  wire [56:0] \$67 ;
-  wire [54:0] \$68 ;
-  wire [58:0] \$69 ;
+  reg [45:0] \$60 ;
+  reg [45:0] \$61 ;
+  wire [33:0] \$62 ;
+  wire [24:0] \$63 ;
+  wire [23:0] \$64 ;
+  wire [14:0] \$65 ;
+  wire [34:0] \$66 ;
+  wire [35:0] \$67 ;
+  wire [55:0] \$68 ;
+  wire [56:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [77:0] \$70 ;
-  wire [78:0] \$71 ;
-  wire [48:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [49:0] \$77 ;
+  wire [54:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [77:0] \$72 ;
+  wire [78:0] \$73 ;
+  wire [49:0] \$74 ;
+  wire [50:0] \$75 ;
+  wire [48:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
-  wire [50:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [49:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [50:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
@@ -13962,15 +14212,15 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  reg [24:0] \$91 ;
-  reg [5:0] \$92 ;
-  reg [48:0] \$93 ;
-  reg [48:0] \$94 ;
-  wire [33:0] \$95 ;
-  wire [24:0] \$96 ;
-  wire [23:0] \$97 ;
-  wire [14:0] \$98 ;
-  wire [34:0] \$99 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  reg [24:0] \$95 ;
+  reg [5:0] \$96 ;
+  reg [48:0] \$97 ;
+  reg [48:0] \$98 ;
+  wire [33:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -14028,6 +14278,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -14043,6 +14294,8 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
@@ -14061,6 +14314,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq1_half_6 = 46'h000000000000;
   reg [45:0] rq1_half_7 = 46'h000000000000;
   reg [45:0] rq1_half_8 = 46'h000000000000;
+  reg [45:0] rq1_half_9 = 46'h000000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -14073,6 +14327,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] rq1_mask_6 = 46'h000000000000;
   reg [45:0] rq1_mask_7 = 46'h000000000000;
   reg [45:0] rq1_mask_8 = 46'h000000000000;
+  reg [45:0] rq1_mask_9 = 46'h000000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -14081,6 +14336,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -14104,6 +14360,9 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [48:0] rq1_sum0 = 49'h0000000000000;
+  reg [48:0] rq1_sum1 = 49'h0000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
@@ -14122,6 +14381,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq2_half_6 = 49'h0000000000000;
   reg [48:0] rq2_half_7 = 49'h0000000000000;
   reg [48:0] rq2_half_8 = 49'h0000000000000;
+  reg [48:0] rq2_half_9 = 49'h0000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -14134,6 +14394,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq2_mask_6 = 49'h0000000000000;
   reg [48:0] rq2_mask_7 = 49'h0000000000000;
   reg [48:0] rq2_mask_8 = 49'h0000000000000;
+  reg [48:0] rq2_mask_9 = 49'h0000000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -14142,6 +14403,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -14165,6 +14427,9 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
+  reg [5:0] rq2_shift_9 = 6'h00;
+  reg [48:0] rq2_sum0 = 49'h0000000000000;
+  reg [48:0] rq2_sum1 = 49'h0000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
@@ -14183,6 +14448,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq3_half_6 = 49'h0000000000000;
   reg [48:0] rq3_half_7 = 49'h0000000000000;
   reg [48:0] rq3_half_8 = 49'h0000000000000;
+  reg [48:0] rq3_half_9 = 49'h0000000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -14195,6 +14461,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] rq3_mask_6 = 49'h0000000000000;
   reg [48:0] rq3_mask_7 = 49'h0000000000000;
   reg [48:0] rq3_mask_8 = 49'h0000000000000;
+  reg [48:0] rq3_mask_9 = 49'h0000000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -14203,6 +14470,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -14226,6 +14494,9 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
+  reg [5:0] rq3_shift_9 = 6'h00;
+  reg [48:0] rq3_sum0 = 49'h0000000000000;
+  reg [48:0] rq3_sum1 = 49'h0000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
@@ -14234,6 +14505,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [6:0] rq3_x1_0 = 7'h00;
   reg [6:0] rq3_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -14244,7 +14516,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -14255,6 +14527,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -14262,124 +14535,206 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_shift_2 <= \$379 ;
+    rq2_part0_0_r <= \$368 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$380 ;
+    rq2_part0_0_rr <= \$369 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$381 ;
+    rq2_x0_1 <= \$370 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$382 ;
+    rq2_m0_1 <= \$371 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$383 ;
+    rq2_part0_1 <= \$372 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$384 ;
+    rq2_part0_1_r <= \$373 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$385 ;
+    rq2_part0_1_rr <= \$374 ;
   always @(posedge clk)
-    rq3_half_1 <= \$386 ;
+    rq2_x1_0 <= \$375 ;
   always @(posedge clk)
-    rq3_half_2 <= \$387 ;
+    rq2_m1_0 <= \$376 ;
   always @(posedge clk)
-    rq3_half_3 <= \$388 ;
+    rq2_part1_0 <= \$377 ;
   always @(posedge clk)
-    rq3_half_4 <= \$389 ;
+    rq2_part1_0_r <= \$378 ;
   always @(posedge clk)
-    rq3_half_5 <= \$390 ;
+    rq2_part1_0_rr <= \$379 ;
   always @(posedge clk)
-    rq3_half_6 <= \$391 ;
+    rq2_x1_1 <= \$380 ;
   always @(posedge clk)
-    rq3_half_7 <= \$392 ;
+    rq2_m1_1 <= \$381 ;
   always @(posedge clk)
-    rq3_half_8 <= \$393 ;
+    rq2_part1_1 <= \$382 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$394 ;
+    rq2_part1_1_r <= \$383 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$395 ;
+    rq2_part1_1_rr <= \$384 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$396 ;
+    rq2_sum0 <= \$385 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$397 ;
+    rq2_sum1 <= \$386 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$398 ;
+    rq2_prod <= \$387 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$399 ;
+    rq2_floor <= \$388 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$400 ;
+    rq2_above <= \$389 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$401 ;
+    rq2_tie <= \$390 ;
   always @(posedge clk)
-    rq3_x <= \$402 ;
+    rq2_code <= \$391 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$403 ;
+    rq2_under <= \$392 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$404 ;
+    rq2_over <= \$393 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$405 ;
+    rq3_mult_1 <= \$394 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$406 ;
+    rq3_mult_2 <= \$395 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$407 ;
+    rq3_mult_3 <= \$396 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$408 ;
+    rq3_mult_4 <= \$397 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$409 ;
+    rq3_mult_5 <= \$398 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$410 ;
+    rq3_mult_6 <= \$399 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$411 ;
+    rq3_mult_7 <= \$400 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$412 ;
+    rq3_mult_8 <= \$401 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$413 ;
+    rq3_mult_9 <= \$402 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$414 ;
+    rq3_shift_1 <= \$403 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$415 ;
+    rq3_shift_2 <= \$404 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$416 ;
+    rq3_shift_3 <= \$405 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$417 ;
+    rq3_shift_4 <= \$406 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$418 ;
+    rq3_shift_5 <= \$407 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$419 ;
+    rq3_shift_6 <= \$408 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$420 ;
+    rq3_shift_7 <= \$409 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$421 ;
+    rq3_shift_8 <= \$410 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$422 ;
+    rq3_shift_9 <= \$411 ;
   always @(posedge clk)
-    rq3_prod <= \$423 ;
+    rq3_half_1 <= \$412 ;
   always @(posedge clk)
-    rq3_floor <= \$424 ;
+    rq3_half_2 <= \$413 ;
   always @(posedge clk)
-    rq3_above <= \$425 ;
+    rq3_half_3 <= \$414 ;
   always @(posedge clk)
-    rq3_tie <= \$426 ;
+    rq3_half_4 <= \$415 ;
   always @(posedge clk)
-    rq3_code <= \$427 ;
+    rq3_half_5 <= \$416 ;
   always @(posedge clk)
-    rq3_under <= \$428 ;
+    rq3_half_6 <= \$417 ;
   always @(posedge clk)
-    rq3_over <= \$429 ;
+    rq3_half_7 <= \$418 ;
   always @(posedge clk)
-    q_owed <= \$430 ;
+    rq3_half_8 <= \$419 ;
   always @(posedge clk)
-    i__ready <= \$431 ;
+    rq3_half_9 <= \$420 ;
   always @(posedge clk)
-    \$signature__addr  <= \$432 ;
+    rq3_mask_1 <= \$421 ;
   always @(posedge clk)
-    rport__addr <= \$433 ;
+    rq3_mask_2 <= \$422 ;
   always @(posedge clk)
-    q_stored <= \$434 ;
+    rq3_mask_3 <= \$423 ;
   always @(posedge clk)
-    o__valid <= \$435 ;
+    rq3_mask_4 <= \$424 ;
   always @(posedge clk)
-    o__payload <= \$436 ;
-  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_6 };
-  assign rq2_rem = rq2_prod & rq2_mask_6;
-  assign rq3_rem = rq3_prod & rq3_mask_6;
+    rq3_mask_5 <= \$425 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$426 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$427 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$428 ;
+  always @(posedge clk)
+    rq3_mask_9 <= \$429 ;
+  always @(posedge clk)
+    rq3_x <= \$430 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$431 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$432 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$433 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$434 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$435 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$436 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$437 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$438 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$439 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$440 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$441 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$442 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$443 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$444 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$445 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$446 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$447 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$448 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$449 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$450 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$451 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$452 ;
+  always @(posedge clk)
+    rq3_prod <= \$453 ;
+  always @(posedge clk)
+    rq3_floor <= \$454 ;
+  always @(posedge clk)
+    rq3_above <= \$455 ;
+  always @(posedge clk)
+    rq3_tie <= \$456 ;
+  always @(posedge clk)
+    rq3_code <= \$457 ;
+  always @(posedge clk)
+    rq3_under <= \$458 ;
+  always @(posedge clk)
+    rq3_over <= \$459 ;
+  always @(posedge clk)
+    q_owed <= \$460 ;
+  always @(posedge clk)
+    i__ready <= \$461 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$462 ;
+  always @(posedge clk)
+    rport__addr <= \$463 ;
+  always @(posedge clk)
+    q_stored <= \$464 ;
+  always @(posedge clk)
+    o__valid <= \$465 ;
+  always @(posedge clk)
+    o__payload <= \$466 ;
+  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_7 };
+  assign rq2_rem = rq2_prod & rq2_mask_7;
+  assign rq3_rem = rq3_prod & rq3_mask_7;
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -14398,7 +14753,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
   assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$signature__en  = rq_valid_9 & \$18 ;
   assign \$19  = i__valid & i__ready;
   assign \$20  = group == 2'h3;
   assign \$21  = group + 1'h1;
@@ -14410,907 +14765,1164 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$28  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$30  = 1'h0 + \$29 ;
   assign \$32  = \$30  + \$31 ;
-  assign \$34  = $signed({ 1'h0, \$32  }) + $signed(\$33 );
+  assign \$34  = $signed(1'h0) + $signed(\$33 );
   assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$38  = rq0_rem > 33'h100000000;
-  assign \$39  = rq0_rem == 33'h100000000;
-  assign \$42  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$43  = rq0_tie & rq0_floor[0];
-  assign \$44  = rq0_above | \$43 ;
-  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$49  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$50  = \$47  ? \$48  : \$49 ;
-  assign \$51  = rq0_tie & rq0_floor[0];
-  assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$54  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$55  = \$52  ? \$53  : \$54 ;
-  assign \$60  = rq1_x0_0 * rq1_m0_0;
-  assign \$61  = rq1_x0_1 * rq1_m0_1;
-  assign \$62  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$63  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$65  = 1'h0 + \$64 ;
-  assign \$67  = \$65  + \$66 ;
-  assign \$69  = $signed({ 1'h0, \$67  }) + $signed(\$68 );
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
-  assign \$72  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$73  = rq1_rem > rq1_half_6;
-  assign \$74  = rq1_rem == rq1_half_6;
-  assign \$75  = | rq1_half_6;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$78  = rq1_tie & rq1_floor[0];
-  assign \$79  = rq1_above | \$78 ;
-  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$84  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$85  = \$82  ? \$83  : \$84 ;
-  assign \$86  = rq1_tie & rq1_floor[0];
-  assign \$87  = rq1_above | \$86 ;
-  assign \$88  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$89  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$90  = \$87  ? \$88  : \$89 ;
-  assign \$95  = rq2_x0_0 * rq2_m0_0;
-  assign \$96  = rq2_x0_1 * rq2_m0_1;
-  assign \$97  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$98  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$100  = 1'h0 + \$99 ;
-  assign \$102  = \$100  + \$101 ;
-  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$108  = rq2_rem > rq2_half_6;
-  assign \$109  = rq2_rem == rq2_half_6;
-  assign \$110  = | rq2_half_6;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$113  = rq2_tie & rq2_floor[0];
-  assign \$114  = rq2_above | \$113 ;
-  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
-  assign \$116  = rq2_tie & rq2_floor[0];
-  assign \$117  = rq2_above | \$116 ;
-  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$120  = \$117  ? \$118  : \$119 ;
-  assign \$121  = rq2_tie & rq2_floor[0];
-  assign \$122  = rq2_above | \$121 ;
-  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$125  = \$122  ? \$123  : \$124 ;
-  assign \$130  = rq3_x0_0 * rq3_m0_0;
-  assign \$131  = rq3_x0_1 * rq3_m0_1;
-  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$135  = 1'h0 + \$134 ;
-  assign \$137  = \$135  + \$136 ;
-  assign \$139  = $signed({ 1'h0, \$137  }) + $signed(\$138 );
-  assign \$141  = $signed(\$139 ) + $signed(\$140 );
-  assign \$142  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$143  = rq3_rem > rq3_half_6;
-  assign \$144  = rq3_rem == rq3_half_6;
-  assign \$145  = | rq3_half_6;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$148  = rq3_tie & rq3_floor[0];
-  assign \$149  = rq3_above | \$148 ;
-  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
-  assign \$151  = rq3_tie & rq3_floor[0];
-  assign \$152  = rq3_above | \$151 ;
-  assign \$153  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$154  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$155  = \$152  ? \$153  : \$154 ;
+  assign \$37  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$38  = $signed(\$37 ) + $signed(rq0_sum1);
+  assign \$40  = rq0_rem > 33'h100000000;
+  assign \$41  = rq0_rem == 33'h100000000;
+  assign \$44  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$51  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$52  = \$49  ? \$50  : \$51 ;
+  assign \$53  = rq0_tie & rq0_floor[0];
+  assign \$54  = rq0_above | \$53 ;
+  assign \$55  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$56  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$57  = \$54  ? \$55  : \$56 ;
+  assign \$62  = rq1_x0_0 * rq1_m0_0;
+  assign \$63  = rq1_x0_1 * rq1_m0_1;
+  assign \$64  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$65  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$67  = 1'h0 + \$66 ;
+  assign \$69  = \$67  + \$68 ;
+  assign \$71  = $signed(1'h0) + $signed(\$70 );
+  assign \$73  = $signed(\$71 ) + $signed(\$72 );
+  assign \$74  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$75  = $signed(\$74 ) + $signed(rq1_sum1);
+  assign \$76  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$77  = rq1_rem > rq1_half_7;
+  assign \$78  = rq1_rem == rq1_half_7;
+  assign \$79  = | rq1_half_7;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$88  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$90  = rq1_tie & rq1_floor[0];
+  assign \$91  = rq1_above | \$90 ;
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$93  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$94  = \$91  ? \$92  : \$93 ;
+  assign \$99  = rq2_x0_0 * rq2_m0_0;
+  assign \$100  = rq2_x0_1 * rq2_m0_1;
+  assign \$101  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$102  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$104  = 1'h0 + \$103 ;
+  assign \$106  = \$104  + \$105 ;
+  assign \$108  = $signed(1'h0) + $signed(\$107 );
+  assign \$110  = $signed(\$108 ) + $signed(\$109 );
+  assign \$111  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$112  = $signed(\$111 ) + $signed(rq2_sum1);
+  assign \$113  = $signed(rq2_prod) >>> rq2_shift_7;
+  assign \$114  = rq2_rem > rq2_half_7;
+  assign \$115  = rq2_rem == rq2_half_7;
+  assign \$116  = | rq2_half_7;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$119  = rq2_tie & rq2_floor[0];
+  assign \$120  = rq2_above | \$119 ;
+  assign \$121  = $signed(\$118 ) + $signed({ 1'h0, \$120  });
+  assign \$122  = rq2_tie & rq2_floor[0];
+  assign \$123  = rq2_above | \$122 ;
+  assign \$124  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$125  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$126  = \$123  ? \$124  : \$125 ;
+  assign \$127  = rq2_tie & rq2_floor[0];
+  assign \$128  = rq2_above | \$127 ;
+  assign \$129  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$130  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$131  = \$128  ? \$129  : \$130 ;
+  assign \$136  = rq3_x0_0 * rq3_m0_0;
+  assign \$137  = rq3_x0_1 * rq3_m0_1;
+  assign \$138  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$139  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$141  = 1'h0 + \$140 ;
+  assign \$143  = \$141  + \$142 ;
+  assign \$145  = $signed(1'h0) + $signed(\$144 );
+  assign \$147  = $signed(\$145 ) + $signed(\$146 );
+  assign \$148  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$149  = $signed(\$148 ) + $signed(rq3_sum1);
+  assign \$150  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$151  = rq3_rem > rq3_half_7;
+  assign \$152  = rq3_rem == rq3_half_7;
+  assign \$153  = | rq3_half_7;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = $signed(8'h80) + $signed(rq3_floor);
   assign \$156  = rq3_tie & rq3_floor[0];
   assign \$157  = rq3_above | \$156 ;
-  assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$160  = \$157  ? \$158  : \$159 ;
-  assign \$161  = i__valid & i__ready;
-  assign \$162  = o__valid & o__ready;
-  assign \$163  = q_owed < 4'h9;
-  assign \$164  = \$162  ? i__ready : \$163 ;
-  assign \$165  = o__valid & o__ready;
-  assign \$166  = \$165  | i__ready;
-  assign \$167  = \$161  ? \$164  : \$166 ;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = | q_stored;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = rq_valid_8 & \$173 ;
-  assign \$175  = \$signature__addr  == 4'h8;
-  assign \$176  = \$signature__addr  + 1'h1;
-  assign \$177  = \$175  ? 5'h00 : \$176 ;
-  assign \$178  = ~ o__valid;
-  assign \$179  = \$178  | o__ready;
-  assign \$180  = | q_stored;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = rport__addr == 4'h8;
-  assign \$183  = rport__addr + 1'h1;
-  assign \$184  = \$182  ? 5'h00 : \$183 ;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = | q_stored;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = rq_valid_8 & \$190 ;
-  assign \$192  = q_stored + \$191 ;
+  assign \$158  = $signed(\$155 ) + $signed({ 1'h0, \$157  });
+  assign \$159  = rq3_tie & rq3_floor[0];
+  assign \$160  = rq3_above | \$159 ;
+  assign \$161  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$162  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$163  = \$160  ? \$161  : \$162 ;
+  assign \$164  = rq3_tie & rq3_floor[0];
+  assign \$165  = rq3_above | \$164 ;
+  assign \$166  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$167  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$168  = \$165  ? \$166  : \$167 ;
+  assign \$169  = i__valid & i__ready;
+  assign \$170  = o__valid & o__ready;
+  assign \$171  = q_owed < 4'ha;
+  assign \$172  = \$170  ? i__ready : \$171 ;
+  assign \$173  = o__valid & o__ready;
+  assign \$174  = \$173  | i__ready;
+  assign \$175  = \$169  ? \$172  : \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = ~ \$178 ;
+  assign \$180  = \$177  & \$179 ;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = rq_valid_9 & \$181 ;
+  assign \$183  = \$signature__addr  == 4'h9;
+  assign \$184  = \$signature__addr  + 1'h1;
+  assign \$185  = \$183  ? 5'h00 : \$184 ;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign \$188  = | q_stored;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = rport__addr == 4'h9;
+  assign \$191  = rport__addr + 1'h1;
+  assign \$192  = \$190  ? 5'h00 : \$191 ;
   assign \$193  = ~ o__valid;
   assign \$194  = \$193  | o__ready;
   assign \$195  = | q_stored;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = \$192  - \$196 ;
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = | q_stored;
-  assign \$201  = \$200  | rq_valid_8;
-  assign \$202  = | q_stored;
-  assign \$203  = \$202  ? rport__data : q_in;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = \$194  & \$196 ;
+  assign \$198  = ~ \$197 ;
+  assign \$199  = rq_valid_9 & \$198 ;
+  assign \$200  = q_stored + \$199 ;
+  assign \$201  = ~ o__valid;
+  assign \$202  = \$201  | o__ready;
+  assign \$203  = | q_stored;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = \$200  - \$204 ;
+  assign \$206  = ~ o__valid;
+  assign \$207  = \$206  | o__ready;
+  assign \$208  = | q_stored;
+  assign \$209  = \$208  | rq_valid_9;
+  assign \$210  = | q_stored;
+  assign \$211  = \$210  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$204 ;
+    group <= \$212 ;
   always @(posedge clk)
-    rq_valid_1 <= \$205 ;
+    rq_valid_1 <= \$213 ;
   always @(posedge clk)
-    rq_valid_2 <= \$206 ;
+    rq_valid_2 <= \$214 ;
   always @(posedge clk)
-    rq_valid_3 <= \$207 ;
+    rq_valid_3 <= \$215 ;
   always @(posedge clk)
-    rq_valid_4 <= \$208 ;
+    rq_valid_4 <= \$216 ;
   always @(posedge clk)
-    rq_valid_5 <= \$209 ;
+    rq_valid_5 <= \$217 ;
   always @(posedge clk)
-    rq_valid_6 <= \$210 ;
+    rq_valid_6 <= \$218 ;
   always @(posedge clk)
-    rq_valid_7 <= \$211 ;
+    rq_valid_7 <= \$219 ;
   always @(posedge clk)
-    rq_valid_8 <= \$212 ;
+    rq_valid_8 <= \$220 ;
   always @(posedge clk)
-    rq_valid_9 <= \$213 ;
+    rq_valid_9 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$214 ;
+    rq_valid_10 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$215 ;
+    rq0_mult_1 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$216 ;
+    rq0_mult_2 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$217 ;
+    rq0_mult_3 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$218 ;
+    rq0_mult_4 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$219 ;
+    rq0_mult_5 <= \$227 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$220 ;
+    rq0_mult_6 <= \$228 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$221 ;
+    rq0_mult_7 <= \$229 ;
   always @(posedge clk)
-    rq0_x <= \$222 ;
+    rq0_mult_8 <= \$230 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$223 ;
+    rq0_mult_9 <= \$231 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$224 ;
+    rq0_x <= \$232 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$225 ;
+    rq0_x0_0 <= \$233 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$226 ;
+    rq0_m0_0 <= \$234 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$227 ;
+    rq0_part0_0 <= \$235 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$228 ;
+    rq0_part0_0_r <= \$236 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$229 ;
+    rq0_part0_0_rr <= \$237 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$230 ;
+    rq0_x0_1 <= \$238 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$231 ;
+    rq0_m0_1 <= \$239 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$232 ;
+    rq0_part0_1 <= \$240 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$233 ;
+    rq0_part0_1_r <= \$241 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$234 ;
+    rq0_part0_1_rr <= \$242 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$235 ;
+    rq0_x1_0 <= \$243 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$236 ;
+    rq0_m1_0 <= \$244 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$237 ;
+    rq0_part1_0 <= \$245 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$238 ;
+    rq0_part1_0_r <= \$246 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$239 ;
+    rq0_part1_0_rr <= \$247 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$240 ;
+    rq0_x1_1 <= \$248 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$241 ;
+    rq0_m1_1 <= \$249 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$242 ;
+    rq0_part1_1 <= \$250 ;
   always @(posedge clk)
-    rq0_prod <= \$243 ;
+    rq0_part1_1_r <= \$251 ;
   always @(posedge clk)
-    rq0_floor <= \$244 ;
+    rq0_part1_1_rr <= \$252 ;
   always @(posedge clk)
-    rq0_above <= \$245 ;
+    rq0_sum0 <= \$253 ;
   always @(posedge clk)
-    rq0_tie <= \$246 ;
+    rq0_sum1 <= \$254 ;
   always @(posedge clk)
-    rq0_code <= \$247 ;
+    rq0_prod <= \$255 ;
   always @(posedge clk)
-    rq0_under <= \$248 ;
+    rq0_floor <= \$256 ;
   always @(posedge clk)
-    rq0_over <= \$249 ;
+    rq0_above <= \$257 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$250 ;
+    rq0_tie <= \$258 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$251 ;
+    rq0_code <= \$259 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$252 ;
+    rq0_under <= \$260 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$253 ;
+    rq0_over <= \$261 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$254 ;
+    rq1_mult_1 <= \$262 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$255 ;
+    rq1_mult_2 <= \$263 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$256 ;
+    rq1_mult_3 <= \$264 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$257 ;
+    rq1_mult_4 <= \$265 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$258 ;
+    rq1_mult_5 <= \$266 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$259 ;
+    rq1_mult_6 <= \$267 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$260 ;
+    rq1_mult_7 <= \$268 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$261 ;
+    rq1_mult_8 <= \$269 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$262 ;
+    rq1_mult_9 <= \$270 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$263 ;
+    rq1_shift_1 <= \$271 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$264 ;
+    rq1_shift_2 <= \$272 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$265 ;
+    rq1_shift_3 <= \$273 ;
   always @(posedge clk)
-    rq1_half_1 <= \$266 ;
+    rq1_shift_4 <= \$274 ;
   always @(posedge clk)
-    rq1_half_2 <= \$267 ;
+    rq1_shift_5 <= \$275 ;
   always @(posedge clk)
-    rq1_half_3 <= \$268 ;
+    rq1_shift_6 <= \$276 ;
   always @(posedge clk)
-    rq1_half_4 <= \$269 ;
+    rq1_shift_7 <= \$277 ;
   always @(posedge clk)
-    rq1_half_5 <= \$270 ;
+    rq1_shift_8 <= \$278 ;
   always @(posedge clk)
-    rq1_half_6 <= \$271 ;
+    rq1_shift_9 <= \$279 ;
   always @(posedge clk)
-    rq1_half_7 <= \$272 ;
+    rq1_half_1 <= \$280 ;
   always @(posedge clk)
-    rq1_half_8 <= \$273 ;
+    rq1_half_2 <= \$281 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$274 ;
+    rq1_half_3 <= \$282 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$275 ;
+    rq1_half_4 <= \$283 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$276 ;
+    rq1_half_5 <= \$284 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$277 ;
+    rq1_half_6 <= \$285 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$278 ;
+    rq1_half_7 <= \$286 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$279 ;
+    rq1_half_8 <= \$287 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$280 ;
+    rq1_half_9 <= \$288 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$281 ;
+    rq1_mask_1 <= \$289 ;
   always @(posedge clk)
-    rq1_x <= \$282 ;
+    rq1_mask_2 <= \$290 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$283 ;
+    rq1_mask_3 <= \$291 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$284 ;
+    rq1_mask_4 <= \$292 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$285 ;
+    rq1_mask_5 <= \$293 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$286 ;
+    rq1_mask_6 <= \$294 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$287 ;
+    rq1_mask_7 <= \$295 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$288 ;
+    rq1_mask_8 <= \$296 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$289 ;
+    rq1_mask_9 <= \$297 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$290 ;
+    rq1_x <= \$298 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$291 ;
+    rq1_x0_0 <= \$299 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$292 ;
+    rq1_m0_0 <= \$300 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$293 ;
+    rq1_part0_0 <= \$301 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$294 ;
+    rq1_part0_0_r <= \$302 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$295 ;
+    rq1_part0_0_rr <= \$303 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$296 ;
+    rq1_x0_1 <= \$304 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$297 ;
+    rq1_m0_1 <= \$305 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$298 ;
+    rq1_part0_1 <= \$306 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$299 ;
+    rq1_part0_1_r <= \$307 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$300 ;
+    rq1_part0_1_rr <= \$308 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$301 ;
+    rq1_x1_0 <= \$309 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$302 ;
+    rq1_m1_0 <= \$310 ;
   always @(posedge clk)
-    rq1_prod <= \$303 ;
+    rq1_part1_0 <= \$311 ;
   always @(posedge clk)
-    rq1_floor <= \$304 ;
+    rq1_part1_0_r <= \$312 ;
   always @(posedge clk)
-    rq1_above <= \$305 ;
+    rq1_part1_0_rr <= \$313 ;
   always @(posedge clk)
-    rq1_tie <= \$306 ;
+    rq1_x1_1 <= \$314 ;
   always @(posedge clk)
-    rq1_code <= \$307 ;
+    rq1_m1_1 <= \$315 ;
   always @(posedge clk)
-    rq1_under <= \$308 ;
+    rq1_part1_1 <= \$316 ;
   always @(posedge clk)
-    rq1_over <= \$309 ;
+    rq1_part1_1_r <= \$317 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$310 ;
+    rq1_part1_1_rr <= \$318 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$311 ;
+    rq1_sum0 <= \$319 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$312 ;
+    rq1_sum1 <= \$320 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$313 ;
+    rq1_prod <= \$321 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$314 ;
+    rq1_floor <= \$322 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$315 ;
+    rq1_above <= \$323 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$316 ;
+    rq1_tie <= \$324 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$317 ;
+    rq1_code <= \$325 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$318 ;
+    rq1_under <= \$326 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$319 ;
+    rq1_over <= \$327 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$320 ;
+    rq2_mult_1 <= \$328 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$321 ;
+    rq2_mult_2 <= \$329 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$322 ;
+    rq2_mult_3 <= \$330 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$323 ;
+    rq2_mult_4 <= \$331 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$324 ;
+    rq2_mult_5 <= \$332 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$325 ;
+    rq2_mult_6 <= \$333 ;
   always @(posedge clk)
-    rq2_half_1 <= \$326 ;
+    rq2_mult_7 <= \$334 ;
   always @(posedge clk)
-    rq2_half_2 <= \$327 ;
+    rq2_mult_8 <= \$335 ;
   always @(posedge clk)
-    rq2_half_3 <= \$328 ;
+    rq2_mult_9 <= \$336 ;
   always @(posedge clk)
-    rq2_half_4 <= \$329 ;
+    rq2_shift_1 <= \$337 ;
   always @(posedge clk)
-    rq2_half_5 <= \$330 ;
+    rq2_shift_2 <= \$338 ;
   always @(posedge clk)
-    rq2_half_6 <= \$331 ;
+    rq2_shift_3 <= \$339 ;
   always @(posedge clk)
-    rq2_half_7 <= \$332 ;
+    rq2_shift_4 <= \$340 ;
   always @(posedge clk)
-    rq2_half_8 <= \$333 ;
+    rq2_shift_5 <= \$341 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$334 ;
+    rq2_shift_6 <= \$342 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$335 ;
+    rq2_shift_7 <= \$343 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$336 ;
+    rq2_shift_8 <= \$344 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$337 ;
+    rq2_shift_9 <= \$345 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$338 ;
+    rq2_half_1 <= \$346 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$339 ;
+    rq2_half_2 <= \$347 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$340 ;
+    rq2_half_3 <= \$348 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$341 ;
+    rq2_half_4 <= \$349 ;
   always @(posedge clk)
-    rq2_x <= \$342 ;
+    rq2_half_5 <= \$350 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$343 ;
+    rq2_half_6 <= \$351 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$344 ;
+    rq2_half_7 <= \$352 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$345 ;
+    rq2_half_8 <= \$353 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$346 ;
+    rq2_half_9 <= \$354 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$347 ;
+    rq2_mask_1 <= \$355 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$348 ;
+    rq2_mask_2 <= \$356 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$349 ;
+    rq2_mask_3 <= \$357 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$350 ;
+    rq2_mask_4 <= \$358 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$351 ;
+    rq2_mask_5 <= \$359 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$352 ;
+    rq2_mask_6 <= \$360 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$353 ;
+    rq2_mask_7 <= \$361 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$354 ;
+    rq2_mask_8 <= \$362 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$355 ;
+    rq2_mask_9 <= \$363 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$356 ;
+    rq2_x <= \$364 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$357 ;
+    rq2_x0_0 <= \$365 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$358 ;
+    rq2_m0_0 <= \$366 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$359 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$360 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$361 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$362 ;
-  always @(posedge clk)
-    rq2_prod <= \$363 ;
-  always @(posedge clk)
-    rq2_floor <= \$364 ;
-  always @(posedge clk)
-    rq2_above <= \$365 ;
-  always @(posedge clk)
-    rq2_tie <= \$366 ;
-  always @(posedge clk)
-    rq2_code <= \$367 ;
-  always @(posedge clk)
-    rq2_under <= \$368 ;
-  always @(posedge clk)
-    rq2_over <= \$369 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$370 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$371 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$372 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$373 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$374 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$375 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$376 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$377 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$378 ;
+    rq2_part0_0 <= \$367 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$380  = rq3_shift_2;
+    \$369  = rq2_part0_0_r;
     if (rst) begin
-      \$380  = 6'h00;
+      \$369  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$381  = rq3_shift_3;
+    \$370  = rq2_x[16:0];
     if (rst) begin
-      \$381  = 6'h00;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$382  = rq3_shift_4;
+    \$371  = rq2_mult_1[24:17];
     if (rst) begin
-      \$382  = 6'h00;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$383  = rq3_shift_5;
+    \$372  = \$100 ;
     if (rst) begin
-      \$383  = 6'h00;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$384  = rq3_shift_6;
+    \$373  = rq2_part0_1;
     if (rst) begin
-      \$384  = 6'h00;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$385  = rq3_shift_7;
+    \$374  = rq2_part0_1_r;
     if (rst) begin
-      \$385  = 6'h00;
+      \$374  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$386  = \$128 ;
+    \$375  = rq2_x[23:17];
+    if (rst) begin
+      \$375  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$376  = rq2_mult_1[16:0];
+    if (rst) begin
+      \$376  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$377  = \$101 ;
+    if (rst) begin
+      \$377  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$378  = rq2_part1_0;
+    if (rst) begin
+      \$378  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$379  = rq2_part1_0_r;
+    if (rst) begin
+      \$379  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$380  = rq2_x[23:17];
+    if (rst) begin
+      \$380  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$381  = rq2_mult_1[24:17];
+    if (rst) begin
+      \$381  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$382  = \$102 ;
+    if (rst) begin
+      \$382  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$383  = rq2_part1_1;
+    if (rst) begin
+      \$383  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$384  = rq2_part1_1_r;
+    if (rst) begin
+      \$384  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$385  = \$106 [48:0];
+    if (rst) begin
+      \$385  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$386  = \$110 [48:0];
     if (rst) begin
       \$386  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$387  = rq3_half_1;
+    \$387  = \$112 [48:0];
     if (rst) begin
       \$387  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$388  = rq3_half_2;
+    \$388  = \$113 ;
     if (rst) begin
       \$388  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$389  = rq3_half_3;
+    \$389  = \$114 ;
     if (rst) begin
-      \$389  = 49'h0000000000000;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$390  = rq3_half_4;
+    \$390  = \$117 ;
     if (rst) begin
-      \$390  = 49'h0000000000000;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$391  = rq3_half_5;
+    \$391  = \$121 [7:0];
     if (rst) begin
-      \$391  = 49'h0000000000000;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$392  = rq3_half_6;
+    \$392  = \$126 ;
     if (rst) begin
-      \$392  = 49'h0000000000000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$393  = rq3_half_7;
+    \$393  = \$131 ;
     if (rst) begin
-      \$393  = 49'h0000000000000;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$394  = \$129 ;
+    \$394  = \$132 ;
     if (rst) begin
-      \$394  = 49'h0000000000000;
+      \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$395  = rq3_mask_1;
+    \$395  = rq3_mult_1;
     if (rst) begin
-      \$395  = 49'h0000000000000;
+      \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$396  = rq3_mask_2;
+    \$396  = rq3_mult_2;
     if (rst) begin
-      \$396  = 49'h0000000000000;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$397  = rq3_mask_3;
+    \$397  = rq3_mult_3;
     if (rst) begin
-      \$397  = 49'h0000000000000;
+      \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$398  = rq3_mask_4;
+    \$398  = rq3_mult_4;
     if (rst) begin
-      \$398  = 49'h0000000000000;
+      \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$399  = rq3_mask_5;
+    \$399  = rq3_mult_5;
     if (rst) begin
-      \$399  = 49'h0000000000000;
+      \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$400  = rq3_mask_6;
+    \$400  = rq3_mult_6;
     if (rst) begin
-      \$400  = 49'h0000000000000;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$401  = rq3_mask_7;
+    \$401  = rq3_mult_7;
     if (rst) begin
-      \$401  = 49'h0000000000000;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$402  = i__payload[95:72];
+    \$402  = rq3_mult_8;
     if (rst) begin
-      \$402  = 24'h000000;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$403  = rq3_x[16:0];
+    \$403  = \$133 ;
     if (rst) begin
-      \$403  = 17'h00000;
+      \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$404  = rq3_mult_1[16:0];
+    \$404  = rq3_shift_1;
     if (rst) begin
-      \$404  = 17'h00000;
+      \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$405  = \$130 ;
+    \$405  = rq3_shift_2;
     if (rst) begin
-      \$405  = 34'h000000000;
+      \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$406  = rq3_part0_0;
+    \$406  = rq3_shift_3;
     if (rst) begin
-      \$406  = 34'h000000000;
+      \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$407  = rq3_part0_0_r;
+    \$407  = rq3_shift_4;
     if (rst) begin
-      \$407  = 34'h000000000;
+      \$407  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$408  = rq3_x[16:0];
+    \$408  = rq3_shift_5;
     if (rst) begin
-      \$408  = 17'h00000;
+      \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$409  = rq3_mult_1[24:17];
+    \$409  = rq3_shift_6;
     if (rst) begin
-      \$409  = 8'h00;
+      \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$410  = \$131 ;
+    \$410  = rq3_shift_7;
     if (rst) begin
-      \$410  = 25'h0000000;
+      \$410  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$411  = rq3_part0_1;
+    \$411  = rq3_shift_8;
     if (rst) begin
-      \$411  = 25'h0000000;
+      \$411  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$412  = rq3_part0_1_r;
+    \$412  = \$134 ;
     if (rst) begin
-      \$412  = 25'h0000000;
+      \$412  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$413  = rq3_x[23:17];
+    \$413  = rq3_half_1;
     if (rst) begin
-      \$413  = 7'h00;
+      \$413  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$414  = rq3_mult_1[16:0];
+    \$414  = rq3_half_2;
     if (rst) begin
-      \$414  = 17'h00000;
+      \$414  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$415  = \$132 ;
+    \$415  = rq3_half_3;
     if (rst) begin
-      \$415  = 24'h000000;
+      \$415  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$416  = rq3_part1_0;
+    \$416  = rq3_half_4;
     if (rst) begin
-      \$416  = 24'h000000;
+      \$416  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$417  = rq3_part1_0_r;
+    \$417  = rq3_half_5;
     if (rst) begin
-      \$417  = 24'h000000;
+      \$417  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$418  = rq3_x[23:17];
+    \$418  = rq3_half_6;
     if (rst) begin
-      \$418  = 7'h00;
+      \$418  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$419  = rq3_mult_1[24:17];
+    \$419  = rq3_half_7;
     if (rst) begin
-      \$419  = 8'h00;
+      \$419  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$420  = \$133 ;
+    \$420  = rq3_half_8;
     if (rst) begin
-      \$420  = 15'h0000;
+      \$420  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$421  = rq3_part1_1;
+    \$421  = \$135 ;
     if (rst) begin
-      \$421  = 15'h0000;
+      \$421  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$422  = rq3_part1_1_r;
+    \$422  = rq3_mask_1;
     if (rst) begin
-      \$422  = 15'h0000;
+      \$422  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$423  = \$141 [48:0];
+    \$423  = rq3_mask_2;
     if (rst) begin
       \$423  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$424  = \$142 ;
+    \$424  = rq3_mask_3;
     if (rst) begin
       \$424  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$425  = \$143 ;
+    \$425  = rq3_mask_4;
     if (rst) begin
-      \$425  = 1'h0;
+      \$425  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$426  = \$146 ;
+    \$426  = rq3_mask_5;
     if (rst) begin
-      \$426  = 1'h0;
+      \$426  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$427  = \$150 [7:0];
+    \$427  = rq3_mask_6;
     if (rst) begin
-      \$427  = 8'h00;
+      \$427  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$428  = \$155 ;
+    \$428  = rq3_mask_7;
     if (rst) begin
-      \$428  = 1'h0;
+      \$428  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$429  = \$160 ;
+    \$429  = rq3_mask_8;
     if (rst) begin
-      \$429  = 1'h0;
+      \$429  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$430  = \$12 [3:0];
+    \$430  = i__payload[95:72];
     if (rst) begin
-      \$430  = 4'h0;
+      \$430  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$431  = \$167 ;
+    \$431  = rq3_x[16:0];
     if (rst) begin
-      \$431  = 1'h1;
+      \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$432  = \$signature__addr ;
-    if (\$174 ) begin
-      \$432  = \$177 [3:0];
-    end
+    \$432  = rq3_mult_1[16:0];
     if (rst) begin
-      \$432  = 4'h0;
+      \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$433  = rport__addr;
-    if (\$181 ) begin
-      \$433  = \$184 [3:0];
-    end
+    \$433  = \$136 ;
     if (rst) begin
-      \$433  = 4'h0;
+      \$433  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$434  = \$197 [3:0];
+    \$434  = rq3_part0_0;
     if (rst) begin
-      \$434  = 4'h0;
+      \$434  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$435  = o__valid;
-    if (\$199 ) begin
-      \$435  = \$201 ;
-    end
+    \$435  = rq3_part0_0_r;
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$436  = o__payload;
-    if (\$199 ) begin
-      \$436  = \$203 ;
+    \$436  = rq3_x[16:0];
+    if (rst) begin
+      \$436  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$437  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$437  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$438  = \$137 ;
+    if (rst) begin
+      \$438  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$439  = rq3_part0_1;
+    if (rst) begin
+      \$439  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$440  = rq3_part0_1_r;
+    if (rst) begin
+      \$440  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$441  = rq3_x[23:17];
+    if (rst) begin
+      \$441  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$442  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$442  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$443  = \$138 ;
+    if (rst) begin
+      \$443  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$444  = rq3_part1_0;
+    if (rst) begin
+      \$444  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$445  = rq3_part1_0_r;
+    if (rst) begin
+      \$445  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$446  = rq3_x[23:17];
+    if (rst) begin
+      \$446  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$447  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$447  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$448  = \$139 ;
+    if (rst) begin
+      \$448  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$449  = rq3_part1_1;
+    if (rst) begin
+      \$449  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$450  = rq3_part1_1_r;
+    if (rst) begin
+      \$450  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$451  = \$143 [48:0];
+    if (rst) begin
+      \$451  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$452  = \$147 [48:0];
+    if (rst) begin
+      \$452  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$453  = \$149 [48:0];
+    if (rst) begin
+      \$453  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$454  = \$150 ;
+    if (rst) begin
+      \$454  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$455  = \$151 ;
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$456  = \$154 ;
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$457  = \$158 [7:0];
+    if (rst) begin
+      \$457  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$458  = \$163 ;
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$459  = \$168 ;
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$460  = \$12 [3:0];
+    if (rst) begin
+      \$460  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$461  = \$175 ;
+    if (rst) begin
+      \$461  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$462  = \$signature__addr ;
+    if (\$182 ) begin
+      \$462  = \$185 [3:0];
     end
     if (rst) begin
-      \$436  = 32'd0;
+      \$462  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$463  = rport__addr;
+    if (\$189 ) begin
+      \$463  = \$192 [3:0];
+    end
+    if (rst) begin
+      \$463  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$464  = \$205 [3:0];
+    if (rst) begin
+      \$464  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$465  = o__valid;
+    if (\$207 ) begin
+      \$465  = \$209 ;
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$466  = o__payload;
+    if (\$207 ) begin
+      \$466  = \$211 ;
+    end
+    if (rst) begin
+      \$466  = 32'd0;
     end
   end
   always @* begin
@@ -15332,13 +15944,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$56  = 25'h10c0c1a;
+          \$58  = 25'h10c0c1a;
       2'h1:
-          \$56  = 25'h14e34f3;
+          \$58  = 25'h14e34f3;
       2'h2:
-          \$56  = 25'h12d2426;
+          \$58  = 25'h12d2426;
       2'h3:
-          \$56  = 25'h1420497;
+          \$58  = 25'h1420497;
     endcase
   end
   always @* begin
@@ -15346,13 +15958,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$57  = 6'h21;
+          \$59  = 6'h21;
       2'h1:
-          \$57  = 6'h21;
+          \$59  = 6'h21;
       2'h2:
-          \$57  = 6'h21;
+          \$59  = 6'h21;
       2'h3:
-          \$57  = 6'h2e;
+          \$59  = 6'h2e;
     endcase
   end
   always @* begin
@@ -15360,13 +15972,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$58  = 46'h000100000000;
+          \$60  = 46'h000100000000;
       2'h1:
-          \$58  = 46'h000100000000;
+          \$60  = 46'h000100000000;
       2'h2:
-          \$58  = 46'h000100000000;
+          \$60  = 46'h000100000000;
       2'h3:
-          \$58  = 46'h200000000000;
+          \$60  = 46'h200000000000;
     endcase
   end
   always @* begin
@@ -15374,13 +15986,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$59  = 46'h0001ffffffff;
+          \$61  = 46'h0001ffffffff;
       2'h1:
-          \$59  = 46'h0001ffffffff;
+          \$61  = 46'h0001ffffffff;
       2'h2:
-          \$59  = 46'h0001ffffffff;
+          \$61  = 46'h0001ffffffff;
       2'h3:
-          \$59  = 46'h3fffffffffff;
+          \$61  = 46'h3fffffffffff;
     endcase
   end
   always @* begin
@@ -15388,13 +16000,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$91  = 25'h1da8e2c;
+          \$95  = 25'h1da8e2c;
       2'h1:
-          \$91  = 25'h15786a6;
+          \$95  = 25'h15786a6;
       2'h2:
-          \$91  = 25'h194b687;
+          \$95  = 25'h194b687;
       2'h3:
-          \$91  = 25'h18206ca;
+          \$95  = 25'h18206ca;
     endcase
   end
   always @* begin
@@ -15402,13 +16014,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$92  = 6'h22;
+          \$96  = 6'h22;
       2'h1:
-          \$92  = 6'h21;
+          \$96  = 6'h21;
       2'h2:
-          \$92  = 6'h21;
+          \$96  = 6'h21;
       2'h3:
-          \$92  = 6'h31;
+          \$96  = 6'h31;
     endcase
   end
   always @* begin
@@ -15416,13 +16028,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$93  = 49'h0000200000000;
+          \$97  = 49'h0000200000000;
       2'h1:
-          \$93  = 49'h0000100000000;
+          \$97  = 49'h0000100000000;
       2'h2:
-          \$93  = 49'h0000100000000;
+          \$97  = 49'h0000100000000;
       2'h3:
-          \$93  = 49'h1000000000000;
+          \$97  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -15430,13 +16042,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$94  = 49'h00003ffffffff;
+          \$98  = 49'h00003ffffffff;
       2'h1:
-          \$94  = 49'h00001ffffffff;
+          \$98  = 49'h00001ffffffff;
       2'h2:
-          \$94  = 49'h00001ffffffff;
+          \$98  = 49'h00001ffffffff;
       2'h3:
-          \$94  = 49'h1ffffffffffff;
+          \$98  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
@@ -15444,13 +16056,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$126  = 25'h1044daa;
+          \$132  = 25'h1044daa;
       2'h1:
-          \$126  = 25'h142b60e;
+          \$132  = 25'h142b60e;
       2'h2:
-          \$126  = 25'h137c514;
+          \$132  = 25'h137c514;
       2'h3:
-          \$126  = 25'h11af78f;
+          \$132  = 25'h11af78f;
     endcase
   end
   always @* begin
@@ -15458,13 +16070,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$127  = 6'h21;
+          \$133  = 6'h21;
       2'h1:
-          \$127  = 6'h21;
+          \$133  = 6'h21;
       2'h2:
-          \$127  = 6'h21;
+          \$133  = 6'h21;
       2'h3:
-          \$127  = 6'h31;
+          \$133  = 6'h31;
     endcase
   end
   always @* begin
@@ -15472,13 +16084,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$128  = 49'h0000100000000;
+          \$134  = 49'h0000100000000;
       2'h1:
-          \$128  = 49'h0000100000000;
+          \$134  = 49'h0000100000000;
       2'h2:
-          \$128  = 49'h0000100000000;
+          \$134  = 49'h0000100000000;
       2'h3:
-          \$128  = 49'h1000000000000;
+          \$134  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -15486,226 +16098,170 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$129  = 49'h00001ffffffff;
+          \$135  = 49'h00001ffffffff;
       2'h1:
-          \$129  = 49'h00001ffffffff;
+          \$135  = 49'h00001ffffffff;
       2'h2:
-          \$129  = 49'h00001ffffffff;
+          \$135  = 49'h00001ffffffff;
       2'h3:
-          \$129  = 49'h1ffffffffffff;
+          \$135  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$204  = group;
+    \$212  = group;
     if (\$19 ) begin
-      \$204  = \$22 [1:0];
+      \$212  = \$22 [1:0];
     end
     if (rst) begin
-      \$204  = 2'h0;
+      \$212  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$205  = \$23 ;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$206  = rq_valid_1;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$207  = rq_valid_2;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$208  = rq_valid_3;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$209  = rq_valid_4;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$210  = rq_valid_5;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$211  = rq_valid_6;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$212  = rq_valid_7;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$213  = rq_valid_8;
+    \$213  = \$23 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$214  = \$24 ;
+    \$214  = rq_valid_1;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$215  = rq0_mult_1;
+    \$215  = rq_valid_2;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$216  = rq0_mult_2;
+    \$216  = rq_valid_3;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$217  = rq0_mult_3;
+    \$217  = rq_valid_4;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$218  = rq0_mult_4;
+    \$218  = rq_valid_5;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$219  = rq0_mult_5;
+    \$219  = rq_valid_6;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$220  = rq0_mult_6;
+    \$220  = rq_valid_7;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$221  = rq0_mult_7;
+    \$221  = rq_valid_8;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$222  = i__payload[23:0];
+    \$222  = rq_valid_9;
     if (rst) begin
-      \$222  = 24'h000000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$223  = rq0_x[16:0];
+    \$223  = \$24 ;
     if (rst) begin
-      \$223  = 17'h00000;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$224  = rq0_mult_1[16:0];
+    \$224  = rq0_mult_1;
     if (rst) begin
-      \$224  = 17'h00000;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$225  = \$25 ;
+    \$225  = rq0_mult_2;
     if (rst) begin
-      \$225  = 34'h000000000;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$226  = rq0_part0_0;
+    \$226  = rq0_mult_3;
     if (rst) begin
-      \$226  = 34'h000000000;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$227  = rq0_part0_0_r;
+    \$227  = rq0_mult_4;
     if (rst) begin
-      \$227  = 34'h000000000;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$228  = rq0_x[16:0];
+    \$228  = rq0_mult_5;
     if (rst) begin
-      \$228  = 17'h00000;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$229  = rq0_mult_1[24:17];
+    \$229  = rq0_mult_6;
     if (rst) begin
-      \$229  = 8'h00;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$230  = \$26 ;
+    \$230  = rq0_mult_7;
     if (rst) begin
       \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$231  = rq0_part0_1;
+    \$231  = rq0_mult_8;
     if (rst) begin
       \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$232  = rq0_part0_1_r;
+    \$232  = i__payload[23:0];
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$233  = rq0_x[23:17];
+    \$233  = rq0_x[16:0];
     if (rst) begin
-      \$233  = 7'h00;
+      \$233  = 17'h00000;
     end
   end
   always @* begin
@@ -15717,30 +16273,30 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$235  = \$27 ;
+    \$235  = \$25 ;
     if (rst) begin
-      \$235  = 24'h000000;
+      \$235  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$236  = rq0_part1_0;
+    \$236  = rq0_part0_0;
     if (rst) begin
-      \$236  = 24'h000000;
+      \$236  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$237  = rq0_part1_0_r;
+    \$237  = rq0_part0_0_r;
     if (rst) begin
-      \$237  = 24'h000000;
+      \$237  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$238  = rq0_x[23:17];
+    \$238  = rq0_x[16:0];
     if (rst) begin
-      \$238  = 7'h00;
+      \$238  = 17'h00000;
     end
   end
   always @* begin
@@ -15752,982 +16308,905 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$240  = \$28 ;
+    \$240  = \$26 ;
     if (rst) begin
-      \$240  = 15'h0000;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$241  = rq0_part1_1;
+    \$241  = rq0_part0_1;
     if (rst) begin
-      \$241  = 15'h0000;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$242  = rq0_part1_1_r;
+    \$242  = rq0_part0_1_r;
     if (rst) begin
-      \$242  = 15'h0000;
+      \$242  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$243  = \$36 [48:0];
+    \$243  = rq0_x[23:17];
     if (rst) begin
-      \$243  = 49'h0000000000000;
+      \$243  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$244  = \$37 ;
+    \$244  = rq0_mult_1[16:0];
     if (rst) begin
-      \$244  = 49'h0000000000000;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$245  = \$38 ;
+    \$245  = \$27 ;
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$246  = \$41 ;
+    \$246  = rq0_part1_0;
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$247  = \$45 [7:0];
+    \$247  = rq0_part1_0_r;
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$248  = \$50 ;
+    \$248  = rq0_x[23:17];
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$249  = \$55 ;
+    \$249  = rq0_mult_1[24:17];
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$250  = \$56 ;
+    \$250  = \$28 ;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$251  = rq1_mult_1;
+    \$251  = rq0_part1_1;
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$252  = rq1_mult_2;
+    \$252  = rq0_part1_1_r;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$253  = rq1_mult_3;
+    \$253  = \$32 [48:0];
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$254  = rq1_mult_4;
+    \$254  = \$36 [48:0];
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$255  = rq1_mult_5;
+    \$255  = \$38 [48:0];
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$256  = rq1_mult_6;
+    \$256  = \$39 ;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$257  = rq1_mult_7;
+    \$257  = \$40 ;
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$258  = \$57 ;
+    \$258  = \$43 ;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$259  = rq1_shift_1;
+    \$259  = \$47 [7:0];
     if (rst) begin
-      \$259  = 6'h00;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$260  = rq1_shift_2;
+    \$260  = \$52 ;
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$261  = rq1_shift_3;
+    \$261  = \$57 ;
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$262  = rq1_shift_4;
+    \$262  = \$58 ;
     if (rst) begin
-      \$262  = 6'h00;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$263  = rq1_shift_5;
+    \$263  = rq1_mult_1;
     if (rst) begin
-      \$263  = 6'h00;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$264  = rq1_shift_6;
+    \$264  = rq1_mult_2;
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$265  = rq1_shift_7;
+    \$265  = rq1_mult_3;
     if (rst) begin
-      \$265  = 6'h00;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$266  = \$58 ;
+    \$266  = rq1_mult_4;
     if (rst) begin
-      \$266  = 46'h000000000000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$267  = rq1_half_1;
+    \$267  = rq1_mult_5;
     if (rst) begin
-      \$267  = 46'h000000000000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$268  = rq1_half_2;
+    \$268  = rq1_mult_6;
     if (rst) begin
-      \$268  = 46'h000000000000;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$269  = rq1_half_3;
+    \$269  = rq1_mult_7;
     if (rst) begin
-      \$269  = 46'h000000000000;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$270  = rq1_half_4;
+    \$270  = rq1_mult_8;
     if (rst) begin
-      \$270  = 46'h000000000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$271  = rq1_half_5;
+    \$271  = \$59 ;
     if (rst) begin
-      \$271  = 46'h000000000000;
+      \$271  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$272  = rq1_half_6;
+    \$272  = rq1_shift_1;
     if (rst) begin
-      \$272  = 46'h000000000000;
+      \$272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$273  = rq1_half_7;
+    \$273  = rq1_shift_2;
     if (rst) begin
-      \$273  = 46'h000000000000;
+      \$273  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$274  = \$59 ;
+    \$274  = rq1_shift_3;
     if (rst) begin
-      \$274  = 46'h000000000000;
+      \$274  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$275  = rq1_mask_1;
+    \$275  = rq1_shift_4;
     if (rst) begin
-      \$275  = 46'h000000000000;
+      \$275  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$276  = rq1_mask_2;
+    \$276  = rq1_shift_5;
     if (rst) begin
-      \$276  = 46'h000000000000;
+      \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$277  = rq1_mask_3;
+    \$277  = rq1_shift_6;
     if (rst) begin
-      \$277  = 46'h000000000000;
+      \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$278  = rq1_mask_4;
+    \$278  = rq1_shift_7;
     if (rst) begin
-      \$278  = 46'h000000000000;
+      \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$279  = rq1_mask_5;
+    \$279  = rq1_shift_8;
     if (rst) begin
-      \$279  = 46'h000000000000;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$280  = rq1_mask_6;
+    \$280  = \$60 ;
     if (rst) begin
       \$280  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$281  = rq1_mask_7;
+    \$281  = rq1_half_1;
     if (rst) begin
       \$281  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$282  = i__payload[47:24];
+    \$282  = rq1_half_2;
     if (rst) begin
-      \$282  = 24'h000000;
+      \$282  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$283  = rq1_x[16:0];
+    \$283  = rq1_half_3;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$284  = rq1_mult_1[16:0];
+    \$284  = rq1_half_4;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$285  = \$60 ;
+    \$285  = rq1_half_5;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$286  = rq1_part0_0;
+    \$286  = rq1_half_6;
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$287  = rq1_part0_0_r;
+    \$287  = rq1_half_7;
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$288  = rq1_x[16:0];
+    \$288  = rq1_half_8;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$289  = rq1_mult_1[24:17];
+    \$289  = \$61 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$290  = \$61 ;
+    \$290  = rq1_mask_1;
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$291  = rq1_part0_1;
+    \$291  = rq1_mask_2;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$292  = rq1_part0_1_r;
+    \$292  = rq1_mask_3;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$293  = rq1_x[23:17];
+    \$293  = rq1_mask_4;
     if (rst) begin
-      \$293  = 7'h00;
+      \$293  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$294  = rq1_mult_1[16:0];
+    \$294  = rq1_mask_5;
     if (rst) begin
-      \$294  = 17'h00000;
+      \$294  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$295  = \$62 ;
+    \$295  = rq1_mask_6;
     if (rst) begin
-      \$295  = 24'h000000;
+      \$295  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$296  = rq1_part1_0;
+    \$296  = rq1_mask_7;
     if (rst) begin
-      \$296  = 24'h000000;
+      \$296  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$297  = rq1_part1_0_r;
+    \$297  = rq1_mask_8;
     if (rst) begin
-      \$297  = 24'h000000;
+      \$297  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$298  = rq1_x[23:17];
+    \$298  = i__payload[47:24];
     if (rst) begin
-      \$298  = 7'h00;
+      \$298  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$299  = rq1_mult_1[24:17];
+    \$299  = rq1_x[16:0];
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$300  = \$63 ;
+    \$300  = rq1_mult_1[16:0];
     if (rst) begin
-      \$300  = 15'h0000;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$301  = rq1_part1_1;
+    \$301  = \$62 ;
     if (rst) begin
-      \$301  = 15'h0000;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$302  = rq1_part1_1_r;
+    \$302  = rq1_part0_0;
     if (rst) begin
-      \$302  = 15'h0000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$303  = \$71 [48:0];
+    \$303  = rq1_part0_0_r;
     if (rst) begin
-      \$303  = 49'h0000000000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$304  = \$72 ;
+    \$304  = rq1_x[16:0];
     if (rst) begin
-      \$304  = 49'h0000000000000;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$305  = \$73 ;
+    \$305  = rq1_mult_1[24:17];
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$306  = \$76 ;
+    \$306  = \$63 ;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$307  = \$80 [7:0];
+    \$307  = rq1_part0_1;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$308  = \$85 ;
+    \$308  = rq1_part0_1_r;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$309  = \$90 ;
+    \$309  = rq1_x[23:17];
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$310  = \$91 ;
+    \$310  = rq1_mult_1[16:0];
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$311  = rq2_mult_1;
+    \$311  = \$64 ;
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$312  = rq2_mult_2;
+    \$312  = rq1_part1_0;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$313  = rq2_mult_3;
+    \$313  = rq1_part1_0_r;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$314  = rq2_mult_4;
+    \$314  = rq1_x[23:17];
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$314  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$315  = rq2_mult_5;
+    \$315  = rq1_mult_1[24:17];
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$316  = rq2_mult_6;
+    \$316  = \$65 ;
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$317  = rq2_mult_7;
+    \$317  = rq1_part1_1;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$318  = \$92 ;
+    \$318  = rq1_part1_1_r;
     if (rst) begin
-      \$318  = 6'h00;
+      \$318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$319  = rq2_shift_1;
+    \$319  = \$69 [48:0];
     if (rst) begin
-      \$319  = 6'h00;
+      \$319  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$320  = rq2_shift_2;
+    \$320  = \$73 [48:0];
     if (rst) begin
-      \$320  = 6'h00;
+      \$320  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$321  = rq2_shift_3;
+    \$321  = \$75 [48:0];
     if (rst) begin
-      \$321  = 6'h00;
+      \$321  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$322  = rq2_shift_4;
+    \$322  = \$76 ;
     if (rst) begin
-      \$322  = 6'h00;
+      \$322  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$323  = rq2_shift_5;
+    \$323  = \$77 ;
     if (rst) begin
-      \$323  = 6'h00;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$324  = rq2_shift_6;
+    \$324  = \$80 ;
     if (rst) begin
-      \$324  = 6'h00;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$325  = rq2_shift_7;
+    \$325  = \$84 [7:0];
     if (rst) begin
-      \$325  = 6'h00;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$326  = \$93 ;
+    \$326  = \$89 ;
     if (rst) begin
-      \$326  = 49'h0000000000000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$327  = rq2_half_1;
+    \$327  = \$94 ;
     if (rst) begin
-      \$327  = 49'h0000000000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$328  = rq2_half_2;
+    \$328  = \$95 ;
     if (rst) begin
-      \$328  = 49'h0000000000000;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$329  = rq2_half_3;
+    \$329  = rq2_mult_1;
     if (rst) begin
-      \$329  = 49'h0000000000000;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$330  = rq2_half_4;
+    \$330  = rq2_mult_2;
     if (rst) begin
-      \$330  = 49'h0000000000000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$331  = rq2_half_5;
+    \$331  = rq2_mult_3;
     if (rst) begin
-      \$331  = 49'h0000000000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$332  = rq2_half_6;
+    \$332  = rq2_mult_4;
     if (rst) begin
-      \$332  = 49'h0000000000000;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$333  = rq2_half_7;
+    \$333  = rq2_mult_5;
     if (rst) begin
-      \$333  = 49'h0000000000000;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$334  = \$94 ;
+    \$334  = rq2_mult_6;
     if (rst) begin
-      \$334  = 49'h0000000000000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$335  = rq2_mask_1;
+    \$335  = rq2_mult_7;
     if (rst) begin
-      \$335  = 49'h0000000000000;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$336  = rq2_mask_2;
+    \$336  = rq2_mult_8;
     if (rst) begin
-      \$336  = 49'h0000000000000;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$337  = rq2_mask_3;
+    \$337  = \$96 ;
     if (rst) begin
-      \$337  = 49'h0000000000000;
+      \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$338  = rq2_mask_4;
+    \$338  = rq2_shift_1;
     if (rst) begin
-      \$338  = 49'h0000000000000;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$339  = rq2_mask_5;
+    \$339  = rq2_shift_2;
     if (rst) begin
-      \$339  = 49'h0000000000000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$340  = rq2_mask_6;
+    \$340  = rq2_shift_3;
     if (rst) begin
-      \$340  = 49'h0000000000000;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$341  = rq2_mask_7;
+    \$341  = rq2_shift_4;
     if (rst) begin
-      \$341  = 49'h0000000000000;
+      \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$342  = i__payload[71:48];
+    \$342  = rq2_shift_5;
     if (rst) begin
-      \$342  = 24'h000000;
+      \$342  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$343  = rq2_x[16:0];
+    \$343  = rq2_shift_6;
     if (rst) begin
-      \$343  = 17'h00000;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$344  = rq2_mult_1[16:0];
+    \$344  = rq2_shift_7;
     if (rst) begin
-      \$344  = 17'h00000;
+      \$344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$345  = \$95 ;
+    \$345  = rq2_shift_8;
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$346  = rq2_part0_0;
+    \$346  = \$97 ;
     if (rst) begin
-      \$346  = 34'h000000000;
+      \$346  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$347  = rq2_part0_0_r;
+    \$347  = rq2_half_1;
     if (rst) begin
-      \$347  = 34'h000000000;
+      \$347  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$348  = rq2_x[16:0];
+    \$348  = rq2_half_2;
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$349  = rq2_mult_1[24:17];
+    \$349  = rq2_half_3;
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$350  = \$96 ;
+    \$350  = rq2_half_4;
     if (rst) begin
-      \$350  = 25'h0000000;
+      \$350  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$351  = rq2_part0_1;
+    \$351  = rq2_half_5;
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$352  = rq2_part0_1_r;
+    \$352  = rq2_half_6;
     if (rst) begin
-      \$352  = 25'h0000000;
+      \$352  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$353  = rq2_x[23:17];
+    \$353  = rq2_half_7;
     if (rst) begin
-      \$353  = 7'h00;
+      \$353  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$354  = rq2_mult_1[16:0];
+    \$354  = rq2_half_8;
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$355  = \$97 ;
+    \$355  = \$98 ;
     if (rst) begin
-      \$355  = 24'h000000;
+      \$355  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$356  = rq2_part1_0;
+    \$356  = rq2_mask_1;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$356  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$357  = rq2_part1_0_r;
+    \$357  = rq2_mask_2;
     if (rst) begin
-      \$357  = 24'h000000;
+      \$357  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$358  = rq2_x[23:17];
+    \$358  = rq2_mask_3;
     if (rst) begin
-      \$358  = 7'h00;
+      \$358  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$359  = rq2_mult_1[24:17];
+    \$359  = rq2_mask_4;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$360  = \$98 ;
+    \$360  = rq2_mask_5;
     if (rst) begin
-      \$360  = 15'h0000;
+      \$360  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$361  = rq2_part1_1;
+    \$361  = rq2_mask_6;
     if (rst) begin
-      \$361  = 15'h0000;
+      \$361  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$362  = rq2_part1_1_r;
+    \$362  = rq2_mask_7;
     if (rst) begin
-      \$362  = 15'h0000;
+      \$362  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$363  = \$106 [48:0];
+    \$363  = rq2_mask_8;
     if (rst) begin
       \$363  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$364  = \$107 ;
+    \$364  = i__payload[71:48];
     if (rst) begin
-      \$364  = 49'h0000000000000;
+      \$364  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$365  = \$108 ;
+    \$365  = rq2_x[16:0];
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$366  = \$111 ;
+    \$366  = rq2_mult_1[16:0];
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$367  = \$115 [7:0];
+    \$367  = \$99 ;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$368  = \$120 ;
+    \$368  = rq2_part0_0;
     if (rst) begin
-      \$368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$369  = \$125 ;
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$370  = \$126 ;
-    if (rst) begin
-      \$370  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$371  = rq3_mult_1;
-    if (rst) begin
-      \$371  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$372  = rq3_mult_2;
-    if (rst) begin
-      \$372  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$373  = rq3_mult_3;
-    if (rst) begin
-      \$373  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$374  = rq3_mult_4;
-    if (rst) begin
-      \$374  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$375  = rq3_mult_5;
-    if (rst) begin
-      \$375  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$376  = rq3_mult_6;
-    if (rst) begin
-      \$376  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$377  = rq3_mult_7;
-    if (rst) begin
-      \$377  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$378  = \$127 ;
-    if (rst) begin
-      \$378  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$379  = rq3_shift_1;
-    if (rst) begin
-      \$379  = 6'h00;
+      \$368  = 34'h000000000;
     end
   end
   assign q_room = i__ready;
@@ -16757,21 +17236,21 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$31  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$33  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$35  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$37  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$40  = 1'h1;
-  assign \$41  = \$39 ;
-  assign \$64  = { 1'h0, rq1_part0_0_rr };
-  assign \$66  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$70  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$99  = { 1'h0, rq2_part0_0_rr };
-  assign \$101  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$103  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$105  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$134  = { 1'h0, rq3_part0_0_rr };
-  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$39  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$42  = 1'h1;
+  assign \$43  = \$41 ;
+  assign \$66  = { 1'h0, rq1_part0_0_rr };
+  assign \$68  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$70  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$72  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$103  = { 1'h0, rq2_part0_0_rr };
+  assign \$105  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$107  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$109  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$140  = { 1'h0, rq3_part0_0_rr };
+  assign \$142  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$144  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$146  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -21468,29 +21947,29 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [33:0] \$123 ;
-  reg [33:0] \$124 ;
-  reg [33:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [33:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
@@ -21503,46 +21982,55 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$134 ;
   reg [33:0] \$135 ;
   reg [33:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [33:0] \$137 ;
+  reg [33:0] \$138 ;
+  reg [33:0] \$139 ;
   wire [4:0] \$14 ;
   reg [33:0] \$140 ;
   reg [33:0] \$141 ;
   reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [6:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [33:0] \$143 ;
+  reg [23:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [23:0] \$150 ;
-  reg [23:0] \$151 ;
-  reg [23:0] \$152 ;
-  reg [6:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [14:0] \$155 ;
-  reg [14:0] \$156 ;
-  reg [14:0] \$157 ;
-  reg [48:0] \$158 ;
-  reg [48:0] \$159 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [6:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [23:0] \$157 ;
+  reg [23:0] \$158 ;
+  reg [23:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [6:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [14:0] \$162 ;
+  reg [14:0] \$163 ;
+  reg [14:0] \$164 ;
+  reg [48:0] \$165 ;
+  reg [48:0] \$166 ;
+  reg [48:0] \$167 ;
+  reg [48:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [33:0] \$19 ;
   wire \$2 ;
   reg [33:0] \$20 ;
@@ -21556,21 +22044,21 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire [56:0] \$28 ;
   wire [54:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [55:0] \$30 ;
   wire [77:0] \$31 ;
   wire [78:0] \$32 ;
-  wire [48:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [49:0] \$33 ;
+  wire [50:0] \$34 ;
+  wire [48:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [49:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [50:0] \$41 ;
+  wire [49:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [50:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -21596,40 +22084,40 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [3:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -21676,6 +22164,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_half_7 = 34'h000000000;
   reg [33:0] rq0_half_8 = 34'h000000000;
+  reg [33:0] rq0_half_9 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -21688,6 +22177,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [33:0] rq0_mask_7 = 34'h000000000;
   reg [33:0] rq0_mask_8 = 34'h000000000;
+  reg [33:0] rq0_mask_9 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -21696,6 +22186,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -21719,6 +22210,9 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
@@ -21727,6 +22221,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -21737,7 +22232,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -21748,13 +22243,14 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -21767,7 +22263,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 4'h9;
   assign \$14  = group + 1'h1;
@@ -21779,224 +22275,240 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(6'h10) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(9'h16f);
-  assign \$45  = $signed(rq0_floor) < $signed(9'h170);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(8'h6e);
-  assign \$50  = $signed(rq0_floor) > $signed(8'h6f);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(6'h10) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(9'h16f);
+  assign \$47  = $signed(rq0_floor) < $signed(9'h170);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(8'h6e);
+  assign \$52  = $signed(rq0_floor) > $signed(8'h6f);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$17  = 25'h0000000;
@@ -22103,556 +22615,605 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [3:0];
+      \$97  = \$15 [3:0];
     end
     if (rst) begin
-      \$95  = 4'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 34'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 34'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 34'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
       \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = rq0_x[23:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 7'h00;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 24'h000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 24'h000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 24'h000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = rq0_x[23:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 7'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[23:17];
     if (rst) begin
-      \$155  = 15'h0000;
+      \$155  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 15'h0000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 15'h0000;
+      \$157  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$158  = \$32 [48:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 49'h0000000000000;
+      \$158  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 49'h0000000000000;
+      \$159  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[23:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [48:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [48:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [48:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -22663,8 +23224,8 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -6477,592 +6477,632 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [8:0] \$1 ;
   wire [5:0] \$10 ;
-  wire [77:0] \$100 ;
-  wire [78:0] \$101 ;
-  wire [48:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire [49:0] \$107 ;
-  wire \$108 ;
+  wire [55:0] \$100 ;
+  wire [56:0] \$101 ;
+  wire [54:0] \$102 ;
+  wire [55:0] \$103 ;
+  wire [77:0] \$104 ;
+  wire [78:0] \$105 ;
+  wire [49:0] \$106 ;
+  wire [50:0] \$107 ;
+  wire [48:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [50:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
+  wire [49:0] \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
+  wire [50:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  reg [24:0] \$121 ;
-  wire [33:0] \$122 ;
-  wire [24:0] \$123 ;
-  wire [23:0] \$124 ;
-  wire [14:0] \$125 ;
-  wire [34:0] \$126 ;
-  wire [35:0] \$127 ;
-  wire [55:0] \$128 ;
-  wire [56:0] \$129 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  reg [24:0] \$127 ;
+  wire [33:0] \$128 ;
+  wire [24:0] \$129 ;
   wire \$13 ;
-  wire [54:0] \$130 ;
-  wire [58:0] \$131 ;
-  wire [77:0] \$132 ;
-  wire [78:0] \$133 ;
-  wire [48:0] \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire [49:0] \$139 ;
+  wire [23:0] \$130 ;
+  wire [14:0] \$131 ;
+  wire [34:0] \$132 ;
+  wire [35:0] \$133 ;
+  wire [55:0] \$134 ;
+  wire [56:0] \$135 ;
+  wire [54:0] \$136 ;
+  wire [55:0] \$137 ;
+  wire [77:0] \$138 ;
+  wire [78:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire [50:0] \$142 ;
+  wire [49:0] \$140 ;
+  wire [50:0] \$141 ;
+  wire [48:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
+  wire [49:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [50:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
-  reg [24:0] \$153 ;
-  reg [5:0] \$154 ;
-  reg [34:0] \$155 ;
-  reg [34:0] \$156 ;
-  wire [33:0] \$157 ;
-  wire [24:0] \$158 ;
-  wire [23:0] \$159 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [14:0] \$160 ;
-  wire [34:0] \$161 ;
-  wire [35:0] \$162 ;
-  wire [55:0] \$163 ;
-  wire [56:0] \$164 ;
-  wire [54:0] \$165 ;
-  wire [58:0] \$166 ;
-  wire [77:0] \$167 ;
-  wire [78:0] \$168 ;
-  wire [48:0] \$169 ;
+  wire \$160 ;
+  reg [24:0] \$161 ;
+  reg [5:0] \$162 ;
+  reg [34:0] \$163 ;
+  reg [34:0] \$164 ;
+  wire [33:0] \$165 ;
+  wire [24:0] \$166 ;
+  wire [23:0] \$167 ;
+  wire [14:0] \$168 ;
+  wire [34:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [49:0] \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [50:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [35:0] \$170 ;
+  wire [55:0] \$171 ;
+  wire [56:0] \$172 ;
+  wire [54:0] \$173 ;
+  wire [55:0] \$174 ;
+  wire [77:0] \$175 ;
+  wire [78:0] \$176 ;
+  wire [49:0] \$177 ;
+  wire [50:0] \$178 ;
+  wire [48:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
+  wire [49:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire \$187 ;
-  reg [24:0] \$188 ;
-  reg [5:0] \$189 ;
+  wire [50:0] \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [3:0] \$19 ;
-  reg [34:0] \$190 ;
-  reg [34:0] \$191 ;
-  wire [33:0] \$192 ;
-  wire [24:0] \$193 ;
-  wire [23:0] \$194 ;
-  wire [14:0] \$195 ;
-  wire [34:0] \$196 ;
-  wire [35:0] \$197 ;
-  wire [55:0] \$198 ;
-  wire [56:0] \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  reg [24:0] \$198 ;
+  reg [5:0] \$199 ;
   wire [8:0] \$2 ;
   wire [3:0] \$20 ;
-  wire [54:0] \$200 ;
-  wire [58:0] \$201 ;
-  wire [77:0] \$202 ;
-  wire [78:0] \$203 ;
-  wire [48:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [49:0] \$209 ;
+  reg [34:0] \$200 ;
+  reg [34:0] \$201 ;
+  wire [33:0] \$202 ;
+  wire [24:0] \$203 ;
+  wire [23:0] \$204 ;
+  wire [14:0] \$205 ;
+  wire [34:0] \$206 ;
+  wire [35:0] \$207 ;
+  wire [55:0] \$208 ;
+  wire [56:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire [50:0] \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
+  wire [54:0] \$210 ;
+  wire [55:0] \$211 ;
+  wire [77:0] \$212 ;
+  wire [78:0] \$213 ;
+  wire [49:0] \$214 ;
+  wire [50:0] \$215 ;
+  wire [48:0] \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   reg [24:0] \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [49:0] \$221 ;
   wire \$222 ;
-  wire [7:0] \$223 ;
-  wire [7:0] \$224 ;
-  wire [7:0] \$225 ;
-  wire [7:0] \$226 ;
-  wire [7:0] \$227 ;
-  wire [7:0] \$228 ;
-  wire [7:0] \$229 ;
+  wire \$223 ;
+  wire [50:0] \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [33:0] \$23 ;
-  wire [7:0] \$230 ;
-  wire [7:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [7:0] \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire [7:0] \$235 ;
+  wire [7:0] \$236 ;
+  wire [7:0] \$237 ;
+  wire [7:0] \$238 ;
+  wire [7:0] \$239 ;
   wire [24:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
+  wire [7:0] \$240 ;
+  wire [7:0] \$241 ;
+  wire [7:0] \$242 ;
+  wire [7:0] \$243 ;
+  wire [7:0] \$244 ;
+  wire [7:0] \$245 ;
+  wire [7:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [23:0] \$25 ;
-  wire [4:0] \$250 ;
-  wire [4:0] \$251 ;
+  wire \$250 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [4:0] \$257 ;
-  wire [4:0] \$258 ;
+  wire \$257 ;
+  wire \$258 ;
   wire \$259 ;
   wire [14:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
+  wire [4:0] \$262 ;
+  wire [4:0] \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire [4:0] \$266 ;
+  wire \$266 ;
   wire \$267 ;
   wire \$268 ;
-  wire \$269 ;
+  wire [4:0] \$269 ;
   wire [34:0] \$27 ;
-  wire \$270 ;
-  wire [5:0] \$271 ;
+  wire [4:0] \$270 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire [47:0] \$277 ;
-  reg [2:0] \$278 ;
-  reg \$279 ;
+  wire \$277 ;
+  wire [4:0] \$278 ;
+  wire \$279 ;
   wire [35:0] \$28 ;
-  reg \$280 ;
-  reg \$281 ;
-  reg \$282 ;
-  reg \$283 ;
-  reg \$284 ;
-  reg \$285 ;
-  reg \$286 ;
-  reg \$287 ;
-  reg [24:0] \$288 ;
-  reg [24:0] \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire [5:0] \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [47:0] \$289 ;
   wire [55:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [23:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [33:0] \$299 ;
+  reg [2:0] \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg \$296 ;
+  reg \$297 ;
+  reg \$298 ;
+  reg \$299 ;
   wire [8:0] \$3 ;
   wire [56:0] \$30 ;
-  reg [33:0] \$300 ;
-  reg [33:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [7:0] \$303 ;
+  reg \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [24:0] \$303 ;
   reg [24:0] \$304 ;
   reg [24:0] \$305 ;
   reg [24:0] \$306 ;
-  reg [6:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [23:0] \$309 ;
+  reg [24:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
   wire [54:0] \$31 ;
   reg [23:0] \$310 ;
-  reg [23:0] \$311 ;
-  reg [6:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [14:0] \$314 ;
-  reg [14:0] \$315 ;
-  reg [14:0] \$316 ;
-  reg [48:0] \$317 ;
-  reg [48:0] \$318 ;
-  reg \$319 ;
-  wire [58:0] \$32 ;
-  reg \$320 ;
-  reg [7:0] \$321 ;
-  reg \$322 ;
-  reg \$323 ;
-  reg [24:0] \$324 ;
-  reg [24:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
+  reg [16:0] \$311 ;
+  reg [16:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [33:0] \$314 ;
+  reg [33:0] \$315 ;
+  reg [16:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [24:0] \$318 ;
+  reg [24:0] \$319 ;
+  wire [55:0] \$32 ;
+  reg [24:0] \$320 ;
+  reg [6:0] \$321 ;
+  reg [16:0] \$322 ;
+  reg [23:0] \$323 ;
+  reg [23:0] \$324 ;
+  reg [23:0] \$325 ;
+  reg [6:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [14:0] \$328 ;
+  reg [14:0] \$329 ;
   wire [77:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [5:0] \$332 ;
-  reg [5:0] \$333 ;
-  reg [5:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
+  reg [14:0] \$330 ;
+  reg [48:0] \$331 ;
+  reg [48:0] \$332 ;
+  reg [48:0] \$333 ;
+  reg [48:0] \$334 ;
+  reg \$335 ;
+  reg \$336 ;
+  reg [7:0] \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire [78:0] \$34 ;
-  reg [35:0] \$340 ;
-  reg [35:0] \$341 ;
-  reg [35:0] \$342 ;
-  reg [35:0] \$343 ;
-  reg [35:0] \$344 ;
-  reg [35:0] \$345 ;
-  reg [35:0] \$346 ;
-  reg [35:0] \$347 ;
-  reg [35:0] \$348 ;
-  reg [35:0] \$349 ;
-  wire [48:0] \$35 ;
-  reg [35:0] \$350 ;
-  reg [35:0] \$351 ;
-  reg [35:0] \$352 ;
-  reg [35:0] \$353 ;
-  reg [35:0] \$354 ;
-  reg [35:0] \$355 ;
-  reg [23:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [33:0] \$359 ;
-  wire \$36 ;
-  reg [33:0] \$360 ;
-  reg [33:0] \$361 ;
-  reg [16:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [6:0] \$367 ;
-  reg [16:0] \$368 ;
-  reg [23:0] \$369 ;
-  wire \$37 ;
-  reg [23:0] \$370 ;
-  reg [23:0] \$371 ;
-  reg [6:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [14:0] \$374 ;
-  reg [14:0] \$375 ;
-  reg [14:0] \$376 ;
-  reg [48:0] \$377 ;
-  reg [48:0] \$378 ;
-  reg \$379 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [24:0] \$346 ;
+  reg [24:0] \$347 ;
+  reg [24:0] \$348 ;
+  reg [5:0] \$349 ;
+  wire [49:0] \$35 ;
+  reg [5:0] \$350 ;
+  reg [5:0] \$351 ;
+  reg [5:0] \$352 ;
+  reg [5:0] \$353 ;
+  reg [5:0] \$354 ;
+  reg [5:0] \$355 ;
+  reg [5:0] \$356 ;
+  reg [5:0] \$357 ;
+  reg [35:0] \$358 ;
+  reg [35:0] \$359 ;
+  wire [50:0] \$36 ;
+  reg [35:0] \$360 ;
+  reg [35:0] \$361 ;
+  reg [35:0] \$362 ;
+  reg [35:0] \$363 ;
+  reg [35:0] \$364 ;
+  reg [35:0] \$365 ;
+  reg [35:0] \$366 ;
+  reg [35:0] \$367 ;
+  reg [35:0] \$368 ;
+  reg [35:0] \$369 ;
+  wire [48:0] \$37 ;
+  reg [35:0] \$370 ;
+  reg [35:0] \$371 ;
+  reg [35:0] \$372 ;
+  reg [35:0] \$373 ;
+  reg [35:0] \$374 ;
+  reg [35:0] \$375 ;
+  reg [23:0] \$376 ;
+  reg [16:0] \$377 ;
+  reg [16:0] \$378 ;
+  reg [33:0] \$379 ;
   wire \$38 ;
-  reg \$380 ;
-  reg [7:0] \$381 ;
-  reg \$382 ;
-  reg \$383 ;
+  reg [33:0] \$380 ;
+  reg [33:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [7:0] \$383 ;
   reg [24:0] \$384 ;
   reg [24:0] \$385 ;
   reg [24:0] \$386 ;
-  reg [24:0] \$387 ;
-  reg [24:0] \$388 ;
-  reg [24:0] \$389 ;
+  reg [6:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [23:0] \$389 ;
   wire \$39 ;
-  reg [24:0] \$390 ;
-  reg [24:0] \$391 ;
-  reg [23:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [33:0] \$395 ;
-  reg [33:0] \$396 ;
-  reg [33:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [7:0] \$399 ;
+  reg [23:0] \$390 ;
+  reg [23:0] \$391 ;
+  reg [6:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg [14:0] \$394 ;
+  reg [14:0] \$395 ;
+  reg [14:0] \$396 ;
+  reg [48:0] \$397 ;
+  reg [48:0] \$398 ;
+  reg [48:0] \$399 ;
   wire [8:0] \$4 ;
-  wire [49:0] \$40 ;
-  reg [24:0] \$400 ;
-  reg [24:0] \$401 ;
-  reg [24:0] \$402 ;
-  reg [6:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [23:0] \$405 ;
-  reg [23:0] \$406 ;
-  reg [23:0] \$407 ;
-  reg [6:0] \$408 ;
-  reg [7:0] \$409 ;
+  wire \$40 ;
+  reg [48:0] \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg [7:0] \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg [24:0] \$406 ;
+  reg [24:0] \$407 ;
+  reg [24:0] \$408 ;
+  reg [24:0] \$409 ;
   wire \$41 ;
-  reg [14:0] \$410 ;
-  reg [14:0] \$411 ;
-  reg [14:0] \$412 ;
-  reg [48:0] \$413 ;
-  reg [48:0] \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg [7:0] \$417 ;
-  reg \$418 ;
-  reg \$419 ;
-  wire \$42 ;
-  reg [24:0] \$420 ;
-  reg [24:0] \$421 ;
-  reg [24:0] \$422 ;
+  reg [24:0] \$410 ;
+  reg [24:0] \$411 ;
+  reg [24:0] \$412 ;
+  reg [24:0] \$413 ;
+  reg [24:0] \$414 ;
+  reg [23:0] \$415 ;
+  reg [16:0] \$416 ;
+  reg [16:0] \$417 ;
+  reg [33:0] \$418 ;
+  reg [33:0] \$419 ;
+  wire [49:0] \$42 ;
+  reg [33:0] \$420 ;
+  reg [16:0] \$421 ;
+  reg [7:0] \$422 ;
   reg [24:0] \$423 ;
   reg [24:0] \$424 ;
   reg [24:0] \$425 ;
-  reg [24:0] \$426 ;
-  reg [24:0] \$427 ;
+  reg [6:0] \$426 ;
+  reg [16:0] \$427 ;
   reg [23:0] \$428 ;
-  reg [16:0] \$429 ;
-  wire [50:0] \$43 ;
-  reg [16:0] \$430 ;
-  reg [33:0] \$431 ;
-  reg [33:0] \$432 ;
-  reg [33:0] \$433 ;
-  reg [16:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [24:0] \$436 ;
-  reg [24:0] \$437 ;
-  reg [24:0] \$438 ;
-  reg [6:0] \$439 ;
+  reg [23:0] \$429 ;
+  wire \$43 ;
+  reg [23:0] \$430 ;
+  reg [6:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [14:0] \$433 ;
+  reg [14:0] \$434 ;
+  reg [14:0] \$435 ;
+  reg [48:0] \$436 ;
+  reg [48:0] \$437 ;
+  reg [48:0] \$438 ;
+  reg [48:0] \$439 ;
   wire \$44 ;
-  reg [16:0] \$440 ;
-  reg [23:0] \$441 ;
-  reg [23:0] \$442 ;
-  reg [23:0] \$443 ;
-  reg [6:0] \$444 ;
-  reg [7:0] \$445 ;
-  reg [14:0] \$446 ;
-  reg [14:0] \$447 ;
-  reg [14:0] \$448 ;
-  reg [48:0] \$449 ;
-  wire \$45 ;
-  reg [48:0] \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg [7:0] \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg [24:0] \$456 ;
-  reg [24:0] \$457 ;
-  reg [24:0] \$458 ;
-  reg [24:0] \$459 ;
+  reg \$440 ;
+  reg \$441 ;
+  reg [7:0] \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg [24:0] \$445 ;
+  reg [24:0] \$446 ;
+  reg [24:0] \$447 ;
+  reg [24:0] \$448 ;
+  reg [24:0] \$449 ;
+  wire [50:0] \$45 ;
+  reg [24:0] \$450 ;
+  reg [24:0] \$451 ;
+  reg [24:0] \$452 ;
+  reg [24:0] \$453 ;
+  reg [23:0] \$454 ;
+  reg [16:0] \$455 ;
+  reg [16:0] \$456 ;
+  reg [33:0] \$457 ;
+  reg [33:0] \$458 ;
+  reg [33:0] \$459 ;
   wire \$46 ;
-  reg [24:0] \$460 ;
-  reg [24:0] \$461 ;
+  reg [16:0] \$460 ;
+  reg [7:0] \$461 ;
   reg [24:0] \$462 ;
   reg [24:0] \$463 ;
-  reg [5:0] \$464 ;
-  reg [5:0] \$465 ;
-  reg [5:0] \$466 ;
-  reg [5:0] \$467 ;
-  reg [5:0] \$468 ;
-  reg [5:0] \$469 ;
+  reg [24:0] \$464 ;
+  reg [6:0] \$465 ;
+  reg [16:0] \$466 ;
+  reg [23:0] \$467 ;
+  reg [23:0] \$468 ;
+  reg [23:0] \$469 ;
   wire \$47 ;
-  reg [5:0] \$470 ;
-  reg [5:0] \$471 ;
-  reg [34:0] \$472 ;
-  reg [34:0] \$473 ;
-  reg [34:0] \$474 ;
-  reg [34:0] \$475 ;
-  reg [34:0] \$476 ;
-  reg [34:0] \$477 ;
-  reg [34:0] \$478 ;
-  reg [34:0] \$479 ;
+  reg [6:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg [14:0] \$472 ;
+  reg [14:0] \$473 ;
+  reg [14:0] \$474 ;
+  reg [48:0] \$475 ;
+  reg [48:0] \$476 ;
+  reg [48:0] \$477 ;
+  reg [48:0] \$478 ;
+  reg \$479 ;
   wire \$48 ;
-  reg [34:0] \$480 ;
-  reg [34:0] \$481 ;
-  reg [34:0] \$482 ;
-  reg [34:0] \$483 ;
-  reg [34:0] \$484 ;
-  reg [34:0] \$485 ;
-  reg [34:0] \$486 ;
-  reg [34:0] \$487 ;
-  reg [23:0] \$488 ;
-  reg [16:0] \$489 ;
+  reg \$480 ;
+  reg [7:0] \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg [24:0] \$484 ;
+  reg [24:0] \$485 ;
+  reg [24:0] \$486 ;
+  reg [24:0] \$487 ;
+  reg [24:0] \$488 ;
+  reg [24:0] \$489 ;
   wire \$49 ;
-  reg [16:0] \$490 ;
-  reg [33:0] \$491 ;
-  reg [33:0] \$492 ;
-  reg [33:0] \$493 ;
-  reg [16:0] \$494 ;
-  reg [7:0] \$495 ;
-  reg [24:0] \$496 ;
-  reg [24:0] \$497 ;
-  reg [24:0] \$498 ;
-  reg [6:0] \$499 ;
+  reg [24:0] \$490 ;
+  reg [24:0] \$491 ;
+  reg [24:0] \$492 ;
+  reg [5:0] \$493 ;
+  reg [5:0] \$494 ;
+  reg [5:0] \$495 ;
+  reg [5:0] \$496 ;
+  reg [5:0] \$497 ;
+  reg [5:0] \$498 ;
+  reg [5:0] \$499 ;
   wire [8:0] \$5 ;
   wire \$50 ;
-  reg [16:0] \$500 ;
-  reg [23:0] \$501 ;
-  reg [23:0] \$502 ;
-  reg [23:0] \$503 ;
-  reg [6:0] \$504 ;
-  reg [7:0] \$505 ;
-  reg [14:0] \$506 ;
-  reg [14:0] \$507 ;
-  reg [14:0] \$508 ;
-  reg [48:0] \$509 ;
+  reg [5:0] \$500 ;
+  reg [5:0] \$501 ;
+  reg [34:0] \$502 ;
+  reg [34:0] \$503 ;
+  reg [34:0] \$504 ;
+  reg [34:0] \$505 ;
+  reg [34:0] \$506 ;
+  reg [34:0] \$507 ;
+  reg [34:0] \$508 ;
+  reg [34:0] \$509 ;
   wire \$51 ;
-  reg [48:0] \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg [7:0] \$513 ;
-  reg \$514 ;
-  reg \$515 ;
-  reg [24:0] \$516 ;
-  reg [24:0] \$517 ;
-  reg [24:0] \$518 ;
-  reg [24:0] \$519 ;
+  reg [34:0] \$510 ;
+  reg [34:0] \$511 ;
+  reg [34:0] \$512 ;
+  reg [34:0] \$513 ;
+  reg [34:0] \$514 ;
+  reg [34:0] \$515 ;
+  reg [34:0] \$516 ;
+  reg [34:0] \$517 ;
+  reg [34:0] \$518 ;
+  reg [34:0] \$519 ;
   wire \$52 ;
-  reg [24:0] \$520 ;
-  reg [24:0] \$521 ;
-  reg [24:0] \$522 ;
-  reg [24:0] \$523 ;
-  reg [5:0] \$524 ;
-  reg [5:0] \$525 ;
-  reg [5:0] \$526 ;
-  reg [5:0] \$527 ;
-  reg [5:0] \$528 ;
-  reg [5:0] \$529 ;
+  reg [23:0] \$520 ;
+  reg [16:0] \$521 ;
+  reg [16:0] \$522 ;
+  reg [33:0] \$523 ;
+  reg [33:0] \$524 ;
+  reg [33:0] \$525 ;
+  reg [16:0] \$526 ;
+  reg [7:0] \$527 ;
+  reg [24:0] \$528 ;
+  reg [24:0] \$529 ;
   wire \$53 ;
-  reg [5:0] \$530 ;
-  reg [5:0] \$531 ;
-  reg [34:0] \$532 ;
-  reg [34:0] \$533 ;
-  reg [34:0] \$534 ;
-  reg [34:0] \$535 ;
-  reg [34:0] \$536 ;
-  reg [34:0] \$537 ;
-  reg [34:0] \$538 ;
-  reg [34:0] \$539 ;
-  reg [24:0] \$54 ;
-  reg [34:0] \$540 ;
-  reg [34:0] \$541 ;
-  reg [34:0] \$542 ;
-  reg [34:0] \$543 ;
-  reg [34:0] \$544 ;
-  reg [34:0] \$545 ;
-  reg [34:0] \$546 ;
-  reg [34:0] \$547 ;
-  reg [23:0] \$548 ;
-  reg [16:0] \$549 ;
-  reg [5:0] \$55 ;
-  reg [16:0] \$550 ;
-  reg [33:0] \$551 ;
-  reg [33:0] \$552 ;
-  reg [33:0] \$553 ;
-  reg [16:0] \$554 ;
-  reg [7:0] \$555 ;
+  reg [24:0] \$530 ;
+  reg [6:0] \$531 ;
+  reg [16:0] \$532 ;
+  reg [23:0] \$533 ;
+  reg [23:0] \$534 ;
+  reg [23:0] \$535 ;
+  reg [6:0] \$536 ;
+  reg [7:0] \$537 ;
+  reg [14:0] \$538 ;
+  reg [14:0] \$539 ;
+  wire \$54 ;
+  reg [14:0] \$540 ;
+  reg [48:0] \$541 ;
+  reg [48:0] \$542 ;
+  reg [48:0] \$543 ;
+  reg [48:0] \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg [7:0] \$547 ;
+  reg \$548 ;
+  reg \$549 ;
+  wire \$55 ;
+  reg [24:0] \$550 ;
+  reg [24:0] \$551 ;
+  reg [24:0] \$552 ;
+  reg [24:0] \$553 ;
+  reg [24:0] \$554 ;
+  reg [24:0] \$555 ;
   reg [24:0] \$556 ;
   reg [24:0] \$557 ;
   reg [24:0] \$558 ;
-  reg [6:0] \$559 ;
-  reg [35:0] \$56 ;
-  reg [16:0] \$560 ;
-  reg [23:0] \$561 ;
-  reg [23:0] \$562 ;
-  reg [23:0] \$563 ;
-  reg [6:0] \$564 ;
-  reg [7:0] \$565 ;
-  reg [14:0] \$566 ;
-  reg [14:0] \$567 ;
-  reg [14:0] \$568 ;
-  reg [48:0] \$569 ;
-  reg [35:0] \$57 ;
-  reg [48:0] \$570 ;
-  reg \$571 ;
-  reg \$572 ;
-  reg [7:0] \$573 ;
-  reg \$574 ;
-  reg \$575 ;
-  reg [7:0] \$576 ;
-  reg [7:0] \$577 ;
-  reg [7:0] \$578 ;
-  reg [7:0] \$579 ;
-  wire [33:0] \$58 ;
-  reg [7:0] \$580 ;
-  reg [7:0] \$581 ;
-  reg [3:0] \$582 ;
-  reg \$583 ;
-  reg [3:0] \$584 ;
-  reg [3:0] \$585 ;
-  reg [3:0] \$586 ;
-  reg \$587 ;
-  reg [47:0] \$588 ;
-  wire [24:0] \$59 ;
+  reg [5:0] \$559 ;
+  reg [24:0] \$56 ;
+  reg [5:0] \$560 ;
+  reg [5:0] \$561 ;
+  reg [5:0] \$562 ;
+  reg [5:0] \$563 ;
+  reg [5:0] \$564 ;
+  reg [5:0] \$565 ;
+  reg [5:0] \$566 ;
+  reg [5:0] \$567 ;
+  reg [34:0] \$568 ;
+  reg [34:0] \$569 ;
+  reg [5:0] \$57 ;
+  reg [34:0] \$570 ;
+  reg [34:0] \$571 ;
+  reg [34:0] \$572 ;
+  reg [34:0] \$573 ;
+  reg [34:0] \$574 ;
+  reg [34:0] \$575 ;
+  reg [34:0] \$576 ;
+  reg [34:0] \$577 ;
+  reg [34:0] \$578 ;
+  reg [34:0] \$579 ;
+  reg [35:0] \$58 ;
+  reg [34:0] \$580 ;
+  reg [34:0] \$581 ;
+  reg [34:0] \$582 ;
+  reg [34:0] \$583 ;
+  reg [34:0] \$584 ;
+  reg [34:0] \$585 ;
+  reg [23:0] \$586 ;
+  reg [16:0] \$587 ;
+  reg [16:0] \$588 ;
+  reg [33:0] \$589 ;
+  reg [35:0] \$59 ;
+  reg [33:0] \$590 ;
+  reg [33:0] \$591 ;
+  reg [16:0] \$592 ;
+  reg [7:0] \$593 ;
+  reg [24:0] \$594 ;
+  reg [24:0] \$595 ;
+  reg [24:0] \$596 ;
+  reg [6:0] \$597 ;
+  reg [16:0] \$598 ;
+  reg [23:0] \$599 ;
   wire [8:0] \$6 ;
-  wire [23:0] \$60 ;
-  wire [14:0] \$61 ;
-  wire [34:0] \$62 ;
-  wire [35:0] \$63 ;
-  wire [55:0] \$64 ;
-  wire [56:0] \$65 ;
-  wire [54:0] \$66 ;
-  wire [58:0] \$67 ;
-  wire [77:0] \$68 ;
-  wire [78:0] \$69 ;
+  wire [33:0] \$60 ;
+  reg [23:0] \$600 ;
+  reg [23:0] \$601 ;
+  reg [6:0] \$602 ;
+  reg [7:0] \$603 ;
+  reg [14:0] \$604 ;
+  reg [14:0] \$605 ;
+  reg [14:0] \$606 ;
+  reg [48:0] \$607 ;
+  reg [48:0] \$608 ;
+  reg [48:0] \$609 ;
+  wire [24:0] \$61 ;
+  reg [48:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg [7:0] \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg [7:0] \$616 ;
+  reg [7:0] \$617 ;
+  reg [7:0] \$618 ;
+  reg [7:0] \$619 ;
+  wire [23:0] \$62 ;
+  reg [7:0] \$620 ;
+  reg [7:0] \$621 ;
+  reg [3:0] \$622 ;
+  reg \$623 ;
+  reg [3:0] \$624 ;
+  reg [3:0] \$625 ;
+  reg [3:0] \$626 ;
+  reg \$627 ;
+  reg [47:0] \$628 ;
+  wire [14:0] \$63 ;
+  wire [34:0] \$64 ;
+  wire [35:0] \$65 ;
+  wire [55:0] \$66 ;
+  wire [56:0] \$67 ;
+  wire [54:0] \$68 ;
+  wire [55:0] \$69 ;
   wire \$7 ;
-  wire [48:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire [49:0] \$75 ;
+  wire [77:0] \$70 ;
+  wire [78:0] \$71 ;
+  wire [49:0] \$72 ;
+  wire [50:0] \$73 ;
+  wire [48:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [50:0] \$78 ;
-  wire \$79 ;
+  wire \$78 ;
+  wire [49:0] \$79 ;
   wire [4:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [50:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  reg [24:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [33:0] \$90 ;
-  wire [24:0] \$91 ;
-  wire [23:0] \$92 ;
-  wire [14:0] \$93 ;
-  wire [34:0] \$94 ;
-  wire [35:0] \$95 ;
-  wire [55:0] \$96 ;
-  wire [56:0] \$97 ;
-  wire [54:0] \$98 ;
-  wire [58:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  reg [24:0] \$93 ;
+  wire [33:0] \$94 ;
+  wire [24:0] \$95 ;
+  wire [23:0] \$96 ;
+  wire [14:0] \$97 ;
+  wire [34:0] \$98 ;
+  wire [35:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [47:0] \$signature__data ;
   wire \$signature__en ;
@@ -7138,6 +7178,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
@@ -7154,6 +7195,8 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
@@ -7172,6 +7215,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [35:0] rq1_half_6 = 36'h000000000;
   reg [35:0] rq1_half_7 = 36'h000000000;
   reg [35:0] rq1_half_8 = 36'h000000000;
+  reg [35:0] rq1_half_9 = 36'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -7184,6 +7228,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [35:0] rq1_mask_6 = 36'h000000000;
   reg [35:0] rq1_mask_7 = 36'h000000000;
   reg [35:0] rq1_mask_8 = 36'h000000000;
+  reg [35:0] rq1_mask_9 = 36'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -7192,6 +7237,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
@@ -7216,6 +7262,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [48:0] rq1_sum0 = 49'h0000000000000;
+  reg [48:0] rq1_sum1 = 49'h0000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
@@ -7238,6 +7287,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
@@ -7254,6 +7304,8 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [14:0] rq2_part1_1_rr = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
+  reg [48:0] rq2_sum0 = 49'h0000000000000;
+  reg [48:0] rq2_sum1 = 49'h0000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
@@ -7276,6 +7328,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
@@ -7292,6 +7345,8 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [14:0] rq3_part1_1_rr = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
+  reg [48:0] rq3_sum0 = 49'h0000000000000;
+  reg [48:0] rq3_sum1 = 49'h0000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
@@ -7310,6 +7365,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] rq4_half_6 = 35'h000000000;
   reg [34:0] rq4_half_7 = 35'h000000000;
   reg [34:0] rq4_half_8 = 35'h000000000;
+  reg [34:0] rq4_half_9 = 35'h000000000;
   reg [16:0] rq4_m0_0 = 17'h00000;
   reg [7:0] rq4_m0_1 = 8'h00;
   reg [16:0] rq4_m1_0 = 17'h00000;
@@ -7322,6 +7378,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] rq4_mask_6 = 35'h000000000;
   reg [34:0] rq4_mask_7 = 35'h000000000;
   reg [34:0] rq4_mask_8 = 35'h000000000;
+  reg [34:0] rq4_mask_9 = 35'h000000000;
   reg [24:0] rq4_mult_1 = 25'h0000000;
   reg [24:0] rq4_mult_2 = 25'h0000000;
   reg [24:0] rq4_mult_3 = 25'h0000000;
@@ -7330,6 +7387,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq4_mult_6 = 25'h0000000;
   reg [24:0] rq4_mult_7 = 25'h0000000;
   reg [24:0] rq4_mult_8 = 25'h0000000;
+  reg [24:0] rq4_mult_9 = 25'h0000000;
   reg [7:0] rq4_out = 8'h00;
   reg rq4_over = 1'h0;
   reg [33:0] rq4_part0_0 = 34'h000000000;
@@ -7354,6 +7412,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq4_shift_6 = 6'h00;
   reg [5:0] rq4_shift_7 = 6'h00;
   reg [5:0] rq4_shift_8 = 6'h00;
+  reg [5:0] rq4_shift_9 = 6'h00;
+  reg [48:0] rq4_sum0 = 49'h0000000000000;
+  reg [48:0] rq4_sum1 = 49'h0000000000000;
   reg rq4_tie = 1'h0;
   reg rq4_under = 1'h0;
   reg [23:0] rq4_x = 24'h000000;
@@ -7372,6 +7433,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] rq5_half_6 = 35'h000000000;
   reg [34:0] rq5_half_7 = 35'h000000000;
   reg [34:0] rq5_half_8 = 35'h000000000;
+  reg [34:0] rq5_half_9 = 35'h000000000;
   reg [16:0] rq5_m0_0 = 17'h00000;
   reg [7:0] rq5_m0_1 = 8'h00;
   reg [16:0] rq5_m1_0 = 17'h00000;
@@ -7384,6 +7446,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] rq5_mask_6 = 35'h000000000;
   reg [34:0] rq5_mask_7 = 35'h000000000;
   reg [34:0] rq5_mask_8 = 35'h000000000;
+  reg [34:0] rq5_mask_9 = 35'h000000000;
   reg [24:0] rq5_mult_1 = 25'h0000000;
   reg [24:0] rq5_mult_2 = 25'h0000000;
   reg [24:0] rq5_mult_3 = 25'h0000000;
@@ -7392,6 +7455,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq5_mult_6 = 25'h0000000;
   reg [24:0] rq5_mult_7 = 25'h0000000;
   reg [24:0] rq5_mult_8 = 25'h0000000;
+  reg [24:0] rq5_mult_9 = 25'h0000000;
   reg [7:0] rq5_out = 8'h00;
   reg rq5_over = 1'h0;
   reg [33:0] rq5_part0_0 = 34'h000000000;
@@ -7416,6 +7480,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq5_shift_6 = 6'h00;
   reg [5:0] rq5_shift_7 = 6'h00;
   reg [5:0] rq5_shift_8 = 6'h00;
+  reg [5:0] rq5_shift_9 = 6'h00;
+  reg [48:0] rq5_sum0 = 49'h0000000000000;
+  reg [48:0] rq5_sum1 = 49'h0000000000000;
   reg rq5_tie = 1'h0;
   reg rq5_under = 1'h0;
   reg [23:0] rq5_x = 24'h000000;
@@ -7424,6 +7491,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [6:0] rq5_x1_0 = 7'h00;
   reg [6:0] rq5_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -7699,7 +7767,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \port__data$32  = lut[\$3 [7:0]];
   assign \port__data$31  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [47:0] queue [9:0];
+  reg [47:0] queue [10:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -7711,6 +7779,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     queue[7] = 48'h000000000000;
     queue[8] = 48'h000000000000;
     queue[9] = 48'h000000000000;
+    queue[10] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -7718,514 +7787,622 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq1_shift_5 <= \$336 ;
+    rq0_m1_0 <= \$322 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$337 ;
+    rq0_part1_0 <= \$323 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$338 ;
+    rq0_part1_0_r <= \$324 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$339 ;
+    rq0_part1_0_rr <= \$325 ;
   always @(posedge clk)
-    rq1_half_1 <= \$340 ;
+    rq0_x1_1 <= \$326 ;
   always @(posedge clk)
-    rq1_half_2 <= \$341 ;
+    rq0_m1_1 <= \$327 ;
   always @(posedge clk)
-    rq1_half_3 <= \$342 ;
+    rq0_part1_1 <= \$328 ;
   always @(posedge clk)
-    rq1_half_4 <= \$343 ;
+    rq0_part1_1_r <= \$329 ;
   always @(posedge clk)
-    rq1_half_5 <= \$344 ;
+    rq0_part1_1_rr <= \$330 ;
   always @(posedge clk)
-    rq1_half_6 <= \$345 ;
+    rq0_sum0 <= \$331 ;
   always @(posedge clk)
-    rq1_half_7 <= \$346 ;
+    rq0_sum1 <= \$332 ;
   always @(posedge clk)
-    rq1_half_8 <= \$347 ;
+    rq0_prod <= \$333 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$348 ;
+    rq0_floor <= \$334 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$349 ;
+    rq0_above <= \$335 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$350 ;
+    rq0_tie <= \$336 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$351 ;
+    rq0_code <= \$337 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$352 ;
+    rq0_under <= \$338 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$353 ;
+    rq0_over <= \$339 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$354 ;
+    rq1_mult_1 <= \$340 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$355 ;
+    rq1_mult_2 <= \$341 ;
   always @(posedge clk)
-    rq1_x <= \$356 ;
+    rq1_mult_3 <= \$342 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$357 ;
+    rq1_mult_4 <= \$343 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$358 ;
+    rq1_mult_5 <= \$344 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$359 ;
+    rq1_mult_6 <= \$345 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$360 ;
+    rq1_mult_7 <= \$346 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$361 ;
+    rq1_mult_8 <= \$347 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$362 ;
+    rq1_mult_9 <= \$348 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$363 ;
+    rq1_shift_1 <= \$349 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$364 ;
+    rq1_shift_2 <= \$350 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$365 ;
+    rq1_shift_3 <= \$351 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$366 ;
+    rq1_shift_4 <= \$352 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$367 ;
+    rq1_shift_5 <= \$353 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$368 ;
+    rq1_shift_6 <= \$354 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$369 ;
+    rq1_shift_7 <= \$355 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$370 ;
+    rq1_shift_8 <= \$356 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$371 ;
+    rq1_shift_9 <= \$357 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$372 ;
+    rq1_half_1 <= \$358 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$373 ;
+    rq1_half_2 <= \$359 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$374 ;
+    rq1_half_3 <= \$360 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$375 ;
+    rq1_half_4 <= \$361 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$376 ;
+    rq1_half_5 <= \$362 ;
   always @(posedge clk)
-    rq1_prod <= \$377 ;
+    rq1_half_6 <= \$363 ;
   always @(posedge clk)
-    rq1_floor <= \$378 ;
+    rq1_half_7 <= \$364 ;
   always @(posedge clk)
-    rq1_above <= \$379 ;
+    rq1_half_8 <= \$365 ;
   always @(posedge clk)
-    rq1_tie <= \$380 ;
+    rq1_half_9 <= \$366 ;
   always @(posedge clk)
-    rq1_code <= \$381 ;
+    rq1_mask_1 <= \$367 ;
   always @(posedge clk)
-    rq1_under <= \$382 ;
+    rq1_mask_2 <= \$368 ;
   always @(posedge clk)
-    rq1_over <= \$383 ;
+    rq1_mask_3 <= \$369 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$384 ;
+    rq1_mask_4 <= \$370 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$385 ;
+    rq1_mask_5 <= \$371 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$386 ;
+    rq1_mask_6 <= \$372 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$387 ;
+    rq1_mask_7 <= \$373 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$388 ;
+    rq1_mask_8 <= \$374 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$389 ;
+    rq1_mask_9 <= \$375 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$390 ;
+    rq1_x <= \$376 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$391 ;
+    rq1_x0_0 <= \$377 ;
   always @(posedge clk)
-    rq2_x <= \$392 ;
+    rq1_m0_0 <= \$378 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$393 ;
+    rq1_part0_0 <= \$379 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$394 ;
+    rq1_part0_0_r <= \$380 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$395 ;
+    rq1_part0_0_rr <= \$381 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$396 ;
+    rq1_x0_1 <= \$382 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$397 ;
+    rq1_m0_1 <= \$383 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$398 ;
+    rq1_part0_1 <= \$384 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$399 ;
+    rq1_part0_1_r <= \$385 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$400 ;
+    rq1_part0_1_rr <= \$386 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$401 ;
+    rq1_x1_0 <= \$387 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$402 ;
+    rq1_m1_0 <= \$388 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$403 ;
+    rq1_part1_0 <= \$389 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$404 ;
+    rq1_part1_0_r <= \$390 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$405 ;
+    rq1_part1_0_rr <= \$391 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$406 ;
+    rq1_x1_1 <= \$392 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$407 ;
+    rq1_m1_1 <= \$393 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$408 ;
+    rq1_part1_1 <= \$394 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$409 ;
+    rq1_part1_1_r <= \$395 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$410 ;
+    rq1_part1_1_rr <= \$396 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$411 ;
+    rq1_sum0 <= \$397 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$412 ;
+    rq1_sum1 <= \$398 ;
   always @(posedge clk)
-    rq2_prod <= \$413 ;
+    rq1_prod <= \$399 ;
   always @(posedge clk)
-    rq2_floor <= \$414 ;
+    rq1_floor <= \$400 ;
   always @(posedge clk)
-    rq2_above <= \$415 ;
+    rq1_above <= \$401 ;
   always @(posedge clk)
-    rq2_tie <= \$416 ;
+    rq1_tie <= \$402 ;
   always @(posedge clk)
-    rq2_code <= \$417 ;
+    rq1_code <= \$403 ;
   always @(posedge clk)
-    rq2_under <= \$418 ;
+    rq1_under <= \$404 ;
   always @(posedge clk)
-    rq2_over <= \$419 ;
+    rq1_over <= \$405 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$420 ;
+    rq2_mult_1 <= \$406 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$421 ;
+    rq2_mult_2 <= \$407 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$422 ;
+    rq2_mult_3 <= \$408 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$423 ;
+    rq2_mult_4 <= \$409 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$424 ;
+    rq2_mult_5 <= \$410 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$425 ;
+    rq2_mult_6 <= \$411 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$426 ;
+    rq2_mult_7 <= \$412 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$427 ;
+    rq2_mult_8 <= \$413 ;
   always @(posedge clk)
-    rq3_x <= \$428 ;
+    rq2_mult_9 <= \$414 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$429 ;
+    rq2_x <= \$415 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$430 ;
+    rq2_x0_0 <= \$416 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$431 ;
+    rq2_m0_0 <= \$417 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$432 ;
+    rq2_part0_0 <= \$418 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$433 ;
+    rq2_part0_0_r <= \$419 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$434 ;
+    rq2_part0_0_rr <= \$420 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$435 ;
+    rq2_x0_1 <= \$421 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$436 ;
+    rq2_m0_1 <= \$422 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$437 ;
+    rq2_part0_1 <= \$423 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$438 ;
+    rq2_part0_1_r <= \$424 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$439 ;
+    rq2_part0_1_rr <= \$425 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$440 ;
+    rq2_x1_0 <= \$426 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$441 ;
+    rq2_m1_0 <= \$427 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$442 ;
+    rq2_part1_0 <= \$428 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$443 ;
+    rq2_part1_0_r <= \$429 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$444 ;
+    rq2_part1_0_rr <= \$430 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$445 ;
+    rq2_x1_1 <= \$431 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$446 ;
+    rq2_m1_1 <= \$432 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$447 ;
+    rq2_part1_1 <= \$433 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$448 ;
+    rq2_part1_1_r <= \$434 ;
   always @(posedge clk)
-    rq3_prod <= \$449 ;
+    rq2_part1_1_rr <= \$435 ;
   always @(posedge clk)
-    rq3_floor <= \$450 ;
+    rq2_sum0 <= \$436 ;
   always @(posedge clk)
-    rq3_above <= \$451 ;
+    rq2_sum1 <= \$437 ;
   always @(posedge clk)
-    rq3_tie <= \$452 ;
+    rq2_prod <= \$438 ;
   always @(posedge clk)
-    rq3_code <= \$453 ;
+    rq2_floor <= \$439 ;
   always @(posedge clk)
-    rq3_under <= \$454 ;
+    rq2_above <= \$440 ;
   always @(posedge clk)
-    rq3_over <= \$455 ;
+    rq2_tie <= \$441 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$456 ;
+    rq2_code <= \$442 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$457 ;
+    rq2_under <= \$443 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$458 ;
+    rq2_over <= \$444 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$459 ;
+    rq3_mult_1 <= \$445 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$460 ;
+    rq3_mult_2 <= \$446 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$461 ;
+    rq3_mult_3 <= \$447 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$462 ;
+    rq3_mult_4 <= \$448 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$463 ;
+    rq3_mult_5 <= \$449 ;
   always @(posedge clk)
-    rq4_shift_1 <= \$464 ;
+    rq3_mult_6 <= \$450 ;
   always @(posedge clk)
-    rq4_shift_2 <= \$465 ;
+    rq3_mult_7 <= \$451 ;
   always @(posedge clk)
-    rq4_shift_3 <= \$466 ;
+    rq3_mult_8 <= \$452 ;
   always @(posedge clk)
-    rq4_shift_4 <= \$467 ;
+    rq3_mult_9 <= \$453 ;
   always @(posedge clk)
-    rq4_shift_5 <= \$468 ;
+    rq3_x <= \$454 ;
   always @(posedge clk)
-    rq4_shift_6 <= \$469 ;
+    rq3_x0_0 <= \$455 ;
   always @(posedge clk)
-    rq4_shift_7 <= \$470 ;
+    rq3_m0_0 <= \$456 ;
   always @(posedge clk)
-    rq4_shift_8 <= \$471 ;
+    rq3_part0_0 <= \$457 ;
   always @(posedge clk)
-    rq4_half_1 <= \$472 ;
+    rq3_part0_0_r <= \$458 ;
   always @(posedge clk)
-    rq4_half_2 <= \$473 ;
+    rq3_part0_0_rr <= \$459 ;
   always @(posedge clk)
-    rq4_half_3 <= \$474 ;
+    rq3_x0_1 <= \$460 ;
   always @(posedge clk)
-    rq4_half_4 <= \$475 ;
+    rq3_m0_1 <= \$461 ;
   always @(posedge clk)
-    rq4_half_5 <= \$476 ;
+    rq3_part0_1 <= \$462 ;
   always @(posedge clk)
-    rq4_half_6 <= \$477 ;
+    rq3_part0_1_r <= \$463 ;
   always @(posedge clk)
-    rq4_half_7 <= \$478 ;
+    rq3_part0_1_rr <= \$464 ;
   always @(posedge clk)
-    rq4_half_8 <= \$479 ;
+    rq3_x1_0 <= \$465 ;
   always @(posedge clk)
-    rq4_mask_1 <= \$480 ;
+    rq3_m1_0 <= \$466 ;
   always @(posedge clk)
-    rq4_mask_2 <= \$481 ;
+    rq3_part1_0 <= \$467 ;
   always @(posedge clk)
-    rq4_mask_3 <= \$482 ;
+    rq3_part1_0_r <= \$468 ;
   always @(posedge clk)
-    rq4_mask_4 <= \$483 ;
+    rq3_part1_0_rr <= \$469 ;
   always @(posedge clk)
-    rq4_mask_5 <= \$484 ;
+    rq3_x1_1 <= \$470 ;
   always @(posedge clk)
-    rq4_mask_6 <= \$485 ;
+    rq3_m1_1 <= \$471 ;
   always @(posedge clk)
-    rq4_mask_7 <= \$486 ;
+    rq3_part1_1 <= \$472 ;
   always @(posedge clk)
-    rq4_mask_8 <= \$487 ;
+    rq3_part1_1_r <= \$473 ;
   always @(posedge clk)
-    rq4_x <= \$488 ;
+    rq3_part1_1_rr <= \$474 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$489 ;
+    rq3_sum0 <= \$475 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$490 ;
+    rq3_sum1 <= \$476 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$491 ;
+    rq3_prod <= \$477 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$492 ;
+    rq3_floor <= \$478 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$493 ;
+    rq3_above <= \$479 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$494 ;
+    rq3_tie <= \$480 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$495 ;
+    rq3_code <= \$481 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$496 ;
+    rq3_under <= \$482 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$497 ;
+    rq3_over <= \$483 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$498 ;
+    rq4_mult_1 <= \$484 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$499 ;
+    rq4_mult_2 <= \$485 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$500 ;
+    rq4_mult_3 <= \$486 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$501 ;
+    rq4_mult_4 <= \$487 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$502 ;
+    rq4_mult_5 <= \$488 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$503 ;
+    rq4_mult_6 <= \$489 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$504 ;
+    rq4_mult_7 <= \$490 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$505 ;
+    rq4_mult_8 <= \$491 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$506 ;
+    rq4_mult_9 <= \$492 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$507 ;
+    rq4_shift_1 <= \$493 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$508 ;
+    rq4_shift_2 <= \$494 ;
   always @(posedge clk)
-    rq4_prod <= \$509 ;
+    rq4_shift_3 <= \$495 ;
   always @(posedge clk)
-    rq4_floor <= \$510 ;
+    rq4_shift_4 <= \$496 ;
   always @(posedge clk)
-    rq4_above <= \$511 ;
+    rq4_shift_5 <= \$497 ;
   always @(posedge clk)
-    rq4_tie <= \$512 ;
+    rq4_shift_6 <= \$498 ;
   always @(posedge clk)
-    rq4_code <= \$513 ;
+    rq4_shift_7 <= \$499 ;
   always @(posedge clk)
-    rq4_under <= \$514 ;
+    rq4_shift_8 <= \$500 ;
   always @(posedge clk)
-    rq4_over <= \$515 ;
+    rq4_shift_9 <= \$501 ;
   always @(posedge clk)
-    rq5_mult_1 <= \$516 ;
+    rq4_half_1 <= \$502 ;
   always @(posedge clk)
-    rq5_mult_2 <= \$517 ;
+    rq4_half_2 <= \$503 ;
   always @(posedge clk)
-    rq5_mult_3 <= \$518 ;
+    rq4_half_3 <= \$504 ;
   always @(posedge clk)
-    rq5_mult_4 <= \$519 ;
+    rq4_half_4 <= \$505 ;
   always @(posedge clk)
-    rq5_mult_5 <= \$520 ;
+    rq4_half_5 <= \$506 ;
   always @(posedge clk)
-    rq5_mult_6 <= \$521 ;
+    rq4_half_6 <= \$507 ;
   always @(posedge clk)
-    rq5_mult_7 <= \$522 ;
+    rq4_half_7 <= \$508 ;
   always @(posedge clk)
-    rq5_mult_8 <= \$523 ;
+    rq4_half_8 <= \$509 ;
   always @(posedge clk)
-    rq5_shift_1 <= \$524 ;
+    rq4_half_9 <= \$510 ;
   always @(posedge clk)
-    rq5_shift_2 <= \$525 ;
+    rq4_mask_1 <= \$511 ;
   always @(posedge clk)
-    rq5_shift_3 <= \$526 ;
+    rq4_mask_2 <= \$512 ;
   always @(posedge clk)
-    rq5_shift_4 <= \$527 ;
+    rq4_mask_3 <= \$513 ;
   always @(posedge clk)
-    rq5_shift_5 <= \$528 ;
+    rq4_mask_4 <= \$514 ;
   always @(posedge clk)
-    rq5_shift_6 <= \$529 ;
+    rq4_mask_5 <= \$515 ;
   always @(posedge clk)
-    rq5_shift_7 <= \$530 ;
+    rq4_mask_6 <= \$516 ;
   always @(posedge clk)
-    rq5_shift_8 <= \$531 ;
+    rq4_mask_7 <= \$517 ;
   always @(posedge clk)
-    rq5_half_1 <= \$532 ;
+    rq4_mask_8 <= \$518 ;
   always @(posedge clk)
-    rq5_half_2 <= \$533 ;
+    rq4_mask_9 <= \$519 ;
   always @(posedge clk)
-    rq5_half_3 <= \$534 ;
+    rq4_x <= \$520 ;
   always @(posedge clk)
-    rq5_half_4 <= \$535 ;
+    rq4_x0_0 <= \$521 ;
   always @(posedge clk)
-    rq5_half_5 <= \$536 ;
+    rq4_m0_0 <= \$522 ;
   always @(posedge clk)
-    rq5_half_6 <= \$537 ;
+    rq4_part0_0 <= \$523 ;
   always @(posedge clk)
-    rq5_half_7 <= \$538 ;
+    rq4_part0_0_r <= \$524 ;
   always @(posedge clk)
-    rq5_half_8 <= \$539 ;
+    rq4_part0_0_rr <= \$525 ;
   always @(posedge clk)
-    rq5_mask_1 <= \$540 ;
+    rq4_x0_1 <= \$526 ;
   always @(posedge clk)
-    rq5_mask_2 <= \$541 ;
+    rq4_m0_1 <= \$527 ;
   always @(posedge clk)
-    rq5_mask_3 <= \$542 ;
+    rq4_part0_1 <= \$528 ;
   always @(posedge clk)
-    rq5_mask_4 <= \$543 ;
+    rq4_part0_1_r <= \$529 ;
   always @(posedge clk)
-    rq5_mask_5 <= \$544 ;
+    rq4_part0_1_rr <= \$530 ;
   always @(posedge clk)
-    rq5_mask_6 <= \$545 ;
+    rq4_x1_0 <= \$531 ;
   always @(posedge clk)
-    rq5_mask_7 <= \$546 ;
+    rq4_m1_0 <= \$532 ;
   always @(posedge clk)
-    rq5_mask_8 <= \$547 ;
+    rq4_part1_0 <= \$533 ;
   always @(posedge clk)
-    rq5_x <= \$548 ;
+    rq4_part1_0_r <= \$534 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$549 ;
+    rq4_part1_0_rr <= \$535 ;
   always @(posedge clk)
-    rq5_m0_0 <= \$550 ;
+    rq4_x1_1 <= \$536 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$551 ;
+    rq4_m1_1 <= \$537 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$552 ;
+    rq4_part1_1 <= \$538 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$553 ;
+    rq4_part1_1_r <= \$539 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$554 ;
+    rq4_part1_1_rr <= \$540 ;
   always @(posedge clk)
-    rq5_m0_1 <= \$555 ;
+    rq4_sum0 <= \$541 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$556 ;
+    rq4_sum1 <= \$542 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$557 ;
+    rq4_prod <= \$543 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$558 ;
+    rq4_floor <= \$544 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$559 ;
+    rq4_above <= \$545 ;
   always @(posedge clk)
-    rq5_m1_0 <= \$560 ;
+    rq4_tie <= \$546 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$561 ;
+    rq4_code <= \$547 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$562 ;
+    rq4_under <= \$548 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$563 ;
+    rq4_over <= \$549 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$564 ;
+    rq5_mult_1 <= \$550 ;
   always @(posedge clk)
-    rq5_m1_1 <= \$565 ;
+    rq5_mult_2 <= \$551 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$566 ;
+    rq5_mult_3 <= \$552 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$567 ;
+    rq5_mult_4 <= \$553 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$568 ;
+    rq5_mult_5 <= \$554 ;
   always @(posedge clk)
-    rq5_prod <= \$569 ;
+    rq5_mult_6 <= \$555 ;
   always @(posedge clk)
-    rq5_floor <= \$570 ;
+    rq5_mult_7 <= \$556 ;
   always @(posedge clk)
-    rq5_above <= \$571 ;
+    rq5_mult_8 <= \$557 ;
   always @(posedge clk)
-    rq5_tie <= \$572 ;
+    rq5_mult_9 <= \$558 ;
   always @(posedge clk)
-    rq5_code <= \$573 ;
+    rq5_shift_1 <= \$559 ;
   always @(posedge clk)
-    rq5_under <= \$574 ;
+    rq5_shift_2 <= \$560 ;
   always @(posedge clk)
-    rq5_over <= \$575 ;
+    rq5_shift_3 <= \$561 ;
   always @(posedge clk)
-    rq0_out <= \$576 ;
+    rq5_shift_4 <= \$562 ;
   always @(posedge clk)
-    rq1_out <= \$577 ;
+    rq5_shift_5 <= \$563 ;
   always @(posedge clk)
-    rq2_out <= \$578 ;
+    rq5_shift_6 <= \$564 ;
   always @(posedge clk)
-    rq3_out <= \$579 ;
+    rq5_shift_7 <= \$565 ;
   always @(posedge clk)
-    rq4_out <= \$580 ;
+    rq5_shift_8 <= \$566 ;
   always @(posedge clk)
-    rq5_out <= \$581 ;
+    rq5_shift_9 <= \$567 ;
   always @(posedge clk)
-    q_owed <= \$582 ;
+    rq5_half_1 <= \$568 ;
   always @(posedge clk)
-    i__ready <= \$583 ;
+    rq5_half_2 <= \$569 ;
   always @(posedge clk)
-    \$signature__addr  <= \$584 ;
+    rq5_half_3 <= \$570 ;
   always @(posedge clk)
-    rport__addr <= \$585 ;
+    rq5_half_4 <= \$571 ;
   always @(posedge clk)
-    q_stored <= \$586 ;
+    rq5_half_5 <= \$572 ;
   always @(posedge clk)
-    o__valid <= \$587 ;
+    rq5_half_6 <= \$573 ;
   always @(posedge clk)
-    o__payload <= \$588 ;
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
-  assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_6 };
-  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_6 };
+    rq5_half_7 <= \$574 ;
+  always @(posedge clk)
+    rq5_half_8 <= \$575 ;
+  always @(posedge clk)
+    rq5_half_9 <= \$576 ;
+  always @(posedge clk)
+    rq5_mask_1 <= \$577 ;
+  always @(posedge clk)
+    rq5_mask_2 <= \$578 ;
+  always @(posedge clk)
+    rq5_mask_3 <= \$579 ;
+  always @(posedge clk)
+    rq5_mask_4 <= \$580 ;
+  always @(posedge clk)
+    rq5_mask_5 <= \$581 ;
+  always @(posedge clk)
+    rq5_mask_6 <= \$582 ;
+  always @(posedge clk)
+    rq5_mask_7 <= \$583 ;
+  always @(posedge clk)
+    rq5_mask_8 <= \$584 ;
+  always @(posedge clk)
+    rq5_mask_9 <= \$585 ;
+  always @(posedge clk)
+    rq5_x <= \$586 ;
+  always @(posedge clk)
+    rq5_x0_0 <= \$587 ;
+  always @(posedge clk)
+    rq5_m0_0 <= \$588 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$589 ;
+  always @(posedge clk)
+    rq5_part0_0_r <= \$590 ;
+  always @(posedge clk)
+    rq5_part0_0_rr <= \$591 ;
+  always @(posedge clk)
+    rq5_x0_1 <= \$592 ;
+  always @(posedge clk)
+    rq5_m0_1 <= \$593 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$594 ;
+  always @(posedge clk)
+    rq5_part0_1_r <= \$595 ;
+  always @(posedge clk)
+    rq5_part0_1_rr <= \$596 ;
+  always @(posedge clk)
+    rq5_x1_0 <= \$597 ;
+  always @(posedge clk)
+    rq5_m1_0 <= \$598 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$599 ;
+  always @(posedge clk)
+    rq5_part1_0_r <= \$600 ;
+  always @(posedge clk)
+    rq5_part1_0_rr <= \$601 ;
+  always @(posedge clk)
+    rq5_x1_1 <= \$602 ;
+  always @(posedge clk)
+    rq5_m1_1 <= \$603 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$604 ;
+  always @(posedge clk)
+    rq5_part1_1_r <= \$605 ;
+  always @(posedge clk)
+    rq5_part1_1_rr <= \$606 ;
+  always @(posedge clk)
+    rq5_sum0 <= \$607 ;
+  always @(posedge clk)
+    rq5_sum1 <= \$608 ;
+  always @(posedge clk)
+    rq5_prod <= \$609 ;
+  always @(posedge clk)
+    rq5_floor <= \$610 ;
+  always @(posedge clk)
+    rq5_above <= \$611 ;
+  always @(posedge clk)
+    rq5_tie <= \$612 ;
+  always @(posedge clk)
+    rq5_code <= \$613 ;
+  always @(posedge clk)
+    rq5_under <= \$614 ;
+  always @(posedge clk)
+    rq5_over <= \$615 ;
+  always @(posedge clk)
+    rq0_out <= \$616 ;
+  always @(posedge clk)
+    rq1_out <= \$617 ;
+  always @(posedge clk)
+    rq2_out <= \$618 ;
+  always @(posedge clk)
+    rq3_out <= \$619 ;
+  always @(posedge clk)
+    rq4_out <= \$620 ;
+  always @(posedge clk)
+    rq5_out <= \$621 ;
+  always @(posedge clk)
+    q_owed <= \$622 ;
+  always @(posedge clk)
+    i__ready <= \$623 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$624 ;
+  always @(posedge clk)
+    rport__addr <= \$625 ;
+  always @(posedge clk)
+    q_stored <= \$626 ;
+  always @(posedge clk)
+    o__valid <= \$627 ;
+  always @(posedge clk)
+    o__payload <= \$628 ;
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_7 };
+  assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_7 };
+  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_7 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -8242,7 +8419,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$14  = ~ \$13 ;
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
-  assign \$signature__en  = rq_valid_9 & \$16 ;
+  assign \$signature__en  = rq_valid_10 & \$16 ;
   assign \$17  = i__valid & i__ready;
   assign \$18  = group == 3'h7;
   assign \$19  = group + 1'h1;
@@ -8254,2105 +8431,2443 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$26  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$28  = 1'h0 + \$27 ;
   assign \$30  = \$28  + \$29 ;
-  assign \$32  = $signed({ 1'h0, \$30  }) + $signed(\$31 );
+  assign \$32  = $signed(1'h0) + $signed(\$31 );
   assign \$34  = $signed(\$32 ) + $signed(\$33 );
-  assign \$36  = rq0_rem > 35'h400000000;
-  assign \$37  = rq0_rem == 35'h400000000;
-  assign \$40  = $signed(5'h0a) + $signed(rq0_floor);
-  assign \$41  = rq0_tie & rq0_floor[0];
-  assign \$42  = rq0_above | \$41 ;
-  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(rq0_floor) < $signed(9'h175);
-  assign \$47  = $signed(rq0_floor) < $signed(9'h176);
-  assign \$48  = \$45  ? \$46  : \$47 ;
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) > $signed(8'h74);
-  assign \$52  = $signed(rq0_floor) > $signed(8'h75);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$58  = rq1_x0_0 * rq1_m0_0;
-  assign \$59  = rq1_x0_1 * rq1_m0_1;
-  assign \$60  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$61  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$63  = 1'h0 + \$62 ;
-  assign \$65  = \$63  + \$64 ;
-  assign \$67  = $signed({ 1'h0, \$65  }) + $signed(\$66 );
-  assign \$69  = $signed(\$67 ) + $signed(\$68 );
-  assign \$70  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$71  = rq1_rem > rq1_half_6;
-  assign \$72  = rq1_rem == rq1_half_6;
-  assign \$73  = | rq1_half_6;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = $signed(5'h0a) + $signed(rq1_floor);
-  assign \$76  = rq1_tie & rq1_floor[0];
-  assign \$77  = rq1_above | \$76 ;
-  assign \$78  = $signed(\$75 ) + $signed({ 1'h0, \$77  });
-  assign \$79  = rq1_tie & rq1_floor[0];
-  assign \$80  = rq1_above | \$79 ;
-  assign \$81  = $signed(rq1_floor) < $signed(9'h175);
-  assign \$82  = $signed(rq1_floor) < $signed(9'h176);
-  assign \$83  = \$80  ? \$81  : \$82 ;
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) > $signed(8'h74);
-  assign \$87  = $signed(rq1_floor) > $signed(8'h75);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$90  = rq2_x0_0 * rq2_m0_0;
-  assign \$91  = rq2_x0_1 * rq2_m0_1;
-  assign \$92  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$93  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$95  = 1'h0 + \$94 ;
-  assign \$97  = \$95  + \$96 ;
-  assign \$99  = $signed({ 1'h0, \$97  }) + $signed(\$98 );
-  assign \$101  = $signed(\$99 ) + $signed(\$100 );
-  assign \$103  = rq2_rem > 35'h400000000;
-  assign \$104  = rq2_rem == 35'h400000000;
-  assign \$107  = $signed(5'h0a) + $signed(rq2_floor);
-  assign \$108  = rq2_tie & rq2_floor[0];
-  assign \$109  = rq2_above | \$108 ;
-  assign \$110  = $signed(\$107 ) + $signed({ 1'h0, \$109  });
-  assign \$111  = rq2_tie & rq2_floor[0];
-  assign \$112  = rq2_above | \$111 ;
-  assign \$113  = $signed(rq2_floor) < $signed(9'h175);
-  assign \$114  = $signed(rq2_floor) < $signed(9'h176);
-  assign \$115  = \$112  ? \$113  : \$114 ;
-  assign \$116  = rq2_tie & rq2_floor[0];
-  assign \$117  = rq2_above | \$116 ;
-  assign \$118  = $signed(rq2_floor) > $signed(8'h74);
-  assign \$119  = $signed(rq2_floor) > $signed(8'h75);
-  assign \$120  = \$117  ? \$118  : \$119 ;
-  assign \$122  = rq3_x0_0 * rq3_m0_0;
-  assign \$123  = rq3_x0_1 * rq3_m0_1;
-  assign \$124  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$125  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$127  = 1'h0 + \$126 ;
-  assign \$129  = \$127  + \$128 ;
-  assign \$131  = $signed({ 1'h0, \$129  }) + $signed(\$130 );
-  assign \$133  = $signed(\$131 ) + $signed(\$132 );
-  assign \$135  = rq3_rem > 35'h400000000;
-  assign \$136  = rq3_rem == 35'h400000000;
-  assign \$139  = $signed(5'h0a) + $signed(rq3_floor);
-  assign \$140  = rq3_tie & rq3_floor[0];
-  assign \$141  = rq3_above | \$140 ;
-  assign \$142  = $signed(\$139 ) + $signed({ 1'h0, \$141  });
-  assign \$143  = rq3_tie & rq3_floor[0];
-  assign \$144  = rq3_above | \$143 ;
-  assign \$145  = $signed(rq3_floor) < $signed(9'h175);
-  assign \$146  = $signed(rq3_floor) < $signed(9'h176);
-  assign \$147  = \$144  ? \$145  : \$146 ;
+  assign \$35  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$36  = $signed(\$35 ) + $signed(rq0_sum1);
+  assign \$38  = rq0_rem > 35'h400000000;
+  assign \$39  = rq0_rem == 35'h400000000;
+  assign \$42  = $signed(5'h0a) + $signed(rq0_floor);
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(rq0_floor) < $signed(9'h175);
+  assign \$49  = $signed(rq0_floor) < $signed(9'h176);
+  assign \$50  = \$47  ? \$48  : \$49 ;
+  assign \$51  = rq0_tie & rq0_floor[0];
+  assign \$52  = rq0_above | \$51 ;
+  assign \$53  = $signed(rq0_floor) > $signed(8'h74);
+  assign \$54  = $signed(rq0_floor) > $signed(8'h75);
+  assign \$55  = \$52  ? \$53  : \$54 ;
+  assign \$60  = rq1_x0_0 * rq1_m0_0;
+  assign \$61  = rq1_x0_1 * rq1_m0_1;
+  assign \$62  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$63  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$65  = 1'h0 + \$64 ;
+  assign \$67  = \$65  + \$66 ;
+  assign \$69  = $signed(1'h0) + $signed(\$68 );
+  assign \$71  = $signed(\$69 ) + $signed(\$70 );
+  assign \$72  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$73  = $signed(\$72 ) + $signed(rq1_sum1);
+  assign \$74  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$75  = rq1_rem > rq1_half_7;
+  assign \$76  = rq1_rem == rq1_half_7;
+  assign \$77  = | rq1_half_7;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = $signed(5'h0a) + $signed(rq1_floor);
+  assign \$80  = rq1_tie & rq1_floor[0];
+  assign \$81  = rq1_above | \$80 ;
+  assign \$82  = $signed(\$79 ) + $signed({ 1'h0, \$81  });
+  assign \$83  = rq1_tie & rq1_floor[0];
+  assign \$84  = rq1_above | \$83 ;
+  assign \$85  = $signed(rq1_floor) < $signed(9'h175);
+  assign \$86  = $signed(rq1_floor) < $signed(9'h176);
+  assign \$87  = \$84  ? \$85  : \$86 ;
+  assign \$88  = rq1_tie & rq1_floor[0];
+  assign \$89  = rq1_above | \$88 ;
+  assign \$90  = $signed(rq1_floor) > $signed(8'h74);
+  assign \$91  = $signed(rq1_floor) > $signed(8'h75);
+  assign \$92  = \$89  ? \$90  : \$91 ;
+  assign \$94  = rq2_x0_0 * rq2_m0_0;
+  assign \$95  = rq2_x0_1 * rq2_m0_1;
+  assign \$96  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$97  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$99  = 1'h0 + \$98 ;
+  assign \$101  = \$99  + \$100 ;
+  assign \$103  = $signed(1'h0) + $signed(\$102 );
+  assign \$105  = $signed(\$103 ) + $signed(\$104 );
+  assign \$106  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$107  = $signed(\$106 ) + $signed(rq2_sum1);
+  assign \$109  = rq2_rem > 35'h400000000;
+  assign \$110  = rq2_rem == 35'h400000000;
+  assign \$113  = $signed(5'h0a) + $signed(rq2_floor);
+  assign \$114  = rq2_tie & rq2_floor[0];
+  assign \$115  = rq2_above | \$114 ;
+  assign \$116  = $signed(\$113 ) + $signed({ 1'h0, \$115  });
+  assign \$117  = rq2_tie & rq2_floor[0];
+  assign \$118  = rq2_above | \$117 ;
+  assign \$119  = $signed(rq2_floor) < $signed(9'h175);
+  assign \$120  = $signed(rq2_floor) < $signed(9'h176);
+  assign \$121  = \$118  ? \$119  : \$120 ;
+  assign \$122  = rq2_tie & rq2_floor[0];
+  assign \$123  = rq2_above | \$122 ;
+  assign \$124  = $signed(rq2_floor) > $signed(8'h74);
+  assign \$125  = $signed(rq2_floor) > $signed(8'h75);
+  assign \$126  = \$123  ? \$124  : \$125 ;
+  assign \$128  = rq3_x0_0 * rq3_m0_0;
+  assign \$129  = rq3_x0_1 * rq3_m0_1;
+  assign \$130  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$131  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$133  = 1'h0 + \$132 ;
+  assign \$135  = \$133  + \$134 ;
+  assign \$137  = $signed(1'h0) + $signed(\$136 );
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$140  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$141  = $signed(\$140 ) + $signed(rq3_sum1);
+  assign \$143  = rq3_rem > 35'h400000000;
+  assign \$144  = rq3_rem == 35'h400000000;
+  assign \$147  = $signed(5'h0a) + $signed(rq3_floor);
   assign \$148  = rq3_tie & rq3_floor[0];
   assign \$149  = rq3_above | \$148 ;
-  assign \$150  = $signed(rq3_floor) > $signed(8'h74);
-  assign \$151  = $signed(rq3_floor) > $signed(8'h75);
-  assign \$152  = \$149  ? \$150  : \$151 ;
-  assign \$157  = rq4_x0_0 * rq4_m0_0;
-  assign \$158  = rq4_x0_1 * rq4_m0_1;
-  assign \$159  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$160  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$162  = 1'h0 + \$161 ;
-  assign \$164  = \$162  + \$163 ;
-  assign \$166  = $signed({ 1'h0, \$164  }) + $signed(\$165 );
-  assign \$168  = $signed(\$166 ) + $signed(\$167 );
-  assign \$169  = $signed(rq4_prod) >>> rq4_shift_6;
-  assign \$170  = rq4_rem > rq4_half_6;
-  assign \$171  = rq4_rem == rq4_half_6;
-  assign \$172  = | rq4_half_6;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = $signed(5'h0a) + $signed(rq4_floor);
-  assign \$175  = rq4_tie & rq4_floor[0];
-  assign \$176  = rq4_above | \$175 ;
-  assign \$177  = $signed(\$174 ) + $signed({ 1'h0, \$176  });
-  assign \$178  = rq4_tie & rq4_floor[0];
-  assign \$179  = rq4_above | \$178 ;
-  assign \$180  = $signed(rq4_floor) < $signed(9'h175);
-  assign \$181  = $signed(rq4_floor) < $signed(9'h176);
-  assign \$182  = \$179  ? \$180  : \$181 ;
-  assign \$183  = rq4_tie & rq4_floor[0];
-  assign \$184  = rq4_above | \$183 ;
-  assign \$185  = $signed(rq4_floor) > $signed(8'h74);
-  assign \$186  = $signed(rq4_floor) > $signed(8'h75);
-  assign \$187  = \$184  ? \$185  : \$186 ;
-  assign \$192  = rq5_x0_0 * rq5_m0_0;
-  assign \$193  = rq5_x0_1 * rq5_m0_1;
-  assign \$194  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
-  assign \$195  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
-  assign \$197  = 1'h0 + \$196 ;
-  assign \$199  = \$197  + \$198 ;
-  assign \$201  = $signed({ 1'h0, \$199  }) + $signed(\$200 );
-  assign \$203  = $signed(\$201 ) + $signed(\$202 );
-  assign \$204  = $signed(rq5_prod) >>> rq5_shift_6;
-  assign \$205  = rq5_rem > rq5_half_6;
-  assign \$206  = rq5_rem == rq5_half_6;
-  assign \$207  = | rq5_half_6;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = $signed(5'h0a) + $signed(rq5_floor);
-  assign \$210  = rq5_tie & rq5_floor[0];
-  assign \$211  = rq5_above | \$210 ;
-  assign \$212  = $signed(\$209 ) + $signed({ 1'h0, \$211  });
-  assign \$213  = rq5_tie & rq5_floor[0];
-  assign \$214  = rq5_above | \$213 ;
-  assign \$215  = $signed(rq5_floor) < $signed(9'h175);
-  assign \$216  = $signed(rq5_floor) < $signed(9'h176);
-  assign \$217  = \$214  ? \$215  : \$216 ;
-  assign \$218  = rq5_tie & rq5_floor[0];
-  assign \$219  = rq5_above | \$218 ;
-  assign \$220  = $signed(rq5_floor) > $signed(8'h74);
-  assign \$221  = $signed(rq5_floor) > $signed(8'h75);
-  assign \$222  = \$219  ? \$220  : \$221 ;
-  assign \$223  = rq0_over ? 8'h7f : rq0_code;
-  assign \$224  = rq0_under ? 8'h80 : \$223 ;
-  assign \$225  = rq1_over ? 8'h7f : rq1_code;
-  assign \$226  = rq1_under ? 8'h80 : \$225 ;
-  assign \$227  = rq2_over ? 8'h7f : rq2_code;
-  assign \$228  = rq2_under ? 8'h80 : \$227 ;
-  assign \$229  = rq3_over ? 8'h7f : rq3_code;
-  assign \$230  = rq3_under ? 8'h80 : \$229 ;
-  assign \$231  = rq4_over ? 8'h7f : rq4_code;
-  assign \$232  = rq4_under ? 8'h80 : \$231 ;
-  assign \$233  = rq5_over ? 8'h7f : rq5_code;
-  assign \$234  = rq5_under ? 8'h80 : \$233 ;
-  assign \$235  = i__valid & i__ready;
-  assign \$236  = o__valid & o__ready;
-  assign \$237  = q_owed < 4'ha;
-  assign \$238  = \$236  ? i__ready : \$237 ;
-  assign \$239  = o__valid & o__ready;
-  assign \$240  = \$239  | i__ready;
-  assign \$241  = \$235  ? \$238  : \$240 ;
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = | q_stored;
-  assign \$245  = ~ \$244 ;
-  assign \$246  = \$243  & \$245 ;
-  assign \$247  = ~ \$246 ;
-  assign \$248  = rq_valid_9 & \$247 ;
-  assign \$249  = \$signature__addr  == 4'h9;
-  assign \$250  = \$signature__addr  + 1'h1;
-  assign \$251  = \$249  ? 5'h00 : \$250 ;
-  assign \$252  = ~ o__valid;
-  assign \$253  = \$252  | o__ready;
-  assign \$254  = | q_stored;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = rport__addr == 4'h9;
-  assign \$257  = rport__addr + 1'h1;
-  assign \$258  = \$256  ? 5'h00 : \$257 ;
-  assign \$259  = ~ o__valid;
-  assign \$260  = \$259  | o__ready;
-  assign \$261  = | q_stored;
-  assign \$262  = ~ \$261 ;
-  assign \$263  = \$260  & \$262 ;
-  assign \$264  = ~ \$263 ;
-  assign \$265  = rq_valid_9 & \$264 ;
-  assign \$266  = q_stored + \$265 ;
-  assign \$267  = ~ o__valid;
-  assign \$268  = \$267  | o__ready;
-  assign \$269  = | q_stored;
-  assign \$270  = \$268  & \$269 ;
-  assign \$271  = \$266  - \$270 ;
-  assign \$272  = ~ o__valid;
-  assign \$273  = \$272  | o__ready;
-  assign \$274  = | q_stored;
-  assign \$275  = \$274  | rq_valid_9;
-  assign \$276  = | q_stored;
-  assign \$277  = \$276  ? rport__data : q_in;
+  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
+  assign \$151  = rq3_tie & rq3_floor[0];
+  assign \$152  = rq3_above | \$151 ;
+  assign \$153  = $signed(rq3_floor) < $signed(9'h175);
+  assign \$154  = $signed(rq3_floor) < $signed(9'h176);
+  assign \$155  = \$152  ? \$153  : \$154 ;
+  assign \$156  = rq3_tie & rq3_floor[0];
+  assign \$157  = rq3_above | \$156 ;
+  assign \$158  = $signed(rq3_floor) > $signed(8'h74);
+  assign \$159  = $signed(rq3_floor) > $signed(8'h75);
+  assign \$160  = \$157  ? \$158  : \$159 ;
+  assign \$165  = rq4_x0_0 * rq4_m0_0;
+  assign \$166  = rq4_x0_1 * rq4_m0_1;
+  assign \$167  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$168  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
+  assign \$170  = 1'h0 + \$169 ;
+  assign \$172  = \$170  + \$171 ;
+  assign \$174  = $signed(1'h0) + $signed(\$173 );
+  assign \$176  = $signed(\$174 ) + $signed(\$175 );
+  assign \$177  = $signed(1'h0) + $signed(rq4_sum0);
+  assign \$178  = $signed(\$177 ) + $signed(rq4_sum1);
+  assign \$179  = $signed(rq4_prod) >>> rq4_shift_7;
+  assign \$180  = rq4_rem > rq4_half_7;
+  assign \$181  = rq4_rem == rq4_half_7;
+  assign \$182  = | rq4_half_7;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = $signed(5'h0a) + $signed(rq4_floor);
+  assign \$185  = rq4_tie & rq4_floor[0];
+  assign \$186  = rq4_above | \$185 ;
+  assign \$187  = $signed(\$184 ) + $signed({ 1'h0, \$186  });
+  assign \$188  = rq4_tie & rq4_floor[0];
+  assign \$189  = rq4_above | \$188 ;
+  assign \$190  = $signed(rq4_floor) < $signed(9'h175);
+  assign \$191  = $signed(rq4_floor) < $signed(9'h176);
+  assign \$192  = \$189  ? \$190  : \$191 ;
+  assign \$193  = rq4_tie & rq4_floor[0];
+  assign \$194  = rq4_above | \$193 ;
+  assign \$195  = $signed(rq4_floor) > $signed(8'h74);
+  assign \$196  = $signed(rq4_floor) > $signed(8'h75);
+  assign \$197  = \$194  ? \$195  : \$196 ;
+  assign \$202  = rq5_x0_0 * rq5_m0_0;
+  assign \$203  = rq5_x0_1 * rq5_m0_1;
+  assign \$204  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
+  assign \$205  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
+  assign \$207  = 1'h0 + \$206 ;
+  assign \$209  = \$207  + \$208 ;
+  assign \$211  = $signed(1'h0) + $signed(\$210 );
+  assign \$213  = $signed(\$211 ) + $signed(\$212 );
+  assign \$214  = $signed(1'h0) + $signed(rq5_sum0);
+  assign \$215  = $signed(\$214 ) + $signed(rq5_sum1);
+  assign \$216  = $signed(rq5_prod) >>> rq5_shift_7;
+  assign \$217  = rq5_rem > rq5_half_7;
+  assign \$218  = rq5_rem == rq5_half_7;
+  assign \$219  = | rq5_half_7;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = $signed(5'h0a) + $signed(rq5_floor);
+  assign \$222  = rq5_tie & rq5_floor[0];
+  assign \$223  = rq5_above | \$222 ;
+  assign \$224  = $signed(\$221 ) + $signed({ 1'h0, \$223  });
+  assign \$225  = rq5_tie & rq5_floor[0];
+  assign \$226  = rq5_above | \$225 ;
+  assign \$227  = $signed(rq5_floor) < $signed(9'h175);
+  assign \$228  = $signed(rq5_floor) < $signed(9'h176);
+  assign \$229  = \$226  ? \$227  : \$228 ;
+  assign \$230  = rq5_tie & rq5_floor[0];
+  assign \$231  = rq5_above | \$230 ;
+  assign \$232  = $signed(rq5_floor) > $signed(8'h74);
+  assign \$233  = $signed(rq5_floor) > $signed(8'h75);
+  assign \$234  = \$231  ? \$232  : \$233 ;
+  assign \$235  = rq0_over ? 8'h7f : rq0_code;
+  assign \$236  = rq0_under ? 8'h80 : \$235 ;
+  assign \$237  = rq1_over ? 8'h7f : rq1_code;
+  assign \$238  = rq1_under ? 8'h80 : \$237 ;
+  assign \$239  = rq2_over ? 8'h7f : rq2_code;
+  assign \$240  = rq2_under ? 8'h80 : \$239 ;
+  assign \$241  = rq3_over ? 8'h7f : rq3_code;
+  assign \$242  = rq3_under ? 8'h80 : \$241 ;
+  assign \$243  = rq4_over ? 8'h7f : rq4_code;
+  assign \$244  = rq4_under ? 8'h80 : \$243 ;
+  assign \$245  = rq5_over ? 8'h7f : rq5_code;
+  assign \$246  = rq5_under ? 8'h80 : \$245 ;
+  assign \$247  = i__valid & i__ready;
+  assign \$248  = o__valid & o__ready;
+  assign \$249  = q_owed < 4'hb;
+  assign \$250  = \$248  ? i__ready : \$249 ;
+  assign \$251  = o__valid & o__ready;
+  assign \$252  = \$251  | i__ready;
+  assign \$253  = \$247  ? \$250  : \$252 ;
+  assign \$254  = ~ o__valid;
+  assign \$255  = \$254  | o__ready;
+  assign \$256  = | q_stored;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = \$255  & \$257 ;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = rq_valid_10 & \$259 ;
+  assign \$261  = \$signature__addr  == 4'ha;
+  assign \$262  = \$signature__addr  + 1'h1;
+  assign \$263  = \$261  ? 5'h00 : \$262 ;
+  assign \$264  = ~ o__valid;
+  assign \$265  = \$264  | o__ready;
+  assign \$266  = | q_stored;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = rport__addr == 4'ha;
+  assign \$269  = rport__addr + 1'h1;
+  assign \$270  = \$268  ? 5'h00 : \$269 ;
+  assign \$271  = ~ o__valid;
+  assign \$272  = \$271  | o__ready;
+  assign \$273  = | q_stored;
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$272  & \$274 ;
+  assign \$276  = ~ \$275 ;
+  assign \$277  = rq_valid_10 & \$276 ;
+  assign \$278  = q_stored + \$277 ;
+  assign \$279  = ~ o__valid;
+  assign \$280  = \$279  | o__ready;
+  assign \$281  = | q_stored;
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = \$278  - \$282 ;
+  assign \$284  = ~ o__valid;
+  assign \$285  = \$284  | o__ready;
+  assign \$286  = | q_stored;
+  assign \$287  = \$286  | rq_valid_10;
+  assign \$288  = | q_stored;
+  assign \$289  = \$288  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$278 ;
+    group <= \$290 ;
   always @(posedge clk)
-    rq_valid_1 <= \$279 ;
+    rq_valid_1 <= \$291 ;
   always @(posedge clk)
-    rq_valid_2 <= \$280 ;
+    rq_valid_2 <= \$292 ;
   always @(posedge clk)
-    rq_valid_3 <= \$281 ;
+    rq_valid_3 <= \$293 ;
   always @(posedge clk)
-    rq_valid_4 <= \$282 ;
+    rq_valid_4 <= \$294 ;
   always @(posedge clk)
-    rq_valid_5 <= \$283 ;
+    rq_valid_5 <= \$295 ;
   always @(posedge clk)
-    rq_valid_6 <= \$284 ;
+    rq_valid_6 <= \$296 ;
   always @(posedge clk)
-    rq_valid_7 <= \$285 ;
+    rq_valid_7 <= \$297 ;
   always @(posedge clk)
-    rq_valid_8 <= \$286 ;
+    rq_valid_8 <= \$298 ;
   always @(posedge clk)
-    rq_valid_9 <= \$287 ;
+    rq_valid_9 <= \$299 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$288 ;
+    rq_valid_10 <= \$300 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$289 ;
+    rq0_mult_1 <= \$301 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$290 ;
+    rq0_mult_2 <= \$302 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$291 ;
+    rq0_mult_3 <= \$303 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$292 ;
+    rq0_mult_4 <= \$304 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$293 ;
+    rq0_mult_5 <= \$305 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$294 ;
+    rq0_mult_6 <= \$306 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$295 ;
+    rq0_mult_7 <= \$307 ;
   always @(posedge clk)
-    rq0_x <= \$296 ;
+    rq0_mult_8 <= \$308 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$297 ;
+    rq0_mult_9 <= \$309 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$298 ;
+    rq0_x <= \$310 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$299 ;
+    rq0_x0_0 <= \$311 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$300 ;
+    rq0_m0_0 <= \$312 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$301 ;
+    rq0_part0_0 <= \$313 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$302 ;
+    rq0_part0_0_r <= \$314 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$303 ;
+    rq0_part0_0_rr <= \$315 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$304 ;
+    rq0_x0_1 <= \$316 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$305 ;
+    rq0_m0_1 <= \$317 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$306 ;
+    rq0_part0_1 <= \$318 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$307 ;
+    rq0_part0_1_r <= \$319 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$308 ;
+    rq0_part0_1_rr <= \$320 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$309 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$310 ;
-  always @(posedge clk)
-    rq0_part1_0_rr <= \$311 ;
-  always @(posedge clk)
-    rq0_x1_1 <= \$312 ;
-  always @(posedge clk)
-    rq0_m1_1 <= \$313 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$314 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$315 ;
-  always @(posedge clk)
-    rq0_part1_1_rr <= \$316 ;
-  always @(posedge clk)
-    rq0_prod <= \$317 ;
-  always @(posedge clk)
-    rq0_floor <= \$318 ;
-  always @(posedge clk)
-    rq0_above <= \$319 ;
-  always @(posedge clk)
-    rq0_tie <= \$320 ;
-  always @(posedge clk)
-    rq0_code <= \$321 ;
-  always @(posedge clk)
-    rq0_under <= \$322 ;
-  always @(posedge clk)
-    rq0_over <= \$323 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$324 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$325 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$326 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$327 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$328 ;
-  always @(posedge clk)
-    rq1_mult_6 <= \$329 ;
-  always @(posedge clk)
-    rq1_mult_7 <= \$330 ;
-  always @(posedge clk)
-    rq1_mult_8 <= \$331 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$332 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$333 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$334 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$335 ;
+    rq0_x1_0 <= \$321 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = rq1_shift_4;
+    \$322  = rq0_mult_1[16:0];
     if (rst) begin
-      \$336  = 6'h00;
+      \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = rq1_shift_5;
+    \$323  = \$25 ;
     if (rst) begin
-      \$337  = 6'h00;
+      \$323  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = rq1_shift_6;
+    \$324  = rq0_part1_0;
     if (rst) begin
-      \$338  = 6'h00;
+      \$324  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = rq1_shift_7;
+    \$325  = rq0_part1_0_r;
     if (rst) begin
-      \$339  = 6'h00;
+      \$325  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$326  = rq0_x[23:17];
+    if (rst) begin
+      \$326  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$327  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$327  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$328  = \$26 ;
+    if (rst) begin
+      \$328  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$329  = rq0_part1_1;
+    if (rst) begin
+      \$329  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$330  = rq0_part1_1_r;
+    if (rst) begin
+      \$330  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$331  = \$30 [48:0];
+    if (rst) begin
+      \$331  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$332  = \$34 [48:0];
+    if (rst) begin
+      \$332  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$333  = \$36 [48:0];
+    if (rst) begin
+      \$333  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$334  = \$37 ;
+    if (rst) begin
+      \$334  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$335  = \$38 ;
+    if (rst) begin
+      \$335  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$336  = \$41 ;
+    if (rst) begin
+      \$336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$337  = \$45 [7:0];
+    if (rst) begin
+      \$337  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$338  = \$50 ;
+    if (rst) begin
+      \$338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$339  = \$55 ;
+    if (rst) begin
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$340  = \$56 ;
     if (rst) begin
-      \$340  = 36'h000000000;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = rq1_half_1;
+    \$341  = rq1_mult_1;
     if (rst) begin
-      \$341  = 36'h000000000;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = rq1_half_2;
+    \$342  = rq1_mult_2;
     if (rst) begin
-      \$342  = 36'h000000000;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = rq1_half_3;
+    \$343  = rq1_mult_3;
     if (rst) begin
-      \$343  = 36'h000000000;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = rq1_half_4;
+    \$344  = rq1_mult_4;
     if (rst) begin
-      \$344  = 36'h000000000;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = rq1_half_5;
+    \$345  = rq1_mult_5;
     if (rst) begin
-      \$345  = 36'h000000000;
+      \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = rq1_half_6;
+    \$346  = rq1_mult_6;
     if (rst) begin
-      \$346  = 36'h000000000;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = rq1_half_7;
+    \$347  = rq1_mult_7;
     if (rst) begin
-      \$347  = 36'h000000000;
+      \$347  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = \$57 ;
+    \$348  = rq1_mult_8;
     if (rst) begin
-      \$348  = 36'h000000000;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = rq1_mask_1;
+    \$349  = \$57 ;
     if (rst) begin
-      \$349  = 36'h000000000;
+      \$349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = rq1_mask_2;
+    \$350  = rq1_shift_1;
     if (rst) begin
-      \$350  = 36'h000000000;
+      \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = rq1_mask_3;
+    \$351  = rq1_shift_2;
     if (rst) begin
-      \$351  = 36'h000000000;
+      \$351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = rq1_mask_4;
+    \$352  = rq1_shift_3;
     if (rst) begin
-      \$352  = 36'h000000000;
+      \$352  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = rq1_mask_5;
+    \$353  = rq1_shift_4;
     if (rst) begin
-      \$353  = 36'h000000000;
+      \$353  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = rq1_mask_6;
+    \$354  = rq1_shift_5;
     if (rst) begin
-      \$354  = 36'h000000000;
+      \$354  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = rq1_mask_7;
+    \$355  = rq1_shift_6;
     if (rst) begin
-      \$355  = 36'h000000000;
+      \$355  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = i__payload[47:24];
+    \$356  = rq1_shift_7;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$356  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = rq1_x[16:0];
+    \$357  = rq1_shift_8;
     if (rst) begin
-      \$357  = 17'h00000;
+      \$357  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = rq1_mult_1[16:0];
+    \$358  = \$58 ;
     if (rst) begin
-      \$358  = 17'h00000;
+      \$358  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = \$58 ;
+    \$359  = rq1_half_1;
     if (rst) begin
-      \$359  = 34'h000000000;
+      \$359  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = rq1_part0_0;
+    \$360  = rq1_half_2;
     if (rst) begin
-      \$360  = 34'h000000000;
+      \$360  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = rq1_part0_0_r;
+    \$361  = rq1_half_3;
     if (rst) begin
-      \$361  = 34'h000000000;
+      \$361  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = rq1_x[16:0];
+    \$362  = rq1_half_4;
     if (rst) begin
-      \$362  = 17'h00000;
+      \$362  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = rq1_mult_1[24:17];
+    \$363  = rq1_half_5;
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = \$59 ;
+    \$364  = rq1_half_6;
     if (rst) begin
-      \$364  = 25'h0000000;
+      \$364  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = rq1_part0_1;
+    \$365  = rq1_half_7;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$365  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = rq1_part0_1_r;
+    \$366  = rq1_half_8;
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$366  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = rq1_x[23:17];
+    \$367  = \$59 ;
     if (rst) begin
-      \$367  = 7'h00;
+      \$367  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = rq1_mult_1[16:0];
+    \$368  = rq1_mask_1;
     if (rst) begin
-      \$368  = 17'h00000;
+      \$368  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = \$60 ;
+    \$369  = rq1_mask_2;
     if (rst) begin
-      \$369  = 24'h000000;
+      \$369  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = rq1_part1_0;
+    \$370  = rq1_mask_3;
     if (rst) begin
-      \$370  = 24'h000000;
+      \$370  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = rq1_part1_0_r;
+    \$371  = rq1_mask_4;
     if (rst) begin
-      \$371  = 24'h000000;
+      \$371  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = rq1_x[23:17];
+    \$372  = rq1_mask_5;
     if (rst) begin
-      \$372  = 7'h00;
+      \$372  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = rq1_mult_1[24:17];
+    \$373  = rq1_mask_6;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = \$61 ;
+    \$374  = rq1_mask_7;
     if (rst) begin
-      \$374  = 15'h0000;
+      \$374  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$375  = rq1_part1_1;
+    \$375  = rq1_mask_8;
     if (rst) begin
-      \$375  = 15'h0000;
+      \$375  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$376  = rq1_part1_1_r;
+    \$376  = i__payload[47:24];
     if (rst) begin
-      \$376  = 15'h0000;
+      \$376  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$377  = \$69 [48:0];
+    \$377  = rq1_x[16:0];
     if (rst) begin
-      \$377  = 49'h0000000000000;
+      \$377  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$378  = \$70 ;
+    \$378  = rq1_mult_1[16:0];
     if (rst) begin
-      \$378  = 49'h0000000000000;
+      \$378  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$379  = \$71 ;
+    \$379  = \$60 ;
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$380  = \$74 ;
+    \$380  = rq1_part0_0;
     if (rst) begin
-      \$380  = 1'h0;
+      \$380  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$381  = \$78 [7:0];
+    \$381  = rq1_part0_0_r;
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = \$83 ;
+    \$382  = rq1_x[16:0];
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = \$88 ;
+    \$383  = rq1_mult_1[24:17];
     if (rst) begin
-      \$383  = 1'h0;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = \$89 ;
+    \$384  = \$61 ;
     if (rst) begin
       \$384  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = rq2_mult_1;
+    \$385  = rq1_part0_1;
     if (rst) begin
       \$385  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = rq2_mult_2;
+    \$386  = rq1_part0_1_r;
     if (rst) begin
       \$386  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = rq2_mult_3;
+    \$387  = rq1_x[23:17];
     if (rst) begin
-      \$387  = 25'h0000000;
+      \$387  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = rq2_mult_4;
+    \$388  = rq1_mult_1[16:0];
     if (rst) begin
-      \$388  = 25'h0000000;
+      \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = rq2_mult_5;
+    \$389  = \$62 ;
     if (rst) begin
-      \$389  = 25'h0000000;
+      \$389  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = rq2_mult_6;
+    \$390  = rq1_part1_0;
     if (rst) begin
-      \$390  = 25'h0000000;
+      \$390  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = rq2_mult_7;
+    \$391  = rq1_part1_0_r;
     if (rst) begin
-      \$391  = 25'h0000000;
+      \$391  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$392  = i__payload[71:48];
+    \$392  = rq1_x[23:17];
     if (rst) begin
-      \$392  = 24'h000000;
+      \$392  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = rq2_x[16:0];
+    \$393  = rq1_mult_1[24:17];
     if (rst) begin
-      \$393  = 17'h00000;
+      \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = rq2_mult_1[16:0];
+    \$394  = \$63 ;
     if (rst) begin
-      \$394  = 17'h00000;
+      \$394  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = \$90 ;
+    \$395  = rq1_part1_1;
     if (rst) begin
-      \$395  = 34'h000000000;
+      \$395  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = rq2_part0_0;
+    \$396  = rq1_part1_1_r;
     if (rst) begin
-      \$396  = 34'h000000000;
+      \$396  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = rq2_part0_0_r;
+    \$397  = \$67 [48:0];
     if (rst) begin
-      \$397  = 34'h000000000;
+      \$397  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = rq2_x[16:0];
+    \$398  = \$71 [48:0];
     if (rst) begin
-      \$398  = 17'h00000;
+      \$398  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = rq2_mult_1[24:17];
+    \$399  = \$73 [48:0];
     if (rst) begin
-      \$399  = 8'h00;
+      \$399  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = \$91 ;
+    \$400  = \$74 ;
     if (rst) begin
-      \$400  = 25'h0000000;
+      \$400  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = rq2_part0_1;
+    \$401  = \$75 ;
     if (rst) begin
-      \$401  = 25'h0000000;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = rq2_part0_1_r;
+    \$402  = \$78 ;
     if (rst) begin
-      \$402  = 25'h0000000;
+      \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = rq2_x[23:17];
+    \$403  = \$82 [7:0];
     if (rst) begin
-      \$403  = 7'h00;
+      \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = rq2_mult_1[16:0];
+    \$404  = \$87 ;
     if (rst) begin
-      \$404  = 17'h00000;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$405  = \$92 ;
     if (rst) begin
-      \$405  = 24'h000000;
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = rq2_part1_0;
+    \$406  = \$93 ;
     if (rst) begin
-      \$406  = 24'h000000;
+      \$406  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = rq2_part1_0_r;
+    \$407  = rq2_mult_1;
     if (rst) begin
-      \$407  = 24'h000000;
+      \$407  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = rq2_x[23:17];
+    \$408  = rq2_mult_2;
     if (rst) begin
-      \$408  = 7'h00;
+      \$408  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = rq2_mult_1[24:17];
+    \$409  = rq2_mult_3;
     if (rst) begin
-      \$409  = 8'h00;
+      \$409  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = \$93 ;
+    \$410  = rq2_mult_4;
     if (rst) begin
-      \$410  = 15'h0000;
+      \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = rq2_part1_1;
+    \$411  = rq2_mult_5;
     if (rst) begin
-      \$411  = 15'h0000;
+      \$411  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = rq2_part1_1_r;
+    \$412  = rq2_mult_6;
     if (rst) begin
-      \$412  = 15'h0000;
+      \$412  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = \$101 [48:0];
+    \$413  = rq2_mult_7;
     if (rst) begin
-      \$413  = 49'h0000000000000;
+      \$413  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = \$102 ;
+    \$414  = rq2_mult_8;
     if (rst) begin
-      \$414  = 49'h0000000000000;
+      \$414  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = \$103 ;
+    \$415  = i__payload[71:48];
     if (rst) begin
-      \$415  = 1'h0;
+      \$415  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = \$106 ;
+    \$416  = rq2_x[16:0];
     if (rst) begin
-      \$416  = 1'h0;
+      \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = \$110 [7:0];
+    \$417  = rq2_mult_1[16:0];
     if (rst) begin
-      \$417  = 8'h00;
+      \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = \$115 ;
+    \$418  = \$94 ;
     if (rst) begin
-      \$418  = 1'h0;
+      \$418  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = \$120 ;
+    \$419  = rq2_part0_0;
     if (rst) begin
-      \$419  = 1'h0;
+      \$419  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = \$121 ;
+    \$420  = rq2_part0_0_r;
     if (rst) begin
-      \$420  = 25'h0000000;
+      \$420  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = rq3_mult_1;
+    \$421  = rq2_x[16:0];
     if (rst) begin
-      \$421  = 25'h0000000;
+      \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = rq3_mult_2;
+    \$422  = rq2_mult_1[24:17];
     if (rst) begin
-      \$422  = 25'h0000000;
+      \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = rq3_mult_3;
+    \$423  = \$95 ;
     if (rst) begin
       \$423  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = rq3_mult_4;
+    \$424  = rq2_part0_1;
     if (rst) begin
       \$424  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = rq3_mult_5;
+    \$425  = rq2_part0_1_r;
     if (rst) begin
       \$425  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = rq3_mult_6;
+    \$426  = rq2_x[23:17];
     if (rst) begin
-      \$426  = 25'h0000000;
+      \$426  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = rq3_mult_7;
+    \$427  = rq2_mult_1[16:0];
     if (rst) begin
-      \$427  = 25'h0000000;
+      \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = i__payload[95:72];
+    \$428  = \$96 ;
     if (rst) begin
       \$428  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = rq3_x[16:0];
+    \$429  = rq2_part1_0;
     if (rst) begin
-      \$429  = 17'h00000;
+      \$429  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = rq3_mult_1[16:0];
+    \$430  = rq2_part1_0_r;
     if (rst) begin
-      \$430  = 17'h00000;
+      \$430  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = \$122 ;
+    \$431  = rq2_x[23:17];
     if (rst) begin
-      \$431  = 34'h000000000;
+      \$431  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = rq3_part0_0;
+    \$432  = rq2_mult_1[24:17];
     if (rst) begin
-      \$432  = 34'h000000000;
+      \$432  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$433  = rq3_part0_0_r;
+    \$433  = \$97 ;
     if (rst) begin
-      \$433  = 34'h000000000;
+      \$433  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$434  = rq3_x[16:0];
+    \$434  = rq2_part1_1;
     if (rst) begin
-      \$434  = 17'h00000;
+      \$434  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$435  = rq3_mult_1[24:17];
+    \$435  = rq2_part1_1_r;
     if (rst) begin
-      \$435  = 8'h00;
+      \$435  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = \$123 ;
+    \$436  = \$101 [48:0];
     if (rst) begin
-      \$436  = 25'h0000000;
+      \$436  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$437  = rq3_part0_1;
+    \$437  = \$105 [48:0];
     if (rst) begin
-      \$437  = 25'h0000000;
+      \$437  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$438  = rq3_part0_1_r;
+    \$438  = \$107 [48:0];
     if (rst) begin
-      \$438  = 25'h0000000;
+      \$438  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$439  = rq3_x[23:17];
+    \$439  = \$108 ;
     if (rst) begin
-      \$439  = 7'h00;
+      \$439  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$440  = rq3_mult_1[16:0];
+    \$440  = \$109 ;
     if (rst) begin
-      \$440  = 17'h00000;
+      \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$441  = \$124 ;
+    \$441  = \$112 ;
     if (rst) begin
-      \$441  = 24'h000000;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$442  = rq3_part1_0;
+    \$442  = \$116 [7:0];
     if (rst) begin
-      \$442  = 24'h000000;
+      \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$443  = rq3_part1_0_r;
+    \$443  = \$121 ;
     if (rst) begin
-      \$443  = 24'h000000;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$444  = rq3_x[23:17];
+    \$444  = \$126 ;
     if (rst) begin
-      \$444  = 7'h00;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$445  = rq3_mult_1[24:17];
+    \$445  = \$127 ;
     if (rst) begin
-      \$445  = 8'h00;
+      \$445  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$446  = \$125 ;
+    \$446  = rq3_mult_1;
     if (rst) begin
-      \$446  = 15'h0000;
+      \$446  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$447  = rq3_part1_1;
+    \$447  = rq3_mult_2;
     if (rst) begin
-      \$447  = 15'h0000;
+      \$447  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$448  = rq3_part1_1_r;
+    \$448  = rq3_mult_3;
     if (rst) begin
-      \$448  = 15'h0000;
+      \$448  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$449  = \$133 [48:0];
+    \$449  = rq3_mult_4;
     if (rst) begin
-      \$449  = 49'h0000000000000;
+      \$449  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$450  = \$134 ;
+    \$450  = rq3_mult_5;
     if (rst) begin
-      \$450  = 49'h0000000000000;
+      \$450  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$451  = \$135 ;
+    \$451  = rq3_mult_6;
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$452  = \$138 ;
+    \$452  = rq3_mult_7;
     if (rst) begin
-      \$452  = 1'h0;
+      \$452  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$453  = \$142 [7:0];
+    \$453  = rq3_mult_8;
     if (rst) begin
-      \$453  = 8'h00;
+      \$453  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$454  = \$147 ;
+    \$454  = i__payload[95:72];
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = \$152 ;
+    \$455  = rq3_x[16:0];
     if (rst) begin
-      \$455  = 1'h0;
+      \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$456  = \$153 ;
+    \$456  = rq3_mult_1[16:0];
     if (rst) begin
-      \$456  = 25'h0000000;
+      \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$457  = rq4_mult_1;
+    \$457  = \$128 ;
     if (rst) begin
-      \$457  = 25'h0000000;
+      \$457  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$458  = rq4_mult_2;
+    \$458  = rq3_part0_0;
     if (rst) begin
-      \$458  = 25'h0000000;
+      \$458  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$459  = rq4_mult_3;
+    \$459  = rq3_part0_0_r;
     if (rst) begin
-      \$459  = 25'h0000000;
+      \$459  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$460  = rq4_mult_4;
+    \$460  = rq3_x[16:0];
     if (rst) begin
-      \$460  = 25'h0000000;
+      \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$461  = rq4_mult_5;
+    \$461  = rq3_mult_1[24:17];
     if (rst) begin
-      \$461  = 25'h0000000;
+      \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$462  = rq4_mult_6;
+    \$462  = \$129 ;
     if (rst) begin
       \$462  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$463  = rq4_mult_7;
+    \$463  = rq3_part0_1;
     if (rst) begin
       \$463  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$464  = \$154 ;
+    \$464  = rq3_part0_1_r;
     if (rst) begin
-      \$464  = 6'h00;
+      \$464  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$465  = rq4_shift_1;
+    \$465  = rq3_x[23:17];
     if (rst) begin
-      \$465  = 6'h00;
+      \$465  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$466  = rq4_shift_2;
+    \$466  = rq3_mult_1[16:0];
     if (rst) begin
-      \$466  = 6'h00;
+      \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$467  = rq4_shift_3;
+    \$467  = \$130 ;
     if (rst) begin
-      \$467  = 6'h00;
+      \$467  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$468  = rq4_shift_4;
+    \$468  = rq3_part1_0;
     if (rst) begin
-      \$468  = 6'h00;
+      \$468  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$469  = rq4_shift_5;
+    \$469  = rq3_part1_0_r;
     if (rst) begin
-      \$469  = 6'h00;
+      \$469  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$470  = rq4_shift_6;
+    \$470  = rq3_x[23:17];
     if (rst) begin
-      \$470  = 6'h00;
+      \$470  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$471  = rq4_shift_7;
+    \$471  = rq3_mult_1[24:17];
     if (rst) begin
-      \$471  = 6'h00;
+      \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$472  = \$155 ;
+    \$472  = \$131 ;
     if (rst) begin
-      \$472  = 35'h000000000;
+      \$472  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$473  = rq4_half_1;
+    \$473  = rq3_part1_1;
     if (rst) begin
-      \$473  = 35'h000000000;
+      \$473  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$474  = rq4_half_2;
+    \$474  = rq3_part1_1_r;
     if (rst) begin
-      \$474  = 35'h000000000;
+      \$474  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$475  = rq4_half_3;
+    \$475  = \$135 [48:0];
     if (rst) begin
-      \$475  = 35'h000000000;
+      \$475  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$476  = rq4_half_4;
+    \$476  = \$139 [48:0];
     if (rst) begin
-      \$476  = 35'h000000000;
+      \$476  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$477  = rq4_half_5;
+    \$477  = \$141 [48:0];
     if (rst) begin
-      \$477  = 35'h000000000;
+      \$477  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$478  = rq4_half_6;
+    \$478  = \$142 ;
     if (rst) begin
-      \$478  = 35'h000000000;
+      \$478  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$479  = rq4_half_7;
+    \$479  = \$143 ;
     if (rst) begin
-      \$479  = 35'h000000000;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$480  = \$156 ;
+    \$480  = \$146 ;
     if (rst) begin
-      \$480  = 35'h000000000;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$481  = rq4_mask_1;
+    \$481  = \$150 [7:0];
     if (rst) begin
-      \$481  = 35'h000000000;
+      \$481  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$482  = rq4_mask_2;
+    \$482  = \$155 ;
     if (rst) begin
-      \$482  = 35'h000000000;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$483  = rq4_mask_3;
+    \$483  = \$160 ;
     if (rst) begin
-      \$483  = 35'h000000000;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$484  = rq4_mask_4;
+    \$484  = \$161 ;
     if (rst) begin
-      \$484  = 35'h000000000;
+      \$484  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$485  = rq4_mask_5;
+    \$485  = rq4_mult_1;
     if (rst) begin
-      \$485  = 35'h000000000;
+      \$485  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$486  = rq4_mask_6;
+    \$486  = rq4_mult_2;
     if (rst) begin
-      \$486  = 35'h000000000;
+      \$486  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$487  = rq4_mask_7;
+    \$487  = rq4_mult_3;
     if (rst) begin
-      \$487  = 35'h000000000;
+      \$487  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$488  = i__payload[119:96];
+    \$488  = rq4_mult_4;
     if (rst) begin
-      \$488  = 24'h000000;
+      \$488  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$489  = rq4_x[16:0];
+    \$489  = rq4_mult_5;
     if (rst) begin
-      \$489  = 17'h00000;
+      \$489  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$490  = rq4_mult_1[16:0];
+    \$490  = rq4_mult_6;
     if (rst) begin
-      \$490  = 17'h00000;
+      \$490  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$491  = \$157 ;
+    \$491  = rq4_mult_7;
     if (rst) begin
-      \$491  = 34'h000000000;
+      \$491  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$492  = rq4_part0_0;
+    \$492  = rq4_mult_8;
     if (rst) begin
-      \$492  = 34'h000000000;
+      \$492  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$493  = rq4_part0_0_r;
+    \$493  = \$162 ;
     if (rst) begin
-      \$493  = 34'h000000000;
+      \$493  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$494  = rq4_x[16:0];
+    \$494  = rq4_shift_1;
     if (rst) begin
-      \$494  = 17'h00000;
+      \$494  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$495  = rq4_mult_1[24:17];
+    \$495  = rq4_shift_2;
     if (rst) begin
-      \$495  = 8'h00;
+      \$495  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$496  = \$158 ;
+    \$496  = rq4_shift_3;
     if (rst) begin
-      \$496  = 25'h0000000;
+      \$496  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$497  = rq4_part0_1;
+    \$497  = rq4_shift_4;
     if (rst) begin
-      \$497  = 25'h0000000;
+      \$497  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$498  = rq4_part0_1_r;
+    \$498  = rq4_shift_5;
     if (rst) begin
-      \$498  = 25'h0000000;
+      \$498  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$499  = rq4_x[23:17];
+    \$499  = rq4_shift_6;
     if (rst) begin
-      \$499  = 7'h00;
+      \$499  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$500  = rq4_mult_1[16:0];
+    \$500  = rq4_shift_7;
     if (rst) begin
-      \$500  = 17'h00000;
+      \$500  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$501  = \$159 ;
+    \$501  = rq4_shift_8;
     if (rst) begin
-      \$501  = 24'h000000;
+      \$501  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$502  = rq4_part1_0;
+    \$502  = \$163 ;
     if (rst) begin
-      \$502  = 24'h000000;
+      \$502  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$503  = rq4_part1_0_r;
+    \$503  = rq4_half_1;
     if (rst) begin
-      \$503  = 24'h000000;
+      \$503  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$504  = rq4_x[23:17];
+    \$504  = rq4_half_2;
     if (rst) begin
-      \$504  = 7'h00;
+      \$504  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$505  = rq4_mult_1[24:17];
+    \$505  = rq4_half_3;
     if (rst) begin
-      \$505  = 8'h00;
+      \$505  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$506  = \$160 ;
+    \$506  = rq4_half_4;
     if (rst) begin
-      \$506  = 15'h0000;
+      \$506  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$507  = rq4_part1_1;
+    \$507  = rq4_half_5;
     if (rst) begin
-      \$507  = 15'h0000;
+      \$507  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$508  = rq4_part1_1_r;
+    \$508  = rq4_half_6;
     if (rst) begin
-      \$508  = 15'h0000;
+      \$508  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$509  = \$168 [48:0];
+    \$509  = rq4_half_7;
     if (rst) begin
-      \$509  = 49'h0000000000000;
+      \$509  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$510  = \$169 ;
+    \$510  = rq4_half_8;
     if (rst) begin
-      \$510  = 49'h0000000000000;
+      \$510  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$511  = \$170 ;
+    \$511  = \$164 ;
     if (rst) begin
-      \$511  = 1'h0;
+      \$511  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$512  = \$173 ;
+    \$512  = rq4_mask_1;
     if (rst) begin
-      \$512  = 1'h0;
+      \$512  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$513  = \$177 [7:0];
+    \$513  = rq4_mask_2;
     if (rst) begin
-      \$513  = 8'h00;
+      \$513  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$514  = \$182 ;
+    \$514  = rq4_mask_3;
     if (rst) begin
-      \$514  = 1'h0;
+      \$514  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$515  = \$187 ;
+    \$515  = rq4_mask_4;
     if (rst) begin
-      \$515  = 1'h0;
+      \$515  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$516  = \$188 ;
+    \$516  = rq4_mask_5;
     if (rst) begin
-      \$516  = 25'h0000000;
+      \$516  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$517  = rq5_mult_1;
+    \$517  = rq4_mask_6;
     if (rst) begin
-      \$517  = 25'h0000000;
+      \$517  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$518  = rq5_mult_2;
+    \$518  = rq4_mask_7;
     if (rst) begin
-      \$518  = 25'h0000000;
+      \$518  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$519  = rq5_mult_3;
+    \$519  = rq4_mask_8;
     if (rst) begin
-      \$519  = 25'h0000000;
+      \$519  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$520  = rq5_mult_4;
+    \$520  = i__payload[119:96];
     if (rst) begin
-      \$520  = 25'h0000000;
+      \$520  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$521  = rq5_mult_5;
+    \$521  = rq4_x[16:0];
     if (rst) begin
-      \$521  = 25'h0000000;
+      \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$522  = rq5_mult_6;
+    \$522  = rq4_mult_1[16:0];
     if (rst) begin
-      \$522  = 25'h0000000;
+      \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$523  = rq5_mult_7;
+    \$523  = \$165 ;
     if (rst) begin
-      \$523  = 25'h0000000;
+      \$523  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$524  = \$189 ;
+    \$524  = rq4_part0_0;
     if (rst) begin
-      \$524  = 6'h00;
+      \$524  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$525  = rq5_shift_1;
+    \$525  = rq4_part0_0_r;
     if (rst) begin
-      \$525  = 6'h00;
+      \$525  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$526  = rq5_shift_2;
+    \$526  = rq4_x[16:0];
     if (rst) begin
-      \$526  = 6'h00;
+      \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$527  = rq5_shift_3;
+    \$527  = rq4_mult_1[24:17];
     if (rst) begin
-      \$527  = 6'h00;
+      \$527  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$528  = rq5_shift_4;
+    \$528  = \$166 ;
     if (rst) begin
-      \$528  = 6'h00;
+      \$528  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$529  = rq5_shift_5;
+    \$529  = rq4_part0_1;
     if (rst) begin
-      \$529  = 6'h00;
+      \$529  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$530  = rq5_shift_6;
+    \$530  = rq4_part0_1_r;
     if (rst) begin
-      \$530  = 6'h00;
+      \$530  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$531  = rq5_shift_7;
+    \$531  = rq4_x[23:17];
     if (rst) begin
-      \$531  = 6'h00;
+      \$531  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$532  = \$190 ;
+    \$532  = rq4_mult_1[16:0];
     if (rst) begin
-      \$532  = 35'h000000000;
+      \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$533  = rq5_half_1;
+    \$533  = \$167 ;
     if (rst) begin
-      \$533  = 35'h000000000;
+      \$533  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$534  = rq5_half_2;
+    \$534  = rq4_part1_0;
     if (rst) begin
-      \$534  = 35'h000000000;
+      \$534  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$535  = rq5_half_3;
+    \$535  = rq4_part1_0_r;
     if (rst) begin
-      \$535  = 35'h000000000;
+      \$535  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$536  = rq5_half_4;
+    \$536  = rq4_x[23:17];
     if (rst) begin
-      \$536  = 35'h000000000;
+      \$536  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$537  = rq5_half_5;
+    \$537  = rq4_mult_1[24:17];
     if (rst) begin
-      \$537  = 35'h000000000;
+      \$537  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$538  = rq5_half_6;
+    \$538  = \$168 ;
     if (rst) begin
-      \$538  = 35'h000000000;
+      \$538  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$539  = rq5_half_7;
+    \$539  = rq4_part1_1;
     if (rst) begin
-      \$539  = 35'h000000000;
+      \$539  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$540  = \$191 ;
+    \$540  = rq4_part1_1_r;
     if (rst) begin
-      \$540  = 35'h000000000;
+      \$540  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$541  = rq5_mask_1;
+    \$541  = \$172 [48:0];
     if (rst) begin
-      \$541  = 35'h000000000;
+      \$541  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$542  = rq5_mask_2;
+    \$542  = \$176 [48:0];
     if (rst) begin
-      \$542  = 35'h000000000;
+      \$542  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$543  = rq5_mask_3;
+    \$543  = \$178 [48:0];
     if (rst) begin
-      \$543  = 35'h000000000;
+      \$543  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$544  = rq5_mask_4;
+    \$544  = \$179 ;
     if (rst) begin
-      \$544  = 35'h000000000;
+      \$544  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$545  = rq5_mask_5;
+    \$545  = \$180 ;
     if (rst) begin
-      \$545  = 35'h000000000;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$546  = rq5_mask_6;
+    \$546  = \$183 ;
     if (rst) begin
-      \$546  = 35'h000000000;
+      \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$547  = rq5_mask_7;
+    \$547  = \$187 [7:0];
     if (rst) begin
-      \$547  = 35'h000000000;
+      \$547  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$548  = i__payload[143:120];
+    \$548  = \$192 ;
     if (rst) begin
-      \$548  = 24'h000000;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$549  = rq5_x[16:0];
+    \$549  = \$197 ;
     if (rst) begin
-      \$549  = 17'h00000;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$550  = rq5_mult_1[16:0];
+    \$550  = \$198 ;
     if (rst) begin
-      \$550  = 17'h00000;
+      \$550  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$551  = \$192 ;
+    \$551  = rq5_mult_1;
     if (rst) begin
-      \$551  = 34'h000000000;
+      \$551  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$552  = rq5_part0_0;
+    \$552  = rq5_mult_2;
     if (rst) begin
-      \$552  = 34'h000000000;
+      \$552  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$553  = rq5_part0_0_r;
+    \$553  = rq5_mult_3;
     if (rst) begin
-      \$553  = 34'h000000000;
+      \$553  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$554  = rq5_x[16:0];
+    \$554  = rq5_mult_4;
     if (rst) begin
-      \$554  = 17'h00000;
+      \$554  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$555  = rq5_mult_1[24:17];
+    \$555  = rq5_mult_5;
     if (rst) begin
-      \$555  = 8'h00;
+      \$555  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$556  = \$193 ;
+    \$556  = rq5_mult_6;
     if (rst) begin
       \$556  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$557  = rq5_part0_1;
+    \$557  = rq5_mult_7;
     if (rst) begin
       \$557  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$558  = rq5_part0_1_r;
+    \$558  = rq5_mult_8;
     if (rst) begin
       \$558  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$559  = rq5_x[23:17];
+    \$559  = \$199 ;
     if (rst) begin
-      \$559  = 7'h00;
+      \$559  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$560  = rq5_mult_1[16:0];
+    \$560  = rq5_shift_1;
     if (rst) begin
-      \$560  = 17'h00000;
+      \$560  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$561  = \$194 ;
+    \$561  = rq5_shift_2;
     if (rst) begin
-      \$561  = 24'h000000;
+      \$561  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$562  = rq5_part1_0;
+    \$562  = rq5_shift_3;
     if (rst) begin
-      \$562  = 24'h000000;
+      \$562  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$563  = rq5_part1_0_r;
+    \$563  = rq5_shift_4;
     if (rst) begin
-      \$563  = 24'h000000;
+      \$563  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$564  = rq5_x[23:17];
+    \$564  = rq5_shift_5;
     if (rst) begin
-      \$564  = 7'h00;
+      \$564  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$565  = rq5_mult_1[24:17];
+    \$565  = rq5_shift_6;
     if (rst) begin
-      \$565  = 8'h00;
+      \$565  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$566  = \$195 ;
+    \$566  = rq5_shift_7;
     if (rst) begin
-      \$566  = 15'h0000;
+      \$566  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$567  = rq5_part1_1;
+    \$567  = rq5_shift_8;
     if (rst) begin
-      \$567  = 15'h0000;
+      \$567  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$568  = rq5_part1_1_r;
+    \$568  = \$200 ;
     if (rst) begin
-      \$568  = 15'h0000;
+      \$568  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$569  = \$203 [48:0];
+    \$569  = rq5_half_1;
     if (rst) begin
-      \$569  = 49'h0000000000000;
+      \$569  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$570  = \$204 ;
+    \$570  = rq5_half_2;
     if (rst) begin
-      \$570  = 49'h0000000000000;
+      \$570  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$571  = \$205 ;
+    \$571  = rq5_half_3;
     if (rst) begin
-      \$571  = 1'h0;
+      \$571  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$572  = \$208 ;
+    \$572  = rq5_half_4;
     if (rst) begin
-      \$572  = 1'h0;
+      \$572  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$573  = \$212 [7:0];
+    \$573  = rq5_half_5;
     if (rst) begin
-      \$573  = 8'h00;
+      \$573  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$574  = \$217 ;
+    \$574  = rq5_half_6;
     if (rst) begin
-      \$574  = 1'h0;
+      \$574  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$575  = \$222 ;
+    \$575  = rq5_half_7;
     if (rst) begin
-      \$575  = 1'h0;
+      \$575  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$576  = \$224 ;
+    \$576  = rq5_half_8;
     if (rst) begin
-      \$576  = 8'h00;
+      \$576  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$577  = \$226 ;
+    \$577  = \$201 ;
     if (rst) begin
-      \$577  = 8'h00;
+      \$577  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$578  = \$228 ;
+    \$578  = rq5_mask_1;
     if (rst) begin
-      \$578  = 8'h00;
+      \$578  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$579  = \$230 ;
+    \$579  = rq5_mask_2;
     if (rst) begin
-      \$579  = 8'h00;
+      \$579  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$580  = \$232 ;
+    \$580  = rq5_mask_3;
     if (rst) begin
-      \$580  = 8'h00;
+      \$580  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$581  = \$234 ;
+    \$581  = rq5_mask_4;
     if (rst) begin
-      \$581  = 8'h00;
+      \$581  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$582  = \$10 [3:0];
+    \$582  = rq5_mask_5;
     if (rst) begin
-      \$582  = 4'h0;
+      \$582  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$583  = \$241 ;
+    \$583  = rq5_mask_6;
     if (rst) begin
-      \$583  = 1'h1;
+      \$583  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$584  = \$signature__addr ;
-    if (\$248 ) begin
-      \$584  = \$251 [3:0];
-    end
+    \$584  = rq5_mask_7;
     if (rst) begin
-      \$584  = 4'h0;
+      \$584  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$585  = rport__addr;
-    if (\$255 ) begin
-      \$585  = \$258 [3:0];
-    end
+    \$585  = rq5_mask_8;
     if (rst) begin
-      \$585  = 4'h0;
+      \$585  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$586  = \$271 [3:0];
+    \$586  = i__payload[143:120];
     if (rst) begin
-      \$586  = 4'h0;
+      \$586  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$587  = o__valid;
-    if (\$273 ) begin
-      \$587  = \$275 ;
-    end
+    \$587  = rq5_x[16:0];
     if (rst) begin
-      \$587  = 1'h0;
+      \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$588  = o__payload;
-    if (\$273 ) begin
-      \$588  = \$277 ;
+    \$588  = rq5_mult_1[16:0];
+    if (rst) begin
+      \$588  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$589  = \$202 ;
+    if (rst) begin
+      \$589  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$590  = rq5_part0_0;
+    if (rst) begin
+      \$590  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$591  = rq5_part0_0_r;
+    if (rst) begin
+      \$591  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$592  = rq5_x[16:0];
+    if (rst) begin
+      \$592  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$593  = rq5_mult_1[24:17];
+    if (rst) begin
+      \$593  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$594  = \$203 ;
+    if (rst) begin
+      \$594  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$595  = rq5_part0_1;
+    if (rst) begin
+      \$595  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$596  = rq5_part0_1_r;
+    if (rst) begin
+      \$596  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$597  = rq5_x[23:17];
+    if (rst) begin
+      \$597  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$598  = rq5_mult_1[16:0];
+    if (rst) begin
+      \$598  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$599  = \$204 ;
+    if (rst) begin
+      \$599  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$600  = rq5_part1_0;
+    if (rst) begin
+      \$600  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$601  = rq5_part1_0_r;
+    if (rst) begin
+      \$601  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$602  = rq5_x[23:17];
+    if (rst) begin
+      \$602  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$603  = rq5_mult_1[24:17];
+    if (rst) begin
+      \$603  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$604  = \$205 ;
+    if (rst) begin
+      \$604  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$605  = rq5_part1_1;
+    if (rst) begin
+      \$605  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$606  = rq5_part1_1_r;
+    if (rst) begin
+      \$606  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$607  = \$209 [48:0];
+    if (rst) begin
+      \$607  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$608  = \$213 [48:0];
+    if (rst) begin
+      \$608  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$609  = \$215 [48:0];
+    if (rst) begin
+      \$609  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$610  = \$216 ;
+    if (rst) begin
+      \$610  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$611  = \$217 ;
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$612  = \$220 ;
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$613  = \$224 [7:0];
+    if (rst) begin
+      \$613  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$614  = \$229 ;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$615  = \$234 ;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$616  = \$236 ;
+    if (rst) begin
+      \$616  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$617  = \$238 ;
+    if (rst) begin
+      \$617  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$618  = \$240 ;
+    if (rst) begin
+      \$618  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$619  = \$242 ;
+    if (rst) begin
+      \$619  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$620  = \$244 ;
+    if (rst) begin
+      \$620  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$621  = \$246 ;
+    if (rst) begin
+      \$621  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$622  = \$10 [3:0];
+    if (rst) begin
+      \$622  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$623  = \$253 ;
+    if (rst) begin
+      \$623  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$624  = \$signature__addr ;
+    if (\$260 ) begin
+      \$624  = \$263 [3:0];
     end
     if (rst) begin
-      \$588  = 48'h000000000000;
+      \$624  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$625  = rport__addr;
+    if (\$267 ) begin
+      \$625  = \$270 [3:0];
+    end
+    if (rst) begin
+      \$625  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$626  = \$283 [3:0];
+    if (rst) begin
+      \$626  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$627  = o__valid;
+    if (\$285 ) begin
+      \$627  = \$287 ;
+    end
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$628  = o__payload;
+    if (\$285 ) begin
+      \$628  = \$289 ;
+    end
+    if (rst) begin
+      \$628  = 48'h000000000000;
     end
   end
   always @* begin
@@ -10382,21 +10897,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$54  = 25'h14135a7;
+          \$56  = 25'h14135a7;
       3'h1:
-          \$54  = 25'h1bf93e4;
+          \$56  = 25'h1bf93e4;
       3'h2:
-          \$54  = 25'h13269b9;
+          \$56  = 25'h13269b9;
       3'h3:
-          \$54  = 25'h1ac1c54;
+          \$56  = 25'h1ac1c54;
       3'h4:
-          \$54  = 25'h11d4a2c;
+          \$56  = 25'h11d4a2c;
       3'h5:
-          \$54  = 25'h147f7db;
+          \$56  = 25'h147f7db;
       3'h6:
-          \$54  = 25'h1acc802;
+          \$56  = 25'h1acc802;
       3'h7:
-          \$54  = 25'h1fdc68d;
+          \$56  = 25'h1fdc68d;
     endcase
   end
   always @* begin
@@ -10404,21 +10919,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$55  = 6'h23;
+          \$57  = 6'h23;
       3'h1:
-          \$55  = 6'h23;
+          \$57  = 6'h23;
       3'h2:
-          \$55  = 6'h23;
+          \$57  = 6'h23;
       3'h3:
-          \$55  = 6'h23;
+          \$57  = 6'h23;
       3'h4:
-          \$55  = 6'h22;
+          \$57  = 6'h22;
       3'h5:
-          \$55  = 6'h23;
+          \$57  = 6'h23;
       3'h6:
-          \$55  = 6'h23;
+          \$57  = 6'h23;
       3'h7:
-          \$55  = 6'h24;
+          \$57  = 6'h24;
     endcase
   end
   always @* begin
@@ -10426,21 +10941,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$56  = 36'h400000000;
+          \$58  = 36'h400000000;
       3'h1:
-          \$56  = 36'h400000000;
+          \$58  = 36'h400000000;
       3'h2:
-          \$56  = 36'h400000000;
+          \$58  = 36'h400000000;
       3'h3:
-          \$56  = 36'h400000000;
+          \$58  = 36'h400000000;
       3'h4:
-          \$56  = 36'h200000000;
+          \$58  = 36'h200000000;
       3'h5:
-          \$56  = 36'h400000000;
+          \$58  = 36'h400000000;
       3'h6:
-          \$56  = 36'h400000000;
+          \$58  = 36'h400000000;
       3'h7:
-          \$56  = 36'h800000000;
+          \$58  = 36'h800000000;
     endcase
   end
   always @* begin
@@ -10448,21 +10963,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$57  = 36'h7ffffffff;
+          \$59  = 36'h7ffffffff;
       3'h1:
-          \$57  = 36'h7ffffffff;
+          \$59  = 36'h7ffffffff;
       3'h2:
-          \$57  = 36'h7ffffffff;
+          \$59  = 36'h7ffffffff;
       3'h3:
-          \$57  = 36'h7ffffffff;
+          \$59  = 36'h7ffffffff;
       3'h4:
-          \$57  = 36'h3ffffffff;
+          \$59  = 36'h3ffffffff;
       3'h5:
-          \$57  = 36'h7ffffffff;
+          \$59  = 36'h7ffffffff;
       3'h6:
-          \$57  = 36'h7ffffffff;
+          \$59  = 36'h7ffffffff;
       3'h7:
-          \$57  = 36'hfffffffff;
+          \$59  = 36'hfffffffff;
     endcase
   end
   always @* begin
@@ -10470,21 +10985,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$89  = 25'h1913193;
+          \$93  = 25'h1913193;
       3'h1:
-          \$89  = 25'h1c2890c;
+          \$93  = 25'h1c2890c;
       3'h2:
-          \$89  = 25'h1aee944;
+          \$93  = 25'h1aee944;
       3'h3:
-          \$89  = 25'h19a7fad;
+          \$93  = 25'h19a7fad;
       3'h4:
-          \$89  = 25'h15e7f6e;
+          \$93  = 25'h15e7f6e;
       3'h5:
-          \$89  = 25'h136e676;
+          \$93  = 25'h136e676;
       3'h6:
-          \$89  = 25'h18e08ea;
+          \$93  = 25'h18e08ea;
       3'h7:
-          \$89  = 25'h17a1636;
+          \$93  = 25'h17a1636;
     endcase
   end
   always @* begin
@@ -10492,21 +11007,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$121  = 25'h1b616f5;
+          \$127  = 25'h1b616f5;
       3'h1:
-          \$121  = 25'h1c3022d;
+          \$127  = 25'h1c3022d;
       3'h2:
-          \$121  = 25'h136e464;
+          \$127  = 25'h136e464;
       3'h3:
-          \$121  = 25'h15516fc;
+          \$127  = 25'h15516fc;
       3'h4:
-          \$121  = 25'h15c0cd6;
+          \$127  = 25'h15c0cd6;
       3'h5:
-          \$121  = 25'h14de0c7;
+          \$127  = 25'h14de0c7;
       3'h6:
-          \$121  = 25'h140181a;
+          \$127  = 25'h140181a;
       3'h7:
-          \$121  = 25'h1759f01;
+          \$127  = 25'h1759f01;
     endcase
   end
   always @* begin
@@ -10514,21 +11029,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$153  = 25'h1c41623;
+          \$161  = 25'h1c41623;
       3'h1:
-          \$153  = 25'h17d949a;
+          \$161  = 25'h17d949a;
       3'h2:
-          \$153  = 25'h1cee134;
+          \$161  = 25'h1cee134;
       3'h3:
-          \$153  = 25'h116bde4;
+          \$161  = 25'h116bde4;
       3'h4:
-          \$153  = 25'h12fb61e;
+          \$161  = 25'h12fb61e;
       3'h5:
-          \$153  = 25'h1395a43;
+          \$161  = 25'h1395a43;
       3'h6:
-          \$153  = 25'h190290b;
+          \$161  = 25'h190290b;
       3'h7:
-          \$153  = 25'h1a1437b;
+          \$161  = 25'h1a1437b;
     endcase
   end
   always @* begin
@@ -10536,21 +11051,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$154  = 6'h23;
+          \$162  = 6'h23;
       3'h1:
-          \$154  = 6'h23;
+          \$162  = 6'h23;
       3'h2:
-          \$154  = 6'h23;
+          \$162  = 6'h23;
       3'h3:
-          \$154  = 6'h22;
+          \$162  = 6'h22;
       3'h4:
-          \$154  = 6'h23;
+          \$162  = 6'h23;
       3'h5:
-          \$154  = 6'h23;
+          \$162  = 6'h23;
       3'h6:
-          \$154  = 6'h23;
+          \$162  = 6'h23;
       3'h7:
-          \$154  = 6'h23;
+          \$162  = 6'h23;
     endcase
   end
   always @* begin
@@ -10558,21 +11073,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$155  = 35'h400000000;
+          \$163  = 35'h400000000;
       3'h1:
-          \$155  = 35'h400000000;
+          \$163  = 35'h400000000;
       3'h2:
-          \$155  = 35'h400000000;
+          \$163  = 35'h400000000;
       3'h3:
-          \$155  = 35'h200000000;
+          \$163  = 35'h200000000;
       3'h4:
-          \$155  = 35'h400000000;
+          \$163  = 35'h400000000;
       3'h5:
-          \$155  = 35'h400000000;
+          \$163  = 35'h400000000;
       3'h6:
-          \$155  = 35'h400000000;
+          \$163  = 35'h400000000;
       3'h7:
-          \$155  = 35'h400000000;
+          \$163  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -10580,21 +11095,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$156  = 35'h7ffffffff;
+          \$164  = 35'h7ffffffff;
       3'h1:
-          \$156  = 35'h7ffffffff;
+          \$164  = 35'h7ffffffff;
       3'h2:
-          \$156  = 35'h7ffffffff;
+          \$164  = 35'h7ffffffff;
       3'h3:
-          \$156  = 35'h3ffffffff;
+          \$164  = 35'h3ffffffff;
       3'h4:
-          \$156  = 35'h7ffffffff;
+          \$164  = 35'h7ffffffff;
       3'h5:
-          \$156  = 35'h7ffffffff;
+          \$164  = 35'h7ffffffff;
       3'h6:
-          \$156  = 35'h7ffffffff;
+          \$164  = 35'h7ffffffff;
       3'h7:
-          \$156  = 35'h7ffffffff;
+          \$164  = 35'h7ffffffff;
     endcase
   end
   always @* begin
@@ -10602,21 +11117,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$188  = 25'h1a3e314;
+          \$198  = 25'h1a3e314;
       3'h1:
-          \$188  = 25'h1612bcc;
+          \$198  = 25'h1612bcc;
       3'h2:
-          \$188  = 25'h16f08d4;
+          \$198  = 25'h16f08d4;
       3'h3:
-          \$188  = 25'h116e960;
+          \$198  = 25'h116e960;
       3'h4:
-          \$188  = 25'h1c55fb8;
+          \$198  = 25'h1c55fb8;
       3'h5:
-          \$188  = 25'h1a336df;
+          \$198  = 25'h1a336df;
       3'h6:
-          \$188  = 25'h1102d38;
+          \$198  = 25'h1102d38;
       3'h7:
-          \$188  = 25'h11ba093;
+          \$198  = 25'h11ba093;
     endcase
   end
   always @* begin
@@ -10624,21 +11139,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$189  = 6'h23;
+          \$199  = 6'h23;
       3'h1:
-          \$189  = 6'h23;
+          \$199  = 6'h23;
       3'h2:
-          \$189  = 6'h23;
+          \$199  = 6'h23;
       3'h3:
-          \$189  = 6'h22;
+          \$199  = 6'h22;
       3'h4:
-          \$189  = 6'h23;
+          \$199  = 6'h23;
       3'h5:
-          \$189  = 6'h23;
+          \$199  = 6'h23;
       3'h6:
-          \$189  = 6'h23;
+          \$199  = 6'h23;
       3'h7:
-          \$189  = 6'h23;
+          \$199  = 6'h23;
     endcase
   end
   always @* begin
@@ -10646,21 +11161,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$190  = 35'h400000000;
+          \$200  = 35'h400000000;
       3'h1:
-          \$190  = 35'h400000000;
+          \$200  = 35'h400000000;
       3'h2:
-          \$190  = 35'h400000000;
+          \$200  = 35'h400000000;
       3'h3:
-          \$190  = 35'h200000000;
+          \$200  = 35'h200000000;
       3'h4:
-          \$190  = 35'h400000000;
+          \$200  = 35'h400000000;
       3'h5:
-          \$190  = 35'h400000000;
+          \$200  = 35'h400000000;
       3'h6:
-          \$190  = 35'h400000000;
+          \$200  = 35'h400000000;
       3'h7:
-          \$190  = 35'h400000000;
+          \$200  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -10668,430 +11183,248 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$191  = 35'h7ffffffff;
+          \$201  = 35'h7ffffffff;
       3'h1:
-          \$191  = 35'h7ffffffff;
+          \$201  = 35'h7ffffffff;
       3'h2:
-          \$191  = 35'h7ffffffff;
+          \$201  = 35'h7ffffffff;
       3'h3:
-          \$191  = 35'h3ffffffff;
+          \$201  = 35'h3ffffffff;
       3'h4:
-          \$191  = 35'h7ffffffff;
+          \$201  = 35'h7ffffffff;
       3'h5:
-          \$191  = 35'h7ffffffff;
+          \$201  = 35'h7ffffffff;
       3'h6:
-          \$191  = 35'h7ffffffff;
+          \$201  = 35'h7ffffffff;
       3'h7:
-          \$191  = 35'h7ffffffff;
+          \$201  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = group;
+    \$290  = group;
     if (\$17 ) begin
-      \$278  = \$20 [2:0];
+      \$290  = \$20 [2:0];
     end
     if (rst) begin
-      \$278  = 3'h0;
+      \$290  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = \$21 ;
+    \$291  = \$21 ;
     if (rst) begin
-      \$279  = 1'h0;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = rq_valid_1;
+    \$292  = rq_valid_1;
     if (rst) begin
-      \$280  = 1'h0;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = rq_valid_2;
+    \$293  = rq_valid_2;
     if (rst) begin
-      \$281  = 1'h0;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = rq_valid_3;
+    \$294  = rq_valid_3;
     if (rst) begin
-      \$282  = 1'h0;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = rq_valid_4;
+    \$295  = rq_valid_4;
     if (rst) begin
-      \$283  = 1'h0;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = rq_valid_5;
+    \$296  = rq_valid_5;
     if (rst) begin
-      \$284  = 1'h0;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = rq_valid_6;
+    \$297  = rq_valid_6;
     if (rst) begin
-      \$285  = 1'h0;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = rq_valid_7;
+    \$298  = rq_valid_7;
     if (rst) begin
-      \$286  = 1'h0;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = rq_valid_8;
+    \$299  = rq_valid_8;
     if (rst) begin
-      \$287  = 1'h0;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = \$22 ;
+    \$300  = rq_valid_9;
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = rq0_mult_1;
+    \$301  = \$22 ;
     if (rst) begin
-      \$289  = 25'h0000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = rq0_mult_2;
+    \$302  = rq0_mult_1;
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = rq0_mult_3;
+    \$303  = rq0_mult_2;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = rq0_mult_4;
-    if (rst) begin
-      \$292  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = rq0_mult_5;
-    if (rst) begin
-      \$293  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = rq0_mult_6;
-    if (rst) begin
-      \$294  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = rq0_mult_7;
-    if (rst) begin
-      \$295  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = i__payload[23:0];
-    if (rst) begin
-      \$296  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = rq0_x[16:0];
-    if (rst) begin
-      \$297  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$298  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = \$23 ;
-    if (rst) begin
-      \$299  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = rq0_part0_0;
-    if (rst) begin
-      \$300  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = rq0_part0_0_r;
-    if (rst) begin
-      \$301  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = rq0_x[16:0];
-    if (rst) begin
-      \$302  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$303  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = \$24 ;
+    \$304  = rq0_mult_3;
     if (rst) begin
       \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = rq0_part0_1;
+    \$305  = rq0_mult_4;
     if (rst) begin
       \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = rq0_part0_1_r;
+    \$306  = rq0_mult_5;
     if (rst) begin
       \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = rq0_x[23:17];
+    \$307  = rq0_mult_6;
     if (rst) begin
-      \$307  = 7'h00;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = rq0_mult_1[16:0];
+    \$308  = rq0_mult_7;
     if (rst) begin
-      \$308  = 17'h00000;
+      \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = \$25 ;
+    \$309  = rq0_mult_8;
     if (rst) begin
-      \$309  = 24'h000000;
+      \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = rq0_part1_0;
+    \$310  = i__payload[23:0];
     if (rst) begin
       \$310  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = rq0_part1_0_r;
+    \$311  = rq0_x[16:0];
     if (rst) begin
-      \$311  = 24'h000000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = rq0_x[23:17];
+    \$312  = rq0_mult_1[16:0];
     if (rst) begin
-      \$312  = 7'h00;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = rq0_mult_1[24:17];
+    \$313  = \$23 ;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = \$26 ;
+    \$314  = rq0_part0_0;
     if (rst) begin
-      \$314  = 15'h0000;
+      \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = rq0_part1_1;
+    \$315  = rq0_part0_0_r;
     if (rst) begin
-      \$315  = 15'h0000;
+      \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = rq0_part1_1_r;
+    \$316  = rq0_x[16:0];
     if (rst) begin
-      \$316  = 15'h0000;
+      \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = \$34 [48:0];
+    \$317  = rq0_mult_1[24:17];
     if (rst) begin
-      \$317  = 49'h0000000000000;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = \$35 ;
+    \$318  = \$24 ;
     if (rst) begin
-      \$318  = 49'h0000000000000;
+      \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = \$36 ;
+    \$319  = rq0_part0_1;
     if (rst) begin
-      \$319  = 1'h0;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = \$39 ;
+    \$320  = rq0_part0_1_r;
     if (rst) begin
-      \$320  = 1'h0;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = \$43 [7:0];
+    \$321  = rq0_x[23:17];
     if (rst) begin
-      \$321  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = \$48 ;
-    if (rst) begin
-      \$322  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = \$53 ;
-    if (rst) begin
-      \$323  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$324  = \$54 ;
-    if (rst) begin
-      \$324  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = rq1_mult_1;
-    if (rst) begin
-      \$325  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = rq1_mult_2;
-    if (rst) begin
-      \$326  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = rq1_mult_3;
-    if (rst) begin
-      \$327  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = rq1_mult_4;
-    if (rst) begin
-      \$328  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = rq1_mult_5;
-    if (rst) begin
-      \$329  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = rq1_mult_6;
-    if (rst) begin
-      \$330  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = rq1_mult_7;
-    if (rst) begin
-      \$331  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = \$55 ;
-    if (rst) begin
-      \$332  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = rq1_shift_1;
-    if (rst) begin
-      \$333  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = rq1_shift_2;
-    if (rst) begin
-      \$334  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = rq1_shift_3;
-    if (rst) begin
-      \$335  = 6'h00;
+      \$321  = 7'h00;
     end
   end
   assign q_room = i__ready;
@@ -11139,35 +11472,35 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$29  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$31  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$33  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$35  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
-  assign \$38  = 1'h1;
-  assign \$39  = \$37 ;
-  assign \$62  = { 1'h0, rq1_part0_0_rr };
-  assign \$64  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$66  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$94  = { 1'h0, rq2_part0_0_rr };
-  assign \$96  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$98  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$100  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$102  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
-  assign \$105  = 1'h1;
-  assign \$106  = \$104 ;
-  assign \$126  = { 1'h0, rq3_part0_0_rr };
-  assign \$128  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$130  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$132  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
-  assign \$134  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
-  assign \$137  = 1'h1;
-  assign \$138  = \$136 ;
-  assign \$161  = { 1'h0, rq4_part0_0_rr };
-  assign \$163  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$165  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
-  assign \$167  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
-  assign \$196  = { 1'h0, rq5_part0_0_rr };
-  assign \$198  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$200  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
-  assign \$202  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
+  assign \$37  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
+  assign \$40  = 1'h1;
+  assign \$41  = \$39 ;
+  assign \$64  = { 1'h0, rq1_part0_0_rr };
+  assign \$66  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$68  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$70  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$98  = { 1'h0, rq2_part0_0_rr };
+  assign \$100  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$102  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$104  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$108  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
+  assign \$111  = 1'h1;
+  assign \$112  = \$110 ;
+  assign \$132  = { 1'h0, rq3_part0_0_rr };
+  assign \$134  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$136  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$138  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$142  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
+  assign \$145  = 1'h1;
+  assign \$146  = \$144 ;
+  assign \$169  = { 1'h0, rq4_part0_0_rr };
+  assign \$171  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$173  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
+  assign \$175  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
+  assign \$206  = { 1'h0, rq5_part0_0_rr };
+  assign \$208  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$210  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
+  assign \$212  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -14812,79 +15145,79 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [47:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire [48:0] \$105 ;
-  wire \$106 ;
+  wire [53:0] \$100 ;
+  wire [54:0] \$101 ;
+  wire [76:0] \$102 ;
+  wire [77:0] \$103 ;
+  wire [48:0] \$104 ;
+  wire [49:0] \$105 ;
+  wire [47:0] \$106 ;
   wire \$107 ;
-  wire [49:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
+  wire [48:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [49:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  reg [24:0] \$119 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [33:0] \$120 ;
-  wire [24:0] \$121 ;
-  wire [22:0] \$122 ;
-  wire [13:0] \$123 ;
-  wire [34:0] \$124 ;
-  wire [35:0] \$125 ;
-  wire [55:0] \$126 ;
-  wire [56:0] \$127 ;
-  wire [53:0] \$128 ;
-  wire [58:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  reg [24:0] \$125 ;
+  wire [33:0] \$126 ;
+  wire [24:0] \$127 ;
+  wire [22:0] \$128 ;
+  wire [13:0] \$129 ;
   wire \$13 ;
-  wire [76:0] \$130 ;
-  wire [77:0] \$131 ;
-  wire [47:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire [48:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [34:0] \$130 ;
+  wire [35:0] \$131 ;
+  wire [55:0] \$132 ;
+  wire [56:0] \$133 ;
+  wire [53:0] \$134 ;
+  wire [54:0] \$135 ;
+  wire [76:0] \$136 ;
+  wire [77:0] \$137 ;
+  wire [48:0] \$138 ;
+  wire [49:0] \$139 ;
   wire \$14 ;
-  wire [49:0] \$140 ;
+  wire [47:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
+  wire [48:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
+  wire [49:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [7:0] \$151 ;
-  wire [7:0] \$152 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$154 ;
-  wire [7:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire [7:0] \$157 ;
-  wire [7:0] \$158 ;
-  wire \$159 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [7:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
+  wire [7:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire [7:0] \$162 ;
+  wire [7:0] \$163 ;
+  wire [7:0] \$164 ;
+  wire [7:0] \$165 ;
+  wire [7:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
@@ -14893,255 +15226,279 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [4:0] \$174 ;
-  wire [4:0] \$175 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [3:0] \$18 ;
   wire \$180 ;
-  wire [4:0] \$181 ;
+  wire \$181 ;
   wire [4:0] \$182 ;
-  wire \$183 ;
+  wire [4:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire \$189 ;
+  wire [4:0] \$189 ;
   wire \$19 ;
   wire [4:0] \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [5:0] \$195 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
+  wire [4:0] \$198 ;
   wire \$199 ;
   wire [8:0] \$2 ;
   reg [24:0] \$20 ;
   wire \$200 ;
-  wire [31:0] \$201 ;
-  reg [2:0] \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire [5:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [31:0] \$209 ;
   reg [5:0] \$21 ;
-  reg \$210 ;
+  reg [2:0] \$210 ;
   reg \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   reg [35:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [35:0] \$228 ;
-  reg [35:0] \$229 ;
+  reg \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   reg [35:0] \$23 ;
-  reg [35:0] \$230 ;
-  reg [35:0] \$231 ;
-  reg [35:0] \$232 ;
-  reg [35:0] \$233 ;
-  reg [35:0] \$234 ;
-  reg [35:0] \$235 ;
-  reg [35:0] \$236 ;
-  reg [35:0] \$237 ;
-  reg [35:0] \$238 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
+  reg [5:0] \$232 ;
+  reg [5:0] \$233 ;
+  reg [5:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
   reg [35:0] \$239 ;
   wire [33:0] \$24 ;
   reg [35:0] \$240 ;
   reg [35:0] \$241 ;
   reg [35:0] \$242 ;
   reg [35:0] \$243 ;
-  reg [22:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [33:0] \$249 ;
+  reg [35:0] \$244 ;
+  reg [35:0] \$245 ;
+  reg [35:0] \$246 ;
+  reg [35:0] \$247 ;
+  reg [35:0] \$248 ;
+  reg [35:0] \$249 ;
   wire [24:0] \$25 ;
-  reg [16:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [5:0] \$255 ;
-  reg [16:0] \$256 ;
+  reg [35:0] \$250 ;
+  reg [35:0] \$251 ;
+  reg [35:0] \$252 ;
+  reg [35:0] \$253 ;
+  reg [35:0] \$254 ;
+  reg [35:0] \$255 ;
+  reg [35:0] \$256 ;
   reg [22:0] \$257 ;
-  reg [22:0] \$258 ;
-  reg [22:0] \$259 ;
+  reg [16:0] \$258 ;
+  reg [16:0] \$259 ;
   wire [22:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [13:0] \$262 ;
-  reg [13:0] \$263 ;
-  reg [13:0] \$264 ;
-  reg [47:0] \$265 ;
-  reg [47:0] \$266 ;
-  reg \$267 ;
-  reg \$268 ;
-  reg [7:0] \$269 ;
+  reg [33:0] \$260 ;
+  reg [33:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [16:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [16:0] \$269 ;
   wire [13:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg [24:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [22:0] \$270 ;
+  reg [22:0] \$271 ;
+  reg [22:0] \$272 ;
+  reg [5:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [13:0] \$275 ;
+  reg [13:0] \$276 ;
+  reg [13:0] \$277 ;
+  reg [47:0] \$278 ;
+  reg [47:0] \$279 ;
   wire [34:0] \$28 ;
-  reg [22:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [33:0] \$283 ;
-  reg [33:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [7:0] \$287 ;
+  reg [47:0] \$280 ;
+  reg [47:0] \$281 ;
+  reg \$282 ;
+  reg \$283 ;
+  reg [7:0] \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg [24:0] \$287 ;
   reg [24:0] \$288 ;
   reg [24:0] \$289 ;
   wire [35:0] \$29 ;
   reg [24:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [22:0] \$293 ;
-  reg [22:0] \$294 ;
-  reg [22:0] \$295 ;
-  reg [5:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [13:0] \$298 ;
-  reg [13:0] \$299 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [22:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [33:0] \$299 ;
   wire [8:0] \$3 ;
   wire [55:0] \$30 ;
-  reg [13:0] \$300 ;
-  reg [47:0] \$301 ;
-  reg [47:0] \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg [7:0] \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
+  reg [33:0] \$300 ;
+  reg [33:0] \$301 ;
+  reg [16:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [5:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [22:0] \$309 ;
   wire [56:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [22:0] \$316 ;
-  reg [16:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [33:0] \$319 ;
+  reg [22:0] \$310 ;
+  reg [22:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [13:0] \$314 ;
+  reg [13:0] \$315 ;
+  reg [13:0] \$316 ;
+  reg [47:0] \$317 ;
+  reg [47:0] \$318 ;
+  reg [47:0] \$319 ;
   wire [53:0] \$32 ;
-  reg [33:0] \$320 ;
-  reg [33:0] \$321 ;
-  reg [16:0] \$322 ;
+  reg [47:0] \$320 ;
+  reg \$321 ;
+  reg \$322 ;
   reg [7:0] \$323 ;
-  reg [24:0] \$324 ;
-  reg [24:0] \$325 ;
+  reg \$324 ;
+  reg \$325 ;
   reg [24:0] \$326 ;
-  reg [5:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [22:0] \$329 ;
-  wire [58:0] \$33 ;
-  reg [22:0] \$330 ;
-  reg [22:0] \$331 ;
-  reg [5:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [13:0] \$334 ;
-  reg [13:0] \$335 ;
-  reg [13:0] \$336 ;
-  reg [47:0] \$337 ;
-  reg [47:0] \$338 ;
-  reg \$339 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
+  wire [54:0] \$33 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [22:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [33:0] \$338 ;
+  reg [33:0] \$339 ;
   wire [76:0] \$34 ;
-  reg \$340 ;
-  reg [7:0] \$341 ;
-  reg \$342 ;
-  reg \$343 ;
+  reg [33:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [24:0] \$343 ;
   reg [24:0] \$344 ;
   reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [24:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [24:0] \$349 ;
+  reg [5:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [22:0] \$348 ;
+  reg [22:0] \$349 ;
   wire [77:0] \$35 ;
-  reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [22:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [33:0] \$355 ;
-  reg [33:0] \$356 ;
-  reg [33:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [7:0] \$359 ;
-  wire [47:0] \$36 ;
-  reg [24:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [5:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [22:0] \$365 ;
-  reg [22:0] \$366 ;
-  reg [22:0] \$367 ;
-  reg [5:0] \$368 ;
-  reg [7:0] \$369 ;
-  wire \$37 ;
-  reg [13:0] \$370 ;
-  reg [13:0] \$371 ;
-  reg [13:0] \$372 ;
-  reg [47:0] \$373 ;
-  reg [47:0] \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg [7:0] \$377 ;
-  reg \$378 ;
-  reg \$379 ;
-  wire \$38 ;
-  reg [7:0] \$380 ;
+  reg [22:0] \$350 ;
+  reg [5:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [13:0] \$353 ;
+  reg [13:0] \$354 ;
+  reg [13:0] \$355 ;
+  reg [47:0] \$356 ;
+  reg [47:0] \$357 ;
+  reg [47:0] \$358 ;
+  reg [47:0] \$359 ;
+  wire [48:0] \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [7:0] \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [24:0] \$368 ;
+  reg [24:0] \$369 ;
+  wire [49:0] \$37 ;
+  reg [24:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [24:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [22:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [33:0] \$377 ;
+  reg [33:0] \$378 ;
+  reg [33:0] \$379 ;
+  wire [47:0] \$38 ;
+  reg [16:0] \$380 ;
   reg [7:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [3:0] \$384 ;
-  reg \$385 ;
-  reg [3:0] \$386 ;
-  reg [3:0] \$387 ;
-  reg [3:0] \$388 ;
-  reg \$389 ;
+  reg [24:0] \$382 ;
+  reg [24:0] \$383 ;
+  reg [24:0] \$384 ;
+  reg [5:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [22:0] \$387 ;
+  reg [22:0] \$388 ;
+  reg [22:0] \$389 ;
   wire \$39 ;
-  reg [31:0] \$390 ;
+  reg [5:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [13:0] \$392 ;
+  reg [13:0] \$393 ;
+  reg [13:0] \$394 ;
+  reg [47:0] \$395 ;
+  reg [47:0] \$396 ;
+  reg [47:0] \$397 ;
+  reg [47:0] \$398 ;
+  reg \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  wire [48:0] \$41 ;
+  reg \$400 ;
+  reg [7:0] \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [7:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [3:0] \$408 ;
+  reg \$409 ;
+  wire \$41 ;
+  reg [3:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg [3:0] \$412 ;
+  reg \$413 ;
+  reg [31:0] \$414 ;
   wire \$42 ;
-  wire \$43 ;
-  wire [49:0] \$44 ;
+  wire [48:0] \$43 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
+  wire [49:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -15151,55 +15508,55 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  reg [24:0] \$55 ;
-  wire [33:0] \$56 ;
-  wire [24:0] \$57 ;
-  wire [22:0] \$58 ;
-  wire [13:0] \$59 ;
+  wire \$55 ;
+  wire \$56 ;
+  reg [24:0] \$57 ;
+  wire [33:0] \$58 ;
+  wire [24:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [34:0] \$60 ;
-  wire [35:0] \$61 ;
-  wire [55:0] \$62 ;
-  wire [56:0] \$63 ;
-  wire [53:0] \$64 ;
-  wire [58:0] \$65 ;
-  wire [76:0] \$66 ;
-  wire [77:0] \$67 ;
-  wire [47:0] \$68 ;
-  wire \$69 ;
+  wire [22:0] \$60 ;
+  wire [13:0] \$61 ;
+  wire [34:0] \$62 ;
+  wire [35:0] \$63 ;
+  wire [55:0] \$64 ;
+  wire [56:0] \$65 ;
+  wire [53:0] \$66 ;
+  wire [54:0] \$67 ;
+  wire [76:0] \$68 ;
+  wire [77:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [48:0] \$73 ;
+  wire [48:0] \$70 ;
+  wire [49:0] \$71 ;
+  wire [47:0] \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [49:0] \$76 ;
-  wire \$77 ;
+  wire \$76 ;
+  wire [48:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
-  wire \$80 ;
+  wire [49:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  reg [24:0] \$87 ;
-  wire [33:0] \$88 ;
-  wire [24:0] \$89 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [22:0] \$90 ;
-  wire [13:0] \$91 ;
-  wire [34:0] \$92 ;
-  wire [35:0] \$93 ;
-  wire [55:0] \$94 ;
-  wire [56:0] \$95 ;
-  wire [53:0] \$96 ;
-  wire [58:0] \$97 ;
-  wire [76:0] \$98 ;
-  wire [77:0] \$99 ;
+  wire \$90 ;
+  reg [24:0] \$91 ;
+  wire [33:0] \$92 ;
+  wire [24:0] \$93 ;
+  wire [22:0] \$94 ;
+  wire [13:0] \$95 ;
+  wire [34:0] \$96 ;
+  wire [35:0] \$97 ;
+  wire [55:0] \$98 ;
+  wire [56:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -15261,6 +15618,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [35:0] rq0_half_6 = 36'h000000000;
   reg [35:0] rq0_half_7 = 36'h000000000;
   reg [35:0] rq0_half_8 = 36'h000000000;
+  reg [35:0] rq0_half_9 = 36'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -15273,6 +15631,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [35:0] rq0_mask_6 = 36'h000000000;
   reg [35:0] rq0_mask_7 = 36'h000000000;
   reg [35:0] rq0_mask_8 = 36'h000000000;
+  reg [35:0] rq0_mask_9 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -15281,6 +15640,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
@@ -15305,6 +15665,9 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [47:0] rq0_sum0 = 48'h000000000000;
+  reg [47:0] rq0_sum1 = 48'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
@@ -15327,6 +15690,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
@@ -15343,6 +15707,8 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [13:0] rq1_part1_1_rr = 14'h0000;
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
+  reg [47:0] rq1_sum0 = 48'h000000000000;
+  reg [47:0] rq1_sum1 = 48'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
@@ -15365,6 +15731,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
@@ -15381,6 +15748,8 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [13:0] rq2_part1_1_rr = 14'h0000;
   reg [47:0] rq2_prod = 48'h000000000000;
   wire [47:0] rq2_rem;
+  reg [47:0] rq2_sum0 = 48'h000000000000;
+  reg [47:0] rq2_sum1 = 48'h000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
@@ -15403,6 +15772,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
@@ -15419,6 +15789,8 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [13:0] rq3_part1_1_rr = 14'h0000;
   reg [47:0] rq3_prod = 48'h000000000000;
   wire [47:0] rq3_rem;
+  reg [47:0] rq3_sum0 = 48'h000000000000;
+  reg [47:0] rq3_sum1 = 48'h000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
@@ -15427,6 +15799,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq3_x1_0 = 6'h00;
   reg [5:0] rq3_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -15700,7 +16073,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \port__data$22  = lut[\$3 [7:0]];
   assign \port__data$21  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [31:0] queue [9:0];
+  reg [31:0] queue [10:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -15712,13 +16085,62 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     queue[7] = 32'd0;
     queue[8] = 32'd0;
     queue[9] = 32'd0;
+    queue[10] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
+  always @(posedge clk)
+    rq3_m1_1 <= \$391 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$392 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$393 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$394 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$395 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$396 ;
+  always @(posedge clk)
+    rq3_prod <= \$397 ;
+  always @(posedge clk)
+    rq3_floor <= \$398 ;
+  always @(posedge clk)
+    rq3_above <= \$399 ;
+  always @(posedge clk)
+    rq3_tie <= \$400 ;
+  always @(posedge clk)
+    rq3_code <= \$401 ;
+  always @(posedge clk)
+    rq3_under <= \$402 ;
+  always @(posedge clk)
+    rq3_over <= \$403 ;
+  always @(posedge clk)
+    rq0_out <= \$404 ;
+  always @(posedge clk)
+    rq1_out <= \$405 ;
+  always @(posedge clk)
+    rq2_out <= \$406 ;
+  always @(posedge clk)
+    rq3_out <= \$407 ;
+  always @(posedge clk)
+    q_owed <= \$408 ;
+  always @(posedge clk)
+    i__ready <= \$409 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$410 ;
+  always @(posedge clk)
+    rport__addr <= \$411 ;
+  always @(posedge clk)
+    q_stored <= \$412 ;
+  always @(posedge clk)
+    o__valid <= \$413 ;
+  always @(posedge clk)
+    o__payload <= \$414 ;
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_7 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
@@ -15733,7 +16155,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_9 & \$14 ;
+  assign \$signature__en  = rq_valid_10 & \$14 ;
   assign \$15  = i__valid & i__ready;
   assign \$16  = group == 3'h7;
   assign \$17  = group + 1'h1;
@@ -15745,528 +16167,700 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$33  = $signed(1'h0) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(rq0_floor) < $signed(8'h82);
-  assign \$48  = $signed(rq0_floor) < $signed(8'h83);
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(rq0_floor) > $signed(9'h081);
-  assign \$53  = $signed(rq0_floor) > $signed(9'h082);
-  assign \$54  = \$51  ? \$52  : \$53 ;
-  assign \$56  = rq1_x0_0 * rq1_m0_0;
-  assign \$57  = rq1_x0_1 * rq1_m0_1;
-  assign \$58  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$59  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$61  = 1'h0 + \$60 ;
-  assign \$63  = \$61  + \$62 ;
-  assign \$65  = $signed({ 1'h0, \$63  }) + $signed(\$64 );
-  assign \$67  = $signed(\$65 ) + $signed(\$66 );
-  assign \$69  = rq1_rem > 35'h400000000;
-  assign \$70  = rq1_rem == 35'h400000000;
-  assign \$73  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$74  = rq1_tie & rq1_floor[0];
-  assign \$75  = rq1_above | \$74 ;
-  assign \$76  = $signed(\$73 ) + $signed({ 1'h0, \$75  });
-  assign \$77  = rq1_tie & rq1_floor[0];
-  assign \$78  = rq1_above | \$77 ;
-  assign \$79  = $signed(rq1_floor) < $signed(8'h82);
-  assign \$80  = $signed(rq1_floor) < $signed(8'h83);
-  assign \$81  = \$78  ? \$79  : \$80 ;
-  assign \$82  = rq1_tie & rq1_floor[0];
-  assign \$83  = rq1_above | \$82 ;
-  assign \$84  = $signed(rq1_floor) > $signed(9'h081);
-  assign \$85  = $signed(rq1_floor) > $signed(9'h082);
-  assign \$86  = \$83  ? \$84  : \$85 ;
-  assign \$88  = rq2_x0_0 * rq2_m0_0;
-  assign \$89  = rq2_x0_1 * rq2_m0_1;
-  assign \$90  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$91  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$93  = 1'h0 + \$92 ;
-  assign \$95  = \$93  + \$94 ;
-  assign \$97  = $signed({ 1'h0, \$95  }) + $signed(\$96 );
-  assign \$99  = $signed(\$97 ) + $signed(\$98 );
-  assign \$101  = rq2_rem > 35'h400000000;
-  assign \$102  = rq2_rem == 35'h400000000;
-  assign \$105  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$106  = rq2_tie & rq2_floor[0];
-  assign \$107  = rq2_above | \$106 ;
-  assign \$108  = $signed(\$105 ) + $signed({ 1'h0, \$107  });
-  assign \$109  = rq2_tie & rq2_floor[0];
-  assign \$110  = rq2_above | \$109 ;
-  assign \$111  = $signed(rq2_floor) < $signed(8'h82);
-  assign \$112  = $signed(rq2_floor) < $signed(8'h83);
-  assign \$113  = \$110  ? \$111  : \$112 ;
-  assign \$114  = rq2_tie & rq2_floor[0];
-  assign \$115  = rq2_above | \$114 ;
-  assign \$116  = $signed(rq2_floor) > $signed(9'h081);
-  assign \$117  = $signed(rq2_floor) > $signed(9'h082);
-  assign \$118  = \$115  ? \$116  : \$117 ;
-  assign \$120  = rq3_x0_0 * rq3_m0_0;
-  assign \$121  = rq3_x0_1 * rq3_m0_1;
-  assign \$122  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$123  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$125  = 1'h0 + \$124 ;
-  assign \$127  = \$125  + \$126 ;
-  assign \$129  = $signed({ 1'h0, \$127  }) + $signed(\$128 );
-  assign \$131  = $signed(\$129 ) + $signed(\$130 );
-  assign \$133  = rq3_rem > 35'h400000000;
-  assign \$134  = rq3_rem == 35'h400000000;
-  assign \$137  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$138  = rq3_tie & rq3_floor[0];
-  assign \$139  = rq3_above | \$138 ;
-  assign \$140  = $signed(\$137 ) + $signed({ 1'h0, \$139  });
-  assign \$141  = rq3_tie & rq3_floor[0];
-  assign \$142  = rq3_above | \$141 ;
-  assign \$143  = $signed(rq3_floor) < $signed(8'h82);
-  assign \$144  = $signed(rq3_floor) < $signed(8'h83);
-  assign \$145  = \$142  ? \$143  : \$144 ;
+  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
+  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$39  = rq0_rem > rq0_half_7;
+  assign \$40  = rq0_rem == rq0_half_7;
+  assign \$41  = | rq0_half_7;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) < $signed(8'h82);
+  assign \$50  = $signed(rq0_floor) < $signed(8'h83);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = rq0_tie & rq0_floor[0];
+  assign \$53  = rq0_above | \$52 ;
+  assign \$54  = $signed(rq0_floor) > $signed(9'h081);
+  assign \$55  = $signed(rq0_floor) > $signed(9'h082);
+  assign \$56  = \$53  ? \$54  : \$55 ;
+  assign \$58  = rq1_x0_0 * rq1_m0_0;
+  assign \$59  = rq1_x0_1 * rq1_m0_1;
+  assign \$60  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$61  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$63  = 1'h0 + \$62 ;
+  assign \$65  = \$63  + \$64 ;
+  assign \$67  = $signed(1'h0) + $signed(\$66 );
+  assign \$69  = $signed(\$67 ) + $signed(\$68 );
+  assign \$70  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$71  = $signed(\$70 ) + $signed(rq1_sum1);
+  assign \$73  = rq1_rem > 35'h400000000;
+  assign \$74  = rq1_rem == 35'h400000000;
+  assign \$77  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(rq1_floor) < $signed(8'h82);
+  assign \$84  = $signed(rq1_floor) < $signed(8'h83);
+  assign \$85  = \$82  ? \$83  : \$84 ;
+  assign \$86  = rq1_tie & rq1_floor[0];
+  assign \$87  = rq1_above | \$86 ;
+  assign \$88  = $signed(rq1_floor) > $signed(9'h081);
+  assign \$89  = $signed(rq1_floor) > $signed(9'h082);
+  assign \$90  = \$87  ? \$88  : \$89 ;
+  assign \$92  = rq2_x0_0 * rq2_m0_0;
+  assign \$93  = rq2_x0_1 * rq2_m0_1;
+  assign \$94  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$95  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$97  = 1'h0 + \$96 ;
+  assign \$99  = \$97  + \$98 ;
+  assign \$101  = $signed(1'h0) + $signed(\$100 );
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$104  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$105  = $signed(\$104 ) + $signed(rq2_sum1);
+  assign \$107  = rq2_rem > 35'h400000000;
+  assign \$108  = rq2_rem == 35'h400000000;
+  assign \$111  = $signed(3'h5) + $signed(rq2_floor);
+  assign \$112  = rq2_tie & rq2_floor[0];
+  assign \$113  = rq2_above | \$112 ;
+  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
+  assign \$115  = rq2_tie & rq2_floor[0];
+  assign \$116  = rq2_above | \$115 ;
+  assign \$117  = $signed(rq2_floor) < $signed(8'h82);
+  assign \$118  = $signed(rq2_floor) < $signed(8'h83);
+  assign \$119  = \$116  ? \$117  : \$118 ;
+  assign \$120  = rq2_tie & rq2_floor[0];
+  assign \$121  = rq2_above | \$120 ;
+  assign \$122  = $signed(rq2_floor) > $signed(9'h081);
+  assign \$123  = $signed(rq2_floor) > $signed(9'h082);
+  assign \$124  = \$121  ? \$122  : \$123 ;
+  assign \$126  = rq3_x0_0 * rq3_m0_0;
+  assign \$127  = rq3_x0_1 * rq3_m0_1;
+  assign \$128  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$129  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$131  = 1'h0 + \$130 ;
+  assign \$133  = \$131  + \$132 ;
+  assign \$135  = $signed(1'h0) + $signed(\$134 );
+  assign \$137  = $signed(\$135 ) + $signed(\$136 );
+  assign \$138  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$139  = $signed(\$138 ) + $signed(rq3_sum1);
+  assign \$141  = rq3_rem > 35'h400000000;
+  assign \$142  = rq3_rem == 35'h400000000;
+  assign \$145  = $signed(3'h5) + $signed(rq3_floor);
   assign \$146  = rq3_tie & rq3_floor[0];
   assign \$147  = rq3_above | \$146 ;
-  assign \$148  = $signed(rq3_floor) > $signed(9'h081);
-  assign \$149  = $signed(rq3_floor) > $signed(9'h082);
-  assign \$150  = \$147  ? \$148  : \$149 ;
-  assign \$151  = rq0_over ? 8'h7f : rq0_code;
-  assign \$152  = rq0_under ? 8'h80 : \$151 ;
-  assign \$153  = rq1_over ? 8'h7f : rq1_code;
-  assign \$154  = rq1_under ? 8'h80 : \$153 ;
-  assign \$155  = rq2_over ? 8'h7f : rq2_code;
-  assign \$156  = rq2_under ? 8'h80 : \$155 ;
-  assign \$157  = rq3_over ? 8'h7f : rq3_code;
-  assign \$158  = rq3_under ? 8'h80 : \$157 ;
-  assign \$159  = i__valid & i__ready;
-  assign \$160  = o__valid & o__ready;
-  assign \$161  = q_owed < 4'ha;
-  assign \$162  = \$160  ? i__ready : \$161 ;
-  assign \$163  = o__valid & o__ready;
-  assign \$164  = \$163  | i__ready;
-  assign \$165  = \$159  ? \$162  : \$164 ;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = | q_stored;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = \$167  & \$169 ;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = rq_valid_9 & \$171 ;
-  assign \$173  = \$signature__addr  == 4'h9;
-  assign \$174  = \$signature__addr  + 1'h1;
-  assign \$175  = \$173  ? 5'h00 : \$174 ;
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = | q_stored;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = rport__addr == 4'h9;
-  assign \$181  = rport__addr + 1'h1;
-  assign \$182  = \$180  ? 5'h00 : \$181 ;
-  assign \$183  = ~ o__valid;
-  assign \$184  = \$183  | o__ready;
-  assign \$185  = | q_stored;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$184  & \$186 ;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = rq_valid_9 & \$188 ;
-  assign \$190  = q_stored + \$189 ;
+  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
+  assign \$149  = rq3_tie & rq3_floor[0];
+  assign \$150  = rq3_above | \$149 ;
+  assign \$151  = $signed(rq3_floor) < $signed(8'h82);
+  assign \$152  = $signed(rq3_floor) < $signed(8'h83);
+  assign \$153  = \$150  ? \$151  : \$152 ;
+  assign \$154  = rq3_tie & rq3_floor[0];
+  assign \$155  = rq3_above | \$154 ;
+  assign \$156  = $signed(rq3_floor) > $signed(9'h081);
+  assign \$157  = $signed(rq3_floor) > $signed(9'h082);
+  assign \$158  = \$155  ? \$156  : \$157 ;
+  assign \$159  = rq0_over ? 8'h7f : rq0_code;
+  assign \$160  = rq0_under ? 8'h80 : \$159 ;
+  assign \$161  = rq1_over ? 8'h7f : rq1_code;
+  assign \$162  = rq1_under ? 8'h80 : \$161 ;
+  assign \$163  = rq2_over ? 8'h7f : rq2_code;
+  assign \$164  = rq2_under ? 8'h80 : \$163 ;
+  assign \$165  = rq3_over ? 8'h7f : rq3_code;
+  assign \$166  = rq3_under ? 8'h80 : \$165 ;
+  assign \$167  = i__valid & i__ready;
+  assign \$168  = o__valid & o__ready;
+  assign \$169  = q_owed < 4'hb;
+  assign \$170  = \$168  ? i__ready : \$169 ;
+  assign \$171  = o__valid & o__ready;
+  assign \$172  = \$171  | i__ready;
+  assign \$173  = \$167  ? \$170  : \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = \$175  & \$177 ;
+  assign \$179  = ~ \$178 ;
+  assign \$180  = rq_valid_10 & \$179 ;
+  assign \$181  = \$signature__addr  == 4'ha;
+  assign \$182  = \$signature__addr  + 1'h1;
+  assign \$183  = \$181  ? 5'h00 : \$182 ;
+  assign \$184  = ~ o__valid;
+  assign \$185  = \$184  | o__ready;
+  assign \$186  = | q_stored;
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = rport__addr == 4'ha;
+  assign \$189  = rport__addr + 1'h1;
+  assign \$190  = \$188  ? 5'h00 : \$189 ;
   assign \$191  = ~ o__valid;
   assign \$192  = \$191  | o__ready;
   assign \$193  = | q_stored;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = \$190  - \$194 ;
-  assign \$196  = ~ o__valid;
-  assign \$197  = \$196  | o__ready;
-  assign \$198  = | q_stored;
-  assign \$199  = \$198  | rq_valid_9;
-  assign \$200  = | q_stored;
-  assign \$201  = \$200  ? rport__data : q_in;
+  assign \$194  = ~ \$193 ;
+  assign \$195  = \$192  & \$194 ;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = rq_valid_10 & \$196 ;
+  assign \$198  = q_stored + \$197 ;
+  assign \$199  = ~ o__valid;
+  assign \$200  = \$199  | o__ready;
+  assign \$201  = | q_stored;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = \$198  - \$202 ;
+  assign \$204  = ~ o__valid;
+  assign \$205  = \$204  | o__ready;
+  assign \$206  = | q_stored;
+  assign \$207  = \$206  | rq_valid_10;
+  assign \$208  = | q_stored;
+  assign \$209  = \$208  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$202 ;
+    group <= \$210 ;
   always @(posedge clk)
-    rq_valid_1 <= \$203 ;
+    rq_valid_1 <= \$211 ;
   always @(posedge clk)
-    rq_valid_2 <= \$204 ;
+    rq_valid_2 <= \$212 ;
   always @(posedge clk)
-    rq_valid_3 <= \$205 ;
+    rq_valid_3 <= \$213 ;
   always @(posedge clk)
-    rq_valid_4 <= \$206 ;
+    rq_valid_4 <= \$214 ;
   always @(posedge clk)
-    rq_valid_5 <= \$207 ;
+    rq_valid_5 <= \$215 ;
   always @(posedge clk)
-    rq_valid_6 <= \$208 ;
+    rq_valid_6 <= \$216 ;
   always @(posedge clk)
-    rq_valid_7 <= \$209 ;
+    rq_valid_7 <= \$217 ;
   always @(posedge clk)
-    rq_valid_8 <= \$210 ;
+    rq_valid_8 <= \$218 ;
   always @(posedge clk)
-    rq_valid_9 <= \$211 ;
+    rq_valid_9 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$212 ;
+    rq_valid_10 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$213 ;
+    rq0_mult_1 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$214 ;
+    rq0_mult_2 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$215 ;
+    rq0_mult_3 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$216 ;
+    rq0_mult_4 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$217 ;
+    rq0_mult_5 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$218 ;
+    rq0_mult_6 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$219 ;
+    rq0_mult_7 <= \$227 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$220 ;
+    rq0_mult_8 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$221 ;
+    rq0_mult_9 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$222 ;
+    rq0_shift_1 <= \$230 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$223 ;
+    rq0_shift_2 <= \$231 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$224 ;
+    rq0_shift_3 <= \$232 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$225 ;
+    rq0_shift_4 <= \$233 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$226 ;
+    rq0_shift_5 <= \$234 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$227 ;
+    rq0_shift_6 <= \$235 ;
   always @(posedge clk)
-    rq0_half_1 <= \$228 ;
+    rq0_shift_7 <= \$236 ;
   always @(posedge clk)
-    rq0_half_2 <= \$229 ;
+    rq0_shift_8 <= \$237 ;
   always @(posedge clk)
-    rq0_half_3 <= \$230 ;
+    rq0_shift_9 <= \$238 ;
   always @(posedge clk)
-    rq0_half_4 <= \$231 ;
+    rq0_half_1 <= \$239 ;
   always @(posedge clk)
-    rq0_half_5 <= \$232 ;
+    rq0_half_2 <= \$240 ;
   always @(posedge clk)
-    rq0_half_6 <= \$233 ;
+    rq0_half_3 <= \$241 ;
   always @(posedge clk)
-    rq0_half_7 <= \$234 ;
+    rq0_half_4 <= \$242 ;
   always @(posedge clk)
-    rq0_half_8 <= \$235 ;
+    rq0_half_5 <= \$243 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$236 ;
+    rq0_half_6 <= \$244 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$237 ;
+    rq0_half_7 <= \$245 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$238 ;
+    rq0_half_8 <= \$246 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$239 ;
+    rq0_half_9 <= \$247 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$240 ;
+    rq0_mask_1 <= \$248 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$241 ;
+    rq0_mask_2 <= \$249 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$242 ;
+    rq0_mask_3 <= \$250 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$243 ;
+    rq0_mask_4 <= \$251 ;
   always @(posedge clk)
-    rq0_x <= \$244 ;
+    rq0_mask_5 <= \$252 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$245 ;
+    rq0_mask_6 <= \$253 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$246 ;
+    rq0_mask_7 <= \$254 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$247 ;
+    rq0_mask_8 <= \$255 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$248 ;
+    rq0_mask_9 <= \$256 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$249 ;
+    rq0_x <= \$257 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$250 ;
+    rq0_x0_0 <= \$258 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$251 ;
+    rq0_m0_0 <= \$259 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$252 ;
+    rq0_part0_0 <= \$260 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$253 ;
+    rq0_part0_0_r <= \$261 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$254 ;
+    rq0_part0_0_rr <= \$262 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$255 ;
+    rq0_x0_1 <= \$263 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$256 ;
+    rq0_m0_1 <= \$264 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$257 ;
+    rq0_part0_1 <= \$265 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$258 ;
+    rq0_part0_1_r <= \$266 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$259 ;
+    rq0_part0_1_rr <= \$267 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$260 ;
+    rq0_x1_0 <= \$268 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$261 ;
+    rq0_m1_0 <= \$269 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$262 ;
+    rq0_part1_0 <= \$270 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$263 ;
+    rq0_part1_0_r <= \$271 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$264 ;
+    rq0_part1_0_rr <= \$272 ;
   always @(posedge clk)
-    rq0_prod <= \$265 ;
+    rq0_x1_1 <= \$273 ;
   always @(posedge clk)
-    rq0_floor <= \$266 ;
+    rq0_m1_1 <= \$274 ;
   always @(posedge clk)
-    rq0_above <= \$267 ;
+    rq0_part1_1 <= \$275 ;
   always @(posedge clk)
-    rq0_tie <= \$268 ;
+    rq0_part1_1_r <= \$276 ;
   always @(posedge clk)
-    rq0_code <= \$269 ;
+    rq0_part1_1_rr <= \$277 ;
   always @(posedge clk)
-    rq0_under <= \$270 ;
+    rq0_sum0 <= \$278 ;
   always @(posedge clk)
-    rq0_over <= \$271 ;
+    rq0_sum1 <= \$279 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$272 ;
+    rq0_prod <= \$280 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$273 ;
+    rq0_floor <= \$281 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$274 ;
+    rq0_above <= \$282 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$275 ;
+    rq0_tie <= \$283 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$276 ;
+    rq0_code <= \$284 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$277 ;
+    rq0_under <= \$285 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$278 ;
+    rq0_over <= \$286 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$279 ;
+    rq1_mult_1 <= \$287 ;
   always @(posedge clk)
-    rq1_x <= \$280 ;
+    rq1_mult_2 <= \$288 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$281 ;
+    rq1_mult_3 <= \$289 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$282 ;
+    rq1_mult_4 <= \$290 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$283 ;
+    rq1_mult_5 <= \$291 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$284 ;
+    rq1_mult_6 <= \$292 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$285 ;
+    rq1_mult_7 <= \$293 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$286 ;
+    rq1_mult_8 <= \$294 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$287 ;
+    rq1_mult_9 <= \$295 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$288 ;
+    rq1_x <= \$296 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$289 ;
+    rq1_x0_0 <= \$297 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$290 ;
+    rq1_m0_0 <= \$298 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$291 ;
+    rq1_part0_0 <= \$299 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$292 ;
+    rq1_part0_0_r <= \$300 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$293 ;
+    rq1_part0_0_rr <= \$301 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$294 ;
+    rq1_x0_1 <= \$302 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$295 ;
+    rq1_m0_1 <= \$303 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$296 ;
+    rq1_part0_1 <= \$304 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$297 ;
+    rq1_part0_1_r <= \$305 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$298 ;
+    rq1_part0_1_rr <= \$306 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$299 ;
+    rq1_x1_0 <= \$307 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$300 ;
+    rq1_m1_0 <= \$308 ;
   always @(posedge clk)
-    rq1_prod <= \$301 ;
+    rq1_part1_0 <= \$309 ;
   always @(posedge clk)
-    rq1_floor <= \$302 ;
+    rq1_part1_0_r <= \$310 ;
   always @(posedge clk)
-    rq1_above <= \$303 ;
+    rq1_part1_0_rr <= \$311 ;
   always @(posedge clk)
-    rq1_tie <= \$304 ;
+    rq1_x1_1 <= \$312 ;
   always @(posedge clk)
-    rq1_code <= \$305 ;
+    rq1_m1_1 <= \$313 ;
   always @(posedge clk)
-    rq1_under <= \$306 ;
+    rq1_part1_1 <= \$314 ;
   always @(posedge clk)
-    rq1_over <= \$307 ;
+    rq1_part1_1_r <= \$315 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$308 ;
+    rq1_part1_1_rr <= \$316 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$309 ;
+    rq1_sum0 <= \$317 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$310 ;
+    rq1_sum1 <= \$318 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$311 ;
+    rq1_prod <= \$319 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$312 ;
+    rq1_floor <= \$320 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$313 ;
+    rq1_above <= \$321 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$314 ;
+    rq1_tie <= \$322 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$315 ;
+    rq1_code <= \$323 ;
   always @(posedge clk)
-    rq2_x <= \$316 ;
+    rq1_under <= \$324 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$317 ;
+    rq1_over <= \$325 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$318 ;
+    rq2_mult_1 <= \$326 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$319 ;
+    rq2_mult_2 <= \$327 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$320 ;
+    rq2_mult_3 <= \$328 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$321 ;
+    rq2_mult_4 <= \$329 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$322 ;
+    rq2_mult_5 <= \$330 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$323 ;
+    rq2_mult_6 <= \$331 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$324 ;
+    rq2_mult_7 <= \$332 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$325 ;
+    rq2_mult_8 <= \$333 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$326 ;
+    rq2_mult_9 <= \$334 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$327 ;
+    rq2_x <= \$335 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$328 ;
+    rq2_x0_0 <= \$336 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$329 ;
+    rq2_m0_0 <= \$337 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$330 ;
+    rq2_part0_0 <= \$338 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$331 ;
+    rq2_part0_0_r <= \$339 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$332 ;
+    rq2_part0_0_rr <= \$340 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$333 ;
+    rq2_x0_1 <= \$341 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$334 ;
+    rq2_m0_1 <= \$342 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$335 ;
+    rq2_part0_1 <= \$343 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$336 ;
+    rq2_part0_1_r <= \$344 ;
   always @(posedge clk)
-    rq2_prod <= \$337 ;
+    rq2_part0_1_rr <= \$345 ;
   always @(posedge clk)
-    rq2_floor <= \$338 ;
+    rq2_x1_0 <= \$346 ;
   always @(posedge clk)
-    rq2_above <= \$339 ;
+    rq2_m1_0 <= \$347 ;
   always @(posedge clk)
-    rq2_tie <= \$340 ;
+    rq2_part1_0 <= \$348 ;
   always @(posedge clk)
-    rq2_code <= \$341 ;
+    rq2_part1_0_r <= \$349 ;
   always @(posedge clk)
-    rq2_under <= \$342 ;
+    rq2_part1_0_rr <= \$350 ;
   always @(posedge clk)
-    rq2_over <= \$343 ;
+    rq2_x1_1 <= \$351 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$344 ;
+    rq2_m1_1 <= \$352 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$345 ;
+    rq2_part1_1 <= \$353 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$346 ;
+    rq2_part1_1_r <= \$354 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$347 ;
+    rq2_part1_1_rr <= \$355 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$348 ;
+    rq2_sum0 <= \$356 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$349 ;
+    rq2_sum1 <= \$357 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$350 ;
+    rq2_prod <= \$358 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$351 ;
+    rq2_floor <= \$359 ;
   always @(posedge clk)
-    rq3_x <= \$352 ;
+    rq2_above <= \$360 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$353 ;
+    rq2_tie <= \$361 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$354 ;
+    rq2_code <= \$362 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$355 ;
+    rq2_under <= \$363 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$356 ;
+    rq2_over <= \$364 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$357 ;
+    rq3_mult_1 <= \$365 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$358 ;
+    rq3_mult_2 <= \$366 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$359 ;
+    rq3_mult_3 <= \$367 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$360 ;
+    rq3_mult_4 <= \$368 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$361 ;
+    rq3_mult_5 <= \$369 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$362 ;
+    rq3_mult_6 <= \$370 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$363 ;
+    rq3_mult_7 <= \$371 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$364 ;
+    rq3_mult_8 <= \$372 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$365 ;
+    rq3_mult_9 <= \$373 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$366 ;
+    rq3_x <= \$374 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$367 ;
+    rq3_x0_0 <= \$375 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$368 ;
+    rq3_m0_0 <= \$376 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$369 ;
+    rq3_part0_0 <= \$377 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$370 ;
+    rq3_part0_0_r <= \$378 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$371 ;
+    rq3_part0_0_rr <= \$379 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$372 ;
+    rq3_x0_1 <= \$380 ;
   always @(posedge clk)
-    rq3_prod <= \$373 ;
+    rq3_m0_1 <= \$381 ;
   always @(posedge clk)
-    rq3_floor <= \$374 ;
+    rq3_part0_1 <= \$382 ;
   always @(posedge clk)
-    rq3_above <= \$375 ;
+    rq3_part0_1_r <= \$383 ;
   always @(posedge clk)
-    rq3_tie <= \$376 ;
+    rq3_part0_1_rr <= \$384 ;
   always @(posedge clk)
-    rq3_code <= \$377 ;
+    rq3_x1_0 <= \$385 ;
   always @(posedge clk)
-    rq3_under <= \$378 ;
+    rq3_m1_0 <= \$386 ;
   always @(posedge clk)
-    rq3_over <= \$379 ;
+    rq3_part1_0 <= \$387 ;
   always @(posedge clk)
-    rq0_out <= \$380 ;
+    rq3_part1_0_r <= \$388 ;
   always @(posedge clk)
-    rq1_out <= \$381 ;
+    rq3_part1_0_rr <= \$389 ;
   always @(posedge clk)
-    rq2_out <= \$382 ;
-  always @(posedge clk)
-    rq3_out <= \$383 ;
-  always @(posedge clk)
-    q_owed <= \$384 ;
-  always @(posedge clk)
-    i__ready <= \$385 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$386 ;
-  always @(posedge clk)
-    rport__addr <= \$387 ;
-  always @(posedge clk)
-    q_stored <= \$388 ;
-  always @(posedge clk)
-    o__valid <= \$389 ;
-  always @(posedge clk)
-    o__payload <= \$390 ;
+    rq3_x1_1 <= \$390 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$391  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$391  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$392  = \$129 ;
+    if (rst) begin
+      \$392  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$393  = rq3_part1_1;
+    if (rst) begin
+      \$393  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$394  = rq3_part1_1_r;
+    if (rst) begin
+      \$394  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$395  = \$133 [47:0];
+    if (rst) begin
+      \$395  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$396  = \$137 [47:0];
+    if (rst) begin
+      \$396  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$397  = \$139 [47:0];
+    if (rst) begin
+      \$397  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$398  = \$140 ;
+    if (rst) begin
+      \$398  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$399  = \$141 ;
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$400  = \$144 ;
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$401  = \$148 [7:0];
+    if (rst) begin
+      \$401  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$402  = \$153 ;
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$403  = \$158 ;
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$404  = \$160 ;
+    if (rst) begin
+      \$404  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$405  = \$162 ;
+    if (rst) begin
+      \$405  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$406  = \$164 ;
+    if (rst) begin
+      \$406  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$407  = \$166 ;
+    if (rst) begin
+      \$407  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$408  = \$8 [3:0];
+    if (rst) begin
+      \$408  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$409  = \$173 ;
+    if (rst) begin
+      \$409  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$410  = \$signature__addr ;
+    if (\$180 ) begin
+      \$410  = \$183 [3:0];
+    end
+    if (rst) begin
+      \$410  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$411  = rport__addr;
+    if (\$187 ) begin
+      \$411  = \$190 [3:0];
+    end
+    if (rst) begin
+      \$411  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$412  = \$203 [3:0];
+    if (rst) begin
+      \$412  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$413  = o__valid;
+    if (\$205 ) begin
+      \$413  = \$207 ;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$414  = o__payload;
+    if (\$205 ) begin
+      \$414  = \$209 ;
+    end
+    if (rst) begin
+      \$414  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -16360,21 +16954,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$55  = 25'h17a8cde;
+          \$57  = 25'h17a8cde;
       3'h1:
-          \$55  = 25'h1d0c89f;
+          \$57  = 25'h1d0c89f;
       3'h2:
-          \$55  = 25'h1931a08;
+          \$57  = 25'h1931a08;
       3'h3:
-          \$55  = 25'h14ff41d;
+          \$57  = 25'h14ff41d;
       3'h4:
-          \$55  = 25'h186a361;
+          \$57  = 25'h186a361;
       3'h5:
-          \$55  = 25'h12151b8;
+          \$57  = 25'h12151b8;
       3'h6:
-          \$55  = 25'h11d254d;
+          \$57  = 25'h11d254d;
       3'h7:
-          \$55  = 25'h109eeaf;
+          \$57  = 25'h109eeaf;
     endcase
   end
   always @* begin
@@ -16382,21 +16976,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$87  = 25'h1481b24;
+          \$91  = 25'h1481b24;
       3'h1:
-          \$87  = 25'h134bafa;
+          \$91  = 25'h134bafa;
       3'h2:
-          \$87  = 25'h1805606;
+          \$91  = 25'h1805606;
       3'h3:
-          \$87  = 25'h172ff59;
+          \$91  = 25'h172ff59;
       3'h4:
-          \$87  = 25'h18a16e7;
+          \$91  = 25'h18a16e7;
       3'h5:
-          \$87  = 25'h15de1ba;
+          \$91  = 25'h15de1ba;
       3'h6:
-          \$87  = 25'h1be4a43;
+          \$91  = 25'h1be4a43;
       3'h7:
-          \$87  = 25'h15ee734;
+          \$91  = 25'h15ee734;
     endcase
   end
   always @* begin
@@ -16404,1359 +16998,1291 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$119  = 25'h163d374;
+          \$125  = 25'h163d374;
       3'h1:
-          \$119  = 25'h14e5d33;
+          \$125  = 25'h14e5d33;
       3'h2:
-          \$119  = 25'h1758aca;
+          \$125  = 25'h1758aca;
       3'h3:
-          \$119  = 25'h17cdb8c;
+          \$125  = 25'h17cdb8c;
       3'h4:
-          \$119  = 25'h102438f;
+          \$125  = 25'h102438f;
       3'h5:
-          \$119  = 25'h14d9907;
+          \$125  = 25'h14d9907;
       3'h6:
-          \$119  = 25'h15bef06;
+          \$125  = 25'h15bef06;
       3'h7:
-          \$119  = 25'h1521e58;
+          \$125  = 25'h1521e58;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = group;
+    \$210  = group;
     if (\$15 ) begin
-      \$202  = \$18 [2:0];
+      \$210  = \$18 [2:0];
     end
     if (rst) begin
-      \$202  = 3'h0;
+      \$210  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = \$19 ;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = rq_valid_1;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = rq_valid_2;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = rq_valid_3;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = rq_valid_4;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = rq_valid_5;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = rq_valid_6;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = rq_valid_7;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = rq_valid_8;
+    \$211  = \$19 ;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = \$20 ;
+    \$212  = rq_valid_1;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = rq0_mult_1;
+    \$213  = rq_valid_2;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = rq0_mult_2;
+    \$214  = rq_valid_3;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = rq0_mult_3;
+    \$215  = rq_valid_4;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = rq0_mult_4;
+    \$216  = rq_valid_5;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = rq0_mult_5;
+    \$217  = rq_valid_6;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = rq0_mult_6;
+    \$218  = rq_valid_7;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = rq0_mult_7;
+    \$219  = rq_valid_8;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = \$21 ;
+    \$220  = rq_valid_9;
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = rq0_shift_1;
+    \$221  = \$20 ;
     if (rst) begin
-      \$221  = 6'h00;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = rq0_shift_2;
+    \$222  = rq0_mult_1;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = rq0_shift_3;
+    \$223  = rq0_mult_2;
     if (rst) begin
-      \$223  = 6'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = rq0_shift_4;
+    \$224  = rq0_mult_3;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = rq0_shift_5;
+    \$225  = rq0_mult_4;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = rq0_shift_6;
+    \$226  = rq0_mult_5;
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = rq0_shift_7;
+    \$227  = rq0_mult_6;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = \$22 ;
+    \$228  = rq0_mult_7;
     if (rst) begin
-      \$228  = 36'h000000000;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = rq0_half_1;
+    \$229  = rq0_mult_8;
     if (rst) begin
-      \$229  = 36'h000000000;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = rq0_half_2;
+    \$230  = \$21 ;
     if (rst) begin
-      \$230  = 36'h000000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = rq0_half_3;
+    \$231  = rq0_shift_1;
     if (rst) begin
-      \$231  = 36'h000000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = rq0_half_4;
+    \$232  = rq0_shift_2;
     if (rst) begin
-      \$232  = 36'h000000000;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = rq0_half_5;
+    \$233  = rq0_shift_3;
     if (rst) begin
-      \$233  = 36'h000000000;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = rq0_half_6;
+    \$234  = rq0_shift_4;
     if (rst) begin
-      \$234  = 36'h000000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = rq0_half_7;
+    \$235  = rq0_shift_5;
     if (rst) begin
-      \$235  = 36'h000000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = \$23 ;
+    \$236  = rq0_shift_6;
     if (rst) begin
-      \$236  = 36'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = rq0_mask_1;
+    \$237  = rq0_shift_7;
     if (rst) begin
-      \$237  = 36'h000000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = rq0_mask_2;
+    \$238  = rq0_shift_8;
     if (rst) begin
-      \$238  = 36'h000000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = rq0_mask_3;
+    \$239  = \$22 ;
     if (rst) begin
       \$239  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = rq0_mask_4;
+    \$240  = rq0_half_1;
     if (rst) begin
       \$240  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = rq0_mask_5;
+    \$241  = rq0_half_2;
     if (rst) begin
       \$241  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = rq0_mask_6;
+    \$242  = rq0_half_3;
     if (rst) begin
       \$242  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = rq0_mask_7;
+    \$243  = rq0_half_4;
     if (rst) begin
       \$243  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = i__payload[22:0];
+    \$244  = rq0_half_5;
     if (rst) begin
-      \$244  = 23'h000000;
+      \$244  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = rq0_x[16:0];
+    \$245  = rq0_half_6;
     if (rst) begin
-      \$245  = 17'h00000;
+      \$245  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = rq0_mult_1[16:0];
+    \$246  = rq0_half_7;
     if (rst) begin
-      \$246  = 17'h00000;
+      \$246  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = \$24 ;
+    \$247  = rq0_half_8;
     if (rst) begin
-      \$247  = 34'h000000000;
+      \$247  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = rq0_part0_0;
+    \$248  = \$23 ;
     if (rst) begin
-      \$248  = 34'h000000000;
+      \$248  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$249  = rq0_part0_0_r;
+    \$249  = rq0_mask_1;
     if (rst) begin
-      \$249  = 34'h000000000;
+      \$249  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = rq0_x[16:0];
+    \$250  = rq0_mask_2;
     if (rst) begin
-      \$250  = 17'h00000;
+      \$250  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = rq0_mult_1[24:17];
+    \$251  = rq0_mask_3;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = \$25 ;
+    \$252  = rq0_mask_4;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = rq0_part0_1;
+    \$253  = rq0_mask_5;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$253  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = rq0_part0_1_r;
+    \$254  = rq0_mask_6;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = rq0_x[22:17];
+    \$255  = rq0_mask_7;
     if (rst) begin
-      \$255  = 6'h00;
+      \$255  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$256  = rq0_mult_1[16:0];
+    \$256  = rq0_mask_8;
     if (rst) begin
-      \$256  = 17'h00000;
+      \$256  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$257  = \$26 ;
+    \$257  = i__payload[22:0];
     if (rst) begin
       \$257  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$258  = rq0_part1_0;
+    \$258  = rq0_x[16:0];
     if (rst) begin
-      \$258  = 23'h000000;
+      \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$259  = rq0_part1_0_r;
+    \$259  = rq0_mult_1[16:0];
     if (rst) begin
-      \$259  = 23'h000000;
+      \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$260  = rq0_x[22:17];
+    \$260  = \$24 ;
     if (rst) begin
-      \$260  = 6'h00;
+      \$260  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$261  = rq0_mult_1[24:17];
+    \$261  = rq0_part0_0;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$262  = \$27 ;
+    \$262  = rq0_part0_0_r;
     if (rst) begin
-      \$262  = 14'h0000;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$263  = rq0_part1_1;
+    \$263  = rq0_x[16:0];
     if (rst) begin
-      \$263  = 14'h0000;
+      \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$264  = rq0_part1_1_r;
+    \$264  = rq0_mult_1[24:17];
     if (rst) begin
-      \$264  = 14'h0000;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$265  = \$35 [47:0];
+    \$265  = \$25 ;
     if (rst) begin
-      \$265  = 48'h000000000000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$266  = \$36 ;
+    \$266  = rq0_part0_1;
     if (rst) begin
-      \$266  = 48'h000000000000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$267  = \$37 ;
+    \$267  = rq0_part0_1_r;
     if (rst) begin
-      \$267  = 1'h0;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$268  = \$40 ;
+    \$268  = rq0_x[22:17];
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$269  = \$44 [7:0];
+    \$269  = rq0_mult_1[16:0];
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$270  = \$49 ;
+    \$270  = \$26 ;
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = \$54 ;
+    \$271  = rq0_part1_0;
     if (rst) begin
-      \$271  = 1'h0;
+      \$271  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = \$55 ;
+    \$272  = rq0_part1_0_r;
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = rq1_mult_1;
+    \$273  = rq0_x[22:17];
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = rq1_mult_2;
+    \$274  = rq0_mult_1[24:17];
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$275  = rq1_mult_3;
+    \$275  = \$27 ;
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = rq1_mult_4;
+    \$276  = rq0_part1_1;
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$277  = rq1_mult_5;
+    \$277  = rq0_part1_1_r;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = rq1_mult_6;
+    \$278  = \$31 [47:0];
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$279  = rq1_mult_7;
+    \$279  = \$35 [47:0];
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$280  = i__payload[45:23];
+    \$280  = \$37 [47:0];
     if (rst) begin
-      \$280  = 23'h000000;
+      \$280  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$281  = rq1_x[16:0];
+    \$281  = \$38 ;
     if (rst) begin
-      \$281  = 17'h00000;
+      \$281  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$282  = rq1_mult_1[16:0];
+    \$282  = \$39 ;
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$283  = \$56 ;
+    \$283  = \$42 ;
     if (rst) begin
-      \$283  = 34'h000000000;
+      \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$284  = rq1_part0_0;
+    \$284  = \$46 [7:0];
     if (rst) begin
-      \$284  = 34'h000000000;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$285  = rq1_part0_0_r;
+    \$285  = \$51 ;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$286  = rq1_x[16:0];
+    \$286  = \$56 ;
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$287  = rq1_mult_1[24:17];
+    \$287  = \$57 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$288  = \$57 ;
+    \$288  = rq1_mult_1;
     if (rst) begin
       \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$289  = rq1_part0_1;
+    \$289  = rq1_mult_2;
     if (rst) begin
       \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$290  = rq1_part0_1_r;
+    \$290  = rq1_mult_3;
     if (rst) begin
       \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$291  = rq1_x[22:17];
+    \$291  = rq1_mult_4;
     if (rst) begin
-      \$291  = 6'h00;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$292  = rq1_mult_1[16:0];
+    \$292  = rq1_mult_5;
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$293  = \$58 ;
+    \$293  = rq1_mult_6;
     if (rst) begin
-      \$293  = 23'h000000;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$294  = rq1_part1_0;
+    \$294  = rq1_mult_7;
     if (rst) begin
-      \$294  = 23'h000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$295  = rq1_part1_0_r;
+    \$295  = rq1_mult_8;
     if (rst) begin
-      \$295  = 23'h000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$296  = rq1_x[22:17];
+    \$296  = i__payload[45:23];
     if (rst) begin
-      \$296  = 6'h00;
+      \$296  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$297  = rq1_mult_1[24:17];
+    \$297  = rq1_x[16:0];
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$298  = \$59 ;
+    \$298  = rq1_mult_1[16:0];
     if (rst) begin
-      \$298  = 14'h0000;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$299  = rq1_part1_1;
+    \$299  = \$58 ;
     if (rst) begin
-      \$299  = 14'h0000;
+      \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$300  = rq1_part1_1_r;
+    \$300  = rq1_part0_0;
     if (rst) begin
-      \$300  = 14'h0000;
+      \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$301  = \$67 [47:0];
+    \$301  = rq1_part0_0_r;
     if (rst) begin
-      \$301  = 48'h000000000000;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$302  = \$68 ;
+    \$302  = rq1_x[16:0];
     if (rst) begin
-      \$302  = 48'h000000000000;
+      \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$303  = \$69 ;
+    \$303  = rq1_mult_1[24:17];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$304  = \$72 ;
+    \$304  = \$59 ;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$305  = \$76 [7:0];
+    \$305  = rq1_part0_1;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$306  = \$81 ;
+    \$306  = rq1_part0_1_r;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$307  = \$86 ;
+    \$307  = rq1_x[22:17];
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$308  = \$87 ;
+    \$308  = rq1_mult_1[16:0];
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$309  = rq2_mult_1;
+    \$309  = \$60 ;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$310  = rq2_mult_2;
+    \$310  = rq1_part1_0;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$311  = rq2_mult_3;
+    \$311  = rq1_part1_0_r;
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$312  = rq2_mult_4;
+    \$312  = rq1_x[22:17];
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$313  = rq2_mult_5;
+    \$313  = rq1_mult_1[24:17];
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$314  = rq2_mult_6;
+    \$314  = \$61 ;
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$314  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$315  = rq2_mult_7;
+    \$315  = rq1_part1_1;
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$316  = i__payload[68:46];
+    \$316  = rq1_part1_1_r;
     if (rst) begin
-      \$316  = 23'h000000;
+      \$316  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$317  = rq2_x[16:0];
+    \$317  = \$65 [47:0];
     if (rst) begin
-      \$317  = 17'h00000;
+      \$317  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$318  = rq2_mult_1[16:0];
+    \$318  = \$69 [47:0];
     if (rst) begin
-      \$318  = 17'h00000;
+      \$318  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$319  = \$88 ;
+    \$319  = \$71 [47:0];
     if (rst) begin
-      \$319  = 34'h000000000;
+      \$319  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$320  = rq2_part0_0;
+    \$320  = \$72 ;
     if (rst) begin
-      \$320  = 34'h000000000;
+      \$320  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$321  = rq2_part0_0_r;
+    \$321  = \$73 ;
     if (rst) begin
-      \$321  = 34'h000000000;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$322  = rq2_x[16:0];
+    \$322  = \$76 ;
     if (rst) begin
-      \$322  = 17'h00000;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$323  = rq2_mult_1[24:17];
+    \$323  = \$80 [7:0];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$324  = \$89 ;
+    \$324  = \$85 ;
     if (rst) begin
-      \$324  = 25'h0000000;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$325  = rq2_part0_1;
+    \$325  = \$90 ;
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$326  = rq2_part0_1_r;
+    \$326  = \$91 ;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$327  = rq2_x[22:17];
+    \$327  = rq2_mult_1;
     if (rst) begin
-      \$327  = 6'h00;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$328  = rq2_mult_1[16:0];
+    \$328  = rq2_mult_2;
     if (rst) begin
-      \$328  = 17'h00000;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$329  = \$90 ;
+    \$329  = rq2_mult_3;
     if (rst) begin
-      \$329  = 23'h000000;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$330  = rq2_part1_0;
+    \$330  = rq2_mult_4;
     if (rst) begin
-      \$330  = 23'h000000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$331  = rq2_part1_0_r;
+    \$331  = rq2_mult_5;
     if (rst) begin
-      \$331  = 23'h000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$332  = rq2_x[22:17];
+    \$332  = rq2_mult_6;
     if (rst) begin
-      \$332  = 6'h00;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$333  = rq2_mult_1[24:17];
+    \$333  = rq2_mult_7;
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$334  = \$91 ;
+    \$334  = rq2_mult_8;
     if (rst) begin
-      \$334  = 14'h0000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$335  = rq2_part1_1;
+    \$335  = i__payload[68:46];
     if (rst) begin
-      \$335  = 14'h0000;
+      \$335  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$336  = rq2_part1_1_r;
+    \$336  = rq2_x[16:0];
     if (rst) begin
-      \$336  = 14'h0000;
+      \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$337  = \$99 [47:0];
+    \$337  = rq2_mult_1[16:0];
     if (rst) begin
-      \$337  = 48'h000000000000;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = \$100 ;
+    \$338  = \$92 ;
     if (rst) begin
-      \$338  = 48'h000000000000;
+      \$338  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = \$101 ;
+    \$339  = rq2_part0_0;
     if (rst) begin
-      \$339  = 1'h0;
+      \$339  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = \$104 ;
+    \$340  = rq2_part0_0_r;
     if (rst) begin
-      \$340  = 1'h0;
+      \$340  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = \$108 [7:0];
+    \$341  = rq2_x[16:0];
     if (rst) begin
-      \$341  = 8'h00;
+      \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = \$113 ;
+    \$342  = rq2_mult_1[24:17];
     if (rst) begin
-      \$342  = 1'h0;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = \$118 ;
+    \$343  = \$93 ;
     if (rst) begin
-      \$343  = 1'h0;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = \$119 ;
+    \$344  = rq2_part0_1;
     if (rst) begin
       \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = rq3_mult_1;
+    \$345  = rq2_part0_1_r;
     if (rst) begin
       \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = rq3_mult_2;
+    \$346  = rq2_x[22:17];
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = rq3_mult_3;
+    \$347  = rq2_mult_1[16:0];
     if (rst) begin
-      \$347  = 25'h0000000;
+      \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = rq3_mult_4;
+    \$348  = \$94 ;
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = rq3_mult_5;
+    \$349  = rq2_part1_0;
     if (rst) begin
-      \$349  = 25'h0000000;
+      \$349  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = rq3_mult_6;
+    \$350  = rq2_part1_0_r;
     if (rst) begin
-      \$350  = 25'h0000000;
+      \$350  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = rq3_mult_7;
+    \$351  = rq2_x[22:17];
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = i__payload[91:69];
+    \$352  = rq2_mult_1[24:17];
     if (rst) begin
-      \$352  = 23'h000000;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = rq3_x[16:0];
+    \$353  = \$95 ;
     if (rst) begin
-      \$353  = 17'h00000;
+      \$353  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = rq3_mult_1[16:0];
+    \$354  = rq2_part1_1;
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = \$120 ;
+    \$355  = rq2_part1_1_r;
     if (rst) begin
-      \$355  = 34'h000000000;
+      \$355  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = rq3_part0_0;
+    \$356  = \$99 [47:0];
     if (rst) begin
-      \$356  = 34'h000000000;
+      \$356  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = rq3_part0_0_r;
+    \$357  = \$103 [47:0];
     if (rst) begin
-      \$357  = 34'h000000000;
+      \$357  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = rq3_x[16:0];
+    \$358  = \$105 [47:0];
     if (rst) begin
-      \$358  = 17'h00000;
+      \$358  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = rq3_mult_1[24:17];
+    \$359  = \$106 ;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = \$121 ;
+    \$360  = \$107 ;
     if (rst) begin
-      \$360  = 25'h0000000;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = rq3_part0_1;
+    \$361  = \$110 ;
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = rq3_part0_1_r;
+    \$362  = \$114 [7:0];
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = rq3_x[22:17];
+    \$363  = \$119 ;
     if (rst) begin
-      \$363  = 6'h00;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = rq3_mult_1[16:0];
+    \$364  = \$124 ;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = \$122 ;
+    \$365  = \$125 ;
     if (rst) begin
-      \$365  = 23'h000000;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = rq3_part1_0;
+    \$366  = rq3_mult_1;
     if (rst) begin
-      \$366  = 23'h000000;
+      \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = rq3_part1_0_r;
+    \$367  = rq3_mult_2;
     if (rst) begin
-      \$367  = 23'h000000;
+      \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = rq3_x[22:17];
+    \$368  = rq3_mult_3;
     if (rst) begin
-      \$368  = 6'h00;
+      \$368  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = rq3_mult_1[24:17];
+    \$369  = rq3_mult_4;
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = \$123 ;
+    \$370  = rq3_mult_5;
     if (rst) begin
-      \$370  = 14'h0000;
+      \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = rq3_part1_1;
+    \$371  = rq3_mult_6;
     if (rst) begin
-      \$371  = 14'h0000;
+      \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = rq3_part1_1_r;
+    \$372  = rq3_mult_7;
     if (rst) begin
-      \$372  = 14'h0000;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = \$131 [47:0];
+    \$373  = rq3_mult_8;
     if (rst) begin
-      \$373  = 48'h000000000000;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = \$132 ;
+    \$374  = i__payload[91:69];
     if (rst) begin
-      \$374  = 48'h000000000000;
+      \$374  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = \$133 ;
+    \$375  = rq3_x[16:0];
     if (rst) begin
-      \$375  = 1'h0;
+      \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = \$136 ;
+    \$376  = rq3_mult_1[16:0];
     if (rst) begin
-      \$376  = 1'h0;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = \$140 [7:0];
+    \$377  = \$126 ;
     if (rst) begin
-      \$377  = 8'h00;
+      \$377  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = \$145 ;
+    \$378  = rq3_part0_0;
     if (rst) begin
-      \$378  = 1'h0;
+      \$378  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = \$150 ;
+    \$379  = rq3_part0_0_r;
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = \$152 ;
+    \$380  = rq3_x[16:0];
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = \$154 ;
+    \$381  = rq3_mult_1[24:17];
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = \$156 ;
+    \$382  = \$127 ;
     if (rst) begin
-      \$382  = 8'h00;
+      \$382  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = \$158 ;
+    \$383  = rq3_part0_1;
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = \$8 [3:0];
+    \$384  = rq3_part0_1_r;
     if (rst) begin
-      \$384  = 4'h0;
+      \$384  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = \$165 ;
+    \$385  = rq3_x[22:17];
     if (rst) begin
-      \$385  = 1'h1;
+      \$385  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = \$signature__addr ;
-    if (\$172 ) begin
-      \$386  = \$175 [3:0];
-    end
+    \$386  = rq3_mult_1[16:0];
     if (rst) begin
-      \$386  = 4'h0;
+      \$386  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$387  = rport__addr;
-    if (\$179 ) begin
-      \$387  = \$182 [3:0];
-    end
+    \$387  = \$128 ;
     if (rst) begin
-      \$387  = 4'h0;
+      \$387  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = \$195 [3:0];
+    \$388  = rq3_part1_0;
     if (rst) begin
-      \$388  = 4'h0;
+      \$388  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = o__valid;
-    if (\$197 ) begin
-      \$389  = \$199 ;
-    end
+    \$389  = rq3_part1_0_r;
     if (rst) begin
-      \$389  = 1'h0;
+      \$389  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = o__payload;
-    if (\$197 ) begin
-      \$390  = \$201 ;
-    end
+    \$390  = rq3_x[22:17];
     if (rst) begin
-      \$390  = 32'd0;
+      \$390  = 6'h00;
     end
   end
   assign q_room = i__ready;
@@ -17784,6 +18310,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign q_in[23:16] = \port__data$22 ;
   assign q_in[15:8] = \port__data$21 ;
   assign q_in[7:0] = port__data;
+  assign \$143  = 1'h1;
   assign rq1_rem[47:35] = 13'h0000;
   assign rq1_rem[34:0] = rq1_prod[34:0];
   assign rq2_rem[47:35] = 13'h0000;
@@ -17794,27 +18321,26 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$60  = { 1'h0, rq1_part0_0_rr };
-  assign \$62  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$64  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$66  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$68  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$71  = 1'h1;
-  assign \$72  = \$70 ;
-  assign \$92  = { 1'h0, rq2_part0_0_rr };
-  assign \$94  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$96  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$98  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$100  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$103  = 1'h1;
-  assign \$104  = \$102 ;
-  assign \$124  = { 1'h0, rq3_part0_0_rr };
-  assign \$126  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$128  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$130  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$132  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$135  = 1'h1;
-  assign \$136  = \$134 ;
+  assign \$62  = { 1'h0, rq1_part0_0_rr };
+  assign \$64  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$66  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$68  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$72  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
+  assign \$75  = 1'h1;
+  assign \$76  = \$74 ;
+  assign \$96  = { 1'h0, rq2_part0_0_rr };
+  assign \$98  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$100  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$102  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$106  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
+  assign \$109  = 1'h1;
+  assign \$110  = \$108 ;
+  assign \$130  = { 1'h0, rq3_part0_0_rr };
+  assign \$132  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$134  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$136  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$140  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
+  assign \$144  = \$142 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19948,29 +20474,29 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [35:0] \$121 ;
-  reg [35:0] \$122 ;
-  reg [35:0] \$123 ;
-  reg [35:0] \$124 ;
-  reg [35:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [35:0] \$126 ;
   reg [35:0] \$127 ;
   reg [35:0] \$128 ;
@@ -19983,46 +20509,55 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [35:0] \$134 ;
   reg [35:0] \$135 ;
   reg [35:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [35:0] \$137 ;
+  reg [35:0] \$138 ;
+  reg [35:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [33:0] \$140 ;
-  reg [33:0] \$141 ;
-  reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [35:0] \$140 ;
+  reg [35:0] \$141 ;
+  reg [35:0] \$142 ;
+  reg [35:0] \$143 ;
+  reg [22:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [22:0] \$150 ;
-  reg [22:0] \$151 ;
-  reg [22:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [13:0] \$155 ;
-  reg [13:0] \$156 ;
-  reg [13:0] \$157 ;
-  reg [47:0] \$158 ;
-  reg [47:0] \$159 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [22:0] \$157 ;
+  reg [22:0] \$158 ;
+  reg [22:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [5:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [13:0] \$162 ;
+  reg [13:0] \$163 ;
+  reg [13:0] \$164 ;
+  reg [47:0] \$165 ;
+  reg [47:0] \$166 ;
+  reg [47:0] \$167 ;
+  reg [47:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [35:0] \$19 ;
   wire \$2 ;
   reg [35:0] \$20 ;
@@ -20036,21 +20571,21 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire [56:0] \$28 ;
   wire [53:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [54:0] \$30 ;
   wire [76:0] \$31 ;
   wire [77:0] \$32 ;
-  wire [47:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [48:0] \$33 ;
+  wire [49:0] \$34 ;
+  wire [47:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [48:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [49:0] \$41 ;
+  wire [48:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [49:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -20076,40 +20611,40 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [3:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -20156,6 +20691,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [35:0] rq0_half_6 = 36'h000000000;
   reg [35:0] rq0_half_7 = 36'h000000000;
   reg [35:0] rq0_half_8 = 36'h000000000;
+  reg [35:0] rq0_half_9 = 36'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -20168,6 +20704,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [35:0] rq0_mask_6 = 36'h000000000;
   reg [35:0] rq0_mask_7 = 36'h000000000;
   reg [35:0] rq0_mask_8 = 36'h000000000;
+  reg [35:0] rq0_mask_9 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -20176,6 +20713,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -20199,6 +20737,9 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [47:0] rq0_sum0 = 48'h000000000000;
+  reg [47:0] rq0_sum1 = 48'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
@@ -20207,6 +20748,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -20217,7 +20759,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -20228,13 +20770,14 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -20247,7 +20790,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 4'h9;
   assign \$14  = group + 1'h1;
@@ -20259,224 +20802,240 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(6'h17) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(9'h168);
-  assign \$45  = $signed(rq0_floor) < $signed(9'h169);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(8'h67);
-  assign \$50  = $signed(rq0_floor) > $signed(8'h68);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(6'h17) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(9'h168);
+  assign \$47  = $signed(rq0_floor) < $signed(9'h169);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(8'h67);
+  assign \$52  = $signed(rq0_floor) > $signed(8'h68);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$17  = 25'h0000000;
@@ -20583,556 +21142,605 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [3:0];
+      \$97  = \$15 [3:0];
     end
     if (rst) begin
-      \$95  = 4'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 36'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 36'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 36'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 36'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 36'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
-      \$140  = 34'h000000000;
+      \$140  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
-      \$141  = 34'h000000000;
+      \$141  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
-      \$142  = 34'h000000000;
+      \$142  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = rq0_x[22:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 6'h00;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 23'h000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 23'h000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 23'h000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = rq0_x[22:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 6'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[22:17];
     if (rst) begin
-      \$155  = 14'h0000;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 14'h0000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 14'h0000;
+      \$157  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = \$32 [47:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 48'h000000000000;
+      \$158  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 48'h000000000000;
+      \$159  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[22:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [47:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [47:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [47:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;

@@ -5015,70 +5015,70 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  wire [35:0] \$100 ;
-  wire [55:0] \$101 ;
-  wire [56:0] \$102 ;
-  wire [51:0] \$103 ;
-  wire [58:0] \$104 ;
-  wire [74:0] \$105 ;
-  wire [75:0] \$106 ;
-  wire [45:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [24:0] \$100 ;
+  wire [20:0] \$101 ;
+  wire [11:0] \$102 ;
+  wire [34:0] \$103 ;
+  wire [35:0] \$104 ;
+  wire [55:0] \$105 ;
+  wire [56:0] \$106 ;
+  wire [51:0] \$107 ;
+  wire [52:0] \$108 ;
+  wire [74:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [46:0] \$112 ;
-  wire \$113 ;
+  wire [75:0] \$110 ;
+  wire [46:0] \$111 ;
+  wire [47:0] \$112 ;
+  wire [45:0] \$113 ;
   wire \$114 ;
-  wire [47:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [46:0] \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [47:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  reg [24:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [33:0] \$128 ;
-  reg [33:0] \$129 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [33:0] \$130 ;
-  wire [24:0] \$131 ;
-  wire [20:0] \$132 ;
-  wire [11:0] \$133 ;
-  wire [34:0] \$134 ;
-  wire [35:0] \$135 ;
-  wire [55:0] \$136 ;
-  wire [56:0] \$137 ;
-  wire [51:0] \$138 ;
-  wire [58:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  reg [24:0] \$132 ;
+  reg [5:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  wire [33:0] \$136 ;
+  wire [24:0] \$137 ;
+  wire [20:0] \$138 ;
+  wire [11:0] \$139 ;
   wire \$14 ;
-  wire [74:0] \$140 ;
-  wire [75:0] \$141 ;
-  wire [45:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire [46:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [34:0] \$140 ;
+  wire [35:0] \$141 ;
+  wire [55:0] \$142 ;
+  wire [56:0] \$143 ;
+  wire [51:0] \$144 ;
+  wire [52:0] \$145 ;
+  wire [74:0] \$146 ;
+  wire [75:0] \$147 ;
+  wire [46:0] \$148 ;
+  wire [47:0] \$149 ;
   wire \$15 ;
-  wire [47:0] \$150 ;
+  wire [45:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
+  wire [46:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
+  wire [47:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
@@ -5098,304 +5098,334 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [4:0] \$176 ;
-  wire [4:0] \$177 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [4:0] \$183 ;
+  wire \$183 ;
   wire [4:0] \$184 ;
-  wire \$185 ;
+  wire [4:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [4:0] \$191 ;
   wire [4:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [5:0] \$197 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [4:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [31:0] \$203 ;
-  reg [1:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [5:0] \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [2:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
+  wire \$210 ;
+  wire [31:0] \$211 ;
+  reg [1:0] \$212 ;
   reg \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire [2:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [32:0] \$230 ;
-  reg [32:0] \$231 ;
-  reg [32:0] \$232 ;
-  reg [32:0] \$233 ;
-  reg [32:0] \$234 ;
-  reg [32:0] \$235 ;
-  reg [32:0] \$236 ;
-  reg [32:0] \$237 ;
-  reg [32:0] \$238 ;
-  reg [32:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [5:0] \$232 ;
+  reg [5:0] \$233 ;
+  reg [5:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [5:0] \$239 ;
   reg [24:0] \$24 ;
-  reg [32:0] \$240 ;
+  reg [5:0] \$240 ;
   reg [32:0] \$241 ;
   reg [32:0] \$242 ;
   reg [32:0] \$243 ;
   reg [32:0] \$244 ;
   reg [32:0] \$245 ;
-  reg [20:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [33:0] \$249 ;
+  reg [32:0] \$246 ;
+  reg [32:0] \$247 ;
+  reg [32:0] \$248 ;
+  reg [32:0] \$249 ;
   reg [5:0] \$25 ;
-  reg [33:0] \$250 ;
-  reg [33:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [3:0] \$257 ;
-  reg [16:0] \$258 ;
+  reg [32:0] \$250 ;
+  reg [32:0] \$251 ;
+  reg [32:0] \$252 ;
+  reg [32:0] \$253 ;
+  reg [32:0] \$254 ;
+  reg [32:0] \$255 ;
+  reg [32:0] \$256 ;
+  reg [32:0] \$257 ;
+  reg [32:0] \$258 ;
   reg [20:0] \$259 ;
   reg [32:0] \$26 ;
-  reg [20:0] \$260 ;
-  reg [20:0] \$261 ;
-  reg [3:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [11:0] \$264 ;
-  reg [11:0] \$265 ;
-  reg [11:0] \$266 ;
-  reg [45:0] \$267 ;
-  reg [45:0] \$268 ;
-  reg \$269 ;
+  reg [16:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [33:0] \$263 ;
+  reg [33:0] \$264 ;
+  reg [16:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   reg [32:0] \$27 ;
-  reg \$270 ;
-  reg [7:0] \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [3:0] \$270 ;
+  reg [16:0] \$271 ;
+  reg [20:0] \$272 ;
+  reg [20:0] \$273 ;
+  reg [20:0] \$274 ;
+  reg [3:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [11:0] \$277 ;
+  reg [11:0] \$278 ;
+  reg [11:0] \$279 ;
   wire [33:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [5:0] \$284 ;
-  reg [5:0] \$285 ;
-  reg [5:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [45:0] \$280 ;
+  reg [45:0] \$281 ;
+  reg [45:0] \$282 ;
+  reg [45:0] \$283 ;
+  reg \$284 ;
+  reg \$285 ;
+  reg [7:0] \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg [24:0] \$289 ;
   wire [24:0] \$29 ;
-  reg [33:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [33:0] \$292 ;
-  reg [33:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [33:0] \$296 ;
-  reg [33:0] \$297 ;
-  reg [33:0] \$298 ;
-  reg [33:0] \$299 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [5:0] \$298 ;
+  reg [5:0] \$299 ;
   wire [7:0] \$3 ;
   wire [20:0] \$30 ;
-  reg [33:0] \$300 ;
-  reg [33:0] \$301 ;
-  reg [33:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [20:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [16:0] \$308 ;
+  reg [5:0] \$300 ;
+  reg [5:0] \$301 ;
+  reg [5:0] \$302 ;
+  reg [5:0] \$303 ;
+  reg [5:0] \$304 ;
+  reg [5:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
   reg [33:0] \$309 ;
   wire [11:0] \$31 ;
   reg [33:0] \$310 ;
   reg [33:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [3:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [20:0] \$319 ;
+  reg [33:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [33:0] \$314 ;
+  reg [33:0] \$315 ;
+  reg [33:0] \$316 ;
+  reg [33:0] \$317 ;
+  reg [33:0] \$318 ;
+  reg [33:0] \$319 ;
   wire [34:0] \$32 ;
-  reg [20:0] \$320 ;
-  reg [20:0] \$321 ;
-  reg [3:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [11:0] \$324 ;
-  reg [11:0] \$325 ;
-  reg [11:0] \$326 ;
-  reg [45:0] \$327 ;
-  reg [45:0] \$328 ;
-  reg \$329 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [33:0] \$322 ;
+  reg [33:0] \$323 ;
+  reg [33:0] \$324 ;
+  reg [20:0] \$325 ;
+  reg [16:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [33:0] \$328 ;
+  reg [33:0] \$329 ;
   wire [35:0] \$33 ;
-  reg \$330 ;
-  reg [7:0] \$331 ;
-  reg \$332 ;
-  reg \$333 ;
+  reg [33:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [24:0] \$333 ;
   reg [24:0] \$334 ;
   reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [3:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [20:0] \$338 ;
+  reg [20:0] \$339 ;
   wire [55:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [20:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [33:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [33:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [20:0] \$340 ;
+  reg [3:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [11:0] \$343 ;
+  reg [11:0] \$344 ;
+  reg [11:0] \$345 ;
+  reg [45:0] \$346 ;
+  reg [45:0] \$347 ;
+  reg [45:0] \$348 ;
+  reg [45:0] \$349 ;
   wire [56:0] \$35 ;
-  reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [24:0] \$352 ;
-  reg [3:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [20:0] \$355 ;
-  reg [20:0] \$356 ;
-  reg [20:0] \$357 ;
-  reg [3:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg [7:0] \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg [24:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
   wire [51:0] \$36 ;
-  reg [11:0] \$360 ;
-  reg [11:0] \$361 ;
-  reg [11:0] \$362 ;
-  reg [45:0] \$363 ;
-  reg [45:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
-  wire [58:0] \$37 ;
-  reg [24:0] \$370 ;
-  reg [24:0] \$371 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [20:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [33:0] \$367 ;
+  reg [33:0] \$368 ;
+  reg [33:0] \$369 ;
+  wire [52:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [7:0] \$371 ;
   reg [24:0] \$372 ;
   reg [24:0] \$373 ;
   reg [24:0] \$374 ;
-  reg [24:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [5:0] \$378 ;
-  reg [5:0] \$379 ;
+  reg [3:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [20:0] \$377 ;
+  reg [20:0] \$378 ;
+  reg [20:0] \$379 ;
   wire [74:0] \$38 ;
-  reg [5:0] \$380 ;
-  reg [5:0] \$381 ;
-  reg [5:0] \$382 ;
-  reg [5:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [5:0] \$385 ;
-  reg [33:0] \$386 ;
-  reg [33:0] \$387 ;
-  reg [33:0] \$388 ;
-  reg [33:0] \$389 ;
+  reg [3:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [11:0] \$382 ;
+  reg [11:0] \$383 ;
+  reg [11:0] \$384 ;
+  reg [45:0] \$385 ;
+  reg [45:0] \$386 ;
+  reg [45:0] \$387 ;
+  reg [45:0] \$388 ;
+  reg \$389 ;
   wire [75:0] \$39 ;
-  reg [33:0] \$390 ;
-  reg [33:0] \$391 ;
-  reg [33:0] \$392 ;
-  reg [33:0] \$393 ;
-  reg [33:0] \$394 ;
-  reg [33:0] \$395 ;
-  reg [33:0] \$396 ;
-  reg [33:0] \$397 ;
-  reg [33:0] \$398 ;
-  reg [33:0] \$399 ;
+  reg \$390 ;
+  reg [7:0] \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg [24:0] \$394 ;
+  reg [24:0] \$395 ;
+  reg [24:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [24:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [45:0] \$40 ;
-  reg [33:0] \$400 ;
-  reg [33:0] \$401 ;
-  reg [20:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [33:0] \$405 ;
-  reg [33:0] \$406 ;
-  reg [33:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [7:0] \$409 ;
-  wire \$41 ;
-  reg [24:0] \$410 ;
-  reg [24:0] \$411 ;
-  reg [24:0] \$412 ;
-  reg [3:0] \$413 ;
-  reg [16:0] \$414 ;
-  reg [20:0] \$415 ;
-  reg [20:0] \$416 ;
-  reg [20:0] \$417 ;
-  reg [3:0] \$418 ;
-  reg [7:0] \$419 ;
-  wire \$42 ;
-  reg [11:0] \$420 ;
-  reg [11:0] \$421 ;
-  reg [11:0] \$422 ;
-  reg [45:0] \$423 ;
-  reg [45:0] \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg [7:0] \$427 ;
-  reg \$428 ;
-  reg \$429 ;
+  wire [46:0] \$40 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [5:0] \$403 ;
+  reg [5:0] \$404 ;
+  reg [5:0] \$405 ;
+  reg [5:0] \$406 ;
+  reg [5:0] \$407 ;
+  reg [5:0] \$408 ;
+  reg [5:0] \$409 ;
+  wire [47:0] \$41 ;
+  reg [5:0] \$410 ;
+  reg [5:0] \$411 ;
+  reg [33:0] \$412 ;
+  reg [33:0] \$413 ;
+  reg [33:0] \$414 ;
+  reg [33:0] \$415 ;
+  reg [33:0] \$416 ;
+  reg [33:0] \$417 ;
+  reg [33:0] \$418 ;
+  reg [33:0] \$419 ;
+  wire [45:0] \$42 ;
+  reg [33:0] \$420 ;
+  reg [33:0] \$421 ;
+  reg [33:0] \$422 ;
+  reg [33:0] \$423 ;
+  reg [33:0] \$424 ;
+  reg [33:0] \$425 ;
+  reg [33:0] \$426 ;
+  reg [33:0] \$427 ;
+  reg [33:0] \$428 ;
+  reg [33:0] \$429 ;
   wire \$43 ;
-  reg [3:0] \$430 ;
-  reg \$431 ;
-  reg [3:0] \$432 ;
-  reg [3:0] \$433 ;
-  reg [3:0] \$434 ;
-  reg \$435 ;
-  reg [31:0] \$436 ;
+  reg [20:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [16:0] \$432 ;
+  reg [33:0] \$433 ;
+  reg [33:0] \$434 ;
+  reg [33:0] \$435 ;
+  reg [16:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [24:0] \$439 ;
   wire \$44 ;
-  wire [46:0] \$45 ;
+  reg [24:0] \$440 ;
+  reg [3:0] \$441 ;
+  reg [16:0] \$442 ;
+  reg [20:0] \$443 ;
+  reg [20:0] \$444 ;
+  reg [20:0] \$445 ;
+  reg [3:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [11:0] \$448 ;
+  reg [11:0] \$449 ;
+  wire \$45 ;
+  reg [11:0] \$450 ;
+  reg [45:0] \$451 ;
+  reg [45:0] \$452 ;
+  reg [45:0] \$453 ;
+  reg [45:0] \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg [7:0] \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
-  wire \$47 ;
-  wire [47:0] \$48 ;
+  reg [3:0] \$460 ;
+  reg \$461 ;
+  reg [3:0] \$462 ;
+  reg [3:0] \$463 ;
+  reg [3:0] \$464 ;
+  reg \$465 ;
+  reg [31:0] \$466 ;
+  wire [46:0] \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire [7:0] \$5 ;
-  wire \$50 ;
+  wire [47:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
@@ -5404,38 +5434,38 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  reg [24:0] \$59 ;
+  wire \$59 ;
   wire [7:0] \$6 ;
-  reg [5:0] \$60 ;
-  reg [33:0] \$61 ;
-  reg [33:0] \$62 ;
-  wire [33:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire [20:0] \$65 ;
-  wire [11:0] \$66 ;
-  wire [34:0] \$67 ;
-  wire [35:0] \$68 ;
-  wire [55:0] \$69 ;
+  wire \$60 ;
+  reg [24:0] \$61 ;
+  reg [5:0] \$62 ;
+  reg [33:0] \$63 ;
+  reg [33:0] \$64 ;
+  wire [33:0] \$65 ;
+  wire [24:0] \$66 ;
+  wire [20:0] \$67 ;
+  wire [11:0] \$68 ;
+  wire [34:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [56:0] \$70 ;
-  wire [51:0] \$71 ;
-  wire [58:0] \$72 ;
-  wire [74:0] \$73 ;
-  wire [75:0] \$74 ;
-  wire [45:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [35:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [56:0] \$72 ;
+  wire [51:0] \$73 ;
+  wire [52:0] \$74 ;
+  wire [74:0] \$75 ;
+  wire [75:0] \$76 ;
+  wire [46:0] \$77 ;
+  wire [47:0] \$78 ;
+  wire [45:0] \$79 ;
   wire [7:0] \$8 ;
-  wire [46:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [47:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  wire [46:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [47:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
@@ -5443,12 +5473,12 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  reg [24:0] \$94 ;
-  wire [33:0] \$95 ;
-  wire [24:0] \$96 ;
-  wire [20:0] \$97 ;
-  wire [11:0] \$98 ;
-  wire [34:0] \$99 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  reg [24:0] \$98 ;
+  wire [33:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -5502,6 +5532,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
   reg [32:0] rq0_half_8 = 33'h000000000;
+  reg [32:0] rq0_half_9 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -5514,6 +5545,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [32:0] rq0_mask_8 = 33'h000000000;
+  reg [32:0] rq0_mask_9 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -5522,6 +5554,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -5545,6 +5578,9 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [45:0] rq0_sum0 = 46'h000000000000;
+  reg [45:0] rq0_sum1 = 46'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
@@ -5563,6 +5599,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq1_half_6 = 34'h000000000;
   reg [33:0] rq1_half_7 = 34'h000000000;
   reg [33:0] rq1_half_8 = 34'h000000000;
+  reg [33:0] rq1_half_9 = 34'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -5575,6 +5612,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq1_mask_6 = 34'h000000000;
   reg [33:0] rq1_mask_7 = 34'h000000000;
   reg [33:0] rq1_mask_8 = 34'h000000000;
+  reg [33:0] rq1_mask_9 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -5583,6 +5621,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -5606,6 +5645,9 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [45:0] rq1_sum0 = 46'h000000000000;
+  reg [45:0] rq1_sum1 = 46'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [20:0] rq1_x = 21'h000000;
@@ -5628,6 +5670,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -5643,6 +5686,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [11:0] rq2_part1_1_rr = 12'h000;
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
+  reg [45:0] rq2_sum0 = 46'h000000000000;
+  reg [45:0] rq2_sum1 = 46'h000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [20:0] rq2_x = 21'h000000;
@@ -5661,6 +5706,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq3_half_6 = 34'h000000000;
   reg [33:0] rq3_half_7 = 34'h000000000;
   reg [33:0] rq3_half_8 = 34'h000000000;
+  reg [33:0] rq3_half_9 = 34'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -5673,6 +5719,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq3_mask_6 = 34'h000000000;
   reg [33:0] rq3_mask_7 = 34'h000000000;
   reg [33:0] rq3_mask_8 = 34'h000000000;
+  reg [33:0] rq3_mask_9 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -5681,6 +5728,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -5704,6 +5752,9 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
+  reg [5:0] rq3_shift_9 = 6'h00;
+  reg [45:0] rq3_sum0 = 46'h000000000000;
+  reg [45:0] rq3_sum1 = 46'h000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
@@ -5712,6 +5763,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rq3_x1_0 = 4'h0;
   reg [3:0] rq3_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -5722,7 +5774,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -5733,6 +5785,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -5740,124 +5793,206 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_shift_2 <= \$379 ;
+    rq2_part0_0_r <= \$368 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$380 ;
+    rq2_part0_0_rr <= \$369 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$381 ;
+    rq2_x0_1 <= \$370 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$382 ;
+    rq2_m0_1 <= \$371 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$383 ;
+    rq2_part0_1 <= \$372 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$384 ;
+    rq2_part0_1_r <= \$373 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$385 ;
+    rq2_part0_1_rr <= \$374 ;
   always @(posedge clk)
-    rq3_half_1 <= \$386 ;
+    rq2_x1_0 <= \$375 ;
   always @(posedge clk)
-    rq3_half_2 <= \$387 ;
+    rq2_m1_0 <= \$376 ;
   always @(posedge clk)
-    rq3_half_3 <= \$388 ;
+    rq2_part1_0 <= \$377 ;
   always @(posedge clk)
-    rq3_half_4 <= \$389 ;
+    rq2_part1_0_r <= \$378 ;
   always @(posedge clk)
-    rq3_half_5 <= \$390 ;
+    rq2_part1_0_rr <= \$379 ;
   always @(posedge clk)
-    rq3_half_6 <= \$391 ;
+    rq2_x1_1 <= \$380 ;
   always @(posedge clk)
-    rq3_half_7 <= \$392 ;
+    rq2_m1_1 <= \$381 ;
   always @(posedge clk)
-    rq3_half_8 <= \$393 ;
+    rq2_part1_1 <= \$382 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$394 ;
+    rq2_part1_1_r <= \$383 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$395 ;
+    rq2_part1_1_rr <= \$384 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$396 ;
+    rq2_sum0 <= \$385 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$397 ;
+    rq2_sum1 <= \$386 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$398 ;
+    rq2_prod <= \$387 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$399 ;
+    rq2_floor <= \$388 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$400 ;
+    rq2_above <= \$389 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$401 ;
+    rq2_tie <= \$390 ;
   always @(posedge clk)
-    rq3_x <= \$402 ;
+    rq2_code <= \$391 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$403 ;
+    rq2_under <= \$392 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$404 ;
+    rq2_over <= \$393 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$405 ;
+    rq3_mult_1 <= \$394 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$406 ;
+    rq3_mult_2 <= \$395 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$407 ;
+    rq3_mult_3 <= \$396 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$408 ;
+    rq3_mult_4 <= \$397 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$409 ;
+    rq3_mult_5 <= \$398 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$410 ;
+    rq3_mult_6 <= \$399 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$411 ;
+    rq3_mult_7 <= \$400 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$412 ;
+    rq3_mult_8 <= \$401 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$413 ;
+    rq3_mult_9 <= \$402 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$414 ;
+    rq3_shift_1 <= \$403 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$415 ;
+    rq3_shift_2 <= \$404 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$416 ;
+    rq3_shift_3 <= \$405 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$417 ;
+    rq3_shift_4 <= \$406 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$418 ;
+    rq3_shift_5 <= \$407 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$419 ;
+    rq3_shift_6 <= \$408 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$420 ;
+    rq3_shift_7 <= \$409 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$421 ;
+    rq3_shift_8 <= \$410 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$422 ;
+    rq3_shift_9 <= \$411 ;
   always @(posedge clk)
-    rq3_prod <= \$423 ;
+    rq3_half_1 <= \$412 ;
   always @(posedge clk)
-    rq3_floor <= \$424 ;
+    rq3_half_2 <= \$413 ;
   always @(posedge clk)
-    rq3_above <= \$425 ;
+    rq3_half_3 <= \$414 ;
   always @(posedge clk)
-    rq3_tie <= \$426 ;
+    rq3_half_4 <= \$415 ;
   always @(posedge clk)
-    rq3_code <= \$427 ;
+    rq3_half_5 <= \$416 ;
   always @(posedge clk)
-    rq3_under <= \$428 ;
+    rq3_half_6 <= \$417 ;
   always @(posedge clk)
-    rq3_over <= \$429 ;
+    rq3_half_7 <= \$418 ;
   always @(posedge clk)
-    q_owed <= \$430 ;
+    rq3_half_8 <= \$419 ;
   always @(posedge clk)
-    i__ready <= \$431 ;
+    rq3_half_9 <= \$420 ;
   always @(posedge clk)
-    \$signature__addr  <= \$432 ;
+    rq3_mask_1 <= \$421 ;
   always @(posedge clk)
-    rport__addr <= \$433 ;
+    rq3_mask_2 <= \$422 ;
   always @(posedge clk)
-    q_stored <= \$434 ;
+    rq3_mask_3 <= \$423 ;
   always @(posedge clk)
-    o__valid <= \$435 ;
+    rq3_mask_4 <= \$424 ;
   always @(posedge clk)
-    o__payload <= \$436 ;
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
-  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_6 };
-  assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_6 };
+    rq3_mask_5 <= \$425 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$426 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$427 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$428 ;
+  always @(posedge clk)
+    rq3_mask_9 <= \$429 ;
+  always @(posedge clk)
+    rq3_x <= \$430 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$431 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$432 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$433 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$434 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$435 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$436 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$437 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$438 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$439 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$440 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$441 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$442 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$443 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$444 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$445 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$446 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$447 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$448 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$449 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$450 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$451 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$452 ;
+  always @(posedge clk)
+    rq3_prod <= \$453 ;
+  always @(posedge clk)
+    rq3_floor <= \$454 ;
+  always @(posedge clk)
+    rq3_above <= \$455 ;
+  always @(posedge clk)
+    rq3_tie <= \$456 ;
+  always @(posedge clk)
+    rq3_code <= \$457 ;
+  always @(posedge clk)
+    rq3_under <= \$458 ;
+  always @(posedge clk)
+    rq3_over <= \$459 ;
+  always @(posedge clk)
+    q_owed <= \$460 ;
+  always @(posedge clk)
+    i__ready <= \$461 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$462 ;
+  always @(posedge clk)
+    rport__addr <= \$463 ;
+  always @(posedge clk)
+    q_stored <= \$464 ;
+  always @(posedge clk)
+    o__valid <= \$465 ;
+  always @(posedge clk)
+    o__payload <= \$466 ;
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
+  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_7 };
+  assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -5876,7 +6011,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
   assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$signature__en  = rq_valid_9 & \$18 ;
   assign \$19  = i__valid & i__ready;
   assign \$20  = group == 2'h3;
   assign \$21  = group + 1'h1;
@@ -5888,907 +6023,1164 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$33  = 1'h0 + \$32 ;
   assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$37  = $signed(1'h0) + $signed(\$36 );
   assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$41  = rq0_rem > rq0_half_6;
-  assign \$42  = rq0_rem == rq0_half_6;
-  assign \$43  = | rq0_half_6;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$54  = rq0_tie & rq0_floor[0];
-  assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$58  = \$55  ? \$56  : \$57 ;
-  assign \$63  = rq1_x0_0 * rq1_m0_0;
-  assign \$64  = rq1_x0_1 * rq1_m0_1;
-  assign \$65  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$66  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$68  = 1'h0 + \$67 ;
-  assign \$70  = \$68  + \$69 ;
-  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
-  assign \$74  = $signed(\$72 ) + $signed(\$73 );
-  assign \$75  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$76  = rq1_rem > rq1_half_6;
-  assign \$77  = rq1_rem == rq1_half_6;
-  assign \$78  = | rq1_half_6;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$89  = rq1_tie & rq1_floor[0];
-  assign \$90  = rq1_above | \$89 ;
-  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$93  = \$90  ? \$91  : \$92 ;
-  assign \$95  = rq2_x0_0 * rq2_m0_0;
-  assign \$96  = rq2_x0_1 * rq2_m0_1;
-  assign \$97  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$98  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$100  = 1'h0 + \$99 ;
-  assign \$102  = \$100  + \$101 ;
-  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$108  = rq2_rem > 33'h100000000;
-  assign \$109  = rq2_rem == 33'h100000000;
-  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$113  = rq2_tie & rq2_floor[0];
-  assign \$114  = rq2_above | \$113 ;
-  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
-  assign \$116  = rq2_tie & rq2_floor[0];
-  assign \$117  = rq2_above | \$116 ;
-  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$120  = \$117  ? \$118  : \$119 ;
-  assign \$121  = rq2_tie & rq2_floor[0];
-  assign \$122  = rq2_above | \$121 ;
-  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$125  = \$122  ? \$123  : \$124 ;
-  assign \$130  = rq3_x0_0 * rq3_m0_0;
-  assign \$131  = rq3_x0_1 * rq3_m0_1;
-  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$135  = 1'h0 + \$134 ;
-  assign \$137  = \$135  + \$136 ;
-  assign \$139  = $signed({ 1'h0, \$137  }) + $signed(\$138 );
-  assign \$141  = $signed(\$139 ) + $signed(\$140 );
-  assign \$142  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$143  = rq3_rem > rq3_half_6;
-  assign \$144  = rq3_rem == rq3_half_6;
-  assign \$145  = | rq3_half_6;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$148  = rq3_tie & rq3_floor[0];
-  assign \$149  = rq3_above | \$148 ;
-  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
-  assign \$151  = rq3_tie & rq3_floor[0];
-  assign \$152  = rq3_above | \$151 ;
-  assign \$153  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$154  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$155  = \$152  ? \$153  : \$154 ;
+  assign \$40  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$41  = $signed(\$40 ) + $signed(rq0_sum1);
+  assign \$42  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$43  = rq0_rem > rq0_half_7;
+  assign \$44  = rq0_rem == rq0_half_7;
+  assign \$45  = | rq0_half_7;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(\$47 ) + $signed({ 1'h0, \$49  });
+  assign \$51  = rq0_tie & rq0_floor[0];
+  assign \$52  = rq0_above | \$51 ;
+  assign \$53  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$54  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$55  = \$52  ? \$53  : \$54 ;
+  assign \$56  = rq0_tie & rq0_floor[0];
+  assign \$57  = rq0_above | \$56 ;
+  assign \$58  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$59  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$60  = \$57  ? \$58  : \$59 ;
+  assign \$65  = rq1_x0_0 * rq1_m0_0;
+  assign \$66  = rq1_x0_1 * rq1_m0_1;
+  assign \$67  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$68  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$70  = 1'h0 + \$69 ;
+  assign \$72  = \$70  + \$71 ;
+  assign \$74  = $signed(1'h0) + $signed(\$73 );
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$78  = $signed(\$77 ) + $signed(rq1_sum1);
+  assign \$79  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$80  = rq1_rem > rq1_half_7;
+  assign \$81  = rq1_rem == rq1_half_7;
+  assign \$82  = | rq1_half_7;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
+  assign \$88  = rq1_tie & rq1_floor[0];
+  assign \$89  = rq1_above | \$88 ;
+  assign \$90  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$91  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$92  = \$89  ? \$90  : \$91 ;
+  assign \$93  = rq1_tie & rq1_floor[0];
+  assign \$94  = rq1_above | \$93 ;
+  assign \$95  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$96  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$97  = \$94  ? \$95  : \$96 ;
+  assign \$99  = rq2_x0_0 * rq2_m0_0;
+  assign \$100  = rq2_x0_1 * rq2_m0_1;
+  assign \$101  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$102  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$104  = 1'h0 + \$103 ;
+  assign \$106  = \$104  + \$105 ;
+  assign \$108  = $signed(1'h0) + $signed(\$107 );
+  assign \$110  = $signed(\$108 ) + $signed(\$109 );
+  assign \$111  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$112  = $signed(\$111 ) + $signed(rq2_sum1);
+  assign \$114  = rq2_rem > 33'h100000000;
+  assign \$115  = rq2_rem == 33'h100000000;
+  assign \$118  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$119  = rq2_tie & rq2_floor[0];
+  assign \$120  = rq2_above | \$119 ;
+  assign \$121  = $signed(\$118 ) + $signed({ 1'h0, \$120  });
+  assign \$122  = rq2_tie & rq2_floor[0];
+  assign \$123  = rq2_above | \$122 ;
+  assign \$124  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$125  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$126  = \$123  ? \$124  : \$125 ;
+  assign \$127  = rq2_tie & rq2_floor[0];
+  assign \$128  = rq2_above | \$127 ;
+  assign \$129  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$130  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$131  = \$128  ? \$129  : \$130 ;
+  assign \$136  = rq3_x0_0 * rq3_m0_0;
+  assign \$137  = rq3_x0_1 * rq3_m0_1;
+  assign \$138  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$139  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$141  = 1'h0 + \$140 ;
+  assign \$143  = \$141  + \$142 ;
+  assign \$145  = $signed(1'h0) + $signed(\$144 );
+  assign \$147  = $signed(\$145 ) + $signed(\$146 );
+  assign \$148  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$149  = $signed(\$148 ) + $signed(rq3_sum1);
+  assign \$150  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$151  = rq3_rem > rq3_half_7;
+  assign \$152  = rq3_rem == rq3_half_7;
+  assign \$153  = | rq3_half_7;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = $signed(8'h80) + $signed(rq3_floor);
   assign \$156  = rq3_tie & rq3_floor[0];
   assign \$157  = rq3_above | \$156 ;
-  assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$160  = \$157  ? \$158  : \$159 ;
-  assign \$161  = i__valid & i__ready;
-  assign \$162  = o__valid & o__ready;
-  assign \$163  = q_owed < 4'h9;
-  assign \$164  = \$162  ? i__ready : \$163 ;
-  assign \$165  = o__valid & o__ready;
-  assign \$166  = \$165  | i__ready;
-  assign \$167  = \$161  ? \$164  : \$166 ;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = | q_stored;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = rq_valid_8 & \$173 ;
-  assign \$175  = \$signature__addr  == 4'h8;
-  assign \$176  = \$signature__addr  + 1'h1;
-  assign \$177  = \$175  ? 5'h00 : \$176 ;
-  assign \$178  = ~ o__valid;
-  assign \$179  = \$178  | o__ready;
-  assign \$180  = | q_stored;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = rport__addr == 4'h8;
-  assign \$183  = rport__addr + 1'h1;
-  assign \$184  = \$182  ? 5'h00 : \$183 ;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = | q_stored;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = rq_valid_8 & \$190 ;
-  assign \$192  = q_stored + \$191 ;
+  assign \$158  = $signed(\$155 ) + $signed({ 1'h0, \$157  });
+  assign \$159  = rq3_tie & rq3_floor[0];
+  assign \$160  = rq3_above | \$159 ;
+  assign \$161  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$162  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$163  = \$160  ? \$161  : \$162 ;
+  assign \$164  = rq3_tie & rq3_floor[0];
+  assign \$165  = rq3_above | \$164 ;
+  assign \$166  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$167  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$168  = \$165  ? \$166  : \$167 ;
+  assign \$169  = i__valid & i__ready;
+  assign \$170  = o__valid & o__ready;
+  assign \$171  = q_owed < 4'ha;
+  assign \$172  = \$170  ? i__ready : \$171 ;
+  assign \$173  = o__valid & o__ready;
+  assign \$174  = \$173  | i__ready;
+  assign \$175  = \$169  ? \$172  : \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = ~ \$178 ;
+  assign \$180  = \$177  & \$179 ;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = rq_valid_9 & \$181 ;
+  assign \$183  = \$signature__addr  == 4'h9;
+  assign \$184  = \$signature__addr  + 1'h1;
+  assign \$185  = \$183  ? 5'h00 : \$184 ;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign \$188  = | q_stored;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = rport__addr == 4'h9;
+  assign \$191  = rport__addr + 1'h1;
+  assign \$192  = \$190  ? 5'h00 : \$191 ;
   assign \$193  = ~ o__valid;
   assign \$194  = \$193  | o__ready;
   assign \$195  = | q_stored;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = \$192  - \$196 ;
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = | q_stored;
-  assign \$201  = \$200  | rq_valid_8;
-  assign \$202  = | q_stored;
-  assign \$203  = \$202  ? rport__data : q_in;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = \$194  & \$196 ;
+  assign \$198  = ~ \$197 ;
+  assign \$199  = rq_valid_9 & \$198 ;
+  assign \$200  = q_stored + \$199 ;
+  assign \$201  = ~ o__valid;
+  assign \$202  = \$201  | o__ready;
+  assign \$203  = | q_stored;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = \$200  - \$204 ;
+  assign \$206  = ~ o__valid;
+  assign \$207  = \$206  | o__ready;
+  assign \$208  = | q_stored;
+  assign \$209  = \$208  | rq_valid_9;
+  assign \$210  = | q_stored;
+  assign \$211  = \$210  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$204 ;
+    group <= \$212 ;
   always @(posedge clk)
-    rq_valid_1 <= \$205 ;
+    rq_valid_1 <= \$213 ;
   always @(posedge clk)
-    rq_valid_2 <= \$206 ;
+    rq_valid_2 <= \$214 ;
   always @(posedge clk)
-    rq_valid_3 <= \$207 ;
+    rq_valid_3 <= \$215 ;
   always @(posedge clk)
-    rq_valid_4 <= \$208 ;
+    rq_valid_4 <= \$216 ;
   always @(posedge clk)
-    rq_valid_5 <= \$209 ;
+    rq_valid_5 <= \$217 ;
   always @(posedge clk)
-    rq_valid_6 <= \$210 ;
+    rq_valid_6 <= \$218 ;
   always @(posedge clk)
-    rq_valid_7 <= \$211 ;
+    rq_valid_7 <= \$219 ;
   always @(posedge clk)
-    rq_valid_8 <= \$212 ;
+    rq_valid_8 <= \$220 ;
   always @(posedge clk)
-    rq_valid_9 <= \$213 ;
+    rq_valid_9 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$214 ;
+    rq_valid_10 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$215 ;
+    rq0_mult_1 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$216 ;
+    rq0_mult_2 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$217 ;
+    rq0_mult_3 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$218 ;
+    rq0_mult_4 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$219 ;
+    rq0_mult_5 <= \$227 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$220 ;
+    rq0_mult_6 <= \$228 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$221 ;
+    rq0_mult_7 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$222 ;
+    rq0_mult_8 <= \$230 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$223 ;
+    rq0_mult_9 <= \$231 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$224 ;
+    rq0_shift_1 <= \$232 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$225 ;
+    rq0_shift_2 <= \$233 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$226 ;
+    rq0_shift_3 <= \$234 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$227 ;
+    rq0_shift_4 <= \$235 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$228 ;
+    rq0_shift_5 <= \$236 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$229 ;
+    rq0_shift_6 <= \$237 ;
   always @(posedge clk)
-    rq0_half_1 <= \$230 ;
+    rq0_shift_7 <= \$238 ;
   always @(posedge clk)
-    rq0_half_2 <= \$231 ;
+    rq0_shift_8 <= \$239 ;
   always @(posedge clk)
-    rq0_half_3 <= \$232 ;
+    rq0_shift_9 <= \$240 ;
   always @(posedge clk)
-    rq0_half_4 <= \$233 ;
+    rq0_half_1 <= \$241 ;
   always @(posedge clk)
-    rq0_half_5 <= \$234 ;
+    rq0_half_2 <= \$242 ;
   always @(posedge clk)
-    rq0_half_6 <= \$235 ;
+    rq0_half_3 <= \$243 ;
   always @(posedge clk)
-    rq0_half_7 <= \$236 ;
+    rq0_half_4 <= \$244 ;
   always @(posedge clk)
-    rq0_half_8 <= \$237 ;
+    rq0_half_5 <= \$245 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$238 ;
+    rq0_half_6 <= \$246 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$239 ;
+    rq0_half_7 <= \$247 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$240 ;
+    rq0_half_8 <= \$248 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$241 ;
+    rq0_half_9 <= \$249 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$242 ;
+    rq0_mask_1 <= \$250 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$243 ;
+    rq0_mask_2 <= \$251 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$244 ;
+    rq0_mask_3 <= \$252 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$245 ;
+    rq0_mask_4 <= \$253 ;
   always @(posedge clk)
-    rq0_x <= \$246 ;
+    rq0_mask_5 <= \$254 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$247 ;
+    rq0_mask_6 <= \$255 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$248 ;
+    rq0_mask_7 <= \$256 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$249 ;
+    rq0_mask_8 <= \$257 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$250 ;
+    rq0_mask_9 <= \$258 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$251 ;
+    rq0_x <= \$259 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$252 ;
+    rq0_x0_0 <= \$260 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$253 ;
+    rq0_m0_0 <= \$261 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$254 ;
+    rq0_part0_0 <= \$262 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$255 ;
+    rq0_part0_0_r <= \$263 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$256 ;
+    rq0_part0_0_rr <= \$264 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$257 ;
+    rq0_x0_1 <= \$265 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$258 ;
+    rq0_m0_1 <= \$266 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$259 ;
+    rq0_part0_1 <= \$267 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$260 ;
+    rq0_part0_1_r <= \$268 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$261 ;
+    rq0_part0_1_rr <= \$269 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$262 ;
+    rq0_x1_0 <= \$270 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$263 ;
+    rq0_m1_0 <= \$271 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$264 ;
+    rq0_part1_0 <= \$272 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$265 ;
+    rq0_part1_0_r <= \$273 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$266 ;
+    rq0_part1_0_rr <= \$274 ;
   always @(posedge clk)
-    rq0_prod <= \$267 ;
+    rq0_x1_1 <= \$275 ;
   always @(posedge clk)
-    rq0_floor <= \$268 ;
+    rq0_m1_1 <= \$276 ;
   always @(posedge clk)
-    rq0_above <= \$269 ;
+    rq0_part1_1 <= \$277 ;
   always @(posedge clk)
-    rq0_tie <= \$270 ;
+    rq0_part1_1_r <= \$278 ;
   always @(posedge clk)
-    rq0_code <= \$271 ;
+    rq0_part1_1_rr <= \$279 ;
   always @(posedge clk)
-    rq0_under <= \$272 ;
+    rq0_sum0 <= \$280 ;
   always @(posedge clk)
-    rq0_over <= \$273 ;
+    rq0_sum1 <= \$281 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$274 ;
+    rq0_prod <= \$282 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$275 ;
+    rq0_floor <= \$283 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$276 ;
+    rq0_above <= \$284 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$277 ;
+    rq0_tie <= \$285 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$278 ;
+    rq0_code <= \$286 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$279 ;
+    rq0_under <= \$287 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$280 ;
+    rq0_over <= \$288 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$281 ;
+    rq1_mult_1 <= \$289 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$282 ;
+    rq1_mult_2 <= \$290 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$283 ;
+    rq1_mult_3 <= \$291 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$284 ;
+    rq1_mult_4 <= \$292 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$285 ;
+    rq1_mult_5 <= \$293 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$286 ;
+    rq1_mult_6 <= \$294 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$287 ;
+    rq1_mult_7 <= \$295 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$288 ;
+    rq1_mult_8 <= \$296 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$289 ;
+    rq1_mult_9 <= \$297 ;
   always @(posedge clk)
-    rq1_half_1 <= \$290 ;
+    rq1_shift_1 <= \$298 ;
   always @(posedge clk)
-    rq1_half_2 <= \$291 ;
+    rq1_shift_2 <= \$299 ;
   always @(posedge clk)
-    rq1_half_3 <= \$292 ;
+    rq1_shift_3 <= \$300 ;
   always @(posedge clk)
-    rq1_half_4 <= \$293 ;
+    rq1_shift_4 <= \$301 ;
   always @(posedge clk)
-    rq1_half_5 <= \$294 ;
+    rq1_shift_5 <= \$302 ;
   always @(posedge clk)
-    rq1_half_6 <= \$295 ;
+    rq1_shift_6 <= \$303 ;
   always @(posedge clk)
-    rq1_half_7 <= \$296 ;
+    rq1_shift_7 <= \$304 ;
   always @(posedge clk)
-    rq1_half_8 <= \$297 ;
+    rq1_shift_8 <= \$305 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$298 ;
+    rq1_shift_9 <= \$306 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$299 ;
+    rq1_half_1 <= \$307 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$300 ;
+    rq1_half_2 <= \$308 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$301 ;
+    rq1_half_3 <= \$309 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$302 ;
+    rq1_half_4 <= \$310 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$303 ;
+    rq1_half_5 <= \$311 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$304 ;
+    rq1_half_6 <= \$312 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$305 ;
+    rq1_half_7 <= \$313 ;
   always @(posedge clk)
-    rq1_x <= \$306 ;
+    rq1_half_8 <= \$314 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$307 ;
+    rq1_half_9 <= \$315 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$308 ;
+    rq1_mask_1 <= \$316 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$309 ;
+    rq1_mask_2 <= \$317 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$310 ;
+    rq1_mask_3 <= \$318 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$311 ;
+    rq1_mask_4 <= \$319 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$312 ;
+    rq1_mask_5 <= \$320 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$313 ;
+    rq1_mask_6 <= \$321 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$314 ;
+    rq1_mask_7 <= \$322 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$315 ;
+    rq1_mask_8 <= \$323 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$316 ;
+    rq1_mask_9 <= \$324 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$317 ;
+    rq1_x <= \$325 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$318 ;
+    rq1_x0_0 <= \$326 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$319 ;
+    rq1_m0_0 <= \$327 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$320 ;
+    rq1_part0_0 <= \$328 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$321 ;
+    rq1_part0_0_r <= \$329 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$322 ;
+    rq1_part0_0_rr <= \$330 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$323 ;
+    rq1_x0_1 <= \$331 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$324 ;
+    rq1_m0_1 <= \$332 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$325 ;
+    rq1_part0_1 <= \$333 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$326 ;
+    rq1_part0_1_r <= \$334 ;
   always @(posedge clk)
-    rq1_prod <= \$327 ;
+    rq1_part0_1_rr <= \$335 ;
   always @(posedge clk)
-    rq1_floor <= \$328 ;
+    rq1_x1_0 <= \$336 ;
   always @(posedge clk)
-    rq1_above <= \$329 ;
+    rq1_m1_0 <= \$337 ;
   always @(posedge clk)
-    rq1_tie <= \$330 ;
+    rq1_part1_0 <= \$338 ;
   always @(posedge clk)
-    rq1_code <= \$331 ;
+    rq1_part1_0_r <= \$339 ;
   always @(posedge clk)
-    rq1_under <= \$332 ;
+    rq1_part1_0_rr <= \$340 ;
   always @(posedge clk)
-    rq1_over <= \$333 ;
+    rq1_x1_1 <= \$341 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$334 ;
+    rq1_m1_1 <= \$342 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$335 ;
+    rq1_part1_1 <= \$343 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$336 ;
+    rq1_part1_1_r <= \$344 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$337 ;
+    rq1_part1_1_rr <= \$345 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$338 ;
+    rq1_sum0 <= \$346 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$339 ;
+    rq1_sum1 <= \$347 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$340 ;
+    rq1_prod <= \$348 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$341 ;
+    rq1_floor <= \$349 ;
   always @(posedge clk)
-    rq2_x <= \$342 ;
+    rq1_above <= \$350 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$343 ;
+    rq1_tie <= \$351 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$344 ;
+    rq1_code <= \$352 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$345 ;
+    rq1_under <= \$353 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$346 ;
+    rq1_over <= \$354 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$347 ;
+    rq2_mult_1 <= \$355 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$348 ;
+    rq2_mult_2 <= \$356 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$349 ;
+    rq2_mult_3 <= \$357 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$350 ;
+    rq2_mult_4 <= \$358 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$351 ;
+    rq2_mult_5 <= \$359 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$352 ;
+    rq2_mult_6 <= \$360 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$353 ;
+    rq2_mult_7 <= \$361 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$354 ;
+    rq2_mult_8 <= \$362 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$355 ;
+    rq2_mult_9 <= \$363 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$356 ;
+    rq2_x <= \$364 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$357 ;
+    rq2_x0_0 <= \$365 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$358 ;
+    rq2_m0_0 <= \$366 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$359 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$360 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$361 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$362 ;
-  always @(posedge clk)
-    rq2_prod <= \$363 ;
-  always @(posedge clk)
-    rq2_floor <= \$364 ;
-  always @(posedge clk)
-    rq2_above <= \$365 ;
-  always @(posedge clk)
-    rq2_tie <= \$366 ;
-  always @(posedge clk)
-    rq2_code <= \$367 ;
-  always @(posedge clk)
-    rq2_under <= \$368 ;
-  always @(posedge clk)
-    rq2_over <= \$369 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$370 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$371 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$372 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$373 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$374 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$375 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$376 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$377 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$378 ;
+    rq2_part0_0 <= \$367 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$380  = rq3_shift_2;
+    \$369  = rq2_part0_0_r;
     if (rst) begin
-      \$380  = 6'h00;
+      \$369  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$381  = rq3_shift_3;
+    \$370  = rq2_x[16:0];
     if (rst) begin
-      \$381  = 6'h00;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$382  = rq3_shift_4;
+    \$371  = rq2_mult_1[24:17];
     if (rst) begin
-      \$382  = 6'h00;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$383  = rq3_shift_5;
+    \$372  = \$100 ;
     if (rst) begin
-      \$383  = 6'h00;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$384  = rq3_shift_6;
+    \$373  = rq2_part0_1;
     if (rst) begin
-      \$384  = 6'h00;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$385  = rq3_shift_7;
+    \$374  = rq2_part0_1_r;
     if (rst) begin
-      \$385  = 6'h00;
+      \$374  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$386  = \$128 ;
+    \$375  = rq2_x[20:17];
     if (rst) begin
-      \$386  = 34'h000000000;
+      \$375  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$387  = rq3_half_1;
+    \$376  = rq2_mult_1[16:0];
     if (rst) begin
-      \$387  = 34'h000000000;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$388  = rq3_half_2;
+    \$377  = \$101 ;
     if (rst) begin
-      \$388  = 34'h000000000;
+      \$377  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$389  = rq3_half_3;
+    \$378  = rq2_part1_0;
     if (rst) begin
-      \$389  = 34'h000000000;
+      \$378  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$390  = rq3_half_4;
+    \$379  = rq2_part1_0_r;
     if (rst) begin
-      \$390  = 34'h000000000;
+      \$379  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$391  = rq3_half_5;
+    \$380  = rq2_x[20:17];
     if (rst) begin
-      \$391  = 34'h000000000;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$392  = rq3_half_6;
+    \$381  = rq2_mult_1[24:17];
     if (rst) begin
-      \$392  = 34'h000000000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$393  = rq3_half_7;
+    \$382  = \$102 ;
     if (rst) begin
-      \$393  = 34'h000000000;
+      \$382  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$394  = \$129 ;
+    \$383  = rq2_part1_1;
     if (rst) begin
-      \$394  = 34'h000000000;
+      \$383  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$395  = rq3_mask_1;
+    \$384  = rq2_part1_1_r;
     if (rst) begin
-      \$395  = 34'h000000000;
+      \$384  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$396  = rq3_mask_2;
+    \$385  = \$106 [45:0];
     if (rst) begin
-      \$396  = 34'h000000000;
+      \$385  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$397  = rq3_mask_3;
+    \$386  = \$110 [45:0];
     if (rst) begin
-      \$397  = 34'h000000000;
+      \$386  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$398  = rq3_mask_4;
+    \$387  = \$112 [45:0];
     if (rst) begin
-      \$398  = 34'h000000000;
+      \$387  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$399  = rq3_mask_5;
+    \$388  = \$113 ;
     if (rst) begin
-      \$399  = 34'h000000000;
+      \$388  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$400  = rq3_mask_6;
+    \$389  = \$114 ;
     if (rst) begin
-      \$400  = 34'h000000000;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$401  = rq3_mask_7;
+    \$390  = \$117 ;
     if (rst) begin
-      \$401  = 34'h000000000;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$402  = i__payload[83:63];
+    \$391  = \$121 [7:0];
     if (rst) begin
-      \$402  = 21'h000000;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$403  = rq3_x[16:0];
+    \$392  = \$126 ;
     if (rst) begin
-      \$403  = 17'h00000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$404  = rq3_mult_1[16:0];
+    \$393  = \$131 ;
     if (rst) begin
-      \$404  = 17'h00000;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$405  = \$130 ;
+    \$394  = \$132 ;
     if (rst) begin
-      \$405  = 34'h000000000;
+      \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$406  = rq3_part0_0;
+    \$395  = rq3_mult_1;
     if (rst) begin
-      \$406  = 34'h000000000;
+      \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$407  = rq3_part0_0_r;
+    \$396  = rq3_mult_2;
     if (rst) begin
-      \$407  = 34'h000000000;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$408  = rq3_x[16:0];
+    \$397  = rq3_mult_3;
     if (rst) begin
-      \$408  = 17'h00000;
+      \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$409  = rq3_mult_1[24:17];
+    \$398  = rq3_mult_4;
     if (rst) begin
-      \$409  = 8'h00;
+      \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$410  = \$131 ;
+    \$399  = rq3_mult_5;
     if (rst) begin
-      \$410  = 25'h0000000;
+      \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$411  = rq3_part0_1;
+    \$400  = rq3_mult_6;
     if (rst) begin
-      \$411  = 25'h0000000;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$412  = rq3_part0_1_r;
+    \$401  = rq3_mult_7;
     if (rst) begin
-      \$412  = 25'h0000000;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$413  = rq3_x[20:17];
+    \$402  = rq3_mult_8;
     if (rst) begin
-      \$413  = 4'h0;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$414  = rq3_mult_1[16:0];
+    \$403  = \$133 ;
     if (rst) begin
-      \$414  = 17'h00000;
+      \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$415  = \$132 ;
+    \$404  = rq3_shift_1;
     if (rst) begin
-      \$415  = 21'h000000;
+      \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$416  = rq3_part1_0;
+    \$405  = rq3_shift_2;
     if (rst) begin
-      \$416  = 21'h000000;
+      \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$417  = rq3_part1_0_r;
+    \$406  = rq3_shift_3;
     if (rst) begin
-      \$417  = 21'h000000;
+      \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$418  = rq3_x[20:17];
+    \$407  = rq3_shift_4;
     if (rst) begin
-      \$418  = 4'h0;
+      \$407  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$419  = rq3_mult_1[24:17];
+    \$408  = rq3_shift_5;
     if (rst) begin
-      \$419  = 8'h00;
+      \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$420  = \$133 ;
+    \$409  = rq3_shift_6;
     if (rst) begin
-      \$420  = 12'h000;
+      \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$421  = rq3_part1_1;
+    \$410  = rq3_shift_7;
     if (rst) begin
-      \$421  = 12'h000;
+      \$410  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$422  = rq3_part1_1_r;
+    \$411  = rq3_shift_8;
     if (rst) begin
-      \$422  = 12'h000;
+      \$411  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$423  = \$141 [45:0];
+    \$412  = \$134 ;
     if (rst) begin
-      \$423  = 46'h000000000000;
+      \$412  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$424  = \$142 ;
+    \$413  = rq3_half_1;
     if (rst) begin
-      \$424  = 46'h000000000000;
+      \$413  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$425  = \$143 ;
+    \$414  = rq3_half_2;
     if (rst) begin
-      \$425  = 1'h0;
+      \$414  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$426  = \$146 ;
+    \$415  = rq3_half_3;
     if (rst) begin
-      \$426  = 1'h0;
+      \$415  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$427  = \$150 [7:0];
+    \$416  = rq3_half_4;
     if (rst) begin
-      \$427  = 8'h00;
+      \$416  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$428  = \$155 ;
+    \$417  = rq3_half_5;
     if (rst) begin
-      \$428  = 1'h0;
+      \$417  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$429  = \$160 ;
+    \$418  = rq3_half_6;
     if (rst) begin
-      \$429  = 1'h0;
+      \$418  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$430  = \$12 [3:0];
+    \$419  = rq3_half_7;
     if (rst) begin
-      \$430  = 4'h0;
+      \$419  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$431  = \$167 ;
+    \$420  = rq3_half_8;
     if (rst) begin
-      \$431  = 1'h1;
+      \$420  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$432  = \$signature__addr ;
-    if (\$174 ) begin
-      \$432  = \$177 [3:0];
-    end
+    \$421  = \$135 ;
     if (rst) begin
-      \$432  = 4'h0;
+      \$421  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$433  = rport__addr;
-    if (\$181 ) begin
-      \$433  = \$184 [3:0];
-    end
+    \$422  = rq3_mask_1;
     if (rst) begin
-      \$433  = 4'h0;
+      \$422  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$434  = \$197 [3:0];
+    \$423  = rq3_mask_2;
     if (rst) begin
-      \$434  = 4'h0;
+      \$423  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$435  = o__valid;
-    if (\$199 ) begin
-      \$435  = \$201 ;
-    end
+    \$424  = rq3_mask_3;
     if (rst) begin
-      \$435  = 1'h0;
+      \$424  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$436  = o__payload;
-    if (\$199 ) begin
-      \$436  = \$203 ;
+    \$425  = rq3_mask_4;
+    if (rst) begin
+      \$425  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$426  = rq3_mask_5;
+    if (rst) begin
+      \$426  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$427  = rq3_mask_6;
+    if (rst) begin
+      \$427  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$428  = rq3_mask_7;
+    if (rst) begin
+      \$428  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$429  = rq3_mask_8;
+    if (rst) begin
+      \$429  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$430  = i__payload[83:63];
+    if (rst) begin
+      \$430  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$431  = rq3_x[16:0];
+    if (rst) begin
+      \$431  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$432  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$432  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$433  = \$136 ;
+    if (rst) begin
+      \$433  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$434  = rq3_part0_0;
+    if (rst) begin
+      \$434  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$435  = rq3_part0_0_r;
+    if (rst) begin
+      \$435  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$436  = rq3_x[16:0];
+    if (rst) begin
+      \$436  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$437  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$437  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$438  = \$137 ;
+    if (rst) begin
+      \$438  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$439  = rq3_part0_1;
+    if (rst) begin
+      \$439  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$440  = rq3_part0_1_r;
+    if (rst) begin
+      \$440  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$441  = rq3_x[20:17];
+    if (rst) begin
+      \$441  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$442  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$442  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$443  = \$138 ;
+    if (rst) begin
+      \$443  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$444  = rq3_part1_0;
+    if (rst) begin
+      \$444  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$445  = rq3_part1_0_r;
+    if (rst) begin
+      \$445  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$446  = rq3_x[20:17];
+    if (rst) begin
+      \$446  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$447  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$447  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$448  = \$139 ;
+    if (rst) begin
+      \$448  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$449  = rq3_part1_1;
+    if (rst) begin
+      \$449  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$450  = rq3_part1_1_r;
+    if (rst) begin
+      \$450  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$451  = \$143 [45:0];
+    if (rst) begin
+      \$451  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$452  = \$147 [45:0];
+    if (rst) begin
+      \$452  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$453  = \$149 [45:0];
+    if (rst) begin
+      \$453  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$454  = \$150 ;
+    if (rst) begin
+      \$454  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$455  = \$151 ;
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$456  = \$154 ;
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$457  = \$158 [7:0];
+    if (rst) begin
+      \$457  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$458  = \$163 ;
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$459  = \$168 ;
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$460  = \$12 [3:0];
+    if (rst) begin
+      \$460  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$461  = \$175 ;
+    if (rst) begin
+      \$461  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$462  = \$signature__addr ;
+    if (\$182 ) begin
+      \$462  = \$185 [3:0];
     end
     if (rst) begin
-      \$436  = 32'd0;
+      \$462  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$463  = rport__addr;
+    if (\$189 ) begin
+      \$463  = \$192 [3:0];
+    end
+    if (rst) begin
+      \$463  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$464  = \$205 [3:0];
+    if (rst) begin
+      \$464  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$465  = o__valid;
+    if (\$207 ) begin
+      \$465  = \$209 ;
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$466  = o__payload;
+    if (\$207 ) begin
+      \$466  = \$211 ;
+    end
+    if (rst) begin
+      \$466  = 32'd0;
     end
   end
   always @* begin
@@ -6852,13 +7244,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$59  = 25'h107307e;
+          \$61  = 25'h107307e;
       2'h1:
-          \$59  = 25'h1fc0506;
+          \$61  = 25'h1fc0506;
       2'h2:
-          \$59  = 25'h187ed75;
+          \$61  = 25'h187ed75;
       2'h3:
-          \$59  = 25'h1dbc066;
+          \$61  = 25'h1dbc066;
     endcase
   end
   always @* begin
@@ -6866,13 +7258,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$60  = 6'h20;
+          \$62  = 6'h20;
       2'h1:
-          \$60  = 6'h21;
+          \$62  = 6'h21;
       2'h2:
-          \$60  = 6'h21;
+          \$62  = 6'h21;
       2'h3:
-          \$60  = 6'h22;
+          \$62  = 6'h22;
     endcase
   end
   always @* begin
@@ -6880,13 +7272,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$61  = 34'h080000000;
+          \$63  = 34'h080000000;
       2'h1:
-          \$61  = 34'h100000000;
+          \$63  = 34'h100000000;
       2'h2:
-          \$61  = 34'h100000000;
+          \$63  = 34'h100000000;
       2'h3:
-          \$61  = 34'h200000000;
+          \$63  = 34'h200000000;
     endcase
   end
   always @* begin
@@ -6894,13 +7286,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$62  = 34'h0ffffffff;
+          \$64  = 34'h0ffffffff;
       2'h1:
-          \$62  = 34'h1ffffffff;
+          \$64  = 34'h1ffffffff;
       2'h2:
-          \$62  = 34'h1ffffffff;
+          \$64  = 34'h1ffffffff;
       2'h3:
-          \$62  = 34'h3ffffffff;
+          \$64  = 34'h3ffffffff;
     endcase
   end
   always @* begin
@@ -6908,13 +7300,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$94  = 25'h1c57979;
+          \$98  = 25'h1c57979;
       2'h1:
-          \$94  = 25'h16bf045;
+          \$98  = 25'h16bf045;
       2'h2:
-          \$94  = 25'h14c3913;
+          \$98  = 25'h14c3913;
       2'h3:
-          \$94  = 25'h1413603;
+          \$98  = 25'h1413603;
     endcase
   end
   always @* begin
@@ -6922,13 +7314,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$126  = 25'h18a6c1d;
+          \$132  = 25'h18a6c1d;
       2'h1:
-          \$126  = 25'h106c98d;
+          \$132  = 25'h106c98d;
       2'h2:
-          \$126  = 25'h1145ed1;
+          \$132  = 25'h1145ed1;
       2'h3:
-          \$126  = 25'h151de15;
+          \$132  = 25'h151de15;
     endcase
   end
   always @* begin
@@ -6936,13 +7328,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$127  = 6'h22;
+          \$133  = 6'h22;
       2'h1:
-          \$127  = 6'h20;
+          \$133  = 6'h20;
       2'h2:
-          \$127  = 6'h20;
+          \$133  = 6'h20;
       2'h3:
-          \$127  = 6'h21;
+          \$133  = 6'h21;
     endcase
   end
   always @* begin
@@ -6950,13 +7342,13 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$128  = 34'h200000000;
+          \$134  = 34'h200000000;
       2'h1:
-          \$128  = 34'h080000000;
+          \$134  = 34'h080000000;
       2'h2:
-          \$128  = 34'h080000000;
+          \$134  = 34'h080000000;
       2'h3:
-          \$128  = 34'h100000000;
+          \$134  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -6964,1248 +7356,1115 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$129  = 34'h3ffffffff;
+          \$135  = 34'h3ffffffff;
       2'h1:
-          \$129  = 34'h0ffffffff;
+          \$135  = 34'h0ffffffff;
       2'h2:
-          \$129  = 34'h0ffffffff;
+          \$135  = 34'h0ffffffff;
       2'h3:
-          \$129  = 34'h1ffffffff;
+          \$135  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = group;
+    \$212  = group;
     if (\$19 ) begin
-      \$204  = \$22 [1:0];
+      \$212  = \$22 [1:0];
     end
     if (rst) begin
-      \$204  = 2'h0;
+      \$212  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = \$23 ;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = rq_valid_1;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = rq_valid_2;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = rq_valid_3;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = rq_valid_4;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = rq_valid_5;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = rq_valid_6;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = rq_valid_7;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = rq_valid_8;
+    \$213  = \$23 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = \$24 ;
+    \$214  = rq_valid_1;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = rq0_mult_1;
+    \$215  = rq_valid_2;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = rq0_mult_2;
+    \$216  = rq_valid_3;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = rq0_mult_3;
+    \$217  = rq_valid_4;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = rq0_mult_4;
+    \$218  = rq_valid_5;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = rq0_mult_5;
+    \$219  = rq_valid_6;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = rq0_mult_6;
+    \$220  = rq_valid_7;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = rq0_mult_7;
+    \$221  = rq_valid_8;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = \$25 ;
+    \$222  = rq_valid_9;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = rq0_shift_1;
+    \$223  = \$24 ;
     if (rst) begin
-      \$223  = 6'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = rq0_shift_2;
+    \$224  = rq0_mult_1;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = rq0_shift_3;
+    \$225  = rq0_mult_2;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = rq0_shift_4;
+    \$226  = rq0_mult_3;
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = rq0_shift_5;
+    \$227  = rq0_mult_4;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = rq0_shift_6;
+    \$228  = rq0_mult_5;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = rq0_shift_7;
+    \$229  = rq0_mult_6;
     if (rst) begin
-      \$229  = 6'h00;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = \$26 ;
+    \$230  = rq0_mult_7;
     if (rst) begin
-      \$230  = 33'h000000000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = rq0_half_1;
+    \$231  = rq0_mult_8;
     if (rst) begin
-      \$231  = 33'h000000000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = rq0_half_2;
+    \$232  = \$25 ;
     if (rst) begin
-      \$232  = 33'h000000000;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = rq0_half_3;
+    \$233  = rq0_shift_1;
     if (rst) begin
-      \$233  = 33'h000000000;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = rq0_half_4;
+    \$234  = rq0_shift_2;
     if (rst) begin
-      \$234  = 33'h000000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = rq0_half_5;
+    \$235  = rq0_shift_3;
     if (rst) begin
-      \$235  = 33'h000000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = rq0_half_6;
+    \$236  = rq0_shift_4;
     if (rst) begin
-      \$236  = 33'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = rq0_half_7;
+    \$237  = rq0_shift_5;
     if (rst) begin
-      \$237  = 33'h000000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = \$27 ;
+    \$238  = rq0_shift_6;
     if (rst) begin
-      \$238  = 33'h000000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = rq0_mask_1;
+    \$239  = rq0_shift_7;
     if (rst) begin
-      \$239  = 33'h000000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = rq0_mask_2;
+    \$240  = rq0_shift_8;
     if (rst) begin
-      \$240  = 33'h000000000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = rq0_mask_3;
+    \$241  = \$26 ;
     if (rst) begin
       \$241  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = rq0_mask_4;
+    \$242  = rq0_half_1;
     if (rst) begin
       \$242  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = rq0_mask_5;
+    \$243  = rq0_half_2;
     if (rst) begin
       \$243  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = rq0_mask_6;
+    \$244  = rq0_half_3;
     if (rst) begin
       \$244  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = rq0_mask_7;
+    \$245  = rq0_half_4;
     if (rst) begin
       \$245  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = i__payload[20:0];
+    \$246  = rq0_half_5;
     if (rst) begin
-      \$246  = 21'h000000;
+      \$246  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = rq0_x[16:0];
+    \$247  = rq0_half_6;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = rq0_mult_1[16:0];
+    \$248  = rq0_half_7;
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = \$28 ;
+    \$249  = rq0_half_8;
     if (rst) begin
-      \$249  = 34'h000000000;
+      \$249  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = rq0_part0_0;
+    \$250  = \$27 ;
     if (rst) begin
-      \$250  = 34'h000000000;
+      \$250  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = rq0_part0_0_r;
+    \$251  = rq0_mask_1;
     if (rst) begin
-      \$251  = 34'h000000000;
+      \$251  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = rq0_x[16:0];
+    \$252  = rq0_mask_2;
     if (rst) begin
-      \$252  = 17'h00000;
+      \$252  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = rq0_mult_1[24:17];
+    \$253  = rq0_mask_3;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = \$29 ;
+    \$254  = rq0_mask_4;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = rq0_part0_1;
+    \$255  = rq0_mask_5;
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = rq0_part0_1_r;
+    \$256  = rq0_mask_6;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = rq0_x[20:17];
+    \$257  = rq0_mask_7;
     if (rst) begin
-      \$257  = 4'h0;
+      \$257  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$258  = rq0_mult_1[16:0];
+    \$258  = rq0_mask_8;
     if (rst) begin
-      \$258  = 17'h00000;
+      \$258  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$259  = \$30 ;
+    \$259  = i__payload[20:0];
     if (rst) begin
       \$259  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$260  = rq0_part1_0;
+    \$260  = rq0_x[16:0];
     if (rst) begin
-      \$260  = 21'h000000;
+      \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$261  = rq0_part1_0_r;
+    \$261  = rq0_mult_1[16:0];
     if (rst) begin
-      \$261  = 21'h000000;
+      \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$262  = rq0_x[20:17];
+    \$262  = \$28 ;
     if (rst) begin
-      \$262  = 4'h0;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$263  = rq0_mult_1[24:17];
+    \$263  = rq0_part0_0;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$264  = \$31 ;
+    \$264  = rq0_part0_0_r;
     if (rst) begin
-      \$264  = 12'h000;
+      \$264  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$265  = rq0_part1_1;
+    \$265  = rq0_x[16:0];
     if (rst) begin
-      \$265  = 12'h000;
+      \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$266  = rq0_part1_1_r;
+    \$266  = rq0_mult_1[24:17];
     if (rst) begin
-      \$266  = 12'h000;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$267  = \$39 [45:0];
+    \$267  = \$29 ;
     if (rst) begin
-      \$267  = 46'h000000000000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$268  = \$40 ;
+    \$268  = rq0_part0_1;
     if (rst) begin
-      \$268  = 46'h000000000000;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$269  = \$41 ;
+    \$269  = rq0_part0_1_r;
     if (rst) begin
-      \$269  = 1'h0;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$270  = \$44 ;
+    \$270  = rq0_x[20:17];
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$271  = \$48 [7:0];
+    \$271  = rq0_mult_1[16:0];
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$272  = \$53 ;
+    \$272  = \$30 ;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$273  = \$58 ;
+    \$273  = rq0_part1_0;
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$274  = \$59 ;
+    \$274  = rq0_part1_0_r;
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$275  = rq1_mult_1;
+    \$275  = rq0_x[20:17];
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$276  = rq1_mult_2;
+    \$276  = rq0_mult_1[24:17];
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$277  = rq1_mult_3;
+    \$277  = \$31 ;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$278  = rq1_mult_4;
+    \$278  = rq0_part1_1;
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$279  = rq1_mult_5;
+    \$279  = rq0_part1_1_r;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$280  = rq1_mult_6;
+    \$280  = \$35 [45:0];
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$281  = rq1_mult_7;
+    \$281  = \$39 [45:0];
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$282  = \$60 ;
+    \$282  = \$41 [45:0];
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$283  = rq1_shift_1;
+    \$283  = \$42 ;
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$284  = rq1_shift_2;
+    \$284  = \$43 ;
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$285  = rq1_shift_3;
+    \$285  = \$46 ;
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$286  = rq1_shift_4;
+    \$286  = \$50 [7:0];
     if (rst) begin
-      \$286  = 6'h00;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$287  = rq1_shift_5;
+    \$287  = \$55 ;
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = rq1_shift_6;
+    \$288  = \$60 ;
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = rq1_shift_7;
+    \$289  = \$61 ;
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = \$61 ;
+    \$290  = rq1_mult_1;
     if (rst) begin
-      \$290  = 34'h000000000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = rq1_half_1;
+    \$291  = rq1_mult_2;
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = rq1_half_2;
+    \$292  = rq1_mult_3;
     if (rst) begin
-      \$292  = 34'h000000000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = rq1_half_3;
+    \$293  = rq1_mult_4;
     if (rst) begin
-      \$293  = 34'h000000000;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = rq1_half_4;
+    \$294  = rq1_mult_5;
     if (rst) begin
-      \$294  = 34'h000000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = rq1_half_5;
+    \$295  = rq1_mult_6;
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = rq1_half_6;
+    \$296  = rq1_mult_7;
     if (rst) begin
-      \$296  = 34'h000000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = rq1_half_7;
+    \$297  = rq1_mult_8;
     if (rst) begin
-      \$297  = 34'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$298  = \$62 ;
     if (rst) begin
-      \$298  = 34'h000000000;
+      \$298  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = rq1_mask_1;
+    \$299  = rq1_shift_1;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$299  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = rq1_mask_2;
+    \$300  = rq1_shift_2;
     if (rst) begin
-      \$300  = 34'h000000000;
+      \$300  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = rq1_mask_3;
+    \$301  = rq1_shift_3;
     if (rst) begin
-      \$301  = 34'h000000000;
+      \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = rq1_mask_4;
+    \$302  = rq1_shift_4;
     if (rst) begin
-      \$302  = 34'h000000000;
+      \$302  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = rq1_mask_5;
+    \$303  = rq1_shift_5;
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$303  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = rq1_mask_6;
+    \$304  = rq1_shift_6;
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$304  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = rq1_mask_7;
+    \$305  = rq1_shift_7;
     if (rst) begin
-      \$305  = 34'h000000000;
+      \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = i__payload[41:21];
+    \$306  = rq1_shift_8;
     if (rst) begin
-      \$306  = 21'h000000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = rq1_x[16:0];
+    \$307  = \$63 ;
     if (rst) begin
-      \$307  = 17'h00000;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = rq1_mult_1[16:0];
+    \$308  = rq1_half_1;
     if (rst) begin
-      \$308  = 17'h00000;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = \$63 ;
+    \$309  = rq1_half_2;
     if (rst) begin
       \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = rq1_part0_0;
+    \$310  = rq1_half_3;
     if (rst) begin
       \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = rq1_part0_0_r;
+    \$311  = rq1_half_4;
     if (rst) begin
       \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = rq1_x[16:0];
+    \$312  = rq1_half_5;
     if (rst) begin
-      \$312  = 17'h00000;
+      \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = rq1_mult_1[24:17];
+    \$313  = rq1_half_6;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = \$64 ;
+    \$314  = rq1_half_7;
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = rq1_part0_1;
+    \$315  = rq1_half_8;
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = rq1_part0_1_r;
+    \$316  = \$64 ;
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = rq1_x[20:17];
+    \$317  = rq1_mask_1;
     if (rst) begin
-      \$317  = 4'h0;
+      \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = rq1_mult_1[16:0];
+    \$318  = rq1_mask_2;
     if (rst) begin
-      \$318  = 17'h00000;
+      \$318  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = \$65 ;
+    \$319  = rq1_mask_3;
     if (rst) begin
-      \$319  = 21'h000000;
+      \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = rq1_part1_0;
+    \$320  = rq1_mask_4;
     if (rst) begin
-      \$320  = 21'h000000;
+      \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = rq1_part1_0_r;
+    \$321  = rq1_mask_5;
     if (rst) begin
-      \$321  = 21'h000000;
+      \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = rq1_x[20:17];
+    \$322  = rq1_mask_6;
     if (rst) begin
-      \$322  = 4'h0;
+      \$322  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = rq1_mult_1[24:17];
+    \$323  = rq1_mask_7;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = \$66 ;
+    \$324  = rq1_mask_8;
     if (rst) begin
-      \$324  = 12'h000;
+      \$324  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = rq1_part1_1;
+    \$325  = i__payload[41:21];
     if (rst) begin
-      \$325  = 12'h000;
+      \$325  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = rq1_part1_1_r;
+    \$326  = rq1_x[16:0];
     if (rst) begin
-      \$326  = 12'h000;
+      \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = \$74 [45:0];
+    \$327  = rq1_mult_1[16:0];
     if (rst) begin
-      \$327  = 46'h000000000000;
+      \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = \$75 ;
+    \$328  = \$65 ;
     if (rst) begin
-      \$328  = 46'h000000000000;
+      \$328  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = \$76 ;
+    \$329  = rq1_part0_0;
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = \$79 ;
+    \$330  = rq1_part0_0_r;
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = \$83 [7:0];
+    \$331  = rq1_x[16:0];
     if (rst) begin
-      \$331  = 8'h00;
+      \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = \$88 ;
+    \$332  = rq1_mult_1[24:17];
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = \$93 ;
+    \$333  = \$66 ;
     if (rst) begin
-      \$333  = 1'h0;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = \$94 ;
+    \$334  = rq1_part0_1;
     if (rst) begin
       \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = rq2_mult_1;
+    \$335  = rq1_part0_1_r;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = rq2_mult_2;
+    \$336  = rq1_x[20:17];
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = rq2_mult_3;
+    \$337  = rq1_mult_1[16:0];
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = rq2_mult_4;
+    \$338  = \$67 ;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = rq2_mult_5;
+    \$339  = rq1_part1_0;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = rq2_mult_6;
+    \$340  = rq1_part1_0_r;
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = rq2_mult_7;
+    \$341  = rq1_x[20:17];
     if (rst) begin
-      \$341  = 25'h0000000;
+      \$341  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = i__payload[62:42];
+    \$342  = rq1_mult_1[24:17];
     if (rst) begin
-      \$342  = 21'h000000;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = rq2_x[16:0];
+    \$343  = \$68 ;
     if (rst) begin
-      \$343  = 17'h00000;
+      \$343  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = rq2_mult_1[16:0];
+    \$344  = rq1_part1_1;
     if (rst) begin
-      \$344  = 17'h00000;
+      \$344  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = \$95 ;
+    \$345  = rq1_part1_1_r;
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = rq2_part0_0;
+    \$346  = \$72 [45:0];
     if (rst) begin
-      \$346  = 34'h000000000;
+      \$346  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = rq2_part0_0_r;
+    \$347  = \$76 [45:0];
     if (rst) begin
-      \$347  = 34'h000000000;
+      \$347  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = rq2_x[16:0];
+    \$348  = \$78 [45:0];
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = rq2_mult_1[24:17];
+    \$349  = \$79 ;
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = \$96 ;
+    \$350  = \$80 ;
     if (rst) begin
-      \$350  = 25'h0000000;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = rq2_part0_1;
+    \$351  = \$83 ;
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = rq2_part0_1_r;
+    \$352  = \$87 [7:0];
     if (rst) begin
-      \$352  = 25'h0000000;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = rq2_x[20:17];
+    \$353  = \$92 ;
     if (rst) begin
-      \$353  = 4'h0;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = rq2_mult_1[16:0];
+    \$354  = \$97 ;
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = \$97 ;
+    \$355  = \$98 ;
     if (rst) begin
-      \$355  = 21'h000000;
+      \$355  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = rq2_part1_0;
+    \$356  = rq2_mult_1;
     if (rst) begin
-      \$356  = 21'h000000;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = rq2_part1_0_r;
+    \$357  = rq2_mult_2;
     if (rst) begin
-      \$357  = 21'h000000;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = rq2_x[20:17];
+    \$358  = rq2_mult_3;
     if (rst) begin
-      \$358  = 4'h0;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$359  = rq2_mult_1[24:17];
+    \$359  = rq2_mult_4;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$360  = \$98 ;
+    \$360  = rq2_mult_5;
     if (rst) begin
-      \$360  = 12'h000;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$361  = rq2_part1_1;
+    \$361  = rq2_mult_6;
     if (rst) begin
-      \$361  = 12'h000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$362  = rq2_part1_1_r;
+    \$362  = rq2_mult_7;
     if (rst) begin
-      \$362  = 12'h000;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$363  = \$106 [45:0];
+    \$363  = rq2_mult_8;
     if (rst) begin
-      \$363  = 46'h000000000000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$364  = \$107 ;
+    \$364  = i__payload[62:42];
     if (rst) begin
-      \$364  = 46'h000000000000;
+      \$364  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$365  = \$108 ;
+    \$365  = rq2_x[16:0];
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$366  = \$111 ;
+    \$366  = rq2_mult_1[16:0];
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$367  = \$115 [7:0];
+    \$367  = \$99 ;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$368  = \$120 ;
+    \$368  = rq2_part0_0;
     if (rst) begin
-      \$368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$369  = \$125 ;
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$370  = \$126 ;
-    if (rst) begin
-      \$370  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$371  = rq3_mult_1;
-    if (rst) begin
-      \$371  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$372  = rq3_mult_2;
-    if (rst) begin
-      \$372  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$373  = rq3_mult_3;
-    if (rst) begin
-      \$373  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$374  = rq3_mult_4;
-    if (rst) begin
-      \$374  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$375  = rq3_mult_5;
-    if (rst) begin
-      \$375  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$376  = rq3_mult_6;
-    if (rst) begin
-      \$376  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$377  = rq3_mult_7;
-    if (rst) begin
-      \$377  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$378  = \$127 ;
-    if (rst) begin
-      \$378  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$379  = rq3_shift_1;
-    if (rst) begin
-      \$379  = 6'h00;
+      \$368  = 34'h000000000;
     end
   end
   assign q_room = i__ready;
@@ -8235,21 +8494,21 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$36  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$38  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$67  = { 1'h0, rq1_part0_0_rr };
-  assign \$69  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$73  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$99  = { 1'h0, rq2_part0_0_rr };
-  assign \$101  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$103  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
-  assign \$105  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$107  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$110  = 1'h1;
-  assign \$111  = \$109 ;
-  assign \$134  = { 1'h0, rq3_part0_0_rr };
-  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$138  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
-  assign \$140  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$69  = { 1'h0, rq1_part0_0_rr };
+  assign \$71  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$75  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$103  = { 1'h0, rq2_part0_0_rr };
+  assign \$105  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$107  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$109  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$113  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$116  = 1'h1;
+  assign \$117  = \$115 ;
+  assign \$140  = { 1'h0, rq3_part0_0_rr };
+  assign \$142  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$144  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$146  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -11385,64 +11644,64 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  wire [79:0] \$100 ;
-  wire [49:0] \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [50:0] \$106 ;
-  wire \$107 ;
+  wire [56:0] \$100 ;
+  wire [55:0] \$101 ;
+  wire [56:0] \$102 ;
+  wire [78:0] \$103 ;
+  wire [79:0] \$104 ;
+  wire [50:0] \$105 ;
+  wire [51:0] \$106 ;
+  wire [49:0] \$107 ;
   wire \$108 ;
-  wire [51:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
+  wire [50:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [51:0] \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
-  reg [24:0] \$120 ;
-  reg [5:0] \$121 ;
-  reg [32:0] \$122 ;
-  reg [32:0] \$123 ;
-  wire [33:0] \$124 ;
-  wire [24:0] \$125 ;
-  wire [24:0] \$126 ;
-  wire [15:0] \$127 ;
-  wire [34:0] \$128 ;
-  wire [35:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  reg [24:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [32:0] \$128 ;
+  reg [32:0] \$129 ;
   wire \$13 ;
-  wire [55:0] \$130 ;
-  wire [56:0] \$131 ;
-  wire [55:0] \$132 ;
-  wire [58:0] \$133 ;
-  wire [78:0] \$134 ;
-  wire [79:0] \$135 ;
-  wire [49:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [33:0] \$130 ;
+  wire [24:0] \$131 ;
+  wire [24:0] \$132 ;
+  wire [15:0] \$133 ;
+  wire [34:0] \$134 ;
+  wire [35:0] \$135 ;
+  wire [55:0] \$136 ;
+  wire [56:0] \$137 ;
+  wire [55:0] \$138 ;
+  wire [56:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [50:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire [51:0] \$144 ;
+  wire [78:0] \$140 ;
+  wire [79:0] \$141 ;
+  wire [50:0] \$142 ;
+  wire [51:0] \$143 ;
+  wire [49:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [50:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
+  wire [51:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -11462,252 +11721,276 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [4:0] \$170 ;
-  wire [4:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [4:0] \$177 ;
+  wire \$177 ;
   wire [4:0] \$178 ;
-  wire \$179 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
+  wire [4:0] \$185 ;
   wire [4:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [5:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
+  wire [4:0] \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [31:0] \$197 ;
-  reg [1:0] \$198 ;
-  reg \$199 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [5:0] \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [31:0] \$205 ;
+  reg [1:0] \$206 ;
   reg \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg \$208 ;
+  reg \$209 ;
   wire [2:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [33:0] \$219 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   wire [2:0] \$22 ;
-  reg [33:0] \$220 ;
-  reg [33:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [7:0] \$223 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
   reg [24:0] \$224 ;
   reg [24:0] \$225 ;
   reg [24:0] \$226 ;
-  reg [7:0] \$227 ;
+  reg [16:0] \$227 ;
   reg [16:0] \$228 ;
-  reg [24:0] \$229 ;
+  reg [33:0] \$229 ;
   wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [7:0] \$232 ;
+  reg [33:0] \$230 ;
+  reg [33:0] \$231 ;
+  reg [16:0] \$232 ;
   reg [7:0] \$233 ;
-  reg [15:0] \$234 ;
-  reg [15:0] \$235 ;
-  reg [15:0] \$236 ;
-  reg [49:0] \$237 ;
-  reg [49:0] \$238 ;
-  reg \$239 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [24:0] \$239 ;
   reg [24:0] \$24 ;
-  reg \$240 ;
-  reg [7:0] \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [24:0] \$240 ;
+  reg [24:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [15:0] \$244 ;
+  reg [15:0] \$245 ;
+  reg [15:0] \$246 ;
+  reg [49:0] \$247 ;
+  reg [49:0] \$248 ;
+  reg [49:0] \$249 ;
   wire [33:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [16:0] \$254 ;
-  reg [33:0] \$255 ;
-  reg [33:0] \$256 ;
-  reg [33:0] \$257 ;
-  reg [16:0] \$258 ;
-  reg [7:0] \$259 ;
+  reg [49:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [7:0] \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   wire [24:0] \$26 ;
   reg [24:0] \$260 ;
   reg [24:0] \$261 ;
   reg [24:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [16:0] \$264 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
   reg [24:0] \$265 ;
-  reg [24:0] \$266 ;
-  reg [24:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [16:0] \$266 ;
+  reg [16:0] \$267 ;
+  reg [33:0] \$268 ;
+  reg [33:0] \$269 ;
   wire [24:0] \$27 ;
-  reg [15:0] \$270 ;
-  reg [15:0] \$271 ;
-  reg [15:0] \$272 ;
-  reg [49:0] \$273 ;
-  reg [49:0] \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg [7:0] \$277 ;
-  reg \$278 ;
-  reg \$279 ;
+  reg [33:0] \$270 ;
+  reg [16:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [24:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [16:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
   wire [15:0] \$28 ;
   reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [7:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [15:0] \$283 ;
+  reg [15:0] \$284 ;
+  reg [15:0] \$285 ;
+  reg [49:0] \$286 ;
+  reg [49:0] \$287 ;
+  reg [49:0] \$288 ;
+  reg [49:0] \$289 ;
   wire [34:0] \$29 ;
-  reg [16:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [33:0] \$292 ;
-  reg [33:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [7:0] \$295 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg [7:0] \$292 ;
+  reg \$293 ;
+  reg \$294 ;
+  reg [24:0] \$295 ;
   reg [24:0] \$296 ;
   reg [24:0] \$297 ;
   reg [24:0] \$298 ;
-  reg [7:0] \$299 ;
+  reg [24:0] \$299 ;
   wire [7:0] \$3 ;
   wire [35:0] \$30 ;
-  reg [16:0] \$300 ;
+  reg [24:0] \$300 ;
   reg [24:0] \$301 ;
   reg [24:0] \$302 ;
   reg [24:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [15:0] \$306 ;
-  reg [15:0] \$307 ;
-  reg [15:0] \$308 ;
-  reg [49:0] \$309 ;
+  reg [24:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [33:0] \$309 ;
   wire [55:0] \$31 ;
-  reg [49:0] \$310 ;
-  reg \$311 ;
-  reg \$312 ;
-  reg [7:0] \$313 ;
-  reg \$314 ;
-  reg \$315 ;
-  reg [24:0] \$316 ;
+  reg [16:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [16:0] \$316 ;
   reg [24:0] \$317 ;
   reg [24:0] \$318 ;
   reg [24:0] \$319 ;
   wire [56:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [24:0] \$322 ;
-  reg [24:0] \$323 ;
-  reg [5:0] \$324 ;
-  reg [5:0] \$325 ;
-  reg [5:0] \$326 ;
-  reg [5:0] \$327 ;
-  reg [5:0] \$328 ;
-  reg [5:0] \$329 ;
+  reg [7:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [15:0] \$322 ;
+  reg [15:0] \$323 ;
+  reg [15:0] \$324 ;
+  reg [49:0] \$325 ;
+  reg [49:0] \$326 ;
+  reg [49:0] \$327 ;
+  reg [49:0] \$328 ;
+  reg \$329 ;
   wire [55:0] \$33 ;
-  reg [5:0] \$330 ;
-  reg [5:0] \$331 ;
-  reg [32:0] \$332 ;
-  reg [32:0] \$333 ;
-  reg [32:0] \$334 ;
-  reg [32:0] \$335 ;
-  reg [32:0] \$336 ;
-  reg [32:0] \$337 ;
-  reg [32:0] \$338 ;
-  reg [32:0] \$339 ;
-  wire [58:0] \$34 ;
-  reg [32:0] \$340 ;
-  reg [32:0] \$341 ;
-  reg [32:0] \$342 ;
-  reg [32:0] \$343 ;
-  reg [32:0] \$344 ;
-  reg [32:0] \$345 ;
-  reg [32:0] \$346 ;
-  reg [32:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [16:0] \$349 ;
+  reg \$330 ;
+  reg [7:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
+  wire [56:0] \$34 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [5:0] \$343 ;
+  reg [5:0] \$344 ;
+  reg [5:0] \$345 ;
+  reg [5:0] \$346 ;
+  reg [5:0] \$347 ;
+  reg [5:0] \$348 ;
+  reg [5:0] \$349 ;
   wire [78:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [33:0] \$351 ;
-  reg [33:0] \$352 ;
-  reg [33:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [5:0] \$350 ;
+  reg [5:0] \$351 ;
+  reg [32:0] \$352 ;
+  reg [32:0] \$353 ;
+  reg [32:0] \$354 ;
+  reg [32:0] \$355 ;
+  reg [32:0] \$356 ;
+  reg [32:0] \$357 ;
+  reg [32:0] \$358 ;
+  reg [32:0] \$359 ;
   wire [79:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [49:0] \$369 ;
-  wire [49:0] \$37 ;
-  reg [49:0] \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg [7:0] \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg [3:0] \$376 ;
-  reg \$377 ;
-  reg [3:0] \$378 ;
-  reg [3:0] \$379 ;
-  wire \$38 ;
-  reg [3:0] \$380 ;
-  reg \$381 ;
-  reg [31:0] \$382 ;
-  wire \$39 ;
+  reg [32:0] \$360 ;
+  reg [32:0] \$361 ;
+  reg [32:0] \$362 ;
+  reg [32:0] \$363 ;
+  reg [32:0] \$364 ;
+  reg [32:0] \$365 ;
+  reg [32:0] \$366 ;
+  reg [32:0] \$367 ;
+  reg [32:0] \$368 ;
+  reg [32:0] \$369 ;
+  wire [50:0] \$37 ;
+  reg [24:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [16:0] \$372 ;
+  reg [33:0] \$373 ;
+  reg [33:0] \$374 ;
+  reg [33:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [24:0] \$379 ;
+  wire [51:0] \$38 ;
+  reg [24:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [24:0] \$383 ;
+  reg [24:0] \$384 ;
+  reg [24:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [15:0] \$388 ;
+  reg [15:0] \$389 ;
+  wire [49:0] \$39 ;
+  reg [15:0] \$390 ;
+  reg [49:0] \$391 ;
+  reg [49:0] \$392 ;
+  reg [49:0] \$393 ;
+  reg [49:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg [7:0] \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
+  reg [3:0] \$400 ;
+  reg \$401 ;
+  reg [3:0] \$402 ;
+  reg [3:0] \$403 ;
+  reg [3:0] \$404 ;
+  reg \$405 ;
+  reg [31:0] \$406 ;
   wire \$41 ;
-  wire [50:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [51:0] \$45 ;
+  wire [50:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
+  wire [51:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire [7:0] \$5 ;
@@ -11717,54 +12000,54 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  reg [24:0] \$56 ;
-  wire [33:0] \$57 ;
-  wire [24:0] \$58 ;
-  wire [24:0] \$59 ;
+  wire \$56 ;
+  wire \$57 ;
+  reg [24:0] \$58 ;
+  wire [33:0] \$59 ;
   wire [7:0] \$6 ;
-  wire [15:0] \$60 ;
-  wire [34:0] \$61 ;
-  wire [35:0] \$62 ;
-  wire [55:0] \$63 ;
-  wire [56:0] \$64 ;
+  wire [24:0] \$60 ;
+  wire [24:0] \$61 ;
+  wire [15:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
   wire [55:0] \$65 ;
-  wire [58:0] \$66 ;
-  wire [78:0] \$67 ;
-  wire [79:0] \$68 ;
-  wire [49:0] \$69 ;
+  wire [56:0] \$66 ;
+  wire [55:0] \$67 ;
+  wire [56:0] \$68 ;
+  wire [78:0] \$69 ;
   wire [7:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire [50:0] \$74 ;
+  wire [79:0] \$70 ;
+  wire [50:0] \$71 ;
+  wire [51:0] \$72 ;
+  wire [49:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [51:0] \$77 ;
-  wire \$78 ;
+  wire \$77 ;
+  wire [50:0] \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [51:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  reg [24:0] \$88 ;
-  wire [33:0] \$89 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [24:0] \$90 ;
-  wire [24:0] \$91 ;
-  wire [15:0] \$92 ;
-  wire [34:0] \$93 ;
-  wire [35:0] \$94 ;
-  wire [55:0] \$95 ;
-  wire [56:0] \$96 ;
-  wire [55:0] \$97 ;
-  wire [58:0] \$98 ;
-  wire [78:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  reg [24:0] \$92 ;
+  wire [33:0] \$93 ;
+  wire [24:0] \$94 ;
+  wire [24:0] \$95 ;
+  wire [15:0] \$96 ;
+  wire [34:0] \$97 ;
+  wire [35:0] \$98 ;
+  wire [55:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -11822,6 +12105,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -11837,6 +12121,8 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [15:0] rq0_part1_1_rr = 16'h0000;
   reg [49:0] rq0_prod = 50'h0000000000000;
   wire [49:0] rq0_rem;
+  reg [49:0] rq0_sum0 = 50'h0000000000000;
+  reg [49:0] rq0_sum1 = 50'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [24:0] rq0_x = 25'h0000000;
@@ -11859,6 +12145,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -11874,6 +12161,8 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [15:0] rq1_part1_1_rr = 16'h0000;
   reg [49:0] rq1_prod = 50'h0000000000000;
   wire [49:0] rq1_rem;
+  reg [49:0] rq1_sum0 = 50'h0000000000000;
+  reg [49:0] rq1_sum1 = 50'h0000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [24:0] rq1_x = 25'h0000000;
@@ -11896,6 +12185,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -11911,6 +12201,8 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [15:0] rq2_part1_1_rr = 16'h0000;
   reg [49:0] rq2_prod = 50'h0000000000000;
   wire [49:0] rq2_rem;
+  reg [49:0] rq2_sum0 = 50'h0000000000000;
+  reg [49:0] rq2_sum1 = 50'h0000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [24:0] rq2_x = 25'h0000000;
@@ -11929,6 +12221,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq3_half_6 = 33'h000000000;
   reg [32:0] rq3_half_7 = 33'h000000000;
   reg [32:0] rq3_half_8 = 33'h000000000;
+  reg [32:0] rq3_half_9 = 33'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -11941,6 +12234,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq3_mask_6 = 33'h000000000;
   reg [32:0] rq3_mask_7 = 33'h000000000;
   reg [32:0] rq3_mask_8 = 33'h000000000;
+  reg [32:0] rq3_mask_9 = 33'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -11949,6 +12243,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -11972,6 +12267,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
+  reg [5:0] rq3_shift_9 = 6'h00;
+  reg [49:0] rq3_sum0 = 50'h0000000000000;
+  reg [49:0] rq3_sum1 = 50'h0000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [24:0] rq3_x = 25'h0000000;
@@ -11980,6 +12278,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [7:0] rq3_x1_0 = 8'h00;
   reg [7:0] rq3_x1_1 = 8'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -11990,7 +12289,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -12001,13 +12300,38 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq3_rem = rq3_prod & { 17'h00000, rq3_mask_6 };
+  always @(posedge clk)
+    rq3_above <= \$395 ;
+  always @(posedge clk)
+    rq3_tie <= \$396 ;
+  always @(posedge clk)
+    rq3_code <= \$397 ;
+  always @(posedge clk)
+    rq3_under <= \$398 ;
+  always @(posedge clk)
+    rq3_over <= \$399 ;
+  always @(posedge clk)
+    q_owed <= \$400 ;
+  always @(posedge clk)
+    i__ready <= \$401 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$402 ;
+  always @(posedge clk)
+    rport__addr <= \$403 ;
+  always @(posedge clk)
+    q_stored <= \$404 ;
+  always @(posedge clk)
+    o__valid <= \$405 ;
+  always @(posedge clk)
+    o__payload <= \$406 ;
+  assign rq3_rem = rq3_prod & { 17'h00000, rq3_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -12026,7 +12350,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
   assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$signature__en  = rq_valid_9 & \$18 ;
   assign \$19  = i__valid & i__ready;
   assign \$20  = group == 2'h3;
   assign \$21  = group + 1'h1;
@@ -12038,512 +12362,617 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$28  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$30  = 1'h0 + \$29 ;
   assign \$32  = \$30  + \$31 ;
-  assign \$34  = $signed({ 1'h0, \$32  }) + $signed(\$33 );
+  assign \$34  = $signed(1'h0) + $signed(\$33 );
   assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$38  = rq0_rem > 32'd2147483648;
-  assign \$39  = rq0_rem == 32'd2147483648;
-  assign \$42  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$43  = rq0_tie & rq0_floor[0];
-  assign \$44  = rq0_above | \$43 ;
-  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$49  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$50  = \$47  ? \$48  : \$49 ;
-  assign \$51  = rq0_tie & rq0_floor[0];
-  assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$54  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$55  = \$52  ? \$53  : \$54 ;
-  assign \$57  = rq1_x0_0 * rq1_m0_0;
-  assign \$58  = rq1_x0_1 * rq1_m0_1;
-  assign \$59  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$60  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$62  = 1'h0 + \$61 ;
-  assign \$64  = \$62  + \$63 ;
-  assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
-  assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$70  = rq1_rem > 32'd2147483648;
-  assign \$71  = rq1_rem == 32'd2147483648;
-  assign \$74  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$75  = rq1_tie & rq1_floor[0];
-  assign \$76  = rq1_above | \$75 ;
-  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$78  = rq1_tie & rq1_floor[0];
-  assign \$79  = rq1_above | \$78 ;
-  assign \$80  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$81  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$82  = \$79  ? \$80  : \$81 ;
-  assign \$83  = rq1_tie & rq1_floor[0];
-  assign \$84  = rq1_above | \$83 ;
-  assign \$85  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$86  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$87  = \$84  ? \$85  : \$86 ;
-  assign \$89  = rq2_x0_0 * rq2_m0_0;
-  assign \$90  = rq2_x0_1 * rq2_m0_1;
-  assign \$91  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$92  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$94  = 1'h0 + \$93 ;
-  assign \$96  = \$94  + \$95 ;
-  assign \$98  = $signed({ 1'h0, \$96  }) + $signed(\$97 );
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$102  = rq2_rem > 32'd2147483648;
-  assign \$103  = rq2_rem == 32'd2147483648;
-  assign \$106  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$107  = rq2_tie & rq2_floor[0];
-  assign \$108  = rq2_above | \$107 ;
-  assign \$109  = $signed(\$106 ) + $signed({ 1'h0, \$108  });
-  assign \$110  = rq2_tie & rq2_floor[0];
-  assign \$111  = rq2_above | \$110 ;
-  assign \$112  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$113  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$114  = \$111  ? \$112  : \$113 ;
-  assign \$115  = rq2_tie & rq2_floor[0];
-  assign \$116  = rq2_above | \$115 ;
-  assign \$117  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$118  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$119  = \$116  ? \$117  : \$118 ;
-  assign \$124  = rq3_x0_0 * rq3_m0_0;
-  assign \$125  = rq3_x0_1 * rq3_m0_1;
-  assign \$126  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$127  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$129  = 1'h0 + \$128 ;
-  assign \$131  = \$129  + \$130 ;
-  assign \$133  = $signed({ 1'h0, \$131  }) + $signed(\$132 );
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$136  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$137  = rq3_rem > rq3_half_6;
-  assign \$138  = rq3_rem == rq3_half_6;
-  assign \$139  = | rq3_half_6;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$142  = rq3_tie & rq3_floor[0];
-  assign \$143  = rq3_above | \$142 ;
-  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
-  assign \$145  = rq3_tie & rq3_floor[0];
-  assign \$146  = rq3_above | \$145 ;
-  assign \$147  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$148  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$149  = \$146  ? \$147  : \$148 ;
+  assign \$37  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$38  = $signed(\$37 ) + $signed(rq0_sum1);
+  assign \$40  = rq0_rem > 32'd2147483648;
+  assign \$41  = rq0_rem == 32'd2147483648;
+  assign \$44  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$51  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$52  = \$49  ? \$50  : \$51 ;
+  assign \$53  = rq0_tie & rq0_floor[0];
+  assign \$54  = rq0_above | \$53 ;
+  assign \$55  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$56  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$57  = \$54  ? \$55  : \$56 ;
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed(1'h0) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$72  = $signed(\$71 ) + $signed(rq1_sum1);
+  assign \$74  = rq1_rem > 32'd2147483648;
+  assign \$75  = rq1_rem == 32'd2147483648;
+  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$79  = rq1_tie & rq1_floor[0];
+  assign \$80  = rq1_above | \$79 ;
+  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$85  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$86  = \$83  ? \$84  : \$85 ;
+  assign \$87  = rq1_tie & rq1_floor[0];
+  assign \$88  = rq1_above | \$87 ;
+  assign \$89  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$90  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$91  = \$88  ? \$89  : \$90 ;
+  assign \$93  = rq2_x0_0 * rq2_m0_0;
+  assign \$94  = rq2_x0_1 * rq2_m0_1;
+  assign \$95  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$96  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$98  = 1'h0 + \$97 ;
+  assign \$100  = \$98  + \$99 ;
+  assign \$102  = $signed(1'h0) + $signed(\$101 );
+  assign \$104  = $signed(\$102 ) + $signed(\$103 );
+  assign \$105  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$106  = $signed(\$105 ) + $signed(rq2_sum1);
+  assign \$108  = rq2_rem > 32'd2147483648;
+  assign \$109  = rq2_rem == 32'd2147483648;
+  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$113  = rq2_tie & rq2_floor[0];
+  assign \$114  = rq2_above | \$113 ;
+  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$120  = \$117  ? \$118  : \$119 ;
+  assign \$121  = rq2_tie & rq2_floor[0];
+  assign \$122  = rq2_above | \$121 ;
+  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$125  = \$122  ? \$123  : \$124 ;
+  assign \$130  = rq3_x0_0 * rq3_m0_0;
+  assign \$131  = rq3_x0_1 * rq3_m0_1;
+  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$135  = 1'h0 + \$134 ;
+  assign \$137  = \$135  + \$136 ;
+  assign \$139  = $signed(1'h0) + $signed(\$138 );
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$142  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$143  = $signed(\$142 ) + $signed(rq3_sum1);
+  assign \$144  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$145  = rq3_rem > rq3_half_7;
+  assign \$146  = rq3_rem == rq3_half_7;
+  assign \$147  = | rq3_half_7;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = $signed(8'h80) + $signed(rq3_floor);
   assign \$150  = rq3_tie & rq3_floor[0];
   assign \$151  = rq3_above | \$150 ;
-  assign \$152  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$153  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$154  = \$151  ? \$152  : \$153 ;
-  assign \$155  = i__valid & i__ready;
-  assign \$156  = o__valid & o__ready;
-  assign \$157  = q_owed < 4'h9;
-  assign \$158  = \$156  ? i__ready : \$157 ;
-  assign \$159  = o__valid & o__ready;
-  assign \$160  = \$159  | i__ready;
-  assign \$161  = \$155  ? \$158  : \$160 ;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$163  & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = rq_valid_8 & \$167 ;
-  assign \$169  = \$signature__addr  == 4'h8;
-  assign \$170  = \$signature__addr  + 1'h1;
-  assign \$171  = \$169  ? 5'h00 : \$170 ;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = | q_stored;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = rport__addr == 4'h8;
-  assign \$177  = rport__addr + 1'h1;
-  assign \$178  = \$176  ? 5'h00 : \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$180  & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = rq_valid_8 & \$184 ;
-  assign \$186  = q_stored + \$185 ;
+  assign \$152  = $signed(\$149 ) + $signed({ 1'h0, \$151  });
+  assign \$153  = rq3_tie & rq3_floor[0];
+  assign \$154  = rq3_above | \$153 ;
+  assign \$155  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$156  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$157  = \$154  ? \$155  : \$156 ;
+  assign \$158  = rq3_tie & rq3_floor[0];
+  assign \$159  = rq3_above | \$158 ;
+  assign \$160  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$161  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$162  = \$159  ? \$160  : \$161 ;
+  assign \$163  = i__valid & i__ready;
+  assign \$164  = o__valid & o__ready;
+  assign \$165  = q_owed < 4'ha;
+  assign \$166  = \$164  ? i__ready : \$165 ;
+  assign \$167  = o__valid & o__ready;
+  assign \$168  = \$167  | i__ready;
+  assign \$169  = \$163  ? \$166  : \$168 ;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = | q_stored;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = rq_valid_9 & \$175 ;
+  assign \$177  = \$signature__addr  == 4'h9;
+  assign \$178  = \$signature__addr  + 1'h1;
+  assign \$179  = \$177  ? 5'h00 : \$178 ;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = | q_stored;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = rport__addr == 4'h9;
+  assign \$185  = rport__addr + 1'h1;
+  assign \$186  = \$184  ? 5'h00 : \$185 ;
   assign \$187  = ~ o__valid;
   assign \$188  = \$187  | o__ready;
   assign \$189  = | q_stored;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = \$186  - \$190 ;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = | q_stored;
-  assign \$195  = \$194  | rq_valid_8;
-  assign \$196  = | q_stored;
-  assign \$197  = \$196  ? rport__data : q_in;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$188  & \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = rq_valid_9 & \$192 ;
+  assign \$194  = q_stored + \$193 ;
+  assign \$195  = ~ o__valid;
+  assign \$196  = \$195  | o__ready;
+  assign \$197  = | q_stored;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = \$194  - \$198 ;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = | q_stored;
+  assign \$203  = \$202  | rq_valid_9;
+  assign \$204  = | q_stored;
+  assign \$205  = \$204  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$198 ;
+    group <= \$206 ;
   always @(posedge clk)
-    rq_valid_1 <= \$199 ;
+    rq_valid_1 <= \$207 ;
   always @(posedge clk)
-    rq_valid_2 <= \$200 ;
+    rq_valid_2 <= \$208 ;
   always @(posedge clk)
-    rq_valid_3 <= \$201 ;
+    rq_valid_3 <= \$209 ;
   always @(posedge clk)
-    rq_valid_4 <= \$202 ;
+    rq_valid_4 <= \$210 ;
   always @(posedge clk)
-    rq_valid_5 <= \$203 ;
+    rq_valid_5 <= \$211 ;
   always @(posedge clk)
-    rq_valid_6 <= \$204 ;
+    rq_valid_6 <= \$212 ;
   always @(posedge clk)
-    rq_valid_7 <= \$205 ;
+    rq_valid_7 <= \$213 ;
   always @(posedge clk)
-    rq_valid_8 <= \$206 ;
+    rq_valid_8 <= \$214 ;
   always @(posedge clk)
-    rq_valid_9 <= \$207 ;
+    rq_valid_9 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$208 ;
+    rq_valid_10 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$209 ;
+    rq0_mult_1 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$210 ;
+    rq0_mult_2 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$211 ;
+    rq0_mult_3 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$212 ;
+    rq0_mult_4 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$213 ;
+    rq0_mult_5 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$214 ;
+    rq0_mult_6 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$215 ;
+    rq0_mult_7 <= \$223 ;
   always @(posedge clk)
-    rq0_x <= \$216 ;
+    rq0_mult_8 <= \$224 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$217 ;
+    rq0_mult_9 <= \$225 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$218 ;
+    rq0_x <= \$226 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$219 ;
+    rq0_x0_0 <= \$227 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$220 ;
+    rq0_m0_0 <= \$228 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$221 ;
+    rq0_part0_0 <= \$229 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$222 ;
+    rq0_part0_0_r <= \$230 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$223 ;
+    rq0_part0_0_rr <= \$231 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$224 ;
+    rq0_x0_1 <= \$232 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$225 ;
+    rq0_m0_1 <= \$233 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$226 ;
+    rq0_part0_1 <= \$234 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$227 ;
+    rq0_part0_1_r <= \$235 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$228 ;
+    rq0_part0_1_rr <= \$236 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$229 ;
+    rq0_x1_0 <= \$237 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$230 ;
+    rq0_m1_0 <= \$238 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$231 ;
+    rq0_part1_0 <= \$239 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$232 ;
+    rq0_part1_0_r <= \$240 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$233 ;
+    rq0_part1_0_rr <= \$241 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$234 ;
+    rq0_x1_1 <= \$242 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$235 ;
+    rq0_m1_1 <= \$243 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$236 ;
+    rq0_part1_1 <= \$244 ;
   always @(posedge clk)
-    rq0_prod <= \$237 ;
+    rq0_part1_1_r <= \$245 ;
   always @(posedge clk)
-    rq0_floor <= \$238 ;
+    rq0_part1_1_rr <= \$246 ;
   always @(posedge clk)
-    rq0_above <= \$239 ;
+    rq0_sum0 <= \$247 ;
   always @(posedge clk)
-    rq0_tie <= \$240 ;
+    rq0_sum1 <= \$248 ;
   always @(posedge clk)
-    rq0_code <= \$241 ;
+    rq0_prod <= \$249 ;
   always @(posedge clk)
-    rq0_under <= \$242 ;
+    rq0_floor <= \$250 ;
   always @(posedge clk)
-    rq0_over <= \$243 ;
+    rq0_above <= \$251 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$244 ;
+    rq0_tie <= \$252 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$245 ;
+    rq0_code <= \$253 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$246 ;
+    rq0_under <= \$254 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$247 ;
+    rq0_over <= \$255 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$248 ;
+    rq1_mult_1 <= \$256 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$249 ;
+    rq1_mult_2 <= \$257 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$250 ;
+    rq1_mult_3 <= \$258 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$251 ;
+    rq1_mult_4 <= \$259 ;
   always @(posedge clk)
-    rq1_x <= \$252 ;
+    rq1_mult_5 <= \$260 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$253 ;
+    rq1_mult_6 <= \$261 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$254 ;
+    rq1_mult_7 <= \$262 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$255 ;
+    rq1_mult_8 <= \$263 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$256 ;
+    rq1_mult_9 <= \$264 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$257 ;
+    rq1_x <= \$265 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$258 ;
+    rq1_x0_0 <= \$266 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$259 ;
+    rq1_m0_0 <= \$267 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$260 ;
+    rq1_part0_0 <= \$268 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$261 ;
+    rq1_part0_0_r <= \$269 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$262 ;
+    rq1_part0_0_rr <= \$270 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$263 ;
+    rq1_x0_1 <= \$271 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$264 ;
+    rq1_m0_1 <= \$272 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$265 ;
+    rq1_part0_1 <= \$273 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$266 ;
+    rq1_part0_1_r <= \$274 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$267 ;
+    rq1_part0_1_rr <= \$275 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$268 ;
+    rq1_x1_0 <= \$276 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$269 ;
+    rq1_m1_0 <= \$277 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$270 ;
+    rq1_part1_0 <= \$278 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$271 ;
+    rq1_part1_0_r <= \$279 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$272 ;
+    rq1_part1_0_rr <= \$280 ;
   always @(posedge clk)
-    rq1_prod <= \$273 ;
+    rq1_x1_1 <= \$281 ;
   always @(posedge clk)
-    rq1_floor <= \$274 ;
+    rq1_m1_1 <= \$282 ;
   always @(posedge clk)
-    rq1_above <= \$275 ;
+    rq1_part1_1 <= \$283 ;
   always @(posedge clk)
-    rq1_tie <= \$276 ;
+    rq1_part1_1_r <= \$284 ;
   always @(posedge clk)
-    rq1_code <= \$277 ;
+    rq1_part1_1_rr <= \$285 ;
   always @(posedge clk)
-    rq1_under <= \$278 ;
+    rq1_sum0 <= \$286 ;
   always @(posedge clk)
-    rq1_over <= \$279 ;
+    rq1_sum1 <= \$287 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$280 ;
+    rq1_prod <= \$288 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$281 ;
+    rq1_floor <= \$289 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$282 ;
+    rq1_above <= \$290 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$283 ;
+    rq1_tie <= \$291 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$284 ;
+    rq1_code <= \$292 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$285 ;
+    rq1_under <= \$293 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$286 ;
+    rq1_over <= \$294 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$287 ;
+    rq2_mult_1 <= \$295 ;
   always @(posedge clk)
-    rq2_x <= \$288 ;
+    rq2_mult_2 <= \$296 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$289 ;
+    rq2_mult_3 <= \$297 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$290 ;
+    rq2_mult_4 <= \$298 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$291 ;
+    rq2_mult_5 <= \$299 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$292 ;
+    rq2_mult_6 <= \$300 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$293 ;
+    rq2_mult_7 <= \$301 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$294 ;
+    rq2_mult_8 <= \$302 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$295 ;
+    rq2_mult_9 <= \$303 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$296 ;
+    rq2_x <= \$304 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$297 ;
+    rq2_x0_0 <= \$305 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$298 ;
+    rq2_m0_0 <= \$306 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$299 ;
+    rq2_part0_0 <= \$307 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$300 ;
+    rq2_part0_0_r <= \$308 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$301 ;
+    rq2_part0_0_rr <= \$309 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$302 ;
+    rq2_x0_1 <= \$310 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$303 ;
+    rq2_m0_1 <= \$311 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$304 ;
+    rq2_part0_1 <= \$312 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$305 ;
+    rq2_part0_1_r <= \$313 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$306 ;
+    rq2_part0_1_rr <= \$314 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$307 ;
+    rq2_x1_0 <= \$315 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$308 ;
+    rq2_m1_0 <= \$316 ;
   always @(posedge clk)
-    rq2_prod <= \$309 ;
+    rq2_part1_0 <= \$317 ;
   always @(posedge clk)
-    rq2_floor <= \$310 ;
+    rq2_part1_0_r <= \$318 ;
   always @(posedge clk)
-    rq2_above <= \$311 ;
+    rq2_part1_0_rr <= \$319 ;
   always @(posedge clk)
-    rq2_tie <= \$312 ;
+    rq2_x1_1 <= \$320 ;
   always @(posedge clk)
-    rq2_code <= \$313 ;
+    rq2_m1_1 <= \$321 ;
   always @(posedge clk)
-    rq2_under <= \$314 ;
+    rq2_part1_1 <= \$322 ;
   always @(posedge clk)
-    rq2_over <= \$315 ;
+    rq2_part1_1_r <= \$323 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$316 ;
+    rq2_part1_1_rr <= \$324 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$317 ;
+    rq2_sum0 <= \$325 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$318 ;
+    rq2_sum1 <= \$326 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$319 ;
+    rq2_prod <= \$327 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$320 ;
+    rq2_floor <= \$328 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$321 ;
+    rq2_above <= \$329 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$322 ;
+    rq2_tie <= \$330 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$323 ;
+    rq2_code <= \$331 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$324 ;
+    rq2_under <= \$332 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$325 ;
+    rq2_over <= \$333 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$326 ;
+    rq3_mult_1 <= \$334 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$327 ;
+    rq3_mult_2 <= \$335 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$328 ;
+    rq3_mult_3 <= \$336 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$329 ;
+    rq3_mult_4 <= \$337 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$330 ;
+    rq3_mult_5 <= \$338 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$331 ;
+    rq3_mult_6 <= \$339 ;
   always @(posedge clk)
-    rq3_half_1 <= \$332 ;
+    rq3_mult_7 <= \$340 ;
   always @(posedge clk)
-    rq3_half_2 <= \$333 ;
+    rq3_mult_8 <= \$341 ;
   always @(posedge clk)
-    rq3_half_3 <= \$334 ;
+    rq3_mult_9 <= \$342 ;
   always @(posedge clk)
-    rq3_half_4 <= \$335 ;
+    rq3_shift_1 <= \$343 ;
   always @(posedge clk)
-    rq3_half_5 <= \$336 ;
+    rq3_shift_2 <= \$344 ;
   always @(posedge clk)
-    rq3_half_6 <= \$337 ;
+    rq3_shift_3 <= \$345 ;
   always @(posedge clk)
-    rq3_half_7 <= \$338 ;
+    rq3_shift_4 <= \$346 ;
   always @(posedge clk)
-    rq3_half_8 <= \$339 ;
+    rq3_shift_5 <= \$347 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$340 ;
+    rq3_shift_6 <= \$348 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$341 ;
+    rq3_shift_7 <= \$349 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$342 ;
+    rq3_shift_8 <= \$350 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$343 ;
+    rq3_shift_9 <= \$351 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$344 ;
+    rq3_half_1 <= \$352 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$345 ;
+    rq3_half_2 <= \$353 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$346 ;
+    rq3_half_3 <= \$354 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$347 ;
+    rq3_half_4 <= \$355 ;
   always @(posedge clk)
-    rq3_x <= \$348 ;
+    rq3_half_5 <= \$356 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$349 ;
+    rq3_half_6 <= \$357 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$350 ;
+    rq3_half_7 <= \$358 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$351 ;
+    rq3_half_8 <= \$359 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$352 ;
+    rq3_half_9 <= \$360 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$353 ;
+    rq3_mask_1 <= \$361 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$354 ;
+    rq3_mask_2 <= \$362 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$355 ;
+    rq3_mask_3 <= \$363 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$356 ;
+    rq3_mask_4 <= \$364 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$357 ;
+    rq3_mask_5 <= \$365 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$358 ;
+    rq3_mask_6 <= \$366 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$359 ;
+    rq3_mask_7 <= \$367 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$360 ;
+    rq3_mask_8 <= \$368 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$361 ;
+    rq3_mask_9 <= \$369 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$362 ;
+    rq3_x <= \$370 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$363 ;
+    rq3_x0_0 <= \$371 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$364 ;
+    rq3_m0_0 <= \$372 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$365 ;
+    rq3_part0_0 <= \$373 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$366 ;
+    rq3_part0_0_r <= \$374 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$367 ;
+    rq3_part0_0_rr <= \$375 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$368 ;
+    rq3_x0_1 <= \$376 ;
   always @(posedge clk)
-    rq3_prod <= \$369 ;
+    rq3_m0_1 <= \$377 ;
   always @(posedge clk)
-    rq3_floor <= \$370 ;
+    rq3_part0_1 <= \$378 ;
   always @(posedge clk)
-    rq3_above <= \$371 ;
+    rq3_part0_1_r <= \$379 ;
   always @(posedge clk)
-    rq3_tie <= \$372 ;
+    rq3_part0_1_rr <= \$380 ;
   always @(posedge clk)
-    rq3_code <= \$373 ;
+    rq3_x1_0 <= \$381 ;
   always @(posedge clk)
-    rq3_under <= \$374 ;
+    rq3_m1_0 <= \$382 ;
   always @(posedge clk)
-    rq3_over <= \$375 ;
+    rq3_part1_0 <= \$383 ;
   always @(posedge clk)
-    q_owed <= \$376 ;
+    rq3_part1_0_r <= \$384 ;
   always @(posedge clk)
-    i__ready <= \$377 ;
+    rq3_part1_0_rr <= \$385 ;
   always @(posedge clk)
-    \$signature__addr  <= \$378 ;
+    rq3_x1_1 <= \$386 ;
   always @(posedge clk)
-    rport__addr <= \$379 ;
+    rq3_m1_1 <= \$387 ;
   always @(posedge clk)
-    q_stored <= \$380 ;
+    rq3_part1_1 <= \$388 ;
   always @(posedge clk)
-    o__valid <= \$381 ;
+    rq3_part1_1_r <= \$389 ;
   always @(posedge clk)
-    o__payload <= \$382 ;
+    rq3_part1_1_rr <= \$390 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$391 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$392 ;
+  always @(posedge clk)
+    rq3_prod <= \$393 ;
+  always @(posedge clk)
+    rq3_floor <= \$394 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$396  = \$148 ;
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$397  = \$152 [7:0];
+    if (rst) begin
+      \$397  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$398  = \$157 ;
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$399  = \$162 ;
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$400  = \$12 [3:0];
+    if (rst) begin
+      \$400  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$401  = \$169 ;
+    if (rst) begin
+      \$401  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$402  = \$signature__addr ;
+    if (\$176 ) begin
+      \$402  = \$179 [3:0];
+    end
+    if (rst) begin
+      \$402  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$403  = rport__addr;
+    if (\$183 ) begin
+      \$403  = \$186 [3:0];
+    end
+    if (rst) begin
+      \$403  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$404  = \$199 [3:0];
+    if (rst) begin
+      \$404  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$405  = o__valid;
+    if (\$201 ) begin
+      \$405  = \$203 ;
+    end
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$406  = o__payload;
+    if (\$201 ) begin
+      \$406  = \$205 ;
+    end
+    if (rst) begin
+      \$406  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
@@ -12563,13 +12992,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$56  = 25'h190f564;
+          \$58  = 25'h190f564;
       2'h1:
-          \$56  = 25'h15cb737;
+          \$58  = 25'h15cb737;
       2'h2:
-          \$56  = 25'h1720750;
+          \$58  = 25'h1720750;
       2'h3:
-          \$56  = 25'h163d2f9;
+          \$58  = 25'h163d2f9;
     endcase
   end
   always @* begin
@@ -12577,13 +13006,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$88  = 25'h10c5e22;
+          \$92  = 25'h10c5e22;
       2'h1:
-          \$88  = 25'h115b129;
+          \$92  = 25'h115b129;
       2'h2:
-          \$88  = 25'h1575543;
+          \$92  = 25'h1575543;
       2'h3:
-          \$88  = 25'h1011f53;
+          \$92  = 25'h1011f53;
     endcase
   end
   always @* begin
@@ -12591,13 +13020,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$120  = 25'h1dffaf7;
+          \$126  = 25'h1dffaf7;
       2'h1:
-          \$120  = 25'h1abf215;
+          \$126  = 25'h1abf215;
       2'h2:
-          \$120  = 25'h18aed2e;
+          \$126  = 25'h18aed2e;
       2'h3:
-          \$120  = 25'h1f3fdf0;
+          \$126  = 25'h1f3fdf0;
     endcase
   end
   always @* begin
@@ -12605,13 +13034,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$121  = 6'h21;
+          \$127  = 6'h21;
       2'h1:
-          \$121  = 6'h20;
+          \$127  = 6'h20;
       2'h2:
-          \$121  = 6'h20;
+          \$127  = 6'h20;
       2'h3:
-          \$121  = 6'h21;
+          \$127  = 6'h21;
     endcase
   end
   always @* begin
@@ -12619,13 +13048,13 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$122  = 33'h100000000;
+          \$128  = 33'h100000000;
       2'h1:
-          \$122  = 33'h080000000;
+          \$128  = 33'h080000000;
       2'h2:
-          \$122  = 33'h080000000;
+          \$128  = 33'h080000000;
       2'h3:
-          \$122  = 33'h100000000;
+          \$128  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -12633,226 +13062,170 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$123  = 33'h1ffffffff;
+          \$129  = 33'h1ffffffff;
       2'h1:
-          \$123  = 33'h0ffffffff;
+          \$129  = 33'h0ffffffff;
       2'h2:
-          \$123  = 33'h0ffffffff;
+          \$129  = 33'h0ffffffff;
       2'h3:
-          \$123  = 33'h1ffffffff;
+          \$129  = 33'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$198  = group;
+    \$206  = group;
     if (\$19 ) begin
-      \$198  = \$22 [1:0];
+      \$206  = \$22 [1:0];
     end
     if (rst) begin
-      \$198  = 2'h0;
+      \$206  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$199  = \$23 ;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$200  = rq_valid_1;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$201  = rq_valid_2;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$202  = rq_valid_3;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$203  = rq_valid_4;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$204  = rq_valid_5;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$205  = rq_valid_6;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$206  = rq_valid_7;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$207  = rq_valid_8;
+    \$207  = \$23 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$208  = \$24 ;
+    \$208  = rq_valid_1;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$209  = rq0_mult_1;
+    \$209  = rq_valid_2;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$210  = rq0_mult_2;
+    \$210  = rq_valid_3;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$211  = rq0_mult_3;
+    \$211  = rq_valid_4;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$212  = rq0_mult_4;
+    \$212  = rq_valid_5;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$213  = rq0_mult_5;
+    \$213  = rq_valid_6;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$214  = rq0_mult_6;
+    \$214  = rq_valid_7;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$215  = rq0_mult_7;
+    \$215  = rq_valid_8;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$216  = i__payload[24:0];
+    \$216  = rq_valid_9;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$217  = rq0_x[16:0];
+    \$217  = \$24 ;
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$218  = rq0_mult_1[16:0];
+    \$218  = rq0_mult_1;
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$219  = \$25 ;
+    \$219  = rq0_mult_2;
     if (rst) begin
-      \$219  = 34'h000000000;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$220  = rq0_part0_0;
+    \$220  = rq0_mult_3;
     if (rst) begin
-      \$220  = 34'h000000000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$221  = rq0_part0_0_r;
+    \$221  = rq0_mult_4;
     if (rst) begin
-      \$221  = 34'h000000000;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$222  = rq0_x[16:0];
+    \$222  = rq0_mult_5;
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$223  = rq0_mult_1[24:17];
+    \$223  = rq0_mult_6;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$224  = \$26 ;
+    \$224  = rq0_mult_7;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$225  = rq0_part0_1;
+    \$225  = rq0_mult_8;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$226  = rq0_part0_1_r;
+    \$226  = i__payload[24:0];
     if (rst) begin
       \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$227  = rq0_x[24:17];
+    \$227  = rq0_x[16:0];
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 17'h00000;
     end
   end
   always @* begin
@@ -12864,30 +13237,30 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$229  = \$27 ;
+    \$229  = \$25 ;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$230  = rq0_part1_0;
+    \$230  = rq0_part0_0;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$231  = rq0_part1_0_r;
+    \$231  = rq0_part0_0_r;
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$232  = rq0_x[24:17];
+    \$232  = rq0_x[16:0];
     if (rst) begin
-      \$232  = 8'h00;
+      \$232  = 17'h00000;
     end
   end
   always @* begin
@@ -12899,1057 +13272,1136 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$234  = \$28 ;
+    \$234  = \$26 ;
     if (rst) begin
-      \$234  = 16'h0000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$235  = rq0_part1_1;
+    \$235  = rq0_part0_1;
     if (rst) begin
-      \$235  = 16'h0000;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$236  = rq0_part1_1_r;
+    \$236  = rq0_part0_1_r;
     if (rst) begin
-      \$236  = 16'h0000;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$237  = \$36 [49:0];
+    \$237  = rq0_x[24:17];
     if (rst) begin
-      \$237  = 50'h0000000000000;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$238  = \$37 ;
+    \$238  = rq0_mult_1[16:0];
     if (rst) begin
-      \$238  = 50'h0000000000000;
+      \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$239  = \$38 ;
+    \$239  = \$27 ;
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$240  = \$41 ;
+    \$240  = rq0_part1_0;
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$241  = \$45 [7:0];
+    \$241  = rq0_part1_0_r;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$242  = \$50 ;
+    \$242  = rq0_x[24:17];
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$243  = \$55 ;
+    \$243  = rq0_mult_1[24:17];
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$244  = \$56 ;
+    \$244  = \$28 ;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$245  = rq1_mult_1;
+    \$245  = rq0_part1_1;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$246  = rq1_mult_2;
+    \$246  = rq0_part1_1_r;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$247  = rq1_mult_3;
+    \$247  = \$32 [49:0];
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$248  = rq1_mult_4;
+    \$248  = \$36 [49:0];
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$249  = rq1_mult_5;
+    \$249  = \$38 [49:0];
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$250  = rq1_mult_6;
+    \$250  = \$39 ;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$251  = rq1_mult_7;
+    \$251  = \$40 ;
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$252  = i__payload[49:25];
+    \$252  = \$43 ;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$253  = rq1_x[16:0];
+    \$253  = \$47 [7:0];
     if (rst) begin
-      \$253  = 17'h00000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$254  = rq1_mult_1[16:0];
+    \$254  = \$52 ;
     if (rst) begin
-      \$254  = 17'h00000;
+      \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$255  = \$57 ;
     if (rst) begin
-      \$255  = 34'h000000000;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$256  = rq1_part0_0;
+    \$256  = \$58 ;
     if (rst) begin
-      \$256  = 34'h000000000;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$257  = rq1_part0_0_r;
+    \$257  = rq1_mult_1;
     if (rst) begin
-      \$257  = 34'h000000000;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$258  = rq1_x[16:0];
+    \$258  = rq1_mult_2;
     if (rst) begin
-      \$258  = 17'h00000;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$259  = rq1_mult_1[24:17];
+    \$259  = rq1_mult_3;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$260  = \$58 ;
+    \$260  = rq1_mult_4;
     if (rst) begin
       \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$261  = rq1_part0_1;
+    \$261  = rq1_mult_5;
     if (rst) begin
       \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$262  = rq1_part0_1_r;
+    \$262  = rq1_mult_6;
     if (rst) begin
       \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$263  = rq1_x[24:17];
+    \$263  = rq1_mult_7;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$264  = rq1_mult_1[16:0];
+    \$264  = rq1_mult_8;
     if (rst) begin
-      \$264  = 17'h00000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$265  = \$59 ;
+    \$265  = i__payload[49:25];
     if (rst) begin
       \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$266  = rq1_part1_0;
+    \$266  = rq1_x[16:0];
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$267  = rq1_part1_0_r;
+    \$267  = rq1_mult_1[16:0];
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$268  = rq1_x[24:17];
+    \$268  = \$59 ;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$269  = rq1_mult_1[24:17];
+    \$269  = rq1_part0_0;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$270  = \$60 ;
+    \$270  = rq1_part0_0_r;
     if (rst) begin
-      \$270  = 16'h0000;
+      \$270  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$271  = rq1_part1_1;
+    \$271  = rq1_x[16:0];
     if (rst) begin
-      \$271  = 16'h0000;
+      \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$272  = rq1_part1_1_r;
+    \$272  = rq1_mult_1[24:17];
     if (rst) begin
-      \$272  = 16'h0000;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$273  = \$68 [49:0];
+    \$273  = \$60 ;
     if (rst) begin
-      \$273  = 50'h0000000000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$274  = \$69 ;
+    \$274  = rq1_part0_1;
     if (rst) begin
-      \$274  = 50'h0000000000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$275  = \$70 ;
+    \$275  = rq1_part0_1_r;
     if (rst) begin
-      \$275  = 1'h0;
+      \$275  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$276  = \$73 ;
+    \$276  = rq1_x[24:17];
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$277  = \$77 [7:0];
+    \$277  = rq1_mult_1[16:0];
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$278  = \$82 ;
+    \$278  = \$61 ;
     if (rst) begin
-      \$278  = 1'h0;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$279  = \$87 ;
+    \$279  = rq1_part1_0;
     if (rst) begin
-      \$279  = 1'h0;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$280  = \$88 ;
+    \$280  = rq1_part1_0_r;
     if (rst) begin
       \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$281  = rq2_mult_1;
+    \$281  = rq1_x[24:17];
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$282  = rq2_mult_2;
+    \$282  = rq1_mult_1[24:17];
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$283  = rq2_mult_3;
+    \$283  = \$62 ;
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$284  = rq2_mult_4;
+    \$284  = rq1_part1_1;
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$285  = rq2_mult_5;
+    \$285  = rq1_part1_1_r;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$286  = rq2_mult_6;
+    \$286  = \$66 [49:0];
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$287  = rq2_mult_7;
+    \$287  = \$70 [49:0];
     if (rst) begin
-      \$287  = 25'h0000000;
+      \$287  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$288  = i__payload[74:50];
+    \$288  = \$72 [49:0];
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$288  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$289  = rq2_x[16:0];
+    \$289  = \$73 ;
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$290  = rq2_mult_1[16:0];
+    \$290  = \$74 ;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$291  = \$89 ;
+    \$291  = \$77 ;
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$292  = rq2_part0_0;
+    \$292  = \$81 [7:0];
     if (rst) begin
-      \$292  = 34'h000000000;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$293  = rq2_part0_0_r;
+    \$293  = \$86 ;
     if (rst) begin
-      \$293  = 34'h000000000;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$294  = rq2_x[16:0];
+    \$294  = \$91 ;
     if (rst) begin
-      \$294  = 17'h00000;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$295  = rq2_mult_1[24:17];
+    \$295  = \$92 ;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$296  = \$90 ;
+    \$296  = rq2_mult_1;
     if (rst) begin
       \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$297  = rq2_part0_1;
+    \$297  = rq2_mult_2;
     if (rst) begin
       \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$298  = rq2_part0_1_r;
+    \$298  = rq2_mult_3;
     if (rst) begin
       \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$299  = rq2_x[24:17];
+    \$299  = rq2_mult_4;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$300  = rq2_mult_1[16:0];
+    \$300  = rq2_mult_5;
     if (rst) begin
-      \$300  = 17'h00000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$301  = \$91 ;
+    \$301  = rq2_mult_6;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$302  = rq2_part1_0;
+    \$302  = rq2_mult_7;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$303  = rq2_part1_0_r;
+    \$303  = rq2_mult_8;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$304  = rq2_x[24:17];
+    \$304  = i__payload[74:50];
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$305  = rq2_mult_1[24:17];
+    \$305  = rq2_x[16:0];
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$306  = \$92 ;
+    \$306  = rq2_mult_1[16:0];
     if (rst) begin
-      \$306  = 16'h0000;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$307  = rq2_part1_1;
+    \$307  = \$93 ;
     if (rst) begin
-      \$307  = 16'h0000;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$308  = rq2_part1_1_r;
+    \$308  = rq2_part0_0;
     if (rst) begin
-      \$308  = 16'h0000;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$309  = \$100 [49:0];
+    \$309  = rq2_part0_0_r;
     if (rst) begin
-      \$309  = 50'h0000000000000;
+      \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$310  = \$101 ;
+    \$310  = rq2_x[16:0];
     if (rst) begin
-      \$310  = 50'h0000000000000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$311  = \$102 ;
+    \$311  = rq2_mult_1[24:17];
     if (rst) begin
-      \$311  = 1'h0;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$312  = \$105 ;
+    \$312  = \$94 ;
     if (rst) begin
-      \$312  = 1'h0;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$313  = \$109 [7:0];
+    \$313  = rq2_part0_1;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$314  = \$114 ;
+    \$314  = rq2_part0_1_r;
     if (rst) begin
-      \$314  = 1'h0;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$315  = \$119 ;
+    \$315  = rq2_x[24:17];
     if (rst) begin
-      \$315  = 1'h0;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$316  = \$120 ;
+    \$316  = rq2_mult_1[16:0];
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$317  = rq3_mult_1;
+    \$317  = \$95 ;
     if (rst) begin
       \$317  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$318  = rq3_mult_2;
+    \$318  = rq2_part1_0;
     if (rst) begin
       \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$319  = rq3_mult_3;
+    \$319  = rq2_part1_0_r;
     if (rst) begin
       \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$320  = rq3_mult_4;
+    \$320  = rq2_x[24:17];
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$321  = rq3_mult_5;
+    \$321  = rq2_mult_1[24:17];
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$322  = rq3_mult_6;
+    \$322  = \$96 ;
     if (rst) begin
-      \$322  = 25'h0000000;
+      \$322  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$323  = rq3_mult_7;
+    \$323  = rq2_part1_1;
     if (rst) begin
-      \$323  = 25'h0000000;
+      \$323  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$324  = \$121 ;
+    \$324  = rq2_part1_1_r;
     if (rst) begin
-      \$324  = 6'h00;
+      \$324  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$325  = rq3_shift_1;
+    \$325  = \$100 [49:0];
     if (rst) begin
-      \$325  = 6'h00;
+      \$325  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$326  = rq3_shift_2;
+    \$326  = \$104 [49:0];
     if (rst) begin
-      \$326  = 6'h00;
+      \$326  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$327  = rq3_shift_3;
+    \$327  = \$106 [49:0];
     if (rst) begin
-      \$327  = 6'h00;
+      \$327  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$328  = rq3_shift_4;
+    \$328  = \$107 ;
     if (rst) begin
-      \$328  = 6'h00;
+      \$328  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$329  = rq3_shift_5;
+    \$329  = \$108 ;
     if (rst) begin
-      \$329  = 6'h00;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$330  = rq3_shift_6;
+    \$330  = \$111 ;
     if (rst) begin
-      \$330  = 6'h00;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$331  = rq3_shift_7;
+    \$331  = \$115 [7:0];
     if (rst) begin
-      \$331  = 6'h00;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$332  = \$122 ;
+    \$332  = \$120 ;
     if (rst) begin
-      \$332  = 33'h000000000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$333  = rq3_half_1;
+    \$333  = \$125 ;
     if (rst) begin
-      \$333  = 33'h000000000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$334  = rq3_half_2;
+    \$334  = \$126 ;
     if (rst) begin
-      \$334  = 33'h000000000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$335  = rq3_half_3;
+    \$335  = rq3_mult_1;
     if (rst) begin
-      \$335  = 33'h000000000;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$336  = rq3_half_4;
+    \$336  = rq3_mult_2;
     if (rst) begin
-      \$336  = 33'h000000000;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$337  = rq3_half_5;
+    \$337  = rq3_mult_3;
     if (rst) begin
-      \$337  = 33'h000000000;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$338  = rq3_half_6;
+    \$338  = rq3_mult_4;
     if (rst) begin
-      \$338  = 33'h000000000;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$339  = rq3_half_7;
+    \$339  = rq3_mult_5;
     if (rst) begin
-      \$339  = 33'h000000000;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$340  = \$123 ;
+    \$340  = rq3_mult_6;
     if (rst) begin
-      \$340  = 33'h000000000;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$341  = rq3_mask_1;
+    \$341  = rq3_mult_7;
     if (rst) begin
-      \$341  = 33'h000000000;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$342  = rq3_mask_2;
+    \$342  = rq3_mult_8;
     if (rst) begin
-      \$342  = 33'h000000000;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$343  = rq3_mask_3;
+    \$343  = \$127 ;
     if (rst) begin
-      \$343  = 33'h000000000;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$344  = rq3_mask_4;
+    \$344  = rq3_shift_1;
     if (rst) begin
-      \$344  = 33'h000000000;
+      \$344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$345  = rq3_mask_5;
+    \$345  = rq3_shift_2;
     if (rst) begin
-      \$345  = 33'h000000000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$346  = rq3_mask_6;
+    \$346  = rq3_shift_3;
     if (rst) begin
-      \$346  = 33'h000000000;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$347  = rq3_mask_7;
+    \$347  = rq3_shift_4;
     if (rst) begin
-      \$347  = 33'h000000000;
+      \$347  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$348  = i__payload[99:75];
+    \$348  = rq3_shift_5;
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$349  = rq3_x[16:0];
+    \$349  = rq3_shift_6;
     if (rst) begin
-      \$349  = 17'h00000;
+      \$349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$350  = rq3_mult_1[16:0];
+    \$350  = rq3_shift_7;
     if (rst) begin
-      \$350  = 17'h00000;
+      \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$351  = \$124 ;
+    \$351  = rq3_shift_8;
     if (rst) begin
-      \$351  = 34'h000000000;
+      \$351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$352  = rq3_part0_0;
+    \$352  = \$128 ;
     if (rst) begin
-      \$352  = 34'h000000000;
+      \$352  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$353  = rq3_part0_0_r;
+    \$353  = rq3_half_1;
     if (rst) begin
-      \$353  = 34'h000000000;
+      \$353  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$354  = rq3_x[16:0];
+    \$354  = rq3_half_2;
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$355  = rq3_mult_1[24:17];
+    \$355  = rq3_half_3;
     if (rst) begin
-      \$355  = 8'h00;
+      \$355  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$356  = \$125 ;
+    \$356  = rq3_half_4;
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$357  = rq3_part0_1;
+    \$357  = rq3_half_5;
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$358  = rq3_part0_1_r;
+    \$358  = rq3_half_6;
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$359  = rq3_x[24:17];
+    \$359  = rq3_half_7;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$360  = rq3_mult_1[16:0];
+    \$360  = rq3_half_8;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$361  = \$126 ;
+    \$361  = \$129 ;
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$362  = rq3_part1_0;
+    \$362  = rq3_mask_1;
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$362  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$363  = rq3_part1_0_r;
+    \$363  = rq3_mask_2;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$363  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$364  = rq3_x[24:17];
+    \$364  = rq3_mask_3;
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$365  = rq3_mult_1[24:17];
+    \$365  = rq3_mask_4;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$366  = \$127 ;
+    \$366  = rq3_mask_5;
     if (rst) begin
-      \$366  = 16'h0000;
+      \$366  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$367  = rq3_part1_1;
+    \$367  = rq3_mask_6;
     if (rst) begin
-      \$367  = 16'h0000;
+      \$367  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$368  = rq3_part1_1_r;
+    \$368  = rq3_mask_7;
     if (rst) begin
-      \$368  = 16'h0000;
+      \$368  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$369  = \$135 [49:0];
+    \$369  = rq3_mask_8;
     if (rst) begin
-      \$369  = 50'h0000000000000;
+      \$369  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$370  = \$136 ;
+    \$370  = i__payload[99:75];
     if (rst) begin
-      \$370  = 50'h0000000000000;
+      \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$371  = \$137 ;
+    \$371  = rq3_x[16:0];
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$372  = \$140 ;
+    \$372  = rq3_mult_1[16:0];
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$373  = \$144 [7:0];
+    \$373  = \$130 ;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$374  = \$149 ;
+    \$374  = rq3_part0_0;
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$375  = \$154 ;
+    \$375  = rq3_part0_0_r;
     if (rst) begin
-      \$375  = 1'h0;
+      \$375  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$376  = \$12 [3:0];
+    \$376  = rq3_x[16:0];
     if (rst) begin
-      \$376  = 4'h0;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$377  = \$161 ;
+    \$377  = rq3_mult_1[24:17];
     if (rst) begin
-      \$377  = 1'h1;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$378  = \$signature__addr ;
-    if (\$168 ) begin
-      \$378  = \$171 [3:0];
-    end
+    \$378  = \$131 ;
     if (rst) begin
-      \$378  = 4'h0;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$379  = rport__addr;
-    if (\$175 ) begin
-      \$379  = \$178 [3:0];
-    end
+    \$379  = rq3_part0_1;
     if (rst) begin
-      \$379  = 4'h0;
+      \$379  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$380  = \$191 [3:0];
+    \$380  = rq3_part0_1_r;
     if (rst) begin
-      \$380  = 4'h0;
+      \$380  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$381  = o__valid;
-    if (\$193 ) begin
-      \$381  = \$195 ;
-    end
+    \$381  = rq3_x[24:17];
     if (rst) begin
-      \$381  = 1'h0;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$382  = o__payload;
-    if (\$193 ) begin
-      \$382  = \$197 ;
-    end
+    \$382  = rq3_mult_1[16:0];
     if (rst) begin
-      \$382  = 32'd0;
+      \$382  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$383  = \$132 ;
+    if (rst) begin
+      \$383  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$384  = rq3_part1_0;
+    if (rst) begin
+      \$384  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$385  = rq3_part1_0_r;
+    if (rst) begin
+      \$385  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$386  = rq3_x[24:17];
+    if (rst) begin
+      \$386  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$387  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$387  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$388  = \$133 ;
+    if (rst) begin
+      \$388  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$389  = rq3_part1_1;
+    if (rst) begin
+      \$389  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$390  = rq3_part1_1_r;
+    if (rst) begin
+      \$390  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$391  = \$137 [49:0];
+    if (rst) begin
+      \$391  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$392  = \$141 [49:0];
+    if (rst) begin
+      \$392  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$393  = \$143 [49:0];
+    if (rst) begin
+      \$393  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$394  = \$144 ;
+    if (rst) begin
+      \$394  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$395  = \$145 ;
+    if (rst) begin
+      \$395  = 1'h0;
     end
   end
   assign q_room = i__ready;
@@ -13983,27 +14435,27 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$31  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$33  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
   assign \$35  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
-  assign \$37  = { rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49:32] };
-  assign \$40  = 1'h1;
-  assign \$41  = \$39 ;
-  assign \$61  = { 1'h0, rq1_part0_0_rr };
-  assign \$63  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$65  = { rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr, 34'h000000000 };
-  assign \$69  = { rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49:32] };
-  assign \$72  = 1'h1;
-  assign \$73  = \$71 ;
-  assign \$93  = { 1'h0, rq2_part0_0_rr };
-  assign \$95  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$97  = { rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr, 17'h00000 };
-  assign \$99  = { rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr, 34'h000000000 };
-  assign \$101  = { rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49:32] };
-  assign \$104  = 1'h1;
-  assign \$105  = \$103 ;
-  assign \$128  = { 1'h0, rq3_part0_0_rr };
-  assign \$130  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$132  = { rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr, 17'h00000 };
-  assign \$134  = { rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr, 34'h000000000 };
+  assign \$39  = { rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49:32] };
+  assign \$42  = 1'h1;
+  assign \$43  = \$41 ;
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr, 34'h000000000 };
+  assign \$73  = { rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49], rq1_prod[49:32] };
+  assign \$76  = 1'h1;
+  assign \$77  = \$75 ;
+  assign \$97  = { 1'h0, rq2_part0_0_rr };
+  assign \$99  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$101  = { rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr[24], rq2_part1_0_rr, 17'h00000 };
+  assign \$103  = { rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr[15], rq2_part1_1_rr, 34'h000000000 };
+  assign \$107  = { rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49], rq2_prod[49:32] };
+  assign \$110  = 1'h1;
+  assign \$111  = \$109 ;
+  assign \$134  = { 1'h0, rq3_part0_0_rr };
+  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$138  = { rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr[24], rq3_part1_0_rr, 17'h00000 };
+  assign \$140  = { rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr[15], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16495,74 +16947,74 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  wire [21:0] \$100 ;
-  wire [12:0] \$101 ;
-  wire [34:0] \$102 ;
-  wire [35:0] \$103 ;
-  wire [55:0] \$104 ;
-  wire [56:0] \$105 ;
-  wire [52:0] \$106 ;
-  wire [58:0] \$107 ;
-  wire [75:0] \$108 ;
-  wire [76:0] \$109 ;
+  reg [32:0] \$100 ;
+  reg [32:0] \$101 ;
+  wire [33:0] \$102 ;
+  wire [24:0] \$103 ;
+  wire [21:0] \$104 ;
+  wire [12:0] \$105 ;
+  wire [34:0] \$106 ;
+  wire [35:0] \$107 ;
+  wire [55:0] \$108 ;
+  wire [56:0] \$109 ;
   wire \$11 ;
-  wire [46:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [47:0] \$115 ;
-  wire \$116 ;
+  wire [52:0] \$110 ;
+  wire [53:0] \$111 ;
+  wire [75:0] \$112 ;
+  wire [76:0] \$113 ;
+  wire [47:0] \$114 ;
+  wire [48:0] \$115 ;
+  wire [46:0] \$116 ;
   wire \$117 ;
-  wire [48:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [47:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
+  wire [48:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  reg [24:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  reg [5:0] \$130 ;
-  reg [32:0] \$131 ;
-  reg [32:0] \$132 ;
-  wire [33:0] \$133 ;
-  wire [24:0] \$134 ;
-  wire [21:0] \$135 ;
-  wire [12:0] \$136 ;
-  wire [34:0] \$137 ;
-  wire [35:0] \$138 ;
-  wire [55:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  reg [24:0] \$135 ;
+  reg [5:0] \$136 ;
+  reg [32:0] \$137 ;
+  reg [32:0] \$138 ;
+  wire [33:0] \$139 ;
   wire \$14 ;
-  wire [56:0] \$140 ;
-  wire [52:0] \$141 ;
-  wire [58:0] \$142 ;
-  wire [75:0] \$143 ;
-  wire [76:0] \$144 ;
-  wire [46:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [24:0] \$140 ;
+  wire [21:0] \$141 ;
+  wire [12:0] \$142 ;
+  wire [34:0] \$143 ;
+  wire [35:0] \$144 ;
+  wire [55:0] \$145 ;
+  wire [56:0] \$146 ;
+  wire [52:0] \$147 ;
+  wire [53:0] \$148 ;
+  wire [75:0] \$149 ;
   wire \$15 ;
-  wire [47:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire [48:0] \$153 ;
+  wire [76:0] \$150 ;
+  wire [47:0] \$151 ;
+  wire [48:0] \$152 ;
+  wire [46:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
+  wire [47:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
+  wire [48:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -16581,24 +17033,24 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [4:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [4:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [4:0] \$186 ;
+  wire \$186 ;
   wire [4:0] \$187 ;
-  wire \$188 ;
+  wire [4:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
+  wire [4:0] \$194 ;
   wire [4:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
@@ -16606,303 +17058,336 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire [5:0] \$200 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
+  wire [4:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [31:0] \$206 ;
-  reg [2:0] \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire [5:0] \$208 ;
+  wire \$209 ;
   wire [3:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [31:0] \$214 ;
+  reg [2:0] \$215 ;
   reg \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire [3:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [5:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [5:0] \$232 ;
-  reg [32:0] \$233 ;
-  reg [32:0] \$234 ;
-  reg [32:0] \$235 ;
-  reg [32:0] \$236 ;
-  reg [32:0] \$237 ;
-  reg [32:0] \$238 ;
-  reg [32:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [5:0] \$239 ;
   reg [24:0] \$24 ;
-  reg [32:0] \$240 ;
-  reg [32:0] \$241 ;
-  reg [32:0] \$242 ;
-  reg [32:0] \$243 ;
+  reg [5:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [5:0] \$242 ;
+  reg [5:0] \$243 ;
   reg [32:0] \$244 ;
   reg [32:0] \$245 ;
   reg [32:0] \$246 ;
   reg [32:0] \$247 ;
   reg [32:0] \$248 ;
-  reg [21:0] \$249 ;
+  reg [32:0] \$249 ;
   reg [5:0] \$25 ;
-  reg [16:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [33:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [16:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
+  reg [32:0] \$250 ;
+  reg [32:0] \$251 ;
+  reg [32:0] \$252 ;
+  reg [32:0] \$253 ;
+  reg [32:0] \$254 ;
+  reg [32:0] \$255 ;
+  reg [32:0] \$256 ;
+  reg [32:0] \$257 ;
+  reg [32:0] \$258 ;
+  reg [32:0] \$259 ;
   reg [32:0] \$26 ;
-  reg [4:0] \$260 ;
-  reg [16:0] \$261 ;
+  reg [32:0] \$260 ;
+  reg [32:0] \$261 ;
   reg [21:0] \$262 ;
-  reg [21:0] \$263 ;
-  reg [21:0] \$264 ;
-  reg [4:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [12:0] \$267 ;
-  reg [12:0] \$268 ;
-  reg [12:0] \$269 ;
+  reg [16:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg [33:0] \$265 ;
+  reg [33:0] \$266 ;
+  reg [33:0] \$267 ;
+  reg [16:0] \$268 ;
+  reg [7:0] \$269 ;
   reg [32:0] \$27 ;
-  reg [46:0] \$270 ;
-  reg [46:0] \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg [7:0] \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [4:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [21:0] \$275 ;
+  reg [21:0] \$276 ;
+  reg [21:0] \$277 ;
+  reg [4:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [33:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [5:0] \$285 ;
-  reg [5:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [12:0] \$280 ;
+  reg [12:0] \$281 ;
+  reg [12:0] \$282 ;
+  reg [46:0] \$283 ;
+  reg [46:0] \$284 ;
+  reg [46:0] \$285 ;
+  reg [46:0] \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg [7:0] \$289 ;
   wire [24:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [5:0] \$292 ;
-  reg [33:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [33:0] \$296 ;
-  reg [33:0] \$297 ;
-  reg [33:0] \$298 ;
-  reg [33:0] \$299 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [7:0] \$3 ;
   wire [21:0] \$30 ;
-  reg [33:0] \$300 ;
-  reg [33:0] \$301 ;
-  reg [33:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [33:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [21:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [5:0] \$301 ;
+  reg [5:0] \$302 ;
+  reg [5:0] \$303 ;
+  reg [5:0] \$304 ;
+  reg [5:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [5:0] \$307 ;
+  reg [5:0] \$308 ;
+  reg [5:0] \$309 ;
   wire [12:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
+  reg [33:0] \$310 ;
+  reg [33:0] \$311 ;
   reg [33:0] \$312 ;
   reg [33:0] \$313 ;
   reg [33:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [24:0] \$319 ;
+  reg [33:0] \$315 ;
+  reg [33:0] \$316 ;
+  reg [33:0] \$317 ;
+  reg [33:0] \$318 ;
+  reg [33:0] \$319 ;
   wire [34:0] \$32 ;
-  reg [4:0] \$320 ;
-  reg [16:0] \$321 ;
-  reg [21:0] \$322 ;
-  reg [21:0] \$323 ;
-  reg [21:0] \$324 ;
-  reg [4:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [12:0] \$327 ;
-  reg [12:0] \$328 ;
-  reg [12:0] \$329 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [33:0] \$322 ;
+  reg [33:0] \$323 ;
+  reg [33:0] \$324 ;
+  reg [33:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
+  reg [21:0] \$328 ;
+  reg [16:0] \$329 ;
   wire [35:0] \$33 ;
-  reg [46:0] \$330 ;
-  reg [46:0] \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg [7:0] \$334 ;
-  reg \$335 ;
-  reg \$336 ;
+  reg [16:0] \$330 ;
+  reg [33:0] \$331 ;
+  reg [33:0] \$332 ;
+  reg [33:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [24:0] \$336 ;
   reg [24:0] \$337 ;
   reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
+  reg [4:0] \$339 ;
   wire [55:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [5:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg [5:0] \$347 ;
-  reg [5:0] \$348 ;
-  reg [5:0] \$349 ;
+  reg [16:0] \$340 ;
+  reg [21:0] \$341 ;
+  reg [21:0] \$342 ;
+  reg [21:0] \$343 ;
+  reg [4:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [12:0] \$346 ;
+  reg [12:0] \$347 ;
+  reg [12:0] \$348 ;
+  reg [46:0] \$349 ;
   wire [56:0] \$35 ;
-  reg [5:0] \$350 ;
-  reg [5:0] \$351 ;
-  reg [5:0] \$352 ;
-  reg [32:0] \$353 ;
-  reg [32:0] \$354 ;
-  reg [32:0] \$355 ;
-  reg [32:0] \$356 ;
-  reg [32:0] \$357 ;
-  reg [32:0] \$358 ;
-  reg [32:0] \$359 ;
+  reg [46:0] \$350 ;
+  reg [46:0] \$351 ;
+  reg [46:0] \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg [7:0] \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
   wire [52:0] \$36 ;
-  reg [32:0] \$360 ;
-  reg [32:0] \$361 ;
-  reg [32:0] \$362 ;
-  reg [32:0] \$363 ;
-  reg [32:0] \$364 ;
-  reg [32:0] \$365 ;
-  reg [32:0] \$366 ;
-  reg [32:0] \$367 ;
-  reg [32:0] \$368 ;
-  reg [21:0] \$369 ;
-  wire [58:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [33:0] \$372 ;
-  reg [33:0] \$373 ;
-  reg [33:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [24:0] \$378 ;
-  reg [24:0] \$379 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [5:0] \$367 ;
+  reg [5:0] \$368 ;
+  reg [5:0] \$369 ;
+  wire [53:0] \$37 ;
+  reg [5:0] \$370 ;
+  reg [5:0] \$371 ;
+  reg [5:0] \$372 ;
+  reg [5:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [32:0] \$376 ;
+  reg [32:0] \$377 ;
+  reg [32:0] \$378 ;
+  reg [32:0] \$379 ;
   wire [75:0] \$38 ;
-  reg [4:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [21:0] \$382 ;
-  reg [21:0] \$383 ;
-  reg [21:0] \$384 ;
-  reg [4:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [12:0] \$387 ;
-  reg [12:0] \$388 ;
-  reg [12:0] \$389 ;
+  reg [32:0] \$380 ;
+  reg [32:0] \$381 ;
+  reg [32:0] \$382 ;
+  reg [32:0] \$383 ;
+  reg [32:0] \$384 ;
+  reg [32:0] \$385 ;
+  reg [32:0] \$386 ;
+  reg [32:0] \$387 ;
+  reg [32:0] \$388 ;
+  reg [32:0] \$389 ;
   wire [76:0] \$39 ;
-  reg [46:0] \$390 ;
-  reg [46:0] \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg [7:0] \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg [24:0] \$397 ;
-  reg [24:0] \$398 ;
-  reg [24:0] \$399 ;
+  reg [32:0] \$390 ;
+  reg [32:0] \$391 ;
+  reg [32:0] \$392 ;
+  reg [32:0] \$393 ;
+  reg [21:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [33:0] \$397 ;
+  reg [33:0] \$398 ;
+  reg [33:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [46:0] \$40 ;
-  reg [24:0] \$400 ;
-  reg [24:0] \$401 ;
+  wire [47:0] \$40 ;
+  reg [16:0] \$400 ;
+  reg [7:0] \$401 ;
   reg [24:0] \$402 ;
   reg [24:0] \$403 ;
   reg [24:0] \$404 ;
-  reg [5:0] \$405 ;
-  reg [5:0] \$406 ;
-  reg [5:0] \$407 ;
-  reg [5:0] \$408 ;
-  reg [5:0] \$409 ;
-  wire \$41 ;
-  reg [5:0] \$410 ;
-  reg [5:0] \$411 ;
-  reg [5:0] \$412 ;
-  reg [32:0] \$413 ;
-  reg [32:0] \$414 ;
-  reg [32:0] \$415 ;
-  reg [32:0] \$416 ;
-  reg [32:0] \$417 ;
-  reg [32:0] \$418 ;
-  reg [32:0] \$419 ;
-  wire \$42 ;
-  reg [32:0] \$420 ;
-  reg [32:0] \$421 ;
-  reg [32:0] \$422 ;
-  reg [32:0] \$423 ;
-  reg [32:0] \$424 ;
-  reg [32:0] \$425 ;
-  reg [32:0] \$426 ;
-  reg [32:0] \$427 ;
-  reg [32:0] \$428 ;
-  reg [21:0] \$429 ;
+  reg [4:0] \$405 ;
+  reg [16:0] \$406 ;
+  reg [21:0] \$407 ;
+  reg [21:0] \$408 ;
+  reg [21:0] \$409 ;
+  wire [48:0] \$41 ;
+  reg [4:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [12:0] \$412 ;
+  reg [12:0] \$413 ;
+  reg [12:0] \$414 ;
+  reg [46:0] \$415 ;
+  reg [46:0] \$416 ;
+  reg [46:0] \$417 ;
+  reg [46:0] \$418 ;
+  reg \$419 ;
+  wire [46:0] \$42 ;
+  reg \$420 ;
+  reg [7:0] \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [24:0] \$424 ;
+  reg [24:0] \$425 ;
+  reg [24:0] \$426 ;
+  reg [24:0] \$427 ;
+  reg [24:0] \$428 ;
+  reg [24:0] \$429 ;
   wire \$43 ;
-  reg [16:0] \$430 ;
-  reg [16:0] \$431 ;
-  reg [33:0] \$432 ;
-  reg [33:0] \$433 ;
-  reg [33:0] \$434 ;
-  reg [16:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [24:0] \$437 ;
-  reg [24:0] \$438 ;
-  reg [24:0] \$439 ;
+  reg [24:0] \$430 ;
+  reg [24:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [5:0] \$433 ;
+  reg [5:0] \$434 ;
+  reg [5:0] \$435 ;
+  reg [5:0] \$436 ;
+  reg [5:0] \$437 ;
+  reg [5:0] \$438 ;
+  reg [5:0] \$439 ;
   wire \$44 ;
-  reg [4:0] \$440 ;
-  reg [16:0] \$441 ;
-  reg [21:0] \$442 ;
-  reg [21:0] \$443 ;
-  reg [21:0] \$444 ;
-  reg [4:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [12:0] \$447 ;
-  reg [12:0] \$448 ;
-  reg [12:0] \$449 ;
-  wire [47:0] \$45 ;
-  reg [46:0] \$450 ;
-  reg [46:0] \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg [7:0] \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg [3:0] \$457 ;
-  reg \$458 ;
-  reg [3:0] \$459 ;
+  reg [5:0] \$440 ;
+  reg [5:0] \$441 ;
+  reg [32:0] \$442 ;
+  reg [32:0] \$443 ;
+  reg [32:0] \$444 ;
+  reg [32:0] \$445 ;
+  reg [32:0] \$446 ;
+  reg [32:0] \$447 ;
+  reg [32:0] \$448 ;
+  reg [32:0] \$449 ;
+  wire \$45 ;
+  reg [32:0] \$450 ;
+  reg [32:0] \$451 ;
+  reg [32:0] \$452 ;
+  reg [32:0] \$453 ;
+  reg [32:0] \$454 ;
+  reg [32:0] \$455 ;
+  reg [32:0] \$456 ;
+  reg [32:0] \$457 ;
+  reg [32:0] \$458 ;
+  reg [32:0] \$459 ;
   wire \$46 ;
-  reg [3:0] \$460 ;
-  reg [3:0] \$461 ;
-  reg \$462 ;
-  reg [31:0] \$463 ;
-  wire \$47 ;
-  wire [48:0] \$48 ;
+  reg [21:0] \$460 ;
+  reg [16:0] \$461 ;
+  reg [16:0] \$462 ;
+  reg [33:0] \$463 ;
+  reg [33:0] \$464 ;
+  reg [33:0] \$465 ;
+  reg [16:0] \$466 ;
+  reg [7:0] \$467 ;
+  reg [24:0] \$468 ;
+  reg [24:0] \$469 ;
+  wire [47:0] \$47 ;
+  reg [24:0] \$470 ;
+  reg [4:0] \$471 ;
+  reg [16:0] \$472 ;
+  reg [21:0] \$473 ;
+  reg [21:0] \$474 ;
+  reg [21:0] \$475 ;
+  reg [4:0] \$476 ;
+  reg [7:0] \$477 ;
+  reg [12:0] \$478 ;
+  reg [12:0] \$479 ;
+  wire \$48 ;
+  reg [12:0] \$480 ;
+  reg [46:0] \$481 ;
+  reg [46:0] \$482 ;
+  reg [46:0] \$483 ;
+  reg [46:0] \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg [7:0] \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
+  reg [3:0] \$490 ;
+  reg \$491 ;
+  reg [3:0] \$492 ;
+  reg [3:0] \$493 ;
+  reg [3:0] \$494 ;
+  reg \$495 ;
+  reg [31:0] \$496 ;
   wire [7:0] \$5 ;
-  wire \$50 ;
+  wire [48:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
@@ -16911,38 +17396,38 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  reg [24:0] \$59 ;
+  wire \$59 ;
   wire [7:0] \$6 ;
-  reg [5:0] \$60 ;
-  reg [33:0] \$61 ;
-  reg [33:0] \$62 ;
-  wire [33:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire [21:0] \$65 ;
-  wire [12:0] \$66 ;
-  wire [34:0] \$67 ;
-  wire [35:0] \$68 ;
-  wire [55:0] \$69 ;
+  wire \$60 ;
+  reg [24:0] \$61 ;
+  reg [5:0] \$62 ;
+  reg [33:0] \$63 ;
+  reg [33:0] \$64 ;
+  wire [33:0] \$65 ;
+  wire [24:0] \$66 ;
+  wire [21:0] \$67 ;
+  wire [12:0] \$68 ;
+  wire [34:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [56:0] \$70 ;
-  wire [52:0] \$71 ;
-  wire [58:0] \$72 ;
-  wire [75:0] \$73 ;
-  wire [76:0] \$74 ;
-  wire [46:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [35:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [56:0] \$72 ;
+  wire [52:0] \$73 ;
+  wire [53:0] \$74 ;
+  wire [75:0] \$75 ;
+  wire [76:0] \$76 ;
+  wire [47:0] \$77 ;
+  wire [48:0] \$78 ;
+  wire [46:0] \$79 ;
   wire [7:0] \$8 ;
-  wire [47:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [48:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  wire [47:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [48:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
@@ -16950,12 +17435,12 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [32:0] \$96 ;
-  reg [32:0] \$97 ;
-  wire [33:0] \$98 ;
-  wire [24:0] \$99 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  reg [24:0] \$98 ;
+  reg [5:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -17009,6 +17494,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
   reg [32:0] rq0_half_8 = 33'h000000000;
+  reg [32:0] rq0_half_9 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -17021,6 +17507,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [32:0] rq0_mask_8 = 33'h000000000;
+  reg [32:0] rq0_mask_9 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -17029,6 +17516,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -17052,6 +17540,9 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [46:0] rq0_sum0 = 47'h000000000000;
+  reg [46:0] rq0_sum1 = 47'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [21:0] rq0_x = 22'h000000;
@@ -17070,6 +17561,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq1_half_6 = 34'h000000000;
   reg [33:0] rq1_half_7 = 34'h000000000;
   reg [33:0] rq1_half_8 = 34'h000000000;
+  reg [33:0] rq1_half_9 = 34'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -17082,6 +17574,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq1_mask_6 = 34'h000000000;
   reg [33:0] rq1_mask_7 = 34'h000000000;
   reg [33:0] rq1_mask_8 = 34'h000000000;
+  reg [33:0] rq1_mask_9 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -17090,6 +17583,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -17113,6 +17607,9 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [46:0] rq1_sum0 = 47'h000000000000;
+  reg [46:0] rq1_sum1 = 47'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [21:0] rq1_x = 22'h000000;
@@ -17131,6 +17628,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq2_half_6 = 33'h000000000;
   reg [32:0] rq2_half_7 = 33'h000000000;
   reg [32:0] rq2_half_8 = 33'h000000000;
+  reg [32:0] rq2_half_9 = 33'h000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -17143,6 +17641,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq2_mask_6 = 33'h000000000;
   reg [32:0] rq2_mask_7 = 33'h000000000;
   reg [32:0] rq2_mask_8 = 33'h000000000;
+  reg [32:0] rq2_mask_9 = 33'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -17151,6 +17650,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -17174,6 +17674,9 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
+  reg [5:0] rq2_shift_9 = 6'h00;
+  reg [46:0] rq2_sum0 = 47'h000000000000;
+  reg [46:0] rq2_sum1 = 47'h000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [21:0] rq2_x = 22'h000000;
@@ -17192,6 +17695,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq3_half_6 = 33'h000000000;
   reg [32:0] rq3_half_7 = 33'h000000000;
   reg [32:0] rq3_half_8 = 33'h000000000;
+  reg [32:0] rq3_half_9 = 33'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -17204,6 +17708,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq3_mask_6 = 33'h000000000;
   reg [32:0] rq3_mask_7 = 33'h000000000;
   reg [32:0] rq3_mask_8 = 33'h000000000;
+  reg [32:0] rq3_mask_9 = 33'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -17212,6 +17717,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -17235,6 +17741,9 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
+  reg [5:0] rq3_shift_9 = 6'h00;
+  reg [46:0] rq3_sum0 = 47'h000000000000;
+  reg [46:0] rq3_sum1 = 47'h000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [21:0] rq3_x = 22'h000000;
@@ -17243,6 +17752,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [4:0] rq3_x1_0 = 5'h00;
   reg [4:0] rq3_x1_1 = 5'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -17253,7 +17763,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -17264,6 +17774,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -17271,203 +17782,293 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_mask_7 <= \$367 ;
+    rq1_code <= \$355 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$368 ;
+    rq1_under <= \$356 ;
   always @(posedge clk)
-    rq2_x <= \$369 ;
+    rq1_over <= \$357 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$370 ;
+    rq2_mult_1 <= \$358 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$371 ;
+    rq2_mult_2 <= \$359 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$372 ;
+    rq2_mult_3 <= \$360 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$373 ;
+    rq2_mult_4 <= \$361 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$374 ;
+    rq2_mult_5 <= \$362 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$375 ;
+    rq2_mult_6 <= \$363 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$376 ;
+    rq2_mult_7 <= \$364 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$377 ;
+    rq2_mult_8 <= \$365 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$378 ;
+    rq2_mult_9 <= \$366 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$379 ;
+    rq2_shift_1 <= \$367 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$380 ;
+    rq2_shift_2 <= \$368 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$381 ;
+    rq2_shift_3 <= \$369 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$382 ;
+    rq2_shift_4 <= \$370 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$383 ;
+    rq2_shift_5 <= \$371 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$384 ;
+    rq2_shift_6 <= \$372 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$385 ;
+    rq2_shift_7 <= \$373 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$386 ;
+    rq2_shift_8 <= \$374 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$387 ;
+    rq2_shift_9 <= \$375 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$388 ;
+    rq2_half_1 <= \$376 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$389 ;
+    rq2_half_2 <= \$377 ;
   always @(posedge clk)
-    rq2_prod <= \$390 ;
+    rq2_half_3 <= \$378 ;
   always @(posedge clk)
-    rq2_floor <= \$391 ;
+    rq2_half_4 <= \$379 ;
   always @(posedge clk)
-    rq2_above <= \$392 ;
+    rq2_half_5 <= \$380 ;
   always @(posedge clk)
-    rq2_tie <= \$393 ;
+    rq2_half_6 <= \$381 ;
   always @(posedge clk)
-    rq2_code <= \$394 ;
+    rq2_half_7 <= \$382 ;
   always @(posedge clk)
-    rq2_under <= \$395 ;
+    rq2_half_8 <= \$383 ;
   always @(posedge clk)
-    rq2_over <= \$396 ;
+    rq2_half_9 <= \$384 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$397 ;
+    rq2_mask_1 <= \$385 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$398 ;
+    rq2_mask_2 <= \$386 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$399 ;
+    rq2_mask_3 <= \$387 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$400 ;
+    rq2_mask_4 <= \$388 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$401 ;
+    rq2_mask_5 <= \$389 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$402 ;
+    rq2_mask_6 <= \$390 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$403 ;
+    rq2_mask_7 <= \$391 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$404 ;
+    rq2_mask_8 <= \$392 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$405 ;
+    rq2_mask_9 <= \$393 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$406 ;
+    rq2_x <= \$394 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$407 ;
+    rq2_x0_0 <= \$395 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$408 ;
+    rq2_m0_0 <= \$396 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$409 ;
+    rq2_part0_0 <= \$397 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$410 ;
+    rq2_part0_0_r <= \$398 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$411 ;
+    rq2_part0_0_rr <= \$399 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$412 ;
+    rq2_x0_1 <= \$400 ;
   always @(posedge clk)
-    rq3_half_1 <= \$413 ;
+    rq2_m0_1 <= \$401 ;
   always @(posedge clk)
-    rq3_half_2 <= \$414 ;
+    rq2_part0_1 <= \$402 ;
   always @(posedge clk)
-    rq3_half_3 <= \$415 ;
+    rq2_part0_1_r <= \$403 ;
   always @(posedge clk)
-    rq3_half_4 <= \$416 ;
+    rq2_part0_1_rr <= \$404 ;
   always @(posedge clk)
-    rq3_half_5 <= \$417 ;
+    rq2_x1_0 <= \$405 ;
   always @(posedge clk)
-    rq3_half_6 <= \$418 ;
+    rq2_m1_0 <= \$406 ;
   always @(posedge clk)
-    rq3_half_7 <= \$419 ;
+    rq2_part1_0 <= \$407 ;
   always @(posedge clk)
-    rq3_half_8 <= \$420 ;
+    rq2_part1_0_r <= \$408 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$421 ;
+    rq2_part1_0_rr <= \$409 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$422 ;
+    rq2_x1_1 <= \$410 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$423 ;
+    rq2_m1_1 <= \$411 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$424 ;
+    rq2_part1_1 <= \$412 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$425 ;
+    rq2_part1_1_r <= \$413 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$426 ;
+    rq2_part1_1_rr <= \$414 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$427 ;
+    rq2_sum0 <= \$415 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$428 ;
+    rq2_sum1 <= \$416 ;
   always @(posedge clk)
-    rq3_x <= \$429 ;
+    rq2_prod <= \$417 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$430 ;
+    rq2_floor <= \$418 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$431 ;
+    rq2_above <= \$419 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$432 ;
+    rq2_tie <= \$420 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$433 ;
+    rq2_code <= \$421 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$434 ;
+    rq2_under <= \$422 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$435 ;
+    rq2_over <= \$423 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$436 ;
+    rq3_mult_1 <= \$424 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$437 ;
+    rq3_mult_2 <= \$425 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$438 ;
+    rq3_mult_3 <= \$426 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$439 ;
+    rq3_mult_4 <= \$427 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$440 ;
+    rq3_mult_5 <= \$428 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$441 ;
+    rq3_mult_6 <= \$429 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$442 ;
+    rq3_mult_7 <= \$430 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$443 ;
+    rq3_mult_8 <= \$431 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$444 ;
+    rq3_mult_9 <= \$432 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$445 ;
+    rq3_shift_1 <= \$433 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$446 ;
+    rq3_shift_2 <= \$434 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$447 ;
+    rq3_shift_3 <= \$435 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$448 ;
+    rq3_shift_4 <= \$436 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$449 ;
+    rq3_shift_5 <= \$437 ;
   always @(posedge clk)
-    rq3_prod <= \$450 ;
+    rq3_shift_6 <= \$438 ;
   always @(posedge clk)
-    rq3_floor <= \$451 ;
+    rq3_shift_7 <= \$439 ;
   always @(posedge clk)
-    rq3_above <= \$452 ;
+    rq3_shift_8 <= \$440 ;
   always @(posedge clk)
-    rq3_tie <= \$453 ;
+    rq3_shift_9 <= \$441 ;
   always @(posedge clk)
-    rq3_code <= \$454 ;
+    rq3_half_1 <= \$442 ;
   always @(posedge clk)
-    rq3_under <= \$455 ;
+    rq3_half_2 <= \$443 ;
   always @(posedge clk)
-    rq3_over <= \$456 ;
+    rq3_half_3 <= \$444 ;
   always @(posedge clk)
-    q_owed <= \$457 ;
+    rq3_half_4 <= \$445 ;
   always @(posedge clk)
-    i__ready <= \$458 ;
+    rq3_half_5 <= \$446 ;
   always @(posedge clk)
-    \$signature__addr  <= \$459 ;
+    rq3_half_6 <= \$447 ;
   always @(posedge clk)
-    rport__addr <= \$460 ;
+    rq3_half_7 <= \$448 ;
   always @(posedge clk)
-    q_stored <= \$461 ;
+    rq3_half_8 <= \$449 ;
   always @(posedge clk)
-    o__valid <= \$462 ;
+    rq3_half_9 <= \$450 ;
   always @(posedge clk)
-    o__payload <= \$463 ;
-  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_6 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_6 };
-  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_6 };
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
+    rq3_mask_1 <= \$451 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$452 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$453 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$454 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$455 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$456 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$457 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$458 ;
+  always @(posedge clk)
+    rq3_mask_9 <= \$459 ;
+  always @(posedge clk)
+    rq3_x <= \$460 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$461 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$462 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$463 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$464 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$465 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$466 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$467 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$468 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$469 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$470 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$471 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$472 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$473 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$474 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$475 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$476 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$477 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$478 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$479 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$480 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$481 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$482 ;
+  always @(posedge clk)
+    rq3_prod <= \$483 ;
+  always @(posedge clk)
+    rq3_floor <= \$484 ;
+  always @(posedge clk)
+    rq3_above <= \$485 ;
+  always @(posedge clk)
+    rq3_tie <= \$486 ;
+  always @(posedge clk)
+    rq3_code <= \$487 ;
+  always @(posedge clk)
+    rq3_under <= \$488 ;
+  always @(posedge clk)
+    rq3_over <= \$489 ;
+  always @(posedge clk)
+    q_owed <= \$490 ;
+  always @(posedge clk)
+    i__ready <= \$491 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$492 ;
+  always @(posedge clk)
+    rport__addr <= \$493 ;
+  always @(posedge clk)
+    q_stored <= \$494 ;
+  always @(posedge clk)
+    o__valid <= \$495 ;
+  always @(posedge clk)
+    o__payload <= \$496 ;
+  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_7 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_7 };
+  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_7 };
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -17486,7 +18087,7 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
   assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$signature__en  = rq_valid_9 & \$18 ;
   assign \$19  = i__valid & i__ready;
   assign \$20  = group == 3'h7;
   assign \$21  = group + 1'h1;
@@ -17498,1153 +18099,1443 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$33  = 1'h0 + \$32 ;
   assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$37  = $signed(1'h0) + $signed(\$36 );
   assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$41  = rq0_rem > rq0_half_6;
-  assign \$42  = rq0_rem == rq0_half_6;
-  assign \$43  = | rq0_half_6;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$54  = rq0_tie & rq0_floor[0];
-  assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$58  = \$55  ? \$56  : \$57 ;
-  assign \$63  = rq1_x0_0 * rq1_m0_0;
-  assign \$64  = rq1_x0_1 * rq1_m0_1;
-  assign \$65  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$66  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$68  = 1'h0 + \$67 ;
-  assign \$70  = \$68  + \$69 ;
-  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
-  assign \$74  = $signed(\$72 ) + $signed(\$73 );
-  assign \$75  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$76  = rq1_rem > rq1_half_6;
-  assign \$77  = rq1_rem == rq1_half_6;
-  assign \$78  = | rq1_half_6;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$89  = rq1_tie & rq1_floor[0];
-  assign \$90  = rq1_above | \$89 ;
-  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$93  = \$90  ? \$91  : \$92 ;
-  assign \$98  = rq2_x0_0 * rq2_m0_0;
-  assign \$99  = rq2_x0_1 * rq2_m0_1;
-  assign \$100  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$101  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$103  = 1'h0 + \$102 ;
-  assign \$105  = \$103  + \$104 ;
-  assign \$107  = $signed({ 1'h0, \$105  }) + $signed(\$106 );
-  assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$111  = rq2_rem > rq2_half_6;
-  assign \$112  = rq2_rem == rq2_half_6;
-  assign \$113  = | rq2_half_6;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$116  = rq2_tie & rq2_floor[0];
-  assign \$117  = rq2_above | \$116 ;
-  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
-  assign \$119  = rq2_tie & rq2_floor[0];
-  assign \$120  = rq2_above | \$119 ;
-  assign \$121  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$122  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$123  = \$120  ? \$121  : \$122 ;
-  assign \$124  = rq2_tie & rq2_floor[0];
-  assign \$125  = rq2_above | \$124 ;
-  assign \$126  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$127  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$128  = \$125  ? \$126  : \$127 ;
-  assign \$133  = rq3_x0_0 * rq3_m0_0;
-  assign \$134  = rq3_x0_1 * rq3_m0_1;
-  assign \$135  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$136  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$138  = 1'h0 + \$137 ;
-  assign \$140  = \$138  + \$139 ;
-  assign \$142  = $signed({ 1'h0, \$140  }) + $signed(\$141 );
-  assign \$144  = $signed(\$142 ) + $signed(\$143 );
-  assign \$145  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$146  = rq3_rem > rq3_half_6;
-  assign \$147  = rq3_rem == rq3_half_6;
-  assign \$148  = | rq3_half_6;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$151  = rq3_tie & rq3_floor[0];
-  assign \$152  = rq3_above | \$151 ;
-  assign \$153  = $signed(\$150 ) + $signed({ 1'h0, \$152  });
-  assign \$154  = rq3_tie & rq3_floor[0];
-  assign \$155  = rq3_above | \$154 ;
-  assign \$156  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$157  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$158  = \$155  ? \$156  : \$157 ;
+  assign \$40  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$41  = $signed(\$40 ) + $signed(rq0_sum1);
+  assign \$42  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$43  = rq0_rem > rq0_half_7;
+  assign \$44  = rq0_rem == rq0_half_7;
+  assign \$45  = | rq0_half_7;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(\$47 ) + $signed({ 1'h0, \$49  });
+  assign \$51  = rq0_tie & rq0_floor[0];
+  assign \$52  = rq0_above | \$51 ;
+  assign \$53  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$54  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$55  = \$52  ? \$53  : \$54 ;
+  assign \$56  = rq0_tie & rq0_floor[0];
+  assign \$57  = rq0_above | \$56 ;
+  assign \$58  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$59  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$60  = \$57  ? \$58  : \$59 ;
+  assign \$65  = rq1_x0_0 * rq1_m0_0;
+  assign \$66  = rq1_x0_1 * rq1_m0_1;
+  assign \$67  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$68  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$70  = 1'h0 + \$69 ;
+  assign \$72  = \$70  + \$71 ;
+  assign \$74  = $signed(1'h0) + $signed(\$73 );
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$78  = $signed(\$77 ) + $signed(rq1_sum1);
+  assign \$79  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$80  = rq1_rem > rq1_half_7;
+  assign \$81  = rq1_rem == rq1_half_7;
+  assign \$82  = | rq1_half_7;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
+  assign \$88  = rq1_tie & rq1_floor[0];
+  assign \$89  = rq1_above | \$88 ;
+  assign \$90  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$91  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$92  = \$89  ? \$90  : \$91 ;
+  assign \$93  = rq1_tie & rq1_floor[0];
+  assign \$94  = rq1_above | \$93 ;
+  assign \$95  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$96  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$97  = \$94  ? \$95  : \$96 ;
+  assign \$102  = rq2_x0_0 * rq2_m0_0;
+  assign \$103  = rq2_x0_1 * rq2_m0_1;
+  assign \$104  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$105  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$107  = 1'h0 + \$106 ;
+  assign \$109  = \$107  + \$108 ;
+  assign \$111  = $signed(1'h0) + $signed(\$110 );
+  assign \$113  = $signed(\$111 ) + $signed(\$112 );
+  assign \$114  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$115  = $signed(\$114 ) + $signed(rq2_sum1);
+  assign \$116  = $signed(rq2_prod) >>> rq2_shift_7;
+  assign \$117  = rq2_rem > rq2_half_7;
+  assign \$118  = rq2_rem == rq2_half_7;
+  assign \$119  = | rq2_half_7;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$122  = rq2_tie & rq2_floor[0];
+  assign \$123  = rq2_above | \$122 ;
+  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
+  assign \$125  = rq2_tie & rq2_floor[0];
+  assign \$126  = rq2_above | \$125 ;
+  assign \$127  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$128  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$129  = \$126  ? \$127  : \$128 ;
+  assign \$130  = rq2_tie & rq2_floor[0];
+  assign \$131  = rq2_above | \$130 ;
+  assign \$132  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$133  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$134  = \$131  ? \$132  : \$133 ;
+  assign \$139  = rq3_x0_0 * rq3_m0_0;
+  assign \$140  = rq3_x0_1 * rq3_m0_1;
+  assign \$141  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$142  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$144  = 1'h0 + \$143 ;
+  assign \$146  = \$144  + \$145 ;
+  assign \$148  = $signed(1'h0) + $signed(\$147 );
+  assign \$150  = $signed(\$148 ) + $signed(\$149 );
+  assign \$151  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$152  = $signed(\$151 ) + $signed(rq3_sum1);
+  assign \$153  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$154  = rq3_rem > rq3_half_7;
+  assign \$155  = rq3_rem == rq3_half_7;
+  assign \$156  = | rq3_half_7;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = $signed(8'h80) + $signed(rq3_floor);
   assign \$159  = rq3_tie & rq3_floor[0];
   assign \$160  = rq3_above | \$159 ;
-  assign \$161  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$162  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$163  = \$160  ? \$161  : \$162 ;
-  assign \$164  = i__valid & i__ready;
-  assign \$165  = o__valid & o__ready;
-  assign \$166  = q_owed < 4'h9;
-  assign \$167  = \$165  ? i__ready : \$166 ;
-  assign \$168  = o__valid & o__ready;
-  assign \$169  = \$168  | i__ready;
-  assign \$170  = \$164  ? \$167  : \$169 ;
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = | q_stored;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = rq_valid_8 & \$176 ;
-  assign \$178  = \$signature__addr  == 4'h8;
-  assign \$179  = \$signature__addr  + 1'h1;
-  assign \$180  = \$178  ? 5'h00 : \$179 ;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = rport__addr == 4'h8;
-  assign \$186  = rport__addr + 1'h1;
-  assign \$187  = \$185  ? 5'h00 : \$186 ;
-  assign \$188  = ~ o__valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = | q_stored;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = \$189  & \$191 ;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = rq_valid_8 & \$193 ;
-  assign \$195  = q_stored + \$194 ;
+  assign \$161  = $signed(\$158 ) + $signed({ 1'h0, \$160  });
+  assign \$162  = rq3_tie & rq3_floor[0];
+  assign \$163  = rq3_above | \$162 ;
+  assign \$164  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$165  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$166  = \$163  ? \$164  : \$165 ;
+  assign \$167  = rq3_tie & rq3_floor[0];
+  assign \$168  = rq3_above | \$167 ;
+  assign \$169  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$170  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$171  = \$168  ? \$169  : \$170 ;
+  assign \$172  = i__valid & i__ready;
+  assign \$173  = o__valid & o__ready;
+  assign \$174  = q_owed < 4'ha;
+  assign \$175  = \$173  ? i__ready : \$174 ;
+  assign \$176  = o__valid & o__ready;
+  assign \$177  = \$176  | i__ready;
+  assign \$178  = \$172  ? \$175  : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = rq_valid_9 & \$184 ;
+  assign \$186  = \$signature__addr  == 4'h9;
+  assign \$187  = \$signature__addr  + 1'h1;
+  assign \$188  = \$186  ? 5'h00 : \$187 ;
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = | q_stored;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = rport__addr == 4'h9;
+  assign \$194  = rport__addr + 1'h1;
+  assign \$195  = \$193  ? 5'h00 : \$194 ;
   assign \$196  = ~ o__valid;
   assign \$197  = \$196  | o__ready;
   assign \$198  = | q_stored;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = \$195  - \$199 ;
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = | q_stored;
-  assign \$204  = \$203  | rq_valid_8;
-  assign \$205  = | q_stored;
-  assign \$206  = \$205  ? rport__data : q_in;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = \$197  & \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = rq_valid_9 & \$201 ;
+  assign \$203  = q_stored + \$202 ;
+  assign \$204  = ~ o__valid;
+  assign \$205  = \$204  | o__ready;
+  assign \$206  = | q_stored;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = \$203  - \$207 ;
+  assign \$209  = ~ o__valid;
+  assign \$210  = \$209  | o__ready;
+  assign \$211  = | q_stored;
+  assign \$212  = \$211  | rq_valid_9;
+  assign \$213  = | q_stored;
+  assign \$214  = \$213  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$207 ;
+    group <= \$215 ;
   always @(posedge clk)
-    rq_valid_1 <= \$208 ;
+    rq_valid_1 <= \$216 ;
   always @(posedge clk)
-    rq_valid_2 <= \$209 ;
+    rq_valid_2 <= \$217 ;
   always @(posedge clk)
-    rq_valid_3 <= \$210 ;
+    rq_valid_3 <= \$218 ;
   always @(posedge clk)
-    rq_valid_4 <= \$211 ;
+    rq_valid_4 <= \$219 ;
   always @(posedge clk)
-    rq_valid_5 <= \$212 ;
+    rq_valid_5 <= \$220 ;
   always @(posedge clk)
-    rq_valid_6 <= \$213 ;
+    rq_valid_6 <= \$221 ;
   always @(posedge clk)
-    rq_valid_7 <= \$214 ;
+    rq_valid_7 <= \$222 ;
   always @(posedge clk)
-    rq_valid_8 <= \$215 ;
+    rq_valid_8 <= \$223 ;
   always @(posedge clk)
-    rq_valid_9 <= \$216 ;
+    rq_valid_9 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$217 ;
+    rq_valid_10 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$218 ;
+    rq0_mult_1 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$219 ;
+    rq0_mult_2 <= \$227 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$220 ;
+    rq0_mult_3 <= \$228 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$221 ;
+    rq0_mult_4 <= \$229 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$222 ;
+    rq0_mult_5 <= \$230 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$223 ;
+    rq0_mult_6 <= \$231 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$224 ;
+    rq0_mult_7 <= \$232 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$225 ;
+    rq0_mult_8 <= \$233 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$226 ;
+    rq0_mult_9 <= \$234 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$227 ;
+    rq0_shift_1 <= \$235 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$228 ;
+    rq0_shift_2 <= \$236 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$229 ;
+    rq0_shift_3 <= \$237 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$230 ;
+    rq0_shift_4 <= \$238 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$231 ;
+    rq0_shift_5 <= \$239 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$232 ;
+    rq0_shift_6 <= \$240 ;
   always @(posedge clk)
-    rq0_half_1 <= \$233 ;
+    rq0_shift_7 <= \$241 ;
   always @(posedge clk)
-    rq0_half_2 <= \$234 ;
+    rq0_shift_8 <= \$242 ;
   always @(posedge clk)
-    rq0_half_3 <= \$235 ;
+    rq0_shift_9 <= \$243 ;
   always @(posedge clk)
-    rq0_half_4 <= \$236 ;
+    rq0_half_1 <= \$244 ;
   always @(posedge clk)
-    rq0_half_5 <= \$237 ;
+    rq0_half_2 <= \$245 ;
   always @(posedge clk)
-    rq0_half_6 <= \$238 ;
+    rq0_half_3 <= \$246 ;
   always @(posedge clk)
-    rq0_half_7 <= \$239 ;
+    rq0_half_4 <= \$247 ;
   always @(posedge clk)
-    rq0_half_8 <= \$240 ;
+    rq0_half_5 <= \$248 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$241 ;
+    rq0_half_6 <= \$249 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$242 ;
+    rq0_half_7 <= \$250 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$243 ;
+    rq0_half_8 <= \$251 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$244 ;
+    rq0_half_9 <= \$252 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$245 ;
+    rq0_mask_1 <= \$253 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$246 ;
+    rq0_mask_2 <= \$254 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$247 ;
+    rq0_mask_3 <= \$255 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$248 ;
+    rq0_mask_4 <= \$256 ;
   always @(posedge clk)
-    rq0_x <= \$249 ;
+    rq0_mask_5 <= \$257 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$250 ;
+    rq0_mask_6 <= \$258 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$251 ;
+    rq0_mask_7 <= \$259 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$252 ;
+    rq0_mask_8 <= \$260 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$253 ;
+    rq0_mask_9 <= \$261 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$254 ;
+    rq0_x <= \$262 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$255 ;
+    rq0_x0_0 <= \$263 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$256 ;
+    rq0_m0_0 <= \$264 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$257 ;
+    rq0_part0_0 <= \$265 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$258 ;
+    rq0_part0_0_r <= \$266 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$259 ;
+    rq0_part0_0_rr <= \$267 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$260 ;
+    rq0_x0_1 <= \$268 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$261 ;
+    rq0_m0_1 <= \$269 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$262 ;
+    rq0_part0_1 <= \$270 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$263 ;
+    rq0_part0_1_r <= \$271 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$264 ;
+    rq0_part0_1_rr <= \$272 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$265 ;
+    rq0_x1_0 <= \$273 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$266 ;
+    rq0_m1_0 <= \$274 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$267 ;
+    rq0_part1_0 <= \$275 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$268 ;
+    rq0_part1_0_r <= \$276 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$269 ;
+    rq0_part1_0_rr <= \$277 ;
   always @(posedge clk)
-    rq0_prod <= \$270 ;
+    rq0_x1_1 <= \$278 ;
   always @(posedge clk)
-    rq0_floor <= \$271 ;
+    rq0_m1_1 <= \$279 ;
   always @(posedge clk)
-    rq0_above <= \$272 ;
+    rq0_part1_1 <= \$280 ;
   always @(posedge clk)
-    rq0_tie <= \$273 ;
+    rq0_part1_1_r <= \$281 ;
   always @(posedge clk)
-    rq0_code <= \$274 ;
+    rq0_part1_1_rr <= \$282 ;
   always @(posedge clk)
-    rq0_under <= \$275 ;
+    rq0_sum0 <= \$283 ;
   always @(posedge clk)
-    rq0_over <= \$276 ;
+    rq0_sum1 <= \$284 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$277 ;
+    rq0_prod <= \$285 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$278 ;
+    rq0_floor <= \$286 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$279 ;
+    rq0_above <= \$287 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$280 ;
+    rq0_tie <= \$288 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$281 ;
+    rq0_code <= \$289 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$282 ;
+    rq0_under <= \$290 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$283 ;
+    rq0_over <= \$291 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$284 ;
+    rq1_mult_1 <= \$292 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$285 ;
+    rq1_mult_2 <= \$293 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$286 ;
+    rq1_mult_3 <= \$294 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$287 ;
+    rq1_mult_4 <= \$295 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$288 ;
+    rq1_mult_5 <= \$296 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$289 ;
+    rq1_mult_6 <= \$297 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$290 ;
+    rq1_mult_7 <= \$298 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$291 ;
+    rq1_mult_8 <= \$299 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$292 ;
+    rq1_mult_9 <= \$300 ;
   always @(posedge clk)
-    rq1_half_1 <= \$293 ;
+    rq1_shift_1 <= \$301 ;
   always @(posedge clk)
-    rq1_half_2 <= \$294 ;
+    rq1_shift_2 <= \$302 ;
   always @(posedge clk)
-    rq1_half_3 <= \$295 ;
+    rq1_shift_3 <= \$303 ;
   always @(posedge clk)
-    rq1_half_4 <= \$296 ;
+    rq1_shift_4 <= \$304 ;
   always @(posedge clk)
-    rq1_half_5 <= \$297 ;
+    rq1_shift_5 <= \$305 ;
   always @(posedge clk)
-    rq1_half_6 <= \$298 ;
+    rq1_shift_6 <= \$306 ;
   always @(posedge clk)
-    rq1_half_7 <= \$299 ;
+    rq1_shift_7 <= \$307 ;
   always @(posedge clk)
-    rq1_half_8 <= \$300 ;
+    rq1_shift_8 <= \$308 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$301 ;
+    rq1_shift_9 <= \$309 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$302 ;
+    rq1_half_1 <= \$310 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$303 ;
+    rq1_half_2 <= \$311 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$304 ;
+    rq1_half_3 <= \$312 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$305 ;
+    rq1_half_4 <= \$313 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$306 ;
+    rq1_half_5 <= \$314 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$307 ;
+    rq1_half_6 <= \$315 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$308 ;
+    rq1_half_7 <= \$316 ;
   always @(posedge clk)
-    rq1_x <= \$309 ;
+    rq1_half_8 <= \$317 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$310 ;
+    rq1_half_9 <= \$318 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$311 ;
+    rq1_mask_1 <= \$319 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$312 ;
+    rq1_mask_2 <= \$320 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$313 ;
+    rq1_mask_3 <= \$321 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$314 ;
+    rq1_mask_4 <= \$322 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$315 ;
+    rq1_mask_5 <= \$323 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$316 ;
+    rq1_mask_6 <= \$324 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$317 ;
+    rq1_mask_7 <= \$325 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$318 ;
+    rq1_mask_8 <= \$326 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$319 ;
+    rq1_mask_9 <= \$327 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$320 ;
+    rq1_x <= \$328 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$321 ;
+    rq1_x0_0 <= \$329 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$322 ;
+    rq1_m0_0 <= \$330 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$323 ;
+    rq1_part0_0 <= \$331 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$324 ;
+    rq1_part0_0_r <= \$332 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$325 ;
+    rq1_part0_0_rr <= \$333 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$326 ;
+    rq1_x0_1 <= \$334 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$327 ;
+    rq1_m0_1 <= \$335 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$328 ;
+    rq1_part0_1 <= \$336 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$329 ;
+    rq1_part0_1_r <= \$337 ;
   always @(posedge clk)
-    rq1_prod <= \$330 ;
+    rq1_part0_1_rr <= \$338 ;
   always @(posedge clk)
-    rq1_floor <= \$331 ;
+    rq1_x1_0 <= \$339 ;
   always @(posedge clk)
-    rq1_above <= \$332 ;
+    rq1_m1_0 <= \$340 ;
   always @(posedge clk)
-    rq1_tie <= \$333 ;
+    rq1_part1_0 <= \$341 ;
   always @(posedge clk)
-    rq1_code <= \$334 ;
+    rq1_part1_0_r <= \$342 ;
   always @(posedge clk)
-    rq1_under <= \$335 ;
+    rq1_part1_0_rr <= \$343 ;
   always @(posedge clk)
-    rq1_over <= \$336 ;
+    rq1_x1_1 <= \$344 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$337 ;
+    rq1_m1_1 <= \$345 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$338 ;
+    rq1_part1_1 <= \$346 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$339 ;
+    rq1_part1_1_r <= \$347 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$340 ;
+    rq1_part1_1_rr <= \$348 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$341 ;
+    rq1_sum0 <= \$349 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$342 ;
+    rq1_sum1 <= \$350 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$343 ;
+    rq1_prod <= \$351 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$344 ;
+    rq1_floor <= \$352 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$345 ;
+    rq1_above <= \$353 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$346 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$347 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$348 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$349 ;
-  always @(posedge clk)
-    rq2_shift_6 <= \$350 ;
-  always @(posedge clk)
-    rq2_shift_7 <= \$351 ;
-  always @(posedge clk)
-    rq2_shift_8 <= \$352 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$353 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$354 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$355 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$356 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$357 ;
-  always @(posedge clk)
-    rq2_half_6 <= \$358 ;
-  always @(posedge clk)
-    rq2_half_7 <= \$359 ;
-  always @(posedge clk)
-    rq2_half_8 <= \$360 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$361 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$362 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$363 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$364 ;
-  always @(posedge clk)
-    rq2_mask_5 <= \$365 ;
-  always @(posedge clk)
-    rq2_mask_6 <= \$366 ;
+    rq1_tie <= \$354 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$368  = rq2_mask_7;
+    \$355  = \$87 [7:0];
     if (rst) begin
-      \$368  = 33'h000000000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$369  = i__payload[65:44];
+    \$356  = \$92 ;
     if (rst) begin
-      \$369  = 22'h000000;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$370  = rq2_x[16:0];
+    \$357  = \$97 ;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$371  = rq2_mult_1[16:0];
+    \$358  = \$98 ;
     if (rst) begin
-      \$371  = 17'h00000;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$372  = \$98 ;
+    \$359  = rq2_mult_1;
     if (rst) begin
-      \$372  = 34'h000000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$373  = rq2_part0_0;
+    \$360  = rq2_mult_2;
     if (rst) begin
-      \$373  = 34'h000000000;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$374  = rq2_part0_0_r;
+    \$361  = rq2_mult_3;
     if (rst) begin
-      \$374  = 34'h000000000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$375  = rq2_x[16:0];
+    \$362  = rq2_mult_4;
     if (rst) begin
-      \$375  = 17'h00000;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$376  = rq2_mult_1[24:17];
+    \$363  = rq2_mult_5;
     if (rst) begin
-      \$376  = 8'h00;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$377  = \$99 ;
+    \$364  = rq2_mult_6;
     if (rst) begin
-      \$377  = 25'h0000000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$378  = rq2_part0_1;
+    \$365  = rq2_mult_7;
     if (rst) begin
-      \$378  = 25'h0000000;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$379  = rq2_part0_1_r;
+    \$366  = rq2_mult_8;
     if (rst) begin
-      \$379  = 25'h0000000;
+      \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$380  = rq2_x[21:17];
+    \$367  = \$99 ;
     if (rst) begin
-      \$380  = 5'h00;
+      \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$381  = rq2_mult_1[16:0];
+    \$368  = rq2_shift_1;
     if (rst) begin
-      \$381  = 17'h00000;
+      \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$382  = \$100 ;
+    \$369  = rq2_shift_2;
     if (rst) begin
-      \$382  = 22'h000000;
+      \$369  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$383  = rq2_part1_0;
+    \$370  = rq2_shift_3;
     if (rst) begin
-      \$383  = 22'h000000;
+      \$370  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$384  = rq2_part1_0_r;
+    \$371  = rq2_shift_4;
     if (rst) begin
-      \$384  = 22'h000000;
+      \$371  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$385  = rq2_x[21:17];
+    \$372  = rq2_shift_5;
     if (rst) begin
-      \$385  = 5'h00;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$386  = rq2_mult_1[24:17];
+    \$373  = rq2_shift_6;
     if (rst) begin
-      \$386  = 8'h00;
+      \$373  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$387  = \$101 ;
+    \$374  = rq2_shift_7;
     if (rst) begin
-      \$387  = 13'h0000;
+      \$374  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$388  = rq2_part1_1;
+    \$375  = rq2_shift_8;
     if (rst) begin
-      \$388  = 13'h0000;
+      \$375  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$389  = rq2_part1_1_r;
+    \$376  = \$100 ;
     if (rst) begin
-      \$389  = 13'h0000;
+      \$376  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$390  = \$109 [46:0];
+    \$377  = rq2_half_1;
     if (rst) begin
-      \$390  = 47'h000000000000;
+      \$377  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$391  = \$110 ;
+    \$378  = rq2_half_2;
     if (rst) begin
-      \$391  = 47'h000000000000;
+      \$378  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$392  = \$111 ;
+    \$379  = rq2_half_3;
     if (rst) begin
-      \$392  = 1'h0;
+      \$379  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$393  = \$114 ;
+    \$380  = rq2_half_4;
     if (rst) begin
-      \$393  = 1'h0;
+      \$380  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$394  = \$118 [7:0];
+    \$381  = rq2_half_5;
     if (rst) begin
-      \$394  = 8'h00;
+      \$381  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$395  = \$123 ;
+    \$382  = rq2_half_6;
     if (rst) begin
-      \$395  = 1'h0;
+      \$382  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$396  = \$128 ;
+    \$383  = rq2_half_7;
     if (rst) begin
-      \$396  = 1'h0;
+      \$383  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$397  = \$129 ;
+    \$384  = rq2_half_8;
     if (rst) begin
-      \$397  = 25'h0000000;
+      \$384  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$398  = rq3_mult_1;
+    \$385  = \$101 ;
     if (rst) begin
-      \$398  = 25'h0000000;
+      \$385  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$399  = rq3_mult_2;
+    \$386  = rq2_mask_1;
     if (rst) begin
-      \$399  = 25'h0000000;
+      \$386  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$400  = rq3_mult_3;
+    \$387  = rq2_mask_2;
     if (rst) begin
-      \$400  = 25'h0000000;
+      \$387  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$401  = rq3_mult_4;
+    \$388  = rq2_mask_3;
     if (rst) begin
-      \$401  = 25'h0000000;
+      \$388  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$402  = rq3_mult_5;
+    \$389  = rq2_mask_4;
+    if (rst) begin
+      \$389  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$390  = rq2_mask_5;
+    if (rst) begin
+      \$390  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$391  = rq2_mask_6;
+    if (rst) begin
+      \$391  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$392  = rq2_mask_7;
+    if (rst) begin
+      \$392  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$393  = rq2_mask_8;
+    if (rst) begin
+      \$393  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$394  = i__payload[65:44];
+    if (rst) begin
+      \$394  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$395  = rq2_x[16:0];
+    if (rst) begin
+      \$395  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$396  = rq2_mult_1[16:0];
+    if (rst) begin
+      \$396  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$397  = \$102 ;
+    if (rst) begin
+      \$397  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$398  = rq2_part0_0;
+    if (rst) begin
+      \$398  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$399  = rq2_part0_0_r;
+    if (rst) begin
+      \$399  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$400  = rq2_x[16:0];
+    if (rst) begin
+      \$400  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$401  = rq2_mult_1[24:17];
+    if (rst) begin
+      \$401  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$402  = \$103 ;
     if (rst) begin
       \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$403  = rq3_mult_6;
+    \$403  = rq2_part0_1;
     if (rst) begin
       \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$404  = rq3_mult_7;
+    \$404  = rq2_part0_1_r;
     if (rst) begin
       \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$405  = \$130 ;
+    \$405  = rq2_x[21:17];
     if (rst) begin
-      \$405  = 6'h00;
+      \$405  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$406  = rq3_shift_1;
+    \$406  = rq2_mult_1[16:0];
     if (rst) begin
-      \$406  = 6'h00;
+      \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$407  = rq3_shift_2;
+    \$407  = \$104 ;
     if (rst) begin
-      \$407  = 6'h00;
+      \$407  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$408  = rq3_shift_3;
+    \$408  = rq2_part1_0;
     if (rst) begin
-      \$408  = 6'h00;
+      \$408  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$409  = rq3_shift_4;
+    \$409  = rq2_part1_0_r;
     if (rst) begin
-      \$409  = 6'h00;
+      \$409  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$410  = rq3_shift_5;
+    \$410  = rq2_x[21:17];
     if (rst) begin
-      \$410  = 6'h00;
+      \$410  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$411  = rq3_shift_6;
+    \$411  = rq2_mult_1[24:17];
     if (rst) begin
-      \$411  = 6'h00;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$412  = rq3_shift_7;
+    \$412  = \$105 ;
     if (rst) begin
-      \$412  = 6'h00;
+      \$412  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$413  = \$131 ;
+    \$413  = rq2_part1_1;
     if (rst) begin
-      \$413  = 33'h000000000;
+      \$413  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$414  = rq3_half_1;
+    \$414  = rq2_part1_1_r;
     if (rst) begin
-      \$414  = 33'h000000000;
+      \$414  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$415  = rq3_half_2;
+    \$415  = \$109 [46:0];
     if (rst) begin
-      \$415  = 33'h000000000;
+      \$415  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$416  = rq3_half_3;
+    \$416  = \$113 [46:0];
     if (rst) begin
-      \$416  = 33'h000000000;
+      \$416  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$417  = rq3_half_4;
+    \$417  = \$115 [46:0];
     if (rst) begin
-      \$417  = 33'h000000000;
+      \$417  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$418  = rq3_half_5;
+    \$418  = \$116 ;
     if (rst) begin
-      \$418  = 33'h000000000;
+      \$418  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$419  = rq3_half_6;
+    \$419  = \$117 ;
     if (rst) begin
-      \$419  = 33'h000000000;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$420  = rq3_half_7;
+    \$420  = \$120 ;
     if (rst) begin
-      \$420  = 33'h000000000;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$421  = \$132 ;
+    \$421  = \$124 [7:0];
     if (rst) begin
-      \$421  = 33'h000000000;
+      \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$422  = rq3_mask_1;
+    \$422  = \$129 ;
     if (rst) begin
-      \$422  = 33'h000000000;
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$423  = rq3_mask_2;
+    \$423  = \$134 ;
     if (rst) begin
-      \$423  = 33'h000000000;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$424  = rq3_mask_3;
+    \$424  = \$135 ;
     if (rst) begin
-      \$424  = 33'h000000000;
+      \$424  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$425  = rq3_mask_4;
+    \$425  = rq3_mult_1;
     if (rst) begin
-      \$425  = 33'h000000000;
+      \$425  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$426  = rq3_mask_5;
+    \$426  = rq3_mult_2;
     if (rst) begin
-      \$426  = 33'h000000000;
+      \$426  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$427  = rq3_mask_6;
+    \$427  = rq3_mult_3;
     if (rst) begin
-      \$427  = 33'h000000000;
+      \$427  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$428  = rq3_mask_7;
+    \$428  = rq3_mult_4;
     if (rst) begin
-      \$428  = 33'h000000000;
+      \$428  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$429  = i__payload[87:66];
+    \$429  = rq3_mult_5;
     if (rst) begin
-      \$429  = 22'h000000;
+      \$429  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$430  = rq3_x[16:0];
+    \$430  = rq3_mult_6;
     if (rst) begin
-      \$430  = 17'h00000;
+      \$430  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$431  = rq3_mult_1[16:0];
+    \$431  = rq3_mult_7;
     if (rst) begin
-      \$431  = 17'h00000;
+      \$431  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$432  = \$133 ;
+    \$432  = rq3_mult_8;
     if (rst) begin
-      \$432  = 34'h000000000;
+      \$432  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$433  = rq3_part0_0;
+    \$433  = \$136 ;
     if (rst) begin
-      \$433  = 34'h000000000;
+      \$433  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$434  = rq3_part0_0_r;
+    \$434  = rq3_shift_1;
     if (rst) begin
-      \$434  = 34'h000000000;
+      \$434  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$435  = rq3_x[16:0];
+    \$435  = rq3_shift_2;
     if (rst) begin
-      \$435  = 17'h00000;
+      \$435  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$436  = rq3_mult_1[24:17];
+    \$436  = rq3_shift_3;
     if (rst) begin
-      \$436  = 8'h00;
+      \$436  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$437  = \$134 ;
+    \$437  = rq3_shift_4;
     if (rst) begin
-      \$437  = 25'h0000000;
+      \$437  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$438  = rq3_part0_1;
+    \$438  = rq3_shift_5;
     if (rst) begin
-      \$438  = 25'h0000000;
+      \$438  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$439  = rq3_part0_1_r;
+    \$439  = rq3_shift_6;
     if (rst) begin
-      \$439  = 25'h0000000;
+      \$439  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$440  = rq3_x[21:17];
+    \$440  = rq3_shift_7;
     if (rst) begin
-      \$440  = 5'h00;
+      \$440  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$441  = rq3_mult_1[16:0];
+    \$441  = rq3_shift_8;
     if (rst) begin
-      \$441  = 17'h00000;
+      \$441  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$442  = \$135 ;
+    \$442  = \$137 ;
     if (rst) begin
-      \$442  = 22'h000000;
+      \$442  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$443  = rq3_part1_0;
+    \$443  = rq3_half_1;
     if (rst) begin
-      \$443  = 22'h000000;
+      \$443  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$444  = rq3_part1_0_r;
+    \$444  = rq3_half_2;
     if (rst) begin
-      \$444  = 22'h000000;
+      \$444  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$445  = rq3_x[21:17];
+    \$445  = rq3_half_3;
     if (rst) begin
-      \$445  = 5'h00;
+      \$445  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$446  = rq3_mult_1[24:17];
+    \$446  = rq3_half_4;
     if (rst) begin
-      \$446  = 8'h00;
+      \$446  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$447  = \$136 ;
+    \$447  = rq3_half_5;
     if (rst) begin
-      \$447  = 13'h0000;
+      \$447  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$448  = rq3_part1_1;
+    \$448  = rq3_half_6;
     if (rst) begin
-      \$448  = 13'h0000;
+      \$448  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$449  = rq3_part1_1_r;
+    \$449  = rq3_half_7;
     if (rst) begin
-      \$449  = 13'h0000;
+      \$449  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$450  = \$144 [46:0];
+    \$450  = rq3_half_8;
     if (rst) begin
-      \$450  = 47'h000000000000;
+      \$450  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$451  = \$145 ;
+    \$451  = \$138 ;
     if (rst) begin
-      \$451  = 47'h000000000000;
+      \$451  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$452  = \$146 ;
+    \$452  = rq3_mask_1;
     if (rst) begin
-      \$452  = 1'h0;
+      \$452  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$453  = \$149 ;
+    \$453  = rq3_mask_2;
     if (rst) begin
-      \$453  = 1'h0;
+      \$453  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$454  = \$153 [7:0];
+    \$454  = rq3_mask_3;
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$455  = \$158 ;
+    \$455  = rq3_mask_4;
     if (rst) begin
-      \$455  = 1'h0;
+      \$455  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$456  = \$163 ;
+    \$456  = rq3_mask_5;
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$457  = \$12 [3:0];
+    \$457  = rq3_mask_6;
     if (rst) begin
-      \$457  = 4'h0;
+      \$457  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$458  = \$170 ;
+    \$458  = rq3_mask_7;
     if (rst) begin
-      \$458  = 1'h1;
+      \$458  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$459  = \$signature__addr ;
-    if (\$177 ) begin
-      \$459  = \$180 [3:0];
-    end
+    \$459  = rq3_mask_8;
     if (rst) begin
-      \$459  = 4'h0;
+      \$459  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$460  = rport__addr;
-    if (\$184 ) begin
-      \$460  = \$187 [3:0];
-    end
+    \$460  = i__payload[87:66];
     if (rst) begin
-      \$460  = 4'h0;
+      \$460  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$461  = \$200 [3:0];
+    \$461  = rq3_x[16:0];
     if (rst) begin
-      \$461  = 4'h0;
+      \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$462  = o__valid;
-    if (\$202 ) begin
-      \$462  = \$204 ;
-    end
+    \$462  = rq3_mult_1[16:0];
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$463  = o__payload;
-    if (\$202 ) begin
-      \$463  = \$206 ;
+    \$463  = \$139 ;
+    if (rst) begin
+      \$463  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$464  = rq3_part0_0;
+    if (rst) begin
+      \$464  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$465  = rq3_part0_0_r;
+    if (rst) begin
+      \$465  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$466  = rq3_x[16:0];
+    if (rst) begin
+      \$466  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$467  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$467  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$468  = \$140 ;
+    if (rst) begin
+      \$468  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$469  = rq3_part0_1;
+    if (rst) begin
+      \$469  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$470  = rq3_part0_1_r;
+    if (rst) begin
+      \$470  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$471  = rq3_x[21:17];
+    if (rst) begin
+      \$471  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$472  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$472  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$473  = \$141 ;
+    if (rst) begin
+      \$473  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$474  = rq3_part1_0;
+    if (rst) begin
+      \$474  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$475  = rq3_part1_0_r;
+    if (rst) begin
+      \$475  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$476  = rq3_x[21:17];
+    if (rst) begin
+      \$476  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$477  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$477  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$478  = \$142 ;
+    if (rst) begin
+      \$478  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$479  = rq3_part1_1;
+    if (rst) begin
+      \$479  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$480  = rq3_part1_1_r;
+    if (rst) begin
+      \$480  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$481  = \$146 [46:0];
+    if (rst) begin
+      \$481  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$482  = \$150 [46:0];
+    if (rst) begin
+      \$482  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$483  = \$152 [46:0];
+    if (rst) begin
+      \$483  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$484  = \$153 ;
+    if (rst) begin
+      \$484  = 47'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$485  = \$154 ;
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$486  = \$157 ;
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$487  = \$161 [7:0];
+    if (rst) begin
+      \$487  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$488  = \$166 ;
+    if (rst) begin
+      \$488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$489  = \$171 ;
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$490  = \$12 [3:0];
+    if (rst) begin
+      \$490  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$491  = \$178 ;
+    if (rst) begin
+      \$491  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$492  = \$signature__addr ;
+    if (\$185 ) begin
+      \$492  = \$188 [3:0];
     end
     if (rst) begin
-      \$463  = 32'd0;
+      \$492  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$493  = rport__addr;
+    if (\$192 ) begin
+      \$493  = \$195 [3:0];
+    end
+    if (rst) begin
+      \$493  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$494  = \$208 [3:0];
+    if (rst) begin
+      \$494  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$495  = o__valid;
+    if (\$210 ) begin
+      \$495  = \$212 ;
+    end
+    if (rst) begin
+      \$495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$496  = o__payload;
+    if (\$210 ) begin
+      \$496  = \$214 ;
+    end
+    if (rst) begin
+      \$496  = 32'd0;
     end
   end
   always @* begin
@@ -18740,21 +19631,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$59  = 25'h119076c;
+          \$61  = 25'h119076c;
       3'h1:
-          \$59  = 25'h19cef9b;
+          \$61  = 25'h19cef9b;
       3'h2:
-          \$59  = 25'h1af87cd;
+          \$61  = 25'h1af87cd;
       3'h3:
-          \$59  = 25'h1a3de2f;
+          \$61  = 25'h1a3de2f;
       3'h4:
-          \$59  = 25'h1cf9d2c;
+          \$61  = 25'h1cf9d2c;
       3'h5:
-          \$59  = 25'h19cda69;
+          \$61  = 25'h19cda69;
       3'h6:
-          \$59  = 25'h1aa0091;
+          \$61  = 25'h1aa0091;
       3'h7:
-          \$59  = 25'h1feaf32;
+          \$61  = 25'h1feaf32;
     endcase
   end
   always @* begin
@@ -18762,21 +19653,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$60  = 6'h20;
+          \$62  = 6'h20;
       3'h1:
-          \$60  = 6'h21;
+          \$62  = 6'h21;
       3'h2:
-          \$60  = 6'h22;
+          \$62  = 6'h22;
       3'h3:
-          \$60  = 6'h21;
+          \$62  = 6'h21;
       3'h4:
-          \$60  = 6'h21;
+          \$62  = 6'h21;
       3'h5:
-          \$60  = 6'h20;
+          \$62  = 6'h20;
       3'h6:
-          \$60  = 6'h21;
+          \$62  = 6'h21;
       3'h7:
-          \$60  = 6'h21;
+          \$62  = 6'h21;
     endcase
   end
   always @* begin
@@ -18784,21 +19675,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$61  = 34'h080000000;
+          \$63  = 34'h080000000;
       3'h1:
-          \$61  = 34'h100000000;
+          \$63  = 34'h100000000;
       3'h2:
-          \$61  = 34'h200000000;
+          \$63  = 34'h200000000;
       3'h3:
-          \$61  = 34'h100000000;
+          \$63  = 34'h100000000;
       3'h4:
-          \$61  = 34'h100000000;
+          \$63  = 34'h100000000;
       3'h5:
-          \$61  = 34'h080000000;
+          \$63  = 34'h080000000;
       3'h6:
-          \$61  = 34'h100000000;
+          \$63  = 34'h100000000;
       3'h7:
-          \$61  = 34'h100000000;
+          \$63  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -18806,21 +19697,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$62  = 34'h0ffffffff;
+          \$64  = 34'h0ffffffff;
       3'h1:
-          \$62  = 34'h1ffffffff;
+          \$64  = 34'h1ffffffff;
       3'h2:
-          \$62  = 34'h3ffffffff;
+          \$64  = 34'h3ffffffff;
       3'h3:
-          \$62  = 34'h1ffffffff;
+          \$64  = 34'h1ffffffff;
       3'h4:
-          \$62  = 34'h1ffffffff;
+          \$64  = 34'h1ffffffff;
       3'h5:
-          \$62  = 34'h0ffffffff;
+          \$64  = 34'h0ffffffff;
       3'h6:
-          \$62  = 34'h1ffffffff;
+          \$64  = 34'h1ffffffff;
       3'h7:
-          \$62  = 34'h1ffffffff;
+          \$64  = 34'h1ffffffff;
     endcase
   end
   always @* begin
@@ -18828,21 +19719,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$94  = 25'h19da8ec;
+          \$98  = 25'h19da8ec;
       3'h1:
-          \$94  = 25'h10f8e29;
+          \$98  = 25'h10f8e29;
       3'h2:
-          \$94  = 25'h182ff57;
+          \$98  = 25'h182ff57;
       3'h3:
-          \$94  = 25'h1414d2c;
+          \$98  = 25'h1414d2c;
       3'h4:
-          \$94  = 25'h194a68b;
+          \$98  = 25'h194a68b;
       3'h5:
-          \$94  = 25'h10db370;
+          \$98  = 25'h10db370;
       3'h6:
-          \$94  = 25'h12e462d;
+          \$98  = 25'h12e462d;
       3'h7:
-          \$94  = 25'h1dc4873;
+          \$98  = 25'h1dc4873;
     endcase
   end
   always @* begin
@@ -18850,21 +19741,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$95  = 6'h21;
+          \$99  = 6'h21;
       3'h1:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h2:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h3:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h4:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h5:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h6:
-          \$95  = 6'h20;
+          \$99  = 6'h20;
       3'h7:
-          \$95  = 6'h21;
+          \$99  = 6'h21;
     endcase
   end
   always @* begin
@@ -18872,21 +19763,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$96  = 33'h100000000;
+          \$100  = 33'h100000000;
       3'h1:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h2:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h3:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h4:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h5:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h6:
-          \$96  = 33'h080000000;
+          \$100  = 33'h080000000;
       3'h7:
-          \$96  = 33'h100000000;
+          \$100  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -18894,21 +19785,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$97  = 33'h1ffffffff;
+          \$101  = 33'h1ffffffff;
       3'h1:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h2:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h3:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h4:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h5:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h6:
-          \$97  = 33'h0ffffffff;
+          \$101  = 33'h0ffffffff;
       3'h7:
-          \$97  = 33'h1ffffffff;
+          \$101  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -18916,21 +19807,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$129  = 25'h1dbb30d;
+          \$135  = 25'h1dbb30d;
       3'h1:
-          \$129  = 25'h19f554e;
+          \$135  = 25'h19f554e;
       3'h2:
-          \$129  = 25'h11df568;
+          \$135  = 25'h11df568;
       3'h3:
-          \$129  = 25'h1deda86;
+          \$135  = 25'h1deda86;
       3'h4:
-          \$129  = 25'h1011098;
+          \$135  = 25'h1011098;
       3'h5:
-          \$129  = 25'h186b80a;
+          \$135  = 25'h186b80a;
       3'h6:
-          \$129  = 25'h174755e;
+          \$135  = 25'h174755e;
       3'h7:
-          \$129  = 25'h11cb501;
+          \$135  = 25'h11cb501;
     endcase
   end
   always @* begin
@@ -18938,21 +19829,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$130  = 6'h21;
+          \$136  = 6'h21;
       3'h1:
-          \$130  = 6'h21;
+          \$136  = 6'h21;
       3'h2:
-          \$130  = 6'h21;
+          \$136  = 6'h21;
       3'h3:
-          \$130  = 6'h21;
+          \$136  = 6'h21;
       3'h4:
-          \$130  = 6'h20;
+          \$136  = 6'h20;
       3'h5:
-          \$130  = 6'h21;
+          \$136  = 6'h21;
       3'h6:
-          \$130  = 6'h21;
+          \$136  = 6'h21;
       3'h7:
-          \$130  = 6'h20;
+          \$136  = 6'h20;
     endcase
   end
   always @* begin
@@ -18960,21 +19851,21 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$131  = 33'h100000000;
+          \$137  = 33'h100000000;
       3'h1:
-          \$131  = 33'h100000000;
+          \$137  = 33'h100000000;
       3'h2:
-          \$131  = 33'h100000000;
+          \$137  = 33'h100000000;
       3'h3:
-          \$131  = 33'h100000000;
+          \$137  = 33'h100000000;
       3'h4:
-          \$131  = 33'h080000000;
+          \$137  = 33'h080000000;
       3'h5:
-          \$131  = 33'h100000000;
+          \$137  = 33'h100000000;
       3'h6:
-          \$131  = 33'h100000000;
+          \$137  = 33'h100000000;
       3'h7:
-          \$131  = 33'h080000000;
+          \$137  = 33'h080000000;
     endcase
   end
   always @* begin
@@ -18982,1151 +19873,1004 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$132  = 33'h1ffffffff;
+          \$138  = 33'h1ffffffff;
       3'h1:
-          \$132  = 33'h1ffffffff;
+          \$138  = 33'h1ffffffff;
       3'h2:
-          \$132  = 33'h1ffffffff;
+          \$138  = 33'h1ffffffff;
       3'h3:
-          \$132  = 33'h1ffffffff;
+          \$138  = 33'h1ffffffff;
       3'h4:
-          \$132  = 33'h0ffffffff;
+          \$138  = 33'h0ffffffff;
       3'h5:
-          \$132  = 33'h1ffffffff;
+          \$138  = 33'h1ffffffff;
       3'h6:
-          \$132  = 33'h1ffffffff;
+          \$138  = 33'h1ffffffff;
       3'h7:
-          \$132  = 33'h0ffffffff;
+          \$138  = 33'h0ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$207  = group;
+    \$215  = group;
     if (\$19 ) begin
-      \$207  = \$22 [2:0];
+      \$215  = \$22 [2:0];
     end
     if (rst) begin
-      \$207  = 3'h0;
+      \$215  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$208  = \$23 ;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$209  = rq_valid_1;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$210  = rq_valid_2;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$211  = rq_valid_3;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$212  = rq_valid_4;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$213  = rq_valid_5;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$214  = rq_valid_6;
-    if (rst) begin
-      \$214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$215  = rq_valid_7;
-    if (rst) begin
-      \$215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$216  = rq_valid_8;
+    \$216  = \$23 ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$217  = \$24 ;
+    \$217  = rq_valid_1;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$218  = rq0_mult_1;
+    \$218  = rq_valid_2;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$219  = rq0_mult_2;
+    \$219  = rq_valid_3;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$220  = rq0_mult_3;
+    \$220  = rq_valid_4;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$221  = rq0_mult_4;
+    \$221  = rq_valid_5;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$222  = rq0_mult_5;
+    \$222  = rq_valid_6;
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$223  = rq0_mult_6;
+    \$223  = rq_valid_7;
     if (rst) begin
-      \$223  = 25'h0000000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$224  = rq0_mult_7;
+    \$224  = rq_valid_8;
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$225  = \$25 ;
+    \$225  = rq_valid_9;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$226  = rq0_shift_1;
+    \$226  = \$24 ;
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$227  = rq0_shift_2;
+    \$227  = rq0_mult_1;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$228  = rq0_shift_3;
+    \$228  = rq0_mult_2;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$229  = rq0_shift_4;
+    \$229  = rq0_mult_3;
     if (rst) begin
-      \$229  = 6'h00;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$230  = rq0_shift_5;
+    \$230  = rq0_mult_4;
     if (rst) begin
-      \$230  = 6'h00;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$231  = rq0_shift_6;
+    \$231  = rq0_mult_5;
     if (rst) begin
-      \$231  = 6'h00;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$232  = rq0_shift_7;
+    \$232  = rq0_mult_6;
     if (rst) begin
-      \$232  = 6'h00;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$233  = \$26 ;
+    \$233  = rq0_mult_7;
     if (rst) begin
-      \$233  = 33'h000000000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$234  = rq0_half_1;
+    \$234  = rq0_mult_8;
     if (rst) begin
-      \$234  = 33'h000000000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$235  = rq0_half_2;
+    \$235  = \$25 ;
     if (rst) begin
-      \$235  = 33'h000000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$236  = rq0_half_3;
+    \$236  = rq0_shift_1;
     if (rst) begin
-      \$236  = 33'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$237  = rq0_half_4;
+    \$237  = rq0_shift_2;
     if (rst) begin
-      \$237  = 33'h000000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$238  = rq0_half_5;
+    \$238  = rq0_shift_3;
     if (rst) begin
-      \$238  = 33'h000000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$239  = rq0_half_6;
+    \$239  = rq0_shift_4;
     if (rst) begin
-      \$239  = 33'h000000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$240  = rq0_half_7;
+    \$240  = rq0_shift_5;
     if (rst) begin
-      \$240  = 33'h000000000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$241  = \$27 ;
+    \$241  = rq0_shift_6;
     if (rst) begin
-      \$241  = 33'h000000000;
+      \$241  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$242  = rq0_mask_1;
+    \$242  = rq0_shift_7;
     if (rst) begin
-      \$242  = 33'h000000000;
+      \$242  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$243  = rq0_mask_2;
+    \$243  = rq0_shift_8;
     if (rst) begin
-      \$243  = 33'h000000000;
+      \$243  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$244  = rq0_mask_3;
+    \$244  = \$26 ;
     if (rst) begin
       \$244  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$245  = rq0_mask_4;
+    \$245  = rq0_half_1;
     if (rst) begin
       \$245  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$246  = rq0_mask_5;
+    \$246  = rq0_half_2;
     if (rst) begin
       \$246  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$247  = rq0_mask_6;
+    \$247  = rq0_half_3;
     if (rst) begin
       \$247  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$248  = rq0_mask_7;
+    \$248  = rq0_half_4;
     if (rst) begin
       \$248  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$249  = i__payload[21:0];
+    \$249  = rq0_half_5;
     if (rst) begin
-      \$249  = 22'h000000;
+      \$249  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$250  = rq0_x[16:0];
+    \$250  = rq0_half_6;
     if (rst) begin
-      \$250  = 17'h00000;
+      \$250  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$251  = rq0_mult_1[16:0];
+    \$251  = rq0_half_7;
     if (rst) begin
-      \$251  = 17'h00000;
+      \$251  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$252  = \$28 ;
+    \$252  = rq0_half_8;
     if (rst) begin
-      \$252  = 34'h000000000;
+      \$252  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$253  = rq0_part0_0;
+    \$253  = \$27 ;
     if (rst) begin
-      \$253  = 34'h000000000;
+      \$253  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$254  = rq0_part0_0_r;
+    \$254  = rq0_mask_1;
     if (rst) begin
-      \$254  = 34'h000000000;
+      \$254  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$255  = rq0_x[16:0];
+    \$255  = rq0_mask_2;
     if (rst) begin
-      \$255  = 17'h00000;
+      \$255  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$256  = rq0_mult_1[24:17];
+    \$256  = rq0_mask_3;
     if (rst) begin
-      \$256  = 8'h00;
+      \$256  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$257  = \$29 ;
+    \$257  = rq0_mask_4;
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$258  = rq0_part0_1;
+    \$258  = rq0_mask_5;
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$259  = rq0_part0_1_r;
+    \$259  = rq0_mask_6;
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$260  = rq0_x[21:17];
+    \$260  = rq0_mask_7;
     if (rst) begin
-      \$260  = 5'h00;
+      \$260  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$261  = rq0_mult_1[16:0];
+    \$261  = rq0_mask_8;
     if (rst) begin
-      \$261  = 17'h00000;
+      \$261  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$262  = \$30 ;
+    \$262  = i__payload[21:0];
     if (rst) begin
       \$262  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$263  = rq0_part1_0;
+    \$263  = rq0_x[16:0];
     if (rst) begin
-      \$263  = 22'h000000;
+      \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$264  = rq0_part1_0_r;
+    \$264  = rq0_mult_1[16:0];
     if (rst) begin
-      \$264  = 22'h000000;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$265  = rq0_x[21:17];
+    \$265  = \$28 ;
     if (rst) begin
-      \$265  = 5'h00;
+      \$265  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$266  = rq0_mult_1[24:17];
+    \$266  = rq0_part0_0;
     if (rst) begin
-      \$266  = 8'h00;
+      \$266  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$267  = \$31 ;
+    \$267  = rq0_part0_0_r;
     if (rst) begin
-      \$267  = 13'h0000;
+      \$267  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$268  = rq0_part1_1;
+    \$268  = rq0_x[16:0];
     if (rst) begin
-      \$268  = 13'h0000;
+      \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$269  = rq0_part1_1_r;
+    \$269  = rq0_mult_1[24:17];
     if (rst) begin
-      \$269  = 13'h0000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$270  = \$39 [46:0];
+    \$270  = \$29 ;
     if (rst) begin
-      \$270  = 47'h000000000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$271  = \$40 ;
+    \$271  = rq0_part0_1;
     if (rst) begin
-      \$271  = 47'h000000000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$272  = \$41 ;
+    \$272  = rq0_part0_1_r;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$273  = \$44 ;
+    \$273  = rq0_x[21:17];
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$274  = \$48 [7:0];
+    \$274  = rq0_mult_1[16:0];
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$275  = \$53 ;
+    \$275  = \$30 ;
     if (rst) begin
-      \$275  = 1'h0;
+      \$275  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$276  = \$58 ;
+    \$276  = rq0_part1_0;
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$277  = \$59 ;
+    \$277  = rq0_part1_0_r;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$278  = rq1_mult_1;
+    \$278  = rq0_x[21:17];
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$279  = rq1_mult_2;
+    \$279  = rq0_mult_1[24:17];
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$280  = rq1_mult_3;
+    \$280  = \$31 ;
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$281  = rq1_mult_4;
+    \$281  = rq0_part1_1;
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$282  = rq1_mult_5;
+    \$282  = rq0_part1_1_r;
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$283  = rq1_mult_6;
+    \$283  = \$35 [46:0];
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$284  = rq1_mult_7;
+    \$284  = \$39 [46:0];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$285  = \$60 ;
+    \$285  = \$41 [46:0];
     if (rst) begin
-      \$285  = 6'h00;
+      \$285  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$286  = rq1_shift_1;
+    \$286  = \$42 ;
     if (rst) begin
-      \$286  = 6'h00;
+      \$286  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$287  = rq1_shift_2;
+    \$287  = \$43 ;
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$288  = rq1_shift_3;
+    \$288  = \$46 ;
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$289  = rq1_shift_4;
+    \$289  = \$50 [7:0];
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$290  = rq1_shift_5;
+    \$290  = \$55 ;
     if (rst) begin
-      \$290  = 6'h00;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$291  = rq1_shift_6;
+    \$291  = \$60 ;
     if (rst) begin
-      \$291  = 6'h00;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$292  = rq1_shift_7;
+    \$292  = \$61 ;
     if (rst) begin
-      \$292  = 6'h00;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$293  = \$61 ;
+    \$293  = rq1_mult_1;
     if (rst) begin
-      \$293  = 34'h000000000;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$294  = rq1_half_1;
+    \$294  = rq1_mult_2;
     if (rst) begin
-      \$294  = 34'h000000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$295  = rq1_half_2;
+    \$295  = rq1_mult_3;
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$296  = rq1_half_3;
+    \$296  = rq1_mult_4;
     if (rst) begin
-      \$296  = 34'h000000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$297  = rq1_half_4;
+    \$297  = rq1_mult_5;
     if (rst) begin
-      \$297  = 34'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$298  = rq1_half_5;
+    \$298  = rq1_mult_6;
     if (rst) begin
-      \$298  = 34'h000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$299  = rq1_half_6;
+    \$299  = rq1_mult_7;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$300  = rq1_half_7;
+    \$300  = rq1_mult_8;
     if (rst) begin
-      \$300  = 34'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$301  = \$62 ;
     if (rst) begin
-      \$301  = 34'h000000000;
+      \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$302  = rq1_mask_1;
+    \$302  = rq1_shift_1;
     if (rst) begin
-      \$302  = 34'h000000000;
+      \$302  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$303  = rq1_mask_2;
+    \$303  = rq1_shift_2;
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$303  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$304  = rq1_mask_3;
+    \$304  = rq1_shift_3;
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$304  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$305  = rq1_mask_4;
+    \$305  = rq1_shift_4;
     if (rst) begin
-      \$305  = 34'h000000000;
+      \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$306  = rq1_mask_5;
+    \$306  = rq1_shift_5;
     if (rst) begin
-      \$306  = 34'h000000000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$307  = rq1_mask_6;
+    \$307  = rq1_shift_6;
     if (rst) begin
-      \$307  = 34'h000000000;
+      \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$308  = rq1_mask_7;
+    \$308  = rq1_shift_7;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$308  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$309  = i__payload[43:22];
+    \$309  = rq1_shift_8;
     if (rst) begin
-      \$309  = 22'h000000;
+      \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$310  = rq1_x[16:0];
+    \$310  = \$63 ;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$311  = rq1_mult_1[16:0];
+    \$311  = rq1_half_1;
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$312  = \$63 ;
+    \$312  = rq1_half_2;
     if (rst) begin
       \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$313  = rq1_part0_0;
+    \$313  = rq1_half_3;
     if (rst) begin
       \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$314  = rq1_part0_0_r;
+    \$314  = rq1_half_4;
     if (rst) begin
       \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$315  = rq1_x[16:0];
+    \$315  = rq1_half_5;
     if (rst) begin
-      \$315  = 17'h00000;
+      \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$316  = rq1_mult_1[24:17];
+    \$316  = rq1_half_6;
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$317  = \$64 ;
+    \$317  = rq1_half_7;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = rq1_part0_1;
+    \$318  = rq1_half_8;
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$319  = rq1_part0_1_r;
+    \$319  = \$64 ;
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = rq1_x[21:17];
+    \$320  = rq1_mask_1;
     if (rst) begin
-      \$320  = 5'h00;
+      \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$321  = rq1_mult_1[16:0];
+    \$321  = rq1_mask_2;
     if (rst) begin
-      \$321  = 17'h00000;
+      \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$322  = \$65 ;
+    \$322  = rq1_mask_3;
     if (rst) begin
-      \$322  = 22'h000000;
+      \$322  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$323  = rq1_part1_0;
+    \$323  = rq1_mask_4;
     if (rst) begin
-      \$323  = 22'h000000;
+      \$323  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$324  = rq1_part1_0_r;
+    \$324  = rq1_mask_5;
     if (rst) begin
-      \$324  = 22'h000000;
+      \$324  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$325  = rq1_x[21:17];
+    \$325  = rq1_mask_6;
     if (rst) begin
-      \$325  = 5'h00;
+      \$325  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$326  = rq1_mult_1[24:17];
+    \$326  = rq1_mask_7;
     if (rst) begin
-      \$326  = 8'h00;
+      \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$327  = \$66 ;
+    \$327  = rq1_mask_8;
     if (rst) begin
-      \$327  = 13'h0000;
+      \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$328  = rq1_part1_1;
+    \$328  = i__payload[43:22];
     if (rst) begin
-      \$328  = 13'h0000;
+      \$328  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$329  = rq1_part1_1_r;
+    \$329  = rq1_x[16:0];
     if (rst) begin
-      \$329  = 13'h0000;
+      \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$330  = \$74 [46:0];
+    \$330  = rq1_mult_1[16:0];
     if (rst) begin
-      \$330  = 47'h000000000000;
+      \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$331  = \$75 ;
+    \$331  = \$65 ;
     if (rst) begin
-      \$331  = 47'h000000000000;
+      \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$332  = \$76 ;
+    \$332  = rq1_part0_0;
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$333  = \$79 ;
+    \$333  = rq1_part0_0_r;
     if (rst) begin
-      \$333  = 1'h0;
+      \$333  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$334  = \$83 [7:0];
+    \$334  = rq1_x[16:0];
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$335  = \$88 ;
+    \$335  = rq1_mult_1[24:17];
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$336  = \$93 ;
+    \$336  = \$66 ;
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$337  = \$94 ;
+    \$337  = rq1_part0_1;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$338  = rq2_mult_1;
+    \$338  = rq1_part0_1_r;
     if (rst) begin
       \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$339  = rq2_mult_2;
+    \$339  = rq1_x[21:17];
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$340  = rq2_mult_3;
+    \$340  = rq1_mult_1[16:0];
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$341  = rq2_mult_4;
+    \$341  = \$67 ;
     if (rst) begin
-      \$341  = 25'h0000000;
+      \$341  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$342  = rq2_mult_5;
+    \$342  = rq1_part1_0;
     if (rst) begin
-      \$342  = 25'h0000000;
+      \$342  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$343  = rq2_mult_6;
+    \$343  = rq1_part1_0_r;
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$343  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$344  = rq2_mult_7;
+    \$344  = rq1_x[21:17];
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$345  = \$95 ;
+    \$345  = rq1_mult_1[24:17];
     if (rst) begin
-      \$345  = 6'h00;
+      \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$346  = rq2_shift_1;
+    \$346  = \$68 ;
     if (rst) begin
-      \$346  = 6'h00;
+      \$346  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$347  = rq2_shift_2;
+    \$347  = rq1_part1_1;
     if (rst) begin
-      \$347  = 6'h00;
+      \$347  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$348  = rq2_shift_3;
+    \$348  = rq1_part1_1_r;
     if (rst) begin
-      \$348  = 6'h00;
+      \$348  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$349  = rq2_shift_4;
+    \$349  = \$72 [46:0];
     if (rst) begin
-      \$349  = 6'h00;
+      \$349  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$350  = rq2_shift_5;
+    \$350  = \$76 [46:0];
     if (rst) begin
-      \$350  = 6'h00;
+      \$350  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$351  = rq2_shift_6;
+    \$351  = \$78 [46:0];
     if (rst) begin
-      \$351  = 6'h00;
+      \$351  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$352  = rq2_shift_7;
+    \$352  = \$79 ;
     if (rst) begin
-      \$352  = 6'h00;
+      \$352  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$353  = \$96 ;
+    \$353  = \$80 ;
     if (rst) begin
-      \$353  = 33'h000000000;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$354  = rq2_half_1;
+    \$354  = \$83 ;
     if (rst) begin
-      \$354  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$355  = rq2_half_2;
-    if (rst) begin
-      \$355  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$356  = rq2_half_3;
-    if (rst) begin
-      \$356  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$357  = rq2_half_4;
-    if (rst) begin
-      \$357  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$358  = rq2_half_5;
-    if (rst) begin
-      \$358  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$359  = rq2_half_6;
-    if (rst) begin
-      \$359  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$360  = rq2_half_7;
-    if (rst) begin
-      \$360  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$361  = \$97 ;
-    if (rst) begin
-      \$361  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$362  = rq2_mask_1;
-    if (rst) begin
-      \$362  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$363  = rq2_mask_2;
-    if (rst) begin
-      \$363  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$364  = rq2_mask_3;
-    if (rst) begin
-      \$364  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$365  = rq2_mask_4;
-    if (rst) begin
-      \$365  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$366  = rq2_mask_5;
-    if (rst) begin
-      \$366  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$367  = rq2_mask_6;
-    if (rst) begin
-      \$367  = 33'h000000000;
+      \$354  = 1'h0;
     end
   end
   assign q_room = i__ready;
@@ -20154,18 +20898,18 @@ module \top.s2_conv2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$36  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
   assign \$38  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
-  assign \$67  = { 1'h0, rq1_part0_0_rr };
-  assign \$69  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr, 17'h00000 };
-  assign \$73  = { rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr, 34'h000000000 };
-  assign \$102  = { 1'h0, rq2_part0_0_rr };
-  assign \$104  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$106  = { rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr, 17'h00000 };
-  assign \$108  = { rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr, 34'h000000000 };
-  assign \$137  = { 1'h0, rq3_part0_0_rr };
-  assign \$139  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$141  = { rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr, 17'h00000 };
-  assign \$143  = { rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr, 34'h000000000 };
+  assign \$69  = { 1'h0, rq1_part0_0_rr };
+  assign \$71  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$73  = { rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr[21], rq1_part1_0_rr, 17'h00000 };
+  assign \$75  = { rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr[12], rq1_part1_1_rr, 34'h000000000 };
+  assign \$106  = { 1'h0, rq2_part0_0_rr };
+  assign \$108  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$110  = { rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr[21], rq2_part1_0_rr, 17'h00000 };
+  assign \$112  = { rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr[12], rq2_part1_1_rr, 34'h000000000 };
+  assign \$143  = { 1'h0, rq3_part0_0_rr };
+  assign \$145  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$147  = { rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr[21], rq3_part1_0_rr, 17'h00000 };
+  assign \$149  = { rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr[12], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -21324,16 +22068,16 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire [36:0] \$102 ;
+  wire [36:0] \$100 ;
+  wire [35:0] \$101 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [37:0] \$105 ;
-  wire \$106 ;
+  wire \$105 ;
+  wire [36:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [37:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -21360,211 +22104,220 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [4:0] \$133 ;
-  wire [4:0] \$134 ;
+  wire \$133 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
+  wire [4:0] \$137 ;
+  wire [4:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [4:0] \$140 ;
-  wire [4:0] \$141 ;
+  wire \$140 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [4:0] \$144 ;
+  wire [4:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [4:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
-  wire [5:0] \$154 ;
+  wire [4:0] \$153 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
+  wire [5:0] \$158 ;
   wire \$159 ;
   wire [27:0] \$16 ;
-  wire [31:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [10:0] \$163 ;
-  wire [8:0] \$164 ;
-  wire [11:0] \$165 ;
-  wire [10:0] \$166 ;
-  wire [8:0] \$167 ;
-  wire [11:0] \$168 ;
-  wire [10:0] \$169 ;
+  wire \$163 ;
+  wire [31:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire [10:0] \$167 ;
+  wire [8:0] \$168 ;
+  wire [11:0] \$169 ;
   wire [18:0] \$17 ;
-  wire [8:0] \$170 ;
-  wire [11:0] \$171 ;
-  wire [10:0] \$172 ;
-  wire [8:0] \$173 ;
-  wire [11:0] \$174 ;
-  wire [7:0] \$175 ;
-  wire [7:0] \$176 ;
-  wire [7:0] \$177 ;
-  wire [7:0] \$178 ;
+  wire [10:0] \$170 ;
+  wire [8:0] \$171 ;
+  wire [11:0] \$172 ;
+  wire [10:0] \$173 ;
+  wire [8:0] \$174 ;
+  wire [11:0] \$175 ;
+  wire [10:0] \$176 ;
+  wire [8:0] \$177 ;
+  wire [11:0] \$178 ;
   wire [7:0] \$179 ;
   wire [28:0] \$18 ;
   wire [7:0] \$180 ;
   wire [7:0] \$181 ;
   wire [7:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire [4:0] \$186 ;
+  wire [7:0] \$183 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
+  wire [7:0] \$186 ;
   wire \$187 ;
-  wire [5:0] \$188 ;
+  wire \$188 ;
   wire \$189 ;
   wire [29:0] \$19 ;
-  wire \$190 ;
+  wire [4:0] \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [5:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
-  reg [2:0] \$195 ;
-  reg [1:0] \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg [7:0] \$199 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  reg [2:0] \$199 ;
   wire \$2 ;
   wire [49:0] \$20 ;
-  reg [10:0] \$200 ;
-  reg [10:0] \$201 ;
-  reg [10:0] \$202 ;
-  reg [10:0] \$203 ;
+  reg [1:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg [7:0] \$203 ;
   reg [10:0] \$204 ;
   reg [10:0] \$205 ;
   reg [10:0] \$206 ;
   reg [10:0] \$207 ;
-  reg [7:0] \$208 ;
+  reg [10:0] \$208 ;
   reg [10:0] \$209 ;
   wire [50:0] \$21 ;
   reg [10:0] \$210 ;
   reg [10:0] \$211 ;
-  reg [10:0] \$212 ;
+  reg [7:0] \$212 ;
   reg [10:0] \$213 ;
   reg [10:0] \$214 ;
   reg [10:0] \$215 ;
   reg [10:0] \$216 ;
-  reg [7:0] \$217 ;
+  reg [10:0] \$217 ;
   reg [10:0] \$218 ;
   reg [10:0] \$219 ;
-  wire [35:0] \$22 ;
+  wire [36:0] \$22 ;
   reg [10:0] \$220 ;
-  reg [10:0] \$221 ;
+  reg [7:0] \$221 ;
   reg [10:0] \$222 ;
   reg [10:0] \$223 ;
   reg [10:0] \$224 ;
   reg [10:0] \$225 ;
-  reg [7:0] \$226 ;
+  reg [10:0] \$226 ;
   reg [10:0] \$227 ;
   reg [10:0] \$228 ;
   reg [10:0] \$229 ;
-  wire \$23 ;
-  reg [10:0] \$230 ;
+  wire [35:0] \$23 ;
+  reg [7:0] \$230 ;
   reg [10:0] \$231 ;
   reg [10:0] \$232 ;
   reg [10:0] \$233 ;
   reg [10:0] \$234 ;
-  reg \$235 ;
-  reg [2:0] \$236 ;
-  reg \$237 ;
-  reg \$238 ;
+  reg [10:0] \$235 ;
+  reg [10:0] \$236 ;
+  reg [10:0] \$237 ;
+  reg [10:0] \$238 ;
   reg \$239 ;
   wire \$24 ;
-  reg \$240 ;
+  reg [2:0] \$240 ;
   reg \$241 ;
   reg \$242 ;
   reg \$243 ;
   reg \$244 ;
   reg \$245 ;
-  reg [10:0] \$246 ;
-  reg [10:0] \$247 ;
-  reg [27:0] \$248 ;
-  reg [27:0] \$249 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg \$249 ;
   wire \$25 ;
-  reg [27:0] \$250 ;
+  reg \$250 ;
   reg [10:0] \$251 ;
-  reg [18:0] \$252 ;
-  reg [18:0] \$253 ;
-  reg [18:0] \$254 ;
-  reg [35:0] \$255 ;
-  reg [35:0] \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg [7:0] \$259 ;
+  reg [10:0] \$252 ;
+  reg [27:0] \$253 ;
+  reg [27:0] \$254 ;
+  reg [27:0] \$255 ;
+  reg [10:0] \$256 ;
+  reg [18:0] \$257 ;
+  reg [18:0] \$258 ;
+  reg [18:0] \$259 ;
   wire \$26 ;
-  reg \$260 ;
-  reg \$261 ;
-  reg [10:0] \$262 ;
-  reg [10:0] \$263 ;
-  reg [27:0] \$264 ;
-  reg [27:0] \$265 ;
-  reg [27:0] \$266 ;
-  reg [10:0] \$267 ;
-  reg [18:0] \$268 ;
-  reg [18:0] \$269 ;
-  wire [36:0] \$27 ;
-  reg [18:0] \$270 ;
-  reg [35:0] \$271 ;
-  reg [35:0] \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg [7:0] \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg [10:0] \$278 ;
-  reg [10:0] \$279 ;
-  wire \$28 ;
-  reg [27:0] \$280 ;
-  reg [27:0] \$281 ;
-  reg [27:0] \$282 ;
-  reg [10:0] \$283 ;
-  reg [18:0] \$284 ;
-  reg [18:0] \$285 ;
-  reg [18:0] \$286 ;
-  reg [35:0] \$287 ;
-  reg [35:0] \$288 ;
-  reg \$289 ;
+  reg [35:0] \$260 ;
+  reg [35:0] \$261 ;
+  reg [35:0] \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg [7:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [10:0] \$268 ;
+  reg [10:0] \$269 ;
+  wire \$27 ;
+  reg [27:0] \$270 ;
+  reg [27:0] \$271 ;
+  reg [27:0] \$272 ;
+  reg [10:0] \$273 ;
+  reg [18:0] \$274 ;
+  reg [18:0] \$275 ;
+  reg [18:0] \$276 ;
+  reg [35:0] \$277 ;
+  reg [35:0] \$278 ;
+  reg [35:0] \$279 ;
+  wire [36:0] \$28 ;
+  reg \$280 ;
+  reg \$281 ;
+  reg [7:0] \$282 ;
+  reg \$283 ;
+  reg \$284 ;
+  reg [10:0] \$285 ;
+  reg [10:0] \$286 ;
+  reg [27:0] \$287 ;
+  reg [27:0] \$288 ;
+  reg [27:0] \$289 ;
   wire \$29 ;
-  reg \$290 ;
-  reg [7:0] \$291 ;
-  reg \$292 ;
-  reg \$293 ;
-  reg [10:0] \$294 ;
-  reg [10:0] \$295 ;
-  reg [27:0] \$296 ;
-  reg [27:0] \$297 ;
-  reg [27:0] \$298 ;
-  reg [10:0] \$299 ;
+  reg [10:0] \$290 ;
+  reg [18:0] \$291 ;
+  reg [18:0] \$292 ;
+  reg [18:0] \$293 ;
+  reg [35:0] \$294 ;
+  reg [35:0] \$295 ;
+  reg [35:0] \$296 ;
+  reg \$297 ;
+  reg \$298 ;
+  reg [7:0] \$299 ;
   wire [3:0] \$3 ;
-  wire [37:0] \$30 ;
-  reg [18:0] \$300 ;
-  reg [18:0] \$301 ;
-  reg [18:0] \$302 ;
-  reg [35:0] \$303 ;
-  reg [35:0] \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg [7:0] \$307 ;
-  reg \$308 ;
-  reg \$309 ;
-  wire \$31 ;
-  reg [3:0] \$310 ;
-  reg \$311 ;
-  reg [3:0] \$312 ;
-  reg [3:0] \$313 ;
-  reg [3:0] \$314 ;
+  wire \$30 ;
+  reg \$300 ;
+  reg \$301 ;
+  reg [10:0] \$302 ;
+  reg [10:0] \$303 ;
+  reg [27:0] \$304 ;
+  reg [27:0] \$305 ;
+  reg [27:0] \$306 ;
+  reg [10:0] \$307 ;
+  reg [18:0] \$308 ;
+  reg [18:0] \$309 ;
+  wire [37:0] \$31 ;
+  reg [18:0] \$310 ;
+  reg [35:0] \$311 ;
+  reg [35:0] \$312 ;
+  reg [35:0] \$313 ;
+  reg \$314 ;
   reg \$315 ;
-  reg [31:0] \$316 ;
+  reg [7:0] \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg [3:0] \$319 ;
   wire \$32 ;
+  reg \$320 ;
+  reg [3:0] \$321 ;
+  reg [3:0] \$322 ;
+  reg [3:0] \$323 ;
+  reg \$324 ;
+  reg [31:0] \$325 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -21574,24 +22327,24 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$39 ;
   wire [3:0] \$4 ;
   wire \$40 ;
-  wire [27:0] \$41 ;
-  wire [18:0] \$42 ;
-  wire [28:0] \$43 ;
-  wire [29:0] \$44 ;
-  wire [49:0] \$45 ;
-  wire [50:0] \$46 ;
-  wire [35:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire \$41 ;
+  wire [27:0] \$42 ;
+  wire [18:0] \$43 ;
+  wire [28:0] \$44 ;
+  wire [29:0] \$45 ;
+  wire [49:0] \$46 ;
+  wire [50:0] \$47 ;
+  wire [36:0] \$48 ;
+  wire [35:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [36:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire [37:0] \$55 ;
+  wire [36:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [37:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -21601,26 +22354,26 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [27:0] \$66 ;
-  wire [18:0] \$67 ;
-  wire [28:0] \$68 ;
-  wire [29:0] \$69 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [27:0] \$68 ;
+  wire [18:0] \$69 ;
   wire \$7 ;
-  wire [49:0] \$70 ;
-  wire [50:0] \$71 ;
-  wire [35:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [28:0] \$70 ;
+  wire [29:0] \$71 ;
+  wire [49:0] \$72 ;
+  wire [50:0] \$73 ;
+  wire [36:0] \$74 ;
+  wire [35:0] \$75 ;
   wire \$76 ;
-  wire [36:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [37:0] \$80 ;
+  wire [36:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [37:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -21629,15 +22382,15 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$89 ;
   wire [2:0] \$9 ;
   wire \$90 ;
-  wire [27:0] \$91 ;
-  wire [18:0] \$92 ;
-  wire [28:0] \$93 ;
-  wire [29:0] \$94 ;
-  wire [49:0] \$95 ;
-  wire [50:0] \$96 ;
-  wire [35:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [27:0] \$94 ;
+  wire [18:0] \$95 ;
+  wire [28:0] \$96 ;
+  wire [29:0] \$97 ;
+  wire [49:0] \$98 ;
+  wire [50:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
@@ -21733,6 +22486,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [18:0] rq0_part0_1_rr = 19'h00000;
   reg [35:0] rq0_prod = 36'h000000000;
   wire [35:0] rq0_rem;
+  reg [35:0] rq0_sum0 = 36'h000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [10:0] rq0_x = 11'h000;
@@ -21750,6 +22504,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [18:0] rq1_part0_1_rr = 19'h00000;
   reg [35:0] rq1_prod = 36'h000000000;
   wire [35:0] rq1_rem;
+  reg [35:0] rq1_sum0 = 36'h000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [10:0] rq1_x = 11'h000;
@@ -21767,6 +22522,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [18:0] rq2_part0_1_rr = 19'h00000;
   reg [35:0] rq2_prod = 36'h000000000;
   wire [35:0] rq2_rem;
+  reg [35:0] rq2_sum0 = 36'h000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [10:0] rq2_x = 11'h000;
@@ -21784,12 +22540,14 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [18:0] rq3_part0_1_rr = 19'h00000;
   reg [35:0] rq3_prod = 36'h000000000;
   wire [35:0] rq3_rem;
+  reg [35:0] rq3_sum0 = 36'h000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [10:0] rq3_x = 11'h000;
   reg [10:0] rq3_x0_0 = 11'h000;
   reg [10:0] rq3_x0_1 = 11'h000;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -21805,7 +22563,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   reg [7:0] x3 = 8'h00;
-  reg [31:0] queue [9:0];
+  reg [31:0] queue [10:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -21817,6 +22575,7 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[7] = 32'd0;
     queue[8] = 32'd0;
     queue[9] = 32'd0;
+    queue[10] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -21842,493 +22601,467 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$17  = $signed(rq0_x0_1) * $signed(9'h0f3);
   assign \$19  = $signed(1'h0) + $signed(\$18 );
   assign \$21  = $signed(\$19 ) + $signed(\$20 );
-  assign \$23  = rq0_rem > 26'h2000000;
-  assign \$24  = rq0_rem == 26'h2000000;
-  assign \$27  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$28  = rq0_tie & rq0_floor[0];
-  assign \$29  = rq0_above | \$28 ;
-  assign \$30  = $signed(\$27 ) + $signed({ 1'h0, \$29  });
-  assign \$31  = rq0_tie & rq0_floor[0];
-  assign \$32  = rq0_above | \$31 ;
-  assign \$33  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$34  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$35  = \$32  ? \$33  : \$34 ;
-  assign \$36  = rq0_tie & rq0_floor[0];
-  assign \$37  = rq0_above | \$36 ;
-  assign \$38  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$39  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$40  = \$37  ? \$38  : \$39 ;
-  assign \$41  = $signed(rq1_x0_0) * $signed(18'h1a40e);
-  assign \$42  = $signed(rq1_x0_1) * $signed(9'h0f3);
-  assign \$44  = $signed(1'h0) + $signed(\$43 );
-  assign \$46  = $signed(\$44 ) + $signed(\$45 );
-  assign \$48  = rq1_rem > 26'h2000000;
-  assign \$49  = rq1_rem == 26'h2000000;
-  assign \$52  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$53  = rq1_tie & rq1_floor[0];
-  assign \$54  = rq1_above | \$53 ;
-  assign \$55  = $signed(\$52 ) + $signed({ 1'h0, \$54  });
-  assign \$56  = rq1_tie & rq1_floor[0];
-  assign \$57  = rq1_above | \$56 ;
-  assign \$58  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$59  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$60  = \$57  ? \$58  : \$59 ;
-  assign \$61  = rq1_tie & rq1_floor[0];
-  assign \$62  = rq1_above | \$61 ;
-  assign \$63  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$64  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$65  = \$62  ? \$63  : \$64 ;
-  assign \$66  = $signed(rq2_x0_0) * $signed(18'h1a40e);
-  assign \$67  = $signed(rq2_x0_1) * $signed(9'h0f3);
-  assign \$69  = $signed(1'h0) + $signed(\$68 );
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
-  assign \$73  = rq2_rem > 26'h2000000;
-  assign \$74  = rq2_rem == 26'h2000000;
-  assign \$77  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$78  = rq2_tie & rq2_floor[0];
-  assign \$79  = rq2_above | \$78 ;
-  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
+  assign \$22  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$24  = rq0_rem > 26'h2000000;
+  assign \$25  = rq0_rem == 26'h2000000;
+  assign \$28  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$29  = rq0_tie & rq0_floor[0];
+  assign \$30  = rq0_above | \$29 ;
+  assign \$31  = $signed(\$28 ) + $signed({ 1'h0, \$30  });
+  assign \$32  = rq0_tie & rq0_floor[0];
+  assign \$33  = rq0_above | \$32 ;
+  assign \$34  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$35  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$36  = \$33  ? \$34  : \$35 ;
+  assign \$37  = rq0_tie & rq0_floor[0];
+  assign \$38  = rq0_above | \$37 ;
+  assign \$39  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$40  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$41  = \$38  ? \$39  : \$40 ;
+  assign \$42  = $signed(rq1_x0_0) * $signed(18'h1a40e);
+  assign \$43  = $signed(rq1_x0_1) * $signed(9'h0f3);
+  assign \$45  = $signed(1'h0) + $signed(\$44 );
+  assign \$47  = $signed(\$45 ) + $signed(\$46 );
+  assign \$48  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$50  = rq1_rem > 26'h2000000;
+  assign \$51  = rq1_rem == 26'h2000000;
+  assign \$54  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$55  = rq1_tie & rq1_floor[0];
+  assign \$56  = rq1_above | \$55 ;
+  assign \$57  = $signed(\$54 ) + $signed({ 1'h0, \$56  });
+  assign \$58  = rq1_tie & rq1_floor[0];
+  assign \$59  = rq1_above | \$58 ;
+  assign \$60  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$61  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$62  = \$59  ? \$60  : \$61 ;
+  assign \$63  = rq1_tie & rq1_floor[0];
+  assign \$64  = rq1_above | \$63 ;
+  assign \$65  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$66  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$67  = \$64  ? \$65  : \$66 ;
+  assign \$68  = $signed(rq2_x0_0) * $signed(18'h1a40e);
+  assign \$69  = $signed(rq2_x0_1) * $signed(9'h0f3);
+  assign \$71  = $signed(1'h0) + $signed(\$70 );
+  assign \$73  = $signed(\$71 ) + $signed(\$72 );
+  assign \$74  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$76  = rq2_rem > 26'h2000000;
+  assign \$77  = rq2_rem == 26'h2000000;
+  assign \$80  = $signed(8'h80) + $signed(rq2_floor);
   assign \$81  = rq2_tie & rq2_floor[0];
   assign \$82  = rq2_above | \$81 ;
-  assign \$83  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$84  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$85  = \$82  ? \$83  : \$84 ;
-  assign \$86  = rq2_tie & rq2_floor[0];
-  assign \$87  = rq2_above | \$86 ;
-  assign \$88  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$89  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$90  = \$87  ? \$88  : \$89 ;
-  assign \$91  = $signed(rq3_x0_0) * $signed(18'h1a40e);
-  assign \$92  = $signed(rq3_x0_1) * $signed(9'h0f3);
-  assign \$94  = $signed(1'h0) + $signed(\$93 );
-  assign \$96  = $signed(\$94 ) + $signed(\$95 );
-  assign \$98  = rq3_rem > 26'h2000000;
-  assign \$99  = rq3_rem == 26'h2000000;
-  assign \$102  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$103  = rq3_tie & rq3_floor[0];
-  assign \$104  = rq3_above | \$103 ;
-  assign \$105  = $signed(\$102 ) + $signed({ 1'h0, \$104  });
-  assign \$106  = rq3_tie & rq3_floor[0];
-  assign \$107  = rq3_above | \$106 ;
-  assign \$108  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$109  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$110  = \$107  ? \$108  : \$109 ;
-  assign \$111  = rq3_tie & rq3_floor[0];
-  assign \$112  = rq3_above | \$111 ;
-  assign \$113  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$114  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$115  = \$112  ? \$113  : \$114 ;
-  assign \$116  = i__valid & i__ready;
-  assign \$117  = element == 2'h3;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = o__valid & o__ready;
-  assign \$120  = q_owed < 4'ha;
-  assign \$121  = \$119  ? q_room : \$120 ;
-  assign \$122  = o__valid & o__ready;
-  assign \$123  = \$122  | q_room;
-  assign \$124  = \$118  ? \$121  : \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | q_stored;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = \$126  & \$128 ;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = rq_valid_8 & \$130 ;
-  assign \$132  = q_wptr == 4'h9;
-  assign \$133  = q_wptr + 1'h1;
-  assign \$134  = \$132  ? 5'h00 : \$133 ;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = q_rptr == 4'h9;
-  assign \$140  = q_rptr + 1'h1;
-  assign \$141  = \$139  ? 5'h00 : \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = | q_stored;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$143  & \$145 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = rq_valid_8 & \$147 ;
-  assign \$149  = q_stored + \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = \$149  - \$153 ;
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = | q_stored;
-  assign \$158  = \$157  | rq_valid_8;
-  assign \$159  = | q_stored;
-  assign \$160  = \$159  ? rport__data : q_in;
-  assign \$161  = element == 2'h3;
-  assign \$162  = ~ \$161 ;
-  assign i__ready = q_room | \$162 ;
-  assign \$163  = first_0 ? 11'h000 : acc0_0;
-  assign \$164  = $signed(x0) - $signed(8'h80);
-  assign \$165  = $signed(\$163 ) + $signed(\$164 );
-  assign \$166  = first_0 ? 11'h000 : acc1_0;
-  assign \$167  = $signed(x1) - $signed(8'h80);
-  assign \$168  = $signed(\$166 ) + $signed(\$167 );
-  assign \$169  = first_0 ? 11'h000 : acc2_0;
-  assign \$170  = $signed(x2) - $signed(8'h80);
-  assign \$171  = $signed(\$169 ) + $signed(\$170 );
-  assign \$172  = first_0 ? 11'h000 : acc3_0;
-  assign \$173  = $signed(x3) - $signed(8'h80);
-  assign \$174  = $signed(\$172 ) + $signed(\$173 );
-  assign \$175  = rq0_over ? 8'h7f : rq0_code;
-  assign \$176  = rq0_under ? 8'h80 : \$175 ;
-  assign \$177  = rq1_over ? 8'h7f : rq1_code;
-  assign \$178  = rq1_under ? 8'h80 : \$177 ;
-  assign \$179  = rq2_over ? 8'h7f : rq2_code;
-  assign \$180  = rq2_under ? 8'h80 : \$179 ;
-  assign \$181  = rq3_over ? 8'h7f : rq3_code;
-  assign \$182  = rq3_under ? 8'h80 : \$181 ;
-  assign \$183  = i__valid & i__ready;
-  assign \$184  = element == 2'h3;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = q_owed + \$185 ;
-  assign \$187  = o__valid & o__ready;
-  assign \$188  = \$186  - \$187 ;
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = | q_stored;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = \$190  & \$192 ;
-  assign \$194  = ~ \$193 ;
-  assign \$signature__en  = rq_valid_8 & \$194 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq2_tie & rq2_floor[0];
+  assign \$85  = rq2_above | \$84 ;
+  assign \$86  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq2_tie & rq2_floor[0];
+  assign \$90  = rq2_above | \$89 ;
+  assign \$91  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$94  = $signed(rq3_x0_0) * $signed(18'h1a40e);
+  assign \$95  = $signed(rq3_x0_1) * $signed(9'h0f3);
+  assign \$97  = $signed(1'h0) + $signed(\$96 );
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$100  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$102  = rq3_rem > 26'h2000000;
+  assign \$103  = rq3_rem == 26'h2000000;
+  assign \$106  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$107  = rq3_tie & rq3_floor[0];
+  assign \$108  = rq3_above | \$107 ;
+  assign \$109  = $signed(\$106 ) + $signed({ 1'h0, \$108  });
+  assign \$110  = rq3_tie & rq3_floor[0];
+  assign \$111  = rq3_above | \$110 ;
+  assign \$112  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$113  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$114  = \$111  ? \$112  : \$113 ;
+  assign \$115  = rq3_tie & rq3_floor[0];
+  assign \$116  = rq3_above | \$115 ;
+  assign \$117  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$118  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$119  = \$116  ? \$117  : \$118 ;
+  assign \$120  = i__valid & i__ready;
+  assign \$121  = element == 2'h3;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = o__valid & o__ready;
+  assign \$124  = q_owed < 4'hb;
+  assign \$125  = \$123  ? q_room : \$124 ;
+  assign \$126  = o__valid & o__ready;
+  assign \$127  = \$126  | q_room;
+  assign \$128  = \$122  ? \$125  : \$127 ;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = | q_stored;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = \$130  & \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = rq_valid_9 & \$134 ;
+  assign \$136  = q_wptr == 4'ha;
+  assign \$137  = q_wptr + 1'h1;
+  assign \$138  = \$136  ? 5'h00 : \$137 ;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = q_rptr == 4'ha;
+  assign \$144  = q_rptr + 1'h1;
+  assign \$145  = \$143  ? 5'h00 : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = rq_valid_9 & \$151 ;
+  assign \$153  = q_stored + \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$153  - \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = \$161  | rq_valid_9;
+  assign \$163  = | q_stored;
+  assign \$164  = \$163  ? rport__data : q_in;
+  assign \$165  = element == 2'h3;
+  assign \$166  = ~ \$165 ;
+  assign i__ready = q_room | \$166 ;
+  assign \$167  = first_0 ? 11'h000 : acc0_0;
+  assign \$168  = $signed(x0) - $signed(8'h80);
+  assign \$169  = $signed(\$167 ) + $signed(\$168 );
+  assign \$170  = first_0 ? 11'h000 : acc1_0;
+  assign \$171  = $signed(x1) - $signed(8'h80);
+  assign \$172  = $signed(\$170 ) + $signed(\$171 );
+  assign \$173  = first_0 ? 11'h000 : acc2_0;
+  assign \$174  = $signed(x2) - $signed(8'h80);
+  assign \$175  = $signed(\$173 ) + $signed(\$174 );
+  assign \$176  = first_0 ? 11'h000 : acc3_0;
+  assign \$177  = $signed(x3) - $signed(8'h80);
+  assign \$178  = $signed(\$176 ) + $signed(\$177 );
+  assign \$179  = rq0_over ? 8'h7f : rq0_code;
+  assign \$180  = rq0_under ? 8'h80 : \$179 ;
+  assign \$181  = rq1_over ? 8'h7f : rq1_code;
+  assign \$182  = rq1_under ? 8'h80 : \$181 ;
+  assign \$183  = rq2_over ? 8'h7f : rq2_code;
+  assign \$184  = rq2_under ? 8'h80 : \$183 ;
+  assign \$185  = rq3_over ? 8'h7f : rq3_code;
+  assign \$186  = rq3_under ? 8'h80 : \$185 ;
+  assign \$187  = i__valid & i__ready;
+  assign \$188  = element == 2'h3;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = q_owed + \$189 ;
+  assign \$191  = o__valid & o__ready;
+  assign \$192  = \$190  - \$191 ;
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = | q_stored;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = \$194  & \$196 ;
+  assign \$198  = ~ \$197 ;
+  assign \$signature__en  = rq_valid_9 & \$198 ;
   always @(posedge clk)
-    group <= \$195 ;
+    group <= \$199 ;
   always @(posedge clk)
-    element <= \$196 ;
+    element <= \$200 ;
   always @(posedge clk)
-    first_0 <= \$197 ;
+    first_0 <= \$201 ;
   always @(posedge clk)
-    accepted_0 <= \$198 ;
+    accepted_0 <= \$202 ;
   always @(posedge clk)
-    x0 <= \$199 ;
+    x0 <= \$203 ;
   always @(posedge clk)
-    acc0_0 <= \$200 ;
+    acc0_0 <= \$204 ;
   always @(posedge clk)
-    acc0_1 <= \$201 ;
+    acc0_1 <= \$205 ;
   always @(posedge clk)
-    acc0_2 <= \$202 ;
+    acc0_2 <= \$206 ;
   always @(posedge clk)
-    acc0_3 <= \$203 ;
+    acc0_3 <= \$207 ;
   always @(posedge clk)
-    acc0_4 <= \$204 ;
+    acc0_4 <= \$208 ;
   always @(posedge clk)
-    acc0_5 <= \$205 ;
+    acc0_5 <= \$209 ;
   always @(posedge clk)
-    acc0_6 <= \$206 ;
+    acc0_6 <= \$210 ;
   always @(posedge clk)
-    acc0_7 <= \$207 ;
+    acc0_7 <= \$211 ;
   always @(posedge clk)
-    x1 <= \$208 ;
+    x1 <= \$212 ;
   always @(posedge clk)
-    acc1_0 <= \$209 ;
+    acc1_0 <= \$213 ;
   always @(posedge clk)
-    acc1_1 <= \$210 ;
+    acc1_1 <= \$214 ;
   always @(posedge clk)
-    acc1_2 <= \$211 ;
+    acc1_2 <= \$215 ;
   always @(posedge clk)
-    acc1_3 <= \$212 ;
+    acc1_3 <= \$216 ;
   always @(posedge clk)
-    acc1_4 <= \$213 ;
+    acc1_4 <= \$217 ;
   always @(posedge clk)
-    acc1_5 <= \$214 ;
+    acc1_5 <= \$218 ;
   always @(posedge clk)
-    acc1_6 <= \$215 ;
+    acc1_6 <= \$219 ;
   always @(posedge clk)
-    acc1_7 <= \$216 ;
+    acc1_7 <= \$220 ;
   always @(posedge clk)
-    x2 <= \$217 ;
+    x2 <= \$221 ;
   always @(posedge clk)
-    acc2_0 <= \$218 ;
+    acc2_0 <= \$222 ;
   always @(posedge clk)
-    acc2_1 <= \$219 ;
+    acc2_1 <= \$223 ;
   always @(posedge clk)
-    acc2_2 <= \$220 ;
+    acc2_2 <= \$224 ;
   always @(posedge clk)
-    acc2_3 <= \$221 ;
+    acc2_3 <= \$225 ;
   always @(posedge clk)
-    acc2_4 <= \$222 ;
+    acc2_4 <= \$226 ;
   always @(posedge clk)
-    acc2_5 <= \$223 ;
+    acc2_5 <= \$227 ;
   always @(posedge clk)
-    acc2_6 <= \$224 ;
+    acc2_6 <= \$228 ;
   always @(posedge clk)
-    acc2_7 <= \$225 ;
+    acc2_7 <= \$229 ;
   always @(posedge clk)
-    x3 <= \$226 ;
+    x3 <= \$230 ;
   always @(posedge clk)
-    acc3_0 <= \$227 ;
+    acc3_0 <= \$231 ;
   always @(posedge clk)
-    acc3_1 <= \$228 ;
+    acc3_1 <= \$232 ;
   always @(posedge clk)
-    acc3_2 <= \$229 ;
+    acc3_2 <= \$233 ;
   always @(posedge clk)
-    acc3_3 <= \$230 ;
+    acc3_3 <= \$234 ;
   always @(posedge clk)
-    acc3_4 <= \$231 ;
+    acc3_4 <= \$235 ;
   always @(posedge clk)
-    acc3_5 <= \$232 ;
+    acc3_5 <= \$236 ;
   always @(posedge clk)
-    acc3_6 <= \$233 ;
+    acc3_6 <= \$237 ;
   always @(posedge clk)
-    acc3_7 <= \$234 ;
+    acc3_7 <= \$238 ;
   always @(posedge clk)
-    window_done <= \$235 ;
+    window_done <= \$239 ;
   always @(posedge clk)
-    group_in <= \$236 ;
+    group_in <= \$240 ;
   always @(posedge clk)
-    rq_valid_1 <= \$237 ;
+    rq_valid_1 <= \$241 ;
   always @(posedge clk)
-    rq_valid_2 <= \$238 ;
+    rq_valid_2 <= \$242 ;
   always @(posedge clk)
-    rq_valid_3 <= \$239 ;
+    rq_valid_3 <= \$243 ;
   always @(posedge clk)
-    rq_valid_4 <= \$240 ;
+    rq_valid_4 <= \$244 ;
   always @(posedge clk)
-    rq_valid_5 <= \$241 ;
+    rq_valid_5 <= \$245 ;
   always @(posedge clk)
-    rq_valid_6 <= \$242 ;
+    rq_valid_6 <= \$246 ;
   always @(posedge clk)
-    rq_valid_7 <= \$243 ;
+    rq_valid_7 <= \$247 ;
   always @(posedge clk)
-    rq_valid_8 <= \$244 ;
+    rq_valid_8 <= \$248 ;
   always @(posedge clk)
-    rq_valid_9 <= \$245 ;
+    rq_valid_9 <= \$249 ;
   always @(posedge clk)
-    rq0_x <= \$246 ;
+    rq_valid_10 <= \$250 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$247 ;
+    rq0_x <= \$251 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$248 ;
+    rq0_x0_0 <= \$252 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$249 ;
+    rq0_part0_0 <= \$253 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$250 ;
+    rq0_part0_0_r <= \$254 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$251 ;
+    rq0_part0_0_rr <= \$255 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$252 ;
+    rq0_x0_1 <= \$256 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$253 ;
+    rq0_part0_1 <= \$257 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$254 ;
+    rq0_part0_1_r <= \$258 ;
   always @(posedge clk)
-    rq0_prod <= \$255 ;
+    rq0_part0_1_rr <= \$259 ;
   always @(posedge clk)
-    rq0_floor <= \$256 ;
+    rq0_sum0 <= \$260 ;
   always @(posedge clk)
-    rq0_above <= \$257 ;
+    rq0_prod <= \$261 ;
   always @(posedge clk)
-    rq0_tie <= \$258 ;
+    rq0_floor <= \$262 ;
   always @(posedge clk)
-    rq0_code <= \$259 ;
+    rq0_above <= \$263 ;
   always @(posedge clk)
-    rq0_under <= \$260 ;
+    rq0_tie <= \$264 ;
   always @(posedge clk)
-    rq0_over <= \$261 ;
+    rq0_code <= \$265 ;
   always @(posedge clk)
-    rq1_x <= \$262 ;
+    rq0_under <= \$266 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$263 ;
+    rq0_over <= \$267 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$264 ;
+    rq1_x <= \$268 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$265 ;
+    rq1_x0_0 <= \$269 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$266 ;
+    rq1_part0_0 <= \$270 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$267 ;
+    rq1_part0_0_r <= \$271 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$268 ;
+    rq1_part0_0_rr <= \$272 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$269 ;
+    rq1_x0_1 <= \$273 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$270 ;
+    rq1_part0_1 <= \$274 ;
   always @(posedge clk)
-    rq1_prod <= \$271 ;
+    rq1_part0_1_r <= \$275 ;
   always @(posedge clk)
-    rq1_floor <= \$272 ;
+    rq1_part0_1_rr <= \$276 ;
   always @(posedge clk)
-    rq1_above <= \$273 ;
+    rq1_sum0 <= \$277 ;
   always @(posedge clk)
-    rq1_tie <= \$274 ;
+    rq1_prod <= \$278 ;
   always @(posedge clk)
-    rq1_code <= \$275 ;
+    rq1_floor <= \$279 ;
   always @(posedge clk)
-    rq1_under <= \$276 ;
+    rq1_above <= \$280 ;
   always @(posedge clk)
-    rq1_over <= \$277 ;
+    rq1_tie <= \$281 ;
   always @(posedge clk)
-    rq2_x <= \$278 ;
+    rq1_code <= \$282 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$279 ;
+    rq1_under <= \$283 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$280 ;
+    rq1_over <= \$284 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$281 ;
+    rq2_x <= \$285 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$282 ;
+    rq2_x0_0 <= \$286 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$283 ;
+    rq2_part0_0 <= \$287 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$284 ;
+    rq2_part0_0_r <= \$288 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$285 ;
+    rq2_part0_0_rr <= \$289 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$286 ;
+    rq2_x0_1 <= \$290 ;
   always @(posedge clk)
-    rq2_prod <= \$287 ;
+    rq2_part0_1 <= \$291 ;
   always @(posedge clk)
-    rq2_floor <= \$288 ;
+    rq2_part0_1_r <= \$292 ;
   always @(posedge clk)
-    rq2_above <= \$289 ;
+    rq2_part0_1_rr <= \$293 ;
   always @(posedge clk)
-    rq2_tie <= \$290 ;
+    rq2_sum0 <= \$294 ;
   always @(posedge clk)
-    rq2_code <= \$291 ;
+    rq2_prod <= \$295 ;
   always @(posedge clk)
-    rq2_under <= \$292 ;
+    rq2_floor <= \$296 ;
   always @(posedge clk)
-    rq2_over <= \$293 ;
+    rq2_above <= \$297 ;
   always @(posedge clk)
-    rq3_x <= \$294 ;
+    rq2_tie <= \$298 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$295 ;
+    rq2_code <= \$299 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$296 ;
+    rq2_under <= \$300 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$297 ;
+    rq2_over <= \$301 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$298 ;
+    rq3_x <= \$302 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$299 ;
+    rq3_x0_0 <= \$303 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$300 ;
+    rq3_part0_0 <= \$304 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$301 ;
+    rq3_part0_0_r <= \$305 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$302 ;
+    rq3_part0_0_rr <= \$306 ;
   always @(posedge clk)
-    rq3_prod <= \$303 ;
+    rq3_x0_1 <= \$307 ;
   always @(posedge clk)
-    rq3_floor <= \$304 ;
+    rq3_part0_1 <= \$308 ;
   always @(posedge clk)
-    rq3_above <= \$305 ;
+    rq3_part0_1_r <= \$309 ;
   always @(posedge clk)
-    rq3_tie <= \$306 ;
+    rq3_part0_1_rr <= \$310 ;
   always @(posedge clk)
-    rq3_code <= \$307 ;
+    rq3_sum0 <= \$311 ;
   always @(posedge clk)
-    rq3_under <= \$308 ;
+    rq3_prod <= \$312 ;
   always @(posedge clk)
-    rq3_over <= \$309 ;
+    rq3_floor <= \$313 ;
   always @(posedge clk)
-    q_owed <= \$310 ;
+    rq3_above <= \$314 ;
   always @(posedge clk)
-    q_room <= \$311 ;
+    rq3_tie <= \$315 ;
   always @(posedge clk)
-    q_wptr <= \$312 ;
+    rq3_code <= \$316 ;
   always @(posedge clk)
-    q_rptr <= \$313 ;
+    rq3_under <= \$317 ;
   always @(posedge clk)
-    q_stored <= \$314 ;
+    rq3_over <= \$318 ;
   always @(posedge clk)
-    o__valid <= \$315 ;
+    q_owed <= \$319 ;
   always @(posedge clk)
-    o__payload <= \$316 ;
+    q_room <= \$320 ;
+  always @(posedge clk)
+    q_wptr <= \$321 ;
+  always @(posedge clk)
+    q_rptr <= \$322 ;
+  always @(posedge clk)
+    q_stored <= \$323 ;
+  always @(posedge clk)
+    o__valid <= \$324 ;
+  always @(posedge clk)
+    o__payload <= \$325 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$195  = group;
+    \$199  = group;
     if (\$1 ) begin
-      \$195  = \$4 [2:0];
+      \$199  = \$4 [2:0];
     end
     if (rst) begin
-      \$195  = 3'h0;
+      \$199  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$196  = element;
+    \$200  = element;
     if (\$7 ) begin
-      \$196  = \$10 [1:0];
+      \$200  = \$10 [1:0];
     end
     if (rst) begin
-      \$196  = 2'h0;
+      \$200  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$197  = \$11 ;
+    \$201  = \$11 ;
     if (rst) begin
-      \$197  = 1'h0;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = \$12 ;
+    \$202  = \$12 ;
     if (rst) begin
-      \$198  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = i__payload[7:0];
+    \$203  = i__payload[7:0];
     if (rst) begin
-      \$199  = 8'h00;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = acc0_0;
+    \$204  = acc0_0;
     if (accepted_0) begin
-      \$200  = acc0_1;
-    end
-    if (rst) begin
-      \$200  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = acc0_1;
-    if (accepted_0) begin
-      \$201  = acc0_2;
-    end
-    if (rst) begin
-      \$201  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = acc0_2;
-    if (accepted_0) begin
-      \$202  = acc0_3;
-    end
-    if (rst) begin
-      \$202  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = acc0_3;
-    if (accepted_0) begin
-      \$203  = acc0_4;
-    end
-    if (rst) begin
-      \$203  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = acc0_4;
-    if (accepted_0) begin
-      \$204  = acc0_5;
+      \$204  = acc0_1;
     end
     if (rst) begin
       \$204  = 11'h000;
@@ -22336,9 +23069,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = acc0_5;
+    \$205  = acc0_1;
     if (accepted_0) begin
-      \$205  = acc0_6;
+      \$205  = acc0_2;
     end
     if (rst) begin
       \$205  = 11'h000;
@@ -22346,9 +23079,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = acc0_6;
+    \$206  = acc0_2;
     if (accepted_0) begin
-      \$206  = acc0_7;
+      \$206  = acc0_3;
     end
     if (rst) begin
       \$206  = 11'h000;
@@ -22356,9 +23089,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = acc0_7;
+    \$207  = acc0_3;
     if (accepted_0) begin
-      \$207  = \$165 [10:0];
+      \$207  = acc0_4;
     end
     if (rst) begin
       \$207  = 11'h000;
@@ -22366,16 +23099,19 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = i__payload[15:8];
+    \$208  = acc0_4;
+    if (accepted_0) begin
+      \$208  = acc0_5;
+    end
     if (rst) begin
-      \$208  = 8'h00;
+      \$208  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = acc1_0;
+    \$209  = acc0_5;
     if (accepted_0) begin
-      \$209  = acc1_1;
+      \$209  = acc0_6;
     end
     if (rst) begin
       \$209  = 11'h000;
@@ -22383,9 +23119,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = acc1_1;
+    \$210  = acc0_6;
     if (accepted_0) begin
-      \$210  = acc1_2;
+      \$210  = acc0_7;
     end
     if (rst) begin
       \$210  = 11'h000;
@@ -22393,9 +23129,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = acc1_2;
+    \$211  = acc0_7;
     if (accepted_0) begin
-      \$211  = acc1_3;
+      \$211  = \$169 [10:0];
     end
     if (rst) begin
       \$211  = 11'h000;
@@ -22403,19 +23139,16 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = acc1_3;
-    if (accepted_0) begin
-      \$212  = acc1_4;
-    end
+    \$212  = i__payload[15:8];
     if (rst) begin
-      \$212  = 11'h000;
+      \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = acc1_4;
+    \$213  = acc1_0;
     if (accepted_0) begin
-      \$213  = acc1_5;
+      \$213  = acc1_1;
     end
     if (rst) begin
       \$213  = 11'h000;
@@ -22423,9 +23156,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = acc1_5;
+    \$214  = acc1_1;
     if (accepted_0) begin
-      \$214  = acc1_6;
+      \$214  = acc1_2;
     end
     if (rst) begin
       \$214  = 11'h000;
@@ -22433,9 +23166,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = acc1_6;
+    \$215  = acc1_2;
     if (accepted_0) begin
-      \$215  = acc1_7;
+      \$215  = acc1_3;
     end
     if (rst) begin
       \$215  = 11'h000;
@@ -22443,9 +23176,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = acc1_7;
+    \$216  = acc1_3;
     if (accepted_0) begin
-      \$216  = \$168 [10:0];
+      \$216  = acc1_4;
     end
     if (rst) begin
       \$216  = 11'h000;
@@ -22453,16 +23186,19 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = i__payload[23:16];
+    \$217  = acc1_4;
+    if (accepted_0) begin
+      \$217  = acc1_5;
+    end
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = acc2_0;
+    \$218  = acc1_5;
     if (accepted_0) begin
-      \$218  = acc2_1;
+      \$218  = acc1_6;
     end
     if (rst) begin
       \$218  = 11'h000;
@@ -22470,9 +23206,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = acc2_1;
+    \$219  = acc1_6;
     if (accepted_0) begin
-      \$219  = acc2_2;
+      \$219  = acc1_7;
     end
     if (rst) begin
       \$219  = 11'h000;
@@ -22480,9 +23216,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = acc2_2;
+    \$220  = acc1_7;
     if (accepted_0) begin
-      \$220  = acc2_3;
+      \$220  = \$172 [10:0];
     end
     if (rst) begin
       \$220  = 11'h000;
@@ -22490,19 +23226,16 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = acc2_3;
-    if (accepted_0) begin
-      \$221  = acc2_4;
-    end
+    \$221  = i__payload[23:16];
     if (rst) begin
-      \$221  = 11'h000;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = acc2_4;
+    \$222  = acc2_0;
     if (accepted_0) begin
-      \$222  = acc2_5;
+      \$222  = acc2_1;
     end
     if (rst) begin
       \$222  = 11'h000;
@@ -22510,9 +23243,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = acc2_5;
+    \$223  = acc2_1;
     if (accepted_0) begin
-      \$223  = acc2_6;
+      \$223  = acc2_2;
     end
     if (rst) begin
       \$223  = 11'h000;
@@ -22520,9 +23253,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = acc2_6;
+    \$224  = acc2_2;
     if (accepted_0) begin
-      \$224  = acc2_7;
+      \$224  = acc2_3;
     end
     if (rst) begin
       \$224  = 11'h000;
@@ -22530,9 +23263,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = acc2_7;
+    \$225  = acc2_3;
     if (accepted_0) begin
-      \$225  = \$171 [10:0];
+      \$225  = acc2_4;
     end
     if (rst) begin
       \$225  = 11'h000;
@@ -22540,16 +23273,19 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = i__payload[31:24];
+    \$226  = acc2_4;
+    if (accepted_0) begin
+      \$226  = acc2_5;
+    end
     if (rst) begin
-      \$226  = 8'h00;
+      \$226  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = acc3_0;
+    \$227  = acc2_5;
     if (accepted_0) begin
-      \$227  = acc3_1;
+      \$227  = acc2_6;
     end
     if (rst) begin
       \$227  = 11'h000;
@@ -22557,9 +23293,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$228  = acc3_1;
+    \$228  = acc2_6;
     if (accepted_0) begin
-      \$228  = acc3_2;
+      \$228  = acc2_7;
     end
     if (rst) begin
       \$228  = 11'h000;
@@ -22567,9 +23303,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = acc3_2;
+    \$229  = acc2_7;
     if (accepted_0) begin
-      \$229  = acc3_3;
+      \$229  = \$175 [10:0];
     end
     if (rst) begin
       \$229  = 11'h000;
@@ -22577,19 +23313,16 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = acc3_3;
-    if (accepted_0) begin
-      \$230  = acc3_4;
-    end
+    \$230  = i__payload[31:24];
     if (rst) begin
-      \$230  = 11'h000;
+      \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = acc3_4;
+    \$231  = acc3_0;
     if (accepted_0) begin
-      \$231  = acc3_5;
+      \$231  = acc3_1;
     end
     if (rst) begin
       \$231  = 11'h000;
@@ -22597,9 +23330,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = acc3_5;
+    \$232  = acc3_1;
     if (accepted_0) begin
-      \$232  = acc3_6;
+      \$232  = acc3_2;
     end
     if (rst) begin
       \$232  = 11'h000;
@@ -22607,9 +23340,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$233  = acc3_6;
+    \$233  = acc3_2;
     if (accepted_0) begin
-      \$233  = acc3_7;
+      \$233  = acc3_3;
     end
     if (rst) begin
       \$233  = 11'h000;
@@ -22617,9 +23350,9 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = acc3_7;
+    \$234  = acc3_3;
     if (accepted_0) begin
-      \$234  = \$174 [10:0];
+      \$234  = acc3_4;
     end
     if (rst) begin
       \$234  = 11'h000;
@@ -22627,595 +23360,670 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = \$15 ;
+    \$235  = acc3_4;
+    if (accepted_0) begin
+      \$235  = acc3_5;
+    end
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = group;
+    \$236  = acc3_5;
+    if (accepted_0) begin
+      \$236  = acc3_6;
+    end
     if (rst) begin
-      \$236  = 3'h0;
+      \$236  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = window_done;
+    \$237  = acc3_6;
+    if (accepted_0) begin
+      \$237  = acc3_7;
+    end
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = rq_valid_1;
+    \$238  = acc3_7;
+    if (accepted_0) begin
+      \$238  = \$178 [10:0];
+    end
     if (rst) begin
-      \$238  = 1'h0;
+      \$238  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = rq_valid_2;
+    \$239  = \$15 ;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = rq_valid_3;
+    \$240  = group;
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = rq_valid_4;
+    \$241  = window_done;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = rq_valid_5;
+    \$242  = rq_valid_1;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = rq_valid_6;
+    \$243  = rq_valid_2;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = rq_valid_7;
+    \$244  = rq_valid_3;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = rq_valid_8;
+    \$245  = rq_valid_4;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = \$165 [10:0];
+    \$246  = rq_valid_5;
     if (rst) begin
-      \$246  = 11'h000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = rq0_x;
+    \$247  = rq_valid_6;
     if (rst) begin
-      \$247  = 11'h000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = \$16 ;
+    \$248  = rq_valid_7;
     if (rst) begin
-      \$248  = 28'h0000000;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = rq0_part0_0;
+    \$249  = rq_valid_8;
     if (rst) begin
-      \$249  = 28'h0000000;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = rq0_part0_0_r;
+    \$250  = rq_valid_9;
     if (rst) begin
-      \$250  = 28'h0000000;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = rq0_x;
+    \$251  = \$169 [10:0];
     if (rst) begin
       \$251  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = \$17 ;
+    \$252  = rq0_x;
     if (rst) begin
-      \$252  = 19'h00000;
+      \$252  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = rq0_part0_1;
+    \$253  = \$16 ;
     if (rst) begin
-      \$253  = 19'h00000;
+      \$253  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = rq0_part0_1_r;
+    \$254  = rq0_part0_0;
     if (rst) begin
-      \$254  = 19'h00000;
+      \$254  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = \$21 [35:0];
+    \$255  = rq0_part0_0_r;
     if (rst) begin
-      \$255  = 36'h000000000;
+      \$255  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = \$22 ;
+    \$256  = rq0_x;
     if (rst) begin
-      \$256  = 36'h000000000;
+      \$256  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = \$23 ;
+    \$257  = \$17 ;
     if (rst) begin
-      \$257  = 1'h0;
+      \$257  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = \$26 ;
+    \$258  = rq0_part0_1;
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = \$30 [7:0];
+    \$259  = rq0_part0_1_r;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = \$35 ;
+    \$260  = \$21 [35:0];
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = \$40 ;
+    \$261  = \$22 [35:0];
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = \$168 [10:0];
+    \$262  = \$23 ;
     if (rst) begin
-      \$262  = 11'h000;
+      \$262  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = rq1_x;
+    \$263  = \$24 ;
     if (rst) begin
-      \$263  = 11'h000;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = \$41 ;
+    \$264  = \$27 ;
     if (rst) begin
-      \$264  = 28'h0000000;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = rq1_part0_0;
+    \$265  = \$31 [7:0];
     if (rst) begin
-      \$265  = 28'h0000000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = rq1_part0_0_r;
+    \$266  = \$36 ;
     if (rst) begin
-      \$266  = 28'h0000000;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$267  = rq1_x;
+    \$267  = \$41 ;
     if (rst) begin
-      \$267  = 11'h000;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$268  = \$42 ;
+    \$268  = \$172 [10:0];
     if (rst) begin
-      \$268  = 19'h00000;
+      \$268  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$269  = rq1_part0_1;
+    \$269  = rq1_x;
     if (rst) begin
-      \$269  = 19'h00000;
+      \$269  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$270  = rq1_part0_1_r;
+    \$270  = \$42 ;
     if (rst) begin
-      \$270  = 19'h00000;
+      \$270  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$271  = \$46 [35:0];
+    \$271  = rq1_part0_0;
     if (rst) begin
-      \$271  = 36'h000000000;
+      \$271  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$272  = \$47 ;
+    \$272  = rq1_part0_0_r;
     if (rst) begin
-      \$272  = 36'h000000000;
+      \$272  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$273  = \$48 ;
+    \$273  = rq1_x;
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$274  = \$51 ;
+    \$274  = \$43 ;
     if (rst) begin
-      \$274  = 1'h0;
+      \$274  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$275  = \$55 [7:0];
+    \$275  = rq1_part0_1;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$276  = \$60 ;
+    \$276  = rq1_part0_1_r;
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$277  = \$65 ;
+    \$277  = \$47 [35:0];
     if (rst) begin
-      \$277  = 1'h0;
+      \$277  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$278  = \$171 [10:0];
+    \$278  = \$48 [35:0];
     if (rst) begin
-      \$278  = 11'h000;
+      \$278  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$279  = rq2_x;
+    \$279  = \$49 ;
     if (rst) begin
-      \$279  = 11'h000;
+      \$279  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$280  = \$66 ;
+    \$280  = \$50 ;
     if (rst) begin
-      \$280  = 28'h0000000;
+      \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$281  = rq2_part0_0;
+    \$281  = \$53 ;
     if (rst) begin
-      \$281  = 28'h0000000;
+      \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$282  = rq2_part0_0_r;
+    \$282  = \$57 [7:0];
     if (rst) begin
-      \$282  = 28'h0000000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$283  = rq2_x;
+    \$283  = \$62 ;
     if (rst) begin
-      \$283  = 11'h000;
+      \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$284  = \$67 ;
     if (rst) begin
-      \$284  = 19'h00000;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$285  = rq2_part0_1;
+    \$285  = \$175 [10:0];
     if (rst) begin
-      \$285  = 19'h00000;
+      \$285  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$286  = rq2_part0_1_r;
+    \$286  = rq2_x;
     if (rst) begin
-      \$286  = 19'h00000;
+      \$286  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$287  = \$71 [35:0];
+    \$287  = \$68 ;
     if (rst) begin
-      \$287  = 36'h000000000;
+      \$287  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$288  = \$72 ;
+    \$288  = rq2_part0_0;
     if (rst) begin
-      \$288  = 36'h000000000;
+      \$288  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$289  = \$73 ;
+    \$289  = rq2_part0_0_r;
     if (rst) begin
-      \$289  = 1'h0;
+      \$289  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$290  = \$76 ;
+    \$290  = rq2_x;
     if (rst) begin
-      \$290  = 1'h0;
+      \$290  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$291  = \$80 [7:0];
+    \$291  = \$69 ;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$292  = \$85 ;
+    \$292  = rq2_part0_1;
     if (rst) begin
-      \$292  = 1'h0;
+      \$292  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$293  = \$90 ;
+    \$293  = rq2_part0_1_r;
     if (rst) begin
-      \$293  = 1'h0;
+      \$293  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$294  = \$174 [10:0];
+    \$294  = \$73 [35:0];
     if (rst) begin
-      \$294  = 11'h000;
+      \$294  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$295  = rq3_x;
+    \$295  = \$74 [35:0];
     if (rst) begin
-      \$295  = 11'h000;
+      \$295  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$296  = \$91 ;
+    \$296  = \$75 ;
     if (rst) begin
-      \$296  = 28'h0000000;
+      \$296  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$297  = rq3_part0_0;
+    \$297  = \$76 ;
     if (rst) begin
-      \$297  = 28'h0000000;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$298  = rq3_part0_0_r;
+    \$298  = \$79 ;
     if (rst) begin
-      \$298  = 28'h0000000;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$299  = rq3_x;
+    \$299  = \$83 [7:0];
     if (rst) begin
-      \$299  = 11'h000;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$300  = \$92 ;
+    \$300  = \$88 ;
     if (rst) begin
-      \$300  = 19'h00000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$301  = rq3_part0_1;
+    \$301  = \$93 ;
     if (rst) begin
-      \$301  = 19'h00000;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$302  = rq3_part0_1_r;
+    \$302  = \$178 [10:0];
     if (rst) begin
-      \$302  = 19'h00000;
+      \$302  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$303  = \$96 [35:0];
+    \$303  = rq3_x;
     if (rst) begin
-      \$303  = 36'h000000000;
+      \$303  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$304  = \$97 ;
+    \$304  = \$94 ;
     if (rst) begin
-      \$304  = 36'h000000000;
+      \$304  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$305  = \$98 ;
+    \$305  = rq3_part0_0;
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$306  = \$101 ;
+    \$306  = rq3_part0_0_r;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$307  = \$105 [7:0];
+    \$307  = rq3_x;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$308  = \$110 ;
+    \$308  = \$95 ;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$309  = \$115 ;
+    \$309  = rq3_part0_1;
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$310  = \$188 [3:0];
+    \$310  = rq3_part0_1_r;
     if (rst) begin
-      \$310  = 4'h0;
+      \$310  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$311  = \$124 ;
+    \$311  = \$99 [35:0];
     if (rst) begin
-      \$311  = 1'h1;
+      \$311  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$312  = q_wptr;
-    if (\$131 ) begin
-      \$312  = \$134 [3:0];
-    end
+    \$312  = \$100 [35:0];
     if (rst) begin
-      \$312  = 4'h0;
+      \$312  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$313  = q_rptr;
-    if (\$138 ) begin
-      \$313  = \$141 [3:0];
-    end
+    \$313  = \$101 ;
     if (rst) begin
-      \$313  = 4'h0;
+      \$313  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$314  = \$154 [3:0];
+    \$314  = \$102 ;
     if (rst) begin
-      \$314  = 4'h0;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$315  = o__valid;
-    if (\$156 ) begin
-      \$315  = \$158 ;
-    end
+    \$315  = \$105 ;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$316  = o__payload;
-    if (\$156 ) begin
-      \$316  = \$160 ;
-    end
+    \$316  = \$109 [7:0];
     if (rst) begin
-      \$316  = 32'd0;
+      \$316  = 8'h00;
     end
   end
-  assign new0 = \$165 [10:0];
-  assign new1 = \$168 [10:0];
-  assign new2 = \$171 [10:0];
-  assign new3 = \$174 [10:0];
-  assign q_owed_next = \$188 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$317  = \$114 ;
+    if (rst) begin
+      \$317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$318  = \$119 ;
+    if (rst) begin
+      \$318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$319  = \$192 [3:0];
+    if (rst) begin
+      \$319  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$320  = \$128 ;
+    if (rst) begin
+      \$320  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$321  = q_wptr;
+    if (\$135 ) begin
+      \$321  = \$138 [3:0];
+    end
+    if (rst) begin
+      \$321  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$322  = q_rptr;
+    if (\$142 ) begin
+      \$322  = \$145 [3:0];
+    end
+    if (rst) begin
+      \$322  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$323  = \$158 [3:0];
+    if (rst) begin
+      \$323  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$324  = o__valid;
+    if (\$160 ) begin
+      \$324  = \$162 ;
+    end
+    if (rst) begin
+      \$324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$325  = o__payload;
+    if (\$160 ) begin
+      \$325  = \$164 ;
+    end
+    if (rst) begin
+      \$325  = 32'd0;
+    end
+  end
+  assign new0 = \$169 [10:0];
+  assign new1 = \$172 [10:0];
+  assign new2 = \$175 [10:0];
+  assign new3 = \$178 [10:0];
+  assign q_owed_next = \$192 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -23231,38 +24039,38 @@ module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
-  assign q_in[31:24] = \$182 ;
-  assign q_in[23:16] = \$180 ;
-  assign q_in[15:8] = \$178 ;
-  assign q_in[7:0] = \$176 ;
+  assign q_in[31:24] = \$186 ;
+  assign q_in[23:16] = \$184 ;
+  assign q_in[15:8] = \$182 ;
+  assign q_in[7:0] = \$180 ;
   assign \$18  = { rq0_part0_0_rr[27], rq0_part0_0_rr };
   assign \$20  = { rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr[18], rq0_part0_1_rr, 17'h00000 };
-  assign \$22  = { rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35:26] };
+  assign \$23  = { rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35], rq0_prod[35:26] };
   assign rq0_rem[35:26] = 10'h000;
   assign rq0_rem[25:0] = rq0_prod[25:0];
-  assign \$25  = 1'h1;
-  assign \$26  = \$24 ;
-  assign \$43  = { rq1_part0_0_rr[27], rq1_part0_0_rr };
-  assign \$45  = { rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr, 17'h00000 };
-  assign \$47  = { rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35:26] };
+  assign \$26  = 1'h1;
+  assign \$27  = \$25 ;
+  assign \$44  = { rq1_part0_0_rr[27], rq1_part0_0_rr };
+  assign \$46  = { rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr[18], rq1_part0_1_rr, 17'h00000 };
+  assign \$49  = { rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35], rq1_prod[35:26] };
   assign rq1_rem[35:26] = 10'h000;
   assign rq1_rem[25:0] = rq1_prod[25:0];
-  assign \$50  = 1'h1;
-  assign \$51  = \$49 ;
-  assign \$68  = { rq2_part0_0_rr[27], rq2_part0_0_rr };
-  assign \$70  = { rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr, 17'h00000 };
-  assign \$72  = { rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35:26] };
+  assign \$52  = 1'h1;
+  assign \$53  = \$51 ;
+  assign \$70  = { rq2_part0_0_rr[27], rq2_part0_0_rr };
+  assign \$72  = { rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr[18], rq2_part0_1_rr, 17'h00000 };
+  assign \$75  = { rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35], rq2_prod[35:26] };
   assign rq2_rem[35:26] = 10'h000;
   assign rq2_rem[25:0] = rq2_prod[25:0];
-  assign \$75  = 1'h1;
-  assign \$76  = \$74 ;
-  assign \$93  = { rq3_part0_0_rr[27], rq3_part0_0_rr };
-  assign \$95  = { rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr, 17'h00000 };
-  assign \$97  = { rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35:26] };
+  assign \$78  = 1'h1;
+  assign \$79  = \$77 ;
+  assign \$96  = { rq3_part0_0_rr[27], rq3_part0_0_rr };
+  assign \$98  = { rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr[18], rq3_part0_1_rr, 17'h00000 };
+  assign \$101  = { rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35], rq3_prod[35:26] };
   assign rq3_rem[35:26] = 10'h000;
   assign rq3_rem[25:0] = rq3_prod[25:0];
-  assign \$100  = 1'h1;
-  assign \$101  = \$99 ;
+  assign \$104  = 1'h1;
+  assign \$105  = \$103 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -27965,73 +28773,73 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [4:0] \$105 ;
-  wire [4:0] \$106 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [4:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [4:0] \$110 ;
   wire \$111 ;
-  wire [4:0] \$112 ;
-  wire [4:0] \$113 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [4:0] \$116 ;
+  wire [4:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [4:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire [5:0] \$126 ;
+  wire [4:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [5:0] \$130 ;
   wire \$131 ;
-  wire [15:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [15:0] \$136 ;
+  reg [3:0] \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
   reg \$140 ;
   reg \$141 ;
   reg \$142 ;
-  reg [24:0] \$143 ;
-  reg [24:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
   reg [24:0] \$148 ;
   reg [24:0] \$149 ;
   wire \$15 ;
   reg [24:0] \$150 ;
-  reg [5:0] \$151 ;
-  reg [5:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [5:0] \$154 ;
-  reg [5:0] \$155 ;
-  reg [5:0] \$156 ;
+  reg [24:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [24:0] \$156 ;
   reg [5:0] \$157 ;
   reg [5:0] \$158 ;
-  reg [31:0] \$159 ;
+  reg [5:0] \$159 ;
   wire \$16 ;
-  reg [31:0] \$160 ;
-  reg [31:0] \$161 ;
-  reg [31:0] \$162 ;
-  reg [31:0] \$163 ;
-  reg [31:0] \$164 ;
-  reg [31:0] \$165 ;
+  reg [5:0] \$160 ;
+  reg [5:0] \$161 ;
+  reg [5:0] \$162 ;
+  reg [5:0] \$163 ;
+  reg [5:0] \$164 ;
+  reg [5:0] \$165 ;
   reg [31:0] \$166 ;
   reg [31:0] \$167 ;
   reg [31:0] \$168 ;
@@ -28042,133 +28850,150 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] \$172 ;
   reg [31:0] \$173 ;
   reg [31:0] \$174 ;
-  reg [25:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [33:0] \$178 ;
-  reg [33:0] \$179 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  reg [31:0] \$177 ;
+  reg [31:0] \$178 ;
+  reg [31:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [33:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [25:0] \$188 ;
-  reg [25:0] \$189 ;
+  reg [31:0] \$180 ;
+  reg [31:0] \$181 ;
+  reg [31:0] \$182 ;
+  reg [31:0] \$183 ;
+  reg [25:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [33:0] \$187 ;
+  reg [33:0] \$188 ;
+  reg [33:0] \$189 ;
   wire \$19 ;
-  reg [25:0] \$190 ;
-  reg [8:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [16:0] \$193 ;
-  reg [16:0] \$194 ;
-  reg [16:0] \$195 ;
-  reg [50:0] \$196 ;
-  reg [50:0] \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [16:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [24:0] \$192 ;
+  reg [24:0] \$193 ;
+  reg [24:0] \$194 ;
+  reg [8:0] \$195 ;
+  reg [16:0] \$196 ;
+  reg [25:0] \$197 ;
+  reg [25:0] \$198 ;
+  reg [25:0] \$199 ;
   wire [7:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [24:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [8:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [16:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [50:0] \$205 ;
+  reg [50:0] \$206 ;
+  reg [50:0] \$207 ;
+  reg [50:0] \$208 ;
+  reg \$209 ;
   reg [5:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [5:0] \$211 ;
-  reg [5:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [31:0] \$219 ;
+  reg \$210 ;
+  reg [7:0] \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [31:0] \$22 ;
-  reg [31:0] \$220 ;
-  reg [31:0] \$221 ;
-  reg [31:0] \$222 ;
-  reg [31:0] \$223 ;
-  reg [31:0] \$224 ;
-  reg [31:0] \$225 ;
-  reg [31:0] \$226 ;
-  reg [31:0] \$227 ;
-  reg [31:0] \$228 ;
-  reg [31:0] \$229 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   reg [31:0] \$23 ;
-  reg [31:0] \$230 ;
-  reg [31:0] \$231 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
   reg [31:0] \$232 ;
   reg [31:0] \$233 ;
   reg [31:0] \$234 ;
-  reg [25:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [31:0] \$235 ;
+  reg [31:0] \$236 ;
+  reg [31:0] \$237 ;
+  reg [31:0] \$238 ;
+  reg [31:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [33:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [25:0] \$248 ;
-  reg [25:0] \$249 ;
+  reg [31:0] \$240 ;
+  reg [31:0] \$241 ;
+  reg [31:0] \$242 ;
+  reg [31:0] \$243 ;
+  reg [31:0] \$244 ;
+  reg [31:0] \$245 ;
+  reg [31:0] \$246 ;
+  reg [31:0] \$247 ;
+  reg [31:0] \$248 ;
+  reg [31:0] \$249 ;
   wire [24:0] \$25 ;
   reg [25:0] \$250 ;
-  reg [8:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [16:0] \$254 ;
-  reg [16:0] \$255 ;
-  reg [50:0] \$256 ;
-  reg [50:0] \$257 ;
-  reg \$258 ;
-  reg \$259 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   wire [25:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg [3:0] \$263 ;
-  reg \$264 ;
-  reg [3:0] \$265 ;
-  reg [3:0] \$266 ;
-  reg [3:0] \$267 ;
-  reg \$268 ;
-  reg [15:0] \$269 ;
+  reg [24:0] \$260 ;
+  reg [8:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [25:0] \$263 ;
+  reg [25:0] \$264 ;
+  reg [25:0] \$265 ;
+  reg [8:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [16:0] \$268 ;
+  reg [16:0] \$269 ;
   wire [16:0] \$27 ;
+  reg [16:0] \$270 ;
+  reg [50:0] \$271 ;
+  reg [50:0] \$272 ;
+  reg [50:0] \$273 ;
+  reg [50:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg [7:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire [34:0] \$28 ;
+  reg [3:0] \$280 ;
+  reg \$281 ;
+  reg [3:0] \$282 ;
+  reg [3:0] \$283 ;
+  reg [3:0] \$284 ;
+  reg \$285 ;
+  reg [15:0] \$286 ;
   wire [35:0] \$29 ;
   wire [7:0] \$3 ;
   wire [55:0] \$30 ;
   wire [56:0] \$31 ;
   wire [56:0] \$32 ;
-  wire [58:0] \$33 ;
+  wire [57:0] \$33 ;
   wire [79:0] \$34 ;
   wire [80:0] \$35 ;
-  wire [50:0] \$36 ;
-  wire \$37 ;
-  wire \$38 ;
+  wire [51:0] \$36 ;
+  wire [52:0] \$37 ;
+  wire [50:0] \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire [51:0] \$41 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire [52:0] \$44 ;
+  wire [51:0] \$43 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
+  wire [52:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -28178,38 +29003,38 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  reg [24:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  wire [33:0] \$59 ;
+  wire \$55 ;
+  wire \$56 ;
+  reg [24:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [25:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [34:0] \$63 ;
-  wire [35:0] \$64 ;
-  wire [55:0] \$65 ;
-  wire [56:0] \$66 ;
-  wire [56:0] \$67 ;
-  wire [58:0] \$68 ;
-  wire [79:0] \$69 ;
+  reg [31:0] \$60 ;
+  wire [33:0] \$61 ;
+  wire [24:0] \$62 ;
+  wire [25:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [34:0] \$65 ;
+  wire [35:0] \$66 ;
+  wire [55:0] \$67 ;
+  wire [56:0] \$68 ;
+  wire [56:0] \$69 ;
   wire \$7 ;
-  wire [80:0] \$70 ;
-  wire [50:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [51:0] \$76 ;
+  wire [57:0] \$70 ;
+  wire [79:0] \$71 ;
+  wire [80:0] \$72 ;
+  wire [51:0] \$73 ;
+  wire [52:0] \$74 ;
+  wire [50:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [52:0] \$79 ;
+  wire \$79 ;
   wire [5:0] \$8 ;
-  wire \$80 ;
+  wire [51:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [52:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -28274,6 +29099,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] rq0_half_6 = 32'd0;
   reg [31:0] rq0_half_7 = 32'd0;
   reg [31:0] rq0_half_8 = 32'd0;
+  reg [31:0] rq0_half_9 = 32'd0;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -28286,6 +29112,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] rq0_mask_6 = 32'd0;
   reg [31:0] rq0_mask_7 = 32'd0;
   reg [31:0] rq0_mask_8 = 32'd0;
+  reg [31:0] rq0_mask_9 = 32'd0;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -28294,6 +29121,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -28317,6 +29145,9 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [50:0] rq0_sum0 = 51'h0000000000000;
+  reg [50:0] rq0_sum1 = 51'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [25:0] rq0_x = 26'h0000000;
@@ -28335,6 +29166,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] rq1_half_6 = 32'd0;
   reg [31:0] rq1_half_7 = 32'd0;
   reg [31:0] rq1_half_8 = 32'd0;
+  reg [31:0] rq1_half_9 = 32'd0;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -28347,6 +29179,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] rq1_mask_6 = 32'd0;
   reg [31:0] rq1_mask_7 = 32'd0;
   reg [31:0] rq1_mask_8 = 32'd0;
+  reg [31:0] rq1_mask_9 = 32'd0;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -28355,6 +29188,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -28378,6 +29212,9 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [50:0] rq1_sum0 = 51'h0000000000000;
+  reg [50:0] rq1_sum1 = 51'h0000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [25:0] rq1_x = 26'h0000000;
@@ -28386,6 +29223,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [8:0] rq1_x1_0 = 9'h000;
   reg [8:0] rq1_x1_1 = 9'h000;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -28396,7 +29234,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [8:0];
+  reg [15:0] queue [9:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -28407,14 +29245,15 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
     queue[8] = 16'h0000;
+    queue[9] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 19'h00000, rq0_mask_6 };
-  assign rq1_rem = rq1_prod & { 19'h00000, rq1_mask_6 };
+  assign rq0_rem = rq0_prod & { 19'h00000, rq0_mask_7 };
+  assign rq1_rem = rq1_prod & { 19'h00000, rq1_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -28429,7 +29268,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$signature__en  = rq_valid_9 & \$14 ;
   assign \$15  = i__valid & i__ready;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -28441,371 +29280,401 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$33  = $signed(1'h0) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$54  = \$51  ? \$52  : \$53 ;
-  assign \$59  = rq1_x0_0 * rq1_m0_0;
-  assign \$60  = rq1_x0_1 * rq1_m0_1;
-  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$72  = rq1_rem > rq1_half_6;
-  assign \$73  = rq1_rem == rq1_half_6;
-  assign \$74  = | rq1_half_6;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$77  = rq1_tie & rq1_floor[0];
-  assign \$78  = rq1_above | \$77 ;
-  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
-  assign \$80  = rq1_tie & rq1_floor[0];
-  assign \$81  = rq1_above | \$80 ;
-  assign \$82  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$83  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$84  = \$81  ? \$82  : \$83 ;
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = o__valid & o__ready;
-  assign \$92  = q_owed < 4'h9;
-  assign \$93  = \$91  ? i__ready : \$92 ;
-  assign \$94  = o__valid & o__ready;
-  assign \$95  = \$94  | i__ready;
-  assign \$96  = \$90  ? \$93  : \$95 ;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = | q_stored;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$98  & \$100 ;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = rq_valid_8 & \$102 ;
-  assign \$104  = \$signature__addr  == 4'h8;
-  assign \$105  = \$signature__addr  + 1'h1;
-  assign \$106  = \$104  ? 5'h00 : \$105 ;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = | q_stored;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = rport__addr == 4'h8;
-  assign \$112  = rport__addr + 1'h1;
-  assign \$113  = \$111  ? 5'h00 : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = | q_stored;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = rq_valid_8 & \$119 ;
-  assign \$121  = q_stored + \$120 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = | q_stored;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = \$121  - \$125 ;
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = | q_stored;
-  assign \$130  = \$129  | rq_valid_8;
-  assign \$131  = | q_stored;
-  assign \$132  = \$131  ? rport__data : q_in;
+  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
+  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$39  = rq0_rem > rq0_half_7;
+  assign \$40  = rq0_rem == rq0_half_7;
+  assign \$41  = | rq0_half_7;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$50  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = rq0_tie & rq0_floor[0];
+  assign \$53  = rq0_above | \$52 ;
+  assign \$54  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$55  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$56  = \$53  ? \$54  : \$55 ;
+  assign \$61  = rq1_x0_0 * rq1_m0_0;
+  assign \$62  = rq1_x0_1 * rq1_m0_1;
+  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$66  = 1'h0 + \$65 ;
+  assign \$68  = \$66  + \$67 ;
+  assign \$70  = $signed(1'h0) + $signed(\$69 );
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
+  assign \$75  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$76  = rq1_rem > rq1_half_7;
+  assign \$77  = rq1_rem == rq1_half_7;
+  assign \$78  = | rq1_half_7;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$94  = i__valid & i__ready;
+  assign \$95  = o__valid & o__ready;
+  assign \$96  = q_owed < 4'ha;
+  assign \$97  = \$95  ? i__ready : \$96 ;
+  assign \$98  = o__valid & o__ready;
+  assign \$99  = \$98  | i__ready;
+  assign \$100  = \$94  ? \$97  : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = rq_valid_9 & \$106 ;
+  assign \$108  = \$signature__addr  == 4'h9;
+  assign \$109  = \$signature__addr  + 1'h1;
+  assign \$110  = \$108  ? 5'h00 : \$109 ;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = | q_stored;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = rport__addr == 4'h9;
+  assign \$116  = rport__addr + 1'h1;
+  assign \$117  = \$115  ? 5'h00 : \$116 ;
+  assign \$118  = ~ o__valid;
+  assign \$119  = \$118  | o__ready;
+  assign \$120  = | q_stored;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = rq_valid_9 & \$123 ;
+  assign \$125  = q_stored + \$124 ;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = | q_stored;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$125  - \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = \$133  | rq_valid_9;
+  assign \$135  = | q_stored;
+  assign \$136  = \$135  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$133 ;
+    group <= \$137 ;
   always @(posedge clk)
-    rq_valid_1 <= \$134 ;
+    rq_valid_1 <= \$138 ;
   always @(posedge clk)
-    rq_valid_2 <= \$135 ;
+    rq_valid_2 <= \$139 ;
   always @(posedge clk)
-    rq_valid_3 <= \$136 ;
+    rq_valid_3 <= \$140 ;
   always @(posedge clk)
-    rq_valid_4 <= \$137 ;
+    rq_valid_4 <= \$141 ;
   always @(posedge clk)
-    rq_valid_5 <= \$138 ;
+    rq_valid_5 <= \$142 ;
   always @(posedge clk)
-    rq_valid_6 <= \$139 ;
+    rq_valid_6 <= \$143 ;
   always @(posedge clk)
-    rq_valid_7 <= \$140 ;
+    rq_valid_7 <= \$144 ;
   always @(posedge clk)
-    rq_valid_8 <= \$141 ;
+    rq_valid_8 <= \$145 ;
   always @(posedge clk)
-    rq_valid_9 <= \$142 ;
+    rq_valid_9 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$143 ;
+    rq_valid_10 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$144 ;
+    rq0_mult_1 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$145 ;
+    rq0_mult_2 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$146 ;
+    rq0_mult_3 <= \$150 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$147 ;
+    rq0_mult_4 <= \$151 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$148 ;
+    rq0_mult_5 <= \$152 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$149 ;
+    rq0_mult_6 <= \$153 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$150 ;
+    rq0_mult_7 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$151 ;
+    rq0_mult_8 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$152 ;
+    rq0_mult_9 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$153 ;
+    rq0_shift_1 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$154 ;
+    rq0_shift_2 <= \$158 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$155 ;
+    rq0_shift_3 <= \$159 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$156 ;
+    rq0_shift_4 <= \$160 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$157 ;
+    rq0_shift_5 <= \$161 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$158 ;
+    rq0_shift_6 <= \$162 ;
   always @(posedge clk)
-    rq0_half_1 <= \$159 ;
+    rq0_shift_7 <= \$163 ;
   always @(posedge clk)
-    rq0_half_2 <= \$160 ;
+    rq0_shift_8 <= \$164 ;
   always @(posedge clk)
-    rq0_half_3 <= \$161 ;
+    rq0_shift_9 <= \$165 ;
   always @(posedge clk)
-    rq0_half_4 <= \$162 ;
+    rq0_half_1 <= \$166 ;
   always @(posedge clk)
-    rq0_half_5 <= \$163 ;
+    rq0_half_2 <= \$167 ;
   always @(posedge clk)
-    rq0_half_6 <= \$164 ;
+    rq0_half_3 <= \$168 ;
   always @(posedge clk)
-    rq0_half_7 <= \$165 ;
+    rq0_half_4 <= \$169 ;
   always @(posedge clk)
-    rq0_half_8 <= \$166 ;
+    rq0_half_5 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$167 ;
+    rq0_half_6 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$168 ;
+    rq0_half_7 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$169 ;
+    rq0_half_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$170 ;
+    rq0_half_9 <= \$174 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$171 ;
+    rq0_mask_1 <= \$175 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$172 ;
+    rq0_mask_2 <= \$176 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$173 ;
+    rq0_mask_3 <= \$177 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$174 ;
+    rq0_mask_4 <= \$178 ;
   always @(posedge clk)
-    rq0_x <= \$175 ;
+    rq0_mask_5 <= \$179 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$176 ;
+    rq0_mask_6 <= \$180 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$177 ;
+    rq0_mask_7 <= \$181 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$178 ;
+    rq0_mask_8 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$179 ;
+    rq0_mask_9 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$180 ;
+    rq0_x <= \$184 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$181 ;
+    rq0_x0_0 <= \$185 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$182 ;
+    rq0_m0_0 <= \$186 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$183 ;
+    rq0_part0_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$184 ;
+    rq0_part0_0_r <= \$188 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$185 ;
+    rq0_part0_0_rr <= \$189 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$186 ;
+    rq0_x0_1 <= \$190 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$187 ;
+    rq0_m0_1 <= \$191 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$188 ;
+    rq0_part0_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$189 ;
+    rq0_part0_1_r <= \$193 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$190 ;
+    rq0_part0_1_rr <= \$194 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$191 ;
+    rq0_x1_0 <= \$195 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$192 ;
+    rq0_m1_0 <= \$196 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$193 ;
+    rq0_part1_0 <= \$197 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$194 ;
+    rq0_part1_0_r <= \$198 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$195 ;
+    rq0_part1_0_rr <= \$199 ;
   always @(posedge clk)
-    rq0_prod <= \$196 ;
+    rq0_x1_1 <= \$200 ;
   always @(posedge clk)
-    rq0_floor <= \$197 ;
+    rq0_m1_1 <= \$201 ;
   always @(posedge clk)
-    rq0_above <= \$198 ;
+    rq0_part1_1 <= \$202 ;
   always @(posedge clk)
-    rq0_tie <= \$199 ;
+    rq0_part1_1_r <= \$203 ;
   always @(posedge clk)
-    rq0_code <= \$200 ;
+    rq0_part1_1_rr <= \$204 ;
   always @(posedge clk)
-    rq0_under <= \$201 ;
+    rq0_sum0 <= \$205 ;
   always @(posedge clk)
-    rq0_over <= \$202 ;
+    rq0_sum1 <= \$206 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$203 ;
+    rq0_prod <= \$207 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$204 ;
+    rq0_floor <= \$208 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$205 ;
+    rq0_above <= \$209 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$206 ;
+    rq0_tie <= \$210 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$207 ;
+    rq0_code <= \$211 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$208 ;
+    rq0_under <= \$212 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$209 ;
+    rq0_over <= \$213 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$210 ;
+    rq1_mult_1 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$211 ;
+    rq1_mult_2 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$212 ;
+    rq1_mult_3 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$213 ;
+    rq1_mult_4 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$214 ;
+    rq1_mult_5 <= \$218 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$215 ;
+    rq1_mult_6 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$216 ;
+    rq1_mult_7 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$217 ;
+    rq1_mult_8 <= \$221 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$218 ;
+    rq1_mult_9 <= \$222 ;
   always @(posedge clk)
-    rq1_half_1 <= \$219 ;
+    rq1_shift_1 <= \$223 ;
   always @(posedge clk)
-    rq1_half_2 <= \$220 ;
+    rq1_shift_2 <= \$224 ;
   always @(posedge clk)
-    rq1_half_3 <= \$221 ;
+    rq1_shift_3 <= \$225 ;
   always @(posedge clk)
-    rq1_half_4 <= \$222 ;
+    rq1_shift_4 <= \$226 ;
   always @(posedge clk)
-    rq1_half_5 <= \$223 ;
+    rq1_shift_5 <= \$227 ;
   always @(posedge clk)
-    rq1_half_6 <= \$224 ;
+    rq1_shift_6 <= \$228 ;
   always @(posedge clk)
-    rq1_half_7 <= \$225 ;
+    rq1_shift_7 <= \$229 ;
   always @(posedge clk)
-    rq1_half_8 <= \$226 ;
+    rq1_shift_8 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$227 ;
+    rq1_shift_9 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$228 ;
+    rq1_half_1 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$229 ;
+    rq1_half_2 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$230 ;
+    rq1_half_3 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$231 ;
+    rq1_half_4 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$232 ;
+    rq1_half_5 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$233 ;
+    rq1_half_6 <= \$237 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$234 ;
+    rq1_half_7 <= \$238 ;
   always @(posedge clk)
-    rq1_x <= \$235 ;
+    rq1_half_8 <= \$239 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$236 ;
+    rq1_half_9 <= \$240 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$237 ;
+    rq1_mask_1 <= \$241 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$238 ;
+    rq1_mask_2 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$239 ;
+    rq1_mask_3 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$240 ;
+    rq1_mask_4 <= \$244 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$241 ;
+    rq1_mask_5 <= \$245 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$242 ;
+    rq1_mask_6 <= \$246 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$243 ;
+    rq1_mask_7 <= \$247 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$244 ;
+    rq1_mask_8 <= \$248 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$245 ;
+    rq1_mask_9 <= \$249 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$246 ;
+    rq1_x <= \$250 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$247 ;
+    rq1_x0_0 <= \$251 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$248 ;
+    rq1_m0_0 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$249 ;
+    rq1_part0_0 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$250 ;
+    rq1_part0_0_r <= \$254 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$251 ;
+    rq1_part0_0_rr <= \$255 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$252 ;
+    rq1_x0_1 <= \$256 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$253 ;
+    rq1_m0_1 <= \$257 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$254 ;
+    rq1_part0_1 <= \$258 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$255 ;
+    rq1_part0_1_r <= \$259 ;
   always @(posedge clk)
-    rq1_prod <= \$256 ;
+    rq1_part0_1_rr <= \$260 ;
   always @(posedge clk)
-    rq1_floor <= \$257 ;
+    rq1_x1_0 <= \$261 ;
   always @(posedge clk)
-    rq1_above <= \$258 ;
+    rq1_m1_0 <= \$262 ;
   always @(posedge clk)
-    rq1_tie <= \$259 ;
+    rq1_part1_0 <= \$263 ;
   always @(posedge clk)
-    rq1_code <= \$260 ;
+    rq1_part1_0_r <= \$264 ;
   always @(posedge clk)
-    rq1_under <= \$261 ;
+    rq1_part1_0_rr <= \$265 ;
   always @(posedge clk)
-    rq1_over <= \$262 ;
+    rq1_x1_1 <= \$266 ;
   always @(posedge clk)
-    q_owed <= \$263 ;
+    rq1_m1_1 <= \$267 ;
   always @(posedge clk)
-    i__ready <= \$264 ;
+    rq1_part1_1 <= \$268 ;
   always @(posedge clk)
-    \$signature__addr  <= \$265 ;
+    rq1_part1_1_r <= \$269 ;
   always @(posedge clk)
-    rport__addr <= \$266 ;
+    rq1_part1_1_rr <= \$270 ;
   always @(posedge clk)
-    q_stored <= \$267 ;
+    rq1_sum0 <= \$271 ;
   always @(posedge clk)
-    o__valid <= \$268 ;
+    rq1_sum1 <= \$272 ;
   always @(posedge clk)
-    o__payload <= \$269 ;
+    rq1_prod <= \$273 ;
+  always @(posedge clk)
+    rq1_floor <= \$274 ;
+  always @(posedge clk)
+    rq1_above <= \$275 ;
+  always @(posedge clk)
+    rq1_tie <= \$276 ;
+  always @(posedge clk)
+    rq1_code <= \$277 ;
+  always @(posedge clk)
+    rq1_under <= \$278 ;
+  always @(posedge clk)
+    rq1_over <= \$279 ;
+  always @(posedge clk)
+    q_owed <= \$280 ;
+  always @(posedge clk)
+    i__ready <= \$281 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$282 ;
+  always @(posedge clk)
+    rport__addr <= \$283 ;
+  always @(posedge clk)
+    q_stored <= \$284 ;
+  always @(posedge clk)
+    o__valid <= \$285 ;
+  always @(posedge clk)
+    o__payload <= \$286 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
@@ -28963,37 +29832,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$55  = 25'h1227748;
+          \$57  = 25'h1227748;
       4'h1:
-          \$55  = 25'h10bd233;
+          \$57  = 25'h10bd233;
       4'h2:
-          \$55  = 25'h168aa3d;
+          \$57  = 25'h168aa3d;
       4'h3:
-          \$55  = 25'h17f0481;
+          \$57  = 25'h17f0481;
       4'h4:
-          \$55  = 25'h1503c45;
+          \$57  = 25'h1503c45;
       4'h5:
-          \$55  = 25'h10f4fdd;
+          \$57  = 25'h10f4fdd;
       4'h6:
-          \$55  = 25'h1a76e53;
+          \$57  = 25'h1a76e53;
       4'h7:
-          \$55  = 25'h11c3816;
+          \$57  = 25'h11c3816;
       4'h8:
-          \$55  = 25'h1d4d858;
+          \$57  = 25'h1d4d858;
       4'h9:
-          \$55  = 25'h14290f0;
+          \$57  = 25'h14290f0;
       4'ha:
-          \$55  = 25'h1855e87;
+          \$57  = 25'h1855e87;
       4'hb:
-          \$55  = 25'h10b549e;
+          \$57  = 25'h10b549e;
       4'hc:
-          \$55  = 25'h1b28421;
+          \$57  = 25'h1b28421;
       4'hd:
-          \$55  = 25'h10136ad;
+          \$57  = 25'h10136ad;
       4'he:
-          \$55  = 25'h175f80f;
+          \$57  = 25'h175f80f;
       4'hf:
-          \$55  = 25'h1be240a;
+          \$57  = 25'h1be240a;
     endcase
   end
   always @* begin
@@ -29001,37 +29870,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h1:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h2:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h3:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h4:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h5:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h6:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h7:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h8:
-          \$56  = 6'h1e;
+          \$58  = 6'h1e;
       4'h9:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'ha:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'hb:
-          \$56  = 6'h1e;
+          \$58  = 6'h1e;
       4'hc:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'hd:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'he:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'hf:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
     endcase
   end
   always @* begin
@@ -29039,37 +29908,37 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h1:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h2:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h3:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h4:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h5:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h6:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h7:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h8:
-          \$57  = 32'd536870912;
+          \$59  = 32'd536870912;
       4'h9:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'ha:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'hb:
-          \$57  = 32'd536870912;
+          \$59  = 32'd536870912;
       4'hc:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'hd:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'he:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'hf:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
     endcase
   end
   always @* begin
@@ -29077,1011 +29946,1102 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h1:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h2:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h3:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h4:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h5:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h6:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h7:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h8:
-          \$58  = 32'd1073741823;
+          \$60  = 32'd1073741823;
       4'h9:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'ha:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'hb:
-          \$58  = 32'd1073741823;
+          \$60  = 32'd1073741823;
       4'hc:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'hd:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'he:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'hf:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = group;
+    \$137  = group;
     if (\$15 ) begin
-      \$133  = \$18 [3:0];
+      \$137  = \$18 [3:0];
     end
     if (rst) begin
-      \$133  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = \$19 ;
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = rq_valid_1;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = rq_valid_2;
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = rq_valid_3;
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = rq_valid_4;
+    \$138  = \$19 ;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = rq_valid_5;
+    \$139  = rq_valid_1;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = rq_valid_6;
+    \$140  = rq_valid_2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = rq_valid_7;
+    \$141  = rq_valid_3;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = rq_valid_8;
+    \$142  = rq_valid_4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = \$20 ;
+    \$143  = rq_valid_5;
     if (rst) begin
-      \$143  = 25'h0000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = rq0_mult_1;
+    \$144  = rq_valid_6;
     if (rst) begin
-      \$144  = 25'h0000000;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = rq0_mult_2;
+    \$145  = rq_valid_7;
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$146  = rq0_mult_3;
+    \$146  = rq_valid_8;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$147  = rq0_mult_4;
+    \$147  = rq_valid_9;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$148  = rq0_mult_5;
+    \$148  = \$20 ;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$149  = rq0_mult_6;
+    \$149  = rq0_mult_1;
     if (rst) begin
       \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$150  = rq0_mult_7;
+    \$150  = rq0_mult_2;
     if (rst) begin
       \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$151  = \$21 ;
+    \$151  = rq0_mult_3;
     if (rst) begin
-      \$151  = 6'h00;
+      \$151  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$152  = rq0_shift_1;
+    \$152  = rq0_mult_4;
     if (rst) begin
-      \$152  = 6'h00;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$153  = rq0_shift_2;
+    \$153  = rq0_mult_5;
     if (rst) begin
-      \$153  = 6'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$154  = rq0_shift_3;
+    \$154  = rq0_mult_6;
     if (rst) begin
-      \$154  = 6'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$155  = rq0_shift_4;
+    \$155  = rq0_mult_7;
     if (rst) begin
-      \$155  = 6'h00;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$156  = rq0_shift_5;
+    \$156  = rq0_mult_8;
     if (rst) begin
-      \$156  = 6'h00;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$157  = rq0_shift_6;
+    \$157  = \$21 ;
     if (rst) begin
       \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$158  = rq0_shift_7;
+    \$158  = rq0_shift_1;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$159  = \$22 ;
+    \$159  = rq0_shift_2;
     if (rst) begin
-      \$159  = 32'd0;
+      \$159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$160  = rq0_half_1;
+    \$160  = rq0_shift_3;
     if (rst) begin
-      \$160  = 32'd0;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$161  = rq0_half_2;
+    \$161  = rq0_shift_4;
     if (rst) begin
-      \$161  = 32'd0;
+      \$161  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$162  = rq0_half_3;
+    \$162  = rq0_shift_5;
     if (rst) begin
-      \$162  = 32'd0;
+      \$162  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$163  = rq0_half_4;
+    \$163  = rq0_shift_6;
     if (rst) begin
-      \$163  = 32'd0;
+      \$163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$164  = rq0_half_5;
+    \$164  = rq0_shift_7;
     if (rst) begin
-      \$164  = 32'd0;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$165  = rq0_half_6;
+    \$165  = rq0_shift_8;
     if (rst) begin
-      \$165  = 32'd0;
+      \$165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$166  = rq0_half_7;
+    \$166  = \$22 ;
     if (rst) begin
       \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$167  = \$23 ;
+    \$167  = rq0_half_1;
     if (rst) begin
       \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$168  = rq0_mask_1;
+    \$168  = rq0_half_2;
     if (rst) begin
       \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$169  = rq0_mask_2;
+    \$169  = rq0_half_3;
     if (rst) begin
       \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$170  = rq0_mask_3;
+    \$170  = rq0_half_4;
     if (rst) begin
       \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$171  = rq0_mask_4;
+    \$171  = rq0_half_5;
     if (rst) begin
       \$171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$172  = rq0_mask_5;
+    \$172  = rq0_half_6;
     if (rst) begin
       \$172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$173  = rq0_mask_6;
+    \$173  = rq0_half_7;
     if (rst) begin
       \$173  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$174  = rq0_mask_7;
+    \$174  = rq0_half_8;
     if (rst) begin
       \$174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$175  = i__payload[25:0];
+    \$175  = \$23 ;
     if (rst) begin
-      \$175  = 26'h0000000;
+      \$175  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$176  = rq0_x[16:0];
+    \$176  = rq0_mask_1;
     if (rst) begin
-      \$176  = 17'h00000;
+      \$176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$177  = rq0_mult_1[16:0];
+    \$177  = rq0_mask_2;
     if (rst) begin
-      \$177  = 17'h00000;
+      \$177  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$178  = \$24 ;
+    \$178  = rq0_mask_3;
     if (rst) begin
-      \$178  = 34'h000000000;
+      \$178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$179  = rq0_part0_0;
+    \$179  = rq0_mask_4;
     if (rst) begin
-      \$179  = 34'h000000000;
+      \$179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$180  = rq0_part0_0_r;
+    \$180  = rq0_mask_5;
     if (rst) begin
-      \$180  = 34'h000000000;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$181  = rq0_x[16:0];
+    \$181  = rq0_mask_6;
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$182  = rq0_mult_1[24:17];
+    \$182  = rq0_mask_7;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$183  = \$25 ;
+    \$183  = rq0_mask_8;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$184  = rq0_part0_1;
+    \$184  = i__payload[25:0];
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$185  = rq0_part0_1_r;
+    \$185  = rq0_x[16:0];
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$186  = rq0_x[25:17];
+    \$186  = rq0_mult_1[16:0];
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$187  = rq0_mult_1[16:0];
+    \$187  = \$24 ;
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$188  = \$26 ;
+    \$188  = rq0_part0_0;
     if (rst) begin
-      \$188  = 26'h0000000;
+      \$188  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$189  = rq0_part1_0;
+    \$189  = rq0_part0_0_r;
     if (rst) begin
-      \$189  = 26'h0000000;
+      \$189  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$190  = rq0_part1_0_r;
+    \$190  = rq0_x[16:0];
     if (rst) begin
-      \$190  = 26'h0000000;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$191  = rq0_x[25:17];
+    \$191  = rq0_mult_1[24:17];
     if (rst) begin
-      \$191  = 9'h000;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$192  = rq0_mult_1[24:17];
+    \$192  = \$25 ;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$193  = \$27 ;
+    \$193  = rq0_part0_1;
     if (rst) begin
-      \$193  = 17'h00000;
+      \$193  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$194  = rq0_part1_1;
+    \$194  = rq0_part0_1_r;
     if (rst) begin
-      \$194  = 17'h00000;
+      \$194  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$195  = rq0_part1_1_r;
+    \$195  = rq0_x[25:17];
     if (rst) begin
-      \$195  = 17'h00000;
+      \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$196  = \$35 [50:0];
+    \$196  = rq0_mult_1[16:0];
     if (rst) begin
-      \$196  = 51'h0000000000000;
+      \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$197  = \$36 ;
+    \$197  = \$26 ;
     if (rst) begin
-      \$197  = 51'h0000000000000;
+      \$197  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$198  = \$37 ;
+    \$198  = rq0_part1_0;
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$199  = \$40 ;
+    \$199  = rq0_part1_0_r;
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$200  = \$44 [7:0];
+    \$200  = rq0_x[25:17];
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$201  = \$49 ;
+    \$201  = rq0_mult_1[24:17];
     if (rst) begin
-      \$201  = 1'h0;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$202  = \$54 ;
+    \$202  = \$27 ;
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$203  = \$55 ;
+    \$203  = rq0_part1_1;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$204  = rq1_mult_1;
+    \$204  = rq0_part1_1_r;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$205  = rq1_mult_2;
+    \$205  = \$31 [50:0];
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$206  = rq1_mult_3;
+    \$206  = \$35 [50:0];
     if (rst) begin
-      \$206  = 25'h0000000;
+      \$206  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$207  = rq1_mult_4;
+    \$207  = \$37 [50:0];
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$208  = rq1_mult_5;
+    \$208  = \$38 ;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$209  = rq1_mult_6;
+    \$209  = \$39 ;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$210  = rq1_mult_7;
+    \$210  = \$42 ;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$211  = \$56 ;
+    \$211  = \$46 [7:0];
     if (rst) begin
-      \$211  = 6'h00;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$212  = rq1_shift_1;
+    \$212  = \$51 ;
     if (rst) begin
-      \$212  = 6'h00;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$213  = rq1_shift_2;
+    \$213  = \$56 ;
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$214  = rq1_shift_3;
+    \$214  = \$57 ;
     if (rst) begin
-      \$214  = 6'h00;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$215  = rq1_shift_4;
+    \$215  = rq1_mult_1;
     if (rst) begin
-      \$215  = 6'h00;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$216  = rq1_shift_5;
+    \$216  = rq1_mult_2;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$217  = rq1_shift_6;
+    \$217  = rq1_mult_3;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$218  = rq1_shift_7;
+    \$218  = rq1_mult_4;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$219  = \$57 ;
+    \$219  = rq1_mult_5;
     if (rst) begin
-      \$219  = 32'd0;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$220  = rq1_half_1;
+    \$220  = rq1_mult_6;
     if (rst) begin
-      \$220  = 32'd0;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$221  = rq1_half_2;
+    \$221  = rq1_mult_7;
     if (rst) begin
-      \$221  = 32'd0;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$222  = rq1_half_3;
+    \$222  = rq1_mult_8;
     if (rst) begin
-      \$222  = 32'd0;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$223  = rq1_half_4;
+    \$223  = \$58 ;
     if (rst) begin
-      \$223  = 32'd0;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$224  = rq1_half_5;
+    \$224  = rq1_shift_1;
     if (rst) begin
-      \$224  = 32'd0;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$225  = rq1_half_6;
+    \$225  = rq1_shift_2;
     if (rst) begin
-      \$225  = 32'd0;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$226  = rq1_half_7;
+    \$226  = rq1_shift_3;
     if (rst) begin
-      \$226  = 32'd0;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$227  = \$58 ;
+    \$227  = rq1_shift_4;
     if (rst) begin
-      \$227  = 32'd0;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$228  = rq1_mask_1;
+    \$228  = rq1_shift_5;
     if (rst) begin
-      \$228  = 32'd0;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$229  = rq1_mask_2;
+    \$229  = rq1_shift_6;
     if (rst) begin
-      \$229  = 32'd0;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$230  = rq1_mask_3;
+    \$230  = rq1_shift_7;
     if (rst) begin
-      \$230  = 32'd0;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$231  = rq1_mask_4;
+    \$231  = rq1_shift_8;
     if (rst) begin
-      \$231  = 32'd0;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$232  = rq1_mask_5;
+    \$232  = \$59 ;
     if (rst) begin
       \$232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$233  = rq1_mask_6;
+    \$233  = rq1_half_1;
     if (rst) begin
       \$233  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$234  = rq1_mask_7;
+    \$234  = rq1_half_2;
     if (rst) begin
       \$234  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$235  = i__payload[51:26];
+    \$235  = rq1_half_3;
     if (rst) begin
-      \$235  = 26'h0000000;
+      \$235  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$236  = rq1_x[16:0];
+    \$236  = rq1_half_4;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$237  = rq1_mult_1[16:0];
+    \$237  = rq1_half_5;
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$238  = \$59 ;
+    \$238  = rq1_half_6;
     if (rst) begin
-      \$238  = 34'h000000000;
+      \$238  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$239  = rq1_part0_0;
+    \$239  = rq1_half_7;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$240  = rq1_part0_0_r;
+    \$240  = rq1_half_8;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$241  = rq1_x[16:0];
+    \$241  = \$60 ;
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$242  = rq1_mult_1[24:17];
+    \$242  = rq1_mask_1;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$243  = \$60 ;
+    \$243  = rq1_mask_2;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$244  = rq1_part0_1;
+    \$244  = rq1_mask_3;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$245  = rq1_part0_1_r;
+    \$245  = rq1_mask_4;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$246  = rq1_x[25:17];
+    \$246  = rq1_mask_5;
     if (rst) begin
-      \$246  = 9'h000;
+      \$246  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$247  = rq1_mult_1[16:0];
+    \$247  = rq1_mask_6;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$248  = \$61 ;
+    \$248  = rq1_mask_7;
     if (rst) begin
-      \$248  = 26'h0000000;
+      \$248  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$249  = rq1_part1_0;
+    \$249  = rq1_mask_8;
     if (rst) begin
-      \$249  = 26'h0000000;
+      \$249  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$250  = rq1_part1_0_r;
+    \$250  = i__payload[51:26];
     if (rst) begin
       \$250  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$251  = rq1_x[25:17];
+    \$251  = rq1_x[16:0];
     if (rst) begin
-      \$251  = 9'h000;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$252  = rq1_mult_1[24:17];
+    \$252  = rq1_mult_1[16:0];
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$253  = \$62 ;
+    \$253  = \$61 ;
     if (rst) begin
-      \$253  = 17'h00000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$254  = rq1_part1_1;
+    \$254  = rq1_part0_0;
     if (rst) begin
-      \$254  = 17'h00000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$255  = rq1_part1_1_r;
+    \$255  = rq1_part0_0_r;
     if (rst) begin
-      \$255  = 17'h00000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$256  = \$70 [50:0];
+    \$256  = rq1_x[16:0];
     if (rst) begin
-      \$256  = 51'h0000000000000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$257  = \$71 ;
+    \$257  = rq1_mult_1[24:17];
     if (rst) begin
-      \$257  = 51'h0000000000000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$258  = \$72 ;
+    \$258  = \$62 ;
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$259  = \$75 ;
+    \$259  = rq1_part0_1;
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$260  = \$79 [7:0];
+    \$260  = rq1_part0_1_r;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$261  = \$84 ;
+    \$261  = rq1_x[25:17];
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$262  = \$89 ;
+    \$262  = rq1_mult_1[16:0];
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$263  = \$8 [3:0];
+    \$263  = \$63 ;
     if (rst) begin
-      \$263  = 4'h0;
+      \$263  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$264  = \$96 ;
+    \$264  = rq1_part1_0;
     if (rst) begin
-      \$264  = 1'h1;
+      \$264  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$265  = \$signature__addr ;
-    if (\$103 ) begin
-      \$265  = \$106 [3:0];
-    end
+    \$265  = rq1_part1_0_r;
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$266  = rport__addr;
-    if (\$110 ) begin
-      \$266  = \$113 [3:0];
-    end
+    \$266  = rq1_x[25:17];
     if (rst) begin
-      \$266  = 4'h0;
+      \$266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$267  = \$126 [3:0];
+    \$267  = rq1_mult_1[24:17];
     if (rst) begin
-      \$267  = 4'h0;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$268  = o__valid;
-    if (\$128 ) begin
-      \$268  = \$130 ;
-    end
+    \$268  = \$64 ;
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$269  = o__payload;
-    if (\$128 ) begin
-      \$269  = \$132 ;
+    \$269  = rq1_part1_1;
+    if (rst) begin
+      \$269  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$270  = rq1_part1_1_r;
+    if (rst) begin
+      \$270  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$271  = \$68 [50:0];
+    if (rst) begin
+      \$271  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$272  = \$72 [50:0];
+    if (rst) begin
+      \$272  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$273  = \$74 [50:0];
+    if (rst) begin
+      \$273  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$274  = \$75 ;
+    if (rst) begin
+      \$274  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$275  = \$76 ;
+    if (rst) begin
+      \$275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$276  = \$79 ;
+    if (rst) begin
+      \$276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$277  = \$83 [7:0];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$278  = \$88 ;
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$279  = \$93 ;
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$280  = \$8 [3:0];
+    if (rst) begin
+      \$280  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$281  = \$100 ;
+    if (rst) begin
+      \$281  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$282  = \$signature__addr ;
+    if (\$107 ) begin
+      \$282  = \$110 [3:0];
     end
     if (rst) begin
-      \$269  = 16'h0000;
+      \$282  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$283  = rport__addr;
+    if (\$114 ) begin
+      \$283  = \$117 [3:0];
+    end
+    if (rst) begin
+      \$283  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$284  = \$130 [3:0];
+    if (rst) begin
+      \$284  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$285  = o__valid;
+    if (\$132 ) begin
+      \$285  = \$134 ;
+    end
+    if (rst) begin
+      \$285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$286  = o__payload;
+    if (\$132 ) begin
+      \$286  = \$136 ;
+    end
+    if (rst) begin
+      \$286  = 16'h0000;
     end
   end
   assign q_room = i__ready;
@@ -30101,10 +31061,10 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$32  = { rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr[25], rq0_part1_0_rr, 17'h00000 };
   assign \$34  = { rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr[16], rq0_part1_1_rr, 34'h000000000 };
-  assign \$63  = { 1'h0, rq1_part0_0_rr };
-  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr, 34'h000000000 };
+  assign \$65  = { 1'h0, rq1_part0_0_rr };
+  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr[25], rq1_part1_0_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr[16], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -34239,73 +35199,73 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [4:0] \$105 ;
-  wire [4:0] \$106 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [4:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [4:0] \$110 ;
   wire \$111 ;
-  wire [4:0] \$112 ;
-  wire [4:0] \$113 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [4:0] \$116 ;
+  wire [4:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [4:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire [5:0] \$126 ;
+  wire [4:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [5:0] \$130 ;
   wire \$131 ;
-  wire [15:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [15:0] \$136 ;
+  reg [3:0] \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
   reg \$140 ;
   reg \$141 ;
   reg \$142 ;
-  reg [24:0] \$143 ;
-  reg [24:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
   reg [24:0] \$148 ;
   reg [24:0] \$149 ;
   wire \$15 ;
   reg [24:0] \$150 ;
-  reg [5:0] \$151 ;
-  reg [5:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [5:0] \$154 ;
-  reg [5:0] \$155 ;
-  reg [5:0] \$156 ;
+  reg [24:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [24:0] \$156 ;
   reg [5:0] \$157 ;
   reg [5:0] \$158 ;
-  reg [31:0] \$159 ;
+  reg [5:0] \$159 ;
   wire \$16 ;
-  reg [31:0] \$160 ;
-  reg [31:0] \$161 ;
-  reg [31:0] \$162 ;
-  reg [31:0] \$163 ;
-  reg [31:0] \$164 ;
-  reg [31:0] \$165 ;
+  reg [5:0] \$160 ;
+  reg [5:0] \$161 ;
+  reg [5:0] \$162 ;
+  reg [5:0] \$163 ;
+  reg [5:0] \$164 ;
+  reg [5:0] \$165 ;
   reg [31:0] \$166 ;
   reg [31:0] \$167 ;
   reg [31:0] \$168 ;
@@ -34316,133 +35276,150 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] \$172 ;
   reg [31:0] \$173 ;
   reg [31:0] \$174 ;
-  reg [22:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [33:0] \$178 ;
-  reg [33:0] \$179 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  reg [31:0] \$177 ;
+  reg [31:0] \$178 ;
+  reg [31:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [33:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [22:0] \$188 ;
-  reg [22:0] \$189 ;
+  reg [31:0] \$180 ;
+  reg [31:0] \$181 ;
+  reg [31:0] \$182 ;
+  reg [31:0] \$183 ;
+  reg [22:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [33:0] \$187 ;
+  reg [33:0] \$188 ;
+  reg [33:0] \$189 ;
   wire \$19 ;
-  reg [22:0] \$190 ;
-  reg [5:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [13:0] \$193 ;
-  reg [13:0] \$194 ;
-  reg [13:0] \$195 ;
-  reg [47:0] \$196 ;
-  reg [47:0] \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [16:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [24:0] \$192 ;
+  reg [24:0] \$193 ;
+  reg [24:0] \$194 ;
+  reg [5:0] \$195 ;
+  reg [16:0] \$196 ;
+  reg [22:0] \$197 ;
+  reg [22:0] \$198 ;
+  reg [22:0] \$199 ;
   wire [7:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [24:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [5:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [13:0] \$202 ;
+  reg [13:0] \$203 ;
+  reg [13:0] \$204 ;
+  reg [47:0] \$205 ;
+  reg [47:0] \$206 ;
+  reg [47:0] \$207 ;
+  reg [47:0] \$208 ;
+  reg \$209 ;
   reg [5:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [5:0] \$211 ;
-  reg [5:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [31:0] \$219 ;
+  reg \$210 ;
+  reg [7:0] \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [31:0] \$22 ;
-  reg [31:0] \$220 ;
-  reg [31:0] \$221 ;
-  reg [31:0] \$222 ;
-  reg [31:0] \$223 ;
-  reg [31:0] \$224 ;
-  reg [31:0] \$225 ;
-  reg [31:0] \$226 ;
-  reg [31:0] \$227 ;
-  reg [31:0] \$228 ;
-  reg [31:0] \$229 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   reg [31:0] \$23 ;
-  reg [31:0] \$230 ;
-  reg [31:0] \$231 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
   reg [31:0] \$232 ;
   reg [31:0] \$233 ;
   reg [31:0] \$234 ;
-  reg [22:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [31:0] \$235 ;
+  reg [31:0] \$236 ;
+  reg [31:0] \$237 ;
+  reg [31:0] \$238 ;
+  reg [31:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [33:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [22:0] \$248 ;
-  reg [22:0] \$249 ;
+  reg [31:0] \$240 ;
+  reg [31:0] \$241 ;
+  reg [31:0] \$242 ;
+  reg [31:0] \$243 ;
+  reg [31:0] \$244 ;
+  reg [31:0] \$245 ;
+  reg [31:0] \$246 ;
+  reg [31:0] \$247 ;
+  reg [31:0] \$248 ;
+  reg [31:0] \$249 ;
   wire [24:0] \$25 ;
   reg [22:0] \$250 ;
-  reg [5:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [13:0] \$253 ;
-  reg [13:0] \$254 ;
-  reg [13:0] \$255 ;
-  reg [47:0] \$256 ;
-  reg [47:0] \$257 ;
-  reg \$258 ;
-  reg \$259 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   wire [22:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg [3:0] \$263 ;
-  reg \$264 ;
-  reg [3:0] \$265 ;
-  reg [3:0] \$266 ;
-  reg [3:0] \$267 ;
-  reg \$268 ;
-  reg [15:0] \$269 ;
+  reg [24:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [22:0] \$263 ;
+  reg [22:0] \$264 ;
+  reg [22:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [13:0] \$268 ;
+  reg [13:0] \$269 ;
   wire [13:0] \$27 ;
+  reg [13:0] \$270 ;
+  reg [47:0] \$271 ;
+  reg [47:0] \$272 ;
+  reg [47:0] \$273 ;
+  reg [47:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg [7:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire [34:0] \$28 ;
+  reg [3:0] \$280 ;
+  reg \$281 ;
+  reg [3:0] \$282 ;
+  reg [3:0] \$283 ;
+  reg [3:0] \$284 ;
+  reg \$285 ;
+  reg [15:0] \$286 ;
   wire [35:0] \$29 ;
   wire [7:0] \$3 ;
   wire [55:0] \$30 ;
   wire [56:0] \$31 ;
   wire [53:0] \$32 ;
-  wire [58:0] \$33 ;
+  wire [54:0] \$33 ;
   wire [76:0] \$34 ;
   wire [77:0] \$35 ;
-  wire [47:0] \$36 ;
-  wire \$37 ;
-  wire \$38 ;
+  wire [48:0] \$36 ;
+  wire [49:0] \$37 ;
+  wire [47:0] \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire [48:0] \$41 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire [49:0] \$44 ;
+  wire [48:0] \$43 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
+  wire [49:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -34452,38 +35429,38 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  reg [24:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [31:0] \$57 ;
-  reg [31:0] \$58 ;
-  wire [33:0] \$59 ;
+  wire \$55 ;
+  wire \$56 ;
+  reg [24:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [31:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [22:0] \$61 ;
-  wire [13:0] \$62 ;
-  wire [34:0] \$63 ;
-  wire [35:0] \$64 ;
-  wire [55:0] \$65 ;
-  wire [56:0] \$66 ;
-  wire [53:0] \$67 ;
-  wire [58:0] \$68 ;
-  wire [76:0] \$69 ;
+  reg [31:0] \$60 ;
+  wire [33:0] \$61 ;
+  wire [24:0] \$62 ;
+  wire [22:0] \$63 ;
+  wire [13:0] \$64 ;
+  wire [34:0] \$65 ;
+  wire [35:0] \$66 ;
+  wire [55:0] \$67 ;
+  wire [56:0] \$68 ;
+  wire [53:0] \$69 ;
   wire \$7 ;
-  wire [77:0] \$70 ;
-  wire [47:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [48:0] \$76 ;
+  wire [54:0] \$70 ;
+  wire [76:0] \$71 ;
+  wire [77:0] \$72 ;
+  wire [48:0] \$73 ;
+  wire [49:0] \$74 ;
+  wire [47:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [49:0] \$79 ;
+  wire \$79 ;
   wire [5:0] \$8 ;
-  wire \$80 ;
+  wire [48:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [49:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -34548,6 +35525,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] rq0_half_6 = 32'd0;
   reg [31:0] rq0_half_7 = 32'd0;
   reg [31:0] rq0_half_8 = 32'd0;
+  reg [31:0] rq0_half_9 = 32'd0;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -34560,6 +35538,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] rq0_mask_6 = 32'd0;
   reg [31:0] rq0_mask_7 = 32'd0;
   reg [31:0] rq0_mask_8 = 32'd0;
+  reg [31:0] rq0_mask_9 = 32'd0;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -34568,6 +35547,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -34591,6 +35571,9 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [47:0] rq0_sum0 = 48'h000000000000;
+  reg [47:0] rq0_sum1 = 48'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
@@ -34609,6 +35592,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] rq1_half_6 = 32'd0;
   reg [31:0] rq1_half_7 = 32'd0;
   reg [31:0] rq1_half_8 = 32'd0;
+  reg [31:0] rq1_half_9 = 32'd0;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -34621,6 +35605,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [31:0] rq1_mask_6 = 32'd0;
   reg [31:0] rq1_mask_7 = 32'd0;
   reg [31:0] rq1_mask_8 = 32'd0;
+  reg [31:0] rq1_mask_9 = 32'd0;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -34629,6 +35614,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -34652,6 +35638,9 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [47:0] rq1_sum0 = 48'h000000000000;
+  reg [47:0] rq1_sum1 = 48'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
@@ -34660,6 +35649,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_x1_0 = 6'h00;
   reg [5:0] rq1_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -34670,7 +35660,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [8:0];
+  reg [15:0] queue [9:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -34681,14 +35671,15 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
     queue[8] = 16'h0000;
+    queue[9] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_6 };
-  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_6 };
+  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_7 };
+  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -34703,7 +35694,7 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$signature__en  = rq_valid_9 & \$14 ;
   assign \$15  = i__valid & i__ready;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -34715,371 +35706,401 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$33  = $signed(1'h0) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$54  = \$51  ? \$52  : \$53 ;
-  assign \$59  = rq1_x0_0 * rq1_m0_0;
-  assign \$60  = rq1_x0_1 * rq1_m0_1;
-  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$72  = rq1_rem > rq1_half_6;
-  assign \$73  = rq1_rem == rq1_half_6;
-  assign \$74  = | rq1_half_6;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$77  = rq1_tie & rq1_floor[0];
-  assign \$78  = rq1_above | \$77 ;
-  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
-  assign \$80  = rq1_tie & rq1_floor[0];
-  assign \$81  = rq1_above | \$80 ;
-  assign \$82  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$83  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$84  = \$81  ? \$82  : \$83 ;
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = o__valid & o__ready;
-  assign \$92  = q_owed < 4'h9;
-  assign \$93  = \$91  ? i__ready : \$92 ;
-  assign \$94  = o__valid & o__ready;
-  assign \$95  = \$94  | i__ready;
-  assign \$96  = \$90  ? \$93  : \$95 ;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = | q_stored;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$98  & \$100 ;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = rq_valid_8 & \$102 ;
-  assign \$104  = \$signature__addr  == 4'h8;
-  assign \$105  = \$signature__addr  + 1'h1;
-  assign \$106  = \$104  ? 5'h00 : \$105 ;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = | q_stored;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = rport__addr == 4'h8;
-  assign \$112  = rport__addr + 1'h1;
-  assign \$113  = \$111  ? 5'h00 : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = | q_stored;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = rq_valid_8 & \$119 ;
-  assign \$121  = q_stored + \$120 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = | q_stored;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = \$121  - \$125 ;
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = | q_stored;
-  assign \$130  = \$129  | rq_valid_8;
-  assign \$131  = | q_stored;
-  assign \$132  = \$131  ? rport__data : q_in;
+  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
+  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$39  = rq0_rem > rq0_half_7;
+  assign \$40  = rq0_rem == rq0_half_7;
+  assign \$41  = | rq0_half_7;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$50  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = rq0_tie & rq0_floor[0];
+  assign \$53  = rq0_above | \$52 ;
+  assign \$54  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$55  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$56  = \$53  ? \$54  : \$55 ;
+  assign \$61  = rq1_x0_0 * rq1_m0_0;
+  assign \$62  = rq1_x0_1 * rq1_m0_1;
+  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$66  = 1'h0 + \$65 ;
+  assign \$68  = \$66  + \$67 ;
+  assign \$70  = $signed(1'h0) + $signed(\$69 );
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
+  assign \$75  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$76  = rq1_rem > rq1_half_7;
+  assign \$77  = rq1_rem == rq1_half_7;
+  assign \$78  = | rq1_half_7;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$94  = i__valid & i__ready;
+  assign \$95  = o__valid & o__ready;
+  assign \$96  = q_owed < 4'ha;
+  assign \$97  = \$95  ? i__ready : \$96 ;
+  assign \$98  = o__valid & o__ready;
+  assign \$99  = \$98  | i__ready;
+  assign \$100  = \$94  ? \$97  : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = rq_valid_9 & \$106 ;
+  assign \$108  = \$signature__addr  == 4'h9;
+  assign \$109  = \$signature__addr  + 1'h1;
+  assign \$110  = \$108  ? 5'h00 : \$109 ;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = | q_stored;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = rport__addr == 4'h9;
+  assign \$116  = rport__addr + 1'h1;
+  assign \$117  = \$115  ? 5'h00 : \$116 ;
+  assign \$118  = ~ o__valid;
+  assign \$119  = \$118  | o__ready;
+  assign \$120  = | q_stored;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = rq_valid_9 & \$123 ;
+  assign \$125  = q_stored + \$124 ;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = | q_stored;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$125  - \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = \$133  | rq_valid_9;
+  assign \$135  = | q_stored;
+  assign \$136  = \$135  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$133 ;
+    group <= \$137 ;
   always @(posedge clk)
-    rq_valid_1 <= \$134 ;
+    rq_valid_1 <= \$138 ;
   always @(posedge clk)
-    rq_valid_2 <= \$135 ;
+    rq_valid_2 <= \$139 ;
   always @(posedge clk)
-    rq_valid_3 <= \$136 ;
+    rq_valid_3 <= \$140 ;
   always @(posedge clk)
-    rq_valid_4 <= \$137 ;
+    rq_valid_4 <= \$141 ;
   always @(posedge clk)
-    rq_valid_5 <= \$138 ;
+    rq_valid_5 <= \$142 ;
   always @(posedge clk)
-    rq_valid_6 <= \$139 ;
+    rq_valid_6 <= \$143 ;
   always @(posedge clk)
-    rq_valid_7 <= \$140 ;
+    rq_valid_7 <= \$144 ;
   always @(posedge clk)
-    rq_valid_8 <= \$141 ;
+    rq_valid_8 <= \$145 ;
   always @(posedge clk)
-    rq_valid_9 <= \$142 ;
+    rq_valid_9 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$143 ;
+    rq_valid_10 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$144 ;
+    rq0_mult_1 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$145 ;
+    rq0_mult_2 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$146 ;
+    rq0_mult_3 <= \$150 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$147 ;
+    rq0_mult_4 <= \$151 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$148 ;
+    rq0_mult_5 <= \$152 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$149 ;
+    rq0_mult_6 <= \$153 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$150 ;
+    rq0_mult_7 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$151 ;
+    rq0_mult_8 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$152 ;
+    rq0_mult_9 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$153 ;
+    rq0_shift_1 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$154 ;
+    rq0_shift_2 <= \$158 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$155 ;
+    rq0_shift_3 <= \$159 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$156 ;
+    rq0_shift_4 <= \$160 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$157 ;
+    rq0_shift_5 <= \$161 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$158 ;
+    rq0_shift_6 <= \$162 ;
   always @(posedge clk)
-    rq0_half_1 <= \$159 ;
+    rq0_shift_7 <= \$163 ;
   always @(posedge clk)
-    rq0_half_2 <= \$160 ;
+    rq0_shift_8 <= \$164 ;
   always @(posedge clk)
-    rq0_half_3 <= \$161 ;
+    rq0_shift_9 <= \$165 ;
   always @(posedge clk)
-    rq0_half_4 <= \$162 ;
+    rq0_half_1 <= \$166 ;
   always @(posedge clk)
-    rq0_half_5 <= \$163 ;
+    rq0_half_2 <= \$167 ;
   always @(posedge clk)
-    rq0_half_6 <= \$164 ;
+    rq0_half_3 <= \$168 ;
   always @(posedge clk)
-    rq0_half_7 <= \$165 ;
+    rq0_half_4 <= \$169 ;
   always @(posedge clk)
-    rq0_half_8 <= \$166 ;
+    rq0_half_5 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$167 ;
+    rq0_half_6 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$168 ;
+    rq0_half_7 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$169 ;
+    rq0_half_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$170 ;
+    rq0_half_9 <= \$174 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$171 ;
+    rq0_mask_1 <= \$175 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$172 ;
+    rq0_mask_2 <= \$176 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$173 ;
+    rq0_mask_3 <= \$177 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$174 ;
+    rq0_mask_4 <= \$178 ;
   always @(posedge clk)
-    rq0_x <= \$175 ;
+    rq0_mask_5 <= \$179 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$176 ;
+    rq0_mask_6 <= \$180 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$177 ;
+    rq0_mask_7 <= \$181 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$178 ;
+    rq0_mask_8 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$179 ;
+    rq0_mask_9 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$180 ;
+    rq0_x <= \$184 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$181 ;
+    rq0_x0_0 <= \$185 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$182 ;
+    rq0_m0_0 <= \$186 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$183 ;
+    rq0_part0_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$184 ;
+    rq0_part0_0_r <= \$188 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$185 ;
+    rq0_part0_0_rr <= \$189 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$186 ;
+    rq0_x0_1 <= \$190 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$187 ;
+    rq0_m0_1 <= \$191 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$188 ;
+    rq0_part0_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$189 ;
+    rq0_part0_1_r <= \$193 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$190 ;
+    rq0_part0_1_rr <= \$194 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$191 ;
+    rq0_x1_0 <= \$195 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$192 ;
+    rq0_m1_0 <= \$196 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$193 ;
+    rq0_part1_0 <= \$197 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$194 ;
+    rq0_part1_0_r <= \$198 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$195 ;
+    rq0_part1_0_rr <= \$199 ;
   always @(posedge clk)
-    rq0_prod <= \$196 ;
+    rq0_x1_1 <= \$200 ;
   always @(posedge clk)
-    rq0_floor <= \$197 ;
+    rq0_m1_1 <= \$201 ;
   always @(posedge clk)
-    rq0_above <= \$198 ;
+    rq0_part1_1 <= \$202 ;
   always @(posedge clk)
-    rq0_tie <= \$199 ;
+    rq0_part1_1_r <= \$203 ;
   always @(posedge clk)
-    rq0_code <= \$200 ;
+    rq0_part1_1_rr <= \$204 ;
   always @(posedge clk)
-    rq0_under <= \$201 ;
+    rq0_sum0 <= \$205 ;
   always @(posedge clk)
-    rq0_over <= \$202 ;
+    rq0_sum1 <= \$206 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$203 ;
+    rq0_prod <= \$207 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$204 ;
+    rq0_floor <= \$208 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$205 ;
+    rq0_above <= \$209 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$206 ;
+    rq0_tie <= \$210 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$207 ;
+    rq0_code <= \$211 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$208 ;
+    rq0_under <= \$212 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$209 ;
+    rq0_over <= \$213 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$210 ;
+    rq1_mult_1 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$211 ;
+    rq1_mult_2 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$212 ;
+    rq1_mult_3 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$213 ;
+    rq1_mult_4 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$214 ;
+    rq1_mult_5 <= \$218 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$215 ;
+    rq1_mult_6 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$216 ;
+    rq1_mult_7 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$217 ;
+    rq1_mult_8 <= \$221 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$218 ;
+    rq1_mult_9 <= \$222 ;
   always @(posedge clk)
-    rq1_half_1 <= \$219 ;
+    rq1_shift_1 <= \$223 ;
   always @(posedge clk)
-    rq1_half_2 <= \$220 ;
+    rq1_shift_2 <= \$224 ;
   always @(posedge clk)
-    rq1_half_3 <= \$221 ;
+    rq1_shift_3 <= \$225 ;
   always @(posedge clk)
-    rq1_half_4 <= \$222 ;
+    rq1_shift_4 <= \$226 ;
   always @(posedge clk)
-    rq1_half_5 <= \$223 ;
+    rq1_shift_5 <= \$227 ;
   always @(posedge clk)
-    rq1_half_6 <= \$224 ;
+    rq1_shift_6 <= \$228 ;
   always @(posedge clk)
-    rq1_half_7 <= \$225 ;
+    rq1_shift_7 <= \$229 ;
   always @(posedge clk)
-    rq1_half_8 <= \$226 ;
+    rq1_shift_8 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$227 ;
+    rq1_shift_9 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$228 ;
+    rq1_half_1 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$229 ;
+    rq1_half_2 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$230 ;
+    rq1_half_3 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$231 ;
+    rq1_half_4 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$232 ;
+    rq1_half_5 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$233 ;
+    rq1_half_6 <= \$237 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$234 ;
+    rq1_half_7 <= \$238 ;
   always @(posedge clk)
-    rq1_x <= \$235 ;
+    rq1_half_8 <= \$239 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$236 ;
+    rq1_half_9 <= \$240 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$237 ;
+    rq1_mask_1 <= \$241 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$238 ;
+    rq1_mask_2 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$239 ;
+    rq1_mask_3 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$240 ;
+    rq1_mask_4 <= \$244 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$241 ;
+    rq1_mask_5 <= \$245 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$242 ;
+    rq1_mask_6 <= \$246 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$243 ;
+    rq1_mask_7 <= \$247 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$244 ;
+    rq1_mask_8 <= \$248 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$245 ;
+    rq1_mask_9 <= \$249 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$246 ;
+    rq1_x <= \$250 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$247 ;
+    rq1_x0_0 <= \$251 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$248 ;
+    rq1_m0_0 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$249 ;
+    rq1_part0_0 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$250 ;
+    rq1_part0_0_r <= \$254 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$251 ;
+    rq1_part0_0_rr <= \$255 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$252 ;
+    rq1_x0_1 <= \$256 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$253 ;
+    rq1_m0_1 <= \$257 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$254 ;
+    rq1_part0_1 <= \$258 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$255 ;
+    rq1_part0_1_r <= \$259 ;
   always @(posedge clk)
-    rq1_prod <= \$256 ;
+    rq1_part0_1_rr <= \$260 ;
   always @(posedge clk)
-    rq1_floor <= \$257 ;
+    rq1_x1_0 <= \$261 ;
   always @(posedge clk)
-    rq1_above <= \$258 ;
+    rq1_m1_0 <= \$262 ;
   always @(posedge clk)
-    rq1_tie <= \$259 ;
+    rq1_part1_0 <= \$263 ;
   always @(posedge clk)
-    rq1_code <= \$260 ;
+    rq1_part1_0_r <= \$264 ;
   always @(posedge clk)
-    rq1_under <= \$261 ;
+    rq1_part1_0_rr <= \$265 ;
   always @(posedge clk)
-    rq1_over <= \$262 ;
+    rq1_x1_1 <= \$266 ;
   always @(posedge clk)
-    q_owed <= \$263 ;
+    rq1_m1_1 <= \$267 ;
   always @(posedge clk)
-    i__ready <= \$264 ;
+    rq1_part1_1 <= \$268 ;
   always @(posedge clk)
-    \$signature__addr  <= \$265 ;
+    rq1_part1_1_r <= \$269 ;
   always @(posedge clk)
-    rport__addr <= \$266 ;
+    rq1_part1_1_rr <= \$270 ;
   always @(posedge clk)
-    q_stored <= \$267 ;
+    rq1_sum0 <= \$271 ;
   always @(posedge clk)
-    o__valid <= \$268 ;
+    rq1_sum1 <= \$272 ;
   always @(posedge clk)
-    o__payload <= \$269 ;
+    rq1_prod <= \$273 ;
+  always @(posedge clk)
+    rq1_floor <= \$274 ;
+  always @(posedge clk)
+    rq1_above <= \$275 ;
+  always @(posedge clk)
+    rq1_tie <= \$276 ;
+  always @(posedge clk)
+    rq1_code <= \$277 ;
+  always @(posedge clk)
+    rq1_under <= \$278 ;
+  always @(posedge clk)
+    rq1_over <= \$279 ;
+  always @(posedge clk)
+    q_owed <= \$280 ;
+  always @(posedge clk)
+    i__ready <= \$281 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$282 ;
+  always @(posedge clk)
+    rport__addr <= \$283 ;
+  always @(posedge clk)
+    q_stored <= \$284 ;
+  always @(posedge clk)
+    o__valid <= \$285 ;
+  always @(posedge clk)
+    o__payload <= \$286 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     (* full_case = 32'd1 *)
@@ -35237,37 +36258,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$55  = 25'h193a47f;
+          \$57  = 25'h193a47f;
       4'h1:
-          \$55  = 25'h1ddcc00;
+          \$57  = 25'h1ddcc00;
       4'h2:
-          \$55  = 25'h19af7b9;
+          \$57  = 25'h19af7b9;
       4'h3:
-          \$55  = 25'h131032c;
+          \$57  = 25'h131032c;
       4'h4:
-          \$55  = 25'h1b548f2;
+          \$57  = 25'h1b548f2;
       4'h5:
-          \$55  = 25'h1ec7675;
+          \$57  = 25'h1ec7675;
       4'h6:
-          \$55  = 25'h1f8b6bf;
+          \$57  = 25'h1f8b6bf;
       4'h7:
-          \$55  = 25'h116750a;
+          \$57  = 25'h116750a;
       4'h8:
-          \$55  = 25'h13cfbbe;
+          \$57  = 25'h13cfbbe;
       4'h9:
-          \$55  = 25'h1427e4b;
+          \$57  = 25'h1427e4b;
       4'ha:
-          \$55  = 25'h1a37a30;
+          \$57  = 25'h1a37a30;
       4'hb:
-          \$55  = 25'h15d15aa;
+          \$57  = 25'h15d15aa;
       4'hc:
-          \$55  = 25'h16af911;
+          \$57  = 25'h16af911;
       4'hd:
-          \$55  = 25'h11ee54a;
+          \$57  = 25'h11ee54a;
       4'he:
-          \$55  = 25'h1011ea3;
+          \$57  = 25'h1011ea3;
       4'hf:
-          \$55  = 25'h1deca8e;
+          \$57  = 25'h1deca8e;
     endcase
   end
   always @* begin
@@ -35275,37 +36296,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'h1:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'h2:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'h3:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h4:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'h5:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'h6:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'h7:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'h8:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'h9:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'ha:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'hb:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'hc:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'hd:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
       4'he:
-          \$56  = 6'h1f;
+          \$58  = 6'h1f;
       4'hf:
-          \$56  = 6'h20;
+          \$58  = 6'h20;
     endcase
   end
   always @* begin
@@ -35313,37 +36334,37 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'h1:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'h2:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'h3:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h4:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'h5:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'h6:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'h7:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'h8:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'h9:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'ha:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'hb:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'hc:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'hd:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
       4'he:
-          \$57  = 32'd1073741824;
+          \$59  = 32'd1073741824;
       4'hf:
-          \$57  = 32'd2147483648;
+          \$59  = 32'd2147483648;
     endcase
   end
   always @* begin
@@ -35351,1011 +36372,1102 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'h1:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'h2:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'h3:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h4:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'h5:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'h6:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'h7:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'h8:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'h9:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'ha:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'hb:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'hc:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'hd:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
       4'he:
-          \$58  = 32'd2147483647;
+          \$60  = 32'd2147483647;
       4'hf:
-          \$58  = 32'd4294967295;
+          \$60  = 32'd4294967295;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$133  = group;
+    \$137  = group;
     if (\$15 ) begin
-      \$133  = \$18 [3:0];
+      \$137  = \$18 [3:0];
     end
     if (rst) begin
-      \$133  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$134  = \$19 ;
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$135  = rq_valid_1;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$136  = rq_valid_2;
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$137  = rq_valid_3;
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$138  = rq_valid_4;
+    \$138  = \$19 ;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$139  = rq_valid_5;
+    \$139  = rq_valid_1;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$140  = rq_valid_6;
+    \$140  = rq_valid_2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$141  = rq_valid_7;
+    \$141  = rq_valid_3;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$142  = rq_valid_8;
+    \$142  = rq_valid_4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$143  = \$20 ;
+    \$143  = rq_valid_5;
     if (rst) begin
-      \$143  = 25'h0000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$144  = rq0_mult_1;
+    \$144  = rq_valid_6;
     if (rst) begin
-      \$144  = 25'h0000000;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$145  = rq0_mult_2;
+    \$145  = rq_valid_7;
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$146  = rq0_mult_3;
+    \$146  = rq_valid_8;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$147  = rq0_mult_4;
+    \$147  = rq_valid_9;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$148  = rq0_mult_5;
+    \$148  = \$20 ;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$149  = rq0_mult_6;
+    \$149  = rq0_mult_1;
     if (rst) begin
       \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$150  = rq0_mult_7;
+    \$150  = rq0_mult_2;
     if (rst) begin
       \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$151  = \$21 ;
+    \$151  = rq0_mult_3;
     if (rst) begin
-      \$151  = 6'h00;
+      \$151  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$152  = rq0_shift_1;
+    \$152  = rq0_mult_4;
     if (rst) begin
-      \$152  = 6'h00;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$153  = rq0_shift_2;
+    \$153  = rq0_mult_5;
     if (rst) begin
-      \$153  = 6'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$154  = rq0_shift_3;
+    \$154  = rq0_mult_6;
     if (rst) begin
-      \$154  = 6'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$155  = rq0_shift_4;
+    \$155  = rq0_mult_7;
     if (rst) begin
-      \$155  = 6'h00;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$156  = rq0_shift_5;
+    \$156  = rq0_mult_8;
     if (rst) begin
-      \$156  = 6'h00;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$157  = rq0_shift_6;
+    \$157  = \$21 ;
     if (rst) begin
       \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$158  = rq0_shift_7;
+    \$158  = rq0_shift_1;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$159  = \$22 ;
+    \$159  = rq0_shift_2;
     if (rst) begin
-      \$159  = 32'd0;
+      \$159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$160  = rq0_half_1;
+    \$160  = rq0_shift_3;
     if (rst) begin
-      \$160  = 32'd0;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$161  = rq0_half_2;
+    \$161  = rq0_shift_4;
     if (rst) begin
-      \$161  = 32'd0;
+      \$161  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$162  = rq0_half_3;
+    \$162  = rq0_shift_5;
     if (rst) begin
-      \$162  = 32'd0;
+      \$162  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$163  = rq0_half_4;
+    \$163  = rq0_shift_6;
     if (rst) begin
-      \$163  = 32'd0;
+      \$163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$164  = rq0_half_5;
+    \$164  = rq0_shift_7;
     if (rst) begin
-      \$164  = 32'd0;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$165  = rq0_half_6;
+    \$165  = rq0_shift_8;
     if (rst) begin
-      \$165  = 32'd0;
+      \$165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$166  = rq0_half_7;
+    \$166  = \$22 ;
     if (rst) begin
       \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$167  = \$23 ;
+    \$167  = rq0_half_1;
     if (rst) begin
       \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$168  = rq0_mask_1;
+    \$168  = rq0_half_2;
     if (rst) begin
       \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$169  = rq0_mask_2;
+    \$169  = rq0_half_3;
     if (rst) begin
       \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$170  = rq0_mask_3;
+    \$170  = rq0_half_4;
     if (rst) begin
       \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$171  = rq0_mask_4;
+    \$171  = rq0_half_5;
     if (rst) begin
       \$171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$172  = rq0_mask_5;
+    \$172  = rq0_half_6;
     if (rst) begin
       \$172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$173  = rq0_mask_6;
+    \$173  = rq0_half_7;
     if (rst) begin
       \$173  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$174  = rq0_mask_7;
+    \$174  = rq0_half_8;
     if (rst) begin
       \$174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$175  = i__payload[22:0];
+    \$175  = \$23 ;
     if (rst) begin
-      \$175  = 23'h000000;
+      \$175  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$176  = rq0_x[16:0];
+    \$176  = rq0_mask_1;
     if (rst) begin
-      \$176  = 17'h00000;
+      \$176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$177  = rq0_mult_1[16:0];
+    \$177  = rq0_mask_2;
     if (rst) begin
-      \$177  = 17'h00000;
+      \$177  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$178  = \$24 ;
+    \$178  = rq0_mask_3;
     if (rst) begin
-      \$178  = 34'h000000000;
+      \$178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$179  = rq0_part0_0;
+    \$179  = rq0_mask_4;
     if (rst) begin
-      \$179  = 34'h000000000;
+      \$179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$180  = rq0_part0_0_r;
+    \$180  = rq0_mask_5;
     if (rst) begin
-      \$180  = 34'h000000000;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$181  = rq0_x[16:0];
+    \$181  = rq0_mask_6;
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$182  = rq0_mult_1[24:17];
+    \$182  = rq0_mask_7;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$183  = \$25 ;
+    \$183  = rq0_mask_8;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$184  = rq0_part0_1;
+    \$184  = i__payload[22:0];
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$185  = rq0_part0_1_r;
+    \$185  = rq0_x[16:0];
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$186  = rq0_x[22:17];
+    \$186  = rq0_mult_1[16:0];
     if (rst) begin
-      \$186  = 6'h00;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$187  = rq0_mult_1[16:0];
+    \$187  = \$24 ;
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$188  = \$26 ;
+    \$188  = rq0_part0_0;
     if (rst) begin
-      \$188  = 23'h000000;
+      \$188  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$189  = rq0_part1_0;
+    \$189  = rq0_part0_0_r;
     if (rst) begin
-      \$189  = 23'h000000;
+      \$189  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$190  = rq0_part1_0_r;
+    \$190  = rq0_x[16:0];
     if (rst) begin
-      \$190  = 23'h000000;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$191  = rq0_x[22:17];
+    \$191  = rq0_mult_1[24:17];
     if (rst) begin
-      \$191  = 6'h00;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$192  = rq0_mult_1[24:17];
+    \$192  = \$25 ;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$193  = \$27 ;
+    \$193  = rq0_part0_1;
     if (rst) begin
-      \$193  = 14'h0000;
+      \$193  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$194  = rq0_part1_1;
+    \$194  = rq0_part0_1_r;
     if (rst) begin
-      \$194  = 14'h0000;
+      \$194  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$195  = rq0_part1_1_r;
+    \$195  = rq0_x[22:17];
     if (rst) begin
-      \$195  = 14'h0000;
+      \$195  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$196  = \$35 [47:0];
+    \$196  = rq0_mult_1[16:0];
     if (rst) begin
-      \$196  = 48'h000000000000;
+      \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$197  = \$36 ;
+    \$197  = \$26 ;
     if (rst) begin
-      \$197  = 48'h000000000000;
+      \$197  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$198  = \$37 ;
+    \$198  = rq0_part1_0;
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$199  = \$40 ;
+    \$199  = rq0_part1_0_r;
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$200  = \$44 [7:0];
+    \$200  = rq0_x[22:17];
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$201  = \$49 ;
+    \$201  = rq0_mult_1[24:17];
     if (rst) begin
-      \$201  = 1'h0;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$202  = \$54 ;
+    \$202  = \$27 ;
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$203  = \$55 ;
+    \$203  = rq0_part1_1;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$204  = rq1_mult_1;
+    \$204  = rq0_part1_1_r;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$205  = rq1_mult_2;
+    \$205  = \$31 [47:0];
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$206  = rq1_mult_3;
+    \$206  = \$35 [47:0];
     if (rst) begin
-      \$206  = 25'h0000000;
+      \$206  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$207  = rq1_mult_4;
+    \$207  = \$37 [47:0];
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$208  = rq1_mult_5;
+    \$208  = \$38 ;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$209  = rq1_mult_6;
+    \$209  = \$39 ;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$210  = rq1_mult_7;
+    \$210  = \$42 ;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$211  = \$56 ;
+    \$211  = \$46 [7:0];
     if (rst) begin
-      \$211  = 6'h00;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$212  = rq1_shift_1;
+    \$212  = \$51 ;
     if (rst) begin
-      \$212  = 6'h00;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$213  = rq1_shift_2;
+    \$213  = \$56 ;
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$214  = rq1_shift_3;
+    \$214  = \$57 ;
     if (rst) begin
-      \$214  = 6'h00;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$215  = rq1_shift_4;
+    \$215  = rq1_mult_1;
     if (rst) begin
-      \$215  = 6'h00;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$216  = rq1_shift_5;
+    \$216  = rq1_mult_2;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$217  = rq1_shift_6;
+    \$217  = rq1_mult_3;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$218  = rq1_shift_7;
+    \$218  = rq1_mult_4;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$219  = \$57 ;
+    \$219  = rq1_mult_5;
     if (rst) begin
-      \$219  = 32'd0;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$220  = rq1_half_1;
+    \$220  = rq1_mult_6;
     if (rst) begin
-      \$220  = 32'd0;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$221  = rq1_half_2;
+    \$221  = rq1_mult_7;
     if (rst) begin
-      \$221  = 32'd0;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$222  = rq1_half_3;
+    \$222  = rq1_mult_8;
     if (rst) begin
-      \$222  = 32'd0;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$223  = rq1_half_4;
+    \$223  = \$58 ;
     if (rst) begin
-      \$223  = 32'd0;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$224  = rq1_half_5;
+    \$224  = rq1_shift_1;
     if (rst) begin
-      \$224  = 32'd0;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$225  = rq1_half_6;
+    \$225  = rq1_shift_2;
     if (rst) begin
-      \$225  = 32'd0;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$226  = rq1_half_7;
+    \$226  = rq1_shift_3;
     if (rst) begin
-      \$226  = 32'd0;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$227  = \$58 ;
+    \$227  = rq1_shift_4;
     if (rst) begin
-      \$227  = 32'd0;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$228  = rq1_mask_1;
+    \$228  = rq1_shift_5;
     if (rst) begin
-      \$228  = 32'd0;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$229  = rq1_mask_2;
+    \$229  = rq1_shift_6;
     if (rst) begin
-      \$229  = 32'd0;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$230  = rq1_mask_3;
+    \$230  = rq1_shift_7;
     if (rst) begin
-      \$230  = 32'd0;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$231  = rq1_mask_4;
+    \$231  = rq1_shift_8;
     if (rst) begin
-      \$231  = 32'd0;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$232  = rq1_mask_5;
+    \$232  = \$59 ;
     if (rst) begin
       \$232  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$233  = rq1_mask_6;
+    \$233  = rq1_half_1;
     if (rst) begin
       \$233  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$234  = rq1_mask_7;
+    \$234  = rq1_half_2;
     if (rst) begin
       \$234  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$235  = i__payload[45:23];
+    \$235  = rq1_half_3;
     if (rst) begin
-      \$235  = 23'h000000;
+      \$235  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$236  = rq1_x[16:0];
+    \$236  = rq1_half_4;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$237  = rq1_mult_1[16:0];
+    \$237  = rq1_half_5;
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$238  = \$59 ;
+    \$238  = rq1_half_6;
     if (rst) begin
-      \$238  = 34'h000000000;
+      \$238  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$239  = rq1_part0_0;
+    \$239  = rq1_half_7;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$240  = rq1_part0_0_r;
+    \$240  = rq1_half_8;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$241  = rq1_x[16:0];
+    \$241  = \$60 ;
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$242  = rq1_mult_1[24:17];
+    \$242  = rq1_mask_1;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$243  = \$60 ;
+    \$243  = rq1_mask_2;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$244  = rq1_part0_1;
+    \$244  = rq1_mask_3;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$245  = rq1_part0_1_r;
+    \$245  = rq1_mask_4;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$246  = rq1_x[22:17];
+    \$246  = rq1_mask_5;
     if (rst) begin
-      \$246  = 6'h00;
+      \$246  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$247  = rq1_mult_1[16:0];
+    \$247  = rq1_mask_6;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$248  = \$61 ;
+    \$248  = rq1_mask_7;
     if (rst) begin
-      \$248  = 23'h000000;
+      \$248  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$249  = rq1_part1_0;
+    \$249  = rq1_mask_8;
     if (rst) begin
-      \$249  = 23'h000000;
+      \$249  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$250  = rq1_part1_0_r;
+    \$250  = i__payload[45:23];
     if (rst) begin
       \$250  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$251  = rq1_x[22:17];
+    \$251  = rq1_x[16:0];
     if (rst) begin
-      \$251  = 6'h00;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$252  = rq1_mult_1[24:17];
+    \$252  = rq1_mult_1[16:0];
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$253  = \$62 ;
+    \$253  = \$61 ;
     if (rst) begin
-      \$253  = 14'h0000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$254  = rq1_part1_1;
+    \$254  = rq1_part0_0;
     if (rst) begin
-      \$254  = 14'h0000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$255  = rq1_part1_1_r;
+    \$255  = rq1_part0_0_r;
     if (rst) begin
-      \$255  = 14'h0000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$256  = \$70 [47:0];
+    \$256  = rq1_x[16:0];
     if (rst) begin
-      \$256  = 48'h000000000000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$257  = \$71 ;
+    \$257  = rq1_mult_1[24:17];
     if (rst) begin
-      \$257  = 48'h000000000000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$258  = \$72 ;
+    \$258  = \$62 ;
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$259  = \$75 ;
+    \$259  = rq1_part0_1;
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$260  = \$79 [7:0];
+    \$260  = rq1_part0_1_r;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$261  = \$84 ;
+    \$261  = rq1_x[22:17];
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$262  = \$89 ;
+    \$262  = rq1_mult_1[16:0];
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$263  = \$8 [3:0];
+    \$263  = \$63 ;
     if (rst) begin
-      \$263  = 4'h0;
+      \$263  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$264  = \$96 ;
+    \$264  = rq1_part1_0;
     if (rst) begin
-      \$264  = 1'h1;
+      \$264  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$265  = \$signature__addr ;
-    if (\$103 ) begin
-      \$265  = \$106 [3:0];
-    end
+    \$265  = rq1_part1_0_r;
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$266  = rport__addr;
-    if (\$110 ) begin
-      \$266  = \$113 [3:0];
-    end
+    \$266  = rq1_x[22:17];
     if (rst) begin
-      \$266  = 4'h0;
+      \$266  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$267  = \$126 [3:0];
+    \$267  = rq1_mult_1[24:17];
     if (rst) begin
-      \$267  = 4'h0;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$268  = o__valid;
-    if (\$128 ) begin
-      \$268  = \$130 ;
-    end
+    \$268  = \$64 ;
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$269  = o__payload;
-    if (\$128 ) begin
-      \$269  = \$132 ;
+    \$269  = rq1_part1_1;
+    if (rst) begin
+      \$269  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$270  = rq1_part1_1_r;
+    if (rst) begin
+      \$270  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$271  = \$68 [47:0];
+    if (rst) begin
+      \$271  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$272  = \$72 [47:0];
+    if (rst) begin
+      \$272  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$273  = \$74 [47:0];
+    if (rst) begin
+      \$273  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$274  = \$75 ;
+    if (rst) begin
+      \$274  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$275  = \$76 ;
+    if (rst) begin
+      \$275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$276  = \$79 ;
+    if (rst) begin
+      \$276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$277  = \$83 [7:0];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$278  = \$88 ;
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$279  = \$93 ;
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$280  = \$8 [3:0];
+    if (rst) begin
+      \$280  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$281  = \$100 ;
+    if (rst) begin
+      \$281  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$282  = \$signature__addr ;
+    if (\$107 ) begin
+      \$282  = \$110 [3:0];
     end
     if (rst) begin
-      \$269  = 16'h0000;
+      \$282  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$283  = rport__addr;
+    if (\$114 ) begin
+      \$283  = \$117 [3:0];
+    end
+    if (rst) begin
+      \$283  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$284  = \$130 [3:0];
+    if (rst) begin
+      \$284  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$285  = o__valid;
+    if (\$132 ) begin
+      \$285  = \$134 ;
+    end
+    if (rst) begin
+      \$285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$286  = o__payload;
+    if (\$132 ) begin
+      \$286  = \$136 ;
+    end
+    if (rst) begin
+      \$286  = 16'h0000;
     end
   end
   assign q_room = i__ready;
@@ -36375,10 +37487,10 @@ module \top.s5_conv5_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$63  = { 1'h0, rq1_part0_0_rr };
-  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$65  = { 1'h0, rq1_part0_0_rr };
+  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -37495,51 +38607,51 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$1 ;
   wire [4:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [4:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [5:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [5:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [15:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire [12:0] \$113 ;
-  wire [8:0] \$114 ;
-  wire [13:0] \$115 ;
-  wire [12:0] \$116 ;
-  wire [8:0] \$117 ;
-  wire [13:0] \$118 ;
-  wire [7:0] \$119 ;
+  wire [15:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [12:0] \$115 ;
+  wire [8:0] \$116 ;
+  wire [13:0] \$117 ;
+  wire [12:0] \$118 ;
+  wire [8:0] \$119 ;
   wire \$12 ;
-  wire [7:0] \$120 ;
+  wire [13:0] \$120 ;
   wire [7:0] \$121 ;
   wire [7:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire [7:0] \$123 ;
+  wire [7:0] \$124 ;
   wire \$125 ;
-  wire [4:0] \$126 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [5:0] \$128 ;
+  wire [4:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [5:0] \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [3:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [7:0] \$139 ;
+  wire \$135 ;
+  wire \$136 ;
+  reg [3:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [12:0] \$140 ;
-  reg [12:0] \$141 ;
+  reg \$140 ;
+  reg [7:0] \$141 ;
   reg [12:0] \$142 ;
   reg [12:0] \$143 ;
   reg [12:0] \$144 ;
@@ -37555,9 +38667,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] \$153 ;
   reg [12:0] \$154 ;
   reg [12:0] \$155 ;
-  reg [7:0] \$156 ;
+  reg [12:0] \$156 ;
   reg [12:0] \$157 ;
-  reg [12:0] \$158 ;
+  reg [7:0] \$158 ;
   reg [12:0] \$159 ;
   wire [29:0] \$16 ;
   reg [12:0] \$160 ;
@@ -37574,10 +38686,10 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [12:0] \$170 ;
   reg [12:0] \$171 ;
   reg [12:0] \$172 ;
-  reg \$173 ;
-  reg [3:0] \$174 ;
+  reg [12:0] \$173 ;
+  reg [12:0] \$174 ;
   reg \$175 ;
-  reg \$176 ;
+  reg [3:0] \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
@@ -37586,60 +38698,65 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$181 ;
   reg \$182 ;
   reg \$183 ;
-  reg [12:0] \$184 ;
-  reg [12:0] \$185 ;
-  reg [29:0] \$186 ;
-  reg [29:0] \$187 ;
-  reg [29:0] \$188 ;
-  reg [12:0] \$189 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg [12:0] \$187 ;
+  reg [12:0] \$188 ;
+  reg [29:0] \$189 ;
   wire [31:0] \$19 ;
-  reg [20:0] \$190 ;
-  reg [20:0] \$191 ;
-  reg [20:0] \$192 ;
-  reg [37:0] \$193 ;
-  reg [37:0] \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg [7:0] \$197 ;
-  reg \$198 ;
+  reg [29:0] \$190 ;
+  reg [29:0] \$191 ;
+  reg [12:0] \$192 ;
+  reg [20:0] \$193 ;
+  reg [20:0] \$194 ;
+  reg [20:0] \$195 ;
+  reg [37:0] \$196 ;
+  reg [37:0] \$197 ;
+  reg [37:0] \$198 ;
   reg \$199 ;
   wire \$2 ;
   wire [51:0] \$20 ;
-  reg [12:0] \$200 ;
-  reg [12:0] \$201 ;
-  reg [29:0] \$202 ;
-  reg [29:0] \$203 ;
-  reg [29:0] \$204 ;
+  reg \$200 ;
+  reg [7:0] \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg [12:0] \$204 ;
   reg [12:0] \$205 ;
-  reg [20:0] \$206 ;
-  reg [20:0] \$207 ;
-  reg [20:0] \$208 ;
-  reg [37:0] \$209 ;
+  reg [29:0] \$206 ;
+  reg [29:0] \$207 ;
+  reg [29:0] \$208 ;
+  reg [12:0] \$209 ;
   wire [52:0] \$21 ;
-  reg [37:0] \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg [7:0] \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg [3:0] \$216 ;
+  reg [20:0] \$210 ;
+  reg [20:0] \$211 ;
+  reg [20:0] \$212 ;
+  reg [37:0] \$213 ;
+  reg [37:0] \$214 ;
+  reg [37:0] \$215 ;
+  reg \$216 ;
   reg \$217 ;
-  reg [3:0] \$218 ;
-  reg [3:0] \$219 ;
-  wire [37:0] \$22 ;
-  reg [3:0] \$220 ;
-  reg \$221 ;
-  reg [15:0] \$222 ;
-  wire \$23 ;
+  reg [7:0] \$218 ;
+  reg \$219 ;
+  wire [38:0] \$22 ;
+  reg \$220 ;
+  reg [3:0] \$221 ;
+  reg \$222 ;
+  reg [3:0] \$223 ;
+  reg [3:0] \$224 ;
+  reg [3:0] \$225 ;
+  reg \$226 ;
+  reg [15:0] \$227 ;
+  wire [37:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [38:0] \$27 ;
-  wire \$28 ;
+  wire \$27 ;
+  wire [38:0] \$28 ;
   wire \$29 ;
   wire [4:0] \$3 ;
-  wire [39:0] \$30 ;
-  wire \$31 ;
+  wire \$30 ;
+  wire [39:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -37650,24 +38767,24 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$39 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  wire [29:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire [30:0] \$43 ;
-  wire [31:0] \$44 ;
-  wire [51:0] \$45 ;
-  wire [52:0] \$46 ;
-  wire [37:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire \$41 ;
+  wire [29:0] \$42 ;
+  wire [20:0] \$43 ;
+  wire [30:0] \$44 ;
+  wire [31:0] \$45 ;
+  wire [51:0] \$46 ;
+  wire [52:0] \$47 ;
+  wire [38:0] \$48 ;
+  wire [37:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [38:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire [39:0] \$55 ;
+  wire [38:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [39:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -37696,24 +38813,24 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
-  wire [4:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [4:0] \$85 ;
+  wire [4:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [4:0] \$9 ;
-  wire [4:0] \$90 ;
-  wire [4:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [4:0] \$92 ;
+  wire [4:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [4:0] \$99 ;
+  wire \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   wire [15:0] \$signature__data ;
@@ -37801,6 +38918,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [20:0] rq0_part0_1_rr = 21'h000000;
   reg [37:0] rq0_prod = 38'h0000000000;
   wire [37:0] rq0_rem;
+  reg [37:0] rq0_sum0 = 38'h0000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [12:0] rq0_x = 13'h0000;
@@ -37818,12 +38936,14 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [20:0] rq1_part0_1_rr = 21'h000000;
   reg [37:0] rq1_prod = 38'h0000000000;
   wire [37:0] rq1_rem;
+  reg [37:0] rq1_sum0 = 38'h0000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [12:0] rq1_x = 13'h0000;
   reg [12:0] rq1_x0_0 = 13'h0000;
   reg [12:0] rq1_x0_1 = 13'h0000;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -37837,7 +38957,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg window_done = 1'h0;
   reg [7:0] x0 = 8'h00;
   reg [7:0] x1 = 8'h00;
-  reg [15:0] queue [9:0];
+  reg [15:0] queue [10:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -37849,6 +38969,7 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[7] = 16'h0000;
     queue[8] = 16'h0000;
     queue[9] = 16'h0000;
+    queue[10] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -37874,355 +38995,343 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$17  = $signed(rq0_x0_1) * $signed(9'h0b4);
   assign \$19  = $signed(1'h0) + $signed(\$18 );
   assign \$21  = $signed(\$19 ) + $signed(\$20 );
-  assign \$23  = rq0_rem > 27'h4000000;
-  assign \$24  = rq0_rem == 27'h4000000;
-  assign \$27  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$28  = rq0_tie & rq0_floor[0];
-  assign \$29  = rq0_above | \$28 ;
-  assign \$30  = $signed(\$27 ) + $signed({ 1'h0, \$29  });
-  assign \$31  = rq0_tie & rq0_floor[0];
-  assign \$32  = rq0_above | \$31 ;
-  assign \$33  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$34  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$35  = \$32  ? \$33  : \$34 ;
-  assign \$36  = rq0_tie & rq0_floor[0];
-  assign \$37  = rq0_above | \$36 ;
-  assign \$38  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$39  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$40  = \$37  ? \$38  : \$39 ;
-  assign \$41  = $signed(rq1_x0_0) * $signed(18'h1ab26);
-  assign \$42  = $signed(rq1_x0_1) * $signed(9'h0b4);
-  assign \$44  = $signed(1'h0) + $signed(\$43 );
-  assign \$46  = $signed(\$44 ) + $signed(\$45 );
-  assign \$48  = rq1_rem > 27'h4000000;
-  assign \$49  = rq1_rem == 27'h4000000;
-  assign \$52  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$53  = rq1_tie & rq1_floor[0];
-  assign \$54  = rq1_above | \$53 ;
-  assign \$55  = $signed(\$52 ) + $signed({ 1'h0, \$54  });
-  assign \$56  = rq1_tie & rq1_floor[0];
-  assign \$57  = rq1_above | \$56 ;
-  assign \$58  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$59  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$60  = \$57  ? \$58  : \$59 ;
-  assign \$61  = rq1_tie & rq1_floor[0];
-  assign \$62  = rq1_above | \$61 ;
-  assign \$63  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$64  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$65  = \$62  ? \$63  : \$64 ;
-  assign \$66  = i__valid & i__ready;
-  assign \$67  = element == 4'hf;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = o__valid & o__ready;
-  assign \$70  = q_owed < 4'ha;
-  assign \$71  = \$69  ? q_room : \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$72  | q_room;
-  assign \$74  = \$68  ? \$71  : \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
+  assign \$22  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$24  = rq0_rem > 27'h4000000;
+  assign \$25  = rq0_rem == 27'h4000000;
+  assign \$28  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$29  = rq0_tie & rq0_floor[0];
+  assign \$30  = rq0_above | \$29 ;
+  assign \$31  = $signed(\$28 ) + $signed({ 1'h0, \$30  });
+  assign \$32  = rq0_tie & rq0_floor[0];
+  assign \$33  = rq0_above | \$32 ;
+  assign \$34  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$35  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$36  = \$33  ? \$34  : \$35 ;
+  assign \$37  = rq0_tie & rq0_floor[0];
+  assign \$38  = rq0_above | \$37 ;
+  assign \$39  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$40  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$41  = \$38  ? \$39  : \$40 ;
+  assign \$42  = $signed(rq1_x0_0) * $signed(18'h1ab26);
+  assign \$43  = $signed(rq1_x0_1) * $signed(9'h0b4);
+  assign \$45  = $signed(1'h0) + $signed(\$44 );
+  assign \$47  = $signed(\$45 ) + $signed(\$46 );
+  assign \$48  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$50  = rq1_rem > 27'h4000000;
+  assign \$51  = rq1_rem == 27'h4000000;
+  assign \$54  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$55  = rq1_tie & rq1_floor[0];
+  assign \$56  = rq1_above | \$55 ;
+  assign \$57  = $signed(\$54 ) + $signed({ 1'h0, \$56  });
+  assign \$58  = rq1_tie & rq1_floor[0];
+  assign \$59  = rq1_above | \$58 ;
+  assign \$60  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$61  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$62  = \$59  ? \$60  : \$61 ;
+  assign \$63  = rq1_tie & rq1_floor[0];
+  assign \$64  = rq1_above | \$63 ;
+  assign \$65  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$66  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$67  = \$64  ? \$65  : \$66 ;
+  assign \$68  = i__valid & i__ready;
+  assign \$69  = element == 4'hf;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = o__valid & o__ready;
+  assign \$72  = q_owed < 4'hb;
+  assign \$73  = \$71  ? q_room : \$72 ;
+  assign \$74  = o__valid & o__ready;
+  assign \$75  = \$74  | q_room;
+  assign \$76  = \$70  ? \$73  : \$75 ;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
   assign \$80  = ~ \$79 ;
-  assign \$81  = rq_valid_8 & \$80 ;
-  assign \$82  = q_wptr == 4'h9;
-  assign \$83  = q_wptr + 1'h1;
-  assign \$84  = \$82  ? 5'h00 : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = q_rptr == 4'h9;
-  assign \$90  = q_rptr + 1'h1;
-  assign \$91  = \$89  ? 5'h00 : \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = | q_stored;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = \$93  & \$95 ;
+  assign \$81  = \$78  & \$80 ;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = rq_valid_9 & \$82 ;
+  assign \$84  = q_wptr == 4'ha;
+  assign \$85  = q_wptr + 1'h1;
+  assign \$86  = \$84  ? 5'h00 : \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = q_rptr == 4'ha;
+  assign \$92  = q_rptr + 1'h1;
+  assign \$93  = \$91  ? 5'h00 : \$92 ;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = | q_stored;
   assign \$97  = ~ \$96 ;
-  assign \$98  = rq_valid_8 & \$97 ;
-  assign \$99  = q_stored + \$98 ;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = | q_stored;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = \$99  - \$103 ;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = | q_stored;
-  assign \$108  = \$107  | rq_valid_8;
+  assign \$98  = \$95  & \$97 ;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = rq_valid_9 & \$99 ;
+  assign \$101  = q_stored + \$100 ;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = | q_stored;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = \$101  - \$105 ;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
   assign \$109  = | q_stored;
-  assign \$110  = \$109  ? rport__data : q_in;
-  assign \$111  = element == 4'hf;
-  assign \$112  = ~ \$111 ;
-  assign i__ready = q_room | \$112 ;
-  assign \$113  = first_0 ? 13'h0000 : acc0_0;
-  assign \$114  = $signed(x0) - $signed(8'h80);
-  assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = first_0 ? 13'h0000 : acc1_0;
-  assign \$117  = $signed(x1) - $signed(8'h80);
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = rq0_over ? 8'h7f : rq0_code;
-  assign \$120  = rq0_under ? 8'h80 : \$119 ;
-  assign \$121  = rq1_over ? 8'h7f : rq1_code;
-  assign \$122  = rq1_under ? 8'h80 : \$121 ;
-  assign \$123  = i__valid & i__ready;
-  assign \$124  = element == 4'hf;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = q_owed + \$125 ;
-  assign \$127  = o__valid & o__ready;
-  assign \$128  = \$126  - \$127 ;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = | q_stored;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = \$130  & \$132 ;
+  assign \$110  = \$109  | rq_valid_9;
+  assign \$111  = | q_stored;
+  assign \$112  = \$111  ? rport__data : q_in;
+  assign \$113  = element == 4'hf;
+  assign \$114  = ~ \$113 ;
+  assign i__ready = q_room | \$114 ;
+  assign \$115  = first_0 ? 13'h0000 : acc0_0;
+  assign \$116  = $signed(x0) - $signed(8'h80);
+  assign \$117  = $signed(\$115 ) + $signed(\$116 );
+  assign \$118  = first_0 ? 13'h0000 : acc1_0;
+  assign \$119  = $signed(x1) - $signed(8'h80);
+  assign \$120  = $signed(\$118 ) + $signed(\$119 );
+  assign \$121  = rq0_over ? 8'h7f : rq0_code;
+  assign \$122  = rq0_under ? 8'h80 : \$121 ;
+  assign \$123  = rq1_over ? 8'h7f : rq1_code;
+  assign \$124  = rq1_under ? 8'h80 : \$123 ;
+  assign \$125  = i__valid & i__ready;
+  assign \$126  = element == 4'hf;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = q_owed + \$127 ;
+  assign \$129  = o__valid & o__ready;
+  assign \$130  = \$128  - \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
   assign \$134  = ~ \$133 ;
-  assign \$signature__en  = rq_valid_8 & \$134 ;
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = ~ \$135 ;
+  assign \$signature__en  = rq_valid_9 & \$136 ;
   always @(posedge clk)
-    group <= \$135 ;
+    group <= \$137 ;
   always @(posedge clk)
-    element <= \$136 ;
+    element <= \$138 ;
   always @(posedge clk)
-    first_0 <= \$137 ;
+    first_0 <= \$139 ;
   always @(posedge clk)
-    accepted_0 <= \$138 ;
+    accepted_0 <= \$140 ;
   always @(posedge clk)
-    x0 <= \$139 ;
+    x0 <= \$141 ;
   always @(posedge clk)
-    acc0_0 <= \$140 ;
+    acc0_0 <= \$142 ;
   always @(posedge clk)
-    acc0_1 <= \$141 ;
+    acc0_1 <= \$143 ;
   always @(posedge clk)
-    acc0_2 <= \$142 ;
+    acc0_2 <= \$144 ;
   always @(posedge clk)
-    acc0_3 <= \$143 ;
+    acc0_3 <= \$145 ;
   always @(posedge clk)
-    acc0_4 <= \$144 ;
+    acc0_4 <= \$146 ;
   always @(posedge clk)
-    acc0_5 <= \$145 ;
+    acc0_5 <= \$147 ;
   always @(posedge clk)
-    acc0_6 <= \$146 ;
+    acc0_6 <= \$148 ;
   always @(posedge clk)
-    acc0_7 <= \$147 ;
+    acc0_7 <= \$149 ;
   always @(posedge clk)
-    acc0_8 <= \$148 ;
+    acc0_8 <= \$150 ;
   always @(posedge clk)
-    acc0_9 <= \$149 ;
+    acc0_9 <= \$151 ;
   always @(posedge clk)
-    acc0_10 <= \$150 ;
+    acc0_10 <= \$152 ;
   always @(posedge clk)
-    acc0_11 <= \$151 ;
+    acc0_11 <= \$153 ;
   always @(posedge clk)
-    acc0_12 <= \$152 ;
+    acc0_12 <= \$154 ;
   always @(posedge clk)
-    acc0_13 <= \$153 ;
+    acc0_13 <= \$155 ;
   always @(posedge clk)
-    acc0_14 <= \$154 ;
+    acc0_14 <= \$156 ;
   always @(posedge clk)
-    acc0_15 <= \$155 ;
+    acc0_15 <= \$157 ;
   always @(posedge clk)
-    x1 <= \$156 ;
+    x1 <= \$158 ;
   always @(posedge clk)
-    acc1_0 <= \$157 ;
+    acc1_0 <= \$159 ;
   always @(posedge clk)
-    acc1_1 <= \$158 ;
+    acc1_1 <= \$160 ;
   always @(posedge clk)
-    acc1_2 <= \$159 ;
+    acc1_2 <= \$161 ;
   always @(posedge clk)
-    acc1_3 <= \$160 ;
+    acc1_3 <= \$162 ;
   always @(posedge clk)
-    acc1_4 <= \$161 ;
+    acc1_4 <= \$163 ;
   always @(posedge clk)
-    acc1_5 <= \$162 ;
+    acc1_5 <= \$164 ;
   always @(posedge clk)
-    acc1_6 <= \$163 ;
+    acc1_6 <= \$165 ;
   always @(posedge clk)
-    acc1_7 <= \$164 ;
+    acc1_7 <= \$166 ;
   always @(posedge clk)
-    acc1_8 <= \$165 ;
+    acc1_8 <= \$167 ;
   always @(posedge clk)
-    acc1_9 <= \$166 ;
+    acc1_9 <= \$168 ;
   always @(posedge clk)
-    acc1_10 <= \$167 ;
+    acc1_10 <= \$169 ;
   always @(posedge clk)
-    acc1_11 <= \$168 ;
+    acc1_11 <= \$170 ;
   always @(posedge clk)
-    acc1_12 <= \$169 ;
+    acc1_12 <= \$171 ;
   always @(posedge clk)
-    acc1_13 <= \$170 ;
+    acc1_13 <= \$172 ;
   always @(posedge clk)
-    acc1_14 <= \$171 ;
+    acc1_14 <= \$173 ;
   always @(posedge clk)
-    acc1_15 <= \$172 ;
+    acc1_15 <= \$174 ;
   always @(posedge clk)
-    window_done <= \$173 ;
+    window_done <= \$175 ;
   always @(posedge clk)
-    group_in <= \$174 ;
+    group_in <= \$176 ;
   always @(posedge clk)
-    rq_valid_1 <= \$175 ;
+    rq_valid_1 <= \$177 ;
   always @(posedge clk)
-    rq_valid_2 <= \$176 ;
+    rq_valid_2 <= \$178 ;
   always @(posedge clk)
-    rq_valid_3 <= \$177 ;
+    rq_valid_3 <= \$179 ;
   always @(posedge clk)
-    rq_valid_4 <= \$178 ;
+    rq_valid_4 <= \$180 ;
   always @(posedge clk)
-    rq_valid_5 <= \$179 ;
+    rq_valid_5 <= \$181 ;
   always @(posedge clk)
-    rq_valid_6 <= \$180 ;
+    rq_valid_6 <= \$182 ;
   always @(posedge clk)
-    rq_valid_7 <= \$181 ;
+    rq_valid_7 <= \$183 ;
   always @(posedge clk)
-    rq_valid_8 <= \$182 ;
+    rq_valid_8 <= \$184 ;
   always @(posedge clk)
-    rq_valid_9 <= \$183 ;
+    rq_valid_9 <= \$185 ;
   always @(posedge clk)
-    rq0_x <= \$184 ;
+    rq_valid_10 <= \$186 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$185 ;
+    rq0_x <= \$187 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$186 ;
+    rq0_x0_0 <= \$188 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$187 ;
+    rq0_part0_0 <= \$189 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$188 ;
+    rq0_part0_0_r <= \$190 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$189 ;
+    rq0_part0_0_rr <= \$191 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$190 ;
+    rq0_x0_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$191 ;
+    rq0_part0_1 <= \$193 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$192 ;
+    rq0_part0_1_r <= \$194 ;
   always @(posedge clk)
-    rq0_prod <= \$193 ;
+    rq0_part0_1_rr <= \$195 ;
   always @(posedge clk)
-    rq0_floor <= \$194 ;
+    rq0_sum0 <= \$196 ;
   always @(posedge clk)
-    rq0_above <= \$195 ;
+    rq0_prod <= \$197 ;
   always @(posedge clk)
-    rq0_tie <= \$196 ;
+    rq0_floor <= \$198 ;
   always @(posedge clk)
-    rq0_code <= \$197 ;
+    rq0_above <= \$199 ;
   always @(posedge clk)
-    rq0_under <= \$198 ;
+    rq0_tie <= \$200 ;
   always @(posedge clk)
-    rq0_over <= \$199 ;
+    rq0_code <= \$201 ;
   always @(posedge clk)
-    rq1_x <= \$200 ;
+    rq0_under <= \$202 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$201 ;
+    rq0_over <= \$203 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$202 ;
+    rq1_x <= \$204 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$203 ;
+    rq1_x0_0 <= \$205 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$204 ;
+    rq1_part0_0 <= \$206 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$205 ;
+    rq1_part0_0_r <= \$207 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$206 ;
+    rq1_part0_0_rr <= \$208 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$207 ;
+    rq1_x0_1 <= \$209 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$208 ;
+    rq1_part0_1 <= \$210 ;
   always @(posedge clk)
-    rq1_prod <= \$209 ;
+    rq1_part0_1_r <= \$211 ;
   always @(posedge clk)
-    rq1_floor <= \$210 ;
+    rq1_part0_1_rr <= \$212 ;
   always @(posedge clk)
-    rq1_above <= \$211 ;
+    rq1_sum0 <= \$213 ;
   always @(posedge clk)
-    rq1_tie <= \$212 ;
+    rq1_prod <= \$214 ;
   always @(posedge clk)
-    rq1_code <= \$213 ;
+    rq1_floor <= \$215 ;
   always @(posedge clk)
-    rq1_under <= \$214 ;
+    rq1_above <= \$216 ;
   always @(posedge clk)
-    rq1_over <= \$215 ;
+    rq1_tie <= \$217 ;
   always @(posedge clk)
-    q_owed <= \$216 ;
+    rq1_code <= \$218 ;
   always @(posedge clk)
-    q_room <= \$217 ;
+    rq1_under <= \$219 ;
   always @(posedge clk)
-    q_wptr <= \$218 ;
+    rq1_over <= \$220 ;
   always @(posedge clk)
-    q_rptr <= \$219 ;
+    q_owed <= \$221 ;
   always @(posedge clk)
-    q_stored <= \$220 ;
+    q_room <= \$222 ;
   always @(posedge clk)
-    o__valid <= \$221 ;
+    q_wptr <= \$223 ;
   always @(posedge clk)
-    o__payload <= \$222 ;
+    q_rptr <= \$224 ;
+  always @(posedge clk)
+    q_stored <= \$225 ;
+  always @(posedge clk)
+    o__valid <= \$226 ;
+  always @(posedge clk)
+    o__payload <= \$227 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$135  = group;
+    \$137  = group;
     if (\$1 ) begin
-      \$135  = \$4 [3:0];
+      \$137  = \$4 [3:0];
     end
     if (rst) begin
-      \$135  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$136  = element;
+    \$138  = element;
     if (\$7 ) begin
-      \$136  = \$10 [3:0];
+      \$138  = \$10 [3:0];
     end
     if (rst) begin
-      \$136  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$137  = \$11 ;
+    \$139  = \$11 ;
     if (rst) begin
-      \$137  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$138  = \$12 ;
+    \$140  = \$12 ;
     if (rst) begin
-      \$138  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$139  = i__payload[7:0];
+    \$141  = i__payload[7:0];
     if (rst) begin
-      \$139  = 8'h00;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$140  = acc0_0;
+    \$142  = acc0_0;
     if (accepted_0) begin
-      \$140  = acc0_1;
-    end
-    if (rst) begin
-      \$140  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$141  = acc0_1;
-    if (accepted_0) begin
-      \$141  = acc0_2;
-    end
-    if (rst) begin
-      \$141  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$142  = acc0_2;
-    if (accepted_0) begin
-      \$142  = acc0_3;
+      \$142  = acc0_1;
     end
     if (rst) begin
       \$142  = 13'h0000;
@@ -38230,9 +39339,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$143  = acc0_3;
+    \$143  = acc0_1;
     if (accepted_0) begin
-      \$143  = acc0_4;
+      \$143  = acc0_2;
     end
     if (rst) begin
       \$143  = 13'h0000;
@@ -38240,9 +39349,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$144  = acc0_4;
+    \$144  = acc0_2;
     if (accepted_0) begin
-      \$144  = acc0_5;
+      \$144  = acc0_3;
     end
     if (rst) begin
       \$144  = 13'h0000;
@@ -38250,9 +39359,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$145  = acc0_5;
+    \$145  = acc0_3;
     if (accepted_0) begin
-      \$145  = acc0_6;
+      \$145  = acc0_4;
     end
     if (rst) begin
       \$145  = 13'h0000;
@@ -38260,9 +39369,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$146  = acc0_6;
+    \$146  = acc0_4;
     if (accepted_0) begin
-      \$146  = acc0_7;
+      \$146  = acc0_5;
     end
     if (rst) begin
       \$146  = 13'h0000;
@@ -38270,9 +39379,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$147  = acc0_7;
+    \$147  = acc0_5;
     if (accepted_0) begin
-      \$147  = acc0_8;
+      \$147  = acc0_6;
     end
     if (rst) begin
       \$147  = 13'h0000;
@@ -38280,9 +39389,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$148  = acc0_8;
+    \$148  = acc0_6;
     if (accepted_0) begin
-      \$148  = acc0_9;
+      \$148  = acc0_7;
     end
     if (rst) begin
       \$148  = 13'h0000;
@@ -38290,9 +39399,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$149  = acc0_9;
+    \$149  = acc0_7;
     if (accepted_0) begin
-      \$149  = acc0_10;
+      \$149  = acc0_8;
     end
     if (rst) begin
       \$149  = 13'h0000;
@@ -38300,9 +39409,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$150  = acc0_10;
+    \$150  = acc0_8;
     if (accepted_0) begin
-      \$150  = acc0_11;
+      \$150  = acc0_9;
     end
     if (rst) begin
       \$150  = 13'h0000;
@@ -38310,9 +39419,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$151  = acc0_11;
+    \$151  = acc0_9;
     if (accepted_0) begin
-      \$151  = acc0_12;
+      \$151  = acc0_10;
     end
     if (rst) begin
       \$151  = 13'h0000;
@@ -38320,9 +39429,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$152  = acc0_12;
+    \$152  = acc0_10;
     if (accepted_0) begin
-      \$152  = acc0_13;
+      \$152  = acc0_11;
     end
     if (rst) begin
       \$152  = 13'h0000;
@@ -38330,9 +39439,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$153  = acc0_13;
+    \$153  = acc0_11;
     if (accepted_0) begin
-      \$153  = acc0_14;
+      \$153  = acc0_12;
     end
     if (rst) begin
       \$153  = 13'h0000;
@@ -38340,9 +39449,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$154  = acc0_14;
+    \$154  = acc0_12;
     if (accepted_0) begin
-      \$154  = acc0_15;
+      \$154  = acc0_13;
     end
     if (rst) begin
       \$154  = 13'h0000;
@@ -38350,9 +39459,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$155  = acc0_15;
+    \$155  = acc0_13;
     if (accepted_0) begin
-      \$155  = \$115 [12:0];
+      \$155  = acc0_14;
     end
     if (rst) begin
       \$155  = 13'h0000;
@@ -38360,16 +39469,19 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$156  = i__payload[15:8];
+    \$156  = acc0_14;
+    if (accepted_0) begin
+      \$156  = acc0_15;
+    end
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$157  = acc1_0;
+    \$157  = acc0_15;
     if (accepted_0) begin
-      \$157  = acc1_1;
+      \$157  = \$117 [12:0];
     end
     if (rst) begin
       \$157  = 13'h0000;
@@ -38377,19 +39489,16 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$158  = acc1_1;
-    if (accepted_0) begin
-      \$158  = acc1_2;
-    end
+    \$158  = i__payload[15:8];
     if (rst) begin
-      \$158  = 13'h0000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$159  = acc1_2;
+    \$159  = acc1_0;
     if (accepted_0) begin
-      \$159  = acc1_3;
+      \$159  = acc1_1;
     end
     if (rst) begin
       \$159  = 13'h0000;
@@ -38397,9 +39506,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$160  = acc1_3;
+    \$160  = acc1_1;
     if (accepted_0) begin
-      \$160  = acc1_4;
+      \$160  = acc1_2;
     end
     if (rst) begin
       \$160  = 13'h0000;
@@ -38407,9 +39516,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$161  = acc1_4;
+    \$161  = acc1_2;
     if (accepted_0) begin
-      \$161  = acc1_5;
+      \$161  = acc1_3;
     end
     if (rst) begin
       \$161  = 13'h0000;
@@ -38417,9 +39526,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$162  = acc1_5;
+    \$162  = acc1_3;
     if (accepted_0) begin
-      \$162  = acc1_6;
+      \$162  = acc1_4;
     end
     if (rst) begin
       \$162  = 13'h0000;
@@ -38427,9 +39536,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$163  = acc1_6;
+    \$163  = acc1_4;
     if (accepted_0) begin
-      \$163  = acc1_7;
+      \$163  = acc1_5;
     end
     if (rst) begin
       \$163  = 13'h0000;
@@ -38437,9 +39546,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$164  = acc1_7;
+    \$164  = acc1_5;
     if (accepted_0) begin
-      \$164  = acc1_8;
+      \$164  = acc1_6;
     end
     if (rst) begin
       \$164  = 13'h0000;
@@ -38447,9 +39556,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$165  = acc1_8;
+    \$165  = acc1_6;
     if (accepted_0) begin
-      \$165  = acc1_9;
+      \$165  = acc1_7;
     end
     if (rst) begin
       \$165  = 13'h0000;
@@ -38457,9 +39566,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$166  = acc1_9;
+    \$166  = acc1_7;
     if (accepted_0) begin
-      \$166  = acc1_10;
+      \$166  = acc1_8;
     end
     if (rst) begin
       \$166  = 13'h0000;
@@ -38467,9 +39576,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$167  = acc1_10;
+    \$167  = acc1_8;
     if (accepted_0) begin
-      \$167  = acc1_11;
+      \$167  = acc1_9;
     end
     if (rst) begin
       \$167  = 13'h0000;
@@ -38477,9 +39586,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$168  = acc1_11;
+    \$168  = acc1_9;
     if (accepted_0) begin
-      \$168  = acc1_12;
+      \$168  = acc1_10;
     end
     if (rst) begin
       \$168  = 13'h0000;
@@ -38487,9 +39596,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$169  = acc1_12;
+    \$169  = acc1_10;
     if (accepted_0) begin
-      \$169  = acc1_13;
+      \$169  = acc1_11;
     end
     if (rst) begin
       \$169  = 13'h0000;
@@ -38497,9 +39606,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$170  = acc1_13;
+    \$170  = acc1_11;
     if (accepted_0) begin
-      \$170  = acc1_14;
+      \$170  = acc1_12;
     end
     if (rst) begin
       \$170  = 13'h0000;
@@ -38507,9 +39616,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$171  = acc1_14;
+    \$171  = acc1_12;
     if (accepted_0) begin
-      \$171  = acc1_15;
+      \$171  = acc1_13;
     end
     if (rst) begin
       \$171  = 13'h0000;
@@ -38517,9 +39626,9 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$172  = acc1_15;
+    \$172  = acc1_13;
     if (accepted_0) begin
-      \$172  = \$118 [12:0];
+      \$172  = acc1_14;
     end
     if (rst) begin
       \$172  = 13'h0000;
@@ -38527,226 +39636,232 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$173  = \$15 ;
+    \$173  = acc1_14;
+    if (accepted_0) begin
+      \$173  = acc1_15;
+    end
     if (rst) begin
-      \$173  = 1'h0;
+      \$173  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$174  = group;
+    \$174  = acc1_15;
+    if (accepted_0) begin
+      \$174  = \$120 [12:0];
+    end
     if (rst) begin
-      \$174  = 4'h0;
+      \$174  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$175  = window_done;
+    \$175  = \$15 ;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$176  = rq_valid_1;
+    \$176  = group;
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$177  = rq_valid_2;
+    \$177  = window_done;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$178  = rq_valid_3;
+    \$178  = rq_valid_1;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$179  = rq_valid_4;
+    \$179  = rq_valid_2;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$180  = rq_valid_5;
+    \$180  = rq_valid_3;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$181  = rq_valid_6;
+    \$181  = rq_valid_4;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$182  = rq_valid_7;
+    \$182  = rq_valid_5;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$183  = rq_valid_8;
+    \$183  = rq_valid_6;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$184  = \$115 [12:0];
+    \$184  = rq_valid_7;
     if (rst) begin
-      \$184  = 13'h0000;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$185  = rq0_x;
+    \$185  = rq_valid_8;
     if (rst) begin
-      \$185  = 13'h0000;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$186  = \$16 ;
+    \$186  = rq_valid_9;
     if (rst) begin
-      \$186  = 30'h00000000;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$187  = rq0_part0_0;
+    \$187  = \$117 [12:0];
     if (rst) begin
-      \$187  = 30'h00000000;
+      \$187  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$188  = rq0_part0_0_r;
+    \$188  = rq0_x;
     if (rst) begin
-      \$188  = 30'h00000000;
+      \$188  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$189  = rq0_x;
+    \$189  = \$16 ;
     if (rst) begin
-      \$189  = 13'h0000;
+      \$189  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$190  = \$17 ;
+    \$190  = rq0_part0_0;
     if (rst) begin
-      \$190  = 21'h000000;
+      \$190  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$191  = rq0_part0_1;
+    \$191  = rq0_part0_0_r;
     if (rst) begin
-      \$191  = 21'h000000;
+      \$191  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$192  = rq0_part0_1_r;
+    \$192  = rq0_x;
     if (rst) begin
-      \$192  = 21'h000000;
+      \$192  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$193  = \$21 [37:0];
+    \$193  = \$17 ;
     if (rst) begin
-      \$193  = 38'h0000000000;
+      \$193  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$194  = \$22 ;
+    \$194  = rq0_part0_1;
     if (rst) begin
-      \$194  = 38'h0000000000;
+      \$194  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$195  = \$23 ;
+    \$195  = rq0_part0_1_r;
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$196  = \$26 ;
+    \$196  = \$21 [37:0];
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$197  = \$30 [7:0];
+    \$197  = \$22 [37:0];
     if (rst) begin
-      \$197  = 8'h00;
+      \$197  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$198  = \$35 ;
+    \$198  = \$23 ;
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$199  = \$40 ;
+    \$199  = \$24 ;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$200  = \$118 [12:0];
+    \$200  = \$27 ;
     if (rst) begin
-      \$200  = 13'h0000;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$201  = rq1_x;
+    \$201  = \$31 [7:0];
     if (rst) begin
-      \$201  = 13'h0000;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$202  = \$41 ;
+    \$202  = \$36 ;
     if (rst) begin
-      \$202  = 30'h00000000;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$203  = rq1_part0_0;
+    \$203  = \$41 ;
     if (rst) begin
-      \$203  = 30'h00000000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$204  = rq1_part0_0_r;
+    \$204  = \$120 [12:0];
     if (rst) begin
-      \$204  = 30'h00000000;
+      \$204  = 13'h0000;
     end
   end
   always @* begin
@@ -38760,136 +39875,171 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$206  = \$42 ;
     if (rst) begin
-      \$206  = 21'h000000;
+      \$206  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$207  = rq1_part0_1;
+    \$207  = rq1_part0_0;
     if (rst) begin
-      \$207  = 21'h000000;
+      \$207  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$208  = rq1_part0_1_r;
+    \$208  = rq1_part0_0_r;
     if (rst) begin
-      \$208  = 21'h000000;
+      \$208  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$209  = \$46 [37:0];
+    \$209  = rq1_x;
     if (rst) begin
-      \$209  = 38'h0000000000;
+      \$209  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$210  = \$47 ;
+    \$210  = \$43 ;
     if (rst) begin
-      \$210  = 38'h0000000000;
+      \$210  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$211  = \$48 ;
+    \$211  = rq1_part0_1;
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$212  = \$51 ;
+    \$212  = rq1_part0_1_r;
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$213  = \$55 [7:0];
+    \$213  = \$47 [37:0];
     if (rst) begin
-      \$213  = 8'h00;
+      \$213  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$214  = \$60 ;
+    \$214  = \$48 [37:0];
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$215  = \$65 ;
+    \$215  = \$49 ;
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$216  = \$128 [3:0];
+    \$216  = \$50 ;
     if (rst) begin
-      \$216  = 4'h0;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$217  = \$74 ;
+    \$217  = \$53 ;
     if (rst) begin
-      \$217  = 1'h1;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$218  = q_wptr;
-    if (\$81 ) begin
-      \$218  = \$84 [3:0];
-    end
+    \$218  = \$57 [7:0];
     if (rst) begin
-      \$218  = 4'h0;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$219  = q_rptr;
-    if (\$88 ) begin
-      \$219  = \$91 [3:0];
-    end
+    \$219  = \$62 ;
     if (rst) begin
-      \$219  = 4'h0;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$220  = \$104 [3:0];
+    \$220  = \$67 ;
     if (rst) begin
-      \$220  = 4'h0;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$221  = o__valid;
-    if (\$106 ) begin
-      \$221  = \$108 ;
-    end
+    \$221  = \$130 [3:0];
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$222  = o__payload;
-    if (\$106 ) begin
-      \$222  = \$110 ;
-    end
+    \$222  = \$76 ;
     if (rst) begin
-      \$222  = 16'h0000;
+      \$222  = 1'h1;
     end
   end
-  assign new0 = \$115 [12:0];
-  assign new1 = \$118 [12:0];
-  assign q_owed_next = \$128 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$223  = q_wptr;
+    if (\$83 ) begin
+      \$223  = \$86 [3:0];
+    end
+    if (rst) begin
+      \$223  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$224  = q_rptr;
+    if (\$90 ) begin
+      \$224  = \$93 [3:0];
+    end
+    if (rst) begin
+      \$224  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$225  = \$106 [3:0];
+    if (rst) begin
+      \$225  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$226  = o__valid;
+    if (\$108 ) begin
+      \$226  = \$110 ;
+    end
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$227  = o__payload;
+    if (\$108 ) begin
+      \$227  = \$112 ;
+    end
+    if (rst) begin
+      \$227  = 16'h0000;
+    end
+  end
+  assign new0 = \$117 [12:0];
+  assign new1 = \$120 [12:0];
+  assign q_owed_next = \$130 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -38899,22 +40049,22 @@ module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[1]  = o__payload[15:8];
   assign \q_in[0]  = q_in[7:0];
   assign \q_in[1]  = q_in[15:8];
-  assign q_in[15:8] = \$122 ;
-  assign q_in[7:0] = \$120 ;
+  assign q_in[15:8] = \$124 ;
+  assign q_in[7:0] = \$122 ;
   assign \$18  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
   assign \$20  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
-  assign \$22  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:27] };
+  assign \$23  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:27] };
   assign rq0_rem[37:27] = 11'h000;
   assign rq0_rem[26:0] = rq0_prod[26:0];
-  assign \$25  = 1'h1;
-  assign \$26  = \$24 ;
-  assign \$43  = { rq1_part0_0_rr[29], rq1_part0_0_rr };
-  assign \$45  = { rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr, 17'h00000 };
-  assign \$47  = { rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37:27] };
+  assign \$26  = 1'h1;
+  assign \$27  = \$25 ;
+  assign \$44  = { rq1_part0_0_rr[29], rq1_part0_0_rr };
+  assign \$46  = { rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr[20], rq1_part0_1_rr, 17'h00000 };
+  assign \$49  = { rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37], rq1_prod[37:27] };
   assign rq1_rem[37:27] = 11'h000;
   assign rq1_rem[26:0] = rq1_prod[26:0];
-  assign \$50  = 1'h1;
-  assign \$51  = \$49 ;
+  assign \$52  = 1'h1;
+  assign \$53  = \$51 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -41806,29 +42956,29 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [34:0] \$121 ;
-  reg [34:0] \$122 ;
-  reg [34:0] \$123 ;
-  reg [34:0] \$124 ;
-  reg [34:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [34:0] \$126 ;
   reg [34:0] \$127 ;
   reg [34:0] \$128 ;
@@ -41841,46 +42991,55 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] \$134 ;
   reg [34:0] \$135 ;
   reg [34:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [34:0] \$137 ;
+  reg [34:0] \$138 ;
+  reg [34:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [33:0] \$140 ;
-  reg [33:0] \$141 ;
-  reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [34:0] \$140 ;
+  reg [34:0] \$141 ;
+  reg [34:0] \$142 ;
+  reg [34:0] \$143 ;
+  reg [22:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [22:0] \$150 ;
-  reg [22:0] \$151 ;
-  reg [22:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [13:0] \$155 ;
-  reg [13:0] \$156 ;
-  reg [13:0] \$157 ;
-  reg [47:0] \$158 ;
-  reg [47:0] \$159 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [22:0] \$157 ;
+  reg [22:0] \$158 ;
+  reg [22:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [5:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [13:0] \$162 ;
+  reg [13:0] \$163 ;
+  reg [13:0] \$164 ;
+  reg [47:0] \$165 ;
+  reg [47:0] \$166 ;
+  reg [47:0] \$167 ;
+  reg [47:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [34:0] \$19 ;
   wire \$2 ;
   reg [34:0] \$20 ;
@@ -41894,21 +43053,21 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire [56:0] \$28 ;
   wire [53:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [54:0] \$30 ;
   wire [76:0] \$31 ;
   wire [77:0] \$32 ;
-  wire [47:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [48:0] \$33 ;
+  wire [49:0] \$34 ;
+  wire [47:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [48:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [49:0] \$41 ;
+  wire [48:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [49:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -41934,40 +43093,40 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [3:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -42014,6 +43173,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] rq0_half_6 = 35'h000000000;
   reg [34:0] rq0_half_7 = 35'h000000000;
   reg [34:0] rq0_half_8 = 35'h000000000;
+  reg [34:0] rq0_half_9 = 35'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -42026,6 +43186,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [34:0] rq0_mask_7 = 35'h000000000;
   reg [34:0] rq0_mask_8 = 35'h000000000;
+  reg [34:0] rq0_mask_9 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -42034,6 +43195,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -42057,6 +43219,9 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [47:0] rq0_sum0 = 48'h000000000000;
+  reg [47:0] rq0_sum1 = 48'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
@@ -42065,6 +43230,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -42075,7 +43241,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -42086,13 +43252,14 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -42105,7 +43272,7 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 4'h9;
   assign \$14  = group + 1'h1;
@@ -42117,224 +43284,240 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(6'h11) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(9'h16e);
-  assign \$45  = $signed(rq0_floor) < $signed(9'h16f);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(8'h6d);
-  assign \$50  = $signed(rq0_floor) > $signed(8'h6e);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(6'h11) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(9'h16e);
+  assign \$47  = $signed(rq0_floor) < $signed(9'h16f);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(8'h6d);
+  assign \$52  = $signed(rq0_floor) > $signed(8'h6e);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$17  = 25'h0000000;
@@ -42441,556 +43624,605 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [3:0];
+      \$97  = \$15 [3:0];
     end
     if (rst) begin
-      \$95  = 4'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 35'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 35'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 35'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 35'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 35'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 23'h000000;
+      \$137  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
-      \$140  = 34'h000000000;
+      \$140  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
-      \$141  = 34'h000000000;
+      \$141  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
-      \$142  = 34'h000000000;
+      \$142  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$148  = rq0_x[22:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 6'h00;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 23'h000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 23'h000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 23'h000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$153  = rq0_x[22:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 6'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[22:17];
     if (rst) begin
-      \$155  = 14'h0000;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 14'h0000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 14'h0000;
+      \$157  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$158  = \$32 [47:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 48'h000000000000;
+      \$158  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 48'h000000000000;
+      \$159  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[22:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [47:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [47:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [47:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -43001,8 +44233,8 @@ module \top.s7_dense7_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -6723,73 +6723,73 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [4:0] \$105 ;
-  wire [4:0] \$106 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [4:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [4:0] \$110 ;
   wire \$111 ;
-  wire [4:0] \$112 ;
-  wire [4:0] \$113 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [4:0] \$116 ;
+  wire [4:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [4:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire [5:0] \$126 ;
+  wire [4:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [5:0] \$130 ;
   wire \$131 ;
-  wire [15:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [15:0] \$136 ;
+  reg [3:0] \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
   reg \$140 ;
   reg \$141 ;
   reg \$142 ;
-  reg [24:0] \$143 ;
-  reg [24:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
   reg [24:0] \$148 ;
   reg [24:0] \$149 ;
   wire \$15 ;
   reg [24:0] \$150 ;
-  reg [5:0] \$151 ;
-  reg [5:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [5:0] \$154 ;
-  reg [5:0] \$155 ;
-  reg [5:0] \$156 ;
+  reg [24:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [24:0] \$155 ;
+  reg [24:0] \$156 ;
   reg [5:0] \$157 ;
   reg [5:0] \$158 ;
-  reg [48:0] \$159 ;
+  reg [5:0] \$159 ;
   wire \$16 ;
-  reg [48:0] \$160 ;
-  reg [48:0] \$161 ;
-  reg [48:0] \$162 ;
-  reg [48:0] \$163 ;
-  reg [48:0] \$164 ;
-  reg [48:0] \$165 ;
+  reg [5:0] \$160 ;
+  reg [5:0] \$161 ;
+  reg [5:0] \$162 ;
+  reg [5:0] \$163 ;
+  reg [5:0] \$164 ;
+  reg [5:0] \$165 ;
   reg [48:0] \$166 ;
   reg [48:0] \$167 ;
   reg [48:0] \$168 ;
@@ -6800,133 +6800,150 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [48:0] \$172 ;
   reg [48:0] \$173 ;
   reg [48:0] \$174 ;
-  reg [23:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [33:0] \$178 ;
-  reg [33:0] \$179 ;
+  reg [48:0] \$175 ;
+  reg [48:0] \$176 ;
+  reg [48:0] \$177 ;
+  reg [48:0] \$178 ;
+  reg [48:0] \$179 ;
   wire [4:0] \$18 ;
-  reg [33:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [24:0] \$185 ;
-  reg [6:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [23:0] \$188 ;
-  reg [23:0] \$189 ;
+  reg [48:0] \$180 ;
+  reg [48:0] \$181 ;
+  reg [48:0] \$182 ;
+  reg [48:0] \$183 ;
+  reg [23:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [33:0] \$187 ;
+  reg [33:0] \$188 ;
+  reg [33:0] \$189 ;
   wire \$19 ;
-  reg [23:0] \$190 ;
-  reg [6:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [14:0] \$193 ;
-  reg [14:0] \$194 ;
-  reg [14:0] \$195 ;
-  reg [48:0] \$196 ;
-  reg [48:0] \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [16:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [24:0] \$192 ;
+  reg [24:0] \$193 ;
+  reg [24:0] \$194 ;
+  reg [6:0] \$195 ;
+  reg [16:0] \$196 ;
+  reg [23:0] \$197 ;
+  reg [23:0] \$198 ;
+  reg [23:0] \$199 ;
   wire [7:0] \$2 ;
   reg [24:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [24:0] \$205 ;
-  reg [24:0] \$206 ;
-  reg [24:0] \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg [6:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [14:0] \$202 ;
+  reg [14:0] \$203 ;
+  reg [14:0] \$204 ;
+  reg [48:0] \$205 ;
+  reg [48:0] \$206 ;
+  reg [48:0] \$207 ;
+  reg [48:0] \$208 ;
+  reg \$209 ;
   reg [5:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [5:0] \$211 ;
-  reg [5:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [5:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [41:0] \$219 ;
+  reg \$210 ;
+  reg [7:0] \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   reg [48:0] \$22 ;
-  reg [41:0] \$220 ;
-  reg [41:0] \$221 ;
-  reg [41:0] \$222 ;
-  reg [41:0] \$223 ;
-  reg [41:0] \$224 ;
-  reg [41:0] \$225 ;
-  reg [41:0] \$226 ;
-  reg [41:0] \$227 ;
-  reg [41:0] \$228 ;
-  reg [41:0] \$229 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
   reg [48:0] \$23 ;
-  reg [41:0] \$230 ;
-  reg [41:0] \$231 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
   reg [41:0] \$232 ;
   reg [41:0] \$233 ;
   reg [41:0] \$234 ;
-  reg [23:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [41:0] \$235 ;
+  reg [41:0] \$236 ;
+  reg [41:0] \$237 ;
+  reg [41:0] \$238 ;
+  reg [41:0] \$239 ;
   wire [33:0] \$24 ;
-  reg [33:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [6:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [23:0] \$248 ;
-  reg [23:0] \$249 ;
+  reg [41:0] \$240 ;
+  reg [41:0] \$241 ;
+  reg [41:0] \$242 ;
+  reg [41:0] \$243 ;
+  reg [41:0] \$244 ;
+  reg [41:0] \$245 ;
+  reg [41:0] \$246 ;
+  reg [41:0] \$247 ;
+  reg [41:0] \$248 ;
+  reg [41:0] \$249 ;
   wire [24:0] \$25 ;
   reg [23:0] \$250 ;
-  reg [6:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [14:0] \$253 ;
-  reg [14:0] \$254 ;
-  reg [14:0] \$255 ;
-  reg [48:0] \$256 ;
-  reg [48:0] \$257 ;
-  reg \$258 ;
-  reg \$259 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   wire [23:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg [3:0] \$263 ;
-  reg \$264 ;
-  reg [3:0] \$265 ;
-  reg [3:0] \$266 ;
-  reg [3:0] \$267 ;
-  reg \$268 ;
-  reg [15:0] \$269 ;
+  reg [24:0] \$260 ;
+  reg [6:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [23:0] \$263 ;
+  reg [23:0] \$264 ;
+  reg [23:0] \$265 ;
+  reg [6:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [14:0] \$268 ;
+  reg [14:0] \$269 ;
   wire [14:0] \$27 ;
+  reg [14:0] \$270 ;
+  reg [48:0] \$271 ;
+  reg [48:0] \$272 ;
+  reg [48:0] \$273 ;
+  reg [48:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg [7:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
   wire [34:0] \$28 ;
+  reg [3:0] \$280 ;
+  reg \$281 ;
+  reg [3:0] \$282 ;
+  reg [3:0] \$283 ;
+  reg [3:0] \$284 ;
+  reg \$285 ;
+  reg [15:0] \$286 ;
   wire [35:0] \$29 ;
   wire [7:0] \$3 ;
   wire [55:0] \$30 ;
   wire [56:0] \$31 ;
   wire [54:0] \$32 ;
-  wire [58:0] \$33 ;
+  wire [55:0] \$33 ;
   wire [77:0] \$34 ;
   wire [78:0] \$35 ;
-  wire [48:0] \$36 ;
-  wire \$37 ;
-  wire \$38 ;
+  wire [49:0] \$36 ;
+  wire [50:0] \$37 ;
+  wire [48:0] \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire [49:0] \$41 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire [50:0] \$44 ;
+  wire [49:0] \$43 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
+  wire [50:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -6936,38 +6953,38 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  reg [24:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [41:0] \$57 ;
-  reg [41:0] \$58 ;
-  wire [33:0] \$59 ;
+  wire \$55 ;
+  wire \$56 ;
+  reg [24:0] \$57 ;
+  reg [5:0] \$58 ;
+  reg [41:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [23:0] \$61 ;
-  wire [14:0] \$62 ;
-  wire [34:0] \$63 ;
-  wire [35:0] \$64 ;
-  wire [55:0] \$65 ;
-  wire [56:0] \$66 ;
-  wire [54:0] \$67 ;
-  wire [58:0] \$68 ;
-  wire [77:0] \$69 ;
+  reg [41:0] \$60 ;
+  wire [33:0] \$61 ;
+  wire [24:0] \$62 ;
+  wire [23:0] \$63 ;
+  wire [14:0] \$64 ;
+  wire [34:0] \$65 ;
+  wire [35:0] \$66 ;
+  wire [55:0] \$67 ;
+  wire [56:0] \$68 ;
+  wire [54:0] \$69 ;
   wire \$7 ;
-  wire [78:0] \$70 ;
-  wire [48:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [49:0] \$76 ;
+  wire [55:0] \$70 ;
+  wire [77:0] \$71 ;
+  wire [78:0] \$72 ;
+  wire [49:0] \$73 ;
+  wire [50:0] \$74 ;
+  wire [48:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [50:0] \$79 ;
+  wire \$79 ;
   wire [5:0] \$8 ;
-  wire \$80 ;
+  wire [49:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [50:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -7032,6 +7049,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [48:0] rq0_half_6 = 49'h0000000000000;
   reg [48:0] rq0_half_7 = 49'h0000000000000;
   reg [48:0] rq0_half_8 = 49'h0000000000000;
+  reg [48:0] rq0_half_9 = 49'h0000000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -7044,6 +7062,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [48:0] rq0_mask_6 = 49'h0000000000000;
   reg [48:0] rq0_mask_7 = 49'h0000000000000;
   reg [48:0] rq0_mask_8 = 49'h0000000000000;
+  reg [48:0] rq0_mask_9 = 49'h0000000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -7052,6 +7071,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -7075,6 +7095,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
@@ -7093,6 +7116,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [41:0] rq1_half_6 = 42'h00000000000;
   reg [41:0] rq1_half_7 = 42'h00000000000;
   reg [41:0] rq1_half_8 = 42'h00000000000;
+  reg [41:0] rq1_half_9 = 42'h00000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -7105,6 +7129,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [41:0] rq1_mask_6 = 42'h00000000000;
   reg [41:0] rq1_mask_7 = 42'h00000000000;
   reg [41:0] rq1_mask_8 = 42'h00000000000;
+  reg [41:0] rq1_mask_9 = 42'h00000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -7113,6 +7138,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -7136,6 +7162,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [48:0] rq1_sum0 = 49'h0000000000000;
+  reg [48:0] rq1_sum1 = 49'h0000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
@@ -7144,6 +7173,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [6:0] rq1_x1_0 = 7'h00;
   reg [6:0] rq1_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -7154,7 +7184,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [8:0];
+  reg [15:0] queue [9:0];
   initial begin
     queue[0] = 16'h0000;
     queue[1] = 16'h0000;
@@ -7165,14 +7195,15 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     queue[6] = 16'h0000;
     queue[7] = 16'h0000;
     queue[8] = 16'h0000;
+    queue[9] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & rq0_mask_6;
-  assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_6 };
+  assign rq0_rem = rq0_prod & rq0_mask_7;
+  assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -7187,7 +7218,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$12  = ~ \$11 ;
   assign \$13  = \$10  & \$12 ;
   assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_8 & \$14 ;
+  assign \$signature__en  = rq_valid_9 & \$14 ;
   assign \$15  = i__valid & i__ready;
   assign \$16  = group == 4'hf;
   assign \$17  = group + 1'h1;
@@ -7199,371 +7230,401 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$29  = 1'h0 + \$28 ;
   assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$33  = $signed(1'h0) + $signed(\$32 );
   assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$37  = rq0_rem > rq0_half_6;
-  assign \$38  = rq0_rem == rq0_half_6;
-  assign \$39  = | rq0_half_6;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$54  = \$51  ? \$52  : \$53 ;
-  assign \$59  = rq1_x0_0 * rq1_m0_0;
-  assign \$60  = rq1_x0_1 * rq1_m0_1;
-  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$72  = rq1_rem > rq1_half_6;
-  assign \$73  = rq1_rem == rq1_half_6;
-  assign \$74  = | rq1_half_6;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$77  = rq1_tie & rq1_floor[0];
-  assign \$78  = rq1_above | \$77 ;
-  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
-  assign \$80  = rq1_tie & rq1_floor[0];
-  assign \$81  = rq1_above | \$80 ;
-  assign \$82  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$83  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$84  = \$81  ? \$82  : \$83 ;
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$88  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = o__valid & o__ready;
-  assign \$92  = q_owed < 4'h9;
-  assign \$93  = \$91  ? i__ready : \$92 ;
-  assign \$94  = o__valid & o__ready;
-  assign \$95  = \$94  | i__ready;
-  assign \$96  = \$90  ? \$93  : \$95 ;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = | q_stored;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$98  & \$100 ;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = rq_valid_8 & \$102 ;
-  assign \$104  = \$signature__addr  == 4'h8;
-  assign \$105  = \$signature__addr  + 1'h1;
-  assign \$106  = \$104  ? 5'h00 : \$105 ;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = | q_stored;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = rport__addr == 4'h8;
-  assign \$112  = rport__addr + 1'h1;
-  assign \$113  = \$111  ? 5'h00 : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = | q_stored;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = rq_valid_8 & \$119 ;
-  assign \$121  = q_stored + \$120 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = | q_stored;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = \$121  - \$125 ;
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = | q_stored;
-  assign \$130  = \$129  | rq_valid_8;
-  assign \$131  = | q_stored;
-  assign \$132  = \$131  ? rport__data : q_in;
+  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
+  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$39  = rq0_rem > rq0_half_7;
+  assign \$40  = rq0_rem == rq0_half_7;
+  assign \$41  = | rq0_half_7;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$50  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$52  = rq0_tie & rq0_floor[0];
+  assign \$53  = rq0_above | \$52 ;
+  assign \$54  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$55  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$56  = \$53  ? \$54  : \$55 ;
+  assign \$61  = rq1_x0_0 * rq1_m0_0;
+  assign \$62  = rq1_x0_1 * rq1_m0_1;
+  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$66  = 1'h0 + \$65 ;
+  assign \$68  = \$66  + \$67 ;
+  assign \$70  = $signed(1'h0) + $signed(\$69 );
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
+  assign \$75  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$76  = rq1_rem > rq1_half_7;
+  assign \$77  = rq1_rem == rq1_half_7;
+  assign \$78  = | rq1_half_7;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$94  = i__valid & i__ready;
+  assign \$95  = o__valid & o__ready;
+  assign \$96  = q_owed < 4'ha;
+  assign \$97  = \$95  ? i__ready : \$96 ;
+  assign \$98  = o__valid & o__ready;
+  assign \$99  = \$98  | i__ready;
+  assign \$100  = \$94  ? \$97  : \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = rq_valid_9 & \$106 ;
+  assign \$108  = \$signature__addr  == 4'h9;
+  assign \$109  = \$signature__addr  + 1'h1;
+  assign \$110  = \$108  ? 5'h00 : \$109 ;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = | q_stored;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = rport__addr == 4'h9;
+  assign \$116  = rport__addr + 1'h1;
+  assign \$117  = \$115  ? 5'h00 : \$116 ;
+  assign \$118  = ~ o__valid;
+  assign \$119  = \$118  | o__ready;
+  assign \$120  = | q_stored;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = rq_valid_9 & \$123 ;
+  assign \$125  = q_stored + \$124 ;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = | q_stored;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$125  - \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = \$133  | rq_valid_9;
+  assign \$135  = | q_stored;
+  assign \$136  = \$135  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$133 ;
+    group <= \$137 ;
   always @(posedge clk)
-    rq_valid_1 <= \$134 ;
+    rq_valid_1 <= \$138 ;
   always @(posedge clk)
-    rq_valid_2 <= \$135 ;
+    rq_valid_2 <= \$139 ;
   always @(posedge clk)
-    rq_valid_3 <= \$136 ;
+    rq_valid_3 <= \$140 ;
   always @(posedge clk)
-    rq_valid_4 <= \$137 ;
+    rq_valid_4 <= \$141 ;
   always @(posedge clk)
-    rq_valid_5 <= \$138 ;
+    rq_valid_5 <= \$142 ;
   always @(posedge clk)
-    rq_valid_6 <= \$139 ;
+    rq_valid_6 <= \$143 ;
   always @(posedge clk)
-    rq_valid_7 <= \$140 ;
+    rq_valid_7 <= \$144 ;
   always @(posedge clk)
-    rq_valid_8 <= \$141 ;
+    rq_valid_8 <= \$145 ;
   always @(posedge clk)
-    rq_valid_9 <= \$142 ;
+    rq_valid_9 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$143 ;
+    rq_valid_10 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$144 ;
+    rq0_mult_1 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$145 ;
+    rq0_mult_2 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$146 ;
+    rq0_mult_3 <= \$150 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$147 ;
+    rq0_mult_4 <= \$151 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$148 ;
+    rq0_mult_5 <= \$152 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$149 ;
+    rq0_mult_6 <= \$153 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$150 ;
+    rq0_mult_7 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$151 ;
+    rq0_mult_8 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$152 ;
+    rq0_mult_9 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$153 ;
+    rq0_shift_1 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$154 ;
+    rq0_shift_2 <= \$158 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$155 ;
+    rq0_shift_3 <= \$159 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$156 ;
+    rq0_shift_4 <= \$160 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$157 ;
+    rq0_shift_5 <= \$161 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$158 ;
+    rq0_shift_6 <= \$162 ;
   always @(posedge clk)
-    rq0_half_1 <= \$159 ;
+    rq0_shift_7 <= \$163 ;
   always @(posedge clk)
-    rq0_half_2 <= \$160 ;
+    rq0_shift_8 <= \$164 ;
   always @(posedge clk)
-    rq0_half_3 <= \$161 ;
+    rq0_shift_9 <= \$165 ;
   always @(posedge clk)
-    rq0_half_4 <= \$162 ;
+    rq0_half_1 <= \$166 ;
   always @(posedge clk)
-    rq0_half_5 <= \$163 ;
+    rq0_half_2 <= \$167 ;
   always @(posedge clk)
-    rq0_half_6 <= \$164 ;
+    rq0_half_3 <= \$168 ;
   always @(posedge clk)
-    rq0_half_7 <= \$165 ;
+    rq0_half_4 <= \$169 ;
   always @(posedge clk)
-    rq0_half_8 <= \$166 ;
+    rq0_half_5 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$167 ;
+    rq0_half_6 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$168 ;
+    rq0_half_7 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$169 ;
+    rq0_half_8 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$170 ;
+    rq0_half_9 <= \$174 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$171 ;
+    rq0_mask_1 <= \$175 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$172 ;
+    rq0_mask_2 <= \$176 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$173 ;
+    rq0_mask_3 <= \$177 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$174 ;
+    rq0_mask_4 <= \$178 ;
   always @(posedge clk)
-    rq0_x <= \$175 ;
+    rq0_mask_5 <= \$179 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$176 ;
+    rq0_mask_6 <= \$180 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$177 ;
+    rq0_mask_7 <= \$181 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$178 ;
+    rq0_mask_8 <= \$182 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$179 ;
+    rq0_mask_9 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$180 ;
+    rq0_x <= \$184 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$181 ;
+    rq0_x0_0 <= \$185 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$182 ;
+    rq0_m0_0 <= \$186 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$183 ;
+    rq0_part0_0 <= \$187 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$184 ;
+    rq0_part0_0_r <= \$188 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$185 ;
+    rq0_part0_0_rr <= \$189 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$186 ;
+    rq0_x0_1 <= \$190 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$187 ;
+    rq0_m0_1 <= \$191 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$188 ;
+    rq0_part0_1 <= \$192 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$189 ;
+    rq0_part0_1_r <= \$193 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$190 ;
+    rq0_part0_1_rr <= \$194 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$191 ;
+    rq0_x1_0 <= \$195 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$192 ;
+    rq0_m1_0 <= \$196 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$193 ;
+    rq0_part1_0 <= \$197 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$194 ;
+    rq0_part1_0_r <= \$198 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$195 ;
+    rq0_part1_0_rr <= \$199 ;
   always @(posedge clk)
-    rq0_prod <= \$196 ;
+    rq0_x1_1 <= \$200 ;
   always @(posedge clk)
-    rq0_floor <= \$197 ;
+    rq0_m1_1 <= \$201 ;
   always @(posedge clk)
-    rq0_above <= \$198 ;
+    rq0_part1_1 <= \$202 ;
   always @(posedge clk)
-    rq0_tie <= \$199 ;
+    rq0_part1_1_r <= \$203 ;
   always @(posedge clk)
-    rq0_code <= \$200 ;
+    rq0_part1_1_rr <= \$204 ;
   always @(posedge clk)
-    rq0_under <= \$201 ;
+    rq0_sum0 <= \$205 ;
   always @(posedge clk)
-    rq0_over <= \$202 ;
+    rq0_sum1 <= \$206 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$203 ;
+    rq0_prod <= \$207 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$204 ;
+    rq0_floor <= \$208 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$205 ;
+    rq0_above <= \$209 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$206 ;
+    rq0_tie <= \$210 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$207 ;
+    rq0_code <= \$211 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$208 ;
+    rq0_under <= \$212 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$209 ;
+    rq0_over <= \$213 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$210 ;
+    rq1_mult_1 <= \$214 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$211 ;
+    rq1_mult_2 <= \$215 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$212 ;
+    rq1_mult_3 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$213 ;
+    rq1_mult_4 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$214 ;
+    rq1_mult_5 <= \$218 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$215 ;
+    rq1_mult_6 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$216 ;
+    rq1_mult_7 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$217 ;
+    rq1_mult_8 <= \$221 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$218 ;
+    rq1_mult_9 <= \$222 ;
   always @(posedge clk)
-    rq1_half_1 <= \$219 ;
+    rq1_shift_1 <= \$223 ;
   always @(posedge clk)
-    rq1_half_2 <= \$220 ;
+    rq1_shift_2 <= \$224 ;
   always @(posedge clk)
-    rq1_half_3 <= \$221 ;
+    rq1_shift_3 <= \$225 ;
   always @(posedge clk)
-    rq1_half_4 <= \$222 ;
+    rq1_shift_4 <= \$226 ;
   always @(posedge clk)
-    rq1_half_5 <= \$223 ;
+    rq1_shift_5 <= \$227 ;
   always @(posedge clk)
-    rq1_half_6 <= \$224 ;
+    rq1_shift_6 <= \$228 ;
   always @(posedge clk)
-    rq1_half_7 <= \$225 ;
+    rq1_shift_7 <= \$229 ;
   always @(posedge clk)
-    rq1_half_8 <= \$226 ;
+    rq1_shift_8 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$227 ;
+    rq1_shift_9 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$228 ;
+    rq1_half_1 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$229 ;
+    rq1_half_2 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$230 ;
+    rq1_half_3 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$231 ;
+    rq1_half_4 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$232 ;
+    rq1_half_5 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$233 ;
+    rq1_half_6 <= \$237 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$234 ;
+    rq1_half_7 <= \$238 ;
   always @(posedge clk)
-    rq1_x <= \$235 ;
+    rq1_half_8 <= \$239 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$236 ;
+    rq1_half_9 <= \$240 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$237 ;
+    rq1_mask_1 <= \$241 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$238 ;
+    rq1_mask_2 <= \$242 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$239 ;
+    rq1_mask_3 <= \$243 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$240 ;
+    rq1_mask_4 <= \$244 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$241 ;
+    rq1_mask_5 <= \$245 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$242 ;
+    rq1_mask_6 <= \$246 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$243 ;
+    rq1_mask_7 <= \$247 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$244 ;
+    rq1_mask_8 <= \$248 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$245 ;
+    rq1_mask_9 <= \$249 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$246 ;
+    rq1_x <= \$250 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$247 ;
+    rq1_x0_0 <= \$251 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$248 ;
+    rq1_m0_0 <= \$252 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$249 ;
+    rq1_part0_0 <= \$253 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$250 ;
+    rq1_part0_0_r <= \$254 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$251 ;
+    rq1_part0_0_rr <= \$255 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$252 ;
+    rq1_x0_1 <= \$256 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$253 ;
+    rq1_m0_1 <= \$257 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$254 ;
+    rq1_part0_1 <= \$258 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$255 ;
+    rq1_part0_1_r <= \$259 ;
   always @(posedge clk)
-    rq1_prod <= \$256 ;
+    rq1_part0_1_rr <= \$260 ;
   always @(posedge clk)
-    rq1_floor <= \$257 ;
+    rq1_x1_0 <= \$261 ;
   always @(posedge clk)
-    rq1_above <= \$258 ;
+    rq1_m1_0 <= \$262 ;
   always @(posedge clk)
-    rq1_tie <= \$259 ;
+    rq1_part1_0 <= \$263 ;
   always @(posedge clk)
-    rq1_code <= \$260 ;
+    rq1_part1_0_r <= \$264 ;
   always @(posedge clk)
-    rq1_under <= \$261 ;
+    rq1_part1_0_rr <= \$265 ;
   always @(posedge clk)
-    rq1_over <= \$262 ;
+    rq1_x1_1 <= \$266 ;
   always @(posedge clk)
-    q_owed <= \$263 ;
+    rq1_m1_1 <= \$267 ;
   always @(posedge clk)
-    i__ready <= \$264 ;
+    rq1_part1_1 <= \$268 ;
   always @(posedge clk)
-    \$signature__addr  <= \$265 ;
+    rq1_part1_1_r <= \$269 ;
   always @(posedge clk)
-    rport__addr <= \$266 ;
+    rq1_part1_1_rr <= \$270 ;
   always @(posedge clk)
-    q_stored <= \$267 ;
+    rq1_sum0 <= \$271 ;
   always @(posedge clk)
-    o__valid <= \$268 ;
+    rq1_sum1 <= \$272 ;
   always @(posedge clk)
-    o__payload <= \$269 ;
+    rq1_prod <= \$273 ;
+  always @(posedge clk)
+    rq1_floor <= \$274 ;
+  always @(posedge clk)
+    rq1_above <= \$275 ;
+  always @(posedge clk)
+    rq1_tie <= \$276 ;
+  always @(posedge clk)
+    rq1_code <= \$277 ;
+  always @(posedge clk)
+    rq1_under <= \$278 ;
+  always @(posedge clk)
+    rq1_over <= \$279 ;
+  always @(posedge clk)
+    q_owed <= \$280 ;
+  always @(posedge clk)
+    i__ready <= \$281 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$282 ;
+  always @(posedge clk)
+    rport__addr <= \$283 ;
+  always @(posedge clk)
+    q_stored <= \$284 ;
+  always @(posedge clk)
+    o__valid <= \$285 ;
+  always @(posedge clk)
+    o__payload <= \$286 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
@@ -7721,37 +7782,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$55  = 25'h1975892;
+          \$57  = 25'h1975892;
       4'h1:
-          \$55  = 25'h1578ee8;
+          \$57  = 25'h1578ee8;
       4'h2:
-          \$55  = 25'h1963279;
+          \$57  = 25'h1963279;
       4'h3:
-          \$55  = 25'h12023f0;
+          \$57  = 25'h12023f0;
       4'h4:
-          \$55  = 25'h115678c;
+          \$57  = 25'h115678c;
       4'h5:
-          \$55  = 25'h161069c;
+          \$57  = 25'h161069c;
       4'h6:
-          \$55  = 25'h1585f0c;
+          \$57  = 25'h1585f0c;
       4'h7:
-          \$55  = 25'h1fde052;
+          \$57  = 25'h1fde052;
       4'h8:
-          \$55  = 25'h157555f;
+          \$57  = 25'h157555f;
       4'h9:
-          \$55  = 25'h1034125;
+          \$57  = 25'h1034125;
       4'ha:
-          \$55  = 25'h19f7e33;
+          \$57  = 25'h19f7e33;
       4'hb:
-          \$55  = 25'h1131d84;
+          \$57  = 25'h1131d84;
       4'hc:
-          \$55  = 25'h1eeceb9;
+          \$57  = 25'h1eeceb9;
       4'hd:
-          \$55  = 25'h160056c;
+          \$57  = 25'h160056c;
       4'he:
-          \$55  = 25'h121ece0;
+          \$57  = 25'h121ece0;
       4'hf:
-          \$55  = 25'h101a190;
+          \$57  = 25'h101a190;
     endcase
   end
   always @* begin
@@ -7759,37 +7820,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h1:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h2:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h3:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h4:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h5:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h6:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'h7:
-          \$56  = 6'h23;
+          \$58  = 6'h23;
       4'h8:
-          \$56  = 6'h2a;
+          \$58  = 6'h2a;
       4'h9:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'ha:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'hb:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'hc:
-          \$56  = 6'h2a;
+          \$58  = 6'h2a;
       4'hd:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'he:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
       4'hf:
-          \$56  = 6'h22;
+          \$58  = 6'h22;
     endcase
   end
   always @* begin
@@ -7797,37 +7858,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'h1:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'h2:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'h3:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'h4:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'h5:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'h6:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'h7:
-          \$57  = 42'h00400000000;
+          \$59  = 42'h00400000000;
       4'h8:
-          \$57  = 42'h20000000000;
+          \$59  = 42'h20000000000;
       4'h9:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'ha:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'hb:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'hc:
-          \$57  = 42'h20000000000;
+          \$59  = 42'h20000000000;
       4'hd:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'he:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
       4'hf:
-          \$57  = 42'h00200000000;
+          \$59  = 42'h00200000000;
     endcase
   end
   always @* begin
@@ -7835,1011 +7896,1102 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'h1:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'h2:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'h3:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'h4:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'h5:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'h6:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'h7:
-          \$58  = 42'h007ffffffff;
+          \$60  = 42'h007ffffffff;
       4'h8:
-          \$58  = 42'h3ffffffffff;
+          \$60  = 42'h3ffffffffff;
       4'h9:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'ha:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'hb:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'hc:
-          \$58  = 42'h3ffffffffff;
+          \$60  = 42'h3ffffffffff;
       4'hd:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'he:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
       4'hf:
-          \$58  = 42'h003ffffffff;
+          \$60  = 42'h003ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = group;
+    \$137  = group;
     if (\$15 ) begin
-      \$133  = \$18 [3:0];
+      \$137  = \$18 [3:0];
     end
     if (rst) begin
-      \$133  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = \$19 ;
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = rq_valid_1;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = rq_valid_2;
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = rq_valid_3;
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = rq_valid_4;
+    \$138  = \$19 ;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = rq_valid_5;
+    \$139  = rq_valid_1;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = rq_valid_6;
+    \$140  = rq_valid_2;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = rq_valid_7;
+    \$141  = rq_valid_3;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = rq_valid_8;
+    \$142  = rq_valid_4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = \$20 ;
+    \$143  = rq_valid_5;
     if (rst) begin
-      \$143  = 25'h0000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = rq0_mult_1;
+    \$144  = rq_valid_6;
     if (rst) begin
-      \$144  = 25'h0000000;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = rq0_mult_2;
+    \$145  = rq_valid_7;
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = rq0_mult_3;
+    \$146  = rq_valid_8;
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = rq0_mult_4;
+    \$147  = rq_valid_9;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = rq0_mult_5;
+    \$148  = \$20 ;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = rq0_mult_6;
+    \$149  = rq0_mult_1;
     if (rst) begin
       \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = rq0_mult_7;
+    \$150  = rq0_mult_2;
     if (rst) begin
       \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = \$21 ;
+    \$151  = rq0_mult_3;
     if (rst) begin
-      \$151  = 6'h00;
+      \$151  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = rq0_shift_1;
+    \$152  = rq0_mult_4;
     if (rst) begin
-      \$152  = 6'h00;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = rq0_shift_2;
+    \$153  = rq0_mult_5;
     if (rst) begin
-      \$153  = 6'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = rq0_shift_3;
+    \$154  = rq0_mult_6;
     if (rst) begin
-      \$154  = 6'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = rq0_shift_4;
+    \$155  = rq0_mult_7;
     if (rst) begin
-      \$155  = 6'h00;
+      \$155  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = rq0_shift_5;
+    \$156  = rq0_mult_8;
     if (rst) begin
-      \$156  = 6'h00;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = rq0_shift_6;
+    \$157  = \$21 ;
     if (rst) begin
       \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = rq0_shift_7;
+    \$158  = rq0_shift_1;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$159  = \$22 ;
+    \$159  = rq0_shift_2;
     if (rst) begin
-      \$159  = 49'h0000000000000;
+      \$159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$160  = rq0_half_1;
+    \$160  = rq0_shift_3;
     if (rst) begin
-      \$160  = 49'h0000000000000;
+      \$160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = rq0_half_2;
+    \$161  = rq0_shift_4;
     if (rst) begin
-      \$161  = 49'h0000000000000;
+      \$161  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = rq0_half_3;
+    \$162  = rq0_shift_5;
     if (rst) begin
-      \$162  = 49'h0000000000000;
+      \$162  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = rq0_half_4;
+    \$163  = rq0_shift_6;
     if (rst) begin
-      \$163  = 49'h0000000000000;
+      \$163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = rq0_half_5;
+    \$164  = rq0_shift_7;
     if (rst) begin
-      \$164  = 49'h0000000000000;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = rq0_half_6;
+    \$165  = rq0_shift_8;
     if (rst) begin
-      \$165  = 49'h0000000000000;
+      \$165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = rq0_half_7;
+    \$166  = \$22 ;
     if (rst) begin
       \$166  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = \$23 ;
+    \$167  = rq0_half_1;
     if (rst) begin
       \$167  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = rq0_mask_1;
+    \$168  = rq0_half_2;
     if (rst) begin
       \$168  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = rq0_mask_2;
+    \$169  = rq0_half_3;
     if (rst) begin
       \$169  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = rq0_mask_3;
+    \$170  = rq0_half_4;
     if (rst) begin
       \$170  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = rq0_mask_4;
+    \$171  = rq0_half_5;
     if (rst) begin
       \$171  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = rq0_mask_5;
+    \$172  = rq0_half_6;
     if (rst) begin
       \$172  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = rq0_mask_6;
+    \$173  = rq0_half_7;
     if (rst) begin
       \$173  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = rq0_mask_7;
+    \$174  = rq0_half_8;
     if (rst) begin
       \$174  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$175  = i__payload[23:0];
+    \$175  = \$23 ;
     if (rst) begin
-      \$175  = 24'h000000;
+      \$175  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$176  = rq0_x[16:0];
+    \$176  = rq0_mask_1;
     if (rst) begin
-      \$176  = 17'h00000;
+      \$176  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$177  = rq0_mult_1[16:0];
+    \$177  = rq0_mask_2;
     if (rst) begin
-      \$177  = 17'h00000;
+      \$177  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = \$24 ;
+    \$178  = rq0_mask_3;
     if (rst) begin
-      \$178  = 34'h000000000;
+      \$178  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = rq0_part0_0;
+    \$179  = rq0_mask_4;
     if (rst) begin
-      \$179  = 34'h000000000;
+      \$179  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = rq0_part0_0_r;
+    \$180  = rq0_mask_5;
     if (rst) begin
-      \$180  = 34'h000000000;
+      \$180  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = rq0_x[16:0];
+    \$181  = rq0_mask_6;
     if (rst) begin
-      \$181  = 17'h00000;
+      \$181  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = rq0_mult_1[24:17];
+    \$182  = rq0_mask_7;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$183  = \$25 ;
+    \$183  = rq0_mask_8;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$183  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$184  = rq0_part0_1;
+    \$184  = i__payload[23:0];
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$184  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$185  = rq0_part0_1_r;
+    \$185  = rq0_x[16:0];
     if (rst) begin
-      \$185  = 25'h0000000;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$186  = rq0_x[23:17];
+    \$186  = rq0_mult_1[16:0];
     if (rst) begin
-      \$186  = 7'h00;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$187  = rq0_mult_1[16:0];
+    \$187  = \$24 ;
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$188  = \$26 ;
+    \$188  = rq0_part0_0;
     if (rst) begin
-      \$188  = 24'h000000;
+      \$188  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$189  = rq0_part1_0;
+    \$189  = rq0_part0_0_r;
     if (rst) begin
-      \$189  = 24'h000000;
+      \$189  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$190  = rq0_part1_0_r;
+    \$190  = rq0_x[16:0];
     if (rst) begin
-      \$190  = 24'h000000;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = rq0_x[23:17];
+    \$191  = rq0_mult_1[24:17];
     if (rst) begin
-      \$191  = 7'h00;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = rq0_mult_1[24:17];
+    \$192  = \$25 ;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = \$27 ;
+    \$193  = rq0_part0_1;
     if (rst) begin
-      \$193  = 15'h0000;
+      \$193  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = rq0_part1_1;
+    \$194  = rq0_part0_1_r;
     if (rst) begin
-      \$194  = 15'h0000;
+      \$194  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = rq0_part1_1_r;
+    \$195  = rq0_x[23:17];
     if (rst) begin
-      \$195  = 15'h0000;
+      \$195  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$196  = \$35 [48:0];
+    \$196  = rq0_mult_1[16:0];
     if (rst) begin
-      \$196  = 49'h0000000000000;
+      \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = \$36 ;
+    \$197  = \$26 ;
     if (rst) begin
-      \$197  = 49'h0000000000000;
+      \$197  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = \$37 ;
+    \$198  = rq0_part1_0;
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = \$40 ;
+    \$199  = rq0_part1_0_r;
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = \$44 [7:0];
+    \$200  = rq0_x[23:17];
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = \$49 ;
+    \$201  = rq0_mult_1[24:17];
     if (rst) begin
-      \$201  = 1'h0;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = \$54 ;
+    \$202  = \$27 ;
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = \$55 ;
+    \$203  = rq0_part1_1;
     if (rst) begin
-      \$203  = 25'h0000000;
+      \$203  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = rq1_mult_1;
+    \$204  = rq0_part1_1_r;
     if (rst) begin
-      \$204  = 25'h0000000;
+      \$204  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = rq1_mult_2;
+    \$205  = \$31 [48:0];
     if (rst) begin
-      \$205  = 25'h0000000;
+      \$205  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = rq1_mult_3;
+    \$206  = \$35 [48:0];
     if (rst) begin
-      \$206  = 25'h0000000;
+      \$206  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = rq1_mult_4;
+    \$207  = \$37 [48:0];
     if (rst) begin
-      \$207  = 25'h0000000;
+      \$207  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = rq1_mult_5;
+    \$208  = \$38 ;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = rq1_mult_6;
+    \$209  = \$39 ;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = rq1_mult_7;
+    \$210  = \$42 ;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = \$56 ;
+    \$211  = \$46 [7:0];
     if (rst) begin
-      \$211  = 6'h00;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = rq1_shift_1;
+    \$212  = \$51 ;
     if (rst) begin
-      \$212  = 6'h00;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = rq1_shift_2;
+    \$213  = \$56 ;
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = rq1_shift_3;
+    \$214  = \$57 ;
     if (rst) begin
-      \$214  = 6'h00;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = rq1_shift_4;
+    \$215  = rq1_mult_1;
     if (rst) begin
-      \$215  = 6'h00;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = rq1_shift_5;
+    \$216  = rq1_mult_2;
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = rq1_shift_6;
+    \$217  = rq1_mult_3;
     if (rst) begin
-      \$217  = 6'h00;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = rq1_shift_7;
+    \$218  = rq1_mult_4;
     if (rst) begin
-      \$218  = 6'h00;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = \$57 ;
+    \$219  = rq1_mult_5;
     if (rst) begin
-      \$219  = 42'h00000000000;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = rq1_half_1;
+    \$220  = rq1_mult_6;
     if (rst) begin
-      \$220  = 42'h00000000000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = rq1_half_2;
+    \$221  = rq1_mult_7;
     if (rst) begin
-      \$221  = 42'h00000000000;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = rq1_half_3;
+    \$222  = rq1_mult_8;
     if (rst) begin
-      \$222  = 42'h00000000000;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = rq1_half_4;
+    \$223  = \$58 ;
     if (rst) begin
-      \$223  = 42'h00000000000;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = rq1_half_5;
+    \$224  = rq1_shift_1;
     if (rst) begin
-      \$224  = 42'h00000000000;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = rq1_half_6;
+    \$225  = rq1_shift_2;
     if (rst) begin
-      \$225  = 42'h00000000000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = rq1_half_7;
+    \$226  = rq1_shift_3;
     if (rst) begin
-      \$226  = 42'h00000000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = \$58 ;
+    \$227  = rq1_shift_4;
     if (rst) begin
-      \$227  = 42'h00000000000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = rq1_mask_1;
+    \$228  = rq1_shift_5;
     if (rst) begin
-      \$228  = 42'h00000000000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = rq1_mask_2;
+    \$229  = rq1_shift_6;
     if (rst) begin
-      \$229  = 42'h00000000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = rq1_mask_3;
+    \$230  = rq1_shift_7;
     if (rst) begin
-      \$230  = 42'h00000000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = rq1_mask_4;
+    \$231  = rq1_shift_8;
     if (rst) begin
-      \$231  = 42'h00000000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = rq1_mask_5;
+    \$232  = \$59 ;
     if (rst) begin
       \$232  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = rq1_mask_6;
+    \$233  = rq1_half_1;
     if (rst) begin
       \$233  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = rq1_mask_7;
+    \$234  = rq1_half_2;
     if (rst) begin
       \$234  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = i__payload[47:24];
+    \$235  = rq1_half_3;
     if (rst) begin
-      \$235  = 24'h000000;
+      \$235  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = rq1_x[16:0];
+    \$236  = rq1_half_4;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = rq1_mult_1[16:0];
+    \$237  = rq1_half_5;
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = \$59 ;
+    \$238  = rq1_half_6;
     if (rst) begin
-      \$238  = 34'h000000000;
+      \$238  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = rq1_part0_0;
+    \$239  = rq1_half_7;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = rq1_part0_0_r;
+    \$240  = rq1_half_8;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = rq1_x[16:0];
+    \$241  = \$60 ;
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = rq1_mult_1[24:17];
+    \$242  = rq1_mask_1;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = \$60 ;
+    \$243  = rq1_mask_2;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = rq1_part0_1;
+    \$244  = rq1_mask_3;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = rq1_part0_1_r;
+    \$245  = rq1_mask_4;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = rq1_x[23:17];
+    \$246  = rq1_mask_5;
     if (rst) begin
-      \$246  = 7'h00;
+      \$246  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = rq1_mult_1[16:0];
+    \$247  = rq1_mask_6;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = \$61 ;
+    \$248  = rq1_mask_7;
     if (rst) begin
-      \$248  = 24'h000000;
+      \$248  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = rq1_part1_0;
+    \$249  = rq1_mask_8;
     if (rst) begin
-      \$249  = 24'h000000;
+      \$249  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = rq1_part1_0_r;
+    \$250  = i__payload[47:24];
     if (rst) begin
       \$250  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = rq1_x[23:17];
+    \$251  = rq1_x[16:0];
     if (rst) begin
-      \$251  = 7'h00;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = rq1_mult_1[24:17];
+    \$252  = rq1_mult_1[16:0];
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = \$62 ;
+    \$253  = \$61 ;
     if (rst) begin
-      \$253  = 15'h0000;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = rq1_part1_1;
+    \$254  = rq1_part0_0;
     if (rst) begin
-      \$254  = 15'h0000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = rq1_part1_1_r;
+    \$255  = rq1_part0_0_r;
     if (rst) begin
-      \$255  = 15'h0000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = \$70 [48:0];
+    \$256  = rq1_x[16:0];
     if (rst) begin
-      \$256  = 49'h0000000000000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = \$71 ;
+    \$257  = rq1_mult_1[24:17];
     if (rst) begin
-      \$257  = 49'h0000000000000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = \$72 ;
+    \$258  = \$62 ;
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = \$75 ;
+    \$259  = rq1_part0_1;
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = \$79 [7:0];
+    \$260  = rq1_part0_1_r;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = \$84 ;
+    \$261  = rq1_x[23:17];
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = \$89 ;
+    \$262  = rq1_mult_1[16:0];
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = \$8 [3:0];
+    \$263  = \$63 ;
     if (rst) begin
-      \$263  = 4'h0;
+      \$263  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = \$96 ;
+    \$264  = rq1_part1_0;
     if (rst) begin
-      \$264  = 1'h1;
+      \$264  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = \$signature__addr ;
-    if (\$103 ) begin
-      \$265  = \$106 [3:0];
-    end
+    \$265  = rq1_part1_0_r;
     if (rst) begin
-      \$265  = 4'h0;
+      \$265  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = rport__addr;
-    if (\$110 ) begin
-      \$266  = \$113 [3:0];
-    end
+    \$266  = rq1_x[23:17];
     if (rst) begin
-      \$266  = 4'h0;
+      \$266  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = \$126 [3:0];
+    \$267  = rq1_mult_1[24:17];
     if (rst) begin
-      \$267  = 4'h0;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = o__valid;
-    if (\$128 ) begin
-      \$268  = \$130 ;
-    end
+    \$268  = \$64 ;
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = o__payload;
-    if (\$128 ) begin
-      \$269  = \$132 ;
+    \$269  = rq1_part1_1;
+    if (rst) begin
+      \$269  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$270  = rq1_part1_1_r;
+    if (rst) begin
+      \$270  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$271  = \$68 [48:0];
+    if (rst) begin
+      \$271  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$272  = \$72 [48:0];
+    if (rst) begin
+      \$272  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$273  = \$74 [48:0];
+    if (rst) begin
+      \$273  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$274  = \$75 ;
+    if (rst) begin
+      \$274  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$275  = \$76 ;
+    if (rst) begin
+      \$275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$276  = \$79 ;
+    if (rst) begin
+      \$276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$277  = \$83 [7:0];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$278  = \$88 ;
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$279  = \$93 ;
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$280  = \$8 [3:0];
+    if (rst) begin
+      \$280  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$281  = \$100 ;
+    if (rst) begin
+      \$281  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$282  = \$signature__addr ;
+    if (\$107 ) begin
+      \$282  = \$110 [3:0];
     end
     if (rst) begin
-      \$269  = 16'h0000;
+      \$282  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$283  = rport__addr;
+    if (\$114 ) begin
+      \$283  = \$117 [3:0];
+    end
+    if (rst) begin
+      \$283  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$284  = \$130 [3:0];
+    if (rst) begin
+      \$284  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$285  = o__valid;
+    if (\$132 ) begin
+      \$285  = \$134 ;
+    end
+    if (rst) begin
+      \$285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$286  = o__payload;
+    if (\$132 ) begin
+      \$286  = \$136 ;
+    end
+    if (rst) begin
+      \$286  = 16'h0000;
     end
   end
   assign q_room = i__ready;
@@ -8859,10 +9011,10 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$63  = { 1'h0, rq1_part0_0_rr };
-  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$65  = { 1'h0, rq1_part0_0_rr };
+  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10993,103 +11145,103 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [7:0] \$1 ;
   wire [7:0] \$10 ;
-  wire [58:0] \$100 ;
-  wire [76:0] \$101 ;
-  wire [77:0] \$102 ;
-  wire [47:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire [48:0] \$108 ;
-  wire \$109 ;
+  wire [35:0] \$100 ;
+  wire [55:0] \$101 ;
+  wire [56:0] \$102 ;
+  wire [53:0] \$103 ;
+  wire [54:0] \$104 ;
+  wire [76:0] \$105 ;
+  wire [77:0] \$106 ;
+  wire [48:0] \$107 ;
+  wire [49:0] \$108 ;
+  wire [47:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [49:0] \$111 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [48:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
+  wire [49:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [4:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  reg [24:0] \$122 ;
-  reg [5:0] \$123 ;
-  reg [33:0] \$124 ;
-  reg [33:0] \$125 ;
-  wire [33:0] \$126 ;
-  wire [24:0] \$127 ;
-  wire [22:0] \$128 ;
-  wire [13:0] \$129 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  reg [24:0] \$128 ;
+  reg [5:0] \$129 ;
   wire \$13 ;
-  wire [34:0] \$130 ;
-  wire [35:0] \$131 ;
-  wire [55:0] \$132 ;
-  wire [56:0] \$133 ;
-  wire [53:0] \$134 ;
-  wire [58:0] \$135 ;
-  wire [76:0] \$136 ;
-  wire [77:0] \$137 ;
-  wire [47:0] \$138 ;
-  wire \$139 ;
+  reg [33:0] \$130 ;
+  reg [33:0] \$131 ;
+  wire [33:0] \$132 ;
+  wire [24:0] \$133 ;
+  wire [22:0] \$134 ;
+  wire [13:0] \$135 ;
+  wire [34:0] \$136 ;
+  wire [35:0] \$137 ;
+  wire [55:0] \$138 ;
+  wire [56:0] \$139 ;
   wire [5:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire [48:0] \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [49:0] \$146 ;
+  wire [53:0] \$140 ;
+  wire [54:0] \$141 ;
+  wire [76:0] \$142 ;
+  wire [77:0] \$143 ;
+  wire [48:0] \$144 ;
+  wire [49:0] \$145 ;
+  wire [47:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  wire [48:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [49:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
-  reg [24:0] \$157 ;
-  wire [33:0] \$158 ;
-  wire [24:0] \$159 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [22:0] \$160 ;
-  wire [13:0] \$161 ;
-  wire [34:0] \$162 ;
-  wire [35:0] \$163 ;
-  wire [55:0] \$164 ;
-  wire [56:0] \$165 ;
-  wire [53:0] \$166 ;
-  wire [58:0] \$167 ;
-  wire [76:0] \$168 ;
-  wire [77:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  reg [24:0] \$165 ;
+  wire [33:0] \$166 ;
+  wire [24:0] \$167 ;
+  wire [22:0] \$168 ;
+  wire [13:0] \$169 ;
   wire \$17 ;
-  wire [47:0] \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [48:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [49:0] \$178 ;
-  wire \$179 ;
+  wire [34:0] \$170 ;
+  wire [35:0] \$171 ;
+  wire [55:0] \$172 ;
+  wire [56:0] \$173 ;
+  wire [53:0] \$174 ;
+  wire [54:0] \$175 ;
+  wire [76:0] \$176 ;
+  wire [77:0] \$177 ;
+  wire [48:0] \$178 ;
+  wire [49:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [47:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
+  wire [48:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [49:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -11108,286 +11260,315 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [4:0] \$204 ;
-  wire [4:0] \$205 ;
+  wire \$204 ;
+  wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [4:0] \$211 ;
-  wire [4:0] \$212 ;
+  wire \$211 ;
+  wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
+  wire [4:0] \$214 ;
+  wire [4:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire [4:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
+  wire \$220 ;
+  wire [4:0] \$221 ;
+  wire [4:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire [5:0] \$225 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [1:0] \$23 ;
-  wire \$230 ;
-  wire [39:0] \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg \$239 ;
+  wire [4:0] \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire [5:0] \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [1:0] \$24 ;
-  reg \$240 ;
-  reg \$241 ;
-  reg [24:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
+  wire \$240 ;
+  wire [39:0] \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg \$249 ;
   wire \$25 ;
-  reg [22:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [33:0] \$255 ;
-  reg [16:0] \$256 ;
-  reg [7:0] \$257 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
   reg [24:0] \$258 ;
   reg [24:0] \$259 ;
   reg [24:0] \$26 ;
   reg [24:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [16:0] \$262 ;
-  reg [22:0] \$263 ;
-  reg [22:0] \$264 ;
-  reg [22:0] \$265 ;
-  reg [5:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [13:0] \$268 ;
-  reg [13:0] \$269 ;
+  reg [24:0] \$261 ;
+  reg [22:0] \$262 ;
+  reg [16:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg [33:0] \$265 ;
+  reg [33:0] \$266 ;
+  reg [33:0] \$267 ;
+  reg [16:0] \$268 ;
+  reg [7:0] \$269 ;
   wire [33:0] \$27 ;
-  reg [13:0] \$270 ;
-  reg [47:0] \$271 ;
-  reg [47:0] \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg [7:0] \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [5:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [22:0] \$275 ;
+  reg [22:0] \$276 ;
+  reg [22:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [24:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [33:0] \$289 ;
+  reg [13:0] \$280 ;
+  reg [13:0] \$281 ;
+  reg [13:0] \$282 ;
+  reg [47:0] \$283 ;
+  reg [47:0] \$284 ;
+  reg [47:0] \$285 ;
+  reg [47:0] \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg [7:0] \$289 ;
   wire [22:0] \$29 ;
-  reg [33:0] \$290 ;
-  reg [33:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [7:0] \$293 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
   reg [24:0] \$294 ;
   reg [24:0] \$295 ;
   reg [24:0] \$296 ;
-  reg [5:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [22:0] \$299 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [7:0] \$3 ;
   wire [13:0] \$30 ;
-  reg [22:0] \$300 ;
+  reg [24:0] \$300 ;
   reg [22:0] \$301 ;
-  reg [5:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [13:0] \$304 ;
-  reg [13:0] \$305 ;
-  reg [13:0] \$306 ;
-  reg [47:0] \$307 ;
-  reg [47:0] \$308 ;
-  reg \$309 ;
+  reg [16:0] \$302 ;
+  reg [16:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [33:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [24:0] \$309 ;
   wire [34:0] \$31 ;
-  reg \$310 ;
-  reg [7:0] \$311 ;
-  reg \$312 ;
-  reg \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [24:0] \$319 ;
+  reg [24:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [5:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [22:0] \$314 ;
+  reg [22:0] \$315 ;
+  reg [22:0] \$316 ;
+  reg [5:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [13:0] \$319 ;
   wire [35:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [22:0] \$322 ;
-  reg [16:0] \$323 ;
-  reg [16:0] \$324 ;
-  reg [33:0] \$325 ;
-  reg [33:0] \$326 ;
-  reg [33:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [7:0] \$329 ;
+  reg [13:0] \$320 ;
+  reg [13:0] \$321 ;
+  reg [47:0] \$322 ;
+  reg [47:0] \$323 ;
+  reg [47:0] \$324 ;
+  reg [47:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [7:0] \$328 ;
+  reg \$329 ;
   wire [55:0] \$33 ;
-  reg [24:0] \$330 ;
+  reg \$330 ;
   reg [24:0] \$331 ;
   reg [24:0] \$332 ;
-  reg [5:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [22:0] \$335 ;
-  reg [22:0] \$336 ;
-  reg [22:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
   wire [56:0] \$34 ;
-  reg [13:0] \$340 ;
-  reg [13:0] \$341 ;
-  reg [13:0] \$342 ;
-  reg [47:0] \$343 ;
-  reg [47:0] \$344 ;
-  reg \$345 ;
-  reg \$346 ;
+  reg [22:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [33:0] \$343 ;
+  reg [33:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [16:0] \$346 ;
   reg [7:0] \$347 ;
-  reg \$348 ;
-  reg \$349 ;
+  reg [24:0] \$348 ;
+  reg [24:0] \$349 ;
   wire [53:0] \$35 ;
   reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [24:0] \$352 ;
-  reg [24:0] \$353 ;
-  reg [24:0] \$354 ;
-  reg [24:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [5:0] \$358 ;
-  reg [5:0] \$359 ;
-  wire [58:0] \$36 ;
-  reg [5:0] \$360 ;
-  reg [5:0] \$361 ;
-  reg [5:0] \$362 ;
-  reg [5:0] \$363 ;
-  reg [5:0] \$364 ;
-  reg [5:0] \$365 ;
-  reg [33:0] \$366 ;
-  reg [33:0] \$367 ;
-  reg [33:0] \$368 ;
-  reg [33:0] \$369 ;
+  reg [5:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [22:0] \$353 ;
+  reg [22:0] \$354 ;
+  reg [22:0] \$355 ;
+  reg [5:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [13:0] \$358 ;
+  reg [13:0] \$359 ;
+  wire [54:0] \$36 ;
+  reg [13:0] \$360 ;
+  reg [47:0] \$361 ;
+  reg [47:0] \$362 ;
+  reg [47:0] \$363 ;
+  reg [47:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [7:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire [76:0] \$37 ;
-  reg [33:0] \$370 ;
-  reg [33:0] \$371 ;
-  reg [33:0] \$372 ;
-  reg [33:0] \$373 ;
-  reg [33:0] \$374 ;
-  reg [33:0] \$375 ;
-  reg [33:0] \$376 ;
-  reg [33:0] \$377 ;
-  reg [33:0] \$378 ;
-  reg [33:0] \$379 ;
+  reg [24:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [24:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [24:0] \$374 ;
+  reg [24:0] \$375 ;
+  reg [24:0] \$376 ;
+  reg [24:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [5:0] \$379 ;
   wire [77:0] \$38 ;
-  reg [33:0] \$380 ;
-  reg [33:0] \$381 ;
-  reg [22:0] \$382 ;
-  reg [16:0] \$383 ;
-  reg [16:0] \$384 ;
-  reg [33:0] \$385 ;
-  reg [33:0] \$386 ;
-  reg [33:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [7:0] \$389 ;
-  wire [47:0] \$39 ;
-  reg [24:0] \$390 ;
-  reg [24:0] \$391 ;
-  reg [24:0] \$392 ;
-  reg [5:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [22:0] \$395 ;
-  reg [22:0] \$396 ;
-  reg [22:0] \$397 ;
-  reg [5:0] \$398 ;
-  reg [7:0] \$399 ;
+  reg [5:0] \$380 ;
+  reg [5:0] \$381 ;
+  reg [5:0] \$382 ;
+  reg [5:0] \$383 ;
+  reg [5:0] \$384 ;
+  reg [5:0] \$385 ;
+  reg [5:0] \$386 ;
+  reg [5:0] \$387 ;
+  reg [33:0] \$388 ;
+  reg [33:0] \$389 ;
+  wire [48:0] \$39 ;
+  reg [33:0] \$390 ;
+  reg [33:0] \$391 ;
+  reg [33:0] \$392 ;
+  reg [33:0] \$393 ;
+  reg [33:0] \$394 ;
+  reg [33:0] \$395 ;
+  reg [33:0] \$396 ;
+  reg [33:0] \$397 ;
+  reg [33:0] \$398 ;
+  reg [33:0] \$399 ;
   wire [7:0] \$4 ;
-  wire \$40 ;
-  reg [13:0] \$400 ;
-  reg [13:0] \$401 ;
-  reg [13:0] \$402 ;
-  reg [47:0] \$403 ;
-  reg [47:0] \$404 ;
-  reg \$405 ;
-  reg \$406 ;
-  reg [7:0] \$407 ;
-  reg \$408 ;
-  reg \$409 ;
-  wire \$41 ;
-  reg [24:0] \$410 ;
-  reg [24:0] \$411 ;
-  reg [24:0] \$412 ;
-  reg [24:0] \$413 ;
+  wire [49:0] \$40 ;
+  reg [33:0] \$400 ;
+  reg [33:0] \$401 ;
+  reg [33:0] \$402 ;
+  reg [33:0] \$403 ;
+  reg [33:0] \$404 ;
+  reg [33:0] \$405 ;
+  reg [22:0] \$406 ;
+  reg [16:0] \$407 ;
+  reg [16:0] \$408 ;
+  reg [33:0] \$409 ;
+  wire [47:0] \$41 ;
+  reg [33:0] \$410 ;
+  reg [33:0] \$411 ;
+  reg [16:0] \$412 ;
+  reg [7:0] \$413 ;
   reg [24:0] \$414 ;
   reg [24:0] \$415 ;
   reg [24:0] \$416 ;
-  reg [24:0] \$417 ;
-  reg [22:0] \$418 ;
-  reg [16:0] \$419 ;
+  reg [5:0] \$417 ;
+  reg [16:0] \$418 ;
+  reg [22:0] \$419 ;
   wire \$42 ;
-  reg [16:0] \$420 ;
-  reg [33:0] \$421 ;
-  reg [33:0] \$422 ;
-  reg [33:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [7:0] \$425 ;
-  reg [24:0] \$426 ;
-  reg [24:0] \$427 ;
-  reg [24:0] \$428 ;
-  reg [5:0] \$429 ;
+  reg [22:0] \$420 ;
+  reg [22:0] \$421 ;
+  reg [5:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [13:0] \$424 ;
+  reg [13:0] \$425 ;
+  reg [13:0] \$426 ;
+  reg [47:0] \$427 ;
+  reg [47:0] \$428 ;
+  reg [47:0] \$429 ;
   wire \$43 ;
-  reg [16:0] \$430 ;
-  reg [22:0] \$431 ;
-  reg [22:0] \$432 ;
-  reg [22:0] \$433 ;
-  reg [5:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [13:0] \$436 ;
-  reg [13:0] \$437 ;
-  reg [13:0] \$438 ;
-  reg [47:0] \$439 ;
-  wire [48:0] \$44 ;
-  reg [47:0] \$440 ;
-  reg \$441 ;
-  reg \$442 ;
-  reg [7:0] \$443 ;
-  reg \$444 ;
-  reg \$445 ;
-  reg [3:0] \$446 ;
-  reg \$447 ;
-  reg [3:0] \$448 ;
-  reg [3:0] \$449 ;
+  reg [47:0] \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg [7:0] \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg [24:0] \$436 ;
+  reg [24:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [24:0] \$439 ;
+  wire \$44 ;
+  reg [24:0] \$440 ;
+  reg [24:0] \$441 ;
+  reg [24:0] \$442 ;
+  reg [24:0] \$443 ;
+  reg [24:0] \$444 ;
+  reg [22:0] \$445 ;
+  reg [16:0] \$446 ;
+  reg [16:0] \$447 ;
+  reg [33:0] \$448 ;
+  reg [33:0] \$449 ;
   wire \$45 ;
-  reg [3:0] \$450 ;
-  reg \$451 ;
-  reg [39:0] \$452 ;
-  wire \$46 ;
-  wire [49:0] \$47 ;
+  reg [33:0] \$450 ;
+  reg [16:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg [24:0] \$453 ;
+  reg [24:0] \$454 ;
+  reg [24:0] \$455 ;
+  reg [5:0] \$456 ;
+  reg [16:0] \$457 ;
+  reg [22:0] \$458 ;
+  reg [22:0] \$459 ;
+  wire [48:0] \$46 ;
+  reg [22:0] \$460 ;
+  reg [5:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg [13:0] \$463 ;
+  reg [13:0] \$464 ;
+  reg [13:0] \$465 ;
+  reg [47:0] \$466 ;
+  reg [47:0] \$467 ;
+  reg [47:0] \$468 ;
+  reg [47:0] \$469 ;
+  wire \$47 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg [7:0] \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg [3:0] \$475 ;
+  reg \$476 ;
+  reg [3:0] \$477 ;
+  reg [3:0] \$478 ;
+  reg [3:0] \$479 ;
   wire \$48 ;
-  wire \$49 ;
+  reg \$480 ;
+  reg [39:0] \$481 ;
+  wire [49:0] \$49 ;
   wire [7:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -11397,35 +11578,35 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  reg [24:0] \$58 ;
-  wire [33:0] \$59 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [7:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [22:0] \$61 ;
-  wire [13:0] \$62 ;
-  wire [34:0] \$63 ;
-  wire [35:0] \$64 ;
-  wire [55:0] \$65 ;
-  wire [56:0] \$66 ;
-  wire [53:0] \$67 ;
-  wire [58:0] \$68 ;
-  wire [76:0] \$69 ;
+  reg [24:0] \$60 ;
+  wire [33:0] \$61 ;
+  wire [24:0] \$62 ;
+  wire [22:0] \$63 ;
+  wire [13:0] \$64 ;
+  wire [34:0] \$65 ;
+  wire [35:0] \$66 ;
+  wire [55:0] \$67 ;
+  wire [56:0] \$68 ;
+  wire [53:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [77:0] \$70 ;
-  wire [47:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [48:0] \$76 ;
+  wire [54:0] \$70 ;
+  wire [76:0] \$71 ;
+  wire [77:0] \$72 ;
+  wire [48:0] \$73 ;
+  wire [49:0] \$74 ;
+  wire [47:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [49:0] \$79 ;
+  wire \$79 ;
   wire [7:0] \$8 ;
-  wire \$80 ;
+  wire [48:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [49:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -11433,16 +11614,16 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$88 ;
   wire \$89 ;
   wire [7:0] \$9 ;
-  reg [24:0] \$90 ;
-  wire [33:0] \$91 ;
-  wire [24:0] \$92 ;
-  wire [22:0] \$93 ;
-  wire [13:0] \$94 ;
-  wire [34:0] \$95 ;
-  wire [35:0] \$96 ;
-  wire [55:0] \$97 ;
-  wire [56:0] \$98 ;
-  wire [53:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  reg [24:0] \$94 ;
+  wire [33:0] \$95 ;
+  wire [24:0] \$96 ;
+  wire [22:0] \$97 ;
+  wire [13:0] \$98 ;
+  wire [34:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [39:0] \$signature__data ;
   wire \$signature__en ;
@@ -11503,6 +11684,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -11518,6 +11700,8 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
+  reg [47:0] rq0_sum0 = 48'h000000000000;
+  reg [47:0] rq0_sum1 = 48'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
@@ -11540,6 +11724,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -11555,6 +11740,8 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [13:0] rq1_part1_1_rr = 14'h0000;
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
+  reg [47:0] rq1_sum0 = 48'h000000000000;
+  reg [47:0] rq1_sum1 = 48'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [22:0] rq1_x = 23'h000000;
@@ -11577,6 +11764,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -11592,6 +11780,8 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [13:0] rq2_part1_1_rr = 14'h0000;
   reg [47:0] rq2_prod = 48'h000000000000;
   wire [47:0] rq2_rem;
+  reg [47:0] rq2_sum0 = 48'h000000000000;
+  reg [47:0] rq2_sum1 = 48'h000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [22:0] rq2_x = 23'h000000;
@@ -11610,6 +11800,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] rq3_half_6 = 34'h000000000;
   reg [33:0] rq3_half_7 = 34'h000000000;
   reg [33:0] rq3_half_8 = 34'h000000000;
+  reg [33:0] rq3_half_9 = 34'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -11622,6 +11813,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] rq3_mask_6 = 34'h000000000;
   reg [33:0] rq3_mask_7 = 34'h000000000;
   reg [33:0] rq3_mask_8 = 34'h000000000;
+  reg [33:0] rq3_mask_9 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -11630,6 +11822,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -11653,6 +11846,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
+  reg [5:0] rq3_shift_9 = 6'h00;
+  reg [47:0] rq3_sum0 = 48'h000000000000;
+  reg [47:0] rq3_sum1 = 48'h000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
@@ -11675,6 +11871,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq4_mult_6 = 25'h0000000;
   reg [24:0] rq4_mult_7 = 25'h0000000;
   reg [24:0] rq4_mult_8 = 25'h0000000;
+  reg [24:0] rq4_mult_9 = 25'h0000000;
   reg rq4_over = 1'h0;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
@@ -11690,6 +11887,8 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [13:0] rq4_part1_1_rr = 14'h0000;
   reg [47:0] rq4_prod = 48'h000000000000;
   wire [47:0] rq4_rem;
+  reg [47:0] rq4_sum0 = 48'h000000000000;
+  reg [47:0] rq4_sum1 = 48'h000000000000;
   reg rq4_tie = 1'h0;
   reg rq4_under = 1'h0;
   reg [22:0] rq4_x = 23'h000000;
@@ -11698,6 +11897,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq4_x1_0 = 6'h00;
   reg [5:0] rq4_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -11708,7 +11908,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [39:0] queue [8:0];
+  reg [39:0] queue [9:0];
   initial begin
     queue[0] = 40'h0000000000;
     queue[1] = 40'h0000000000;
@@ -11719,6 +11919,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     queue[6] = 40'h0000000000;
     queue[7] = 40'h0000000000;
     queue[8] = 40'h0000000000;
+    queue[9] = 40'h0000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -11726,142 +11927,220 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_part0_0 <= \$385 ;
+    rq3_mult_6 <= \$375 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$386 ;
+    rq3_mult_7 <= \$376 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$387 ;
+    rq3_mult_8 <= \$377 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$388 ;
+    rq3_mult_9 <= \$378 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$389 ;
+    rq3_shift_1 <= \$379 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$390 ;
+    rq3_shift_2 <= \$380 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$391 ;
+    rq3_shift_3 <= \$381 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$392 ;
+    rq3_shift_4 <= \$382 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$393 ;
+    rq3_shift_5 <= \$383 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$394 ;
+    rq3_shift_6 <= \$384 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$395 ;
+    rq3_shift_7 <= \$385 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$396 ;
+    rq3_shift_8 <= \$386 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$397 ;
+    rq3_shift_9 <= \$387 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$398 ;
+    rq3_half_1 <= \$388 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$399 ;
+    rq3_half_2 <= \$389 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$400 ;
+    rq3_half_3 <= \$390 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$401 ;
+    rq3_half_4 <= \$391 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$402 ;
+    rq3_half_5 <= \$392 ;
   always @(posedge clk)
-    rq3_prod <= \$403 ;
+    rq3_half_6 <= \$393 ;
   always @(posedge clk)
-    rq3_floor <= \$404 ;
+    rq3_half_7 <= \$394 ;
   always @(posedge clk)
-    rq3_above <= \$405 ;
+    rq3_half_8 <= \$395 ;
   always @(posedge clk)
-    rq3_tie <= \$406 ;
+    rq3_half_9 <= \$396 ;
   always @(posedge clk)
-    rq3_code <= \$407 ;
+    rq3_mask_1 <= \$397 ;
   always @(posedge clk)
-    rq3_under <= \$408 ;
+    rq3_mask_2 <= \$398 ;
   always @(posedge clk)
-    rq3_over <= \$409 ;
+    rq3_mask_3 <= \$399 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$410 ;
+    rq3_mask_4 <= \$400 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$411 ;
+    rq3_mask_5 <= \$401 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$412 ;
+    rq3_mask_6 <= \$402 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$413 ;
+    rq3_mask_7 <= \$403 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$414 ;
+    rq3_mask_8 <= \$404 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$415 ;
+    rq3_mask_9 <= \$405 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$416 ;
+    rq3_x <= \$406 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$417 ;
+    rq3_x0_0 <= \$407 ;
   always @(posedge clk)
-    rq4_x <= \$418 ;
+    rq3_m0_0 <= \$408 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$419 ;
+    rq3_part0_0 <= \$409 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$420 ;
+    rq3_part0_0_r <= \$410 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$421 ;
+    rq3_part0_0_rr <= \$411 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$422 ;
+    rq3_x0_1 <= \$412 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$423 ;
+    rq3_m0_1 <= \$413 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$424 ;
+    rq3_part0_1 <= \$414 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$425 ;
+    rq3_part0_1_r <= \$415 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$426 ;
+    rq3_part0_1_rr <= \$416 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$427 ;
+    rq3_x1_0 <= \$417 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$428 ;
+    rq3_m1_0 <= \$418 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$429 ;
+    rq3_part1_0 <= \$419 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$430 ;
+    rq3_part1_0_r <= \$420 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$431 ;
+    rq3_part1_0_rr <= \$421 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$432 ;
+    rq3_x1_1 <= \$422 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$433 ;
+    rq3_m1_1 <= \$423 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$434 ;
+    rq3_part1_1 <= \$424 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$435 ;
+    rq3_part1_1_r <= \$425 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$436 ;
+    rq3_part1_1_rr <= \$426 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$437 ;
+    rq3_sum0 <= \$427 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$438 ;
+    rq3_sum1 <= \$428 ;
   always @(posedge clk)
-    rq4_prod <= \$439 ;
+    rq3_prod <= \$429 ;
   always @(posedge clk)
-    rq4_floor <= \$440 ;
+    rq3_floor <= \$430 ;
   always @(posedge clk)
-    rq4_above <= \$441 ;
+    rq3_above <= \$431 ;
   always @(posedge clk)
-    rq4_tie <= \$442 ;
+    rq3_tie <= \$432 ;
   always @(posedge clk)
-    rq4_code <= \$443 ;
+    rq3_code <= \$433 ;
   always @(posedge clk)
-    rq4_under <= \$444 ;
+    rq3_under <= \$434 ;
   always @(posedge clk)
-    rq4_over <= \$445 ;
+    rq3_over <= \$435 ;
   always @(posedge clk)
-    q_owed <= \$446 ;
+    rq4_mult_1 <= \$436 ;
   always @(posedge clk)
-    i__ready <= \$447 ;
+    rq4_mult_2 <= \$437 ;
   always @(posedge clk)
-    \$signature__addr  <= \$448 ;
+    rq4_mult_3 <= \$438 ;
   always @(posedge clk)
-    rport__addr <= \$449 ;
+    rq4_mult_4 <= \$439 ;
   always @(posedge clk)
-    q_stored <= \$450 ;
+    rq4_mult_5 <= \$440 ;
   always @(posedge clk)
-    o__valid <= \$451 ;
+    rq4_mult_6 <= \$441 ;
   always @(posedge clk)
-    o__payload <= \$452 ;
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_6 };
+    rq4_mult_7 <= \$442 ;
+  always @(posedge clk)
+    rq4_mult_8 <= \$443 ;
+  always @(posedge clk)
+    rq4_mult_9 <= \$444 ;
+  always @(posedge clk)
+    rq4_x <= \$445 ;
+  always @(posedge clk)
+    rq4_x0_0 <= \$446 ;
+  always @(posedge clk)
+    rq4_m0_0 <= \$447 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$448 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$449 ;
+  always @(posedge clk)
+    rq4_part0_0_rr <= \$450 ;
+  always @(posedge clk)
+    rq4_x0_1 <= \$451 ;
+  always @(posedge clk)
+    rq4_m0_1 <= \$452 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$453 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$454 ;
+  always @(posedge clk)
+    rq4_part0_1_rr <= \$455 ;
+  always @(posedge clk)
+    rq4_x1_0 <= \$456 ;
+  always @(posedge clk)
+    rq4_m1_0 <= \$457 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$458 ;
+  always @(posedge clk)
+    rq4_part1_0_r <= \$459 ;
+  always @(posedge clk)
+    rq4_part1_0_rr <= \$460 ;
+  always @(posedge clk)
+    rq4_x1_1 <= \$461 ;
+  always @(posedge clk)
+    rq4_m1_1 <= \$462 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$463 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$464 ;
+  always @(posedge clk)
+    rq4_part1_1_rr <= \$465 ;
+  always @(posedge clk)
+    rq4_sum0 <= \$466 ;
+  always @(posedge clk)
+    rq4_sum1 <= \$467 ;
+  always @(posedge clk)
+    rq4_prod <= \$468 ;
+  always @(posedge clk)
+    rq4_floor <= \$469 ;
+  always @(posedge clk)
+    rq4_above <= \$470 ;
+  always @(posedge clk)
+    rq4_tie <= \$471 ;
+  always @(posedge clk)
+    rq4_code <= \$472 ;
+  always @(posedge clk)
+    rq4_under <= \$473 ;
+  always @(posedge clk)
+    rq4_over <= \$474 ;
+  always @(posedge clk)
+    q_owed <= \$475 ;
+  always @(posedge clk)
+    i__ready <= \$476 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$477 ;
+  always @(posedge clk)
+    rport__addr <= \$478 ;
+  always @(posedge clk)
+    q_stored <= \$479 ;
+  always @(posedge clk)
+    o__valid <= \$480 ;
+  always @(posedge clk)
+    o__payload <= \$481 ;
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -11882,7 +12161,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$18  = ~ \$17 ;
   assign \$19  = \$16  & \$18 ;
   assign \$20  = ~ \$19 ;
-  assign \$signature__en  = rq_valid_8 & \$20 ;
+  assign \$signature__en  = rq_valid_9 & \$20 ;
   assign \$21  = i__valid & i__ready;
   assign \$23  = group + 1'h1;
   assign \$24  = \$22  ? 2'h0 : \$23 ;
@@ -11893,958 +12172,1194 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$30  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$32  = 1'h0 + \$31 ;
   assign \$34  = \$32  + \$33 ;
-  assign \$36  = $signed({ 1'h0, \$34  }) + $signed(\$35 );
+  assign \$36  = $signed(1'h0) + $signed(\$35 );
   assign \$38  = $signed(\$36 ) + $signed(\$37 );
-  assign \$40  = rq0_rem > 34'h200000000;
-  assign \$41  = rq0_rem == 34'h200000000;
-  assign \$44  = $signed(6'h18) + $signed(rq0_floor);
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
-  assign \$48  = rq0_tie & rq0_floor[0];
-  assign \$49  = rq0_above | \$48 ;
-  assign \$50  = $signed(rq0_floor) < $signed(9'h167);
-  assign \$51  = $signed(rq0_floor) < $signed(9'h168);
-  assign \$52  = \$49  ? \$50  : \$51 ;
-  assign \$53  = rq0_tie & rq0_floor[0];
-  assign \$54  = rq0_above | \$53 ;
-  assign \$55  = $signed(rq0_floor) > $signed(8'h66);
-  assign \$56  = $signed(rq0_floor) > $signed(8'h67);
-  assign \$57  = \$54  ? \$55  : \$56 ;
-  assign \$59  = rq1_x0_0 * rq1_m0_0;
-  assign \$60  = rq1_x0_1 * rq1_m0_1;
-  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$72  = rq1_rem > 34'h200000000;
-  assign \$73  = rq1_rem == 34'h200000000;
-  assign \$76  = $signed(6'h18) + $signed(rq1_floor);
-  assign \$77  = rq1_tie & rq1_floor[0];
-  assign \$78  = rq1_above | \$77 ;
-  assign \$79  = $signed(\$76 ) + $signed({ 1'h0, \$78  });
-  assign \$80  = rq1_tie & rq1_floor[0];
-  assign \$81  = rq1_above | \$80 ;
-  assign \$82  = $signed(rq1_floor) < $signed(9'h167);
-  assign \$83  = $signed(rq1_floor) < $signed(9'h168);
-  assign \$84  = \$81  ? \$82  : \$83 ;
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(rq1_floor) > $signed(8'h66);
-  assign \$88  = $signed(rq1_floor) > $signed(8'h67);
-  assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$91  = rq2_x0_0 * rq2_m0_0;
-  assign \$92  = rq2_x0_1 * rq2_m0_1;
-  assign \$93  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$94  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$96  = 1'h0 + \$95 ;
-  assign \$98  = \$96  + \$97 ;
-  assign \$100  = $signed({ 1'h0, \$98  }) + $signed(\$99 );
-  assign \$102  = $signed(\$100 ) + $signed(\$101 );
-  assign \$104  = rq2_rem > 34'h200000000;
-  assign \$105  = rq2_rem == 34'h200000000;
-  assign \$108  = $signed(6'h18) + $signed(rq2_floor);
-  assign \$109  = rq2_tie & rq2_floor[0];
-  assign \$110  = rq2_above | \$109 ;
-  assign \$111  = $signed(\$108 ) + $signed({ 1'h0, \$110  });
-  assign \$112  = rq2_tie & rq2_floor[0];
-  assign \$113  = rq2_above | \$112 ;
-  assign \$114  = $signed(rq2_floor) < $signed(9'h167);
-  assign \$115  = $signed(rq2_floor) < $signed(9'h168);
-  assign \$116  = \$113  ? \$114  : \$115 ;
-  assign \$117  = rq2_tie & rq2_floor[0];
-  assign \$118  = rq2_above | \$117 ;
-  assign \$119  = $signed(rq2_floor) > $signed(8'h66);
-  assign \$120  = $signed(rq2_floor) > $signed(8'h67);
-  assign \$121  = \$118  ? \$119  : \$120 ;
-  assign \$126  = rq3_x0_0 * rq3_m0_0;
-  assign \$127  = rq3_x0_1 * rq3_m0_1;
-  assign \$128  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$129  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$131  = 1'h0 + \$130 ;
-  assign \$133  = \$131  + \$132 ;
-  assign \$135  = $signed({ 1'h0, \$133  }) + $signed(\$134 );
-  assign \$137  = $signed(\$135 ) + $signed(\$136 );
-  assign \$138  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$139  = rq3_rem > rq3_half_6;
-  assign \$140  = rq3_rem == rq3_half_6;
-  assign \$141  = | rq3_half_6;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = $signed(6'h18) + $signed(rq3_floor);
-  assign \$144  = rq3_tie & rq3_floor[0];
-  assign \$145  = rq3_above | \$144 ;
-  assign \$146  = $signed(\$143 ) + $signed({ 1'h0, \$145  });
-  assign \$147  = rq3_tie & rq3_floor[0];
-  assign \$148  = rq3_above | \$147 ;
-  assign \$149  = $signed(rq3_floor) < $signed(9'h167);
-  assign \$150  = $signed(rq3_floor) < $signed(9'h168);
-  assign \$151  = \$148  ? \$149  : \$150 ;
+  assign \$39  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$40  = $signed(\$39 ) + $signed(rq0_sum1);
+  assign \$42  = rq0_rem > 34'h200000000;
+  assign \$43  = rq0_rem == 34'h200000000;
+  assign \$46  = $signed(6'h18) + $signed(rq0_floor);
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) < $signed(9'h167);
+  assign \$53  = $signed(rq0_floor) < $signed(9'h168);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$55  = rq0_tie & rq0_floor[0];
+  assign \$56  = rq0_above | \$55 ;
+  assign \$57  = $signed(rq0_floor) > $signed(8'h66);
+  assign \$58  = $signed(rq0_floor) > $signed(8'h67);
+  assign \$59  = \$56  ? \$57  : \$58 ;
+  assign \$61  = rq1_x0_0 * rq1_m0_0;
+  assign \$62  = rq1_x0_1 * rq1_m0_1;
+  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$66  = 1'h0 + \$65 ;
+  assign \$68  = \$66  + \$67 ;
+  assign \$70  = $signed(1'h0) + $signed(\$69 );
+  assign \$72  = $signed(\$70 ) + $signed(\$71 );
+  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
+  assign \$76  = rq1_rem > 34'h200000000;
+  assign \$77  = rq1_rem == 34'h200000000;
+  assign \$80  = $signed(6'h18) + $signed(rq1_floor);
+  assign \$81  = rq1_tie & rq1_floor[0];
+  assign \$82  = rq1_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) < $signed(9'h167);
+  assign \$87  = $signed(rq1_floor) < $signed(9'h168);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$89  = rq1_tie & rq1_floor[0];
+  assign \$90  = rq1_above | \$89 ;
+  assign \$91  = $signed(rq1_floor) > $signed(8'h66);
+  assign \$92  = $signed(rq1_floor) > $signed(8'h67);
+  assign \$93  = \$90  ? \$91  : \$92 ;
+  assign \$95  = rq2_x0_0 * rq2_m0_0;
+  assign \$96  = rq2_x0_1 * rq2_m0_1;
+  assign \$97  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$98  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$100  = 1'h0 + \$99 ;
+  assign \$102  = \$100  + \$101 ;
+  assign \$104  = $signed(1'h0) + $signed(\$103 );
+  assign \$106  = $signed(\$104 ) + $signed(\$105 );
+  assign \$107  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$108  = $signed(\$107 ) + $signed(rq2_sum1);
+  assign \$110  = rq2_rem > 34'h200000000;
+  assign \$111  = rq2_rem == 34'h200000000;
+  assign \$114  = $signed(6'h18) + $signed(rq2_floor);
+  assign \$115  = rq2_tie & rq2_floor[0];
+  assign \$116  = rq2_above | \$115 ;
+  assign \$117  = $signed(\$114 ) + $signed({ 1'h0, \$116  });
+  assign \$118  = rq2_tie & rq2_floor[0];
+  assign \$119  = rq2_above | \$118 ;
+  assign \$120  = $signed(rq2_floor) < $signed(9'h167);
+  assign \$121  = $signed(rq2_floor) < $signed(9'h168);
+  assign \$122  = \$119  ? \$120  : \$121 ;
+  assign \$123  = rq2_tie & rq2_floor[0];
+  assign \$124  = rq2_above | \$123 ;
+  assign \$125  = $signed(rq2_floor) > $signed(8'h66);
+  assign \$126  = $signed(rq2_floor) > $signed(8'h67);
+  assign \$127  = \$124  ? \$125  : \$126 ;
+  assign \$132  = rq3_x0_0 * rq3_m0_0;
+  assign \$133  = rq3_x0_1 * rq3_m0_1;
+  assign \$134  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$135  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$137  = 1'h0 + \$136 ;
+  assign \$139  = \$137  + \$138 ;
+  assign \$141  = $signed(1'h0) + $signed(\$140 );
+  assign \$143  = $signed(\$141 ) + $signed(\$142 );
+  assign \$144  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$145  = $signed(\$144 ) + $signed(rq3_sum1);
+  assign \$146  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$147  = rq3_rem > rq3_half_7;
+  assign \$148  = rq3_rem == rq3_half_7;
+  assign \$149  = | rq3_half_7;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = $signed(6'h18) + $signed(rq3_floor);
   assign \$152  = rq3_tie & rq3_floor[0];
   assign \$153  = rq3_above | \$152 ;
-  assign \$154  = $signed(rq3_floor) > $signed(8'h66);
-  assign \$155  = $signed(rq3_floor) > $signed(8'h67);
-  assign \$156  = \$153  ? \$154  : \$155 ;
-  assign \$158  = rq4_x0_0 * rq4_m0_0;
-  assign \$159  = rq4_x0_1 * rq4_m0_1;
-  assign \$160  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$161  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$163  = 1'h0 + \$162 ;
-  assign \$165  = \$163  + \$164 ;
-  assign \$167  = $signed({ 1'h0, \$165  }) + $signed(\$166 );
-  assign \$169  = $signed(\$167 ) + $signed(\$168 );
-  assign \$171  = rq4_rem > 34'h200000000;
-  assign \$172  = rq4_rem == 34'h200000000;
-  assign \$175  = $signed(6'h18) + $signed(rq4_floor);
-  assign \$176  = rq4_tie & rq4_floor[0];
-  assign \$177  = rq4_above | \$176 ;
-  assign \$178  = $signed(\$175 ) + $signed({ 1'h0, \$177  });
-  assign \$179  = rq4_tie & rq4_floor[0];
-  assign \$180  = rq4_above | \$179 ;
-  assign \$181  = $signed(rq4_floor) < $signed(9'h167);
-  assign \$182  = $signed(rq4_floor) < $signed(9'h168);
-  assign \$183  = \$180  ? \$181  : \$182 ;
-  assign \$184  = rq4_tie & rq4_floor[0];
-  assign \$185  = rq4_above | \$184 ;
-  assign \$186  = $signed(rq4_floor) > $signed(8'h66);
-  assign \$187  = $signed(rq4_floor) > $signed(8'h67);
-  assign \$188  = \$185  ? \$186  : \$187 ;
-  assign \$189  = i__valid & i__ready;
-  assign \$190  = o__valid & o__ready;
-  assign \$191  = q_owed < 4'h9;
-  assign \$192  = \$190  ? i__ready : \$191 ;
-  assign \$193  = o__valid & o__ready;
-  assign \$194  = \$193  | i__ready;
-  assign \$195  = \$189  ? \$192  : \$194 ;
-  assign \$196  = ~ o__valid;
-  assign \$197  = \$196  | o__ready;
-  assign \$198  = | q_stored;
-  assign \$199  = ~ \$198 ;
-  assign \$200  = \$197  & \$199 ;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = rq_valid_8 & \$201 ;
-  assign \$203  = \$signature__addr  == 4'h8;
-  assign \$204  = \$signature__addr  + 1'h1;
-  assign \$205  = \$203  ? 5'h00 : \$204 ;
+  assign \$154  = $signed(\$151 ) + $signed({ 1'h0, \$153  });
+  assign \$155  = rq3_tie & rq3_floor[0];
+  assign \$156  = rq3_above | \$155 ;
+  assign \$157  = $signed(rq3_floor) < $signed(9'h167);
+  assign \$158  = $signed(rq3_floor) < $signed(9'h168);
+  assign \$159  = \$156  ? \$157  : \$158 ;
+  assign \$160  = rq3_tie & rq3_floor[0];
+  assign \$161  = rq3_above | \$160 ;
+  assign \$162  = $signed(rq3_floor) > $signed(8'h66);
+  assign \$163  = $signed(rq3_floor) > $signed(8'h67);
+  assign \$164  = \$161  ? \$162  : \$163 ;
+  assign \$166  = rq4_x0_0 * rq4_m0_0;
+  assign \$167  = rq4_x0_1 * rq4_m0_1;
+  assign \$168  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$169  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
+  assign \$171  = 1'h0 + \$170 ;
+  assign \$173  = \$171  + \$172 ;
+  assign \$175  = $signed(1'h0) + $signed(\$174 );
+  assign \$177  = $signed(\$175 ) + $signed(\$176 );
+  assign \$178  = $signed(1'h0) + $signed(rq4_sum0);
+  assign \$179  = $signed(\$178 ) + $signed(rq4_sum1);
+  assign \$181  = rq4_rem > 34'h200000000;
+  assign \$182  = rq4_rem == 34'h200000000;
+  assign \$185  = $signed(6'h18) + $signed(rq4_floor);
+  assign \$186  = rq4_tie & rq4_floor[0];
+  assign \$187  = rq4_above | \$186 ;
+  assign \$188  = $signed(\$185 ) + $signed({ 1'h0, \$187  });
+  assign \$189  = rq4_tie & rq4_floor[0];
+  assign \$190  = rq4_above | \$189 ;
+  assign \$191  = $signed(rq4_floor) < $signed(9'h167);
+  assign \$192  = $signed(rq4_floor) < $signed(9'h168);
+  assign \$193  = \$190  ? \$191  : \$192 ;
+  assign \$194  = rq4_tie & rq4_floor[0];
+  assign \$195  = rq4_above | \$194 ;
+  assign \$196  = $signed(rq4_floor) > $signed(8'h66);
+  assign \$197  = $signed(rq4_floor) > $signed(8'h67);
+  assign \$198  = \$195  ? \$196  : \$197 ;
+  assign \$199  = i__valid & i__ready;
+  assign \$200  = o__valid & o__ready;
+  assign \$201  = q_owed < 4'ha;
+  assign \$202  = \$200  ? i__ready : \$201 ;
+  assign \$203  = o__valid & o__ready;
+  assign \$204  = \$203  | i__ready;
+  assign \$205  = \$199  ? \$202  : \$204 ;
   assign \$206  = ~ o__valid;
   assign \$207  = \$206  | o__ready;
   assign \$208  = | q_stored;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = rport__addr == 4'h8;
-  assign \$211  = rport__addr + 1'h1;
-  assign \$212  = \$210  ? 5'h00 : \$211 ;
-  assign \$213  = ~ o__valid;
-  assign \$214  = \$213  | o__ready;
-  assign \$215  = | q_stored;
-  assign \$216  = ~ \$215 ;
-  assign \$217  = \$214  & \$216 ;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = rq_valid_8 & \$218 ;
-  assign \$220  = q_stored + \$219 ;
-  assign \$221  = ~ o__valid;
-  assign \$222  = \$221  | o__ready;
-  assign \$223  = | q_stored;
-  assign \$224  = \$222  & \$223 ;
-  assign \$225  = \$220  - \$224 ;
-  assign \$226  = ~ o__valid;
-  assign \$227  = \$226  | o__ready;
-  assign \$228  = | q_stored;
-  assign \$229  = \$228  | rq_valid_8;
-  assign \$230  = | q_stored;
-  assign \$231  = \$230  ? rport__data : q_in;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = \$207  & \$209 ;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = rq_valid_9 & \$211 ;
+  assign \$213  = \$signature__addr  == 4'h9;
+  assign \$214  = \$signature__addr  + 1'h1;
+  assign \$215  = \$213  ? 5'h00 : \$214 ;
+  assign \$216  = ~ o__valid;
+  assign \$217  = \$216  | o__ready;
+  assign \$218  = | q_stored;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = rport__addr == 4'h9;
+  assign \$221  = rport__addr + 1'h1;
+  assign \$222  = \$220  ? 5'h00 : \$221 ;
+  assign \$223  = ~ o__valid;
+  assign \$224  = \$223  | o__ready;
+  assign \$225  = | q_stored;
+  assign \$226  = ~ \$225 ;
+  assign \$227  = \$224  & \$226 ;
+  assign \$228  = ~ \$227 ;
+  assign \$229  = rq_valid_9 & \$228 ;
+  assign \$230  = q_stored + \$229 ;
+  assign \$231  = ~ o__valid;
+  assign \$232  = \$231  | o__ready;
+  assign \$233  = | q_stored;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = \$230  - \$234 ;
+  assign \$236  = ~ o__valid;
+  assign \$237  = \$236  | o__ready;
+  assign \$238  = | q_stored;
+  assign \$239  = \$238  | rq_valid_9;
+  assign \$240  = | q_stored;
+  assign \$241  = \$240  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$232 ;
+    group <= \$242 ;
   always @(posedge clk)
-    rq_valid_1 <= \$233 ;
+    rq_valid_1 <= \$243 ;
   always @(posedge clk)
-    rq_valid_2 <= \$234 ;
+    rq_valid_2 <= \$244 ;
   always @(posedge clk)
-    rq_valid_3 <= \$235 ;
+    rq_valid_3 <= \$245 ;
   always @(posedge clk)
-    rq_valid_4 <= \$236 ;
+    rq_valid_4 <= \$246 ;
   always @(posedge clk)
-    rq_valid_5 <= \$237 ;
+    rq_valid_5 <= \$247 ;
   always @(posedge clk)
-    rq_valid_6 <= \$238 ;
+    rq_valid_6 <= \$248 ;
   always @(posedge clk)
-    rq_valid_7 <= \$239 ;
+    rq_valid_7 <= \$249 ;
   always @(posedge clk)
-    rq_valid_8 <= \$240 ;
+    rq_valid_8 <= \$250 ;
   always @(posedge clk)
-    rq_valid_9 <= \$241 ;
+    rq_valid_9 <= \$251 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$242 ;
+    rq_valid_10 <= \$252 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$243 ;
+    rq0_mult_1 <= \$253 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$244 ;
+    rq0_mult_2 <= \$254 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$245 ;
+    rq0_mult_3 <= \$255 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$246 ;
+    rq0_mult_4 <= \$256 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$247 ;
+    rq0_mult_5 <= \$257 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$248 ;
+    rq0_mult_6 <= \$258 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$249 ;
+    rq0_mult_7 <= \$259 ;
   always @(posedge clk)
-    rq0_x <= \$250 ;
+    rq0_mult_8 <= \$260 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$251 ;
+    rq0_mult_9 <= \$261 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$252 ;
+    rq0_x <= \$262 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$253 ;
+    rq0_x0_0 <= \$263 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$254 ;
+    rq0_m0_0 <= \$264 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$255 ;
+    rq0_part0_0 <= \$265 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$256 ;
+    rq0_part0_0_r <= \$266 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$257 ;
+    rq0_part0_0_rr <= \$267 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$258 ;
+    rq0_x0_1 <= \$268 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$259 ;
+    rq0_m0_1 <= \$269 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$260 ;
+    rq0_part0_1 <= \$270 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$261 ;
+    rq0_part0_1_r <= \$271 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$262 ;
+    rq0_part0_1_rr <= \$272 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$263 ;
+    rq0_x1_0 <= \$273 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$264 ;
+    rq0_m1_0 <= \$274 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$265 ;
+    rq0_part1_0 <= \$275 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$266 ;
+    rq0_part1_0_r <= \$276 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$267 ;
+    rq0_part1_0_rr <= \$277 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$268 ;
+    rq0_x1_1 <= \$278 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$269 ;
+    rq0_m1_1 <= \$279 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$270 ;
+    rq0_part1_1 <= \$280 ;
   always @(posedge clk)
-    rq0_prod <= \$271 ;
+    rq0_part1_1_r <= \$281 ;
   always @(posedge clk)
-    rq0_floor <= \$272 ;
+    rq0_part1_1_rr <= \$282 ;
   always @(posedge clk)
-    rq0_above <= \$273 ;
+    rq0_sum0 <= \$283 ;
   always @(posedge clk)
-    rq0_tie <= \$274 ;
+    rq0_sum1 <= \$284 ;
   always @(posedge clk)
-    rq0_code <= \$275 ;
+    rq0_prod <= \$285 ;
   always @(posedge clk)
-    rq0_under <= \$276 ;
+    rq0_floor <= \$286 ;
   always @(posedge clk)
-    rq0_over <= \$277 ;
+    rq0_above <= \$287 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$278 ;
+    rq0_tie <= \$288 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$279 ;
+    rq0_code <= \$289 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$280 ;
+    rq0_under <= \$290 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$281 ;
+    rq0_over <= \$291 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$282 ;
+    rq1_mult_1 <= \$292 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$283 ;
+    rq1_mult_2 <= \$293 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$284 ;
+    rq1_mult_3 <= \$294 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$285 ;
+    rq1_mult_4 <= \$295 ;
   always @(posedge clk)
-    rq1_x <= \$286 ;
+    rq1_mult_5 <= \$296 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$287 ;
+    rq1_mult_6 <= \$297 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$288 ;
+    rq1_mult_7 <= \$298 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$289 ;
+    rq1_mult_8 <= \$299 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$290 ;
+    rq1_mult_9 <= \$300 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$291 ;
+    rq1_x <= \$301 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$292 ;
+    rq1_x0_0 <= \$302 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$293 ;
+    rq1_m0_0 <= \$303 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$294 ;
+    rq1_part0_0 <= \$304 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$295 ;
+    rq1_part0_0_r <= \$305 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$296 ;
+    rq1_part0_0_rr <= \$306 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$297 ;
+    rq1_x0_1 <= \$307 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$298 ;
+    rq1_m0_1 <= \$308 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$299 ;
+    rq1_part0_1 <= \$309 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$300 ;
+    rq1_part0_1_r <= \$310 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$301 ;
+    rq1_part0_1_rr <= \$311 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$302 ;
+    rq1_x1_0 <= \$312 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$303 ;
+    rq1_m1_0 <= \$313 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$304 ;
+    rq1_part1_0 <= \$314 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$305 ;
+    rq1_part1_0_r <= \$315 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$306 ;
+    rq1_part1_0_rr <= \$316 ;
   always @(posedge clk)
-    rq1_prod <= \$307 ;
+    rq1_x1_1 <= \$317 ;
   always @(posedge clk)
-    rq1_floor <= \$308 ;
+    rq1_m1_1 <= \$318 ;
   always @(posedge clk)
-    rq1_above <= \$309 ;
+    rq1_part1_1 <= \$319 ;
   always @(posedge clk)
-    rq1_tie <= \$310 ;
+    rq1_part1_1_r <= \$320 ;
   always @(posedge clk)
-    rq1_code <= \$311 ;
+    rq1_part1_1_rr <= \$321 ;
   always @(posedge clk)
-    rq1_under <= \$312 ;
+    rq1_sum0 <= \$322 ;
   always @(posedge clk)
-    rq1_over <= \$313 ;
+    rq1_sum1 <= \$323 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$314 ;
+    rq1_prod <= \$324 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$315 ;
+    rq1_floor <= \$325 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$316 ;
+    rq1_above <= \$326 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$317 ;
+    rq1_tie <= \$327 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$318 ;
+    rq1_code <= \$328 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$319 ;
+    rq1_under <= \$329 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$320 ;
+    rq1_over <= \$330 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$321 ;
+    rq2_mult_1 <= \$331 ;
   always @(posedge clk)
-    rq2_x <= \$322 ;
+    rq2_mult_2 <= \$332 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$323 ;
+    rq2_mult_3 <= \$333 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$324 ;
+    rq2_mult_4 <= \$334 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$325 ;
+    rq2_mult_5 <= \$335 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$326 ;
+    rq2_mult_6 <= \$336 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$327 ;
+    rq2_mult_7 <= \$337 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$328 ;
+    rq2_mult_8 <= \$338 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$329 ;
+    rq2_mult_9 <= \$339 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$330 ;
+    rq2_x <= \$340 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$331 ;
+    rq2_x0_0 <= \$341 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$332 ;
+    rq2_m0_0 <= \$342 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$333 ;
+    rq2_part0_0 <= \$343 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$334 ;
+    rq2_part0_0_r <= \$344 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$335 ;
+    rq2_part0_0_rr <= \$345 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$336 ;
+    rq2_x0_1 <= \$346 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$337 ;
+    rq2_m0_1 <= \$347 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$338 ;
+    rq2_part0_1 <= \$348 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$339 ;
+    rq2_part0_1_r <= \$349 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$340 ;
+    rq2_part0_1_rr <= \$350 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$341 ;
+    rq2_x1_0 <= \$351 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$342 ;
+    rq2_m1_0 <= \$352 ;
   always @(posedge clk)
-    rq2_prod <= \$343 ;
+    rq2_part1_0 <= \$353 ;
   always @(posedge clk)
-    rq2_floor <= \$344 ;
+    rq2_part1_0_r <= \$354 ;
   always @(posedge clk)
-    rq2_above <= \$345 ;
+    rq2_part1_0_rr <= \$355 ;
   always @(posedge clk)
-    rq2_tie <= \$346 ;
+    rq2_x1_1 <= \$356 ;
   always @(posedge clk)
-    rq2_code <= \$347 ;
+    rq2_m1_1 <= \$357 ;
   always @(posedge clk)
-    rq2_under <= \$348 ;
+    rq2_part1_1 <= \$358 ;
   always @(posedge clk)
-    rq2_over <= \$349 ;
+    rq2_part1_1_r <= \$359 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$350 ;
+    rq2_part1_1_rr <= \$360 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$351 ;
+    rq2_sum0 <= \$361 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$352 ;
+    rq2_sum1 <= \$362 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$353 ;
+    rq2_prod <= \$363 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$354 ;
+    rq2_floor <= \$364 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$355 ;
+    rq2_above <= \$365 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$356 ;
+    rq2_tie <= \$366 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$357 ;
+    rq2_code <= \$367 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$358 ;
+    rq2_under <= \$368 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$359 ;
+    rq2_over <= \$369 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$360 ;
+    rq3_mult_1 <= \$370 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$361 ;
+    rq3_mult_2 <= \$371 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$362 ;
+    rq3_mult_3 <= \$372 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$363 ;
+    rq3_mult_4 <= \$373 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$364 ;
-  always @(posedge clk)
-    rq3_shift_8 <= \$365 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$366 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$367 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$368 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$369 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$370 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$371 ;
-  always @(posedge clk)
-    rq3_half_7 <= \$372 ;
-  always @(posedge clk)
-    rq3_half_8 <= \$373 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$374 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$375 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$376 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$377 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$378 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$379 ;
-  always @(posedge clk)
-    rq3_mask_7 <= \$380 ;
-  always @(posedge clk)
-    rq3_mask_8 <= \$381 ;
-  always @(posedge clk)
-    rq3_x <= \$382 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$383 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$384 ;
+    rq3_mult_5 <= \$374 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = \$126 ;
+    \$376  = rq3_mult_6;
     if (rst) begin
-      \$385  = 34'h000000000;
+      \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = rq3_part0_0;
+    \$377  = rq3_mult_7;
     if (rst) begin
-      \$386  = 34'h000000000;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = rq3_part0_0_r;
+    \$378  = rq3_mult_8;
     if (rst) begin
-      \$387  = 34'h000000000;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$388  = rq3_x[16:0];
+    \$379  = \$129 ;
     if (rst) begin
-      \$388  = 17'h00000;
+      \$379  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = rq3_mult_1[24:17];
+    \$380  = rq3_shift_1;
     if (rst) begin
-      \$389  = 8'h00;
+      \$380  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = \$127 ;
+    \$381  = rq3_shift_2;
     if (rst) begin
-      \$390  = 25'h0000000;
+      \$381  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = rq3_part0_1;
+    \$382  = rq3_shift_3;
     if (rst) begin
-      \$391  = 25'h0000000;
+      \$382  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = rq3_part0_1_r;
+    \$383  = rq3_shift_4;
     if (rst) begin
-      \$392  = 25'h0000000;
+      \$383  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = rq3_x[22:17];
+    \$384  = rq3_shift_5;
     if (rst) begin
-      \$393  = 6'h00;
+      \$384  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = rq3_mult_1[16:0];
+    \$385  = rq3_shift_6;
     if (rst) begin
-      \$394  = 17'h00000;
+      \$385  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$395  = \$128 ;
+    \$386  = rq3_shift_7;
     if (rst) begin
-      \$395  = 23'h000000;
+      \$386  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$396  = rq3_part1_0;
+    \$387  = rq3_shift_8;
     if (rst) begin
-      \$396  = 23'h000000;
+      \$387  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$397  = rq3_part1_0_r;
+    \$388  = \$130 ;
     if (rst) begin
-      \$397  = 23'h000000;
+      \$388  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$398  = rq3_x[22:17];
+    \$389  = rq3_half_1;
     if (rst) begin
-      \$398  = 6'h00;
+      \$389  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$399  = rq3_mult_1[24:17];
+    \$390  = rq3_half_2;
     if (rst) begin
-      \$399  = 8'h00;
+      \$390  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$400  = \$129 ;
+    \$391  = rq3_half_3;
     if (rst) begin
-      \$400  = 14'h0000;
+      \$391  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$401  = rq3_part1_1;
+    \$392  = rq3_half_4;
     if (rst) begin
-      \$401  = 14'h0000;
+      \$392  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$402  = rq3_part1_1_r;
+    \$393  = rq3_half_5;
     if (rst) begin
-      \$402  = 14'h0000;
+      \$393  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$403  = \$137 [47:0];
+    \$394  = rq3_half_6;
     if (rst) begin
-      \$403  = 48'h000000000000;
+      \$394  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$404  = \$138 ;
+    \$395  = rq3_half_7;
     if (rst) begin
-      \$404  = 48'h000000000000;
+      \$395  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$405  = \$139 ;
+    \$396  = rq3_half_8;
     if (rst) begin
-      \$405  = 1'h0;
+      \$396  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$406  = \$142 ;
+    \$397  = \$131 ;
     if (rst) begin
-      \$406  = 1'h0;
+      \$397  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$407  = \$146 [7:0];
+    \$398  = rq3_mask_1;
     if (rst) begin
-      \$407  = 8'h00;
+      \$398  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$408  = \$151 ;
+    \$399  = rq3_mask_2;
     if (rst) begin
-      \$408  = 1'h0;
+      \$399  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$409  = \$156 ;
+    \$400  = rq3_mask_3;
     if (rst) begin
-      \$409  = 1'h0;
+      \$400  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$410  = \$157 ;
+    \$401  = rq3_mask_4;
     if (rst) begin
-      \$410  = 25'h0000000;
+      \$401  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$411  = rq4_mult_1;
+    \$402  = rq3_mask_5;
     if (rst) begin
-      \$411  = 25'h0000000;
+      \$402  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$412  = rq4_mult_2;
+    \$403  = rq3_mask_6;
     if (rst) begin
-      \$412  = 25'h0000000;
+      \$403  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$413  = rq4_mult_3;
+    \$404  = rq3_mask_7;
     if (rst) begin
-      \$413  = 25'h0000000;
+      \$404  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$414  = rq4_mult_4;
+    \$405  = rq3_mask_8;
+    if (rst) begin
+      \$405  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$406  = i__payload[91:69];
+    if (rst) begin
+      \$406  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$407  = rq3_x[16:0];
+    if (rst) begin
+      \$407  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$408  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$408  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$409  = \$132 ;
+    if (rst) begin
+      \$409  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$410  = rq3_part0_0;
+    if (rst) begin
+      \$410  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$411  = rq3_part0_0_r;
+    if (rst) begin
+      \$411  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$412  = rq3_x[16:0];
+    if (rst) begin
+      \$412  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$413  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$413  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$414  = \$133 ;
     if (rst) begin
       \$414  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$415  = rq4_mult_5;
+    \$415  = rq3_part0_1;
     if (rst) begin
       \$415  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$416  = rq4_mult_6;
+    \$416  = rq3_part0_1_r;
     if (rst) begin
       \$416  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$417  = rq4_mult_7;
+    \$417  = rq3_x[22:17];
     if (rst) begin
-      \$417  = 25'h0000000;
+      \$417  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$418  = i__payload[114:92];
+    \$418  = rq3_mult_1[16:0];
     if (rst) begin
-      \$418  = 23'h000000;
+      \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$419  = rq4_x[16:0];
+    \$419  = \$134 ;
     if (rst) begin
-      \$419  = 17'h00000;
+      \$419  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$420  = rq4_mult_1[16:0];
+    \$420  = rq3_part1_0;
     if (rst) begin
-      \$420  = 17'h00000;
+      \$420  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$421  = \$158 ;
+    \$421  = rq3_part1_0_r;
     if (rst) begin
-      \$421  = 34'h000000000;
+      \$421  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$422  = rq4_part0_0;
+    \$422  = rq3_x[22:17];
     if (rst) begin
-      \$422  = 34'h000000000;
+      \$422  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$423  = rq4_part0_0_r;
+    \$423  = rq3_mult_1[24:17];
     if (rst) begin
-      \$423  = 34'h000000000;
+      \$423  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$424  = rq4_x[16:0];
+    \$424  = \$135 ;
     if (rst) begin
-      \$424  = 17'h00000;
+      \$424  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$425  = rq4_mult_1[24:17];
+    \$425  = rq3_part1_1;
     if (rst) begin
-      \$425  = 8'h00;
+      \$425  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$426  = \$159 ;
+    \$426  = rq3_part1_1_r;
     if (rst) begin
-      \$426  = 25'h0000000;
+      \$426  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$427  = rq4_part0_1;
+    \$427  = \$139 [47:0];
     if (rst) begin
-      \$427  = 25'h0000000;
+      \$427  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$428  = rq4_part0_1_r;
+    \$428  = \$143 [47:0];
     if (rst) begin
-      \$428  = 25'h0000000;
+      \$428  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$429  = rq4_x[22:17];
+    \$429  = \$145 [47:0];
     if (rst) begin
-      \$429  = 6'h00;
+      \$429  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$430  = rq4_mult_1[16:0];
+    \$430  = \$146 ;
     if (rst) begin
-      \$430  = 17'h00000;
+      \$430  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$431  = \$160 ;
+    \$431  = \$147 ;
     if (rst) begin
-      \$431  = 23'h000000;
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$432  = rq4_part1_0;
+    \$432  = \$150 ;
     if (rst) begin
-      \$432  = 23'h000000;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$433  = rq4_part1_0_r;
+    \$433  = \$154 [7:0];
     if (rst) begin
-      \$433  = 23'h000000;
+      \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$434  = rq4_x[22:17];
+    \$434  = \$159 ;
     if (rst) begin
-      \$434  = 6'h00;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$435  = rq4_mult_1[24:17];
+    \$435  = \$164 ;
     if (rst) begin
-      \$435  = 8'h00;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$436  = \$161 ;
+    \$436  = \$165 ;
     if (rst) begin
-      \$436  = 14'h0000;
+      \$436  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$437  = rq4_part1_1;
+    \$437  = rq4_mult_1;
     if (rst) begin
-      \$437  = 14'h0000;
+      \$437  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$438  = rq4_part1_1_r;
+    \$438  = rq4_mult_2;
     if (rst) begin
-      \$438  = 14'h0000;
+      \$438  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$439  = \$169 [47:0];
+    \$439  = rq4_mult_3;
     if (rst) begin
-      \$439  = 48'h000000000000;
+      \$439  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$440  = \$170 ;
+    \$440  = rq4_mult_4;
     if (rst) begin
-      \$440  = 48'h000000000000;
+      \$440  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$441  = \$171 ;
+    \$441  = rq4_mult_5;
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$442  = \$174 ;
+    \$442  = rq4_mult_6;
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$443  = \$178 [7:0];
+    \$443  = rq4_mult_7;
     if (rst) begin
-      \$443  = 8'h00;
+      \$443  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$444  = \$183 ;
+    \$444  = rq4_mult_8;
     if (rst) begin
-      \$444  = 1'h0;
+      \$444  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$445  = \$188 ;
+    \$445  = i__payload[114:92];
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$446  = \$14 [3:0];
+    \$446  = rq4_x[16:0];
     if (rst) begin
-      \$446  = 4'h0;
+      \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$447  = \$195 ;
+    \$447  = rq4_mult_1[16:0];
     if (rst) begin
-      \$447  = 1'h1;
+      \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$448  = \$signature__addr ;
-    if (\$202 ) begin
-      \$448  = \$205 [3:0];
-    end
+    \$448  = \$166 ;
     if (rst) begin
-      \$448  = 4'h0;
+      \$448  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$449  = rport__addr;
-    if (\$209 ) begin
-      \$449  = \$212 [3:0];
-    end
+    \$449  = rq4_part0_0;
     if (rst) begin
-      \$449  = 4'h0;
+      \$449  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$450  = \$225 [3:0];
+    \$450  = rq4_part0_0_r;
     if (rst) begin
-      \$450  = 4'h0;
+      \$450  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$451  = o__valid;
-    if (\$227 ) begin
-      \$451  = \$229 ;
-    end
+    \$451  = rq4_x[16:0];
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$452  = o__payload;
-    if (\$227 ) begin
-      \$452  = \$231 ;
+    \$452  = rq4_mult_1[24:17];
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$453  = \$167 ;
+    if (rst) begin
+      \$453  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$454  = rq4_part0_1;
+    if (rst) begin
+      \$454  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$455  = rq4_part0_1_r;
+    if (rst) begin
+      \$455  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$456  = rq4_x[22:17];
+    if (rst) begin
+      \$456  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$457  = rq4_mult_1[16:0];
+    if (rst) begin
+      \$457  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$458  = \$168 ;
+    if (rst) begin
+      \$458  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$459  = rq4_part1_0;
+    if (rst) begin
+      \$459  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$460  = rq4_part1_0_r;
+    if (rst) begin
+      \$460  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$461  = rq4_x[22:17];
+    if (rst) begin
+      \$461  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$462  = rq4_mult_1[24:17];
+    if (rst) begin
+      \$462  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$463  = \$169 ;
+    if (rst) begin
+      \$463  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$464  = rq4_part1_1;
+    if (rst) begin
+      \$464  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$465  = rq4_part1_1_r;
+    if (rst) begin
+      \$465  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$466  = \$173 [47:0];
+    if (rst) begin
+      \$466  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$467  = \$177 [47:0];
+    if (rst) begin
+      \$467  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$468  = \$179 [47:0];
+    if (rst) begin
+      \$468  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$469  = \$180 ;
+    if (rst) begin
+      \$469  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$470  = \$181 ;
+    if (rst) begin
+      \$470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$471  = \$184 ;
+    if (rst) begin
+      \$471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$472  = \$188 [7:0];
+    if (rst) begin
+      \$472  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$473  = \$193 ;
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$474  = \$198 ;
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$475  = \$14 [3:0];
+    if (rst) begin
+      \$475  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$476  = \$205 ;
+    if (rst) begin
+      \$476  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$477  = \$signature__addr ;
+    if (\$212 ) begin
+      \$477  = \$215 [3:0];
     end
     if (rst) begin
-      \$452  = 40'h0000000000;
+      \$477  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$478  = rport__addr;
+    if (\$219 ) begin
+      \$478  = \$222 [3:0];
+    end
+    if (rst) begin
+      \$478  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$479  = \$235 [3:0];
+    if (rst) begin
+      \$479  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$480  = o__valid;
+    if (\$237 ) begin
+      \$480  = \$239 ;
+    end
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$481  = o__payload;
+    if (\$237 ) begin
+      \$481  = \$241 ;
+    end
+    if (rst) begin
+      \$481  = 40'h0000000000;
     end
   end
   always @* begin
@@ -12862,9 +13377,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$58  = 25'h125825c;
+          \$60  = 25'h125825c;
       1'h1:
-          \$58  = 25'h18bae02;
+          \$60  = 25'h18bae02;
     endcase
   end
   always @* begin
@@ -12872,9 +13387,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$90  = 25'h1b41e7a;
+          \$94  = 25'h1b41e7a;
       1'h1:
-          \$90  = 25'h173f81e;
+          \$94  = 25'h173f81e;
     endcase
   end
   always @* begin
@@ -12882,9 +13397,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$122  = 25'h114a972;
+          \$128  = 25'h114a972;
       1'h1:
-          \$122  = 25'h1b76458;
+          \$128  = 25'h1b76458;
     endcase
   end
   always @* begin
@@ -12892,9 +13407,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$123  = 6'h21;
+          \$129  = 6'h21;
       1'h1:
-          \$123  = 6'h22;
+          \$129  = 6'h22;
     endcase
   end
   always @* begin
@@ -12902,9 +13417,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$124  = 34'h100000000;
+          \$130  = 34'h100000000;
       1'h1:
-          \$124  = 34'h200000000;
+          \$130  = 34'h200000000;
     endcase
   end
   always @* begin
@@ -12912,9 +13427,9 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$125  = 34'h1ffffffff;
+          \$131  = 34'h1ffffffff;
       1'h1:
-          \$125  = 34'h3ffffffff;
+          \$131  = 34'h3ffffffff;
     endcase
   end
   always @* begin
@@ -12922,1083 +13437,950 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$157  = 25'h18d231a;
+          \$165  = 25'h18d231a;
       1'h1:
-          \$157  = 25'h1413c6a;
+          \$165  = 25'h1413c6a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = group;
+    \$242  = group;
     if (\$21 ) begin
-      \$232  = \$24 [0];
+      \$242  = \$24 [0];
     end
     if (rst) begin
-      \$232  = 1'h0;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$25 ;
+    \$243  = \$25 ;
     if (rst) begin
-      \$233  = 1'h0;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq_valid_1;
+    \$244  = rq_valid_1;
     if (rst) begin
-      \$234  = 1'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rq_valid_2;
+    \$245  = rq_valid_2;
     if (rst) begin
-      \$235  = 1'h0;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rq_valid_3;
+    \$246  = rq_valid_3;
     if (rst) begin
-      \$236  = 1'h0;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = rq_valid_4;
+    \$247  = rq_valid_4;
     if (rst) begin
-      \$237  = 1'h0;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rq_valid_5;
+    \$248  = rq_valid_5;
     if (rst) begin
-      \$238  = 1'h0;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = rq_valid_6;
+    \$249  = rq_valid_6;
     if (rst) begin
-      \$239  = 1'h0;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rq_valid_7;
+    \$250  = rq_valid_7;
     if (rst) begin
-      \$240  = 1'h0;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = rq_valid_8;
+    \$251  = rq_valid_8;
     if (rst) begin
-      \$241  = 1'h0;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$26 ;
+    \$252  = rq_valid_9;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = rq0_mult_1;
+    \$253  = \$26 ;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = rq0_mult_2;
+    \$254  = rq0_mult_1;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = rq0_mult_3;
+    \$255  = rq0_mult_2;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = rq0_mult_4;
+    \$256  = rq0_mult_3;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = rq0_mult_5;
+    \$257  = rq0_mult_4;
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = rq0_mult_6;
-    if (rst) begin
-      \$248  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = rq0_mult_7;
-    if (rst) begin
-      \$249  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = i__payload[22:0];
-    if (rst) begin
-      \$250  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = rq0_x[16:0];
-    if (rst) begin
-      \$251  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$252  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$27 ;
-    if (rst) begin
-      \$253  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq0_part0_0;
-    if (rst) begin
-      \$254  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = rq0_part0_0_r;
-    if (rst) begin
-      \$255  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = rq0_x[16:0];
-    if (rst) begin
-      \$256  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$257  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$28 ;
+    \$258  = rq0_mult_5;
     if (rst) begin
       \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = rq0_part0_1;
+    \$259  = rq0_mult_6;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = rq0_part0_1_r;
+    \$260  = rq0_mult_7;
     if (rst) begin
       \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = rq0_x[22:17];
+    \$261  = rq0_mult_8;
     if (rst) begin
-      \$261  = 6'h00;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = rq0_mult_1[16:0];
+    \$262  = i__payload[22:0];
     if (rst) begin
-      \$262  = 17'h00000;
+      \$262  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = \$29 ;
+    \$263  = rq0_x[16:0];
     if (rst) begin
-      \$263  = 23'h000000;
+      \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = rq0_part1_0;
+    \$264  = rq0_mult_1[16:0];
     if (rst) begin
-      \$264  = 23'h000000;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = rq0_part1_0_r;
+    \$265  = \$27 ;
     if (rst) begin
-      \$265  = 23'h000000;
+      \$265  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = rq0_x[22:17];
+    \$266  = rq0_part0_0;
     if (rst) begin
-      \$266  = 6'h00;
+      \$266  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = rq0_mult_1[24:17];
+    \$267  = rq0_part0_0_r;
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = \$30 ;
+    \$268  = rq0_x[16:0];
     if (rst) begin
-      \$268  = 14'h0000;
+      \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = rq0_part1_1;
+    \$269  = rq0_mult_1[24:17];
     if (rst) begin
-      \$269  = 14'h0000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = rq0_part1_1_r;
+    \$270  = \$28 ;
     if (rst) begin
-      \$270  = 14'h0000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = \$38 [47:0];
+    \$271  = rq0_part0_1;
     if (rst) begin
-      \$271  = 48'h000000000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = \$39 ;
+    \$272  = rq0_part0_1_r;
     if (rst) begin
-      \$272  = 48'h000000000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = \$40 ;
+    \$273  = rq0_x[22:17];
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = \$43 ;
+    \$274  = rq0_mult_1[16:0];
     if (rst) begin
-      \$274  = 1'h0;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = \$47 [7:0];
+    \$275  = \$29 ;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = \$52 ;
+    \$276  = rq0_part1_0;
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = \$57 ;
+    \$277  = rq0_part1_0_r;
     if (rst) begin
-      \$277  = 1'h0;
+      \$277  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = \$58 ;
+    \$278  = rq0_x[22:17];
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = rq1_mult_1;
+    \$279  = rq0_mult_1[24:17];
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = rq1_mult_2;
+    \$280  = \$30 ;
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = rq1_mult_3;
+    \$281  = rq0_part1_1;
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = rq1_mult_4;
+    \$282  = rq0_part1_1_r;
     if (rst) begin
-      \$282  = 25'h0000000;
+      \$282  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = rq1_mult_5;
+    \$283  = \$34 [47:0];
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = rq1_mult_6;
+    \$284  = \$38 [47:0];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = rq1_mult_7;
+    \$285  = \$40 [47:0];
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = i__payload[45:23];
+    \$286  = \$41 ;
     if (rst) begin
-      \$286  = 23'h000000;
+      \$286  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = rq1_x[16:0];
+    \$287  = \$42 ;
     if (rst) begin
-      \$287  = 17'h00000;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = rq1_mult_1[16:0];
+    \$288  = \$45 ;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = \$59 ;
+    \$289  = \$49 [7:0];
     if (rst) begin
-      \$289  = 34'h000000000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = rq1_part0_0;
+    \$290  = \$54 ;
     if (rst) begin
-      \$290  = 34'h000000000;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = rq1_part0_0_r;
+    \$291  = \$59 ;
     if (rst) begin
-      \$291  = 34'h000000000;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = rq1_x[16:0];
+    \$292  = \$60 ;
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = rq1_mult_1[24:17];
+    \$293  = rq1_mult_1;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = \$60 ;
+    \$294  = rq1_mult_2;
     if (rst) begin
       \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = rq1_part0_1;
+    \$295  = rq1_mult_3;
     if (rst) begin
       \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = rq1_part0_1_r;
+    \$296  = rq1_mult_4;
     if (rst) begin
       \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = rq1_x[22:17];
+    \$297  = rq1_mult_5;
     if (rst) begin
-      \$297  = 6'h00;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = rq1_mult_1[16:0];
+    \$298  = rq1_mult_6;
     if (rst) begin
-      \$298  = 17'h00000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = \$61 ;
+    \$299  = rq1_mult_7;
     if (rst) begin
-      \$299  = 23'h000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = rq1_part1_0;
+    \$300  = rq1_mult_8;
     if (rst) begin
-      \$300  = 23'h000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = rq1_part1_0_r;
+    \$301  = i__payload[45:23];
     if (rst) begin
       \$301  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = rq1_x[22:17];
+    \$302  = rq1_x[16:0];
     if (rst) begin
-      \$302  = 6'h00;
+      \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = rq1_mult_1[24:17];
+    \$303  = rq1_mult_1[16:0];
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = \$62 ;
+    \$304  = \$61 ;
     if (rst) begin
-      \$304  = 14'h0000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = rq1_part1_1;
+    \$305  = rq1_part0_0;
     if (rst) begin
-      \$305  = 14'h0000;
+      \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = rq1_part1_1_r;
+    \$306  = rq1_part0_0_r;
     if (rst) begin
-      \$306  = 14'h0000;
+      \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = \$70 [47:0];
+    \$307  = rq1_x[16:0];
     if (rst) begin
-      \$307  = 48'h000000000000;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = \$71 ;
+    \$308  = rq1_mult_1[24:17];
     if (rst) begin
-      \$308  = 48'h000000000000;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = \$72 ;
+    \$309  = \$62 ;
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = \$75 ;
+    \$310  = rq1_part0_1;
     if (rst) begin
-      \$310  = 1'h0;
+      \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = \$79 [7:0];
+    \$311  = rq1_part0_1_r;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = \$84 ;
+    \$312  = rq1_x[22:17];
     if (rst) begin
-      \$312  = 1'h0;
+      \$312  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = \$89 ;
+    \$313  = rq1_mult_1[16:0];
     if (rst) begin
-      \$313  = 1'h0;
+      \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = \$90 ;
+    \$314  = \$63 ;
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$314  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = rq2_mult_1;
+    \$315  = rq1_part1_0;
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = rq2_mult_2;
+    \$316  = rq1_part1_0_r;
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = rq2_mult_3;
+    \$317  = rq1_x[22:17];
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = rq2_mult_4;
+    \$318  = rq1_mult_1[24:17];
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = rq2_mult_5;
+    \$319  = \$64 ;
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = rq2_mult_6;
+    \$320  = rq1_part1_1;
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$320  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = rq2_mult_7;
+    \$321  = rq1_part1_1_r;
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$321  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = i__payload[68:46];
+    \$322  = \$68 [47:0];
     if (rst) begin
-      \$322  = 23'h000000;
+      \$322  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = rq2_x[16:0];
+    \$323  = \$72 [47:0];
     if (rst) begin
-      \$323  = 17'h00000;
+      \$323  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = rq2_mult_1[16:0];
+    \$324  = \$74 [47:0];
     if (rst) begin
-      \$324  = 17'h00000;
+      \$324  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = \$91 ;
+    \$325  = \$75 ;
     if (rst) begin
-      \$325  = 34'h000000000;
+      \$325  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = rq2_part0_0;
+    \$326  = \$76 ;
     if (rst) begin
-      \$326  = 34'h000000000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = rq2_part0_0_r;
+    \$327  = \$79 ;
     if (rst) begin
-      \$327  = 34'h000000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = rq2_x[16:0];
+    \$328  = \$83 [7:0];
     if (rst) begin
-      \$328  = 17'h00000;
+      \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = rq2_mult_1[24:17];
+    \$329  = \$88 ;
     if (rst) begin
-      \$329  = 8'h00;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = \$92 ;
+    \$330  = \$93 ;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = rq2_part0_1;
+    \$331  = \$94 ;
     if (rst) begin
       \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = rq2_part0_1_r;
+    \$332  = rq2_mult_1;
     if (rst) begin
       \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = rq2_x[22:17];
+    \$333  = rq2_mult_2;
     if (rst) begin
-      \$333  = 6'h00;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = rq2_mult_1[16:0];
+    \$334  = rq2_mult_3;
     if (rst) begin
-      \$334  = 17'h00000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = \$93 ;
+    \$335  = rq2_mult_4;
     if (rst) begin
-      \$335  = 23'h000000;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = rq2_part1_0;
+    \$336  = rq2_mult_5;
     if (rst) begin
-      \$336  = 23'h000000;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = rq2_part1_0_r;
+    \$337  = rq2_mult_6;
     if (rst) begin
-      \$337  = 23'h000000;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = rq2_x[22:17];
+    \$338  = rq2_mult_7;
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = rq2_mult_1[24:17];
+    \$339  = rq2_mult_8;
     if (rst) begin
-      \$339  = 8'h00;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = \$94 ;
+    \$340  = i__payload[68:46];
     if (rst) begin
-      \$340  = 14'h0000;
+      \$340  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = rq2_part1_1;
+    \$341  = rq2_x[16:0];
     if (rst) begin
-      \$341  = 14'h0000;
+      \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = rq2_part1_1_r;
+    \$342  = rq2_mult_1[16:0];
     if (rst) begin
-      \$342  = 14'h0000;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = \$102 [47:0];
+    \$343  = \$95 ;
     if (rst) begin
-      \$343  = 48'h000000000000;
+      \$343  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = \$103 ;
+    \$344  = rq2_part0_0;
     if (rst) begin
-      \$344  = 48'h000000000000;
+      \$344  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = \$104 ;
+    \$345  = rq2_part0_0_r;
     if (rst) begin
-      \$345  = 1'h0;
+      \$345  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = \$107 ;
+    \$346  = rq2_x[16:0];
     if (rst) begin
-      \$346  = 1'h0;
+      \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = \$111 [7:0];
+    \$347  = rq2_mult_1[24:17];
     if (rst) begin
       \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = \$116 ;
+    \$348  = \$96 ;
     if (rst) begin
-      \$348  = 1'h0;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = \$121 ;
+    \$349  = rq2_part0_1;
     if (rst) begin
-      \$349  = 1'h0;
+      \$349  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = \$122 ;
+    \$350  = rq2_part0_1_r;
     if (rst) begin
       \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = rq3_mult_1;
+    \$351  = rq2_x[22:17];
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = rq3_mult_2;
+    \$352  = rq2_mult_1[16:0];
     if (rst) begin
-      \$352  = 25'h0000000;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = rq3_mult_3;
+    \$353  = \$97 ;
     if (rst) begin
-      \$353  = 25'h0000000;
+      \$353  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = rq3_mult_4;
+    \$354  = rq2_part1_0;
     if (rst) begin
-      \$354  = 25'h0000000;
+      \$354  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = rq3_mult_5;
+    \$355  = rq2_part1_0_r;
     if (rst) begin
-      \$355  = 25'h0000000;
+      \$355  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = rq3_mult_6;
+    \$356  = rq2_x[22:17];
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = rq3_mult_7;
+    \$357  = rq2_mult_1[24:17];
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = \$123 ;
+    \$358  = \$98 ;
     if (rst) begin
-      \$358  = 6'h00;
+      \$358  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = rq3_shift_1;
+    \$359  = rq2_part1_1;
     if (rst) begin
-      \$359  = 6'h00;
+      \$359  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = rq3_shift_2;
+    \$360  = rq2_part1_1_r;
     if (rst) begin
-      \$360  = 6'h00;
+      \$360  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = rq3_shift_3;
+    \$361  = \$102 [47:0];
     if (rst) begin
-      \$361  = 6'h00;
+      \$361  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = rq3_shift_4;
+    \$362  = \$106 [47:0];
     if (rst) begin
-      \$362  = 6'h00;
+      \$362  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = rq3_shift_5;
+    \$363  = \$108 [47:0];
     if (rst) begin
-      \$363  = 6'h00;
+      \$363  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = rq3_shift_6;
+    \$364  = \$109 ;
     if (rst) begin
-      \$364  = 6'h00;
+      \$364  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = rq3_shift_7;
+    \$365  = \$110 ;
     if (rst) begin
-      \$365  = 6'h00;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = \$124 ;
+    \$366  = \$113 ;
     if (rst) begin
-      \$366  = 34'h000000000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = rq3_half_1;
+    \$367  = \$117 [7:0];
     if (rst) begin
-      \$367  = 34'h000000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = rq3_half_2;
+    \$368  = \$122 ;
     if (rst) begin
-      \$368  = 34'h000000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = rq3_half_3;
+    \$369  = \$127 ;
     if (rst) begin
-      \$369  = 34'h000000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = rq3_half_4;
+    \$370  = \$128 ;
     if (rst) begin
-      \$370  = 34'h000000000;
+      \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = rq3_half_5;
+    \$371  = rq3_mult_1;
     if (rst) begin
-      \$371  = 34'h000000000;
+      \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = rq3_half_6;
+    \$372  = rq3_mult_2;
     if (rst) begin
-      \$372  = 34'h000000000;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = rq3_half_7;
+    \$373  = rq3_mult_3;
     if (rst) begin
-      \$373  = 34'h000000000;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = \$125 ;
+    \$374  = rq3_mult_4;
     if (rst) begin
-      \$374  = 34'h000000000;
+      \$374  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = rq3_mask_1;
+    \$375  = rq3_mult_5;
     if (rst) begin
-      \$375  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = rq3_mask_2;
-    if (rst) begin
-      \$376  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = rq3_mask_3;
-    if (rst) begin
-      \$377  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = rq3_mask_4;
-    if (rst) begin
-      \$378  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = rq3_mask_5;
-    if (rst) begin
-      \$379  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = rq3_mask_6;
-    if (rst) begin
-      \$380  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = rq3_mask_7;
-    if (rst) begin
-      \$381  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = i__payload[91:69];
-    if (rst) begin
-      \$382  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = rq3_x[16:0];
-    if (rst) begin
-      \$383  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$384  = 17'h00000;
+      \$375  = 25'h0000000;
     end
   end
   assign q_room = i__ready;
@@ -14039,32 +14421,32 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$33  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$35  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$37  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$39  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
-  assign \$42  = 1'h1;
-  assign \$43  = \$41 ;
-  assign \$63  = { 1'h0, rq1_part0_0_rr };
-  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$71  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
-  assign \$74  = 1'h1;
-  assign \$75  = \$73 ;
-  assign \$95  = { 1'h0, rq2_part0_0_rr };
-  assign \$97  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$99  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$101  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$103  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
-  assign \$106  = 1'h1;
-  assign \$107  = \$105 ;
-  assign \$130  = { 1'h0, rq3_part0_0_rr };
-  assign \$132  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$134  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$136  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$162  = { 1'h0, rq4_part0_0_rr };
-  assign \$164  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$166  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
-  assign \$168  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
-  assign \$170  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
-  assign \$173  = 1'h1;
-  assign \$174  = \$172 ;
+  assign \$41  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
+  assign \$44  = 1'h1;
+  assign \$45  = \$43 ;
+  assign \$65  = { 1'h0, rq1_part0_0_rr };
+  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$71  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$75  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
+  assign \$78  = 1'h1;
+  assign \$79  = \$77 ;
+  assign \$99  = { 1'h0, rq2_part0_0_rr };
+  assign \$101  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$103  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$105  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$109  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
+  assign \$112  = 1'h1;
+  assign \$113  = \$111 ;
+  assign \$136  = { 1'h0, rq3_part0_0_rr };
+  assign \$138  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$140  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$142  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$170  = { 1'h0, rq4_part0_0_rr };
+  assign \$172  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$174  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
+  assign \$176  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
+  assign \$180  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
+  assign \$183  = 1'h1;
+  assign \$184  = \$182 ;
 endmodule

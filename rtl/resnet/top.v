@@ -7822,29 +7822,29 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [32:0] \$121 ;
-  reg [32:0] \$122 ;
-  reg [32:0] \$123 ;
-  reg [32:0] \$124 ;
-  reg [32:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [32:0] \$126 ;
   reg [32:0] \$127 ;
   reg [32:0] \$128 ;
@@ -7857,46 +7857,55 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$134 ;
   reg [32:0] \$135 ;
   reg [32:0] \$136 ;
-  reg [20:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [32:0] \$137 ;
+  reg [32:0] \$138 ;
+  reg [32:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [33:0] \$140 ;
-  reg [33:0] \$141 ;
-  reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [3:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [32:0] \$140 ;
+  reg [32:0] \$141 ;
+  reg [32:0] \$142 ;
+  reg [32:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [3:0] \$15 ;
-  reg [20:0] \$150 ;
-  reg [20:0] \$151 ;
-  reg [20:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [11:0] \$155 ;
-  reg [11:0] \$156 ;
-  reg [11:0] \$157 ;
-  reg [45:0] \$158 ;
-  reg [45:0] \$159 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [20:0] \$157 ;
+  reg [20:0] \$158 ;
+  reg [20:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [3:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [11:0] \$162 ;
+  reg [11:0] \$163 ;
+  reg [11:0] \$164 ;
+  reg [45:0] \$165 ;
+  reg [45:0] \$166 ;
+  reg [45:0] \$167 ;
+  reg [45:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [32:0] \$19 ;
   wire \$2 ;
   reg [32:0] \$20 ;
@@ -7910,21 +7919,21 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire [56:0] \$28 ;
   wire [51:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [52:0] \$30 ;
   wire [74:0] \$31 ;
   wire [75:0] \$32 ;
-  wire [45:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [46:0] \$33 ;
+  wire [47:0] \$34 ;
+  wire [45:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [46:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [47:0] \$41 ;
+  wire [46:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [47:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -7950,40 +7959,40 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [2:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [2:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -8030,6 +8039,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
   reg [32:0] rq0_half_8 = 33'h000000000;
+  reg [32:0] rq0_half_9 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -8042,6 +8052,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [32:0] rq0_mask_8 = 33'h000000000;
+  reg [32:0] rq0_mask_9 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -8050,6 +8061,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -8073,6 +8085,9 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [45:0] rq0_sum0 = 46'h000000000000;
+  reg [45:0] rq0_sum1 = 46'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
@@ -8081,6 +8096,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rq0_x1_0 = 4'h0;
   reg [3:0] rq0_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -8091,7 +8107,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -8102,13 +8118,14 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -8121,7 +8138,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 3'h7;
   assign \$14  = group + 1'h1;
@@ -8133,224 +8150,240 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$45  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$50  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$47  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$52  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -8441,556 +8474,605 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [2:0];
+      \$97  = \$15 [2:0];
     end
     if (rst) begin
-      \$95  = 3'h0;
+      \$97  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 33'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 33'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 33'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 33'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 33'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 21'h000000;
+      \$137  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
-      \$140  = 34'h000000000;
+      \$140  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
-      \$141  = 34'h000000000;
+      \$141  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
-      \$142  = 34'h000000000;
+      \$142  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = rq0_x[20:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 4'h0;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 21'h000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 21'h000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 21'h000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$153  = rq0_x[20:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[20:17];
     if (rst) begin
-      \$155  = 12'h000;
+      \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 12'h000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 12'h000;
+      \$157  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$158  = \$32 [45:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 46'h000000000000;
+      \$158  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 46'h000000000000;
+      \$159  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[20:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [45:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [45:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [45:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -9001,9 +9083,9 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
@@ -13108,64 +13190,64 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  wire [54:0] \$100 ;
-  wire [58:0] \$101 ;
-  wire [77:0] \$102 ;
-  wire [78:0] \$103 ;
-  wire [48:0] \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [49:0] \$109 ;
+  wire [34:0] \$100 ;
+  wire [35:0] \$101 ;
+  wire [55:0] \$102 ;
+  wire [56:0] \$103 ;
+  wire [54:0] \$104 ;
+  wire [55:0] \$105 ;
+  wire [77:0] \$106 ;
+  wire [78:0] \$107 ;
+  wire [49:0] \$108 ;
+  wire [50:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [48:0] \$110 ;
   wire \$111 ;
-  wire [50:0] \$112 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [49:0] \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [50:0] \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  reg [24:0] \$123 ;
-  wire [33:0] \$124 ;
-  wire [24:0] \$125 ;
-  wire [23:0] \$126 ;
-  wire [14:0] \$127 ;
-  wire [34:0] \$128 ;
-  wire [35:0] \$129 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  reg [24:0] \$129 ;
   wire \$13 ;
-  wire [55:0] \$130 ;
-  wire [56:0] \$131 ;
-  wire [54:0] \$132 ;
-  wire [58:0] \$133 ;
-  wire [77:0] \$134 ;
-  wire [78:0] \$135 ;
-  wire [48:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [33:0] \$130 ;
+  wire [24:0] \$131 ;
+  wire [23:0] \$132 ;
+  wire [14:0] \$133 ;
+  wire [34:0] \$134 ;
+  wire [35:0] \$135 ;
+  wire [55:0] \$136 ;
+  wire [56:0] \$137 ;
+  wire [54:0] \$138 ;
+  wire [55:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [49:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire [50:0] \$144 ;
+  wire [77:0] \$140 ;
+  wire [78:0] \$141 ;
+  wire [49:0] \$142 ;
+  wire [50:0] \$143 ;
+  wire [48:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [49:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
+  wire [50:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -13185,252 +13267,276 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [4:0] \$170 ;
-  wire [4:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [4:0] \$177 ;
+  wire \$177 ;
   wire [4:0] \$178 ;
-  wire \$179 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
+  wire [4:0] \$185 ;
   wire [4:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [5:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
+  wire [4:0] \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [31:0] \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [5:0] \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [31:0] \$205 ;
   reg \$206 ;
   reg \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
+  reg \$208 ;
+  reg \$209 ;
   wire [1:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [23:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [33:0] \$219 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
   wire [1:0] \$22 ;
-  reg [33:0] \$220 ;
-  reg [33:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [7:0] \$223 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
   reg [24:0] \$224 ;
   reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [6:0] \$227 ;
+  reg [23:0] \$226 ;
+  reg [16:0] \$227 ;
   reg [16:0] \$228 ;
-  reg [23:0] \$229 ;
+  reg [33:0] \$229 ;
   wire \$23 ;
-  reg [23:0] \$230 ;
-  reg [23:0] \$231 ;
-  reg [6:0] \$232 ;
+  reg [33:0] \$230 ;
+  reg [33:0] \$231 ;
+  reg [16:0] \$232 ;
   reg [7:0] \$233 ;
-  reg [14:0] \$234 ;
-  reg [14:0] \$235 ;
-  reg [14:0] \$236 ;
-  reg [48:0] \$237 ;
-  reg [48:0] \$238 ;
-  reg \$239 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [6:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [23:0] \$239 ;
   reg [24:0] \$24 ;
-  reg \$240 ;
-  reg [7:0] \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
+  reg [23:0] \$240 ;
+  reg [23:0] \$241 ;
+  reg [6:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [14:0] \$244 ;
+  reg [14:0] \$245 ;
+  reg [14:0] \$246 ;
+  reg [48:0] \$247 ;
+  reg [48:0] \$248 ;
+  reg [48:0] \$249 ;
   wire [33:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [5:0] \$252 ;
-  reg [5:0] \$253 ;
-  reg [5:0] \$254 ;
-  reg [5:0] \$255 ;
-  reg [5:0] \$256 ;
-  reg [5:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [5:0] \$259 ;
+  reg [48:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [7:0] \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
   wire [24:0] \$26 ;
-  reg [32:0] \$260 ;
-  reg [32:0] \$261 ;
-  reg [32:0] \$262 ;
-  reg [32:0] \$263 ;
-  reg [32:0] \$264 ;
-  reg [32:0] \$265 ;
-  reg [32:0] \$266 ;
-  reg [32:0] \$267 ;
-  reg [32:0] \$268 ;
-  reg [32:0] \$269 ;
+  reg [24:0] \$260 ;
+  reg [24:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [5:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [5:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [5:0] \$269 ;
   wire [23:0] \$27 ;
-  reg [32:0] \$270 ;
-  reg [32:0] \$271 ;
-  reg [32:0] \$272 ;
-  reg [32:0] \$273 ;
+  reg [5:0] \$270 ;
+  reg [5:0] \$271 ;
+  reg [5:0] \$272 ;
+  reg [5:0] \$273 ;
   reg [32:0] \$274 ;
   reg [32:0] \$275 ;
-  reg [23:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [33:0] \$279 ;
+  reg [32:0] \$276 ;
+  reg [32:0] \$277 ;
+  reg [32:0] \$278 ;
+  reg [32:0] \$279 ;
   wire [14:0] \$28 ;
-  reg [33:0] \$280 ;
-  reg [33:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [6:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [23:0] \$289 ;
+  reg [32:0] \$280 ;
+  reg [32:0] \$281 ;
+  reg [32:0] \$282 ;
+  reg [32:0] \$283 ;
+  reg [32:0] \$284 ;
+  reg [32:0] \$285 ;
+  reg [32:0] \$286 ;
+  reg [32:0] \$287 ;
+  reg [32:0] \$288 ;
+  reg [32:0] \$289 ;
   wire [34:0] \$29 ;
-  reg [23:0] \$290 ;
-  reg [23:0] \$291 ;
-  reg [6:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [14:0] \$294 ;
-  reg [14:0] \$295 ;
-  reg [14:0] \$296 ;
-  reg [48:0] \$297 ;
-  reg [48:0] \$298 ;
-  reg \$299 ;
+  reg [32:0] \$290 ;
+  reg [32:0] \$291 ;
+  reg [23:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [33:0] \$296 ;
+  reg [33:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [7:0] \$299 ;
   wire [7:0] \$3 ;
   wire [35:0] \$30 ;
-  reg \$300 ;
-  reg [7:0] \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [24:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [6:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [23:0] \$305 ;
+  reg [23:0] \$306 ;
+  reg [23:0] \$307 ;
+  reg [6:0] \$308 ;
+  reg [7:0] \$309 ;
   wire [55:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [23:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [33:0] \$315 ;
-  reg [33:0] \$316 ;
-  reg [33:0] \$317 ;
-  reg [16:0] \$318 ;
+  reg [14:0] \$310 ;
+  reg [14:0] \$311 ;
+  reg [14:0] \$312 ;
+  reg [48:0] \$313 ;
+  reg [48:0] \$314 ;
+  reg [48:0] \$315 ;
+  reg [48:0] \$316 ;
+  reg \$317 ;
+  reg \$318 ;
   reg [7:0] \$319 ;
   wire [56:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [24:0] \$321 ;
+  reg \$320 ;
+  reg \$321 ;
   reg [24:0] \$322 ;
-  reg [6:0] \$323 ;
-  reg [16:0] \$324 ;
-  reg [23:0] \$325 ;
-  reg [23:0] \$326 ;
-  reg [23:0] \$327 ;
-  reg [6:0] \$328 ;
-  reg [7:0] \$329 ;
+  reg [24:0] \$323 ;
+  reg [24:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [54:0] \$33 ;
-  reg [14:0] \$330 ;
-  reg [14:0] \$331 ;
-  reg [14:0] \$332 ;
-  reg [48:0] \$333 ;
-  reg [48:0] \$334 ;
-  reg \$335 ;
-  reg \$336 ;
-  reg [7:0] \$337 ;
-  reg \$338 ;
-  reg \$339 ;
-  wire [58:0] \$34 ;
+  reg [24:0] \$330 ;
+  reg [23:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [33:0] \$334 ;
+  reg [33:0] \$335 ;
+  reg [33:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [24:0] \$339 ;
+  wire [55:0] \$34 ;
   reg [24:0] \$340 ;
   reg [24:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [24:0] \$347 ;
-  reg [23:0] \$348 ;
-  reg [16:0] \$349 ;
+  reg [6:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [23:0] \$344 ;
+  reg [23:0] \$345 ;
+  reg [23:0] \$346 ;
+  reg [6:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [14:0] \$349 ;
   wire [77:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [33:0] \$351 ;
-  reg [33:0] \$352 ;
-  reg [33:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [6:0] \$359 ;
+  reg [14:0] \$350 ;
+  reg [14:0] \$351 ;
+  reg [48:0] \$352 ;
+  reg [48:0] \$353 ;
+  reg [48:0] \$354 ;
+  reg [48:0] \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg [7:0] \$358 ;
+  reg \$359 ;
   wire [78:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [23:0] \$361 ;
-  reg [23:0] \$362 ;
-  reg [23:0] \$363 ;
-  reg [6:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [14:0] \$366 ;
-  reg [14:0] \$367 ;
-  reg [14:0] \$368 ;
-  reg [48:0] \$369 ;
-  wire [48:0] \$37 ;
-  reg [48:0] \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg [7:0] \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg [3:0] \$376 ;
-  reg \$377 ;
-  reg [3:0] \$378 ;
-  reg [3:0] \$379 ;
-  wire \$38 ;
-  reg [3:0] \$380 ;
-  reg \$381 ;
-  reg [31:0] \$382 ;
-  wire \$39 ;
+  reg \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [24:0] \$368 ;
+  reg [24:0] \$369 ;
+  wire [49:0] \$37 ;
+  reg [23:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [16:0] \$372 ;
+  reg [33:0] \$373 ;
+  reg [33:0] \$374 ;
+  reg [33:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [24:0] \$379 ;
+  wire [50:0] \$38 ;
+  reg [24:0] \$380 ;
+  reg [6:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [23:0] \$383 ;
+  reg [23:0] \$384 ;
+  reg [23:0] \$385 ;
+  reg [6:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [14:0] \$388 ;
+  reg [14:0] \$389 ;
+  wire [48:0] \$39 ;
+  reg [14:0] \$390 ;
+  reg [48:0] \$391 ;
+  reg [48:0] \$392 ;
+  reg [48:0] \$393 ;
+  reg [48:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg [7:0] \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
+  reg [3:0] \$400 ;
+  reg \$401 ;
+  reg [3:0] \$402 ;
+  reg [3:0] \$403 ;
+  reg [3:0] \$404 ;
+  reg \$405 ;
+  reg [31:0] \$406 ;
   wire \$41 ;
-  wire [49:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [50:0] \$45 ;
+  wire [49:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
+  wire [50:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire [7:0] \$5 ;
@@ -13440,38 +13546,38 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  reg [24:0] \$56 ;
-  reg [5:0] \$57 ;
-  reg [32:0] \$58 ;
-  reg [32:0] \$59 ;
+  wire \$56 ;
+  wire \$57 ;
+  reg [24:0] \$58 ;
+  reg [5:0] \$59 ;
   wire [7:0] \$6 ;
-  wire [33:0] \$60 ;
-  wire [24:0] \$61 ;
-  wire [23:0] \$62 ;
-  wire [14:0] \$63 ;
-  wire [34:0] \$64 ;
-  wire [35:0] \$65 ;
-  wire [55:0] \$66 ;
-  wire [56:0] \$67 ;
-  wire [54:0] \$68 ;
-  wire [58:0] \$69 ;
+  reg [32:0] \$60 ;
+  reg [32:0] \$61 ;
+  wire [33:0] \$62 ;
+  wire [24:0] \$63 ;
+  wire [23:0] \$64 ;
+  wire [14:0] \$65 ;
+  wire [34:0] \$66 ;
+  wire [35:0] \$67 ;
+  wire [55:0] \$68 ;
+  wire [56:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [77:0] \$70 ;
-  wire [78:0] \$71 ;
-  wire [48:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [49:0] \$77 ;
+  wire [54:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [77:0] \$72 ;
+  wire [78:0] \$73 ;
+  wire [49:0] \$74 ;
+  wire [50:0] \$75 ;
+  wire [48:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
-  wire [50:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [49:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [50:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
@@ -13479,15 +13585,15 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  reg [24:0] \$91 ;
-  wire [33:0] \$92 ;
-  wire [24:0] \$93 ;
-  wire [23:0] \$94 ;
-  wire [14:0] \$95 ;
-  wire [34:0] \$96 ;
-  wire [35:0] \$97 ;
-  wire [55:0] \$98 ;
-  wire [56:0] \$99 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  reg [24:0] \$95 ;
+  wire [33:0] \$96 ;
+  wire [24:0] \$97 ;
+  wire [23:0] \$98 ;
+  wire [14:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -13545,6 +13651,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -13560,6 +13667,8 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
@@ -13578,6 +13687,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq1_half_6 = 33'h000000000;
   reg [32:0] rq1_half_7 = 33'h000000000;
   reg [32:0] rq1_half_8 = 33'h000000000;
+  reg [32:0] rq1_half_9 = 33'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
@@ -13590,6 +13700,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq1_mask_6 = 33'h000000000;
   reg [32:0] rq1_mask_7 = 33'h000000000;
   reg [32:0] rq1_mask_8 = 33'h000000000;
+  reg [32:0] rq1_mask_9 = 33'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -13598,6 +13709,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -13621,6 +13733,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq1_shift_6 = 6'h00;
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
+  reg [5:0] rq1_shift_9 = 6'h00;
+  reg [48:0] rq1_sum0 = 49'h0000000000000;
+  reg [48:0] rq1_sum1 = 49'h0000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
@@ -13643,6 +13758,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -13658,6 +13774,8 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [14:0] rq2_part1_1_rr = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
+  reg [48:0] rq2_sum0 = 49'h0000000000000;
+  reg [48:0] rq2_sum1 = 49'h0000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
@@ -13680,6 +13798,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -13695,6 +13814,8 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [14:0] rq3_part1_1_rr = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
+  reg [48:0] rq3_sum0 = 49'h0000000000000;
+  reg [48:0] rq3_sum1 = 49'h0000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
@@ -13703,6 +13824,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [6:0] rq3_x1_0 = 7'h00;
   reg [6:0] rq3_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -13713,7 +13835,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -13724,13 +13846,38 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_6 };
+  always @(posedge clk)
+    rq3_above <= \$395 ;
+  always @(posedge clk)
+    rq3_tie <= \$396 ;
+  always @(posedge clk)
+    rq3_code <= \$397 ;
+  always @(posedge clk)
+    rq3_under <= \$398 ;
+  always @(posedge clk)
+    rq3_over <= \$399 ;
+  always @(posedge clk)
+    q_owed <= \$400 ;
+  always @(posedge clk)
+    i__ready <= \$401 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$402 ;
+  always @(posedge clk)
+    rport__addr <= \$403 ;
+  always @(posedge clk)
+    q_stored <= \$404 ;
+  always @(posedge clk)
+    o__valid <= \$405 ;
+  always @(posedge clk)
+    o__payload <= \$406 ;
+  assign rq1_rem = rq1_prod & { 16'h0000, rq1_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -13749,7 +13896,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
   assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$signature__en  = rq_valid_9 & \$18 ;
   assign \$19  = i__valid & i__ready;
   assign \$21  = group + 1'h1;
   assign \$22  = \$20  ? 2'h0 : \$21 ;
@@ -13760,512 +13907,617 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$28  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$30  = 1'h0 + \$29 ;
   assign \$32  = \$30  + \$31 ;
-  assign \$34  = $signed({ 1'h0, \$32  }) + $signed(\$33 );
+  assign \$34  = $signed(1'h0) + $signed(\$33 );
   assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$38  = rq0_rem > 33'h100000000;
-  assign \$39  = rq0_rem == 33'h100000000;
-  assign \$42  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$43  = rq0_tie & rq0_floor[0];
-  assign \$44  = rq0_above | \$43 ;
-  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$49  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$50  = \$47  ? \$48  : \$49 ;
-  assign \$51  = rq0_tie & rq0_floor[0];
-  assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$54  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$55  = \$52  ? \$53  : \$54 ;
-  assign \$60  = rq1_x0_0 * rq1_m0_0;
-  assign \$61  = rq1_x0_1 * rq1_m0_1;
-  assign \$62  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$63  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$65  = 1'h0 + \$64 ;
-  assign \$67  = \$65  + \$66 ;
-  assign \$69  = $signed({ 1'h0, \$67  }) + $signed(\$68 );
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
-  assign \$72  = $signed(rq1_prod) >>> rq1_shift_6;
-  assign \$73  = rq1_rem > rq1_half_6;
-  assign \$74  = rq1_rem == rq1_half_6;
-  assign \$75  = | rq1_half_6;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$78  = rq1_tie & rq1_floor[0];
-  assign \$79  = rq1_above | \$78 ;
-  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$84  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$85  = \$82  ? \$83  : \$84 ;
-  assign \$86  = rq1_tie & rq1_floor[0];
-  assign \$87  = rq1_above | \$86 ;
-  assign \$88  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$89  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$90  = \$87  ? \$88  : \$89 ;
-  assign \$92  = rq2_x0_0 * rq2_m0_0;
-  assign \$93  = rq2_x0_1 * rq2_m0_1;
-  assign \$94  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$95  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$97  = 1'h0 + \$96 ;
-  assign \$99  = \$97  + \$98 ;
-  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$105  = rq2_rem > 33'h100000000;
-  assign \$106  = rq2_rem == 33'h100000000;
-  assign \$109  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$110  = rq2_tie & rq2_floor[0];
-  assign \$111  = rq2_above | \$110 ;
-  assign \$112  = $signed(\$109 ) + $signed({ 1'h0, \$111  });
-  assign \$113  = rq2_tie & rq2_floor[0];
-  assign \$114  = rq2_above | \$113 ;
-  assign \$115  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$116  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$117  = \$114  ? \$115  : \$116 ;
-  assign \$118  = rq2_tie & rq2_floor[0];
-  assign \$119  = rq2_above | \$118 ;
-  assign \$120  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$121  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$122  = \$119  ? \$120  : \$121 ;
-  assign \$124  = rq3_x0_0 * rq3_m0_0;
-  assign \$125  = rq3_x0_1 * rq3_m0_1;
-  assign \$126  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$127  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$129  = 1'h0 + \$128 ;
-  assign \$131  = \$129  + \$130 ;
-  assign \$133  = $signed({ 1'h0, \$131  }) + $signed(\$132 );
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$137  = rq3_rem > 32'd2147483648;
-  assign \$138  = rq3_rem == 32'd2147483648;
-  assign \$141  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$142  = rq3_tie & rq3_floor[0];
-  assign \$143  = rq3_above | \$142 ;
-  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
-  assign \$145  = rq3_tie & rq3_floor[0];
-  assign \$146  = rq3_above | \$145 ;
-  assign \$147  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$148  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$149  = \$146  ? \$147  : \$148 ;
+  assign \$37  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$38  = $signed(\$37 ) + $signed(rq0_sum1);
+  assign \$40  = rq0_rem > 33'h100000000;
+  assign \$41  = rq0_rem == 33'h100000000;
+  assign \$44  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$51  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$52  = \$49  ? \$50  : \$51 ;
+  assign \$53  = rq0_tie & rq0_floor[0];
+  assign \$54  = rq0_above | \$53 ;
+  assign \$55  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$56  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$57  = \$54  ? \$55  : \$56 ;
+  assign \$62  = rq1_x0_0 * rq1_m0_0;
+  assign \$63  = rq1_x0_1 * rq1_m0_1;
+  assign \$64  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$65  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$67  = 1'h0 + \$66 ;
+  assign \$69  = \$67  + \$68 ;
+  assign \$71  = $signed(1'h0) + $signed(\$70 );
+  assign \$73  = $signed(\$71 ) + $signed(\$72 );
+  assign \$74  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$75  = $signed(\$74 ) + $signed(rq1_sum1);
+  assign \$76  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$77  = rq1_rem > rq1_half_7;
+  assign \$78  = rq1_rem == rq1_half_7;
+  assign \$79  = | rq1_half_7;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$88  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$90  = rq1_tie & rq1_floor[0];
+  assign \$91  = rq1_above | \$90 ;
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$93  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$94  = \$91  ? \$92  : \$93 ;
+  assign \$96  = rq2_x0_0 * rq2_m0_0;
+  assign \$97  = rq2_x0_1 * rq2_m0_1;
+  assign \$98  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$99  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$101  = 1'h0 + \$100 ;
+  assign \$103  = \$101  + \$102 ;
+  assign \$105  = $signed(1'h0) + $signed(\$104 );
+  assign \$107  = $signed(\$105 ) + $signed(\$106 );
+  assign \$108  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$109  = $signed(\$108 ) + $signed(rq2_sum1);
+  assign \$111  = rq2_rem > 33'h100000000;
+  assign \$112  = rq2_rem == 33'h100000000;
+  assign \$115  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
+  assign \$119  = rq2_tie & rq2_floor[0];
+  assign \$120  = rq2_above | \$119 ;
+  assign \$121  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$122  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$123  = \$120  ? \$121  : \$122 ;
+  assign \$124  = rq2_tie & rq2_floor[0];
+  assign \$125  = rq2_above | \$124 ;
+  assign \$126  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$127  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$128  = \$125  ? \$126  : \$127 ;
+  assign \$130  = rq3_x0_0 * rq3_m0_0;
+  assign \$131  = rq3_x0_1 * rq3_m0_1;
+  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$135  = 1'h0 + \$134 ;
+  assign \$137  = \$135  + \$136 ;
+  assign \$139  = $signed(1'h0) + $signed(\$138 );
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$142  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$143  = $signed(\$142 ) + $signed(rq3_sum1);
+  assign \$145  = rq3_rem > 32'd2147483648;
+  assign \$146  = rq3_rem == 32'd2147483648;
+  assign \$149  = $signed(8'h80) + $signed(rq3_floor);
   assign \$150  = rq3_tie & rq3_floor[0];
   assign \$151  = rq3_above | \$150 ;
-  assign \$152  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$153  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$154  = \$151  ? \$152  : \$153 ;
-  assign \$155  = i__valid & i__ready;
-  assign \$156  = o__valid & o__ready;
-  assign \$157  = q_owed < 4'h9;
-  assign \$158  = \$156  ? i__ready : \$157 ;
-  assign \$159  = o__valid & o__ready;
-  assign \$160  = \$159  | i__ready;
-  assign \$161  = \$155  ? \$158  : \$160 ;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$163  & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = rq_valid_8 & \$167 ;
-  assign \$169  = \$signature__addr  == 4'h8;
-  assign \$170  = \$signature__addr  + 1'h1;
-  assign \$171  = \$169  ? 5'h00 : \$170 ;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = | q_stored;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = rport__addr == 4'h8;
-  assign \$177  = rport__addr + 1'h1;
-  assign \$178  = \$176  ? 5'h00 : \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$180  & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = rq_valid_8 & \$184 ;
-  assign \$186  = q_stored + \$185 ;
+  assign \$152  = $signed(\$149 ) + $signed({ 1'h0, \$151  });
+  assign \$153  = rq3_tie & rq3_floor[0];
+  assign \$154  = rq3_above | \$153 ;
+  assign \$155  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$156  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$157  = \$154  ? \$155  : \$156 ;
+  assign \$158  = rq3_tie & rq3_floor[0];
+  assign \$159  = rq3_above | \$158 ;
+  assign \$160  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$161  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$162  = \$159  ? \$160  : \$161 ;
+  assign \$163  = i__valid & i__ready;
+  assign \$164  = o__valid & o__ready;
+  assign \$165  = q_owed < 4'ha;
+  assign \$166  = \$164  ? i__ready : \$165 ;
+  assign \$167  = o__valid & o__ready;
+  assign \$168  = \$167  | i__ready;
+  assign \$169  = \$163  ? \$166  : \$168 ;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = | q_stored;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = rq_valid_9 & \$175 ;
+  assign \$177  = \$signature__addr  == 4'h9;
+  assign \$178  = \$signature__addr  + 1'h1;
+  assign \$179  = \$177  ? 5'h00 : \$178 ;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = | q_stored;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = rport__addr == 4'h9;
+  assign \$185  = rport__addr + 1'h1;
+  assign \$186  = \$184  ? 5'h00 : \$185 ;
   assign \$187  = ~ o__valid;
   assign \$188  = \$187  | o__ready;
   assign \$189  = | q_stored;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = \$186  - \$190 ;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = | q_stored;
-  assign \$195  = \$194  | rq_valid_8;
-  assign \$196  = | q_stored;
-  assign \$197  = \$196  ? rport__data : q_in;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$188  & \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = rq_valid_9 & \$192 ;
+  assign \$194  = q_stored + \$193 ;
+  assign \$195  = ~ o__valid;
+  assign \$196  = \$195  | o__ready;
+  assign \$197  = | q_stored;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = \$194  - \$198 ;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = | q_stored;
+  assign \$203  = \$202  | rq_valid_9;
+  assign \$204  = | q_stored;
+  assign \$205  = \$204  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$198 ;
+    group <= \$206 ;
   always @(posedge clk)
-    rq_valid_1 <= \$199 ;
+    rq_valid_1 <= \$207 ;
   always @(posedge clk)
-    rq_valid_2 <= \$200 ;
+    rq_valid_2 <= \$208 ;
   always @(posedge clk)
-    rq_valid_3 <= \$201 ;
+    rq_valid_3 <= \$209 ;
   always @(posedge clk)
-    rq_valid_4 <= \$202 ;
+    rq_valid_4 <= \$210 ;
   always @(posedge clk)
-    rq_valid_5 <= \$203 ;
+    rq_valid_5 <= \$211 ;
   always @(posedge clk)
-    rq_valid_6 <= \$204 ;
+    rq_valid_6 <= \$212 ;
   always @(posedge clk)
-    rq_valid_7 <= \$205 ;
+    rq_valid_7 <= \$213 ;
   always @(posedge clk)
-    rq_valid_8 <= \$206 ;
+    rq_valid_8 <= \$214 ;
   always @(posedge clk)
-    rq_valid_9 <= \$207 ;
+    rq_valid_9 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$208 ;
+    rq_valid_10 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$209 ;
+    rq0_mult_1 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$210 ;
+    rq0_mult_2 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$211 ;
+    rq0_mult_3 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$212 ;
+    rq0_mult_4 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$213 ;
+    rq0_mult_5 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$214 ;
+    rq0_mult_6 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$215 ;
+    rq0_mult_7 <= \$223 ;
   always @(posedge clk)
-    rq0_x <= \$216 ;
+    rq0_mult_8 <= \$224 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$217 ;
+    rq0_mult_9 <= \$225 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$218 ;
+    rq0_x <= \$226 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$219 ;
+    rq0_x0_0 <= \$227 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$220 ;
+    rq0_m0_0 <= \$228 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$221 ;
+    rq0_part0_0 <= \$229 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$222 ;
+    rq0_part0_0_r <= \$230 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$223 ;
+    rq0_part0_0_rr <= \$231 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$224 ;
+    rq0_x0_1 <= \$232 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$225 ;
+    rq0_m0_1 <= \$233 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$226 ;
+    rq0_part0_1 <= \$234 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$227 ;
+    rq0_part0_1_r <= \$235 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$228 ;
+    rq0_part0_1_rr <= \$236 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$229 ;
+    rq0_x1_0 <= \$237 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$230 ;
+    rq0_m1_0 <= \$238 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$231 ;
+    rq0_part1_0 <= \$239 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$232 ;
+    rq0_part1_0_r <= \$240 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$233 ;
+    rq0_part1_0_rr <= \$241 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$234 ;
+    rq0_x1_1 <= \$242 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$235 ;
+    rq0_m1_1 <= \$243 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$236 ;
+    rq0_part1_1 <= \$244 ;
   always @(posedge clk)
-    rq0_prod <= \$237 ;
+    rq0_part1_1_r <= \$245 ;
   always @(posedge clk)
-    rq0_floor <= \$238 ;
+    rq0_part1_1_rr <= \$246 ;
   always @(posedge clk)
-    rq0_above <= \$239 ;
+    rq0_sum0 <= \$247 ;
   always @(posedge clk)
-    rq0_tie <= \$240 ;
+    rq0_sum1 <= \$248 ;
   always @(posedge clk)
-    rq0_code <= \$241 ;
+    rq0_prod <= \$249 ;
   always @(posedge clk)
-    rq0_under <= \$242 ;
+    rq0_floor <= \$250 ;
   always @(posedge clk)
-    rq0_over <= \$243 ;
+    rq0_above <= \$251 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$244 ;
+    rq0_tie <= \$252 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$245 ;
+    rq0_code <= \$253 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$246 ;
+    rq0_under <= \$254 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$247 ;
+    rq0_over <= \$255 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$248 ;
+    rq1_mult_1 <= \$256 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$249 ;
+    rq1_mult_2 <= \$257 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$250 ;
+    rq1_mult_3 <= \$258 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$251 ;
+    rq1_mult_4 <= \$259 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$252 ;
+    rq1_mult_5 <= \$260 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$253 ;
+    rq1_mult_6 <= \$261 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$254 ;
+    rq1_mult_7 <= \$262 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$255 ;
+    rq1_mult_8 <= \$263 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$256 ;
+    rq1_mult_9 <= \$264 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$257 ;
+    rq1_shift_1 <= \$265 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$258 ;
+    rq1_shift_2 <= \$266 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$259 ;
+    rq1_shift_3 <= \$267 ;
   always @(posedge clk)
-    rq1_half_1 <= \$260 ;
+    rq1_shift_4 <= \$268 ;
   always @(posedge clk)
-    rq1_half_2 <= \$261 ;
+    rq1_shift_5 <= \$269 ;
   always @(posedge clk)
-    rq1_half_3 <= \$262 ;
+    rq1_shift_6 <= \$270 ;
   always @(posedge clk)
-    rq1_half_4 <= \$263 ;
+    rq1_shift_7 <= \$271 ;
   always @(posedge clk)
-    rq1_half_5 <= \$264 ;
+    rq1_shift_8 <= \$272 ;
   always @(posedge clk)
-    rq1_half_6 <= \$265 ;
+    rq1_shift_9 <= \$273 ;
   always @(posedge clk)
-    rq1_half_7 <= \$266 ;
+    rq1_half_1 <= \$274 ;
   always @(posedge clk)
-    rq1_half_8 <= \$267 ;
+    rq1_half_2 <= \$275 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$268 ;
+    rq1_half_3 <= \$276 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$269 ;
+    rq1_half_4 <= \$277 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$270 ;
+    rq1_half_5 <= \$278 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$271 ;
+    rq1_half_6 <= \$279 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$272 ;
+    rq1_half_7 <= \$280 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$273 ;
+    rq1_half_8 <= \$281 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$274 ;
+    rq1_half_9 <= \$282 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$275 ;
+    rq1_mask_1 <= \$283 ;
   always @(posedge clk)
-    rq1_x <= \$276 ;
+    rq1_mask_2 <= \$284 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$277 ;
+    rq1_mask_3 <= \$285 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$278 ;
+    rq1_mask_4 <= \$286 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$279 ;
+    rq1_mask_5 <= \$287 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$280 ;
+    rq1_mask_6 <= \$288 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$281 ;
+    rq1_mask_7 <= \$289 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$282 ;
+    rq1_mask_8 <= \$290 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$283 ;
+    rq1_mask_9 <= \$291 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$284 ;
+    rq1_x <= \$292 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$285 ;
+    rq1_x0_0 <= \$293 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$286 ;
+    rq1_m0_0 <= \$294 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$287 ;
+    rq1_part0_0 <= \$295 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$288 ;
+    rq1_part0_0_r <= \$296 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$289 ;
+    rq1_part0_0_rr <= \$297 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$290 ;
+    rq1_x0_1 <= \$298 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$291 ;
+    rq1_m0_1 <= \$299 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$292 ;
+    rq1_part0_1 <= \$300 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$293 ;
+    rq1_part0_1_r <= \$301 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$294 ;
+    rq1_part0_1_rr <= \$302 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$295 ;
+    rq1_x1_0 <= \$303 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$296 ;
+    rq1_m1_0 <= \$304 ;
   always @(posedge clk)
-    rq1_prod <= \$297 ;
+    rq1_part1_0 <= \$305 ;
   always @(posedge clk)
-    rq1_floor <= \$298 ;
+    rq1_part1_0_r <= \$306 ;
   always @(posedge clk)
-    rq1_above <= \$299 ;
+    rq1_part1_0_rr <= \$307 ;
   always @(posedge clk)
-    rq1_tie <= \$300 ;
+    rq1_x1_1 <= \$308 ;
   always @(posedge clk)
-    rq1_code <= \$301 ;
+    rq1_m1_1 <= \$309 ;
   always @(posedge clk)
-    rq1_under <= \$302 ;
+    rq1_part1_1 <= \$310 ;
   always @(posedge clk)
-    rq1_over <= \$303 ;
+    rq1_part1_1_r <= \$311 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$304 ;
+    rq1_part1_1_rr <= \$312 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$305 ;
+    rq1_sum0 <= \$313 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$306 ;
+    rq1_sum1 <= \$314 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$307 ;
+    rq1_prod <= \$315 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$308 ;
+    rq1_floor <= \$316 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$309 ;
+    rq1_above <= \$317 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$310 ;
+    rq1_tie <= \$318 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$311 ;
+    rq1_code <= \$319 ;
   always @(posedge clk)
-    rq2_x <= \$312 ;
+    rq1_under <= \$320 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$313 ;
+    rq1_over <= \$321 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$314 ;
+    rq2_mult_1 <= \$322 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$315 ;
+    rq2_mult_2 <= \$323 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$316 ;
+    rq2_mult_3 <= \$324 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$317 ;
+    rq2_mult_4 <= \$325 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$318 ;
+    rq2_mult_5 <= \$326 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$319 ;
+    rq2_mult_6 <= \$327 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$320 ;
+    rq2_mult_7 <= \$328 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$321 ;
+    rq2_mult_8 <= \$329 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$322 ;
+    rq2_mult_9 <= \$330 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$323 ;
+    rq2_x <= \$331 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$324 ;
+    rq2_x0_0 <= \$332 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$325 ;
+    rq2_m0_0 <= \$333 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$326 ;
+    rq2_part0_0 <= \$334 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$327 ;
+    rq2_part0_0_r <= \$335 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$328 ;
+    rq2_part0_0_rr <= \$336 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$329 ;
+    rq2_x0_1 <= \$337 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$330 ;
+    rq2_m0_1 <= \$338 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$331 ;
+    rq2_part0_1 <= \$339 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$332 ;
+    rq2_part0_1_r <= \$340 ;
   always @(posedge clk)
-    rq2_prod <= \$333 ;
+    rq2_part0_1_rr <= \$341 ;
   always @(posedge clk)
-    rq2_floor <= \$334 ;
+    rq2_x1_0 <= \$342 ;
   always @(posedge clk)
-    rq2_above <= \$335 ;
+    rq2_m1_0 <= \$343 ;
   always @(posedge clk)
-    rq2_tie <= \$336 ;
+    rq2_part1_0 <= \$344 ;
   always @(posedge clk)
-    rq2_code <= \$337 ;
+    rq2_part1_0_r <= \$345 ;
   always @(posedge clk)
-    rq2_under <= \$338 ;
+    rq2_part1_0_rr <= \$346 ;
   always @(posedge clk)
-    rq2_over <= \$339 ;
+    rq2_x1_1 <= \$347 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$340 ;
+    rq2_m1_1 <= \$348 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$341 ;
+    rq2_part1_1 <= \$349 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$342 ;
+    rq2_part1_1_r <= \$350 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$343 ;
+    rq2_part1_1_rr <= \$351 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$344 ;
+    rq2_sum0 <= \$352 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$345 ;
+    rq2_sum1 <= \$353 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$346 ;
+    rq2_prod <= \$354 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$347 ;
+    rq2_floor <= \$355 ;
   always @(posedge clk)
-    rq3_x <= \$348 ;
+    rq2_above <= \$356 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$349 ;
+    rq2_tie <= \$357 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$350 ;
+    rq2_code <= \$358 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$351 ;
+    rq2_under <= \$359 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$352 ;
+    rq2_over <= \$360 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$353 ;
+    rq3_mult_1 <= \$361 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$354 ;
+    rq3_mult_2 <= \$362 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$355 ;
+    rq3_mult_3 <= \$363 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$356 ;
+    rq3_mult_4 <= \$364 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$357 ;
+    rq3_mult_5 <= \$365 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$358 ;
+    rq3_mult_6 <= \$366 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$359 ;
+    rq3_mult_7 <= \$367 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$360 ;
+    rq3_mult_8 <= \$368 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$361 ;
+    rq3_mult_9 <= \$369 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$362 ;
+    rq3_x <= \$370 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$363 ;
+    rq3_x0_0 <= \$371 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$364 ;
+    rq3_m0_0 <= \$372 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$365 ;
+    rq3_part0_0 <= \$373 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$366 ;
+    rq3_part0_0_r <= \$374 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$367 ;
+    rq3_part0_0_rr <= \$375 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$368 ;
+    rq3_x0_1 <= \$376 ;
   always @(posedge clk)
-    rq3_prod <= \$369 ;
+    rq3_m0_1 <= \$377 ;
   always @(posedge clk)
-    rq3_floor <= \$370 ;
+    rq3_part0_1 <= \$378 ;
   always @(posedge clk)
-    rq3_above <= \$371 ;
+    rq3_part0_1_r <= \$379 ;
   always @(posedge clk)
-    rq3_tie <= \$372 ;
+    rq3_part0_1_rr <= \$380 ;
   always @(posedge clk)
-    rq3_code <= \$373 ;
+    rq3_x1_0 <= \$381 ;
   always @(posedge clk)
-    rq3_under <= \$374 ;
+    rq3_m1_0 <= \$382 ;
   always @(posedge clk)
-    rq3_over <= \$375 ;
+    rq3_part1_0 <= \$383 ;
   always @(posedge clk)
-    q_owed <= \$376 ;
+    rq3_part1_0_r <= \$384 ;
   always @(posedge clk)
-    i__ready <= \$377 ;
+    rq3_part1_0_rr <= \$385 ;
   always @(posedge clk)
-    \$signature__addr  <= \$378 ;
+    rq3_x1_1 <= \$386 ;
   always @(posedge clk)
-    rport__addr <= \$379 ;
+    rq3_m1_1 <= \$387 ;
   always @(posedge clk)
-    q_stored <= \$380 ;
+    rq3_part1_1 <= \$388 ;
   always @(posedge clk)
-    o__valid <= \$381 ;
+    rq3_part1_1_r <= \$389 ;
   always @(posedge clk)
-    o__payload <= \$382 ;
+    rq3_part1_1_rr <= \$390 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$391 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$392 ;
+  always @(posedge clk)
+    rq3_prod <= \$393 ;
+  always @(posedge clk)
+    rq3_floor <= \$394 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$396  = \$148 ;
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$397  = \$152 [7:0];
+    if (rst) begin
+      \$397  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$398  = \$157 ;
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$399  = \$162 ;
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$400  = \$12 [3:0];
+    if (rst) begin
+      \$400  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$401  = \$169 ;
+    if (rst) begin
+      \$401  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$402  = \$signature__addr ;
+    if (\$176 ) begin
+      \$402  = \$179 [3:0];
+    end
+    if (rst) begin
+      \$402  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$403  = rport__addr;
+    if (\$183 ) begin
+      \$403  = \$186 [3:0];
+    end
+    if (rst) begin
+      \$403  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$404  = \$199 [3:0];
+    if (rst) begin
+      \$404  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$405  = o__valid;
+    if (\$201 ) begin
+      \$405  = \$203 ;
+    end
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$406  = o__payload;
+    if (\$201 ) begin
+      \$406  = \$205 ;
+    end
+    if (rst) begin
+      \$406  = 32'd0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     (* full_case = 32'd1 *)
@@ -14281,9 +14533,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$56  = 25'h1029d45;
+          \$58  = 25'h1029d45;
       1'h1:
-          \$56  = 25'h1d7984d;
+          \$58  = 25'h1d7984d;
     endcase
   end
   always @* begin
@@ -14291,9 +14543,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$57  = 6'h20;
+          \$59  = 6'h20;
       1'h1:
-          \$57  = 6'h21;
+          \$59  = 6'h21;
     endcase
   end
   always @* begin
@@ -14301,9 +14553,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$58  = 33'h080000000;
+          \$60  = 33'h080000000;
       1'h1:
-          \$58  = 33'h100000000;
+          \$60  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -14311,9 +14563,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$59  = 33'h0ffffffff;
+          \$61  = 33'h0ffffffff;
       1'h1:
-          \$59  = 33'h1ffffffff;
+          \$61  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -14321,9 +14573,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$91  = 25'h1d79fa0;
+          \$95  = 25'h1d79fa0;
       1'h1:
-          \$91  = 25'h17b2b25;
+          \$95  = 25'h17b2b25;
     endcase
   end
   always @* begin
@@ -14331,222 +14583,166 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$123  = 25'h1148372;
+          \$129  = 25'h1148372;
       1'h1:
-          \$123  = 25'h10b1e10;
+          \$129  = 25'h10b1e10;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$198  = group;
+    \$206  = group;
     if (\$19 ) begin
-      \$198  = \$22 [0];
+      \$206  = \$22 [0];
     end
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$199  = \$23 ;
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$200  = rq_valid_1;
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$201  = rq_valid_2;
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$202  = rq_valid_3;
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$203  = rq_valid_4;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$204  = rq_valid_5;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$205  = rq_valid_6;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$206  = rq_valid_7;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$207  = rq_valid_8;
+    \$207  = \$23 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$208  = \$24 ;
+    \$208  = rq_valid_1;
     if (rst) begin
-      \$208  = 25'h0000000;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$209  = rq0_mult_1;
+    \$209  = rq_valid_2;
     if (rst) begin
-      \$209  = 25'h0000000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$210  = rq0_mult_2;
+    \$210  = rq_valid_3;
     if (rst) begin
-      \$210  = 25'h0000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$211  = rq0_mult_3;
+    \$211  = rq_valid_4;
     if (rst) begin
-      \$211  = 25'h0000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$212  = rq0_mult_4;
+    \$212  = rq_valid_5;
     if (rst) begin
-      \$212  = 25'h0000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$213  = rq0_mult_5;
+    \$213  = rq_valid_6;
     if (rst) begin
-      \$213  = 25'h0000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$214  = rq0_mult_6;
+    \$214  = rq_valid_7;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$215  = rq0_mult_7;
+    \$215  = rq_valid_8;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$216  = i__payload[23:0];
+    \$216  = rq_valid_9;
     if (rst) begin
-      \$216  = 24'h000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$217  = rq0_x[16:0];
+    \$217  = \$24 ;
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$218  = rq0_mult_1[16:0];
+    \$218  = rq0_mult_1;
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$219  = \$25 ;
+    \$219  = rq0_mult_2;
     if (rst) begin
-      \$219  = 34'h000000000;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$220  = rq0_part0_0;
+    \$220  = rq0_mult_3;
     if (rst) begin
-      \$220  = 34'h000000000;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$221  = rq0_part0_0_r;
+    \$221  = rq0_mult_4;
     if (rst) begin
-      \$221  = 34'h000000000;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$222  = rq0_x[16:0];
+    \$222  = rq0_mult_5;
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$223  = rq0_mult_1[24:17];
+    \$223  = rq0_mult_6;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$224  = \$26 ;
+    \$224  = rq0_mult_7;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$225  = rq0_part0_1;
+    \$225  = rq0_mult_8;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$226  = rq0_part0_1_r;
+    \$226  = i__payload[23:0];
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$227  = rq0_x[23:17];
+    \$227  = rq0_x[16:0];
     if (rst) begin
-      \$227  = 7'h00;
+      \$227  = 17'h00000;
     end
   end
   always @* begin
@@ -14558,30 +14754,30 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$229  = \$27 ;
+    \$229  = \$25 ;
     if (rst) begin
-      \$229  = 24'h000000;
+      \$229  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$230  = rq0_part1_0;
+    \$230  = rq0_part0_0;
     if (rst) begin
-      \$230  = 24'h000000;
+      \$230  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$231  = rq0_part1_0_r;
+    \$231  = rq0_part0_0_r;
     if (rst) begin
-      \$231  = 24'h000000;
+      \$231  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$232  = rq0_x[23:17];
+    \$232  = rq0_x[16:0];
     if (rst) begin
-      \$232  = 7'h00;
+      \$232  = 17'h00000;
     end
   end
   always @* begin
@@ -14593,1057 +14789,1136 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$234  = \$28 ;
+    \$234  = \$26 ;
     if (rst) begin
-      \$234  = 15'h0000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$235  = rq0_part1_1;
+    \$235  = rq0_part0_1;
     if (rst) begin
-      \$235  = 15'h0000;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$236  = rq0_part1_1_r;
+    \$236  = rq0_part0_1_r;
     if (rst) begin
-      \$236  = 15'h0000;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$237  = \$36 [48:0];
+    \$237  = rq0_x[23:17];
     if (rst) begin
-      \$237  = 49'h0000000000000;
+      \$237  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$238  = \$37 ;
+    \$238  = rq0_mult_1[16:0];
     if (rst) begin
-      \$238  = 49'h0000000000000;
+      \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$239  = \$38 ;
+    \$239  = \$27 ;
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$240  = \$41 ;
+    \$240  = rq0_part1_0;
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$241  = \$45 [7:0];
+    \$241  = rq0_part1_0_r;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$242  = \$50 ;
+    \$242  = rq0_x[23:17];
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$243  = \$55 ;
+    \$243  = rq0_mult_1[24:17];
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$244  = \$56 ;
+    \$244  = \$28 ;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$245  = rq1_mult_1;
+    \$245  = rq0_part1_1;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$246  = rq1_mult_2;
+    \$246  = rq0_part1_1_r;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$247  = rq1_mult_3;
+    \$247  = \$32 [48:0];
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$248  = rq1_mult_4;
+    \$248  = \$36 [48:0];
     if (rst) begin
-      \$248  = 25'h0000000;
+      \$248  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$249  = rq1_mult_5;
+    \$249  = \$38 [48:0];
     if (rst) begin
-      \$249  = 25'h0000000;
+      \$249  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$250  = rq1_mult_6;
+    \$250  = \$39 ;
     if (rst) begin
-      \$250  = 25'h0000000;
+      \$250  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$251  = rq1_mult_7;
+    \$251  = \$40 ;
     if (rst) begin
-      \$251  = 25'h0000000;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$252  = \$57 ;
+    \$252  = \$43 ;
     if (rst) begin
-      \$252  = 6'h00;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$253  = rq1_shift_1;
+    \$253  = \$47 [7:0];
     if (rst) begin
-      \$253  = 6'h00;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$254  = rq1_shift_2;
+    \$254  = \$52 ;
     if (rst) begin
-      \$254  = 6'h00;
+      \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$255  = rq1_shift_3;
+    \$255  = \$57 ;
     if (rst) begin
-      \$255  = 6'h00;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$256  = rq1_shift_4;
+    \$256  = \$58 ;
     if (rst) begin
-      \$256  = 6'h00;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$257  = rq1_shift_5;
+    \$257  = rq1_mult_1;
     if (rst) begin
-      \$257  = 6'h00;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$258  = rq1_shift_6;
+    \$258  = rq1_mult_2;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$259  = rq1_shift_7;
+    \$259  = rq1_mult_3;
     if (rst) begin
-      \$259  = 6'h00;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$260  = \$58 ;
+    \$260  = rq1_mult_4;
     if (rst) begin
-      \$260  = 33'h000000000;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$261  = rq1_half_1;
+    \$261  = rq1_mult_5;
     if (rst) begin
-      \$261  = 33'h000000000;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$262  = rq1_half_2;
+    \$262  = rq1_mult_6;
     if (rst) begin
-      \$262  = 33'h000000000;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$263  = rq1_half_3;
+    \$263  = rq1_mult_7;
     if (rst) begin
-      \$263  = 33'h000000000;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$264  = rq1_half_4;
+    \$264  = rq1_mult_8;
     if (rst) begin
-      \$264  = 33'h000000000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$265  = rq1_half_5;
+    \$265  = \$59 ;
     if (rst) begin
-      \$265  = 33'h000000000;
+      \$265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$266  = rq1_half_6;
+    \$266  = rq1_shift_1;
     if (rst) begin
-      \$266  = 33'h000000000;
+      \$266  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$267  = rq1_half_7;
+    \$267  = rq1_shift_2;
     if (rst) begin
-      \$267  = 33'h000000000;
+      \$267  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$268  = \$59 ;
+    \$268  = rq1_shift_3;
     if (rst) begin
-      \$268  = 33'h000000000;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$269  = rq1_mask_1;
+    \$269  = rq1_shift_4;
     if (rst) begin
-      \$269  = 33'h000000000;
+      \$269  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$270  = rq1_mask_2;
+    \$270  = rq1_shift_5;
     if (rst) begin
-      \$270  = 33'h000000000;
+      \$270  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$271  = rq1_mask_3;
+    \$271  = rq1_shift_6;
     if (rst) begin
-      \$271  = 33'h000000000;
+      \$271  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$272  = rq1_mask_4;
+    \$272  = rq1_shift_7;
     if (rst) begin
-      \$272  = 33'h000000000;
+      \$272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$273  = rq1_mask_5;
+    \$273  = rq1_shift_8;
     if (rst) begin
-      \$273  = 33'h000000000;
+      \$273  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$274  = rq1_mask_6;
+    \$274  = \$60 ;
     if (rst) begin
       \$274  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$275  = rq1_mask_7;
+    \$275  = rq1_half_1;
     if (rst) begin
       \$275  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$276  = i__payload[47:24];
+    \$276  = rq1_half_2;
     if (rst) begin
-      \$276  = 24'h000000;
+      \$276  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$277  = rq1_x[16:0];
+    \$277  = rq1_half_3;
     if (rst) begin
-      \$277  = 17'h00000;
+      \$277  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$278  = rq1_mult_1[16:0];
+    \$278  = rq1_half_4;
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$279  = \$60 ;
+    \$279  = rq1_half_5;
     if (rst) begin
-      \$279  = 34'h000000000;
+      \$279  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$280  = rq1_part0_0;
+    \$280  = rq1_half_6;
     if (rst) begin
-      \$280  = 34'h000000000;
+      \$280  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$281  = rq1_part0_0_r;
+    \$281  = rq1_half_7;
     if (rst) begin
-      \$281  = 34'h000000000;
+      \$281  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$282  = rq1_x[16:0];
+    \$282  = rq1_half_8;
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$283  = rq1_mult_1[24:17];
+    \$283  = \$61 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$284  = \$61 ;
+    \$284  = rq1_mask_1;
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$285  = rq1_part0_1;
+    \$285  = rq1_mask_2;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$286  = rq1_part0_1_r;
+    \$286  = rq1_mask_3;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$287  = rq1_x[23:17];
+    \$287  = rq1_mask_4;
     if (rst) begin
-      \$287  = 7'h00;
+      \$287  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$288  = rq1_mult_1[16:0];
+    \$288  = rq1_mask_5;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$289  = \$62 ;
+    \$289  = rq1_mask_6;
     if (rst) begin
-      \$289  = 24'h000000;
+      \$289  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$290  = rq1_part1_0;
+    \$290  = rq1_mask_7;
     if (rst) begin
-      \$290  = 24'h000000;
+      \$290  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$291  = rq1_part1_0_r;
+    \$291  = rq1_mask_8;
     if (rst) begin
-      \$291  = 24'h000000;
+      \$291  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$292  = rq1_x[23:17];
+    \$292  = i__payload[47:24];
     if (rst) begin
-      \$292  = 7'h00;
+      \$292  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$293  = rq1_mult_1[24:17];
+    \$293  = rq1_x[16:0];
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$294  = \$63 ;
+    \$294  = rq1_mult_1[16:0];
     if (rst) begin
-      \$294  = 15'h0000;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$295  = rq1_part1_1;
+    \$295  = \$62 ;
     if (rst) begin
-      \$295  = 15'h0000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$296  = rq1_part1_1_r;
+    \$296  = rq1_part0_0;
     if (rst) begin
-      \$296  = 15'h0000;
+      \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$297  = \$71 [48:0];
+    \$297  = rq1_part0_0_r;
     if (rst) begin
-      \$297  = 49'h0000000000000;
+      \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$298  = \$72 ;
+    \$298  = rq1_x[16:0];
     if (rst) begin
-      \$298  = 49'h0000000000000;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$299  = \$73 ;
+    \$299  = rq1_mult_1[24:17];
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$300  = \$76 ;
+    \$300  = \$63 ;
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$301  = \$80 [7:0];
+    \$301  = rq1_part0_1;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$302  = \$85 ;
+    \$302  = rq1_part0_1_r;
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$303  = \$90 ;
+    \$303  = rq1_x[23:17];
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$304  = \$91 ;
+    \$304  = rq1_mult_1[16:0];
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$305  = rq2_mult_1;
+    \$305  = \$64 ;
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$306  = rq2_mult_2;
+    \$306  = rq1_part1_0;
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$307  = rq2_mult_3;
+    \$307  = rq1_part1_0_r;
     if (rst) begin
-      \$307  = 25'h0000000;
+      \$307  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$308  = rq2_mult_4;
+    \$308  = rq1_x[23:17];
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$309  = rq2_mult_5;
+    \$309  = rq1_mult_1[24:17];
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$310  = rq2_mult_6;
+    \$310  = \$65 ;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$311  = rq2_mult_7;
+    \$311  = rq1_part1_1;
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$312  = i__payload[71:48];
+    \$312  = rq1_part1_1_r;
     if (rst) begin
-      \$312  = 24'h000000;
+      \$312  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$313  = rq2_x[16:0];
+    \$313  = \$69 [48:0];
     if (rst) begin
-      \$313  = 17'h00000;
+      \$313  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$314  = rq2_mult_1[16:0];
+    \$314  = \$73 [48:0];
     if (rst) begin
-      \$314  = 17'h00000;
+      \$314  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$315  = \$92 ;
+    \$315  = \$75 [48:0];
     if (rst) begin
-      \$315  = 34'h000000000;
+      \$315  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$316  = rq2_part0_0;
+    \$316  = \$76 ;
     if (rst) begin
-      \$316  = 34'h000000000;
+      \$316  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$317  = rq2_part0_0_r;
+    \$317  = \$77 ;
     if (rst) begin
-      \$317  = 34'h000000000;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$318  = rq2_x[16:0];
+    \$318  = \$80 ;
     if (rst) begin
-      \$318  = 17'h00000;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$319  = rq2_mult_1[24:17];
+    \$319  = \$84 [7:0];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$320  = \$93 ;
+    \$320  = \$89 ;
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$321  = rq2_part0_1;
+    \$321  = \$94 ;
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$322  = rq2_part0_1_r;
+    \$322  = \$95 ;
     if (rst) begin
       \$322  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$323  = rq2_x[23:17];
+    \$323  = rq2_mult_1;
     if (rst) begin
-      \$323  = 7'h00;
+      \$323  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$324  = rq2_mult_1[16:0];
+    \$324  = rq2_mult_2;
     if (rst) begin
-      \$324  = 17'h00000;
+      \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$325  = \$94 ;
+    \$325  = rq2_mult_3;
     if (rst) begin
-      \$325  = 24'h000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$326  = rq2_part1_0;
+    \$326  = rq2_mult_4;
     if (rst) begin
-      \$326  = 24'h000000;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$327  = rq2_part1_0_r;
+    \$327  = rq2_mult_5;
     if (rst) begin
-      \$327  = 24'h000000;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$328  = rq2_x[23:17];
+    \$328  = rq2_mult_6;
     if (rst) begin
-      \$328  = 7'h00;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$329  = rq2_mult_1[24:17];
+    \$329  = rq2_mult_7;
     if (rst) begin
-      \$329  = 8'h00;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$330  = \$95 ;
+    \$330  = rq2_mult_8;
     if (rst) begin
-      \$330  = 15'h0000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$331  = rq2_part1_1;
+    \$331  = i__payload[71:48];
     if (rst) begin
-      \$331  = 15'h0000;
+      \$331  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$332  = rq2_part1_1_r;
+    \$332  = rq2_x[16:0];
     if (rst) begin
-      \$332  = 15'h0000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$333  = \$103 [48:0];
+    \$333  = rq2_mult_1[16:0];
     if (rst) begin
-      \$333  = 49'h0000000000000;
+      \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$334  = \$104 ;
+    \$334  = \$96 ;
     if (rst) begin
-      \$334  = 49'h0000000000000;
+      \$334  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$335  = \$105 ;
+    \$335  = rq2_part0_0;
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$336  = \$108 ;
+    \$336  = rq2_part0_0_r;
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$337  = \$112 [7:0];
+    \$337  = rq2_x[16:0];
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$338  = \$117 ;
+    \$338  = rq2_mult_1[24:17];
     if (rst) begin
-      \$338  = 1'h0;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$339  = \$122 ;
+    \$339  = \$97 ;
     if (rst) begin
-      \$339  = 1'h0;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$340  = \$123 ;
+    \$340  = rq2_part0_1;
     if (rst) begin
       \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$341  = rq3_mult_1;
+    \$341  = rq2_part0_1_r;
     if (rst) begin
       \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$342  = rq3_mult_2;
+    \$342  = rq2_x[23:17];
     if (rst) begin
-      \$342  = 25'h0000000;
+      \$342  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$343  = rq3_mult_3;
+    \$343  = rq2_mult_1[16:0];
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$344  = rq3_mult_4;
+    \$344  = \$98 ;
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$345  = rq3_mult_5;
+    \$345  = rq2_part1_0;
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$346  = rq3_mult_6;
+    \$346  = rq2_part1_0_r;
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$347  = rq3_mult_7;
+    \$347  = rq2_x[23:17];
     if (rst) begin
-      \$347  = 25'h0000000;
+      \$347  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$348  = i__payload[95:72];
+    \$348  = rq2_mult_1[24:17];
     if (rst) begin
-      \$348  = 24'h000000;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$349  = rq3_x[16:0];
+    \$349  = \$99 ;
     if (rst) begin
-      \$349  = 17'h00000;
+      \$349  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$350  = rq3_mult_1[16:0];
+    \$350  = rq2_part1_1;
     if (rst) begin
-      \$350  = 17'h00000;
+      \$350  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$351  = \$124 ;
+    \$351  = rq2_part1_1_r;
     if (rst) begin
-      \$351  = 34'h000000000;
+      \$351  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$352  = rq3_part0_0;
+    \$352  = \$103 [48:0];
     if (rst) begin
-      \$352  = 34'h000000000;
+      \$352  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$353  = rq3_part0_0_r;
+    \$353  = \$107 [48:0];
     if (rst) begin
-      \$353  = 34'h000000000;
+      \$353  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$354  = rq3_x[16:0];
+    \$354  = \$109 [48:0];
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$355  = rq3_mult_1[24:17];
+    \$355  = \$110 ;
     if (rst) begin
-      \$355  = 8'h00;
+      \$355  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$356  = \$125 ;
+    \$356  = \$111 ;
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$357  = rq3_part0_1;
+    \$357  = \$114 ;
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$358  = rq3_part0_1_r;
+    \$358  = \$118 [7:0];
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$359  = rq3_x[23:17];
+    \$359  = \$123 ;
     if (rst) begin
-      \$359  = 7'h00;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$360  = rq3_mult_1[16:0];
+    \$360  = \$128 ;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$361  = \$126 ;
+    \$361  = \$129 ;
     if (rst) begin
-      \$361  = 24'h000000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$362  = rq3_part1_0;
+    \$362  = rq3_mult_1;
     if (rst) begin
-      \$362  = 24'h000000;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$363  = rq3_part1_0_r;
+    \$363  = rq3_mult_2;
     if (rst) begin
-      \$363  = 24'h000000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$364  = rq3_x[23:17];
+    \$364  = rq3_mult_3;
     if (rst) begin
-      \$364  = 7'h00;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$365  = rq3_mult_1[24:17];
+    \$365  = rq3_mult_4;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$366  = \$127 ;
+    \$366  = rq3_mult_5;
     if (rst) begin
-      \$366  = 15'h0000;
+      \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$367  = rq3_part1_1;
+    \$367  = rq3_mult_6;
     if (rst) begin
-      \$367  = 15'h0000;
+      \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$368  = rq3_part1_1_r;
+    \$368  = rq3_mult_7;
     if (rst) begin
-      \$368  = 15'h0000;
+      \$368  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$369  = \$135 [48:0];
+    \$369  = rq3_mult_8;
     if (rst) begin
-      \$369  = 49'h0000000000000;
+      \$369  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$370  = \$136 ;
+    \$370  = i__payload[95:72];
     if (rst) begin
-      \$370  = 49'h0000000000000;
+      \$370  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$371  = \$137 ;
+    \$371  = rq3_x[16:0];
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$372  = \$140 ;
+    \$372  = rq3_mult_1[16:0];
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$373  = \$144 [7:0];
+    \$373  = \$130 ;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$374  = \$149 ;
+    \$374  = rq3_part0_0;
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$375  = \$154 ;
+    \$375  = rq3_part0_0_r;
     if (rst) begin
-      \$375  = 1'h0;
+      \$375  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$376  = \$12 [3:0];
+    \$376  = rq3_x[16:0];
     if (rst) begin
-      \$376  = 4'h0;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$377  = \$161 ;
+    \$377  = rq3_mult_1[24:17];
     if (rst) begin
-      \$377  = 1'h1;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$378  = \$signature__addr ;
-    if (\$168 ) begin
-      \$378  = \$171 [3:0];
-    end
+    \$378  = \$131 ;
     if (rst) begin
-      \$378  = 4'h0;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$379  = rport__addr;
-    if (\$175 ) begin
-      \$379  = \$178 [3:0];
-    end
+    \$379  = rq3_part0_1;
     if (rst) begin
-      \$379  = 4'h0;
+      \$379  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$380  = \$191 [3:0];
+    \$380  = rq3_part0_1_r;
     if (rst) begin
-      \$380  = 4'h0;
+      \$380  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$381  = o__valid;
-    if (\$193 ) begin
-      \$381  = \$195 ;
-    end
+    \$381  = rq3_x[23:17];
     if (rst) begin
-      \$381  = 1'h0;
+      \$381  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$382  = o__payload;
-    if (\$193 ) begin
-      \$382  = \$197 ;
-    end
+    \$382  = rq3_mult_1[16:0];
     if (rst) begin
-      \$382  = 32'd0;
+      \$382  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$383  = \$132 ;
+    if (rst) begin
+      \$383  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$384  = rq3_part1_0;
+    if (rst) begin
+      \$384  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$385  = rq3_part1_0_r;
+    if (rst) begin
+      \$385  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$386  = rq3_x[23:17];
+    if (rst) begin
+      \$386  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$387  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$387  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$388  = \$133 ;
+    if (rst) begin
+      \$388  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$389  = rq3_part1_1;
+    if (rst) begin
+      \$389  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$390  = rq3_part1_1_r;
+    if (rst) begin
+      \$390  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$391  = \$137 [48:0];
+    if (rst) begin
+      \$391  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$392  = \$141 [48:0];
+    if (rst) begin
+      \$392  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$393  = \$143 [48:0];
+    if (rst) begin
+      \$393  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$394  = \$144 ;
+    if (rst) begin
+      \$394  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$395  = \$145 ;
+    if (rst) begin
+      \$395  = 1'h0;
     end
   end
   assign q_room = i__ready;
@@ -15678,27 +15953,27 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$31  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$33  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$35  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$37  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$40  = 1'h1;
-  assign \$41  = \$39 ;
-  assign \$64  = { 1'h0, rq1_part0_0_rr };
-  assign \$66  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$70  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$96  = { 1'h0, rq2_part0_0_rr };
-  assign \$98  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$100  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$102  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$104  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:33] };
-  assign \$107  = 1'h1;
-  assign \$108  = \$106 ;
-  assign \$128  = { 1'h0, rq3_part0_0_rr };
-  assign \$130  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$132  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$134  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
-  assign \$136  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:32] };
-  assign \$139  = 1'h1;
-  assign \$140  = \$138 ;
+  assign \$39  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$42  = 1'h1;
+  assign \$43  = \$41 ;
+  assign \$66  = { 1'h0, rq1_part0_0_rr };
+  assign \$68  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$70  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$72  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$100  = { 1'h0, rq2_part0_0_rr };
+  assign \$102  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$104  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$106  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$110  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:33] };
+  assign \$113  = 1'h1;
+  assign \$114  = \$112 ;
+  assign \$134  = { 1'h0, rq3_part0_0_rr };
+  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$144  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:32] };
+  assign \$147  = 1'h1;
+  assign \$148  = \$146 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19509,29 +19784,29 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [34:0] \$121 ;
-  reg [34:0] \$122 ;
-  reg [34:0] \$123 ;
-  reg [34:0] \$124 ;
-  reg [34:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [34:0] \$126 ;
   reg [34:0] \$127 ;
   reg [34:0] \$128 ;
@@ -19544,46 +19819,55 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [34:0] \$134 ;
   reg [34:0] \$135 ;
   reg [34:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [34:0] \$137 ;
+  reg [34:0] \$138 ;
+  reg [34:0] \$139 ;
   wire [3:0] \$14 ;
-  reg [33:0] \$140 ;
-  reg [33:0] \$141 ;
-  reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [6:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [34:0] \$140 ;
+  reg [34:0] \$141 ;
+  reg [34:0] \$142 ;
+  reg [34:0] \$143 ;
+  reg [23:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [3:0] \$15 ;
-  reg [23:0] \$150 ;
-  reg [23:0] \$151 ;
-  reg [23:0] \$152 ;
-  reg [6:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [14:0] \$155 ;
-  reg [14:0] \$156 ;
-  reg [14:0] \$157 ;
-  reg [48:0] \$158 ;
-  reg [48:0] \$159 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [6:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [23:0] \$157 ;
+  reg [23:0] \$158 ;
+  reg [23:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [6:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [14:0] \$162 ;
+  reg [14:0] \$163 ;
+  reg [14:0] \$164 ;
+  reg [48:0] \$165 ;
+  reg [48:0] \$166 ;
+  reg [48:0] \$167 ;
+  reg [48:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [34:0] \$19 ;
   wire \$2 ;
   reg [34:0] \$20 ;
@@ -19597,21 +19881,21 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire [56:0] \$28 ;
   wire [54:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [55:0] \$30 ;
   wire [77:0] \$31 ;
   wire [78:0] \$32 ;
-  wire [48:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [49:0] \$33 ;
+  wire [50:0] \$34 ;
+  wire [48:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [49:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [50:0] \$41 ;
+  wire [49:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [50:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -19637,40 +19921,40 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [2:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [2:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -19717,6 +20001,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [34:0] rq0_half_6 = 35'h000000000;
   reg [34:0] rq0_half_7 = 35'h000000000;
   reg [34:0] rq0_half_8 = 35'h000000000;
+  reg [34:0] rq0_half_9 = 35'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -19729,6 +20014,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [34:0] rq0_mask_7 = 35'h000000000;
   reg [34:0] rq0_mask_8 = 35'h000000000;
+  reg [34:0] rq0_mask_9 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -19737,6 +20023,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -19760,6 +20047,9 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
@@ -19768,6 +20058,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -19778,7 +20069,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -19789,13 +20080,14 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -19808,7 +20100,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 3'h7;
   assign \$14  = group + 1'h1;
@@ -19820,224 +20112,240 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(3'h2) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(9'h17d);
-  assign \$45  = $signed(rq0_floor) < $signed(9'h17e);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(8'h7c);
-  assign \$50  = $signed(rq0_floor) > $signed(8'h7d);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(3'h2) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(9'h17d);
+  assign \$47  = $signed(rq0_floor) < $signed(9'h17e);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(8'h7c);
+  assign \$52  = $signed(rq0_floor) > $signed(8'h7d);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
@@ -20128,556 +20436,605 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [2:0];
+      \$97  = \$15 [2:0];
     end
     if (rst) begin
-      \$95  = 3'h0;
+      \$97  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 35'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 35'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 35'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 35'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 35'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
-      \$140  = 34'h000000000;
+      \$140  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
-      \$141  = 34'h000000000;
+      \$141  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
-      \$142  = 34'h000000000;
+      \$142  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$148  = rq0_x[23:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 7'h00;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 24'h000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 24'h000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 24'h000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$153  = rq0_x[23:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 7'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[23:17];
     if (rst) begin
-      \$155  = 15'h0000;
+      \$155  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 15'h0000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 15'h0000;
+      \$157  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$158  = \$32 [48:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 49'h0000000000000;
+      \$158  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 49'h0000000000000;
+      \$159  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[23:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [48:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [48:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [48:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -20688,9 +21045,9 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
@@ -20702,35 +21059,35 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [7:0] \$103 ;
-  reg \$104 ;
-  reg \$105 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [7:0] \$105 ;
   reg \$106 ;
   reg \$107 ;
   reg \$108 ;
   reg \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [8:0] \$112 ;
-  reg [24:0] \$113 ;
-  reg [24:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [33:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [8:0] \$120 ;
-  reg [8:0] \$121 ;
-  reg [19:0] \$122 ;
-  reg [19:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [14:0] \$125 ;
-  reg [14:0] \$126 ;
-  reg [31:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [33:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [8:0] \$122 ;
+  reg [8:0] \$123 ;
+  reg [19:0] \$124 ;
+  reg [19:0] \$125 ;
+  reg [8:0] \$126 ;
+  reg [14:0] \$127 ;
+  reg [14:0] \$128 ;
+  reg [31:0] \$129 ;
   wire \$13 ;
   reg \$130 ;
   reg \$131 ;
@@ -20739,37 +21096,42 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [34:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [17:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [17:0] \$140 ;
-  reg [17:0] \$141 ;
-  reg [16:0] \$142 ;
+  reg [34:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [17:0] \$142 ;
   reg [17:0] \$143 ;
   reg [17:0] \$144 ;
-  reg [17:0] \$145 ;
-  reg \$146 ;
-  reg [1:0] \$147 ;
-  reg [1:0] \$148 ;
-  reg [1:0] \$149 ;
+  reg [16:0] \$145 ;
+  reg [17:0] \$146 ;
+  reg [17:0] \$147 ;
+  reg [17:0] \$148 ;
+  reg \$149 ;
   wire [8:0] \$15 ;
-  reg [32:0] \$150 ;
-  reg [32:0] \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [7:0] \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg [7:0] \$157 ;
-  reg [4:0] \$158 ;
-  reg \$159 ;
+  reg [1:0] \$150 ;
+  reg [1:0] \$151 ;
+  reg [1:0] \$152 ;
+  reg [32:0] \$153 ;
+  reg [32:0] \$154 ;
+  reg [32:0] \$155 ;
+  reg [32:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [7:0] \$159 ;
   wire [24:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [4:0] \$162 ;
-  reg \$163 ;
-  reg [7:0] \$164 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg [4:0] \$163 ;
+  reg \$164 ;
+  reg [4:0] \$165 ;
+  reg [4:0] \$166 ;
+  reg [4:0] \$167 ;
+  reg \$168 ;
+  reg [7:0] \$169 ;
   wire [16:0] \$17 ;
   wire [25:0] \$18 ;
   wire [26:0] \$19 ;
@@ -20794,18 +21156,18 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [49:0] \$36 ;
   wire [64:0] \$37 ;
   wire [65:0] \$38 ;
-  wire [32:0] \$39 ;
+  wire [33:0] \$39 ;
   wire [5:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
+  wire [34:0] \$40 ;
+  wire [32:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [33:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
-  wire [34:0] \$47 ;
+  wire [33:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [34:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -20815,11 +21177,11 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [7:0] \$58 ;
-  wire [7:0] \$59 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [6:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [7:0] \$60 ;
+  wire [7:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -20835,33 +21197,33 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [5:0] \$78 ;
+  wire [5:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
-  wire [4:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [5:0] \$85 ;
+  wire [5:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [5:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [5:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [6:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
+  wire [6:0] \$99 ;
+  reg [4:0] \$signature__addr  = 5'h00;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input [7:0] a__payload;
@@ -20918,12 +21280,12 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [4:0] q_owed = 5'h00;
   wire [4:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
+  (* init = 5'h00 *)
+  wire [4:0] q_rptr;
   reg [4:0] q_stored = 5'h00;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
-  reg [3:0] rport__addr = 4'h0;
+  (* init = 5'h00 *)
+  wire [4:0] q_wptr;
+  reg [4:0] rport__addr = 5'h00;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [7:0] rq0_code = 8'h00;
@@ -20941,6 +21303,8 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [1:0] rq0_part2_0_rr = 2'h0;
   reg [32:0] rq0_prod = 33'h000000000;
   wire [32:0] rq0_rem;
+  reg [32:0] rq0_sum0 = 33'h000000000;
+  reg [32:0] rq0_sum1 = 33'h000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [34:0] rq0_x = 35'h000000000;
@@ -20948,6 +21312,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [16:0] rq0_x1_0 = 17'h00000;
   reg rq0_x2_0 = 1'h0;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -21218,7 +21583,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [15:0];
+  reg [7:0] queue [16:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -21236,6 +21601,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[13] = 8'h00;
     queue[14] = 8'h00;
     queue[15] = 8'h00;
+    queue[16] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -21256,7 +21622,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$10  = ~ \$9 ;
   assign \$11  = \$8  & \$10 ;
   assign \$12  = ~ \$11 ;
-  assign \$signature__en  = rq_valid_9 & \$12 ;
+  assign \$signature__en  = rq_valid_10 & \$12 ;
   assign \$13  = a__valid & b__valid;
   assign \$14  = \$13  & q_room;
   assign \$15  = $signed(add0_a_in) - $signed(3'h2);
@@ -21275,628 +21641,657 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$32  = $signed(rq0_x2_0) * $signed(2'h1);
   assign \$34  = 1'h0 + \$33 ;
   assign \$36  = \$34  + \$35 ;
-  assign \$38  = $signed({ 1'h0, \$36  }) + $signed(\$37 );
-  assign \$40  = rq0_rem > 24'h800000;
-  assign \$41  = rq0_rem == 24'h800000;
-  assign \$44  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
-  assign \$48  = rq0_tie & rq0_floor[0];
-  assign \$49  = rq0_above | \$48 ;
-  assign \$50  = $signed(rq0_floor) < $signed(8'h82);
-  assign \$51  = $signed(rq0_floor) < $signed(8'h83);
-  assign \$52  = \$49  ? \$50  : \$51 ;
-  assign \$53  = rq0_tie & rq0_floor[0];
-  assign \$54  = rq0_above | \$53 ;
-  assign \$55  = $signed(rq0_floor) > $signed(9'h081);
-  assign \$56  = $signed(rq0_floor) > $signed(9'h082);
-  assign \$57  = \$54  ? \$55  : \$56 ;
-  assign \$58  = rq0_over ? 8'h7f : rq0_code;
-  assign \$59  = rq0_under ? 8'h80 : \$58 ;
-  assign \$60  = a__valid & b__valid;
-  assign \$61  = \$60  & q_room;
-  assign \$62  = o__valid & o__ready;
-  assign \$63  = q_owed < 5'h10;
-  assign \$64  = \$62  ? q_room : \$63 ;
-  assign \$65  = o__valid & o__ready;
-  assign \$66  = \$65  | q_room;
-  assign \$67  = \$61  ? \$64  : \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$69  & \$71 ;
+  assign \$38  = $signed(1'h0) + $signed(\$37 );
+  assign \$39  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$40  = $signed(\$39 ) + $signed(rq0_sum1);
+  assign \$42  = rq0_rem > 24'h800000;
+  assign \$43  = rq0_rem == 24'h800000;
+  assign \$46  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) < $signed(8'h82);
+  assign \$53  = $signed(rq0_floor) < $signed(8'h83);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$55  = rq0_tie & rq0_floor[0];
+  assign \$56  = rq0_above | \$55 ;
+  assign \$57  = $signed(rq0_floor) > $signed(9'h081);
+  assign \$58  = $signed(rq0_floor) > $signed(9'h082);
+  assign \$59  = \$56  ? \$57  : \$58 ;
+  assign \$60  = rq0_over ? 8'h7f : rq0_code;
+  assign \$61  = rq0_under ? 8'h80 : \$60 ;
+  assign \$62  = a__valid & b__valid;
+  assign \$63  = \$62  & q_room;
+  assign \$64  = o__valid & o__ready;
+  assign \$65  = q_owed < 5'h11;
+  assign \$66  = \$64  ? q_room : \$65 ;
+  assign \$67  = o__valid & o__ready;
+  assign \$68  = \$67  | q_room;
+  assign \$69  = \$63  ? \$66  : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
   assign \$73  = ~ \$72 ;
-  assign \$74  = rq_valid_9 & \$73 ;
-  assign \$75  = \$signature__addr  == 4'hf;
-  assign \$76  = \$signature__addr  + 1'h1;
-  assign \$77  = \$75  ? 5'h00 : \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = rport__addr == 4'hf;
-  assign \$83  = rport__addr + 1'h1;
-  assign \$84  = \$82  ? 5'h00 : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = \$86  & \$88 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_10 & \$75 ;
+  assign \$77  = \$signature__addr  == 5'h10;
+  assign \$78  = \$signature__addr  + 1'h1;
+  assign \$79  = \$77  ? 6'h00 : \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = rport__addr == 5'h10;
+  assign \$85  = rport__addr + 1'h1;
+  assign \$86  = \$84  ? 6'h00 : \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
   assign \$90  = ~ \$89 ;
-  assign \$91  = rq_valid_9 & \$90 ;
-  assign \$92  = q_stored + \$91 ;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = | q_stored;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$92  - \$96 ;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = | q_stored;
-  assign \$101  = \$100  | rq_valid_9;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = rq_valid_10 & \$92 ;
+  assign \$94  = q_stored + \$93 ;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = \$94  - \$98 ;
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
   assign \$102  = | q_stored;
-  assign \$103  = \$102  ? rport__data : q_in;
+  assign \$103  = \$102  | rq_valid_10;
+  assign \$104  = | q_stored;
+  assign \$105  = \$104  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_1 <= \$104 ;
+    add_valid_1 <= \$106 ;
   always @(posedge clk)
-    add_valid_2 <= \$105 ;
+    add_valid_2 <= \$107 ;
   always @(posedge clk)
-    add_valid_3 <= \$106 ;
+    add_valid_3 <= \$108 ;
   always @(posedge clk)
-    add_valid_4 <= \$107 ;
+    add_valid_4 <= \$109 ;
   always @(posedge clk)
-    add_valid_5 <= \$108 ;
+    add_valid_5 <= \$110 ;
   always @(posedge clk)
-    add_valid_6 <= \$109 ;
+    add_valid_6 <= \$111 ;
   always @(posedge clk)
-    add0_a_in <= \$110 ;
+    add0_a_in <= \$112 ;
   always @(posedge clk)
-    add0_a_off <= \$111 ;
+    add0_a_off <= \$113 ;
   always @(posedge clk)
-    add0_a_off0 <= \$112 ;
+    add0_a_off0 <= \$114 ;
   always @(posedge clk)
-    add0_a_part0 <= \$113 ;
+    add0_a_part0 <= \$115 ;
   always @(posedge clk)
-    add0_a_part0_r <= \$114 ;
+    add0_a_part0_r <= \$116 ;
   always @(posedge clk)
-    add0_a_off1 <= \$115 ;
+    add0_a_off1 <= \$117 ;
   always @(posedge clk)
-    add0_a_part1 <= \$116 ;
+    add0_a_part1 <= \$118 ;
   always @(posedge clk)
-    add0_a_part1_r <= \$117 ;
+    add0_a_part1_r <= \$119 ;
   always @(posedge clk)
-    add0_a_rescaled <= \$118 ;
+    add0_a_rescaled <= \$120 ;
   always @(posedge clk)
-    add0_b_in <= \$119 ;
+    add0_b_in <= \$121 ;
   always @(posedge clk)
-    add0_b_off <= \$120 ;
+    add0_b_off <= \$122 ;
   always @(posedge clk)
-    add0_b_off0 <= \$121 ;
+    add0_b_off0 <= \$123 ;
   always @(posedge clk)
-    add0_b_part0 <= \$122 ;
+    add0_b_part0 <= \$124 ;
   always @(posedge clk)
-    add0_b_part0_r <= \$123 ;
+    add0_b_part0_r <= \$125 ;
   always @(posedge clk)
-    add0_b_off1 <= \$124 ;
+    add0_b_off1 <= \$126 ;
   always @(posedge clk)
-    add0_b_part1 <= \$125 ;
+    add0_b_part1 <= \$127 ;
   always @(posedge clk)
-    add0_b_part1_r <= \$126 ;
+    add0_b_part1_r <= \$128 ;
   always @(posedge clk)
-    add0_b_rescaled <= \$127 ;
+    add0_b_rescaled <= \$129 ;
   always @(posedge clk)
-    rq_valid_1 <= \$128 ;
+    rq_valid_1 <= \$130 ;
   always @(posedge clk)
-    rq_valid_2 <= \$129 ;
+    rq_valid_2 <= \$131 ;
   always @(posedge clk)
-    rq_valid_3 <= \$130 ;
+    rq_valid_3 <= \$132 ;
   always @(posedge clk)
-    rq_valid_4 <= \$131 ;
+    rq_valid_4 <= \$133 ;
   always @(posedge clk)
-    rq_valid_5 <= \$132 ;
+    rq_valid_5 <= \$134 ;
   always @(posedge clk)
-    rq_valid_6 <= \$133 ;
+    rq_valid_6 <= \$135 ;
   always @(posedge clk)
-    rq_valid_7 <= \$134 ;
+    rq_valid_7 <= \$136 ;
   always @(posedge clk)
-    rq_valid_8 <= \$135 ;
+    rq_valid_8 <= \$137 ;
   always @(posedge clk)
-    rq_valid_9 <= \$136 ;
+    rq_valid_9 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq_valid_10 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_x <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$139 ;
+    rq0_x0_0 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$140 ;
+    rq0_part0_0 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$141 ;
+    rq0_part0_0_r <= \$143 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_part0_0_rr <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$143 ;
+    rq0_x1_0 <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$144 ;
+    rq0_part1_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$145 ;
+    rq0_part1_0_r <= \$147 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$146 ;
+    rq0_part1_0_rr <= \$148 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$147 ;
+    rq0_x2_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$148 ;
+    rq0_part2_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part2_0_rr <= \$149 ;
+    rq0_part2_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$150 ;
+    rq0_part2_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$151 ;
+    rq0_sum0 <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$152 ;
+    rq0_sum1 <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$153 ;
+    rq0_prod <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$154 ;
+    rq0_floor <= \$156 ;
   always @(posedge clk)
-    rq0_under <= \$155 ;
+    rq0_above <= \$157 ;
   always @(posedge clk)
-    rq0_over <= \$156 ;
+    rq0_tie <= \$158 ;
   always @(posedge clk)
-    rq0_out <= \$157 ;
+    rq0_code <= \$159 ;
   always @(posedge clk)
-    q_owed <= \$158 ;
+    rq0_under <= \$160 ;
   always @(posedge clk)
-    q_room <= \$159 ;
+    rq0_over <= \$161 ;
   always @(posedge clk)
-    \$signature__addr  <= \$160 ;
+    rq0_out <= \$162 ;
   always @(posedge clk)
-    rport__addr <= \$161 ;
+    q_owed <= \$163 ;
   always @(posedge clk)
-    q_stored <= \$162 ;
+    q_room <= \$164 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    \$signature__addr  <= \$165 ;
   always @(posedge clk)
-    o__payload <= \$164 ;
+    rport__addr <= \$166 ;
+  always @(posedge clk)
+    q_stored <= \$167 ;
+  always @(posedge clk)
+    o__valid <= \$168 ;
+  always @(posedge clk)
+    o__payload <= \$169 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = \$14 ;
-    if (rst) begin
-      \$104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = add_valid_1;
-    if (rst) begin
-      \$105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = add_valid_2;
+    \$106  = \$14 ;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = add_valid_3;
+    \$107  = add_valid_1;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = add_valid_4;
+    \$108  = add_valid_2;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = add_valid_5;
+    \$109  = add_valid_3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = a__payload;
+    \$110  = add_valid_4;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = \$15 ;
+    \$111  = add_valid_5;
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = add0_a_off;
+    \$112  = a__payload;
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = \$16 ;
+    \$113  = \$15 ;
     if (rst) begin
-      \$113  = 25'h0000000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = add0_a_part0;
+    \$114  = add0_a_off;
     if (rst) begin
-      \$114  = 25'h0000000;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = add0_a_off;
+    \$115  = \$16 ;
     if (rst) begin
-      \$115  = 9'h000;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = \$17 ;
+    \$116  = add0_a_part0;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = add0_a_part1;
+    \$117  = add0_a_off;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = \$21 [33:0];
+    \$118  = \$17 ;
     if (rst) begin
-      \$118  = 34'h000000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = b__payload;
+    \$119  = add0_a_part1;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = \$22 ;
+    \$120  = \$21 [33:0];
     if (rst) begin
-      \$120  = 9'h000;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = add0_b_off;
+    \$121  = b__payload;
     if (rst) begin
-      \$121  = 9'h000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = \$23 ;
+    \$122  = \$22 ;
     if (rst) begin
-      \$122  = 20'h00000;
+      \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = add0_b_part0;
+    \$123  = add0_b_off;
     if (rst) begin
-      \$123  = 20'h00000;
+      \$123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = add0_b_off;
+    \$124  = \$23 ;
     if (rst) begin
-      \$124  = 9'h000;
+      \$124  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = \$24 ;
+    \$125  = add0_b_part0;
     if (rst) begin
-      \$125  = 15'h0000;
+      \$125  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = add0_b_part1;
+    \$126  = add0_b_off;
     if (rst) begin
-      \$126  = 15'h0000;
+      \$126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = \$28 [31:0];
+    \$127  = \$24 ;
     if (rst) begin
-      \$127  = 32'd0;
+      \$127  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = add_valid_6;
+    \$128  = add0_b_part1;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = rq_valid_1;
+    \$129  = \$28 [31:0];
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = rq_valid_2;
+    \$130  = add_valid_6;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = rq_valid_3;
+    \$131  = rq_valid_1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = rq_valid_4;
+    \$132  = rq_valid_2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = rq_valid_5;
+    \$133  = rq_valid_3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = rq_valid_6;
+    \$134  = rq_valid_4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = rq_valid_7;
+    \$135  = rq_valid_5;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = rq_valid_8;
+    \$136  = rq_valid_6;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = \$29 ;
+    \$137  = rq_valid_7;
     if (rst) begin
-      \$137  = 35'h000000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq_valid_8;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = \$30 ;
+    \$139  = rq_valid_9;
     if (rst) begin
-      \$139  = 18'h00000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = rq0_part0_0;
+    \$140  = \$29 ;
     if (rst) begin
-      \$140  = 18'h00000;
+      \$140  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$141  = rq0_part0_0_r;
+    \$141  = rq0_x[16:0];
     if (rst) begin
-      \$141  = 18'h00000;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$142  = rq0_x[33:17];
+    \$142  = \$30 ;
     if (rst) begin
-      \$142  = 17'h00000;
+      \$142  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$143  = \$31 ;
+    \$143  = rq0_part0_0;
     if (rst) begin
       \$143  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$144  = rq0_part1_0;
+    \$144  = rq0_part0_0_r;
     if (rst) begin
       \$144  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$145  = rq0_part1_0_r;
+    \$145  = rq0_x[33:17];
     if (rst) begin
-      \$145  = 18'h00000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$146  = rq0_x[34];
+    \$146  = \$31 ;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$147  = \$32 ;
+    \$147  = rq0_part1_0;
     if (rst) begin
-      \$147  = 2'h0;
+      \$147  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$148  = rq0_part2_0;
+    \$148  = rq0_part1_0_r;
     if (rst) begin
-      \$148  = 2'h0;
+      \$148  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$149  = rq0_part2_0_r;
+    \$149  = rq0_x[34];
     if (rst) begin
-      \$149  = 2'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$150  = \$38 [32:0];
+    \$150  = \$32 ;
     if (rst) begin
-      \$150  = 33'h000000000;
+      \$150  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$151  = \$39 ;
+    \$151  = rq0_part2_0;
     if (rst) begin
-      \$151  = 33'h000000000;
+      \$151  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$152  = \$40 ;
+    \$152  = rq0_part2_0_r;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$153  = \$43 ;
+    \$153  = \$36 [32:0];
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$154  = \$47 [7:0];
+    \$154  = \$38 [32:0];
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$155  = \$52 ;
+    \$155  = \$40 [32:0];
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$156  = \$57 ;
+    \$156  = \$41 ;
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$157  = \$59 ;
+    \$157  = \$42 ;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$158  = \$6 [4:0];
+    \$158  = \$45 ;
     if (rst) begin
-      \$158  = 5'h00;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$159  = \$67 ;
+    \$159  = \$49 [7:0];
     if (rst) begin
-      \$159  = 1'h1;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$160  = \$signature__addr ;
-    if (\$74 ) begin
-      \$160  = \$77 [3:0];
-    end
+    \$160  = \$54 ;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$161  = rport__addr;
-    if (\$81 ) begin
-      \$161  = \$84 [3:0];
-    end
+    \$161  = \$59 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$162  = \$97 [4:0];
+    \$162  = \$61 ;
     if (rst) begin
-      \$162  = 5'h00;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$163  = o__valid;
-    if (\$99 ) begin
-      \$163  = \$101 ;
-    end
+    \$163  = \$6 [4:0];
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$164  = o__payload;
-    if (\$99 ) begin
-      \$164  = \$103 ;
+    \$164  = \$69 ;
+    if (rst) begin
+      \$164  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$165  = \$signature__addr ;
+    if (\$76 ) begin
+      \$165  = \$79 [4:0];
     end
     if (rst) begin
-      \$164  = 8'h00;
+      \$165  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$166  = rport__addr;
+    if (\$83 ) begin
+      \$166  = \$86 [4:0];
+    end
+    if (rst) begin
+      \$166  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$167  = \$99 [4:0];
+    if (rst) begin
+      \$167  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$168  = o__valid;
+    if (\$101 ) begin
+      \$168  = \$103 ;
+    end
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$169  = o__payload;
+    if (\$101 ) begin
+      \$169  = \$105 ;
+    end
+    if (rst) begin
+      \$169  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -21909,7 +22304,6 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$35  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
   assign rq0_rem[32:24] = 9'h000;
   assign rq0_rem[23:0] = rq0_prod[23:0];
   assign \$18  = { add0_a_part0_r[24], add0_a_part0_r };
@@ -21917,10 +22311,11 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$25  = { add0_b_part0_r[19], add0_b_part0_r };
   assign \$27  = { add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r, 17'h00000 };
   assign \$33  = { 1'h0, rq0_part0_0_rr };
+  assign \$35  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
   assign \$37  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
-  assign \$39  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
-  assign \$42  = 1'h1;
-  assign \$43  = \$41 ;
+  assign \$41  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
+  assign \$44  = 1'h1;
+  assign \$45  = \$43 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -27680,70 +28075,70 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  wire [35:0] \$100 ;
-  wire [55:0] \$101 ;
-  wire [56:0] \$102 ;
-  wire [54:0] \$103 ;
-  wire [58:0] \$104 ;
-  wire [77:0] \$105 ;
-  wire [78:0] \$106 ;
-  wire [48:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [24:0] \$100 ;
+  wire [23:0] \$101 ;
+  wire [14:0] \$102 ;
+  wire [34:0] \$103 ;
+  wire [35:0] \$104 ;
+  wire [55:0] \$105 ;
+  wire [56:0] \$106 ;
+  wire [54:0] \$107 ;
+  wire [55:0] \$108 ;
+  wire [77:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [49:0] \$112 ;
-  wire \$113 ;
+  wire [78:0] \$110 ;
+  wire [49:0] \$111 ;
+  wire [50:0] \$112 ;
+  wire [48:0] \$113 ;
   wire \$114 ;
-  wire [50:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [49:0] \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [50:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  reg [24:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [33:0] \$128 ;
-  reg [33:0] \$129 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [33:0] \$130 ;
-  wire [24:0] \$131 ;
-  wire [23:0] \$132 ;
-  wire [14:0] \$133 ;
-  wire [34:0] \$134 ;
-  wire [35:0] \$135 ;
-  wire [55:0] \$136 ;
-  wire [56:0] \$137 ;
-  wire [54:0] \$138 ;
-  wire [58:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  reg [24:0] \$132 ;
+  reg [5:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  wire [33:0] \$136 ;
+  wire [24:0] \$137 ;
+  wire [23:0] \$138 ;
+  wire [14:0] \$139 ;
   wire \$14 ;
-  wire [77:0] \$140 ;
-  wire [78:0] \$141 ;
-  wire [48:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire [49:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [34:0] \$140 ;
+  wire [35:0] \$141 ;
+  wire [55:0] \$142 ;
+  wire [56:0] \$143 ;
+  wire [54:0] \$144 ;
+  wire [55:0] \$145 ;
+  wire [77:0] \$146 ;
+  wire [78:0] \$147 ;
+  wire [49:0] \$148 ;
+  wire [50:0] \$149 ;
   wire \$15 ;
-  wire [50:0] \$150 ;
+  wire [48:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
+  wire [49:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
+  wire [50:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
@@ -27763,304 +28158,334 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [4:0] \$176 ;
-  wire [4:0] \$177 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [4:0] \$183 ;
+  wire \$183 ;
   wire [4:0] \$184 ;
-  wire \$185 ;
+  wire [4:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [4:0] \$191 ;
   wire [4:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [5:0] \$197 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [4:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [31:0] \$203 ;
-  reg [1:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [5:0] \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [2:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
+  wire \$210 ;
+  wire [31:0] \$211 ;
+  reg [1:0] \$212 ;
   reg \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire [2:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
   wire \$23 ;
-  reg [33:0] \$230 ;
-  reg [33:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [33:0] \$235 ;
-  reg [33:0] \$236 ;
-  reg [33:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [5:0] \$232 ;
+  reg [5:0] \$233 ;
+  reg [5:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [5:0] \$239 ;
   reg [24:0] \$24 ;
-  reg [33:0] \$240 ;
+  reg [5:0] \$240 ;
   reg [33:0] \$241 ;
   reg [33:0] \$242 ;
   reg [33:0] \$243 ;
   reg [33:0] \$244 ;
   reg [33:0] \$245 ;
-  reg [23:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
+  reg [33:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
   reg [33:0] \$249 ;
   reg [5:0] \$25 ;
   reg [33:0] \$250 ;
   reg [33:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [6:0] \$257 ;
-  reg [16:0] \$258 ;
+  reg [33:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [33:0] \$257 ;
+  reg [33:0] \$258 ;
   reg [23:0] \$259 ;
   reg [33:0] \$26 ;
-  reg [23:0] \$260 ;
-  reg [23:0] \$261 ;
-  reg [6:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [14:0] \$264 ;
-  reg [14:0] \$265 ;
-  reg [14:0] \$266 ;
-  reg [48:0] \$267 ;
-  reg [48:0] \$268 ;
-  reg \$269 ;
+  reg [16:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [33:0] \$263 ;
+  reg [33:0] \$264 ;
+  reg [16:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [24:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
   reg [33:0] \$27 ;
-  reg \$270 ;
-  reg [7:0] \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [24:0] \$277 ;
-  reg [24:0] \$278 ;
-  reg [24:0] \$279 ;
+  reg [6:0] \$270 ;
+  reg [16:0] \$271 ;
+  reg [23:0] \$272 ;
+  reg [23:0] \$273 ;
+  reg [23:0] \$274 ;
+  reg [6:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [14:0] \$277 ;
+  reg [14:0] \$278 ;
+  reg [14:0] \$279 ;
   wire [33:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [23:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [33:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [48:0] \$280 ;
+  reg [48:0] \$281 ;
+  reg [48:0] \$282 ;
+  reg [48:0] \$283 ;
+  reg \$284 ;
+  reg \$285 ;
+  reg [7:0] \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg [24:0] \$289 ;
   wire [24:0] \$29 ;
   reg [24:0] \$290 ;
   reg [24:0] \$291 ;
   reg [24:0] \$292 ;
-  reg [6:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [23:0] \$295 ;
-  reg [23:0] \$296 ;
-  reg [23:0] \$297 ;
-  reg [6:0] \$298 ;
-  reg [7:0] \$299 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [23:0] \$298 ;
+  reg [16:0] \$299 ;
   wire [7:0] \$3 ;
   wire [23:0] \$30 ;
-  reg [14:0] \$300 ;
-  reg [14:0] \$301 ;
-  reg [14:0] \$302 ;
-  reg [48:0] \$303 ;
-  reg [48:0] \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg [7:0] \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  reg [16:0] \$300 ;
+  reg [33:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [24:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [6:0] \$309 ;
   wire [14:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [24:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [5:0] \$318 ;
-  reg [5:0] \$319 ;
+  reg [16:0] \$310 ;
+  reg [23:0] \$311 ;
+  reg [23:0] \$312 ;
+  reg [23:0] \$313 ;
+  reg [6:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [14:0] \$316 ;
+  reg [14:0] \$317 ;
+  reg [14:0] \$318 ;
+  reg [48:0] \$319 ;
   wire [34:0] \$32 ;
-  reg [5:0] \$320 ;
-  reg [5:0] \$321 ;
-  reg [5:0] \$322 ;
-  reg [5:0] \$323 ;
-  reg [5:0] \$324 ;
-  reg [5:0] \$325 ;
-  reg [33:0] \$326 ;
-  reg [33:0] \$327 ;
-  reg [33:0] \$328 ;
-  reg [33:0] \$329 ;
+  reg [48:0] \$320 ;
+  reg [48:0] \$321 ;
+  reg [48:0] \$322 ;
+  reg \$323 ;
+  reg \$324 ;
+  reg [7:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
   wire [35:0] \$33 ;
-  reg [33:0] \$330 ;
-  reg [33:0] \$331 ;
-  reg [33:0] \$332 ;
-  reg [33:0] \$333 ;
-  reg [33:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [33:0] \$336 ;
-  reg [33:0] \$337 ;
-  reg [33:0] \$338 ;
-  reg [33:0] \$339 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
   wire [55:0] \$34 ;
-  reg [33:0] \$340 ;
-  reg [33:0] \$341 ;
-  reg [23:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [33:0] \$345 ;
+  reg [5:0] \$340 ;
+  reg [5:0] \$341 ;
+  reg [5:0] \$342 ;
+  reg [5:0] \$343 ;
+  reg [5:0] \$344 ;
+  reg [5:0] \$345 ;
   reg [33:0] \$346 ;
   reg [33:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [33:0] \$348 ;
+  reg [33:0] \$349 ;
   wire [56:0] \$35 ;
-  reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [24:0] \$352 ;
-  reg [6:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [23:0] \$355 ;
-  reg [23:0] \$356 ;
-  reg [23:0] \$357 ;
-  reg [6:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [33:0] \$350 ;
+  reg [33:0] \$351 ;
+  reg [33:0] \$352 ;
+  reg [33:0] \$353 ;
+  reg [33:0] \$354 ;
+  reg [33:0] \$355 ;
+  reg [33:0] \$356 ;
+  reg [33:0] \$357 ;
+  reg [33:0] \$358 ;
+  reg [33:0] \$359 ;
   wire [54:0] \$36 ;
-  reg [14:0] \$360 ;
-  reg [14:0] \$361 ;
-  reg [14:0] \$362 ;
-  reg [48:0] \$363 ;
-  reg [48:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
-  wire [58:0] \$37 ;
-  reg [24:0] \$370 ;
-  reg [24:0] \$371 ;
+  reg [33:0] \$360 ;
+  reg [33:0] \$361 ;
+  reg [33:0] \$362 ;
+  reg [33:0] \$363 ;
+  reg [23:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [33:0] \$367 ;
+  reg [33:0] \$368 ;
+  reg [33:0] \$369 ;
+  wire [55:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [7:0] \$371 ;
   reg [24:0] \$372 ;
   reg [24:0] \$373 ;
   reg [24:0] \$374 ;
-  reg [24:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [5:0] \$378 ;
-  reg [5:0] \$379 ;
+  reg [6:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [23:0] \$377 ;
+  reg [23:0] \$378 ;
+  reg [23:0] \$379 ;
   wire [77:0] \$38 ;
-  reg [5:0] \$380 ;
-  reg [5:0] \$381 ;
-  reg [5:0] \$382 ;
-  reg [5:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [5:0] \$385 ;
-  reg [33:0] \$386 ;
-  reg [33:0] \$387 ;
-  reg [33:0] \$388 ;
-  reg [33:0] \$389 ;
+  reg [6:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [14:0] \$382 ;
+  reg [14:0] \$383 ;
+  reg [14:0] \$384 ;
+  reg [48:0] \$385 ;
+  reg [48:0] \$386 ;
+  reg [48:0] \$387 ;
+  reg [48:0] \$388 ;
+  reg \$389 ;
   wire [78:0] \$39 ;
-  reg [33:0] \$390 ;
-  reg [33:0] \$391 ;
-  reg [33:0] \$392 ;
-  reg [33:0] \$393 ;
-  reg [33:0] \$394 ;
-  reg [33:0] \$395 ;
-  reg [33:0] \$396 ;
-  reg [33:0] \$397 ;
-  reg [33:0] \$398 ;
-  reg [33:0] \$399 ;
+  reg \$390 ;
+  reg [7:0] \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg [24:0] \$394 ;
+  reg [24:0] \$395 ;
+  reg [24:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [24:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [48:0] \$40 ;
-  reg [33:0] \$400 ;
-  reg [33:0] \$401 ;
-  reg [23:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [33:0] \$405 ;
-  reg [33:0] \$406 ;
-  reg [33:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [7:0] \$409 ;
-  wire \$41 ;
-  reg [24:0] \$410 ;
-  reg [24:0] \$411 ;
-  reg [24:0] \$412 ;
-  reg [6:0] \$413 ;
-  reg [16:0] \$414 ;
-  reg [23:0] \$415 ;
-  reg [23:0] \$416 ;
-  reg [23:0] \$417 ;
-  reg [6:0] \$418 ;
-  reg [7:0] \$419 ;
-  wire \$42 ;
-  reg [14:0] \$420 ;
-  reg [14:0] \$421 ;
-  reg [14:0] \$422 ;
-  reg [48:0] \$423 ;
-  reg [48:0] \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg [7:0] \$427 ;
-  reg \$428 ;
-  reg \$429 ;
+  wire [49:0] \$40 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [5:0] \$403 ;
+  reg [5:0] \$404 ;
+  reg [5:0] \$405 ;
+  reg [5:0] \$406 ;
+  reg [5:0] \$407 ;
+  reg [5:0] \$408 ;
+  reg [5:0] \$409 ;
+  wire [50:0] \$41 ;
+  reg [5:0] \$410 ;
+  reg [5:0] \$411 ;
+  reg [33:0] \$412 ;
+  reg [33:0] \$413 ;
+  reg [33:0] \$414 ;
+  reg [33:0] \$415 ;
+  reg [33:0] \$416 ;
+  reg [33:0] \$417 ;
+  reg [33:0] \$418 ;
+  reg [33:0] \$419 ;
+  wire [48:0] \$42 ;
+  reg [33:0] \$420 ;
+  reg [33:0] \$421 ;
+  reg [33:0] \$422 ;
+  reg [33:0] \$423 ;
+  reg [33:0] \$424 ;
+  reg [33:0] \$425 ;
+  reg [33:0] \$426 ;
+  reg [33:0] \$427 ;
+  reg [33:0] \$428 ;
+  reg [33:0] \$429 ;
   wire \$43 ;
-  reg [3:0] \$430 ;
-  reg \$431 ;
-  reg [3:0] \$432 ;
-  reg [3:0] \$433 ;
-  reg [3:0] \$434 ;
-  reg \$435 ;
-  reg [31:0] \$436 ;
+  reg [23:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [16:0] \$432 ;
+  reg [33:0] \$433 ;
+  reg [33:0] \$434 ;
+  reg [33:0] \$435 ;
+  reg [16:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [24:0] \$439 ;
   wire \$44 ;
-  wire [49:0] \$45 ;
+  reg [24:0] \$440 ;
+  reg [6:0] \$441 ;
+  reg [16:0] \$442 ;
+  reg [23:0] \$443 ;
+  reg [23:0] \$444 ;
+  reg [23:0] \$445 ;
+  reg [6:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [14:0] \$448 ;
+  reg [14:0] \$449 ;
+  wire \$45 ;
+  reg [14:0] \$450 ;
+  reg [48:0] \$451 ;
+  reg [48:0] \$452 ;
+  reg [48:0] \$453 ;
+  reg [48:0] \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg [7:0] \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
-  wire \$47 ;
-  wire [50:0] \$48 ;
+  reg [3:0] \$460 ;
+  reg \$461 ;
+  reg [3:0] \$462 ;
+  reg [3:0] \$463 ;
+  reg [3:0] \$464 ;
+  reg \$465 ;
+  reg [31:0] \$466 ;
+  wire [49:0] \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire [7:0] \$5 ;
-  wire \$50 ;
+  wire [50:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
@@ -28069,35 +28494,35 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  reg [24:0] \$59 ;
+  wire \$59 ;
   wire [7:0] \$6 ;
-  wire [33:0] \$60 ;
-  wire [24:0] \$61 ;
-  wire [23:0] \$62 ;
-  wire [14:0] \$63 ;
-  wire [34:0] \$64 ;
-  wire [35:0] \$65 ;
-  wire [55:0] \$66 ;
-  wire [56:0] \$67 ;
-  wire [54:0] \$68 ;
-  wire [58:0] \$69 ;
+  wire \$60 ;
+  reg [24:0] \$61 ;
+  wire [33:0] \$62 ;
+  wire [24:0] \$63 ;
+  wire [23:0] \$64 ;
+  wire [14:0] \$65 ;
+  wire [34:0] \$66 ;
+  wire [35:0] \$67 ;
+  wire [55:0] \$68 ;
+  wire [56:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [77:0] \$70 ;
-  wire [78:0] \$71 ;
-  wire [48:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [49:0] \$77 ;
+  wire [54:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [77:0] \$72 ;
+  wire [78:0] \$73 ;
+  wire [49:0] \$74 ;
+  wire [50:0] \$75 ;
+  wire [48:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
-  wire [50:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [49:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [50:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
@@ -28105,15 +28530,15 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  reg [24:0] \$91 ;
-  reg [5:0] \$92 ;
-  reg [33:0] \$93 ;
-  reg [33:0] \$94 ;
-  wire [33:0] \$95 ;
-  wire [24:0] \$96 ;
-  wire [23:0] \$97 ;
-  wire [14:0] \$98 ;
-  wire [34:0] \$99 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  reg [24:0] \$95 ;
+  reg [5:0] \$96 ;
+  reg [33:0] \$97 ;
+  reg [33:0] \$98 ;
+  wire [33:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -28167,6 +28592,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_half_7 = 34'h000000000;
   reg [33:0] rq0_half_8 = 34'h000000000;
+  reg [33:0] rq0_half_9 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -28179,6 +28605,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [33:0] rq0_mask_7 = 34'h000000000;
   reg [33:0] rq0_mask_8 = 34'h000000000;
+  reg [33:0] rq0_mask_9 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -28187,6 +28614,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -28210,6 +28638,9 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
@@ -28232,6 +28663,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [24:0] rq1_mult_7 = 25'h0000000;
   reg [24:0] rq1_mult_8 = 25'h0000000;
+  reg [24:0] rq1_mult_9 = 25'h0000000;
   reg rq1_over = 1'h0;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
@@ -28247,6 +28679,8 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [14:0] rq1_part1_1_rr = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
+  reg [48:0] rq1_sum0 = 49'h0000000000000;
+  reg [48:0] rq1_sum1 = 49'h0000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
@@ -28265,6 +28699,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq2_half_6 = 34'h000000000;
   reg [33:0] rq2_half_7 = 34'h000000000;
   reg [33:0] rq2_half_8 = 34'h000000000;
+  reg [33:0] rq2_half_9 = 34'h000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
@@ -28277,6 +28712,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq2_mask_6 = 34'h000000000;
   reg [33:0] rq2_mask_7 = 34'h000000000;
   reg [33:0] rq2_mask_8 = 34'h000000000;
+  reg [33:0] rq2_mask_9 = 34'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -28285,6 +28721,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [24:0] rq2_mult_7 = 25'h0000000;
   reg [24:0] rq2_mult_8 = 25'h0000000;
+  reg [24:0] rq2_mult_9 = 25'h0000000;
   reg rq2_over = 1'h0;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
@@ -28308,6 +28745,9 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq2_shift_6 = 6'h00;
   reg [5:0] rq2_shift_7 = 6'h00;
   reg [5:0] rq2_shift_8 = 6'h00;
+  reg [5:0] rq2_shift_9 = 6'h00;
+  reg [48:0] rq2_sum0 = 49'h0000000000000;
+  reg [48:0] rq2_sum1 = 49'h0000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
@@ -28326,6 +28766,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq3_half_6 = 34'h000000000;
   reg [33:0] rq3_half_7 = 34'h000000000;
   reg [33:0] rq3_half_8 = 34'h000000000;
+  reg [33:0] rq3_half_9 = 34'h000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
@@ -28338,6 +28779,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq3_mask_6 = 34'h000000000;
   reg [33:0] rq3_mask_7 = 34'h000000000;
   reg [33:0] rq3_mask_8 = 34'h000000000;
+  reg [33:0] rq3_mask_9 = 34'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -28346,6 +28788,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [24:0] rq3_mult_7 = 25'h0000000;
   reg [24:0] rq3_mult_8 = 25'h0000000;
+  reg [24:0] rq3_mult_9 = 25'h0000000;
   reg rq3_over = 1'h0;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
@@ -28369,6 +28812,9 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq3_shift_6 = 6'h00;
   reg [5:0] rq3_shift_7 = 6'h00;
   reg [5:0] rq3_shift_8 = 6'h00;
+  reg [5:0] rq3_shift_9 = 6'h00;
+  reg [48:0] rq3_sum0 = 49'h0000000000000;
+  reg [48:0] rq3_sum1 = 49'h0000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
@@ -28377,6 +28823,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [6:0] rq3_x1_0 = 7'h00;
   reg [6:0] rq3_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -28387,7 +28834,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [8:0];
+  reg [31:0] queue [9:0];
   initial begin
     queue[0] = 32'd0;
     queue[1] = 32'd0;
@@ -28398,6 +28845,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 32'd0;
     queue[7] = 32'd0;
     queue[8] = 32'd0;
+    queue[9] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -28405,124 +28853,206 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_shift_2 <= \$379 ;
+    rq2_part0_0_r <= \$368 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$380 ;
+    rq2_part0_0_rr <= \$369 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$381 ;
+    rq2_x0_1 <= \$370 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$382 ;
+    rq2_m0_1 <= \$371 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$383 ;
+    rq2_part0_1 <= \$372 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$384 ;
+    rq2_part0_1_r <= \$373 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$385 ;
+    rq2_part0_1_rr <= \$374 ;
   always @(posedge clk)
-    rq3_half_1 <= \$386 ;
+    rq2_x1_0 <= \$375 ;
   always @(posedge clk)
-    rq3_half_2 <= \$387 ;
+    rq2_m1_0 <= \$376 ;
   always @(posedge clk)
-    rq3_half_3 <= \$388 ;
+    rq2_part1_0 <= \$377 ;
   always @(posedge clk)
-    rq3_half_4 <= \$389 ;
+    rq2_part1_0_r <= \$378 ;
   always @(posedge clk)
-    rq3_half_5 <= \$390 ;
+    rq2_part1_0_rr <= \$379 ;
   always @(posedge clk)
-    rq3_half_6 <= \$391 ;
+    rq2_x1_1 <= \$380 ;
   always @(posedge clk)
-    rq3_half_7 <= \$392 ;
+    rq2_m1_1 <= \$381 ;
   always @(posedge clk)
-    rq3_half_8 <= \$393 ;
+    rq2_part1_1 <= \$382 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$394 ;
+    rq2_part1_1_r <= \$383 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$395 ;
+    rq2_part1_1_rr <= \$384 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$396 ;
+    rq2_sum0 <= \$385 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$397 ;
+    rq2_sum1 <= \$386 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$398 ;
+    rq2_prod <= \$387 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$399 ;
+    rq2_floor <= \$388 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$400 ;
+    rq2_above <= \$389 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$401 ;
+    rq2_tie <= \$390 ;
   always @(posedge clk)
-    rq3_x <= \$402 ;
+    rq2_code <= \$391 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$403 ;
+    rq2_under <= \$392 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$404 ;
+    rq2_over <= \$393 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$405 ;
+    rq3_mult_1 <= \$394 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$406 ;
+    rq3_mult_2 <= \$395 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$407 ;
+    rq3_mult_3 <= \$396 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$408 ;
+    rq3_mult_4 <= \$397 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$409 ;
+    rq3_mult_5 <= \$398 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$410 ;
+    rq3_mult_6 <= \$399 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$411 ;
+    rq3_mult_7 <= \$400 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$412 ;
+    rq3_mult_8 <= \$401 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$413 ;
+    rq3_mult_9 <= \$402 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$414 ;
+    rq3_shift_1 <= \$403 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$415 ;
+    rq3_shift_2 <= \$404 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$416 ;
+    rq3_shift_3 <= \$405 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$417 ;
+    rq3_shift_4 <= \$406 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$418 ;
+    rq3_shift_5 <= \$407 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$419 ;
+    rq3_shift_6 <= \$408 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$420 ;
+    rq3_shift_7 <= \$409 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$421 ;
+    rq3_shift_8 <= \$410 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$422 ;
+    rq3_shift_9 <= \$411 ;
   always @(posedge clk)
-    rq3_prod <= \$423 ;
+    rq3_half_1 <= \$412 ;
   always @(posedge clk)
-    rq3_floor <= \$424 ;
+    rq3_half_2 <= \$413 ;
   always @(posedge clk)
-    rq3_above <= \$425 ;
+    rq3_half_3 <= \$414 ;
   always @(posedge clk)
-    rq3_tie <= \$426 ;
+    rq3_half_4 <= \$415 ;
   always @(posedge clk)
-    rq3_code <= \$427 ;
+    rq3_half_5 <= \$416 ;
   always @(posedge clk)
-    rq3_under <= \$428 ;
+    rq3_half_6 <= \$417 ;
   always @(posedge clk)
-    rq3_over <= \$429 ;
+    rq3_half_7 <= \$418 ;
   always @(posedge clk)
-    q_owed <= \$430 ;
+    rq3_half_8 <= \$419 ;
   always @(posedge clk)
-    i__ready <= \$431 ;
+    rq3_half_9 <= \$420 ;
   always @(posedge clk)
-    \$signature__addr  <= \$432 ;
+    rq3_mask_1 <= \$421 ;
   always @(posedge clk)
-    rport__addr <= \$433 ;
+    rq3_mask_2 <= \$422 ;
   always @(posedge clk)
-    q_stored <= \$434 ;
+    rq3_mask_3 <= \$423 ;
   always @(posedge clk)
-    o__valid <= \$435 ;
+    rq3_mask_4 <= \$424 ;
   always @(posedge clk)
-    o__payload <= \$436 ;
-  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_6 };
-  assign rq2_rem = rq2_prod & { 15'h0000, rq2_mask_6 };
-  assign rq3_rem = rq3_prod & { 15'h0000, rq3_mask_6 };
+    rq3_mask_5 <= \$425 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$426 ;
+  always @(posedge clk)
+    rq3_mask_7 <= \$427 ;
+  always @(posedge clk)
+    rq3_mask_8 <= \$428 ;
+  always @(posedge clk)
+    rq3_mask_9 <= \$429 ;
+  always @(posedge clk)
+    rq3_x <= \$430 ;
+  always @(posedge clk)
+    rq3_x0_0 <= \$431 ;
+  always @(posedge clk)
+    rq3_m0_0 <= \$432 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$433 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$434 ;
+  always @(posedge clk)
+    rq3_part0_0_rr <= \$435 ;
+  always @(posedge clk)
+    rq3_x0_1 <= \$436 ;
+  always @(posedge clk)
+    rq3_m0_1 <= \$437 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$438 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$439 ;
+  always @(posedge clk)
+    rq3_part0_1_rr <= \$440 ;
+  always @(posedge clk)
+    rq3_x1_0 <= \$441 ;
+  always @(posedge clk)
+    rq3_m1_0 <= \$442 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$443 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$444 ;
+  always @(posedge clk)
+    rq3_part1_0_rr <= \$445 ;
+  always @(posedge clk)
+    rq3_x1_1 <= \$446 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$447 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$448 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$449 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$450 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$451 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$452 ;
+  always @(posedge clk)
+    rq3_prod <= \$453 ;
+  always @(posedge clk)
+    rq3_floor <= \$454 ;
+  always @(posedge clk)
+    rq3_above <= \$455 ;
+  always @(posedge clk)
+    rq3_tie <= \$456 ;
+  always @(posedge clk)
+    rq3_code <= \$457 ;
+  always @(posedge clk)
+    rq3_under <= \$458 ;
+  always @(posedge clk)
+    rq3_over <= \$459 ;
+  always @(posedge clk)
+    q_owed <= \$460 ;
+  always @(posedge clk)
+    i__ready <= \$461 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$462 ;
+  always @(posedge clk)
+    rport__addr <= \$463 ;
+  always @(posedge clk)
+    q_stored <= \$464 ;
+  always @(posedge clk)
+    o__valid <= \$465 ;
+  always @(posedge clk)
+    o__payload <= \$466 ;
+  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_7 };
+  assign rq2_rem = rq2_prod & { 15'h0000, rq2_mask_7 };
+  assign rq3_rem = rq3_prod & { 15'h0000, rq3_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -28541,7 +29071,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
   assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_8 & \$18 ;
+  assign \$signature__en  = rq_valid_9 & \$18 ;
   assign \$19  = i__valid & i__ready;
   assign \$20  = group == 2'h3;
   assign \$21  = group + 1'h1;
@@ -28553,907 +29083,1164 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$33  = 1'h0 + \$32 ;
   assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$37  = $signed(1'h0) + $signed(\$36 );
   assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$41  = rq0_rem > rq0_half_6;
-  assign \$42  = rq0_rem == rq0_half_6;
-  assign \$43  = | rq0_half_6;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$54  = rq0_tie & rq0_floor[0];
-  assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$58  = \$55  ? \$56  : \$57 ;
-  assign \$60  = rq1_x0_0 * rq1_m0_0;
-  assign \$61  = rq1_x0_1 * rq1_m0_1;
-  assign \$62  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$63  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$65  = 1'h0 + \$64 ;
-  assign \$67  = \$65  + \$66 ;
-  assign \$69  = $signed({ 1'h0, \$67  }) + $signed(\$68 );
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
-  assign \$73  = rq1_rem > 33'h100000000;
-  assign \$74  = rq1_rem == 33'h100000000;
-  assign \$77  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$78  = rq1_tie & rq1_floor[0];
-  assign \$79  = rq1_above | \$78 ;
-  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$84  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$85  = \$82  ? \$83  : \$84 ;
-  assign \$86  = rq1_tie & rq1_floor[0];
-  assign \$87  = rq1_above | \$86 ;
-  assign \$88  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$89  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$90  = \$87  ? \$88  : \$89 ;
-  assign \$95  = rq2_x0_0 * rq2_m0_0;
-  assign \$96  = rq2_x0_1 * rq2_m0_1;
-  assign \$97  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$98  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$100  = 1'h0 + \$99 ;
-  assign \$102  = \$100  + \$101 ;
-  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(rq2_prod) >>> rq2_shift_6;
-  assign \$108  = rq2_rem > rq2_half_6;
-  assign \$109  = rq2_rem == rq2_half_6;
-  assign \$110  = | rq2_half_6;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$113  = rq2_tie & rq2_floor[0];
-  assign \$114  = rq2_above | \$113 ;
-  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
-  assign \$116  = rq2_tie & rq2_floor[0];
-  assign \$117  = rq2_above | \$116 ;
-  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$120  = \$117  ? \$118  : \$119 ;
-  assign \$121  = rq2_tie & rq2_floor[0];
-  assign \$122  = rq2_above | \$121 ;
-  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$125  = \$122  ? \$123  : \$124 ;
-  assign \$130  = rq3_x0_0 * rq3_m0_0;
-  assign \$131  = rq3_x0_1 * rq3_m0_1;
-  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$135  = 1'h0 + \$134 ;
-  assign \$137  = \$135  + \$136 ;
-  assign \$139  = $signed({ 1'h0, \$137  }) + $signed(\$138 );
-  assign \$141  = $signed(\$139 ) + $signed(\$140 );
-  assign \$142  = $signed(rq3_prod) >>> rq3_shift_6;
-  assign \$143  = rq3_rem > rq3_half_6;
-  assign \$144  = rq3_rem == rq3_half_6;
-  assign \$145  = | rq3_half_6;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$148  = rq3_tie & rq3_floor[0];
-  assign \$149  = rq3_above | \$148 ;
-  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
-  assign \$151  = rq3_tie & rq3_floor[0];
-  assign \$152  = rq3_above | \$151 ;
-  assign \$153  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$154  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$155  = \$152  ? \$153  : \$154 ;
+  assign \$40  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$41  = $signed(\$40 ) + $signed(rq0_sum1);
+  assign \$42  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$43  = rq0_rem > rq0_half_7;
+  assign \$44  = rq0_rem == rq0_half_7;
+  assign \$45  = | rq0_half_7;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$48  = rq0_tie & rq0_floor[0];
+  assign \$49  = rq0_above | \$48 ;
+  assign \$50  = $signed(\$47 ) + $signed({ 1'h0, \$49  });
+  assign \$51  = rq0_tie & rq0_floor[0];
+  assign \$52  = rq0_above | \$51 ;
+  assign \$53  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$54  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$55  = \$52  ? \$53  : \$54 ;
+  assign \$56  = rq0_tie & rq0_floor[0];
+  assign \$57  = rq0_above | \$56 ;
+  assign \$58  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$59  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$60  = \$57  ? \$58  : \$59 ;
+  assign \$62  = rq1_x0_0 * rq1_m0_0;
+  assign \$63  = rq1_x0_1 * rq1_m0_1;
+  assign \$64  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$65  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$67  = 1'h0 + \$66 ;
+  assign \$69  = \$67  + \$68 ;
+  assign \$71  = $signed(1'h0) + $signed(\$70 );
+  assign \$73  = $signed(\$71 ) + $signed(\$72 );
+  assign \$74  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$75  = $signed(\$74 ) + $signed(rq1_sum1);
+  assign \$77  = rq1_rem > 33'h100000000;
+  assign \$78  = rq1_rem == 33'h100000000;
+  assign \$81  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
+  assign \$85  = rq1_tie & rq1_floor[0];
+  assign \$86  = rq1_above | \$85 ;
+  assign \$87  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$88  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$89  = \$86  ? \$87  : \$88 ;
+  assign \$90  = rq1_tie & rq1_floor[0];
+  assign \$91  = rq1_above | \$90 ;
+  assign \$92  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$93  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$94  = \$91  ? \$92  : \$93 ;
+  assign \$99  = rq2_x0_0 * rq2_m0_0;
+  assign \$100  = rq2_x0_1 * rq2_m0_1;
+  assign \$101  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$102  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$104  = 1'h0 + \$103 ;
+  assign \$106  = \$104  + \$105 ;
+  assign \$108  = $signed(1'h0) + $signed(\$107 );
+  assign \$110  = $signed(\$108 ) + $signed(\$109 );
+  assign \$111  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$112  = $signed(\$111 ) + $signed(rq2_sum1);
+  assign \$113  = $signed(rq2_prod) >>> rq2_shift_7;
+  assign \$114  = rq2_rem > rq2_half_7;
+  assign \$115  = rq2_rem == rq2_half_7;
+  assign \$116  = | rq2_half_7;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$119  = rq2_tie & rq2_floor[0];
+  assign \$120  = rq2_above | \$119 ;
+  assign \$121  = $signed(\$118 ) + $signed({ 1'h0, \$120  });
+  assign \$122  = rq2_tie & rq2_floor[0];
+  assign \$123  = rq2_above | \$122 ;
+  assign \$124  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$125  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$126  = \$123  ? \$124  : \$125 ;
+  assign \$127  = rq2_tie & rq2_floor[0];
+  assign \$128  = rq2_above | \$127 ;
+  assign \$129  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$130  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$131  = \$128  ? \$129  : \$130 ;
+  assign \$136  = rq3_x0_0 * rq3_m0_0;
+  assign \$137  = rq3_x0_1 * rq3_m0_1;
+  assign \$138  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$139  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$141  = 1'h0 + \$140 ;
+  assign \$143  = \$141  + \$142 ;
+  assign \$145  = $signed(1'h0) + $signed(\$144 );
+  assign \$147  = $signed(\$145 ) + $signed(\$146 );
+  assign \$148  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$149  = $signed(\$148 ) + $signed(rq3_sum1);
+  assign \$150  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$151  = rq3_rem > rq3_half_7;
+  assign \$152  = rq3_rem == rq3_half_7;
+  assign \$153  = | rq3_half_7;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = $signed(8'h80) + $signed(rq3_floor);
   assign \$156  = rq3_tie & rq3_floor[0];
   assign \$157  = rq3_above | \$156 ;
-  assign \$158  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$159  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$160  = \$157  ? \$158  : \$159 ;
-  assign \$161  = i__valid & i__ready;
-  assign \$162  = o__valid & o__ready;
-  assign \$163  = q_owed < 4'h9;
-  assign \$164  = \$162  ? i__ready : \$163 ;
-  assign \$165  = o__valid & o__ready;
-  assign \$166  = \$165  | i__ready;
-  assign \$167  = \$161  ? \$164  : \$166 ;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = | q_stored;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = rq_valid_8 & \$173 ;
-  assign \$175  = \$signature__addr  == 4'h8;
-  assign \$176  = \$signature__addr  + 1'h1;
-  assign \$177  = \$175  ? 5'h00 : \$176 ;
-  assign \$178  = ~ o__valid;
-  assign \$179  = \$178  | o__ready;
-  assign \$180  = | q_stored;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = rport__addr == 4'h8;
-  assign \$183  = rport__addr + 1'h1;
-  assign \$184  = \$182  ? 5'h00 : \$183 ;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = | q_stored;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = rq_valid_8 & \$190 ;
-  assign \$192  = q_stored + \$191 ;
+  assign \$158  = $signed(\$155 ) + $signed({ 1'h0, \$157  });
+  assign \$159  = rq3_tie & rq3_floor[0];
+  assign \$160  = rq3_above | \$159 ;
+  assign \$161  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$162  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$163  = \$160  ? \$161  : \$162 ;
+  assign \$164  = rq3_tie & rq3_floor[0];
+  assign \$165  = rq3_above | \$164 ;
+  assign \$166  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$167  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$168  = \$165  ? \$166  : \$167 ;
+  assign \$169  = i__valid & i__ready;
+  assign \$170  = o__valid & o__ready;
+  assign \$171  = q_owed < 4'ha;
+  assign \$172  = \$170  ? i__ready : \$171 ;
+  assign \$173  = o__valid & o__ready;
+  assign \$174  = \$173  | i__ready;
+  assign \$175  = \$169  ? \$172  : \$174 ;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = | q_stored;
+  assign \$179  = ~ \$178 ;
+  assign \$180  = \$177  & \$179 ;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = rq_valid_9 & \$181 ;
+  assign \$183  = \$signature__addr  == 4'h9;
+  assign \$184  = \$signature__addr  + 1'h1;
+  assign \$185  = \$183  ? 5'h00 : \$184 ;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign \$188  = | q_stored;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = rport__addr == 4'h9;
+  assign \$191  = rport__addr + 1'h1;
+  assign \$192  = \$190  ? 5'h00 : \$191 ;
   assign \$193  = ~ o__valid;
   assign \$194  = \$193  | o__ready;
   assign \$195  = | q_stored;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = \$192  - \$196 ;
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = | q_stored;
-  assign \$201  = \$200  | rq_valid_8;
-  assign \$202  = | q_stored;
-  assign \$203  = \$202  ? rport__data : q_in;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = \$194  & \$196 ;
+  assign \$198  = ~ \$197 ;
+  assign \$199  = rq_valid_9 & \$198 ;
+  assign \$200  = q_stored + \$199 ;
+  assign \$201  = ~ o__valid;
+  assign \$202  = \$201  | o__ready;
+  assign \$203  = | q_stored;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = \$200  - \$204 ;
+  assign \$206  = ~ o__valid;
+  assign \$207  = \$206  | o__ready;
+  assign \$208  = | q_stored;
+  assign \$209  = \$208  | rq_valid_9;
+  assign \$210  = | q_stored;
+  assign \$211  = \$210  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$204 ;
+    group <= \$212 ;
   always @(posedge clk)
-    rq_valid_1 <= \$205 ;
+    rq_valid_1 <= \$213 ;
   always @(posedge clk)
-    rq_valid_2 <= \$206 ;
+    rq_valid_2 <= \$214 ;
   always @(posedge clk)
-    rq_valid_3 <= \$207 ;
+    rq_valid_3 <= \$215 ;
   always @(posedge clk)
-    rq_valid_4 <= \$208 ;
+    rq_valid_4 <= \$216 ;
   always @(posedge clk)
-    rq_valid_5 <= \$209 ;
+    rq_valid_5 <= \$217 ;
   always @(posedge clk)
-    rq_valid_6 <= \$210 ;
+    rq_valid_6 <= \$218 ;
   always @(posedge clk)
-    rq_valid_7 <= \$211 ;
+    rq_valid_7 <= \$219 ;
   always @(posedge clk)
-    rq_valid_8 <= \$212 ;
+    rq_valid_8 <= \$220 ;
   always @(posedge clk)
-    rq_valid_9 <= \$213 ;
+    rq_valid_9 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$214 ;
+    rq_valid_10 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$215 ;
+    rq0_mult_1 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$216 ;
+    rq0_mult_2 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$217 ;
+    rq0_mult_3 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$218 ;
+    rq0_mult_4 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$219 ;
+    rq0_mult_5 <= \$227 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$220 ;
+    rq0_mult_6 <= \$228 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$221 ;
+    rq0_mult_7 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$222 ;
+    rq0_mult_8 <= \$230 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$223 ;
+    rq0_mult_9 <= \$231 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$224 ;
+    rq0_shift_1 <= \$232 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$225 ;
+    rq0_shift_2 <= \$233 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$226 ;
+    rq0_shift_3 <= \$234 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$227 ;
+    rq0_shift_4 <= \$235 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$228 ;
+    rq0_shift_5 <= \$236 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$229 ;
+    rq0_shift_6 <= \$237 ;
   always @(posedge clk)
-    rq0_half_1 <= \$230 ;
+    rq0_shift_7 <= \$238 ;
   always @(posedge clk)
-    rq0_half_2 <= \$231 ;
+    rq0_shift_8 <= \$239 ;
   always @(posedge clk)
-    rq0_half_3 <= \$232 ;
+    rq0_shift_9 <= \$240 ;
   always @(posedge clk)
-    rq0_half_4 <= \$233 ;
+    rq0_half_1 <= \$241 ;
   always @(posedge clk)
-    rq0_half_5 <= \$234 ;
+    rq0_half_2 <= \$242 ;
   always @(posedge clk)
-    rq0_half_6 <= \$235 ;
+    rq0_half_3 <= \$243 ;
   always @(posedge clk)
-    rq0_half_7 <= \$236 ;
+    rq0_half_4 <= \$244 ;
   always @(posedge clk)
-    rq0_half_8 <= \$237 ;
+    rq0_half_5 <= \$245 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$238 ;
+    rq0_half_6 <= \$246 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$239 ;
+    rq0_half_7 <= \$247 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$240 ;
+    rq0_half_8 <= \$248 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$241 ;
+    rq0_half_9 <= \$249 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$242 ;
+    rq0_mask_1 <= \$250 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$243 ;
+    rq0_mask_2 <= \$251 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$244 ;
+    rq0_mask_3 <= \$252 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$245 ;
+    rq0_mask_4 <= \$253 ;
   always @(posedge clk)
-    rq0_x <= \$246 ;
+    rq0_mask_5 <= \$254 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$247 ;
+    rq0_mask_6 <= \$255 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$248 ;
+    rq0_mask_7 <= \$256 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$249 ;
+    rq0_mask_8 <= \$257 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$250 ;
+    rq0_mask_9 <= \$258 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$251 ;
+    rq0_x <= \$259 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$252 ;
+    rq0_x0_0 <= \$260 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$253 ;
+    rq0_m0_0 <= \$261 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$254 ;
+    rq0_part0_0 <= \$262 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$255 ;
+    rq0_part0_0_r <= \$263 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$256 ;
+    rq0_part0_0_rr <= \$264 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$257 ;
+    rq0_x0_1 <= \$265 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$258 ;
+    rq0_m0_1 <= \$266 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$259 ;
+    rq0_part0_1 <= \$267 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$260 ;
+    rq0_part0_1_r <= \$268 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$261 ;
+    rq0_part0_1_rr <= \$269 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$262 ;
+    rq0_x1_0 <= \$270 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$263 ;
+    rq0_m1_0 <= \$271 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$264 ;
+    rq0_part1_0 <= \$272 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$265 ;
+    rq0_part1_0_r <= \$273 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$266 ;
+    rq0_part1_0_rr <= \$274 ;
   always @(posedge clk)
-    rq0_prod <= \$267 ;
+    rq0_x1_1 <= \$275 ;
   always @(posedge clk)
-    rq0_floor <= \$268 ;
+    rq0_m1_1 <= \$276 ;
   always @(posedge clk)
-    rq0_above <= \$269 ;
+    rq0_part1_1 <= \$277 ;
   always @(posedge clk)
-    rq0_tie <= \$270 ;
+    rq0_part1_1_r <= \$278 ;
   always @(posedge clk)
-    rq0_code <= \$271 ;
+    rq0_part1_1_rr <= \$279 ;
   always @(posedge clk)
-    rq0_under <= \$272 ;
+    rq0_sum0 <= \$280 ;
   always @(posedge clk)
-    rq0_over <= \$273 ;
+    rq0_sum1 <= \$281 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$274 ;
+    rq0_prod <= \$282 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$275 ;
+    rq0_floor <= \$283 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$276 ;
+    rq0_above <= \$284 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$277 ;
+    rq0_tie <= \$285 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$278 ;
+    rq0_code <= \$286 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$279 ;
+    rq0_under <= \$287 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$280 ;
+    rq0_over <= \$288 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$281 ;
+    rq1_mult_1 <= \$289 ;
   always @(posedge clk)
-    rq1_x <= \$282 ;
+    rq1_mult_2 <= \$290 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$283 ;
+    rq1_mult_3 <= \$291 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$284 ;
+    rq1_mult_4 <= \$292 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$285 ;
+    rq1_mult_5 <= \$293 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$286 ;
+    rq1_mult_6 <= \$294 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$287 ;
+    rq1_mult_7 <= \$295 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$288 ;
+    rq1_mult_8 <= \$296 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$289 ;
+    rq1_mult_9 <= \$297 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$290 ;
+    rq1_x <= \$298 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$291 ;
+    rq1_x0_0 <= \$299 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$292 ;
+    rq1_m0_0 <= \$300 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$293 ;
+    rq1_part0_0 <= \$301 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$294 ;
+    rq1_part0_0_r <= \$302 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$295 ;
+    rq1_part0_0_rr <= \$303 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$296 ;
+    rq1_x0_1 <= \$304 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$297 ;
+    rq1_m0_1 <= \$305 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$298 ;
+    rq1_part0_1 <= \$306 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$299 ;
+    rq1_part0_1_r <= \$307 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$300 ;
+    rq1_part0_1_rr <= \$308 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$301 ;
+    rq1_x1_0 <= \$309 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$302 ;
+    rq1_m1_0 <= \$310 ;
   always @(posedge clk)
-    rq1_prod <= \$303 ;
+    rq1_part1_0 <= \$311 ;
   always @(posedge clk)
-    rq1_floor <= \$304 ;
+    rq1_part1_0_r <= \$312 ;
   always @(posedge clk)
-    rq1_above <= \$305 ;
+    rq1_part1_0_rr <= \$313 ;
   always @(posedge clk)
-    rq1_tie <= \$306 ;
+    rq1_x1_1 <= \$314 ;
   always @(posedge clk)
-    rq1_code <= \$307 ;
+    rq1_m1_1 <= \$315 ;
   always @(posedge clk)
-    rq1_under <= \$308 ;
+    rq1_part1_1 <= \$316 ;
   always @(posedge clk)
-    rq1_over <= \$309 ;
+    rq1_part1_1_r <= \$317 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$310 ;
+    rq1_part1_1_rr <= \$318 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$311 ;
+    rq1_sum0 <= \$319 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$312 ;
+    rq1_sum1 <= \$320 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$313 ;
+    rq1_prod <= \$321 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$314 ;
+    rq1_floor <= \$322 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$315 ;
+    rq1_above <= \$323 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$316 ;
+    rq1_tie <= \$324 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$317 ;
+    rq1_code <= \$325 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$318 ;
+    rq1_under <= \$326 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$319 ;
+    rq1_over <= \$327 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$320 ;
+    rq2_mult_1 <= \$328 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$321 ;
+    rq2_mult_2 <= \$329 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$322 ;
+    rq2_mult_3 <= \$330 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$323 ;
+    rq2_mult_4 <= \$331 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$324 ;
+    rq2_mult_5 <= \$332 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$325 ;
+    rq2_mult_6 <= \$333 ;
   always @(posedge clk)
-    rq2_half_1 <= \$326 ;
+    rq2_mult_7 <= \$334 ;
   always @(posedge clk)
-    rq2_half_2 <= \$327 ;
+    rq2_mult_8 <= \$335 ;
   always @(posedge clk)
-    rq2_half_3 <= \$328 ;
+    rq2_mult_9 <= \$336 ;
   always @(posedge clk)
-    rq2_half_4 <= \$329 ;
+    rq2_shift_1 <= \$337 ;
   always @(posedge clk)
-    rq2_half_5 <= \$330 ;
+    rq2_shift_2 <= \$338 ;
   always @(posedge clk)
-    rq2_half_6 <= \$331 ;
+    rq2_shift_3 <= \$339 ;
   always @(posedge clk)
-    rq2_half_7 <= \$332 ;
+    rq2_shift_4 <= \$340 ;
   always @(posedge clk)
-    rq2_half_8 <= \$333 ;
+    rq2_shift_5 <= \$341 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$334 ;
+    rq2_shift_6 <= \$342 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$335 ;
+    rq2_shift_7 <= \$343 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$336 ;
+    rq2_shift_8 <= \$344 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$337 ;
+    rq2_shift_9 <= \$345 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$338 ;
+    rq2_half_1 <= \$346 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$339 ;
+    rq2_half_2 <= \$347 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$340 ;
+    rq2_half_3 <= \$348 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$341 ;
+    rq2_half_4 <= \$349 ;
   always @(posedge clk)
-    rq2_x <= \$342 ;
+    rq2_half_5 <= \$350 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$343 ;
+    rq2_half_6 <= \$351 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$344 ;
+    rq2_half_7 <= \$352 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$345 ;
+    rq2_half_8 <= \$353 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$346 ;
+    rq2_half_9 <= \$354 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$347 ;
+    rq2_mask_1 <= \$355 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$348 ;
+    rq2_mask_2 <= \$356 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$349 ;
+    rq2_mask_3 <= \$357 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$350 ;
+    rq2_mask_4 <= \$358 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$351 ;
+    rq2_mask_5 <= \$359 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$352 ;
+    rq2_mask_6 <= \$360 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$353 ;
+    rq2_mask_7 <= \$361 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$354 ;
+    rq2_mask_8 <= \$362 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$355 ;
+    rq2_mask_9 <= \$363 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$356 ;
+    rq2_x <= \$364 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$357 ;
+    rq2_x0_0 <= \$365 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$358 ;
+    rq2_m0_0 <= \$366 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$359 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$360 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$361 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$362 ;
-  always @(posedge clk)
-    rq2_prod <= \$363 ;
-  always @(posedge clk)
-    rq2_floor <= \$364 ;
-  always @(posedge clk)
-    rq2_above <= \$365 ;
-  always @(posedge clk)
-    rq2_tie <= \$366 ;
-  always @(posedge clk)
-    rq2_code <= \$367 ;
-  always @(posedge clk)
-    rq2_under <= \$368 ;
-  always @(posedge clk)
-    rq2_over <= \$369 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$370 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$371 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$372 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$373 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$374 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$375 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$376 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$377 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$378 ;
+    rq2_part0_0 <= \$367 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$380  = rq3_shift_2;
+    \$369  = rq2_part0_0_r;
     if (rst) begin
-      \$380  = 6'h00;
+      \$369  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$381  = rq3_shift_3;
+    \$370  = rq2_x[16:0];
     if (rst) begin
-      \$381  = 6'h00;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$382  = rq3_shift_4;
+    \$371  = rq2_mult_1[24:17];
     if (rst) begin
-      \$382  = 6'h00;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$383  = rq3_shift_5;
+    \$372  = \$100 ;
     if (rst) begin
-      \$383  = 6'h00;
+      \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$384  = rq3_shift_6;
+    \$373  = rq2_part0_1;
     if (rst) begin
-      \$384  = 6'h00;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$385  = rq3_shift_7;
+    \$374  = rq2_part0_1_r;
     if (rst) begin
-      \$385  = 6'h00;
+      \$374  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$386  = \$128 ;
+    \$375  = rq2_x[23:17];
     if (rst) begin
-      \$386  = 34'h000000000;
+      \$375  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$387  = rq3_half_1;
+    \$376  = rq2_mult_1[16:0];
     if (rst) begin
-      \$387  = 34'h000000000;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$388  = rq3_half_2;
+    \$377  = \$101 ;
     if (rst) begin
-      \$388  = 34'h000000000;
+      \$377  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$389  = rq3_half_3;
+    \$378  = rq2_part1_0;
     if (rst) begin
-      \$389  = 34'h000000000;
+      \$378  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$390  = rq3_half_4;
+    \$379  = rq2_part1_0_r;
     if (rst) begin
-      \$390  = 34'h000000000;
+      \$379  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$391  = rq3_half_5;
+    \$380  = rq2_x[23:17];
     if (rst) begin
-      \$391  = 34'h000000000;
+      \$380  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$392  = rq3_half_6;
+    \$381  = rq2_mult_1[24:17];
     if (rst) begin
-      \$392  = 34'h000000000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$393  = rq3_half_7;
+    \$382  = \$102 ;
     if (rst) begin
-      \$393  = 34'h000000000;
+      \$382  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$394  = \$129 ;
+    \$383  = rq2_part1_1;
     if (rst) begin
-      \$394  = 34'h000000000;
+      \$383  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$395  = rq3_mask_1;
+    \$384  = rq2_part1_1_r;
     if (rst) begin
-      \$395  = 34'h000000000;
+      \$384  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$396  = rq3_mask_2;
+    \$385  = \$106 [48:0];
     if (rst) begin
-      \$396  = 34'h000000000;
+      \$385  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$397  = rq3_mask_3;
+    \$386  = \$110 [48:0];
     if (rst) begin
-      \$397  = 34'h000000000;
+      \$386  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$398  = rq3_mask_4;
+    \$387  = \$112 [48:0];
     if (rst) begin
-      \$398  = 34'h000000000;
+      \$387  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$399  = rq3_mask_5;
+    \$388  = \$113 ;
     if (rst) begin
-      \$399  = 34'h000000000;
+      \$388  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$400  = rq3_mask_6;
+    \$389  = \$114 ;
     if (rst) begin
-      \$400  = 34'h000000000;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$401  = rq3_mask_7;
+    \$390  = \$117 ;
     if (rst) begin
-      \$401  = 34'h000000000;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$402  = i__payload[95:72];
+    \$391  = \$121 [7:0];
     if (rst) begin
-      \$402  = 24'h000000;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$403  = rq3_x[16:0];
+    \$392  = \$126 ;
     if (rst) begin
-      \$403  = 17'h00000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$404  = rq3_mult_1[16:0];
+    \$393  = \$131 ;
     if (rst) begin
-      \$404  = 17'h00000;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$405  = \$130 ;
+    \$394  = \$132 ;
     if (rst) begin
-      \$405  = 34'h000000000;
+      \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$406  = rq3_part0_0;
+    \$395  = rq3_mult_1;
     if (rst) begin
-      \$406  = 34'h000000000;
+      \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$407  = rq3_part0_0_r;
+    \$396  = rq3_mult_2;
     if (rst) begin
-      \$407  = 34'h000000000;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$408  = rq3_x[16:0];
+    \$397  = rq3_mult_3;
     if (rst) begin
-      \$408  = 17'h00000;
+      \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$409  = rq3_mult_1[24:17];
+    \$398  = rq3_mult_4;
     if (rst) begin
-      \$409  = 8'h00;
+      \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$410  = \$131 ;
+    \$399  = rq3_mult_5;
     if (rst) begin
-      \$410  = 25'h0000000;
+      \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$411  = rq3_part0_1;
+    \$400  = rq3_mult_6;
     if (rst) begin
-      \$411  = 25'h0000000;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$412  = rq3_part0_1_r;
+    \$401  = rq3_mult_7;
     if (rst) begin
-      \$412  = 25'h0000000;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$413  = rq3_x[23:17];
+    \$402  = rq3_mult_8;
     if (rst) begin
-      \$413  = 7'h00;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$414  = rq3_mult_1[16:0];
+    \$403  = \$133 ;
     if (rst) begin
-      \$414  = 17'h00000;
+      \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$415  = \$132 ;
+    \$404  = rq3_shift_1;
     if (rst) begin
-      \$415  = 24'h000000;
+      \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$416  = rq3_part1_0;
+    \$405  = rq3_shift_2;
     if (rst) begin
-      \$416  = 24'h000000;
+      \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$417  = rq3_part1_0_r;
+    \$406  = rq3_shift_3;
     if (rst) begin
-      \$417  = 24'h000000;
+      \$406  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$418  = rq3_x[23:17];
+    \$407  = rq3_shift_4;
     if (rst) begin
-      \$418  = 7'h00;
+      \$407  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$419  = rq3_mult_1[24:17];
+    \$408  = rq3_shift_5;
     if (rst) begin
-      \$419  = 8'h00;
+      \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$420  = \$133 ;
+    \$409  = rq3_shift_6;
     if (rst) begin
-      \$420  = 15'h0000;
+      \$409  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$421  = rq3_part1_1;
+    \$410  = rq3_shift_7;
     if (rst) begin
-      \$421  = 15'h0000;
+      \$410  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$422  = rq3_part1_1_r;
+    \$411  = rq3_shift_8;
     if (rst) begin
-      \$422  = 15'h0000;
+      \$411  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$423  = \$141 [48:0];
+    \$412  = \$134 ;
     if (rst) begin
-      \$423  = 49'h0000000000000;
+      \$412  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$424  = \$142 ;
+    \$413  = rq3_half_1;
     if (rst) begin
-      \$424  = 49'h0000000000000;
+      \$413  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$425  = \$143 ;
+    \$414  = rq3_half_2;
     if (rst) begin
-      \$425  = 1'h0;
+      \$414  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$426  = \$146 ;
+    \$415  = rq3_half_3;
     if (rst) begin
-      \$426  = 1'h0;
+      \$415  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$427  = \$150 [7:0];
+    \$416  = rq3_half_4;
     if (rst) begin
-      \$427  = 8'h00;
+      \$416  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$428  = \$155 ;
+    \$417  = rq3_half_5;
     if (rst) begin
-      \$428  = 1'h0;
+      \$417  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$429  = \$160 ;
+    \$418  = rq3_half_6;
     if (rst) begin
-      \$429  = 1'h0;
+      \$418  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$430  = \$12 [3:0];
+    \$419  = rq3_half_7;
     if (rst) begin
-      \$430  = 4'h0;
+      \$419  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$431  = \$167 ;
+    \$420  = rq3_half_8;
     if (rst) begin
-      \$431  = 1'h1;
+      \$420  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$432  = \$signature__addr ;
-    if (\$174 ) begin
-      \$432  = \$177 [3:0];
-    end
+    \$421  = \$135 ;
     if (rst) begin
-      \$432  = 4'h0;
+      \$421  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$433  = rport__addr;
-    if (\$181 ) begin
-      \$433  = \$184 [3:0];
-    end
+    \$422  = rq3_mask_1;
     if (rst) begin
-      \$433  = 4'h0;
+      \$422  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$434  = \$197 [3:0];
+    \$423  = rq3_mask_2;
     if (rst) begin
-      \$434  = 4'h0;
+      \$423  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$435  = o__valid;
-    if (\$199 ) begin
-      \$435  = \$201 ;
-    end
+    \$424  = rq3_mask_3;
     if (rst) begin
-      \$435  = 1'h0;
+      \$424  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$436  = o__payload;
-    if (\$199 ) begin
-      \$436  = \$203 ;
+    \$425  = rq3_mask_4;
+    if (rst) begin
+      \$425  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$426  = rq3_mask_5;
+    if (rst) begin
+      \$426  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$427  = rq3_mask_6;
+    if (rst) begin
+      \$427  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$428  = rq3_mask_7;
+    if (rst) begin
+      \$428  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$429  = rq3_mask_8;
+    if (rst) begin
+      \$429  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$430  = i__payload[95:72];
+    if (rst) begin
+      \$430  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$431  = rq3_x[16:0];
+    if (rst) begin
+      \$431  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$432  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$432  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$433  = \$136 ;
+    if (rst) begin
+      \$433  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$434  = rq3_part0_0;
+    if (rst) begin
+      \$434  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$435  = rq3_part0_0_r;
+    if (rst) begin
+      \$435  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$436  = rq3_x[16:0];
+    if (rst) begin
+      \$436  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$437  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$437  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$438  = \$137 ;
+    if (rst) begin
+      \$438  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$439  = rq3_part0_1;
+    if (rst) begin
+      \$439  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$440  = rq3_part0_1_r;
+    if (rst) begin
+      \$440  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$441  = rq3_x[23:17];
+    if (rst) begin
+      \$441  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$442  = rq3_mult_1[16:0];
+    if (rst) begin
+      \$442  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$443  = \$138 ;
+    if (rst) begin
+      \$443  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$444  = rq3_part1_0;
+    if (rst) begin
+      \$444  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$445  = rq3_part1_0_r;
+    if (rst) begin
+      \$445  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$446  = rq3_x[23:17];
+    if (rst) begin
+      \$446  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$447  = rq3_mult_1[24:17];
+    if (rst) begin
+      \$447  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$448  = \$139 ;
+    if (rst) begin
+      \$448  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$449  = rq3_part1_1;
+    if (rst) begin
+      \$449  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$450  = rq3_part1_1_r;
+    if (rst) begin
+      \$450  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$451  = \$143 [48:0];
+    if (rst) begin
+      \$451  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$452  = \$147 [48:0];
+    if (rst) begin
+      \$452  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$453  = \$149 [48:0];
+    if (rst) begin
+      \$453  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$454  = \$150 ;
+    if (rst) begin
+      \$454  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$455  = \$151 ;
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$456  = \$154 ;
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$457  = \$158 [7:0];
+    if (rst) begin
+      \$457  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$458  = \$163 ;
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$459  = \$168 ;
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$460  = \$12 [3:0];
+    if (rst) begin
+      \$460  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$461  = \$175 ;
+    if (rst) begin
+      \$461  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$462  = \$signature__addr ;
+    if (\$182 ) begin
+      \$462  = \$185 [3:0];
     end
     if (rst) begin
-      \$436  = 32'd0;
+      \$462  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$463  = rport__addr;
+    if (\$189 ) begin
+      \$463  = \$192 [3:0];
+    end
+    if (rst) begin
+      \$463  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$464  = \$205 [3:0];
+    if (rst) begin
+      \$464  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$465  = o__valid;
+    if (\$207 ) begin
+      \$465  = \$209 ;
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$466  = o__payload;
+    if (\$207 ) begin
+      \$466  = \$211 ;
+    end
+    if (rst) begin
+      \$466  = 32'd0;
     end
   end
   always @* begin
@@ -29517,13 +30304,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$59  = 25'h11fc836;
+          \$61  = 25'h11fc836;
       2'h1:
-          \$59  = 25'h185eebb;
+          \$61  = 25'h185eebb;
       2'h2:
-          \$59  = 25'h17f6c2f;
+          \$61  = 25'h17f6c2f;
       2'h3:
-          \$59  = 25'h11ec9cb;
+          \$61  = 25'h11ec9cb;
     endcase
   end
   always @* begin
@@ -29531,13 +30318,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$91  = 25'h1d15782;
+          \$95  = 25'h1d15782;
       2'h1:
-          \$91  = 25'h1751256;
+          \$95  = 25'h1751256;
       2'h2:
-          \$91  = 25'h10ada17;
+          \$95  = 25'h10ada17;
       2'h3:
-          \$91  = 25'h14e5df6;
+          \$95  = 25'h14e5df6;
     endcase
   end
   always @* begin
@@ -29545,13 +30332,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$92  = 6'h22;
+          \$96  = 6'h22;
       2'h1:
-          \$92  = 6'h21;
+          \$96  = 6'h21;
       2'h2:
-          \$92  = 6'h21;
+          \$96  = 6'h21;
       2'h3:
-          \$92  = 6'h21;
+          \$96  = 6'h21;
     endcase
   end
   always @* begin
@@ -29559,13 +30346,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$93  = 34'h200000000;
+          \$97  = 34'h200000000;
       2'h1:
-          \$93  = 34'h100000000;
+          \$97  = 34'h100000000;
       2'h2:
-          \$93  = 34'h100000000;
+          \$97  = 34'h100000000;
       2'h3:
-          \$93  = 34'h100000000;
+          \$97  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -29573,13 +30360,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$94  = 34'h3ffffffff;
+          \$98  = 34'h3ffffffff;
       2'h1:
-          \$94  = 34'h1ffffffff;
+          \$98  = 34'h1ffffffff;
       2'h2:
-          \$94  = 34'h1ffffffff;
+          \$98  = 34'h1ffffffff;
       2'h3:
-          \$94  = 34'h1ffffffff;
+          \$98  = 34'h1ffffffff;
     endcase
   end
   always @* begin
@@ -29587,13 +30374,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$126  = 25'h12bf61a;
+          \$132  = 25'h12bf61a;
       2'h1:
-          \$126  = 25'h1f7c860;
+          \$132  = 25'h1f7c860;
       2'h2:
-          \$126  = 25'h17b1c97;
+          \$132  = 25'h17b1c97;
       2'h3:
-          \$126  = 25'h1189f7b;
+          \$132  = 25'h1189f7b;
     endcase
   end
   always @* begin
@@ -29601,13 +30388,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$127  = 6'h21;
+          \$133  = 6'h21;
       2'h1:
-          \$127  = 6'h22;
+          \$133  = 6'h22;
       2'h2:
-          \$127  = 6'h22;
+          \$133  = 6'h22;
       2'h3:
-          \$127  = 6'h21;
+          \$133  = 6'h21;
     endcase
   end
   always @* begin
@@ -29615,13 +30402,13 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$128  = 34'h100000000;
+          \$134  = 34'h100000000;
       2'h1:
-          \$128  = 34'h200000000;
+          \$134  = 34'h200000000;
       2'h2:
-          \$128  = 34'h200000000;
+          \$134  = 34'h200000000;
       2'h3:
-          \$128  = 34'h100000000;
+          \$134  = 34'h100000000;
     endcase
   end
   always @* begin
@@ -29629,1248 +30416,1115 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$129  = 34'h1ffffffff;
+          \$135  = 34'h1ffffffff;
       2'h1:
-          \$129  = 34'h3ffffffff;
+          \$135  = 34'h3ffffffff;
       2'h2:
-          \$129  = 34'h3ffffffff;
+          \$135  = 34'h3ffffffff;
       2'h3:
-          \$129  = 34'h1ffffffff;
+          \$135  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$204  = group;
+    \$212  = group;
     if (\$19 ) begin
-      \$204  = \$22 [1:0];
+      \$212  = \$22 [1:0];
     end
     if (rst) begin
-      \$204  = 2'h0;
+      \$212  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$205  = \$23 ;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$206  = rq_valid_1;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$207  = rq_valid_2;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$208  = rq_valid_3;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$209  = rq_valid_4;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$210  = rq_valid_5;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$211  = rq_valid_6;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$212  = rq_valid_7;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$213  = rq_valid_8;
+    \$213  = \$23 ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$214  = \$24 ;
+    \$214  = rq_valid_1;
     if (rst) begin
-      \$214  = 25'h0000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$215  = rq0_mult_1;
+    \$215  = rq_valid_2;
     if (rst) begin
-      \$215  = 25'h0000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$216  = rq0_mult_2;
+    \$216  = rq_valid_3;
     if (rst) begin
-      \$216  = 25'h0000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$217  = rq0_mult_3;
+    \$217  = rq_valid_4;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$218  = rq0_mult_4;
+    \$218  = rq_valid_5;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$219  = rq0_mult_5;
+    \$219  = rq_valid_6;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$220  = rq0_mult_6;
+    \$220  = rq_valid_7;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$221  = rq0_mult_7;
+    \$221  = rq_valid_8;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$222  = \$25 ;
+    \$222  = rq_valid_9;
     if (rst) begin
-      \$222  = 6'h00;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$223  = rq0_shift_1;
+    \$223  = \$24 ;
     if (rst) begin
-      \$223  = 6'h00;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$224  = rq0_shift_2;
+    \$224  = rq0_mult_1;
     if (rst) begin
-      \$224  = 6'h00;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$225  = rq0_shift_3;
+    \$225  = rq0_mult_2;
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$226  = rq0_shift_4;
+    \$226  = rq0_mult_3;
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$227  = rq0_shift_5;
+    \$227  = rq0_mult_4;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$228  = rq0_shift_6;
+    \$228  = rq0_mult_5;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$229  = rq0_shift_7;
+    \$229  = rq0_mult_6;
     if (rst) begin
-      \$229  = 6'h00;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$230  = \$26 ;
+    \$230  = rq0_mult_7;
     if (rst) begin
-      \$230  = 34'h000000000;
+      \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$231  = rq0_half_1;
+    \$231  = rq0_mult_8;
     if (rst) begin
-      \$231  = 34'h000000000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$232  = rq0_half_2;
+    \$232  = \$25 ;
     if (rst) begin
-      \$232  = 34'h000000000;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$233  = rq0_half_3;
+    \$233  = rq0_shift_1;
     if (rst) begin
-      \$233  = 34'h000000000;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$234  = rq0_half_4;
+    \$234  = rq0_shift_2;
     if (rst) begin
-      \$234  = 34'h000000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$235  = rq0_half_5;
+    \$235  = rq0_shift_3;
     if (rst) begin
-      \$235  = 34'h000000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$236  = rq0_half_6;
+    \$236  = rq0_shift_4;
     if (rst) begin
-      \$236  = 34'h000000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$237  = rq0_half_7;
+    \$237  = rq0_shift_5;
     if (rst) begin
-      \$237  = 34'h000000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$238  = \$27 ;
+    \$238  = rq0_shift_6;
     if (rst) begin
-      \$238  = 34'h000000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$239  = rq0_mask_1;
+    \$239  = rq0_shift_7;
     if (rst) begin
-      \$239  = 34'h000000000;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$240  = rq0_mask_2;
+    \$240  = rq0_shift_8;
     if (rst) begin
-      \$240  = 34'h000000000;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$241  = rq0_mask_3;
+    \$241  = \$26 ;
     if (rst) begin
       \$241  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$242  = rq0_mask_4;
+    \$242  = rq0_half_1;
     if (rst) begin
       \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$243  = rq0_mask_5;
+    \$243  = rq0_half_2;
     if (rst) begin
       \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$244  = rq0_mask_6;
+    \$244  = rq0_half_3;
     if (rst) begin
       \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$245  = rq0_mask_7;
+    \$245  = rq0_half_4;
     if (rst) begin
       \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$246  = i__payload[23:0];
+    \$246  = rq0_half_5;
     if (rst) begin
-      \$246  = 24'h000000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$247  = rq0_x[16:0];
+    \$247  = rq0_half_6;
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$248  = rq0_mult_1[16:0];
+    \$248  = rq0_half_7;
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$249  = \$28 ;
+    \$249  = rq0_half_8;
     if (rst) begin
       \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$250  = rq0_part0_0;
+    \$250  = \$27 ;
     if (rst) begin
       \$250  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$251  = rq0_part0_0_r;
+    \$251  = rq0_mask_1;
     if (rst) begin
       \$251  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$252  = rq0_x[16:0];
+    \$252  = rq0_mask_2;
     if (rst) begin
-      \$252  = 17'h00000;
+      \$252  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$253  = rq0_mult_1[24:17];
+    \$253  = rq0_mask_3;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$254  = \$29 ;
+    \$254  = rq0_mask_4;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$255  = rq0_part0_1;
+    \$255  = rq0_mask_5;
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$256  = rq0_part0_1_r;
+    \$256  = rq0_mask_6;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$257  = rq0_x[23:17];
+    \$257  = rq0_mask_7;
     if (rst) begin
-      \$257  = 7'h00;
+      \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$258  = rq0_mult_1[16:0];
+    \$258  = rq0_mask_8;
     if (rst) begin
-      \$258  = 17'h00000;
+      \$258  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$259  = \$30 ;
+    \$259  = i__payload[23:0];
     if (rst) begin
       \$259  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$260  = rq0_part1_0;
+    \$260  = rq0_x[16:0];
     if (rst) begin
-      \$260  = 24'h000000;
+      \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$261  = rq0_part1_0_r;
+    \$261  = rq0_mult_1[16:0];
     if (rst) begin
-      \$261  = 24'h000000;
+      \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$262  = rq0_x[23:17];
+    \$262  = \$28 ;
     if (rst) begin
-      \$262  = 7'h00;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$263  = rq0_mult_1[24:17];
+    \$263  = rq0_part0_0;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$264  = \$31 ;
+    \$264  = rq0_part0_0_r;
     if (rst) begin
-      \$264  = 15'h0000;
+      \$264  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$265  = rq0_part1_1;
+    \$265  = rq0_x[16:0];
     if (rst) begin
-      \$265  = 15'h0000;
+      \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$266  = rq0_part1_1_r;
+    \$266  = rq0_mult_1[24:17];
     if (rst) begin
-      \$266  = 15'h0000;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$267  = \$39 [48:0];
+    \$267  = \$29 ;
     if (rst) begin
-      \$267  = 49'h0000000000000;
+      \$267  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$268  = \$40 ;
+    \$268  = rq0_part0_1;
     if (rst) begin
-      \$268  = 49'h0000000000000;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$269  = \$41 ;
+    \$269  = rq0_part0_1_r;
     if (rst) begin
-      \$269  = 1'h0;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$270  = \$44 ;
+    \$270  = rq0_x[23:17];
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$271  = \$48 [7:0];
+    \$271  = rq0_mult_1[16:0];
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$272  = \$53 ;
+    \$272  = \$30 ;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$273  = \$58 ;
+    \$273  = rq0_part1_0;
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$274  = \$59 ;
+    \$274  = rq0_part1_0_r;
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$275  = rq1_mult_1;
+    \$275  = rq0_x[23:17];
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$276  = rq1_mult_2;
+    \$276  = rq0_mult_1[24:17];
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$277  = rq1_mult_3;
+    \$277  = \$31 ;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$278  = rq1_mult_4;
+    \$278  = rq0_part1_1;
     if (rst) begin
-      \$278  = 25'h0000000;
+      \$278  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$279  = rq1_mult_5;
+    \$279  = rq0_part1_1_r;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$279  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$280  = rq1_mult_6;
+    \$280  = \$35 [48:0];
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$280  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$281  = rq1_mult_7;
+    \$281  = \$39 [48:0];
     if (rst) begin
-      \$281  = 25'h0000000;
+      \$281  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$282  = i__payload[47:24];
+    \$282  = \$41 [48:0];
     if (rst) begin
-      \$282  = 24'h000000;
+      \$282  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$283  = rq1_x[16:0];
+    \$283  = \$42 ;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$284  = rq1_mult_1[16:0];
+    \$284  = \$43 ;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$285  = \$60 ;
+    \$285  = \$46 ;
     if (rst) begin
-      \$285  = 34'h000000000;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$286  = rq1_part0_0;
+    \$286  = \$50 [7:0];
     if (rst) begin
-      \$286  = 34'h000000000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$287  = rq1_part0_0_r;
+    \$287  = \$55 ;
     if (rst) begin
-      \$287  = 34'h000000000;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$288  = rq1_x[16:0];
+    \$288  = \$60 ;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$289  = rq1_mult_1[24:17];
+    \$289  = \$61 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$290  = \$61 ;
+    \$290  = rq1_mult_1;
     if (rst) begin
       \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$291  = rq1_part0_1;
+    \$291  = rq1_mult_2;
     if (rst) begin
       \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$292  = rq1_part0_1_r;
+    \$292  = rq1_mult_3;
     if (rst) begin
       \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$293  = rq1_x[23:17];
+    \$293  = rq1_mult_4;
     if (rst) begin
-      \$293  = 7'h00;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$294  = rq1_mult_1[16:0];
+    \$294  = rq1_mult_5;
     if (rst) begin
-      \$294  = 17'h00000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$295  = \$62 ;
+    \$295  = rq1_mult_6;
     if (rst) begin
-      \$295  = 24'h000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$296  = rq1_part1_0;
+    \$296  = rq1_mult_7;
     if (rst) begin
-      \$296  = 24'h000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$297  = rq1_part1_0_r;
+    \$297  = rq1_mult_8;
     if (rst) begin
-      \$297  = 24'h000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$298  = rq1_x[23:17];
+    \$298  = i__payload[47:24];
     if (rst) begin
-      \$298  = 7'h00;
+      \$298  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$299  = rq1_mult_1[24:17];
+    \$299  = rq1_x[16:0];
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$300  = \$63 ;
+    \$300  = rq1_mult_1[16:0];
     if (rst) begin
-      \$300  = 15'h0000;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$301  = rq1_part1_1;
+    \$301  = \$62 ;
     if (rst) begin
-      \$301  = 15'h0000;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$302  = rq1_part1_1_r;
+    \$302  = rq1_part0_0;
     if (rst) begin
-      \$302  = 15'h0000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$303  = \$71 [48:0];
+    \$303  = rq1_part0_0_r;
     if (rst) begin
-      \$303  = 49'h0000000000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$304  = \$72 ;
+    \$304  = rq1_x[16:0];
     if (rst) begin
-      \$304  = 49'h0000000000000;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$305  = \$73 ;
+    \$305  = rq1_mult_1[24:17];
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$306  = \$76 ;
+    \$306  = \$63 ;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$307  = \$80 [7:0];
+    \$307  = rq1_part0_1;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$308  = \$85 ;
+    \$308  = rq1_part0_1_r;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$309  = \$90 ;
+    \$309  = rq1_x[23:17];
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$310  = \$91 ;
+    \$310  = rq1_mult_1[16:0];
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$311  = rq2_mult_1;
+    \$311  = \$64 ;
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$312  = rq2_mult_2;
+    \$312  = rq1_part1_0;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$313  = rq2_mult_3;
+    \$313  = rq1_part1_0_r;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$313  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$314  = rq2_mult_4;
+    \$314  = rq1_x[23:17];
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$314  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$315  = rq2_mult_5;
+    \$315  = rq1_mult_1[24:17];
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$316  = rq2_mult_6;
+    \$316  = \$65 ;
     if (rst) begin
-      \$316  = 25'h0000000;
+      \$316  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$317  = rq2_mult_7;
+    \$317  = rq1_part1_1;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$317  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$318  = \$92 ;
+    \$318  = rq1_part1_1_r;
     if (rst) begin
-      \$318  = 6'h00;
+      \$318  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$319  = rq2_shift_1;
+    \$319  = \$69 [48:0];
     if (rst) begin
-      \$319  = 6'h00;
+      \$319  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$320  = rq2_shift_2;
+    \$320  = \$73 [48:0];
     if (rst) begin
-      \$320  = 6'h00;
+      \$320  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$321  = rq2_shift_3;
+    \$321  = \$75 [48:0];
     if (rst) begin
-      \$321  = 6'h00;
+      \$321  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$322  = rq2_shift_4;
+    \$322  = \$76 ;
     if (rst) begin
-      \$322  = 6'h00;
+      \$322  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$323  = rq2_shift_5;
+    \$323  = \$77 ;
     if (rst) begin
-      \$323  = 6'h00;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$324  = rq2_shift_6;
+    \$324  = \$80 ;
     if (rst) begin
-      \$324  = 6'h00;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$325  = rq2_shift_7;
+    \$325  = \$84 [7:0];
     if (rst) begin
-      \$325  = 6'h00;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$326  = \$93 ;
+    \$326  = \$89 ;
     if (rst) begin
-      \$326  = 34'h000000000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$327  = rq2_half_1;
+    \$327  = \$94 ;
     if (rst) begin
-      \$327  = 34'h000000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$328  = rq2_half_2;
+    \$328  = \$95 ;
     if (rst) begin
-      \$328  = 34'h000000000;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$329  = rq2_half_3;
+    \$329  = rq2_mult_1;
     if (rst) begin
-      \$329  = 34'h000000000;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$330  = rq2_half_4;
+    \$330  = rq2_mult_2;
     if (rst) begin
-      \$330  = 34'h000000000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$331  = rq2_half_5;
+    \$331  = rq2_mult_3;
     if (rst) begin
-      \$331  = 34'h000000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$332  = rq2_half_6;
+    \$332  = rq2_mult_4;
     if (rst) begin
-      \$332  = 34'h000000000;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$333  = rq2_half_7;
+    \$333  = rq2_mult_5;
     if (rst) begin
-      \$333  = 34'h000000000;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$334  = \$94 ;
+    \$334  = rq2_mult_6;
     if (rst) begin
-      \$334  = 34'h000000000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$335  = rq2_mask_1;
+    \$335  = rq2_mult_7;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$336  = rq2_mask_2;
+    \$336  = rq2_mult_8;
     if (rst) begin
-      \$336  = 34'h000000000;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$337  = rq2_mask_3;
+    \$337  = \$96 ;
     if (rst) begin
-      \$337  = 34'h000000000;
+      \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$338  = rq2_mask_4;
+    \$338  = rq2_shift_1;
     if (rst) begin
-      \$338  = 34'h000000000;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$339  = rq2_mask_5;
+    \$339  = rq2_shift_2;
     if (rst) begin
-      \$339  = 34'h000000000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$340  = rq2_mask_6;
+    \$340  = rq2_shift_3;
     if (rst) begin
-      \$340  = 34'h000000000;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$341  = rq2_mask_7;
+    \$341  = rq2_shift_4;
     if (rst) begin
-      \$341  = 34'h000000000;
+      \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$342  = i__payload[71:48];
+    \$342  = rq2_shift_5;
     if (rst) begin
-      \$342  = 24'h000000;
+      \$342  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$343  = rq2_x[16:0];
+    \$343  = rq2_shift_6;
     if (rst) begin
-      \$343  = 17'h00000;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$344  = rq2_mult_1[16:0];
+    \$344  = rq2_shift_7;
     if (rst) begin
-      \$344  = 17'h00000;
+      \$344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$345  = \$95 ;
+    \$345  = rq2_shift_8;
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$346  = rq2_part0_0;
+    \$346  = \$97 ;
     if (rst) begin
       \$346  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$347  = rq2_part0_0_r;
+    \$347  = rq2_half_1;
     if (rst) begin
       \$347  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$348  = rq2_x[16:0];
+    \$348  = rq2_half_2;
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$349  = rq2_mult_1[24:17];
+    \$349  = rq2_half_3;
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$350  = \$96 ;
+    \$350  = rq2_half_4;
     if (rst) begin
-      \$350  = 25'h0000000;
+      \$350  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$351  = rq2_part0_1;
+    \$351  = rq2_half_5;
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$352  = rq2_part0_1_r;
+    \$352  = rq2_half_6;
     if (rst) begin
-      \$352  = 25'h0000000;
+      \$352  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$353  = rq2_x[23:17];
+    \$353  = rq2_half_7;
     if (rst) begin
-      \$353  = 7'h00;
+      \$353  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$354  = rq2_mult_1[16:0];
+    \$354  = rq2_half_8;
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$355  = \$97 ;
+    \$355  = \$98 ;
     if (rst) begin
-      \$355  = 24'h000000;
+      \$355  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$356  = rq2_part1_0;
+    \$356  = rq2_mask_1;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$356  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$357  = rq2_part1_0_r;
+    \$357  = rq2_mask_2;
     if (rst) begin
-      \$357  = 24'h000000;
+      \$357  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$358  = rq2_x[23:17];
+    \$358  = rq2_mask_3;
     if (rst) begin
-      \$358  = 7'h00;
+      \$358  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$359  = rq2_mult_1[24:17];
+    \$359  = rq2_mask_4;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$360  = \$98 ;
+    \$360  = rq2_mask_5;
     if (rst) begin
-      \$360  = 15'h0000;
+      \$360  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$361  = rq2_part1_1;
+    \$361  = rq2_mask_6;
     if (rst) begin
-      \$361  = 15'h0000;
+      \$361  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$362  = rq2_part1_1_r;
+    \$362  = rq2_mask_7;
     if (rst) begin
-      \$362  = 15'h0000;
+      \$362  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$363  = \$106 [48:0];
+    \$363  = rq2_mask_8;
     if (rst) begin
-      \$363  = 49'h0000000000000;
+      \$363  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$364  = \$107 ;
+    \$364  = i__payload[71:48];
     if (rst) begin
-      \$364  = 49'h0000000000000;
+      \$364  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$365  = \$108 ;
+    \$365  = rq2_x[16:0];
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$366  = \$111 ;
+    \$366  = rq2_mult_1[16:0];
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$367  = \$115 [7:0];
+    \$367  = \$99 ;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$368  = \$120 ;
+    \$368  = rq2_part0_0;
     if (rst) begin
-      \$368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$369  = \$125 ;
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$370  = \$126 ;
-    if (rst) begin
-      \$370  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$371  = rq3_mult_1;
-    if (rst) begin
-      \$371  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$372  = rq3_mult_2;
-    if (rst) begin
-      \$372  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$373  = rq3_mult_3;
-    if (rst) begin
-      \$373  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$374  = rq3_mult_4;
-    if (rst) begin
-      \$374  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$375  = rq3_mult_5;
-    if (rst) begin
-      \$375  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$376  = rq3_mult_6;
-    if (rst) begin
-      \$376  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$377  = rq3_mult_7;
-    if (rst) begin
-      \$377  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$378  = \$127 ;
-    if (rst) begin
-      \$378  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$379  = rq3_shift_1;
-    if (rst) begin
-      \$379  = 6'h00;
+      \$368  = 34'h000000000;
     end
   end
   assign q_room = i__ready;
@@ -30900,21 +31554,21 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$36  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$38  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$64  = { 1'h0, rq1_part0_0_rr };
-  assign \$66  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$70  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$72  = { rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48:33] };
-  assign \$75  = 1'h1;
-  assign \$76  = \$74 ;
-  assign \$99  = { 1'h0, rq2_part0_0_rr };
-  assign \$101  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$103  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$105  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$134  = { 1'h0, rq3_part0_0_rr };
-  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$66  = { 1'h0, rq1_part0_0_rr };
+  assign \$68  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$70  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$72  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$76  = { rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48], rq1_prod[48:33] };
+  assign \$79  = 1'h1;
+  assign \$80  = \$78 ;
+  assign \$103  = { 1'h0, rq2_part0_0_rr };
+  assign \$105  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$107  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$109  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$140  = { 1'h0, rq3_part0_0_rr };
+  assign \$142  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$144  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$146  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -39503,29 +40157,29 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [33:0] \$123 ;
-  reg [33:0] \$124 ;
-  reg [33:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [33:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
@@ -39538,46 +40192,55 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] \$134 ;
   reg [33:0] \$135 ;
   reg [33:0] \$136 ;
-  reg [24:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [33:0] \$137 ;
+  reg [33:0] \$138 ;
+  reg [33:0] \$139 ;
   wire [4:0] \$14 ;
   reg [33:0] \$140 ;
   reg [33:0] \$141 ;
   reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [33:0] \$143 ;
+  reg [24:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [24:0] \$150 ;
-  reg [24:0] \$151 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
   reg [24:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg [49:0] \$158 ;
-  reg [49:0] \$159 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [24:0] \$157 ;
+  reg [24:0] \$158 ;
+  reg [24:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [7:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [15:0] \$162 ;
+  reg [15:0] \$163 ;
+  reg [15:0] \$164 ;
+  reg [49:0] \$165 ;
+  reg [49:0] \$166 ;
+  reg [49:0] \$167 ;
+  reg [49:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [33:0] \$19 ;
   wire \$2 ;
   reg [33:0] \$20 ;
@@ -39591,21 +40254,21 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire [56:0] \$28 ;
   wire [55:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [56:0] \$30 ;
   wire [78:0] \$31 ;
   wire [79:0] \$32 ;
-  wire [49:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [50:0] \$33 ;
+  wire [51:0] \$34 ;
+  wire [49:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [50:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [51:0] \$41 ;
+  wire [50:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [51:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -39631,40 +40294,40 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [3:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -39711,6 +40374,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_half_7 = 34'h000000000;
   reg [33:0] rq0_half_8 = 34'h000000000;
+  reg [33:0] rq0_half_9 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -39723,6 +40387,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [33:0] rq0_mask_7 = 34'h000000000;
   reg [33:0] rq0_mask_8 = 34'h000000000;
+  reg [33:0] rq0_mask_9 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -39731,6 +40396,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -39754,6 +40420,9 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [49:0] rq0_sum0 = 50'h0000000000000;
+  reg [49:0] rq0_sum1 = 50'h0000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [24:0] rq0_x = 25'h0000000;
@@ -39762,6 +40431,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [7:0] rq0_x1_0 = 8'h00;
   reg [7:0] rq0_x1_1 = 8'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -39772,7 +40442,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -39783,13 +40453,14 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 16'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -39802,7 +40473,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 4'hf;
   assign \$14  = group + 1'h1;
@@ -39814,224 +40485,240 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(4'h8) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(8'h87);
-  assign \$45  = $signed(rq0_floor) < $signed(8'h88);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(9'h086);
-  assign \$50  = $signed(rq0_floor) > $signed(9'h087);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(4'h8) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(8'h87);
+  assign \$47  = $signed(rq0_floor) < $signed(8'h88);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(9'h086);
+  assign \$52  = $signed(rq0_floor) > $signed(9'h087);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     (* full_case = 32'd1 *)
@@ -40186,556 +40873,605 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [3:0];
+      \$97  = \$15 [3:0];
     end
     if (rst) begin
-      \$95  = 4'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 34'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 34'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 34'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 25'h0000000;
+      \$137  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
       \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$148  = rq0_x[24:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 25'h0000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 25'h0000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
       \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$153  = rq0_x[24:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[24:17];
     if (rst) begin
-      \$155  = 16'h0000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 16'h0000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 16'h0000;
+      \$157  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$158  = \$32 [49:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 50'h0000000000000;
+      \$158  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 50'h0000000000000;
+      \$159  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[24:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [49:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [49:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [49:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -40746,9 +41482,9 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$29  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
@@ -44243,29 +44979,29 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [32:0] \$121 ;
-  reg [32:0] \$122 ;
-  reg [32:0] \$123 ;
-  reg [32:0] \$124 ;
-  reg [32:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [32:0] \$126 ;
   reg [32:0] \$127 ;
   reg [32:0] \$128 ;
@@ -44278,46 +45014,55 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] \$134 ;
   reg [32:0] \$135 ;
   reg [32:0] \$136 ;
-  reg [20:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [32:0] \$137 ;
+  reg [32:0] \$138 ;
+  reg [32:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [33:0] \$140 ;
-  reg [33:0] \$141 ;
-  reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [3:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [32:0] \$140 ;
+  reg [32:0] \$141 ;
+  reg [32:0] \$142 ;
+  reg [32:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [20:0] \$150 ;
-  reg [20:0] \$151 ;
-  reg [20:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [11:0] \$155 ;
-  reg [11:0] \$156 ;
-  reg [11:0] \$157 ;
-  reg [45:0] \$158 ;
-  reg [45:0] \$159 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [20:0] \$157 ;
+  reg [20:0] \$158 ;
+  reg [20:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [3:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [11:0] \$162 ;
+  reg [11:0] \$163 ;
+  reg [11:0] \$164 ;
+  reg [45:0] \$165 ;
+  reg [45:0] \$166 ;
+  reg [45:0] \$167 ;
+  reg [45:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [32:0] \$19 ;
   wire \$2 ;
   reg [32:0] \$20 ;
@@ -44331,21 +45076,21 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire [56:0] \$28 ;
   wire [51:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [52:0] \$30 ;
   wire [74:0] \$31 ;
   wire [75:0] \$32 ;
-  wire [45:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [46:0] \$33 ;
+  wire [47:0] \$34 ;
+  wire [45:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [46:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [47:0] \$41 ;
+  wire [46:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [47:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -44371,40 +45116,40 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [3:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -44451,6 +45196,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq0_half_6 = 33'h000000000;
   reg [32:0] rq0_half_7 = 33'h000000000;
   reg [32:0] rq0_half_8 = 33'h000000000;
+  reg [32:0] rq0_half_9 = 33'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -44463,6 +45209,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [32:0] rq0_mask_6 = 33'h000000000;
   reg [32:0] rq0_mask_7 = 33'h000000000;
   reg [32:0] rq0_mask_8 = 33'h000000000;
+  reg [32:0] rq0_mask_9 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -44471,6 +45218,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -44494,6 +45242,9 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [45:0] rq0_sum0 = 46'h000000000000;
+  reg [45:0] rq0_sum1 = 46'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [20:0] rq0_x = 21'h000000;
@@ -44502,6 +45253,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [3:0] rq0_x1_0 = 4'h0;
   reg [3:0] rq0_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -44512,7 +45264,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -44523,13 +45275,14 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -44542,7 +45295,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 4'hf;
   assign \$14  = group + 1'h1;
@@ -44554,224 +45307,240 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(6'h25) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(8'h9a);
-  assign \$45  = $signed(rq0_floor) < $signed(8'h9b);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(9'h099);
-  assign \$50  = $signed(rq0_floor) > $signed(9'h09a);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(6'h25) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(8'h9a);
+  assign \$47  = $signed(rq0_floor) < $signed(8'h9b);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(9'h099);
+  assign \$52  = $signed(rq0_floor) > $signed(9'h09a);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     (* full_case = 32'd1 *)
@@ -44926,556 +45695,605 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [3:0];
+      \$97  = \$15 [3:0];
     end
     if (rst) begin
-      \$95  = 4'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 33'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 33'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 33'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 33'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 33'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 21'h000000;
+      \$137  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
-      \$140  = 34'h000000000;
+      \$140  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
-      \$141  = 34'h000000000;
+      \$141  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
-      \$142  = 34'h000000000;
+      \$142  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$148  = rq0_x[20:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 4'h0;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 21'h000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 21'h000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 21'h000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$153  = rq0_x[20:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[20:17];
     if (rst) begin
-      \$155  = 12'h000;
+      \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 12'h000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 12'h000;
+      \$157  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$158  = \$32 [45:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 46'h000000000000;
+      \$158  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 46'h000000000000;
+      \$159  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[20:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [45:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [45:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [45:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -45486,9 +46304,9 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
@@ -45500,35 +46318,35 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [7:0] \$103 ;
-  reg \$104 ;
-  reg \$105 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [7:0] \$105 ;
   reg \$106 ;
   reg \$107 ;
   reg \$108 ;
   reg \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [8:0] \$112 ;
-  reg [25:0] \$113 ;
-  reg [25:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [33:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [25:0] \$115 ;
+  reg [25:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [8:0] \$120 ;
-  reg [8:0] \$121 ;
-  reg [23:0] \$122 ;
-  reg [23:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [33:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [33:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [8:0] \$122 ;
+  reg [8:0] \$123 ;
+  reg [23:0] \$124 ;
+  reg [23:0] \$125 ;
+  reg [8:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [33:0] \$129 ;
   wire \$13 ;
   reg \$130 ;
   reg \$131 ;
@@ -45537,37 +46355,42 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [34:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [17:0] \$139 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [17:0] \$140 ;
-  reg [17:0] \$141 ;
-  reg [16:0] \$142 ;
+  reg [34:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [17:0] \$142 ;
   reg [17:0] \$143 ;
   reg [17:0] \$144 ;
-  reg [17:0] \$145 ;
-  reg \$146 ;
-  reg [1:0] \$147 ;
-  reg [1:0] \$148 ;
-  reg [1:0] \$149 ;
+  reg [16:0] \$145 ;
+  reg [17:0] \$146 ;
+  reg [17:0] \$147 ;
+  reg [17:0] \$148 ;
+  reg \$149 ;
   wire [8:0] \$15 ;
-  reg [33:0] \$150 ;
-  reg [33:0] \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [7:0] \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg [7:0] \$157 ;
-  reg [4:0] \$158 ;
-  reg \$159 ;
+  reg [1:0] \$150 ;
+  reg [1:0] \$151 ;
+  reg [1:0] \$152 ;
+  reg [33:0] \$153 ;
+  reg [33:0] \$154 ;
+  reg [33:0] \$155 ;
+  reg [33:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [7:0] \$159 ;
   wire [25:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [4:0] \$162 ;
-  reg \$163 ;
-  reg [7:0] \$164 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg [7:0] \$162 ;
+  reg [4:0] \$163 ;
+  reg \$164 ;
+  reg [4:0] \$165 ;
+  reg [4:0] \$166 ;
+  reg [4:0] \$167 ;
+  reg \$168 ;
+  reg [7:0] \$169 ;
   wire [16:0] \$17 ;
   wire [26:0] \$18 ;
   wire [27:0] \$19 ;
@@ -45592,18 +46415,18 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [49:0] \$36 ;
   wire [64:0] \$37 ;
   wire [65:0] \$38 ;
-  wire [33:0] \$39 ;
+  wire [34:0] \$39 ;
   wire [5:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
+  wire [35:0] \$40 ;
+  wire [33:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [34:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
-  wire [35:0] \$47 ;
+  wire [34:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [35:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -45613,11 +46436,11 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [7:0] \$58 ;
-  wire [7:0] \$59 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [6:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [7:0] \$60 ;
+  wire [7:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -45633,33 +46456,33 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [5:0] \$78 ;
+  wire [5:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
-  wire [4:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [5:0] \$85 ;
+  wire [5:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [5:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [5:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [6:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
+  wire [6:0] \$99 ;
+  reg [4:0] \$signature__addr  = 5'h00;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input [7:0] a__payload;
@@ -45716,12 +46539,12 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [4:0] q_owed = 5'h00;
   wire [4:0] q_owed_next;
   reg q_room = 1'h1;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
+  (* init = 5'h00 *)
+  wire [4:0] q_rptr;
   reg [4:0] q_stored = 5'h00;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
-  reg [3:0] rport__addr = 4'h0;
+  (* init = 5'h00 *)
+  wire [4:0] q_wptr;
+  reg [4:0] rport__addr = 5'h00;
   wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [7:0] rq0_code = 8'h00;
@@ -45739,6 +46562,8 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [1:0] rq0_part2_0_rr = 2'h0;
   reg [33:0] rq0_prod = 34'h000000000;
   wire [33:0] rq0_rem;
+  reg [33:0] rq0_sum0 = 34'h000000000;
+  reg [33:0] rq0_sum1 = 34'h000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [34:0] rq0_x = 35'h000000000;
@@ -45746,6 +46571,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg [16:0] rq0_x1_0 = 17'h00000;
   reg rq0_x2_0 = 1'h0;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -46016,7 +46842,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [15:0];
+  reg [7:0] queue [16:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -46034,6 +46860,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[13] = 8'h00;
     queue[14] = 8'h00;
     queue[15] = 8'h00;
+    queue[16] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -46054,7 +46881,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$10  = ~ \$9 ;
   assign \$11  = \$8  & \$10 ;
   assign \$12  = ~ \$11 ;
-  assign \$signature__en  = rq_valid_9 & \$12 ;
+  assign \$signature__en  = rq_valid_10 & \$12 ;
   assign \$13  = a__valid & b__valid;
   assign \$14  = \$13  & q_room;
   assign \$15  = $signed(add0_a_in) - $signed(4'h8);
@@ -46073,628 +46900,657 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$32  = $signed(rq0_x2_0) * $signed(2'h1);
   assign \$34  = 1'h0 + \$33 ;
   assign \$36  = \$34  + \$35 ;
-  assign \$38  = $signed({ 1'h0, \$36  }) + $signed(\$37 );
-  assign \$40  = rq0_rem > 25'h1000000;
-  assign \$41  = rq0_rem == 25'h1000000;
-  assign \$44  = $signed(6'h26) + $signed(rq0_floor);
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
-  assign \$48  = rq0_tie & rq0_floor[0];
-  assign \$49  = rq0_above | \$48 ;
-  assign \$50  = $signed(rq0_floor) < $signed(8'h99);
-  assign \$51  = $signed(rq0_floor) < $signed(8'h9a);
-  assign \$52  = \$49  ? \$50  : \$51 ;
-  assign \$53  = rq0_tie & rq0_floor[0];
-  assign \$54  = rq0_above | \$53 ;
-  assign \$55  = $signed(rq0_floor) > $signed(9'h098);
-  assign \$56  = $signed(rq0_floor) > $signed(9'h099);
-  assign \$57  = \$54  ? \$55  : \$56 ;
-  assign \$58  = rq0_over ? 8'h7f : rq0_code;
-  assign \$59  = rq0_under ? 8'h80 : \$58 ;
-  assign \$60  = a__valid & b__valid;
-  assign \$61  = \$60  & q_room;
-  assign \$62  = o__valid & o__ready;
-  assign \$63  = q_owed < 5'h10;
-  assign \$64  = \$62  ? q_room : \$63 ;
-  assign \$65  = o__valid & o__ready;
-  assign \$66  = \$65  | q_room;
-  assign \$67  = \$61  ? \$64  : \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$69  & \$71 ;
+  assign \$38  = $signed(1'h0) + $signed(\$37 );
+  assign \$39  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$40  = $signed(\$39 ) + $signed(rq0_sum1);
+  assign \$42  = rq0_rem > 25'h1000000;
+  assign \$43  = rq0_rem == 25'h1000000;
+  assign \$46  = $signed(6'h26) + $signed(rq0_floor);
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) < $signed(8'h99);
+  assign \$53  = $signed(rq0_floor) < $signed(8'h9a);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$55  = rq0_tie & rq0_floor[0];
+  assign \$56  = rq0_above | \$55 ;
+  assign \$57  = $signed(rq0_floor) > $signed(9'h098);
+  assign \$58  = $signed(rq0_floor) > $signed(9'h099);
+  assign \$59  = \$56  ? \$57  : \$58 ;
+  assign \$60  = rq0_over ? 8'h7f : rq0_code;
+  assign \$61  = rq0_under ? 8'h80 : \$60 ;
+  assign \$62  = a__valid & b__valid;
+  assign \$63  = \$62  & q_room;
+  assign \$64  = o__valid & o__ready;
+  assign \$65  = q_owed < 5'h11;
+  assign \$66  = \$64  ? q_room : \$65 ;
+  assign \$67  = o__valid & o__ready;
+  assign \$68  = \$67  | q_room;
+  assign \$69  = \$63  ? \$66  : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
   assign \$73  = ~ \$72 ;
-  assign \$74  = rq_valid_9 & \$73 ;
-  assign \$75  = \$signature__addr  == 4'hf;
-  assign \$76  = \$signature__addr  + 1'h1;
-  assign \$77  = \$75  ? 5'h00 : \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = rport__addr == 4'hf;
-  assign \$83  = rport__addr + 1'h1;
-  assign \$84  = \$82  ? 5'h00 : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = \$86  & \$88 ;
+  assign \$74  = \$71  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = rq_valid_10 & \$75 ;
+  assign \$77  = \$signature__addr  == 5'h10;
+  assign \$78  = \$signature__addr  + 1'h1;
+  assign \$79  = \$77  ? 6'h00 : \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = rport__addr == 5'h10;
+  assign \$85  = rport__addr + 1'h1;
+  assign \$86  = \$84  ? 6'h00 : \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
   assign \$90  = ~ \$89 ;
-  assign \$91  = rq_valid_9 & \$90 ;
-  assign \$92  = q_stored + \$91 ;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = | q_stored;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$92  - \$96 ;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = | q_stored;
-  assign \$101  = \$100  | rq_valid_9;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = rq_valid_10 & \$92 ;
+  assign \$94  = q_stored + \$93 ;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = \$94  - \$98 ;
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
   assign \$102  = | q_stored;
-  assign \$103  = \$102  ? rport__data : q_in;
+  assign \$103  = \$102  | rq_valid_10;
+  assign \$104  = | q_stored;
+  assign \$105  = \$104  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_1 <= \$104 ;
+    add_valid_1 <= \$106 ;
   always @(posedge clk)
-    add_valid_2 <= \$105 ;
+    add_valid_2 <= \$107 ;
   always @(posedge clk)
-    add_valid_3 <= \$106 ;
+    add_valid_3 <= \$108 ;
   always @(posedge clk)
-    add_valid_4 <= \$107 ;
+    add_valid_4 <= \$109 ;
   always @(posedge clk)
-    add_valid_5 <= \$108 ;
+    add_valid_5 <= \$110 ;
   always @(posedge clk)
-    add_valid_6 <= \$109 ;
+    add_valid_6 <= \$111 ;
   always @(posedge clk)
-    add0_a_in <= \$110 ;
+    add0_a_in <= \$112 ;
   always @(posedge clk)
-    add0_a_off <= \$111 ;
+    add0_a_off <= \$113 ;
   always @(posedge clk)
-    add0_a_off0 <= \$112 ;
+    add0_a_off0 <= \$114 ;
   always @(posedge clk)
-    add0_a_part0 <= \$113 ;
+    add0_a_part0 <= \$115 ;
   always @(posedge clk)
-    add0_a_part0_r <= \$114 ;
+    add0_a_part0_r <= \$116 ;
   always @(posedge clk)
-    add0_a_off1 <= \$115 ;
+    add0_a_off1 <= \$117 ;
   always @(posedge clk)
-    add0_a_part1 <= \$116 ;
+    add0_a_part1 <= \$118 ;
   always @(posedge clk)
-    add0_a_part1_r <= \$117 ;
+    add0_a_part1_r <= \$119 ;
   always @(posedge clk)
-    add0_a_rescaled <= \$118 ;
+    add0_a_rescaled <= \$120 ;
   always @(posedge clk)
-    add0_b_in <= \$119 ;
+    add0_b_in <= \$121 ;
   always @(posedge clk)
-    add0_b_off <= \$120 ;
+    add0_b_off <= \$122 ;
   always @(posedge clk)
-    add0_b_off0 <= \$121 ;
+    add0_b_off0 <= \$123 ;
   always @(posedge clk)
-    add0_b_part0 <= \$122 ;
+    add0_b_part0 <= \$124 ;
   always @(posedge clk)
-    add0_b_part0_r <= \$123 ;
+    add0_b_part0_r <= \$125 ;
   always @(posedge clk)
-    add0_b_off1 <= \$124 ;
+    add0_b_off1 <= \$126 ;
   always @(posedge clk)
-    add0_b_part1 <= \$125 ;
+    add0_b_part1 <= \$127 ;
   always @(posedge clk)
-    add0_b_part1_r <= \$126 ;
+    add0_b_part1_r <= \$128 ;
   always @(posedge clk)
-    add0_b_rescaled <= \$127 ;
+    add0_b_rescaled <= \$129 ;
   always @(posedge clk)
-    rq_valid_1 <= \$128 ;
+    rq_valid_1 <= \$130 ;
   always @(posedge clk)
-    rq_valid_2 <= \$129 ;
+    rq_valid_2 <= \$131 ;
   always @(posedge clk)
-    rq_valid_3 <= \$130 ;
+    rq_valid_3 <= \$132 ;
   always @(posedge clk)
-    rq_valid_4 <= \$131 ;
+    rq_valid_4 <= \$133 ;
   always @(posedge clk)
-    rq_valid_5 <= \$132 ;
+    rq_valid_5 <= \$134 ;
   always @(posedge clk)
-    rq_valid_6 <= \$133 ;
+    rq_valid_6 <= \$135 ;
   always @(posedge clk)
-    rq_valid_7 <= \$134 ;
+    rq_valid_7 <= \$136 ;
   always @(posedge clk)
-    rq_valid_8 <= \$135 ;
+    rq_valid_8 <= \$137 ;
   always @(posedge clk)
-    rq_valid_9 <= \$136 ;
+    rq_valid_9 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq_valid_10 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_x <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$139 ;
+    rq0_x0_0 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$140 ;
+    rq0_part0_0 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$141 ;
+    rq0_part0_0_r <= \$143 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$142 ;
+    rq0_part0_0_rr <= \$144 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$143 ;
+    rq0_x1_0 <= \$145 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$144 ;
+    rq0_part1_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$145 ;
+    rq0_part1_0_r <= \$147 ;
   always @(posedge clk)
-    rq0_x2_0 <= \$146 ;
+    rq0_part1_0_rr <= \$148 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$147 ;
+    rq0_x2_0 <= \$149 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$148 ;
+    rq0_part2_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part2_0_rr <= \$149 ;
+    rq0_part2_0_r <= \$151 ;
   always @(posedge clk)
-    rq0_prod <= \$150 ;
+    rq0_part2_0_rr <= \$152 ;
   always @(posedge clk)
-    rq0_floor <= \$151 ;
+    rq0_sum0 <= \$153 ;
   always @(posedge clk)
-    rq0_above <= \$152 ;
+    rq0_sum1 <= \$154 ;
   always @(posedge clk)
-    rq0_tie <= \$153 ;
+    rq0_prod <= \$155 ;
   always @(posedge clk)
-    rq0_code <= \$154 ;
+    rq0_floor <= \$156 ;
   always @(posedge clk)
-    rq0_under <= \$155 ;
+    rq0_above <= \$157 ;
   always @(posedge clk)
-    rq0_over <= \$156 ;
+    rq0_tie <= \$158 ;
   always @(posedge clk)
-    rq0_out <= \$157 ;
+    rq0_code <= \$159 ;
   always @(posedge clk)
-    q_owed <= \$158 ;
+    rq0_under <= \$160 ;
   always @(posedge clk)
-    q_room <= \$159 ;
+    rq0_over <= \$161 ;
   always @(posedge clk)
-    \$signature__addr  <= \$160 ;
+    rq0_out <= \$162 ;
   always @(posedge clk)
-    rport__addr <= \$161 ;
+    q_owed <= \$163 ;
   always @(posedge clk)
-    q_stored <= \$162 ;
+    q_room <= \$164 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    \$signature__addr  <= \$165 ;
   always @(posedge clk)
-    o__payload <= \$164 ;
+    rport__addr <= \$166 ;
+  always @(posedge clk)
+    q_stored <= \$167 ;
+  always @(posedge clk)
+    o__valid <= \$168 ;
+  always @(posedge clk)
+    o__payload <= \$169 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$104  = \$14 ;
-    if (rst) begin
-      \$104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$105  = add_valid_1;
-    if (rst) begin
-      \$105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$106  = add_valid_2;
+    \$106  = \$14 ;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$107  = add_valid_3;
+    \$107  = add_valid_1;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$108  = add_valid_4;
+    \$108  = add_valid_2;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$109  = add_valid_5;
+    \$109  = add_valid_3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$110  = a__payload;
+    \$110  = add_valid_4;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$111  = \$15 ;
+    \$111  = add_valid_5;
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$112  = add0_a_off;
+    \$112  = a__payload;
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$113  = \$16 ;
+    \$113  = \$15 ;
     if (rst) begin
-      \$113  = 26'h0000000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$114  = add0_a_part0;
+    \$114  = add0_a_off;
     if (rst) begin
-      \$114  = 26'h0000000;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$115  = add0_a_off;
+    \$115  = \$16 ;
     if (rst) begin
-      \$115  = 9'h000;
+      \$115  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$116  = \$17 ;
+    \$116  = add0_a_part0;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$117  = add0_a_part1;
+    \$117  = add0_a_off;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$118  = \$21 [33:0];
+    \$118  = \$17 ;
     if (rst) begin
-      \$118  = 34'h000000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$119  = b__payload;
+    \$119  = add0_a_part1;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$120  = \$22 ;
+    \$120  = \$21 [33:0];
     if (rst) begin
-      \$120  = 9'h000;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$121  = add0_b_off;
+    \$121  = b__payload;
     if (rst) begin
-      \$121  = 9'h000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$122  = \$23 ;
+    \$122  = \$22 ;
     if (rst) begin
-      \$122  = 24'h000000;
+      \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$123  = add0_b_part0;
+    \$123  = add0_b_off;
     if (rst) begin
-      \$123  = 24'h000000;
+      \$123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$124  = add0_b_off;
+    \$124  = \$23 ;
     if (rst) begin
-      \$124  = 9'h000;
+      \$124  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$125  = \$24 ;
+    \$125  = add0_b_part0;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$126  = add0_b_part1;
+    \$126  = add0_b_off;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$127  = \$28 [33:0];
+    \$127  = \$24 ;
     if (rst) begin
-      \$127  = 34'h000000000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$128  = add_valid_6;
+    \$128  = add0_b_part1;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$129  = rq_valid_1;
+    \$129  = \$28 [33:0];
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$130  = rq_valid_2;
+    \$130  = add_valid_6;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$131  = rq_valid_3;
+    \$131  = rq_valid_1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$132  = rq_valid_4;
+    \$132  = rq_valid_2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$133  = rq_valid_5;
+    \$133  = rq_valid_3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$134  = rq_valid_6;
+    \$134  = rq_valid_4;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$135  = rq_valid_7;
+    \$135  = rq_valid_5;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$136  = rq_valid_8;
+    \$136  = rq_valid_6;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$137  = \$29 ;
+    \$137  = rq_valid_7;
     if (rst) begin
-      \$137  = 35'h000000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq_valid_8;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$139  = \$30 ;
+    \$139  = rq_valid_9;
     if (rst) begin
-      \$139  = 18'h00000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$140  = rq0_part0_0;
+    \$140  = \$29 ;
     if (rst) begin
-      \$140  = 18'h00000;
+      \$140  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$141  = rq0_part0_0_r;
+    \$141  = rq0_x[16:0];
     if (rst) begin
-      \$141  = 18'h00000;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$142  = rq0_x[33:17];
+    \$142  = \$30 ;
     if (rst) begin
-      \$142  = 17'h00000;
+      \$142  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$143  = \$31 ;
+    \$143  = rq0_part0_0;
     if (rst) begin
       \$143  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$144  = rq0_part1_0;
+    \$144  = rq0_part0_0_r;
     if (rst) begin
       \$144  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$145  = rq0_part1_0_r;
+    \$145  = rq0_x[33:17];
     if (rst) begin
-      \$145  = 18'h00000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$146  = rq0_x[34];
+    \$146  = \$31 ;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$147  = \$32 ;
+    \$147  = rq0_part1_0;
     if (rst) begin
-      \$147  = 2'h0;
+      \$147  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$148  = rq0_part2_0;
+    \$148  = rq0_part1_0_r;
     if (rst) begin
-      \$148  = 2'h0;
+      \$148  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$149  = rq0_part2_0_r;
+    \$149  = rq0_x[34];
     if (rst) begin
-      \$149  = 2'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$150  = \$38 [33:0];
+    \$150  = \$32 ;
     if (rst) begin
-      \$150  = 34'h000000000;
+      \$150  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$151  = \$39 ;
+    \$151  = rq0_part2_0;
     if (rst) begin
-      \$151  = 34'h000000000;
+      \$151  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$152  = \$40 ;
+    \$152  = rq0_part2_0_r;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$153  = \$43 ;
+    \$153  = \$36 [33:0];
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$154  = \$47 [7:0];
+    \$154  = \$38 [33:0];
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$155  = \$52 ;
+    \$155  = \$40 [33:0];
     if (rst) begin
-      \$155  = 1'h0;
+      \$155  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$156  = \$57 ;
+    \$156  = \$41 ;
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$157  = \$59 ;
+    \$157  = \$42 ;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$158  = \$6 [4:0];
+    \$158  = \$45 ;
     if (rst) begin
-      \$158  = 5'h00;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$159  = \$67 ;
+    \$159  = \$49 [7:0];
     if (rst) begin
-      \$159  = 1'h1;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$160  = \$signature__addr ;
-    if (\$74 ) begin
-      \$160  = \$77 [3:0];
-    end
+    \$160  = \$54 ;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$161  = rport__addr;
-    if (\$81 ) begin
-      \$161  = \$84 [3:0];
-    end
+    \$161  = \$59 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$162  = \$97 [4:0];
+    \$162  = \$61 ;
     if (rst) begin
-      \$162  = 5'h00;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$163  = o__valid;
-    if (\$99 ) begin
-      \$163  = \$101 ;
-    end
+    \$163  = \$6 [4:0];
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$164  = o__payload;
-    if (\$99 ) begin
-      \$164  = \$103 ;
+    \$164  = \$69 ;
+    if (rst) begin
+      \$164  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$165  = \$signature__addr ;
+    if (\$76 ) begin
+      \$165  = \$79 [4:0];
     end
     if (rst) begin
-      \$164  = 8'h00;
+      \$165  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$166  = rport__addr;
+    if (\$83 ) begin
+      \$166  = \$86 [4:0];
+    end
+    if (rst) begin
+      \$166  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$167  = \$99 [4:0];
+    if (rst) begin
+      \$167  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$168  = o__valid;
+    if (\$101 ) begin
+      \$168  = \$103 ;
+    end
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$169  = o__payload;
+    if (\$101 ) begin
+      \$169  = \$105 ;
+    end
+    if (rst) begin
+      \$169  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -46707,7 +47563,6 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$35  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
   assign rq0_rem[33:25] = 9'h000;
   assign rq0_rem[24:0] = rq0_prod[24:0];
   assign \$18  = { add0_a_part0_r[25], add0_a_part0_r };
@@ -46715,10 +47570,11 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$25  = { add0_b_part0_r[23], add0_b_part0_r };
   assign \$27  = { add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r, 17'h00000 };
   assign \$33  = { 1'h0, rq0_part0_0_rr };
+  assign \$35  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
   assign \$37  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
-  assign \$39  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
-  assign \$42  = 1'h1;
-  assign \$43  = \$41 ;
+  assign \$41  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
+  assign \$44  = 1'h1;
+  assign \$45  = \$43 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -46730,12 +47586,12 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  reg [3:0] \$104 ;
+  wire \$104 ;
   reg [3:0] \$105 ;
-  reg \$106 ;
+  reg [3:0] \$106 ;
   reg \$107 ;
-  reg [7:0] \$108 ;
-  reg [12:0] \$109 ;
+  reg \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
   reg [12:0] \$110 ;
   reg [12:0] \$111 ;
@@ -46753,9 +47609,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [12:0] \$122 ;
   reg [12:0] \$123 ;
   reg [12:0] \$124 ;
-  reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
+  reg [12:0] \$125 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
@@ -46765,49 +47621,52 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg [12:0] \$136 ;
-  reg [12:0] \$137 ;
-  reg [29:0] \$138 ;
-  reg [29:0] \$139 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg [12:0] \$138 ;
+  reg [12:0] \$139 ;
   wire \$14 ;
   reg [29:0] \$140 ;
-  reg [12:0] \$141 ;
-  reg [20:0] \$142 ;
-  reg [20:0] \$143 ;
+  reg [29:0] \$141 ;
+  reg [29:0] \$142 ;
+  reg [12:0] \$143 ;
   reg [20:0] \$144 ;
-  reg [37:0] \$145 ;
-  reg [37:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [7:0] \$149 ;
+  reg [20:0] \$145 ;
+  reg [20:0] \$146 ;
+  reg [37:0] \$147 ;
+  reg [37:0] \$148 ;
+  reg [37:0] \$149 ;
   wire \$15 ;
   reg \$150 ;
   reg \$151 ;
-  reg [3:0] \$152 ;
+  reg [7:0] \$152 ;
   reg \$153 ;
-  reg [3:0] \$154 ;
+  reg \$154 ;
   reg [3:0] \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
-  reg [7:0] \$158 ;
+  reg \$156 ;
+  reg [3:0] \$157 ;
+  reg [3:0] \$158 ;
+  reg [3:0] \$159 ;
   wire [29:0] \$16 ;
+  reg \$160 ;
+  reg [7:0] \$161 ;
   wire [20:0] \$17 ;
   wire [30:0] \$18 ;
   wire [31:0] \$19 ;
   wire \$2 ;
   wire [51:0] \$20 ;
   wire [52:0] \$21 ;
-  wire [37:0] \$22 ;
-  wire \$23 ;
+  wire [38:0] \$22 ;
+  wire [37:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [38:0] \$27 ;
-  wire \$28 ;
+  wire \$27 ;
+  wire [38:0] \$28 ;
   wire \$29 ;
   wire [4:0] \$3 ;
-  wire [39:0] \$30 ;
-  wire \$31 ;
+  wire \$30 ;
+  wire [39:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -46836,17 +47695,17 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [4:0] \$58 ;
+  wire \$58 ;
   wire [4:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [4:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [4:0] \$65 ;
+  wire \$65 ;
   wire [4:0] \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
@@ -46854,33 +47713,33 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire \$75 ;
+  wire \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [5:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [5:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [7:0] \$85 ;
-  wire \$86 ;
+  wire \$85 ;
+  wire [7:0] \$86 ;
   wire \$87 ;
-  wire [12:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire \$88 ;
+  wire [12:0] \$89 ;
   wire [4:0] \$9 ;
-  wire [13:0] \$90 ;
-  wire [7:0] \$91 ;
-  wire \$92 ;
+  wire [8:0] \$90 ;
+  wire [13:0] \$91 ;
+  wire [7:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [4:0] \$95 ;
-  wire \$96 ;
-  wire [5:0] \$97 ;
-  wire \$98 ;
+  wire \$95 ;
+  wire [4:0] \$96 ;
+  wire \$97 ;
+  wire [5:0] \$98 ;
   wire \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
@@ -46949,12 +47808,14 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   reg [20:0] rq0_part0_1_rr = 21'h000000;
   reg [37:0] rq0_prod = 38'h0000000000;
   wire [37:0] rq0_rem;
+  reg [37:0] rq0_sum0 = 38'h0000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [12:0] rq0_x = 13'h0000;
   reg [12:0] rq0_x0_0 = 13'h0000;
   reg [12:0] rq0_x0_1 = 13'h0000;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -46967,7 +47828,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   wire rst;
   reg window_done = 1'h0;
   reg [7:0] x0 = 8'h00;
-  reg [7:0] queue [9:0];
+  reg [7:0] queue [10:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -46979,6 +47840,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     queue[7] = 8'h00;
     queue[8] = 8'h00;
     queue[9] = 8'h00;
+    queue[10] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -47004,213 +47866,208 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$17  = $signed(rq0_x0_1) * $signed(9'h0f2);
   assign \$19  = $signed(1'h0) + $signed(\$18 );
   assign \$21  = $signed(\$19 ) + $signed(\$20 );
-  assign \$23  = rq0_rem > 28'h8000000;
-  assign \$24  = rq0_rem == 28'h8000000;
-  assign \$27  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$28  = rq0_tie & rq0_floor[0];
-  assign \$29  = rq0_above | \$28 ;
-  assign \$30  = $signed(\$27 ) + $signed({ 1'h0, \$29  });
-  assign \$31  = rq0_tie & rq0_floor[0];
-  assign \$32  = rq0_above | \$31 ;
-  assign \$33  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$34  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$35  = \$32  ? \$33  : \$34 ;
-  assign \$36  = rq0_tie & rq0_floor[0];
-  assign \$37  = rq0_above | \$36 ;
-  assign \$38  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$39  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$40  = \$37  ? \$38  : \$39 ;
-  assign \$41  = i__valid & i__ready;
-  assign \$42  = element == 4'hf;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = o__valid & o__ready;
-  assign \$45  = q_owed < 4'ha;
-  assign \$46  = \$44  ? q_room : \$45 ;
-  assign \$47  = o__valid & o__ready;
-  assign \$48  = \$47  | q_room;
-  assign \$49  = \$43  ? \$46  : \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = | q_stored;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = \$51  & \$53 ;
-  assign \$55  = ~ \$54 ;
-  assign \$56  = rq_valid_8 & \$55 ;
-  assign \$57  = q_wptr == 4'h9;
-  assign \$58  = q_wptr + 1'h1;
-  assign \$59  = \$57  ? 5'h00 : \$58 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = q_rptr == 4'h9;
-  assign \$65  = q_rptr + 1'h1;
-  assign \$66  = \$64  ? 5'h00 : \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$68  & \$70 ;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = rq_valid_8 & \$72 ;
-  assign \$74  = q_stored + \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = \$74  - \$78 ;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = | q_stored;
-  assign \$83  = \$82  | rq_valid_8;
-  assign \$84  = | q_stored;
-  assign \$85  = \$84  ? rport__data : q_in;
-  assign \$86  = element == 4'hf;
-  assign \$87  = ~ \$86 ;
-  assign i__ready = q_room | \$87 ;
-  assign \$88  = first_0 ? 13'h0000 : acc0_0;
-  assign \$89  = $signed(x0) - $signed(8'h80);
-  assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = rq0_over ? 8'h7f : rq0_code;
-  assign q_in = rq0_under ? 8'h80 : \$91 ;
-  assign \$92  = i__valid & i__ready;
-  assign \$93  = element == 4'hf;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = q_owed + \$94 ;
-  assign \$96  = o__valid & o__ready;
-  assign \$97  = \$95  - \$96 ;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = | q_stored;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$99  & \$101 ;
-  assign \$103  = ~ \$102 ;
-  assign \$signature__en  = rq_valid_8 & \$103 ;
+  assign \$22  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$24  = rq0_rem > 28'h8000000;
+  assign \$25  = rq0_rem == 28'h8000000;
+  assign \$28  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$29  = rq0_tie & rq0_floor[0];
+  assign \$30  = rq0_above | \$29 ;
+  assign \$31  = $signed(\$28 ) + $signed({ 1'h0, \$30  });
+  assign \$32  = rq0_tie & rq0_floor[0];
+  assign \$33  = rq0_above | \$32 ;
+  assign \$34  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$35  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$36  = \$33  ? \$34  : \$35 ;
+  assign \$37  = rq0_tie & rq0_floor[0];
+  assign \$38  = rq0_above | \$37 ;
+  assign \$39  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$40  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$41  = \$38  ? \$39  : \$40 ;
+  assign \$42  = i__valid & i__ready;
+  assign \$43  = element == 4'hf;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = o__valid & o__ready;
+  assign \$46  = q_owed < 4'hb;
+  assign \$47  = \$45  ? q_room : \$46 ;
+  assign \$48  = o__valid & o__ready;
+  assign \$49  = \$48  | q_room;
+  assign \$50  = \$44  ? \$47  : \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = ~ \$53 ;
+  assign \$55  = \$52  & \$54 ;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = rq_valid_9 & \$56 ;
+  assign \$58  = q_wptr == 4'ha;
+  assign \$59  = q_wptr + 1'h1;
+  assign \$60  = \$58  ? 5'h00 : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = q_rptr == 4'ha;
+  assign \$66  = q_rptr + 1'h1;
+  assign \$67  = \$65  ? 5'h00 : \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$69  & \$71 ;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = rq_valid_9 & \$73 ;
+  assign \$75  = q_stored + \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = \$75  - \$79 ;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = \$83  | rq_valid_9;
+  assign \$85  = | q_stored;
+  assign \$86  = \$85  ? rport__data : q_in;
+  assign \$87  = element == 4'hf;
+  assign \$88  = ~ \$87 ;
+  assign i__ready = q_room | \$88 ;
+  assign \$89  = first_0 ? 13'h0000 : acc0_0;
+  assign \$90  = $signed(x0) - $signed(8'h80);
+  assign \$91  = $signed(\$89 ) + $signed(\$90 );
+  assign \$92  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$92 ;
+  assign \$93  = i__valid & i__ready;
+  assign \$94  = element == 4'hf;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = q_owed + \$95 ;
+  assign \$97  = o__valid & o__ready;
+  assign \$98  = \$96  - \$97 ;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = | q_stored;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = \$100  & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$signature__en  = rq_valid_9 & \$104 ;
   always @(posedge clk)
-    group <= \$104 ;
+    group <= \$105 ;
   always @(posedge clk)
-    element <= \$105 ;
+    element <= \$106 ;
   always @(posedge clk)
-    first_0 <= \$106 ;
+    first_0 <= \$107 ;
   always @(posedge clk)
-    accepted_0 <= \$107 ;
+    accepted_0 <= \$108 ;
   always @(posedge clk)
-    x0 <= \$108 ;
+    x0 <= \$109 ;
   always @(posedge clk)
-    acc0_0 <= \$109 ;
+    acc0_0 <= \$110 ;
   always @(posedge clk)
-    acc0_1 <= \$110 ;
+    acc0_1 <= \$111 ;
   always @(posedge clk)
-    acc0_2 <= \$111 ;
+    acc0_2 <= \$112 ;
   always @(posedge clk)
-    acc0_3 <= \$112 ;
+    acc0_3 <= \$113 ;
   always @(posedge clk)
-    acc0_4 <= \$113 ;
+    acc0_4 <= \$114 ;
   always @(posedge clk)
-    acc0_5 <= \$114 ;
+    acc0_5 <= \$115 ;
   always @(posedge clk)
-    acc0_6 <= \$115 ;
+    acc0_6 <= \$116 ;
   always @(posedge clk)
-    acc0_7 <= \$116 ;
+    acc0_7 <= \$117 ;
   always @(posedge clk)
-    acc0_8 <= \$117 ;
+    acc0_8 <= \$118 ;
   always @(posedge clk)
-    acc0_9 <= \$118 ;
+    acc0_9 <= \$119 ;
   always @(posedge clk)
-    acc0_10 <= \$119 ;
+    acc0_10 <= \$120 ;
   always @(posedge clk)
-    acc0_11 <= \$120 ;
+    acc0_11 <= \$121 ;
   always @(posedge clk)
-    acc0_12 <= \$121 ;
+    acc0_12 <= \$122 ;
   always @(posedge clk)
-    acc0_13 <= \$122 ;
+    acc0_13 <= \$123 ;
   always @(posedge clk)
-    acc0_14 <= \$123 ;
+    acc0_14 <= \$124 ;
   always @(posedge clk)
-    acc0_15 <= \$124 ;
+    acc0_15 <= \$125 ;
   always @(posedge clk)
-    window_done <= \$125 ;
+    window_done <= \$126 ;
   always @(posedge clk)
-    group_in <= \$126 ;
+    group_in <= \$127 ;
   always @(posedge clk)
-    rq_valid_1 <= \$127 ;
+    rq_valid_1 <= \$128 ;
   always @(posedge clk)
-    rq_valid_2 <= \$128 ;
+    rq_valid_2 <= \$129 ;
   always @(posedge clk)
-    rq_valid_3 <= \$129 ;
+    rq_valid_3 <= \$130 ;
   always @(posedge clk)
-    rq_valid_4 <= \$130 ;
+    rq_valid_4 <= \$131 ;
   always @(posedge clk)
-    rq_valid_5 <= \$131 ;
+    rq_valid_5 <= \$132 ;
   always @(posedge clk)
-    rq_valid_6 <= \$132 ;
+    rq_valid_6 <= \$133 ;
   always @(posedge clk)
-    rq_valid_7 <= \$133 ;
+    rq_valid_7 <= \$134 ;
   always @(posedge clk)
-    rq_valid_8 <= \$134 ;
+    rq_valid_8 <= \$135 ;
   always @(posedge clk)
-    rq_valid_9 <= \$135 ;
+    rq_valid_9 <= \$136 ;
   always @(posedge clk)
-    rq0_x <= \$136 ;
+    rq_valid_10 <= \$137 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$137 ;
+    rq0_x <= \$138 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$138 ;
+    rq0_x0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$139 ;
+    rq0_part0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$140 ;
+    rq0_part0_0_r <= \$141 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$141 ;
+    rq0_part0_0_rr <= \$142 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$142 ;
+    rq0_x0_1 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$143 ;
+    rq0_part0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$144 ;
+    rq0_part0_1_r <= \$145 ;
   always @(posedge clk)
-    rq0_prod <= \$145 ;
+    rq0_part0_1_rr <= \$146 ;
   always @(posedge clk)
-    rq0_floor <= \$146 ;
+    rq0_sum0 <= \$147 ;
   always @(posedge clk)
-    rq0_above <= \$147 ;
+    rq0_prod <= \$148 ;
   always @(posedge clk)
-    rq0_tie <= \$148 ;
+    rq0_floor <= \$149 ;
   always @(posedge clk)
-    rq0_code <= \$149 ;
+    rq0_above <= \$150 ;
   always @(posedge clk)
-    rq0_under <= \$150 ;
+    rq0_tie <= \$151 ;
   always @(posedge clk)
-    rq0_over <= \$151 ;
+    rq0_code <= \$152 ;
   always @(posedge clk)
-    q_owed <= \$152 ;
+    rq0_under <= \$153 ;
   always @(posedge clk)
-    q_room <= \$153 ;
+    rq0_over <= \$154 ;
   always @(posedge clk)
-    q_wptr <= \$154 ;
+    q_owed <= \$155 ;
   always @(posedge clk)
-    q_rptr <= \$155 ;
+    q_room <= \$156 ;
   always @(posedge clk)
-    q_stored <= \$156 ;
+    q_wptr <= \$157 ;
   always @(posedge clk)
-    o__valid <= \$157 ;
+    q_rptr <= \$158 ;
   always @(posedge clk)
-    o__payload <= \$158 ;
+    q_stored <= \$159 ;
+  always @(posedge clk)
+    o__valid <= \$160 ;
+  always @(posedge clk)
+    o__payload <= \$161 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$104  = group;
+    \$105  = group;
     if (\$1 ) begin
-      \$104  = \$4 [3:0];
-    end
-    if (rst) begin
-      \$104  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$105  = element;
-    if (\$7 ) begin
-      \$105  = \$10 [3:0];
+      \$105  = \$4 [3:0];
     end
     if (rst) begin
       \$105  = 4'h0;
@@ -47218,40 +48075,40 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$106  = \$11 ;
+    \$106  = element;
+    if (\$7 ) begin
+      \$106  = \$10 [3:0];
+    end
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$107  = \$12 ;
+    \$107  = \$11 ;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$108  = i__payload;
+    \$108  = \$12 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$109  = acc0_0;
-    if (accepted_0) begin
-      \$109  = acc0_1;
-    end
+    \$109  = i__payload;
     if (rst) begin
-      \$109  = 13'h0000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$110  = acc0_1;
+    \$110  = acc0_0;
     if (accepted_0) begin
-      \$110  = acc0_2;
+      \$110  = acc0_1;
     end
     if (rst) begin
       \$110  = 13'h0000;
@@ -47259,9 +48116,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$111  = acc0_2;
+    \$111  = acc0_1;
     if (accepted_0) begin
-      \$111  = acc0_3;
+      \$111  = acc0_2;
     end
     if (rst) begin
       \$111  = 13'h0000;
@@ -47269,9 +48126,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$112  = acc0_3;
+    \$112  = acc0_2;
     if (accepted_0) begin
-      \$112  = acc0_4;
+      \$112  = acc0_3;
     end
     if (rst) begin
       \$112  = 13'h0000;
@@ -47279,9 +48136,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$113  = acc0_4;
+    \$113  = acc0_3;
     if (accepted_0) begin
-      \$113  = acc0_5;
+      \$113  = acc0_4;
     end
     if (rst) begin
       \$113  = 13'h0000;
@@ -47289,9 +48146,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$114  = acc0_5;
+    \$114  = acc0_4;
     if (accepted_0) begin
-      \$114  = acc0_6;
+      \$114  = acc0_5;
     end
     if (rst) begin
       \$114  = 13'h0000;
@@ -47299,9 +48156,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$115  = acc0_6;
+    \$115  = acc0_5;
     if (accepted_0) begin
-      \$115  = acc0_7;
+      \$115  = acc0_6;
     end
     if (rst) begin
       \$115  = 13'h0000;
@@ -47309,9 +48166,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$116  = acc0_7;
+    \$116  = acc0_6;
     if (accepted_0) begin
-      \$116  = acc0_8;
+      \$116  = acc0_7;
     end
     if (rst) begin
       \$116  = 13'h0000;
@@ -47319,9 +48176,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$117  = acc0_8;
+    \$117  = acc0_7;
     if (accepted_0) begin
-      \$117  = acc0_9;
+      \$117  = acc0_8;
     end
     if (rst) begin
       \$117  = 13'h0000;
@@ -47329,9 +48186,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$118  = acc0_9;
+    \$118  = acc0_8;
     if (accepted_0) begin
-      \$118  = acc0_10;
+      \$118  = acc0_9;
     end
     if (rst) begin
       \$118  = 13'h0000;
@@ -47339,9 +48196,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$119  = acc0_10;
+    \$119  = acc0_9;
     if (accepted_0) begin
-      \$119  = acc0_11;
+      \$119  = acc0_10;
     end
     if (rst) begin
       \$119  = 13'h0000;
@@ -47349,9 +48206,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$120  = acc0_11;
+    \$120  = acc0_10;
     if (accepted_0) begin
-      \$120  = acc0_12;
+      \$120  = acc0_11;
     end
     if (rst) begin
       \$120  = 13'h0000;
@@ -47359,9 +48216,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$121  = acc0_12;
+    \$121  = acc0_11;
     if (accepted_0) begin
-      \$121  = acc0_13;
+      \$121  = acc0_12;
     end
     if (rst) begin
       \$121  = 13'h0000;
@@ -47369,9 +48226,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$122  = acc0_13;
+    \$122  = acc0_12;
     if (accepted_0) begin
-      \$122  = acc0_14;
+      \$122  = acc0_13;
     end
     if (rst) begin
       \$122  = 13'h0000;
@@ -47379,9 +48236,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$123  = acc0_14;
+    \$123  = acc0_13;
     if (accepted_0) begin
-      \$123  = acc0_15;
+      \$123  = acc0_14;
     end
     if (rst) begin
       \$123  = 13'h0000;
@@ -47389,9 +48246,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$124  = acc0_15;
+    \$124  = acc0_14;
     if (accepted_0) begin
-      \$124  = \$90 [12:0];
+      \$124  = acc0_15;
     end
     if (rst) begin
       \$124  = 13'h0000;
@@ -47399,256 +48256,280 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$125  = \$15 ;
+    \$125  = acc0_15;
+    if (accepted_0) begin
+      \$125  = \$91 [12:0];
+    end
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$126  = group;
+    \$126  = \$15 ;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$127  = window_done;
+    \$127  = group;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$128  = rq_valid_1;
+    \$128  = window_done;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$129  = rq_valid_2;
+    \$129  = rq_valid_1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$130  = rq_valid_3;
+    \$130  = rq_valid_2;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$131  = rq_valid_4;
+    \$131  = rq_valid_3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$132  = rq_valid_5;
+    \$132  = rq_valid_4;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$133  = rq_valid_6;
+    \$133  = rq_valid_5;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$134  = rq_valid_7;
+    \$134  = rq_valid_6;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$135  = rq_valid_8;
+    \$135  = rq_valid_7;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$136  = \$90 [12:0];
+    \$136  = rq_valid_8;
     if (rst) begin
-      \$136  = 13'h0000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$137  = rq0_x;
+    \$137  = rq_valid_9;
     if (rst) begin
-      \$137  = 13'h0000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$138  = \$16 ;
+    \$138  = \$91 [12:0];
     if (rst) begin
-      \$138  = 30'h00000000;
+      \$138  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$139  = rq0_part0_0;
+    \$139  = rq0_x;
     if (rst) begin
-      \$139  = 30'h00000000;
+      \$139  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$140  = rq0_part0_0_r;
+    \$140  = \$16 ;
     if (rst) begin
       \$140  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$141  = rq0_x;
+    \$141  = rq0_part0_0;
     if (rst) begin
-      \$141  = 13'h0000;
+      \$141  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$142  = \$17 ;
+    \$142  = rq0_part0_0_r;
     if (rst) begin
-      \$142  = 21'h000000;
+      \$142  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$143  = rq0_part0_1;
+    \$143  = rq0_x;
     if (rst) begin
-      \$143  = 21'h000000;
+      \$143  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$144  = rq0_part0_1_r;
+    \$144  = \$17 ;
     if (rst) begin
       \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$145  = \$21 [37:0];
+    \$145  = rq0_part0_1;
     if (rst) begin
-      \$145  = 38'h0000000000;
+      \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$146  = \$22 ;
+    \$146  = rq0_part0_1_r;
     if (rst) begin
-      \$146  = 38'h0000000000;
+      \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$147  = \$23 ;
+    \$147  = \$21 [37:0];
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$148  = \$26 ;
+    \$148  = \$22 [37:0];
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$149  = \$30 [7:0];
+    \$149  = \$23 ;
     if (rst) begin
-      \$149  = 8'h00;
+      \$149  = 38'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$150  = \$35 ;
+    \$150  = \$24 ;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$151  = \$40 ;
+    \$151  = \$27 ;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$152  = \$97 [3:0];
+    \$152  = \$31 [7:0];
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$153  = \$49 ;
+    \$153  = \$36 ;
     if (rst) begin
-      \$153  = 1'h1;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$154  = q_wptr;
-    if (\$56 ) begin
-      \$154  = \$59 [3:0];
-    end
+    \$154  = \$41 ;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$155  = q_rptr;
-    if (\$63 ) begin
-      \$155  = \$66 [3:0];
-    end
+    \$155  = \$98 [3:0];
     if (rst) begin
       \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$156  = \$79 [3:0];
+    \$156  = \$50 ;
     if (rst) begin
-      \$156  = 4'h0;
+      \$156  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$157  = o__valid;
-    if (\$81 ) begin
-      \$157  = \$83 ;
+    \$157  = q_wptr;
+    if (\$57 ) begin
+      \$157  = \$60 [3:0];
     end
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$158  = o__payload;
-    if (\$81 ) begin
-      \$158  = \$85 ;
+    \$158  = q_rptr;
+    if (\$64 ) begin
+      \$158  = \$67 [3:0];
     end
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 4'h0;
     end
   end
-  assign new0 = \$90 [12:0];
-  assign q_owed_next = \$97 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$159  = \$80 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$160  = o__valid;
+    if (\$82 ) begin
+      \$160  = \$84 ;
+    end
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$161  = o__payload;
+    if (\$82 ) begin
+      \$161  = \$86 ;
+    end
+    if (rst) begin
+      \$161  = 8'h00;
+    end
+  end
+  assign new0 = \$91 [12:0];
+  assign q_owed_next = \$98 [3:0];
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -47657,11 +48538,11 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \q_in[0]  = q_in;
   assign \$18  = { rq0_part0_0_rr[29], rq0_part0_0_rr };
   assign \$20  = { rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr[20], rq0_part0_1_rr, 17'h00000 };
-  assign \$22  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:28] };
+  assign \$23  = { rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37], rq0_prod[37:28] };
   assign rq0_rem[37:28] = 10'h000;
   assign rq0_rem[27:0] = rq0_prod[27:0];
-  assign \$25  = 1'h1;
-  assign \$26  = \$24 ;
+  assign \$26  = 1'h1;
+  assign \$27  = \$25 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -50477,29 +51358,29 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$102 ;
   reg \$103 ;
   reg \$104 ;
-  reg [24:0] \$105 ;
-  reg [24:0] \$106 ;
-  reg [24:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
   wire \$11 ;
   reg [24:0] \$110 ;
   reg [24:0] \$111 ;
   reg [24:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
+  reg [24:0] \$113 ;
+  reg [24:0] \$114 ;
+  reg [24:0] \$115 ;
+  reg [24:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
   wire \$12 ;
   reg [5:0] \$120 ;
-  reg [33:0] \$121 ;
-  reg [33:0] \$122 ;
-  reg [33:0] \$123 ;
-  reg [33:0] \$124 ;
-  reg [33:0] \$125 ;
+  reg [5:0] \$121 ;
+  reg [5:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
   reg [33:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
@@ -50512,46 +51393,55 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$134 ;
   reg [33:0] \$135 ;
   reg [33:0] \$136 ;
-  reg [21:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [33:0] \$137 ;
+  reg [33:0] \$138 ;
+  reg [33:0] \$139 ;
   wire [4:0] \$14 ;
   reg [33:0] \$140 ;
   reg [33:0] \$141 ;
   reg [33:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [4:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [33:0] \$143 ;
+  reg [21:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [33:0] \$147 ;
+  reg [33:0] \$148 ;
+  reg [33:0] \$149 ;
   wire [4:0] \$15 ;
-  reg [21:0] \$150 ;
-  reg [21:0] \$151 ;
-  reg [21:0] \$152 ;
-  reg [4:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [12:0] \$155 ;
-  reg [12:0] \$156 ;
-  reg [12:0] \$157 ;
-  reg [46:0] \$158 ;
-  reg [46:0] \$159 ;
+  reg [16:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [24:0] \$152 ;
+  reg [24:0] \$153 ;
+  reg [24:0] \$154 ;
+  reg [4:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [21:0] \$157 ;
+  reg [21:0] \$158 ;
+  reg [21:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [7:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [3:0] \$167 ;
-  reg [3:0] \$168 ;
-  reg [3:0] \$169 ;
+  reg [4:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [12:0] \$162 ;
+  reg [12:0] \$163 ;
+  reg [12:0] \$164 ;
+  reg [46:0] \$165 ;
+  reg [46:0] \$166 ;
+  reg [46:0] \$167 ;
+  reg [46:0] \$168 ;
+  reg \$169 ;
   reg [24:0] \$17 ;
   reg \$170 ;
   reg [7:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg \$179 ;
   reg [5:0] \$18 ;
+  reg [7:0] \$180 ;
   reg [33:0] \$19 ;
   wire \$2 ;
   reg [33:0] \$20 ;
@@ -50565,21 +51455,21 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire [56:0] \$28 ;
   wire [52:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [58:0] \$30 ;
+  wire [53:0] \$30 ;
   wire [75:0] \$31 ;
   wire [76:0] \$32 ;
-  wire [46:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [47:0] \$33 ;
+  wire [48:0] \$34 ;
+  wire [46:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [47:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [48:0] \$41 ;
+  wire [47:0] \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [48:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -50605,40 +51495,40 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
-  wire [4:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [4:0] \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [5:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [7:0] \$94 ;
-  reg [3:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  reg [3:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
@@ -50685,6 +51575,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_half_7 = 34'h000000000;
   reg [33:0] rq0_half_8 = 34'h000000000;
+  reg [33:0] rq0_half_9 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
@@ -50697,6 +51588,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [33:0] rq0_mask_7 = 34'h000000000;
   reg [33:0] rq0_mask_8 = 34'h000000000;
+  reg [33:0] rq0_mask_9 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -50705,6 +51597,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [24:0] rq0_mult_7 = 25'h0000000;
   reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
   reg rq0_over = 1'h0;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
@@ -50728,6 +51621,9 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq0_shift_6 = 6'h00;
   reg [5:0] rq0_shift_7 = 6'h00;
   reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [46:0] rq0_sum0 = 47'h000000000000;
+  reg [46:0] rq0_sum1 = 47'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
   reg [21:0] rq0_x = 22'h000000;
@@ -50736,6 +51632,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [4:0] rq0_x1_0 = 5'h00;
   reg [4:0] rq0_x1_1 = 5'h00;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -50746,7 +51643,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg rq_valid_9 = 1'h0;
   input rst;
   wire rst;
-  reg [7:0] queue [8:0];
+  reg [7:0] queue [9:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -50757,13 +51654,14 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     queue[6] = 8'h00;
     queue[7] = 8'h00;
     queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_6 };
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign q_in = rq0_under ? 8'h80 : \$1 ;
   assign \$2  = i__valid & i__ready;
@@ -50776,7 +51674,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$9  = ~ \$8 ;
   assign \$10  = \$7  & \$9 ;
   assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_8 & \$11 ;
+  assign \$signature__en  = rq_valid_9 & \$11 ;
   assign \$12  = i__valid & i__ready;
   assign \$13  = group == 4'h9;
   assign \$14  = group + 1'h1;
@@ -50788,224 +51686,240 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
   assign \$26  = 1'h0 + \$25 ;
   assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
   assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(rq0_prod) >>> rq0_shift_6;
-  assign \$34  = rq0_rem > rq0_half_6;
-  assign \$35  = rq0_rem == rq0_half_6;
-  assign \$36  = | rq0_half_6;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = $signed(5'h0c) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(9'h173);
-  assign \$45  = $signed(rq0_floor) < $signed(9'h174);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(8'h72);
-  assign \$50  = $signed(rq0_floor) > $signed(8'h73);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = o__valid & o__ready;
-  assign \$54  = q_owed < 4'h9;
-  assign \$55  = \$53  ? i__ready : \$54 ;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = \$56  | i__ready;
-  assign \$58  = \$52  ? \$55  : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$36  = rq0_rem > rq0_half_7;
+  assign \$37  = rq0_rem == rq0_half_7;
+  assign \$38  = | rq0_half_7;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = $signed(5'h0c) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(9'h173);
+  assign \$47  = $signed(rq0_floor) < $signed(9'h174);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(8'h72);
+  assign \$52  = $signed(rq0_floor) > $signed(8'h73);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = o__valid & o__ready;
+  assign \$56  = q_owed < 4'ha;
+  assign \$57  = \$55  ? i__ready : \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$58  | i__ready;
+  assign \$60  = \$54  ? \$57  : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
   assign \$64  = ~ \$63 ;
-  assign \$65  = rq_valid_8 & \$64 ;
-  assign \$66  = \$signature__addr  == 4'h8;
-  assign \$67  = \$signature__addr  + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = rport__addr == 4'h8;
-  assign \$74  = rport__addr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$77  & \$79 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = rq_valid_9 & \$66 ;
+  assign \$68  = \$signature__addr  == 4'h9;
+  assign \$69  = \$signature__addr  + 1'h1;
+  assign \$70  = \$68  ? 5'h00 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rport__addr == 4'h9;
+  assign \$76  = rport__addr + 1'h1;
+  assign \$77  = \$75  ? 5'h00 : \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
   assign \$81  = ~ \$80 ;
-  assign \$82  = rq_valid_8 & \$81 ;
-  assign \$83  = q_stored + \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \$83  - \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$91  | rq_valid_8;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = rq_valid_9 & \$83 ;
+  assign \$85  = q_stored + \$84 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = | q_stored;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = \$85  - \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
   assign \$93  = | q_stored;
-  assign \$94  = \$93  ? rport__data : q_in;
+  assign \$94  = \$93  | rq_valid_9;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$95 ;
+    group <= \$97 ;
   always @(posedge clk)
-    rq_valid_1 <= \$96 ;
+    rq_valid_1 <= \$98 ;
   always @(posedge clk)
-    rq_valid_2 <= \$97 ;
+    rq_valid_2 <= \$99 ;
   always @(posedge clk)
-    rq_valid_3 <= \$98 ;
+    rq_valid_3 <= \$100 ;
   always @(posedge clk)
-    rq_valid_4 <= \$99 ;
+    rq_valid_4 <= \$101 ;
   always @(posedge clk)
-    rq_valid_5 <= \$100 ;
+    rq_valid_5 <= \$102 ;
   always @(posedge clk)
-    rq_valid_6 <= \$101 ;
+    rq_valid_6 <= \$103 ;
   always @(posedge clk)
-    rq_valid_7 <= \$102 ;
+    rq_valid_7 <= \$104 ;
   always @(posedge clk)
-    rq_valid_8 <= \$103 ;
+    rq_valid_8 <= \$105 ;
   always @(posedge clk)
-    rq_valid_9 <= \$104 ;
+    rq_valid_9 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$105 ;
+    rq_valid_10 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$106 ;
+    rq0_mult_1 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$107 ;
+    rq0_mult_2 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$108 ;
+    rq0_mult_3 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$109 ;
+    rq0_mult_4 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$110 ;
+    rq0_mult_5 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$111 ;
+    rq0_mult_6 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$112 ;
+    rq0_mult_7 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$113 ;
+    rq0_mult_8 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$114 ;
+    rq0_mult_9 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$115 ;
+    rq0_shift_1 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$116 ;
+    rq0_shift_2 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$117 ;
+    rq0_shift_3 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$118 ;
+    rq0_shift_4 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$119 ;
+    rq0_shift_5 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$120 ;
+    rq0_shift_6 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$121 ;
+    rq0_shift_7 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$122 ;
+    rq0_shift_8 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$123 ;
+    rq0_shift_9 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$124 ;
+    rq0_half_1 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$125 ;
+    rq0_half_2 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$126 ;
+    rq0_half_3 <= \$128 ;
   always @(posedge clk)
-    rq0_half_7 <= \$127 ;
+    rq0_half_4 <= \$129 ;
   always @(posedge clk)
-    rq0_half_8 <= \$128 ;
+    rq0_half_5 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$129 ;
+    rq0_half_6 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$130 ;
+    rq0_half_7 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$131 ;
+    rq0_half_8 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$132 ;
+    rq0_half_9 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$133 ;
+    rq0_mask_1 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$134 ;
+    rq0_mask_2 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$135 ;
+    rq0_mask_3 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$136 ;
+    rq0_mask_4 <= \$138 ;
   always @(posedge clk)
-    rq0_x <= \$137 ;
+    rq0_mask_5 <= \$139 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$138 ;
+    rq0_mask_6 <= \$140 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$139 ;
+    rq0_mask_7 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$140 ;
+    rq0_mask_8 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$141 ;
+    rq0_mask_9 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$142 ;
+    rq0_x <= \$144 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$143 ;
+    rq0_x0_0 <= \$145 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$144 ;
+    rq0_m0_0 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$147 ;
+    rq0_part0_0_rr <= \$149 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$148 ;
+    rq0_x0_1 <= \$150 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$149 ;
+    rq0_m0_1 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$150 ;
+    rq0_part0_1 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$151 ;
+    rq0_part0_1_r <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$152 ;
+    rq0_part0_1_rr <= \$154 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$153 ;
+    rq0_x1_0 <= \$155 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$154 ;
+    rq0_m1_0 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$155 ;
+    rq0_part1_0 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$156 ;
+    rq0_part1_0_r <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$157 ;
+    rq0_part1_0_rr <= \$159 ;
   always @(posedge clk)
-    rq0_prod <= \$158 ;
+    rq0_x1_1 <= \$160 ;
   always @(posedge clk)
-    rq0_floor <= \$159 ;
+    rq0_m1_1 <= \$161 ;
   always @(posedge clk)
-    rq0_above <= \$160 ;
+    rq0_part1_1 <= \$162 ;
   always @(posedge clk)
-    rq0_tie <= \$161 ;
+    rq0_part1_1_r <= \$163 ;
   always @(posedge clk)
-    rq0_code <= \$162 ;
+    rq0_part1_1_rr <= \$164 ;
   always @(posedge clk)
-    rq0_under <= \$163 ;
+    rq0_sum0 <= \$165 ;
   always @(posedge clk)
-    rq0_over <= \$164 ;
+    rq0_sum1 <= \$166 ;
   always @(posedge clk)
-    q_owed <= \$165 ;
+    rq0_prod <= \$167 ;
   always @(posedge clk)
-    i__ready <= \$166 ;
+    rq0_floor <= \$168 ;
   always @(posedge clk)
-    \$signature__addr  <= \$167 ;
+    rq0_above <= \$169 ;
   always @(posedge clk)
-    rport__addr <= \$168 ;
+    rq0_tie <= \$170 ;
   always @(posedge clk)
-    q_stored <= \$169 ;
+    rq0_code <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$170 ;
+    rq0_under <= \$172 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
+    rq0_over <= \$173 ;
+  always @(posedge clk)
+    q_owed <= \$174 ;
+  always @(posedge clk)
+    i__ready <= \$175 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$176 ;
+  always @(posedge clk)
+    rport__addr <= \$177 ;
+  always @(posedge clk)
+    q_stored <= \$178 ;
+  always @(posedge clk)
+    o__valid <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$17  = 25'h0000000;
@@ -51112,556 +52026,605 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$95  = group;
+    \$97  = group;
     if (\$12 ) begin
-      \$95  = \$15 [3:0];
+      \$97  = \$15 [3:0];
     end
     if (rst) begin
-      \$95  = 4'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$96  = \$16 ;
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$97  = rq_valid_1;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$98  = rq_valid_2;
+    \$98  = \$16 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$99  = rq_valid_3;
+    \$99  = rq_valid_1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$100  = rq_valid_4;
+    \$100  = rq_valid_2;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$101  = rq_valid_5;
+    \$101  = rq_valid_3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$102  = rq_valid_6;
+    \$102  = rq_valid_4;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$103  = rq_valid_7;
+    \$103  = rq_valid_5;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$104  = rq_valid_8;
+    \$104  = rq_valid_6;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$105  = \$17 ;
+    \$105  = rq_valid_7;
     if (rst) begin
-      \$105  = 25'h0000000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$106  = rq0_mult_1;
+    \$106  = rq_valid_8;
     if (rst) begin
-      \$106  = 25'h0000000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$107  = rq0_mult_2;
+    \$107  = rq_valid_9;
     if (rst) begin
-      \$107  = 25'h0000000;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$108  = rq0_mult_3;
+    \$108  = \$17 ;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$109  = rq0_mult_4;
+    \$109  = rq0_mult_1;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$110  = rq0_mult_5;
+    \$110  = rq0_mult_2;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$111  = rq0_mult_6;
+    \$111  = rq0_mult_3;
     if (rst) begin
       \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$112  = rq0_mult_7;
+    \$112  = rq0_mult_4;
     if (rst) begin
       \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$113  = \$18 ;
+    \$113  = rq0_mult_5;
     if (rst) begin
-      \$113  = 6'h00;
+      \$113  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$114  = rq0_shift_1;
+    \$114  = rq0_mult_6;
     if (rst) begin
-      \$114  = 6'h00;
+      \$114  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$115  = rq0_shift_2;
+    \$115  = rq0_mult_7;
     if (rst) begin
-      \$115  = 6'h00;
+      \$115  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$116  = rq0_shift_3;
+    \$116  = rq0_mult_8;
     if (rst) begin
-      \$116  = 6'h00;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$117  = rq0_shift_4;
+    \$117  = \$18 ;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$118  = rq0_shift_5;
+    \$118  = rq0_shift_1;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$119  = rq0_shift_6;
+    \$119  = rq0_shift_2;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$120  = rq0_shift_7;
+    \$120  = rq0_shift_3;
     if (rst) begin
       \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$121  = \$19 ;
+    \$121  = rq0_shift_4;
     if (rst) begin
-      \$121  = 34'h000000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$122  = rq0_half_1;
+    \$122  = rq0_shift_5;
     if (rst) begin
-      \$122  = 34'h000000000;
+      \$122  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$123  = rq0_half_2;
+    \$123  = rq0_shift_6;
     if (rst) begin
-      \$123  = 34'h000000000;
+      \$123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$124  = rq0_half_3;
+    \$124  = rq0_shift_7;
     if (rst) begin
-      \$124  = 34'h000000000;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$125  = rq0_half_4;
+    \$125  = rq0_shift_8;
     if (rst) begin
-      \$125  = 34'h000000000;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$126  = rq0_half_5;
+    \$126  = \$19 ;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$127  = rq0_half_6;
+    \$127  = rq0_half_1;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$128  = rq0_half_7;
+    \$128  = rq0_half_2;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$129  = \$20 ;
+    \$129  = rq0_half_3;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$130  = rq0_mask_1;
+    \$130  = rq0_half_4;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$131  = rq0_mask_2;
+    \$131  = rq0_half_5;
     if (rst) begin
       \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$132  = rq0_mask_3;
+    \$132  = rq0_half_6;
     if (rst) begin
       \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$133  = rq0_mask_4;
+    \$133  = rq0_half_7;
     if (rst) begin
       \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$134  = rq0_mask_5;
+    \$134  = rq0_half_8;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$135  = rq0_mask_6;
+    \$135  = \$20 ;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$136  = rq0_mask_7;
+    \$136  = rq0_mask_1;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$137  = i__payload;
+    \$137  = rq0_mask_2;
     if (rst) begin
-      \$137  = 22'h000000;
+      \$137  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$138  = rq0_x[16:0];
+    \$138  = rq0_mask_3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$139  = rq0_mult_1[16:0];
+    \$139  = rq0_mask_4;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$140  = \$21 ;
+    \$140  = rq0_mask_5;
     if (rst) begin
       \$140  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$141  = rq0_part0_0;
+    \$141  = rq0_mask_6;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$142  = rq0_part0_0_r;
+    \$142  = rq0_mask_7;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$143  = rq0_x[16:0];
+    \$143  = rq0_mask_8;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$144  = rq0_mult_1[24:17];
+    \$144  = i__payload;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$145  = \$22 ;
+    \$145  = rq0_x[16:0];
     if (rst) begin
-      \$145  = 25'h0000000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$146  = rq0_part0_1;
+    \$146  = rq0_mult_1[16:0];
     if (rst) begin
-      \$146  = 25'h0000000;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$147  = rq0_part0_1_r;
+    \$147  = \$21 ;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$148  = rq0_x[21:17];
+    \$148  = rq0_part0_0;
     if (rst) begin
-      \$148  = 5'h00;
+      \$148  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$149  = rq0_mult_1[16:0];
+    \$149  = rq0_part0_0_r;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$150  = \$23 ;
+    \$150  = rq0_x[16:0];
     if (rst) begin
-      \$150  = 22'h000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$151  = rq0_part1_0;
+    \$151  = rq0_mult_1[24:17];
     if (rst) begin
-      \$151  = 22'h000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$152  = rq0_part1_0_r;
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 22'h000000;
+      \$152  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$153  = rq0_x[21:17];
+    \$153  = rq0_part0_1;
     if (rst) begin
-      \$153  = 5'h00;
+      \$153  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$154  = rq0_mult_1[24:17];
+    \$154  = rq0_part0_1_r;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$155  = \$24 ;
+    \$155  = rq0_x[21:17];
     if (rst) begin
-      \$155  = 13'h0000;
+      \$155  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$156  = rq0_part1_1;
+    \$156  = rq0_mult_1[16:0];
     if (rst) begin
-      \$156  = 13'h0000;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$157  = rq0_part1_1_r;
+    \$157  = \$23 ;
     if (rst) begin
-      \$157  = 13'h0000;
+      \$157  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$158  = \$32 [46:0];
+    \$158  = rq0_part1_0;
     if (rst) begin
-      \$158  = 47'h000000000000;
+      \$158  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$159  = \$33 ;
+    \$159  = rq0_part1_0_r;
     if (rst) begin
-      \$159  = 47'h000000000000;
+      \$159  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$160  = \$34 ;
+    \$160  = rq0_x[21:17];
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$161  = \$37 ;
+    \$161  = rq0_mult_1[24:17];
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$162  = \$41 [7:0];
+    \$162  = \$24 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$163  = \$46 ;
+    \$163  = rq0_part1_1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$164  = \$51 ;
+    \$164  = rq0_part1_1_r;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$165  = \$5 [3:0];
+    \$165  = \$28 [46:0];
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$166  = \$58 ;
+    \$166  = \$32 [46:0];
     if (rst) begin
-      \$166  = 1'h1;
+      \$166  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$167  = \$signature__addr ;
-    if (\$65 ) begin
-      \$167  = \$68 [3:0];
-    end
+    \$167  = \$34 [46:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$167  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$168  = rport__addr;
-    if (\$72 ) begin
-      \$168  = \$75 [3:0];
-    end
+    \$168  = \$35 ;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 47'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$169  = \$88 [3:0];
+    \$169  = \$36 ;
     if (rst) begin
-      \$169  = 4'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$170  = o__valid;
-    if (\$90 ) begin
-      \$170  = \$92 ;
-    end
+    \$170  = \$39 ;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$171  = o__payload;
-    if (\$90 ) begin
-      \$171  = \$94 ;
-    end
+    \$171  = \$43 [7:0];
     if (rst) begin
       \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$172  = \$48 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$173  = \$53 ;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$174  = \$5 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$175  = \$60 ;
+    if (rst) begin
+      \$175  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$176  = \$signature__addr ;
+    if (\$67 ) begin
+      \$176  = \$70 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$177  = rport__addr;
+    if (\$74 ) begin
+      \$177  = \$77 [3:0];
+    end
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$178  = \$90 [3:0];
+    if (rst) begin
+      \$178  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$179  = o__valid;
+    if (\$92 ) begin
+      \$179  = \$94 ;
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$180  = o__payload;
+    if (\$92 ) begin
+      \$180  = \$96 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -51672,8 +52635,8 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$29  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { 1'h0, rq0_part0_0_rr };
   assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
   assign \$31  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
 endmodule
