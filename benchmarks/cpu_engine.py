@@ -61,7 +61,7 @@ def _engines(qdq: Any, fixed: Any, x: np.ndarray, cores: int) -> dict[str, Calla
 
     def cpu(workers: int, stages: int = 1) -> tuple[Run, Run, list[int]]:
         engine = CpuEngine(fixed, workers, stages)
-        return (lambda: engine.run({"input": x})["output"]), engine.close, engine.shard_pids
+        return (lambda: engine.run({"input": x})["output"]), engine.close, engine.worker_pids
 
     engines = {"onnxruntime_qdq_1_thread": lambda: ort(1), f"onnxruntime_qdq_{cores}_threads": lambda: ort(cores),
                "hwaccel_cpu_1_worker": lambda: cpu(1), f"hwaccel_cpu_{cores}_workers": lambda: cpu(cores),

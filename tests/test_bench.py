@@ -163,17 +163,17 @@ def test_engine_differing_from_golden_fails(mlp, capsys, monkeypatch):
 def test_pipeline_row_when_the_cpu_engine_supports_it(mlp, capsys, monkeypatch):
     seen = []
 
-    class PipelinedEngine(measure.CpuEngine):  # stands in for a CpuEngine that takes pipeline_stages
+    class PipelinedEngine(measure.CpuEngine):  # records what each row asks for
         def __init__(self, graph, workers=None, pipeline_stages=1):
             seen.append((workers, pipeline_stages))
-            super().__init__(graph, 1)
+            super().__init__(graph, workers, pipeline_stages)
 
     monkeypatch.setattr(measure, "CpuEngine", PipelinedEngine)
     monkeypatch.setattr(measure, "pipeline_supported", lambda: True)
-    code, report = _bench(capsys, str(mlp[0]), "--batch", "4", "--repeat", "1", "--workers", "2", "--pipeline-stages", "3")
+    code, report = _bench(capsys, str(mlp[0]), "--batch", "4", "--repeat", "1", "--workers", "4", "--pipeline-stages", "2")
     rows = {r["engine"]: r for r in report["rows"]}
-    assert code == 0 and rows["hwaccel cpu, 3 pipeline stages"]["bit_exact"] is True
-    assert (2, 3) in seen
+    assert code == 0 and rows["hwaccel cpu, 2 pipeline stages"]["bit_exact"] is True
+    assert (4, 1) in seen and (2, 2) in seen  # the pipelined row: 2 shards x 2 stages, as many processes as cores
 
 
 def test_random_inputs_are_exact_codes(mlp):

@@ -18,7 +18,7 @@ from hwaccel.frontend import load_model
 from hwaccel.golden.fixed import run_golden
 from hwaccel.ir.graph import Graph, TensorInfo
 from hwaccel.ref.cpu import CpuEngine, run_cpu
-from hwaccel.ref.cpu_shards import SharedArrays
+from hwaccel.ref.cpu_workers import SharedArrays, live_values
 
 from dataflow_cases import TORCH, generator_fixed, requant_fixed, small_fixed, torch_fixed, zoo_fixed
 from zoo_data import MODELS, split
@@ -112,10 +112,11 @@ def test_engine_is_reusable_after_close_and_across_threads():
     assert_same(engine.run({"input": x[:60]}), golden[60], "after close")
 
 
-def test_errors_in_worker_threads_reach_the_caller_as_golden_raises_them():
+@pytest.mark.parametrize("row", [3, 33])  # in the caller's first stage; in the second shard's process
+def test_errors_in_workers_reach_the_caller_as_golden_raises_them(row):
     graph, x = zoo("cnn")
     bad = x[:40].copy()
-    bad[33, 0, 2, 2] = np.nan
+    bad[row, 0, 2, 2] = np.nan
     with pytest.raises(QuantizationError) as golden_error:
         run_golden(graph, {"input": bad})
     with CpuEngine(graph, workers=2, pipeline_stages=3) as engine:
@@ -187,21 +188,25 @@ def test_cli_option_errors_are_one_line(cnn_qdq, capsys, extra, message):
     assert capsys.readouterr().err == f"hwaccel: error: {message}\n"
 
 
-def test_shards_beyond_the_first_run_in_processes_of_their_own():
-    """workers=3: the caller runs the first shard, two forked processes the others (the GIL is per
-    process); the processes stop on close, and a killed one is reported, not waited on forever."""
+def test_shards_and_stages_beyond_the_callers_first_run_in_processes_of_their_own():
+    """workers x stages: the caller runs shard 0's first stage, a forked process every other pair
+    (the GIL is per process); the processes stop on close, and a killed one is reported, by its
+    process id, not waited on forever, wherever it sits in the grid."""
     graph, x = zoo("cnn")
     golden = run_golden(graph, {"input": x[:90]})
-    with CpuEngine(graph, workers=3) as engine:
-        pids = engine.shard_pids
-        assert len(pids) == 2 and os.getpid() not in pids
-        assert_same(engine.run({"input": x[:90]}), golden, "3 shards")
-    assert engine.shard_pids == []
-    engine = CpuEngine(graph, workers=2)
-    os.kill(engine.shard_pids[0], 9)
-    with pytest.raises(HwaccelError, match=r"^cpu engine: shard process \d+ exited \(code -9\)$"):
-        engine.run({"input": x[:90]})
-    engine.close()
+    for workers, stages in [(3, 1), (2, 2), (1, 3)]:
+        with CpuEngine(graph, workers=workers, pipeline_stages=stages) as engine:
+            pids = engine.worker_pids
+            assert len(set(pids)) == workers * stages - 1 and os.getpid() not in pids
+            assert_same(engine.run({"input": x[:90]}), golden, f"{workers} x {stages}")
+        assert engine.worker_pids == []
+    for workers, stages, victim in [(2, 1, 0), (2, 2, 1), (1, 3, 0)]:  # (1, 0); (1, 0) of (0, 1), (1, 0), (1, 1); (0, 1)
+        engine = CpuEngine(graph, workers=workers, pipeline_stages=stages)
+        pid = engine.worker_pids[victim]
+        os.kill(pid, 9)
+        with pytest.raises(HwaccelError, match=rf"^cpu engine: worker process {pid} exited \(code -9\)$"):
+            engine.run({"input": x[:90]})
+        engine.close()
 
 
 def test_shard_arrays_travel_through_a_shared_memory_file_both_ways():
@@ -239,3 +244,16 @@ def test_shards_with_inputs_larger_than_the_shared_file_equal_golden():
     batch = np.resize(x, (6000,) + x.shape[1:])  # 1.5 MB per shard: the shared file grows on the first run
     with CpuEngine(graph, workers=2) as engine:
         assert_same(engine.run({"input": batch}), run_golden(graph, {"input": batch}), "2 shards, 6000 rows")
+
+
+def test_stages_pass_on_only_the_values_later_stages_read():
+    graph, x = zoo("resnet")
+    with CpuEngine(graph, workers=1, pipeline_stages=3) as engine:
+        live = live_values(engine)
+        assert len(live) == 2 and "input" not in live[0] and "input" not in live[1]
+        for s, names in enumerate(live):
+            later = [step for steps in engine.stages[s + 1:] for step in steps]
+            first = later[0]  # reads what stage s made
+            assert getattr(first, "x", None) in names or set(getattr(first, "xs", ())) <= names
+            assert {t.name for t in graph.outputs} <= names
+        assert_same(engine.run({"input": x[:50]}), run_golden(graph, {"input": x[:50]}), "resnet, 3 stages")

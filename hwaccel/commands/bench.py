@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed runs per engine and batch size; the median is reported (default 5)")
     p.add_argument("--workers", type=int, default=None, help="cpu engine workers (processes) for the all-cores row (default: all cores)")
     p.add_argument("--pipeline-stages", type=int, default=2,
-                   help="stages of the pipelined cpu row, where the cpu engine supports it (default 2)")
+                   help="layer stages of the pipelined cpu row (model parallelism), each stage a process, over "
+                        "workers // stages shards (default 2)")
     p.add_argument("--fpga", metavar="DEVICE", help="estimate this FPGA (e.g. ecp5-85k): synthesis + place-and-route, cached")
     p.add_argument("--asic", metavar="NODE", choices=NODES, help=f"estimate an ASIC at this node ({', '.join(NODES)})")
     p.add_argument("--asic-clock-mhz", type=float, default=None, help="ASIC clock (default: the build's compile clock)")

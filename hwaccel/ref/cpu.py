@@ -10,14 +10,14 @@ the golden kernels, so the results are bit-identical to :func:`~hwaccel.golden.f
 
 Parallelism (BLAS is held at one thread per caller through threadpoolctl while an engine is open):
 the batch is cut into ``workers`` shards (data parallel), and each shard into chunks that stream
-through ``pipeline_stages`` contiguous groups of layers (model parallel), one thread per stage, the
-stages connected by queues. The caller runs the first shard; every other shard runs in a process of
-its own, forked from the engine when it is built (:mod:`.cpu_shards`), because each shard makes
-many NumPy calls of a few hundred microseconds and the GIL they take between them kept two shards in
-threads to 1.2x one shard on two cores (zoo CNN, batch 1024). The arrays go through shared memory
-and both ends of the pipe spin briefly before sleeping (1.58x on two cores). Where ``fork`` is not
-available the shards are threads. Cutting the batch assumes rows are independent, as in any inference graph whose
-inputs and outputs share a symbolic first (batch) axis; other graphs run as one chunk.
+through ``pipeline_stages`` contiguous groups of layers (model parallel). Every (shard, stage) but
+the caller's first runs in a process of its own, forked from the engine when it is built
+(:mod:`.cpu_workers`): each stage makes many NumPy calls of a few hundred microseconds, and the GIL
+taken between them kept two shards in threads to 1.2x one shard on two cores (zoo CNN, batch 1024),
+and two pipeline stages in threads slower than one. Where ``fork`` is not available, shards and
+stages are threads connected by queues. Cutting the batch assumes rows are independent, as in any
+inference graph whose inputs and outputs share a symbolic first (batch) axis; other graphs run as
+one chunk.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ..ir.graph import Graph
 from .cpu_builders import BUILDERS
 from .cpu_linear import gemm_dtype
 from .cpu_plan import Step, compile_stages, node_costs, partition
-from .cpu_shards import ShardProcess, stop_shards
+from .cpu_workers import StageGrid
 
 __all__ = ["CpuEngine", "run_cpu", "exact_float_dtype", "CHUNK_BYTES"]
 
@@ -118,8 +118,8 @@ def _widest_row(graph: Graph) -> int:
 
 
 class CpuEngine:
-    """A reusable engine: ``workers`` data-parallel shards (the first in the caller, the others in
-    forked processes) x ``pipeline_stages`` layer stages (threads).
+    """A reusable engine: ``workers`` data-parallel shards x ``pipeline_stages`` layer stages, each pair
+    but the caller's first in a forked process (threads without ``fork``).
 
     Parameters
     ----------
@@ -128,7 +128,7 @@ class CpuEngine:
     workers
         Batch shards run concurrently (default: the cores divided by ``pipeline_stages``, at least 1).
     pipeline_stages
-        Contiguous groups of layers, balanced by estimated work, each running in its own thread on
+        Contiguous groups of layers, balanced by estimated work, each running in its own process on
         successive chunks of a shard (1: no pipelining); at most the number of graph nodes.
 
     Until :meth:`close` (or the end of a ``with`` block) BLAS runs one thread per caller, process-wide.
@@ -147,19 +147,19 @@ class CpuEngine:
         self._batched = _batched(graph)
         self.chunk_rows = min(1024, max(64, CHUNK_BYTES // (4 * _widest_row(graph))))
         self._lock = threading.Lock()  # one run at a time: its stage loops take every pool thread
-        # the shard processes are forked first, while the engine has no threads of its own
-        forks = self.workers > 1 and self._batched and "fork" in multiprocessing.get_all_start_methods()
-        self._shards: list[ShardProcess] = [ShardProcess(self, k) for k in range(1, self.workers)] if forks else []
-        self._finalizer = weakref.finalize(self, stop_shards, self._shards)
-        threads = self.pipeline_stages * (1 if forks else self.workers)
-        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(threads - 1, "hwaccel-cpu") if threads > 1 else None
+        # the worker processes are forked first, while the engine has no threads of its own
+        threads = self.pipeline_stages * self.workers
+        forks = threads > 1 and self._batched and "fork" in multiprocessing.get_all_start_methods()
+        self._grid: StageGrid | None = StageGrid(self, self.workers) if forks else None
+        self._finalizer = weakref.finalize(self, self._grid.stop) if self._grid is not None else None
+        self._pool: ThreadPoolExecutor | None = None if forks or threads == 1 else ThreadPoolExecutor(threads - 1, "hwaccel-cpu")
         _hold_one_blas_thread()
         self._holds_blas = True
 
     @property
-    def shard_pids(self) -> list[int]:
-        """The process ids of the shard processes (none once closed, or where shards are threads)."""
-        return [shard.process.pid for shard in self._shards if shard.process.pid is not None]
+    def worker_pids(self) -> list[int]:
+        """The process ids of the worker processes (none once closed, or where workers are threads)."""
+        return self._grid.pids if self._grid is not None else []
 
     def run(self, feeds: Feeds) -> dict[str, np.ndarray]:
         """Outputs of the graph on ``feeds`` (batch first), bit-identical to the golden model."""
@@ -175,7 +175,7 @@ class CpuEngine:
             shards = np.linspace(0, batch, min(self.workers, batch) + 1).astype(int)
             lanes = [[{k: v[c] for k, v in inputs.items()} for c in self._chunks(a, b)]
                      for a, b in zip(shards[:-1], shards[1:])]
-            results = self._run_lanes(lanes) if not self._shards else self._run_shards(lanes)
+            results = self._run_lanes(lanes) if self._grid is None else self._grid.run(self, lanes)
         parts = [r for lane in results for r in lane]
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
@@ -184,24 +184,6 @@ class CpuEngine:
         if self._pool is None:
             return [[self._outputs(self._run_chunk(env, range(len(self.stages)))) for env in chunks] for chunks in lanes]
         return self._run_threads(lanes)
-
-    def _run_shards(self, lanes: list[list[Feeds]]) -> list[list[Feeds]]:
-        """The first lane here, lane ``k`` in shard process ``k``; every reply is read before the first
-        failure (in lane order) is raised, so the pipes stay in step."""
-        used = self._shards[:len(lanes) - 1]
-        for shard, chunks in zip(used, lanes[1:]):
-            shard.send(chunks)
-        lane_results = [lambda: self._run_lanes(lanes[:1])[0]] + [shard.receive for shard in used]
-        outcomes: list[tuple[bool, Any]] = []
-        for result in lane_results:
-            try:
-                outcomes.append((True, result()))
-            except BaseException as exc:
-                outcomes.append((False, exc))
-        for ok, value in outcomes:
-            if not ok:
-                raise value
-        return [value for _, value in outcomes]
 
     def _chunks(self, start: int, stop: int) -> list[slice]:
         """The chunks of a shard: at most ``chunk_rows`` rows, and at least ``2 * stages - 1`` to fill the pipeline."""
@@ -219,8 +201,8 @@ class CpuEngine:
         return {t.name: env[t.name] for t in self.graph.outputs}
 
     def _run_threads(self, lanes: list[list[Feeds]]) -> list[list[Feeds]]:
-        """One thread per (shard, stage), the caller taking the first; stage ``s`` hands each chunk's table
-        to stage ``s + 1`` by a queue."""
+        """Without ``fork``: one thread per (shard, stage), the caller taking the first; stage ``s``
+        hands each chunk's table to stage ``s + 1`` by a queue."""
         assert self._pool is not None
         results: list[list[Feeds]] = [[{} for _ in chunks] for chunks in lanes]
         loops = []
@@ -258,10 +240,12 @@ class CpuEngine:
                 return
 
     def close(self) -> None:
-        """Stop the shard processes and the threads, and give BLAS its threads back (later runs are
+        """Stop the worker processes (or threads) and give BLAS its threads back (later runs are
         single-threaded)."""
         with self._lock:
-            stop_shards(self._shards)
+            if self._finalizer is not None:
+                self._finalizer()  # stops the grid, once
+                self._grid = None
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
