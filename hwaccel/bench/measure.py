@@ -175,7 +175,7 @@ def measured_engines(qdq_path: str, graph: Graph, float_path: str | None, worker
         yield f"hwaccel cpu, {workers} cores", f"CPU, {workers} workers (processes)", lambda: _cpu(graph, workers)
     if pipeline_supported() and stages > 1:
         shards = max(1, workers // stages)  # one process per (shard, stage): as many as the all-cores row
-        yield (f"hwaccel cpu, {stages} pipeline stages", f"CPU, {shards} workers x {stages} stages (processes)",
+        yield (f"hwaccel cpu, {stages} pipeline stages", f"CPU, {shards} worker{'s' if shards > 1 else ''} x {stages} stages (processes)",
                lambda: _cpu(graph, shards, pipeline_stages=stages))
     name = gpu_name()
     if name is not None:

@@ -186,8 +186,10 @@ class CpuEngine:
         return self._run_threads(lanes)
 
     def _chunks(self, start: int, stop: int) -> list[slice]:
-        """The chunks of a shard: at most ``chunk_rows`` rows, and at least ``2 * stages - 1`` to fill the pipeline."""
-        count = max(-(-(stop - start) // self.chunk_rows), min(2 * self.pipeline_stages - 1, stop - start))
+        """The chunks of a shard: at most ``chunk_rows`` rows, and at least ``2 * stages`` when pipelined (``n``
+        chunks through ``S`` balanced stages take ``n + S - 1`` chunk times; more chunks cost more messages)."""
+        least = 2 * self.pipeline_stages if self.pipeline_stages > 1 else 1
+        count = max(-(-(stop - start) // self.chunk_rows), min(least, stop - start))
         bounds = np.linspace(start, stop, count + 1).astype(int)
         return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
