@@ -21,8 +21,8 @@ levels, for post-route >= 100 MHz on ECP5:
 6. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
 7. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
    ``ADDER_LEVELS_PER_STAGE`` pairwise levels.
-8. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
-   fold delivers the accumulators to the output queue.
+8. accumulate: the fold's first tile loads ``bias + sum``, later tiles add;
+9. after a fold's last tile, the accumulator registers go to the output queue.
 
 Only *live* lanes (``MatVecParams.live_lanes``: non-zero weight in some tile) get a multiplier and
 a ROM field; pruned lanes are the constant 0. The accumulator is ``acc_bits`` wide (signed).
@@ -200,7 +200,7 @@ class MatVec(wiring.Component):
         n_last = 6 + tree_stages
         valid, _, last, _ = self._delay(m, ctl, str(n_last))
 
-        # Stage 8: accumulate; the fold's last tile delivers the accumulators to the queue.
+        # Stage 8: accumulate.
         news: list[Value] = []
         for pe in range(p.pe):
             if pe % COPY_GROUP_LANES == 0:
@@ -211,6 +211,8 @@ class MatVec(wiring.Component):
             m.d.comb += new.eq(Mux(first, _table(bias, nf, signed(p.acc_bits)), acc) + sums[pe])
             with m.If(valid_g):
                 m.d.sync += acc.eq(new)
-            news.append(new)
-        queue.drive(issue & last_t, valid & last, news)
+            news.append(acc)
+        # Stage 9: the finished accumulators go to the queue from their registers (the adder's output
+        # went on to the queue's memory: autoencoder)
+        queue.drive(issue & last_t, register(m, valid & last, "deliver"), news)
         return m

@@ -349,8 +349,8 @@ class MatVecParams:
     def latency(self) -> int:
         """Issue -> input beat or buffer read, ROM addresses -> input register, ROM read -> input copies,
         ROM read registers -> offset/weight -> product -> product copy -> adder tree stages ->
-        accumulator/output."""
-        return 7 + adder_tree_stages(self.simd)
+        accumulator -> output."""
+        return 8 + adder_tree_stages(self.simd)
 
     @property
     def first_output_cycles(self) -> int:

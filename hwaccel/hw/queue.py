@@ -71,7 +71,10 @@ class OutputQueue:
         from_mem = stored != 0
         take = head_free & from_mem  # the head refills from the memory
         store = push & ~(head_free & ~from_mem)  # the beat waits in the memory unless the head takes it
-        m.d.comb += [wport.en.eq(store), wport.addr.eq(wptr), wport.data.eq(bits), rport.addr.eq(rptr)]
+        # every arriving beat is written at ``wptr``, kept there (``wptr`` advancing) only when stored: the
+        # slot is free (the head takes a beat directly only from an empty memory), and the memory's write
+        # enable does not wait for the consumer's ready (a route across the die: mlp, dbn)
+        m.d.comb += [wport.en.eq(push), wport.addr.eq(wptr), wport.data.eq(bits), rport.addr.eq(rptr)]
         with m.If(store):
             m.d.sync += wptr.eq(Mux(wptr == depth - 1, 0, wptr + 1))
         with m.If(take):

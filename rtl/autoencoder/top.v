@@ -1048,55 +1048,55 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
-  wire [47:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  reg [23:0] \$108 ;
-  wire [23:0] \$109 ;
+  reg [23:0] \$106 ;
+  wire [23:0] \$107 ;
+  wire [24:0] \$108 ;
+  reg [23:0] \$109 ;
   wire [8:0] \$11 ;
-  wire [24:0] \$110 ;
-  reg [23:0] \$111 ;
-  wire [23:0] \$112 ;
-  wire [24:0] \$113 ;
+  wire [23:0] \$110 ;
+  wire [24:0] \$111 ;
+  wire \$112 ;
+  wire [4:0] \$113 ;
   wire \$114 ;
-  wire [4:0] \$115 ;
-  wire \$116 ;
-  wire [5:0] \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [5:0] \$115 ;
+  reg [3:0] \$116 ;
+  reg [3:0] \$117 ;
+  reg [2:0] \$118 ;
+  reg [2:0] \$119 ;
   wire [8:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  reg [3:0] \$125 ;
-  reg [3:0] \$126 ;
-  reg [2:0] \$127 ;
-  reg [2:0] \$128 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [6:0] \$126 ;
+  reg [63:0] \$127 ;
+  reg \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg [6:0] \$135 ;
-  reg [63:0] \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
+  reg [3:0] \$132 ;
+  reg [63:0] \$133 ;
+  reg [6:0] \$134 ;
+  reg [63:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [8:0] \$14 ;
-  reg \$140 ;
-  reg [3:0] \$141 ;
-  reg [63:0] \$142 ;
-  reg [6:0] \$143 ;
-  reg [63:0] \$144 ;
-  reg [7:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [6:0] \$144 ;
+  reg [63:0] \$145 ;
   reg [7:0] \$146 ;
   reg [7:0] \$147 ;
   reg [7:0] \$148 ;
@@ -1105,52 +1105,52 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
-  reg [6:0] \$153 ;
-  reg [63:0] \$154 ;
+  reg [7:0] \$153 ;
+  reg [8:0] \$154 ;
   reg [7:0] \$155 ;
-  reg [7:0] \$156 ;
+  reg [8:0] \$156 ;
   reg [7:0] \$157 ;
-  reg [7:0] \$158 ;
+  reg [8:0] \$158 ;
   reg [7:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [7:0] \$160 ;
+  reg [8:0] \$160 ;
   reg [7:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [8:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [8:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [8:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg [8:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [8:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [8:0] \$189 ;
+  reg [8:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [8:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [8:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [7:0] \$190 ;
-  reg [8:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [8:0] \$193 ;
-  reg [7:0] \$194 ;
+  reg [16:0] \$190 ;
+  reg [16:0] \$191 ;
+  reg [16:0] \$192 ;
+  reg [16:0] \$193 ;
+  reg [16:0] \$194 ;
   reg [16:0] \$195 ;
   reg [16:0] \$196 ;
   reg [16:0] \$197 ;
@@ -1177,68 +1177,60 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [16:0] \$215 ;
   reg [16:0] \$216 ;
   reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [23:0] \$218 ;
+  reg [23:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [16:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [23:0] \$227 ;
-  reg [23:0] \$228 ;
-  reg [23:0] \$229 ;
+  reg [23:0] \$220 ;
+  reg [23:0] \$221 ;
+  reg [23:0] \$222 ;
+  reg [23:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg [3:0] \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire [8:0] \$23 ;
-  reg [23:0] \$230 ;
-  reg [23:0] \$231 ;
-  reg [23:0] \$232 ;
+  reg \$230 ;
+  reg [3:0] \$231 ;
+  reg \$232 ;
   reg \$233 ;
   reg \$234 ;
-  reg \$235 ;
-  reg [3:0] \$236 ;
+  reg [3:0] \$235 ;
+  reg \$236 ;
   reg \$237 ;
   reg \$238 ;
-  reg \$239 ;
+  reg [3:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [3:0] \$240 ;
+  reg \$240 ;
   reg \$241 ;
   reg \$242 ;
-  reg \$243 ;
-  reg [3:0] \$244 ;
+  reg [3:0] \$243 ;
+  reg \$244 ;
   reg \$245 ;
   reg \$246 ;
-  reg \$247 ;
-  reg [3:0] \$248 ;
+  reg [3:0] \$247 ;
+  reg \$248 ;
   reg \$249 ;
   wire [8:0] \$25 ;
   reg \$250 ;
-  reg \$251 ;
-  reg [3:0] \$252 ;
+  reg [3:0] \$251 ;
+  reg \$252 ;
   reg \$253 ;
   reg \$254 ;
-  reg \$255 ;
-  reg [3:0] \$256 ;
-  reg \$257 ;
+  reg [3:0] \$255 ;
+  reg [23:0] \$256 ;
+  reg [23:0] \$257 ;
   reg \$258 ;
-  reg \$259 ;
+  reg [3:0] \$259 ;
   wire [16:0] \$26 ;
-  reg [3:0] \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg \$263 ;
-  reg [3:0] \$264 ;
-  reg [23:0] \$265 ;
-  reg [23:0] \$266 ;
-  reg [3:0] \$267 ;
-  reg \$268 ;
-  reg [3:0] \$269 ;
+  reg \$260 ;
+  reg [3:0] \$261 ;
+  reg [3:0] \$262 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [47:0] \$265 ;
   wire [16:0] \$27 ;
-  reg [3:0] \$270 ;
-  reg [3:0] \$271 ;
-  reg \$272 ;
-  reg [47:0] \$273 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
   reg \$3 ;
@@ -1305,33 +1297,35 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire [4:0] \$89 ;
+  wire [4:0] \$88 ;
+  wire \$89 ;
   wire [63:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
-  wire [5:0] \$94 ;
+  wire [5:0] \$93 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [47:0] \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$171 ;
+  wire [3:0] \$signature__addr$172 ;
   wire [63:0] \$signature__data ;
-  wire [47:0] \$signature__data$172 ;
+  wire [47:0] \$signature__data$173 ;
   wire \$signature__en ;
-  wire \$signature__en$170 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$171 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
   wire [23:0] acc1_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -1397,7 +1391,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$169 ;
+  wire [6:0] \port__addr$170 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$36 ;
   reg [16:0] prod0_0 = 17'h00000;
@@ -1452,9 +1446,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$173 ;
+  wire [3:0] \rport__addr$174 ;
   wire [63:0] rport__data;
-  wire [47:0] \rport__data$161 ;
+  wire [47:0] \rport__data$162 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -1578,7 +1572,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [8:0];
+  reg [47:0] queue [9:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -1589,12 +1583,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[6] = 48'h000000000000;
     queue[7] = 48'h000000000000;
     queue[8] = 48'h000000000000;
+    queue[9] = 48'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$170 )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$161  = queue[q_rptr];
+  assign \rport__data$162  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h4afe19b693b332ff;
@@ -1917,375 +1912,367 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$53  = $signed(prod1_6_r) + $signed(prod1_7_r);
   assign \$54  = $signed(\$52 ) + $signed(\$53 );
   assign \$55  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$56  = issue & last_t;
-  assign \$57  = o__valid & o__ready;
-  assign \$58  = q_owed < 4'h9;
-  assign \$59  = \$57  ? q_room : \$58 ;
-  assign \$60  = o__valid & o__ready;
-  assign \$61  = \$60  | q_room;
-  assign \$62  = \$56  ? \$59  : \$61 ;
-  assign \$63  = v8 & last8;
+  assign \$56  = v8 & last8;
+  assign \$57  = issue & last_t;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = q_owed < 4'ha;
+  assign \$60  = \$58  ? q_room : \$59 ;
+  assign \$61  = o__valid & o__ready;
+  assign \$62  = \$61  | q_room;
+  assign \$63  = \$57  ? \$60  : \$62 ;
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
   assign \$66  = | q_stored;
   assign \$67  = ~ \$66 ;
   assign \$68  = \$65  & \$67 ;
   assign \$69  = ~ \$68 ;
-  assign \$70  = \$63  & \$69 ;
-  assign \$71  = q_wptr == 4'h8;
+  assign \$70  = deliver & \$69 ;
+  assign \$71  = q_wptr == 4'h9;
   assign \$72  = q_wptr + 1'h1;
   assign \$73  = \$71  ? 5'h00 : \$72 ;
   assign \$74  = ~ o__valid;
   assign \$75  = \$74  | o__ready;
   assign \$76  = | q_stored;
   assign \$77  = \$75  & \$76 ;
-  assign \$78  = q_rptr == 4'h8;
+  assign \$78  = q_rptr == 4'h9;
   assign \$79  = q_rptr + 1'h1;
   assign \$80  = \$78  ? 5'h00 : \$79 ;
-  assign \$81  = v8 & last8;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = | q_stored;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$83  & \$85 ;
-  assign \$87  = ~ \$86 ;
-  assign \$88  = \$81  & \$87 ;
-  assign \$89  = q_stored + \$88 ;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = | q_stored;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = \$89  - \$93 ;
-  assign \$95  = ~ o__valid;
-  assign \$96  = \$95  | o__ready;
-  assign \$97  = | q_stored;
-  assign \$98  = v8 & last8;
-  assign \$99  = \$97  | \$98 ;
-  assign \$100  = | q_stored;
-  assign \$101  = \$100  ? \rport__data$161  : q_in;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$82  & \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = deliver & \$86 ;
+  assign \$88  = q_stored + \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = \$88  - \$92 ;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = | q_stored;
+  assign \$97  = \$96  | deliver;
+  assign \$98  = | q_stored;
+  assign \$99  = \$98  ? \rport__data$162  : q_in;
+  assign \$100  = ~ last_t;
+  assign \$101  = q_room | \$100 ;
+  assign i__ready = \$101  & reads_input_t;
   assign \$102  = ~ last_t;
   assign \$103  = q_room | \$102 ;
-  assign i__ready = \$103  & reads_input_t;
-  assign \$104  = ~ last_t;
-  assign \$105  = q_room | \$104 ;
-  assign \$106  = ~ reads_input_t;
-  assign \$107  = i__valid | \$106 ;
-  assign issue = \$105  & \$107 ;
+  assign \$104  = ~ reads_input_t;
+  assign \$105  = i__valid | \$104 ;
+  assign issue = \$103  & \$105 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$109  = first8_0 ? \$108  : acc0;
-  assign \$110  = $signed(\$109 ) + $signed(sum0_s1_0);
-  assign \$112  = first8_0 ? \$111  : acc1;
-  assign \$113  = $signed(\$112 ) + $signed(sum1_s1_0);
-  assign \$114  = issue & last_t;
-  assign \$115  = q_owed + \$114 ;
-  assign \$116  = o__valid & o__ready;
-  assign \$117  = \$115  - \$116 ;
-  assign \$118  = v8 & last8;
-  assign \$119  = ~ o__valid;
-  assign \$120  = \$119  | o__ready;
-  assign \$121  = | q_stored;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = \$120  & \$122 ;
-  assign \$124  = ~ \$123 ;
-  assign \$signature__en$170  = \$118  & \$124 ;
+  assign \$107  = first8_0 ? \$106  : acc0;
+  assign \$108  = $signed(\$107 ) + $signed(sum0_s1_0);
+  assign \$110  = first8_0 ? \$109  : acc1;
+  assign \$111  = $signed(\$110 ) + $signed(sum1_s1_0);
+  assign \$112  = issue & last_t;
+  assign \$113  = q_owed + \$112 ;
+  assign \$114  = o__valid & o__ready;
+  assign \$115  = \$113  - \$114 ;
   always @(posedge clk)
-    nf_t <= \$125 ;
+    nf_t <= \$116 ;
   always @(posedge clk)
-    nf_t_ahead <= \$126 ;
+    nf_t_ahead <= \$117 ;
   always @(posedge clk)
-    sf_t <= \$127 ;
+    sf_t <= \$118 ;
   always @(posedge clk)
-    sf_t_ahead <= \$128 ;
+    sf_t_ahead <= \$119 ;
   always @(posedge clk)
-    reads_input_t <= \$129 ;
+    reads_input_t <= \$120 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$130 ;
+    reads_input_t_ahead <= \$121 ;
   always @(posedge clk)
-    first_t <= \$131 ;
+    first_t <= \$122 ;
   always @(posedge clk)
-    first_t_ahead <= \$132 ;
+    first_t_ahead <= \$123 ;
   always @(posedge clk)
-    last_t <= \$133 ;
+    last_t <= \$124 ;
   always @(posedge clk)
-    last_t_ahead <= \$134 ;
+    last_t_ahead <= \$125 ;
   always @(posedge clk)
-    t <= \$135 ;
+    t <= \$126 ;
   always @(posedge clk)
-    x_reg <= \$136 ;
+    x_reg <= \$127 ;
   always @(posedge clk)
-    from_input <= \$137 ;
+    from_input <= \$128 ;
   always @(posedge clk)
-    v1 <= \$138 ;
+    v1 <= \$129 ;
   always @(posedge clk)
-    first1 <= \$139 ;
+    first1 <= \$130 ;
   always @(posedge clk)
-    last1 <= \$140 ;
+    last1 <= \$131 ;
   always @(posedge clk)
-    nf1 <= \$141 ;
+    nf1 <= \$132 ;
   always @(posedge clk)
-    x_mid <= \$142 ;
+    x_mid <= \$133 ;
   always @(posedge clk)
-    rom0_addr <= \$143 ;
+    rom0_addr <= \$134 ;
   always @(posedge clk)
-    rom0_read <= \$144 ;
+    rom0_read <= \$135 ;
   always @(posedge clk)
-    x0_0 <= \$145 ;
+    x0_0 <= \$136 ;
   always @(posedge clk)
-    x0_1 <= \$146 ;
+    x0_1 <= \$137 ;
   always @(posedge clk)
-    x0_2 <= \$147 ;
+    x0_2 <= \$138 ;
   always @(posedge clk)
-    x0_3 <= \$148 ;
+    x0_3 <= \$139 ;
   always @(posedge clk)
-    x0_4 <= \$149 ;
+    x0_4 <= \$140 ;
   always @(posedge clk)
-    x0_5 <= \$150 ;
+    x0_5 <= \$141 ;
   always @(posedge clk)
-    x0_6 <= \$151 ;
+    x0_6 <= \$142 ;
   always @(posedge clk)
-    x0_7 <= \$152 ;
+    x0_7 <= \$143 ;
   always @(posedge clk)
-    rom1_addr <= \$153 ;
+    rom1_addr <= \$144 ;
   always @(posedge clk)
-    rom1_read <= \$154 ;
+    rom1_read <= \$145 ;
   always @(posedge clk)
-    x1_0 <= \$155 ;
+    x1_0 <= \$146 ;
   always @(posedge clk)
-    x1_1 <= \$156 ;
+    x1_1 <= \$147 ;
   always @(posedge clk)
-    x1_2 <= \$157 ;
+    x1_2 <= \$148 ;
   always @(posedge clk)
-    x1_3 <= \$158 ;
+    x1_3 <= \$149 ;
   always @(posedge clk)
-    x1_4 <= \$159 ;
+    x1_4 <= \$150 ;
   always @(posedge clk)
-    x1_5 <= \$160 ;
+    x1_5 <= \$151 ;
   always @(posedge clk)
-    x1_6 <= \$161 ;
+    x1_6 <= \$152 ;
   always @(posedge clk)
-    x1_7 <= \$162 ;
+    x1_7 <= \$153 ;
   always @(posedge clk)
-    xoff0_0 <= \$163 ;
+    xoff0_0 <= \$154 ;
   always @(posedge clk)
-    w0_0 <= \$164 ;
+    w0_0 <= \$155 ;
   always @(posedge clk)
-    xoff0_1 <= \$165 ;
+    xoff0_1 <= \$156 ;
   always @(posedge clk)
-    w0_1 <= \$166 ;
+    w0_1 <= \$157 ;
   always @(posedge clk)
-    xoff0_2 <= \$167 ;
+    xoff0_2 <= \$158 ;
   always @(posedge clk)
-    w0_2 <= \$168 ;
+    w0_2 <= \$159 ;
   always @(posedge clk)
-    xoff0_3 <= \$169 ;
+    xoff0_3 <= \$160 ;
   always @(posedge clk)
-    w0_3 <= \$170 ;
+    w0_3 <= \$161 ;
   always @(posedge clk)
-    xoff0_4 <= \$171 ;
+    xoff0_4 <= \$162 ;
   always @(posedge clk)
-    w0_4 <= \$172 ;
+    w0_4 <= \$163 ;
   always @(posedge clk)
-    xoff0_5 <= \$173 ;
+    xoff0_5 <= \$164 ;
   always @(posedge clk)
-    w0_5 <= \$174 ;
+    w0_5 <= \$165 ;
   always @(posedge clk)
-    xoff0_6 <= \$175 ;
+    xoff0_6 <= \$166 ;
   always @(posedge clk)
-    w0_6 <= \$176 ;
+    w0_6 <= \$167 ;
   always @(posedge clk)
-    xoff0_7 <= \$177 ;
+    xoff0_7 <= \$168 ;
   always @(posedge clk)
-    w0_7 <= \$178 ;
+    w0_7 <= \$169 ;
   always @(posedge clk)
-    xoff1_0 <= \$179 ;
+    xoff1_0 <= \$170 ;
   always @(posedge clk)
-    w1_0 <= \$180 ;
+    w1_0 <= \$171 ;
   always @(posedge clk)
-    xoff1_1 <= \$181 ;
+    xoff1_1 <= \$172 ;
   always @(posedge clk)
-    w1_1 <= \$182 ;
+    w1_1 <= \$173 ;
   always @(posedge clk)
-    xoff1_2 <= \$183 ;
+    xoff1_2 <= \$174 ;
   always @(posedge clk)
-    w1_2 <= \$184 ;
+    w1_2 <= \$175 ;
   always @(posedge clk)
-    xoff1_3 <= \$185 ;
+    xoff1_3 <= \$176 ;
   always @(posedge clk)
-    w1_3 <= \$186 ;
+    w1_3 <= \$177 ;
   always @(posedge clk)
-    xoff1_4 <= \$187 ;
+    xoff1_4 <= \$178 ;
   always @(posedge clk)
-    w1_4 <= \$188 ;
+    w1_4 <= \$179 ;
   always @(posedge clk)
-    xoff1_5 <= \$189 ;
+    xoff1_5 <= \$180 ;
   always @(posedge clk)
-    w1_5 <= \$190 ;
+    w1_5 <= \$181 ;
   always @(posedge clk)
-    xoff1_6 <= \$191 ;
+    xoff1_6 <= \$182 ;
   always @(posedge clk)
-    w1_6 <= \$192 ;
+    w1_6 <= \$183 ;
   always @(posedge clk)
-    xoff1_7 <= \$193 ;
+    xoff1_7 <= \$184 ;
   always @(posedge clk)
-    w1_7 <= \$194 ;
+    w1_7 <= \$185 ;
   always @(posedge clk)
-    prod0_0 <= \$195 ;
+    prod0_0 <= \$186 ;
   always @(posedge clk)
-    prod0_1 <= \$196 ;
+    prod0_1 <= \$187 ;
   always @(posedge clk)
-    prod0_2 <= \$197 ;
+    prod0_2 <= \$188 ;
   always @(posedge clk)
-    prod0_3 <= \$198 ;
+    prod0_3 <= \$189 ;
   always @(posedge clk)
-    prod0_4 <= \$199 ;
+    prod0_4 <= \$190 ;
   always @(posedge clk)
-    prod0_5 <= \$200 ;
+    prod0_5 <= \$191 ;
   always @(posedge clk)
-    prod0_6 <= \$201 ;
+    prod0_6 <= \$192 ;
   always @(posedge clk)
-    prod0_7 <= \$202 ;
+    prod0_7 <= \$193 ;
   always @(posedge clk)
-    prod1_0 <= \$203 ;
+    prod1_0 <= \$194 ;
   always @(posedge clk)
-    prod1_1 <= \$204 ;
+    prod1_1 <= \$195 ;
   always @(posedge clk)
-    prod1_2 <= \$205 ;
+    prod1_2 <= \$196 ;
   always @(posedge clk)
-    prod1_3 <= \$206 ;
+    prod1_3 <= \$197 ;
   always @(posedge clk)
-    prod1_4 <= \$207 ;
+    prod1_4 <= \$198 ;
   always @(posedge clk)
-    prod1_5 <= \$208 ;
+    prod1_5 <= \$199 ;
   always @(posedge clk)
-    prod1_6 <= \$209 ;
+    prod1_6 <= \$200 ;
   always @(posedge clk)
-    prod1_7 <= \$210 ;
+    prod1_7 <= \$201 ;
   always @(posedge clk)
-    prod0_0_r <= \$211 ;
+    prod0_0_r <= \$202 ;
   always @(posedge clk)
-    prod0_1_r <= \$212 ;
+    prod0_1_r <= \$203 ;
   always @(posedge clk)
-    prod0_2_r <= \$213 ;
+    prod0_2_r <= \$204 ;
   always @(posedge clk)
-    prod0_3_r <= \$214 ;
+    prod0_3_r <= \$205 ;
   always @(posedge clk)
-    prod0_4_r <= \$215 ;
+    prod0_4_r <= \$206 ;
   always @(posedge clk)
-    prod0_5_r <= \$216 ;
+    prod0_5_r <= \$207 ;
   always @(posedge clk)
-    prod0_6_r <= \$217 ;
+    prod0_6_r <= \$208 ;
   always @(posedge clk)
-    prod0_7_r <= \$218 ;
+    prod0_7_r <= \$209 ;
   always @(posedge clk)
-    prod1_0_r <= \$219 ;
+    prod1_0_r <= \$210 ;
   always @(posedge clk)
-    prod1_1_r <= \$220 ;
+    prod1_1_r <= \$211 ;
   always @(posedge clk)
-    prod1_2_r <= \$221 ;
+    prod1_2_r <= \$212 ;
   always @(posedge clk)
-    prod1_3_r <= \$222 ;
+    prod1_3_r <= \$213 ;
   always @(posedge clk)
-    prod1_4_r <= \$223 ;
+    prod1_4_r <= \$214 ;
   always @(posedge clk)
-    prod1_5_r <= \$224 ;
+    prod1_5_r <= \$215 ;
   always @(posedge clk)
-    prod1_6_r <= \$225 ;
+    prod1_6_r <= \$216 ;
   always @(posedge clk)
-    prod1_7_r <= \$226 ;
+    prod1_7_r <= \$217 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$227 ;
+    sum0_s0_0 <= \$218 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$228 ;
+    sum0_s0_1 <= \$219 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$229 ;
+    sum0_s1_0 <= \$220 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$230 ;
+    sum1_s0_0 <= \$221 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$231 ;
+    sum1_s0_1 <= \$222 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$232 ;
+    sum1_s1_0 <= \$223 ;
   always @(posedge clk)
-    v2 <= \$233 ;
+    v2 <= \$224 ;
   always @(posedge clk)
-    first2 <= \$234 ;
+    first2 <= \$225 ;
   always @(posedge clk)
-    last2 <= \$235 ;
+    last2 <= \$226 ;
   always @(posedge clk)
-    nf2 <= \$236 ;
+    nf2 <= \$227 ;
   always @(posedge clk)
-    v3 <= \$237 ;
+    v3 <= \$228 ;
   always @(posedge clk)
-    first3 <= \$238 ;
+    first3 <= \$229 ;
   always @(posedge clk)
-    last3 <= \$239 ;
+    last3 <= \$230 ;
   always @(posedge clk)
-    nf3 <= \$240 ;
+    nf3 <= \$231 ;
   always @(posedge clk)
-    v4 <= \$241 ;
+    v4 <= \$232 ;
   always @(posedge clk)
-    first4 <= \$242 ;
+    first4 <= \$233 ;
   always @(posedge clk)
-    last4 <= \$243 ;
+    last4 <= \$234 ;
   always @(posedge clk)
-    nf4 <= \$244 ;
+    nf4 <= \$235 ;
   always @(posedge clk)
-    v5 <= \$245 ;
+    v5 <= \$236 ;
   always @(posedge clk)
-    first5 <= \$246 ;
+    first5 <= \$237 ;
   always @(posedge clk)
-    last5 <= \$247 ;
+    last5 <= \$238 ;
   always @(posedge clk)
-    nf5 <= \$248 ;
+    nf5 <= \$239 ;
   always @(posedge clk)
-    v6 <= \$249 ;
+    v6 <= \$240 ;
   always @(posedge clk)
-    first6 <= \$250 ;
+    first6 <= \$241 ;
   always @(posedge clk)
-    last6 <= \$251 ;
+    last6 <= \$242 ;
   always @(posedge clk)
-    nf6 <= \$252 ;
+    nf6 <= \$243 ;
   always @(posedge clk)
-    v7 <= \$253 ;
+    v7 <= \$244 ;
   always @(posedge clk)
-    first7 <= \$254 ;
+    first7 <= \$245 ;
   always @(posedge clk)
-    last7 <= \$255 ;
+    last7 <= \$246 ;
   always @(posedge clk)
-    nf7 <= \$256 ;
+    nf7 <= \$247 ;
   always @(posedge clk)
-    v8 <= \$257 ;
+    v8 <= \$248 ;
   always @(posedge clk)
-    first8 <= \$258 ;
+    first8 <= \$249 ;
   always @(posedge clk)
-    last8 <= \$259 ;
+    last8 <= \$250 ;
   always @(posedge clk)
-    nf8 <= \$260 ;
+    nf8 <= \$251 ;
   always @(posedge clk)
-    v8_0 <= \$261 ;
+    v8_0 <= \$252 ;
   always @(posedge clk)
-    first8_0 <= \$262 ;
+    first8_0 <= \$253 ;
   always @(posedge clk)
-    last8_0 <= \$263 ;
+    last8_0 <= \$254 ;
   always @(posedge clk)
-    nf8_0 <= \$264 ;
+    nf8_0 <= \$255 ;
   always @(posedge clk)
-    acc0 <= \$265 ;
+    acc0 <= \$256 ;
   always @(posedge clk)
-    acc1 <= \$266 ;
+    acc1 <= \$257 ;
   always @(posedge clk)
-    q_owed <= \$267 ;
+    deliver <= \$258 ;
   always @(posedge clk)
-    q_room <= \$268 ;
+    q_owed <= \$259 ;
   always @(posedge clk)
-    q_wptr <= \$269 ;
+    q_room <= \$260 ;
   always @(posedge clk)
-    q_rptr <= \$270 ;
+    q_wptr <= \$261 ;
   always @(posedge clk)
-    q_stored <= \$271 ;
+    q_rptr <= \$262 ;
   always @(posedge clk)
-    o__valid <= \$272 ;
+    q_stored <= \$263 ;
   always @(posedge clk)
-    o__payload <= \$273 ;
+    o__valid <= \$264 ;
+  always @(posedge clk)
+    o__payload <= \$265 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -3601,37 +3588,37 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       4'h0:
-          \$108  = 24'hffa7a9;
+          \$106  = 24'hffa7a9;
       4'h1:
-          \$108  = 24'hff9d3a;
+          \$106  = 24'hff9d3a;
       4'h2:
-          \$108  = 24'hffd4b4;
+          \$106  = 24'hffd4b4;
       4'h3:
-          \$108  = 24'hffd918;
+          \$106  = 24'hffd918;
       4'h4:
-          \$108  = 24'h0047e9;
+          \$106  = 24'h0047e9;
       4'h5:
-          \$108  = 24'h00082e;
+          \$106  = 24'h00082e;
       4'h6:
-          \$108  = 24'h00152f;
+          \$106  = 24'h00152f;
       4'h7:
-          \$108  = 24'hffc6b0;
+          \$106  = 24'hffc6b0;
       4'h8:
-          \$108  = 24'h003221;
+          \$106  = 24'h003221;
       4'h9:
-          \$108  = 24'hff7a84;
+          \$106  = 24'hff7a84;
       4'ha:
-          \$108  = 24'h0002d2;
+          \$106  = 24'h0002d2;
       4'hb:
-          \$108  = 24'h000ae3;
+          \$106  = 24'h000ae3;
       4'hc:
-          \$108  = 24'hff941c;
+          \$106  = 24'hff941c;
       4'hd:
-          \$108  = 24'h00034b;
+          \$106  = 24'h00034b;
       4'he:
-          \$108  = 24'h004677;
+          \$106  = 24'h004677;
       4'hf:
-          \$108  = 24'h000f55;
+          \$106  = 24'h000f55;
     endcase
   end
   always @* begin
@@ -3639,1144 +3626,1152 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       4'h0:
-          \$111  = 24'hffb046;
+          \$109  = 24'hffb046;
       4'h1:
-          \$111  = 24'hfffbae;
+          \$109  = 24'hfffbae;
       4'h2:
-          \$111  = 24'h002b9d;
+          \$109  = 24'h002b9d;
       4'h3:
-          \$111  = 24'h001994;
+          \$109  = 24'h001994;
       4'h4:
-          \$111  = 24'h000bcb;
+          \$109  = 24'h000bcb;
       4'h5:
-          \$111  = 24'h001413;
+          \$109  = 24'h001413;
       4'h6:
-          \$111  = 24'h00357d;
+          \$109  = 24'h00357d;
       4'h7:
-          \$111  = 24'hffeeb7;
+          \$109  = 24'hffeeb7;
       4'h8:
-          \$111  = 24'h002a52;
+          \$109  = 24'h002a52;
       4'h9:
-          \$111  = 24'h0043da;
+          \$109  = 24'h0043da;
       4'ha:
-          \$111  = 24'hffa5de;
+          \$109  = 24'hffa5de;
       4'hb:
-          \$111  = 24'h000fc3;
+          \$109  = 24'h000fc3;
       4'hc:
-          \$111  = 24'h000a77;
+          \$109  = 24'h000a77;
       4'hd:
-          \$111  = 24'h001aed;
+          \$109  = 24'h001aed;
       4'he:
-          \$111  = 24'h000162;
+          \$109  = 24'h000162;
       4'hf:
-          \$111  = 24'h002d8d;
+          \$109  = 24'h002d8d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = nf_t;
+    \$116  = nf_t;
     if (issue) begin
-      \$125  = nf_t_ahead;
+      \$116  = nf_t_ahead;
     end
     if (rst) begin
-      \$125  = 4'h0;
+      \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = nf_t_ahead;
+    \$117  = nf_t_ahead;
     if (issue) begin
-      \$126  = \$1 ;
+      \$117  = \$1 ;
     end
     if (rst) begin
-      \$126  = 4'h0;
+      \$117  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = sf_t;
+    \$118  = sf_t;
     if (issue) begin
-      \$127  = sf_t_ahead;
+      \$118  = sf_t_ahead;
     end
     if (rst) begin
-      \$127  = 3'h0;
+      \$118  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = sf_t_ahead;
+    \$119  = sf_t_ahead;
     if (issue) begin
-      \$128  = \$2 ;
+      \$119  = \$2 ;
     end
     if (rst) begin
-      \$128  = 3'h1;
+      \$119  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = reads_input_t;
+    \$120  = reads_input_t;
     if (issue) begin
-      \$129  = reads_input_t_ahead;
+      \$120  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$129  = 1'h1;
+      \$120  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = reads_input_t_ahead;
+    \$121  = reads_input_t_ahead;
     if (issue) begin
-      \$130  = \$3 ;
+      \$121  = \$3 ;
     end
     if (rst) begin
-      \$130  = 1'h1;
+      \$121  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = first_t;
+    \$122  = first_t;
     if (issue) begin
-      \$131  = first_t_ahead;
+      \$122  = first_t_ahead;
     end
     if (rst) begin
-      \$131  = 1'h1;
+      \$122  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = first_t_ahead;
+    \$123  = first_t_ahead;
     if (issue) begin
-      \$132  = \$4 ;
+      \$123  = \$4 ;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = last_t;
+    \$124  = last_t;
     if (issue) begin
-      \$133  = last_t_ahead;
+      \$124  = last_t_ahead;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = last_t_ahead;
+    \$125  = last_t_ahead;
     if (issue) begin
-      \$134  = \$5 ;
+      \$125  = \$5 ;
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = t;
+    \$126  = t;
     if (issue) begin
-      \$135  = \$8 [6:0];
+      \$126  = \$8 [6:0];
     end
     if (rst) begin
-      \$135  = 7'h00;
+      \$126  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = i__payload;
+    \$127  = i__payload;
     if (rst) begin
-      \$136  = 64'h0000000000000000;
+      \$127  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = reads_input_t;
+    \$128  = reads_input_t;
     if (rst) begin
-      \$137  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = issue;
+    \$129  = issue;
     if (rst) begin
-      \$138  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = first_t;
+    \$130  = first_t;
     if (rst) begin
-      \$139  = 1'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = last_t;
+    \$131  = last_t;
     if (rst) begin
-      \$140  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = nf_t;
+    \$132  = nf_t;
     if (rst) begin
-      \$141  = 4'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$9 ;
+    \$133  = \$9 ;
     if (rst) begin
-      \$142  = 64'h0000000000000000;
+      \$133  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = t;
+    \$134  = t;
     if (rst) begin
-      \$143  = 7'h00;
+      \$134  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = port__data;
+    \$135  = port__data;
     if (rst) begin
-      \$144  = 64'h0000000000000000;
+      \$135  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = x_mid[7:0];
+    \$136  = x_mid[7:0];
     if (rst) begin
-      \$145  = 8'h00;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = x_mid[15:8];
+    \$137  = x_mid[15:8];
+    if (rst) begin
+      \$137  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$138  = x_mid[23:16];
+    if (rst) begin
+      \$138  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$139  = x_mid[31:24];
+    if (rst) begin
+      \$139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$140  = x_mid[39:32];
+    if (rst) begin
+      \$140  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$141  = x_mid[47:40];
+    if (rst) begin
+      \$141  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$142  = x_mid[55:48];
+    if (rst) begin
+      \$142  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$143  = x_mid[63:56];
+    if (rst) begin
+      \$143  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$144  = t;
+    if (rst) begin
+      \$144  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$145  = \port__data$36 ;
+    if (rst) begin
+      \$145  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$146  = x_mid[7:0];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = x_mid[23:16];
+    \$147  = x_mid[15:8];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = x_mid[31:24];
+    \$148  = x_mid[23:16];
     if (rst) begin
       \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = x_mid[39:32];
+    \$149  = x_mid[31:24];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = x_mid[47:40];
+    \$150  = x_mid[39:32];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = x_mid[55:48];
+    \$151  = x_mid[47:40];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = x_mid[63:56];
+    \$152  = x_mid[55:48];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = t;
+    \$153  = x_mid[63:56];
     if (rst) begin
-      \$153  = 7'h00;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \port__data$36 ;
+    \$154  = \$10 ;
     if (rst) begin
-      \$154  = 64'h0000000000000000;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = x_mid[7:0];
+    \$155  = rom0_read[7:0];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = x_mid[15:8];
+    \$156  = \$11 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = x_mid[23:16];
+    \$157  = rom0_read[15:8];
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = x_mid[31:24];
+    \$158  = \$12 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = x_mid[39:32];
+    \$159  = rom0_read[23:16];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = x_mid[47:40];
+    \$160  = \$13 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = x_mid[55:48];
+    \$161  = rom0_read[31:24];
     if (rst) begin
       \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = x_mid[63:56];
+    \$162  = \$14 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = \$10 ;
+    \$163  = rom0_read[39:32];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = rom0_read[7:0];
+    \$164  = \$15 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = \$11 ;
+    \$165  = rom0_read[47:40];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = rom0_read[15:8];
+    \$166  = \$16 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$12 ;
+    \$167  = rom0_read[55:48];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = rom0_read[23:16];
+    \$168  = \$17 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = \$13 ;
+    \$169  = rom0_read[63:56];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = rom0_read[31:24];
+    \$170  = \$18 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = \$14 ;
+    \$171  = rom1_read[7:0];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = rom0_read[39:32];
+    \$172  = \$19 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = \$15 ;
+    \$173  = rom1_read[15:8];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = rom0_read[47:40];
+    \$174  = \$20 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = \$16 ;
+    \$175  = rom1_read[23:16];
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = rom0_read[55:48];
+    \$176  = \$21 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = \$17 ;
+    \$177  = rom1_read[31:24];
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = rom0_read[63:56];
+    \$178  = \$22 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = \$18 ;
+    \$179  = rom1_read[39:32];
     if (rst) begin
-      \$179  = 9'h000;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = rom1_read[7:0];
+    \$180  = \$23 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$19 ;
+    \$181  = rom1_read[47:40];
     if (rst) begin
-      \$181  = 9'h000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = rom1_read[15:8];
+    \$182  = \$24 ;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$20 ;
+    \$183  = rom1_read[55:48];
     if (rst) begin
-      \$183  = 9'h000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = rom1_read[23:16];
+    \$184  = \$25 ;
     if (rst) begin
-      \$184  = 8'h00;
+      \$184  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$21 ;
+    \$185  = rom1_read[63:56];
     if (rst) begin
-      \$185  = 9'h000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = rom1_read[31:24];
+    \$186  = \$26 ;
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$22 ;
+    \$187  = \$27 ;
     if (rst) begin
-      \$187  = 9'h000;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = rom1_read[39:32];
+    \$188  = \$28 ;
     if (rst) begin
-      \$188  = 8'h00;
+      \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$23 ;
+    \$189  = \$29 ;
     if (rst) begin
-      \$189  = 9'h000;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = rom1_read[47:40];
+    \$190  = \$30 ;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$24 ;
+    \$191  = \$31 ;
     if (rst) begin
-      \$191  = 9'h000;
+      \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = rom1_read[55:48];
+    \$192  = \$32 ;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$25 ;
+    \$193  = \$33 ;
     if (rst) begin
-      \$193  = 9'h000;
+      \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = rom1_read[63:56];
+    \$194  = \$34 ;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$26 ;
+    \$195  = \$35 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = \$27 ;
+    \$196  = \$36 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$28 ;
+    \$197  = \$37 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$29 ;
+    \$198  = \$38 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = \$30 ;
+    \$199  = \$39 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$31 ;
+    \$200  = \$40 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = \$32 ;
+    \$201  = \$41 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = \$33 ;
+    \$202  = prod0_0;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = \$34 ;
+    \$203  = prod0_1;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = \$35 ;
+    \$204  = prod0_2;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = \$36 ;
+    \$205  = prod0_3;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = \$37 ;
+    \$206  = prod0_4;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = \$38 ;
+    \$207  = prod0_5;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$39 ;
+    \$208  = prod0_6;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$40 ;
+    \$209  = prod0_7;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = \$41 ;
+    \$210  = prod1_0;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = prod0_0;
+    \$211  = prod1_1;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = prod0_1;
+    \$212  = prod1_2;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = prod0_2;
+    \$213  = prod1_3;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = prod0_3;
+    \$214  = prod1_4;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = prod0_4;
+    \$215  = prod1_5;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = prod0_5;
+    \$216  = prod1_6;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = prod0_6;
+    \$217  = prod1_7;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = prod0_7;
+    \$218  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = prod1_0;
+    \$219  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$219  = 17'h00000;
+      \$219  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = prod1_1;
+    \$220  = \$48 [23:0];
     if (rst) begin
-      \$220  = 17'h00000;
+      \$220  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = prod1_2;
+    \$221  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
     if (rst) begin
-      \$221  = 17'h00000;
+      \$221  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = prod1_3;
+    \$222  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = prod1_4;
+    \$223  = \$55 [23:0];
     if (rst) begin
-      \$223  = 17'h00000;
+      \$223  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = prod1_5;
+    \$224  = v1;
     if (rst) begin
-      \$224  = 17'h00000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = prod1_6;
+    \$225  = first1;
     if (rst) begin
-      \$225  = 17'h00000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = prod1_7;
+    \$226  = last1;
     if (rst) begin
-      \$226  = 17'h00000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$227  = nf1;
     if (rst) begin
-      \$227  = 24'h000000;
+      \$227  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$228  = v2;
     if (rst) begin
-      \$228  = 24'h000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = \$48 [23:0];
+    \$229  = first2;
     if (rst) begin
-      \$229  = 24'h000000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
+    \$230  = last2;
     if (rst) begin
-      \$230  = 24'h000000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
+    \$231  = nf2;
     if (rst) begin
-      \$231  = 24'h000000;
+      \$231  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = \$55 [23:0];
+    \$232  = v3;
     if (rst) begin
-      \$232  = 24'h000000;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = v1;
+    \$233  = first3;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = first1;
+    \$234  = last3;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = last1;
+    \$235  = nf3;
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = nf1;
+    \$236  = v4;
     if (rst) begin
-      \$236  = 4'h0;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = v2;
+    \$237  = first4;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = first2;
+    \$238  = last4;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = last2;
+    \$239  = nf4;
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = nf2;
+    \$240  = v5;
     if (rst) begin
-      \$240  = 4'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = v3;
+    \$241  = first5;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = first3;
+    \$242  = last5;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = last3;
+    \$243  = nf5;
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = nf3;
+    \$244  = v6;
     if (rst) begin
-      \$244  = 4'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = v4;
+    \$245  = first6;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = first4;
+    \$246  = last6;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = last4;
+    \$247  = nf6;
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = nf4;
+    \$248  = v7;
     if (rst) begin
-      \$248  = 4'h0;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = v5;
+    \$249  = first7;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = first5;
+    \$250  = last7;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = last5;
+    \$251  = nf7;
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = nf5;
+    \$252  = v7;
     if (rst) begin
-      \$252  = 4'h0;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = v6;
+    \$253  = first7;
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = first6;
+    \$254  = last7;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = last6;
+    \$255  = nf7;
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = nf6;
+    \$256  = acc0;
+    if (v8_0) begin
+      \$256  = \$108 [23:0];
+    end
     if (rst) begin
-      \$256  = 4'h0;
+      \$256  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = v7;
+    \$257  = acc1;
+    if (v8_0) begin
+      \$257  = \$111 [23:0];
+    end
     if (rst) begin
-      \$257  = 1'h0;
+      \$257  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = first7;
+    \$258  = \$56 ;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = last7;
+    \$259  = \$115 [3:0];
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = nf7;
+    \$260  = \$63 ;
     if (rst) begin
-      \$260  = 4'h0;
+      \$260  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = v7;
-    if (rst) begin
-      \$261  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = first7;
-    if (rst) begin
-      \$262  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = last7;
-    if (rst) begin
-      \$263  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = nf7;
-    if (rst) begin
-      \$264  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = acc0;
-    if (v8_0) begin
-      \$265  = \$110 [23:0];
-    end
-    if (rst) begin
-      \$265  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$266  = acc1;
-    if (v8_0) begin
-      \$266  = \$113 [23:0];
-    end
-    if (rst) begin
-      \$266  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = \$117 [3:0];
-    if (rst) begin
-      \$267  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$268  = \$62 ;
-    if (rst) begin
-      \$268  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = q_wptr;
+    \$261  = q_wptr;
     if (\$70 ) begin
-      \$269  = \$73 [3:0];
+      \$261  = \$73 [3:0];
     end
     if (rst) begin
-      \$269  = 4'h0;
+      \$261  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = q_rptr;
+    \$262  = q_rptr;
     if (\$77 ) begin
-      \$270  = \$80 [3:0];
+      \$262  = \$80 [3:0];
     end
     if (rst) begin
-      \$270  = 4'h0;
+      \$262  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = \$94 [3:0];
+    \$263  = \$93 [3:0];
     if (rst) begin
-      \$271  = 4'h0;
+      \$263  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = o__valid;
-    if (\$96 ) begin
-      \$272  = \$99 ;
+    \$264  = o__valid;
+    if (\$95 ) begin
+      \$264  = \$97 ;
     end
     if (rst) begin
-      \$272  = 1'h0;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = o__payload;
-    if (\$96 ) begin
-      \$273  = \$101 ;
+    \$265  = o__payload;
+    if (\$95 ) begin
+      \$265  = \$99 ;
     end
     if (rst) begin
-      \$273  = 48'h000000000000;
+      \$265  = 48'h000000000000;
     end
   end
-  assign acc0_next = \$110 [23:0];
-  assign acc1_next = \$113 [23:0];
-  assign q_owed_next = \$117 [3:0];
+  assign acc0_next = \$108 [23:0];
+  assign acc1_next = \$111 [23:0];
+  assign q_owed_next = \$115 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$169  = rom1_addr;
-  assign \$signature__addr$171  = q_wptr;
-  assign \$signature__data$172  = q_in;
-  assign \rport__addr$173  = q_rptr;
+  assign \port__addr$170  = rom1_addr;
+  assign \$signature__en$171  = deliver;
+  assign \$signature__addr$172  = q_wptr;
+  assign \$signature__data$173  = q_in;
+  assign \rport__addr$174  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -4789,8 +4784,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \o__payload[1]  = o__payload[47:24];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
-  assign q_in[47:24] = \$113 [23:0];
-  assign q_in[23:0] = \$110 [23:0];
+  assign q_in[47:24] = acc1;
+  assign q_in[23:0] = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4801,80 +4796,80 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
+  wire [4:0] \$103 ;
+  wire [4:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [4:0] \$109 ;
-  wire \$11 ;
+  wire \$109 ;
+  wire [4:0] \$11 ;
   wire [4:0] \$110 ;
-  wire \$111 ;
+  wire [4:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [4:0] \$116 ;
-  wire [4:0] \$117 ;
+  wire \$116 ;
+  wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
+  wire [4:0] \$119 ;
+  wire [4:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  wire [4:0] \$125 ;
+  wire [5:0] \$124 ;
+  wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [5:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [15:0] \$136 ;
-  reg [3:0] \$137 ;
+  wire [15:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   reg \$138 ;
   reg \$139 ;
-  wire \$14 ;
+  reg [24:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg \$147 ;
+  reg [24:0] \$142 ;
+  reg [24:0] \$143 ;
+  reg [24:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
   reg [24:0] \$148 ;
   reg [24:0] \$149 ;
-  wire \$15 ;
+  reg [5:0] \$15 ;
   reg [24:0] \$150 ;
-  reg [24:0] \$151 ;
-  reg [24:0] \$152 ;
-  reg [24:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [24:0] \$155 ;
-  reg [24:0] \$156 ;
+  reg [5:0] \$151 ;
+  reg [5:0] \$152 ;
+  reg [5:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [5:0] \$156 ;
   reg [5:0] \$157 ;
   reg [5:0] \$158 ;
   reg [5:0] \$159 ;
-  wire \$16 ;
-  reg [5:0] \$160 ;
-  reg [5:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [5:0] \$165 ;
+  reg [36:0] \$16 ;
+  reg [36:0] \$160 ;
+  reg [36:0] \$161 ;
+  reg [36:0] \$162 ;
+  reg [36:0] \$163 ;
+  reg [36:0] \$164 ;
+  reg [36:0] \$165 ;
   reg [36:0] \$166 ;
   reg [36:0] \$167 ;
   reg [36:0] \$168 ;
   reg [36:0] \$169 ;
-  wire [4:0] \$17 ;
+  reg [36:0] \$17 ;
   reg [36:0] \$170 ;
   reg [36:0] \$171 ;
   reg [36:0] \$172 ;
@@ -4883,67 +4878,67 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] \$175 ;
   reg [36:0] \$176 ;
   reg [36:0] \$177 ;
-  reg [36:0] \$178 ;
-  reg [36:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [36:0] \$180 ;
-  reg [36:0] \$181 ;
-  reg [36:0] \$182 ;
-  reg [36:0] \$183 ;
-  reg [23:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [33:0] \$187 ;
-  reg [33:0] \$188 ;
-  reg [33:0] \$189 ;
-  wire \$19 ;
+  reg [23:0] \$178 ;
+  reg [16:0] \$179 ;
+  wire [33:0] \$18 ;
+  reg [16:0] \$180 ;
+  reg [33:0] \$181 ;
+  reg [33:0] \$182 ;
+  reg [33:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [24:0] \$186 ;
+  reg [24:0] \$187 ;
+  reg [24:0] \$188 ;
+  reg [6:0] \$189 ;
+  wire [24:0] \$19 ;
   reg [16:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [24:0] \$192 ;
-  reg [24:0] \$193 ;
-  reg [24:0] \$194 ;
-  reg [6:0] \$195 ;
-  reg [16:0] \$196 ;
-  reg [23:0] \$197 ;
-  reg [23:0] \$198 ;
-  reg [23:0] \$199 ;
+  reg [23:0] \$191 ;
+  reg [23:0] \$192 ;
+  reg [23:0] \$193 ;
+  reg [6:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [14:0] \$196 ;
+  reg [14:0] \$197 ;
+  reg [14:0] \$198 ;
+  reg [48:0] \$199 ;
   wire [7:0] \$2 ;
-  reg [24:0] \$20 ;
-  reg [6:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [14:0] \$202 ;
-  reg [14:0] \$203 ;
-  reg [14:0] \$204 ;
-  reg [48:0] \$205 ;
-  reg [48:0] \$206 ;
-  reg [48:0] \$207 ;
-  reg [48:0] \$208 ;
-  reg \$209 ;
-  reg [5:0] \$21 ;
-  reg \$210 ;
-  reg [7:0] \$211 ;
-  reg \$212 ;
-  reg \$213 ;
+  wire [23:0] \$20 ;
+  reg [48:0] \$200 ;
+  reg [48:0] \$201 ;
+  reg [48:0] \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg [7:0] \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
+  wire [14:0] \$21 ;
+  reg [24:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
   reg [24:0] \$214 ;
   reg [24:0] \$215 ;
   reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
-  reg [36:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
+  reg [5:0] \$219 ;
+  wire [34:0] \$22 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [5:0] \$222 ;
   reg [5:0] \$223 ;
   reg [5:0] \$224 ;
   reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
-  reg [36:0] \$23 ;
-  reg [5:0] \$230 ;
-  reg [5:0] \$231 ;
+  reg [36:0] \$226 ;
+  reg [36:0] \$227 ;
+  reg [36:0] \$228 ;
+  reg [36:0] \$229 ;
+  wire [35:0] \$23 ;
+  reg [36:0] \$230 ;
+  reg [36:0] \$231 ;
   reg [36:0] \$232 ;
   reg [36:0] \$233 ;
   reg [36:0] \$234 ;
@@ -4952,119 +4947,113 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [36:0] \$237 ;
   reg [36:0] \$238 ;
   reg [36:0] \$239 ;
-  wire [33:0] \$24 ;
+  wire [55:0] \$24 ;
   reg [36:0] \$240 ;
   reg [36:0] \$241 ;
   reg [36:0] \$242 ;
   reg [36:0] \$243 ;
-  reg [36:0] \$244 ;
-  reg [36:0] \$245 ;
-  reg [36:0] \$246 ;
-  reg [36:0] \$247 ;
-  reg [36:0] \$248 ;
-  reg [36:0] \$249 ;
-  wire [24:0] \$25 ;
-  reg [23:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [33:0] \$255 ;
+  reg [23:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
+  wire [56:0] \$25 ;
+  reg [16:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [6:0] \$255 ;
   reg [16:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
-  wire [23:0] \$26 ;
-  reg [24:0] \$260 ;
-  reg [6:0] \$261 ;
-  reg [16:0] \$262 ;
-  reg [23:0] \$263 ;
-  reg [23:0] \$264 ;
-  reg [23:0] \$265 ;
-  reg [6:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [14:0] \$268 ;
-  reg [14:0] \$269 ;
-  wire [14:0] \$27 ;
-  reg [14:0] \$270 ;
-  reg [48:0] \$271 ;
-  reg [48:0] \$272 ;
-  reg [48:0] \$273 ;
-  reg [48:0] \$274 ;
+  reg [23:0] \$257 ;
+  reg [23:0] \$258 ;
+  reg [23:0] \$259 ;
+  wire [54:0] \$26 ;
+  reg [6:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [14:0] \$262 ;
+  reg [14:0] \$263 ;
+  reg [14:0] \$264 ;
+  reg [48:0] \$265 ;
+  reg [48:0] \$266 ;
+  reg [48:0] \$267 ;
+  reg [48:0] \$268 ;
+  reg \$269 ;
+  wire [55:0] \$27 ;
+  reg \$270 ;
+  reg [7:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg [3:0] \$274 ;
   reg \$275 ;
-  reg \$276 ;
-  reg [7:0] \$277 ;
-  reg \$278 ;
+  reg [3:0] \$276 ;
+  reg [3:0] \$277 ;
+  reg [3:0] \$278 ;
   reg \$279 ;
-  wire [34:0] \$28 ;
-  reg [3:0] \$280 ;
-  reg \$281 ;
-  reg [3:0] \$282 ;
-  reg [3:0] \$283 ;
-  reg [3:0] \$284 ;
-  reg \$285 ;
-  reg [15:0] \$286 ;
-  wire [35:0] \$29 ;
+  wire [77:0] \$28 ;
+  reg [15:0] \$280 ;
+  wire [78:0] \$29 ;
   wire [7:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [54:0] \$32 ;
-  wire [55:0] \$33 ;
-  wire [77:0] \$34 ;
-  wire [78:0] \$35 ;
-  wire [49:0] \$36 ;
-  wire [50:0] \$37 ;
-  wire [48:0] \$38 ;
+  wire [49:0] \$30 ;
+  wire [50:0] \$31 ;
+  wire [48:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [49:0] \$37 ;
+  wire \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
-  wire \$40 ;
+  wire [50:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [49:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [50:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  reg [24:0] \$57 ;
-  reg [5:0] \$58 ;
-  reg [36:0] \$59 ;
+  reg [24:0] \$51 ;
+  reg [5:0] \$52 ;
+  reg [36:0] \$53 ;
+  reg [36:0] \$54 ;
+  wire [33:0] \$55 ;
+  wire [24:0] \$56 ;
+  wire [23:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [34:0] \$59 ;
   wire [4:0] \$6 ;
-  reg [36:0] \$60 ;
-  wire [33:0] \$61 ;
-  wire [24:0] \$62 ;
-  wire [23:0] \$63 ;
-  wire [14:0] \$64 ;
-  wire [34:0] \$65 ;
-  wire [35:0] \$66 ;
-  wire [55:0] \$67 ;
-  wire [56:0] \$68 ;
-  wire [54:0] \$69 ;
+  wire [35:0] \$60 ;
+  wire [55:0] \$61 ;
+  wire [56:0] \$62 ;
+  wire [54:0] \$63 ;
+  wire [55:0] \$64 ;
+  wire [77:0] \$65 ;
+  wire [78:0] \$66 ;
+  wire [49:0] \$67 ;
+  wire [50:0] \$68 ;
+  wire [48:0] \$69 ;
   wire \$7 ;
-  wire [55:0] \$70 ;
-  wire [77:0] \$71 ;
-  wire [78:0] \$72 ;
-  wire [49:0] \$73 ;
-  wire [50:0] \$74 ;
-  wire [48:0] \$75 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [49:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [50:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
-  wire [49:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [50:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -5084,7 +5073,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -5261,7 +5250,8 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [15:0] queue [9:0];
@@ -5292,455 +5282,448 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$6  = q_owed + \$5 ;
   assign \$7  = o__valid & o__ready;
   assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_9 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'hf;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed(1'h0) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
-  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$39  = rq0_rem > rq0_half_7;
-  assign \$40  = rq0_rem == rq0_half_7;
-  assign \$41  = | rq0_half_7;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$50  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = rq0_tie & rq0_floor[0];
-  assign \$53  = rq0_above | \$52 ;
-  assign \$54  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$55  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$56  = \$53  ? \$54  : \$55 ;
-  assign \$61  = rq1_x0_0 * rq1_m0_0;
-  assign \$62  = rq1_x0_1 * rq1_m0_1;
-  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$66  = 1'h0 + \$65 ;
-  assign \$68  = \$66  + \$67 ;
-  assign \$70  = $signed(1'h0) + $signed(\$69 );
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
-  assign \$75  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$76  = rq1_rem > rq1_half_7;
-  assign \$77  = rq1_rem == rq1_half_7;
-  assign \$78  = | rq1_half_7;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$89  = rq1_tie & rq1_floor[0];
-  assign \$90  = rq1_above | \$89 ;
-  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$93  = \$90  ? \$91  : \$92 ;
-  assign \$94  = i__valid & i__ready;
-  assign \$95  = o__valid & o__ready;
-  assign \$96  = q_owed < 4'ha;
-  assign \$97  = \$95  ? i__ready : \$96 ;
-  assign \$98  = o__valid & o__ready;
-  assign \$99  = \$98  | i__ready;
-  assign \$100  = \$94  ? \$97  : \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = \$102  & \$104 ;
-  assign \$106  = ~ \$105 ;
-  assign \$107  = rq_valid_9 & \$106 ;
-  assign \$108  = \$signature__addr  == 4'h9;
-  assign \$109  = \$signature__addr  + 1'h1;
-  assign \$110  = \$108  ? 5'h00 : \$109 ;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = | q_stored;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = rport__addr == 4'h9;
-  assign \$116  = rport__addr + 1'h1;
-  assign \$117  = \$115  ? 5'h00 : \$116 ;
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = | q_stored;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$119  & \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = rq_valid_9 & \$123 ;
-  assign \$125  = q_stored + \$124 ;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = | q_stored;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = \$125  - \$129 ;
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = | q_stored;
-  assign \$134  = \$133  | rq_valid_9;
-  assign \$135  = | q_stored;
-  assign \$136  = \$135  ? rport__data : q_in;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = group == 4'hf;
+  assign \$11  = group + 1'h1;
+  assign \$12  = \$10  ? 5'h00 : \$11 ;
+  assign \$13  = i__valid & i__ready;
+  assign \$18  = rq0_x0_0 * rq0_m0_0;
+  assign \$19  = rq0_x0_1 * rq0_m0_1;
+  assign \$20  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$21  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$23  = 1'h0 + \$22 ;
+  assign \$25  = \$23  + \$24 ;
+  assign \$27  = $signed(1'h0) + $signed(\$26 );
+  assign \$29  = $signed(\$27 ) + $signed(\$28 );
+  assign \$30  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$31  = $signed(\$30 ) + $signed(rq0_sum1);
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$33  = rq0_rem > rq0_half_7;
+  assign \$34  = rq0_rem == rq0_half_7;
+  assign \$35  = | rq0_half_7;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$44  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$45  = \$42  ? \$43  : \$44 ;
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$49  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$50  = \$47  ? \$48  : \$49 ;
+  assign \$55  = rq1_x0_0 * rq1_m0_0;
+  assign \$56  = rq1_x0_1 * rq1_m0_1;
+  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$60  = 1'h0 + \$59 ;
+  assign \$62  = \$60  + \$61 ;
+  assign \$64  = $signed(1'h0) + $signed(\$63 );
+  assign \$66  = $signed(\$64 ) + $signed(\$65 );
+  assign \$67  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$68  = $signed(\$67 ) + $signed(rq1_sum1);
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$70  = rq1_rem > rq1_half_7;
+  assign \$71  = rq1_rem == rq1_half_7;
+  assign \$72  = | rq1_half_7;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$75  = rq1_tie & rq1_floor[0];
+  assign \$76  = rq1_above | \$75 ;
+  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$81  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$82  = \$79  ? \$80  : \$81 ;
+  assign \$83  = rq1_tie & rq1_floor[0];
+  assign \$84  = rq1_above | \$83 ;
+  assign \$85  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$86  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$87  = \$84  ? \$85  : \$86 ;
+  assign \$88  = i__valid & i__ready;
+  assign \$89  = o__valid & o__ready;
+  assign \$90  = q_owed < 4'ha;
+  assign \$91  = \$89  ? i__ready : \$90 ;
+  assign \$92  = o__valid & o__ready;
+  assign \$93  = \$92  | i__ready;
+  assign \$94  = \$88  ? \$91  : \$93 ;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = ~ \$97 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$signature__en  & \$100 ;
+  assign \$102  = \$signature__addr  == 4'h9;
+  assign \$103  = \$signature__addr  + 1'h1;
+  assign \$104  = \$102  ? 5'h00 : \$103 ;
+  assign \$105  = ~ o__valid;
+  assign \$106  = \$105  | o__ready;
+  assign \$107  = | q_stored;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = rport__addr == 4'h9;
+  assign \$110  = rport__addr + 1'h1;
+  assign \$111  = \$109  ? 5'h00 : \$110 ;
+  assign \$112  = ~ o__valid;
+  assign \$113  = \$112  | o__ready;
+  assign \$114  = | q_stored;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$signature__en  & \$117 ;
+  assign \$119  = q_stored + \$118 ;
+  assign \$120  = ~ o__valid;
+  assign \$121  = \$120  | o__ready;
+  assign \$122  = | q_stored;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = \$119  - \$123 ;
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = | q_stored;
+  assign \$128  = \$127  | \$signature__en ;
+  assign \$129  = | q_stored;
+  assign \$130  = \$129  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$137 ;
+    group <= \$131 ;
   always @(posedge clk)
-    rq_valid_1 <= \$138 ;
+    rq_valid_1 <= \$132 ;
   always @(posedge clk)
-    rq_valid_2 <= \$139 ;
+    rq_valid_2 <= \$133 ;
   always @(posedge clk)
-    rq_valid_3 <= \$140 ;
+    rq_valid_3 <= \$134 ;
   always @(posedge clk)
-    rq_valid_4 <= \$141 ;
+    rq_valid_4 <= \$135 ;
   always @(posedge clk)
-    rq_valid_5 <= \$142 ;
+    rq_valid_5 <= \$136 ;
   always @(posedge clk)
-    rq_valid_6 <= \$143 ;
+    rq_valid_6 <= \$137 ;
   always @(posedge clk)
-    rq_valid_7 <= \$144 ;
+    rq_valid_7 <= \$138 ;
   always @(posedge clk)
-    rq_valid_8 <= \$145 ;
+    rq_valid_8 <= \$139 ;
   always @(posedge clk)
-    rq_valid_9 <= \$146 ;
+    \$signature__en  <= \$140 ;
   always @(posedge clk)
-    rq_valid_10 <= \$147 ;
+    rq_valid_10 <= \$141 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$148 ;
+    rq0_mult_1 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$149 ;
+    rq0_mult_2 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$150 ;
+    rq0_mult_3 <= \$144 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$151 ;
+    rq0_mult_4 <= \$145 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$152 ;
+    rq0_mult_5 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$153 ;
+    rq0_mult_6 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$154 ;
+    rq0_mult_7 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$155 ;
+    rq0_mult_8 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$156 ;
+    rq0_mult_9 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$157 ;
+    rq0_shift_1 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$158 ;
+    rq0_shift_2 <= \$152 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$159 ;
+    rq0_shift_3 <= \$153 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$160 ;
+    rq0_shift_4 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$161 ;
+    rq0_shift_5 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$162 ;
+    rq0_shift_6 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$163 ;
+    rq0_shift_7 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$164 ;
+    rq0_shift_8 <= \$158 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$165 ;
+    rq0_shift_9 <= \$159 ;
   always @(posedge clk)
-    rq0_half_1 <= \$166 ;
+    rq0_half_1 <= \$160 ;
   always @(posedge clk)
-    rq0_half_2 <= \$167 ;
+    rq0_half_2 <= \$161 ;
   always @(posedge clk)
-    rq0_half_3 <= \$168 ;
+    rq0_half_3 <= \$162 ;
   always @(posedge clk)
-    rq0_half_4 <= \$169 ;
+    rq0_half_4 <= \$163 ;
   always @(posedge clk)
-    rq0_half_5 <= \$170 ;
+    rq0_half_5 <= \$164 ;
   always @(posedge clk)
-    rq0_half_6 <= \$171 ;
+    rq0_half_6 <= \$165 ;
   always @(posedge clk)
-    rq0_half_7 <= \$172 ;
+    rq0_half_7 <= \$166 ;
   always @(posedge clk)
-    rq0_half_8 <= \$173 ;
+    rq0_half_8 <= \$167 ;
   always @(posedge clk)
-    rq0_half_9 <= \$174 ;
+    rq0_half_9 <= \$168 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$175 ;
+    rq0_mask_1 <= \$169 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$176 ;
+    rq0_mask_2 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$177 ;
+    rq0_mask_3 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$178 ;
+    rq0_mask_4 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$179 ;
+    rq0_mask_5 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$180 ;
+    rq0_mask_6 <= \$174 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$181 ;
+    rq0_mask_7 <= \$175 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$182 ;
+    rq0_mask_8 <= \$176 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$183 ;
+    rq0_mask_9 <= \$177 ;
   always @(posedge clk)
-    rq0_x <= \$184 ;
+    rq0_x <= \$178 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$185 ;
+    rq0_x0_0 <= \$179 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$186 ;
+    rq0_m0_0 <= \$180 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$187 ;
+    rq0_part0_0 <= \$181 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$188 ;
+    rq0_part0_0_r <= \$182 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$189 ;
+    rq0_part0_0_rr <= \$183 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$190 ;
+    rq0_x0_1 <= \$184 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$191 ;
+    rq0_m0_1 <= \$185 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$192 ;
+    rq0_part0_1 <= \$186 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$193 ;
+    rq0_part0_1_r <= \$187 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$194 ;
+    rq0_part0_1_rr <= \$188 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$195 ;
+    rq0_x1_0 <= \$189 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$196 ;
+    rq0_m1_0 <= \$190 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$197 ;
+    rq0_part1_0 <= \$191 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$198 ;
+    rq0_part1_0_r <= \$192 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$199 ;
+    rq0_part1_0_rr <= \$193 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$200 ;
+    rq0_x1_1 <= \$194 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$201 ;
+    rq0_m1_1 <= \$195 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$202 ;
+    rq0_part1_1 <= \$196 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$203 ;
+    rq0_part1_1_r <= \$197 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$204 ;
+    rq0_part1_1_rr <= \$198 ;
   always @(posedge clk)
-    rq0_sum0 <= \$205 ;
+    rq0_sum0 <= \$199 ;
   always @(posedge clk)
-    rq0_sum1 <= \$206 ;
+    rq0_sum1 <= \$200 ;
   always @(posedge clk)
-    rq0_prod <= \$207 ;
+    rq0_prod <= \$201 ;
   always @(posedge clk)
-    rq0_floor <= \$208 ;
+    rq0_floor <= \$202 ;
   always @(posedge clk)
-    rq0_above <= \$209 ;
+    rq0_above <= \$203 ;
   always @(posedge clk)
-    rq0_tie <= \$210 ;
+    rq0_tie <= \$204 ;
   always @(posedge clk)
-    rq0_code <= \$211 ;
+    rq0_code <= \$205 ;
   always @(posedge clk)
-    rq0_under <= \$212 ;
+    rq0_under <= \$206 ;
   always @(posedge clk)
-    rq0_over <= \$213 ;
+    rq0_over <= \$207 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$214 ;
+    rq1_mult_1 <= \$208 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$215 ;
+    rq1_mult_2 <= \$209 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$216 ;
+    rq1_mult_3 <= \$210 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$217 ;
+    rq1_mult_4 <= \$211 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$218 ;
+    rq1_mult_5 <= \$212 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$219 ;
+    rq1_mult_6 <= \$213 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$220 ;
+    rq1_mult_7 <= \$214 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$221 ;
+    rq1_mult_8 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$222 ;
+    rq1_mult_9 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$223 ;
+    rq1_shift_1 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$224 ;
+    rq1_shift_2 <= \$218 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$225 ;
+    rq1_shift_3 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$226 ;
+    rq1_shift_4 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$227 ;
+    rq1_shift_5 <= \$221 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$228 ;
+    rq1_shift_6 <= \$222 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$229 ;
+    rq1_shift_7 <= \$223 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$230 ;
+    rq1_shift_8 <= \$224 ;
   always @(posedge clk)
-    rq1_shift_9 <= \$231 ;
+    rq1_shift_9 <= \$225 ;
   always @(posedge clk)
-    rq1_half_1 <= \$232 ;
+    rq1_half_1 <= \$226 ;
   always @(posedge clk)
-    rq1_half_2 <= \$233 ;
+    rq1_half_2 <= \$227 ;
   always @(posedge clk)
-    rq1_half_3 <= \$234 ;
+    rq1_half_3 <= \$228 ;
   always @(posedge clk)
-    rq1_half_4 <= \$235 ;
+    rq1_half_4 <= \$229 ;
   always @(posedge clk)
-    rq1_half_5 <= \$236 ;
+    rq1_half_5 <= \$230 ;
   always @(posedge clk)
-    rq1_half_6 <= \$237 ;
+    rq1_half_6 <= \$231 ;
   always @(posedge clk)
-    rq1_half_7 <= \$238 ;
+    rq1_half_7 <= \$232 ;
   always @(posedge clk)
-    rq1_half_8 <= \$239 ;
+    rq1_half_8 <= \$233 ;
   always @(posedge clk)
-    rq1_half_9 <= \$240 ;
+    rq1_half_9 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$241 ;
+    rq1_mask_1 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$242 ;
+    rq1_mask_2 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$243 ;
+    rq1_mask_3 <= \$237 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$244 ;
+    rq1_mask_4 <= \$238 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$245 ;
+    rq1_mask_5 <= \$239 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$246 ;
+    rq1_mask_6 <= \$240 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$247 ;
+    rq1_mask_7 <= \$241 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$248 ;
+    rq1_mask_8 <= \$242 ;
   always @(posedge clk)
-    rq1_mask_9 <= \$249 ;
+    rq1_mask_9 <= \$243 ;
   always @(posedge clk)
-    rq1_x <= \$250 ;
+    rq1_x <= \$244 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$251 ;
+    rq1_x0_0 <= \$245 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$252 ;
+    rq1_m0_0 <= \$246 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$253 ;
+    rq1_part0_0 <= \$247 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$254 ;
+    rq1_part0_0_r <= \$248 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$255 ;
+    rq1_part0_0_rr <= \$249 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$256 ;
+    rq1_x0_1 <= \$250 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$257 ;
+    rq1_m0_1 <= \$251 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$258 ;
+    rq1_part0_1 <= \$252 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$259 ;
+    rq1_part0_1_r <= \$253 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$260 ;
+    rq1_part0_1_rr <= \$254 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$261 ;
+    rq1_x1_0 <= \$255 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$262 ;
+    rq1_m1_0 <= \$256 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$263 ;
+    rq1_part1_0 <= \$257 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$264 ;
+    rq1_part1_0_r <= \$258 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$265 ;
+    rq1_part1_0_rr <= \$259 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$266 ;
+    rq1_x1_1 <= \$260 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$267 ;
+    rq1_m1_1 <= \$261 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$268 ;
+    rq1_part1_1 <= \$262 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$269 ;
+    rq1_part1_1_r <= \$263 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$270 ;
+    rq1_part1_1_rr <= \$264 ;
   always @(posedge clk)
-    rq1_sum0 <= \$271 ;
+    rq1_sum0 <= \$265 ;
   always @(posedge clk)
-    rq1_sum1 <= \$272 ;
+    rq1_sum1 <= \$266 ;
   always @(posedge clk)
-    rq1_prod <= \$273 ;
+    rq1_prod <= \$267 ;
   always @(posedge clk)
-    rq1_floor <= \$274 ;
+    rq1_floor <= \$268 ;
   always @(posedge clk)
-    rq1_above <= \$275 ;
+    rq1_above <= \$269 ;
   always @(posedge clk)
-    rq1_tie <= \$276 ;
+    rq1_tie <= \$270 ;
   always @(posedge clk)
-    rq1_code <= \$277 ;
+    rq1_code <= \$271 ;
   always @(posedge clk)
-    rq1_under <= \$278 ;
+    rq1_under <= \$272 ;
   always @(posedge clk)
-    rq1_over <= \$279 ;
+    rq1_over <= \$273 ;
   always @(posedge clk)
-    q_owed <= \$280 ;
+    q_owed <= \$274 ;
   always @(posedge clk)
-    i__ready <= \$281 ;
+    i__ready <= \$275 ;
   always @(posedge clk)
-    \$signature__addr  <= \$282 ;
+    \$signature__addr  <= \$276 ;
   always @(posedge clk)
-    rport__addr <= \$283 ;
+    rport__addr <= \$277 ;
   always @(posedge clk)
-    q_stored <= \$284 ;
+    q_stored <= \$278 ;
   always @(posedge clk)
-    o__valid <= \$285 ;
+    o__valid <= \$279 ;
   always @(posedge clk)
-    o__payload <= \$286 ;
+    o__payload <= \$280 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$20  = 25'h1c12fb1;
+          \$14  = 25'h1c12fb1;
       4'h1:
-          \$20  = 25'h1dd5f74;
+          \$14  = 25'h1dd5f74;
       4'h2:
-          \$20  = 25'h1ce0732;
+          \$14  = 25'h1ce0732;
       4'h3:
-          \$20  = 25'h1e91e37;
+          \$14  = 25'h1e91e37;
       4'h4:
-          \$20  = 25'h141b65f;
+          \$14  = 25'h141b65f;
       4'h5:
-          \$20  = 25'h184d80b;
+          \$14  = 25'h184d80b;
       4'h6:
-          \$20  = 25'h15f3b92;
+          \$14  = 25'h15f3b92;
       4'h7:
-          \$20  = 25'h112b48a;
+          \$14  = 25'h112b48a;
       4'h8:
-          \$20  = 25'h14bcb98;
+          \$14  = 25'h14bcb98;
       4'h9:
-          \$20  = 25'h1abb571;
+          \$14  = 25'h1abb571;
       4'ha:
-          \$20  = 25'h1c7dcd6;
+          \$14  = 25'h1c7dcd6;
       4'hb:
-          \$20  = 25'h1a9bfe2;
+          \$14  = 25'h1a9bfe2;
       4'hc:
-          \$20  = 25'h1defa80;
+          \$14  = 25'h1defa80;
       4'hd:
-          \$20  = 25'h12aaffe;
+          \$14  = 25'h12aaffe;
       4'he:
-          \$20  = 25'h1251078;
+          \$14  = 25'h1251078;
       4'hf:
-          \$20  = 25'h169373d;
+          \$14  = 25'h169373d;
     endcase
   end
   always @* begin
@@ -5748,37 +5731,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$21  = 6'h25;
+          \$15  = 6'h25;
       4'h1:
-          \$21  = 6'h25;
+          \$15  = 6'h25;
       4'h2:
-          \$21  = 6'h25;
+          \$15  = 6'h25;
       4'h3:
-          \$21  = 6'h25;
+          \$15  = 6'h25;
       4'h4:
-          \$21  = 6'h21;
+          \$15  = 6'h21;
       4'h5:
-          \$21  = 6'h21;
+          \$15  = 6'h21;
       4'h6:
-          \$21  = 6'h20;
+          \$15  = 6'h20;
       4'h7:
-          \$21  = 6'h24;
+          \$15  = 6'h24;
       4'h8:
-          \$21  = 6'h21;
+          \$15  = 6'h21;
       4'h9:
-          \$21  = 6'h25;
+          \$15  = 6'h25;
       4'ha:
-          \$21  = 6'h21;
+          \$15  = 6'h21;
       4'hb:
-          \$21  = 6'h21;
+          \$15  = 6'h21;
       4'hc:
-          \$21  = 6'h25;
+          \$15  = 6'h25;
       4'hd:
-          \$21  = 6'h24;
+          \$15  = 6'h24;
       4'he:
-          \$21  = 6'h21;
+          \$15  = 6'h21;
       4'hf:
-          \$21  = 6'h20;
+          \$15  = 6'h20;
     endcase
   end
   always @* begin
@@ -5786,37 +5769,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$22  = 37'h1000000000;
+          \$16  = 37'h1000000000;
       4'h1:
-          \$22  = 37'h1000000000;
+          \$16  = 37'h1000000000;
       4'h2:
-          \$22  = 37'h1000000000;
+          \$16  = 37'h1000000000;
       4'h3:
-          \$22  = 37'h1000000000;
+          \$16  = 37'h1000000000;
       4'h4:
-          \$22  = 37'h0100000000;
+          \$16  = 37'h0100000000;
       4'h5:
-          \$22  = 37'h0100000000;
+          \$16  = 37'h0100000000;
       4'h6:
-          \$22  = 37'h0080000000;
+          \$16  = 37'h0080000000;
       4'h7:
-          \$22  = 37'h0800000000;
+          \$16  = 37'h0800000000;
       4'h8:
-          \$22  = 37'h0100000000;
+          \$16  = 37'h0100000000;
       4'h9:
-          \$22  = 37'h1000000000;
+          \$16  = 37'h1000000000;
       4'ha:
-          \$22  = 37'h0100000000;
+          \$16  = 37'h0100000000;
       4'hb:
-          \$22  = 37'h0100000000;
+          \$16  = 37'h0100000000;
       4'hc:
-          \$22  = 37'h1000000000;
+          \$16  = 37'h1000000000;
       4'hd:
-          \$22  = 37'h0800000000;
+          \$16  = 37'h0800000000;
       4'he:
-          \$22  = 37'h0100000000;
+          \$16  = 37'h0100000000;
       4'hf:
-          \$22  = 37'h0080000000;
+          \$16  = 37'h0080000000;
     endcase
   end
   always @* begin
@@ -5824,37 +5807,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$23  = 37'h1fffffffff;
+          \$17  = 37'h1fffffffff;
       4'h1:
-          \$23  = 37'h1fffffffff;
+          \$17  = 37'h1fffffffff;
       4'h2:
-          \$23  = 37'h1fffffffff;
+          \$17  = 37'h1fffffffff;
       4'h3:
-          \$23  = 37'h1fffffffff;
+          \$17  = 37'h1fffffffff;
       4'h4:
-          \$23  = 37'h01ffffffff;
+          \$17  = 37'h01ffffffff;
       4'h5:
-          \$23  = 37'h01ffffffff;
+          \$17  = 37'h01ffffffff;
       4'h6:
-          \$23  = 37'h00ffffffff;
+          \$17  = 37'h00ffffffff;
       4'h7:
-          \$23  = 37'h0fffffffff;
+          \$17  = 37'h0fffffffff;
       4'h8:
-          \$23  = 37'h01ffffffff;
+          \$17  = 37'h01ffffffff;
       4'h9:
-          \$23  = 37'h1fffffffff;
+          \$17  = 37'h1fffffffff;
       4'ha:
-          \$23  = 37'h01ffffffff;
+          \$17  = 37'h01ffffffff;
       4'hb:
-          \$23  = 37'h01ffffffff;
+          \$17  = 37'h01ffffffff;
       4'hc:
-          \$23  = 37'h1fffffffff;
+          \$17  = 37'h1fffffffff;
       4'hd:
-          \$23  = 37'h0fffffffff;
+          \$17  = 37'h0fffffffff;
       4'he:
-          \$23  = 37'h01ffffffff;
+          \$17  = 37'h01ffffffff;
       4'hf:
-          \$23  = 37'h00ffffffff;
+          \$17  = 37'h00ffffffff;
     endcase
   end
   always @* begin
@@ -5862,37 +5845,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$57  = 25'h121d6fa;
+          \$51  = 25'h121d6fa;
       4'h1:
-          \$57  = 25'h1dbcc0b;
+          \$51  = 25'h1dbcc0b;
       4'h2:
-          \$57  = 25'h182f826;
+          \$51  = 25'h182f826;
       4'h3:
-          \$57  = 25'h1fcbd58;
+          \$51  = 25'h1fcbd58;
       4'h4:
-          \$57  = 25'h10cbce8;
+          \$51  = 25'h10cbce8;
       4'h5:
-          \$57  = 25'h15f05f6;
+          \$51  = 25'h15f05f6;
       4'h6:
-          \$57  = 25'h190d914;
+          \$51  = 25'h190d914;
       4'h7:
-          \$57  = 25'h1e38adf;
+          \$51  = 25'h1e38adf;
       4'h8:
-          \$57  = 25'h1e7ad2a;
+          \$51  = 25'h1e7ad2a;
       4'h9:
-          \$57  = 25'h10193d9;
+          \$51  = 25'h10193d9;
       4'ha:
-          \$57  = 25'h1045ec5;
+          \$51  = 25'h1045ec5;
       4'hb:
-          \$57  = 25'h1da6679;
+          \$51  = 25'h1da6679;
       4'hc:
-          \$57  = 25'h11d1cf0;
+          \$51  = 25'h11d1cf0;
       4'hd:
-          \$57  = 25'h14efef8;
+          \$51  = 25'h14efef8;
       4'he:
-          \$57  = 25'h10754cc;
+          \$51  = 25'h10754cc;
       4'hf:
-          \$57  = 25'h110b309;
+          \$51  = 25'h110b309;
     endcase
   end
   always @* begin
@@ -5900,37 +5883,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$58  = 6'h24;
+          \$52  = 6'h24;
       4'h1:
-          \$58  = 6'h25;
+          \$52  = 6'h25;
       4'h2:
-          \$58  = 6'h21;
+          \$52  = 6'h21;
       4'h3:
-          \$58  = 6'h21;
+          \$52  = 6'h21;
       4'h4:
-          \$58  = 6'h24;
+          \$52  = 6'h24;
       4'h5:
-          \$58  = 6'h20;
+          \$52  = 6'h20;
       4'h6:
-          \$58  = 6'h21;
+          \$52  = 6'h21;
       4'h7:
-          \$58  = 6'h25;
+          \$52  = 6'h25;
       4'h8:
-          \$58  = 6'h25;
+          \$52  = 6'h25;
       4'h9:
-          \$58  = 6'h21;
+          \$52  = 6'h21;
       4'ha:
-          \$58  = 6'h24;
+          \$52  = 6'h24;
       4'hb:
-          \$58  = 6'h25;
+          \$52  = 6'h25;
       4'hc:
-          \$58  = 6'h24;
+          \$52  = 6'h24;
       4'hd:
-          \$58  = 6'h20;
+          \$52  = 6'h20;
       4'he:
-          \$58  = 6'h20;
+          \$52  = 6'h20;
       4'hf:
-          \$58  = 6'h20;
+          \$52  = 6'h20;
     endcase
   end
   always @* begin
@@ -5938,37 +5921,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$59  = 37'h0800000000;
+          \$53  = 37'h0800000000;
       4'h1:
-          \$59  = 37'h1000000000;
+          \$53  = 37'h1000000000;
       4'h2:
-          \$59  = 37'h0100000000;
+          \$53  = 37'h0100000000;
       4'h3:
-          \$59  = 37'h0100000000;
+          \$53  = 37'h0100000000;
       4'h4:
-          \$59  = 37'h0800000000;
+          \$53  = 37'h0800000000;
       4'h5:
-          \$59  = 37'h0080000000;
+          \$53  = 37'h0080000000;
       4'h6:
-          \$59  = 37'h0100000000;
+          \$53  = 37'h0100000000;
       4'h7:
-          \$59  = 37'h1000000000;
+          \$53  = 37'h1000000000;
       4'h8:
-          \$59  = 37'h1000000000;
+          \$53  = 37'h1000000000;
       4'h9:
-          \$59  = 37'h0100000000;
+          \$53  = 37'h0100000000;
       4'ha:
-          \$59  = 37'h0800000000;
+          \$53  = 37'h0800000000;
       4'hb:
-          \$59  = 37'h1000000000;
+          \$53  = 37'h1000000000;
       4'hc:
-          \$59  = 37'h0800000000;
+          \$53  = 37'h0800000000;
       4'hd:
-          \$59  = 37'h0080000000;
+          \$53  = 37'h0080000000;
       4'he:
-          \$59  = 37'h0080000000;
+          \$53  = 37'h0080000000;
       4'hf:
-          \$59  = 37'h0080000000;
+          \$53  = 37'h0080000000;
     endcase
   end
   always @* begin
@@ -5976,1106 +5959,1107 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$60  = 37'h0fffffffff;
+          \$54  = 37'h0fffffffff;
       4'h1:
-          \$60  = 37'h1fffffffff;
+          \$54  = 37'h1fffffffff;
       4'h2:
-          \$60  = 37'h01ffffffff;
+          \$54  = 37'h01ffffffff;
       4'h3:
-          \$60  = 37'h01ffffffff;
+          \$54  = 37'h01ffffffff;
       4'h4:
-          \$60  = 37'h0fffffffff;
+          \$54  = 37'h0fffffffff;
       4'h5:
-          \$60  = 37'h00ffffffff;
+          \$54  = 37'h00ffffffff;
       4'h6:
-          \$60  = 37'h01ffffffff;
+          \$54  = 37'h01ffffffff;
       4'h7:
-          \$60  = 37'h1fffffffff;
+          \$54  = 37'h1fffffffff;
       4'h8:
-          \$60  = 37'h1fffffffff;
+          \$54  = 37'h1fffffffff;
       4'h9:
-          \$60  = 37'h01ffffffff;
+          \$54  = 37'h01ffffffff;
       4'ha:
-          \$60  = 37'h0fffffffff;
+          \$54  = 37'h0fffffffff;
       4'hb:
-          \$60  = 37'h1fffffffff;
+          \$54  = 37'h1fffffffff;
       4'hc:
-          \$60  = 37'h0fffffffff;
+          \$54  = 37'h0fffffffff;
       4'hd:
-          \$60  = 37'h00ffffffff;
+          \$54  = 37'h00ffffffff;
       4'he:
-          \$60  = 37'h00ffffffff;
+          \$54  = 37'h00ffffffff;
       4'hf:
-          \$60  = 37'h00ffffffff;
+          \$54  = 37'h00ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$137  = group;
-    if (\$15 ) begin
-      \$137  = \$18 [3:0];
+    \$131  = group;
+    if (\$9 ) begin
+      \$131  = \$12 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$138  = \$19 ;
+    \$132  = \$13 ;
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$133  = rq_valid_1;
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$134  = rq_valid_2;
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$135  = rq_valid_3;
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$136  = rq_valid_4;
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$137  = rq_valid_5;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$138  = rq_valid_6;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$139  = rq_valid_1;
+    \$139  = rq_valid_7;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$140  = rq_valid_2;
+    \$140  = rq_valid_8;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$141  = rq_valid_3;
+    \$141  = \$signature__en ;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$142  = rq_valid_4;
+    \$142  = \$14 ;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$143  = rq_valid_5;
+    \$143  = rq0_mult_1;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$144  = rq_valid_6;
+    \$144  = rq0_mult_2;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$145  = rq_valid_7;
+    \$145  = rq0_mult_3;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$146  = rq_valid_8;
+    \$146  = rq0_mult_4;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$147  = rq_valid_9;
+    \$147  = rq0_mult_5;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$148  = \$20 ;
+    \$148  = rq0_mult_6;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$149  = rq0_mult_1;
+    \$149  = rq0_mult_7;
     if (rst) begin
       \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$150  = rq0_mult_2;
+    \$150  = rq0_mult_8;
     if (rst) begin
       \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$151  = rq0_mult_3;
+    \$151  = \$15 ;
     if (rst) begin
-      \$151  = 25'h0000000;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$152  = rq0_mult_4;
+    \$152  = rq0_shift_1;
     if (rst) begin
-      \$152  = 25'h0000000;
+      \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = rq0_mult_5;
+    \$153  = rq0_shift_2;
     if (rst) begin
-      \$153  = 25'h0000000;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = rq0_mult_6;
+    \$154  = rq0_shift_3;
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = rq0_mult_7;
+    \$155  = rq0_shift_4;
     if (rst) begin
-      \$155  = 25'h0000000;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = rq0_mult_8;
+    \$156  = rq0_shift_5;
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = \$21 ;
+    \$157  = rq0_shift_6;
     if (rst) begin
       \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = rq0_shift_1;
+    \$158  = rq0_shift_7;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = rq0_shift_2;
+    \$159  = rq0_shift_8;
     if (rst) begin
       \$159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = rq0_shift_3;
+    \$160  = \$16 ;
     if (rst) begin
-      \$160  = 6'h00;
+      \$160  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = rq0_shift_4;
+    \$161  = rq0_half_1;
     if (rst) begin
-      \$161  = 6'h00;
+      \$161  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = rq0_shift_5;
+    \$162  = rq0_half_2;
     if (rst) begin
-      \$162  = 6'h00;
+      \$162  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = rq0_shift_6;
+    \$163  = rq0_half_3;
     if (rst) begin
-      \$163  = 6'h00;
+      \$163  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = rq0_shift_7;
+    \$164  = rq0_half_4;
     if (rst) begin
-      \$164  = 6'h00;
+      \$164  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = rq0_shift_8;
+    \$165  = rq0_half_5;
     if (rst) begin
-      \$165  = 6'h00;
+      \$165  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = \$22 ;
+    \$166  = rq0_half_6;
     if (rst) begin
       \$166  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = rq0_half_1;
+    \$167  = rq0_half_7;
     if (rst) begin
       \$167  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = rq0_half_2;
+    \$168  = rq0_half_8;
     if (rst) begin
       \$168  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = rq0_half_3;
+    \$169  = \$17 ;
     if (rst) begin
       \$169  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = rq0_half_4;
+    \$170  = rq0_mask_1;
     if (rst) begin
       \$170  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = rq0_half_5;
+    \$171  = rq0_mask_2;
     if (rst) begin
       \$171  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = rq0_half_6;
+    \$172  = rq0_mask_3;
     if (rst) begin
       \$172  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = rq0_half_7;
+    \$173  = rq0_mask_4;
     if (rst) begin
       \$173  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = rq0_half_8;
+    \$174  = rq0_mask_5;
     if (rst) begin
       \$174  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = \$23 ;
+    \$175  = rq0_mask_6;
     if (rst) begin
       \$175  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = rq0_mask_1;
+    \$176  = rq0_mask_7;
     if (rst) begin
       \$176  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = rq0_mask_2;
+    \$177  = rq0_mask_8;
     if (rst) begin
       \$177  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = rq0_mask_3;
+    \$178  = i__payload[23:0];
     if (rst) begin
-      \$178  = 37'h0000000000;
+      \$178  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = rq0_mask_4;
+    \$179  = rq0_x[16:0];
     if (rst) begin
-      \$179  = 37'h0000000000;
+      \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = rq0_mask_5;
+    \$180  = rq0_mult_1[16:0];
     if (rst) begin
-      \$180  = 37'h0000000000;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = rq0_mask_6;
+    \$181  = \$18 ;
     if (rst) begin
-      \$181  = 37'h0000000000;
+      \$181  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = rq0_mask_7;
+    \$182  = rq0_part0_0;
     if (rst) begin
-      \$182  = 37'h0000000000;
+      \$182  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = rq0_mask_8;
+    \$183  = rq0_part0_0_r;
     if (rst) begin
-      \$183  = 37'h0000000000;
+      \$183  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = i__payload[23:0];
+    \$184  = rq0_x[16:0];
     if (rst) begin
-      \$184  = 24'h000000;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = rq0_x[16:0];
+    \$185  = rq0_mult_1[24:17];
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = rq0_mult_1[16:0];
+    \$186  = \$19 ;
     if (rst) begin
-      \$186  = 17'h00000;
+      \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = \$24 ;
+    \$187  = rq0_part0_1;
     if (rst) begin
-      \$187  = 34'h000000000;
+      \$187  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = rq0_part0_0;
+    \$188  = rq0_part0_1_r;
     if (rst) begin
-      \$188  = 34'h000000000;
+      \$188  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rq0_part0_0_r;
+    \$189  = rq0_x[23:17];
     if (rst) begin
-      \$189  = 34'h000000000;
+      \$189  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = rq0_x[16:0];
+    \$190  = rq0_mult_1[16:0];
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rq0_mult_1[24:17];
+    \$191  = \$20 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$25 ;
+    \$192  = rq0_part1_0;
     if (rst) begin
-      \$192  = 25'h0000000;
+      \$192  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = rq0_part0_1;
+    \$193  = rq0_part1_0_r;
     if (rst) begin
-      \$193  = 25'h0000000;
+      \$193  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = rq0_part0_1_r;
+    \$194  = rq0_x[23:17];
     if (rst) begin
-      \$194  = 25'h0000000;
+      \$194  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rq0_x[23:17];
+    \$195  = rq0_mult_1[24:17];
     if (rst) begin
-      \$195  = 7'h00;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rq0_mult_1[16:0];
+    \$196  = \$21 ;
     if (rst) begin
-      \$196  = 17'h00000;
+      \$196  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$26 ;
+    \$197  = rq0_part1_1;
     if (rst) begin
-      \$197  = 24'h000000;
+      \$197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rq0_part1_0;
+    \$198  = rq0_part1_1_r;
     if (rst) begin
-      \$198  = 24'h000000;
+      \$198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rq0_part1_0_r;
+    \$199  = \$25 [48:0];
     if (rst) begin
-      \$199  = 24'h000000;
+      \$199  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rq0_x[23:17];
+    \$200  = \$29 [48:0];
     if (rst) begin
-      \$200  = 7'h00;
+      \$200  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rq0_mult_1[24:17];
+    \$201  = \$31 [48:0];
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \$27 ;
+    \$202  = \$32 ;
     if (rst) begin
-      \$202  = 15'h0000;
+      \$202  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rq0_part1_1;
+    \$203  = \$33 ;
     if (rst) begin
-      \$203  = 15'h0000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rq0_part1_1_r;
+    \$204  = \$36 ;
     if (rst) begin
-      \$204  = 15'h0000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = \$31 [48:0];
+    \$205  = \$40 [7:0];
     if (rst) begin
-      \$205  = 49'h0000000000000;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = \$35 [48:0];
+    \$206  = \$45 ;
     if (rst) begin
-      \$206  = 49'h0000000000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = \$37 [48:0];
+    \$207  = \$50 ;
     if (rst) begin
-      \$207  = 49'h0000000000000;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \$38 ;
+    \$208  = \$51 ;
     if (rst) begin
-      \$208  = 49'h0000000000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = \$39 ;
+    \$209  = rq1_mult_1;
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = \$42 ;
+    \$210  = rq1_mult_2;
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$46 [7:0];
+    \$211  = rq1_mult_3;
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \$51 ;
+    \$212  = rq1_mult_4;
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$56 ;
+    \$213  = rq1_mult_5;
     if (rst) begin
-      \$213  = 1'h0;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = \$57 ;
+    \$214  = rq1_mult_6;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rq1_mult_1;
+    \$215  = rq1_mult_7;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rq1_mult_2;
+    \$216  = rq1_mult_8;
     if (rst) begin
       \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rq1_mult_3;
+    \$217  = \$52 ;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rq1_mult_4;
+    \$218  = rq1_shift_1;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = rq1_mult_5;
+    \$219  = rq1_shift_2;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rq1_mult_6;
+    \$220  = rq1_shift_3;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rq1_mult_7;
+    \$221  = rq1_shift_4;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rq1_mult_8;
+    \$222  = rq1_shift_5;
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \$58 ;
+    \$223  = rq1_shift_6;
     if (rst) begin
       \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rq1_shift_1;
+    \$224  = rq1_shift_7;
     if (rst) begin
       \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rq1_shift_2;
+    \$225  = rq1_shift_8;
     if (rst) begin
       \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rq1_shift_3;
+    \$226  = \$53 ;
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = rq1_shift_4;
+    \$227  = rq1_half_1;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rq1_shift_5;
+    \$228  = rq1_half_2;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = rq1_shift_6;
+    \$229  = rq1_half_3;
     if (rst) begin
-      \$229  = 6'h00;
+      \$229  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rq1_shift_7;
+    \$230  = rq1_half_4;
     if (rst) begin
-      \$230  = 6'h00;
+      \$230  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rq1_shift_8;
+    \$231  = rq1_half_5;
     if (rst) begin
-      \$231  = 6'h00;
+      \$231  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$59 ;
+    \$232  = rq1_half_6;
     if (rst) begin
       \$232  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = rq1_half_1;
+    \$233  = rq1_half_7;
     if (rst) begin
       \$233  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rq1_half_2;
+    \$234  = rq1_half_8;
     if (rst) begin
       \$234  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = rq1_half_3;
+    \$235  = \$54 ;
     if (rst) begin
       \$235  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rq1_half_4;
+    \$236  = rq1_mask_1;
     if (rst) begin
       \$236  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = rq1_half_5;
+    \$237  = rq1_mask_2;
     if (rst) begin
       \$237  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rq1_half_6;
+    \$238  = rq1_mask_3;
     if (rst) begin
       \$238  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = rq1_half_7;
+    \$239  = rq1_mask_4;
     if (rst) begin
       \$239  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rq1_half_8;
+    \$240  = rq1_mask_5;
     if (rst) begin
       \$240  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$60 ;
+    \$241  = rq1_mask_6;
     if (rst) begin
       \$241  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = rq1_mask_1;
+    \$242  = rq1_mask_7;
     if (rst) begin
       \$242  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = rq1_mask_2;
+    \$243  = rq1_mask_8;
     if (rst) begin
       \$243  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = rq1_mask_3;
+    \$244  = i__payload[47:24];
     if (rst) begin
-      \$244  = 37'h0000000000;
+      \$244  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = rq1_mask_4;
+    \$245  = rq1_x[16:0];
     if (rst) begin
-      \$245  = 37'h0000000000;
+      \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = rq1_mask_5;
+    \$246  = rq1_mult_1[16:0];
     if (rst) begin
-      \$246  = 37'h0000000000;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = rq1_mask_6;
+    \$247  = \$55 ;
     if (rst) begin
-      \$247  = 37'h0000000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = rq1_mask_7;
+    \$248  = rq1_part0_0;
     if (rst) begin
-      \$248  = 37'h0000000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = rq1_mask_8;
+    \$249  = rq1_part0_0_r;
     if (rst) begin
-      \$249  = 37'h0000000000;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = i__payload[47:24];
+    \$250  = rq1_x[16:0];
     if (rst) begin
-      \$250  = 24'h000000;
+      \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = rq1_x[16:0];
+    \$251  = rq1_mult_1[24:17];
     if (rst) begin
-      \$251  = 17'h00000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = rq1_mult_1[16:0];
+    \$252  = \$56 ;
     if (rst) begin
-      \$252  = 17'h00000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$61 ;
+    \$253  = rq1_part0_1;
     if (rst) begin
-      \$253  = 34'h000000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq1_part0_0;
+    \$254  = rq1_part0_1_r;
     if (rst) begin
-      \$254  = 34'h000000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = rq1_part0_0_r;
+    \$255  = rq1_x[23:17];
     if (rst) begin
-      \$255  = 34'h000000000;
+      \$255  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = rq1_x[16:0];
+    \$256  = rq1_mult_1[16:0];
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = rq1_mult_1[24:17];
+    \$257  = \$57 ;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$62 ;
+    \$258  = rq1_part1_0;
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = rq1_part0_1;
+    \$259  = rq1_part1_0_r;
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = rq1_part0_1_r;
+    \$260  = rq1_x[23:17];
     if (rst) begin
-      \$260  = 25'h0000000;
+      \$260  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = rq1_x[23:17];
+    \$261  = rq1_mult_1[24:17];
     if (rst) begin
-      \$261  = 7'h00;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = rq1_mult_1[16:0];
+    \$262  = \$58 ;
     if (rst) begin
-      \$262  = 17'h00000;
+      \$262  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = \$63 ;
+    \$263  = rq1_part1_1;
     if (rst) begin
-      \$263  = 24'h000000;
+      \$263  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = rq1_part1_0;
+    \$264  = rq1_part1_1_r;
     if (rst) begin
-      \$264  = 24'h000000;
+      \$264  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = rq1_part1_0_r;
+    \$265  = \$62 [48:0];
     if (rst) begin
-      \$265  = 24'h000000;
+      \$265  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = rq1_x[23:17];
+    \$266  = \$66 [48:0];
     if (rst) begin
-      \$266  = 7'h00;
+      \$266  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = rq1_mult_1[24:17];
+    \$267  = \$68 [48:0];
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = \$64 ;
+    \$268  = \$69 ;
     if (rst) begin
-      \$268  = 15'h0000;
+      \$268  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = rq1_part1_1;
+    \$269  = \$70 ;
     if (rst) begin
-      \$269  = 15'h0000;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = rq1_part1_1_r;
+    \$270  = \$73 ;
     if (rst) begin
-      \$270  = 15'h0000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = \$68 [48:0];
+    \$271  = \$77 [7:0];
     if (rst) begin
-      \$271  = 49'h0000000000000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = \$72 [48:0];
+    \$272  = \$82 ;
     if (rst) begin
-      \$272  = 49'h0000000000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = \$74 [48:0];
+    \$273  = \$87 ;
     if (rst) begin
-      \$273  = 49'h0000000000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = \$75 ;
+    \$274  = \$8 [3:0];
     if (rst) begin
-      \$274  = 49'h0000000000000;
+      \$274  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = \$76 ;
+    \$275  = \$94 ;
     if (rst) begin
-      \$275  = 1'h0;
+      \$275  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = \$79 ;
+    \$276  = \$signature__addr ;
+    if (\$101 ) begin
+      \$276  = \$104 [3:0];
+    end
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = \$83 [7:0];
+    \$277  = rport__addr;
+    if (\$108 ) begin
+      \$277  = \$111 [3:0];
+    end
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = \$88 ;
+    \$278  = \$124 [3:0];
     if (rst) begin
-      \$278  = 1'h0;
+      \$278  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = \$93 ;
+    \$279  = o__valid;
+    if (\$126 ) begin
+      \$279  = \$128 ;
+    end
     if (rst) begin
       \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = \$8 [3:0];
-    if (rst) begin
-      \$280  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = \$100 ;
-    if (rst) begin
-      \$281  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = \$signature__addr ;
-    if (\$107 ) begin
-      \$282  = \$110 [3:0];
+    \$280  = o__payload;
+    if (\$126 ) begin
+      \$280  = \$130 ;
     end
     if (rst) begin
-      \$282  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = rport__addr;
-    if (\$114 ) begin
-      \$283  = \$117 [3:0];
-    end
-    if (rst) begin
-      \$283  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = \$130 [3:0];
-    if (rst) begin
-      \$284  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = o__valid;
-    if (\$132 ) begin
-      \$285  = \$134 ;
-    end
-    if (rst) begin
-      \$285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = o__payload;
-    if (\$132 ) begin
-      \$286  = \$136 ;
-    end
-    if (rst) begin
-      \$286  = 16'h0000;
+      \$280  = 16'h0000;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$8 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -7087,14 +7071,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \o__payload[1]  = o__payload[15:8];
   assign q_in[15:8] = \$4 ;
   assign q_in[7:0] = \$2 ;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$65  = { 1'h0, rq1_part0_0_rr };
-  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$22  = { 1'h0, rq0_part0_0_rr };
+  assign \$24  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$26  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$59  = { 1'h0, rq1_part0_0_rr };
+  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$63  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -7102,58 +7086,50 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [15:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [16:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [22:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg [2:0] \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [8:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [22:0] \$111 ;
+  reg [2:0] \$110 ;
+  reg \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg \$114 ;
-  reg [2:0] \$115 ;
+  reg [2:0] \$114 ;
+  reg \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg \$118 ;
-  reg [2:0] \$119 ;
+  reg [2:0] \$118 ;
+  reg \$119 ;
   wire [16:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg \$122 ;
-  reg [2:0] \$123 ;
+  reg [2:0] \$122 ;
+  reg \$123 ;
   reg \$124 ;
   reg \$125 ;
-  reg \$126 ;
-  reg [2:0] \$127 ;
+  reg [2:0] \$126 ;
+  reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire [16:0] \$13 ;
-  reg \$130 ;
-  reg [2:0] \$131 ;
+  reg [2:0] \$130 ;
+  reg [22:0] \$131 ;
   reg \$132 ;
-  reg \$133 ;
+  reg [3:0] \$133 ;
   reg \$134 ;
-  reg [2:0] \$135 ;
-  reg \$136 ;
-  reg \$137 ;
+  reg [3:0] \$135 ;
+  reg [3:0] \$136 ;
+  reg [3:0] \$137 ;
   reg \$138 ;
-  reg [2:0] \$139 ;
+  reg [22:0] \$139 ;
   wire [17:0] \$14 ;
-  reg [22:0] \$140 ;
-  reg [3:0] \$141 ;
-  reg \$142 ;
-  reg [2:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [3:0] \$145 ;
-  reg \$146 ;
-  reg [22:0] \$147 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -7172,15 +7148,15 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire [3:0] \$31 ;
-  wire [3:0] \$32 ;
+  wire [4:0] \$31 ;
+  wire [4:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
+  wire [4:0] \$38 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
@@ -7189,76 +7165,79 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
-  wire [4:0] \$48 ;
+  wire [4:0] \$47 ;
+  wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire [5:0] \$53 ;
+  wire [5:0] \$52 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
+  wire [22:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [22:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  reg [22:0] \$67 ;
-  wire [22:0] \$68 ;
-  wire [23:0] \$69 ;
+  reg [22:0] \$65 ;
+  wire [22:0] \$66 ;
+  wire [23:0] \$67 ;
+  wire \$68 ;
+  wire [4:0] \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
-  wire \$72 ;
-  wire [5:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [5:0] \$71 ;
+  reg [2:0] \$72 ;
+  reg [2:0] \$73 ;
+  reg [3:0] \$74 ;
+  reg [3:0] \$75 ;
+  reg \$76 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg \$79 ;
   wire [7:0] \$8 ;
-  wire \$80 ;
-  reg [2:0] \$81 ;
-  reg [2:0] \$82 ;
-  reg [3:0] \$83 ;
-  reg [3:0] \$84 ;
+  reg \$80 ;
+  reg \$81 ;
+  reg [6:0] \$82 ;
+  reg [15:0] \$83 ;
+  reg \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [2:0] \$88 ;
+  reg [15:0] \$89 ;
   wire [15:0] \$9 ;
-  reg \$90 ;
-  reg [6:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [2:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [6:0] \$99 ;
+  reg [6:0] \$90 ;
+  reg [15:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [8:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [8:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [16:0] \$98 ;
+  reg [16:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$86 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$87 ;
   wire [15:0] \$signature__data ;
-  wire [22:0] \$signature__data$87 ;
+  (* init = 23'h000000 *)
+  wire [22:0] \$signature__data$88 ;
   wire \$signature__en ;
-  wire \$signature__en$85 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$86 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -7317,14 +7296,15 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
+  (* init = 23'h000000 *)
   wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
-  reg [2:0] q_rptr = 3'h0;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  reg [2:0] q_wptr = 3'h0;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
@@ -7332,10 +7312,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [15:0] rom0_read = 16'h0000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  (* init = 3'h0 *)
-  wire [2:0] \rport__addr$88 ;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$89 ;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$77 ;
+  wire [22:0] \rport__data$78 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -7391,7 +7371,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [7:0];
+  reg [22:0] queue [8:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -7401,12 +7381,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[5] = 23'h000000;
     queue[6] = 23'h000000;
     queue[7] = 23'h000000;
+    queue[8] = 23'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$85 )
-      queue[q_wptr] <= \$69 [22:0];
+    if (deliver)
+      queue[q_wptr] <= acc0;
   end
-  assign \rport__data$77  = queue[q_rptr];
+  assign \rport__data$78  = queue[q_rptr];
   reg [15:0] rom0 [127:0];
   initial begin
     rom0[0] = 16'hc9f7;
@@ -7552,209 +7533,201 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$12  = $signed(xoff0_0) * $signed(w0_0);
   assign \$13  = $signed(xoff0_1) * $signed(w0_1);
   assign \$14  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$15  = issue & last_t;
-  assign \$16  = o__valid & o__ready;
-  assign \$17  = q_owed < 4'h8;
-  assign \$18  = \$16  ? q_room : \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$19  | q_room;
-  assign \$21  = \$15  ? \$18  : \$20 ;
-  assign \$22  = v7 & last7;
+  assign \$15  = v7 & last7;
+  assign \$16  = issue & last_t;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = q_owed < 4'h9;
+  assign \$19  = \$17  ? q_room : \$18 ;
+  assign \$20  = o__valid & o__ready;
+  assign \$21  = \$20  | q_room;
+  assign \$22  = \$16  ? \$19  : \$21 ;
   assign \$23  = ~ o__valid;
   assign \$24  = \$23  | o__ready;
   assign \$25  = | q_stored;
   assign \$26  = ~ \$25 ;
   assign \$27  = \$24  & \$26 ;
   assign \$28  = ~ \$27 ;
-  assign \$29  = \$22  & \$28 ;
-  assign \$30  = q_wptr == 3'h7;
+  assign \$29  = deliver & \$28 ;
+  assign \$30  = q_wptr == 4'h8;
   assign \$31  = q_wptr + 1'h1;
-  assign \$32  = \$30  ? 4'h0 : \$31 ;
+  assign \$32  = \$30  ? 5'h00 : \$31 ;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = | q_stored;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = q_rptr == 3'h7;
+  assign \$37  = q_rptr == 4'h8;
   assign \$38  = q_rptr + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$40  = v7 & last7;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = \$42  & \$44 ;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$40  & \$46 ;
-  assign \$48  = q_stored + \$47 ;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = | q_stored;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = \$48  - \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = v7 & last7;
-  assign \$58  = \$56  | \$57 ;
-  assign \$59  = | q_stored;
-  assign \$60  = \$59  ? \rport__data$77  : \$69 [22:0];
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$41  & \$43 ;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = deliver & \$45 ;
+  assign \$47  = q_stored + \$46 ;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = \$47  - \$51 ;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = \$55  | deliver;
+  assign \$57  = | q_stored;
+  assign \$58  = \$57  ? \rport__data$78  : acc0;
+  assign \$59  = ~ last_t;
+  assign \$60  = q_room | \$59 ;
+  assign i__ready = \$60  & reads_input_t;
   assign \$61  = ~ last_t;
   assign \$62  = q_room | \$61 ;
-  assign i__ready = \$62  & reads_input_t;
-  assign \$63  = ~ last_t;
-  assign \$64  = q_room | \$63 ;
-  assign \$65  = ~ reads_input_t;
-  assign \$66  = i__valid | \$65 ;
-  assign issue = \$64  & \$66 ;
+  assign \$63  = ~ reads_input_t;
+  assign \$64  = i__valid | \$63 ;
+  assign issue = \$62  & \$64 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$68  = first7_0 ? \$67  : acc0;
-  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
-  assign \$70  = issue & last_t;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = v7 & last7;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$signature__en$85  = \$74  & \$80 ;
+  assign \$66  = first7_0 ? \$65  : acc0;
+  assign \$67  = $signed(\$66 ) + $signed(sum0_s0_0);
+  assign \$68  = issue & last_t;
+  assign \$69  = q_owed + \$68 ;
+  assign \$70  = o__valid & o__ready;
+  assign \$71  = \$69  - \$70 ;
   always @(posedge clk)
-    nf_t <= \$81 ;
+    nf_t <= \$72 ;
   always @(posedge clk)
-    nf_t_ahead <= \$82 ;
+    nf_t_ahead <= \$73 ;
   always @(posedge clk)
-    sf_t <= \$83 ;
+    sf_t <= \$74 ;
   always @(posedge clk)
-    sf_t_ahead <= \$84 ;
+    sf_t_ahead <= \$75 ;
   always @(posedge clk)
-    reads_input_t <= \$85 ;
+    reads_input_t <= \$76 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$86 ;
+    reads_input_t_ahead <= \$77 ;
   always @(posedge clk)
-    first_t <= \$87 ;
+    first_t <= \$78 ;
   always @(posedge clk)
-    first_t_ahead <= \$88 ;
+    first_t_ahead <= \$79 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$80 ;
   always @(posedge clk)
-    last_t_ahead <= \$90 ;
+    last_t_ahead <= \$81 ;
   always @(posedge clk)
-    t <= \$91 ;
+    t <= \$82 ;
   always @(posedge clk)
-    x_reg <= \$92 ;
+    x_reg <= \$83 ;
   always @(posedge clk)
-    from_input <= \$93 ;
+    from_input <= \$84 ;
   always @(posedge clk)
-    v1 <= \$94 ;
+    v1 <= \$85 ;
   always @(posedge clk)
-    first1 <= \$95 ;
+    first1 <= \$86 ;
   always @(posedge clk)
-    last1 <= \$96 ;
+    last1 <= \$87 ;
   always @(posedge clk)
-    nf1 <= \$97 ;
+    nf1 <= \$88 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    x_mid <= \$89 ;
   always @(posedge clk)
-    rom0_addr <= \$99 ;
+    rom0_addr <= \$90 ;
   always @(posedge clk)
-    rom0_read <= \$100 ;
+    rom0_read <= \$91 ;
   always @(posedge clk)
-    x0_0 <= \$101 ;
+    x0_0 <= \$92 ;
   always @(posedge clk)
-    x0_1 <= \$102 ;
+    x0_1 <= \$93 ;
   always @(posedge clk)
-    xoff0_0 <= \$103 ;
+    xoff0_0 <= \$94 ;
   always @(posedge clk)
-    w0_0 <= \$104 ;
+    w0_0 <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$105 ;
+    xoff0_1 <= \$96 ;
   always @(posedge clk)
-    w0_1 <= \$106 ;
+    w0_1 <= \$97 ;
   always @(posedge clk)
-    prod0_0 <= \$107 ;
+    prod0_0 <= \$98 ;
   always @(posedge clk)
-    prod0_1 <= \$108 ;
+    prod0_1 <= \$99 ;
   always @(posedge clk)
-    prod0_0_r <= \$109 ;
+    prod0_0_r <= \$100 ;
   always @(posedge clk)
-    prod0_1_r <= \$110 ;
+    prod0_1_r <= \$101 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$111 ;
+    sum0_s0_0 <= \$102 ;
   always @(posedge clk)
-    v2 <= \$112 ;
+    v2 <= \$103 ;
   always @(posedge clk)
-    first2 <= \$113 ;
+    first2 <= \$104 ;
   always @(posedge clk)
-    last2 <= \$114 ;
+    last2 <= \$105 ;
   always @(posedge clk)
-    nf2 <= \$115 ;
+    nf2 <= \$106 ;
   always @(posedge clk)
-    v3 <= \$116 ;
+    v3 <= \$107 ;
   always @(posedge clk)
-    first3 <= \$117 ;
+    first3 <= \$108 ;
   always @(posedge clk)
-    last3 <= \$118 ;
+    last3 <= \$109 ;
   always @(posedge clk)
-    nf3 <= \$119 ;
+    nf3 <= \$110 ;
   always @(posedge clk)
-    v4 <= \$120 ;
+    v4 <= \$111 ;
   always @(posedge clk)
-    first4 <= \$121 ;
+    first4 <= \$112 ;
   always @(posedge clk)
-    last4 <= \$122 ;
+    last4 <= \$113 ;
   always @(posedge clk)
-    nf4 <= \$123 ;
+    nf4 <= \$114 ;
   always @(posedge clk)
-    v5 <= \$124 ;
+    v5 <= \$115 ;
   always @(posedge clk)
-    first5 <= \$125 ;
+    first5 <= \$116 ;
   always @(posedge clk)
-    last5 <= \$126 ;
+    last5 <= \$117 ;
   always @(posedge clk)
-    nf5 <= \$127 ;
+    nf5 <= \$118 ;
   always @(posedge clk)
-    v6 <= \$128 ;
+    v6 <= \$119 ;
   always @(posedge clk)
-    first6 <= \$129 ;
+    first6 <= \$120 ;
   always @(posedge clk)
-    last6 <= \$130 ;
+    last6 <= \$121 ;
   always @(posedge clk)
-    nf6 <= \$131 ;
+    nf6 <= \$122 ;
   always @(posedge clk)
-    v7 <= \$132 ;
+    v7 <= \$123 ;
   always @(posedge clk)
-    first7 <= \$133 ;
+    first7 <= \$124 ;
   always @(posedge clk)
-    last7 <= \$134 ;
+    last7 <= \$125 ;
   always @(posedge clk)
-    nf7 <= \$135 ;
+    nf7 <= \$126 ;
   always @(posedge clk)
-    v7_0 <= \$136 ;
+    v7_0 <= \$127 ;
   always @(posedge clk)
-    first7_0 <= \$137 ;
+    first7_0 <= \$128 ;
   always @(posedge clk)
-    last7_0 <= \$138 ;
+    last7_0 <= \$129 ;
   always @(posedge clk)
-    nf7_0 <= \$139 ;
+    nf7_0 <= \$130 ;
   always @(posedge clk)
-    acc0 <= \$140 ;
+    acc0 <= \$131 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    deliver <= \$132 ;
   always @(posedge clk)
-    q_room <= \$142 ;
+    q_owed <= \$133 ;
   always @(posedge clk)
-    q_wptr <= \$143 ;
+    q_room <= \$134 ;
   always @(posedge clk)
-    q_rptr <= \$144 ;
+    q_wptr <= \$135 ;
   always @(posedge clk)
-    q_stored <= \$145 ;
+    q_rptr <= \$136 ;
   always @(posedge clk)
-    o__valid <= \$146 ;
+    q_stored <= \$137 ;
   always @(posedge clk)
-    o__payload <= \$147 ;
+    o__valid <= \$138 ;
+  always @(posedge clk)
+    o__payload <= \$139 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -9070,554 +9043,562 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$67  = 23'h7ffc76;
+          \$65  = 23'h7ffc76;
       3'h1:
-          \$67  = 23'h001657;
+          \$65  = 23'h001657;
       3'h2:
-          \$67  = 23'h000d2e;
+          \$65  = 23'h000d2e;
       3'h3:
-          \$67  = 23'h7fee76;
+          \$65  = 23'h7fee76;
       3'h4:
-          \$67  = 23'h00009b;
+          \$65  = 23'h00009b;
       3'h5:
-          \$67  = 23'h000266;
+          \$65  = 23'h000266;
       3'h6:
-          \$67  = 23'h7ff8ae;
+          \$65  = 23'h7ff8ae;
       3'h7:
-          \$67  = 23'h000722;
+          \$65  = 23'h000722;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = nf_t;
+    \$72  = nf_t;
     if (issue) begin
-      \$81  = nf_t_ahead;
+      \$72  = nf_t_ahead;
     end
     if (rst) begin
-      \$81  = 3'h0;
+      \$72  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = nf_t_ahead;
+    \$73  = nf_t_ahead;
     if (issue) begin
-      \$82  = \$1 ;
+      \$73  = \$1 ;
     end
     if (rst) begin
-      \$82  = 3'h0;
+      \$73  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = sf_t;
+    \$74  = sf_t;
     if (issue) begin
-      \$83  = sf_t_ahead;
+      \$74  = sf_t_ahead;
     end
     if (rst) begin
-      \$83  = 4'h0;
+      \$74  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = sf_t_ahead;
+    \$75  = sf_t_ahead;
     if (issue) begin
-      \$84  = \$2 ;
+      \$75  = \$2 ;
     end
     if (rst) begin
-      \$84  = 4'h1;
+      \$75  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = reads_input_t;
+    \$76  = reads_input_t;
     if (issue) begin
-      \$85  = reads_input_t_ahead;
+      \$76  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$85  = 1'h1;
+      \$76  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = reads_input_t_ahead;
+    \$77  = reads_input_t_ahead;
     if (issue) begin
-      \$86  = \$3 ;
+      \$77  = \$3 ;
     end
     if (rst) begin
-      \$86  = 1'h1;
+      \$77  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = first_t;
+    \$78  = first_t;
     if (issue) begin
-      \$87  = first_t_ahead;
+      \$78  = first_t_ahead;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$78  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = first_t_ahead;
+    \$79  = first_t_ahead;
     if (issue) begin
-      \$88  = \$4 ;
+      \$79  = \$4 ;
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = last_t;
+    \$80  = last_t;
     if (issue) begin
-      \$89  = last_t_ahead;
+      \$80  = last_t_ahead;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = last_t_ahead;
+    \$81  = last_t_ahead;
     if (issue) begin
-      \$90  = \$5 ;
+      \$81  = \$5 ;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = t;
+    \$82  = t;
     if (issue) begin
-      \$91  = \$8 [6:0];
+      \$82  = \$8 [6:0];
     end
     if (rst) begin
-      \$91  = 7'h00;
+      \$82  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = i__payload;
+    \$83  = i__payload;
     if (rst) begin
-      \$92  = 16'h0000;
+      \$83  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = reads_input_t;
+    \$84  = reads_input_t;
     if (rst) begin
-      \$93  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = issue;
+    \$85  = issue;
     if (rst) begin
-      \$94  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = first_t;
+    \$86  = first_t;
     if (rst) begin
-      \$95  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = last_t;
+    \$87  = last_t;
     if (rst) begin
-      \$96  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = nf_t;
+    \$88  = nf_t;
     if (rst) begin
-      \$97  = 3'h0;
+      \$88  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = \$9 ;
+    \$89  = \$9 ;
     if (rst) begin
-      \$98  = 16'h0000;
+      \$89  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = t;
+    \$90  = t;
     if (rst) begin
-      \$99  = 7'h00;
+      \$90  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = port__data;
+    \$91  = port__data;
     if (rst) begin
-      \$100  = 16'h0000;
+      \$91  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = x_mid[7:0];
+    \$92  = x_mid[7:0];
     if (rst) begin
-      \$101  = 8'h00;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = x_mid[15:8];
+    \$93  = x_mid[15:8];
     if (rst) begin
-      \$102  = 8'h00;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = \$10 ;
+    \$94  = \$10 ;
     if (rst) begin
-      \$103  = 9'h000;
+      \$94  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = rom0_read[7:0];
+    \$95  = rom0_read[7:0];
     if (rst) begin
-      \$104  = 8'h00;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = \$11 ;
+    \$96  = \$11 ;
     if (rst) begin
-      \$105  = 9'h000;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = rom0_read[15:8];
+    \$97  = rom0_read[15:8];
     if (rst) begin
-      \$106  = 8'h00;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = \$12 ;
+    \$98  = \$12 ;
     if (rst) begin
-      \$107  = 17'h00000;
+      \$98  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = \$13 ;
+    \$99  = \$13 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$99  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = prod0_0;
+    \$100  = prod0_0;
     if (rst) begin
-      \$109  = 17'h00000;
+      \$100  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = prod0_1;
+    \$101  = prod0_1;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$101  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
+    \$102  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
     if (rst) begin
-      \$111  = 23'h000000;
+      \$102  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = v1;
+    \$103  = v1;
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$104  = first1;
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$105  = last1;
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$106  = nf1;
+    if (rst) begin
+      \$106  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$107  = v2;
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$108  = first2;
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$109  = last2;
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$110  = nf2;
+    if (rst) begin
+      \$110  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$111  = v3;
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$112  = first3;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = first1;
+    \$113  = last3;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = last1;
+    \$114  = nf3;
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = nf1;
+    \$115  = v4;
     if (rst) begin
-      \$115  = 3'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = v2;
+    \$116  = first4;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = first2;
+    \$117  = last4;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = last2;
+    \$118  = nf4;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = nf2;
+    \$119  = v5;
     if (rst) begin
-      \$119  = 3'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = v3;
+    \$120  = first5;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = first3;
+    \$121  = last5;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = last3;
+    \$122  = nf5;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = nf3;
+    \$123  = v6;
     if (rst) begin
-      \$123  = 3'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = v4;
+    \$124  = first6;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = first4;
+    \$125  = last6;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = last4;
+    \$126  = nf6;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = nf4;
+    \$127  = v6;
     if (rst) begin
-      \$127  = 3'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = v5;
+    \$128  = first6;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = first5;
+    \$129  = last6;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = last5;
+    \$130  = nf6;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = nf5;
+    \$131  = acc0;
+    if (v7_0) begin
+      \$131  = \$67 [22:0];
+    end
     if (rst) begin
-      \$131  = 3'h0;
+      \$131  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = v6;
+    \$132  = \$15 ;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = first6;
+    \$133  = \$71 [3:0];
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = last6;
+    \$134  = \$22 ;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = nf6;
+    \$135  = q_wptr;
+    if (\$29 ) begin
+      \$135  = \$32 [3:0];
+    end
     if (rst) begin
-      \$135  = 3'h0;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = v6;
+    \$136  = q_rptr;
+    if (\$36 ) begin
+      \$136  = \$39 [3:0];
+    end
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = first6;
+    \$137  = \$52 [3:0];
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = last6;
+    \$138  = o__valid;
+    if (\$54 ) begin
+      \$138  = \$56 ;
+    end
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = nf6;
-    if (rst) begin
-      \$139  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = acc0;
-    if (v7_0) begin
-      \$140  = \$69 [22:0];
+    \$139  = o__payload;
+    if (\$54 ) begin
+      \$139  = \$58 ;
     end
     if (rst) begin
-      \$140  = 23'h000000;
+      \$139  = 23'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = \$73 [3:0];
-    if (rst) begin
-      \$141  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = \$21 ;
-    if (rst) begin
-      \$142  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = q_wptr;
-    if (\$29 ) begin
-      \$143  = \$32 [2:0];
-    end
-    if (rst) begin
-      \$143  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = q_rptr;
-    if (\$36 ) begin
-      \$144  = \$39 [2:0];
-    end
-    if (rst) begin
-      \$144  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = \$53 [3:0];
-    if (rst) begin
-      \$145  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = o__valid;
-    if (\$55 ) begin
-      \$146  = \$58 ;
-    end
-    if (rst) begin
-      \$146  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = o__payload;
-    if (\$55 ) begin
-      \$147  = \$60 ;
-    end
-    if (rst) begin
-      \$147  = 23'h000000;
-    end
-  end
-  assign acc0_next = \$69 [22:0];
-  assign q_owed_next = \$73 [3:0];
-  assign q_in = \$69 [22:0];
+  assign acc0_next = \$67 [22:0];
+  assign q_owed_next = \$71 [3:0];
+  assign q_in = acc0;
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$86  = q_wptr;
-  assign \$signature__data$87  = \$69 [22:0];
-  assign \rport__addr$88  = q_rptr;
+  assign \$signature__en$86  = deliver;
+  assign \$signature__addr$87  = q_wptr;
+  assign \$signature__data$88  = acc0;
+  assign \rport__addr$89  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$69 [22:0];
+  assign \q_in[0]  = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9627,37 +9608,37 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
-  wire \$11 ;
+  reg [24:0] \$11 ;
   reg [24:0] \$110 ;
-  reg [24:0] \$111 ;
-  reg [24:0] \$112 ;
-  reg [24:0] \$113 ;
-  reg [24:0] \$114 ;
-  reg [24:0] \$115 ;
-  reg [24:0] \$116 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
-  wire \$12 ;
-  reg [5:0] \$120 ;
-  reg [5:0] \$121 ;
-  reg [5:0] \$122 ;
-  reg [5:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
+  reg [5:0] \$12 ;
+  reg [34:0] \$120 ;
+  reg [34:0] \$121 ;
+  reg [34:0] \$122 ;
+  reg [34:0] \$123 ;
+  reg [34:0] \$124 ;
+  reg [34:0] \$125 ;
   reg [34:0] \$126 ;
   reg [34:0] \$127 ;
   reg [34:0] \$128 ;
   reg [34:0] \$129 ;
-  wire \$13 ;
+  reg [34:0] \$13 ;
   reg [34:0] \$130 ;
   reg [34:0] \$131 ;
   reg [34:0] \$132 ;
@@ -9666,82 +9647,76 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] \$135 ;
   reg [34:0] \$136 ;
   reg [34:0] \$137 ;
-  reg [34:0] \$138 ;
-  reg [34:0] \$139 ;
-  wire [3:0] \$14 ;
-  reg [34:0] \$140 ;
-  reg [34:0] \$141 ;
-  reg [34:0] \$142 ;
-  reg [34:0] \$143 ;
-  reg [22:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [33:0] \$147 ;
-  reg [33:0] \$148 ;
-  reg [33:0] \$149 ;
-  wire [3:0] \$15 ;
+  reg [22:0] \$138 ;
+  reg [16:0] \$139 ;
+  reg [34:0] \$14 ;
+  reg [16:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [5:0] \$149 ;
+  wire [33:0] \$15 ;
   reg [16:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [24:0] \$152 ;
-  reg [24:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [5:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [22:0] \$157 ;
-  reg [22:0] \$158 ;
-  reg [22:0] \$159 ;
-  wire \$16 ;
-  reg [5:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [13:0] \$162 ;
-  reg [13:0] \$163 ;
-  reg [13:0] \$164 ;
-  reg [47:0] \$165 ;
-  reg [47:0] \$166 ;
-  reg [47:0] \$167 ;
-  reg [47:0] \$168 ;
+  reg [22:0] \$151 ;
+  reg [22:0] \$152 ;
+  reg [22:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [13:0] \$156 ;
+  reg [13:0] \$157 ;
+  reg [13:0] \$158 ;
+  reg [47:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [47:0] \$160 ;
+  reg [47:0] \$161 ;
+  reg [47:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
   reg \$169 ;
-  reg [24:0] \$17 ;
-  reg \$170 ;
-  reg [7:0] \$171 ;
-  reg \$172 ;
+  wire [22:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg [3:0] \$172 ;
   reg \$173 ;
-  reg [3:0] \$174 ;
-  reg \$175 ;
-  reg [3:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [3:0] \$178 ;
-  reg \$179 ;
-  reg [5:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [34:0] \$19 ;
+  reg [7:0] \$174 ;
+  wire [13:0] \$18 ;
+  wire [34:0] \$19 ;
   wire \$2 ;
-  reg [34:0] \$20 ;
-  wire [33:0] \$21 ;
-  wire [24:0] \$22 ;
-  wire [22:0] \$23 ;
-  wire [13:0] \$24 ;
-  wire [34:0] \$25 ;
-  wire [35:0] \$26 ;
-  wire [55:0] \$27 ;
-  wire [56:0] \$28 ;
-  wire [53:0] \$29 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [53:0] \$23 ;
+  wire [54:0] \$24 ;
+  wire [76:0] \$25 ;
+  wire [77:0] \$26 ;
+  wire [48:0] \$27 ;
+  wire [49:0] \$28 ;
+  wire [47:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [54:0] \$30 ;
-  wire [76:0] \$31 ;
-  wire [77:0] \$32 ;
-  wire [48:0] \$33 ;
-  wire [49:0] \$34 ;
-  wire [47:0] \$35 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [48:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [49:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [48:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [49:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -9763,49 +9738,49 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [4:0] \$63 ;
+  wire [4:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire [4:0] \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
-  wire [4:0] \$77 ;
+  wire \$76 ;
+  wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
+  wire [4:0] \$79 ;
+  wire [3:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire [4:0] \$85 ;
+  wire [5:0] \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
-  wire [5:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [7:0] \$96 ;
-  reg [2:0] \$97 ;
+  wire [3:0] \$9 ;
+  wire [7:0] \$90 ;
+  reg [2:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [2:0] group = 3'h0;
@@ -9912,7 +9887,8 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [7:0] queue [9:0];
@@ -9940,278 +9916,271 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$3  = q_owed + \$2 ;
   assign \$4  = o__valid & o__ready;
   assign \$5  = \$3  - \$4 ;
-  assign \$6  = ~ o__valid;
-  assign \$7  = \$6  | o__ready;
-  assign \$8  = | q_stored;
-  assign \$9  = ~ \$8 ;
-  assign \$10  = \$7  & \$9 ;
-  assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_9 & \$11 ;
-  assign \$12  = i__valid & i__ready;
-  assign \$13  = group == 3'h7;
-  assign \$14  = group + 1'h1;
-  assign \$15  = \$13  ? 4'h0 : \$14 ;
-  assign \$16  = i__valid & i__ready;
-  assign \$21  = rq0_x0_0 * rq0_m0_0;
-  assign \$22  = rq0_x0_1 * rq0_m0_1;
-  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$26  = 1'h0 + \$25 ;
-  assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed(1'h0) + $signed(\$29 );
-  assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
-  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$36  = rq0_rem > rq0_half_7;
-  assign \$37  = rq0_rem == rq0_half_7;
-  assign \$38  = | rq0_half_7;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$41  = rq0_tie & rq0_floor[0];
-  assign \$42  = rq0_above | \$41 ;
-  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$47  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$48  = \$45  ? \$46  : \$47 ;
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$52  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$54  = i__valid & i__ready;
-  assign \$55  = o__valid & o__ready;
-  assign \$56  = q_owed < 4'ha;
-  assign \$57  = \$55  ? i__ready : \$56 ;
-  assign \$58  = o__valid & o__ready;
-  assign \$59  = \$58  | i__ready;
-  assign \$60  = \$54  ? \$57  : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = rq_valid_9 & \$66 ;
-  assign \$68  = \$signature__addr  == 4'h9;
-  assign \$69  = \$signature__addr  + 1'h1;
-  assign \$70  = \$68  ? 5'h00 : \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = rport__addr == 4'h9;
-  assign \$76  = rport__addr + 1'h1;
-  assign \$77  = \$75  ? 5'h00 : \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$79  & \$81 ;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = rq_valid_9 & \$83 ;
-  assign \$85  = q_stored + \$84 ;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = | q_stored;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$85  - \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = \$93  | rq_valid_9;
-  assign \$95  = | q_stored;
-  assign \$96  = \$95  ? rport__data : q_in;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 3'h7;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 4'h0 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$41  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$46  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = o__valid & o__ready;
+  assign \$50  = q_owed < 4'ha;
+  assign \$51  = \$49  ? i__ready : \$50 ;
+  assign \$52  = o__valid & o__ready;
+  assign \$53  = \$52  | i__ready;
+  assign \$54  = \$48  ? \$51  : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$signature__en  & \$60 ;
+  assign \$62  = \$signature__addr  == 4'h9;
+  assign \$63  = \$signature__addr  + 1'h1;
+  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rport__addr == 4'h9;
+  assign \$70  = rport__addr + 1'h1;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$signature__en  & \$77 ;
+  assign \$79  = q_stored + \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = \$79  - \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  | \$signature__en ;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$97 ;
+    group <= \$91 ;
   always @(posedge clk)
-    rq_valid_1 <= \$98 ;
+    rq_valid_1 <= \$92 ;
   always @(posedge clk)
-    rq_valid_2 <= \$99 ;
+    rq_valid_2 <= \$93 ;
   always @(posedge clk)
-    rq_valid_3 <= \$100 ;
+    rq_valid_3 <= \$94 ;
   always @(posedge clk)
-    rq_valid_4 <= \$101 ;
+    rq_valid_4 <= \$95 ;
   always @(posedge clk)
-    rq_valid_5 <= \$102 ;
+    rq_valid_5 <= \$96 ;
   always @(posedge clk)
-    rq_valid_6 <= \$103 ;
+    rq_valid_6 <= \$97 ;
   always @(posedge clk)
-    rq_valid_7 <= \$104 ;
+    rq_valid_7 <= \$98 ;
   always @(posedge clk)
-    rq_valid_8 <= \$105 ;
+    rq_valid_8 <= \$99 ;
   always @(posedge clk)
-    rq_valid_9 <= \$106 ;
+    \$signature__en  <= \$100 ;
   always @(posedge clk)
-    rq_valid_10 <= \$107 ;
+    rq_valid_10 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$108 ;
+    rq0_mult_1 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$109 ;
+    rq0_mult_2 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$110 ;
+    rq0_mult_3 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$111 ;
+    rq0_mult_4 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$112 ;
+    rq0_mult_5 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$113 ;
+    rq0_mult_6 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$114 ;
+    rq0_mult_7 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$115 ;
+    rq0_mult_8 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$116 ;
+    rq0_mult_9 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$117 ;
+    rq0_shift_1 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$118 ;
+    rq0_shift_2 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$119 ;
+    rq0_shift_3 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$120 ;
+    rq0_shift_4 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$121 ;
+    rq0_shift_5 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$122 ;
+    rq0_shift_6 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$123 ;
+    rq0_shift_7 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$124 ;
+    rq0_shift_8 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$125 ;
+    rq0_shift_9 <= \$119 ;
   always @(posedge clk)
-    rq0_half_1 <= \$126 ;
+    rq0_half_1 <= \$120 ;
   always @(posedge clk)
-    rq0_half_2 <= \$127 ;
+    rq0_half_2 <= \$121 ;
   always @(posedge clk)
-    rq0_half_3 <= \$128 ;
+    rq0_half_3 <= \$122 ;
   always @(posedge clk)
-    rq0_half_4 <= \$129 ;
+    rq0_half_4 <= \$123 ;
   always @(posedge clk)
-    rq0_half_5 <= \$130 ;
+    rq0_half_5 <= \$124 ;
   always @(posedge clk)
-    rq0_half_6 <= \$131 ;
+    rq0_half_6 <= \$125 ;
   always @(posedge clk)
-    rq0_half_7 <= \$132 ;
+    rq0_half_7 <= \$126 ;
   always @(posedge clk)
-    rq0_half_8 <= \$133 ;
+    rq0_half_8 <= \$127 ;
   always @(posedge clk)
-    rq0_half_9 <= \$134 ;
+    rq0_half_9 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$135 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$136 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$137 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$138 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$139 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$140 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$141 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$142 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$143 ;
+    rq0_mask_9 <= \$137 ;
   always @(posedge clk)
-    rq0_x <= \$144 ;
+    rq0_x <= \$138 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$145 ;
+    rq0_x0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$146 ;
+    rq0_m0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$147 ;
+    rq0_part0_0 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$148 ;
+    rq0_part0_0_r <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$149 ;
+    rq0_part0_0_rr <= \$143 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$150 ;
+    rq0_x0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$151 ;
+    rq0_m0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$152 ;
+    rq0_part0_1 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$153 ;
+    rq0_part0_1_r <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$154 ;
+    rq0_part0_1_rr <= \$148 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$155 ;
+    rq0_x1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$156 ;
+    rq0_m1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$157 ;
+    rq0_part1_0 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$158 ;
+    rq0_part1_0_r <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$159 ;
+    rq0_part1_0_rr <= \$153 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$160 ;
+    rq0_x1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$161 ;
+    rq0_m1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$162 ;
+    rq0_part1_1 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$163 ;
+    rq0_part1_1_r <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$164 ;
+    rq0_part1_1_rr <= \$158 ;
   always @(posedge clk)
-    rq0_sum0 <= \$165 ;
+    rq0_sum0 <= \$159 ;
   always @(posedge clk)
-    rq0_sum1 <= \$166 ;
+    rq0_sum1 <= \$160 ;
   always @(posedge clk)
-    rq0_prod <= \$167 ;
+    rq0_prod <= \$161 ;
   always @(posedge clk)
-    rq0_floor <= \$168 ;
+    rq0_floor <= \$162 ;
   always @(posedge clk)
-    rq0_above <= \$169 ;
+    rq0_above <= \$163 ;
   always @(posedge clk)
-    rq0_tie <= \$170 ;
+    rq0_tie <= \$164 ;
   always @(posedge clk)
-    rq0_code <= \$171 ;
+    rq0_code <= \$165 ;
   always @(posedge clk)
-    rq0_under <= \$172 ;
+    rq0_under <= \$166 ;
   always @(posedge clk)
-    rq0_over <= \$173 ;
+    rq0_over <= \$167 ;
   always @(posedge clk)
-    q_owed <= \$174 ;
+    q_owed <= \$168 ;
   always @(posedge clk)
-    i__ready <= \$175 ;
+    i__ready <= \$169 ;
   always @(posedge clk)
-    \$signature__addr  <= \$176 ;
+    \$signature__addr  <= \$170 ;
   always @(posedge clk)
-    rport__addr <= \$177 ;
+    rport__addr <= \$171 ;
   always @(posedge clk)
-    q_stored <= \$178 ;
+    q_stored <= \$172 ;
   always @(posedge clk)
-    o__valid <= \$179 ;
+    o__valid <= \$173 ;
   always @(posedge clk)
-    o__payload <= \$180 ;
+    o__payload <= \$174 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$17  = 25'h10d42be;
+          \$11  = 25'h10d42be;
       3'h1:
-          \$17  = 25'h14f35a0;
+          \$11  = 25'h14f35a0;
       3'h2:
-          \$17  = 25'h16be61d;
+          \$11  = 25'h16be61d;
       3'h3:
-          \$17  = 25'h165cdd6;
+          \$11  = 25'h165cdd6;
       3'h4:
-          \$17  = 25'h104a9b6;
+          \$11  = 25'h104a9b6;
       3'h5:
-          \$17  = 25'h1baa65f;
+          \$11  = 25'h1baa65f;
       3'h6:
-          \$17  = 25'h1860c5f;
+          \$11  = 25'h1860c5f;
       3'h7:
-          \$17  = 25'h1a4ba96;
+          \$11  = 25'h1a4ba96;
     endcase
   end
   always @* begin
@@ -10219,21 +10188,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       3'h1:
-          \$18  = 6'h21;
+          \$12  = 6'h21;
       3'h2:
-          \$18  = 6'h21;
+          \$12  = 6'h21;
       3'h3:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       3'h4:
-          \$18  = 6'h20;
+          \$12  = 6'h20;
       3'h5:
-          \$18  = 6'h21;
+          \$12  = 6'h21;
       3'h6:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       3'h7:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
     endcase
   end
   always @* begin
@@ -10241,21 +10210,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$19  = 35'h200000000;
+          \$13  = 35'h200000000;
       3'h1:
-          \$19  = 35'h100000000;
+          \$13  = 35'h100000000;
       3'h2:
-          \$19  = 35'h100000000;
+          \$13  = 35'h100000000;
       3'h3:
-          \$19  = 35'h400000000;
+          \$13  = 35'h400000000;
       3'h4:
-          \$19  = 35'h080000000;
+          \$13  = 35'h080000000;
       3'h5:
-          \$19  = 35'h100000000;
+          \$13  = 35'h100000000;
       3'h6:
-          \$19  = 35'h400000000;
+          \$13  = 35'h400000000;
       3'h7:
-          \$19  = 35'h400000000;
+          \$13  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -10263,638 +10232,639 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$20  = 35'h3ffffffff;
+          \$14  = 35'h3ffffffff;
       3'h1:
-          \$20  = 35'h1ffffffff;
+          \$14  = 35'h1ffffffff;
       3'h2:
-          \$20  = 35'h1ffffffff;
+          \$14  = 35'h1ffffffff;
       3'h3:
-          \$20  = 35'h7ffffffff;
+          \$14  = 35'h7ffffffff;
       3'h4:
-          \$20  = 35'h0ffffffff;
+          \$14  = 35'h0ffffffff;
       3'h5:
-          \$20  = 35'h1ffffffff;
+          \$14  = 35'h1ffffffff;
       3'h6:
-          \$20  = 35'h7ffffffff;
+          \$14  = 35'h7ffffffff;
       3'h7:
-          \$20  = 35'h7ffffffff;
+          \$14  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = group;
-    if (\$12 ) begin
-      \$97  = \$15 [2:0];
+    \$91  = group;
+    if (\$6 ) begin
+      \$91  = \$9 [2:0];
     end
     if (rst) begin
-      \$97  = 3'h0;
+      \$91  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = \$16 ;
+    \$92  = \$10 ;
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$93  = rq_valid_1;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$94  = rq_valid_2;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$95  = rq_valid_3;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$96  = rq_valid_4;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$97  = rq_valid_5;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = rq_valid_1;
+    \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = rq_valid_2;
+    \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = rq_valid_3;
+    \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = rq_valid_4;
+    \$102  = \$11 ;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = rq_valid_5;
+    \$103  = rq0_mult_1;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = rq_valid_6;
+    \$104  = rq0_mult_2;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rq_valid_7;
+    \$105  = rq0_mult_3;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = rq_valid_8;
+    \$106  = rq0_mult_4;
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = rq_valid_9;
+    \$107  = rq0_mult_5;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = \$17 ;
+    \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rq0_mult_1;
+    \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = rq0_mult_2;
+    \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = rq0_mult_3;
+    \$111  = \$12 ;
     if (rst) begin
-      \$111  = 25'h0000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rq0_mult_4;
+    \$112  = rq0_shift_1;
     if (rst) begin
-      \$112  = 25'h0000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = rq0_mult_5;
+    \$113  = rq0_shift_2;
     if (rst) begin
-      \$113  = 25'h0000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = rq0_mult_6;
+    \$114  = rq0_shift_3;
     if (rst) begin
-      \$114  = 25'h0000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = rq0_mult_7;
+    \$115  = rq0_shift_4;
     if (rst) begin
-      \$115  = 25'h0000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = rq0_mult_8;
+    \$116  = rq0_shift_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = \$18 ;
+    \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = rq0_shift_1;
+    \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = rq0_shift_2;
+    \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = rq0_shift_3;
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 6'h00;
+      \$120  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = rq0_shift_4;
+    \$121  = rq0_half_1;
     if (rst) begin
-      \$121  = 6'h00;
+      \$121  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = rq0_shift_5;
+    \$122  = rq0_half_2;
     if (rst) begin
-      \$122  = 6'h00;
+      \$122  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = rq0_shift_6;
+    \$123  = rq0_half_3;
     if (rst) begin
-      \$123  = 6'h00;
+      \$123  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = rq0_shift_7;
+    \$124  = rq0_half_4;
     if (rst) begin
-      \$124  = 6'h00;
+      \$124  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = rq0_shift_8;
+    \$125  = rq0_half_5;
     if (rst) begin
-      \$125  = 6'h00;
+      \$125  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = \$19 ;
+    \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = rq0_half_1;
+    \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = rq0_half_2;
+    \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = rq0_half_3;
+    \$129  = \$14 ;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = rq0_half_4;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = rq0_half_5;
+    \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = rq0_half_6;
+    \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = rq0_half_7;
+    \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = rq0_half_8;
+    \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = \$20 ;
+    \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = rq0_mask_1;
+    \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = rq0_mask_2;
+    \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = rq0_mask_3;
+    \$138  = i__payload;
     if (rst) begin
-      \$138  = 35'h000000000;
+      \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = rq0_mask_4;
+    \$139  = rq0_x[16:0];
     if (rst) begin
-      \$139  = 35'h000000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = rq0_mask_5;
+    \$140  = rq0_mult_1[16:0];
     if (rst) begin
-      \$140  = 35'h000000000;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = rq0_mask_6;
+    \$141  = \$15 ;
     if (rst) begin
-      \$141  = 35'h000000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = rq0_mask_7;
+    \$142  = rq0_part0_0;
     if (rst) begin
-      \$142  = 35'h000000000;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = rq0_mask_8;
+    \$143  = rq0_part0_0_r;
     if (rst) begin
-      \$143  = 35'h000000000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = i__payload;
+    \$144  = rq0_x[16:0];
     if (rst) begin
-      \$144  = 23'h000000;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = rq0_x[16:0];
+    \$145  = rq0_mult_1[24:17];
     if (rst) begin
-      \$145  = 17'h00000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = rq0_mult_1[16:0];
+    \$146  = \$16 ;
     if (rst) begin
-      \$146  = 17'h00000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = \$21 ;
+    \$147  = rq0_part0_1;
     if (rst) begin
-      \$147  = 34'h000000000;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = rq0_part0_0;
+    \$148  = rq0_part0_1_r;
     if (rst) begin
-      \$148  = 34'h000000000;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = rq0_part0_0_r;
+    \$149  = rq0_x[22:17];
     if (rst) begin
-      \$149  = 34'h000000000;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = rq0_x[16:0];
+    \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = rq0_mult_1[24:17];
+    \$151  = \$17 ;
     if (rst) begin
-      \$151  = 8'h00;
+      \$151  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$22 ;
+    \$152  = rq0_part1_0;
     if (rst) begin
-      \$152  = 25'h0000000;
+      \$152  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = rq0_part0_1;
+    \$153  = rq0_part1_0_r;
     if (rst) begin
-      \$153  = 25'h0000000;
+      \$153  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = rq0_part0_1_r;
+    \$154  = rq0_x[22:17];
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = rq0_x[22:17];
+    \$155  = rq0_mult_1[24:17];
     if (rst) begin
-      \$155  = 6'h00;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = rq0_mult_1[16:0];
+    \$156  = \$18 ;
     if (rst) begin
-      \$156  = 17'h00000;
+      \$156  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = \$23 ;
+    \$157  = rq0_part1_1;
     if (rst) begin
-      \$157  = 23'h000000;
+      \$157  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = rq0_part1_0;
+    \$158  = rq0_part1_1_r;
     if (rst) begin
-      \$158  = 23'h000000;
+      \$158  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = rq0_part1_0_r;
+    \$159  = \$22 [47:0];
     if (rst) begin
-      \$159  = 23'h000000;
+      \$159  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = rq0_x[22:17];
+    \$160  = \$26 [47:0];
     if (rst) begin
-      \$160  = 6'h00;
+      \$160  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = rq0_mult_1[24:17];
+    \$161  = \$28 [47:0];
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = \$24 ;
+    \$162  = \$29 ;
     if (rst) begin
-      \$162  = 14'h0000;
+      \$162  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = rq0_part1_1;
+    \$163  = \$30 ;
     if (rst) begin
-      \$163  = 14'h0000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = rq0_part1_1_r;
+    \$164  = \$33 ;
     if (rst) begin
-      \$164  = 14'h0000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = \$28 [47:0];
+    \$165  = \$37 [7:0];
     if (rst) begin
-      \$165  = 48'h000000000000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = \$32 [47:0];
+    \$166  = \$42 ;
     if (rst) begin
-      \$166  = 48'h000000000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = \$34 [47:0];
+    \$167  = \$47 ;
     if (rst) begin
-      \$167  = 48'h000000000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = \$35 ;
+    \$168  = \$5 [3:0];
     if (rst) begin
-      \$168  = 48'h000000000000;
+      \$168  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = \$36 ;
+    \$169  = \$54 ;
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = \$39 ;
+    \$170  = \$signature__addr ;
+    if (\$61 ) begin
+      \$170  = \$64 [3:0];
+    end
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = \$43 [7:0];
+    \$171  = rport__addr;
+    if (\$68 ) begin
+      \$171  = \$71 [3:0];
+    end
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = \$48 ;
+    \$172  = \$84 [3:0];
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = \$53 ;
+    \$173  = o__valid;
+    if (\$86 ) begin
+      \$173  = \$88 ;
+    end
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$174  = \$5 [3:0];
-    if (rst) begin
-      \$174  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = \$60 ;
-    if (rst) begin
-      \$175  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$176  = \$signature__addr ;
-    if (\$67 ) begin
-      \$176  = \$70 [3:0];
+    \$174  = o__payload;
+    if (\$86 ) begin
+      \$174  = \$90 ;
     end
     if (rst) begin
-      \$176  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = rport__addr;
-    if (\$74 ) begin
-      \$177  = \$77 [3:0];
-    end
-    if (rst) begin
-      \$177  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = \$90 [3:0];
-    if (rst) begin
-      \$178  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$179  = o__valid;
-    if (\$92 ) begin
-      \$179  = \$94 ;
-    end
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = o__payload;
-    if (\$92 ) begin
-      \$180  = \$96 ;
-    end
-    if (rst) begin
-      \$180  = 8'h00;
+      \$174  = 8'h00;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$5 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$25  = { 1'h0, rq0_part0_0_rr };
-  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$23  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10902,86 +10872,78 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg [5:0] \$103 ;
+  reg [2:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [31:0] \$103 ;
   reg [7:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg [2:0] \$109 ;
+  reg [8:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [31:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [8:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [8:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [16:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [16:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [20:0] \$121 ;
+  reg [20:0] \$122 ;
+  reg [20:0] \$123 ;
+  reg [20:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [2:0] \$128 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
-  reg [20:0] \$130 ;
-  reg [20:0] \$131 ;
-  reg [20:0] \$132 ;
-  reg [20:0] \$133 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [2:0] \$132 ;
+  reg \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg \$136 ;
-  reg [2:0] \$137 ;
+  reg [2:0] \$136 ;
+  reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire [16:0] \$14 ;
-  reg \$140 ;
-  reg [2:0] \$141 ;
+  reg [2:0] \$140 ;
+  reg \$141 ;
   reg \$142 ;
   reg \$143 ;
-  reg \$144 ;
-  reg [2:0] \$145 ;
+  reg [2:0] \$144 ;
+  reg \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg \$148 ;
-  reg [2:0] \$149 ;
+  reg [2:0] \$148 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
   reg \$150 ;
   reg \$151 ;
-  reg \$152 ;
-  reg [2:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg [2:0] \$157 ;
-  reg \$158 ;
+  reg [2:0] \$152 ;
+  reg [20:0] \$153 ;
+  reg [20:0] \$154 ;
+  reg [20:0] \$155 ;
+  reg [20:0] \$156 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg \$160 ;
-  reg [2:0] \$161 ;
-  reg [20:0] \$162 ;
-  reg [20:0] \$163 ;
-  reg [20:0] \$164 ;
-  reg [20:0] \$165 ;
-  reg [3:0] \$166 ;
-  reg \$167 ;
-  reg [2:0] \$168 ;
-  reg [2:0] \$169 ;
+  reg [3:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg \$163 ;
+  reg [83:0] \$164 ;
   wire [16:0] \$17 ;
-  reg [3:0] \$170 ;
-  reg \$171 ;
-  reg [83:0] \$172 ;
   wire \$18 ;
   wire \$19 ;
   reg [2:0] \$2 ;
@@ -11000,16 +10962,16 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [3:0] \$34 ;
-  wire [3:0] \$35 ;
+  wire [4:0] \$34 ;
+  wire [4:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire [3:0] \$41 ;
-  wire [3:0] \$42 ;
+  wire [4:0] \$41 ;
+  wire [4:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -11018,68 +10980,69 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire \$50 ;
-  wire [4:0] \$51 ;
+  wire [4:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire [5:0] \$56 ;
+  wire [5:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
+  wire [83:0] \$61 ;
   wire \$62 ;
-  wire [83:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg [20:0] \$68 ;
+  wire [20:0] \$69 ;
   wire [6:0] \$7 ;
-  reg [20:0] \$70 ;
-  wire [20:0] \$71 ;
-  wire [21:0] \$72 ;
-  reg [20:0] \$73 ;
-  wire [20:0] \$74 ;
-  wire [21:0] \$75 ;
-  reg [20:0] \$76 ;
-  wire [20:0] \$77 ;
-  wire [21:0] \$78 ;
-  reg [20:0] \$79 ;
+  wire [21:0] \$70 ;
+  reg [20:0] \$71 ;
+  wire [20:0] \$72 ;
+  wire [21:0] \$73 ;
+  reg [20:0] \$74 ;
+  wire [20:0] \$75 ;
+  wire [21:0] \$76 ;
+  reg [20:0] \$77 ;
+  wire [20:0] \$78 ;
+  wire [21:0] \$79 ;
   wire [6:0] \$8 ;
-  wire [20:0] \$80 ;
-  wire [21:0] \$81 ;
+  wire \$80 ;
+  wire [4:0] \$81 ;
   wire \$82 ;
-  wire [4:0] \$83 ;
-  wire \$84 ;
-  wire [5:0] \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [5:0] \$83 ;
+  reg [2:0] \$84 ;
+  reg [2:0] \$85 ;
+  reg [2:0] \$86 ;
+  reg [2:0] \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [7:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  reg [2:0] \$93 ;
-  reg [2:0] \$94 ;
-  reg [2:0] \$95 ;
-  reg [2:0] \$96 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [5:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg \$96 ;
   reg \$97 ;
   reg \$98 ;
   reg \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$102 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$103 ;
   wire [7:0] \$signature__data ;
-  wire [83:0] \$signature__data$103 ;
+  wire [83:0] \$signature__data$104 ;
   wire \$signature__en ;
-  wire \$signature__en$101 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$102 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -11090,6 +11053,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [20:0] acc3_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -11162,9 +11126,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
-  reg [2:0] q_rptr = 3'h0;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  reg [2:0] q_wptr = 3'h0;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
@@ -11172,10 +11136,10 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [31:0] rom0_read = 32'd0;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  (* init = 3'h0 *)
-  wire [2:0] \rport__addr$104 ;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$105 ;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$93 ;
+  wire [83:0] \rport__data$94 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -11230,7 +11194,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [83:0] queue [7:0];
+  reg [83:0] queue [8:0];
   initial begin
     queue[0] = 84'h000000000000000000000;
     queue[1] = 84'h000000000000000000000;
@@ -11240,12 +11204,13 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[5] = 84'h000000000000000000000;
     queue[6] = 84'h000000000000000000000;
     queue[7] = 84'h000000000000000000000;
+    queue[8] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$101 )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$93  = queue[q_rptr];
+  assign \rport__data$94  = queue[q_rptr];
   reg [31:0] rom0 [63:0];
   initial begin
     rom0[0] = 32'd939406835;
@@ -11330,241 +11295,233 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = issue & last_t;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = q_owed < 4'h8;
-  assign \$21  = \$19  ? q_room : \$20 ;
-  assign \$22  = o__valid & o__ready;
-  assign \$23  = \$22  | q_room;
-  assign \$24  = \$18  ? \$21  : \$23 ;
-  assign \$25  = v7 & last7;
+  assign \$18  = v7 & last7;
+  assign \$19  = issue & last_t;
+  assign \$20  = o__valid & o__ready;
+  assign \$21  = q_owed < 4'h9;
+  assign \$22  = \$20  ? q_room : \$21 ;
+  assign \$23  = o__valid & o__ready;
+  assign \$24  = \$23  | q_room;
+  assign \$25  = \$19  ? \$22  : \$24 ;
   assign \$26  = ~ o__valid;
   assign \$27  = \$26  | o__ready;
   assign \$28  = | q_stored;
   assign \$29  = ~ \$28 ;
   assign \$30  = \$27  & \$29 ;
   assign \$31  = ~ \$30 ;
-  assign \$32  = \$25  & \$31 ;
-  assign \$33  = q_wptr == 3'h7;
+  assign \$32  = deliver & \$31 ;
+  assign \$33  = q_wptr == 4'h8;
   assign \$34  = q_wptr + 1'h1;
-  assign \$35  = \$33  ? 4'h0 : \$34 ;
+  assign \$35  = \$33  ? 5'h00 : \$34 ;
   assign \$36  = ~ o__valid;
   assign \$37  = \$36  | o__ready;
   assign \$38  = | q_stored;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = q_rptr == 3'h7;
+  assign \$40  = q_rptr == 4'h8;
   assign \$41  = q_rptr + 1'h1;
-  assign \$42  = \$40  ? 4'h0 : \$41 ;
-  assign \$43  = v7 & last7;
-  assign \$44  = ~ o__valid;
-  assign \$45  = \$44  | o__ready;
-  assign \$46  = | q_stored;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$45  & \$47 ;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$43  & \$49 ;
-  assign \$51  = q_stored + \$50 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = \$51  - \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = v7 & last7;
-  assign \$61  = \$59  | \$60 ;
-  assign \$62  = | q_stored;
-  assign \$63  = \$62  ? \rport__data$93  : q_in;
+  assign \$42  = \$40  ? 5'h00 : \$41 ;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = | q_stored;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$44  & \$46 ;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = deliver & \$48 ;
+  assign \$50  = q_stored + \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = \$50  - \$54 ;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = \$58  | deliver;
+  assign \$60  = | q_stored;
+  assign \$61  = \$60  ? \rport__data$94  : q_in;
+  assign \$62  = ~ last_t;
+  assign \$63  = q_room | \$62 ;
+  assign i__ready = \$63  & reads_input_t;
   assign \$64  = ~ last_t;
   assign \$65  = q_room | \$64 ;
-  assign i__ready = \$65  & reads_input_t;
-  assign \$66  = ~ last_t;
-  assign \$67  = q_room | \$66 ;
-  assign \$68  = ~ reads_input_t;
-  assign \$69  = i__valid | \$68 ;
-  assign issue = \$67  & \$69 ;
+  assign \$66  = ~ reads_input_t;
+  assign \$67  = i__valid | \$66 ;
+  assign issue = \$65  & \$67 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$71  = first7_0 ? \$70  : acc0;
-  assign \$72  = $signed(\$71 ) + $signed(sum0_s0_0);
-  assign \$74  = first7_0 ? \$73  : acc1;
-  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
-  assign \$77  = first7_0 ? \$76  : acc2;
-  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
-  assign \$80  = first7_0 ? \$79  : acc3;
-  assign \$81  = $signed(\$80 ) + $signed(sum3_s0_0);
-  assign \$82  = issue & last_t;
-  assign \$83  = q_owed + \$82 ;
-  assign \$84  = o__valid & o__ready;
-  assign \$85  = \$83  - \$84 ;
-  assign \$86  = v7 & last7;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = | q_stored;
-  assign \$90  = ~ \$89 ;
-  assign \$91  = \$88  & \$90 ;
-  assign \$92  = ~ \$91 ;
-  assign \$signature__en$101  = \$86  & \$92 ;
+  assign \$69  = first7_0 ? \$68  : acc0;
+  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
+  assign \$72  = first7_0 ? \$71  : acc1;
+  assign \$73  = $signed(\$72 ) + $signed(sum1_s0_0);
+  assign \$75  = first7_0 ? \$74  : acc2;
+  assign \$76  = $signed(\$75 ) + $signed(sum2_s0_0);
+  assign \$78  = first7_0 ? \$77  : acc3;
+  assign \$79  = $signed(\$78 ) + $signed(sum3_s0_0);
+  assign \$80  = issue & last_t;
+  assign \$81  = q_owed + \$80 ;
+  assign \$82  = o__valid & o__ready;
+  assign \$83  = \$81  - \$82 ;
   always @(posedge clk)
-    nf_t <= \$93 ;
+    nf_t <= \$84 ;
   always @(posedge clk)
-    nf_t_ahead <= \$94 ;
+    nf_t_ahead <= \$85 ;
   always @(posedge clk)
-    sf_t <= \$95 ;
+    sf_t <= \$86 ;
   always @(posedge clk)
-    sf_t_ahead <= \$96 ;
+    sf_t_ahead <= \$87 ;
   always @(posedge clk)
-    reads_input_t <= \$97 ;
+    reads_input_t <= \$88 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$98 ;
+    reads_input_t_ahead <= \$89 ;
   always @(posedge clk)
-    first_t <= \$99 ;
+    first_t <= \$90 ;
   always @(posedge clk)
-    first_t_ahead <= \$100 ;
+    first_t_ahead <= \$91 ;
   always @(posedge clk)
-    last_t <= \$101 ;
+    last_t <= \$92 ;
   always @(posedge clk)
-    last_t_ahead <= \$102 ;
+    last_t_ahead <= \$93 ;
   always @(posedge clk)
-    t <= \$103 ;
+    t <= \$94 ;
   always @(posedge clk)
-    x_reg <= \$104 ;
+    x_reg <= \$95 ;
   always @(posedge clk)
-    from_input <= \$105 ;
+    from_input <= \$96 ;
   always @(posedge clk)
-    v1 <= \$106 ;
+    v1 <= \$97 ;
   always @(posedge clk)
-    first1 <= \$107 ;
+    first1 <= \$98 ;
   always @(posedge clk)
-    last1 <= \$108 ;
+    last1 <= \$99 ;
   always @(posedge clk)
-    nf1 <= \$109 ;
+    nf1 <= \$100 ;
   always @(posedge clk)
-    x_mid <= \$110 ;
+    x_mid <= \$101 ;
   always @(posedge clk)
-    rom0_addr <= \$111 ;
+    rom0_addr <= \$102 ;
   always @(posedge clk)
-    rom0_read <= \$112 ;
+    rom0_read <= \$103 ;
   always @(posedge clk)
-    x0_0 <= \$113 ;
+    x0_0 <= \$104 ;
   always @(posedge clk)
-    xoff0_0 <= \$114 ;
+    xoff0_0 <= \$105 ;
   always @(posedge clk)
-    w0_0 <= \$115 ;
+    w0_0 <= \$106 ;
   always @(posedge clk)
-    xoff1_0 <= \$116 ;
+    xoff1_0 <= \$107 ;
   always @(posedge clk)
-    w1_0 <= \$117 ;
+    w1_0 <= \$108 ;
   always @(posedge clk)
-    xoff2_0 <= \$118 ;
+    xoff2_0 <= \$109 ;
   always @(posedge clk)
-    w2_0 <= \$119 ;
+    w2_0 <= \$110 ;
   always @(posedge clk)
-    xoff3_0 <= \$120 ;
+    xoff3_0 <= \$111 ;
   always @(posedge clk)
-    w3_0 <= \$121 ;
+    w3_0 <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$122 ;
+    prod0_0 <= \$113 ;
   always @(posedge clk)
-    prod1_0 <= \$123 ;
+    prod1_0 <= \$114 ;
   always @(posedge clk)
-    prod2_0 <= \$124 ;
+    prod2_0 <= \$115 ;
   always @(posedge clk)
-    prod3_0 <= \$125 ;
+    prod3_0 <= \$116 ;
   always @(posedge clk)
-    prod0_0_r <= \$126 ;
+    prod0_0_r <= \$117 ;
   always @(posedge clk)
-    prod1_0_r <= \$127 ;
+    prod1_0_r <= \$118 ;
   always @(posedge clk)
-    prod2_0_r <= \$128 ;
+    prod2_0_r <= \$119 ;
   always @(posedge clk)
-    prod3_0_r <= \$129 ;
+    prod3_0_r <= \$120 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$130 ;
+    sum0_s0_0 <= \$121 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$131 ;
+    sum1_s0_0 <= \$122 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$132 ;
+    sum2_s0_0 <= \$123 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$133 ;
+    sum3_s0_0 <= \$124 ;
   always @(posedge clk)
-    v2 <= \$134 ;
+    v2 <= \$125 ;
   always @(posedge clk)
-    first2 <= \$135 ;
+    first2 <= \$126 ;
   always @(posedge clk)
-    last2 <= \$136 ;
+    last2 <= \$127 ;
   always @(posedge clk)
-    nf2 <= \$137 ;
+    nf2 <= \$128 ;
   always @(posedge clk)
-    v3 <= \$138 ;
+    v3 <= \$129 ;
   always @(posedge clk)
-    first3 <= \$139 ;
+    first3 <= \$130 ;
   always @(posedge clk)
-    last3 <= \$140 ;
+    last3 <= \$131 ;
   always @(posedge clk)
-    nf3 <= \$141 ;
+    nf3 <= \$132 ;
   always @(posedge clk)
-    v4 <= \$142 ;
+    v4 <= \$133 ;
   always @(posedge clk)
-    first4 <= \$143 ;
+    first4 <= \$134 ;
   always @(posedge clk)
-    last4 <= \$144 ;
+    last4 <= \$135 ;
   always @(posedge clk)
-    nf4 <= \$145 ;
+    nf4 <= \$136 ;
   always @(posedge clk)
-    v5 <= \$146 ;
+    v5 <= \$137 ;
   always @(posedge clk)
-    first5 <= \$147 ;
+    first5 <= \$138 ;
   always @(posedge clk)
-    last5 <= \$148 ;
+    last5 <= \$139 ;
   always @(posedge clk)
-    nf5 <= \$149 ;
+    nf5 <= \$140 ;
   always @(posedge clk)
-    v6 <= \$150 ;
+    v6 <= \$141 ;
   always @(posedge clk)
-    first6 <= \$151 ;
+    first6 <= \$142 ;
   always @(posedge clk)
-    last6 <= \$152 ;
+    last6 <= \$143 ;
   always @(posedge clk)
-    nf6 <= \$153 ;
+    nf6 <= \$144 ;
   always @(posedge clk)
-    v7 <= \$154 ;
+    v7 <= \$145 ;
   always @(posedge clk)
-    first7 <= \$155 ;
+    first7 <= \$146 ;
   always @(posedge clk)
-    last7 <= \$156 ;
+    last7 <= \$147 ;
   always @(posedge clk)
-    nf7 <= \$157 ;
+    nf7 <= \$148 ;
   always @(posedge clk)
-    v7_0 <= \$158 ;
+    v7_0 <= \$149 ;
   always @(posedge clk)
-    first7_0 <= \$159 ;
+    first7_0 <= \$150 ;
   always @(posedge clk)
-    last7_0 <= \$160 ;
+    last7_0 <= \$151 ;
   always @(posedge clk)
-    nf7_0 <= \$161 ;
+    nf7_0 <= \$152 ;
   always @(posedge clk)
-    acc0 <= \$162 ;
+    acc0 <= \$153 ;
   always @(posedge clk)
-    acc1 <= \$163 ;
+    acc1 <= \$154 ;
   always @(posedge clk)
-    acc2 <= \$164 ;
+    acc2 <= \$155 ;
   always @(posedge clk)
-    acc3 <= \$165 ;
+    acc3 <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$166 ;
+    deliver <= \$157 ;
   always @(posedge clk)
-    q_room <= \$167 ;
+    q_owed <= \$158 ;
   always @(posedge clk)
-    q_wptr <= \$168 ;
+    q_room <= \$159 ;
   always @(posedge clk)
-    q_rptr <= \$169 ;
+    q_wptr <= \$160 ;
   always @(posedge clk)
-    q_stored <= \$170 ;
+    q_rptr <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$171 ;
+    q_stored <= \$162 ;
   always @(posedge clk)
-    o__payload <= \$172 ;
+    o__valid <= \$163 ;
+  always @(posedge clk)
+    o__payload <= \$164 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
@@ -12240,21 +12197,21 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$70  = 21'h000fff;
+          \$68  = 21'h000fff;
       3'h1:
-          \$70  = 21'h1ff6c9;
+          \$68  = 21'h1ff6c9;
       3'h2:
-          \$70  = 21'h1ffefc;
+          \$68  = 21'h1ffefc;
       3'h3:
-          \$70  = 21'h000317;
+          \$68  = 21'h000317;
       3'h4:
-          \$70  = 21'h1fffeb;
+          \$68  = 21'h1fffeb;
       3'h5:
-          \$70  = 21'h00021e;
+          \$68  = 21'h00021e;
       3'h6:
-          \$70  = 21'h1ffeb1;
+          \$68  = 21'h1ffeb1;
       3'h7:
-          \$70  = 21'h000018;
+          \$68  = 21'h000018;
     endcase
   end
   always @* begin
@@ -12262,21 +12219,21 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$73  = 21'h1fe8cd;
+          \$71  = 21'h1fe8cd;
       3'h1:
-          \$73  = 21'h001d50;
+          \$71  = 21'h001d50;
       3'h2:
-          \$73  = 21'h1ff8ce;
+          \$71  = 21'h1ff8ce;
       3'h3:
-          \$73  = 21'h000049;
+          \$71  = 21'h000049;
       3'h4:
-          \$73  = 21'h1ff6fc;
+          \$71  = 21'h1ff6fc;
       3'h5:
-          \$73  = 21'h00006e;
+          \$71  = 21'h00006e;
       3'h6:
-          \$73  = 21'h1ff042;
+          \$71  = 21'h1ff042;
       3'h7:
-          \$73  = 21'h0028ab;
+          \$71  = 21'h0028ab;
     endcase
   end
   always @* begin
@@ -12284,21 +12241,21 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$76  = 21'h000094;
+          \$74  = 21'h000094;
       3'h1:
-          \$76  = 21'h000a0f;
+          \$74  = 21'h000a0f;
       3'h2:
-          \$76  = 21'h1ff825;
+          \$74  = 21'h1ff825;
       3'h3:
-          \$76  = 21'h1fca7a;
+          \$74  = 21'h1fca7a;
       3'h4:
-          \$76  = 21'h004074;
+          \$74  = 21'h004074;
       3'h5:
-          \$76  = 21'h00332d;
+          \$74  = 21'h00332d;
       3'h6:
-          \$76  = 21'h000df0;
+          \$74  = 21'h000df0;
       3'h7:
-          \$76  = 21'h000040;
+          \$74  = 21'h000040;
     endcase
   end
   always @* begin
@@ -12306,652 +12263,660 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       3'h0:
-          \$79  = 21'h1ff7c9;
+          \$77  = 21'h1ff7c9;
       3'h1:
-          \$79  = 21'h1ff9c3;
+          \$77  = 21'h1ff9c3;
       3'h2:
-          \$79  = 21'h0006d6;
+          \$77  = 21'h0006d6;
       3'h3:
-          \$79  = 21'h1feca9;
+          \$77  = 21'h1feca9;
       3'h4:
-          \$79  = 21'h001558;
+          \$77  = 21'h001558;
       3'h5:
-          \$79  = 21'h000119;
+          \$77  = 21'h000119;
       3'h6:
-          \$79  = 21'h1fe69e;
+          \$77  = 21'h1fe69e;
       3'h7:
-          \$79  = 21'h1ffd84;
+          \$77  = 21'h1ffd84;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = nf_t;
+    \$84  = nf_t;
     if (issue) begin
-      \$93  = nf_t_ahead;
+      \$84  = nf_t_ahead;
     end
     if (rst) begin
-      \$93  = 3'h0;
+      \$84  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = nf_t_ahead;
+    \$85  = nf_t_ahead;
     if (issue) begin
-      \$94  = \$1 ;
+      \$85  = \$1 ;
     end
     if (rst) begin
-      \$94  = 3'h0;
+      \$85  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = sf_t;
+    \$86  = sf_t;
     if (issue) begin
-      \$95  = sf_t_ahead;
+      \$86  = sf_t_ahead;
     end
     if (rst) begin
-      \$95  = 3'h0;
+      \$86  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = sf_t_ahead;
+    \$87  = sf_t_ahead;
     if (issue) begin
-      \$96  = \$2 ;
+      \$87  = \$2 ;
     end
     if (rst) begin
-      \$96  = 3'h1;
+      \$87  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = reads_input_t;
+    \$88  = reads_input_t;
     if (issue) begin
-      \$97  = reads_input_t_ahead;
+      \$88  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$97  = 1'h1;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = reads_input_t_ahead;
+    \$89  = reads_input_t_ahead;
     if (issue) begin
-      \$98  = \$3 ;
+      \$89  = \$3 ;
     end
     if (rst) begin
-      \$98  = 1'h1;
+      \$89  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = first_t;
+    \$90  = first_t;
     if (issue) begin
-      \$99  = first_t_ahead;
+      \$90  = first_t_ahead;
     end
     if (rst) begin
-      \$99  = 1'h1;
+      \$90  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = first_t_ahead;
+    \$91  = first_t_ahead;
     if (issue) begin
-      \$100  = \$4 ;
+      \$91  = \$4 ;
     end
     if (rst) begin
-      \$100  = 1'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = last_t;
+    \$92  = last_t;
     if (issue) begin
-      \$101  = last_t_ahead;
+      \$92  = last_t_ahead;
     end
     if (rst) begin
-      \$101  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = last_t_ahead;
+    \$93  = last_t_ahead;
     if (issue) begin
-      \$102  = \$5 ;
+      \$93  = \$5 ;
     end
     if (rst) begin
-      \$102  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = t;
+    \$94  = t;
     if (issue) begin
-      \$103  = \$8 [5:0];
+      \$94  = \$8 [5:0];
     end
     if (rst) begin
-      \$103  = 6'h00;
+      \$94  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = i__payload;
+    \$95  = i__payload;
+    if (rst) begin
+      \$95  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$96  = reads_input_t;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$97  = issue;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$98  = first_t;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$99  = last_t;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$100  = nf_t;
+    if (rst) begin
+      \$100  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$101  = \$9 ;
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$102  = t;
+    if (rst) begin
+      \$102  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$103  = port__data;
+    if (rst) begin
+      \$103  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$104  = x_mid;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = reads_input_t;
+    \$105  = \$10 ;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = issue;
+    \$106  = rom0_read[7:0];
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = first_t;
+    \$107  = \$11 ;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = last_t;
+    \$108  = rom0_read[15:8];
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = nf_t;
+    \$109  = \$12 ;
     if (rst) begin
-      \$109  = 3'h0;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = \$9 ;
+    \$110  = rom0_read[23:16];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = t;
+    \$111  = \$13 ;
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = port__data;
+    \$112  = rom0_read[31:24];
     if (rst) begin
-      \$112  = 32'd0;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = x_mid;
+    \$113  = \$14 ;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = \$10 ;
+    \$114  = \$15 ;
     if (rst) begin
-      \$114  = 9'h000;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = rom0_read[7:0];
+    \$115  = \$16 ;
     if (rst) begin
-      \$115  = 8'h00;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = \$11 ;
+    \$116  = \$17 ;
     if (rst) begin
-      \$116  = 9'h000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = rom0_read[15:8];
+    \$117  = prod0_0;
     if (rst) begin
-      \$117  = 8'h00;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = \$12 ;
+    \$118  = prod1_0;
     if (rst) begin
-      \$118  = 9'h000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = rom0_read[23:16];
+    \$119  = prod2_0;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = \$13 ;
+    \$120  = prod3_0;
     if (rst) begin
-      \$120  = 9'h000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = rom0_read[31:24];
+    \$121  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$121  = 8'h00;
+      \$121  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = \$14 ;
+    \$122  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$122  = 17'h00000;
+      \$122  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = \$15 ;
+    \$123  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = \$16 ;
+    \$124  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = \$17 ;
+    \$125  = v1;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = prod0_0;
+    \$126  = first1;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = prod1_0;
+    \$127  = last1;
     if (rst) begin
-      \$127  = 17'h00000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = prod2_0;
+    \$128  = nf1;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$128  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = prod3_0;
+    \$129  = v2;
     if (rst) begin
-      \$129  = 17'h00000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$130  = first2;
     if (rst) begin
-      \$130  = 21'h000000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$131  = last2;
     if (rst) begin
-      \$131  = 21'h000000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$132  = nf2;
     if (rst) begin
-      \$132  = 21'h000000;
+      \$132  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$133  = v3;
     if (rst) begin
-      \$133  = 21'h000000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = v1;
+    \$134  = first3;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = first1;
+    \$135  = last3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = last1;
+    \$136  = nf3;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = nf1;
+    \$137  = v4;
     if (rst) begin
-      \$137  = 3'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = v2;
+    \$138  = first4;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = first2;
+    \$139  = last4;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = last2;
+    \$140  = nf4;
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = nf2;
+    \$141  = v5;
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = v3;
+    \$142  = first5;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = first3;
+    \$143  = last5;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = last3;
+    \$144  = nf5;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = nf3;
+    \$145  = v6;
     if (rst) begin
-      \$145  = 3'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = v4;
+    \$146  = first6;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = first4;
+    \$147  = last6;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = last4;
+    \$148  = nf6;
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = nf4;
+    \$149  = v6;
     if (rst) begin
-      \$149  = 3'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = v5;
+    \$150  = first6;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = first5;
+    \$151  = last6;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = last5;
+    \$152  = nf6;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = nf5;
-    if (rst) begin
-      \$153  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = v6;
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = first6;
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = last6;
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = nf6;
-    if (rst) begin
-      \$157  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = v6;
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = first6;
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = last6;
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = nf6;
-    if (rst) begin
-      \$161  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = acc0;
+    \$153  = acc0;
     if (v7_0) begin
-      \$162  = \$72 [20:0];
+      \$153  = \$70 [20:0];
     end
     if (rst) begin
-      \$162  = 21'h000000;
+      \$153  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = acc1;
+    \$154  = acc1;
     if (v7_0) begin
-      \$163  = \$75 [20:0];
+      \$154  = \$73 [20:0];
     end
     if (rst) begin
-      \$163  = 21'h000000;
+      \$154  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = acc2;
+    \$155  = acc2;
     if (v7_0) begin
-      \$164  = \$78 [20:0];
+      \$155  = \$76 [20:0];
     end
     if (rst) begin
-      \$164  = 21'h000000;
+      \$155  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = acc3;
+    \$156  = acc3;
     if (v7_0) begin
-      \$165  = \$81 [20:0];
+      \$156  = \$79 [20:0];
     end
     if (rst) begin
-      \$165  = 21'h000000;
+      \$156  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$166  = \$85 [3:0];
+    \$157  = \$18 ;
     if (rst) begin
-      \$166  = 4'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$167  = \$24 ;
+    \$158  = \$83 [3:0];
     if (rst) begin
-      \$167  = 1'h1;
+      \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$168  = q_wptr;
+    \$159  = \$25 ;
+    if (rst) begin
+      \$159  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$160  = q_wptr;
     if (\$32 ) begin
-      \$168  = \$35 [2:0];
+      \$160  = \$35 [3:0];
     end
     if (rst) begin
-      \$168  = 3'h0;
+      \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$169  = q_rptr;
+    \$161  = q_rptr;
     if (\$39 ) begin
-      \$169  = \$42 [2:0];
+      \$161  = \$42 [3:0];
     end
     if (rst) begin
-      \$169  = 3'h0;
+      \$161  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$170  = \$56 [3:0];
+    \$162  = \$55 [3:0];
     if (rst) begin
-      \$170  = 4'h0;
+      \$162  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$171  = o__valid;
-    if (\$58 ) begin
-      \$171  = \$61 ;
+    \$163  = o__valid;
+    if (\$57 ) begin
+      \$163  = \$59 ;
     end
     if (rst) begin
-      \$171  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$172  = o__payload;
-    if (\$58 ) begin
-      \$172  = \$63 ;
+    \$164  = o__payload;
+    if (\$57 ) begin
+      \$164  = \$61 ;
     end
     if (rst) begin
-      \$172  = 84'h000000000000000000000;
+      \$164  = 84'h000000000000000000000;
     end
   end
-  assign acc0_next = \$72 [20:0];
-  assign acc1_next = \$75 [20:0];
-  assign acc2_next = \$78 [20:0];
-  assign acc3_next = \$81 [20:0];
-  assign q_owed_next = \$85 [3:0];
+  assign acc0_next = \$70 [20:0];
+  assign acc1_next = \$73 [20:0];
+  assign acc2_next = \$76 [20:0];
+  assign acc3_next = \$79 [20:0];
+  assign q_owed_next = \$83 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$102  = q_wptr;
-  assign \$signature__data$103  = q_in;
-  assign \rport__addr$104  = q_rptr;
+  assign \$signature__en$102  = deliver;
+  assign \$signature__addr$103  = q_wptr;
+  assign \$signature__data$104  = q_in;
+  assign \rport__addr$105  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -12961,10 +12926,10 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \q_in[1]  = q_in[41:21];
   assign \q_in[2]  = q_in[62:42];
   assign \q_in[3]  = q_in[83:63];
-  assign q_in[83:63] = \$81 [20:0];
-  assign q_in[62:42] = \$78 [20:0];
-  assign q_in[41:21] = \$75 [20:0];
-  assign q_in[20:0] = \$72 [20:0];
+  assign q_in[83:63] = acc3;
+  assign q_in[62:42] = acc2;
+  assign q_in[41:21] = acc1;
+  assign q_in[20:0] = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -12972,74 +12937,74 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  reg [32:0] \$100 ;
-  reg [32:0] \$101 ;
-  wire [33:0] \$102 ;
-  wire [24:0] \$103 ;
-  wire [20:0] \$104 ;
-  wire [11:0] \$105 ;
-  wire [34:0] \$106 ;
-  wire [35:0] \$107 ;
-  wire [55:0] \$108 ;
-  wire [56:0] \$109 ;
+  wire [34:0] \$100 ;
+  wire [35:0] \$101 ;
+  wire [55:0] \$102 ;
+  wire [56:0] \$103 ;
+  wire [51:0] \$104 ;
+  wire [52:0] \$105 ;
+  wire [74:0] \$106 ;
+  wire [75:0] \$107 ;
+  wire [46:0] \$108 ;
+  wire [47:0] \$109 ;
   wire \$11 ;
-  wire [51:0] \$110 ;
-  wire [52:0] \$111 ;
-  wire [74:0] \$112 ;
-  wire [75:0] \$113 ;
-  wire [46:0] \$114 ;
-  wire [47:0] \$115 ;
-  wire [45:0] \$116 ;
+  wire [45:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [46:0] \$115 ;
+  wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [47:0] \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
-  wire [46:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [47:0] \$124 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  reg [24:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  reg [24:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg [31:0] \$138 ;
-  wire [33:0] \$139 ;
+  reg [5:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg [31:0] \$132 ;
+  wire [33:0] \$133 ;
+  wire [24:0] \$134 ;
+  wire [20:0] \$135 ;
+  wire [11:0] \$136 ;
+  wire [34:0] \$137 ;
+  wire [35:0] \$138 ;
+  wire [55:0] \$139 ;
   wire \$14 ;
-  wire [24:0] \$140 ;
-  wire [20:0] \$141 ;
-  wire [11:0] \$142 ;
-  wire [34:0] \$143 ;
-  wire [35:0] \$144 ;
-  wire [55:0] \$145 ;
-  wire [56:0] \$146 ;
-  wire [51:0] \$147 ;
-  wire [52:0] \$148 ;
-  wire [74:0] \$149 ;
-  wire \$15 ;
-  wire [75:0] \$150 ;
-  wire [46:0] \$151 ;
-  wire [47:0] \$152 ;
-  wire [45:0] \$153 ;
+  wire [56:0] \$140 ;
+  wire [51:0] \$141 ;
+  wire [52:0] \$142 ;
+  wire [74:0] \$143 ;
+  wire [75:0] \$144 ;
+  wire [46:0] \$145 ;
+  wire [47:0] \$146 ;
+  wire [45:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [3:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [46:0] \$152 ;
+  wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
+  wire [47:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [46:0] \$158 ;
+  wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
+  wire [3:0] \$16 ;
   wire \$160 ;
-  wire [47:0] \$161 ;
+  wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -13059,152 +13024,152 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire \$18 ;
+  reg [24:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire [4:0] \$181 ;
+  wire [4:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [4:0] \$187 ;
+  wire \$187 ;
   wire [4:0] \$188 ;
-  wire \$189 ;
-  wire \$19 ;
+  wire [4:0] \$189 ;
+  reg [5:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire [4:0] \$194 ;
-  wire [4:0] \$195 ;
+  wire \$194 ;
+  wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
+  wire [4:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
-  wire \$20 ;
+  reg [32:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [4:0] \$203 ;
+  wire [5:0] \$202 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire [5:0] \$208 ;
-  wire \$209 ;
-  wire [3:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [31:0] \$214 ;
-  reg [2:0] \$215 ;
+  wire [31:0] \$208 ;
+  reg [2:0] \$209 ;
+  reg [32:0] \$21 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
   reg \$216 ;
   reg \$217 ;
   reg \$218 ;
   reg \$219 ;
-  wire [3:0] \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg \$224 ;
-  reg \$225 ;
+  wire [33:0] \$22 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
   reg [24:0] \$226 ;
   reg [24:0] \$227 ;
   reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
-  wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
+  reg [5:0] \$229 ;
+  wire [24:0] \$23 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
+  reg [5:0] \$232 ;
+  reg [5:0] \$233 ;
+  reg [5:0] \$234 ;
   reg [5:0] \$235 ;
   reg [5:0] \$236 ;
   reg [5:0] \$237 ;
-  reg [5:0] \$238 ;
-  reg [5:0] \$239 ;
-  reg [24:0] \$24 ;
-  reg [5:0] \$240 ;
-  reg [5:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [5:0] \$243 ;
+  reg [32:0] \$238 ;
+  reg [32:0] \$239 ;
+  wire [20:0] \$24 ;
+  reg [32:0] \$240 ;
+  reg [32:0] \$241 ;
+  reg [32:0] \$242 ;
+  reg [32:0] \$243 ;
   reg [32:0] \$244 ;
   reg [32:0] \$245 ;
   reg [32:0] \$246 ;
   reg [32:0] \$247 ;
   reg [32:0] \$248 ;
   reg [32:0] \$249 ;
-  reg [5:0] \$25 ;
+  wire [11:0] \$25 ;
   reg [32:0] \$250 ;
   reg [32:0] \$251 ;
   reg [32:0] \$252 ;
   reg [32:0] \$253 ;
   reg [32:0] \$254 ;
   reg [32:0] \$255 ;
-  reg [32:0] \$256 ;
-  reg [32:0] \$257 ;
-  reg [32:0] \$258 ;
-  reg [32:0] \$259 ;
-  reg [32:0] \$26 ;
-  reg [32:0] \$260 ;
-  reg [32:0] \$261 ;
-  reg [20:0] \$262 ;
-  reg [16:0] \$263 ;
-  reg [16:0] \$264 ;
-  reg [33:0] \$265 ;
-  reg [33:0] \$266 ;
-  reg [33:0] \$267 ;
+  reg [20:0] \$256 ;
+  reg [16:0] \$257 ;
+  reg [16:0] \$258 ;
+  reg [33:0] \$259 ;
+  wire [34:0] \$26 ;
+  reg [33:0] \$260 ;
+  reg [33:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [3:0] \$267 ;
   reg [16:0] \$268 ;
-  reg [7:0] \$269 ;
-  reg [32:0] \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [3:0] \$273 ;
-  reg [16:0] \$274 ;
-  reg [20:0] \$275 ;
-  reg [20:0] \$276 ;
-  reg [20:0] \$277 ;
-  reg [3:0] \$278 ;
-  reg [7:0] \$279 ;
-  wire [33:0] \$28 ;
-  reg [11:0] \$280 ;
-  reg [11:0] \$281 ;
-  reg [11:0] \$282 ;
-  reg [45:0] \$283 ;
-  reg [45:0] \$284 ;
-  reg [45:0] \$285 ;
-  reg [45:0] \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg [7:0] \$289 ;
-  wire [24:0] \$29 ;
-  reg \$290 ;
-  reg \$291 ;
+  reg [20:0] \$269 ;
+  wire [35:0] \$27 ;
+  reg [20:0] \$270 ;
+  reg [20:0] \$271 ;
+  reg [3:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [11:0] \$274 ;
+  reg [11:0] \$275 ;
+  reg [11:0] \$276 ;
+  reg [45:0] \$277 ;
+  reg [45:0] \$278 ;
+  reg [45:0] \$279 ;
+  wire [55:0] \$28 ;
+  reg [45:0] \$280 ;
+  reg \$281 ;
+  reg \$282 ;
+  reg [7:0] \$283 ;
+  reg \$284 ;
+  reg \$285 ;
+  reg [24:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [24:0] \$289 ;
+  wire [56:0] \$29 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
   reg [24:0] \$292 ;
   reg [24:0] \$293 ;
   reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [5:0] \$295 ;
+  reg [5:0] \$296 ;
+  reg [5:0] \$297 ;
+  reg [5:0] \$298 ;
+  reg [5:0] \$299 ;
   wire [7:0] \$3 ;
-  wire [20:0] \$30 ;
-  reg [24:0] \$300 ;
+  wire [51:0] \$30 ;
+  reg [5:0] \$300 ;
   reg [5:0] \$301 ;
   reg [5:0] \$302 ;
   reg [5:0] \$303 ;
-  reg [5:0] \$304 ;
-  reg [5:0] \$305 ;
-  reg [5:0] \$306 ;
-  reg [5:0] \$307 ;
-  reg [5:0] \$308 ;
-  reg [5:0] \$309 ;
-  wire [11:0] \$31 ;
+  reg [32:0] \$304 ;
+  reg [32:0] \$305 ;
+  reg [32:0] \$306 ;
+  reg [32:0] \$307 ;
+  reg [32:0] \$308 ;
+  reg [32:0] \$309 ;
+  wire [52:0] \$31 ;
   reg [32:0] \$310 ;
   reg [32:0] \$311 ;
   reg [32:0] \$312 ;
@@ -13215,73 +13180,73 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] \$317 ;
   reg [32:0] \$318 ;
   reg [32:0] \$319 ;
-  wire [34:0] \$32 ;
+  wire [74:0] \$32 ;
   reg [32:0] \$320 ;
   reg [32:0] \$321 ;
-  reg [32:0] \$322 ;
-  reg [32:0] \$323 ;
-  reg [32:0] \$324 ;
-  reg [32:0] \$325 ;
-  reg [32:0] \$326 ;
-  reg [32:0] \$327 ;
-  reg [20:0] \$328 ;
-  reg [16:0] \$329 ;
-  wire [35:0] \$33 ;
-  reg [16:0] \$330 ;
-  reg [33:0] \$331 ;
-  reg [33:0] \$332 ;
-  reg [33:0] \$333 ;
+  reg [20:0] \$322 ;
+  reg [16:0] \$323 ;
+  reg [16:0] \$324 ;
+  reg [33:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [7:0] \$329 ;
+  wire [75:0] \$33 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [3:0] \$333 ;
   reg [16:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [24:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [3:0] \$339 ;
-  wire [55:0] \$34 ;
-  reg [16:0] \$340 ;
-  reg [20:0] \$341 ;
-  reg [20:0] \$342 ;
-  reg [20:0] \$343 ;
-  reg [3:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [11:0] \$346 ;
-  reg [11:0] \$347 ;
-  reg [11:0] \$348 ;
-  reg [45:0] \$349 ;
-  wire [56:0] \$35 ;
-  reg [45:0] \$350 ;
-  reg [45:0] \$351 ;
-  reg [45:0] \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg [7:0] \$355 ;
-  reg \$356 ;
-  reg \$357 ;
+  reg [20:0] \$335 ;
+  reg [20:0] \$336 ;
+  reg [20:0] \$337 ;
+  reg [3:0] \$338 ;
+  reg [7:0] \$339 ;
+  wire [46:0] \$34 ;
+  reg [11:0] \$340 ;
+  reg [11:0] \$341 ;
+  reg [11:0] \$342 ;
+  reg [45:0] \$343 ;
+  reg [45:0] \$344 ;
+  reg [45:0] \$345 ;
+  reg [45:0] \$346 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg [7:0] \$349 ;
+  wire [47:0] \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg [24:0] \$352 ;
+  reg [24:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [24:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
   reg [24:0] \$358 ;
   reg [24:0] \$359 ;
-  wire [51:0] \$36 ;
+  wire [45:0] \$36 ;
   reg [24:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
+  reg [5:0] \$361 ;
+  reg [5:0] \$362 ;
+  reg [5:0] \$363 ;
+  reg [5:0] \$364 ;
+  reg [5:0] \$365 ;
+  reg [5:0] \$366 ;
   reg [5:0] \$367 ;
   reg [5:0] \$368 ;
   reg [5:0] \$369 ;
-  wire [52:0] \$37 ;
-  reg [5:0] \$370 ;
-  reg [5:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg [5:0] \$373 ;
-  reg [5:0] \$374 ;
-  reg [5:0] \$375 ;
+  wire \$37 ;
+  reg [32:0] \$370 ;
+  reg [32:0] \$371 ;
+  reg [32:0] \$372 ;
+  reg [32:0] \$373 ;
+  reg [32:0] \$374 ;
+  reg [32:0] \$375 ;
   reg [32:0] \$376 ;
   reg [32:0] \$377 ;
   reg [32:0] \$378 ;
   reg [32:0] \$379 ;
-  wire [74:0] \$38 ;
+  wire \$38 ;
   reg [32:0] \$380 ;
   reg [32:0] \$381 ;
   reg [32:0] \$382 ;
@@ -13290,67 +13255,67 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [32:0] \$385 ;
   reg [32:0] \$386 ;
   reg [32:0] \$387 ;
-  reg [32:0] \$388 ;
-  reg [32:0] \$389 ;
-  wire [75:0] \$39 ;
-  reg [32:0] \$390 ;
-  reg [32:0] \$391 ;
-  reg [32:0] \$392 ;
-  reg [32:0] \$393 ;
-  reg [20:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [33:0] \$397 ;
-  reg [33:0] \$398 ;
-  reg [33:0] \$399 ;
+  reg [20:0] \$388 ;
+  reg [16:0] \$389 ;
+  wire \$39 ;
+  reg [16:0] \$390 ;
+  reg [33:0] \$391 ;
+  reg [33:0] \$392 ;
+  reg [33:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [7:0] \$395 ;
+  reg [24:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [3:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [46:0] \$40 ;
+  wire \$40 ;
   reg [16:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [24:0] \$402 ;
-  reg [24:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [3:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [20:0] \$407 ;
-  reg [20:0] \$408 ;
-  reg [20:0] \$409 ;
-  wire [47:0] \$41 ;
-  reg [3:0] \$410 ;
-  reg [7:0] \$411 ;
-  reg [11:0] \$412 ;
-  reg [11:0] \$413 ;
-  reg [11:0] \$414 ;
-  reg [45:0] \$415 ;
-  reg [45:0] \$416 ;
-  reg [45:0] \$417 ;
-  reg [45:0] \$418 ;
-  reg \$419 ;
-  wire [45:0] \$42 ;
-  reg \$420 ;
-  reg [7:0] \$421 ;
-  reg \$422 ;
-  reg \$423 ;
+  reg [20:0] \$401 ;
+  reg [20:0] \$402 ;
+  reg [20:0] \$403 ;
+  reg [3:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [11:0] \$406 ;
+  reg [11:0] \$407 ;
+  reg [11:0] \$408 ;
+  reg [45:0] \$409 ;
+  wire [46:0] \$41 ;
+  reg [45:0] \$410 ;
+  reg [45:0] \$411 ;
+  reg [45:0] \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg [7:0] \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg [24:0] \$418 ;
+  reg [24:0] \$419 ;
+  wire \$42 ;
+  reg [24:0] \$420 ;
+  reg [24:0] \$421 ;
+  reg [24:0] \$422 ;
+  reg [24:0] \$423 ;
   reg [24:0] \$424 ;
   reg [24:0] \$425 ;
   reg [24:0] \$426 ;
-  reg [24:0] \$427 ;
-  reg [24:0] \$428 ;
-  reg [24:0] \$429 ;
+  reg [5:0] \$427 ;
+  reg [5:0] \$428 ;
+  reg [5:0] \$429 ;
   wire \$43 ;
-  reg [24:0] \$430 ;
-  reg [24:0] \$431 ;
-  reg [24:0] \$432 ;
+  reg [5:0] \$430 ;
+  reg [5:0] \$431 ;
+  reg [5:0] \$432 ;
   reg [5:0] \$433 ;
   reg [5:0] \$434 ;
   reg [5:0] \$435 ;
-  reg [5:0] \$436 ;
-  reg [5:0] \$437 ;
-  reg [5:0] \$438 ;
-  reg [5:0] \$439 ;
-  wire \$44 ;
-  reg [5:0] \$440 ;
-  reg [5:0] \$441 ;
+  reg [31:0] \$436 ;
+  reg [31:0] \$437 ;
+  reg [31:0] \$438 ;
+  reg [31:0] \$439 ;
+  wire [47:0] \$44 ;
+  reg [31:0] \$440 ;
+  reg [31:0] \$441 ;
   reg [31:0] \$442 ;
   reg [31:0] \$443 ;
   reg [31:0] \$444 ;
@@ -13364,111 +13329,105 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [31:0] \$451 ;
   reg [31:0] \$452 ;
   reg [31:0] \$453 ;
-  reg [31:0] \$454 ;
-  reg [31:0] \$455 ;
-  reg [31:0] \$456 ;
-  reg [31:0] \$457 ;
-  reg [31:0] \$458 ;
-  reg [31:0] \$459 ;
+  reg [20:0] \$454 ;
+  reg [16:0] \$455 ;
+  reg [16:0] \$456 ;
+  reg [33:0] \$457 ;
+  reg [33:0] \$458 ;
+  reg [33:0] \$459 ;
   wire \$46 ;
-  reg [20:0] \$460 ;
-  reg [16:0] \$461 ;
-  reg [16:0] \$462 ;
-  reg [33:0] \$463 ;
-  reg [33:0] \$464 ;
-  reg [33:0] \$465 ;
+  reg [16:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [24:0] \$462 ;
+  reg [24:0] \$463 ;
+  reg [24:0] \$464 ;
+  reg [3:0] \$465 ;
   reg [16:0] \$466 ;
-  reg [7:0] \$467 ;
-  reg [24:0] \$468 ;
-  reg [24:0] \$469 ;
-  wire [46:0] \$47 ;
-  reg [24:0] \$470 ;
-  reg [3:0] \$471 ;
-  reg [16:0] \$472 ;
-  reg [20:0] \$473 ;
-  reg [20:0] \$474 ;
-  reg [20:0] \$475 ;
-  reg [3:0] \$476 ;
-  reg [7:0] \$477 ;
-  reg [11:0] \$478 ;
-  reg [11:0] \$479 ;
+  reg [20:0] \$467 ;
+  reg [20:0] \$468 ;
+  reg [20:0] \$469 ;
+  wire \$47 ;
+  reg [3:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg [11:0] \$472 ;
+  reg [11:0] \$473 ;
+  reg [11:0] \$474 ;
+  reg [45:0] \$475 ;
+  reg [45:0] \$476 ;
+  reg [45:0] \$477 ;
+  reg [45:0] \$478 ;
+  reg \$479 ;
   wire \$48 ;
-  reg [11:0] \$480 ;
-  reg [45:0] \$481 ;
-  reg [45:0] \$482 ;
-  reg [45:0] \$483 ;
-  reg [45:0] \$484 ;
+  reg \$480 ;
+  reg [7:0] \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg [3:0] \$484 ;
   reg \$485 ;
-  reg \$486 ;
-  reg [7:0] \$487 ;
-  reg \$488 ;
+  reg [3:0] \$486 ;
+  reg [3:0] \$487 ;
+  reg [3:0] \$488 ;
   reg \$489 ;
   wire \$49 ;
-  reg [3:0] \$490 ;
-  reg \$491 ;
-  reg [3:0] \$492 ;
-  reg [3:0] \$493 ;
-  reg [3:0] \$494 ;
-  reg \$495 ;
-  reg [31:0] \$496 ;
+  reg [31:0] \$490 ;
   wire [7:0] \$5 ;
-  wire [47:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg [24:0] \$55 ;
+  reg [5:0] \$56 ;
+  reg [32:0] \$57 ;
+  reg [32:0] \$58 ;
+  wire [33:0] \$59 ;
   wire [7:0] \$6 ;
-  wire \$60 ;
-  reg [24:0] \$61 ;
-  reg [5:0] \$62 ;
-  reg [32:0] \$63 ;
-  reg [32:0] \$64 ;
-  wire [33:0] \$65 ;
-  wire [24:0] \$66 ;
-  wire [20:0] \$67 ;
-  wire [11:0] \$68 ;
-  wire [34:0] \$69 ;
+  wire [24:0] \$60 ;
+  wire [20:0] \$61 ;
+  wire [11:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [56:0] \$66 ;
+  wire [51:0] \$67 ;
+  wire [52:0] \$68 ;
+  wire [74:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [35:0] \$70 ;
-  wire [55:0] \$71 ;
-  wire [56:0] \$72 ;
-  wire [51:0] \$73 ;
-  wire [52:0] \$74 ;
-  wire [74:0] \$75 ;
-  wire [75:0] \$76 ;
-  wire [46:0] \$77 ;
-  wire [47:0] \$78 ;
-  wire [45:0] \$79 ;
+  wire [75:0] \$70 ;
+  wire [46:0] \$71 ;
+  wire [47:0] \$72 ;
+  wire [45:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [46:0] \$78 ;
+  wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [47:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [46:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [47:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  reg [24:0] \$98 ;
-  reg [5:0] \$99 ;
+  reg [24:0] \$92 ;
+  reg [5:0] \$93 ;
+  reg [32:0] \$94 ;
+  reg [32:0] \$95 ;
+  wire [33:0] \$96 ;
+  wire [24:0] \$97 ;
+  wire [20:0] \$98 ;
+  wire [11:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [2:0] group = 3'h0;
@@ -13785,7 +13744,8 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [31:0] queue [9:0];
@@ -13807,289 +13767,277 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq1_code <= \$355 ;
+    rq2_mult_4 <= \$355 ;
   always @(posedge clk)
-    rq1_under <= \$356 ;
+    rq2_mult_5 <= \$356 ;
   always @(posedge clk)
-    rq1_over <= \$357 ;
+    rq2_mult_6 <= \$357 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$358 ;
+    rq2_mult_7 <= \$358 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$359 ;
+    rq2_mult_8 <= \$359 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$360 ;
+    rq2_mult_9 <= \$360 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$361 ;
+    rq2_shift_1 <= \$361 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$362 ;
+    rq2_shift_2 <= \$362 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$363 ;
+    rq2_shift_3 <= \$363 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$364 ;
+    rq2_shift_4 <= \$364 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$365 ;
+    rq2_shift_5 <= \$365 ;
   always @(posedge clk)
-    rq2_mult_9 <= \$366 ;
+    rq2_shift_6 <= \$366 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$367 ;
+    rq2_shift_7 <= \$367 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$368 ;
+    rq2_shift_8 <= \$368 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$369 ;
+    rq2_shift_9 <= \$369 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$370 ;
+    rq2_half_1 <= \$370 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$371 ;
+    rq2_half_2 <= \$371 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$372 ;
+    rq2_half_3 <= \$372 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$373 ;
+    rq2_half_4 <= \$373 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$374 ;
+    rq2_half_5 <= \$374 ;
   always @(posedge clk)
-    rq2_shift_9 <= \$375 ;
+    rq2_half_6 <= \$375 ;
   always @(posedge clk)
-    rq2_half_1 <= \$376 ;
+    rq2_half_7 <= \$376 ;
   always @(posedge clk)
-    rq2_half_2 <= \$377 ;
+    rq2_half_8 <= \$377 ;
   always @(posedge clk)
-    rq2_half_3 <= \$378 ;
+    rq2_half_9 <= \$378 ;
   always @(posedge clk)
-    rq2_half_4 <= \$379 ;
+    rq2_mask_1 <= \$379 ;
   always @(posedge clk)
-    rq2_half_5 <= \$380 ;
+    rq2_mask_2 <= \$380 ;
   always @(posedge clk)
-    rq2_half_6 <= \$381 ;
+    rq2_mask_3 <= \$381 ;
   always @(posedge clk)
-    rq2_half_7 <= \$382 ;
+    rq2_mask_4 <= \$382 ;
   always @(posedge clk)
-    rq2_half_8 <= \$383 ;
+    rq2_mask_5 <= \$383 ;
   always @(posedge clk)
-    rq2_half_9 <= \$384 ;
+    rq2_mask_6 <= \$384 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$385 ;
+    rq2_mask_7 <= \$385 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$386 ;
+    rq2_mask_8 <= \$386 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$387 ;
+    rq2_mask_9 <= \$387 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$388 ;
+    rq2_x <= \$388 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$389 ;
+    rq2_x0_0 <= \$389 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$390 ;
+    rq2_m0_0 <= \$390 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$391 ;
+    rq2_part0_0 <= \$391 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$392 ;
+    rq2_part0_0_r <= \$392 ;
   always @(posedge clk)
-    rq2_mask_9 <= \$393 ;
+    rq2_part0_0_rr <= \$393 ;
   always @(posedge clk)
-    rq2_x <= \$394 ;
+    rq2_x0_1 <= \$394 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$395 ;
+    rq2_m0_1 <= \$395 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$396 ;
+    rq2_part0_1 <= \$396 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$397 ;
+    rq2_part0_1_r <= \$397 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$398 ;
+    rq2_part0_1_rr <= \$398 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$399 ;
+    rq2_x1_0 <= \$399 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$400 ;
+    rq2_m1_0 <= \$400 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$401 ;
+    rq2_part1_0 <= \$401 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$402 ;
+    rq2_part1_0_r <= \$402 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$403 ;
+    rq2_part1_0_rr <= \$403 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$404 ;
+    rq2_x1_1 <= \$404 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$405 ;
+    rq2_m1_1 <= \$405 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$406 ;
+    rq2_part1_1 <= \$406 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$407 ;
+    rq2_part1_1_r <= \$407 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$408 ;
+    rq2_part1_1_rr <= \$408 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$409 ;
+    rq2_sum0 <= \$409 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$410 ;
+    rq2_sum1 <= \$410 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$411 ;
+    rq2_prod <= \$411 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$412 ;
+    rq2_floor <= \$412 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$413 ;
+    rq2_above <= \$413 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$414 ;
+    rq2_tie <= \$414 ;
   always @(posedge clk)
-    rq2_sum0 <= \$415 ;
+    rq2_code <= \$415 ;
   always @(posedge clk)
-    rq2_sum1 <= \$416 ;
+    rq2_under <= \$416 ;
   always @(posedge clk)
-    rq2_prod <= \$417 ;
+    rq2_over <= \$417 ;
   always @(posedge clk)
-    rq2_floor <= \$418 ;
+    rq3_mult_1 <= \$418 ;
   always @(posedge clk)
-    rq2_above <= \$419 ;
+    rq3_mult_2 <= \$419 ;
   always @(posedge clk)
-    rq2_tie <= \$420 ;
+    rq3_mult_3 <= \$420 ;
   always @(posedge clk)
-    rq2_code <= \$421 ;
+    rq3_mult_4 <= \$421 ;
   always @(posedge clk)
-    rq2_under <= \$422 ;
+    rq3_mult_5 <= \$422 ;
   always @(posedge clk)
-    rq2_over <= \$423 ;
+    rq3_mult_6 <= \$423 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$424 ;
+    rq3_mult_7 <= \$424 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$425 ;
+    rq3_mult_8 <= \$425 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$426 ;
+    rq3_mult_9 <= \$426 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$427 ;
+    rq3_shift_1 <= \$427 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$428 ;
+    rq3_shift_2 <= \$428 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$429 ;
+    rq3_shift_3 <= \$429 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$430 ;
+    rq3_shift_4 <= \$430 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$431 ;
+    rq3_shift_5 <= \$431 ;
   always @(posedge clk)
-    rq3_mult_9 <= \$432 ;
+    rq3_shift_6 <= \$432 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$433 ;
+    rq3_shift_7 <= \$433 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$434 ;
+    rq3_shift_8 <= \$434 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$435 ;
+    rq3_shift_9 <= \$435 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$436 ;
+    rq3_half_1 <= \$436 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$437 ;
+    rq3_half_2 <= \$437 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$438 ;
+    rq3_half_3 <= \$438 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$439 ;
+    rq3_half_4 <= \$439 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$440 ;
+    rq3_half_5 <= \$440 ;
   always @(posedge clk)
-    rq3_shift_9 <= \$441 ;
+    rq3_half_6 <= \$441 ;
   always @(posedge clk)
-    rq3_half_1 <= \$442 ;
+    rq3_half_7 <= \$442 ;
   always @(posedge clk)
-    rq3_half_2 <= \$443 ;
+    rq3_half_8 <= \$443 ;
   always @(posedge clk)
-    rq3_half_3 <= \$444 ;
+    rq3_half_9 <= \$444 ;
   always @(posedge clk)
-    rq3_half_4 <= \$445 ;
+    rq3_mask_1 <= \$445 ;
   always @(posedge clk)
-    rq3_half_5 <= \$446 ;
+    rq3_mask_2 <= \$446 ;
   always @(posedge clk)
-    rq3_half_6 <= \$447 ;
+    rq3_mask_3 <= \$447 ;
   always @(posedge clk)
-    rq3_half_7 <= \$448 ;
+    rq3_mask_4 <= \$448 ;
   always @(posedge clk)
-    rq3_half_8 <= \$449 ;
+    rq3_mask_5 <= \$449 ;
   always @(posedge clk)
-    rq3_half_9 <= \$450 ;
+    rq3_mask_6 <= \$450 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$451 ;
+    rq3_mask_7 <= \$451 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$452 ;
+    rq3_mask_8 <= \$452 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$453 ;
+    rq3_mask_9 <= \$453 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$454 ;
+    rq3_x <= \$454 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$455 ;
+    rq3_x0_0 <= \$455 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$456 ;
+    rq3_m0_0 <= \$456 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$457 ;
+    rq3_part0_0 <= \$457 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$458 ;
+    rq3_part0_0_r <= \$458 ;
   always @(posedge clk)
-    rq3_mask_9 <= \$459 ;
+    rq3_part0_0_rr <= \$459 ;
   always @(posedge clk)
-    rq3_x <= \$460 ;
+    rq3_x0_1 <= \$460 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$461 ;
+    rq3_m0_1 <= \$461 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$462 ;
+    rq3_part0_1 <= \$462 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$463 ;
+    rq3_part0_1_r <= \$463 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$464 ;
+    rq3_part0_1_rr <= \$464 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$465 ;
+    rq3_x1_0 <= \$465 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$466 ;
+    rq3_m1_0 <= \$466 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$467 ;
+    rq3_part1_0 <= \$467 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$468 ;
+    rq3_part1_0_r <= \$468 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$469 ;
+    rq3_part1_0_rr <= \$469 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$470 ;
+    rq3_x1_1 <= \$470 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$471 ;
+    rq3_m1_1 <= \$471 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$472 ;
+    rq3_part1_1 <= \$472 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$473 ;
+    rq3_part1_1_r <= \$473 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$474 ;
+    rq3_part1_1_rr <= \$474 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$475 ;
+    rq3_sum0 <= \$475 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$476 ;
+    rq3_sum1 <= \$476 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$477 ;
+    rq3_prod <= \$477 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$478 ;
+    rq3_floor <= \$478 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$479 ;
+    rq3_above <= \$479 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$480 ;
+    rq3_tie <= \$480 ;
   always @(posedge clk)
-    rq3_sum0 <= \$481 ;
+    rq3_code <= \$481 ;
   always @(posedge clk)
-    rq3_sum1 <= \$482 ;
+    rq3_under <= \$482 ;
   always @(posedge clk)
-    rq3_prod <= \$483 ;
+    rq3_over <= \$483 ;
   always @(posedge clk)
-    rq3_floor <= \$484 ;
+    q_owed <= \$484 ;
   always @(posedge clk)
-    rq3_above <= \$485 ;
+    i__ready <= \$485 ;
   always @(posedge clk)
-    rq3_tie <= \$486 ;
+    \$signature__addr  <= \$486 ;
   always @(posedge clk)
-    rq3_code <= \$487 ;
+    rport__addr <= \$487 ;
   always @(posedge clk)
-    rq3_under <= \$488 ;
+    q_stored <= \$488 ;
   always @(posedge clk)
-    rq3_over <= \$489 ;
+    o__valid <= \$489 ;
   always @(posedge clk)
-    q_owed <= \$490 ;
-  always @(posedge clk)
-    i__ready <= \$491 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$492 ;
-  always @(posedge clk)
-    rport__addr <= \$493 ;
-  always @(posedge clk)
-    q_stored <= \$494 ;
-  always @(posedge clk)
-    o__valid <= \$495 ;
-  always @(posedge clk)
-    o__payload <= \$496 ;
+    o__payload <= \$490 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_7 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_7 };
@@ -14106,1461 +14054,1417 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$10  = q_owed + \$9 ;
   assign \$11  = o__valid & o__ready;
   assign \$12  = \$10  - \$11 ;
-  assign \$13  = ~ o__valid;
-  assign \$14  = \$13  | o__ready;
-  assign \$15  = | q_stored;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_9 & \$18 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$20  = group == 3'h7;
-  assign \$21  = group + 1'h1;
-  assign \$22  = \$20  ? 4'h0 : \$21 ;
-  assign \$23  = i__valid & i__ready;
-  assign \$28  = rq0_x0_0 * rq0_m0_0;
-  assign \$29  = rq0_x0_1 * rq0_m0_1;
-  assign \$30  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$31  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$33  = 1'h0 + \$32 ;
-  assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed(1'h0) + $signed(\$36 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$41  = $signed(\$40 ) + $signed(rq0_sum1);
-  assign \$42  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$43  = rq0_rem > rq0_half_7;
-  assign \$44  = rq0_rem == rq0_half_7;
-  assign \$45  = | rq0_half_7;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$48  = rq0_tie & rq0_floor[0];
-  assign \$49  = rq0_above | \$48 ;
-  assign \$50  = $signed(\$47 ) + $signed({ 1'h0, \$49  });
-  assign \$51  = rq0_tie & rq0_floor[0];
-  assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$54  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$55  = \$52  ? \$53  : \$54 ;
-  assign \$56  = rq0_tie & rq0_floor[0];
-  assign \$57  = rq0_above | \$56 ;
-  assign \$58  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$59  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$60  = \$57  ? \$58  : \$59 ;
-  assign \$65  = rq1_x0_0 * rq1_m0_0;
-  assign \$66  = rq1_x0_1 * rq1_m0_1;
-  assign \$67  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$68  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$70  = 1'h0 + \$69 ;
-  assign \$72  = \$70  + \$71 ;
-  assign \$74  = $signed(1'h0) + $signed(\$73 );
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$78  = $signed(\$77 ) + $signed(rq1_sum1);
-  assign \$79  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$80  = rq1_rem > rq1_half_7;
-  assign \$81  = rq1_rem == rq1_half_7;
-  assign \$82  = | rq1_half_7;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
-  assign \$88  = rq1_tie & rq1_floor[0];
-  assign \$89  = rq1_above | \$88 ;
-  assign \$90  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$91  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$92  = \$89  ? \$90  : \$91 ;
-  assign \$93  = rq1_tie & rq1_floor[0];
-  assign \$94  = rq1_above | \$93 ;
-  assign \$95  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$96  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$97  = \$94  ? \$95  : \$96 ;
-  assign \$102  = rq2_x0_0 * rq2_m0_0;
-  assign \$103  = rq2_x0_1 * rq2_m0_1;
-  assign \$104  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$105  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$107  = 1'h0 + \$106 ;
-  assign \$109  = \$107  + \$108 ;
-  assign \$111  = $signed(1'h0) + $signed(\$110 );
-  assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$114  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$115  = $signed(\$114 ) + $signed(rq2_sum1);
-  assign \$116  = $signed(rq2_prod) >>> rq2_shift_7;
-  assign \$117  = rq2_rem > rq2_half_7;
-  assign \$118  = rq2_rem == rq2_half_7;
-  assign \$119  = | rq2_half_7;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$122  = rq2_tie & rq2_floor[0];
-  assign \$123  = rq2_above | \$122 ;
-  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
-  assign \$125  = rq2_tie & rq2_floor[0];
-  assign \$126  = rq2_above | \$125 ;
-  assign \$127  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$128  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$129  = \$126  ? \$127  : \$128 ;
-  assign \$130  = rq2_tie & rq2_floor[0];
-  assign \$131  = rq2_above | \$130 ;
-  assign \$132  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$133  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$134  = \$131  ? \$132  : \$133 ;
-  assign \$139  = rq3_x0_0 * rq3_m0_0;
-  assign \$140  = rq3_x0_1 * rq3_m0_1;
-  assign \$141  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$142  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$144  = 1'h0 + \$143 ;
-  assign \$146  = \$144  + \$145 ;
-  assign \$148  = $signed(1'h0) + $signed(\$147 );
-  assign \$150  = $signed(\$148 ) + $signed(\$149 );
-  assign \$151  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$152  = $signed(\$151 ) + $signed(rq3_sum1);
-  assign \$153  = $signed(rq3_prod) >>> rq3_shift_7;
-  assign \$154  = rq3_rem > rq3_half_7;
-  assign \$155  = rq3_rem == rq3_half_7;
-  assign \$156  = | rq3_half_7;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$159  = rq3_tie & rq3_floor[0];
-  assign \$160  = rq3_above | \$159 ;
-  assign \$161  = $signed(\$158 ) + $signed({ 1'h0, \$160  });
-  assign \$162  = rq3_tie & rq3_floor[0];
-  assign \$163  = rq3_above | \$162 ;
-  assign \$164  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$165  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$166  = \$163  ? \$164  : \$165 ;
-  assign \$167  = rq3_tie & rq3_floor[0];
-  assign \$168  = rq3_above | \$167 ;
-  assign \$169  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$170  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$171  = \$168  ? \$169  : \$170 ;
-  assign \$172  = i__valid & i__ready;
-  assign \$173  = o__valid & o__ready;
-  assign \$174  = q_owed < 4'ha;
-  assign \$175  = \$173  ? i__ready : \$174 ;
-  assign \$176  = o__valid & o__ready;
-  assign \$177  = \$176  | i__ready;
-  assign \$178  = \$172  ? \$175  : \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$180  & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = rq_valid_9 & \$184 ;
-  assign \$186  = \$signature__addr  == 4'h9;
-  assign \$187  = \$signature__addr  + 1'h1;
-  assign \$188  = \$186  ? 5'h00 : \$187 ;
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = | q_stored;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = rport__addr == 4'h9;
-  assign \$194  = rport__addr + 1'h1;
-  assign \$195  = \$193  ? 5'h00 : \$194 ;
-  assign \$196  = ~ o__valid;
-  assign \$197  = \$196  | o__ready;
-  assign \$198  = | q_stored;
-  assign \$199  = ~ \$198 ;
-  assign \$200  = \$197  & \$199 ;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = rq_valid_9 & \$201 ;
-  assign \$203  = q_stored + \$202 ;
-  assign \$204  = ~ o__valid;
-  assign \$205  = \$204  | o__ready;
-  assign \$206  = | q_stored;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = \$203  - \$207 ;
-  assign \$209  = ~ o__valid;
-  assign \$210  = \$209  | o__ready;
-  assign \$211  = | q_stored;
-  assign \$212  = \$211  | rq_valid_9;
-  assign \$213  = | q_stored;
-  assign \$214  = \$213  ? rport__data : q_in;
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = group == 3'h7;
+  assign \$15  = group + 1'h1;
+  assign \$16  = \$14  ? 4'h0 : \$15 ;
+  assign \$17  = i__valid & i__ready;
+  assign \$22  = rq0_x0_0 * rq0_m0_0;
+  assign \$23  = rq0_x0_1 * rq0_m0_1;
+  assign \$24  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$25  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$27  = 1'h0 + \$26 ;
+  assign \$29  = \$27  + \$28 ;
+  assign \$31  = $signed(1'h0) + $signed(\$30 );
+  assign \$33  = $signed(\$31 ) + $signed(\$32 );
+  assign \$34  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$35  = $signed(\$34 ) + $signed(rq0_sum1);
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$37  = rq0_rem > rq0_half_7;
+  assign \$38  = rq0_rem == rq0_half_7;
+  assign \$39  = | rq0_half_7;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed(1'h0) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$72  = $signed(\$71 ) + $signed(rq1_sum1);
+  assign \$73  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$74  = rq1_rem > rq1_half_7;
+  assign \$75  = rq1_rem == rq1_half_7;
+  assign \$76  = | rq1_half_7;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$79  = rq1_tie & rq1_floor[0];
+  assign \$80  = rq1_above | \$79 ;
+  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$85  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$86  = \$83  ? \$84  : \$85 ;
+  assign \$87  = rq1_tie & rq1_floor[0];
+  assign \$88  = rq1_above | \$87 ;
+  assign \$89  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$90  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$91  = \$88  ? \$89  : \$90 ;
+  assign \$96  = rq2_x0_0 * rq2_m0_0;
+  assign \$97  = rq2_x0_1 * rq2_m0_1;
+  assign \$98  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$99  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$101  = 1'h0 + \$100 ;
+  assign \$103  = \$101  + \$102 ;
+  assign \$105  = $signed(1'h0) + $signed(\$104 );
+  assign \$107  = $signed(\$105 ) + $signed(\$106 );
+  assign \$108  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$109  = $signed(\$108 ) + $signed(rq2_sum1);
+  assign \$110  = $signed(rq2_prod) >>> rq2_shift_7;
+  assign \$111  = rq2_rem > rq2_half_7;
+  assign \$112  = rq2_rem == rq2_half_7;
+  assign \$113  = | rq2_half_7;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
+  assign \$119  = rq2_tie & rq2_floor[0];
+  assign \$120  = rq2_above | \$119 ;
+  assign \$121  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$122  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$123  = \$120  ? \$121  : \$122 ;
+  assign \$124  = rq2_tie & rq2_floor[0];
+  assign \$125  = rq2_above | \$124 ;
+  assign \$126  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$127  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$128  = \$125  ? \$126  : \$127 ;
+  assign \$133  = rq3_x0_0 * rq3_m0_0;
+  assign \$134  = rq3_x0_1 * rq3_m0_1;
+  assign \$135  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$136  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$138  = 1'h0 + \$137 ;
+  assign \$140  = \$138  + \$139 ;
+  assign \$142  = $signed(1'h0) + $signed(\$141 );
+  assign \$144  = $signed(\$142 ) + $signed(\$143 );
+  assign \$145  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$146  = $signed(\$145 ) + $signed(rq3_sum1);
+  assign \$147  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$148  = rq3_rem > rq3_half_7;
+  assign \$149  = rq3_rem == rq3_half_7;
+  assign \$150  = | rq3_half_7;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$153  = rq3_tie & rq3_floor[0];
+  assign \$154  = rq3_above | \$153 ;
+  assign \$155  = $signed(\$152 ) + $signed({ 1'h0, \$154  });
+  assign \$156  = rq3_tie & rq3_floor[0];
+  assign \$157  = rq3_above | \$156 ;
+  assign \$158  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$159  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$160  = \$157  ? \$158  : \$159 ;
+  assign \$161  = rq3_tie & rq3_floor[0];
+  assign \$162  = rq3_above | \$161 ;
+  assign \$163  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$164  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$165  = \$162  ? \$163  : \$164 ;
+  assign \$166  = i__valid & i__ready;
+  assign \$167  = o__valid & o__ready;
+  assign \$168  = q_owed < 4'ha;
+  assign \$169  = \$167  ? i__ready : \$168 ;
+  assign \$170  = o__valid & o__ready;
+  assign \$171  = \$170  | i__ready;
+  assign \$172  = \$166  ? \$169  : \$171 ;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = | q_stored;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$signature__en  & \$178 ;
+  assign \$180  = \$signature__addr  == 4'h9;
+  assign \$181  = \$signature__addr  + 1'h1;
+  assign \$182  = \$180  ? 5'h00 : \$181 ;
+  assign \$183  = ~ o__valid;
+  assign \$184  = \$183  | o__ready;
+  assign \$185  = | q_stored;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = rport__addr == 4'h9;
+  assign \$188  = rport__addr + 1'h1;
+  assign \$189  = \$187  ? 5'h00 : \$188 ;
+  assign \$190  = ~ o__valid;
+  assign \$191  = \$190  | o__ready;
+  assign \$192  = | q_stored;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = \$191  & \$193 ;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = \$signature__en  & \$195 ;
+  assign \$197  = q_stored + \$196 ;
+  assign \$198  = ~ o__valid;
+  assign \$199  = \$198  | o__ready;
+  assign \$200  = | q_stored;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = \$197  - \$201 ;
+  assign \$203  = ~ o__valid;
+  assign \$204  = \$203  | o__ready;
+  assign \$205  = | q_stored;
+  assign \$206  = \$205  | \$signature__en ;
+  assign \$207  = | q_stored;
+  assign \$208  = \$207  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$215 ;
+    group <= \$209 ;
   always @(posedge clk)
-    rq_valid_1 <= \$216 ;
+    rq_valid_1 <= \$210 ;
   always @(posedge clk)
-    rq_valid_2 <= \$217 ;
+    rq_valid_2 <= \$211 ;
   always @(posedge clk)
-    rq_valid_3 <= \$218 ;
+    rq_valid_3 <= \$212 ;
   always @(posedge clk)
-    rq_valid_4 <= \$219 ;
+    rq_valid_4 <= \$213 ;
   always @(posedge clk)
-    rq_valid_5 <= \$220 ;
+    rq_valid_5 <= \$214 ;
   always @(posedge clk)
-    rq_valid_6 <= \$221 ;
+    rq_valid_6 <= \$215 ;
   always @(posedge clk)
-    rq_valid_7 <= \$222 ;
+    rq_valid_7 <= \$216 ;
   always @(posedge clk)
-    rq_valid_8 <= \$223 ;
+    rq_valid_8 <= \$217 ;
   always @(posedge clk)
-    rq_valid_9 <= \$224 ;
+    \$signature__en  <= \$218 ;
   always @(posedge clk)
-    rq_valid_10 <= \$225 ;
+    rq_valid_10 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$226 ;
+    rq0_mult_1 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$227 ;
+    rq0_mult_2 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$228 ;
+    rq0_mult_3 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$229 ;
+    rq0_mult_4 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$230 ;
+    rq0_mult_5 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$231 ;
+    rq0_mult_6 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$232 ;
+    rq0_mult_7 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$233 ;
+    rq0_mult_8 <= \$227 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$234 ;
+    rq0_mult_9 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$235 ;
+    rq0_shift_1 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$236 ;
+    rq0_shift_2 <= \$230 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$237 ;
+    rq0_shift_3 <= \$231 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$238 ;
+    rq0_shift_4 <= \$232 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$239 ;
+    rq0_shift_5 <= \$233 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$240 ;
+    rq0_shift_6 <= \$234 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$241 ;
+    rq0_shift_7 <= \$235 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$242 ;
+    rq0_shift_8 <= \$236 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$243 ;
+    rq0_shift_9 <= \$237 ;
   always @(posedge clk)
-    rq0_half_1 <= \$244 ;
+    rq0_half_1 <= \$238 ;
   always @(posedge clk)
-    rq0_half_2 <= \$245 ;
+    rq0_half_2 <= \$239 ;
   always @(posedge clk)
-    rq0_half_3 <= \$246 ;
+    rq0_half_3 <= \$240 ;
   always @(posedge clk)
-    rq0_half_4 <= \$247 ;
+    rq0_half_4 <= \$241 ;
   always @(posedge clk)
-    rq0_half_5 <= \$248 ;
+    rq0_half_5 <= \$242 ;
   always @(posedge clk)
-    rq0_half_6 <= \$249 ;
+    rq0_half_6 <= \$243 ;
   always @(posedge clk)
-    rq0_half_7 <= \$250 ;
+    rq0_half_7 <= \$244 ;
   always @(posedge clk)
-    rq0_half_8 <= \$251 ;
+    rq0_half_8 <= \$245 ;
   always @(posedge clk)
-    rq0_half_9 <= \$252 ;
+    rq0_half_9 <= \$246 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$253 ;
+    rq0_mask_1 <= \$247 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$254 ;
+    rq0_mask_2 <= \$248 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$255 ;
+    rq0_mask_3 <= \$249 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$256 ;
+    rq0_mask_4 <= \$250 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$257 ;
+    rq0_mask_5 <= \$251 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$258 ;
+    rq0_mask_6 <= \$252 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$259 ;
+    rq0_mask_7 <= \$253 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$260 ;
+    rq0_mask_8 <= \$254 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$261 ;
+    rq0_mask_9 <= \$255 ;
   always @(posedge clk)
-    rq0_x <= \$262 ;
+    rq0_x <= \$256 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$263 ;
+    rq0_x0_0 <= \$257 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$264 ;
+    rq0_m0_0 <= \$258 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$265 ;
+    rq0_part0_0 <= \$259 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$266 ;
+    rq0_part0_0_r <= \$260 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$267 ;
+    rq0_part0_0_rr <= \$261 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$268 ;
+    rq0_x0_1 <= \$262 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$269 ;
+    rq0_m0_1 <= \$263 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$270 ;
+    rq0_part0_1 <= \$264 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$271 ;
+    rq0_part0_1_r <= \$265 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$272 ;
+    rq0_part0_1_rr <= \$266 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$273 ;
+    rq0_x1_0 <= \$267 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$274 ;
+    rq0_m1_0 <= \$268 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$275 ;
+    rq0_part1_0 <= \$269 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$276 ;
+    rq0_part1_0_r <= \$270 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$277 ;
+    rq0_part1_0_rr <= \$271 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$278 ;
+    rq0_x1_1 <= \$272 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$279 ;
+    rq0_m1_1 <= \$273 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$280 ;
+    rq0_part1_1 <= \$274 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$281 ;
+    rq0_part1_1_r <= \$275 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$282 ;
+    rq0_part1_1_rr <= \$276 ;
   always @(posedge clk)
-    rq0_sum0 <= \$283 ;
+    rq0_sum0 <= \$277 ;
   always @(posedge clk)
-    rq0_sum1 <= \$284 ;
+    rq0_sum1 <= \$278 ;
   always @(posedge clk)
-    rq0_prod <= \$285 ;
+    rq0_prod <= \$279 ;
   always @(posedge clk)
-    rq0_floor <= \$286 ;
+    rq0_floor <= \$280 ;
   always @(posedge clk)
-    rq0_above <= \$287 ;
+    rq0_above <= \$281 ;
   always @(posedge clk)
-    rq0_tie <= \$288 ;
+    rq0_tie <= \$282 ;
   always @(posedge clk)
-    rq0_code <= \$289 ;
+    rq0_code <= \$283 ;
   always @(posedge clk)
-    rq0_under <= \$290 ;
+    rq0_under <= \$284 ;
   always @(posedge clk)
-    rq0_over <= \$291 ;
+    rq0_over <= \$285 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$292 ;
+    rq1_mult_1 <= \$286 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$293 ;
+    rq1_mult_2 <= \$287 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$294 ;
+    rq1_mult_3 <= \$288 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$295 ;
+    rq1_mult_4 <= \$289 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$296 ;
+    rq1_mult_5 <= \$290 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$297 ;
+    rq1_mult_6 <= \$291 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$298 ;
+    rq1_mult_7 <= \$292 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$299 ;
+    rq1_mult_8 <= \$293 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$300 ;
+    rq1_mult_9 <= \$294 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$301 ;
+    rq1_shift_1 <= \$295 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$302 ;
+    rq1_shift_2 <= \$296 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$303 ;
+    rq1_shift_3 <= \$297 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$304 ;
+    rq1_shift_4 <= \$298 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$305 ;
+    rq1_shift_5 <= \$299 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$306 ;
+    rq1_shift_6 <= \$300 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$307 ;
+    rq1_shift_7 <= \$301 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$308 ;
+    rq1_shift_8 <= \$302 ;
   always @(posedge clk)
-    rq1_shift_9 <= \$309 ;
+    rq1_shift_9 <= \$303 ;
   always @(posedge clk)
-    rq1_half_1 <= \$310 ;
+    rq1_half_1 <= \$304 ;
   always @(posedge clk)
-    rq1_half_2 <= \$311 ;
+    rq1_half_2 <= \$305 ;
   always @(posedge clk)
-    rq1_half_3 <= \$312 ;
+    rq1_half_3 <= \$306 ;
   always @(posedge clk)
-    rq1_half_4 <= \$313 ;
+    rq1_half_4 <= \$307 ;
   always @(posedge clk)
-    rq1_half_5 <= \$314 ;
+    rq1_half_5 <= \$308 ;
   always @(posedge clk)
-    rq1_half_6 <= \$315 ;
+    rq1_half_6 <= \$309 ;
   always @(posedge clk)
-    rq1_half_7 <= \$316 ;
+    rq1_half_7 <= \$310 ;
   always @(posedge clk)
-    rq1_half_8 <= \$317 ;
+    rq1_half_8 <= \$311 ;
   always @(posedge clk)
-    rq1_half_9 <= \$318 ;
+    rq1_half_9 <= \$312 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$319 ;
+    rq1_mask_1 <= \$313 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$320 ;
+    rq1_mask_2 <= \$314 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$321 ;
+    rq1_mask_3 <= \$315 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$322 ;
+    rq1_mask_4 <= \$316 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$323 ;
+    rq1_mask_5 <= \$317 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$324 ;
+    rq1_mask_6 <= \$318 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$325 ;
+    rq1_mask_7 <= \$319 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$326 ;
+    rq1_mask_8 <= \$320 ;
   always @(posedge clk)
-    rq1_mask_9 <= \$327 ;
+    rq1_mask_9 <= \$321 ;
   always @(posedge clk)
-    rq1_x <= \$328 ;
+    rq1_x <= \$322 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$329 ;
+    rq1_x0_0 <= \$323 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$330 ;
+    rq1_m0_0 <= \$324 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$331 ;
+    rq1_part0_0 <= \$325 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$332 ;
+    rq1_part0_0_r <= \$326 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$333 ;
+    rq1_part0_0_rr <= \$327 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$334 ;
+    rq1_x0_1 <= \$328 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$335 ;
+    rq1_m0_1 <= \$329 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$336 ;
+    rq1_part0_1 <= \$330 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$337 ;
+    rq1_part0_1_r <= \$331 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$338 ;
+    rq1_part0_1_rr <= \$332 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$339 ;
+    rq1_x1_0 <= \$333 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$340 ;
+    rq1_m1_0 <= \$334 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$341 ;
+    rq1_part1_0 <= \$335 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$342 ;
+    rq1_part1_0_r <= \$336 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$343 ;
+    rq1_part1_0_rr <= \$337 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$344 ;
+    rq1_x1_1 <= \$338 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$345 ;
+    rq1_m1_1 <= \$339 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$346 ;
+    rq1_part1_1 <= \$340 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$347 ;
+    rq1_part1_1_r <= \$341 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$348 ;
+    rq1_part1_1_rr <= \$342 ;
   always @(posedge clk)
-    rq1_sum0 <= \$349 ;
+    rq1_sum0 <= \$343 ;
   always @(posedge clk)
-    rq1_sum1 <= \$350 ;
+    rq1_sum1 <= \$344 ;
   always @(posedge clk)
-    rq1_prod <= \$351 ;
+    rq1_prod <= \$345 ;
   always @(posedge clk)
-    rq1_floor <= \$352 ;
+    rq1_floor <= \$346 ;
   always @(posedge clk)
-    rq1_above <= \$353 ;
+    rq1_above <= \$347 ;
   always @(posedge clk)
-    rq1_tie <= \$354 ;
+    rq1_tie <= \$348 ;
+  always @(posedge clk)
+    rq1_code <= \$349 ;
+  always @(posedge clk)
+    rq1_under <= \$350 ;
+  always @(posedge clk)
+    rq1_over <= \$351 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$352 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$353 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$354 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$355  = \$87 [7:0];
+    \$356  = rq2_mult_4;
     if (rst) begin
-      \$355  = 8'h00;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$356  = \$92 ;
+    \$357  = rq2_mult_5;
     if (rst) begin
-      \$356  = 1'h0;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$357  = \$97 ;
-    if (rst) begin
-      \$357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$358  = \$98 ;
+    \$358  = rq2_mult_6;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$359  = rq2_mult_1;
+    \$359  = rq2_mult_7;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$360  = rq2_mult_2;
+    \$360  = rq2_mult_8;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$361  = rq2_mult_3;
+    \$361  = \$93 ;
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$362  = rq2_mult_4;
+    \$362  = rq2_shift_1;
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$362  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$363  = rq2_mult_5;
+    \$363  = rq2_shift_2;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$363  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$364  = rq2_mult_6;
+    \$364  = rq2_shift_3;
     if (rst) begin
-      \$364  = 25'h0000000;
+      \$364  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$365  = rq2_mult_7;
+    \$365  = rq2_shift_4;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$366  = rq2_mult_8;
+    \$366  = rq2_shift_5;
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$366  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$367  = \$99 ;
+    \$367  = rq2_shift_6;
     if (rst) begin
       \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$368  = rq2_shift_1;
+    \$368  = rq2_shift_7;
     if (rst) begin
       \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$369  = rq2_shift_2;
+    \$369  = rq2_shift_8;
     if (rst) begin
       \$369  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$370  = rq2_shift_3;
+    \$370  = \$94 ;
     if (rst) begin
-      \$370  = 6'h00;
+      \$370  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$371  = rq2_shift_4;
+    \$371  = rq2_half_1;
     if (rst) begin
-      \$371  = 6'h00;
+      \$371  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$372  = rq2_shift_5;
+    \$372  = rq2_half_2;
     if (rst) begin
-      \$372  = 6'h00;
+      \$372  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$373  = rq2_shift_6;
+    \$373  = rq2_half_3;
     if (rst) begin
-      \$373  = 6'h00;
+      \$373  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$374  = rq2_shift_7;
+    \$374  = rq2_half_4;
     if (rst) begin
-      \$374  = 6'h00;
+      \$374  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$375  = rq2_shift_8;
+    \$375  = rq2_half_5;
     if (rst) begin
-      \$375  = 6'h00;
+      \$375  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$376  = \$100 ;
+    \$376  = rq2_half_6;
     if (rst) begin
       \$376  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$377  = rq2_half_1;
+    \$377  = rq2_half_7;
     if (rst) begin
       \$377  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$378  = rq2_half_2;
+    \$378  = rq2_half_8;
     if (rst) begin
       \$378  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$379  = rq2_half_3;
+    \$379  = \$95 ;
     if (rst) begin
       \$379  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$380  = rq2_half_4;
+    \$380  = rq2_mask_1;
     if (rst) begin
       \$380  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$381  = rq2_half_5;
+    \$381  = rq2_mask_2;
     if (rst) begin
       \$381  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$382  = rq2_half_6;
+    \$382  = rq2_mask_3;
     if (rst) begin
       \$382  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$383  = rq2_half_7;
+    \$383  = rq2_mask_4;
     if (rst) begin
       \$383  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$384  = rq2_half_8;
+    \$384  = rq2_mask_5;
     if (rst) begin
       \$384  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$385  = \$101 ;
+    \$385  = rq2_mask_6;
     if (rst) begin
       \$385  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$386  = rq2_mask_1;
+    \$386  = rq2_mask_7;
     if (rst) begin
       \$386  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$387  = rq2_mask_2;
+    \$387  = rq2_mask_8;
     if (rst) begin
       \$387  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$388  = rq2_mask_3;
+    \$388  = i__payload[62:42];
     if (rst) begin
-      \$388  = 33'h000000000;
+      \$388  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$389  = rq2_mask_4;
+    \$389  = rq2_x[16:0];
     if (rst) begin
-      \$389  = 33'h000000000;
+      \$389  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$390  = rq2_mask_5;
+    \$390  = rq2_mult_1[16:0];
     if (rst) begin
-      \$390  = 33'h000000000;
+      \$390  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$391  = rq2_mask_6;
+    \$391  = \$96 ;
     if (rst) begin
-      \$391  = 33'h000000000;
+      \$391  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$392  = rq2_mask_7;
+    \$392  = rq2_part0_0;
     if (rst) begin
-      \$392  = 33'h000000000;
+      \$392  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$393  = rq2_mask_8;
+    \$393  = rq2_part0_0_r;
     if (rst) begin
-      \$393  = 33'h000000000;
+      \$393  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$394  = i__payload[62:42];
+    \$394  = rq2_x[16:0];
     if (rst) begin
-      \$394  = 21'h000000;
+      \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$395  = rq2_x[16:0];
+    \$395  = rq2_mult_1[24:17];
     if (rst) begin
-      \$395  = 17'h00000;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$396  = rq2_mult_1[16:0];
+    \$396  = \$97 ;
     if (rst) begin
-      \$396  = 17'h00000;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$397  = \$102 ;
+    \$397  = rq2_part0_1;
     if (rst) begin
-      \$397  = 34'h000000000;
+      \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$398  = rq2_part0_0;
+    \$398  = rq2_part0_1_r;
     if (rst) begin
-      \$398  = 34'h000000000;
+      \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$399  = rq2_part0_0_r;
+    \$399  = rq2_x[20:17];
     if (rst) begin
-      \$399  = 34'h000000000;
+      \$399  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$400  = rq2_x[16:0];
+    \$400  = rq2_mult_1[16:0];
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$401  = rq2_mult_1[24:17];
+    \$401  = \$98 ;
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$402  = \$103 ;
+    \$402  = rq2_part1_0;
     if (rst) begin
-      \$402  = 25'h0000000;
+      \$402  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$403  = rq2_part0_1;
+    \$403  = rq2_part1_0_r;
     if (rst) begin
-      \$403  = 25'h0000000;
+      \$403  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$404  = rq2_part0_1_r;
+    \$404  = rq2_x[20:17];
     if (rst) begin
-      \$404  = 25'h0000000;
+      \$404  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$405  = rq2_x[20:17];
+    \$405  = rq2_mult_1[24:17];
     if (rst) begin
-      \$405  = 4'h0;
+      \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$406  = rq2_mult_1[16:0];
+    \$406  = \$99 ;
     if (rst) begin
-      \$406  = 17'h00000;
+      \$406  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$407  = \$104 ;
+    \$407  = rq2_part1_1;
     if (rst) begin
-      \$407  = 21'h000000;
+      \$407  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$408  = rq2_part1_0;
+    \$408  = rq2_part1_1_r;
     if (rst) begin
-      \$408  = 21'h000000;
+      \$408  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$409  = rq2_part1_0_r;
+    \$409  = \$103 [45:0];
     if (rst) begin
-      \$409  = 21'h000000;
+      \$409  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$410  = rq2_x[20:17];
+    \$410  = \$107 [45:0];
     if (rst) begin
-      \$410  = 4'h0;
+      \$410  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$411  = rq2_mult_1[24:17];
+    \$411  = \$109 [45:0];
     if (rst) begin
-      \$411  = 8'h00;
+      \$411  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$412  = \$105 ;
+    \$412  = \$110 ;
     if (rst) begin
-      \$412  = 12'h000;
+      \$412  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$413  = rq2_part1_1;
+    \$413  = \$111 ;
     if (rst) begin
-      \$413  = 12'h000;
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$414  = rq2_part1_1_r;
+    \$414  = \$114 ;
     if (rst) begin
-      \$414  = 12'h000;
+      \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$415  = \$109 [45:0];
+    \$415  = \$118 [7:0];
     if (rst) begin
-      \$415  = 46'h000000000000;
+      \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$416  = \$113 [45:0];
+    \$416  = \$123 ;
     if (rst) begin
-      \$416  = 46'h000000000000;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$417  = \$115 [45:0];
+    \$417  = \$128 ;
     if (rst) begin
-      \$417  = 46'h000000000000;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$418  = \$116 ;
+    \$418  = \$129 ;
     if (rst) begin
-      \$418  = 46'h000000000000;
+      \$418  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$419  = \$117 ;
+    \$419  = rq3_mult_1;
     if (rst) begin
-      \$419  = 1'h0;
+      \$419  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$420  = \$120 ;
+    \$420  = rq3_mult_2;
     if (rst) begin
-      \$420  = 1'h0;
+      \$420  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$421  = \$124 [7:0];
+    \$421  = rq3_mult_3;
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$422  = \$129 ;
+    \$422  = rq3_mult_4;
     if (rst) begin
-      \$422  = 1'h0;
+      \$422  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$423  = \$134 ;
+    \$423  = rq3_mult_5;
     if (rst) begin
-      \$423  = 1'h0;
+      \$423  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$424  = \$135 ;
+    \$424  = rq3_mult_6;
     if (rst) begin
       \$424  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$425  = rq3_mult_1;
+    \$425  = rq3_mult_7;
     if (rst) begin
       \$425  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$426  = rq3_mult_2;
+    \$426  = rq3_mult_8;
     if (rst) begin
       \$426  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$427  = rq3_mult_3;
+    \$427  = \$130 ;
     if (rst) begin
-      \$427  = 25'h0000000;
+      \$427  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$428  = rq3_mult_4;
+    \$428  = rq3_shift_1;
     if (rst) begin
-      \$428  = 25'h0000000;
+      \$428  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$429  = rq3_mult_5;
+    \$429  = rq3_shift_2;
     if (rst) begin
-      \$429  = 25'h0000000;
+      \$429  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$430  = rq3_mult_6;
+    \$430  = rq3_shift_3;
     if (rst) begin
-      \$430  = 25'h0000000;
+      \$430  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$431  = rq3_mult_7;
+    \$431  = rq3_shift_4;
     if (rst) begin
-      \$431  = 25'h0000000;
+      \$431  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$432  = rq3_mult_8;
+    \$432  = rq3_shift_5;
     if (rst) begin
-      \$432  = 25'h0000000;
+      \$432  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$433  = \$136 ;
+    \$433  = rq3_shift_6;
     if (rst) begin
       \$433  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$434  = rq3_shift_1;
+    \$434  = rq3_shift_7;
     if (rst) begin
       \$434  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$435  = rq3_shift_2;
+    \$435  = rq3_shift_8;
     if (rst) begin
       \$435  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$436  = rq3_shift_3;
+    \$436  = \$131 ;
     if (rst) begin
-      \$436  = 6'h00;
+      \$436  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$437  = rq3_shift_4;
+    \$437  = rq3_half_1;
     if (rst) begin
-      \$437  = 6'h00;
+      \$437  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$438  = rq3_shift_5;
+    \$438  = rq3_half_2;
     if (rst) begin
-      \$438  = 6'h00;
+      \$438  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$439  = rq3_shift_6;
+    \$439  = rq3_half_3;
     if (rst) begin
-      \$439  = 6'h00;
+      \$439  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$440  = rq3_shift_7;
+    \$440  = rq3_half_4;
     if (rst) begin
-      \$440  = 6'h00;
+      \$440  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$441  = rq3_shift_8;
+    \$441  = rq3_half_5;
     if (rst) begin
-      \$441  = 6'h00;
+      \$441  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$442  = \$137 ;
+    \$442  = rq3_half_6;
     if (rst) begin
       \$442  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$443  = rq3_half_1;
+    \$443  = rq3_half_7;
     if (rst) begin
       \$443  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$444  = rq3_half_2;
+    \$444  = rq3_half_8;
     if (rst) begin
       \$444  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$445  = rq3_half_3;
+    \$445  = \$132 ;
     if (rst) begin
       \$445  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$446  = rq3_half_4;
+    \$446  = rq3_mask_1;
     if (rst) begin
       \$446  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$447  = rq3_half_5;
+    \$447  = rq3_mask_2;
     if (rst) begin
       \$447  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$448  = rq3_half_6;
+    \$448  = rq3_mask_3;
     if (rst) begin
       \$448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$449  = rq3_half_7;
+    \$449  = rq3_mask_4;
     if (rst) begin
       \$449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$450  = rq3_half_8;
+    \$450  = rq3_mask_5;
     if (rst) begin
       \$450  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$451  = \$138 ;
+    \$451  = rq3_mask_6;
     if (rst) begin
       \$451  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$452  = rq3_mask_1;
+    \$452  = rq3_mask_7;
     if (rst) begin
       \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$453  = rq3_mask_2;
+    \$453  = rq3_mask_8;
     if (rst) begin
       \$453  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$454  = rq3_mask_3;
+    \$454  = i__payload[83:63];
     if (rst) begin
-      \$454  = 32'd0;
+      \$454  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$455  = rq3_mask_4;
+    \$455  = rq3_x[16:0];
     if (rst) begin
-      \$455  = 32'd0;
+      \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$456  = rq3_mask_5;
+    \$456  = rq3_mult_1[16:0];
     if (rst) begin
-      \$456  = 32'd0;
+      \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$457  = rq3_mask_6;
+    \$457  = \$133 ;
     if (rst) begin
-      \$457  = 32'd0;
+      \$457  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$458  = rq3_mask_7;
+    \$458  = rq3_part0_0;
     if (rst) begin
-      \$458  = 32'd0;
+      \$458  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$459  = rq3_mask_8;
+    \$459  = rq3_part0_0_r;
     if (rst) begin
-      \$459  = 32'd0;
+      \$459  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$460  = i__payload[83:63];
+    \$460  = rq3_x[16:0];
     if (rst) begin
-      \$460  = 21'h000000;
+      \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$461  = rq3_x[16:0];
+    \$461  = rq3_mult_1[24:17];
     if (rst) begin
-      \$461  = 17'h00000;
+      \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$462  = rq3_mult_1[16:0];
+    \$462  = \$134 ;
     if (rst) begin
-      \$462  = 17'h00000;
+      \$462  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$463  = \$139 ;
+    \$463  = rq3_part0_1;
     if (rst) begin
-      \$463  = 34'h000000000;
+      \$463  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$464  = rq3_part0_0;
+    \$464  = rq3_part0_1_r;
     if (rst) begin
-      \$464  = 34'h000000000;
+      \$464  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$465  = rq3_part0_0_r;
+    \$465  = rq3_x[20:17];
     if (rst) begin
-      \$465  = 34'h000000000;
+      \$465  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$466  = rq3_x[16:0];
+    \$466  = rq3_mult_1[16:0];
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$467  = rq3_mult_1[24:17];
+    \$467  = \$135 ;
     if (rst) begin
-      \$467  = 8'h00;
+      \$467  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$468  = \$140 ;
+    \$468  = rq3_part1_0;
     if (rst) begin
-      \$468  = 25'h0000000;
+      \$468  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$469  = rq3_part0_1;
+    \$469  = rq3_part1_0_r;
     if (rst) begin
-      \$469  = 25'h0000000;
+      \$469  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$470  = rq3_part0_1_r;
+    \$470  = rq3_x[20:17];
     if (rst) begin
-      \$470  = 25'h0000000;
+      \$470  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$471  = rq3_x[20:17];
+    \$471  = rq3_mult_1[24:17];
     if (rst) begin
-      \$471  = 4'h0;
+      \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$472  = rq3_mult_1[16:0];
+    \$472  = \$136 ;
     if (rst) begin
-      \$472  = 17'h00000;
+      \$472  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$473  = \$141 ;
+    \$473  = rq3_part1_1;
     if (rst) begin
-      \$473  = 21'h000000;
+      \$473  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$474  = rq3_part1_0;
+    \$474  = rq3_part1_1_r;
     if (rst) begin
-      \$474  = 21'h000000;
+      \$474  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$475  = rq3_part1_0_r;
+    \$475  = \$140 [45:0];
     if (rst) begin
-      \$475  = 21'h000000;
+      \$475  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$476  = rq3_x[20:17];
+    \$476  = \$144 [45:0];
     if (rst) begin
-      \$476  = 4'h0;
+      \$476  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$477  = rq3_mult_1[24:17];
+    \$477  = \$146 [45:0];
     if (rst) begin
-      \$477  = 8'h00;
+      \$477  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$478  = \$142 ;
+    \$478  = \$147 ;
     if (rst) begin
-      \$478  = 12'h000;
+      \$478  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$479  = rq3_part1_1;
+    \$479  = \$148 ;
     if (rst) begin
-      \$479  = 12'h000;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$480  = rq3_part1_1_r;
+    \$480  = \$151 ;
     if (rst) begin
-      \$480  = 12'h000;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$481  = \$146 [45:0];
+    \$481  = \$155 [7:0];
     if (rst) begin
-      \$481  = 46'h000000000000;
+      \$481  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$482  = \$150 [45:0];
+    \$482  = \$160 ;
     if (rst) begin
-      \$482  = 46'h000000000000;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$483  = \$152 [45:0];
+    \$483  = \$165 ;
     if (rst) begin
-      \$483  = 46'h000000000000;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$484  = \$153 ;
+    \$484  = \$12 [3:0];
     if (rst) begin
-      \$484  = 46'h000000000000;
+      \$484  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$485  = \$154 ;
+    \$485  = \$172 ;
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$486  = \$157 ;
+    \$486  = \$signature__addr ;
+    if (\$179 ) begin
+      \$486  = \$182 [3:0];
+    end
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$487  = \$161 [7:0];
+    \$487  = rport__addr;
+    if (\$186 ) begin
+      \$487  = \$189 [3:0];
+    end
     if (rst) begin
-      \$487  = 8'h00;
+      \$487  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$488  = \$166 ;
+    \$488  = \$202 [3:0];
     if (rst) begin
-      \$488  = 1'h0;
+      \$488  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$489  = \$171 ;
+    \$489  = o__valid;
+    if (\$204 ) begin
+      \$489  = \$206 ;
+    end
     if (rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$490  = \$12 [3:0];
-    if (rst) begin
-      \$490  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$491  = \$178 ;
-    if (rst) begin
-      \$491  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$492  = \$signature__addr ;
-    if (\$185 ) begin
-      \$492  = \$188 [3:0];
+    \$490  = o__payload;
+    if (\$204 ) begin
+      \$490  = \$208 ;
     end
     if (rst) begin
-      \$492  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$493  = rport__addr;
-    if (\$192 ) begin
-      \$493  = \$195 [3:0];
-    end
-    if (rst) begin
-      \$493  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$494  = \$208 [3:0];
-    if (rst) begin
-      \$494  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$495  = o__valid;
-    if (\$210 ) begin
-      \$495  = \$212 ;
-    end
-    if (rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$496  = o__payload;
-    if (\$210 ) begin
-      \$496  = \$214 ;
-    end
-    if (rst) begin
-      \$496  = 32'd0;
+      \$490  = 32'd0;
     end
   end
   always @* begin
@@ -15568,21 +15472,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$24  = 25'h18c8a09;
+          \$18  = 25'h18c8a09;
       3'h1:
-          \$24  = 25'h162f05d;
+          \$18  = 25'h162f05d;
       3'h2:
-          \$24  = 25'h1369da5;
+          \$18  = 25'h1369da5;
       3'h3:
-          \$24  = 25'h181e7ff;
+          \$18  = 25'h181e7ff;
       3'h4:
-          \$24  = 25'h139e0e5;
+          \$18  = 25'h139e0e5;
       3'h5:
-          \$24  = 25'h1606e85;
+          \$18  = 25'h1606e85;
       3'h6:
-          \$24  = 25'h117d4ff;
+          \$18  = 25'h117d4ff;
       3'h7:
-          \$24  = 25'h1bb47b7;
+          \$18  = 25'h1bb47b7;
     endcase
   end
   always @* begin
@@ -15590,21 +15494,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$25  = 6'h1f;
+          \$19  = 6'h1f;
       3'h1:
-          \$25  = 6'h21;
+          \$19  = 6'h21;
       3'h2:
-          \$25  = 6'h20;
+          \$19  = 6'h20;
       3'h3:
-          \$25  = 6'h1f;
+          \$19  = 6'h1f;
       3'h4:
-          \$25  = 6'h1e;
+          \$19  = 6'h1e;
       3'h5:
-          \$25  = 6'h1e;
+          \$19  = 6'h1e;
       3'h6:
-          \$25  = 6'h20;
+          \$19  = 6'h20;
       3'h7:
-          \$25  = 6'h1e;
+          \$19  = 6'h1e;
     endcase
   end
   always @* begin
@@ -15612,21 +15516,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$26  = 33'h040000000;
+          \$20  = 33'h040000000;
       3'h1:
-          \$26  = 33'h100000000;
+          \$20  = 33'h100000000;
       3'h2:
-          \$26  = 33'h080000000;
+          \$20  = 33'h080000000;
       3'h3:
-          \$26  = 33'h040000000;
+          \$20  = 33'h040000000;
       3'h4:
-          \$26  = 33'h020000000;
+          \$20  = 33'h020000000;
       3'h5:
-          \$26  = 33'h020000000;
+          \$20  = 33'h020000000;
       3'h6:
-          \$26  = 33'h080000000;
+          \$20  = 33'h080000000;
       3'h7:
-          \$26  = 33'h020000000;
+          \$20  = 33'h020000000;
     endcase
   end
   always @* begin
@@ -15634,21 +15538,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$27  = 33'h07fffffff;
+          \$21  = 33'h07fffffff;
       3'h1:
-          \$27  = 33'h1ffffffff;
+          \$21  = 33'h1ffffffff;
       3'h2:
-          \$27  = 33'h0ffffffff;
+          \$21  = 33'h0ffffffff;
       3'h3:
-          \$27  = 33'h07fffffff;
+          \$21  = 33'h07fffffff;
       3'h4:
-          \$27  = 33'h03fffffff;
+          \$21  = 33'h03fffffff;
       3'h5:
-          \$27  = 33'h03fffffff;
+          \$21  = 33'h03fffffff;
       3'h6:
-          \$27  = 33'h0ffffffff;
+          \$21  = 33'h0ffffffff;
       3'h7:
-          \$27  = 33'h03fffffff;
+          \$21  = 33'h03fffffff;
     endcase
   end
   always @* begin
@@ -15656,21 +15560,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$61  = 25'h112803b;
+          \$55  = 25'h112803b;
       3'h1:
-          \$61  = 25'h125707b;
+          \$55  = 25'h125707b;
       3'h2:
-          \$61  = 25'h138c427;
+          \$55  = 25'h138c427;
       3'h3:
-          \$61  = 25'h1001e85;
+          \$55  = 25'h1001e85;
       3'h4:
-          \$61  = 25'h1210e9d;
+          \$55  = 25'h1210e9d;
       3'h5:
-          \$61  = 25'h1b1f7c7;
+          \$55  = 25'h1b1f7c7;
       3'h6:
-          \$61  = 25'h114772b;
+          \$55  = 25'h114772b;
       3'h7:
-          \$61  = 25'h198834d;
+          \$55  = 25'h198834d;
     endcase
   end
   always @* begin
@@ -15678,21 +15582,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$62  = 6'h1f;
+          \$56  = 6'h1f;
       3'h1:
-          \$62  = 6'h1f;
+          \$56  = 6'h1f;
       3'h2:
-          \$62  = 6'h20;
+          \$56  = 6'h20;
       3'h3:
-          \$62  = 6'h20;
+          \$56  = 6'h20;
       3'h4:
-          \$62  = 6'h20;
+          \$56  = 6'h20;
       3'h5:
-          \$62  = 6'h20;
+          \$56  = 6'h20;
       3'h6:
-          \$62  = 6'h20;
+          \$56  = 6'h20;
       3'h7:
-          \$62  = 6'h21;
+          \$56  = 6'h21;
     endcase
   end
   always @* begin
@@ -15700,21 +15604,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$63  = 33'h040000000;
+          \$57  = 33'h040000000;
       3'h1:
-          \$63  = 33'h040000000;
+          \$57  = 33'h040000000;
       3'h2:
-          \$63  = 33'h080000000;
+          \$57  = 33'h080000000;
       3'h3:
-          \$63  = 33'h080000000;
+          \$57  = 33'h080000000;
       3'h4:
-          \$63  = 33'h080000000;
+          \$57  = 33'h080000000;
       3'h5:
-          \$63  = 33'h080000000;
+          \$57  = 33'h080000000;
       3'h6:
-          \$63  = 33'h080000000;
+          \$57  = 33'h080000000;
       3'h7:
-          \$63  = 33'h100000000;
+          \$57  = 33'h100000000;
     endcase
   end
   always @* begin
@@ -15722,21 +15626,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$64  = 33'h07fffffff;
+          \$58  = 33'h07fffffff;
       3'h1:
-          \$64  = 33'h07fffffff;
+          \$58  = 33'h07fffffff;
       3'h2:
-          \$64  = 33'h0ffffffff;
+          \$58  = 33'h0ffffffff;
       3'h3:
-          \$64  = 33'h0ffffffff;
+          \$58  = 33'h0ffffffff;
       3'h4:
-          \$64  = 33'h0ffffffff;
+          \$58  = 33'h0ffffffff;
       3'h5:
-          \$64  = 33'h0ffffffff;
+          \$58  = 33'h0ffffffff;
       3'h6:
-          \$64  = 33'h0ffffffff;
+          \$58  = 33'h0ffffffff;
       3'h7:
-          \$64  = 33'h1ffffffff;
+          \$58  = 33'h1ffffffff;
     endcase
   end
   always @* begin
@@ -15744,21 +15648,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$98  = 25'h1d8094c;
+          \$92  = 25'h1d8094c;
       3'h1:
-          \$98  = 25'h1020487;
+          \$92  = 25'h1020487;
       3'h2:
-          \$98  = 25'h1de9e6c;
+          \$92  = 25'h1de9e6c;
       3'h3:
-          \$98  = 25'h1a8ea8a;
+          \$92  = 25'h1a8ea8a;
       3'h4:
-          \$98  = 25'h1ee408f;
+          \$92  = 25'h1ee408f;
       3'h5:
-          \$98  = 25'h150cec3;
+          \$92  = 25'h150cec3;
       3'h6:
-          \$98  = 25'h14e3a9e;
+          \$92  = 25'h14e3a9e;
       3'h7:
-          \$98  = 25'h15644f0;
+          \$92  = 25'h15644f0;
     endcase
   end
   always @* begin
@@ -15766,21 +15670,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$99  = 6'h20;
+          \$93  = 6'h20;
       3'h1:
-          \$99  = 6'h1f;
+          \$93  = 6'h1f;
       3'h2:
-          \$99  = 6'h20;
+          \$93  = 6'h20;
       3'h3:
-          \$99  = 6'h20;
+          \$93  = 6'h20;
       3'h4:
-          \$99  = 6'h21;
+          \$93  = 6'h21;
       3'h5:
-          \$99  = 6'h20;
+          \$93  = 6'h20;
       3'h6:
-          \$99  = 6'h1e;
+          \$93  = 6'h1e;
       3'h7:
-          \$99  = 6'h1e;
+          \$93  = 6'h1e;
     endcase
   end
   always @* begin
@@ -15788,21 +15692,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$100  = 33'h080000000;
+          \$94  = 33'h080000000;
       3'h1:
-          \$100  = 33'h040000000;
+          \$94  = 33'h040000000;
       3'h2:
-          \$100  = 33'h080000000;
+          \$94  = 33'h080000000;
       3'h3:
-          \$100  = 33'h080000000;
+          \$94  = 33'h080000000;
       3'h4:
-          \$100  = 33'h100000000;
+          \$94  = 33'h100000000;
       3'h5:
-          \$100  = 33'h080000000;
+          \$94  = 33'h080000000;
       3'h6:
-          \$100  = 33'h020000000;
+          \$94  = 33'h020000000;
       3'h7:
-          \$100  = 33'h020000000;
+          \$94  = 33'h020000000;
     endcase
   end
   always @* begin
@@ -15810,21 +15714,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$101  = 33'h0ffffffff;
+          \$95  = 33'h0ffffffff;
       3'h1:
-          \$101  = 33'h07fffffff;
+          \$95  = 33'h07fffffff;
       3'h2:
-          \$101  = 33'h0ffffffff;
+          \$95  = 33'h0ffffffff;
       3'h3:
-          \$101  = 33'h0ffffffff;
+          \$95  = 33'h0ffffffff;
       3'h4:
-          \$101  = 33'h1ffffffff;
+          \$95  = 33'h1ffffffff;
       3'h5:
-          \$101  = 33'h0ffffffff;
+          \$95  = 33'h0ffffffff;
       3'h6:
-          \$101  = 33'h03fffffff;
+          \$95  = 33'h03fffffff;
       3'h7:
-          \$101  = 33'h03fffffff;
+          \$95  = 33'h03fffffff;
     endcase
   end
   always @* begin
@@ -15832,21 +15736,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$135  = 25'h141e9f6;
+          \$129  = 25'h141e9f6;
       3'h1:
-          \$135  = 25'h13088df;
+          \$129  = 25'h13088df;
       3'h2:
-          \$135  = 25'h10d5898;
+          \$129  = 25'h10d5898;
       3'h3:
-          \$135  = 25'h1723939;
+          \$129  = 25'h1723939;
       3'h4:
-          \$135  = 25'h167b5f4;
+          \$129  = 25'h167b5f4;
       3'h5:
-          \$135  = 25'h10373b0;
+          \$129  = 25'h10373b0;
       3'h6:
-          \$135  = 25'h136e67e;
+          \$129  = 25'h136e67e;
       3'h7:
-          \$135  = 25'h14f16f9;
+          \$129  = 25'h14f16f9;
     endcase
   end
   always @* begin
@@ -15854,21 +15758,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$136  = 6'h1f;
+          \$130  = 6'h1f;
       3'h1:
-          \$136  = 6'h20;
+          \$130  = 6'h20;
       3'h2:
-          \$136  = 6'h1f;
+          \$130  = 6'h1f;
       3'h3:
-          \$136  = 6'h1f;
+          \$130  = 6'h1f;
       3'h4:
-          \$136  = 6'h1f;
+          \$130  = 6'h1f;
       3'h5:
-          \$136  = 6'h1f;
+          \$130  = 6'h1f;
       3'h6:
-          \$136  = 6'h1f;
+          \$130  = 6'h1f;
       3'h7:
-          \$136  = 6'h1e;
+          \$130  = 6'h1e;
     endcase
   end
   always @* begin
@@ -15876,21 +15780,21 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$137  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h1:
-          \$137  = 32'd2147483648;
+          \$131  = 32'd2147483648;
       3'h2:
-          \$137  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h3:
-          \$137  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h4:
-          \$137  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h5:
-          \$137  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h6:
-          \$137  = 32'd1073741824;
+          \$131  = 32'd1073741824;
       3'h7:
-          \$137  = 32'd536870912;
+          \$131  = 32'd536870912;
     endcase
   end
   always @* begin
@@ -15898,1008 +15802,1058 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$138  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h1:
-          \$138  = 32'd4294967295;
+          \$132  = 32'd4294967295;
       3'h2:
-          \$138  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h3:
-          \$138  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h4:
-          \$138  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h5:
-          \$138  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h6:
-          \$138  = 32'd2147483647;
+          \$132  = 32'd2147483647;
       3'h7:
-          \$138  = 32'd1073741823;
+          \$132  = 32'd1073741823;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$215  = group;
-    if (\$19 ) begin
-      \$215  = \$22 [2:0];
+    \$209  = group;
+    if (\$13 ) begin
+      \$209  = \$16 [2:0];
     end
     if (rst) begin
-      \$215  = 3'h0;
+      \$209  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$216  = \$23 ;
+    \$210  = \$17 ;
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$211  = rq_valid_1;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$212  = rq_valid_2;
+    if (rst) begin
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$213  = rq_valid_3;
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$214  = rq_valid_4;
+    if (rst) begin
+      \$214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$215  = rq_valid_5;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$216  = rq_valid_6;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$217  = rq_valid_1;
+    \$217  = rq_valid_7;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$218  = rq_valid_2;
+    \$218  = rq_valid_8;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$219  = rq_valid_3;
+    \$219  = \$signature__en ;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$220  = rq_valid_4;
+    \$220  = \$18 ;
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$221  = rq_valid_5;
+    \$221  = rq0_mult_1;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$222  = rq_valid_6;
+    \$222  = rq0_mult_2;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$223  = rq_valid_7;
+    \$223  = rq0_mult_3;
     if (rst) begin
-      \$223  = 1'h0;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$224  = rq_valid_8;
+    \$224  = rq0_mult_4;
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$225  = rq_valid_9;
+    \$225  = rq0_mult_5;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$226  = \$24 ;
+    \$226  = rq0_mult_6;
     if (rst) begin
       \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$227  = rq0_mult_1;
+    \$227  = rq0_mult_7;
     if (rst) begin
       \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$228  = rq0_mult_2;
+    \$228  = rq0_mult_8;
     if (rst) begin
       \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$229  = rq0_mult_3;
+    \$229  = \$19 ;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$230  = rq0_mult_4;
+    \$230  = rq0_shift_1;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$231  = rq0_mult_5;
+    \$231  = rq0_shift_2;
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$232  = rq0_mult_6;
+    \$232  = rq0_shift_3;
     if (rst) begin
-      \$232  = 25'h0000000;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$233  = rq0_mult_7;
+    \$233  = rq0_shift_4;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$234  = rq0_mult_8;
+    \$234  = rq0_shift_5;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$235  = \$25 ;
+    \$235  = rq0_shift_6;
     if (rst) begin
       \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$236  = rq0_shift_1;
+    \$236  = rq0_shift_7;
     if (rst) begin
       \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$237  = rq0_shift_2;
+    \$237  = rq0_shift_8;
     if (rst) begin
       \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$238  = rq0_shift_3;
+    \$238  = \$20 ;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$239  = rq0_shift_4;
+    \$239  = rq0_half_1;
     if (rst) begin
-      \$239  = 6'h00;
+      \$239  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$240  = rq0_shift_5;
+    \$240  = rq0_half_2;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$241  = rq0_shift_6;
+    \$241  = rq0_half_3;
     if (rst) begin
-      \$241  = 6'h00;
+      \$241  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$242  = rq0_shift_7;
+    \$242  = rq0_half_4;
     if (rst) begin
-      \$242  = 6'h00;
+      \$242  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$243  = rq0_shift_8;
+    \$243  = rq0_half_5;
     if (rst) begin
-      \$243  = 6'h00;
+      \$243  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$244  = \$26 ;
+    \$244  = rq0_half_6;
     if (rst) begin
       \$244  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$245  = rq0_half_1;
+    \$245  = rq0_half_7;
     if (rst) begin
       \$245  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$246  = rq0_half_2;
+    \$246  = rq0_half_8;
     if (rst) begin
       \$246  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$247  = rq0_half_3;
+    \$247  = \$21 ;
     if (rst) begin
       \$247  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$248  = rq0_half_4;
+    \$248  = rq0_mask_1;
     if (rst) begin
       \$248  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$249  = rq0_half_5;
+    \$249  = rq0_mask_2;
     if (rst) begin
       \$249  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$250  = rq0_half_6;
+    \$250  = rq0_mask_3;
     if (rst) begin
       \$250  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$251  = rq0_half_7;
+    \$251  = rq0_mask_4;
     if (rst) begin
       \$251  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$252  = rq0_half_8;
+    \$252  = rq0_mask_5;
     if (rst) begin
       \$252  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$253  = \$27 ;
+    \$253  = rq0_mask_6;
     if (rst) begin
       \$253  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$254  = rq0_mask_1;
+    \$254  = rq0_mask_7;
     if (rst) begin
       \$254  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$255  = rq0_mask_2;
+    \$255  = rq0_mask_8;
     if (rst) begin
       \$255  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$256  = rq0_mask_3;
+    \$256  = i__payload[20:0];
     if (rst) begin
-      \$256  = 33'h000000000;
+      \$256  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$257  = rq0_mask_4;
+    \$257  = rq0_x[16:0];
     if (rst) begin
-      \$257  = 33'h000000000;
+      \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$258  = rq0_mask_5;
+    \$258  = rq0_mult_1[16:0];
     if (rst) begin
-      \$258  = 33'h000000000;
+      \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$259  = rq0_mask_6;
+    \$259  = \$22 ;
     if (rst) begin
-      \$259  = 33'h000000000;
+      \$259  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$260  = rq0_mask_7;
+    \$260  = rq0_part0_0;
     if (rst) begin
-      \$260  = 33'h000000000;
+      \$260  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$261  = rq0_mask_8;
+    \$261  = rq0_part0_0_r;
     if (rst) begin
-      \$261  = 33'h000000000;
+      \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$262  = i__payload[20:0];
+    \$262  = rq0_x[16:0];
     if (rst) begin
-      \$262  = 21'h000000;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$263  = rq0_x[16:0];
+    \$263  = rq0_mult_1[24:17];
     if (rst) begin
-      \$263  = 17'h00000;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$264  = rq0_mult_1[16:0];
+    \$264  = \$23 ;
     if (rst) begin
-      \$264  = 17'h00000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$265  = \$28 ;
+    \$265  = rq0_part0_1;
     if (rst) begin
-      \$265  = 34'h000000000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$266  = rq0_part0_0;
+    \$266  = rq0_part0_1_r;
     if (rst) begin
-      \$266  = 34'h000000000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$267  = rq0_part0_0_r;
+    \$267  = rq0_x[20:17];
     if (rst) begin
-      \$267  = 34'h000000000;
+      \$267  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$268  = rq0_x[16:0];
+    \$268  = rq0_mult_1[16:0];
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$269  = rq0_mult_1[24:17];
+    \$269  = \$24 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$270  = \$29 ;
+    \$270  = rq0_part1_0;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$271  = rq0_part0_1;
+    \$271  = rq0_part1_0_r;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$272  = rq0_part0_1_r;
+    \$272  = rq0_x[20:17];
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$273  = rq0_x[20:17];
+    \$273  = rq0_mult_1[24:17];
     if (rst) begin
-      \$273  = 4'h0;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$274  = rq0_mult_1[16:0];
+    \$274  = \$25 ;
     if (rst) begin
-      \$274  = 17'h00000;
+      \$274  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$275  = \$30 ;
+    \$275  = rq0_part1_1;
     if (rst) begin
-      \$275  = 21'h000000;
+      \$275  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$276  = rq0_part1_0;
+    \$276  = rq0_part1_1_r;
     if (rst) begin
-      \$276  = 21'h000000;
+      \$276  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$277  = rq0_part1_0_r;
+    \$277  = \$29 [45:0];
     if (rst) begin
-      \$277  = 21'h000000;
+      \$277  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$278  = rq0_x[20:17];
+    \$278  = \$33 [45:0];
     if (rst) begin
-      \$278  = 4'h0;
+      \$278  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$279  = rq0_mult_1[24:17];
+    \$279  = \$35 [45:0];
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$280  = \$31 ;
+    \$280  = \$36 ;
     if (rst) begin
-      \$280  = 12'h000;
+      \$280  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$281  = rq0_part1_1;
+    \$281  = \$37 ;
     if (rst) begin
-      \$281  = 12'h000;
+      \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$282  = rq0_part1_1_r;
+    \$282  = \$40 ;
     if (rst) begin
-      \$282  = 12'h000;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$283  = \$35 [45:0];
+    \$283  = \$44 [7:0];
     if (rst) begin
-      \$283  = 46'h000000000000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$284  = \$39 [45:0];
+    \$284  = \$49 ;
     if (rst) begin
-      \$284  = 46'h000000000000;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$285  = \$41 [45:0];
+    \$285  = \$54 ;
     if (rst) begin
-      \$285  = 46'h000000000000;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$286  = \$42 ;
+    \$286  = \$55 ;
     if (rst) begin
-      \$286  = 46'h000000000000;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$287  = \$43 ;
+    \$287  = rq1_mult_1;
     if (rst) begin
-      \$287  = 1'h0;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$288  = \$46 ;
+    \$288  = rq1_mult_2;
     if (rst) begin
-      \$288  = 1'h0;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$289  = \$50 [7:0];
+    \$289  = rq1_mult_3;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$290  = \$55 ;
+    \$290  = rq1_mult_4;
     if (rst) begin
-      \$290  = 1'h0;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$291  = \$60 ;
+    \$291  = rq1_mult_5;
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$292  = \$61 ;
+    \$292  = rq1_mult_6;
     if (rst) begin
       \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$293  = rq1_mult_1;
+    \$293  = rq1_mult_7;
     if (rst) begin
       \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$294  = rq1_mult_2;
+    \$294  = rq1_mult_8;
     if (rst) begin
       \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$295  = rq1_mult_3;
+    \$295  = \$56 ;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$296  = rq1_mult_4;
+    \$296  = rq1_shift_1;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$297  = rq1_mult_5;
+    \$297  = rq1_shift_2;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$298  = rq1_mult_6;
+    \$298  = rq1_shift_3;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$299  = rq1_mult_7;
+    \$299  = rq1_shift_4;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$300  = rq1_mult_8;
+    \$300  = rq1_shift_5;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$301  = \$62 ;
+    \$301  = rq1_shift_6;
     if (rst) begin
       \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$302  = rq1_shift_1;
+    \$302  = rq1_shift_7;
     if (rst) begin
       \$302  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$303  = rq1_shift_2;
+    \$303  = rq1_shift_8;
     if (rst) begin
       \$303  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$304  = rq1_shift_3;
+    \$304  = \$57 ;
     if (rst) begin
-      \$304  = 6'h00;
+      \$304  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$305  = rq1_shift_4;
+    \$305  = rq1_half_1;
     if (rst) begin
-      \$305  = 6'h00;
+      \$305  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$306  = rq1_shift_5;
+    \$306  = rq1_half_2;
     if (rst) begin
-      \$306  = 6'h00;
+      \$306  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$307  = rq1_shift_6;
+    \$307  = rq1_half_3;
     if (rst) begin
-      \$307  = 6'h00;
+      \$307  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$308  = rq1_shift_7;
+    \$308  = rq1_half_4;
     if (rst) begin
-      \$308  = 6'h00;
+      \$308  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$309  = rq1_shift_8;
+    \$309  = rq1_half_5;
     if (rst) begin
-      \$309  = 6'h00;
+      \$309  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$310  = \$63 ;
+    \$310  = rq1_half_6;
     if (rst) begin
       \$310  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$311  = rq1_half_1;
+    \$311  = rq1_half_7;
     if (rst) begin
       \$311  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$312  = rq1_half_2;
+    \$312  = rq1_half_8;
     if (rst) begin
       \$312  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$313  = rq1_half_3;
+    \$313  = \$58 ;
     if (rst) begin
       \$313  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$314  = rq1_half_4;
+    \$314  = rq1_mask_1;
     if (rst) begin
       \$314  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$315  = rq1_half_5;
+    \$315  = rq1_mask_2;
     if (rst) begin
       \$315  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$316  = rq1_half_6;
+    \$316  = rq1_mask_3;
     if (rst) begin
       \$316  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$317  = rq1_half_7;
+    \$317  = rq1_mask_4;
     if (rst) begin
       \$317  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$318  = rq1_half_8;
+    \$318  = rq1_mask_5;
     if (rst) begin
       \$318  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$319  = \$64 ;
+    \$319  = rq1_mask_6;
     if (rst) begin
       \$319  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$320  = rq1_mask_1;
+    \$320  = rq1_mask_7;
     if (rst) begin
       \$320  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$321  = rq1_mask_2;
+    \$321  = rq1_mask_8;
     if (rst) begin
       \$321  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$322  = rq1_mask_3;
+    \$322  = i__payload[41:21];
     if (rst) begin
-      \$322  = 33'h000000000;
+      \$322  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$323  = rq1_mask_4;
+    \$323  = rq1_x[16:0];
     if (rst) begin
-      \$323  = 33'h000000000;
+      \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$324  = rq1_mask_5;
+    \$324  = rq1_mult_1[16:0];
     if (rst) begin
-      \$324  = 33'h000000000;
+      \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$325  = rq1_mask_6;
+    \$325  = \$59 ;
     if (rst) begin
-      \$325  = 33'h000000000;
+      \$325  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$326  = rq1_mask_7;
+    \$326  = rq1_part0_0;
     if (rst) begin
-      \$326  = 33'h000000000;
+      \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$327  = rq1_mask_8;
+    \$327  = rq1_part0_0_r;
     if (rst) begin
-      \$327  = 33'h000000000;
+      \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$328  = i__payload[41:21];
+    \$328  = rq1_x[16:0];
     if (rst) begin
-      \$328  = 21'h000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$329  = rq1_x[16:0];
+    \$329  = rq1_mult_1[24:17];
     if (rst) begin
-      \$329  = 17'h00000;
+      \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$330  = rq1_mult_1[16:0];
+    \$330  = \$60 ;
     if (rst) begin
-      \$330  = 17'h00000;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$331  = \$65 ;
+    \$331  = rq1_part0_1;
     if (rst) begin
-      \$331  = 34'h000000000;
+      \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$332  = rq1_part0_0;
+    \$332  = rq1_part0_1_r;
     if (rst) begin
-      \$332  = 34'h000000000;
+      \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$333  = rq1_part0_0_r;
+    \$333  = rq1_x[20:17];
     if (rst) begin
-      \$333  = 34'h000000000;
+      \$333  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$334  = rq1_x[16:0];
+    \$334  = rq1_mult_1[16:0];
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$335  = rq1_mult_1[24:17];
+    \$335  = \$61 ;
     if (rst) begin
-      \$335  = 8'h00;
+      \$335  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$336  = \$66 ;
+    \$336  = rq1_part1_0;
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$337  = rq1_part0_1;
+    \$337  = rq1_part1_0_r;
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$338  = rq1_part0_1_r;
+    \$338  = rq1_x[20:17];
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$339  = rq1_x[20:17];
+    \$339  = rq1_mult_1[24:17];
     if (rst) begin
-      \$339  = 4'h0;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$340  = rq1_mult_1[16:0];
+    \$340  = \$62 ;
     if (rst) begin
-      \$340  = 17'h00000;
+      \$340  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$341  = \$67 ;
+    \$341  = rq1_part1_1;
     if (rst) begin
-      \$341  = 21'h000000;
+      \$341  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$342  = rq1_part1_0;
+    \$342  = rq1_part1_1_r;
     if (rst) begin
-      \$342  = 21'h000000;
+      \$342  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$343  = rq1_part1_0_r;
+    \$343  = \$66 [45:0];
     if (rst) begin
-      \$343  = 21'h000000;
+      \$343  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$344  = rq1_x[20:17];
+    \$344  = \$70 [45:0];
     if (rst) begin
-      \$344  = 4'h0;
+      \$344  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$345  = rq1_mult_1[24:17];
+    \$345  = \$72 [45:0];
     if (rst) begin
-      \$345  = 8'h00;
+      \$345  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$346  = \$68 ;
+    \$346  = \$73 ;
     if (rst) begin
-      \$346  = 12'h000;
+      \$346  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$347  = rq1_part1_1;
+    \$347  = \$74 ;
     if (rst) begin
-      \$347  = 12'h000;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$348  = rq1_part1_1_r;
+    \$348  = \$77 ;
     if (rst) begin
-      \$348  = 12'h000;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$349  = \$72 [45:0];
+    \$349  = \$81 [7:0];
     if (rst) begin
-      \$349  = 46'h000000000000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$350  = \$76 [45:0];
+    \$350  = \$86 ;
     if (rst) begin
-      \$350  = 46'h000000000000;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$351  = \$78 [45:0];
+    \$351  = \$91 ;
     if (rst) begin
-      \$351  = 46'h000000000000;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$352  = \$79 ;
+    \$352  = \$92 ;
     if (rst) begin
-      \$352  = 46'h000000000000;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$353  = \$80 ;
+    \$353  = rq2_mult_1;
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$354  = \$83 ;
+    \$354  = rq2_mult_2;
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$355  = rq2_mult_3;
+    if (rst) begin
+      \$355  = 25'h0000000;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$12 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -16919,22 +16873,22 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign q_in[23:16] = \$6 ;
   assign q_in[15:8] = \$4 ;
   assign q_in[7:0] = \$2 ;
-  assign \$32  = { 1'h0, rq0_part0_0_rr };
-  assign \$34  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$36  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
-  assign \$38  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$69  = { 1'h0, rq1_part0_0_rr };
-  assign \$71  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$73  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$75  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$106  = { 1'h0, rq2_part0_0_rr };
-  assign \$108  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$110  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
-  assign \$112  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$143  = { 1'h0, rq3_part0_0_rr };
-  assign \$145  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$147  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
-  assign \$149  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$26  = { 1'h0, rq0_part0_0_rr };
+  assign \$28  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$100  = { 1'h0, rq2_part0_0_rr };
+  assign \$102  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$104  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$106  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$137  = { 1'h0, rq3_part0_0_rr };
+  assign \$139  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$141  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$143  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16946,102 +16900,102 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  reg [22:0] \$106 ;
-  wire [22:0] \$107 ;
-  wire [23:0] \$108 ;
-  reg [22:0] \$109 ;
+  reg [22:0] \$104 ;
+  wire [22:0] \$105 ;
+  wire [23:0] \$106 ;
+  reg [22:0] \$107 ;
+  wire [22:0] \$108 ;
+  wire [23:0] \$109 ;
   wire [8:0] \$11 ;
-  wire [22:0] \$110 ;
-  wire [23:0] \$111 ;
-  reg [22:0] \$112 ;
-  wire [22:0] \$113 ;
-  wire [23:0] \$114 ;
-  reg [22:0] \$115 ;
-  wire [22:0] \$116 ;
-  wire [23:0] \$117 ;
+  reg [22:0] \$110 ;
+  wire [22:0] \$111 ;
+  wire [23:0] \$112 ;
+  reg [22:0] \$113 ;
+  wire [22:0] \$114 ;
+  wire [23:0] \$115 ;
+  wire \$116 ;
+  wire [4:0] \$117 ;
   wire \$118 ;
-  wire [4:0] \$119 ;
+  wire [5:0] \$119 ;
   wire [8:0] \$12 ;
-  wire \$120 ;
-  wire [5:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  reg [3:0] \$129 ;
+  reg [3:0] \$120 ;
+  reg [3:0] \$121 ;
+  reg [2:0] \$122 ;
+  reg [2:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
-  reg [3:0] \$130 ;
-  reg [2:0] \$131 ;
-  reg [2:0] \$132 ;
+  reg [6:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
   reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [6:0] \$139 ;
+  reg [3:0] \$136 ;
+  reg [31:0] \$137 ;
+  reg [6:0] \$138 ;
+  reg [63:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [31:0] \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg [3:0] \$145 ;
-  reg [31:0] \$146 ;
-  reg [6:0] \$147 ;
-  reg [63:0] \$148 ;
+  reg [7:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [6:0] \$144 ;
+  reg [63:0] \$145 ;
+  reg [7:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [7:0] \$148 ;
   reg [7:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [7:0] \$150 ;
+  reg [8:0] \$150 ;
   reg [7:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [6:0] \$153 ;
-  reg [63:0] \$154 ;
+  reg [8:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [8:0] \$154 ;
   reg [7:0] \$155 ;
-  reg [7:0] \$156 ;
+  reg [8:0] \$156 ;
   reg [7:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [8:0] \$158 ;
+  reg [7:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [8:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [8:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [8:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [8:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg [8:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [8:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [8:0] \$189 ;
+  reg [8:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [16:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [7:0] \$190 ;
+  reg [16:0] \$190 ;
   reg [16:0] \$191 ;
   reg [16:0] \$192 ;
   reg [16:0] \$193 ;
@@ -17068,63 +17022,55 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] \$211 ;
   reg [16:0] \$212 ;
   reg [16:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [22:0] \$214 ;
+  reg [22:0] \$215 ;
+  reg [22:0] \$216 ;
+  reg [22:0] \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire [8:0] \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [22:0] \$223 ;
-  reg [22:0] \$224 ;
-  reg [22:0] \$225 ;
-  reg [22:0] \$226 ;
+  reg \$220 ;
+  reg [3:0] \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg [3:0] \$225 ;
+  reg \$226 ;
   reg \$227 ;
   reg \$228 ;
-  reg \$229 ;
+  reg [3:0] \$229 ;
   wire [8:0] \$23 ;
-  reg [3:0] \$230 ;
+  reg \$230 ;
   reg \$231 ;
   reg \$232 ;
-  reg \$233 ;
-  reg [3:0] \$234 ;
+  reg [3:0] \$233 ;
+  reg \$234 ;
   reg \$235 ;
   reg \$236 ;
-  reg \$237 ;
-  reg [3:0] \$238 ;
+  reg [3:0] \$237 ;
+  reg \$238 ;
   reg \$239 ;
   wire [8:0] \$24 ;
   reg \$240 ;
-  reg \$241 ;
-  reg [3:0] \$242 ;
+  reg [3:0] \$241 ;
+  reg \$242 ;
   reg \$243 ;
   reg \$244 ;
-  reg \$245 ;
-  reg [3:0] \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg \$249 ;
+  reg [3:0] \$245 ;
+  reg [22:0] \$246 ;
+  reg [22:0] \$247 ;
+  reg [22:0] \$248 ;
+  reg [22:0] \$249 ;
   wire [8:0] \$25 ;
-  reg [3:0] \$250 ;
-  reg \$251 ;
+  reg \$250 ;
+  reg [3:0] \$251 ;
   reg \$252 ;
-  reg \$253 ;
+  reg [3:0] \$253 ;
   reg [3:0] \$254 ;
-  reg [22:0] \$255 ;
-  reg [22:0] \$256 ;
-  reg [22:0] \$257 ;
-  reg [22:0] \$258 ;
-  reg [3:0] \$259 ;
+  reg [3:0] \$255 ;
+  reg \$256 ;
+  reg [91:0] \$257 ;
   wire [16:0] \$26 ;
-  reg \$260 ;
-  reg [2:0] \$261 ;
-  reg [2:0] \$262 ;
-  reg [3:0] \$263 ;
-  reg \$264 ;
-  reg [91:0] \$265 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
@@ -17173,15 +17119,15 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire [3:0] \$70 ;
-  wire [3:0] \$71 ;
+  wire [4:0] \$70 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [3:0] \$77 ;
-  wire [3:0] \$78 ;
+  wire [4:0] \$77 ;
+  wire [4:0] \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
@@ -17190,29 +17136,30 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire [4:0] \$87 ;
+  wire [4:0] \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [31:0] \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire [5:0] \$92 ;
+  wire [5:0] \$91 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
+  wire [91:0] \$97 ;
   wire \$98 ;
-  wire [91:0] \$99 ;
+  wire \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$161 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$162 ;
   wire [31:0] \$signature__data ;
-  wire [91:0] \$signature__data$162 ;
+  wire [91:0] \$signature__data$163 ;
   wire \$signature__en ;
-  wire \$signature__en$160 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$161 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -17223,6 +17170,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [22:0] acc3_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -17283,7 +17231,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$159 ;
+  wire [6:0] \port__addr$160 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$32 ;
   reg [16:0] prod0_0 = 17'h00000;
@@ -17326,9 +17274,9 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
-  reg [2:0] q_rptr = 3'h0;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  reg [2:0] q_wptr = 3'h0;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
@@ -17339,10 +17287,10 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [63:0] rom1_read = 64'h0000000000000000;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  (* init = 3'h0 *)
-  wire [2:0] \rport__addr$163 ;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$164 ;
   wire [31:0] rport__data;
-  wire [91:0] \rport__data$151 ;
+  wire [91:0] \rport__data$152 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -17447,7 +17395,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [91:0] queue [7:0];
+  reg [91:0] queue [8:0];
   initial begin
     queue[0] = 92'h00000000000000000000000;
     queue[1] = 92'h00000000000000000000000;
@@ -17457,12 +17405,13 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[5] = 92'h00000000000000000000000;
     queue[6] = 92'h00000000000000000000000;
     queue[7] = 92'h00000000000000000000000;
+    queue[8] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$160 )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$151  = queue[q_rptr];
+  assign \rport__data$152  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h0dd40bf48b81f6e1;
@@ -17783,355 +17732,347 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$51  = $signed(prod3_0_r) + $signed(prod3_1_r);
   assign \$52  = $signed(prod3_2_r) + $signed(prod3_3_r);
   assign \$53  = $signed(\$51 ) + $signed(\$52 );
-  assign \$54  = issue & last_t;
-  assign \$55  = o__valid & o__ready;
-  assign \$56  = q_owed < 4'h8;
-  assign \$57  = \$55  ? q_room : \$56 ;
-  assign \$58  = o__valid & o__ready;
-  assign \$59  = \$58  | q_room;
-  assign \$60  = \$54  ? \$57  : \$59 ;
-  assign \$61  = v7 & last7;
+  assign \$54  = v7 & last7;
+  assign \$55  = issue & last_t;
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = q_owed < 4'h9;
+  assign \$58  = \$56  ? q_room : \$57 ;
+  assign \$59  = o__valid & o__ready;
+  assign \$60  = \$59  | q_room;
+  assign \$61  = \$55  ? \$58  : \$60 ;
   assign \$62  = ~ o__valid;
   assign \$63  = \$62  | o__ready;
   assign \$64  = | q_stored;
   assign \$65  = ~ \$64 ;
   assign \$66  = \$63  & \$65 ;
   assign \$67  = ~ \$66 ;
-  assign \$68  = \$61  & \$67 ;
-  assign \$69  = q_wptr == 3'h7;
+  assign \$68  = deliver & \$67 ;
+  assign \$69  = q_wptr == 4'h8;
   assign \$70  = q_wptr + 1'h1;
-  assign \$71  = \$69  ? 4'h0 : \$70 ;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
   assign \$72  = ~ o__valid;
   assign \$73  = \$72  | o__ready;
   assign \$74  = | q_stored;
   assign \$75  = \$73  & \$74 ;
-  assign \$76  = q_rptr == 3'h7;
+  assign \$76  = q_rptr == 4'h8;
   assign \$77  = q_rptr + 1'h1;
-  assign \$78  = \$76  ? 4'h0 : \$77 ;
-  assign \$79  = v7 & last7;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = | q_stored;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = \$81  & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$79  & \$85 ;
-  assign \$87  = q_stored + \$86 ;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = | q_stored;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = \$87  - \$91 ;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = | q_stored;
-  assign \$96  = v7 & last7;
-  assign \$97  = \$95  | \$96 ;
-  assign \$98  = | q_stored;
-  assign \$99  = \$98  ? \rport__data$151  : q_in;
+  assign \$78  = \$76  ? 5'h00 : \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$80  & \$82 ;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = deliver & \$84 ;
+  assign \$86  = q_stored + \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = \$86  - \$90 ;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = | q_stored;
+  assign \$95  = \$94  | deliver;
+  assign \$96  = | q_stored;
+  assign \$97  = \$96  ? \rport__data$152  : q_in;
+  assign \$98  = ~ last_t;
+  assign \$99  = q_room | \$98 ;
+  assign i__ready = \$99  & reads_input_t;
   assign \$100  = ~ last_t;
   assign \$101  = q_room | \$100 ;
-  assign i__ready = \$101  & reads_input_t;
-  assign \$102  = ~ last_t;
-  assign \$103  = q_room | \$102 ;
-  assign \$104  = ~ reads_input_t;
-  assign \$105  = i__valid | \$104 ;
-  assign issue = \$103  & \$105 ;
+  assign \$102  = ~ reads_input_t;
+  assign \$103  = i__valid | \$102 ;
+  assign issue = \$101  & \$103 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$107  = first7_0 ? \$106  : acc0;
-  assign \$108  = $signed(\$107 ) + $signed(sum0_s0_0);
-  assign \$110  = first7_0 ? \$109  : acc1;
-  assign \$111  = $signed(\$110 ) + $signed(sum1_s0_0);
-  assign \$113  = first7_0 ? \$112  : acc2;
-  assign \$114  = $signed(\$113 ) + $signed(sum2_s0_0);
-  assign \$116  = first7_0 ? \$115  : acc3;
-  assign \$117  = $signed(\$116 ) + $signed(sum3_s0_0);
-  assign \$118  = issue & last_t;
-  assign \$119  = q_owed + \$118 ;
-  assign \$120  = o__valid & o__ready;
-  assign \$121  = \$119  - \$120 ;
-  assign \$122  = v7 & last7;
-  assign \$123  = ~ o__valid;
-  assign \$124  = \$123  | o__ready;
-  assign \$125  = | q_stored;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$124  & \$126 ;
-  assign \$128  = ~ \$127 ;
-  assign \$signature__en$160  = \$122  & \$128 ;
+  assign \$105  = first7_0 ? \$104  : acc0;
+  assign \$106  = $signed(\$105 ) + $signed(sum0_s0_0);
+  assign \$108  = first7_0 ? \$107  : acc1;
+  assign \$109  = $signed(\$108 ) + $signed(sum1_s0_0);
+  assign \$111  = first7_0 ? \$110  : acc2;
+  assign \$112  = $signed(\$111 ) + $signed(sum2_s0_0);
+  assign \$114  = first7_0 ? \$113  : acc3;
+  assign \$115  = $signed(\$114 ) + $signed(sum3_s0_0);
+  assign \$116  = issue & last_t;
+  assign \$117  = q_owed + \$116 ;
+  assign \$118  = o__valid & o__ready;
+  assign \$119  = \$117  - \$118 ;
   always @(posedge clk)
-    nf_t <= \$129 ;
+    nf_t <= \$120 ;
   always @(posedge clk)
-    nf_t_ahead <= \$130 ;
+    nf_t_ahead <= \$121 ;
   always @(posedge clk)
-    sf_t <= \$131 ;
+    sf_t <= \$122 ;
   always @(posedge clk)
-    sf_t_ahead <= \$132 ;
+    sf_t_ahead <= \$123 ;
   always @(posedge clk)
-    reads_input_t <= \$133 ;
+    reads_input_t <= \$124 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$134 ;
+    reads_input_t_ahead <= \$125 ;
   always @(posedge clk)
-    first_t <= \$135 ;
+    first_t <= \$126 ;
   always @(posedge clk)
-    first_t_ahead <= \$136 ;
+    first_t_ahead <= \$127 ;
   always @(posedge clk)
-    last_t <= \$137 ;
+    last_t <= \$128 ;
   always @(posedge clk)
-    last_t_ahead <= \$138 ;
+    last_t_ahead <= \$129 ;
   always @(posedge clk)
-    t <= \$139 ;
+    t <= \$130 ;
   always @(posedge clk)
-    x_reg <= \$140 ;
+    x_reg <= \$131 ;
   always @(posedge clk)
-    from_input <= \$141 ;
+    from_input <= \$132 ;
   always @(posedge clk)
-    v1 <= \$142 ;
+    v1 <= \$133 ;
   always @(posedge clk)
-    first1 <= \$143 ;
+    first1 <= \$134 ;
   always @(posedge clk)
-    last1 <= \$144 ;
+    last1 <= \$135 ;
   always @(posedge clk)
-    nf1 <= \$145 ;
+    nf1 <= \$136 ;
   always @(posedge clk)
-    x_mid <= \$146 ;
+    x_mid <= \$137 ;
   always @(posedge clk)
-    rom0_addr <= \$147 ;
+    rom0_addr <= \$138 ;
   always @(posedge clk)
-    rom0_read <= \$148 ;
+    rom0_read <= \$139 ;
   always @(posedge clk)
-    x0_0 <= \$149 ;
+    x0_0 <= \$140 ;
   always @(posedge clk)
-    x0_1 <= \$150 ;
+    x0_1 <= \$141 ;
   always @(posedge clk)
-    x0_2 <= \$151 ;
+    x0_2 <= \$142 ;
   always @(posedge clk)
-    x0_3 <= \$152 ;
+    x0_3 <= \$143 ;
   always @(posedge clk)
-    rom1_addr <= \$153 ;
+    rom1_addr <= \$144 ;
   always @(posedge clk)
-    rom1_read <= \$154 ;
+    rom1_read <= \$145 ;
   always @(posedge clk)
-    x1_0 <= \$155 ;
+    x1_0 <= \$146 ;
   always @(posedge clk)
-    x1_1 <= \$156 ;
+    x1_1 <= \$147 ;
   always @(posedge clk)
-    x1_2 <= \$157 ;
+    x1_2 <= \$148 ;
   always @(posedge clk)
-    x1_3 <= \$158 ;
+    x1_3 <= \$149 ;
   always @(posedge clk)
-    xoff0_0 <= \$159 ;
+    xoff0_0 <= \$150 ;
   always @(posedge clk)
-    w0_0 <= \$160 ;
+    w0_0 <= \$151 ;
   always @(posedge clk)
-    xoff0_1 <= \$161 ;
+    xoff0_1 <= \$152 ;
   always @(posedge clk)
-    w0_1 <= \$162 ;
+    w0_1 <= \$153 ;
   always @(posedge clk)
-    xoff0_2 <= \$163 ;
+    xoff0_2 <= \$154 ;
   always @(posedge clk)
-    w0_2 <= \$164 ;
+    w0_2 <= \$155 ;
   always @(posedge clk)
-    xoff0_3 <= \$165 ;
+    xoff0_3 <= \$156 ;
   always @(posedge clk)
-    w0_3 <= \$166 ;
+    w0_3 <= \$157 ;
   always @(posedge clk)
-    xoff1_0 <= \$167 ;
+    xoff1_0 <= \$158 ;
   always @(posedge clk)
-    w1_0 <= \$168 ;
+    w1_0 <= \$159 ;
   always @(posedge clk)
-    xoff1_1 <= \$169 ;
+    xoff1_1 <= \$160 ;
   always @(posedge clk)
-    w1_1 <= \$170 ;
+    w1_1 <= \$161 ;
   always @(posedge clk)
-    xoff1_2 <= \$171 ;
+    xoff1_2 <= \$162 ;
   always @(posedge clk)
-    w1_2 <= \$172 ;
+    w1_2 <= \$163 ;
   always @(posedge clk)
-    xoff1_3 <= \$173 ;
+    xoff1_3 <= \$164 ;
   always @(posedge clk)
-    w1_3 <= \$174 ;
+    w1_3 <= \$165 ;
   always @(posedge clk)
-    xoff2_0 <= \$175 ;
+    xoff2_0 <= \$166 ;
   always @(posedge clk)
-    w2_0 <= \$176 ;
+    w2_0 <= \$167 ;
   always @(posedge clk)
-    xoff2_1 <= \$177 ;
+    xoff2_1 <= \$168 ;
   always @(posedge clk)
-    w2_1 <= \$178 ;
+    w2_1 <= \$169 ;
   always @(posedge clk)
-    xoff2_2 <= \$179 ;
+    xoff2_2 <= \$170 ;
   always @(posedge clk)
-    w2_2 <= \$180 ;
+    w2_2 <= \$171 ;
   always @(posedge clk)
-    xoff2_3 <= \$181 ;
+    xoff2_3 <= \$172 ;
   always @(posedge clk)
-    w2_3 <= \$182 ;
+    w2_3 <= \$173 ;
   always @(posedge clk)
-    xoff3_0 <= \$183 ;
+    xoff3_0 <= \$174 ;
   always @(posedge clk)
-    w3_0 <= \$184 ;
+    w3_0 <= \$175 ;
   always @(posedge clk)
-    xoff3_1 <= \$185 ;
+    xoff3_1 <= \$176 ;
   always @(posedge clk)
-    w3_1 <= \$186 ;
+    w3_1 <= \$177 ;
   always @(posedge clk)
-    xoff3_2 <= \$187 ;
+    xoff3_2 <= \$178 ;
   always @(posedge clk)
-    w3_2 <= \$188 ;
+    w3_2 <= \$179 ;
   always @(posedge clk)
-    xoff3_3 <= \$189 ;
+    xoff3_3 <= \$180 ;
   always @(posedge clk)
-    w3_3 <= \$190 ;
+    w3_3 <= \$181 ;
   always @(posedge clk)
-    prod0_0 <= \$191 ;
+    prod0_0 <= \$182 ;
   always @(posedge clk)
-    prod0_1 <= \$192 ;
+    prod0_1 <= \$183 ;
   always @(posedge clk)
-    prod0_2 <= \$193 ;
+    prod0_2 <= \$184 ;
   always @(posedge clk)
-    prod0_3 <= \$194 ;
+    prod0_3 <= \$185 ;
   always @(posedge clk)
-    prod1_0 <= \$195 ;
+    prod1_0 <= \$186 ;
   always @(posedge clk)
-    prod1_1 <= \$196 ;
+    prod1_1 <= \$187 ;
   always @(posedge clk)
-    prod1_2 <= \$197 ;
+    prod1_2 <= \$188 ;
   always @(posedge clk)
-    prod1_3 <= \$198 ;
+    prod1_3 <= \$189 ;
   always @(posedge clk)
-    prod2_0 <= \$199 ;
+    prod2_0 <= \$190 ;
   always @(posedge clk)
-    prod2_1 <= \$200 ;
+    prod2_1 <= \$191 ;
   always @(posedge clk)
-    prod2_2 <= \$201 ;
+    prod2_2 <= \$192 ;
   always @(posedge clk)
-    prod2_3 <= \$202 ;
+    prod2_3 <= \$193 ;
   always @(posedge clk)
-    prod3_0 <= \$203 ;
+    prod3_0 <= \$194 ;
   always @(posedge clk)
-    prod3_1 <= \$204 ;
+    prod3_1 <= \$195 ;
   always @(posedge clk)
-    prod3_2 <= \$205 ;
+    prod3_2 <= \$196 ;
   always @(posedge clk)
-    prod3_3 <= \$206 ;
+    prod3_3 <= \$197 ;
   always @(posedge clk)
-    prod0_0_r <= \$207 ;
+    prod0_0_r <= \$198 ;
   always @(posedge clk)
-    prod0_1_r <= \$208 ;
+    prod0_1_r <= \$199 ;
   always @(posedge clk)
-    prod0_2_r <= \$209 ;
+    prod0_2_r <= \$200 ;
   always @(posedge clk)
-    prod0_3_r <= \$210 ;
+    prod0_3_r <= \$201 ;
   always @(posedge clk)
-    prod1_0_r <= \$211 ;
+    prod1_0_r <= \$202 ;
   always @(posedge clk)
-    prod1_1_r <= \$212 ;
+    prod1_1_r <= \$203 ;
   always @(posedge clk)
-    prod1_2_r <= \$213 ;
+    prod1_2_r <= \$204 ;
   always @(posedge clk)
-    prod1_3_r <= \$214 ;
+    prod1_3_r <= \$205 ;
   always @(posedge clk)
-    prod2_0_r <= \$215 ;
+    prod2_0_r <= \$206 ;
   always @(posedge clk)
-    prod2_1_r <= \$216 ;
+    prod2_1_r <= \$207 ;
   always @(posedge clk)
-    prod2_2_r <= \$217 ;
+    prod2_2_r <= \$208 ;
   always @(posedge clk)
-    prod2_3_r <= \$218 ;
+    prod2_3_r <= \$209 ;
   always @(posedge clk)
-    prod3_0_r <= \$219 ;
+    prod3_0_r <= \$210 ;
   always @(posedge clk)
-    prod3_1_r <= \$220 ;
+    prod3_1_r <= \$211 ;
   always @(posedge clk)
-    prod3_2_r <= \$221 ;
+    prod3_2_r <= \$212 ;
   always @(posedge clk)
-    prod3_3_r <= \$222 ;
+    prod3_3_r <= \$213 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$223 ;
+    sum0_s0_0 <= \$214 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$224 ;
+    sum1_s0_0 <= \$215 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$225 ;
+    sum2_s0_0 <= \$216 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$226 ;
+    sum3_s0_0 <= \$217 ;
   always @(posedge clk)
-    v2 <= \$227 ;
+    v2 <= \$218 ;
   always @(posedge clk)
-    first2 <= \$228 ;
+    first2 <= \$219 ;
   always @(posedge clk)
-    last2 <= \$229 ;
+    last2 <= \$220 ;
   always @(posedge clk)
-    nf2 <= \$230 ;
+    nf2 <= \$221 ;
   always @(posedge clk)
-    v3 <= \$231 ;
+    v3 <= \$222 ;
   always @(posedge clk)
-    first3 <= \$232 ;
+    first3 <= \$223 ;
   always @(posedge clk)
-    last3 <= \$233 ;
+    last3 <= \$224 ;
   always @(posedge clk)
-    nf3 <= \$234 ;
+    nf3 <= \$225 ;
   always @(posedge clk)
-    v4 <= \$235 ;
+    v4 <= \$226 ;
   always @(posedge clk)
-    first4 <= \$236 ;
+    first4 <= \$227 ;
   always @(posedge clk)
-    last4 <= \$237 ;
+    last4 <= \$228 ;
   always @(posedge clk)
-    nf4 <= \$238 ;
+    nf4 <= \$229 ;
   always @(posedge clk)
-    v5 <= \$239 ;
+    v5 <= \$230 ;
   always @(posedge clk)
-    first5 <= \$240 ;
+    first5 <= \$231 ;
   always @(posedge clk)
-    last5 <= \$241 ;
+    last5 <= \$232 ;
   always @(posedge clk)
-    nf5 <= \$242 ;
+    nf5 <= \$233 ;
   always @(posedge clk)
-    v6 <= \$243 ;
+    v6 <= \$234 ;
   always @(posedge clk)
-    first6 <= \$244 ;
+    first6 <= \$235 ;
   always @(posedge clk)
-    last6 <= \$245 ;
+    last6 <= \$236 ;
   always @(posedge clk)
-    nf6 <= \$246 ;
+    nf6 <= \$237 ;
   always @(posedge clk)
-    v7 <= \$247 ;
+    v7 <= \$238 ;
   always @(posedge clk)
-    first7 <= \$248 ;
+    first7 <= \$239 ;
   always @(posedge clk)
-    last7 <= \$249 ;
+    last7 <= \$240 ;
   always @(posedge clk)
-    nf7 <= \$250 ;
+    nf7 <= \$241 ;
   always @(posedge clk)
-    v7_0 <= \$251 ;
+    v7_0 <= \$242 ;
   always @(posedge clk)
-    first7_0 <= \$252 ;
+    first7_0 <= \$243 ;
   always @(posedge clk)
-    last7_0 <= \$253 ;
+    last7_0 <= \$244 ;
   always @(posedge clk)
-    nf7_0 <= \$254 ;
+    nf7_0 <= \$245 ;
   always @(posedge clk)
-    acc0 <= \$255 ;
+    acc0 <= \$246 ;
   always @(posedge clk)
-    acc1 <= \$256 ;
+    acc1 <= \$247 ;
   always @(posedge clk)
-    acc2 <= \$257 ;
+    acc2 <= \$248 ;
   always @(posedge clk)
-    acc3 <= \$258 ;
+    acc3 <= \$249 ;
   always @(posedge clk)
-    q_owed <= \$259 ;
+    deliver <= \$250 ;
   always @(posedge clk)
-    q_room <= \$260 ;
+    q_owed <= \$251 ;
   always @(posedge clk)
-    q_wptr <= \$261 ;
+    q_room <= \$252 ;
   always @(posedge clk)
-    q_rptr <= \$262 ;
+    q_wptr <= \$253 ;
   always @(posedge clk)
-    q_stored <= \$263 ;
+    q_rptr <= \$254 ;
   always @(posedge clk)
-    o__valid <= \$264 ;
+    q_stored <= \$255 ;
   always @(posedge clk)
-    o__payload <= \$265 ;
+    o__valid <= \$256 ;
+  always @(posedge clk)
+    o__payload <= \$257 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
@@ -19447,37 +19388,37 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$106  = 23'h7ffe71;
+          \$104  = 23'h7ffe71;
       4'h1:
-          \$106  = 23'h7ffeb7;
+          \$104  = 23'h7ffeb7;
       4'h2:
-          \$106  = 23'h7fff07;
+          \$104  = 23'h7fff07;
       4'h3:
-          \$106  = 23'h7ffb24;
+          \$104  = 23'h7ffb24;
       4'h4:
-          \$106  = 23'h7ffef1;
+          \$104  = 23'h7ffef1;
       4'h5:
-          \$106  = 23'h7ffafa;
+          \$104  = 23'h7ffafa;
       4'h6:
-          \$106  = 23'h7ffde0;
+          \$104  = 23'h7ffde0;
       4'h7:
-          \$106  = 23'h0000a0;
+          \$104  = 23'h0000a0;
       4'h8:
-          \$106  = 23'h7ffedb;
+          \$104  = 23'h7ffedb;
       4'h9:
-          \$106  = 23'h7ffd05;
+          \$104  = 23'h7ffd05;
       4'ha:
-          \$106  = 23'h7fff6e;
+          \$104  = 23'h7fff6e;
       4'hb:
-          \$106  = 23'h7ffc0a;
+          \$104  = 23'h7ffc0a;
       4'hc:
-          \$106  = 23'h7ffe84;
+          \$104  = 23'h7ffe84;
       4'hd:
-          \$106  = 23'h7ffbda;
+          \$104  = 23'h7ffbda;
       4'he:
-          \$106  = 23'h7ffe28;
+          \$104  = 23'h7ffe28;
       4'hf:
-          \$106  = 23'h7ffe8a;
+          \$104  = 23'h7ffe8a;
     endcase
   end
   always @* begin
@@ -19485,37 +19426,37 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$109  = 23'h7ffd0b;
+          \$107  = 23'h7ffd0b;
       4'h1:
-          \$109  = 23'h7fff3e;
+          \$107  = 23'h7fff3e;
       4'h2:
-          \$109  = 23'h7ffc5e;
+          \$107  = 23'h7ffc5e;
       4'h3:
-          \$109  = 23'h000332;
+          \$107  = 23'h000332;
       4'h4:
-          \$109  = 23'h7ffb54;
+          \$107  = 23'h7ffb54;
       4'h5:
-          \$109  = 23'h0006d4;
+          \$107  = 23'h0006d4;
       4'h6:
-          \$109  = 23'h7fffae;
+          \$107  = 23'h7fffae;
       4'h7:
-          \$109  = 23'h000785;
+          \$107  = 23'h000785;
       4'h8:
-          \$109  = 23'h7ffb0b;
+          \$107  = 23'h7ffb0b;
       4'h9:
-          \$109  = 23'h00035d;
+          \$107  = 23'h00035d;
       4'ha:
-          \$109  = 23'h7ff88d;
+          \$107  = 23'h7ff88d;
       4'hb:
-          \$109  = 23'h0001fc;
+          \$107  = 23'h0001fc;
       4'hc:
-          \$109  = 23'h7ffe4c;
+          \$107  = 23'h7ffe4c;
       4'hd:
-          \$109  = 23'h0000b7;
+          \$107  = 23'h0000b7;
       4'he:
-          \$109  = 23'h7ffd37;
+          \$107  = 23'h7ffd37;
       4'hf:
-          \$109  = 23'h7ff676;
+          \$107  = 23'h7ff676;
     endcase
   end
   always @* begin
@@ -19523,37 +19464,37 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$112  = 23'h7ff881;
+          \$110  = 23'h7ff881;
       4'h1:
-          \$112  = 23'h7fffb1;
+          \$110  = 23'h7fffb1;
       4'h2:
-          \$112  = 23'h00110a;
+          \$110  = 23'h00110a;
       4'h3:
-          \$112  = 23'h7fffc1;
+          \$110  = 23'h7fffc1;
       4'h4:
-          \$112  = 23'h000b9e;
+          \$110  = 23'h000b9e;
       4'h5:
-          \$112  = 23'h7ffd29;
+          \$110  = 23'h7ffd29;
       4'h6:
-          \$112  = 23'h001221;
+          \$110  = 23'h001221;
       4'h7:
-          \$112  = 23'h7ffccf;
+          \$110  = 23'h7ffccf;
       4'h8:
-          \$112  = 23'h000439;
+          \$110  = 23'h000439;
       4'h9:
-          \$112  = 23'h7ff49a;
+          \$110  = 23'h7ff49a;
       4'ha:
-          \$112  = 23'h00023c;
+          \$110  = 23'h00023c;
       4'hb:
-          \$112  = 23'h7ff854;
+          \$110  = 23'h7ff854;
       4'hc:
-          \$112  = 23'h000583;
+          \$110  = 23'h000583;
       4'hd:
-          \$112  = 23'h7ffad7;
+          \$110  = 23'h7ffad7;
       4'he:
-          \$112  = 23'h7ff7d8;
+          \$110  = 23'h7ff7d8;
       4'hf:
-          \$112  = 23'h7ff7a6;
+          \$110  = 23'h7ff7a6;
     endcase
   end
   always @* begin
@@ -19561,1068 +19502,1076 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       4'h0:
-          \$115  = 23'h7ffe34;
+          \$113  = 23'h7ffe34;
       4'h1:
-          \$115  = 23'h7fffc9;
+          \$113  = 23'h7fffc9;
       4'h2:
-          \$115  = 23'h0005ea;
+          \$113  = 23'h0005ea;
       4'h3:
-          \$115  = 23'h7ffe82;
+          \$113  = 23'h7ffe82;
       4'h4:
-          \$115  = 23'h7ffc55;
+          \$113  = 23'h7ffc55;
       4'h5:
-          \$115  = 23'h7fff26;
+          \$113  = 23'h7fff26;
       4'h6:
-          \$115  = 23'h000129;
+          \$113  = 23'h000129;
       4'h7:
-          \$115  = 23'h7ffef0;
+          \$113  = 23'h7ffef0;
       4'h8:
-          \$115  = 23'h7ffe68;
+          \$113  = 23'h7ffe68;
       4'h9:
-          \$115  = 23'h7ffe90;
+          \$113  = 23'h7ffe90;
       4'ha:
-          \$115  = 23'h7ffade;
+          \$113  = 23'h7ffade;
       4'hb:
-          \$115  = 23'h7ffcc7;
+          \$113  = 23'h7ffcc7;
       4'hc:
-          \$115  = 23'h7ffca0;
+          \$113  = 23'h7ffca0;
       4'hd:
-          \$115  = 23'h7fff2d;
+          \$113  = 23'h7fff2d;
       4'he:
-          \$115  = 23'h00000b;
+          \$113  = 23'h00000b;
       4'hf:
-          \$115  = 23'h7ffa73;
+          \$113  = 23'h7ffa73;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$129  = nf_t;
+    \$120  = nf_t;
     if (issue) begin
-      \$129  = nf_t_ahead;
+      \$120  = nf_t_ahead;
     end
     if (rst) begin
-      \$129  = 4'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$130  = nf_t_ahead;
+    \$121  = nf_t_ahead;
     if (issue) begin
-      \$130  = \$1 ;
+      \$121  = \$1 ;
     end
     if (rst) begin
-      \$130  = 4'h0;
+      \$121  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$131  = sf_t;
+    \$122  = sf_t;
     if (issue) begin
-      \$131  = sf_t_ahead;
+      \$122  = sf_t_ahead;
     end
     if (rst) begin
-      \$131  = 3'h0;
+      \$122  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$132  = sf_t_ahead;
+    \$123  = sf_t_ahead;
     if (issue) begin
-      \$132  = \$2 ;
+      \$123  = \$2 ;
     end
     if (rst) begin
-      \$132  = 3'h1;
+      \$123  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$133  = reads_input_t;
+    \$124  = reads_input_t;
     if (issue) begin
-      \$133  = reads_input_t_ahead;
+      \$124  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$133  = 1'h1;
+      \$124  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$134  = reads_input_t_ahead;
+    \$125  = reads_input_t_ahead;
     if (issue) begin
-      \$134  = \$3 ;
+      \$125  = \$3 ;
     end
     if (rst) begin
-      \$134  = 1'h1;
+      \$125  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$135  = first_t;
+    \$126  = first_t;
     if (issue) begin
-      \$135  = first_t_ahead;
+      \$126  = first_t_ahead;
     end
     if (rst) begin
-      \$135  = 1'h1;
+      \$126  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$136  = first_t_ahead;
+    \$127  = first_t_ahead;
     if (issue) begin
-      \$136  = \$4 ;
+      \$127  = \$4 ;
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$137  = last_t;
+    \$128  = last_t;
     if (issue) begin
-      \$137  = last_t_ahead;
+      \$128  = last_t_ahead;
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$138  = last_t_ahead;
+    \$129  = last_t_ahead;
     if (issue) begin
-      \$138  = \$5 ;
+      \$129  = \$5 ;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$139  = t;
+    \$130  = t;
     if (issue) begin
-      \$139  = \$8 [6:0];
+      \$130  = \$8 [6:0];
     end
     if (rst) begin
-      \$139  = 7'h00;
+      \$130  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$140  = i__payload;
+    \$131  = i__payload;
     if (rst) begin
-      \$140  = 32'd0;
+      \$131  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$141  = reads_input_t;
+    \$132  = reads_input_t;
     if (rst) begin
-      \$141  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$142  = issue;
+    \$133  = issue;
     if (rst) begin
-      \$142  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$143  = first_t;
+    \$134  = first_t;
     if (rst) begin
-      \$143  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$144  = last_t;
+    \$135  = last_t;
     if (rst) begin
-      \$144  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$145  = nf_t;
+    \$136  = nf_t;
     if (rst) begin
-      \$145  = 4'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$146  = \$9 ;
+    \$137  = \$9 ;
     if (rst) begin
-      \$146  = 32'd0;
+      \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$147  = t;
+    \$138  = t;
     if (rst) begin
-      \$147  = 7'h00;
+      \$138  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$148  = port__data;
+    \$139  = port__data;
     if (rst) begin
-      \$148  = 64'h0000000000000000;
+      \$139  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$149  = x_mid[7:0];
+    \$140  = x_mid[7:0];
+    if (rst) begin
+      \$140  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$141  = x_mid[15:8];
+    if (rst) begin
+      \$141  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$142  = x_mid[23:16];
+    if (rst) begin
+      \$142  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$143  = x_mid[31:24];
+    if (rst) begin
+      \$143  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$144  = t;
+    if (rst) begin
+      \$144  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$145  = \port__data$32 ;
+    if (rst) begin
+      \$145  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$146  = x_mid[7:0];
+    if (rst) begin
+      \$146  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$147  = x_mid[15:8];
+    if (rst) begin
+      \$147  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$148  = x_mid[23:16];
+    if (rst) begin
+      \$148  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$149  = x_mid[31:24];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$150  = x_mid[15:8];
+    \$150  = \$10 ;
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$151  = x_mid[23:16];
+    \$151  = rom0_read[7:0];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$152  = x_mid[31:24];
+    \$152  = \$11 ;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$153  = t;
+    \$153  = rom0_read[15:8];
     if (rst) begin
-      \$153  = 7'h00;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$154  = \port__data$32 ;
+    \$154  = \$12 ;
     if (rst) begin
-      \$154  = 64'h0000000000000000;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$155  = x_mid[7:0];
+    \$155  = rom0_read[23:16];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$156  = x_mid[15:8];
+    \$156  = \$13 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$157  = x_mid[23:16];
+    \$157  = rom0_read[31:24];
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$158  = x_mid[31:24];
+    \$158  = \$14 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$159  = \$10 ;
+    \$159  = rom0_read[39:32];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$160  = rom0_read[7:0];
+    \$160  = \$15 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$161  = \$11 ;
+    \$161  = rom0_read[47:40];
     if (rst) begin
-      \$161  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$162  = rom0_read[15:8];
+    \$162  = \$16 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$163  = \$12 ;
+    \$163  = rom0_read[55:48];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$164  = rom0_read[23:16];
+    \$164  = \$17 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$165  = \$13 ;
+    \$165  = rom0_read[63:56];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$166  = rom0_read[31:24];
+    \$166  = \$18 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$167  = \$14 ;
+    \$167  = rom1_read[7:0];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$168  = rom0_read[39:32];
+    \$168  = \$19 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$169  = \$15 ;
+    \$169  = rom1_read[15:8];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$170  = rom0_read[47:40];
+    \$170  = \$20 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$171  = \$16 ;
+    \$171  = rom1_read[23:16];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$172  = rom0_read[55:48];
+    \$172  = \$21 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = \$17 ;
+    \$173  = rom1_read[31:24];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = rom0_read[63:56];
+    \$174  = \$22 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = \$18 ;
+    \$175  = rom1_read[39:32];
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = rom1_read[7:0];
+    \$176  = \$23 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = \$19 ;
+    \$177  = rom1_read[47:40];
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = rom1_read[15:8];
+    \$178  = \$24 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = \$20 ;
+    \$179  = rom1_read[55:48];
     if (rst) begin
-      \$179  = 9'h000;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = rom1_read[23:16];
+    \$180  = \$25 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = \$21 ;
+    \$181  = rom1_read[63:56];
     if (rst) begin
-      \$181  = 9'h000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = rom1_read[31:24];
+    \$182  = \$26 ;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = \$22 ;
+    \$183  = \$27 ;
     if (rst) begin
-      \$183  = 9'h000;
+      \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = rom1_read[39:32];
+    \$184  = \$28 ;
     if (rst) begin
-      \$184  = 8'h00;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = \$23 ;
+    \$185  = \$29 ;
     if (rst) begin
-      \$185  = 9'h000;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = rom1_read[47:40];
+    \$186  = \$30 ;
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = \$24 ;
+    \$187  = \$31 ;
     if (rst) begin
-      \$187  = 9'h000;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = rom1_read[55:48];
+    \$188  = \$32 ;
     if (rst) begin
-      \$188  = 8'h00;
+      \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = \$25 ;
+    \$189  = \$33 ;
     if (rst) begin
-      \$189  = 9'h000;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = rom1_read[63:56];
+    \$190  = \$34 ;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = \$26 ;
+    \$191  = \$35 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$27 ;
+    \$192  = \$36 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = \$28 ;
+    \$193  = \$37 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$29 ;
+    \$194  = \$38 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = \$30 ;
+    \$195  = \$39 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = \$31 ;
+    \$196  = \$40 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = \$32 ;
+    \$197  = \$41 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = \$33 ;
+    \$198  = prod0_0;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = \$34 ;
+    \$199  = prod0_1;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = \$35 ;
+    \$200  = prod0_2;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = \$36 ;
+    \$201  = prod0_3;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = \$37 ;
+    \$202  = prod1_0;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = \$38 ;
+    \$203  = prod1_1;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = \$39 ;
+    \$204  = prod1_2;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = \$40 ;
+    \$205  = prod1_3;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = \$41 ;
+    \$206  = prod2_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = prod0_0;
+    \$207  = prod2_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = prod0_1;
+    \$208  = prod2_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = prod0_2;
+    \$209  = prod2_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = prod0_3;
+    \$210  = prod3_0;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = prod1_0;
+    \$211  = prod3_1;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = prod1_1;
+    \$212  = prod3_2;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = prod1_2;
+    \$213  = prod3_3;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = prod1_3;
+    \$214  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
-      \$214  = 17'h00000;
+      \$214  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = prod2_0;
+    \$215  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$215  = 17'h00000;
+      \$215  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = prod2_1;
+    \$216  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = prod2_2;
+    \$217  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = prod2_3;
+    \$218  = v1;
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = prod3_0;
+    \$219  = first1;
     if (rst) begin
-      \$219  = 17'h00000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = prod3_1;
+    \$220  = last1;
     if (rst) begin
-      \$220  = 17'h00000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = prod3_2;
+    \$221  = nf1;
     if (rst) begin
-      \$221  = 17'h00000;
+      \$221  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = prod3_3;
+    \$222  = v2;
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$223  = first2;
     if (rst) begin
-      \$223  = 23'h000000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$224  = last2;
     if (rst) begin
-      \$224  = 23'h000000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
+    \$225  = nf2;
     if (rst) begin
-      \$225  = 23'h000000;
+      \$225  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
+    \$226  = v3;
     if (rst) begin
-      \$226  = 23'h000000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = v1;
+    \$227  = first3;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = first1;
+    \$228  = last3;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = last1;
+    \$229  = nf3;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = nf1;
+    \$230  = v4;
     if (rst) begin
-      \$230  = 4'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = v2;
+    \$231  = first4;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = first2;
+    \$232  = last4;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = last2;
+    \$233  = nf4;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = nf2;
+    \$234  = v5;
     if (rst) begin
-      \$234  = 4'h0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = v3;
+    \$235  = first5;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = first3;
+    \$236  = last5;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = last3;
+    \$237  = nf5;
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = nf3;
+    \$238  = v6;
     if (rst) begin
-      \$238  = 4'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = v4;
+    \$239  = first6;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = first4;
+    \$240  = last6;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = last4;
+    \$241  = nf6;
     if (rst) begin
-      \$241  = 1'h0;
+      \$241  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = nf4;
+    \$242  = v6;
     if (rst) begin
-      \$242  = 4'h0;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = v5;
+    \$243  = first6;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = first5;
+    \$244  = last6;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = last5;
+    \$245  = nf6;
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = nf5;
+    \$246  = acc0;
+    if (v7_0) begin
+      \$246  = \$106 [22:0];
+    end
     if (rst) begin
-      \$246  = 4'h0;
+      \$246  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = v6;
+    \$247  = acc1;
+    if (v7_0) begin
+      \$247  = \$109 [22:0];
+    end
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = first6;
+    \$248  = acc2;
+    if (v7_0) begin
+      \$248  = \$112 [22:0];
+    end
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = last6;
+    \$249  = acc3;
+    if (v7_0) begin
+      \$249  = \$115 [22:0];
+    end
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = nf6;
+    \$250  = \$54 ;
     if (rst) begin
-      \$250  = 4'h0;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = v6;
+    \$251  = \$119 [3:0];
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = first6;
+    \$252  = \$61 ;
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = last6;
+    \$253  = q_wptr;
+    if (\$68 ) begin
+      \$253  = \$71 [3:0];
+    end
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = nf6;
+    \$254  = q_rptr;
+    if (\$75 ) begin
+      \$254  = \$78 [3:0];
+    end
     if (rst) begin
       \$254  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = acc0;
-    if (v7_0) begin
-      \$255  = \$108 [22:0];
-    end
+    \$255  = \$91 [3:0];
     if (rst) begin
-      \$255  = 23'h000000;
+      \$255  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = acc1;
-    if (v7_0) begin
-      \$256  = \$111 [22:0];
+    \$256  = o__valid;
+    if (\$93 ) begin
+      \$256  = \$95 ;
     end
     if (rst) begin
-      \$256  = 23'h000000;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = acc2;
-    if (v7_0) begin
-      \$257  = \$114 [22:0];
+    \$257  = o__payload;
+    if (\$93 ) begin
+      \$257  = \$97 ;
     end
     if (rst) begin
-      \$257  = 23'h000000;
+      \$257  = 92'h00000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$258  = acc3;
-    if (v7_0) begin
-      \$258  = \$117 [22:0];
-    end
-    if (rst) begin
-      \$258  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$259  = \$121 [3:0];
-    if (rst) begin
-      \$259  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$260  = \$60 ;
-    if (rst) begin
-      \$260  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$261  = q_wptr;
-    if (\$68 ) begin
-      \$261  = \$71 [2:0];
-    end
-    if (rst) begin
-      \$261  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$262  = q_rptr;
-    if (\$75 ) begin
-      \$262  = \$78 [2:0];
-    end
-    if (rst) begin
-      \$262  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$263  = \$92 [3:0];
-    if (rst) begin
-      \$263  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$264  = o__valid;
-    if (\$94 ) begin
-      \$264  = \$97 ;
-    end
-    if (rst) begin
-      \$264  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$265  = o__payload;
-    if (\$94 ) begin
-      \$265  = \$99 ;
-    end
-    if (rst) begin
-      \$265  = 92'h00000000000000000000000;
-    end
-  end
-  assign acc0_next = \$108 [22:0];
-  assign acc1_next = \$111 [22:0];
-  assign acc2_next = \$114 [22:0];
-  assign acc3_next = \$117 [22:0];
-  assign q_owed_next = \$121 [3:0];
+  assign acc0_next = \$106 [22:0];
+  assign acc1_next = \$109 [22:0];
+  assign acc2_next = \$112 [22:0];
+  assign acc3_next = \$115 [22:0];
+  assign q_owed_next = \$119 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$159  = rom1_addr;
-  assign \$signature__addr$161  = q_wptr;
-  assign \$signature__data$162  = q_in;
-  assign \rport__addr$163  = q_rptr;
+  assign \port__addr$160  = rom1_addr;
+  assign \$signature__en$161  = deliver;
+  assign \$signature__addr$162  = q_wptr;
+  assign \$signature__data$163  = q_in;
+  assign \rport__addr$164  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -20635,10 +20584,10 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
-  assign q_in[91:69] = \$117 [22:0];
-  assign q_in[68:46] = \$114 [22:0];
-  assign q_in[45:23] = \$111 [22:0];
-  assign q_in[22:0] = \$108 [22:0];
+  assign q_in[91:69] = acc3;
+  assign q_in[68:46] = acc2;
+  assign q_in[45:23] = acc1;
+  assign q_in[22:0] = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20646,172 +20595,172 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [22:0] \$100 ;
-  wire [13:0] \$101 ;
-  wire [34:0] \$102 ;
-  wire [35:0] \$103 ;
-  wire [55:0] \$104 ;
-  wire [56:0] \$105 ;
-  wire [53:0] \$106 ;
-  wire [54:0] \$107 ;
-  wire [76:0] \$108 ;
-  wire [77:0] \$109 ;
-  wire \$11 ;
-  wire [48:0] \$110 ;
-  wire [49:0] \$111 ;
-  wire [47:0] \$112 ;
+  wire [53:0] \$100 ;
+  wire [54:0] \$101 ;
+  wire [76:0] \$102 ;
+  wire [77:0] \$103 ;
+  wire [48:0] \$104 ;
+  wire [49:0] \$105 ;
+  wire [47:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [4:0] \$11 ;
+  wire \$110 ;
+  wire [48:0] \$111 ;
+  wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [49:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [48:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire \$12 ;
-  wire [49:0] \$120 ;
+  wire [4:0] \$12 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  reg [24:0] \$125 ;
+  reg [5:0] \$126 ;
+  reg [34:0] \$127 ;
+  reg [34:0] \$128 ;
+  wire [33:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  reg [24:0] \$131 ;
-  reg [5:0] \$132 ;
-  reg [34:0] \$133 ;
-  reg [34:0] \$134 ;
-  wire [33:0] \$135 ;
-  wire [24:0] \$136 ;
-  wire [22:0] \$137 ;
-  wire [13:0] \$138 ;
-  wire [34:0] \$139 ;
-  wire \$14 ;
-  wire [35:0] \$140 ;
-  wire [55:0] \$141 ;
-  wire [56:0] \$142 ;
-  wire [53:0] \$143 ;
-  wire [54:0] \$144 ;
-  wire [76:0] \$145 ;
-  wire [77:0] \$146 ;
-  wire [48:0] \$147 ;
-  wire [49:0] \$148 ;
-  wire [47:0] \$149 ;
-  wire \$15 ;
+  wire [24:0] \$130 ;
+  wire [22:0] \$131 ;
+  wire [13:0] \$132 ;
+  wire [34:0] \$133 ;
+  wire [35:0] \$134 ;
+  wire [55:0] \$135 ;
+  wire [56:0] \$136 ;
+  wire [53:0] \$137 ;
+  wire [54:0] \$138 ;
+  wire [76:0] \$139 ;
+  reg [24:0] \$14 ;
+  wire [77:0] \$140 ;
+  wire [48:0] \$141 ;
+  wire [49:0] \$142 ;
+  wire [47:0] \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire [48:0] \$148 ;
+  wire \$149 ;
+  reg [5:0] \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  wire [49:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [48:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [49:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
+  reg [34:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
+  wire [7:0] \$162 ;
+  wire [7:0] \$163 ;
+  wire [7:0] \$164 ;
+  wire [7:0] \$165 ;
+  wire [7:0] \$166 ;
+  wire [7:0] \$167 ;
   wire [7:0] \$168 ;
   wire [7:0] \$169 ;
-  wire [4:0] \$17 ;
-  wire [7:0] \$170 ;
-  wire [7:0] \$171 ;
-  wire [7:0] \$172 ;
-  wire [7:0] \$173 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
+  reg [34:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [4:0] \$18 ;
+  wire [33:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
+  wire [4:0] \$185 ;
+  wire [4:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [24:0] \$19 ;
   wire \$190 ;
-  wire [4:0] \$191 ;
+  wire \$191 ;
   wire [4:0] \$192 ;
-  wire \$193 ;
+  wire [4:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [4:0] \$198 ;
-  wire [4:0] \$199 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [8:0] \$2 ;
-  reg [24:0] \$20 ;
+  wire [22:0] \$20 ;
   wire \$200 ;
-  wire \$201 ;
+  wire [4:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
-  wire [4:0] \$207 ;
+  wire [5:0] \$206 ;
+  wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  reg [5:0] \$21 ;
+  wire [13:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [5:0] \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire [31:0] \$218 ;
-  reg [3:0] \$219 ;
-  reg [34:0] \$22 ;
+  wire [31:0] \$212 ;
+  reg [3:0] \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
+  wire [34:0] \$22 ;
   reg \$220 ;
   reg \$221 ;
   reg \$222 ;
   reg \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
-  reg [34:0] \$23 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [24:0] \$226 ;
+  reg [24:0] \$227 ;
+  reg [24:0] \$228 ;
+  reg [24:0] \$229 ;
+  wire [35:0] \$23 ;
   reg [24:0] \$230 ;
   reg [24:0] \$231 ;
   reg [24:0] \$232 ;
-  reg [24:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
+  reg [5:0] \$233 ;
+  reg [5:0] \$234 ;
+  reg [5:0] \$235 ;
+  reg [5:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
   reg [5:0] \$239 ;
-  wire [33:0] \$24 ;
+  wire [55:0] \$24 ;
   reg [5:0] \$240 ;
   reg [5:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [5:0] \$243 ;
-  reg [5:0] \$244 ;
-  reg [5:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [5:0] \$247 ;
+  reg [34:0] \$242 ;
+  reg [34:0] \$243 ;
+  reg [34:0] \$244 ;
+  reg [34:0] \$245 ;
+  reg [34:0] \$246 ;
+  reg [34:0] \$247 ;
   reg [34:0] \$248 ;
   reg [34:0] \$249 ;
-  wire [24:0] \$25 ;
+  wire [56:0] \$25 ;
   reg [34:0] \$250 ;
   reg [34:0] \$251 ;
   reg [34:0] \$252 ;
@@ -20822,140 +20771,140 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] \$257 ;
   reg [34:0] \$258 ;
   reg [34:0] \$259 ;
-  wire [22:0] \$26 ;
-  reg [34:0] \$260 ;
-  reg [34:0] \$261 ;
-  reg [34:0] \$262 ;
-  reg [34:0] \$263 ;
-  reg [34:0] \$264 ;
-  reg [34:0] \$265 ;
-  reg [22:0] \$266 ;
-  reg [16:0] \$267 ;
-  reg [16:0] \$268 ;
-  reg [33:0] \$269 ;
-  wire [13:0] \$27 ;
-  reg [33:0] \$270 ;
-  reg [33:0] \$271 ;
+  wire [53:0] \$26 ;
+  reg [22:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [33:0] \$263 ;
+  reg [33:0] \$264 ;
+  reg [33:0] \$265 ;
+  reg [16:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [24:0] \$268 ;
+  reg [24:0] \$269 ;
+  wire [54:0] \$27 ;
+  reg [24:0] \$270 ;
+  reg [5:0] \$271 ;
   reg [16:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [22:0] \$279 ;
-  wire [34:0] \$28 ;
-  reg [22:0] \$280 ;
-  reg [22:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [13:0] \$284 ;
-  reg [13:0] \$285 ;
-  reg [13:0] \$286 ;
-  reg [47:0] \$287 ;
-  reg [47:0] \$288 ;
-  reg [47:0] \$289 ;
-  wire [35:0] \$29 ;
-  reg [47:0] \$290 ;
-  reg \$291 ;
-  reg \$292 ;
-  reg [7:0] \$293 ;
-  reg \$294 ;
-  reg \$295 ;
+  reg [22:0] \$273 ;
+  reg [22:0] \$274 ;
+  reg [22:0] \$275 ;
+  reg [5:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [13:0] \$278 ;
+  reg [13:0] \$279 ;
+  wire [76:0] \$28 ;
+  reg [13:0] \$280 ;
+  reg [47:0] \$281 ;
+  reg [47:0] \$282 ;
+  reg [47:0] \$283 ;
+  reg [47:0] \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg [7:0] \$287 ;
+  reg \$288 ;
+  reg \$289 ;
+  wire [77:0] \$29 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
   reg [24:0] \$296 ;
   reg [24:0] \$297 ;
   reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [5:0] \$299 ;
   wire [8:0] \$3 ;
-  wire [55:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
+  wire [48:0] \$30 ;
+  reg [5:0] \$300 ;
+  reg [5:0] \$301 ;
+  reg [5:0] \$302 ;
+  reg [5:0] \$303 ;
+  reg [5:0] \$304 ;
   reg [5:0] \$305 ;
   reg [5:0] \$306 ;
   reg [5:0] \$307 ;
-  reg [5:0] \$308 ;
-  reg [5:0] \$309 ;
-  wire [56:0] \$31 ;
-  reg [5:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [5:0] \$313 ;
+  reg [33:0] \$308 ;
+  reg [33:0] \$309 ;
+  wire [49:0] \$31 ;
+  reg [33:0] \$310 ;
+  reg [33:0] \$311 ;
+  reg [33:0] \$312 ;
+  reg [33:0] \$313 ;
   reg [33:0] \$314 ;
   reg [33:0] \$315 ;
   reg [33:0] \$316 ;
   reg [33:0] \$317 ;
   reg [33:0] \$318 ;
   reg [33:0] \$319 ;
-  wire [53:0] \$32 ;
+  wire [47:0] \$32 ;
   reg [33:0] \$320 ;
   reg [33:0] \$321 ;
   reg [33:0] \$322 ;
   reg [33:0] \$323 ;
   reg [33:0] \$324 ;
   reg [33:0] \$325 ;
-  reg [33:0] \$326 ;
-  reg [33:0] \$327 ;
-  reg [33:0] \$328 ;
+  reg [22:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [16:0] \$328 ;
   reg [33:0] \$329 ;
-  wire [54:0] \$33 ;
+  wire \$33 ;
   reg [33:0] \$330 ;
   reg [33:0] \$331 ;
-  reg [22:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [33:0] \$336 ;
-  reg [33:0] \$337 ;
+  reg [16:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [5:0] \$337 ;
   reg [16:0] \$338 ;
-  reg [7:0] \$339 ;
-  wire [76:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [5:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [22:0] \$345 ;
-  reg [22:0] \$346 ;
-  reg [22:0] \$347 ;
-  reg [5:0] \$348 ;
-  reg [7:0] \$349 ;
-  wire [77:0] \$35 ;
-  reg [13:0] \$350 ;
-  reg [13:0] \$351 ;
-  reg [13:0] \$352 ;
-  reg [47:0] \$353 ;
-  reg [47:0] \$354 ;
-  reg [47:0] \$355 ;
-  reg [47:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg [7:0] \$359 ;
-  wire [48:0] \$36 ;
-  reg \$360 ;
-  reg \$361 ;
+  reg [22:0] \$339 ;
+  wire \$34 ;
+  reg [22:0] \$340 ;
+  reg [22:0] \$341 ;
+  reg [5:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [13:0] \$344 ;
+  reg [13:0] \$345 ;
+  reg [13:0] \$346 ;
+  reg [47:0] \$347 ;
+  reg [47:0] \$348 ;
+  reg [47:0] \$349 ;
+  wire \$35 ;
+  reg [47:0] \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg [7:0] \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [24:0] \$358 ;
+  reg [24:0] \$359 ;
+  wire \$36 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
   reg [24:0] \$362 ;
   reg [24:0] \$363 ;
   reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [24:0] \$368 ;
-  reg [24:0] \$369 ;
-  wire [49:0] \$37 ;
-  reg [24:0] \$370 ;
+  reg [5:0] \$365 ;
+  reg [5:0] \$366 ;
+  reg [5:0] \$367 ;
+  reg [5:0] \$368 ;
+  reg [5:0] \$369 ;
+  wire [48:0] \$37 ;
+  reg [5:0] \$370 ;
   reg [5:0] \$371 ;
   reg [5:0] \$372 ;
   reg [5:0] \$373 ;
-  reg [5:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg [5:0] \$376 ;
-  reg [5:0] \$377 ;
-  reg [5:0] \$378 ;
-  reg [5:0] \$379 ;
-  wire [47:0] \$38 ;
+  reg [34:0] \$374 ;
+  reg [34:0] \$375 ;
+  reg [34:0] \$376 ;
+  reg [34:0] \$377 ;
+  reg [34:0] \$378 ;
+  reg [34:0] \$379 ;
+  wire \$38 ;
   reg [34:0] \$380 ;
   reg [34:0] \$381 ;
   reg [34:0] \$382 ;
@@ -20969,66 +20918,66 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$39 ;
   reg [34:0] \$390 ;
   reg [34:0] \$391 ;
-  reg [34:0] \$392 ;
-  reg [34:0] \$393 ;
-  reg [34:0] \$394 ;
-  reg [34:0] \$395 ;
-  reg [34:0] \$396 ;
-  reg [34:0] \$397 ;
-  reg [22:0] \$398 ;
-  reg [16:0] \$399 ;
+  reg [22:0] \$392 ;
+  reg [16:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [33:0] \$395 ;
+  reg [33:0] \$396 ;
+  reg [33:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [7:0] \$399 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  reg [16:0] \$400 ;
-  reg [33:0] \$401 ;
-  reg [33:0] \$402 ;
-  reg [33:0] \$403 ;
+  wire [49:0] \$40 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [5:0] \$403 ;
   reg [16:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [24:0] \$407 ;
-  reg [24:0] \$408 ;
-  reg [5:0] \$409 ;
+  reg [22:0] \$405 ;
+  reg [22:0] \$406 ;
+  reg [22:0] \$407 ;
+  reg [5:0] \$408 ;
+  reg [7:0] \$409 ;
   wire \$41 ;
-  reg [16:0] \$410 ;
-  reg [22:0] \$411 ;
-  reg [22:0] \$412 ;
-  reg [22:0] \$413 ;
-  reg [5:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg [13:0] \$416 ;
-  reg [13:0] \$417 ;
-  reg [13:0] \$418 ;
-  reg [47:0] \$419 ;
+  reg [13:0] \$410 ;
+  reg [13:0] \$411 ;
+  reg [13:0] \$412 ;
+  reg [47:0] \$413 ;
+  reg [47:0] \$414 ;
+  reg [47:0] \$415 ;
+  reg [47:0] \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg [7:0] \$419 ;
   wire \$42 ;
-  reg [47:0] \$420 ;
-  reg [47:0] \$421 ;
-  reg [47:0] \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg [7:0] \$425 ;
-  reg \$426 ;
-  reg \$427 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg [24:0] \$422 ;
+  reg [24:0] \$423 ;
+  reg [24:0] \$424 ;
+  reg [24:0] \$425 ;
+  reg [24:0] \$426 ;
+  reg [24:0] \$427 ;
   reg [24:0] \$428 ;
   reg [24:0] \$429 ;
-  wire [48:0] \$43 ;
+  wire \$43 ;
   reg [24:0] \$430 ;
-  reg [24:0] \$431 ;
-  reg [24:0] \$432 ;
-  reg [24:0] \$433 ;
-  reg [24:0] \$434 ;
-  reg [24:0] \$435 ;
-  reg [24:0] \$436 ;
+  reg [5:0] \$431 ;
+  reg [5:0] \$432 ;
+  reg [5:0] \$433 ;
+  reg [5:0] \$434 ;
+  reg [5:0] \$435 ;
+  reg [5:0] \$436 ;
   reg [5:0] \$437 ;
   reg [5:0] \$438 ;
   reg [5:0] \$439 ;
   wire \$44 ;
-  reg [5:0] \$440 ;
-  reg [5:0] \$441 ;
-  reg [5:0] \$442 ;
-  reg [5:0] \$443 ;
-  reg [5:0] \$444 ;
-  reg [5:0] \$445 ;
+  reg [34:0] \$440 ;
+  reg [34:0] \$441 ;
+  reg [34:0] \$442 ;
+  reg [34:0] \$443 ;
+  reg [34:0] \$444 ;
+  reg [34:0] \$445 ;
   reg [34:0] \$446 ;
   reg [34:0] \$447 ;
   reg [34:0] \$448 ;
@@ -21042,115 +20991,109 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [34:0] \$455 ;
   reg [34:0] \$456 ;
   reg [34:0] \$457 ;
-  reg [34:0] \$458 ;
-  reg [34:0] \$459 ;
-  wire [49:0] \$46 ;
-  reg [34:0] \$460 ;
-  reg [34:0] \$461 ;
-  reg [34:0] \$462 ;
-  reg [34:0] \$463 ;
-  reg [22:0] \$464 ;
-  reg [16:0] \$465 ;
-  reg [16:0] \$466 ;
-  reg [33:0] \$467 ;
-  reg [33:0] \$468 ;
-  reg [33:0] \$469 ;
+  reg [22:0] \$458 ;
+  reg [16:0] \$459 ;
+  wire \$46 ;
+  reg [16:0] \$460 ;
+  reg [33:0] \$461 ;
+  reg [33:0] \$462 ;
+  reg [33:0] \$463 ;
+  reg [16:0] \$464 ;
+  reg [7:0] \$465 ;
+  reg [24:0] \$466 ;
+  reg [24:0] \$467 ;
+  reg [24:0] \$468 ;
+  reg [5:0] \$469 ;
   wire \$47 ;
   reg [16:0] \$470 ;
-  reg [7:0] \$471 ;
-  reg [24:0] \$472 ;
-  reg [24:0] \$473 ;
-  reg [24:0] \$474 ;
-  reg [5:0] \$475 ;
-  reg [16:0] \$476 ;
-  reg [22:0] \$477 ;
-  reg [22:0] \$478 ;
-  reg [22:0] \$479 ;
+  reg [22:0] \$471 ;
+  reg [22:0] \$472 ;
+  reg [22:0] \$473 ;
+  reg [5:0] \$474 ;
+  reg [7:0] \$475 ;
+  reg [13:0] \$476 ;
+  reg [13:0] \$477 ;
+  reg [13:0] \$478 ;
+  reg [47:0] \$479 ;
   wire \$48 ;
-  reg [5:0] \$480 ;
-  reg [7:0] \$481 ;
-  reg [13:0] \$482 ;
-  reg [13:0] \$483 ;
-  reg [13:0] \$484 ;
-  reg [47:0] \$485 ;
-  reg [47:0] \$486 ;
-  reg [47:0] \$487 ;
-  reg [47:0] \$488 ;
-  reg \$489 ;
+  reg [47:0] \$480 ;
+  reg [47:0] \$481 ;
+  reg [47:0] \$482 ;
+  reg \$483 ;
+  reg \$484 ;
+  reg [7:0] \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg [7:0] \$488 ;
+  reg [7:0] \$489 ;
   wire \$49 ;
-  reg \$490 ;
+  reg [7:0] \$490 ;
   reg [7:0] \$491 ;
-  reg \$492 ;
+  reg [3:0] \$492 ;
   reg \$493 ;
-  reg [7:0] \$494 ;
-  reg [7:0] \$495 ;
-  reg [7:0] \$496 ;
-  reg [7:0] \$497 ;
-  reg [3:0] \$498 ;
-  reg \$499 ;
+  reg [3:0] \$494 ;
+  reg [3:0] \$495 ;
+  reg [3:0] \$496 ;
+  reg \$497 ;
+  reg [31:0] \$498 ;
   wire \$5 ;
   wire \$50 ;
-  reg [3:0] \$500 ;
-  reg [3:0] \$501 ;
-  reg [3:0] \$502 ;
-  reg \$503 ;
-  reg [31:0] \$504 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  reg [24:0] \$57 ;
-  reg [5:0] \$58 ;
-  reg [33:0] \$59 ;
+  reg [24:0] \$51 ;
+  reg [5:0] \$52 ;
+  reg [33:0] \$53 ;
+  reg [33:0] \$54 ;
+  wire [33:0] \$55 ;
+  wire [24:0] \$56 ;
+  wire [22:0] \$57 ;
+  wire [13:0] \$58 ;
+  wire [34:0] \$59 ;
   wire [4:0] \$6 ;
-  reg [33:0] \$60 ;
-  wire [33:0] \$61 ;
-  wire [24:0] \$62 ;
-  wire [22:0] \$63 ;
-  wire [13:0] \$64 ;
-  wire [34:0] \$65 ;
-  wire [35:0] \$66 ;
-  wire [55:0] \$67 ;
-  wire [56:0] \$68 ;
-  wire [53:0] \$69 ;
+  wire [35:0] \$60 ;
+  wire [55:0] \$61 ;
+  wire [56:0] \$62 ;
+  wire [53:0] \$63 ;
+  wire [54:0] \$64 ;
+  wire [76:0] \$65 ;
+  wire [77:0] \$66 ;
+  wire [48:0] \$67 ;
+  wire [49:0] \$68 ;
+  wire [47:0] \$69 ;
   wire \$7 ;
-  wire [54:0] \$70 ;
-  wire [76:0] \$71 ;
-  wire [77:0] \$72 ;
-  wire [48:0] \$73 ;
-  wire [49:0] \$74 ;
-  wire [47:0] \$75 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [48:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [49:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
-  wire [48:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [49:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [24:0] \$88 ;
+  reg [5:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  reg [24:0] \$94 ;
-  reg [5:0] \$95 ;
-  reg [34:0] \$96 ;
-  reg [34:0] \$97 ;
-  wire [33:0] \$98 ;
-  wire [24:0] \$99 ;
+  reg [34:0] \$90 ;
+  reg [34:0] \$91 ;
+  wire [33:0] \$92 ;
+  wire [24:0] \$93 ;
+  wire [22:0] \$94 ;
+  wire [13:0] \$95 ;
+  wire [34:0] \$96 ;
+  wire [35:0] \$97 ;
+  wire [55:0] \$98 ;
+  wire [56:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -21471,7 +21414,8 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [5:0] rq3_x1_0 = 6'h00;
   reg [5:0] rq3_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
-  reg rq_valid_10 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_10;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -21765,315 +21709,301 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq1_part1_1 <= \$350 ;
+    rq1_above <= \$351 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$351 ;
+    rq1_tie <= \$352 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$352 ;
+    rq1_code <= \$353 ;
   always @(posedge clk)
-    rq1_sum0 <= \$353 ;
+    rq1_under <= \$354 ;
   always @(posedge clk)
-    rq1_sum1 <= \$354 ;
+    rq1_over <= \$355 ;
   always @(posedge clk)
-    rq1_prod <= \$355 ;
+    rq2_mult_1 <= \$356 ;
   always @(posedge clk)
-    rq1_floor <= \$356 ;
+    rq2_mult_2 <= \$357 ;
   always @(posedge clk)
-    rq1_above <= \$357 ;
+    rq2_mult_3 <= \$358 ;
   always @(posedge clk)
-    rq1_tie <= \$358 ;
+    rq2_mult_4 <= \$359 ;
   always @(posedge clk)
-    rq1_code <= \$359 ;
+    rq2_mult_5 <= \$360 ;
   always @(posedge clk)
-    rq1_under <= \$360 ;
+    rq2_mult_6 <= \$361 ;
   always @(posedge clk)
-    rq1_over <= \$361 ;
+    rq2_mult_7 <= \$362 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$362 ;
+    rq2_mult_8 <= \$363 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$363 ;
+    rq2_mult_9 <= \$364 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$364 ;
+    rq2_shift_1 <= \$365 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$365 ;
+    rq2_shift_2 <= \$366 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$366 ;
+    rq2_shift_3 <= \$367 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$367 ;
+    rq2_shift_4 <= \$368 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$368 ;
+    rq2_shift_5 <= \$369 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$369 ;
+    rq2_shift_6 <= \$370 ;
   always @(posedge clk)
-    rq2_mult_9 <= \$370 ;
+    rq2_shift_7 <= \$371 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$371 ;
+    rq2_shift_8 <= \$372 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$372 ;
+    rq2_shift_9 <= \$373 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$373 ;
+    rq2_half_1 <= \$374 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$374 ;
+    rq2_half_2 <= \$375 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$375 ;
+    rq2_half_3 <= \$376 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$376 ;
+    rq2_half_4 <= \$377 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$377 ;
+    rq2_half_5 <= \$378 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$378 ;
+    rq2_half_6 <= \$379 ;
   always @(posedge clk)
-    rq2_shift_9 <= \$379 ;
+    rq2_half_7 <= \$380 ;
   always @(posedge clk)
-    rq2_half_1 <= \$380 ;
+    rq2_half_8 <= \$381 ;
   always @(posedge clk)
-    rq2_half_2 <= \$381 ;
+    rq2_half_9 <= \$382 ;
   always @(posedge clk)
-    rq2_half_3 <= \$382 ;
+    rq2_mask_1 <= \$383 ;
   always @(posedge clk)
-    rq2_half_4 <= \$383 ;
+    rq2_mask_2 <= \$384 ;
   always @(posedge clk)
-    rq2_half_5 <= \$384 ;
+    rq2_mask_3 <= \$385 ;
   always @(posedge clk)
-    rq2_half_6 <= \$385 ;
+    rq2_mask_4 <= \$386 ;
   always @(posedge clk)
-    rq2_half_7 <= \$386 ;
+    rq2_mask_5 <= \$387 ;
   always @(posedge clk)
-    rq2_half_8 <= \$387 ;
+    rq2_mask_6 <= \$388 ;
   always @(posedge clk)
-    rq2_half_9 <= \$388 ;
+    rq2_mask_7 <= \$389 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$389 ;
+    rq2_mask_8 <= \$390 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$390 ;
+    rq2_mask_9 <= \$391 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$391 ;
+    rq2_x <= \$392 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$392 ;
+    rq2_x0_0 <= \$393 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$393 ;
+    rq2_m0_0 <= \$394 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$394 ;
+    rq2_part0_0 <= \$395 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$395 ;
+    rq2_part0_0_r <= \$396 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$396 ;
+    rq2_part0_0_rr <= \$397 ;
   always @(posedge clk)
-    rq2_mask_9 <= \$397 ;
+    rq2_x0_1 <= \$398 ;
   always @(posedge clk)
-    rq2_x <= \$398 ;
+    rq2_m0_1 <= \$399 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$399 ;
+    rq2_part0_1 <= \$400 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$400 ;
+    rq2_part0_1_r <= \$401 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$401 ;
+    rq2_part0_1_rr <= \$402 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$402 ;
+    rq2_x1_0 <= \$403 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$403 ;
+    rq2_m1_0 <= \$404 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$404 ;
+    rq2_part1_0 <= \$405 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$405 ;
+    rq2_part1_0_r <= \$406 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$406 ;
+    rq2_part1_0_rr <= \$407 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$407 ;
+    rq2_x1_1 <= \$408 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$408 ;
+    rq2_m1_1 <= \$409 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$409 ;
+    rq2_part1_1 <= \$410 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$410 ;
+    rq2_part1_1_r <= \$411 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$411 ;
+    rq2_part1_1_rr <= \$412 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$412 ;
+    rq2_sum0 <= \$413 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$413 ;
+    rq2_sum1 <= \$414 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$414 ;
+    rq2_prod <= \$415 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$415 ;
+    rq2_floor <= \$416 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$416 ;
+    rq2_above <= \$417 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$417 ;
+    rq2_tie <= \$418 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$418 ;
+    rq2_code <= \$419 ;
   always @(posedge clk)
-    rq2_sum0 <= \$419 ;
+    rq2_under <= \$420 ;
   always @(posedge clk)
-    rq2_sum1 <= \$420 ;
+    rq2_over <= \$421 ;
   always @(posedge clk)
-    rq2_prod <= \$421 ;
+    rq3_mult_1 <= \$422 ;
   always @(posedge clk)
-    rq2_floor <= \$422 ;
+    rq3_mult_2 <= \$423 ;
   always @(posedge clk)
-    rq2_above <= \$423 ;
+    rq3_mult_3 <= \$424 ;
   always @(posedge clk)
-    rq2_tie <= \$424 ;
+    rq3_mult_4 <= \$425 ;
   always @(posedge clk)
-    rq2_code <= \$425 ;
+    rq3_mult_5 <= \$426 ;
   always @(posedge clk)
-    rq2_under <= \$426 ;
+    rq3_mult_6 <= \$427 ;
   always @(posedge clk)
-    rq2_over <= \$427 ;
+    rq3_mult_7 <= \$428 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$428 ;
+    rq3_mult_8 <= \$429 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$429 ;
+    rq3_mult_9 <= \$430 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$430 ;
+    rq3_shift_1 <= \$431 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$431 ;
+    rq3_shift_2 <= \$432 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$432 ;
+    rq3_shift_3 <= \$433 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$433 ;
+    rq3_shift_4 <= \$434 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$434 ;
+    rq3_shift_5 <= \$435 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$435 ;
+    rq3_shift_6 <= \$436 ;
   always @(posedge clk)
-    rq3_mult_9 <= \$436 ;
+    rq3_shift_7 <= \$437 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$437 ;
+    rq3_shift_8 <= \$438 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$438 ;
+    rq3_shift_9 <= \$439 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$439 ;
+    rq3_half_1 <= \$440 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$440 ;
+    rq3_half_2 <= \$441 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$441 ;
+    rq3_half_3 <= \$442 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$442 ;
+    rq3_half_4 <= \$443 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$443 ;
+    rq3_half_5 <= \$444 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$444 ;
+    rq3_half_6 <= \$445 ;
   always @(posedge clk)
-    rq3_shift_9 <= \$445 ;
+    rq3_half_7 <= \$446 ;
   always @(posedge clk)
-    rq3_half_1 <= \$446 ;
+    rq3_half_8 <= \$447 ;
   always @(posedge clk)
-    rq3_half_2 <= \$447 ;
+    rq3_half_9 <= \$448 ;
   always @(posedge clk)
-    rq3_half_3 <= \$448 ;
+    rq3_mask_1 <= \$449 ;
   always @(posedge clk)
-    rq3_half_4 <= \$449 ;
+    rq3_mask_2 <= \$450 ;
   always @(posedge clk)
-    rq3_half_5 <= \$450 ;
+    rq3_mask_3 <= \$451 ;
   always @(posedge clk)
-    rq3_half_6 <= \$451 ;
+    rq3_mask_4 <= \$452 ;
   always @(posedge clk)
-    rq3_half_7 <= \$452 ;
+    rq3_mask_5 <= \$453 ;
   always @(posedge clk)
-    rq3_half_8 <= \$453 ;
+    rq3_mask_6 <= \$454 ;
   always @(posedge clk)
-    rq3_half_9 <= \$454 ;
+    rq3_mask_7 <= \$455 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$455 ;
+    rq3_mask_8 <= \$456 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$456 ;
+    rq3_mask_9 <= \$457 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$457 ;
+    rq3_x <= \$458 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$458 ;
+    rq3_x0_0 <= \$459 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$459 ;
+    rq3_m0_0 <= \$460 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$460 ;
+    rq3_part0_0 <= \$461 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$461 ;
+    rq3_part0_0_r <= \$462 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$462 ;
+    rq3_part0_0_rr <= \$463 ;
   always @(posedge clk)
-    rq3_mask_9 <= \$463 ;
+    rq3_x0_1 <= \$464 ;
   always @(posedge clk)
-    rq3_x <= \$464 ;
+    rq3_m0_1 <= \$465 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$465 ;
+    rq3_part0_1 <= \$466 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$466 ;
+    rq3_part0_1_r <= \$467 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$467 ;
+    rq3_part0_1_rr <= \$468 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$468 ;
+    rq3_x1_0 <= \$469 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$469 ;
+    rq3_m1_0 <= \$470 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$470 ;
+    rq3_part1_0 <= \$471 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$471 ;
+    rq3_part1_0_r <= \$472 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$472 ;
+    rq3_part1_0_rr <= \$473 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$473 ;
+    rq3_x1_1 <= \$474 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$474 ;
+    rq3_m1_1 <= \$475 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$475 ;
+    rq3_part1_1 <= \$476 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$476 ;
+    rq3_part1_1_r <= \$477 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$477 ;
+    rq3_part1_1_rr <= \$478 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$478 ;
+    rq3_sum0 <= \$479 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$479 ;
+    rq3_sum1 <= \$480 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$480 ;
+    rq3_prod <= \$481 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$481 ;
+    rq3_floor <= \$482 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$482 ;
+    rq3_above <= \$483 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$483 ;
+    rq3_tie <= \$484 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$484 ;
+    rq3_code <= \$485 ;
   always @(posedge clk)
-    rq3_sum0 <= \$485 ;
+    rq3_under <= \$486 ;
   always @(posedge clk)
-    rq3_sum1 <= \$486 ;
+    rq3_over <= \$487 ;
   always @(posedge clk)
-    rq3_prod <= \$487 ;
+    rq0_out <= \$488 ;
   always @(posedge clk)
-    rq3_floor <= \$488 ;
+    rq1_out <= \$489 ;
   always @(posedge clk)
-    rq3_above <= \$489 ;
+    rq2_out <= \$490 ;
   always @(posedge clk)
-    rq3_tie <= \$490 ;
+    rq3_out <= \$491 ;
   always @(posedge clk)
-    rq3_code <= \$491 ;
+    q_owed <= \$492 ;
   always @(posedge clk)
-    rq3_under <= \$492 ;
+    i__ready <= \$493 ;
   always @(posedge clk)
-    rq3_over <= \$493 ;
+    \$signature__addr  <= \$494 ;
   always @(posedge clk)
-    rq0_out <= \$494 ;
+    rport__addr <= \$495 ;
   always @(posedge clk)
-    rq1_out <= \$495 ;
+    q_stored <= \$496 ;
   always @(posedge clk)
-    rq2_out <= \$496 ;
+    o__valid <= \$497 ;
   always @(posedge clk)
-    rq3_out <= \$497 ;
-  always @(posedge clk)
-    q_owed <= \$498 ;
-  always @(posedge clk)
-    i__ready <= \$499 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$500 ;
-  always @(posedge clk)
-    rport__addr <= \$501 ;
-  always @(posedge clk)
-    q_stored <= \$502 ;
-  always @(posedge clk)
-    o__valid <= \$503 ;
-  always @(posedge clk)
-    o__payload <= \$504 ;
+    o__payload <= \$498 ;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
   assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_7 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_7 };
@@ -22086,3070 +22016,3077 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$6  = q_owed + \$5 ;
   assign \$7  = o__valid & o__ready;
   assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_10 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'hf;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed(1'h0) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
-  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$39  = rq0_rem > rq0_half_7;
-  assign \$40  = rq0_rem == rq0_half_7;
-  assign \$41  = | rq0_half_7;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = $signed(8'h4e) + $signed(rq0_floor);
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) < $signed(9'h131);
-  assign \$50  = $signed(rq0_floor) < $signed(9'h132);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = rq0_tie & rq0_floor[0];
-  assign \$53  = rq0_above | \$52 ;
-  assign \$54  = $signed(rq0_floor) > $signed(7'h30);
-  assign \$55  = $signed(rq0_floor) > $signed(7'h31);
-  assign \$56  = \$53  ? \$54  : \$55 ;
-  assign \$61  = rq1_x0_0 * rq1_m0_0;
-  assign \$62  = rq1_x0_1 * rq1_m0_1;
-  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$66  = 1'h0 + \$65 ;
-  assign \$68  = \$66  + \$67 ;
-  assign \$70  = $signed(1'h0) + $signed(\$69 );
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
-  assign \$75  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$76  = rq1_rem > rq1_half_7;
-  assign \$77  = rq1_rem == rq1_half_7;
-  assign \$78  = | rq1_half_7;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = $signed(8'h4e) + $signed(rq1_floor);
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) < $signed(9'h131);
-  assign \$87  = $signed(rq1_floor) < $signed(9'h132);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$89  = rq1_tie & rq1_floor[0];
-  assign \$90  = rq1_above | \$89 ;
-  assign \$91  = $signed(rq1_floor) > $signed(7'h30);
-  assign \$92  = $signed(rq1_floor) > $signed(7'h31);
-  assign \$93  = \$90  ? \$91  : \$92 ;
-  assign \$98  = rq2_x0_0 * rq2_m0_0;
-  assign \$99  = rq2_x0_1 * rq2_m0_1;
-  assign \$100  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$101  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$103  = 1'h0 + \$102 ;
-  assign \$105  = \$103  + \$104 ;
-  assign \$107  = $signed(1'h0) + $signed(\$106 );
-  assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$111  = $signed(\$110 ) + $signed(rq2_sum1);
-  assign \$112  = $signed(rq2_prod) >>> rq2_shift_7;
-  assign \$113  = rq2_rem > rq2_half_7;
-  assign \$114  = rq2_rem == rq2_half_7;
-  assign \$115  = | rq2_half_7;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = $signed(8'h4e) + $signed(rq2_floor);
-  assign \$118  = rq2_tie & rq2_floor[0];
-  assign \$119  = rq2_above | \$118 ;
-  assign \$120  = $signed(\$117 ) + $signed({ 1'h0, \$119  });
-  assign \$121  = rq2_tie & rq2_floor[0];
-  assign \$122  = rq2_above | \$121 ;
-  assign \$123  = $signed(rq2_floor) < $signed(9'h131);
-  assign \$124  = $signed(rq2_floor) < $signed(9'h132);
-  assign \$125  = \$122  ? \$123  : \$124 ;
-  assign \$126  = rq2_tie & rq2_floor[0];
-  assign \$127  = rq2_above | \$126 ;
-  assign \$128  = $signed(rq2_floor) > $signed(7'h30);
-  assign \$129  = $signed(rq2_floor) > $signed(7'h31);
-  assign \$130  = \$127  ? \$128  : \$129 ;
-  assign \$135  = rq3_x0_0 * rq3_m0_0;
-  assign \$136  = rq3_x0_1 * rq3_m0_1;
-  assign \$137  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$138  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$140  = 1'h0 + \$139 ;
-  assign \$142  = \$140  + \$141 ;
-  assign \$144  = $signed(1'h0) + $signed(\$143 );
-  assign \$146  = $signed(\$144 ) + $signed(\$145 );
-  assign \$147  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$148  = $signed(\$147 ) + $signed(rq3_sum1);
-  assign \$149  = $signed(rq3_prod) >>> rq3_shift_7;
-  assign \$150  = rq3_rem > rq3_half_7;
-  assign \$151  = rq3_rem == rq3_half_7;
-  assign \$152  = | rq3_half_7;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = $signed(8'h4e) + $signed(rq3_floor);
-  assign \$155  = rq3_tie & rq3_floor[0];
-  assign \$156  = rq3_above | \$155 ;
-  assign \$157  = $signed(\$154 ) + $signed({ 1'h0, \$156  });
-  assign \$158  = rq3_tie & rq3_floor[0];
-  assign \$159  = rq3_above | \$158 ;
-  assign \$160  = $signed(rq3_floor) < $signed(9'h131);
-  assign \$161  = $signed(rq3_floor) < $signed(9'h132);
-  assign \$162  = \$159  ? \$160  : \$161 ;
-  assign \$163  = rq3_tie & rq3_floor[0];
-  assign \$164  = rq3_above | \$163 ;
-  assign \$165  = $signed(rq3_floor) > $signed(7'h30);
-  assign \$166  = $signed(rq3_floor) > $signed(7'h31);
-  assign \$167  = \$164  ? \$165  : \$166 ;
-  assign \$168  = rq0_over ? 8'h7f : rq0_code;
-  assign \$169  = rq0_under ? 8'h80 : \$168 ;
-  assign \$170  = rq1_over ? 8'h7f : rq1_code;
-  assign \$171  = rq1_under ? 8'h80 : \$170 ;
-  assign \$172  = rq2_over ? 8'h7f : rq2_code;
-  assign \$173  = rq2_under ? 8'h80 : \$172 ;
-  assign \$174  = rq3_over ? 8'h7f : rq3_code;
-  assign \$175  = rq3_under ? 8'h80 : \$174 ;
-  assign \$176  = i__valid & i__ready;
-  assign \$177  = o__valid & o__ready;
-  assign \$178  = q_owed < 4'hb;
-  assign \$179  = \$177  ? i__ready : \$178 ;
-  assign \$180  = o__valid & o__ready;
-  assign \$181  = \$180  | i__ready;
-  assign \$182  = \$176  ? \$179  : \$181 ;
-  assign \$183  = ~ o__valid;
-  assign \$184  = \$183  | o__ready;
-  assign \$185  = | q_stored;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$184  & \$186 ;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = rq_valid_10 & \$188 ;
-  assign \$190  = \$signature__addr  == 4'ha;
-  assign \$191  = \$signature__addr  + 1'h1;
-  assign \$192  = \$190  ? 5'h00 : \$191 ;
-  assign \$193  = ~ o__valid;
-  assign \$194  = \$193  | o__ready;
-  assign \$195  = | q_stored;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = rport__addr == 4'ha;
-  assign \$198  = rport__addr + 1'h1;
-  assign \$199  = \$197  ? 5'h00 : \$198 ;
-  assign \$200  = ~ o__valid;
-  assign \$201  = \$200  | o__ready;
-  assign \$202  = | q_stored;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = \$201  & \$203 ;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = rq_valid_10 & \$205 ;
-  assign \$207  = q_stored + \$206 ;
-  assign \$208  = ~ o__valid;
-  assign \$209  = \$208  | o__ready;
-  assign \$210  = | q_stored;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = \$207  - \$211 ;
-  assign \$213  = ~ o__valid;
-  assign \$214  = \$213  | o__ready;
-  assign \$215  = | q_stored;
-  assign \$216  = \$215  | rq_valid_10;
-  assign \$217  = | q_stored;
-  assign \$218  = \$217  ? rport__data : q_in;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = group == 4'hf;
+  assign \$11  = group + 1'h1;
+  assign \$12  = \$10  ? 5'h00 : \$11 ;
+  assign \$13  = i__valid & i__ready;
+  assign \$18  = rq0_x0_0 * rq0_m0_0;
+  assign \$19  = rq0_x0_1 * rq0_m0_1;
+  assign \$20  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$21  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$23  = 1'h0 + \$22 ;
+  assign \$25  = \$23  + \$24 ;
+  assign \$27  = $signed(1'h0) + $signed(\$26 );
+  assign \$29  = $signed(\$27 ) + $signed(\$28 );
+  assign \$30  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$31  = $signed(\$30 ) + $signed(rq0_sum1);
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$33  = rq0_rem > rq0_half_7;
+  assign \$34  = rq0_rem == rq0_half_7;
+  assign \$35  = | rq0_half_7;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(8'h4e) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(rq0_floor) < $signed(9'h131);
+  assign \$44  = $signed(rq0_floor) < $signed(9'h132);
+  assign \$45  = \$42  ? \$43  : \$44 ;
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(rq0_floor) > $signed(7'h30);
+  assign \$49  = $signed(rq0_floor) > $signed(7'h31);
+  assign \$50  = \$47  ? \$48  : \$49 ;
+  assign \$55  = rq1_x0_0 * rq1_m0_0;
+  assign \$56  = rq1_x0_1 * rq1_m0_1;
+  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$60  = 1'h0 + \$59 ;
+  assign \$62  = \$60  + \$61 ;
+  assign \$64  = $signed(1'h0) + $signed(\$63 );
+  assign \$66  = $signed(\$64 ) + $signed(\$65 );
+  assign \$67  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$68  = $signed(\$67 ) + $signed(rq1_sum1);
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$70  = rq1_rem > rq1_half_7;
+  assign \$71  = rq1_rem == rq1_half_7;
+  assign \$72  = | rq1_half_7;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = $signed(8'h4e) + $signed(rq1_floor);
+  assign \$75  = rq1_tie & rq1_floor[0];
+  assign \$76  = rq1_above | \$75 ;
+  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(rq1_floor) < $signed(9'h131);
+  assign \$81  = $signed(rq1_floor) < $signed(9'h132);
+  assign \$82  = \$79  ? \$80  : \$81 ;
+  assign \$83  = rq1_tie & rq1_floor[0];
+  assign \$84  = rq1_above | \$83 ;
+  assign \$85  = $signed(rq1_floor) > $signed(7'h30);
+  assign \$86  = $signed(rq1_floor) > $signed(7'h31);
+  assign \$87  = \$84  ? \$85  : \$86 ;
+  assign \$92  = rq2_x0_0 * rq2_m0_0;
+  assign \$93  = rq2_x0_1 * rq2_m0_1;
+  assign \$94  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$95  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$97  = 1'h0 + \$96 ;
+  assign \$99  = \$97  + \$98 ;
+  assign \$101  = $signed(1'h0) + $signed(\$100 );
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$104  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$105  = $signed(\$104 ) + $signed(rq2_sum1);
+  assign \$106  = $signed(rq2_prod) >>> rq2_shift_7;
+  assign \$107  = rq2_rem > rq2_half_7;
+  assign \$108  = rq2_rem == rq2_half_7;
+  assign \$109  = | rq2_half_7;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = $signed(8'h4e) + $signed(rq2_floor);
+  assign \$112  = rq2_tie & rq2_floor[0];
+  assign \$113  = rq2_above | \$112 ;
+  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
+  assign \$115  = rq2_tie & rq2_floor[0];
+  assign \$116  = rq2_above | \$115 ;
+  assign \$117  = $signed(rq2_floor) < $signed(9'h131);
+  assign \$118  = $signed(rq2_floor) < $signed(9'h132);
+  assign \$119  = \$116  ? \$117  : \$118 ;
+  assign \$120  = rq2_tie & rq2_floor[0];
+  assign \$121  = rq2_above | \$120 ;
+  assign \$122  = $signed(rq2_floor) > $signed(7'h30);
+  assign \$123  = $signed(rq2_floor) > $signed(7'h31);
+  assign \$124  = \$121  ? \$122  : \$123 ;
+  assign \$129  = rq3_x0_0 * rq3_m0_0;
+  assign \$130  = rq3_x0_1 * rq3_m0_1;
+  assign \$131  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$132  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$134  = 1'h0 + \$133 ;
+  assign \$136  = \$134  + \$135 ;
+  assign \$138  = $signed(1'h0) + $signed(\$137 );
+  assign \$140  = $signed(\$138 ) + $signed(\$139 );
+  assign \$141  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$142  = $signed(\$141 ) + $signed(rq3_sum1);
+  assign \$143  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$144  = rq3_rem > rq3_half_7;
+  assign \$145  = rq3_rem == rq3_half_7;
+  assign \$146  = | rq3_half_7;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = $signed(8'h4e) + $signed(rq3_floor);
+  assign \$149  = rq3_tie & rq3_floor[0];
+  assign \$150  = rq3_above | \$149 ;
+  assign \$151  = $signed(\$148 ) + $signed({ 1'h0, \$150  });
+  assign \$152  = rq3_tie & rq3_floor[0];
+  assign \$153  = rq3_above | \$152 ;
+  assign \$154  = $signed(rq3_floor) < $signed(9'h131);
+  assign \$155  = $signed(rq3_floor) < $signed(9'h132);
+  assign \$156  = \$153  ? \$154  : \$155 ;
+  assign \$157  = rq3_tie & rq3_floor[0];
+  assign \$158  = rq3_above | \$157 ;
+  assign \$159  = $signed(rq3_floor) > $signed(7'h30);
+  assign \$160  = $signed(rq3_floor) > $signed(7'h31);
+  assign \$161  = \$158  ? \$159  : \$160 ;
+  assign \$162  = rq0_over ? 8'h7f : rq0_code;
+  assign \$163  = rq0_under ? 8'h80 : \$162 ;
+  assign \$164  = rq1_over ? 8'h7f : rq1_code;
+  assign \$165  = rq1_under ? 8'h80 : \$164 ;
+  assign \$166  = rq2_over ? 8'h7f : rq2_code;
+  assign \$167  = rq2_under ? 8'h80 : \$166 ;
+  assign \$168  = rq3_over ? 8'h7f : rq3_code;
+  assign \$169  = rq3_under ? 8'h80 : \$168 ;
+  assign \$170  = i__valid & i__ready;
+  assign \$171  = o__valid & o__ready;
+  assign \$172  = q_owed < 4'hb;
+  assign \$173  = \$171  ? i__ready : \$172 ;
+  assign \$174  = o__valid & o__ready;
+  assign \$175  = \$174  | i__ready;
+  assign \$176  = \$170  ? \$173  : \$175 ;
+  assign \$177  = ~ o__valid;
+  assign \$178  = \$177  | o__ready;
+  assign \$179  = | q_stored;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$178  & \$180 ;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$signature__en  & \$182 ;
+  assign \$184  = \$signature__addr  == 4'ha;
+  assign \$185  = \$signature__addr  + 1'h1;
+  assign \$186  = \$184  ? 5'h00 : \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = rport__addr == 4'ha;
+  assign \$192  = rport__addr + 1'h1;
+  assign \$193  = \$191  ? 5'h00 : \$192 ;
+  assign \$194  = ~ o__valid;
+  assign \$195  = \$194  | o__ready;
+  assign \$196  = | q_stored;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = \$195  & \$197 ;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = \$signature__en  & \$199 ;
+  assign \$201  = q_stored + \$200 ;
+  assign \$202  = ~ o__valid;
+  assign \$203  = \$202  | o__ready;
+  assign \$204  = | q_stored;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = \$201  - \$205 ;
+  assign \$207  = ~ o__valid;
+  assign \$208  = \$207  | o__ready;
+  assign \$209  = | q_stored;
+  assign \$210  = \$209  | \$signature__en ;
+  assign \$211  = | q_stored;
+  assign \$212  = \$211  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$219 ;
+    group <= \$213 ;
   always @(posedge clk)
-    rq_valid_1 <= \$220 ;
+    rq_valid_1 <= \$214 ;
   always @(posedge clk)
-    rq_valid_2 <= \$221 ;
+    rq_valid_2 <= \$215 ;
   always @(posedge clk)
-    rq_valid_3 <= \$222 ;
+    rq_valid_3 <= \$216 ;
   always @(posedge clk)
-    rq_valid_4 <= \$223 ;
+    rq_valid_4 <= \$217 ;
   always @(posedge clk)
-    rq_valid_5 <= \$224 ;
+    rq_valid_5 <= \$218 ;
   always @(posedge clk)
-    rq_valid_6 <= \$225 ;
+    rq_valid_6 <= \$219 ;
   always @(posedge clk)
-    rq_valid_7 <= \$226 ;
+    rq_valid_7 <= \$220 ;
   always @(posedge clk)
-    rq_valid_8 <= \$227 ;
+    rq_valid_8 <= \$221 ;
   always @(posedge clk)
-    rq_valid_9 <= \$228 ;
+    rq_valid_9 <= \$222 ;
   always @(posedge clk)
-    rq_valid_10 <= \$229 ;
+    \$signature__en  <= \$223 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$230 ;
+    rq0_mult_1 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$231 ;
+    rq0_mult_2 <= \$225 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$232 ;
+    rq0_mult_3 <= \$226 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$233 ;
+    rq0_mult_4 <= \$227 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$234 ;
+    rq0_mult_5 <= \$228 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$235 ;
+    rq0_mult_6 <= \$229 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$236 ;
+    rq0_mult_7 <= \$230 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$237 ;
+    rq0_mult_8 <= \$231 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$238 ;
+    rq0_mult_9 <= \$232 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$239 ;
+    rq0_shift_1 <= \$233 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$240 ;
+    rq0_shift_2 <= \$234 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$241 ;
+    rq0_shift_3 <= \$235 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$242 ;
+    rq0_shift_4 <= \$236 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$243 ;
+    rq0_shift_5 <= \$237 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$244 ;
+    rq0_shift_6 <= \$238 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$245 ;
+    rq0_shift_7 <= \$239 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$246 ;
+    rq0_shift_8 <= \$240 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$247 ;
+    rq0_shift_9 <= \$241 ;
   always @(posedge clk)
-    rq0_half_1 <= \$248 ;
+    rq0_half_1 <= \$242 ;
   always @(posedge clk)
-    rq0_half_2 <= \$249 ;
+    rq0_half_2 <= \$243 ;
   always @(posedge clk)
-    rq0_half_3 <= \$250 ;
+    rq0_half_3 <= \$244 ;
   always @(posedge clk)
-    rq0_half_4 <= \$251 ;
+    rq0_half_4 <= \$245 ;
   always @(posedge clk)
-    rq0_half_5 <= \$252 ;
+    rq0_half_5 <= \$246 ;
   always @(posedge clk)
-    rq0_half_6 <= \$253 ;
+    rq0_half_6 <= \$247 ;
   always @(posedge clk)
-    rq0_half_7 <= \$254 ;
+    rq0_half_7 <= \$248 ;
   always @(posedge clk)
-    rq0_half_8 <= \$255 ;
+    rq0_half_8 <= \$249 ;
   always @(posedge clk)
-    rq0_half_9 <= \$256 ;
+    rq0_half_9 <= \$250 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$257 ;
+    rq0_mask_1 <= \$251 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$258 ;
+    rq0_mask_2 <= \$252 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$259 ;
+    rq0_mask_3 <= \$253 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$260 ;
+    rq0_mask_4 <= \$254 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$261 ;
+    rq0_mask_5 <= \$255 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$262 ;
+    rq0_mask_6 <= \$256 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$263 ;
+    rq0_mask_7 <= \$257 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$264 ;
+    rq0_mask_8 <= \$258 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$265 ;
+    rq0_mask_9 <= \$259 ;
   always @(posedge clk)
-    rq0_x <= \$266 ;
+    rq0_x <= \$260 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$267 ;
+    rq0_x0_0 <= \$261 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$268 ;
+    rq0_m0_0 <= \$262 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$269 ;
+    rq0_part0_0 <= \$263 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$270 ;
+    rq0_part0_0_r <= \$264 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$271 ;
+    rq0_part0_0_rr <= \$265 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$272 ;
+    rq0_x0_1 <= \$266 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$273 ;
+    rq0_m0_1 <= \$267 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$274 ;
+    rq0_part0_1 <= \$268 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$275 ;
+    rq0_part0_1_r <= \$269 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$276 ;
+    rq0_part0_1_rr <= \$270 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$277 ;
+    rq0_x1_0 <= \$271 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$278 ;
+    rq0_m1_0 <= \$272 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$279 ;
+    rq0_part1_0 <= \$273 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$280 ;
+    rq0_part1_0_r <= \$274 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$281 ;
+    rq0_part1_0_rr <= \$275 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$282 ;
+    rq0_x1_1 <= \$276 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$283 ;
+    rq0_m1_1 <= \$277 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$284 ;
+    rq0_part1_1 <= \$278 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$285 ;
+    rq0_part1_1_r <= \$279 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$286 ;
+    rq0_part1_1_rr <= \$280 ;
   always @(posedge clk)
-    rq0_sum0 <= \$287 ;
+    rq0_sum0 <= \$281 ;
   always @(posedge clk)
-    rq0_sum1 <= \$288 ;
+    rq0_sum1 <= \$282 ;
   always @(posedge clk)
-    rq0_prod <= \$289 ;
+    rq0_prod <= \$283 ;
   always @(posedge clk)
-    rq0_floor <= \$290 ;
+    rq0_floor <= \$284 ;
   always @(posedge clk)
-    rq0_above <= \$291 ;
+    rq0_above <= \$285 ;
   always @(posedge clk)
-    rq0_tie <= \$292 ;
+    rq0_tie <= \$286 ;
   always @(posedge clk)
-    rq0_code <= \$293 ;
+    rq0_code <= \$287 ;
   always @(posedge clk)
-    rq0_under <= \$294 ;
+    rq0_under <= \$288 ;
   always @(posedge clk)
-    rq0_over <= \$295 ;
+    rq0_over <= \$289 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$296 ;
+    rq1_mult_1 <= \$290 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$297 ;
+    rq1_mult_2 <= \$291 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$298 ;
+    rq1_mult_3 <= \$292 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$299 ;
+    rq1_mult_4 <= \$293 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$300 ;
+    rq1_mult_5 <= \$294 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$301 ;
+    rq1_mult_6 <= \$295 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$302 ;
+    rq1_mult_7 <= \$296 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$303 ;
+    rq1_mult_8 <= \$297 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$304 ;
+    rq1_mult_9 <= \$298 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$305 ;
+    rq1_shift_1 <= \$299 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$306 ;
+    rq1_shift_2 <= \$300 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$307 ;
+    rq1_shift_3 <= \$301 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$308 ;
+    rq1_shift_4 <= \$302 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$309 ;
+    rq1_shift_5 <= \$303 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$310 ;
+    rq1_shift_6 <= \$304 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$311 ;
+    rq1_shift_7 <= \$305 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$312 ;
+    rq1_shift_8 <= \$306 ;
   always @(posedge clk)
-    rq1_shift_9 <= \$313 ;
+    rq1_shift_9 <= \$307 ;
   always @(posedge clk)
-    rq1_half_1 <= \$314 ;
+    rq1_half_1 <= \$308 ;
   always @(posedge clk)
-    rq1_half_2 <= \$315 ;
+    rq1_half_2 <= \$309 ;
   always @(posedge clk)
-    rq1_half_3 <= \$316 ;
+    rq1_half_3 <= \$310 ;
   always @(posedge clk)
-    rq1_half_4 <= \$317 ;
+    rq1_half_4 <= \$311 ;
   always @(posedge clk)
-    rq1_half_5 <= \$318 ;
+    rq1_half_5 <= \$312 ;
   always @(posedge clk)
-    rq1_half_6 <= \$319 ;
+    rq1_half_6 <= \$313 ;
   always @(posedge clk)
-    rq1_half_7 <= \$320 ;
+    rq1_half_7 <= \$314 ;
   always @(posedge clk)
-    rq1_half_8 <= \$321 ;
+    rq1_half_8 <= \$315 ;
   always @(posedge clk)
-    rq1_half_9 <= \$322 ;
+    rq1_half_9 <= \$316 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$323 ;
+    rq1_mask_1 <= \$317 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$324 ;
+    rq1_mask_2 <= \$318 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$325 ;
+    rq1_mask_3 <= \$319 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$326 ;
+    rq1_mask_4 <= \$320 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$327 ;
+    rq1_mask_5 <= \$321 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$328 ;
+    rq1_mask_6 <= \$322 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$329 ;
+    rq1_mask_7 <= \$323 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$330 ;
+    rq1_mask_8 <= \$324 ;
   always @(posedge clk)
-    rq1_mask_9 <= \$331 ;
+    rq1_mask_9 <= \$325 ;
   always @(posedge clk)
-    rq1_x <= \$332 ;
+    rq1_x <= \$326 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$333 ;
+    rq1_x0_0 <= \$327 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$334 ;
+    rq1_m0_0 <= \$328 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$335 ;
+    rq1_part0_0 <= \$329 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$336 ;
+    rq1_part0_0_r <= \$330 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$337 ;
+    rq1_part0_0_rr <= \$331 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$338 ;
+    rq1_x0_1 <= \$332 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$339 ;
+    rq1_m0_1 <= \$333 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$340 ;
+    rq1_part0_1 <= \$334 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$341 ;
+    rq1_part0_1_r <= \$335 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$342 ;
+    rq1_part0_1_rr <= \$336 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$343 ;
+    rq1_x1_0 <= \$337 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$344 ;
+    rq1_m1_0 <= \$338 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$345 ;
+    rq1_part1_0 <= \$339 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$346 ;
+    rq1_part1_0_r <= \$340 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$347 ;
+    rq1_part1_0_rr <= \$341 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$348 ;
+    rq1_x1_1 <= \$342 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$349 ;
+    rq1_m1_1 <= \$343 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$344 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$345 ;
+  always @(posedge clk)
+    rq1_part1_1_rr <= \$346 ;
+  always @(posedge clk)
+    rq1_sum0 <= \$347 ;
+  always @(posedge clk)
+    rq1_sum1 <= \$348 ;
+  always @(posedge clk)
+    rq1_prod <= \$349 ;
+  always @(posedge clk)
+    rq1_floor <= \$350 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = rq1_part1_1;
+    \$351  = \$70 ;
     if (rst) begin
-      \$351  = 14'h0000;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = rq1_part1_1_r;
+    \$352  = \$73 ;
     if (rst) begin
-      \$352  = 14'h0000;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = \$68 [47:0];
+    \$353  = \$77 [7:0];
     if (rst) begin
-      \$353  = 48'h000000000000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = \$72 [47:0];
+    \$354  = \$82 ;
     if (rst) begin
-      \$354  = 48'h000000000000;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = \$74 [47:0];
+    \$355  = \$87 ;
     if (rst) begin
-      \$355  = 48'h000000000000;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = \$75 ;
+    \$356  = \$88 ;
     if (rst) begin
-      \$356  = 48'h000000000000;
+      \$356  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = \$76 ;
+    \$357  = rq2_mult_1;
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = \$79 ;
+    \$358  = rq2_mult_2;
     if (rst) begin
-      \$358  = 1'h0;
+      \$358  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = \$83 [7:0];
+    \$359  = rq2_mult_3;
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = \$88 ;
+    \$360  = rq2_mult_4;
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = \$93 ;
+    \$361  = rq2_mult_5;
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = \$94 ;
+    \$362  = rq2_mult_6;
     if (rst) begin
       \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = rq2_mult_1;
+    \$363  = rq2_mult_7;
     if (rst) begin
       \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = rq2_mult_2;
+    \$364  = rq2_mult_8;
     if (rst) begin
       \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = rq2_mult_3;
+    \$365  = \$89 ;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = rq2_mult_4;
+    \$366  = rq2_shift_1;
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$366  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = rq2_mult_5;
+    \$367  = rq2_shift_2;
     if (rst) begin
-      \$367  = 25'h0000000;
+      \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = rq2_mult_6;
+    \$368  = rq2_shift_3;
     if (rst) begin
-      \$368  = 25'h0000000;
+      \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = rq2_mult_7;
+    \$369  = rq2_shift_4;
     if (rst) begin
-      \$369  = 25'h0000000;
+      \$369  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = rq2_mult_8;
+    \$370  = rq2_shift_5;
     if (rst) begin
-      \$370  = 25'h0000000;
+      \$370  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = \$95 ;
+    \$371  = rq2_shift_6;
     if (rst) begin
       \$371  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = rq2_shift_1;
+    \$372  = rq2_shift_7;
     if (rst) begin
       \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = rq2_shift_2;
+    \$373  = rq2_shift_8;
     if (rst) begin
       \$373  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = rq2_shift_3;
+    \$374  = \$90 ;
     if (rst) begin
-      \$374  = 6'h00;
+      \$374  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = rq2_shift_4;
+    \$375  = rq2_half_1;
     if (rst) begin
-      \$375  = 6'h00;
+      \$375  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = rq2_shift_5;
+    \$376  = rq2_half_2;
     if (rst) begin
-      \$376  = 6'h00;
+      \$376  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = rq2_shift_6;
+    \$377  = rq2_half_3;
     if (rst) begin
-      \$377  = 6'h00;
+      \$377  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = rq2_shift_7;
+    \$378  = rq2_half_4;
     if (rst) begin
-      \$378  = 6'h00;
+      \$378  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = rq2_shift_8;
+    \$379  = rq2_half_5;
     if (rst) begin
-      \$379  = 6'h00;
+      \$379  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = \$96 ;
+    \$380  = rq2_half_6;
     if (rst) begin
       \$380  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = rq2_half_1;
+    \$381  = rq2_half_7;
     if (rst) begin
       \$381  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = rq2_half_2;
+    \$382  = rq2_half_8;
     if (rst) begin
       \$382  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = rq2_half_3;
+    \$383  = \$91 ;
     if (rst) begin
       \$383  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = rq2_half_4;
+    \$384  = rq2_mask_1;
     if (rst) begin
       \$384  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = rq2_half_5;
+    \$385  = rq2_mask_2;
     if (rst) begin
       \$385  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = rq2_half_6;
+    \$386  = rq2_mask_3;
     if (rst) begin
       \$386  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = rq2_half_7;
+    \$387  = rq2_mask_4;
     if (rst) begin
       \$387  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = rq2_half_8;
+    \$388  = rq2_mask_5;
     if (rst) begin
       \$388  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = \$97 ;
+    \$389  = rq2_mask_6;
     if (rst) begin
       \$389  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = rq2_mask_1;
+    \$390  = rq2_mask_7;
     if (rst) begin
       \$390  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = rq2_mask_2;
+    \$391  = rq2_mask_8;
     if (rst) begin
       \$391  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = rq2_mask_3;
+    \$392  = i__payload[68:46];
     if (rst) begin
-      \$392  = 35'h000000000;
+      \$392  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = rq2_mask_4;
+    \$393  = rq2_x[16:0];
     if (rst) begin
-      \$393  = 35'h000000000;
+      \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = rq2_mask_5;
+    \$394  = rq2_mult_1[16:0];
     if (rst) begin
-      \$394  = 35'h000000000;
+      \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = rq2_mask_6;
+    \$395  = \$92 ;
     if (rst) begin
-      \$395  = 35'h000000000;
+      \$395  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = rq2_mask_7;
+    \$396  = rq2_part0_0;
     if (rst) begin
-      \$396  = 35'h000000000;
+      \$396  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = rq2_mask_8;
+    \$397  = rq2_part0_0_r;
     if (rst) begin
-      \$397  = 35'h000000000;
+      \$397  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = i__payload[68:46];
+    \$398  = rq2_x[16:0];
     if (rst) begin
-      \$398  = 23'h000000;
+      \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = rq2_x[16:0];
+    \$399  = rq2_mult_1[24:17];
     if (rst) begin
-      \$399  = 17'h00000;
+      \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = rq2_mult_1[16:0];
+    \$400  = \$93 ;
     if (rst) begin
-      \$400  = 17'h00000;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = \$98 ;
+    \$401  = rq2_part0_1;
     if (rst) begin
-      \$401  = 34'h000000000;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = rq2_part0_0;
+    \$402  = rq2_part0_1_r;
     if (rst) begin
-      \$402  = 34'h000000000;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = rq2_part0_0_r;
+    \$403  = rq2_x[22:17];
     if (rst) begin
-      \$403  = 34'h000000000;
+      \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = rq2_x[16:0];
+    \$404  = rq2_mult_1[16:0];
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = rq2_mult_1[24:17];
+    \$405  = \$94 ;
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = \$99 ;
+    \$406  = rq2_part1_0;
     if (rst) begin
-      \$406  = 25'h0000000;
+      \$406  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = rq2_part0_1;
+    \$407  = rq2_part1_0_r;
     if (rst) begin
-      \$407  = 25'h0000000;
+      \$407  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = rq2_part0_1_r;
+    \$408  = rq2_x[22:17];
     if (rst) begin
-      \$408  = 25'h0000000;
+      \$408  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = rq2_x[22:17];
+    \$409  = rq2_mult_1[24:17];
     if (rst) begin
-      \$409  = 6'h00;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = rq2_mult_1[16:0];
+    \$410  = \$95 ;
     if (rst) begin
-      \$410  = 17'h00000;
+      \$410  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = \$100 ;
+    \$411  = rq2_part1_1;
     if (rst) begin
-      \$411  = 23'h000000;
+      \$411  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = rq2_part1_0;
+    \$412  = rq2_part1_1_r;
     if (rst) begin
-      \$412  = 23'h000000;
+      \$412  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$413  = rq2_part1_0_r;
+    \$413  = \$99 [47:0];
     if (rst) begin
-      \$413  = 23'h000000;
+      \$413  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = rq2_x[22:17];
+    \$414  = \$103 [47:0];
     if (rst) begin
-      \$414  = 6'h00;
+      \$414  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$415  = rq2_mult_1[24:17];
+    \$415  = \$105 [47:0];
     if (rst) begin
-      \$415  = 8'h00;
+      \$415  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$416  = \$101 ;
+    \$416  = \$106 ;
     if (rst) begin
-      \$416  = 14'h0000;
+      \$416  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$417  = rq2_part1_1;
+    \$417  = \$107 ;
     if (rst) begin
-      \$417  = 14'h0000;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$418  = rq2_part1_1_r;
+    \$418  = \$110 ;
     if (rst) begin
-      \$418  = 14'h0000;
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$419  = \$105 [47:0];
+    \$419  = \$114 [7:0];
     if (rst) begin
-      \$419  = 48'h000000000000;
+      \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$420  = \$109 [47:0];
+    \$420  = \$119 ;
     if (rst) begin
-      \$420  = 48'h000000000000;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$421  = \$111 [47:0];
+    \$421  = \$124 ;
     if (rst) begin
-      \$421  = 48'h000000000000;
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$422  = \$112 ;
+    \$422  = \$125 ;
     if (rst) begin
-      \$422  = 48'h000000000000;
+      \$422  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$423  = \$113 ;
+    \$423  = rq3_mult_1;
     if (rst) begin
-      \$423  = 1'h0;
+      \$423  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$424  = \$116 ;
+    \$424  = rq3_mult_2;
     if (rst) begin
-      \$424  = 1'h0;
+      \$424  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$425  = \$120 [7:0];
+    \$425  = rq3_mult_3;
     if (rst) begin
-      \$425  = 8'h00;
+      \$425  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$426  = \$125 ;
+    \$426  = rq3_mult_4;
     if (rst) begin
-      \$426  = 1'h0;
+      \$426  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$427  = \$130 ;
+    \$427  = rq3_mult_5;
     if (rst) begin
-      \$427  = 1'h0;
+      \$427  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$428  = \$131 ;
+    \$428  = rq3_mult_6;
     if (rst) begin
       \$428  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$429  = rq3_mult_1;
+    \$429  = rq3_mult_7;
     if (rst) begin
       \$429  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$430  = rq3_mult_2;
+    \$430  = rq3_mult_8;
     if (rst) begin
       \$430  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$431  = rq3_mult_3;
+    \$431  = \$126 ;
     if (rst) begin
-      \$431  = 25'h0000000;
+      \$431  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$432  = rq3_mult_4;
+    \$432  = rq3_shift_1;
     if (rst) begin
-      \$432  = 25'h0000000;
+      \$432  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$433  = rq3_mult_5;
+    \$433  = rq3_shift_2;
     if (rst) begin
-      \$433  = 25'h0000000;
+      \$433  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$434  = rq3_mult_6;
+    \$434  = rq3_shift_3;
     if (rst) begin
-      \$434  = 25'h0000000;
+      \$434  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$435  = rq3_mult_7;
+    \$435  = rq3_shift_4;
     if (rst) begin
-      \$435  = 25'h0000000;
+      \$435  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$436  = rq3_mult_8;
+    \$436  = rq3_shift_5;
     if (rst) begin
-      \$436  = 25'h0000000;
+      \$436  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$437  = \$132 ;
+    \$437  = rq3_shift_6;
     if (rst) begin
       \$437  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$438  = rq3_shift_1;
+    \$438  = rq3_shift_7;
     if (rst) begin
       \$438  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$439  = rq3_shift_2;
+    \$439  = rq3_shift_8;
     if (rst) begin
       \$439  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$440  = rq3_shift_3;
+    \$440  = \$127 ;
     if (rst) begin
-      \$440  = 6'h00;
+      \$440  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$441  = rq3_shift_4;
+    \$441  = rq3_half_1;
     if (rst) begin
-      \$441  = 6'h00;
+      \$441  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$442  = rq3_shift_5;
+    \$442  = rq3_half_2;
     if (rst) begin
-      \$442  = 6'h00;
+      \$442  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$443  = rq3_shift_6;
+    \$443  = rq3_half_3;
     if (rst) begin
-      \$443  = 6'h00;
+      \$443  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$444  = rq3_shift_7;
+    \$444  = rq3_half_4;
     if (rst) begin
-      \$444  = 6'h00;
+      \$444  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$445  = rq3_shift_8;
+    \$445  = rq3_half_5;
     if (rst) begin
-      \$445  = 6'h00;
+      \$445  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$446  = \$133 ;
+    \$446  = rq3_half_6;
     if (rst) begin
       \$446  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$447  = rq3_half_1;
+    \$447  = rq3_half_7;
     if (rst) begin
       \$447  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$448  = rq3_half_2;
+    \$448  = rq3_half_8;
     if (rst) begin
       \$448  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$449  = rq3_half_3;
+    \$449  = \$128 ;
     if (rst) begin
       \$449  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$450  = rq3_half_4;
+    \$450  = rq3_mask_1;
     if (rst) begin
       \$450  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$451  = rq3_half_5;
+    \$451  = rq3_mask_2;
     if (rst) begin
       \$451  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$452  = rq3_half_6;
+    \$452  = rq3_mask_3;
     if (rst) begin
       \$452  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$453  = rq3_half_7;
+    \$453  = rq3_mask_4;
     if (rst) begin
       \$453  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$454  = rq3_half_8;
+    \$454  = rq3_mask_5;
     if (rst) begin
       \$454  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$455  = \$134 ;
+    \$455  = rq3_mask_6;
     if (rst) begin
       \$455  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$456  = rq3_mask_1;
+    \$456  = rq3_mask_7;
     if (rst) begin
       \$456  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$457  = rq3_mask_2;
+    \$457  = rq3_mask_8;
     if (rst) begin
       \$457  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$458  = rq3_mask_3;
+    \$458  = i__payload[91:69];
     if (rst) begin
-      \$458  = 35'h000000000;
+      \$458  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$459  = rq3_mask_4;
+    \$459  = rq3_x[16:0];
     if (rst) begin
-      \$459  = 35'h000000000;
+      \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$460  = rq3_mask_5;
+    \$460  = rq3_mult_1[16:0];
     if (rst) begin
-      \$460  = 35'h000000000;
+      \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$461  = rq3_mask_6;
+    \$461  = \$129 ;
     if (rst) begin
-      \$461  = 35'h000000000;
+      \$461  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$462  = rq3_mask_7;
+    \$462  = rq3_part0_0;
     if (rst) begin
-      \$462  = 35'h000000000;
+      \$462  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$463  = rq3_mask_8;
+    \$463  = rq3_part0_0_r;
     if (rst) begin
-      \$463  = 35'h000000000;
+      \$463  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$464  = i__payload[91:69];
+    \$464  = rq3_x[16:0];
     if (rst) begin
-      \$464  = 23'h000000;
+      \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$465  = rq3_x[16:0];
+    \$465  = rq3_mult_1[24:17];
     if (rst) begin
-      \$465  = 17'h00000;
+      \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$466  = rq3_mult_1[16:0];
+    \$466  = \$130 ;
     if (rst) begin
-      \$466  = 17'h00000;
+      \$466  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$467  = \$135 ;
+    \$467  = rq3_part0_1;
     if (rst) begin
-      \$467  = 34'h000000000;
+      \$467  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$468  = rq3_part0_0;
+    \$468  = rq3_part0_1_r;
     if (rst) begin
-      \$468  = 34'h000000000;
+      \$468  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$469  = rq3_part0_0_r;
+    \$469  = rq3_x[22:17];
     if (rst) begin
-      \$469  = 34'h000000000;
+      \$469  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$470  = rq3_x[16:0];
+    \$470  = rq3_mult_1[16:0];
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$471  = rq3_mult_1[24:17];
+    \$471  = \$131 ;
     if (rst) begin
-      \$471  = 8'h00;
+      \$471  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$472  = \$136 ;
+    \$472  = rq3_part1_0;
     if (rst) begin
-      \$472  = 25'h0000000;
+      \$472  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$473  = rq3_part0_1;
+    \$473  = rq3_part1_0_r;
     if (rst) begin
-      \$473  = 25'h0000000;
+      \$473  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$474  = rq3_part0_1_r;
+    \$474  = rq3_x[22:17];
     if (rst) begin
-      \$474  = 25'h0000000;
+      \$474  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$475  = rq3_x[22:17];
+    \$475  = rq3_mult_1[24:17];
     if (rst) begin
-      \$475  = 6'h00;
+      \$475  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$476  = rq3_mult_1[16:0];
+    \$476  = \$132 ;
     if (rst) begin
-      \$476  = 17'h00000;
+      \$476  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$477  = \$137 ;
+    \$477  = rq3_part1_1;
     if (rst) begin
-      \$477  = 23'h000000;
+      \$477  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$478  = rq3_part1_0;
+    \$478  = rq3_part1_1_r;
     if (rst) begin
-      \$478  = 23'h000000;
+      \$478  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$479  = rq3_part1_0_r;
+    \$479  = \$136 [47:0];
     if (rst) begin
-      \$479  = 23'h000000;
+      \$479  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$480  = rq3_x[22:17];
+    \$480  = \$140 [47:0];
     if (rst) begin
-      \$480  = 6'h00;
+      \$480  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$481  = rq3_mult_1[24:17];
+    \$481  = \$142 [47:0];
     if (rst) begin
-      \$481  = 8'h00;
+      \$481  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$482  = \$138 ;
+    \$482  = \$143 ;
     if (rst) begin
-      \$482  = 14'h0000;
+      \$482  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$483  = rq3_part1_1;
+    \$483  = \$144 ;
     if (rst) begin
-      \$483  = 14'h0000;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$484  = rq3_part1_1_r;
+    \$484  = \$147 ;
     if (rst) begin
-      \$484  = 14'h0000;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$485  = \$142 [47:0];
+    \$485  = \$151 [7:0];
     if (rst) begin
-      \$485  = 48'h000000000000;
+      \$485  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$486  = \$146 [47:0];
+    \$486  = \$156 ;
     if (rst) begin
-      \$486  = 48'h000000000000;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$487  = \$148 [47:0];
+    \$487  = \$161 ;
     if (rst) begin
-      \$487  = 48'h000000000000;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$488  = \$149 ;
+    \$488  = \$163 ;
     if (rst) begin
-      \$488  = 48'h000000000000;
+      \$488  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$489  = \$150 ;
+    \$489  = \$165 ;
     if (rst) begin
-      \$489  = 1'h0;
+      \$489  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$490  = \$153 ;
+    \$490  = \$167 ;
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$491  = \$157 [7:0];
+    \$491  = \$169 ;
     if (rst) begin
       \$491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$492  = \$162 ;
+    \$492  = \$8 [3:0];
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$493  = \$167 ;
+    \$493  = \$176 ;
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$494  = \$169 ;
-    if (rst) begin
-      \$494  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$495  = \$171 ;
-    if (rst) begin
-      \$495  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$496  = \$173 ;
-    if (rst) begin
-      \$496  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$497  = \$175 ;
-    if (rst) begin
-      \$497  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$498  = \$8 [3:0];
-    if (rst) begin
-      \$498  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$499  = \$182 ;
-    if (rst) begin
-      \$499  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$500  = \$signature__addr ;
-    if (\$189 ) begin
-      \$500  = \$192 [3:0];
+    \$494  = \$signature__addr ;
+    if (\$183 ) begin
+      \$494  = \$186 [3:0];
     end
     if (rst) begin
-      \$500  = 4'h0;
+      \$494  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$501  = rport__addr;
-    if (\$196 ) begin
-      \$501  = \$199 [3:0];
-    end
-    if (rst) begin
-      \$501  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$502  = \$212 [3:0];
-    if (rst) begin
-      \$502  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$503  = o__valid;
-    if (\$214 ) begin
-      \$503  = \$216 ;
+    \$495  = rport__addr;
+    if (\$190 ) begin
+      \$495  = \$193 [3:0];
     end
     if (rst) begin
-      \$503  = 1'h0;
+      \$495  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$504  = o__payload;
-    if (\$214 ) begin
-      \$504  = \$218 ;
+    \$496  = \$206 [3:0];
+    if (rst) begin
+      \$496  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$497  = o__valid;
+    if (\$208 ) begin
+      \$497  = \$210 ;
     end
     if (rst) begin
-      \$504  = 32'd0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$20  = 25'h139278d;
-      4'h1:
-          \$20  = 25'h1335244;
-      4'h2:
-          \$20  = 25'h1c1883f;
-      4'h3:
-          \$20  = 25'h1e37f3b;
-      4'h4:
-          \$20  = 25'h1ea1a72;
-      4'h5:
-          \$20  = 25'h1de1e96;
-      4'h6:
-          \$20  = 25'h1765ebb;
-      4'h7:
-          \$20  = 25'h1d2f4aa;
-      4'h8:
-          \$20  = 25'h1563522;
-      4'h9:
-          \$20  = 25'h1257fbe;
-      4'ha:
-          \$20  = 25'h11238a3;
-      4'hb:
-          \$20  = 25'h1f90287;
-      4'hc:
-          \$20  = 25'h164dc4c;
-      4'hd:
-          \$20  = 25'h18451af;
-      4'he:
-          \$20  = 25'h13a5b08;
-      4'hf:
-          \$20  = 25'h15e9aa2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$21  = 6'h21;
-      4'h1:
-          \$21  = 6'h22;
-      4'h2:
-          \$21  = 6'h21;
-      4'h3:
-          \$21  = 6'h23;
-      4'h4:
-          \$21  = 6'h21;
-      4'h5:
-          \$21  = 6'h22;
-      4'h6:
-          \$21  = 6'h21;
-      4'h7:
-          \$21  = 6'h21;
-      4'h8:
-          \$21  = 6'h21;
-      4'h9:
-          \$21  = 6'h21;
-      4'ha:
-          \$21  = 6'h20;
-      4'hb:
-          \$21  = 6'h22;
-      4'hc:
-          \$21  = 6'h21;
-      4'hd:
-          \$21  = 6'h22;
-      4'he:
-          \$21  = 6'h21;
-      4'hf:
-          \$21  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$22  = 35'h100000000;
-      4'h1:
-          \$22  = 35'h200000000;
-      4'h2:
-          \$22  = 35'h100000000;
-      4'h3:
-          \$22  = 35'h400000000;
-      4'h4:
-          \$22  = 35'h100000000;
-      4'h5:
-          \$22  = 35'h200000000;
-      4'h6:
-          \$22  = 35'h100000000;
-      4'h7:
-          \$22  = 35'h100000000;
-      4'h8:
-          \$22  = 35'h100000000;
-      4'h9:
-          \$22  = 35'h100000000;
-      4'ha:
-          \$22  = 35'h080000000;
-      4'hb:
-          \$22  = 35'h200000000;
-      4'hc:
-          \$22  = 35'h100000000;
-      4'hd:
-          \$22  = 35'h200000000;
-      4'he:
-          \$22  = 35'h100000000;
-      4'hf:
-          \$22  = 35'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$23  = 35'h1ffffffff;
-      4'h1:
-          \$23  = 35'h3ffffffff;
-      4'h2:
-          \$23  = 35'h1ffffffff;
-      4'h3:
-          \$23  = 35'h7ffffffff;
-      4'h4:
-          \$23  = 35'h1ffffffff;
-      4'h5:
-          \$23  = 35'h3ffffffff;
-      4'h6:
-          \$23  = 35'h1ffffffff;
-      4'h7:
-          \$23  = 35'h1ffffffff;
-      4'h8:
-          \$23  = 35'h1ffffffff;
-      4'h9:
-          \$23  = 35'h1ffffffff;
-      4'ha:
-          \$23  = 35'h0ffffffff;
-      4'hb:
-          \$23  = 35'h3ffffffff;
-      4'hc:
-          \$23  = 35'h1ffffffff;
-      4'hd:
-          \$23  = 35'h3ffffffff;
-      4'he:
-          \$23  = 35'h1ffffffff;
-      4'hf:
-          \$23  = 35'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$57  = 25'h1f31ad0;
-      4'h1:
-          \$57  = 25'h1cead9a;
-      4'h2:
-          \$57  = 25'h1533c05;
-      4'h3:
-          \$57  = 25'h125ccf3;
-      4'h4:
-          \$57  = 25'h1d14caf;
-      4'h5:
-          \$57  = 25'h1dc5546;
-      4'h6:
-          \$57  = 25'h1008380;
-      4'h7:
-          \$57  = 25'h1a4fb6a;
-      4'h8:
-          \$57  = 25'h13cac10;
-      4'h9:
-          \$57  = 25'h1c039b2;
-      4'ha:
-          \$57  = 25'h1397cf3;
-      4'hb:
-          \$57  = 25'h10ffb1d;
-      4'hc:
-          \$57  = 25'h1129813;
-      4'hd:
-          \$57  = 25'h195615a;
-      4'he:
-          \$57  = 25'h188018e;
-      4'hf:
-          \$57  = 25'h12d5ab8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$58  = 6'h21;
-      4'h1:
-          \$58  = 6'h22;
-      4'h2:
-          \$58  = 6'h21;
-      4'h3:
-          \$58  = 6'h21;
-      4'h4:
-          \$58  = 6'h22;
-      4'h5:
-          \$58  = 6'h22;
-      4'h6:
-          \$58  = 6'h22;
-      4'h7:
-          \$58  = 6'h22;
-      4'h8:
-          \$58  = 6'h22;
-      4'h9:
-          \$58  = 6'h22;
-      4'ha:
-          \$58  = 6'h22;
-      4'hb:
-          \$58  = 6'h21;
-      4'hc:
-          \$58  = 6'h21;
-      4'hd:
-          \$58  = 6'h21;
-      4'he:
-          \$58  = 6'h21;
-      4'hf:
-          \$58  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$59  = 34'h100000000;
-      4'h1:
-          \$59  = 34'h200000000;
-      4'h2:
-          \$59  = 34'h100000000;
-      4'h3:
-          \$59  = 34'h100000000;
-      4'h4:
-          \$59  = 34'h200000000;
-      4'h5:
-          \$59  = 34'h200000000;
-      4'h6:
-          \$59  = 34'h200000000;
-      4'h7:
-          \$59  = 34'h200000000;
-      4'h8:
-          \$59  = 34'h200000000;
-      4'h9:
-          \$59  = 34'h200000000;
-      4'ha:
-          \$59  = 34'h200000000;
-      4'hb:
-          \$59  = 34'h100000000;
-      4'hc:
-          \$59  = 34'h100000000;
-      4'hd:
-          \$59  = 34'h100000000;
-      4'he:
-          \$59  = 34'h100000000;
-      4'hf:
-          \$59  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$60  = 34'h1ffffffff;
-      4'h1:
-          \$60  = 34'h3ffffffff;
-      4'h2:
-          \$60  = 34'h1ffffffff;
-      4'h3:
-          \$60  = 34'h1ffffffff;
-      4'h4:
-          \$60  = 34'h3ffffffff;
-      4'h5:
-          \$60  = 34'h3ffffffff;
-      4'h6:
-          \$60  = 34'h3ffffffff;
-      4'h7:
-          \$60  = 34'h3ffffffff;
-      4'h8:
-          \$60  = 34'h3ffffffff;
-      4'h9:
-          \$60  = 34'h3ffffffff;
-      4'ha:
-          \$60  = 34'h3ffffffff;
-      4'hb:
-          \$60  = 34'h1ffffffff;
-      4'hc:
-          \$60  = 34'h1ffffffff;
-      4'hd:
-          \$60  = 34'h1ffffffff;
-      4'he:
-          \$60  = 34'h1ffffffff;
-      4'hf:
-          \$60  = 34'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$94  = 25'h16ae757;
-      4'h1:
-          \$94  = 25'h19c0e5e;
-      4'h2:
-          \$94  = 25'h11b12b0;
-      4'h3:
-          \$94  = 25'h179d8db;
-      4'h4:
-          \$94  = 25'h1863884;
-      4'h5:
-          \$94  = 25'h1ac79e5;
-      4'h6:
-          \$94  = 25'h108ffdb;
-      4'h7:
-          \$94  = 25'h1933216;
-      4'h8:
-          \$94  = 25'h1c5ad67;
-      4'h9:
-          \$94  = 25'h1048868;
-      4'ha:
-          \$94  = 25'h12fd0a9;
-      4'hb:
-          \$94  = 25'h129905d;
-      4'hc:
-          \$94  = 25'h1991f5b;
-      4'hd:
-          \$94  = 25'h162b4b3;
-      4'he:
-          \$94  = 25'h1db9f8e;
-      4'hf:
-          \$94  = 25'h1eb790c;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$95  = 6'h23;
-      4'h1:
-          \$95  = 6'h21;
-      4'h2:
-          \$95  = 6'h22;
-      4'h3:
-          \$95  = 6'h22;
-      4'h4:
-          \$95  = 6'h22;
-      4'h5:
-          \$95  = 6'h22;
-      4'h6:
-          \$95  = 6'h22;
-      4'h7:
-          \$95  = 6'h22;
-      4'h8:
-          \$95  = 6'h22;
-      4'h9:
-          \$95  = 6'h22;
-      4'ha:
-          \$95  = 6'h21;
-      4'hb:
-          \$95  = 6'h22;
-      4'hc:
-          \$95  = 6'h22;
-      4'hd:
-          \$95  = 6'h21;
-      4'he:
-          \$95  = 6'h23;
-      4'hf:
-          \$95  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$96  = 35'h400000000;
-      4'h1:
-          \$96  = 35'h100000000;
-      4'h2:
-          \$96  = 35'h200000000;
-      4'h3:
-          \$96  = 35'h200000000;
-      4'h4:
-          \$96  = 35'h200000000;
-      4'h5:
-          \$96  = 35'h200000000;
-      4'h6:
-          \$96  = 35'h200000000;
-      4'h7:
-          \$96  = 35'h200000000;
-      4'h8:
-          \$96  = 35'h200000000;
-      4'h9:
-          \$96  = 35'h200000000;
-      4'ha:
-          \$96  = 35'h100000000;
-      4'hb:
-          \$96  = 35'h200000000;
-      4'hc:
-          \$96  = 35'h200000000;
-      4'hd:
-          \$96  = 35'h100000000;
-      4'he:
-          \$96  = 35'h400000000;
-      4'hf:
-          \$96  = 35'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$97  = 35'h7ffffffff;
-      4'h1:
-          \$97  = 35'h1ffffffff;
-      4'h2:
-          \$97  = 35'h3ffffffff;
-      4'h3:
-          \$97  = 35'h3ffffffff;
-      4'h4:
-          \$97  = 35'h3ffffffff;
-      4'h5:
-          \$97  = 35'h3ffffffff;
-      4'h6:
-          \$97  = 35'h3ffffffff;
-      4'h7:
-          \$97  = 35'h3ffffffff;
-      4'h8:
-          \$97  = 35'h3ffffffff;
-      4'h9:
-          \$97  = 35'h3ffffffff;
-      4'ha:
-          \$97  = 35'h1ffffffff;
-      4'hb:
-          \$97  = 35'h3ffffffff;
-      4'hc:
-          \$97  = 35'h3ffffffff;
-      4'hd:
-          \$97  = 35'h1ffffffff;
-      4'he:
-          \$97  = 35'h7ffffffff;
-      4'hf:
-          \$97  = 35'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$131  = 25'h1f43e8b;
-      4'h1:
-          \$131  = 25'h157a530;
-      4'h2:
-          \$131  = 25'h10ead43;
-      4'h3:
-          \$131  = 25'h147a72a;
-      4'h4:
-          \$131  = 25'h103ff72;
-      4'h5:
-          \$131  = 25'h10a7917;
-      4'h6:
-          \$131  = 25'h1efe89a;
-      4'h7:
-          \$131  = 25'h1e50ebf;
-      4'h8:
-          \$131  = 25'h1f6ab85;
-      4'h9:
-          \$131  = 25'h179ffb1;
-      4'ha:
-          \$131  = 25'h1f68746;
-      4'hb:
-          \$131  = 25'h11a6144;
-      4'hc:
-          \$131  = 25'h10a5630;
-      4'hd:
-          \$131  = 25'h1a1bcac;
-      4'he:
-          \$131  = 25'h17fa1bf;
-      4'hf:
-          \$131  = 25'h1385615;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$132  = 6'h23;
-      4'h1:
-          \$132  = 6'h20;
-      4'h2:
-          \$132  = 6'h22;
-      4'h3:
-          \$132  = 6'h20;
-      4'h4:
-          \$132  = 6'h21;
-      4'h5:
-          \$132  = 6'h20;
-      4'h6:
-          \$132  = 6'h22;
-      4'h7:
-          \$132  = 6'h21;
-      4'h8:
-          \$132  = 6'h22;
-      4'h9:
-          \$132  = 6'h21;
-      4'ha:
-          \$132  = 6'h22;
-      4'hb:
-          \$132  = 6'h21;
-      4'hc:
-          \$132  = 6'h21;
-      4'hd:
-          \$132  = 6'h22;
-      4'he:
-          \$132  = 6'h22;
-      4'hf:
-          \$132  = 6'h21;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$133  = 35'h400000000;
-      4'h1:
-          \$133  = 35'h080000000;
-      4'h2:
-          \$133  = 35'h200000000;
-      4'h3:
-          \$133  = 35'h080000000;
-      4'h4:
-          \$133  = 35'h100000000;
-      4'h5:
-          \$133  = 35'h080000000;
-      4'h6:
-          \$133  = 35'h200000000;
-      4'h7:
-          \$133  = 35'h100000000;
-      4'h8:
-          \$133  = 35'h200000000;
-      4'h9:
-          \$133  = 35'h100000000;
-      4'ha:
-          \$133  = 35'h200000000;
-      4'hb:
-          \$133  = 35'h100000000;
-      4'hc:
-          \$133  = 35'h100000000;
-      4'hd:
-          \$133  = 35'h200000000;
-      4'he:
-          \$133  = 35'h200000000;
-      4'hf:
-          \$133  = 35'h100000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$134  = 35'h7ffffffff;
-      4'h1:
-          \$134  = 35'h0ffffffff;
-      4'h2:
-          \$134  = 35'h3ffffffff;
-      4'h3:
-          \$134  = 35'h0ffffffff;
-      4'h4:
-          \$134  = 35'h1ffffffff;
-      4'h5:
-          \$134  = 35'h0ffffffff;
-      4'h6:
-          \$134  = 35'h3ffffffff;
-      4'h7:
-          \$134  = 35'h1ffffffff;
-      4'h8:
-          \$134  = 35'h3ffffffff;
-      4'h9:
-          \$134  = 35'h1ffffffff;
-      4'ha:
-          \$134  = 35'h3ffffffff;
-      4'hb:
-          \$134  = 35'h1ffffffff;
-      4'hc:
-          \$134  = 35'h1ffffffff;
-      4'hd:
-          \$134  = 35'h3ffffffff;
-      4'he:
-          \$134  = 35'h3ffffffff;
-      4'hf:
-          \$134  = 35'h1ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = group;
-    if (\$15 ) begin
-      \$219  = \$18 [3:0];
+    \$498  = o__payload;
+    if (\$208 ) begin
+      \$498  = \$212 ;
     end
     if (rst) begin
-      \$219  = 4'h0;
+      \$498  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = \$19 ;
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$14  = 25'h139278d;
+      4'h1:
+          \$14  = 25'h1335244;
+      4'h2:
+          \$14  = 25'h1c1883f;
+      4'h3:
+          \$14  = 25'h1e37f3b;
+      4'h4:
+          \$14  = 25'h1ea1a72;
+      4'h5:
+          \$14  = 25'h1de1e96;
+      4'h6:
+          \$14  = 25'h1765ebb;
+      4'h7:
+          \$14  = 25'h1d2f4aa;
+      4'h8:
+          \$14  = 25'h1563522;
+      4'h9:
+          \$14  = 25'h1257fbe;
+      4'ha:
+          \$14  = 25'h11238a3;
+      4'hb:
+          \$14  = 25'h1f90287;
+      4'hc:
+          \$14  = 25'h164dc4c;
+      4'hd:
+          \$14  = 25'h18451af;
+      4'he:
+          \$14  = 25'h13a5b08;
+      4'hf:
+          \$14  = 25'h15e9aa2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$15  = 6'h21;
+      4'h1:
+          \$15  = 6'h22;
+      4'h2:
+          \$15  = 6'h21;
+      4'h3:
+          \$15  = 6'h23;
+      4'h4:
+          \$15  = 6'h21;
+      4'h5:
+          \$15  = 6'h22;
+      4'h6:
+          \$15  = 6'h21;
+      4'h7:
+          \$15  = 6'h21;
+      4'h8:
+          \$15  = 6'h21;
+      4'h9:
+          \$15  = 6'h21;
+      4'ha:
+          \$15  = 6'h20;
+      4'hb:
+          \$15  = 6'h22;
+      4'hc:
+          \$15  = 6'h21;
+      4'hd:
+          \$15  = 6'h22;
+      4'he:
+          \$15  = 6'h21;
+      4'hf:
+          \$15  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$16  = 35'h100000000;
+      4'h1:
+          \$16  = 35'h200000000;
+      4'h2:
+          \$16  = 35'h100000000;
+      4'h3:
+          \$16  = 35'h400000000;
+      4'h4:
+          \$16  = 35'h100000000;
+      4'h5:
+          \$16  = 35'h200000000;
+      4'h6:
+          \$16  = 35'h100000000;
+      4'h7:
+          \$16  = 35'h100000000;
+      4'h8:
+          \$16  = 35'h100000000;
+      4'h9:
+          \$16  = 35'h100000000;
+      4'ha:
+          \$16  = 35'h080000000;
+      4'hb:
+          \$16  = 35'h200000000;
+      4'hc:
+          \$16  = 35'h100000000;
+      4'hd:
+          \$16  = 35'h200000000;
+      4'he:
+          \$16  = 35'h100000000;
+      4'hf:
+          \$16  = 35'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$17  = 35'h1ffffffff;
+      4'h1:
+          \$17  = 35'h3ffffffff;
+      4'h2:
+          \$17  = 35'h1ffffffff;
+      4'h3:
+          \$17  = 35'h7ffffffff;
+      4'h4:
+          \$17  = 35'h1ffffffff;
+      4'h5:
+          \$17  = 35'h3ffffffff;
+      4'h6:
+          \$17  = 35'h1ffffffff;
+      4'h7:
+          \$17  = 35'h1ffffffff;
+      4'h8:
+          \$17  = 35'h1ffffffff;
+      4'h9:
+          \$17  = 35'h1ffffffff;
+      4'ha:
+          \$17  = 35'h0ffffffff;
+      4'hb:
+          \$17  = 35'h3ffffffff;
+      4'hc:
+          \$17  = 35'h1ffffffff;
+      4'hd:
+          \$17  = 35'h3ffffffff;
+      4'he:
+          \$17  = 35'h1ffffffff;
+      4'hf:
+          \$17  = 35'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$51  = 25'h1f31ad0;
+      4'h1:
+          \$51  = 25'h1cead9a;
+      4'h2:
+          \$51  = 25'h1533c05;
+      4'h3:
+          \$51  = 25'h125ccf3;
+      4'h4:
+          \$51  = 25'h1d14caf;
+      4'h5:
+          \$51  = 25'h1dc5546;
+      4'h6:
+          \$51  = 25'h1008380;
+      4'h7:
+          \$51  = 25'h1a4fb6a;
+      4'h8:
+          \$51  = 25'h13cac10;
+      4'h9:
+          \$51  = 25'h1c039b2;
+      4'ha:
+          \$51  = 25'h1397cf3;
+      4'hb:
+          \$51  = 25'h10ffb1d;
+      4'hc:
+          \$51  = 25'h1129813;
+      4'hd:
+          \$51  = 25'h195615a;
+      4'he:
+          \$51  = 25'h188018e;
+      4'hf:
+          \$51  = 25'h12d5ab8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$52  = 6'h21;
+      4'h1:
+          \$52  = 6'h22;
+      4'h2:
+          \$52  = 6'h21;
+      4'h3:
+          \$52  = 6'h21;
+      4'h4:
+          \$52  = 6'h22;
+      4'h5:
+          \$52  = 6'h22;
+      4'h6:
+          \$52  = 6'h22;
+      4'h7:
+          \$52  = 6'h22;
+      4'h8:
+          \$52  = 6'h22;
+      4'h9:
+          \$52  = 6'h22;
+      4'ha:
+          \$52  = 6'h22;
+      4'hb:
+          \$52  = 6'h21;
+      4'hc:
+          \$52  = 6'h21;
+      4'hd:
+          \$52  = 6'h21;
+      4'he:
+          \$52  = 6'h21;
+      4'hf:
+          \$52  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$53  = 34'h100000000;
+      4'h1:
+          \$53  = 34'h200000000;
+      4'h2:
+          \$53  = 34'h100000000;
+      4'h3:
+          \$53  = 34'h100000000;
+      4'h4:
+          \$53  = 34'h200000000;
+      4'h5:
+          \$53  = 34'h200000000;
+      4'h6:
+          \$53  = 34'h200000000;
+      4'h7:
+          \$53  = 34'h200000000;
+      4'h8:
+          \$53  = 34'h200000000;
+      4'h9:
+          \$53  = 34'h200000000;
+      4'ha:
+          \$53  = 34'h200000000;
+      4'hb:
+          \$53  = 34'h100000000;
+      4'hc:
+          \$53  = 34'h100000000;
+      4'hd:
+          \$53  = 34'h100000000;
+      4'he:
+          \$53  = 34'h100000000;
+      4'hf:
+          \$53  = 34'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$54  = 34'h1ffffffff;
+      4'h1:
+          \$54  = 34'h3ffffffff;
+      4'h2:
+          \$54  = 34'h1ffffffff;
+      4'h3:
+          \$54  = 34'h1ffffffff;
+      4'h4:
+          \$54  = 34'h3ffffffff;
+      4'h5:
+          \$54  = 34'h3ffffffff;
+      4'h6:
+          \$54  = 34'h3ffffffff;
+      4'h7:
+          \$54  = 34'h3ffffffff;
+      4'h8:
+          \$54  = 34'h3ffffffff;
+      4'h9:
+          \$54  = 34'h3ffffffff;
+      4'ha:
+          \$54  = 34'h3ffffffff;
+      4'hb:
+          \$54  = 34'h1ffffffff;
+      4'hc:
+          \$54  = 34'h1ffffffff;
+      4'hd:
+          \$54  = 34'h1ffffffff;
+      4'he:
+          \$54  = 34'h1ffffffff;
+      4'hf:
+          \$54  = 34'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$88  = 25'h16ae757;
+      4'h1:
+          \$88  = 25'h19c0e5e;
+      4'h2:
+          \$88  = 25'h11b12b0;
+      4'h3:
+          \$88  = 25'h179d8db;
+      4'h4:
+          \$88  = 25'h1863884;
+      4'h5:
+          \$88  = 25'h1ac79e5;
+      4'h6:
+          \$88  = 25'h108ffdb;
+      4'h7:
+          \$88  = 25'h1933216;
+      4'h8:
+          \$88  = 25'h1c5ad67;
+      4'h9:
+          \$88  = 25'h1048868;
+      4'ha:
+          \$88  = 25'h12fd0a9;
+      4'hb:
+          \$88  = 25'h129905d;
+      4'hc:
+          \$88  = 25'h1991f5b;
+      4'hd:
+          \$88  = 25'h162b4b3;
+      4'he:
+          \$88  = 25'h1db9f8e;
+      4'hf:
+          \$88  = 25'h1eb790c;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$89  = 6'h23;
+      4'h1:
+          \$89  = 6'h21;
+      4'h2:
+          \$89  = 6'h22;
+      4'h3:
+          \$89  = 6'h22;
+      4'h4:
+          \$89  = 6'h22;
+      4'h5:
+          \$89  = 6'h22;
+      4'h6:
+          \$89  = 6'h22;
+      4'h7:
+          \$89  = 6'h22;
+      4'h8:
+          \$89  = 6'h22;
+      4'h9:
+          \$89  = 6'h22;
+      4'ha:
+          \$89  = 6'h21;
+      4'hb:
+          \$89  = 6'h22;
+      4'hc:
+          \$89  = 6'h22;
+      4'hd:
+          \$89  = 6'h21;
+      4'he:
+          \$89  = 6'h23;
+      4'hf:
+          \$89  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$90  = 35'h400000000;
+      4'h1:
+          \$90  = 35'h100000000;
+      4'h2:
+          \$90  = 35'h200000000;
+      4'h3:
+          \$90  = 35'h200000000;
+      4'h4:
+          \$90  = 35'h200000000;
+      4'h5:
+          \$90  = 35'h200000000;
+      4'h6:
+          \$90  = 35'h200000000;
+      4'h7:
+          \$90  = 35'h200000000;
+      4'h8:
+          \$90  = 35'h200000000;
+      4'h9:
+          \$90  = 35'h200000000;
+      4'ha:
+          \$90  = 35'h100000000;
+      4'hb:
+          \$90  = 35'h200000000;
+      4'hc:
+          \$90  = 35'h200000000;
+      4'hd:
+          \$90  = 35'h100000000;
+      4'he:
+          \$90  = 35'h400000000;
+      4'hf:
+          \$90  = 35'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$91  = 35'h7ffffffff;
+      4'h1:
+          \$91  = 35'h1ffffffff;
+      4'h2:
+          \$91  = 35'h3ffffffff;
+      4'h3:
+          \$91  = 35'h3ffffffff;
+      4'h4:
+          \$91  = 35'h3ffffffff;
+      4'h5:
+          \$91  = 35'h3ffffffff;
+      4'h6:
+          \$91  = 35'h3ffffffff;
+      4'h7:
+          \$91  = 35'h3ffffffff;
+      4'h8:
+          \$91  = 35'h3ffffffff;
+      4'h9:
+          \$91  = 35'h3ffffffff;
+      4'ha:
+          \$91  = 35'h1ffffffff;
+      4'hb:
+          \$91  = 35'h3ffffffff;
+      4'hc:
+          \$91  = 35'h3ffffffff;
+      4'hd:
+          \$91  = 35'h1ffffffff;
+      4'he:
+          \$91  = 35'h7ffffffff;
+      4'hf:
+          \$91  = 35'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$125  = 25'h1f43e8b;
+      4'h1:
+          \$125  = 25'h157a530;
+      4'h2:
+          \$125  = 25'h10ead43;
+      4'h3:
+          \$125  = 25'h147a72a;
+      4'h4:
+          \$125  = 25'h103ff72;
+      4'h5:
+          \$125  = 25'h10a7917;
+      4'h6:
+          \$125  = 25'h1efe89a;
+      4'h7:
+          \$125  = 25'h1e50ebf;
+      4'h8:
+          \$125  = 25'h1f6ab85;
+      4'h9:
+          \$125  = 25'h179ffb1;
+      4'ha:
+          \$125  = 25'h1f68746;
+      4'hb:
+          \$125  = 25'h11a6144;
+      4'hc:
+          \$125  = 25'h10a5630;
+      4'hd:
+          \$125  = 25'h1a1bcac;
+      4'he:
+          \$125  = 25'h17fa1bf;
+      4'hf:
+          \$125  = 25'h1385615;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$126  = 6'h23;
+      4'h1:
+          \$126  = 6'h20;
+      4'h2:
+          \$126  = 6'h22;
+      4'h3:
+          \$126  = 6'h20;
+      4'h4:
+          \$126  = 6'h21;
+      4'h5:
+          \$126  = 6'h20;
+      4'h6:
+          \$126  = 6'h22;
+      4'h7:
+          \$126  = 6'h21;
+      4'h8:
+          \$126  = 6'h22;
+      4'h9:
+          \$126  = 6'h21;
+      4'ha:
+          \$126  = 6'h22;
+      4'hb:
+          \$126  = 6'h21;
+      4'hc:
+          \$126  = 6'h21;
+      4'hd:
+          \$126  = 6'h22;
+      4'he:
+          \$126  = 6'h22;
+      4'hf:
+          \$126  = 6'h21;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$127  = 35'h400000000;
+      4'h1:
+          \$127  = 35'h080000000;
+      4'h2:
+          \$127  = 35'h200000000;
+      4'h3:
+          \$127  = 35'h080000000;
+      4'h4:
+          \$127  = 35'h100000000;
+      4'h5:
+          \$127  = 35'h080000000;
+      4'h6:
+          \$127  = 35'h200000000;
+      4'h7:
+          \$127  = 35'h100000000;
+      4'h8:
+          \$127  = 35'h200000000;
+      4'h9:
+          \$127  = 35'h100000000;
+      4'ha:
+          \$127  = 35'h200000000;
+      4'hb:
+          \$127  = 35'h100000000;
+      4'hc:
+          \$127  = 35'h100000000;
+      4'hd:
+          \$127  = 35'h200000000;
+      4'he:
+          \$127  = 35'h200000000;
+      4'hf:
+          \$127  = 35'h100000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$128  = 35'h7ffffffff;
+      4'h1:
+          \$128  = 35'h0ffffffff;
+      4'h2:
+          \$128  = 35'h3ffffffff;
+      4'h3:
+          \$128  = 35'h0ffffffff;
+      4'h4:
+          \$128  = 35'h1ffffffff;
+      4'h5:
+          \$128  = 35'h0ffffffff;
+      4'h6:
+          \$128  = 35'h3ffffffff;
+      4'h7:
+          \$128  = 35'h1ffffffff;
+      4'h8:
+          \$128  = 35'h3ffffffff;
+      4'h9:
+          \$128  = 35'h1ffffffff;
+      4'ha:
+          \$128  = 35'h3ffffffff;
+      4'hb:
+          \$128  = 35'h1ffffffff;
+      4'hc:
+          \$128  = 35'h1ffffffff;
+      4'hd:
+          \$128  = 35'h3ffffffff;
+      4'he:
+          \$128  = 35'h3ffffffff;
+      4'hf:
+          \$128  = 35'h1ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$213  = group;
+    if (\$9 ) begin
+      \$213  = \$12 [3:0];
+    end
+    if (rst) begin
+      \$213  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$214  = \$13 ;
+    if (rst) begin
+      \$214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$215  = rq_valid_1;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$216  = rq_valid_2;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$217  = rq_valid_3;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$218  = rq_valid_4;
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$219  = rq_valid_5;
+    if (rst) begin
+      \$219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$220  = rq_valid_6;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = rq_valid_1;
+    \$221  = rq_valid_7;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = rq_valid_2;
+    \$222  = rq_valid_8;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = rq_valid_3;
+    \$223  = rq_valid_9;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = rq_valid_4;
+    \$224  = \$14 ;
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = rq_valid_5;
+    \$225  = rq0_mult_1;
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = rq_valid_6;
+    \$226  = rq0_mult_2;
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = rq_valid_7;
+    \$227  = rq0_mult_3;
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = rq_valid_8;
+    \$228  = rq0_mult_4;
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = rq_valid_9;
+    \$229  = rq0_mult_5;
     if (rst) begin
-      \$229  = 1'h0;
+      \$229  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = \$20 ;
+    \$230  = rq0_mult_6;
     if (rst) begin
       \$230  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = rq0_mult_1;
+    \$231  = rq0_mult_7;
     if (rst) begin
       \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = rq0_mult_2;
+    \$232  = rq0_mult_8;
     if (rst) begin
       \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = rq0_mult_3;
+    \$233  = \$15 ;
     if (rst) begin
-      \$233  = 25'h0000000;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = rq0_mult_4;
+    \$234  = rq0_shift_1;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = rq0_mult_5;
+    \$235  = rq0_shift_2;
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = rq0_mult_6;
+    \$236  = rq0_shift_3;
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = rq0_mult_7;
+    \$237  = rq0_shift_4;
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = rq0_mult_8;
+    \$238  = rq0_shift_5;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \$21 ;
+    \$239  = rq0_shift_6;
     if (rst) begin
       \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = rq0_shift_1;
+    \$240  = rq0_shift_7;
     if (rst) begin
       \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = rq0_shift_2;
+    \$241  = rq0_shift_8;
     if (rst) begin
       \$241  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rq0_shift_3;
+    \$242  = \$16 ;
     if (rst) begin
-      \$242  = 6'h00;
+      \$242  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = rq0_shift_4;
+    \$243  = rq0_half_1;
     if (rst) begin
-      \$243  = 6'h00;
+      \$243  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rq0_shift_5;
+    \$244  = rq0_half_2;
     if (rst) begin
-      \$244  = 6'h00;
+      \$244  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = rq0_shift_6;
+    \$245  = rq0_half_3;
     if (rst) begin
-      \$245  = 6'h00;
+      \$245  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rq0_shift_7;
+    \$246  = rq0_half_4;
     if (rst) begin
-      \$246  = 6'h00;
+      \$246  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = rq0_shift_8;
+    \$247  = rq0_half_5;
     if (rst) begin
-      \$247  = 6'h00;
+      \$247  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = \$22 ;
+    \$248  = rq0_half_6;
     if (rst) begin
       \$248  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = rq0_half_1;
+    \$249  = rq0_half_7;
     if (rst) begin
       \$249  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rq0_half_2;
+    \$250  = rq0_half_8;
     if (rst) begin
       \$250  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = rq0_half_3;
+    \$251  = \$17 ;
     if (rst) begin
       \$251  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = rq0_half_4;
+    \$252  = rq0_mask_1;
     if (rst) begin
       \$252  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = rq0_half_5;
+    \$253  = rq0_mask_2;
     if (rst) begin
       \$253  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rq0_half_6;
+    \$254  = rq0_mask_3;
     if (rst) begin
       \$254  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = rq0_half_7;
+    \$255  = rq0_mask_4;
     if (rst) begin
       \$255  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = rq0_half_8;
+    \$256  = rq0_mask_5;
     if (rst) begin
       \$256  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = \$23 ;
+    \$257  = rq0_mask_6;
     if (rst) begin
       \$257  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rq0_mask_1;
+    \$258  = rq0_mask_7;
     if (rst) begin
       \$258  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = rq0_mask_2;
+    \$259  = rq0_mask_8;
     if (rst) begin
       \$259  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rq0_mask_3;
+    \$260  = i__payload[22:0];
     if (rst) begin
-      \$260  = 35'h000000000;
+      \$260  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = rq0_mask_4;
+    \$261  = rq0_x[16:0];
     if (rst) begin
-      \$261  = 35'h000000000;
+      \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = rq0_mask_5;
+    \$262  = rq0_mult_1[16:0];
     if (rst) begin
-      \$262  = 35'h000000000;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rq0_mask_6;
+    \$263  = \$18 ;
     if (rst) begin
-      \$263  = 35'h000000000;
+      \$263  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rq0_mask_7;
+    \$264  = rq0_part0_0;
     if (rst) begin
-      \$264  = 35'h000000000;
+      \$264  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = rq0_mask_8;
+    \$265  = rq0_part0_0_r;
     if (rst) begin
-      \$265  = 35'h000000000;
+      \$265  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = i__payload[22:0];
+    \$266  = rq0_x[16:0];
     if (rst) begin
-      \$266  = 23'h000000;
+      \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rq0_x[16:0];
+    \$267  = rq0_mult_1[24:17];
     if (rst) begin
-      \$267  = 17'h00000;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = rq0_mult_1[16:0];
+    \$268  = \$19 ;
     if (rst) begin
-      \$268  = 17'h00000;
+      \$268  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = \$24 ;
+    \$269  = rq0_part0_1;
     if (rst) begin
-      \$269  = 34'h000000000;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = rq0_part0_0;
+    \$270  = rq0_part0_1_r;
     if (rst) begin
-      \$270  = 34'h000000000;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = rq0_part0_0_r;
+    \$271  = rq0_x[22:17];
     if (rst) begin
-      \$271  = 34'h000000000;
+      \$271  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = rq0_x[16:0];
+    \$272  = rq0_mult_1[16:0];
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = rq0_mult_1[24:17];
+    \$273  = \$20 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \$25 ;
+    \$274  = rq0_part1_0;
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = rq0_part0_1;
+    \$275  = rq0_part1_0_r;
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = rq0_part0_1_r;
+    \$276  = rq0_x[22:17];
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = rq0_x[22:17];
+    \$277  = rq0_mult_1[24:17];
     if (rst) begin
-      \$277  = 6'h00;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = rq0_mult_1[16:0];
+    \$278  = \$21 ;
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \$26 ;
+    \$279  = rq0_part1_1;
     if (rst) begin
-      \$279  = 23'h000000;
+      \$279  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = rq0_part1_0;
+    \$280  = rq0_part1_1_r;
     if (rst) begin
-      \$280  = 23'h000000;
+      \$280  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = rq0_part1_0_r;
+    \$281  = \$25 [47:0];
     if (rst) begin
-      \$281  = 23'h000000;
+      \$281  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rq0_x[22:17];
+    \$282  = \$29 [47:0];
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = rq0_mult_1[24:17];
+    \$283  = \$31 [47:0];
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = \$27 ;
+    \$284  = \$32 ;
     if (rst) begin
-      \$284  = 14'h0000;
+      \$284  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = rq0_part1_1;
+    \$285  = \$33 ;
     if (rst) begin
-      \$285  = 14'h0000;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rq0_part1_1_r;
+    \$286  = \$36 ;
     if (rst) begin
-      \$286  = 14'h0000;
+      \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = \$31 [47:0];
+    \$287  = \$40 [7:0];
     if (rst) begin
-      \$287  = 48'h000000000000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = \$35 [47:0];
+    \$288  = \$45 ;
     if (rst) begin
-      \$288  = 48'h000000000000;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$37 [47:0];
+    \$289  = \$50 ;
     if (rst) begin
-      \$289  = 48'h000000000000;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \$38 ;
+    \$290  = \$51 ;
     if (rst) begin
-      \$290  = 48'h000000000000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$39 ;
+    \$291  = rq1_mult_1;
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = \$42 ;
+    \$292  = rq1_mult_2;
     if (rst) begin
-      \$292  = 1'h0;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$46 [7:0];
+    \$293  = rq1_mult_3;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$51 ;
+    \$294  = rq1_mult_4;
     if (rst) begin
-      \$294  = 1'h0;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$56 ;
+    \$295  = rq1_mult_5;
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$57 ;
+    \$296  = rq1_mult_6;
     if (rst) begin
       \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = rq1_mult_1;
+    \$297  = rq1_mult_7;
     if (rst) begin
       \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = rq1_mult_2;
+    \$298  = rq1_mult_8;
     if (rst) begin
       \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = rq1_mult_3;
+    \$299  = \$52 ;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = rq1_mult_4;
+    \$300  = rq1_shift_1;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = rq1_mult_5;
+    \$301  = rq1_shift_2;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = rq1_mult_6;
+    \$302  = rq1_shift_3;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = rq1_mult_7;
+    \$303  = rq1_shift_4;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$303  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = rq1_mult_8;
+    \$304  = rq1_shift_5;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$58 ;
+    \$305  = rq1_shift_6;
     if (rst) begin
       \$305  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = rq1_shift_1;
+    \$306  = rq1_shift_7;
     if (rst) begin
       \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = rq1_shift_2;
+    \$307  = rq1_shift_8;
     if (rst) begin
       \$307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = rq1_shift_3;
+    \$308  = \$53 ;
     if (rst) begin
-      \$308  = 6'h00;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = rq1_shift_4;
+    \$309  = rq1_half_1;
     if (rst) begin
-      \$309  = 6'h00;
+      \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = rq1_shift_5;
+    \$310  = rq1_half_2;
     if (rst) begin
-      \$310  = 6'h00;
+      \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = rq1_shift_6;
+    \$311  = rq1_half_3;
     if (rst) begin
-      \$311  = 6'h00;
+      \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = rq1_shift_7;
+    \$312  = rq1_half_4;
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = rq1_shift_8;
+    \$313  = rq1_half_5;
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$59 ;
+    \$314  = rq1_half_6;
     if (rst) begin
       \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = rq1_half_1;
+    \$315  = rq1_half_7;
     if (rst) begin
       \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = rq1_half_2;
+    \$316  = rq1_half_8;
     if (rst) begin
       \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = rq1_half_3;
+    \$317  = \$54 ;
     if (rst) begin
       \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = rq1_half_4;
+    \$318  = rq1_mask_1;
     if (rst) begin
       \$318  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = rq1_half_5;
+    \$319  = rq1_mask_2;
     if (rst) begin
       \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = rq1_half_6;
+    \$320  = rq1_mask_3;
     if (rst) begin
       \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = rq1_half_7;
+    \$321  = rq1_mask_4;
     if (rst) begin
       \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = rq1_half_8;
+    \$322  = rq1_mask_5;
     if (rst) begin
       \$322  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = \$60 ;
+    \$323  = rq1_mask_6;
     if (rst) begin
       \$323  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = rq1_mask_1;
+    \$324  = rq1_mask_7;
     if (rst) begin
       \$324  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = rq1_mask_2;
+    \$325  = rq1_mask_8;
     if (rst) begin
       \$325  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = rq1_mask_3;
+    \$326  = i__payload[45:23];
     if (rst) begin
-      \$326  = 34'h000000000;
+      \$326  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = rq1_mask_4;
+    \$327  = rq1_x[16:0];
     if (rst) begin
-      \$327  = 34'h000000000;
+      \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = rq1_mask_5;
+    \$328  = rq1_mult_1[16:0];
     if (rst) begin
-      \$328  = 34'h000000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = rq1_mask_6;
+    \$329  = \$55 ;
     if (rst) begin
       \$329  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = rq1_mask_7;
+    \$330  = rq1_part0_0;
     if (rst) begin
       \$330  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = rq1_mask_8;
+    \$331  = rq1_part0_0_r;
     if (rst) begin
       \$331  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = i__payload[45:23];
+    \$332  = rq1_x[16:0];
     if (rst) begin
-      \$332  = 23'h000000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = rq1_x[16:0];
+    \$333  = rq1_mult_1[24:17];
     if (rst) begin
-      \$333  = 17'h00000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = rq1_mult_1[16:0];
+    \$334  = \$56 ;
     if (rst) begin
-      \$334  = 17'h00000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = \$61 ;
+    \$335  = rq1_part0_1;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = rq1_part0_0;
+    \$336  = rq1_part0_1_r;
     if (rst) begin
-      \$336  = 34'h000000000;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = rq1_part0_0_r;
+    \$337  = rq1_x[22:17];
     if (rst) begin
-      \$337  = 34'h000000000;
+      \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = rq1_x[16:0];
+    \$338  = rq1_mult_1[16:0];
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = rq1_mult_1[24:17];
+    \$339  = \$57 ;
     if (rst) begin
-      \$339  = 8'h00;
+      \$339  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = \$62 ;
+    \$340  = rq1_part1_0;
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = rq1_part0_1;
+    \$341  = rq1_part1_0_r;
     if (rst) begin
-      \$341  = 25'h0000000;
+      \$341  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = rq1_part0_1_r;
+    \$342  = rq1_x[22:17];
     if (rst) begin
-      \$342  = 25'h0000000;
+      \$342  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = rq1_x[22:17];
+    \$343  = rq1_mult_1[24:17];
     if (rst) begin
-      \$343  = 6'h00;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = rq1_mult_1[16:0];
+    \$344  = \$58 ;
     if (rst) begin
-      \$344  = 17'h00000;
+      \$344  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = \$63 ;
+    \$345  = rq1_part1_1;
     if (rst) begin
-      \$345  = 23'h000000;
+      \$345  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = rq1_part1_0;
+    \$346  = rq1_part1_1_r;
     if (rst) begin
-      \$346  = 23'h000000;
+      \$346  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = rq1_part1_0_r;
+    \$347  = \$62 [47:0];
     if (rst) begin
-      \$347  = 23'h000000;
+      \$347  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = rq1_x[22:17];
+    \$348  = \$66 [47:0];
     if (rst) begin
-      \$348  = 6'h00;
+      \$348  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = rq1_mult_1[24:17];
+    \$349  = \$68 [47:0];
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = \$64 ;
+    \$350  = \$69 ;
     if (rst) begin
-      \$350  = 14'h0000;
+      \$350  = 48'h000000000000;
     end
   end
   assign q_room = i__ready;
@@ -25158,6 +25095,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \port__addr$18  = \$3 [7:0];
   assign \port__addr$20  = \$4 [7:0];
   assign q_owed_next = \$8 [3:0];
+  assign rq_valid_10 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -25177,20 +25115,20 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign q_in[23:16] = \port__data$25 ;
   assign q_in[15:8] = \port__data$24 ;
   assign q_in[7:0] = port__data;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$65  = { 1'h0, rq1_part0_0_rr };
-  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$102  = { 1'h0, rq2_part0_0_rr };
-  assign \$104  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$106  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$108  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$139  = { 1'h0, rq3_part0_0_rr };
-  assign \$141  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$143  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$145  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$22  = { 1'h0, rq0_part0_0_rr };
+  assign \$24  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$26  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$59  = { 1'h0, rq1_part0_0_rr };
+  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$63  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$96  = { 1'h0, rq2_part0_0_rr };
+  assign \$98  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$100  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$102  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$133  = { 1'h0, rq3_part0_0_rr };
+  assign \$135  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$137  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$139  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
 endmodule

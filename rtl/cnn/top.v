@@ -1527,12 +1527,12 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [3:0] \$101 ;
   wire [2:0] \$102 ;
   wire [3:0] \$103 ;
-  wire [2:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire [2:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire [2:0] \$108 ;
-  wire [3:0] \$109 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -1555,7 +1555,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire \$13 ;
+  wire [5:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -1571,74 +1571,68 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [2:0] \$144 ;
+  wire [2:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [2:0] \$150 ;
+  wire \$150 ;
   wire [2:0] \$151 ;
-  wire \$152 ;
+  wire [2:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [2:0] \$157 ;
-  wire [2:0] \$158 ;
+  wire \$157 ;
+  wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
+  wire [7:0] \$16 ;
+  wire [2:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire [2:0] \$166 ;
+  wire [3:0] \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [3:0] \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [7:0] \$177 ;
-  reg [4:0] \$178 ;
-  reg [6:0] \$179 ;
+  wire [7:0] \$171 ;
+  reg [4:0] \$172 ;
+  reg [6:0] \$173 ;
+  reg [3:0] \$174 ;
+  reg [4:0] \$175 ;
+  reg [1:0] \$176 ;
+  reg [4:0] \$177 ;
+  reg [1:0] \$178 ;
+  reg [4:0] \$179 ;
   wire \$18 ;
-  reg [3:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [1:0] \$182 ;
+  reg [1:0] \$180 ;
+  reg [2:0] \$181 ;
+  reg [4:0] \$182 ;
   reg [4:0] \$183 ;
   reg [1:0] \$184 ;
-  reg [4:0] \$185 ;
-  reg [1:0] \$186 ;
-  reg [2:0] \$187 ;
-  reg [4:0] \$188 ;
-  reg [4:0] \$189 ;
-  wire [5:0] \$19 ;
-  reg [1:0] \$190 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg [7:0] \$189 ;
+  wire \$19 ;
+  reg [2:0] \$190 ;
   reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [7:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg \$197 ;
-  reg [1:0] \$198 ;
-  reg [1:0] \$199 ;
+  reg [1:0] \$192 ;
+  reg [1:0] \$193 ;
+  reg [1:0] \$194 ;
+  reg \$195 ;
+  reg [7:0] \$196 ;
   wire [5:0] \$2 ;
   wire \$20 ;
-  reg [1:0] \$200 ;
-  reg \$201 ;
-  reg [7:0] \$202 ;
   wire \$21 ;
-  wire [7:0] \$22 ;
+  wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -1648,30 +1642,30 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$29 ;
   wire [5:0] \$3 ;
   wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
+  wire [4:0] \$31 ;
+  wire [4:0] \$32 ;
   wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [4:0] \$37 ;
+  wire [4:0] \$34 ;
+  wire [4:0] \$35 ;
+  reg [4:0] \$36 ;
+  wire \$37 ;
   wire [4:0] \$38 ;
-  wire \$39 ;
+  wire [4:0] \$39 ;
   wire [7:0] \$4 ;
-  wire [4:0] \$40 ;
-  wire [4:0] \$41 ;
-  reg [4:0] \$42 ;
+  wire \$40 ;
+  wire [6:0] \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
-  wire [6:0] \$47 ;
+  wire \$44 ;
+  wire [5:0] \$45 ;
+  wire [5:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire [8:0] \$5 ;
   wire \$50 ;
-  wire [5:0] \$51 ;
-  wire [5:0] \$52 ;
+  wire \$51 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -1685,50 +1679,50 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
+  wire [1:0] \$65 ;
+  wire [1:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [2:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire [1:0] \$71 ;
-  wire [1:0] \$72 ;
+  wire [2:0] \$70 ;
+  wire [5:0] \$71 ;
+  wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [2:0] \$74 ;
   wire [2:0] \$75 ;
-  wire [2:0] \$76 ;
-  wire [5:0] \$77 ;
+  wire [5:0] \$76 ;
+  wire [2:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [2:0] \$79 ;
   wire [3:0] \$8 ;
-  wire [2:0] \$80 ;
+  wire [3:0] \$80 ;
   wire [2:0] \$81 ;
-  wire [5:0] \$82 ;
-  wire [2:0] \$83 ;
+  wire [3:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
-  wire [2:0] \$85 ;
+  wire [3:0] \$85 ;
   wire [3:0] \$86 ;
-  wire [2:0] \$87 ;
-  wire [3:0] \$88 ;
+  wire [5:0] \$87 ;
+  wire [5:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire [3:0] \$91 ;
-  wire [3:0] \$92 ;
-  wire [5:0] \$93 ;
-  wire [5:0] \$94 ;
-  wire \$95 ;
-  wire [5:0] \$96 ;
-  wire [5:0] \$97 ;
+  wire [5:0] \$90 ;
+  wire [5:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire \$93 ;
+  wire [2:0] \$94 ;
+  wire [3:0] \$95 ;
+  wire [2:0] \$96 ;
+  wire [3:0] \$97 ;
   wire [2:0] \$98 ;
   wire \$99 ;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg [1:0] \$signature__addr$24  = 2'h0;
+  reg [1:0] \$signature__addr$23  = 2'h0;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$26 ;
+  wire [7:0] \$signature__data$25 ;
   wire \$signature__en ;
-  wire \$signature__en$21 ;
+  reg \$signature__en$21  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -1766,11 +1760,12 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [1:0] q_wptr;
   reg [7:0] read = 8'h00;
   reg read_valid_1 = 1'h0;
-  reg read_valid_2 = 1'h0;
+  (* init = 1'h0 *)
+  wire read_valid_2;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
-  reg [1:0] \rport__addr$27  = 2'h0;
+  reg [1:0] \rport__addr$26  = 2'h0;
   wire [7:0] rport__data;
   wire [7:0] \rport__data$43 ;
   input rst;
@@ -1833,9 +1828,9 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
-      queue[\$signature__addr$24 ] <= q_in;
+      queue[\$signature__addr$23 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$26 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -1849,314 +1844,423 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$8  = q_owed + \$7 ;
   assign \$9  = o__valid & o__ready;
   assign \$10  = \$8  - \$9 ;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = | q_stored;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$12  & \$14 ;
-  assign \$16  = ~ \$15 ;
-  assign \$signature__en$21  = read_valid_2 & \$16 ;
-  assign \$17  = | w_left;
-  assign \$18  = i__valid & \$17 ;
-  assign \$19  = w_left - \$18 ;
-  assign \$20  = | e_left;
-  assign \$21  = q_room & \$20 ;
-  assign \$22  = e_left - \$21 ;
-  assign \$23  = ! w_left;
-  assign \$24  = w_left == 1'h1;
-  assign \$25  = | w_left;
-  assign \$26  = i__valid & \$25 ;
+  assign \$11  = | w_left;
+  assign \$12  = i__valid & \$11 ;
+  assign \$13  = w_left - \$12 ;
+  assign \$14  = | e_left;
+  assign \$15  = q_room & \$14 ;
+  assign \$16  = e_left - \$15 ;
+  assign \$17  = ! w_left;
+  assign \$18  = w_left == 1'h1;
+  assign \$19  = | w_left;
+  assign \$20  = i__valid & \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = \$17  | \$21 ;
+  assign \$23  = ! e_left;
+  assign \$24  = e_left == 1'h1;
+  assign \$25  = | e_left;
+  assign \$26  = q_room & \$25 ;
   assign \$27  = \$24  & \$26 ;
   assign \$28  = \$23  | \$27 ;
-  assign \$29  = ! e_left;
-  assign \$30  = e_left == 1'h1;
-  assign \$31  = | e_left;
-  assign \$32  = q_room & \$31 ;
-  assign \$33  = \$30  & \$32 ;
-  assign \$34  = \$29  | \$33 ;
-  assign \$35  = \$28  & \$34 ;
-  assign \$36  = step == 4'h8;
-  assign \$37  = step + 1'h1;
-  assign \$38  = \$36  ? 5'h00 : \$37 ;
-  assign \$39  = step == 4'h8;
-  assign \$40  = step + 1'h1;
-  assign \$41  = \$39  ? 5'h00 : \$40 ;
-  assign \$43  = step == 4'h8;
-  assign \$44  = step + 1'h1;
-  assign \$45  = \$43  ? 5'h00 : \$44 ;
-  assign \$46  = ! \$45 ;
-  assign \$47  = \$46  ? 7'h00 : 7'h48;
-  assign \$48  = | w_left;
-  assign \$49  = i__valid & \$48 ;
-  assign \$50  = \$signature__addr  == 5'h1f;
-  assign \$51  = \$signature__addr  + 1'h1;
-  assign \$52  = \$50  ? 6'h00 : \$51 ;
-  assign \$53  = ! w_left;
-  assign \$54  = w_left == 1'h1;
-  assign \$55  = | w_left;
-  assign \$56  = i__valid & \$55 ;
+  assign \$29  = \$22  & \$28 ;
+  assign \$30  = step == 4'h8;
+  assign \$31  = step + 1'h1;
+  assign \$32  = \$30  ? 5'h00 : \$31 ;
+  assign \$33  = step == 4'h8;
+  assign \$34  = step + 1'h1;
+  assign \$35  = \$33  ? 5'h00 : \$34 ;
+  assign \$37  = step == 4'h8;
+  assign \$38  = step + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ! \$39 ;
+  assign \$41  = \$40  ? 7'h00 : 7'h48;
+  assign \$42  = | w_left;
+  assign \$43  = i__valid & \$42 ;
+  assign \$44  = \$signature__addr  == 5'h1f;
+  assign \$45  = \$signature__addr  + 1'h1;
+  assign \$46  = \$44  ? 6'h00 : \$45 ;
+  assign \$47  = ! w_left;
+  assign \$48  = w_left == 1'h1;
+  assign \$49  = | w_left;
+  assign \$50  = i__valid & \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = \$47  | \$51 ;
+  assign \$53  = ! e_left;
+  assign \$54  = e_left == 1'h1;
+  assign \$55  = | e_left;
+  assign \$56  = q_room & \$55 ;
   assign \$57  = \$54  & \$56 ;
   assign \$58  = \$53  | \$57 ;
-  assign \$59  = ! e_left;
-  assign \$60  = e_left == 1'h1;
-  assign \$61  = | e_left;
-  assign \$62  = q_room & \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = \$59  | \$63 ;
-  assign \$65  = \$58  & \$64 ;
-  assign \$66  = step == 4'h8;
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = | e_left;
-  assign \$69  = q_room & \$68 ;
-  assign \$74  = kx == 2'h2;
-  assign \$75  = kx + 1'h1;
-  assign \$76  = \$74  ? 3'h0 : \$75 ;
-  assign \$77  = $signed(col) + $signed(2'h1);
-  assign \$78  = kx == 2'h2;
-  assign \$79  = ky == 2'h2;
-  assign \$80  = ky + 1'h1;
-  assign \$81  = \$79  ? 3'h0 : \$80 ;
-  assign \$82  = $signed(row) + $signed(2'h1);
-  assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  >= 3'h4;
-  assign \$85  = slot + 1'h1;
-  assign \$86  = \$85  - 3'h4;
-  assign \$87  = slot + 1'h1;
-  assign \$88  = \$84  ? \$86  : { 1'h0, \$87  };
-  assign \$89  = ky == 2'h2;
-  assign \$90  = ox == 3'h7;
-  assign \$91  = ox + 1'h1;
-  assign \$92  = \$90  ? 4'h0 : \$91 ;
-  assign \$93  = $signed(col_base) + $signed(2'h1);
-  assign \$94  = $signed(col_base) + $signed(2'h1);
-  assign \$95  = ox == 3'h7;
-  assign \$96  = $signed(row_base) + $signed(2'h1);
-  assign \$97  = $signed(row_base) + $signed(2'h1);
+  assign \$59  = \$52  & \$58 ;
+  assign \$60  = step == 4'h8;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = | e_left;
+  assign \$63  = q_room & \$62 ;
+  assign \$68  = kx == 2'h2;
+  assign \$69  = kx + 1'h1;
+  assign \$70  = \$68  ? 3'h0 : \$69 ;
+  assign \$71  = $signed(col) + $signed(2'h1);
+  assign \$72  = kx == 2'h2;
+  assign \$73  = ky == 2'h2;
+  assign \$74  = ky + 1'h1;
+  assign \$75  = \$73  ? 3'h0 : \$74 ;
+  assign \$76  = $signed(row) + $signed(2'h1);
+  assign \$77  = slot + 1'h1;
+  assign \$78  = \$77  >= 3'h4;
+  assign \$79  = slot + 1'h1;
+  assign \$80  = \$79  - 3'h4;
+  assign \$81  = slot + 1'h1;
+  assign \$82  = \$78  ? \$80  : { 1'h0, \$81  };
+  assign \$83  = ky == 2'h2;
+  assign \$84  = ox == 3'h7;
+  assign \$85  = ox + 1'h1;
+  assign \$86  = \$84  ? 4'h0 : \$85 ;
+  assign \$87  = $signed(col_base) + $signed(2'h1);
+  assign \$88  = $signed(col_base) + $signed(2'h1);
+  assign \$89  = ox == 3'h7;
+  assign \$90  = $signed(row_base) + $signed(2'h1);
+  assign \$91  = $signed(row_base) + $signed(2'h1);
+  assign \$92  = slot_base + 1'h1;
+  assign \$93  = \$92  >= 3'h4;
+  assign \$94  = slot_base + 1'h1;
+  assign \$95  = \$94  - 3'h4;
+  assign \$96  = slot_base + 1'h1;
+  assign \$97  = \$93  ? \$95  : { 1'h0, \$96  };
   assign \$98  = slot_base + 1'h1;
   assign \$99  = \$98  >= 3'h4;
   assign \$100  = slot_base + 1'h1;
   assign \$101  = \$100  - 3'h4;
   assign \$102  = slot_base + 1'h1;
   assign \$103  = \$99  ? \$101  : { 1'h0, \$102  };
-  assign \$104  = slot_base + 1'h1;
-  assign \$105  = \$104  >= 3'h4;
-  assign \$106  = slot_base + 1'h1;
-  assign \$107  = \$106  - 3'h4;
-  assign \$108  = slot_base + 1'h1;
-  assign \$109  = \$105  ? \$107  : { 1'h0, \$108  };
-  assign \$110  = ! w_left;
-  assign \$111  = w_left == 1'h1;
-  assign \$112  = | w_left;
-  assign \$113  = i__valid & \$112 ;
+  assign \$104  = ! w_left;
+  assign \$105  = w_left == 1'h1;
+  assign \$106  = | w_left;
+  assign \$107  = i__valid & \$106 ;
+  assign \$108  = \$105  & \$107 ;
+  assign \$109  = \$104  | \$108 ;
+  assign \$110  = ! e_left;
+  assign \$111  = e_left == 1'h1;
+  assign \$112  = | e_left;
+  assign \$113  = q_room & \$112 ;
   assign \$114  = \$111  & \$113 ;
   assign \$115  = \$110  | \$114 ;
-  assign \$116  = ! e_left;
-  assign \$117  = e_left == 1'h1;
-  assign \$118  = | e_left;
-  assign \$119  = q_room & \$118 ;
-  assign \$120  = \$117  & \$119 ;
-  assign \$121  = \$116  | \$120 ;
-  assign \$122  = \$115  & \$121 ;
-  assign \$123  = step == 4'h8;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = | e_left;
-  assign \$126  = q_room & \$125 ;
-  assign \$127  = $signed(row) < $signed(1'h0);
-  assign \$128  = $signed(row) >= $signed(5'h08);
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = $signed(col) < $signed(1'h0);
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = $signed(col) >= $signed(5'h08);
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = | e_left;
-  assign \$135  = q_room & \$134 ;
-  assign \$136  = o__valid & o__ready;
-  assign \$137  = q_owed < 2'h3;
-  assign \$138  = \$136  ? q_room : \$137 ;
-  assign \$139  = o__valid & o__ready;
-  assign \$140  = \$139  | q_room;
-  assign \$141  = \$135  ? \$138  : \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = | q_stored;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$143  & \$145 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = read_valid_2 & \$147 ;
-  assign \$149  = \$signature__addr$24  == 2'h2;
-  assign \$150  = \$signature__addr$24  + 1'h1;
-  assign \$151  = \$149  ? 3'h0 : \$150 ;
-  assign \$152  = ~ o__valid;
-  assign \$153  = \$152  | o__ready;
-  assign \$154  = | q_stored;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = \rport__addr$27  == 2'h2;
-  assign \$157  = \rport__addr$27  + 1'h1;
-  assign \$158  = \$156  ? 3'h0 : \$157 ;
-  assign \$159  = ~ o__valid;
-  assign \$160  = \$159  | o__ready;
-  assign \$161  = | q_stored;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$160  & \$162 ;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = read_valid_2 & \$164 ;
-  assign \$166  = q_stored + \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = \$166  - \$170 ;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = | q_stored;
-  assign \$175  = \$174  | read_valid_2;
-  assign \$176  = | q_stored;
-  assign \$177  = \$176  ? \rport__data$43  : q_in;
+  assign \$116  = \$109  & \$115 ;
+  assign \$117  = step == 4'h8;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = | e_left;
+  assign \$120  = q_room & \$119 ;
+  assign \$121  = $signed(row) < $signed(1'h0);
+  assign \$122  = $signed(row) >= $signed(5'h08);
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = $signed(col) < $signed(1'h0);
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = $signed(col) >= $signed(5'h08);
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = | e_left;
+  assign \$129  = q_room & \$128 ;
+  assign \$130  = o__valid & o__ready;
+  assign \$131  = q_owed < 2'h3;
+  assign \$132  = \$130  ? q_room : \$131 ;
+  assign \$133  = o__valid & o__ready;
+  assign \$134  = \$133  | q_room;
+  assign \$135  = \$129  ? \$132  : \$134 ;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = | q_stored;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$137  & \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = \$signature__en$21  & \$141 ;
+  assign \$143  = \$signature__addr$23  == 2'h2;
+  assign \$144  = \$signature__addr$23  + 1'h1;
+  assign \$145  = \$143  ? 3'h0 : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = \rport__addr$26  == 2'h2;
+  assign \$151  = \rport__addr$26  + 1'h1;
+  assign \$152  = \$150  ? 3'h0 : \$151 ;
+  assign \$153  = ~ o__valid;
+  assign \$154  = \$153  | o__ready;
+  assign \$155  = | q_stored;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = \$154  & \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$signature__en$21  & \$158 ;
+  assign \$160  = q_stored + \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$160  - \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = \$168  | \$signature__en$21 ;
+  assign \$170  = | q_stored;
+  assign \$171  = \$170  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$178 ;
+    w_left <= \$172 ;
   always @(posedge clk)
-    e_left <= \$179 ;
+    e_left <= \$173 ;
   always @(posedge clk)
-    step <= \$180 ;
+    step <= \$174 ;
   always @(posedge clk)
-    \$signature__addr  <= \$181 ;
+    \$signature__addr  <= \$175 ;
   always @(posedge clk)
-    kx <= \$182 ;
+    kx <= \$176 ;
   always @(posedge clk)
-    col <= \$183 ;
+    col <= \$177 ;
   always @(posedge clk)
-    ky <= \$184 ;
+    ky <= \$178 ;
   always @(posedge clk)
-    row <= \$185 ;
+    row <= \$179 ;
   always @(posedge clk)
-    slot <= \$186 ;
+    slot <= \$180 ;
   always @(posedge clk)
-    ox <= \$187 ;
+    ox <= \$181 ;
   always @(posedge clk)
-    col_base <= \$188 ;
+    col_base <= \$182 ;
   always @(posedge clk)
-    row_base <= \$189 ;
+    row_base <= \$183 ;
   always @(posedge clk)
-    slot_base <= \$190 ;
+    slot_base <= \$184 ;
   always @(posedge clk)
-    read_valid_1 <= \$191 ;
+    read_valid_1 <= \$185 ;
   always @(posedge clk)
-    read_valid_2 <= \$192 ;
+    \$signature__en$21  <= \$186 ;
   always @(posedge clk)
-    pad_reg <= \$193 ;
+    pad_reg <= \$187 ;
   always @(posedge clk)
-    pad_reg2 <= \$194 ;
+    pad_reg2 <= \$188 ;
   always @(posedge clk)
-    read <= \$195 ;
+    read <= \$189 ;
   always @(posedge clk)
-    q_owed <= \$196 ;
+    q_owed <= \$190 ;
   always @(posedge clk)
-    q_room <= \$197 ;
+    q_room <= \$191 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$198 ;
+    \$signature__addr$23  <= \$192 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$199 ;
+    \rport__addr$26  <= \$193 ;
   always @(posedge clk)
-    q_stored <= \$200 ;
+    q_stored <= \$194 ;
   always @(posedge clk)
-    o__valid <= \$201 ;
+    o__valid <= \$195 ;
   always @(posedge clk)
-    o__payload <= \$202 ;
+    o__payload <= \$196 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = 5'h00;
-    casez (\$41 )
+    \$36  = 5'h00;
+    casez (\$35 )
       5'h00:
-          \$42  = 5'h10;
+          \$36  = 5'h10;
       5'h01:
-          \$42  = 5'h08;
+          \$36  = 5'h08;
       5'h02:
-          \$42  = 5'h08;
+          \$36  = 5'h08;
       5'h03:
-          \$42  = 5'h08;
+          \$36  = 5'h08;
       5'h04:
-          \$42  = 5'h08;
+          \$36  = 5'h08;
       5'h05:
-          \$42  = 5'h08;
+          \$36  = 5'h08;
       5'h06:
-          \$42  = 5'h08;
+          \$36  = 5'h08;
       5'h07:
-          \$42  = 5'h00;
+          \$36  = 5'h00;
       5'h08:
-          \$42  = 5'h00;
+          \$36  = 5'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = \$19 [4:0];
-    if (\$35 ) begin
-      \$178  = \$42 ;
+    \$172  = \$13 [4:0];
+    if (\$29 ) begin
+      \$172  = \$36 ;
     end
     if (rst) begin
-      \$178  = 5'h10;
+      \$172  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = \$22 [6:0];
-    if (\$35 ) begin
-      \$179  = \$47 ;
+    \$173  = \$16 [6:0];
+    if (\$29 ) begin
+      \$173  = \$41 ;
     end
     if (rst) begin
-      \$179  = 7'h00;
+      \$173  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = step;
-    if (\$35 ) begin
-      \$180  = \$38 [3:0];
+    \$174  = step;
+    if (\$29 ) begin
+      \$174  = \$32 [3:0];
     end
     if (rst) begin
-      \$180  = 4'h0;
+      \$174  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = \$signature__addr ;
-    if (\$49 ) begin
-      \$181  = \$52 [4:0];
+    \$175  = \$signature__addr ;
+    if (\$43 ) begin
+      \$175  = \$46 [4:0];
     end
-    if (\$67 ) begin
-      \$181  = 5'h00;
+    if (\$61 ) begin
+      \$175  = 5'h00;
     end
     if (rst) begin
-      \$181  = 5'h00;
+      \$175  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = kx;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        \$182  = \$76 [1:0];
+    \$176  = kx;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        \$176  = \$70 [1:0];
       end
     end
     if (rst) begin
-      \$182  = 2'h0;
+      \$176  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = col;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        \$183  = \$77 [4:0];
-        if (\$78 ) begin
-          \$183  = col_base;
-          if (\$89 ) begin
-            \$183  = \$94 [4:0];
-            if (\$95 ) begin
-              \$183  = 5'h1f;
+    \$177  = col;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        \$177  = \$71 [4:0];
+        if (\$72 ) begin
+          \$177  = col_base;
+          if (\$83 ) begin
+            \$177  = \$88 [4:0];
+            if (\$89 ) begin
+              \$177  = 5'h1f;
             end
           end
         end
       end
+    end
+    if (rst) begin
+      \$177  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$178  = ky;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          \$178  = \$75 [1:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$178  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$179  = row;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          \$179  = \$76 [4:0];
+          if (\$83 ) begin
+            \$179  = row_base;
+            if (\$89 ) begin
+              \$179  = \$91 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$118 ) begin
+      \$179  = 5'h1f;
+    end
+    if (rst) begin
+      \$179  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$180  = slot;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          \$180  = \$82 [1:0];
+          if (\$83 ) begin
+            \$180  = slot_base;
+            if (\$89 ) begin
+              \$180  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$118 ) begin
+      \$180  = 2'h3;
+    end
+    if (rst) begin
+      \$180  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$181  = ox;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          if (\$83 ) begin
+            \$181  = \$86 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$181  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$182  = col_base;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          if (\$83 ) begin
+            \$182  = \$87 [4:0];
+            if (\$89 ) begin
+              \$182  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$182  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$183  = row_base;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          if (\$83 ) begin
+            if (\$89 ) begin
+              \$183  = \$90 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$118 ) begin
+      \$183  = 5'h1f;
     end
     if (rst) begin
       \$183  = 5'h1f;
@@ -2164,251 +2268,136 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = ky;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$184  = \$81 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$184  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = row;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$185  = \$82 [4:0];
-          if (\$89 ) begin
-            \$185  = row_base;
-            if (\$95 ) begin
-              \$185  = \$97 [4:0];
+    \$184  = slot_base;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          if (\$83 ) begin
+            if (\$89 ) begin
+              \$184  = \$97 [1:0];
             end
           end
         end
       end
     end
-    if (\$124 ) begin
-      \$185  = 5'h1f;
+    if (\$118 ) begin
+      \$184  = 2'h3;
     end
     if (rst) begin
-      \$185  = 5'h1f;
+      \$184  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = slot;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          \$186  = \$88 [1:0];
-          if (\$89 ) begin
-            \$186  = slot_base;
-            if (\$95 ) begin
-              \$186  = \$109 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$186  = 2'h3;
-    end
+    \$185  = \$120 ;
     if (rst) begin
-      \$186  = 2'h3;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = ox;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            \$187  = \$92 [2:0];
-          end
-        end
-      end
-    end
+    \$186  = read_valid_1;
     if (rst) begin
-      \$187  = 3'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = col_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            \$188  = \$93 [4:0];
-            if (\$95 ) begin
-              \$188  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
+    \$187  = \$127 ;
     if (rst) begin
-      \$188  = 5'h1f;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = row_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            if (\$95 ) begin
-              \$189  = \$96 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$189  = 5'h1f;
-    end
+    \$188  = pad_reg;
     if (rst) begin
-      \$189  = 5'h1f;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = slot_base;
-    if (\$69 ) begin
-      if (\$73 ) begin
-        if (\$78 ) begin
-          if (\$89 ) begin
-            if (\$95 ) begin
-              \$190  = \$103 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$190  = 2'h3;
-    end
+    \$189  = rport__data;
     if (rst) begin
-      \$190  = 2'h3;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = \$126 ;
+    \$190  = \$10 [2:0];
     if (rst) begin
-      \$191  = 1'h0;
+      \$190  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = read_valid_1;
+    \$191  = \$135 ;
     if (rst) begin
-      \$192  = 1'h0;
+      \$191  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \$133 ;
+    \$192  = \$signature__addr$23 ;
+    if (\$142 ) begin
+      \$192  = \$145 [1:0];
+    end
     if (rst) begin
-      \$193  = 1'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = pad_reg;
+    \$193  = \rport__addr$26 ;
+    if (\$149 ) begin
+      \$193  = \$152 [1:0];
+    end
     if (rst) begin
-      \$194  = 1'h0;
+      \$193  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rport__data;
+    \$194  = \$165 [1:0];
     if (rst) begin
-      \$195  = 8'h00;
+      \$194  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = \$10 [2:0];
+    \$195  = o__valid;
+    if (\$167 ) begin
+      \$195  = \$169 ;
+    end
     if (rst) begin
-      \$196  = 3'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$141 ;
-    if (rst) begin
-      \$197  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = \$signature__addr$24 ;
-    if (\$148 ) begin
-      \$198  = \$151 [1:0];
+    \$196  = o__payload;
+    if (\$167 ) begin
+      \$196  = \$171 ;
     end
     if (rst) begin
-      \$198  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = \rport__addr$27 ;
-    if (\$155 ) begin
-      \$199  = \$158 [1:0];
-    end
-    if (rst) begin
-      \$199  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \$171 [1:0];
-    if (rst) begin
-      \$200  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = o__valid;
-    if (\$173 ) begin
-      \$201  = \$175 ;
-    end
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = o__payload;
-    if (\$173 ) begin
-      \$202  = \$177 ;
-    end
-    if (rst) begin
-      \$202  = 8'h00;
+      \$196  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
   assign q_owed_next = \$10 [2:0];
-  assign q_wptr = \$signature__addr$24 ;
-  assign \$signature__data$26  = q_in;
-  assign q_rptr = \rport__addr$27 ;
+  assign read_valid_2 = \$signature__en$21 ;
+  assign q_wptr = \$signature__addr$23 ;
+  assign \$signature__data$25  = q_in;
+  assign q_rptr = \rport__addr$26 ;
   assign \i__payload[0]  = i__payload;
   assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
-  assign \$70  = 1'h1;
-  assign \$71  = 2'h1;
-  assign \$72  = 2'h0;
-  assign \$73  = 1'h1;
+  assign \$64  = 1'h1;
+  assign \$65  = 2'h1;
+  assign \$66  = 2'h0;
+  assign \$67  = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2416,43 +2405,43 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  reg [3:0] \$102 ;
-  reg [3:0] \$103 ;
+  reg [7:0] \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
   reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg [3:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [7:0] \$105 ;
+  reg [3:0] \$106 ;
+  reg [63:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [8:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [8:0] \$113 ;
   reg [7:0] \$114 ;
-  reg [3:0] \$115 ;
-  reg [63:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [8:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [8:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [8:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [8:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [8:0] \$128 ;
-  reg [7:0] \$129 ;
+  reg [7:0] \$120 ;
+  reg [8:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [8:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [8:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [7:0] \$133 ;
+  reg [16:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
   reg [16:0] \$134 ;
   reg [16:0] \$135 ;
   reg [16:0] \$136 ;
@@ -2461,24 +2450,24 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [16:0] \$139 ;
   wire [8:0] \$14 ;
   reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [20:0] \$141 ;
+  reg [20:0] \$142 ;
+  reg [20:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [20:0] \$145 ;
+  reg [20:0] \$146 ;
+  reg [20:0] \$147 ;
+  reg [20:0] \$148 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg [20:0] \$150 ;
-  reg [20:0] \$151 ;
-  reg [20:0] \$152 ;
-  reg [20:0] \$153 ;
-  reg [20:0] \$154 ;
-  reg [20:0] \$155 ;
-  reg [20:0] \$156 ;
-  reg [20:0] \$157 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
@@ -2493,32 +2482,24 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$168 ;
   reg \$169 ;
   wire [16:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
+  reg [20:0] \$170 ;
+  reg [20:0] \$171 ;
+  reg [20:0] \$172 ;
+  reg [20:0] \$173 ;
+  reg [20:0] \$174 ;
+  reg [20:0] \$175 ;
+  reg [20:0] \$176 ;
+  reg [20:0] \$177 ;
   reg \$178 ;
-  reg [20:0] \$179 ;
+  reg [3:0] \$179 ;
   wire [16:0] \$18 ;
-  reg [20:0] \$180 ;
-  reg [20:0] \$181 ;
-  reg [20:0] \$182 ;
-  reg [20:0] \$183 ;
-  reg [20:0] \$184 ;
-  reg [20:0] \$185 ;
-  reg [20:0] \$186 ;
-  reg [3:0] \$187 ;
-  reg \$188 ;
-  reg [2:0] \$189 ;
+  reg \$180 ;
+  reg [3:0] \$181 ;
+  reg [3:0] \$182 ;
+  reg [3:0] \$183 ;
+  reg \$184 ;
+  reg [167:0] \$185 ;
   wire [16:0] \$19 ;
-  reg [2:0] \$190 ;
-  reg [3:0] \$191 ;
-  reg \$192 ;
-  reg [167:0] \$193 ;
   reg \$2 ;
   wire [16:0] \$20 ;
   wire [16:0] \$21 ;
@@ -2540,16 +2521,16 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [3:0] \$39 ;
+  wire [4:0] \$39 ;
   wire \$4 ;
-  wire [3:0] \$40 ;
+  wire [4:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [3:0] \$46 ;
-  wire [3:0] \$47 ;
+  wire [4:0] \$46 ;
+  wire [4:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire [4:0] \$5 ;
@@ -2558,28 +2539,28 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire [4:0] \$56 ;
+  wire [4:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire [4:0] \$6 ;
-  wire \$60 ;
-  wire [5:0] \$61 ;
+  wire [5:0] \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [167:0] \$66 ;
   wire \$67 ;
-  wire [167:0] \$68 ;
+  wire \$68 ;
   wire \$69 ;
   wire [8:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire [20:0] \$73 ;
+  wire [21:0] \$74 ;
   wire [20:0] \$75 ;
   wire [21:0] \$76 ;
   wire [20:0] \$77 ;
@@ -2595,21 +2576,22 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [21:0] \$86 ;
   wire [20:0] \$87 ;
   wire [21:0] \$88 ;
-  wire [20:0] \$89 ;
+  wire \$89 ;
   wire [8:0] \$9 ;
-  wire [21:0] \$90 ;
+  wire [4:0] \$90 ;
   wire \$91 ;
-  wire [4:0] \$92 ;
-  wire \$93 ;
-  wire [5:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr ;
+  wire [5:0] \$92 ;
+  reg [3:0] \$93 ;
+  reg [3:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [3:0] \$99 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
   wire [167:0] \$signature__data ;
+  (* init = 1'h0 *)
   wire \$signature__en ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
@@ -2629,6 +2611,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [20:0] acc7_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -2715,14 +2698,14 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
-  reg [2:0] q_rptr = 3'h0;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  reg [2:0] q_wptr = 3'h0;
+  reg [3:0] q_wptr = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] rom0_addr = 4'h0;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 3'h0 *)
-  wire [2:0] rport__addr;
+  (* init = 4'h0 *)
+  wire [3:0] rport__addr;
   wire [167:0] rport__data;
   input rst;
   wire rst;
@@ -2774,7 +2757,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [8:0] xoff6_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff7_0 = 9'h000;
-  reg [167:0] queue [7:0];
+  reg [167:0] queue [8:0];
   initial begin
     queue[0] = 168'h000000000000000000000000000000000000000000;
     queue[1] = 168'h000000000000000000000000000000000000000000;
@@ -2784,9 +2767,10 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[5] = 168'h000000000000000000000000000000000000000000;
     queue[6] = 168'h000000000000000000000000000000000000000000;
     queue[7] = 168'h000000000000000000000000000000000000000000;
+    queue[8] = 168'h000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
   assign rport__data = queue[q_rptr];
@@ -2826,269 +2810,261 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$20  = $signed(xoff5_0) * $signed(w5_0);
   assign \$21  = $signed(xoff6_0) * $signed(w6_0);
   assign \$22  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$23  = issue & last_t;
-  assign \$24  = o__valid & o__ready;
-  assign \$25  = q_owed < 4'h8;
-  assign \$26  = \$24  ? q_room : \$25 ;
-  assign \$27  = o__valid & o__ready;
-  assign \$28  = \$27  | q_room;
-  assign \$29  = \$23  ? \$26  : \$28 ;
-  assign \$30  = v7 & last7;
+  assign \$23  = v7 & last7;
+  assign \$24  = issue & last_t;
+  assign \$25  = o__valid & o__ready;
+  assign \$26  = q_owed < 4'h9;
+  assign \$27  = \$25  ? q_room : \$26 ;
+  assign \$28  = o__valid & o__ready;
+  assign \$29  = \$28  | q_room;
+  assign \$30  = \$24  ? \$27  : \$29 ;
   assign \$31  = ~ o__valid;
   assign \$32  = \$31  | o__ready;
   assign \$33  = | q_stored;
   assign \$34  = ~ \$33 ;
   assign \$35  = \$32  & \$34 ;
   assign \$36  = ~ \$35 ;
-  assign \$37  = \$30  & \$36 ;
-  assign \$38  = q_wptr == 3'h7;
+  assign \$37  = deliver & \$36 ;
+  assign \$38  = q_wptr == 4'h8;
   assign \$39  = q_wptr + 1'h1;
-  assign \$40  = \$38  ? 4'h0 : \$39 ;
+  assign \$40  = \$38  ? 5'h00 : \$39 ;
   assign \$41  = ~ o__valid;
   assign \$42  = \$41  | o__ready;
   assign \$43  = | q_stored;
   assign \$44  = \$42  & \$43 ;
-  assign \$45  = q_rptr == 3'h7;
+  assign \$45  = q_rptr == 4'h8;
   assign \$46  = q_rptr + 1'h1;
-  assign \$47  = \$45  ? 4'h0 : \$46 ;
-  assign \$48  = v7 & last7;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = | q_stored;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$50  & \$52 ;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$48  & \$54 ;
-  assign \$56  = q_stored + \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = \$56  - \$60 ;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = | q_stored;
-  assign \$65  = v7 & last7;
-  assign \$66  = \$64  | \$65 ;
-  assign \$67  = | q_stored;
-  assign \$68  = \$67  ? rport__data : q_in;
+  assign \$47  = \$45  ? 5'h00 : \$46 ;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$49  & \$51 ;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = deliver & \$53 ;
+  assign \$55  = q_stored + \$54 ;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$55  - \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = \$63  | deliver;
+  assign \$65  = | q_stored;
+  assign \$66  = \$65  ? rport__data : q_in;
+  assign \$67  = ~ last_t;
+  assign \$68  = q_room | \$67 ;
   assign \$69  = ~ last_t;
   assign \$70  = q_room | \$69 ;
-  assign \$71  = ~ last_t;
-  assign \$72  = q_room | \$71 ;
-  assign issue = \$72  & \$74 ;
-  assign \$75  = first7_0 ? 21'h002b35 : acc0;
-  assign \$76  = $signed(\$75 ) + $signed(sum0_s0_0);
-  assign \$77  = first7_0 ? 21'h005a90 : acc1;
-  assign \$78  = $signed(\$77 ) + $signed(sum1_s0_0);
-  assign \$79  = first7_0 ? 21'h00134d : acc2;
-  assign \$80  = $signed(\$79 ) + $signed(sum2_s0_0);
-  assign \$81  = first7_0 ? 21'h005551 : acc3;
-  assign \$82  = $signed(\$81 ) + $signed(sum3_s0_0);
-  assign \$83  = first7_0 ? 21'h00042b : acc4;
-  assign \$84  = $signed(\$83 ) + $signed(sum4_s0_0);
-  assign \$85  = first7_0 ? 21'h1ff01d : acc5;
-  assign \$86  = $signed(\$85 ) + $signed(sum5_s0_0);
-  assign \$87  = first7_0 ? 21'h003653 : acc6;
-  assign \$88  = $signed(\$87 ) + $signed(sum6_s0_0);
-  assign \$89  = first7_0 ? 21'h1fe66a : acc7;
-  assign \$90  = $signed(\$89 ) + $signed(sum7_s0_0);
-  assign \$91  = issue & last_t;
-  assign \$92  = q_owed + \$91 ;
-  assign \$93  = o__valid & o__ready;
-  assign \$94  = \$92  - \$93 ;
-  assign \$95  = v7 & last7;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = | q_stored;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = ~ \$100 ;
-  assign \$signature__en  = \$95  & \$101 ;
+  assign issue = \$70  & \$72 ;
+  assign \$73  = first7_0 ? 21'h002b35 : acc0;
+  assign \$74  = $signed(\$73 ) + $signed(sum0_s0_0);
+  assign \$75  = first7_0 ? 21'h005a90 : acc1;
+  assign \$76  = $signed(\$75 ) + $signed(sum1_s0_0);
+  assign \$77  = first7_0 ? 21'h00134d : acc2;
+  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
+  assign \$79  = first7_0 ? 21'h005551 : acc3;
+  assign \$80  = $signed(\$79 ) + $signed(sum3_s0_0);
+  assign \$81  = first7_0 ? 21'h00042b : acc4;
+  assign \$82  = $signed(\$81 ) + $signed(sum4_s0_0);
+  assign \$83  = first7_0 ? 21'h1ff01d : acc5;
+  assign \$84  = $signed(\$83 ) + $signed(sum5_s0_0);
+  assign \$85  = first7_0 ? 21'h003653 : acc6;
+  assign \$86  = $signed(\$85 ) + $signed(sum6_s0_0);
+  assign \$87  = first7_0 ? 21'h1fe66a : acc7;
+  assign \$88  = $signed(\$87 ) + $signed(sum7_s0_0);
+  assign \$89  = issue & last_t;
+  assign \$90  = q_owed + \$89 ;
+  assign \$91  = o__valid & o__ready;
+  assign \$92  = \$90  - \$91 ;
   always @(posedge clk)
-    sf_t <= \$102 ;
+    sf_t <= \$93 ;
   always @(posedge clk)
-    sf_t_ahead <= \$103 ;
+    sf_t_ahead <= \$94 ;
   always @(posedge clk)
-    first_t <= \$104 ;
+    first_t <= \$95 ;
   always @(posedge clk)
-    first_t_ahead <= \$105 ;
+    first_t_ahead <= \$96 ;
   always @(posedge clk)
-    last_t <= \$106 ;
+    last_t <= \$97 ;
   always @(posedge clk)
-    last_t_ahead <= \$107 ;
+    last_t_ahead <= \$98 ;
   always @(posedge clk)
-    t <= \$108 ;
+    t <= \$99 ;
   always @(posedge clk)
-    x_reg <= \$109 ;
+    x_reg <= \$100 ;
   always @(posedge clk)
-    from_input <= \$110 ;
+    from_input <= \$101 ;
   always @(posedge clk)
-    v1 <= \$111 ;
+    v1 <= \$102 ;
   always @(posedge clk)
-    first1 <= \$112 ;
+    first1 <= \$103 ;
   always @(posedge clk)
-    last1 <= \$113 ;
+    last1 <= \$104 ;
   always @(posedge clk)
-    x_mid <= \$114 ;
+    x_mid <= \$105 ;
   always @(posedge clk)
-    rom0_addr <= \$115 ;
+    rom0_addr <= \$106 ;
   always @(posedge clk)
-    rom0_read <= \$116 ;
+    rom0_read <= \$107 ;
   always @(posedge clk)
-    x0_0 <= \$117 ;
+    x0_0 <= \$108 ;
   always @(posedge clk)
-    xoff0_0 <= \$118 ;
+    xoff0_0 <= \$109 ;
   always @(posedge clk)
-    w0_0 <= \$119 ;
+    w0_0 <= \$110 ;
   always @(posedge clk)
-    xoff1_0 <= \$120 ;
+    xoff1_0 <= \$111 ;
   always @(posedge clk)
-    w1_0 <= \$121 ;
+    w1_0 <= \$112 ;
   always @(posedge clk)
-    xoff2_0 <= \$122 ;
+    xoff2_0 <= \$113 ;
   always @(posedge clk)
-    w2_0 <= \$123 ;
+    w2_0 <= \$114 ;
   always @(posedge clk)
-    xoff3_0 <= \$124 ;
+    xoff3_0 <= \$115 ;
   always @(posedge clk)
-    w3_0 <= \$125 ;
+    w3_0 <= \$116 ;
   always @(posedge clk)
-    xoff4_0 <= \$126 ;
+    xoff4_0 <= \$117 ;
   always @(posedge clk)
-    w4_0 <= \$127 ;
+    w4_0 <= \$118 ;
   always @(posedge clk)
-    xoff5_0 <= \$128 ;
+    xoff5_0 <= \$119 ;
   always @(posedge clk)
-    w5_0 <= \$129 ;
+    w5_0 <= \$120 ;
   always @(posedge clk)
-    xoff6_0 <= \$130 ;
+    xoff6_0 <= \$121 ;
   always @(posedge clk)
-    w6_0 <= \$131 ;
+    w6_0 <= \$122 ;
   always @(posedge clk)
-    xoff7_0 <= \$132 ;
+    xoff7_0 <= \$123 ;
   always @(posedge clk)
-    w7_0 <= \$133 ;
+    w7_0 <= \$124 ;
   always @(posedge clk)
-    prod0_0 <= \$134 ;
+    prod0_0 <= \$125 ;
   always @(posedge clk)
-    prod1_0 <= \$135 ;
+    prod1_0 <= \$126 ;
   always @(posedge clk)
-    prod2_0 <= \$136 ;
+    prod2_0 <= \$127 ;
   always @(posedge clk)
-    prod3_0 <= \$137 ;
+    prod3_0 <= \$128 ;
   always @(posedge clk)
-    prod4_0 <= \$138 ;
+    prod4_0 <= \$129 ;
   always @(posedge clk)
-    prod5_0 <= \$139 ;
+    prod5_0 <= \$130 ;
   always @(posedge clk)
-    prod6_0 <= \$140 ;
+    prod6_0 <= \$131 ;
   always @(posedge clk)
-    prod7_0 <= \$141 ;
+    prod7_0 <= \$132 ;
   always @(posedge clk)
-    prod0_0_r <= \$142 ;
+    prod0_0_r <= \$133 ;
   always @(posedge clk)
-    prod1_0_r <= \$143 ;
+    prod1_0_r <= \$134 ;
   always @(posedge clk)
-    prod2_0_r <= \$144 ;
+    prod2_0_r <= \$135 ;
   always @(posedge clk)
-    prod3_0_r <= \$145 ;
+    prod3_0_r <= \$136 ;
   always @(posedge clk)
-    prod4_0_r <= \$146 ;
+    prod4_0_r <= \$137 ;
   always @(posedge clk)
-    prod5_0_r <= \$147 ;
+    prod5_0_r <= \$138 ;
   always @(posedge clk)
-    prod6_0_r <= \$148 ;
+    prod6_0_r <= \$139 ;
   always @(posedge clk)
-    prod7_0_r <= \$149 ;
+    prod7_0_r <= \$140 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$150 ;
+    sum0_s0_0 <= \$141 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$151 ;
+    sum1_s0_0 <= \$142 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$152 ;
+    sum2_s0_0 <= \$143 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$153 ;
+    sum3_s0_0 <= \$144 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$154 ;
+    sum4_s0_0 <= \$145 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$155 ;
+    sum5_s0_0 <= \$146 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$156 ;
+    sum6_s0_0 <= \$147 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$157 ;
+    sum7_s0_0 <= \$148 ;
   always @(posedge clk)
-    v2 <= \$158 ;
+    v2 <= \$149 ;
   always @(posedge clk)
-    first2 <= \$159 ;
+    first2 <= \$150 ;
   always @(posedge clk)
-    last2 <= \$160 ;
+    last2 <= \$151 ;
   always @(posedge clk)
-    v3 <= \$161 ;
+    v3 <= \$152 ;
   always @(posedge clk)
-    first3 <= \$162 ;
+    first3 <= \$153 ;
   always @(posedge clk)
-    last3 <= \$163 ;
+    last3 <= \$154 ;
   always @(posedge clk)
-    v4 <= \$164 ;
+    v4 <= \$155 ;
   always @(posedge clk)
-    first4 <= \$165 ;
+    first4 <= \$156 ;
   always @(posedge clk)
-    last4 <= \$166 ;
+    last4 <= \$157 ;
   always @(posedge clk)
-    v5 <= \$167 ;
+    v5 <= \$158 ;
   always @(posedge clk)
-    first5 <= \$168 ;
+    first5 <= \$159 ;
   always @(posedge clk)
-    last5 <= \$169 ;
+    last5 <= \$160 ;
   always @(posedge clk)
-    v6 <= \$170 ;
+    v6 <= \$161 ;
   always @(posedge clk)
-    first6 <= \$171 ;
+    first6 <= \$162 ;
   always @(posedge clk)
-    last6 <= \$172 ;
+    last6 <= \$163 ;
   always @(posedge clk)
-    v7 <= \$173 ;
+    v7 <= \$164 ;
   always @(posedge clk)
-    first7 <= \$174 ;
+    first7 <= \$165 ;
   always @(posedge clk)
-    last7 <= \$175 ;
+    last7 <= \$166 ;
   always @(posedge clk)
-    v7_0 <= \$176 ;
+    v7_0 <= \$167 ;
   always @(posedge clk)
-    first7_0 <= \$177 ;
+    first7_0 <= \$168 ;
   always @(posedge clk)
-    last7_0 <= \$178 ;
+    last7_0 <= \$169 ;
   always @(posedge clk)
-    acc0 <= \$179 ;
+    acc0 <= \$170 ;
   always @(posedge clk)
-    acc1 <= \$180 ;
+    acc1 <= \$171 ;
   always @(posedge clk)
-    acc2 <= \$181 ;
+    acc2 <= \$172 ;
   always @(posedge clk)
-    acc3 <= \$182 ;
+    acc3 <= \$173 ;
   always @(posedge clk)
-    acc4 <= \$183 ;
+    acc4 <= \$174 ;
   always @(posedge clk)
-    acc5 <= \$184 ;
+    acc5 <= \$175 ;
   always @(posedge clk)
-    acc6 <= \$185 ;
+    acc6 <= \$176 ;
   always @(posedge clk)
-    acc7 <= \$186 ;
+    acc7 <= \$177 ;
   always @(posedge clk)
-    q_owed <= \$187 ;
+    deliver <= \$178 ;
   always @(posedge clk)
-    q_room <= \$188 ;
+    q_owed <= \$179 ;
   always @(posedge clk)
-    q_wptr <= \$189 ;
+    q_room <= \$180 ;
   always @(posedge clk)
-    q_rptr <= \$190 ;
+    q_wptr <= \$181 ;
   always @(posedge clk)
-    q_stored <= \$191 ;
+    q_rptr <= \$182 ;
   always @(posedge clk)
-    o__valid <= \$192 ;
+    q_stored <= \$183 ;
   always @(posedge clk)
-    o__payload <= \$193 ;
+    o__valid <= \$184 ;
+  always @(posedge clk)
+    o__payload <= \$185 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$1  = 4'h0;
@@ -3163,715 +3139,723 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = sf_t;
+    \$93  = sf_t;
     if (issue) begin
-      \$102  = sf_t_ahead;
+      \$93  = sf_t_ahead;
     end
     if (rst) begin
-      \$102  = 4'h0;
+      \$93  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = sf_t_ahead;
+    \$94  = sf_t_ahead;
     if (issue) begin
-      \$103  = \$1 ;
+      \$94  = \$1 ;
     end
     if (rst) begin
-      \$103  = 4'h1;
+      \$94  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = first_t;
+    \$95  = first_t;
     if (issue) begin
-      \$104  = first_t_ahead;
+      \$95  = first_t_ahead;
     end
     if (rst) begin
-      \$104  = 1'h1;
+      \$95  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = first_t_ahead;
+    \$96  = first_t_ahead;
     if (issue) begin
-      \$105  = \$2 ;
+      \$96  = \$2 ;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = last_t;
+    \$97  = last_t;
     if (issue) begin
-      \$106  = last_t_ahead;
+      \$97  = last_t_ahead;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = last_t_ahead;
+    \$98  = last_t_ahead;
     if (issue) begin
-      \$107  = \$3 ;
+      \$98  = \$3 ;
     end
     if (rst) begin
-      \$107  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = t;
+    \$99  = t;
     if (issue) begin
-      \$108  = \$6 [3:0];
+      \$99  = \$6 [3:0];
     end
     if (rst) begin
-      \$108  = 4'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = i__payload;
+    \$100  = i__payload;
     if (rst) begin
-      \$109  = 8'h00;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = 1'h1;
+    \$101  = 1'h1;
     if (rst) begin
-      \$110  = 1'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = issue;
+    \$102  = issue;
     if (rst) begin
-      \$111  = 1'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = first_t;
+    \$103  = first_t;
     if (rst) begin
-      \$112  = 1'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = last_t;
+    \$104  = last_t;
     if (rst) begin
-      \$113  = 1'h0;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = x_reg;
+    \$105  = x_reg;
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$106  = t;
+    if (rst) begin
+      \$106  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$107  = port__data;
+    if (rst) begin
+      \$107  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$108  = x_mid;
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$109  = \$7 ;
+    if (rst) begin
+      \$109  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$110  = rom0_read[7:0];
+    if (rst) begin
+      \$110  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$111  = \$8 ;
+    if (rst) begin
+      \$111  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$112  = rom0_read[15:8];
+    if (rst) begin
+      \$112  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$113  = \$9 ;
+    if (rst) begin
+      \$113  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$114  = rom0_read[23:16];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = t;
+    \$115  = \$10 ;
     if (rst) begin
-      \$115  = 4'h0;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = port__data;
+    \$116  = rom0_read[31:24];
     if (rst) begin
-      \$116  = 64'h0000000000000000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = x_mid;
+    \$117  = \$11 ;
     if (rst) begin
-      \$117  = 8'h00;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = \$7 ;
+    \$118  = rom0_read[39:32];
     if (rst) begin
-      \$118  = 9'h000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = rom0_read[7:0];
+    \$119  = \$12 ;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = \$8 ;
+    \$120  = rom0_read[47:40];
     if (rst) begin
-      \$120  = 9'h000;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = rom0_read[15:8];
+    \$121  = \$13 ;
     if (rst) begin
-      \$121  = 8'h00;
+      \$121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = \$9 ;
+    \$122  = rom0_read[55:48];
     if (rst) begin
-      \$122  = 9'h000;
+      \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = rom0_read[23:16];
+    \$123  = \$14 ;
     if (rst) begin
-      \$123  = 8'h00;
+      \$123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = \$10 ;
+    \$124  = rom0_read[63:56];
     if (rst) begin
-      \$124  = 9'h000;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = rom0_read[31:24];
+    \$125  = \$15 ;
     if (rst) begin
-      \$125  = 8'h00;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = \$11 ;
+    \$126  = \$16 ;
     if (rst) begin
-      \$126  = 9'h000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = rom0_read[39:32];
+    \$127  = \$17 ;
     if (rst) begin
-      \$127  = 8'h00;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = \$12 ;
+    \$128  = \$18 ;
     if (rst) begin
-      \$128  = 9'h000;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = rom0_read[47:40];
+    \$129  = \$19 ;
     if (rst) begin
-      \$129  = 8'h00;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = \$13 ;
+    \$130  = \$20 ;
     if (rst) begin
-      \$130  = 9'h000;
+      \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = rom0_read[55:48];
+    \$131  = \$21 ;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$14 ;
+    \$132  = \$22 ;
     if (rst) begin
-      \$132  = 9'h000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = rom0_read[63:56];
+    \$133  = prod0_0;
     if (rst) begin
-      \$133  = 8'h00;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = \$15 ;
+    \$134  = prod1_0;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = \$16 ;
+    \$135  = prod2_0;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = \$17 ;
+    \$136  = prod3_0;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = \$18 ;
+    \$137  = prod4_0;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = \$19 ;
+    \$138  = prod5_0;
     if (rst) begin
       \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = \$20 ;
+    \$139  = prod6_0;
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = \$21 ;
+    \$140  = prod7_0;
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = \$22 ;
+    \$141  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$141  = 17'h00000;
+      \$141  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = prod0_0;
+    \$142  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$142  = 17'h00000;
+      \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = prod1_0;
+    \$143  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$143  = 17'h00000;
+      \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = prod2_0;
+    \$144  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$144  = 17'h00000;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = prod3_0;
+    \$145  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
-      \$145  = 17'h00000;
+      \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = prod4_0;
+    \$146  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
-      \$146  = 17'h00000;
+      \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = prod5_0;
+    \$147  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
-      \$147  = 17'h00000;
+      \$147  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = prod6_0;
+    \$148  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
-      \$148  = 17'h00000;
+      \$148  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = prod7_0;
+    \$149  = v1;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$150  = first1;
     if (rst) begin
-      \$150  = 21'h000000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$151  = last1;
     if (rst) begin
-      \$151  = 21'h000000;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$152  = v2;
     if (rst) begin
-      \$152  = 21'h000000;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$153  = first2;
     if (rst) begin
-      \$153  = 21'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$154  = last2;
     if (rst) begin
-      \$154  = 21'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$155  = v3;
     if (rst) begin
-      \$155  = 21'h000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$156  = first3;
     if (rst) begin
-      \$156  = 21'h000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$157  = last3;
     if (rst) begin
-      \$157  = 21'h000000;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = v1;
+    \$158  = v4;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = first1;
+    \$159  = first4;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = last1;
+    \$160  = last4;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = v2;
+    \$161  = v5;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = first2;
+    \$162  = first5;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = last2;
+    \$163  = last5;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = v3;
+    \$164  = v6;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = first3;
+    \$165  = first6;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = last3;
+    \$166  = last6;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = v4;
+    \$167  = v6;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = first4;
+    \$168  = first6;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = last4;
+    \$169  = last6;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = v5;
+    \$170  = acc0;
+    if (v7_0) begin
+      \$170  = \$74 [20:0];
+    end
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = first5;
+    \$171  = acc1;
+    if (v7_0) begin
+      \$171  = \$76 [20:0];
+    end
     if (rst) begin
-      \$171  = 1'h0;
+      \$171  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = last5;
+    \$172  = acc2;
+    if (v7_0) begin
+      \$172  = \$78 [20:0];
+    end
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = v6;
+    \$173  = acc3;
+    if (v7_0) begin
+      \$173  = \$80 [20:0];
+    end
     if (rst) begin
-      \$173  = 1'h0;
+      \$173  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = first6;
+    \$174  = acc4;
+    if (v7_0) begin
+      \$174  = \$82 [20:0];
+    end
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = last6;
+    \$175  = acc5;
+    if (v7_0) begin
+      \$175  = \$84 [20:0];
+    end
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = v6;
+    \$176  = acc6;
+    if (v7_0) begin
+      \$176  = \$86 [20:0];
+    end
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = first6;
+    \$177  = acc7;
+    if (v7_0) begin
+      \$177  = \$88 [20:0];
+    end
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = last6;
+    \$178  = \$23 ;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = acc0;
-    if (v7_0) begin
-      \$179  = \$76 [20:0];
-    end
+    \$179  = \$92 [3:0];
     if (rst) begin
-      \$179  = 21'h000000;
+      \$179  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = acc1;
-    if (v7_0) begin
-      \$180  = \$78 [20:0];
-    end
+    \$180  = \$30 ;
     if (rst) begin
-      \$180  = 21'h000000;
+      \$180  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = acc2;
-    if (v7_0) begin
-      \$181  = \$80 [20:0];
-    end
-    if (rst) begin
-      \$181  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = acc3;
-    if (v7_0) begin
-      \$182  = \$82 [20:0];
-    end
-    if (rst) begin
-      \$182  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = acc4;
-    if (v7_0) begin
-      \$183  = \$84 [20:0];
-    end
-    if (rst) begin
-      \$183  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = acc5;
-    if (v7_0) begin
-      \$184  = \$86 [20:0];
-    end
-    if (rst) begin
-      \$184  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = acc6;
-    if (v7_0) begin
-      \$185  = \$88 [20:0];
-    end
-    if (rst) begin
-      \$185  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = acc7;
-    if (v7_0) begin
-      \$186  = \$90 [20:0];
-    end
-    if (rst) begin
-      \$186  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = \$94 [3:0];
-    if (rst) begin
-      \$187  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$188  = \$29 ;
-    if (rst) begin
-      \$188  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$189  = q_wptr;
+    \$181  = q_wptr;
     if (\$37 ) begin
-      \$189  = \$40 [2:0];
+      \$181  = \$40 [3:0];
     end
     if (rst) begin
-      \$189  = 3'h0;
+      \$181  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$190  = q_rptr;
+    \$182  = q_rptr;
     if (\$44 ) begin
-      \$190  = \$47 [2:0];
+      \$182  = \$47 [3:0];
     end
     if (rst) begin
-      \$190  = 3'h0;
+      \$182  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$191  = \$61 [3:0];
+    \$183  = \$60 [3:0];
     if (rst) begin
-      \$191  = 4'h0;
+      \$183  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = o__valid;
-    if (\$63 ) begin
-      \$192  = \$66 ;
+    \$184  = o__valid;
+    if (\$62 ) begin
+      \$184  = \$64 ;
     end
     if (rst) begin
-      \$192  = 1'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = o__payload;
-    if (\$63 ) begin
-      \$193  = \$68 ;
+    \$185  = o__payload;
+    if (\$62 ) begin
+      \$185  = \$66 ;
     end
     if (rst) begin
-      \$193  = 168'h000000000000000000000000000000000000000000;
+      \$185  = 168'h000000000000000000000000000000000000000000;
     end
   end
-  assign acc0_next = \$76 [20:0];
-  assign acc1_next = \$78 [20:0];
-  assign acc2_next = \$80 [20:0];
-  assign acc3_next = \$82 [20:0];
-  assign acc4_next = \$84 [20:0];
-  assign acc5_next = \$86 [20:0];
-  assign acc6_next = \$88 [20:0];
-  assign acc7_next = \$90 [20:0];
-  assign q_owed_next = \$94 [3:0];
+  assign acc0_next = \$74 [20:0];
+  assign acc1_next = \$76 [20:0];
+  assign acc2_next = \$78 [20:0];
+  assign acc3_next = \$80 [20:0];
+  assign acc4_next = \$82 [20:0];
+  assign acc5_next = \$84 [20:0];
+  assign acc6_next = \$86 [20:0];
+  assign acc7_next = \$88 [20:0];
+  assign q_owed_next = \$92 [3:0];
   assign port__addr = rom0_addr;
+  assign \$signature__en  = deliver;
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -3892,17 +3876,17 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \q_in[5]  = q_in[125:105];
   assign \q_in[6]  = q_in[146:126];
   assign \q_in[7]  = q_in[167:147];
-  assign q_in[167:147] = \$90 [20:0];
-  assign q_in[146:126] = \$88 [20:0];
-  assign q_in[125:105] = \$86 [20:0];
-  assign q_in[104:84] = \$84 [20:0];
-  assign q_in[83:63] = \$82 [20:0];
-  assign q_in[62:42] = \$80 [20:0];
-  assign q_in[41:21] = \$78 [20:0];
-  assign q_in[20:0] = \$76 [20:0];
-  assign \$73  = 1'h0;
-  assign \$74  = i__valid;
-  assign i__ready = \$70 ;
+  assign q_in[167:147] = acc7;
+  assign q_in[146:126] = acc6;
+  assign q_in[125:105] = acc5;
+  assign q_in[104:84] = acc4;
+  assign q_in[83:63] = acc3;
+  assign q_in[62:42] = acc2;
+  assign q_in[41:21] = acc1;
+  assign q_in[20:0] = acc0;
+  assign \$71  = 1'h0;
+  assign \$72  = i__valid;
+  assign i__ready = \$68 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3910,216 +3894,216 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [7:0] \$1 ;
   wire [7:0] \$10 ;
-  wire [17:0] \$100 ;
-  wire [11:0] \$101 ;
-  wire [31:0] \$102 ;
-  wire [32:0] \$103 ;
-  wire [55:0] \$104 ;
-  wire [56:0] \$105 ;
-  wire [48:0] \$106 ;
-  wire [49:0] \$107 ;
-  wire [74:0] \$108 ;
-  wire [75:0] \$109 ;
+  wire [48:0] \$100 ;
+  wire [49:0] \$101 ;
+  wire [74:0] \$102 ;
+  wire [75:0] \$103 ;
+  wire [46:0] \$104 ;
+  wire [47:0] \$105 ;
+  wire [45:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire [7:0] \$11 ;
-  wire [46:0] \$110 ;
-  wire [47:0] \$111 ;
-  wire [45:0] \$112 ;
+  wire \$110 ;
+  wire [46:0] \$111 ;
+  wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [47:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [46:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [7:0] \$12 ;
-  wire [47:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [32:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire [19:0] \$127 ;
+  wire [11:0] \$128 ;
+  wire [33:0] \$129 ;
   wire [7:0] \$13 ;
-  wire \$130 ;
-  wire [32:0] \$131 ;
-  wire [24:0] \$132 ;
-  wire [19:0] \$133 ;
-  wire [11:0] \$134 ;
-  wire [33:0] \$135 ;
-  wire [34:0] \$136 ;
-  wire [55:0] \$137 ;
-  wire [56:0] \$138 ;
-  wire [50:0] \$139 ;
+  wire [34:0] \$130 ;
+  wire [55:0] \$131 ;
+  wire [56:0] \$132 ;
+  wire [50:0] \$133 ;
+  wire [51:0] \$134 ;
+  wire [74:0] \$135 ;
+  wire [75:0] \$136 ;
+  wire [46:0] \$137 ;
+  wire [47:0] \$138 ;
+  wire [45:0] \$139 ;
   wire [7:0] \$14 ;
-  wire [51:0] \$140 ;
-  wire [74:0] \$141 ;
-  wire [75:0] \$142 ;
-  wire [46:0] \$143 ;
-  wire [47:0] \$144 ;
-  wire [45:0] \$145 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire [46:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
+  wire [47:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [7:0] \$15 ;
-  wire [46:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [47:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [33:0] \$158 ;
+  wire [24:0] \$159 ;
   wire [7:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [33:0] \$164 ;
-  wire [24:0] \$165 ;
-  wire [20:0] \$166 ;
-  wire [11:0] \$167 ;
-  wire [34:0] \$168 ;
-  wire [35:0] \$169 ;
+  wire [20:0] \$160 ;
+  wire [11:0] \$161 ;
+  wire [34:0] \$162 ;
+  wire [35:0] \$163 ;
+  wire [55:0] \$164 ;
+  wire [56:0] \$165 ;
+  wire [51:0] \$166 ;
+  wire [52:0] \$167 ;
+  wire [74:0] \$168 ;
+  wire [75:0] \$169 ;
   wire \$17 ;
-  wire [55:0] \$170 ;
-  wire [56:0] \$171 ;
-  wire [51:0] \$172 ;
-  wire [52:0] \$173 ;
-  wire [74:0] \$174 ;
-  wire [75:0] \$175 ;
-  wire [46:0] \$176 ;
-  wire [47:0] \$177 ;
-  wire [45:0] \$178 ;
+  wire [46:0] \$170 ;
+  wire [47:0] \$171 ;
+  wire [45:0] \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [46:0] \$177 ;
+  wire \$178 ;
   wire \$179 ;
   wire [4:0] \$18 ;
-  wire \$180 ;
+  wire [47:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [46:0] \$183 ;
+  wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [47:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire [33:0] \$197 ;
-  wire [24:0] \$198 ;
-  wire [20:0] \$199 ;
+  wire [33:0] \$191 ;
+  wire [24:0] \$192 ;
+  wire [20:0] \$193 ;
+  wire [11:0] \$194 ;
+  wire [34:0] \$195 ;
+  wire [35:0] \$196 ;
+  wire [55:0] \$197 ;
+  wire [56:0] \$198 ;
+  wire [51:0] \$199 ;
   wire [7:0] \$2 ;
   wire [5:0] \$20 ;
-  wire [11:0] \$200 ;
-  wire [34:0] \$201 ;
-  wire [35:0] \$202 ;
-  wire [55:0] \$203 ;
-  wire [56:0] \$204 ;
-  wire [51:0] \$205 ;
-  wire [52:0] \$206 ;
-  wire [74:0] \$207 ;
-  wire [75:0] \$208 ;
-  wire [46:0] \$209 ;
+  wire [52:0] \$200 ;
+  wire [74:0] \$201 ;
+  wire [75:0] \$202 ;
+  wire [46:0] \$203 ;
+  wire [47:0] \$204 ;
+  wire [45:0] \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [47:0] \$210 ;
-  wire [45:0] \$211 ;
+  wire [46:0] \$210 ;
+  wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
+  wire [47:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire [46:0] \$216 ;
+  wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [47:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire [33:0] \$230 ;
-  wire [24:0] \$231 ;
-  wire [20:0] \$232 ;
-  wire [11:0] \$233 ;
-  wire [34:0] \$234 ;
-  wire [35:0] \$235 ;
-  wire [55:0] \$236 ;
-  wire [56:0] \$237 ;
-  wire [51:0] \$238 ;
-  wire [52:0] \$239 ;
-  wire \$24 ;
-  wire [74:0] \$240 ;
-  wire [75:0] \$241 ;
-  wire [46:0] \$242 ;
-  wire [47:0] \$243 ;
-  wire [45:0] \$244 ;
+  wire [33:0] \$224 ;
+  wire [24:0] \$225 ;
+  wire [20:0] \$226 ;
+  wire [11:0] \$227 ;
+  wire [34:0] \$228 ;
+  wire [35:0] \$229 ;
+  wire [1:0] \$23 ;
+  wire [55:0] \$230 ;
+  wire [56:0] \$231 ;
+  wire [51:0] \$232 ;
+  wire [52:0] \$233 ;
+  wire [74:0] \$234 ;
+  wire [75:0] \$235 ;
+  wire [46:0] \$236 ;
+  wire [47:0] \$237 ;
+  wire [45:0] \$238 ;
+  wire \$239 ;
+  wire [1:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [46:0] \$243 ;
+  wire \$244 ;
   wire \$245 ;
-  wire \$246 ;
+  wire [47:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [46:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [47:0] \$252 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [33:0] \$263 ;
-  wire [24:0] \$264 ;
-  wire [20:0] \$265 ;
-  wire [11:0] \$266 ;
-  wire [34:0] \$267 ;
-  wire [35:0] \$268 ;
-  wire [55:0] \$269 ;
-  wire \$27 ;
-  wire [56:0] \$270 ;
-  wire [51:0] \$271 ;
-  wire [52:0] \$272 ;
-  wire [74:0] \$273 ;
-  wire [75:0] \$274 ;
-  wire [46:0] \$275 ;
-  wire [47:0] \$276 ;
-  wire [45:0] \$277 ;
+  wire [33:0] \$257 ;
+  wire [24:0] \$258 ;
+  wire [20:0] \$259 ;
+  wire [26:0] \$26 ;
+  wire [11:0] \$260 ;
+  wire [34:0] \$261 ;
+  wire [35:0] \$262 ;
+  wire [55:0] \$263 ;
+  wire [56:0] \$264 ;
+  wire [51:0] \$265 ;
+  wire [52:0] \$266 ;
+  wire [74:0] \$267 ;
+  wire [75:0] \$268 ;
+  wire [46:0] \$269 ;
+  wire [24:0] \$27 ;
+  wire [47:0] \$270 ;
+  wire [45:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire [46:0] \$276 ;
+  wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
+  wire [47:0] \$279 ;
+  wire [13:0] \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [46:0] \$282 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire [47:0] \$285 ;
+  wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire [1:0] \$29 ;
+  wire [11:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -4131,350 +4115,344 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$298 ;
   wire \$299 ;
   wire [7:0] \$3 ;
-  wire [1:0] \$30 ;
+  wire [27:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
+  wire [4:0] \$305 ;
+  wire [4:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire \$31 ;
+  wire [28:0] \$31 ;
   wire \$310 ;
-  wire [4:0] \$311 ;
+  wire \$311 ;
   wire [4:0] \$312 ;
-  wire \$313 ;
+  wire [4:0] \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [4:0] \$318 ;
-  wire [4:0] \$319 ;
-  wire [26:0] \$32 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire [55:0] \$32 ;
   wire \$320 ;
-  wire \$321 ;
+  wire [4:0] \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire \$326 ;
-  wire [4:0] \$327 ;
+  wire [5:0] \$326 ;
+  wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [24:0] \$33 ;
+  wire [56:0] \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire [5:0] \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [63:0] \$338 ;
+  wire [63:0] \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg \$335 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg \$338 ;
   reg \$339 ;
-  wire [13:0] \$34 ;
+  wire [44:0] \$34 ;
   reg \$340 ;
   reg \$341 ;
   reg \$342 ;
   reg \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg \$347 ;
-  reg \$348 ;
-  reg \$349 ;
-  wire [11:0] \$35 ;
-  reg [20:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [26:0] \$352 ;
-  reg [26:0] \$353 ;
-  reg [26:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [24:0] \$356 ;
-  reg [24:0] \$357 ;
-  reg [24:0] \$358 ;
-  reg [3:0] \$359 ;
-  wire [27:0] \$36 ;
-  reg [13:0] \$360 ;
-  reg [13:0] \$361 ;
-  reg [13:0] \$362 ;
-  reg [3:0] \$363 ;
-  reg [11:0] \$364 ;
-  reg [11:0] \$365 ;
-  reg [11:0] \$366 ;
-  reg [45:0] \$367 ;
-  reg [45:0] \$368 ;
-  reg [45:0] \$369 ;
-  wire [28:0] \$37 ;
-  reg [45:0] \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg [7:0] \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg [20:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [33:0] \$378 ;
-  reg [33:0] \$379 ;
-  wire [55:0] \$38 ;
-  reg [33:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [24:0] \$382 ;
-  reg [24:0] \$383 ;
-  reg [24:0] \$384 ;
-  reg [3:0] \$385 ;
-  reg [20:0] \$386 ;
-  reg [20:0] \$387 ;
-  reg [20:0] \$388 ;
-  reg [3:0] \$389 ;
-  wire [56:0] \$39 ;
-  reg [11:0] \$390 ;
-  reg [11:0] \$391 ;
-  reg [11:0] \$392 ;
-  reg [45:0] \$393 ;
-  reg [45:0] \$394 ;
-  reg [45:0] \$395 ;
-  reg [45:0] \$396 ;
-  reg \$397 ;
-  reg \$398 ;
-  reg [7:0] \$399 ;
+  reg [20:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [26:0] \$346 ;
+  reg [26:0] \$347 ;
+  reg [26:0] \$348 ;
+  reg [16:0] \$349 ;
+  wire [45:0] \$35 ;
+  reg [24:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [24:0] \$352 ;
+  reg [3:0] \$353 ;
+  reg [13:0] \$354 ;
+  reg [13:0] \$355 ;
+  reg [13:0] \$356 ;
+  reg [3:0] \$357 ;
+  reg [11:0] \$358 ;
+  reg [11:0] \$359 ;
+  wire [74:0] \$36 ;
+  reg [11:0] \$360 ;
+  reg [45:0] \$361 ;
+  reg [45:0] \$362 ;
+  reg [45:0] \$363 ;
+  reg [45:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [7:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire [75:0] \$37 ;
+  reg [20:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [33:0] \$372 ;
+  reg [33:0] \$373 ;
+  reg [33:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [24:0] \$376 ;
+  reg [24:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [3:0] \$379 ;
+  wire [46:0] \$38 ;
+  reg [20:0] \$380 ;
+  reg [20:0] \$381 ;
+  reg [20:0] \$382 ;
+  reg [3:0] \$383 ;
+  reg [11:0] \$384 ;
+  reg [11:0] \$385 ;
+  reg [11:0] \$386 ;
+  reg [45:0] \$387 ;
+  reg [45:0] \$388 ;
+  reg [45:0] \$389 ;
+  wire [47:0] \$39 ;
+  reg [45:0] \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg [7:0] \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg [20:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [30:0] \$398 ;
+  reg [30:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [44:0] \$40 ;
-  reg \$400 ;
-  reg \$401 ;
-  reg [20:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [30:0] \$404 ;
-  reg [30:0] \$405 ;
-  reg [30:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [24:0] \$408 ;
-  reg [24:0] \$409 ;
-  wire [45:0] \$41 ;
-  reg [24:0] \$410 ;
-  reg [3:0] \$411 ;
-  reg [17:0] \$412 ;
-  reg [17:0] \$413 ;
-  reg [17:0] \$414 ;
-  reg [3:0] \$415 ;
-  reg [11:0] \$416 ;
-  reg [11:0] \$417 ;
-  reg [11:0] \$418 ;
-  reg [45:0] \$419 ;
-  wire [74:0] \$42 ;
-  reg [45:0] \$420 ;
-  reg [45:0] \$421 ;
-  reg [45:0] \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg [7:0] \$425 ;
-  reg \$426 ;
-  reg \$427 ;
-  reg [20:0] \$428 ;
-  reg [16:0] \$429 ;
-  wire [75:0] \$43 ;
-  reg [32:0] \$430 ;
-  reg [32:0] \$431 ;
-  reg [32:0] \$432 ;
-  reg [16:0] \$433 ;
-  reg [24:0] \$434 ;
-  reg [24:0] \$435 ;
-  reg [24:0] \$436 ;
-  reg [3:0] \$437 ;
-  reg [19:0] \$438 ;
-  reg [19:0] \$439 ;
-  wire [46:0] \$44 ;
-  reg [19:0] \$440 ;
-  reg [3:0] \$441 ;
-  reg [11:0] \$442 ;
-  reg [11:0] \$443 ;
-  reg [11:0] \$444 ;
-  reg [45:0] \$445 ;
-  reg [45:0] \$446 ;
-  reg [45:0] \$447 ;
-  reg [45:0] \$448 ;
-  reg \$449 ;
-  wire [47:0] \$45 ;
-  reg \$450 ;
-  reg [7:0] \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg [20:0] \$454 ;
-  reg [16:0] \$455 ;
-  reg [33:0] \$456 ;
-  reg [33:0] \$457 ;
-  reg [33:0] \$458 ;
-  reg [16:0] \$459 ;
-  wire [45:0] \$46 ;
-  reg [24:0] \$460 ;
-  reg [24:0] \$461 ;
-  reg [24:0] \$462 ;
-  reg [3:0] \$463 ;
-  reg [20:0] \$464 ;
-  reg [20:0] \$465 ;
-  reg [20:0] \$466 ;
-  reg [3:0] \$467 ;
-  reg [11:0] \$468 ;
-  reg [11:0] \$469 ;
+  wire [45:0] \$40 ;
+  reg [30:0] \$400 ;
+  reg [16:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [24:0] \$403 ;
+  reg [24:0] \$404 ;
+  reg [3:0] \$405 ;
+  reg [17:0] \$406 ;
+  reg [17:0] \$407 ;
+  reg [17:0] \$408 ;
+  reg [3:0] \$409 ;
+  wire \$41 ;
+  reg [11:0] \$410 ;
+  reg [11:0] \$411 ;
+  reg [11:0] \$412 ;
+  reg [45:0] \$413 ;
+  reg [45:0] \$414 ;
+  reg [45:0] \$415 ;
+  reg [45:0] \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg [7:0] \$419 ;
+  wire \$42 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg [20:0] \$422 ;
+  reg [16:0] \$423 ;
+  reg [32:0] \$424 ;
+  reg [32:0] \$425 ;
+  reg [32:0] \$426 ;
+  reg [16:0] \$427 ;
+  reg [24:0] \$428 ;
+  reg [24:0] \$429 ;
+  wire \$43 ;
+  reg [24:0] \$430 ;
+  reg [3:0] \$431 ;
+  reg [19:0] \$432 ;
+  reg [19:0] \$433 ;
+  reg [19:0] \$434 ;
+  reg [3:0] \$435 ;
+  reg [11:0] \$436 ;
+  reg [11:0] \$437 ;
+  reg [11:0] \$438 ;
+  reg [45:0] \$439 ;
+  wire \$44 ;
+  reg [45:0] \$440 ;
+  reg [45:0] \$441 ;
+  reg [45:0] \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg [7:0] \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg [20:0] \$448 ;
+  reg [16:0] \$449 ;
+  wire [46:0] \$45 ;
+  reg [33:0] \$450 ;
+  reg [33:0] \$451 ;
+  reg [33:0] \$452 ;
+  reg [16:0] \$453 ;
+  reg [24:0] \$454 ;
+  reg [24:0] \$455 ;
+  reg [24:0] \$456 ;
+  reg [3:0] \$457 ;
+  reg [20:0] \$458 ;
+  reg [20:0] \$459 ;
+  wire \$46 ;
+  reg [20:0] \$460 ;
+  reg [3:0] \$461 ;
+  reg [11:0] \$462 ;
+  reg [11:0] \$463 ;
+  reg [11:0] \$464 ;
+  reg [45:0] \$465 ;
+  reg [45:0] \$466 ;
+  reg [45:0] \$467 ;
+  reg [45:0] \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg [11:0] \$470 ;
-  reg [45:0] \$471 ;
-  reg [45:0] \$472 ;
-  reg [45:0] \$473 ;
-  reg [45:0] \$474 ;
-  reg \$475 ;
-  reg \$476 ;
-  reg [7:0] \$477 ;
-  reg \$478 ;
-  reg \$479 ;
-  wire \$48 ;
-  reg [20:0] \$480 ;
-  reg [16:0] \$481 ;
-  reg [33:0] \$482 ;
-  reg [33:0] \$483 ;
-  reg [33:0] \$484 ;
-  reg [16:0] \$485 ;
-  reg [24:0] \$486 ;
-  reg [24:0] \$487 ;
-  reg [24:0] \$488 ;
-  reg [3:0] \$489 ;
+  reg \$470 ;
+  reg [7:0] \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg [20:0] \$474 ;
+  reg [16:0] \$475 ;
+  reg [33:0] \$476 ;
+  reg [33:0] \$477 ;
+  reg [33:0] \$478 ;
+  reg [16:0] \$479 ;
+  wire [47:0] \$48 ;
+  reg [24:0] \$480 ;
+  reg [24:0] \$481 ;
+  reg [24:0] \$482 ;
+  reg [3:0] \$483 ;
+  reg [20:0] \$484 ;
+  reg [20:0] \$485 ;
+  reg [20:0] \$486 ;
+  reg [3:0] \$487 ;
+  reg [11:0] \$488 ;
+  reg [11:0] \$489 ;
   wire \$49 ;
-  reg [20:0] \$490 ;
-  reg [20:0] \$491 ;
-  reg [20:0] \$492 ;
-  reg [3:0] \$493 ;
-  reg [11:0] \$494 ;
-  reg [11:0] \$495 ;
-  reg [11:0] \$496 ;
-  reg [45:0] \$497 ;
-  reg [45:0] \$498 ;
-  reg [45:0] \$499 ;
+  reg [11:0] \$490 ;
+  reg [45:0] \$491 ;
+  reg [45:0] \$492 ;
+  reg [45:0] \$493 ;
+  reg [45:0] \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg [7:0] \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [45:0] \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg [7:0] \$503 ;
-  reg \$504 ;
-  reg \$505 ;
-  reg [20:0] \$506 ;
-  reg [16:0] \$507 ;
-  reg [33:0] \$508 ;
-  reg [33:0] \$509 ;
-  wire [46:0] \$51 ;
-  reg [33:0] \$510 ;
-  reg [16:0] \$511 ;
-  reg [24:0] \$512 ;
-  reg [24:0] \$513 ;
-  reg [24:0] \$514 ;
-  reg [3:0] \$515 ;
-  reg [20:0] \$516 ;
-  reg [20:0] \$517 ;
-  reg [20:0] \$518 ;
-  reg [3:0] \$519 ;
+  reg [20:0] \$500 ;
+  reg [16:0] \$501 ;
+  reg [33:0] \$502 ;
+  reg [33:0] \$503 ;
+  reg [33:0] \$504 ;
+  reg [16:0] \$505 ;
+  reg [24:0] \$506 ;
+  reg [24:0] \$507 ;
+  reg [24:0] \$508 ;
+  reg [3:0] \$509 ;
+  wire \$51 ;
+  reg [20:0] \$510 ;
+  reg [20:0] \$511 ;
+  reg [20:0] \$512 ;
+  reg [3:0] \$513 ;
+  reg [11:0] \$514 ;
+  reg [11:0] \$515 ;
+  reg [11:0] \$516 ;
+  reg [45:0] \$517 ;
+  reg [45:0] \$518 ;
+  reg [45:0] \$519 ;
   wire \$52 ;
-  reg [11:0] \$520 ;
-  reg [11:0] \$521 ;
-  reg [11:0] \$522 ;
-  reg [45:0] \$523 ;
-  reg [45:0] \$524 ;
-  reg [45:0] \$525 ;
-  reg [45:0] \$526 ;
-  reg \$527 ;
-  reg \$528 ;
-  reg [7:0] \$529 ;
+  reg [45:0] \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [7:0] \$523 ;
+  reg \$524 ;
+  reg \$525 ;
+  reg [20:0] \$526 ;
+  reg [16:0] \$527 ;
+  reg [33:0] \$528 ;
+  reg [33:0] \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg \$531 ;
-  reg [20:0] \$532 ;
-  reg [16:0] \$533 ;
-  reg [33:0] \$534 ;
-  reg [33:0] \$535 ;
-  reg [33:0] \$536 ;
-  reg [16:0] \$537 ;
-  reg [24:0] \$538 ;
-  reg [24:0] \$539 ;
-  wire [47:0] \$54 ;
-  reg [24:0] \$540 ;
-  reg [3:0] \$541 ;
-  reg [20:0] \$542 ;
-  reg [20:0] \$543 ;
-  reg [20:0] \$544 ;
-  reg [3:0] \$545 ;
-  reg [11:0] \$546 ;
-  reg [11:0] \$547 ;
-  reg [11:0] \$548 ;
-  reg [45:0] \$549 ;
+  reg [33:0] \$530 ;
+  reg [16:0] \$531 ;
+  reg [24:0] \$532 ;
+  reg [24:0] \$533 ;
+  reg [24:0] \$534 ;
+  reg [3:0] \$535 ;
+  reg [20:0] \$536 ;
+  reg [20:0] \$537 ;
+  reg [20:0] \$538 ;
+  reg [3:0] \$539 ;
+  wire \$54 ;
+  reg [11:0] \$540 ;
+  reg [11:0] \$541 ;
+  reg [11:0] \$542 ;
+  reg [45:0] \$543 ;
+  reg [45:0] \$544 ;
+  reg [45:0] \$545 ;
+  reg [45:0] \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg [7:0] \$549 ;
   wire \$55 ;
-  reg [45:0] \$550 ;
-  reg [45:0] \$551 ;
-  reg [45:0] \$552 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg [3:0] \$552 ;
   reg \$553 ;
-  reg \$554 ;
-  reg [7:0] \$555 ;
-  reg \$556 ;
+  reg [3:0] \$554 ;
+  reg [3:0] \$555 ;
+  reg [3:0] \$556 ;
   reg \$557 ;
-  reg [3:0] \$558 ;
-  reg \$559 ;
+  reg [63:0] \$558 ;
   wire \$56 ;
-  reg [3:0] \$560 ;
-  reg [3:0] \$561 ;
-  reg [3:0] \$562 ;
-  reg \$563 ;
-  reg [63:0] \$564 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [33:0] \$59 ;
   wire [7:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire [33:0] \$65 ;
-  wire [24:0] \$66 ;
-  wire [20:0] \$67 ;
-  wire [11:0] \$68 ;
-  wire [34:0] \$69 ;
+  wire [24:0] \$60 ;
+  wire [20:0] \$61 ;
+  wire [11:0] \$62 ;
+  wire [34:0] \$63 ;
+  wire [35:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [56:0] \$66 ;
+  wire [51:0] \$67 ;
+  wire [52:0] \$68 ;
+  wire [74:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [35:0] \$70 ;
-  wire [55:0] \$71 ;
-  wire [56:0] \$72 ;
-  wire [51:0] \$73 ;
-  wire [52:0] \$74 ;
-  wire [74:0] \$75 ;
-  wire [75:0] \$76 ;
-  wire [46:0] \$77 ;
-  wire [47:0] \$78 ;
-  wire [45:0] \$79 ;
+  wire [75:0] \$70 ;
+  wire [46:0] \$71 ;
+  wire [47:0] \$72 ;
+  wire [45:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [46:0] \$78 ;
+  wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [47:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [46:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [47:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [7:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire [30:0] \$98 ;
-  wire [24:0] \$99 ;
+  wire [30:0] \$92 ;
+  wire [24:0] \$93 ;
+  wire [17:0] \$94 ;
+  wire [11:0] \$95 ;
+  wire [31:0] \$96 ;
+  wire [32:0] \$97 ;
+  wire [55:0] \$98 ;
+  wire [56:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [63:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg group = 1'h0;
@@ -4751,7 +4729,8 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [63:0] queue [9:0];
@@ -4773,373 +4752,361 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq1_x0_1 <= \$381 ;
+    rq1_part1_0_r <= \$381 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$382 ;
+    rq1_part1_0_rr <= \$382 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$383 ;
+    rq1_x1_1 <= \$383 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$384 ;
+    rq1_part1_1 <= \$384 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$385 ;
+    rq1_part1_1_r <= \$385 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$386 ;
+    rq1_part1_1_rr <= \$386 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$387 ;
+    rq1_sum0 <= \$387 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$388 ;
+    rq1_sum1 <= \$388 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$389 ;
+    rq1_prod <= \$389 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$390 ;
+    rq1_floor <= \$390 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$391 ;
+    rq1_above <= \$391 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$392 ;
+    rq1_tie <= \$392 ;
   always @(posedge clk)
-    rq1_sum0 <= \$393 ;
+    rq1_code <= \$393 ;
   always @(posedge clk)
-    rq1_sum1 <= \$394 ;
+    rq1_under <= \$394 ;
   always @(posedge clk)
-    rq1_prod <= \$395 ;
+    rq1_over <= \$395 ;
   always @(posedge clk)
-    rq1_floor <= \$396 ;
+    rq2_x <= \$396 ;
   always @(posedge clk)
-    rq1_above <= \$397 ;
+    rq2_x0_0 <= \$397 ;
   always @(posedge clk)
-    rq1_tie <= \$398 ;
+    rq2_part0_0 <= \$398 ;
   always @(posedge clk)
-    rq1_code <= \$399 ;
+    rq2_part0_0_r <= \$399 ;
   always @(posedge clk)
-    rq1_under <= \$400 ;
+    rq2_part0_0_rr <= \$400 ;
   always @(posedge clk)
-    rq1_over <= \$401 ;
+    rq2_x0_1 <= \$401 ;
   always @(posedge clk)
-    rq2_x <= \$402 ;
+    rq2_part0_1 <= \$402 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$403 ;
+    rq2_part0_1_r <= \$403 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$404 ;
+    rq2_part0_1_rr <= \$404 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$405 ;
+    rq2_x1_0 <= \$405 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$406 ;
+    rq2_part1_0 <= \$406 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$407 ;
+    rq2_part1_0_r <= \$407 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$408 ;
+    rq2_part1_0_rr <= \$408 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$409 ;
+    rq2_x1_1 <= \$409 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$410 ;
+    rq2_part1_1 <= \$410 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$411 ;
+    rq2_part1_1_r <= \$411 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$412 ;
+    rq2_part1_1_rr <= \$412 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$413 ;
+    rq2_sum0 <= \$413 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$414 ;
+    rq2_sum1 <= \$414 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$415 ;
+    rq2_prod <= \$415 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$416 ;
+    rq2_floor <= \$416 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$417 ;
+    rq2_above <= \$417 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$418 ;
+    rq2_tie <= \$418 ;
   always @(posedge clk)
-    rq2_sum0 <= \$419 ;
+    rq2_code <= \$419 ;
   always @(posedge clk)
-    rq2_sum1 <= \$420 ;
+    rq2_under <= \$420 ;
   always @(posedge clk)
-    rq2_prod <= \$421 ;
+    rq2_over <= \$421 ;
   always @(posedge clk)
-    rq2_floor <= \$422 ;
+    rq3_x <= \$422 ;
   always @(posedge clk)
-    rq2_above <= \$423 ;
+    rq3_x0_0 <= \$423 ;
   always @(posedge clk)
-    rq2_tie <= \$424 ;
+    rq3_part0_0 <= \$424 ;
   always @(posedge clk)
-    rq2_code <= \$425 ;
+    rq3_part0_0_r <= \$425 ;
   always @(posedge clk)
-    rq2_under <= \$426 ;
+    rq3_part0_0_rr <= \$426 ;
   always @(posedge clk)
-    rq2_over <= \$427 ;
+    rq3_x0_1 <= \$427 ;
   always @(posedge clk)
-    rq3_x <= \$428 ;
+    rq3_part0_1 <= \$428 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$429 ;
+    rq3_part0_1_r <= \$429 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$430 ;
+    rq3_part0_1_rr <= \$430 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$431 ;
+    rq3_x1_0 <= \$431 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$432 ;
+    rq3_part1_0 <= \$432 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$433 ;
+    rq3_part1_0_r <= \$433 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$434 ;
+    rq3_part1_0_rr <= \$434 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$435 ;
+    rq3_x1_1 <= \$435 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$436 ;
+    rq3_part1_1 <= \$436 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$437 ;
+    rq3_part1_1_r <= \$437 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$438 ;
+    rq3_part1_1_rr <= \$438 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$439 ;
+    rq3_sum0 <= \$439 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$440 ;
+    rq3_sum1 <= \$440 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$441 ;
+    rq3_prod <= \$441 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$442 ;
+    rq3_floor <= \$442 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$443 ;
+    rq3_above <= \$443 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$444 ;
+    rq3_tie <= \$444 ;
   always @(posedge clk)
-    rq3_sum0 <= \$445 ;
+    rq3_code <= \$445 ;
   always @(posedge clk)
-    rq3_sum1 <= \$446 ;
+    rq3_under <= \$446 ;
   always @(posedge clk)
-    rq3_prod <= \$447 ;
+    rq3_over <= \$447 ;
   always @(posedge clk)
-    rq3_floor <= \$448 ;
+    rq4_x <= \$448 ;
   always @(posedge clk)
-    rq3_above <= \$449 ;
+    rq4_x0_0 <= \$449 ;
   always @(posedge clk)
-    rq3_tie <= \$450 ;
+    rq4_part0_0 <= \$450 ;
   always @(posedge clk)
-    rq3_code <= \$451 ;
+    rq4_part0_0_r <= \$451 ;
   always @(posedge clk)
-    rq3_under <= \$452 ;
+    rq4_part0_0_rr <= \$452 ;
   always @(posedge clk)
-    rq3_over <= \$453 ;
+    rq4_x0_1 <= \$453 ;
   always @(posedge clk)
-    rq4_x <= \$454 ;
+    rq4_part0_1 <= \$454 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$455 ;
+    rq4_part0_1_r <= \$455 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$456 ;
+    rq4_part0_1_rr <= \$456 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$457 ;
+    rq4_x1_0 <= \$457 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$458 ;
+    rq4_part1_0 <= \$458 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$459 ;
+    rq4_part1_0_r <= \$459 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$460 ;
+    rq4_part1_0_rr <= \$460 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$461 ;
+    rq4_x1_1 <= \$461 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$462 ;
+    rq4_part1_1 <= \$462 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$463 ;
+    rq4_part1_1_r <= \$463 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$464 ;
+    rq4_part1_1_rr <= \$464 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$465 ;
+    rq4_sum0 <= \$465 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$466 ;
+    rq4_sum1 <= \$466 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$467 ;
+    rq4_prod <= \$467 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$468 ;
+    rq4_floor <= \$468 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$469 ;
+    rq4_above <= \$469 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$470 ;
+    rq4_tie <= \$470 ;
   always @(posedge clk)
-    rq4_sum0 <= \$471 ;
+    rq4_code <= \$471 ;
   always @(posedge clk)
-    rq4_sum1 <= \$472 ;
+    rq4_under <= \$472 ;
   always @(posedge clk)
-    rq4_prod <= \$473 ;
+    rq4_over <= \$473 ;
   always @(posedge clk)
-    rq4_floor <= \$474 ;
+    rq5_x <= \$474 ;
   always @(posedge clk)
-    rq4_above <= \$475 ;
+    rq5_x0_0 <= \$475 ;
   always @(posedge clk)
-    rq4_tie <= \$476 ;
+    rq5_part0_0 <= \$476 ;
   always @(posedge clk)
-    rq4_code <= \$477 ;
+    rq5_part0_0_r <= \$477 ;
   always @(posedge clk)
-    rq4_under <= \$478 ;
+    rq5_part0_0_rr <= \$478 ;
   always @(posedge clk)
-    rq4_over <= \$479 ;
+    rq5_x0_1 <= \$479 ;
   always @(posedge clk)
-    rq5_x <= \$480 ;
+    rq5_part0_1 <= \$480 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$481 ;
+    rq5_part0_1_r <= \$481 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$482 ;
+    rq5_part0_1_rr <= \$482 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$483 ;
+    rq5_x1_0 <= \$483 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$484 ;
+    rq5_part1_0 <= \$484 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$485 ;
+    rq5_part1_0_r <= \$485 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$486 ;
+    rq5_part1_0_rr <= \$486 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$487 ;
+    rq5_x1_1 <= \$487 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$488 ;
+    rq5_part1_1 <= \$488 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$489 ;
+    rq5_part1_1_r <= \$489 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$490 ;
+    rq5_part1_1_rr <= \$490 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$491 ;
+    rq5_sum0 <= \$491 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$492 ;
+    rq5_sum1 <= \$492 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$493 ;
+    rq5_prod <= \$493 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$494 ;
+    rq5_floor <= \$494 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$495 ;
+    rq5_above <= \$495 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$496 ;
+    rq5_tie <= \$496 ;
   always @(posedge clk)
-    rq5_sum0 <= \$497 ;
+    rq5_code <= \$497 ;
   always @(posedge clk)
-    rq5_sum1 <= \$498 ;
+    rq5_under <= \$498 ;
   always @(posedge clk)
-    rq5_prod <= \$499 ;
+    rq5_over <= \$499 ;
   always @(posedge clk)
-    rq5_floor <= \$500 ;
+    rq6_x <= \$500 ;
   always @(posedge clk)
-    rq5_above <= \$501 ;
+    rq6_x0_0 <= \$501 ;
   always @(posedge clk)
-    rq5_tie <= \$502 ;
+    rq6_part0_0 <= \$502 ;
   always @(posedge clk)
-    rq5_code <= \$503 ;
+    rq6_part0_0_r <= \$503 ;
   always @(posedge clk)
-    rq5_under <= \$504 ;
+    rq6_part0_0_rr <= \$504 ;
   always @(posedge clk)
-    rq5_over <= \$505 ;
+    rq6_x0_1 <= \$505 ;
   always @(posedge clk)
-    rq6_x <= \$506 ;
+    rq6_part0_1 <= \$506 ;
   always @(posedge clk)
-    rq6_x0_0 <= \$507 ;
+    rq6_part0_1_r <= \$507 ;
   always @(posedge clk)
-    rq6_part0_0 <= \$508 ;
+    rq6_part0_1_rr <= \$508 ;
   always @(posedge clk)
-    rq6_part0_0_r <= \$509 ;
+    rq6_x1_0 <= \$509 ;
   always @(posedge clk)
-    rq6_part0_0_rr <= \$510 ;
+    rq6_part1_0 <= \$510 ;
   always @(posedge clk)
-    rq6_x0_1 <= \$511 ;
+    rq6_part1_0_r <= \$511 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$512 ;
+    rq6_part1_0_rr <= \$512 ;
   always @(posedge clk)
-    rq6_part0_1_r <= \$513 ;
+    rq6_x1_1 <= \$513 ;
   always @(posedge clk)
-    rq6_part0_1_rr <= \$514 ;
+    rq6_part1_1 <= \$514 ;
   always @(posedge clk)
-    rq6_x1_0 <= \$515 ;
+    rq6_part1_1_r <= \$515 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$516 ;
+    rq6_part1_1_rr <= \$516 ;
   always @(posedge clk)
-    rq6_part1_0_r <= \$517 ;
+    rq6_sum0 <= \$517 ;
   always @(posedge clk)
-    rq6_part1_0_rr <= \$518 ;
+    rq6_sum1 <= \$518 ;
   always @(posedge clk)
-    rq6_x1_1 <= \$519 ;
+    rq6_prod <= \$519 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$520 ;
+    rq6_floor <= \$520 ;
   always @(posedge clk)
-    rq6_part1_1_r <= \$521 ;
+    rq6_above <= \$521 ;
   always @(posedge clk)
-    rq6_part1_1_rr <= \$522 ;
+    rq6_tie <= \$522 ;
   always @(posedge clk)
-    rq6_sum0 <= \$523 ;
+    rq6_code <= \$523 ;
   always @(posedge clk)
-    rq6_sum1 <= \$524 ;
+    rq6_under <= \$524 ;
   always @(posedge clk)
-    rq6_prod <= \$525 ;
+    rq6_over <= \$525 ;
   always @(posedge clk)
-    rq6_floor <= \$526 ;
+    rq7_x <= \$526 ;
   always @(posedge clk)
-    rq6_above <= \$527 ;
+    rq7_x0_0 <= \$527 ;
   always @(posedge clk)
-    rq6_tie <= \$528 ;
+    rq7_part0_0 <= \$528 ;
   always @(posedge clk)
-    rq6_code <= \$529 ;
+    rq7_part0_0_r <= \$529 ;
   always @(posedge clk)
-    rq6_under <= \$530 ;
+    rq7_part0_0_rr <= \$530 ;
   always @(posedge clk)
-    rq6_over <= \$531 ;
+    rq7_x0_1 <= \$531 ;
   always @(posedge clk)
-    rq7_x <= \$532 ;
+    rq7_part0_1 <= \$532 ;
   always @(posedge clk)
-    rq7_x0_0 <= \$533 ;
+    rq7_part0_1_r <= \$533 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$534 ;
+    rq7_part0_1_rr <= \$534 ;
   always @(posedge clk)
-    rq7_part0_0_r <= \$535 ;
+    rq7_x1_0 <= \$535 ;
   always @(posedge clk)
-    rq7_part0_0_rr <= \$536 ;
+    rq7_part1_0 <= \$536 ;
   always @(posedge clk)
-    rq7_x0_1 <= \$537 ;
+    rq7_part1_0_r <= \$537 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$538 ;
+    rq7_part1_0_rr <= \$538 ;
   always @(posedge clk)
-    rq7_part0_1_r <= \$539 ;
+    rq7_x1_1 <= \$539 ;
   always @(posedge clk)
-    rq7_part0_1_rr <= \$540 ;
+    rq7_part1_1 <= \$540 ;
   always @(posedge clk)
-    rq7_x1_0 <= \$541 ;
+    rq7_part1_1_r <= \$541 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$542 ;
+    rq7_part1_1_rr <= \$542 ;
   always @(posedge clk)
-    rq7_part1_0_r <= \$543 ;
+    rq7_sum0 <= \$543 ;
   always @(posedge clk)
-    rq7_part1_0_rr <= \$544 ;
+    rq7_sum1 <= \$544 ;
   always @(posedge clk)
-    rq7_x1_1 <= \$545 ;
+    rq7_prod <= \$545 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$546 ;
+    rq7_floor <= \$546 ;
   always @(posedge clk)
-    rq7_part1_1_r <= \$547 ;
+    rq7_above <= \$547 ;
   always @(posedge clk)
-    rq7_part1_1_rr <= \$548 ;
+    rq7_tie <= \$548 ;
   always @(posedge clk)
-    rq7_sum0 <= \$549 ;
+    rq7_code <= \$549 ;
   always @(posedge clk)
-    rq7_sum1 <= \$550 ;
+    rq7_under <= \$550 ;
   always @(posedge clk)
-    rq7_prod <= \$551 ;
+    rq7_over <= \$551 ;
   always @(posedge clk)
-    rq7_floor <= \$552 ;
+    q_owed <= \$552 ;
   always @(posedge clk)
-    rq7_above <= \$553 ;
+    i__ready <= \$553 ;
   always @(posedge clk)
-    rq7_tie <= \$554 ;
+    \$signature__addr  <= \$554 ;
   always @(posedge clk)
-    rq7_code <= \$555 ;
+    rport__addr <= \$555 ;
   always @(posedge clk)
-    rq7_under <= \$556 ;
+    q_stored <= \$556 ;
   always @(posedge clk)
-    rq7_over <= \$557 ;
+    o__valid <= \$557 ;
   always @(posedge clk)
-    q_owed <= \$558 ;
-  always @(posedge clk)
-    i__ready <= \$559 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$560 ;
-  always @(posedge clk)
-    rport__addr <= \$561 ;
-  always @(posedge clk)
-    q_stored <= \$562 ;
-  always @(posedge clk)
-    o__valid <= \$563 ;
-  always @(posedge clk)
-    o__payload <= \$564 ;
+    o__payload <= \$558 ;
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -5160,1952 +5127,1958 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$18  = q_owed + \$17 ;
   assign \$19  = o__valid & o__ready;
   assign \$20  = \$18  - \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$signature__en  = rq_valid_9 & \$26 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = ! group;
-  assign \$29  = group + 1'h1;
-  assign \$30  = group ? \$29  : 2'h0;
-  assign \$31  = i__valid & i__ready;
-  assign \$32  = rq0_x0_0 * 10'h3fc;
-  assign \$33  = rq0_x0_1 * 8'hca;
-  assign \$34  = $signed(rq0_x1_0) * $signed(11'h3fc);
-  assign \$35  = $signed(rq0_x1_1) * $signed(9'h0ca);
-  assign \$37  = 1'h0 + \$36 ;
-  assign \$39  = \$37  + \$38 ;
-  assign \$41  = $signed(1'h0) + $signed(\$40 );
-  assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$45  = $signed(\$44 ) + $signed(rq0_sum1);
-  assign \$47  = rq0_rem > 34'h200000000;
-  assign \$48  = rq0_rem == 34'h200000000;
-  assign \$51  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$52  = rq0_tie & rq0_floor[0];
-  assign \$53  = rq0_above | \$52 ;
-  assign \$54  = $signed(\$51 ) + $signed({ 1'h0, \$53  });
-  assign \$55  = rq0_tie & rq0_floor[0];
-  assign \$56  = rq0_above | \$55 ;
-  assign \$57  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$58  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$59  = \$56  ? \$57  : \$58 ;
-  assign \$60  = rq0_tie & rq0_floor[0];
-  assign \$61  = rq0_above | \$60 ;
-  assign \$62  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$63  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$64  = \$61  ? \$62  : \$63 ;
-  assign \$65  = rq1_x0_0 * 17'h181bb;
-  assign \$66  = rq1_x0_1 * 8'h8c;
-  assign \$67  = $signed(rq1_x1_0) * $signed(18'h181bb);
-  assign \$68  = $signed(rq1_x1_1) * $signed(9'h08c);
-  assign \$70  = 1'h0 + \$69 ;
-  assign \$72  = \$70  + \$71 ;
-  assign \$74  = $signed(1'h0) + $signed(\$73 );
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$78  = $signed(\$77 ) + $signed(rq1_sum1);
-  assign \$80  = rq1_rem > 33'h100000000;
-  assign \$81  = rq1_rem == 33'h100000000;
-  assign \$84  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
-  assign \$88  = rq1_tie & rq1_floor[0];
-  assign \$89  = rq1_above | \$88 ;
-  assign \$90  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$91  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$92  = \$89  ? \$90  : \$91 ;
-  assign \$93  = rq1_tie & rq1_floor[0];
-  assign \$94  = rq1_above | \$93 ;
-  assign \$95  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$96  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$97  = \$94  ? \$95  : \$96 ;
-  assign \$98  = rq2_x0_0 * 14'h3b93;
-  assign \$99  = rq2_x0_1 * 8'h92;
-  assign \$100  = $signed(rq2_x1_0) * $signed(15'h3b93);
-  assign \$101  = $signed(rq2_x1_1) * $signed(9'h092);
-  assign \$103  = 1'h0 + \$102 ;
-  assign \$105  = \$103  + \$104 ;
-  assign \$107  = $signed(1'h0) + $signed(\$106 );
-  assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$111  = $signed(\$110 ) + $signed(rq2_sum1);
-  assign \$113  = rq2_rem > 33'h100000000;
-  assign \$114  = rq2_rem == 33'h100000000;
-  assign \$117  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$118  = rq2_tie & rq2_floor[0];
-  assign \$119  = rq2_above | \$118 ;
-  assign \$120  = $signed(\$117 ) + $signed({ 1'h0, \$119  });
-  assign \$121  = rq2_tie & rq2_floor[0];
-  assign \$122  = rq2_above | \$121 ;
-  assign \$123  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$124  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$125  = \$122  ? \$123  : \$124 ;
-  assign \$126  = rq2_tie & rq2_floor[0];
-  assign \$127  = rq2_above | \$126 ;
-  assign \$128  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$129  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$130  = \$127  ? \$128  : \$129 ;
-  assign \$131  = rq3_x0_0 * 16'hdb30;
-  assign \$132  = rq3_x0_1 * 8'he7;
-  assign \$133  = $signed(rq3_x1_0) * $signed(17'h0db30);
-  assign \$134  = $signed(rq3_x1_1) * $signed(9'h0e7);
-  assign \$136  = 1'h0 + \$135 ;
-  assign \$138  = \$136  + \$137 ;
-  assign \$140  = $signed(1'h0) + $signed(\$139 );
-  assign \$142  = $signed(\$140 ) + $signed(\$141 );
-  assign \$143  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$144  = $signed(\$143 ) + $signed(rq3_sum1);
-  assign \$146  = rq3_rem > 34'h200000000;
-  assign \$147  = rq3_rem == 34'h200000000;
-  assign \$150  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$151  = rq3_tie & rq3_floor[0];
-  assign \$152  = rq3_above | \$151 ;
-  assign \$153  = $signed(\$150 ) + $signed({ 1'h0, \$152  });
-  assign \$154  = rq3_tie & rq3_floor[0];
-  assign \$155  = rq3_above | \$154 ;
-  assign \$156  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$157  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$158  = \$155  ? \$156  : \$157 ;
-  assign \$159  = rq3_tie & rq3_floor[0];
-  assign \$160  = rq3_above | \$159 ;
-  assign \$161  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$162  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$163  = \$160  ? \$161  : \$162 ;
-  assign \$164  = rq4_x0_0 * 17'h14f68;
-  assign \$165  = rq4_x0_1 * 8'h82;
-  assign \$166  = $signed(rq4_x1_0) * $signed(18'h14f68);
-  assign \$167  = $signed(rq4_x1_1) * $signed(9'h082);
-  assign \$169  = 1'h0 + \$168 ;
-  assign \$171  = \$169  + \$170 ;
-  assign \$173  = $signed(1'h0) + $signed(\$172 );
-  assign \$175  = $signed(\$173 ) + $signed(\$174 );
-  assign \$176  = $signed(1'h0) + $signed(rq4_sum0);
-  assign \$177  = $signed(\$176 ) + $signed(rq4_sum1);
-  assign \$179  = rq4_rem > 33'h100000000;
-  assign \$180  = rq4_rem == 33'h100000000;
-  assign \$183  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$184  = rq4_tie & rq4_floor[0];
-  assign \$185  = rq4_above | \$184 ;
-  assign \$186  = $signed(\$183 ) + $signed({ 1'h0, \$185  });
-  assign \$187  = rq4_tie & rq4_floor[0];
-  assign \$188  = rq4_above | \$187 ;
-  assign \$189  = $signed(rq4_floor) < $signed(1'h1);
-  assign \$190  = $signed(rq4_floor) < $signed(1'h0);
-  assign \$191  = \$188  ? \$189  : \$190 ;
-  assign \$192  = rq4_tie & rq4_floor[0];
-  assign \$193  = rq4_above | \$192 ;
-  assign \$194  = $signed(rq4_floor) > $signed(9'h0fe);
-  assign \$195  = $signed(rq4_floor) > $signed(9'h0ff);
-  assign \$196  = \$193  ? \$194  : \$195 ;
-  assign \$197  = rq5_x0_0 * 17'h1bc3b;
-  assign \$198  = rq5_x0_1 * 8'hb8;
-  assign \$199  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
-  assign \$200  = $signed(rq5_x1_1) * $signed(9'h0b8);
-  assign \$202  = 1'h0 + \$201 ;
-  assign \$204  = \$202  + \$203 ;
-  assign \$206  = $signed(1'h0) + $signed(\$205 );
-  assign \$208  = $signed(\$206 ) + $signed(\$207 );
-  assign \$209  = $signed(1'h0) + $signed(rq5_sum0);
-  assign \$210  = $signed(\$209 ) + $signed(rq5_sum1);
-  assign \$212  = rq5_rem > 34'h200000000;
-  assign \$213  = rq5_rem == 34'h200000000;
-  assign \$216  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$217  = rq5_tie & rq5_floor[0];
-  assign \$218  = rq5_above | \$217 ;
-  assign \$219  = $signed(\$216 ) + $signed({ 1'h0, \$218  });
-  assign \$220  = rq5_tie & rq5_floor[0];
-  assign \$221  = rq5_above | \$220 ;
-  assign \$222  = $signed(rq5_floor) < $signed(1'h1);
-  assign \$223  = $signed(rq5_floor) < $signed(1'h0);
-  assign \$224  = \$221  ? \$222  : \$223 ;
-  assign \$225  = rq5_tie & rq5_floor[0];
-  assign \$226  = rq5_above | \$225 ;
-  assign \$227  = $signed(rq5_floor) > $signed(9'h0fe);
-  assign \$228  = $signed(rq5_floor) > $signed(9'h0ff);
-  assign \$229  = \$226  ? \$227  : \$228 ;
-  assign \$230  = rq6_x0_0 * 17'h14d51;
-  assign \$231  = rq6_x0_1 * 8'h84;
-  assign \$232  = $signed(rq6_x1_0) * $signed(18'h14d51);
-  assign \$233  = $signed(rq6_x1_1) * $signed(9'h084);
-  assign \$235  = 1'h0 + \$234 ;
-  assign \$237  = \$235  + \$236 ;
-  assign \$239  = $signed(1'h0) + $signed(\$238 );
-  assign \$241  = $signed(\$239 ) + $signed(\$240 );
-  assign \$242  = $signed(1'h0) + $signed(rq6_sum0);
-  assign \$243  = $signed(\$242 ) + $signed(rq6_sum1);
-  assign \$245  = rq6_rem > 33'h100000000;
-  assign \$246  = rq6_rem == 33'h100000000;
-  assign \$249  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$250  = rq6_tie & rq6_floor[0];
-  assign \$251  = rq6_above | \$250 ;
-  assign \$252  = $signed(\$249 ) + $signed({ 1'h0, \$251  });
-  assign \$253  = rq6_tie & rq6_floor[0];
-  assign \$254  = rq6_above | \$253 ;
-  assign \$255  = $signed(rq6_floor) < $signed(1'h1);
-  assign \$256  = $signed(rq6_floor) < $signed(1'h0);
-  assign \$257  = \$254  ? \$255  : \$256 ;
-  assign \$258  = rq6_tie & rq6_floor[0];
-  assign \$259  = rq6_above | \$258 ;
-  assign \$260  = $signed(rq6_floor) > $signed(9'h0fe);
-  assign \$261  = $signed(rq6_floor) > $signed(9'h0ff);
-  assign \$262  = \$259  ? \$260  : \$261 ;
-  assign \$263  = rq7_x0_0 * 17'h1fcc3;
-  assign \$264  = rq7_x0_1 * 8'hea;
-  assign \$265  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
-  assign \$266  = $signed(rq7_x1_1) * $signed(9'h0ea);
-  assign \$268  = 1'h0 + \$267 ;
-  assign \$270  = \$268  + \$269 ;
-  assign \$272  = $signed(1'h0) + $signed(\$271 );
-  assign \$274  = $signed(\$272 ) + $signed(\$273 );
-  assign \$275  = $signed(1'h0) + $signed(rq7_sum0);
-  assign \$276  = $signed(\$275 ) + $signed(rq7_sum1);
-  assign \$278  = rq7_rem > 34'h200000000;
-  assign \$279  = rq7_rem == 34'h200000000;
-  assign \$282  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$283  = rq7_tie & rq7_floor[0];
-  assign \$284  = rq7_above | \$283 ;
-  assign \$285  = $signed(\$282 ) + $signed({ 1'h0, \$284  });
-  assign \$286  = rq7_tie & rq7_floor[0];
-  assign \$287  = rq7_above | \$286 ;
-  assign \$288  = $signed(rq7_floor) < $signed(1'h1);
-  assign \$289  = $signed(rq7_floor) < $signed(1'h0);
-  assign \$290  = \$287  ? \$288  : \$289 ;
-  assign \$291  = rq7_tie & rq7_floor[0];
-  assign \$292  = rq7_above | \$291 ;
-  assign \$293  = $signed(rq7_floor) > $signed(9'h0fe);
-  assign \$294  = $signed(rq7_floor) > $signed(9'h0ff);
-  assign \$295  = \$292  ? \$293  : \$294 ;
-  assign \$296  = i__valid & i__ready;
-  assign \$297  = o__valid & o__ready;
-  assign \$298  = q_owed < 4'ha;
-  assign \$299  = \$297  ? i__ready : \$298 ;
-  assign \$300  = o__valid & o__ready;
-  assign \$301  = \$300  | i__ready;
-  assign \$302  = \$296  ? \$299  : \$301 ;
-  assign \$303  = ~ o__valid;
-  assign \$304  = \$303  | o__ready;
-  assign \$305  = | q_stored;
-  assign \$306  = ~ \$305 ;
-  assign \$307  = \$304  & \$306 ;
-  assign \$308  = ~ \$307 ;
-  assign \$309  = rq_valid_9 & \$308 ;
-  assign \$310  = \$signature__addr  == 4'h9;
-  assign \$311  = \$signature__addr  + 1'h1;
-  assign \$312  = \$310  ? 5'h00 : \$311 ;
-  assign \$313  = ~ o__valid;
-  assign \$314  = \$313  | o__ready;
-  assign \$315  = | q_stored;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = rport__addr == 4'h9;
-  assign \$318  = rport__addr + 1'h1;
-  assign \$319  = \$317  ? 5'h00 : \$318 ;
-  assign \$320  = ~ o__valid;
-  assign \$321  = \$320  | o__ready;
-  assign \$322  = | q_stored;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$321  & \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = rq_valid_9 & \$325 ;
-  assign \$327  = q_stored + \$326 ;
-  assign \$328  = ~ o__valid;
-  assign \$329  = \$328  | o__ready;
-  assign \$330  = | q_stored;
-  assign \$331  = \$329  & \$330 ;
-  assign \$332  = \$327  - \$331 ;
-  assign \$333  = ~ o__valid;
-  assign \$334  = \$333  | o__ready;
-  assign \$335  = | q_stored;
-  assign \$336  = \$335  | rq_valid_9;
-  assign \$337  = | q_stored;
-  assign \$338  = \$337  ? rport__data : q_in;
+  assign \$21  = i__valid & i__ready;
+  assign \$22  = ! group;
+  assign \$23  = group + 1'h1;
+  assign \$24  = group ? \$23  : 2'h0;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = rq0_x0_0 * 10'h3fc;
+  assign \$27  = rq0_x0_1 * 8'hca;
+  assign \$28  = $signed(rq0_x1_0) * $signed(11'h3fc);
+  assign \$29  = $signed(rq0_x1_1) * $signed(9'h0ca);
+  assign \$31  = 1'h0 + \$30 ;
+  assign \$33  = \$31  + \$32 ;
+  assign \$35  = $signed(1'h0) + $signed(\$34 );
+  assign \$37  = $signed(\$35 ) + $signed(\$36 );
+  assign \$38  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$39  = $signed(\$38 ) + $signed(rq0_sum1);
+  assign \$41  = rq0_rem > 34'h200000000;
+  assign \$42  = rq0_rem == 34'h200000000;
+  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$54  = rq0_tie & rq0_floor[0];
+  assign \$55  = rq0_above | \$54 ;
+  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$58  = \$55  ? \$56  : \$57 ;
+  assign \$59  = rq1_x0_0 * 17'h181bb;
+  assign \$60  = rq1_x0_1 * 8'h8c;
+  assign \$61  = $signed(rq1_x1_0) * $signed(18'h181bb);
+  assign \$62  = $signed(rq1_x1_1) * $signed(9'h08c);
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed(1'h0) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$72  = $signed(\$71 ) + $signed(rq1_sum1);
+  assign \$74  = rq1_rem > 33'h100000000;
+  assign \$75  = rq1_rem == 33'h100000000;
+  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$79  = rq1_tie & rq1_floor[0];
+  assign \$80  = rq1_above | \$79 ;
+  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$85  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$86  = \$83  ? \$84  : \$85 ;
+  assign \$87  = rq1_tie & rq1_floor[0];
+  assign \$88  = rq1_above | \$87 ;
+  assign \$89  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$90  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$91  = \$88  ? \$89  : \$90 ;
+  assign \$92  = rq2_x0_0 * 14'h3b93;
+  assign \$93  = rq2_x0_1 * 8'h92;
+  assign \$94  = $signed(rq2_x1_0) * $signed(15'h3b93);
+  assign \$95  = $signed(rq2_x1_1) * $signed(9'h092);
+  assign \$97  = 1'h0 + \$96 ;
+  assign \$99  = \$97  + \$98 ;
+  assign \$101  = $signed(1'h0) + $signed(\$100 );
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$104  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$105  = $signed(\$104 ) + $signed(rq2_sum1);
+  assign \$107  = rq2_rem > 33'h100000000;
+  assign \$108  = rq2_rem == 33'h100000000;
+  assign \$111  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$112  = rq2_tie & rq2_floor[0];
+  assign \$113  = rq2_above | \$112 ;
+  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
+  assign \$115  = rq2_tie & rq2_floor[0];
+  assign \$116  = rq2_above | \$115 ;
+  assign \$117  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$118  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$119  = \$116  ? \$117  : \$118 ;
+  assign \$120  = rq2_tie & rq2_floor[0];
+  assign \$121  = rq2_above | \$120 ;
+  assign \$122  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$123  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$124  = \$121  ? \$122  : \$123 ;
+  assign \$125  = rq3_x0_0 * 16'hdb30;
+  assign \$126  = rq3_x0_1 * 8'he7;
+  assign \$127  = $signed(rq3_x1_0) * $signed(17'h0db30);
+  assign \$128  = $signed(rq3_x1_1) * $signed(9'h0e7);
+  assign \$130  = 1'h0 + \$129 ;
+  assign \$132  = \$130  + \$131 ;
+  assign \$134  = $signed(1'h0) + $signed(\$133 );
+  assign \$136  = $signed(\$134 ) + $signed(\$135 );
+  assign \$137  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$138  = $signed(\$137 ) + $signed(rq3_sum1);
+  assign \$140  = rq3_rem > 34'h200000000;
+  assign \$141  = rq3_rem == 34'h200000000;
+  assign \$144  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$145  = rq3_tie & rq3_floor[0];
+  assign \$146  = rq3_above | \$145 ;
+  assign \$147  = $signed(\$144 ) + $signed({ 1'h0, \$146  });
+  assign \$148  = rq3_tie & rq3_floor[0];
+  assign \$149  = rq3_above | \$148 ;
+  assign \$150  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$151  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$152  = \$149  ? \$150  : \$151 ;
+  assign \$153  = rq3_tie & rq3_floor[0];
+  assign \$154  = rq3_above | \$153 ;
+  assign \$155  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$156  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$157  = \$154  ? \$155  : \$156 ;
+  assign \$158  = rq4_x0_0 * 17'h14f68;
+  assign \$159  = rq4_x0_1 * 8'h82;
+  assign \$160  = $signed(rq4_x1_0) * $signed(18'h14f68);
+  assign \$161  = $signed(rq4_x1_1) * $signed(9'h082);
+  assign \$163  = 1'h0 + \$162 ;
+  assign \$165  = \$163  + \$164 ;
+  assign \$167  = $signed(1'h0) + $signed(\$166 );
+  assign \$169  = $signed(\$167 ) + $signed(\$168 );
+  assign \$170  = $signed(1'h0) + $signed(rq4_sum0);
+  assign \$171  = $signed(\$170 ) + $signed(rq4_sum1);
+  assign \$173  = rq4_rem > 33'h100000000;
+  assign \$174  = rq4_rem == 33'h100000000;
+  assign \$177  = $signed(8'h80) + $signed(rq4_floor);
+  assign \$178  = rq4_tie & rq4_floor[0];
+  assign \$179  = rq4_above | \$178 ;
+  assign \$180  = $signed(\$177 ) + $signed({ 1'h0, \$179  });
+  assign \$181  = rq4_tie & rq4_floor[0];
+  assign \$182  = rq4_above | \$181 ;
+  assign \$183  = $signed(rq4_floor) < $signed(1'h1);
+  assign \$184  = $signed(rq4_floor) < $signed(1'h0);
+  assign \$185  = \$182  ? \$183  : \$184 ;
+  assign \$186  = rq4_tie & rq4_floor[0];
+  assign \$187  = rq4_above | \$186 ;
+  assign \$188  = $signed(rq4_floor) > $signed(9'h0fe);
+  assign \$189  = $signed(rq4_floor) > $signed(9'h0ff);
+  assign \$190  = \$187  ? \$188  : \$189 ;
+  assign \$191  = rq5_x0_0 * 17'h1bc3b;
+  assign \$192  = rq5_x0_1 * 8'hb8;
+  assign \$193  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
+  assign \$194  = $signed(rq5_x1_1) * $signed(9'h0b8);
+  assign \$196  = 1'h0 + \$195 ;
+  assign \$198  = \$196  + \$197 ;
+  assign \$200  = $signed(1'h0) + $signed(\$199 );
+  assign \$202  = $signed(\$200 ) + $signed(\$201 );
+  assign \$203  = $signed(1'h0) + $signed(rq5_sum0);
+  assign \$204  = $signed(\$203 ) + $signed(rq5_sum1);
+  assign \$206  = rq5_rem > 34'h200000000;
+  assign \$207  = rq5_rem == 34'h200000000;
+  assign \$210  = $signed(8'h80) + $signed(rq5_floor);
+  assign \$211  = rq5_tie & rq5_floor[0];
+  assign \$212  = rq5_above | \$211 ;
+  assign \$213  = $signed(\$210 ) + $signed({ 1'h0, \$212  });
+  assign \$214  = rq5_tie & rq5_floor[0];
+  assign \$215  = rq5_above | \$214 ;
+  assign \$216  = $signed(rq5_floor) < $signed(1'h1);
+  assign \$217  = $signed(rq5_floor) < $signed(1'h0);
+  assign \$218  = \$215  ? \$216  : \$217 ;
+  assign \$219  = rq5_tie & rq5_floor[0];
+  assign \$220  = rq5_above | \$219 ;
+  assign \$221  = $signed(rq5_floor) > $signed(9'h0fe);
+  assign \$222  = $signed(rq5_floor) > $signed(9'h0ff);
+  assign \$223  = \$220  ? \$221  : \$222 ;
+  assign \$224  = rq6_x0_0 * 17'h14d51;
+  assign \$225  = rq6_x0_1 * 8'h84;
+  assign \$226  = $signed(rq6_x1_0) * $signed(18'h14d51);
+  assign \$227  = $signed(rq6_x1_1) * $signed(9'h084);
+  assign \$229  = 1'h0 + \$228 ;
+  assign \$231  = \$229  + \$230 ;
+  assign \$233  = $signed(1'h0) + $signed(\$232 );
+  assign \$235  = $signed(\$233 ) + $signed(\$234 );
+  assign \$236  = $signed(1'h0) + $signed(rq6_sum0);
+  assign \$237  = $signed(\$236 ) + $signed(rq6_sum1);
+  assign \$239  = rq6_rem > 33'h100000000;
+  assign \$240  = rq6_rem == 33'h100000000;
+  assign \$243  = $signed(8'h80) + $signed(rq6_floor);
+  assign \$244  = rq6_tie & rq6_floor[0];
+  assign \$245  = rq6_above | \$244 ;
+  assign \$246  = $signed(\$243 ) + $signed({ 1'h0, \$245  });
+  assign \$247  = rq6_tie & rq6_floor[0];
+  assign \$248  = rq6_above | \$247 ;
+  assign \$249  = $signed(rq6_floor) < $signed(1'h1);
+  assign \$250  = $signed(rq6_floor) < $signed(1'h0);
+  assign \$251  = \$248  ? \$249  : \$250 ;
+  assign \$252  = rq6_tie & rq6_floor[0];
+  assign \$253  = rq6_above | \$252 ;
+  assign \$254  = $signed(rq6_floor) > $signed(9'h0fe);
+  assign \$255  = $signed(rq6_floor) > $signed(9'h0ff);
+  assign \$256  = \$253  ? \$254  : \$255 ;
+  assign \$257  = rq7_x0_0 * 17'h1fcc3;
+  assign \$258  = rq7_x0_1 * 8'hea;
+  assign \$259  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
+  assign \$260  = $signed(rq7_x1_1) * $signed(9'h0ea);
+  assign \$262  = 1'h0 + \$261 ;
+  assign \$264  = \$262  + \$263 ;
+  assign \$266  = $signed(1'h0) + $signed(\$265 );
+  assign \$268  = $signed(\$266 ) + $signed(\$267 );
+  assign \$269  = $signed(1'h0) + $signed(rq7_sum0);
+  assign \$270  = $signed(\$269 ) + $signed(rq7_sum1);
+  assign \$272  = rq7_rem > 34'h200000000;
+  assign \$273  = rq7_rem == 34'h200000000;
+  assign \$276  = $signed(8'h80) + $signed(rq7_floor);
+  assign \$277  = rq7_tie & rq7_floor[0];
+  assign \$278  = rq7_above | \$277 ;
+  assign \$279  = $signed(\$276 ) + $signed({ 1'h0, \$278  });
+  assign \$280  = rq7_tie & rq7_floor[0];
+  assign \$281  = rq7_above | \$280 ;
+  assign \$282  = $signed(rq7_floor) < $signed(1'h1);
+  assign \$283  = $signed(rq7_floor) < $signed(1'h0);
+  assign \$284  = \$281  ? \$282  : \$283 ;
+  assign \$285  = rq7_tie & rq7_floor[0];
+  assign \$286  = rq7_above | \$285 ;
+  assign \$287  = $signed(rq7_floor) > $signed(9'h0fe);
+  assign \$288  = $signed(rq7_floor) > $signed(9'h0ff);
+  assign \$289  = \$286  ? \$287  : \$288 ;
+  assign \$290  = i__valid & i__ready;
+  assign \$291  = o__valid & o__ready;
+  assign \$292  = q_owed < 4'ha;
+  assign \$293  = \$291  ? i__ready : \$292 ;
+  assign \$294  = o__valid & o__ready;
+  assign \$295  = \$294  | i__ready;
+  assign \$296  = \$290  ? \$293  : \$295 ;
+  assign \$297  = ~ o__valid;
+  assign \$298  = \$297  | o__ready;
+  assign \$299  = | q_stored;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = \$298  & \$300 ;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = \$signature__en  & \$302 ;
+  assign \$304  = \$signature__addr  == 4'h9;
+  assign \$305  = \$signature__addr  + 1'h1;
+  assign \$306  = \$304  ? 5'h00 : \$305 ;
+  assign \$307  = ~ o__valid;
+  assign \$308  = \$307  | o__ready;
+  assign \$309  = | q_stored;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = rport__addr == 4'h9;
+  assign \$312  = rport__addr + 1'h1;
+  assign \$313  = \$311  ? 5'h00 : \$312 ;
+  assign \$314  = ~ o__valid;
+  assign \$315  = \$314  | o__ready;
+  assign \$316  = | q_stored;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$315  & \$317 ;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$signature__en  & \$319 ;
+  assign \$321  = q_stored + \$320 ;
+  assign \$322  = ~ o__valid;
+  assign \$323  = \$322  | o__ready;
+  assign \$324  = | q_stored;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = \$321  - \$325 ;
+  assign \$327  = ~ o__valid;
+  assign \$328  = \$327  | o__ready;
+  assign \$329  = | q_stored;
+  assign \$330  = \$329  | \$signature__en ;
+  assign \$331  = | q_stored;
+  assign \$332  = \$331  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$339 ;
+    group <= \$333 ;
   always @(posedge clk)
-    rq_valid_1 <= \$340 ;
+    rq_valid_1 <= \$334 ;
   always @(posedge clk)
-    rq_valid_2 <= \$341 ;
+    rq_valid_2 <= \$335 ;
   always @(posedge clk)
-    rq_valid_3 <= \$342 ;
+    rq_valid_3 <= \$336 ;
   always @(posedge clk)
-    rq_valid_4 <= \$343 ;
+    rq_valid_4 <= \$337 ;
   always @(posedge clk)
-    rq_valid_5 <= \$344 ;
+    rq_valid_5 <= \$338 ;
   always @(posedge clk)
-    rq_valid_6 <= \$345 ;
+    rq_valid_6 <= \$339 ;
   always @(posedge clk)
-    rq_valid_7 <= \$346 ;
+    rq_valid_7 <= \$340 ;
   always @(posedge clk)
-    rq_valid_8 <= \$347 ;
+    rq_valid_8 <= \$341 ;
   always @(posedge clk)
-    rq_valid_9 <= \$348 ;
+    \$signature__en  <= \$342 ;
   always @(posedge clk)
-    rq_valid_10 <= \$349 ;
+    rq_valid_10 <= \$343 ;
   always @(posedge clk)
-    rq0_x <= \$350 ;
+    rq0_x <= \$344 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$351 ;
+    rq0_x0_0 <= \$345 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$352 ;
+    rq0_part0_0 <= \$346 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$353 ;
+    rq0_part0_0_r <= \$347 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$354 ;
+    rq0_part0_0_rr <= \$348 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$355 ;
+    rq0_x0_1 <= \$349 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$356 ;
+    rq0_part0_1 <= \$350 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$357 ;
+    rq0_part0_1_r <= \$351 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$358 ;
+    rq0_part0_1_rr <= \$352 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$359 ;
+    rq0_x1_0 <= \$353 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$360 ;
+    rq0_part1_0 <= \$354 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$361 ;
+    rq0_part1_0_r <= \$355 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$362 ;
+    rq0_part1_0_rr <= \$356 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$363 ;
+    rq0_x1_1 <= \$357 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$364 ;
+    rq0_part1_1 <= \$358 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$365 ;
+    rq0_part1_1_r <= \$359 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$366 ;
+    rq0_part1_1_rr <= \$360 ;
   always @(posedge clk)
-    rq0_sum0 <= \$367 ;
+    rq0_sum0 <= \$361 ;
   always @(posedge clk)
-    rq0_sum1 <= \$368 ;
+    rq0_sum1 <= \$362 ;
   always @(posedge clk)
-    rq0_prod <= \$369 ;
+    rq0_prod <= \$363 ;
   always @(posedge clk)
-    rq0_floor <= \$370 ;
+    rq0_floor <= \$364 ;
   always @(posedge clk)
-    rq0_above <= \$371 ;
+    rq0_above <= \$365 ;
   always @(posedge clk)
-    rq0_tie <= \$372 ;
+    rq0_tie <= \$366 ;
   always @(posedge clk)
-    rq0_code <= \$373 ;
+    rq0_code <= \$367 ;
   always @(posedge clk)
-    rq0_under <= \$374 ;
+    rq0_under <= \$368 ;
   always @(posedge clk)
-    rq0_over <= \$375 ;
+    rq0_over <= \$369 ;
   always @(posedge clk)
-    rq1_x <= \$376 ;
+    rq1_x <= \$370 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$377 ;
+    rq1_x0_0 <= \$371 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$378 ;
+    rq1_part0_0 <= \$372 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$379 ;
+    rq1_part0_0_r <= \$373 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$380 ;
+    rq1_part0_0_rr <= \$374 ;
+  always @(posedge clk)
+    rq1_x0_1 <= \$375 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$376 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$377 ;
+  always @(posedge clk)
+    rq1_part0_1_rr <= \$378 ;
+  always @(posedge clk)
+    rq1_x1_0 <= \$379 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$380 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$381  = rq1_x[16:0];
+    \$382  = rq1_part1_0_r;
     if (rst) begin
-      \$381  = 17'h00000;
+      \$382  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$382  = \$66 ;
+    \$383  = rq1_x[20:17];
     if (rst) begin
-      \$382  = 25'h0000000;
+      \$383  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$383  = rq1_part0_1;
+    \$384  = \$62 ;
     if (rst) begin
-      \$383  = 25'h0000000;
+      \$384  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$384  = rq1_part0_1_r;
+    \$385  = rq1_part1_1;
     if (rst) begin
-      \$384  = 25'h0000000;
+      \$385  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$385  = rq1_x[20:17];
+    \$386  = rq1_part1_1_r;
     if (rst) begin
-      \$385  = 4'h0;
+      \$386  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$386  = \$67 ;
+    \$387  = \$66 [45:0];
     if (rst) begin
-      \$386  = 21'h000000;
+      \$387  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$387  = rq1_part1_0;
+    \$388  = \$70 [45:0];
     if (rst) begin
-      \$387  = 21'h000000;
+      \$388  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$388  = rq1_part1_0_r;
+    \$389  = \$72 [45:0];
     if (rst) begin
-      \$388  = 21'h000000;
+      \$389  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$389  = rq1_x[20:17];
+    \$390  = \$73 ;
     if (rst) begin
-      \$389  = 4'h0;
+      \$390  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$390  = \$68 ;
+    \$391  = \$74 ;
     if (rst) begin
-      \$390  = 12'h000;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$391  = rq1_part1_1;
+    \$392  = \$77 ;
     if (rst) begin
-      \$391  = 12'h000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$392  = rq1_part1_1_r;
+    \$393  = \$81 [7:0];
     if (rst) begin
-      \$392  = 12'h000;
+      \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$393  = \$72 [45:0];
+    \$394  = \$86 ;
     if (rst) begin
-      \$393  = 46'h000000000000;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$394  = \$76 [45:0];
+    \$395  = \$91 ;
     if (rst) begin
-      \$394  = 46'h000000000000;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$395  = \$78 [45:0];
+    \$396  = i__payload[62:42];
     if (rst) begin
-      \$395  = 46'h000000000000;
+      \$396  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$396  = \$79 ;
+    \$397  = rq2_x[16:0];
     if (rst) begin
-      \$396  = 46'h000000000000;
+      \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$397  = \$80 ;
+    \$398  = \$92 ;
     if (rst) begin
-      \$397  = 1'h0;
+      \$398  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$398  = \$83 ;
+    \$399  = rq2_part0_0;
     if (rst) begin
-      \$398  = 1'h0;
+      \$399  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$399  = \$87 [7:0];
+    \$400  = rq2_part0_0_r;
     if (rst) begin
-      \$399  = 8'h00;
+      \$400  = 31'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$400  = \$92 ;
+    \$401  = rq2_x[16:0];
     if (rst) begin
-      \$400  = 1'h0;
+      \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$401  = \$97 ;
+    \$402  = \$93 ;
     if (rst) begin
-      \$401  = 1'h0;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$402  = i__payload[62:42];
+    \$403  = rq2_part0_1;
     if (rst) begin
-      \$402  = 21'h000000;
+      \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$403  = rq2_x[16:0];
+    \$404  = rq2_part0_1_r;
     if (rst) begin
-      \$403  = 17'h00000;
+      \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$404  = \$98 ;
+    \$405  = rq2_x[20:17];
     if (rst) begin
-      \$404  = 31'h00000000;
+      \$405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$405  = rq2_part0_0;
+    \$406  = \$94 ;
     if (rst) begin
-      \$405  = 31'h00000000;
+      \$406  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$406  = rq2_part0_0_r;
+    \$407  = rq2_part1_0;
     if (rst) begin
-      \$406  = 31'h00000000;
+      \$407  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$407  = rq2_x[16:0];
+    \$408  = rq2_part1_0_r;
     if (rst) begin
-      \$407  = 17'h00000;
+      \$408  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$408  = \$99 ;
+    \$409  = rq2_x[20:17];
     if (rst) begin
-      \$408  = 25'h0000000;
+      \$409  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$409  = rq2_part0_1;
+    \$410  = \$95 ;
     if (rst) begin
-      \$409  = 25'h0000000;
+      \$410  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$410  = rq2_part0_1_r;
+    \$411  = rq2_part1_1;
     if (rst) begin
-      \$410  = 25'h0000000;
+      \$411  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$411  = rq2_x[20:17];
+    \$412  = rq2_part1_1_r;
     if (rst) begin
-      \$411  = 4'h0;
+      \$412  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$412  = \$100 ;
+    \$413  = \$99 [45:0];
     if (rst) begin
-      \$412  = 18'h00000;
+      \$413  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$413  = rq2_part1_0;
+    \$414  = \$103 [45:0];
     if (rst) begin
-      \$413  = 18'h00000;
+      \$414  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$414  = rq2_part1_0_r;
+    \$415  = \$105 [45:0];
     if (rst) begin
-      \$414  = 18'h00000;
+      \$415  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$415  = rq2_x[20:17];
+    \$416  = \$106 ;
     if (rst) begin
-      \$415  = 4'h0;
+      \$416  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$416  = \$101 ;
+    \$417  = \$107 ;
     if (rst) begin
-      \$416  = 12'h000;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$417  = rq2_part1_1;
+    \$418  = \$110 ;
     if (rst) begin
-      \$417  = 12'h000;
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$418  = rq2_part1_1_r;
+    \$419  = \$114 [7:0];
     if (rst) begin
-      \$418  = 12'h000;
+      \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$419  = \$105 [45:0];
+    \$420  = \$119 ;
     if (rst) begin
-      \$419  = 46'h000000000000;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$420  = \$109 [45:0];
+    \$421  = \$124 ;
     if (rst) begin
-      \$420  = 46'h000000000000;
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$421  = \$111 [45:0];
+    \$422  = i__payload[83:63];
     if (rst) begin
-      \$421  = 46'h000000000000;
+      \$422  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$422  = \$112 ;
+    \$423  = rq3_x[16:0];
     if (rst) begin
-      \$422  = 46'h000000000000;
+      \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$423  = \$113 ;
+    \$424  = \$125 ;
     if (rst) begin
-      \$423  = 1'h0;
+      \$424  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$424  = \$116 ;
+    \$425  = rq3_part0_0;
     if (rst) begin
-      \$424  = 1'h0;
+      \$425  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$425  = \$120 [7:0];
+    \$426  = rq3_part0_0_r;
     if (rst) begin
-      \$425  = 8'h00;
+      \$426  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$426  = \$125 ;
+    \$427  = rq3_x[16:0];
     if (rst) begin
-      \$426  = 1'h0;
+      \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$427  = \$130 ;
+    \$428  = \$126 ;
     if (rst) begin
-      \$427  = 1'h0;
+      \$428  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$428  = i__payload[83:63];
+    \$429  = rq3_part0_1;
     if (rst) begin
-      \$428  = 21'h000000;
+      \$429  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$429  = rq3_x[16:0];
+    \$430  = rq3_part0_1_r;
     if (rst) begin
-      \$429  = 17'h00000;
+      \$430  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$430  = \$131 ;
+    \$431  = rq3_x[20:17];
     if (rst) begin
-      \$430  = 33'h000000000;
+      \$431  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$431  = rq3_part0_0;
+    \$432  = \$127 ;
     if (rst) begin
-      \$431  = 33'h000000000;
+      \$432  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$432  = rq3_part0_0_r;
+    \$433  = rq3_part1_0;
     if (rst) begin
-      \$432  = 33'h000000000;
+      \$433  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$433  = rq3_x[16:0];
+    \$434  = rq3_part1_0_r;
     if (rst) begin
-      \$433  = 17'h00000;
+      \$434  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$434  = \$132 ;
+    \$435  = rq3_x[20:17];
     if (rst) begin
-      \$434  = 25'h0000000;
+      \$435  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$435  = rq3_part0_1;
+    \$436  = \$128 ;
     if (rst) begin
-      \$435  = 25'h0000000;
+      \$436  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$436  = rq3_part0_1_r;
+    \$437  = rq3_part1_1;
     if (rst) begin
-      \$436  = 25'h0000000;
+      \$437  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$437  = rq3_x[20:17];
+    \$438  = rq3_part1_1_r;
     if (rst) begin
-      \$437  = 4'h0;
+      \$438  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$438  = \$133 ;
+    \$439  = \$132 [45:0];
     if (rst) begin
-      \$438  = 20'h00000;
+      \$439  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$439  = rq3_part1_0;
+    \$440  = \$136 [45:0];
     if (rst) begin
-      \$439  = 20'h00000;
+      \$440  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$440  = rq3_part1_0_r;
+    \$441  = \$138 [45:0];
     if (rst) begin
-      \$440  = 20'h00000;
+      \$441  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$441  = rq3_x[20:17];
+    \$442  = \$139 ;
     if (rst) begin
-      \$441  = 4'h0;
+      \$442  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$442  = \$134 ;
+    \$443  = \$140 ;
     if (rst) begin
-      \$442  = 12'h000;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$443  = rq3_part1_1;
+    \$444  = \$143 ;
     if (rst) begin
-      \$443  = 12'h000;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$444  = rq3_part1_1_r;
+    \$445  = \$147 [7:0];
     if (rst) begin
-      \$444  = 12'h000;
+      \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$445  = \$138 [45:0];
+    \$446  = \$152 ;
     if (rst) begin
-      \$445  = 46'h000000000000;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$446  = \$142 [45:0];
+    \$447  = \$157 ;
     if (rst) begin
-      \$446  = 46'h000000000000;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$447  = \$144 [45:0];
+    \$448  = i__payload[104:84];
     if (rst) begin
-      \$447  = 46'h000000000000;
+      \$448  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$448  = \$145 ;
+    \$449  = rq4_x[16:0];
     if (rst) begin
-      \$448  = 46'h000000000000;
+      \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$449  = \$146 ;
+    \$450  = \$158 ;
     if (rst) begin
-      \$449  = 1'h0;
+      \$450  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$450  = \$149 ;
+    \$451  = rq4_part0_0;
     if (rst) begin
-      \$450  = 1'h0;
+      \$451  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$451  = \$153 [7:0];
+    \$452  = rq4_part0_0_r;
     if (rst) begin
-      \$451  = 8'h00;
+      \$452  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$452  = \$158 ;
+    \$453  = rq4_x[16:0];
     if (rst) begin
-      \$452  = 1'h0;
+      \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$453  = \$163 ;
+    \$454  = \$159 ;
     if (rst) begin
-      \$453  = 1'h0;
+      \$454  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$454  = i__payload[104:84];
+    \$455  = rq4_part0_1;
     if (rst) begin
-      \$454  = 21'h000000;
+      \$455  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$455  = rq4_x[16:0];
+    \$456  = rq4_part0_1_r;
     if (rst) begin
-      \$455  = 17'h00000;
+      \$456  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$456  = \$164 ;
+    \$457  = rq4_x[20:17];
     if (rst) begin
-      \$456  = 34'h000000000;
+      \$457  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$457  = rq4_part0_0;
+    \$458  = \$160 ;
     if (rst) begin
-      \$457  = 34'h000000000;
+      \$458  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$458  = rq4_part0_0_r;
+    \$459  = rq4_part1_0;
     if (rst) begin
-      \$458  = 34'h000000000;
+      \$459  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$459  = rq4_x[16:0];
+    \$460  = rq4_part1_0_r;
     if (rst) begin
-      \$459  = 17'h00000;
+      \$460  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$460  = \$165 ;
+    \$461  = rq4_x[20:17];
     if (rst) begin
-      \$460  = 25'h0000000;
+      \$461  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$461  = rq4_part0_1;
+    \$462  = \$161 ;
     if (rst) begin
-      \$461  = 25'h0000000;
+      \$462  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$462  = rq4_part0_1_r;
+    \$463  = rq4_part1_1;
     if (rst) begin
-      \$462  = 25'h0000000;
+      \$463  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$463  = rq4_x[20:17];
+    \$464  = rq4_part1_1_r;
     if (rst) begin
-      \$463  = 4'h0;
+      \$464  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$464  = \$166 ;
+    \$465  = \$165 [45:0];
     if (rst) begin
-      \$464  = 21'h000000;
+      \$465  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$465  = rq4_part1_0;
+    \$466  = \$169 [45:0];
     if (rst) begin
-      \$465  = 21'h000000;
+      \$466  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$466  = rq4_part1_0_r;
+    \$467  = \$171 [45:0];
     if (rst) begin
-      \$466  = 21'h000000;
+      \$467  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$467  = rq4_x[20:17];
+    \$468  = \$172 ;
     if (rst) begin
-      \$467  = 4'h0;
+      \$468  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$468  = \$167 ;
+    \$469  = \$173 ;
     if (rst) begin
-      \$468  = 12'h000;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$469  = rq4_part1_1;
+    \$470  = \$176 ;
     if (rst) begin
-      \$469  = 12'h000;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$470  = rq4_part1_1_r;
+    \$471  = \$180 [7:0];
     if (rst) begin
-      \$470  = 12'h000;
+      \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$471  = \$171 [45:0];
+    \$472  = \$185 ;
     if (rst) begin
-      \$471  = 46'h000000000000;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$472  = \$175 [45:0];
+    \$473  = \$190 ;
     if (rst) begin
-      \$472  = 46'h000000000000;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$473  = \$177 [45:0];
+    \$474  = i__payload[125:105];
     if (rst) begin
-      \$473  = 46'h000000000000;
+      \$474  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$474  = \$178 ;
+    \$475  = rq5_x[16:0];
     if (rst) begin
-      \$474  = 46'h000000000000;
+      \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$475  = \$179 ;
+    \$476  = \$191 ;
     if (rst) begin
-      \$475  = 1'h0;
+      \$476  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$476  = \$182 ;
+    \$477  = rq5_part0_0;
     if (rst) begin
-      \$476  = 1'h0;
+      \$477  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$477  = \$186 [7:0];
+    \$478  = rq5_part0_0_r;
     if (rst) begin
-      \$477  = 8'h00;
+      \$478  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$478  = \$191 ;
+    \$479  = rq5_x[16:0];
     if (rst) begin
-      \$478  = 1'h0;
+      \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$479  = \$196 ;
+    \$480  = \$192 ;
     if (rst) begin
-      \$479  = 1'h0;
+      \$480  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$480  = i__payload[125:105];
+    \$481  = rq5_part0_1;
     if (rst) begin
-      \$480  = 21'h000000;
+      \$481  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$481  = rq5_x[16:0];
+    \$482  = rq5_part0_1_r;
     if (rst) begin
-      \$481  = 17'h00000;
+      \$482  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$482  = \$197 ;
+    \$483  = rq5_x[20:17];
     if (rst) begin
-      \$482  = 34'h000000000;
+      \$483  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$483  = rq5_part0_0;
+    \$484  = \$193 ;
     if (rst) begin
-      \$483  = 34'h000000000;
+      \$484  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$484  = rq5_part0_0_r;
+    \$485  = rq5_part1_0;
     if (rst) begin
-      \$484  = 34'h000000000;
+      \$485  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$485  = rq5_x[16:0];
+    \$486  = rq5_part1_0_r;
     if (rst) begin
-      \$485  = 17'h00000;
+      \$486  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$486  = \$198 ;
+    \$487  = rq5_x[20:17];
     if (rst) begin
-      \$486  = 25'h0000000;
+      \$487  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$487  = rq5_part0_1;
+    \$488  = \$194 ;
     if (rst) begin
-      \$487  = 25'h0000000;
+      \$488  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$488  = rq5_part0_1_r;
+    \$489  = rq5_part1_1;
     if (rst) begin
-      \$488  = 25'h0000000;
+      \$489  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$489  = rq5_x[20:17];
+    \$490  = rq5_part1_1_r;
     if (rst) begin
-      \$489  = 4'h0;
+      \$490  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$490  = \$199 ;
+    \$491  = \$198 [45:0];
     if (rst) begin
-      \$490  = 21'h000000;
+      \$491  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$491  = rq5_part1_0;
+    \$492  = \$202 [45:0];
     if (rst) begin
-      \$491  = 21'h000000;
+      \$492  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$492  = rq5_part1_0_r;
+    \$493  = \$204 [45:0];
     if (rst) begin
-      \$492  = 21'h000000;
+      \$493  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$493  = rq5_x[20:17];
+    \$494  = \$205 ;
     if (rst) begin
-      \$493  = 4'h0;
+      \$494  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$494  = \$200 ;
+    \$495  = \$206 ;
     if (rst) begin
-      \$494  = 12'h000;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$495  = rq5_part1_1;
+    \$496  = \$209 ;
     if (rst) begin
-      \$495  = 12'h000;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$496  = rq5_part1_1_r;
+    \$497  = \$213 [7:0];
     if (rst) begin
-      \$496  = 12'h000;
+      \$497  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$497  = \$204 [45:0];
+    \$498  = \$218 ;
     if (rst) begin
-      \$497  = 46'h000000000000;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$498  = \$208 [45:0];
+    \$499  = \$223 ;
     if (rst) begin
-      \$498  = 46'h000000000000;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$499  = \$210 [45:0];
+    \$500  = i__payload[146:126];
     if (rst) begin
-      \$499  = 46'h000000000000;
+      \$500  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$500  = \$211 ;
+    \$501  = rq6_x[16:0];
     if (rst) begin
-      \$500  = 46'h000000000000;
+      \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$501  = \$212 ;
+    \$502  = \$224 ;
     if (rst) begin
-      \$501  = 1'h0;
+      \$502  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$502  = \$215 ;
+    \$503  = rq6_part0_0;
     if (rst) begin
-      \$502  = 1'h0;
+      \$503  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$503  = \$219 [7:0];
+    \$504  = rq6_part0_0_r;
     if (rst) begin
-      \$503  = 8'h00;
+      \$504  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$504  = \$224 ;
+    \$505  = rq6_x[16:0];
     if (rst) begin
-      \$504  = 1'h0;
+      \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$505  = \$229 ;
+    \$506  = \$225 ;
     if (rst) begin
-      \$505  = 1'h0;
+      \$506  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$506  = i__payload[146:126];
+    \$507  = rq6_part0_1;
     if (rst) begin
-      \$506  = 21'h000000;
+      \$507  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$507  = rq6_x[16:0];
+    \$508  = rq6_part0_1_r;
     if (rst) begin
-      \$507  = 17'h00000;
+      \$508  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$508  = \$230 ;
+    \$509  = rq6_x[20:17];
     if (rst) begin
-      \$508  = 34'h000000000;
+      \$509  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$509  = rq6_part0_0;
+    \$510  = \$226 ;
     if (rst) begin
-      \$509  = 34'h000000000;
+      \$510  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$510  = rq6_part0_0_r;
+    \$511  = rq6_part1_0;
     if (rst) begin
-      \$510  = 34'h000000000;
+      \$511  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$511  = rq6_x[16:0];
+    \$512  = rq6_part1_0_r;
     if (rst) begin
-      \$511  = 17'h00000;
+      \$512  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$512  = \$231 ;
+    \$513  = rq6_x[20:17];
     if (rst) begin
-      \$512  = 25'h0000000;
+      \$513  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$513  = rq6_part0_1;
+    \$514  = \$227 ;
     if (rst) begin
-      \$513  = 25'h0000000;
+      \$514  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$514  = rq6_part0_1_r;
+    \$515  = rq6_part1_1;
     if (rst) begin
-      \$514  = 25'h0000000;
+      \$515  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$515  = rq6_x[20:17];
+    \$516  = rq6_part1_1_r;
     if (rst) begin
-      \$515  = 4'h0;
+      \$516  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$516  = \$232 ;
+    \$517  = \$231 [45:0];
     if (rst) begin
-      \$516  = 21'h000000;
+      \$517  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$517  = rq6_part1_0;
+    \$518  = \$235 [45:0];
     if (rst) begin
-      \$517  = 21'h000000;
+      \$518  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$518  = rq6_part1_0_r;
+    \$519  = \$237 [45:0];
     if (rst) begin
-      \$518  = 21'h000000;
+      \$519  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$519  = rq6_x[20:17];
+    \$520  = \$238 ;
     if (rst) begin
-      \$519  = 4'h0;
+      \$520  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$520  = \$233 ;
+    \$521  = \$239 ;
     if (rst) begin
-      \$520  = 12'h000;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$521  = rq6_part1_1;
+    \$522  = \$242 ;
     if (rst) begin
-      \$521  = 12'h000;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$522  = rq6_part1_1_r;
+    \$523  = \$246 [7:0];
     if (rst) begin
-      \$522  = 12'h000;
+      \$523  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$523  = \$237 [45:0];
+    \$524  = \$251 ;
     if (rst) begin
-      \$523  = 46'h000000000000;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$524  = \$241 [45:0];
+    \$525  = \$256 ;
     if (rst) begin
-      \$524  = 46'h000000000000;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$525  = \$243 [45:0];
+    \$526  = i__payload[167:147];
     if (rst) begin
-      \$525  = 46'h000000000000;
+      \$526  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$526  = \$244 ;
+    \$527  = rq7_x[16:0];
     if (rst) begin
-      \$526  = 46'h000000000000;
+      \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$527  = \$245 ;
+    \$528  = \$257 ;
     if (rst) begin
-      \$527  = 1'h0;
+      \$528  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$528  = \$248 ;
+    \$529  = rq7_part0_0;
     if (rst) begin
-      \$528  = 1'h0;
+      \$529  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$529  = \$252 [7:0];
+    \$530  = rq7_part0_0_r;
     if (rst) begin
-      \$529  = 8'h00;
+      \$530  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$530  = \$257 ;
+    \$531  = rq7_x[16:0];
     if (rst) begin
-      \$530  = 1'h0;
+      \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$531  = \$262 ;
+    \$532  = \$258 ;
     if (rst) begin
-      \$531  = 1'h0;
+      \$532  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$532  = i__payload[167:147];
+    \$533  = rq7_part0_1;
     if (rst) begin
-      \$532  = 21'h000000;
+      \$533  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$533  = rq7_x[16:0];
+    \$534  = rq7_part0_1_r;
     if (rst) begin
-      \$533  = 17'h00000;
+      \$534  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$534  = \$263 ;
+    \$535  = rq7_x[20:17];
     if (rst) begin
-      \$534  = 34'h000000000;
+      \$535  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$535  = rq7_part0_0;
+    \$536  = \$259 ;
     if (rst) begin
-      \$535  = 34'h000000000;
+      \$536  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$536  = rq7_part0_0_r;
+    \$537  = rq7_part1_0;
     if (rst) begin
-      \$536  = 34'h000000000;
+      \$537  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$537  = rq7_x[16:0];
+    \$538  = rq7_part1_0_r;
     if (rst) begin
-      \$537  = 17'h00000;
+      \$538  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$538  = \$264 ;
+    \$539  = rq7_x[20:17];
     if (rst) begin
-      \$538  = 25'h0000000;
+      \$539  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$539  = rq7_part0_1;
+    \$540  = \$260 ;
     if (rst) begin
-      \$539  = 25'h0000000;
+      \$540  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$540  = rq7_part0_1_r;
+    \$541  = rq7_part1_1;
     if (rst) begin
-      \$540  = 25'h0000000;
+      \$541  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$541  = rq7_x[20:17];
+    \$542  = rq7_part1_1_r;
     if (rst) begin
-      \$541  = 4'h0;
+      \$542  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$542  = \$265 ;
+    \$543  = \$264 [45:0];
     if (rst) begin
-      \$542  = 21'h000000;
+      \$543  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$543  = rq7_part1_0;
+    \$544  = \$268 [45:0];
     if (rst) begin
-      \$543  = 21'h000000;
+      \$544  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$544  = rq7_part1_0_r;
+    \$545  = \$270 [45:0];
     if (rst) begin
-      \$544  = 21'h000000;
+      \$545  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$545  = rq7_x[20:17];
+    \$546  = \$271 ;
     if (rst) begin
-      \$545  = 4'h0;
+      \$546  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$546  = \$266 ;
+    \$547  = \$272 ;
     if (rst) begin
-      \$546  = 12'h000;
+      \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$547  = rq7_part1_1;
+    \$548  = \$275 ;
     if (rst) begin
-      \$547  = 12'h000;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$548  = rq7_part1_1_r;
+    \$549  = \$279 [7:0];
     if (rst) begin
-      \$548  = 12'h000;
+      \$549  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$549  = \$270 [45:0];
+    \$550  = \$284 ;
     if (rst) begin
-      \$549  = 46'h000000000000;
+      \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$550  = \$274 [45:0];
+    \$551  = \$289 ;
     if (rst) begin
-      \$550  = 46'h000000000000;
+      \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$551  = \$276 [45:0];
+    \$552  = \$20 [3:0];
     if (rst) begin
-      \$551  = 46'h000000000000;
+      \$552  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$552  = \$277 ;
+    \$553  = \$296 ;
     if (rst) begin
-      \$552  = 46'h000000000000;
+      \$553  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$553  = \$278 ;
-    if (rst) begin
-      \$553  = 1'h0;
+    \$554  = \$signature__addr ;
+    if (\$303 ) begin
+      \$554  = \$306 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$554  = \$281 ;
     if (rst) begin
-      \$554  = 1'h0;
+      \$554  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$555  = \$285 [7:0];
+    \$555  = rport__addr;
+    if (\$310 ) begin
+      \$555  = \$313 [3:0];
+    end
     if (rst) begin
-      \$555  = 8'h00;
+      \$555  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$556  = \$290 ;
+    \$556  = \$326 [3:0];
     if (rst) begin
-      \$556  = 1'h0;
+      \$556  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$557  = \$295 ;
+    \$557  = o__valid;
+    if (\$328 ) begin
+      \$557  = \$330 ;
+    end
     if (rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$558  = \$20 [3:0];
+    \$558  = o__payload;
+    if (\$328 ) begin
+      \$558  = \$332 ;
+    end
     if (rst) begin
-      \$558  = 4'h0;
+      \$558  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$559  = \$302 ;
+    \$333  = group;
+    if (\$21 ) begin
+      \$333  = \$24 [0];
+    end
     if (rst) begin
-      \$559  = 1'h1;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$560  = \$signature__addr ;
-    if (\$309 ) begin
-      \$560  = \$312 [3:0];
-    end
+    \$334  = \$25 ;
     if (rst) begin
-      \$560  = 4'h0;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$561  = rport__addr;
-    if (\$316 ) begin
-      \$561  = \$319 [3:0];
-    end
+    \$335  = rq_valid_1;
     if (rst) begin
-      \$561  = 4'h0;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$562  = \$332 [3:0];
+    \$336  = rq_valid_2;
     if (rst) begin
-      \$562  = 4'h0;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$563  = o__valid;
-    if (\$334 ) begin
-      \$563  = \$336 ;
-    end
+    \$337  = rq_valid_3;
     if (rst) begin
-      \$563  = 1'h0;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$564  = o__payload;
-    if (\$334 ) begin
-      \$564  = \$338 ;
-    end
+    \$338  = rq_valid_4;
     if (rst) begin
-      \$564  = 64'h0000000000000000;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$339  = group;
-    if (\$27 ) begin
-      \$339  = \$30 [0];
-    end
+    \$339  = rq_valid_5;
     if (rst) begin
       \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$340  = \$31 ;
+    \$340  = rq_valid_6;
     if (rst) begin
       \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$341  = rq_valid_1;
+    \$341  = rq_valid_7;
     if (rst) begin
       \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$342  = rq_valid_2;
+    \$342  = rq_valid_8;
     if (rst) begin
       \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$343  = rq_valid_3;
+    \$343  = \$signature__en ;
     if (rst) begin
       \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$344  = rq_valid_4;
+    \$344  = i__payload[20:0];
     if (rst) begin
-      \$344  = 1'h0;
+      \$344  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$345  = rq_valid_5;
+    \$345  = rq0_x[16:0];
     if (rst) begin
-      \$345  = 1'h0;
+      \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$346  = rq_valid_6;
+    \$346  = \$26 ;
     if (rst) begin
-      \$346  = 1'h0;
+      \$346  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$347  = rq_valid_7;
+    \$347  = rq0_part0_0;
     if (rst) begin
-      \$347  = 1'h0;
+      \$347  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$348  = rq_valid_8;
+    \$348  = rq0_part0_0_r;
     if (rst) begin
-      \$348  = 1'h0;
+      \$348  = 27'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$349  = rq_valid_9;
+    \$349  = rq0_x[16:0];
     if (rst) begin
-      \$349  = 1'h0;
+      \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$350  = i__payload[20:0];
+    \$350  = \$27 ;
     if (rst) begin
-      \$350  = 21'h000000;
+      \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$351  = rq0_x[16:0];
+    \$351  = rq0_part0_1;
     if (rst) begin
-      \$351  = 17'h00000;
+      \$351  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$352  = \$32 ;
+    \$352  = rq0_part0_1_r;
     if (rst) begin
-      \$352  = 27'h0000000;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$353  = rq0_part0_0;
+    \$353  = rq0_x[20:17];
     if (rst) begin
-      \$353  = 27'h0000000;
+      \$353  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$354  = rq0_part0_0_r;
+    \$354  = \$28 ;
     if (rst) begin
-      \$354  = 27'h0000000;
+      \$354  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$355  = rq0_x[16:0];
+    \$355  = rq0_part1_0;
     if (rst) begin
-      \$355  = 17'h00000;
+      \$355  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$356  = \$33 ;
+    \$356  = rq0_part1_0_r;
     if (rst) begin
-      \$356  = 25'h0000000;
+      \$356  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$357  = rq0_part0_1;
+    \$357  = rq0_x[20:17];
     if (rst) begin
-      \$357  = 25'h0000000;
+      \$357  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$358  = rq0_part0_1_r;
+    \$358  = \$29 ;
     if (rst) begin
-      \$358  = 25'h0000000;
+      \$358  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$359  = rq0_x[20:17];
+    \$359  = rq0_part1_1;
     if (rst) begin
-      \$359  = 4'h0;
+      \$359  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$360  = \$34 ;
+    \$360  = rq0_part1_1_r;
     if (rst) begin
-      \$360  = 14'h0000;
+      \$360  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$361  = rq0_part1_0;
+    \$361  = \$33 [45:0];
     if (rst) begin
-      \$361  = 14'h0000;
+      \$361  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$362  = rq0_part1_0_r;
+    \$362  = \$37 [45:0];
     if (rst) begin
-      \$362  = 14'h0000;
+      \$362  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$363  = rq0_x[20:17];
+    \$363  = \$39 [45:0];
     if (rst) begin
-      \$363  = 4'h0;
+      \$363  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$364  = \$35 ;
+    \$364  = \$40 ;
     if (rst) begin
-      \$364  = 12'h000;
+      \$364  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$365  = rq0_part1_1;
+    \$365  = \$41 ;
     if (rst) begin
-      \$365  = 12'h000;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$366  = rq0_part1_1_r;
+    \$366  = \$44 ;
     if (rst) begin
-      \$366  = 12'h000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$367  = \$39 [45:0];
+    \$367  = \$48 [7:0];
     if (rst) begin
-      \$367  = 46'h000000000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$368  = \$43 [45:0];
+    \$368  = \$53 ;
     if (rst) begin
-      \$368  = 46'h000000000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$369  = \$45 [45:0];
+    \$369  = \$58 ;
     if (rst) begin
-      \$369  = 46'h000000000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$370  = \$46 ;
+    \$370  = i__payload[41:21];
     if (rst) begin
-      \$370  = 46'h000000000000;
+      \$370  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$371  = \$47 ;
+    \$371  = rq1_x[16:0];
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$372  = \$50 ;
+    \$372  = \$59 ;
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$373  = \$54 [7:0];
+    \$373  = rq1_part0_0;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$374  = \$59 ;
+    \$374  = rq1_part0_0_r;
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$375  = \$64 ;
+    \$375  = rq1_x[16:0];
     if (rst) begin
-      \$375  = 1'h0;
+      \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$376  = i__payload[41:21];
+    \$376  = \$60 ;
     if (rst) begin
-      \$376  = 21'h000000;
+      \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$377  = rq1_x[16:0];
+    \$377  = rq1_part0_1;
     if (rst) begin
-      \$377  = 17'h00000;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$378  = \$65 ;
+    \$378  = rq1_part0_1_r;
     if (rst) begin
-      \$378  = 34'h000000000;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$379  = rq1_part0_0;
+    \$379  = rq1_x[20:17];
     if (rst) begin
-      \$379  = 34'h000000000;
+      \$379  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$380  = rq1_part0_0_r;
+    \$380  = \$61 ;
     if (rst) begin
-      \$380  = 34'h000000000;
+      \$380  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$381  = rq1_part1_0;
+    if (rst) begin
+      \$381  = 21'h000000;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$20 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -7157,62 +7130,62 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign rq6_rem[32:0] = rq6_prod[32:0];
   assign rq7_rem[45:34] = 12'h000;
   assign rq7_rem[33:0] = rq7_prod[33:0];
-  assign \$36  = { 1'h0, rq0_part0_0_rr };
-  assign \$38  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$40  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
-  assign \$42  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$46  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
-  assign \$49  = 1'h1;
-  assign \$50  = \$48 ;
-  assign \$69  = { 1'h0, rq1_part0_0_rr };
-  assign \$71  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$73  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$75  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$79  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
-  assign \$82  = 1'h1;
-  assign \$83  = \$81 ;
-  assign \$102  = { 1'h0, rq2_part0_0_rr };
-  assign \$104  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$106  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
-  assign \$108  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$112  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$115  = 1'h1;
-  assign \$116  = \$114 ;
-  assign \$135  = { 1'h0, rq3_part0_0_rr };
-  assign \$137  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$139  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
-  assign \$141  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
-  assign \$145  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
-  assign \$148  = 1'h1;
-  assign \$149  = \$147 ;
-  assign \$168  = { 1'h0, rq4_part0_0_rr };
-  assign \$170  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$172  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
-  assign \$174  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
-  assign \$178  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
-  assign \$181  = 1'h1;
-  assign \$182  = \$180 ;
-  assign \$201  = { 1'h0, rq5_part0_0_rr };
-  assign \$203  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$205  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
-  assign \$207  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
-  assign \$211  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
-  assign \$214  = 1'h1;
-  assign \$215  = \$213 ;
-  assign \$234  = { 1'h0, rq6_part0_0_rr };
-  assign \$236  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
-  assign \$238  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
-  assign \$240  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
-  assign \$244  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
-  assign \$247  = 1'h1;
-  assign \$248  = \$246 ;
-  assign \$267  = { 1'h0, rq7_part0_0_rr };
-  assign \$269  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
-  assign \$271  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
-  assign \$273  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
-  assign \$277  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
-  assign \$280  = 1'h1;
-  assign \$281  = \$279 ;
+  assign \$30  = { 1'h0, rq0_part0_0_rr };
+  assign \$32  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$34  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
+  assign \$36  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$40  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
+  assign \$43  = 1'h1;
+  assign \$44  = \$42 ;
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
+  assign \$73  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
+  assign \$76  = 1'h1;
+  assign \$77  = \$75 ;
+  assign \$96  = { 1'h0, rq2_part0_0_rr };
+  assign \$98  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$100  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
+  assign \$102  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$106  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$109  = 1'h1;
+  assign \$110  = \$108 ;
+  assign \$129  = { 1'h0, rq3_part0_0_rr };
+  assign \$131  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$133  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
+  assign \$135  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$139  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
+  assign \$142  = 1'h1;
+  assign \$143  = \$141 ;
+  assign \$162  = { 1'h0, rq4_part0_0_rr };
+  assign \$164  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$166  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
+  assign \$168  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
+  assign \$172  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
+  assign \$175  = 1'h1;
+  assign \$176  = \$174 ;
+  assign \$195  = { 1'h0, rq5_part0_0_rr };
+  assign \$197  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$199  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
+  assign \$201  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
+  assign \$205  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
+  assign \$208  = 1'h1;
+  assign \$209  = \$207 ;
+  assign \$228  = { 1'h0, rq6_part0_0_rr };
+  assign \$230  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
+  assign \$232  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
+  assign \$234  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
+  assign \$238  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
+  assign \$241  = 1'h1;
+  assign \$242  = \$240 ;
+  assign \$261  = { 1'h0, rq7_part0_0_rr };
+  assign \$263  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
+  assign \$265  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
+  assign \$267  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
+  assign \$271  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
+  assign \$274  = 1'h1;
+  assign \$275  = \$273 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -7221,11 +7194,11 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$1 ;
   wire [63:0] \$10 ;
   wire [2:0] \$100 ;
-  wire [5:0] \$101 ;
-  wire [5:0] \$102 ;
-  wire \$103 ;
-  wire [5:0] \$104 ;
-  wire [5:0] \$105 ;
+  wire \$101 ;
+  wire [2:0] \$102 ;
+  wire [3:0] \$103 ;
+  wire [2:0] \$104 ;
+  wire [3:0] \$105 ;
   wire [2:0] \$106 ;
   wire \$107 ;
   wire [2:0] \$108 ;
@@ -7233,12 +7206,12 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire [63:0] \$11 ;
   wire [2:0] \$110 ;
   wire [3:0] \$111 ;
-  wire [2:0] \$112 ;
+  wire \$112 ;
   wire \$113 ;
-  wire [2:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire [2:0] \$116 ;
-  wire [3:0] \$117 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [63:0] \$12 ;
@@ -7277,82 +7250,76 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [2:0] \$158 ;
+  wire \$158 ;
   wire [2:0] \$159 ;
   wire [3:0] \$16 ;
-  wire \$160 ;
+  wire [2:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire [2:0] \$165 ;
-  wire [2:0] \$166 ;
+  wire \$165 ;
+  wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
+  wire [2:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire [2:0] \$174 ;
+  wire [3:0] \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [3:0] \$179 ;
+  wire [63:0] \$179 ;
   wire [4:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [63:0] \$185 ;
-  reg [4:0] \$186 ;
+  reg [4:0] \$180 ;
+  reg [4:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg \$184 ;
+  reg [4:0] \$185 ;
+  reg \$186 ;
   reg [4:0] \$187 ;
-  reg [2:0] \$188 ;
-  reg [4:0] \$189 ;
+  reg [1:0] \$188 ;
+  reg [1:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
+  reg [4:0] \$190 ;
   reg [4:0] \$191 ;
-  reg \$192 ;
-  reg [4:0] \$193 ;
-  reg [1:0] \$194 ;
-  reg [1:0] \$195 ;
-  reg [4:0] \$196 ;
-  reg [4:0] \$197 ;
-  reg [1:0] \$198 ;
+  reg [1:0] \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg [63:0] \$197 ;
+  reg [2:0] \$198 ;
   reg \$199 ;
   wire [5:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [63:0] \$203 ;
-  reg [2:0] \$204 ;
-  reg \$205 ;
-  reg [1:0] \$206 ;
-  reg [1:0] \$207 ;
-  reg [1:0] \$208 ;
-  reg \$209 ;
-  wire \$21 ;
-  reg [63:0] \$210 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg [1:0] \$202 ;
+  reg \$203 ;
+  reg [63:0] \$204 ;
+  wire [5:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [5:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [5:0] \$27 ;
+  wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [5:0] \$3 ;
-  wire [5:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
@@ -7361,31 +7328,31 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire \$39 ;
+  wire [3:0] \$39 ;
   wire [7:0] \$4 ;
-  wire \$40 ;
+  wire [3:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [3:0] \$45 ;
+  wire [3:0] \$42 ;
+  wire [3:0] \$43 ;
+  reg [4:0] \$44 ;
+  wire \$45 ;
   wire [3:0] \$46 ;
-  wire \$47 ;
-  wire [3:0] \$48 ;
-  wire [3:0] \$49 ;
+  wire [3:0] \$47 ;
+  wire \$48 ;
+  wire [4:0] \$49 ;
   wire [8:0] \$5 ;
-  reg [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [3:0] \$52 ;
-  wire [3:0] \$53 ;
-  wire \$54 ;
-  wire [4:0] \$55 ;
+  wire \$52 ;
+  wire [5:0] \$53 ;
+  wire [5:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [5:0] \$59 ;
+  wire \$59 ;
   wire [63:0] \$6 ;
-  wire [5:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -7399,41 +7366,41 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire [1:0] \$73 ;
+  wire [1:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire [1:0] \$79 ;
+  wire [1:0] \$77 ;
+  wire [1:0] \$78 ;
+  wire [5:0] \$79 ;
   wire [63:0] \$8 ;
-  wire [1:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [1:0] \$82 ;
   wire [1:0] \$83 ;
-  wire [1:0] \$84 ;
-  wire [5:0] \$85 ;
+  wire [5:0] \$84 ;
+  wire [2:0] \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire [1:0] \$88 ;
-  wire [1:0] \$89 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
+  wire [2:0] \$89 ;
   wire [63:0] \$9 ;
-  wire [5:0] \$90 ;
-  wire [2:0] \$91 ;
+  wire [3:0] \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire [2:0] \$93 ;
-  wire [3:0] \$94 ;
-  wire [2:0] \$95 ;
-  wire [3:0] \$96 ;
+  wire [2:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [5:0] \$96 ;
   wire \$97 ;
-  wire \$98 ;
-  wire [2:0] \$99 ;
+  wire [5:0] \$98 ;
+  wire [5:0] \$99 ;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg [1:0] \$signature__addr$24  = 2'h0;
+  reg [1:0] \$signature__addr$23  = 2'h0;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$26 ;
+  wire [63:0] \$signature__data$25 ;
   wire \$signature__en ;
-  wire \$signature__en$21 ;
+  reg \$signature__en$21  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h00;
@@ -7492,11 +7459,12 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire [1:0] q_wptr;
   reg [63:0] read = 64'h0000000000000000;
   reg read_valid_1 = 1'h0;
-  reg read_valid_2 = 1'h0;
+  (* init = 1'h0 *)
+  wire read_valid_2;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [4:0] rport__addr;
-  reg [1:0] \rport__addr$27  = 2'h0;
+  reg [1:0] \rport__addr$26  = 2'h0;
   wire [63:0] rport__data;
   wire [63:0] \rport__data$43 ;
   input rst;
@@ -7559,9 +7527,9 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
-      queue[\$signature__addr$24 ] <= q_in;
+      queue[\$signature__addr$23 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$26 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -7582,246 +7550,332 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$16  = q_owed + \$15 ;
   assign \$17  = o__valid & o__ready;
   assign \$18  = \$16  - \$17 ;
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$21  = | q_stored;
-  assign \$22  = ~ \$21 ;
-  assign \$23  = \$20  & \$22 ;
-  assign \$24  = ~ \$23 ;
-  assign \$signature__en$21  = read_valid_2 & \$24 ;
-  assign \$25  = | w_left;
-  assign \$26  = i__valid & \$25 ;
-  assign \$27  = w_left - \$26 ;
-  assign \$28  = | e_left;
-  assign \$29  = q_room & \$28 ;
-  assign \$30  = e_left - \$29 ;
-  assign \$31  = ! w_left;
-  assign \$32  = w_left == 1'h1;
-  assign \$33  = | w_left;
-  assign \$34  = i__valid & \$33 ;
+  assign \$19  = | w_left;
+  assign \$20  = i__valid & \$19 ;
+  assign \$21  = w_left - \$20 ;
+  assign \$22  = | e_left;
+  assign \$23  = q_room & \$22 ;
+  assign \$24  = e_left - \$23 ;
+  assign \$25  = ! w_left;
+  assign \$26  = w_left == 1'h1;
+  assign \$27  = | w_left;
+  assign \$28  = i__valid & \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = \$25  | \$29 ;
+  assign \$31  = ! e_left;
+  assign \$32  = e_left == 1'h1;
+  assign \$33  = | e_left;
+  assign \$34  = q_room & \$33 ;
   assign \$35  = \$32  & \$34 ;
   assign \$36  = \$31  | \$35 ;
-  assign \$37  = ! e_left;
-  assign \$38  = e_left == 1'h1;
-  assign \$39  = | e_left;
-  assign \$40  = q_room & \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = \$37  | \$41 ;
-  assign \$43  = \$36  & \$42 ;
-  assign \$44  = step == 3'h4;
-  assign \$45  = step + 1'h1;
-  assign \$46  = \$44  ? 4'h0 : \$45 ;
-  assign \$47  = step == 3'h4;
-  assign \$48  = step + 1'h1;
-  assign \$49  = \$47  ? 4'h0 : \$48 ;
-  assign \$51  = step == 3'h4;
-  assign \$52  = step + 1'h1;
-  assign \$53  = \$51  ? 4'h0 : \$52 ;
-  assign \$54  = ! \$53 ;
-  assign \$55  = \$54  ? 5'h00 : 5'h10;
-  assign \$56  = | w_left;
-  assign \$57  = i__valid & \$56 ;
-  assign \$58  = \$signature__addr  == 5'h1f;
-  assign \$59  = \$signature__addr  + 1'h1;
-  assign \$60  = \$58  ? 6'h00 : \$59 ;
-  assign \$61  = ! w_left;
-  assign \$62  = w_left == 1'h1;
-  assign \$63  = | w_left;
-  assign \$64  = i__valid & \$63 ;
+  assign \$37  = \$30  & \$36 ;
+  assign \$38  = step == 3'h4;
+  assign \$39  = step + 1'h1;
+  assign \$40  = \$38  ? 4'h0 : \$39 ;
+  assign \$41  = step == 3'h4;
+  assign \$42  = step + 1'h1;
+  assign \$43  = \$41  ? 4'h0 : \$42 ;
+  assign \$45  = step == 3'h4;
+  assign \$46  = step + 1'h1;
+  assign \$47  = \$45  ? 4'h0 : \$46 ;
+  assign \$48  = ! \$47 ;
+  assign \$49  = \$48  ? 5'h00 : 5'h10;
+  assign \$50  = | w_left;
+  assign \$51  = i__valid & \$50 ;
+  assign \$52  = \$signature__addr  == 5'h1f;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 6'h00 : \$53 ;
+  assign \$55  = ! w_left;
+  assign \$56  = w_left == 1'h1;
+  assign \$57  = | w_left;
+  assign \$58  = i__valid & \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = \$55  | \$59 ;
+  assign \$61  = ! e_left;
+  assign \$62  = e_left == 1'h1;
+  assign \$63  = | e_left;
+  assign \$64  = q_room & \$63 ;
   assign \$65  = \$62  & \$64 ;
   assign \$66  = \$61  | \$65 ;
-  assign \$67  = ! e_left;
-  assign \$68  = e_left == 1'h1;
-  assign \$69  = | e_left;
-  assign \$70  = q_room & \$69 ;
-  assign \$71  = \$68  & \$70 ;
-  assign \$72  = \$67  | \$71 ;
-  assign \$73  = \$66  & \$72 ;
-  assign \$74  = step == 3'h4;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = | e_left;
-  assign \$77  = q_room & \$76 ;
-  assign \$83  = kx + 1'h1;
-  assign \$84  = \$82  ? 2'h0 : \$83 ;
-  assign \$85  = $signed(col) + $signed(2'h1);
-  assign \$88  = ky + 1'h1;
-  assign \$89  = \$87  ? 2'h0 : \$88 ;
-  assign \$90  = $signed(row) + $signed(2'h1);
-  assign \$91  = slot + 1'h1;
-  assign \$92  = \$91  >= 3'h4;
-  assign \$93  = slot + 1'h1;
-  assign \$94  = \$93  - 3'h4;
-  assign \$95  = slot + 1'h1;
-  assign \$96  = \$92  ? \$94  : { 1'h0, \$95  };
-  assign \$98  = ox == 2'h3;
-  assign \$99  = ox + 1'h1;
-  assign \$100  = \$98  ? 3'h0 : \$99 ;
-  assign \$101  = $signed(col_base) + $signed(3'h2);
-  assign \$102  = $signed(col_base) + $signed(3'h2);
-  assign \$103  = ox == 2'h3;
-  assign \$104  = $signed(row_base) + $signed(3'h2);
-  assign \$105  = $signed(row_base) + $signed(3'h2);
+  assign \$67  = \$60  & \$66 ;
+  assign \$68  = step == 3'h4;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = | e_left;
+  assign \$71  = q_room & \$70 ;
+  assign \$77  = kx + 1'h1;
+  assign \$78  = \$76  ? 2'h0 : \$77 ;
+  assign \$79  = $signed(col) + $signed(2'h1);
+  assign \$82  = ky + 1'h1;
+  assign \$83  = \$81  ? 2'h0 : \$82 ;
+  assign \$84  = $signed(row) + $signed(2'h1);
+  assign \$85  = slot + 1'h1;
+  assign \$86  = \$85  >= 3'h4;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$87  - 3'h4;
+  assign \$89  = slot + 1'h1;
+  assign \$90  = \$86  ? \$88  : { 1'h0, \$89  };
+  assign \$92  = ox == 2'h3;
+  assign \$93  = ox + 1'h1;
+  assign \$94  = \$92  ? 3'h0 : \$93 ;
+  assign \$95  = $signed(col_base) + $signed(3'h2);
+  assign \$96  = $signed(col_base) + $signed(3'h2);
+  assign \$97  = ox == 2'h3;
+  assign \$98  = $signed(row_base) + $signed(3'h2);
+  assign \$99  = $signed(row_base) + $signed(3'h2);
+  assign \$100  = slot_base + 2'h2;
+  assign \$101  = \$100  >= 3'h4;
+  assign \$102  = slot_base + 2'h2;
+  assign \$103  = \$102  - 3'h4;
+  assign \$104  = slot_base + 2'h2;
+  assign \$105  = \$101  ? \$103  : { 1'h0, \$104  };
   assign \$106  = slot_base + 2'h2;
   assign \$107  = \$106  >= 3'h4;
   assign \$108  = slot_base + 2'h2;
   assign \$109  = \$108  - 3'h4;
   assign \$110  = slot_base + 2'h2;
   assign \$111  = \$107  ? \$109  : { 1'h0, \$110  };
-  assign \$112  = slot_base + 2'h2;
-  assign \$113  = \$112  >= 3'h4;
-  assign \$114  = slot_base + 2'h2;
-  assign \$115  = \$114  - 3'h4;
-  assign \$116  = slot_base + 2'h2;
-  assign \$117  = \$113  ? \$115  : { 1'h0, \$116  };
-  assign \$118  = ! w_left;
-  assign \$119  = w_left == 1'h1;
-  assign \$120  = | w_left;
-  assign \$121  = i__valid & \$120 ;
+  assign \$112  = ! w_left;
+  assign \$113  = w_left == 1'h1;
+  assign \$114  = | w_left;
+  assign \$115  = i__valid & \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = \$112  | \$116 ;
+  assign \$118  = ! e_left;
+  assign \$119  = e_left == 1'h1;
+  assign \$120  = | e_left;
+  assign \$121  = q_room & \$120 ;
   assign \$122  = \$119  & \$121 ;
   assign \$123  = \$118  | \$122 ;
-  assign \$124  = ! e_left;
-  assign \$125  = e_left == 1'h1;
-  assign \$126  = | e_left;
-  assign \$127  = q_room & \$126 ;
-  assign \$128  = \$125  & \$127 ;
-  assign \$129  = \$124  | \$128 ;
-  assign \$130  = \$123  & \$129 ;
-  assign \$131  = step == 3'h4;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = | e_left;
-  assign \$134  = q_room & \$133 ;
-  assign \$135  = $signed(row) < $signed(1'h0);
-  assign \$136  = $signed(row) >= $signed(5'h08);
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = $signed(col) < $signed(1'h0);
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = $signed(col) >= $signed(5'h08);
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = | e_left;
-  assign \$143  = q_room & \$142 ;
-  assign \$144  = o__valid & o__ready;
-  assign \$145  = q_owed < 2'h3;
-  assign \$146  = \$144  ? q_room : \$145 ;
-  assign \$147  = o__valid & o__ready;
-  assign \$148  = \$147  | q_room;
-  assign \$149  = \$143  ? \$146  : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = read_valid_2 & \$155 ;
-  assign \$157  = \$signature__addr$24  == 2'h2;
-  assign \$158  = \$signature__addr$24  + 1'h1;
-  assign \$159  = \$157  ? 3'h0 : \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \rport__addr$27  == 2'h2;
-  assign \$165  = \rport__addr$27  + 1'h1;
-  assign \$166  = \$164  ? 3'h0 : \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = read_valid_2 & \$172 ;
-  assign \$174  = q_stored + \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$174  - \$178 ;
-  assign \$180  = ~ o__valid;
-  assign \$181  = \$180  | o__ready;
-  assign \$182  = | q_stored;
-  assign \$183  = \$182  | read_valid_2;
-  assign \$184  = | q_stored;
-  assign \$185  = \$184  ? \rport__data$43  : q_in;
+  assign \$124  = \$117  & \$123 ;
+  assign \$125  = step == 3'h4;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = | e_left;
+  assign \$128  = q_room & \$127 ;
+  assign \$129  = $signed(row) < $signed(1'h0);
+  assign \$130  = $signed(row) >= $signed(5'h08);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = $signed(col) < $signed(1'h0);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = $signed(col) >= $signed(5'h08);
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = | e_left;
+  assign \$137  = q_room & \$136 ;
+  assign \$138  = o__valid & o__ready;
+  assign \$139  = q_owed < 2'h3;
+  assign \$140  = \$138  ? q_room : \$139 ;
+  assign \$141  = o__valid & o__ready;
+  assign \$142  = \$141  | q_room;
+  assign \$143  = \$137  ? \$140  : \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$signature__en$21  & \$149 ;
+  assign \$151  = \$signature__addr$23  == 2'h2;
+  assign \$152  = \$signature__addr$23  + 1'h1;
+  assign \$153  = \$151  ? 3'h0 : \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \rport__addr$26  == 2'h2;
+  assign \$159  = \rport__addr$26  + 1'h1;
+  assign \$160  = \$158  ? 3'h0 : \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$signature__en$21  & \$166 ;
+  assign \$168  = q_stored + \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = | q_stored;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  - \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  | \$signature__en$21 ;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$186 ;
+    w_left <= \$180 ;
   always @(posedge clk)
-    e_left <= \$187 ;
+    e_left <= \$181 ;
   always @(posedge clk)
-    step <= \$188 ;
+    step <= \$182 ;
   always @(posedge clk)
-    \$signature__addr  <= \$189 ;
+    \$signature__addr  <= \$183 ;
   always @(posedge clk)
-    kx <= \$190 ;
+    kx <= \$184 ;
   always @(posedge clk)
-    col <= \$191 ;
+    col <= \$185 ;
   always @(posedge clk)
-    ky <= \$192 ;
+    ky <= \$186 ;
   always @(posedge clk)
-    row <= \$193 ;
+    row <= \$187 ;
   always @(posedge clk)
-    slot <= \$194 ;
+    slot <= \$188 ;
   always @(posedge clk)
-    ox <= \$195 ;
+    ox <= \$189 ;
   always @(posedge clk)
-    col_base <= \$196 ;
+    col_base <= \$190 ;
   always @(posedge clk)
-    row_base <= \$197 ;
+    row_base <= \$191 ;
   always @(posedge clk)
-    slot_base <= \$198 ;
+    slot_base <= \$192 ;
   always @(posedge clk)
-    read_valid_1 <= \$199 ;
+    read_valid_1 <= \$193 ;
   always @(posedge clk)
-    read_valid_2 <= \$200 ;
+    \$signature__en$21  <= \$194 ;
   always @(posedge clk)
-    pad_reg <= \$201 ;
+    pad_reg <= \$195 ;
   always @(posedge clk)
-    pad_reg2 <= \$202 ;
+    pad_reg2 <= \$196 ;
   always @(posedge clk)
-    read <= \$203 ;
+    read <= \$197 ;
   always @(posedge clk)
-    q_owed <= \$204 ;
+    q_owed <= \$198 ;
   always @(posedge clk)
-    q_room <= \$205 ;
+    q_room <= \$199 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$206 ;
+    \$signature__addr$23  <= \$200 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$207 ;
+    \rport__addr$26  <= \$201 ;
   always @(posedge clk)
-    q_stored <= \$208 ;
+    q_stored <= \$202 ;
   always @(posedge clk)
-    o__valid <= \$209 ;
+    o__valid <= \$203 ;
   always @(posedge clk)
-    o__payload <= \$210 ;
+    o__payload <= \$204 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$50  = 5'h00;
-    casez (\$49 )
+    \$44  = 5'h00;
+    casez (\$43 )
       4'h0:
-          \$50  = 5'h10;
+          \$44  = 5'h10;
       4'h1:
-          \$50  = 5'h10;
+          \$44  = 5'h10;
       4'h2:
-          \$50  = 5'h10;
+          \$44  = 5'h10;
       4'h3:
-          \$50  = 5'h10;
+          \$44  = 5'h10;
       4'h4:
-          \$50  = 5'h00;
+          \$44  = 5'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$186  = \$27 [4:0];
-    if (\$43 ) begin
-      \$186  = \$50 ;
+    \$180  = \$21 [4:0];
+    if (\$37 ) begin
+      \$180  = \$44 ;
     end
     if (rst) begin
-      \$186  = 5'h10;
+      \$180  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$187  = \$30 [4:0];
-    if (\$43 ) begin
-      \$187  = \$55 ;
+    \$181  = \$24 [4:0];
+    if (\$37 ) begin
+      \$181  = \$49 ;
+    end
+    if (rst) begin
+      \$181  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$182  = step;
+    if (\$37 ) begin
+      \$182  = \$40 [2:0];
+    end
+    if (rst) begin
+      \$182  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$183  = \$signature__addr ;
+    if (\$51 ) begin
+      \$183  = \$54 [4:0];
+    end
+    if (\$69 ) begin
+      \$183  = 5'h00;
+    end
+    if (rst) begin
+      \$183  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$184  = kx;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$184  = \$78 [0];
+      end
+    end
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$185  = col;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$185  = \$79 [4:0];
+        if (\$80 ) begin
+          \$185  = col_base;
+          if (\$91 ) begin
+            \$185  = \$96 [4:0];
+            if (\$97 ) begin
+              \$185  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$185  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$186  = ky;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$186  = \$83 [0];
+        end
+      end
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$187  = row;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$187  = \$84 [4:0];
+          if (\$91 ) begin
+            \$187  = row_base;
+            if (\$97 ) begin
+              \$187  = \$99 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$187  = 5'h00;
     end
     if (rst) begin
       \$187  = 5'h00;
@@ -7829,55 +7883,78 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$188  = step;
-    if (\$43 ) begin
-      \$188  = \$46 [2:0];
-    end
-    if (rst) begin
-      \$188  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$189  = \$signature__addr ;
-    if (\$57 ) begin
-      \$189  = \$60 [4:0];
-    end
-    if (\$75 ) begin
-      \$189  = 5'h00;
-    end
-    if (rst) begin
-      \$189  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$190  = kx;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        \$190  = \$84 [0];
-      end
-    end
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$191  = col;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        \$191  = \$85 [4:0];
-        if (\$86 ) begin
-          \$191  = col_base;
-          if (\$97 ) begin
-            \$191  = \$102 [4:0];
-            if (\$103 ) begin
-              \$191  = 5'h00;
+    \$188  = slot;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$188  = \$90 [1:0];
+          if (\$91 ) begin
+            \$188  = slot_base;
+            if (\$97 ) begin
+              \$188  = \$111 [1:0];
             end
           end
         end
       end
+    end
+    if (\$126 ) begin
+      \$188  = 2'h0;
+    end
+    if (rst) begin
+      \$188  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$189  = ox;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$189  = \$94 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$189  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$190  = col_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$190  = \$95 [4:0];
+            if (\$97 ) begin
+              \$190  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$190  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$191  = row_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$191  = \$98 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$191  = 5'h00;
     end
     if (rst) begin
       \$191  = 5'h00;
@@ -7885,244 +7962,129 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$192  = ky;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$192  = \$89 [0];
-        end
-      end
-    end
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$193  = row;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$193  = \$90 [4:0];
-          if (\$97 ) begin
-            \$193  = row_base;
-            if (\$103 ) begin
-              \$193  = \$105 [4:0];
+    \$192  = slot_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$192  = \$105 [1:0];
             end
           end
         end
       end
     end
-    if (\$132 ) begin
-      \$193  = 5'h00;
+    if (\$126 ) begin
+      \$192  = 2'h0;
     end
     if (rst) begin
-      \$193  = 5'h00;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$194  = slot;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$194  = \$96 [1:0];
-          if (\$97 ) begin
-            \$194  = slot_base;
-            if (\$103 ) begin
-              \$194  = \$117 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$194  = 2'h0;
-    end
+    \$193  = \$128 ;
     if (rst) begin
-      \$194  = 2'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$195  = ox;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            \$195  = \$100 [1:0];
-          end
-        end
-      end
-    end
+    \$194  = read_valid_1;
     if (rst) begin
-      \$195  = 2'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$196  = col_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            \$196  = \$101 [4:0];
-            if (\$103 ) begin
-              \$196  = 5'h00;
-            end
-          end
-        end
-      end
-    end
+    \$195  = \$135 ;
     if (rst) begin
-      \$196  = 5'h00;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$197  = row_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            if (\$103 ) begin
-              \$197  = \$104 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$197  = 5'h00;
-    end
+    \$196  = pad_reg;
     if (rst) begin
-      \$197  = 5'h00;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$198  = slot_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            if (\$103 ) begin
-              \$198  = \$111 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$198  = 2'h0;
-    end
+    \$197  = rport__data;
     if (rst) begin
-      \$198  = 2'h0;
+      \$197  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$199  = \$134 ;
+    \$198  = \$18 [2:0];
     if (rst) begin
-      \$199  = 1'h0;
+      \$198  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$200  = read_valid_1;
+    \$199  = \$143 ;
     if (rst) begin
-      \$200  = 1'h0;
+      \$199  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$201  = \$141 ;
+    \$200  = \$signature__addr$23 ;
+    if (\$150 ) begin
+      \$200  = \$153 [1:0];
+    end
     if (rst) begin
-      \$201  = 1'h0;
+      \$200  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$202  = pad_reg;
+    \$201  = \rport__addr$26 ;
+    if (\$157 ) begin
+      \$201  = \$160 [1:0];
+    end
     if (rst) begin
-      \$202  = 1'h0;
+      \$201  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$203  = rport__data;
+    \$202  = \$173 [1:0];
     if (rst) begin
-      \$203  = 64'h0000000000000000;
+      \$202  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$204  = \$18 [2:0];
+    \$203  = o__valid;
+    if (\$175 ) begin
+      \$203  = \$177 ;
+    end
     if (rst) begin
-      \$204  = 3'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$205  = \$149 ;
-    if (rst) begin
-      \$205  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$206  = \$signature__addr$24 ;
-    if (\$156 ) begin
-      \$206  = \$159 [1:0];
+    \$204  = o__payload;
+    if (\$175 ) begin
+      \$204  = \$179 ;
     end
     if (rst) begin
-      \$206  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$207  = \rport__addr$27 ;
-    if (\$163 ) begin
-      \$207  = \$166 [1:0];
-    end
-    if (rst) begin
-      \$207  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$208  = \$179 [1:0];
-    if (rst) begin
-      \$208  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$209  = o__valid;
-    if (\$181 ) begin
-      \$209  = \$183 ;
-    end
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$210  = o__payload;
-    if (\$181 ) begin
-      \$210  = \$185 ;
-    end
-    if (rst) begin
-      \$210  = 64'h0000000000000000;
+      \$204  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
   assign q_owed_next = \$18 [2:0];
-  assign q_wptr = \$signature__addr$24 ;
-  assign \$signature__data$26  = q_in;
-  assign q_rptr = \rport__addr$27 ;
+  assign read_valid_2 = \$signature__en$21 ;
+  assign q_wptr = \$signature__addr$23 ;
+  assign \$signature__data$25  = q_in;
+  assign q_rptr = \rport__addr$26 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -8155,14 +8117,14 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$78  = 1'h1;
-  assign \$79  = 2'h1;
-  assign \$80  = 2'h0;
-  assign \$81  = 1'h1;
-  assign \$82  = kx;
-  assign \$86  = kx;
-  assign \$87  = ky;
-  assign \$97  = ky;
+  assign \$72  = 1'h1;
+  assign \$73  = 2'h1;
+  assign \$74  = 2'h0;
+  assign \$75  = 1'h1;
+  assign \$76  = kx;
+  assign \$80  = kx;
+  assign \$81  = ky;
+  assign \$91  = ky;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8175,32 +8137,26 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$102 ;
   reg [7:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [7:0] \$107 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
   reg [7:0] \$108 ;
   reg [7:0] \$109 ;
   wire \$11 ;
   reg [7:0] \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [7:0] \$114 ;
   reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [2:0] \$116 ;
+  reg \$117 ;
+  reg [1:0] \$118 ;
+  reg [1:0] \$119 ;
   wire \$12 ;
-  reg [7:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [2:0] \$122 ;
-  reg \$123 ;
-  reg [1:0] \$124 ;
-  reg [1:0] \$125 ;
-  reg [1:0] \$126 ;
-  reg \$127 ;
-  reg [63:0] \$128 ;
+  reg [1:0] \$120 ;
+  reg \$121 ;
+  reg [63:0] \$122 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -8280,17 +8236,17 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [3:0] \$82 ;
   wire \$83 ;
   wire [4:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg \$85 ;
+  reg [1:0] \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [7:0] \$89 ;
   wire [2:0] \$9 ;
-  wire \$90 ;
-  reg \$91 ;
-  reg [1:0] \$92 ;
-  reg \$93 ;
-  reg \$94 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [7:0] \$94 ;
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
@@ -8299,6 +8255,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
+  (* init = 1'h0 *)
   wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
   reg [7:0] acc1_0 = 8'h00;
@@ -8398,7 +8355,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
+    if (max_valid)
       queue[q_wptr] <= q_in;
   end
   assign rport__data = queue[q_rptr];
@@ -8495,135 +8452,179 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$82  = q_owed + \$81 ;
   assign \$83  = o__valid & o__ready;
   assign \$84  = \$82  - \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = | q_stored;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = \$86  & \$88 ;
-  assign \$90  = ~ \$89 ;
-  assign \$signature__en  = max_valid & \$90 ;
   always @(posedge clk)
-    group <= \$91 ;
+    group <= \$85 ;
   always @(posedge clk)
-    element <= \$92 ;
+    element <= \$86 ;
   always @(posedge clk)
-    first_0 <= \$93 ;
+    first_0 <= \$87 ;
   always @(posedge clk)
-    accepted_0 <= \$94 ;
+    accepted_0 <= \$88 ;
   always @(posedge clk)
-    x0 <= \$95 ;
+    x0 <= \$89 ;
   always @(posedge clk)
-    acc0_0 <= \$96 ;
+    acc0_0 <= \$90 ;
   always @(posedge clk)
-    x1 <= \$97 ;
+    x1 <= \$91 ;
   always @(posedge clk)
-    acc1_0 <= \$98 ;
+    acc1_0 <= \$92 ;
   always @(posedge clk)
-    x2 <= \$99 ;
+    x2 <= \$93 ;
   always @(posedge clk)
-    acc2_0 <= \$100 ;
+    acc2_0 <= \$94 ;
   always @(posedge clk)
-    x3 <= \$101 ;
+    x3 <= \$95 ;
   always @(posedge clk)
-    acc3_0 <= \$102 ;
+    acc3_0 <= \$96 ;
   always @(posedge clk)
-    x4 <= \$103 ;
+    x4 <= \$97 ;
   always @(posedge clk)
-    acc4_0 <= \$104 ;
+    acc4_0 <= \$98 ;
   always @(posedge clk)
-    x5 <= \$105 ;
+    x5 <= \$99 ;
   always @(posedge clk)
-    acc5_0 <= \$106 ;
+    acc5_0 <= \$100 ;
   always @(posedge clk)
-    x6 <= \$107 ;
+    x6 <= \$101 ;
   always @(posedge clk)
-    acc6_0 <= \$108 ;
+    acc6_0 <= \$102 ;
   always @(posedge clk)
-    x7 <= \$109 ;
+    x7 <= \$103 ;
   always @(posedge clk)
-    acc7_0 <= \$110 ;
+    acc7_0 <= \$104 ;
   always @(posedge clk)
-    window_done <= \$111 ;
+    window_done <= \$105 ;
   always @(posedge clk)
-    group_in <= \$112 ;
+    group_in <= \$106 ;
   always @(posedge clk)
-    max_valid <= \$113 ;
+    max_valid <= \$107 ;
   always @(posedge clk)
-    max0 <= \$114 ;
+    max0 <= \$108 ;
   always @(posedge clk)
-    max1 <= \$115 ;
+    max1 <= \$109 ;
   always @(posedge clk)
-    max2 <= \$116 ;
+    max2 <= \$110 ;
   always @(posedge clk)
-    max3 <= \$117 ;
+    max3 <= \$111 ;
   always @(posedge clk)
-    max4 <= \$118 ;
+    max4 <= \$112 ;
   always @(posedge clk)
-    max5 <= \$119 ;
+    max5 <= \$113 ;
   always @(posedge clk)
-    max6 <= \$120 ;
+    max6 <= \$114 ;
   always @(posedge clk)
-    max7 <= \$121 ;
+    max7 <= \$115 ;
   always @(posedge clk)
-    q_owed <= \$122 ;
+    q_owed <= \$116 ;
   always @(posedge clk)
-    q_room <= \$123 ;
+    q_room <= \$117 ;
   always @(posedge clk)
-    q_wptr <= \$124 ;
+    q_wptr <= \$118 ;
   always @(posedge clk)
-    q_rptr <= \$125 ;
+    q_rptr <= \$119 ;
   always @(posedge clk)
-    q_stored <= \$126 ;
+    q_stored <= \$120 ;
   always @(posedge clk)
-    o__valid <= \$127 ;
+    o__valid <= \$121 ;
   always @(posedge clk)
-    o__payload <= \$128 ;
+    o__payload <= \$122 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$91  = group;
+    \$85  = group;
     if (\$1 ) begin
-      \$91  = \$4 [0];
+      \$85  = \$4 [0];
     end
     if (rst) begin
-      \$91  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = element;
+    \$86  = element;
     if (\$7 ) begin
-      \$92  = \$10 [1:0];
+      \$86  = \$10 [1:0];
     end
     if (rst) begin
-      \$92  = 2'h0;
+      \$86  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$93  = \$11 ;
+    \$87  = \$11 ;
     if (rst) begin
-      \$93  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$94  = \$12 ;
+    \$88  = \$12 ;
     if (rst) begin
-      \$94  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$95  = i__payload[7:0];
+    \$89  = i__payload[7:0];
+    if (rst) begin
+      \$89  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$90  = acc0_0;
+    if (accepted_0) begin
+      \$90  = new0;
+    end
+    if (rst) begin
+      \$90  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$91  = i__payload[15:8];
+    if (rst) begin
+      \$91  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$92  = acc1_0;
+    if (accepted_0) begin
+      \$92  = new1;
+    end
+    if (rst) begin
+      \$92  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$93  = i__payload[23:16];
+    if (rst) begin
+      \$93  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$94  = acc2_0;
+    if (accepted_0) begin
+      \$94  = new2;
+    end
+    if (rst) begin
+      \$94  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$95  = i__payload[31:24];
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$96  = acc0_0;
+    \$96  = acc3_0;
     if (accepted_0) begin
-      \$96  = new0;
+      \$96  = new3;
     end
     if (rst) begin
       \$96  = 8'h00;
@@ -8631,16 +8632,16 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = i__payload[15:8];
+    \$97  = i__payload[39:32];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = acc1_0;
+    \$98  = acc4_0;
     if (accepted_0) begin
-      \$98  = new1;
+      \$98  = new4;
     end
     if (rst) begin
       \$98  = 8'h00;
@@ -8648,16 +8649,16 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = i__payload[23:16];
+    \$99  = i__payload[47:40];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = acc2_0;
+    \$100  = acc5_0;
     if (accepted_0) begin
-      \$100  = new2;
+      \$100  = new5;
     end
     if (rst) begin
       \$100  = 8'h00;
@@ -8665,16 +8666,16 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = i__payload[31:24];
+    \$101  = i__payload[55:48];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = acc3_0;
+    \$102  = acc6_0;
     if (accepted_0) begin
-      \$102  = new3;
+      \$102  = new6;
     end
     if (rst) begin
       \$102  = 8'h00;
@@ -8682,16 +8683,16 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = i__payload[39:32];
+    \$103  = i__payload[63:56];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = acc4_0;
+    \$104  = acc7_0;
     if (accepted_0) begin
-      \$104  = new4;
+      \$104  = new7;
     end
     if (rst) begin
       \$104  = 8'h00;
@@ -8699,194 +8700,144 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = i__payload[47:40];
+    \$105  = \$15 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = acc5_0;
-    if (accepted_0) begin
-      \$106  = new5;
-    end
+    \$106  = group;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = i__payload[55:48];
+    \$107  = window_done;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = acc6_0;
-    if (accepted_0) begin
-      \$108  = new6;
-    end
+    \$108  = new0;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = i__payload[63:56];
+    \$109  = new1;
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = acc7_0;
-    if (accepted_0) begin
-      \$110  = new7;
-    end
+    \$110  = new2;
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = \$15 ;
+    \$111  = new3;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = group;
+    \$112  = new4;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = window_done;
+    \$113  = new5;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = new0;
+    \$114  = new6;
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = new1;
+    \$115  = new7;
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = new2;
+    \$116  = \$84 [2:0];
     if (rst) begin
-      \$116  = 8'h00;
+      \$116  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = new3;
+    \$117  = \$24 ;
     if (rst) begin
-      \$117  = 8'h00;
+      \$117  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = new4;
-    if (rst) begin
-      \$118  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = new5;
-    if (rst) begin
-      \$119  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = new6;
-    if (rst) begin
-      \$120  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = new7;
-    if (rst) begin
-      \$121  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = \$84 [2:0];
-    if (rst) begin
-      \$122  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$123  = \$24 ;
-    if (rst) begin
-      \$123  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$124  = q_wptr;
+    \$118  = q_wptr;
     if (\$31 ) begin
-      \$124  = \$34 [1:0];
+      \$118  = \$34 [1:0];
     end
     if (rst) begin
-      \$124  = 2'h0;
+      \$118  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$125  = q_rptr;
+    \$119  = q_rptr;
     if (\$38 ) begin
-      \$125  = \$41 [1:0];
+      \$119  = \$41 [1:0];
     end
     if (rst) begin
-      \$125  = 2'h0;
+      \$119  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$126  = \$54 [1:0];
+    \$120  = \$54 [1:0];
     if (rst) begin
-      \$126  = 2'h0;
+      \$120  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$127  = o__valid;
+    \$121  = o__valid;
     if (\$56 ) begin
-      \$127  = \$58 ;
+      \$121  = \$58 ;
     end
     if (rst) begin
-      \$127  = 1'h0;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$128  = o__payload;
+    \$122  = o__payload;
     if (\$56 ) begin
-      \$128  = \$60 ;
+      \$122  = \$60 ;
     end
     if (rst) begin
-      \$128  = 64'h0000000000000000;
+      \$122  = 64'h0000000000000000;
     end
   end
   assign q_owed_next = \$84 [2:0];
+  assign \$signature__en  = max_valid;
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -8930,11 +8881,11 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$1 ;
   wire [63:0] \$10 ;
   wire [2:0] \$100 ;
-  wire [5:0] \$101 ;
-  wire [5:0] \$102 ;
-  wire \$103 ;
-  wire [5:0] \$104 ;
-  wire [5:0] \$105 ;
+  wire \$101 ;
+  wire [2:0] \$102 ;
+  wire [3:0] \$103 ;
+  wire [2:0] \$104 ;
+  wire [3:0] \$105 ;
   wire [2:0] \$106 ;
   wire \$107 ;
   wire [2:0] \$108 ;
@@ -8942,12 +8893,12 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [63:0] \$11 ;
   wire [2:0] \$110 ;
   wire [3:0] \$111 ;
-  wire [2:0] \$112 ;
+  wire \$112 ;
   wire \$113 ;
-  wire [2:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire [2:0] \$116 ;
-  wire [3:0] \$117 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [63:0] \$12 ;
@@ -8986,82 +8937,76 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [2:0] \$158 ;
+  wire \$158 ;
   wire [2:0] \$159 ;
   wire [3:0] \$16 ;
-  wire \$160 ;
+  wire [2:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire [2:0] \$165 ;
-  wire [2:0] \$166 ;
+  wire \$165 ;
+  wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
+  wire [2:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire [2:0] \$174 ;
+  wire [3:0] \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [3:0] \$179 ;
+  wire [63:0] \$179 ;
   wire [4:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [63:0] \$185 ;
-  reg [3:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [2:0] \$188 ;
-  reg [3:0] \$189 ;
+  reg [3:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [3:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [4:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [4:0] \$187 ;
+  reg [1:0] \$188 ;
+  reg [1:0] \$189 ;
   wire \$19 ;
-  reg [1:0] \$190 ;
+  reg [4:0] \$190 ;
   reg [4:0] \$191 ;
   reg [1:0] \$192 ;
-  reg [4:0] \$193 ;
-  reg [1:0] \$194 ;
-  reg [1:0] \$195 ;
-  reg [4:0] \$196 ;
-  reg [4:0] \$197 ;
-  reg [1:0] \$198 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg [63:0] \$197 ;
+  reg [2:0] \$198 ;
   reg \$199 ;
   wire [4:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [63:0] \$203 ;
-  reg [2:0] \$204 ;
-  reg \$205 ;
-  reg [1:0] \$206 ;
-  reg [1:0] \$207 ;
-  reg [1:0] \$208 ;
-  reg \$209 ;
-  wire \$21 ;
-  reg [63:0] \$210 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg [1:0] \$202 ;
+  reg \$203 ;
+  reg [63:0] \$204 ;
+  wire [4:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [6:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [4:0] \$27 ;
+  wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [5:0] \$3 ;
-  wire [6:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
@@ -9070,31 +9015,31 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire \$39 ;
+  wire [3:0] \$39 ;
   wire [6:0] \$4 ;
-  wire \$40 ;
+  wire [3:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [3:0] \$45 ;
+  wire [3:0] \$42 ;
+  wire [3:0] \$43 ;
+  reg [3:0] \$44 ;
+  wire \$45 ;
   wire [3:0] \$46 ;
-  wire \$47 ;
-  wire [3:0] \$48 ;
-  wire [3:0] \$49 ;
+  wire [3:0] \$47 ;
+  wire \$48 ;
+  wire [5:0] \$49 ;
   wire [7:0] \$5 ;
-  reg [3:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire [3:0] \$52 ;
-  wire [3:0] \$53 ;
-  wire \$54 ;
-  wire [5:0] \$55 ;
+  wire \$52 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [4:0] \$59 ;
+  wire \$59 ;
   wire [63:0] \$6 ;
-  wire [4:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -9108,41 +9053,41 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire [1:0] \$73 ;
+  wire [1:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire [1:0] \$79 ;
+  wire [2:0] \$77 ;
+  wire [2:0] \$78 ;
+  wire [5:0] \$79 ;
   wire [63:0] \$8 ;
-  wire [1:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [2:0] \$82 ;
   wire [2:0] \$83 ;
-  wire [2:0] \$84 ;
-  wire [5:0] \$85 ;
+  wire [5:0] \$84 ;
+  wire [2:0] \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire [2:0] \$88 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
   wire [2:0] \$89 ;
   wire [63:0] \$9 ;
-  wire [5:0] \$90 ;
-  wire [2:0] \$91 ;
+  wire [3:0] \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire [2:0] \$93 ;
-  wire [3:0] \$94 ;
-  wire [2:0] \$95 ;
-  wire [3:0] \$96 ;
+  wire [2:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [5:0] \$96 ;
   wire \$97 ;
-  wire \$98 ;
-  wire [2:0] \$99 ;
+  wire [5:0] \$98 ;
+  wire [5:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  reg [1:0] \$signature__addr$24  = 2'h0;
+  reg [1:0] \$signature__addr$23  = 2'h0;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$26 ;
+  wire [63:0] \$signature__data$25 ;
   wire \$signature__en ;
-  wire \$signature__en$21 ;
+  reg \$signature__en$21  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -9201,11 +9146,12 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [1:0] q_wptr;
   reg [63:0] read = 64'h0000000000000000;
   reg read_valid_1 = 1'h0;
-  reg read_valid_2 = 1'h0;
+  (* init = 1'h0 *)
+  wire read_valid_2;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [3:0] rport__addr;
-  reg [1:0] \rport__addr$27  = 2'h0;
+  reg [1:0] \rport__addr$26  = 2'h0;
   wire [63:0] rport__data;
   wire [63:0] \rport__data$43 ;
   input rst;
@@ -9252,9 +9198,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
-      queue[\$signature__addr$24 ] <= q_in;
+      queue[\$signature__addr$23 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$26 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -9275,306 +9221,415 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$16  = q_owed + \$15 ;
   assign \$17  = o__valid & o__ready;
   assign \$18  = \$16  - \$17 ;
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$21  = | q_stored;
-  assign \$22  = ~ \$21 ;
-  assign \$23  = \$20  & \$22 ;
-  assign \$24  = ~ \$23 ;
-  assign \$signature__en$21  = read_valid_2 & \$24 ;
-  assign \$25  = | w_left;
-  assign \$26  = i__valid & \$25 ;
-  assign \$27  = w_left - \$26 ;
-  assign \$28  = | e_left;
-  assign \$29  = q_room & \$28 ;
-  assign \$30  = e_left - \$29 ;
-  assign \$31  = ! w_left;
-  assign \$32  = w_left == 1'h1;
-  assign \$33  = | w_left;
-  assign \$34  = i__valid & \$33 ;
+  assign \$19  = | w_left;
+  assign \$20  = i__valid & \$19 ;
+  assign \$21  = w_left - \$20 ;
+  assign \$22  = | e_left;
+  assign \$23  = q_room & \$22 ;
+  assign \$24  = e_left - \$23 ;
+  assign \$25  = ! w_left;
+  assign \$26  = w_left == 1'h1;
+  assign \$27  = | w_left;
+  assign \$28  = i__valid & \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = \$25  | \$29 ;
+  assign \$31  = ! e_left;
+  assign \$32  = e_left == 1'h1;
+  assign \$33  = | e_left;
+  assign \$34  = q_room & \$33 ;
   assign \$35  = \$32  & \$34 ;
   assign \$36  = \$31  | \$35 ;
-  assign \$37  = ! e_left;
-  assign \$38  = e_left == 1'h1;
-  assign \$39  = | e_left;
-  assign \$40  = q_room & \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = \$37  | \$41 ;
-  assign \$43  = \$36  & \$42 ;
-  assign \$44  = step == 3'h4;
-  assign \$45  = step + 1'h1;
-  assign \$46  = \$44  ? 4'h0 : \$45 ;
-  assign \$47  = step == 3'h4;
-  assign \$48  = step + 1'h1;
-  assign \$49  = \$47  ? 4'h0 : \$48 ;
-  assign \$51  = step == 3'h4;
-  assign \$52  = step + 1'h1;
-  assign \$53  = \$51  ? 4'h0 : \$52 ;
-  assign \$54  = ! \$53 ;
-  assign \$55  = \$54  ? 6'h00 : 6'h24;
-  assign \$56  = | w_left;
-  assign \$57  = i__valid & \$56 ;
-  assign \$58  = \$signature__addr  == 4'hf;
-  assign \$59  = \$signature__addr  + 1'h1;
-  assign \$60  = \$58  ? 5'h00 : \$59 ;
-  assign \$61  = ! w_left;
-  assign \$62  = w_left == 1'h1;
-  assign \$63  = | w_left;
-  assign \$64  = i__valid & \$63 ;
+  assign \$37  = \$30  & \$36 ;
+  assign \$38  = step == 3'h4;
+  assign \$39  = step + 1'h1;
+  assign \$40  = \$38  ? 4'h0 : \$39 ;
+  assign \$41  = step == 3'h4;
+  assign \$42  = step + 1'h1;
+  assign \$43  = \$41  ? 4'h0 : \$42 ;
+  assign \$45  = step == 3'h4;
+  assign \$46  = step + 1'h1;
+  assign \$47  = \$45  ? 4'h0 : \$46 ;
+  assign \$48  = ! \$47 ;
+  assign \$49  = \$48  ? 6'h00 : 6'h24;
+  assign \$50  = | w_left;
+  assign \$51  = i__valid & \$50 ;
+  assign \$52  = \$signature__addr  == 4'hf;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
+  assign \$55  = ! w_left;
+  assign \$56  = w_left == 1'h1;
+  assign \$57  = | w_left;
+  assign \$58  = i__valid & \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = \$55  | \$59 ;
+  assign \$61  = ! e_left;
+  assign \$62  = e_left == 1'h1;
+  assign \$63  = | e_left;
+  assign \$64  = q_room & \$63 ;
   assign \$65  = \$62  & \$64 ;
   assign \$66  = \$61  | \$65 ;
-  assign \$67  = ! e_left;
-  assign \$68  = e_left == 1'h1;
-  assign \$69  = | e_left;
-  assign \$70  = q_room & \$69 ;
-  assign \$71  = \$68  & \$70 ;
-  assign \$72  = \$67  | \$71 ;
-  assign \$73  = \$66  & \$72 ;
-  assign \$74  = step == 3'h4;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = | e_left;
-  assign \$77  = q_room & \$76 ;
-  assign \$82  = kx == 2'h2;
-  assign \$83  = kx + 1'h1;
-  assign \$84  = \$82  ? 3'h0 : \$83 ;
-  assign \$85  = $signed(col) + $signed(2'h1);
-  assign \$86  = kx == 2'h2;
-  assign \$87  = ky == 2'h2;
-  assign \$88  = ky + 1'h1;
-  assign \$89  = \$87  ? 3'h0 : \$88 ;
-  assign \$90  = $signed(row) + $signed(2'h1);
-  assign \$91  = slot + 1'h1;
-  assign \$92  = \$91  >= 3'h4;
-  assign \$93  = slot + 1'h1;
-  assign \$94  = \$93  - 3'h4;
-  assign \$95  = slot + 1'h1;
-  assign \$96  = \$92  ? \$94  : { 1'h0, \$95  };
-  assign \$97  = ky == 2'h2;
-  assign \$98  = ox == 2'h3;
-  assign \$99  = ox + 1'h1;
-  assign \$100  = \$98  ? 3'h0 : \$99 ;
-  assign \$101  = $signed(col_base) + $signed(2'h1);
-  assign \$102  = $signed(col_base) + $signed(2'h1);
-  assign \$103  = ox == 2'h3;
-  assign \$104  = $signed(row_base) + $signed(2'h1);
-  assign \$105  = $signed(row_base) + $signed(2'h1);
+  assign \$67  = \$60  & \$66 ;
+  assign \$68  = step == 3'h4;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = | e_left;
+  assign \$71  = q_room & \$70 ;
+  assign \$76  = kx == 2'h2;
+  assign \$77  = kx + 1'h1;
+  assign \$78  = \$76  ? 3'h0 : \$77 ;
+  assign \$79  = $signed(col) + $signed(2'h1);
+  assign \$80  = kx == 2'h2;
+  assign \$81  = ky == 2'h2;
+  assign \$82  = ky + 1'h1;
+  assign \$83  = \$81  ? 3'h0 : \$82 ;
+  assign \$84  = $signed(row) + $signed(2'h1);
+  assign \$85  = slot + 1'h1;
+  assign \$86  = \$85  >= 3'h4;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$87  - 3'h4;
+  assign \$89  = slot + 1'h1;
+  assign \$90  = \$86  ? \$88  : { 1'h0, \$89  };
+  assign \$91  = ky == 2'h2;
+  assign \$92  = ox == 2'h3;
+  assign \$93  = ox + 1'h1;
+  assign \$94  = \$92  ? 3'h0 : \$93 ;
+  assign \$95  = $signed(col_base) + $signed(2'h1);
+  assign \$96  = $signed(col_base) + $signed(2'h1);
+  assign \$97  = ox == 2'h3;
+  assign \$98  = $signed(row_base) + $signed(2'h1);
+  assign \$99  = $signed(row_base) + $signed(2'h1);
+  assign \$100  = slot_base + 1'h1;
+  assign \$101  = \$100  >= 3'h4;
+  assign \$102  = slot_base + 1'h1;
+  assign \$103  = \$102  - 3'h4;
+  assign \$104  = slot_base + 1'h1;
+  assign \$105  = \$101  ? \$103  : { 1'h0, \$104  };
   assign \$106  = slot_base + 1'h1;
   assign \$107  = \$106  >= 3'h4;
   assign \$108  = slot_base + 1'h1;
   assign \$109  = \$108  - 3'h4;
   assign \$110  = slot_base + 1'h1;
   assign \$111  = \$107  ? \$109  : { 1'h0, \$110  };
-  assign \$112  = slot_base + 1'h1;
-  assign \$113  = \$112  >= 3'h4;
-  assign \$114  = slot_base + 1'h1;
-  assign \$115  = \$114  - 3'h4;
-  assign \$116  = slot_base + 1'h1;
-  assign \$117  = \$113  ? \$115  : { 1'h0, \$116  };
-  assign \$118  = ! w_left;
-  assign \$119  = w_left == 1'h1;
-  assign \$120  = | w_left;
-  assign \$121  = i__valid & \$120 ;
+  assign \$112  = ! w_left;
+  assign \$113  = w_left == 1'h1;
+  assign \$114  = | w_left;
+  assign \$115  = i__valid & \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = \$112  | \$116 ;
+  assign \$118  = ! e_left;
+  assign \$119  = e_left == 1'h1;
+  assign \$120  = | e_left;
+  assign \$121  = q_room & \$120 ;
   assign \$122  = \$119  & \$121 ;
   assign \$123  = \$118  | \$122 ;
-  assign \$124  = ! e_left;
-  assign \$125  = e_left == 1'h1;
-  assign \$126  = | e_left;
-  assign \$127  = q_room & \$126 ;
-  assign \$128  = \$125  & \$127 ;
-  assign \$129  = \$124  | \$128 ;
-  assign \$130  = \$123  & \$129 ;
-  assign \$131  = step == 3'h4;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = | e_left;
-  assign \$134  = q_room & \$133 ;
-  assign \$135  = $signed(row) < $signed(1'h0);
-  assign \$136  = $signed(row) >= $signed(4'h4);
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = $signed(col) < $signed(1'h0);
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = $signed(col) >= $signed(4'h4);
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = | e_left;
-  assign \$143  = q_room & \$142 ;
-  assign \$144  = o__valid & o__ready;
-  assign \$145  = q_owed < 2'h3;
-  assign \$146  = \$144  ? q_room : \$145 ;
-  assign \$147  = o__valid & o__ready;
-  assign \$148  = \$147  | q_room;
-  assign \$149  = \$143  ? \$146  : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = read_valid_2 & \$155 ;
-  assign \$157  = \$signature__addr$24  == 2'h2;
-  assign \$158  = \$signature__addr$24  + 1'h1;
-  assign \$159  = \$157  ? 3'h0 : \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \rport__addr$27  == 2'h2;
-  assign \$165  = \rport__addr$27  + 1'h1;
-  assign \$166  = \$164  ? 3'h0 : \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = read_valid_2 & \$172 ;
-  assign \$174  = q_stored + \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$174  - \$178 ;
-  assign \$180  = ~ o__valid;
-  assign \$181  = \$180  | o__ready;
-  assign \$182  = | q_stored;
-  assign \$183  = \$182  | read_valid_2;
-  assign \$184  = | q_stored;
-  assign \$185  = \$184  ? \rport__data$43  : q_in;
+  assign \$124  = \$117  & \$123 ;
+  assign \$125  = step == 3'h4;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = | e_left;
+  assign \$128  = q_room & \$127 ;
+  assign \$129  = $signed(row) < $signed(1'h0);
+  assign \$130  = $signed(row) >= $signed(4'h4);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = $signed(col) < $signed(1'h0);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = $signed(col) >= $signed(4'h4);
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = | e_left;
+  assign \$137  = q_room & \$136 ;
+  assign \$138  = o__valid & o__ready;
+  assign \$139  = q_owed < 2'h3;
+  assign \$140  = \$138  ? q_room : \$139 ;
+  assign \$141  = o__valid & o__ready;
+  assign \$142  = \$141  | q_room;
+  assign \$143  = \$137  ? \$140  : \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$signature__en$21  & \$149 ;
+  assign \$151  = \$signature__addr$23  == 2'h2;
+  assign \$152  = \$signature__addr$23  + 1'h1;
+  assign \$153  = \$151  ? 3'h0 : \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \rport__addr$26  == 2'h2;
+  assign \$159  = \rport__addr$26  + 1'h1;
+  assign \$160  = \$158  ? 3'h0 : \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$signature__en$21  & \$166 ;
+  assign \$168  = q_stored + \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = | q_stored;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  - \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  | \$signature__en$21 ;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$186 ;
+    w_left <= \$180 ;
   always @(posedge clk)
-    e_left <= \$187 ;
+    e_left <= \$181 ;
   always @(posedge clk)
-    step <= \$188 ;
+    step <= \$182 ;
   always @(posedge clk)
-    \$signature__addr  <= \$189 ;
+    \$signature__addr  <= \$183 ;
   always @(posedge clk)
-    kx <= \$190 ;
+    kx <= \$184 ;
   always @(posedge clk)
-    col <= \$191 ;
+    col <= \$185 ;
   always @(posedge clk)
-    ky <= \$192 ;
+    ky <= \$186 ;
   always @(posedge clk)
-    row <= \$193 ;
+    row <= \$187 ;
   always @(posedge clk)
-    slot <= \$194 ;
+    slot <= \$188 ;
   always @(posedge clk)
-    ox <= \$195 ;
+    ox <= \$189 ;
   always @(posedge clk)
-    col_base <= \$196 ;
+    col_base <= \$190 ;
   always @(posedge clk)
-    row_base <= \$197 ;
+    row_base <= \$191 ;
   always @(posedge clk)
-    slot_base <= \$198 ;
+    slot_base <= \$192 ;
   always @(posedge clk)
-    read_valid_1 <= \$199 ;
+    read_valid_1 <= \$193 ;
   always @(posedge clk)
-    read_valid_2 <= \$200 ;
+    \$signature__en$21  <= \$194 ;
   always @(posedge clk)
-    pad_reg <= \$201 ;
+    pad_reg <= \$195 ;
   always @(posedge clk)
-    pad_reg2 <= \$202 ;
+    pad_reg2 <= \$196 ;
   always @(posedge clk)
-    read <= \$203 ;
+    read <= \$197 ;
   always @(posedge clk)
-    q_owed <= \$204 ;
+    q_owed <= \$198 ;
   always @(posedge clk)
-    q_room <= \$205 ;
+    q_room <= \$199 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$206 ;
+    \$signature__addr$23  <= \$200 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$207 ;
+    \rport__addr$26  <= \$201 ;
   always @(posedge clk)
-    q_stored <= \$208 ;
+    q_stored <= \$202 ;
   always @(posedge clk)
-    o__valid <= \$209 ;
+    o__valid <= \$203 ;
   always @(posedge clk)
-    o__payload <= \$210 ;
+    o__payload <= \$204 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$50  = 4'h0;
-    casez (\$49 )
+    \$44  = 4'h0;
+    casez (\$43 )
       4'h0:
-          \$50  = 4'h8;
+          \$44  = 4'h8;
       4'h1:
-          \$50  = 4'h4;
+          \$44  = 4'h4;
       4'h2:
-          \$50  = 4'h4;
+          \$44  = 4'h4;
       4'h3:
-          \$50  = 4'h0;
+          \$44  = 4'h0;
       4'h4:
-          \$50  = 4'h0;
+          \$44  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = \$27 [3:0];
-    if (\$43 ) begin
-      \$186  = \$50 ;
+    \$180  = \$21 [3:0];
+    if (\$37 ) begin
+      \$180  = \$44 ;
     end
     if (rst) begin
-      \$186  = 4'h8;
+      \$180  = 4'h8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = \$30 [5:0];
-    if (\$43 ) begin
-      \$187  = \$55 ;
+    \$181  = \$24 [5:0];
+    if (\$37 ) begin
+      \$181  = \$49 ;
     end
     if (rst) begin
-      \$187  = 6'h00;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = step;
-    if (\$43 ) begin
-      \$188  = \$46 [2:0];
+    \$182  = step;
+    if (\$37 ) begin
+      \$182  = \$40 [2:0];
     end
     if (rst) begin
-      \$188  = 3'h0;
+      \$182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = \$signature__addr ;
-    if (\$57 ) begin
-      \$189  = \$60 [3:0];
+    \$183  = \$signature__addr ;
+    if (\$51 ) begin
+      \$183  = \$54 [3:0];
     end
-    if (\$75 ) begin
-      \$189  = 4'h0;
+    if (\$69 ) begin
+      \$183  = 4'h0;
     end
     if (rst) begin
-      \$189  = 4'h0;
+      \$183  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = kx;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        \$190  = \$84 [1:0];
+    \$184  = kx;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$184  = \$78 [1:0];
       end
     end
     if (rst) begin
-      \$190  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = col;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        \$191  = \$85 [4:0];
-        if (\$86 ) begin
-          \$191  = col_base;
-          if (\$97 ) begin
-            \$191  = \$102 [4:0];
-            if (\$103 ) begin
-              \$191  = 5'h1f;
+    \$185  = col;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$185  = \$79 [4:0];
+        if (\$80 ) begin
+          \$185  = col_base;
+          if (\$91 ) begin
+            \$185  = \$96 [4:0];
+            if (\$97 ) begin
+              \$185  = 5'h1f;
             end
           end
         end
       end
+    end
+    if (rst) begin
+      \$185  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$186  = ky;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$186  = \$83 [1:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$186  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$187  = row;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$187  = \$84 [4:0];
+          if (\$91 ) begin
+            \$187  = row_base;
+            if (\$97 ) begin
+              \$187  = \$99 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$187  = 5'h1f;
+    end
+    if (rst) begin
+      \$187  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$188  = slot;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$188  = \$90 [1:0];
+          if (\$91 ) begin
+            \$188  = slot_base;
+            if (\$97 ) begin
+              \$188  = \$111 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$188  = 2'h3;
+    end
+    if (rst) begin
+      \$188  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$189  = ox;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$189  = \$94 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$189  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$190  = col_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$190  = \$95 [4:0];
+            if (\$97 ) begin
+              \$190  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$190  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$191  = row_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$191  = \$98 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$191  = 5'h1f;
     end
     if (rst) begin
       \$191  = 5'h1f;
@@ -9582,244 +9637,129 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = ky;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$192  = \$89 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$192  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = row;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$193  = \$90 [4:0];
-          if (\$97 ) begin
-            \$193  = row_base;
-            if (\$103 ) begin
-              \$193  = \$105 [4:0];
+    \$192  = slot_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$192  = \$105 [1:0];
             end
           end
         end
       end
     end
-    if (\$132 ) begin
-      \$193  = 5'h1f;
+    if (\$126 ) begin
+      \$192  = 2'h3;
     end
     if (rst) begin
-      \$193  = 5'h1f;
+      \$192  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = slot;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          \$194  = \$96 [1:0];
-          if (\$97 ) begin
-            \$194  = slot_base;
-            if (\$103 ) begin
-              \$194  = \$117 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$194  = 2'h3;
-    end
+    \$193  = \$128 ;
     if (rst) begin
-      \$194  = 2'h3;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = ox;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            \$195  = \$100 [1:0];
-          end
-        end
-      end
-    end
+    \$194  = read_valid_1;
     if (rst) begin
-      \$195  = 2'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = col_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            \$196  = \$101 [4:0];
-            if (\$103 ) begin
-              \$196  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
+    \$195  = \$135 ;
     if (rst) begin
-      \$196  = 5'h1f;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = row_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            if (\$103 ) begin
-              \$197  = \$104 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$197  = 5'h1f;
-    end
+    \$196  = pad_reg;
     if (rst) begin
-      \$197  = 5'h1f;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = slot_base;
-    if (\$77 ) begin
-      if (\$81 ) begin
-        if (\$86 ) begin
-          if (\$97 ) begin
-            if (\$103 ) begin
-              \$198  = \$111 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$132 ) begin
-      \$198  = 2'h3;
-    end
+    \$197  = rport__data;
     if (rst) begin
-      \$198  = 2'h3;
+      \$197  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = \$134 ;
+    \$198  = \$18 [2:0];
     if (rst) begin
-      \$199  = 1'h0;
+      \$198  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = read_valid_1;
+    \$199  = \$143 ;
     if (rst) begin
-      \$200  = 1'h0;
+      \$199  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = \$141 ;
+    \$200  = \$signature__addr$23 ;
+    if (\$150 ) begin
+      \$200  = \$153 [1:0];
+    end
     if (rst) begin
-      \$201  = 1'h0;
+      \$200  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = pad_reg;
+    \$201  = \rport__addr$26 ;
+    if (\$157 ) begin
+      \$201  = \$160 [1:0];
+    end
     if (rst) begin
-      \$202  = 1'h0;
+      \$201  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = rport__data;
+    \$202  = \$173 [1:0];
     if (rst) begin
-      \$203  = 64'h0000000000000000;
+      \$202  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = \$18 [2:0];
+    \$203  = o__valid;
+    if (\$175 ) begin
+      \$203  = \$177 ;
+    end
     if (rst) begin
-      \$204  = 3'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = \$149 ;
-    if (rst) begin
-      \$205  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = \$signature__addr$24 ;
-    if (\$156 ) begin
-      \$206  = \$159 [1:0];
+    \$204  = o__payload;
+    if (\$175 ) begin
+      \$204  = \$179 ;
     end
     if (rst) begin
-      \$206  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = \rport__addr$27 ;
-    if (\$163 ) begin
-      \$207  = \$166 [1:0];
-    end
-    if (rst) begin
-      \$207  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = \$179 [1:0];
-    if (rst) begin
-      \$208  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = o__valid;
-    if (\$181 ) begin
-      \$209  = \$183 ;
-    end
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = o__payload;
-    if (\$181 ) begin
-      \$210  = \$185 ;
-    end
-    if (rst) begin
-      \$210  = 64'h0000000000000000;
+      \$204  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [3:0];
   assign q_owed_next = \$18 [2:0];
-  assign q_wptr = \$signature__addr$24 ;
-  assign \$signature__data$26  = q_in;
-  assign q_rptr = \rport__addr$27 ;
+  assign read_valid_2 = \$signature__en$21 ;
+  assign q_wptr = \$signature__addr$23 ;
+  assign \$signature__data$25  = q_in;
+  assign q_rptr = \rport__addr$26 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -9852,10 +9792,10 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$78  = 1'h1;
-  assign \$79  = 2'h1;
-  assign \$80  = 2'h0;
-  assign \$81  = 1'h1;
+  assign \$72  = 1'h1;
+  assign \$73  = 2'h1;
+  assign \$74  = 2'h0;
+  assign \$75  = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9900,76 +9840,76 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire [4:0] \$135 ;
+  wire [4:0] \$134 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [5:0] \$139 ;
   wire [8:0] \$14 ;
-  wire [5:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
+  wire [95:0] \$145 ;
   wire \$146 ;
-  wire [95:0] \$147 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  reg [23:0] \$154 ;
-  wire [23:0] \$155 ;
-  wire [24:0] \$156 ;
-  reg [23:0] \$157 ;
-  wire [23:0] \$158 ;
-  wire [24:0] \$159 ;
+  reg [23:0] \$152 ;
+  wire [23:0] \$153 ;
+  wire [24:0] \$154 ;
+  reg [23:0] \$155 ;
+  wire [23:0] \$156 ;
+  wire [24:0] \$157 ;
+  reg [23:0] \$158 ;
+  wire [23:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [23:0] \$160 ;
-  wire [23:0] \$161 ;
-  wire [24:0] \$162 ;
-  reg [23:0] \$163 ;
-  wire [23:0] \$164 ;
-  wire [24:0] \$165 ;
+  wire [24:0] \$160 ;
+  reg [23:0] \$161 ;
+  wire [23:0] \$162 ;
+  wire [24:0] \$163 ;
+  wire \$164 ;
+  wire [4:0] \$165 ;
   wire \$166 ;
-  wire [4:0] \$167 ;
-  wire \$168 ;
-  wire [5:0] \$169 ;
+  wire [5:0] \$167 ;
+  reg [1:0] \$168 ;
+  reg [1:0] \$169 ;
   wire [8:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  reg [1:0] \$177 ;
-  reg [1:0] \$178 ;
-  reg [3:0] \$179 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg [5:0] \$178 ;
+  reg [63:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [3:0] \$180 ;
+  reg \$180 ;
   reg \$181 ;
   reg \$182 ;
   reg \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg [5:0] \$187 ;
-  reg [63:0] \$188 ;
-  reg \$189 ;
+  reg [1:0] \$184 ;
+  reg [63:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [63:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [7:0] \$189 ;
   wire [8:0] \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [1:0] \$193 ;
-  reg [63:0] \$194 ;
-  reg [5:0] \$195 ;
-  reg [63:0] \$196 ;
-  reg [7:0] \$197 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [5:0] \$196 ;
+  reg [63:0] \$197 ;
   reg [7:0] \$198 ;
   reg [7:0] \$199 ;
   reg [3:0] \$2 ;
@@ -9979,9 +9919,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] \$202 ;
   reg [7:0] \$203 ;
   reg [7:0] \$204 ;
-  reg [5:0] \$205 ;
-  reg [63:0] \$206 ;
-  reg [7:0] \$207 ;
+  reg [7:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [63:0] \$207 ;
   reg [7:0] \$208 ;
   reg [7:0] \$209 ;
   wire [8:0] \$21 ;
@@ -9990,9 +9930,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] \$212 ;
   reg [7:0] \$213 ;
   reg [7:0] \$214 ;
-  reg [5:0] \$215 ;
-  reg [63:0] \$216 ;
-  reg [7:0] \$217 ;
+  reg [7:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [63:0] \$217 ;
   reg [7:0] \$218 ;
   reg [7:0] \$219 ;
   wire [8:0] \$22 ;
@@ -10001,87 +9941,87 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] \$222 ;
   reg [7:0] \$223 ;
   reg [7:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [63:0] \$226 ;
+  reg [7:0] \$225 ;
+  reg [8:0] \$226 ;
   reg [7:0] \$227 ;
-  reg [7:0] \$228 ;
+  reg [8:0] \$228 ;
   reg [7:0] \$229 ;
   wire [8:0] \$23 ;
-  reg [7:0] \$230 ;
+  reg [8:0] \$230 ;
   reg [7:0] \$231 ;
-  reg [7:0] \$232 ;
+  reg [8:0] \$232 ;
   reg [7:0] \$233 ;
-  reg [7:0] \$234 ;
-  reg [8:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [8:0] \$237 ;
-  reg [7:0] \$238 ;
-  reg [8:0] \$239 ;
+  reg [8:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [8:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [8:0] \$238 ;
+  reg [7:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [7:0] \$240 ;
-  reg [8:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [8:0] \$243 ;
-  reg [7:0] \$244 ;
-  reg [8:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [8:0] \$247 ;
-  reg [7:0] \$248 ;
-  reg [8:0] \$249 ;
+  reg [8:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [8:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [8:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [8:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [8:0] \$248 ;
+  reg [7:0] \$249 ;
   wire [8:0] \$25 ;
-  reg [7:0] \$250 ;
-  reg [8:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [8:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [8:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [8:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [8:0] \$259 ;
+  reg [8:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [8:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [8:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [8:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [8:0] \$258 ;
+  reg [7:0] \$259 ;
   wire [8:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [8:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [8:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [8:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [8:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [8:0] \$269 ;
+  reg [8:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [8:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [8:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [8:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [8:0] \$268 ;
+  reg [7:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [8:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [8:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [8:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [8:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [8:0] \$279 ;
+  reg [8:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [8:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [8:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [8:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [8:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [8:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [8:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [8:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [8:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [8:0] \$289 ;
+  reg [8:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [8:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [8:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [8:0] \$288 ;
+  reg [7:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [7:0] \$290 ;
-  reg [8:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [8:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [8:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [8:0] \$297 ;
-  reg [7:0] \$298 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [16:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
   reg [16:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
@@ -10144,77 +10084,69 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [16:0] \$351 ;
   reg [16:0] \$352 ;
   reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [16:0] \$359 ;
+  reg [23:0] \$354 ;
+  reg [23:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg [23:0] \$358 ;
+  reg [23:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [16:0] \$362 ;
+  reg [23:0] \$360 ;
+  reg [23:0] \$361 ;
+  reg [23:0] \$362 ;
   reg [23:0] \$363 ;
   reg [23:0] \$364 ;
   reg [23:0] \$365 ;
-  reg [23:0] \$366 ;
-  reg [23:0] \$367 ;
-  reg [23:0] \$368 ;
-  reg [23:0] \$369 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg [1:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [23:0] \$370 ;
-  reg [23:0] \$371 ;
-  reg [23:0] \$372 ;
-  reg [23:0] \$373 ;
-  reg [23:0] \$374 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg [1:0] \$373 ;
+  reg \$374 ;
   reg \$375 ;
   reg \$376 ;
-  reg \$377 ;
-  reg [1:0] \$378 ;
+  reg [1:0] \$377 ;
+  reg \$378 ;
   reg \$379 ;
   wire [8:0] \$38 ;
   reg \$380 ;
-  reg \$381 ;
-  reg [1:0] \$382 ;
+  reg [1:0] \$381 ;
+  reg \$382 ;
   reg \$383 ;
   reg \$384 ;
-  reg \$385 ;
-  reg [1:0] \$386 ;
+  reg [1:0] \$385 ;
+  reg \$386 ;
   reg \$387 ;
   reg \$388 ;
-  reg \$389 ;
+  reg [1:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [1:0] \$390 ;
+  reg \$390 ;
   reg \$391 ;
   reg \$392 ;
-  reg \$393 ;
-  reg [1:0] \$394 ;
+  reg [1:0] \$393 ;
+  reg \$394 ;
   reg \$395 ;
   reg \$396 ;
-  reg \$397 ;
-  reg [1:0] \$398 ;
-  reg \$399 ;
+  reg [1:0] \$397 ;
+  reg [23:0] \$398 ;
+  reg [23:0] \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg \$400 ;
-  reg \$401 ;
-  reg [1:0] \$402 ;
-  reg \$403 ;
+  reg [23:0] \$400 ;
+  reg [23:0] \$401 ;
+  reg \$402 ;
+  reg [3:0] \$403 ;
   reg \$404 ;
-  reg \$405 ;
-  reg [1:0] \$406 ;
-  reg [23:0] \$407 ;
-  reg [23:0] \$408 ;
-  reg [23:0] \$409 ;
+  reg [3:0] \$405 ;
+  reg [3:0] \$406 ;
+  reg [3:0] \$407 ;
+  reg \$408 ;
+  reg [95:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [23:0] \$410 ;
-  reg [3:0] \$411 ;
-  reg \$412 ;
-  reg [3:0] \$413 ;
-  reg [3:0] \$414 ;
-  reg [3:0] \$415 ;
-  reg \$416 ;
-  reg [95:0] \$417 ;
   wire [16:0] \$42 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
@@ -10281,11 +10213,12 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$269 ;
+  wire [3:0] \$signature__addr$270 ;
   wire [63:0] \$signature__data ;
-  wire [95:0] \$signature__data$270 ;
+  wire [95:0] \$signature__data$271 ;
   wire \$signature__en ;
-  wire \$signature__en$268 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$269 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -10296,6 +10229,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [23:0] acc3_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -10363,13 +10297,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$265 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] \port__addr$266 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] \port__addr$267 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$268 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$36 ;
   wire [63:0] \port__data$47 ;
@@ -10466,9 +10400,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$271 ;
+  wire [3:0] \rport__addr$272 ;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$257 ;
+  wire [95:0] \rport__data$258 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -10679,7 +10613,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [8:0];
+  reg [95:0] queue [9:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -10690,12 +10624,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 96'h000000000000000000000000;
     queue[7] = 96'h000000000000000000000000;
     queue[8] = 96'h000000000000000000000000;
+    queue[9] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$268 )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$257  = queue[q_rptr];
+  assign \rport__data$258  = queue[q_rptr];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -10873,99 +10808,83 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   assign \port__data$58  = _4_;
   always @(posedge clk)
-    sum2_s1_0 <= \$371 ;
+    first3 <= \$371 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$372 ;
+    last3 <= \$372 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$373 ;
+    nf3 <= \$373 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$374 ;
+    v4 <= \$374 ;
   always @(posedge clk)
-    v2 <= \$375 ;
+    first4 <= \$375 ;
   always @(posedge clk)
-    first2 <= \$376 ;
+    last4 <= \$376 ;
   always @(posedge clk)
-    last2 <= \$377 ;
+    nf4 <= \$377 ;
   always @(posedge clk)
-    nf2 <= \$378 ;
+    v5 <= \$378 ;
   always @(posedge clk)
-    v3 <= \$379 ;
+    first5 <= \$379 ;
   always @(posedge clk)
-    first3 <= \$380 ;
+    last5 <= \$380 ;
   always @(posedge clk)
-    last3 <= \$381 ;
+    nf5 <= \$381 ;
   always @(posedge clk)
-    nf3 <= \$382 ;
+    v6 <= \$382 ;
   always @(posedge clk)
-    v4 <= \$383 ;
+    first6 <= \$383 ;
   always @(posedge clk)
-    first4 <= \$384 ;
+    last6 <= \$384 ;
   always @(posedge clk)
-    last4 <= \$385 ;
+    nf6 <= \$385 ;
   always @(posedge clk)
-    nf4 <= \$386 ;
+    v7 <= \$386 ;
   always @(posedge clk)
-    v5 <= \$387 ;
+    first7 <= \$387 ;
   always @(posedge clk)
-    first5 <= \$388 ;
+    last7 <= \$388 ;
   always @(posedge clk)
-    last5 <= \$389 ;
+    nf7 <= \$389 ;
   always @(posedge clk)
-    nf5 <= \$390 ;
+    v8 <= \$390 ;
   always @(posedge clk)
-    v6 <= \$391 ;
+    first8 <= \$391 ;
   always @(posedge clk)
-    first6 <= \$392 ;
+    last8 <= \$392 ;
   always @(posedge clk)
-    last6 <= \$393 ;
+    nf8 <= \$393 ;
   always @(posedge clk)
-    nf6 <= \$394 ;
+    v8_0 <= \$394 ;
   always @(posedge clk)
-    v7 <= \$395 ;
+    first8_0 <= \$395 ;
   always @(posedge clk)
-    first7 <= \$396 ;
+    last8_0 <= \$396 ;
   always @(posedge clk)
-    last7 <= \$397 ;
+    nf8_0 <= \$397 ;
   always @(posedge clk)
-    nf7 <= \$398 ;
+    acc0 <= \$398 ;
   always @(posedge clk)
-    v8 <= \$399 ;
+    acc1 <= \$399 ;
   always @(posedge clk)
-    first8 <= \$400 ;
+    acc2 <= \$400 ;
   always @(posedge clk)
-    last8 <= \$401 ;
+    acc3 <= \$401 ;
   always @(posedge clk)
-    nf8 <= \$402 ;
+    deliver <= \$402 ;
   always @(posedge clk)
-    v8_0 <= \$403 ;
+    q_owed <= \$403 ;
   always @(posedge clk)
-    first8_0 <= \$404 ;
+    q_room <= \$404 ;
   always @(posedge clk)
-    last8_0 <= \$405 ;
+    q_wptr <= \$405 ;
   always @(posedge clk)
-    nf8_0 <= \$406 ;
+    q_rptr <= \$406 ;
   always @(posedge clk)
-    acc0 <= \$407 ;
+    q_stored <= \$407 ;
   always @(posedge clk)
-    acc1 <= \$408 ;
+    o__valid <= \$408 ;
   always @(posedge clk)
-    acc2 <= \$409 ;
-  always @(posedge clk)
-    acc3 <= \$410 ;
-  always @(posedge clk)
-    q_owed <= \$411 ;
-  always @(posedge clk)
-    q_room <= \$412 ;
-  always @(posedge clk)
-    q_wptr <= \$413 ;
-  always @(posedge clk)
-    q_rptr <= \$414 ;
-  always @(posedge clk)
-    q_stored <= \$415 ;
-  always @(posedge clk)
-    o__valid <= \$416 ;
-  always @(posedge clk)
-    o__payload <= \$417 ;
+    o__payload <= \$409 ;
   assign \$6  = t == 6'h23;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
@@ -11062,820 +10981,772 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$99  = $signed(prod3_6_r) + $signed(prod3_7_r);
   assign \$100  = $signed(\$98 ) + $signed(\$99 );
   assign \$101  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$102  = issue & last_t;
-  assign \$103  = o__valid & o__ready;
-  assign \$104  = q_owed < 4'h9;
-  assign \$105  = \$103  ? q_room : \$104 ;
-  assign \$106  = o__valid & o__ready;
-  assign \$107  = \$106  | q_room;
-  assign \$108  = \$102  ? \$105  : \$107 ;
-  assign \$109  = v8 & last8;
+  assign \$102  = v8 & last8;
+  assign \$103  = issue & last_t;
+  assign \$104  = o__valid & o__ready;
+  assign \$105  = q_owed < 4'ha;
+  assign \$106  = \$104  ? q_room : \$105 ;
+  assign \$107  = o__valid & o__ready;
+  assign \$108  = \$107  | q_room;
+  assign \$109  = \$103  ? \$106  : \$108 ;
   assign \$110  = ~ o__valid;
   assign \$111  = \$110  | o__ready;
   assign \$112  = | q_stored;
   assign \$113  = ~ \$112 ;
   assign \$114  = \$111  & \$113 ;
   assign \$115  = ~ \$114 ;
-  assign \$116  = \$109  & \$115 ;
-  assign \$117  = q_wptr == 4'h8;
+  assign \$116  = deliver & \$115 ;
+  assign \$117  = q_wptr == 4'h9;
   assign \$118  = q_wptr + 1'h1;
   assign \$119  = \$117  ? 5'h00 : \$118 ;
   assign \$120  = ~ o__valid;
   assign \$121  = \$120  | o__ready;
   assign \$122  = | q_stored;
   assign \$123  = \$121  & \$122 ;
-  assign \$124  = q_rptr == 4'h8;
+  assign \$124  = q_rptr == 4'h9;
   assign \$125  = q_rptr + 1'h1;
   assign \$126  = \$124  ? 5'h00 : \$125 ;
-  assign \$127  = v8 & last8;
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = | q_stored;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$129  & \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = \$127  & \$133 ;
-  assign \$135  = q_stored + \$134 ;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = | q_stored;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = \$135  - \$139 ;
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = | q_stored;
-  assign \$144  = v8 & last8;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = | q_stored;
-  assign \$147  = \$146  ? \rport__data$257  : q_in;
+  assign \$127  = ~ o__valid;
+  assign \$128  = \$127  | o__ready;
+  assign \$129  = | q_stored;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$128  & \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = deliver & \$132 ;
+  assign \$134  = q_stored + \$133 ;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = | q_stored;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \$134  - \$138 ;
+  assign \$140  = ~ o__valid;
+  assign \$141  = \$140  | o__ready;
+  assign \$142  = | q_stored;
+  assign \$143  = \$142  | deliver;
+  assign \$144  = | q_stored;
+  assign \$145  = \$144  ? \rport__data$258  : q_in;
+  assign \$146  = ~ last_t;
+  assign \$147  = q_room | \$146 ;
+  assign i__ready = \$147  & reads_input_t;
   assign \$148  = ~ last_t;
   assign \$149  = q_room | \$148 ;
-  assign i__ready = \$149  & reads_input_t;
-  assign \$150  = ~ last_t;
-  assign \$151  = q_room | \$150 ;
-  assign \$152  = ~ reads_input_t;
-  assign \$153  = i__valid | \$152 ;
-  assign issue = \$151  & \$153 ;
+  assign \$150  = ~ reads_input_t;
+  assign \$151  = i__valid | \$150 ;
+  assign issue = \$149  & \$151 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$155  = first8_0 ? \$154  : acc0;
-  assign \$156  = $signed(\$155 ) + $signed(sum0_s1_0);
-  assign \$158  = first8_0 ? \$157  : acc1;
-  assign \$159  = $signed(\$158 ) + $signed(sum1_s1_0);
-  assign \$161  = first8_0 ? \$160  : acc2;
-  assign \$162  = $signed(\$161 ) + $signed(sum2_s1_0);
-  assign \$164  = first8_0 ? \$163  : acc3;
-  assign \$165  = $signed(\$164 ) + $signed(sum3_s1_0);
-  assign \$166  = issue & last_t;
-  assign \$167  = q_owed + \$166 ;
-  assign \$168  = o__valid & o__ready;
-  assign \$169  = \$167  - \$168 ;
-  assign \$170  = v8 & last8;
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = | q_stored;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = ~ \$175 ;
-  assign \$signature__en$268  = \$170  & \$176 ;
+  assign \$153  = first8_0 ? \$152  : acc0;
+  assign \$154  = $signed(\$153 ) + $signed(sum0_s1_0);
+  assign \$156  = first8_0 ? \$155  : acc1;
+  assign \$157  = $signed(\$156 ) + $signed(sum1_s1_0);
+  assign \$159  = first8_0 ? \$158  : acc2;
+  assign \$160  = $signed(\$159 ) + $signed(sum2_s1_0);
+  assign \$162  = first8_0 ? \$161  : acc3;
+  assign \$163  = $signed(\$162 ) + $signed(sum3_s1_0);
+  assign \$164  = issue & last_t;
+  assign \$165  = q_owed + \$164 ;
+  assign \$166  = o__valid & o__ready;
+  assign \$167  = \$165  - \$166 ;
   always @(posedge clk)
-    nf_t <= \$177 ;
+    nf_t <= \$168 ;
   always @(posedge clk)
-    nf_t_ahead <= \$178 ;
+    nf_t_ahead <= \$169 ;
   always @(posedge clk)
-    sf_t <= \$179 ;
+    sf_t <= \$170 ;
   always @(posedge clk)
-    sf_t_ahead <= \$180 ;
+    sf_t_ahead <= \$171 ;
   always @(posedge clk)
-    reads_input_t <= \$181 ;
+    reads_input_t <= \$172 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$182 ;
+    reads_input_t_ahead <= \$173 ;
   always @(posedge clk)
-    first_t <= \$183 ;
+    first_t <= \$174 ;
   always @(posedge clk)
-    first_t_ahead <= \$184 ;
+    first_t_ahead <= \$175 ;
   always @(posedge clk)
-    last_t <= \$185 ;
+    last_t <= \$176 ;
   always @(posedge clk)
-    last_t_ahead <= \$186 ;
+    last_t_ahead <= \$177 ;
   always @(posedge clk)
-    t <= \$187 ;
+    t <= \$178 ;
   always @(posedge clk)
-    x_reg <= \$188 ;
+    x_reg <= \$179 ;
   always @(posedge clk)
-    from_input <= \$189 ;
+    from_input <= \$180 ;
   always @(posedge clk)
-    v1 <= \$190 ;
+    v1 <= \$181 ;
   always @(posedge clk)
-    first1 <= \$191 ;
+    first1 <= \$182 ;
   always @(posedge clk)
-    last1 <= \$192 ;
+    last1 <= \$183 ;
   always @(posedge clk)
-    nf1 <= \$193 ;
+    nf1 <= \$184 ;
   always @(posedge clk)
-    x_mid <= \$194 ;
+    x_mid <= \$185 ;
   always @(posedge clk)
-    rom0_addr <= \$195 ;
+    rom0_addr <= \$186 ;
   always @(posedge clk)
-    rom0_read <= \$196 ;
+    rom0_read <= \$187 ;
   always @(posedge clk)
-    x0_0 <= \$197 ;
+    x0_0 <= \$188 ;
   always @(posedge clk)
-    x0_1 <= \$198 ;
+    x0_1 <= \$189 ;
   always @(posedge clk)
-    x0_2 <= \$199 ;
+    x0_2 <= \$190 ;
   always @(posedge clk)
-    x0_3 <= \$200 ;
+    x0_3 <= \$191 ;
   always @(posedge clk)
-    x0_4 <= \$201 ;
+    x0_4 <= \$192 ;
   always @(posedge clk)
-    x0_5 <= \$202 ;
+    x0_5 <= \$193 ;
   always @(posedge clk)
-    x0_6 <= \$203 ;
+    x0_6 <= \$194 ;
   always @(posedge clk)
-    x0_7 <= \$204 ;
+    x0_7 <= \$195 ;
   always @(posedge clk)
-    rom1_addr <= \$205 ;
+    rom1_addr <= \$196 ;
   always @(posedge clk)
-    rom1_read <= \$206 ;
+    rom1_read <= \$197 ;
   always @(posedge clk)
-    x1_0 <= \$207 ;
+    x1_0 <= \$198 ;
   always @(posedge clk)
-    x1_1 <= \$208 ;
+    x1_1 <= \$199 ;
   always @(posedge clk)
-    x1_2 <= \$209 ;
+    x1_2 <= \$200 ;
   always @(posedge clk)
-    x1_3 <= \$210 ;
+    x1_3 <= \$201 ;
   always @(posedge clk)
-    x1_4 <= \$211 ;
+    x1_4 <= \$202 ;
   always @(posedge clk)
-    x1_5 <= \$212 ;
+    x1_5 <= \$203 ;
   always @(posedge clk)
-    x1_6 <= \$213 ;
+    x1_6 <= \$204 ;
   always @(posedge clk)
-    x1_7 <= \$214 ;
+    x1_7 <= \$205 ;
   always @(posedge clk)
-    rom2_addr <= \$215 ;
+    rom2_addr <= \$206 ;
   always @(posedge clk)
-    rom2_read <= \$216 ;
+    rom2_read <= \$207 ;
   always @(posedge clk)
-    x2_0 <= \$217 ;
+    x2_0 <= \$208 ;
   always @(posedge clk)
-    x2_1 <= \$218 ;
+    x2_1 <= \$209 ;
   always @(posedge clk)
-    x2_2 <= \$219 ;
+    x2_2 <= \$210 ;
   always @(posedge clk)
-    x2_3 <= \$220 ;
+    x2_3 <= \$211 ;
   always @(posedge clk)
-    x2_4 <= \$221 ;
+    x2_4 <= \$212 ;
   always @(posedge clk)
-    x2_5 <= \$222 ;
+    x2_5 <= \$213 ;
   always @(posedge clk)
-    x2_6 <= \$223 ;
+    x2_6 <= \$214 ;
   always @(posedge clk)
-    x2_7 <= \$224 ;
+    x2_7 <= \$215 ;
   always @(posedge clk)
-    rom3_addr <= \$225 ;
+    rom3_addr <= \$216 ;
   always @(posedge clk)
-    rom3_read <= \$226 ;
+    rom3_read <= \$217 ;
   always @(posedge clk)
-    x3_0 <= \$227 ;
+    x3_0 <= \$218 ;
   always @(posedge clk)
-    x3_1 <= \$228 ;
+    x3_1 <= \$219 ;
   always @(posedge clk)
-    x3_2 <= \$229 ;
+    x3_2 <= \$220 ;
   always @(posedge clk)
-    x3_3 <= \$230 ;
+    x3_3 <= \$221 ;
   always @(posedge clk)
-    x3_4 <= \$231 ;
+    x3_4 <= \$222 ;
   always @(posedge clk)
-    x3_5 <= \$232 ;
+    x3_5 <= \$223 ;
   always @(posedge clk)
-    x3_6 <= \$233 ;
+    x3_6 <= \$224 ;
   always @(posedge clk)
-    x3_7 <= \$234 ;
+    x3_7 <= \$225 ;
   always @(posedge clk)
-    xoff0_0 <= \$235 ;
+    xoff0_0 <= \$226 ;
   always @(posedge clk)
-    w0_0 <= \$236 ;
+    w0_0 <= \$227 ;
   always @(posedge clk)
-    xoff0_1 <= \$237 ;
+    xoff0_1 <= \$228 ;
   always @(posedge clk)
-    w0_1 <= \$238 ;
+    w0_1 <= \$229 ;
   always @(posedge clk)
-    xoff0_2 <= \$239 ;
+    xoff0_2 <= \$230 ;
   always @(posedge clk)
-    w0_2 <= \$240 ;
+    w0_2 <= \$231 ;
   always @(posedge clk)
-    xoff0_3 <= \$241 ;
+    xoff0_3 <= \$232 ;
   always @(posedge clk)
-    w0_3 <= \$242 ;
+    w0_3 <= \$233 ;
   always @(posedge clk)
-    xoff0_4 <= \$243 ;
+    xoff0_4 <= \$234 ;
   always @(posedge clk)
-    w0_4 <= \$244 ;
+    w0_4 <= \$235 ;
   always @(posedge clk)
-    xoff0_5 <= \$245 ;
+    xoff0_5 <= \$236 ;
   always @(posedge clk)
-    w0_5 <= \$246 ;
+    w0_5 <= \$237 ;
   always @(posedge clk)
-    xoff0_6 <= \$247 ;
+    xoff0_6 <= \$238 ;
   always @(posedge clk)
-    w0_6 <= \$248 ;
+    w0_6 <= \$239 ;
   always @(posedge clk)
-    xoff0_7 <= \$249 ;
+    xoff0_7 <= \$240 ;
   always @(posedge clk)
-    w0_7 <= \$250 ;
+    w0_7 <= \$241 ;
   always @(posedge clk)
-    xoff1_0 <= \$251 ;
+    xoff1_0 <= \$242 ;
   always @(posedge clk)
-    w1_0 <= \$252 ;
+    w1_0 <= \$243 ;
   always @(posedge clk)
-    xoff1_1 <= \$253 ;
+    xoff1_1 <= \$244 ;
   always @(posedge clk)
-    w1_1 <= \$254 ;
+    w1_1 <= \$245 ;
   always @(posedge clk)
-    xoff1_2 <= \$255 ;
+    xoff1_2 <= \$246 ;
   always @(posedge clk)
-    w1_2 <= \$256 ;
+    w1_2 <= \$247 ;
   always @(posedge clk)
-    xoff1_3 <= \$257 ;
+    xoff1_3 <= \$248 ;
   always @(posedge clk)
-    w1_3 <= \$258 ;
+    w1_3 <= \$249 ;
   always @(posedge clk)
-    xoff1_4 <= \$259 ;
+    xoff1_4 <= \$250 ;
   always @(posedge clk)
-    w1_4 <= \$260 ;
+    w1_4 <= \$251 ;
   always @(posedge clk)
-    xoff1_5 <= \$261 ;
+    xoff1_5 <= \$252 ;
   always @(posedge clk)
-    w1_5 <= \$262 ;
+    w1_5 <= \$253 ;
   always @(posedge clk)
-    xoff1_6 <= \$263 ;
+    xoff1_6 <= \$254 ;
   always @(posedge clk)
-    w1_6 <= \$264 ;
+    w1_6 <= \$255 ;
   always @(posedge clk)
-    xoff1_7 <= \$265 ;
+    xoff1_7 <= \$256 ;
   always @(posedge clk)
-    w1_7 <= \$266 ;
+    w1_7 <= \$257 ;
   always @(posedge clk)
-    xoff2_0 <= \$267 ;
+    xoff2_0 <= \$258 ;
   always @(posedge clk)
-    w2_0 <= \$268 ;
+    w2_0 <= \$259 ;
   always @(posedge clk)
-    xoff2_1 <= \$269 ;
+    xoff2_1 <= \$260 ;
   always @(posedge clk)
-    w2_1 <= \$270 ;
+    w2_1 <= \$261 ;
   always @(posedge clk)
-    xoff2_2 <= \$271 ;
+    xoff2_2 <= \$262 ;
   always @(posedge clk)
-    w2_2 <= \$272 ;
+    w2_2 <= \$263 ;
   always @(posedge clk)
-    xoff2_3 <= \$273 ;
+    xoff2_3 <= \$264 ;
   always @(posedge clk)
-    w2_3 <= \$274 ;
+    w2_3 <= \$265 ;
   always @(posedge clk)
-    xoff2_4 <= \$275 ;
+    xoff2_4 <= \$266 ;
   always @(posedge clk)
-    w2_4 <= \$276 ;
+    w2_4 <= \$267 ;
   always @(posedge clk)
-    xoff2_5 <= \$277 ;
+    xoff2_5 <= \$268 ;
   always @(posedge clk)
-    w2_5 <= \$278 ;
+    w2_5 <= \$269 ;
   always @(posedge clk)
-    xoff2_6 <= \$279 ;
+    xoff2_6 <= \$270 ;
   always @(posedge clk)
-    w2_6 <= \$280 ;
+    w2_6 <= \$271 ;
   always @(posedge clk)
-    xoff2_7 <= \$281 ;
+    xoff2_7 <= \$272 ;
   always @(posedge clk)
-    w2_7 <= \$282 ;
+    w2_7 <= \$273 ;
   always @(posedge clk)
-    xoff3_0 <= \$283 ;
+    xoff3_0 <= \$274 ;
   always @(posedge clk)
-    w3_0 <= \$284 ;
+    w3_0 <= \$275 ;
   always @(posedge clk)
-    xoff3_1 <= \$285 ;
+    xoff3_1 <= \$276 ;
   always @(posedge clk)
-    w3_1 <= \$286 ;
+    w3_1 <= \$277 ;
   always @(posedge clk)
-    xoff3_2 <= \$287 ;
+    xoff3_2 <= \$278 ;
   always @(posedge clk)
-    w3_2 <= \$288 ;
+    w3_2 <= \$279 ;
   always @(posedge clk)
-    xoff3_3 <= \$289 ;
+    xoff3_3 <= \$280 ;
   always @(posedge clk)
-    w3_3 <= \$290 ;
+    w3_3 <= \$281 ;
   always @(posedge clk)
-    xoff3_4 <= \$291 ;
+    xoff3_4 <= \$282 ;
   always @(posedge clk)
-    w3_4 <= \$292 ;
+    w3_4 <= \$283 ;
   always @(posedge clk)
-    xoff3_5 <= \$293 ;
+    xoff3_5 <= \$284 ;
   always @(posedge clk)
-    w3_5 <= \$294 ;
+    w3_5 <= \$285 ;
   always @(posedge clk)
-    xoff3_6 <= \$295 ;
+    xoff3_6 <= \$286 ;
   always @(posedge clk)
-    w3_6 <= \$296 ;
+    w3_6 <= \$287 ;
   always @(posedge clk)
-    xoff3_7 <= \$297 ;
+    xoff3_7 <= \$288 ;
   always @(posedge clk)
-    w3_7 <= \$298 ;
+    w3_7 <= \$289 ;
   always @(posedge clk)
-    prod0_0 <= \$299 ;
+    prod0_0 <= \$290 ;
   always @(posedge clk)
-    prod0_1 <= \$300 ;
+    prod0_1 <= \$291 ;
   always @(posedge clk)
-    prod0_2 <= \$301 ;
+    prod0_2 <= \$292 ;
   always @(posedge clk)
-    prod0_3 <= \$302 ;
+    prod0_3 <= \$293 ;
   always @(posedge clk)
-    prod0_4 <= \$303 ;
+    prod0_4 <= \$294 ;
   always @(posedge clk)
-    prod0_5 <= \$304 ;
+    prod0_5 <= \$295 ;
   always @(posedge clk)
-    prod0_6 <= \$305 ;
+    prod0_6 <= \$296 ;
   always @(posedge clk)
-    prod0_7 <= \$306 ;
+    prod0_7 <= \$297 ;
   always @(posedge clk)
-    prod1_0 <= \$307 ;
+    prod1_0 <= \$298 ;
   always @(posedge clk)
-    prod1_1 <= \$308 ;
+    prod1_1 <= \$299 ;
   always @(posedge clk)
-    prod1_2 <= \$309 ;
+    prod1_2 <= \$300 ;
   always @(posedge clk)
-    prod1_3 <= \$310 ;
+    prod1_3 <= \$301 ;
   always @(posedge clk)
-    prod1_4 <= \$311 ;
+    prod1_4 <= \$302 ;
   always @(posedge clk)
-    prod1_5 <= \$312 ;
+    prod1_5 <= \$303 ;
   always @(posedge clk)
-    prod1_6 <= \$313 ;
+    prod1_6 <= \$304 ;
   always @(posedge clk)
-    prod1_7 <= \$314 ;
+    prod1_7 <= \$305 ;
   always @(posedge clk)
-    prod2_0 <= \$315 ;
+    prod2_0 <= \$306 ;
   always @(posedge clk)
-    prod2_1 <= \$316 ;
+    prod2_1 <= \$307 ;
   always @(posedge clk)
-    prod2_2 <= \$317 ;
+    prod2_2 <= \$308 ;
   always @(posedge clk)
-    prod2_3 <= \$318 ;
+    prod2_3 <= \$309 ;
   always @(posedge clk)
-    prod2_4 <= \$319 ;
+    prod2_4 <= \$310 ;
   always @(posedge clk)
-    prod2_5 <= \$320 ;
+    prod2_5 <= \$311 ;
   always @(posedge clk)
-    prod2_6 <= \$321 ;
+    prod2_6 <= \$312 ;
   always @(posedge clk)
-    prod2_7 <= \$322 ;
+    prod2_7 <= \$313 ;
   always @(posedge clk)
-    prod3_0 <= \$323 ;
+    prod3_0 <= \$314 ;
   always @(posedge clk)
-    prod3_1 <= \$324 ;
+    prod3_1 <= \$315 ;
   always @(posedge clk)
-    prod3_2 <= \$325 ;
+    prod3_2 <= \$316 ;
   always @(posedge clk)
-    prod3_3 <= \$326 ;
+    prod3_3 <= \$317 ;
   always @(posedge clk)
-    prod3_4 <= \$327 ;
+    prod3_4 <= \$318 ;
   always @(posedge clk)
-    prod3_5 <= \$328 ;
+    prod3_5 <= \$319 ;
   always @(posedge clk)
-    prod3_6 <= \$329 ;
+    prod3_6 <= \$320 ;
   always @(posedge clk)
-    prod3_7 <= \$330 ;
+    prod3_7 <= \$321 ;
   always @(posedge clk)
-    prod0_0_r <= \$331 ;
+    prod0_0_r <= \$322 ;
   always @(posedge clk)
-    prod0_1_r <= \$332 ;
+    prod0_1_r <= \$323 ;
   always @(posedge clk)
-    prod0_2_r <= \$333 ;
+    prod0_2_r <= \$324 ;
   always @(posedge clk)
-    prod0_3_r <= \$334 ;
+    prod0_3_r <= \$325 ;
   always @(posedge clk)
-    prod0_4_r <= \$335 ;
+    prod0_4_r <= \$326 ;
   always @(posedge clk)
-    prod0_5_r <= \$336 ;
+    prod0_5_r <= \$327 ;
   always @(posedge clk)
-    prod0_6_r <= \$337 ;
+    prod0_6_r <= \$328 ;
   always @(posedge clk)
-    prod0_7_r <= \$338 ;
+    prod0_7_r <= \$329 ;
   always @(posedge clk)
-    prod1_0_r <= \$339 ;
+    prod1_0_r <= \$330 ;
   always @(posedge clk)
-    prod1_1_r <= \$340 ;
+    prod1_1_r <= \$331 ;
   always @(posedge clk)
-    prod1_2_r <= \$341 ;
+    prod1_2_r <= \$332 ;
   always @(posedge clk)
-    prod1_3_r <= \$342 ;
+    prod1_3_r <= \$333 ;
   always @(posedge clk)
-    prod1_4_r <= \$343 ;
+    prod1_4_r <= \$334 ;
   always @(posedge clk)
-    prod1_5_r <= \$344 ;
+    prod1_5_r <= \$335 ;
   always @(posedge clk)
-    prod1_6_r <= \$345 ;
+    prod1_6_r <= \$336 ;
   always @(posedge clk)
-    prod1_7_r <= \$346 ;
+    prod1_7_r <= \$337 ;
   always @(posedge clk)
-    prod2_0_r <= \$347 ;
+    prod2_0_r <= \$338 ;
   always @(posedge clk)
-    prod2_1_r <= \$348 ;
+    prod2_1_r <= \$339 ;
   always @(posedge clk)
-    prod2_2_r <= \$349 ;
+    prod2_2_r <= \$340 ;
   always @(posedge clk)
-    prod2_3_r <= \$350 ;
+    prod2_3_r <= \$341 ;
   always @(posedge clk)
-    prod2_4_r <= \$351 ;
+    prod2_4_r <= \$342 ;
   always @(posedge clk)
-    prod2_5_r <= \$352 ;
+    prod2_5_r <= \$343 ;
   always @(posedge clk)
-    prod2_6_r <= \$353 ;
+    prod2_6_r <= \$344 ;
   always @(posedge clk)
-    prod2_7_r <= \$354 ;
+    prod2_7_r <= \$345 ;
   always @(posedge clk)
-    prod3_0_r <= \$355 ;
+    prod3_0_r <= \$346 ;
   always @(posedge clk)
-    prod3_1_r <= \$356 ;
+    prod3_1_r <= \$347 ;
   always @(posedge clk)
-    prod3_2_r <= \$357 ;
+    prod3_2_r <= \$348 ;
   always @(posedge clk)
-    prod3_3_r <= \$358 ;
+    prod3_3_r <= \$349 ;
   always @(posedge clk)
-    prod3_4_r <= \$359 ;
+    prod3_4_r <= \$350 ;
   always @(posedge clk)
-    prod3_5_r <= \$360 ;
+    prod3_5_r <= \$351 ;
   always @(posedge clk)
-    prod3_6_r <= \$361 ;
+    prod3_6_r <= \$352 ;
   always @(posedge clk)
-    prod3_7_r <= \$362 ;
+    prod3_7_r <= \$353 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$363 ;
+    sum0_s0_0 <= \$354 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$364 ;
+    sum0_s0_1 <= \$355 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$365 ;
+    sum0_s1_0 <= \$356 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$366 ;
+    sum1_s0_0 <= \$357 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$367 ;
+    sum1_s0_1 <= \$358 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$368 ;
+    sum1_s1_0 <= \$359 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$369 ;
+    sum2_s0_0 <= \$360 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$370 ;
+    sum2_s0_1 <= \$361 ;
+  always @(posedge clk)
+    sum2_s1_0 <= \$362 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$363 ;
+  always @(posedge clk)
+    sum3_s0_1 <= \$364 ;
+  always @(posedge clk)
+    sum3_s1_0 <= \$365 ;
+  always @(posedge clk)
+    v2 <= \$366 ;
+  always @(posedge clk)
+    first2 <= \$367 ;
+  always @(posedge clk)
+    last2 <= \$368 ;
+  always @(posedge clk)
+    nf2 <= \$369 ;
+  always @(posedge clk)
+    v3 <= \$370 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = \$94 [23:0];
+    \$371  = first2;
     if (rst) begin
-      \$371  = 24'h000000;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    \$372  = last2;
     if (rst) begin
-      \$372  = 24'h000000;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$373  = nf2;
     if (rst) begin
-      \$373  = 24'h000000;
+      \$373  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = \$101 [23:0];
+    \$374  = v3;
     if (rst) begin
-      \$374  = 24'h000000;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = v1;
+    \$375  = first3;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = first1;
+    \$376  = last3;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = last1;
+    \$377  = nf3;
     if (rst) begin
-      \$377  = 1'h0;
+      \$377  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = nf1;
+    \$378  = v4;
     if (rst) begin
-      \$378  = 2'h0;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = v2;
+    \$379  = first4;
     if (rst) begin
       \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = first2;
+    \$380  = last4;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = last2;
+    \$381  = nf4;
     if (rst) begin
-      \$381  = 1'h0;
+      \$381  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = nf2;
+    \$382  = v5;
     if (rst) begin
-      \$382  = 2'h0;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = v3;
+    \$383  = first5;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = first3;
+    \$384  = last5;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = last3;
+    \$385  = nf5;
     if (rst) begin
-      \$385  = 1'h0;
+      \$385  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = nf3;
+    \$386  = v6;
     if (rst) begin
-      \$386  = 2'h0;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = v4;
+    \$387  = first6;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = first4;
+    \$388  = last6;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = last4;
+    \$389  = nf6;
     if (rst) begin
-      \$389  = 1'h0;
+      \$389  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = nf4;
+    \$390  = v7;
     if (rst) begin
-      \$390  = 2'h0;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = v5;
+    \$391  = first7;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = first5;
+    \$392  = last7;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = last5;
+    \$393  = nf7;
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = nf5;
+    \$394  = v7;
     if (rst) begin
-      \$394  = 2'h0;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = v6;
+    \$395  = first7;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = first6;
+    \$396  = last7;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = last6;
+    \$397  = nf7;
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = nf6;
-    if (rst) begin
-      \$398  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = v7;
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = first7;
-    if (rst) begin
-      \$400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = last7;
-    if (rst) begin
-      \$401  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = nf7;
-    if (rst) begin
-      \$402  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = v7;
-    if (rst) begin
-      \$403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = first7;
-    if (rst) begin
-      \$404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = last7;
-    if (rst) begin
-      \$405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = nf7;
-    if (rst) begin
-      \$406  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = acc0;
+    \$398  = acc0;
     if (v8_0) begin
-      \$407  = \$156 [23:0];
+      \$398  = \$154 [23:0];
     end
     if (rst) begin
-      \$407  = 24'h000000;
+      \$398  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = acc1;
+    \$399  = acc1;
     if (v8_0) begin
-      \$408  = \$159 [23:0];
+      \$399  = \$157 [23:0];
     end
     if (rst) begin
-      \$408  = 24'h000000;
+      \$399  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = acc2;
+    \$400  = acc2;
     if (v8_0) begin
-      \$409  = \$162 [23:0];
+      \$400  = \$160 [23:0];
     end
     if (rst) begin
-      \$409  = 24'h000000;
+      \$400  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = acc3;
+    \$401  = acc3;
     if (v8_0) begin
-      \$410  = \$165 [23:0];
+      \$401  = \$163 [23:0];
     end
     if (rst) begin
-      \$410  = 24'h000000;
+      \$401  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = \$169 [3:0];
+    \$402  = \$102 ;
     if (rst) begin
-      \$411  = 4'h0;
+      \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = \$108 ;
+    \$403  = \$167 [3:0];
     if (rst) begin
-      \$412  = 1'h1;
+      \$403  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$413  = q_wptr;
+    \$404  = \$109 ;
+    if (rst) begin
+      \$404  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$405  = q_wptr;
     if (\$116 ) begin
-      \$413  = \$119 [3:0];
+      \$405  = \$119 [3:0];
     end
     if (rst) begin
-      \$413  = 4'h0;
+      \$405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = q_rptr;
+    \$406  = q_rptr;
     if (\$123 ) begin
-      \$414  = \$126 [3:0];
+      \$406  = \$126 [3:0];
     end
     if (rst) begin
-      \$414  = 4'h0;
+      \$406  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$415  = \$140 [3:0];
+    \$407  = \$139 [3:0];
     if (rst) begin
-      \$415  = 4'h0;
+      \$407  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$416  = o__valid;
-    if (\$142 ) begin
-      \$416  = \$145 ;
+    \$408  = o__valid;
+    if (\$141 ) begin
+      \$408  = \$143 ;
     end
     if (rst) begin
-      \$416  = 1'h0;
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$417  = o__payload;
-    if (\$142 ) begin
-      \$417  = \$147 ;
+    \$409  = o__payload;
+    if (\$141 ) begin
+      \$409  = \$145 ;
     end
     if (rst) begin
-      \$417  = 96'h000000000000000000000000;
+      \$409  = 96'h000000000000000000000000;
     end
   end
   always @* begin
@@ -12273,13 +12144,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf8_0)
       2'h0:
-          \$154  = 24'hfffc6a;
+          \$152  = 24'hfffc6a;
       2'h1:
-          \$154  = 24'hfffdba;
+          \$152  = 24'hfffdba;
       2'h2:
-          \$154  = 24'hfffa34;
+          \$152  = 24'hfffa34;
       2'h3:
-          \$154  = 24'hfffb2f;
+          \$152  = 24'hfffb2f;
     endcase
   end
   always @* begin
@@ -12287,13 +12158,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf8_0)
       2'h0:
-          \$157  = 24'hfffe48;
+          \$155  = 24'hfffe48;
       2'h1:
-          \$157  = 24'h0000bf;
+          \$155  = 24'h0000bf;
       2'h2:
-          \$157  = 24'h000052;
+          \$155  = 24'h000052;
       2'h3:
-          \$157  = 24'hff01ff;
+          \$155  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -12301,13 +12172,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf8_0)
       2'h0:
-          \$160  = 24'hfffcdd;
+          \$158  = 24'hfffcdd;
       2'h1:
-          \$160  = 24'h0003ac;
+          \$158  = 24'h0003ac;
       2'h2:
-          \$160  = 24'hfffe21;
+          \$158  = 24'hfffe21;
       2'h3:
-          \$160  = 24'hff01ff;
+          \$158  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -12315,1421 +12186,1485 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     (* full_case = 32'd1 *)
     casez (nf8_0)
       2'h0:
-          \$163  = 24'hfff71c;
+          \$161  = 24'hfff71c;
       2'h1:
-          \$163  = 24'h000195;
+          \$161  = 24'h000195;
       2'h2:
-          \$163  = 24'hfffaad;
+          \$161  = 24'hfffaad;
       2'h3:
-          \$163  = 24'hff01ff;
+          \$161  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = nf_t;
+    \$168  = nf_t;
     if (issue) begin
-      \$177  = nf_t_ahead;
+      \$168  = nf_t_ahead;
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$168  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = nf_t_ahead;
+    \$169  = nf_t_ahead;
     if (issue) begin
-      \$178  = \$1 ;
+      \$169  = \$1 ;
     end
     if (rst) begin
-      \$178  = 2'h0;
+      \$169  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = sf_t;
+    \$170  = sf_t;
     if (issue) begin
-      \$179  = sf_t_ahead;
+      \$170  = sf_t_ahead;
     end
     if (rst) begin
-      \$179  = 4'h0;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = sf_t_ahead;
+    \$171  = sf_t_ahead;
     if (issue) begin
-      \$180  = \$2 ;
+      \$171  = \$2 ;
     end
     if (rst) begin
-      \$180  = 4'h1;
+      \$171  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = reads_input_t;
+    \$172  = reads_input_t;
     if (issue) begin
-      \$181  = reads_input_t_ahead;
+      \$172  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$181  = 1'h1;
+      \$172  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = reads_input_t_ahead;
+    \$173  = reads_input_t_ahead;
     if (issue) begin
-      \$182  = \$3 ;
+      \$173  = \$3 ;
     end
     if (rst) begin
-      \$182  = 1'h1;
+      \$173  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = first_t;
+    \$174  = first_t;
     if (issue) begin
-      \$183  = first_t_ahead;
+      \$174  = first_t_ahead;
     end
     if (rst) begin
-      \$183  = 1'h1;
+      \$174  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = first_t_ahead;
+    \$175  = first_t_ahead;
     if (issue) begin
-      \$184  = \$4 ;
+      \$175  = \$4 ;
     end
     if (rst) begin
-      \$184  = 1'h0;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = last_t;
+    \$176  = last_t;
     if (issue) begin
-      \$185  = last_t_ahead;
+      \$176  = last_t_ahead;
     end
     if (rst) begin
-      \$185  = 1'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = last_t_ahead;
+    \$177  = last_t_ahead;
     if (issue) begin
-      \$186  = \$5 ;
+      \$177  = \$5 ;
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = t;
+    \$178  = t;
     if (issue) begin
-      \$187  = \$8 [5:0];
+      \$178  = \$8 [5:0];
     end
     if (rst) begin
-      \$187  = 6'h00;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = i__payload;
+    \$179  = i__payload;
     if (rst) begin
-      \$188  = 64'h0000000000000000;
+      \$179  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = reads_input_t;
+    \$180  = reads_input_t;
     if (rst) begin
-      \$189  = 1'h0;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = issue;
+    \$181  = issue;
     if (rst) begin
-      \$190  = 1'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = first_t;
+    \$182  = first_t;
     if (rst) begin
-      \$191  = 1'h0;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = last_t;
+    \$183  = last_t;
     if (rst) begin
-      \$192  = 1'h0;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = nf_t;
+    \$184  = nf_t;
     if (rst) begin
-      \$193  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = \$9 ;
+    \$185  = \$9 ;
     if (rst) begin
-      \$194  = 64'h0000000000000000;
+      \$185  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = t;
+    \$186  = t;
     if (rst) begin
-      \$195  = 6'h00;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = port__data;
+    \$187  = port__data;
     if (rst) begin
-      \$196  = 64'h0000000000000000;
+      \$187  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = x_mid[7:0];
+    \$188  = x_mid[7:0];
     if (rst) begin
-      \$197  = 8'h00;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = x_mid[15:8];
+    \$189  = x_mid[15:8];
+    if (rst) begin
+      \$189  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$190  = x_mid[23:16];
+    if (rst) begin
+      \$190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$191  = x_mid[31:24];
+    if (rst) begin
+      \$191  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$192  = x_mid[39:32];
+    if (rst) begin
+      \$192  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$193  = x_mid[47:40];
+    if (rst) begin
+      \$193  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$194  = x_mid[55:48];
+    if (rst) begin
+      \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$195  = x_mid[63:56];
+    if (rst) begin
+      \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$196  = t;
+    if (rst) begin
+      \$196  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$197  = \port__data$36 ;
+    if (rst) begin
+      \$197  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$198  = x_mid[7:0];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = x_mid[23:16];
+    \$199  = x_mid[15:8];
     if (rst) begin
       \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = x_mid[31:24];
+    \$200  = x_mid[23:16];
     if (rst) begin
       \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = x_mid[39:32];
+    \$201  = x_mid[31:24];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = x_mid[47:40];
+    \$202  = x_mid[39:32];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = x_mid[55:48];
+    \$203  = x_mid[47:40];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = x_mid[63:56];
+    \$204  = x_mid[55:48];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = t;
+    \$205  = x_mid[63:56];
     if (rst) begin
-      \$205  = 6'h00;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = \port__data$36 ;
+    \$206  = t;
     if (rst) begin
-      \$206  = 64'h0000000000000000;
+      \$206  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = x_mid[7:0];
+    \$207  = \port__data$47 ;
     if (rst) begin
-      \$207  = 8'h00;
+      \$207  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = x_mid[15:8];
+    \$208  = x_mid[7:0];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = x_mid[23:16];
+    \$209  = x_mid[15:8];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = x_mid[31:24];
+    \$210  = x_mid[23:16];
     if (rst) begin
       \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = x_mid[39:32];
+    \$211  = x_mid[31:24];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = x_mid[47:40];
+    \$212  = x_mid[39:32];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = x_mid[55:48];
+    \$213  = x_mid[47:40];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = x_mid[63:56];
+    \$214  = x_mid[55:48];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = t;
+    \$215  = x_mid[63:56];
     if (rst) begin
-      \$215  = 6'h00;
+      \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = \port__data$47 ;
+    \$216  = t;
     if (rst) begin
-      \$216  = 64'h0000000000000000;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = x_mid[7:0];
+    \$217  = \port__data$58 ;
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = x_mid[15:8];
+    \$218  = x_mid[7:0];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = x_mid[23:16];
+    \$219  = x_mid[15:8];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = x_mid[31:24];
+    \$220  = x_mid[23:16];
     if (rst) begin
       \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = x_mid[39:32];
+    \$221  = x_mid[31:24];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = x_mid[47:40];
+    \$222  = x_mid[39:32];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = x_mid[55:48];
+    \$223  = x_mid[47:40];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = x_mid[63:56];
+    \$224  = x_mid[55:48];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = t;
+    \$225  = x_mid[63:56];
     if (rst) begin
-      \$225  = 6'h00;
+      \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = \port__data$58 ;
+    \$226  = \$10 ;
     if (rst) begin
-      \$226  = 64'h0000000000000000;
+      \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = x_mid[7:0];
+    \$227  = rom0_read[7:0];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = x_mid[15:8];
+    \$228  = \$11 ;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = x_mid[23:16];
+    \$229  = rom0_read[15:8];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = x_mid[31:24];
+    \$230  = \$12 ;
     if (rst) begin
-      \$230  = 8'h00;
+      \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = x_mid[39:32];
+    \$231  = rom0_read[23:16];
     if (rst) begin
       \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = x_mid[47:40];
+    \$232  = \$13 ;
     if (rst) begin
-      \$232  = 8'h00;
+      \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = x_mid[55:48];
+    \$233  = rom0_read[31:24];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = x_mid[63:56];
+    \$234  = \$14 ;
     if (rst) begin
-      \$234  = 8'h00;
+      \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = \$10 ;
+    \$235  = rom0_read[39:32];
     if (rst) begin
-      \$235  = 9'h000;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = rom0_read[7:0];
+    \$236  = \$15 ;
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = \$11 ;
+    \$237  = rom0_read[47:40];
     if (rst) begin
-      \$237  = 9'h000;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = rom0_read[15:8];
+    \$238  = \$16 ;
     if (rst) begin
-      \$238  = 8'h00;
+      \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = \$12 ;
+    \$239  = rom0_read[55:48];
     if (rst) begin
-      \$239  = 9'h000;
+      \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = rom0_read[23:16];
+    \$240  = \$17 ;
     if (rst) begin
-      \$240  = 8'h00;
+      \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = \$13 ;
+    \$241  = rom0_read[63:56];
     if (rst) begin
-      \$241  = 9'h000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = rom0_read[31:24];
+    \$242  = \$18 ;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = \$14 ;
+    \$243  = rom1_read[7:0];
     if (rst) begin
-      \$243  = 9'h000;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = rom0_read[39:32];
+    \$244  = \$19 ;
     if (rst) begin
-      \$244  = 8'h00;
+      \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = \$15 ;
+    \$245  = rom1_read[15:8];
     if (rst) begin
-      \$245  = 9'h000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = rom0_read[47:40];
+    \$246  = \$20 ;
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = \$16 ;
+    \$247  = rom1_read[23:16];
     if (rst) begin
-      \$247  = 9'h000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = rom0_read[55:48];
+    \$248  = \$21 ;
     if (rst) begin
-      \$248  = 8'h00;
+      \$248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = \$17 ;
+    \$249  = rom1_read[31:24];
     if (rst) begin
-      \$249  = 9'h000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = rom0_read[63:56];
+    \$250  = \$22 ;
     if (rst) begin
-      \$250  = 8'h00;
+      \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = \$18 ;
+    \$251  = rom1_read[39:32];
     if (rst) begin
-      \$251  = 9'h000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = rom1_read[7:0];
+    \$252  = \$23 ;
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = \$19 ;
+    \$253  = rom1_read[47:40];
     if (rst) begin
-      \$253  = 9'h000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = rom1_read[15:8];
+    \$254  = \$24 ;
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = \$20 ;
+    \$255  = rom1_read[55:48];
     if (rst) begin
-      \$255  = 9'h000;
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = rom1_read[23:16];
+    \$256  = \$25 ;
     if (rst) begin
-      \$256  = 8'h00;
+      \$256  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = \$21 ;
+    \$257  = rom1_read[63:56];
     if (rst) begin
-      \$257  = 9'h000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = rom1_read[31:24];
+    \$258  = \$26 ;
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = \$22 ;
+    \$259  = rom2_read[7:0];
     if (rst) begin
-      \$259  = 9'h000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = rom1_read[39:32];
+    \$260  = \$27 ;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = \$23 ;
+    \$261  = rom2_read[15:8];
     if (rst) begin
-      \$261  = 9'h000;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = rom1_read[47:40];
+    \$262  = \$28 ;
     if (rst) begin
-      \$262  = 8'h00;
+      \$262  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = \$24 ;
+    \$263  = rom2_read[23:16];
     if (rst) begin
-      \$263  = 9'h000;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = rom1_read[55:48];
+    \$264  = \$29 ;
     if (rst) begin
-      \$264  = 8'h00;
+      \$264  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = \$25 ;
+    \$265  = rom2_read[31:24];
     if (rst) begin
-      \$265  = 9'h000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = rom1_read[63:56];
+    \$266  = \$30 ;
     if (rst) begin
-      \$266  = 8'h00;
+      \$266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = \$26 ;
+    \$267  = rom2_read[39:32];
     if (rst) begin
-      \$267  = 9'h000;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = rom2_read[7:0];
+    \$268  = \$31 ;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = \$27 ;
+    \$269  = rom2_read[47:40];
     if (rst) begin
-      \$269  = 9'h000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = rom2_read[15:8];
+    \$270  = \$32 ;
     if (rst) begin
-      \$270  = 8'h00;
+      \$270  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = \$28 ;
+    \$271  = rom2_read[55:48];
     if (rst) begin
-      \$271  = 9'h000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = rom2_read[23:16];
+    \$272  = \$33 ;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = \$29 ;
+    \$273  = rom2_read[63:56];
     if (rst) begin
-      \$273  = 9'h000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = rom2_read[31:24];
+    \$274  = \$34 ;
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = \$30 ;
+    \$275  = rom3_read[7:0];
     if (rst) begin
-      \$275  = 9'h000;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = rom2_read[39:32];
+    \$276  = \$35 ;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = \$31 ;
+    \$277  = rom3_read[15:8];
     if (rst) begin
-      \$277  = 9'h000;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = rom2_read[47:40];
+    \$278  = \$36 ;
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = \$32 ;
+    \$279  = rom3_read[23:16];
     if (rst) begin
-      \$279  = 9'h000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = rom2_read[55:48];
+    \$280  = \$37 ;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = \$33 ;
+    \$281  = rom3_read[31:24];
     if (rst) begin
-      \$281  = 9'h000;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = rom2_read[63:56];
+    \$282  = \$38 ;
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = \$34 ;
+    \$283  = rom3_read[39:32];
     if (rst) begin
-      \$283  = 9'h000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = rom3_read[7:0];
+    \$284  = \$39 ;
     if (rst) begin
-      \$284  = 8'h00;
+      \$284  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = \$35 ;
+    \$285  = rom3_read[47:40];
     if (rst) begin
-      \$285  = 9'h000;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = rom3_read[15:8];
+    \$286  = \$40 ;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = \$36 ;
+    \$287  = rom3_read[55:48];
     if (rst) begin
-      \$287  = 9'h000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = rom3_read[23:16];
+    \$288  = \$41 ;
     if (rst) begin
-      \$288  = 8'h00;
+      \$288  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = \$37 ;
+    \$289  = rom3_read[63:56];
     if (rst) begin
-      \$289  = 9'h000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = rom3_read[31:24];
+    \$290  = \$42 ;
     if (rst) begin
-      \$290  = 8'h00;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$38 ;
+    \$291  = \$43 ;
     if (rst) begin
-      \$291  = 9'h000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = rom3_read[39:32];
+    \$292  = \$44 ;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$39 ;
+    \$293  = \$45 ;
     if (rst) begin
-      \$293  = 9'h000;
+      \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = rom3_read[47:40];
+    \$294  = \$46 ;
     if (rst) begin
-      \$294  = 8'h00;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$40 ;
+    \$295  = \$47 ;
     if (rst) begin
-      \$295  = 9'h000;
+      \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = rom3_read[55:48];
+    \$296  = \$48 ;
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$41 ;
+    \$297  = \$49 ;
     if (rst) begin
-      \$297  = 9'h000;
+      \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = rom3_read[63:56];
+    \$298  = \$50 ;
     if (rst) begin
-      \$298  = 8'h00;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$42 ;
+    \$299  = \$51 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$43 ;
+    \$300  = \$52 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = \$44 ;
+    \$301  = \$53 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \$45 ;
+    \$302  = \$54 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = \$46 ;
+    \$303  = \$55 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = \$47 ;
+    \$304  = \$56 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$48 ;
+    \$305  = \$57 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$49 ;
+    \$306  = \$58 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$50 ;
+    \$307  = \$59 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = \$51 ;
+    \$308  = \$60 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = \$52 ;
+    \$309  = \$61 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = \$53 ;
+    \$310  = \$62 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = \$54 ;
+    \$311  = \$63 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$55 ;
+    \$312  = \$64 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = \$56 ;
+    \$313  = \$65 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$57 ;
+    \$314  = \$66 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$58 ;
+    \$315  = \$67 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = \$59 ;
+    \$316  = \$68 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = \$60 ;
+    \$317  = \$69 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = \$61 ;
+    \$318  = \$70 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = \$62 ;
+    \$319  = \$71 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = \$63 ;
+    \$320  = \$72 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = \$64 ;
+    \$321  = \$73 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = \$65 ;
+    \$322  = prod0_0;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = \$66 ;
+    \$323  = prod0_1;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = \$67 ;
+    \$324  = prod0_2;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = \$68 ;
+    \$325  = prod0_3;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = \$69 ;
+    \$326  = prod0_4;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = \$70 ;
+    \$327  = prod0_5;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = \$71 ;
+    \$328  = prod0_6;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = \$72 ;
+    \$329  = prod0_7;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = \$73 ;
+    \$330  = prod1_0;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = prod0_0;
+    \$331  = prod1_1;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = prod0_1;
+    \$332  = prod1_2;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = prod0_2;
+    \$333  = prod1_3;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = prod0_3;
+    \$334  = prod1_4;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = prod0_4;
+    \$335  = prod1_5;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = prod0_5;
+    \$336  = prod1_6;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = prod0_6;
+    \$337  = prod1_7;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = prod0_7;
+    \$338  = prod2_0;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = prod1_0;
+    \$339  = prod2_1;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = prod1_1;
+    \$340  = prod2_2;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = prod1_2;
+    \$341  = prod2_3;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = prod1_3;
+    \$342  = prod2_4;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = prod1_4;
+    \$343  = prod2_5;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = prod1_5;
+    \$344  = prod2_6;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = prod1_6;
+    \$345  = prod2_7;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = prod1_7;
+    \$346  = prod3_0;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = prod2_0;
+    \$347  = prod3_1;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = prod2_1;
+    \$348  = prod3_2;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = prod2_2;
+    \$349  = prod3_3;
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = prod2_3;
+    \$350  = prod3_4;
     if (rst) begin
       \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = prod2_4;
+    \$351  = prod3_5;
     if (rst) begin
       \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = prod2_5;
+    \$352  = prod3_6;
     if (rst) begin
       \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = prod2_6;
+    \$353  = prod3_7;
     if (rst) begin
       \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = prod2_7;
+    \$354  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = prod3_0;
+    \$355  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
-      \$355  = 17'h00000;
+      \$355  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = prod3_1;
+    \$356  = \$80 [23:0];
     if (rst) begin
-      \$356  = 17'h00000;
+      \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = prod3_2;
+    \$357  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
     if (rst) begin
-      \$357  = 17'h00000;
+      \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = prod3_3;
+    \$358  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
     if (rst) begin
-      \$358  = 17'h00000;
+      \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = prod3_4;
+    \$359  = \$87 [23:0];
     if (rst) begin
-      \$359  = 17'h00000;
+      \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = prod3_5;
+    \$360  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = prod3_6;
+    \$361  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
     if (rst) begin
-      \$361  = 17'h00000;
+      \$361  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = prod3_7;
+    \$362  = \$94 [23:0];
     if (rst) begin
-      \$362  = 17'h00000;
+      \$362  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$363  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
     if (rst) begin
       \$363  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$364  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
       \$364  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = \$80 [23:0];
+    \$365  = \$101 [23:0];
     if (rst) begin
       \$365  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
+    \$366  = v1;
     if (rst) begin
-      \$366  = 24'h000000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
+    \$367  = first1;
     if (rst) begin
-      \$367  = 24'h000000;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = \$87 [23:0];
+    \$368  = last1;
     if (rst) begin
-      \$368  = 24'h000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$369  = nf1;
     if (rst) begin
-      \$369  = 24'h000000;
+      \$369  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
+    \$370  = v2;
     if (rst) begin
-      \$370  = 24'h000000;
+      \$370  = 1'h0;
     end
   end
-  assign acc0_next = \$156 [23:0];
-  assign acc1_next = \$159 [23:0];
-  assign acc2_next = \$162 [23:0];
-  assign acc3_next = \$165 [23:0];
-  assign q_owed_next = \$169 [3:0];
+  assign acc0_next = \$154 [23:0];
+  assign acc1_next = \$157 [23:0];
+  assign acc2_next = \$160 [23:0];
+  assign acc3_next = \$163 [23:0];
+  assign q_owed_next = \$167 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$265  = rom1_addr;
-  assign \port__addr$266  = rom2_addr;
-  assign \port__addr$267  = rom3_addr;
-  assign \$signature__addr$269  = q_wptr;
-  assign \$signature__data$270  = q_in;
-  assign \rport__addr$271  = q_rptr;
+  assign \port__addr$266  = rom1_addr;
+  assign \port__addr$267  = rom2_addr;
+  assign \port__addr$268  = rom3_addr;
+  assign \$signature__en$269  = deliver;
+  assign \$signature__addr$270  = q_wptr;
+  assign \$signature__data$271  = q_in;
+  assign \rport__addr$272  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -13746,10 +13681,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \q_in[1]  = q_in[47:24];
   assign \q_in[2]  = q_in[71:48];
   assign \q_in[3]  = q_in[95:72];
-  assign q_in[95:72] = \$165 [23:0];
-  assign q_in[71:48] = \$162 [23:0];
-  assign q_in[47:24] = \$159 [23:0];
-  assign q_in[23:0] = \$156 [23:0];
+  assign q_in[95:72] = acc3;
+  assign q_in[71:48] = acc2;
+  assign q_in[47:24] = acc1;
+  assign q_in[23:0] = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13757,72 +13692,72 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
-  wire [24:0] \$100 ;
-  wire [23:0] \$101 ;
-  wire [14:0] \$102 ;
-  wire [34:0] \$103 ;
-  wire [35:0] \$104 ;
-  wire [55:0] \$105 ;
-  wire [56:0] \$106 ;
-  wire [54:0] \$107 ;
-  wire [55:0] \$108 ;
-  wire [77:0] \$109 ;
+  wire [56:0] \$100 ;
+  wire [54:0] \$101 ;
+  wire [55:0] \$102 ;
+  wire [77:0] \$103 ;
+  wire [78:0] \$104 ;
+  wire [49:0] \$105 ;
+  wire [50:0] \$106 ;
+  wire [48:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [78:0] \$110 ;
-  wire [49:0] \$111 ;
-  wire [50:0] \$112 ;
-  wire [48:0] \$113 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [49:0] \$112 ;
+  wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [50:0] \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [49:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
-  wire [50:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  reg [24:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [48:0] \$128 ;
+  reg [48:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  reg [24:0] \$132 ;
-  reg [5:0] \$133 ;
-  reg [48:0] \$134 ;
-  reg [48:0] \$135 ;
-  wire [33:0] \$136 ;
-  wire [24:0] \$137 ;
-  wire [23:0] \$138 ;
-  wire [14:0] \$139 ;
+  wire [33:0] \$130 ;
+  wire [24:0] \$131 ;
+  wire [23:0] \$132 ;
+  wire [14:0] \$133 ;
+  wire [34:0] \$134 ;
+  wire [35:0] \$135 ;
+  wire [55:0] \$136 ;
+  wire [56:0] \$137 ;
+  wire [54:0] \$138 ;
+  wire [55:0] \$139 ;
   wire \$14 ;
-  wire [34:0] \$140 ;
-  wire [35:0] \$141 ;
-  wire [55:0] \$142 ;
-  wire [56:0] \$143 ;
-  wire [54:0] \$144 ;
-  wire [55:0] \$145 ;
-  wire [77:0] \$146 ;
-  wire [78:0] \$147 ;
-  wire [49:0] \$148 ;
-  wire [50:0] \$149 ;
-  wire \$15 ;
-  wire [48:0] \$150 ;
+  wire [77:0] \$140 ;
+  wire [78:0] \$141 ;
+  wire [49:0] \$142 ;
+  wire [50:0] \$143 ;
+  wire [48:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire [49:0] \$149 ;
+  wire [2:0] \$15 ;
+  wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
+  wire [50:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire [49:0] \$155 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [50:0] \$158 ;
+  wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
+  wire [2:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
@@ -13842,120 +13777,120 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
+  wire [4:0] \$178 ;
+  wire [4:0] \$179 ;
+  reg [24:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire [4:0] \$184 ;
+  wire \$184 ;
   wire [4:0] \$185 ;
-  wire \$186 ;
+  wire [4:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [33:0] \$19 ;
   wire \$190 ;
-  wire [4:0] \$191 ;
-  wire [4:0] \$192 ;
+  wire \$191 ;
+  wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
+  wire [4:0] \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [5:0] \$199 ;
   wire [7:0] \$2 ;
-  wire \$20 ;
-  wire [4:0] \$200 ;
+  wire [24:0] \$20 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire [5:0] \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [2:0] \$21 ;
-  wire \$210 ;
-  wire [31:0] \$211 ;
-  reg [1:0] \$212 ;
+  wire [31:0] \$205 ;
+  reg [1:0] \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
+  wire [23:0] \$21 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
   reg \$213 ;
   reg \$214 ;
   reg \$215 ;
   reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg \$219 ;
-  wire [2:0] \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg \$222 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
+  wire [14:0] \$22 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
   reg [24:0] \$223 ;
   reg [24:0] \$224 ;
   reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
-  wire \$23 ;
-  reg [24:0] \$230 ;
-  reg [24:0] \$231 ;
-  reg [23:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [33:0] \$235 ;
-  reg [33:0] \$236 ;
-  reg [33:0] \$237 ;
+  reg [23:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [33:0] \$229 ;
+  wire [34:0] \$23 ;
+  reg [33:0] \$230 ;
+  reg [33:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [6:0] \$237 ;
   reg [16:0] \$238 ;
-  reg [7:0] \$239 ;
-  reg [24:0] \$24 ;
-  reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [6:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [23:0] \$245 ;
-  reg [23:0] \$246 ;
-  reg [23:0] \$247 ;
-  reg [6:0] \$248 ;
-  reg [7:0] \$249 ;
-  wire [33:0] \$25 ;
-  reg [14:0] \$250 ;
-  reg [14:0] \$251 ;
-  reg [14:0] \$252 ;
-  reg [48:0] \$253 ;
-  reg [48:0] \$254 ;
-  reg [48:0] \$255 ;
-  reg [48:0] \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg [7:0] \$259 ;
-  wire [24:0] \$26 ;
-  reg \$260 ;
-  reg \$261 ;
+  reg [23:0] \$239 ;
+  wire [35:0] \$24 ;
+  reg [23:0] \$240 ;
+  reg [23:0] \$241 ;
+  reg [6:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [14:0] \$244 ;
+  reg [14:0] \$245 ;
+  reg [14:0] \$246 ;
+  reg [48:0] \$247 ;
+  reg [48:0] \$248 ;
+  reg [48:0] \$249 ;
+  wire [55:0] \$25 ;
+  reg [48:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [7:0] \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
+  wire [56:0] \$26 ;
+  reg [24:0] \$260 ;
+  reg [24:0] \$261 ;
   reg [24:0] \$262 ;
   reg [24:0] \$263 ;
   reg [24:0] \$264 ;
-  reg [24:0] \$265 ;
-  reg [24:0] \$266 ;
-  reg [24:0] \$267 ;
-  reg [24:0] \$268 ;
-  reg [24:0] \$269 ;
-  wire [23:0] \$27 ;
-  reg [24:0] \$270 ;
+  reg [5:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [5:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [5:0] \$269 ;
+  wire [54:0] \$27 ;
+  reg [5:0] \$270 ;
   reg [5:0] \$271 ;
   reg [5:0] \$272 ;
   reg [5:0] \$273 ;
-  reg [5:0] \$274 ;
-  reg [5:0] \$275 ;
-  reg [5:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [5:0] \$279 ;
-  wire [14:0] \$28 ;
+  reg [45:0] \$274 ;
+  reg [45:0] \$275 ;
+  reg [45:0] \$276 ;
+  reg [45:0] \$277 ;
+  reg [45:0] \$278 ;
+  reg [45:0] \$279 ;
+  wire [55:0] \$28 ;
   reg [45:0] \$280 ;
   reg [45:0] \$281 ;
   reg [45:0] \$282 ;
@@ -13966,74 +13901,74 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [45:0] \$287 ;
   reg [45:0] \$288 ;
   reg [45:0] \$289 ;
-  wire [34:0] \$29 ;
+  wire [77:0] \$29 ;
   reg [45:0] \$290 ;
   reg [45:0] \$291 ;
-  reg [45:0] \$292 ;
-  reg [45:0] \$293 ;
-  reg [45:0] \$294 ;
-  reg [45:0] \$295 ;
-  reg [45:0] \$296 ;
-  reg [45:0] \$297 ;
-  reg [23:0] \$298 ;
-  reg [16:0] \$299 ;
+  reg [23:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [33:0] \$296 ;
+  reg [33:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [7:0] \$299 ;
   wire [7:0] \$3 ;
-  wire [35:0] \$30 ;
-  reg [16:0] \$300 ;
-  reg [33:0] \$301 ;
-  reg [33:0] \$302 ;
-  reg [33:0] \$303 ;
+  wire [78:0] \$30 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [6:0] \$303 ;
   reg [16:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [24:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [6:0] \$309 ;
-  wire [55:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [23:0] \$311 ;
-  reg [23:0] \$312 ;
-  reg [23:0] \$313 ;
-  reg [6:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [14:0] \$316 ;
-  reg [14:0] \$317 ;
-  reg [14:0] \$318 ;
-  reg [48:0] \$319 ;
-  wire [56:0] \$32 ;
-  reg [48:0] \$320 ;
-  reg [48:0] \$321 ;
-  reg [48:0] \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg [7:0] \$325 ;
-  reg \$326 ;
-  reg \$327 ;
+  reg [23:0] \$305 ;
+  reg [23:0] \$306 ;
+  reg [23:0] \$307 ;
+  reg [6:0] \$308 ;
+  reg [7:0] \$309 ;
+  wire [49:0] \$31 ;
+  reg [14:0] \$310 ;
+  reg [14:0] \$311 ;
+  reg [14:0] \$312 ;
+  reg [48:0] \$313 ;
+  reg [48:0] \$314 ;
+  reg [48:0] \$315 ;
+  reg [48:0] \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg [7:0] \$319 ;
+  wire [50:0] \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg [24:0] \$322 ;
+  reg [24:0] \$323 ;
+  reg [24:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [24:0] \$327 ;
   reg [24:0] \$328 ;
   reg [24:0] \$329 ;
-  wire [54:0] \$33 ;
+  wire [48:0] \$33 ;
   reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
+  reg [5:0] \$331 ;
+  reg [5:0] \$332 ;
+  reg [5:0] \$333 ;
+  reg [5:0] \$334 ;
+  reg [5:0] \$335 ;
+  reg [5:0] \$336 ;
   reg [5:0] \$337 ;
   reg [5:0] \$338 ;
   reg [5:0] \$339 ;
-  wire [55:0] \$34 ;
-  reg [5:0] \$340 ;
-  reg [5:0] \$341 ;
-  reg [5:0] \$342 ;
-  reg [5:0] \$343 ;
-  reg [5:0] \$344 ;
-  reg [5:0] \$345 ;
+  wire \$34 ;
+  reg [48:0] \$340 ;
+  reg [48:0] \$341 ;
+  reg [48:0] \$342 ;
+  reg [48:0] \$343 ;
+  reg [48:0] \$344 ;
+  reg [48:0] \$345 ;
   reg [48:0] \$346 ;
   reg [48:0] \$347 ;
   reg [48:0] \$348 ;
   reg [48:0] \$349 ;
-  wire [77:0] \$35 ;
+  wire \$35 ;
   reg [48:0] \$350 ;
   reg [48:0] \$351 ;
   reg [48:0] \$352 ;
@@ -14042,67 +13977,67 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] \$355 ;
   reg [48:0] \$356 ;
   reg [48:0] \$357 ;
-  reg [48:0] \$358 ;
-  reg [48:0] \$359 ;
-  wire [78:0] \$36 ;
-  reg [48:0] \$360 ;
-  reg [48:0] \$361 ;
-  reg [48:0] \$362 ;
-  reg [48:0] \$363 ;
-  reg [23:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [16:0] \$366 ;
-  reg [33:0] \$367 ;
-  reg [33:0] \$368 ;
-  reg [33:0] \$369 ;
-  wire [49:0] \$37 ;
+  reg [23:0] \$358 ;
+  reg [16:0] \$359 ;
+  wire \$36 ;
+  reg [16:0] \$360 ;
+  reg [33:0] \$361 ;
+  reg [33:0] \$362 ;
+  reg [33:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [24:0] \$368 ;
+  reg [6:0] \$369 ;
+  wire \$37 ;
   reg [16:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [24:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [24:0] \$374 ;
-  reg [6:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [23:0] \$377 ;
-  reg [23:0] \$378 ;
-  reg [23:0] \$379 ;
-  wire [50:0] \$38 ;
-  reg [6:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [14:0] \$382 ;
-  reg [14:0] \$383 ;
-  reg [14:0] \$384 ;
-  reg [48:0] \$385 ;
-  reg [48:0] \$386 ;
-  reg [48:0] \$387 ;
-  reg [48:0] \$388 ;
-  reg \$389 ;
-  wire [48:0] \$39 ;
-  reg \$390 ;
-  reg [7:0] \$391 ;
-  reg \$392 ;
-  reg \$393 ;
+  reg [23:0] \$371 ;
+  reg [23:0] \$372 ;
+  reg [23:0] \$373 ;
+  reg [6:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [14:0] \$376 ;
+  reg [14:0] \$377 ;
+  reg [14:0] \$378 ;
+  reg [48:0] \$379 ;
+  wire [49:0] \$38 ;
+  reg [48:0] \$380 ;
+  reg [48:0] \$381 ;
+  reg [48:0] \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg [7:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg [24:0] \$388 ;
+  reg [24:0] \$389 ;
+  wire \$39 ;
+  reg [24:0] \$390 ;
+  reg [24:0] \$391 ;
+  reg [24:0] \$392 ;
+  reg [24:0] \$393 ;
   reg [24:0] \$394 ;
   reg [24:0] \$395 ;
   reg [24:0] \$396 ;
-  reg [24:0] \$397 ;
-  reg [24:0] \$398 ;
-  reg [24:0] \$399 ;
+  reg [5:0] \$397 ;
+  reg [5:0] \$398 ;
+  reg [5:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg [24:0] \$400 ;
-  reg [24:0] \$401 ;
-  reg [24:0] \$402 ;
+  reg [5:0] \$400 ;
+  reg [5:0] \$401 ;
+  reg [5:0] \$402 ;
   reg [5:0] \$403 ;
   reg [5:0] \$404 ;
   reg [5:0] \$405 ;
-  reg [5:0] \$406 ;
-  reg [5:0] \$407 ;
-  reg [5:0] \$408 ;
-  reg [5:0] \$409 ;
-  wire \$41 ;
-  reg [5:0] \$410 ;
-  reg [5:0] \$411 ;
+  reg [48:0] \$406 ;
+  reg [48:0] \$407 ;
+  reg [48:0] \$408 ;
+  reg [48:0] \$409 ;
+  wire [50:0] \$41 ;
+  reg [48:0] \$410 ;
+  reg [48:0] \$411 ;
   reg [48:0] \$412 ;
   reg [48:0] \$413 ;
   reg [48:0] \$414 ;
@@ -14116,114 +14051,108 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg [48:0] \$421 ;
   reg [48:0] \$422 ;
   reg [48:0] \$423 ;
-  reg [48:0] \$424 ;
-  reg [48:0] \$425 ;
-  reg [48:0] \$426 ;
-  reg [48:0] \$427 ;
-  reg [48:0] \$428 ;
-  reg [48:0] \$429 ;
+  reg [23:0] \$424 ;
+  reg [16:0] \$425 ;
+  reg [16:0] \$426 ;
+  reg [33:0] \$427 ;
+  reg [33:0] \$428 ;
+  reg [33:0] \$429 ;
   wire \$43 ;
-  reg [23:0] \$430 ;
-  reg [16:0] \$431 ;
-  reg [16:0] \$432 ;
-  reg [33:0] \$433 ;
-  reg [33:0] \$434 ;
-  reg [33:0] \$435 ;
+  reg [16:0] \$430 ;
+  reg [7:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [24:0] \$433 ;
+  reg [24:0] \$434 ;
+  reg [6:0] \$435 ;
   reg [16:0] \$436 ;
-  reg [7:0] \$437 ;
-  reg [24:0] \$438 ;
-  reg [24:0] \$439 ;
-  wire [49:0] \$44 ;
-  reg [24:0] \$440 ;
-  reg [6:0] \$441 ;
-  reg [16:0] \$442 ;
-  reg [23:0] \$443 ;
-  reg [23:0] \$444 ;
-  reg [23:0] \$445 ;
-  reg [6:0] \$446 ;
-  reg [7:0] \$447 ;
-  reg [14:0] \$448 ;
-  reg [14:0] \$449 ;
+  reg [23:0] \$437 ;
+  reg [23:0] \$438 ;
+  reg [23:0] \$439 ;
+  wire \$44 ;
+  reg [6:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg [14:0] \$442 ;
+  reg [14:0] \$443 ;
+  reg [14:0] \$444 ;
+  reg [48:0] \$445 ;
+  reg [48:0] \$446 ;
+  reg [48:0] \$447 ;
+  reg [48:0] \$448 ;
+  reg \$449 ;
   wire \$45 ;
-  reg [14:0] \$450 ;
-  reg [48:0] \$451 ;
-  reg [48:0] \$452 ;
-  reg [48:0] \$453 ;
-  reg [48:0] \$454 ;
+  reg \$450 ;
+  reg [7:0] \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg [3:0] \$454 ;
   reg \$455 ;
-  reg \$456 ;
-  reg [7:0] \$457 ;
-  reg \$458 ;
+  reg [3:0] \$456 ;
+  reg [3:0] \$457 ;
+  reg [3:0] \$458 ;
   reg \$459 ;
   wire \$46 ;
-  reg [3:0] \$460 ;
-  reg \$461 ;
-  reg [3:0] \$462 ;
-  reg [3:0] \$463 ;
-  reg [3:0] \$464 ;
-  reg \$465 ;
-  reg [31:0] \$466 ;
-  wire [50:0] \$47 ;
+  reg [31:0] \$460 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire [7:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  reg [24:0] \$58 ;
-  reg [5:0] \$59 ;
+  reg [24:0] \$52 ;
+  reg [5:0] \$53 ;
+  reg [45:0] \$54 ;
+  reg [45:0] \$55 ;
+  wire [33:0] \$56 ;
+  wire [24:0] \$57 ;
+  wire [23:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [7:0] \$6 ;
-  reg [45:0] \$60 ;
-  reg [45:0] \$61 ;
-  wire [33:0] \$62 ;
-  wire [24:0] \$63 ;
-  wire [23:0] \$64 ;
-  wire [14:0] \$65 ;
-  wire [34:0] \$66 ;
-  wire [35:0] \$67 ;
-  wire [55:0] \$68 ;
-  wire [56:0] \$69 ;
+  wire [34:0] \$60 ;
+  wire [35:0] \$61 ;
+  wire [55:0] \$62 ;
+  wire [56:0] \$63 ;
+  wire [54:0] \$64 ;
+  wire [55:0] \$65 ;
+  wire [77:0] \$66 ;
+  wire [78:0] \$67 ;
+  wire [49:0] \$68 ;
+  wire [50:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [54:0] \$70 ;
-  wire [55:0] \$71 ;
-  wire [77:0] \$72 ;
-  wire [78:0] \$73 ;
-  wire [49:0] \$74 ;
-  wire [50:0] \$75 ;
-  wire [48:0] \$76 ;
+  wire [48:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [49:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [50:0] \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  wire [49:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [50:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  reg [24:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  reg [24:0] \$95 ;
-  reg [5:0] \$96 ;
-  reg [48:0] \$97 ;
-  reg [48:0] \$98 ;
-  wire [33:0] \$99 ;
+  reg [5:0] \$90 ;
+  reg [48:0] \$91 ;
+  reg [48:0] \$92 ;
+  wire [33:0] \$93 ;
+  wire [24:0] \$94 ;
+  wire [23:0] \$95 ;
+  wire [14:0] \$96 ;
+  wire [34:0] \$97 ;
+  wire [35:0] \$98 ;
+  wire [55:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [1:0] group = 2'h0;
@@ -14513,7 +14442,8 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [31:0] queue [9:0];
@@ -14535,203 +14465,189 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_part0_0_r <= \$368 ;
+    rq2_x1_0 <= \$369 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$369 ;
+    rq2_m1_0 <= \$370 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$370 ;
+    rq2_part1_0 <= \$371 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$371 ;
+    rq2_part1_0_r <= \$372 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$372 ;
+    rq2_part1_0_rr <= \$373 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$373 ;
+    rq2_x1_1 <= \$374 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$374 ;
+    rq2_m1_1 <= \$375 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$375 ;
+    rq2_part1_1 <= \$376 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$376 ;
+    rq2_part1_1_r <= \$377 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$377 ;
+    rq2_part1_1_rr <= \$378 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$378 ;
+    rq2_sum0 <= \$379 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$379 ;
+    rq2_sum1 <= \$380 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$380 ;
+    rq2_prod <= \$381 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$381 ;
+    rq2_floor <= \$382 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$382 ;
+    rq2_above <= \$383 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$383 ;
+    rq2_tie <= \$384 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$384 ;
+    rq2_code <= \$385 ;
   always @(posedge clk)
-    rq2_sum0 <= \$385 ;
+    rq2_under <= \$386 ;
   always @(posedge clk)
-    rq2_sum1 <= \$386 ;
+    rq2_over <= \$387 ;
   always @(posedge clk)
-    rq2_prod <= \$387 ;
+    rq3_mult_1 <= \$388 ;
   always @(posedge clk)
-    rq2_floor <= \$388 ;
+    rq3_mult_2 <= \$389 ;
   always @(posedge clk)
-    rq2_above <= \$389 ;
+    rq3_mult_3 <= \$390 ;
   always @(posedge clk)
-    rq2_tie <= \$390 ;
+    rq3_mult_4 <= \$391 ;
   always @(posedge clk)
-    rq2_code <= \$391 ;
+    rq3_mult_5 <= \$392 ;
   always @(posedge clk)
-    rq2_under <= \$392 ;
+    rq3_mult_6 <= \$393 ;
   always @(posedge clk)
-    rq2_over <= \$393 ;
+    rq3_mult_7 <= \$394 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$394 ;
+    rq3_mult_8 <= \$395 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$395 ;
+    rq3_mult_9 <= \$396 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$396 ;
+    rq3_shift_1 <= \$397 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$397 ;
+    rq3_shift_2 <= \$398 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$398 ;
+    rq3_shift_3 <= \$399 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$399 ;
+    rq3_shift_4 <= \$400 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$400 ;
+    rq3_shift_5 <= \$401 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$401 ;
+    rq3_shift_6 <= \$402 ;
   always @(posedge clk)
-    rq3_mult_9 <= \$402 ;
+    rq3_shift_7 <= \$403 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$403 ;
+    rq3_shift_8 <= \$404 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$404 ;
+    rq3_shift_9 <= \$405 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$405 ;
+    rq3_half_1 <= \$406 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$406 ;
+    rq3_half_2 <= \$407 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$407 ;
+    rq3_half_3 <= \$408 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$408 ;
+    rq3_half_4 <= \$409 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$409 ;
+    rq3_half_5 <= \$410 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$410 ;
+    rq3_half_6 <= \$411 ;
   always @(posedge clk)
-    rq3_shift_9 <= \$411 ;
+    rq3_half_7 <= \$412 ;
   always @(posedge clk)
-    rq3_half_1 <= \$412 ;
+    rq3_half_8 <= \$413 ;
   always @(posedge clk)
-    rq3_half_2 <= \$413 ;
+    rq3_half_9 <= \$414 ;
   always @(posedge clk)
-    rq3_half_3 <= \$414 ;
+    rq3_mask_1 <= \$415 ;
   always @(posedge clk)
-    rq3_half_4 <= \$415 ;
+    rq3_mask_2 <= \$416 ;
   always @(posedge clk)
-    rq3_half_5 <= \$416 ;
+    rq3_mask_3 <= \$417 ;
   always @(posedge clk)
-    rq3_half_6 <= \$417 ;
+    rq3_mask_4 <= \$418 ;
   always @(posedge clk)
-    rq3_half_7 <= \$418 ;
+    rq3_mask_5 <= \$419 ;
   always @(posedge clk)
-    rq3_half_8 <= \$419 ;
+    rq3_mask_6 <= \$420 ;
   always @(posedge clk)
-    rq3_half_9 <= \$420 ;
+    rq3_mask_7 <= \$421 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$421 ;
+    rq3_mask_8 <= \$422 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$422 ;
+    rq3_mask_9 <= \$423 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$423 ;
+    rq3_x <= \$424 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$424 ;
+    rq3_x0_0 <= \$425 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$425 ;
+    rq3_m0_0 <= \$426 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$426 ;
+    rq3_part0_0 <= \$427 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$427 ;
+    rq3_part0_0_r <= \$428 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$428 ;
+    rq3_part0_0_rr <= \$429 ;
   always @(posedge clk)
-    rq3_mask_9 <= \$429 ;
+    rq3_x0_1 <= \$430 ;
   always @(posedge clk)
-    rq3_x <= \$430 ;
+    rq3_m0_1 <= \$431 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$431 ;
+    rq3_part0_1 <= \$432 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$432 ;
+    rq3_part0_1_r <= \$433 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$433 ;
+    rq3_part0_1_rr <= \$434 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$434 ;
+    rq3_x1_0 <= \$435 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$435 ;
+    rq3_m1_0 <= \$436 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$436 ;
+    rq3_part1_0 <= \$437 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$437 ;
+    rq3_part1_0_r <= \$438 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$438 ;
+    rq3_part1_0_rr <= \$439 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$439 ;
+    rq3_x1_1 <= \$440 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$440 ;
+    rq3_m1_1 <= \$441 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$441 ;
+    rq3_part1_1 <= \$442 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$442 ;
+    rq3_part1_1_r <= \$443 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$443 ;
+    rq3_part1_1_rr <= \$444 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$444 ;
+    rq3_sum0 <= \$445 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$445 ;
+    rq3_sum1 <= \$446 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$446 ;
+    rq3_prod <= \$447 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$447 ;
+    rq3_floor <= \$448 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$448 ;
+    rq3_above <= \$449 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$449 ;
+    rq3_tie <= \$450 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$450 ;
+    rq3_code <= \$451 ;
   always @(posedge clk)
-    rq3_sum0 <= \$451 ;
+    rq3_under <= \$452 ;
   always @(posedge clk)
-    rq3_sum1 <= \$452 ;
+    rq3_over <= \$453 ;
   always @(posedge clk)
-    rq3_prod <= \$453 ;
+    q_owed <= \$454 ;
   always @(posedge clk)
-    rq3_floor <= \$454 ;
+    i__ready <= \$455 ;
   always @(posedge clk)
-    rq3_above <= \$455 ;
+    \$signature__addr  <= \$456 ;
   always @(posedge clk)
-    rq3_tie <= \$456 ;
+    rport__addr <= \$457 ;
   always @(posedge clk)
-    rq3_code <= \$457 ;
+    q_stored <= \$458 ;
   always @(posedge clk)
-    rq3_under <= \$458 ;
+    o__valid <= \$459 ;
   always @(posedge clk)
-    rq3_over <= \$459 ;
-  always @(posedge clk)
-    q_owed <= \$460 ;
-  always @(posedge clk)
-    i__ready <= \$461 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$462 ;
-  always @(posedge clk)
-    rport__addr <= \$463 ;
-  always @(posedge clk)
-    q_stored <= \$464 ;
-  always @(posedge clk)
-    o__valid <= \$465 ;
-  always @(posedge clk)
-    o__payload <= \$466 ;
+    o__payload <= \$460 ;
   assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_7 };
   assign rq2_rem = rq2_prod & rq2_mask_7;
   assign rq3_rem = rq3_prod & rq3_mask_7;
@@ -14747,1182 +14663,1147 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$10  = q_owed + \$9 ;
   assign \$11  = o__valid & o__ready;
   assign \$12  = \$10  - \$11 ;
-  assign \$13  = ~ o__valid;
-  assign \$14  = \$13  | o__ready;
-  assign \$15  = | q_stored;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$signature__en  = rq_valid_9 & \$18 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$20  = group == 2'h3;
-  assign \$21  = group + 1'h1;
-  assign \$22  = \$20  ? 3'h0 : \$21 ;
-  assign \$23  = i__valid & i__ready;
-  assign \$25  = rq0_x0_0 * rq0_m0_0;
-  assign \$26  = rq0_x0_1 * rq0_m0_1;
-  assign \$27  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$28  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$30  = 1'h0 + \$29 ;
-  assign \$32  = \$30  + \$31 ;
-  assign \$34  = $signed(1'h0) + $signed(\$33 );
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$38  = $signed(\$37 ) + $signed(rq0_sum1);
-  assign \$40  = rq0_rem > 33'h100000000;
-  assign \$41  = rq0_rem == 33'h100000000;
-  assign \$44  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(\$44 ) + $signed({ 1'h0, \$46  });
-  assign \$48  = rq0_tie & rq0_floor[0];
-  assign \$49  = rq0_above | \$48 ;
-  assign \$50  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$51  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$52  = \$49  ? \$50  : \$51 ;
-  assign \$53  = rq0_tie & rq0_floor[0];
-  assign \$54  = rq0_above | \$53 ;
-  assign \$55  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$56  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$57  = \$54  ? \$55  : \$56 ;
-  assign \$62  = rq1_x0_0 * rq1_m0_0;
-  assign \$63  = rq1_x0_1 * rq1_m0_1;
-  assign \$64  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$65  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$67  = 1'h0 + \$66 ;
-  assign \$69  = \$67  + \$68 ;
-  assign \$71  = $signed(1'h0) + $signed(\$70 );
-  assign \$73  = $signed(\$71 ) + $signed(\$72 );
-  assign \$74  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$75  = $signed(\$74 ) + $signed(rq1_sum1);
-  assign \$76  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$77  = rq1_rem > rq1_half_7;
-  assign \$78  = rq1_rem == rq1_half_7;
-  assign \$79  = | rq1_half_7;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$82  = rq1_tie & rq1_floor[0];
-  assign \$83  = rq1_above | \$82 ;
-  assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
-  assign \$85  = rq1_tie & rq1_floor[0];
-  assign \$86  = rq1_above | \$85 ;
-  assign \$87  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$88  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$89  = \$86  ? \$87  : \$88 ;
-  assign \$90  = rq1_tie & rq1_floor[0];
-  assign \$91  = rq1_above | \$90 ;
-  assign \$92  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$93  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$94  = \$91  ? \$92  : \$93 ;
-  assign \$99  = rq2_x0_0 * rq2_m0_0;
-  assign \$100  = rq2_x0_1 * rq2_m0_1;
-  assign \$101  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$102  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$104  = 1'h0 + \$103 ;
-  assign \$106  = \$104  + \$105 ;
-  assign \$108  = $signed(1'h0) + $signed(\$107 );
-  assign \$110  = $signed(\$108 ) + $signed(\$109 );
-  assign \$111  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$112  = $signed(\$111 ) + $signed(rq2_sum1);
-  assign \$113  = $signed(rq2_prod) >>> rq2_shift_7;
-  assign \$114  = rq2_rem > rq2_half_7;
-  assign \$115  = rq2_rem == rq2_half_7;
-  assign \$116  = | rq2_half_7;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$119  = rq2_tie & rq2_floor[0];
-  assign \$120  = rq2_above | \$119 ;
-  assign \$121  = $signed(\$118 ) + $signed({ 1'h0, \$120  });
-  assign \$122  = rq2_tie & rq2_floor[0];
-  assign \$123  = rq2_above | \$122 ;
-  assign \$124  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$125  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$126  = \$123  ? \$124  : \$125 ;
-  assign \$127  = rq2_tie & rq2_floor[0];
-  assign \$128  = rq2_above | \$127 ;
-  assign \$129  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$130  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$131  = \$128  ? \$129  : \$130 ;
-  assign \$136  = rq3_x0_0 * rq3_m0_0;
-  assign \$137  = rq3_x0_1 * rq3_m0_1;
-  assign \$138  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$139  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$141  = 1'h0 + \$140 ;
-  assign \$143  = \$141  + \$142 ;
-  assign \$145  = $signed(1'h0) + $signed(\$144 );
-  assign \$147  = $signed(\$145 ) + $signed(\$146 );
-  assign \$148  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$149  = $signed(\$148 ) + $signed(rq3_sum1);
-  assign \$150  = $signed(rq3_prod) >>> rq3_shift_7;
-  assign \$151  = rq3_rem > rq3_half_7;
-  assign \$152  = rq3_rem == rq3_half_7;
-  assign \$153  = | rq3_half_7;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$156  = rq3_tie & rq3_floor[0];
-  assign \$157  = rq3_above | \$156 ;
-  assign \$158  = $signed(\$155 ) + $signed({ 1'h0, \$157  });
-  assign \$159  = rq3_tie & rq3_floor[0];
-  assign \$160  = rq3_above | \$159 ;
-  assign \$161  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$162  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$163  = \$160  ? \$161  : \$162 ;
-  assign \$164  = rq3_tie & rq3_floor[0];
-  assign \$165  = rq3_above | \$164 ;
-  assign \$166  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$167  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$168  = \$165  ? \$166  : \$167 ;
-  assign \$169  = i__valid & i__ready;
-  assign \$170  = o__valid & o__ready;
-  assign \$171  = q_owed < 4'ha;
-  assign \$172  = \$170  ? i__ready : \$171 ;
-  assign \$173  = o__valid & o__ready;
-  assign \$174  = \$173  | i__ready;
-  assign \$175  = \$169  ? \$172  : \$174 ;
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = | q_stored;
-  assign \$179  = ~ \$178 ;
-  assign \$180  = \$177  & \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = rq_valid_9 & \$181 ;
-  assign \$183  = \$signature__addr  == 4'h9;
-  assign \$184  = \$signature__addr  + 1'h1;
-  assign \$185  = \$183  ? 5'h00 : \$184 ;
-  assign \$186  = ~ o__valid;
-  assign \$187  = \$186  | o__ready;
-  assign \$188  = | q_stored;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = rport__addr == 4'h9;
-  assign \$191  = rport__addr + 1'h1;
-  assign \$192  = \$190  ? 5'h00 : \$191 ;
-  assign \$193  = ~ o__valid;
-  assign \$194  = \$193  | o__ready;
-  assign \$195  = | q_stored;
-  assign \$196  = ~ \$195 ;
-  assign \$197  = \$194  & \$196 ;
-  assign \$198  = ~ \$197 ;
-  assign \$199  = rq_valid_9 & \$198 ;
-  assign \$200  = q_stored + \$199 ;
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = | q_stored;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = \$200  - \$204 ;
-  assign \$206  = ~ o__valid;
-  assign \$207  = \$206  | o__ready;
-  assign \$208  = | q_stored;
-  assign \$209  = \$208  | rq_valid_9;
-  assign \$210  = | q_stored;
-  assign \$211  = \$210  ? rport__data : q_in;
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = group == 2'h3;
+  assign \$15  = group + 1'h1;
+  assign \$16  = \$14  ? 3'h0 : \$15 ;
+  assign \$17  = i__valid & i__ready;
+  assign \$19  = rq0_x0_0 * rq0_m0_0;
+  assign \$20  = rq0_x0_1 * rq0_m0_1;
+  assign \$21  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$22  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$24  = 1'h0 + \$23 ;
+  assign \$26  = \$24  + \$25 ;
+  assign \$28  = $signed(1'h0) + $signed(\$27 );
+  assign \$30  = $signed(\$28 ) + $signed(\$29 );
+  assign \$31  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$32  = $signed(\$31 ) + $signed(rq0_sum1);
+  assign \$34  = rq0_rem > 33'h100000000;
+  assign \$35  = rq0_rem == 33'h100000000;
+  assign \$38  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$45  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$46  = \$43  ? \$44  : \$45 ;
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$50  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$51  = \$48  ? \$49  : \$50 ;
+  assign \$56  = rq1_x0_0 * rq1_m0_0;
+  assign \$57  = rq1_x0_1 * rq1_m0_1;
+  assign \$58  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$59  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$61  = 1'h0 + \$60 ;
+  assign \$63  = \$61  + \$62 ;
+  assign \$65  = $signed(1'h0) + $signed(\$64 );
+  assign \$67  = $signed(\$65 ) + $signed(\$66 );
+  assign \$68  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$69  = $signed(\$68 ) + $signed(rq1_sum1);
+  assign \$70  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$71  = rq1_rem > rq1_half_7;
+  assign \$72  = rq1_rem == rq1_half_7;
+  assign \$73  = | rq1_half_7;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$76  = rq1_tie & rq1_floor[0];
+  assign \$77  = rq1_above | \$76 ;
+  assign \$78  = $signed(\$75 ) + $signed({ 1'h0, \$77  });
+  assign \$79  = rq1_tie & rq1_floor[0];
+  assign \$80  = rq1_above | \$79 ;
+  assign \$81  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$82  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$83  = \$80  ? \$81  : \$82 ;
+  assign \$84  = rq1_tie & rq1_floor[0];
+  assign \$85  = rq1_above | \$84 ;
+  assign \$86  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$87  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$93  = rq2_x0_0 * rq2_m0_0;
+  assign \$94  = rq2_x0_1 * rq2_m0_1;
+  assign \$95  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$96  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$98  = 1'h0 + \$97 ;
+  assign \$100  = \$98  + \$99 ;
+  assign \$102  = $signed(1'h0) + $signed(\$101 );
+  assign \$104  = $signed(\$102 ) + $signed(\$103 );
+  assign \$105  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$106  = $signed(\$105 ) + $signed(rq2_sum1);
+  assign \$107  = $signed(rq2_prod) >>> rq2_shift_7;
+  assign \$108  = rq2_rem > rq2_half_7;
+  assign \$109  = rq2_rem == rq2_half_7;
+  assign \$110  = | rq2_half_7;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$113  = rq2_tie & rq2_floor[0];
+  assign \$114  = rq2_above | \$113 ;
+  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
+  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
+  assign \$120  = \$117  ? \$118  : \$119 ;
+  assign \$121  = rq2_tie & rq2_floor[0];
+  assign \$122  = rq2_above | \$121 ;
+  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
+  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
+  assign \$125  = \$122  ? \$123  : \$124 ;
+  assign \$130  = rq3_x0_0 * rq3_m0_0;
+  assign \$131  = rq3_x0_1 * rq3_m0_1;
+  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$135  = 1'h0 + \$134 ;
+  assign \$137  = \$135  + \$136 ;
+  assign \$139  = $signed(1'h0) + $signed(\$138 );
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$142  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$143  = $signed(\$142 ) + $signed(rq3_sum1);
+  assign \$144  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$145  = rq3_rem > rq3_half_7;
+  assign \$146  = rq3_rem == rq3_half_7;
+  assign \$147  = | rq3_half_7;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$150  = rq3_tie & rq3_floor[0];
+  assign \$151  = rq3_above | \$150 ;
+  assign \$152  = $signed(\$149 ) + $signed({ 1'h0, \$151  });
+  assign \$153  = rq3_tie & rq3_floor[0];
+  assign \$154  = rq3_above | \$153 ;
+  assign \$155  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$156  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$157  = \$154  ? \$155  : \$156 ;
+  assign \$158  = rq3_tie & rq3_floor[0];
+  assign \$159  = rq3_above | \$158 ;
+  assign \$160  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$161  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$162  = \$159  ? \$160  : \$161 ;
+  assign \$163  = i__valid & i__ready;
+  assign \$164  = o__valid & o__ready;
+  assign \$165  = q_owed < 4'ha;
+  assign \$166  = \$164  ? i__ready : \$165 ;
+  assign \$167  = o__valid & o__ready;
+  assign \$168  = \$167  | i__ready;
+  assign \$169  = \$163  ? \$166  : \$168 ;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = | q_stored;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$signature__en  & \$175 ;
+  assign \$177  = \$signature__addr  == 4'h9;
+  assign \$178  = \$signature__addr  + 1'h1;
+  assign \$179  = \$177  ? 5'h00 : \$178 ;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = | q_stored;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = rport__addr == 4'h9;
+  assign \$185  = rport__addr + 1'h1;
+  assign \$186  = \$184  ? 5'h00 : \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$188  & \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = \$signature__en  & \$192 ;
+  assign \$194  = q_stored + \$193 ;
+  assign \$195  = ~ o__valid;
+  assign \$196  = \$195  | o__ready;
+  assign \$197  = | q_stored;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = \$194  - \$198 ;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = | q_stored;
+  assign \$203  = \$202  | \$signature__en ;
+  assign \$204  = | q_stored;
+  assign \$205  = \$204  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$212 ;
+    group <= \$206 ;
   always @(posedge clk)
-    rq_valid_1 <= \$213 ;
+    rq_valid_1 <= \$207 ;
   always @(posedge clk)
-    rq_valid_2 <= \$214 ;
+    rq_valid_2 <= \$208 ;
   always @(posedge clk)
-    rq_valid_3 <= \$215 ;
+    rq_valid_3 <= \$209 ;
   always @(posedge clk)
-    rq_valid_4 <= \$216 ;
+    rq_valid_4 <= \$210 ;
   always @(posedge clk)
-    rq_valid_5 <= \$217 ;
+    rq_valid_5 <= \$211 ;
   always @(posedge clk)
-    rq_valid_6 <= \$218 ;
+    rq_valid_6 <= \$212 ;
   always @(posedge clk)
-    rq_valid_7 <= \$219 ;
+    rq_valid_7 <= \$213 ;
   always @(posedge clk)
-    rq_valid_8 <= \$220 ;
+    rq_valid_8 <= \$214 ;
   always @(posedge clk)
-    rq_valid_9 <= \$221 ;
+    \$signature__en  <= \$215 ;
   always @(posedge clk)
-    rq_valid_10 <= \$222 ;
+    rq_valid_10 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$223 ;
+    rq0_mult_1 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$224 ;
+    rq0_mult_2 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$225 ;
+    rq0_mult_3 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$226 ;
+    rq0_mult_4 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$227 ;
+    rq0_mult_5 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$228 ;
+    rq0_mult_6 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$229 ;
+    rq0_mult_7 <= \$223 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$230 ;
+    rq0_mult_8 <= \$224 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$231 ;
+    rq0_mult_9 <= \$225 ;
   always @(posedge clk)
-    rq0_x <= \$232 ;
+    rq0_x <= \$226 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$233 ;
+    rq0_x0_0 <= \$227 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$234 ;
+    rq0_m0_0 <= \$228 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$235 ;
+    rq0_part0_0 <= \$229 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$236 ;
+    rq0_part0_0_r <= \$230 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$237 ;
+    rq0_part0_0_rr <= \$231 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$238 ;
+    rq0_x0_1 <= \$232 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$239 ;
+    rq0_m0_1 <= \$233 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$240 ;
+    rq0_part0_1 <= \$234 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$241 ;
+    rq0_part0_1_r <= \$235 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$242 ;
+    rq0_part0_1_rr <= \$236 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$243 ;
+    rq0_x1_0 <= \$237 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$244 ;
+    rq0_m1_0 <= \$238 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$245 ;
+    rq0_part1_0 <= \$239 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$246 ;
+    rq0_part1_0_r <= \$240 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$247 ;
+    rq0_part1_0_rr <= \$241 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$248 ;
+    rq0_x1_1 <= \$242 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$249 ;
+    rq0_m1_1 <= \$243 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$250 ;
+    rq0_part1_1 <= \$244 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$251 ;
+    rq0_part1_1_r <= \$245 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$252 ;
+    rq0_part1_1_rr <= \$246 ;
   always @(posedge clk)
-    rq0_sum0 <= \$253 ;
+    rq0_sum0 <= \$247 ;
   always @(posedge clk)
-    rq0_sum1 <= \$254 ;
+    rq0_sum1 <= \$248 ;
   always @(posedge clk)
-    rq0_prod <= \$255 ;
+    rq0_prod <= \$249 ;
   always @(posedge clk)
-    rq0_floor <= \$256 ;
+    rq0_floor <= \$250 ;
   always @(posedge clk)
-    rq0_above <= \$257 ;
+    rq0_above <= \$251 ;
   always @(posedge clk)
-    rq0_tie <= \$258 ;
+    rq0_tie <= \$252 ;
   always @(posedge clk)
-    rq0_code <= \$259 ;
+    rq0_code <= \$253 ;
   always @(posedge clk)
-    rq0_under <= \$260 ;
+    rq0_under <= \$254 ;
   always @(posedge clk)
-    rq0_over <= \$261 ;
+    rq0_over <= \$255 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$262 ;
+    rq1_mult_1 <= \$256 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$263 ;
+    rq1_mult_2 <= \$257 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$264 ;
+    rq1_mult_3 <= \$258 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$265 ;
+    rq1_mult_4 <= \$259 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$266 ;
+    rq1_mult_5 <= \$260 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$267 ;
+    rq1_mult_6 <= \$261 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$268 ;
+    rq1_mult_7 <= \$262 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$269 ;
+    rq1_mult_8 <= \$263 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$270 ;
+    rq1_mult_9 <= \$264 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$271 ;
+    rq1_shift_1 <= \$265 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$272 ;
+    rq1_shift_2 <= \$266 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$273 ;
+    rq1_shift_3 <= \$267 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$274 ;
+    rq1_shift_4 <= \$268 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$275 ;
+    rq1_shift_5 <= \$269 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$276 ;
+    rq1_shift_6 <= \$270 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$277 ;
+    rq1_shift_7 <= \$271 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$278 ;
+    rq1_shift_8 <= \$272 ;
   always @(posedge clk)
-    rq1_shift_9 <= \$279 ;
+    rq1_shift_9 <= \$273 ;
   always @(posedge clk)
-    rq1_half_1 <= \$280 ;
+    rq1_half_1 <= \$274 ;
   always @(posedge clk)
-    rq1_half_2 <= \$281 ;
+    rq1_half_2 <= \$275 ;
   always @(posedge clk)
-    rq1_half_3 <= \$282 ;
+    rq1_half_3 <= \$276 ;
   always @(posedge clk)
-    rq1_half_4 <= \$283 ;
+    rq1_half_4 <= \$277 ;
   always @(posedge clk)
-    rq1_half_5 <= \$284 ;
+    rq1_half_5 <= \$278 ;
   always @(posedge clk)
-    rq1_half_6 <= \$285 ;
+    rq1_half_6 <= \$279 ;
   always @(posedge clk)
-    rq1_half_7 <= \$286 ;
+    rq1_half_7 <= \$280 ;
   always @(posedge clk)
-    rq1_half_8 <= \$287 ;
+    rq1_half_8 <= \$281 ;
   always @(posedge clk)
-    rq1_half_9 <= \$288 ;
+    rq1_half_9 <= \$282 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$289 ;
+    rq1_mask_1 <= \$283 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$290 ;
+    rq1_mask_2 <= \$284 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$291 ;
+    rq1_mask_3 <= \$285 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$292 ;
+    rq1_mask_4 <= \$286 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$293 ;
+    rq1_mask_5 <= \$287 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$294 ;
+    rq1_mask_6 <= \$288 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$295 ;
+    rq1_mask_7 <= \$289 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$296 ;
+    rq1_mask_8 <= \$290 ;
   always @(posedge clk)
-    rq1_mask_9 <= \$297 ;
+    rq1_mask_9 <= \$291 ;
   always @(posedge clk)
-    rq1_x <= \$298 ;
+    rq1_x <= \$292 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$299 ;
+    rq1_x0_0 <= \$293 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$300 ;
+    rq1_m0_0 <= \$294 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$301 ;
+    rq1_part0_0 <= \$295 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$302 ;
+    rq1_part0_0_r <= \$296 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$303 ;
+    rq1_part0_0_rr <= \$297 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$304 ;
+    rq1_x0_1 <= \$298 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$305 ;
+    rq1_m0_1 <= \$299 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$306 ;
+    rq1_part0_1 <= \$300 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$307 ;
+    rq1_part0_1_r <= \$301 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$308 ;
+    rq1_part0_1_rr <= \$302 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$309 ;
+    rq1_x1_0 <= \$303 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$310 ;
+    rq1_m1_0 <= \$304 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$311 ;
+    rq1_part1_0 <= \$305 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$312 ;
+    rq1_part1_0_r <= \$306 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$313 ;
+    rq1_part1_0_rr <= \$307 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$314 ;
+    rq1_x1_1 <= \$308 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$315 ;
+    rq1_m1_1 <= \$309 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$316 ;
+    rq1_part1_1 <= \$310 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$317 ;
+    rq1_part1_1_r <= \$311 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$318 ;
+    rq1_part1_1_rr <= \$312 ;
   always @(posedge clk)
-    rq1_sum0 <= \$319 ;
+    rq1_sum0 <= \$313 ;
   always @(posedge clk)
-    rq1_sum1 <= \$320 ;
+    rq1_sum1 <= \$314 ;
   always @(posedge clk)
-    rq1_prod <= \$321 ;
+    rq1_prod <= \$315 ;
   always @(posedge clk)
-    rq1_floor <= \$322 ;
+    rq1_floor <= \$316 ;
   always @(posedge clk)
-    rq1_above <= \$323 ;
+    rq1_above <= \$317 ;
   always @(posedge clk)
-    rq1_tie <= \$324 ;
+    rq1_tie <= \$318 ;
   always @(posedge clk)
-    rq1_code <= \$325 ;
+    rq1_code <= \$319 ;
   always @(posedge clk)
-    rq1_under <= \$326 ;
+    rq1_under <= \$320 ;
   always @(posedge clk)
-    rq1_over <= \$327 ;
+    rq1_over <= \$321 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$328 ;
+    rq2_mult_1 <= \$322 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$329 ;
+    rq2_mult_2 <= \$323 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$330 ;
+    rq2_mult_3 <= \$324 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$331 ;
+    rq2_mult_4 <= \$325 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$332 ;
+    rq2_mult_5 <= \$326 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$333 ;
+    rq2_mult_6 <= \$327 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$334 ;
+    rq2_mult_7 <= \$328 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$335 ;
+    rq2_mult_8 <= \$329 ;
   always @(posedge clk)
-    rq2_mult_9 <= \$336 ;
+    rq2_mult_9 <= \$330 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$337 ;
+    rq2_shift_1 <= \$331 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$338 ;
+    rq2_shift_2 <= \$332 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$339 ;
+    rq2_shift_3 <= \$333 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$340 ;
+    rq2_shift_4 <= \$334 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$341 ;
+    rq2_shift_5 <= \$335 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$342 ;
+    rq2_shift_6 <= \$336 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$343 ;
+    rq2_shift_7 <= \$337 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$344 ;
+    rq2_shift_8 <= \$338 ;
   always @(posedge clk)
-    rq2_shift_9 <= \$345 ;
+    rq2_shift_9 <= \$339 ;
   always @(posedge clk)
-    rq2_half_1 <= \$346 ;
+    rq2_half_1 <= \$340 ;
   always @(posedge clk)
-    rq2_half_2 <= \$347 ;
+    rq2_half_2 <= \$341 ;
   always @(posedge clk)
-    rq2_half_3 <= \$348 ;
+    rq2_half_3 <= \$342 ;
   always @(posedge clk)
-    rq2_half_4 <= \$349 ;
+    rq2_half_4 <= \$343 ;
   always @(posedge clk)
-    rq2_half_5 <= \$350 ;
+    rq2_half_5 <= \$344 ;
   always @(posedge clk)
-    rq2_half_6 <= \$351 ;
+    rq2_half_6 <= \$345 ;
   always @(posedge clk)
-    rq2_half_7 <= \$352 ;
+    rq2_half_7 <= \$346 ;
   always @(posedge clk)
-    rq2_half_8 <= \$353 ;
+    rq2_half_8 <= \$347 ;
   always @(posedge clk)
-    rq2_half_9 <= \$354 ;
+    rq2_half_9 <= \$348 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$355 ;
+    rq2_mask_1 <= \$349 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$356 ;
+    rq2_mask_2 <= \$350 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$357 ;
+    rq2_mask_3 <= \$351 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$358 ;
+    rq2_mask_4 <= \$352 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$359 ;
+    rq2_mask_5 <= \$353 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$360 ;
+    rq2_mask_6 <= \$354 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$361 ;
+    rq2_mask_7 <= \$355 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$362 ;
+    rq2_mask_8 <= \$356 ;
   always @(posedge clk)
-    rq2_mask_9 <= \$363 ;
+    rq2_mask_9 <= \$357 ;
   always @(posedge clk)
-    rq2_x <= \$364 ;
+    rq2_x <= \$358 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$365 ;
+    rq2_x0_0 <= \$359 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$366 ;
+    rq2_m0_0 <= \$360 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$367 ;
+    rq2_part0_0 <= \$361 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$362 ;
+  always @(posedge clk)
+    rq2_part0_0_rr <= \$363 ;
+  always @(posedge clk)
+    rq2_x0_1 <= \$364 ;
+  always @(posedge clk)
+    rq2_m0_1 <= \$365 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$366 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$367 ;
+  always @(posedge clk)
+    rq2_part0_1_rr <= \$368 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$369  = rq2_part0_0_r;
+    \$369  = rq2_x[23:17];
     if (rst) begin
-      \$369  = 34'h000000000;
+      \$369  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$370  = rq2_x[16:0];
+    \$370  = rq2_mult_1[16:0];
     if (rst) begin
       \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$371  = rq2_mult_1[24:17];
+    \$371  = \$95 ;
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$372  = \$100 ;
+    \$372  = rq2_part1_0;
     if (rst) begin
-      \$372  = 25'h0000000;
+      \$372  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$373  = rq2_part0_1;
+    \$373  = rq2_part1_0_r;
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$373  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$374  = rq2_part0_1_r;
+    \$374  = rq2_x[23:17];
     if (rst) begin
-      \$374  = 25'h0000000;
+      \$374  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$375  = rq2_x[23:17];
+    \$375  = rq2_mult_1[24:17];
     if (rst) begin
-      \$375  = 7'h00;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$376  = rq2_mult_1[16:0];
+    \$376  = \$96 ;
     if (rst) begin
-      \$376  = 17'h00000;
+      \$376  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$377  = \$101 ;
+    \$377  = rq2_part1_1;
     if (rst) begin
-      \$377  = 24'h000000;
+      \$377  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$378  = rq2_part1_0;
+    \$378  = rq2_part1_1_r;
     if (rst) begin
-      \$378  = 24'h000000;
+      \$378  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$379  = rq2_part1_0_r;
+    \$379  = \$100 [48:0];
     if (rst) begin
-      \$379  = 24'h000000;
+      \$379  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$380  = rq2_x[23:17];
+    \$380  = \$104 [48:0];
     if (rst) begin
-      \$380  = 7'h00;
+      \$380  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$381  = rq2_mult_1[24:17];
+    \$381  = \$106 [48:0];
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$382  = \$102 ;
+    \$382  = \$107 ;
     if (rst) begin
-      \$382  = 15'h0000;
+      \$382  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$383  = rq2_part1_1;
+    \$383  = \$108 ;
     if (rst) begin
-      \$383  = 15'h0000;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$384  = rq2_part1_1_r;
+    \$384  = \$111 ;
     if (rst) begin
-      \$384  = 15'h0000;
+      \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$385  = \$106 [48:0];
+    \$385  = \$115 [7:0];
     if (rst) begin
-      \$385  = 49'h0000000000000;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$386  = \$110 [48:0];
+    \$386  = \$120 ;
     if (rst) begin
-      \$386  = 49'h0000000000000;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$387  = \$112 [48:0];
+    \$387  = \$125 ;
     if (rst) begin
-      \$387  = 49'h0000000000000;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$388  = \$113 ;
+    \$388  = \$126 ;
     if (rst) begin
-      \$388  = 49'h0000000000000;
+      \$388  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$389  = \$114 ;
+    \$389  = rq3_mult_1;
     if (rst) begin
-      \$389  = 1'h0;
+      \$389  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$390  = \$117 ;
+    \$390  = rq3_mult_2;
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$391  = \$121 [7:0];
+    \$391  = rq3_mult_3;
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$392  = \$126 ;
+    \$392  = rq3_mult_4;
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$393  = \$131 ;
+    \$393  = rq3_mult_5;
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$394  = \$132 ;
+    \$394  = rq3_mult_6;
     if (rst) begin
       \$394  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$395  = rq3_mult_1;
+    \$395  = rq3_mult_7;
     if (rst) begin
       \$395  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$396  = rq3_mult_2;
+    \$396  = rq3_mult_8;
     if (rst) begin
       \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$397  = rq3_mult_3;
+    \$397  = \$127 ;
     if (rst) begin
-      \$397  = 25'h0000000;
+      \$397  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$398  = rq3_mult_4;
+    \$398  = rq3_shift_1;
     if (rst) begin
-      \$398  = 25'h0000000;
+      \$398  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$399  = rq3_mult_5;
+    \$399  = rq3_shift_2;
     if (rst) begin
-      \$399  = 25'h0000000;
+      \$399  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$400  = rq3_mult_6;
+    \$400  = rq3_shift_3;
     if (rst) begin
-      \$400  = 25'h0000000;
+      \$400  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$401  = rq3_mult_7;
+    \$401  = rq3_shift_4;
     if (rst) begin
-      \$401  = 25'h0000000;
+      \$401  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$402  = rq3_mult_8;
+    \$402  = rq3_shift_5;
     if (rst) begin
-      \$402  = 25'h0000000;
+      \$402  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$403  = \$133 ;
+    \$403  = rq3_shift_6;
     if (rst) begin
       \$403  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$404  = rq3_shift_1;
+    \$404  = rq3_shift_7;
     if (rst) begin
       \$404  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$405  = rq3_shift_2;
+    \$405  = rq3_shift_8;
     if (rst) begin
       \$405  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$406  = rq3_shift_3;
+    \$406  = \$128 ;
     if (rst) begin
-      \$406  = 6'h00;
+      \$406  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$407  = rq3_shift_4;
+    \$407  = rq3_half_1;
     if (rst) begin
-      \$407  = 6'h00;
+      \$407  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$408  = rq3_shift_5;
+    \$408  = rq3_half_2;
     if (rst) begin
-      \$408  = 6'h00;
+      \$408  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$409  = rq3_shift_6;
+    \$409  = rq3_half_3;
     if (rst) begin
-      \$409  = 6'h00;
+      \$409  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$410  = rq3_shift_7;
+    \$410  = rq3_half_4;
     if (rst) begin
-      \$410  = 6'h00;
+      \$410  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$411  = rq3_shift_8;
+    \$411  = rq3_half_5;
     if (rst) begin
-      \$411  = 6'h00;
+      \$411  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$412  = \$134 ;
+    \$412  = rq3_half_6;
     if (rst) begin
       \$412  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$413  = rq3_half_1;
+    \$413  = rq3_half_7;
     if (rst) begin
       \$413  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$414  = rq3_half_2;
+    \$414  = rq3_half_8;
     if (rst) begin
       \$414  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$415  = rq3_half_3;
+    \$415  = \$129 ;
     if (rst) begin
       \$415  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$416  = rq3_half_4;
+    \$416  = rq3_mask_1;
     if (rst) begin
       \$416  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$417  = rq3_half_5;
+    \$417  = rq3_mask_2;
     if (rst) begin
       \$417  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$418  = rq3_half_6;
+    \$418  = rq3_mask_3;
     if (rst) begin
       \$418  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$419  = rq3_half_7;
+    \$419  = rq3_mask_4;
     if (rst) begin
       \$419  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$420  = rq3_half_8;
+    \$420  = rq3_mask_5;
     if (rst) begin
       \$420  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$421  = \$135 ;
+    \$421  = rq3_mask_6;
     if (rst) begin
       \$421  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$422  = rq3_mask_1;
+    \$422  = rq3_mask_7;
     if (rst) begin
       \$422  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$423  = rq3_mask_2;
+    \$423  = rq3_mask_8;
     if (rst) begin
       \$423  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$424  = rq3_mask_3;
+    \$424  = i__payload[95:72];
     if (rst) begin
-      \$424  = 49'h0000000000000;
+      \$424  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$425  = rq3_mask_4;
+    \$425  = rq3_x[16:0];
     if (rst) begin
-      \$425  = 49'h0000000000000;
+      \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$426  = rq3_mask_5;
+    \$426  = rq3_mult_1[16:0];
     if (rst) begin
-      \$426  = 49'h0000000000000;
+      \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$427  = rq3_mask_6;
+    \$427  = \$130 ;
     if (rst) begin
-      \$427  = 49'h0000000000000;
+      \$427  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$428  = rq3_mask_7;
+    \$428  = rq3_part0_0;
     if (rst) begin
-      \$428  = 49'h0000000000000;
+      \$428  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$429  = rq3_mask_8;
+    \$429  = rq3_part0_0_r;
     if (rst) begin
-      \$429  = 49'h0000000000000;
+      \$429  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$430  = i__payload[95:72];
+    \$430  = rq3_x[16:0];
     if (rst) begin
-      \$430  = 24'h000000;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$431  = rq3_x[16:0];
+    \$431  = rq3_mult_1[24:17];
     if (rst) begin
-      \$431  = 17'h00000;
+      \$431  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$432  = rq3_mult_1[16:0];
+    \$432  = \$131 ;
     if (rst) begin
-      \$432  = 17'h00000;
+      \$432  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$433  = \$136 ;
+    \$433  = rq3_part0_1;
     if (rst) begin
-      \$433  = 34'h000000000;
+      \$433  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$434  = rq3_part0_0;
+    \$434  = rq3_part0_1_r;
     if (rst) begin
-      \$434  = 34'h000000000;
+      \$434  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$435  = rq3_part0_0_r;
+    \$435  = rq3_x[23:17];
     if (rst) begin
-      \$435  = 34'h000000000;
+      \$435  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$436  = rq3_x[16:0];
+    \$436  = rq3_mult_1[16:0];
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$437  = rq3_mult_1[24:17];
+    \$437  = \$132 ;
     if (rst) begin
-      \$437  = 8'h00;
+      \$437  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$438  = \$137 ;
+    \$438  = rq3_part1_0;
     if (rst) begin
-      \$438  = 25'h0000000;
+      \$438  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$439  = rq3_part0_1;
+    \$439  = rq3_part1_0_r;
     if (rst) begin
-      \$439  = 25'h0000000;
+      \$439  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$440  = rq3_part0_1_r;
+    \$440  = rq3_x[23:17];
     if (rst) begin
-      \$440  = 25'h0000000;
+      \$440  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$441  = rq3_x[23:17];
+    \$441  = rq3_mult_1[24:17];
     if (rst) begin
-      \$441  = 7'h00;
+      \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$442  = rq3_mult_1[16:0];
+    \$442  = \$133 ;
     if (rst) begin
-      \$442  = 17'h00000;
+      \$442  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$443  = \$138 ;
+    \$443  = rq3_part1_1;
     if (rst) begin
-      \$443  = 24'h000000;
+      \$443  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$444  = rq3_part1_0;
+    \$444  = rq3_part1_1_r;
     if (rst) begin
-      \$444  = 24'h000000;
+      \$444  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$445  = rq3_part1_0_r;
+    \$445  = \$137 [48:0];
     if (rst) begin
-      \$445  = 24'h000000;
+      \$445  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$446  = rq3_x[23:17];
+    \$446  = \$141 [48:0];
     if (rst) begin
-      \$446  = 7'h00;
+      \$446  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$447  = rq3_mult_1[24:17];
+    \$447  = \$143 [48:0];
     if (rst) begin
-      \$447  = 8'h00;
+      \$447  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$448  = \$139 ;
+    \$448  = \$144 ;
     if (rst) begin
-      \$448  = 15'h0000;
+      \$448  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$449  = rq3_part1_1;
+    \$449  = \$145 ;
     if (rst) begin
-      \$449  = 15'h0000;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$450  = rq3_part1_1_r;
+    \$450  = \$148 ;
     if (rst) begin
-      \$450  = 15'h0000;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$451  = \$143 [48:0];
+    \$451  = \$152 [7:0];
     if (rst) begin
-      \$451  = 49'h0000000000000;
+      \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$452  = \$147 [48:0];
+    \$452  = \$157 ;
     if (rst) begin
-      \$452  = 49'h0000000000000;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$453  = \$149 [48:0];
+    \$453  = \$162 ;
     if (rst) begin
-      \$453  = 49'h0000000000000;
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$454  = \$150 ;
+    \$454  = \$12 [3:0];
     if (rst) begin
-      \$454  = 49'h0000000000000;
+      \$454  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$455  = \$151 ;
+    \$455  = \$169 ;
     if (rst) begin
-      \$455  = 1'h0;
+      \$455  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$456  = \$154 ;
+    \$456  = \$signature__addr ;
+    if (\$176 ) begin
+      \$456  = \$179 [3:0];
+    end
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$457  = \$158 [7:0];
+    \$457  = rport__addr;
+    if (\$183 ) begin
+      \$457  = \$186 [3:0];
+    end
     if (rst) begin
-      \$457  = 8'h00;
+      \$457  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$458  = \$163 ;
+    \$458  = \$199 [3:0];
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$459  = \$168 ;
+    \$459  = o__valid;
+    if (\$201 ) begin
+      \$459  = \$203 ;
+    end
     if (rst) begin
       \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$460  = \$12 [3:0];
-    if (rst) begin
-      \$460  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$461  = \$175 ;
-    if (rst) begin
-      \$461  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$462  = \$signature__addr ;
-    if (\$182 ) begin
-      \$462  = \$185 [3:0];
+    \$460  = o__payload;
+    if (\$201 ) begin
+      \$460  = \$205 ;
     end
     if (rst) begin
-      \$462  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$463  = rport__addr;
-    if (\$189 ) begin
-      \$463  = \$192 [3:0];
-    end
-    if (rst) begin
-      \$463  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$464  = \$205 [3:0];
-    if (rst) begin
-      \$464  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$465  = o__valid;
-    if (\$207 ) begin
-      \$465  = \$209 ;
-    end
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$466  = o__payload;
-    if (\$207 ) begin
-      \$466  = \$211 ;
-    end
-    if (rst) begin
-      \$466  = 32'd0;
+      \$460  = 32'd0;
     end
   end
   always @* begin
@@ -15930,13 +15811,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$24  = 25'h1984122;
+          \$18  = 25'h1984122;
       2'h1:
-          \$24  = 25'h133ab18;
+          \$18  = 25'h133ab18;
       2'h2:
-          \$24  = 25'h113ae97;
+          \$18  = 25'h113ae97;
       2'h3:
-          \$24  = 25'h18254b8;
+          \$18  = 25'h18254b8;
     endcase
   end
   always @* begin
@@ -15944,13 +15825,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$58  = 25'h10c0c1a;
+          \$52  = 25'h10c0c1a;
       2'h1:
-          \$58  = 25'h14e34f3;
+          \$52  = 25'h14e34f3;
       2'h2:
-          \$58  = 25'h12d2426;
+          \$52  = 25'h12d2426;
       2'h3:
-          \$58  = 25'h1420497;
+          \$52  = 25'h1420497;
     endcase
   end
   always @* begin
@@ -15958,13 +15839,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$59  = 6'h21;
+          \$53  = 6'h21;
       2'h1:
-          \$59  = 6'h21;
+          \$53  = 6'h21;
       2'h2:
-          \$59  = 6'h21;
+          \$53  = 6'h21;
       2'h3:
-          \$59  = 6'h2e;
+          \$53  = 6'h2e;
     endcase
   end
   always @* begin
@@ -15972,13 +15853,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$60  = 46'h000100000000;
+          \$54  = 46'h000100000000;
       2'h1:
-          \$60  = 46'h000100000000;
+          \$54  = 46'h000100000000;
       2'h2:
-          \$60  = 46'h000100000000;
+          \$54  = 46'h000100000000;
       2'h3:
-          \$60  = 46'h200000000000;
+          \$54  = 46'h200000000000;
     endcase
   end
   always @* begin
@@ -15986,13 +15867,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$61  = 46'h0001ffffffff;
+          \$55  = 46'h0001ffffffff;
       2'h1:
-          \$61  = 46'h0001ffffffff;
+          \$55  = 46'h0001ffffffff;
       2'h2:
-          \$61  = 46'h0001ffffffff;
+          \$55  = 46'h0001ffffffff;
       2'h3:
-          \$61  = 46'h3fffffffffff;
+          \$55  = 46'h3fffffffffff;
     endcase
   end
   always @* begin
@@ -16000,13 +15881,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$95  = 25'h1da8e2c;
+          \$89  = 25'h1da8e2c;
       2'h1:
-          \$95  = 25'h15786a6;
+          \$89  = 25'h15786a6;
       2'h2:
-          \$95  = 25'h194b687;
+          \$89  = 25'h194b687;
       2'h3:
-          \$95  = 25'h18206ca;
+          \$89  = 25'h18206ca;
     endcase
   end
   always @* begin
@@ -16014,13 +15895,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$96  = 6'h22;
+          \$90  = 6'h22;
       2'h1:
-          \$96  = 6'h21;
+          \$90  = 6'h21;
       2'h2:
-          \$96  = 6'h21;
+          \$90  = 6'h21;
       2'h3:
-          \$96  = 6'h31;
+          \$90  = 6'h31;
     endcase
   end
   always @* begin
@@ -16028,13 +15909,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$97  = 49'h0000200000000;
+          \$91  = 49'h0000200000000;
       2'h1:
-          \$97  = 49'h0000100000000;
+          \$91  = 49'h0000100000000;
       2'h2:
-          \$97  = 49'h0000100000000;
+          \$91  = 49'h0000100000000;
       2'h3:
-          \$97  = 49'h1000000000000;
+          \$91  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -16042,13 +15923,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$98  = 49'h00003ffffffff;
+          \$92  = 49'h00003ffffffff;
       2'h1:
-          \$98  = 49'h00001ffffffff;
+          \$92  = 49'h00001ffffffff;
       2'h2:
-          \$98  = 49'h00001ffffffff;
+          \$92  = 49'h00001ffffffff;
       2'h3:
-          \$98  = 49'h1ffffffffffff;
+          \$92  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
@@ -16056,13 +15937,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$132  = 25'h1044daa;
+          \$126  = 25'h1044daa;
       2'h1:
-          \$132  = 25'h142b60e;
+          \$126  = 25'h142b60e;
       2'h2:
-          \$132  = 25'h137c514;
+          \$126  = 25'h137c514;
       2'h3:
-          \$132  = 25'h11af78f;
+          \$126  = 25'h11af78f;
     endcase
   end
   always @* begin
@@ -16070,13 +15951,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$133  = 6'h21;
+          \$127  = 6'h21;
       2'h1:
-          \$133  = 6'h21;
+          \$127  = 6'h21;
       2'h2:
-          \$133  = 6'h21;
+          \$127  = 6'h21;
       2'h3:
-          \$133  = 6'h31;
+          \$127  = 6'h31;
     endcase
   end
   always @* begin
@@ -16084,13 +15965,13 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$134  = 49'h0000100000000;
+          \$128  = 49'h0000100000000;
       2'h1:
-          \$134  = 49'h0000100000000;
+          \$128  = 49'h0000100000000;
       2'h2:
-          \$134  = 49'h0000100000000;
+          \$128  = 49'h0000100000000;
       2'h3:
-          \$134  = 49'h1000000000000;
+          \$128  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -16098,1119 +15979,1162 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$135  = 49'h00001ffffffff;
+          \$129  = 49'h00001ffffffff;
       2'h1:
-          \$135  = 49'h00001ffffffff;
+          \$129  = 49'h00001ffffffff;
       2'h2:
-          \$135  = 49'h00001ffffffff;
+          \$129  = 49'h00001ffffffff;
       2'h3:
-          \$135  = 49'h1ffffffffffff;
+          \$129  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$212  = group;
-    if (\$19 ) begin
-      \$212  = \$22 [1:0];
+    \$206  = group;
+    if (\$13 ) begin
+      \$206  = \$16 [1:0];
     end
     if (rst) begin
-      \$212  = 2'h0;
+      \$206  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$213  = \$23 ;
+    \$207  = \$17 ;
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$208  = rq_valid_1;
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$209  = rq_valid_2;
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$210  = rq_valid_3;
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$211  = rq_valid_4;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$212  = rq_valid_5;
+    if (rst) begin
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$213  = rq_valid_6;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$214  = rq_valid_1;
+    \$214  = rq_valid_7;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$215  = rq_valid_2;
+    \$215  = rq_valid_8;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$216  = rq_valid_3;
+    \$216  = \$signature__en ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$217  = rq_valid_4;
+    \$217  = \$18 ;
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$218  = rq_valid_5;
+    \$218  = rq0_mult_1;
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$219  = rq_valid_6;
+    \$219  = rq0_mult_2;
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$220  = rq_valid_7;
+    \$220  = rq0_mult_3;
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$221  = rq_valid_8;
+    \$221  = rq0_mult_4;
     if (rst) begin
-      \$221  = 1'h0;
+      \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$222  = rq_valid_9;
+    \$222  = rq0_mult_5;
     if (rst) begin
-      \$222  = 1'h0;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$223  = \$24 ;
+    \$223  = rq0_mult_6;
     if (rst) begin
       \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$224  = rq0_mult_1;
+    \$224  = rq0_mult_7;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$225  = rq0_mult_2;
+    \$225  = rq0_mult_8;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$226  = rq0_mult_3;
+    \$226  = i__payload[23:0];
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$227  = rq0_mult_4;
+    \$227  = rq0_x[16:0];
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$228  = rq0_mult_5;
+    \$228  = rq0_mult_1[16:0];
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$229  = rq0_mult_6;
+    \$229  = \$19 ;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$230  = rq0_mult_7;
+    \$230  = rq0_part0_0;
     if (rst) begin
-      \$230  = 25'h0000000;
+      \$230  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$231  = rq0_mult_8;
+    \$231  = rq0_part0_0_r;
     if (rst) begin
-      \$231  = 25'h0000000;
+      \$231  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$232  = i__payload[23:0];
+    \$232  = rq0_x[16:0];
     if (rst) begin
-      \$232  = 24'h000000;
+      \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$233  = rq0_x[16:0];
+    \$233  = rq0_mult_1[24:17];
     if (rst) begin
-      \$233  = 17'h00000;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$234  = rq0_mult_1[16:0];
+    \$234  = \$20 ;
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$235  = \$25 ;
+    \$235  = rq0_part0_1;
     if (rst) begin
-      \$235  = 34'h000000000;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$236  = rq0_part0_0;
+    \$236  = rq0_part0_1_r;
     if (rst) begin
-      \$236  = 34'h000000000;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$237  = rq0_part0_0_r;
+    \$237  = rq0_x[23:17];
     if (rst) begin
-      \$237  = 34'h000000000;
+      \$237  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$238  = rq0_x[16:0];
+    \$238  = rq0_mult_1[16:0];
     if (rst) begin
       \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$239  = rq0_mult_1[24:17];
+    \$239  = \$21 ;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$240  = \$26 ;
+    \$240  = rq0_part1_0;
     if (rst) begin
-      \$240  = 25'h0000000;
+      \$240  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$241  = rq0_part0_1;
+    \$241  = rq0_part1_0_r;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$242  = rq0_part0_1_r;
+    \$242  = rq0_x[23:17];
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$242  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$243  = rq0_x[23:17];
+    \$243  = rq0_mult_1[24:17];
     if (rst) begin
-      \$243  = 7'h00;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$244  = rq0_mult_1[16:0];
+    \$244  = \$22 ;
     if (rst) begin
-      \$244  = 17'h00000;
+      \$244  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$245  = \$27 ;
+    \$245  = rq0_part1_1;
     if (rst) begin
-      \$245  = 24'h000000;
+      \$245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$246  = rq0_part1_0;
+    \$246  = rq0_part1_1_r;
     if (rst) begin
-      \$246  = 24'h000000;
+      \$246  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$247  = rq0_part1_0_r;
+    \$247  = \$26 [48:0];
     if (rst) begin
-      \$247  = 24'h000000;
+      \$247  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$248  = rq0_x[23:17];
+    \$248  = \$30 [48:0];
     if (rst) begin
-      \$248  = 7'h00;
+      \$248  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$249  = rq0_mult_1[24:17];
+    \$249  = \$32 [48:0];
     if (rst) begin
-      \$249  = 8'h00;
+      \$249  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$250  = \$28 ;
+    \$250  = \$33 ;
     if (rst) begin
-      \$250  = 15'h0000;
+      \$250  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$251  = rq0_part1_1;
+    \$251  = \$34 ;
     if (rst) begin
-      \$251  = 15'h0000;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$252  = rq0_part1_1_r;
+    \$252  = \$37 ;
     if (rst) begin
-      \$252  = 15'h0000;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$253  = \$32 [48:0];
+    \$253  = \$41 [7:0];
     if (rst) begin
-      \$253  = 49'h0000000000000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$254  = \$36 [48:0];
+    \$254  = \$46 ;
     if (rst) begin
-      \$254  = 49'h0000000000000;
+      \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$255  = \$38 [48:0];
+    \$255  = \$51 ;
     if (rst) begin
-      \$255  = 49'h0000000000000;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$256  = \$39 ;
+    \$256  = \$52 ;
     if (rst) begin
-      \$256  = 49'h0000000000000;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$257  = \$40 ;
+    \$257  = rq1_mult_1;
     if (rst) begin
-      \$257  = 1'h0;
+      \$257  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$258  = \$43 ;
+    \$258  = rq1_mult_2;
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$259  = \$47 [7:0];
+    \$259  = rq1_mult_3;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$260  = \$52 ;
+    \$260  = rq1_mult_4;
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$261  = \$57 ;
+    \$261  = rq1_mult_5;
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$262  = \$58 ;
+    \$262  = rq1_mult_6;
     if (rst) begin
       \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$263  = rq1_mult_1;
+    \$263  = rq1_mult_7;
     if (rst) begin
       \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$264  = rq1_mult_2;
+    \$264  = rq1_mult_8;
     if (rst) begin
       \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$265  = rq1_mult_3;
+    \$265  = \$53 ;
     if (rst) begin
-      \$265  = 25'h0000000;
+      \$265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$266  = rq1_mult_4;
+    \$266  = rq1_shift_1;
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$267  = rq1_mult_5;
+    \$267  = rq1_shift_2;
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$268  = rq1_mult_6;
+    \$268  = rq1_shift_3;
     if (rst) begin
-      \$268  = 25'h0000000;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$269  = rq1_mult_7;
+    \$269  = rq1_shift_4;
     if (rst) begin
-      \$269  = 25'h0000000;
+      \$269  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$270  = rq1_mult_8;
+    \$270  = rq1_shift_5;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$271  = \$59 ;
+    \$271  = rq1_shift_6;
     if (rst) begin
       \$271  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$272  = rq1_shift_1;
+    \$272  = rq1_shift_7;
     if (rst) begin
       \$272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$273  = rq1_shift_2;
+    \$273  = rq1_shift_8;
     if (rst) begin
       \$273  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$274  = rq1_shift_3;
+    \$274  = \$54 ;
     if (rst) begin
-      \$274  = 6'h00;
+      \$274  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$275  = rq1_shift_4;
+    \$275  = rq1_half_1;
     if (rst) begin
-      \$275  = 6'h00;
+      \$275  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$276  = rq1_shift_5;
+    \$276  = rq1_half_2;
     if (rst) begin
-      \$276  = 6'h00;
+      \$276  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$277  = rq1_shift_6;
+    \$277  = rq1_half_3;
     if (rst) begin
-      \$277  = 6'h00;
+      \$277  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$278  = rq1_shift_7;
+    \$278  = rq1_half_4;
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$279  = rq1_shift_8;
+    \$279  = rq1_half_5;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$280  = \$60 ;
+    \$280  = rq1_half_6;
     if (rst) begin
       \$280  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$281  = rq1_half_1;
+    \$281  = rq1_half_7;
     if (rst) begin
       \$281  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$282  = rq1_half_2;
+    \$282  = rq1_half_8;
     if (rst) begin
       \$282  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$283  = rq1_half_3;
+    \$283  = \$55 ;
     if (rst) begin
       \$283  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$284  = rq1_half_4;
+    \$284  = rq1_mask_1;
     if (rst) begin
       \$284  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$285  = rq1_half_5;
+    \$285  = rq1_mask_2;
     if (rst) begin
       \$285  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$286  = rq1_half_6;
+    \$286  = rq1_mask_3;
     if (rst) begin
       \$286  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$287  = rq1_half_7;
+    \$287  = rq1_mask_4;
     if (rst) begin
       \$287  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$288  = rq1_half_8;
+    \$288  = rq1_mask_5;
     if (rst) begin
       \$288  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$289  = \$61 ;
+    \$289  = rq1_mask_6;
     if (rst) begin
       \$289  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$290  = rq1_mask_1;
+    \$290  = rq1_mask_7;
     if (rst) begin
       \$290  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$291  = rq1_mask_2;
+    \$291  = rq1_mask_8;
     if (rst) begin
       \$291  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$292  = rq1_mask_3;
+    \$292  = i__payload[47:24];
     if (rst) begin
-      \$292  = 46'h000000000000;
+      \$292  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$293  = rq1_mask_4;
+    \$293  = rq1_x[16:0];
     if (rst) begin
-      \$293  = 46'h000000000000;
+      \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$294  = rq1_mask_5;
+    \$294  = rq1_mult_1[16:0];
     if (rst) begin
-      \$294  = 46'h000000000000;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$295  = rq1_mask_6;
+    \$295  = \$56 ;
     if (rst) begin
-      \$295  = 46'h000000000000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$296  = rq1_mask_7;
+    \$296  = rq1_part0_0;
     if (rst) begin
-      \$296  = 46'h000000000000;
+      \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$297  = rq1_mask_8;
+    \$297  = rq1_part0_0_r;
     if (rst) begin
-      \$297  = 46'h000000000000;
+      \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$298  = i__payload[47:24];
+    \$298  = rq1_x[16:0];
     if (rst) begin
-      \$298  = 24'h000000;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$299  = rq1_x[16:0];
+    \$299  = rq1_mult_1[24:17];
     if (rst) begin
-      \$299  = 17'h00000;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$300  = rq1_mult_1[16:0];
+    \$300  = \$57 ;
     if (rst) begin
-      \$300  = 17'h00000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$301  = \$62 ;
+    \$301  = rq1_part0_1;
     if (rst) begin
-      \$301  = 34'h000000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$302  = rq1_part0_0;
+    \$302  = rq1_part0_1_r;
     if (rst) begin
-      \$302  = 34'h000000000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$303  = rq1_part0_0_r;
+    \$303  = rq1_x[23:17];
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$303  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$304  = rq1_x[16:0];
+    \$304  = rq1_mult_1[16:0];
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$305  = rq1_mult_1[24:17];
+    \$305  = \$58 ;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$306  = \$63 ;
+    \$306  = rq1_part1_0;
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$307  = rq1_part0_1;
+    \$307  = rq1_part1_0_r;
     if (rst) begin
-      \$307  = 25'h0000000;
+      \$307  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$308  = rq1_part0_1_r;
+    \$308  = rq1_x[23:17];
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$309  = rq1_x[23:17];
+    \$309  = rq1_mult_1[24:17];
     if (rst) begin
-      \$309  = 7'h00;
+      \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$310  = rq1_mult_1[16:0];
+    \$310  = \$59 ;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$310  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$311  = \$64 ;
+    \$311  = rq1_part1_1;
     if (rst) begin
-      \$311  = 24'h000000;
+      \$311  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$312  = rq1_part1_0;
+    \$312  = rq1_part1_1_r;
     if (rst) begin
-      \$312  = 24'h000000;
+      \$312  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$313  = rq1_part1_0_r;
+    \$313  = \$63 [48:0];
     if (rst) begin
-      \$313  = 24'h000000;
+      \$313  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$314  = rq1_x[23:17];
+    \$314  = \$67 [48:0];
     if (rst) begin
-      \$314  = 7'h00;
+      \$314  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$315  = rq1_mult_1[24:17];
+    \$315  = \$69 [48:0];
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$316  = \$65 ;
+    \$316  = \$70 ;
     if (rst) begin
-      \$316  = 15'h0000;
+      \$316  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$317  = rq1_part1_1;
+    \$317  = \$71 ;
     if (rst) begin
-      \$317  = 15'h0000;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$318  = rq1_part1_1_r;
+    \$318  = \$74 ;
     if (rst) begin
-      \$318  = 15'h0000;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$319  = \$69 [48:0];
+    \$319  = \$78 [7:0];
     if (rst) begin
-      \$319  = 49'h0000000000000;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$320  = \$73 [48:0];
+    \$320  = \$83 ;
     if (rst) begin
-      \$320  = 49'h0000000000000;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$321  = \$75 [48:0];
+    \$321  = \$88 ;
     if (rst) begin
-      \$321  = 49'h0000000000000;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$322  = \$76 ;
+    \$322  = \$89 ;
     if (rst) begin
-      \$322  = 49'h0000000000000;
+      \$322  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$323  = \$77 ;
+    \$323  = rq2_mult_1;
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$324  = \$80 ;
+    \$324  = rq2_mult_2;
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$325  = \$84 [7:0];
+    \$325  = rq2_mult_3;
     if (rst) begin
-      \$325  = 8'h00;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$326  = \$89 ;
+    \$326  = rq2_mult_4;
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$327  = \$94 ;
+    \$327  = rq2_mult_5;
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$328  = \$95 ;
+    \$328  = rq2_mult_6;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$329  = rq2_mult_1;
+    \$329  = rq2_mult_7;
     if (rst) begin
       \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$330  = rq2_mult_2;
+    \$330  = rq2_mult_8;
     if (rst) begin
       \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$331  = rq2_mult_3;
+    \$331  = \$90 ;
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$332  = rq2_mult_4;
+    \$332  = rq2_shift_1;
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$333  = rq2_mult_5;
+    \$333  = rq2_shift_2;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$334  = rq2_mult_6;
+    \$334  = rq2_shift_3;
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$335  = rq2_mult_7;
+    \$335  = rq2_shift_4;
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$336  = rq2_mult_8;
+    \$336  = rq2_shift_5;
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$337  = \$96 ;
+    \$337  = rq2_shift_6;
     if (rst) begin
       \$337  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$338  = rq2_shift_1;
+    \$338  = rq2_shift_7;
     if (rst) begin
       \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$339  = rq2_shift_2;
+    \$339  = rq2_shift_8;
     if (rst) begin
       \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$340  = rq2_shift_3;
+    \$340  = \$91 ;
     if (rst) begin
-      \$340  = 6'h00;
+      \$340  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$341  = rq2_shift_4;
+    \$341  = rq2_half_1;
     if (rst) begin
-      \$341  = 6'h00;
+      \$341  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$342  = rq2_shift_5;
+    \$342  = rq2_half_2;
     if (rst) begin
-      \$342  = 6'h00;
+      \$342  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$343  = rq2_shift_6;
+    \$343  = rq2_half_3;
     if (rst) begin
-      \$343  = 6'h00;
+      \$343  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$344  = rq2_shift_7;
+    \$344  = rq2_half_4;
     if (rst) begin
-      \$344  = 6'h00;
+      \$344  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$345  = rq2_shift_8;
+    \$345  = rq2_half_5;
     if (rst) begin
-      \$345  = 6'h00;
+      \$345  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$346  = \$97 ;
+    \$346  = rq2_half_6;
     if (rst) begin
       \$346  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$347  = rq2_half_1;
+    \$347  = rq2_half_7;
     if (rst) begin
       \$347  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$348  = rq2_half_2;
+    \$348  = rq2_half_8;
     if (rst) begin
       \$348  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$349  = rq2_half_3;
+    \$349  = \$92 ;
     if (rst) begin
       \$349  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$350  = rq2_half_4;
+    \$350  = rq2_mask_1;
     if (rst) begin
       \$350  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$351  = rq2_half_5;
+    \$351  = rq2_mask_2;
     if (rst) begin
       \$351  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$352  = rq2_half_6;
+    \$352  = rq2_mask_3;
     if (rst) begin
       \$352  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$353  = rq2_half_7;
+    \$353  = rq2_mask_4;
     if (rst) begin
       \$353  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$354  = rq2_half_8;
+    \$354  = rq2_mask_5;
     if (rst) begin
       \$354  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$355  = \$98 ;
+    \$355  = rq2_mask_6;
     if (rst) begin
       \$355  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$356  = rq2_mask_1;
+    \$356  = rq2_mask_7;
     if (rst) begin
       \$356  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$357  = rq2_mask_2;
+    \$357  = rq2_mask_8;
     if (rst) begin
       \$357  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$358  = rq2_mask_3;
+    \$358  = i__payload[71:48];
     if (rst) begin
-      \$358  = 49'h0000000000000;
+      \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$359  = rq2_mask_4;
+    \$359  = rq2_x[16:0];
     if (rst) begin
-      \$359  = 49'h0000000000000;
+      \$359  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$360  = rq2_mask_5;
+    \$360  = rq2_mult_1[16:0];
     if (rst) begin
-      \$360  = 49'h0000000000000;
+      \$360  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$361  = rq2_mask_6;
+    \$361  = \$93 ;
     if (rst) begin
-      \$361  = 49'h0000000000000;
+      \$361  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$362  = rq2_mask_7;
+    \$362  = rq2_part0_0;
     if (rst) begin
-      \$362  = 49'h0000000000000;
+      \$362  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$363  = rq2_mask_8;
+    \$363  = rq2_part0_0_r;
     if (rst) begin
-      \$363  = 49'h0000000000000;
+      \$363  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$364  = i__payload[71:48];
+    \$364  = rq2_x[16:0];
     if (rst) begin
-      \$364  = 24'h000000;
+      \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$365  = rq2_x[16:0];
+    \$365  = rq2_mult_1[24:17];
     if (rst) begin
-      \$365  = 17'h00000;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$366  = rq2_mult_1[16:0];
+    \$366  = \$94 ;
     if (rst) begin
-      \$366  = 17'h00000;
+      \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$367  = \$99 ;
+    \$367  = rq2_part0_1;
     if (rst) begin
-      \$367  = 34'h000000000;
+      \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$368  = rq2_part0_0;
+    \$368  = rq2_part0_1_r;
     if (rst) begin
-      \$368  = 34'h000000000;
+      \$368  = 25'h0000000;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$12 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -17232,25 +17156,25 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_in[7:0] = \$2 ;
   assign rq0_rem[48:33] = 16'h0000;
   assign rq0_rem[32:0] = rq0_prod[32:0];
-  assign \$29  = { 1'h0, rq0_part0_0_rr };
-  assign \$31  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$33  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$35  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$39  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$42  = 1'h1;
-  assign \$43  = \$41 ;
-  assign \$66  = { 1'h0, rq1_part0_0_rr };
-  assign \$68  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$70  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$72  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$103  = { 1'h0, rq2_part0_0_rr };
-  assign \$105  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$107  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$109  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$140  = { 1'h0, rq3_part0_0_rr };
-  assign \$142  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$144  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$146  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$23  = { 1'h0, rq0_part0_0_rr };
+  assign \$25  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$27  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$33  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$36  = 1'h1;
+  assign \$37  = \$35 ;
+  assign \$60  = { 1'h0, rq1_part0_0_rr };
+  assign \$62  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$64  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$66  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$97  = { 1'h0, rq2_part0_0_rr };
+  assign \$99  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$101  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$103  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$134  = { 1'h0, rq3_part0_0_rr };
+  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -17258,21 +17182,21 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [5:0] \$100 ;
-  wire [5:0] \$101 ;
+  wire [2:0] \$100 ;
+  wire [3:0] \$101 ;
   wire [2:0] \$102 ;
   wire \$103 ;
   wire [2:0] \$104 ;
   wire [3:0] \$105 ;
   wire [2:0] \$106 ;
   wire [3:0] \$107 ;
-  wire [2:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [2:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire [2:0] \$112 ;
-  wire [3:0] \$113 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
@@ -17310,79 +17234,73 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [2:0] \$148 ;
+  wire [2:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [2:0] \$154 ;
+  wire \$154 ;
   wire [2:0] \$155 ;
-  wire \$156 ;
+  wire [2:0] \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [2:0] \$161 ;
-  wire [2:0] \$162 ;
+  wire \$161 ;
+  wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  wire [2:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire [2:0] \$170 ;
+  wire [3:0] \$169 ;
+  wire [6:0] \$17 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire [3:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [31:0] \$175 ;
+  reg [5:0] \$176 ;
+  reg [5:0] \$177 ;
+  reg [1:0] \$178 ;
+  reg [5:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire [31:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [5:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg [5:0] \$185 ;
-  reg [1:0] \$186 ;
-  reg \$187 ;
+  reg [1:0] \$180 ;
+  reg \$181 ;
+  reg [4:0] \$182 ;
+  reg \$183 ;
+  reg [4:0] \$184 ;
+  reg [1:0] \$185 ;
+  reg \$186 ;
+  reg [4:0] \$187 ;
   reg [4:0] \$188 ;
-  reg \$189 ;
+  reg [1:0] \$189 ;
   wire \$19 ;
-  reg [4:0] \$190 ;
-  reg [1:0] \$191 ;
+  reg \$190 ;
+  reg \$191 ;
   reg \$192 ;
-  reg [4:0] \$193 ;
-  reg [4:0] \$194 ;
-  reg [1:0] \$195 ;
+  reg \$193 ;
+  reg [31:0] \$194 ;
+  reg [2:0] \$195 ;
   reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg [1:0] \$199 ;
   wire [6:0] \$2 ;
-  wire \$20 ;
-  reg [31:0] \$200 ;
-  reg [2:0] \$201 ;
-  reg \$202 ;
-  reg [1:0] \$203 ;
-  reg [1:0] \$204 ;
-  reg [1:0] \$205 ;
-  reg \$206 ;
-  reg [31:0] \$207 ;
+  wire [6:0] \$20 ;
+  reg \$200 ;
+  reg [31:0] \$201 ;
   wire \$21 ;
   wire \$22 ;
-  wire [6:0] \$23 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [6:0] \$26 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -17392,30 +17310,30 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [2:0] \$35 ;
+  wire [2:0] \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [2:0] \$38 ;
+  wire [2:0] \$39 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  wire [2:0] \$41 ;
+  reg [5:0] \$40 ;
+  wire \$41 ;
   wire [2:0] \$42 ;
-  wire \$43 ;
-  wire [2:0] \$44 ;
-  wire [2:0] \$45 ;
-  reg [5:0] \$46 ;
+  wire [2:0] \$43 ;
+  wire \$44 ;
+  wire [5:0] \$45 ;
+  wire \$46 ;
   wire \$47 ;
-  wire [2:0] \$48 ;
-  wire [2:0] \$49 ;
+  wire \$48 ;
+  wire [6:0] \$49 ;
   wire [9:0] \$5 ;
-  wire \$50 ;
-  wire [5:0] \$51 ;
+  wire [6:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [6:0] \$55 ;
-  wire [6:0] \$56 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -17429,46 +17347,46 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [2:0] \$69 ;
   wire [31:0] \$7 ;
-  wire \$70 ;
+  wire [2:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire [2:0] \$75 ;
-  wire [2:0] \$76 ;
+  wire [1:0] \$73 ;
+  wire [1:0] \$74 ;
+  wire [5:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [1:0] \$78 ;
   wire [1:0] \$79 ;
   wire [31:0] \$8 ;
-  wire [1:0] \$80 ;
-  wire [5:0] \$81 ;
+  wire [5:0] \$80 ;
+  wire [2:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire [1:0] \$84 ;
-  wire [1:0] \$85 ;
-  wire [5:0] \$86 ;
-  wire [2:0] \$87 ;
+  wire [2:0] \$83 ;
+  wire [3:0] \$84 ;
+  wire [2:0] \$85 ;
+  wire [3:0] \$86 ;
+  wire \$87 ;
   wire \$88 ;
-  wire [2:0] \$89 ;
+  wire [1:0] \$89 ;
   wire [31:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [2:0] \$91 ;
-  wire [3:0] \$92 ;
+  wire [1:0] \$90 ;
+  wire [5:0] \$91 ;
+  wire [5:0] \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire [1:0] \$95 ;
-  wire [1:0] \$96 ;
-  wire [5:0] \$97 ;
-  wire [5:0] \$98 ;
-  wire \$99 ;
+  wire [5:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [2:0] \$96 ;
+  wire \$97 ;
+  wire [2:0] \$98 ;
+  wire [3:0] \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
-  reg [1:0] \$signature__addr$24  = 2'h0;
+  reg [1:0] \$signature__addr$23  = 2'h0;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$26 ;
+  wire [31:0] \$signature__data$25 ;
   wire \$signature__en ;
-  wire \$signature__en$21 ;
+  reg \$signature__en$21  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h00;
@@ -17515,11 +17433,12 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire [1:0] q_wptr;
   reg [31:0] read = 32'd0;
   reg read_valid_1 = 1'h0;
-  reg read_valid_2 = 1'h0;
+  (* init = 1'h0 *)
+  wire read_valid_2;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [5:0] rport__addr;
-  reg [1:0] \rport__addr$27  = 2'h0;
+  reg [1:0] \rport__addr$26  = 2'h0;
   wire [31:0] rport__data;
   wire [31:0] \rport__data$43 ;
   input rst;
@@ -17614,9 +17533,9 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
-      queue[\$signature__addr$24 ] <= q_in;
+      queue[\$signature__addr$23 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$27 ];
+  assign \rport__data$43  = queue[\rport__addr$26 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -17633,312 +17552,421 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$12  = q_owed + \$11 ;
   assign \$13  = o__valid & o__ready;
   assign \$14  = \$12  - \$13 ;
-  assign \$15  = ~ o__valid;
-  assign \$16  = \$15  | o__ready;
-  assign \$17  = | q_stored;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = ~ \$19 ;
-  assign \$signature__en$21  = read_valid_2 & \$20 ;
-  assign \$21  = | w_left;
-  assign \$22  = i__valid & \$21 ;
-  assign \$23  = w_left - \$22 ;
-  assign \$24  = | e_left;
-  assign \$25  = q_room & \$24 ;
-  assign \$26  = e_left - \$25 ;
-  assign \$27  = ! w_left;
-  assign \$28  = w_left == 1'h1;
-  assign \$29  = | w_left;
-  assign \$30  = i__valid & \$29 ;
+  assign \$15  = | w_left;
+  assign \$16  = i__valid & \$15 ;
+  assign \$17  = w_left - \$16 ;
+  assign \$18  = | e_left;
+  assign \$19  = q_room & \$18 ;
+  assign \$20  = e_left - \$19 ;
+  assign \$21  = ! w_left;
+  assign \$22  = w_left == 1'h1;
+  assign \$23  = | w_left;
+  assign \$24  = i__valid & \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = \$21  | \$25 ;
+  assign \$27  = ! e_left;
+  assign \$28  = e_left == 1'h1;
+  assign \$29  = | e_left;
+  assign \$30  = q_room & \$29 ;
   assign \$31  = \$28  & \$30 ;
   assign \$32  = \$27  | \$31 ;
-  assign \$33  = ! e_left;
-  assign \$34  = e_left == 1'h1;
-  assign \$35  = | e_left;
-  assign \$36  = q_room & \$35 ;
-  assign \$37  = \$34  & \$36 ;
-  assign \$38  = \$33  | \$37 ;
-  assign \$39  = \$32  & \$38 ;
-  assign \$40  = step == 2'h2;
-  assign \$41  = step + 1'h1;
-  assign \$42  = \$40  ? 3'h0 : \$41 ;
-  assign \$43  = step == 2'h2;
-  assign \$44  = step + 1'h1;
-  assign \$45  = \$43  ? 3'h0 : \$44 ;
-  assign \$47  = step == 2'h2;
-  assign \$48  = step + 1'h1;
-  assign \$49  = \$47  ? 3'h0 : \$48 ;
-  assign \$50  = ! \$49 ;
-  assign \$51  = \$50  ? 6'h00 : 6'h20;
-  assign \$52  = | w_left;
-  assign \$53  = i__valid & \$52 ;
-  assign \$54  = \$signature__addr  == 6'h3f;
-  assign \$55  = \$signature__addr  + 1'h1;
-  assign \$56  = \$54  ? 7'h00 : \$55 ;
-  assign \$57  = ! w_left;
-  assign \$58  = w_left == 1'h1;
-  assign \$59  = | w_left;
-  assign \$60  = i__valid & \$59 ;
+  assign \$33  = \$26  & \$32 ;
+  assign \$34  = step == 2'h2;
+  assign \$35  = step + 1'h1;
+  assign \$36  = \$34  ? 3'h0 : \$35 ;
+  assign \$37  = step == 2'h2;
+  assign \$38  = step + 1'h1;
+  assign \$39  = \$37  ? 3'h0 : \$38 ;
+  assign \$41  = step == 2'h2;
+  assign \$42  = step + 1'h1;
+  assign \$43  = \$41  ? 3'h0 : \$42 ;
+  assign \$44  = ! \$43 ;
+  assign \$45  = \$44  ? 6'h00 : 6'h20;
+  assign \$46  = | w_left;
+  assign \$47  = i__valid & \$46 ;
+  assign \$48  = \$signature__addr  == 6'h3f;
+  assign \$49  = \$signature__addr  + 1'h1;
+  assign \$50  = \$48  ? 7'h00 : \$49 ;
+  assign \$51  = ! w_left;
+  assign \$52  = w_left == 1'h1;
+  assign \$53  = | w_left;
+  assign \$54  = i__valid & \$53 ;
+  assign \$55  = \$52  & \$54 ;
+  assign \$56  = \$51  | \$55 ;
+  assign \$57  = ! e_left;
+  assign \$58  = e_left == 1'h1;
+  assign \$59  = | e_left;
+  assign \$60  = q_room & \$59 ;
   assign \$61  = \$58  & \$60 ;
   assign \$62  = \$57  | \$61 ;
-  assign \$63  = ! e_left;
-  assign \$64  = e_left == 1'h1;
-  assign \$65  = | e_left;
-  assign \$66  = q_room & \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = \$63  | \$67 ;
-  assign \$69  = \$62  & \$68 ;
-  assign \$70  = step == 2'h2;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = | e_left;
-  assign \$73  = q_room & \$72 ;
-  assign \$74  = g == 2'h3;
-  assign \$75  = g + 1'h1;
-  assign \$76  = \$74  ? 3'h0 : \$75 ;
-  assign \$77  = g == 2'h3;
-  assign \$79  = kx + 1'h1;
-  assign \$80  = \$78  ? 2'h0 : \$79 ;
-  assign \$81  = $signed(col) + $signed(2'h1);
-  assign \$84  = ky + 1'h1;
-  assign \$85  = \$83  ? 2'h0 : \$84 ;
-  assign \$86  = $signed(row) + $signed(2'h1);
-  assign \$87  = slot + 1'h1;
-  assign \$88  = \$87  >= 3'h4;
-  assign \$89  = slot + 1'h1;
-  assign \$90  = \$89  - 3'h4;
-  assign \$91  = slot + 1'h1;
-  assign \$92  = \$88  ? \$90  : { 1'h0, \$91  };
-  assign \$95  = ox + 1'h1;
-  assign \$96  = \$94  ? 2'h0 : \$95 ;
-  assign \$97  = $signed(col_base) + $signed(3'h2);
-  assign \$98  = $signed(col_base) + $signed(3'h2);
-  assign \$100  = $signed(row_base) + $signed(3'h2);
-  assign \$101  = $signed(row_base) + $signed(3'h2);
+  assign \$63  = \$56  & \$62 ;
+  assign \$64  = step == 2'h2;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = | e_left;
+  assign \$67  = q_room & \$66 ;
+  assign \$68  = g == 2'h3;
+  assign \$69  = g + 1'h1;
+  assign \$70  = \$68  ? 3'h0 : \$69 ;
+  assign \$71  = g == 2'h3;
+  assign \$73  = kx + 1'h1;
+  assign \$74  = \$72  ? 2'h0 : \$73 ;
+  assign \$75  = $signed(col) + $signed(2'h1);
+  assign \$78  = ky + 1'h1;
+  assign \$79  = \$77  ? 2'h0 : \$78 ;
+  assign \$80  = $signed(row) + $signed(2'h1);
+  assign \$81  = slot + 1'h1;
+  assign \$82  = \$81  >= 3'h4;
+  assign \$83  = slot + 1'h1;
+  assign \$84  = \$83  - 3'h4;
+  assign \$85  = slot + 1'h1;
+  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
+  assign \$89  = ox + 1'h1;
+  assign \$90  = \$88  ? 2'h0 : \$89 ;
+  assign \$91  = $signed(col_base) + $signed(3'h2);
+  assign \$92  = $signed(col_base) + $signed(3'h2);
+  assign \$94  = $signed(row_base) + $signed(3'h2);
+  assign \$95  = $signed(row_base) + $signed(3'h2);
+  assign \$96  = slot_base + 2'h2;
+  assign \$97  = \$96  >= 3'h4;
+  assign \$98  = slot_base + 2'h2;
+  assign \$99  = \$98  - 3'h4;
+  assign \$100  = slot_base + 2'h2;
+  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
   assign \$102  = slot_base + 2'h2;
   assign \$103  = \$102  >= 3'h4;
   assign \$104  = slot_base + 2'h2;
   assign \$105  = \$104  - 3'h4;
   assign \$106  = slot_base + 2'h2;
   assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = slot_base + 2'h2;
-  assign \$109  = \$108  >= 3'h4;
-  assign \$110  = slot_base + 2'h2;
-  assign \$111  = \$110  - 3'h4;
-  assign \$112  = slot_base + 2'h2;
-  assign \$113  = \$109  ? \$111  : { 1'h0, \$112  };
-  assign \$114  = ! w_left;
-  assign \$115  = w_left == 1'h1;
-  assign \$116  = | w_left;
-  assign \$117  = i__valid & \$116 ;
+  assign \$108  = ! w_left;
+  assign \$109  = w_left == 1'h1;
+  assign \$110  = | w_left;
+  assign \$111  = i__valid & \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = \$108  | \$112 ;
+  assign \$114  = ! e_left;
+  assign \$115  = e_left == 1'h1;
+  assign \$116  = | e_left;
+  assign \$117  = q_room & \$116 ;
   assign \$118  = \$115  & \$117 ;
   assign \$119  = \$114  | \$118 ;
-  assign \$120  = ! e_left;
-  assign \$121  = e_left == 1'h1;
-  assign \$122  = | e_left;
-  assign \$123  = q_room & \$122 ;
-  assign \$124  = \$121  & \$123 ;
-  assign \$125  = \$120  | \$124 ;
-  assign \$126  = \$119  & \$125 ;
-  assign \$127  = step == 2'h2;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = | e_left;
-  assign \$130  = q_room & \$129 ;
-  assign \$131  = $signed(row) < $signed(1'h0);
-  assign \$132  = $signed(row) >= $signed(4'h4);
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = $signed(col) < $signed(1'h0);
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = $signed(col) >= $signed(4'h4);
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = | e_left;
-  assign \$139  = q_room & \$138 ;
-  assign \$140  = o__valid & o__ready;
-  assign \$141  = q_owed < 2'h3;
-  assign \$142  = \$140  ? q_room : \$141 ;
-  assign \$143  = o__valid & o__ready;
-  assign \$144  = \$143  | q_room;
-  assign \$145  = \$139  ? \$142  : \$144 ;
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = | q_stored;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = \$147  & \$149 ;
-  assign \$151  = ~ \$150 ;
-  assign \$152  = read_valid_2 & \$151 ;
-  assign \$153  = \$signature__addr$24  == 2'h2;
-  assign \$154  = \$signature__addr$24  + 1'h1;
-  assign \$155  = \$153  ? 3'h0 : \$154 ;
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = | q_stored;
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = \rport__addr$27  == 2'h2;
-  assign \$161  = \rport__addr$27  + 1'h1;
-  assign \$162  = \$160  ? 3'h0 : \$161 ;
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = | q_stored;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$164  & \$166 ;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = read_valid_2 & \$168 ;
-  assign \$170  = q_stored + \$169 ;
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = | q_stored;
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = \$170  - \$174 ;
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = | q_stored;
-  assign \$179  = \$178  | read_valid_2;
-  assign \$180  = | q_stored;
-  assign \$181  = \$180  ? \rport__data$43  : q_in;
+  assign \$120  = \$113  & \$119 ;
+  assign \$121  = step == 2'h2;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = | e_left;
+  assign \$124  = q_room & \$123 ;
+  assign \$125  = $signed(row) < $signed(1'h0);
+  assign \$126  = $signed(row) >= $signed(4'h4);
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = $signed(col) < $signed(1'h0);
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = $signed(col) >= $signed(4'h4);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = | e_left;
+  assign \$133  = q_room & \$132 ;
+  assign \$134  = o__valid & o__ready;
+  assign \$135  = q_owed < 2'h3;
+  assign \$136  = \$134  ? q_room : \$135 ;
+  assign \$137  = o__valid & o__ready;
+  assign \$138  = \$137  | q_room;
+  assign \$139  = \$133  ? \$136  : \$138 ;
+  assign \$140  = ~ o__valid;
+  assign \$141  = \$140  | o__ready;
+  assign \$142  = | q_stored;
+  assign \$143  = ~ \$142 ;
+  assign \$144  = \$141  & \$143 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$signature__en$21  & \$145 ;
+  assign \$147  = \$signature__addr$23  == 2'h2;
+  assign \$148  = \$signature__addr$23  + 1'h1;
+  assign \$149  = \$147  ? 3'h0 : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = \rport__addr$26  == 2'h2;
+  assign \$155  = \rport__addr$26  + 1'h1;
+  assign \$156  = \$154  ? 3'h0 : \$155 ;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = | q_stored;
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$158  & \$160 ;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$signature__en$21  & \$162 ;
+  assign \$164  = q_stored + \$163 ;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = | q_stored;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = \$164  - \$168 ;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = | q_stored;
+  assign \$173  = \$172  | \$signature__en$21 ;
+  assign \$174  = | q_stored;
+  assign \$175  = \$174  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$182 ;
+    w_left <= \$176 ;
   always @(posedge clk)
-    e_left <= \$183 ;
+    e_left <= \$177 ;
   always @(posedge clk)
-    step <= \$184 ;
+    step <= \$178 ;
   always @(posedge clk)
-    \$signature__addr  <= \$185 ;
+    \$signature__addr  <= \$179 ;
   always @(posedge clk)
-    g <= \$186 ;
+    g <= \$180 ;
   always @(posedge clk)
-    kx <= \$187 ;
+    kx <= \$181 ;
   always @(posedge clk)
-    col <= \$188 ;
+    col <= \$182 ;
   always @(posedge clk)
-    ky <= \$189 ;
+    ky <= \$183 ;
   always @(posedge clk)
-    row <= \$190 ;
+    row <= \$184 ;
   always @(posedge clk)
-    slot <= \$191 ;
+    slot <= \$185 ;
   always @(posedge clk)
-    ox <= \$192 ;
+    ox <= \$186 ;
   always @(posedge clk)
-    col_base <= \$193 ;
+    col_base <= \$187 ;
   always @(posedge clk)
-    row_base <= \$194 ;
+    row_base <= \$188 ;
   always @(posedge clk)
-    slot_base <= \$195 ;
+    slot_base <= \$189 ;
   always @(posedge clk)
-    read_valid_1 <= \$196 ;
+    read_valid_1 <= \$190 ;
   always @(posedge clk)
-    read_valid_2 <= \$197 ;
+    \$signature__en$21  <= \$191 ;
   always @(posedge clk)
-    pad_reg <= \$198 ;
+    pad_reg <= \$192 ;
   always @(posedge clk)
-    pad_reg2 <= \$199 ;
+    pad_reg2 <= \$193 ;
   always @(posedge clk)
-    read <= \$200 ;
+    read <= \$194 ;
   always @(posedge clk)
-    q_owed <= \$201 ;
+    q_owed <= \$195 ;
   always @(posedge clk)
-    q_room <= \$202 ;
+    q_room <= \$196 ;
   always @(posedge clk)
-    \$signature__addr$24  <= \$203 ;
+    \$signature__addr$23  <= \$197 ;
   always @(posedge clk)
-    \rport__addr$27  <= \$204 ;
+    \rport__addr$26  <= \$198 ;
   always @(posedge clk)
-    q_stored <= \$205 ;
+    q_stored <= \$199 ;
   always @(posedge clk)
-    o__valid <= \$206 ;
+    o__valid <= \$200 ;
   always @(posedge clk)
-    o__payload <= \$207 ;
+    o__payload <= \$201 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$46  = 6'h00;
-    casez (\$45 )
+    \$40  = 6'h00;
+    casez (\$39 )
       3'h0:
-          \$46  = 6'h20;
+          \$40  = 6'h20;
       3'h1:
-          \$46  = 6'h20;
+          \$40  = 6'h20;
       3'h2:
-          \$46  = 6'h00;
+          \$40  = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$182  = \$23 [5:0];
-    if (\$39 ) begin
-      \$182  = \$46 ;
+    \$176  = \$17 [5:0];
+    if (\$33 ) begin
+      \$176  = \$40 ;
     end
     if (rst) begin
-      \$182  = 6'h20;
+      \$176  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$183  = \$26 [5:0];
-    if (\$39 ) begin
-      \$183  = \$51 ;
+    \$177  = \$20 [5:0];
+    if (\$33 ) begin
+      \$177  = \$45 ;
     end
     if (rst) begin
-      \$183  = 6'h00;
+      \$177  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$184  = step;
-    if (\$39 ) begin
-      \$184  = \$42 [1:0];
+    \$178  = step;
+    if (\$33 ) begin
+      \$178  = \$36 [1:0];
     end
     if (rst) begin
-      \$184  = 2'h0;
+      \$178  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$185  = \$signature__addr ;
-    if (\$53 ) begin
-      \$185  = \$56 [5:0];
+    \$179  = \$signature__addr ;
+    if (\$47 ) begin
+      \$179  = \$50 [5:0];
     end
-    if (\$71 ) begin
-      \$185  = 6'h00;
+    if (\$65 ) begin
+      \$179  = 6'h00;
     end
     if (rst) begin
-      \$185  = 6'h00;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$186  = g;
-    if (\$73 ) begin
-      \$186  = \$76 [1:0];
+    \$180  = g;
+    if (\$67 ) begin
+      \$180  = \$70 [1:0];
     end
     if (rst) begin
-      \$186  = 2'h0;
+      \$180  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$187  = kx;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        \$187  = \$80 [0];
+    \$181  = kx;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        \$181  = \$74 [0];
       end
     end
     if (rst) begin
-      \$187  = 1'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$188  = col;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        \$188  = \$81 [4:0];
-        if (\$82 ) begin
-          \$188  = col_base;
-          if (\$93 ) begin
-            \$188  = \$98 [4:0];
-            if (\$99 ) begin
-              \$188  = 5'h00;
+    \$182  = col;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        \$182  = \$75 [4:0];
+        if (\$76 ) begin
+          \$182  = col_base;
+          if (\$87 ) begin
+            \$182  = \$92 [4:0];
+            if (\$93 ) begin
+              \$182  = 5'h00;
             end
           end
         end
       end
+    end
+    if (rst) begin
+      \$182  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$183  = ky;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          \$183  = \$79 [0];
+        end
+      end
+    end
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$184  = row;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          \$184  = \$80 [4:0];
+          if (\$87 ) begin
+            \$184  = row_base;
+            if (\$93 ) begin
+              \$184  = \$95 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$122 ) begin
+      \$184  = 5'h00;
+    end
+    if (rst) begin
+      \$184  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$185  = slot;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          \$185  = \$86 [1:0];
+          if (\$87 ) begin
+            \$185  = slot_base;
+            if (\$93 ) begin
+              \$185  = \$107 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$122 ) begin
+      \$185  = 2'h0;
+    end
+    if (rst) begin
+      \$185  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$186  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$186  = \$90 [0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$187  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$187  = \$91 [4:0];
+            if (\$93 ) begin
+              \$187  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$187  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$188  = row_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$188  = \$94 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$122 ) begin
+      \$188  = 5'h00;
     end
     if (rst) begin
       \$188  = 5'h00;
@@ -17946,244 +17974,129 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$189  = ky;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$189  = \$85 [0];
-        end
-      end
-    end
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$190  = row;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$190  = \$86 [4:0];
-          if (\$93 ) begin
-            \$190  = row_base;
-            if (\$99 ) begin
-              \$190  = \$101 [4:0];
+    \$189  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$189  = \$101 [1:0];
             end
           end
         end
       end
     end
-    if (\$128 ) begin
-      \$190  = 5'h00;
+    if (\$122 ) begin
+      \$189  = 2'h0;
     end
     if (rst) begin
-      \$190  = 5'h00;
+      \$189  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$191  = slot;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          \$191  = \$92 [1:0];
-          if (\$93 ) begin
-            \$191  = slot_base;
-            if (\$99 ) begin
-              \$191  = \$113 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$191  = 2'h0;
-    end
+    \$190  = \$124 ;
     if (rst) begin
-      \$191  = 2'h0;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$192  = ox;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$192  = \$96 [0];
-          end
-        end
-      end
+    \$191  = read_valid_1;
+    if (rst) begin
+      \$191  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$192  = \$131 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$193  = col_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            \$193  = \$97 [4:0];
-            if (\$99 ) begin
-              \$193  = 5'h00;
-            end
-          end
-        end
-      end
-    end
+    \$193  = pad_reg;
     if (rst) begin
-      \$193  = 5'h00;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$194  = row_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$194  = \$100 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$194  = 5'h00;
-    end
+    \$194  = rport__data;
     if (rst) begin
-      \$194  = 5'h00;
+      \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$195  = slot_base;
-    if (\$73 ) begin
-      if (\$77 ) begin
-        if (\$82 ) begin
-          if (\$93 ) begin
-            if (\$99 ) begin
-              \$195  = \$107 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$128 ) begin
-      \$195  = 2'h0;
-    end
+    \$195  = \$14 [2:0];
     if (rst) begin
-      \$195  = 2'h0;
+      \$195  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$196  = \$130 ;
+    \$196  = \$139 ;
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$197  = read_valid_1;
+    \$197  = \$signature__addr$23 ;
+    if (\$146 ) begin
+      \$197  = \$149 [1:0];
+    end
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$198  = \$137 ;
+    \$198  = \rport__addr$26 ;
+    if (\$153 ) begin
+      \$198  = \$156 [1:0];
+    end
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$199  = pad_reg;
+    \$199  = \$169 [1:0];
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$200  = rport__data;
+    \$200  = o__valid;
+    if (\$171 ) begin
+      \$200  = \$173 ;
+    end
     if (rst) begin
-      \$200  = 32'd0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$201  = \$14 [2:0];
-    if (rst) begin
-      \$201  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$202  = \$145 ;
-    if (rst) begin
-      \$202  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$203  = \$signature__addr$24 ;
-    if (\$152 ) begin
-      \$203  = \$155 [1:0];
+    \$201  = o__payload;
+    if (\$171 ) begin
+      \$201  = \$175 ;
     end
     if (rst) begin
-      \$203  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$204  = \rport__addr$27 ;
-    if (\$159 ) begin
-      \$204  = \$162 [1:0];
-    end
-    if (rst) begin
-      \$204  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$205  = \$175 [1:0];
-    if (rst) begin
-      \$205  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$206  = o__valid;
-    if (\$177 ) begin
-      \$206  = \$179 ;
-    end
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$207  = o__payload;
-    if (\$177 ) begin
-      \$207  = \$181 ;
-    end
-    if (rst) begin
-      \$207  = 32'd0;
+      \$201  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [5:0];
   assign q_owed_next = \$14 [2:0];
-  assign q_wptr = \$signature__addr$24 ;
-  assign \$signature__data$26  = q_in;
-  assign q_rptr = \rport__addr$27 ;
+  assign read_valid_2 = \$signature__en$21 ;
+  assign q_wptr = \$signature__addr$23 ;
+  assign \$signature__data$25  = q_in;
+  assign q_rptr = \rport__addr$26 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -18200,12 +18113,12 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$78  = kx;
-  assign \$82  = kx;
-  assign \$83  = ky;
-  assign \$93  = ky;
-  assign \$94  = ox;
-  assign \$99  = ox;
+  assign \$72  = kx;
+  assign \$76  = kx;
+  assign \$77  = ky;
+  assign \$87  = ky;
+  assign \$88  = ox;
+  assign \$93  = ox;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -18214,28 +18127,22 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$1 ;
   wire [2:0] \$10 ;
   reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
+  reg \$101 ;
+  reg [1:0] \$102 ;
+  reg \$103 ;
   reg [7:0] \$104 ;
   reg [7:0] \$105 ;
   reg [7:0] \$106 ;
-  reg \$107 ;
-  reg [1:0] \$108 ;
+  reg [7:0] \$107 ;
+  reg [2:0] \$108 ;
   reg \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg \$115 ;
-  reg [1:0] \$116 ;
-  reg [1:0] \$117 ;
-  reg [1:0] \$118 ;
-  reg \$119 ;
+  reg [1:0] \$110 ;
+  reg [1:0] \$111 ;
+  reg [1:0] \$112 ;
+  reg \$113 ;
+  reg [31:0] \$114 ;
   wire \$12 ;
-  reg [31:0] \$120 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -18306,17 +18213,17 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [3:0] \$74 ;
   wire \$75 ;
   wire [4:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [1:0] \$77 ;
+  reg [1:0] \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  reg [1:0] \$83 ;
-  reg [1:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
+  reg \$80 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [7:0] \$83 ;
+  reg [7:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
   reg [7:0] \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
@@ -18334,6 +18241,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
+  (* init = 1'h0 *)
   wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
   reg [7:0] acc0_1 = 8'h00;
@@ -18417,7 +18325,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     queue[2] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
+    if (max_valid)
       queue[q_wptr] <= q_in;
   end
   assign rport__data = queue[q_rptr];
@@ -18502,135 +18410,185 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$74  = q_owed + \$73 ;
   assign \$75  = o__valid & o__ready;
   assign \$76  = \$74  - \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$78  & \$80 ;
-  assign \$82  = ~ \$81 ;
-  assign \$signature__en  = max_valid & \$82 ;
   always @(posedge clk)
-    group <= \$83 ;
+    group <= \$77 ;
   always @(posedge clk)
-    element <= \$84 ;
+    element <= \$78 ;
   always @(posedge clk)
-    first_0 <= \$85 ;
+    first_0 <= \$79 ;
   always @(posedge clk)
-    accepted_0 <= \$86 ;
+    accepted_0 <= \$80 ;
   always @(posedge clk)
-    x0 <= \$87 ;
+    x0 <= \$81 ;
   always @(posedge clk)
-    acc0_0 <= \$88 ;
+    acc0_0 <= \$82 ;
   always @(posedge clk)
-    acc0_1 <= \$89 ;
+    acc0_1 <= \$83 ;
   always @(posedge clk)
-    acc0_2 <= \$90 ;
+    acc0_2 <= \$84 ;
   always @(posedge clk)
-    acc0_3 <= \$91 ;
+    acc0_3 <= \$85 ;
   always @(posedge clk)
-    x1 <= \$92 ;
+    x1 <= \$86 ;
   always @(posedge clk)
-    acc1_0 <= \$93 ;
+    acc1_0 <= \$87 ;
   always @(posedge clk)
-    acc1_1 <= \$94 ;
+    acc1_1 <= \$88 ;
   always @(posedge clk)
-    acc1_2 <= \$95 ;
+    acc1_2 <= \$89 ;
   always @(posedge clk)
-    acc1_3 <= \$96 ;
+    acc1_3 <= \$90 ;
   always @(posedge clk)
-    x2 <= \$97 ;
+    x2 <= \$91 ;
   always @(posedge clk)
-    acc2_0 <= \$98 ;
+    acc2_0 <= \$92 ;
   always @(posedge clk)
-    acc2_1 <= \$99 ;
+    acc2_1 <= \$93 ;
   always @(posedge clk)
-    acc2_2 <= \$100 ;
+    acc2_2 <= \$94 ;
   always @(posedge clk)
-    acc2_3 <= \$101 ;
+    acc2_3 <= \$95 ;
   always @(posedge clk)
-    x3 <= \$102 ;
+    x3 <= \$96 ;
   always @(posedge clk)
-    acc3_0 <= \$103 ;
+    acc3_0 <= \$97 ;
   always @(posedge clk)
-    acc3_1 <= \$104 ;
+    acc3_1 <= \$98 ;
   always @(posedge clk)
-    acc3_2 <= \$105 ;
+    acc3_2 <= \$99 ;
   always @(posedge clk)
-    acc3_3 <= \$106 ;
+    acc3_3 <= \$100 ;
   always @(posedge clk)
-    window_done <= \$107 ;
+    window_done <= \$101 ;
   always @(posedge clk)
-    group_in <= \$108 ;
+    group_in <= \$102 ;
   always @(posedge clk)
-    max_valid <= \$109 ;
+    max_valid <= \$103 ;
   always @(posedge clk)
-    max0 <= \$110 ;
+    max0 <= \$104 ;
   always @(posedge clk)
-    max1 <= \$111 ;
+    max1 <= \$105 ;
   always @(posedge clk)
-    max2 <= \$112 ;
+    max2 <= \$106 ;
   always @(posedge clk)
-    max3 <= \$113 ;
+    max3 <= \$107 ;
   always @(posedge clk)
-    q_owed <= \$114 ;
+    q_owed <= \$108 ;
   always @(posedge clk)
-    q_room <= \$115 ;
+    q_room <= \$109 ;
   always @(posedge clk)
-    q_wptr <= \$116 ;
+    q_wptr <= \$110 ;
   always @(posedge clk)
-    q_rptr <= \$117 ;
+    q_rptr <= \$111 ;
   always @(posedge clk)
-    q_stored <= \$118 ;
+    q_stored <= \$112 ;
   always @(posedge clk)
-    o__valid <= \$119 ;
+    o__valid <= \$113 ;
   always @(posedge clk)
-    o__payload <= \$120 ;
+    o__payload <= \$114 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$83  = group;
+    \$77  = group;
     if (\$1 ) begin
-      \$83  = \$4 [1:0];
+      \$77  = \$4 [1:0];
     end
     if (rst) begin
-      \$83  = 2'h0;
+      \$77  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$84  = element;
+    \$78  = element;
     if (\$7 ) begin
-      \$84  = \$10 [1:0];
+      \$78  = \$10 [1:0];
     end
     if (rst) begin
-      \$84  = 2'h0;
+      \$78  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$85  = \$11 ;
+    \$79  = \$11 ;
     if (rst) begin
-      \$85  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$86  = \$12 ;
+    \$80  = \$12 ;
     if (rst) begin
-      \$86  = 1'h0;
+      \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$87  = i__payload[7:0];
+    \$81  = i__payload[7:0];
+    if (rst) begin
+      \$81  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$82  = acc0_0;
+    if (accepted_0) begin
+      \$82  = acc0_1;
+    end
+    if (rst) begin
+      \$82  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$83  = acc0_1;
+    if (accepted_0) begin
+      \$83  = acc0_2;
+    end
+    if (rst) begin
+      \$83  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$84  = acc0_2;
+    if (accepted_0) begin
+      \$84  = acc0_3;
+    end
+    if (rst) begin
+      \$84  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$85  = acc0_3;
+    if (accepted_0) begin
+      \$85  = new0;
+    end
+    if (rst) begin
+      \$85  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$86  = i__payload[15:8];
+    if (rst) begin
+      \$86  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$87  = acc1_0;
+    if (accepted_0) begin
+      \$87  = acc1_1;
+    end
     if (rst) begin
       \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$88  = acc0_0;
+    \$88  = acc1_1;
     if (accepted_0) begin
-      \$88  = acc0_1;
+      \$88  = acc1_2;
     end
     if (rst) begin
       \$88  = 8'h00;
@@ -18638,9 +18596,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$89  = acc0_1;
+    \$89  = acc1_2;
     if (accepted_0) begin
-      \$89  = acc0_2;
+      \$89  = acc1_3;
     end
     if (rst) begin
       \$89  = 8'h00;
@@ -18648,9 +18606,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = acc0_2;
+    \$90  = acc1_3;
     if (accepted_0) begin
-      \$90  = acc0_3;
+      \$90  = new1;
     end
     if (rst) begin
       \$90  = 8'h00;
@@ -18658,26 +18616,26 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = acc0_3;
-    if (accepted_0) begin
-      \$91  = new0;
-    end
+    \$91  = i__payload[23:16];
     if (rst) begin
       \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = i__payload[15:8];
+    \$92  = acc2_0;
+    if (accepted_0) begin
+      \$92  = acc2_1;
+    end
     if (rst) begin
       \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = acc1_0;
+    \$93  = acc2_1;
     if (accepted_0) begin
-      \$93  = acc1_1;
+      \$93  = acc2_2;
     end
     if (rst) begin
       \$93  = 8'h00;
@@ -18685,9 +18643,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = acc1_1;
+    \$94  = acc2_2;
     if (accepted_0) begin
-      \$94  = acc1_2;
+      \$94  = acc2_3;
     end
     if (rst) begin
       \$94  = 8'h00;
@@ -18695,9 +18653,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = acc1_2;
+    \$95  = acc2_3;
     if (accepted_0) begin
-      \$95  = acc1_3;
+      \$95  = new2;
     end
     if (rst) begin
       \$95  = 8'h00;
@@ -18705,26 +18663,26 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = acc1_3;
-    if (accepted_0) begin
-      \$96  = new1;
-    end
+    \$96  = i__payload[31:24];
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = i__payload[23:16];
+    \$97  = acc3_0;
+    if (accepted_0) begin
+      \$97  = acc3_1;
+    end
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = acc2_0;
+    \$98  = acc3_1;
     if (accepted_0) begin
-      \$98  = acc2_1;
+      \$98  = acc3_2;
     end
     if (rst) begin
       \$98  = 8'h00;
@@ -18732,9 +18690,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = acc2_1;
+    \$99  = acc3_2;
     if (accepted_0) begin
-      \$99  = acc2_2;
+      \$99  = acc3_3;
     end
     if (rst) begin
       \$99  = 8'h00;
@@ -18742,9 +18700,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = acc2_2;
+    \$100  = acc3_3;
     if (accepted_0) begin
-      \$100  = acc2_3;
+      \$100  = new3;
     end
     if (rst) begin
       \$100  = 8'h00;
@@ -18752,172 +18710,116 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = acc2_3;
-    if (accepted_0) begin
-      \$101  = new2;
-    end
+    \$101  = \$15 ;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = i__payload[31:24];
+    \$102  = group;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = acc3_0;
-    if (accepted_0) begin
-      \$103  = acc3_1;
-    end
+    \$103  = window_done;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = acc3_1;
-    if (accepted_0) begin
-      \$104  = acc3_2;
-    end
+    \$104  = new0;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = acc3_2;
-    if (accepted_0) begin
-      \$105  = acc3_3;
-    end
+    \$105  = new1;
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = acc3_3;
-    if (accepted_0) begin
-      \$106  = new3;
-    end
+    \$106  = new2;
     if (rst) begin
       \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = \$15 ;
+    \$107  = new3;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = group;
+    \$108  = \$76 [2:0];
     if (rst) begin
-      \$108  = 2'h0;
+      \$108  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = window_done;
+    \$109  = \$24 ;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = new0;
-    if (rst) begin
-      \$110  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$111  = new1;
-    if (rst) begin
-      \$111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$112  = new2;
-    if (rst) begin
-      \$112  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$113  = new3;
-    if (rst) begin
-      \$113  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$114  = \$76 [2:0];
-    if (rst) begin
-      \$114  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$115  = \$24 ;
-    if (rst) begin
-      \$115  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$116  = q_wptr;
+    \$110  = q_wptr;
     if (\$31 ) begin
-      \$116  = \$34 [1:0];
+      \$110  = \$34 [1:0];
     end
     if (rst) begin
-      \$116  = 2'h0;
+      \$110  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$117  = q_rptr;
+    \$111  = q_rptr;
     if (\$38 ) begin
-      \$117  = \$41 [1:0];
+      \$111  = \$41 [1:0];
     end
     if (rst) begin
-      \$117  = 2'h0;
+      \$111  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$118  = \$54 [1:0];
+    \$112  = \$54 [1:0];
     if (rst) begin
-      \$118  = 2'h0;
+      \$112  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$119  = o__valid;
+    \$113  = o__valid;
     if (\$56 ) begin
-      \$119  = \$58 ;
+      \$113  = \$58 ;
     end
     if (rst) begin
-      \$119  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$120  = o__payload;
+    \$114  = o__payload;
     if (\$56 ) begin
-      \$120  = \$60 ;
+      \$114  = \$60 ;
     end
     if (rst) begin
-      \$120  = 32'd0;
+      \$114  = 32'd0;
     end
   end
   assign q_owed_next = \$76 [2:0];
+  assign \$signature__en  = max_valid;
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
   assign rport__addr = q_rptr;
@@ -18944,76 +18846,68 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg [3:0] \$103 ;
-  reg [31:0] \$104 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [8:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
   reg [7:0] \$105 ;
-  reg [31:0] \$106 ;
+  reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
+  reg [8:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [23:0] \$118 ;
+  reg \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [23:0] \$127 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg [3:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [3:0] \$126 ;
+  reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg [3:0] \$131 ;
+  reg [3:0] \$130 ;
+  reg \$131 ;
   reg \$132 ;
   reg \$133 ;
-  reg \$134 ;
-  reg [3:0] \$135 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
   reg \$136 ;
   reg \$137 ;
-  reg \$138 ;
-  reg [3:0] \$139 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg \$142 ;
-  reg [3:0] \$143 ;
+  reg [3:0] \$142 ;
+  reg \$143 ;
   reg \$144 ;
   reg \$145 ;
-  reg \$146 ;
-  reg [3:0] \$147 ;
+  reg [3:0] \$146 ;
+  reg [23:0] \$147 ;
   reg \$148 ;
-  reg \$149 ;
+  reg [3:0] \$149 ;
   wire [16:0] \$15 ;
   reg \$150 ;
   reg [3:0] \$151 ;
-  reg \$152 ;
-  reg \$153 ;
+  reg [3:0] \$152 ;
+  reg [3:0] \$153 ;
   reg \$154 ;
-  reg [3:0] \$155 ;
-  reg [23:0] \$156 ;
-  reg [3:0] \$157 ;
-  reg \$158 ;
-  reg [2:0] \$159 ;
+  reg [23:0] \$155 ;
   wire [16:0] \$16 ;
-  reg [2:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg \$162 ;
-  reg [23:0] \$163 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -19036,16 +18930,16 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [3:0] \$37 ;
-  wire [3:0] \$38 ;
+  wire [4:0] \$37 ;
+  wire [4:0] \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [3:0] \$44 ;
-  wire [3:0] \$45 ;
+  wire [4:0] \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -19054,69 +18948,72 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire [4:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire [5:0] \$59 ;
+  wire [5:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [23:0] \$64 ;
   wire \$65 ;
-  wire [23:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  reg [23:0] \$73 ;
-  wire [23:0] \$74 ;
-  wire [24:0] \$75 ;
+  reg [23:0] \$71 ;
+  wire [23:0] \$72 ;
+  wire [24:0] \$73 ;
+  wire \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
+  wire [5:0] \$77 ;
+  reg [3:0] \$78 ;
+  reg [3:0] \$79 ;
   wire [8:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  reg [3:0] \$87 ;
-  reg [3:0] \$88 ;
-  reg [3:0] \$89 ;
+  reg [3:0] \$80 ;
+  reg [3:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg [7:0] \$88 ;
+  reg [31:0] \$89 ;
   wire [31:0] \$9 ;
-  reg [3:0] \$90 ;
+  reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [7:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg \$99 ;
+  reg [3:0] \$94 ;
+  reg [31:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [31:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$96 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$97 ;
   wire [31:0] \$signature__data ;
-  wire [23:0] \$signature__data$97 ;
+  (* init = 24'h000000 *)
+  wire [23:0] \$signature__data$98 ;
   wire \$signature__en ;
-  wire \$signature__en$95 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$96 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -19181,14 +19078,15 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
+  (* init = 24'h000000 *)
   wire [23:0] q_in;
   wire [23:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
-  reg [2:0] q_rptr = 3'h0;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  reg [2:0] q_wptr = 3'h0;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
@@ -19196,10 +19094,10 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [31:0] rom0_read = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  (* init = 3'h0 *)
-  wire [2:0] \rport__addr$98 ;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$99 ;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$87 ;
+  wire [23:0] \rport__data$88 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -19265,7 +19163,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [23:0] queue [7:0];
+  reg [23:0] queue [8:0];
   initial begin
     queue[0] = 24'h000000;
     queue[1] = 24'h000000;
@@ -19275,12 +19173,13 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[5] = 24'h000000;
     queue[6] = 24'h000000;
     queue[7] = 24'h000000;
+    queue[8] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$95 )
-      queue[q_wptr] <= \$75 [23:0];
+    if (deliver)
+      queue[q_wptr] <= acc0;
   end
-  assign \rport__data$87  = queue[q_rptr];
+  assign \rport__data$88  = queue[q_rptr];
   reg [31:0] rom0 [158:0];
   initial begin
     rom0[0] = 32'd2483558072;
@@ -19463,229 +19362,221 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = issue & last_t;
-  assign \$22  = o__valid & o__ready;
-  assign \$23  = q_owed < 4'h8;
-  assign \$24  = \$22  ? q_room : \$23 ;
-  assign \$25  = o__valid & o__ready;
-  assign \$26  = \$25  | q_room;
-  assign \$27  = \$21  ? \$24  : \$26 ;
-  assign \$28  = v7 & last7;
+  assign \$21  = v7 & last7;
+  assign \$22  = issue & last_t;
+  assign \$23  = o__valid & o__ready;
+  assign \$24  = q_owed < 4'h9;
+  assign \$25  = \$23  ? q_room : \$24 ;
+  assign \$26  = o__valid & o__ready;
+  assign \$27  = \$26  | q_room;
+  assign \$28  = \$22  ? \$25  : \$27 ;
   assign \$29  = ~ o__valid;
   assign \$30  = \$29  | o__ready;
   assign \$31  = | q_stored;
   assign \$32  = ~ \$31 ;
   assign \$33  = \$30  & \$32 ;
   assign \$34  = ~ \$33 ;
-  assign \$35  = \$28  & \$34 ;
-  assign \$36  = q_wptr == 3'h7;
+  assign \$35  = deliver & \$34 ;
+  assign \$36  = q_wptr == 4'h8;
   assign \$37  = q_wptr + 1'h1;
-  assign \$38  = \$36  ? 4'h0 : \$37 ;
+  assign \$38  = \$36  ? 5'h00 : \$37 ;
   assign \$39  = ~ o__valid;
   assign \$40  = \$39  | o__ready;
   assign \$41  = | q_stored;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = q_rptr == 3'h7;
+  assign \$43  = q_rptr == 4'h8;
   assign \$44  = q_rptr + 1'h1;
-  assign \$45  = \$43  ? 4'h0 : \$44 ;
-  assign \$46  = v7 & last7;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$46  & \$52 ;
-  assign \$54  = q_stored + \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  - \$58 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = v7 & last7;
-  assign \$64  = \$62  | \$63 ;
-  assign \$65  = | q_stored;
-  assign \$66  = \$65  ? \rport__data$87  : \$75 [23:0];
+  assign \$45  = \$43  ? 5'h00 : \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$47  & \$49 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = deliver & \$51 ;
+  assign \$53  = q_stored + \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = \$53  - \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = \$61  | deliver;
+  assign \$63  = | q_stored;
+  assign \$64  = \$63  ? \rport__data$88  : acc0;
+  assign \$65  = ~ last_t;
+  assign \$66  = q_room | \$65 ;
+  assign i__ready = \$66  & reads_input_t;
   assign \$67  = ~ last_t;
   assign \$68  = q_room | \$67 ;
-  assign i__ready = \$68  & reads_input_t;
-  assign \$69  = ~ last_t;
-  assign \$70  = q_room | \$69 ;
-  assign \$71  = ~ reads_input_t;
-  assign \$72  = i__valid | \$71 ;
-  assign issue = \$70  & \$72 ;
+  assign \$69  = ~ reads_input_t;
+  assign \$70  = i__valid | \$69 ;
+  assign issue = \$68  & \$70 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$74  = first7_0 ? \$73  : acc0;
-  assign \$75  = $signed(\$74 ) + $signed(sum0_s0_0);
-  assign \$76  = issue & last_t;
-  assign \$77  = q_owed + \$76 ;
-  assign \$78  = o__valid & o__ready;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = v7 & last7;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$signature__en$95  = \$80  & \$86 ;
+  assign \$72  = first7_0 ? \$71  : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = issue & last_t;
+  assign \$75  = q_owed + \$74 ;
+  assign \$76  = o__valid & o__ready;
+  assign \$77  = \$75  - \$76 ;
   always @(posedge clk)
-    nf_t <= \$87 ;
+    nf_t <= \$78 ;
   always @(posedge clk)
-    nf_t_ahead <= \$88 ;
+    nf_t_ahead <= \$79 ;
   always @(posedge clk)
-    sf_t <= \$89 ;
+    sf_t <= \$80 ;
   always @(posedge clk)
-    sf_t_ahead <= \$90 ;
+    sf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$92 ;
+    reads_input_t_ahead <= \$83 ;
   always @(posedge clk)
-    first_t <= \$93 ;
+    first_t <= \$84 ;
   always @(posedge clk)
-    first_t_ahead <= \$94 ;
+    first_t_ahead <= \$85 ;
   always @(posedge clk)
-    last_t <= \$95 ;
+    last_t <= \$86 ;
   always @(posedge clk)
-    last_t_ahead <= \$96 ;
+    last_t_ahead <= \$87 ;
   always @(posedge clk)
-    t <= \$97 ;
+    t <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$98 ;
+    x_reg <= \$89 ;
   always @(posedge clk)
-    from_input <= \$99 ;
+    from_input <= \$90 ;
   always @(posedge clk)
-    v1 <= \$100 ;
+    v1 <= \$91 ;
   always @(posedge clk)
-    first1 <= \$101 ;
+    first1 <= \$92 ;
   always @(posedge clk)
-    last1 <= \$102 ;
+    last1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$103 ;
+    nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$104 ;
+    x_mid <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$105 ;
+    rom0_addr <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$106 ;
+    rom0_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$107 ;
+    x0_0 <= \$98 ;
   always @(posedge clk)
-    x0_1 <= \$108 ;
+    x0_1 <= \$99 ;
   always @(posedge clk)
-    x0_2 <= \$109 ;
+    x0_2 <= \$100 ;
   always @(posedge clk)
-    x0_3 <= \$110 ;
+    x0_3 <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$111 ;
+    xoff0_0 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$112 ;
+    w0_0 <= \$103 ;
   always @(posedge clk)
-    xoff0_1 <= \$113 ;
+    xoff0_1 <= \$104 ;
   always @(posedge clk)
-    w0_1 <= \$114 ;
+    w0_1 <= \$105 ;
   always @(posedge clk)
-    xoff0_2 <= \$115 ;
+    xoff0_2 <= \$106 ;
   always @(posedge clk)
-    w0_2 <= \$116 ;
+    w0_2 <= \$107 ;
   always @(posedge clk)
-    xoff0_3 <= \$117 ;
+    xoff0_3 <= \$108 ;
   always @(posedge clk)
-    w0_3 <= \$118 ;
+    w0_3 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$119 ;
+    prod0_0 <= \$110 ;
   always @(posedge clk)
-    prod0_1 <= \$120 ;
+    prod0_1 <= \$111 ;
   always @(posedge clk)
-    prod0_2 <= \$121 ;
+    prod0_2 <= \$112 ;
   always @(posedge clk)
-    prod0_3 <= \$122 ;
+    prod0_3 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$123 ;
+    prod0_0_r <= \$114 ;
   always @(posedge clk)
-    prod0_1_r <= \$124 ;
+    prod0_1_r <= \$115 ;
   always @(posedge clk)
-    prod0_2_r <= \$125 ;
+    prod0_2_r <= \$116 ;
   always @(posedge clk)
-    prod0_3_r <= \$126 ;
+    prod0_3_r <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$127 ;
+    sum0_s0_0 <= \$118 ;
   always @(posedge clk)
-    v2 <= \$128 ;
+    v2 <= \$119 ;
   always @(posedge clk)
-    first2 <= \$129 ;
+    first2 <= \$120 ;
   always @(posedge clk)
-    last2 <= \$130 ;
+    last2 <= \$121 ;
   always @(posedge clk)
-    nf2 <= \$131 ;
+    nf2 <= \$122 ;
   always @(posedge clk)
-    v3 <= \$132 ;
+    v3 <= \$123 ;
   always @(posedge clk)
-    first3 <= \$133 ;
+    first3 <= \$124 ;
   always @(posedge clk)
-    last3 <= \$134 ;
+    last3 <= \$125 ;
   always @(posedge clk)
-    nf3 <= \$135 ;
+    nf3 <= \$126 ;
   always @(posedge clk)
-    v4 <= \$136 ;
+    v4 <= \$127 ;
   always @(posedge clk)
-    first4 <= \$137 ;
+    first4 <= \$128 ;
   always @(posedge clk)
-    last4 <= \$138 ;
+    last4 <= \$129 ;
   always @(posedge clk)
-    nf4 <= \$139 ;
+    nf4 <= \$130 ;
   always @(posedge clk)
-    v5 <= \$140 ;
+    v5 <= \$131 ;
   always @(posedge clk)
-    first5 <= \$141 ;
+    first5 <= \$132 ;
   always @(posedge clk)
-    last5 <= \$142 ;
+    last5 <= \$133 ;
   always @(posedge clk)
-    nf5 <= \$143 ;
+    nf5 <= \$134 ;
   always @(posedge clk)
-    v6 <= \$144 ;
+    v6 <= \$135 ;
   always @(posedge clk)
-    first6 <= \$145 ;
+    first6 <= \$136 ;
   always @(posedge clk)
-    last6 <= \$146 ;
+    last6 <= \$137 ;
   always @(posedge clk)
-    nf6 <= \$147 ;
+    nf6 <= \$138 ;
   always @(posedge clk)
-    v7 <= \$148 ;
+    v7 <= \$139 ;
   always @(posedge clk)
-    first7 <= \$149 ;
+    first7 <= \$140 ;
   always @(posedge clk)
-    last7 <= \$150 ;
+    last7 <= \$141 ;
   always @(posedge clk)
-    nf7 <= \$151 ;
+    nf7 <= \$142 ;
   always @(posedge clk)
-    v7_0 <= \$152 ;
+    v7_0 <= \$143 ;
   always @(posedge clk)
-    first7_0 <= \$153 ;
+    first7_0 <= \$144 ;
   always @(posedge clk)
-    last7_0 <= \$154 ;
+    last7_0 <= \$145 ;
   always @(posedge clk)
-    nf7_0 <= \$155 ;
+    nf7_0 <= \$146 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    acc0 <= \$147 ;
   always @(posedge clk)
-    q_owed <= \$157 ;
+    deliver <= \$148 ;
   always @(posedge clk)
-    q_room <= \$158 ;
+    q_owed <= \$149 ;
   always @(posedge clk)
-    q_wptr <= \$159 ;
+    q_room <= \$150 ;
   always @(posedge clk)
-    q_rptr <= \$160 ;
+    q_wptr <= \$151 ;
   always @(posedge clk)
-    q_stored <= \$161 ;
+    q_rptr <= \$152 ;
   always @(posedge clk)
-    o__valid <= \$162 ;
+    q_stored <= \$153 ;
   always @(posedge clk)
-    o__payload <= \$163 ;
+    o__valid <= \$154 ;
+  always @(posedge clk)
+    o__payload <= \$155 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$1  = 4'h0;
@@ -21308,633 +21199,641 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$73  = 24'h000000;
+    \$71  = 24'h000000;
     casez (nf7_0)
       4'h0:
-          \$73  = 24'hffff0f;
+          \$71  = 24'hffff0f;
       4'h1:
-          \$73  = 24'hfffe64;
+          \$71  = 24'hfffe64;
       4'h2:
-          \$73  = 24'hfffff0;
+          \$71  = 24'hfffff0;
       4'h3:
-          \$73  = 24'h0000f3;
+          \$71  = 24'h0000f3;
       4'h4:
-          \$73  = 24'h00007c;
+          \$71  = 24'h00007c;
       4'h5:
-          \$73  = 24'hffff7a;
+          \$71  = 24'hffff7a;
       4'h6:
-          \$73  = 24'hfffecb;
+          \$71  = 24'hfffecb;
       4'h7:
-          \$73  = 24'hfffea9;
+          \$71  = 24'hfffea9;
       4'h8:
-          \$73  = 24'h000151;
+          \$71  = 24'h000151;
       4'h9:
-          \$73  = 24'hfffff0;
+          \$71  = 24'hfffff0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$87  = nf_t;
+    \$78  = nf_t;
     if (issue) begin
-      \$87  = nf_t_ahead;
+      \$78  = nf_t_ahead;
     end
     if (rst) begin
-      \$87  = 4'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$88  = nf_t_ahead;
+    \$79  = nf_t_ahead;
     if (issue) begin
-      \$88  = \$1 ;
+      \$79  = \$1 ;
     end
     if (rst) begin
-      \$88  = 4'h0;
+      \$79  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$89  = sf_t;
+    \$80  = sf_t;
     if (issue) begin
-      \$89  = sf_t_ahead;
+      \$80  = sf_t_ahead;
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$80  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$90  = sf_t_ahead;
+    \$81  = sf_t_ahead;
     if (issue) begin
-      \$90  = \$2 ;
+      \$81  = \$2 ;
     end
     if (rst) begin
-      \$90  = 4'h1;
+      \$81  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$91  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$91  = reads_input_t_ahead;
+      \$82  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$92  = reads_input_t_ahead;
+    \$83  = reads_input_t_ahead;
     if (issue) begin
-      \$92  = \$3 ;
+      \$83  = \$3 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$93  = first_t;
+    \$84  = first_t;
     if (issue) begin
-      \$93  = first_t_ahead;
+      \$84  = first_t_ahead;
     end
     if (rst) begin
-      \$93  = 1'h1;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$94  = first_t_ahead;
+    \$85  = first_t_ahead;
     if (issue) begin
-      \$94  = \$4 ;
+      \$85  = \$4 ;
     end
     if (rst) begin
-      \$94  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = last_t;
+    \$86  = last_t;
     if (issue) begin
-      \$95  = last_t_ahead;
+      \$86  = last_t_ahead;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = last_t_ahead;
+    \$87  = last_t_ahead;
     if (issue) begin
-      \$96  = \$5 ;
+      \$87  = \$5 ;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = t;
+    \$88  = t;
     if (issue) begin
-      \$97  = \$8 [7:0];
+      \$88  = \$8 [7:0];
     end
     if (rst) begin
-      \$97  = 8'h00;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = i__payload;
+    \$89  = i__payload;
     if (rst) begin
-      \$98  = 32'd0;
+      \$89  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = reads_input_t;
+    \$90  = reads_input_t;
     if (rst) begin
-      \$99  = 1'h0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = issue;
+    \$91  = issue;
     if (rst) begin
-      \$100  = 1'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = first_t;
+    \$92  = first_t;
     if (rst) begin
-      \$101  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = last_t;
+    \$93  = last_t;
     if (rst) begin
-      \$102  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = nf_t;
+    \$94  = nf_t;
     if (rst) begin
-      \$103  = 4'h0;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = \$9 ;
+    \$95  = \$9 ;
     if (rst) begin
-      \$104  = 32'd0;
+      \$95  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$105  = t;
+    \$96  = t;
+    if (rst) begin
+      \$96  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$97  = port__data;
+    if (rst) begin
+      \$97  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$98  = x_mid[7:0];
+    if (rst) begin
+      \$98  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$99  = x_mid[15:8];
+    if (rst) begin
+      \$99  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$100  = x_mid[23:16];
+    if (rst) begin
+      \$100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$101  = x_mid[31:24];
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$102  = \$10 ;
+    if (rst) begin
+      \$102  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$103  = rom0_read[7:0];
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$104  = \$11 ;
+    if (rst) begin
+      \$104  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$105  = rom0_read[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = port__data;
+    \$106  = \$12 ;
     if (rst) begin
-      \$106  = 32'd0;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$107  = x_mid[7:0];
+    \$107  = rom0_read[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$108  = x_mid[15:8];
+    \$108  = \$13 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$109  = x_mid[23:16];
+    \$109  = rom0_read[31:24];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$110  = x_mid[31:24];
+    \$110  = \$14 ;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$111  = \$10 ;
+    \$111  = \$15 ;
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$112  = rom0_read[7:0];
+    \$112  = \$16 ;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$113  = \$11 ;
+    \$113  = \$17 ;
     if (rst) begin
-      \$113  = 9'h000;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$114  = rom0_read[15:8];
+    \$114  = prod0_0;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$115  = \$12 ;
+    \$115  = prod0_1;
     if (rst) begin
-      \$115  = 9'h000;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$116  = rom0_read[23:16];
+    \$116  = prod0_2;
     if (rst) begin
-      \$116  = 8'h00;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$117  = \$13 ;
+    \$117  = prod0_3;
     if (rst) begin
-      \$117  = 9'h000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$118  = rom0_read[31:24];
+    \$118  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$118  = 8'h00;
+      \$118  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$119  = \$14 ;
+    \$119  = v1;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$120  = \$15 ;
+    \$120  = first1;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$121  = \$16 ;
+    \$121  = last1;
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$122  = \$17 ;
+    \$122  = nf1;
     if (rst) begin
-      \$122  = 17'h00000;
+      \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$123  = prod0_0;
+    \$123  = v2;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$124  = prod0_1;
+    \$124  = first2;
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$125  = prod0_2;
+    \$125  = last2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$126  = prod0_3;
+    \$126  = nf2;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$127  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$127  = v3;
     if (rst) begin
-      \$127  = 24'h000000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$128  = v1;
+    \$128  = first3;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$129  = first1;
+    \$129  = last3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$130  = last1;
+    \$130  = nf3;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$131  = nf1;
+    \$131  = v4;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$132  = v2;
+    \$132  = first4;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$133  = first2;
+    \$133  = last4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$134  = last2;
+    \$134  = nf4;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$135  = nf2;
+    \$135  = v5;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$136  = v3;
+    \$136  = first5;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$137  = first3;
+    \$137  = last5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$138  = last3;
+    \$138  = nf5;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$139  = nf3;
+    \$139  = v6;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$140  = v4;
+    \$140  = first6;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$141  = first4;
+    \$141  = last6;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$142  = last4;
+    \$142  = nf6;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$143  = nf4;
+    \$143  = v6;
     if (rst) begin
-      \$143  = 4'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$144  = v5;
+    \$144  = first6;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$145  = first5;
+    \$145  = last6;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$146  = last5;
+    \$146  = nf6;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$147  = nf5;
+    \$147  = acc0;
+    if (v7_0) begin
+      \$147  = \$73 [23:0];
+    end
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$148  = v6;
+    \$148  = \$21 ;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$149  = first6;
+    \$149  = \$77 [3:0];
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$150  = last6;
+    \$150  = \$28 ;
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$151  = nf6;
+    \$151  = q_wptr;
+    if (\$35 ) begin
+      \$151  = \$38 [3:0];
+    end
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$152  = v6;
+    \$152  = q_rptr;
+    if (\$42 ) begin
+      \$152  = \$45 [3:0];
+    end
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$153  = first6;
+    \$153  = \$58 [3:0];
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$154  = last6;
+    \$154  = o__valid;
+    if (\$60 ) begin
+      \$154  = \$62 ;
+    end
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$155  = nf6;
-    if (rst) begin
-      \$155  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$156  = acc0;
-    if (v7_0) begin
-      \$156  = \$75 [23:0];
+    \$155  = o__payload;
+    if (\$60 ) begin
+      \$155  = \$64 ;
     end
     if (rst) begin
-      \$156  = 24'h000000;
+      \$155  = 24'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$157  = \$79 [3:0];
-    if (rst) begin
-      \$157  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$158  = \$27 ;
-    if (rst) begin
-      \$158  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$159  = q_wptr;
-    if (\$35 ) begin
-      \$159  = \$38 [2:0];
-    end
-    if (rst) begin
-      \$159  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$160  = q_rptr;
-    if (\$42 ) begin
-      \$160  = \$45 [2:0];
-    end
-    if (rst) begin
-      \$160  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$161  = \$59 [3:0];
-    if (rst) begin
-      \$161  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$162  = o__valid;
-    if (\$61 ) begin
-      \$162  = \$64 ;
-    end
-    if (rst) begin
-      \$162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$163  = o__payload;
-    if (\$61 ) begin
-      \$163  = \$66 ;
-    end
-    if (rst) begin
-      \$163  = 24'h000000;
-    end
-  end
-  assign acc0_next = \$75 [23:0];
-  assign q_owed_next = \$79 [3:0];
-  assign q_in = \$75 [23:0];
+  assign acc0_next = \$73 [23:0];
+  assign q_owed_next = \$77 [3:0];
+  assign q_in = acc0;
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$96  = q_wptr;
-  assign \$signature__data$97  = \$75 [23:0];
-  assign \rport__addr$98  = q_rptr;
+  assign \$signature__en$96  = deliver;
+  assign \$signature__addr$97  = q_wptr;
+  assign \$signature__data$98  = acc0;
+  assign \rport__addr$99  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$75 [23:0];
+  assign \q_in[0]  = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -21944,37 +21843,37 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
-  wire \$11 ;
+  reg [24:0] \$11 ;
   reg [24:0] \$110 ;
-  reg [24:0] \$111 ;
-  reg [24:0] \$112 ;
-  reg [24:0] \$113 ;
-  reg [24:0] \$114 ;
-  reg [24:0] \$115 ;
-  reg [24:0] \$116 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
-  wire \$12 ;
-  reg [5:0] \$120 ;
-  reg [5:0] \$121 ;
-  reg [5:0] \$122 ;
-  reg [5:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
+  reg [5:0] \$12 ;
+  reg [33:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [33:0] \$123 ;
+  reg [33:0] \$124 ;
+  reg [33:0] \$125 ;
   reg [33:0] \$126 ;
   reg [33:0] \$127 ;
   reg [33:0] \$128 ;
   reg [33:0] \$129 ;
-  wire \$13 ;
+  reg [33:0] \$13 ;
   reg [33:0] \$130 ;
   reg [33:0] \$131 ;
   reg [33:0] \$132 ;
@@ -21983,82 +21882,76 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$135 ;
   reg [33:0] \$136 ;
   reg [33:0] \$137 ;
-  reg [33:0] \$138 ;
-  reg [33:0] \$139 ;
-  wire [4:0] \$14 ;
-  reg [33:0] \$140 ;
+  reg [23:0] \$138 ;
+  reg [16:0] \$139 ;
+  reg [33:0] \$14 ;
+  reg [16:0] \$140 ;
   reg [33:0] \$141 ;
   reg [33:0] \$142 ;
   reg [33:0] \$143 ;
-  reg [23:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [33:0] \$147 ;
-  reg [33:0] \$148 ;
-  reg [33:0] \$149 ;
-  wire [4:0] \$15 ;
+  reg [16:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [6:0] \$149 ;
+  wire [33:0] \$15 ;
   reg [16:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [24:0] \$152 ;
-  reg [24:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [6:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [23:0] \$157 ;
-  reg [23:0] \$158 ;
-  reg [23:0] \$159 ;
-  wire \$16 ;
-  reg [6:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [14:0] \$162 ;
-  reg [14:0] \$163 ;
-  reg [14:0] \$164 ;
-  reg [48:0] \$165 ;
-  reg [48:0] \$166 ;
-  reg [48:0] \$167 ;
-  reg [48:0] \$168 ;
+  reg [23:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [23:0] \$153 ;
+  reg [6:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [14:0] \$156 ;
+  reg [14:0] \$157 ;
+  reg [14:0] \$158 ;
+  reg [48:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [48:0] \$160 ;
+  reg [48:0] \$161 ;
+  reg [48:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
   reg \$169 ;
-  reg [24:0] \$17 ;
-  reg \$170 ;
-  reg [7:0] \$171 ;
-  reg \$172 ;
+  wire [23:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg [3:0] \$172 ;
   reg \$173 ;
-  reg [3:0] \$174 ;
-  reg \$175 ;
-  reg [3:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [3:0] \$178 ;
-  reg \$179 ;
-  reg [5:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [33:0] \$19 ;
+  reg [7:0] \$174 ;
+  wire [14:0] \$18 ;
+  wire [34:0] \$19 ;
   wire \$2 ;
-  reg [33:0] \$20 ;
-  wire [33:0] \$21 ;
-  wire [24:0] \$22 ;
-  wire [23:0] \$23 ;
-  wire [14:0] \$24 ;
-  wire [34:0] \$25 ;
-  wire [35:0] \$26 ;
-  wire [55:0] \$27 ;
-  wire [56:0] \$28 ;
-  wire [54:0] \$29 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [54:0] \$23 ;
+  wire [55:0] \$24 ;
+  wire [77:0] \$25 ;
+  wire [78:0] \$26 ;
+  wire [49:0] \$27 ;
+  wire [50:0] \$28 ;
+  wire [48:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [77:0] \$31 ;
-  wire [78:0] \$32 ;
-  wire [49:0] \$33 ;
-  wire [50:0] \$34 ;
-  wire [48:0] \$35 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [49:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [50:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [49:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [50:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -22080,49 +21973,49 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [4:0] \$63 ;
+  wire [4:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire [4:0] \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
-  wire [4:0] \$77 ;
+  wire \$76 ;
+  wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
+  wire [4:0] \$79 ;
+  wire [4:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire [4:0] \$85 ;
+  wire [5:0] \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
-  wire [5:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [7:0] \$96 ;
-  reg [3:0] \$97 ;
+  wire [4:0] \$9 ;
+  wire [7:0] \$90 ;
+  reg [3:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -22229,7 +22122,8 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [7:0] queue [9:0];
@@ -22257,975 +22151,969 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$3  = q_owed + \$2 ;
   assign \$4  = o__valid & o__ready;
   assign \$5  = \$3  - \$4 ;
-  assign \$6  = ~ o__valid;
-  assign \$7  = \$6  | o__ready;
-  assign \$8  = | q_stored;
-  assign \$9  = ~ \$8 ;
-  assign \$10  = \$7  & \$9 ;
-  assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_9 & \$11 ;
-  assign \$12  = i__valid & i__ready;
-  assign \$13  = group == 4'h9;
-  assign \$14  = group + 1'h1;
-  assign \$15  = \$13  ? 5'h00 : \$14 ;
-  assign \$16  = i__valid & i__ready;
-  assign \$21  = rq0_x0_0 * rq0_m0_0;
-  assign \$22  = rq0_x0_1 * rq0_m0_1;
-  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$26  = 1'h0 + \$25 ;
-  assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed(1'h0) + $signed(\$29 );
-  assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
-  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$36  = rq0_rem > rq0_half_7;
-  assign \$37  = rq0_rem == rq0_half_7;
-  assign \$38  = | rq0_half_7;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = $signed(6'h10) + $signed(rq0_floor);
-  assign \$41  = rq0_tie & rq0_floor[0];
-  assign \$42  = rq0_above | \$41 ;
-  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(rq0_floor) < $signed(9'h16f);
-  assign \$47  = $signed(rq0_floor) < $signed(9'h170);
-  assign \$48  = \$45  ? \$46  : \$47 ;
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) > $signed(8'h6e);
-  assign \$52  = $signed(rq0_floor) > $signed(8'h6f);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$54  = i__valid & i__ready;
-  assign \$55  = o__valid & o__ready;
-  assign \$56  = q_owed < 4'ha;
-  assign \$57  = \$55  ? i__ready : \$56 ;
-  assign \$58  = o__valid & o__ready;
-  assign \$59  = \$58  | i__ready;
-  assign \$60  = \$54  ? \$57  : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = rq_valid_9 & \$66 ;
-  assign \$68  = \$signature__addr  == 4'h9;
-  assign \$69  = \$signature__addr  + 1'h1;
-  assign \$70  = \$68  ? 5'h00 : \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = rport__addr == 4'h9;
-  assign \$76  = rport__addr + 1'h1;
-  assign \$77  = \$75  ? 5'h00 : \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$79  & \$81 ;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = rq_valid_9 & \$83 ;
-  assign \$85  = q_stored + \$84 ;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = | q_stored;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$85  - \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = \$93  | rq_valid_9;
-  assign \$95  = | q_stored;
-  assign \$96  = \$95  ? rport__data : q_in;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 4'h9;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 5'h00 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(6'h10) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) < $signed(9'h16f);
+  assign \$41  = $signed(rq0_floor) < $signed(9'h170);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(8'h6e);
+  assign \$46  = $signed(rq0_floor) > $signed(8'h6f);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = o__valid & o__ready;
+  assign \$50  = q_owed < 4'ha;
+  assign \$51  = \$49  ? i__ready : \$50 ;
+  assign \$52  = o__valid & o__ready;
+  assign \$53  = \$52  | i__ready;
+  assign \$54  = \$48  ? \$51  : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$signature__en  & \$60 ;
+  assign \$62  = \$signature__addr  == 4'h9;
+  assign \$63  = \$signature__addr  + 1'h1;
+  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rport__addr == 4'h9;
+  assign \$70  = rport__addr + 1'h1;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$signature__en  & \$77 ;
+  assign \$79  = q_stored + \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = \$79  - \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  | \$signature__en ;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$97 ;
+    group <= \$91 ;
   always @(posedge clk)
-    rq_valid_1 <= \$98 ;
+    rq_valid_1 <= \$92 ;
   always @(posedge clk)
-    rq_valid_2 <= \$99 ;
+    rq_valid_2 <= \$93 ;
   always @(posedge clk)
-    rq_valid_3 <= \$100 ;
+    rq_valid_3 <= \$94 ;
   always @(posedge clk)
-    rq_valid_4 <= \$101 ;
+    rq_valid_4 <= \$95 ;
   always @(posedge clk)
-    rq_valid_5 <= \$102 ;
+    rq_valid_5 <= \$96 ;
   always @(posedge clk)
-    rq_valid_6 <= \$103 ;
+    rq_valid_6 <= \$97 ;
   always @(posedge clk)
-    rq_valid_7 <= \$104 ;
+    rq_valid_7 <= \$98 ;
   always @(posedge clk)
-    rq_valid_8 <= \$105 ;
+    rq_valid_8 <= \$99 ;
   always @(posedge clk)
-    rq_valid_9 <= \$106 ;
+    \$signature__en  <= \$100 ;
   always @(posedge clk)
-    rq_valid_10 <= \$107 ;
+    rq_valid_10 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$108 ;
+    rq0_mult_1 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$109 ;
+    rq0_mult_2 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$110 ;
+    rq0_mult_3 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$111 ;
+    rq0_mult_4 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$112 ;
+    rq0_mult_5 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$113 ;
+    rq0_mult_6 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$114 ;
+    rq0_mult_7 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$115 ;
+    rq0_mult_8 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$116 ;
+    rq0_mult_9 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$117 ;
+    rq0_shift_1 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$118 ;
+    rq0_shift_2 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$119 ;
+    rq0_shift_3 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$120 ;
+    rq0_shift_4 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$121 ;
+    rq0_shift_5 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$122 ;
+    rq0_shift_6 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$123 ;
+    rq0_shift_7 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$124 ;
+    rq0_shift_8 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$125 ;
+    rq0_shift_9 <= \$119 ;
   always @(posedge clk)
-    rq0_half_1 <= \$126 ;
+    rq0_half_1 <= \$120 ;
   always @(posedge clk)
-    rq0_half_2 <= \$127 ;
+    rq0_half_2 <= \$121 ;
   always @(posedge clk)
-    rq0_half_3 <= \$128 ;
+    rq0_half_3 <= \$122 ;
   always @(posedge clk)
-    rq0_half_4 <= \$129 ;
+    rq0_half_4 <= \$123 ;
   always @(posedge clk)
-    rq0_half_5 <= \$130 ;
+    rq0_half_5 <= \$124 ;
   always @(posedge clk)
-    rq0_half_6 <= \$131 ;
+    rq0_half_6 <= \$125 ;
   always @(posedge clk)
-    rq0_half_7 <= \$132 ;
+    rq0_half_7 <= \$126 ;
   always @(posedge clk)
-    rq0_half_8 <= \$133 ;
+    rq0_half_8 <= \$127 ;
   always @(posedge clk)
-    rq0_half_9 <= \$134 ;
+    rq0_half_9 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$135 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$136 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$137 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$138 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$139 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$140 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$141 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$142 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$143 ;
+    rq0_mask_9 <= \$137 ;
   always @(posedge clk)
-    rq0_x <= \$144 ;
+    rq0_x <= \$138 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$145 ;
+    rq0_x0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$146 ;
+    rq0_m0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$147 ;
+    rq0_part0_0 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$148 ;
+    rq0_part0_0_r <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$149 ;
+    rq0_part0_0_rr <= \$143 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$150 ;
+    rq0_x0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$151 ;
+    rq0_m0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$152 ;
+    rq0_part0_1 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$153 ;
+    rq0_part0_1_r <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$154 ;
+    rq0_part0_1_rr <= \$148 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$155 ;
+    rq0_x1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$156 ;
+    rq0_m1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$157 ;
+    rq0_part1_0 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$158 ;
+    rq0_part1_0_r <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$159 ;
+    rq0_part1_0_rr <= \$153 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$160 ;
+    rq0_x1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$161 ;
+    rq0_m1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$162 ;
+    rq0_part1_1 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$163 ;
+    rq0_part1_1_r <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$164 ;
+    rq0_part1_1_rr <= \$158 ;
   always @(posedge clk)
-    rq0_sum0 <= \$165 ;
+    rq0_sum0 <= \$159 ;
   always @(posedge clk)
-    rq0_sum1 <= \$166 ;
+    rq0_sum1 <= \$160 ;
   always @(posedge clk)
-    rq0_prod <= \$167 ;
+    rq0_prod <= \$161 ;
   always @(posedge clk)
-    rq0_floor <= \$168 ;
+    rq0_floor <= \$162 ;
   always @(posedge clk)
-    rq0_above <= \$169 ;
+    rq0_above <= \$163 ;
   always @(posedge clk)
-    rq0_tie <= \$170 ;
+    rq0_tie <= \$164 ;
   always @(posedge clk)
-    rq0_code <= \$171 ;
+    rq0_code <= \$165 ;
   always @(posedge clk)
-    rq0_under <= \$172 ;
+    rq0_under <= \$166 ;
   always @(posedge clk)
-    rq0_over <= \$173 ;
+    rq0_over <= \$167 ;
   always @(posedge clk)
-    q_owed <= \$174 ;
+    q_owed <= \$168 ;
   always @(posedge clk)
-    i__ready <= \$175 ;
+    i__ready <= \$169 ;
   always @(posedge clk)
-    \$signature__addr  <= \$176 ;
+    \$signature__addr  <= \$170 ;
   always @(posedge clk)
-    rport__addr <= \$177 ;
+    rport__addr <= \$171 ;
   always @(posedge clk)
-    q_stored <= \$178 ;
+    q_stored <= \$172 ;
   always @(posedge clk)
-    o__valid <= \$179 ;
+    o__valid <= \$173 ;
   always @(posedge clk)
-    o__payload <= \$180 ;
+    o__payload <= \$174 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$17  = 25'h0000000;
+    \$11  = 25'h0000000;
     casez (group)
       4'h0:
-          \$17  = 25'h125194a;
+          \$11  = 25'h125194a;
       4'h1:
-          \$17  = 25'h15dac9b;
+          \$11  = 25'h15dac9b;
       4'h2:
-          \$17  = 25'h17c24cf;
+          \$11  = 25'h17c24cf;
       4'h3:
-          \$17  = 25'h194e178;
+          \$11  = 25'h194e178;
       4'h4:
-          \$17  = 25'h11284db;
+          \$11  = 25'h11284db;
       4'h5:
-          \$17  = 25'h1da56b9;
+          \$11  = 25'h1da56b9;
       4'h6:
-          \$17  = 25'h1581936;
+          \$11  = 25'h1581936;
       4'h7:
-          \$17  = 25'h17b52d4;
+          \$11  = 25'h17b52d4;
       4'h8:
-          \$17  = 25'h1bd45ef;
+          \$11  = 25'h1bd45ef;
       4'h9:
-          \$17  = 25'h12e16f4;
+          \$11  = 25'h12e16f4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$18  = 6'h00;
+    \$12  = 6'h00;
     casez (group)
       4'h0:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       4'h1:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       4'h2:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       4'h3:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       4'h4:
-          \$18  = 6'h21;
+          \$12  = 6'h21;
       4'h5:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       4'h6:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       4'h7:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       4'h8:
-          \$18  = 6'h22;
+          \$12  = 6'h22;
       4'h9:
-          \$18  = 6'h21;
+          \$12  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$19  = 34'h000000000;
+    \$13  = 34'h000000000;
     casez (group)
       4'h0:
-          \$19  = 34'h200000000;
+          \$13  = 34'h200000000;
       4'h1:
-          \$19  = 34'h200000000;
+          \$13  = 34'h200000000;
       4'h2:
-          \$19  = 34'h200000000;
+          \$13  = 34'h200000000;
       4'h3:
-          \$19  = 34'h200000000;
+          \$13  = 34'h200000000;
       4'h4:
-          \$19  = 34'h100000000;
+          \$13  = 34'h100000000;
       4'h5:
-          \$19  = 34'h200000000;
+          \$13  = 34'h200000000;
       4'h6:
-          \$19  = 34'h200000000;
+          \$13  = 34'h200000000;
       4'h7:
-          \$19  = 34'h200000000;
+          \$13  = 34'h200000000;
       4'h8:
-          \$19  = 34'h200000000;
+          \$13  = 34'h200000000;
       4'h9:
-          \$19  = 34'h100000000;
+          \$13  = 34'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$20  = 34'h000000000;
+    \$14  = 34'h000000000;
     casez (group)
       4'h0:
-          \$20  = 34'h3ffffffff;
+          \$14  = 34'h3ffffffff;
       4'h1:
-          \$20  = 34'h3ffffffff;
+          \$14  = 34'h3ffffffff;
       4'h2:
-          \$20  = 34'h3ffffffff;
+          \$14  = 34'h3ffffffff;
       4'h3:
-          \$20  = 34'h3ffffffff;
+          \$14  = 34'h3ffffffff;
       4'h4:
-          \$20  = 34'h1ffffffff;
+          \$14  = 34'h1ffffffff;
       4'h5:
-          \$20  = 34'h3ffffffff;
+          \$14  = 34'h3ffffffff;
       4'h6:
-          \$20  = 34'h3ffffffff;
+          \$14  = 34'h3ffffffff;
       4'h7:
-          \$20  = 34'h3ffffffff;
+          \$14  = 34'h3ffffffff;
       4'h8:
-          \$20  = 34'h3ffffffff;
+          \$14  = 34'h3ffffffff;
       4'h9:
-          \$20  = 34'h1ffffffff;
+          \$14  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$97  = group;
-    if (\$12 ) begin
-      \$97  = \$15 [3:0];
+    \$91  = group;
+    if (\$6 ) begin
+      \$91  = \$9 [3:0];
     end
     if (rst) begin
-      \$97  = 4'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$98  = \$16 ;
+    \$92  = \$10 ;
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$93  = rq_valid_1;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$94  = rq_valid_2;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$95  = rq_valid_3;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$96  = rq_valid_4;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$97  = rq_valid_5;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$99  = rq_valid_1;
+    \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$100  = rq_valid_2;
+    \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = rq_valid_3;
+    \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = rq_valid_4;
+    \$102  = \$11 ;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = rq_valid_5;
+    \$103  = rq0_mult_1;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = rq_valid_6;
+    \$104  = rq0_mult_2;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = rq_valid_7;
+    \$105  = rq0_mult_3;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = rq_valid_8;
+    \$106  = rq0_mult_4;
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = rq_valid_9;
+    \$107  = rq0_mult_5;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = \$17 ;
+    \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = rq0_mult_1;
+    \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = rq0_mult_2;
+    \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = rq0_mult_3;
+    \$111  = \$12 ;
     if (rst) begin
-      \$111  = 25'h0000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = rq0_mult_4;
+    \$112  = rq0_shift_1;
     if (rst) begin
-      \$112  = 25'h0000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = rq0_mult_5;
+    \$113  = rq0_shift_2;
     if (rst) begin
-      \$113  = 25'h0000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = rq0_mult_6;
+    \$114  = rq0_shift_3;
     if (rst) begin
-      \$114  = 25'h0000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = rq0_mult_7;
+    \$115  = rq0_shift_4;
     if (rst) begin
-      \$115  = 25'h0000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = rq0_mult_8;
+    \$116  = rq0_shift_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = \$18 ;
+    \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = rq0_shift_1;
+    \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = rq0_shift_2;
+    \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = rq0_shift_3;
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 6'h00;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = rq0_shift_4;
+    \$121  = rq0_half_1;
     if (rst) begin
-      \$121  = 6'h00;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = rq0_shift_5;
+    \$122  = rq0_half_2;
     if (rst) begin
-      \$122  = 6'h00;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = rq0_shift_6;
+    \$123  = rq0_half_3;
     if (rst) begin
-      \$123  = 6'h00;
+      \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = rq0_shift_7;
+    \$124  = rq0_half_4;
     if (rst) begin
-      \$124  = 6'h00;
+      \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = rq0_shift_8;
+    \$125  = rq0_half_5;
     if (rst) begin
-      \$125  = 6'h00;
+      \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = \$19 ;
+    \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = rq0_half_1;
+    \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = rq0_half_2;
+    \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = rq0_half_3;
+    \$129  = \$14 ;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = rq0_half_4;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = rq0_half_5;
+    \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = rq0_half_6;
+    \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = rq0_half_7;
+    \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = rq0_half_8;
+    \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = \$20 ;
+    \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = rq0_mask_1;
+    \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = rq0_mask_2;
+    \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = rq0_mask_3;
+    \$138  = i__payload;
     if (rst) begin
-      \$138  = 34'h000000000;
+      \$138  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = rq0_mask_4;
+    \$139  = rq0_x[16:0];
     if (rst) begin
-      \$139  = 34'h000000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = rq0_mask_5;
+    \$140  = rq0_mult_1[16:0];
     if (rst) begin
-      \$140  = 34'h000000000;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = rq0_mask_6;
+    \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = rq0_mask_7;
+    \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = rq0_mask_8;
+    \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = i__payload;
+    \$144  = rq0_x[16:0];
     if (rst) begin
-      \$144  = 24'h000000;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = rq0_x[16:0];
+    \$145  = rq0_mult_1[24:17];
     if (rst) begin
-      \$145  = 17'h00000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = rq0_mult_1[16:0];
+    \$146  = \$16 ;
     if (rst) begin
-      \$146  = 17'h00000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = \$21 ;
+    \$147  = rq0_part0_1;
     if (rst) begin
-      \$147  = 34'h000000000;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = rq0_part0_0;
+    \$148  = rq0_part0_1_r;
     if (rst) begin
-      \$148  = 34'h000000000;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = rq0_part0_0_r;
+    \$149  = rq0_x[23:17];
     if (rst) begin
-      \$149  = 34'h000000000;
+      \$149  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = rq0_x[16:0];
+    \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$151  = rq0_mult_1[24:17];
+    \$151  = \$17 ;
     if (rst) begin
-      \$151  = 8'h00;
+      \$151  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = \$22 ;
+    \$152  = rq0_part1_0;
     if (rst) begin
-      \$152  = 25'h0000000;
+      \$152  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = rq0_part0_1;
+    \$153  = rq0_part1_0_r;
     if (rst) begin
-      \$153  = 25'h0000000;
+      \$153  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = rq0_part0_1_r;
+    \$154  = rq0_x[23:17];
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = rq0_x[23:17];
+    \$155  = rq0_mult_1[24:17];
     if (rst) begin
-      \$155  = 7'h00;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = rq0_mult_1[16:0];
+    \$156  = \$18 ;
     if (rst) begin
-      \$156  = 17'h00000;
+      \$156  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$157  = \$23 ;
+    \$157  = rq0_part1_1;
     if (rst) begin
-      \$157  = 24'h000000;
+      \$157  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$158  = rq0_part1_0;
+    \$158  = rq0_part1_1_r;
     if (rst) begin
-      \$158  = 24'h000000;
+      \$158  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$159  = rq0_part1_0_r;
+    \$159  = \$22 [48:0];
     if (rst) begin
-      \$159  = 24'h000000;
+      \$159  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$160  = rq0_x[23:17];
+    \$160  = \$26 [48:0];
     if (rst) begin
-      \$160  = 7'h00;
+      \$160  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$161  = rq0_mult_1[24:17];
+    \$161  = \$28 [48:0];
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$162  = \$24 ;
+    \$162  = \$29 ;
     if (rst) begin
-      \$162  = 15'h0000;
+      \$162  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$163  = rq0_part1_1;
+    \$163  = \$30 ;
     if (rst) begin
-      \$163  = 15'h0000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$164  = rq0_part1_1_r;
+    \$164  = \$33 ;
     if (rst) begin
-      \$164  = 15'h0000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$165  = \$28 [48:0];
+    \$165  = \$37 [7:0];
     if (rst) begin
-      \$165  = 49'h0000000000000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$166  = \$32 [48:0];
+    \$166  = \$42 ;
     if (rst) begin
-      \$166  = 49'h0000000000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$167  = \$34 [48:0];
+    \$167  = \$47 ;
     if (rst) begin
-      \$167  = 49'h0000000000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$168  = \$35 ;
+    \$168  = \$5 [3:0];
     if (rst) begin
-      \$168  = 49'h0000000000000;
+      \$168  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$169  = \$36 ;
+    \$169  = \$54 ;
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$170  = \$39 ;
+    \$170  = \$signature__addr ;
+    if (\$61 ) begin
+      \$170  = \$64 [3:0];
+    end
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$171  = \$43 [7:0];
+    \$171  = rport__addr;
+    if (\$68 ) begin
+      \$171  = \$71 [3:0];
+    end
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$172  = \$48 ;
+    \$172  = \$84 [3:0];
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$173  = \$53 ;
+    \$173  = o__valid;
+    if (\$86 ) begin
+      \$173  = \$88 ;
+    end
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$174  = \$5 [3:0];
-    if (rst) begin
-      \$174  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$175  = \$60 ;
-    if (rst) begin
-      \$175  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$176  = \$signature__addr ;
-    if (\$67 ) begin
-      \$176  = \$70 [3:0];
+    \$174  = o__payload;
+    if (\$86 ) begin
+      \$174  = \$90 ;
     end
     if (rst) begin
-      \$176  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$177  = rport__addr;
-    if (\$74 ) begin
-      \$177  = \$77 [3:0];
-    end
-    if (rst) begin
-      \$177  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$178  = \$90 [3:0];
-    if (rst) begin
-      \$178  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$179  = o__valid;
-    if (\$92 ) begin
-      \$179  = \$94 ;
-    end
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$180  = o__payload;
-    if (\$92 ) begin
-      \$180  = \$96 ;
-    end
-    if (rst) begin
-      \$180  = 8'h00;
+      \$174  = 8'h00;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$5 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$25  = { 1'h0, rq0_part0_0_rr };
-  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$31  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$23  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule

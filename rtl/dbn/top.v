@@ -882,83 +882,83 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$178 ;
   wire \$179 ;
   wire [8:0] \$18 ;
-  wire \$180 ;
-  wire [4:0] \$181 ;
+  wire [4:0] \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire [5:0] \$186 ;
+  wire [5:0] \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [143:0] \$191 ;
   wire \$192 ;
-  wire [143:0] \$193 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [23:0] \$198 ;
+  wire [23:0] \$199 ;
   reg [2:0] \$2 ;
   wire [8:0] \$20 ;
-  reg [23:0] \$200 ;
-  wire [23:0] \$201 ;
-  wire [24:0] \$202 ;
-  reg [23:0] \$203 ;
-  wire [23:0] \$204 ;
-  wire [24:0] \$205 ;
-  reg [23:0] \$206 ;
-  wire [23:0] \$207 ;
-  wire [24:0] \$208 ;
-  reg [23:0] \$209 ;
+  wire [24:0] \$200 ;
+  reg [23:0] \$201 ;
+  wire [23:0] \$202 ;
+  wire [24:0] \$203 ;
+  reg [23:0] \$204 ;
+  wire [23:0] \$205 ;
+  wire [24:0] \$206 ;
+  reg [23:0] \$207 ;
+  wire [23:0] \$208 ;
+  wire [24:0] \$209 ;
   wire [8:0] \$21 ;
-  wire [23:0] \$210 ;
-  wire [24:0] \$211 ;
-  reg [23:0] \$212 ;
-  wire [23:0] \$213 ;
-  wire [24:0] \$214 ;
-  reg [23:0] \$215 ;
-  wire [23:0] \$216 ;
-  wire [24:0] \$217 ;
+  reg [23:0] \$210 ;
+  wire [23:0] \$211 ;
+  wire [24:0] \$212 ;
+  reg [23:0] \$213 ;
+  wire [23:0] \$214 ;
+  wire [24:0] \$215 ;
+  wire \$216 ;
+  wire [4:0] \$217 ;
   wire \$218 ;
-  wire [4:0] \$219 ;
+  wire [5:0] \$219 ;
   wire [8:0] \$22 ;
-  wire \$220 ;
-  wire [5:0] \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  reg [2:0] \$229 ;
+  reg [2:0] \$220 ;
+  reg [2:0] \$221 ;
+  reg [2:0] \$222 ;
+  reg [2:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire [8:0] \$23 ;
-  reg [2:0] \$230 ;
-  reg [2:0] \$231 ;
-  reg [2:0] \$232 ;
+  reg [5:0] \$230 ;
+  reg [63:0] \$231 ;
+  reg \$232 ;
   reg \$233 ;
   reg \$234 ;
   reg \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg [5:0] \$239 ;
+  reg [2:0] \$236 ;
+  reg [63:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [63:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [63:0] \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg \$244 ;
-  reg [2:0] \$245 ;
-  reg [63:0] \$246 ;
-  reg [5:0] \$247 ;
-  reg [63:0] \$248 ;
-  reg [7:0] \$249 ;
+  reg [7:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [5:0] \$248 ;
+  reg [63:0] \$249 ;
   wire [8:0] \$25 ;
   reg [7:0] \$250 ;
   reg [7:0] \$251 ;
@@ -967,9 +967,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$254 ;
   reg [7:0] \$255 ;
   reg [7:0] \$256 ;
-  reg [5:0] \$257 ;
-  reg [63:0] \$258 ;
-  reg [7:0] \$259 ;
+  reg [7:0] \$257 ;
+  reg [5:0] \$258 ;
+  reg [63:0] \$259 ;
   wire [8:0] \$26 ;
   reg [7:0] \$260 ;
   reg [7:0] \$261 ;
@@ -978,9 +978,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$264 ;
   reg [7:0] \$265 ;
   reg [7:0] \$266 ;
-  reg [5:0] \$267 ;
-  reg [63:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [7:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [63:0] \$269 ;
   wire [8:0] \$27 ;
   reg [7:0] \$270 ;
   reg [7:0] \$271 ;
@@ -989,9 +989,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$274 ;
   reg [7:0] \$275 ;
   reg [7:0] \$276 ;
-  reg [5:0] \$277 ;
-  reg [63:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg [7:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [63:0] \$279 ;
   wire [8:0] \$28 ;
   reg [7:0] \$280 ;
   reg [7:0] \$281 ;
@@ -1000,9 +1000,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
   reg [7:0] \$286 ;
-  reg [5:0] \$287 ;
-  reg [63:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [7:0] \$287 ;
+  reg [5:0] \$288 ;
+  reg [63:0] \$289 ;
   wire [8:0] \$29 ;
   reg [7:0] \$290 ;
   reg [7:0] \$291 ;
@@ -1011,125 +1011,125 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
   reg [7:0] \$296 ;
-  reg [5:0] \$297 ;
-  reg [63:0] \$298 ;
+  reg [7:0] \$297 ;
+  reg [8:0] \$298 ;
   reg [7:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
-  reg [7:0] \$300 ;
+  reg [8:0] \$300 ;
   reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
+  reg [8:0] \$302 ;
   reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
+  reg [8:0] \$304 ;
   reg [7:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [8:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [8:0] \$309 ;
+  reg [8:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [8:0] \$308 ;
+  reg [7:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [8:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [8:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [8:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [8:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [8:0] \$319 ;
+  reg [8:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [8:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [8:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [8:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [8:0] \$318 ;
+  reg [7:0] \$319 ;
   wire [8:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [8:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [8:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [8:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [8:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [8:0] \$329 ;
+  reg [8:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [8:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [8:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [8:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [8:0] \$328 ;
+  reg [7:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [8:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [8:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [8:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [8:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [8:0] \$339 ;
+  reg [8:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [8:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [8:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [8:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [8:0] \$338 ;
+  reg [7:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [7:0] \$340 ;
-  reg [8:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [8:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [8:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [8:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [8:0] \$349 ;
+  reg [8:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [8:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [8:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [8:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [8:0] \$348 ;
+  reg [7:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [7:0] \$350 ;
-  reg [8:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [8:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [8:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [8:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [8:0] \$359 ;
+  reg [8:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [8:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [8:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [8:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [8:0] \$358 ;
+  reg [7:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [7:0] \$360 ;
-  reg [8:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [8:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [8:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [8:0] \$367 ;
-  reg [7:0] \$368 ;
-  reg [8:0] \$369 ;
+  reg [8:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [8:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [8:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [8:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [8:0] \$368 ;
+  reg [7:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg [8:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [8:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [8:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [8:0] \$377 ;
-  reg [7:0] \$378 ;
-  reg [8:0] \$379 ;
+  reg [8:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [8:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [8:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [8:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [8:0] \$378 ;
+  reg [7:0] \$379 ;
   wire [8:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg [8:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [8:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [8:0] \$387 ;
-  reg [7:0] \$388 ;
-  reg [8:0] \$389 ;
+  reg [8:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [8:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [8:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [8:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [8:0] \$388 ;
+  reg [7:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg [8:0] \$391 ;
-  reg [7:0] \$392 ;
-  reg [8:0] \$393 ;
-  reg [7:0] \$394 ;
-  reg [8:0] \$395 ;
-  reg [7:0] \$396 ;
-  reg [8:0] \$397 ;
-  reg [7:0] \$398 ;
-  reg [8:0] \$399 ;
+  reg [8:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [8:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [16:0] \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg [7:0] \$400 ;
-  reg [8:0] \$401 ;
-  reg [7:0] \$402 ;
+  reg [16:0] \$400 ;
+  reg [16:0] \$401 ;
+  reg [16:0] \$402 ;
   reg [16:0] \$403 ;
   reg [16:0] \$404 ;
   reg [16:0] \$405 ;
@@ -1226,15 +1226,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [16:0] \$488 ;
   reg [16:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [16:0] \$490 ;
-  reg [16:0] \$491 ;
-  reg [16:0] \$492 ;
-  reg [16:0] \$493 ;
-  reg [16:0] \$494 ;
-  reg [16:0] \$495 ;
-  reg [16:0] \$496 ;
-  reg [16:0] \$497 ;
-  reg [16:0] \$498 ;
+  reg [23:0] \$490 ;
+  reg [23:0] \$491 ;
+  reg [23:0] \$492 ;
+  reg [23:0] \$493 ;
+  reg [23:0] \$494 ;
+  reg [23:0] \$495 ;
+  reg [23:0] \$496 ;
+  reg [23:0] \$497 ;
+  reg [23:0] \$498 ;
   reg [23:0] \$499 ;
   reg \$5 ;
   wire [8:0] \$50 ;
@@ -1246,66 +1246,58 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] \$505 ;
   reg [23:0] \$506 ;
   reg [23:0] \$507 ;
-  reg [23:0] \$508 ;
-  reg [23:0] \$509 ;
+  reg \$508 ;
+  reg \$509 ;
   wire [8:0] \$51 ;
-  reg [23:0] \$510 ;
-  reg [23:0] \$511 ;
-  reg [23:0] \$512 ;
-  reg [23:0] \$513 ;
-  reg [23:0] \$514 ;
-  reg [23:0] \$515 ;
-  reg [23:0] \$516 ;
+  reg \$510 ;
+  reg [2:0] \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [2:0] \$515 ;
+  reg \$516 ;
   reg \$517 ;
   reg \$518 ;
-  reg \$519 ;
+  reg [2:0] \$519 ;
   wire [8:0] \$52 ;
-  reg [2:0] \$520 ;
+  reg \$520 ;
   reg \$521 ;
   reg \$522 ;
-  reg \$523 ;
-  reg [2:0] \$524 ;
+  reg [2:0] \$523 ;
+  reg \$524 ;
   reg \$525 ;
   reg \$526 ;
-  reg \$527 ;
-  reg [2:0] \$528 ;
+  reg [2:0] \$527 ;
+  reg \$528 ;
   reg \$529 ;
   wire [8:0] \$53 ;
   reg \$530 ;
-  reg \$531 ;
-  reg [2:0] \$532 ;
+  reg [2:0] \$531 ;
+  reg \$532 ;
   reg \$533 ;
   reg \$534 ;
-  reg \$535 ;
-  reg [2:0] \$536 ;
+  reg [2:0] \$535 ;
+  reg \$536 ;
   reg \$537 ;
   reg \$538 ;
-  reg \$539 ;
+  reg [2:0] \$539 ;
   wire [8:0] \$54 ;
-  reg [2:0] \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg [2:0] \$544 ;
-  reg \$545 ;
+  reg [23:0] \$540 ;
+  reg [23:0] \$541 ;
+  reg [23:0] \$542 ;
+  reg [23:0] \$543 ;
+  reg [23:0] \$544 ;
+  reg [23:0] \$545 ;
   reg \$546 ;
-  reg \$547 ;
-  reg [2:0] \$548 ;
-  reg [23:0] \$549 ;
+  reg [3:0] \$547 ;
+  reg \$548 ;
+  reg [3:0] \$549 ;
   wire [8:0] \$55 ;
-  reg [23:0] \$550 ;
-  reg [23:0] \$551 ;
-  reg [23:0] \$552 ;
-  reg [23:0] \$553 ;
-  reg [23:0] \$554 ;
-  reg [3:0] \$555 ;
-  reg \$556 ;
-  reg [3:0] \$557 ;
-  reg [3:0] \$558 ;
-  reg [3:0] \$559 ;
+  reg [3:0] \$550 ;
+  reg [3:0] \$551 ;
+  reg \$552 ;
+  reg [143:0] \$553 ;
   wire [8:0] \$56 ;
-  reg \$560 ;
-  reg [143:0] \$561 ;
   wire [8:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
@@ -1356,11 +1348,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$367 ;
+  wire [3:0] \$signature__addr$368 ;
   wire [63:0] \$signature__data ;
-  wire [143:0] \$signature__data$368 ;
+  wire [143:0] \$signature__data$369 ;
   wire \$signature__en ;
-  wire \$signature__en$366 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$367 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1375,6 +1368,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [23:0] acc5_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -1444,9 +1438,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$361 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] \port__addr$362 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
@@ -1457,6 +1448,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] \port__addr$365 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$366 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$36 ;
   wire [63:0] \port__data$47 ;
@@ -1595,9 +1589,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$369 ;
+  wire [3:0] \rport__addr$370 ;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$353 ;
+  wire [143:0] \rport__data$354 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -1893,7 +1887,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [143:0] queue [8:0];
+  reg [143:0] queue [9:0];
   initial begin
     queue[0] = 144'h000000000000000000000000000000000000;
     queue[1] = 144'h000000000000000000000000000000000000;
@@ -1904,12 +1898,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[6] = 144'h000000000000000000000000000000000000;
     queue[7] = 144'h000000000000000000000000000000000000;
     queue[8] = 144'h000000000000000000000000000000000000;
+    queue[9] = 144'h000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$366 )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$353  = queue[q_rptr];
+  assign \rport__data$354  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hf8839c1edca2fc00;
@@ -2343,483 +2338,467 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   assign \port__data$80  = _6_;
   always @(posedge clk)
-    xoff1_0 <= \$323 ;
+    w1_4 <= \$323 ;
   always @(posedge clk)
-    w1_0 <= \$324 ;
+    xoff1_5 <= \$324 ;
   always @(posedge clk)
-    xoff1_1 <= \$325 ;
+    w1_5 <= \$325 ;
   always @(posedge clk)
-    w1_1 <= \$326 ;
+    xoff1_6 <= \$326 ;
   always @(posedge clk)
-    xoff1_2 <= \$327 ;
+    w1_6 <= \$327 ;
   always @(posedge clk)
-    w1_2 <= \$328 ;
+    xoff1_7 <= \$328 ;
   always @(posedge clk)
-    xoff1_3 <= \$329 ;
+    w1_7 <= \$329 ;
   always @(posedge clk)
-    w1_3 <= \$330 ;
+    xoff2_0 <= \$330 ;
   always @(posedge clk)
-    xoff1_4 <= \$331 ;
+    w2_0 <= \$331 ;
   always @(posedge clk)
-    w1_4 <= \$332 ;
+    xoff2_1 <= \$332 ;
   always @(posedge clk)
-    xoff1_5 <= \$333 ;
+    w2_1 <= \$333 ;
   always @(posedge clk)
-    w1_5 <= \$334 ;
+    xoff2_2 <= \$334 ;
   always @(posedge clk)
-    xoff1_6 <= \$335 ;
+    w2_2 <= \$335 ;
   always @(posedge clk)
-    w1_6 <= \$336 ;
+    xoff2_3 <= \$336 ;
   always @(posedge clk)
-    xoff1_7 <= \$337 ;
+    w2_3 <= \$337 ;
   always @(posedge clk)
-    w1_7 <= \$338 ;
+    xoff2_4 <= \$338 ;
   always @(posedge clk)
-    xoff2_0 <= \$339 ;
+    w2_4 <= \$339 ;
   always @(posedge clk)
-    w2_0 <= \$340 ;
+    xoff2_5 <= \$340 ;
   always @(posedge clk)
-    xoff2_1 <= \$341 ;
+    w2_5 <= \$341 ;
   always @(posedge clk)
-    w2_1 <= \$342 ;
+    xoff2_6 <= \$342 ;
   always @(posedge clk)
-    xoff2_2 <= \$343 ;
+    w2_6 <= \$343 ;
   always @(posedge clk)
-    w2_2 <= \$344 ;
+    xoff2_7 <= \$344 ;
   always @(posedge clk)
-    xoff2_3 <= \$345 ;
+    w2_7 <= \$345 ;
   always @(posedge clk)
-    w2_3 <= \$346 ;
+    xoff3_0 <= \$346 ;
   always @(posedge clk)
-    xoff2_4 <= \$347 ;
+    w3_0 <= \$347 ;
   always @(posedge clk)
-    w2_4 <= \$348 ;
+    xoff3_1 <= \$348 ;
   always @(posedge clk)
-    xoff2_5 <= \$349 ;
+    w3_1 <= \$349 ;
   always @(posedge clk)
-    w2_5 <= \$350 ;
+    xoff3_2 <= \$350 ;
   always @(posedge clk)
-    xoff2_6 <= \$351 ;
+    w3_2 <= \$351 ;
   always @(posedge clk)
-    w2_6 <= \$352 ;
+    xoff3_3 <= \$352 ;
   always @(posedge clk)
-    xoff2_7 <= \$353 ;
+    w3_3 <= \$353 ;
   always @(posedge clk)
-    w2_7 <= \$354 ;
+    xoff3_4 <= \$354 ;
   always @(posedge clk)
-    xoff3_0 <= \$355 ;
+    w3_4 <= \$355 ;
   always @(posedge clk)
-    w3_0 <= \$356 ;
+    xoff3_5 <= \$356 ;
   always @(posedge clk)
-    xoff3_1 <= \$357 ;
+    w3_5 <= \$357 ;
   always @(posedge clk)
-    w3_1 <= \$358 ;
+    xoff3_6 <= \$358 ;
   always @(posedge clk)
-    xoff3_2 <= \$359 ;
+    w3_6 <= \$359 ;
   always @(posedge clk)
-    w3_2 <= \$360 ;
+    xoff3_7 <= \$360 ;
   always @(posedge clk)
-    xoff3_3 <= \$361 ;
+    w3_7 <= \$361 ;
   always @(posedge clk)
-    w3_3 <= \$362 ;
+    xoff4_0 <= \$362 ;
   always @(posedge clk)
-    xoff3_4 <= \$363 ;
+    w4_0 <= \$363 ;
   always @(posedge clk)
-    w3_4 <= \$364 ;
+    xoff4_1 <= \$364 ;
   always @(posedge clk)
-    xoff3_5 <= \$365 ;
+    w4_1 <= \$365 ;
   always @(posedge clk)
-    w3_5 <= \$366 ;
+    xoff4_2 <= \$366 ;
   always @(posedge clk)
-    xoff3_6 <= \$367 ;
+    w4_2 <= \$367 ;
   always @(posedge clk)
-    w3_6 <= \$368 ;
+    xoff4_3 <= \$368 ;
   always @(posedge clk)
-    xoff3_7 <= \$369 ;
+    w4_3 <= \$369 ;
   always @(posedge clk)
-    w3_7 <= \$370 ;
+    xoff4_4 <= \$370 ;
   always @(posedge clk)
-    xoff4_0 <= \$371 ;
+    w4_4 <= \$371 ;
   always @(posedge clk)
-    w4_0 <= \$372 ;
+    xoff4_5 <= \$372 ;
   always @(posedge clk)
-    xoff4_1 <= \$373 ;
+    w4_5 <= \$373 ;
   always @(posedge clk)
-    w4_1 <= \$374 ;
+    xoff4_6 <= \$374 ;
   always @(posedge clk)
-    xoff4_2 <= \$375 ;
+    w4_6 <= \$375 ;
   always @(posedge clk)
-    w4_2 <= \$376 ;
+    xoff4_7 <= \$376 ;
   always @(posedge clk)
-    xoff4_3 <= \$377 ;
+    w4_7 <= \$377 ;
   always @(posedge clk)
-    w4_3 <= \$378 ;
+    xoff5_0 <= \$378 ;
   always @(posedge clk)
-    xoff4_4 <= \$379 ;
+    w5_0 <= \$379 ;
   always @(posedge clk)
-    w4_4 <= \$380 ;
+    xoff5_1 <= \$380 ;
   always @(posedge clk)
-    xoff4_5 <= \$381 ;
+    w5_1 <= \$381 ;
   always @(posedge clk)
-    w4_5 <= \$382 ;
+    xoff5_2 <= \$382 ;
   always @(posedge clk)
-    xoff4_6 <= \$383 ;
+    w5_2 <= \$383 ;
   always @(posedge clk)
-    w4_6 <= \$384 ;
+    xoff5_3 <= \$384 ;
   always @(posedge clk)
-    xoff4_7 <= \$385 ;
+    w5_3 <= \$385 ;
   always @(posedge clk)
-    w4_7 <= \$386 ;
+    xoff5_4 <= \$386 ;
   always @(posedge clk)
-    xoff5_0 <= \$387 ;
+    w5_4 <= \$387 ;
   always @(posedge clk)
-    w5_0 <= \$388 ;
+    xoff5_5 <= \$388 ;
   always @(posedge clk)
-    xoff5_1 <= \$389 ;
+    w5_5 <= \$389 ;
   always @(posedge clk)
-    w5_1 <= \$390 ;
+    xoff5_6 <= \$390 ;
   always @(posedge clk)
-    xoff5_2 <= \$391 ;
+    w5_6 <= \$391 ;
   always @(posedge clk)
-    w5_2 <= \$392 ;
+    xoff5_7 <= \$392 ;
   always @(posedge clk)
-    xoff5_3 <= \$393 ;
+    w5_7 <= \$393 ;
   always @(posedge clk)
-    w5_3 <= \$394 ;
+    prod0_0 <= \$394 ;
   always @(posedge clk)
-    xoff5_4 <= \$395 ;
+    prod0_1 <= \$395 ;
   always @(posedge clk)
-    w5_4 <= \$396 ;
+    prod0_2 <= \$396 ;
   always @(posedge clk)
-    xoff5_5 <= \$397 ;
+    prod0_3 <= \$397 ;
   always @(posedge clk)
-    w5_5 <= \$398 ;
+    prod0_4 <= \$398 ;
   always @(posedge clk)
-    xoff5_6 <= \$399 ;
+    prod0_5 <= \$399 ;
   always @(posedge clk)
-    w5_6 <= \$400 ;
+    prod0_6 <= \$400 ;
   always @(posedge clk)
-    xoff5_7 <= \$401 ;
+    prod0_7 <= \$401 ;
   always @(posedge clk)
-    w5_7 <= \$402 ;
+    prod1_0 <= \$402 ;
   always @(posedge clk)
-    prod0_0 <= \$403 ;
+    prod1_1 <= \$403 ;
   always @(posedge clk)
-    prod0_1 <= \$404 ;
+    prod1_2 <= \$404 ;
   always @(posedge clk)
-    prod0_2 <= \$405 ;
+    prod1_3 <= \$405 ;
   always @(posedge clk)
-    prod0_3 <= \$406 ;
+    prod1_4 <= \$406 ;
   always @(posedge clk)
-    prod0_4 <= \$407 ;
+    prod1_5 <= \$407 ;
   always @(posedge clk)
-    prod0_5 <= \$408 ;
+    prod1_6 <= \$408 ;
   always @(posedge clk)
-    prod0_6 <= \$409 ;
+    prod1_7 <= \$409 ;
   always @(posedge clk)
-    prod0_7 <= \$410 ;
+    prod2_0 <= \$410 ;
   always @(posedge clk)
-    prod1_0 <= \$411 ;
+    prod2_1 <= \$411 ;
   always @(posedge clk)
-    prod1_1 <= \$412 ;
+    prod2_2 <= \$412 ;
   always @(posedge clk)
-    prod1_2 <= \$413 ;
+    prod2_3 <= \$413 ;
   always @(posedge clk)
-    prod1_3 <= \$414 ;
+    prod2_4 <= \$414 ;
   always @(posedge clk)
-    prod1_4 <= \$415 ;
+    prod2_5 <= \$415 ;
   always @(posedge clk)
-    prod1_5 <= \$416 ;
+    prod2_6 <= \$416 ;
   always @(posedge clk)
-    prod1_6 <= \$417 ;
+    prod2_7 <= \$417 ;
   always @(posedge clk)
-    prod1_7 <= \$418 ;
+    prod3_0 <= \$418 ;
   always @(posedge clk)
-    prod2_0 <= \$419 ;
+    prod3_1 <= \$419 ;
   always @(posedge clk)
-    prod2_1 <= \$420 ;
+    prod3_2 <= \$420 ;
   always @(posedge clk)
-    prod2_2 <= \$421 ;
+    prod3_3 <= \$421 ;
   always @(posedge clk)
-    prod2_3 <= \$422 ;
+    prod3_4 <= \$422 ;
   always @(posedge clk)
-    prod2_4 <= \$423 ;
+    prod3_5 <= \$423 ;
   always @(posedge clk)
-    prod2_5 <= \$424 ;
+    prod3_6 <= \$424 ;
   always @(posedge clk)
-    prod2_6 <= \$425 ;
+    prod3_7 <= \$425 ;
   always @(posedge clk)
-    prod2_7 <= \$426 ;
+    prod4_0 <= \$426 ;
   always @(posedge clk)
-    prod3_0 <= \$427 ;
+    prod4_1 <= \$427 ;
   always @(posedge clk)
-    prod3_1 <= \$428 ;
+    prod4_2 <= \$428 ;
   always @(posedge clk)
-    prod3_2 <= \$429 ;
+    prod4_3 <= \$429 ;
   always @(posedge clk)
-    prod3_3 <= \$430 ;
+    prod4_4 <= \$430 ;
   always @(posedge clk)
-    prod3_4 <= \$431 ;
+    prod4_5 <= \$431 ;
   always @(posedge clk)
-    prod3_5 <= \$432 ;
+    prod4_6 <= \$432 ;
   always @(posedge clk)
-    prod3_6 <= \$433 ;
+    prod4_7 <= \$433 ;
   always @(posedge clk)
-    prod3_7 <= \$434 ;
+    prod5_0 <= \$434 ;
   always @(posedge clk)
-    prod4_0 <= \$435 ;
+    prod5_1 <= \$435 ;
   always @(posedge clk)
-    prod4_1 <= \$436 ;
+    prod5_2 <= \$436 ;
   always @(posedge clk)
-    prod4_2 <= \$437 ;
+    prod5_3 <= \$437 ;
   always @(posedge clk)
-    prod4_3 <= \$438 ;
+    prod5_4 <= \$438 ;
   always @(posedge clk)
-    prod4_4 <= \$439 ;
+    prod5_5 <= \$439 ;
   always @(posedge clk)
-    prod4_5 <= \$440 ;
+    prod5_6 <= \$440 ;
   always @(posedge clk)
-    prod4_6 <= \$441 ;
+    prod5_7 <= \$441 ;
   always @(posedge clk)
-    prod4_7 <= \$442 ;
+    prod0_0_r <= \$442 ;
   always @(posedge clk)
-    prod5_0 <= \$443 ;
+    prod0_1_r <= \$443 ;
   always @(posedge clk)
-    prod5_1 <= \$444 ;
+    prod0_2_r <= \$444 ;
   always @(posedge clk)
-    prod5_2 <= \$445 ;
+    prod0_3_r <= \$445 ;
   always @(posedge clk)
-    prod5_3 <= \$446 ;
+    prod0_4_r <= \$446 ;
   always @(posedge clk)
-    prod5_4 <= \$447 ;
+    prod0_5_r <= \$447 ;
   always @(posedge clk)
-    prod5_5 <= \$448 ;
+    prod0_6_r <= \$448 ;
   always @(posedge clk)
-    prod5_6 <= \$449 ;
+    prod0_7_r <= \$449 ;
   always @(posedge clk)
-    prod5_7 <= \$450 ;
+    prod1_0_r <= \$450 ;
   always @(posedge clk)
-    prod0_0_r <= \$451 ;
+    prod1_1_r <= \$451 ;
   always @(posedge clk)
-    prod0_1_r <= \$452 ;
+    prod1_2_r <= \$452 ;
   always @(posedge clk)
-    prod0_2_r <= \$453 ;
+    prod1_3_r <= \$453 ;
   always @(posedge clk)
-    prod0_3_r <= \$454 ;
+    prod1_4_r <= \$454 ;
   always @(posedge clk)
-    prod0_4_r <= \$455 ;
+    prod1_5_r <= \$455 ;
   always @(posedge clk)
-    prod0_5_r <= \$456 ;
+    prod1_6_r <= \$456 ;
   always @(posedge clk)
-    prod0_6_r <= \$457 ;
+    prod1_7_r <= \$457 ;
   always @(posedge clk)
-    prod0_7_r <= \$458 ;
+    prod2_0_r <= \$458 ;
   always @(posedge clk)
-    prod1_0_r <= \$459 ;
+    prod2_1_r <= \$459 ;
   always @(posedge clk)
-    prod1_1_r <= \$460 ;
+    prod2_2_r <= \$460 ;
   always @(posedge clk)
-    prod1_2_r <= \$461 ;
+    prod2_3_r <= \$461 ;
   always @(posedge clk)
-    prod1_3_r <= \$462 ;
+    prod2_4_r <= \$462 ;
   always @(posedge clk)
-    prod1_4_r <= \$463 ;
+    prod2_5_r <= \$463 ;
   always @(posedge clk)
-    prod1_5_r <= \$464 ;
+    prod2_6_r <= \$464 ;
   always @(posedge clk)
-    prod1_6_r <= \$465 ;
+    prod2_7_r <= \$465 ;
   always @(posedge clk)
-    prod1_7_r <= \$466 ;
+    prod3_0_r <= \$466 ;
   always @(posedge clk)
-    prod2_0_r <= \$467 ;
+    prod3_1_r <= \$467 ;
   always @(posedge clk)
-    prod2_1_r <= \$468 ;
+    prod3_2_r <= \$468 ;
   always @(posedge clk)
-    prod2_2_r <= \$469 ;
+    prod3_3_r <= \$469 ;
   always @(posedge clk)
-    prod2_3_r <= \$470 ;
+    prod3_4_r <= \$470 ;
   always @(posedge clk)
-    prod2_4_r <= \$471 ;
+    prod3_5_r <= \$471 ;
   always @(posedge clk)
-    prod2_5_r <= \$472 ;
+    prod3_6_r <= \$472 ;
   always @(posedge clk)
-    prod2_6_r <= \$473 ;
+    prod3_7_r <= \$473 ;
   always @(posedge clk)
-    prod2_7_r <= \$474 ;
+    prod4_0_r <= \$474 ;
   always @(posedge clk)
-    prod3_0_r <= \$475 ;
+    prod4_1_r <= \$475 ;
   always @(posedge clk)
-    prod3_1_r <= \$476 ;
+    prod4_2_r <= \$476 ;
   always @(posedge clk)
-    prod3_2_r <= \$477 ;
+    prod4_3_r <= \$477 ;
   always @(posedge clk)
-    prod3_3_r <= \$478 ;
+    prod4_4_r <= \$478 ;
   always @(posedge clk)
-    prod3_4_r <= \$479 ;
+    prod4_5_r <= \$479 ;
   always @(posedge clk)
-    prod3_5_r <= \$480 ;
+    prod4_6_r <= \$480 ;
   always @(posedge clk)
-    prod3_6_r <= \$481 ;
+    prod4_7_r <= \$481 ;
   always @(posedge clk)
-    prod3_7_r <= \$482 ;
+    prod5_0_r <= \$482 ;
   always @(posedge clk)
-    prod4_0_r <= \$483 ;
+    prod5_1_r <= \$483 ;
   always @(posedge clk)
-    prod4_1_r <= \$484 ;
+    prod5_2_r <= \$484 ;
   always @(posedge clk)
-    prod4_2_r <= \$485 ;
+    prod5_3_r <= \$485 ;
   always @(posedge clk)
-    prod4_3_r <= \$486 ;
+    prod5_4_r <= \$486 ;
   always @(posedge clk)
-    prod4_4_r <= \$487 ;
+    prod5_5_r <= \$487 ;
   always @(posedge clk)
-    prod4_5_r <= \$488 ;
+    prod5_6_r <= \$488 ;
   always @(posedge clk)
-    prod4_6_r <= \$489 ;
+    prod5_7_r <= \$489 ;
   always @(posedge clk)
-    prod4_7_r <= \$490 ;
+    sum0_s0_0 <= \$490 ;
   always @(posedge clk)
-    prod5_0_r <= \$491 ;
+    sum0_s0_1 <= \$491 ;
   always @(posedge clk)
-    prod5_1_r <= \$492 ;
+    sum0_s1_0 <= \$492 ;
   always @(posedge clk)
-    prod5_2_r <= \$493 ;
+    sum1_s0_0 <= \$493 ;
   always @(posedge clk)
-    prod5_3_r <= \$494 ;
+    sum1_s0_1 <= \$494 ;
   always @(posedge clk)
-    prod5_4_r <= \$495 ;
+    sum1_s1_0 <= \$495 ;
   always @(posedge clk)
-    prod5_5_r <= \$496 ;
+    sum2_s0_0 <= \$496 ;
   always @(posedge clk)
-    prod5_6_r <= \$497 ;
+    sum2_s0_1 <= \$497 ;
   always @(posedge clk)
-    prod5_7_r <= \$498 ;
+    sum2_s1_0 <= \$498 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$499 ;
+    sum3_s0_0 <= \$499 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$500 ;
+    sum3_s0_1 <= \$500 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$501 ;
+    sum3_s1_0 <= \$501 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$502 ;
+    sum4_s0_0 <= \$502 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$503 ;
+    sum4_s0_1 <= \$503 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$504 ;
+    sum4_s1_0 <= \$504 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$505 ;
+    sum5_s0_0 <= \$505 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$506 ;
+    sum5_s0_1 <= \$506 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$507 ;
+    sum5_s1_0 <= \$507 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$508 ;
+    v2 <= \$508 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$509 ;
+    first2 <= \$509 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$510 ;
+    last2 <= \$510 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$511 ;
+    nf2 <= \$511 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$512 ;
+    v3 <= \$512 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$513 ;
+    first3 <= \$513 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$514 ;
+    last3 <= \$514 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$515 ;
+    nf3 <= \$515 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$516 ;
+    v4 <= \$516 ;
   always @(posedge clk)
-    v2 <= \$517 ;
+    first4 <= \$517 ;
   always @(posedge clk)
-    first2 <= \$518 ;
+    last4 <= \$518 ;
   always @(posedge clk)
-    last2 <= \$519 ;
+    nf4 <= \$519 ;
   always @(posedge clk)
-    nf2 <= \$520 ;
+    v5 <= \$520 ;
   always @(posedge clk)
-    v3 <= \$521 ;
+    first5 <= \$521 ;
   always @(posedge clk)
-    first3 <= \$522 ;
+    last5 <= \$522 ;
   always @(posedge clk)
-    last3 <= \$523 ;
+    nf5 <= \$523 ;
   always @(posedge clk)
-    nf3 <= \$524 ;
+    v6 <= \$524 ;
   always @(posedge clk)
-    v4 <= \$525 ;
+    first6 <= \$525 ;
   always @(posedge clk)
-    first4 <= \$526 ;
+    last6 <= \$526 ;
   always @(posedge clk)
-    last4 <= \$527 ;
+    nf6 <= \$527 ;
   always @(posedge clk)
-    nf4 <= \$528 ;
+    v7 <= \$528 ;
   always @(posedge clk)
-    v5 <= \$529 ;
+    first7 <= \$529 ;
   always @(posedge clk)
-    first5 <= \$530 ;
+    last7 <= \$530 ;
   always @(posedge clk)
-    last5 <= \$531 ;
+    nf7 <= \$531 ;
   always @(posedge clk)
-    nf5 <= \$532 ;
+    v8 <= \$532 ;
   always @(posedge clk)
-    v6 <= \$533 ;
+    first8 <= \$533 ;
   always @(posedge clk)
-    first6 <= \$534 ;
+    last8 <= \$534 ;
   always @(posedge clk)
-    last6 <= \$535 ;
+    nf8 <= \$535 ;
   always @(posedge clk)
-    nf6 <= \$536 ;
+    v8_0 <= \$536 ;
   always @(posedge clk)
-    v7 <= \$537 ;
+    first8_0 <= \$537 ;
   always @(posedge clk)
-    first7 <= \$538 ;
+    last8_0 <= \$538 ;
   always @(posedge clk)
-    last7 <= \$539 ;
+    nf8_0 <= \$539 ;
   always @(posedge clk)
-    nf7 <= \$540 ;
+    acc0 <= \$540 ;
   always @(posedge clk)
-    v8 <= \$541 ;
+    acc1 <= \$541 ;
   always @(posedge clk)
-    first8 <= \$542 ;
+    acc2 <= \$542 ;
   always @(posedge clk)
-    last8 <= \$543 ;
+    acc3 <= \$543 ;
   always @(posedge clk)
-    nf8 <= \$544 ;
+    acc4 <= \$544 ;
   always @(posedge clk)
-    v8_0 <= \$545 ;
+    acc5 <= \$545 ;
   always @(posedge clk)
-    first8_0 <= \$546 ;
+    deliver <= \$546 ;
   always @(posedge clk)
-    last8_0 <= \$547 ;
+    q_owed <= \$547 ;
   always @(posedge clk)
-    nf8_0 <= \$548 ;
+    q_room <= \$548 ;
   always @(posedge clk)
-    acc0 <= \$549 ;
+    q_wptr <= \$549 ;
   always @(posedge clk)
-    acc1 <= \$550 ;
+    q_rptr <= \$550 ;
   always @(posedge clk)
-    acc2 <= \$551 ;
+    q_stored <= \$551 ;
   always @(posedge clk)
-    acc3 <= \$552 ;
+    o__valid <= \$552 ;
   always @(posedge clk)
-    acc4 <= \$553 ;
-  always @(posedge clk)
-    acc5 <= \$554 ;
-  always @(posedge clk)
-    q_owed <= \$555 ;
-  always @(posedge clk)
-    q_room <= \$556 ;
-  always @(posedge clk)
-    q_wptr <= \$557 ;
-  always @(posedge clk)
-    q_rptr <= \$558 ;
-  always @(posedge clk)
-    q_stored <= \$559 ;
-  always @(posedge clk)
-    o__valid <= \$560 ;
-  always @(posedge clk)
-    o__payload <= \$561 ;
+    o__payload <= \$553 ;
   assign \$6  = t == 6'h3f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
@@ -2962,1974 +2941,1926 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$145  = $signed(prod5_6_r) + $signed(prod5_7_r);
   assign \$146  = $signed(\$144 ) + $signed(\$145 );
   assign \$147  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$148  = issue & last_t;
-  assign \$149  = o__valid & o__ready;
-  assign \$150  = q_owed < 4'h9;
-  assign \$151  = \$149  ? q_room : \$150 ;
-  assign \$152  = o__valid & o__ready;
-  assign \$153  = \$152  | q_room;
-  assign \$154  = \$148  ? \$151  : \$153 ;
-  assign \$155  = v8 & last8;
+  assign \$148  = v8 & last8;
+  assign \$149  = issue & last_t;
+  assign \$150  = o__valid & o__ready;
+  assign \$151  = q_owed < 4'ha;
+  assign \$152  = \$150  ? q_room : \$151 ;
+  assign \$153  = o__valid & o__ready;
+  assign \$154  = \$153  | q_room;
+  assign \$155  = \$149  ? \$152  : \$154 ;
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
   assign \$158  = | q_stored;
   assign \$159  = ~ \$158 ;
   assign \$160  = \$157  & \$159 ;
   assign \$161  = ~ \$160 ;
-  assign \$162  = \$155  & \$161 ;
-  assign \$163  = q_wptr == 4'h8;
+  assign \$162  = deliver & \$161 ;
+  assign \$163  = q_wptr == 4'h9;
   assign \$164  = q_wptr + 1'h1;
   assign \$165  = \$163  ? 5'h00 : \$164 ;
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
   assign \$169  = \$167  & \$168 ;
-  assign \$170  = q_rptr == 4'h8;
+  assign \$170  = q_rptr == 4'h9;
   assign \$171  = q_rptr + 1'h1;
   assign \$172  = \$170  ? 5'h00 : \$171 ;
-  assign \$173  = v8 & last8;
-  assign \$174  = ~ o__valid;
-  assign \$175  = \$174  | o__ready;
-  assign \$176  = | q_stored;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = \$175  & \$177 ;
-  assign \$179  = ~ \$178 ;
-  assign \$180  = \$173  & \$179 ;
-  assign \$181  = q_stored + \$180 ;
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = | q_stored;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = \$181  - \$185 ;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = | q_stored;
-  assign \$190  = v8 & last8;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = | q_stored;
-  assign \$193  = \$192  ? \rport__data$353  : q_in;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = | q_stored;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = deliver & \$178 ;
+  assign \$180  = q_stored + \$179 ;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = | q_stored;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = \$180  - \$184 ;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign \$188  = | q_stored;
+  assign \$189  = \$188  | deliver;
+  assign \$190  = | q_stored;
+  assign \$191  = \$190  ? \rport__data$354  : q_in;
+  assign \$192  = ~ last_t;
+  assign \$193  = q_room | \$192 ;
+  assign i__ready = \$193  & reads_input_t;
   assign \$194  = ~ last_t;
   assign \$195  = q_room | \$194 ;
-  assign i__ready = \$195  & reads_input_t;
-  assign \$196  = ~ last_t;
-  assign \$197  = q_room | \$196 ;
-  assign \$198  = ~ reads_input_t;
-  assign \$199  = i__valid | \$198 ;
-  assign issue = \$197  & \$199 ;
+  assign \$196  = ~ reads_input_t;
+  assign \$197  = i__valid | \$196 ;
+  assign issue = \$195  & \$197 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$201  = first8_0 ? \$200  : acc0;
-  assign \$202  = $signed(\$201 ) + $signed(sum0_s1_0);
-  assign \$204  = first8_0 ? \$203  : acc1;
-  assign \$205  = $signed(\$204 ) + $signed(sum1_s1_0);
-  assign \$207  = first8_0 ? \$206  : acc2;
-  assign \$208  = $signed(\$207 ) + $signed(sum2_s1_0);
-  assign \$210  = first8_0 ? \$209  : acc3;
-  assign \$211  = $signed(\$210 ) + $signed(sum3_s1_0);
-  assign \$213  = first8_0 ? \$212  : acc4;
-  assign \$214  = $signed(\$213 ) + $signed(sum4_s1_0);
-  assign \$216  = first8_0 ? \$215  : acc5;
-  assign \$217  = $signed(\$216 ) + $signed(sum5_s1_0);
-  assign \$218  = issue & last_t;
-  assign \$219  = q_owed + \$218 ;
-  assign \$220  = o__valid & o__ready;
-  assign \$221  = \$219  - \$220 ;
-  assign \$222  = v8 & last8;
-  assign \$223  = ~ o__valid;
-  assign \$224  = \$223  | o__ready;
-  assign \$225  = | q_stored;
-  assign \$226  = ~ \$225 ;
-  assign \$227  = \$224  & \$226 ;
-  assign \$228  = ~ \$227 ;
-  assign \$signature__en$366  = \$222  & \$228 ;
+  assign \$199  = first8_0 ? \$198  : acc0;
+  assign \$200  = $signed(\$199 ) + $signed(sum0_s1_0);
+  assign \$202  = first8_0 ? \$201  : acc1;
+  assign \$203  = $signed(\$202 ) + $signed(sum1_s1_0);
+  assign \$205  = first8_0 ? \$204  : acc2;
+  assign \$206  = $signed(\$205 ) + $signed(sum2_s1_0);
+  assign \$208  = first8_0 ? \$207  : acc3;
+  assign \$209  = $signed(\$208 ) + $signed(sum3_s1_0);
+  assign \$211  = first8_0 ? \$210  : acc4;
+  assign \$212  = $signed(\$211 ) + $signed(sum4_s1_0);
+  assign \$214  = first8_0 ? \$213  : acc5;
+  assign \$215  = $signed(\$214 ) + $signed(sum5_s1_0);
+  assign \$216  = issue & last_t;
+  assign \$217  = q_owed + \$216 ;
+  assign \$218  = o__valid & o__ready;
+  assign \$219  = \$217  - \$218 ;
   always @(posedge clk)
-    nf_t <= \$229 ;
+    nf_t <= \$220 ;
   always @(posedge clk)
-    nf_t_ahead <= \$230 ;
+    nf_t_ahead <= \$221 ;
   always @(posedge clk)
-    sf_t <= \$231 ;
+    sf_t <= \$222 ;
   always @(posedge clk)
-    sf_t_ahead <= \$232 ;
+    sf_t_ahead <= \$223 ;
   always @(posedge clk)
-    reads_input_t <= \$233 ;
+    reads_input_t <= \$224 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$234 ;
+    reads_input_t_ahead <= \$225 ;
   always @(posedge clk)
-    first_t <= \$235 ;
+    first_t <= \$226 ;
   always @(posedge clk)
-    first_t_ahead <= \$236 ;
+    first_t_ahead <= \$227 ;
   always @(posedge clk)
-    last_t <= \$237 ;
+    last_t <= \$228 ;
   always @(posedge clk)
-    last_t_ahead <= \$238 ;
+    last_t_ahead <= \$229 ;
   always @(posedge clk)
-    t <= \$239 ;
+    t <= \$230 ;
   always @(posedge clk)
-    x_reg <= \$240 ;
+    x_reg <= \$231 ;
   always @(posedge clk)
-    from_input <= \$241 ;
+    from_input <= \$232 ;
   always @(posedge clk)
-    v1 <= \$242 ;
+    v1 <= \$233 ;
   always @(posedge clk)
-    first1 <= \$243 ;
+    first1 <= \$234 ;
   always @(posedge clk)
-    last1 <= \$244 ;
+    last1 <= \$235 ;
   always @(posedge clk)
-    nf1 <= \$245 ;
+    nf1 <= \$236 ;
   always @(posedge clk)
-    x_mid <= \$246 ;
+    x_mid <= \$237 ;
   always @(posedge clk)
-    rom0_addr <= \$247 ;
+    rom0_addr <= \$238 ;
   always @(posedge clk)
-    rom0_read <= \$248 ;
+    rom0_read <= \$239 ;
   always @(posedge clk)
-    x0_0 <= \$249 ;
+    x0_0 <= \$240 ;
   always @(posedge clk)
-    x0_1 <= \$250 ;
+    x0_1 <= \$241 ;
   always @(posedge clk)
-    x0_2 <= \$251 ;
+    x0_2 <= \$242 ;
   always @(posedge clk)
-    x0_3 <= \$252 ;
+    x0_3 <= \$243 ;
   always @(posedge clk)
-    x0_4 <= \$253 ;
+    x0_4 <= \$244 ;
   always @(posedge clk)
-    x0_5 <= \$254 ;
+    x0_5 <= \$245 ;
   always @(posedge clk)
-    x0_6 <= \$255 ;
+    x0_6 <= \$246 ;
   always @(posedge clk)
-    x0_7 <= \$256 ;
+    x0_7 <= \$247 ;
   always @(posedge clk)
-    rom1_addr <= \$257 ;
+    rom1_addr <= \$248 ;
   always @(posedge clk)
-    rom1_read <= \$258 ;
+    rom1_read <= \$249 ;
   always @(posedge clk)
-    x1_0 <= \$259 ;
+    x1_0 <= \$250 ;
   always @(posedge clk)
-    x1_1 <= \$260 ;
+    x1_1 <= \$251 ;
   always @(posedge clk)
-    x1_2 <= \$261 ;
+    x1_2 <= \$252 ;
   always @(posedge clk)
-    x1_3 <= \$262 ;
+    x1_3 <= \$253 ;
   always @(posedge clk)
-    x1_4 <= \$263 ;
+    x1_4 <= \$254 ;
   always @(posedge clk)
-    x1_5 <= \$264 ;
+    x1_5 <= \$255 ;
   always @(posedge clk)
-    x1_6 <= \$265 ;
+    x1_6 <= \$256 ;
   always @(posedge clk)
-    x1_7 <= \$266 ;
+    x1_7 <= \$257 ;
   always @(posedge clk)
-    rom2_addr <= \$267 ;
+    rom2_addr <= \$258 ;
   always @(posedge clk)
-    rom2_read <= \$268 ;
+    rom2_read <= \$259 ;
   always @(posedge clk)
-    x2_0 <= \$269 ;
+    x2_0 <= \$260 ;
   always @(posedge clk)
-    x2_1 <= \$270 ;
+    x2_1 <= \$261 ;
   always @(posedge clk)
-    x2_2 <= \$271 ;
+    x2_2 <= \$262 ;
   always @(posedge clk)
-    x2_3 <= \$272 ;
+    x2_3 <= \$263 ;
   always @(posedge clk)
-    x2_4 <= \$273 ;
+    x2_4 <= \$264 ;
   always @(posedge clk)
-    x2_5 <= \$274 ;
+    x2_5 <= \$265 ;
   always @(posedge clk)
-    x2_6 <= \$275 ;
+    x2_6 <= \$266 ;
   always @(posedge clk)
-    x2_7 <= \$276 ;
+    x2_7 <= \$267 ;
   always @(posedge clk)
-    rom3_addr <= \$277 ;
+    rom3_addr <= \$268 ;
   always @(posedge clk)
-    rom3_read <= \$278 ;
+    rom3_read <= \$269 ;
   always @(posedge clk)
-    x3_0 <= \$279 ;
+    x3_0 <= \$270 ;
   always @(posedge clk)
-    x3_1 <= \$280 ;
+    x3_1 <= \$271 ;
   always @(posedge clk)
-    x3_2 <= \$281 ;
+    x3_2 <= \$272 ;
   always @(posedge clk)
-    x3_3 <= \$282 ;
+    x3_3 <= \$273 ;
   always @(posedge clk)
-    x3_4 <= \$283 ;
+    x3_4 <= \$274 ;
   always @(posedge clk)
-    x3_5 <= \$284 ;
+    x3_5 <= \$275 ;
   always @(posedge clk)
-    x3_6 <= \$285 ;
+    x3_6 <= \$276 ;
   always @(posedge clk)
-    x3_7 <= \$286 ;
+    x3_7 <= \$277 ;
   always @(posedge clk)
-    rom4_addr <= \$287 ;
+    rom4_addr <= \$278 ;
   always @(posedge clk)
-    rom4_read <= \$288 ;
+    rom4_read <= \$279 ;
   always @(posedge clk)
-    x4_0 <= \$289 ;
+    x4_0 <= \$280 ;
   always @(posedge clk)
-    x4_1 <= \$290 ;
+    x4_1 <= \$281 ;
   always @(posedge clk)
-    x4_2 <= \$291 ;
+    x4_2 <= \$282 ;
   always @(posedge clk)
-    x4_3 <= \$292 ;
+    x4_3 <= \$283 ;
   always @(posedge clk)
-    x4_4 <= \$293 ;
+    x4_4 <= \$284 ;
   always @(posedge clk)
-    x4_5 <= \$294 ;
+    x4_5 <= \$285 ;
   always @(posedge clk)
-    x4_6 <= \$295 ;
+    x4_6 <= \$286 ;
   always @(posedge clk)
-    x4_7 <= \$296 ;
+    x4_7 <= \$287 ;
   always @(posedge clk)
-    rom5_addr <= \$297 ;
+    rom5_addr <= \$288 ;
   always @(posedge clk)
-    rom5_read <= \$298 ;
+    rom5_read <= \$289 ;
   always @(posedge clk)
-    x5_0 <= \$299 ;
+    x5_0 <= \$290 ;
   always @(posedge clk)
-    x5_1 <= \$300 ;
+    x5_1 <= \$291 ;
   always @(posedge clk)
-    x5_2 <= \$301 ;
+    x5_2 <= \$292 ;
   always @(posedge clk)
-    x5_3 <= \$302 ;
+    x5_3 <= \$293 ;
   always @(posedge clk)
-    x5_4 <= \$303 ;
+    x5_4 <= \$294 ;
   always @(posedge clk)
-    x5_5 <= \$304 ;
+    x5_5 <= \$295 ;
   always @(posedge clk)
-    x5_6 <= \$305 ;
+    x5_6 <= \$296 ;
   always @(posedge clk)
-    x5_7 <= \$306 ;
+    x5_7 <= \$297 ;
   always @(posedge clk)
-    xoff0_0 <= \$307 ;
+    xoff0_0 <= \$298 ;
   always @(posedge clk)
-    w0_0 <= \$308 ;
+    w0_0 <= \$299 ;
   always @(posedge clk)
-    xoff0_1 <= \$309 ;
+    xoff0_1 <= \$300 ;
   always @(posedge clk)
-    w0_1 <= \$310 ;
+    w0_1 <= \$301 ;
   always @(posedge clk)
-    xoff0_2 <= \$311 ;
+    xoff0_2 <= \$302 ;
   always @(posedge clk)
-    w0_2 <= \$312 ;
+    w0_2 <= \$303 ;
   always @(posedge clk)
-    xoff0_3 <= \$313 ;
+    xoff0_3 <= \$304 ;
   always @(posedge clk)
-    w0_3 <= \$314 ;
+    w0_3 <= \$305 ;
   always @(posedge clk)
-    xoff0_4 <= \$315 ;
+    xoff0_4 <= \$306 ;
   always @(posedge clk)
-    w0_4 <= \$316 ;
+    w0_4 <= \$307 ;
   always @(posedge clk)
-    xoff0_5 <= \$317 ;
+    xoff0_5 <= \$308 ;
   always @(posedge clk)
-    w0_5 <= \$318 ;
+    w0_5 <= \$309 ;
   always @(posedge clk)
-    xoff0_6 <= \$319 ;
+    xoff0_6 <= \$310 ;
   always @(posedge clk)
-    w0_6 <= \$320 ;
+    w0_6 <= \$311 ;
   always @(posedge clk)
-    xoff0_7 <= \$321 ;
+    xoff0_7 <= \$312 ;
   always @(posedge clk)
-    w0_7 <= \$322 ;
+    w0_7 <= \$313 ;
+  always @(posedge clk)
+    xoff1_0 <= \$314 ;
+  always @(posedge clk)
+    w1_0 <= \$315 ;
+  always @(posedge clk)
+    xoff1_1 <= \$316 ;
+  always @(posedge clk)
+    w1_1 <= \$317 ;
+  always @(posedge clk)
+    xoff1_2 <= \$318 ;
+  always @(posedge clk)
+    w1_2 <= \$319 ;
+  always @(posedge clk)
+    xoff1_3 <= \$320 ;
+  always @(posedge clk)
+    w1_3 <= \$321 ;
+  always @(posedge clk)
+    xoff1_4 <= \$322 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = \$18 ;
+    \$323  = rom1_read[39:32];
     if (rst) begin
-      \$323  = 9'h000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = rom1_read[7:0];
+    \$324  = \$23 ;
     if (rst) begin
-      \$324  = 8'h00;
+      \$324  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = \$19 ;
+    \$325  = rom1_read[47:40];
     if (rst) begin
-      \$325  = 9'h000;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = rom1_read[15:8];
+    \$326  = \$24 ;
     if (rst) begin
-      \$326  = 8'h00;
+      \$326  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = \$20 ;
+    \$327  = rom1_read[55:48];
     if (rst) begin
-      \$327  = 9'h000;
+      \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = rom1_read[23:16];
+    \$328  = \$25 ;
     if (rst) begin
-      \$328  = 8'h00;
+      \$328  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = \$21 ;
+    \$329  = rom1_read[63:56];
     if (rst) begin
-      \$329  = 9'h000;
+      \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = rom1_read[31:24];
+    \$330  = \$26 ;
     if (rst) begin
-      \$330  = 8'h00;
+      \$330  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = \$22 ;
+    \$331  = rom2_read[7:0];
     if (rst) begin
-      \$331  = 9'h000;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = rom1_read[39:32];
+    \$332  = \$27 ;
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = \$23 ;
+    \$333  = rom2_read[15:8];
     if (rst) begin
-      \$333  = 9'h000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = rom1_read[47:40];
+    \$334  = \$28 ;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = \$24 ;
+    \$335  = rom2_read[23:16];
     if (rst) begin
-      \$335  = 9'h000;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = rom1_read[55:48];
+    \$336  = \$29 ;
     if (rst) begin
-      \$336  = 8'h00;
+      \$336  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = \$25 ;
+    \$337  = rom2_read[31:24];
     if (rst) begin
-      \$337  = 9'h000;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = rom1_read[63:56];
+    \$338  = \$30 ;
     if (rst) begin
-      \$338  = 8'h00;
+      \$338  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = \$26 ;
+    \$339  = rom2_read[39:32];
     if (rst) begin
-      \$339  = 9'h000;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = rom2_read[7:0];
+    \$340  = \$31 ;
     if (rst) begin
-      \$340  = 8'h00;
+      \$340  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = \$27 ;
+    \$341  = rom2_read[47:40];
     if (rst) begin
-      \$341  = 9'h000;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = rom2_read[15:8];
+    \$342  = \$32 ;
     if (rst) begin
-      \$342  = 8'h00;
+      \$342  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = \$28 ;
+    \$343  = rom2_read[55:48];
     if (rst) begin
-      \$343  = 9'h000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = rom2_read[23:16];
+    \$344  = \$33 ;
     if (rst) begin
-      \$344  = 8'h00;
+      \$344  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = \$29 ;
+    \$345  = rom2_read[63:56];
     if (rst) begin
-      \$345  = 9'h000;
+      \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = rom2_read[31:24];
+    \$346  = \$34 ;
     if (rst) begin
-      \$346  = 8'h00;
+      \$346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = \$30 ;
+    \$347  = rom3_read[7:0];
     if (rst) begin
-      \$347  = 9'h000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = rom2_read[39:32];
+    \$348  = \$35 ;
     if (rst) begin
-      \$348  = 8'h00;
+      \$348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = \$31 ;
+    \$349  = rom3_read[15:8];
     if (rst) begin
-      \$349  = 9'h000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = rom2_read[47:40];
+    \$350  = \$36 ;
     if (rst) begin
-      \$350  = 8'h00;
+      \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = \$32 ;
+    \$351  = rom3_read[23:16];
     if (rst) begin
-      \$351  = 9'h000;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = rom2_read[55:48];
+    \$352  = \$37 ;
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = \$33 ;
+    \$353  = rom3_read[31:24];
     if (rst) begin
-      \$353  = 9'h000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = rom2_read[63:56];
+    \$354  = \$38 ;
     if (rst) begin
-      \$354  = 8'h00;
+      \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = \$34 ;
+    \$355  = rom3_read[39:32];
     if (rst) begin
-      \$355  = 9'h000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = rom3_read[7:0];
+    \$356  = \$39 ;
     if (rst) begin
-      \$356  = 8'h00;
+      \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = \$35 ;
+    \$357  = rom3_read[47:40];
     if (rst) begin
-      \$357  = 9'h000;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = rom3_read[15:8];
+    \$358  = \$40 ;
     if (rst) begin
-      \$358  = 8'h00;
+      \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = \$36 ;
+    \$359  = rom3_read[55:48];
     if (rst) begin
-      \$359  = 9'h000;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = rom3_read[23:16];
+    \$360  = \$41 ;
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = \$37 ;
+    \$361  = rom3_read[63:56];
     if (rst) begin
-      \$361  = 9'h000;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = rom3_read[31:24];
+    \$362  = \$42 ;
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = \$38 ;
+    \$363  = rom4_read[7:0];
     if (rst) begin
-      \$363  = 9'h000;
+      \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = rom3_read[39:32];
+    \$364  = \$43 ;
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = \$39 ;
+    \$365  = rom4_read[15:8];
     if (rst) begin
-      \$365  = 9'h000;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = rom3_read[47:40];
+    \$366  = \$44 ;
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = \$40 ;
+    \$367  = rom4_read[23:16];
     if (rst) begin
-      \$367  = 9'h000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = rom3_read[55:48];
+    \$368  = \$45 ;
     if (rst) begin
-      \$368  = 8'h00;
+      \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = \$41 ;
+    \$369  = rom4_read[31:24];
     if (rst) begin
-      \$369  = 9'h000;
+      \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = rom3_read[63:56];
+    \$370  = \$46 ;
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = \$42 ;
+    \$371  = rom4_read[39:32];
     if (rst) begin
-      \$371  = 9'h000;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = rom4_read[7:0];
+    \$372  = \$47 ;
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = \$43 ;
+    \$373  = rom4_read[47:40];
     if (rst) begin
-      \$373  = 9'h000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = rom4_read[15:8];
+    \$374  = \$48 ;
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = \$44 ;
+    \$375  = rom4_read[55:48];
     if (rst) begin
-      \$375  = 9'h000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = rom4_read[23:16];
+    \$376  = \$49 ;
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = \$45 ;
+    \$377  = rom4_read[63:56];
     if (rst) begin
-      \$377  = 9'h000;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = rom4_read[31:24];
+    \$378  = \$50 ;
     if (rst) begin
-      \$378  = 8'h00;
+      \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = \$46 ;
+    \$379  = rom5_read[7:0];
     if (rst) begin
-      \$379  = 9'h000;
+      \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = rom4_read[39:32];
+    \$380  = \$51 ;
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = \$47 ;
+    \$381  = rom5_read[15:8];
     if (rst) begin
-      \$381  = 9'h000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = rom4_read[47:40];
+    \$382  = \$52 ;
     if (rst) begin
-      \$382  = 8'h00;
+      \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \$48 ;
+    \$383  = rom5_read[23:16];
     if (rst) begin
-      \$383  = 9'h000;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = rom4_read[55:48];
+    \$384  = \$53 ;
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \$49 ;
+    \$385  = rom5_read[31:24];
     if (rst) begin
-      \$385  = 9'h000;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = rom4_read[63:56];
+    \$386  = \$54 ;
     if (rst) begin
-      \$386  = 8'h00;
+      \$386  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$50 ;
+    \$387  = rom5_read[39:32];
     if (rst) begin
-      \$387  = 9'h000;
+      \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = rom5_read[7:0];
+    \$388  = \$55 ;
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = \$51 ;
+    \$389  = rom5_read[47:40];
     if (rst) begin
-      \$389  = 9'h000;
+      \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = rom5_read[15:8];
+    \$390  = \$56 ;
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = \$52 ;
+    \$391  = rom5_read[55:48];
     if (rst) begin
-      \$391  = 9'h000;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = rom5_read[23:16];
+    \$392  = \$57 ;
     if (rst) begin
-      \$392  = 8'h00;
+      \$392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$53 ;
+    \$393  = rom5_read[63:56];
     if (rst) begin
-      \$393  = 9'h000;
+      \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = rom5_read[31:24];
+    \$394  = \$58 ;
     if (rst) begin
-      \$394  = 8'h00;
+      \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$54 ;
+    \$395  = \$59 ;
     if (rst) begin
-      \$395  = 9'h000;
+      \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = rom5_read[39:32];
+    \$396  = \$60 ;
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$55 ;
+    \$397  = \$61 ;
     if (rst) begin
-      \$397  = 9'h000;
+      \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = rom5_read[47:40];
+    \$398  = \$62 ;
     if (rst) begin
-      \$398  = 8'h00;
+      \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$56 ;
+    \$399  = \$63 ;
     if (rst) begin
-      \$399  = 9'h000;
+      \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = rom5_read[55:48];
+    \$400  = \$64 ;
     if (rst) begin
-      \$400  = 8'h00;
+      \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$57 ;
+    \$401  = \$65 ;
     if (rst) begin
-      \$401  = 9'h000;
+      \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = rom5_read[63:56];
+    \$402  = \$66 ;
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$58 ;
+    \$403  = \$67 ;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$59 ;
+    \$404  = \$68 ;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$60 ;
+    \$405  = \$69 ;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$61 ;
+    \$406  = \$70 ;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$62 ;
+    \$407  = \$71 ;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$63 ;
+    \$408  = \$72 ;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$64 ;
+    \$409  = \$73 ;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = \$65 ;
+    \$410  = \$74 ;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = \$66 ;
+    \$411  = \$75 ;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$67 ;
+    \$412  = \$76 ;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$68 ;
+    \$413  = \$77 ;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$69 ;
+    \$414  = \$78 ;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$70 ;
+    \$415  = \$79 ;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$71 ;
+    \$416  = \$80 ;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$72 ;
+    \$417  = \$81 ;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$73 ;
+    \$418  = \$82 ;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$74 ;
+    \$419  = \$83 ;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$75 ;
+    \$420  = \$84 ;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$76 ;
+    \$421  = \$85 ;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$77 ;
+    \$422  = \$86 ;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$78 ;
+    \$423  = \$87 ;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$79 ;
+    \$424  = \$88 ;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$80 ;
+    \$425  = \$89 ;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$81 ;
+    \$426  = \$90 ;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$82 ;
+    \$427  = \$91 ;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$83 ;
+    \$428  = \$92 ;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$84 ;
+    \$429  = \$93 ;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$85 ;
+    \$430  = \$94 ;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$86 ;
+    \$431  = \$95 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$87 ;
+    \$432  = \$96 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$88 ;
+    \$433  = \$97 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = \$89 ;
+    \$434  = \$98 ;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = \$90 ;
+    \$435  = \$99 ;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = \$91 ;
+    \$436  = \$100 ;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = \$92 ;
+    \$437  = \$101 ;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = \$93 ;
+    \$438  = \$102 ;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = \$94 ;
+    \$439  = \$103 ;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = \$95 ;
+    \$440  = \$104 ;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = \$96 ;
+    \$441  = \$105 ;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = \$97 ;
+    \$442  = prod0_0;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = \$98 ;
+    \$443  = prod0_1;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = \$99 ;
+    \$444  = prod0_2;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = \$100 ;
+    \$445  = prod0_3;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = \$101 ;
+    \$446  = prod0_4;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = \$102 ;
+    \$447  = prod0_5;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = \$103 ;
+    \$448  = prod0_6;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = \$104 ;
+    \$449  = prod0_7;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = \$105 ;
+    \$450  = prod1_0;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = prod0_0;
+    \$451  = prod1_1;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = prod0_1;
+    \$452  = prod1_2;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = prod0_2;
+    \$453  = prod1_3;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = prod0_3;
+    \$454  = prod1_4;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = prod0_4;
+    \$455  = prod1_5;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = prod0_5;
+    \$456  = prod1_6;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = prod0_6;
+    \$457  = prod1_7;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = prod0_7;
+    \$458  = prod2_0;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = prod1_0;
+    \$459  = prod2_1;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = prod1_1;
+    \$460  = prod2_2;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = prod1_2;
+    \$461  = prod2_3;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = prod1_3;
+    \$462  = prod2_4;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = prod1_4;
+    \$463  = prod2_5;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = prod1_5;
+    \$464  = prod2_6;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = prod1_6;
+    \$465  = prod2_7;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = prod1_7;
+    \$466  = prod3_0;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = prod2_0;
+    \$467  = prod3_1;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = prod2_1;
+    \$468  = prod3_2;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = prod2_2;
+    \$469  = prod3_3;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = prod2_3;
+    \$470  = prod3_4;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = prod2_4;
+    \$471  = prod3_5;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = prod2_5;
+    \$472  = prod3_6;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = prod2_6;
+    \$473  = prod3_7;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = prod2_7;
+    \$474  = prod4_0;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = prod3_0;
+    \$475  = prod4_1;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = prod3_1;
+    \$476  = prod4_2;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = prod3_2;
+    \$477  = prod4_3;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = prod3_3;
+    \$478  = prod4_4;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = prod3_4;
+    \$479  = prod4_5;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = prod3_5;
+    \$480  = prod4_6;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = prod3_6;
+    \$481  = prod4_7;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = prod3_7;
+    \$482  = prod5_0;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = prod4_0;
+    \$483  = prod5_1;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = prod4_1;
+    \$484  = prod5_2;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = prod4_2;
+    \$485  = prod5_3;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = prod4_3;
+    \$486  = prod5_4;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = prod4_4;
+    \$487  = prod5_5;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = prod4_5;
+    \$488  = prod5_6;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = prod4_6;
+    \$489  = prod5_7;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = prod4_7;
+    \$490  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
-      \$490  = 17'h00000;
+      \$490  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = prod5_0;
+    \$491  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
-      \$491  = 17'h00000;
+      \$491  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = prod5_1;
+    \$492  = \$112 [23:0];
     if (rst) begin
-      \$492  = 17'h00000;
+      \$492  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = prod5_2;
+    \$493  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
-      \$493  = 17'h00000;
+      \$493  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = prod5_3;
+    \$494  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
-      \$494  = 17'h00000;
+      \$494  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = prod5_4;
+    \$495  = \$119 [23:0];
     if (rst) begin
-      \$495  = 17'h00000;
+      \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = prod5_5;
+    \$496  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
     if (rst) begin
-      \$496  = 17'h00000;
+      \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = prod5_6;
+    \$497  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     if (rst) begin
-      \$497  = 17'h00000;
+      \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = prod5_7;
+    \$498  = \$126 [23:0];
     if (rst) begin
-      \$498  = 17'h00000;
+      \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
+    \$499  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
     if (rst) begin
       \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
+    \$500  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
     if (rst) begin
       \$500  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = \$112 [23:0];
+    \$501  = \$133 [23:0];
     if (rst) begin
       \$501  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    \$502  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
       \$502  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$503  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = \$119 [23:0];
+    \$504  = \$140 [23:0];
     if (rst) begin
       \$504  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
+    \$505  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
     if (rst) begin
       \$505  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+    \$506  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
       \$506  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = \$126 [23:0];
+    \$507  = \$147 [23:0];
     if (rst) begin
       \$507  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
+    \$508  = v1;
     if (rst) begin
-      \$508  = 24'h000000;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
+    \$509  = first1;
     if (rst) begin
-      \$509  = 24'h000000;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = \$133 [23:0];
+    \$510  = last1;
     if (rst) begin
-      \$510  = 24'h000000;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
+    \$511  = nf1;
     if (rst) begin
-      \$511  = 24'h000000;
+      \$511  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$512  = v2;
     if (rst) begin
-      \$512  = 24'h000000;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = \$140 [23:0];
+    \$513  = first2;
     if (rst) begin
-      \$513  = 24'h000000;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
+    \$514  = last2;
     if (rst) begin
-      \$514  = 24'h000000;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    \$515  = nf2;
     if (rst) begin
-      \$515  = 24'h000000;
+      \$515  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = \$147 [23:0];
+    \$516  = v3;
     if (rst) begin
-      \$516  = 24'h000000;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = v1;
+    \$517  = first3;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = first1;
+    \$518  = last3;
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = last1;
+    \$519  = nf3;
     if (rst) begin
-      \$519  = 1'h0;
+      \$519  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = nf1;
+    \$520  = v4;
     if (rst) begin
-      \$520  = 3'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = v2;
+    \$521  = first4;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = first2;
+    \$522  = last4;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = last2;
+    \$523  = nf4;
     if (rst) begin
-      \$523  = 1'h0;
+      \$523  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = nf2;
+    \$524  = v5;
     if (rst) begin
-      \$524  = 3'h0;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = v3;
+    \$525  = first5;
     if (rst) begin
       \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = first3;
+    \$526  = last5;
     if (rst) begin
       \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = last3;
+    \$527  = nf5;
     if (rst) begin
-      \$527  = 1'h0;
+      \$527  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = nf3;
+    \$528  = v6;
     if (rst) begin
-      \$528  = 3'h0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = v4;
+    \$529  = first6;
     if (rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = first4;
+    \$530  = last6;
     if (rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = last4;
+    \$531  = nf6;
     if (rst) begin
-      \$531  = 1'h0;
+      \$531  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = nf4;
+    \$532  = v7;
     if (rst) begin
-      \$532  = 3'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = v5;
+    \$533  = first7;
     if (rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = first5;
+    \$534  = last7;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = last5;
+    \$535  = nf7;
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = nf5;
+    \$536  = v7;
     if (rst) begin
-      \$536  = 3'h0;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = v6;
+    \$537  = first7;
     if (rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = first6;
+    \$538  = last7;
     if (rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = last6;
+    \$539  = nf7;
     if (rst) begin
-      \$539  = 1'h0;
+      \$539  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = nf6;
+    \$540  = acc0;
+    if (v8_0) begin
+      \$540  = \$200 [23:0];
+    end
     if (rst) begin
-      \$540  = 3'h0;
+      \$540  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = v7;
+    \$541  = acc1;
+    if (v8_0) begin
+      \$541  = \$203 [23:0];
+    end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = first7;
+    \$542  = acc2;
+    if (v8_0) begin
+      \$542  = \$206 [23:0];
+    end
     if (rst) begin
-      \$542  = 1'h0;
+      \$542  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = last7;
+    \$543  = acc3;
+    if (v8_0) begin
+      \$543  = \$209 [23:0];
+    end
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = nf7;
+    \$544  = acc4;
+    if (v8_0) begin
+      \$544  = \$212 [23:0];
+    end
     if (rst) begin
-      \$544  = 3'h0;
+      \$544  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = v7;
+    \$545  = acc5;
+    if (v8_0) begin
+      \$545  = \$215 [23:0];
+    end
     if (rst) begin
-      \$545  = 1'h0;
+      \$545  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = first7;
+    \$546  = \$148 ;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = last7;
+    \$547  = \$219 [3:0];
     if (rst) begin
-      \$547  = 1'h0;
+      \$547  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = nf7;
+    \$548  = \$155 ;
     if (rst) begin
-      \$548  = 3'h0;
+      \$548  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = acc0;
-    if (v8_0) begin
-      \$549  = \$202 [23:0];
-    end
-    if (rst) begin
-      \$549  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = acc1;
-    if (v8_0) begin
-      \$550  = \$205 [23:0];
-    end
-    if (rst) begin
-      \$550  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = acc2;
-    if (v8_0) begin
-      \$551  = \$208 [23:0];
-    end
-    if (rst) begin
-      \$551  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$552  = acc3;
-    if (v8_0) begin
-      \$552  = \$211 [23:0];
-    end
-    if (rst) begin
-      \$552  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$553  = acc4;
-    if (v8_0) begin
-      \$553  = \$214 [23:0];
-    end
-    if (rst) begin
-      \$553  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$554  = acc5;
-    if (v8_0) begin
-      \$554  = \$217 [23:0];
-    end
-    if (rst) begin
-      \$554  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$555  = \$221 [3:0];
-    if (rst) begin
-      \$555  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$556  = \$154 ;
-    if (rst) begin
-      \$556  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$557  = q_wptr;
+    \$549  = q_wptr;
     if (\$162 ) begin
-      \$557  = \$165 [3:0];
+      \$549  = \$165 [3:0];
     end
     if (rst) begin
-      \$557  = 4'h0;
+      \$549  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$558  = q_rptr;
+    \$550  = q_rptr;
     if (\$169 ) begin
-      \$558  = \$172 [3:0];
+      \$550  = \$172 [3:0];
     end
     if (rst) begin
-      \$558  = 4'h0;
+      \$550  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$559  = \$186 [3:0];
+    \$551  = \$185 [3:0];
     if (rst) begin
-      \$559  = 4'h0;
+      \$551  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$560  = o__valid;
-    if (\$188 ) begin
-      \$560  = \$191 ;
+    \$552  = o__valid;
+    if (\$187 ) begin
+      \$552  = \$189 ;
     end
     if (rst) begin
-      \$560  = 1'h0;
+      \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$561  = o__payload;
-    if (\$188 ) begin
-      \$561  = \$193 ;
+    \$553  = o__payload;
+    if (\$187 ) begin
+      \$553  = \$191 ;
     end
     if (rst) begin
-      \$561  = 144'h000000000000000000000000000000000000;
+      \$553  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -5607,21 +5538,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$200  = 24'h00386c;
+          \$198  = 24'h00386c;
       3'h1:
-          \$200  = 24'h0001a0;
+          \$198  = 24'h0001a0;
       3'h2:
-          \$200  = 24'h002583;
+          \$198  = 24'h002583;
       3'h3:
-          \$200  = 24'hfffb64;
+          \$198  = 24'hfffb64;
       3'h4:
-          \$200  = 24'h000744;
+          \$198  = 24'h000744;
       3'h5:
-          \$200  = 24'h000859;
+          \$198  = 24'h000859;
       3'h6:
-          \$200  = 24'h000cba;
+          \$198  = 24'h000cba;
       3'h7:
-          \$200  = 24'h00067a;
+          \$198  = 24'h00067a;
     endcase
   end
   always @* begin
@@ -5629,21 +5560,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$203  = 24'h001e1e;
+          \$201  = 24'h001e1e;
       3'h1:
-          \$203  = 24'h002726;
+          \$201  = 24'h002726;
       3'h2:
-          \$203  = 24'hfffd5a;
+          \$201  = 24'hfffd5a;
       3'h3:
-          \$203  = 24'h0002ea;
+          \$201  = 24'h0002ea;
       3'h4:
-          \$203  = 24'h001894;
+          \$201  = 24'h001894;
       3'h5:
-          \$203  = 24'hfffcd5;
+          \$201  = 24'hfffcd5;
       3'h6:
-          \$203  = 24'h000645;
+          \$201  = 24'h000645;
       3'h7:
-          \$203  = 24'h001b22;
+          \$201  = 24'h001b22;
     endcase
   end
   always @* begin
@@ -5651,21 +5582,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$206  = 24'hffea46;
+          \$204  = 24'hffea46;
       3'h1:
-          \$206  = 24'h0008a8;
+          \$204  = 24'h0008a8;
       3'h2:
-          \$206  = 24'h0014f4;
+          \$204  = 24'h0014f4;
       3'h3:
-          \$206  = 24'h001887;
+          \$204  = 24'h001887;
       3'h4:
-          \$206  = 24'h00049d;
+          \$204  = 24'h00049d;
       3'h5:
-          \$206  = 24'h0018af;
+          \$204  = 24'h0018af;
       3'h6:
-          \$206  = 24'h000330;
+          \$204  = 24'h000330;
       3'h7:
-          \$206  = 24'h000110;
+          \$204  = 24'h000110;
     endcase
   end
   always @* begin
@@ -5673,21 +5604,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$209  = 24'h000d00;
+          \$207  = 24'h000d00;
       3'h1:
-          \$209  = 24'h000de3;
+          \$207  = 24'h000de3;
       3'h2:
-          \$209  = 24'hfff49c;
+          \$207  = 24'hfff49c;
       3'h3:
-          \$209  = 24'hfff879;
+          \$207  = 24'hfff879;
       3'h4:
-          \$209  = 24'h001c66;
+          \$207  = 24'h001c66;
       3'h5:
-          \$209  = 24'h0018c9;
+          \$207  = 24'h0018c9;
       3'h6:
-          \$209  = 24'h001e83;
+          \$207  = 24'h001e83;
       3'h7:
-          \$209  = 24'hfff898;
+          \$207  = 24'hfff898;
     endcase
   end
   always @* begin
@@ -5695,21 +5626,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$212  = 24'h000b71;
+          \$210  = 24'h000b71;
       3'h1:
-          \$212  = 24'hfff40b;
+          \$210  = 24'hfff40b;
       3'h2:
-          \$212  = 24'h0014db;
+          \$210  = 24'h0014db;
       3'h3:
-          \$212  = 24'hfff86e;
+          \$210  = 24'hfff86e;
       3'h4:
-          \$212  = 24'h000f38;
+          \$210  = 24'h000f38;
       3'h5:
-          \$212  = 24'hffdf1b;
+          \$210  = 24'hffdf1b;
       3'h6:
-          \$212  = 24'h001cbd;
+          \$210  = 24'h001cbd;
       3'h7:
-          \$212  = 24'h00174e;
+          \$210  = 24'h00174e;
     endcase
   end
   always @* begin
@@ -5717,733 +5648,797 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$215  = 24'hfff26c;
+          \$213  = 24'hfff26c;
       3'h1:
-          \$215  = 24'h002064;
+          \$213  = 24'h002064;
       3'h2:
-          \$215  = 24'h001265;
+          \$213  = 24'h001265;
       3'h3:
-          \$215  = 24'hfffb81;
+          \$213  = 24'hfffb81;
       3'h4:
-          \$215  = 24'hfffbe2;
+          \$213  = 24'hfffbe2;
       3'h5:
-          \$215  = 24'hfff5f7;
+          \$213  = 24'hfff5f7;
       3'h6:
-          \$215  = 24'hfff68a;
+          \$213  = 24'hfff68a;
       3'h7:
-          \$215  = 24'hffefd8;
+          \$213  = 24'hffefd8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = nf_t;
+    \$220  = nf_t;
     if (issue) begin
-      \$229  = nf_t_ahead;
+      \$220  = nf_t_ahead;
     end
     if (rst) begin
-      \$229  = 3'h0;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = nf_t_ahead;
+    \$221  = nf_t_ahead;
     if (issue) begin
-      \$230  = \$1 ;
+      \$221  = \$1 ;
     end
     if (rst) begin
-      \$230  = 3'h0;
+      \$221  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = sf_t;
+    \$222  = sf_t;
     if (issue) begin
-      \$231  = sf_t_ahead;
+      \$222  = sf_t_ahead;
     end
     if (rst) begin
-      \$231  = 3'h0;
+      \$222  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = sf_t_ahead;
+    \$223  = sf_t_ahead;
     if (issue) begin
-      \$232  = \$2 ;
+      \$223  = \$2 ;
     end
     if (rst) begin
-      \$232  = 3'h1;
+      \$223  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = reads_input_t;
+    \$224  = reads_input_t;
     if (issue) begin
-      \$233  = reads_input_t_ahead;
+      \$224  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$233  = 1'h1;
+      \$224  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = reads_input_t_ahead;
+    \$225  = reads_input_t_ahead;
     if (issue) begin
-      \$234  = \$3 ;
+      \$225  = \$3 ;
     end
     if (rst) begin
-      \$234  = 1'h1;
+      \$225  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = first_t;
+    \$226  = first_t;
     if (issue) begin
-      \$235  = first_t_ahead;
+      \$226  = first_t_ahead;
     end
     if (rst) begin
-      \$235  = 1'h1;
+      \$226  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = first_t_ahead;
+    \$227  = first_t_ahead;
     if (issue) begin
-      \$236  = \$4 ;
+      \$227  = \$4 ;
     end
     if (rst) begin
-      \$236  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = last_t;
+    \$228  = last_t;
     if (issue) begin
-      \$237  = last_t_ahead;
+      \$228  = last_t_ahead;
     end
     if (rst) begin
-      \$237  = 1'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = last_t_ahead;
+    \$229  = last_t_ahead;
     if (issue) begin
-      \$238  = \$5 ;
+      \$229  = \$5 ;
     end
     if (rst) begin
-      \$238  = 1'h0;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = t;
+    \$230  = t;
     if (issue) begin
-      \$239  = \$8 [5:0];
+      \$230  = \$8 [5:0];
     end
     if (rst) begin
-      \$239  = 6'h00;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = i__payload;
+    \$231  = i__payload;
     if (rst) begin
-      \$240  = 64'h0000000000000000;
+      \$231  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = reads_input_t;
+    \$232  = reads_input_t;
     if (rst) begin
-      \$241  = 1'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = issue;
+    \$233  = issue;
     if (rst) begin
-      \$242  = 1'h0;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = first_t;
+    \$234  = first_t;
     if (rst) begin
-      \$243  = 1'h0;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = last_t;
+    \$235  = last_t;
     if (rst) begin
-      \$244  = 1'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = nf_t;
+    \$236  = nf_t;
     if (rst) begin
-      \$245  = 3'h0;
+      \$236  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = \$9 ;
+    \$237  = \$9 ;
     if (rst) begin
-      \$246  = 64'h0000000000000000;
+      \$237  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = t;
+    \$238  = t;
     if (rst) begin
-      \$247  = 6'h00;
+      \$238  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = port__data;
+    \$239  = port__data;
     if (rst) begin
-      \$248  = 64'h0000000000000000;
+      \$239  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = x_mid[7:0];
+    \$240  = x_mid[7:0];
     if (rst) begin
-      \$249  = 8'h00;
+      \$240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = x_mid[15:8];
+    \$241  = x_mid[15:8];
+    if (rst) begin
+      \$241  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$242  = x_mid[23:16];
+    if (rst) begin
+      \$242  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$243  = x_mid[31:24];
+    if (rst) begin
+      \$243  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$244  = x_mid[39:32];
+    if (rst) begin
+      \$244  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$245  = x_mid[47:40];
+    if (rst) begin
+      \$245  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$246  = x_mid[55:48];
+    if (rst) begin
+      \$246  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$247  = x_mid[63:56];
+    if (rst) begin
+      \$247  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$248  = t;
+    if (rst) begin
+      \$248  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = \port__data$36 ;
+    if (rst) begin
+      \$249  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$250  = x_mid[7:0];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = x_mid[23:16];
+    \$251  = x_mid[15:8];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = x_mid[31:24];
+    \$252  = x_mid[23:16];
     if (rst) begin
       \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = x_mid[39:32];
+    \$253  = x_mid[31:24];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = x_mid[47:40];
+    \$254  = x_mid[39:32];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = x_mid[55:48];
+    \$255  = x_mid[47:40];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = x_mid[63:56];
+    \$256  = x_mid[55:48];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = t;
+    \$257  = x_mid[63:56];
     if (rst) begin
-      \$257  = 6'h00;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = \port__data$36 ;
+    \$258  = t;
     if (rst) begin
-      \$258  = 64'h0000000000000000;
+      \$258  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = x_mid[7:0];
+    \$259  = \port__data$47 ;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = x_mid[15:8];
+    \$260  = x_mid[7:0];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = x_mid[23:16];
+    \$261  = x_mid[15:8];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = x_mid[31:24];
+    \$262  = x_mid[23:16];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = x_mid[39:32];
+    \$263  = x_mid[31:24];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = x_mid[47:40];
+    \$264  = x_mid[39:32];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = x_mid[55:48];
+    \$265  = x_mid[47:40];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = x_mid[63:56];
+    \$266  = x_mid[55:48];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = t;
+    \$267  = x_mid[63:56];
     if (rst) begin
-      \$267  = 6'h00;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = \port__data$47 ;
+    \$268  = t;
     if (rst) begin
-      \$268  = 64'h0000000000000000;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = x_mid[7:0];
+    \$269  = \port__data$58 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = x_mid[15:8];
+    \$270  = x_mid[7:0];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = x_mid[23:16];
+    \$271  = x_mid[15:8];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = x_mid[31:24];
+    \$272  = x_mid[23:16];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = x_mid[39:32];
+    \$273  = x_mid[31:24];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = x_mid[47:40];
+    \$274  = x_mid[39:32];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = x_mid[55:48];
+    \$275  = x_mid[47:40];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = x_mid[63:56];
+    \$276  = x_mid[55:48];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = t;
+    \$277  = x_mid[63:56];
     if (rst) begin
-      \$277  = 6'h00;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = \port__data$58 ;
+    \$278  = t;
     if (rst) begin
-      \$278  = 64'h0000000000000000;
+      \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = x_mid[7:0];
+    \$279  = \port__data$69 ;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = x_mid[15:8];
+    \$280  = x_mid[7:0];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = x_mid[23:16];
+    \$281  = x_mid[15:8];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = x_mid[31:24];
+    \$282  = x_mid[23:16];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = x_mid[39:32];
+    \$283  = x_mid[31:24];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = x_mid[47:40];
+    \$284  = x_mid[39:32];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = x_mid[55:48];
+    \$285  = x_mid[47:40];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = x_mid[63:56];
+    \$286  = x_mid[55:48];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = t;
+    \$287  = x_mid[63:56];
     if (rst) begin
-      \$287  = 6'h00;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = \port__data$69 ;
+    \$288  = t;
     if (rst) begin
-      \$288  = 64'h0000000000000000;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = x_mid[7:0];
+    \$289  = \port__data$80 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = x_mid[15:8];
+    \$290  = x_mid[7:0];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = x_mid[23:16];
+    \$291  = x_mid[15:8];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = x_mid[31:24];
+    \$292  = x_mid[23:16];
     if (rst) begin
       \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = x_mid[39:32];
+    \$293  = x_mid[31:24];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = x_mid[47:40];
+    \$294  = x_mid[39:32];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = x_mid[55:48];
+    \$295  = x_mid[47:40];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = x_mid[63:56];
+    \$296  = x_mid[55:48];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = t;
+    \$297  = x_mid[63:56];
     if (rst) begin
-      \$297  = 6'h00;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = \port__data$80 ;
+    \$298  = \$10 ;
     if (rst) begin
-      \$298  = 64'h0000000000000000;
+      \$298  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = x_mid[7:0];
+    \$299  = rom0_read[7:0];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = x_mid[15:8];
+    \$300  = \$11 ;
     if (rst) begin
-      \$300  = 8'h00;
+      \$300  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = x_mid[23:16];
+    \$301  = rom0_read[15:8];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = x_mid[31:24];
+    \$302  = \$12 ;
     if (rst) begin
-      \$302  = 8'h00;
+      \$302  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = x_mid[39:32];
+    \$303  = rom0_read[23:16];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = x_mid[47:40];
+    \$304  = \$13 ;
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = x_mid[55:48];
+    \$305  = rom0_read[31:24];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = x_mid[63:56];
+    \$306  = \$14 ;
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = \$10 ;
+    \$307  = rom0_read[39:32];
     if (rst) begin
-      \$307  = 9'h000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = rom0_read[7:0];
+    \$308  = \$15 ;
     if (rst) begin
-      \$308  = 8'h00;
+      \$308  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = \$11 ;
+    \$309  = rom0_read[47:40];
     if (rst) begin
-      \$309  = 9'h000;
+      \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = rom0_read[15:8];
+    \$310  = \$16 ;
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = \$12 ;
+    \$311  = rom0_read[55:48];
     if (rst) begin
-      \$311  = 9'h000;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = rom0_read[23:16];
+    \$312  = \$17 ;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = \$13 ;
+    \$313  = rom0_read[63:56];
     if (rst) begin
-      \$313  = 9'h000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = rom0_read[31:24];
+    \$314  = \$18 ;
     if (rst) begin
-      \$314  = 8'h00;
+      \$314  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = \$14 ;
+    \$315  = rom1_read[7:0];
     if (rst) begin
-      \$315  = 9'h000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = rom0_read[39:32];
+    \$316  = \$19 ;
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = \$15 ;
+    \$317  = rom1_read[15:8];
     if (rst) begin
-      \$317  = 9'h000;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = rom0_read[47:40];
+    \$318  = \$20 ;
     if (rst) begin
-      \$318  = 8'h00;
+      \$318  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = \$16 ;
+    \$319  = rom1_read[23:16];
     if (rst) begin
-      \$319  = 9'h000;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = rom0_read[55:48];
+    \$320  = \$21 ;
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = \$17 ;
+    \$321  = rom1_read[31:24];
     if (rst) begin
-      \$321  = 9'h000;
+      \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = rom0_read[63:56];
+    \$322  = \$22 ;
     if (rst) begin
-      \$322  = 8'h00;
+      \$322  = 9'h000;
     end
   end
-  assign acc0_next = \$202 [23:0];
-  assign acc1_next = \$205 [23:0];
-  assign acc2_next = \$208 [23:0];
-  assign acc3_next = \$211 [23:0];
-  assign acc4_next = \$214 [23:0];
-  assign acc5_next = \$217 [23:0];
-  assign q_owed_next = \$221 [3:0];
+  assign acc0_next = \$200 [23:0];
+  assign acc1_next = \$203 [23:0];
+  assign acc2_next = \$206 [23:0];
+  assign acc3_next = \$209 [23:0];
+  assign acc4_next = \$212 [23:0];
+  assign acc5_next = \$215 [23:0];
+  assign q_owed_next = \$219 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$361  = rom1_addr;
-  assign \port__addr$362  = rom2_addr;
-  assign \port__addr$363  = rom3_addr;
-  assign \port__addr$364  = rom4_addr;
-  assign \port__addr$365  = rom5_addr;
-  assign \$signature__addr$367  = q_wptr;
-  assign \$signature__data$368  = q_in;
-  assign \rport__addr$369  = q_rptr;
+  assign \port__addr$362  = rom1_addr;
+  assign \port__addr$363  = rom2_addr;
+  assign \port__addr$364  = rom3_addr;
+  assign \port__addr$365  = rom4_addr;
+  assign \port__addr$366  = rom5_addr;
+  assign \$signature__en$367  = deliver;
+  assign \$signature__addr$368  = q_wptr;
+  assign \$signature__data$369  = q_in;
+  assign \rport__addr$370  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6464,12 +6459,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \q_in[3]  = q_in[95:72];
   assign \q_in[4]  = q_in[119:96];
   assign \q_in[5]  = q_in[143:120];
-  assign q_in[143:120] = \$217 [23:0];
-  assign q_in[119:96] = \$214 [23:0];
-  assign q_in[95:72] = \$211 [23:0];
-  assign q_in[71:48] = \$208 [23:0];
-  assign q_in[47:24] = \$205 [23:0];
-  assign q_in[23:0] = \$202 [23:0];
+  assign q_in[143:120] = acc5;
+  assign q_in[119:96] = acc4;
+  assign q_in[95:72] = acc3;
+  assign q_in[71:48] = acc2;
+  assign q_in[47:24] = acc1;
+  assign q_in[23:0] = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6477,294 +6472,294 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [8:0] \$1 ;
   wire [5:0] \$10 ;
-  wire [55:0] \$100 ;
-  wire [56:0] \$101 ;
-  wire [54:0] \$102 ;
-  wire [55:0] \$103 ;
-  wire [77:0] \$104 ;
-  wire [78:0] \$105 ;
-  wire [49:0] \$106 ;
-  wire [50:0] \$107 ;
-  wire [48:0] \$108 ;
+  wire [49:0] \$100 ;
+  wire [50:0] \$101 ;
+  wire [48:0] \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [49:0] \$107 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [50:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [49:0] \$113 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [50:0] \$116 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  reg [24:0] \$127 ;
-  wire [33:0] \$128 ;
-  wire [24:0] \$129 ;
-  wire \$13 ;
-  wire [23:0] \$130 ;
-  wire [14:0] \$131 ;
-  wire [34:0] \$132 ;
-  wire [35:0] \$133 ;
-  wire [55:0] \$134 ;
-  wire [56:0] \$135 ;
-  wire [54:0] \$136 ;
-  wire [55:0] \$137 ;
-  wire [77:0] \$138 ;
-  wire [78:0] \$139 ;
-  wire \$14 ;
-  wire [49:0] \$140 ;
-  wire [50:0] \$141 ;
-  wire [48:0] \$142 ;
+  reg [24:0] \$121 ;
+  wire [33:0] \$122 ;
+  wire [24:0] \$123 ;
+  wire [23:0] \$124 ;
+  wire [14:0] \$125 ;
+  wire [34:0] \$126 ;
+  wire [35:0] \$127 ;
+  wire [55:0] \$128 ;
+  wire [56:0] \$129 ;
+  wire [3:0] \$13 ;
+  wire [54:0] \$130 ;
+  wire [55:0] \$131 ;
+  wire [77:0] \$132 ;
+  wire [78:0] \$133 ;
+  wire [49:0] \$134 ;
+  wire [50:0] \$135 ;
+  wire [48:0] \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [3:0] \$14 ;
+  wire \$140 ;
+  wire [49:0] \$141 ;
+  wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [50:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [49:0] \$147 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [50:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
-  reg [24:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [34:0] \$163 ;
-  reg [34:0] \$164 ;
-  wire [33:0] \$165 ;
-  wire [24:0] \$166 ;
-  wire [23:0] \$167 ;
-  wire [14:0] \$168 ;
-  wire [34:0] \$169 ;
-  wire \$17 ;
-  wire [35:0] \$170 ;
-  wire [55:0] \$171 ;
-  wire [56:0] \$172 ;
-  wire [54:0] \$173 ;
-  wire [55:0] \$174 ;
-  wire [77:0] \$175 ;
-  wire [78:0] \$176 ;
-  wire [49:0] \$177 ;
-  wire [50:0] \$178 ;
-  wire [48:0] \$179 ;
-  wire \$18 ;
+  reg [24:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [34:0] \$157 ;
+  reg [34:0] \$158 ;
+  wire [33:0] \$159 ;
+  reg [24:0] \$16 ;
+  wire [24:0] \$160 ;
+  wire [23:0] \$161 ;
+  wire [14:0] \$162 ;
+  wire [34:0] \$163 ;
+  wire [35:0] \$164 ;
+  wire [55:0] \$165 ;
+  wire [56:0] \$166 ;
+  wire [54:0] \$167 ;
+  wire [55:0] \$168 ;
+  wire [77:0] \$169 ;
+  wire [33:0] \$17 ;
+  wire [78:0] \$170 ;
+  wire [49:0] \$171 ;
+  wire [50:0] \$172 ;
+  wire [48:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire [49:0] \$178 ;
+  wire \$179 ;
+  wire [24:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
+  wire [50:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire [49:0] \$184 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [50:0] \$187 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [3:0] \$19 ;
+  wire [23:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  reg [24:0] \$198 ;
-  reg [5:0] \$199 ;
+  reg [24:0] \$192 ;
+  reg [5:0] \$193 ;
+  reg [34:0] \$194 ;
+  reg [34:0] \$195 ;
+  wire [33:0] \$196 ;
+  wire [24:0] \$197 ;
+  wire [23:0] \$198 ;
+  wire [14:0] \$199 ;
   wire [8:0] \$2 ;
-  wire [3:0] \$20 ;
-  reg [34:0] \$200 ;
-  reg [34:0] \$201 ;
-  wire [33:0] \$202 ;
-  wire [24:0] \$203 ;
-  wire [23:0] \$204 ;
-  wire [14:0] \$205 ;
-  wire [34:0] \$206 ;
-  wire [35:0] \$207 ;
-  wire [55:0] \$208 ;
-  wire [56:0] \$209 ;
-  wire \$21 ;
-  wire [54:0] \$210 ;
-  wire [55:0] \$211 ;
-  wire [77:0] \$212 ;
-  wire [78:0] \$213 ;
-  wire [49:0] \$214 ;
-  wire [50:0] \$215 ;
-  wire [48:0] \$216 ;
+  wire [14:0] \$20 ;
+  wire [34:0] \$200 ;
+  wire [35:0] \$201 ;
+  wire [55:0] \$202 ;
+  wire [56:0] \$203 ;
+  wire [54:0] \$204 ;
+  wire [55:0] \$205 ;
+  wire [77:0] \$206 ;
+  wire [78:0] \$207 ;
+  wire [49:0] \$208 ;
+  wire [50:0] \$209 ;
+  wire [34:0] \$21 ;
+  wire [48:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire [49:0] \$215 ;
+  wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
+  wire [50:0] \$218 ;
   wire \$219 ;
-  reg [24:0] \$22 ;
+  wire [35:0] \$22 ;
   wire \$220 ;
-  wire [49:0] \$221 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [50:0] \$224 ;
+  wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
-  wire [33:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
+  wire [7:0] \$229 ;
+  wire [55:0] \$23 ;
+  wire [7:0] \$230 ;
+  wire [7:0] \$231 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
+  wire [7:0] \$234 ;
   wire [7:0] \$235 ;
   wire [7:0] \$236 ;
   wire [7:0] \$237 ;
   wire [7:0] \$238 ;
   wire [7:0] \$239 ;
-  wire [24:0] \$24 ;
+  wire [56:0] \$24 ;
   wire [7:0] \$240 ;
-  wire [7:0] \$241 ;
-  wire [7:0] \$242 ;
-  wire [7:0] \$243 ;
-  wire [7:0] \$244 ;
-  wire [7:0] \$245 ;
-  wire [7:0] \$246 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [23:0] \$25 ;
+  wire [54:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
+  wire [4:0] \$256 ;
+  wire [4:0] \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [14:0] \$26 ;
+  wire [55:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire [4:0] \$262 ;
+  wire \$262 ;
   wire [4:0] \$263 ;
-  wire \$264 ;
+  wire [4:0] \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
-  wire [4:0] \$269 ;
-  wire [34:0] \$27 ;
-  wire [4:0] \$270 ;
+  wire \$269 ;
+  wire [77:0] \$27 ;
+  wire \$270 ;
   wire \$271 ;
-  wire \$272 ;
+  wire [4:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire \$277 ;
-  wire [4:0] \$278 ;
+  wire [5:0] \$277 ;
+  wire \$278 ;
   wire \$279 ;
-  wire [35:0] \$28 ;
+  wire [78:0] \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire [5:0] \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire [47:0] \$289 ;
-  wire [55:0] \$29 ;
-  reg [2:0] \$290 ;
+  wire [47:0] \$283 ;
+  reg [2:0] \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg \$289 ;
+  wire [49:0] \$29 ;
+  reg \$290 ;
   reg \$291 ;
   reg \$292 ;
   reg \$293 ;
   reg \$294 ;
-  reg \$295 ;
-  reg \$296 ;
-  reg \$297 ;
-  reg \$298 ;
-  reg \$299 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
-  wire [56:0] \$30 ;
-  reg \$300 ;
+  wire [50:0] \$30 ;
+  reg [24:0] \$300 ;
   reg [24:0] \$301 ;
   reg [24:0] \$302 ;
   reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [24:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
-  wire [54:0] \$31 ;
-  reg [23:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [33:0] \$313 ;
-  reg [33:0] \$314 ;
-  reg [33:0] \$315 ;
+  reg [23:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [33:0] \$309 ;
+  wire [48:0] \$31 ;
+  reg [16:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [6:0] \$315 ;
   reg [16:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [24:0] \$319 ;
-  wire [55:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [6:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [23:0] \$323 ;
-  reg [23:0] \$324 ;
-  reg [23:0] \$325 ;
-  reg [6:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [14:0] \$328 ;
-  reg [14:0] \$329 ;
-  wire [77:0] \$33 ;
-  reg [14:0] \$330 ;
-  reg [48:0] \$331 ;
-  reg [48:0] \$332 ;
-  reg [48:0] \$333 ;
-  reg [48:0] \$334 ;
-  reg \$335 ;
-  reg \$336 ;
-  reg [7:0] \$337 ;
-  reg \$338 ;
-  reg \$339 ;
-  wire [78:0] \$34 ;
+  reg [23:0] \$317 ;
+  reg [23:0] \$318 ;
+  reg [23:0] \$319 ;
+  wire \$32 ;
+  reg [6:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [14:0] \$322 ;
+  reg [14:0] \$323 ;
+  reg [14:0] \$324 ;
+  reg [48:0] \$325 ;
+  reg [48:0] \$326 ;
+  reg [48:0] \$327 ;
+  reg [48:0] \$328 ;
+  reg \$329 ;
+  wire \$33 ;
+  reg \$330 ;
+  reg [7:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg [24:0] \$334 ;
+  reg [24:0] \$335 ;
+  reg [24:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
+  wire \$34 ;
   reg [24:0] \$340 ;
   reg [24:0] \$341 ;
   reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [24:0] \$346 ;
-  reg [24:0] \$347 ;
-  reg [24:0] \$348 ;
+  reg [5:0] \$343 ;
+  reg [5:0] \$344 ;
+  reg [5:0] \$345 ;
+  reg [5:0] \$346 ;
+  reg [5:0] \$347 ;
+  reg [5:0] \$348 ;
   reg [5:0] \$349 ;
-  wire [49:0] \$35 ;
+  wire \$35 ;
   reg [5:0] \$350 ;
   reg [5:0] \$351 ;
-  reg [5:0] \$352 ;
-  reg [5:0] \$353 ;
-  reg [5:0] \$354 ;
-  reg [5:0] \$355 ;
-  reg [5:0] \$356 ;
-  reg [5:0] \$357 ;
+  reg [35:0] \$352 ;
+  reg [35:0] \$353 ;
+  reg [35:0] \$354 ;
+  reg [35:0] \$355 ;
+  reg [35:0] \$356 ;
+  reg [35:0] \$357 ;
   reg [35:0] \$358 ;
   reg [35:0] \$359 ;
-  wire [50:0] \$36 ;
+  wire [49:0] \$36 ;
   reg [35:0] \$360 ;
   reg [35:0] \$361 ;
   reg [35:0] \$362 ;
@@ -6775,154 +6770,154 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [35:0] \$367 ;
   reg [35:0] \$368 ;
   reg [35:0] \$369 ;
-  wire [48:0] \$37 ;
-  reg [35:0] \$370 ;
-  reg [35:0] \$371 ;
-  reg [35:0] \$372 ;
-  reg [35:0] \$373 ;
-  reg [35:0] \$374 ;
-  reg [35:0] \$375 ;
-  reg [23:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [16:0] \$378 ;
-  reg [33:0] \$379 ;
+  wire \$37 ;
+  reg [23:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [16:0] \$372 ;
+  reg [33:0] \$373 ;
+  reg [33:0] \$374 ;
+  reg [33:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [24:0] \$379 ;
   wire \$38 ;
-  reg [33:0] \$380 ;
-  reg [33:0] \$381 ;
+  reg [24:0] \$380 ;
+  reg [6:0] \$381 ;
   reg [16:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [24:0] \$384 ;
-  reg [24:0] \$385 ;
-  reg [24:0] \$386 ;
-  reg [6:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [23:0] \$389 ;
-  wire \$39 ;
-  reg [23:0] \$390 ;
-  reg [23:0] \$391 ;
-  reg [6:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [14:0] \$394 ;
-  reg [14:0] \$395 ;
-  reg [14:0] \$396 ;
-  reg [48:0] \$397 ;
-  reg [48:0] \$398 ;
-  reg [48:0] \$399 ;
+  reg [23:0] \$383 ;
+  reg [23:0] \$384 ;
+  reg [23:0] \$385 ;
+  reg [6:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [14:0] \$388 ;
+  reg [14:0] \$389 ;
+  wire [50:0] \$39 ;
+  reg [14:0] \$390 ;
+  reg [48:0] \$391 ;
+  reg [48:0] \$392 ;
+  reg [48:0] \$393 ;
+  reg [48:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg [7:0] \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  reg [48:0] \$400 ;
-  reg \$401 ;
-  reg \$402 ;
-  reg [7:0] \$403 ;
-  reg \$404 ;
-  reg \$405 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [24:0] \$403 ;
+  reg [24:0] \$404 ;
+  reg [24:0] \$405 ;
   reg [24:0] \$406 ;
   reg [24:0] \$407 ;
   reg [24:0] \$408 ;
-  reg [24:0] \$409 ;
+  reg [23:0] \$409 ;
   wire \$41 ;
-  reg [24:0] \$410 ;
-  reg [24:0] \$411 ;
-  reg [24:0] \$412 ;
-  reg [24:0] \$413 ;
-  reg [24:0] \$414 ;
-  reg [23:0] \$415 ;
-  reg [16:0] \$416 ;
-  reg [16:0] \$417 ;
-  reg [33:0] \$418 ;
-  reg [33:0] \$419 ;
-  wire [49:0] \$42 ;
-  reg [33:0] \$420 ;
+  reg [16:0] \$410 ;
+  reg [16:0] \$411 ;
+  reg [33:0] \$412 ;
+  reg [33:0] \$413 ;
+  reg [33:0] \$414 ;
+  reg [16:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [24:0] \$417 ;
+  reg [24:0] \$418 ;
+  reg [24:0] \$419 ;
+  wire \$42 ;
+  reg [6:0] \$420 ;
   reg [16:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [24:0] \$423 ;
-  reg [24:0] \$424 ;
-  reg [24:0] \$425 ;
-  reg [6:0] \$426 ;
-  reg [16:0] \$427 ;
-  reg [23:0] \$428 ;
-  reg [23:0] \$429 ;
+  reg [23:0] \$422 ;
+  reg [23:0] \$423 ;
+  reg [23:0] \$424 ;
+  reg [6:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg [14:0] \$427 ;
+  reg [14:0] \$428 ;
+  reg [14:0] \$429 ;
   wire \$43 ;
-  reg [23:0] \$430 ;
-  reg [6:0] \$431 ;
-  reg [7:0] \$432 ;
-  reg [14:0] \$433 ;
-  reg [14:0] \$434 ;
-  reg [14:0] \$435 ;
-  reg [48:0] \$436 ;
-  reg [48:0] \$437 ;
-  reg [48:0] \$438 ;
-  reg [48:0] \$439 ;
+  reg [48:0] \$430 ;
+  reg [48:0] \$431 ;
+  reg [48:0] \$432 ;
+  reg [48:0] \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg [7:0] \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg [24:0] \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg \$441 ;
-  reg [7:0] \$442 ;
-  reg \$443 ;
-  reg \$444 ;
+  reg [24:0] \$440 ;
+  reg [24:0] \$441 ;
+  reg [24:0] \$442 ;
+  reg [24:0] \$443 ;
+  reg [24:0] \$444 ;
   reg [24:0] \$445 ;
   reg [24:0] \$446 ;
   reg [24:0] \$447 ;
-  reg [24:0] \$448 ;
-  reg [24:0] \$449 ;
-  wire [50:0] \$45 ;
-  reg [24:0] \$450 ;
-  reg [24:0] \$451 ;
-  reg [24:0] \$452 ;
-  reg [24:0] \$453 ;
-  reg [23:0] \$454 ;
-  reg [16:0] \$455 ;
-  reg [16:0] \$456 ;
-  reg [33:0] \$457 ;
-  reg [33:0] \$458 ;
-  reg [33:0] \$459 ;
+  reg [23:0] \$448 ;
+  reg [16:0] \$449 ;
+  wire \$45 ;
+  reg [16:0] \$450 ;
+  reg [33:0] \$451 ;
+  reg [33:0] \$452 ;
+  reg [33:0] \$453 ;
+  reg [16:0] \$454 ;
+  reg [7:0] \$455 ;
+  reg [24:0] \$456 ;
+  reg [24:0] \$457 ;
+  reg [24:0] \$458 ;
+  reg [6:0] \$459 ;
   wire \$46 ;
   reg [16:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [24:0] \$462 ;
-  reg [24:0] \$463 ;
-  reg [24:0] \$464 ;
-  reg [6:0] \$465 ;
-  reg [16:0] \$466 ;
-  reg [23:0] \$467 ;
-  reg [23:0] \$468 ;
-  reg [23:0] \$469 ;
+  reg [23:0] \$461 ;
+  reg [23:0] \$462 ;
+  reg [23:0] \$463 ;
+  reg [6:0] \$464 ;
+  reg [7:0] \$465 ;
+  reg [14:0] \$466 ;
+  reg [14:0] \$467 ;
+  reg [14:0] \$468 ;
+  reg [48:0] \$469 ;
   wire \$47 ;
-  reg [6:0] \$470 ;
-  reg [7:0] \$471 ;
-  reg [14:0] \$472 ;
-  reg [14:0] \$473 ;
-  reg [14:0] \$474 ;
-  reg [48:0] \$475 ;
-  reg [48:0] \$476 ;
-  reg [48:0] \$477 ;
-  reg [48:0] \$478 ;
-  reg \$479 ;
+  reg [48:0] \$470 ;
+  reg [48:0] \$471 ;
+  reg [48:0] \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg [7:0] \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg [24:0] \$478 ;
+  reg [24:0] \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg [7:0] \$481 ;
-  reg \$482 ;
-  reg \$483 ;
+  reg [24:0] \$480 ;
+  reg [24:0] \$481 ;
+  reg [24:0] \$482 ;
+  reg [24:0] \$483 ;
   reg [24:0] \$484 ;
   reg [24:0] \$485 ;
   reg [24:0] \$486 ;
-  reg [24:0] \$487 ;
-  reg [24:0] \$488 ;
-  reg [24:0] \$489 ;
+  reg [5:0] \$487 ;
+  reg [5:0] \$488 ;
+  reg [5:0] \$489 ;
   wire \$49 ;
-  reg [24:0] \$490 ;
-  reg [24:0] \$491 ;
-  reg [24:0] \$492 ;
+  reg [5:0] \$490 ;
+  reg [5:0] \$491 ;
+  reg [5:0] \$492 ;
   reg [5:0] \$493 ;
   reg [5:0] \$494 ;
   reg [5:0] \$495 ;
-  reg [5:0] \$496 ;
-  reg [5:0] \$497 ;
-  reg [5:0] \$498 ;
-  reg [5:0] \$499 ;
+  reg [34:0] \$496 ;
+  reg [34:0] \$497 ;
+  reg [34:0] \$498 ;
+  reg [34:0] \$499 ;
   wire [8:0] \$5 ;
-  wire \$50 ;
-  reg [5:0] \$500 ;
-  reg [5:0] \$501 ;
+  reg [24:0] \$50 ;
+  reg [34:0] \$500 ;
+  reg [34:0] \$501 ;
   reg [34:0] \$502 ;
   reg [34:0] \$503 ;
   reg [34:0] \$504 ;
@@ -6931,73 +6926,73 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] \$507 ;
   reg [34:0] \$508 ;
   reg [34:0] \$509 ;
-  wire \$51 ;
+  reg [5:0] \$51 ;
   reg [34:0] \$510 ;
   reg [34:0] \$511 ;
   reg [34:0] \$512 ;
   reg [34:0] \$513 ;
-  reg [34:0] \$514 ;
-  reg [34:0] \$515 ;
-  reg [34:0] \$516 ;
-  reg [34:0] \$517 ;
-  reg [34:0] \$518 ;
-  reg [34:0] \$519 ;
-  wire \$52 ;
-  reg [23:0] \$520 ;
-  reg [16:0] \$521 ;
-  reg [16:0] \$522 ;
-  reg [33:0] \$523 ;
-  reg [33:0] \$524 ;
-  reg [33:0] \$525 ;
+  reg [23:0] \$514 ;
+  reg [16:0] \$515 ;
+  reg [16:0] \$516 ;
+  reg [33:0] \$517 ;
+  reg [33:0] \$518 ;
+  reg [33:0] \$519 ;
+  reg [35:0] \$52 ;
+  reg [16:0] \$520 ;
+  reg [7:0] \$521 ;
+  reg [24:0] \$522 ;
+  reg [24:0] \$523 ;
+  reg [24:0] \$524 ;
+  reg [6:0] \$525 ;
   reg [16:0] \$526 ;
-  reg [7:0] \$527 ;
-  reg [24:0] \$528 ;
-  reg [24:0] \$529 ;
-  wire \$53 ;
-  reg [24:0] \$530 ;
-  reg [6:0] \$531 ;
-  reg [16:0] \$532 ;
-  reg [23:0] \$533 ;
-  reg [23:0] \$534 ;
-  reg [23:0] \$535 ;
-  reg [6:0] \$536 ;
-  reg [7:0] \$537 ;
-  reg [14:0] \$538 ;
-  reg [14:0] \$539 ;
-  wire \$54 ;
-  reg [14:0] \$540 ;
-  reg [48:0] \$541 ;
-  reg [48:0] \$542 ;
-  reg [48:0] \$543 ;
-  reg [48:0] \$544 ;
-  reg \$545 ;
-  reg \$546 ;
-  reg [7:0] \$547 ;
-  reg \$548 ;
-  reg \$549 ;
-  wire \$55 ;
+  reg [23:0] \$527 ;
+  reg [23:0] \$528 ;
+  reg [23:0] \$529 ;
+  reg [35:0] \$53 ;
+  reg [6:0] \$530 ;
+  reg [7:0] \$531 ;
+  reg [14:0] \$532 ;
+  reg [14:0] \$533 ;
+  reg [14:0] \$534 ;
+  reg [48:0] \$535 ;
+  reg [48:0] \$536 ;
+  reg [48:0] \$537 ;
+  reg [48:0] \$538 ;
+  reg \$539 ;
+  wire [33:0] \$54 ;
+  reg \$540 ;
+  reg [7:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg [24:0] \$544 ;
+  reg [24:0] \$545 ;
+  reg [24:0] \$546 ;
+  reg [24:0] \$547 ;
+  reg [24:0] \$548 ;
+  reg [24:0] \$549 ;
+  wire [24:0] \$55 ;
   reg [24:0] \$550 ;
   reg [24:0] \$551 ;
   reg [24:0] \$552 ;
-  reg [24:0] \$553 ;
-  reg [24:0] \$554 ;
-  reg [24:0] \$555 ;
-  reg [24:0] \$556 ;
-  reg [24:0] \$557 ;
-  reg [24:0] \$558 ;
+  reg [5:0] \$553 ;
+  reg [5:0] \$554 ;
+  reg [5:0] \$555 ;
+  reg [5:0] \$556 ;
+  reg [5:0] \$557 ;
+  reg [5:0] \$558 ;
   reg [5:0] \$559 ;
-  reg [24:0] \$56 ;
+  wire [23:0] \$56 ;
   reg [5:0] \$560 ;
   reg [5:0] \$561 ;
-  reg [5:0] \$562 ;
-  reg [5:0] \$563 ;
-  reg [5:0] \$564 ;
-  reg [5:0] \$565 ;
-  reg [5:0] \$566 ;
-  reg [5:0] \$567 ;
+  reg [34:0] \$562 ;
+  reg [34:0] \$563 ;
+  reg [34:0] \$564 ;
+  reg [34:0] \$565 ;
+  reg [34:0] \$566 ;
+  reg [34:0] \$567 ;
   reg [34:0] \$568 ;
   reg [34:0] \$569 ;
-  reg [5:0] \$57 ;
+  wire [14:0] \$57 ;
   reg [34:0] \$570 ;
   reg [34:0] \$571 ;
   reg [34:0] \$572 ;
@@ -7008,104 +7003,98 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [34:0] \$577 ;
   reg [34:0] \$578 ;
   reg [34:0] \$579 ;
-  reg [35:0] \$58 ;
-  reg [34:0] \$580 ;
-  reg [34:0] \$581 ;
-  reg [34:0] \$582 ;
-  reg [34:0] \$583 ;
-  reg [34:0] \$584 ;
-  reg [34:0] \$585 ;
-  reg [23:0] \$586 ;
-  reg [16:0] \$587 ;
-  reg [16:0] \$588 ;
-  reg [33:0] \$589 ;
-  reg [35:0] \$59 ;
-  reg [33:0] \$590 ;
-  reg [33:0] \$591 ;
+  wire [34:0] \$58 ;
+  reg [23:0] \$580 ;
+  reg [16:0] \$581 ;
+  reg [16:0] \$582 ;
+  reg [33:0] \$583 ;
+  reg [33:0] \$584 ;
+  reg [33:0] \$585 ;
+  reg [16:0] \$586 ;
+  reg [7:0] \$587 ;
+  reg [24:0] \$588 ;
+  reg [24:0] \$589 ;
+  wire [35:0] \$59 ;
+  reg [24:0] \$590 ;
+  reg [6:0] \$591 ;
   reg [16:0] \$592 ;
-  reg [7:0] \$593 ;
-  reg [24:0] \$594 ;
-  reg [24:0] \$595 ;
-  reg [24:0] \$596 ;
-  reg [6:0] \$597 ;
-  reg [16:0] \$598 ;
-  reg [23:0] \$599 ;
+  reg [23:0] \$593 ;
+  reg [23:0] \$594 ;
+  reg [23:0] \$595 ;
+  reg [6:0] \$596 ;
+  reg [7:0] \$597 ;
+  reg [14:0] \$598 ;
+  reg [14:0] \$599 ;
   wire [8:0] \$6 ;
-  wire [33:0] \$60 ;
-  reg [23:0] \$600 ;
-  reg [23:0] \$601 ;
-  reg [6:0] \$602 ;
-  reg [7:0] \$603 ;
-  reg [14:0] \$604 ;
-  reg [14:0] \$605 ;
-  reg [14:0] \$606 ;
-  reg [48:0] \$607 ;
-  reg [48:0] \$608 ;
-  reg [48:0] \$609 ;
-  wire [24:0] \$61 ;
-  reg [48:0] \$610 ;
-  reg \$611 ;
-  reg \$612 ;
+  wire [55:0] \$60 ;
+  reg [14:0] \$600 ;
+  reg [48:0] \$601 ;
+  reg [48:0] \$602 ;
+  reg [48:0] \$603 ;
+  reg [48:0] \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg [7:0] \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire [56:0] \$61 ;
+  reg [7:0] \$610 ;
+  reg [7:0] \$611 ;
+  reg [7:0] \$612 ;
   reg [7:0] \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg [7:0] \$616 ;
-  reg [7:0] \$617 ;
-  reg [7:0] \$618 ;
-  reg [7:0] \$619 ;
-  wire [23:0] \$62 ;
-  reg [7:0] \$620 ;
-  reg [7:0] \$621 ;
-  reg [3:0] \$622 ;
-  reg \$623 ;
-  reg [3:0] \$624 ;
-  reg [3:0] \$625 ;
-  reg [3:0] \$626 ;
-  reg \$627 ;
-  reg [47:0] \$628 ;
-  wire [14:0] \$63 ;
-  wire [34:0] \$64 ;
-  wire [35:0] \$65 ;
-  wire [55:0] \$66 ;
-  wire [56:0] \$67 ;
-  wire [54:0] \$68 ;
-  wire [55:0] \$69 ;
+  reg [7:0] \$614 ;
+  reg [7:0] \$615 ;
+  reg [3:0] \$616 ;
+  reg \$617 ;
+  reg [3:0] \$618 ;
+  reg [3:0] \$619 ;
+  wire [54:0] \$62 ;
+  reg [3:0] \$620 ;
+  reg \$621 ;
+  reg [47:0] \$622 ;
+  wire [55:0] \$63 ;
+  wire [77:0] \$64 ;
+  wire [78:0] \$65 ;
+  wire [49:0] \$66 ;
+  wire [50:0] \$67 ;
+  wire [48:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [77:0] \$70 ;
-  wire [78:0] \$71 ;
-  wire [49:0] \$72 ;
-  wire [50:0] \$73 ;
-  wire [48:0] \$74 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [49:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [50:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [49:0] \$79 ;
+  wire \$79 ;
   wire [4:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [50:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [24:0] \$87 ;
+  wire [33:0] \$88 ;
+  wire [24:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  reg [24:0] \$93 ;
-  wire [33:0] \$94 ;
-  wire [24:0] \$95 ;
-  wire [23:0] \$96 ;
-  wire [14:0] \$97 ;
-  wire [34:0] \$98 ;
-  wire [35:0] \$99 ;
+  wire [23:0] \$90 ;
+  wire [14:0] \$91 ;
+  wire [34:0] \$92 ;
+  wire [35:0] \$93 ;
+  wire [55:0] \$94 ;
+  wire [56:0] \$95 ;
+  wire [54:0] \$96 ;
+  wire [55:0] \$97 ;
+  wire [77:0] \$98 ;
+  wire [78:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [47:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [2:0] group = 3'h0;
@@ -7491,7 +7480,8 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [6:0] rq5_x1_0 = 7'h00;
   reg [6:0] rq5_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
-  reg rq_valid_10 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_10;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -7787,619 +7777,607 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq0_m1_0 <= \$322 ;
+    rq0_part1_1 <= \$322 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$323 ;
+    rq0_part1_1_r <= \$323 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$324 ;
+    rq0_part1_1_rr <= \$324 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$325 ;
+    rq0_sum0 <= \$325 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$326 ;
+    rq0_sum1 <= \$326 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$327 ;
+    rq0_prod <= \$327 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$328 ;
+    rq0_floor <= \$328 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$329 ;
+    rq0_above <= \$329 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$330 ;
+    rq0_tie <= \$330 ;
   always @(posedge clk)
-    rq0_sum0 <= \$331 ;
+    rq0_code <= \$331 ;
   always @(posedge clk)
-    rq0_sum1 <= \$332 ;
+    rq0_under <= \$332 ;
   always @(posedge clk)
-    rq0_prod <= \$333 ;
+    rq0_over <= \$333 ;
   always @(posedge clk)
-    rq0_floor <= \$334 ;
+    rq1_mult_1 <= \$334 ;
   always @(posedge clk)
-    rq0_above <= \$335 ;
+    rq1_mult_2 <= \$335 ;
   always @(posedge clk)
-    rq0_tie <= \$336 ;
+    rq1_mult_3 <= \$336 ;
   always @(posedge clk)
-    rq0_code <= \$337 ;
+    rq1_mult_4 <= \$337 ;
   always @(posedge clk)
-    rq0_under <= \$338 ;
+    rq1_mult_5 <= \$338 ;
   always @(posedge clk)
-    rq0_over <= \$339 ;
+    rq1_mult_6 <= \$339 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$340 ;
+    rq1_mult_7 <= \$340 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$341 ;
+    rq1_mult_8 <= \$341 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$342 ;
+    rq1_mult_9 <= \$342 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$343 ;
+    rq1_shift_1 <= \$343 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$344 ;
+    rq1_shift_2 <= \$344 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$345 ;
+    rq1_shift_3 <= \$345 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$346 ;
+    rq1_shift_4 <= \$346 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$347 ;
+    rq1_shift_5 <= \$347 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$348 ;
+    rq1_shift_6 <= \$348 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$349 ;
+    rq1_shift_7 <= \$349 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$350 ;
+    rq1_shift_8 <= \$350 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$351 ;
+    rq1_shift_9 <= \$351 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$352 ;
+    rq1_half_1 <= \$352 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$353 ;
+    rq1_half_2 <= \$353 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$354 ;
+    rq1_half_3 <= \$354 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$355 ;
+    rq1_half_4 <= \$355 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$356 ;
+    rq1_half_5 <= \$356 ;
   always @(posedge clk)
-    rq1_shift_9 <= \$357 ;
+    rq1_half_6 <= \$357 ;
   always @(posedge clk)
-    rq1_half_1 <= \$358 ;
+    rq1_half_7 <= \$358 ;
   always @(posedge clk)
-    rq1_half_2 <= \$359 ;
+    rq1_half_8 <= \$359 ;
   always @(posedge clk)
-    rq1_half_3 <= \$360 ;
+    rq1_half_9 <= \$360 ;
   always @(posedge clk)
-    rq1_half_4 <= \$361 ;
+    rq1_mask_1 <= \$361 ;
   always @(posedge clk)
-    rq1_half_5 <= \$362 ;
+    rq1_mask_2 <= \$362 ;
   always @(posedge clk)
-    rq1_half_6 <= \$363 ;
+    rq1_mask_3 <= \$363 ;
   always @(posedge clk)
-    rq1_half_7 <= \$364 ;
+    rq1_mask_4 <= \$364 ;
   always @(posedge clk)
-    rq1_half_8 <= \$365 ;
+    rq1_mask_5 <= \$365 ;
   always @(posedge clk)
-    rq1_half_9 <= \$366 ;
+    rq1_mask_6 <= \$366 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$367 ;
+    rq1_mask_7 <= \$367 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$368 ;
+    rq1_mask_8 <= \$368 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$369 ;
+    rq1_mask_9 <= \$369 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$370 ;
+    rq1_x <= \$370 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$371 ;
+    rq1_x0_0 <= \$371 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$372 ;
+    rq1_m0_0 <= \$372 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$373 ;
+    rq1_part0_0 <= \$373 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$374 ;
+    rq1_part0_0_r <= \$374 ;
   always @(posedge clk)
-    rq1_mask_9 <= \$375 ;
+    rq1_part0_0_rr <= \$375 ;
   always @(posedge clk)
-    rq1_x <= \$376 ;
+    rq1_x0_1 <= \$376 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$377 ;
+    rq1_m0_1 <= \$377 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$378 ;
+    rq1_part0_1 <= \$378 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$379 ;
+    rq1_part0_1_r <= \$379 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$380 ;
+    rq1_part0_1_rr <= \$380 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$381 ;
+    rq1_x1_0 <= \$381 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$382 ;
+    rq1_m1_0 <= \$382 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$383 ;
+    rq1_part1_0 <= \$383 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$384 ;
+    rq1_part1_0_r <= \$384 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$385 ;
+    rq1_part1_0_rr <= \$385 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$386 ;
+    rq1_x1_1 <= \$386 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$387 ;
+    rq1_m1_1 <= \$387 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$388 ;
+    rq1_part1_1 <= \$388 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$389 ;
+    rq1_part1_1_r <= \$389 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$390 ;
+    rq1_part1_1_rr <= \$390 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$391 ;
+    rq1_sum0 <= \$391 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$392 ;
+    rq1_sum1 <= \$392 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$393 ;
+    rq1_prod <= \$393 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$394 ;
+    rq1_floor <= \$394 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$395 ;
+    rq1_above <= \$395 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$396 ;
+    rq1_tie <= \$396 ;
   always @(posedge clk)
-    rq1_sum0 <= \$397 ;
+    rq1_code <= \$397 ;
   always @(posedge clk)
-    rq1_sum1 <= \$398 ;
+    rq1_under <= \$398 ;
   always @(posedge clk)
-    rq1_prod <= \$399 ;
+    rq1_over <= \$399 ;
   always @(posedge clk)
-    rq1_floor <= \$400 ;
+    rq2_mult_1 <= \$400 ;
   always @(posedge clk)
-    rq1_above <= \$401 ;
+    rq2_mult_2 <= \$401 ;
   always @(posedge clk)
-    rq1_tie <= \$402 ;
+    rq2_mult_3 <= \$402 ;
   always @(posedge clk)
-    rq1_code <= \$403 ;
+    rq2_mult_4 <= \$403 ;
   always @(posedge clk)
-    rq1_under <= \$404 ;
+    rq2_mult_5 <= \$404 ;
   always @(posedge clk)
-    rq1_over <= \$405 ;
+    rq2_mult_6 <= \$405 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$406 ;
+    rq2_mult_7 <= \$406 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$407 ;
+    rq2_mult_8 <= \$407 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$408 ;
+    rq2_mult_9 <= \$408 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$409 ;
+    rq2_x <= \$409 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$410 ;
+    rq2_x0_0 <= \$410 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$411 ;
+    rq2_m0_0 <= \$411 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$412 ;
+    rq2_part0_0 <= \$412 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$413 ;
+    rq2_part0_0_r <= \$413 ;
   always @(posedge clk)
-    rq2_mult_9 <= \$414 ;
+    rq2_part0_0_rr <= \$414 ;
   always @(posedge clk)
-    rq2_x <= \$415 ;
+    rq2_x0_1 <= \$415 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$416 ;
+    rq2_m0_1 <= \$416 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$417 ;
+    rq2_part0_1 <= \$417 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$418 ;
+    rq2_part0_1_r <= \$418 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$419 ;
+    rq2_part0_1_rr <= \$419 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$420 ;
+    rq2_x1_0 <= \$420 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$421 ;
+    rq2_m1_0 <= \$421 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$422 ;
+    rq2_part1_0 <= \$422 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$423 ;
+    rq2_part1_0_r <= \$423 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$424 ;
+    rq2_part1_0_rr <= \$424 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$425 ;
+    rq2_x1_1 <= \$425 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$426 ;
+    rq2_m1_1 <= \$426 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$427 ;
+    rq2_part1_1 <= \$427 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$428 ;
+    rq2_part1_1_r <= \$428 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$429 ;
+    rq2_part1_1_rr <= \$429 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$430 ;
+    rq2_sum0 <= \$430 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$431 ;
+    rq2_sum1 <= \$431 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$432 ;
+    rq2_prod <= \$432 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$433 ;
+    rq2_floor <= \$433 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$434 ;
+    rq2_above <= \$434 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$435 ;
+    rq2_tie <= \$435 ;
   always @(posedge clk)
-    rq2_sum0 <= \$436 ;
+    rq2_code <= \$436 ;
   always @(posedge clk)
-    rq2_sum1 <= \$437 ;
+    rq2_under <= \$437 ;
   always @(posedge clk)
-    rq2_prod <= \$438 ;
+    rq2_over <= \$438 ;
   always @(posedge clk)
-    rq2_floor <= \$439 ;
+    rq3_mult_1 <= \$439 ;
   always @(posedge clk)
-    rq2_above <= \$440 ;
+    rq3_mult_2 <= \$440 ;
   always @(posedge clk)
-    rq2_tie <= \$441 ;
+    rq3_mult_3 <= \$441 ;
   always @(posedge clk)
-    rq2_code <= \$442 ;
+    rq3_mult_4 <= \$442 ;
   always @(posedge clk)
-    rq2_under <= \$443 ;
+    rq3_mult_5 <= \$443 ;
   always @(posedge clk)
-    rq2_over <= \$444 ;
+    rq3_mult_6 <= \$444 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$445 ;
+    rq3_mult_7 <= \$445 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$446 ;
+    rq3_mult_8 <= \$446 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$447 ;
+    rq3_mult_9 <= \$447 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$448 ;
+    rq3_x <= \$448 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$449 ;
+    rq3_x0_0 <= \$449 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$450 ;
+    rq3_m0_0 <= \$450 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$451 ;
+    rq3_part0_0 <= \$451 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$452 ;
+    rq3_part0_0_r <= \$452 ;
   always @(posedge clk)
-    rq3_mult_9 <= \$453 ;
+    rq3_part0_0_rr <= \$453 ;
   always @(posedge clk)
-    rq3_x <= \$454 ;
+    rq3_x0_1 <= \$454 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$455 ;
+    rq3_m0_1 <= \$455 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$456 ;
+    rq3_part0_1 <= \$456 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$457 ;
+    rq3_part0_1_r <= \$457 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$458 ;
+    rq3_part0_1_rr <= \$458 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$459 ;
+    rq3_x1_0 <= \$459 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$460 ;
+    rq3_m1_0 <= \$460 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$461 ;
+    rq3_part1_0 <= \$461 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$462 ;
+    rq3_part1_0_r <= \$462 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$463 ;
+    rq3_part1_0_rr <= \$463 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$464 ;
+    rq3_x1_1 <= \$464 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$465 ;
+    rq3_m1_1 <= \$465 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$466 ;
+    rq3_part1_1 <= \$466 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$467 ;
+    rq3_part1_1_r <= \$467 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$468 ;
+    rq3_part1_1_rr <= \$468 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$469 ;
+    rq3_sum0 <= \$469 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$470 ;
+    rq3_sum1 <= \$470 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$471 ;
+    rq3_prod <= \$471 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$472 ;
+    rq3_floor <= \$472 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$473 ;
+    rq3_above <= \$473 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$474 ;
+    rq3_tie <= \$474 ;
   always @(posedge clk)
-    rq3_sum0 <= \$475 ;
+    rq3_code <= \$475 ;
   always @(posedge clk)
-    rq3_sum1 <= \$476 ;
+    rq3_under <= \$476 ;
   always @(posedge clk)
-    rq3_prod <= \$477 ;
+    rq3_over <= \$477 ;
   always @(posedge clk)
-    rq3_floor <= \$478 ;
+    rq4_mult_1 <= \$478 ;
   always @(posedge clk)
-    rq3_above <= \$479 ;
+    rq4_mult_2 <= \$479 ;
   always @(posedge clk)
-    rq3_tie <= \$480 ;
+    rq4_mult_3 <= \$480 ;
   always @(posedge clk)
-    rq3_code <= \$481 ;
+    rq4_mult_4 <= \$481 ;
   always @(posedge clk)
-    rq3_under <= \$482 ;
+    rq4_mult_5 <= \$482 ;
   always @(posedge clk)
-    rq3_over <= \$483 ;
+    rq4_mult_6 <= \$483 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$484 ;
+    rq4_mult_7 <= \$484 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$485 ;
+    rq4_mult_8 <= \$485 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$486 ;
+    rq4_mult_9 <= \$486 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$487 ;
+    rq4_shift_1 <= \$487 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$488 ;
+    rq4_shift_2 <= \$488 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$489 ;
+    rq4_shift_3 <= \$489 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$490 ;
+    rq4_shift_4 <= \$490 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$491 ;
+    rq4_shift_5 <= \$491 ;
   always @(posedge clk)
-    rq4_mult_9 <= \$492 ;
+    rq4_shift_6 <= \$492 ;
   always @(posedge clk)
-    rq4_shift_1 <= \$493 ;
+    rq4_shift_7 <= \$493 ;
   always @(posedge clk)
-    rq4_shift_2 <= \$494 ;
+    rq4_shift_8 <= \$494 ;
   always @(posedge clk)
-    rq4_shift_3 <= \$495 ;
+    rq4_shift_9 <= \$495 ;
   always @(posedge clk)
-    rq4_shift_4 <= \$496 ;
+    rq4_half_1 <= \$496 ;
   always @(posedge clk)
-    rq4_shift_5 <= \$497 ;
+    rq4_half_2 <= \$497 ;
   always @(posedge clk)
-    rq4_shift_6 <= \$498 ;
+    rq4_half_3 <= \$498 ;
   always @(posedge clk)
-    rq4_shift_7 <= \$499 ;
+    rq4_half_4 <= \$499 ;
   always @(posedge clk)
-    rq4_shift_8 <= \$500 ;
+    rq4_half_5 <= \$500 ;
   always @(posedge clk)
-    rq4_shift_9 <= \$501 ;
+    rq4_half_6 <= \$501 ;
   always @(posedge clk)
-    rq4_half_1 <= \$502 ;
+    rq4_half_7 <= \$502 ;
   always @(posedge clk)
-    rq4_half_2 <= \$503 ;
+    rq4_half_8 <= \$503 ;
   always @(posedge clk)
-    rq4_half_3 <= \$504 ;
+    rq4_half_9 <= \$504 ;
   always @(posedge clk)
-    rq4_half_4 <= \$505 ;
+    rq4_mask_1 <= \$505 ;
   always @(posedge clk)
-    rq4_half_5 <= \$506 ;
+    rq4_mask_2 <= \$506 ;
   always @(posedge clk)
-    rq4_half_6 <= \$507 ;
+    rq4_mask_3 <= \$507 ;
   always @(posedge clk)
-    rq4_half_7 <= \$508 ;
+    rq4_mask_4 <= \$508 ;
   always @(posedge clk)
-    rq4_half_8 <= \$509 ;
+    rq4_mask_5 <= \$509 ;
   always @(posedge clk)
-    rq4_half_9 <= \$510 ;
+    rq4_mask_6 <= \$510 ;
   always @(posedge clk)
-    rq4_mask_1 <= \$511 ;
+    rq4_mask_7 <= \$511 ;
   always @(posedge clk)
-    rq4_mask_2 <= \$512 ;
+    rq4_mask_8 <= \$512 ;
   always @(posedge clk)
-    rq4_mask_3 <= \$513 ;
+    rq4_mask_9 <= \$513 ;
   always @(posedge clk)
-    rq4_mask_4 <= \$514 ;
+    rq4_x <= \$514 ;
   always @(posedge clk)
-    rq4_mask_5 <= \$515 ;
+    rq4_x0_0 <= \$515 ;
   always @(posedge clk)
-    rq4_mask_6 <= \$516 ;
+    rq4_m0_0 <= \$516 ;
   always @(posedge clk)
-    rq4_mask_7 <= \$517 ;
+    rq4_part0_0 <= \$517 ;
   always @(posedge clk)
-    rq4_mask_8 <= \$518 ;
+    rq4_part0_0_r <= \$518 ;
   always @(posedge clk)
-    rq4_mask_9 <= \$519 ;
+    rq4_part0_0_rr <= \$519 ;
   always @(posedge clk)
-    rq4_x <= \$520 ;
+    rq4_x0_1 <= \$520 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$521 ;
+    rq4_m0_1 <= \$521 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$522 ;
+    rq4_part0_1 <= \$522 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$523 ;
+    rq4_part0_1_r <= \$523 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$524 ;
+    rq4_part0_1_rr <= \$524 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$525 ;
+    rq4_x1_0 <= \$525 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$526 ;
+    rq4_m1_0 <= \$526 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$527 ;
+    rq4_part1_0 <= \$527 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$528 ;
+    rq4_part1_0_r <= \$528 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$529 ;
+    rq4_part1_0_rr <= \$529 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$530 ;
+    rq4_x1_1 <= \$530 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$531 ;
+    rq4_m1_1 <= \$531 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$532 ;
+    rq4_part1_1 <= \$532 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$533 ;
+    rq4_part1_1_r <= \$533 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$534 ;
+    rq4_part1_1_rr <= \$534 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$535 ;
+    rq4_sum0 <= \$535 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$536 ;
+    rq4_sum1 <= \$536 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$537 ;
+    rq4_prod <= \$537 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$538 ;
+    rq4_floor <= \$538 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$539 ;
+    rq4_above <= \$539 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$540 ;
+    rq4_tie <= \$540 ;
   always @(posedge clk)
-    rq4_sum0 <= \$541 ;
+    rq4_code <= \$541 ;
   always @(posedge clk)
-    rq4_sum1 <= \$542 ;
+    rq4_under <= \$542 ;
   always @(posedge clk)
-    rq4_prod <= \$543 ;
+    rq4_over <= \$543 ;
   always @(posedge clk)
-    rq4_floor <= \$544 ;
+    rq5_mult_1 <= \$544 ;
   always @(posedge clk)
-    rq4_above <= \$545 ;
+    rq5_mult_2 <= \$545 ;
   always @(posedge clk)
-    rq4_tie <= \$546 ;
+    rq5_mult_3 <= \$546 ;
   always @(posedge clk)
-    rq4_code <= \$547 ;
+    rq5_mult_4 <= \$547 ;
   always @(posedge clk)
-    rq4_under <= \$548 ;
+    rq5_mult_5 <= \$548 ;
   always @(posedge clk)
-    rq4_over <= \$549 ;
+    rq5_mult_6 <= \$549 ;
   always @(posedge clk)
-    rq5_mult_1 <= \$550 ;
+    rq5_mult_7 <= \$550 ;
   always @(posedge clk)
-    rq5_mult_2 <= \$551 ;
+    rq5_mult_8 <= \$551 ;
   always @(posedge clk)
-    rq5_mult_3 <= \$552 ;
+    rq5_mult_9 <= \$552 ;
   always @(posedge clk)
-    rq5_mult_4 <= \$553 ;
+    rq5_shift_1 <= \$553 ;
   always @(posedge clk)
-    rq5_mult_5 <= \$554 ;
+    rq5_shift_2 <= \$554 ;
   always @(posedge clk)
-    rq5_mult_6 <= \$555 ;
+    rq5_shift_3 <= \$555 ;
   always @(posedge clk)
-    rq5_mult_7 <= \$556 ;
+    rq5_shift_4 <= \$556 ;
   always @(posedge clk)
-    rq5_mult_8 <= \$557 ;
+    rq5_shift_5 <= \$557 ;
   always @(posedge clk)
-    rq5_mult_9 <= \$558 ;
+    rq5_shift_6 <= \$558 ;
   always @(posedge clk)
-    rq5_shift_1 <= \$559 ;
+    rq5_shift_7 <= \$559 ;
   always @(posedge clk)
-    rq5_shift_2 <= \$560 ;
+    rq5_shift_8 <= \$560 ;
   always @(posedge clk)
-    rq5_shift_3 <= \$561 ;
+    rq5_shift_9 <= \$561 ;
   always @(posedge clk)
-    rq5_shift_4 <= \$562 ;
+    rq5_half_1 <= \$562 ;
   always @(posedge clk)
-    rq5_shift_5 <= \$563 ;
+    rq5_half_2 <= \$563 ;
   always @(posedge clk)
-    rq5_shift_6 <= \$564 ;
+    rq5_half_3 <= \$564 ;
   always @(posedge clk)
-    rq5_shift_7 <= \$565 ;
+    rq5_half_4 <= \$565 ;
   always @(posedge clk)
-    rq5_shift_8 <= \$566 ;
+    rq5_half_5 <= \$566 ;
   always @(posedge clk)
-    rq5_shift_9 <= \$567 ;
+    rq5_half_6 <= \$567 ;
   always @(posedge clk)
-    rq5_half_1 <= \$568 ;
+    rq5_half_7 <= \$568 ;
   always @(posedge clk)
-    rq5_half_2 <= \$569 ;
+    rq5_half_8 <= \$569 ;
   always @(posedge clk)
-    rq5_half_3 <= \$570 ;
+    rq5_half_9 <= \$570 ;
   always @(posedge clk)
-    rq5_half_4 <= \$571 ;
+    rq5_mask_1 <= \$571 ;
   always @(posedge clk)
-    rq5_half_5 <= \$572 ;
+    rq5_mask_2 <= \$572 ;
   always @(posedge clk)
-    rq5_half_6 <= \$573 ;
+    rq5_mask_3 <= \$573 ;
   always @(posedge clk)
-    rq5_half_7 <= \$574 ;
+    rq5_mask_4 <= \$574 ;
   always @(posedge clk)
-    rq5_half_8 <= \$575 ;
+    rq5_mask_5 <= \$575 ;
   always @(posedge clk)
-    rq5_half_9 <= \$576 ;
+    rq5_mask_6 <= \$576 ;
   always @(posedge clk)
-    rq5_mask_1 <= \$577 ;
+    rq5_mask_7 <= \$577 ;
   always @(posedge clk)
-    rq5_mask_2 <= \$578 ;
+    rq5_mask_8 <= \$578 ;
   always @(posedge clk)
-    rq5_mask_3 <= \$579 ;
+    rq5_mask_9 <= \$579 ;
   always @(posedge clk)
-    rq5_mask_4 <= \$580 ;
+    rq5_x <= \$580 ;
   always @(posedge clk)
-    rq5_mask_5 <= \$581 ;
+    rq5_x0_0 <= \$581 ;
   always @(posedge clk)
-    rq5_mask_6 <= \$582 ;
+    rq5_m0_0 <= \$582 ;
   always @(posedge clk)
-    rq5_mask_7 <= \$583 ;
+    rq5_part0_0 <= \$583 ;
   always @(posedge clk)
-    rq5_mask_8 <= \$584 ;
+    rq5_part0_0_r <= \$584 ;
   always @(posedge clk)
-    rq5_mask_9 <= \$585 ;
+    rq5_part0_0_rr <= \$585 ;
   always @(posedge clk)
-    rq5_x <= \$586 ;
+    rq5_x0_1 <= \$586 ;
   always @(posedge clk)
-    rq5_x0_0 <= \$587 ;
+    rq5_m0_1 <= \$587 ;
   always @(posedge clk)
-    rq5_m0_0 <= \$588 ;
+    rq5_part0_1 <= \$588 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$589 ;
+    rq5_part0_1_r <= \$589 ;
   always @(posedge clk)
-    rq5_part0_0_r <= \$590 ;
+    rq5_part0_1_rr <= \$590 ;
   always @(posedge clk)
-    rq5_part0_0_rr <= \$591 ;
+    rq5_x1_0 <= \$591 ;
   always @(posedge clk)
-    rq5_x0_1 <= \$592 ;
+    rq5_m1_0 <= \$592 ;
   always @(posedge clk)
-    rq5_m0_1 <= \$593 ;
+    rq5_part1_0 <= \$593 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$594 ;
+    rq5_part1_0_r <= \$594 ;
   always @(posedge clk)
-    rq5_part0_1_r <= \$595 ;
+    rq5_part1_0_rr <= \$595 ;
   always @(posedge clk)
-    rq5_part0_1_rr <= \$596 ;
+    rq5_x1_1 <= \$596 ;
   always @(posedge clk)
-    rq5_x1_0 <= \$597 ;
+    rq5_m1_1 <= \$597 ;
   always @(posedge clk)
-    rq5_m1_0 <= \$598 ;
+    rq5_part1_1 <= \$598 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$599 ;
+    rq5_part1_1_r <= \$599 ;
   always @(posedge clk)
-    rq5_part1_0_r <= \$600 ;
+    rq5_part1_1_rr <= \$600 ;
   always @(posedge clk)
-    rq5_part1_0_rr <= \$601 ;
+    rq5_sum0 <= \$601 ;
   always @(posedge clk)
-    rq5_x1_1 <= \$602 ;
+    rq5_sum1 <= \$602 ;
   always @(posedge clk)
-    rq5_m1_1 <= \$603 ;
+    rq5_prod <= \$603 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$604 ;
+    rq5_floor <= \$604 ;
   always @(posedge clk)
-    rq5_part1_1_r <= \$605 ;
+    rq5_above <= \$605 ;
   always @(posedge clk)
-    rq5_part1_1_rr <= \$606 ;
+    rq5_tie <= \$606 ;
   always @(posedge clk)
-    rq5_sum0 <= \$607 ;
+    rq5_code <= \$607 ;
   always @(posedge clk)
-    rq5_sum1 <= \$608 ;
+    rq5_under <= \$608 ;
   always @(posedge clk)
-    rq5_prod <= \$609 ;
+    rq5_over <= \$609 ;
   always @(posedge clk)
-    rq5_floor <= \$610 ;
+    rq0_out <= \$610 ;
   always @(posedge clk)
-    rq5_above <= \$611 ;
+    rq1_out <= \$611 ;
   always @(posedge clk)
-    rq5_tie <= \$612 ;
+    rq2_out <= \$612 ;
   always @(posedge clk)
-    rq5_code <= \$613 ;
+    rq3_out <= \$613 ;
   always @(posedge clk)
-    rq5_under <= \$614 ;
+    rq4_out <= \$614 ;
   always @(posedge clk)
-    rq5_over <= \$615 ;
+    rq5_out <= \$615 ;
   always @(posedge clk)
-    rq0_out <= \$616 ;
+    q_owed <= \$616 ;
   always @(posedge clk)
-    rq1_out <= \$617 ;
+    i__ready <= \$617 ;
   always @(posedge clk)
-    rq2_out <= \$618 ;
+    \$signature__addr  <= \$618 ;
   always @(posedge clk)
-    rq3_out <= \$619 ;
+    rport__addr <= \$619 ;
   always @(posedge clk)
-    rq4_out <= \$620 ;
+    q_stored <= \$620 ;
   always @(posedge clk)
-    rq5_out <= \$621 ;
+    o__valid <= \$621 ;
   always @(posedge clk)
-    q_owed <= \$622 ;
-  always @(posedge clk)
-    i__ready <= \$623 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$624 ;
-  always @(posedge clk)
-    rport__addr <= \$625 ;
-  always @(posedge clk)
-    q_stored <= \$626 ;
-  always @(posedge clk)
-    o__valid <= \$627 ;
-  always @(posedge clk)
-    o__payload <= \$628 ;
+    o__payload <= \$622 ;
   assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_7 };
   assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_7 };
   assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_7 };
@@ -8413,2461 +8391,2417 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$8  = q_owed + \$7 ;
   assign \$9  = o__valid & o__ready;
   assign \$10  = \$8  - \$9 ;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = | q_stored;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$12  & \$14 ;
-  assign \$16  = ~ \$15 ;
-  assign \$signature__en  = rq_valid_10 & \$16 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = group == 3'h7;
-  assign \$19  = group + 1'h1;
-  assign \$20  = \$18  ? 4'h0 : \$19 ;
-  assign \$21  = i__valid & i__ready;
-  assign \$23  = rq0_x0_0 * rq0_m0_0;
-  assign \$24  = rq0_x0_1 * rq0_m0_1;
-  assign \$25  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$26  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$28  = 1'h0 + \$27 ;
-  assign \$30  = \$28  + \$29 ;
-  assign \$32  = $signed(1'h0) + $signed(\$31 );
-  assign \$34  = $signed(\$32 ) + $signed(\$33 );
-  assign \$35  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$36  = $signed(\$35 ) + $signed(rq0_sum1);
-  assign \$38  = rq0_rem > 35'h400000000;
-  assign \$39  = rq0_rem == 35'h400000000;
-  assign \$42  = $signed(5'h0a) + $signed(rq0_floor);
-  assign \$43  = rq0_tie & rq0_floor[0];
-  assign \$44  = rq0_above | \$43 ;
-  assign \$45  = $signed(\$42 ) + $signed({ 1'h0, \$44  });
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(rq0_floor) < $signed(9'h175);
-  assign \$49  = $signed(rq0_floor) < $signed(9'h176);
-  assign \$50  = \$47  ? \$48  : \$49 ;
-  assign \$51  = rq0_tie & rq0_floor[0];
-  assign \$52  = rq0_above | \$51 ;
-  assign \$53  = $signed(rq0_floor) > $signed(8'h74);
-  assign \$54  = $signed(rq0_floor) > $signed(8'h75);
-  assign \$55  = \$52  ? \$53  : \$54 ;
-  assign \$60  = rq1_x0_0 * rq1_m0_0;
-  assign \$61  = rq1_x0_1 * rq1_m0_1;
-  assign \$62  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$63  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$65  = 1'h0 + \$64 ;
-  assign \$67  = \$65  + \$66 ;
-  assign \$69  = $signed(1'h0) + $signed(\$68 );
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
-  assign \$72  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$73  = $signed(\$72 ) + $signed(rq1_sum1);
-  assign \$74  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$75  = rq1_rem > rq1_half_7;
-  assign \$76  = rq1_rem == rq1_half_7;
-  assign \$77  = | rq1_half_7;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = $signed(5'h0a) + $signed(rq1_floor);
-  assign \$80  = rq1_tie & rq1_floor[0];
-  assign \$81  = rq1_above | \$80 ;
-  assign \$82  = $signed(\$79 ) + $signed({ 1'h0, \$81  });
-  assign \$83  = rq1_tie & rq1_floor[0];
-  assign \$84  = rq1_above | \$83 ;
-  assign \$85  = $signed(rq1_floor) < $signed(9'h175);
-  assign \$86  = $signed(rq1_floor) < $signed(9'h176);
-  assign \$87  = \$84  ? \$85  : \$86 ;
-  assign \$88  = rq1_tie & rq1_floor[0];
-  assign \$89  = rq1_above | \$88 ;
-  assign \$90  = $signed(rq1_floor) > $signed(8'h74);
-  assign \$91  = $signed(rq1_floor) > $signed(8'h75);
-  assign \$92  = \$89  ? \$90  : \$91 ;
-  assign \$94  = rq2_x0_0 * rq2_m0_0;
-  assign \$95  = rq2_x0_1 * rq2_m0_1;
-  assign \$96  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$97  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$99  = 1'h0 + \$98 ;
-  assign \$101  = \$99  + \$100 ;
-  assign \$103  = $signed(1'h0) + $signed(\$102 );
-  assign \$105  = $signed(\$103 ) + $signed(\$104 );
-  assign \$106  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$107  = $signed(\$106 ) + $signed(rq2_sum1);
-  assign \$109  = rq2_rem > 35'h400000000;
-  assign \$110  = rq2_rem == 35'h400000000;
-  assign \$113  = $signed(5'h0a) + $signed(rq2_floor);
-  assign \$114  = rq2_tie & rq2_floor[0];
-  assign \$115  = rq2_above | \$114 ;
-  assign \$116  = $signed(\$113 ) + $signed({ 1'h0, \$115  });
-  assign \$117  = rq2_tie & rq2_floor[0];
-  assign \$118  = rq2_above | \$117 ;
-  assign \$119  = $signed(rq2_floor) < $signed(9'h175);
-  assign \$120  = $signed(rq2_floor) < $signed(9'h176);
-  assign \$121  = \$118  ? \$119  : \$120 ;
-  assign \$122  = rq2_tie & rq2_floor[0];
-  assign \$123  = rq2_above | \$122 ;
-  assign \$124  = $signed(rq2_floor) > $signed(8'h74);
-  assign \$125  = $signed(rq2_floor) > $signed(8'h75);
-  assign \$126  = \$123  ? \$124  : \$125 ;
-  assign \$128  = rq3_x0_0 * rq3_m0_0;
-  assign \$129  = rq3_x0_1 * rq3_m0_1;
-  assign \$130  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$131  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$133  = 1'h0 + \$132 ;
-  assign \$135  = \$133  + \$134 ;
-  assign \$137  = $signed(1'h0) + $signed(\$136 );
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$140  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$141  = $signed(\$140 ) + $signed(rq3_sum1);
-  assign \$143  = rq3_rem > 35'h400000000;
-  assign \$144  = rq3_rem == 35'h400000000;
-  assign \$147  = $signed(5'h0a) + $signed(rq3_floor);
-  assign \$148  = rq3_tie & rq3_floor[0];
-  assign \$149  = rq3_above | \$148 ;
-  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
-  assign \$151  = rq3_tie & rq3_floor[0];
-  assign \$152  = rq3_above | \$151 ;
-  assign \$153  = $signed(rq3_floor) < $signed(9'h175);
-  assign \$154  = $signed(rq3_floor) < $signed(9'h176);
-  assign \$155  = \$152  ? \$153  : \$154 ;
-  assign \$156  = rq3_tie & rq3_floor[0];
-  assign \$157  = rq3_above | \$156 ;
-  assign \$158  = $signed(rq3_floor) > $signed(8'h74);
-  assign \$159  = $signed(rq3_floor) > $signed(8'h75);
-  assign \$160  = \$157  ? \$158  : \$159 ;
-  assign \$165  = rq4_x0_0 * rq4_m0_0;
-  assign \$166  = rq4_x0_1 * rq4_m0_1;
-  assign \$167  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$168  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$170  = 1'h0 + \$169 ;
-  assign \$172  = \$170  + \$171 ;
-  assign \$174  = $signed(1'h0) + $signed(\$173 );
-  assign \$176  = $signed(\$174 ) + $signed(\$175 );
-  assign \$177  = $signed(1'h0) + $signed(rq4_sum0);
-  assign \$178  = $signed(\$177 ) + $signed(rq4_sum1);
-  assign \$179  = $signed(rq4_prod) >>> rq4_shift_7;
-  assign \$180  = rq4_rem > rq4_half_7;
-  assign \$181  = rq4_rem == rq4_half_7;
-  assign \$182  = | rq4_half_7;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = $signed(5'h0a) + $signed(rq4_floor);
-  assign \$185  = rq4_tie & rq4_floor[0];
-  assign \$186  = rq4_above | \$185 ;
-  assign \$187  = $signed(\$184 ) + $signed({ 1'h0, \$186  });
-  assign \$188  = rq4_tie & rq4_floor[0];
-  assign \$189  = rq4_above | \$188 ;
-  assign \$190  = $signed(rq4_floor) < $signed(9'h175);
-  assign \$191  = $signed(rq4_floor) < $signed(9'h176);
-  assign \$192  = \$189  ? \$190  : \$191 ;
-  assign \$193  = rq4_tie & rq4_floor[0];
-  assign \$194  = rq4_above | \$193 ;
-  assign \$195  = $signed(rq4_floor) > $signed(8'h74);
-  assign \$196  = $signed(rq4_floor) > $signed(8'h75);
-  assign \$197  = \$194  ? \$195  : \$196 ;
-  assign \$202  = rq5_x0_0 * rq5_m0_0;
-  assign \$203  = rq5_x0_1 * rq5_m0_1;
-  assign \$204  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
-  assign \$205  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
-  assign \$207  = 1'h0 + \$206 ;
-  assign \$209  = \$207  + \$208 ;
-  assign \$211  = $signed(1'h0) + $signed(\$210 );
-  assign \$213  = $signed(\$211 ) + $signed(\$212 );
-  assign \$214  = $signed(1'h0) + $signed(rq5_sum0);
-  assign \$215  = $signed(\$214 ) + $signed(rq5_sum1);
-  assign \$216  = $signed(rq5_prod) >>> rq5_shift_7;
-  assign \$217  = rq5_rem > rq5_half_7;
-  assign \$218  = rq5_rem == rq5_half_7;
-  assign \$219  = | rq5_half_7;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = $signed(5'h0a) + $signed(rq5_floor);
-  assign \$222  = rq5_tie & rq5_floor[0];
-  assign \$223  = rq5_above | \$222 ;
-  assign \$224  = $signed(\$221 ) + $signed({ 1'h0, \$223  });
-  assign \$225  = rq5_tie & rq5_floor[0];
-  assign \$226  = rq5_above | \$225 ;
-  assign \$227  = $signed(rq5_floor) < $signed(9'h175);
-  assign \$228  = $signed(rq5_floor) < $signed(9'h176);
-  assign \$229  = \$226  ? \$227  : \$228 ;
-  assign \$230  = rq5_tie & rq5_floor[0];
-  assign \$231  = rq5_above | \$230 ;
-  assign \$232  = $signed(rq5_floor) > $signed(8'h74);
-  assign \$233  = $signed(rq5_floor) > $signed(8'h75);
-  assign \$234  = \$231  ? \$232  : \$233 ;
-  assign \$235  = rq0_over ? 8'h7f : rq0_code;
-  assign \$236  = rq0_under ? 8'h80 : \$235 ;
-  assign \$237  = rq1_over ? 8'h7f : rq1_code;
-  assign \$238  = rq1_under ? 8'h80 : \$237 ;
-  assign \$239  = rq2_over ? 8'h7f : rq2_code;
-  assign \$240  = rq2_under ? 8'h80 : \$239 ;
-  assign \$241  = rq3_over ? 8'h7f : rq3_code;
-  assign \$242  = rq3_under ? 8'h80 : \$241 ;
-  assign \$243  = rq4_over ? 8'h7f : rq4_code;
-  assign \$244  = rq4_under ? 8'h80 : \$243 ;
-  assign \$245  = rq5_over ? 8'h7f : rq5_code;
-  assign \$246  = rq5_under ? 8'h80 : \$245 ;
-  assign \$247  = i__valid & i__ready;
-  assign \$248  = o__valid & o__ready;
-  assign \$249  = q_owed < 4'hb;
-  assign \$250  = \$248  ? i__ready : \$249 ;
-  assign \$251  = o__valid & o__ready;
-  assign \$252  = \$251  | i__ready;
-  assign \$253  = \$247  ? \$250  : \$252 ;
-  assign \$254  = ~ o__valid;
-  assign \$255  = \$254  | o__ready;
-  assign \$256  = | q_stored;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = \$255  & \$257 ;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = rq_valid_10 & \$259 ;
-  assign \$261  = \$signature__addr  == 4'ha;
-  assign \$262  = \$signature__addr  + 1'h1;
-  assign \$263  = \$261  ? 5'h00 : \$262 ;
-  assign \$264  = ~ o__valid;
-  assign \$265  = \$264  | o__ready;
-  assign \$266  = | q_stored;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = rport__addr == 4'ha;
-  assign \$269  = rport__addr + 1'h1;
-  assign \$270  = \$268  ? 5'h00 : \$269 ;
-  assign \$271  = ~ o__valid;
-  assign \$272  = \$271  | o__ready;
-  assign \$273  = | q_stored;
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$272  & \$274 ;
-  assign \$276  = ~ \$275 ;
-  assign \$277  = rq_valid_10 & \$276 ;
-  assign \$278  = q_stored + \$277 ;
-  assign \$279  = ~ o__valid;
-  assign \$280  = \$279  | o__ready;
-  assign \$281  = | q_stored;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = \$278  - \$282 ;
-  assign \$284  = ~ o__valid;
-  assign \$285  = \$284  | o__ready;
-  assign \$286  = | q_stored;
-  assign \$287  = \$286  | rq_valid_10;
-  assign \$288  = | q_stored;
-  assign \$289  = \$288  ? rport__data : q_in;
+  assign \$11  = i__valid & i__ready;
+  assign \$12  = group == 3'h7;
+  assign \$13  = group + 1'h1;
+  assign \$14  = \$12  ? 4'h0 : \$13 ;
+  assign \$15  = i__valid & i__ready;
+  assign \$17  = rq0_x0_0 * rq0_m0_0;
+  assign \$18  = rq0_x0_1 * rq0_m0_1;
+  assign \$19  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$20  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$22  = 1'h0 + \$21 ;
+  assign \$24  = \$22  + \$23 ;
+  assign \$26  = $signed(1'h0) + $signed(\$25 );
+  assign \$28  = $signed(\$26 ) + $signed(\$27 );
+  assign \$29  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$30  = $signed(\$29 ) + $signed(rq0_sum1);
+  assign \$32  = rq0_rem > 35'h400000000;
+  assign \$33  = rq0_rem == 35'h400000000;
+  assign \$36  = $signed(5'h0a) + $signed(rq0_floor);
+  assign \$37  = rq0_tie & rq0_floor[0];
+  assign \$38  = rq0_above | \$37 ;
+  assign \$39  = $signed(\$36 ) + $signed({ 1'h0, \$38  });
+  assign \$40  = rq0_tie & rq0_floor[0];
+  assign \$41  = rq0_above | \$40 ;
+  assign \$42  = $signed(rq0_floor) < $signed(9'h175);
+  assign \$43  = $signed(rq0_floor) < $signed(9'h176);
+  assign \$44  = \$41  ? \$42  : \$43 ;
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) > $signed(8'h74);
+  assign \$48  = $signed(rq0_floor) > $signed(8'h75);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$54  = rq1_x0_0 * rq1_m0_0;
+  assign \$55  = rq1_x0_1 * rq1_m0_1;
+  assign \$56  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$57  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$59  = 1'h0 + \$58 ;
+  assign \$61  = \$59  + \$60 ;
+  assign \$63  = $signed(1'h0) + $signed(\$62 );
+  assign \$65  = $signed(\$63 ) + $signed(\$64 );
+  assign \$66  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$67  = $signed(\$66 ) + $signed(rq1_sum1);
+  assign \$68  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$69  = rq1_rem > rq1_half_7;
+  assign \$70  = rq1_rem == rq1_half_7;
+  assign \$71  = | rq1_half_7;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = $signed(5'h0a) + $signed(rq1_floor);
+  assign \$74  = rq1_tie & rq1_floor[0];
+  assign \$75  = rq1_above | \$74 ;
+  assign \$76  = $signed(\$73 ) + $signed({ 1'h0, \$75  });
+  assign \$77  = rq1_tie & rq1_floor[0];
+  assign \$78  = rq1_above | \$77 ;
+  assign \$79  = $signed(rq1_floor) < $signed(9'h175);
+  assign \$80  = $signed(rq1_floor) < $signed(9'h176);
+  assign \$81  = \$78  ? \$79  : \$80 ;
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(rq1_floor) > $signed(8'h74);
+  assign \$85  = $signed(rq1_floor) > $signed(8'h75);
+  assign \$86  = \$83  ? \$84  : \$85 ;
+  assign \$88  = rq2_x0_0 * rq2_m0_0;
+  assign \$89  = rq2_x0_1 * rq2_m0_1;
+  assign \$90  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$91  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$93  = 1'h0 + \$92 ;
+  assign \$95  = \$93  + \$94 ;
+  assign \$97  = $signed(1'h0) + $signed(\$96 );
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$100  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$101  = $signed(\$100 ) + $signed(rq2_sum1);
+  assign \$103  = rq2_rem > 35'h400000000;
+  assign \$104  = rq2_rem == 35'h400000000;
+  assign \$107  = $signed(5'h0a) + $signed(rq2_floor);
+  assign \$108  = rq2_tie & rq2_floor[0];
+  assign \$109  = rq2_above | \$108 ;
+  assign \$110  = $signed(\$107 ) + $signed({ 1'h0, \$109  });
+  assign \$111  = rq2_tie & rq2_floor[0];
+  assign \$112  = rq2_above | \$111 ;
+  assign \$113  = $signed(rq2_floor) < $signed(9'h175);
+  assign \$114  = $signed(rq2_floor) < $signed(9'h176);
+  assign \$115  = \$112  ? \$113  : \$114 ;
+  assign \$116  = rq2_tie & rq2_floor[0];
+  assign \$117  = rq2_above | \$116 ;
+  assign \$118  = $signed(rq2_floor) > $signed(8'h74);
+  assign \$119  = $signed(rq2_floor) > $signed(8'h75);
+  assign \$120  = \$117  ? \$118  : \$119 ;
+  assign \$122  = rq3_x0_0 * rq3_m0_0;
+  assign \$123  = rq3_x0_1 * rq3_m0_1;
+  assign \$124  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$125  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$127  = 1'h0 + \$126 ;
+  assign \$129  = \$127  + \$128 ;
+  assign \$131  = $signed(1'h0) + $signed(\$130 );
+  assign \$133  = $signed(\$131 ) + $signed(\$132 );
+  assign \$134  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$135  = $signed(\$134 ) + $signed(rq3_sum1);
+  assign \$137  = rq3_rem > 35'h400000000;
+  assign \$138  = rq3_rem == 35'h400000000;
+  assign \$141  = $signed(5'h0a) + $signed(rq3_floor);
+  assign \$142  = rq3_tie & rq3_floor[0];
+  assign \$143  = rq3_above | \$142 ;
+  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
+  assign \$145  = rq3_tie & rq3_floor[0];
+  assign \$146  = rq3_above | \$145 ;
+  assign \$147  = $signed(rq3_floor) < $signed(9'h175);
+  assign \$148  = $signed(rq3_floor) < $signed(9'h176);
+  assign \$149  = \$146  ? \$147  : \$148 ;
+  assign \$150  = rq3_tie & rq3_floor[0];
+  assign \$151  = rq3_above | \$150 ;
+  assign \$152  = $signed(rq3_floor) > $signed(8'h74);
+  assign \$153  = $signed(rq3_floor) > $signed(8'h75);
+  assign \$154  = \$151  ? \$152  : \$153 ;
+  assign \$159  = rq4_x0_0 * rq4_m0_0;
+  assign \$160  = rq4_x0_1 * rq4_m0_1;
+  assign \$161  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$162  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
+  assign \$164  = 1'h0 + \$163 ;
+  assign \$166  = \$164  + \$165 ;
+  assign \$168  = $signed(1'h0) + $signed(\$167 );
+  assign \$170  = $signed(\$168 ) + $signed(\$169 );
+  assign \$171  = $signed(1'h0) + $signed(rq4_sum0);
+  assign \$172  = $signed(\$171 ) + $signed(rq4_sum1);
+  assign \$173  = $signed(rq4_prod) >>> rq4_shift_7;
+  assign \$174  = rq4_rem > rq4_half_7;
+  assign \$175  = rq4_rem == rq4_half_7;
+  assign \$176  = | rq4_half_7;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = $signed(5'h0a) + $signed(rq4_floor);
+  assign \$179  = rq4_tie & rq4_floor[0];
+  assign \$180  = rq4_above | \$179 ;
+  assign \$181  = $signed(\$178 ) + $signed({ 1'h0, \$180  });
+  assign \$182  = rq4_tie & rq4_floor[0];
+  assign \$183  = rq4_above | \$182 ;
+  assign \$184  = $signed(rq4_floor) < $signed(9'h175);
+  assign \$185  = $signed(rq4_floor) < $signed(9'h176);
+  assign \$186  = \$183  ? \$184  : \$185 ;
+  assign \$187  = rq4_tie & rq4_floor[0];
+  assign \$188  = rq4_above | \$187 ;
+  assign \$189  = $signed(rq4_floor) > $signed(8'h74);
+  assign \$190  = $signed(rq4_floor) > $signed(8'h75);
+  assign \$191  = \$188  ? \$189  : \$190 ;
+  assign \$196  = rq5_x0_0 * rq5_m0_0;
+  assign \$197  = rq5_x0_1 * rq5_m0_1;
+  assign \$198  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
+  assign \$199  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
+  assign \$201  = 1'h0 + \$200 ;
+  assign \$203  = \$201  + \$202 ;
+  assign \$205  = $signed(1'h0) + $signed(\$204 );
+  assign \$207  = $signed(\$205 ) + $signed(\$206 );
+  assign \$208  = $signed(1'h0) + $signed(rq5_sum0);
+  assign \$209  = $signed(\$208 ) + $signed(rq5_sum1);
+  assign \$210  = $signed(rq5_prod) >>> rq5_shift_7;
+  assign \$211  = rq5_rem > rq5_half_7;
+  assign \$212  = rq5_rem == rq5_half_7;
+  assign \$213  = | rq5_half_7;
+  assign \$214  = \$212  & \$213 ;
+  assign \$215  = $signed(5'h0a) + $signed(rq5_floor);
+  assign \$216  = rq5_tie & rq5_floor[0];
+  assign \$217  = rq5_above | \$216 ;
+  assign \$218  = $signed(\$215 ) + $signed({ 1'h0, \$217  });
+  assign \$219  = rq5_tie & rq5_floor[0];
+  assign \$220  = rq5_above | \$219 ;
+  assign \$221  = $signed(rq5_floor) < $signed(9'h175);
+  assign \$222  = $signed(rq5_floor) < $signed(9'h176);
+  assign \$223  = \$220  ? \$221  : \$222 ;
+  assign \$224  = rq5_tie & rq5_floor[0];
+  assign \$225  = rq5_above | \$224 ;
+  assign \$226  = $signed(rq5_floor) > $signed(8'h74);
+  assign \$227  = $signed(rq5_floor) > $signed(8'h75);
+  assign \$228  = \$225  ? \$226  : \$227 ;
+  assign \$229  = rq0_over ? 8'h7f : rq0_code;
+  assign \$230  = rq0_under ? 8'h80 : \$229 ;
+  assign \$231  = rq1_over ? 8'h7f : rq1_code;
+  assign \$232  = rq1_under ? 8'h80 : \$231 ;
+  assign \$233  = rq2_over ? 8'h7f : rq2_code;
+  assign \$234  = rq2_under ? 8'h80 : \$233 ;
+  assign \$235  = rq3_over ? 8'h7f : rq3_code;
+  assign \$236  = rq3_under ? 8'h80 : \$235 ;
+  assign \$237  = rq4_over ? 8'h7f : rq4_code;
+  assign \$238  = rq4_under ? 8'h80 : \$237 ;
+  assign \$239  = rq5_over ? 8'h7f : rq5_code;
+  assign \$240  = rq5_under ? 8'h80 : \$239 ;
+  assign \$241  = i__valid & i__ready;
+  assign \$242  = o__valid & o__ready;
+  assign \$243  = q_owed < 4'hb;
+  assign \$244  = \$242  ? i__ready : \$243 ;
+  assign \$245  = o__valid & o__ready;
+  assign \$246  = \$245  | i__ready;
+  assign \$247  = \$241  ? \$244  : \$246 ;
+  assign \$248  = ~ o__valid;
+  assign \$249  = \$248  | o__ready;
+  assign \$250  = | q_stored;
+  assign \$251  = ~ \$250 ;
+  assign \$252  = \$249  & \$251 ;
+  assign \$253  = ~ \$252 ;
+  assign \$254  = \$signature__en  & \$253 ;
+  assign \$255  = \$signature__addr  == 4'ha;
+  assign \$256  = \$signature__addr  + 1'h1;
+  assign \$257  = \$255  ? 5'h00 : \$256 ;
+  assign \$258  = ~ o__valid;
+  assign \$259  = \$258  | o__ready;
+  assign \$260  = | q_stored;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = rport__addr == 4'ha;
+  assign \$263  = rport__addr + 1'h1;
+  assign \$264  = \$262  ? 5'h00 : \$263 ;
+  assign \$265  = ~ o__valid;
+  assign \$266  = \$265  | o__ready;
+  assign \$267  = | q_stored;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$266  & \$268 ;
+  assign \$270  = ~ \$269 ;
+  assign \$271  = \$signature__en  & \$270 ;
+  assign \$272  = q_stored + \$271 ;
+  assign \$273  = ~ o__valid;
+  assign \$274  = \$273  | o__ready;
+  assign \$275  = | q_stored;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$272  - \$276 ;
+  assign \$278  = ~ o__valid;
+  assign \$279  = \$278  | o__ready;
+  assign \$280  = | q_stored;
+  assign \$281  = \$280  | \$signature__en ;
+  assign \$282  = | q_stored;
+  assign \$283  = \$282  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$290 ;
+    group <= \$284 ;
   always @(posedge clk)
-    rq_valid_1 <= \$291 ;
+    rq_valid_1 <= \$285 ;
   always @(posedge clk)
-    rq_valid_2 <= \$292 ;
+    rq_valid_2 <= \$286 ;
   always @(posedge clk)
-    rq_valid_3 <= \$293 ;
+    rq_valid_3 <= \$287 ;
   always @(posedge clk)
-    rq_valid_4 <= \$294 ;
+    rq_valid_4 <= \$288 ;
   always @(posedge clk)
-    rq_valid_5 <= \$295 ;
+    rq_valid_5 <= \$289 ;
   always @(posedge clk)
-    rq_valid_6 <= \$296 ;
+    rq_valid_6 <= \$290 ;
   always @(posedge clk)
-    rq_valid_7 <= \$297 ;
+    rq_valid_7 <= \$291 ;
   always @(posedge clk)
-    rq_valid_8 <= \$298 ;
+    rq_valid_8 <= \$292 ;
   always @(posedge clk)
-    rq_valid_9 <= \$299 ;
+    rq_valid_9 <= \$293 ;
   always @(posedge clk)
-    rq_valid_10 <= \$300 ;
+    \$signature__en  <= \$294 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$301 ;
+    rq0_mult_1 <= \$295 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$302 ;
+    rq0_mult_2 <= \$296 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$303 ;
+    rq0_mult_3 <= \$297 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$304 ;
+    rq0_mult_4 <= \$298 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$305 ;
+    rq0_mult_5 <= \$299 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$306 ;
+    rq0_mult_6 <= \$300 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$307 ;
+    rq0_mult_7 <= \$301 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$308 ;
+    rq0_mult_8 <= \$302 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$309 ;
+    rq0_mult_9 <= \$303 ;
   always @(posedge clk)
-    rq0_x <= \$310 ;
+    rq0_x <= \$304 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$311 ;
+    rq0_x0_0 <= \$305 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$312 ;
+    rq0_m0_0 <= \$306 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$313 ;
+    rq0_part0_0 <= \$307 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$314 ;
+    rq0_part0_0_r <= \$308 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$315 ;
+    rq0_part0_0_rr <= \$309 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$316 ;
+    rq0_x0_1 <= \$310 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$317 ;
+    rq0_m0_1 <= \$311 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$318 ;
+    rq0_part0_1 <= \$312 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$319 ;
+    rq0_part0_1_r <= \$313 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$320 ;
+    rq0_part0_1_rr <= \$314 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$321 ;
+    rq0_x1_0 <= \$315 ;
+  always @(posedge clk)
+    rq0_m1_0 <= \$316 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$317 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$318 ;
+  always @(posedge clk)
+    rq0_part1_0_rr <= \$319 ;
+  always @(posedge clk)
+    rq0_x1_1 <= \$320 ;
+  always @(posedge clk)
+    rq0_m1_1 <= \$321 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = rq0_mult_1[16:0];
+    \$323  = rq0_part1_1;
     if (rst) begin
-      \$322  = 17'h00000;
+      \$323  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = \$25 ;
+    \$324  = rq0_part1_1_r;
     if (rst) begin
-      \$323  = 24'h000000;
+      \$324  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$324  = rq0_part1_0;
+    \$325  = \$24 [48:0];
     if (rst) begin
-      \$324  = 24'h000000;
+      \$325  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = rq0_part1_0_r;
+    \$326  = \$28 [48:0];
     if (rst) begin
-      \$325  = 24'h000000;
+      \$326  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = rq0_x[23:17];
+    \$327  = \$30 [48:0];
     if (rst) begin
-      \$326  = 7'h00;
+      \$327  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = rq0_mult_1[24:17];
+    \$328  = \$31 ;
     if (rst) begin
-      \$327  = 8'h00;
+      \$328  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = \$26 ;
+    \$329  = \$32 ;
     if (rst) begin
-      \$328  = 15'h0000;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = rq0_part1_1;
+    \$330  = \$35 ;
     if (rst) begin
-      \$329  = 15'h0000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = rq0_part1_1_r;
+    \$331  = \$39 [7:0];
     if (rst) begin
-      \$330  = 15'h0000;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = \$30 [48:0];
+    \$332  = \$44 ;
     if (rst) begin
-      \$331  = 49'h0000000000000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = \$34 [48:0];
+    \$333  = \$49 ;
     if (rst) begin
-      \$332  = 49'h0000000000000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = \$36 [48:0];
+    \$334  = \$50 ;
     if (rst) begin
-      \$333  = 49'h0000000000000;
+      \$334  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = \$37 ;
+    \$335  = rq1_mult_1;
     if (rst) begin
-      \$334  = 49'h0000000000000;
+      \$335  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = \$38 ;
+    \$336  = rq1_mult_2;
     if (rst) begin
-      \$335  = 1'h0;
+      \$336  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = \$41 ;
+    \$337  = rq1_mult_3;
     if (rst) begin
-      \$336  = 1'h0;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = \$45 [7:0];
+    \$338  = rq1_mult_4;
     if (rst) begin
-      \$337  = 8'h00;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = \$50 ;
+    \$339  = rq1_mult_5;
     if (rst) begin
-      \$338  = 1'h0;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = \$55 ;
-    if (rst) begin
-      \$339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = \$56 ;
+    \$340  = rq1_mult_6;
     if (rst) begin
       \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = rq1_mult_1;
+    \$341  = rq1_mult_7;
     if (rst) begin
       \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = rq1_mult_2;
+    \$342  = rq1_mult_8;
     if (rst) begin
       \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = rq1_mult_3;
+    \$343  = \$51 ;
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = rq1_mult_4;
+    \$344  = rq1_shift_1;
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = rq1_mult_5;
+    \$345  = rq1_shift_2;
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = rq1_mult_6;
+    \$346  = rq1_shift_3;
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = rq1_mult_7;
+    \$347  = rq1_shift_4;
     if (rst) begin
-      \$347  = 25'h0000000;
+      \$347  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = rq1_mult_8;
+    \$348  = rq1_shift_5;
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = \$57 ;
+    \$349  = rq1_shift_6;
     if (rst) begin
       \$349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = rq1_shift_1;
+    \$350  = rq1_shift_7;
     if (rst) begin
       \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = rq1_shift_2;
+    \$351  = rq1_shift_8;
     if (rst) begin
       \$351  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = rq1_shift_3;
+    \$352  = \$52 ;
     if (rst) begin
-      \$352  = 6'h00;
+      \$352  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = rq1_shift_4;
+    \$353  = rq1_half_1;
     if (rst) begin
-      \$353  = 6'h00;
+      \$353  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = rq1_shift_5;
+    \$354  = rq1_half_2;
     if (rst) begin
-      \$354  = 6'h00;
+      \$354  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = rq1_shift_6;
+    \$355  = rq1_half_3;
     if (rst) begin
-      \$355  = 6'h00;
+      \$355  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = rq1_shift_7;
+    \$356  = rq1_half_4;
     if (rst) begin
-      \$356  = 6'h00;
+      \$356  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = rq1_shift_8;
+    \$357  = rq1_half_5;
     if (rst) begin
-      \$357  = 6'h00;
+      \$357  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = \$58 ;
+    \$358  = rq1_half_6;
     if (rst) begin
       \$358  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = rq1_half_1;
+    \$359  = rq1_half_7;
     if (rst) begin
       \$359  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = rq1_half_2;
+    \$360  = rq1_half_8;
     if (rst) begin
       \$360  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = rq1_half_3;
+    \$361  = \$53 ;
     if (rst) begin
       \$361  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = rq1_half_4;
+    \$362  = rq1_mask_1;
     if (rst) begin
       \$362  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = rq1_half_5;
+    \$363  = rq1_mask_2;
     if (rst) begin
       \$363  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = rq1_half_6;
+    \$364  = rq1_mask_3;
     if (rst) begin
       \$364  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = rq1_half_7;
+    \$365  = rq1_mask_4;
     if (rst) begin
       \$365  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = rq1_half_8;
+    \$366  = rq1_mask_5;
     if (rst) begin
       \$366  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = \$59 ;
+    \$367  = rq1_mask_6;
     if (rst) begin
       \$367  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = rq1_mask_1;
+    \$368  = rq1_mask_7;
     if (rst) begin
       \$368  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = rq1_mask_2;
+    \$369  = rq1_mask_8;
     if (rst) begin
       \$369  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = rq1_mask_3;
+    \$370  = i__payload[47:24];
     if (rst) begin
-      \$370  = 36'h000000000;
+      \$370  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = rq1_mask_4;
+    \$371  = rq1_x[16:0];
     if (rst) begin
-      \$371  = 36'h000000000;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = rq1_mask_5;
+    \$372  = rq1_mult_1[16:0];
     if (rst) begin
-      \$372  = 36'h000000000;
+      \$372  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = rq1_mask_6;
+    \$373  = \$54 ;
     if (rst) begin
-      \$373  = 36'h000000000;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = rq1_mask_7;
+    \$374  = rq1_part0_0;
     if (rst) begin
-      \$374  = 36'h000000000;
+      \$374  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$375  = rq1_mask_8;
+    \$375  = rq1_part0_0_r;
     if (rst) begin
-      \$375  = 36'h000000000;
+      \$375  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$376  = i__payload[47:24];
+    \$376  = rq1_x[16:0];
     if (rst) begin
-      \$376  = 24'h000000;
+      \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$377  = rq1_x[16:0];
+    \$377  = rq1_mult_1[24:17];
     if (rst) begin
-      \$377  = 17'h00000;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$378  = rq1_mult_1[16:0];
+    \$378  = \$55 ;
     if (rst) begin
-      \$378  = 17'h00000;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$379  = \$60 ;
+    \$379  = rq1_part0_1;
     if (rst) begin
-      \$379  = 34'h000000000;
+      \$379  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$380  = rq1_part0_0;
+    \$380  = rq1_part0_1_r;
     if (rst) begin
-      \$380  = 34'h000000000;
+      \$380  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$381  = rq1_part0_0_r;
+    \$381  = rq1_x[23:17];
     if (rst) begin
-      \$381  = 34'h000000000;
+      \$381  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = rq1_x[16:0];
+    \$382  = rq1_mult_1[16:0];
     if (rst) begin
       \$382  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = rq1_mult_1[24:17];
+    \$383  = \$56 ;
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = \$61 ;
+    \$384  = rq1_part1_0;
     if (rst) begin
-      \$384  = 25'h0000000;
+      \$384  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = rq1_part0_1;
+    \$385  = rq1_part1_0_r;
     if (rst) begin
-      \$385  = 25'h0000000;
+      \$385  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = rq1_part0_1_r;
+    \$386  = rq1_x[23:17];
     if (rst) begin
-      \$386  = 25'h0000000;
+      \$386  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = rq1_x[23:17];
+    \$387  = rq1_mult_1[24:17];
     if (rst) begin
-      \$387  = 7'h00;
+      \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = rq1_mult_1[16:0];
+    \$388  = \$57 ;
     if (rst) begin
-      \$388  = 17'h00000;
+      \$388  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = \$62 ;
+    \$389  = rq1_part1_1;
     if (rst) begin
-      \$389  = 24'h000000;
+      \$389  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = rq1_part1_0;
+    \$390  = rq1_part1_1_r;
     if (rst) begin
-      \$390  = 24'h000000;
+      \$390  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = rq1_part1_0_r;
+    \$391  = \$61 [48:0];
     if (rst) begin
-      \$391  = 24'h000000;
+      \$391  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$392  = rq1_x[23:17];
+    \$392  = \$65 [48:0];
     if (rst) begin
-      \$392  = 7'h00;
+      \$392  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = rq1_mult_1[24:17];
+    \$393  = \$67 [48:0];
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = \$63 ;
+    \$394  = \$68 ;
     if (rst) begin
-      \$394  = 15'h0000;
+      \$394  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = rq1_part1_1;
+    \$395  = \$69 ;
     if (rst) begin
-      \$395  = 15'h0000;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = rq1_part1_1_r;
+    \$396  = \$72 ;
     if (rst) begin
-      \$396  = 15'h0000;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = \$67 [48:0];
+    \$397  = \$76 [7:0];
     if (rst) begin
-      \$397  = 49'h0000000000000;
+      \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = \$71 [48:0];
+    \$398  = \$81 ;
     if (rst) begin
-      \$398  = 49'h0000000000000;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = \$73 [48:0];
+    \$399  = \$86 ;
     if (rst) begin
-      \$399  = 49'h0000000000000;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = \$74 ;
+    \$400  = \$87 ;
     if (rst) begin
-      \$400  = 49'h0000000000000;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = \$75 ;
+    \$401  = rq2_mult_1;
     if (rst) begin
-      \$401  = 1'h0;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = \$78 ;
+    \$402  = rq2_mult_2;
     if (rst) begin
-      \$402  = 1'h0;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = \$82 [7:0];
+    \$403  = rq2_mult_3;
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = \$87 ;
+    \$404  = rq2_mult_4;
     if (rst) begin
-      \$404  = 1'h0;
+      \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$405  = \$92 ;
+    \$405  = rq2_mult_5;
     if (rst) begin
-      \$405  = 1'h0;
+      \$405  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = \$93 ;
+    \$406  = rq2_mult_6;
     if (rst) begin
       \$406  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = rq2_mult_1;
+    \$407  = rq2_mult_7;
     if (rst) begin
       \$407  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = rq2_mult_2;
+    \$408  = rq2_mult_8;
     if (rst) begin
       \$408  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = rq2_mult_3;
+    \$409  = i__payload[71:48];
     if (rst) begin
-      \$409  = 25'h0000000;
+      \$409  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = rq2_mult_4;
+    \$410  = rq2_x[16:0];
     if (rst) begin
-      \$410  = 25'h0000000;
+      \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = rq2_mult_5;
+    \$411  = rq2_mult_1[16:0];
     if (rst) begin
-      \$411  = 25'h0000000;
+      \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = rq2_mult_6;
+    \$412  = \$88 ;
     if (rst) begin
-      \$412  = 25'h0000000;
+      \$412  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = rq2_mult_7;
+    \$413  = rq2_part0_0;
     if (rst) begin
-      \$413  = 25'h0000000;
+      \$413  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = rq2_mult_8;
+    \$414  = rq2_part0_0_r;
     if (rst) begin
-      \$414  = 25'h0000000;
+      \$414  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = i__payload[71:48];
+    \$415  = rq2_x[16:0];
     if (rst) begin
-      \$415  = 24'h000000;
+      \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = rq2_x[16:0];
+    \$416  = rq2_mult_1[24:17];
     if (rst) begin
-      \$416  = 17'h00000;
+      \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = rq2_mult_1[16:0];
+    \$417  = \$89 ;
     if (rst) begin
-      \$417  = 17'h00000;
+      \$417  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = \$94 ;
+    \$418  = rq2_part0_1;
     if (rst) begin
-      \$418  = 34'h000000000;
+      \$418  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = rq2_part0_0;
+    \$419  = rq2_part0_1_r;
     if (rst) begin
-      \$419  = 34'h000000000;
+      \$419  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = rq2_part0_0_r;
+    \$420  = rq2_x[23:17];
     if (rst) begin
-      \$420  = 34'h000000000;
+      \$420  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = rq2_x[16:0];
+    \$421  = rq2_mult_1[16:0];
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = rq2_mult_1[24:17];
+    \$422  = \$90 ;
     if (rst) begin
-      \$422  = 8'h00;
+      \$422  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = \$95 ;
+    \$423  = rq2_part1_0;
     if (rst) begin
-      \$423  = 25'h0000000;
+      \$423  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = rq2_part0_1;
+    \$424  = rq2_part1_0_r;
     if (rst) begin
-      \$424  = 25'h0000000;
+      \$424  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = rq2_part0_1_r;
+    \$425  = rq2_x[23:17];
     if (rst) begin
-      \$425  = 25'h0000000;
+      \$425  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = rq2_x[23:17];
+    \$426  = rq2_mult_1[24:17];
     if (rst) begin
-      \$426  = 7'h00;
+      \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = rq2_mult_1[16:0];
+    \$427  = \$91 ;
     if (rst) begin
-      \$427  = 17'h00000;
+      \$427  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = \$96 ;
+    \$428  = rq2_part1_1;
     if (rst) begin
-      \$428  = 24'h000000;
+      \$428  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = rq2_part1_0;
+    \$429  = rq2_part1_1_r;
     if (rst) begin
-      \$429  = 24'h000000;
+      \$429  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = rq2_part1_0_r;
+    \$430  = \$95 [48:0];
     if (rst) begin
-      \$430  = 24'h000000;
+      \$430  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = rq2_x[23:17];
+    \$431  = \$99 [48:0];
     if (rst) begin
-      \$431  = 7'h00;
+      \$431  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = rq2_mult_1[24:17];
+    \$432  = \$101 [48:0];
     if (rst) begin
-      \$432  = 8'h00;
+      \$432  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$433  = \$97 ;
+    \$433  = \$102 ;
     if (rst) begin
-      \$433  = 15'h0000;
+      \$433  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$434  = rq2_part1_1;
+    \$434  = \$103 ;
     if (rst) begin
-      \$434  = 15'h0000;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$435  = rq2_part1_1_r;
+    \$435  = \$106 ;
     if (rst) begin
-      \$435  = 15'h0000;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = \$101 [48:0];
+    \$436  = \$110 [7:0];
     if (rst) begin
-      \$436  = 49'h0000000000000;
+      \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$437  = \$105 [48:0];
+    \$437  = \$115 ;
     if (rst) begin
-      \$437  = 49'h0000000000000;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$438  = \$107 [48:0];
+    \$438  = \$120 ;
     if (rst) begin
-      \$438  = 49'h0000000000000;
+      \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$439  = \$108 ;
+    \$439  = \$121 ;
     if (rst) begin
-      \$439  = 49'h0000000000000;
+      \$439  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$440  = \$109 ;
+    \$440  = rq3_mult_1;
     if (rst) begin
-      \$440  = 1'h0;
+      \$440  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$441  = \$112 ;
+    \$441  = rq3_mult_2;
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$442  = \$116 [7:0];
+    \$442  = rq3_mult_3;
     if (rst) begin
-      \$442  = 8'h00;
+      \$442  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$443  = \$121 ;
+    \$443  = rq3_mult_4;
     if (rst) begin
-      \$443  = 1'h0;
+      \$443  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$444  = \$126 ;
+    \$444  = rq3_mult_5;
     if (rst) begin
-      \$444  = 1'h0;
+      \$444  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$445  = \$127 ;
+    \$445  = rq3_mult_6;
     if (rst) begin
       \$445  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$446  = rq3_mult_1;
+    \$446  = rq3_mult_7;
     if (rst) begin
       \$446  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$447  = rq3_mult_2;
+    \$447  = rq3_mult_8;
     if (rst) begin
       \$447  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$448  = rq3_mult_3;
+    \$448  = i__payload[95:72];
     if (rst) begin
-      \$448  = 25'h0000000;
+      \$448  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$449  = rq3_mult_4;
+    \$449  = rq3_x[16:0];
     if (rst) begin
-      \$449  = 25'h0000000;
+      \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$450  = rq3_mult_5;
+    \$450  = rq3_mult_1[16:0];
     if (rst) begin
-      \$450  = 25'h0000000;
+      \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$451  = rq3_mult_6;
+    \$451  = \$122 ;
     if (rst) begin
-      \$451  = 25'h0000000;
+      \$451  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$452  = rq3_mult_7;
+    \$452  = rq3_part0_0;
     if (rst) begin
-      \$452  = 25'h0000000;
+      \$452  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$453  = rq3_mult_8;
+    \$453  = rq3_part0_0_r;
     if (rst) begin
-      \$453  = 25'h0000000;
+      \$453  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$454  = i__payload[95:72];
+    \$454  = rq3_x[16:0];
     if (rst) begin
-      \$454  = 24'h000000;
+      \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = rq3_x[16:0];
+    \$455  = rq3_mult_1[24:17];
     if (rst) begin
-      \$455  = 17'h00000;
+      \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$456  = rq3_mult_1[16:0];
+    \$456  = \$123 ;
     if (rst) begin
-      \$456  = 17'h00000;
+      \$456  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$457  = \$128 ;
+    \$457  = rq3_part0_1;
     if (rst) begin
-      \$457  = 34'h000000000;
+      \$457  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$458  = rq3_part0_0;
+    \$458  = rq3_part0_1_r;
     if (rst) begin
-      \$458  = 34'h000000000;
+      \$458  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$459  = rq3_part0_0_r;
+    \$459  = rq3_x[23:17];
     if (rst) begin
-      \$459  = 34'h000000000;
+      \$459  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$460  = rq3_x[16:0];
+    \$460  = rq3_mult_1[16:0];
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$461  = rq3_mult_1[24:17];
+    \$461  = \$124 ;
     if (rst) begin
-      \$461  = 8'h00;
+      \$461  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$462  = \$129 ;
+    \$462  = rq3_part1_0;
     if (rst) begin
-      \$462  = 25'h0000000;
+      \$462  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$463  = rq3_part0_1;
+    \$463  = rq3_part1_0_r;
     if (rst) begin
-      \$463  = 25'h0000000;
+      \$463  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$464  = rq3_part0_1_r;
+    \$464  = rq3_x[23:17];
     if (rst) begin
-      \$464  = 25'h0000000;
+      \$464  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$465  = rq3_x[23:17];
+    \$465  = rq3_mult_1[24:17];
     if (rst) begin
-      \$465  = 7'h00;
+      \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$466  = rq3_mult_1[16:0];
+    \$466  = \$125 ;
     if (rst) begin
-      \$466  = 17'h00000;
+      \$466  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$467  = \$130 ;
+    \$467  = rq3_part1_1;
     if (rst) begin
-      \$467  = 24'h000000;
+      \$467  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$468  = rq3_part1_0;
+    \$468  = rq3_part1_1_r;
     if (rst) begin
-      \$468  = 24'h000000;
+      \$468  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$469  = rq3_part1_0_r;
+    \$469  = \$129 [48:0];
     if (rst) begin
-      \$469  = 24'h000000;
+      \$469  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$470  = rq3_x[23:17];
+    \$470  = \$133 [48:0];
     if (rst) begin
-      \$470  = 7'h00;
+      \$470  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$471  = rq3_mult_1[24:17];
+    \$471  = \$135 [48:0];
     if (rst) begin
-      \$471  = 8'h00;
+      \$471  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$472  = \$131 ;
+    \$472  = \$136 ;
     if (rst) begin
-      \$472  = 15'h0000;
+      \$472  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$473  = rq3_part1_1;
+    \$473  = \$137 ;
     if (rst) begin
-      \$473  = 15'h0000;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$474  = rq3_part1_1_r;
+    \$474  = \$140 ;
     if (rst) begin
-      \$474  = 15'h0000;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$475  = \$135 [48:0];
+    \$475  = \$144 [7:0];
     if (rst) begin
-      \$475  = 49'h0000000000000;
+      \$475  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$476  = \$139 [48:0];
+    \$476  = \$149 ;
     if (rst) begin
-      \$476  = 49'h0000000000000;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$477  = \$141 [48:0];
+    \$477  = \$154 ;
     if (rst) begin
-      \$477  = 49'h0000000000000;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$478  = \$142 ;
+    \$478  = \$155 ;
     if (rst) begin
-      \$478  = 49'h0000000000000;
+      \$478  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$479  = \$143 ;
+    \$479  = rq4_mult_1;
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$480  = \$146 ;
+    \$480  = rq4_mult_2;
     if (rst) begin
-      \$480  = 1'h0;
+      \$480  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$481  = \$150 [7:0];
+    \$481  = rq4_mult_3;
     if (rst) begin
-      \$481  = 8'h00;
+      \$481  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$482  = \$155 ;
+    \$482  = rq4_mult_4;
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$483  = \$160 ;
+    \$483  = rq4_mult_5;
     if (rst) begin
-      \$483  = 1'h0;
+      \$483  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$484  = \$161 ;
+    \$484  = rq4_mult_6;
     if (rst) begin
       \$484  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$485  = rq4_mult_1;
+    \$485  = rq4_mult_7;
     if (rst) begin
       \$485  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$486  = rq4_mult_2;
+    \$486  = rq4_mult_8;
     if (rst) begin
       \$486  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$487  = rq4_mult_3;
+    \$487  = \$156 ;
     if (rst) begin
-      \$487  = 25'h0000000;
+      \$487  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$488  = rq4_mult_4;
+    \$488  = rq4_shift_1;
     if (rst) begin
-      \$488  = 25'h0000000;
+      \$488  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$489  = rq4_mult_5;
+    \$489  = rq4_shift_2;
     if (rst) begin
-      \$489  = 25'h0000000;
+      \$489  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$490  = rq4_mult_6;
+    \$490  = rq4_shift_3;
     if (rst) begin
-      \$490  = 25'h0000000;
+      \$490  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$491  = rq4_mult_7;
+    \$491  = rq4_shift_4;
     if (rst) begin
-      \$491  = 25'h0000000;
+      \$491  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$492  = rq4_mult_8;
+    \$492  = rq4_shift_5;
     if (rst) begin
-      \$492  = 25'h0000000;
+      \$492  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$493  = \$162 ;
+    \$493  = rq4_shift_6;
     if (rst) begin
       \$493  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$494  = rq4_shift_1;
+    \$494  = rq4_shift_7;
     if (rst) begin
       \$494  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$495  = rq4_shift_2;
+    \$495  = rq4_shift_8;
     if (rst) begin
       \$495  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$496  = rq4_shift_3;
+    \$496  = \$157 ;
     if (rst) begin
-      \$496  = 6'h00;
+      \$496  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$497  = rq4_shift_4;
+    \$497  = rq4_half_1;
     if (rst) begin
-      \$497  = 6'h00;
+      \$497  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$498  = rq4_shift_5;
+    \$498  = rq4_half_2;
     if (rst) begin
-      \$498  = 6'h00;
+      \$498  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$499  = rq4_shift_6;
+    \$499  = rq4_half_3;
     if (rst) begin
-      \$499  = 6'h00;
+      \$499  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$500  = rq4_shift_7;
+    \$500  = rq4_half_4;
     if (rst) begin
-      \$500  = 6'h00;
+      \$500  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$501  = rq4_shift_8;
+    \$501  = rq4_half_5;
     if (rst) begin
-      \$501  = 6'h00;
+      \$501  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$502  = \$163 ;
+    \$502  = rq4_half_6;
     if (rst) begin
       \$502  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$503  = rq4_half_1;
+    \$503  = rq4_half_7;
     if (rst) begin
       \$503  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$504  = rq4_half_2;
+    \$504  = rq4_half_8;
     if (rst) begin
       \$504  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$505  = rq4_half_3;
+    \$505  = \$158 ;
     if (rst) begin
       \$505  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$506  = rq4_half_4;
+    \$506  = rq4_mask_1;
     if (rst) begin
       \$506  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$507  = rq4_half_5;
+    \$507  = rq4_mask_2;
     if (rst) begin
       \$507  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$508  = rq4_half_6;
+    \$508  = rq4_mask_3;
     if (rst) begin
       \$508  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$509  = rq4_half_7;
+    \$509  = rq4_mask_4;
     if (rst) begin
       \$509  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$510  = rq4_half_8;
+    \$510  = rq4_mask_5;
     if (rst) begin
       \$510  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$511  = \$164 ;
+    \$511  = rq4_mask_6;
     if (rst) begin
       \$511  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$512  = rq4_mask_1;
+    \$512  = rq4_mask_7;
     if (rst) begin
       \$512  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$513  = rq4_mask_2;
+    \$513  = rq4_mask_8;
     if (rst) begin
       \$513  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$514  = rq4_mask_3;
+    \$514  = i__payload[119:96];
     if (rst) begin
-      \$514  = 35'h000000000;
+      \$514  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$515  = rq4_mask_4;
+    \$515  = rq4_x[16:0];
     if (rst) begin
-      \$515  = 35'h000000000;
+      \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$516  = rq4_mask_5;
+    \$516  = rq4_mult_1[16:0];
     if (rst) begin
-      \$516  = 35'h000000000;
+      \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$517  = rq4_mask_6;
+    \$517  = \$159 ;
     if (rst) begin
-      \$517  = 35'h000000000;
+      \$517  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$518  = rq4_mask_7;
+    \$518  = rq4_part0_0;
     if (rst) begin
-      \$518  = 35'h000000000;
+      \$518  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$519  = rq4_mask_8;
+    \$519  = rq4_part0_0_r;
     if (rst) begin
-      \$519  = 35'h000000000;
+      \$519  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$520  = i__payload[119:96];
+    \$520  = rq4_x[16:0];
     if (rst) begin
-      \$520  = 24'h000000;
+      \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$521  = rq4_x[16:0];
+    \$521  = rq4_mult_1[24:17];
     if (rst) begin
-      \$521  = 17'h00000;
+      \$521  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$522  = rq4_mult_1[16:0];
+    \$522  = \$160 ;
     if (rst) begin
-      \$522  = 17'h00000;
+      \$522  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$523  = \$165 ;
+    \$523  = rq4_part0_1;
     if (rst) begin
-      \$523  = 34'h000000000;
+      \$523  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$524  = rq4_part0_0;
+    \$524  = rq4_part0_1_r;
     if (rst) begin
-      \$524  = 34'h000000000;
+      \$524  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$525  = rq4_part0_0_r;
+    \$525  = rq4_x[23:17];
     if (rst) begin
-      \$525  = 34'h000000000;
+      \$525  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$526  = rq4_x[16:0];
+    \$526  = rq4_mult_1[16:0];
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$527  = rq4_mult_1[24:17];
+    \$527  = \$161 ;
     if (rst) begin
-      \$527  = 8'h00;
+      \$527  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$528  = \$166 ;
+    \$528  = rq4_part1_0;
     if (rst) begin
-      \$528  = 25'h0000000;
+      \$528  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$529  = rq4_part0_1;
+    \$529  = rq4_part1_0_r;
     if (rst) begin
-      \$529  = 25'h0000000;
+      \$529  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$530  = rq4_part0_1_r;
+    \$530  = rq4_x[23:17];
     if (rst) begin
-      \$530  = 25'h0000000;
+      \$530  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$531  = rq4_x[23:17];
+    \$531  = rq4_mult_1[24:17];
     if (rst) begin
-      \$531  = 7'h00;
+      \$531  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$532  = rq4_mult_1[16:0];
+    \$532  = \$162 ;
     if (rst) begin
-      \$532  = 17'h00000;
+      \$532  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$533  = \$167 ;
+    \$533  = rq4_part1_1;
     if (rst) begin
-      \$533  = 24'h000000;
+      \$533  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$534  = rq4_part1_0;
+    \$534  = rq4_part1_1_r;
     if (rst) begin
-      \$534  = 24'h000000;
+      \$534  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$535  = rq4_part1_0_r;
+    \$535  = \$166 [48:0];
     if (rst) begin
-      \$535  = 24'h000000;
+      \$535  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$536  = rq4_x[23:17];
+    \$536  = \$170 [48:0];
     if (rst) begin
-      \$536  = 7'h00;
+      \$536  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$537  = rq4_mult_1[24:17];
+    \$537  = \$172 [48:0];
     if (rst) begin
-      \$537  = 8'h00;
+      \$537  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$538  = \$168 ;
+    \$538  = \$173 ;
     if (rst) begin
-      \$538  = 15'h0000;
+      \$538  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$539  = rq4_part1_1;
+    \$539  = \$174 ;
     if (rst) begin
-      \$539  = 15'h0000;
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$540  = rq4_part1_1_r;
+    \$540  = \$177 ;
     if (rst) begin
-      \$540  = 15'h0000;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$541  = \$172 [48:0];
+    \$541  = \$181 [7:0];
     if (rst) begin
-      \$541  = 49'h0000000000000;
+      \$541  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$542  = \$176 [48:0];
+    \$542  = \$186 ;
     if (rst) begin
-      \$542  = 49'h0000000000000;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$543  = \$178 [48:0];
+    \$543  = \$191 ;
     if (rst) begin
-      \$543  = 49'h0000000000000;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$544  = \$179 ;
+    \$544  = \$192 ;
     if (rst) begin
-      \$544  = 49'h0000000000000;
+      \$544  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$545  = \$180 ;
+    \$545  = rq5_mult_1;
     if (rst) begin
-      \$545  = 1'h0;
+      \$545  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$546  = \$183 ;
+    \$546  = rq5_mult_2;
     if (rst) begin
-      \$546  = 1'h0;
+      \$546  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$547  = \$187 [7:0];
+    \$547  = rq5_mult_3;
     if (rst) begin
-      \$547  = 8'h00;
+      \$547  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$548  = \$192 ;
+    \$548  = rq5_mult_4;
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$549  = \$197 ;
+    \$549  = rq5_mult_5;
     if (rst) begin
-      \$549  = 1'h0;
+      \$549  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$550  = \$198 ;
+    \$550  = rq5_mult_6;
     if (rst) begin
       \$550  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$551  = rq5_mult_1;
+    \$551  = rq5_mult_7;
     if (rst) begin
       \$551  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$552  = rq5_mult_2;
+    \$552  = rq5_mult_8;
     if (rst) begin
       \$552  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$553  = rq5_mult_3;
+    \$553  = \$193 ;
     if (rst) begin
-      \$553  = 25'h0000000;
+      \$553  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$554  = rq5_mult_4;
+    \$554  = rq5_shift_1;
     if (rst) begin
-      \$554  = 25'h0000000;
+      \$554  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$555  = rq5_mult_5;
+    \$555  = rq5_shift_2;
     if (rst) begin
-      \$555  = 25'h0000000;
+      \$555  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$556  = rq5_mult_6;
+    \$556  = rq5_shift_3;
     if (rst) begin
-      \$556  = 25'h0000000;
+      \$556  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$557  = rq5_mult_7;
+    \$557  = rq5_shift_4;
     if (rst) begin
-      \$557  = 25'h0000000;
+      \$557  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$558  = rq5_mult_8;
+    \$558  = rq5_shift_5;
     if (rst) begin
-      \$558  = 25'h0000000;
+      \$558  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$559  = \$199 ;
+    \$559  = rq5_shift_6;
     if (rst) begin
       \$559  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$560  = rq5_shift_1;
+    \$560  = rq5_shift_7;
     if (rst) begin
       \$560  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$561  = rq5_shift_2;
+    \$561  = rq5_shift_8;
     if (rst) begin
       \$561  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$562  = rq5_shift_3;
+    \$562  = \$194 ;
     if (rst) begin
-      \$562  = 6'h00;
+      \$562  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$563  = rq5_shift_4;
+    \$563  = rq5_half_1;
     if (rst) begin
-      \$563  = 6'h00;
+      \$563  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$564  = rq5_shift_5;
+    \$564  = rq5_half_2;
     if (rst) begin
-      \$564  = 6'h00;
+      \$564  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$565  = rq5_shift_6;
+    \$565  = rq5_half_3;
     if (rst) begin
-      \$565  = 6'h00;
+      \$565  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$566  = rq5_shift_7;
+    \$566  = rq5_half_4;
     if (rst) begin
-      \$566  = 6'h00;
+      \$566  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$567  = rq5_shift_8;
+    \$567  = rq5_half_5;
     if (rst) begin
-      \$567  = 6'h00;
+      \$567  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$568  = \$200 ;
+    \$568  = rq5_half_6;
     if (rst) begin
       \$568  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$569  = rq5_half_1;
+    \$569  = rq5_half_7;
     if (rst) begin
       \$569  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$570  = rq5_half_2;
+    \$570  = rq5_half_8;
     if (rst) begin
       \$570  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$571  = rq5_half_3;
+    \$571  = \$195 ;
     if (rst) begin
       \$571  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$572  = rq5_half_4;
+    \$572  = rq5_mask_1;
     if (rst) begin
       \$572  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$573  = rq5_half_5;
+    \$573  = rq5_mask_2;
     if (rst) begin
       \$573  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$574  = rq5_half_6;
+    \$574  = rq5_mask_3;
     if (rst) begin
       \$574  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$575  = rq5_half_7;
+    \$575  = rq5_mask_4;
     if (rst) begin
       \$575  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$576  = rq5_half_8;
+    \$576  = rq5_mask_5;
     if (rst) begin
       \$576  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$577  = \$201 ;
+    \$577  = rq5_mask_6;
     if (rst) begin
       \$577  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$578  = rq5_mask_1;
+    \$578  = rq5_mask_7;
     if (rst) begin
       \$578  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$579  = rq5_mask_2;
+    \$579  = rq5_mask_8;
     if (rst) begin
       \$579  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$580  = rq5_mask_3;
+    \$580  = i__payload[143:120];
     if (rst) begin
-      \$580  = 35'h000000000;
+      \$580  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$581  = rq5_mask_4;
+    \$581  = rq5_x[16:0];
     if (rst) begin
-      \$581  = 35'h000000000;
+      \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$582  = rq5_mask_5;
+    \$582  = rq5_mult_1[16:0];
     if (rst) begin
-      \$582  = 35'h000000000;
+      \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$583  = rq5_mask_6;
+    \$583  = \$196 ;
     if (rst) begin
-      \$583  = 35'h000000000;
+      \$583  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$584  = rq5_mask_7;
+    \$584  = rq5_part0_0;
     if (rst) begin
-      \$584  = 35'h000000000;
+      \$584  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$585  = rq5_mask_8;
+    \$585  = rq5_part0_0_r;
     if (rst) begin
-      \$585  = 35'h000000000;
+      \$585  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$586  = i__payload[143:120];
+    \$586  = rq5_x[16:0];
     if (rst) begin
-      \$586  = 24'h000000;
+      \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$587  = rq5_x[16:0];
+    \$587  = rq5_mult_1[24:17];
     if (rst) begin
-      \$587  = 17'h00000;
+      \$587  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$588  = rq5_mult_1[16:0];
+    \$588  = \$197 ;
     if (rst) begin
-      \$588  = 17'h00000;
+      \$588  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$589  = \$202 ;
+    \$589  = rq5_part0_1;
     if (rst) begin
-      \$589  = 34'h000000000;
+      \$589  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$590  = rq5_part0_0;
+    \$590  = rq5_part0_1_r;
     if (rst) begin
-      \$590  = 34'h000000000;
+      \$590  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$591  = rq5_part0_0_r;
+    \$591  = rq5_x[23:17];
     if (rst) begin
-      \$591  = 34'h000000000;
+      \$591  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$592  = rq5_x[16:0];
+    \$592  = rq5_mult_1[16:0];
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$593  = rq5_mult_1[24:17];
+    \$593  = \$198 ;
     if (rst) begin
-      \$593  = 8'h00;
+      \$593  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$594  = \$203 ;
+    \$594  = rq5_part1_0;
     if (rst) begin
-      \$594  = 25'h0000000;
+      \$594  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$595  = rq5_part0_1;
+    \$595  = rq5_part1_0_r;
     if (rst) begin
-      \$595  = 25'h0000000;
+      \$595  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$596  = rq5_part0_1_r;
+    \$596  = rq5_x[23:17];
     if (rst) begin
-      \$596  = 25'h0000000;
+      \$596  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$597  = rq5_x[23:17];
+    \$597  = rq5_mult_1[24:17];
     if (rst) begin
-      \$597  = 7'h00;
+      \$597  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$598  = rq5_mult_1[16:0];
+    \$598  = \$199 ;
     if (rst) begin
-      \$598  = 17'h00000;
+      \$598  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$599  = \$204 ;
+    \$599  = rq5_part1_1;
     if (rst) begin
-      \$599  = 24'h000000;
+      \$599  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$600  = rq5_part1_0;
+    \$600  = rq5_part1_1_r;
     if (rst) begin
-      \$600  = 24'h000000;
+      \$600  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$601  = rq5_part1_0_r;
+    \$601  = \$203 [48:0];
     if (rst) begin
-      \$601  = 24'h000000;
+      \$601  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$602  = rq5_x[23:17];
+    \$602  = \$207 [48:0];
     if (rst) begin
-      \$602  = 7'h00;
+      \$602  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$603  = rq5_mult_1[24:17];
+    \$603  = \$209 [48:0];
     if (rst) begin
-      \$603  = 8'h00;
+      \$603  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$604  = \$205 ;
+    \$604  = \$210 ;
     if (rst) begin
-      \$604  = 15'h0000;
+      \$604  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$605  = rq5_part1_1;
+    \$605  = \$211 ;
     if (rst) begin
-      \$605  = 15'h0000;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$606  = rq5_part1_1_r;
+    \$606  = \$214 ;
     if (rst) begin
-      \$606  = 15'h0000;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$607  = \$209 [48:0];
+    \$607  = \$218 [7:0];
     if (rst) begin
-      \$607  = 49'h0000000000000;
+      \$607  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$608  = \$213 [48:0];
+    \$608  = \$223 ;
     if (rst) begin
-      \$608  = 49'h0000000000000;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$609  = \$215 [48:0];
+    \$609  = \$228 ;
     if (rst) begin
-      \$609  = 49'h0000000000000;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$610  = \$216 ;
+    \$610  = \$230 ;
     if (rst) begin
-      \$610  = 49'h0000000000000;
+      \$610  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$611  = \$217 ;
+    \$611  = \$232 ;
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$612  = \$220 ;
+    \$612  = \$234 ;
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$613  = \$224 [7:0];
+    \$613  = \$236 ;
     if (rst) begin
       \$613  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$614  = \$229 ;
+    \$614  = \$238 ;
     if (rst) begin
-      \$614  = 1'h0;
+      \$614  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$615  = \$234 ;
+    \$615  = \$240 ;
     if (rst) begin
-      \$615  = 1'h0;
+      \$615  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$616  = \$236 ;
+    \$616  = \$10 [3:0];
     if (rst) begin
-      \$616  = 8'h00;
+      \$616  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$617  = \$238 ;
+    \$617  = \$247 ;
     if (rst) begin
-      \$617  = 8'h00;
+      \$617  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$618  = \$240 ;
+    \$618  = \$signature__addr ;
+    if (\$254 ) begin
+      \$618  = \$257 [3:0];
+    end
     if (rst) begin
-      \$618  = 8'h00;
+      \$618  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$619  = \$242 ;
+    \$619  = rport__addr;
+    if (\$261 ) begin
+      \$619  = \$264 [3:0];
+    end
     if (rst) begin
-      \$619  = 8'h00;
+      \$619  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$620  = \$244 ;
+    \$620  = \$277 [3:0];
     if (rst) begin
-      \$620  = 8'h00;
+      \$620  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$621  = \$246 ;
+    \$621  = o__valid;
+    if (\$279 ) begin
+      \$621  = \$281 ;
+    end
     if (rst) begin
-      \$621  = 8'h00;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$622  = \$10 [3:0];
-    if (rst) begin
-      \$622  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$623  = \$253 ;
-    if (rst) begin
-      \$623  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$624  = \$signature__addr ;
-    if (\$260 ) begin
-      \$624  = \$263 [3:0];
+    \$622  = o__payload;
+    if (\$279 ) begin
+      \$622  = \$283 ;
     end
     if (rst) begin
-      \$624  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$625  = rport__addr;
-    if (\$267 ) begin
-      \$625  = \$270 [3:0];
-    end
-    if (rst) begin
-      \$625  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$626  = \$283 [3:0];
-    if (rst) begin
-      \$626  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$627  = o__valid;
-    if (\$285 ) begin
-      \$627  = \$287 ;
-    end
-    if (rst) begin
-      \$627  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$628  = o__payload;
-    if (\$285 ) begin
-      \$628  = \$289 ;
-    end
-    if (rst) begin
-      \$628  = 48'h000000000000;
+      \$622  = 48'h000000000000;
     end
   end
   always @* begin
@@ -10875,21 +10809,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$22  = 25'h105d555;
+          \$16  = 25'h105d555;
       3'h1:
-          \$22  = 25'h1764c7e;
+          \$16  = 25'h1764c7e;
       3'h2:
-          \$22  = 25'h194aca8;
+          \$16  = 25'h194aca8;
       3'h3:
-          \$22  = 25'h1589446;
+          \$16  = 25'h1589446;
       3'h4:
-          \$22  = 25'h1489600;
+          \$16  = 25'h1489600;
       3'h5:
-          \$22  = 25'h1cac4ae;
+          \$16  = 25'h1cac4ae;
       3'h6:
-          \$22  = 25'h1891b3a;
+          \$16  = 25'h1891b3a;
       3'h7:
-          \$22  = 25'h1d513cf;
+          \$16  = 25'h1d513cf;
     endcase
   end
   always @* begin
@@ -10897,21 +10831,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$56  = 25'h14135a7;
+          \$50  = 25'h14135a7;
       3'h1:
-          \$56  = 25'h1bf93e4;
+          \$50  = 25'h1bf93e4;
       3'h2:
-          \$56  = 25'h13269b9;
+          \$50  = 25'h13269b9;
       3'h3:
-          \$56  = 25'h1ac1c54;
+          \$50  = 25'h1ac1c54;
       3'h4:
-          \$56  = 25'h11d4a2c;
+          \$50  = 25'h11d4a2c;
       3'h5:
-          \$56  = 25'h147f7db;
+          \$50  = 25'h147f7db;
       3'h6:
-          \$56  = 25'h1acc802;
+          \$50  = 25'h1acc802;
       3'h7:
-          \$56  = 25'h1fdc68d;
+          \$50  = 25'h1fdc68d;
     endcase
   end
   always @* begin
@@ -10919,21 +10853,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$57  = 6'h23;
+          \$51  = 6'h23;
       3'h1:
-          \$57  = 6'h23;
+          \$51  = 6'h23;
       3'h2:
-          \$57  = 6'h23;
+          \$51  = 6'h23;
       3'h3:
-          \$57  = 6'h23;
+          \$51  = 6'h23;
       3'h4:
-          \$57  = 6'h22;
+          \$51  = 6'h22;
       3'h5:
-          \$57  = 6'h23;
+          \$51  = 6'h23;
       3'h6:
-          \$57  = 6'h23;
+          \$51  = 6'h23;
       3'h7:
-          \$57  = 6'h24;
+          \$51  = 6'h24;
     endcase
   end
   always @* begin
@@ -10941,21 +10875,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$58  = 36'h400000000;
+          \$52  = 36'h400000000;
       3'h1:
-          \$58  = 36'h400000000;
+          \$52  = 36'h400000000;
       3'h2:
-          \$58  = 36'h400000000;
+          \$52  = 36'h400000000;
       3'h3:
-          \$58  = 36'h400000000;
+          \$52  = 36'h400000000;
       3'h4:
-          \$58  = 36'h200000000;
+          \$52  = 36'h200000000;
       3'h5:
-          \$58  = 36'h400000000;
+          \$52  = 36'h400000000;
       3'h6:
-          \$58  = 36'h400000000;
+          \$52  = 36'h400000000;
       3'h7:
-          \$58  = 36'h800000000;
+          \$52  = 36'h800000000;
     endcase
   end
   always @* begin
@@ -10963,21 +10897,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$59  = 36'h7ffffffff;
+          \$53  = 36'h7ffffffff;
       3'h1:
-          \$59  = 36'h7ffffffff;
+          \$53  = 36'h7ffffffff;
       3'h2:
-          \$59  = 36'h7ffffffff;
+          \$53  = 36'h7ffffffff;
       3'h3:
-          \$59  = 36'h7ffffffff;
+          \$53  = 36'h7ffffffff;
       3'h4:
-          \$59  = 36'h3ffffffff;
+          \$53  = 36'h3ffffffff;
       3'h5:
-          \$59  = 36'h7ffffffff;
+          \$53  = 36'h7ffffffff;
       3'h6:
-          \$59  = 36'h7ffffffff;
+          \$53  = 36'h7ffffffff;
       3'h7:
-          \$59  = 36'hfffffffff;
+          \$53  = 36'hfffffffff;
     endcase
   end
   always @* begin
@@ -10985,21 +10919,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$93  = 25'h1913193;
+          \$87  = 25'h1913193;
       3'h1:
-          \$93  = 25'h1c2890c;
+          \$87  = 25'h1c2890c;
       3'h2:
-          \$93  = 25'h1aee944;
+          \$87  = 25'h1aee944;
       3'h3:
-          \$93  = 25'h19a7fad;
+          \$87  = 25'h19a7fad;
       3'h4:
-          \$93  = 25'h15e7f6e;
+          \$87  = 25'h15e7f6e;
       3'h5:
-          \$93  = 25'h136e676;
+          \$87  = 25'h136e676;
       3'h6:
-          \$93  = 25'h18e08ea;
+          \$87  = 25'h18e08ea;
       3'h7:
-          \$93  = 25'h17a1636;
+          \$87  = 25'h17a1636;
     endcase
   end
   always @* begin
@@ -11007,21 +10941,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$127  = 25'h1b616f5;
+          \$121  = 25'h1b616f5;
       3'h1:
-          \$127  = 25'h1c3022d;
+          \$121  = 25'h1c3022d;
       3'h2:
-          \$127  = 25'h136e464;
+          \$121  = 25'h136e464;
       3'h3:
-          \$127  = 25'h15516fc;
+          \$121  = 25'h15516fc;
       3'h4:
-          \$127  = 25'h15c0cd6;
+          \$121  = 25'h15c0cd6;
       3'h5:
-          \$127  = 25'h14de0c7;
+          \$121  = 25'h14de0c7;
       3'h6:
-          \$127  = 25'h140181a;
+          \$121  = 25'h140181a;
       3'h7:
-          \$127  = 25'h1759f01;
+          \$121  = 25'h1759f01;
     endcase
   end
   always @* begin
@@ -11029,21 +10963,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$161  = 25'h1c41623;
+          \$155  = 25'h1c41623;
       3'h1:
-          \$161  = 25'h17d949a;
+          \$155  = 25'h17d949a;
       3'h2:
-          \$161  = 25'h1cee134;
+          \$155  = 25'h1cee134;
       3'h3:
-          \$161  = 25'h116bde4;
+          \$155  = 25'h116bde4;
       3'h4:
-          \$161  = 25'h12fb61e;
+          \$155  = 25'h12fb61e;
       3'h5:
-          \$161  = 25'h1395a43;
+          \$155  = 25'h1395a43;
       3'h6:
-          \$161  = 25'h190290b;
+          \$155  = 25'h190290b;
       3'h7:
-          \$161  = 25'h1a1437b;
+          \$155  = 25'h1a1437b;
     endcase
   end
   always @* begin
@@ -11051,21 +10985,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$162  = 6'h23;
+          \$156  = 6'h23;
       3'h1:
-          \$162  = 6'h23;
+          \$156  = 6'h23;
       3'h2:
-          \$162  = 6'h23;
+          \$156  = 6'h23;
       3'h3:
-          \$162  = 6'h22;
+          \$156  = 6'h22;
       3'h4:
-          \$162  = 6'h23;
+          \$156  = 6'h23;
       3'h5:
-          \$162  = 6'h23;
+          \$156  = 6'h23;
       3'h6:
-          \$162  = 6'h23;
+          \$156  = 6'h23;
       3'h7:
-          \$162  = 6'h23;
+          \$156  = 6'h23;
     endcase
   end
   always @* begin
@@ -11073,21 +11007,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$163  = 35'h400000000;
+          \$157  = 35'h400000000;
       3'h1:
-          \$163  = 35'h400000000;
+          \$157  = 35'h400000000;
       3'h2:
-          \$163  = 35'h400000000;
+          \$157  = 35'h400000000;
       3'h3:
-          \$163  = 35'h200000000;
+          \$157  = 35'h200000000;
       3'h4:
-          \$163  = 35'h400000000;
+          \$157  = 35'h400000000;
       3'h5:
-          \$163  = 35'h400000000;
+          \$157  = 35'h400000000;
       3'h6:
-          \$163  = 35'h400000000;
+          \$157  = 35'h400000000;
       3'h7:
-          \$163  = 35'h400000000;
+          \$157  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -11095,21 +11029,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$164  = 35'h7ffffffff;
+          \$158  = 35'h7ffffffff;
       3'h1:
-          \$164  = 35'h7ffffffff;
+          \$158  = 35'h7ffffffff;
       3'h2:
-          \$164  = 35'h7ffffffff;
+          \$158  = 35'h7ffffffff;
       3'h3:
-          \$164  = 35'h3ffffffff;
+          \$158  = 35'h3ffffffff;
       3'h4:
-          \$164  = 35'h7ffffffff;
+          \$158  = 35'h7ffffffff;
       3'h5:
-          \$164  = 35'h7ffffffff;
+          \$158  = 35'h7ffffffff;
       3'h6:
-          \$164  = 35'h7ffffffff;
+          \$158  = 35'h7ffffffff;
       3'h7:
-          \$164  = 35'h7ffffffff;
+          \$158  = 35'h7ffffffff;
     endcase
   end
   always @* begin
@@ -11117,21 +11051,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$198  = 25'h1a3e314;
+          \$192  = 25'h1a3e314;
       3'h1:
-          \$198  = 25'h1612bcc;
+          \$192  = 25'h1612bcc;
       3'h2:
-          \$198  = 25'h16f08d4;
+          \$192  = 25'h16f08d4;
       3'h3:
-          \$198  = 25'h116e960;
+          \$192  = 25'h116e960;
       3'h4:
-          \$198  = 25'h1c55fb8;
+          \$192  = 25'h1c55fb8;
       3'h5:
-          \$198  = 25'h1a336df;
+          \$192  = 25'h1a336df;
       3'h6:
-          \$198  = 25'h1102d38;
+          \$192  = 25'h1102d38;
       3'h7:
-          \$198  = 25'h11ba093;
+          \$192  = 25'h11ba093;
     endcase
   end
   always @* begin
@@ -11139,21 +11073,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$199  = 6'h23;
+          \$193  = 6'h23;
       3'h1:
-          \$199  = 6'h23;
+          \$193  = 6'h23;
       3'h2:
-          \$199  = 6'h23;
+          \$193  = 6'h23;
       3'h3:
-          \$199  = 6'h22;
+          \$193  = 6'h22;
       3'h4:
-          \$199  = 6'h23;
+          \$193  = 6'h23;
       3'h5:
-          \$199  = 6'h23;
+          \$193  = 6'h23;
       3'h6:
-          \$199  = 6'h23;
+          \$193  = 6'h23;
       3'h7:
-          \$199  = 6'h23;
+          \$193  = 6'h23;
     endcase
   end
   always @* begin
@@ -11161,21 +11095,21 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$200  = 35'h400000000;
+          \$194  = 35'h400000000;
       3'h1:
-          \$200  = 35'h400000000;
+          \$194  = 35'h400000000;
       3'h2:
-          \$200  = 35'h400000000;
+          \$194  = 35'h400000000;
       3'h3:
-          \$200  = 35'h200000000;
+          \$194  = 35'h200000000;
       3'h4:
-          \$200  = 35'h400000000;
+          \$194  = 35'h400000000;
       3'h5:
-          \$200  = 35'h400000000;
+          \$194  = 35'h400000000;
       3'h6:
-          \$200  = 35'h400000000;
+          \$194  = 35'h400000000;
       3'h7:
-          \$200  = 35'h400000000;
+          \$194  = 35'h400000000;
     endcase
   end
   always @* begin
@@ -11183,248 +11117,297 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$201  = 35'h7ffffffff;
+          \$195  = 35'h7ffffffff;
       3'h1:
-          \$201  = 35'h7ffffffff;
+          \$195  = 35'h7ffffffff;
       3'h2:
-          \$201  = 35'h7ffffffff;
+          \$195  = 35'h7ffffffff;
       3'h3:
-          \$201  = 35'h3ffffffff;
+          \$195  = 35'h3ffffffff;
       3'h4:
-          \$201  = 35'h7ffffffff;
+          \$195  = 35'h7ffffffff;
       3'h5:
-          \$201  = 35'h7ffffffff;
+          \$195  = 35'h7ffffffff;
       3'h6:
-          \$201  = 35'h7ffffffff;
+          \$195  = 35'h7ffffffff;
       3'h7:
-          \$201  = 35'h7ffffffff;
+          \$195  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = group;
-    if (\$17 ) begin
-      \$290  = \$20 [2:0];
+    \$284  = group;
+    if (\$11 ) begin
+      \$284  = \$14 [2:0];
     end
     if (rst) begin
-      \$290  = 3'h0;
+      \$284  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = \$21 ;
+    \$285  = \$15 ;
+    if (rst) begin
+      \$285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$286  = rq_valid_1;
+    if (rst) begin
+      \$286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$287  = rq_valid_2;
+    if (rst) begin
+      \$287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$288  = rq_valid_3;
+    if (rst) begin
+      \$288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$289  = rq_valid_4;
+    if (rst) begin
+      \$289  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$290  = rq_valid_5;
+    if (rst) begin
+      \$290  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$291  = rq_valid_6;
     if (rst) begin
       \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = rq_valid_1;
+    \$292  = rq_valid_7;
     if (rst) begin
       \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = rq_valid_2;
+    \$293  = rq_valid_8;
     if (rst) begin
       \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = rq_valid_3;
+    \$294  = rq_valid_9;
     if (rst) begin
       \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = rq_valid_4;
+    \$295  = \$16 ;
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = rq_valid_5;
+    \$296  = rq0_mult_1;
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = rq_valid_6;
+    \$297  = rq0_mult_2;
     if (rst) begin
-      \$297  = 1'h0;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = rq_valid_7;
+    \$298  = rq0_mult_3;
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = rq_valid_8;
+    \$299  = rq0_mult_4;
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = rq_valid_9;
+    \$300  = rq0_mult_5;
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = \$22 ;
+    \$301  = rq0_mult_6;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = rq0_mult_1;
+    \$302  = rq0_mult_7;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = rq0_mult_2;
+    \$303  = rq0_mult_8;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = rq0_mult_3;
+    \$304  = i__payload[23:0];
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = rq0_mult_4;
+    \$305  = rq0_x[16:0];
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = rq0_mult_5;
+    \$306  = rq0_mult_1[16:0];
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = rq0_mult_6;
+    \$307  = \$17 ;
     if (rst) begin
-      \$307  = 25'h0000000;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = rq0_mult_7;
+    \$308  = rq0_part0_0;
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = rq0_mult_8;
+    \$309  = rq0_part0_0_r;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = i__payload[23:0];
+    \$310  = rq0_x[16:0];
     if (rst) begin
-      \$310  = 24'h000000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = rq0_x[16:0];
+    \$311  = rq0_mult_1[24:17];
     if (rst) begin
-      \$311  = 17'h00000;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = rq0_mult_1[16:0];
+    \$312  = \$18 ;
     if (rst) begin
-      \$312  = 17'h00000;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = \$23 ;
+    \$313  = rq0_part0_1;
     if (rst) begin
-      \$313  = 34'h000000000;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = rq0_part0_0;
+    \$314  = rq0_part0_1_r;
     if (rst) begin
-      \$314  = 34'h000000000;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = rq0_part0_0_r;
+    \$315  = rq0_x[23:17];
     if (rst) begin
-      \$315  = 34'h000000000;
+      \$315  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = rq0_x[16:0];
+    \$316  = rq0_mult_1[16:0];
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = rq0_mult_1[24:17];
+    \$317  = \$19 ;
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = \$24 ;
+    \$318  = rq0_part1_0;
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$318  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = rq0_part0_1;
+    \$319  = rq0_part1_0_r;
     if (rst) begin
-      \$319  = 25'h0000000;
+      \$319  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = rq0_part0_1_r;
+    \$320  = rq0_x[23:17];
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$320  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = rq0_x[23:17];
+    \$321  = rq0_mult_1[24:17];
     if (rst) begin
-      \$321  = 7'h00;
+      \$321  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$322  = \$20 ;
+    if (rst) begin
+      \$322  = 15'h0000;
     end
   end
   assign q_room = i__ready;
@@ -11435,6 +11418,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \port__addr$25  = \$5 [7:0];
   assign \port__addr$27  = \$6 [7:0];
   assign q_owed_next = \$10 [3:0];
+  assign rq_valid_10 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -11468,39 +11452,39 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign rq2_rem[34:0] = rq2_prod[34:0];
   assign rq3_rem[48:35] = 14'h0000;
   assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign \$27  = { 1'h0, rq0_part0_0_rr };
-  assign \$29  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$31  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$33  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$37  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
-  assign \$40  = 1'h1;
-  assign \$41  = \$39 ;
-  assign \$64  = { 1'h0, rq1_part0_0_rr };
-  assign \$66  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$70  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$98  = { 1'h0, rq2_part0_0_rr };
-  assign \$100  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$102  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$104  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$108  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
-  assign \$111  = 1'h1;
-  assign \$112  = \$110 ;
-  assign \$132  = { 1'h0, rq3_part0_0_rr };
-  assign \$134  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$136  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$138  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
-  assign \$142  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
-  assign \$145  = 1'h1;
-  assign \$146  = \$144 ;
-  assign \$169  = { 1'h0, rq4_part0_0_rr };
-  assign \$171  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$173  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
-  assign \$175  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
-  assign \$206  = { 1'h0, rq5_part0_0_rr };
-  assign \$208  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$210  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
-  assign \$212  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
+  assign \$21  = { 1'h0, rq0_part0_0_rr };
+  assign \$23  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$27  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$31  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
+  assign \$34  = 1'h1;
+  assign \$35  = \$33 ;
+  assign \$58  = { 1'h0, rq1_part0_0_rr };
+  assign \$60  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$62  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$64  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$92  = { 1'h0, rq2_part0_0_rr };
+  assign \$94  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$96  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
+  assign \$98  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
+  assign \$102  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
+  assign \$105  = 1'h1;
+  assign \$106  = \$104 ;
+  assign \$126  = { 1'h0, rq3_part0_0_rr };
+  assign \$128  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$130  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
+  assign \$132  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$136  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
+  assign \$139  = 1'h1;
+  assign \$140  = \$138 ;
+  assign \$163  = { 1'h0, rq4_part0_0_rr };
+  assign \$165  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$167  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
+  assign \$169  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
+  assign \$200  = { 1'h0, rq5_part0_0_rr };
+  assign \$202  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
+  assign \$204  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
+  assign \$206  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -11519,153 +11503,153 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$108 ;
   wire \$109 ;
   wire [8:0] \$11 ;
-  wire \$110 ;
-  wire [4:0] \$111 ;
+  wire [4:0] \$110 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire [5:0] \$116 ;
+  wire [5:0] \$115 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [91:0] \$121 ;
   wire \$122 ;
-  wire [91:0] \$123 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  reg [22:0] \$128 ;
+  wire [22:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [22:0] \$130 ;
-  wire [22:0] \$131 ;
-  wire [23:0] \$132 ;
-  reg [22:0] \$133 ;
-  wire [22:0] \$134 ;
-  wire [23:0] \$135 ;
-  reg [22:0] \$136 ;
-  wire [22:0] \$137 ;
-  wire [23:0] \$138 ;
-  reg [22:0] \$139 ;
+  wire [23:0] \$130 ;
+  reg [22:0] \$131 ;
+  wire [22:0] \$132 ;
+  wire [23:0] \$133 ;
+  reg [22:0] \$134 ;
+  wire [22:0] \$135 ;
+  wire [23:0] \$136 ;
+  reg [22:0] \$137 ;
+  wire [22:0] \$138 ;
+  wire [23:0] \$139 ;
   wire [8:0] \$14 ;
-  wire [22:0] \$140 ;
-  wire [23:0] \$141 ;
+  wire \$140 ;
+  wire [4:0] \$141 ;
   wire \$142 ;
-  wire [4:0] \$143 ;
-  wire \$144 ;
-  wire [5:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [5:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg [2:0] \$146 ;
+  reg [2:0] \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [8:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  reg [2:0] \$153 ;
-  reg [2:0] \$154 ;
-  reg [2:0] \$155 ;
-  reg [2:0] \$156 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg [5:0] \$154 ;
+  reg [47:0] \$155 ;
+  reg \$156 ;
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [8:0] \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg [5:0] \$163 ;
-  reg [47:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg [2:0] \$169 ;
+  reg [2:0] \$160 ;
+  reg [47:0] \$161 ;
+  reg [5:0] \$162 ;
+  reg [63:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [47:0] \$170 ;
-  reg [5:0] \$171 ;
-  reg [63:0] \$172 ;
+  reg [5:0] \$170 ;
+  reg [63:0] \$171 ;
+  reg [7:0] \$172 ;
   reg [7:0] \$173 ;
   reg [7:0] \$174 ;
   reg [7:0] \$175 ;
   reg [7:0] \$176 ;
   reg [7:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [5:0] \$179 ;
+  reg [5:0] \$178 ;
+  reg [63:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [63:0] \$180 ;
+  reg [7:0] \$180 ;
   reg [7:0] \$181 ;
   reg [7:0] \$182 ;
   reg [7:0] \$183 ;
   reg [7:0] \$184 ;
   reg [7:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [63:0] \$188 ;
+  reg [8:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [8:0] \$188 ;
   reg [7:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [7:0] \$190 ;
+  reg [8:0] \$190 ;
   reg [7:0] \$191 ;
-  reg [7:0] \$192 ;
+  reg [8:0] \$192 ;
   reg [7:0] \$193 ;
-  reg [7:0] \$194 ;
-  reg [8:0] \$195 ;
-  reg [7:0] \$196 ;
-  reg [8:0] \$197 ;
-  reg [7:0] \$198 ;
-  reg [8:0] \$199 ;
+  reg [8:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [8:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [8:0] \$198 ;
+  reg [7:0] \$199 ;
   reg [2:0] \$2 ;
   wire [8:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg [8:0] \$201 ;
-  reg [7:0] \$202 ;
-  reg [8:0] \$203 ;
-  reg [7:0] \$204 ;
-  reg [8:0] \$205 ;
-  reg [7:0] \$206 ;
-  reg [8:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [8:0] \$209 ;
+  reg [8:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [8:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [8:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [8:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [8:0] \$208 ;
+  reg [7:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [7:0] \$210 ;
-  reg [8:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [8:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [8:0] \$215 ;
-  reg [7:0] \$216 ;
-  reg [8:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [8:0] \$219 ;
+  reg [8:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [8:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [8:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [8:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [8:0] \$218 ;
+  reg [7:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [7:0] \$220 ;
-  reg [8:0] \$221 ;
-  reg [7:0] \$222 ;
-  reg [8:0] \$223 ;
-  reg [7:0] \$224 ;
-  reg [8:0] \$225 ;
-  reg [7:0] \$226 ;
-  reg [8:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [8:0] \$229 ;
+  reg [8:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [8:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [8:0] \$224 ;
+  reg [7:0] \$225 ;
+  reg [8:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [7:0] \$229 ;
   wire [8:0] \$23 ;
-  reg [7:0] \$230 ;
-  reg [8:0] \$231 ;
-  reg [7:0] \$232 ;
-  reg [8:0] \$233 ;
-  reg [7:0] \$234 ;
-  reg [8:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [8:0] \$237 ;
-  reg [7:0] \$238 ;
-  reg [8:0] \$239 ;
+  reg [8:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [8:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [7:0] \$240 ;
-  reg [8:0] \$241 ;
-  reg [7:0] \$242 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
   reg [16:0] \$243 ;
   reg [16:0] \$244 ;
   reg [16:0] \$245 ;
@@ -11709,77 +11693,69 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [8:0] \$28 ;
   reg [16:0] \$280 ;
   reg [16:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [22:0] \$282 ;
+  reg [22:0] \$283 ;
+  reg [22:0] \$284 ;
+  reg [22:0] \$285 ;
+  reg [22:0] \$286 ;
+  reg [22:0] \$287 ;
+  reg [22:0] \$288 ;
+  reg [22:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [16:0] \$290 ;
+  reg [22:0] \$290 ;
   reg [22:0] \$291 ;
   reg [22:0] \$292 ;
   reg [22:0] \$293 ;
-  reg [22:0] \$294 ;
-  reg [22:0] \$295 ;
-  reg [22:0] \$296 ;
-  reg [22:0] \$297 ;
-  reg [22:0] \$298 ;
-  reg [22:0] \$299 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg \$296 ;
+  reg [2:0] \$297 ;
+  reg \$298 ;
+  reg \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
-  reg [22:0] \$300 ;
-  reg [22:0] \$301 ;
-  reg [22:0] \$302 ;
+  reg \$300 ;
+  reg [2:0] \$301 ;
+  reg \$302 ;
   reg \$303 ;
   reg \$304 ;
-  reg \$305 ;
-  reg [2:0] \$306 ;
+  reg [2:0] \$305 ;
+  reg \$306 ;
   reg \$307 ;
   reg \$308 ;
-  reg \$309 ;
+  reg [2:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [2:0] \$310 ;
+  reg \$310 ;
   reg \$311 ;
   reg \$312 ;
-  reg \$313 ;
-  reg [2:0] \$314 ;
+  reg [2:0] \$313 ;
+  reg \$314 ;
   reg \$315 ;
   reg \$316 ;
-  reg \$317 ;
-  reg [2:0] \$318 ;
+  reg [2:0] \$317 ;
+  reg \$318 ;
   reg \$319 ;
   wire [8:0] \$32 ;
   reg \$320 ;
-  reg \$321 ;
-  reg [2:0] \$322 ;
+  reg [2:0] \$321 ;
+  reg \$322 ;
   reg \$323 ;
   reg \$324 ;
-  reg \$325 ;
-  reg [2:0] \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  reg [2:0] \$325 ;
+  reg [22:0] \$326 ;
+  reg [22:0] \$327 ;
+  reg [22:0] \$328 ;
+  reg [22:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [2:0] \$330 ;
-  reg \$331 ;
+  reg \$330 ;
+  reg [3:0] \$331 ;
   reg \$332 ;
-  reg \$333 ;
-  reg [2:0] \$334 ;
-  reg [22:0] \$335 ;
-  reg [22:0] \$336 ;
-  reg [22:0] \$337 ;
-  reg [22:0] \$338 ;
-  reg [3:0] \$339 ;
+  reg [3:0] \$333 ;
+  reg [3:0] \$334 ;
+  reg [3:0] \$335 ;
+  reg \$336 ;
+  reg [91:0] \$337 ;
   wire [16:0] \$34 ;
-  reg \$340 ;
-  reg [3:0] \$341 ;
-  reg [3:0] \$342 ;
-  reg [3:0] \$343 ;
-  reg \$344 ;
-  reg [91:0] \$345 ;
   wire [16:0] \$35 ;
   wire [16:0] \$36 ;
   wire [16:0] \$37 ;
@@ -11854,11 +11830,12 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$219 ;
+  wire [3:0] \$signature__addr$220 ;
   wire [47:0] \$signature__data ;
-  wire [91:0] \$signature__data$220 ;
+  wire [91:0] \$signature__data$221 ;
   wire \$signature__en ;
-  wire \$signature__en$218 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$219 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -11869,6 +11846,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [22:0] acc3_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -11934,10 +11912,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$216 ;
+  wire [5:0] \port__addr$217 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$217 ;
+  wire [5:0] \port__addr$218 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$34 ;
   wire [63:0] \port__data$43 ;
@@ -12014,9 +11992,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$221 ;
+  wire [3:0] \rport__addr$222 ;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$208 ;
+  wire [91:0] \rport__data$209 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -12174,7 +12152,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [91:0] queue [8:0];
+  reg [91:0] queue [9:0];
   initial begin
     queue[0] = 92'h00000000000000000000000;
     queue[1] = 92'h00000000000000000000000;
@@ -12185,12 +12163,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 92'h00000000000000000000000;
     queue[7] = 92'h00000000000000000000000;
     queue[8] = 92'h00000000000000000000000;
+    queue[9] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$218 )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$208  = queue[q_rptr];
+  assign \rport__data$209  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'h3dc9cb35a7310327;
@@ -12479,467 +12458,459 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$75  = $signed(\$73 ) + $signed(\$74 );
   assign \$76  = $signed(prod3_4_r) + $signed(prod3_5_r);
   assign \$77  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$78  = issue & last_t;
-  assign \$79  = o__valid & o__ready;
-  assign \$80  = q_owed < 4'h9;
-  assign \$81  = \$79  ? q_room : \$80 ;
-  assign \$82  = o__valid & o__ready;
-  assign \$83  = \$82  | q_room;
-  assign \$84  = \$78  ? \$81  : \$83 ;
-  assign \$85  = v8 & last8;
+  assign \$78  = v8 & last8;
+  assign \$79  = issue & last_t;
+  assign \$80  = o__valid & o__ready;
+  assign \$81  = q_owed < 4'ha;
+  assign \$82  = \$80  ? q_room : \$81 ;
+  assign \$83  = o__valid & o__ready;
+  assign \$84  = \$83  | q_room;
+  assign \$85  = \$79  ? \$82  : \$84 ;
   assign \$86  = ~ o__valid;
   assign \$87  = \$86  | o__ready;
   assign \$88  = | q_stored;
   assign \$89  = ~ \$88 ;
   assign \$90  = \$87  & \$89 ;
   assign \$91  = ~ \$90 ;
-  assign \$92  = \$85  & \$91 ;
-  assign \$93  = q_wptr == 4'h8;
+  assign \$92  = deliver & \$91 ;
+  assign \$93  = q_wptr == 4'h9;
   assign \$94  = q_wptr + 1'h1;
   assign \$95  = \$93  ? 5'h00 : \$94 ;
   assign \$96  = ~ o__valid;
   assign \$97  = \$96  | o__ready;
   assign \$98  = | q_stored;
   assign \$99  = \$97  & \$98 ;
-  assign \$100  = q_rptr == 4'h8;
+  assign \$100  = q_rptr == 4'h9;
   assign \$101  = q_rptr + 1'h1;
   assign \$102  = \$100  ? 5'h00 : \$101 ;
-  assign \$103  = v8 & last8;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = | q_stored;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = \$105  & \$107 ;
-  assign \$109  = ~ \$108 ;
-  assign \$110  = \$103  & \$109 ;
-  assign \$111  = q_stored + \$110 ;
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = | q_stored;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$111  - \$115 ;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = | q_stored;
-  assign \$120  = v8 & last8;
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = | q_stored;
-  assign \$123  = \$122  ? \rport__data$208  : q_in;
+  assign \$103  = ~ o__valid;
+  assign \$104  = \$103  | o__ready;
+  assign \$105  = | q_stored;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$104  & \$106 ;
+  assign \$108  = ~ \$107 ;
+  assign \$109  = deliver & \$108 ;
+  assign \$110  = q_stored + \$109 ;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = | q_stored;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = \$110  - \$114 ;
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = | q_stored;
+  assign \$119  = \$118  | deliver;
+  assign \$120  = | q_stored;
+  assign \$121  = \$120  ? \rport__data$209  : q_in;
+  assign \$122  = ~ last_t;
+  assign \$123  = q_room | \$122 ;
+  assign i__ready = \$123  & reads_input_t;
   assign \$124  = ~ last_t;
   assign \$125  = q_room | \$124 ;
-  assign i__ready = \$125  & reads_input_t;
-  assign \$126  = ~ last_t;
-  assign \$127  = q_room | \$126 ;
-  assign \$128  = ~ reads_input_t;
-  assign \$129  = i__valid | \$128 ;
-  assign issue = \$127  & \$129 ;
+  assign \$126  = ~ reads_input_t;
+  assign \$127  = i__valid | \$126 ;
+  assign issue = \$125  & \$127 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$131  = first8_0 ? \$130  : acc0;
-  assign \$132  = $signed(\$131 ) + $signed(sum0_s1_0);
-  assign \$134  = first8_0 ? \$133  : acc1;
-  assign \$135  = $signed(\$134 ) + $signed(sum1_s1_0);
-  assign \$137  = first8_0 ? \$136  : acc2;
-  assign \$138  = $signed(\$137 ) + $signed(sum2_s1_0);
-  assign \$140  = first8_0 ? \$139  : acc3;
-  assign \$141  = $signed(\$140 ) + $signed(sum3_s1_0);
-  assign \$142  = issue & last_t;
-  assign \$143  = q_owed + \$142 ;
-  assign \$144  = o__valid & o__ready;
-  assign \$145  = \$143  - \$144 ;
-  assign \$146  = v8 & last8;
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = | q_stored;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = \$148  & \$150 ;
-  assign \$152  = ~ \$151 ;
-  assign \$signature__en$218  = \$146  & \$152 ;
+  assign \$129  = first8_0 ? \$128  : acc0;
+  assign \$130  = $signed(\$129 ) + $signed(sum0_s1_0);
+  assign \$132  = first8_0 ? \$131  : acc1;
+  assign \$133  = $signed(\$132 ) + $signed(sum1_s1_0);
+  assign \$135  = first8_0 ? \$134  : acc2;
+  assign \$136  = $signed(\$135 ) + $signed(sum2_s1_0);
+  assign \$138  = first8_0 ? \$137  : acc3;
+  assign \$139  = $signed(\$138 ) + $signed(sum3_s1_0);
+  assign \$140  = issue & last_t;
+  assign \$141  = q_owed + \$140 ;
+  assign \$142  = o__valid & o__ready;
+  assign \$143  = \$141  - \$142 ;
   always @(posedge clk)
-    nf_t <= \$153 ;
+    nf_t <= \$144 ;
   always @(posedge clk)
-    nf_t_ahead <= \$154 ;
+    nf_t_ahead <= \$145 ;
   always @(posedge clk)
-    sf_t <= \$155 ;
+    sf_t <= \$146 ;
   always @(posedge clk)
-    sf_t_ahead <= \$156 ;
+    sf_t_ahead <= \$147 ;
   always @(posedge clk)
-    reads_input_t <= \$157 ;
+    reads_input_t <= \$148 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$158 ;
+    reads_input_t_ahead <= \$149 ;
   always @(posedge clk)
-    first_t <= \$159 ;
+    first_t <= \$150 ;
   always @(posedge clk)
-    first_t_ahead <= \$160 ;
+    first_t_ahead <= \$151 ;
   always @(posedge clk)
-    last_t <= \$161 ;
+    last_t <= \$152 ;
   always @(posedge clk)
-    last_t_ahead <= \$162 ;
+    last_t_ahead <= \$153 ;
   always @(posedge clk)
-    t <= \$163 ;
+    t <= \$154 ;
   always @(posedge clk)
-    x_reg <= \$164 ;
+    x_reg <= \$155 ;
   always @(posedge clk)
-    from_input <= \$165 ;
+    from_input <= \$156 ;
   always @(posedge clk)
-    v1 <= \$166 ;
+    v1 <= \$157 ;
   always @(posedge clk)
-    first1 <= \$167 ;
+    first1 <= \$158 ;
   always @(posedge clk)
-    last1 <= \$168 ;
+    last1 <= \$159 ;
   always @(posedge clk)
-    nf1 <= \$169 ;
+    nf1 <= \$160 ;
   always @(posedge clk)
-    x_mid <= \$170 ;
+    x_mid <= \$161 ;
   always @(posedge clk)
-    rom0_addr <= \$171 ;
+    rom0_addr <= \$162 ;
   always @(posedge clk)
-    rom0_read <= \$172 ;
+    rom0_read <= \$163 ;
   always @(posedge clk)
-    x0_0 <= \$173 ;
+    x0_0 <= \$164 ;
   always @(posedge clk)
-    x0_1 <= \$174 ;
+    x0_1 <= \$165 ;
   always @(posedge clk)
-    x0_2 <= \$175 ;
+    x0_2 <= \$166 ;
   always @(posedge clk)
-    x0_3 <= \$176 ;
+    x0_3 <= \$167 ;
   always @(posedge clk)
-    x0_4 <= \$177 ;
+    x0_4 <= \$168 ;
   always @(posedge clk)
-    x0_5 <= \$178 ;
+    x0_5 <= \$169 ;
   always @(posedge clk)
-    rom1_addr <= \$179 ;
+    rom1_addr <= \$170 ;
   always @(posedge clk)
-    rom1_read <= \$180 ;
+    rom1_read <= \$171 ;
   always @(posedge clk)
-    x1_0 <= \$181 ;
+    x1_0 <= \$172 ;
   always @(posedge clk)
-    x1_1 <= \$182 ;
+    x1_1 <= \$173 ;
   always @(posedge clk)
-    x1_2 <= \$183 ;
+    x1_2 <= \$174 ;
   always @(posedge clk)
-    x1_3 <= \$184 ;
+    x1_3 <= \$175 ;
   always @(posedge clk)
-    x1_4 <= \$185 ;
+    x1_4 <= \$176 ;
   always @(posedge clk)
-    x1_5 <= \$186 ;
+    x1_5 <= \$177 ;
   always @(posedge clk)
-    rom2_addr <= \$187 ;
+    rom2_addr <= \$178 ;
   always @(posedge clk)
-    rom2_read <= \$188 ;
+    rom2_read <= \$179 ;
   always @(posedge clk)
-    x2_0 <= \$189 ;
+    x2_0 <= \$180 ;
   always @(posedge clk)
-    x2_1 <= \$190 ;
+    x2_1 <= \$181 ;
   always @(posedge clk)
-    x2_2 <= \$191 ;
+    x2_2 <= \$182 ;
   always @(posedge clk)
-    x2_3 <= \$192 ;
+    x2_3 <= \$183 ;
   always @(posedge clk)
-    x2_4 <= \$193 ;
+    x2_4 <= \$184 ;
   always @(posedge clk)
-    x2_5 <= \$194 ;
+    x2_5 <= \$185 ;
   always @(posedge clk)
-    xoff0_0 <= \$195 ;
+    xoff0_0 <= \$186 ;
   always @(posedge clk)
-    w0_0 <= \$196 ;
+    w0_0 <= \$187 ;
   always @(posedge clk)
-    xoff0_1 <= \$197 ;
+    xoff0_1 <= \$188 ;
   always @(posedge clk)
-    w0_1 <= \$198 ;
+    w0_1 <= \$189 ;
   always @(posedge clk)
-    xoff0_2 <= \$199 ;
+    xoff0_2 <= \$190 ;
   always @(posedge clk)
-    w0_2 <= \$200 ;
+    w0_2 <= \$191 ;
   always @(posedge clk)
-    xoff0_3 <= \$201 ;
+    xoff0_3 <= \$192 ;
   always @(posedge clk)
-    w0_3 <= \$202 ;
+    w0_3 <= \$193 ;
   always @(posedge clk)
-    xoff0_4 <= \$203 ;
+    xoff0_4 <= \$194 ;
   always @(posedge clk)
-    w0_4 <= \$204 ;
+    w0_4 <= \$195 ;
   always @(posedge clk)
-    xoff0_5 <= \$205 ;
+    xoff0_5 <= \$196 ;
   always @(posedge clk)
-    w0_5 <= \$206 ;
+    w0_5 <= \$197 ;
   always @(posedge clk)
-    xoff1_0 <= \$207 ;
+    xoff1_0 <= \$198 ;
   always @(posedge clk)
-    w1_0 <= \$208 ;
+    w1_0 <= \$199 ;
   always @(posedge clk)
-    xoff1_1 <= \$209 ;
+    xoff1_1 <= \$200 ;
   always @(posedge clk)
-    w1_1 <= \$210 ;
+    w1_1 <= \$201 ;
   always @(posedge clk)
-    xoff1_2 <= \$211 ;
+    xoff1_2 <= \$202 ;
   always @(posedge clk)
-    w1_2 <= \$212 ;
+    w1_2 <= \$203 ;
   always @(posedge clk)
-    xoff1_3 <= \$213 ;
+    xoff1_3 <= \$204 ;
   always @(posedge clk)
-    w1_3 <= \$214 ;
+    w1_3 <= \$205 ;
   always @(posedge clk)
-    xoff1_4 <= \$215 ;
+    xoff1_4 <= \$206 ;
   always @(posedge clk)
-    w1_4 <= \$216 ;
+    w1_4 <= \$207 ;
   always @(posedge clk)
-    xoff1_5 <= \$217 ;
+    xoff1_5 <= \$208 ;
   always @(posedge clk)
-    w1_5 <= \$218 ;
+    w1_5 <= \$209 ;
   always @(posedge clk)
-    xoff2_0 <= \$219 ;
+    xoff2_0 <= \$210 ;
   always @(posedge clk)
-    w2_0 <= \$220 ;
+    w2_0 <= \$211 ;
   always @(posedge clk)
-    xoff2_1 <= \$221 ;
+    xoff2_1 <= \$212 ;
   always @(posedge clk)
-    w2_1 <= \$222 ;
+    w2_1 <= \$213 ;
   always @(posedge clk)
-    xoff2_2 <= \$223 ;
+    xoff2_2 <= \$214 ;
   always @(posedge clk)
-    w2_2 <= \$224 ;
+    w2_2 <= \$215 ;
   always @(posedge clk)
-    xoff2_3 <= \$225 ;
+    xoff2_3 <= \$216 ;
   always @(posedge clk)
-    w2_3 <= \$226 ;
+    w2_3 <= \$217 ;
   always @(posedge clk)
-    xoff2_4 <= \$227 ;
+    xoff2_4 <= \$218 ;
   always @(posedge clk)
-    w2_4 <= \$228 ;
+    w2_4 <= \$219 ;
   always @(posedge clk)
-    xoff2_5 <= \$229 ;
+    xoff2_5 <= \$220 ;
   always @(posedge clk)
-    w2_5 <= \$230 ;
+    w2_5 <= \$221 ;
   always @(posedge clk)
-    xoff3_0 <= \$231 ;
+    xoff3_0 <= \$222 ;
   always @(posedge clk)
-    w3_0 <= \$232 ;
+    w3_0 <= \$223 ;
   always @(posedge clk)
-    xoff3_1 <= \$233 ;
+    xoff3_1 <= \$224 ;
   always @(posedge clk)
-    w3_1 <= \$234 ;
+    w3_1 <= \$225 ;
   always @(posedge clk)
-    xoff3_2 <= \$235 ;
+    xoff3_2 <= \$226 ;
   always @(posedge clk)
-    w3_2 <= \$236 ;
+    w3_2 <= \$227 ;
   always @(posedge clk)
-    xoff3_3 <= \$237 ;
+    xoff3_3 <= \$228 ;
   always @(posedge clk)
-    w3_3 <= \$238 ;
+    w3_3 <= \$229 ;
   always @(posedge clk)
-    xoff3_4 <= \$239 ;
+    xoff3_4 <= \$230 ;
   always @(posedge clk)
-    w3_4 <= \$240 ;
+    w3_4 <= \$231 ;
   always @(posedge clk)
-    xoff3_5 <= \$241 ;
+    xoff3_5 <= \$232 ;
   always @(posedge clk)
-    w3_5 <= \$242 ;
+    w3_5 <= \$233 ;
   always @(posedge clk)
-    prod0_0 <= \$243 ;
+    prod0_0 <= \$234 ;
   always @(posedge clk)
-    prod0_1 <= \$244 ;
+    prod0_1 <= \$235 ;
   always @(posedge clk)
-    prod0_2 <= \$245 ;
+    prod0_2 <= \$236 ;
   always @(posedge clk)
-    prod0_3 <= \$246 ;
+    prod0_3 <= \$237 ;
   always @(posedge clk)
-    prod0_4 <= \$247 ;
+    prod0_4 <= \$238 ;
   always @(posedge clk)
-    prod0_5 <= \$248 ;
+    prod0_5 <= \$239 ;
   always @(posedge clk)
-    prod1_0 <= \$249 ;
+    prod1_0 <= \$240 ;
   always @(posedge clk)
-    prod1_1 <= \$250 ;
+    prod1_1 <= \$241 ;
   always @(posedge clk)
-    prod1_2 <= \$251 ;
+    prod1_2 <= \$242 ;
   always @(posedge clk)
-    prod1_3 <= \$252 ;
+    prod1_3 <= \$243 ;
   always @(posedge clk)
-    prod1_4 <= \$253 ;
+    prod1_4 <= \$244 ;
   always @(posedge clk)
-    prod1_5 <= \$254 ;
+    prod1_5 <= \$245 ;
   always @(posedge clk)
-    prod2_0 <= \$255 ;
+    prod2_0 <= \$246 ;
   always @(posedge clk)
-    prod2_1 <= \$256 ;
+    prod2_1 <= \$247 ;
   always @(posedge clk)
-    prod2_2 <= \$257 ;
+    prod2_2 <= \$248 ;
   always @(posedge clk)
-    prod2_3 <= \$258 ;
+    prod2_3 <= \$249 ;
   always @(posedge clk)
-    prod2_4 <= \$259 ;
+    prod2_4 <= \$250 ;
   always @(posedge clk)
-    prod2_5 <= \$260 ;
+    prod2_5 <= \$251 ;
   always @(posedge clk)
-    prod3_0 <= \$261 ;
+    prod3_0 <= \$252 ;
   always @(posedge clk)
-    prod3_1 <= \$262 ;
+    prod3_1 <= \$253 ;
   always @(posedge clk)
-    prod3_2 <= \$263 ;
+    prod3_2 <= \$254 ;
   always @(posedge clk)
-    prod3_3 <= \$264 ;
+    prod3_3 <= \$255 ;
   always @(posedge clk)
-    prod3_4 <= \$265 ;
+    prod3_4 <= \$256 ;
   always @(posedge clk)
-    prod3_5 <= \$266 ;
+    prod3_5 <= \$257 ;
   always @(posedge clk)
-    prod0_0_r <= \$267 ;
+    prod0_0_r <= \$258 ;
   always @(posedge clk)
-    prod0_1_r <= \$268 ;
+    prod0_1_r <= \$259 ;
   always @(posedge clk)
-    prod0_2_r <= \$269 ;
+    prod0_2_r <= \$260 ;
   always @(posedge clk)
-    prod0_3_r <= \$270 ;
+    prod0_3_r <= \$261 ;
   always @(posedge clk)
-    prod0_4_r <= \$271 ;
+    prod0_4_r <= \$262 ;
   always @(posedge clk)
-    prod0_5_r <= \$272 ;
+    prod0_5_r <= \$263 ;
   always @(posedge clk)
-    prod1_0_r <= \$273 ;
+    prod1_0_r <= \$264 ;
   always @(posedge clk)
-    prod1_1_r <= \$274 ;
+    prod1_1_r <= \$265 ;
   always @(posedge clk)
-    prod1_2_r <= \$275 ;
+    prod1_2_r <= \$266 ;
   always @(posedge clk)
-    prod1_3_r <= \$276 ;
+    prod1_3_r <= \$267 ;
   always @(posedge clk)
-    prod1_4_r <= \$277 ;
+    prod1_4_r <= \$268 ;
   always @(posedge clk)
-    prod1_5_r <= \$278 ;
+    prod1_5_r <= \$269 ;
   always @(posedge clk)
-    prod2_0_r <= \$279 ;
+    prod2_0_r <= \$270 ;
   always @(posedge clk)
-    prod2_1_r <= \$280 ;
+    prod2_1_r <= \$271 ;
   always @(posedge clk)
-    prod2_2_r <= \$281 ;
+    prod2_2_r <= \$272 ;
   always @(posedge clk)
-    prod2_3_r <= \$282 ;
+    prod2_3_r <= \$273 ;
   always @(posedge clk)
-    prod2_4_r <= \$283 ;
+    prod2_4_r <= \$274 ;
   always @(posedge clk)
-    prod2_5_r <= \$284 ;
+    prod2_5_r <= \$275 ;
   always @(posedge clk)
-    prod3_0_r <= \$285 ;
+    prod3_0_r <= \$276 ;
   always @(posedge clk)
-    prod3_1_r <= \$286 ;
+    prod3_1_r <= \$277 ;
   always @(posedge clk)
-    prod3_2_r <= \$287 ;
+    prod3_2_r <= \$278 ;
   always @(posedge clk)
-    prod3_3_r <= \$288 ;
+    prod3_3_r <= \$279 ;
   always @(posedge clk)
-    prod3_4_r <= \$289 ;
+    prod3_4_r <= \$280 ;
   always @(posedge clk)
-    prod3_5_r <= \$290 ;
+    prod3_5_r <= \$281 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$291 ;
+    sum0_s0_0 <= \$282 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$292 ;
+    sum0_s0_1 <= \$283 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$293 ;
+    sum0_s1_0 <= \$284 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$294 ;
+    sum1_s0_0 <= \$285 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$295 ;
+    sum1_s0_1 <= \$286 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$296 ;
+    sum1_s1_0 <= \$287 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$297 ;
+    sum2_s0_0 <= \$288 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$298 ;
+    sum2_s0_1 <= \$289 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$299 ;
+    sum2_s1_0 <= \$290 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$300 ;
+    sum3_s0_0 <= \$291 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$301 ;
+    sum3_s0_1 <= \$292 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$302 ;
+    sum3_s1_0 <= \$293 ;
   always @(posedge clk)
-    v2 <= \$303 ;
+    v2 <= \$294 ;
   always @(posedge clk)
-    first2 <= \$304 ;
+    first2 <= \$295 ;
   always @(posedge clk)
-    last2 <= \$305 ;
+    last2 <= \$296 ;
   always @(posedge clk)
-    nf2 <= \$306 ;
+    nf2 <= \$297 ;
   always @(posedge clk)
-    v3 <= \$307 ;
+    v3 <= \$298 ;
   always @(posedge clk)
-    first3 <= \$308 ;
+    first3 <= \$299 ;
   always @(posedge clk)
-    last3 <= \$309 ;
+    last3 <= \$300 ;
   always @(posedge clk)
-    nf3 <= \$310 ;
+    nf3 <= \$301 ;
   always @(posedge clk)
-    v4 <= \$311 ;
+    v4 <= \$302 ;
   always @(posedge clk)
-    first4 <= \$312 ;
+    first4 <= \$303 ;
   always @(posedge clk)
-    last4 <= \$313 ;
+    last4 <= \$304 ;
   always @(posedge clk)
-    nf4 <= \$314 ;
+    nf4 <= \$305 ;
   always @(posedge clk)
-    v5 <= \$315 ;
+    v5 <= \$306 ;
   always @(posedge clk)
-    first5 <= \$316 ;
+    first5 <= \$307 ;
   always @(posedge clk)
-    last5 <= \$317 ;
+    last5 <= \$308 ;
   always @(posedge clk)
-    nf5 <= \$318 ;
+    nf5 <= \$309 ;
   always @(posedge clk)
-    v6 <= \$319 ;
+    v6 <= \$310 ;
   always @(posedge clk)
-    first6 <= \$320 ;
+    first6 <= \$311 ;
   always @(posedge clk)
-    last6 <= \$321 ;
+    last6 <= \$312 ;
   always @(posedge clk)
-    nf6 <= \$322 ;
+    nf6 <= \$313 ;
   always @(posedge clk)
-    v7 <= \$323 ;
+    v7 <= \$314 ;
   always @(posedge clk)
-    first7 <= \$324 ;
+    first7 <= \$315 ;
   always @(posedge clk)
-    last7 <= \$325 ;
+    last7 <= \$316 ;
   always @(posedge clk)
-    nf7 <= \$326 ;
+    nf7 <= \$317 ;
   always @(posedge clk)
-    v8 <= \$327 ;
+    v8 <= \$318 ;
   always @(posedge clk)
-    first8 <= \$328 ;
+    first8 <= \$319 ;
   always @(posedge clk)
-    last8 <= \$329 ;
+    last8 <= \$320 ;
   always @(posedge clk)
-    nf8 <= \$330 ;
+    nf8 <= \$321 ;
   always @(posedge clk)
-    v8_0 <= \$331 ;
+    v8_0 <= \$322 ;
   always @(posedge clk)
-    first8_0 <= \$332 ;
+    first8_0 <= \$323 ;
   always @(posedge clk)
-    last8_0 <= \$333 ;
+    last8_0 <= \$324 ;
   always @(posedge clk)
-    nf8_0 <= \$334 ;
+    nf8_0 <= \$325 ;
   always @(posedge clk)
-    acc0 <= \$335 ;
+    acc0 <= \$326 ;
   always @(posedge clk)
-    acc1 <= \$336 ;
+    acc1 <= \$327 ;
   always @(posedge clk)
-    acc2 <= \$337 ;
+    acc2 <= \$328 ;
   always @(posedge clk)
-    acc3 <= \$338 ;
+    acc3 <= \$329 ;
   always @(posedge clk)
-    q_owed <= \$339 ;
+    deliver <= \$330 ;
   always @(posedge clk)
-    q_room <= \$340 ;
+    q_owed <= \$331 ;
   always @(posedge clk)
-    q_wptr <= \$341 ;
+    q_room <= \$332 ;
   always @(posedge clk)
-    q_rptr <= \$342 ;
+    q_wptr <= \$333 ;
   always @(posedge clk)
-    q_stored <= \$343 ;
+    q_rptr <= \$334 ;
   always @(posedge clk)
-    o__valid <= \$344 ;
+    q_stored <= \$335 ;
   always @(posedge clk)
-    o__payload <= \$345 ;
+    o__valid <= \$336 ;
+  always @(posedge clk)
+    o__payload <= \$337 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -13615,21 +13586,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$130  = 23'h000276;
+          \$128  = 23'h000276;
       3'h1:
-          \$130  = 23'h7feeb8;
+          \$128  = 23'h7feeb8;
       3'h2:
-          \$130  = 23'h7ff682;
+          \$128  = 23'h7ff682;
       3'h3:
-          \$130  = 23'h7ffbd6;
+          \$128  = 23'h7ffbd6;
       3'h4:
-          \$130  = 23'h7ffd60;
+          \$128  = 23'h7ffd60;
       3'h5:
-          \$130  = 23'h00062a;
+          \$128  = 23'h00062a;
       3'h6:
-          \$130  = 23'h000179;
+          \$128  = 23'h000179;
       3'h7:
-          \$130  = 23'h7fcb5f;
+          \$128  = 23'h7fcb5f;
     endcase
   end
   always @* begin
@@ -13637,21 +13608,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$133  = 23'h7ffd1b;
+          \$131  = 23'h7ffd1b;
       3'h1:
-          \$133  = 23'h7fff55;
+          \$131  = 23'h7fff55;
       3'h2:
-          \$133  = 23'h00053e;
+          \$131  = 23'h00053e;
       3'h3:
-          \$133  = 23'h7ff763;
+          \$131  = 23'h7ff763;
       3'h4:
-          \$133  = 23'h7ff10d;
+          \$131  = 23'h7ff10d;
       3'h5:
-          \$133  = 23'h000e9b;
+          \$131  = 23'h000e9b;
       3'h6:
-          \$133  = 23'h7fdf88;
+          \$131  = 23'h7fdf88;
       3'h7:
-          \$133  = 23'h7ff302;
+          \$131  = 23'h7ff302;
     endcase
   end
   always @* begin
@@ -13659,21 +13630,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$136  = 23'h7ff5f9;
+          \$134  = 23'h7ff5f9;
       3'h1:
-          \$136  = 23'h7ff3f2;
+          \$134  = 23'h7ff3f2;
       3'h2:
-          \$136  = 23'h7fff38;
+          \$134  = 23'h7fff38;
       3'h3:
-          \$136  = 23'h7ff237;
+          \$134  = 23'h7ff237;
       3'h4:
-          \$136  = 23'h7ff3ef;
+          \$134  = 23'h7ff3ef;
       3'h5:
-          \$136  = 23'h000366;
+          \$134  = 23'h000366;
       3'h6:
-          \$136  = 23'h000d7e;
+          \$134  = 23'h000d7e;
       3'h7:
-          \$136  = 23'h7ff902;
+          \$134  = 23'h7ff902;
     endcase
   end
   always @* begin
@@ -13681,1445 +13652,1453 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf8_0)
       3'h0:
-          \$139  = 23'h7ff47a;
+          \$137  = 23'h7ff47a;
       3'h1:
-          \$139  = 23'h7ff29e;
+          \$137  = 23'h7ff29e;
       3'h2:
-          \$139  = 23'h7ffc38;
+          \$137  = 23'h7ffc38;
       3'h3:
-          \$139  = 23'h000053;
+          \$137  = 23'h000053;
       3'h4:
-          \$139  = 23'h7ffe7c;
+          \$137  = 23'h7ffe7c;
       3'h5:
-          \$139  = 23'h000a3f;
+          \$137  = 23'h000a3f;
       3'h6:
-          \$139  = 23'h7ff3d8;
+          \$137  = 23'h7ff3d8;
       3'h7:
-          \$139  = 23'h7fffb4;
+          \$137  = 23'h7fffb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$153  = nf_t;
+    \$144  = nf_t;
     if (issue) begin
-      \$153  = nf_t_ahead;
+      \$144  = nf_t_ahead;
     end
     if (rst) begin
-      \$153  = 3'h0;
+      \$144  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$154  = nf_t_ahead;
+    \$145  = nf_t_ahead;
     if (issue) begin
-      \$154  = \$1 ;
+      \$145  = \$1 ;
     end
     if (rst) begin
-      \$154  = 3'h0;
+      \$145  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$155  = sf_t;
+    \$146  = sf_t;
     if (issue) begin
-      \$155  = sf_t_ahead;
+      \$146  = sf_t_ahead;
     end
     if (rst) begin
-      \$155  = 3'h0;
+      \$146  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$156  = sf_t_ahead;
+    \$147  = sf_t_ahead;
     if (issue) begin
-      \$156  = \$2 ;
+      \$147  = \$2 ;
     end
     if (rst) begin
-      \$156  = 3'h1;
+      \$147  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$157  = reads_input_t;
+    \$148  = reads_input_t;
     if (issue) begin
-      \$157  = reads_input_t_ahead;
+      \$148  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$157  = 1'h1;
+      \$148  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$158  = reads_input_t_ahead;
+    \$149  = reads_input_t_ahead;
     if (issue) begin
-      \$158  = \$3 ;
+      \$149  = \$3 ;
     end
     if (rst) begin
-      \$158  = 1'h1;
+      \$149  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$159  = first_t;
+    \$150  = first_t;
     if (issue) begin
-      \$159  = first_t_ahead;
+      \$150  = first_t_ahead;
     end
     if (rst) begin
-      \$159  = 1'h1;
+      \$150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$160  = first_t_ahead;
+    \$151  = first_t_ahead;
     if (issue) begin
-      \$160  = \$4 ;
+      \$151  = \$4 ;
     end
     if (rst) begin
-      \$160  = 1'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = last_t;
+    \$152  = last_t;
     if (issue) begin
-      \$161  = last_t_ahead;
+      \$152  = last_t_ahead;
     end
     if (rst) begin
-      \$161  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = last_t_ahead;
+    \$153  = last_t_ahead;
     if (issue) begin
-      \$162  = \$5 ;
+      \$153  = \$5 ;
     end
     if (rst) begin
-      \$162  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = t;
+    \$154  = t;
     if (issue) begin
-      \$163  = \$8 [5:0];
+      \$154  = \$8 [5:0];
     end
     if (rst) begin
-      \$163  = 6'h00;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = i__payload;
+    \$155  = i__payload;
     if (rst) begin
-      \$164  = 48'h000000000000;
+      \$155  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = reads_input_t;
+    \$156  = reads_input_t;
     if (rst) begin
-      \$165  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = issue;
+    \$157  = issue;
     if (rst) begin
-      \$166  = 1'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = first_t;
+    \$158  = first_t;
     if (rst) begin
-      \$167  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = last_t;
+    \$159  = last_t;
     if (rst) begin
-      \$168  = 1'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = nf_t;
+    \$160  = nf_t;
     if (rst) begin
-      \$169  = 3'h0;
+      \$160  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = \$9 ;
+    \$161  = \$9 ;
     if (rst) begin
-      \$170  = 48'h000000000000;
+      \$161  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = t;
+    \$162  = t;
     if (rst) begin
-      \$171  = 6'h00;
+      \$162  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = port__data;
+    \$163  = port__data;
     if (rst) begin
-      \$172  = 64'h0000000000000000;
+      \$163  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = x_mid[7:0];
+    \$164  = x_mid[7:0];
+    if (rst) begin
+      \$164  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$165  = x_mid[15:8];
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$166  = x_mid[23:16];
+    if (rst) begin
+      \$166  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$167  = x_mid[31:24];
+    if (rst) begin
+      \$167  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$168  = x_mid[39:32];
+    if (rst) begin
+      \$168  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$169  = x_mid[47:40];
+    if (rst) begin
+      \$169  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$170  = t;
+    if (rst) begin
+      \$170  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$171  = \port__data$34 ;
+    if (rst) begin
+      \$171  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$172  = x_mid[7:0];
+    if (rst) begin
+      \$172  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$173  = x_mid[15:8];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = x_mid[15:8];
+    \$174  = x_mid[23:16];
     if (rst) begin
       \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = x_mid[23:16];
+    \$175  = x_mid[31:24];
     if (rst) begin
       \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = x_mid[31:24];
+    \$176  = x_mid[39:32];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = x_mid[39:32];
+    \$177  = x_mid[47:40];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = x_mid[47:40];
+    \$178  = t;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = t;
+    \$179  = \port__data$43 ;
     if (rst) begin
-      \$179  = 6'h00;
+      \$179  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = \port__data$34 ;
+    \$180  = x_mid[7:0];
     if (rst) begin
-      \$180  = 64'h0000000000000000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = x_mid[7:0];
+    \$181  = x_mid[15:8];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = x_mid[15:8];
+    \$182  = x_mid[23:16];
     if (rst) begin
       \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = x_mid[23:16];
+    \$183  = x_mid[31:24];
     if (rst) begin
       \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = x_mid[31:24];
+    \$184  = x_mid[39:32];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = x_mid[39:32];
+    \$185  = x_mid[47:40];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = x_mid[47:40];
+    \$186  = \$10 ;
     if (rst) begin
-      \$186  = 8'h00;
+      \$186  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = t;
+    \$187  = rom0_read[7:0];
     if (rst) begin
-      \$187  = 6'h00;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = \port__data$43 ;
+    \$188  = \$11 ;
     if (rst) begin
-      \$188  = 64'h0000000000000000;
+      \$188  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = x_mid[7:0];
+    \$189  = rom0_read[15:8];
     if (rst) begin
       \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = x_mid[15:8];
+    \$190  = \$12 ;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = x_mid[23:16];
+    \$191  = rom0_read[23:16];
     if (rst) begin
       \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = x_mid[31:24];
+    \$192  = \$13 ;
     if (rst) begin
-      \$192  = 8'h00;
+      \$192  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = x_mid[39:32];
+    \$193  = rom0_read[31:24];
     if (rst) begin
       \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = x_mid[47:40];
+    \$194  = \$14 ;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = \$10 ;
+    \$195  = rom0_read[39:32];
     if (rst) begin
-      \$195  = 9'h000;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = rom0_read[7:0];
+    \$196  = \$15 ;
     if (rst) begin
-      \$196  = 8'h00;
+      \$196  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = \$11 ;
+    \$197  = rom0_read[47:40];
     if (rst) begin
-      \$197  = 9'h000;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = rom0_read[15:8];
+    \$198  = \$16 ;
     if (rst) begin
-      \$198  = 8'h00;
+      \$198  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = \$12 ;
+    \$199  = rom0_read[55:48];
     if (rst) begin
-      \$199  = 9'h000;
+      \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = rom0_read[23:16];
+    \$200  = \$17 ;
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = \$13 ;
+    \$201  = rom0_read[63:56];
     if (rst) begin
-      \$201  = 9'h000;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = rom0_read[31:24];
+    \$202  = \$18 ;
     if (rst) begin
-      \$202  = 8'h00;
+      \$202  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = \$14 ;
+    \$203  = rom1_read[7:0];
     if (rst) begin
-      \$203  = 9'h000;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = rom0_read[39:32];
+    \$204  = \$19 ;
     if (rst) begin
-      \$204  = 8'h00;
+      \$204  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = \$15 ;
+    \$205  = rom1_read[15:8];
     if (rst) begin
-      \$205  = 9'h000;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = rom0_read[47:40];
+    \$206  = \$20 ;
     if (rst) begin
-      \$206  = 8'h00;
+      \$206  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = \$16 ;
+    \$207  = rom1_read[23:16];
     if (rst) begin
-      \$207  = 9'h000;
+      \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = rom0_read[55:48];
+    \$208  = \$21 ;
     if (rst) begin
-      \$208  = 8'h00;
+      \$208  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = \$17 ;
+    \$209  = rom1_read[31:24];
     if (rst) begin
-      \$209  = 9'h000;
+      \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = rom0_read[63:56];
+    \$210  = \$22 ;
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = \$18 ;
+    \$211  = rom1_read[39:32];
     if (rst) begin
-      \$211  = 9'h000;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = rom1_read[7:0];
+    \$212  = \$23 ;
     if (rst) begin
-      \$212  = 8'h00;
+      \$212  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = \$19 ;
+    \$213  = rom1_read[47:40];
     if (rst) begin
-      \$213  = 9'h000;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = rom1_read[15:8];
+    \$214  = \$24 ;
     if (rst) begin
-      \$214  = 8'h00;
+      \$214  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = \$20 ;
+    \$215  = rom1_read[55:48];
     if (rst) begin
-      \$215  = 9'h000;
+      \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = rom1_read[23:16];
+    \$216  = \$25 ;
     if (rst) begin
-      \$216  = 8'h00;
+      \$216  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = \$21 ;
+    \$217  = rom1_read[63:56];
     if (rst) begin
-      \$217  = 9'h000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = rom1_read[31:24];
+    \$218  = \$26 ;
     if (rst) begin
-      \$218  = 8'h00;
+      \$218  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = \$22 ;
+    \$219  = rom2_read[7:0];
     if (rst) begin
-      \$219  = 9'h000;
+      \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = rom1_read[39:32];
+    \$220  = \$27 ;
     if (rst) begin
-      \$220  = 8'h00;
+      \$220  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \$23 ;
+    \$221  = rom2_read[15:8];
     if (rst) begin
-      \$221  = 9'h000;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = rom1_read[47:40];
+    \$222  = \$28 ;
     if (rst) begin
-      \$222  = 8'h00;
+      \$222  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \$24 ;
+    \$223  = rom2_read[23:16];
     if (rst) begin
-      \$223  = 9'h000;
+      \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = rom1_read[55:48];
+    \$224  = \$29 ;
     if (rst) begin
-      \$224  = 8'h00;
+      \$224  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = \$25 ;
+    \$225  = rom2_read[31:24];
     if (rst) begin
-      \$225  = 9'h000;
+      \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = rom1_read[63:56];
+    \$226  = \$30 ;
     if (rst) begin
-      \$226  = 8'h00;
+      \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$26 ;
+    \$227  = rom2_read[39:32];
     if (rst) begin
-      \$227  = 9'h000;
+      \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = rom2_read[7:0];
+    \$228  = \$31 ;
     if (rst) begin
-      \$228  = 8'h00;
+      \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$27 ;
+    \$229  = rom2_read[47:40];
     if (rst) begin
-      \$229  = 9'h000;
+      \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = rom2_read[15:8];
+    \$230  = \$32 ;
     if (rst) begin
-      \$230  = 8'h00;
+      \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$28 ;
+    \$231  = rom2_read[55:48];
     if (rst) begin
-      \$231  = 9'h000;
+      \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = rom2_read[23:16];
+    \$232  = \$33 ;
     if (rst) begin
-      \$232  = 8'h00;
+      \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$29 ;
+    \$233  = rom2_read[63:56];
     if (rst) begin
-      \$233  = 9'h000;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = rom2_read[31:24];
+    \$234  = \$34 ;
     if (rst) begin
-      \$234  = 8'h00;
+      \$234  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$30 ;
+    \$235  = \$35 ;
     if (rst) begin
-      \$235  = 9'h000;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = rom2_read[39:32];
+    \$236  = \$36 ;
     if (rst) begin
-      \$236  = 8'h00;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$31 ;
+    \$237  = \$37 ;
     if (rst) begin
-      \$237  = 9'h000;
+      \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = rom2_read[47:40];
+    \$238  = \$38 ;
     if (rst) begin
-      \$238  = 8'h00;
+      \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$32 ;
+    \$239  = \$39 ;
     if (rst) begin
-      \$239  = 9'h000;
+      \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = rom2_read[55:48];
+    \$240  = \$40 ;
     if (rst) begin
-      \$240  = 8'h00;
+      \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$33 ;
+    \$241  = \$41 ;
     if (rst) begin
-      \$241  = 9'h000;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = rom2_read[63:56];
+    \$242  = \$42 ;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$34 ;
+    \$243  = \$43 ;
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$35 ;
+    \$244  = \$44 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$36 ;
+    \$245  = \$45 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$37 ;
+    \$246  = \$46 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$38 ;
+    \$247  = \$47 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$39 ;
+    \$248  = \$48 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$40 ;
+    \$249  = \$49 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$41 ;
+    \$250  = \$50 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$42 ;
+    \$251  = \$51 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$43 ;
+    \$252  = \$52 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$44 ;
+    \$253  = \$53 ;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = \$45 ;
+    \$254  = \$54 ;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = \$46 ;
+    \$255  = \$55 ;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = \$47 ;
+    \$256  = \$56 ;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = \$48 ;
+    \$257  = \$57 ;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = \$49 ;
+    \$258  = prod0_0;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = \$50 ;
+    \$259  = prod0_1;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = \$51 ;
+    \$260  = prod0_2;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = \$52 ;
+    \$261  = prod0_3;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = \$53 ;
+    \$262  = prod0_4;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = \$54 ;
+    \$263  = prod0_5;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = \$55 ;
+    \$264  = prod1_0;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = \$56 ;
+    \$265  = prod1_1;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = \$57 ;
+    \$266  = prod1_2;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = prod0_0;
+    \$267  = prod1_3;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = prod0_1;
+    \$268  = prod1_4;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = prod0_2;
+    \$269  = prod1_5;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = prod0_3;
+    \$270  = prod2_0;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = prod0_4;
+    \$271  = prod2_1;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = prod0_5;
+    \$272  = prod2_2;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = prod1_0;
+    \$273  = prod2_3;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = prod1_1;
+    \$274  = prod2_4;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = prod1_2;
+    \$275  = prod2_5;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = prod1_3;
+    \$276  = prod3_0;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = prod1_4;
+    \$277  = prod3_1;
     if (rst) begin
       \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = prod1_5;
+    \$278  = prod3_2;
     if (rst) begin
       \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = prod2_0;
+    \$279  = prod3_3;
     if (rst) begin
       \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = prod2_1;
+    \$280  = prod3_4;
     if (rst) begin
       \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = prod2_2;
+    \$281  = prod3_5;
     if (rst) begin
       \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = prod2_3;
+    \$282  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = prod2_4;
+    \$283  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = prod2_5;
+    \$284  = \$62 [22:0];
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = prod3_0;
+    \$285  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = prod3_1;
+    \$286  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = prod3_2;
+    \$287  = \$67 [22:0];
     if (rst) begin
-      \$287  = 17'h00000;
+      \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = prod3_3;
+    \$288  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = prod3_4;
+    \$289  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = prod3_5;
+    \$290  = \$72 [22:0];
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
+    \$291  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
       \$291  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$292  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
     if (rst) begin
       \$292  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = \$62 [22:0];
+    \$293  = \$77 [22:0];
     if (rst) begin
       \$293  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
+    \$294  = v1;
     if (rst) begin
-      \$294  = 23'h000000;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
+    \$295  = first1;
     if (rst) begin
-      \$295  = 23'h000000;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = \$67 [22:0];
+    \$296  = last1;
     if (rst) begin
-      \$296  = 23'h000000;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
+    \$297  = nf1;
     if (rst) begin
-      \$297  = 23'h000000;
+      \$297  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
+    \$298  = v2;
     if (rst) begin
-      \$298  = 23'h000000;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = \$72 [22:0];
+    \$299  = first2;
     if (rst) begin
-      \$299  = 23'h000000;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
+    \$300  = last2;
     if (rst) begin
-      \$300  = 23'h000000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
+    \$301  = nf2;
     if (rst) begin
-      \$301  = 23'h000000;
+      \$301  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = \$77 [22:0];
+    \$302  = v3;
     if (rst) begin
-      \$302  = 23'h000000;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = v1;
+    \$303  = first3;
     if (rst) begin
       \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = first1;
+    \$304  = last3;
     if (rst) begin
       \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = last1;
+    \$305  = nf3;
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = nf1;
+    \$306  = v4;
     if (rst) begin
-      \$306  = 3'h0;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = v2;
+    \$307  = first4;
     if (rst) begin
       \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = first2;
+    \$308  = last4;
     if (rst) begin
       \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = last2;
+    \$309  = nf4;
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = nf2;
+    \$310  = v5;
     if (rst) begin
-      \$310  = 3'h0;
+      \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = v3;
+    \$311  = first5;
     if (rst) begin
       \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = first3;
+    \$312  = last5;
     if (rst) begin
       \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = last3;
+    \$313  = nf5;
     if (rst) begin
-      \$313  = 1'h0;
+      \$313  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = nf3;
+    \$314  = v6;
     if (rst) begin
-      \$314  = 3'h0;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = v4;
+    \$315  = first6;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = first4;
+    \$316  = last6;
     if (rst) begin
       \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = last4;
+    \$317  = nf6;
     if (rst) begin
-      \$317  = 1'h0;
+      \$317  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = nf4;
+    \$318  = v7;
     if (rst) begin
-      \$318  = 3'h0;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = v5;
+    \$319  = first7;
     if (rst) begin
       \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = first5;
+    \$320  = last7;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = last5;
+    \$321  = nf7;
     if (rst) begin
-      \$321  = 1'h0;
+      \$321  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = nf5;
+    \$322  = v7;
     if (rst) begin
-      \$322  = 3'h0;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = v6;
+    \$323  = first7;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = first6;
+    \$324  = last7;
     if (rst) begin
       \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = last6;
+    \$325  = nf7;
     if (rst) begin
-      \$325  = 1'h0;
+      \$325  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = nf6;
-    if (rst) begin
-      \$326  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = v7;
-    if (rst) begin
-      \$327  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = first7;
-    if (rst) begin
-      \$328  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = last7;
-    if (rst) begin
-      \$329  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = nf7;
-    if (rst) begin
-      \$330  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = v7;
-    if (rst) begin
-      \$331  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = first7;
-    if (rst) begin
-      \$332  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = last7;
-    if (rst) begin
-      \$333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = nf7;
-    if (rst) begin
-      \$334  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = acc0;
+    \$326  = acc0;
     if (v8_0) begin
-      \$335  = \$132 [22:0];
+      \$326  = \$130 [22:0];
     end
     if (rst) begin
-      \$335  = 23'h000000;
+      \$326  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = acc1;
+    \$327  = acc1;
     if (v8_0) begin
-      \$336  = \$135 [22:0];
+      \$327  = \$133 [22:0];
     end
     if (rst) begin
-      \$336  = 23'h000000;
+      \$327  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = acc2;
+    \$328  = acc2;
     if (v8_0) begin
-      \$337  = \$138 [22:0];
+      \$328  = \$136 [22:0];
     end
     if (rst) begin
-      \$337  = 23'h000000;
+      \$328  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = acc3;
+    \$329  = acc3;
     if (v8_0) begin
-      \$338  = \$141 [22:0];
+      \$329  = \$139 [22:0];
     end
     if (rst) begin
-      \$338  = 23'h000000;
+      \$329  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = \$145 [3:0];
+    \$330  = \$78 ;
     if (rst) begin
-      \$339  = 4'h0;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = \$84 ;
+    \$331  = \$143 [3:0];
     if (rst) begin
-      \$340  = 1'h1;
+      \$331  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = q_wptr;
+    \$332  = \$85 ;
+    if (rst) begin
+      \$332  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$333  = q_wptr;
     if (\$92 ) begin
-      \$341  = \$95 [3:0];
+      \$333  = \$95 [3:0];
     end
     if (rst) begin
-      \$341  = 4'h0;
+      \$333  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = q_rptr;
+    \$334  = q_rptr;
     if (\$99 ) begin
-      \$342  = \$102 [3:0];
+      \$334  = \$102 [3:0];
     end
     if (rst) begin
-      \$342  = 4'h0;
+      \$334  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = \$116 [3:0];
+    \$335  = \$115 [3:0];
     if (rst) begin
-      \$343  = 4'h0;
+      \$335  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = o__valid;
-    if (\$118 ) begin
-      \$344  = \$121 ;
+    \$336  = o__valid;
+    if (\$117 ) begin
+      \$336  = \$119 ;
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = o__payload;
-    if (\$118 ) begin
-      \$345  = \$123 ;
+    \$337  = o__payload;
+    if (\$117 ) begin
+      \$337  = \$121 ;
     end
     if (rst) begin
-      \$345  = 92'h00000000000000000000000;
+      \$337  = 92'h00000000000000000000000;
     end
   end
-  assign acc0_next = \$132 [22:0];
-  assign acc1_next = \$135 [22:0];
-  assign acc2_next = \$138 [22:0];
-  assign acc3_next = \$141 [22:0];
-  assign q_owed_next = \$145 [3:0];
+  assign acc0_next = \$130 [22:0];
+  assign acc1_next = \$133 [22:0];
+  assign acc2_next = \$136 [22:0];
+  assign acc3_next = \$139 [22:0];
+  assign q_owed_next = \$143 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$216  = rom1_addr;
-  assign \port__addr$217  = rom2_addr;
-  assign \$signature__addr$219  = q_wptr;
-  assign \$signature__data$220  = q_in;
-  assign \rport__addr$221  = q_rptr;
+  assign \port__addr$217  = rom1_addr;
+  assign \port__addr$218  = rom2_addr;
+  assign \$signature__en$219  = deliver;
+  assign \$signature__addr$220  = q_wptr;
+  assign \$signature__data$221  = q_in;
+  assign \rport__addr$222  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -15134,10 +15113,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
-  assign q_in[91:69] = \$141 [22:0];
-  assign q_in[68:46] = \$138 [22:0];
-  assign q_in[45:23] = \$135 [22:0];
-  assign q_in[22:0] = \$132 [22:0];
+  assign q_in[91:69] = acc3;
+  assign q_in[68:46] = acc2;
+  assign q_in[45:23] = acc1;
+  assign q_in[22:0] = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15145,161 +15124,161 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [53:0] \$100 ;
-  wire [54:0] \$101 ;
-  wire [76:0] \$102 ;
-  wire [77:0] \$103 ;
-  wire [48:0] \$104 ;
-  wire [49:0] \$105 ;
-  wire [47:0] \$106 ;
+  wire [47:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [48:0] \$105 ;
+  wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
+  wire [49:0] \$108 ;
   wire \$109 ;
-  wire \$11 ;
+  wire [3:0] \$11 ;
   wire \$110 ;
-  wire [48:0] \$111 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [49:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  reg [24:0] \$125 ;
-  wire [33:0] \$126 ;
-  wire [24:0] \$127 ;
-  wire [22:0] \$128 ;
-  wire [13:0] \$129 ;
+  reg [24:0] \$119 ;
+  wire [3:0] \$12 ;
+  wire [33:0] \$120 ;
+  wire [24:0] \$121 ;
+  wire [22:0] \$122 ;
+  wire [13:0] \$123 ;
+  wire [34:0] \$124 ;
+  wire [35:0] \$125 ;
+  wire [55:0] \$126 ;
+  wire [56:0] \$127 ;
+  wire [53:0] \$128 ;
+  wire [54:0] \$129 ;
   wire \$13 ;
-  wire [34:0] \$130 ;
-  wire [35:0] \$131 ;
-  wire [55:0] \$132 ;
-  wire [56:0] \$133 ;
-  wire [53:0] \$134 ;
-  wire [54:0] \$135 ;
-  wire [76:0] \$136 ;
-  wire [77:0] \$137 ;
-  wire [48:0] \$138 ;
-  wire [49:0] \$139 ;
-  wire \$14 ;
-  wire [47:0] \$140 ;
+  wire [76:0] \$130 ;
+  wire [77:0] \$131 ;
+  wire [48:0] \$132 ;
+  wire [49:0] \$133 ;
+  wire [47:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire [48:0] \$139 ;
+  reg [24:0] \$14 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [49:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [48:0] \$145 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [49:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
-  wire \$15 ;
+  reg [5:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
+  wire [7:0] \$153 ;
+  wire [7:0] \$154 ;
+  wire [7:0] \$155 ;
+  wire [7:0] \$156 ;
+  wire [7:0] \$157 ;
+  wire [7:0] \$158 ;
   wire [7:0] \$159 ;
-  wire \$16 ;
+  reg [35:0] \$16 ;
   wire [7:0] \$160 ;
-  wire [7:0] \$161 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire [7:0] \$164 ;
-  wire [7:0] \$165 ;
-  wire [7:0] \$166 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [3:0] \$17 ;
+  reg [35:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
+  wire [4:0] \$176 ;
+  wire [4:0] \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [3:0] \$18 ;
+  wire [33:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [4:0] \$182 ;
+  wire \$182 ;
   wire [4:0] \$183 ;
-  wire \$184 ;
+  wire [4:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [4:0] \$189 ;
-  wire \$19 ;
-  wire [4:0] \$190 ;
+  wire \$189 ;
+  wire [24:0] \$19 ;
+  wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [4:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
-  wire [4:0] \$198 ;
+  wire [5:0] \$197 ;
+  wire \$198 ;
   wire \$199 ;
   wire [8:0] \$2 ;
-  reg [24:0] \$20 ;
+  wire [22:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [5:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [31:0] \$209 ;
-  reg [5:0] \$21 ;
-  reg [2:0] \$210 ;
+  wire [31:0] \$203 ;
+  reg [2:0] \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
+  wire [13:0] \$21 ;
+  reg \$210 ;
   reg \$211 ;
   reg \$212 ;
   reg \$213 ;
   reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg \$219 ;
-  reg [35:0] \$22 ;
-  reg \$220 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
+  wire [34:0] \$22 ;
+  reg [24:0] \$220 ;
   reg [24:0] \$221 ;
   reg [24:0] \$222 ;
   reg [24:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [24:0] \$226 ;
-  reg [24:0] \$227 ;
-  reg [24:0] \$228 ;
-  reg [24:0] \$229 ;
-  reg [35:0] \$23 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
+  wire [35:0] \$23 ;
   reg [5:0] \$230 ;
   reg [5:0] \$231 ;
   reg [5:0] \$232 ;
-  reg [5:0] \$233 ;
-  reg [5:0] \$234 ;
-  reg [5:0] \$235 ;
-  reg [5:0] \$236 ;
-  reg [5:0] \$237 ;
-  reg [5:0] \$238 ;
+  reg [35:0] \$233 ;
+  reg [35:0] \$234 ;
+  reg [35:0] \$235 ;
+  reg [35:0] \$236 ;
+  reg [35:0] \$237 ;
+  reg [35:0] \$238 ;
   reg [35:0] \$239 ;
-  wire [33:0] \$24 ;
+  wire [55:0] \$24 ;
   reg [35:0] \$240 ;
   reg [35:0] \$241 ;
   reg [35:0] \$242 ;
@@ -15310,256 +15289,250 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [35:0] \$247 ;
   reg [35:0] \$248 ;
   reg [35:0] \$249 ;
-  wire [24:0] \$25 ;
+  wire [56:0] \$25 ;
   reg [35:0] \$250 ;
-  reg [35:0] \$251 ;
-  reg [35:0] \$252 ;
-  reg [35:0] \$253 ;
-  reg [35:0] \$254 ;
-  reg [35:0] \$255 ;
-  reg [35:0] \$256 ;
-  reg [22:0] \$257 ;
-  reg [16:0] \$258 ;
-  reg [16:0] \$259 ;
-  wire [22:0] \$26 ;
-  reg [33:0] \$260 ;
-  reg [33:0] \$261 ;
-  reg [33:0] \$262 ;
+  reg [22:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [16:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [24:0] \$259 ;
+  wire [53:0] \$26 ;
+  reg [24:0] \$260 ;
+  reg [24:0] \$261 ;
+  reg [5:0] \$262 ;
   reg [16:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [24:0] \$265 ;
-  reg [24:0] \$266 ;
-  reg [24:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg [16:0] \$269 ;
-  wire [13:0] \$27 ;
-  reg [22:0] \$270 ;
-  reg [22:0] \$271 ;
-  reg [22:0] \$272 ;
-  reg [5:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [13:0] \$275 ;
-  reg [13:0] \$276 ;
-  reg [13:0] \$277 ;
-  reg [47:0] \$278 ;
-  reg [47:0] \$279 ;
-  wire [34:0] \$28 ;
-  reg [47:0] \$280 ;
-  reg [47:0] \$281 ;
-  reg \$282 ;
-  reg \$283 ;
-  reg [7:0] \$284 ;
-  reg \$285 ;
-  reg \$286 ;
+  reg [22:0] \$264 ;
+  reg [22:0] \$265 ;
+  reg [22:0] \$266 ;
+  reg [5:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [13:0] \$269 ;
+  wire [54:0] \$27 ;
+  reg [13:0] \$270 ;
+  reg [13:0] \$271 ;
+  reg [47:0] \$272 ;
+  reg [47:0] \$273 ;
+  reg [47:0] \$274 ;
+  reg [47:0] \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg [7:0] \$278 ;
+  reg \$279 ;
+  wire [76:0] \$28 ;
+  reg \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
   reg [24:0] \$287 ;
   reg [24:0] \$288 ;
   reg [24:0] \$289 ;
-  wire [35:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [22:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [33:0] \$299 ;
+  wire [77:0] \$29 ;
+  reg [22:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [33:0] \$293 ;
+  reg [33:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
-  wire [55:0] \$30 ;
-  reg [33:0] \$300 ;
-  reg [33:0] \$301 ;
+  wire [48:0] \$30 ;
+  reg [24:0] \$300 ;
+  reg [5:0] \$301 ;
   reg [16:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [24:0] \$306 ;
-  reg [5:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [22:0] \$309 ;
-  wire [56:0] \$31 ;
-  reg [22:0] \$310 ;
-  reg [22:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [13:0] \$314 ;
-  reg [13:0] \$315 ;
-  reg [13:0] \$316 ;
-  reg [47:0] \$317 ;
-  reg [47:0] \$318 ;
-  reg [47:0] \$319 ;
-  wire [53:0] \$32 ;
-  reg [47:0] \$320 ;
-  reg \$321 ;
-  reg \$322 ;
-  reg [7:0] \$323 ;
-  reg \$324 ;
-  reg \$325 ;
+  reg [22:0] \$303 ;
+  reg [22:0] \$304 ;
+  reg [22:0] \$305 ;
+  reg [5:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [13:0] \$308 ;
+  reg [13:0] \$309 ;
+  wire [49:0] \$31 ;
+  reg [13:0] \$310 ;
+  reg [47:0] \$311 ;
+  reg [47:0] \$312 ;
+  reg [47:0] \$313 ;
+  reg [47:0] \$314 ;
+  reg \$315 ;
+  reg \$316 ;
+  reg [7:0] \$317 ;
+  reg \$318 ;
+  reg \$319 ;
+  wire [47:0] \$32 ;
+  reg [24:0] \$320 ;
+  reg [24:0] \$321 ;
+  reg [24:0] \$322 ;
+  reg [24:0] \$323 ;
+  reg [24:0] \$324 ;
+  reg [24:0] \$325 ;
   reg [24:0] \$326 ;
   reg [24:0] \$327 ;
   reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
-  wire [54:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [22:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [33:0] \$338 ;
-  reg [33:0] \$339 ;
-  wire [76:0] \$34 ;
-  reg [33:0] \$340 ;
+  reg [22:0] \$329 ;
+  wire \$33 ;
+  reg [16:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [33:0] \$332 ;
+  reg [33:0] \$333 ;
+  reg [33:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [24:0] \$338 ;
+  reg [24:0] \$339 ;
+  wire \$34 ;
+  reg [5:0] \$340 ;
   reg [16:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [22:0] \$348 ;
-  reg [22:0] \$349 ;
-  wire [77:0] \$35 ;
-  reg [22:0] \$350 ;
-  reg [5:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [13:0] \$353 ;
-  reg [13:0] \$354 ;
-  reg [13:0] \$355 ;
-  reg [47:0] \$356 ;
-  reg [47:0] \$357 ;
-  reg [47:0] \$358 ;
-  reg [47:0] \$359 ;
-  wire [48:0] \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg [7:0] \$362 ;
-  reg \$363 ;
-  reg \$364 ;
+  reg [22:0] \$342 ;
+  reg [22:0] \$343 ;
+  reg [22:0] \$344 ;
+  reg [5:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [13:0] \$347 ;
+  reg [13:0] \$348 ;
+  reg [13:0] \$349 ;
+  wire \$35 ;
+  reg [47:0] \$350 ;
+  reg [47:0] \$351 ;
+  reg [47:0] \$352 ;
+  reg [47:0] \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg [7:0] \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg [24:0] \$359 ;
+  wire \$36 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
   reg [24:0] \$365 ;
   reg [24:0] \$366 ;
   reg [24:0] \$367 ;
-  reg [24:0] \$368 ;
-  reg [24:0] \$369 ;
-  wire [49:0] \$37 ;
-  reg [24:0] \$370 ;
-  reg [24:0] \$371 ;
-  reg [24:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [22:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [33:0] \$377 ;
-  reg [33:0] \$378 ;
-  reg [33:0] \$379 ;
-  wire [47:0] \$38 ;
+  reg [22:0] \$368 ;
+  reg [16:0] \$369 ;
+  wire [48:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [33:0] \$371 ;
+  reg [33:0] \$372 ;
+  reg [33:0] \$373 ;
+  reg [16:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [24:0] \$376 ;
+  reg [24:0] \$377 ;
+  reg [24:0] \$378 ;
+  reg [5:0] \$379 ;
+  wire \$38 ;
   reg [16:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [24:0] \$382 ;
-  reg [24:0] \$383 ;
-  reg [24:0] \$384 ;
-  reg [5:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [22:0] \$387 ;
-  reg [22:0] \$388 ;
-  reg [22:0] \$389 ;
+  reg [22:0] \$381 ;
+  reg [22:0] \$382 ;
+  reg [22:0] \$383 ;
+  reg [5:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [13:0] \$386 ;
+  reg [13:0] \$387 ;
+  reg [13:0] \$388 ;
+  reg [47:0] \$389 ;
   wire \$39 ;
-  reg [5:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [13:0] \$392 ;
-  reg [13:0] \$393 ;
-  reg [13:0] \$394 ;
-  reg [47:0] \$395 ;
-  reg [47:0] \$396 ;
-  reg [47:0] \$397 ;
-  reg [47:0] \$398 ;
-  reg \$399 ;
+  reg [47:0] \$390 ;
+  reg [47:0] \$391 ;
+  reg [47:0] \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg [7:0] \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg [7:0] \$398 ;
+  reg [7:0] \$399 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  reg \$400 ;
+  wire [49:0] \$40 ;
+  reg [7:0] \$400 ;
   reg [7:0] \$401 ;
-  reg \$402 ;
+  reg [3:0] \$402 ;
   reg \$403 ;
-  reg [7:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [3:0] \$408 ;
-  reg \$409 ;
+  reg [3:0] \$404 ;
+  reg [3:0] \$405 ;
+  reg [3:0] \$406 ;
+  reg \$407 ;
+  reg [31:0] \$408 ;
   wire \$41 ;
-  reg [3:0] \$410 ;
-  reg [3:0] \$411 ;
-  reg [3:0] \$412 ;
-  reg \$413 ;
-  reg [31:0] \$414 ;
   wire \$42 ;
-  wire [48:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [49:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  reg [24:0] \$57 ;
-  wire [33:0] \$58 ;
-  wire [24:0] \$59 ;
+  reg [24:0] \$51 ;
+  wire [33:0] \$52 ;
+  wire [24:0] \$53 ;
+  wire [22:0] \$54 ;
+  wire [13:0] \$55 ;
+  wire [34:0] \$56 ;
+  wire [35:0] \$57 ;
+  wire [55:0] \$58 ;
+  wire [56:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [22:0] \$60 ;
-  wire [13:0] \$61 ;
-  wire [34:0] \$62 ;
-  wire [35:0] \$63 ;
-  wire [55:0] \$64 ;
-  wire [56:0] \$65 ;
-  wire [53:0] \$66 ;
-  wire [54:0] \$67 ;
-  wire [76:0] \$68 ;
-  wire [77:0] \$69 ;
+  wire [53:0] \$60 ;
+  wire [54:0] \$61 ;
+  wire [76:0] \$62 ;
+  wire [77:0] \$63 ;
+  wire [48:0] \$64 ;
+  wire [49:0] \$65 ;
+  wire [47:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [48:0] \$70 ;
-  wire [49:0] \$71 ;
-  wire [47:0] \$72 ;
+  wire \$70 ;
+  wire [48:0] \$71 ;
+  wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [49:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [48:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
-  wire [49:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [24:0] \$85 ;
+  wire [33:0] \$86 ;
+  wire [24:0] \$87 ;
+  wire [22:0] \$88 ;
+  wire [13:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  reg [24:0] \$91 ;
-  wire [33:0] \$92 ;
-  wire [24:0] \$93 ;
-  wire [22:0] \$94 ;
-  wire [13:0] \$95 ;
-  wire [34:0] \$96 ;
-  wire [35:0] \$97 ;
-  wire [55:0] \$98 ;
-  wire [56:0] \$99 ;
+  wire [34:0] \$90 ;
+  wire [35:0] \$91 ;
+  wire [55:0] \$92 ;
+  wire [56:0] \$93 ;
+  wire [53:0] \$94 ;
+  wire [54:0] \$95 ;
+  wire [76:0] \$96 ;
+  wire [77:0] \$97 ;
+  wire [48:0] \$98 ;
+  wire [49:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [31:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [2:0] group = 3'h0;
@@ -15799,7 +15772,8 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [5:0] rq3_x1_0 = 6'h00;
   reg [5:0] rq3_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
-  reg rq_valid_10 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_10;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
@@ -16093,53 +16067,41 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_m1_1 <= \$391 ;
+    rq3_prod <= \$391 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$392 ;
+    rq3_floor <= \$392 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$393 ;
+    rq3_above <= \$393 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$394 ;
+    rq3_tie <= \$394 ;
   always @(posedge clk)
-    rq3_sum0 <= \$395 ;
+    rq3_code <= \$395 ;
   always @(posedge clk)
-    rq3_sum1 <= \$396 ;
+    rq3_under <= \$396 ;
   always @(posedge clk)
-    rq3_prod <= \$397 ;
+    rq3_over <= \$397 ;
   always @(posedge clk)
-    rq3_floor <= \$398 ;
+    rq0_out <= \$398 ;
   always @(posedge clk)
-    rq3_above <= \$399 ;
+    rq1_out <= \$399 ;
   always @(posedge clk)
-    rq3_tie <= \$400 ;
+    rq2_out <= \$400 ;
   always @(posedge clk)
-    rq3_code <= \$401 ;
+    rq3_out <= \$401 ;
   always @(posedge clk)
-    rq3_under <= \$402 ;
+    q_owed <= \$402 ;
   always @(posedge clk)
-    rq3_over <= \$403 ;
+    i__ready <= \$403 ;
   always @(posedge clk)
-    rq0_out <= \$404 ;
+    \$signature__addr  <= \$404 ;
   always @(posedge clk)
-    rq1_out <= \$405 ;
+    rport__addr <= \$405 ;
   always @(posedge clk)
-    rq2_out <= \$406 ;
+    q_stored <= \$406 ;
   always @(posedge clk)
-    rq3_out <= \$407 ;
+    o__valid <= \$407 ;
   always @(posedge clk)
-    q_owed <= \$408 ;
-  always @(posedge clk)
-    i__ready <= \$409 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$410 ;
-  always @(posedge clk)
-    rport__addr <= \$411 ;
-  always @(posedge clk)
-    q_stored <= \$412 ;
-  always @(posedge clk)
-    o__valid <= \$413 ;
-  always @(posedge clk)
-    o__payload <= \$414 ;
+    o__payload <= \$408 ;
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_7 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
@@ -16149,716 +16111,672 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$6  = q_owed + \$5 ;
   assign \$7  = o__valid & o__ready;
   assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_10 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 3'h7;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 4'h0 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed(1'h0) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
-  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$39  = rq0_rem > rq0_half_7;
-  assign \$40  = rq0_rem == rq0_half_7;
-  assign \$41  = | rq0_half_7;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) < $signed(8'h82);
-  assign \$50  = $signed(rq0_floor) < $signed(8'h83);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = rq0_tie & rq0_floor[0];
-  assign \$53  = rq0_above | \$52 ;
-  assign \$54  = $signed(rq0_floor) > $signed(9'h081);
-  assign \$55  = $signed(rq0_floor) > $signed(9'h082);
-  assign \$56  = \$53  ? \$54  : \$55 ;
-  assign \$58  = rq1_x0_0 * rq1_m0_0;
-  assign \$59  = rq1_x0_1 * rq1_m0_1;
-  assign \$60  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$61  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$63  = 1'h0 + \$62 ;
-  assign \$65  = \$63  + \$64 ;
-  assign \$67  = $signed(1'h0) + $signed(\$66 );
-  assign \$69  = $signed(\$67 ) + $signed(\$68 );
-  assign \$70  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$71  = $signed(\$70 ) + $signed(rq1_sum1);
-  assign \$73  = rq1_rem > 35'h400000000;
-  assign \$74  = rq1_rem == 35'h400000000;
-  assign \$77  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$78  = rq1_tie & rq1_floor[0];
-  assign \$79  = rq1_above | \$78 ;
-  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(rq1_floor) < $signed(8'h82);
-  assign \$84  = $signed(rq1_floor) < $signed(8'h83);
-  assign \$85  = \$82  ? \$83  : \$84 ;
-  assign \$86  = rq1_tie & rq1_floor[0];
-  assign \$87  = rq1_above | \$86 ;
-  assign \$88  = $signed(rq1_floor) > $signed(9'h081);
-  assign \$89  = $signed(rq1_floor) > $signed(9'h082);
-  assign \$90  = \$87  ? \$88  : \$89 ;
-  assign \$92  = rq2_x0_0 * rq2_m0_0;
-  assign \$93  = rq2_x0_1 * rq2_m0_1;
-  assign \$94  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$95  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$97  = 1'h0 + \$96 ;
-  assign \$99  = \$97  + \$98 ;
-  assign \$101  = $signed(1'h0) + $signed(\$100 );
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$105  = $signed(\$104 ) + $signed(rq2_sum1);
-  assign \$107  = rq2_rem > 35'h400000000;
-  assign \$108  = rq2_rem == 35'h400000000;
-  assign \$111  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$112  = rq2_tie & rq2_floor[0];
-  assign \$113  = rq2_above | \$112 ;
-  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
-  assign \$115  = rq2_tie & rq2_floor[0];
-  assign \$116  = rq2_above | \$115 ;
-  assign \$117  = $signed(rq2_floor) < $signed(8'h82);
-  assign \$118  = $signed(rq2_floor) < $signed(8'h83);
-  assign \$119  = \$116  ? \$117  : \$118 ;
-  assign \$120  = rq2_tie & rq2_floor[0];
-  assign \$121  = rq2_above | \$120 ;
-  assign \$122  = $signed(rq2_floor) > $signed(9'h081);
-  assign \$123  = $signed(rq2_floor) > $signed(9'h082);
-  assign \$124  = \$121  ? \$122  : \$123 ;
-  assign \$126  = rq3_x0_0 * rq3_m0_0;
-  assign \$127  = rq3_x0_1 * rq3_m0_1;
-  assign \$128  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$129  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$131  = 1'h0 + \$130 ;
-  assign \$133  = \$131  + \$132 ;
-  assign \$135  = $signed(1'h0) + $signed(\$134 );
-  assign \$137  = $signed(\$135 ) + $signed(\$136 );
-  assign \$138  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$139  = $signed(\$138 ) + $signed(rq3_sum1);
-  assign \$141  = rq3_rem > 35'h400000000;
-  assign \$142  = rq3_rem == 35'h400000000;
-  assign \$145  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$146  = rq3_tie & rq3_floor[0];
-  assign \$147  = rq3_above | \$146 ;
-  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
-  assign \$149  = rq3_tie & rq3_floor[0];
-  assign \$150  = rq3_above | \$149 ;
-  assign \$151  = $signed(rq3_floor) < $signed(8'h82);
-  assign \$152  = $signed(rq3_floor) < $signed(8'h83);
-  assign \$153  = \$150  ? \$151  : \$152 ;
-  assign \$154  = rq3_tie & rq3_floor[0];
-  assign \$155  = rq3_above | \$154 ;
-  assign \$156  = $signed(rq3_floor) > $signed(9'h081);
-  assign \$157  = $signed(rq3_floor) > $signed(9'h082);
-  assign \$158  = \$155  ? \$156  : \$157 ;
-  assign \$159  = rq0_over ? 8'h7f : rq0_code;
-  assign \$160  = rq0_under ? 8'h80 : \$159 ;
-  assign \$161  = rq1_over ? 8'h7f : rq1_code;
-  assign \$162  = rq1_under ? 8'h80 : \$161 ;
-  assign \$163  = rq2_over ? 8'h7f : rq2_code;
-  assign \$164  = rq2_under ? 8'h80 : \$163 ;
-  assign \$165  = rq3_over ? 8'h7f : rq3_code;
-  assign \$166  = rq3_under ? 8'h80 : \$165 ;
-  assign \$167  = i__valid & i__ready;
-  assign \$168  = o__valid & o__ready;
-  assign \$169  = q_owed < 4'hb;
-  assign \$170  = \$168  ? i__ready : \$169 ;
-  assign \$171  = o__valid & o__ready;
-  assign \$172  = \$171  | i__ready;
-  assign \$173  = \$167  ? \$170  : \$172 ;
-  assign \$174  = ~ o__valid;
-  assign \$175  = \$174  | o__ready;
-  assign \$176  = | q_stored;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = \$175  & \$177 ;
-  assign \$179  = ~ \$178 ;
-  assign \$180  = rq_valid_10 & \$179 ;
-  assign \$181  = \$signature__addr  == 4'ha;
-  assign \$182  = \$signature__addr  + 1'h1;
-  assign \$183  = \$181  ? 5'h00 : \$182 ;
-  assign \$184  = ~ o__valid;
-  assign \$185  = \$184  | o__ready;
-  assign \$186  = | q_stored;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = rport__addr == 4'ha;
-  assign \$189  = rport__addr + 1'h1;
-  assign \$190  = \$188  ? 5'h00 : \$189 ;
-  assign \$191  = ~ o__valid;
-  assign \$192  = \$191  | o__ready;
-  assign \$193  = | q_stored;
-  assign \$194  = ~ \$193 ;
-  assign \$195  = \$192  & \$194 ;
-  assign \$196  = ~ \$195 ;
-  assign \$197  = rq_valid_10 & \$196 ;
-  assign \$198  = q_stored + \$197 ;
-  assign \$199  = ~ o__valid;
-  assign \$200  = \$199  | o__ready;
-  assign \$201  = | q_stored;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = \$198  - \$202 ;
-  assign \$204  = ~ o__valid;
-  assign \$205  = \$204  | o__ready;
-  assign \$206  = | q_stored;
-  assign \$207  = \$206  | rq_valid_10;
-  assign \$208  = | q_stored;
-  assign \$209  = \$208  ? rport__data : q_in;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = group == 3'h7;
+  assign \$11  = group + 1'h1;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$13  = i__valid & i__ready;
+  assign \$18  = rq0_x0_0 * rq0_m0_0;
+  assign \$19  = rq0_x0_1 * rq0_m0_1;
+  assign \$20  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$21  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$23  = 1'h0 + \$22 ;
+  assign \$25  = \$23  + \$24 ;
+  assign \$27  = $signed(1'h0) + $signed(\$26 );
+  assign \$29  = $signed(\$27 ) + $signed(\$28 );
+  assign \$30  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$31  = $signed(\$30 ) + $signed(rq0_sum1);
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$33  = rq0_rem > rq0_half_7;
+  assign \$34  = rq0_rem == rq0_half_7;
+  assign \$35  = | rq0_half_7;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(rq0_floor) < $signed(8'h82);
+  assign \$44  = $signed(rq0_floor) < $signed(8'h83);
+  assign \$45  = \$42  ? \$43  : \$44 ;
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(rq0_floor) > $signed(9'h081);
+  assign \$49  = $signed(rq0_floor) > $signed(9'h082);
+  assign \$50  = \$47  ? \$48  : \$49 ;
+  assign \$52  = rq1_x0_0 * rq1_m0_0;
+  assign \$53  = rq1_x0_1 * rq1_m0_1;
+  assign \$54  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$55  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$57  = 1'h0 + \$56 ;
+  assign \$59  = \$57  + \$58 ;
+  assign \$61  = $signed(1'h0) + $signed(\$60 );
+  assign \$63  = $signed(\$61 ) + $signed(\$62 );
+  assign \$64  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$65  = $signed(\$64 ) + $signed(rq1_sum1);
+  assign \$67  = rq1_rem > 35'h400000000;
+  assign \$68  = rq1_rem == 35'h400000000;
+  assign \$71  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$72  = rq1_tie & rq1_floor[0];
+  assign \$73  = rq1_above | \$72 ;
+  assign \$74  = $signed(\$71 ) + $signed({ 1'h0, \$73  });
+  assign \$75  = rq1_tie & rq1_floor[0];
+  assign \$76  = rq1_above | \$75 ;
+  assign \$77  = $signed(rq1_floor) < $signed(8'h82);
+  assign \$78  = $signed(rq1_floor) < $signed(8'h83);
+  assign \$79  = \$76  ? \$77  : \$78 ;
+  assign \$80  = rq1_tie & rq1_floor[0];
+  assign \$81  = rq1_above | \$80 ;
+  assign \$82  = $signed(rq1_floor) > $signed(9'h081);
+  assign \$83  = $signed(rq1_floor) > $signed(9'h082);
+  assign \$84  = \$81  ? \$82  : \$83 ;
+  assign \$86  = rq2_x0_0 * rq2_m0_0;
+  assign \$87  = rq2_x0_1 * rq2_m0_1;
+  assign \$88  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$89  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$91  = 1'h0 + \$90 ;
+  assign \$93  = \$91  + \$92 ;
+  assign \$95  = $signed(1'h0) + $signed(\$94 );
+  assign \$97  = $signed(\$95 ) + $signed(\$96 );
+  assign \$98  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$99  = $signed(\$98 ) + $signed(rq2_sum1);
+  assign \$101  = rq2_rem > 35'h400000000;
+  assign \$102  = rq2_rem == 35'h400000000;
+  assign \$105  = $signed(3'h5) + $signed(rq2_floor);
+  assign \$106  = rq2_tie & rq2_floor[0];
+  assign \$107  = rq2_above | \$106 ;
+  assign \$108  = $signed(\$105 ) + $signed({ 1'h0, \$107  });
+  assign \$109  = rq2_tie & rq2_floor[0];
+  assign \$110  = rq2_above | \$109 ;
+  assign \$111  = $signed(rq2_floor) < $signed(8'h82);
+  assign \$112  = $signed(rq2_floor) < $signed(8'h83);
+  assign \$113  = \$110  ? \$111  : \$112 ;
+  assign \$114  = rq2_tie & rq2_floor[0];
+  assign \$115  = rq2_above | \$114 ;
+  assign \$116  = $signed(rq2_floor) > $signed(9'h081);
+  assign \$117  = $signed(rq2_floor) > $signed(9'h082);
+  assign \$118  = \$115  ? \$116  : \$117 ;
+  assign \$120  = rq3_x0_0 * rq3_m0_0;
+  assign \$121  = rq3_x0_1 * rq3_m0_1;
+  assign \$122  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$123  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$125  = 1'h0 + \$124 ;
+  assign \$127  = \$125  + \$126 ;
+  assign \$129  = $signed(1'h0) + $signed(\$128 );
+  assign \$131  = $signed(\$129 ) + $signed(\$130 );
+  assign \$132  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$133  = $signed(\$132 ) + $signed(rq3_sum1);
+  assign \$135  = rq3_rem > 35'h400000000;
+  assign \$136  = rq3_rem == 35'h400000000;
+  assign \$139  = $signed(3'h5) + $signed(rq3_floor);
+  assign \$140  = rq3_tie & rq3_floor[0];
+  assign \$141  = rq3_above | \$140 ;
+  assign \$142  = $signed(\$139 ) + $signed({ 1'h0, \$141  });
+  assign \$143  = rq3_tie & rq3_floor[0];
+  assign \$144  = rq3_above | \$143 ;
+  assign \$145  = $signed(rq3_floor) < $signed(8'h82);
+  assign \$146  = $signed(rq3_floor) < $signed(8'h83);
+  assign \$147  = \$144  ? \$145  : \$146 ;
+  assign \$148  = rq3_tie & rq3_floor[0];
+  assign \$149  = rq3_above | \$148 ;
+  assign \$150  = $signed(rq3_floor) > $signed(9'h081);
+  assign \$151  = $signed(rq3_floor) > $signed(9'h082);
+  assign \$152  = \$149  ? \$150  : \$151 ;
+  assign \$153  = rq0_over ? 8'h7f : rq0_code;
+  assign \$154  = rq0_under ? 8'h80 : \$153 ;
+  assign \$155  = rq1_over ? 8'h7f : rq1_code;
+  assign \$156  = rq1_under ? 8'h80 : \$155 ;
+  assign \$157  = rq2_over ? 8'h7f : rq2_code;
+  assign \$158  = rq2_under ? 8'h80 : \$157 ;
+  assign \$159  = rq3_over ? 8'h7f : rq3_code;
+  assign \$160  = rq3_under ? 8'h80 : \$159 ;
+  assign \$161  = i__valid & i__ready;
+  assign \$162  = o__valid & o__ready;
+  assign \$163  = q_owed < 4'hb;
+  assign \$164  = \$162  ? i__ready : \$163 ;
+  assign \$165  = o__valid & o__ready;
+  assign \$166  = \$165  | i__ready;
+  assign \$167  = \$161  ? \$164  : \$166 ;
+  assign \$168  = ~ o__valid;
+  assign \$169  = \$168  | o__ready;
+  assign \$170  = | q_stored;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$signature__en  & \$173 ;
+  assign \$175  = \$signature__addr  == 4'ha;
+  assign \$176  = \$signature__addr  + 1'h1;
+  assign \$177  = \$175  ? 5'h00 : \$176 ;
+  assign \$178  = ~ o__valid;
+  assign \$179  = \$178  | o__ready;
+  assign \$180  = | q_stored;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = rport__addr == 4'ha;
+  assign \$183  = rport__addr + 1'h1;
+  assign \$184  = \$182  ? 5'h00 : \$183 ;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = | q_stored;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$signature__en  & \$190 ;
+  assign \$192  = q_stored + \$191 ;
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = | q_stored;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = \$192  - \$196 ;
+  assign \$198  = ~ o__valid;
+  assign \$199  = \$198  | o__ready;
+  assign \$200  = | q_stored;
+  assign \$201  = \$200  | \$signature__en ;
+  assign \$202  = | q_stored;
+  assign \$203  = \$202  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$210 ;
+    group <= \$204 ;
   always @(posedge clk)
-    rq_valid_1 <= \$211 ;
+    rq_valid_1 <= \$205 ;
   always @(posedge clk)
-    rq_valid_2 <= \$212 ;
+    rq_valid_2 <= \$206 ;
   always @(posedge clk)
-    rq_valid_3 <= \$213 ;
+    rq_valid_3 <= \$207 ;
   always @(posedge clk)
-    rq_valid_4 <= \$214 ;
+    rq_valid_4 <= \$208 ;
   always @(posedge clk)
-    rq_valid_5 <= \$215 ;
+    rq_valid_5 <= \$209 ;
   always @(posedge clk)
-    rq_valid_6 <= \$216 ;
+    rq_valid_6 <= \$210 ;
   always @(posedge clk)
-    rq_valid_7 <= \$217 ;
+    rq_valid_7 <= \$211 ;
   always @(posedge clk)
-    rq_valid_8 <= \$218 ;
+    rq_valid_8 <= \$212 ;
   always @(posedge clk)
-    rq_valid_9 <= \$219 ;
+    rq_valid_9 <= \$213 ;
   always @(posedge clk)
-    rq_valid_10 <= \$220 ;
+    \$signature__en  <= \$214 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$221 ;
+    rq0_mult_1 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$222 ;
+    rq0_mult_2 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$223 ;
+    rq0_mult_3 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$224 ;
+    rq0_mult_4 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$225 ;
+    rq0_mult_5 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$226 ;
+    rq0_mult_6 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$227 ;
+    rq0_mult_7 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$228 ;
+    rq0_mult_8 <= \$222 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$229 ;
+    rq0_mult_9 <= \$223 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$230 ;
+    rq0_shift_1 <= \$224 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$231 ;
+    rq0_shift_2 <= \$225 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$232 ;
+    rq0_shift_3 <= \$226 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$233 ;
+    rq0_shift_4 <= \$227 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$234 ;
+    rq0_shift_5 <= \$228 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$235 ;
+    rq0_shift_6 <= \$229 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$236 ;
+    rq0_shift_7 <= \$230 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$237 ;
+    rq0_shift_8 <= \$231 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$238 ;
+    rq0_shift_9 <= \$232 ;
   always @(posedge clk)
-    rq0_half_1 <= \$239 ;
+    rq0_half_1 <= \$233 ;
   always @(posedge clk)
-    rq0_half_2 <= \$240 ;
+    rq0_half_2 <= \$234 ;
   always @(posedge clk)
-    rq0_half_3 <= \$241 ;
+    rq0_half_3 <= \$235 ;
   always @(posedge clk)
-    rq0_half_4 <= \$242 ;
+    rq0_half_4 <= \$236 ;
   always @(posedge clk)
-    rq0_half_5 <= \$243 ;
+    rq0_half_5 <= \$237 ;
   always @(posedge clk)
-    rq0_half_6 <= \$244 ;
+    rq0_half_6 <= \$238 ;
   always @(posedge clk)
-    rq0_half_7 <= \$245 ;
+    rq0_half_7 <= \$239 ;
   always @(posedge clk)
-    rq0_half_8 <= \$246 ;
+    rq0_half_8 <= \$240 ;
   always @(posedge clk)
-    rq0_half_9 <= \$247 ;
+    rq0_half_9 <= \$241 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$248 ;
+    rq0_mask_1 <= \$242 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$249 ;
+    rq0_mask_2 <= \$243 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$250 ;
+    rq0_mask_3 <= \$244 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$251 ;
+    rq0_mask_4 <= \$245 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$252 ;
+    rq0_mask_5 <= \$246 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$253 ;
+    rq0_mask_6 <= \$247 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$254 ;
+    rq0_mask_7 <= \$248 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$255 ;
+    rq0_mask_8 <= \$249 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$256 ;
+    rq0_mask_9 <= \$250 ;
   always @(posedge clk)
-    rq0_x <= \$257 ;
+    rq0_x <= \$251 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$258 ;
+    rq0_x0_0 <= \$252 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$259 ;
+    rq0_m0_0 <= \$253 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$260 ;
+    rq0_part0_0 <= \$254 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$261 ;
+    rq0_part0_0_r <= \$255 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$262 ;
+    rq0_part0_0_rr <= \$256 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$263 ;
+    rq0_x0_1 <= \$257 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$264 ;
+    rq0_m0_1 <= \$258 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$265 ;
+    rq0_part0_1 <= \$259 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$266 ;
+    rq0_part0_1_r <= \$260 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$267 ;
+    rq0_part0_1_rr <= \$261 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$268 ;
+    rq0_x1_0 <= \$262 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$269 ;
+    rq0_m1_0 <= \$263 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$270 ;
+    rq0_part1_0 <= \$264 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$271 ;
+    rq0_part1_0_r <= \$265 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$272 ;
+    rq0_part1_0_rr <= \$266 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$273 ;
+    rq0_x1_1 <= \$267 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$274 ;
+    rq0_m1_1 <= \$268 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$275 ;
+    rq0_part1_1 <= \$269 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$276 ;
+    rq0_part1_1_r <= \$270 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$277 ;
+    rq0_part1_1_rr <= \$271 ;
   always @(posedge clk)
-    rq0_sum0 <= \$278 ;
+    rq0_sum0 <= \$272 ;
   always @(posedge clk)
-    rq0_sum1 <= \$279 ;
+    rq0_sum1 <= \$273 ;
   always @(posedge clk)
-    rq0_prod <= \$280 ;
+    rq0_prod <= \$274 ;
   always @(posedge clk)
-    rq0_floor <= \$281 ;
+    rq0_floor <= \$275 ;
   always @(posedge clk)
-    rq0_above <= \$282 ;
+    rq0_above <= \$276 ;
   always @(posedge clk)
-    rq0_tie <= \$283 ;
+    rq0_tie <= \$277 ;
   always @(posedge clk)
-    rq0_code <= \$284 ;
+    rq0_code <= \$278 ;
   always @(posedge clk)
-    rq0_under <= \$285 ;
+    rq0_under <= \$279 ;
   always @(posedge clk)
-    rq0_over <= \$286 ;
+    rq0_over <= \$280 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$287 ;
+    rq1_mult_1 <= \$281 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$288 ;
+    rq1_mult_2 <= \$282 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$289 ;
+    rq1_mult_3 <= \$283 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$290 ;
+    rq1_mult_4 <= \$284 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$291 ;
+    rq1_mult_5 <= \$285 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$292 ;
+    rq1_mult_6 <= \$286 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$293 ;
+    rq1_mult_7 <= \$287 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$294 ;
+    rq1_mult_8 <= \$288 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$295 ;
+    rq1_mult_9 <= \$289 ;
   always @(posedge clk)
-    rq1_x <= \$296 ;
+    rq1_x <= \$290 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$297 ;
+    rq1_x0_0 <= \$291 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$298 ;
+    rq1_m0_0 <= \$292 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$299 ;
+    rq1_part0_0 <= \$293 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$300 ;
+    rq1_part0_0_r <= \$294 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$301 ;
+    rq1_part0_0_rr <= \$295 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$302 ;
+    rq1_x0_1 <= \$296 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$303 ;
+    rq1_m0_1 <= \$297 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$304 ;
+    rq1_part0_1 <= \$298 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$305 ;
+    rq1_part0_1_r <= \$299 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$306 ;
+    rq1_part0_1_rr <= \$300 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$307 ;
+    rq1_x1_0 <= \$301 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$308 ;
+    rq1_m1_0 <= \$302 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$309 ;
+    rq1_part1_0 <= \$303 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$310 ;
+    rq1_part1_0_r <= \$304 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$311 ;
+    rq1_part1_0_rr <= \$305 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$312 ;
+    rq1_x1_1 <= \$306 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$313 ;
+    rq1_m1_1 <= \$307 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$314 ;
+    rq1_part1_1 <= \$308 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$315 ;
+    rq1_part1_1_r <= \$309 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$316 ;
+    rq1_part1_1_rr <= \$310 ;
   always @(posedge clk)
-    rq1_sum0 <= \$317 ;
+    rq1_sum0 <= \$311 ;
   always @(posedge clk)
-    rq1_sum1 <= \$318 ;
+    rq1_sum1 <= \$312 ;
   always @(posedge clk)
-    rq1_prod <= \$319 ;
+    rq1_prod <= \$313 ;
   always @(posedge clk)
-    rq1_floor <= \$320 ;
+    rq1_floor <= \$314 ;
   always @(posedge clk)
-    rq1_above <= \$321 ;
+    rq1_above <= \$315 ;
   always @(posedge clk)
-    rq1_tie <= \$322 ;
+    rq1_tie <= \$316 ;
   always @(posedge clk)
-    rq1_code <= \$323 ;
+    rq1_code <= \$317 ;
   always @(posedge clk)
-    rq1_under <= \$324 ;
+    rq1_under <= \$318 ;
   always @(posedge clk)
-    rq1_over <= \$325 ;
+    rq1_over <= \$319 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$326 ;
+    rq2_mult_1 <= \$320 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$327 ;
+    rq2_mult_2 <= \$321 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$328 ;
+    rq2_mult_3 <= \$322 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$329 ;
+    rq2_mult_4 <= \$323 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$330 ;
+    rq2_mult_5 <= \$324 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$331 ;
+    rq2_mult_6 <= \$325 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$332 ;
+    rq2_mult_7 <= \$326 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$333 ;
+    rq2_mult_8 <= \$327 ;
   always @(posedge clk)
-    rq2_mult_9 <= \$334 ;
+    rq2_mult_9 <= \$328 ;
   always @(posedge clk)
-    rq2_x <= \$335 ;
+    rq2_x <= \$329 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$336 ;
+    rq2_x0_0 <= \$330 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$337 ;
+    rq2_m0_0 <= \$331 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$338 ;
+    rq2_part0_0 <= \$332 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$339 ;
+    rq2_part0_0_r <= \$333 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$340 ;
+    rq2_part0_0_rr <= \$334 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$341 ;
+    rq2_x0_1 <= \$335 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$342 ;
+    rq2_m0_1 <= \$336 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$343 ;
+    rq2_part0_1 <= \$337 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$344 ;
+    rq2_part0_1_r <= \$338 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$345 ;
+    rq2_part0_1_rr <= \$339 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$346 ;
+    rq2_x1_0 <= \$340 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$347 ;
+    rq2_m1_0 <= \$341 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$348 ;
+    rq2_part1_0 <= \$342 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$349 ;
+    rq2_part1_0_r <= \$343 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$350 ;
+    rq2_part1_0_rr <= \$344 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$351 ;
+    rq2_x1_1 <= \$345 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$352 ;
+    rq2_m1_1 <= \$346 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$353 ;
+    rq2_part1_1 <= \$347 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$354 ;
+    rq2_part1_1_r <= \$348 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$355 ;
+    rq2_part1_1_rr <= \$349 ;
   always @(posedge clk)
-    rq2_sum0 <= \$356 ;
+    rq2_sum0 <= \$350 ;
   always @(posedge clk)
-    rq2_sum1 <= \$357 ;
+    rq2_sum1 <= \$351 ;
   always @(posedge clk)
-    rq2_prod <= \$358 ;
+    rq2_prod <= \$352 ;
   always @(posedge clk)
-    rq2_floor <= \$359 ;
+    rq2_floor <= \$353 ;
   always @(posedge clk)
-    rq2_above <= \$360 ;
+    rq2_above <= \$354 ;
   always @(posedge clk)
-    rq2_tie <= \$361 ;
+    rq2_tie <= \$355 ;
   always @(posedge clk)
-    rq2_code <= \$362 ;
+    rq2_code <= \$356 ;
   always @(posedge clk)
-    rq2_under <= \$363 ;
+    rq2_under <= \$357 ;
   always @(posedge clk)
-    rq2_over <= \$364 ;
+    rq2_over <= \$358 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$365 ;
+    rq3_mult_1 <= \$359 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$366 ;
+    rq3_mult_2 <= \$360 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$367 ;
+    rq3_mult_3 <= \$361 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$368 ;
+    rq3_mult_4 <= \$362 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$369 ;
+    rq3_mult_5 <= \$363 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$370 ;
+    rq3_mult_6 <= \$364 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$371 ;
+    rq3_mult_7 <= \$365 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$372 ;
+    rq3_mult_8 <= \$366 ;
   always @(posedge clk)
-    rq3_mult_9 <= \$373 ;
+    rq3_mult_9 <= \$367 ;
   always @(posedge clk)
-    rq3_x <= \$374 ;
+    rq3_x <= \$368 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$375 ;
+    rq3_x0_0 <= \$369 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$376 ;
+    rq3_m0_0 <= \$370 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$377 ;
+    rq3_part0_0 <= \$371 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$378 ;
+    rq3_part0_0_r <= \$372 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$379 ;
+    rq3_part0_0_rr <= \$373 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$380 ;
+    rq3_x0_1 <= \$374 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$381 ;
+    rq3_m0_1 <= \$375 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$382 ;
+    rq3_part0_1 <= \$376 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$383 ;
+    rq3_part0_1_r <= \$377 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$384 ;
+    rq3_part0_1_rr <= \$378 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$385 ;
+    rq3_x1_0 <= \$379 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$386 ;
+    rq3_m1_0 <= \$380 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$387 ;
+    rq3_part1_0 <= \$381 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$388 ;
+    rq3_part1_0_r <= \$382 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$389 ;
+    rq3_part1_0_rr <= \$383 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$390 ;
+    rq3_x1_1 <= \$384 ;
+  always @(posedge clk)
+    rq3_m1_1 <= \$385 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$386 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$387 ;
+  always @(posedge clk)
+    rq3_part1_1_rr <= \$388 ;
+  always @(posedge clk)
+    rq3_sum0 <= \$389 ;
+  always @(posedge clk)
+    rq3_sum1 <= \$390 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$391  = rq3_mult_1[24:17];
+    \$392  = \$134 ;
     if (rst) begin
-      \$391  = 8'h00;
+      \$392  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$392  = \$129 ;
+    \$393  = \$135 ;
     if (rst) begin
-      \$392  = 14'h0000;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$393  = rq3_part1_1;
+    \$394  = \$138 ;
     if (rst) begin
-      \$393  = 14'h0000;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = rq3_part1_1_r;
+    \$395  = \$142 [7:0];
     if (rst) begin
-      \$394  = 14'h0000;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$395  = \$133 [47:0];
+    \$396  = \$147 ;
     if (rst) begin
-      \$395  = 48'h000000000000;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$396  = \$137 [47:0];
+    \$397  = \$152 ;
     if (rst) begin
-      \$396  = 48'h000000000000;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$397  = \$139 [47:0];
+    \$398  = \$154 ;
     if (rst) begin
-      \$397  = 48'h000000000000;
+      \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$398  = \$140 ;
+    \$399  = \$156 ;
     if (rst) begin
-      \$398  = 48'h000000000000;
+      \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$399  = \$141 ;
+    \$400  = \$158 ;
     if (rst) begin
-      \$399  = 1'h0;
+      \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$400  = \$144 ;
-    if (rst) begin
-      \$400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$401  = \$148 [7:0];
+    \$401  = \$160 ;
     if (rst) begin
       \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$402  = \$153 ;
+    \$402  = \$8 [3:0];
     if (rst) begin
-      \$402  = 1'h0;
+      \$402  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$403  = \$158 ;
+    \$403  = \$167 ;
     if (rst) begin
-      \$403  = 1'h0;
+      \$403  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$404  = \$160 ;
+    \$404  = \$signature__addr ;
+    if (\$174 ) begin
+      \$404  = \$177 [3:0];
+    end
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$405  = \$162 ;
+    \$405  = rport__addr;
+    if (\$181 ) begin
+      \$405  = \$184 [3:0];
+    end
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$406  = \$164 ;
+    \$406  = \$197 [3:0];
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$407  = \$166 ;
+    \$407  = o__valid;
+    if (\$199 ) begin
+      \$407  = \$201 ;
+    end
     if (rst) begin
-      \$407  = 8'h00;
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$408  = \$8 [3:0];
-    if (rst) begin
-      \$408  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$409  = \$173 ;
-    if (rst) begin
-      \$409  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$410  = \$signature__addr ;
-    if (\$180 ) begin
-      \$410  = \$183 [3:0];
+    \$408  = o__payload;
+    if (\$199 ) begin
+      \$408  = \$203 ;
     end
     if (rst) begin
-      \$410  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$411  = rport__addr;
-    if (\$187 ) begin
-      \$411  = \$190 [3:0];
-    end
-    if (rst) begin
-      \$411  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$412  = \$203 [3:0];
-    if (rst) begin
-      \$412  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$413  = o__valid;
-    if (\$205 ) begin
-      \$413  = \$207 ;
-    end
-    if (rst) begin
-      \$413  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$414  = o__payload;
-    if (\$205 ) begin
-      \$414  = \$209 ;
-    end
-    if (rst) begin
-      \$414  = 32'd0;
+      \$408  = 32'd0;
     end
   end
   always @* begin
@@ -16866,21 +16784,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$20  = 25'h1159cbc;
+          \$14  = 25'h1159cbc;
       3'h1:
-          \$20  = 25'h160b082;
+          \$14  = 25'h160b082;
       3'h2:
-          \$20  = 25'h1572e43;
+          \$14  = 25'h1572e43;
       3'h3:
-          \$20  = 25'h13649e8;
+          \$14  = 25'h13649e8;
       3'h4:
-          \$20  = 25'h13b2c9f;
+          \$14  = 25'h13b2c9f;
       3'h5:
-          \$20  = 25'h178abe0;
+          \$14  = 25'h178abe0;
       3'h6:
-          \$20  = 25'h1519840;
+          \$14  = 25'h1519840;
       3'h7:
-          \$20  = 25'h1f7a684;
+          \$14  = 25'h1f7a684;
     endcase
   end
   always @* begin
@@ -16888,21 +16806,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$21  = 6'h23;
+          \$15  = 6'h23;
       3'h1:
-          \$21  = 6'h23;
+          \$15  = 6'h23;
       3'h2:
-          \$21  = 6'h23;
+          \$15  = 6'h23;
       3'h3:
-          \$21  = 6'h23;
+          \$15  = 6'h23;
       3'h4:
-          \$21  = 6'h23;
+          \$15  = 6'h23;
       3'h5:
-          \$21  = 6'h23;
+          \$15  = 6'h23;
       3'h6:
-          \$21  = 6'h23;
+          \$15  = 6'h23;
       3'h7:
-          \$21  = 6'h24;
+          \$15  = 6'h24;
     endcase
   end
   always @* begin
@@ -16910,21 +16828,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$22  = 36'h400000000;
+          \$16  = 36'h400000000;
       3'h1:
-          \$22  = 36'h400000000;
+          \$16  = 36'h400000000;
       3'h2:
-          \$22  = 36'h400000000;
+          \$16  = 36'h400000000;
       3'h3:
-          \$22  = 36'h400000000;
+          \$16  = 36'h400000000;
       3'h4:
-          \$22  = 36'h400000000;
+          \$16  = 36'h400000000;
       3'h5:
-          \$22  = 36'h400000000;
+          \$16  = 36'h400000000;
       3'h6:
-          \$22  = 36'h400000000;
+          \$16  = 36'h400000000;
       3'h7:
-          \$22  = 36'h800000000;
+          \$16  = 36'h800000000;
     endcase
   end
   always @* begin
@@ -16932,21 +16850,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$23  = 36'h7ffffffff;
+          \$17  = 36'h7ffffffff;
       3'h1:
-          \$23  = 36'h7ffffffff;
+          \$17  = 36'h7ffffffff;
       3'h2:
-          \$23  = 36'h7ffffffff;
+          \$17  = 36'h7ffffffff;
       3'h3:
-          \$23  = 36'h7ffffffff;
+          \$17  = 36'h7ffffffff;
       3'h4:
-          \$23  = 36'h7ffffffff;
+          \$17  = 36'h7ffffffff;
       3'h5:
-          \$23  = 36'h7ffffffff;
+          \$17  = 36'h7ffffffff;
       3'h6:
-          \$23  = 36'h7ffffffff;
+          \$17  = 36'h7ffffffff;
       3'h7:
-          \$23  = 36'hfffffffff;
+          \$17  = 36'hfffffffff;
     endcase
   end
   always @* begin
@@ -16954,21 +16872,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$57  = 25'h17a8cde;
+          \$51  = 25'h17a8cde;
       3'h1:
-          \$57  = 25'h1d0c89f;
+          \$51  = 25'h1d0c89f;
       3'h2:
-          \$57  = 25'h1931a08;
+          \$51  = 25'h1931a08;
       3'h3:
-          \$57  = 25'h14ff41d;
+          \$51  = 25'h14ff41d;
       3'h4:
-          \$57  = 25'h186a361;
+          \$51  = 25'h186a361;
       3'h5:
-          \$57  = 25'h12151b8;
+          \$51  = 25'h12151b8;
       3'h6:
-          \$57  = 25'h11d254d;
+          \$51  = 25'h11d254d;
       3'h7:
-          \$57  = 25'h109eeaf;
+          \$51  = 25'h109eeaf;
     endcase
   end
   always @* begin
@@ -16976,21 +16894,21 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$91  = 25'h1481b24;
+          \$85  = 25'h1481b24;
       3'h1:
-          \$91  = 25'h134bafa;
+          \$85  = 25'h134bafa;
       3'h2:
-          \$91  = 25'h1805606;
+          \$85  = 25'h1805606;
       3'h3:
-          \$91  = 25'h172ff59;
+          \$85  = 25'h172ff59;
       3'h4:
-          \$91  = 25'h18a16e7;
+          \$85  = 25'h18a16e7;
       3'h5:
-          \$91  = 25'h15de1ba;
+          \$85  = 25'h15de1ba;
       3'h6:
-          \$91  = 25'h1be4a43;
+          \$85  = 25'h1be4a43;
       3'h7:
-          \$91  = 25'h15ee734;
+          \$85  = 25'h15ee734;
     endcase
   end
   always @* begin
@@ -16998,1291 +16916,1340 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
-          \$125  = 25'h163d374;
+          \$119  = 25'h163d374;
       3'h1:
-          \$125  = 25'h14e5d33;
+          \$119  = 25'h14e5d33;
       3'h2:
-          \$125  = 25'h1758aca;
+          \$119  = 25'h1758aca;
       3'h3:
-          \$125  = 25'h17cdb8c;
+          \$119  = 25'h17cdb8c;
       3'h4:
-          \$125  = 25'h102438f;
+          \$119  = 25'h102438f;
       3'h5:
-          \$125  = 25'h14d9907;
+          \$119  = 25'h14d9907;
       3'h6:
-          \$125  = 25'h15bef06;
+          \$119  = 25'h15bef06;
       3'h7:
-          \$125  = 25'h1521e58;
+          \$119  = 25'h1521e58;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = group;
-    if (\$15 ) begin
-      \$210  = \$18 [2:0];
+    \$204  = group;
+    if (\$9 ) begin
+      \$204  = \$12 [2:0];
     end
     if (rst) begin
-      \$210  = 3'h0;
+      \$204  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = \$19 ;
+    \$205  = \$13 ;
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$206  = rq_valid_1;
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$207  = rq_valid_2;
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$208  = rq_valid_3;
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$209  = rq_valid_4;
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$210  = rq_valid_5;
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$211  = rq_valid_6;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = rq_valid_1;
+    \$212  = rq_valid_7;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = rq_valid_2;
+    \$213  = rq_valid_8;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = rq_valid_3;
+    \$214  = rq_valid_9;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = rq_valid_4;
+    \$215  = \$14 ;
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = rq_valid_5;
+    \$216  = rq0_mult_1;
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = rq_valid_6;
+    \$217  = rq0_mult_2;
     if (rst) begin
-      \$217  = 1'h0;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = rq_valid_7;
+    \$218  = rq0_mult_3;
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = rq_valid_8;
+    \$219  = rq0_mult_4;
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = rq_valid_9;
+    \$220  = rq0_mult_5;
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = \$20 ;
+    \$221  = rq0_mult_6;
     if (rst) begin
       \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = rq0_mult_1;
+    \$222  = rq0_mult_7;
     if (rst) begin
       \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = rq0_mult_2;
+    \$223  = rq0_mult_8;
     if (rst) begin
       \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = rq0_mult_3;
+    \$224  = \$15 ;
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = rq0_mult_4;
+    \$225  = rq0_shift_1;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = rq0_mult_5;
+    \$226  = rq0_shift_2;
     if (rst) begin
-      \$226  = 25'h0000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = rq0_mult_6;
+    \$227  = rq0_shift_3;
     if (rst) begin
-      \$227  = 25'h0000000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = rq0_mult_7;
+    \$228  = rq0_shift_4;
     if (rst) begin
-      \$228  = 25'h0000000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = rq0_mult_8;
+    \$229  = rq0_shift_5;
     if (rst) begin
-      \$229  = 25'h0000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = \$21 ;
+    \$230  = rq0_shift_6;
     if (rst) begin
       \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = rq0_shift_1;
+    \$231  = rq0_shift_7;
     if (rst) begin
       \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = rq0_shift_2;
+    \$232  = rq0_shift_8;
     if (rst) begin
       \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = rq0_shift_3;
+    \$233  = \$16 ;
     if (rst) begin
-      \$233  = 6'h00;
+      \$233  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = rq0_shift_4;
+    \$234  = rq0_half_1;
     if (rst) begin
-      \$234  = 6'h00;
+      \$234  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$235  = rq0_shift_5;
+    \$235  = rq0_half_2;
     if (rst) begin
-      \$235  = 6'h00;
+      \$235  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$236  = rq0_shift_6;
+    \$236  = rq0_half_3;
     if (rst) begin
-      \$236  = 6'h00;
+      \$236  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$237  = rq0_shift_7;
+    \$237  = rq0_half_4;
     if (rst) begin
-      \$237  = 6'h00;
+      \$237  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$238  = rq0_shift_8;
+    \$238  = rq0_half_5;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$239  = \$22 ;
+    \$239  = rq0_half_6;
     if (rst) begin
       \$239  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$240  = rq0_half_1;
+    \$240  = rq0_half_7;
     if (rst) begin
       \$240  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$241  = rq0_half_2;
+    \$241  = rq0_half_8;
     if (rst) begin
       \$241  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$242  = rq0_half_3;
+    \$242  = \$17 ;
     if (rst) begin
       \$242  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$243  = rq0_half_4;
+    \$243  = rq0_mask_1;
     if (rst) begin
       \$243  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$244  = rq0_half_5;
+    \$244  = rq0_mask_2;
     if (rst) begin
       \$244  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$245  = rq0_half_6;
+    \$245  = rq0_mask_3;
     if (rst) begin
       \$245  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$246  = rq0_half_7;
+    \$246  = rq0_mask_4;
     if (rst) begin
       \$246  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$247  = rq0_half_8;
+    \$247  = rq0_mask_5;
     if (rst) begin
       \$247  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$248  = \$23 ;
+    \$248  = rq0_mask_6;
     if (rst) begin
       \$248  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$249  = rq0_mask_1;
+    \$249  = rq0_mask_7;
     if (rst) begin
       \$249  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$250  = rq0_mask_2;
+    \$250  = rq0_mask_8;
     if (rst) begin
       \$250  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$251  = rq0_mask_3;
+    \$251  = i__payload[22:0];
     if (rst) begin
-      \$251  = 36'h000000000;
+      \$251  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$252  = rq0_mask_4;
+    \$252  = rq0_x[16:0];
     if (rst) begin
-      \$252  = 36'h000000000;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$253  = rq0_mask_5;
+    \$253  = rq0_mult_1[16:0];
     if (rst) begin
-      \$253  = 36'h000000000;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$254  = rq0_mask_6;
+    \$254  = \$18 ;
     if (rst) begin
-      \$254  = 36'h000000000;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$255  = rq0_mask_7;
+    \$255  = rq0_part0_0;
     if (rst) begin
-      \$255  = 36'h000000000;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$256  = rq0_mask_8;
+    \$256  = rq0_part0_0_r;
     if (rst) begin
-      \$256  = 36'h000000000;
+      \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$257  = i__payload[22:0];
+    \$257  = rq0_x[16:0];
     if (rst) begin
-      \$257  = 23'h000000;
+      \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$258  = rq0_x[16:0];
+    \$258  = rq0_mult_1[24:17];
     if (rst) begin
-      \$258  = 17'h00000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$259  = rq0_mult_1[16:0];
+    \$259  = \$19 ;
     if (rst) begin
-      \$259  = 17'h00000;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$260  = \$24 ;
+    \$260  = rq0_part0_1;
     if (rst) begin
-      \$260  = 34'h000000000;
+      \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$261  = rq0_part0_0;
+    \$261  = rq0_part0_1_r;
     if (rst) begin
-      \$261  = 34'h000000000;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$262  = rq0_part0_0_r;
+    \$262  = rq0_x[22:17];
     if (rst) begin
-      \$262  = 34'h000000000;
+      \$262  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$263  = rq0_x[16:0];
+    \$263  = rq0_mult_1[16:0];
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$264  = rq0_mult_1[24:17];
+    \$264  = \$20 ;
     if (rst) begin
-      \$264  = 8'h00;
+      \$264  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$265  = \$25 ;
+    \$265  = rq0_part1_0;
     if (rst) begin
-      \$265  = 25'h0000000;
+      \$265  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$266  = rq0_part0_1;
+    \$266  = rq0_part1_0_r;
     if (rst) begin
-      \$266  = 25'h0000000;
+      \$266  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$267  = rq0_part0_1_r;
+    \$267  = rq0_x[22:17];
     if (rst) begin
-      \$267  = 25'h0000000;
+      \$267  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$268  = rq0_x[22:17];
+    \$268  = rq0_mult_1[24:17];
     if (rst) begin
-      \$268  = 6'h00;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$269  = rq0_mult_1[16:0];
+    \$269  = \$21 ;
     if (rst) begin
-      \$269  = 17'h00000;
+      \$269  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$270  = \$26 ;
+    \$270  = rq0_part1_1;
     if (rst) begin
-      \$270  = 23'h000000;
+      \$270  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = rq0_part1_0;
+    \$271  = rq0_part1_1_r;
     if (rst) begin
-      \$271  = 23'h000000;
+      \$271  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = rq0_part1_0_r;
+    \$272  = \$25 [47:0];
     if (rst) begin
-      \$272  = 23'h000000;
+      \$272  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = rq0_x[22:17];
+    \$273  = \$29 [47:0];
     if (rst) begin
-      \$273  = 6'h00;
+      \$273  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = rq0_mult_1[24:17];
+    \$274  = \$31 [47:0];
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$275  = \$27 ;
+    \$275  = \$32 ;
     if (rst) begin
-      \$275  = 14'h0000;
+      \$275  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = rq0_part1_1;
+    \$276  = \$33 ;
     if (rst) begin
-      \$276  = 14'h0000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$277  = rq0_part1_1_r;
+    \$277  = \$36 ;
     if (rst) begin
-      \$277  = 14'h0000;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = \$31 [47:0];
+    \$278  = \$40 [7:0];
     if (rst) begin
-      \$278  = 48'h000000000000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$279  = \$35 [47:0];
+    \$279  = \$45 ;
     if (rst) begin
-      \$279  = 48'h000000000000;
+      \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$280  = \$37 [47:0];
+    \$280  = \$50 ;
     if (rst) begin
-      \$280  = 48'h000000000000;
+      \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$281  = \$38 ;
+    \$281  = \$51 ;
     if (rst) begin
-      \$281  = 48'h000000000000;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$282  = \$39 ;
+    \$282  = rq1_mult_1;
     if (rst) begin
-      \$282  = 1'h0;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$283  = \$42 ;
+    \$283  = rq1_mult_2;
     if (rst) begin
-      \$283  = 1'h0;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$284  = \$46 [7:0];
+    \$284  = rq1_mult_3;
     if (rst) begin
-      \$284  = 8'h00;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$285  = \$51 ;
+    \$285  = rq1_mult_4;
     if (rst) begin
-      \$285  = 1'h0;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$286  = \$56 ;
+    \$286  = rq1_mult_5;
     if (rst) begin
-      \$286  = 1'h0;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$287  = \$57 ;
+    \$287  = rq1_mult_6;
     if (rst) begin
       \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$288  = rq1_mult_1;
+    \$288  = rq1_mult_7;
     if (rst) begin
       \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$289  = rq1_mult_2;
+    \$289  = rq1_mult_8;
     if (rst) begin
       \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$290  = rq1_mult_3;
+    \$290  = i__payload[45:23];
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$290  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$291  = rq1_mult_4;
+    \$291  = rq1_x[16:0];
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$292  = rq1_mult_5;
+    \$292  = rq1_mult_1[16:0];
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$293  = rq1_mult_6;
+    \$293  = \$52 ;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$293  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$294  = rq1_mult_7;
+    \$294  = rq1_part0_0;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$295  = rq1_mult_8;
+    \$295  = rq1_part0_0_r;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$296  = i__payload[45:23];
+    \$296  = rq1_x[16:0];
     if (rst) begin
-      \$296  = 23'h000000;
+      \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$297  = rq1_x[16:0];
+    \$297  = rq1_mult_1[24:17];
     if (rst) begin
-      \$297  = 17'h00000;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$298  = rq1_mult_1[16:0];
+    \$298  = \$53 ;
     if (rst) begin
-      \$298  = 17'h00000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$299  = \$58 ;
+    \$299  = rq1_part0_1;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$300  = rq1_part0_0;
+    \$300  = rq1_part0_1_r;
     if (rst) begin
-      \$300  = 34'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$301  = rq1_part0_0_r;
+    \$301  = rq1_x[22:17];
     if (rst) begin
-      \$301  = 34'h000000000;
+      \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$302  = rq1_x[16:0];
+    \$302  = rq1_mult_1[16:0];
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$303  = rq1_mult_1[24:17];
+    \$303  = \$54 ;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$304  = \$59 ;
+    \$304  = rq1_part1_0;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$304  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$305  = rq1_part0_1;
+    \$305  = rq1_part1_0_r;
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$305  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$306  = rq1_part0_1_r;
+    \$306  = rq1_x[22:17];
     if (rst) begin
-      \$306  = 25'h0000000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$307  = rq1_x[22:17];
+    \$307  = rq1_mult_1[24:17];
     if (rst) begin
-      \$307  = 6'h00;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$308  = rq1_mult_1[16:0];
+    \$308  = \$55 ;
     if (rst) begin
-      \$308  = 17'h00000;
+      \$308  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$309  = \$60 ;
+    \$309  = rq1_part1_1;
     if (rst) begin
-      \$309  = 23'h000000;
+      \$309  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$310  = rq1_part1_0;
+    \$310  = rq1_part1_1_r;
     if (rst) begin
-      \$310  = 23'h000000;
+      \$310  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$311  = rq1_part1_0_r;
+    \$311  = \$59 [47:0];
     if (rst) begin
-      \$311  = 23'h000000;
+      \$311  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$312  = rq1_x[22:17];
+    \$312  = \$63 [47:0];
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$313  = rq1_mult_1[24:17];
+    \$313  = \$65 [47:0];
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$314  = \$61 ;
+    \$314  = \$66 ;
     if (rst) begin
-      \$314  = 14'h0000;
+      \$314  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$315  = rq1_part1_1;
+    \$315  = \$67 ;
     if (rst) begin
-      \$315  = 14'h0000;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$316  = rq1_part1_1_r;
+    \$316  = \$70 ;
     if (rst) begin
-      \$316  = 14'h0000;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$317  = \$65 [47:0];
+    \$317  = \$74 [7:0];
     if (rst) begin
-      \$317  = 48'h000000000000;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$318  = \$69 [47:0];
+    \$318  = \$79 ;
     if (rst) begin
-      \$318  = 48'h000000000000;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$319  = \$71 [47:0];
+    \$319  = \$84 ;
     if (rst) begin
-      \$319  = 48'h000000000000;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$320  = \$72 ;
+    \$320  = \$85 ;
     if (rst) begin
-      \$320  = 48'h000000000000;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$321  = \$73 ;
+    \$321  = rq2_mult_1;
     if (rst) begin
-      \$321  = 1'h0;
+      \$321  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$322  = \$76 ;
+    \$322  = rq2_mult_2;
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$323  = \$80 [7:0];
+    \$323  = rq2_mult_3;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$324  = \$85 ;
+    \$324  = rq2_mult_4;
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$325  = \$90 ;
+    \$325  = rq2_mult_5;
     if (rst) begin
-      \$325  = 1'h0;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$326  = \$91 ;
+    \$326  = rq2_mult_6;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$327  = rq2_mult_1;
+    \$327  = rq2_mult_7;
     if (rst) begin
       \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$328  = rq2_mult_2;
+    \$328  = rq2_mult_8;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$329  = rq2_mult_3;
+    \$329  = i__payload[68:46];
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$329  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$330  = rq2_mult_4;
+    \$330  = rq2_x[16:0];
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$331  = rq2_mult_5;
+    \$331  = rq2_mult_1[16:0];
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$332  = rq2_mult_6;
+    \$332  = \$86 ;
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$332  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$333  = rq2_mult_7;
+    \$333  = rq2_part0_0;
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$334  = rq2_mult_8;
+    \$334  = rq2_part0_0_r;
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$335  = i__payload[68:46];
+    \$335  = rq2_x[16:0];
     if (rst) begin
-      \$335  = 23'h000000;
+      \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$336  = rq2_x[16:0];
+    \$336  = rq2_mult_1[24:17];
     if (rst) begin
-      \$336  = 17'h00000;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$337  = rq2_mult_1[16:0];
+    \$337  = \$87 ;
     if (rst) begin
-      \$337  = 17'h00000;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = \$92 ;
+    \$338  = rq2_part0_1;
     if (rst) begin
-      \$338  = 34'h000000000;
+      \$338  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = rq2_part0_0;
+    \$339  = rq2_part0_1_r;
     if (rst) begin
-      \$339  = 34'h000000000;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = rq2_part0_0_r;
+    \$340  = rq2_x[22:17];
     if (rst) begin
-      \$340  = 34'h000000000;
+      \$340  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = rq2_x[16:0];
+    \$341  = rq2_mult_1[16:0];
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = rq2_mult_1[24:17];
+    \$342  = \$88 ;
     if (rst) begin
-      \$342  = 8'h00;
+      \$342  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = \$93 ;
+    \$343  = rq2_part1_0;
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$343  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = rq2_part0_1;
+    \$344  = rq2_part1_0_r;
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$344  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = rq2_part0_1_r;
+    \$345  = rq2_x[22:17];
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = rq2_x[22:17];
+    \$346  = rq2_mult_1[24:17];
     if (rst) begin
-      \$346  = 6'h00;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = rq2_mult_1[16:0];
+    \$347  = \$89 ;
     if (rst) begin
-      \$347  = 17'h00000;
+      \$347  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = \$94 ;
+    \$348  = rq2_part1_1;
     if (rst) begin
-      \$348  = 23'h000000;
+      \$348  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = rq2_part1_0;
+    \$349  = rq2_part1_1_r;
     if (rst) begin
-      \$349  = 23'h000000;
+      \$349  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = rq2_part1_0_r;
+    \$350  = \$93 [47:0];
     if (rst) begin
-      \$350  = 23'h000000;
+      \$350  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = rq2_x[22:17];
+    \$351  = \$97 [47:0];
     if (rst) begin
-      \$351  = 6'h00;
+      \$351  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = rq2_mult_1[24:17];
+    \$352  = \$99 [47:0];
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = \$95 ;
+    \$353  = \$100 ;
     if (rst) begin
-      \$353  = 14'h0000;
+      \$353  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = rq2_part1_1;
+    \$354  = \$101 ;
     if (rst) begin
-      \$354  = 14'h0000;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = rq2_part1_1_r;
+    \$355  = \$104 ;
     if (rst) begin
-      \$355  = 14'h0000;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = \$99 [47:0];
+    \$356  = \$108 [7:0];
     if (rst) begin
-      \$356  = 48'h000000000000;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = \$103 [47:0];
+    \$357  = \$113 ;
     if (rst) begin
-      \$357  = 48'h000000000000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = \$105 [47:0];
+    \$358  = \$118 ;
     if (rst) begin
-      \$358  = 48'h000000000000;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = \$106 ;
+    \$359  = \$119 ;
     if (rst) begin
-      \$359  = 48'h000000000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = \$107 ;
+    \$360  = rq3_mult_1;
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = \$110 ;
+    \$361  = rq3_mult_2;
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = \$114 [7:0];
+    \$362  = rq3_mult_3;
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = \$119 ;
+    \$363  = rq3_mult_4;
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = \$124 ;
+    \$364  = rq3_mult_5;
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = \$125 ;
+    \$365  = rq3_mult_6;
     if (rst) begin
       \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = rq3_mult_1;
+    \$366  = rq3_mult_7;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = rq3_mult_2;
+    \$367  = rq3_mult_8;
     if (rst) begin
       \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = rq3_mult_3;
+    \$368  = i__payload[91:69];
     if (rst) begin
-      \$368  = 25'h0000000;
+      \$368  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = rq3_mult_4;
+    \$369  = rq3_x[16:0];
     if (rst) begin
-      \$369  = 25'h0000000;
+      \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = rq3_mult_5;
+    \$370  = rq3_mult_1[16:0];
     if (rst) begin
-      \$370  = 25'h0000000;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = rq3_mult_6;
+    \$371  = \$120 ;
     if (rst) begin
-      \$371  = 25'h0000000;
+      \$371  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = rq3_mult_7;
+    \$372  = rq3_part0_0;
     if (rst) begin
-      \$372  = 25'h0000000;
+      \$372  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = rq3_mult_8;
+    \$373  = rq3_part0_0_r;
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$373  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = i__payload[91:69];
+    \$374  = rq3_x[16:0];
     if (rst) begin
-      \$374  = 23'h000000;
+      \$374  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = rq3_x[16:0];
+    \$375  = rq3_mult_1[24:17];
     if (rst) begin
-      \$375  = 17'h00000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = rq3_mult_1[16:0];
+    \$376  = \$121 ;
     if (rst) begin
-      \$376  = 17'h00000;
+      \$376  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = \$126 ;
+    \$377  = rq3_part0_1;
     if (rst) begin
-      \$377  = 34'h000000000;
+      \$377  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = rq3_part0_0;
+    \$378  = rq3_part0_1_r;
     if (rst) begin
-      \$378  = 34'h000000000;
+      \$378  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = rq3_part0_0_r;
+    \$379  = rq3_x[22:17];
     if (rst) begin
-      \$379  = 34'h000000000;
+      \$379  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = rq3_x[16:0];
+    \$380  = rq3_mult_1[16:0];
     if (rst) begin
       \$380  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = rq3_mult_1[24:17];
+    \$381  = \$122 ;
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = \$127 ;
+    \$382  = rq3_part1_0;
     if (rst) begin
-      \$382  = 25'h0000000;
+      \$382  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = rq3_part0_1;
+    \$383  = rq3_part1_0_r;
     if (rst) begin
-      \$383  = 25'h0000000;
+      \$383  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = rq3_part0_1_r;
+    \$384  = rq3_x[22:17];
     if (rst) begin
-      \$384  = 25'h0000000;
+      \$384  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = rq3_x[22:17];
+    \$385  = rq3_mult_1[24:17];
     if (rst) begin
-      \$385  = 6'h00;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = rq3_mult_1[16:0];
+    \$386  = \$123 ;
     if (rst) begin
-      \$386  = 17'h00000;
+      \$386  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$387  = \$128 ;
+    \$387  = rq3_part1_1;
     if (rst) begin
-      \$387  = 23'h000000;
+      \$387  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = rq3_part1_0;
+    \$388  = rq3_part1_1_r;
     if (rst) begin
-      \$388  = 23'h000000;
+      \$388  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = rq3_part1_0_r;
+    \$389  = \$127 [47:0];
     if (rst) begin
-      \$389  = 23'h000000;
+      \$389  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = rq3_x[22:17];
+    \$390  = \$131 [47:0];
     if (rst) begin
-      \$390  = 6'h00;
+      \$390  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$391  = \$133 [47:0];
+    if (rst) begin
+      \$391  = 48'h000000000000;
     end
   end
   assign q_room = i__ready;
@@ -18291,6 +18258,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \port__addr$15  = \$3 [7:0];
   assign \port__addr$17  = \$4 [7:0];
   assign q_owed_next = \$8 [3:0];
+  assign rq_valid_10 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -18310,37 +18278,37 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign q_in[23:16] = \port__data$22 ;
   assign q_in[15:8] = \port__data$21 ;
   assign q_in[7:0] = port__data;
-  assign \$143  = 1'h1;
   assign rq1_rem[47:35] = 13'h0000;
   assign rq1_rem[34:0] = rq1_prod[34:0];
   assign rq2_rem[47:35] = 13'h0000;
   assign rq2_rem[34:0] = rq2_prod[34:0];
   assign rq3_rem[47:35] = 13'h0000;
   assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$62  = { 1'h0, rq1_part0_0_rr };
-  assign \$64  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$66  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$68  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$72  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$75  = 1'h1;
-  assign \$76  = \$74 ;
-  assign \$96  = { 1'h0, rq2_part0_0_rr };
-  assign \$98  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$100  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$102  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$106  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$109  = 1'h1;
-  assign \$110  = \$108 ;
-  assign \$130  = { 1'h0, rq3_part0_0_rr };
-  assign \$132  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$134  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$136  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$140  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$144  = \$142 ;
+  assign \$22  = { 1'h0, rq0_part0_0_rr };
+  assign \$24  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$26  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$56  = { 1'h0, rq1_part0_0_rr };
+  assign \$58  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$60  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$62  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$66  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
+  assign \$69  = 1'h1;
+  assign \$70  = \$68 ;
+  assign \$90  = { 1'h0, rq2_part0_0_rr };
+  assign \$92  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$94  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$96  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$100  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
+  assign \$103  = 1'h1;
+  assign \$104  = \$102 ;
+  assign \$124  = { 1'h0, rq3_part0_0_rr };
+  assign \$126  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$128  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$130  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$134  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
+  assign \$137  = 1'h1;
+  assign \$138  = \$136 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -18348,76 +18316,68 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg [3:0] \$103 ;
-  reg [31:0] \$104 ;
-  reg [6:0] \$105 ;
-  reg [31:0] \$106 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [8:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [8:0] \$106 ;
   reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
+  reg [8:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [22:0] \$118 ;
+  reg \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [22:0] \$127 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg [3:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [3:0] \$126 ;
+  reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg [3:0] \$131 ;
+  reg [3:0] \$130 ;
+  reg \$131 ;
   reg \$132 ;
   reg \$133 ;
-  reg \$134 ;
-  reg [3:0] \$135 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
   reg \$136 ;
   reg \$137 ;
-  reg \$138 ;
-  reg [3:0] \$139 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg \$142 ;
-  reg [3:0] \$143 ;
+  reg [3:0] \$142 ;
+  reg \$143 ;
   reg \$144 ;
   reg \$145 ;
-  reg \$146 ;
-  reg [3:0] \$147 ;
+  reg [3:0] \$146 ;
+  reg [22:0] \$147 ;
   reg \$148 ;
-  reg \$149 ;
+  reg [3:0] \$149 ;
   wire [16:0] \$15 ;
   reg \$150 ;
   reg [3:0] \$151 ;
-  reg \$152 ;
-  reg \$153 ;
+  reg [3:0] \$152 ;
+  reg [3:0] \$153 ;
   reg \$154 ;
-  reg [3:0] \$155 ;
-  reg [22:0] \$156 ;
-  reg [3:0] \$157 ;
-  reg \$158 ;
-  reg [2:0] \$159 ;
+  reg [22:0] \$155 ;
   wire [16:0] \$16 ;
-  reg [2:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg \$162 ;
-  reg [22:0] \$163 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
@@ -18440,16 +18400,16 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [3:0] \$37 ;
-  wire [3:0] \$38 ;
+  wire [4:0] \$37 ;
+  wire [4:0] \$38 ;
   wire \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [3:0] \$44 ;
-  wire [3:0] \$45 ;
+  wire [4:0] \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -18458,69 +18418,72 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire [4:0] \$54 ;
+  wire [4:0] \$53 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
-  wire [5:0] \$59 ;
+  wire [5:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [22:0] \$64 ;
   wire \$65 ;
-  wire [22:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  reg [22:0] \$73 ;
-  wire [22:0] \$74 ;
-  wire [23:0] \$75 ;
+  reg [22:0] \$71 ;
+  wire [22:0] \$72 ;
+  wire [23:0] \$73 ;
+  wire \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
+  wire [5:0] \$77 ;
+  reg [3:0] \$78 ;
+  reg [3:0] \$79 ;
   wire [7:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  reg [3:0] \$87 ;
-  reg [3:0] \$88 ;
-  reg [2:0] \$89 ;
+  reg [2:0] \$80 ;
+  reg [2:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg [6:0] \$88 ;
+  reg [31:0] \$89 ;
   wire [31:0] \$9 ;
-  reg [2:0] \$90 ;
+  reg \$90 ;
   reg \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [6:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg \$99 ;
+  reg [3:0] \$94 ;
+  reg [31:0] \$95 ;
+  reg [6:0] \$96 ;
+  reg [31:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$96 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$97 ;
   wire [31:0] \$signature__data ;
-  wire [22:0] \$signature__data$97 ;
+  (* init = 23'h000000 *)
+  wire [22:0] \$signature__data$98 ;
   wire \$signature__en ;
-  wire \$signature__en$95 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$96 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -18585,14 +18548,15 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
+  (* init = 23'h000000 *)
   wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
-  reg [2:0] q_rptr = 3'h0;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  reg [2:0] q_wptr = 3'h0;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
@@ -18600,10 +18564,10 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [31:0] rom0_read = 32'd0;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  (* init = 3'h0 *)
-  wire [2:0] \rport__addr$98 ;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$99 ;
   wire [31:0] rport__data;
-  wire [22:0] \rport__data$87 ;
+  wire [22:0] \rport__data$88 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -18661,7 +18625,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [7:0];
+  reg [22:0] queue [8:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -18671,12 +18635,13 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[5] = 23'h000000;
     queue[6] = 23'h000000;
     queue[7] = 23'h000000;
+    queue[8] = 23'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$95 )
-      queue[q_wptr] <= \$75 [22:0];
+    if (deliver)
+      queue[q_wptr] <= acc0;
   end
-  assign \rport__data$87  = queue[q_rptr];
+  assign \rport__data$88  = queue[q_rptr];
   reg [31:0] rom0 [79:0];
   initial begin
     rom0[0] = 32'd1596952086;
@@ -18780,229 +18745,221 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = issue & last_t;
-  assign \$22  = o__valid & o__ready;
-  assign \$23  = q_owed < 4'h8;
-  assign \$24  = \$22  ? q_room : \$23 ;
-  assign \$25  = o__valid & o__ready;
-  assign \$26  = \$25  | q_room;
-  assign \$27  = \$21  ? \$24  : \$26 ;
-  assign \$28  = v7 & last7;
+  assign \$21  = v7 & last7;
+  assign \$22  = issue & last_t;
+  assign \$23  = o__valid & o__ready;
+  assign \$24  = q_owed < 4'h9;
+  assign \$25  = \$23  ? q_room : \$24 ;
+  assign \$26  = o__valid & o__ready;
+  assign \$27  = \$26  | q_room;
+  assign \$28  = \$22  ? \$25  : \$27 ;
   assign \$29  = ~ o__valid;
   assign \$30  = \$29  | o__ready;
   assign \$31  = | q_stored;
   assign \$32  = ~ \$31 ;
   assign \$33  = \$30  & \$32 ;
   assign \$34  = ~ \$33 ;
-  assign \$35  = \$28  & \$34 ;
-  assign \$36  = q_wptr == 3'h7;
+  assign \$35  = deliver & \$34 ;
+  assign \$36  = q_wptr == 4'h8;
   assign \$37  = q_wptr + 1'h1;
-  assign \$38  = \$36  ? 4'h0 : \$37 ;
+  assign \$38  = \$36  ? 5'h00 : \$37 ;
   assign \$39  = ~ o__valid;
   assign \$40  = \$39  | o__ready;
   assign \$41  = | q_stored;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = q_rptr == 3'h7;
+  assign \$43  = q_rptr == 4'h8;
   assign \$44  = q_rptr + 1'h1;
-  assign \$45  = \$43  ? 4'h0 : \$44 ;
-  assign \$46  = v7 & last7;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$46  & \$52 ;
-  assign \$54  = q_stored + \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  - \$58 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = v7 & last7;
-  assign \$64  = \$62  | \$63 ;
-  assign \$65  = | q_stored;
-  assign \$66  = \$65  ? \rport__data$87  : \$75 [22:0];
+  assign \$45  = \$43  ? 5'h00 : \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$47  & \$49 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = deliver & \$51 ;
+  assign \$53  = q_stored + \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = \$53  - \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = \$61  | deliver;
+  assign \$63  = | q_stored;
+  assign \$64  = \$63  ? \rport__data$88  : acc0;
+  assign \$65  = ~ last_t;
+  assign \$66  = q_room | \$65 ;
+  assign i__ready = \$66  & reads_input_t;
   assign \$67  = ~ last_t;
   assign \$68  = q_room | \$67 ;
-  assign i__ready = \$68  & reads_input_t;
-  assign \$69  = ~ last_t;
-  assign \$70  = q_room | \$69 ;
-  assign \$71  = ~ reads_input_t;
-  assign \$72  = i__valid | \$71 ;
-  assign issue = \$70  & \$72 ;
+  assign \$69  = ~ reads_input_t;
+  assign \$70  = i__valid | \$69 ;
+  assign issue = \$68  & \$70 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$74  = first7_0 ? \$73  : acc0;
-  assign \$75  = $signed(\$74 ) + $signed(sum0_s0_0);
-  assign \$76  = issue & last_t;
-  assign \$77  = q_owed + \$76 ;
-  assign \$78  = o__valid & o__ready;
-  assign \$79  = \$77  - \$78 ;
-  assign \$80  = v7 & last7;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$signature__en$95  = \$80  & \$86 ;
+  assign \$72  = first7_0 ? \$71  : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = issue & last_t;
+  assign \$75  = q_owed + \$74 ;
+  assign \$76  = o__valid & o__ready;
+  assign \$77  = \$75  - \$76 ;
   always @(posedge clk)
-    nf_t <= \$87 ;
+    nf_t <= \$78 ;
   always @(posedge clk)
-    nf_t_ahead <= \$88 ;
+    nf_t_ahead <= \$79 ;
   always @(posedge clk)
-    sf_t <= \$89 ;
+    sf_t <= \$80 ;
   always @(posedge clk)
-    sf_t_ahead <= \$90 ;
+    sf_t_ahead <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$82 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$92 ;
+    reads_input_t_ahead <= \$83 ;
   always @(posedge clk)
-    first_t <= \$93 ;
+    first_t <= \$84 ;
   always @(posedge clk)
-    first_t_ahead <= \$94 ;
+    first_t_ahead <= \$85 ;
   always @(posedge clk)
-    last_t <= \$95 ;
+    last_t <= \$86 ;
   always @(posedge clk)
-    last_t_ahead <= \$96 ;
+    last_t_ahead <= \$87 ;
   always @(posedge clk)
-    t <= \$97 ;
+    t <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$98 ;
+    x_reg <= \$89 ;
   always @(posedge clk)
-    from_input <= \$99 ;
+    from_input <= \$90 ;
   always @(posedge clk)
-    v1 <= \$100 ;
+    v1 <= \$91 ;
   always @(posedge clk)
-    first1 <= \$101 ;
+    first1 <= \$92 ;
   always @(posedge clk)
-    last1 <= \$102 ;
+    last1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$103 ;
+    nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$104 ;
+    x_mid <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$105 ;
+    rom0_addr <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$106 ;
+    rom0_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$107 ;
+    x0_0 <= \$98 ;
   always @(posedge clk)
-    x0_1 <= \$108 ;
+    x0_1 <= \$99 ;
   always @(posedge clk)
-    x0_2 <= \$109 ;
+    x0_2 <= \$100 ;
   always @(posedge clk)
-    x0_3 <= \$110 ;
+    x0_3 <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$111 ;
+    xoff0_0 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$112 ;
+    w0_0 <= \$103 ;
   always @(posedge clk)
-    xoff0_1 <= \$113 ;
+    xoff0_1 <= \$104 ;
   always @(posedge clk)
-    w0_1 <= \$114 ;
+    w0_1 <= \$105 ;
   always @(posedge clk)
-    xoff0_2 <= \$115 ;
+    xoff0_2 <= \$106 ;
   always @(posedge clk)
-    w0_2 <= \$116 ;
+    w0_2 <= \$107 ;
   always @(posedge clk)
-    xoff0_3 <= \$117 ;
+    xoff0_3 <= \$108 ;
   always @(posedge clk)
-    w0_3 <= \$118 ;
+    w0_3 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$119 ;
+    prod0_0 <= \$110 ;
   always @(posedge clk)
-    prod0_1 <= \$120 ;
+    prod0_1 <= \$111 ;
   always @(posedge clk)
-    prod0_2 <= \$121 ;
+    prod0_2 <= \$112 ;
   always @(posedge clk)
-    prod0_3 <= \$122 ;
+    prod0_3 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$123 ;
+    prod0_0_r <= \$114 ;
   always @(posedge clk)
-    prod0_1_r <= \$124 ;
+    prod0_1_r <= \$115 ;
   always @(posedge clk)
-    prod0_2_r <= \$125 ;
+    prod0_2_r <= \$116 ;
   always @(posedge clk)
-    prod0_3_r <= \$126 ;
+    prod0_3_r <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$127 ;
+    sum0_s0_0 <= \$118 ;
   always @(posedge clk)
-    v2 <= \$128 ;
+    v2 <= \$119 ;
   always @(posedge clk)
-    first2 <= \$129 ;
+    first2 <= \$120 ;
   always @(posedge clk)
-    last2 <= \$130 ;
+    last2 <= \$121 ;
   always @(posedge clk)
-    nf2 <= \$131 ;
+    nf2 <= \$122 ;
   always @(posedge clk)
-    v3 <= \$132 ;
+    v3 <= \$123 ;
   always @(posedge clk)
-    first3 <= \$133 ;
+    first3 <= \$124 ;
   always @(posedge clk)
-    last3 <= \$134 ;
+    last3 <= \$125 ;
   always @(posedge clk)
-    nf3 <= \$135 ;
+    nf3 <= \$126 ;
   always @(posedge clk)
-    v4 <= \$136 ;
+    v4 <= \$127 ;
   always @(posedge clk)
-    first4 <= \$137 ;
+    first4 <= \$128 ;
   always @(posedge clk)
-    last4 <= \$138 ;
+    last4 <= \$129 ;
   always @(posedge clk)
-    nf4 <= \$139 ;
+    nf4 <= \$130 ;
   always @(posedge clk)
-    v5 <= \$140 ;
+    v5 <= \$131 ;
   always @(posedge clk)
-    first5 <= \$141 ;
+    first5 <= \$132 ;
   always @(posedge clk)
-    last5 <= \$142 ;
+    last5 <= \$133 ;
   always @(posedge clk)
-    nf5 <= \$143 ;
+    nf5 <= \$134 ;
   always @(posedge clk)
-    v6 <= \$144 ;
+    v6 <= \$135 ;
   always @(posedge clk)
-    first6 <= \$145 ;
+    first6 <= \$136 ;
   always @(posedge clk)
-    last6 <= \$146 ;
+    last6 <= \$137 ;
   always @(posedge clk)
-    nf6 <= \$147 ;
+    nf6 <= \$138 ;
   always @(posedge clk)
-    v7 <= \$148 ;
+    v7 <= \$139 ;
   always @(posedge clk)
-    first7 <= \$149 ;
+    first7 <= \$140 ;
   always @(posedge clk)
-    last7 <= \$150 ;
+    last7 <= \$141 ;
   always @(posedge clk)
-    nf7 <= \$151 ;
+    nf7 <= \$142 ;
   always @(posedge clk)
-    v7_0 <= \$152 ;
+    v7_0 <= \$143 ;
   always @(posedge clk)
-    first7_0 <= \$153 ;
+    first7_0 <= \$144 ;
   always @(posedge clk)
-    last7_0 <= \$154 ;
+    last7_0 <= \$145 ;
   always @(posedge clk)
-    nf7_0 <= \$155 ;
+    nf7_0 <= \$146 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    acc0 <= \$147 ;
   always @(posedge clk)
-    q_owed <= \$157 ;
+    deliver <= \$148 ;
   always @(posedge clk)
-    q_room <= \$158 ;
+    q_owed <= \$149 ;
   always @(posedge clk)
-    q_wptr <= \$159 ;
+    q_room <= \$150 ;
   always @(posedge clk)
-    q_rptr <= \$160 ;
+    q_wptr <= \$151 ;
   always @(posedge clk)
-    q_stored <= \$161 ;
+    q_rptr <= \$152 ;
   always @(posedge clk)
-    o__valid <= \$162 ;
+    q_stored <= \$153 ;
   always @(posedge clk)
-    o__payload <= \$163 ;
+    o__valid <= \$154 ;
+  always @(posedge clk)
+    o__payload <= \$155 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1  = 4'h0;
@@ -19835,633 +19792,641 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$73  = 23'h000000;
+    \$71  = 23'h000000;
     casez (nf7_0)
       4'h0:
-          \$73  = 23'h0005c0;
+          \$71  = 23'h0005c0;
       4'h1:
-          \$73  = 23'h0021ad;
+          \$71  = 23'h0021ad;
       4'h2:
-          \$73  = 23'h7ffbd7;
+          \$71  = 23'h7ffbd7;
       4'h3:
-          \$73  = 23'h0013da;
+          \$71  = 23'h0013da;
       4'h4:
-          \$73  = 23'h7ff3fc;
+          \$71  = 23'h7ff3fc;
       4'h5:
-          \$73  = 23'h7ff89f;
+          \$71  = 23'h7ff89f;
       4'h6:
-          \$73  = 23'h00015f;
+          \$71  = 23'h00015f;
       4'h7:
-          \$73  = 23'h7ff6ad;
+          \$71  = 23'h7ff6ad;
       4'h8:
-          \$73  = 23'h7fe332;
+          \$71  = 23'h7fe332;
       4'h9:
-          \$73  = 23'h000f0e;
+          \$71  = 23'h000f0e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = nf_t;
+    \$78  = nf_t;
     if (issue) begin
-      \$87  = nf_t_ahead;
+      \$78  = nf_t_ahead;
     end
     if (rst) begin
-      \$87  = 4'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = nf_t_ahead;
+    \$79  = nf_t_ahead;
     if (issue) begin
-      \$88  = \$1 ;
+      \$79  = \$1 ;
     end
     if (rst) begin
-      \$88  = 4'h0;
+      \$79  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = sf_t;
+    \$80  = sf_t;
     if (issue) begin
-      \$89  = sf_t_ahead;
+      \$80  = sf_t_ahead;
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$80  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = sf_t_ahead;
+    \$81  = sf_t_ahead;
     if (issue) begin
-      \$90  = \$2 ;
+      \$81  = \$2 ;
     end
     if (rst) begin
-      \$90  = 3'h1;
+      \$81  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = reads_input_t;
+    \$82  = reads_input_t;
     if (issue) begin
-      \$91  = reads_input_t_ahead;
+      \$82  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$82  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = reads_input_t_ahead;
+    \$83  = reads_input_t_ahead;
     if (issue) begin
-      \$92  = \$3 ;
+      \$83  = \$3 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$83  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = first_t;
+    \$84  = first_t;
     if (issue) begin
-      \$93  = first_t_ahead;
+      \$84  = first_t_ahead;
     end
     if (rst) begin
-      \$93  = 1'h1;
+      \$84  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = first_t_ahead;
+    \$85  = first_t_ahead;
     if (issue) begin
-      \$94  = \$4 ;
+      \$85  = \$4 ;
     end
     if (rst) begin
-      \$94  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = last_t;
+    \$86  = last_t;
     if (issue) begin
-      \$95  = last_t_ahead;
+      \$86  = last_t_ahead;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = last_t_ahead;
+    \$87  = last_t_ahead;
     if (issue) begin
-      \$96  = \$5 ;
+      \$87  = \$5 ;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = t;
+    \$88  = t;
     if (issue) begin
-      \$97  = \$8 [6:0];
+      \$88  = \$8 [6:0];
     end
     if (rst) begin
-      \$97  = 7'h00;
+      \$88  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = i__payload;
+    \$89  = i__payload;
     if (rst) begin
-      \$98  = 32'd0;
+      \$89  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = reads_input_t;
+    \$90  = reads_input_t;
     if (rst) begin
-      \$99  = 1'h0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = issue;
+    \$91  = issue;
     if (rst) begin
-      \$100  = 1'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = first_t;
+    \$92  = first_t;
     if (rst) begin
-      \$101  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = last_t;
+    \$93  = last_t;
     if (rst) begin
-      \$102  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = nf_t;
+    \$94  = nf_t;
     if (rst) begin
-      \$103  = 4'h0;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = \$9 ;
+    \$95  = \$9 ;
     if (rst) begin
-      \$104  = 32'd0;
+      \$95  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = t;
+    \$96  = t;
     if (rst) begin
-      \$105  = 7'h00;
+      \$96  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = port__data;
+    \$97  = port__data;
     if (rst) begin
-      \$106  = 32'd0;
+      \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = x_mid[7:0];
+    \$98  = x_mid[7:0];
+    if (rst) begin
+      \$98  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$99  = x_mid[15:8];
+    if (rst) begin
+      \$99  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$100  = x_mid[23:16];
+    if (rst) begin
+      \$100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$101  = x_mid[31:24];
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$102  = \$10 ;
+    if (rst) begin
+      \$102  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$103  = rom0_read[7:0];
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$104  = \$11 ;
+    if (rst) begin
+      \$104  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$105  = rom0_read[15:8];
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$106  = \$12 ;
+    if (rst) begin
+      \$106  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$107  = rom0_read[23:16];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = x_mid[15:8];
+    \$108  = \$13 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = x_mid[23:16];
+    \$109  = rom0_read[31:24];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = x_mid[31:24];
+    \$110  = \$14 ;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = \$10 ;
+    \$111  = \$15 ;
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rom0_read[7:0];
+    \$112  = \$16 ;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = \$11 ;
+    \$113  = \$17 ;
     if (rst) begin
-      \$113  = 9'h000;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = rom0_read[15:8];
+    \$114  = prod0_0;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = \$12 ;
+    \$115  = prod0_1;
     if (rst) begin
-      \$115  = 9'h000;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = rom0_read[23:16];
+    \$116  = prod0_2;
     if (rst) begin
-      \$116  = 8'h00;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = \$13 ;
+    \$117  = prod0_3;
     if (rst) begin
-      \$117  = 9'h000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = rom0_read[31:24];
+    \$118  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$118  = 8'h00;
+      \$118  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = \$14 ;
+    \$119  = v1;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = \$15 ;
+    \$120  = first1;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = \$16 ;
+    \$121  = last1;
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = \$17 ;
+    \$122  = nf1;
     if (rst) begin
-      \$122  = 17'h00000;
+      \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = prod0_0;
+    \$123  = v2;
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = prod0_1;
+    \$124  = first2;
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = prod0_2;
+    \$125  = last2;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = prod0_3;
+    \$126  = nf2;
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$127  = v3;
     if (rst) begin
-      \$127  = 23'h000000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = v1;
+    \$128  = first3;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = first1;
+    \$129  = last3;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = last1;
+    \$130  = nf3;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = nf1;
+    \$131  = v4;
     if (rst) begin
-      \$131  = 4'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = v2;
+    \$132  = first4;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = first2;
+    \$133  = last4;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = last2;
+    \$134  = nf4;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = nf2;
+    \$135  = v5;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = v3;
+    \$136  = first5;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = first3;
+    \$137  = last5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = last3;
+    \$138  = nf5;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = nf3;
+    \$139  = v6;
     if (rst) begin
-      \$139  = 4'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = v4;
+    \$140  = first6;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = first4;
+    \$141  = last6;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = last4;
+    \$142  = nf6;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = nf4;
+    \$143  = v6;
     if (rst) begin
-      \$143  = 4'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = v5;
+    \$144  = first6;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = first5;
+    \$145  = last6;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = last5;
+    \$146  = nf6;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = nf5;
+    \$147  = acc0;
+    if (v7_0) begin
+      \$147  = \$73 [22:0];
+    end
     if (rst) begin
-      \$147  = 4'h0;
+      \$147  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = v6;
+    \$148  = \$21 ;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = first6;
+    \$149  = \$77 [3:0];
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = last6;
+    \$150  = \$28 ;
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = nf6;
+    \$151  = q_wptr;
+    if (\$35 ) begin
+      \$151  = \$38 [3:0];
+    end
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = v6;
+    \$152  = q_rptr;
+    if (\$42 ) begin
+      \$152  = \$45 [3:0];
+    end
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = first6;
+    \$153  = \$58 [3:0];
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = last6;
+    \$154  = o__valid;
+    if (\$60 ) begin
+      \$154  = \$62 ;
+    end
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = nf6;
-    if (rst) begin
-      \$155  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = acc0;
-    if (v7_0) begin
-      \$156  = \$75 [22:0];
+    \$155  = o__payload;
+    if (\$60 ) begin
+      \$155  = \$64 ;
     end
     if (rst) begin
-      \$156  = 23'h000000;
+      \$155  = 23'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = \$79 [3:0];
-    if (rst) begin
-      \$157  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = \$27 ;
-    if (rst) begin
-      \$158  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = q_wptr;
-    if (\$35 ) begin
-      \$159  = \$38 [2:0];
-    end
-    if (rst) begin
-      \$159  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = q_rptr;
-    if (\$42 ) begin
-      \$160  = \$45 [2:0];
-    end
-    if (rst) begin
-      \$160  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = \$59 [3:0];
-    if (rst) begin
-      \$161  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = o__valid;
-    if (\$61 ) begin
-      \$162  = \$64 ;
-    end
-    if (rst) begin
-      \$162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = o__payload;
-    if (\$61 ) begin
-      \$163  = \$66 ;
-    end
-    if (rst) begin
-      \$163  = 23'h000000;
-    end
-  end
-  assign acc0_next = \$75 [22:0];
-  assign q_owed_next = \$79 [3:0];
-  assign q_in = \$75 [22:0];
+  assign acc0_next = \$73 [22:0];
+  assign q_owed_next = \$77 [3:0];
+  assign q_in = acc0;
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__addr$96  = q_wptr;
-  assign \$signature__data$97  = \$75 [22:0];
-  assign \rport__addr$98  = q_rptr;
+  assign \$signature__en$96  = deliver;
+  assign \$signature__addr$97  = q_wptr;
+  assign \$signature__data$98  = acc0;
+  assign \rport__addr$99  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = \$75 [22:0];
+  assign \q_in[0]  = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20471,37 +20436,37 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
   reg [24:0] \$108 ;
   reg [24:0] \$109 ;
-  wire \$11 ;
+  reg [24:0] \$11 ;
   reg [24:0] \$110 ;
-  reg [24:0] \$111 ;
-  reg [24:0] \$112 ;
-  reg [24:0] \$113 ;
-  reg [24:0] \$114 ;
-  reg [24:0] \$115 ;
-  reg [24:0] \$116 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
   reg [5:0] \$117 ;
   reg [5:0] \$118 ;
   reg [5:0] \$119 ;
-  wire \$12 ;
-  reg [5:0] \$120 ;
-  reg [5:0] \$121 ;
-  reg [5:0] \$122 ;
-  reg [5:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
+  reg [5:0] \$12 ;
+  reg [35:0] \$120 ;
+  reg [35:0] \$121 ;
+  reg [35:0] \$122 ;
+  reg [35:0] \$123 ;
+  reg [35:0] \$124 ;
+  reg [35:0] \$125 ;
   reg [35:0] \$126 ;
   reg [35:0] \$127 ;
   reg [35:0] \$128 ;
   reg [35:0] \$129 ;
-  wire \$13 ;
+  reg [35:0] \$13 ;
   reg [35:0] \$130 ;
   reg [35:0] \$131 ;
   reg [35:0] \$132 ;
@@ -20510,82 +20475,76 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [35:0] \$135 ;
   reg [35:0] \$136 ;
   reg [35:0] \$137 ;
-  reg [35:0] \$138 ;
-  reg [35:0] \$139 ;
-  wire [4:0] \$14 ;
-  reg [35:0] \$140 ;
-  reg [35:0] \$141 ;
-  reg [35:0] \$142 ;
-  reg [35:0] \$143 ;
-  reg [22:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [33:0] \$147 ;
-  reg [33:0] \$148 ;
-  reg [33:0] \$149 ;
-  wire [4:0] \$15 ;
+  reg [22:0] \$138 ;
+  reg [16:0] \$139 ;
+  reg [35:0] \$14 ;
+  reg [16:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [5:0] \$149 ;
+  wire [33:0] \$15 ;
   reg [16:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [24:0] \$152 ;
-  reg [24:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [5:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [22:0] \$157 ;
-  reg [22:0] \$158 ;
-  reg [22:0] \$159 ;
-  wire \$16 ;
-  reg [5:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [13:0] \$162 ;
-  reg [13:0] \$163 ;
-  reg [13:0] \$164 ;
-  reg [47:0] \$165 ;
-  reg [47:0] \$166 ;
-  reg [47:0] \$167 ;
-  reg [47:0] \$168 ;
+  reg [22:0] \$151 ;
+  reg [22:0] \$152 ;
+  reg [22:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [13:0] \$156 ;
+  reg [13:0] \$157 ;
+  reg [13:0] \$158 ;
+  reg [47:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [47:0] \$160 ;
+  reg [47:0] \$161 ;
+  reg [47:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
   reg \$169 ;
-  reg [24:0] \$17 ;
-  reg \$170 ;
-  reg [7:0] \$171 ;
-  reg \$172 ;
+  wire [22:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg [3:0] \$172 ;
   reg \$173 ;
-  reg [3:0] \$174 ;
-  reg \$175 ;
-  reg [3:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [3:0] \$178 ;
-  reg \$179 ;
-  reg [5:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [35:0] \$19 ;
+  reg [7:0] \$174 ;
+  wire [13:0] \$18 ;
+  wire [34:0] \$19 ;
   wire \$2 ;
-  reg [35:0] \$20 ;
-  wire [33:0] \$21 ;
-  wire [24:0] \$22 ;
-  wire [22:0] \$23 ;
-  wire [13:0] \$24 ;
-  wire [34:0] \$25 ;
-  wire [35:0] \$26 ;
-  wire [55:0] \$27 ;
-  wire [56:0] \$28 ;
-  wire [53:0] \$29 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [53:0] \$23 ;
+  wire [54:0] \$24 ;
+  wire [76:0] \$25 ;
+  wire [77:0] \$26 ;
+  wire [48:0] \$27 ;
+  wire [49:0] \$28 ;
+  wire [47:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [54:0] \$30 ;
-  wire [76:0] \$31 ;
-  wire [77:0] \$32 ;
-  wire [48:0] \$33 ;
-  wire [49:0] \$34 ;
-  wire [47:0] \$35 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [48:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [49:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [48:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [49:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
@@ -20607,49 +20566,49 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [4:0] \$63 ;
+  wire [4:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire [4:0] \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
-  wire [4:0] \$77 ;
+  wire \$76 ;
+  wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
+  wire [4:0] \$79 ;
+  wire [4:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire [4:0] \$85 ;
+  wire [5:0] \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
-  wire [5:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [7:0] \$96 ;
-  reg [3:0] \$97 ;
+  wire [4:0] \$9 ;
+  wire [7:0] \$90 ;
+  reg [3:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
   reg \$98 ;
   reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -20756,7 +20715,8 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [7:0] queue [9:0];
@@ -20784,975 +20744,969 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$3  = q_owed + \$2 ;
   assign \$4  = o__valid & o__ready;
   assign \$5  = \$3  - \$4 ;
-  assign \$6  = ~ o__valid;
-  assign \$7  = \$6  | o__ready;
-  assign \$8  = | q_stored;
-  assign \$9  = ~ \$8 ;
-  assign \$10  = \$7  & \$9 ;
-  assign \$11  = ~ \$10 ;
-  assign \$signature__en  = rq_valid_9 & \$11 ;
-  assign \$12  = i__valid & i__ready;
-  assign \$13  = group == 4'h9;
-  assign \$14  = group + 1'h1;
-  assign \$15  = \$13  ? 5'h00 : \$14 ;
-  assign \$16  = i__valid & i__ready;
-  assign \$21  = rq0_x0_0 * rq0_m0_0;
-  assign \$22  = rq0_x0_1 * rq0_m0_1;
-  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$26  = 1'h0 + \$25 ;
-  assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed(1'h0) + $signed(\$29 );
-  assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
-  assign \$35  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$36  = rq0_rem > rq0_half_7;
-  assign \$37  = rq0_rem == rq0_half_7;
-  assign \$38  = | rq0_half_7;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = $signed(6'h17) + $signed(rq0_floor);
-  assign \$41  = rq0_tie & rq0_floor[0];
-  assign \$42  = rq0_above | \$41 ;
-  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(rq0_floor) < $signed(9'h168);
-  assign \$47  = $signed(rq0_floor) < $signed(9'h169);
-  assign \$48  = \$45  ? \$46  : \$47 ;
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) > $signed(8'h67);
-  assign \$52  = $signed(rq0_floor) > $signed(8'h68);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$54  = i__valid & i__ready;
-  assign \$55  = o__valid & o__ready;
-  assign \$56  = q_owed < 4'ha;
-  assign \$57  = \$55  ? i__ready : \$56 ;
-  assign \$58  = o__valid & o__ready;
-  assign \$59  = \$58  | i__ready;
-  assign \$60  = \$54  ? \$57  : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = rq_valid_9 & \$66 ;
-  assign \$68  = \$signature__addr  == 4'h9;
-  assign \$69  = \$signature__addr  + 1'h1;
-  assign \$70  = \$68  ? 5'h00 : \$69 ;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = | q_stored;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = rport__addr == 4'h9;
-  assign \$76  = rport__addr + 1'h1;
-  assign \$77  = \$75  ? 5'h00 : \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$79  & \$81 ;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = rq_valid_9 & \$83 ;
-  assign \$85  = q_stored + \$84 ;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = | q_stored;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$85  - \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = \$93  | rq_valid_9;
-  assign \$95  = | q_stored;
-  assign \$96  = \$95  ? rport__data : q_in;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 4'h9;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 5'h00 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(6'h17) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) < $signed(9'h168);
+  assign \$41  = $signed(rq0_floor) < $signed(9'h169);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(8'h67);
+  assign \$46  = $signed(rq0_floor) > $signed(8'h68);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = o__valid & o__ready;
+  assign \$50  = q_owed < 4'ha;
+  assign \$51  = \$49  ? i__ready : \$50 ;
+  assign \$52  = o__valid & o__ready;
+  assign \$53  = \$52  | i__ready;
+  assign \$54  = \$48  ? \$51  : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$signature__en  & \$60 ;
+  assign \$62  = \$signature__addr  == 4'h9;
+  assign \$63  = \$signature__addr  + 1'h1;
+  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rport__addr == 4'h9;
+  assign \$70  = rport__addr + 1'h1;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$signature__en  & \$77 ;
+  assign \$79  = q_stored + \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = \$79  - \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  | \$signature__en ;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$97 ;
+    group <= \$91 ;
   always @(posedge clk)
-    rq_valid_1 <= \$98 ;
+    rq_valid_1 <= \$92 ;
   always @(posedge clk)
-    rq_valid_2 <= \$99 ;
+    rq_valid_2 <= \$93 ;
   always @(posedge clk)
-    rq_valid_3 <= \$100 ;
+    rq_valid_3 <= \$94 ;
   always @(posedge clk)
-    rq_valid_4 <= \$101 ;
+    rq_valid_4 <= \$95 ;
   always @(posedge clk)
-    rq_valid_5 <= \$102 ;
+    rq_valid_5 <= \$96 ;
   always @(posedge clk)
-    rq_valid_6 <= \$103 ;
+    rq_valid_6 <= \$97 ;
   always @(posedge clk)
-    rq_valid_7 <= \$104 ;
+    rq_valid_7 <= \$98 ;
   always @(posedge clk)
-    rq_valid_8 <= \$105 ;
+    rq_valid_8 <= \$99 ;
   always @(posedge clk)
-    rq_valid_9 <= \$106 ;
+    \$signature__en  <= \$100 ;
   always @(posedge clk)
-    rq_valid_10 <= \$107 ;
+    rq_valid_10 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$108 ;
+    rq0_mult_1 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$109 ;
+    rq0_mult_2 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$110 ;
+    rq0_mult_3 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$111 ;
+    rq0_mult_4 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$112 ;
+    rq0_mult_5 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$113 ;
+    rq0_mult_6 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$114 ;
+    rq0_mult_7 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$115 ;
+    rq0_mult_8 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$116 ;
+    rq0_mult_9 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$117 ;
+    rq0_shift_1 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$118 ;
+    rq0_shift_2 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$119 ;
+    rq0_shift_3 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$120 ;
+    rq0_shift_4 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$121 ;
+    rq0_shift_5 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$122 ;
+    rq0_shift_6 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$123 ;
+    rq0_shift_7 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$124 ;
+    rq0_shift_8 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$125 ;
+    rq0_shift_9 <= \$119 ;
   always @(posedge clk)
-    rq0_half_1 <= \$126 ;
+    rq0_half_1 <= \$120 ;
   always @(posedge clk)
-    rq0_half_2 <= \$127 ;
+    rq0_half_2 <= \$121 ;
   always @(posedge clk)
-    rq0_half_3 <= \$128 ;
+    rq0_half_3 <= \$122 ;
   always @(posedge clk)
-    rq0_half_4 <= \$129 ;
+    rq0_half_4 <= \$123 ;
   always @(posedge clk)
-    rq0_half_5 <= \$130 ;
+    rq0_half_5 <= \$124 ;
   always @(posedge clk)
-    rq0_half_6 <= \$131 ;
+    rq0_half_6 <= \$125 ;
   always @(posedge clk)
-    rq0_half_7 <= \$132 ;
+    rq0_half_7 <= \$126 ;
   always @(posedge clk)
-    rq0_half_8 <= \$133 ;
+    rq0_half_8 <= \$127 ;
   always @(posedge clk)
-    rq0_half_9 <= \$134 ;
+    rq0_half_9 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$135 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$136 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$137 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$138 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$139 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$140 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$141 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$142 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$143 ;
+    rq0_mask_9 <= \$137 ;
   always @(posedge clk)
-    rq0_x <= \$144 ;
+    rq0_x <= \$138 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$145 ;
+    rq0_x0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$146 ;
+    rq0_m0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$147 ;
+    rq0_part0_0 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$148 ;
+    rq0_part0_0_r <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$149 ;
+    rq0_part0_0_rr <= \$143 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$150 ;
+    rq0_x0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$151 ;
+    rq0_m0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$152 ;
+    rq0_part0_1 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$153 ;
+    rq0_part0_1_r <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$154 ;
+    rq0_part0_1_rr <= \$148 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$155 ;
+    rq0_x1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$156 ;
+    rq0_m1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$157 ;
+    rq0_part1_0 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$158 ;
+    rq0_part1_0_r <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$159 ;
+    rq0_part1_0_rr <= \$153 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$160 ;
+    rq0_x1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$161 ;
+    rq0_m1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$162 ;
+    rq0_part1_1 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$163 ;
+    rq0_part1_1_r <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$164 ;
+    rq0_part1_1_rr <= \$158 ;
   always @(posedge clk)
-    rq0_sum0 <= \$165 ;
+    rq0_sum0 <= \$159 ;
   always @(posedge clk)
-    rq0_sum1 <= \$166 ;
+    rq0_sum1 <= \$160 ;
   always @(posedge clk)
-    rq0_prod <= \$167 ;
+    rq0_prod <= \$161 ;
   always @(posedge clk)
-    rq0_floor <= \$168 ;
+    rq0_floor <= \$162 ;
   always @(posedge clk)
-    rq0_above <= \$169 ;
+    rq0_above <= \$163 ;
   always @(posedge clk)
-    rq0_tie <= \$170 ;
+    rq0_tie <= \$164 ;
   always @(posedge clk)
-    rq0_code <= \$171 ;
+    rq0_code <= \$165 ;
   always @(posedge clk)
-    rq0_under <= \$172 ;
+    rq0_under <= \$166 ;
   always @(posedge clk)
-    rq0_over <= \$173 ;
+    rq0_over <= \$167 ;
   always @(posedge clk)
-    q_owed <= \$174 ;
+    q_owed <= \$168 ;
   always @(posedge clk)
-    i__ready <= \$175 ;
+    i__ready <= \$169 ;
   always @(posedge clk)
-    \$signature__addr  <= \$176 ;
+    \$signature__addr  <= \$170 ;
   always @(posedge clk)
-    rport__addr <= \$177 ;
+    rport__addr <= \$171 ;
   always @(posedge clk)
-    q_stored <= \$178 ;
+    q_stored <= \$172 ;
   always @(posedge clk)
-    o__valid <= \$179 ;
+    o__valid <= \$173 ;
   always @(posedge clk)
-    o__payload <= \$180 ;
+    o__payload <= \$174 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$17  = 25'h0000000;
+    \$11  = 25'h0000000;
     casez (group)
       4'h0:
-          \$17  = 25'h104379f;
+          \$11  = 25'h104379f;
       4'h1:
-          \$17  = 25'h1408313;
+          \$11  = 25'h1408313;
       4'h2:
-          \$17  = 25'h1272524;
+          \$11  = 25'h1272524;
       4'h3:
-          \$17  = 25'h10d664c;
+          \$11  = 25'h10d664c;
       4'h4:
-          \$17  = 25'h1294b9f;
+          \$11  = 25'h1294b9f;
       4'h5:
-          \$17  = 25'h1ee75f0;
+          \$11  = 25'h1ee75f0;
       4'h6:
-          \$17  = 25'h130a0a8;
+          \$11  = 25'h130a0a8;
       4'h7:
-          \$17  = 25'h115b0ba;
+          \$11  = 25'h115b0ba;
       4'h8:
-          \$17  = 25'h1475ea7;
+          \$11  = 25'h1475ea7;
       4'h9:
-          \$17  = 25'h147bb93;
+          \$11  = 25'h147bb93;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$18  = 6'h00;
+    \$12  = 6'h00;
     casez (group)
       4'h0:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       4'h1:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       4'h2:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       4'h3:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       4'h4:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       4'h5:
-          \$18  = 6'h24;
+          \$12  = 6'h24;
       4'h6:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       4'h7:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       4'h8:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
       4'h9:
-          \$18  = 6'h23;
+          \$12  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$19  = 36'h000000000;
+    \$13  = 36'h000000000;
     casez (group)
       4'h0:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
       4'h1:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
       4'h2:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
       4'h3:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
       4'h4:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
       4'h5:
-          \$19  = 36'h800000000;
+          \$13  = 36'h800000000;
       4'h6:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
       4'h7:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
       4'h8:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
       4'h9:
-          \$19  = 36'h400000000;
+          \$13  = 36'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$20  = 36'h000000000;
+    \$14  = 36'h000000000;
     casez (group)
       4'h0:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
       4'h1:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
       4'h2:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
       4'h3:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
       4'h4:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
       4'h5:
-          \$20  = 36'hfffffffff;
+          \$14  = 36'hfffffffff;
       4'h6:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
       4'h7:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
       4'h8:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
       4'h9:
-          \$20  = 36'h7ffffffff;
+          \$14  = 36'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = group;
-    if (\$12 ) begin
-      \$97  = \$15 [3:0];
+    \$91  = group;
+    if (\$6 ) begin
+      \$91  = \$9 [3:0];
     end
     if (rst) begin
-      \$97  = 4'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = \$16 ;
+    \$92  = \$10 ;
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$93  = rq_valid_1;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$94  = rq_valid_2;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$95  = rq_valid_3;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$96  = rq_valid_4;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$97  = rq_valid_5;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = rq_valid_1;
+    \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = rq_valid_2;
+    \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = rq_valid_3;
+    \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = rq_valid_4;
+    \$102  = \$11 ;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = rq_valid_5;
+    \$103  = rq0_mult_1;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = rq_valid_6;
+    \$104  = rq0_mult_2;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = rq_valid_7;
+    \$105  = rq0_mult_3;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = rq_valid_8;
+    \$106  = rq0_mult_4;
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = rq_valid_9;
+    \$107  = rq0_mult_5;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = \$17 ;
+    \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = rq0_mult_1;
+    \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rq0_mult_2;
+    \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = rq0_mult_3;
+    \$111  = \$12 ;
     if (rst) begin
-      \$111  = 25'h0000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rq0_mult_4;
+    \$112  = rq0_shift_1;
     if (rst) begin
-      \$112  = 25'h0000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = rq0_mult_5;
+    \$113  = rq0_shift_2;
     if (rst) begin
-      \$113  = 25'h0000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = rq0_mult_6;
+    \$114  = rq0_shift_3;
     if (rst) begin
-      \$114  = 25'h0000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = rq0_mult_7;
+    \$115  = rq0_shift_4;
     if (rst) begin
-      \$115  = 25'h0000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = rq0_mult_8;
+    \$116  = rq0_shift_5;
     if (rst) begin
-      \$116  = 25'h0000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = \$18 ;
+    \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = rq0_shift_1;
+    \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = rq0_shift_2;
+    \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = rq0_shift_3;
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 6'h00;
+      \$120  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = rq0_shift_4;
+    \$121  = rq0_half_1;
     if (rst) begin
-      \$121  = 6'h00;
+      \$121  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = rq0_shift_5;
+    \$122  = rq0_half_2;
     if (rst) begin
-      \$122  = 6'h00;
+      \$122  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = rq0_shift_6;
+    \$123  = rq0_half_3;
     if (rst) begin
-      \$123  = 6'h00;
+      \$123  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = rq0_shift_7;
+    \$124  = rq0_half_4;
     if (rst) begin
-      \$124  = 6'h00;
+      \$124  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = rq0_shift_8;
+    \$125  = rq0_half_5;
     if (rst) begin
-      \$125  = 6'h00;
+      \$125  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = \$19 ;
+    \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = rq0_half_1;
+    \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = rq0_half_2;
+    \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = rq0_half_3;
+    \$129  = \$14 ;
     if (rst) begin
       \$129  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = rq0_half_4;
+    \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = rq0_half_5;
+    \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = rq0_half_6;
+    \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = rq0_half_7;
+    \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = rq0_half_8;
+    \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = \$20 ;
+    \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = rq0_mask_1;
+    \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = rq0_mask_2;
+    \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = rq0_mask_3;
+    \$138  = i__payload;
     if (rst) begin
-      \$138  = 36'h000000000;
+      \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = rq0_mask_4;
+    \$139  = rq0_x[16:0];
     if (rst) begin
-      \$139  = 36'h000000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = rq0_mask_5;
+    \$140  = rq0_mult_1[16:0];
     if (rst) begin
-      \$140  = 36'h000000000;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = rq0_mask_6;
+    \$141  = \$15 ;
     if (rst) begin
-      \$141  = 36'h000000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = rq0_mask_7;
+    \$142  = rq0_part0_0;
     if (rst) begin
-      \$142  = 36'h000000000;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = rq0_mask_8;
+    \$143  = rq0_part0_0_r;
     if (rst) begin
-      \$143  = 36'h000000000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = i__payload;
+    \$144  = rq0_x[16:0];
     if (rst) begin
-      \$144  = 23'h000000;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = rq0_x[16:0];
+    \$145  = rq0_mult_1[24:17];
     if (rst) begin
-      \$145  = 17'h00000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = rq0_mult_1[16:0];
+    \$146  = \$16 ;
     if (rst) begin
-      \$146  = 17'h00000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = \$21 ;
+    \$147  = rq0_part0_1;
     if (rst) begin
-      \$147  = 34'h000000000;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = rq0_part0_0;
+    \$148  = rq0_part0_1_r;
     if (rst) begin
-      \$148  = 34'h000000000;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = rq0_part0_0_r;
+    \$149  = rq0_x[22:17];
     if (rst) begin
-      \$149  = 34'h000000000;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = rq0_x[16:0];
+    \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = rq0_mult_1[24:17];
+    \$151  = \$17 ;
     if (rst) begin
-      \$151  = 8'h00;
+      \$151  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = \$22 ;
+    \$152  = rq0_part1_0;
     if (rst) begin
-      \$152  = 25'h0000000;
+      \$152  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = rq0_part0_1;
+    \$153  = rq0_part1_0_r;
     if (rst) begin
-      \$153  = 25'h0000000;
+      \$153  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = rq0_part0_1_r;
+    \$154  = rq0_x[22:17];
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = rq0_x[22:17];
+    \$155  = rq0_mult_1[24:17];
     if (rst) begin
-      \$155  = 6'h00;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = rq0_mult_1[16:0];
+    \$156  = \$18 ;
     if (rst) begin
-      \$156  = 17'h00000;
+      \$156  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = \$23 ;
+    \$157  = rq0_part1_1;
     if (rst) begin
-      \$157  = 23'h000000;
+      \$157  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = rq0_part1_0;
+    \$158  = rq0_part1_1_r;
     if (rst) begin
-      \$158  = 23'h000000;
+      \$158  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = rq0_part1_0_r;
+    \$159  = \$22 [47:0];
     if (rst) begin
-      \$159  = 23'h000000;
+      \$159  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = rq0_x[22:17];
+    \$160  = \$26 [47:0];
     if (rst) begin
-      \$160  = 6'h00;
+      \$160  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = rq0_mult_1[24:17];
+    \$161  = \$28 [47:0];
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = \$24 ;
+    \$162  = \$29 ;
     if (rst) begin
-      \$162  = 14'h0000;
+      \$162  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = rq0_part1_1;
+    \$163  = \$30 ;
     if (rst) begin
-      \$163  = 14'h0000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = rq0_part1_1_r;
+    \$164  = \$33 ;
     if (rst) begin
-      \$164  = 14'h0000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = \$28 [47:0];
+    \$165  = \$37 [7:0];
     if (rst) begin
-      \$165  = 48'h000000000000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$166  = \$32 [47:0];
+    \$166  = \$42 ;
     if (rst) begin
-      \$166  = 48'h000000000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$167  = \$34 [47:0];
+    \$167  = \$47 ;
     if (rst) begin
-      \$167  = 48'h000000000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$168  = \$35 ;
+    \$168  = \$5 [3:0];
     if (rst) begin
-      \$168  = 48'h000000000000;
+      \$168  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$169  = \$36 ;
+    \$169  = \$54 ;
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$170  = \$39 ;
+    \$170  = \$signature__addr ;
+    if (\$61 ) begin
+      \$170  = \$64 [3:0];
+    end
     if (rst) begin
-      \$170  = 1'h0;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$171  = \$43 [7:0];
+    \$171  = rport__addr;
+    if (\$68 ) begin
+      \$171  = \$71 [3:0];
+    end
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$172  = \$48 ;
+    \$172  = \$84 [3:0];
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$173  = \$53 ;
+    \$173  = o__valid;
+    if (\$86 ) begin
+      \$173  = \$88 ;
+    end
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$174  = \$5 [3:0];
-    if (rst) begin
-      \$174  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$175  = \$60 ;
-    if (rst) begin
-      \$175  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$176  = \$signature__addr ;
-    if (\$67 ) begin
-      \$176  = \$70 [3:0];
+    \$174  = o__payload;
+    if (\$86 ) begin
+      \$174  = \$90 ;
     end
     if (rst) begin
-      \$176  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$177  = rport__addr;
-    if (\$74 ) begin
-      \$177  = \$77 [3:0];
-    end
-    if (rst) begin
-      \$177  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$178  = \$90 [3:0];
-    if (rst) begin
-      \$178  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$179  = o__valid;
-    if (\$92 ) begin
-      \$179  = \$94 ;
-    end
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$180  = o__payload;
-    if (\$92 ) begin
-      \$180  = \$96 ;
-    end
-    if (rst) begin
-      \$180  = 8'h00;
+      \$174  = 8'h00;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$5 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
   assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$25  = { 1'h0, rq0_part0_0_rr };
-  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$23  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -689,70 +689,70 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire [4:0] \$227 ;
+  wire [4:0] \$226 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
   wire \$230 ;
-  wire \$231 ;
-  wire [5:0] \$232 ;
+  wire [5:0] \$231 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
+  wire [47:0] \$237 ;
   wire \$238 ;
-  wire [47:0] \$239 ;
+  wire \$239 ;
   wire [8:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  reg [23:0] \$246 ;
-  wire [23:0] \$247 ;
-  wire [24:0] \$248 ;
-  reg [23:0] \$249 ;
+  reg [23:0] \$244 ;
+  wire [23:0] \$245 ;
+  wire [24:0] \$246 ;
+  reg [23:0] \$247 ;
+  wire [23:0] \$248 ;
+  wire [24:0] \$249 ;
   wire [8:0] \$25 ;
-  wire [23:0] \$250 ;
-  wire [24:0] \$251 ;
+  wire \$250 ;
+  wire [4:0] \$251 ;
   wire \$252 ;
-  wire [4:0] \$253 ;
-  wire \$254 ;
-  wire [5:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [5:0] \$253 ;
+  reg [3:0] \$254 ;
+  reg [3:0] \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire [8:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  reg [3:0] \$263 ;
-  reg [3:0] \$264 ;
-  reg \$265 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg [4:0] \$264 ;
+  reg [255:0] \$265 ;
   reg \$266 ;
   reg \$267 ;
   reg \$268 ;
   reg \$269 ;
   wire [8:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg [4:0] \$273 ;
-  reg [255:0] \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg \$278 ;
-  reg [3:0] \$279 ;
+  reg [3:0] \$270 ;
+  reg [255:0] \$271 ;
+  reg [4:0] \$272 ;
+  reg [63:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [255:0] \$280 ;
-  reg [4:0] \$281 ;
-  reg [63:0] \$282 ;
-  reg [7:0] \$283 ;
+  reg [7:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [4:0] \$282 ;
+  reg [63:0] \$283 ;
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
   reg [7:0] \$286 ;
@@ -761,9 +761,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$289 ;
   wire [8:0] \$29 ;
   reg [7:0] \$290 ;
-  reg [4:0] \$291 ;
-  reg [63:0] \$292 ;
-  reg [7:0] \$293 ;
+  reg [7:0] \$291 ;
+  reg [4:0] \$292 ;
+  reg [63:0] \$293 ;
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
   reg [7:0] \$296 ;
@@ -773,9 +773,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$3 ;
   wire [8:0] \$30 ;
   reg [7:0] \$300 ;
-  reg [4:0] \$301 ;
-  reg [63:0] \$302 ;
-  reg [7:0] \$303 ;
+  reg [7:0] \$301 ;
+  reg [4:0] \$302 ;
+  reg [63:0] \$303 ;
   reg [7:0] \$304 ;
   reg [7:0] \$305 ;
   reg [7:0] \$306 ;
@@ -784,9 +784,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$309 ;
   wire [8:0] \$31 ;
   reg [7:0] \$310 ;
-  reg [4:0] \$311 ;
-  reg [63:0] \$312 ;
-  reg [7:0] \$313 ;
+  reg [7:0] \$311 ;
+  reg [4:0] \$312 ;
+  reg [63:0] \$313 ;
   reg [7:0] \$314 ;
   reg [7:0] \$315 ;
   reg [7:0] \$316 ;
@@ -795,9 +795,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$319 ;
   wire [8:0] \$32 ;
   reg [7:0] \$320 ;
-  reg [4:0] \$321 ;
-  reg [63:0] \$322 ;
-  reg [7:0] \$323 ;
+  reg [7:0] \$321 ;
+  reg [4:0] \$322 ;
+  reg [63:0] \$323 ;
   reg [7:0] \$324 ;
   reg [7:0] \$325 ;
   reg [7:0] \$326 ;
@@ -806,9 +806,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$329 ;
   wire [8:0] \$33 ;
   reg [7:0] \$330 ;
-  reg [4:0] \$331 ;
-  reg [63:0] \$332 ;
-  reg [7:0] \$333 ;
+  reg [7:0] \$331 ;
+  reg [4:0] \$332 ;
+  reg [63:0] \$333 ;
   reg [7:0] \$334 ;
   reg [7:0] \$335 ;
   reg [7:0] \$336 ;
@@ -817,9 +817,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$339 ;
   wire [8:0] \$34 ;
   reg [7:0] \$340 ;
-  reg [4:0] \$341 ;
-  reg [63:0] \$342 ;
-  reg [7:0] \$343 ;
+  reg [7:0] \$341 ;
+  reg [4:0] \$342 ;
+  reg [47:0] \$343 ;
   reg [7:0] \$344 ;
   reg [7:0] \$345 ;
   reg [7:0] \$346 ;
@@ -827,153 +827,153 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$348 ;
   reg [7:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [7:0] \$350 ;
-  reg [4:0] \$351 ;
-  reg [47:0] \$352 ;
+  reg [8:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [8:0] \$352 ;
   reg [7:0] \$353 ;
-  reg [7:0] \$354 ;
+  reg [8:0] \$354 ;
   reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
+  reg [8:0] \$356 ;
   reg [7:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [8:0] \$359 ;
+  reg [8:0] \$358 ;
+  reg [7:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [7:0] \$360 ;
-  reg [8:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [8:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [8:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [8:0] \$367 ;
-  reg [7:0] \$368 ;
-  reg [8:0] \$369 ;
+  reg [8:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [8:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [8:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [8:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [8:0] \$368 ;
+  reg [7:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg [8:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [8:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [8:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [8:0] \$377 ;
-  reg [7:0] \$378 ;
-  reg [8:0] \$379 ;
+  reg [8:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [8:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [8:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [8:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [8:0] \$378 ;
+  reg [7:0] \$379 ;
   wire [8:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg [8:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [8:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [8:0] \$387 ;
-  reg [7:0] \$388 ;
-  reg [8:0] \$389 ;
+  reg [8:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [8:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [8:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [8:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [8:0] \$388 ;
+  reg [7:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg [8:0] \$391 ;
-  reg [7:0] \$392 ;
-  reg [8:0] \$393 ;
-  reg [7:0] \$394 ;
-  reg [8:0] \$395 ;
-  reg [7:0] \$396 ;
-  reg [8:0] \$397 ;
-  reg [7:0] \$398 ;
-  reg [8:0] \$399 ;
+  reg [8:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [8:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg [8:0] \$394 ;
+  reg [7:0] \$395 ;
+  reg [8:0] \$396 ;
+  reg [7:0] \$397 ;
+  reg [8:0] \$398 ;
+  reg [7:0] \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg [7:0] \$400 ;
-  reg [8:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [8:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg [8:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [8:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [8:0] \$409 ;
+  reg [8:0] \$400 ;
+  reg [7:0] \$401 ;
+  reg [8:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [8:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [8:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [8:0] \$408 ;
+  reg [7:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [7:0] \$410 ;
-  reg [8:0] \$411 ;
-  reg [7:0] \$412 ;
-  reg [8:0] \$413 ;
-  reg [7:0] \$414 ;
-  reg [8:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [8:0] \$417 ;
-  reg [7:0] \$418 ;
-  reg [8:0] \$419 ;
+  reg [8:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [8:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [8:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [8:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [8:0] \$418 ;
+  reg [7:0] \$419 ;
   wire [8:0] \$42 ;
-  reg [7:0] \$420 ;
-  reg [8:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [8:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [8:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [8:0] \$427 ;
-  reg [7:0] \$428 ;
-  reg [8:0] \$429 ;
+  reg [8:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [8:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [8:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg [8:0] \$426 ;
+  reg [7:0] \$427 ;
+  reg [8:0] \$428 ;
+  reg [7:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [7:0] \$430 ;
-  reg [8:0] \$431 ;
-  reg [7:0] \$432 ;
-  reg [8:0] \$433 ;
-  reg [7:0] \$434 ;
-  reg [8:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [8:0] \$437 ;
-  reg [7:0] \$438 ;
-  reg [8:0] \$439 ;
+  reg [8:0] \$430 ;
+  reg [7:0] \$431 ;
+  reg [8:0] \$432 ;
+  reg [7:0] \$433 ;
+  reg [8:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [8:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [8:0] \$438 ;
+  reg [7:0] \$439 ;
   wire [8:0] \$44 ;
-  reg [7:0] \$440 ;
-  reg [8:0] \$441 ;
-  reg [7:0] \$442 ;
-  reg [8:0] \$443 ;
-  reg [7:0] \$444 ;
-  reg [8:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [8:0] \$447 ;
-  reg [7:0] \$448 ;
-  reg [8:0] \$449 ;
+  reg [8:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg [8:0] \$442 ;
+  reg [7:0] \$443 ;
+  reg [8:0] \$444 ;
+  reg [7:0] \$445 ;
+  reg [8:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [8:0] \$448 ;
+  reg [7:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [7:0] \$450 ;
-  reg [8:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [8:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [8:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [8:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg [8:0] \$459 ;
+  reg [8:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg [8:0] \$452 ;
+  reg [7:0] \$453 ;
+  reg [8:0] \$454 ;
+  reg [7:0] \$455 ;
+  reg [8:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [8:0] \$458 ;
+  reg [7:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [7:0] \$460 ;
-  reg [8:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [8:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [8:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [8:0] \$467 ;
-  reg [7:0] \$468 ;
-  reg [8:0] \$469 ;
+  reg [8:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [8:0] \$462 ;
+  reg [7:0] \$463 ;
+  reg [8:0] \$464 ;
+  reg [7:0] \$465 ;
+  reg [8:0] \$466 ;
+  reg [7:0] \$467 ;
+  reg [8:0] \$468 ;
+  reg [7:0] \$469 ;
   wire [8:0] \$47 ;
-  reg [7:0] \$470 ;
-  reg [8:0] \$471 ;
-  reg [7:0] \$472 ;
-  reg [8:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg [8:0] \$475 ;
-  reg [7:0] \$476 ;
-  reg [8:0] \$477 ;
-  reg [7:0] \$478 ;
-  reg [8:0] \$479 ;
+  reg [8:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg [8:0] \$472 ;
+  reg [7:0] \$473 ;
+  reg [16:0] \$474 ;
+  reg [16:0] \$475 ;
+  reg [16:0] \$476 ;
+  reg [16:0] \$477 ;
+  reg [16:0] \$478 ;
+  reg [16:0] \$479 ;
   wire [8:0] \$48 ;
-  reg [7:0] \$480 ;
-  reg [8:0] \$481 ;
-  reg [7:0] \$482 ;
+  reg [16:0] \$480 ;
+  reg [16:0] \$481 ;
+  reg [16:0] \$482 ;
   reg [16:0] \$483 ;
   reg [16:0] \$484 ;
   reg [16:0] \$485 ;
@@ -1101,17 +1101,17 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [16:0] \$595 ;
   reg [16:0] \$596 ;
   reg [16:0] \$597 ;
-  reg [16:0] \$598 ;
-  reg [16:0] \$599 ;
+  reg [23:0] \$598 ;
+  reg [23:0] \$599 ;
   wire \$6 ;
   wire [8:0] \$60 ;
-  reg [16:0] \$600 ;
-  reg [16:0] \$601 ;
-  reg [16:0] \$602 ;
-  reg [16:0] \$603 ;
-  reg [16:0] \$604 ;
-  reg [16:0] \$605 ;
-  reg [16:0] \$606 ;
+  reg [23:0] \$600 ;
+  reg [23:0] \$601 ;
+  reg [23:0] \$602 ;
+  reg [23:0] \$603 ;
+  reg [23:0] \$604 ;
+  reg [23:0] \$605 ;
+  reg [23:0] \$606 ;
   reg [23:0] \$607 ;
   reg [23:0] \$608 ;
   reg [23:0] \$609 ;
@@ -1127,65 +1127,57 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] \$618 ;
   reg [23:0] \$619 ;
   wire [8:0] \$62 ;
-  reg [23:0] \$620 ;
-  reg [23:0] \$621 ;
-  reg [23:0] \$622 ;
-  reg [23:0] \$623 ;
-  reg [23:0] \$624 ;
-  reg [23:0] \$625 ;
-  reg [23:0] \$626 ;
-  reg [23:0] \$627 ;
-  reg [23:0] \$628 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg \$622 ;
+  reg [3:0] \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg [3:0] \$627 ;
+  reg \$628 ;
   reg \$629 ;
   wire [8:0] \$63 ;
   reg \$630 ;
-  reg \$631 ;
-  reg [3:0] \$632 ;
+  reg [3:0] \$631 ;
+  reg \$632 ;
   reg \$633 ;
   reg \$634 ;
-  reg \$635 ;
-  reg [3:0] \$636 ;
+  reg [3:0] \$635 ;
+  reg \$636 ;
   reg \$637 ;
   reg \$638 ;
-  reg \$639 ;
+  reg [3:0] \$639 ;
   wire [8:0] \$64 ;
-  reg [3:0] \$640 ;
+  reg \$640 ;
   reg \$641 ;
   reg \$642 ;
-  reg \$643 ;
-  reg [3:0] \$644 ;
+  reg [3:0] \$643 ;
+  reg \$644 ;
   reg \$645 ;
   reg \$646 ;
-  reg \$647 ;
-  reg [3:0] \$648 ;
+  reg [3:0] \$647 ;
+  reg \$648 ;
   reg \$649 ;
   wire [8:0] \$65 ;
   reg \$650 ;
-  reg \$651 ;
-  reg [3:0] \$652 ;
+  reg [3:0] \$651 ;
+  reg \$652 ;
   reg \$653 ;
   reg \$654 ;
-  reg \$655 ;
-  reg [3:0] \$656 ;
-  reg \$657 ;
+  reg [3:0] \$655 ;
+  reg [23:0] \$656 ;
+  reg [23:0] \$657 ;
   reg \$658 ;
-  reg \$659 ;
+  reg [3:0] \$659 ;
   wire [8:0] \$66 ;
-  reg [3:0] \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg \$663 ;
-  reg [3:0] \$664 ;
-  reg [23:0] \$665 ;
-  reg [23:0] \$666 ;
-  reg [3:0] \$667 ;
-  reg \$668 ;
-  reg [3:0] \$669 ;
+  reg \$660 ;
+  reg [3:0] \$661 ;
+  reg [3:0] \$662 ;
+  reg [3:0] \$663 ;
+  reg \$664 ;
+  reg [47:0] \$665 ;
   wire [8:0] \$67 ;
-  reg [3:0] \$670 ;
-  reg [3:0] \$671 ;
-  reg \$672 ;
-  reg [47:0] \$673 ;
   wire [8:0] \$68 ;
   wire [8:0] \$69 ;
   wire [5:0] \$7 ;
@@ -1224,17 +1216,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 1'h0 *)
   wire \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$445 ;
+  wire [3:0] \$signature__addr$446 ;
   wire [255:0] \$signature__data ;
-  wire [47:0] \$signature__data$446 ;
+  wire [47:0] \$signature__data$447 ;
   wire \$signature__en ;
-  wire \$signature__en$444 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$445 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
   wire [23:0] acc1_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -1327,9 +1321,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$437 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
   wire [4:0] \port__addr$438 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
@@ -1346,6 +1337,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] \port__addr$443 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$444 ;
   wire [63:0] port__data;
   wire [47:0] \port__data$102 ;
   wire [63:0] \port__data$36 ;
@@ -1516,9 +1510,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 1'h0 *)
   wire rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$447 ;
+  wire [3:0] \rport__addr$448 ;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$429 ;
+  wire [47:0] \rport__data$430 ;
   input rst;
   wire rst;
   reg sf_t = 1'h0;
@@ -1883,7 +1877,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [9:0];
+  reg [47:0] queue [10:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -1895,12 +1889,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[7] = 48'h000000000000;
     queue[8] = 48'h000000000000;
     queue[9] = 48'h000000000000;
+    queue[10] = 48'h000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$444 )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$429  = queue[q_rptr];
+  assign \rport__data$430  = queue[q_rptr];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -2222,789 +2217,773 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   assign \port__data$102  = _8_;
   always @(posedge clk)
-    rom0_read <= \$282 ;
+    rom1_addr <= \$282 ;
   always @(posedge clk)
-    x0_1 <= \$283 ;
+    rom1_read <= \$283 ;
   always @(posedge clk)
-    x0_2 <= \$284 ;
+    x1_9 <= \$284 ;
   always @(posedge clk)
-    x0_3 <= \$285 ;
+    x1_10 <= \$285 ;
   always @(posedge clk)
-    x0_4 <= \$286 ;
+    x1_11 <= \$286 ;
   always @(posedge clk)
-    x0_5 <= \$287 ;
+    x1_12 <= \$287 ;
   always @(posedge clk)
-    x0_6 <= \$288 ;
+    x1_13 <= \$288 ;
   always @(posedge clk)
-    x0_7 <= \$289 ;
+    x1_14 <= \$289 ;
   always @(posedge clk)
-    x0_8 <= \$290 ;
+    x1_15 <= \$290 ;
   always @(posedge clk)
-    rom1_addr <= \$291 ;
+    x1_16 <= \$291 ;
   always @(posedge clk)
-    rom1_read <= \$292 ;
+    rom2_addr <= \$292 ;
   always @(posedge clk)
-    x1_9 <= \$293 ;
+    rom2_read <= \$293 ;
   always @(posedge clk)
-    x1_10 <= \$294 ;
+    x2_17 <= \$294 ;
   always @(posedge clk)
-    x1_11 <= \$295 ;
+    x2_18 <= \$295 ;
   always @(posedge clk)
-    x1_12 <= \$296 ;
+    x2_19 <= \$296 ;
   always @(posedge clk)
-    x1_13 <= \$297 ;
+    x2_20 <= \$297 ;
   always @(posedge clk)
-    x1_14 <= \$298 ;
+    x2_21 <= \$298 ;
   always @(posedge clk)
-    x1_15 <= \$299 ;
+    x2_22 <= \$299 ;
   always @(posedge clk)
-    x1_16 <= \$300 ;
+    x2_23 <= \$300 ;
   always @(posedge clk)
-    rom2_addr <= \$301 ;
+    x2_24 <= \$301 ;
   always @(posedge clk)
-    rom2_read <= \$302 ;
+    rom3_addr <= \$302 ;
   always @(posedge clk)
-    x2_17 <= \$303 ;
+    rom3_read <= \$303 ;
   always @(posedge clk)
-    x2_18 <= \$304 ;
+    x3_1 <= \$304 ;
   always @(posedge clk)
-    x2_19 <= \$305 ;
+    x3_25 <= \$305 ;
   always @(posedge clk)
-    x2_20 <= \$306 ;
+    x3_26 <= \$306 ;
   always @(posedge clk)
-    x2_21 <= \$307 ;
+    x3_27 <= \$307 ;
   always @(posedge clk)
-    x2_22 <= \$308 ;
+    x3_28 <= \$308 ;
   always @(posedge clk)
-    x2_23 <= \$309 ;
+    x3_29 <= \$309 ;
   always @(posedge clk)
-    x2_24 <= \$310 ;
+    x3_30 <= \$310 ;
   always @(posedge clk)
-    rom3_addr <= \$311 ;
+    x3_31 <= \$311 ;
   always @(posedge clk)
-    rom3_read <= \$312 ;
+    rom4_addr <= \$312 ;
   always @(posedge clk)
-    x3_1 <= \$313 ;
+    rom4_read <= \$313 ;
   always @(posedge clk)
-    x3_25 <= \$314 ;
+    x4_2 <= \$314 ;
   always @(posedge clk)
-    x3_26 <= \$315 ;
+    x4_3 <= \$315 ;
   always @(posedge clk)
-    x3_27 <= \$316 ;
+    x4_4 <= \$316 ;
   always @(posedge clk)
-    x3_28 <= \$317 ;
+    x4_5 <= \$317 ;
   always @(posedge clk)
-    x3_29 <= \$318 ;
+    x4_6 <= \$318 ;
   always @(posedge clk)
-    x3_30 <= \$319 ;
+    x4_7 <= \$319 ;
   always @(posedge clk)
-    x3_31 <= \$320 ;
+    x4_8 <= \$320 ;
   always @(posedge clk)
-    rom4_addr <= \$321 ;
+    x4_9 <= \$321 ;
   always @(posedge clk)
-    rom4_read <= \$322 ;
+    rom5_addr <= \$322 ;
   always @(posedge clk)
-    x4_2 <= \$323 ;
+    rom5_read <= \$323 ;
   always @(posedge clk)
-    x4_3 <= \$324 ;
+    x5_10 <= \$324 ;
   always @(posedge clk)
-    x4_4 <= \$325 ;
+    x5_11 <= \$325 ;
   always @(posedge clk)
-    x4_5 <= \$326 ;
+    x5_12 <= \$326 ;
   always @(posedge clk)
-    x4_6 <= \$327 ;
+    x5_13 <= \$327 ;
   always @(posedge clk)
-    x4_7 <= \$328 ;
+    x5_14 <= \$328 ;
   always @(posedge clk)
-    x4_8 <= \$329 ;
+    x5_15 <= \$329 ;
   always @(posedge clk)
-    x4_9 <= \$330 ;
+    x5_16 <= \$330 ;
   always @(posedge clk)
-    rom5_addr <= \$331 ;
+    x5_17 <= \$331 ;
   always @(posedge clk)
-    rom5_read <= \$332 ;
+    rom6_addr <= \$332 ;
   always @(posedge clk)
-    x5_10 <= \$333 ;
+    rom6_read <= \$333 ;
   always @(posedge clk)
-    x5_11 <= \$334 ;
+    x6_18 <= \$334 ;
   always @(posedge clk)
-    x5_12 <= \$335 ;
+    x6_19 <= \$335 ;
   always @(posedge clk)
-    x5_13 <= \$336 ;
+    x6_20 <= \$336 ;
   always @(posedge clk)
-    x5_14 <= \$337 ;
+    x6_21 <= \$337 ;
   always @(posedge clk)
-    x5_15 <= \$338 ;
+    x6_22 <= \$338 ;
   always @(posedge clk)
-    x5_16 <= \$339 ;
+    x6_23 <= \$339 ;
   always @(posedge clk)
-    x5_17 <= \$340 ;
+    x6_24 <= \$340 ;
   always @(posedge clk)
-    rom6_addr <= \$341 ;
+    x6_25 <= \$341 ;
   always @(posedge clk)
-    rom6_read <= \$342 ;
+    rom7_addr <= \$342 ;
   always @(posedge clk)
-    x6_18 <= \$343 ;
+    rom7_read <= \$343 ;
   always @(posedge clk)
-    x6_19 <= \$344 ;
+    x7_26 <= \$344 ;
   always @(posedge clk)
-    x6_20 <= \$345 ;
+    x7_27 <= \$345 ;
   always @(posedge clk)
-    x6_21 <= \$346 ;
+    x7_28 <= \$346 ;
   always @(posedge clk)
-    x6_22 <= \$347 ;
+    x7_29 <= \$347 ;
   always @(posedge clk)
-    x6_23 <= \$348 ;
+    x7_30 <= \$348 ;
   always @(posedge clk)
-    x6_24 <= \$349 ;
+    x7_31 <= \$349 ;
   always @(posedge clk)
-    x6_25 <= \$350 ;
+    xoff0_1 <= \$350 ;
   always @(posedge clk)
-    rom7_addr <= \$351 ;
+    w0_1 <= \$351 ;
   always @(posedge clk)
-    rom7_read <= \$352 ;
+    xoff0_2 <= \$352 ;
   always @(posedge clk)
-    x7_26 <= \$353 ;
+    w0_2 <= \$353 ;
   always @(posedge clk)
-    x7_27 <= \$354 ;
+    xoff0_3 <= \$354 ;
   always @(posedge clk)
-    x7_28 <= \$355 ;
+    w0_3 <= \$355 ;
   always @(posedge clk)
-    x7_29 <= \$356 ;
+    xoff0_4 <= \$356 ;
   always @(posedge clk)
-    x7_30 <= \$357 ;
+    w0_4 <= \$357 ;
   always @(posedge clk)
-    x7_31 <= \$358 ;
+    xoff0_5 <= \$358 ;
   always @(posedge clk)
-    xoff0_1 <= \$359 ;
+    w0_5 <= \$359 ;
   always @(posedge clk)
-    w0_1 <= \$360 ;
+    xoff0_6 <= \$360 ;
   always @(posedge clk)
-    xoff0_2 <= \$361 ;
+    w0_6 <= \$361 ;
   always @(posedge clk)
-    w0_2 <= \$362 ;
+    xoff0_7 <= \$362 ;
   always @(posedge clk)
-    xoff0_3 <= \$363 ;
+    w0_7 <= \$363 ;
   always @(posedge clk)
-    w0_3 <= \$364 ;
+    xoff0_8 <= \$364 ;
   always @(posedge clk)
-    xoff0_4 <= \$365 ;
+    w0_8 <= \$365 ;
   always @(posedge clk)
-    w0_4 <= \$366 ;
+    xoff0_9 <= \$366 ;
   always @(posedge clk)
-    xoff0_5 <= \$367 ;
+    w0_9 <= \$367 ;
   always @(posedge clk)
-    w0_5 <= \$368 ;
+    xoff0_10 <= \$368 ;
   always @(posedge clk)
-    xoff0_6 <= \$369 ;
+    w0_10 <= \$369 ;
   always @(posedge clk)
-    w0_6 <= \$370 ;
+    xoff0_11 <= \$370 ;
   always @(posedge clk)
-    xoff0_7 <= \$371 ;
+    w0_11 <= \$371 ;
   always @(posedge clk)
-    w0_7 <= \$372 ;
+    xoff0_12 <= \$372 ;
   always @(posedge clk)
-    xoff0_8 <= \$373 ;
+    w0_12 <= \$373 ;
   always @(posedge clk)
-    w0_8 <= \$374 ;
+    xoff0_13 <= \$374 ;
   always @(posedge clk)
-    xoff0_9 <= \$375 ;
+    w0_13 <= \$375 ;
   always @(posedge clk)
-    w0_9 <= \$376 ;
+    xoff0_14 <= \$376 ;
   always @(posedge clk)
-    xoff0_10 <= \$377 ;
+    w0_14 <= \$377 ;
   always @(posedge clk)
-    w0_10 <= \$378 ;
+    xoff0_15 <= \$378 ;
   always @(posedge clk)
-    xoff0_11 <= \$379 ;
+    w0_15 <= \$379 ;
   always @(posedge clk)
-    w0_11 <= \$380 ;
+    xoff0_16 <= \$380 ;
   always @(posedge clk)
-    xoff0_12 <= \$381 ;
+    w0_16 <= \$381 ;
   always @(posedge clk)
-    w0_12 <= \$382 ;
+    xoff0_17 <= \$382 ;
   always @(posedge clk)
-    xoff0_13 <= \$383 ;
+    w0_17 <= \$383 ;
   always @(posedge clk)
-    w0_13 <= \$384 ;
+    xoff0_18 <= \$384 ;
   always @(posedge clk)
-    xoff0_14 <= \$385 ;
+    w0_18 <= \$385 ;
   always @(posedge clk)
-    w0_14 <= \$386 ;
+    xoff0_19 <= \$386 ;
   always @(posedge clk)
-    xoff0_15 <= \$387 ;
+    w0_19 <= \$387 ;
   always @(posedge clk)
-    w0_15 <= \$388 ;
+    xoff0_20 <= \$388 ;
   always @(posedge clk)
-    xoff0_16 <= \$389 ;
+    w0_20 <= \$389 ;
   always @(posedge clk)
-    w0_16 <= \$390 ;
+    xoff0_21 <= \$390 ;
   always @(posedge clk)
-    xoff0_17 <= \$391 ;
+    w0_21 <= \$391 ;
   always @(posedge clk)
-    w0_17 <= \$392 ;
+    xoff0_22 <= \$392 ;
   always @(posedge clk)
-    xoff0_18 <= \$393 ;
+    w0_22 <= \$393 ;
   always @(posedge clk)
-    w0_18 <= \$394 ;
+    xoff0_23 <= \$394 ;
   always @(posedge clk)
-    xoff0_19 <= \$395 ;
+    w0_23 <= \$395 ;
   always @(posedge clk)
-    w0_19 <= \$396 ;
+    xoff0_24 <= \$396 ;
   always @(posedge clk)
-    xoff0_20 <= \$397 ;
+    w0_24 <= \$397 ;
   always @(posedge clk)
-    w0_20 <= \$398 ;
+    xoff0_25 <= \$398 ;
   always @(posedge clk)
-    xoff0_21 <= \$399 ;
+    w0_25 <= \$399 ;
   always @(posedge clk)
-    w0_21 <= \$400 ;
+    xoff0_26 <= \$400 ;
   always @(posedge clk)
-    xoff0_22 <= \$401 ;
+    w0_26 <= \$401 ;
   always @(posedge clk)
-    w0_22 <= \$402 ;
+    xoff0_27 <= \$402 ;
   always @(posedge clk)
-    xoff0_23 <= \$403 ;
+    w0_27 <= \$403 ;
   always @(posedge clk)
-    w0_23 <= \$404 ;
+    xoff0_28 <= \$404 ;
   always @(posedge clk)
-    xoff0_24 <= \$405 ;
+    w0_28 <= \$405 ;
   always @(posedge clk)
-    w0_24 <= \$406 ;
+    xoff0_29 <= \$406 ;
   always @(posedge clk)
-    xoff0_25 <= \$407 ;
+    w0_29 <= \$407 ;
   always @(posedge clk)
-    w0_25 <= \$408 ;
+    xoff0_30 <= \$408 ;
   always @(posedge clk)
-    xoff0_26 <= \$409 ;
+    w0_30 <= \$409 ;
   always @(posedge clk)
-    w0_26 <= \$410 ;
+    xoff0_31 <= \$410 ;
   always @(posedge clk)
-    xoff0_27 <= \$411 ;
+    w0_31 <= \$411 ;
   always @(posedge clk)
-    w0_27 <= \$412 ;
+    xoff1_1 <= \$412 ;
   always @(posedge clk)
-    xoff0_28 <= \$413 ;
+    w1_1 <= \$413 ;
   always @(posedge clk)
-    w0_28 <= \$414 ;
+    xoff1_2 <= \$414 ;
   always @(posedge clk)
-    xoff0_29 <= \$415 ;
+    w1_2 <= \$415 ;
   always @(posedge clk)
-    w0_29 <= \$416 ;
+    xoff1_3 <= \$416 ;
   always @(posedge clk)
-    xoff0_30 <= \$417 ;
+    w1_3 <= \$417 ;
   always @(posedge clk)
-    w0_30 <= \$418 ;
+    xoff1_4 <= \$418 ;
   always @(posedge clk)
-    xoff0_31 <= \$419 ;
+    w1_4 <= \$419 ;
   always @(posedge clk)
-    w0_31 <= \$420 ;
+    xoff1_5 <= \$420 ;
   always @(posedge clk)
-    xoff1_1 <= \$421 ;
+    w1_5 <= \$421 ;
   always @(posedge clk)
-    w1_1 <= \$422 ;
+    xoff1_6 <= \$422 ;
   always @(posedge clk)
-    xoff1_2 <= \$423 ;
+    w1_6 <= \$423 ;
   always @(posedge clk)
-    w1_2 <= \$424 ;
+    xoff1_7 <= \$424 ;
   always @(posedge clk)
-    xoff1_3 <= \$425 ;
+    w1_7 <= \$425 ;
   always @(posedge clk)
-    w1_3 <= \$426 ;
+    xoff1_8 <= \$426 ;
   always @(posedge clk)
-    xoff1_4 <= \$427 ;
+    w1_8 <= \$427 ;
   always @(posedge clk)
-    w1_4 <= \$428 ;
+    xoff1_9 <= \$428 ;
   always @(posedge clk)
-    xoff1_5 <= \$429 ;
+    w1_9 <= \$429 ;
   always @(posedge clk)
-    w1_5 <= \$430 ;
+    xoff1_10 <= \$430 ;
   always @(posedge clk)
-    xoff1_6 <= \$431 ;
+    w1_10 <= \$431 ;
   always @(posedge clk)
-    w1_6 <= \$432 ;
+    xoff1_11 <= \$432 ;
   always @(posedge clk)
-    xoff1_7 <= \$433 ;
+    w1_11 <= \$433 ;
   always @(posedge clk)
-    w1_7 <= \$434 ;
+    xoff1_12 <= \$434 ;
   always @(posedge clk)
-    xoff1_8 <= \$435 ;
+    w1_12 <= \$435 ;
   always @(posedge clk)
-    w1_8 <= \$436 ;
+    xoff1_13 <= \$436 ;
   always @(posedge clk)
-    xoff1_9 <= \$437 ;
+    w1_13 <= \$437 ;
   always @(posedge clk)
-    w1_9 <= \$438 ;
+    xoff1_14 <= \$438 ;
   always @(posedge clk)
-    xoff1_10 <= \$439 ;
+    w1_14 <= \$439 ;
   always @(posedge clk)
-    w1_10 <= \$440 ;
+    xoff1_15 <= \$440 ;
   always @(posedge clk)
-    xoff1_11 <= \$441 ;
+    w1_15 <= \$441 ;
   always @(posedge clk)
-    w1_11 <= \$442 ;
+    xoff1_16 <= \$442 ;
   always @(posedge clk)
-    xoff1_12 <= \$443 ;
+    w1_16 <= \$443 ;
   always @(posedge clk)
-    w1_12 <= \$444 ;
+    xoff1_17 <= \$444 ;
   always @(posedge clk)
-    xoff1_13 <= \$445 ;
+    w1_17 <= \$445 ;
   always @(posedge clk)
-    w1_13 <= \$446 ;
+    xoff1_18 <= \$446 ;
   always @(posedge clk)
-    xoff1_14 <= \$447 ;
+    w1_18 <= \$447 ;
   always @(posedge clk)
-    w1_14 <= \$448 ;
+    xoff1_19 <= \$448 ;
   always @(posedge clk)
-    xoff1_15 <= \$449 ;
+    w1_19 <= \$449 ;
   always @(posedge clk)
-    w1_15 <= \$450 ;
+    xoff1_20 <= \$450 ;
   always @(posedge clk)
-    xoff1_16 <= \$451 ;
+    w1_20 <= \$451 ;
   always @(posedge clk)
-    w1_16 <= \$452 ;
+    xoff1_21 <= \$452 ;
   always @(posedge clk)
-    xoff1_17 <= \$453 ;
+    w1_21 <= \$453 ;
   always @(posedge clk)
-    w1_17 <= \$454 ;
+    xoff1_22 <= \$454 ;
   always @(posedge clk)
-    xoff1_18 <= \$455 ;
+    w1_22 <= \$455 ;
   always @(posedge clk)
-    w1_18 <= \$456 ;
+    xoff1_23 <= \$456 ;
   always @(posedge clk)
-    xoff1_19 <= \$457 ;
+    w1_23 <= \$457 ;
   always @(posedge clk)
-    w1_19 <= \$458 ;
+    xoff1_24 <= \$458 ;
   always @(posedge clk)
-    xoff1_20 <= \$459 ;
+    w1_24 <= \$459 ;
   always @(posedge clk)
-    w1_20 <= \$460 ;
+    xoff1_25 <= \$460 ;
   always @(posedge clk)
-    xoff1_21 <= \$461 ;
+    w1_25 <= \$461 ;
   always @(posedge clk)
-    w1_21 <= \$462 ;
+    xoff1_26 <= \$462 ;
   always @(posedge clk)
-    xoff1_22 <= \$463 ;
+    w1_26 <= \$463 ;
   always @(posedge clk)
-    w1_22 <= \$464 ;
+    xoff1_27 <= \$464 ;
   always @(posedge clk)
-    xoff1_23 <= \$465 ;
+    w1_27 <= \$465 ;
   always @(posedge clk)
-    w1_23 <= \$466 ;
+    xoff1_28 <= \$466 ;
   always @(posedge clk)
-    xoff1_24 <= \$467 ;
+    w1_28 <= \$467 ;
   always @(posedge clk)
-    w1_24 <= \$468 ;
+    xoff1_29 <= \$468 ;
   always @(posedge clk)
-    xoff1_25 <= \$469 ;
+    w1_29 <= \$469 ;
   always @(posedge clk)
-    w1_25 <= \$470 ;
+    xoff1_30 <= \$470 ;
   always @(posedge clk)
-    xoff1_26 <= \$471 ;
+    w1_30 <= \$471 ;
   always @(posedge clk)
-    w1_26 <= \$472 ;
+    xoff1_31 <= \$472 ;
   always @(posedge clk)
-    xoff1_27 <= \$473 ;
+    w1_31 <= \$473 ;
   always @(posedge clk)
-    w1_27 <= \$474 ;
+    prod0_1 <= \$474 ;
   always @(posedge clk)
-    xoff1_28 <= \$475 ;
+    prod0_2 <= \$475 ;
   always @(posedge clk)
-    w1_28 <= \$476 ;
+    prod0_3 <= \$476 ;
   always @(posedge clk)
-    xoff1_29 <= \$477 ;
+    prod0_4 <= \$477 ;
   always @(posedge clk)
-    w1_29 <= \$478 ;
+    prod0_5 <= \$478 ;
   always @(posedge clk)
-    xoff1_30 <= \$479 ;
+    prod0_6 <= \$479 ;
   always @(posedge clk)
-    w1_30 <= \$480 ;
+    prod0_7 <= \$480 ;
   always @(posedge clk)
-    xoff1_31 <= \$481 ;
+    prod0_8 <= \$481 ;
   always @(posedge clk)
-    w1_31 <= \$482 ;
+    prod0_9 <= \$482 ;
   always @(posedge clk)
-    prod0_1 <= \$483 ;
+    prod0_10 <= \$483 ;
   always @(posedge clk)
-    prod0_2 <= \$484 ;
+    prod0_11 <= \$484 ;
   always @(posedge clk)
-    prod0_3 <= \$485 ;
+    prod0_12 <= \$485 ;
   always @(posedge clk)
-    prod0_4 <= \$486 ;
+    prod0_13 <= \$486 ;
   always @(posedge clk)
-    prod0_5 <= \$487 ;
+    prod0_14 <= \$487 ;
   always @(posedge clk)
-    prod0_6 <= \$488 ;
+    prod0_15 <= \$488 ;
   always @(posedge clk)
-    prod0_7 <= \$489 ;
+    prod0_16 <= \$489 ;
   always @(posedge clk)
-    prod0_8 <= \$490 ;
+    prod0_17 <= \$490 ;
   always @(posedge clk)
-    prod0_9 <= \$491 ;
+    prod0_18 <= \$491 ;
   always @(posedge clk)
-    prod0_10 <= \$492 ;
+    prod0_19 <= \$492 ;
   always @(posedge clk)
-    prod0_11 <= \$493 ;
+    prod0_20 <= \$493 ;
   always @(posedge clk)
-    prod0_12 <= \$494 ;
+    prod0_21 <= \$494 ;
   always @(posedge clk)
-    prod0_13 <= \$495 ;
+    prod0_22 <= \$495 ;
   always @(posedge clk)
-    prod0_14 <= \$496 ;
+    prod0_23 <= \$496 ;
   always @(posedge clk)
-    prod0_15 <= \$497 ;
+    prod0_24 <= \$497 ;
   always @(posedge clk)
-    prod0_16 <= \$498 ;
+    prod0_25 <= \$498 ;
   always @(posedge clk)
-    prod0_17 <= \$499 ;
+    prod0_26 <= \$499 ;
   always @(posedge clk)
-    prod0_18 <= \$500 ;
+    prod0_27 <= \$500 ;
   always @(posedge clk)
-    prod0_19 <= \$501 ;
+    prod0_28 <= \$501 ;
   always @(posedge clk)
-    prod0_20 <= \$502 ;
+    prod0_29 <= \$502 ;
   always @(posedge clk)
-    prod0_21 <= \$503 ;
+    prod0_30 <= \$503 ;
   always @(posedge clk)
-    prod0_22 <= \$504 ;
+    prod0_31 <= \$504 ;
   always @(posedge clk)
-    prod0_23 <= \$505 ;
+    prod1_1 <= \$505 ;
   always @(posedge clk)
-    prod0_24 <= \$506 ;
+    prod1_2 <= \$506 ;
   always @(posedge clk)
-    prod0_25 <= \$507 ;
+    prod1_3 <= \$507 ;
   always @(posedge clk)
-    prod0_26 <= \$508 ;
+    prod1_4 <= \$508 ;
   always @(posedge clk)
-    prod0_27 <= \$509 ;
+    prod1_5 <= \$509 ;
   always @(posedge clk)
-    prod0_28 <= \$510 ;
+    prod1_6 <= \$510 ;
   always @(posedge clk)
-    prod0_29 <= \$511 ;
+    prod1_7 <= \$511 ;
   always @(posedge clk)
-    prod0_30 <= \$512 ;
+    prod1_8 <= \$512 ;
   always @(posedge clk)
-    prod0_31 <= \$513 ;
+    prod1_9 <= \$513 ;
   always @(posedge clk)
-    prod1_1 <= \$514 ;
+    prod1_10 <= \$514 ;
   always @(posedge clk)
-    prod1_2 <= \$515 ;
+    prod1_11 <= \$515 ;
   always @(posedge clk)
-    prod1_3 <= \$516 ;
+    prod1_12 <= \$516 ;
   always @(posedge clk)
-    prod1_4 <= \$517 ;
+    prod1_13 <= \$517 ;
   always @(posedge clk)
-    prod1_5 <= \$518 ;
+    prod1_14 <= \$518 ;
   always @(posedge clk)
-    prod1_6 <= \$519 ;
+    prod1_15 <= \$519 ;
   always @(posedge clk)
-    prod1_7 <= \$520 ;
+    prod1_16 <= \$520 ;
   always @(posedge clk)
-    prod1_8 <= \$521 ;
+    prod1_17 <= \$521 ;
   always @(posedge clk)
-    prod1_9 <= \$522 ;
+    prod1_18 <= \$522 ;
   always @(posedge clk)
-    prod1_10 <= \$523 ;
+    prod1_19 <= \$523 ;
   always @(posedge clk)
-    prod1_11 <= \$524 ;
+    prod1_20 <= \$524 ;
   always @(posedge clk)
-    prod1_12 <= \$525 ;
+    prod1_21 <= \$525 ;
   always @(posedge clk)
-    prod1_13 <= \$526 ;
+    prod1_22 <= \$526 ;
   always @(posedge clk)
-    prod1_14 <= \$527 ;
+    prod1_23 <= \$527 ;
   always @(posedge clk)
-    prod1_15 <= \$528 ;
+    prod1_24 <= \$528 ;
   always @(posedge clk)
-    prod1_16 <= \$529 ;
+    prod1_25 <= \$529 ;
   always @(posedge clk)
-    prod1_17 <= \$530 ;
+    prod1_26 <= \$530 ;
   always @(posedge clk)
-    prod1_18 <= \$531 ;
+    prod1_27 <= \$531 ;
   always @(posedge clk)
-    prod1_19 <= \$532 ;
+    prod1_28 <= \$532 ;
   always @(posedge clk)
-    prod1_20 <= \$533 ;
+    prod1_29 <= \$533 ;
   always @(posedge clk)
-    prod1_21 <= \$534 ;
+    prod1_30 <= \$534 ;
   always @(posedge clk)
-    prod1_22 <= \$535 ;
+    prod1_31 <= \$535 ;
   always @(posedge clk)
-    prod1_23 <= \$536 ;
+    prod0_1_r <= \$536 ;
   always @(posedge clk)
-    prod1_24 <= \$537 ;
+    prod0_2_r <= \$537 ;
   always @(posedge clk)
-    prod1_25 <= \$538 ;
+    prod0_3_r <= \$538 ;
   always @(posedge clk)
-    prod1_26 <= \$539 ;
+    prod0_4_r <= \$539 ;
   always @(posedge clk)
-    prod1_27 <= \$540 ;
+    prod0_5_r <= \$540 ;
   always @(posedge clk)
-    prod1_28 <= \$541 ;
+    prod0_6_r <= \$541 ;
   always @(posedge clk)
-    prod1_29 <= \$542 ;
+    prod0_7_r <= \$542 ;
   always @(posedge clk)
-    prod1_30 <= \$543 ;
+    prod0_8_r <= \$543 ;
   always @(posedge clk)
-    prod1_31 <= \$544 ;
+    prod0_9_r <= \$544 ;
   always @(posedge clk)
-    prod0_1_r <= \$545 ;
+    prod0_10_r <= \$545 ;
   always @(posedge clk)
-    prod0_2_r <= \$546 ;
+    prod0_11_r <= \$546 ;
   always @(posedge clk)
-    prod0_3_r <= \$547 ;
+    prod0_12_r <= \$547 ;
   always @(posedge clk)
-    prod0_4_r <= \$548 ;
+    prod0_13_r <= \$548 ;
   always @(posedge clk)
-    prod0_5_r <= \$549 ;
+    prod0_14_r <= \$549 ;
   always @(posedge clk)
-    prod0_6_r <= \$550 ;
+    prod0_15_r <= \$550 ;
   always @(posedge clk)
-    prod0_7_r <= \$551 ;
+    prod0_16_r <= \$551 ;
   always @(posedge clk)
-    prod0_8_r <= \$552 ;
+    prod0_17_r <= \$552 ;
   always @(posedge clk)
-    prod0_9_r <= \$553 ;
+    prod0_18_r <= \$553 ;
   always @(posedge clk)
-    prod0_10_r <= \$554 ;
+    prod0_19_r <= \$554 ;
   always @(posedge clk)
-    prod0_11_r <= \$555 ;
+    prod0_20_r <= \$555 ;
   always @(posedge clk)
-    prod0_12_r <= \$556 ;
+    prod0_21_r <= \$556 ;
   always @(posedge clk)
-    prod0_13_r <= \$557 ;
+    prod0_22_r <= \$557 ;
   always @(posedge clk)
-    prod0_14_r <= \$558 ;
+    prod0_23_r <= \$558 ;
   always @(posedge clk)
-    prod0_15_r <= \$559 ;
+    prod0_24_r <= \$559 ;
   always @(posedge clk)
-    prod0_16_r <= \$560 ;
+    prod0_25_r <= \$560 ;
   always @(posedge clk)
-    prod0_17_r <= \$561 ;
+    prod0_26_r <= \$561 ;
   always @(posedge clk)
-    prod0_18_r <= \$562 ;
+    prod0_27_r <= \$562 ;
   always @(posedge clk)
-    prod0_19_r <= \$563 ;
+    prod0_28_r <= \$563 ;
   always @(posedge clk)
-    prod0_20_r <= \$564 ;
+    prod0_29_r <= \$564 ;
   always @(posedge clk)
-    prod0_21_r <= \$565 ;
+    prod0_30_r <= \$565 ;
   always @(posedge clk)
-    prod0_22_r <= \$566 ;
+    prod0_31_r <= \$566 ;
   always @(posedge clk)
-    prod0_23_r <= \$567 ;
+    prod1_1_r <= \$567 ;
   always @(posedge clk)
-    prod0_24_r <= \$568 ;
+    prod1_2_r <= \$568 ;
   always @(posedge clk)
-    prod0_25_r <= \$569 ;
+    prod1_3_r <= \$569 ;
   always @(posedge clk)
-    prod0_26_r <= \$570 ;
+    prod1_4_r <= \$570 ;
   always @(posedge clk)
-    prod0_27_r <= \$571 ;
+    prod1_5_r <= \$571 ;
   always @(posedge clk)
-    prod0_28_r <= \$572 ;
+    prod1_6_r <= \$572 ;
   always @(posedge clk)
-    prod0_29_r <= \$573 ;
+    prod1_7_r <= \$573 ;
   always @(posedge clk)
-    prod0_30_r <= \$574 ;
+    prod1_8_r <= \$574 ;
   always @(posedge clk)
-    prod0_31_r <= \$575 ;
+    prod1_9_r <= \$575 ;
   always @(posedge clk)
-    prod1_1_r <= \$576 ;
+    prod1_10_r <= \$576 ;
   always @(posedge clk)
-    prod1_2_r <= \$577 ;
+    prod1_11_r <= \$577 ;
   always @(posedge clk)
-    prod1_3_r <= \$578 ;
+    prod1_12_r <= \$578 ;
   always @(posedge clk)
-    prod1_4_r <= \$579 ;
+    prod1_13_r <= \$579 ;
   always @(posedge clk)
-    prod1_5_r <= \$580 ;
+    prod1_14_r <= \$580 ;
   always @(posedge clk)
-    prod1_6_r <= \$581 ;
+    prod1_15_r <= \$581 ;
   always @(posedge clk)
-    prod1_7_r <= \$582 ;
+    prod1_16_r <= \$582 ;
   always @(posedge clk)
-    prod1_8_r <= \$583 ;
+    prod1_17_r <= \$583 ;
   always @(posedge clk)
-    prod1_9_r <= \$584 ;
+    prod1_18_r <= \$584 ;
   always @(posedge clk)
-    prod1_10_r <= \$585 ;
+    prod1_19_r <= \$585 ;
   always @(posedge clk)
-    prod1_11_r <= \$586 ;
+    prod1_20_r <= \$586 ;
   always @(posedge clk)
-    prod1_12_r <= \$587 ;
+    prod1_21_r <= \$587 ;
   always @(posedge clk)
-    prod1_13_r <= \$588 ;
+    prod1_22_r <= \$588 ;
   always @(posedge clk)
-    prod1_14_r <= \$589 ;
+    prod1_23_r <= \$589 ;
   always @(posedge clk)
-    prod1_15_r <= \$590 ;
+    prod1_24_r <= \$590 ;
   always @(posedge clk)
-    prod1_16_r <= \$591 ;
+    prod1_25_r <= \$591 ;
   always @(posedge clk)
-    prod1_17_r <= \$592 ;
+    prod1_26_r <= \$592 ;
   always @(posedge clk)
-    prod1_18_r <= \$593 ;
+    prod1_27_r <= \$593 ;
   always @(posedge clk)
-    prod1_19_r <= \$594 ;
+    prod1_28_r <= \$594 ;
   always @(posedge clk)
-    prod1_20_r <= \$595 ;
+    prod1_29_r <= \$595 ;
   always @(posedge clk)
-    prod1_21_r <= \$596 ;
+    prod1_30_r <= \$596 ;
   always @(posedge clk)
-    prod1_22_r <= \$597 ;
+    prod1_31_r <= \$597 ;
   always @(posedge clk)
-    prod1_23_r <= \$598 ;
+    sum0_s0_0 <= \$598 ;
   always @(posedge clk)
-    prod1_24_r <= \$599 ;
+    sum0_s0_1 <= \$599 ;
   always @(posedge clk)
-    prod1_25_r <= \$600 ;
+    sum0_s0_2 <= \$600 ;
   always @(posedge clk)
-    prod1_26_r <= \$601 ;
+    sum0_s0_3 <= \$601 ;
   always @(posedge clk)
-    prod1_27_r <= \$602 ;
+    sum0_s0_4 <= \$602 ;
   always @(posedge clk)
-    prod1_28_r <= \$603 ;
+    sum0_s0_5 <= \$603 ;
   always @(posedge clk)
-    prod1_29_r <= \$604 ;
+    sum0_s0_6 <= \$604 ;
   always @(posedge clk)
-    prod1_30_r <= \$605 ;
+    sum0_s0_7 <= \$605 ;
   always @(posedge clk)
-    prod1_31_r <= \$606 ;
+    sum0_s1_0 <= \$606 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$607 ;
+    sum0_s1_1 <= \$607 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$608 ;
+    sum0_s2_0 <= \$608 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$609 ;
+    sum1_s0_0 <= \$609 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$610 ;
+    sum1_s0_1 <= \$610 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$611 ;
+    sum1_s0_2 <= \$611 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$612 ;
+    sum1_s0_3 <= \$612 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$613 ;
+    sum1_s0_4 <= \$613 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$614 ;
+    sum1_s0_5 <= \$614 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$615 ;
+    sum1_s0_6 <= \$615 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$616 ;
+    sum1_s0_7 <= \$616 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$617 ;
+    sum1_s1_0 <= \$617 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$618 ;
+    sum1_s1_1 <= \$618 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$619 ;
+    sum1_s2_0 <= \$619 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$620 ;
+    v2 <= \$620 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$621 ;
+    first2 <= \$621 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$622 ;
+    last2 <= \$622 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$623 ;
+    nf2 <= \$623 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$624 ;
+    v3 <= \$624 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$625 ;
+    first3 <= \$625 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$626 ;
+    last3 <= \$626 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$627 ;
+    nf3 <= \$627 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$628 ;
+    v4 <= \$628 ;
   always @(posedge clk)
-    v2 <= \$629 ;
+    first4 <= \$629 ;
   always @(posedge clk)
-    first2 <= \$630 ;
+    last4 <= \$630 ;
   always @(posedge clk)
-    last2 <= \$631 ;
+    nf4 <= \$631 ;
   always @(posedge clk)
-    nf2 <= \$632 ;
+    v5 <= \$632 ;
   always @(posedge clk)
-    v3 <= \$633 ;
+    first5 <= \$633 ;
   always @(posedge clk)
-    first3 <= \$634 ;
+    last5 <= \$634 ;
   always @(posedge clk)
-    last3 <= \$635 ;
+    nf5 <= \$635 ;
   always @(posedge clk)
-    nf3 <= \$636 ;
+    v6 <= \$636 ;
   always @(posedge clk)
-    v4 <= \$637 ;
+    first6 <= \$637 ;
   always @(posedge clk)
-    first4 <= \$638 ;
+    last6 <= \$638 ;
   always @(posedge clk)
-    last4 <= \$639 ;
+    nf6 <= \$639 ;
   always @(posedge clk)
-    nf4 <= \$640 ;
+    v7 <= \$640 ;
   always @(posedge clk)
-    v5 <= \$641 ;
+    first7 <= \$641 ;
   always @(posedge clk)
-    first5 <= \$642 ;
+    last7 <= \$642 ;
   always @(posedge clk)
-    last5 <= \$643 ;
+    nf7 <= \$643 ;
   always @(posedge clk)
-    nf5 <= \$644 ;
+    v8 <= \$644 ;
   always @(posedge clk)
-    v6 <= \$645 ;
+    first8 <= \$645 ;
   always @(posedge clk)
-    first6 <= \$646 ;
+    last8 <= \$646 ;
   always @(posedge clk)
-    last6 <= \$647 ;
+    nf8 <= \$647 ;
   always @(posedge clk)
-    nf6 <= \$648 ;
+    v9 <= \$648 ;
   always @(posedge clk)
-    v7 <= \$649 ;
+    first9 <= \$649 ;
   always @(posedge clk)
-    first7 <= \$650 ;
+    last9 <= \$650 ;
   always @(posedge clk)
-    last7 <= \$651 ;
+    nf9 <= \$651 ;
   always @(posedge clk)
-    nf7 <= \$652 ;
+    v9_0 <= \$652 ;
   always @(posedge clk)
-    v8 <= \$653 ;
+    first9_0 <= \$653 ;
   always @(posedge clk)
-    first8 <= \$654 ;
+    last9_0 <= \$654 ;
   always @(posedge clk)
-    last8 <= \$655 ;
+    nf9_0 <= \$655 ;
   always @(posedge clk)
-    nf8 <= \$656 ;
+    acc0 <= \$656 ;
   always @(posedge clk)
-    v9 <= \$657 ;
+    acc1 <= \$657 ;
   always @(posedge clk)
-    first9 <= \$658 ;
+    deliver <= \$658 ;
   always @(posedge clk)
-    last9 <= \$659 ;
+    q_owed <= \$659 ;
   always @(posedge clk)
-    nf9 <= \$660 ;
+    q_room <= \$660 ;
   always @(posedge clk)
-    v9_0 <= \$661 ;
+    q_wptr <= \$661 ;
   always @(posedge clk)
-    first9_0 <= \$662 ;
+    q_rptr <= \$662 ;
   always @(posedge clk)
-    last9_0 <= \$663 ;
+    q_stored <= \$663 ;
   always @(posedge clk)
-    nf9_0 <= \$664 ;
+    o__valid <= \$664 ;
   always @(posedge clk)
-    acc0 <= \$665 ;
-  always @(posedge clk)
-    acc1 <= \$666 ;
-  always @(posedge clk)
-    q_owed <= \$667 ;
-  always @(posedge clk)
-    q_room <= \$668 ;
-  always @(posedge clk)
-    q_wptr <= \$669 ;
-  always @(posedge clk)
-    q_rptr <= \$670 ;
-  always @(posedge clk)
-    q_stored <= \$671 ;
-  always @(posedge clk)
-    o__valid <= \$672 ;
-  always @(posedge clk)
-    o__payload <= \$673 ;
+    o__payload <= \$665 ;
   assign \$6  = t == 5'h1f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
@@ -3193,2875 +3172,2827 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$191  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
   assign \$192  = $signed(\$190 ) + $signed(\$191 );
   assign \$193  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$194  = issue & last_t;
-  assign \$195  = o__valid & o__ready;
-  assign \$196  = q_owed < 4'ha;
-  assign \$197  = \$195  ? q_room : \$196 ;
-  assign \$198  = o__valid & o__ready;
-  assign \$199  = \$198  | q_room;
-  assign \$200  = \$194  ? \$197  : \$199 ;
-  assign \$201  = v9 & last9;
+  assign \$194  = v9 & last9;
+  assign \$195  = issue & last_t;
+  assign \$196  = o__valid & o__ready;
+  assign \$197  = q_owed < 4'hb;
+  assign \$198  = \$196  ? q_room : \$197 ;
+  assign \$199  = o__valid & o__ready;
+  assign \$200  = \$199  | q_room;
+  assign \$201  = \$195  ? \$198  : \$200 ;
   assign \$202  = ~ o__valid;
   assign \$203  = \$202  | o__ready;
   assign \$204  = | q_stored;
   assign \$205  = ~ \$204 ;
   assign \$206  = \$203  & \$205 ;
   assign \$207  = ~ \$206 ;
-  assign \$208  = \$201  & \$207 ;
-  assign \$209  = q_wptr == 4'h9;
+  assign \$208  = deliver & \$207 ;
+  assign \$209  = q_wptr == 4'ha;
   assign \$210  = q_wptr + 1'h1;
   assign \$211  = \$209  ? 5'h00 : \$210 ;
   assign \$212  = ~ o__valid;
   assign \$213  = \$212  | o__ready;
   assign \$214  = | q_stored;
   assign \$215  = \$213  & \$214 ;
-  assign \$216  = q_rptr == 4'h9;
+  assign \$216  = q_rptr == 4'ha;
   assign \$217  = q_rptr + 1'h1;
   assign \$218  = \$216  ? 5'h00 : \$217 ;
-  assign \$219  = v9 & last9;
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = | q_stored;
-  assign \$223  = ~ \$222 ;
-  assign \$224  = \$221  & \$223 ;
-  assign \$225  = ~ \$224 ;
-  assign \$226  = \$219  & \$225 ;
-  assign \$227  = q_stored + \$226 ;
-  assign \$228  = ~ o__valid;
-  assign \$229  = \$228  | o__ready;
-  assign \$230  = | q_stored;
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = \$227  - \$231 ;
-  assign \$233  = ~ o__valid;
-  assign \$234  = \$233  | o__ready;
-  assign \$235  = | q_stored;
-  assign \$236  = v9 & last9;
-  assign \$237  = \$235  | \$236 ;
-  assign \$238  = | q_stored;
-  assign \$239  = \$238  ? \rport__data$429  : q_in;
+  assign \$219  = ~ o__valid;
+  assign \$220  = \$219  | o__ready;
+  assign \$221  = | q_stored;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = \$220  & \$222 ;
+  assign \$224  = ~ \$223 ;
+  assign \$225  = deliver & \$224 ;
+  assign \$226  = q_stored + \$225 ;
+  assign \$227  = ~ o__valid;
+  assign \$228  = \$227  | o__ready;
+  assign \$229  = | q_stored;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = \$226  - \$230 ;
+  assign \$232  = ~ o__valid;
+  assign \$233  = \$232  | o__ready;
+  assign \$234  = | q_stored;
+  assign \$235  = \$234  | deliver;
+  assign \$236  = | q_stored;
+  assign \$237  = \$236  ? \rport__data$430  : q_in;
+  assign \$238  = ~ last_t;
+  assign \$239  = q_room | \$238 ;
+  assign i__ready = \$239  & reads_input_t;
   assign \$240  = ~ last_t;
   assign \$241  = q_room | \$240 ;
-  assign i__ready = \$241  & reads_input_t;
-  assign \$242  = ~ last_t;
-  assign \$243  = q_room | \$242 ;
-  assign \$244  = ~ reads_input_t;
-  assign \$245  = i__valid | \$244 ;
-  assign issue = \$243  & \$245 ;
+  assign \$242  = ~ reads_input_t;
+  assign \$243  = i__valid | \$242 ;
+  assign issue = \$241  & \$243 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$247  = first9_0 ? \$246  : acc0;
-  assign \$248  = $signed(\$247 ) + $signed(sum0_s2_0);
-  assign \$250  = first9_0 ? \$249  : acc1;
-  assign \$251  = $signed(\$250 ) + $signed(sum1_s2_0);
-  assign \$252  = issue & last_t;
-  assign \$253  = q_owed + \$252 ;
-  assign \$254  = o__valid & o__ready;
-  assign \$255  = \$253  - \$254 ;
-  assign \$256  = v9 & last9;
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = | q_stored;
-  assign \$260  = ~ \$259 ;
-  assign \$261  = \$258  & \$260 ;
-  assign \$262  = ~ \$261 ;
-  assign \$signature__en$444  = \$256  & \$262 ;
+  assign \$245  = first9_0 ? \$244  : acc0;
+  assign \$246  = $signed(\$245 ) + $signed(sum0_s2_0);
+  assign \$248  = first9_0 ? \$247  : acc1;
+  assign \$249  = $signed(\$248 ) + $signed(sum1_s2_0);
+  assign \$250  = issue & last_t;
+  assign \$251  = q_owed + \$250 ;
+  assign \$252  = o__valid & o__ready;
+  assign \$253  = \$251  - \$252 ;
   always @(posedge clk)
-    nf_t <= \$263 ;
+    nf_t <= \$254 ;
   always @(posedge clk)
-    nf_t_ahead <= \$264 ;
+    nf_t_ahead <= \$255 ;
   always @(posedge clk)
-    sf_t <= \$265 ;
+    sf_t <= \$256 ;
   always @(posedge clk)
-    sf_t_ahead <= \$266 ;
+    sf_t_ahead <= \$257 ;
   always @(posedge clk)
-    reads_input_t <= \$267 ;
+    reads_input_t <= \$258 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$268 ;
+    reads_input_t_ahead <= \$259 ;
   always @(posedge clk)
-    first_t <= \$269 ;
+    first_t <= \$260 ;
   always @(posedge clk)
-    first_t_ahead <= \$270 ;
+    first_t_ahead <= \$261 ;
   always @(posedge clk)
-    last_t <= \$271 ;
+    last_t <= \$262 ;
   always @(posedge clk)
-    last_t_ahead <= \$272 ;
+    last_t_ahead <= \$263 ;
   always @(posedge clk)
-    t <= \$273 ;
+    t <= \$264 ;
   always @(posedge clk)
-    x_reg <= \$274 ;
+    x_reg <= \$265 ;
   always @(posedge clk)
-    from_input <= \$275 ;
+    from_input <= \$266 ;
   always @(posedge clk)
-    v1 <= \$276 ;
+    v1 <= \$267 ;
   always @(posedge clk)
-    first1 <= \$277 ;
+    first1 <= \$268 ;
   always @(posedge clk)
-    last1 <= \$278 ;
+    last1 <= \$269 ;
   always @(posedge clk)
-    nf1 <= \$279 ;
+    nf1 <= \$270 ;
   always @(posedge clk)
-    x_mid <= \$280 ;
+    x_mid <= \$271 ;
   always @(posedge clk)
-    rom0_addr <= \$281 ;
+    rom0_addr <= \$272 ;
+  always @(posedge clk)
+    rom0_read <= \$273 ;
+  always @(posedge clk)
+    x0_1 <= \$274 ;
+  always @(posedge clk)
+    x0_2 <= \$275 ;
+  always @(posedge clk)
+    x0_3 <= \$276 ;
+  always @(posedge clk)
+    x0_4 <= \$277 ;
+  always @(posedge clk)
+    x0_5 <= \$278 ;
+  always @(posedge clk)
+    x0_6 <= \$279 ;
+  always @(posedge clk)
+    x0_7 <= \$280 ;
+  always @(posedge clk)
+    x0_8 <= \$281 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = port__data;
+    \$282  = t;
     if (rst) begin
-      \$282  = 64'h0000000000000000;
+      \$282  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = x_mid[15:8];
+    \$283  = \port__data$36 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$284  = x_mid[23:16];
+    \$284  = x_mid[79:72];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$285  = x_mid[31:24];
+    \$285  = x_mid[87:80];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$286  = x_mid[39:32];
+    \$286  = x_mid[95:88];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = x_mid[47:40];
+    \$287  = x_mid[103:96];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$288  = x_mid[55:48];
+    \$288  = x_mid[111:104];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$289  = x_mid[63:56];
+    \$289  = x_mid[119:112];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$290  = x_mid[71:64];
+    \$290  = x_mid[127:120];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$291  = t;
+    \$291  = x_mid[135:128];
     if (rst) begin
-      \$291  = 5'h00;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$292  = \port__data$36 ;
+    \$292  = t;
     if (rst) begin
-      \$292  = 64'h0000000000000000;
+      \$292  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$293  = x_mid[79:72];
+    \$293  = \port__data$47 ;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$294  = x_mid[87:80];
+    \$294  = x_mid[143:136];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$295  = x_mid[95:88];
+    \$295  = x_mid[151:144];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$296  = x_mid[103:96];
+    \$296  = x_mid[159:152];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = x_mid[111:104];
+    \$297  = x_mid[167:160];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$298  = x_mid[119:112];
+    \$298  = x_mid[175:168];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$299  = x_mid[127:120];
+    \$299  = x_mid[183:176];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$300  = x_mid[135:128];
+    \$300  = x_mid[191:184];
     if (rst) begin
       \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$301  = t;
+    \$301  = x_mid[199:192];
     if (rst) begin
-      \$301  = 5'h00;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$302  = \port__data$47 ;
+    \$302  = t;
     if (rst) begin
-      \$302  = 64'h0000000000000000;
+      \$302  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$303  = x_mid[143:136];
+    \$303  = \port__data$58 ;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$304  = x_mid[151:144];
+    \$304  = x_mid[15:8];
     if (rst) begin
       \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$305  = x_mid[159:152];
+    \$305  = x_mid[207:200];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$306  = x_mid[167:160];
+    \$306  = x_mid[215:208];
     if (rst) begin
       \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = x_mid[175:168];
+    \$307  = x_mid[223:216];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$308  = x_mid[183:176];
+    \$308  = x_mid[231:224];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$309  = x_mid[191:184];
+    \$309  = x_mid[239:232];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$310  = x_mid[199:192];
+    \$310  = x_mid[247:240];
     if (rst) begin
       \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$311  = t;
+    \$311  = x_mid[255:248];
     if (rst) begin
-      \$311  = 5'h00;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$312  = \port__data$58 ;
+    \$312  = t;
     if (rst) begin
-      \$312  = 64'h0000000000000000;
+      \$312  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$313  = x_mid[15:8];
+    \$313  = \port__data$69 ;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$314  = x_mid[207:200];
+    \$314  = x_mid[23:16];
     if (rst) begin
       \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$315  = x_mid[215:208];
+    \$315  = x_mid[31:24];
     if (rst) begin
       \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$316  = x_mid[223:216];
+    \$316  = x_mid[39:32];
     if (rst) begin
       \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = x_mid[231:224];
+    \$317  = x_mid[47:40];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = x_mid[239:232];
+    \$318  = x_mid[55:48];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = x_mid[247:240];
+    \$319  = x_mid[63:56];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = x_mid[255:248];
+    \$320  = x_mid[71:64];
     if (rst) begin
       \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = t;
+    \$321  = x_mid[79:72];
     if (rst) begin
-      \$321  = 5'h00;
+      \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = \port__data$69 ;
+    \$322  = t;
     if (rst) begin
-      \$322  = 64'h0000000000000000;
+      \$322  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = x_mid[23:16];
+    \$323  = \port__data$80 ;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = x_mid[31:24];
+    \$324  = x_mid[87:80];
     if (rst) begin
       \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = x_mid[39:32];
+    \$325  = x_mid[95:88];
     if (rst) begin
       \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = x_mid[47:40];
+    \$326  = x_mid[103:96];
     if (rst) begin
       \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = x_mid[55:48];
+    \$327  = x_mid[111:104];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = x_mid[63:56];
+    \$328  = x_mid[119:112];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = x_mid[71:64];
+    \$329  = x_mid[127:120];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = x_mid[79:72];
+    \$330  = x_mid[135:128];
     if (rst) begin
       \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = t;
+    \$331  = x_mid[143:136];
     if (rst) begin
-      \$331  = 5'h00;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = \port__data$80 ;
+    \$332  = t;
     if (rst) begin
-      \$332  = 64'h0000000000000000;
+      \$332  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = x_mid[87:80];
+    \$333  = \port__data$91 ;
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = x_mid[95:88];
+    \$334  = x_mid[151:144];
     if (rst) begin
       \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = x_mid[103:96];
+    \$335  = x_mid[159:152];
     if (rst) begin
       \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = x_mid[111:104];
+    \$336  = x_mid[167:160];
     if (rst) begin
       \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = x_mid[119:112];
+    \$337  = x_mid[175:168];
     if (rst) begin
       \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = x_mid[127:120];
+    \$338  = x_mid[183:176];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = x_mid[135:128];
+    \$339  = x_mid[191:184];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = x_mid[143:136];
+    \$340  = x_mid[199:192];
     if (rst) begin
       \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = t;
+    \$341  = x_mid[207:200];
     if (rst) begin
-      \$341  = 5'h00;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = \port__data$91 ;
+    \$342  = t;
     if (rst) begin
-      \$342  = 64'h0000000000000000;
+      \$342  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = x_mid[151:144];
+    \$343  = \port__data$102 ;
     if (rst) begin
-      \$343  = 8'h00;
+      \$343  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = x_mid[159:152];
+    \$344  = x_mid[215:208];
     if (rst) begin
       \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = x_mid[167:160];
+    \$345  = x_mid[223:216];
     if (rst) begin
       \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = x_mid[175:168];
+    \$346  = x_mid[231:224];
     if (rst) begin
       \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = x_mid[183:176];
+    \$347  = x_mid[239:232];
     if (rst) begin
       \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = x_mid[191:184];
+    \$348  = x_mid[247:240];
     if (rst) begin
       \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = x_mid[199:192];
+    \$349  = x_mid[255:248];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = x_mid[207:200];
+    \$350  = \$10 ;
     if (rst) begin
-      \$350  = 8'h00;
+      \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = t;
+    \$351  = rom0_read[7:0];
     if (rst) begin
-      \$351  = 5'h00;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = \port__data$102 ;
+    \$352  = \$11 ;
     if (rst) begin
-      \$352  = 48'h000000000000;
+      \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = x_mid[215:208];
+    \$353  = rom0_read[15:8];
     if (rst) begin
       \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = x_mid[223:216];
+    \$354  = \$12 ;
     if (rst) begin
-      \$354  = 8'h00;
+      \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = x_mid[231:224];
+    \$355  = rom0_read[23:16];
     if (rst) begin
       \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = x_mid[239:232];
+    \$356  = \$13 ;
     if (rst) begin
-      \$356  = 8'h00;
+      \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = x_mid[247:240];
+    \$357  = rom0_read[31:24];
     if (rst) begin
       \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = x_mid[255:248];
+    \$358  = \$14 ;
     if (rst) begin
-      \$358  = 8'h00;
+      \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = \$10 ;
+    \$359  = rom0_read[39:32];
     if (rst) begin
-      \$359  = 9'h000;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = rom0_read[7:0];
+    \$360  = \$15 ;
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = \$11 ;
+    \$361  = rom0_read[47:40];
     if (rst) begin
-      \$361  = 9'h000;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = rom0_read[15:8];
+    \$362  = \$16 ;
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = \$12 ;
+    \$363  = rom0_read[55:48];
     if (rst) begin
-      \$363  = 9'h000;
+      \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = rom0_read[23:16];
+    \$364  = \$17 ;
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = \$13 ;
+    \$365  = rom0_read[63:56];
     if (rst) begin
-      \$365  = 9'h000;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = rom0_read[31:24];
+    \$366  = \$18 ;
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = \$14 ;
+    \$367  = rom1_read[7:0];
     if (rst) begin
-      \$367  = 9'h000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = rom0_read[39:32];
+    \$368  = \$19 ;
     if (rst) begin
-      \$368  = 8'h00;
+      \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = \$15 ;
+    \$369  = rom1_read[15:8];
     if (rst) begin
-      \$369  = 9'h000;
+      \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = rom0_read[47:40];
+    \$370  = \$20 ;
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = \$16 ;
+    \$371  = rom1_read[23:16];
     if (rst) begin
-      \$371  = 9'h000;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = rom0_read[55:48];
+    \$372  = \$21 ;
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = \$17 ;
+    \$373  = rom1_read[31:24];
     if (rst) begin
-      \$373  = 9'h000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = rom0_read[63:56];
+    \$374  = \$22 ;
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = \$18 ;
+    \$375  = rom1_read[39:32];
     if (rst) begin
-      \$375  = 9'h000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = rom1_read[7:0];
+    \$376  = \$23 ;
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = \$19 ;
+    \$377  = rom1_read[47:40];
     if (rst) begin
-      \$377  = 9'h000;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = rom1_read[15:8];
+    \$378  = \$24 ;
     if (rst) begin
-      \$378  = 8'h00;
+      \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = \$20 ;
+    \$379  = rom1_read[55:48];
     if (rst) begin
-      \$379  = 9'h000;
+      \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = rom1_read[23:16];
+    \$380  = \$25 ;
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = \$21 ;
+    \$381  = rom1_read[63:56];
     if (rst) begin
-      \$381  = 9'h000;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = rom1_read[31:24];
+    \$382  = \$26 ;
     if (rst) begin
-      \$382  = 8'h00;
+      \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = \$22 ;
+    \$383  = rom2_read[7:0];
     if (rst) begin
-      \$383  = 9'h000;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = rom1_read[39:32];
+    \$384  = \$27 ;
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = \$23 ;
+    \$385  = rom2_read[15:8];
     if (rst) begin
-      \$385  = 9'h000;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = rom1_read[47:40];
+    \$386  = \$28 ;
     if (rst) begin
-      \$386  = 8'h00;
+      \$386  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = \$24 ;
+    \$387  = rom2_read[23:16];
     if (rst) begin
-      \$387  = 9'h000;
+      \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = rom1_read[55:48];
+    \$388  = \$29 ;
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = \$25 ;
+    \$389  = rom2_read[31:24];
     if (rst) begin
-      \$389  = 9'h000;
+      \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = rom1_read[63:56];
+    \$390  = \$30 ;
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = \$26 ;
+    \$391  = rom2_read[39:32];
     if (rst) begin
-      \$391  = 9'h000;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = rom2_read[7:0];
+    \$392  = \$31 ;
     if (rst) begin
-      \$392  = 8'h00;
+      \$392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = \$27 ;
+    \$393  = rom2_read[47:40];
     if (rst) begin
-      \$393  = 9'h000;
+      \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = rom2_read[15:8];
+    \$394  = \$32 ;
     if (rst) begin
-      \$394  = 8'h00;
+      \$394  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = \$28 ;
+    \$395  = rom2_read[55:48];
     if (rst) begin
-      \$395  = 9'h000;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = rom2_read[23:16];
+    \$396  = \$33 ;
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = \$29 ;
+    \$397  = rom2_read[63:56];
     if (rst) begin
-      \$397  = 9'h000;
+      \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = rom2_read[31:24];
+    \$398  = \$34 ;
     if (rst) begin
-      \$398  = 8'h00;
+      \$398  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = \$30 ;
+    \$399  = rom3_read[7:0];
     if (rst) begin
-      \$399  = 9'h000;
+      \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = rom2_read[39:32];
+    \$400  = \$35 ;
     if (rst) begin
-      \$400  = 8'h00;
+      \$400  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = \$31 ;
+    \$401  = rom3_read[15:8];
     if (rst) begin
-      \$401  = 9'h000;
+      \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = rom2_read[47:40];
+    \$402  = \$36 ;
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = \$32 ;
+    \$403  = rom3_read[23:16];
     if (rst) begin
-      \$403  = 9'h000;
+      \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = rom2_read[55:48];
+    \$404  = \$37 ;
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = \$33 ;
+    \$405  = rom3_read[31:24];
     if (rst) begin
-      \$405  = 9'h000;
+      \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = rom2_read[63:56];
+    \$406  = \$38 ;
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = \$34 ;
+    \$407  = rom3_read[39:32];
     if (rst) begin
-      \$407  = 9'h000;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = rom3_read[7:0];
+    \$408  = \$39 ;
     if (rst) begin
-      \$408  = 8'h00;
+      \$408  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = \$35 ;
+    \$409  = rom3_read[47:40];
     if (rst) begin
-      \$409  = 9'h000;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = rom3_read[15:8];
+    \$410  = \$40 ;
     if (rst) begin
-      \$410  = 8'h00;
+      \$410  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = \$36 ;
+    \$411  = rom3_read[55:48];
     if (rst) begin
-      \$411  = 9'h000;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = rom3_read[23:16];
+    \$412  = \$41 ;
     if (rst) begin
-      \$412  = 8'h00;
+      \$412  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = \$37 ;
+    \$413  = rom3_read[63:56];
     if (rst) begin
-      \$413  = 9'h000;
+      \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = rom3_read[31:24];
+    \$414  = \$42 ;
     if (rst) begin
-      \$414  = 8'h00;
+      \$414  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = \$38 ;
+    \$415  = rom4_read[7:0];
     if (rst) begin
-      \$415  = 9'h000;
+      \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = rom3_read[39:32];
+    \$416  = \$43 ;
     if (rst) begin
-      \$416  = 8'h00;
+      \$416  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = \$39 ;
+    \$417  = rom4_read[15:8];
     if (rst) begin
-      \$417  = 9'h000;
+      \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = rom3_read[47:40];
+    \$418  = \$44 ;
     if (rst) begin
-      \$418  = 8'h00;
+      \$418  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = \$40 ;
+    \$419  = rom4_read[23:16];
     if (rst) begin
-      \$419  = 9'h000;
+      \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = rom3_read[55:48];
+    \$420  = \$45 ;
     if (rst) begin
-      \$420  = 8'h00;
+      \$420  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = \$41 ;
+    \$421  = rom4_read[31:24];
     if (rst) begin
-      \$421  = 9'h000;
+      \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = rom3_read[63:56];
+    \$422  = \$46 ;
     if (rst) begin
-      \$422  = 8'h00;
+      \$422  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = \$42 ;
+    \$423  = rom4_read[39:32];
     if (rst) begin
-      \$423  = 9'h000;
+      \$423  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = rom4_read[7:0];
+    \$424  = \$47 ;
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = \$43 ;
+    \$425  = rom4_read[47:40];
     if (rst) begin
-      \$425  = 9'h000;
+      \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = rom4_read[15:8];
+    \$426  = \$48 ;
     if (rst) begin
-      \$426  = 8'h00;
+      \$426  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = \$44 ;
+    \$427  = rom4_read[55:48];
     if (rst) begin
-      \$427  = 9'h000;
+      \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = rom4_read[23:16];
+    \$428  = \$49 ;
     if (rst) begin
-      \$428  = 8'h00;
+      \$428  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = \$45 ;
+    \$429  = rom4_read[63:56];
     if (rst) begin
-      \$429  = 9'h000;
+      \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = rom4_read[31:24];
+    \$430  = \$50 ;
     if (rst) begin
-      \$430  = 8'h00;
+      \$430  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = \$46 ;
+    \$431  = rom5_read[7:0];
     if (rst) begin
-      \$431  = 9'h000;
+      \$431  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = rom4_read[39:32];
+    \$432  = \$51 ;
     if (rst) begin
-      \$432  = 8'h00;
+      \$432  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = \$47 ;
+    \$433  = rom5_read[15:8];
     if (rst) begin
-      \$433  = 9'h000;
+      \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = rom4_read[47:40];
+    \$434  = \$52 ;
     if (rst) begin
-      \$434  = 8'h00;
+      \$434  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = \$48 ;
+    \$435  = rom5_read[23:16];
     if (rst) begin
-      \$435  = 9'h000;
+      \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = rom4_read[55:48];
+    \$436  = \$53 ;
     if (rst) begin
-      \$436  = 8'h00;
+      \$436  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = \$49 ;
+    \$437  = rom5_read[31:24];
     if (rst) begin
-      \$437  = 9'h000;
+      \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = rom4_read[63:56];
+    \$438  = \$54 ;
     if (rst) begin
-      \$438  = 8'h00;
+      \$438  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = \$50 ;
+    \$439  = rom5_read[39:32];
     if (rst) begin
-      \$439  = 9'h000;
+      \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = rom5_read[7:0];
+    \$440  = \$55 ;
     if (rst) begin
-      \$440  = 8'h00;
+      \$440  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = \$51 ;
+    \$441  = rom5_read[47:40];
     if (rst) begin
-      \$441  = 9'h000;
+      \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = rom5_read[15:8];
+    \$442  = \$56 ;
     if (rst) begin
-      \$442  = 8'h00;
+      \$442  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = \$52 ;
+    \$443  = rom5_read[55:48];
     if (rst) begin
-      \$443  = 9'h000;
+      \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = rom5_read[23:16];
+    \$444  = \$57 ;
     if (rst) begin
-      \$444  = 8'h00;
+      \$444  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = \$53 ;
+    \$445  = rom5_read[63:56];
     if (rst) begin
-      \$445  = 9'h000;
+      \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = rom5_read[31:24];
+    \$446  = \$58 ;
     if (rst) begin
-      \$446  = 8'h00;
+      \$446  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = \$54 ;
+    \$447  = rom6_read[7:0];
     if (rst) begin
-      \$447  = 9'h000;
+      \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = rom5_read[39:32];
+    \$448  = \$59 ;
     if (rst) begin
-      \$448  = 8'h00;
+      \$448  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = \$55 ;
+    \$449  = rom6_read[15:8];
     if (rst) begin
-      \$449  = 9'h000;
+      \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = rom5_read[47:40];
+    \$450  = \$60 ;
     if (rst) begin
-      \$450  = 8'h00;
+      \$450  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = \$56 ;
+    \$451  = rom6_read[23:16];
     if (rst) begin
-      \$451  = 9'h000;
+      \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = rom5_read[55:48];
+    \$452  = \$61 ;
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = \$57 ;
+    \$453  = rom6_read[31:24];
     if (rst) begin
-      \$453  = 9'h000;
+      \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = rom5_read[63:56];
+    \$454  = \$62 ;
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = \$58 ;
+    \$455  = rom6_read[39:32];
     if (rst) begin
-      \$455  = 9'h000;
+      \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = rom6_read[7:0];
+    \$456  = \$63 ;
     if (rst) begin
-      \$456  = 8'h00;
+      \$456  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = \$59 ;
+    \$457  = rom6_read[47:40];
     if (rst) begin
-      \$457  = 9'h000;
+      \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = rom6_read[15:8];
+    \$458  = \$64 ;
     if (rst) begin
-      \$458  = 8'h00;
+      \$458  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = \$60 ;
+    \$459  = rom6_read[55:48];
     if (rst) begin
-      \$459  = 9'h000;
+      \$459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = rom6_read[23:16];
+    \$460  = \$65 ;
     if (rst) begin
-      \$460  = 8'h00;
+      \$460  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = \$61 ;
+    \$461  = rom6_read[63:56];
     if (rst) begin
-      \$461  = 9'h000;
+      \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = rom6_read[31:24];
+    \$462  = \$66 ;
     if (rst) begin
-      \$462  = 8'h00;
+      \$462  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = \$62 ;
+    \$463  = rom7_read[7:0];
     if (rst) begin
-      \$463  = 9'h000;
+      \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = rom6_read[39:32];
+    \$464  = \$67 ;
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = \$63 ;
+    \$465  = rom7_read[15:8];
     if (rst) begin
-      \$465  = 9'h000;
+      \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = rom6_read[47:40];
+    \$466  = \$68 ;
     if (rst) begin
-      \$466  = 8'h00;
+      \$466  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = \$64 ;
+    \$467  = rom7_read[23:16];
     if (rst) begin
-      \$467  = 9'h000;
+      \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = rom6_read[55:48];
+    \$468  = \$69 ;
     if (rst) begin
-      \$468  = 8'h00;
+      \$468  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = \$65 ;
+    \$469  = rom7_read[31:24];
     if (rst) begin
-      \$469  = 9'h000;
+      \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = rom6_read[63:56];
+    \$470  = \$70 ;
     if (rst) begin
-      \$470  = 8'h00;
+      \$470  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = \$66 ;
+    \$471  = rom7_read[39:32];
     if (rst) begin
-      \$471  = 9'h000;
+      \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = rom7_read[7:0];
+    \$472  = \$71 ;
     if (rst) begin
-      \$472  = 8'h00;
+      \$472  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = \$67 ;
+    \$473  = rom7_read[47:40];
     if (rst) begin
-      \$473  = 9'h000;
+      \$473  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = rom7_read[15:8];
+    \$474  = \$72 ;
     if (rst) begin
-      \$474  = 8'h00;
+      \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = \$68 ;
+    \$475  = \$73 ;
     if (rst) begin
-      \$475  = 9'h000;
+      \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = rom7_read[23:16];
+    \$476  = \$74 ;
     if (rst) begin
-      \$476  = 8'h00;
+      \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = \$69 ;
+    \$477  = \$75 ;
     if (rst) begin
-      \$477  = 9'h000;
+      \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = rom7_read[31:24];
+    \$478  = \$76 ;
     if (rst) begin
-      \$478  = 8'h00;
+      \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$70 ;
+    \$479  = \$77 ;
     if (rst) begin
-      \$479  = 9'h000;
+      \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = rom7_read[39:32];
+    \$480  = \$78 ;
     if (rst) begin
-      \$480  = 8'h00;
+      \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = \$71 ;
+    \$481  = \$79 ;
     if (rst) begin
-      \$481  = 9'h000;
+      \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = rom7_read[47:40];
+    \$482  = \$80 ;
     if (rst) begin
-      \$482  = 8'h00;
+      \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = \$72 ;
+    \$483  = \$81 ;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = \$73 ;
+    \$484  = \$82 ;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = \$74 ;
+    \$485  = \$83 ;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = \$75 ;
+    \$486  = \$84 ;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = \$76 ;
+    \$487  = \$85 ;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = \$77 ;
+    \$488  = \$86 ;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = \$78 ;
+    \$489  = \$87 ;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = \$79 ;
+    \$490  = \$88 ;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = \$80 ;
+    \$491  = \$89 ;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = \$81 ;
+    \$492  = \$90 ;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$82 ;
+    \$493  = \$91 ;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = \$83 ;
+    \$494  = \$92 ;
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = \$84 ;
+    \$495  = \$93 ;
     if (rst) begin
       \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = \$85 ;
+    \$496  = \$94 ;
     if (rst) begin
       \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = \$86 ;
+    \$497  = \$95 ;
     if (rst) begin
       \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = \$87 ;
+    \$498  = \$96 ;
     if (rst) begin
       \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = \$88 ;
+    \$499  = \$97 ;
     if (rst) begin
       \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = \$89 ;
+    \$500  = \$98 ;
     if (rst) begin
       \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = \$90 ;
+    \$501  = \$99 ;
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = \$91 ;
+    \$502  = \$100 ;
     if (rst) begin
       \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = \$92 ;
+    \$503  = \$101 ;
     if (rst) begin
       \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = \$93 ;
+    \$504  = \$102 ;
     if (rst) begin
       \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = \$94 ;
+    \$505  = \$103 ;
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \$95 ;
+    \$506  = \$104 ;
     if (rst) begin
       \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = \$96 ;
+    \$507  = \$105 ;
     if (rst) begin
       \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = \$97 ;
+    \$508  = \$106 ;
     if (rst) begin
       \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = \$98 ;
+    \$509  = \$107 ;
     if (rst) begin
       \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = \$99 ;
+    \$510  = \$108 ;
     if (rst) begin
       \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = \$100 ;
+    \$511  = \$109 ;
     if (rst) begin
       \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = \$101 ;
+    \$512  = \$110 ;
     if (rst) begin
       \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = \$102 ;
+    \$513  = \$111 ;
     if (rst) begin
       \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = \$103 ;
+    \$514  = \$112 ;
     if (rst) begin
       \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = \$104 ;
+    \$515  = \$113 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = \$105 ;
+    \$516  = \$114 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = \$106 ;
+    \$517  = \$115 ;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = \$107 ;
+    \$518  = \$116 ;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = \$108 ;
+    \$519  = \$117 ;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = \$109 ;
+    \$520  = \$118 ;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = \$110 ;
+    \$521  = \$119 ;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = \$111 ;
+    \$522  = \$120 ;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = \$112 ;
+    \$523  = \$121 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = \$113 ;
+    \$524  = \$122 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = \$114 ;
+    \$525  = \$123 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = \$115 ;
+    \$526  = \$124 ;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = \$116 ;
+    \$527  = \$125 ;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = \$117 ;
+    \$528  = \$126 ;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = \$118 ;
+    \$529  = \$127 ;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = \$119 ;
+    \$530  = \$128 ;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = \$120 ;
+    \$531  = \$129 ;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = \$121 ;
+    \$532  = \$130 ;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = \$122 ;
+    \$533  = \$131 ;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = \$123 ;
+    \$534  = \$132 ;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = \$124 ;
+    \$535  = \$133 ;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = \$125 ;
+    \$536  = prod0_1;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = \$126 ;
+    \$537  = prod0_2;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = \$127 ;
+    \$538  = prod0_3;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = \$128 ;
+    \$539  = prod0_4;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = \$129 ;
+    \$540  = prod0_5;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = \$130 ;
+    \$541  = prod0_6;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = \$131 ;
+    \$542  = prod0_7;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = \$132 ;
+    \$543  = prod0_8;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = \$133 ;
+    \$544  = prod0_9;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = prod0_1;
+    \$545  = prod0_10;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = prod0_2;
+    \$546  = prod0_11;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = prod0_3;
+    \$547  = prod0_12;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = prod0_4;
+    \$548  = prod0_13;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = prod0_5;
+    \$549  = prod0_14;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = prod0_6;
+    \$550  = prod0_15;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = prod0_7;
+    \$551  = prod0_16;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = prod0_8;
+    \$552  = prod0_17;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = prod0_9;
+    \$553  = prod0_18;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = prod0_10;
+    \$554  = prod0_19;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = prod0_11;
+    \$555  = prod0_20;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = prod0_12;
+    \$556  = prod0_21;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = prod0_13;
+    \$557  = prod0_22;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = prod0_14;
+    \$558  = prod0_23;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = prod0_15;
+    \$559  = prod0_24;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = prod0_16;
+    \$560  = prod0_25;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = prod0_17;
+    \$561  = prod0_26;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = prod0_18;
+    \$562  = prod0_27;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = prod0_19;
+    \$563  = prod0_28;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = prod0_20;
+    \$564  = prod0_29;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = prod0_21;
+    \$565  = prod0_30;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = prod0_22;
+    \$566  = prod0_31;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = prod0_23;
+    \$567  = prod1_1;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = prod0_24;
+    \$568  = prod1_2;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = prod0_25;
+    \$569  = prod1_3;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = prod0_26;
+    \$570  = prod1_4;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = prod0_27;
+    \$571  = prod1_5;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = prod0_28;
+    \$572  = prod1_6;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = prod0_29;
+    \$573  = prod1_7;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = prod0_30;
+    \$574  = prod1_8;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = prod0_31;
+    \$575  = prod1_9;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = prod1_1;
+    \$576  = prod1_10;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = prod1_2;
+    \$577  = prod1_11;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = prod1_3;
+    \$578  = prod1_12;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = prod1_4;
+    \$579  = prod1_13;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = prod1_5;
+    \$580  = prod1_14;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = prod1_6;
+    \$581  = prod1_15;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = prod1_7;
+    \$582  = prod1_16;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = prod1_8;
+    \$583  = prod1_17;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = prod1_9;
+    \$584  = prod1_18;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = prod1_10;
+    \$585  = prod1_19;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = prod1_11;
+    \$586  = prod1_20;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = prod1_12;
+    \$587  = prod1_21;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = prod1_13;
+    \$588  = prod1_22;
     if (rst) begin
       \$588  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = prod1_14;
+    \$589  = prod1_23;
     if (rst) begin
       \$589  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = prod1_15;
+    \$590  = prod1_24;
     if (rst) begin
       \$590  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = prod1_16;
+    \$591  = prod1_25;
     if (rst) begin
       \$591  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = prod1_17;
+    \$592  = prod1_26;
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = prod1_18;
+    \$593  = prod1_27;
     if (rst) begin
       \$593  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = prod1_19;
+    \$594  = prod1_28;
     if (rst) begin
       \$594  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = prod1_20;
+    \$595  = prod1_29;
     if (rst) begin
       \$595  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = prod1_21;
+    \$596  = prod1_30;
     if (rst) begin
       \$596  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = prod1_22;
+    \$597  = prod1_31;
     if (rst) begin
       \$597  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = prod1_23;
+    \$598  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
-      \$598  = 17'h00000;
+      \$598  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = prod1_24;
+    \$599  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
-      \$599  = 17'h00000;
+      \$599  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = prod1_25;
+    \$600  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
-      \$600  = 17'h00000;
+      \$600  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = prod1_26;
+    \$601  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
     if (rst) begin
-      \$601  = 17'h00000;
+      \$601  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = prod1_27;
+    \$602  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
     if (rst) begin
-      \$602  = 17'h00000;
+      \$602  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = prod1_28;
+    \$603  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
     if (rst) begin
-      \$603  = 17'h00000;
+      \$603  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = prod1_29;
+    \$604  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
     if (rst) begin
-      \$604  = 17'h00000;
+      \$604  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = prod1_30;
+    \$605  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
-      \$605  = 17'h00000;
+      \$605  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = prod1_31;
+    \$606  = \$159 [23:0];
     if (rst) begin
-      \$606  = 17'h00000;
+      \$606  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
+    \$607  = \$162 [23:0];
     if (rst) begin
       \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$608  = \$163 [23:0];
     if (rst) begin
       \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$609  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
     if (rst) begin
       \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
+    \$610  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
     if (rst) begin
       \$610  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
+    \$611  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
     if (rst) begin
       \$611  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
+    \$612  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
     if (rst) begin
       \$612  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
+    \$613  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
     if (rst) begin
       \$613  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$614  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
     if (rst) begin
       \$614  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = \$159 [23:0];
+    \$615  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
     if (rst) begin
       \$615  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = \$162 [23:0];
+    \$616  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
     if (rst) begin
       \$616  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = \$163 [23:0];
+    \$617  = \$189 [23:0];
     if (rst) begin
       \$617  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
+    \$618  = \$192 [23:0];
     if (rst) begin
       \$618  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
+    \$619  = \$193 [23:0];
     if (rst) begin
       \$619  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
+    \$620  = v1;
     if (rst) begin
-      \$620  = 24'h000000;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
+    \$621  = first1;
     if (rst) begin
-      \$621  = 24'h000000;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
+    \$622  = last1;
     if (rst) begin
-      \$622  = 24'h000000;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
+    \$623  = nf1;
     if (rst) begin
-      \$623  = 24'h000000;
+      \$623  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
+    \$624  = v2;
     if (rst) begin
-      \$624  = 24'h000000;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
+    \$625  = first2;
     if (rst) begin
-      \$625  = 24'h000000;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = \$189 [23:0];
+    \$626  = last2;
     if (rst) begin
-      \$626  = 24'h000000;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = \$192 [23:0];
+    \$627  = nf2;
     if (rst) begin
-      \$627  = 24'h000000;
+      \$627  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = \$193 [23:0];
+    \$628  = v3;
     if (rst) begin
-      \$628  = 24'h000000;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = v1;
+    \$629  = first3;
     if (rst) begin
       \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = first1;
+    \$630  = last3;
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = last1;
+    \$631  = nf3;
     if (rst) begin
-      \$631  = 1'h0;
+      \$631  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = nf1;
+    \$632  = v4;
     if (rst) begin
-      \$632  = 4'h0;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = v2;
+    \$633  = first4;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = first2;
+    \$634  = last4;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = last2;
+    \$635  = nf4;
     if (rst) begin
-      \$635  = 1'h0;
+      \$635  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = nf2;
+    \$636  = v5;
     if (rst) begin
-      \$636  = 4'h0;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = v3;
+    \$637  = first5;
     if (rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = first3;
+    \$638  = last5;
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = last3;
+    \$639  = nf5;
     if (rst) begin
-      \$639  = 1'h0;
+      \$639  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = nf3;
+    \$640  = v6;
     if (rst) begin
-      \$640  = 4'h0;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = v4;
+    \$641  = first6;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = first4;
+    \$642  = last6;
     if (rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = last4;
+    \$643  = nf6;
     if (rst) begin
-      \$643  = 1'h0;
+      \$643  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = nf4;
+    \$644  = v7;
     if (rst) begin
-      \$644  = 4'h0;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = v5;
+    \$645  = first7;
     if (rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = first5;
+    \$646  = last7;
     if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = last5;
+    \$647  = nf7;
     if (rst) begin
-      \$647  = 1'h0;
+      \$647  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = nf5;
+    \$648  = v8;
     if (rst) begin
-      \$648  = 4'h0;
+      \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = v6;
+    \$649  = first8;
     if (rst) begin
       \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = first6;
+    \$650  = last8;
     if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = last6;
+    \$651  = nf8;
     if (rst) begin
-      \$651  = 1'h0;
+      \$651  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$652  = nf6;
+    \$652  = v8;
     if (rst) begin
-      \$652  = 4'h0;
+      \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$653  = v7;
+    \$653  = first8;
     if (rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$654  = first7;
+    \$654  = last8;
     if (rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = last7;
+    \$655  = nf8;
     if (rst) begin
-      \$655  = 1'h0;
+      \$655  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = nf7;
+    \$656  = acc0;
+    if (v9_0) begin
+      \$656  = \$246 [23:0];
+    end
     if (rst) begin
-      \$656  = 4'h0;
+      \$656  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = v8;
+    \$657  = acc1;
+    if (v9_0) begin
+      \$657  = \$249 [23:0];
+    end
     if (rst) begin
-      \$657  = 1'h0;
+      \$657  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = first8;
+    \$658  = \$194 ;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = last8;
+    \$659  = \$253 [3:0];
     if (rst) begin
-      \$659  = 1'h0;
+      \$659  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = nf8;
+    \$660  = \$201 ;
     if (rst) begin
-      \$660  = 4'h0;
+      \$660  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = v8;
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$662  = first8;
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$663  = last8;
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$664  = nf8;
-    if (rst) begin
-      \$664  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$665  = acc0;
-    if (v9_0) begin
-      \$665  = \$248 [23:0];
-    end
-    if (rst) begin
-      \$665  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$666  = acc1;
-    if (v9_0) begin
-      \$666  = \$251 [23:0];
-    end
-    if (rst) begin
-      \$666  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$667  = \$255 [3:0];
-    if (rst) begin
-      \$667  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$668  = \$200 ;
-    if (rst) begin
-      \$668  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$669  = q_wptr;
+    \$661  = q_wptr;
     if (\$208 ) begin
-      \$669  = \$211 [3:0];
+      \$661  = \$211 [3:0];
     end
     if (rst) begin
-      \$669  = 4'h0;
+      \$661  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$670  = q_rptr;
+    \$662  = q_rptr;
     if (\$215 ) begin
-      \$670  = \$218 [3:0];
+      \$662  = \$218 [3:0];
     end
     if (rst) begin
-      \$670  = 4'h0;
+      \$662  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$671  = \$232 [3:0];
+    \$663  = \$231 [3:0];
     if (rst) begin
-      \$671  = 4'h0;
+      \$663  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$672  = o__valid;
-    if (\$234 ) begin
-      \$672  = \$237 ;
+    \$664  = o__valid;
+    if (\$233 ) begin
+      \$664  = \$235 ;
     end
     if (rst) begin
-      \$672  = 1'h0;
+      \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$673  = o__payload;
-    if (\$234 ) begin
-      \$673  = \$239 ;
+    \$665  = o__payload;
+    if (\$233 ) begin
+      \$665  = \$237 ;
     end
     if (rst) begin
-      \$673  = 48'h000000000000;
+      \$665  = 48'h000000000000;
     end
   end
   always @* begin
@@ -6419,37 +6350,37 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf9_0)
       4'h0:
-          \$246  = 24'h00010c;
+          \$244  = 24'h00010c;
       4'h1:
-          \$246  = 24'h000894;
+          \$244  = 24'h000894;
       4'h2:
-          \$246  = 24'h0020f3;
+          \$244  = 24'h0020f3;
       4'h3:
-          \$246  = 24'h000e42;
+          \$244  = 24'h000e42;
       4'h4:
-          \$246  = 24'h00248b;
+          \$244  = 24'h00248b;
       4'h5:
-          \$246  = 24'h001219;
+          \$244  = 24'h001219;
       4'h6:
-          \$246  = 24'h004caa;
+          \$244  = 24'h004caa;
       4'h7:
-          \$246  = 24'hfff9b9;
+          \$244  = 24'hfff9b9;
       4'h8:
-          \$246  = 24'hffe9d9;
+          \$244  = 24'hffe9d9;
       4'h9:
-          \$246  = 24'h001e64;
+          \$244  = 24'h001e64;
       4'ha:
-          \$246  = 24'hff72c4;
+          \$244  = 24'hff72c4;
       4'hb:
-          \$246  = 24'h0013c7;
+          \$244  = 24'h0013c7;
       4'hc:
-          \$246  = 24'hff42bf;
+          \$244  = 24'hff42bf;
       4'hd:
-          \$246  = 24'h000dfc;
+          \$244  = 24'h000dfc;
       4'he:
-          \$246  = 24'h0006a5;
+          \$244  = 24'h0006a5;
       4'hf:
-          \$246  = 24'hff01ff;
+          \$244  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -6457,222 +6388,286 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     (* full_case = 32'd1 *)
     casez (nf9_0)
       4'h0:
-          \$249  = 24'h0003c7;
+          \$247  = 24'h0003c7;
       4'h1:
-          \$249  = 24'h00155a;
+          \$247  = 24'h00155a;
       4'h2:
-          \$249  = 24'hfff7b7;
+          \$247  = 24'hfff7b7;
       4'h3:
-          \$249  = 24'h002631;
+          \$247  = 24'h002631;
       4'h4:
-          \$249  = 24'h004785;
+          \$247  = 24'h004785;
       4'h5:
-          \$249  = 24'h0014f4;
+          \$247  = 24'h0014f4;
       4'h6:
-          \$249  = 24'hffe14f;
+          \$247  = 24'hffe14f;
       4'h7:
-          \$249  = 24'h00022c;
+          \$247  = 24'h00022c;
       4'h8:
-          \$249  = 24'hff2021;
+          \$247  = 24'hff2021;
       4'h9:
-          \$249  = 24'h0006de;
+          \$247  = 24'h0006de;
       4'ha:
-          \$249  = 24'h0000d1;
+          \$247  = 24'h0000d1;
       4'hb:
-          \$249  = 24'hfff9c2;
+          \$247  = 24'hfff9c2;
       4'hc:
-          \$249  = 24'h001220;
+          \$247  = 24'h001220;
       4'hd:
-          \$249  = 24'h000ec2;
+          \$247  = 24'h000ec2;
       4'he:
-          \$249  = 24'hffec57;
+          \$247  = 24'hffec57;
       4'hf:
-          \$249  = 24'h000c17;
+          \$247  = 24'h000c17;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$263  = nf_t;
+    \$254  = nf_t;
     if (issue) begin
-      \$263  = nf_t_ahead;
+      \$254  = nf_t_ahead;
     end
     if (rst) begin
-      \$263  = 4'h0;
+      \$254  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$264  = nf_t_ahead;
+    \$255  = nf_t_ahead;
     if (issue) begin
-      \$264  = \$1 ;
+      \$255  = \$1 ;
     end
     if (rst) begin
-      \$264  = 4'h0;
+      \$255  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$265  = sf_t;
+    \$256  = sf_t;
     if (issue) begin
-      \$265  = sf_t_ahead;
+      \$256  = sf_t_ahead;
     end
     if (rst) begin
-      \$265  = 1'h0;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$266  = sf_t_ahead;
+    \$257  = sf_t_ahead;
     if (issue) begin
-      \$266  = \$2 ;
+      \$257  = \$2 ;
     end
     if (rst) begin
-      \$266  = 1'h1;
+      \$257  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$267  = reads_input_t;
+    \$258  = reads_input_t;
     if (issue) begin
-      \$267  = reads_input_t_ahead;
+      \$258  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$267  = 1'h1;
+      \$258  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$268  = reads_input_t_ahead;
+    \$259  = reads_input_t_ahead;
     if (issue) begin
-      \$268  = \$3 ;
+      \$259  = \$3 ;
     end
     if (rst) begin
-      \$268  = 1'h1;
+      \$259  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$269  = first_t;
+    \$260  = first_t;
     if (issue) begin
-      \$269  = first_t_ahead;
+      \$260  = first_t_ahead;
     end
     if (rst) begin
-      \$269  = 1'h1;
+      \$260  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$270  = first_t_ahead;
+    \$261  = first_t_ahead;
     if (issue) begin
-      \$270  = \$4 ;
+      \$261  = \$4 ;
     end
     if (rst) begin
-      \$270  = 1'h0;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$271  = last_t;
+    \$262  = last_t;
     if (issue) begin
-      \$271  = last_t_ahead;
+      \$262  = last_t_ahead;
     end
     if (rst) begin
-      \$271  = 1'h0;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$272  = last_t_ahead;
+    \$263  = last_t_ahead;
     if (issue) begin
-      \$272  = \$5 ;
+      \$263  = \$5 ;
     end
     if (rst) begin
-      \$272  = 1'h1;
+      \$263  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$273  = t;
+    \$264  = t;
     if (issue) begin
-      \$273  = \$8 [4:0];
+      \$264  = \$8 [4:0];
     end
     if (rst) begin
-      \$273  = 5'h00;
+      \$264  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$274  = i__payload;
+    \$265  = i__payload;
     if (rst) begin
-      \$274  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$265  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$275  = reads_input_t;
+    \$266  = reads_input_t;
     if (rst) begin
-      \$275  = 1'h0;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$276  = issue;
+    \$267  = issue;
     if (rst) begin
-      \$276  = 1'h0;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$277  = first_t;
+    \$268  = first_t;
     if (rst) begin
-      \$277  = 1'h0;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$278  = last_t;
+    \$269  = last_t;
     if (rst) begin
-      \$278  = 1'h0;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$279  = nf_t;
+    \$270  = nf_t;
     if (rst) begin
-      \$279  = 4'h0;
+      \$270  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$280  = \$9 ;
+    \$271  = \$9 ;
     if (rst) begin
-      \$280  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$271  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$281  = t;
+    \$272  = t;
     if (rst) begin
-      \$281  = 5'h00;
+      \$272  = 5'h00;
     end
   end
-  assign acc0_next = \$248 [23:0];
-  assign acc1_next = \$251 [23:0];
-  assign q_owed_next = \$255 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$273  = port__data;
+    if (rst) begin
+      \$273  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$274  = x_mid[15:8];
+    if (rst) begin
+      \$274  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$275  = x_mid[23:16];
+    if (rst) begin
+      \$275  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$276  = x_mid[31:24];
+    if (rst) begin
+      \$276  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$277  = x_mid[39:32];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$278  = x_mid[47:40];
+    if (rst) begin
+      \$278  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$279  = x_mid[55:48];
+    if (rst) begin
+      \$279  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$280  = x_mid[63:56];
+    if (rst) begin
+      \$280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$281  = x_mid[71:64];
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  assign acc0_next = \$246 [23:0];
+  assign acc1_next = \$249 [23:0];
+  assign q_owed_next = \$253 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$437  = rom1_addr;
-  assign \port__addr$438  = rom2_addr;
-  assign \port__addr$439  = rom3_addr;
-  assign \port__addr$440  = rom4_addr;
-  assign \port__addr$441  = rom5_addr;
-  assign \port__addr$442  = rom6_addr;
-  assign \port__addr$443  = rom7_addr;
-  assign \$signature__addr$445  = q_wptr;
-  assign \$signature__data$446  = q_in;
-  assign \rport__addr$447  = q_rptr;
+  assign \port__addr$438  = rom1_addr;
+  assign \port__addr$439  = rom2_addr;
+  assign \port__addr$440  = rom3_addr;
+  assign \port__addr$441  = rom4_addr;
+  assign \port__addr$442  = rom5_addr;
+  assign \port__addr$443  = rom6_addr;
+  assign \port__addr$444  = rom7_addr;
+  assign \$signature__en$445  = deliver;
+  assign \$signature__addr$446  = q_wptr;
+  assign \$signature__data$447  = q_in;
+  assign \rport__addr$448  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6709,8 +6704,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \o__payload[1]  = o__payload[47:24];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
-  assign q_in[47:24] = \$251 [23:0];
-  assign q_in[23:0] = \$248 [23:0];
+  assign q_in[47:24] = acc1;
+  assign q_in[23:0] = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6721,80 +6716,80 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
+  wire [4:0] \$103 ;
+  wire [4:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [4:0] \$109 ;
-  wire \$11 ;
+  wire \$109 ;
+  wire [4:0] \$11 ;
   wire [4:0] \$110 ;
-  wire \$111 ;
+  wire [4:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [4:0] \$116 ;
-  wire [4:0] \$117 ;
+  wire \$116 ;
+  wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
+  wire [4:0] \$119 ;
+  wire [4:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  wire [4:0] \$125 ;
+  wire [5:0] \$124 ;
+  wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [5:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [15:0] \$136 ;
-  reg [3:0] \$137 ;
+  wire [15:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
   reg \$138 ;
   reg \$139 ;
-  wire \$14 ;
+  reg [24:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg \$147 ;
+  reg [24:0] \$142 ;
+  reg [24:0] \$143 ;
+  reg [24:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
   reg [24:0] \$148 ;
   reg [24:0] \$149 ;
-  wire \$15 ;
+  reg [5:0] \$15 ;
   reg [24:0] \$150 ;
-  reg [24:0] \$151 ;
-  reg [24:0] \$152 ;
-  reg [24:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [24:0] \$155 ;
-  reg [24:0] \$156 ;
+  reg [5:0] \$151 ;
+  reg [5:0] \$152 ;
+  reg [5:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg [5:0] \$156 ;
   reg [5:0] \$157 ;
   reg [5:0] \$158 ;
   reg [5:0] \$159 ;
-  wire \$16 ;
-  reg [5:0] \$160 ;
-  reg [5:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [5:0] \$165 ;
+  reg [48:0] \$16 ;
+  reg [48:0] \$160 ;
+  reg [48:0] \$161 ;
+  reg [48:0] \$162 ;
+  reg [48:0] \$163 ;
+  reg [48:0] \$164 ;
+  reg [48:0] \$165 ;
   reg [48:0] \$166 ;
   reg [48:0] \$167 ;
   reg [48:0] \$168 ;
   reg [48:0] \$169 ;
-  wire [4:0] \$17 ;
+  reg [48:0] \$17 ;
   reg [48:0] \$170 ;
   reg [48:0] \$171 ;
   reg [48:0] \$172 ;
@@ -6803,67 +6798,67 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [48:0] \$175 ;
   reg [48:0] \$176 ;
   reg [48:0] \$177 ;
-  reg [48:0] \$178 ;
-  reg [48:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [48:0] \$180 ;
-  reg [48:0] \$181 ;
-  reg [48:0] \$182 ;
-  reg [48:0] \$183 ;
-  reg [23:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [33:0] \$187 ;
-  reg [33:0] \$188 ;
-  reg [33:0] \$189 ;
-  wire \$19 ;
+  reg [23:0] \$178 ;
+  reg [16:0] \$179 ;
+  wire [33:0] \$18 ;
+  reg [16:0] \$180 ;
+  reg [33:0] \$181 ;
+  reg [33:0] \$182 ;
+  reg [33:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [24:0] \$186 ;
+  reg [24:0] \$187 ;
+  reg [24:0] \$188 ;
+  reg [6:0] \$189 ;
+  wire [24:0] \$19 ;
   reg [16:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [24:0] \$192 ;
-  reg [24:0] \$193 ;
-  reg [24:0] \$194 ;
-  reg [6:0] \$195 ;
-  reg [16:0] \$196 ;
-  reg [23:0] \$197 ;
-  reg [23:0] \$198 ;
-  reg [23:0] \$199 ;
+  reg [23:0] \$191 ;
+  reg [23:0] \$192 ;
+  reg [23:0] \$193 ;
+  reg [6:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [14:0] \$196 ;
+  reg [14:0] \$197 ;
+  reg [14:0] \$198 ;
+  reg [48:0] \$199 ;
   wire [7:0] \$2 ;
-  reg [24:0] \$20 ;
-  reg [6:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [14:0] \$202 ;
-  reg [14:0] \$203 ;
-  reg [14:0] \$204 ;
-  reg [48:0] \$205 ;
-  reg [48:0] \$206 ;
-  reg [48:0] \$207 ;
-  reg [48:0] \$208 ;
-  reg \$209 ;
-  reg [5:0] \$21 ;
-  reg \$210 ;
-  reg [7:0] \$211 ;
-  reg \$212 ;
-  reg \$213 ;
+  wire [23:0] \$20 ;
+  reg [48:0] \$200 ;
+  reg [48:0] \$201 ;
+  reg [48:0] \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg [7:0] \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [24:0] \$208 ;
+  reg [24:0] \$209 ;
+  wire [14:0] \$21 ;
+  reg [24:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
   reg [24:0] \$214 ;
   reg [24:0] \$215 ;
   reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
-  reg [48:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
+  reg [5:0] \$219 ;
+  wire [34:0] \$22 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [5:0] \$222 ;
   reg [5:0] \$223 ;
   reg [5:0] \$224 ;
   reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
-  reg [48:0] \$23 ;
-  reg [5:0] \$230 ;
-  reg [5:0] \$231 ;
+  reg [41:0] \$226 ;
+  reg [41:0] \$227 ;
+  reg [41:0] \$228 ;
+  reg [41:0] \$229 ;
+  wire [35:0] \$23 ;
+  reg [41:0] \$230 ;
+  reg [41:0] \$231 ;
   reg [41:0] \$232 ;
   reg [41:0] \$233 ;
   reg [41:0] \$234 ;
@@ -6872,119 +6867,113 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg [41:0] \$237 ;
   reg [41:0] \$238 ;
   reg [41:0] \$239 ;
-  wire [33:0] \$24 ;
+  wire [55:0] \$24 ;
   reg [41:0] \$240 ;
   reg [41:0] \$241 ;
   reg [41:0] \$242 ;
   reg [41:0] \$243 ;
-  reg [41:0] \$244 ;
-  reg [41:0] \$245 ;
-  reg [41:0] \$246 ;
-  reg [41:0] \$247 ;
-  reg [41:0] \$248 ;
-  reg [41:0] \$249 ;
-  wire [24:0] \$25 ;
-  reg [23:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [33:0] \$255 ;
+  reg [23:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
+  wire [56:0] \$25 ;
+  reg [16:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [6:0] \$255 ;
   reg [16:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
-  wire [23:0] \$26 ;
-  reg [24:0] \$260 ;
-  reg [6:0] \$261 ;
-  reg [16:0] \$262 ;
-  reg [23:0] \$263 ;
-  reg [23:0] \$264 ;
-  reg [23:0] \$265 ;
-  reg [6:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [14:0] \$268 ;
-  reg [14:0] \$269 ;
-  wire [14:0] \$27 ;
-  reg [14:0] \$270 ;
-  reg [48:0] \$271 ;
-  reg [48:0] \$272 ;
-  reg [48:0] \$273 ;
-  reg [48:0] \$274 ;
+  reg [23:0] \$257 ;
+  reg [23:0] \$258 ;
+  reg [23:0] \$259 ;
+  wire [54:0] \$26 ;
+  reg [6:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [14:0] \$262 ;
+  reg [14:0] \$263 ;
+  reg [14:0] \$264 ;
+  reg [48:0] \$265 ;
+  reg [48:0] \$266 ;
+  reg [48:0] \$267 ;
+  reg [48:0] \$268 ;
+  reg \$269 ;
+  wire [55:0] \$27 ;
+  reg \$270 ;
+  reg [7:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg [3:0] \$274 ;
   reg \$275 ;
-  reg \$276 ;
-  reg [7:0] \$277 ;
-  reg \$278 ;
+  reg [3:0] \$276 ;
+  reg [3:0] \$277 ;
+  reg [3:0] \$278 ;
   reg \$279 ;
-  wire [34:0] \$28 ;
-  reg [3:0] \$280 ;
-  reg \$281 ;
-  reg [3:0] \$282 ;
-  reg [3:0] \$283 ;
-  reg [3:0] \$284 ;
-  reg \$285 ;
-  reg [15:0] \$286 ;
-  wire [35:0] \$29 ;
+  wire [77:0] \$28 ;
+  reg [15:0] \$280 ;
+  wire [78:0] \$29 ;
   wire [7:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [54:0] \$32 ;
-  wire [55:0] \$33 ;
-  wire [77:0] \$34 ;
-  wire [78:0] \$35 ;
-  wire [49:0] \$36 ;
-  wire [50:0] \$37 ;
-  wire [48:0] \$38 ;
+  wire [49:0] \$30 ;
+  wire [50:0] \$31 ;
+  wire [48:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [49:0] \$37 ;
+  wire \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
-  wire \$40 ;
+  wire [50:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [49:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [50:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  reg [24:0] \$57 ;
-  reg [5:0] \$58 ;
-  reg [41:0] \$59 ;
+  reg [24:0] \$51 ;
+  reg [5:0] \$52 ;
+  reg [41:0] \$53 ;
+  reg [41:0] \$54 ;
+  wire [33:0] \$55 ;
+  wire [24:0] \$56 ;
+  wire [23:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [34:0] \$59 ;
   wire [4:0] \$6 ;
-  reg [41:0] \$60 ;
-  wire [33:0] \$61 ;
-  wire [24:0] \$62 ;
-  wire [23:0] \$63 ;
-  wire [14:0] \$64 ;
-  wire [34:0] \$65 ;
-  wire [35:0] \$66 ;
-  wire [55:0] \$67 ;
-  wire [56:0] \$68 ;
-  wire [54:0] \$69 ;
+  wire [35:0] \$60 ;
+  wire [55:0] \$61 ;
+  wire [56:0] \$62 ;
+  wire [54:0] \$63 ;
+  wire [55:0] \$64 ;
+  wire [77:0] \$65 ;
+  wire [78:0] \$66 ;
+  wire [49:0] \$67 ;
+  wire [50:0] \$68 ;
+  wire [48:0] \$69 ;
   wire \$7 ;
-  wire [55:0] \$70 ;
-  wire [77:0] \$71 ;
-  wire [78:0] \$72 ;
-  wire [49:0] \$73 ;
-  wire [50:0] \$74 ;
-  wire [48:0] \$75 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [49:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [50:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
-  wire [49:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [50:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -7004,7 +6993,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   wire \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [15:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -7181,7 +7170,8 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [15:0] queue [9:0];
@@ -7212,455 +7202,448 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$6  = q_owed + \$5 ;
   assign \$7  = o__valid & o__ready;
   assign \$8  = \$6  - \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_9 & \$14 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = group == 4'hf;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 5'h00 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$24  = rq0_x0_0 * rq0_m0_0;
-  assign \$25  = rq0_x0_1 * rq0_m0_1;
-  assign \$26  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$27  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed(1'h0) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$37  = $signed(\$36 ) + $signed(rq0_sum1);
-  assign \$38  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$39  = rq0_rem > rq0_half_7;
-  assign \$40  = rq0_rem == rq0_half_7;
-  assign \$41  = | rq0_half_7;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(\$43 ) + $signed({ 1'h0, \$45  });
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$50  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$52  = rq0_tie & rq0_floor[0];
-  assign \$53  = rq0_above | \$52 ;
-  assign \$54  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$55  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$56  = \$53  ? \$54  : \$55 ;
-  assign \$61  = rq1_x0_0 * rq1_m0_0;
-  assign \$62  = rq1_x0_1 * rq1_m0_1;
-  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$66  = 1'h0 + \$65 ;
-  assign \$68  = \$66  + \$67 ;
-  assign \$70  = $signed(1'h0) + $signed(\$69 );
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
-  assign \$75  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$76  = rq1_rem > rq1_half_7;
-  assign \$77  = rq1_rem == rq1_half_7;
-  assign \$78  = | rq1_half_7;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$87  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$89  = rq1_tie & rq1_floor[0];
-  assign \$90  = rq1_above | \$89 ;
-  assign \$91  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$92  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$93  = \$90  ? \$91  : \$92 ;
-  assign \$94  = i__valid & i__ready;
-  assign \$95  = o__valid & o__ready;
-  assign \$96  = q_owed < 4'ha;
-  assign \$97  = \$95  ? i__ready : \$96 ;
-  assign \$98  = o__valid & o__ready;
-  assign \$99  = \$98  | i__ready;
-  assign \$100  = \$94  ? \$97  : \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = \$102  & \$104 ;
-  assign \$106  = ~ \$105 ;
-  assign \$107  = rq_valid_9 & \$106 ;
-  assign \$108  = \$signature__addr  == 4'h9;
-  assign \$109  = \$signature__addr  + 1'h1;
-  assign \$110  = \$108  ? 5'h00 : \$109 ;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = | q_stored;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = rport__addr == 4'h9;
-  assign \$116  = rport__addr + 1'h1;
-  assign \$117  = \$115  ? 5'h00 : \$116 ;
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = | q_stored;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$119  & \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = rq_valid_9 & \$123 ;
-  assign \$125  = q_stored + \$124 ;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = | q_stored;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = \$125  - \$129 ;
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = | q_stored;
-  assign \$134  = \$133  | rq_valid_9;
-  assign \$135  = | q_stored;
-  assign \$136  = \$135  ? rport__data : q_in;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = group == 4'hf;
+  assign \$11  = group + 1'h1;
+  assign \$12  = \$10  ? 5'h00 : \$11 ;
+  assign \$13  = i__valid & i__ready;
+  assign \$18  = rq0_x0_0 * rq0_m0_0;
+  assign \$19  = rq0_x0_1 * rq0_m0_1;
+  assign \$20  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$21  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$23  = 1'h0 + \$22 ;
+  assign \$25  = \$23  + \$24 ;
+  assign \$27  = $signed(1'h0) + $signed(\$26 );
+  assign \$29  = $signed(\$27 ) + $signed(\$28 );
+  assign \$30  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$31  = $signed(\$30 ) + $signed(rq0_sum1);
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$33  = rq0_rem > rq0_half_7;
+  assign \$34  = rq0_rem == rq0_half_7;
+  assign \$35  = | rq0_half_7;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$44  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$45  = \$42  ? \$43  : \$44 ;
+  assign \$46  = rq0_tie & rq0_floor[0];
+  assign \$47  = rq0_above | \$46 ;
+  assign \$48  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$49  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$50  = \$47  ? \$48  : \$49 ;
+  assign \$55  = rq1_x0_0 * rq1_m0_0;
+  assign \$56  = rq1_x0_1 * rq1_m0_1;
+  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$60  = 1'h0 + \$59 ;
+  assign \$62  = \$60  + \$61 ;
+  assign \$64  = $signed(1'h0) + $signed(\$63 );
+  assign \$66  = $signed(\$64 ) + $signed(\$65 );
+  assign \$67  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$68  = $signed(\$67 ) + $signed(rq1_sum1);
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$70  = rq1_rem > rq1_half_7;
+  assign \$71  = rq1_rem == rq1_half_7;
+  assign \$72  = | rq1_half_7;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$75  = rq1_tie & rq1_floor[0];
+  assign \$76  = rq1_above | \$75 ;
+  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$81  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$82  = \$79  ? \$80  : \$81 ;
+  assign \$83  = rq1_tie & rq1_floor[0];
+  assign \$84  = rq1_above | \$83 ;
+  assign \$85  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$86  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$87  = \$84  ? \$85  : \$86 ;
+  assign \$88  = i__valid & i__ready;
+  assign \$89  = o__valid & o__ready;
+  assign \$90  = q_owed < 4'ha;
+  assign \$91  = \$89  ? i__ready : \$90 ;
+  assign \$92  = o__valid & o__ready;
+  assign \$93  = \$92  | i__ready;
+  assign \$94  = \$88  ? \$91  : \$93 ;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = ~ \$97 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$signature__en  & \$100 ;
+  assign \$102  = \$signature__addr  == 4'h9;
+  assign \$103  = \$signature__addr  + 1'h1;
+  assign \$104  = \$102  ? 5'h00 : \$103 ;
+  assign \$105  = ~ o__valid;
+  assign \$106  = \$105  | o__ready;
+  assign \$107  = | q_stored;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = rport__addr == 4'h9;
+  assign \$110  = rport__addr + 1'h1;
+  assign \$111  = \$109  ? 5'h00 : \$110 ;
+  assign \$112  = ~ o__valid;
+  assign \$113  = \$112  | o__ready;
+  assign \$114  = | q_stored;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$signature__en  & \$117 ;
+  assign \$119  = q_stored + \$118 ;
+  assign \$120  = ~ o__valid;
+  assign \$121  = \$120  | o__ready;
+  assign \$122  = | q_stored;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = \$119  - \$123 ;
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = | q_stored;
+  assign \$128  = \$127  | \$signature__en ;
+  assign \$129  = | q_stored;
+  assign \$130  = \$129  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$137 ;
+    group <= \$131 ;
   always @(posedge clk)
-    rq_valid_1 <= \$138 ;
+    rq_valid_1 <= \$132 ;
   always @(posedge clk)
-    rq_valid_2 <= \$139 ;
+    rq_valid_2 <= \$133 ;
   always @(posedge clk)
-    rq_valid_3 <= \$140 ;
+    rq_valid_3 <= \$134 ;
   always @(posedge clk)
-    rq_valid_4 <= \$141 ;
+    rq_valid_4 <= \$135 ;
   always @(posedge clk)
-    rq_valid_5 <= \$142 ;
+    rq_valid_5 <= \$136 ;
   always @(posedge clk)
-    rq_valid_6 <= \$143 ;
+    rq_valid_6 <= \$137 ;
   always @(posedge clk)
-    rq_valid_7 <= \$144 ;
+    rq_valid_7 <= \$138 ;
   always @(posedge clk)
-    rq_valid_8 <= \$145 ;
+    rq_valid_8 <= \$139 ;
   always @(posedge clk)
-    rq_valid_9 <= \$146 ;
+    \$signature__en  <= \$140 ;
   always @(posedge clk)
-    rq_valid_10 <= \$147 ;
+    rq_valid_10 <= \$141 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$148 ;
+    rq0_mult_1 <= \$142 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$149 ;
+    rq0_mult_2 <= \$143 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$150 ;
+    rq0_mult_3 <= \$144 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$151 ;
+    rq0_mult_4 <= \$145 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$152 ;
+    rq0_mult_5 <= \$146 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$153 ;
+    rq0_mult_6 <= \$147 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$154 ;
+    rq0_mult_7 <= \$148 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$155 ;
+    rq0_mult_8 <= \$149 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$156 ;
+    rq0_mult_9 <= \$150 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$157 ;
+    rq0_shift_1 <= \$151 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$158 ;
+    rq0_shift_2 <= \$152 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$159 ;
+    rq0_shift_3 <= \$153 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$160 ;
+    rq0_shift_4 <= \$154 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$161 ;
+    rq0_shift_5 <= \$155 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$162 ;
+    rq0_shift_6 <= \$156 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$163 ;
+    rq0_shift_7 <= \$157 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$164 ;
+    rq0_shift_8 <= \$158 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$165 ;
+    rq0_shift_9 <= \$159 ;
   always @(posedge clk)
-    rq0_half_1 <= \$166 ;
+    rq0_half_1 <= \$160 ;
   always @(posedge clk)
-    rq0_half_2 <= \$167 ;
+    rq0_half_2 <= \$161 ;
   always @(posedge clk)
-    rq0_half_3 <= \$168 ;
+    rq0_half_3 <= \$162 ;
   always @(posedge clk)
-    rq0_half_4 <= \$169 ;
+    rq0_half_4 <= \$163 ;
   always @(posedge clk)
-    rq0_half_5 <= \$170 ;
+    rq0_half_5 <= \$164 ;
   always @(posedge clk)
-    rq0_half_6 <= \$171 ;
+    rq0_half_6 <= \$165 ;
   always @(posedge clk)
-    rq0_half_7 <= \$172 ;
+    rq0_half_7 <= \$166 ;
   always @(posedge clk)
-    rq0_half_8 <= \$173 ;
+    rq0_half_8 <= \$167 ;
   always @(posedge clk)
-    rq0_half_9 <= \$174 ;
+    rq0_half_9 <= \$168 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$175 ;
+    rq0_mask_1 <= \$169 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$176 ;
+    rq0_mask_2 <= \$170 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$177 ;
+    rq0_mask_3 <= \$171 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$178 ;
+    rq0_mask_4 <= \$172 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$179 ;
+    rq0_mask_5 <= \$173 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$180 ;
+    rq0_mask_6 <= \$174 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$181 ;
+    rq0_mask_7 <= \$175 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$182 ;
+    rq0_mask_8 <= \$176 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$183 ;
+    rq0_mask_9 <= \$177 ;
   always @(posedge clk)
-    rq0_x <= \$184 ;
+    rq0_x <= \$178 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$185 ;
+    rq0_x0_0 <= \$179 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$186 ;
+    rq0_m0_0 <= \$180 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$187 ;
+    rq0_part0_0 <= \$181 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$188 ;
+    rq0_part0_0_r <= \$182 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$189 ;
+    rq0_part0_0_rr <= \$183 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$190 ;
+    rq0_x0_1 <= \$184 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$191 ;
+    rq0_m0_1 <= \$185 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$192 ;
+    rq0_part0_1 <= \$186 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$193 ;
+    rq0_part0_1_r <= \$187 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$194 ;
+    rq0_part0_1_rr <= \$188 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$195 ;
+    rq0_x1_0 <= \$189 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$196 ;
+    rq0_m1_0 <= \$190 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$197 ;
+    rq0_part1_0 <= \$191 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$198 ;
+    rq0_part1_0_r <= \$192 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$199 ;
+    rq0_part1_0_rr <= \$193 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$200 ;
+    rq0_x1_1 <= \$194 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$201 ;
+    rq0_m1_1 <= \$195 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$202 ;
+    rq0_part1_1 <= \$196 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$203 ;
+    rq0_part1_1_r <= \$197 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$204 ;
+    rq0_part1_1_rr <= \$198 ;
   always @(posedge clk)
-    rq0_sum0 <= \$205 ;
+    rq0_sum0 <= \$199 ;
   always @(posedge clk)
-    rq0_sum1 <= \$206 ;
+    rq0_sum1 <= \$200 ;
   always @(posedge clk)
-    rq0_prod <= \$207 ;
+    rq0_prod <= \$201 ;
   always @(posedge clk)
-    rq0_floor <= \$208 ;
+    rq0_floor <= \$202 ;
   always @(posedge clk)
-    rq0_above <= \$209 ;
+    rq0_above <= \$203 ;
   always @(posedge clk)
-    rq0_tie <= \$210 ;
+    rq0_tie <= \$204 ;
   always @(posedge clk)
-    rq0_code <= \$211 ;
+    rq0_code <= \$205 ;
   always @(posedge clk)
-    rq0_under <= \$212 ;
+    rq0_under <= \$206 ;
   always @(posedge clk)
-    rq0_over <= \$213 ;
+    rq0_over <= \$207 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$214 ;
+    rq1_mult_1 <= \$208 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$215 ;
+    rq1_mult_2 <= \$209 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$216 ;
+    rq1_mult_3 <= \$210 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$217 ;
+    rq1_mult_4 <= \$211 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$218 ;
+    rq1_mult_5 <= \$212 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$219 ;
+    rq1_mult_6 <= \$213 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$220 ;
+    rq1_mult_7 <= \$214 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$221 ;
+    rq1_mult_8 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$222 ;
+    rq1_mult_9 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$223 ;
+    rq1_shift_1 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$224 ;
+    rq1_shift_2 <= \$218 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$225 ;
+    rq1_shift_3 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$226 ;
+    rq1_shift_4 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$227 ;
+    rq1_shift_5 <= \$221 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$228 ;
+    rq1_shift_6 <= \$222 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$229 ;
+    rq1_shift_7 <= \$223 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$230 ;
+    rq1_shift_8 <= \$224 ;
   always @(posedge clk)
-    rq1_shift_9 <= \$231 ;
+    rq1_shift_9 <= \$225 ;
   always @(posedge clk)
-    rq1_half_1 <= \$232 ;
+    rq1_half_1 <= \$226 ;
   always @(posedge clk)
-    rq1_half_2 <= \$233 ;
+    rq1_half_2 <= \$227 ;
   always @(posedge clk)
-    rq1_half_3 <= \$234 ;
+    rq1_half_3 <= \$228 ;
   always @(posedge clk)
-    rq1_half_4 <= \$235 ;
+    rq1_half_4 <= \$229 ;
   always @(posedge clk)
-    rq1_half_5 <= \$236 ;
+    rq1_half_5 <= \$230 ;
   always @(posedge clk)
-    rq1_half_6 <= \$237 ;
+    rq1_half_6 <= \$231 ;
   always @(posedge clk)
-    rq1_half_7 <= \$238 ;
+    rq1_half_7 <= \$232 ;
   always @(posedge clk)
-    rq1_half_8 <= \$239 ;
+    rq1_half_8 <= \$233 ;
   always @(posedge clk)
-    rq1_half_9 <= \$240 ;
+    rq1_half_9 <= \$234 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$241 ;
+    rq1_mask_1 <= \$235 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$242 ;
+    rq1_mask_2 <= \$236 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$243 ;
+    rq1_mask_3 <= \$237 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$244 ;
+    rq1_mask_4 <= \$238 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$245 ;
+    rq1_mask_5 <= \$239 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$246 ;
+    rq1_mask_6 <= \$240 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$247 ;
+    rq1_mask_7 <= \$241 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$248 ;
+    rq1_mask_8 <= \$242 ;
   always @(posedge clk)
-    rq1_mask_9 <= \$249 ;
+    rq1_mask_9 <= \$243 ;
   always @(posedge clk)
-    rq1_x <= \$250 ;
+    rq1_x <= \$244 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$251 ;
+    rq1_x0_0 <= \$245 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$252 ;
+    rq1_m0_0 <= \$246 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$253 ;
+    rq1_part0_0 <= \$247 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$254 ;
+    rq1_part0_0_r <= \$248 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$255 ;
+    rq1_part0_0_rr <= \$249 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$256 ;
+    rq1_x0_1 <= \$250 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$257 ;
+    rq1_m0_1 <= \$251 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$258 ;
+    rq1_part0_1 <= \$252 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$259 ;
+    rq1_part0_1_r <= \$253 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$260 ;
+    rq1_part0_1_rr <= \$254 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$261 ;
+    rq1_x1_0 <= \$255 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$262 ;
+    rq1_m1_0 <= \$256 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$263 ;
+    rq1_part1_0 <= \$257 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$264 ;
+    rq1_part1_0_r <= \$258 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$265 ;
+    rq1_part1_0_rr <= \$259 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$266 ;
+    rq1_x1_1 <= \$260 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$267 ;
+    rq1_m1_1 <= \$261 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$268 ;
+    rq1_part1_1 <= \$262 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$269 ;
+    rq1_part1_1_r <= \$263 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$270 ;
+    rq1_part1_1_rr <= \$264 ;
   always @(posedge clk)
-    rq1_sum0 <= \$271 ;
+    rq1_sum0 <= \$265 ;
   always @(posedge clk)
-    rq1_sum1 <= \$272 ;
+    rq1_sum1 <= \$266 ;
   always @(posedge clk)
-    rq1_prod <= \$273 ;
+    rq1_prod <= \$267 ;
   always @(posedge clk)
-    rq1_floor <= \$274 ;
+    rq1_floor <= \$268 ;
   always @(posedge clk)
-    rq1_above <= \$275 ;
+    rq1_above <= \$269 ;
   always @(posedge clk)
-    rq1_tie <= \$276 ;
+    rq1_tie <= \$270 ;
   always @(posedge clk)
-    rq1_code <= \$277 ;
+    rq1_code <= \$271 ;
   always @(posedge clk)
-    rq1_under <= \$278 ;
+    rq1_under <= \$272 ;
   always @(posedge clk)
-    rq1_over <= \$279 ;
+    rq1_over <= \$273 ;
   always @(posedge clk)
-    q_owed <= \$280 ;
+    q_owed <= \$274 ;
   always @(posedge clk)
-    i__ready <= \$281 ;
+    i__ready <= \$275 ;
   always @(posedge clk)
-    \$signature__addr  <= \$282 ;
+    \$signature__addr  <= \$276 ;
   always @(posedge clk)
-    rport__addr <= \$283 ;
+    rport__addr <= \$277 ;
   always @(posedge clk)
-    q_stored <= \$284 ;
+    q_stored <= \$278 ;
   always @(posedge clk)
-    o__valid <= \$285 ;
+    o__valid <= \$279 ;
   always @(posedge clk)
-    o__payload <= \$286 ;
+    o__payload <= \$280 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$20  = 25'h12fe3e1;
+          \$14  = 25'h12fe3e1;
       4'h1:
-          \$20  = 25'h17618d2;
+          \$14  = 25'h17618d2;
       4'h2:
-          \$20  = 25'h11448e5;
+          \$14  = 25'h11448e5;
       4'h3:
-          \$20  = 25'h1fba645;
+          \$14  = 25'h1fba645;
       4'h4:
-          \$20  = 25'h1602f04;
+          \$14  = 25'h1602f04;
       4'h5:
-          \$20  = 25'h10e79e6;
+          \$14  = 25'h10e79e6;
       4'h6:
-          \$20  = 25'h12b9ab7;
+          \$14  = 25'h12b9ab7;
       4'h7:
-          \$20  = 25'h117647f;
+          \$14  = 25'h117647f;
       4'h8:
-          \$20  = 25'h11a5467;
+          \$14  = 25'h11a5467;
       4'h9:
-          \$20  = 25'h166ca02;
+          \$14  = 25'h166ca02;
       4'ha:
-          \$20  = 25'h1e2f3db;
+          \$14  = 25'h1e2f3db;
       4'hb:
-          \$20  = 25'h17ad46a;
+          \$14  = 25'h17ad46a;
       4'hc:
-          \$20  = 25'h127397e;
+          \$14  = 25'h127397e;
       4'hd:
-          \$20  = 25'h1448199;
+          \$14  = 25'h1448199;
       4'he:
-          \$20  = 25'h1546ee7;
+          \$14  = 25'h1546ee7;
       4'hf:
-          \$20  = 25'h1f0a116;
+          \$14  = 25'h1f0a116;
     endcase
   end
   always @* begin
@@ -7668,37 +7651,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'h1:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'h2:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'h3:
-          \$21  = 6'h23;
+          \$15  = 6'h23;
       4'h4:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'h5:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'h6:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'h7:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'h8:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'h9:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'ha:
-          \$21  = 6'h30;
+          \$15  = 6'h30;
       4'hb:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'hc:
-          \$21  = 6'h31;
+          \$15  = 6'h31;
       4'hd:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'he:
-          \$21  = 6'h22;
+          \$15  = 6'h22;
       4'hf:
-          \$21  = 6'h31;
+          \$15  = 6'h31;
     endcase
   end
   always @* begin
@@ -7706,37 +7689,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'h1:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'h2:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'h3:
-          \$22  = 49'h0000400000000;
+          \$16  = 49'h0000400000000;
       4'h4:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'h5:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'h6:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'h7:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'h8:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'h9:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'ha:
-          \$22  = 49'h0800000000000;
+          \$16  = 49'h0800000000000;
       4'hb:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'hc:
-          \$22  = 49'h1000000000000;
+          \$16  = 49'h1000000000000;
       4'hd:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'he:
-          \$22  = 49'h0000200000000;
+          \$16  = 49'h0000200000000;
       4'hf:
-          \$22  = 49'h1000000000000;
+          \$16  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -7744,37 +7727,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'h1:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'h2:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'h3:
-          \$23  = 49'h00007ffffffff;
+          \$17  = 49'h00007ffffffff;
       4'h4:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'h5:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'h6:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'h7:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'h8:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'h9:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'ha:
-          \$23  = 49'h0ffffffffffff;
+          \$17  = 49'h0ffffffffffff;
       4'hb:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'hc:
-          \$23  = 49'h1ffffffffffff;
+          \$17  = 49'h1ffffffffffff;
       4'hd:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'he:
-          \$23  = 49'h00003ffffffff;
+          \$17  = 49'h00003ffffffff;
       4'hf:
-          \$23  = 49'h1ffffffffffff;
+          \$17  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
@@ -7782,37 +7765,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$57  = 25'h1975892;
+          \$51  = 25'h1975892;
       4'h1:
-          \$57  = 25'h1578ee8;
+          \$51  = 25'h1578ee8;
       4'h2:
-          \$57  = 25'h1963279;
+          \$51  = 25'h1963279;
       4'h3:
-          \$57  = 25'h12023f0;
+          \$51  = 25'h12023f0;
       4'h4:
-          \$57  = 25'h115678c;
+          \$51  = 25'h115678c;
       4'h5:
-          \$57  = 25'h161069c;
+          \$51  = 25'h161069c;
       4'h6:
-          \$57  = 25'h1585f0c;
+          \$51  = 25'h1585f0c;
       4'h7:
-          \$57  = 25'h1fde052;
+          \$51  = 25'h1fde052;
       4'h8:
-          \$57  = 25'h157555f;
+          \$51  = 25'h157555f;
       4'h9:
-          \$57  = 25'h1034125;
+          \$51  = 25'h1034125;
       4'ha:
-          \$57  = 25'h19f7e33;
+          \$51  = 25'h19f7e33;
       4'hb:
-          \$57  = 25'h1131d84;
+          \$51  = 25'h1131d84;
       4'hc:
-          \$57  = 25'h1eeceb9;
+          \$51  = 25'h1eeceb9;
       4'hd:
-          \$57  = 25'h160056c;
+          \$51  = 25'h160056c;
       4'he:
-          \$57  = 25'h121ece0;
+          \$51  = 25'h121ece0;
       4'hf:
-          \$57  = 25'h101a190;
+          \$51  = 25'h101a190;
     endcase
   end
   always @* begin
@@ -7820,37 +7803,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'h1:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'h2:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'h3:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'h4:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'h5:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'h6:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'h7:
-          \$58  = 6'h23;
+          \$52  = 6'h23;
       4'h8:
-          \$58  = 6'h2a;
+          \$52  = 6'h2a;
       4'h9:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'ha:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'hb:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'hc:
-          \$58  = 6'h2a;
+          \$52  = 6'h2a;
       4'hd:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'he:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
       4'hf:
-          \$58  = 6'h22;
+          \$52  = 6'h22;
     endcase
   end
   always @* begin
@@ -7858,37 +7841,37 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'h1:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'h2:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'h3:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'h4:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'h5:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'h6:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'h7:
-          \$59  = 42'h00400000000;
+          \$53  = 42'h00400000000;
       4'h8:
-          \$59  = 42'h20000000000;
+          \$53  = 42'h20000000000;
       4'h9:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'ha:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'hb:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'hc:
-          \$59  = 42'h20000000000;
+          \$53  = 42'h20000000000;
       4'hd:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'he:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
       4'hf:
-          \$59  = 42'h00200000000;
+          \$53  = 42'h00200000000;
     endcase
   end
   always @* begin
@@ -7896,1106 +7879,1107 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'h1:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'h2:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'h3:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'h4:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'h5:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'h6:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'h7:
-          \$60  = 42'h007ffffffff;
+          \$54  = 42'h007ffffffff;
       4'h8:
-          \$60  = 42'h3ffffffffff;
+          \$54  = 42'h3ffffffffff;
       4'h9:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'ha:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'hb:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'hc:
-          \$60  = 42'h3ffffffffff;
+          \$54  = 42'h3ffffffffff;
       4'hd:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'he:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
       4'hf:
-          \$60  = 42'h003ffffffff;
+          \$54  = 42'h003ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = group;
-    if (\$15 ) begin
-      \$137  = \$18 [3:0];
+    \$131  = group;
+    if (\$9 ) begin
+      \$131  = \$12 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = \$19 ;
+    \$132  = \$13 ;
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$133  = rq_valid_1;
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$134  = rq_valid_2;
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$135  = rq_valid_3;
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$136  = rq_valid_4;
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$137  = rq_valid_5;
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$138  = rq_valid_6;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = rq_valid_1;
+    \$139  = rq_valid_7;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = rq_valid_2;
+    \$140  = rq_valid_8;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = rq_valid_3;
+    \$141  = \$signature__en ;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$142  = rq_valid_4;
+    \$142  = \$14 ;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$143  = rq_valid_5;
+    \$143  = rq0_mult_1;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$144  = rq_valid_6;
+    \$144  = rq0_mult_2;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$145  = rq_valid_7;
+    \$145  = rq0_mult_3;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$146  = rq_valid_8;
+    \$146  = rq0_mult_4;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$147  = rq_valid_9;
+    \$147  = rq0_mult_5;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$148  = \$20 ;
+    \$148  = rq0_mult_6;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$149  = rq0_mult_1;
+    \$149  = rq0_mult_7;
     if (rst) begin
       \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$150  = rq0_mult_2;
+    \$150  = rq0_mult_8;
     if (rst) begin
       \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$151  = rq0_mult_3;
+    \$151  = \$15 ;
     if (rst) begin
-      \$151  = 25'h0000000;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$152  = rq0_mult_4;
+    \$152  = rq0_shift_1;
     if (rst) begin
-      \$152  = 25'h0000000;
+      \$152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$153  = rq0_mult_5;
+    \$153  = rq0_shift_2;
     if (rst) begin
-      \$153  = 25'h0000000;
+      \$153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$154  = rq0_mult_6;
+    \$154  = rq0_shift_3;
     if (rst) begin
-      \$154  = 25'h0000000;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$155  = rq0_mult_7;
+    \$155  = rq0_shift_4;
     if (rst) begin
-      \$155  = 25'h0000000;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$156  = rq0_mult_8;
+    \$156  = rq0_shift_5;
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$157  = \$21 ;
+    \$157  = rq0_shift_6;
     if (rst) begin
       \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$158  = rq0_shift_1;
+    \$158  = rq0_shift_7;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$159  = rq0_shift_2;
+    \$159  = rq0_shift_8;
     if (rst) begin
       \$159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$160  = rq0_shift_3;
+    \$160  = \$16 ;
     if (rst) begin
-      \$160  = 6'h00;
+      \$160  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = rq0_shift_4;
+    \$161  = rq0_half_1;
     if (rst) begin
-      \$161  = 6'h00;
+      \$161  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = rq0_shift_5;
+    \$162  = rq0_half_2;
     if (rst) begin
-      \$162  = 6'h00;
+      \$162  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = rq0_shift_6;
+    \$163  = rq0_half_3;
     if (rst) begin
-      \$163  = 6'h00;
+      \$163  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = rq0_shift_7;
+    \$164  = rq0_half_4;
     if (rst) begin
-      \$164  = 6'h00;
+      \$164  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = rq0_shift_8;
+    \$165  = rq0_half_5;
     if (rst) begin
-      \$165  = 6'h00;
+      \$165  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = \$22 ;
+    \$166  = rq0_half_6;
     if (rst) begin
       \$166  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = rq0_half_1;
+    \$167  = rq0_half_7;
     if (rst) begin
       \$167  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = rq0_half_2;
+    \$168  = rq0_half_8;
     if (rst) begin
       \$168  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = rq0_half_3;
+    \$169  = \$17 ;
     if (rst) begin
       \$169  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = rq0_half_4;
+    \$170  = rq0_mask_1;
     if (rst) begin
       \$170  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = rq0_half_5;
+    \$171  = rq0_mask_2;
     if (rst) begin
       \$171  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = rq0_half_6;
+    \$172  = rq0_mask_3;
     if (rst) begin
       \$172  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = rq0_half_7;
+    \$173  = rq0_mask_4;
     if (rst) begin
       \$173  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = rq0_half_8;
+    \$174  = rq0_mask_5;
     if (rst) begin
       \$174  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$175  = \$23 ;
+    \$175  = rq0_mask_6;
     if (rst) begin
       \$175  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$176  = rq0_mask_1;
+    \$176  = rq0_mask_7;
     if (rst) begin
       \$176  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$177  = rq0_mask_2;
+    \$177  = rq0_mask_8;
     if (rst) begin
       \$177  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = rq0_mask_3;
+    \$178  = i__payload[23:0];
     if (rst) begin
-      \$178  = 49'h0000000000000;
+      \$178  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = rq0_mask_4;
+    \$179  = rq0_x[16:0];
     if (rst) begin
-      \$179  = 49'h0000000000000;
+      \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = rq0_mask_5;
+    \$180  = rq0_mult_1[16:0];
     if (rst) begin
-      \$180  = 49'h0000000000000;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = rq0_mask_6;
+    \$181  = \$18 ;
     if (rst) begin
-      \$181  = 49'h0000000000000;
+      \$181  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = rq0_mask_7;
+    \$182  = rq0_part0_0;
     if (rst) begin
-      \$182  = 49'h0000000000000;
+      \$182  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$183  = rq0_mask_8;
+    \$183  = rq0_part0_0_r;
     if (rst) begin
-      \$183  = 49'h0000000000000;
+      \$183  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$184  = i__payload[23:0];
+    \$184  = rq0_x[16:0];
     if (rst) begin
-      \$184  = 24'h000000;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$185  = rq0_x[16:0];
+    \$185  = rq0_mult_1[24:17];
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$186  = rq0_mult_1[16:0];
+    \$186  = \$19 ;
     if (rst) begin
-      \$186  = 17'h00000;
+      \$186  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$187  = \$24 ;
+    \$187  = rq0_part0_1;
     if (rst) begin
-      \$187  = 34'h000000000;
+      \$187  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$188  = rq0_part0_0;
+    \$188  = rq0_part0_1_r;
     if (rst) begin
-      \$188  = 34'h000000000;
+      \$188  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$189  = rq0_part0_0_r;
+    \$189  = rq0_x[23:17];
     if (rst) begin
-      \$189  = 34'h000000000;
+      \$189  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$190  = rq0_x[16:0];
+    \$190  = rq0_mult_1[16:0];
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = rq0_mult_1[24:17];
+    \$191  = \$20 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = \$25 ;
+    \$192  = rq0_part1_0;
     if (rst) begin
-      \$192  = 25'h0000000;
+      \$192  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = rq0_part0_1;
+    \$193  = rq0_part1_0_r;
     if (rst) begin
-      \$193  = 25'h0000000;
+      \$193  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = rq0_part0_1_r;
+    \$194  = rq0_x[23:17];
     if (rst) begin
-      \$194  = 25'h0000000;
+      \$194  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = rq0_x[23:17];
+    \$195  = rq0_mult_1[24:17];
     if (rst) begin
-      \$195  = 7'h00;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$196  = rq0_mult_1[16:0];
+    \$196  = \$21 ;
     if (rst) begin
-      \$196  = 17'h00000;
+      \$196  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = \$26 ;
+    \$197  = rq0_part1_1;
     if (rst) begin
-      \$197  = 24'h000000;
+      \$197  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = rq0_part1_0;
+    \$198  = rq0_part1_1_r;
     if (rst) begin
-      \$198  = 24'h000000;
+      \$198  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = rq0_part1_0_r;
+    \$199  = \$25 [48:0];
     if (rst) begin
-      \$199  = 24'h000000;
+      \$199  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = rq0_x[23:17];
+    \$200  = \$29 [48:0];
     if (rst) begin
-      \$200  = 7'h00;
+      \$200  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = rq0_mult_1[24:17];
+    \$201  = \$31 [48:0];
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = \$27 ;
+    \$202  = \$32 ;
     if (rst) begin
-      \$202  = 15'h0000;
+      \$202  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = rq0_part1_1;
+    \$203  = \$33 ;
     if (rst) begin
-      \$203  = 15'h0000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = rq0_part1_1_r;
+    \$204  = \$36 ;
     if (rst) begin
-      \$204  = 15'h0000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = \$31 [48:0];
+    \$205  = \$40 [7:0];
     if (rst) begin
-      \$205  = 49'h0000000000000;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = \$35 [48:0];
+    \$206  = \$45 ;
     if (rst) begin
-      \$206  = 49'h0000000000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = \$37 [48:0];
+    \$207  = \$50 ;
     if (rst) begin
-      \$207  = 49'h0000000000000;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = \$38 ;
+    \$208  = \$51 ;
     if (rst) begin
-      \$208  = 49'h0000000000000;
+      \$208  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = \$39 ;
+    \$209  = rq1_mult_1;
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = \$42 ;
+    \$210  = rq1_mult_2;
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = \$46 [7:0];
+    \$211  = rq1_mult_3;
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = \$51 ;
+    \$212  = rq1_mult_4;
     if (rst) begin
-      \$212  = 1'h0;
+      \$212  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = \$56 ;
+    \$213  = rq1_mult_5;
     if (rst) begin
-      \$213  = 1'h0;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = \$57 ;
+    \$214  = rq1_mult_6;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = rq1_mult_1;
+    \$215  = rq1_mult_7;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = rq1_mult_2;
+    \$216  = rq1_mult_8;
     if (rst) begin
       \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = rq1_mult_3;
+    \$217  = \$52 ;
     if (rst) begin
-      \$217  = 25'h0000000;
+      \$217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = rq1_mult_4;
+    \$218  = rq1_shift_1;
     if (rst) begin
-      \$218  = 25'h0000000;
+      \$218  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = rq1_mult_5;
+    \$219  = rq1_shift_2;
     if (rst) begin
-      \$219  = 25'h0000000;
+      \$219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = rq1_mult_6;
+    \$220  = rq1_shift_3;
     if (rst) begin
-      \$220  = 25'h0000000;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = rq1_mult_7;
+    \$221  = rq1_shift_4;
     if (rst) begin
-      \$221  = 25'h0000000;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = rq1_mult_8;
+    \$222  = rq1_shift_5;
     if (rst) begin
-      \$222  = 25'h0000000;
+      \$222  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = \$58 ;
+    \$223  = rq1_shift_6;
     if (rst) begin
       \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = rq1_shift_1;
+    \$224  = rq1_shift_7;
     if (rst) begin
       \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = rq1_shift_2;
+    \$225  = rq1_shift_8;
     if (rst) begin
       \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = rq1_shift_3;
+    \$226  = \$53 ;
     if (rst) begin
-      \$226  = 6'h00;
+      \$226  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = rq1_shift_4;
+    \$227  = rq1_half_1;
     if (rst) begin
-      \$227  = 6'h00;
+      \$227  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = rq1_shift_5;
+    \$228  = rq1_half_2;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = rq1_shift_6;
+    \$229  = rq1_half_3;
     if (rst) begin
-      \$229  = 6'h00;
+      \$229  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = rq1_shift_7;
+    \$230  = rq1_half_4;
     if (rst) begin
-      \$230  = 6'h00;
+      \$230  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = rq1_shift_8;
+    \$231  = rq1_half_5;
     if (rst) begin
-      \$231  = 6'h00;
+      \$231  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = \$59 ;
+    \$232  = rq1_half_6;
     if (rst) begin
       \$232  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = rq1_half_1;
+    \$233  = rq1_half_7;
     if (rst) begin
       \$233  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = rq1_half_2;
+    \$234  = rq1_half_8;
     if (rst) begin
       \$234  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = rq1_half_3;
+    \$235  = \$54 ;
     if (rst) begin
       \$235  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = rq1_half_4;
+    \$236  = rq1_mask_1;
     if (rst) begin
       \$236  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = rq1_half_5;
+    \$237  = rq1_mask_2;
     if (rst) begin
       \$237  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = rq1_half_6;
+    \$238  = rq1_mask_3;
     if (rst) begin
       \$238  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = rq1_half_7;
+    \$239  = rq1_mask_4;
     if (rst) begin
       \$239  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = rq1_half_8;
+    \$240  = rq1_mask_5;
     if (rst) begin
       \$240  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = \$60 ;
+    \$241  = rq1_mask_6;
     if (rst) begin
       \$241  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = rq1_mask_1;
+    \$242  = rq1_mask_7;
     if (rst) begin
       \$242  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = rq1_mask_2;
+    \$243  = rq1_mask_8;
     if (rst) begin
       \$243  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = rq1_mask_3;
+    \$244  = i__payload[47:24];
     if (rst) begin
-      \$244  = 42'h00000000000;
+      \$244  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = rq1_mask_4;
+    \$245  = rq1_x[16:0];
     if (rst) begin
-      \$245  = 42'h00000000000;
+      \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = rq1_mask_5;
+    \$246  = rq1_mult_1[16:0];
     if (rst) begin
-      \$246  = 42'h00000000000;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = rq1_mask_6;
+    \$247  = \$55 ;
     if (rst) begin
-      \$247  = 42'h00000000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = rq1_mask_7;
+    \$248  = rq1_part0_0;
     if (rst) begin
-      \$248  = 42'h00000000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = rq1_mask_8;
+    \$249  = rq1_part0_0_r;
     if (rst) begin
-      \$249  = 42'h00000000000;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = i__payload[47:24];
+    \$250  = rq1_x[16:0];
     if (rst) begin
-      \$250  = 24'h000000;
+      \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = rq1_x[16:0];
+    \$251  = rq1_mult_1[24:17];
     if (rst) begin
-      \$251  = 17'h00000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = rq1_mult_1[16:0];
+    \$252  = \$56 ;
     if (rst) begin
-      \$252  = 17'h00000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = \$61 ;
+    \$253  = rq1_part0_1;
     if (rst) begin
-      \$253  = 34'h000000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = rq1_part0_0;
+    \$254  = rq1_part0_1_r;
     if (rst) begin
-      \$254  = 34'h000000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = rq1_part0_0_r;
+    \$255  = rq1_x[23:17];
     if (rst) begin
-      \$255  = 34'h000000000;
+      \$255  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = rq1_x[16:0];
+    \$256  = rq1_mult_1[16:0];
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = rq1_mult_1[24:17];
+    \$257  = \$57 ;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = \$62 ;
+    \$258  = rq1_part1_0;
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = rq1_part0_1;
+    \$259  = rq1_part1_0_r;
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = rq1_part0_1_r;
+    \$260  = rq1_x[23:17];
     if (rst) begin
-      \$260  = 25'h0000000;
+      \$260  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = rq1_x[23:17];
+    \$261  = rq1_mult_1[24:17];
     if (rst) begin
-      \$261  = 7'h00;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = rq1_mult_1[16:0];
+    \$262  = \$58 ;
     if (rst) begin
-      \$262  = 17'h00000;
+      \$262  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = \$63 ;
+    \$263  = rq1_part1_1;
     if (rst) begin
-      \$263  = 24'h000000;
+      \$263  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = rq1_part1_0;
+    \$264  = rq1_part1_1_r;
     if (rst) begin
-      \$264  = 24'h000000;
+      \$264  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = rq1_part1_0_r;
+    \$265  = \$62 [48:0];
     if (rst) begin
-      \$265  = 24'h000000;
+      \$265  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = rq1_x[23:17];
+    \$266  = \$66 [48:0];
     if (rst) begin
-      \$266  = 7'h00;
+      \$266  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = rq1_mult_1[24:17];
+    \$267  = \$68 [48:0];
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = \$64 ;
+    \$268  = \$69 ;
     if (rst) begin
-      \$268  = 15'h0000;
+      \$268  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = rq1_part1_1;
+    \$269  = \$70 ;
     if (rst) begin
-      \$269  = 15'h0000;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = rq1_part1_1_r;
+    \$270  = \$73 ;
     if (rst) begin
-      \$270  = 15'h0000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = \$68 [48:0];
+    \$271  = \$77 [7:0];
     if (rst) begin
-      \$271  = 49'h0000000000000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = \$72 [48:0];
+    \$272  = \$82 ;
     if (rst) begin
-      \$272  = 49'h0000000000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = \$74 [48:0];
+    \$273  = \$87 ;
     if (rst) begin
-      \$273  = 49'h0000000000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = \$75 ;
+    \$274  = \$8 [3:0];
     if (rst) begin
-      \$274  = 49'h0000000000000;
+      \$274  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = \$76 ;
+    \$275  = \$94 ;
     if (rst) begin
-      \$275  = 1'h0;
+      \$275  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = \$79 ;
+    \$276  = \$signature__addr ;
+    if (\$101 ) begin
+      \$276  = \$104 [3:0];
+    end
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = \$83 [7:0];
+    \$277  = rport__addr;
+    if (\$108 ) begin
+      \$277  = \$111 [3:0];
+    end
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = \$88 ;
+    \$278  = \$124 [3:0];
     if (rst) begin
-      \$278  = 1'h0;
+      \$278  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = \$93 ;
+    \$279  = o__valid;
+    if (\$126 ) begin
+      \$279  = \$128 ;
+    end
     if (rst) begin
       \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = \$8 [3:0];
-    if (rst) begin
-      \$280  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = \$100 ;
-    if (rst) begin
-      \$281  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = \$signature__addr ;
-    if (\$107 ) begin
-      \$282  = \$110 [3:0];
+    \$280  = o__payload;
+    if (\$126 ) begin
+      \$280  = \$130 ;
     end
     if (rst) begin
-      \$282  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = rport__addr;
-    if (\$114 ) begin
-      \$283  = \$117 [3:0];
-    end
-    if (rst) begin
-      \$283  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = \$130 [3:0];
-    if (rst) begin
-      \$284  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = o__valid;
-    if (\$132 ) begin
-      \$285  = \$134 ;
-    end
-    if (rst) begin
-      \$285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = o__payload;
-    if (\$132 ) begin
-      \$286  = \$136 ;
-    end
-    if (rst) begin
-      \$286  = 16'h0000;
+      \$280  = 16'h0000;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$8 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -9007,14 +8991,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \o__payload[1]  = o__payload[15:8];
   assign q_in[15:8] = \$4 ;
   assign q_in[7:0] = \$2 ;
-  assign \$28  = { 1'h0, rq0_part0_0_rr };
-  assign \$30  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$65  = { 1'h0, rq1_part0_0_rr };
-  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign \$22  = { 1'h0, rq0_part0_0_rr };
+  assign \$24  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$26  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$28  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+  assign \$59  = { 1'h0, rq1_part0_0_rr };
+  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$63  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9022,70 +9006,70 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   reg \$1 ;
   wire [8:0] \$10 ;
-  wire [22:0] \$100 ;
-  wire [23:0] \$101 ;
+  wire \$100 ;
+  wire [4:0] \$101 ;
   wire \$102 ;
-  wire [4:0] \$103 ;
-  wire \$104 ;
-  wire [5:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [5:0] \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg [3:0] \$106 ;
+  reg [3:0] \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [8:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
   reg \$113 ;
-  reg \$114 ;
-  reg [3:0] \$115 ;
-  reg [3:0] \$116 ;
+  reg [4:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg \$116 ;
   reg \$117 ;
   reg \$118 ;
   reg \$119 ;
   wire [8:0] \$12 ;
   reg \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg [4:0] \$123 ;
-  reg [15:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [15:0] \$121 ;
+  reg [4:0] \$122 ;
+  reg [63:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [4:0] \$126 ;
+  reg [15:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [7:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [15:0] \$130 ;
-  reg [4:0] \$131 ;
-  reg [63:0] \$132 ;
+  reg [8:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [8:0] \$132 ;
   reg [7:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [4:0] \$135 ;
-  reg [15:0] \$136 ;
+  reg [8:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [8:0] \$136 ;
   reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [8:0] \$139 ;
+  reg [8:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [8:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [8:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [7:0] \$146 ;
-  reg [8:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg [8:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [8:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [8:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [8:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [8:0] \$148 ;
+  reg [7:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [7:0] \$150 ;
-  reg [8:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [7:0] \$158 ;
+  reg [16:0] \$150 ;
+  reg [16:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [16:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg [16:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [16:0] \$157 ;
+  reg [16:0] \$158 ;
   reg [16:0] \$159 ;
   wire [8:0] \$16 ;
   reg [16:0] \$160 ;
@@ -9099,21 +9083,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] \$168 ;
   reg [16:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [16:0] \$172 ;
-  reg [16:0] \$173 ;
-  reg [16:0] \$174 ;
-  reg [16:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [16:0] \$178 ;
-  reg [22:0] \$179 ;
+  reg [22:0] \$170 ;
+  reg [22:0] \$171 ;
+  reg [22:0] \$172 ;
+  reg [22:0] \$173 ;
+  reg [22:0] \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire [8:0] \$18 ;
-  reg [22:0] \$180 ;
-  reg [22:0] \$181 ;
-  reg [22:0] \$182 ;
-  reg [22:0] \$183 ;
+  reg \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
   reg \$184 ;
   reg \$185 ;
   reg \$186 ;
@@ -9136,29 +9120,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$200 ;
   reg \$201 ;
   reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
+  reg [22:0] \$203 ;
+  reg [22:0] \$204 ;
+  reg [22:0] \$205 ;
+  reg [22:0] \$206 ;
+  reg [22:0] \$207 ;
   reg \$208 ;
-  reg \$209 ;
+  reg [3:0] \$209 ;
   wire [16:0] \$21 ;
   reg \$210 ;
-  reg \$211 ;
-  reg [22:0] \$212 ;
-  reg [22:0] \$213 ;
-  reg [22:0] \$214 ;
-  reg [22:0] \$215 ;
-  reg [22:0] \$216 ;
-  reg [3:0] \$217 ;
-  reg \$218 ;
-  reg [2:0] \$219 ;
+  reg [3:0] \$211 ;
+  reg [3:0] \$212 ;
+  reg [3:0] \$213 ;
+  reg \$214 ;
+  reg [114:0] \$215 ;
   wire [16:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg [3:0] \$221 ;
-  reg \$222 ;
-  reg [114:0] \$223 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
   wire [16:0] \$25 ;
@@ -9190,15 +9166,15 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
-  wire [3:0] \$51 ;
-  wire [3:0] \$52 ;
+  wire [4:0] \$51 ;
+  wire [4:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [3:0] \$58 ;
-  wire [3:0] \$59 ;
+  wire [4:0] \$58 ;
+  wire [4:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -9207,50 +9183,51 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
-  wire [4:0] \$68 ;
+  wire [4:0] \$67 ;
+  wire \$68 ;
   wire \$69 ;
   wire [5:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire [5:0] \$73 ;
+  wire [5:0] \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [114:0] \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
-  wire [114:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  reg [22:0] \$87 ;
-  wire [22:0] \$88 ;
-  wire [23:0] \$89 ;
+  reg [22:0] \$85 ;
+  wire [22:0] \$86 ;
+  wire [23:0] \$87 ;
+  reg [22:0] \$88 ;
+  wire [22:0] \$89 ;
   wire [15:0] \$9 ;
-  reg [22:0] \$90 ;
-  wire [22:0] \$91 ;
-  wire [23:0] \$92 ;
-  reg [22:0] \$93 ;
-  wire [22:0] \$94 ;
-  wire [23:0] \$95 ;
-  reg [22:0] \$96 ;
-  wire [22:0] \$97 ;
-  wire [23:0] \$98 ;
-  reg [22:0] \$99 ;
+  wire [23:0] \$90 ;
+  reg [22:0] \$91 ;
+  wire [22:0] \$92 ;
+  wire [23:0] \$93 ;
+  reg [22:0] \$94 ;
+  wire [22:0] \$95 ;
+  wire [23:0] \$96 ;
+  reg [22:0] \$97 ;
+  wire [22:0] \$98 ;
+  wire [23:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$136 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$137 ;
   wire [15:0] \$signature__data ;
-  wire [114:0] \$signature__data$137 ;
+  wire [114:0] \$signature__data$138 ;
   wire \$signature__en ;
-  wire \$signature__en$135 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$136 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -9263,6 +9240,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [22:0] acc4_next;
   input clk;
   wire clk;
+  reg deliver = 1'h0;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
@@ -9322,7 +9300,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$134 ;
+  wire [4:0] \port__addr$135 ;
   wire [63:0] port__data;
   wire [15:0] \port__data$30 ;
   reg [16:0] prod0_0 = 17'h00000;
@@ -9354,9 +9332,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
-  reg [2:0] q_rptr = 3'h0;
+  reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
-  reg [2:0] q_wptr = 3'h0;
+  reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
@@ -9367,10 +9345,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [15:0] rom1_read = 16'h0000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  (* init = 3'h0 *)
-  wire [2:0] \rport__addr$138 ;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$139 ;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$126 ;
+  wire [114:0] \rport__data$127 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -9458,7 +9436,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [114:0] queue [7:0];
+  reg [114:0] queue [8:0];
   initial begin
     queue[0] = 115'h00000000000000000000000000000;
     queue[1] = 115'h00000000000000000000000000000;
@@ -9468,12 +9446,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[5] = 115'h00000000000000000000000000000;
     queue[6] = 115'h00000000000000000000000000000;
     queue[7] = 115'h00000000000000000000000000000;
+    queue[8] = 115'h00000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$135 )
+    if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$126  = queue[q_rptr];
+  assign \rport__data$127  = queue[q_rptr];
   reg [63:0] rom0 [30:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
@@ -9581,305 +9560,297 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$32  = $signed(prod2_0_r) + $signed(prod2_1_r);
   assign \$33  = $signed(prod3_0_r) + $signed(prod3_1_r);
   assign \$34  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$35  = issue & last_t;
-  assign \$36  = o__valid & o__ready;
-  assign \$37  = q_owed < 4'h8;
-  assign \$38  = \$36  ? q_room : \$37 ;
-  assign \$39  = o__valid & o__ready;
-  assign \$40  = \$39  | q_room;
-  assign \$41  = \$35  ? \$38  : \$40 ;
-  assign \$42  = v7 & last7;
+  assign \$35  = v7 & last7;
+  assign \$36  = issue & last_t;
+  assign \$37  = o__valid & o__ready;
+  assign \$38  = q_owed < 4'h9;
+  assign \$39  = \$37  ? q_room : \$38 ;
+  assign \$40  = o__valid & o__ready;
+  assign \$41  = \$40  | q_room;
+  assign \$42  = \$36  ? \$39  : \$41 ;
   assign \$43  = ~ o__valid;
   assign \$44  = \$43  | o__ready;
   assign \$45  = | q_stored;
   assign \$46  = ~ \$45 ;
   assign \$47  = \$44  & \$46 ;
   assign \$48  = ~ \$47 ;
-  assign \$49  = \$42  & \$48 ;
-  assign \$50  = q_wptr == 3'h7;
+  assign \$49  = deliver & \$48 ;
+  assign \$50  = q_wptr == 4'h8;
   assign \$51  = q_wptr + 1'h1;
-  assign \$52  = \$50  ? 4'h0 : \$51 ;
+  assign \$52  = \$50  ? 5'h00 : \$51 ;
   assign \$53  = ~ o__valid;
   assign \$54  = \$53  | o__ready;
   assign \$55  = | q_stored;
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = q_rptr == 3'h7;
+  assign \$57  = q_rptr == 4'h8;
   assign \$58  = q_rptr + 1'h1;
-  assign \$59  = \$57  ? 4'h0 : \$58 ;
-  assign \$60  = v7 & last7;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$60  & \$66 ;
-  assign \$68  = q_stored + \$67 ;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = \$68  - \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = v7 & last7;
-  assign \$78  = \$76  | \$77 ;
-  assign \$79  = | q_stored;
-  assign \$80  = \$79  ? \rport__data$126  : q_in;
+  assign \$59  = \$57  ? 5'h00 : \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$61  & \$63 ;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = deliver & \$65 ;
+  assign \$67  = q_stored + \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = \$67  - \$71 ;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = | q_stored;
+  assign \$76  = \$75  | deliver;
+  assign \$77  = | q_stored;
+  assign \$78  = \$77  ? \rport__data$127  : q_in;
+  assign \$79  = ~ last_t;
+  assign \$80  = q_room | \$79 ;
+  assign i__ready = \$80  & reads_input_t;
   assign \$81  = ~ last_t;
   assign \$82  = q_room | \$81 ;
-  assign i__ready = \$82  & reads_input_t;
-  assign \$83  = ~ last_t;
-  assign \$84  = q_room | \$83 ;
-  assign \$85  = ~ reads_input_t;
-  assign \$86  = i__valid | \$85 ;
-  assign issue = \$84  & \$86 ;
+  assign \$83  = ~ reads_input_t;
+  assign \$84  = i__valid | \$83 ;
+  assign issue = \$82  & \$84 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$88  = first7_0 ? \$87  : acc0;
-  assign \$89  = $signed(\$88 ) + $signed(sum0_s0_0);
-  assign \$91  = first7_0 ? \$90  : acc1;
-  assign \$92  = $signed(\$91 ) + $signed(sum1_s0_0);
-  assign \$94  = first7_0 ? \$93  : acc2;
-  assign \$95  = $signed(\$94 ) + $signed(sum2_s0_0);
-  assign \$97  = first7_0 ? \$96  : acc3;
-  assign \$98  = $signed(\$97 ) + $signed(sum3_s0_0);
-  assign \$100  = first7_0 ? \$99  : acc4;
-  assign \$101  = $signed(\$100 ) + $signed(sum4_s0_0);
-  assign \$102  = issue & last_t;
-  assign \$103  = q_owed + \$102 ;
-  assign \$104  = o__valid & o__ready;
-  assign \$105  = \$103  - \$104 ;
-  assign \$106  = v7 & last7;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = | q_stored;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = \$108  & \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$signature__en$135  = \$106  & \$112 ;
+  assign \$86  = first7_0 ? \$85  : acc0;
+  assign \$87  = $signed(\$86 ) + $signed(sum0_s0_0);
+  assign \$89  = first7_0 ? \$88  : acc1;
+  assign \$90  = $signed(\$89 ) + $signed(sum1_s0_0);
+  assign \$92  = first7_0 ? \$91  : acc2;
+  assign \$93  = $signed(\$92 ) + $signed(sum2_s0_0);
+  assign \$95  = first7_0 ? \$94  : acc3;
+  assign \$96  = $signed(\$95 ) + $signed(sum3_s0_0);
+  assign \$98  = first7_0 ? \$97  : acc4;
+  assign \$99  = $signed(\$98 ) + $signed(sum4_s0_0);
+  assign \$100  = issue & last_t;
+  assign \$101  = q_owed + \$100 ;
+  assign \$102  = o__valid & o__ready;
+  assign \$103  = \$101  - \$102 ;
   always @(posedge clk)
-    nf_t <= \$113 ;
+    nf_t <= \$104 ;
   always @(posedge clk)
-    nf_t_ahead <= \$114 ;
+    nf_t_ahead <= \$105 ;
   always @(posedge clk)
-    sf_t <= \$115 ;
+    sf_t <= \$106 ;
   always @(posedge clk)
-    sf_t_ahead <= \$116 ;
+    sf_t_ahead <= \$107 ;
   always @(posedge clk)
-    reads_input_t <= \$117 ;
+    reads_input_t <= \$108 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$118 ;
+    reads_input_t_ahead <= \$109 ;
   always @(posedge clk)
-    first_t <= \$119 ;
+    first_t <= \$110 ;
   always @(posedge clk)
-    first_t_ahead <= \$120 ;
+    first_t_ahead <= \$111 ;
   always @(posedge clk)
-    last_t <= \$121 ;
+    last_t <= \$112 ;
   always @(posedge clk)
-    last_t_ahead <= \$122 ;
+    last_t_ahead <= \$113 ;
   always @(posedge clk)
-    t <= \$123 ;
+    t <= \$114 ;
   always @(posedge clk)
-    x_reg <= \$124 ;
+    x_reg <= \$115 ;
   always @(posedge clk)
-    from_input <= \$125 ;
+    from_input <= \$116 ;
   always @(posedge clk)
-    v1 <= \$126 ;
+    v1 <= \$117 ;
   always @(posedge clk)
-    first1 <= \$127 ;
+    first1 <= \$118 ;
   always @(posedge clk)
-    last1 <= \$128 ;
+    last1 <= \$119 ;
   always @(posedge clk)
-    nf1 <= \$129 ;
+    nf1 <= \$120 ;
   always @(posedge clk)
-    x_mid <= \$130 ;
+    x_mid <= \$121 ;
   always @(posedge clk)
-    rom0_addr <= \$131 ;
+    rom0_addr <= \$122 ;
   always @(posedge clk)
-    rom0_read <= \$132 ;
+    rom0_read <= \$123 ;
   always @(posedge clk)
-    x0_0 <= \$133 ;
+    x0_0 <= \$124 ;
   always @(posedge clk)
-    x0_1 <= \$134 ;
+    x0_1 <= \$125 ;
   always @(posedge clk)
-    rom1_addr <= \$135 ;
+    rom1_addr <= \$126 ;
   always @(posedge clk)
-    rom1_read <= \$136 ;
+    rom1_read <= \$127 ;
   always @(posedge clk)
-    x1_0 <= \$137 ;
+    x1_0 <= \$128 ;
   always @(posedge clk)
-    x1_1 <= \$138 ;
+    x1_1 <= \$129 ;
   always @(posedge clk)
-    xoff0_0 <= \$139 ;
+    xoff0_0 <= \$130 ;
   always @(posedge clk)
-    w0_0 <= \$140 ;
+    w0_0 <= \$131 ;
   always @(posedge clk)
-    xoff0_1 <= \$141 ;
+    xoff0_1 <= \$132 ;
   always @(posedge clk)
-    w0_1 <= \$142 ;
+    w0_1 <= \$133 ;
   always @(posedge clk)
-    xoff1_0 <= \$143 ;
+    xoff1_0 <= \$134 ;
   always @(posedge clk)
-    w1_0 <= \$144 ;
+    w1_0 <= \$135 ;
   always @(posedge clk)
-    xoff1_1 <= \$145 ;
+    xoff1_1 <= \$136 ;
   always @(posedge clk)
-    w1_1 <= \$146 ;
+    w1_1 <= \$137 ;
   always @(posedge clk)
-    xoff2_0 <= \$147 ;
+    xoff2_0 <= \$138 ;
   always @(posedge clk)
-    w2_0 <= \$148 ;
+    w2_0 <= \$139 ;
   always @(posedge clk)
-    xoff2_1 <= \$149 ;
+    xoff2_1 <= \$140 ;
   always @(posedge clk)
-    w2_1 <= \$150 ;
+    w2_1 <= \$141 ;
   always @(posedge clk)
-    xoff3_0 <= \$151 ;
+    xoff3_0 <= \$142 ;
   always @(posedge clk)
-    w3_0 <= \$152 ;
+    w3_0 <= \$143 ;
   always @(posedge clk)
-    xoff3_1 <= \$153 ;
+    xoff3_1 <= \$144 ;
   always @(posedge clk)
-    w3_1 <= \$154 ;
+    w3_1 <= \$145 ;
   always @(posedge clk)
-    xoff4_0 <= \$155 ;
+    xoff4_0 <= \$146 ;
   always @(posedge clk)
-    w4_0 <= \$156 ;
+    w4_0 <= \$147 ;
   always @(posedge clk)
-    xoff4_1 <= \$157 ;
+    xoff4_1 <= \$148 ;
   always @(posedge clk)
-    w4_1 <= \$158 ;
+    w4_1 <= \$149 ;
   always @(posedge clk)
-    prod0_0 <= \$159 ;
+    prod0_0 <= \$150 ;
   always @(posedge clk)
-    prod0_1 <= \$160 ;
+    prod0_1 <= \$151 ;
   always @(posedge clk)
-    prod1_0 <= \$161 ;
+    prod1_0 <= \$152 ;
   always @(posedge clk)
-    prod1_1 <= \$162 ;
+    prod1_1 <= \$153 ;
   always @(posedge clk)
-    prod2_0 <= \$163 ;
+    prod2_0 <= \$154 ;
   always @(posedge clk)
-    prod2_1 <= \$164 ;
+    prod2_1 <= \$155 ;
   always @(posedge clk)
-    prod3_0 <= \$165 ;
+    prod3_0 <= \$156 ;
   always @(posedge clk)
-    prod3_1 <= \$166 ;
+    prod3_1 <= \$157 ;
   always @(posedge clk)
-    prod4_0 <= \$167 ;
+    prod4_0 <= \$158 ;
   always @(posedge clk)
-    prod4_1 <= \$168 ;
+    prod4_1 <= \$159 ;
   always @(posedge clk)
-    prod0_0_r <= \$169 ;
+    prod0_0_r <= \$160 ;
   always @(posedge clk)
-    prod0_1_r <= \$170 ;
+    prod0_1_r <= \$161 ;
   always @(posedge clk)
-    prod1_0_r <= \$171 ;
+    prod1_0_r <= \$162 ;
   always @(posedge clk)
-    prod1_1_r <= \$172 ;
+    prod1_1_r <= \$163 ;
   always @(posedge clk)
-    prod2_0_r <= \$173 ;
+    prod2_0_r <= \$164 ;
   always @(posedge clk)
-    prod2_1_r <= \$174 ;
+    prod2_1_r <= \$165 ;
   always @(posedge clk)
-    prod3_0_r <= \$175 ;
+    prod3_0_r <= \$166 ;
   always @(posedge clk)
-    prod3_1_r <= \$176 ;
+    prod3_1_r <= \$167 ;
   always @(posedge clk)
-    prod4_0_r <= \$177 ;
+    prod4_0_r <= \$168 ;
   always @(posedge clk)
-    prod4_1_r <= \$178 ;
+    prod4_1_r <= \$169 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$179 ;
+    sum0_s0_0 <= \$170 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$180 ;
+    sum1_s0_0 <= \$171 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$181 ;
+    sum2_s0_0 <= \$172 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$182 ;
+    sum3_s0_0 <= \$173 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$183 ;
+    sum4_s0_0 <= \$174 ;
   always @(posedge clk)
-    v2 <= \$184 ;
+    v2 <= \$175 ;
   always @(posedge clk)
-    first2 <= \$185 ;
+    first2 <= \$176 ;
   always @(posedge clk)
-    last2 <= \$186 ;
+    last2 <= \$177 ;
   always @(posedge clk)
-    nf2 <= \$187 ;
+    nf2 <= \$178 ;
   always @(posedge clk)
-    v3 <= \$188 ;
+    v3 <= \$179 ;
   always @(posedge clk)
-    first3 <= \$189 ;
+    first3 <= \$180 ;
   always @(posedge clk)
-    last3 <= \$190 ;
+    last3 <= \$181 ;
   always @(posedge clk)
-    nf3 <= \$191 ;
+    nf3 <= \$182 ;
   always @(posedge clk)
-    v4 <= \$192 ;
+    v4 <= \$183 ;
   always @(posedge clk)
-    first4 <= \$193 ;
+    first4 <= \$184 ;
   always @(posedge clk)
-    last4 <= \$194 ;
+    last4 <= \$185 ;
   always @(posedge clk)
-    nf4 <= \$195 ;
+    nf4 <= \$186 ;
   always @(posedge clk)
-    v5 <= \$196 ;
+    v5 <= \$187 ;
   always @(posedge clk)
-    first5 <= \$197 ;
+    first5 <= \$188 ;
   always @(posedge clk)
-    last5 <= \$198 ;
+    last5 <= \$189 ;
   always @(posedge clk)
-    nf5 <= \$199 ;
+    nf5 <= \$190 ;
   always @(posedge clk)
-    v6 <= \$200 ;
+    v6 <= \$191 ;
   always @(posedge clk)
-    first6 <= \$201 ;
+    first6 <= \$192 ;
   always @(posedge clk)
-    last6 <= \$202 ;
+    last6 <= \$193 ;
   always @(posedge clk)
-    nf6 <= \$203 ;
+    nf6 <= \$194 ;
   always @(posedge clk)
-    v7 <= \$204 ;
+    v7 <= \$195 ;
   always @(posedge clk)
-    first7 <= \$205 ;
+    first7 <= \$196 ;
   always @(posedge clk)
-    last7 <= \$206 ;
+    last7 <= \$197 ;
   always @(posedge clk)
-    nf7 <= \$207 ;
+    nf7 <= \$198 ;
   always @(posedge clk)
-    v7_0 <= \$208 ;
+    v7_0 <= \$199 ;
   always @(posedge clk)
-    first7_0 <= \$209 ;
+    first7_0 <= \$200 ;
   always @(posedge clk)
-    last7_0 <= \$210 ;
+    last7_0 <= \$201 ;
   always @(posedge clk)
-    nf7_0 <= \$211 ;
+    nf7_0 <= \$202 ;
   always @(posedge clk)
-    acc0 <= \$212 ;
+    acc0 <= \$203 ;
   always @(posedge clk)
-    acc1 <= \$213 ;
+    acc1 <= \$204 ;
   always @(posedge clk)
-    acc2 <= \$214 ;
+    acc2 <= \$205 ;
   always @(posedge clk)
-    acc3 <= \$215 ;
+    acc3 <= \$206 ;
   always @(posedge clk)
-    acc4 <= \$216 ;
+    acc4 <= \$207 ;
   always @(posedge clk)
-    q_owed <= \$217 ;
+    deliver <= \$208 ;
   always @(posedge clk)
-    q_room <= \$218 ;
+    q_owed <= \$209 ;
   always @(posedge clk)
-    q_wptr <= \$219 ;
+    q_room <= \$210 ;
   always @(posedge clk)
-    q_rptr <= \$220 ;
+    q_wptr <= \$211 ;
   always @(posedge clk)
-    q_stored <= \$221 ;
+    q_rptr <= \$212 ;
   always @(posedge clk)
-    o__valid <= \$222 ;
+    q_stored <= \$213 ;
   always @(posedge clk)
-    o__payload <= \$223 ;
+    o__valid <= \$214 ;
+  always @(posedge clk)
+    o__payload <= \$215 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$1  = 1'h0;
@@ -10225,9 +10196,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$87  = 23'h000215;
+          \$85  = 23'h000215;
       1'h1:
-          \$87  = 23'h7ffd2e;
+          \$85  = 23'h7ffd2e;
     endcase
   end
   always @* begin
@@ -10235,9 +10206,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$90  = 23'h7ffa43;
+          \$88  = 23'h7ffa43;
       1'h1:
-          \$90  = 23'h7fffa8;
+          \$88  = 23'h7fffa8;
     endcase
   end
   always @* begin
@@ -10245,9 +10216,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$93  = 23'h7fff5c;
+          \$91  = 23'h7fff5c;
       1'h1:
-          \$93  = 23'h000036;
+          \$91  = 23'h000036;
     endcase
   end
   always @* begin
@@ -10255,9 +10226,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$96  = 23'h0000d6;
+          \$94  = 23'h0000d6;
       1'h1:
-          \$96  = 23'h000047;
+          \$94  = 23'h000047;
     endcase
   end
   always @* begin
@@ -10265,16 +10236,106 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     (* full_case = 32'd1 *)
     casez (nf7_0)
       1'h0:
-          \$99  = 23'h000291;
+          \$97  = 23'h000291;
       1'h1:
-          \$99  = 23'h7ffe52;
+          \$97  = 23'h7ffe52;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$113  = nf_t;
+    \$104  = nf_t;
     if (issue) begin
-      \$113  = nf_t_ahead;
+      \$104  = nf_t_ahead;
+    end
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$105  = nf_t_ahead;
+    if (issue) begin
+      \$105  = \$1 ;
+    end
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$106  = sf_t;
+    if (issue) begin
+      \$106  = sf_t_ahead;
+    end
+    if (rst) begin
+      \$106  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$107  = sf_t_ahead;
+    if (issue) begin
+      \$107  = \$2 ;
+    end
+    if (rst) begin
+      \$107  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$108  = reads_input_t;
+    if (issue) begin
+      \$108  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$108  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$109  = reads_input_t_ahead;
+    if (issue) begin
+      \$109  = \$3 ;
+    end
+    if (rst) begin
+      \$109  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$110  = first_t;
+    if (issue) begin
+      \$110  = first_t_ahead;
+    end
+    if (rst) begin
+      \$110  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$111  = first_t_ahead;
+    if (issue) begin
+      \$111  = \$4 ;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$112  = last_t;
+    if (issue) begin
+      \$112  = last_t_ahead;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$113  = last_t_ahead;
+    if (issue) begin
+      \$113  = \$5 ;
     end
     if (rst) begin
       \$113  = 1'h0;
@@ -10282,845 +10343,763 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$114  = nf_t_ahead;
+    \$114  = t;
     if (issue) begin
-      \$114  = \$1 ;
+      \$114  = \$8 [4:0];
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$114  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$115  = sf_t;
-    if (issue) begin
-      \$115  = sf_t_ahead;
-    end
+    \$115  = i__payload;
     if (rst) begin
-      \$115  = 4'h0;
+      \$115  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$116  = sf_t_ahead;
-    if (issue) begin
-      \$116  = \$2 ;
-    end
+    \$116  = reads_input_t;
     if (rst) begin
-      \$116  = 4'h1;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = reads_input_t;
-    if (issue) begin
-      \$117  = reads_input_t_ahead;
-    end
+    \$117  = issue;
     if (rst) begin
-      \$117  = 1'h1;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = reads_input_t_ahead;
-    if (issue) begin
-      \$118  = \$3 ;
-    end
+    \$118  = first_t;
     if (rst) begin
-      \$118  = 1'h1;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = first_t;
-    if (issue) begin
-      \$119  = first_t_ahead;
-    end
+    \$119  = last_t;
     if (rst) begin
-      \$119  = 1'h1;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = first_t_ahead;
-    if (issue) begin
-      \$120  = \$4 ;
-    end
+    \$120  = nf_t;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = last_t;
-    if (issue) begin
-      \$121  = last_t_ahead;
-    end
+    \$121  = \$9 ;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = last_t_ahead;
-    if (issue) begin
-      \$122  = \$5 ;
-    end
+    \$122  = t;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = t;
-    if (issue) begin
-      \$123  = \$8 [4:0];
-    end
+    \$123  = port__data;
     if (rst) begin
-      \$123  = 5'h00;
+      \$123  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = i__payload;
+    \$124  = x_mid[7:0];
     if (rst) begin
-      \$124  = 16'h0000;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = reads_input_t;
+    \$125  = x_mid[15:8];
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = issue;
+    \$126  = t;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = first_t;
+    \$127  = \port__data$30 ;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = last_t;
+    \$128  = x_mid[7:0];
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = nf_t;
+    \$129  = x_mid[15:8];
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \$9 ;
+    \$130  = \$10 ;
     if (rst) begin
-      \$130  = 16'h0000;
+      \$130  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = t;
+    \$131  = rom0_read[7:0];
     if (rst) begin
-      \$131  = 5'h00;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = port__data;
+    \$132  = \$11 ;
     if (rst) begin
-      \$132  = 64'h0000000000000000;
+      \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = x_mid[7:0];
+    \$133  = rom0_read[15:8];
     if (rst) begin
       \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = x_mid[15:8];
+    \$134  = \$12 ;
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = t;
+    \$135  = rom0_read[23:16];
     if (rst) begin
-      \$135  = 5'h00;
+      \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \port__data$30 ;
+    \$136  = \$13 ;
     if (rst) begin
-      \$136  = 16'h0000;
+      \$136  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = x_mid[7:0];
+    \$137  = rom0_read[31:24];
     if (rst) begin
       \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = x_mid[15:8];
+    \$138  = \$14 ;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = \$10 ;
+    \$139  = rom0_read[39:32];
     if (rst) begin
-      \$139  = 9'h000;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = rom0_read[7:0];
+    \$140  = \$15 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = \$11 ;
+    \$141  = rom0_read[47:40];
     if (rst) begin
-      \$141  = 9'h000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = rom0_read[15:8];
+    \$142  = \$16 ;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = \$12 ;
+    \$143  = rom0_read[55:48];
     if (rst) begin
-      \$143  = 9'h000;
+      \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = rom0_read[23:16];
+    \$144  = \$17 ;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \$13 ;
+    \$145  = rom0_read[63:56];
     if (rst) begin
-      \$145  = 9'h000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = rom0_read[31:24];
+    \$146  = \$18 ;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = \$14 ;
+    \$147  = rom1_read[7:0];
     if (rst) begin
-      \$147  = 9'h000;
+      \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = rom0_read[39:32];
+    \$148  = \$19 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \$15 ;
+    \$149  = rom1_read[15:8];
     if (rst) begin
-      \$149  = 9'h000;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = rom0_read[47:40];
+    \$150  = \$20 ;
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$16 ;
+    \$151  = \$21 ;
     if (rst) begin
-      \$151  = 9'h000;
+      \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = rom0_read[55:48];
+    \$152  = \$22 ;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$17 ;
+    \$153  = \$23 ;
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = rom0_read[63:56];
+    \$154  = \$24 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$18 ;
+    \$155  = \$25 ;
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = rom1_read[7:0];
+    \$156  = \$26 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$19 ;
+    \$157  = \$27 ;
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = rom1_read[15:8];
+    \$158  = \$28 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$20 ;
+    \$159  = \$29 ;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$21 ;
+    \$160  = prod0_0;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = \$22 ;
+    \$161  = prod0_1;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = \$23 ;
+    \$162  = prod1_0;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = \$24 ;
+    \$163  = prod1_1;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = \$25 ;
+    \$164  = prod2_0;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = \$26 ;
+    \$165  = prod2_1;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = \$27 ;
+    \$166  = prod3_0;
     if (rst) begin
       \$166  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = \$28 ;
+    \$167  = prod3_1;
     if (rst) begin
       \$167  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = \$29 ;
+    \$168  = prod4_0;
     if (rst) begin
       \$168  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = prod0_0;
+    \$169  = prod4_1;
     if (rst) begin
       \$169  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = prod0_1;
+    \$170  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
-      \$170  = 17'h00000;
+      \$170  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = prod1_0;
+    \$171  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
     if (rst) begin
-      \$171  = 17'h00000;
+      \$171  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = prod1_1;
+    \$172  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
     if (rst) begin
-      \$172  = 17'h00000;
+      \$172  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = prod2_0;
+    \$173  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
     if (rst) begin
-      \$173  = 17'h00000;
+      \$173  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = prod2_1;
+    \$174  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
     if (rst) begin
-      \$174  = 17'h00000;
+      \$174  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = prod3_0;
+    \$175  = v1;
     if (rst) begin
-      \$175  = 17'h00000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = prod3_1;
+    \$176  = first1;
     if (rst) begin
-      \$176  = 17'h00000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = prod4_0;
+    \$177  = last1;
     if (rst) begin
-      \$177  = 17'h00000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = prod4_1;
+    \$178  = nf1;
     if (rst) begin
-      \$178  = 17'h00000;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
+    \$179  = v2;
     if (rst) begin
-      \$179  = 23'h000000;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
+    \$180  = first2;
     if (rst) begin
-      \$180  = 23'h000000;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
+    \$181  = last2;
     if (rst) begin
-      \$181  = 23'h000000;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
+    \$182  = nf2;
     if (rst) begin
-      \$182  = 23'h000000;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
+    \$183  = v3;
     if (rst) begin
-      \$183  = 23'h000000;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = v1;
+    \$184  = first3;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = first1;
+    \$185  = last3;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = last1;
+    \$186  = nf3;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = nf1;
+    \$187  = v4;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = v2;
+    \$188  = first4;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = first2;
+    \$189  = last4;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = last2;
+    \$190  = nf4;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = nf2;
+    \$191  = v5;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = v3;
+    \$192  = first5;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = first3;
+    \$193  = last5;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = last3;
+    \$194  = nf5;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = nf3;
+    \$195  = v6;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = v4;
+    \$196  = first6;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = first4;
+    \$197  = last6;
     if (rst) begin
       \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = last4;
+    \$198  = nf6;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = nf4;
+    \$199  = v6;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = v5;
+    \$200  = first6;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = first5;
+    \$201  = last6;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = last5;
+    \$202  = nf6;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = nf5;
+    \$203  = acc0;
+    if (v7_0) begin
+      \$203  = \$87 [22:0];
+    end
     if (rst) begin
-      \$203  = 1'h0;
+      \$203  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = v6;
+    \$204  = acc1;
+    if (v7_0) begin
+      \$204  = \$90 [22:0];
+    end
     if (rst) begin
-      \$204  = 1'h0;
+      \$204  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = first6;
+    \$205  = acc2;
+    if (v7_0) begin
+      \$205  = \$93 [22:0];
+    end
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = last6;
+    \$206  = acc3;
+    if (v7_0) begin
+      \$206  = \$96 [22:0];
+    end
     if (rst) begin
-      \$206  = 1'h0;
+      \$206  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = nf6;
+    \$207  = acc4;
+    if (v7_0) begin
+      \$207  = \$99 [22:0];
+    end
     if (rst) begin
-      \$207  = 1'h0;
+      \$207  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = v6;
+    \$208  = \$35 ;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = first6;
+    \$209  = \$103 [3:0];
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = last6;
+    \$210  = \$42 ;
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = nf6;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = acc0;
-    if (v7_0) begin
-      \$212  = \$89 [22:0];
-    end
-    if (rst) begin
-      \$212  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = acc1;
-    if (v7_0) begin
-      \$213  = \$92 [22:0];
-    end
-    if (rst) begin
-      \$213  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = acc2;
-    if (v7_0) begin
-      \$214  = \$95 [22:0];
-    end
-    if (rst) begin
-      \$214  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = acc3;
-    if (v7_0) begin
-      \$215  = \$98 [22:0];
-    end
-    if (rst) begin
-      \$215  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = acc4;
-    if (v7_0) begin
-      \$216  = \$101 [22:0];
-    end
-    if (rst) begin
-      \$216  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = \$105 [3:0];
-    if (rst) begin
-      \$217  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = \$41 ;
-    if (rst) begin
-      \$218  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = q_wptr;
+    \$211  = q_wptr;
     if (\$49 ) begin
-      \$219  = \$52 [2:0];
+      \$211  = \$52 [3:0];
     end
     if (rst) begin
-      \$219  = 3'h0;
+      \$211  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = q_rptr;
+    \$212  = q_rptr;
     if (\$56 ) begin
-      \$220  = \$59 [2:0];
+      \$212  = \$59 [3:0];
     end
     if (rst) begin
-      \$220  = 3'h0;
+      \$212  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = \$73 [3:0];
+    \$213  = \$72 [3:0];
     if (rst) begin
-      \$221  = 4'h0;
+      \$213  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = o__valid;
-    if (\$75 ) begin
-      \$222  = \$78 ;
+    \$214  = o__valid;
+    if (\$74 ) begin
+      \$214  = \$76 ;
     end
     if (rst) begin
-      \$222  = 1'h0;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = o__payload;
-    if (\$75 ) begin
-      \$223  = \$80 ;
+    \$215  = o__payload;
+    if (\$74 ) begin
+      \$215  = \$78 ;
     end
     if (rst) begin
-      \$223  = 115'h00000000000000000000000000000;
+      \$215  = 115'h00000000000000000000000000000;
     end
   end
-  assign acc0_next = \$89 [22:0];
-  assign acc1_next = \$92 [22:0];
-  assign acc2_next = \$95 [22:0];
-  assign acc3_next = \$98 [22:0];
-  assign acc4_next = \$101 [22:0];
-  assign q_owed_next = \$105 [3:0];
+  assign acc0_next = \$87 [22:0];
+  assign acc1_next = \$90 [22:0];
+  assign acc2_next = \$93 [22:0];
+  assign acc3_next = \$96 [22:0];
+  assign acc4_next = \$99 [22:0];
+  assign q_owed_next = \$103 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$134  = rom1_addr;
-  assign \$signature__addr$136  = q_wptr;
-  assign \$signature__data$137  = q_in;
-  assign \rport__addr$138  = q_rptr;
+  assign \port__addr$135  = rom1_addr;
+  assign \$signature__en$136  = deliver;
+  assign \$signature__addr$137  = q_wptr;
+  assign \$signature__data$138  = q_in;
+  assign \rport__addr$139  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];
@@ -11133,11 +11112,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
   assign \q_in[4]  = q_in[114:92];
-  assign q_in[114:92] = \$101 [22:0];
-  assign q_in[91:69] = \$98 [22:0];
-  assign q_in[68:46] = \$95 [22:0];
-  assign q_in[45:23] = \$92 [22:0];
-  assign q_in[22:0] = \$89 [22:0];
+  assign q_in[114:92] = acc4;
+  assign q_in[91:69] = acc3;
+  assign q_in[68:46] = acc2;
+  assign q_in[45:23] = acc1;
+  assign q_in[22:0] = acc0;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -11145,103 +11124,103 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [7:0] \$1 ;
   wire [7:0] \$10 ;
-  wire [35:0] \$100 ;
-  wire [55:0] \$101 ;
-  wire [56:0] \$102 ;
-  wire [53:0] \$103 ;
-  wire [54:0] \$104 ;
-  wire [76:0] \$105 ;
-  wire [77:0] \$106 ;
-  wire [48:0] \$107 ;
-  wire [49:0] \$108 ;
-  wire [47:0] \$109 ;
+  wire [77:0] \$100 ;
+  wire [48:0] \$101 ;
+  wire [49:0] \$102 ;
+  wire [47:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [48:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
+  wire [49:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [48:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [49:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [4:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  reg [24:0] \$128 ;
-  reg [5:0] \$129 ;
+  reg [24:0] \$122 ;
+  reg [5:0] \$123 ;
+  reg [33:0] \$124 ;
+  reg [33:0] \$125 ;
+  wire [33:0] \$126 ;
+  wire [24:0] \$127 ;
+  wire [22:0] \$128 ;
+  wire [13:0] \$129 ;
   wire \$13 ;
-  reg [33:0] \$130 ;
-  reg [33:0] \$131 ;
-  wire [33:0] \$132 ;
-  wire [24:0] \$133 ;
-  wire [22:0] \$134 ;
-  wire [13:0] \$135 ;
-  wire [34:0] \$136 ;
-  wire [35:0] \$137 ;
-  wire [55:0] \$138 ;
-  wire [56:0] \$139 ;
+  wire [34:0] \$130 ;
+  wire [35:0] \$131 ;
+  wire [55:0] \$132 ;
+  wire [56:0] \$133 ;
+  wire [53:0] \$134 ;
+  wire [54:0] \$135 ;
+  wire [76:0] \$136 ;
+  wire [77:0] \$137 ;
+  wire [48:0] \$138 ;
+  wire [49:0] \$139 ;
   wire [5:0] \$14 ;
-  wire [53:0] \$140 ;
-  wire [54:0] \$141 ;
-  wire [76:0] \$142 ;
-  wire [77:0] \$143 ;
-  wire [48:0] \$144 ;
-  wire [49:0] \$145 ;
-  wire [47:0] \$146 ;
+  wire [47:0] \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [48:0] \$145 ;
+  wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
+  wire [49:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [48:0] \$151 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [49:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  reg [24:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  reg [24:0] \$165 ;
-  wire [33:0] \$166 ;
-  wire [24:0] \$167 ;
-  wire [22:0] \$168 ;
-  wire [13:0] \$169 ;
-  wire \$17 ;
-  wire [34:0] \$170 ;
-  wire [35:0] \$171 ;
-  wire [55:0] \$172 ;
-  wire [56:0] \$173 ;
-  wire [53:0] \$174 ;
-  wire [54:0] \$175 ;
-  wire [76:0] \$176 ;
-  wire [77:0] \$177 ;
-  wire [48:0] \$178 ;
-  wire [49:0] \$179 ;
-  wire \$18 ;
-  wire [47:0] \$180 ;
+  wire [33:0] \$160 ;
+  wire [24:0] \$161 ;
+  wire [22:0] \$162 ;
+  wire [13:0] \$163 ;
+  wire [34:0] \$164 ;
+  wire [35:0] \$165 ;
+  wire [55:0] \$166 ;
+  wire [56:0] \$167 ;
+  wire [53:0] \$168 ;
+  wire [54:0] \$169 ;
+  wire [1:0] \$17 ;
+  wire [76:0] \$170 ;
+  wire [77:0] \$171 ;
+  wire [48:0] \$172 ;
+  wire [49:0] \$173 ;
+  wire [47:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [48:0] \$179 ;
+  wire [1:0] \$18 ;
+  wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
+  wire [49:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [48:0] \$185 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [49:0] \$188 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -11255,7 +11234,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
-  wire \$20 ;
+  reg [24:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
@@ -11264,208 +11243,208 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire \$21 ;
+  wire [4:0] \$208 ;
+  wire [4:0] \$209 ;
+  wire [33:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [4:0] \$214 ;
+  wire \$214 ;
   wire [4:0] \$215 ;
-  wire \$216 ;
+  wire [4:0] \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire \$22 ;
+  wire [24:0] \$22 ;
   wire \$220 ;
-  wire [4:0] \$221 ;
-  wire [4:0] \$222 ;
+  wire \$221 ;
+  wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
+  wire [4:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
-  wire [1:0] \$23 ;
-  wire [4:0] \$230 ;
+  wire [5:0] \$229 ;
+  wire [22:0] \$23 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [5:0] \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
-  wire [1:0] \$24 ;
-  wire \$240 ;
-  wire [39:0] \$241 ;
+  wire [39:0] \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
+  wire [13:0] \$24 ;
+  reg \$240 ;
+  reg \$241 ;
   reg \$242 ;
   reg \$243 ;
   reg \$244 ;
   reg \$245 ;
   reg \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg \$249 ;
-  wire \$25 ;
-  reg \$250 ;
-  reg \$251 ;
-  reg \$252 ;
+  reg [24:0] \$247 ;
+  reg [24:0] \$248 ;
+  reg [24:0] \$249 ;
+  wire [34:0] \$25 ;
+  reg [24:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [24:0] \$252 ;
   reg [24:0] \$253 ;
   reg [24:0] \$254 ;
   reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
-  reg [24:0] \$26 ;
-  reg [24:0] \$260 ;
-  reg [24:0] \$261 ;
-  reg [22:0] \$262 ;
-  reg [16:0] \$263 ;
-  reg [16:0] \$264 ;
-  reg [33:0] \$265 ;
-  reg [33:0] \$266 ;
-  reg [33:0] \$267 ;
+  reg [22:0] \$256 ;
+  reg [16:0] \$257 ;
+  reg [16:0] \$258 ;
+  reg [33:0] \$259 ;
+  wire [35:0] \$26 ;
+  reg [33:0] \$260 ;
+  reg [33:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [24:0] \$266 ;
+  reg [5:0] \$267 ;
   reg [16:0] \$268 ;
-  reg [7:0] \$269 ;
-  wire [33:0] \$27 ;
-  reg [24:0] \$270 ;
-  reg [24:0] \$271 ;
-  reg [24:0] \$272 ;
-  reg [5:0] \$273 ;
-  reg [16:0] \$274 ;
-  reg [22:0] \$275 ;
-  reg [22:0] \$276 ;
-  reg [22:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [7:0] \$279 ;
-  wire [24:0] \$28 ;
-  reg [13:0] \$280 ;
-  reg [13:0] \$281 ;
-  reg [13:0] \$282 ;
-  reg [47:0] \$283 ;
-  reg [47:0] \$284 ;
-  reg [47:0] \$285 ;
-  reg [47:0] \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg [7:0] \$289 ;
-  wire [22:0] \$29 ;
-  reg \$290 ;
-  reg \$291 ;
+  reg [22:0] \$269 ;
+  wire [55:0] \$27 ;
+  reg [22:0] \$270 ;
+  reg [22:0] \$271 ;
+  reg [5:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [13:0] \$274 ;
+  reg [13:0] \$275 ;
+  reg [13:0] \$276 ;
+  reg [47:0] \$277 ;
+  reg [47:0] \$278 ;
+  reg [47:0] \$279 ;
+  wire [56:0] \$28 ;
+  reg [47:0] \$280 ;
+  reg \$281 ;
+  reg \$282 ;
+  reg [7:0] \$283 ;
+  reg \$284 ;
+  reg \$285 ;
+  reg [24:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [24:0] \$289 ;
+  wire [53:0] \$29 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
   reg [24:0] \$292 ;
   reg [24:0] \$293 ;
   reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [22:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [33:0] \$298 ;
+  reg [33:0] \$299 ;
   wire [7:0] \$3 ;
-  wire [13:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [22:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [16:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [33:0] \$306 ;
+  wire [54:0] \$30 ;
+  reg [33:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [5:0] \$306 ;
   reg [16:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [24:0] \$309 ;
-  wire [34:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [5:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [22:0] \$314 ;
-  reg [22:0] \$315 ;
-  reg [22:0] \$316 ;
-  reg [5:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [13:0] \$319 ;
-  wire [35:0] \$32 ;
-  reg [13:0] \$320 ;
-  reg [13:0] \$321 ;
-  reg [47:0] \$322 ;
-  reg [47:0] \$323 ;
-  reg [47:0] \$324 ;
-  reg [47:0] \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg [7:0] \$328 ;
-  reg \$329 ;
-  wire [55:0] \$33 ;
-  reg \$330 ;
+  reg [22:0] \$308 ;
+  reg [22:0] \$309 ;
+  wire [76:0] \$31 ;
+  reg [22:0] \$310 ;
+  reg [5:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [13:0] \$313 ;
+  reg [13:0] \$314 ;
+  reg [13:0] \$315 ;
+  reg [47:0] \$316 ;
+  reg [47:0] \$317 ;
+  reg [47:0] \$318 ;
+  reg [47:0] \$319 ;
+  wire [77:0] \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg [7:0] \$322 ;
+  reg \$323 ;
+  reg \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [24:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
+  wire [48:0] \$33 ;
+  reg [24:0] \$330 ;
   reg [24:0] \$331 ;
   reg [24:0] \$332 ;
   reg [24:0] \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
-  wire [56:0] \$34 ;
-  reg [22:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [33:0] \$343 ;
-  reg [33:0] \$344 ;
-  reg [33:0] \$345 ;
+  reg [22:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [33:0] \$337 ;
+  reg [33:0] \$338 ;
+  reg [33:0] \$339 ;
+  wire [49:0] \$34 ;
+  reg [16:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [5:0] \$345 ;
   reg [16:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [24:0] \$349 ;
-  wire [53:0] \$35 ;
-  reg [24:0] \$350 ;
-  reg [5:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [22:0] \$353 ;
-  reg [22:0] \$354 ;
-  reg [22:0] \$355 ;
-  reg [5:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [13:0] \$358 ;
-  reg [13:0] \$359 ;
-  wire [54:0] \$36 ;
-  reg [13:0] \$360 ;
-  reg [47:0] \$361 ;
-  reg [47:0] \$362 ;
-  reg [47:0] \$363 ;
-  reg [47:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
-  wire [76:0] \$37 ;
+  reg [22:0] \$347 ;
+  reg [22:0] \$348 ;
+  reg [22:0] \$349 ;
+  wire [47:0] \$35 ;
+  reg [5:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [13:0] \$352 ;
+  reg [13:0] \$353 ;
+  reg [13:0] \$354 ;
+  reg [47:0] \$355 ;
+  reg [47:0] \$356 ;
+  reg [47:0] \$357 ;
+  reg [47:0] \$358 ;
+  reg \$359 ;
+  wire \$36 ;
+  reg \$360 ;
+  reg [7:0] \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [24:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [24:0] \$368 ;
+  reg [24:0] \$369 ;
+  wire \$37 ;
   reg [24:0] \$370 ;
   reg [24:0] \$371 ;
   reg [24:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [24:0] \$374 ;
-  reg [24:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [24:0] \$378 ;
+  reg [5:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [5:0] \$376 ;
+  reg [5:0] \$377 ;
+  reg [5:0] \$378 ;
   reg [5:0] \$379 ;
-  wire [77:0] \$38 ;
+  wire \$38 ;
   reg [5:0] \$380 ;
   reg [5:0] \$381 ;
-  reg [5:0] \$382 ;
-  reg [5:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [5:0] \$385 ;
-  reg [5:0] \$386 ;
-  reg [5:0] \$387 ;
+  reg [33:0] \$382 ;
+  reg [33:0] \$383 ;
+  reg [33:0] \$384 ;
+  reg [33:0] \$385 ;
+  reg [33:0] \$386 ;
+  reg [33:0] \$387 ;
   reg [33:0] \$388 ;
   reg [33:0] \$389 ;
-  wire [48:0] \$39 ;
+  wire \$39 ;
   reg [33:0] \$390 ;
   reg [33:0] \$391 ;
   reg [33:0] \$392 ;
@@ -11477,156 +11456,150 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg [33:0] \$398 ;
   reg [33:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [49:0] \$40 ;
-  reg [33:0] \$400 ;
-  reg [33:0] \$401 ;
-  reg [33:0] \$402 ;
+  wire [48:0] \$40 ;
+  reg [22:0] \$400 ;
+  reg [16:0] \$401 ;
+  reg [16:0] \$402 ;
   reg [33:0] \$403 ;
   reg [33:0] \$404 ;
   reg [33:0] \$405 ;
-  reg [22:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [33:0] \$409 ;
-  wire [47:0] \$41 ;
-  reg [33:0] \$410 ;
-  reg [33:0] \$411 ;
+  reg [16:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [24:0] \$408 ;
+  reg [24:0] \$409 ;
+  wire \$41 ;
+  reg [24:0] \$410 ;
+  reg [5:0] \$411 ;
   reg [16:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [24:0] \$414 ;
-  reg [24:0] \$415 ;
-  reg [24:0] \$416 ;
-  reg [5:0] \$417 ;
-  reg [16:0] \$418 ;
-  reg [22:0] \$419 ;
+  reg [22:0] \$413 ;
+  reg [22:0] \$414 ;
+  reg [22:0] \$415 ;
+  reg [5:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [13:0] \$418 ;
+  reg [13:0] \$419 ;
   wire \$42 ;
-  reg [22:0] \$420 ;
-  reg [22:0] \$421 ;
-  reg [5:0] \$422 ;
-  reg [7:0] \$423 ;
-  reg [13:0] \$424 ;
-  reg [13:0] \$425 ;
-  reg [13:0] \$426 ;
-  reg [47:0] \$427 ;
-  reg [47:0] \$428 ;
-  reg [47:0] \$429 ;
-  wire \$43 ;
-  reg [47:0] \$430 ;
-  reg \$431 ;
-  reg \$432 ;
-  reg [7:0] \$433 ;
-  reg \$434 ;
-  reg \$435 ;
+  reg [13:0] \$420 ;
+  reg [47:0] \$421 ;
+  reg [47:0] \$422 ;
+  reg [47:0] \$423 ;
+  reg [47:0] \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg [7:0] \$427 ;
+  reg \$428 ;
+  reg \$429 ;
+  wire [49:0] \$43 ;
+  reg [24:0] \$430 ;
+  reg [24:0] \$431 ;
+  reg [24:0] \$432 ;
+  reg [24:0] \$433 ;
+  reg [24:0] \$434 ;
+  reg [24:0] \$435 ;
   reg [24:0] \$436 ;
   reg [24:0] \$437 ;
   reg [24:0] \$438 ;
-  reg [24:0] \$439 ;
+  reg [22:0] \$439 ;
   wire \$44 ;
-  reg [24:0] \$440 ;
-  reg [24:0] \$441 ;
-  reg [24:0] \$442 ;
-  reg [24:0] \$443 ;
-  reg [24:0] \$444 ;
-  reg [22:0] \$445 ;
-  reg [16:0] \$446 ;
-  reg [16:0] \$447 ;
-  reg [33:0] \$448 ;
-  reg [33:0] \$449 ;
+  reg [16:0] \$440 ;
+  reg [16:0] \$441 ;
+  reg [33:0] \$442 ;
+  reg [33:0] \$443 ;
+  reg [33:0] \$444 ;
+  reg [16:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [24:0] \$447 ;
+  reg [24:0] \$448 ;
+  reg [24:0] \$449 ;
   wire \$45 ;
-  reg [33:0] \$450 ;
+  reg [5:0] \$450 ;
   reg [16:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [24:0] \$453 ;
-  reg [24:0] \$454 ;
-  reg [24:0] \$455 ;
-  reg [5:0] \$456 ;
-  reg [16:0] \$457 ;
-  reg [22:0] \$458 ;
-  reg [22:0] \$459 ;
-  wire [48:0] \$46 ;
-  reg [22:0] \$460 ;
-  reg [5:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [13:0] \$463 ;
-  reg [13:0] \$464 ;
-  reg [13:0] \$465 ;
-  reg [47:0] \$466 ;
-  reg [47:0] \$467 ;
-  reg [47:0] \$468 ;
-  reg [47:0] \$469 ;
+  reg [22:0] \$452 ;
+  reg [22:0] \$453 ;
+  reg [22:0] \$454 ;
+  reg [5:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [13:0] \$457 ;
+  reg [13:0] \$458 ;
+  reg [13:0] \$459 ;
+  wire \$46 ;
+  reg [47:0] \$460 ;
+  reg [47:0] \$461 ;
+  reg [47:0] \$462 ;
+  reg [47:0] \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg [7:0] \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg [3:0] \$469 ;
   wire \$47 ;
   reg \$470 ;
-  reg \$471 ;
-  reg [7:0] \$472 ;
-  reg \$473 ;
+  reg [3:0] \$471 ;
+  reg [3:0] \$472 ;
+  reg [3:0] \$473 ;
   reg \$474 ;
-  reg [3:0] \$475 ;
-  reg \$476 ;
-  reg [3:0] \$477 ;
-  reg [3:0] \$478 ;
-  reg [3:0] \$479 ;
+  reg [39:0] \$475 ;
   wire \$48 ;
-  reg \$480 ;
-  reg [39:0] \$481 ;
-  wire [49:0] \$49 ;
+  wire \$49 ;
   wire [7:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg [24:0] \$54 ;
+  wire [33:0] \$55 ;
+  wire [24:0] \$56 ;
+  wire [22:0] \$57 ;
+  wire [13:0] \$58 ;
+  wire [34:0] \$59 ;
   wire [7:0] \$6 ;
-  reg [24:0] \$60 ;
-  wire [33:0] \$61 ;
-  wire [24:0] \$62 ;
-  wire [22:0] \$63 ;
-  wire [13:0] \$64 ;
-  wire [34:0] \$65 ;
-  wire [35:0] \$66 ;
-  wire [55:0] \$67 ;
-  wire [56:0] \$68 ;
-  wire [53:0] \$69 ;
+  wire [35:0] \$60 ;
+  wire [55:0] \$61 ;
+  wire [56:0] \$62 ;
+  wire [53:0] \$63 ;
+  wire [54:0] \$64 ;
+  wire [76:0] \$65 ;
+  wire [77:0] \$66 ;
+  wire [48:0] \$67 ;
+  wire [49:0] \$68 ;
+  wire [47:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [54:0] \$70 ;
-  wire [76:0] \$71 ;
-  wire [77:0] \$72 ;
-  wire [48:0] \$73 ;
-  wire [49:0] \$74 ;
-  wire [47:0] \$75 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [48:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [49:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
-  wire [48:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [49:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [24:0] \$88 ;
+  wire [33:0] \$89 ;
   wire [7:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  reg [24:0] \$94 ;
-  wire [33:0] \$95 ;
-  wire [24:0] \$96 ;
-  wire [22:0] \$97 ;
-  wire [13:0] \$98 ;
-  wire [34:0] \$99 ;
+  wire [24:0] \$90 ;
+  wire [22:0] \$91 ;
+  wire [13:0] \$92 ;
+  wire [34:0] \$93 ;
+  wire [35:0] \$94 ;
+  wire [55:0] \$95 ;
+  wire [56:0] \$96 ;
+  wire [53:0] \$97 ;
+  wire [54:0] \$98 ;
+  wire [76:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [39:0] \$signature__data ;
-  wire \$signature__en ;
+  reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
   reg group = 1'h0;
@@ -11905,7 +11878,8 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   reg rq_valid_6 = 1'h0;
   reg rq_valid_7 = 1'h0;
   reg rq_valid_8 = 1'h0;
-  reg rq_valid_9 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
   input rst;
   wire rst;
   reg [39:0] queue [9:0];
@@ -11927,219 +11901,205 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq3_mult_6 <= \$375 ;
+    rq3_shift_4 <= \$376 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$376 ;
+    rq3_shift_5 <= \$377 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$377 ;
+    rq3_shift_6 <= \$378 ;
   always @(posedge clk)
-    rq3_mult_9 <= \$378 ;
+    rq3_shift_7 <= \$379 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$379 ;
+    rq3_shift_8 <= \$380 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$380 ;
+    rq3_shift_9 <= \$381 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$381 ;
+    rq3_half_1 <= \$382 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$382 ;
+    rq3_half_2 <= \$383 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$383 ;
+    rq3_half_3 <= \$384 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$384 ;
+    rq3_half_4 <= \$385 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$385 ;
+    rq3_half_5 <= \$386 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$386 ;
+    rq3_half_6 <= \$387 ;
   always @(posedge clk)
-    rq3_shift_9 <= \$387 ;
+    rq3_half_7 <= \$388 ;
   always @(posedge clk)
-    rq3_half_1 <= \$388 ;
+    rq3_half_8 <= \$389 ;
   always @(posedge clk)
-    rq3_half_2 <= \$389 ;
+    rq3_half_9 <= \$390 ;
   always @(posedge clk)
-    rq3_half_3 <= \$390 ;
+    rq3_mask_1 <= \$391 ;
   always @(posedge clk)
-    rq3_half_4 <= \$391 ;
+    rq3_mask_2 <= \$392 ;
   always @(posedge clk)
-    rq3_half_5 <= \$392 ;
+    rq3_mask_3 <= \$393 ;
   always @(posedge clk)
-    rq3_half_6 <= \$393 ;
+    rq3_mask_4 <= \$394 ;
   always @(posedge clk)
-    rq3_half_7 <= \$394 ;
+    rq3_mask_5 <= \$395 ;
   always @(posedge clk)
-    rq3_half_8 <= \$395 ;
+    rq3_mask_6 <= \$396 ;
   always @(posedge clk)
-    rq3_half_9 <= \$396 ;
+    rq3_mask_7 <= \$397 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$397 ;
+    rq3_mask_8 <= \$398 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$398 ;
+    rq3_mask_9 <= \$399 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$399 ;
+    rq3_x <= \$400 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$400 ;
+    rq3_x0_0 <= \$401 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$401 ;
+    rq3_m0_0 <= \$402 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$402 ;
+    rq3_part0_0 <= \$403 ;
   always @(posedge clk)
-    rq3_mask_7 <= \$403 ;
+    rq3_part0_0_r <= \$404 ;
   always @(posedge clk)
-    rq3_mask_8 <= \$404 ;
+    rq3_part0_0_rr <= \$405 ;
   always @(posedge clk)
-    rq3_mask_9 <= \$405 ;
+    rq3_x0_1 <= \$406 ;
   always @(posedge clk)
-    rq3_x <= \$406 ;
+    rq3_m0_1 <= \$407 ;
   always @(posedge clk)
-    rq3_x0_0 <= \$407 ;
+    rq3_part0_1 <= \$408 ;
   always @(posedge clk)
-    rq3_m0_0 <= \$408 ;
+    rq3_part0_1_r <= \$409 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$409 ;
+    rq3_part0_1_rr <= \$410 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$410 ;
+    rq3_x1_0 <= \$411 ;
   always @(posedge clk)
-    rq3_part0_0_rr <= \$411 ;
+    rq3_m1_0 <= \$412 ;
   always @(posedge clk)
-    rq3_x0_1 <= \$412 ;
+    rq3_part1_0 <= \$413 ;
   always @(posedge clk)
-    rq3_m0_1 <= \$413 ;
+    rq3_part1_0_r <= \$414 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$414 ;
+    rq3_part1_0_rr <= \$415 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$415 ;
+    rq3_x1_1 <= \$416 ;
   always @(posedge clk)
-    rq3_part0_1_rr <= \$416 ;
+    rq3_m1_1 <= \$417 ;
   always @(posedge clk)
-    rq3_x1_0 <= \$417 ;
+    rq3_part1_1 <= \$418 ;
   always @(posedge clk)
-    rq3_m1_0 <= \$418 ;
+    rq3_part1_1_r <= \$419 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$419 ;
+    rq3_part1_1_rr <= \$420 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$420 ;
+    rq3_sum0 <= \$421 ;
   always @(posedge clk)
-    rq3_part1_0_rr <= \$421 ;
+    rq3_sum1 <= \$422 ;
   always @(posedge clk)
-    rq3_x1_1 <= \$422 ;
+    rq3_prod <= \$423 ;
   always @(posedge clk)
-    rq3_m1_1 <= \$423 ;
+    rq3_floor <= \$424 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$424 ;
+    rq3_above <= \$425 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$425 ;
+    rq3_tie <= \$426 ;
   always @(posedge clk)
-    rq3_part1_1_rr <= \$426 ;
+    rq3_code <= \$427 ;
   always @(posedge clk)
-    rq3_sum0 <= \$427 ;
+    rq3_under <= \$428 ;
   always @(posedge clk)
-    rq3_sum1 <= \$428 ;
+    rq3_over <= \$429 ;
   always @(posedge clk)
-    rq3_prod <= \$429 ;
+    rq4_mult_1 <= \$430 ;
   always @(posedge clk)
-    rq3_floor <= \$430 ;
+    rq4_mult_2 <= \$431 ;
   always @(posedge clk)
-    rq3_above <= \$431 ;
+    rq4_mult_3 <= \$432 ;
   always @(posedge clk)
-    rq3_tie <= \$432 ;
+    rq4_mult_4 <= \$433 ;
   always @(posedge clk)
-    rq3_code <= \$433 ;
+    rq4_mult_5 <= \$434 ;
   always @(posedge clk)
-    rq3_under <= \$434 ;
+    rq4_mult_6 <= \$435 ;
   always @(posedge clk)
-    rq3_over <= \$435 ;
+    rq4_mult_7 <= \$436 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$436 ;
+    rq4_mult_8 <= \$437 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$437 ;
+    rq4_mult_9 <= \$438 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$438 ;
+    rq4_x <= \$439 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$439 ;
+    rq4_x0_0 <= \$440 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$440 ;
+    rq4_m0_0 <= \$441 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$441 ;
+    rq4_part0_0 <= \$442 ;
   always @(posedge clk)
-    rq4_mult_7 <= \$442 ;
+    rq4_part0_0_r <= \$443 ;
   always @(posedge clk)
-    rq4_mult_8 <= \$443 ;
+    rq4_part0_0_rr <= \$444 ;
   always @(posedge clk)
-    rq4_mult_9 <= \$444 ;
+    rq4_x0_1 <= \$445 ;
   always @(posedge clk)
-    rq4_x <= \$445 ;
+    rq4_m0_1 <= \$446 ;
   always @(posedge clk)
-    rq4_x0_0 <= \$446 ;
+    rq4_part0_1 <= \$447 ;
   always @(posedge clk)
-    rq4_m0_0 <= \$447 ;
+    rq4_part0_1_r <= \$448 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$448 ;
+    rq4_part0_1_rr <= \$449 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$449 ;
+    rq4_x1_0 <= \$450 ;
   always @(posedge clk)
-    rq4_part0_0_rr <= \$450 ;
+    rq4_m1_0 <= \$451 ;
   always @(posedge clk)
-    rq4_x0_1 <= \$451 ;
+    rq4_part1_0 <= \$452 ;
   always @(posedge clk)
-    rq4_m0_1 <= \$452 ;
+    rq4_part1_0_r <= \$453 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$453 ;
+    rq4_part1_0_rr <= \$454 ;
   always @(posedge clk)
-    rq4_part0_1_r <= \$454 ;
+    rq4_x1_1 <= \$455 ;
   always @(posedge clk)
-    rq4_part0_1_rr <= \$455 ;
+    rq4_m1_1 <= \$456 ;
   always @(posedge clk)
-    rq4_x1_0 <= \$456 ;
+    rq4_part1_1 <= \$457 ;
   always @(posedge clk)
-    rq4_m1_0 <= \$457 ;
+    rq4_part1_1_r <= \$458 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$458 ;
+    rq4_part1_1_rr <= \$459 ;
   always @(posedge clk)
-    rq4_part1_0_r <= \$459 ;
+    rq4_sum0 <= \$460 ;
   always @(posedge clk)
-    rq4_part1_0_rr <= \$460 ;
+    rq4_sum1 <= \$461 ;
   always @(posedge clk)
-    rq4_x1_1 <= \$461 ;
+    rq4_prod <= \$462 ;
   always @(posedge clk)
-    rq4_m1_1 <= \$462 ;
+    rq4_floor <= \$463 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$463 ;
+    rq4_above <= \$464 ;
   always @(posedge clk)
-    rq4_part1_1_r <= \$464 ;
+    rq4_tie <= \$465 ;
   always @(posedge clk)
-    rq4_part1_1_rr <= \$465 ;
+    rq4_code <= \$466 ;
   always @(posedge clk)
-    rq4_sum0 <= \$466 ;
+    rq4_under <= \$467 ;
   always @(posedge clk)
-    rq4_sum1 <= \$467 ;
+    rq4_over <= \$468 ;
   always @(posedge clk)
-    rq4_prod <= \$468 ;
+    q_owed <= \$469 ;
   always @(posedge clk)
-    rq4_floor <= \$469 ;
+    i__ready <= \$470 ;
   always @(posedge clk)
-    rq4_above <= \$470 ;
+    \$signature__addr  <= \$471 ;
   always @(posedge clk)
-    rq4_tie <= \$471 ;
+    rport__addr <= \$472 ;
   always @(posedge clk)
-    rq4_code <= \$472 ;
+    q_stored <= \$473 ;
   always @(posedge clk)
-    rq4_under <= \$473 ;
+    o__valid <= \$474 ;
   always @(posedge clk)
-    rq4_over <= \$474 ;
-  always @(posedge clk)
-    q_owed <= \$475 ;
-  always @(posedge clk)
-    i__ready <= \$476 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$477 ;
-  always @(posedge clk)
-    rport__addr <= \$478 ;
-  always @(posedge clk)
-    q_stored <= \$479 ;
-  always @(posedge clk)
-    o__valid <= \$480 ;
-  always @(posedge clk)
-    o__payload <= \$481 ;
+    o__payload <= \$475 ;
   assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
@@ -12155,2236 +12115,2244 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \$12  = q_owed + \$11 ;
   assign \$13  = o__valid & o__ready;
   assign \$14  = \$12  - \$13 ;
-  assign \$15  = ~ o__valid;
-  assign \$16  = \$15  | o__ready;
-  assign \$17  = | q_stored;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = ~ \$19 ;
-  assign \$signature__en  = rq_valid_9 & \$20 ;
-  assign \$21  = i__valid & i__ready;
-  assign \$23  = group + 1'h1;
-  assign \$24  = \$22  ? 2'h0 : \$23 ;
-  assign \$25  = i__valid & i__ready;
-  assign \$27  = rq0_x0_0 * rq0_m0_0;
-  assign \$28  = rq0_x0_1 * rq0_m0_1;
-  assign \$29  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$30  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$32  = 1'h0 + \$31 ;
-  assign \$34  = \$32  + \$33 ;
-  assign \$36  = $signed(1'h0) + $signed(\$35 );
-  assign \$38  = $signed(\$36 ) + $signed(\$37 );
-  assign \$39  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$40  = $signed(\$39 ) + $signed(rq0_sum1);
-  assign \$42  = rq0_rem > 34'h200000000;
-  assign \$43  = rq0_rem == 34'h200000000;
-  assign \$46  = $signed(6'h18) + $signed(rq0_floor);
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(rq0_floor) < $signed(9'h167);
-  assign \$53  = $signed(rq0_floor) < $signed(9'h168);
-  assign \$54  = \$51  ? \$52  : \$53 ;
-  assign \$55  = rq0_tie & rq0_floor[0];
-  assign \$56  = rq0_above | \$55 ;
-  assign \$57  = $signed(rq0_floor) > $signed(8'h66);
-  assign \$58  = $signed(rq0_floor) > $signed(8'h67);
-  assign \$59  = \$56  ? \$57  : \$58 ;
-  assign \$61  = rq1_x0_0 * rq1_m0_0;
-  assign \$62  = rq1_x0_1 * rq1_m0_1;
-  assign \$63  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$64  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$66  = 1'h0 + \$65 ;
-  assign \$68  = \$66  + \$67 ;
-  assign \$70  = $signed(1'h0) + $signed(\$69 );
-  assign \$72  = $signed(\$70 ) + $signed(\$71 );
-  assign \$73  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$74  = $signed(\$73 ) + $signed(rq1_sum1);
-  assign \$76  = rq1_rem > 34'h200000000;
-  assign \$77  = rq1_rem == 34'h200000000;
-  assign \$80  = $signed(6'h18) + $signed(rq1_floor);
-  assign \$81  = rq1_tie & rq1_floor[0];
-  assign \$82  = rq1_above | \$81 ;
-  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) < $signed(9'h167);
-  assign \$87  = $signed(rq1_floor) < $signed(9'h168);
-  assign \$88  = \$85  ? \$86  : \$87 ;
-  assign \$89  = rq1_tie & rq1_floor[0];
-  assign \$90  = rq1_above | \$89 ;
-  assign \$91  = $signed(rq1_floor) > $signed(8'h66);
-  assign \$92  = $signed(rq1_floor) > $signed(8'h67);
-  assign \$93  = \$90  ? \$91  : \$92 ;
-  assign \$95  = rq2_x0_0 * rq2_m0_0;
-  assign \$96  = rq2_x0_1 * rq2_m0_1;
-  assign \$97  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$98  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$100  = 1'h0 + \$99 ;
-  assign \$102  = \$100  + \$101 ;
-  assign \$104  = $signed(1'h0) + $signed(\$103 );
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$108  = $signed(\$107 ) + $signed(rq2_sum1);
-  assign \$110  = rq2_rem > 34'h200000000;
-  assign \$111  = rq2_rem == 34'h200000000;
-  assign \$114  = $signed(6'h18) + $signed(rq2_floor);
-  assign \$115  = rq2_tie & rq2_floor[0];
-  assign \$116  = rq2_above | \$115 ;
-  assign \$117  = $signed(\$114 ) + $signed({ 1'h0, \$116  });
-  assign \$118  = rq2_tie & rq2_floor[0];
-  assign \$119  = rq2_above | \$118 ;
-  assign \$120  = $signed(rq2_floor) < $signed(9'h167);
-  assign \$121  = $signed(rq2_floor) < $signed(9'h168);
-  assign \$122  = \$119  ? \$120  : \$121 ;
-  assign \$123  = rq2_tie & rq2_floor[0];
-  assign \$124  = rq2_above | \$123 ;
-  assign \$125  = $signed(rq2_floor) > $signed(8'h66);
-  assign \$126  = $signed(rq2_floor) > $signed(8'h67);
-  assign \$127  = \$124  ? \$125  : \$126 ;
-  assign \$132  = rq3_x0_0 * rq3_m0_0;
-  assign \$133  = rq3_x0_1 * rq3_m0_1;
-  assign \$134  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$135  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$137  = 1'h0 + \$136 ;
-  assign \$139  = \$137  + \$138 ;
-  assign \$141  = $signed(1'h0) + $signed(\$140 );
-  assign \$143  = $signed(\$141 ) + $signed(\$142 );
-  assign \$144  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$145  = $signed(\$144 ) + $signed(rq3_sum1);
-  assign \$146  = $signed(rq3_prod) >>> rq3_shift_7;
-  assign \$147  = rq3_rem > rq3_half_7;
-  assign \$148  = rq3_rem == rq3_half_7;
-  assign \$149  = | rq3_half_7;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = $signed(6'h18) + $signed(rq3_floor);
-  assign \$152  = rq3_tie & rq3_floor[0];
-  assign \$153  = rq3_above | \$152 ;
-  assign \$154  = $signed(\$151 ) + $signed({ 1'h0, \$153  });
-  assign \$155  = rq3_tie & rq3_floor[0];
-  assign \$156  = rq3_above | \$155 ;
-  assign \$157  = $signed(rq3_floor) < $signed(9'h167);
-  assign \$158  = $signed(rq3_floor) < $signed(9'h168);
-  assign \$159  = \$156  ? \$157  : \$158 ;
-  assign \$160  = rq3_tie & rq3_floor[0];
-  assign \$161  = rq3_above | \$160 ;
-  assign \$162  = $signed(rq3_floor) > $signed(8'h66);
-  assign \$163  = $signed(rq3_floor) > $signed(8'h67);
-  assign \$164  = \$161  ? \$162  : \$163 ;
-  assign \$166  = rq4_x0_0 * rq4_m0_0;
-  assign \$167  = rq4_x0_1 * rq4_m0_1;
-  assign \$168  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$169  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$171  = 1'h0 + \$170 ;
-  assign \$173  = \$171  + \$172 ;
-  assign \$175  = $signed(1'h0) + $signed(\$174 );
-  assign \$177  = $signed(\$175 ) + $signed(\$176 );
-  assign \$178  = $signed(1'h0) + $signed(rq4_sum0);
-  assign \$179  = $signed(\$178 ) + $signed(rq4_sum1);
-  assign \$181  = rq4_rem > 34'h200000000;
-  assign \$182  = rq4_rem == 34'h200000000;
-  assign \$185  = $signed(6'h18) + $signed(rq4_floor);
-  assign \$186  = rq4_tie & rq4_floor[0];
-  assign \$187  = rq4_above | \$186 ;
-  assign \$188  = $signed(\$185 ) + $signed({ 1'h0, \$187  });
-  assign \$189  = rq4_tie & rq4_floor[0];
-  assign \$190  = rq4_above | \$189 ;
-  assign \$191  = $signed(rq4_floor) < $signed(9'h167);
-  assign \$192  = $signed(rq4_floor) < $signed(9'h168);
-  assign \$193  = \$190  ? \$191  : \$192 ;
-  assign \$194  = rq4_tie & rq4_floor[0];
-  assign \$195  = rq4_above | \$194 ;
-  assign \$196  = $signed(rq4_floor) > $signed(8'h66);
-  assign \$197  = $signed(rq4_floor) > $signed(8'h67);
-  assign \$198  = \$195  ? \$196  : \$197 ;
-  assign \$199  = i__valid & i__ready;
-  assign \$200  = o__valid & o__ready;
-  assign \$201  = q_owed < 4'ha;
-  assign \$202  = \$200  ? i__ready : \$201 ;
-  assign \$203  = o__valid & o__ready;
-  assign \$204  = \$203  | i__ready;
-  assign \$205  = \$199  ? \$202  : \$204 ;
-  assign \$206  = ~ o__valid;
-  assign \$207  = \$206  | o__ready;
-  assign \$208  = | q_stored;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = \$207  & \$209 ;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = rq_valid_9 & \$211 ;
-  assign \$213  = \$signature__addr  == 4'h9;
-  assign \$214  = \$signature__addr  + 1'h1;
-  assign \$215  = \$213  ? 5'h00 : \$214 ;
-  assign \$216  = ~ o__valid;
-  assign \$217  = \$216  | o__ready;
-  assign \$218  = | q_stored;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = rport__addr == 4'h9;
-  assign \$221  = rport__addr + 1'h1;
-  assign \$222  = \$220  ? 5'h00 : \$221 ;
-  assign \$223  = ~ o__valid;
-  assign \$224  = \$223  | o__ready;
-  assign \$225  = | q_stored;
-  assign \$226  = ~ \$225 ;
-  assign \$227  = \$224  & \$226 ;
-  assign \$228  = ~ \$227 ;
-  assign \$229  = rq_valid_9 & \$228 ;
-  assign \$230  = q_stored + \$229 ;
-  assign \$231  = ~ o__valid;
-  assign \$232  = \$231  | o__ready;
-  assign \$233  = | q_stored;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = \$230  - \$234 ;
-  assign \$236  = ~ o__valid;
-  assign \$237  = \$236  | o__ready;
-  assign \$238  = | q_stored;
-  assign \$239  = \$238  | rq_valid_9;
-  assign \$240  = | q_stored;
-  assign \$241  = \$240  ? rport__data : q_in;
+  assign \$15  = i__valid & i__ready;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 2'h0 : \$17 ;
+  assign \$19  = i__valid & i__ready;
+  assign \$21  = rq0_x0_0 * rq0_m0_0;
+  assign \$22  = rq0_x0_1 * rq0_m0_1;
+  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed(1'h0) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
+  assign \$36  = rq0_rem > 34'h200000000;
+  assign \$37  = rq0_rem == 34'h200000000;
+  assign \$40  = $signed(6'h18) + $signed(rq0_floor);
+  assign \$41  = rq0_tie & rq0_floor[0];
+  assign \$42  = rq0_above | \$41 ;
+  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
+  assign \$44  = rq0_tie & rq0_floor[0];
+  assign \$45  = rq0_above | \$44 ;
+  assign \$46  = $signed(rq0_floor) < $signed(9'h167);
+  assign \$47  = $signed(rq0_floor) < $signed(9'h168);
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign \$49  = rq0_tie & rq0_floor[0];
+  assign \$50  = rq0_above | \$49 ;
+  assign \$51  = $signed(rq0_floor) > $signed(8'h66);
+  assign \$52  = $signed(rq0_floor) > $signed(8'h67);
+  assign \$53  = \$50  ? \$51  : \$52 ;
+  assign \$55  = rq1_x0_0 * rq1_m0_0;
+  assign \$56  = rq1_x0_1 * rq1_m0_1;
+  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$60  = 1'h0 + \$59 ;
+  assign \$62  = \$60  + \$61 ;
+  assign \$64  = $signed(1'h0) + $signed(\$63 );
+  assign \$66  = $signed(\$64 ) + $signed(\$65 );
+  assign \$67  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$68  = $signed(\$67 ) + $signed(rq1_sum1);
+  assign \$70  = rq1_rem > 34'h200000000;
+  assign \$71  = rq1_rem == 34'h200000000;
+  assign \$74  = $signed(6'h18) + $signed(rq1_floor);
+  assign \$75  = rq1_tie & rq1_floor[0];
+  assign \$76  = rq1_above | \$75 ;
+  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
+  assign \$78  = rq1_tie & rq1_floor[0];
+  assign \$79  = rq1_above | \$78 ;
+  assign \$80  = $signed(rq1_floor) < $signed(9'h167);
+  assign \$81  = $signed(rq1_floor) < $signed(9'h168);
+  assign \$82  = \$79  ? \$80  : \$81 ;
+  assign \$83  = rq1_tie & rq1_floor[0];
+  assign \$84  = rq1_above | \$83 ;
+  assign \$85  = $signed(rq1_floor) > $signed(8'h66);
+  assign \$86  = $signed(rq1_floor) > $signed(8'h67);
+  assign \$87  = \$84  ? \$85  : \$86 ;
+  assign \$89  = rq2_x0_0 * rq2_m0_0;
+  assign \$90  = rq2_x0_1 * rq2_m0_1;
+  assign \$91  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
+  assign \$92  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
+  assign \$94  = 1'h0 + \$93 ;
+  assign \$96  = \$94  + \$95 ;
+  assign \$98  = $signed(1'h0) + $signed(\$97 );
+  assign \$100  = $signed(\$98 ) + $signed(\$99 );
+  assign \$101  = $signed(1'h0) + $signed(rq2_sum0);
+  assign \$102  = $signed(\$101 ) + $signed(rq2_sum1);
+  assign \$104  = rq2_rem > 34'h200000000;
+  assign \$105  = rq2_rem == 34'h200000000;
+  assign \$108  = $signed(6'h18) + $signed(rq2_floor);
+  assign \$109  = rq2_tie & rq2_floor[0];
+  assign \$110  = rq2_above | \$109 ;
+  assign \$111  = $signed(\$108 ) + $signed({ 1'h0, \$110  });
+  assign \$112  = rq2_tie & rq2_floor[0];
+  assign \$113  = rq2_above | \$112 ;
+  assign \$114  = $signed(rq2_floor) < $signed(9'h167);
+  assign \$115  = $signed(rq2_floor) < $signed(9'h168);
+  assign \$116  = \$113  ? \$114  : \$115 ;
+  assign \$117  = rq2_tie & rq2_floor[0];
+  assign \$118  = rq2_above | \$117 ;
+  assign \$119  = $signed(rq2_floor) > $signed(8'h66);
+  assign \$120  = $signed(rq2_floor) > $signed(8'h67);
+  assign \$121  = \$118  ? \$119  : \$120 ;
+  assign \$126  = rq3_x0_0 * rq3_m0_0;
+  assign \$127  = rq3_x0_1 * rq3_m0_1;
+  assign \$128  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$129  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$131  = 1'h0 + \$130 ;
+  assign \$133  = \$131  + \$132 ;
+  assign \$135  = $signed(1'h0) + $signed(\$134 );
+  assign \$137  = $signed(\$135 ) + $signed(\$136 );
+  assign \$138  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$139  = $signed(\$138 ) + $signed(rq3_sum1);
+  assign \$140  = $signed(rq3_prod) >>> rq3_shift_7;
+  assign \$141  = rq3_rem > rq3_half_7;
+  assign \$142  = rq3_rem == rq3_half_7;
+  assign \$143  = | rq3_half_7;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = $signed(6'h18) + $signed(rq3_floor);
+  assign \$146  = rq3_tie & rq3_floor[0];
+  assign \$147  = rq3_above | \$146 ;
+  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
+  assign \$149  = rq3_tie & rq3_floor[0];
+  assign \$150  = rq3_above | \$149 ;
+  assign \$151  = $signed(rq3_floor) < $signed(9'h167);
+  assign \$152  = $signed(rq3_floor) < $signed(9'h168);
+  assign \$153  = \$150  ? \$151  : \$152 ;
+  assign \$154  = rq3_tie & rq3_floor[0];
+  assign \$155  = rq3_above | \$154 ;
+  assign \$156  = $signed(rq3_floor) > $signed(8'h66);
+  assign \$157  = $signed(rq3_floor) > $signed(8'h67);
+  assign \$158  = \$155  ? \$156  : \$157 ;
+  assign \$160  = rq4_x0_0 * rq4_m0_0;
+  assign \$161  = rq4_x0_1 * rq4_m0_1;
+  assign \$162  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
+  assign \$163  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
+  assign \$165  = 1'h0 + \$164 ;
+  assign \$167  = \$165  + \$166 ;
+  assign \$169  = $signed(1'h0) + $signed(\$168 );
+  assign \$171  = $signed(\$169 ) + $signed(\$170 );
+  assign \$172  = $signed(1'h0) + $signed(rq4_sum0);
+  assign \$173  = $signed(\$172 ) + $signed(rq4_sum1);
+  assign \$175  = rq4_rem > 34'h200000000;
+  assign \$176  = rq4_rem == 34'h200000000;
+  assign \$179  = $signed(6'h18) + $signed(rq4_floor);
+  assign \$180  = rq4_tie & rq4_floor[0];
+  assign \$181  = rq4_above | \$180 ;
+  assign \$182  = $signed(\$179 ) + $signed({ 1'h0, \$181  });
+  assign \$183  = rq4_tie & rq4_floor[0];
+  assign \$184  = rq4_above | \$183 ;
+  assign \$185  = $signed(rq4_floor) < $signed(9'h167);
+  assign \$186  = $signed(rq4_floor) < $signed(9'h168);
+  assign \$187  = \$184  ? \$185  : \$186 ;
+  assign \$188  = rq4_tie & rq4_floor[0];
+  assign \$189  = rq4_above | \$188 ;
+  assign \$190  = $signed(rq4_floor) > $signed(8'h66);
+  assign \$191  = $signed(rq4_floor) > $signed(8'h67);
+  assign \$192  = \$189  ? \$190  : \$191 ;
+  assign \$193  = i__valid & i__ready;
+  assign \$194  = o__valid & o__ready;
+  assign \$195  = q_owed < 4'ha;
+  assign \$196  = \$194  ? i__ready : \$195 ;
+  assign \$197  = o__valid & o__ready;
+  assign \$198  = \$197  | i__ready;
+  assign \$199  = \$193  ? \$196  : \$198 ;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = | q_stored;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = \$201  & \$203 ;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = \$signature__en  & \$205 ;
+  assign \$207  = \$signature__addr  == 4'h9;
+  assign \$208  = \$signature__addr  + 1'h1;
+  assign \$209  = \$207  ? 5'h00 : \$208 ;
+  assign \$210  = ~ o__valid;
+  assign \$211  = \$210  | o__ready;
+  assign \$212  = | q_stored;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = rport__addr == 4'h9;
+  assign \$215  = rport__addr + 1'h1;
+  assign \$216  = \$214  ? 5'h00 : \$215 ;
+  assign \$217  = ~ o__valid;
+  assign \$218  = \$217  | o__ready;
+  assign \$219  = | q_stored;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = \$218  & \$220 ;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = \$signature__en  & \$222 ;
+  assign \$224  = q_stored + \$223 ;
+  assign \$225  = ~ o__valid;
+  assign \$226  = \$225  | o__ready;
+  assign \$227  = | q_stored;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = \$224  - \$228 ;
+  assign \$230  = ~ o__valid;
+  assign \$231  = \$230  | o__ready;
+  assign \$232  = | q_stored;
+  assign \$233  = \$232  | \$signature__en ;
+  assign \$234  = | q_stored;
+  assign \$235  = \$234  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$242 ;
+    group <= \$236 ;
   always @(posedge clk)
-    rq_valid_1 <= \$243 ;
+    rq_valid_1 <= \$237 ;
   always @(posedge clk)
-    rq_valid_2 <= \$244 ;
+    rq_valid_2 <= \$238 ;
   always @(posedge clk)
-    rq_valid_3 <= \$245 ;
+    rq_valid_3 <= \$239 ;
   always @(posedge clk)
-    rq_valid_4 <= \$246 ;
+    rq_valid_4 <= \$240 ;
   always @(posedge clk)
-    rq_valid_5 <= \$247 ;
+    rq_valid_5 <= \$241 ;
   always @(posedge clk)
-    rq_valid_6 <= \$248 ;
+    rq_valid_6 <= \$242 ;
   always @(posedge clk)
-    rq_valid_7 <= \$249 ;
+    rq_valid_7 <= \$243 ;
   always @(posedge clk)
-    rq_valid_8 <= \$250 ;
+    rq_valid_8 <= \$244 ;
   always @(posedge clk)
-    rq_valid_9 <= \$251 ;
+    \$signature__en  <= \$245 ;
   always @(posedge clk)
-    rq_valid_10 <= \$252 ;
+    rq_valid_10 <= \$246 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$253 ;
+    rq0_mult_1 <= \$247 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$254 ;
+    rq0_mult_2 <= \$248 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$255 ;
+    rq0_mult_3 <= \$249 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$256 ;
+    rq0_mult_4 <= \$250 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$257 ;
+    rq0_mult_5 <= \$251 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$258 ;
+    rq0_mult_6 <= \$252 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$259 ;
+    rq0_mult_7 <= \$253 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$260 ;
+    rq0_mult_8 <= \$254 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$261 ;
+    rq0_mult_9 <= \$255 ;
   always @(posedge clk)
-    rq0_x <= \$262 ;
+    rq0_x <= \$256 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$263 ;
+    rq0_x0_0 <= \$257 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$264 ;
+    rq0_m0_0 <= \$258 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$265 ;
+    rq0_part0_0 <= \$259 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$266 ;
+    rq0_part0_0_r <= \$260 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$267 ;
+    rq0_part0_0_rr <= \$261 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$268 ;
+    rq0_x0_1 <= \$262 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$269 ;
+    rq0_m0_1 <= \$263 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$270 ;
+    rq0_part0_1 <= \$264 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$271 ;
+    rq0_part0_1_r <= \$265 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$272 ;
+    rq0_part0_1_rr <= \$266 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$273 ;
+    rq0_x1_0 <= \$267 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$274 ;
+    rq0_m1_0 <= \$268 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$275 ;
+    rq0_part1_0 <= \$269 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$276 ;
+    rq0_part1_0_r <= \$270 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$277 ;
+    rq0_part1_0_rr <= \$271 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$278 ;
+    rq0_x1_1 <= \$272 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$279 ;
+    rq0_m1_1 <= \$273 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$280 ;
+    rq0_part1_1 <= \$274 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$281 ;
+    rq0_part1_1_r <= \$275 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$282 ;
+    rq0_part1_1_rr <= \$276 ;
   always @(posedge clk)
-    rq0_sum0 <= \$283 ;
+    rq0_sum0 <= \$277 ;
   always @(posedge clk)
-    rq0_sum1 <= \$284 ;
+    rq0_sum1 <= \$278 ;
   always @(posedge clk)
-    rq0_prod <= \$285 ;
+    rq0_prod <= \$279 ;
   always @(posedge clk)
-    rq0_floor <= \$286 ;
+    rq0_floor <= \$280 ;
   always @(posedge clk)
-    rq0_above <= \$287 ;
+    rq0_above <= \$281 ;
   always @(posedge clk)
-    rq0_tie <= \$288 ;
+    rq0_tie <= \$282 ;
   always @(posedge clk)
-    rq0_code <= \$289 ;
+    rq0_code <= \$283 ;
   always @(posedge clk)
-    rq0_under <= \$290 ;
+    rq0_under <= \$284 ;
   always @(posedge clk)
-    rq0_over <= \$291 ;
+    rq0_over <= \$285 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$292 ;
+    rq1_mult_1 <= \$286 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$293 ;
+    rq1_mult_2 <= \$287 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$294 ;
+    rq1_mult_3 <= \$288 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$295 ;
+    rq1_mult_4 <= \$289 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$296 ;
+    rq1_mult_5 <= \$290 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$297 ;
+    rq1_mult_6 <= \$291 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$298 ;
+    rq1_mult_7 <= \$292 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$299 ;
+    rq1_mult_8 <= \$293 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$300 ;
+    rq1_mult_9 <= \$294 ;
   always @(posedge clk)
-    rq1_x <= \$301 ;
+    rq1_x <= \$295 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$302 ;
+    rq1_x0_0 <= \$296 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$303 ;
+    rq1_m0_0 <= \$297 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$304 ;
+    rq1_part0_0 <= \$298 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$305 ;
+    rq1_part0_0_r <= \$299 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$306 ;
+    rq1_part0_0_rr <= \$300 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$307 ;
+    rq1_x0_1 <= \$301 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$308 ;
+    rq1_m0_1 <= \$302 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$309 ;
+    rq1_part0_1 <= \$303 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$310 ;
+    rq1_part0_1_r <= \$304 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$311 ;
+    rq1_part0_1_rr <= \$305 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$312 ;
+    rq1_x1_0 <= \$306 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$313 ;
+    rq1_m1_0 <= \$307 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$314 ;
+    rq1_part1_0 <= \$308 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$315 ;
+    rq1_part1_0_r <= \$309 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$316 ;
+    rq1_part1_0_rr <= \$310 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$317 ;
+    rq1_x1_1 <= \$311 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$318 ;
+    rq1_m1_1 <= \$312 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$319 ;
+    rq1_part1_1 <= \$313 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$320 ;
+    rq1_part1_1_r <= \$314 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$321 ;
+    rq1_part1_1_rr <= \$315 ;
   always @(posedge clk)
-    rq1_sum0 <= \$322 ;
+    rq1_sum0 <= \$316 ;
   always @(posedge clk)
-    rq1_sum1 <= \$323 ;
+    rq1_sum1 <= \$317 ;
   always @(posedge clk)
-    rq1_prod <= \$324 ;
+    rq1_prod <= \$318 ;
   always @(posedge clk)
-    rq1_floor <= \$325 ;
+    rq1_floor <= \$319 ;
   always @(posedge clk)
-    rq1_above <= \$326 ;
+    rq1_above <= \$320 ;
   always @(posedge clk)
-    rq1_tie <= \$327 ;
+    rq1_tie <= \$321 ;
   always @(posedge clk)
-    rq1_code <= \$328 ;
+    rq1_code <= \$322 ;
   always @(posedge clk)
-    rq1_under <= \$329 ;
+    rq1_under <= \$323 ;
   always @(posedge clk)
-    rq1_over <= \$330 ;
+    rq1_over <= \$324 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$331 ;
+    rq2_mult_1 <= \$325 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$332 ;
+    rq2_mult_2 <= \$326 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$333 ;
+    rq2_mult_3 <= \$327 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$334 ;
+    rq2_mult_4 <= \$328 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$335 ;
+    rq2_mult_5 <= \$329 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$336 ;
+    rq2_mult_6 <= \$330 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$337 ;
+    rq2_mult_7 <= \$331 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$338 ;
+    rq2_mult_8 <= \$332 ;
   always @(posedge clk)
-    rq2_mult_9 <= \$339 ;
+    rq2_mult_9 <= \$333 ;
   always @(posedge clk)
-    rq2_x <= \$340 ;
+    rq2_x <= \$334 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$341 ;
+    rq2_x0_0 <= \$335 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$342 ;
+    rq2_m0_0 <= \$336 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$343 ;
+    rq2_part0_0 <= \$337 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$344 ;
+    rq2_part0_0_r <= \$338 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$345 ;
+    rq2_part0_0_rr <= \$339 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$346 ;
+    rq2_x0_1 <= \$340 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$347 ;
+    rq2_m0_1 <= \$341 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$348 ;
+    rq2_part0_1 <= \$342 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$349 ;
+    rq2_part0_1_r <= \$343 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$350 ;
+    rq2_part0_1_rr <= \$344 ;
   always @(posedge clk)
-    rq2_x1_0 <= \$351 ;
+    rq2_x1_0 <= \$345 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$352 ;
+    rq2_m1_0 <= \$346 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$353 ;
+    rq2_part1_0 <= \$347 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$354 ;
+    rq2_part1_0_r <= \$348 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$355 ;
+    rq2_part1_0_rr <= \$349 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$356 ;
+    rq2_x1_1 <= \$350 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$357 ;
+    rq2_m1_1 <= \$351 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$358 ;
+    rq2_part1_1 <= \$352 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$359 ;
+    rq2_part1_1_r <= \$353 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$360 ;
+    rq2_part1_1_rr <= \$354 ;
   always @(posedge clk)
-    rq2_sum0 <= \$361 ;
+    rq2_sum0 <= \$355 ;
   always @(posedge clk)
-    rq2_sum1 <= \$362 ;
+    rq2_sum1 <= \$356 ;
   always @(posedge clk)
-    rq2_prod <= \$363 ;
+    rq2_prod <= \$357 ;
   always @(posedge clk)
-    rq2_floor <= \$364 ;
+    rq2_floor <= \$358 ;
   always @(posedge clk)
-    rq2_above <= \$365 ;
+    rq2_above <= \$359 ;
   always @(posedge clk)
-    rq2_tie <= \$366 ;
+    rq2_tie <= \$360 ;
   always @(posedge clk)
-    rq2_code <= \$367 ;
+    rq2_code <= \$361 ;
   always @(posedge clk)
-    rq2_under <= \$368 ;
+    rq2_under <= \$362 ;
   always @(posedge clk)
-    rq2_over <= \$369 ;
+    rq2_over <= \$363 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$370 ;
+    rq3_mult_1 <= \$364 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$371 ;
+    rq3_mult_2 <= \$365 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$372 ;
+    rq3_mult_3 <= \$366 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$373 ;
+    rq3_mult_4 <= \$367 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$374 ;
+    rq3_mult_5 <= \$368 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$369 ;
+  always @(posedge clk)
+    rq3_mult_7 <= \$370 ;
+  always @(posedge clk)
+    rq3_mult_8 <= \$371 ;
+  always @(posedge clk)
+    rq3_mult_9 <= \$372 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$373 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$374 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$375 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = rq3_mult_6;
+    \$376  = rq3_shift_3;
     if (rst) begin
-      \$376  = 25'h0000000;
+      \$376  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = rq3_mult_7;
+    \$377  = rq3_shift_4;
     if (rst) begin
-      \$377  = 25'h0000000;
+      \$377  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = rq3_mult_8;
+    \$378  = rq3_shift_5;
     if (rst) begin
-      \$378  = 25'h0000000;
+      \$378  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = \$129 ;
+    \$379  = rq3_shift_6;
     if (rst) begin
       \$379  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = rq3_shift_1;
+    \$380  = rq3_shift_7;
     if (rst) begin
       \$380  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = rq3_shift_2;
+    \$381  = rq3_shift_8;
     if (rst) begin
       \$381  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = rq3_shift_3;
+    \$382  = \$124 ;
     if (rst) begin
-      \$382  = 6'h00;
+      \$382  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = rq3_shift_4;
+    \$383  = rq3_half_1;
     if (rst) begin
-      \$383  = 6'h00;
+      \$383  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = rq3_shift_5;
+    \$384  = rq3_half_2;
     if (rst) begin
-      \$384  = 6'h00;
+      \$384  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = rq3_shift_6;
+    \$385  = rq3_half_3;
     if (rst) begin
-      \$385  = 6'h00;
+      \$385  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = rq3_shift_7;
+    \$386  = rq3_half_4;
     if (rst) begin
-      \$386  = 6'h00;
+      \$386  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = rq3_shift_8;
+    \$387  = rq3_half_5;
     if (rst) begin
-      \$387  = 6'h00;
+      \$387  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$388  = \$130 ;
+    \$388  = rq3_half_6;
     if (rst) begin
       \$388  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = rq3_half_1;
+    \$389  = rq3_half_7;
     if (rst) begin
       \$389  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = rq3_half_2;
+    \$390  = rq3_half_8;
     if (rst) begin
       \$390  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = rq3_half_3;
+    \$391  = \$125 ;
     if (rst) begin
       \$391  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = rq3_half_4;
+    \$392  = rq3_mask_1;
     if (rst) begin
       \$392  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = rq3_half_5;
+    \$393  = rq3_mask_2;
     if (rst) begin
       \$393  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = rq3_half_6;
+    \$394  = rq3_mask_3;
     if (rst) begin
       \$394  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$395  = rq3_half_7;
+    \$395  = rq3_mask_4;
     if (rst) begin
       \$395  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$396  = rq3_half_8;
+    \$396  = rq3_mask_5;
     if (rst) begin
       \$396  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$397  = \$131 ;
+    \$397  = rq3_mask_6;
     if (rst) begin
       \$397  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$398  = rq3_mask_1;
+    \$398  = rq3_mask_7;
     if (rst) begin
       \$398  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$399  = rq3_mask_2;
+    \$399  = rq3_mask_8;
     if (rst) begin
       \$399  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$400  = rq3_mask_3;
+    \$400  = i__payload[91:69];
     if (rst) begin
-      \$400  = 34'h000000000;
+      \$400  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$401  = rq3_mask_4;
+    \$401  = rq3_x[16:0];
     if (rst) begin
-      \$401  = 34'h000000000;
+      \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$402  = rq3_mask_5;
+    \$402  = rq3_mult_1[16:0];
     if (rst) begin
-      \$402  = 34'h000000000;
+      \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$403  = rq3_mask_6;
+    \$403  = \$126 ;
     if (rst) begin
       \$403  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$404  = rq3_mask_7;
+    \$404  = rq3_part0_0;
     if (rst) begin
       \$404  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$405  = rq3_mask_8;
+    \$405  = rq3_part0_0_r;
     if (rst) begin
       \$405  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$406  = i__payload[91:69];
+    \$406  = rq3_x[16:0];
     if (rst) begin
-      \$406  = 23'h000000;
+      \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$407  = rq3_x[16:0];
+    \$407  = rq3_mult_1[24:17];
     if (rst) begin
-      \$407  = 17'h00000;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$408  = rq3_mult_1[16:0];
+    \$408  = \$127 ;
     if (rst) begin
-      \$408  = 17'h00000;
+      \$408  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$409  = \$132 ;
+    \$409  = rq3_part0_1;
     if (rst) begin
-      \$409  = 34'h000000000;
+      \$409  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$410  = rq3_part0_0;
+    \$410  = rq3_part0_1_r;
     if (rst) begin
-      \$410  = 34'h000000000;
+      \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$411  = rq3_part0_0_r;
+    \$411  = rq3_x[22:17];
     if (rst) begin
-      \$411  = 34'h000000000;
+      \$411  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$412  = rq3_x[16:0];
+    \$412  = rq3_mult_1[16:0];
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$413  = rq3_mult_1[24:17];
+    \$413  = \$128 ;
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$414  = \$133 ;
+    \$414  = rq3_part1_0;
     if (rst) begin
-      \$414  = 25'h0000000;
+      \$414  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$415  = rq3_part0_1;
+    \$415  = rq3_part1_0_r;
     if (rst) begin
-      \$415  = 25'h0000000;
+      \$415  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$416  = rq3_part0_1_r;
+    \$416  = rq3_x[22:17];
     if (rst) begin
-      \$416  = 25'h0000000;
+      \$416  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$417  = rq3_x[22:17];
+    \$417  = rq3_mult_1[24:17];
     if (rst) begin
-      \$417  = 6'h00;
+      \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$418  = rq3_mult_1[16:0];
+    \$418  = \$129 ;
     if (rst) begin
-      \$418  = 17'h00000;
+      \$418  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$419  = \$134 ;
+    \$419  = rq3_part1_1;
     if (rst) begin
-      \$419  = 23'h000000;
+      \$419  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$420  = rq3_part1_0;
+    \$420  = rq3_part1_1_r;
     if (rst) begin
-      \$420  = 23'h000000;
+      \$420  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$421  = rq3_part1_0_r;
+    \$421  = \$133 [47:0];
     if (rst) begin
-      \$421  = 23'h000000;
+      \$421  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$422  = rq3_x[22:17];
+    \$422  = \$137 [47:0];
     if (rst) begin
-      \$422  = 6'h00;
+      \$422  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$423  = rq3_mult_1[24:17];
+    \$423  = \$139 [47:0];
     if (rst) begin
-      \$423  = 8'h00;
+      \$423  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$424  = \$135 ;
+    \$424  = \$140 ;
     if (rst) begin
-      \$424  = 14'h0000;
+      \$424  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$425  = rq3_part1_1;
+    \$425  = \$141 ;
     if (rst) begin
-      \$425  = 14'h0000;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$426  = rq3_part1_1_r;
+    \$426  = \$144 ;
     if (rst) begin
-      \$426  = 14'h0000;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$427  = \$139 [47:0];
+    \$427  = \$148 [7:0];
     if (rst) begin
-      \$427  = 48'h000000000000;
+      \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$428  = \$143 [47:0];
+    \$428  = \$153 ;
     if (rst) begin
-      \$428  = 48'h000000000000;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$429  = \$145 [47:0];
+    \$429  = \$158 ;
     if (rst) begin
-      \$429  = 48'h000000000000;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$430  = \$146 ;
+    \$430  = \$159 ;
     if (rst) begin
-      \$430  = 48'h000000000000;
+      \$430  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$431  = \$147 ;
+    \$431  = rq4_mult_1;
     if (rst) begin
-      \$431  = 1'h0;
+      \$431  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$432  = \$150 ;
+    \$432  = rq4_mult_2;
     if (rst) begin
-      \$432  = 1'h0;
+      \$432  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$433  = \$154 [7:0];
+    \$433  = rq4_mult_3;
     if (rst) begin
-      \$433  = 8'h00;
+      \$433  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$434  = \$159 ;
+    \$434  = rq4_mult_4;
     if (rst) begin
-      \$434  = 1'h0;
+      \$434  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$435  = \$164 ;
+    \$435  = rq4_mult_5;
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$436  = \$165 ;
+    \$436  = rq4_mult_6;
     if (rst) begin
       \$436  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$437  = rq4_mult_1;
+    \$437  = rq4_mult_7;
     if (rst) begin
       \$437  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$438  = rq4_mult_2;
+    \$438  = rq4_mult_8;
     if (rst) begin
       \$438  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$439  = rq4_mult_3;
+    \$439  = i__payload[114:92];
     if (rst) begin
-      \$439  = 25'h0000000;
+      \$439  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$440  = rq4_mult_4;
+    \$440  = rq4_x[16:0];
     if (rst) begin
-      \$440  = 25'h0000000;
+      \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$441  = rq4_mult_5;
+    \$441  = rq4_mult_1[16:0];
     if (rst) begin
-      \$441  = 25'h0000000;
+      \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$442  = rq4_mult_6;
+    \$442  = \$160 ;
     if (rst) begin
-      \$442  = 25'h0000000;
+      \$442  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$443  = rq4_mult_7;
+    \$443  = rq4_part0_0;
     if (rst) begin
-      \$443  = 25'h0000000;
+      \$443  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$444  = rq4_mult_8;
+    \$444  = rq4_part0_0_r;
     if (rst) begin
-      \$444  = 25'h0000000;
+      \$444  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$445  = i__payload[114:92];
+    \$445  = rq4_x[16:0];
     if (rst) begin
-      \$445  = 23'h000000;
+      \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$446  = rq4_x[16:0];
+    \$446  = rq4_mult_1[24:17];
     if (rst) begin
-      \$446  = 17'h00000;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$447  = rq4_mult_1[16:0];
+    \$447  = \$161 ;
     if (rst) begin
-      \$447  = 17'h00000;
+      \$447  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$448  = \$166 ;
+    \$448  = rq4_part0_1;
     if (rst) begin
-      \$448  = 34'h000000000;
+      \$448  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$449  = rq4_part0_0;
+    \$449  = rq4_part0_1_r;
     if (rst) begin
-      \$449  = 34'h000000000;
+      \$449  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$450  = rq4_part0_0_r;
+    \$450  = rq4_x[22:17];
     if (rst) begin
-      \$450  = 34'h000000000;
+      \$450  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$451  = rq4_x[16:0];
+    \$451  = rq4_mult_1[16:0];
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$452  = rq4_mult_1[24:17];
+    \$452  = \$162 ;
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$453  = \$167 ;
+    \$453  = rq4_part1_0;
     if (rst) begin
-      \$453  = 25'h0000000;
+      \$453  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$454  = rq4_part0_1;
+    \$454  = rq4_part1_0_r;
     if (rst) begin
-      \$454  = 25'h0000000;
+      \$454  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$455  = rq4_part0_1_r;
+    \$455  = rq4_x[22:17];
     if (rst) begin
-      \$455  = 25'h0000000;
+      \$455  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$456  = rq4_x[22:17];
+    \$456  = rq4_mult_1[24:17];
     if (rst) begin
-      \$456  = 6'h00;
+      \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$457  = rq4_mult_1[16:0];
+    \$457  = \$163 ;
     if (rst) begin
-      \$457  = 17'h00000;
+      \$457  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$458  = \$168 ;
+    \$458  = rq4_part1_1;
     if (rst) begin
-      \$458  = 23'h000000;
+      \$458  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$459  = rq4_part1_0;
+    \$459  = rq4_part1_1_r;
     if (rst) begin
-      \$459  = 23'h000000;
+      \$459  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$460  = rq4_part1_0_r;
+    \$460  = \$167 [47:0];
     if (rst) begin
-      \$460  = 23'h000000;
+      \$460  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$461  = rq4_x[22:17];
+    \$461  = \$171 [47:0];
     if (rst) begin
-      \$461  = 6'h00;
+      \$461  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$462  = rq4_mult_1[24:17];
+    \$462  = \$173 [47:0];
     if (rst) begin
-      \$462  = 8'h00;
+      \$462  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$463  = \$169 ;
+    \$463  = \$174 ;
     if (rst) begin
-      \$463  = 14'h0000;
+      \$463  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$464  = rq4_part1_1;
+    \$464  = \$175 ;
     if (rst) begin
-      \$464  = 14'h0000;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$465  = rq4_part1_1_r;
+    \$465  = \$178 ;
     if (rst) begin
-      \$465  = 14'h0000;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$466  = \$173 [47:0];
+    \$466  = \$182 [7:0];
     if (rst) begin
-      \$466  = 48'h000000000000;
+      \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$467  = \$177 [47:0];
+    \$467  = \$187 ;
     if (rst) begin
-      \$467  = 48'h000000000000;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$468  = \$179 [47:0];
+    \$468  = \$192 ;
     if (rst) begin
-      \$468  = 48'h000000000000;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$469  = \$180 ;
+    \$469  = \$14 [3:0];
     if (rst) begin
-      \$469  = 48'h000000000000;
+      \$469  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$470  = \$181 ;
+    \$470  = \$199 ;
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$471  = \$184 ;
+    \$471  = \$signature__addr ;
+    if (\$206 ) begin
+      \$471  = \$209 [3:0];
+    end
     if (rst) begin
-      \$471  = 1'h0;
+      \$471  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$472  = \$188 [7:0];
+    \$472  = rport__addr;
+    if (\$213 ) begin
+      \$472  = \$216 [3:0];
+    end
     if (rst) begin
-      \$472  = 8'h00;
+      \$472  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$473  = \$193 ;
+    \$473  = \$229 [3:0];
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$474  = \$198 ;
+    \$474  = o__valid;
+    if (\$231 ) begin
+      \$474  = \$233 ;
+    end
     if (rst) begin
       \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$475  = \$14 [3:0];
-    if (rst) begin
-      \$475  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$476  = \$205 ;
-    if (rst) begin
-      \$476  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$477  = \$signature__addr ;
-    if (\$212 ) begin
-      \$477  = \$215 [3:0];
+    \$475  = o__payload;
+    if (\$231 ) begin
+      \$475  = \$235 ;
     end
     if (rst) begin
-      \$477  = 4'h0;
+      \$475  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$478  = rport__addr;
-    if (\$219 ) begin
-      \$478  = \$222 [3:0];
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$20  = 25'h12ba2c5;
+      1'h1:
+          \$20  = 25'h16ca50d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$54  = 25'h125825c;
+      1'h1:
+          \$54  = 25'h18bae02;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$88  = 25'h1b41e7a;
+      1'h1:
+          \$88  = 25'h173f81e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$122  = 25'h114a972;
+      1'h1:
+          \$122  = 25'h1b76458;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$123  = 6'h21;
+      1'h1:
+          \$123  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$124  = 34'h100000000;
+      1'h1:
+          \$124  = 34'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$125  = 34'h1ffffffff;
+      1'h1:
+          \$125  = 34'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$159  = 25'h18d231a;
+      1'h1:
+          \$159  = 25'h1413c6a;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = group;
+    if (\$15 ) begin
+      \$236  = \$18 [0];
     end
     if (rst) begin
-      \$478  = 4'h0;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$479  = \$235 [3:0];
+    \$237  = \$19 ;
     if (rst) begin
-      \$479  = 4'h0;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$480  = o__valid;
-    if (\$237 ) begin
-      \$480  = \$239 ;
-    end
+    \$238  = rq_valid_1;
     if (rst) begin
-      \$480  = 1'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$481  = o__payload;
-    if (\$237 ) begin
-      \$481  = \$241 ;
-    end
+    \$239  = rq_valid_2;
     if (rst) begin
-      \$481  = 40'h0000000000;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$26  = 25'h12ba2c5;
-      1'h1:
-          \$26  = 25'h16ca50d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$60  = 25'h125825c;
-      1'h1:
-          \$60  = 25'h18bae02;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$94  = 25'h1b41e7a;
-      1'h1:
-          \$94  = 25'h173f81e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$128  = 25'h114a972;
-      1'h1:
-          \$128  = 25'h1b76458;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$129  = 6'h21;
-      1'h1:
-          \$129  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$130  = 34'h100000000;
-      1'h1:
-          \$130  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$131  = 34'h1ffffffff;
-      1'h1:
-          \$131  = 34'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$165  = 25'h18d231a;
-      1'h1:
-          \$165  = 25'h1413c6a;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = group;
-    if (\$21 ) begin
-      \$242  = \$24 [0];
+    \$240  = rq_valid_3;
+    if (rst) begin
+      \$240  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$241  = rq_valid_4;
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = rq_valid_5;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$25 ;
+    \$243  = rq_valid_6;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = rq_valid_1;
+    \$244  = rq_valid_7;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = rq_valid_2;
+    \$245  = rq_valid_8;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = rq_valid_3;
+    \$246  = \$signature__en ;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = rq_valid_4;
+    \$247  = \$20 ;
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = rq_valid_5;
+    \$248  = rq0_mult_1;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = rq_valid_6;
+    \$249  = rq0_mult_2;
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = rq_valid_7;
+    \$250  = rq0_mult_3;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = rq_valid_8;
+    \$251  = rq0_mult_4;
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = rq_valid_9;
+    \$252  = rq0_mult_5;
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$26 ;
+    \$253  = rq0_mult_6;
     if (rst) begin
       \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = rq0_mult_1;
+    \$254  = rq0_mult_7;
     if (rst) begin
       \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = rq0_mult_2;
+    \$255  = rq0_mult_8;
     if (rst) begin
       \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = rq0_mult_3;
+    \$256  = i__payload[22:0];
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = rq0_mult_4;
+    \$257  = rq0_x[16:0];
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = rq0_mult_5;
+    \$258  = rq0_mult_1[16:0];
     if (rst) begin
-      \$258  = 25'h0000000;
+      \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = rq0_mult_6;
+    \$259  = \$21 ;
     if (rst) begin
-      \$259  = 25'h0000000;
+      \$259  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = rq0_mult_7;
+    \$260  = rq0_part0_0;
     if (rst) begin
-      \$260  = 25'h0000000;
+      \$260  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = rq0_mult_8;
+    \$261  = rq0_part0_0_r;
     if (rst) begin
-      \$261  = 25'h0000000;
+      \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = i__payload[22:0];
+    \$262  = rq0_x[16:0];
     if (rst) begin
-      \$262  = 23'h000000;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = rq0_x[16:0];
+    \$263  = rq0_mult_1[24:17];
     if (rst) begin
-      \$263  = 17'h00000;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = rq0_mult_1[16:0];
+    \$264  = \$22 ;
     if (rst) begin
-      \$264  = 17'h00000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = \$27 ;
+    \$265  = rq0_part0_1;
     if (rst) begin
-      \$265  = 34'h000000000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = rq0_part0_0;
+    \$266  = rq0_part0_1_r;
     if (rst) begin
-      \$266  = 34'h000000000;
+      \$266  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = rq0_part0_0_r;
+    \$267  = rq0_x[22:17];
     if (rst) begin
-      \$267  = 34'h000000000;
+      \$267  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = rq0_x[16:0];
+    \$268  = rq0_mult_1[16:0];
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = rq0_mult_1[24:17];
+    \$269  = \$23 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = \$28 ;
+    \$270  = rq0_part1_0;
     if (rst) begin
-      \$270  = 25'h0000000;
+      \$270  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = rq0_part0_1;
+    \$271  = rq0_part1_0_r;
     if (rst) begin
-      \$271  = 25'h0000000;
+      \$271  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = rq0_part0_1_r;
+    \$272  = rq0_x[22:17];
     if (rst) begin
-      \$272  = 25'h0000000;
+      \$272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = rq0_x[22:17];
+    \$273  = rq0_mult_1[24:17];
     if (rst) begin
-      \$273  = 6'h00;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = rq0_mult_1[16:0];
+    \$274  = \$24 ;
     if (rst) begin
-      \$274  = 17'h00000;
+      \$274  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = \$29 ;
+    \$275  = rq0_part1_1;
     if (rst) begin
-      \$275  = 23'h000000;
+      \$275  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = rq0_part1_0;
+    \$276  = rq0_part1_1_r;
     if (rst) begin
-      \$276  = 23'h000000;
+      \$276  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = rq0_part1_0_r;
+    \$277  = \$28 [47:0];
     if (rst) begin
-      \$277  = 23'h000000;
+      \$277  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = rq0_x[22:17];
+    \$278  = \$32 [47:0];
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = rq0_mult_1[24:17];
+    \$279  = \$34 [47:0];
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = \$30 ;
+    \$280  = \$35 ;
     if (rst) begin
-      \$280  = 14'h0000;
+      \$280  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = rq0_part1_1;
+    \$281  = \$36 ;
     if (rst) begin
-      \$281  = 14'h0000;
+      \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = rq0_part1_1_r;
+    \$282  = \$39 ;
     if (rst) begin
-      \$282  = 14'h0000;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = \$34 [47:0];
+    \$283  = \$43 [7:0];
     if (rst) begin
-      \$283  = 48'h000000000000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = \$38 [47:0];
+    \$284  = \$48 ;
     if (rst) begin
-      \$284  = 48'h000000000000;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = \$40 [47:0];
+    \$285  = \$53 ;
     if (rst) begin
-      \$285  = 48'h000000000000;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = \$41 ;
+    \$286  = \$54 ;
     if (rst) begin
-      \$286  = 48'h000000000000;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = \$42 ;
+    \$287  = rq1_mult_1;
     if (rst) begin
-      \$287  = 1'h0;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = \$45 ;
+    \$288  = rq1_mult_2;
     if (rst) begin
-      \$288  = 1'h0;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = \$49 [7:0];
+    \$289  = rq1_mult_3;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = \$54 ;
+    \$290  = rq1_mult_4;
     if (rst) begin
-      \$290  = 1'h0;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = \$59 ;
+    \$291  = rq1_mult_5;
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = \$60 ;
+    \$292  = rq1_mult_6;
     if (rst) begin
       \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = rq1_mult_1;
+    \$293  = rq1_mult_7;
     if (rst) begin
       \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = rq1_mult_2;
+    \$294  = rq1_mult_8;
     if (rst) begin
       \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = rq1_mult_3;
+    \$295  = i__payload[45:23];
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$295  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = rq1_mult_4;
+    \$296  = rq1_x[16:0];
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = rq1_mult_5;
+    \$297  = rq1_mult_1[16:0];
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = rq1_mult_6;
+    \$298  = \$55 ;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = rq1_mult_7;
+    \$299  = rq1_part0_0;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = rq1_mult_8;
+    \$300  = rq1_part0_0_r;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = i__payload[45:23];
+    \$301  = rq1_x[16:0];
     if (rst) begin
-      \$301  = 23'h000000;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = rq1_x[16:0];
+    \$302  = rq1_mult_1[24:17];
     if (rst) begin
-      \$302  = 17'h00000;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = rq1_mult_1[16:0];
+    \$303  = \$56 ;
     if (rst) begin
-      \$303  = 17'h00000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = \$61 ;
+    \$304  = rq1_part0_1;
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = rq1_part0_0;
+    \$305  = rq1_part0_1_r;
     if (rst) begin
-      \$305  = 34'h000000000;
+      \$305  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = rq1_part0_0_r;
+    \$306  = rq1_x[22:17];
     if (rst) begin
-      \$306  = 34'h000000000;
+      \$306  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = rq1_x[16:0];
+    \$307  = rq1_mult_1[16:0];
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = rq1_mult_1[24:17];
+    \$308  = \$57 ;
     if (rst) begin
-      \$308  = 8'h00;
+      \$308  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = \$62 ;
+    \$309  = rq1_part1_0;
     if (rst) begin
-      \$309  = 25'h0000000;
+      \$309  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = rq1_part0_1;
+    \$310  = rq1_part1_0_r;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$310  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = rq1_part0_1_r;
+    \$311  = rq1_x[22:17];
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = rq1_x[22:17];
+    \$312  = rq1_mult_1[24:17];
     if (rst) begin
-      \$312  = 6'h00;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = rq1_mult_1[16:0];
+    \$313  = \$58 ;
     if (rst) begin
-      \$313  = 17'h00000;
+      \$313  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = \$63 ;
+    \$314  = rq1_part1_1;
     if (rst) begin
-      \$314  = 23'h000000;
+      \$314  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = rq1_part1_0;
+    \$315  = rq1_part1_1_r;
     if (rst) begin
-      \$315  = 23'h000000;
+      \$315  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = rq1_part1_0_r;
+    \$316  = \$62 [47:0];
     if (rst) begin
-      \$316  = 23'h000000;
+      \$316  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = rq1_x[22:17];
+    \$317  = \$66 [47:0];
     if (rst) begin
-      \$317  = 6'h00;
+      \$317  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = rq1_mult_1[24:17];
+    \$318  = \$68 [47:0];
     if (rst) begin
-      \$318  = 8'h00;
+      \$318  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = \$64 ;
+    \$319  = \$69 ;
     if (rst) begin
-      \$319  = 14'h0000;
+      \$319  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = rq1_part1_1;
+    \$320  = \$70 ;
     if (rst) begin
-      \$320  = 14'h0000;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = rq1_part1_1_r;
+    \$321  = \$73 ;
     if (rst) begin
-      \$321  = 14'h0000;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = \$68 [47:0];
+    \$322  = \$77 [7:0];
     if (rst) begin
-      \$322  = 48'h000000000000;
+      \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = \$72 [47:0];
+    \$323  = \$82 ;
     if (rst) begin
-      \$323  = 48'h000000000000;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = \$74 [47:0];
+    \$324  = \$87 ;
     if (rst) begin
-      \$324  = 48'h000000000000;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = \$75 ;
+    \$325  = \$88 ;
     if (rst) begin
-      \$325  = 48'h000000000000;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = \$76 ;
+    \$326  = rq2_mult_1;
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = \$79 ;
+    \$327  = rq2_mult_2;
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = \$83 [7:0];
+    \$328  = rq2_mult_3;
     if (rst) begin
-      \$328  = 8'h00;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = \$88 ;
+    \$329  = rq2_mult_4;
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = \$93 ;
+    \$330  = rq2_mult_5;
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = \$94 ;
+    \$331  = rq2_mult_6;
     if (rst) begin
       \$331  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = rq2_mult_1;
+    \$332  = rq2_mult_7;
     if (rst) begin
       \$332  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = rq2_mult_2;
+    \$333  = rq2_mult_8;
     if (rst) begin
       \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = rq2_mult_3;
+    \$334  = i__payload[68:46];
     if (rst) begin
-      \$334  = 25'h0000000;
+      \$334  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = rq2_mult_4;
+    \$335  = rq2_x[16:0];
     if (rst) begin
-      \$335  = 25'h0000000;
+      \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = rq2_mult_5;
+    \$336  = rq2_mult_1[16:0];
     if (rst) begin
-      \$336  = 25'h0000000;
+      \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = rq2_mult_6;
+    \$337  = \$89 ;
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = rq2_mult_7;
+    \$338  = rq2_part0_0;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$338  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = rq2_mult_8;
+    \$339  = rq2_part0_0_r;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$339  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = i__payload[68:46];
+    \$340  = rq2_x[16:0];
     if (rst) begin
-      \$340  = 23'h000000;
+      \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = rq2_x[16:0];
+    \$341  = rq2_mult_1[24:17];
     if (rst) begin
-      \$341  = 17'h00000;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = rq2_mult_1[16:0];
+    \$342  = \$90 ;
     if (rst) begin
-      \$342  = 17'h00000;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = \$95 ;
+    \$343  = rq2_part0_1;
     if (rst) begin
-      \$343  = 34'h000000000;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = rq2_part0_0;
+    \$344  = rq2_part0_1_r;
     if (rst) begin
-      \$344  = 34'h000000000;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = rq2_part0_0_r;
+    \$345  = rq2_x[22:17];
     if (rst) begin
-      \$345  = 34'h000000000;
+      \$345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = rq2_x[16:0];
+    \$346  = rq2_mult_1[16:0];
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = rq2_mult_1[24:17];
+    \$347  = \$91 ;
     if (rst) begin
-      \$347  = 8'h00;
+      \$347  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = \$96 ;
+    \$348  = rq2_part1_0;
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = rq2_part0_1;
+    \$349  = rq2_part1_0_r;
     if (rst) begin
-      \$349  = 25'h0000000;
+      \$349  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = rq2_part0_1_r;
+    \$350  = rq2_x[22:17];
     if (rst) begin
-      \$350  = 25'h0000000;
+      \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = rq2_x[22:17];
+    \$351  = rq2_mult_1[24:17];
     if (rst) begin
-      \$351  = 6'h00;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = rq2_mult_1[16:0];
+    \$352  = \$92 ;
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = \$97 ;
+    \$353  = rq2_part1_1;
     if (rst) begin
-      \$353  = 23'h000000;
+      \$353  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = rq2_part1_0;
+    \$354  = rq2_part1_1_r;
     if (rst) begin
-      \$354  = 23'h000000;
+      \$354  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = rq2_part1_0_r;
+    \$355  = \$96 [47:0];
     if (rst) begin
-      \$355  = 23'h000000;
+      \$355  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = rq2_x[22:17];
+    \$356  = \$100 [47:0];
     if (rst) begin
-      \$356  = 6'h00;
+      \$356  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = rq2_mult_1[24:17];
+    \$357  = \$102 [47:0];
     if (rst) begin
-      \$357  = 8'h00;
+      \$357  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = \$98 ;
+    \$358  = \$103 ;
     if (rst) begin
-      \$358  = 14'h0000;
+      \$358  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = rq2_part1_1;
+    \$359  = \$104 ;
     if (rst) begin
-      \$359  = 14'h0000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = rq2_part1_1_r;
+    \$360  = \$107 ;
     if (rst) begin
-      \$360  = 14'h0000;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = \$102 [47:0];
+    \$361  = \$111 [7:0];
     if (rst) begin
-      \$361  = 48'h000000000000;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = \$106 [47:0];
+    \$362  = \$116 ;
     if (rst) begin
-      \$362  = 48'h000000000000;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = \$108 [47:0];
+    \$363  = \$121 ;
     if (rst) begin
-      \$363  = 48'h000000000000;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = \$109 ;
+    \$364  = \$122 ;
     if (rst) begin
-      \$364  = 48'h000000000000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = \$110 ;
+    \$365  = rq3_mult_1;
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = \$113 ;
+    \$366  = rq3_mult_2;
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = \$117 [7:0];
+    \$367  = rq3_mult_3;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = \$122 ;
+    \$368  = rq3_mult_4;
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = \$127 ;
+    \$369  = rq3_mult_5;
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = \$128 ;
+    \$370  = rq3_mult_6;
     if (rst) begin
       \$370  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = rq3_mult_1;
+    \$371  = rq3_mult_7;
     if (rst) begin
       \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = rq3_mult_2;
+    \$372  = rq3_mult_8;
     if (rst) begin
       \$372  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = rq3_mult_3;
+    \$373  = \$123 ;
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$373  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = rq3_mult_4;
+    \$374  = rq3_shift_1;
     if (rst) begin
-      \$374  = 25'h0000000;
+      \$374  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = rq3_mult_5;
+    \$375  = rq3_shift_2;
     if (rst) begin
-      \$375  = 25'h0000000;
+      \$375  = 6'h00;
     end
   end
   assign q_room = i__ready;
   assign q_owed_next = \$14 [3:0];
+  assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -14416,37 +14384,37 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign rq2_rem[33:0] = rq2_prod[33:0];
   assign rq4_rem[47:34] = 14'h0000;
   assign rq4_rem[33:0] = rq4_prod[33:0];
-  assign \$22  = group;
-  assign \$31  = { 1'h0, rq0_part0_0_rr };
-  assign \$33  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$35  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$37  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$41  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
-  assign \$44  = 1'h1;
-  assign \$45  = \$43 ;
-  assign \$65  = { 1'h0, rq1_part0_0_rr };
-  assign \$67  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$71  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$75  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
-  assign \$78  = 1'h1;
-  assign \$79  = \$77 ;
-  assign \$99  = { 1'h0, rq2_part0_0_rr };
-  assign \$101  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$103  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$105  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$109  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
-  assign \$112  = 1'h1;
-  assign \$113  = \$111 ;
-  assign \$136  = { 1'h0, rq3_part0_0_rr };
-  assign \$138  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$140  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$142  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$170  = { 1'h0, rq4_part0_0_rr };
-  assign \$172  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$174  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
-  assign \$176  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
-  assign \$180  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
-  assign \$183  = 1'h1;
-  assign \$184  = \$182 ;
+  assign \$16  = group;
+  assign \$25  = { 1'h0, rq0_part0_0_rr };
+  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
+  assign \$35  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
+  assign \$38  = 1'h1;
+  assign \$39  = \$37 ;
+  assign \$59  = { 1'h0, rq1_part0_0_rr };
+  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$63  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
+  assign \$65  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
+  assign \$69  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
+  assign \$72  = 1'h1;
+  assign \$73  = \$71 ;
+  assign \$93  = { 1'h0, rq2_part0_0_rr };
+  assign \$95  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
+  assign \$97  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
+  assign \$99  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
+  assign \$103  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
+  assign \$106  = 1'h1;
+  assign \$107  = \$105 ;
+  assign \$130  = { 1'h0, rq3_part0_0_rr };
+  assign \$132  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$134  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
+  assign \$136  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
+  assign \$164  = { 1'h0, rq4_part0_0_rr };
+  assign \$166  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
+  assign \$168  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
+  assign \$170  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
+  assign \$174  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
+  assign \$177  = 1'h1;
+  assign \$178  = \$176 ;
 endmodule
