@@ -89,11 +89,11 @@ def test_acc_bits_formula() -> None:
 def test_schedule_and_cycles_by_hand() -> None:
     dense = MatVecParams(7, 5, np.ones((5, 7), dtype=np.int64), pe=2, simd=3)
     assert (dense.input_folds, dense.output_folds, dense.vector_cycles) == (3, 3, 9)
-    # latency: issue, input read and ROM addresses, input register and ROM read, input copies and ROM
-    # read registers, operands, products, product copies, one adder stage (3 terms: 2 levels), accumulate,
-    # output = 9
-    assert dense.latency == 9
-    assert dense.first_output_cycles == 3 - 1 + 9 and dense.total_cycles(4) == 4 * 9 + 9
+    # latency: issue, input and buffer read, their registers and ROM addresses, input choice and ROM read,
+    # input copies and ROM read registers, operands, products, product copies, one adder stage (3 terms:
+    # 2 levels), accumulate, output = 10
+    assert dense.latency == 10
+    assert dense.first_output_cycles == 3 - 1 + 10 and dense.total_cycles(4) == 4 * 9 + 10
     # two adder levels a stage: 1..4 terms -> 1 stage, 5..16 -> 2, 17..64 -> 3
     assert [adder_tree_stages(n) for n in (1, 2, 4, 5, 16, 17, 64, 65)] == [1, 1, 1, 2, 2, 3, 3, 4]
     w = np.zeros((6, 8), dtype=np.int64)
@@ -101,7 +101,7 @@ def test_schedule_and_cycles_by_hand() -> None:
     p = MatVecParams(8, 6, w, pe=2, simd=4)
     assert p.schedule == ((0, 0), (0, 1), (1, 0), (2, 1))  # fold 0 reads both beats; fold 1 is all zero
     assert p.live_lanes == ((0, 0), (1, 3))
-    assert p.total_cycles(2) == 2 * 4 + 9  # simd 4: one adder stage, latency 9
+    assert p.total_cycles(2) == 2 * 4 + 10  # simd 4: one adder stage, latency 10
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -8,21 +8,23 @@ levels, for post-route >= 100 MHz on ECP5:
 0. issue: tile ``t``; output fold 0 takes the input beat (and stores it in the input buffer for
    the later folds), later folds read the buffer. A tile issues when its input is there (fold 0)
    and, if it ends a fold, the queue has room.
-1. the input beat, or the buffer word (a block RAM's read); copies of ``t``, one per group of
-   ``COPY_GROUP_LANES`` live lanes, each the address of its group's slice of the weight ROM (one
-   counter driving every ROM LUT across the die was the critical path);
-2. the input beat in one register (the slow block RAM output drives only the multiplexer in
-   front of it); the ROM slices' reads (a block RAM's output, or a LUT ROM's register);
-3. the reads again, in flip-flops (a block RAM's output is slow: it drives no DSP block); per
+1. the input beat, and the buffer word (a block RAM's read); ``t`` again;
+2. both in flip-flops of their own (the block RAM's slow output drives no logic); copies of ``t``,
+   one per group of ``COPY_GROUP_LANES`` live lanes, each the address of its group's slice of the
+   weight ROM (one counter driving every ROM LUT across the die was the critical path);
+3. the input beat or the buffer word, in one register; the ROM slices' reads (a block RAM's
+   output, or a LUT ROM's register);
+4. the reads again, in flip-flops (a block RAM's output is slow: it drives no DSP block); per
    group, a copy of the input fields it uses (one register driving every multiplier across the
    die was the next);
-4. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
-5. products, one per live lane (the DSP block's output register);
-6. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
-7. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
-   ``ADDER_LEVELS_PER_STAGE`` pairwise levels.
-8. accumulate: the fold's first tile loads ``bias + sum``, later tiles add;
-9. after a fold's last tile, the accumulator registers go to the output queue.
+5. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
+6. products, one per live lane (the DSP block's output register);
+7. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
+8. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
+   ``ADDER_LEVELS_PER_STAGE`` pairwise levels;
+9. accumulate: the fold's first tile loads ``bias + sum`` (the bias of its output fold registered
+   in the stage before), later tiles add;
+10. after a fold's last tile, the accumulator registers go to the output queue.
 
 Only *live* lanes (``MatVecParams.live_lanes``: non-zero weight in some tile) get a multiplier and
 a ROM field; pruned lanes are the constant 0. The accumulator is ``acc_bits`` wide (signed).
@@ -160,12 +162,14 @@ class MatVec(wiring.Component):
             wport, rport = inbuf.write_port(), inbuf.read_port(domain="sync")
             m.d.comb += [wport.en.eq(issue & reads_input), wport.addr.eq(sf_t), wport.data.eq(self.i.payload.as_value()),
                          rport.addr.eq(sf_t)]
-            x_bits: Value = Mux(from_input, x_reg, rport.data)
+            # stage 2: the buffer's read in flip-flops beside the input beat's copy (the block RAM's
+            # output drove the multiplexer: dscnn)
+            x_bits: Value = Mux(register(m, from_input, "from_input2"), register(m, x_reg, "x_reg2"),
+                                register(m, rport.data, "inbuf_read"))
         else:
-            x_bits = x_reg
-        x_mid = Signal(x_width, name="x_mid")
-        m.d.sync += x_mid.eq(x_bits)
-        grouped = self._lane_groups(m, t, x_mid)
+            x_bits = register(m, x_reg, "x_reg2")
+        x_mid = register(m, x_bits, "x_mid")
+        grouped = self._lane_groups(m, register(m, t, "t1"), x_mid)
 
         # Stage 4: operands (offset inputs, weights of the live lanes); stage 5: products. One
         # offset-input register per live lane (``keep``), the multiplier's (its DSP block's) own.
@@ -195,20 +199,24 @@ class MatVec(wiring.Component):
         # products, copies, tree). The last delay has one copy per ``COPY_GROUP_LANES`` output lanes
         # (``keep``, as in :meth:`_lane_groups`): one ``first`` drove every accumulator's mux.
         ctl: tuple[Value, ...] = (v1, first1, last1, nf1)
-        for k in range(4 + tree_stages):
+        for k in range(5 + tree_stages):
             ctl = self._delay(m, ctl, str(k + 2))
-        n_last = 6 + tree_stages
+        n_last = 7 + tree_stages
         valid, _, last, _ = self._delay(m, ctl, str(n_last))
 
         # Stage 8: accumulate.
         news: list[Value] = []
         for pe in range(p.pe):
             if pe % COPY_GROUP_LANES == 0:
-                valid_g, first, _, nf = self._delay(m, ctl, f"{n_last}_{pe // COPY_GROUP_LANES}", keep=True)
+                valid_g, first, _, _ = self._delay(m, ctl, f"{n_last}_{pe // COPY_GROUP_LANES}", keep=True)
             acc = Signal(signed(p.acc_bits), name=f"acc{pe}")
             bias = [p.bias[nf_ * p.pe + pe] if nf_ * p.pe + pe < p.out_features else 0 for nf_ in range(p.output_folds)]
+            # the fold's bias is looked up a stage early, from the tree stage's fold index (dbn: the
+            # lookup, the mux and the adder were one path)
+            fold_bias = _table(bias, ctl[3], signed(p.acc_bits))
+            start = fold_bias if isinstance(fold_bias, Const) else register(m, fold_bias, f"bias{pe}")
             new = Signal(signed(p.acc_bits), name=f"acc{pe}_next")
-            m.d.comb += new.eq(Mux(first, _table(bias, nf, signed(p.acc_bits)), acc) + sums[pe])
+            m.d.comb += new.eq(Mux(first, start, acc) + sums[pe])
             with m.If(valid_g):
                 m.d.sync += acc.eq(new)
             news.append(acc)

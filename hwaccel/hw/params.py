@@ -347,10 +347,10 @@ class MatVecParams:
 
     @property
     def latency(self) -> int:
-        """Issue -> input beat or buffer read, ROM addresses -> input register, ROM read -> input copies,
-        ROM read registers -> offset/weight -> product -> product copy -> adder tree stages ->
-        accumulator -> output."""
-        return 8 + adder_tree_stages(self.simd)
+        """Issue -> input beat and buffer read -> their registers, ROM addresses -> input choice, ROM
+        read -> input copies, ROM read registers -> offset/weight -> product -> product copy -> adder
+        tree stages -> accumulator -> output."""
+        return 9 + adder_tree_stages(self.simd)
 
     @property
     def first_output_cycles(self) -> int:

@@ -1048,15 +1048,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [47:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  reg [23:0] \$106 ;
-  wire [23:0] \$107 ;
-  wire [24:0] \$108 ;
-  reg [23:0] \$109 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [23:0] \$108 ;
+  wire [24:0] \$109 ;
   wire [8:0] \$11 ;
   wire [23:0] \$110 ;
   wire [24:0] \$111 ;
@@ -1083,32 +1083,32 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$130 ;
   reg \$131 ;
   reg [3:0] \$132 ;
-  reg [63:0] \$133 ;
-  reg [6:0] \$134 ;
+  reg \$133 ;
+  reg [63:0] \$134 ;
   reg [63:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg [63:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [6:0] \$138 ;
+  reg [63:0] \$139 ;
   wire [8:0] \$14 ;
   reg [7:0] \$140 ;
   reg [7:0] \$141 ;
   reg [7:0] \$142 ;
   reg [7:0] \$143 ;
-  reg [6:0] \$144 ;
-  reg [63:0] \$145 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
   reg [7:0] \$146 ;
   reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [7:0] \$149 ;
+  reg [6:0] \$148 ;
+  reg [63:0] \$149 ;
   wire [8:0] \$15 ;
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
   reg [7:0] \$153 ;
-  reg [8:0] \$154 ;
+  reg [7:0] \$154 ;
   reg [7:0] \$155 ;
-  reg [8:0] \$156 ;
+  reg [7:0] \$156 ;
   reg [7:0] \$157 ;
   reg [8:0] \$158 ;
   reg [7:0] \$159 ;
@@ -1141,10 +1141,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$183 ;
   reg [8:0] \$184 ;
   reg [7:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [16:0] \$188 ;
-  reg [16:0] \$189 ;
+  reg [8:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [8:0] \$188 ;
+  reg [7:0] \$189 ;
   wire [8:0] \$19 ;
   reg [16:0] \$190 ;
   reg [16:0] \$191 ;
@@ -1177,17 +1177,17 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [16:0] \$215 ;
   reg [16:0] \$216 ;
   reg [16:0] \$217 ;
-  reg [23:0] \$218 ;
-  reg [23:0] \$219 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [23:0] \$220 ;
-  reg [23:0] \$221 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
   reg [23:0] \$222 ;
   reg [23:0] \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg \$226 ;
-  reg [3:0] \$227 ;
+  reg [23:0] \$224 ;
+  reg [23:0] \$225 ;
+  reg [23:0] \$226 ;
+  reg [23:0] \$227 ;
   reg \$228 ;
   reg \$229 ;
   wire [8:0] \$23 ;
@@ -1219,18 +1219,28 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$253 ;
   reg \$254 ;
   reg [3:0] \$255 ;
-  reg [23:0] \$256 ;
-  reg [23:0] \$257 ;
+  reg \$256 ;
+  reg \$257 ;
   reg \$258 ;
   reg [3:0] \$259 ;
   wire [16:0] \$26 ;
   reg \$260 ;
-  reg [3:0] \$261 ;
-  reg [3:0] \$262 ;
+  reg \$261 ;
+  reg \$262 ;
   reg [3:0] \$263 ;
-  reg \$264 ;
-  reg [47:0] \$265 ;
+  reg [23:0] \$264 ;
+  reg [23:0] \$265 ;
+  reg [23:0] \$266 ;
+  reg [23:0] \$267 ;
+  reg \$268 ;
+  reg [3:0] \$269 ;
   wire [16:0] \$27 ;
+  reg \$270 ;
+  reg [3:0] \$271 ;
+  reg [3:0] \$272 ;
+  reg [3:0] \$273 ;
+  reg \$274 ;
+  reg [47:0] \$275 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
   reg \$3 ;
@@ -1262,8 +1272,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [17:0] \$53 ;
   wire [18:0] \$54 ;
   wire [24:0] \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  reg [23:0] \$56 ;
+  reg [23:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -1280,49 +1290,51 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [7:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [4:0] \$72 ;
-  wire [4:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [4:0] \$79 ;
+  wire \$79 ;
   wire [7:0] \$8 ;
-  wire [4:0] \$80 ;
-  wire \$81 ;
-  wire \$82 ;
+  wire \$80 ;
+  wire [4:0] \$81 ;
+  wire [4:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [4:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire [63:0] \$9 ;
-  wire \$90 ;
+  wire [4:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [5:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [5:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [47:0] \$99 ;
+  wire \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$172 ;
+  wire [3:0] \$signature__addr$182 ;
   wire [63:0] \$signature__data ;
-  wire [47:0] \$signature__data$173 ;
+  wire [47:0] \$signature__data$183 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$171 ;
+  wire \$signature__en$181 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
   wire [23:0] acc1_next;
+  reg [23:0] bias0 = 24'h000000;
+  reg [23:0] bias1 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -1334,11 +1346,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first8_0 = 1'h0;
+  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -1353,6 +1367,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [63:0] inbuf_read = 64'h0000000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -1362,8 +1377,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last8_0 = 1'h0;
+  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -1374,8 +1390,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf8 = 4'h0;
+  reg [3:0] nf9 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf8_0 = 4'h0;
+  reg [3:0] nf9_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [47:0] o__payload;
@@ -1391,9 +1408,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$170 ;
+  wire [6:0] \port__addr$180 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$36 ;
+  wire [63:0] \port__data$40 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1446,9 +1463,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$174 ;
+  wire [3:0] \rport__addr$184 ;
   wire [63:0] rport__data;
-  wire [47:0] \rport__data$162 ;
+  wire [47:0] \rport__data$172 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -1460,6 +1477,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] sum1_s0_1 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t1 = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1468,8 +1486,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v8_0 = 1'h0;
+  reg v9_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -1520,6 +1539,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] x1_7 = 8'h00;
   reg [63:0] x_mid = 64'h0000000000000000;
   reg [63:0] x_reg = 64'h0000000000000000;
+  reg [63:0] x_reg2 = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -1572,7 +1592,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [9:0];
+  reg [47:0] queue [10:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -1584,12 +1604,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[7] = 48'h000000000000;
     queue[8] = 48'h000000000000;
     queue[9] = 48'h000000000000;
+    queue[10] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$162  = queue[q_rptr];
+  assign \rport__data$172  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h4afe19b693b332ff;
@@ -1861,11 +1882,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$36  = _2_;
+  assign \port__data$40  = _2_;
   assign \$6  = t == 7'h7f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -1912,62 +1933,62 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$53  = $signed(prod1_6_r) + $signed(prod1_7_r);
   assign \$54  = $signed(\$52 ) + $signed(\$53 );
   assign \$55  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$56  = v8 & last8;
-  assign \$57  = issue & last_t;
-  assign \$58  = o__valid & o__ready;
-  assign \$59  = q_owed < 4'ha;
-  assign \$60  = \$58  ? q_room : \$59 ;
-  assign \$61  = o__valid & o__ready;
-  assign \$62  = \$61  | q_room;
-  assign \$63  = \$57  ? \$60  : \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | q_stored;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = \$65  & \$67 ;
+  assign \$58  = v9 & last9;
+  assign \$59  = issue & last_t;
+  assign \$60  = o__valid & o__ready;
+  assign \$61  = q_owed < 4'hb;
+  assign \$62  = \$60  ? q_room : \$61 ;
+  assign \$63  = o__valid & o__ready;
+  assign \$64  = \$63  | q_room;
+  assign \$65  = \$59  ? \$62  : \$64 ;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
   assign \$69  = ~ \$68 ;
-  assign \$70  = deliver & \$69 ;
-  assign \$71  = q_wptr == 4'h9;
-  assign \$72  = q_wptr + 1'h1;
-  assign \$73  = \$71  ? 5'h00 : \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = q_rptr == 4'h9;
-  assign \$79  = q_rptr + 1'h1;
-  assign \$80  = \$78  ? 5'h00 : \$79 ;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = deliver & \$71 ;
+  assign \$73  = q_wptr == 4'ha;
+  assign \$74  = q_wptr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = q_rptr == 4'ha;
+  assign \$81  = q_rptr + 1'h1;
+  assign \$82  = \$80  ? 5'h00 : \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
   assign \$86  = ~ \$85 ;
-  assign \$87  = deliver & \$86 ;
-  assign \$88  = q_stored + \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = \$88  - \$92 ;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
-  assign \$96  = | q_stored;
-  assign \$97  = \$96  | deliver;
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = deliver & \$88 ;
+  assign \$90  = q_stored + \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$90  - \$94 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
   assign \$98  = | q_stored;
-  assign \$99  = \$98  ? \rport__data$162  : q_in;
-  assign \$100  = ~ last_t;
-  assign \$101  = q_room | \$100 ;
-  assign i__ready = \$101  & reads_input_t;
+  assign \$99  = \$98  | deliver;
+  assign \$100  = | q_stored;
+  assign \$101  = \$100  ? \rport__data$172  : q_in;
   assign \$102  = ~ last_t;
   assign \$103  = q_room | \$102 ;
-  assign \$104  = ~ reads_input_t;
-  assign \$105  = i__valid | \$104 ;
-  assign issue = \$103  & \$105 ;
+  assign i__ready = \$103  & reads_input_t;
+  assign \$104  = ~ last_t;
+  assign \$105  = q_room | \$104 ;
+  assign \$106  = ~ reads_input_t;
+  assign \$107  = i__valid | \$106 ;
+  assign issue = \$105  & \$107 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$107  = first8_0 ? \$106  : acc0;
-  assign \$108  = $signed(\$107 ) + $signed(sum0_s1_0);
-  assign \$110  = first8_0 ? \$109  : acc1;
+  assign \$108  = first9_0 ? bias0 : acc0;
+  assign \$109  = $signed(\$108 ) + $signed(sum0_s1_0);
+  assign \$110  = first9_0 ? bias1 : acc1;
   assign \$111  = $signed(\$110 ) + $signed(sum1_s1_0);
   assign \$112  = issue & last_t;
   assign \$113  = q_owed + \$112 ;
@@ -2008,271 +2029,291 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     nf1 <= \$132 ;
   always @(posedge clk)
-    x_mid <= \$133 ;
+    from_input2 <= \$133 ;
   always @(posedge clk)
-    rom0_addr <= \$134 ;
+    x_reg2 <= \$134 ;
   always @(posedge clk)
-    rom0_read <= \$135 ;
+    inbuf_read <= \$135 ;
   always @(posedge clk)
-    x0_0 <= \$136 ;
+    x_mid <= \$136 ;
   always @(posedge clk)
-    x0_1 <= \$137 ;
+    t1 <= \$137 ;
   always @(posedge clk)
-    x0_2 <= \$138 ;
+    rom0_addr <= \$138 ;
   always @(posedge clk)
-    x0_3 <= \$139 ;
+    rom0_read <= \$139 ;
   always @(posedge clk)
-    x0_4 <= \$140 ;
+    x0_0 <= \$140 ;
   always @(posedge clk)
-    x0_5 <= \$141 ;
+    x0_1 <= \$141 ;
   always @(posedge clk)
-    x0_6 <= \$142 ;
+    x0_2 <= \$142 ;
   always @(posedge clk)
-    x0_7 <= \$143 ;
+    x0_3 <= \$143 ;
   always @(posedge clk)
-    rom1_addr <= \$144 ;
+    x0_4 <= \$144 ;
   always @(posedge clk)
-    rom1_read <= \$145 ;
+    x0_5 <= \$145 ;
   always @(posedge clk)
-    x1_0 <= \$146 ;
+    x0_6 <= \$146 ;
   always @(posedge clk)
-    x1_1 <= \$147 ;
+    x0_7 <= \$147 ;
   always @(posedge clk)
-    x1_2 <= \$148 ;
+    rom1_addr <= \$148 ;
   always @(posedge clk)
-    x1_3 <= \$149 ;
+    rom1_read <= \$149 ;
   always @(posedge clk)
-    x1_4 <= \$150 ;
+    x1_0 <= \$150 ;
   always @(posedge clk)
-    x1_5 <= \$151 ;
+    x1_1 <= \$151 ;
   always @(posedge clk)
-    x1_6 <= \$152 ;
+    x1_2 <= \$152 ;
   always @(posedge clk)
-    x1_7 <= \$153 ;
+    x1_3 <= \$153 ;
   always @(posedge clk)
-    xoff0_0 <= \$154 ;
+    x1_4 <= \$154 ;
   always @(posedge clk)
-    w0_0 <= \$155 ;
+    x1_5 <= \$155 ;
   always @(posedge clk)
-    xoff0_1 <= \$156 ;
+    x1_6 <= \$156 ;
   always @(posedge clk)
-    w0_1 <= \$157 ;
+    x1_7 <= \$157 ;
   always @(posedge clk)
-    xoff0_2 <= \$158 ;
+    xoff0_0 <= \$158 ;
   always @(posedge clk)
-    w0_2 <= \$159 ;
+    w0_0 <= \$159 ;
   always @(posedge clk)
-    xoff0_3 <= \$160 ;
+    xoff0_1 <= \$160 ;
   always @(posedge clk)
-    w0_3 <= \$161 ;
+    w0_1 <= \$161 ;
   always @(posedge clk)
-    xoff0_4 <= \$162 ;
+    xoff0_2 <= \$162 ;
   always @(posedge clk)
-    w0_4 <= \$163 ;
+    w0_2 <= \$163 ;
   always @(posedge clk)
-    xoff0_5 <= \$164 ;
+    xoff0_3 <= \$164 ;
   always @(posedge clk)
-    w0_5 <= \$165 ;
+    w0_3 <= \$165 ;
   always @(posedge clk)
-    xoff0_6 <= \$166 ;
+    xoff0_4 <= \$166 ;
   always @(posedge clk)
-    w0_6 <= \$167 ;
+    w0_4 <= \$167 ;
   always @(posedge clk)
-    xoff0_7 <= \$168 ;
+    xoff0_5 <= \$168 ;
   always @(posedge clk)
-    w0_7 <= \$169 ;
+    w0_5 <= \$169 ;
   always @(posedge clk)
-    xoff1_0 <= \$170 ;
+    xoff0_6 <= \$170 ;
   always @(posedge clk)
-    w1_0 <= \$171 ;
+    w0_6 <= \$171 ;
   always @(posedge clk)
-    xoff1_1 <= \$172 ;
+    xoff0_7 <= \$172 ;
   always @(posedge clk)
-    w1_1 <= \$173 ;
+    w0_7 <= \$173 ;
   always @(posedge clk)
-    xoff1_2 <= \$174 ;
+    xoff1_0 <= \$174 ;
   always @(posedge clk)
-    w1_2 <= \$175 ;
+    w1_0 <= \$175 ;
   always @(posedge clk)
-    xoff1_3 <= \$176 ;
+    xoff1_1 <= \$176 ;
   always @(posedge clk)
-    w1_3 <= \$177 ;
+    w1_1 <= \$177 ;
   always @(posedge clk)
-    xoff1_4 <= \$178 ;
+    xoff1_2 <= \$178 ;
   always @(posedge clk)
-    w1_4 <= \$179 ;
+    w1_2 <= \$179 ;
   always @(posedge clk)
-    xoff1_5 <= \$180 ;
+    xoff1_3 <= \$180 ;
   always @(posedge clk)
-    w1_5 <= \$181 ;
+    w1_3 <= \$181 ;
   always @(posedge clk)
-    xoff1_6 <= \$182 ;
+    xoff1_4 <= \$182 ;
   always @(posedge clk)
-    w1_6 <= \$183 ;
+    w1_4 <= \$183 ;
   always @(posedge clk)
-    xoff1_7 <= \$184 ;
+    xoff1_5 <= \$184 ;
   always @(posedge clk)
-    w1_7 <= \$185 ;
+    w1_5 <= \$185 ;
   always @(posedge clk)
-    prod0_0 <= \$186 ;
+    xoff1_6 <= \$186 ;
   always @(posedge clk)
-    prod0_1 <= \$187 ;
+    w1_6 <= \$187 ;
   always @(posedge clk)
-    prod0_2 <= \$188 ;
+    xoff1_7 <= \$188 ;
   always @(posedge clk)
-    prod0_3 <= \$189 ;
+    w1_7 <= \$189 ;
   always @(posedge clk)
-    prod0_4 <= \$190 ;
+    prod0_0 <= \$190 ;
   always @(posedge clk)
-    prod0_5 <= \$191 ;
+    prod0_1 <= \$191 ;
   always @(posedge clk)
-    prod0_6 <= \$192 ;
+    prod0_2 <= \$192 ;
   always @(posedge clk)
-    prod0_7 <= \$193 ;
+    prod0_3 <= \$193 ;
   always @(posedge clk)
-    prod1_0 <= \$194 ;
+    prod0_4 <= \$194 ;
   always @(posedge clk)
-    prod1_1 <= \$195 ;
+    prod0_5 <= \$195 ;
   always @(posedge clk)
-    prod1_2 <= \$196 ;
+    prod0_6 <= \$196 ;
   always @(posedge clk)
-    prod1_3 <= \$197 ;
+    prod0_7 <= \$197 ;
   always @(posedge clk)
-    prod1_4 <= \$198 ;
+    prod1_0 <= \$198 ;
   always @(posedge clk)
-    prod1_5 <= \$199 ;
+    prod1_1 <= \$199 ;
   always @(posedge clk)
-    prod1_6 <= \$200 ;
+    prod1_2 <= \$200 ;
   always @(posedge clk)
-    prod1_7 <= \$201 ;
+    prod1_3 <= \$201 ;
   always @(posedge clk)
-    prod0_0_r <= \$202 ;
+    prod1_4 <= \$202 ;
   always @(posedge clk)
-    prod0_1_r <= \$203 ;
+    prod1_5 <= \$203 ;
   always @(posedge clk)
-    prod0_2_r <= \$204 ;
+    prod1_6 <= \$204 ;
   always @(posedge clk)
-    prod0_3_r <= \$205 ;
+    prod1_7 <= \$205 ;
   always @(posedge clk)
-    prod0_4_r <= \$206 ;
+    prod0_0_r <= \$206 ;
   always @(posedge clk)
-    prod0_5_r <= \$207 ;
+    prod0_1_r <= \$207 ;
   always @(posedge clk)
-    prod0_6_r <= \$208 ;
+    prod0_2_r <= \$208 ;
   always @(posedge clk)
-    prod0_7_r <= \$209 ;
+    prod0_3_r <= \$209 ;
   always @(posedge clk)
-    prod1_0_r <= \$210 ;
+    prod0_4_r <= \$210 ;
   always @(posedge clk)
-    prod1_1_r <= \$211 ;
+    prod0_5_r <= \$211 ;
   always @(posedge clk)
-    prod1_2_r <= \$212 ;
+    prod0_6_r <= \$212 ;
   always @(posedge clk)
-    prod1_3_r <= \$213 ;
+    prod0_7_r <= \$213 ;
   always @(posedge clk)
-    prod1_4_r <= \$214 ;
+    prod1_0_r <= \$214 ;
   always @(posedge clk)
-    prod1_5_r <= \$215 ;
+    prod1_1_r <= \$215 ;
   always @(posedge clk)
-    prod1_6_r <= \$216 ;
+    prod1_2_r <= \$216 ;
   always @(posedge clk)
-    prod1_7_r <= \$217 ;
+    prod1_3_r <= \$217 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$218 ;
+    prod1_4_r <= \$218 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$219 ;
+    prod1_5_r <= \$219 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$220 ;
+    prod1_6_r <= \$220 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$221 ;
+    prod1_7_r <= \$221 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$222 ;
+    sum0_s0_0 <= \$222 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$223 ;
+    sum0_s0_1 <= \$223 ;
   always @(posedge clk)
-    v2 <= \$224 ;
+    sum0_s1_0 <= \$224 ;
   always @(posedge clk)
-    first2 <= \$225 ;
+    sum1_s0_0 <= \$225 ;
   always @(posedge clk)
-    last2 <= \$226 ;
+    sum1_s0_1 <= \$226 ;
   always @(posedge clk)
-    nf2 <= \$227 ;
+    sum1_s1_0 <= \$227 ;
   always @(posedge clk)
-    v3 <= \$228 ;
+    v2 <= \$228 ;
   always @(posedge clk)
-    first3 <= \$229 ;
+    first2 <= \$229 ;
   always @(posedge clk)
-    last3 <= \$230 ;
+    last2 <= \$230 ;
   always @(posedge clk)
-    nf3 <= \$231 ;
+    nf2 <= \$231 ;
   always @(posedge clk)
-    v4 <= \$232 ;
+    v3 <= \$232 ;
   always @(posedge clk)
-    first4 <= \$233 ;
+    first3 <= \$233 ;
   always @(posedge clk)
-    last4 <= \$234 ;
+    last3 <= \$234 ;
   always @(posedge clk)
-    nf4 <= \$235 ;
+    nf3 <= \$235 ;
   always @(posedge clk)
-    v5 <= \$236 ;
+    v4 <= \$236 ;
   always @(posedge clk)
-    first5 <= \$237 ;
+    first4 <= \$237 ;
   always @(posedge clk)
-    last5 <= \$238 ;
+    last4 <= \$238 ;
   always @(posedge clk)
-    nf5 <= \$239 ;
+    nf4 <= \$239 ;
   always @(posedge clk)
-    v6 <= \$240 ;
+    v5 <= \$240 ;
   always @(posedge clk)
-    first6 <= \$241 ;
+    first5 <= \$241 ;
   always @(posedge clk)
-    last6 <= \$242 ;
+    last5 <= \$242 ;
   always @(posedge clk)
-    nf6 <= \$243 ;
+    nf5 <= \$243 ;
   always @(posedge clk)
-    v7 <= \$244 ;
+    v6 <= \$244 ;
   always @(posedge clk)
-    first7 <= \$245 ;
+    first6 <= \$245 ;
   always @(posedge clk)
-    last7 <= \$246 ;
+    last6 <= \$246 ;
   always @(posedge clk)
-    nf7 <= \$247 ;
+    nf6 <= \$247 ;
   always @(posedge clk)
-    v8 <= \$248 ;
+    v7 <= \$248 ;
   always @(posedge clk)
-    first8 <= \$249 ;
+    first7 <= \$249 ;
   always @(posedge clk)
-    last8 <= \$250 ;
+    last7 <= \$250 ;
   always @(posedge clk)
-    nf8 <= \$251 ;
+    nf7 <= \$251 ;
   always @(posedge clk)
-    v8_0 <= \$252 ;
+    v8 <= \$252 ;
   always @(posedge clk)
-    first8_0 <= \$253 ;
+    first8 <= \$253 ;
   always @(posedge clk)
-    last8_0 <= \$254 ;
+    last8 <= \$254 ;
   always @(posedge clk)
-    nf8_0 <= \$255 ;
+    nf8 <= \$255 ;
   always @(posedge clk)
-    acc0 <= \$256 ;
+    v9 <= \$256 ;
   always @(posedge clk)
-    acc1 <= \$257 ;
+    first9 <= \$257 ;
   always @(posedge clk)
-    deliver <= \$258 ;
+    last9 <= \$258 ;
   always @(posedge clk)
-    q_owed <= \$259 ;
+    nf9 <= \$259 ;
   always @(posedge clk)
-    q_room <= \$260 ;
+    v9_0 <= \$260 ;
   always @(posedge clk)
-    q_wptr <= \$261 ;
+    first9_0 <= \$261 ;
   always @(posedge clk)
-    q_rptr <= \$262 ;
+    last9_0 <= \$262 ;
   always @(posedge clk)
-    q_stored <= \$263 ;
+    nf9_0 <= \$263 ;
   always @(posedge clk)
-    o__valid <= \$264 ;
+    bias0 <= \$264 ;
   always @(posedge clk)
-    o__payload <= \$265 ;
+    acc0 <= \$265 ;
+  always @(posedge clk)
+    bias1 <= \$266 ;
+  always @(posedge clk)
+    acc1 <= \$267 ;
+  always @(posedge clk)
+    deliver <= \$268 ;
+  always @(posedge clk)
+    q_owed <= \$269 ;
+  always @(posedge clk)
+    q_room <= \$270 ;
+  always @(posedge clk)
+    q_wptr <= \$271 ;
+  always @(posedge clk)
+    q_rptr <= \$272 ;
+  always @(posedge clk)
+    q_stored <= \$273 ;
+  always @(posedge clk)
+    o__valid <= \$274 ;
+  always @(posedge clk)
+    o__payload <= \$275 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -3586,77 +3627,77 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       4'h0:
-          \$106  = 24'hffa7a9;
+          \$56  = 24'hffa7a9;
       4'h1:
-          \$106  = 24'hff9d3a;
+          \$56  = 24'hff9d3a;
       4'h2:
-          \$106  = 24'hffd4b4;
+          \$56  = 24'hffd4b4;
       4'h3:
-          \$106  = 24'hffd918;
+          \$56  = 24'hffd918;
       4'h4:
-          \$106  = 24'h0047e9;
+          \$56  = 24'h0047e9;
       4'h5:
-          \$106  = 24'h00082e;
+          \$56  = 24'h00082e;
       4'h6:
-          \$106  = 24'h00152f;
+          \$56  = 24'h00152f;
       4'h7:
-          \$106  = 24'hffc6b0;
+          \$56  = 24'hffc6b0;
       4'h8:
-          \$106  = 24'h003221;
+          \$56  = 24'h003221;
       4'h9:
-          \$106  = 24'hff7a84;
+          \$56  = 24'hff7a84;
       4'ha:
-          \$106  = 24'h0002d2;
+          \$56  = 24'h0002d2;
       4'hb:
-          \$106  = 24'h000ae3;
+          \$56  = 24'h000ae3;
       4'hc:
-          \$106  = 24'hff941c;
+          \$56  = 24'hff941c;
       4'hd:
-          \$106  = 24'h00034b;
+          \$56  = 24'h00034b;
       4'he:
-          \$106  = 24'h004677;
+          \$56  = 24'h004677;
       4'hf:
-          \$106  = 24'h000f55;
+          \$56  = 24'h000f55;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       4'h0:
-          \$109  = 24'hffb046;
+          \$57  = 24'hffb046;
       4'h1:
-          \$109  = 24'hfffbae;
+          \$57  = 24'hfffbae;
       4'h2:
-          \$109  = 24'h002b9d;
+          \$57  = 24'h002b9d;
       4'h3:
-          \$109  = 24'h001994;
+          \$57  = 24'h001994;
       4'h4:
-          \$109  = 24'h000bcb;
+          \$57  = 24'h000bcb;
       4'h5:
-          \$109  = 24'h001413;
+          \$57  = 24'h001413;
       4'h6:
-          \$109  = 24'h00357d;
+          \$57  = 24'h00357d;
       4'h7:
-          \$109  = 24'hffeeb7;
+          \$57  = 24'hffeeb7;
       4'h8:
-          \$109  = 24'h002a52;
+          \$57  = 24'h002a52;
       4'h9:
-          \$109  = 24'h0043da;
+          \$57  = 24'h0043da;
       4'ha:
-          \$109  = 24'hffa5de;
+          \$57  = 24'hffa5de;
       4'hb:
-          \$109  = 24'h000fc3;
+          \$57  = 24'h000fc3;
       4'hc:
-          \$109  = 24'h000a77;
+          \$57  = 24'h000a77;
       4'hd:
-          \$109  = 24'h001aed;
+          \$57  = 24'h001aed;
       4'he:
-          \$109  = 24'h000162;
+          \$57  = 24'h000162;
       4'hf:
-          \$109  = 24'h002d8d;
+          \$57  = 24'h002d8d;
     endcase
   end
   always @* begin
@@ -3813,833 +3854,833 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = \$9 ;
+    \$133  = from_input;
     if (rst) begin
-      \$133  = 64'h0000000000000000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = t;
+    \$134  = x_reg;
     if (rst) begin
-      \$134  = 7'h00;
+      \$134  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = port__data;
+    \$135  = rport__data;
     if (rst) begin
       \$135  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = x_mid[7:0];
+    \$136  = \$9 ;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = x_mid[15:8];
+    \$137  = t;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = x_mid[23:16];
+    \$138  = t1;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = x_mid[31:24];
+    \$139  = port__data;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = x_mid[39:32];
+    \$140  = x_mid[7:0];
     if (rst) begin
       \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = x_mid[47:40];
+    \$141  = x_mid[15:8];
     if (rst) begin
       \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = x_mid[55:48];
+    \$142  = x_mid[23:16];
     if (rst) begin
       \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = x_mid[63:56];
+    \$143  = x_mid[31:24];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = t;
+    \$144  = x_mid[39:32];
     if (rst) begin
-      \$144  = 7'h00;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = \port__data$36 ;
+    \$145  = x_mid[47:40];
     if (rst) begin
-      \$145  = 64'h0000000000000000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = x_mid[7:0];
+    \$146  = x_mid[55:48];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = x_mid[15:8];
+    \$147  = x_mid[63:56];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = x_mid[23:16];
+    \$148  = t1;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = x_mid[31:24];
+    \$149  = \port__data$40 ;
     if (rst) begin
-      \$149  = 8'h00;
+      \$149  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = x_mid[39:32];
+    \$150  = x_mid[7:0];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = x_mid[47:40];
+    \$151  = x_mid[15:8];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = x_mid[55:48];
+    \$152  = x_mid[23:16];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = x_mid[63:56];
+    \$153  = x_mid[31:24];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$10 ;
+    \$154  = x_mid[39:32];
     if (rst) begin
-      \$154  = 9'h000;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = rom0_read[7:0];
+    \$155  = x_mid[47:40];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$11 ;
+    \$156  = x_mid[55:48];
     if (rst) begin
-      \$156  = 9'h000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = rom0_read[15:8];
+    \$157  = x_mid[63:56];
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$12 ;
+    \$158  = \$10 ;
     if (rst) begin
       \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = rom0_read[23:16];
+    \$159  = rom0_read[7:0];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = \$13 ;
+    \$160  = \$11 ;
     if (rst) begin
       \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = rom0_read[31:24];
+    \$161  = rom0_read[15:8];
     if (rst) begin
       \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = \$14 ;
+    \$162  = \$12 ;
     if (rst) begin
       \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = rom0_read[39:32];
+    \$163  = rom0_read[23:16];
     if (rst) begin
       \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = \$15 ;
+    \$164  = \$13 ;
     if (rst) begin
       \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = rom0_read[47:40];
+    \$165  = rom0_read[31:24];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = \$16 ;
+    \$166  = \$14 ;
     if (rst) begin
       \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = rom0_read[55:48];
+    \$167  = rom0_read[39:32];
     if (rst) begin
       \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = \$17 ;
+    \$168  = \$15 ;
     if (rst) begin
       \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = rom0_read[63:56];
+    \$169  = rom0_read[47:40];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = \$18 ;
+    \$170  = \$16 ;
     if (rst) begin
       \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = rom1_read[7:0];
+    \$171  = rom0_read[55:48];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = \$19 ;
+    \$172  = \$17 ;
     if (rst) begin
       \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = rom1_read[15:8];
+    \$173  = rom0_read[63:56];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = \$20 ;
+    \$174  = \$18 ;
     if (rst) begin
       \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = rom1_read[23:16];
+    \$175  = rom1_read[7:0];
     if (rst) begin
       \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = \$21 ;
+    \$176  = \$19 ;
     if (rst) begin
       \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = rom1_read[31:24];
+    \$177  = rom1_read[15:8];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = \$22 ;
+    \$178  = \$20 ;
     if (rst) begin
       \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = rom1_read[39:32];
+    \$179  = rom1_read[23:16];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = \$23 ;
+    \$180  = \$21 ;
     if (rst) begin
       \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = rom1_read[47:40];
+    \$181  = rom1_read[31:24];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$24 ;
+    \$182  = \$22 ;
     if (rst) begin
       \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = rom1_read[55:48];
+    \$183  = rom1_read[39:32];
     if (rst) begin
       \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$25 ;
+    \$184  = \$23 ;
     if (rst) begin
       \$184  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = rom1_read[63:56];
+    \$185  = rom1_read[47:40];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$26 ;
+    \$186  = \$24 ;
     if (rst) begin
-      \$186  = 17'h00000;
+      \$186  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$27 ;
+    \$187  = rom1_read[55:48];
     if (rst) begin
-      \$187  = 17'h00000;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$28 ;
+    \$188  = \$25 ;
     if (rst) begin
-      \$188  = 17'h00000;
+      \$188  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$29 ;
+    \$189  = rom1_read[63:56];
     if (rst) begin
-      \$189  = 17'h00000;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$30 ;
+    \$190  = \$26 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = \$31 ;
+    \$191  = \$27 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$32 ;
+    \$192  = \$28 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$33 ;
+    \$193  = \$29 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \$34 ;
+    \$194  = \$30 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$35 ;
+    \$195  = \$31 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = \$36 ;
+    \$196  = \$32 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$37 ;
+    \$197  = \$33 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$38 ;
+    \$198  = \$34 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = \$39 ;
+    \$199  = \$35 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$40 ;
+    \$200  = \$36 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = \$41 ;
+    \$201  = \$37 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = prod0_0;
+    \$202  = \$38 ;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = prod0_1;
+    \$203  = \$39 ;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = prod0_2;
+    \$204  = \$40 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = prod0_3;
+    \$205  = \$41 ;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = prod0_4;
+    \$206  = prod0_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = prod0_5;
+    \$207  = prod0_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = prod0_6;
+    \$208  = prod0_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = prod0_7;
+    \$209  = prod0_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = prod1_0;
+    \$210  = prod0_4;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = prod1_1;
+    \$211  = prod0_5;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = prod1_2;
+    \$212  = prod0_6;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = prod1_3;
+    \$213  = prod0_7;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = prod1_4;
+    \$214  = prod1_0;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = prod1_5;
+    \$215  = prod1_1;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = prod1_6;
+    \$216  = prod1_2;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = prod1_7;
+    \$217  = prod1_3;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$218  = prod1_4;
     if (rst) begin
-      \$218  = 24'h000000;
+      \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$219  = prod1_5;
     if (rst) begin
-      \$219  = 24'h000000;
+      \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = \$48 [23:0];
+    \$220  = prod1_6;
     if (rst) begin
-      \$220  = 24'h000000;
+      \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
+    \$221  = prod1_7;
     if (rst) begin
-      \$221  = 24'h000000;
+      \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
+    \$222  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
       \$222  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = \$55 [23:0];
+    \$223  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
       \$223  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = v1;
+    \$224  = \$48 [23:0];
     if (rst) begin
-      \$224  = 1'h0;
+      \$224  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = first1;
+    \$225  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
     if (rst) begin
-      \$225  = 1'h0;
+      \$225  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = last1;
+    \$226  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
     if (rst) begin
-      \$226  = 1'h0;
+      \$226  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = nf1;
+    \$227  = \$55 [23:0];
     if (rst) begin
-      \$227  = 4'h0;
+      \$227  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = v2;
+    \$228  = v1;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = first2;
+    \$229  = first1;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = last2;
+    \$230  = last1;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = nf2;
+    \$231  = nf1;
     if (rst) begin
       \$231  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = v3;
+    \$232  = v2;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = first3;
+    \$233  = first2;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = last3;
+    \$234  = last2;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = nf3;
+    \$235  = nf2;
     if (rst) begin
       \$235  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = v4;
+    \$236  = v3;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = first4;
+    \$237  = first3;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = last4;
+    \$238  = last3;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = nf4;
+    \$239  = nf3;
     if (rst) begin
       \$239  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = v5;
+    \$240  = v4;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = first5;
+    \$241  = first4;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = last5;
+    \$242  = last4;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = nf5;
+    \$243  = nf4;
     if (rst) begin
       \$243  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = v6;
+    \$244  = v5;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = first6;
+    \$245  = first5;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = last6;
+    \$246  = last5;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = nf6;
+    \$247  = nf5;
     if (rst) begin
       \$247  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = v7;
+    \$248  = v6;
     if (rst) begin
       \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = first7;
+    \$249  = first6;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = last7;
+    \$250  = last6;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = nf7;
+    \$251  = nf6;
     if (rst) begin
       \$251  = 4'h0;
     end
@@ -4674,104 +4715,174 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = acc0;
-    if (v8_0) begin
-      \$256  = \$108 [23:0];
-    end
+    \$256  = v8;
     if (rst) begin
-      \$256  = 24'h000000;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = acc1;
-    if (v8_0) begin
-      \$257  = \$111 [23:0];
-    end
+    \$257  = first8;
     if (rst) begin
-      \$257  = 24'h000000;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = \$56 ;
+    \$258  = last8;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = \$115 [3:0];
+    \$259  = nf8;
     if (rst) begin
       \$259  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = \$63 ;
+    \$260  = v8;
     if (rst) begin
-      \$260  = 1'h1;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = q_wptr;
-    if (\$70 ) begin
-      \$261  = \$73 [3:0];
-    end
+    \$261  = first8;
     if (rst) begin
-      \$261  = 4'h0;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = q_rptr;
-    if (\$77 ) begin
-      \$262  = \$80 [3:0];
-    end
+    \$262  = last8;
     if (rst) begin
-      \$262  = 4'h0;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = \$93 [3:0];
+    \$263  = nf8;
     if (rst) begin
       \$263  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = o__valid;
-    if (\$95 ) begin
-      \$264  = \$97 ;
-    end
+    \$264  = \$56 ;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = o__payload;
-    if (\$95 ) begin
-      \$265  = \$99 ;
+    \$265  = acc0;
+    if (v9_0) begin
+      \$265  = \$109 [23:0];
     end
     if (rst) begin
-      \$265  = 48'h000000000000;
+      \$265  = 24'h000000;
     end
   end
-  assign acc0_next = \$108 [23:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$266  = \$57 ;
+    if (rst) begin
+      \$266  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$267  = acc1;
+    if (v9_0) begin
+      \$267  = \$111 [23:0];
+    end
+    if (rst) begin
+      \$267  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$268  = \$58 ;
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$269  = \$115 [3:0];
+    if (rst) begin
+      \$269  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$270  = \$65 ;
+    if (rst) begin
+      \$270  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$271  = q_wptr;
+    if (\$72 ) begin
+      \$271  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$271  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$272  = q_rptr;
+    if (\$79 ) begin
+      \$272  = \$82 [3:0];
+    end
+    if (rst) begin
+      \$272  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$273  = \$95 [3:0];
+    if (rst) begin
+      \$273  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$274  = o__valid;
+    if (\$97 ) begin
+      \$274  = \$99 ;
+    end
+    if (rst) begin
+      \$274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$275  = o__payload;
+    if (\$97 ) begin
+      \$275  = \$101 ;
+    end
+    if (rst) begin
+      \$275  = 48'h000000000000;
+    end
+  end
+  assign acc0_next = \$109 [23:0];
   assign acc1_next = \$111 [23:0];
   assign q_owed_next = \$115 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$170  = rom1_addr;
-  assign \$signature__en$171  = deliver;
-  assign \$signature__addr$172  = q_wptr;
-  assign \$signature__data$173  = q_in;
-  assign \rport__addr$174  = q_rptr;
+  assign \port__addr$180  = rom1_addr;
+  assign \$signature__en$181  = deliver;
+  assign \$signature__addr$182  = q_wptr;
+  assign \$signature__data$183  = q_in;
+  assign \rport__addr$184  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -7086,13 +7197,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [16:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [22:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg [2:0] \$106 ;
+  reg [8:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [22:0] \$106 ;
   reg \$107 ;
   reg \$108 ;
   reg \$109 ;
@@ -7120,17 +7231,26 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$129 ;
   wire [16:0] \$13 ;
   reg [2:0] \$130 ;
-  reg [22:0] \$131 ;
+  reg \$131 ;
   reg \$132 ;
-  reg [3:0] \$133 ;
-  reg \$134 ;
-  reg [3:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg \$138 ;
+  reg \$133 ;
+  reg [2:0] \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg [2:0] \$138 ;
   reg [22:0] \$139 ;
   wire [17:0] \$14 ;
-  wire \$15 ;
+  reg [22:0] \$140 ;
+  reg \$141 ;
+  reg [3:0] \$142 ;
+  reg \$143 ;
+  reg [3:0] \$144 ;
+  reg [3:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg \$147 ;
+  reg [22:0] \$148 ;
+  reg [22:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -7148,44 +7268,44 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
+  wire \$31 ;
   wire [4:0] \$32 ;
-  wire \$33 ;
+  wire [4:0] \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [4:0] \$38 ;
+  wire \$38 ;
   wire [4:0] \$39 ;
   reg \$4 ;
-  wire \$40 ;
+  wire [4:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$47 ;
-  wire \$48 ;
+  wire \$47 ;
+  wire [4:0] \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [5:0] \$52 ;
-  wire \$53 ;
+  wire \$52 ;
+  wire [5:0] \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [22:0] \$58 ;
-  wire \$59 ;
+  wire \$58 ;
+  wire [22:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  reg [22:0] \$65 ;
+  wire \$65 ;
   wire [22:0] \$66 ;
   wire [23:0] \$67 ;
   wire \$68 ;
@@ -7211,30 +7331,31 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$86 ;
   reg \$87 ;
   reg [2:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$89 ;
   wire [15:0] \$9 ;
-  reg [6:0] \$90 ;
+  reg [15:0] \$90 ;
   reg [15:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [8:0] \$96 ;
+  reg [15:0] \$92 ;
+  reg [6:0] \$93 ;
+  reg [6:0] \$94 ;
+  reg [15:0] \$95 ;
+  reg [7:0] \$96 ;
   reg [7:0] \$97 ;
-  reg [16:0] \$98 ;
-  reg [16:0] \$99 ;
+  reg [8:0] \$98 ;
+  reg [7:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$87 ;
+  wire [3:0] \$signature__addr$96 ;
   wire [15:0] \$signature__data ;
   (* init = 23'h000000 *)
-  wire [22:0] \$signature__data$88 ;
+  wire [22:0] \$signature__data$97 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$86 ;
+  wire \$signature__en$95 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
+  reg [22:0] bias0 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -7245,11 +7366,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -7258,6 +7381,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [15:0] inbuf_read = 16'h0000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -7266,8 +7390,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -7277,8 +7402,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  reg [2:0] nf8 = 3'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf7_0 = 3'h0;
+  reg [2:0] nf8_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [22:0] o__payload;
@@ -7313,15 +7439,16 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$89 ;
+  wire [3:0] \rport__addr$98 ;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$78 ;
+  wire [22:0] \rport__data$87 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t1 = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -7329,8 +7456,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   (* keep = 32'd1 *)
@@ -7339,6 +7467,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] x0_1 = 8'h00;
   reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
+  reg [15:0] x_reg2 = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -7371,7 +7500,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [8:0];
+  reg [22:0] queue [9:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -7382,12 +7511,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 23'h000000;
     queue[7] = 23'h000000;
     queue[8] = 23'h000000;
+    queue[9] = 23'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$78  = queue[q_rptr];
+  assign \rport__data$87  = queue[q_rptr];
   reg [15:0] rom0 [127:0];
   initial begin
     rom0[0] = 16'hc9f7;
@@ -7527,66 +7657,66 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$6  = t == 7'h7f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(xoff0_0) * $signed(w0_0);
   assign \$13  = $signed(xoff0_1) * $signed(w0_1);
   assign \$14  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$15  = v7 & last7;
-  assign \$16  = issue & last_t;
-  assign \$17  = o__valid & o__ready;
-  assign \$18  = q_owed < 4'h9;
-  assign \$19  = \$17  ? q_room : \$18 ;
-  assign \$20  = o__valid & o__ready;
-  assign \$21  = \$20  | q_room;
-  assign \$22  = \$16  ? \$19  : \$21 ;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | q_stored;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = deliver & \$28 ;
-  assign \$30  = q_wptr == 4'h8;
-  assign \$31  = q_wptr + 1'h1;
-  assign \$32  = \$30  ? 5'h00 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = q_rptr == 4'h8;
-  assign \$38  = q_rptr + 1'h1;
-  assign \$39  = \$37  ? 5'h00 : \$38 ;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$41  & \$43 ;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = deliver & \$45 ;
-  assign \$47  = q_stored + \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = \$47  - \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = \$55  | deliver;
-  assign \$57  = | q_stored;
-  assign \$58  = \$57  ? \rport__data$78  : acc0;
-  assign \$59  = ~ last_t;
-  assign \$60  = q_room | \$59 ;
-  assign i__ready = \$60  & reads_input_t;
-  assign \$61  = ~ last_t;
-  assign \$62  = q_room | \$61 ;
-  assign \$63  = ~ reads_input_t;
-  assign \$64  = i__valid | \$63 ;
-  assign issue = \$62  & \$64 ;
+  assign \$16  = v8 & last8;
+  assign \$17  = issue & last_t;
+  assign \$18  = o__valid & o__ready;
+  assign \$19  = q_owed < 4'ha;
+  assign \$20  = \$18  ? q_room : \$19 ;
+  assign \$21  = o__valid & o__ready;
+  assign \$22  = \$21  | q_room;
+  assign \$23  = \$17  ? \$20  : \$22 ;
+  assign \$24  = ~ o__valid;
+  assign \$25  = \$24  | o__ready;
+  assign \$26  = | q_stored;
+  assign \$27  = ~ \$26 ;
+  assign \$28  = \$25  & \$27 ;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = deliver & \$29 ;
+  assign \$31  = q_wptr == 4'h9;
+  assign \$32  = q_wptr + 1'h1;
+  assign \$33  = \$31  ? 5'h00 : \$32 ;
+  assign \$34  = ~ o__valid;
+  assign \$35  = \$34  | o__ready;
+  assign \$36  = | q_stored;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = q_rptr == 4'h9;
+  assign \$39  = q_rptr + 1'h1;
+  assign \$40  = \$38  ? 5'h00 : \$39 ;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = deliver & \$46 ;
+  assign \$48  = q_stored + \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$48  - \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$56  | deliver;
+  assign \$58  = | q_stored;
+  assign \$59  = \$58  ? \rport__data$87  : acc0;
+  assign \$60  = ~ last_t;
+  assign \$61  = q_room | \$60 ;
+  assign i__ready = \$61  & reads_input_t;
+  assign \$62  = ~ last_t;
+  assign \$63  = q_room | \$62 ;
+  assign \$64  = ~ reads_input_t;
+  assign \$65  = i__valid | \$64 ;
+  assign issue = \$63  & \$65 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$66  = first7_0 ? \$65  : acc0;
+  assign \$66  = first8_0 ? bias0 : acc0;
   assign \$67  = $signed(\$66 ) + $signed(sum0_s0_0);
   assign \$68  = issue & last_t;
   assign \$69  = q_owed + \$68 ;
@@ -7627,107 +7757,125 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$88 ;
   always @(posedge clk)
-    x_mid <= \$89 ;
+    from_input2 <= \$89 ;
   always @(posedge clk)
-    rom0_addr <= \$90 ;
+    x_reg2 <= \$90 ;
   always @(posedge clk)
-    rom0_read <= \$91 ;
+    inbuf_read <= \$91 ;
   always @(posedge clk)
-    x0_0 <= \$92 ;
+    x_mid <= \$92 ;
   always @(posedge clk)
-    x0_1 <= \$93 ;
+    t1 <= \$93 ;
   always @(posedge clk)
-    xoff0_0 <= \$94 ;
+    rom0_addr <= \$94 ;
   always @(posedge clk)
-    w0_0 <= \$95 ;
+    rom0_read <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$96 ;
+    x0_0 <= \$96 ;
   always @(posedge clk)
-    w0_1 <= \$97 ;
+    x0_1 <= \$97 ;
   always @(posedge clk)
-    prod0_0 <= \$98 ;
+    xoff0_0 <= \$98 ;
   always @(posedge clk)
-    prod0_1 <= \$99 ;
+    w0_0 <= \$99 ;
   always @(posedge clk)
-    prod0_0_r <= \$100 ;
+    xoff0_1 <= \$100 ;
   always @(posedge clk)
-    prod0_1_r <= \$101 ;
+    w0_1 <= \$101 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$102 ;
+    prod0_0 <= \$102 ;
   always @(posedge clk)
-    v2 <= \$103 ;
+    prod0_1 <= \$103 ;
   always @(posedge clk)
-    first2 <= \$104 ;
+    prod0_0_r <= \$104 ;
   always @(posedge clk)
-    last2 <= \$105 ;
+    prod0_1_r <= \$105 ;
   always @(posedge clk)
-    nf2 <= \$106 ;
+    sum0_s0_0 <= \$106 ;
   always @(posedge clk)
-    v3 <= \$107 ;
+    v2 <= \$107 ;
   always @(posedge clk)
-    first3 <= \$108 ;
+    first2 <= \$108 ;
   always @(posedge clk)
-    last3 <= \$109 ;
+    last2 <= \$109 ;
   always @(posedge clk)
-    nf3 <= \$110 ;
+    nf2 <= \$110 ;
   always @(posedge clk)
-    v4 <= \$111 ;
+    v3 <= \$111 ;
   always @(posedge clk)
-    first4 <= \$112 ;
+    first3 <= \$112 ;
   always @(posedge clk)
-    last4 <= \$113 ;
+    last3 <= \$113 ;
   always @(posedge clk)
-    nf4 <= \$114 ;
+    nf3 <= \$114 ;
   always @(posedge clk)
-    v5 <= \$115 ;
+    v4 <= \$115 ;
   always @(posedge clk)
-    first5 <= \$116 ;
+    first4 <= \$116 ;
   always @(posedge clk)
-    last5 <= \$117 ;
+    last4 <= \$117 ;
   always @(posedge clk)
-    nf5 <= \$118 ;
+    nf4 <= \$118 ;
   always @(posedge clk)
-    v6 <= \$119 ;
+    v5 <= \$119 ;
   always @(posedge clk)
-    first6 <= \$120 ;
+    first5 <= \$120 ;
   always @(posedge clk)
-    last6 <= \$121 ;
+    last5 <= \$121 ;
   always @(posedge clk)
-    nf6 <= \$122 ;
+    nf5 <= \$122 ;
   always @(posedge clk)
-    v7 <= \$123 ;
+    v6 <= \$123 ;
   always @(posedge clk)
-    first7 <= \$124 ;
+    first6 <= \$124 ;
   always @(posedge clk)
-    last7 <= \$125 ;
+    last6 <= \$125 ;
   always @(posedge clk)
-    nf7 <= \$126 ;
+    nf6 <= \$126 ;
   always @(posedge clk)
-    v7_0 <= \$127 ;
+    v7 <= \$127 ;
   always @(posedge clk)
-    first7_0 <= \$128 ;
+    first7 <= \$128 ;
   always @(posedge clk)
-    last7_0 <= \$129 ;
+    last7 <= \$129 ;
   always @(posedge clk)
-    nf7_0 <= \$130 ;
+    nf7 <= \$130 ;
   always @(posedge clk)
-    acc0 <= \$131 ;
+    v8 <= \$131 ;
   always @(posedge clk)
-    deliver <= \$132 ;
+    first8 <= \$132 ;
   always @(posedge clk)
-    q_owed <= \$133 ;
+    last8 <= \$133 ;
   always @(posedge clk)
-    q_room <= \$134 ;
+    nf8 <= \$134 ;
   always @(posedge clk)
-    q_wptr <= \$135 ;
+    v8_0 <= \$135 ;
   always @(posedge clk)
-    q_rptr <= \$136 ;
+    first8_0 <= \$136 ;
   always @(posedge clk)
-    q_stored <= \$137 ;
+    last8_0 <= \$137 ;
   always @(posedge clk)
-    o__valid <= \$138 ;
+    nf8_0 <= \$138 ;
   always @(posedge clk)
-    o__payload <= \$139 ;
+    bias0 <= \$139 ;
+  always @(posedge clk)
+    acc0 <= \$140 ;
+  always @(posedge clk)
+    deliver <= \$141 ;
+  always @(posedge clk)
+    q_owed <= \$142 ;
+  always @(posedge clk)
+    q_room <= \$143 ;
+  always @(posedge clk)
+    q_wptr <= \$144 ;
+  always @(posedge clk)
+    q_rptr <= \$145 ;
+  always @(posedge clk)
+    q_stored <= \$146 ;
+  always @(posedge clk)
+    o__valid <= \$147 ;
+  always @(posedge clk)
+    o__payload <= \$148 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -9041,23 +9189,23 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$65  = 23'h7ffc76;
+          \$15  = 23'h7ffc76;
       3'h1:
-          \$65  = 23'h001657;
+          \$15  = 23'h001657;
       3'h2:
-          \$65  = 23'h000d2e;
+          \$15  = 23'h000d2e;
       3'h3:
-          \$65  = 23'h7fee76;
+          \$15  = 23'h7fee76;
       3'h4:
-          \$65  = 23'h00009b;
+          \$15  = 23'h00009b;
       3'h5:
-          \$65  = 23'h000266;
+          \$15  = 23'h000266;
       3'h6:
-          \$65  = 23'h7ff8ae;
+          \$15  = 23'h7ff8ae;
       3'h7:
-          \$65  = 23'h000722;
+          \$15  = 23'h000722;
     endcase
   end
   always @* begin
@@ -9214,266 +9362,266 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = \$9 ;
+    \$89  = from_input;
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = t;
+    \$90  = x_reg;
     if (rst) begin
-      \$90  = 7'h00;
+      \$90  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = port__data;
+    \$91  = rport__data;
     if (rst) begin
       \$91  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = x_mid[7:0];
+    \$92  = \$9 ;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = x_mid[15:8];
+    \$93  = t;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = \$10 ;
+    \$94  = t1;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = rom0_read[7:0];
+    \$95  = port__data;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = \$11 ;
+    \$96  = x_mid[7:0];
     if (rst) begin
-      \$96  = 9'h000;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = rom0_read[15:8];
+    \$97  = x_mid[15:8];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = \$12 ;
+    \$98  = \$10 ;
     if (rst) begin
-      \$98  = 17'h00000;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = \$13 ;
+    \$99  = rom0_read[7:0];
     if (rst) begin
-      \$99  = 17'h00000;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = prod0_0;
+    \$100  = \$11 ;
     if (rst) begin
-      \$100  = 17'h00000;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = prod0_1;
+    \$101  = rom0_read[15:8];
     if (rst) begin
-      \$101  = 17'h00000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
+    \$102  = \$12 ;
     if (rst) begin
-      \$102  = 23'h000000;
+      \$102  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = v1;
+    \$103  = \$13 ;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = first1;
+    \$104  = prod0_0;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = last1;
+    \$105  = prod0_1;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = nf1;
+    \$106  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
     if (rst) begin
-      \$106  = 3'h0;
+      \$106  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = v2;
+    \$107  = v1;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = first2;
+    \$108  = first1;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = last2;
+    \$109  = last1;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = nf2;
+    \$110  = nf1;
     if (rst) begin
       \$110  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = v3;
+    \$111  = v2;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = first3;
+    \$112  = first2;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = last3;
+    \$113  = last2;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = nf3;
+    \$114  = nf2;
     if (rst) begin
       \$114  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = v4;
+    \$115  = v3;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = first4;
+    \$116  = first3;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = last4;
+    \$117  = last3;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = nf4;
+    \$118  = nf3;
     if (rst) begin
       \$118  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = v5;
+    \$119  = v4;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = first5;
+    \$120  = first4;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = last5;
+    \$121  = last4;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = nf5;
+    \$122  = nf4;
     if (rst) begin
       \$122  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = v6;
+    \$123  = v5;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = first6;
+    \$124  = first5;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = last6;
+    \$125  = last5;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = nf6;
+    \$126  = nf5;
     if (rst) begin
       \$126  = 3'h0;
     end
@@ -9508,80 +9656,143 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = acc0;
-    if (v7_0) begin
-      \$131  = \$67 [22:0];
-    end
+    \$131  = v7;
     if (rst) begin
-      \$131  = 23'h000000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$15 ;
+    \$132  = first7;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = \$71 [3:0];
+    \$133  = last7;
     if (rst) begin
-      \$133  = 4'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = \$22 ;
+    \$134  = nf7;
     if (rst) begin
-      \$134  = 1'h1;
+      \$134  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = q_wptr;
-    if (\$29 ) begin
-      \$135  = \$32 [3:0];
-    end
+    \$135  = v7;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = q_rptr;
-    if (\$36 ) begin
-      \$136  = \$39 [3:0];
-    end
+    \$136  = first7;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = \$52 [3:0];
+    \$137  = last7;
     if (rst) begin
-      \$137  = 4'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = o__valid;
-    if (\$54 ) begin
-      \$138  = \$56 ;
-    end
+    \$138  = nf7;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = o__payload;
-    if (\$54 ) begin
-      \$139  = \$58 ;
-    end
+    \$139  = \$15 ;
     if (rst) begin
       \$139  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$140  = acc0;
+    if (v8_0) begin
+      \$140  = \$67 [22:0];
+    end
+    if (rst) begin
+      \$140  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$141  = \$16 ;
+    if (rst) begin
+      \$141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$142  = \$71 [3:0];
+    if (rst) begin
+      \$142  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$143  = \$23 ;
+    if (rst) begin
+      \$143  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$144  = q_wptr;
+    if (\$30 ) begin
+      \$144  = \$33 [3:0];
+    end
+    if (rst) begin
+      \$144  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$145  = q_rptr;
+    if (\$37 ) begin
+      \$145  = \$40 [3:0];
+    end
+    if (rst) begin
+      \$145  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$146  = \$53 [3:0];
+    if (rst) begin
+      \$146  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$147  = o__valid;
+    if (\$55 ) begin
+      \$147  = \$57 ;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$148  = o__payload;
+    if (\$55 ) begin
+      \$148  = \$59 ;
+    end
+    if (rst) begin
+      \$148  = 23'h000000;
     end
   end
   assign acc0_next = \$67 [22:0];
@@ -9591,10 +9802,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$86  = deliver;
-  assign \$signature__addr$87  = q_wptr;
-  assign \$signature__data$88  = acc0;
-  assign \rport__addr$89  = q_rptr;
+  assign \$signature__en$95  = deliver;
+  assign \$signature__addr$96  = q_wptr;
+  assign \$signature__data$97  = acc0;
+  assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload;
@@ -10873,36 +11084,36 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   reg [2:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [31:0] \$103 ;
+  reg \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
+  reg [31:0] \$107 ;
   reg [7:0] \$108 ;
   reg [8:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [20:0] \$121 ;
-  reg [20:0] \$122 ;
-  reg [20:0] \$123 ;
-  reg [20:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg [2:0] \$128 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg [20:0] \$126 ;
+  reg [20:0] \$127 ;
+  reg [20:0] \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
@@ -10930,25 +11141,37 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$150 ;
   reg \$151 ;
   reg [2:0] \$152 ;
-  reg [20:0] \$153 ;
-  reg [20:0] \$154 ;
-  reg [20:0] \$155 ;
-  reg [20:0] \$156 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [2:0] \$156 ;
   reg \$157 ;
-  reg [3:0] \$158 ;
+  reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg \$163 ;
-  reg [83:0] \$164 ;
+  reg [2:0] \$160 ;
+  reg [20:0] \$161 ;
+  reg [20:0] \$162 ;
+  reg [20:0] \$163 ;
+  reg [20:0] \$164 ;
+  reg [20:0] \$165 ;
+  reg [20:0] \$166 ;
+  reg [20:0] \$167 ;
+  reg [20:0] \$168 ;
+  reg \$169 ;
   wire [16:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  reg [3:0] \$170 ;
+  reg \$171 ;
+  reg [3:0] \$172 ;
+  reg [3:0] \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [83:0] \$176 ;
+  reg [20:0] \$18 ;
+  reg [20:0] \$19 ;
   reg [2:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  reg [20:0] \$20 ;
+  reg [20:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -10962,54 +11185,54 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
+  wire \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [4:0] \$38 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire [4:0] \$41 ;
-  wire [4:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [4:0] \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire [5:0] \$55 ;
+  wire [4:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [83:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [83:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
-  reg [20:0] \$68 ;
-  wire [20:0] \$69 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [6:0] \$7 ;
-  wire [21:0] \$70 ;
-  reg [20:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire [20:0] \$72 ;
   wire [21:0] \$73 ;
-  reg [20:0] \$74 ;
-  wire [20:0] \$75 ;
-  wire [21:0] \$76 ;
-  reg [20:0] \$77 ;
+  wire [20:0] \$74 ;
+  wire [21:0] \$75 ;
+  wire [20:0] \$76 ;
+  wire [21:0] \$77 ;
   wire [20:0] \$78 ;
   wire [21:0] \$79 ;
   wire [6:0] \$8 ;
@@ -11037,12 +11260,12 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$103 ;
+  wire [3:0] \$signature__addr$115 ;
   wire [7:0] \$signature__data ;
-  wire [83:0] \$signature__data$104 ;
+  wire [83:0] \$signature__data$116 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$102 ;
+  wire \$signature__en$114 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -11051,6 +11274,10 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [20:0] acc2_next;
   reg [20:0] acc3 = 21'h000000;
   wire [20:0] acc3_next;
+  reg [20:0] bias0 = 21'h000000;
+  reg [20:0] bias1 = 21'h000000;
+  reg [20:0] bias2 = 21'h000000;
+  reg [20:0] bias3 = 21'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -11061,11 +11288,13 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -11073,6 +11302,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] inbuf_read = 8'h00;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -11081,8 +11311,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -11092,8 +11323,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  reg [2:0] nf8 = 3'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf7_0 = 3'h0;
+  reg [2:0] nf8_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [83:0] o__payload;
@@ -11137,9 +11369,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$105 ;
+  wire [3:0] \rport__addr$117 ;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$94 ;
+  wire [83:0] \rport__data$106 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -11149,6 +11381,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -11156,8 +11389,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -11166,6 +11400,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -11194,7 +11429,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [83:0] queue [8:0];
+  reg [83:0] queue [9:0];
   initial begin
     queue[0] = 84'h000000000000000000000;
     queue[1] = 84'h000000000000000000000;
@@ -11205,12 +11440,13 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 84'h000000000000000000000;
     queue[7] = 84'h000000000000000000000;
     queue[8] = 84'h000000000000000000000;
+    queue[9] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$94  = queue[q_rptr];
+  assign \rport__data$106  = queue[q_rptr];
   reg [31:0] rom0 [63:0];
   initial begin
     rom0[0] = 32'd939406835;
@@ -11286,7 +11522,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$6  = t == 6'h3f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_0) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
@@ -11295,66 +11531,66 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = v7 & last7;
-  assign \$19  = issue & last_t;
-  assign \$20  = o__valid & o__ready;
-  assign \$21  = q_owed < 4'h9;
-  assign \$22  = \$20  ? q_room : \$21 ;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = \$23  | q_room;
-  assign \$25  = \$19  ? \$22  : \$24 ;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = | q_stored;
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$27  & \$29 ;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = deliver & \$31 ;
-  assign \$33  = q_wptr == 4'h8;
-  assign \$34  = q_wptr + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = q_rptr == 4'h8;
-  assign \$41  = q_rptr + 1'h1;
-  assign \$42  = \$40  ? 5'h00 : \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$44  & \$46 ;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = deliver & \$48 ;
-  assign \$50  = q_stored + \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$50  - \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$58  | deliver;
-  assign \$60  = | q_stored;
-  assign \$61  = \$60  ? \rport__data$94  : q_in;
-  assign \$62  = ~ last_t;
-  assign \$63  = q_room | \$62 ;
-  assign i__ready = \$63  & reads_input_t;
-  assign \$64  = ~ last_t;
-  assign \$65  = q_room | \$64 ;
-  assign \$66  = ~ reads_input_t;
-  assign \$67  = i__valid | \$66 ;
-  assign issue = \$65  & \$67 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$106  : q_in;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$69  = first7_0 ? \$68  : acc0;
-  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
-  assign \$72  = first7_0 ? \$71  : acc1;
-  assign \$73  = $signed(\$72 ) + $signed(sum1_s0_0);
-  assign \$75  = first7_0 ? \$74  : acc2;
-  assign \$76  = $signed(\$75 ) + $signed(sum2_s0_0);
-  assign \$78  = first7_0 ? \$77  : acc3;
+  assign \$72  = first8_0 ? bias0 : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = first8_0 ? bias1 : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$76  = first8_0 ? bias2 : acc2;
+  assign \$77  = $signed(\$76 ) + $signed(sum2_s0_0);
+  assign \$78  = first8_0 ? bias3 : acc3;
   assign \$79  = $signed(\$78 ) + $signed(sum3_s0_0);
   assign \$80  = issue & last_t;
   assign \$81  = q_owed + \$80 ;
@@ -11395,133 +11631,157 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$100 ;
   always @(posedge clk)
-    x_mid <= \$101 ;
+    from_input2 <= \$101 ;
   always @(posedge clk)
-    rom0_addr <= \$102 ;
+    x_reg2 <= \$102 ;
   always @(posedge clk)
-    rom0_read <= \$103 ;
+    inbuf_read <= \$103 ;
   always @(posedge clk)
-    x0_0 <= \$104 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    t1 <= \$105 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    rom0_addr <= \$106 ;
   always @(posedge clk)
-    xoff1_0 <= \$107 ;
+    rom0_read <= \$107 ;
   always @(posedge clk)
-    w1_0 <= \$108 ;
+    x0_0 <= \$108 ;
   always @(posedge clk)
-    xoff2_0 <= \$109 ;
+    xoff0_0 <= \$109 ;
   always @(posedge clk)
-    w2_0 <= \$110 ;
+    w0_0 <= \$110 ;
   always @(posedge clk)
-    xoff3_0 <= \$111 ;
+    xoff1_0 <= \$111 ;
   always @(posedge clk)
-    w3_0 <= \$112 ;
+    w1_0 <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    xoff2_0 <= \$113 ;
   always @(posedge clk)
-    prod1_0 <= \$114 ;
+    w2_0 <= \$114 ;
   always @(posedge clk)
-    prod2_0 <= \$115 ;
+    xoff3_0 <= \$115 ;
   always @(posedge clk)
-    prod3_0 <= \$116 ;
+    w3_0 <= \$116 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0 <= \$117 ;
   always @(posedge clk)
-    prod1_0_r <= \$118 ;
+    prod1_0 <= \$118 ;
   always @(posedge clk)
-    prod2_0_r <= \$119 ;
+    prod2_0 <= \$119 ;
   always @(posedge clk)
-    prod3_0_r <= \$120 ;
+    prod3_0 <= \$120 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    prod0_0_r <= \$121 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$122 ;
+    prod1_0_r <= \$122 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$123 ;
+    prod2_0_r <= \$123 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$124 ;
+    prod3_0_r <= \$124 ;
   always @(posedge clk)
-    v2 <= \$125 ;
+    sum0_s0_0 <= \$125 ;
   always @(posedge clk)
-    first2 <= \$126 ;
+    sum1_s0_0 <= \$126 ;
   always @(posedge clk)
-    last2 <= \$127 ;
+    sum2_s0_0 <= \$127 ;
   always @(posedge clk)
-    nf2 <= \$128 ;
+    sum3_s0_0 <= \$128 ;
   always @(posedge clk)
-    v3 <= \$129 ;
+    v2 <= \$129 ;
   always @(posedge clk)
-    first3 <= \$130 ;
+    first2 <= \$130 ;
   always @(posedge clk)
-    last3 <= \$131 ;
+    last2 <= \$131 ;
   always @(posedge clk)
-    nf3 <= \$132 ;
+    nf2 <= \$132 ;
   always @(posedge clk)
-    v4 <= \$133 ;
+    v3 <= \$133 ;
   always @(posedge clk)
-    first4 <= \$134 ;
+    first3 <= \$134 ;
   always @(posedge clk)
-    last4 <= \$135 ;
+    last3 <= \$135 ;
   always @(posedge clk)
-    nf4 <= \$136 ;
+    nf3 <= \$136 ;
   always @(posedge clk)
-    v5 <= \$137 ;
+    v4 <= \$137 ;
   always @(posedge clk)
-    first5 <= \$138 ;
+    first4 <= \$138 ;
   always @(posedge clk)
-    last5 <= \$139 ;
+    last4 <= \$139 ;
   always @(posedge clk)
-    nf5 <= \$140 ;
+    nf4 <= \$140 ;
   always @(posedge clk)
-    v6 <= \$141 ;
+    v5 <= \$141 ;
   always @(posedge clk)
-    first6 <= \$142 ;
+    first5 <= \$142 ;
   always @(posedge clk)
-    last6 <= \$143 ;
+    last5 <= \$143 ;
   always @(posedge clk)
-    nf6 <= \$144 ;
+    nf5 <= \$144 ;
   always @(posedge clk)
-    v7 <= \$145 ;
+    v6 <= \$145 ;
   always @(posedge clk)
-    first7 <= \$146 ;
+    first6 <= \$146 ;
   always @(posedge clk)
-    last7 <= \$147 ;
+    last6 <= \$147 ;
   always @(posedge clk)
-    nf7 <= \$148 ;
+    nf6 <= \$148 ;
   always @(posedge clk)
-    v7_0 <= \$149 ;
+    v7 <= \$149 ;
   always @(posedge clk)
-    first7_0 <= \$150 ;
+    first7 <= \$150 ;
   always @(posedge clk)
-    last7_0 <= \$151 ;
+    last7 <= \$151 ;
   always @(posedge clk)
-    nf7_0 <= \$152 ;
+    nf7 <= \$152 ;
   always @(posedge clk)
-    acc0 <= \$153 ;
+    v8 <= \$153 ;
   always @(posedge clk)
-    acc1 <= \$154 ;
+    first8 <= \$154 ;
   always @(posedge clk)
-    acc2 <= \$155 ;
+    last8 <= \$155 ;
   always @(posedge clk)
-    acc3 <= \$156 ;
+    nf8 <= \$156 ;
   always @(posedge clk)
-    deliver <= \$157 ;
+    v8_0 <= \$157 ;
   always @(posedge clk)
-    q_owed <= \$158 ;
+    first8_0 <= \$158 ;
   always @(posedge clk)
-    q_room <= \$159 ;
+    last8_0 <= \$159 ;
   always @(posedge clk)
-    q_wptr <= \$160 ;
+    nf8_0 <= \$160 ;
   always @(posedge clk)
-    q_rptr <= \$161 ;
+    bias0 <= \$161 ;
   always @(posedge clk)
-    q_stored <= \$162 ;
+    acc0 <= \$162 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    bias1 <= \$163 ;
   always @(posedge clk)
-    o__payload <= \$164 ;
+    acc1 <= \$164 ;
+  always @(posedge clk)
+    bias2 <= \$165 ;
+  always @(posedge clk)
+    acc2 <= \$166 ;
+  always @(posedge clk)
+    bias3 <= \$167 ;
+  always @(posedge clk)
+    acc3 <= \$168 ;
+  always @(posedge clk)
+    deliver <= \$169 ;
+  always @(posedge clk)
+    q_owed <= \$170 ;
+  always @(posedge clk)
+    q_room <= \$171 ;
+  always @(posedge clk)
+    q_wptr <= \$172 ;
+  always @(posedge clk)
+    q_rptr <= \$173 ;
+  always @(posedge clk)
+    q_stored <= \$174 ;
+  always @(posedge clk)
+    o__valid <= \$175 ;
+  always @(posedge clk)
+    o__payload <= \$176 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
@@ -12195,89 +12455,89 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$68  = 21'h000fff;
+          \$18  = 21'h000fff;
       3'h1:
-          \$68  = 21'h1ff6c9;
+          \$18  = 21'h1ff6c9;
       3'h2:
-          \$68  = 21'h1ffefc;
+          \$18  = 21'h1ffefc;
       3'h3:
-          \$68  = 21'h000317;
+          \$18  = 21'h000317;
       3'h4:
-          \$68  = 21'h1fffeb;
+          \$18  = 21'h1fffeb;
       3'h5:
-          \$68  = 21'h00021e;
+          \$18  = 21'h00021e;
       3'h6:
-          \$68  = 21'h1ffeb1;
+          \$18  = 21'h1ffeb1;
       3'h7:
-          \$68  = 21'h000018;
+          \$18  = 21'h000018;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$71  = 21'h1fe8cd;
+          \$19  = 21'h1fe8cd;
       3'h1:
-          \$71  = 21'h001d50;
+          \$19  = 21'h001d50;
       3'h2:
-          \$71  = 21'h1ff8ce;
+          \$19  = 21'h1ff8ce;
       3'h3:
-          \$71  = 21'h000049;
+          \$19  = 21'h000049;
       3'h4:
-          \$71  = 21'h1ff6fc;
+          \$19  = 21'h1ff6fc;
       3'h5:
-          \$71  = 21'h00006e;
+          \$19  = 21'h00006e;
       3'h6:
-          \$71  = 21'h1ff042;
+          \$19  = 21'h1ff042;
       3'h7:
-          \$71  = 21'h0028ab;
+          \$19  = 21'h0028ab;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$74  = 21'h000094;
+          \$20  = 21'h000094;
       3'h1:
-          \$74  = 21'h000a0f;
+          \$20  = 21'h000a0f;
       3'h2:
-          \$74  = 21'h1ff825;
+          \$20  = 21'h1ff825;
       3'h3:
-          \$74  = 21'h1fca7a;
+          \$20  = 21'h1fca7a;
       3'h4:
-          \$74  = 21'h004074;
+          \$20  = 21'h004074;
       3'h5:
-          \$74  = 21'h00332d;
+          \$20  = 21'h00332d;
       3'h6:
-          \$74  = 21'h000df0;
+          \$20  = 21'h000df0;
       3'h7:
-          \$74  = 21'h000040;
+          \$20  = 21'h000040;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$77  = 21'h1ff7c9;
+          \$21  = 21'h1ff7c9;
       3'h1:
-          \$77  = 21'h1ff9c3;
+          \$21  = 21'h1ff9c3;
       3'h2:
-          \$77  = 21'h0006d6;
+          \$21  = 21'h0006d6;
       3'h3:
-          \$77  = 21'h1feca9;
+          \$21  = 21'h1feca9;
       3'h4:
-          \$77  = 21'h001558;
+          \$21  = 21'h001558;
       3'h5:
-          \$77  = 21'h000119;
+          \$21  = 21'h000119;
       3'h6:
-          \$77  = 21'h1fe69e;
+          \$21  = 21'h1fe69e;
       3'h7:
-          \$77  = 21'h1ffd84;
+          \$21  = 21'h1ffd84;
     endcase
   end
   always @* begin
@@ -12434,336 +12694,336 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = \$9 ;
+    \$101  = from_input;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = t;
+    \$102  = x_reg;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = port__data;
+    \$103  = rport__data;
     if (rst) begin
-      \$103  = 32'd0;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = x_mid;
+    \$104  = \$9 ;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = \$10 ;
+    \$105  = t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = t1;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = \$11 ;
+    \$107  = port__data;
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = \$12 ;
+    \$109  = \$10 ;
     if (rst) begin
       \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = rom0_read[7:0];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$11 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[15:8];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$12 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[23:16];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$13 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[31:24];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$14 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = prod1_0;
+    \$118  = \$15 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = prod2_0;
+    \$119  = \$16 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = prod3_0;
+    \$120  = \$17 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$121  = prod0_0;
     if (rst) begin
-      \$121  = 21'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$122  = prod1_0;
     if (rst) begin
-      \$122  = 21'h000000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$123  = prod2_0;
     if (rst) begin
-      \$123  = 21'h000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$124  = prod3_0;
     if (rst) begin
-      \$124  = 21'h000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = v1;
+    \$125  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = first1;
+    \$126  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = last1;
+    \$127  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = nf1;
+    \$128  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = v2;
+    \$129  = v1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = first2;
+    \$130  = first1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = last2;
+    \$131  = last1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = nf2;
+    \$132  = nf1;
     if (rst) begin
       \$132  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = v3;
+    \$133  = v2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = first3;
+    \$134  = first2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = last3;
+    \$135  = last2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = nf3;
+    \$136  = nf2;
     if (rst) begin
       \$136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = v4;
+    \$137  = v3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = first4;
+    \$138  = first3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = last4;
+    \$139  = last3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = nf4;
+    \$140  = nf3;
     if (rst) begin
       \$140  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = v5;
+    \$141  = v4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = first5;
+    \$142  = first4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = last5;
+    \$143  = last4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = nf5;
+    \$144  = nf4;
     if (rst) begin
       \$144  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = v6;
+    \$145  = v5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = first6;
+    \$146  = first5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = last6;
+    \$147  = last5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = nf6;
+    \$148  = nf5;
     if (rst) begin
       \$148  = 3'h0;
     end
@@ -12798,125 +13058,209 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = acc0;
-    if (v7_0) begin
-      \$153  = \$70 [20:0];
-    end
+    \$153  = v7;
     if (rst) begin
-      \$153  = 21'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = acc1;
-    if (v7_0) begin
-      \$154  = \$73 [20:0];
-    end
+    \$154  = first7;
     if (rst) begin
-      \$154  = 21'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = acc2;
-    if (v7_0) begin
-      \$155  = \$76 [20:0];
-    end
+    \$155  = last7;
     if (rst) begin
-      \$155  = 21'h000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = acc3;
-    if (v7_0) begin
-      \$156  = \$79 [20:0];
-    end
+    \$156  = nf7;
     if (rst) begin
-      \$156  = 21'h000000;
+      \$156  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = \$18 ;
+    \$157  = v7;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = \$83 [3:0];
+    \$158  = first7;
     if (rst) begin
-      \$158  = 4'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = \$25 ;
+    \$159  = last7;
     if (rst) begin
-      \$159  = 1'h1;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = q_wptr;
-    if (\$32 ) begin
-      \$160  = \$35 [3:0];
-    end
+    \$160  = nf7;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = q_rptr;
-    if (\$39 ) begin
-      \$161  = \$42 [3:0];
-    end
+    \$161  = \$18 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = \$55 [3:0];
+    \$162  = acc0;
+    if (v8_0) begin
+      \$162  = \$73 [20:0];
+    end
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = o__valid;
-    if (\$57 ) begin
-      \$163  = \$59 ;
-    end
+    \$163  = \$19 ;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = o__payload;
-    if (\$57 ) begin
-      \$164  = \$61 ;
+    \$164  = acc1;
+    if (v8_0) begin
+      \$164  = \$75 [20:0];
     end
     if (rst) begin
-      \$164  = 84'h000000000000000000000;
+      \$164  = 21'h000000;
     end
   end
-  assign acc0_next = \$70 [20:0];
-  assign acc1_next = \$73 [20:0];
-  assign acc2_next = \$76 [20:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$165  = \$20 ;
+    if (rst) begin
+      \$165  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$166  = acc2;
+    if (v8_0) begin
+      \$166  = \$77 [20:0];
+    end
+    if (rst) begin
+      \$166  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$167  = \$21 ;
+    if (rst) begin
+      \$167  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$168  = acc3;
+    if (v8_0) begin
+      \$168  = \$79 [20:0];
+    end
+    if (rst) begin
+      \$168  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$169  = \$22 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$170  = \$83 [3:0];
+    if (rst) begin
+      \$170  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$171  = \$29 ;
+    if (rst) begin
+      \$171  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$172  = q_wptr;
+    if (\$36 ) begin
+      \$172  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$172  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$173  = q_rptr;
+    if (\$43 ) begin
+      \$173  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$173  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$174  = \$59 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$175  = o__valid;
+    if (\$61 ) begin
+      \$175  = \$63 ;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$176  = o__payload;
+    if (\$61 ) begin
+      \$176  = \$65 ;
+    end
+    if (rst) begin
+      \$176  = 84'h000000000000000000000;
+    end
+  end
+  assign acc0_next = \$73 [20:0];
+  assign acc1_next = \$75 [20:0];
+  assign acc2_next = \$77 [20:0];
   assign acc3_next = \$79 [20:0];
   assign q_owed_next = \$83 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$102  = deliver;
-  assign \$signature__addr$103  = q_wptr;
-  assign \$signature__data$104  = q_in;
-  assign \rport__addr$105  = q_rptr;
+  assign \$signature__en$114  = deliver;
+  assign \$signature__addr$115  = q_wptr;
+  assign \$signature__data$116  = q_in;
+  assign \rport__addr$117  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -16897,20 +17241,20 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [91:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
-  reg [22:0] \$104 ;
-  wire [22:0] \$105 ;
-  wire [23:0] \$106 ;
-  reg [22:0] \$107 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire [22:0] \$108 ;
   wire [23:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [22:0] \$110 ;
-  wire [22:0] \$111 ;
-  wire [23:0] \$112 ;
-  reg [22:0] \$113 ;
+  wire [22:0] \$110 ;
+  wire [23:0] \$111 ;
+  wire [22:0] \$112 ;
+  wire [23:0] \$113 ;
   wire [22:0] \$114 ;
   wire [23:0] \$115 ;
   wire \$116 ;
@@ -16936,24 +17280,24 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$134 ;
   reg \$135 ;
   reg [3:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg [6:0] \$138 ;
-  reg [63:0] \$139 ;
+  reg \$137 ;
+  reg [31:0] \$138 ;
+  reg [31:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [6:0] \$144 ;
-  reg [63:0] \$145 ;
+  reg [31:0] \$140 ;
+  reg [6:0] \$141 ;
+  reg [6:0] \$142 ;
+  reg [63:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
   reg [7:0] \$146 ;
   reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [7:0] \$149 ;
+  reg [6:0] \$148 ;
+  reg [63:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [8:0] \$150 ;
+  reg [7:0] \$150 ;
   reg [7:0] \$151 ;
-  reg [8:0] \$152 ;
+  reg [7:0] \$152 ;
   reg [7:0] \$153 ;
   reg [8:0] \$154 ;
   reg [7:0] \$155 ;
@@ -16986,10 +17330,10 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [8:0] \$18 ;
   reg [8:0] \$180 ;
   reg [7:0] \$181 ;
-  reg [16:0] \$182 ;
-  reg [16:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg [16:0] \$185 ;
+  reg [8:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [8:0] \$184 ;
+  reg [7:0] \$185 ;
   reg [16:0] \$186 ;
   reg [16:0] \$187 ;
   reg [16:0] \$188 ;
@@ -17022,15 +17366,15 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] \$211 ;
   reg [16:0] \$212 ;
   reg [16:0] \$213 ;
-  reg [22:0] \$214 ;
-  reg [22:0] \$215 ;
-  reg [22:0] \$216 ;
-  reg [22:0] \$217 ;
-  reg \$218 ;
-  reg \$219 ;
+  reg [16:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [22:0] \$218 ;
+  reg [22:0] \$219 ;
   wire [8:0] \$22 ;
-  reg \$220 ;
-  reg [3:0] \$221 ;
+  reg [22:0] \$220 ;
+  reg [22:0] \$221 ;
   reg \$222 ;
   reg \$223 ;
   reg \$224 ;
@@ -17057,20 +17401,32 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$243 ;
   reg \$244 ;
   reg [3:0] \$245 ;
-  reg [22:0] \$246 ;
-  reg [22:0] \$247 ;
-  reg [22:0] \$248 ;
-  reg [22:0] \$249 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg [3:0] \$249 ;
   wire [8:0] \$25 ;
   reg \$250 ;
-  reg [3:0] \$251 ;
+  reg \$251 ;
   reg \$252 ;
   reg [3:0] \$253 ;
-  reg [3:0] \$254 ;
-  reg [3:0] \$255 ;
-  reg \$256 ;
-  reg [91:0] \$257 ;
+  reg [22:0] \$254 ;
+  reg [22:0] \$255 ;
+  reg [22:0] \$256 ;
+  reg [22:0] \$257 ;
+  reg [22:0] \$258 ;
+  reg [22:0] \$259 ;
   wire [16:0] \$26 ;
+  reg [22:0] \$260 ;
+  reg [22:0] \$261 ;
+  reg \$262 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [3:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg [3:0] \$267 ;
+  reg \$268 ;
+  reg [91:0] \$269 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
@@ -17101,10 +17457,10 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [17:0] \$51 ;
   wire [17:0] \$52 ;
   wire [18:0] \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  reg [22:0] \$54 ;
+  reg [22:0] \$55 ;
+  reg [22:0] \$56 ;
+  reg [22:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -17119,47 +17475,47 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire [4:0] \$70 ;
-  wire [4:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
-  wire [4:0] \$78 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
+  wire [4:0] \$81 ;
+  wire [4:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [4:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [31:0] \$9 ;
-  wire \$90 ;
-  wire [5:0] \$91 ;
+  wire [4:0] \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [5:0] \$95 ;
   wire \$96 ;
-  wire [91:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$162 ;
+  wire [3:0] \$signature__addr$174 ;
   wire [31:0] \$signature__data ;
-  wire [91:0] \$signature__data$163 ;
+  wire [91:0] \$signature__data$175 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$161 ;
+  wire \$signature__en$173 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -17168,6 +17524,10 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [22:0] acc2_next;
   reg [22:0] acc3 = 23'h000000;
   wire [22:0] acc3_next;
+  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] bias1 = 23'h000000;
+  reg [22:0] bias2 = 23'h000000;
+  reg [22:0] bias3 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -17178,11 +17538,13 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -17193,6 +17555,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -17201,8 +17564,9 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -17212,8 +17576,9 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [91:0] o__payload;
@@ -17231,9 +17596,9 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$160 ;
+  wire [6:0] \port__addr$172 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$32 ;
+  wire [63:0] \port__data$36 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -17288,9 +17653,9 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$164 ;
+  wire [3:0] \rport__addr$176 ;
   wire [31:0] rport__data;
-  wire [91:0] \rport__data$152 ;
+  wire [91:0] \rport__data$164 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -17300,6 +17665,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t1 = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -17307,8 +17673,9 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -17343,6 +17710,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] x1_3 = 8'h00;
   reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -17395,7 +17763,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [91:0] queue [8:0];
+  reg [91:0] queue [9:0];
   initial begin
     queue[0] = 92'h00000000000000000000000;
     queue[1] = 92'h00000000000000000000000;
@@ -17406,12 +17774,13 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 92'h00000000000000000000000;
     queue[7] = 92'h00000000000000000000000;
     queue[8] = 92'h00000000000000000000000;
+    queue[9] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$152  = queue[q_rptr];
+  assign \rport__data$164  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h0dd40bf48b81f6e1;
@@ -17683,11 +18052,11 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$32  = _2_;
+  assign \port__data$36  = _2_;
   assign \$6  = t == 7'h7f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -17732,66 +18101,66 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$51  = $signed(prod3_0_r) + $signed(prod3_1_r);
   assign \$52  = $signed(prod3_2_r) + $signed(prod3_3_r);
   assign \$53  = $signed(\$51 ) + $signed(\$52 );
-  assign \$54  = v7 & last7;
-  assign \$55  = issue & last_t;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = q_owed < 4'h9;
-  assign \$58  = \$56  ? q_room : \$57 ;
-  assign \$59  = o__valid & o__ready;
-  assign \$60  = \$59  | q_room;
-  assign \$61  = \$55  ? \$58  : \$60 ;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = | q_stored;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = deliver & \$67 ;
-  assign \$69  = q_wptr == 4'h8;
-  assign \$70  = q_wptr + 1'h1;
-  assign \$71  = \$69  ? 5'h00 : \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = q_rptr == 4'h8;
-  assign \$77  = q_rptr + 1'h1;
-  assign \$78  = \$76  ? 5'h00 : \$77 ;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = | q_stored;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$80  & \$82 ;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = deliver & \$84 ;
-  assign \$86  = q_stored + \$85 ;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = | q_stored;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$86  - \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = | q_stored;
-  assign \$95  = \$94  | deliver;
-  assign \$96  = | q_stored;
-  assign \$97  = \$96  ? \rport__data$152  : q_in;
-  assign \$98  = ~ last_t;
-  assign \$99  = q_room | \$98 ;
-  assign i__ready = \$99  & reads_input_t;
-  assign \$100  = ~ last_t;
-  assign \$101  = q_room | \$100 ;
-  assign \$102  = ~ reads_input_t;
-  assign \$103  = i__valid | \$102 ;
-  assign issue = \$101  & \$103 ;
+  assign \$58  = v8 & last8;
+  assign \$59  = issue & last_t;
+  assign \$60  = o__valid & o__ready;
+  assign \$61  = q_owed < 4'ha;
+  assign \$62  = \$60  ? q_room : \$61 ;
+  assign \$63  = o__valid & o__ready;
+  assign \$64  = \$63  | q_room;
+  assign \$65  = \$59  ? \$62  : \$64 ;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = deliver & \$71 ;
+  assign \$73  = q_wptr == 4'h9;
+  assign \$74  = q_wptr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = q_rptr == 4'h9;
+  assign \$81  = q_rptr + 1'h1;
+  assign \$82  = \$80  ? 5'h00 : \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = deliver & \$88 ;
+  assign \$90  = q_stored + \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$90  - \$94 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | q_stored;
+  assign \$99  = \$98  | deliver;
+  assign \$100  = | q_stored;
+  assign \$101  = \$100  ? \rport__data$164  : q_in;
+  assign \$102  = ~ last_t;
+  assign \$103  = q_room | \$102 ;
+  assign i__ready = \$103  & reads_input_t;
+  assign \$104  = ~ last_t;
+  assign \$105  = q_room | \$104 ;
+  assign \$106  = ~ reads_input_t;
+  assign \$107  = i__valid | \$106 ;
+  assign issue = \$105  & \$107 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$105  = first7_0 ? \$104  : acc0;
-  assign \$106  = $signed(\$105 ) + $signed(sum0_s0_0);
-  assign \$108  = first7_0 ? \$107  : acc1;
-  assign \$109  = $signed(\$108 ) + $signed(sum1_s0_0);
-  assign \$111  = first7_0 ? \$110  : acc2;
-  assign \$112  = $signed(\$111 ) + $signed(sum2_s0_0);
-  assign \$114  = first7_0 ? \$113  : acc3;
+  assign \$108  = first8_0 ? bias0 : acc0;
+  assign \$109  = $signed(\$108 ) + $signed(sum0_s0_0);
+  assign \$110  = first8_0 ? bias1 : acc1;
+  assign \$111  = $signed(\$110 ) + $signed(sum1_s0_0);
+  assign \$112  = first8_0 ? bias2 : acc2;
+  assign \$113  = $signed(\$112 ) + $signed(sum2_s0_0);
+  assign \$114  = first8_0 ? bias3 : acc3;
   assign \$115  = $signed(\$114 ) + $signed(sum3_s0_0);
   assign \$116  = issue & last_t;
   assign \$117  = q_owed + \$116 ;
@@ -17832,247 +18201,271 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$136 ;
   always @(posedge clk)
-    x_mid <= \$137 ;
+    from_input2 <= \$137 ;
   always @(posedge clk)
-    rom0_addr <= \$138 ;
+    x_reg2 <= \$138 ;
   always @(posedge clk)
-    rom0_read <= \$139 ;
+    inbuf_read <= \$139 ;
   always @(posedge clk)
-    x0_0 <= \$140 ;
+    x_mid <= \$140 ;
   always @(posedge clk)
-    x0_1 <= \$141 ;
+    t1 <= \$141 ;
   always @(posedge clk)
-    x0_2 <= \$142 ;
+    rom0_addr <= \$142 ;
   always @(posedge clk)
-    x0_3 <= \$143 ;
+    rom0_read <= \$143 ;
   always @(posedge clk)
-    rom1_addr <= \$144 ;
+    x0_0 <= \$144 ;
   always @(posedge clk)
-    rom1_read <= \$145 ;
+    x0_1 <= \$145 ;
   always @(posedge clk)
-    x1_0 <= \$146 ;
+    x0_2 <= \$146 ;
   always @(posedge clk)
-    x1_1 <= \$147 ;
+    x0_3 <= \$147 ;
   always @(posedge clk)
-    x1_2 <= \$148 ;
+    rom1_addr <= \$148 ;
   always @(posedge clk)
-    x1_3 <= \$149 ;
+    rom1_read <= \$149 ;
   always @(posedge clk)
-    xoff0_0 <= \$150 ;
+    x1_0 <= \$150 ;
   always @(posedge clk)
-    w0_0 <= \$151 ;
+    x1_1 <= \$151 ;
   always @(posedge clk)
-    xoff0_1 <= \$152 ;
+    x1_2 <= \$152 ;
   always @(posedge clk)
-    w0_1 <= \$153 ;
+    x1_3 <= \$153 ;
   always @(posedge clk)
-    xoff0_2 <= \$154 ;
+    xoff0_0 <= \$154 ;
   always @(posedge clk)
-    w0_2 <= \$155 ;
+    w0_0 <= \$155 ;
   always @(posedge clk)
-    xoff0_3 <= \$156 ;
+    xoff0_1 <= \$156 ;
   always @(posedge clk)
-    w0_3 <= \$157 ;
+    w0_1 <= \$157 ;
   always @(posedge clk)
-    xoff1_0 <= \$158 ;
+    xoff0_2 <= \$158 ;
   always @(posedge clk)
-    w1_0 <= \$159 ;
+    w0_2 <= \$159 ;
   always @(posedge clk)
-    xoff1_1 <= \$160 ;
+    xoff0_3 <= \$160 ;
   always @(posedge clk)
-    w1_1 <= \$161 ;
+    w0_3 <= \$161 ;
   always @(posedge clk)
-    xoff1_2 <= \$162 ;
+    xoff1_0 <= \$162 ;
   always @(posedge clk)
-    w1_2 <= \$163 ;
+    w1_0 <= \$163 ;
   always @(posedge clk)
-    xoff1_3 <= \$164 ;
+    xoff1_1 <= \$164 ;
   always @(posedge clk)
-    w1_3 <= \$165 ;
+    w1_1 <= \$165 ;
   always @(posedge clk)
-    xoff2_0 <= \$166 ;
+    xoff1_2 <= \$166 ;
   always @(posedge clk)
-    w2_0 <= \$167 ;
+    w1_2 <= \$167 ;
   always @(posedge clk)
-    xoff2_1 <= \$168 ;
+    xoff1_3 <= \$168 ;
   always @(posedge clk)
-    w2_1 <= \$169 ;
+    w1_3 <= \$169 ;
   always @(posedge clk)
-    xoff2_2 <= \$170 ;
+    xoff2_0 <= \$170 ;
   always @(posedge clk)
-    w2_2 <= \$171 ;
+    w2_0 <= \$171 ;
   always @(posedge clk)
-    xoff2_3 <= \$172 ;
+    xoff2_1 <= \$172 ;
   always @(posedge clk)
-    w2_3 <= \$173 ;
+    w2_1 <= \$173 ;
   always @(posedge clk)
-    xoff3_0 <= \$174 ;
+    xoff2_2 <= \$174 ;
   always @(posedge clk)
-    w3_0 <= \$175 ;
+    w2_2 <= \$175 ;
   always @(posedge clk)
-    xoff3_1 <= \$176 ;
+    xoff2_3 <= \$176 ;
   always @(posedge clk)
-    w3_1 <= \$177 ;
+    w2_3 <= \$177 ;
   always @(posedge clk)
-    xoff3_2 <= \$178 ;
+    xoff3_0 <= \$178 ;
   always @(posedge clk)
-    w3_2 <= \$179 ;
+    w3_0 <= \$179 ;
   always @(posedge clk)
-    xoff3_3 <= \$180 ;
+    xoff3_1 <= \$180 ;
   always @(posedge clk)
-    w3_3 <= \$181 ;
+    w3_1 <= \$181 ;
   always @(posedge clk)
-    prod0_0 <= \$182 ;
+    xoff3_2 <= \$182 ;
   always @(posedge clk)
-    prod0_1 <= \$183 ;
+    w3_2 <= \$183 ;
   always @(posedge clk)
-    prod0_2 <= \$184 ;
+    xoff3_3 <= \$184 ;
   always @(posedge clk)
-    prod0_3 <= \$185 ;
+    w3_3 <= \$185 ;
   always @(posedge clk)
-    prod1_0 <= \$186 ;
+    prod0_0 <= \$186 ;
   always @(posedge clk)
-    prod1_1 <= \$187 ;
+    prod0_1 <= \$187 ;
   always @(posedge clk)
-    prod1_2 <= \$188 ;
+    prod0_2 <= \$188 ;
   always @(posedge clk)
-    prod1_3 <= \$189 ;
+    prod0_3 <= \$189 ;
   always @(posedge clk)
-    prod2_0 <= \$190 ;
+    prod1_0 <= \$190 ;
   always @(posedge clk)
-    prod2_1 <= \$191 ;
+    prod1_1 <= \$191 ;
   always @(posedge clk)
-    prod2_2 <= \$192 ;
+    prod1_2 <= \$192 ;
   always @(posedge clk)
-    prod2_3 <= \$193 ;
+    prod1_3 <= \$193 ;
   always @(posedge clk)
-    prod3_0 <= \$194 ;
+    prod2_0 <= \$194 ;
   always @(posedge clk)
-    prod3_1 <= \$195 ;
+    prod2_1 <= \$195 ;
   always @(posedge clk)
-    prod3_2 <= \$196 ;
+    prod2_2 <= \$196 ;
   always @(posedge clk)
-    prod3_3 <= \$197 ;
+    prod2_3 <= \$197 ;
   always @(posedge clk)
-    prod0_0_r <= \$198 ;
+    prod3_0 <= \$198 ;
   always @(posedge clk)
-    prod0_1_r <= \$199 ;
+    prod3_1 <= \$199 ;
   always @(posedge clk)
-    prod0_2_r <= \$200 ;
+    prod3_2 <= \$200 ;
   always @(posedge clk)
-    prod0_3_r <= \$201 ;
+    prod3_3 <= \$201 ;
   always @(posedge clk)
-    prod1_0_r <= \$202 ;
+    prod0_0_r <= \$202 ;
   always @(posedge clk)
-    prod1_1_r <= \$203 ;
+    prod0_1_r <= \$203 ;
   always @(posedge clk)
-    prod1_2_r <= \$204 ;
+    prod0_2_r <= \$204 ;
   always @(posedge clk)
-    prod1_3_r <= \$205 ;
+    prod0_3_r <= \$205 ;
   always @(posedge clk)
-    prod2_0_r <= \$206 ;
+    prod1_0_r <= \$206 ;
   always @(posedge clk)
-    prod2_1_r <= \$207 ;
+    prod1_1_r <= \$207 ;
   always @(posedge clk)
-    prod2_2_r <= \$208 ;
+    prod1_2_r <= \$208 ;
   always @(posedge clk)
-    prod2_3_r <= \$209 ;
+    prod1_3_r <= \$209 ;
   always @(posedge clk)
-    prod3_0_r <= \$210 ;
+    prod2_0_r <= \$210 ;
   always @(posedge clk)
-    prod3_1_r <= \$211 ;
+    prod2_1_r <= \$211 ;
   always @(posedge clk)
-    prod3_2_r <= \$212 ;
+    prod2_2_r <= \$212 ;
   always @(posedge clk)
-    prod3_3_r <= \$213 ;
+    prod2_3_r <= \$213 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$214 ;
+    prod3_0_r <= \$214 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$215 ;
+    prod3_1_r <= \$215 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$216 ;
+    prod3_2_r <= \$216 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$217 ;
+    prod3_3_r <= \$217 ;
   always @(posedge clk)
-    v2 <= \$218 ;
+    sum0_s0_0 <= \$218 ;
   always @(posedge clk)
-    first2 <= \$219 ;
+    sum1_s0_0 <= \$219 ;
   always @(posedge clk)
-    last2 <= \$220 ;
+    sum2_s0_0 <= \$220 ;
   always @(posedge clk)
-    nf2 <= \$221 ;
+    sum3_s0_0 <= \$221 ;
   always @(posedge clk)
-    v3 <= \$222 ;
+    v2 <= \$222 ;
   always @(posedge clk)
-    first3 <= \$223 ;
+    first2 <= \$223 ;
   always @(posedge clk)
-    last3 <= \$224 ;
+    last2 <= \$224 ;
   always @(posedge clk)
-    nf3 <= \$225 ;
+    nf2 <= \$225 ;
   always @(posedge clk)
-    v4 <= \$226 ;
+    v3 <= \$226 ;
   always @(posedge clk)
-    first4 <= \$227 ;
+    first3 <= \$227 ;
   always @(posedge clk)
-    last4 <= \$228 ;
+    last3 <= \$228 ;
   always @(posedge clk)
-    nf4 <= \$229 ;
+    nf3 <= \$229 ;
   always @(posedge clk)
-    v5 <= \$230 ;
+    v4 <= \$230 ;
   always @(posedge clk)
-    first5 <= \$231 ;
+    first4 <= \$231 ;
   always @(posedge clk)
-    last5 <= \$232 ;
+    last4 <= \$232 ;
   always @(posedge clk)
-    nf5 <= \$233 ;
+    nf4 <= \$233 ;
   always @(posedge clk)
-    v6 <= \$234 ;
+    v5 <= \$234 ;
   always @(posedge clk)
-    first6 <= \$235 ;
+    first5 <= \$235 ;
   always @(posedge clk)
-    last6 <= \$236 ;
+    last5 <= \$236 ;
   always @(posedge clk)
-    nf6 <= \$237 ;
+    nf5 <= \$237 ;
   always @(posedge clk)
-    v7 <= \$238 ;
+    v6 <= \$238 ;
   always @(posedge clk)
-    first7 <= \$239 ;
+    first6 <= \$239 ;
   always @(posedge clk)
-    last7 <= \$240 ;
+    last6 <= \$240 ;
   always @(posedge clk)
-    nf7 <= \$241 ;
+    nf6 <= \$241 ;
   always @(posedge clk)
-    v7_0 <= \$242 ;
+    v7 <= \$242 ;
   always @(posedge clk)
-    first7_0 <= \$243 ;
+    first7 <= \$243 ;
   always @(posedge clk)
-    last7_0 <= \$244 ;
+    last7 <= \$244 ;
   always @(posedge clk)
-    nf7_0 <= \$245 ;
+    nf7 <= \$245 ;
   always @(posedge clk)
-    acc0 <= \$246 ;
+    v8 <= \$246 ;
   always @(posedge clk)
-    acc1 <= \$247 ;
+    first8 <= \$247 ;
   always @(posedge clk)
-    acc2 <= \$248 ;
+    last8 <= \$248 ;
   always @(posedge clk)
-    acc3 <= \$249 ;
+    nf8 <= \$249 ;
   always @(posedge clk)
-    deliver <= \$250 ;
+    v8_0 <= \$250 ;
   always @(posedge clk)
-    q_owed <= \$251 ;
+    first8_0 <= \$251 ;
   always @(posedge clk)
-    q_room <= \$252 ;
+    last8_0 <= \$252 ;
   always @(posedge clk)
-    q_wptr <= \$253 ;
+    nf8_0 <= \$253 ;
   always @(posedge clk)
-    q_rptr <= \$254 ;
+    bias0 <= \$254 ;
   always @(posedge clk)
-    q_stored <= \$255 ;
+    acc0 <= \$255 ;
   always @(posedge clk)
-    o__valid <= \$256 ;
+    bias1 <= \$256 ;
   always @(posedge clk)
-    o__payload <= \$257 ;
+    acc1 <= \$257 ;
+  always @(posedge clk)
+    bias2 <= \$258 ;
+  always @(posedge clk)
+    acc2 <= \$259 ;
+  always @(posedge clk)
+    bias3 <= \$260 ;
+  always @(posedge clk)
+    acc3 <= \$261 ;
+  always @(posedge clk)
+    deliver <= \$262 ;
+  always @(posedge clk)
+    q_owed <= \$263 ;
+  always @(posedge clk)
+    q_room <= \$264 ;
+  always @(posedge clk)
+    q_wptr <= \$265 ;
+  always @(posedge clk)
+    q_rptr <= \$266 ;
+  always @(posedge clk)
+    q_stored <= \$267 ;
+  always @(posedge clk)
+    o__valid <= \$268 ;
+  always @(posedge clk)
+    o__payload <= \$269 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
@@ -19386,153 +19779,153 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$104  = 23'h7ffe71;
+          \$54  = 23'h7ffe71;
       4'h1:
-          \$104  = 23'h7ffeb7;
+          \$54  = 23'h7ffeb7;
       4'h2:
-          \$104  = 23'h7fff07;
+          \$54  = 23'h7fff07;
       4'h3:
-          \$104  = 23'h7ffb24;
+          \$54  = 23'h7ffb24;
       4'h4:
-          \$104  = 23'h7ffef1;
+          \$54  = 23'h7ffef1;
       4'h5:
-          \$104  = 23'h7ffafa;
+          \$54  = 23'h7ffafa;
       4'h6:
-          \$104  = 23'h7ffde0;
+          \$54  = 23'h7ffde0;
       4'h7:
-          \$104  = 23'h0000a0;
+          \$54  = 23'h0000a0;
       4'h8:
-          \$104  = 23'h7ffedb;
+          \$54  = 23'h7ffedb;
       4'h9:
-          \$104  = 23'h7ffd05;
+          \$54  = 23'h7ffd05;
       4'ha:
-          \$104  = 23'h7fff6e;
+          \$54  = 23'h7fff6e;
       4'hb:
-          \$104  = 23'h7ffc0a;
+          \$54  = 23'h7ffc0a;
       4'hc:
-          \$104  = 23'h7ffe84;
+          \$54  = 23'h7ffe84;
       4'hd:
-          \$104  = 23'h7ffbda;
+          \$54  = 23'h7ffbda;
       4'he:
-          \$104  = 23'h7ffe28;
+          \$54  = 23'h7ffe28;
       4'hf:
-          \$104  = 23'h7ffe8a;
+          \$54  = 23'h7ffe8a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$107  = 23'h7ffd0b;
+          \$55  = 23'h7ffd0b;
       4'h1:
-          \$107  = 23'h7fff3e;
+          \$55  = 23'h7fff3e;
       4'h2:
-          \$107  = 23'h7ffc5e;
+          \$55  = 23'h7ffc5e;
       4'h3:
-          \$107  = 23'h000332;
+          \$55  = 23'h000332;
       4'h4:
-          \$107  = 23'h7ffb54;
+          \$55  = 23'h7ffb54;
       4'h5:
-          \$107  = 23'h0006d4;
+          \$55  = 23'h0006d4;
       4'h6:
-          \$107  = 23'h7fffae;
+          \$55  = 23'h7fffae;
       4'h7:
-          \$107  = 23'h000785;
+          \$55  = 23'h000785;
       4'h8:
-          \$107  = 23'h7ffb0b;
+          \$55  = 23'h7ffb0b;
       4'h9:
-          \$107  = 23'h00035d;
+          \$55  = 23'h00035d;
       4'ha:
-          \$107  = 23'h7ff88d;
+          \$55  = 23'h7ff88d;
       4'hb:
-          \$107  = 23'h0001fc;
+          \$55  = 23'h0001fc;
       4'hc:
-          \$107  = 23'h7ffe4c;
+          \$55  = 23'h7ffe4c;
       4'hd:
-          \$107  = 23'h0000b7;
+          \$55  = 23'h0000b7;
       4'he:
-          \$107  = 23'h7ffd37;
+          \$55  = 23'h7ffd37;
       4'hf:
-          \$107  = 23'h7ff676;
+          \$55  = 23'h7ff676;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$110  = 23'h7ff881;
+          \$56  = 23'h7ff881;
       4'h1:
-          \$110  = 23'h7fffb1;
+          \$56  = 23'h7fffb1;
       4'h2:
-          \$110  = 23'h00110a;
+          \$56  = 23'h00110a;
       4'h3:
-          \$110  = 23'h7fffc1;
+          \$56  = 23'h7fffc1;
       4'h4:
-          \$110  = 23'h000b9e;
+          \$56  = 23'h000b9e;
       4'h5:
-          \$110  = 23'h7ffd29;
+          \$56  = 23'h7ffd29;
       4'h6:
-          \$110  = 23'h001221;
+          \$56  = 23'h001221;
       4'h7:
-          \$110  = 23'h7ffccf;
+          \$56  = 23'h7ffccf;
       4'h8:
-          \$110  = 23'h000439;
+          \$56  = 23'h000439;
       4'h9:
-          \$110  = 23'h7ff49a;
+          \$56  = 23'h7ff49a;
       4'ha:
-          \$110  = 23'h00023c;
+          \$56  = 23'h00023c;
       4'hb:
-          \$110  = 23'h7ff854;
+          \$56  = 23'h7ff854;
       4'hc:
-          \$110  = 23'h000583;
+          \$56  = 23'h000583;
       4'hd:
-          \$110  = 23'h7ffad7;
+          \$56  = 23'h7ffad7;
       4'he:
-          \$110  = 23'h7ff7d8;
+          \$56  = 23'h7ff7d8;
       4'hf:
-          \$110  = 23'h7ff7a6;
+          \$56  = 23'h7ff7a6;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$113  = 23'h7ffe34;
+          \$57  = 23'h7ffe34;
       4'h1:
-          \$113  = 23'h7fffc9;
+          \$57  = 23'h7fffc9;
       4'h2:
-          \$113  = 23'h0005ea;
+          \$57  = 23'h0005ea;
       4'h3:
-          \$113  = 23'h7ffe82;
+          \$57  = 23'h7ffe82;
       4'h4:
-          \$113  = 23'h7ffc55;
+          \$57  = 23'h7ffc55;
       4'h5:
-          \$113  = 23'h7fff26;
+          \$57  = 23'h7fff26;
       4'h6:
-          \$113  = 23'h000129;
+          \$57  = 23'h000129;
       4'h7:
-          \$113  = 23'h7ffef0;
+          \$57  = 23'h7ffef0;
       4'h8:
-          \$113  = 23'h7ffe68;
+          \$57  = 23'h7ffe68;
       4'h9:
-          \$113  = 23'h7ffe90;
+          \$57  = 23'h7ffe90;
       4'ha:
-          \$113  = 23'h7ffade;
+          \$57  = 23'h7ffade;
       4'hb:
-          \$113  = 23'h7ffcc7;
+          \$57  = 23'h7ffcc7;
       4'hc:
-          \$113  = 23'h7ffca0;
+          \$57  = 23'h7ffca0;
       4'hd:
-          \$113  = 23'h7fff2d;
+          \$57  = 23'h7fff2d;
       4'he:
-          \$113  = 23'h00000b;
+          \$57  = 23'h00000b;
       4'hf:
-          \$113  = 23'h7ffa73;
+          \$57  = 23'h7ffa73;
     endcase
   end
   always @* begin
@@ -19689,735 +20082,735 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$137  = \$9 ;
+    \$137  = from_input;
     if (rst) begin
-      \$137  = 32'd0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$138  = t;
+    \$138  = x_reg;
     if (rst) begin
-      \$138  = 7'h00;
+      \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$139  = port__data;
+    \$139  = rport__data;
     if (rst) begin
-      \$139  = 64'h0000000000000000;
+      \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$140  = x_mid[7:0];
+    \$140  = \$9 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$141  = x_mid[15:8];
+    \$141  = t;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$142  = x_mid[23:16];
+    \$142  = t1;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$143  = x_mid[31:24];
+    \$143  = port__data;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$144  = t;
+    \$144  = x_mid[7:0];
     if (rst) begin
-      \$144  = 7'h00;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$145  = \port__data$32 ;
+    \$145  = x_mid[15:8];
     if (rst) begin
-      \$145  = 64'h0000000000000000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$146  = x_mid[7:0];
+    \$146  = x_mid[23:16];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$147  = x_mid[15:8];
+    \$147  = x_mid[31:24];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$148  = x_mid[23:16];
+    \$148  = t1;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$149  = x_mid[31:24];
+    \$149  = \port__data$36 ;
     if (rst) begin
-      \$149  = 8'h00;
+      \$149  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$150  = \$10 ;
+    \$150  = x_mid[7:0];
     if (rst) begin
-      \$150  = 9'h000;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$151  = rom0_read[7:0];
+    \$151  = x_mid[15:8];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$152  = \$11 ;
+    \$152  = x_mid[23:16];
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$153  = rom0_read[15:8];
+    \$153  = x_mid[31:24];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$154  = \$12 ;
+    \$154  = \$10 ;
     if (rst) begin
       \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$155  = rom0_read[23:16];
+    \$155  = rom0_read[7:0];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$156  = \$13 ;
+    \$156  = \$11 ;
     if (rst) begin
       \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$157  = rom0_read[31:24];
+    \$157  = rom0_read[15:8];
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$158  = \$14 ;
+    \$158  = \$12 ;
     if (rst) begin
       \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$159  = rom0_read[39:32];
+    \$159  = rom0_read[23:16];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$160  = \$15 ;
+    \$160  = \$13 ;
     if (rst) begin
       \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$161  = rom0_read[47:40];
+    \$161  = rom0_read[31:24];
     if (rst) begin
       \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$162  = \$16 ;
+    \$162  = \$14 ;
     if (rst) begin
       \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$163  = rom0_read[55:48];
+    \$163  = rom0_read[39:32];
     if (rst) begin
       \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$164  = \$17 ;
+    \$164  = \$15 ;
     if (rst) begin
       \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$165  = rom0_read[63:56];
+    \$165  = rom0_read[47:40];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$166  = \$18 ;
+    \$166  = \$16 ;
     if (rst) begin
       \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$167  = rom1_read[7:0];
+    \$167  = rom0_read[55:48];
     if (rst) begin
       \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$168  = \$19 ;
+    \$168  = \$17 ;
     if (rst) begin
       \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$169  = rom1_read[15:8];
+    \$169  = rom0_read[63:56];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$170  = \$20 ;
+    \$170  = \$18 ;
     if (rst) begin
       \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$171  = rom1_read[23:16];
+    \$171  = rom1_read[7:0];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$172  = \$21 ;
+    \$172  = \$19 ;
     if (rst) begin
       \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$173  = rom1_read[31:24];
+    \$173  = rom1_read[15:8];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$174  = \$22 ;
+    \$174  = \$20 ;
     if (rst) begin
       \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$175  = rom1_read[39:32];
+    \$175  = rom1_read[23:16];
     if (rst) begin
       \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$176  = \$23 ;
+    \$176  = \$21 ;
     if (rst) begin
       \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$177  = rom1_read[47:40];
+    \$177  = rom1_read[31:24];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$178  = \$24 ;
+    \$178  = \$22 ;
     if (rst) begin
       \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$179  = rom1_read[55:48];
+    \$179  = rom1_read[39:32];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$180  = \$25 ;
+    \$180  = \$23 ;
     if (rst) begin
       \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$181  = rom1_read[63:56];
+    \$181  = rom1_read[47:40];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$182  = \$26 ;
+    \$182  = \$24 ;
     if (rst) begin
-      \$182  = 17'h00000;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$183  = \$27 ;
+    \$183  = rom1_read[55:48];
     if (rst) begin
-      \$183  = 17'h00000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$184  = \$28 ;
+    \$184  = \$25 ;
     if (rst) begin
-      \$184  = 17'h00000;
+      \$184  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$185  = \$29 ;
+    \$185  = rom1_read[63:56];
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$186  = \$30 ;
+    \$186  = \$26 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$187  = \$31 ;
+    \$187  = \$27 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$188  = \$32 ;
+    \$188  = \$28 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$189  = \$33 ;
+    \$189  = \$29 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$190  = \$34 ;
+    \$190  = \$30 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$191  = \$35 ;
+    \$191  = \$31 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$192  = \$36 ;
+    \$192  = \$32 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$193  = \$37 ;
+    \$193  = \$33 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$194  = \$38 ;
+    \$194  = \$34 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$195  = \$39 ;
+    \$195  = \$35 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$196  = \$40 ;
+    \$196  = \$36 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$197  = \$41 ;
+    \$197  = \$37 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$198  = prod0_0;
+    \$198  = \$38 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$199  = prod0_1;
+    \$199  = \$39 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = prod0_2;
+    \$200  = \$40 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = prod0_3;
+    \$201  = \$41 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$202  = prod1_0;
+    \$202  = prod0_0;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$203  = prod1_1;
+    \$203  = prod0_1;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$204  = prod1_2;
+    \$204  = prod0_2;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$205  = prod1_3;
+    \$205  = prod0_3;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$206  = prod2_0;
+    \$206  = prod1_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$207  = prod2_1;
+    \$207  = prod1_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$208  = prod2_2;
+    \$208  = prod1_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = prod2_3;
+    \$209  = prod1_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = prod3_0;
+    \$210  = prod2_0;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = prod3_1;
+    \$211  = prod2_1;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = prod3_2;
+    \$212  = prod2_2;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = prod3_3;
+    \$213  = prod2_3;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$214  = prod3_0;
     if (rst) begin
-      \$214  = 23'h000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$215  = prod3_1;
     if (rst) begin
-      \$215  = 23'h000000;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
+    \$216  = prod3_2;
     if (rst) begin
-      \$216  = 23'h000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
+    \$217  = prod3_3;
     if (rst) begin
-      \$217  = 23'h000000;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = v1;
+    \$218  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = first1;
+    \$219  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = last1;
+    \$220  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = nf1;
+    \$221  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
     if (rst) begin
-      \$221  = 4'h0;
+      \$221  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = v2;
+    \$222  = v1;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = first2;
+    \$223  = first1;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = last2;
+    \$224  = last1;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = nf2;
+    \$225  = nf1;
     if (rst) begin
       \$225  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = v3;
+    \$226  = v2;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = first3;
+    \$227  = first2;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = last3;
+    \$228  = last2;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = nf3;
+    \$229  = nf2;
     if (rst) begin
       \$229  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = v4;
+    \$230  = v3;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = first4;
+    \$231  = first3;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = last4;
+    \$232  = last3;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = nf4;
+    \$233  = nf3;
     if (rst) begin
       \$233  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = v5;
+    \$234  = v4;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = first5;
+    \$235  = first4;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = last5;
+    \$236  = last4;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = nf5;
+    \$237  = nf4;
     if (rst) begin
       \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = v6;
+    \$238  = v5;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = first6;
+    \$239  = first5;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = last6;
+    \$240  = last5;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = nf6;
+    \$241  = nf5;
     if (rst) begin
       \$241  = 4'h0;
     end
@@ -20452,126 +20845,210 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = acc0;
-    if (v7_0) begin
-      \$246  = \$106 [22:0];
-    end
+    \$246  = v7;
     if (rst) begin
-      \$246  = 23'h000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = acc1;
-    if (v7_0) begin
-      \$247  = \$109 [22:0];
-    end
+    \$247  = first7;
     if (rst) begin
-      \$247  = 23'h000000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = acc2;
-    if (v7_0) begin
-      \$248  = \$112 [22:0];
-    end
+    \$248  = last7;
     if (rst) begin
-      \$248  = 23'h000000;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = acc3;
-    if (v7_0) begin
-      \$249  = \$115 [22:0];
-    end
+    \$249  = nf7;
     if (rst) begin
-      \$249  = 23'h000000;
+      \$249  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = \$54 ;
+    \$250  = v7;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = \$119 [3:0];
+    \$251  = first7;
     if (rst) begin
-      \$251  = 4'h0;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = \$61 ;
+    \$252  = last7;
     if (rst) begin
-      \$252  = 1'h1;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = q_wptr;
-    if (\$68 ) begin
-      \$253  = \$71 [3:0];
-    end
+    \$253  = nf7;
     if (rst) begin
       \$253  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = q_rptr;
-    if (\$75 ) begin
-      \$254  = \$78 [3:0];
-    end
+    \$254  = \$54 ;
     if (rst) begin
-      \$254  = 4'h0;
+      \$254  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = \$91 [3:0];
+    \$255  = acc0;
+    if (v8_0) begin
+      \$255  = \$109 [22:0];
+    end
     if (rst) begin
-      \$255  = 4'h0;
+      \$255  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = o__valid;
-    if (\$93 ) begin
-      \$256  = \$95 ;
-    end
+    \$256  = \$55 ;
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = o__payload;
-    if (\$93 ) begin
-      \$257  = \$97 ;
+    \$257  = acc1;
+    if (v8_0) begin
+      \$257  = \$111 [22:0];
     end
     if (rst) begin
-      \$257  = 92'h00000000000000000000000;
+      \$257  = 23'h000000;
     end
   end
-  assign acc0_next = \$106 [22:0];
-  assign acc1_next = \$109 [22:0];
-  assign acc2_next = \$112 [22:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$258  = \$56 ;
+    if (rst) begin
+      \$258  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$259  = acc2;
+    if (v8_0) begin
+      \$259  = \$113 [22:0];
+    end
+    if (rst) begin
+      \$259  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$260  = \$57 ;
+    if (rst) begin
+      \$260  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$261  = acc3;
+    if (v8_0) begin
+      \$261  = \$115 [22:0];
+    end
+    if (rst) begin
+      \$261  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$262  = \$58 ;
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$263  = \$119 [3:0];
+    if (rst) begin
+      \$263  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$264  = \$65 ;
+    if (rst) begin
+      \$264  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$265  = q_wptr;
+    if (\$72 ) begin
+      \$265  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$265  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$266  = q_rptr;
+    if (\$79 ) begin
+      \$266  = \$82 [3:0];
+    end
+    if (rst) begin
+      \$266  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$267  = \$95 [3:0];
+    if (rst) begin
+      \$267  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$268  = o__valid;
+    if (\$97 ) begin
+      \$268  = \$99 ;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$269  = o__payload;
+    if (\$97 ) begin
+      \$269  = \$101 ;
+    end
+    if (rst) begin
+      \$269  = 92'h00000000000000000000000;
+    end
+  end
+  assign acc0_next = \$109 [22:0];
+  assign acc1_next = \$111 [22:0];
+  assign acc2_next = \$113 [22:0];
   assign acc3_next = \$115 [22:0];
   assign q_owed_next = \$119 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$160  = rom1_addr;
-  assign \$signature__en$161  = deliver;
-  assign \$signature__addr$162  = q_wptr;
-  assign \$signature__data$163  = q_in;
-  assign \rport__addr$164  = q_rptr;
+  assign \port__addr$172  = rom1_addr;
+  assign \$signature__en$173  = deliver;
+  assign \$signature__addr$174  = q_wptr;
+  assign \$signature__data$175  = q_in;
+  assign \rport__addr$176  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

@@ -2411,10 +2411,10 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$103 ;
   reg \$104 ;
   reg [7:0] \$105 ;
-  reg [3:0] \$106 ;
-  reg [63:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [8:0] \$109 ;
+  reg [7:0] \$106 ;
+  reg [3:0] \$107 ;
+  reg [3:0] \$108 ;
+  reg [63:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
@@ -2432,8 +2432,8 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] \$122 ;
   reg [8:0] \$123 ;
   reg [7:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
+  reg [8:0] \$125 ;
+  reg [7:0] \$126 ;
   reg [16:0] \$127 ;
   reg [16:0] \$128 ;
   reg [16:0] \$129 ;
@@ -2450,17 +2450,17 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [16:0] \$139 ;
   wire [8:0] \$14 ;
   reg [16:0] \$140 ;
-  reg [20:0] \$141 ;
-  reg [20:0] \$142 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
   reg [20:0] \$143 ;
   reg [20:0] \$144 ;
   reg [20:0] \$145 ;
   reg [20:0] \$146 ;
   reg [20:0] \$147 ;
   reg [20:0] \$148 ;
-  reg \$149 ;
+  reg [20:0] \$149 ;
   wire [16:0] \$15 ;
-  reg \$150 ;
+  reg [20:0] \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
@@ -2482,24 +2482,29 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$168 ;
   reg \$169 ;
   wire [16:0] \$17 ;
-  reg [20:0] \$170 ;
-  reg [20:0] \$171 ;
-  reg [20:0] \$172 ;
-  reg [20:0] \$173 ;
-  reg [20:0] \$174 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
   reg [20:0] \$175 ;
   reg [20:0] \$176 ;
   reg [20:0] \$177 ;
-  reg \$178 ;
-  reg [3:0] \$179 ;
+  reg [20:0] \$178 ;
+  reg [20:0] \$179 ;
   wire [16:0] \$18 ;
-  reg \$180 ;
-  reg [3:0] \$181 ;
-  reg [3:0] \$182 ;
-  reg [3:0] \$183 ;
-  reg \$184 ;
-  reg [167:0] \$185 ;
+  reg [20:0] \$180 ;
+  reg [20:0] \$181 ;
+  reg [20:0] \$182 ;
+  reg \$183 ;
+  reg [3:0] \$184 ;
+  reg \$185 ;
+  reg [3:0] \$186 ;
+  reg [3:0] \$187 ;
+  reg [3:0] \$188 ;
+  reg \$189 ;
   wire [16:0] \$19 ;
+  reg [167:0] \$190 ;
   reg \$2 ;
   wire [16:0] \$20 ;
   wire [16:0] \$21 ;
@@ -2619,8 +2624,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
@@ -2639,8 +2645,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   wire [-1:0] nf1;
@@ -2650,8 +2657,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [-1:0] nf5;
   wire [-1:0] nf6;
   wire [-1:0] nf7;
+  wire [-1:0] nf8;
   (* keep = 32'd1 *)
-  wire [-1:0] nf7_0;
+  wire [-1:0] nf8_0;
   output [167:0] o__payload;
   reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -2720,6 +2728,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [20:0] sum6_s0_0 = 21'h000000;
   reg [20:0] sum7_s0_0 = 21'h000000;
   reg [3:0] t = 4'h0;
+  reg [3:0] t1 = 4'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -2727,8 +2736,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -2741,6 +2751,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -2757,7 +2768,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [8:0] xoff6_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff7_0 = 9'h000;
-  reg [167:0] queue [8:0];
+  reg [167:0] queue [9:0];
   initial begin
     queue[0] = 168'h000000000000000000000000000000000000000000;
     queue[1] = 168'h000000000000000000000000000000000000000000;
@@ -2768,6 +2779,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 168'h000000000000000000000000000000000000000000;
     queue[7] = 168'h000000000000000000000000000000000000000000;
     queue[8] = 168'h000000000000000000000000000000000000000000;
+    queue[9] = 168'h000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
@@ -2810,10 +2822,10 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$20  = $signed(xoff5_0) * $signed(w5_0);
   assign \$21  = $signed(xoff6_0) * $signed(w6_0);
   assign \$22  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$23  = v7 & last7;
+  assign \$23  = v8 & last8;
   assign \$24  = issue & last_t;
   assign \$25  = o__valid & o__ready;
-  assign \$26  = q_owed < 4'h9;
+  assign \$26  = q_owed < 4'ha;
   assign \$27  = \$25  ? q_room : \$26 ;
   assign \$28  = o__valid & o__ready;
   assign \$29  = \$28  | q_room;
@@ -2825,14 +2837,14 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$35  = \$32  & \$34 ;
   assign \$36  = ~ \$35 ;
   assign \$37  = deliver & \$36 ;
-  assign \$38  = q_wptr == 4'h8;
+  assign \$38  = q_wptr == 4'h9;
   assign \$39  = q_wptr + 1'h1;
   assign \$40  = \$38  ? 5'h00 : \$39 ;
   assign \$41  = ~ o__valid;
   assign \$42  = \$41  | o__ready;
   assign \$43  = | q_stored;
   assign \$44  = \$42  & \$43 ;
-  assign \$45  = q_rptr == 4'h8;
+  assign \$45  = q_rptr == 4'h9;
   assign \$46  = q_rptr + 1'h1;
   assign \$47  = \$45  ? 5'h00 : \$46 ;
   assign \$48  = ~ o__valid;
@@ -2859,21 +2871,21 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$69  = ~ last_t;
   assign \$70  = q_room | \$69 ;
   assign issue = \$70  & \$72 ;
-  assign \$73  = first7_0 ? 21'h002b35 : acc0;
+  assign \$73  = first8_0 ? 21'h002b35 : acc0;
   assign \$74  = $signed(\$73 ) + $signed(sum0_s0_0);
-  assign \$75  = first7_0 ? 21'h005a90 : acc1;
+  assign \$75  = first8_0 ? 21'h005a90 : acc1;
   assign \$76  = $signed(\$75 ) + $signed(sum1_s0_0);
-  assign \$77  = first7_0 ? 21'h00134d : acc2;
+  assign \$77  = first8_0 ? 21'h00134d : acc2;
   assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
-  assign \$79  = first7_0 ? 21'h005551 : acc3;
+  assign \$79  = first8_0 ? 21'h005551 : acc3;
   assign \$80  = $signed(\$79 ) + $signed(sum3_s0_0);
-  assign \$81  = first7_0 ? 21'h00042b : acc4;
+  assign \$81  = first8_0 ? 21'h00042b : acc4;
   assign \$82  = $signed(\$81 ) + $signed(sum4_s0_0);
-  assign \$83  = first7_0 ? 21'h1ff01d : acc5;
+  assign \$83  = first8_0 ? 21'h1ff01d : acc5;
   assign \$84  = $signed(\$83 ) + $signed(sum5_s0_0);
-  assign \$85  = first7_0 ? 21'h003653 : acc6;
+  assign \$85  = first8_0 ? 21'h003653 : acc6;
   assign \$86  = $signed(\$85 ) + $signed(sum6_s0_0);
-  assign \$87  = first7_0 ? 21'h1fe66a : acc7;
+  assign \$87  = first8_0 ? 21'h1fe66a : acc7;
   assign \$88  = $signed(\$87 ) + $signed(sum7_s0_0);
   assign \$89  = issue & last_t;
   assign \$90  = q_owed + \$89 ;
@@ -2904,167 +2916,177 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     last1 <= \$104 ;
   always @(posedge clk)
-    x_mid <= \$105 ;
+    x_reg2 <= \$105 ;
   always @(posedge clk)
-    rom0_addr <= \$106 ;
+    x_mid <= \$106 ;
   always @(posedge clk)
-    rom0_read <= \$107 ;
+    t1 <= \$107 ;
   always @(posedge clk)
-    x0_0 <= \$108 ;
+    rom0_addr <= \$108 ;
   always @(posedge clk)
-    xoff0_0 <= \$109 ;
+    rom0_read <= \$109 ;
   always @(posedge clk)
-    w0_0 <= \$110 ;
+    x0_0 <= \$110 ;
   always @(posedge clk)
-    xoff1_0 <= \$111 ;
+    xoff0_0 <= \$111 ;
   always @(posedge clk)
-    w1_0 <= \$112 ;
+    w0_0 <= \$112 ;
   always @(posedge clk)
-    xoff2_0 <= \$113 ;
+    xoff1_0 <= \$113 ;
   always @(posedge clk)
-    w2_0 <= \$114 ;
+    w1_0 <= \$114 ;
   always @(posedge clk)
-    xoff3_0 <= \$115 ;
+    xoff2_0 <= \$115 ;
   always @(posedge clk)
-    w3_0 <= \$116 ;
+    w2_0 <= \$116 ;
   always @(posedge clk)
-    xoff4_0 <= \$117 ;
+    xoff3_0 <= \$117 ;
   always @(posedge clk)
-    w4_0 <= \$118 ;
+    w3_0 <= \$118 ;
   always @(posedge clk)
-    xoff5_0 <= \$119 ;
+    xoff4_0 <= \$119 ;
   always @(posedge clk)
-    w5_0 <= \$120 ;
+    w4_0 <= \$120 ;
   always @(posedge clk)
-    xoff6_0 <= \$121 ;
+    xoff5_0 <= \$121 ;
   always @(posedge clk)
-    w6_0 <= \$122 ;
+    w5_0 <= \$122 ;
   always @(posedge clk)
-    xoff7_0 <= \$123 ;
+    xoff6_0 <= \$123 ;
   always @(posedge clk)
-    w7_0 <= \$124 ;
+    w6_0 <= \$124 ;
   always @(posedge clk)
-    prod0_0 <= \$125 ;
+    xoff7_0 <= \$125 ;
   always @(posedge clk)
-    prod1_0 <= \$126 ;
+    w7_0 <= \$126 ;
   always @(posedge clk)
-    prod2_0 <= \$127 ;
+    prod0_0 <= \$127 ;
   always @(posedge clk)
-    prod3_0 <= \$128 ;
+    prod1_0 <= \$128 ;
   always @(posedge clk)
-    prod4_0 <= \$129 ;
+    prod2_0 <= \$129 ;
   always @(posedge clk)
-    prod5_0 <= \$130 ;
+    prod3_0 <= \$130 ;
   always @(posedge clk)
-    prod6_0 <= \$131 ;
+    prod4_0 <= \$131 ;
   always @(posedge clk)
-    prod7_0 <= \$132 ;
+    prod5_0 <= \$132 ;
   always @(posedge clk)
-    prod0_0_r <= \$133 ;
+    prod6_0 <= \$133 ;
   always @(posedge clk)
-    prod1_0_r <= \$134 ;
+    prod7_0 <= \$134 ;
   always @(posedge clk)
-    prod2_0_r <= \$135 ;
+    prod0_0_r <= \$135 ;
   always @(posedge clk)
-    prod3_0_r <= \$136 ;
+    prod1_0_r <= \$136 ;
   always @(posedge clk)
-    prod4_0_r <= \$137 ;
+    prod2_0_r <= \$137 ;
   always @(posedge clk)
-    prod5_0_r <= \$138 ;
+    prod3_0_r <= \$138 ;
   always @(posedge clk)
-    prod6_0_r <= \$139 ;
+    prod4_0_r <= \$139 ;
   always @(posedge clk)
-    prod7_0_r <= \$140 ;
+    prod5_0_r <= \$140 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$141 ;
+    prod6_0_r <= \$141 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$142 ;
+    prod7_0_r <= \$142 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$143 ;
+    sum0_s0_0 <= \$143 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$144 ;
+    sum1_s0_0 <= \$144 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$145 ;
+    sum2_s0_0 <= \$145 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$146 ;
+    sum3_s0_0 <= \$146 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$147 ;
+    sum4_s0_0 <= \$147 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$148 ;
+    sum5_s0_0 <= \$148 ;
   always @(posedge clk)
-    v2 <= \$149 ;
+    sum6_s0_0 <= \$149 ;
   always @(posedge clk)
-    first2 <= \$150 ;
+    sum7_s0_0 <= \$150 ;
   always @(posedge clk)
-    last2 <= \$151 ;
+    v2 <= \$151 ;
   always @(posedge clk)
-    v3 <= \$152 ;
+    first2 <= \$152 ;
   always @(posedge clk)
-    first3 <= \$153 ;
+    last2 <= \$153 ;
   always @(posedge clk)
-    last3 <= \$154 ;
+    v3 <= \$154 ;
   always @(posedge clk)
-    v4 <= \$155 ;
+    first3 <= \$155 ;
   always @(posedge clk)
-    first4 <= \$156 ;
+    last3 <= \$156 ;
   always @(posedge clk)
-    last4 <= \$157 ;
+    v4 <= \$157 ;
   always @(posedge clk)
-    v5 <= \$158 ;
+    first4 <= \$158 ;
   always @(posedge clk)
-    first5 <= \$159 ;
+    last4 <= \$159 ;
   always @(posedge clk)
-    last5 <= \$160 ;
+    v5 <= \$160 ;
   always @(posedge clk)
-    v6 <= \$161 ;
+    first5 <= \$161 ;
   always @(posedge clk)
-    first6 <= \$162 ;
+    last5 <= \$162 ;
   always @(posedge clk)
-    last6 <= \$163 ;
+    v6 <= \$163 ;
   always @(posedge clk)
-    v7 <= \$164 ;
+    first6 <= \$164 ;
   always @(posedge clk)
-    first7 <= \$165 ;
+    last6 <= \$165 ;
   always @(posedge clk)
-    last7 <= \$166 ;
+    v7 <= \$166 ;
   always @(posedge clk)
-    v7_0 <= \$167 ;
+    first7 <= \$167 ;
   always @(posedge clk)
-    first7_0 <= \$168 ;
+    last7 <= \$168 ;
   always @(posedge clk)
-    last7_0 <= \$169 ;
+    v8 <= \$169 ;
   always @(posedge clk)
-    acc0 <= \$170 ;
+    first8 <= \$170 ;
   always @(posedge clk)
-    acc1 <= \$171 ;
+    last8 <= \$171 ;
   always @(posedge clk)
-    acc2 <= \$172 ;
+    v8_0 <= \$172 ;
   always @(posedge clk)
-    acc3 <= \$173 ;
+    first8_0 <= \$173 ;
   always @(posedge clk)
-    acc4 <= \$174 ;
+    last8_0 <= \$174 ;
   always @(posedge clk)
-    acc5 <= \$175 ;
+    acc0 <= \$175 ;
   always @(posedge clk)
-    acc6 <= \$176 ;
+    acc1 <= \$176 ;
   always @(posedge clk)
-    acc7 <= \$177 ;
+    acc2 <= \$177 ;
   always @(posedge clk)
-    deliver <= \$178 ;
+    acc3 <= \$178 ;
   always @(posedge clk)
-    q_owed <= \$179 ;
+    acc4 <= \$179 ;
   always @(posedge clk)
-    q_room <= \$180 ;
+    acc5 <= \$180 ;
   always @(posedge clk)
-    q_wptr <= \$181 ;
+    acc6 <= \$181 ;
   always @(posedge clk)
-    q_rptr <= \$182 ;
+    acc7 <= \$182 ;
   always @(posedge clk)
-    q_stored <= \$183 ;
+    deliver <= \$183 ;
   always @(posedge clk)
-    o__valid <= \$184 ;
+    q_owed <= \$184 ;
   always @(posedge clk)
-    o__payload <= \$185 ;
+    q_room <= \$185 ;
+  always @(posedge clk)
+    q_wptr <= \$186 ;
+  always @(posedge clk)
+    q_rptr <= \$187 ;
+  always @(posedge clk)
+    q_stored <= \$188 ;
+  always @(posedge clk)
+    o__valid <= \$189 ;
+  always @(posedge clk)
+    o__payload <= \$190 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$1  = 4'h0;
@@ -3251,507 +3273,492 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = t;
+    \$106  = x_reg2;
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = port__data;
+    \$107  = t;
     if (rst) begin
-      \$107  = 64'h0000000000000000;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = x_mid;
+    \$108  = t1;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = \$7 ;
+    \$109  = port__data;
     if (rst) begin
-      \$109  = 9'h000;
+      \$109  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = rom0_read[7:0];
+    \$110  = x_mid;
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = \$8 ;
+    \$111  = \$7 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = rom0_read[15:8];
+    \$112  = rom0_read[7:0];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = \$9 ;
+    \$113  = \$8 ;
     if (rst) begin
       \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = rom0_read[23:16];
+    \$114  = rom0_read[15:8];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = \$10 ;
+    \$115  = \$9 ;
     if (rst) begin
       \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = rom0_read[31:24];
+    \$116  = rom0_read[23:16];
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = \$11 ;
+    \$117  = \$10 ;
     if (rst) begin
       \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = rom0_read[39:32];
+    \$118  = rom0_read[31:24];
     if (rst) begin
       \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = \$12 ;
+    \$119  = \$11 ;
     if (rst) begin
       \$119  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = rom0_read[47:40];
+    \$120  = rom0_read[39:32];
     if (rst) begin
       \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = \$13 ;
+    \$121  = \$12 ;
     if (rst) begin
       \$121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = rom0_read[55:48];
+    \$122  = rom0_read[47:40];
     if (rst) begin
       \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = \$14 ;
+    \$123  = \$13 ;
     if (rst) begin
       \$123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = rom0_read[63:56];
+    \$124  = rom0_read[55:48];
     if (rst) begin
       \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = \$15 ;
+    \$125  = \$14 ;
     if (rst) begin
-      \$125  = 17'h00000;
+      \$125  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = \$16 ;
+    \$126  = rom0_read[63:56];
     if (rst) begin
-      \$126  = 17'h00000;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = \$17 ;
+    \$127  = \$15 ;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = \$18 ;
+    \$128  = \$16 ;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = \$19 ;
+    \$129  = \$17 ;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = \$20 ;
+    \$130  = \$18 ;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = \$21 ;
+    \$131  = \$19 ;
     if (rst) begin
       \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = \$22 ;
+    \$132  = \$20 ;
     if (rst) begin
       \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = prod0_0;
+    \$133  = \$21 ;
     if (rst) begin
       \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = prod1_0;
+    \$134  = \$22 ;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = prod2_0;
+    \$135  = prod0_0;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = prod3_0;
+    \$136  = prod1_0;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = prod4_0;
+    \$137  = prod2_0;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = prod5_0;
+    \$138  = prod3_0;
     if (rst) begin
       \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = prod6_0;
+    \$139  = prod4_0;
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = prod7_0;
+    \$140  = prod5_0;
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$141  = prod6_0;
     if (rst) begin
-      \$141  = 21'h000000;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$142  = prod7_0;
     if (rst) begin
-      \$142  = 21'h000000;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$143  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$144  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$145  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$146  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$147  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
       \$147  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$148  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
       \$148  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = v1;
+    \$149  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = first1;
+    \$150  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
-      \$150  = 1'h0;
+      \$150  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = last1;
+    \$151  = v1;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = v2;
+    \$152  = first1;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = first2;
+    \$153  = last1;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = last2;
+    \$154  = v2;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = v3;
+    \$155  = first2;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = first3;
+    \$156  = last2;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = last3;
+    \$157  = v3;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = v4;
+    \$158  = first3;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = first4;
+    \$159  = last3;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = last4;
+    \$160  = v4;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = v5;
+    \$161  = first4;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = first5;
+    \$162  = last4;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = last5;
+    \$163  = v5;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = v6;
+    \$164  = first5;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = first6;
+    \$165  = last5;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = last6;
+    \$166  = v6;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = v6;
+    \$167  = first6;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = first6;
+    \$168  = last6;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = last6;
+    \$169  = v7;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = acc0;
-    if (v7_0) begin
-      \$170  = \$74 [20:0];
-    end
+    \$170  = first7;
     if (rst) begin
-      \$170  = 21'h000000;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = acc1;
-    if (v7_0) begin
-      \$171  = \$76 [20:0];
-    end
+    \$171  = last7;
     if (rst) begin
-      \$171  = 21'h000000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = acc2;
-    if (v7_0) begin
-      \$172  = \$78 [20:0];
-    end
+    \$172  = v7;
     if (rst) begin
-      \$172  = 21'h000000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = acc3;
-    if (v7_0) begin
-      \$173  = \$80 [20:0];
-    end
+    \$173  = first7;
     if (rst) begin
-      \$173  = 21'h000000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = acc4;
-    if (v7_0) begin
-      \$174  = \$82 [20:0];
-    end
+    \$174  = last7;
     if (rst) begin
-      \$174  = 21'h000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = acc5;
-    if (v7_0) begin
-      \$175  = \$84 [20:0];
+    \$175  = acc0;
+    if (v8_0) begin
+      \$175  = \$74 [20:0];
     end
     if (rst) begin
       \$175  = 21'h000000;
@@ -3759,9 +3766,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = acc6;
-    if (v7_0) begin
-      \$176  = \$86 [20:0];
+    \$176  = acc1;
+    if (v8_0) begin
+      \$176  = \$76 [20:0];
     end
     if (rst) begin
       \$176  = 21'h000000;
@@ -3769,9 +3776,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = acc7;
-    if (v7_0) begin
-      \$177  = \$88 [20:0];
+    \$177  = acc2;
+    if (v8_0) begin
+      \$177  = \$78 [20:0];
     end
     if (rst) begin
       \$177  = 21'h000000;
@@ -3779,70 +3786,120 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = \$23 ;
+    \$178  = acc3;
+    if (v8_0) begin
+      \$178  = \$80 [20:0];
+    end
     if (rst) begin
-      \$178  = 1'h0;
+      \$178  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = \$92 [3:0];
+    \$179  = acc4;
+    if (v8_0) begin
+      \$179  = \$82 [20:0];
+    end
     if (rst) begin
-      \$179  = 4'h0;
+      \$179  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = \$30 ;
+    \$180  = acc5;
+    if (v8_0) begin
+      \$180  = \$84 [20:0];
+    end
     if (rst) begin
-      \$180  = 1'h1;
+      \$180  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = q_wptr;
+    \$181  = acc6;
+    if (v8_0) begin
+      \$181  = \$86 [20:0];
+    end
+    if (rst) begin
+      \$181  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$182  = acc7;
+    if (v8_0) begin
+      \$182  = \$88 [20:0];
+    end
+    if (rst) begin
+      \$182  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$183  = \$23 ;
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$184  = \$92 [3:0];
+    if (rst) begin
+      \$184  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$185  = \$30 ;
+    if (rst) begin
+      \$185  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$186  = q_wptr;
     if (\$37 ) begin
-      \$181  = \$40 [3:0];
+      \$186  = \$40 [3:0];
     end
     if (rst) begin
-      \$181  = 4'h0;
+      \$186  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = q_rptr;
+    \$187  = q_rptr;
     if (\$44 ) begin
-      \$182  = \$47 [3:0];
+      \$187  = \$47 [3:0];
     end
     if (rst) begin
-      \$182  = 4'h0;
+      \$187  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = \$60 [3:0];
+    \$188  = \$60 [3:0];
     if (rst) begin
-      \$183  = 4'h0;
+      \$188  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = o__valid;
+    \$189  = o__valid;
     if (\$62 ) begin
-      \$184  = \$64 ;
+      \$189  = \$64 ;
     end
     if (rst) begin
-      \$184  = 1'h0;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = o__payload;
+    \$190  = o__payload;
     if (\$62 ) begin
-      \$185  = \$66 ;
+      \$190  = \$66 ;
     end
     if (rst) begin
-      \$185  = 168'h000000000000000000000000000000000000000000;
+      \$190  = 168'h000000000000000000000000000000000000000000;
     end
   end
   assign acc0_next = \$74 [20:0];
@@ -9805,10 +9862,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [8:0] \$10 ;
   wire [18:0] \$100 ;
   wire [24:0] \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
+  reg [23:0] \$102 ;
+  reg [23:0] \$103 ;
+  reg [23:0] \$104 ;
+  reg [23:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -9822,55 +9879,55 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [4:0] \$118 ;
-  wire [4:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
+  wire [4:0] \$122 ;
+  wire [4:0] \$123 ;
   wire \$124 ;
-  wire [4:0] \$125 ;
-  wire [4:0] \$126 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [4:0] \$129 ;
   wire [8:0] \$13 ;
-  wire \$130 ;
+  wire [4:0] \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire [4:0] \$134 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire \$138 ;
-  wire [5:0] \$139 ;
+  wire [4:0] \$138 ;
+  wire \$139 ;
   wire [8:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
+  wire [5:0] \$143 ;
   wire \$144 ;
-  wire [95:0] \$145 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [95:0] \$149 ;
   wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  reg [23:0] \$152 ;
-  wire [23:0] \$153 ;
-  wire [24:0] \$154 ;
-  reg [23:0] \$155 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
   wire [23:0] \$156 ;
   wire [24:0] \$157 ;
-  reg [23:0] \$158 ;
-  wire [23:0] \$159 ;
+  wire [23:0] \$158 ;
+  wire [24:0] \$159 ;
   wire [8:0] \$16 ;
-  wire [24:0] \$160 ;
-  reg [23:0] \$161 ;
+  wire [23:0] \$160 ;
+  wire [24:0] \$161 ;
   wire [23:0] \$162 ;
   wire [24:0] \$163 ;
   wire \$164 ;
@@ -9896,55 +9953,55 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$182 ;
   reg \$183 ;
   reg [1:0] \$184 ;
-  reg [63:0] \$185 ;
-  reg [5:0] \$186 ;
+  reg \$185 ;
+  reg [63:0] \$186 ;
   reg [63:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [63:0] \$188 ;
+  reg [5:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [7:0] \$190 ;
-  reg [7:0] \$191 ;
+  reg [5:0] \$190 ;
+  reg [63:0] \$191 ;
   reg [7:0] \$192 ;
   reg [7:0] \$193 ;
   reg [7:0] \$194 ;
   reg [7:0] \$195 ;
-  reg [5:0] \$196 ;
-  reg [63:0] \$197 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
   reg [7:0] \$198 ;
   reg [7:0] \$199 ;
   reg [3:0] \$2 ;
   wire [8:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg [7:0] \$201 ;
+  reg [5:0] \$200 ;
+  reg [63:0] \$201 ;
   reg [7:0] \$202 ;
   reg [7:0] \$203 ;
   reg [7:0] \$204 ;
   reg [7:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [63:0] \$207 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
   reg [7:0] \$208 ;
   reg [7:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [7:0] \$210 ;
-  reg [7:0] \$211 ;
+  reg [5:0] \$210 ;
+  reg [63:0] \$211 ;
   reg [7:0] \$212 ;
   reg [7:0] \$213 ;
   reg [7:0] \$214 ;
   reg [7:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [63:0] \$217 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
   reg [7:0] \$218 ;
   reg [7:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [7:0] \$220 ;
-  reg [7:0] \$221 ;
+  reg [5:0] \$220 ;
+  reg [63:0] \$221 ;
   reg [7:0] \$222 ;
   reg [7:0] \$223 ;
   reg [7:0] \$224 ;
   reg [7:0] \$225 ;
-  reg [8:0] \$226 ;
+  reg [7:0] \$226 ;
   reg [7:0] \$227 ;
-  reg [8:0] \$228 ;
+  reg [7:0] \$228 ;
   reg [7:0] \$229 ;
   wire [8:0] \$23 ;
   reg [8:0] \$230 ;
@@ -10013,10 +10070,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [8:0] \$288 ;
   reg [7:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [16:0] \$293 ;
+  reg [8:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [8:0] \$292 ;
+  reg [7:0] \$293 ;
   reg [16:0] \$294 ;
   reg [16:0] \$295 ;
   reg [16:0] \$296 ;
@@ -10084,10 +10141,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [16:0] \$351 ;
   reg [16:0] \$352 ;
   reg [16:0] \$353 ;
-  reg [23:0] \$354 ;
-  reg [23:0] \$355 ;
-  reg [23:0] \$356 ;
-  reg [23:0] \$357 ;
+  reg [16:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
   reg [23:0] \$358 ;
   reg [23:0] \$359 ;
   wire [8:0] \$36 ;
@@ -10097,10 +10154,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [23:0] \$363 ;
   reg [23:0] \$364 ;
   reg [23:0] \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg \$368 ;
-  reg [1:0] \$369 ;
+  reg [23:0] \$366 ;
+  reg [23:0] \$367 ;
+  reg [23:0] \$368 ;
+  reg [23:0] \$369 ;
   wire [8:0] \$37 ;
   reg \$370 ;
   reg \$371 ;
@@ -10132,22 +10189,34 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$395 ;
   reg \$396 ;
   reg [1:0] \$397 ;
-  reg [23:0] \$398 ;
-  reg [23:0] \$399 ;
+  reg \$398 ;
+  reg \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg [23:0] \$400 ;
-  reg [23:0] \$401 ;
+  reg \$400 ;
+  reg [1:0] \$401 ;
   reg \$402 ;
-  reg [3:0] \$403 ;
+  reg \$403 ;
   reg \$404 ;
-  reg [3:0] \$405 ;
-  reg [3:0] \$406 ;
-  reg [3:0] \$407 ;
-  reg \$408 ;
-  reg [95:0] \$409 ;
+  reg [1:0] \$405 ;
+  reg [23:0] \$406 ;
+  reg [23:0] \$407 ;
+  reg [23:0] \$408 ;
+  reg [23:0] \$409 ;
   wire [8:0] \$41 ;
+  reg [23:0] \$410 ;
+  reg [23:0] \$411 ;
+  reg [23:0] \$412 ;
+  reg [23:0] \$413 ;
+  reg \$414 ;
+  reg [3:0] \$415 ;
+  reg \$416 ;
+  reg [3:0] \$417 ;
+  reg [3:0] \$418 ;
+  reg [3:0] \$419 ;
   wire [16:0] \$42 ;
+  reg \$420 ;
+  reg [95:0] \$421 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
   wire [16:0] \$45 ;
@@ -10213,12 +10282,12 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$270 ;
+  wire [3:0] \$signature__addr$282 ;
   wire [63:0] \$signature__data ;
-  wire [95:0] \$signature__data$271 ;
+  wire [95:0] \$signature__data$283 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$269 ;
+  wire \$signature__en$281 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -10227,6 +10296,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [23:0] acc2_next;
   reg [23:0] acc3 = 24'h000000;
   wire [23:0] acc3_next;
+  reg [23:0] bias0 = 24'h000000;
+  reg [23:0] bias1 = 24'h000000;
+  reg [23:0] bias2 = 24'h000000;
+  reg [23:0] bias3 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -10238,11 +10311,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first8_0 = 1'h0;
+  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -10257,6 +10332,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [63:0] inbuf_read = 64'h0000000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -10266,8 +10342,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last8_0 = 1'h0;
+  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -10278,8 +10355,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
   reg [1:0] nf8 = 2'h0;
+  reg [1:0] nf9 = 2'h0;
   (* keep = 32'd1 *)
-  reg [1:0] nf8_0 = 2'h0;
+  reg [1:0] nf9_0 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
   output [95:0] o__payload;
@@ -10297,17 +10375,17 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$266 ;
+  wire [5:0] \port__addr$278 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$267 ;
+  wire [5:0] \port__addr$279 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$268 ;
+  wire [5:0] \port__addr$280 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$36 ;
-  wire [63:0] \port__data$47 ;
-  wire [63:0] \port__data$58 ;
+  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$51 ;
+  wire [63:0] \port__data$62 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -10400,9 +10478,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$272 ;
+  wire [3:0] \rport__addr$284 ;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$258 ;
+  wire [95:0] \rport__data$270 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -10420,6 +10498,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [23:0] sum3_s0_1 = 24'h000000;
   reg [23:0] sum3_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -10428,8 +10507,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v8_0 = 1'h0;
+  reg v9_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -10528,6 +10608,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x3_7 = 8'h00;
   reg [63:0] x_mid = 64'h0000000000000000;
   reg [63:0] x_reg = 64'h0000000000000000;
+  reg [63:0] x_reg2 = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -10613,7 +10694,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [9:0];
+  reg [95:0] queue [10:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -10625,12 +10706,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[7] = 96'h000000000000000000000000;
     queue[8] = 96'h000000000000000000000000;
     queue[9] = 96'h000000000000000000000000;
+    queue[10] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$258  = queue[q_rptr];
+  assign \rport__data$270  = queue[q_rptr];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -10718,7 +10800,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$36  = _2_;
+  assign \port__data$40  = _2_;
   reg [63:0] rom2 [35:0];
   initial begin
     rom2[0] = 64'he615f99df81d4bff;
@@ -10762,7 +10844,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$47  = _3_;
+  assign \port__data$51  = _3_;
   reg [63:0] rom3 [35:0];
   initial begin
     rom3[0] = 64'h058d1efa2f38555f;
@@ -10806,89 +10888,125 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$58  = _4_;
+  assign \port__data$62  = _4_;
   always @(posedge clk)
-    first3 <= \$371 ;
+    sum2_s0_1 <= \$365 ;
   always @(posedge clk)
-    last3 <= \$372 ;
+    sum2_s1_0 <= \$366 ;
   always @(posedge clk)
-    nf3 <= \$373 ;
+    sum3_s0_0 <= \$367 ;
   always @(posedge clk)
-    v4 <= \$374 ;
+    sum3_s0_1 <= \$368 ;
   always @(posedge clk)
-    first4 <= \$375 ;
+    sum3_s1_0 <= \$369 ;
   always @(posedge clk)
-    last4 <= \$376 ;
+    v2 <= \$370 ;
   always @(posedge clk)
-    nf4 <= \$377 ;
+    first2 <= \$371 ;
   always @(posedge clk)
-    v5 <= \$378 ;
+    last2 <= \$372 ;
   always @(posedge clk)
-    first5 <= \$379 ;
+    nf2 <= \$373 ;
   always @(posedge clk)
-    last5 <= \$380 ;
+    v3 <= \$374 ;
   always @(posedge clk)
-    nf5 <= \$381 ;
+    first3 <= \$375 ;
   always @(posedge clk)
-    v6 <= \$382 ;
+    last3 <= \$376 ;
   always @(posedge clk)
-    first6 <= \$383 ;
+    nf3 <= \$377 ;
   always @(posedge clk)
-    last6 <= \$384 ;
+    v4 <= \$378 ;
   always @(posedge clk)
-    nf6 <= \$385 ;
+    first4 <= \$379 ;
   always @(posedge clk)
-    v7 <= \$386 ;
+    last4 <= \$380 ;
   always @(posedge clk)
-    first7 <= \$387 ;
+    nf4 <= \$381 ;
   always @(posedge clk)
-    last7 <= \$388 ;
+    v5 <= \$382 ;
   always @(posedge clk)
-    nf7 <= \$389 ;
+    first5 <= \$383 ;
   always @(posedge clk)
-    v8 <= \$390 ;
+    last5 <= \$384 ;
   always @(posedge clk)
-    first8 <= \$391 ;
+    nf5 <= \$385 ;
   always @(posedge clk)
-    last8 <= \$392 ;
+    v6 <= \$386 ;
   always @(posedge clk)
-    nf8 <= \$393 ;
+    first6 <= \$387 ;
   always @(posedge clk)
-    v8_0 <= \$394 ;
+    last6 <= \$388 ;
   always @(posedge clk)
-    first8_0 <= \$395 ;
+    nf6 <= \$389 ;
   always @(posedge clk)
-    last8_0 <= \$396 ;
+    v7 <= \$390 ;
   always @(posedge clk)
-    nf8_0 <= \$397 ;
+    first7 <= \$391 ;
   always @(posedge clk)
-    acc0 <= \$398 ;
+    last7 <= \$392 ;
   always @(posedge clk)
-    acc1 <= \$399 ;
+    nf7 <= \$393 ;
   always @(posedge clk)
-    acc2 <= \$400 ;
+    v8 <= \$394 ;
   always @(posedge clk)
-    acc3 <= \$401 ;
+    first8 <= \$395 ;
   always @(posedge clk)
-    deliver <= \$402 ;
+    last8 <= \$396 ;
   always @(posedge clk)
-    q_owed <= \$403 ;
+    nf8 <= \$397 ;
   always @(posedge clk)
-    q_room <= \$404 ;
+    v9 <= \$398 ;
   always @(posedge clk)
-    q_wptr <= \$405 ;
+    first9 <= \$399 ;
   always @(posedge clk)
-    q_rptr <= \$406 ;
+    last9 <= \$400 ;
   always @(posedge clk)
-    q_stored <= \$407 ;
+    nf9 <= \$401 ;
   always @(posedge clk)
-    o__valid <= \$408 ;
+    v9_0 <= \$402 ;
   always @(posedge clk)
-    o__payload <= \$409 ;
+    first9_0 <= \$403 ;
+  always @(posedge clk)
+    last9_0 <= \$404 ;
+  always @(posedge clk)
+    nf9_0 <= \$405 ;
+  always @(posedge clk)
+    bias0 <= \$406 ;
+  always @(posedge clk)
+    acc0 <= \$407 ;
+  always @(posedge clk)
+    bias1 <= \$408 ;
+  always @(posedge clk)
+    acc1 <= \$409 ;
+  always @(posedge clk)
+    bias2 <= \$410 ;
+  always @(posedge clk)
+    acc2 <= \$411 ;
+  always @(posedge clk)
+    bias3 <= \$412 ;
+  always @(posedge clk)
+    acc3 <= \$413 ;
+  always @(posedge clk)
+    deliver <= \$414 ;
+  always @(posedge clk)
+    q_owed <= \$415 ;
+  always @(posedge clk)
+    q_room <= \$416 ;
+  always @(posedge clk)
+    q_wptr <= \$417 ;
+  always @(posedge clk)
+    q_rptr <= \$418 ;
+  always @(posedge clk)
+    q_stored <= \$419 ;
+  always @(posedge clk)
+    o__valid <= \$420 ;
+  always @(posedge clk)
+    o__payload <= \$421 ;
   assign \$6  = t == 6'h23;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -10981,66 +11099,66 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$99  = $signed(prod3_6_r) + $signed(prod3_7_r);
   assign \$100  = $signed(\$98 ) + $signed(\$99 );
   assign \$101  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$102  = v8 & last8;
-  assign \$103  = issue & last_t;
-  assign \$104  = o__valid & o__ready;
-  assign \$105  = q_owed < 4'ha;
-  assign \$106  = \$104  ? q_room : \$105 ;
-  assign \$107  = o__valid & o__ready;
-  assign \$108  = \$107  | q_room;
-  assign \$109  = \$103  ? \$106  : \$108 ;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = | q_stored;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = \$111  & \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = deliver & \$115 ;
-  assign \$117  = q_wptr == 4'h9;
-  assign \$118  = q_wptr + 1'h1;
-  assign \$119  = \$117  ? 5'h00 : \$118 ;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = | q_stored;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = q_rptr == 4'h9;
-  assign \$125  = q_rptr + 1'h1;
-  assign \$126  = \$124  ? 5'h00 : \$125 ;
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = | q_stored;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$128  & \$130 ;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = deliver & \$132 ;
-  assign \$134  = q_stored + \$133 ;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = | q_stored;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = \$134  - \$138 ;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = | q_stored;
-  assign \$143  = \$142  | deliver;
-  assign \$144  = | q_stored;
-  assign \$145  = \$144  ? \rport__data$258  : q_in;
-  assign \$146  = ~ last_t;
-  assign \$147  = q_room | \$146 ;
-  assign i__ready = \$147  & reads_input_t;
-  assign \$148  = ~ last_t;
-  assign \$149  = q_room | \$148 ;
-  assign \$150  = ~ reads_input_t;
-  assign \$151  = i__valid | \$150 ;
-  assign issue = \$149  & \$151 ;
+  assign \$106  = v9 & last9;
+  assign \$107  = issue & last_t;
+  assign \$108  = o__valid & o__ready;
+  assign \$109  = q_owed < 4'hb;
+  assign \$110  = \$108  ? q_room : \$109 ;
+  assign \$111  = o__valid & o__ready;
+  assign \$112  = \$111  | q_room;
+  assign \$113  = \$107  ? \$110  : \$112 ;
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = | q_stored;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = deliver & \$119 ;
+  assign \$121  = q_wptr == 4'ha;
+  assign \$122  = q_wptr + 1'h1;
+  assign \$123  = \$121  ? 5'h00 : \$122 ;
+  assign \$124  = ~ o__valid;
+  assign \$125  = \$124  | o__ready;
+  assign \$126  = | q_stored;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = q_rptr == 4'ha;
+  assign \$129  = q_rptr + 1'h1;
+  assign \$130  = \$128  ? 5'h00 : \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = deliver & \$136 ;
+  assign \$138  = q_stored + \$137 ;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = \$138  - \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = \$146  | deliver;
+  assign \$148  = | q_stored;
+  assign \$149  = \$148  ? \rport__data$270  : q_in;
+  assign \$150  = ~ last_t;
+  assign \$151  = q_room | \$150 ;
+  assign i__ready = \$151  & reads_input_t;
+  assign \$152  = ~ last_t;
+  assign \$153  = q_room | \$152 ;
+  assign \$154  = ~ reads_input_t;
+  assign \$155  = i__valid | \$154 ;
+  assign issue = \$153  & \$155 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$153  = first8_0 ? \$152  : acc0;
-  assign \$154  = $signed(\$153 ) + $signed(sum0_s1_0);
-  assign \$156  = first8_0 ? \$155  : acc1;
-  assign \$157  = $signed(\$156 ) + $signed(sum1_s1_0);
-  assign \$159  = first8_0 ? \$158  : acc2;
-  assign \$160  = $signed(\$159 ) + $signed(sum2_s1_0);
-  assign \$162  = first8_0 ? \$161  : acc3;
+  assign \$156  = first9_0 ? bias0 : acc0;
+  assign \$157  = $signed(\$156 ) + $signed(sum0_s1_0);
+  assign \$158  = first9_0 ? bias1 : acc1;
+  assign \$159  = $signed(\$158 ) + $signed(sum1_s1_0);
+  assign \$160  = first9_0 ? bias2 : acc2;
+  assign \$161  = $signed(\$160 ) + $signed(sum2_s1_0);
+  assign \$162  = first9_0 ? bias3 : acc3;
   assign \$163  = $signed(\$162 ) + $signed(sum3_s1_0);
   assign \$164  = issue & last_t;
   assign \$165  = q_owed + \$164 ;
@@ -11081,534 +11199,564 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$184 ;
   always @(posedge clk)
-    x_mid <= \$185 ;
+    from_input2 <= \$185 ;
   always @(posedge clk)
-    rom0_addr <= \$186 ;
+    x_reg2 <= \$186 ;
   always @(posedge clk)
-    rom0_read <= \$187 ;
+    inbuf_read <= \$187 ;
   always @(posedge clk)
-    x0_0 <= \$188 ;
+    x_mid <= \$188 ;
   always @(posedge clk)
-    x0_1 <= \$189 ;
+    t1 <= \$189 ;
   always @(posedge clk)
-    x0_2 <= \$190 ;
+    rom0_addr <= \$190 ;
   always @(posedge clk)
-    x0_3 <= \$191 ;
+    rom0_read <= \$191 ;
   always @(posedge clk)
-    x0_4 <= \$192 ;
+    x0_0 <= \$192 ;
   always @(posedge clk)
-    x0_5 <= \$193 ;
+    x0_1 <= \$193 ;
   always @(posedge clk)
-    x0_6 <= \$194 ;
+    x0_2 <= \$194 ;
   always @(posedge clk)
-    x0_7 <= \$195 ;
+    x0_3 <= \$195 ;
   always @(posedge clk)
-    rom1_addr <= \$196 ;
+    x0_4 <= \$196 ;
   always @(posedge clk)
-    rom1_read <= \$197 ;
+    x0_5 <= \$197 ;
   always @(posedge clk)
-    x1_0 <= \$198 ;
+    x0_6 <= \$198 ;
   always @(posedge clk)
-    x1_1 <= \$199 ;
+    x0_7 <= \$199 ;
   always @(posedge clk)
-    x1_2 <= \$200 ;
+    rom1_addr <= \$200 ;
   always @(posedge clk)
-    x1_3 <= \$201 ;
+    rom1_read <= \$201 ;
   always @(posedge clk)
-    x1_4 <= \$202 ;
+    x1_0 <= \$202 ;
   always @(posedge clk)
-    x1_5 <= \$203 ;
+    x1_1 <= \$203 ;
   always @(posedge clk)
-    x1_6 <= \$204 ;
+    x1_2 <= \$204 ;
   always @(posedge clk)
-    x1_7 <= \$205 ;
+    x1_3 <= \$205 ;
   always @(posedge clk)
-    rom2_addr <= \$206 ;
+    x1_4 <= \$206 ;
   always @(posedge clk)
-    rom2_read <= \$207 ;
+    x1_5 <= \$207 ;
   always @(posedge clk)
-    x2_0 <= \$208 ;
+    x1_6 <= \$208 ;
   always @(posedge clk)
-    x2_1 <= \$209 ;
+    x1_7 <= \$209 ;
   always @(posedge clk)
-    x2_2 <= \$210 ;
+    rom2_addr <= \$210 ;
   always @(posedge clk)
-    x2_3 <= \$211 ;
+    rom2_read <= \$211 ;
   always @(posedge clk)
-    x2_4 <= \$212 ;
+    x2_0 <= \$212 ;
   always @(posedge clk)
-    x2_5 <= \$213 ;
+    x2_1 <= \$213 ;
   always @(posedge clk)
-    x2_6 <= \$214 ;
+    x2_2 <= \$214 ;
   always @(posedge clk)
-    x2_7 <= \$215 ;
+    x2_3 <= \$215 ;
   always @(posedge clk)
-    rom3_addr <= \$216 ;
+    x2_4 <= \$216 ;
   always @(posedge clk)
-    rom3_read <= \$217 ;
+    x2_5 <= \$217 ;
   always @(posedge clk)
-    x3_0 <= \$218 ;
+    x2_6 <= \$218 ;
   always @(posedge clk)
-    x3_1 <= \$219 ;
+    x2_7 <= \$219 ;
   always @(posedge clk)
-    x3_2 <= \$220 ;
+    rom3_addr <= \$220 ;
   always @(posedge clk)
-    x3_3 <= \$221 ;
+    rom3_read <= \$221 ;
   always @(posedge clk)
-    x3_4 <= \$222 ;
+    x3_0 <= \$222 ;
   always @(posedge clk)
-    x3_5 <= \$223 ;
+    x3_1 <= \$223 ;
   always @(posedge clk)
-    x3_6 <= \$224 ;
+    x3_2 <= \$224 ;
   always @(posedge clk)
-    x3_7 <= \$225 ;
+    x3_3 <= \$225 ;
   always @(posedge clk)
-    xoff0_0 <= \$226 ;
+    x3_4 <= \$226 ;
   always @(posedge clk)
-    w0_0 <= \$227 ;
+    x3_5 <= \$227 ;
   always @(posedge clk)
-    xoff0_1 <= \$228 ;
+    x3_6 <= \$228 ;
   always @(posedge clk)
-    w0_1 <= \$229 ;
+    x3_7 <= \$229 ;
   always @(posedge clk)
-    xoff0_2 <= \$230 ;
+    xoff0_0 <= \$230 ;
   always @(posedge clk)
-    w0_2 <= \$231 ;
+    w0_0 <= \$231 ;
   always @(posedge clk)
-    xoff0_3 <= \$232 ;
+    xoff0_1 <= \$232 ;
   always @(posedge clk)
-    w0_3 <= \$233 ;
+    w0_1 <= \$233 ;
   always @(posedge clk)
-    xoff0_4 <= \$234 ;
+    xoff0_2 <= \$234 ;
   always @(posedge clk)
-    w0_4 <= \$235 ;
+    w0_2 <= \$235 ;
   always @(posedge clk)
-    xoff0_5 <= \$236 ;
+    xoff0_3 <= \$236 ;
   always @(posedge clk)
-    w0_5 <= \$237 ;
+    w0_3 <= \$237 ;
   always @(posedge clk)
-    xoff0_6 <= \$238 ;
+    xoff0_4 <= \$238 ;
   always @(posedge clk)
-    w0_6 <= \$239 ;
+    w0_4 <= \$239 ;
   always @(posedge clk)
-    xoff0_7 <= \$240 ;
+    xoff0_5 <= \$240 ;
   always @(posedge clk)
-    w0_7 <= \$241 ;
+    w0_5 <= \$241 ;
   always @(posedge clk)
-    xoff1_0 <= \$242 ;
+    xoff0_6 <= \$242 ;
   always @(posedge clk)
-    w1_0 <= \$243 ;
+    w0_6 <= \$243 ;
   always @(posedge clk)
-    xoff1_1 <= \$244 ;
+    xoff0_7 <= \$244 ;
   always @(posedge clk)
-    w1_1 <= \$245 ;
+    w0_7 <= \$245 ;
   always @(posedge clk)
-    xoff1_2 <= \$246 ;
+    xoff1_0 <= \$246 ;
   always @(posedge clk)
-    w1_2 <= \$247 ;
+    w1_0 <= \$247 ;
   always @(posedge clk)
-    xoff1_3 <= \$248 ;
+    xoff1_1 <= \$248 ;
   always @(posedge clk)
-    w1_3 <= \$249 ;
+    w1_1 <= \$249 ;
   always @(posedge clk)
-    xoff1_4 <= \$250 ;
+    xoff1_2 <= \$250 ;
   always @(posedge clk)
-    w1_4 <= \$251 ;
+    w1_2 <= \$251 ;
   always @(posedge clk)
-    xoff1_5 <= \$252 ;
+    xoff1_3 <= \$252 ;
   always @(posedge clk)
-    w1_5 <= \$253 ;
+    w1_3 <= \$253 ;
   always @(posedge clk)
-    xoff1_6 <= \$254 ;
+    xoff1_4 <= \$254 ;
   always @(posedge clk)
-    w1_6 <= \$255 ;
+    w1_4 <= \$255 ;
   always @(posedge clk)
-    xoff1_7 <= \$256 ;
+    xoff1_5 <= \$256 ;
   always @(posedge clk)
-    w1_7 <= \$257 ;
+    w1_5 <= \$257 ;
   always @(posedge clk)
-    xoff2_0 <= \$258 ;
+    xoff1_6 <= \$258 ;
   always @(posedge clk)
-    w2_0 <= \$259 ;
+    w1_6 <= \$259 ;
   always @(posedge clk)
-    xoff2_1 <= \$260 ;
+    xoff1_7 <= \$260 ;
   always @(posedge clk)
-    w2_1 <= \$261 ;
+    w1_7 <= \$261 ;
   always @(posedge clk)
-    xoff2_2 <= \$262 ;
+    xoff2_0 <= \$262 ;
   always @(posedge clk)
-    w2_2 <= \$263 ;
+    w2_0 <= \$263 ;
   always @(posedge clk)
-    xoff2_3 <= \$264 ;
+    xoff2_1 <= \$264 ;
   always @(posedge clk)
-    w2_3 <= \$265 ;
+    w2_1 <= \$265 ;
   always @(posedge clk)
-    xoff2_4 <= \$266 ;
+    xoff2_2 <= \$266 ;
   always @(posedge clk)
-    w2_4 <= \$267 ;
+    w2_2 <= \$267 ;
   always @(posedge clk)
-    xoff2_5 <= \$268 ;
+    xoff2_3 <= \$268 ;
   always @(posedge clk)
-    w2_5 <= \$269 ;
+    w2_3 <= \$269 ;
   always @(posedge clk)
-    xoff2_6 <= \$270 ;
+    xoff2_4 <= \$270 ;
   always @(posedge clk)
-    w2_6 <= \$271 ;
+    w2_4 <= \$271 ;
   always @(posedge clk)
-    xoff2_7 <= \$272 ;
+    xoff2_5 <= \$272 ;
   always @(posedge clk)
-    w2_7 <= \$273 ;
+    w2_5 <= \$273 ;
   always @(posedge clk)
-    xoff3_0 <= \$274 ;
+    xoff2_6 <= \$274 ;
   always @(posedge clk)
-    w3_0 <= \$275 ;
+    w2_6 <= \$275 ;
   always @(posedge clk)
-    xoff3_1 <= \$276 ;
+    xoff2_7 <= \$276 ;
   always @(posedge clk)
-    w3_1 <= \$277 ;
+    w2_7 <= \$277 ;
   always @(posedge clk)
-    xoff3_2 <= \$278 ;
+    xoff3_0 <= \$278 ;
   always @(posedge clk)
-    w3_2 <= \$279 ;
+    w3_0 <= \$279 ;
   always @(posedge clk)
-    xoff3_3 <= \$280 ;
+    xoff3_1 <= \$280 ;
   always @(posedge clk)
-    w3_3 <= \$281 ;
+    w3_1 <= \$281 ;
   always @(posedge clk)
-    xoff3_4 <= \$282 ;
+    xoff3_2 <= \$282 ;
   always @(posedge clk)
-    w3_4 <= \$283 ;
+    w3_2 <= \$283 ;
   always @(posedge clk)
-    xoff3_5 <= \$284 ;
+    xoff3_3 <= \$284 ;
   always @(posedge clk)
-    w3_5 <= \$285 ;
+    w3_3 <= \$285 ;
   always @(posedge clk)
-    xoff3_6 <= \$286 ;
+    xoff3_4 <= \$286 ;
   always @(posedge clk)
-    w3_6 <= \$287 ;
+    w3_4 <= \$287 ;
   always @(posedge clk)
-    xoff3_7 <= \$288 ;
+    xoff3_5 <= \$288 ;
   always @(posedge clk)
-    w3_7 <= \$289 ;
+    w3_5 <= \$289 ;
   always @(posedge clk)
-    prod0_0 <= \$290 ;
+    xoff3_6 <= \$290 ;
   always @(posedge clk)
-    prod0_1 <= \$291 ;
+    w3_6 <= \$291 ;
   always @(posedge clk)
-    prod0_2 <= \$292 ;
+    xoff3_7 <= \$292 ;
   always @(posedge clk)
-    prod0_3 <= \$293 ;
+    w3_7 <= \$293 ;
   always @(posedge clk)
-    prod0_4 <= \$294 ;
+    prod0_0 <= \$294 ;
   always @(posedge clk)
-    prod0_5 <= \$295 ;
+    prod0_1 <= \$295 ;
   always @(posedge clk)
-    prod0_6 <= \$296 ;
+    prod0_2 <= \$296 ;
   always @(posedge clk)
-    prod0_7 <= \$297 ;
+    prod0_3 <= \$297 ;
   always @(posedge clk)
-    prod1_0 <= \$298 ;
+    prod0_4 <= \$298 ;
   always @(posedge clk)
-    prod1_1 <= \$299 ;
+    prod0_5 <= \$299 ;
   always @(posedge clk)
-    prod1_2 <= \$300 ;
+    prod0_6 <= \$300 ;
   always @(posedge clk)
-    prod1_3 <= \$301 ;
+    prod0_7 <= \$301 ;
   always @(posedge clk)
-    prod1_4 <= \$302 ;
+    prod1_0 <= \$302 ;
   always @(posedge clk)
-    prod1_5 <= \$303 ;
+    prod1_1 <= \$303 ;
   always @(posedge clk)
-    prod1_6 <= \$304 ;
+    prod1_2 <= \$304 ;
   always @(posedge clk)
-    prod1_7 <= \$305 ;
+    prod1_3 <= \$305 ;
   always @(posedge clk)
-    prod2_0 <= \$306 ;
+    prod1_4 <= \$306 ;
   always @(posedge clk)
-    prod2_1 <= \$307 ;
+    prod1_5 <= \$307 ;
   always @(posedge clk)
-    prod2_2 <= \$308 ;
+    prod1_6 <= \$308 ;
   always @(posedge clk)
-    prod2_3 <= \$309 ;
+    prod1_7 <= \$309 ;
   always @(posedge clk)
-    prod2_4 <= \$310 ;
+    prod2_0 <= \$310 ;
   always @(posedge clk)
-    prod2_5 <= \$311 ;
+    prod2_1 <= \$311 ;
   always @(posedge clk)
-    prod2_6 <= \$312 ;
+    prod2_2 <= \$312 ;
   always @(posedge clk)
-    prod2_7 <= \$313 ;
+    prod2_3 <= \$313 ;
   always @(posedge clk)
-    prod3_0 <= \$314 ;
+    prod2_4 <= \$314 ;
   always @(posedge clk)
-    prod3_1 <= \$315 ;
+    prod2_5 <= \$315 ;
   always @(posedge clk)
-    prod3_2 <= \$316 ;
+    prod2_6 <= \$316 ;
   always @(posedge clk)
-    prod3_3 <= \$317 ;
+    prod2_7 <= \$317 ;
   always @(posedge clk)
-    prod3_4 <= \$318 ;
+    prod3_0 <= \$318 ;
   always @(posedge clk)
-    prod3_5 <= \$319 ;
+    prod3_1 <= \$319 ;
   always @(posedge clk)
-    prod3_6 <= \$320 ;
+    prod3_2 <= \$320 ;
   always @(posedge clk)
-    prod3_7 <= \$321 ;
+    prod3_3 <= \$321 ;
   always @(posedge clk)
-    prod0_0_r <= \$322 ;
+    prod3_4 <= \$322 ;
   always @(posedge clk)
-    prod0_1_r <= \$323 ;
+    prod3_5 <= \$323 ;
   always @(posedge clk)
-    prod0_2_r <= \$324 ;
+    prod3_6 <= \$324 ;
   always @(posedge clk)
-    prod0_3_r <= \$325 ;
+    prod3_7 <= \$325 ;
   always @(posedge clk)
-    prod0_4_r <= \$326 ;
+    prod0_0_r <= \$326 ;
   always @(posedge clk)
-    prod0_5_r <= \$327 ;
+    prod0_1_r <= \$327 ;
   always @(posedge clk)
-    prod0_6_r <= \$328 ;
+    prod0_2_r <= \$328 ;
   always @(posedge clk)
-    prod0_7_r <= \$329 ;
+    prod0_3_r <= \$329 ;
   always @(posedge clk)
-    prod1_0_r <= \$330 ;
+    prod0_4_r <= \$330 ;
   always @(posedge clk)
-    prod1_1_r <= \$331 ;
+    prod0_5_r <= \$331 ;
   always @(posedge clk)
-    prod1_2_r <= \$332 ;
+    prod0_6_r <= \$332 ;
   always @(posedge clk)
-    prod1_3_r <= \$333 ;
+    prod0_7_r <= \$333 ;
   always @(posedge clk)
-    prod1_4_r <= \$334 ;
+    prod1_0_r <= \$334 ;
   always @(posedge clk)
-    prod1_5_r <= \$335 ;
+    prod1_1_r <= \$335 ;
   always @(posedge clk)
-    prod1_6_r <= \$336 ;
+    prod1_2_r <= \$336 ;
   always @(posedge clk)
-    prod1_7_r <= \$337 ;
+    prod1_3_r <= \$337 ;
   always @(posedge clk)
-    prod2_0_r <= \$338 ;
+    prod1_4_r <= \$338 ;
   always @(posedge clk)
-    prod2_1_r <= \$339 ;
+    prod1_5_r <= \$339 ;
   always @(posedge clk)
-    prod2_2_r <= \$340 ;
+    prod1_6_r <= \$340 ;
   always @(posedge clk)
-    prod2_3_r <= \$341 ;
+    prod1_7_r <= \$341 ;
   always @(posedge clk)
-    prod2_4_r <= \$342 ;
+    prod2_0_r <= \$342 ;
   always @(posedge clk)
-    prod2_5_r <= \$343 ;
+    prod2_1_r <= \$343 ;
   always @(posedge clk)
-    prod2_6_r <= \$344 ;
+    prod2_2_r <= \$344 ;
   always @(posedge clk)
-    prod2_7_r <= \$345 ;
+    prod2_3_r <= \$345 ;
   always @(posedge clk)
-    prod3_0_r <= \$346 ;
+    prod2_4_r <= \$346 ;
   always @(posedge clk)
-    prod3_1_r <= \$347 ;
+    prod2_5_r <= \$347 ;
   always @(posedge clk)
-    prod3_2_r <= \$348 ;
+    prod2_6_r <= \$348 ;
   always @(posedge clk)
-    prod3_3_r <= \$349 ;
+    prod2_7_r <= \$349 ;
   always @(posedge clk)
-    prod3_4_r <= \$350 ;
+    prod3_0_r <= \$350 ;
   always @(posedge clk)
-    prod3_5_r <= \$351 ;
+    prod3_1_r <= \$351 ;
   always @(posedge clk)
-    prod3_6_r <= \$352 ;
+    prod3_2_r <= \$352 ;
   always @(posedge clk)
-    prod3_7_r <= \$353 ;
+    prod3_3_r <= \$353 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$354 ;
+    prod3_4_r <= \$354 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$355 ;
+    prod3_5_r <= \$355 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$356 ;
+    prod3_6_r <= \$356 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$357 ;
+    prod3_7_r <= \$357 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$358 ;
+    sum0_s0_0 <= \$358 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$359 ;
+    sum0_s0_1 <= \$359 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$360 ;
+    sum0_s1_0 <= \$360 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$361 ;
+    sum1_s0_0 <= \$361 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$362 ;
+    sum1_s0_1 <= \$362 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$363 ;
+    sum1_s1_0 <= \$363 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$364 ;
-  always @(posedge clk)
-    sum3_s1_0 <= \$365 ;
-  always @(posedge clk)
-    v2 <= \$366 ;
-  always @(posedge clk)
-    first2 <= \$367 ;
-  always @(posedge clk)
-    last2 <= \$368 ;
-  always @(posedge clk)
-    nf2 <= \$369 ;
-  always @(posedge clk)
-    v3 <= \$370 ;
+    sum2_s0_0 <= \$364 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = first2;
+    \$365  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
+    if (rst) begin
+      \$365  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$366  = \$94 [23:0];
+    if (rst) begin
+      \$366  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$367  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    if (rst) begin
+      \$367  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$368  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    if (rst) begin
+      \$368  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$369  = \$101 [23:0];
+    if (rst) begin
+      \$369  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$370  = v1;
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$371  = first1;
     if (rst) begin
       \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = last2;
+    \$372  = last1;
     if (rst) begin
       \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = nf2;
+    \$373  = nf1;
     if (rst) begin
       \$373  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = v3;
+    \$374  = v2;
     if (rst) begin
       \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = first3;
+    \$375  = first2;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = last3;
+    \$376  = last2;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = nf3;
+    \$377  = nf2;
     if (rst) begin
       \$377  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = v4;
+    \$378  = v3;
     if (rst) begin
       \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = first4;
+    \$379  = first3;
     if (rst) begin
       \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = last4;
+    \$380  = last3;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = nf4;
+    \$381  = nf3;
     if (rst) begin
       \$381  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = v5;
+    \$382  = v4;
     if (rst) begin
       \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = first5;
+    \$383  = first4;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = last5;
+    \$384  = last4;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = nf5;
+    \$385  = nf4;
     if (rst) begin
       \$385  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = v6;
+    \$386  = v5;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = first6;
+    \$387  = first5;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = last6;
+    \$388  = last5;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = nf6;
+    \$389  = nf5;
     if (rst) begin
       \$389  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = v7;
+    \$390  = v6;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = first7;
+    \$391  = first6;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = last7;
+    \$392  = last6;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = nf7;
+    \$393  = nf6;
     if (rst) begin
       \$393  = 2'h0;
     end
@@ -11643,110 +11791,194 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = acc0;
-    if (v8_0) begin
-      \$398  = \$154 [23:0];
-    end
+    \$398  = v8;
     if (rst) begin
-      \$398  = 24'h000000;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = acc1;
-    if (v8_0) begin
-      \$399  = \$157 [23:0];
-    end
+    \$399  = first8;
     if (rst) begin
-      \$399  = 24'h000000;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = acc2;
-    if (v8_0) begin
-      \$400  = \$160 [23:0];
-    end
+    \$400  = last8;
     if (rst) begin
-      \$400  = 24'h000000;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = acc3;
-    if (v8_0) begin
-      \$401  = \$163 [23:0];
-    end
+    \$401  = nf8;
     if (rst) begin
-      \$401  = 24'h000000;
+      \$401  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = \$102 ;
+    \$402  = v8;
     if (rst) begin
       \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = \$167 [3:0];
+    \$403  = first8;
     if (rst) begin
-      \$403  = 4'h0;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = \$109 ;
+    \$404  = last8;
     if (rst) begin
-      \$404  = 1'h1;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = q_wptr;
-    if (\$116 ) begin
-      \$405  = \$119 [3:0];
-    end
+    \$405  = nf8;
     if (rst) begin
-      \$405  = 4'h0;
+      \$405  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = q_rptr;
-    if (\$123 ) begin
-      \$406  = \$126 [3:0];
-    end
+    \$406  = \$102 ;
     if (rst) begin
-      \$406  = 4'h0;
+      \$406  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = \$139 [3:0];
+    \$407  = acc0;
+    if (v9_0) begin
+      \$407  = \$157 [23:0];
+    end
     if (rst) begin
-      \$407  = 4'h0;
+      \$407  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = o__valid;
-    if (\$141 ) begin
-      \$408  = \$143 ;
-    end
+    \$408  = \$103 ;
     if (rst) begin
-      \$408  = 1'h0;
+      \$408  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = o__payload;
-    if (\$141 ) begin
-      \$409  = \$145 ;
+    \$409  = acc1;
+    if (v9_0) begin
+      \$409  = \$159 [23:0];
     end
     if (rst) begin
-      \$409  = 96'h000000000000000000000000;
+      \$409  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$410  = \$104 ;
+    if (rst) begin
+      \$410  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$411  = acc2;
+    if (v9_0) begin
+      \$411  = \$161 [23:0];
+    end
+    if (rst) begin
+      \$411  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$412  = \$105 ;
+    if (rst) begin
+      \$412  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$413  = acc3;
+    if (v9_0) begin
+      \$413  = \$163 [23:0];
+    end
+    if (rst) begin
+      \$413  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$414  = \$106 ;
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$415  = \$167 [3:0];
+    if (rst) begin
+      \$415  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$416  = \$113 ;
+    if (rst) begin
+      \$416  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$417  = q_wptr;
+    if (\$120 ) begin
+      \$417  = \$123 [3:0];
+    end
+    if (rst) begin
+      \$417  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$418  = q_rptr;
+    if (\$127 ) begin
+      \$418  = \$130 [3:0];
+    end
+    if (rst) begin
+      \$418  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$419  = \$143 [3:0];
+    if (rst) begin
+      \$419  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$420  = o__valid;
+    if (\$145 ) begin
+      \$420  = \$147 ;
+    end
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$421  = o__payload;
+    if (\$145 ) begin
+      \$421  = \$149 ;
+    end
+    if (rst) begin
+      \$421  = 96'h000000000000000000000000;
     end
   end
   always @* begin
@@ -12142,57 +12374,57 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       2'h0:
-          \$152  = 24'hfffc6a;
+          \$102  = 24'hfffc6a;
       2'h1:
-          \$152  = 24'hfffdba;
+          \$102  = 24'hfffdba;
       2'h2:
-          \$152  = 24'hfffa34;
+          \$102  = 24'hfffa34;
       2'h3:
-          \$152  = 24'hfffb2f;
+          \$102  = 24'hfffb2f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       2'h0:
-          \$155  = 24'hfffe48;
+          \$103  = 24'hfffe48;
       2'h1:
-          \$155  = 24'h0000bf;
+          \$103  = 24'h0000bf;
       2'h2:
-          \$155  = 24'h000052;
+          \$103  = 24'h000052;
       2'h3:
-          \$155  = 24'hff01ff;
+          \$103  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       2'h0:
-          \$158  = 24'hfffcdd;
+          \$104  = 24'hfffcdd;
       2'h1:
-          \$158  = 24'h0003ac;
+          \$104  = 24'h0003ac;
       2'h2:
-          \$158  = 24'hfffe21;
+          \$104  = 24'hfffe21;
       2'h3:
-          \$158  = 24'hff01ff;
+          \$104  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       2'h0:
-          \$161  = 24'hfff71c;
+          \$105  = 24'hfff71c;
       2'h1:
-          \$161  = 24'h000195;
+          \$105  = 24'h000195;
       2'h2:
-          \$161  = 24'hfffaad;
+          \$105  = 24'hfffaad;
       2'h3:
-          \$161  = 24'hff01ff;
+          \$105  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -12349,1322 +12581,1280 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = \$9 ;
+    \$185  = from_input;
     if (rst) begin
-      \$185  = 64'h0000000000000000;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = t;
+    \$186  = x_reg;
     if (rst) begin
-      \$186  = 6'h00;
+      \$186  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = port__data;
+    \$187  = rport__data;
     if (rst) begin
       \$187  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = x_mid[7:0];
+    \$188  = \$9 ;
     if (rst) begin
-      \$188  = 8'h00;
+      \$188  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = x_mid[15:8];
+    \$189  = t;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = x_mid[23:16];
+    \$190  = t1;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = x_mid[31:24];
+    \$191  = port__data;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = x_mid[39:32];
+    \$192  = x_mid[7:0];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = x_mid[47:40];
+    \$193  = x_mid[15:8];
     if (rst) begin
       \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = x_mid[55:48];
+    \$194  = x_mid[23:16];
     if (rst) begin
       \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = x_mid[63:56];
+    \$195  = x_mid[31:24];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = t;
+    \$196  = x_mid[39:32];
     if (rst) begin
-      \$196  = 6'h00;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = \port__data$36 ;
+    \$197  = x_mid[47:40];
     if (rst) begin
-      \$197  = 64'h0000000000000000;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = x_mid[7:0];
+    \$198  = x_mid[55:48];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = x_mid[15:8];
+    \$199  = x_mid[63:56];
     if (rst) begin
       \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = x_mid[23:16];
+    \$200  = t1;
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = x_mid[31:24];
+    \$201  = \port__data$40 ;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = x_mid[39:32];
+    \$202  = x_mid[7:0];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = x_mid[47:40];
+    \$203  = x_mid[15:8];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = x_mid[55:48];
+    \$204  = x_mid[23:16];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = x_mid[63:56];
+    \$205  = x_mid[31:24];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = t;
+    \$206  = x_mid[39:32];
     if (rst) begin
-      \$206  = 6'h00;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = \port__data$47 ;
+    \$207  = x_mid[47:40];
     if (rst) begin
-      \$207  = 64'h0000000000000000;
+      \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = x_mid[7:0];
+    \$208  = x_mid[55:48];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = x_mid[15:8];
+    \$209  = x_mid[63:56];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = x_mid[23:16];
+    \$210  = t1;
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = x_mid[31:24];
+    \$211  = \port__data$51 ;
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = x_mid[39:32];
+    \$212  = x_mid[7:0];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = x_mid[47:40];
+    \$213  = x_mid[15:8];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = x_mid[55:48];
+    \$214  = x_mid[23:16];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = x_mid[63:56];
+    \$215  = x_mid[31:24];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = t;
+    \$216  = x_mid[39:32];
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = \port__data$58 ;
+    \$217  = x_mid[47:40];
     if (rst) begin
-      \$217  = 64'h0000000000000000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = x_mid[7:0];
+    \$218  = x_mid[55:48];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = x_mid[15:8];
+    \$219  = x_mid[63:56];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = x_mid[23:16];
+    \$220  = t1;
     if (rst) begin
-      \$220  = 8'h00;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = x_mid[31:24];
+    \$221  = \port__data$62 ;
     if (rst) begin
-      \$221  = 8'h00;
+      \$221  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = x_mid[39:32];
+    \$222  = x_mid[7:0];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = x_mid[47:40];
+    \$223  = x_mid[15:8];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = x_mid[55:48];
+    \$224  = x_mid[23:16];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = x_mid[63:56];
+    \$225  = x_mid[31:24];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = \$10 ;
+    \$226  = x_mid[39:32];
     if (rst) begin
-      \$226  = 9'h000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = rom0_read[7:0];
+    \$227  = x_mid[47:40];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = \$11 ;
+    \$228  = x_mid[55:48];
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = rom0_read[15:8];
+    \$229  = x_mid[63:56];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = \$12 ;
+    \$230  = \$10 ;
     if (rst) begin
       \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = rom0_read[23:16];
+    \$231  = rom0_read[7:0];
     if (rst) begin
       \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = \$13 ;
+    \$232  = \$11 ;
     if (rst) begin
       \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = rom0_read[31:24];
+    \$233  = rom0_read[15:8];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = \$14 ;
+    \$234  = \$12 ;
     if (rst) begin
       \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = rom0_read[39:32];
+    \$235  = rom0_read[23:16];
     if (rst) begin
       \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = \$15 ;
+    \$236  = \$13 ;
     if (rst) begin
       \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = rom0_read[47:40];
+    \$237  = rom0_read[31:24];
     if (rst) begin
       \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = \$16 ;
+    \$238  = \$14 ;
     if (rst) begin
       \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = rom0_read[55:48];
+    \$239  = rom0_read[39:32];
     if (rst) begin
       \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = \$17 ;
+    \$240  = \$15 ;
     if (rst) begin
       \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = rom0_read[63:56];
+    \$241  = rom0_read[47:40];
     if (rst) begin
       \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = \$18 ;
+    \$242  = \$16 ;
     if (rst) begin
       \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = rom1_read[7:0];
+    \$243  = rom0_read[55:48];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = \$19 ;
+    \$244  = \$17 ;
     if (rst) begin
       \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = rom1_read[15:8];
+    \$245  = rom0_read[63:56];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = \$20 ;
+    \$246  = \$18 ;
     if (rst) begin
       \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = rom1_read[23:16];
+    \$247  = rom1_read[7:0];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = \$21 ;
+    \$248  = \$19 ;
     if (rst) begin
       \$248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = rom1_read[31:24];
+    \$249  = rom1_read[15:8];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = \$22 ;
+    \$250  = \$20 ;
     if (rst) begin
       \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = rom1_read[39:32];
+    \$251  = rom1_read[23:16];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = \$23 ;
+    \$252  = \$21 ;
     if (rst) begin
       \$252  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = rom1_read[47:40];
+    \$253  = rom1_read[31:24];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = \$24 ;
+    \$254  = \$22 ;
     if (rst) begin
       \$254  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = rom1_read[55:48];
+    \$255  = rom1_read[39:32];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = \$25 ;
+    \$256  = \$23 ;
     if (rst) begin
       \$256  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = rom1_read[63:56];
+    \$257  = rom1_read[47:40];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = \$26 ;
+    \$258  = \$24 ;
     if (rst) begin
       \$258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = rom2_read[7:0];
+    \$259  = rom1_read[55:48];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = \$27 ;
+    \$260  = \$25 ;
     if (rst) begin
       \$260  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = rom2_read[15:8];
+    \$261  = rom1_read[63:56];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = \$28 ;
+    \$262  = \$26 ;
     if (rst) begin
       \$262  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = rom2_read[23:16];
+    \$263  = rom2_read[7:0];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = \$29 ;
+    \$264  = \$27 ;
     if (rst) begin
       \$264  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = rom2_read[31:24];
+    \$265  = rom2_read[15:8];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = \$30 ;
+    \$266  = \$28 ;
     if (rst) begin
       \$266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = rom2_read[39:32];
+    \$267  = rom2_read[23:16];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = \$31 ;
+    \$268  = \$29 ;
     if (rst) begin
       \$268  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = rom2_read[47:40];
+    \$269  = rom2_read[31:24];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = \$32 ;
+    \$270  = \$30 ;
     if (rst) begin
       \$270  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = rom2_read[55:48];
+    \$271  = rom2_read[39:32];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = \$33 ;
+    \$272  = \$31 ;
     if (rst) begin
       \$272  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = rom2_read[63:56];
+    \$273  = rom2_read[47:40];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = \$34 ;
+    \$274  = \$32 ;
     if (rst) begin
       \$274  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = rom3_read[7:0];
+    \$275  = rom2_read[55:48];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = \$35 ;
+    \$276  = \$33 ;
     if (rst) begin
       \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = rom3_read[15:8];
+    \$277  = rom2_read[63:56];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = \$36 ;
+    \$278  = \$34 ;
     if (rst) begin
       \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = rom3_read[23:16];
+    \$279  = rom3_read[7:0];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = \$37 ;
+    \$280  = \$35 ;
     if (rst) begin
       \$280  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = rom3_read[31:24];
+    \$281  = rom3_read[15:8];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = \$38 ;
+    \$282  = \$36 ;
     if (rst) begin
       \$282  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = rom3_read[39:32];
+    \$283  = rom3_read[23:16];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = \$39 ;
+    \$284  = \$37 ;
     if (rst) begin
       \$284  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = rom3_read[47:40];
+    \$285  = rom3_read[31:24];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = \$40 ;
+    \$286  = \$38 ;
     if (rst) begin
       \$286  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = rom3_read[55:48];
+    \$287  = rom3_read[39:32];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = \$41 ;
+    \$288  = \$39 ;
     if (rst) begin
       \$288  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = rom3_read[63:56];
+    \$289  = rom3_read[47:40];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = \$42 ;
+    \$290  = \$40 ;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = \$43 ;
+    \$291  = rom3_read[55:48];
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = \$44 ;
+    \$292  = \$41 ;
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$45 ;
+    \$293  = rom3_read[63:56];
     if (rst) begin
-      \$293  = 17'h00000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = \$46 ;
+    \$294  = \$42 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = \$47 ;
+    \$295  = \$43 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = \$48 ;
+    \$296  = \$44 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = \$49 ;
+    \$297  = \$45 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = \$50 ;
+    \$298  = \$46 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = \$51 ;
+    \$299  = \$47 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$52 ;
+    \$300  = \$48 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = \$53 ;
+    \$301  = \$49 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = \$54 ;
+    \$302  = \$50 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = \$55 ;
+    \$303  = \$51 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = \$56 ;
+    \$304  = \$52 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = \$57 ;
+    \$305  = \$53 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$58 ;
+    \$306  = \$54 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = \$59 ;
+    \$307  = \$55 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = \$60 ;
+    \$308  = \$56 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = \$61 ;
+    \$309  = \$57 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = \$62 ;
+    \$310  = \$58 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = \$63 ;
+    \$311  = \$59 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$64 ;
+    \$312  = \$60 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = \$65 ;
+    \$313  = \$61 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = \$66 ;
+    \$314  = \$62 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = \$67 ;
+    \$315  = \$63 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = \$68 ;
+    \$316  = \$64 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = \$69 ;
+    \$317  = \$65 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = \$70 ;
+    \$318  = \$66 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = \$71 ;
+    \$319  = \$67 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = \$72 ;
+    \$320  = \$68 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = \$73 ;
+    \$321  = \$69 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = prod0_0;
+    \$322  = \$70 ;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = prod0_1;
+    \$323  = \$71 ;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = prod0_2;
+    \$324  = \$72 ;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = prod0_3;
+    \$325  = \$73 ;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = prod0_4;
+    \$326  = prod0_0;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = prod0_5;
+    \$327  = prod0_1;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = prod0_6;
+    \$328  = prod0_2;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = prod0_7;
+    \$329  = prod0_3;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = prod1_0;
+    \$330  = prod0_4;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = prod1_1;
+    \$331  = prod0_5;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = prod1_2;
+    \$332  = prod0_6;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = prod1_3;
+    \$333  = prod0_7;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = prod1_4;
+    \$334  = prod1_0;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = prod1_5;
+    \$335  = prod1_1;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = prod1_6;
+    \$336  = prod1_2;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = prod1_7;
+    \$337  = prod1_3;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = prod2_0;
+    \$338  = prod1_4;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = prod2_1;
+    \$339  = prod1_5;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = prod2_2;
+    \$340  = prod1_6;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = prod2_3;
+    \$341  = prod1_7;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = prod2_4;
+    \$342  = prod2_0;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = prod2_5;
+    \$343  = prod2_1;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = prod2_6;
+    \$344  = prod2_2;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = prod2_7;
+    \$345  = prod2_3;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = prod3_0;
+    \$346  = prod2_4;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = prod3_1;
+    \$347  = prod2_5;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = prod3_2;
+    \$348  = prod2_6;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = prod3_3;
+    \$349  = prod2_7;
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = prod3_4;
+    \$350  = prod3_0;
     if (rst) begin
       \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = prod3_5;
+    \$351  = prod3_1;
     if (rst) begin
       \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = prod3_6;
+    \$352  = prod3_2;
     if (rst) begin
       \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = prod3_7;
+    \$353  = prod3_3;
     if (rst) begin
       \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$354  = prod3_4;
     if (rst) begin
-      \$354  = 24'h000000;
+      \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$355  = prod3_5;
     if (rst) begin
-      \$355  = 24'h000000;
+      \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = \$80 [23:0];
+    \$356  = prod3_6;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$356  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
+    \$357  = prod3_7;
     if (rst) begin
-      \$357  = 24'h000000;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
+    \$358  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = \$87 [23:0];
+    \$359  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
       \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$360  = \$80 [23:0];
     if (rst) begin
       \$360  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
+    \$361  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
     if (rst) begin
       \$361  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = \$94 [23:0];
+    \$362  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
     if (rst) begin
       \$362  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    \$363  = \$87 [23:0];
     if (rst) begin
       \$363  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$364  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
       \$364  = 24'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = \$101 [23:0];
-    if (rst) begin
-      \$365  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = v1;
-    if (rst) begin
-      \$366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = first1;
-    if (rst) begin
-      \$367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = last1;
-    if (rst) begin
-      \$368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = nf1;
-    if (rst) begin
-      \$369  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = v2;
-    if (rst) begin
-      \$370  = 1'h0;
-    end
-  end
-  assign acc0_next = \$154 [23:0];
-  assign acc1_next = \$157 [23:0];
-  assign acc2_next = \$160 [23:0];
+  assign acc0_next = \$157 [23:0];
+  assign acc1_next = \$159 [23:0];
+  assign acc2_next = \$161 [23:0];
   assign acc3_next = \$163 [23:0];
   assign q_owed_next = \$167 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$266  = rom1_addr;
-  assign \port__addr$267  = rom2_addr;
-  assign \port__addr$268  = rom3_addr;
-  assign \$signature__en$269  = deliver;
-  assign \$signature__addr$270  = q_wptr;
-  assign \$signature__data$271  = q_in;
-  assign \rport__addr$272  = q_rptr;
+  assign \port__addr$278  = rom1_addr;
+  assign \port__addr$279  = rom2_addr;
+  assign \port__addr$280  = rom3_addr;
+  assign \$signature__en$281  = deliver;
+  assign \$signature__addr$282  = q_wptr;
+  assign \$signature__data$283  = q_in;
+  assign \rport__addr$284  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -18847,30 +19037,30 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [7:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
+  reg [7:0] \$104 ;
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
   reg [8:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [23:0] \$118 ;
-  reg \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [3:0] \$122 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [23:0] \$122 ;
   reg \$123 ;
   reg \$124 ;
   reg \$125 ;
@@ -18897,23 +19087,32 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$144 ;
   reg \$145 ;
   reg [3:0] \$146 ;
-  reg [23:0] \$147 ;
+  reg \$147 ;
   reg \$148 ;
-  reg [3:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg \$150 ;
-  reg [3:0] \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
+  reg [3:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg [3:0] \$154 ;
   reg [23:0] \$155 ;
+  reg [23:0] \$156 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
+  reg [3:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg \$163 ;
+  reg [23:0] \$164 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
   reg [3:0] \$2 ;
   wire [18:0] \$20 ;
-  wire \$21 ;
+  reg [23:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -18930,17 +19129,17 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   wire [4:0] \$38 ;
-  wire \$39 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
+  wire \$44 ;
   wire [4:0] \$45 ;
-  wire \$46 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -18948,27 +19147,27 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire \$54 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [5:0] \$58 ;
-  wire \$59 ;
+  wire \$58 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [23:0] \$64 ;
-  wire \$65 ;
+  wire \$64 ;
+  wire [23:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  reg [23:0] \$71 ;
+  wire \$71 ;
   wire [23:0] \$72 ;
   wire [24:0] \$73 ;
   wire \$74 ;
@@ -18994,23 +19193,24 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$92 ;
   reg \$93 ;
   reg [3:0] \$94 ;
-  reg [31:0] \$95 ;
-  reg [7:0] \$96 ;
+  reg \$95 ;
+  reg [31:0] \$96 ;
   reg [31:0] \$97 ;
-  reg [7:0] \$98 ;
+  reg [31:0] \$98 ;
   reg [7:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$97 ;
+  wire [3:0] \$signature__addr$106 ;
   wire [31:0] \$signature__data ;
   (* init = 24'h000000 *)
-  wire [23:0] \$signature__data$98 ;
+  wire [23:0] \$signature__data$107 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$96 ;
+  wire \$signature__en$105 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
+  reg [23:0] bias0 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -19021,11 +19221,13 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -19036,6 +19238,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -19044,8 +19247,9 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -19055,8 +19259,9 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [23:0] o__payload;
@@ -19095,15 +19300,16 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$99 ;
+  wire [3:0] \rport__addr$108 ;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$88 ;
+  wire [23:0] \rport__data$97 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t1 = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -19111,8 +19317,9 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -19127,6 +19334,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -19163,7 +19371,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [23:0] queue [8:0];
+  reg [23:0] queue [9:0];
   initial begin
     queue[0] = 24'h000000;
     queue[1] = 24'h000000;
@@ -19174,12 +19382,13 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 24'h000000;
     queue[7] = 24'h000000;
     queue[8] = 24'h000000;
+    queue[9] = 24'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$88  = queue[q_rptr];
+  assign \rport__data$97  = queue[q_rptr];
   reg [31:0] rom0 [158:0];
   initial begin
     rom0[0] = 32'd2483558072;
@@ -19350,7 +19559,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$6  = t == 8'h9e;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -19362,60 +19571,60 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = v7 & last7;
-  assign \$22  = issue & last_t;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = q_owed < 4'h9;
-  assign \$25  = \$23  ? q_room : \$24 ;
-  assign \$26  = o__valid & o__ready;
-  assign \$27  = \$26  | q_room;
-  assign \$28  = \$22  ? \$25  : \$27 ;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = | q_stored;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$30  & \$32 ;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = deliver & \$34 ;
-  assign \$36  = q_wptr == 4'h8;
-  assign \$37  = q_wptr + 1'h1;
-  assign \$38  = \$36  ? 5'h00 : \$37 ;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = | q_stored;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = q_rptr == 4'h8;
-  assign \$44  = q_rptr + 1'h1;
-  assign \$45  = \$43  ? 5'h00 : \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = deliver & \$51 ;
-  assign \$53  = q_stored + \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = \$53  - \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = \$61  | deliver;
-  assign \$63  = | q_stored;
-  assign \$64  = \$63  ? \rport__data$88  : acc0;
-  assign \$65  = ~ last_t;
-  assign \$66  = q_room | \$65 ;
-  assign i__ready = \$66  & reads_input_t;
-  assign \$67  = ~ last_t;
-  assign \$68  = q_room | \$67 ;
-  assign \$69  = ~ reads_input_t;
-  assign \$70  = i__valid | \$69 ;
-  assign issue = \$68  & \$70 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$97  : acc0;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$72  = first7_0 ? \$71  : acc0;
+  assign \$72  = first8_0 ? bias0 : acc0;
   assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
   assign \$74  = issue & last_t;
   assign \$75  = q_owed + \$74 ;
@@ -19456,127 +19665,145 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$95 ;
+    from_input2 <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$96 ;
+    x_reg2 <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$97 ;
+    inbuf_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$98 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_1 <= \$99 ;
+    t1 <= \$99 ;
   always @(posedge clk)
-    x0_2 <= \$100 ;
+    rom0_addr <= \$100 ;
   always @(posedge clk)
-    x0_3 <= \$101 ;
+    rom0_read <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    x0_0 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x0_1 <= \$103 ;
   always @(posedge clk)
-    xoff0_1 <= \$104 ;
+    x0_2 <= \$104 ;
   always @(posedge clk)
-    w0_1 <= \$105 ;
+    x0_3 <= \$105 ;
   always @(posedge clk)
-    xoff0_2 <= \$106 ;
+    xoff0_0 <= \$106 ;
   always @(posedge clk)
-    w0_2 <= \$107 ;
+    w0_0 <= \$107 ;
   always @(posedge clk)
-    xoff0_3 <= \$108 ;
+    xoff0_1 <= \$108 ;
   always @(posedge clk)
-    w0_3 <= \$109 ;
+    w0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    xoff0_2 <= \$110 ;
   always @(posedge clk)
-    prod0_1 <= \$111 ;
+    w0_2 <= \$111 ;
   always @(posedge clk)
-    prod0_2 <= \$112 ;
+    xoff0_3 <= \$112 ;
   always @(posedge clk)
-    prod0_3 <= \$113 ;
+    w0_3 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    prod0_0 <= \$114 ;
   always @(posedge clk)
-    prod0_1_r <= \$115 ;
+    prod0_1 <= \$115 ;
   always @(posedge clk)
-    prod0_2_r <= \$116 ;
+    prod0_2 <= \$116 ;
   always @(posedge clk)
-    prod0_3_r <= \$117 ;
+    prod0_3 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod0_0_r <= \$118 ;
   always @(posedge clk)
-    v2 <= \$119 ;
+    prod0_1_r <= \$119 ;
   always @(posedge clk)
-    first2 <= \$120 ;
+    prod0_2_r <= \$120 ;
   always @(posedge clk)
-    last2 <= \$121 ;
+    prod0_3_r <= \$121 ;
   always @(posedge clk)
-    nf2 <= \$122 ;
+    sum0_s0_0 <= \$122 ;
   always @(posedge clk)
-    v3 <= \$123 ;
+    v2 <= \$123 ;
   always @(posedge clk)
-    first3 <= \$124 ;
+    first2 <= \$124 ;
   always @(posedge clk)
-    last3 <= \$125 ;
+    last2 <= \$125 ;
   always @(posedge clk)
-    nf3 <= \$126 ;
+    nf2 <= \$126 ;
   always @(posedge clk)
-    v4 <= \$127 ;
+    v3 <= \$127 ;
   always @(posedge clk)
-    first4 <= \$128 ;
+    first3 <= \$128 ;
   always @(posedge clk)
-    last4 <= \$129 ;
+    last3 <= \$129 ;
   always @(posedge clk)
-    nf4 <= \$130 ;
+    nf3 <= \$130 ;
   always @(posedge clk)
-    v5 <= \$131 ;
+    v4 <= \$131 ;
   always @(posedge clk)
-    first5 <= \$132 ;
+    first4 <= \$132 ;
   always @(posedge clk)
-    last5 <= \$133 ;
+    last4 <= \$133 ;
   always @(posedge clk)
-    nf5 <= \$134 ;
+    nf4 <= \$134 ;
   always @(posedge clk)
-    v6 <= \$135 ;
+    v5 <= \$135 ;
   always @(posedge clk)
-    first6 <= \$136 ;
+    first5 <= \$136 ;
   always @(posedge clk)
-    last6 <= \$137 ;
+    last5 <= \$137 ;
   always @(posedge clk)
-    nf6 <= \$138 ;
+    nf5 <= \$138 ;
   always @(posedge clk)
-    v7 <= \$139 ;
+    v6 <= \$139 ;
   always @(posedge clk)
-    first7 <= \$140 ;
+    first6 <= \$140 ;
   always @(posedge clk)
-    last7 <= \$141 ;
+    last6 <= \$141 ;
   always @(posedge clk)
-    nf7 <= \$142 ;
+    nf6 <= \$142 ;
   always @(posedge clk)
-    v7_0 <= \$143 ;
+    v7 <= \$143 ;
   always @(posedge clk)
-    first7_0 <= \$144 ;
+    first7 <= \$144 ;
   always @(posedge clk)
-    last7_0 <= \$145 ;
+    last7 <= \$145 ;
   always @(posedge clk)
-    nf7_0 <= \$146 ;
+    nf7 <= \$146 ;
   always @(posedge clk)
-    acc0 <= \$147 ;
+    v8 <= \$147 ;
   always @(posedge clk)
-    deliver <= \$148 ;
+    first8 <= \$148 ;
   always @(posedge clk)
-    q_owed <= \$149 ;
+    last8 <= \$149 ;
   always @(posedge clk)
-    q_room <= \$150 ;
+    nf8 <= \$150 ;
   always @(posedge clk)
-    q_wptr <= \$151 ;
+    v8_0 <= \$151 ;
   always @(posedge clk)
-    q_rptr <= \$152 ;
+    first8_0 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    last8_0 <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    nf8_0 <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    bias0 <= \$155 ;
+  always @(posedge clk)
+    acc0 <= \$156 ;
+  always @(posedge clk)
+    deliver <= \$157 ;
+  always @(posedge clk)
+    q_owed <= \$158 ;
+  always @(posedge clk)
+    q_room <= \$159 ;
+  always @(posedge clk)
+    q_wptr <= \$160 ;
+  always @(posedge clk)
+    q_rptr <= \$161 ;
+  always @(posedge clk)
+    q_stored <= \$162 ;
+  always @(posedge clk)
+    o__valid <= \$163 ;
+  always @(posedge clk)
+    o__payload <= \$164 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$1  = 4'h0;
@@ -21199,28 +21426,28 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$71  = 24'h000000;
-    casez (nf7_0)
+    \$21  = 24'h000000;
+    casez (nf7)
       4'h0:
-          \$71  = 24'hffff0f;
+          \$21  = 24'hffff0f;
       4'h1:
-          \$71  = 24'hfffe64;
+          \$21  = 24'hfffe64;
       4'h2:
-          \$71  = 24'hfffff0;
+          \$21  = 24'hfffff0;
       4'h3:
-          \$71  = 24'h0000f3;
+          \$21  = 24'h0000f3;
       4'h4:
-          \$71  = 24'h00007c;
+          \$21  = 24'h00007c;
       4'h5:
-          \$71  = 24'hffff7a;
+          \$21  = 24'hffff7a;
       4'h6:
-          \$71  = 24'hfffecb;
+          \$21  = 24'hfffecb;
       4'h7:
-          \$71  = 24'hfffea9;
+          \$21  = 24'hfffea9;
       4'h8:
-          \$71  = 24'h000151;
+          \$21  = 24'h000151;
       4'h9:
-          \$71  = 24'hfffff0;
+          \$21  = 24'hfffff0;
     endcase
   end
   always @* begin
@@ -21377,336 +21604,336 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = \$9 ;
+    \$95  = from_input;
     if (rst) begin
-      \$95  = 32'd0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = t;
+    \$96  = x_reg;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = port__data;
+    \$97  = rport__data;
     if (rst) begin
       \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = x_mid[7:0];
+    \$98  = \$9 ;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = x_mid[15:8];
+    \$99  = t;
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = x_mid[23:16];
+    \$100  = t1;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = x_mid[31:24];
+    \$101  = port__data;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = \$10 ;
+    \$102  = x_mid[7:0];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = x_mid[15:8];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = \$11 ;
+    \$104  = x_mid[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = x_mid[31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = \$12 ;
+    \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$108  = \$13 ;
+    \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$110  = \$14 ;
+    \$110  = \$12 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$111  = \$15 ;
+    \$111  = rom0_read[23:16];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$112  = \$16 ;
+    \$112  = \$13 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$113  = \$17 ;
+    \$113  = rom0_read[31:24];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$114  = prod0_0;
+    \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$115  = prod0_1;
+    \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$116  = prod0_2;
+    \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$117  = prod0_3;
+    \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$118  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$118  = prod0_0;
     if (rst) begin
-      \$118  = 24'h000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$119  = v1;
+    \$119  = prod0_1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$120  = first1;
+    \$120  = prod0_2;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$121  = last1;
+    \$121  = prod0_3;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$122  = nf1;
+    \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$123  = v2;
+    \$123  = v1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$124  = first2;
+    \$124  = first1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$125  = last2;
+    \$125  = last1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$126  = nf2;
+    \$126  = nf1;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$127  = v3;
+    \$127  = v2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$128  = first3;
+    \$128  = first2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$129  = last3;
+    \$129  = last2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$130  = nf3;
+    \$130  = nf2;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$131  = v4;
+    \$131  = v3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$132  = first4;
+    \$132  = first3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$133  = last4;
+    \$133  = last3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$134  = nf4;
+    \$134  = nf3;
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$135  = v5;
+    \$135  = v4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$136  = first5;
+    \$136  = first4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$137  = last5;
+    \$137  = last4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$138  = nf5;
+    \$138  = nf4;
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$139  = v6;
+    \$139  = v5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$140  = first6;
+    \$140  = first5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$141  = last6;
+    \$141  = last5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$142  = nf6;
+    \$142  = nf5;
     if (rst) begin
       \$142  = 4'h0;
     end
@@ -21741,80 +21968,143 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$147  = acc0;
-    if (v7_0) begin
-      \$147  = \$73 [23:0];
-    end
+    \$147  = v7;
     if (rst) begin
-      \$147  = 24'h000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$148  = \$21 ;
+    \$148  = first7;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$149  = \$77 [3:0];
+    \$149  = last7;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$150  = \$28 ;
+    \$150  = nf7;
     if (rst) begin
-      \$150  = 1'h1;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$151  = q_wptr;
-    if (\$35 ) begin
-      \$151  = \$38 [3:0];
-    end
+    \$151  = v7;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$152  = q_rptr;
-    if (\$42 ) begin
-      \$152  = \$45 [3:0];
-    end
+    \$152  = first7;
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$153  = \$58 [3:0];
+    \$153  = last7;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$154  = o__valid;
-    if (\$60 ) begin
-      \$154  = \$62 ;
-    end
+    \$154  = nf7;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$155  = o__payload;
-    if (\$60 ) begin
-      \$155  = \$64 ;
-    end
+    \$155  = \$21 ;
     if (rst) begin
       \$155  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$156  = acc0;
+    if (v8_0) begin
+      \$156  = \$73 [23:0];
+    end
+    if (rst) begin
+      \$156  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$157  = \$22 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$158  = \$77 [3:0];
+    if (rst) begin
+      \$158  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$159  = \$29 ;
+    if (rst) begin
+      \$159  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$160  = q_wptr;
+    if (\$36 ) begin
+      \$160  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$160  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$161  = q_rptr;
+    if (\$43 ) begin
+      \$161  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$162  = \$59 [3:0];
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$163  = o__valid;
+    if (\$61 ) begin
+      \$163  = \$63 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$164  = o__payload;
+    if (\$61 ) begin
+      \$164  = \$65 ;
+    end
+    if (rst) begin
+      \$164  = 24'h000000;
     end
   end
   assign acc0_next = \$73 [23:0];
@@ -21824,10 +22114,10 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$96  = deliver;
-  assign \$signature__addr$97  = q_wptr;
-  assign \$signature__data$98  = acc0;
-  assign \rport__addr$99  = q_rptr;
+  assign \$signature__en$105  = deliver;
+  assign \$signature__addr$106  = q_wptr;
+  assign \$signature__data$107  = acc0;
+  assign \rport__addr$108  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

@@ -846,13 +846,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [17:0] \$145 ;
   wire [18:0] \$146 ;
   wire [24:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  reg [23:0] \$148 ;
+  reg [23:0] \$149 ;
   wire [8:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
+  reg [23:0] \$150 ;
+  reg [23:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [23:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -864,62 +864,62 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [4:0] \$164 ;
-  wire [4:0] \$165 ;
+  wire \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [8:0] \$17 ;
-  wire \$170 ;
+  wire [4:0] \$170 ;
   wire [4:0] \$171 ;
-  wire [4:0] \$172 ;
+  wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
+  wire [4:0] \$177 ;
+  wire [4:0] \$178 ;
   wire \$179 ;
   wire [8:0] \$18 ;
-  wire [4:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [5:0] \$185 ;
-  wire \$186 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire [143:0] \$191 ;
+  wire [5:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
-  reg [23:0] \$198 ;
-  wire [23:0] \$199 ;
+  wire [143:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   reg [2:0] \$2 ;
   wire [8:0] \$20 ;
-  wire [24:0] \$200 ;
-  reg [23:0] \$201 ;
-  wire [23:0] \$202 ;
-  wire [24:0] \$203 ;
-  reg [23:0] \$204 ;
-  wire [23:0] \$205 ;
-  wire [24:0] \$206 ;
-  reg [23:0] \$207 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [23:0] \$204 ;
+  wire [24:0] \$205 ;
+  wire [23:0] \$206 ;
+  wire [24:0] \$207 ;
   wire [23:0] \$208 ;
   wire [24:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [23:0] \$210 ;
-  wire [23:0] \$211 ;
-  wire [24:0] \$212 ;
-  reg [23:0] \$213 ;
+  wire [23:0] \$210 ;
+  wire [24:0] \$211 ;
+  wire [23:0] \$212 ;
+  wire [24:0] \$213 ;
   wire [23:0] \$214 ;
   wire [24:0] \$215 ;
   wire \$216 ;
@@ -945,78 +945,78 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$234 ;
   reg \$235 ;
   reg [2:0] \$236 ;
-  reg [63:0] \$237 ;
-  reg [5:0] \$238 ;
+  reg \$237 ;
+  reg [63:0] \$238 ;
   reg [63:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [7:0] \$240 ;
-  reg [7:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [7:0] \$243 ;
+  reg [63:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [5:0] \$242 ;
+  reg [63:0] \$243 ;
   reg [7:0] \$244 ;
   reg [7:0] \$245 ;
   reg [7:0] \$246 ;
   reg [7:0] \$247 ;
-  reg [5:0] \$248 ;
-  reg [63:0] \$249 ;
+  reg [7:0] \$248 ;
+  reg [7:0] \$249 ;
   wire [8:0] \$25 ;
   reg [7:0] \$250 ;
   reg [7:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [7:0] \$253 ;
+  reg [5:0] \$252 ;
+  reg [63:0] \$253 ;
   reg [7:0] \$254 ;
   reg [7:0] \$255 ;
   reg [7:0] \$256 ;
   reg [7:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [63:0] \$259 ;
+  reg [7:0] \$258 ;
+  reg [7:0] \$259 ;
   wire [8:0] \$26 ;
   reg [7:0] \$260 ;
   reg [7:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [7:0] \$263 ;
+  reg [5:0] \$262 ;
+  reg [63:0] \$263 ;
   reg [7:0] \$264 ;
   reg [7:0] \$265 ;
   reg [7:0] \$266 ;
   reg [7:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg [63:0] \$269 ;
+  reg [7:0] \$268 ;
+  reg [7:0] \$269 ;
   wire [8:0] \$27 ;
   reg [7:0] \$270 ;
   reg [7:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
+  reg [5:0] \$272 ;
+  reg [63:0] \$273 ;
   reg [7:0] \$274 ;
   reg [7:0] \$275 ;
   reg [7:0] \$276 ;
   reg [7:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [63:0] \$279 ;
+  reg [7:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [8:0] \$28 ;
   reg [7:0] \$280 ;
   reg [7:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [7:0] \$283 ;
+  reg [5:0] \$282 ;
+  reg [63:0] \$283 ;
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
   reg [7:0] \$286 ;
   reg [7:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg [63:0] \$289 ;
+  reg [7:0] \$288 ;
+  reg [7:0] \$289 ;
   wire [8:0] \$29 ;
   reg [7:0] \$290 ;
   reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [7:0] \$293 ;
+  reg [5:0] \$292 ;
+  reg [63:0] \$293 ;
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
   reg [7:0] \$296 ;
   reg [7:0] \$297 ;
-  reg [8:0] \$298 ;
+  reg [7:0] \$298 ;
   reg [7:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
-  reg [8:0] \$300 ;
+  reg [7:0] \$300 ;
   reg [7:0] \$301 ;
   reg [8:0] \$302 ;
   reg [7:0] \$303 ;
@@ -1119,10 +1119,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$391 ;
   reg [8:0] \$392 ;
   reg [7:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [16:0] \$397 ;
+  reg [8:0] \$394 ;
+  reg [7:0] \$395 ;
+  reg [8:0] \$396 ;
+  reg [7:0] \$397 ;
   reg [16:0] \$398 ;
   reg [16:0] \$399 ;
   reg \$4 ;
@@ -1226,10 +1226,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [16:0] \$488 ;
   reg [16:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [23:0] \$490 ;
-  reg [23:0] \$491 ;
-  reg [23:0] \$492 ;
-  reg [23:0] \$493 ;
+  reg [16:0] \$490 ;
+  reg [16:0] \$491 ;
+  reg [16:0] \$492 ;
+  reg [16:0] \$493 ;
   reg [23:0] \$494 ;
   reg [23:0] \$495 ;
   reg [23:0] \$496 ;
@@ -1246,11 +1246,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] \$505 ;
   reg [23:0] \$506 ;
   reg [23:0] \$507 ;
-  reg \$508 ;
-  reg \$509 ;
+  reg [23:0] \$508 ;
+  reg [23:0] \$509 ;
   wire [8:0] \$51 ;
-  reg \$510 ;
-  reg [2:0] \$511 ;
+  reg [23:0] \$510 ;
+  reg [23:0] \$511 ;
   reg \$512 ;
   reg \$513 ;
   reg \$514 ;
@@ -1282,22 +1282,36 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$538 ;
   reg [2:0] \$539 ;
   wire [8:0] \$54 ;
-  reg [23:0] \$540 ;
-  reg [23:0] \$541 ;
-  reg [23:0] \$542 ;
-  reg [23:0] \$543 ;
-  reg [23:0] \$544 ;
-  reg [23:0] \$545 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg [2:0] \$543 ;
+  reg \$544 ;
+  reg \$545 ;
   reg \$546 ;
-  reg [3:0] \$547 ;
-  reg \$548 ;
-  reg [3:0] \$549 ;
+  reg [2:0] \$547 ;
+  reg [23:0] \$548 ;
+  reg [23:0] \$549 ;
   wire [8:0] \$55 ;
-  reg [3:0] \$550 ;
-  reg [3:0] \$551 ;
-  reg \$552 ;
-  reg [143:0] \$553 ;
+  reg [23:0] \$550 ;
+  reg [23:0] \$551 ;
+  reg [23:0] \$552 ;
+  reg [23:0] \$553 ;
+  reg [23:0] \$554 ;
+  reg [23:0] \$555 ;
+  reg [23:0] \$556 ;
+  reg [23:0] \$557 ;
+  reg [23:0] \$558 ;
+  reg [23:0] \$559 ;
   wire [8:0] \$56 ;
+  reg \$560 ;
+  reg [3:0] \$561 ;
+  reg \$562 ;
+  reg [3:0] \$563 ;
+  reg [3:0] \$564 ;
+  reg [3:0] \$565 ;
+  reg \$566 ;
+  reg [143:0] \$567 ;
   wire [8:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
@@ -1348,12 +1362,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$368 ;
+  wire [3:0] \$signature__addr$382 ;
   wire [63:0] \$signature__data ;
-  wire [143:0] \$signature__data$369 ;
+  wire [143:0] \$signature__data$383 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$367 ;
+  wire \$signature__en$381 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1366,6 +1380,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [23:0] acc4_next;
   reg [23:0] acc5 = 24'h000000;
   wire [23:0] acc5_next;
+  reg [23:0] bias0 = 24'h000000;
+  reg [23:0] bias1 = 24'h000000;
+  reg [23:0] bias2 = 24'h000000;
+  reg [23:0] bias3 = 24'h000000;
+  reg [23:0] bias4 = 24'h000000;
+  reg [23:0] bias5 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -1377,11 +1397,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first8_0 = 1'h0;
+  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -1396,6 +1418,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [63:0] inbuf_read = 64'h0000000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -1405,8 +1428,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last8_0 = 1'h0;
+  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -1417,8 +1441,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf8 = 3'h0;
+  reg [2:0] nf9 = 3'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf8_0 = 3'h0;
+  reg [2:0] nf9_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [143:0] o__payload;
@@ -1438,25 +1463,25 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$362 ;
+  wire [5:0] \port__addr$376 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$363 ;
+  wire [5:0] \port__addr$377 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$364 ;
+  wire [5:0] \port__addr$378 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$365 ;
+  wire [5:0] \port__addr$379 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$366 ;
+  wire [5:0] \port__addr$380 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$36 ;
-  wire [63:0] \port__data$47 ;
-  wire [63:0] \port__data$58 ;
-  wire [63:0] \port__data$69 ;
-  wire [63:0] \port__data$80 ;
+  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$51 ;
+  wire [63:0] \port__data$62 ;
+  wire [63:0] \port__data$73 ;
+  wire [63:0] \port__data$84 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1589,9 +1614,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$370 ;
+  wire [3:0] \rport__addr$384 ;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$354 ;
+  wire [143:0] \rport__data$368 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -1615,6 +1640,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] sum5_s0_1 = 24'h000000;
   reg [23:0] sum5_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1623,8 +1649,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v8_0 = 1'h0;
+  reg v9_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -1771,6 +1798,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] x5_7 = 8'h00;
   reg [63:0] x_mid = 64'h0000000000000000;
   reg [63:0] x_reg = 64'h0000000000000000;
+  reg [63:0] x_reg2 = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -1887,7 +1915,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [143:0] queue [9:0];
+  reg [143:0] queue [10:0];
   initial begin
     queue[0] = 144'h000000000000000000000000000000000000;
     queue[1] = 144'h000000000000000000000000000000000000;
@@ -1899,12 +1927,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[7] = 144'h000000000000000000000000000000000000;
     queue[8] = 144'h000000000000000000000000000000000000;
     queue[9] = 144'h000000000000000000000000000000000000;
+    queue[10] = 144'h000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$354  = queue[q_rptr];
+  assign \rport__data$368  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hf8839c1edca2fc00;
@@ -2048,7 +2077,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$36  = _2_;
+  assign \port__data$40  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hf1bbf9b0d2f6e600;
@@ -2120,7 +2149,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$47  = _3_;
+  assign \port__data$51  = _3_;
   reg [63:0] rom3 [63:0];
   initial begin
     rom3[0] = 64'h16d6d7e0dadcf600;
@@ -2192,7 +2221,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$58  = _4_;
+  assign \port__data$62  = _4_;
   reg [63:0] rom4 [63:0];
   initial begin
     rom4[0] = 64'h0a1513e821110100;
@@ -2264,7 +2293,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$69  = _5_;
+  assign \port__data$73  = _5_;
   reg [63:0] rom5 [63:0];
   initial begin
     rom5[0] = 64'h004f4808d8f2fd00;
@@ -2336,473 +2365,515 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$80  = _6_;
+  assign \port__data$84  = _6_;
   always @(posedge clk)
-    w1_4 <= \$323 ;
+    xoff0_7 <= \$316 ;
   always @(posedge clk)
-    xoff1_5 <= \$324 ;
+    w0_7 <= \$317 ;
   always @(posedge clk)
-    w1_5 <= \$325 ;
+    xoff1_0 <= \$318 ;
   always @(posedge clk)
-    xoff1_6 <= \$326 ;
+    w1_0 <= \$319 ;
   always @(posedge clk)
-    w1_6 <= \$327 ;
+    xoff1_1 <= \$320 ;
   always @(posedge clk)
-    xoff1_7 <= \$328 ;
+    w1_1 <= \$321 ;
   always @(posedge clk)
-    w1_7 <= \$329 ;
+    xoff1_2 <= \$322 ;
   always @(posedge clk)
-    xoff2_0 <= \$330 ;
+    w1_2 <= \$323 ;
   always @(posedge clk)
-    w2_0 <= \$331 ;
+    xoff1_3 <= \$324 ;
   always @(posedge clk)
-    xoff2_1 <= \$332 ;
+    w1_3 <= \$325 ;
   always @(posedge clk)
-    w2_1 <= \$333 ;
+    xoff1_4 <= \$326 ;
   always @(posedge clk)
-    xoff2_2 <= \$334 ;
+    w1_4 <= \$327 ;
   always @(posedge clk)
-    w2_2 <= \$335 ;
+    xoff1_5 <= \$328 ;
   always @(posedge clk)
-    xoff2_3 <= \$336 ;
+    w1_5 <= \$329 ;
   always @(posedge clk)
-    w2_3 <= \$337 ;
+    xoff1_6 <= \$330 ;
   always @(posedge clk)
-    xoff2_4 <= \$338 ;
+    w1_6 <= \$331 ;
   always @(posedge clk)
-    w2_4 <= \$339 ;
+    xoff1_7 <= \$332 ;
   always @(posedge clk)
-    xoff2_5 <= \$340 ;
+    w1_7 <= \$333 ;
   always @(posedge clk)
-    w2_5 <= \$341 ;
+    xoff2_0 <= \$334 ;
   always @(posedge clk)
-    xoff2_6 <= \$342 ;
+    w2_0 <= \$335 ;
   always @(posedge clk)
-    w2_6 <= \$343 ;
+    xoff2_1 <= \$336 ;
   always @(posedge clk)
-    xoff2_7 <= \$344 ;
+    w2_1 <= \$337 ;
   always @(posedge clk)
-    w2_7 <= \$345 ;
+    xoff2_2 <= \$338 ;
   always @(posedge clk)
-    xoff3_0 <= \$346 ;
+    w2_2 <= \$339 ;
   always @(posedge clk)
-    w3_0 <= \$347 ;
+    xoff2_3 <= \$340 ;
   always @(posedge clk)
-    xoff3_1 <= \$348 ;
+    w2_3 <= \$341 ;
   always @(posedge clk)
-    w3_1 <= \$349 ;
+    xoff2_4 <= \$342 ;
   always @(posedge clk)
-    xoff3_2 <= \$350 ;
+    w2_4 <= \$343 ;
   always @(posedge clk)
-    w3_2 <= \$351 ;
+    xoff2_5 <= \$344 ;
   always @(posedge clk)
-    xoff3_3 <= \$352 ;
+    w2_5 <= \$345 ;
   always @(posedge clk)
-    w3_3 <= \$353 ;
+    xoff2_6 <= \$346 ;
   always @(posedge clk)
-    xoff3_4 <= \$354 ;
+    w2_6 <= \$347 ;
   always @(posedge clk)
-    w3_4 <= \$355 ;
+    xoff2_7 <= \$348 ;
   always @(posedge clk)
-    xoff3_5 <= \$356 ;
+    w2_7 <= \$349 ;
   always @(posedge clk)
-    w3_5 <= \$357 ;
+    xoff3_0 <= \$350 ;
   always @(posedge clk)
-    xoff3_6 <= \$358 ;
+    w3_0 <= \$351 ;
   always @(posedge clk)
-    w3_6 <= \$359 ;
+    xoff3_1 <= \$352 ;
   always @(posedge clk)
-    xoff3_7 <= \$360 ;
+    w3_1 <= \$353 ;
   always @(posedge clk)
-    w3_7 <= \$361 ;
+    xoff3_2 <= \$354 ;
   always @(posedge clk)
-    xoff4_0 <= \$362 ;
+    w3_2 <= \$355 ;
   always @(posedge clk)
-    w4_0 <= \$363 ;
+    xoff3_3 <= \$356 ;
   always @(posedge clk)
-    xoff4_1 <= \$364 ;
+    w3_3 <= \$357 ;
   always @(posedge clk)
-    w4_1 <= \$365 ;
+    xoff3_4 <= \$358 ;
   always @(posedge clk)
-    xoff4_2 <= \$366 ;
+    w3_4 <= \$359 ;
   always @(posedge clk)
-    w4_2 <= \$367 ;
+    xoff3_5 <= \$360 ;
   always @(posedge clk)
-    xoff4_3 <= \$368 ;
+    w3_5 <= \$361 ;
   always @(posedge clk)
-    w4_3 <= \$369 ;
+    xoff3_6 <= \$362 ;
   always @(posedge clk)
-    xoff4_4 <= \$370 ;
+    w3_6 <= \$363 ;
   always @(posedge clk)
-    w4_4 <= \$371 ;
+    xoff3_7 <= \$364 ;
   always @(posedge clk)
-    xoff4_5 <= \$372 ;
+    w3_7 <= \$365 ;
   always @(posedge clk)
-    w4_5 <= \$373 ;
+    xoff4_0 <= \$366 ;
   always @(posedge clk)
-    xoff4_6 <= \$374 ;
+    w4_0 <= \$367 ;
   always @(posedge clk)
-    w4_6 <= \$375 ;
+    xoff4_1 <= \$368 ;
   always @(posedge clk)
-    xoff4_7 <= \$376 ;
+    w4_1 <= \$369 ;
   always @(posedge clk)
-    w4_7 <= \$377 ;
+    xoff4_2 <= \$370 ;
   always @(posedge clk)
-    xoff5_0 <= \$378 ;
+    w4_2 <= \$371 ;
   always @(posedge clk)
-    w5_0 <= \$379 ;
+    xoff4_3 <= \$372 ;
   always @(posedge clk)
-    xoff5_1 <= \$380 ;
+    w4_3 <= \$373 ;
   always @(posedge clk)
-    w5_1 <= \$381 ;
+    xoff4_4 <= \$374 ;
   always @(posedge clk)
-    xoff5_2 <= \$382 ;
+    w4_4 <= \$375 ;
   always @(posedge clk)
-    w5_2 <= \$383 ;
+    xoff4_5 <= \$376 ;
   always @(posedge clk)
-    xoff5_3 <= \$384 ;
+    w4_5 <= \$377 ;
   always @(posedge clk)
-    w5_3 <= \$385 ;
+    xoff4_6 <= \$378 ;
   always @(posedge clk)
-    xoff5_4 <= \$386 ;
+    w4_6 <= \$379 ;
   always @(posedge clk)
-    w5_4 <= \$387 ;
+    xoff4_7 <= \$380 ;
   always @(posedge clk)
-    xoff5_5 <= \$388 ;
+    w4_7 <= \$381 ;
   always @(posedge clk)
-    w5_5 <= \$389 ;
+    xoff5_0 <= \$382 ;
   always @(posedge clk)
-    xoff5_6 <= \$390 ;
+    w5_0 <= \$383 ;
   always @(posedge clk)
-    w5_6 <= \$391 ;
+    xoff5_1 <= \$384 ;
   always @(posedge clk)
-    xoff5_7 <= \$392 ;
+    w5_1 <= \$385 ;
   always @(posedge clk)
-    w5_7 <= \$393 ;
+    xoff5_2 <= \$386 ;
   always @(posedge clk)
-    prod0_0 <= \$394 ;
+    w5_2 <= \$387 ;
   always @(posedge clk)
-    prod0_1 <= \$395 ;
+    xoff5_3 <= \$388 ;
   always @(posedge clk)
-    prod0_2 <= \$396 ;
+    w5_3 <= \$389 ;
   always @(posedge clk)
-    prod0_3 <= \$397 ;
+    xoff5_4 <= \$390 ;
   always @(posedge clk)
-    prod0_4 <= \$398 ;
+    w5_4 <= \$391 ;
   always @(posedge clk)
-    prod0_5 <= \$399 ;
+    xoff5_5 <= \$392 ;
   always @(posedge clk)
-    prod0_6 <= \$400 ;
+    w5_5 <= \$393 ;
   always @(posedge clk)
-    prod0_7 <= \$401 ;
+    xoff5_6 <= \$394 ;
   always @(posedge clk)
-    prod1_0 <= \$402 ;
+    w5_6 <= \$395 ;
   always @(posedge clk)
-    prod1_1 <= \$403 ;
+    xoff5_7 <= \$396 ;
   always @(posedge clk)
-    prod1_2 <= \$404 ;
+    w5_7 <= \$397 ;
   always @(posedge clk)
-    prod1_3 <= \$405 ;
+    prod0_0 <= \$398 ;
   always @(posedge clk)
-    prod1_4 <= \$406 ;
+    prod0_1 <= \$399 ;
   always @(posedge clk)
-    prod1_5 <= \$407 ;
+    prod0_2 <= \$400 ;
   always @(posedge clk)
-    prod1_6 <= \$408 ;
+    prod0_3 <= \$401 ;
   always @(posedge clk)
-    prod1_7 <= \$409 ;
+    prod0_4 <= \$402 ;
   always @(posedge clk)
-    prod2_0 <= \$410 ;
+    prod0_5 <= \$403 ;
   always @(posedge clk)
-    prod2_1 <= \$411 ;
+    prod0_6 <= \$404 ;
   always @(posedge clk)
-    prod2_2 <= \$412 ;
+    prod0_7 <= \$405 ;
   always @(posedge clk)
-    prod2_3 <= \$413 ;
+    prod1_0 <= \$406 ;
   always @(posedge clk)
-    prod2_4 <= \$414 ;
+    prod1_1 <= \$407 ;
   always @(posedge clk)
-    prod2_5 <= \$415 ;
+    prod1_2 <= \$408 ;
   always @(posedge clk)
-    prod2_6 <= \$416 ;
+    prod1_3 <= \$409 ;
   always @(posedge clk)
-    prod2_7 <= \$417 ;
+    prod1_4 <= \$410 ;
   always @(posedge clk)
-    prod3_0 <= \$418 ;
+    prod1_5 <= \$411 ;
   always @(posedge clk)
-    prod3_1 <= \$419 ;
+    prod1_6 <= \$412 ;
   always @(posedge clk)
-    prod3_2 <= \$420 ;
+    prod1_7 <= \$413 ;
   always @(posedge clk)
-    prod3_3 <= \$421 ;
+    prod2_0 <= \$414 ;
   always @(posedge clk)
-    prod3_4 <= \$422 ;
+    prod2_1 <= \$415 ;
   always @(posedge clk)
-    prod3_5 <= \$423 ;
+    prod2_2 <= \$416 ;
   always @(posedge clk)
-    prod3_6 <= \$424 ;
+    prod2_3 <= \$417 ;
   always @(posedge clk)
-    prod3_7 <= \$425 ;
+    prod2_4 <= \$418 ;
   always @(posedge clk)
-    prod4_0 <= \$426 ;
+    prod2_5 <= \$419 ;
   always @(posedge clk)
-    prod4_1 <= \$427 ;
+    prod2_6 <= \$420 ;
   always @(posedge clk)
-    prod4_2 <= \$428 ;
+    prod2_7 <= \$421 ;
   always @(posedge clk)
-    prod4_3 <= \$429 ;
+    prod3_0 <= \$422 ;
   always @(posedge clk)
-    prod4_4 <= \$430 ;
+    prod3_1 <= \$423 ;
   always @(posedge clk)
-    prod4_5 <= \$431 ;
+    prod3_2 <= \$424 ;
   always @(posedge clk)
-    prod4_6 <= \$432 ;
+    prod3_3 <= \$425 ;
   always @(posedge clk)
-    prod4_7 <= \$433 ;
+    prod3_4 <= \$426 ;
   always @(posedge clk)
-    prod5_0 <= \$434 ;
+    prod3_5 <= \$427 ;
   always @(posedge clk)
-    prod5_1 <= \$435 ;
+    prod3_6 <= \$428 ;
   always @(posedge clk)
-    prod5_2 <= \$436 ;
+    prod3_7 <= \$429 ;
   always @(posedge clk)
-    prod5_3 <= \$437 ;
+    prod4_0 <= \$430 ;
   always @(posedge clk)
-    prod5_4 <= \$438 ;
+    prod4_1 <= \$431 ;
   always @(posedge clk)
-    prod5_5 <= \$439 ;
+    prod4_2 <= \$432 ;
   always @(posedge clk)
-    prod5_6 <= \$440 ;
+    prod4_3 <= \$433 ;
   always @(posedge clk)
-    prod5_7 <= \$441 ;
+    prod4_4 <= \$434 ;
   always @(posedge clk)
-    prod0_0_r <= \$442 ;
+    prod4_5 <= \$435 ;
   always @(posedge clk)
-    prod0_1_r <= \$443 ;
+    prod4_6 <= \$436 ;
   always @(posedge clk)
-    prod0_2_r <= \$444 ;
+    prod4_7 <= \$437 ;
   always @(posedge clk)
-    prod0_3_r <= \$445 ;
+    prod5_0 <= \$438 ;
   always @(posedge clk)
-    prod0_4_r <= \$446 ;
+    prod5_1 <= \$439 ;
   always @(posedge clk)
-    prod0_5_r <= \$447 ;
+    prod5_2 <= \$440 ;
   always @(posedge clk)
-    prod0_6_r <= \$448 ;
+    prod5_3 <= \$441 ;
   always @(posedge clk)
-    prod0_7_r <= \$449 ;
+    prod5_4 <= \$442 ;
   always @(posedge clk)
-    prod1_0_r <= \$450 ;
+    prod5_5 <= \$443 ;
   always @(posedge clk)
-    prod1_1_r <= \$451 ;
+    prod5_6 <= \$444 ;
   always @(posedge clk)
-    prod1_2_r <= \$452 ;
+    prod5_7 <= \$445 ;
   always @(posedge clk)
-    prod1_3_r <= \$453 ;
+    prod0_0_r <= \$446 ;
   always @(posedge clk)
-    prod1_4_r <= \$454 ;
+    prod0_1_r <= \$447 ;
   always @(posedge clk)
-    prod1_5_r <= \$455 ;
+    prod0_2_r <= \$448 ;
   always @(posedge clk)
-    prod1_6_r <= \$456 ;
+    prod0_3_r <= \$449 ;
   always @(posedge clk)
-    prod1_7_r <= \$457 ;
+    prod0_4_r <= \$450 ;
   always @(posedge clk)
-    prod2_0_r <= \$458 ;
+    prod0_5_r <= \$451 ;
   always @(posedge clk)
-    prod2_1_r <= \$459 ;
+    prod0_6_r <= \$452 ;
   always @(posedge clk)
-    prod2_2_r <= \$460 ;
+    prod0_7_r <= \$453 ;
   always @(posedge clk)
-    prod2_3_r <= \$461 ;
+    prod1_0_r <= \$454 ;
   always @(posedge clk)
-    prod2_4_r <= \$462 ;
+    prod1_1_r <= \$455 ;
   always @(posedge clk)
-    prod2_5_r <= \$463 ;
+    prod1_2_r <= \$456 ;
   always @(posedge clk)
-    prod2_6_r <= \$464 ;
+    prod1_3_r <= \$457 ;
   always @(posedge clk)
-    prod2_7_r <= \$465 ;
+    prod1_4_r <= \$458 ;
   always @(posedge clk)
-    prod3_0_r <= \$466 ;
+    prod1_5_r <= \$459 ;
   always @(posedge clk)
-    prod3_1_r <= \$467 ;
+    prod1_6_r <= \$460 ;
   always @(posedge clk)
-    prod3_2_r <= \$468 ;
+    prod1_7_r <= \$461 ;
   always @(posedge clk)
-    prod3_3_r <= \$469 ;
+    prod2_0_r <= \$462 ;
   always @(posedge clk)
-    prod3_4_r <= \$470 ;
+    prod2_1_r <= \$463 ;
   always @(posedge clk)
-    prod3_5_r <= \$471 ;
+    prod2_2_r <= \$464 ;
   always @(posedge clk)
-    prod3_6_r <= \$472 ;
+    prod2_3_r <= \$465 ;
   always @(posedge clk)
-    prod3_7_r <= \$473 ;
+    prod2_4_r <= \$466 ;
   always @(posedge clk)
-    prod4_0_r <= \$474 ;
+    prod2_5_r <= \$467 ;
   always @(posedge clk)
-    prod4_1_r <= \$475 ;
+    prod2_6_r <= \$468 ;
   always @(posedge clk)
-    prod4_2_r <= \$476 ;
+    prod2_7_r <= \$469 ;
   always @(posedge clk)
-    prod4_3_r <= \$477 ;
+    prod3_0_r <= \$470 ;
   always @(posedge clk)
-    prod4_4_r <= \$478 ;
+    prod3_1_r <= \$471 ;
   always @(posedge clk)
-    prod4_5_r <= \$479 ;
+    prod3_2_r <= \$472 ;
   always @(posedge clk)
-    prod4_6_r <= \$480 ;
+    prod3_3_r <= \$473 ;
   always @(posedge clk)
-    prod4_7_r <= \$481 ;
+    prod3_4_r <= \$474 ;
   always @(posedge clk)
-    prod5_0_r <= \$482 ;
+    prod3_5_r <= \$475 ;
   always @(posedge clk)
-    prod5_1_r <= \$483 ;
+    prod3_6_r <= \$476 ;
   always @(posedge clk)
-    prod5_2_r <= \$484 ;
+    prod3_7_r <= \$477 ;
   always @(posedge clk)
-    prod5_3_r <= \$485 ;
+    prod4_0_r <= \$478 ;
   always @(posedge clk)
-    prod5_4_r <= \$486 ;
+    prod4_1_r <= \$479 ;
   always @(posedge clk)
-    prod5_5_r <= \$487 ;
+    prod4_2_r <= \$480 ;
   always @(posedge clk)
-    prod5_6_r <= \$488 ;
+    prod4_3_r <= \$481 ;
   always @(posedge clk)
-    prod5_7_r <= \$489 ;
+    prod4_4_r <= \$482 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$490 ;
+    prod4_5_r <= \$483 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$491 ;
+    prod4_6_r <= \$484 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$492 ;
+    prod4_7_r <= \$485 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$493 ;
+    prod5_0_r <= \$486 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$494 ;
+    prod5_1_r <= \$487 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$495 ;
+    prod5_2_r <= \$488 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$496 ;
+    prod5_3_r <= \$489 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$497 ;
+    prod5_4_r <= \$490 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$498 ;
+    prod5_5_r <= \$491 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$499 ;
+    prod5_6_r <= \$492 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$500 ;
+    prod5_7_r <= \$493 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$501 ;
+    sum0_s0_0 <= \$494 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$502 ;
+    sum0_s0_1 <= \$495 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$503 ;
+    sum0_s1_0 <= \$496 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$504 ;
+    sum1_s0_0 <= \$497 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$505 ;
+    sum1_s0_1 <= \$498 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$506 ;
+    sum1_s1_0 <= \$499 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$507 ;
+    sum2_s0_0 <= \$500 ;
   always @(posedge clk)
-    v2 <= \$508 ;
+    sum2_s0_1 <= \$501 ;
   always @(posedge clk)
-    first2 <= \$509 ;
+    sum2_s1_0 <= \$502 ;
   always @(posedge clk)
-    last2 <= \$510 ;
+    sum3_s0_0 <= \$503 ;
   always @(posedge clk)
-    nf2 <= \$511 ;
+    sum3_s0_1 <= \$504 ;
   always @(posedge clk)
-    v3 <= \$512 ;
+    sum3_s1_0 <= \$505 ;
   always @(posedge clk)
-    first3 <= \$513 ;
+    sum4_s0_0 <= \$506 ;
   always @(posedge clk)
-    last3 <= \$514 ;
+    sum4_s0_1 <= \$507 ;
   always @(posedge clk)
-    nf3 <= \$515 ;
+    sum4_s1_0 <= \$508 ;
   always @(posedge clk)
-    v4 <= \$516 ;
+    sum5_s0_0 <= \$509 ;
   always @(posedge clk)
-    first4 <= \$517 ;
+    sum5_s0_1 <= \$510 ;
   always @(posedge clk)
-    last4 <= \$518 ;
+    sum5_s1_0 <= \$511 ;
   always @(posedge clk)
-    nf4 <= \$519 ;
+    v2 <= \$512 ;
   always @(posedge clk)
-    v5 <= \$520 ;
+    first2 <= \$513 ;
   always @(posedge clk)
-    first5 <= \$521 ;
+    last2 <= \$514 ;
   always @(posedge clk)
-    last5 <= \$522 ;
+    nf2 <= \$515 ;
   always @(posedge clk)
-    nf5 <= \$523 ;
+    v3 <= \$516 ;
   always @(posedge clk)
-    v6 <= \$524 ;
+    first3 <= \$517 ;
   always @(posedge clk)
-    first6 <= \$525 ;
+    last3 <= \$518 ;
   always @(posedge clk)
-    last6 <= \$526 ;
+    nf3 <= \$519 ;
   always @(posedge clk)
-    nf6 <= \$527 ;
+    v4 <= \$520 ;
   always @(posedge clk)
-    v7 <= \$528 ;
+    first4 <= \$521 ;
   always @(posedge clk)
-    first7 <= \$529 ;
+    last4 <= \$522 ;
   always @(posedge clk)
-    last7 <= \$530 ;
+    nf4 <= \$523 ;
   always @(posedge clk)
-    nf7 <= \$531 ;
+    v5 <= \$524 ;
   always @(posedge clk)
-    v8 <= \$532 ;
+    first5 <= \$525 ;
   always @(posedge clk)
-    first8 <= \$533 ;
+    last5 <= \$526 ;
   always @(posedge clk)
-    last8 <= \$534 ;
+    nf5 <= \$527 ;
   always @(posedge clk)
-    nf8 <= \$535 ;
+    v6 <= \$528 ;
   always @(posedge clk)
-    v8_0 <= \$536 ;
+    first6 <= \$529 ;
   always @(posedge clk)
-    first8_0 <= \$537 ;
+    last6 <= \$530 ;
   always @(posedge clk)
-    last8_0 <= \$538 ;
+    nf6 <= \$531 ;
   always @(posedge clk)
-    nf8_0 <= \$539 ;
+    v7 <= \$532 ;
   always @(posedge clk)
-    acc0 <= \$540 ;
+    first7 <= \$533 ;
   always @(posedge clk)
-    acc1 <= \$541 ;
+    last7 <= \$534 ;
   always @(posedge clk)
-    acc2 <= \$542 ;
+    nf7 <= \$535 ;
   always @(posedge clk)
-    acc3 <= \$543 ;
+    v8 <= \$536 ;
   always @(posedge clk)
-    acc4 <= \$544 ;
+    first8 <= \$537 ;
   always @(posedge clk)
-    acc5 <= \$545 ;
+    last8 <= \$538 ;
   always @(posedge clk)
-    deliver <= \$546 ;
+    nf8 <= \$539 ;
   always @(posedge clk)
-    q_owed <= \$547 ;
+    v9 <= \$540 ;
   always @(posedge clk)
-    q_room <= \$548 ;
+    first9 <= \$541 ;
   always @(posedge clk)
-    q_wptr <= \$549 ;
+    last9 <= \$542 ;
   always @(posedge clk)
-    q_rptr <= \$550 ;
+    nf9 <= \$543 ;
   always @(posedge clk)
-    q_stored <= \$551 ;
+    v9_0 <= \$544 ;
   always @(posedge clk)
-    o__valid <= \$552 ;
+    first9_0 <= \$545 ;
   always @(posedge clk)
-    o__payload <= \$553 ;
+    last9_0 <= \$546 ;
+  always @(posedge clk)
+    nf9_0 <= \$547 ;
+  always @(posedge clk)
+    bias0 <= \$548 ;
+  always @(posedge clk)
+    acc0 <= \$549 ;
+  always @(posedge clk)
+    bias1 <= \$550 ;
+  always @(posedge clk)
+    acc1 <= \$551 ;
+  always @(posedge clk)
+    bias2 <= \$552 ;
+  always @(posedge clk)
+    acc2 <= \$553 ;
+  always @(posedge clk)
+    bias3 <= \$554 ;
+  always @(posedge clk)
+    acc3 <= \$555 ;
+  always @(posedge clk)
+    bias4 <= \$556 ;
+  always @(posedge clk)
+    acc4 <= \$557 ;
+  always @(posedge clk)
+    bias5 <= \$558 ;
+  always @(posedge clk)
+    acc5 <= \$559 ;
+  always @(posedge clk)
+    deliver <= \$560 ;
+  always @(posedge clk)
+    q_owed <= \$561 ;
+  always @(posedge clk)
+    q_room <= \$562 ;
+  always @(posedge clk)
+    q_wptr <= \$563 ;
+  always @(posedge clk)
+    q_rptr <= \$564 ;
+  always @(posedge clk)
+    q_stored <= \$565 ;
+  always @(posedge clk)
+    o__valid <= \$566 ;
+  always @(posedge clk)
+    o__payload <= \$567 ;
   assign \$6  = t == 6'h3f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -2941,70 +3012,70 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$145  = $signed(prod5_6_r) + $signed(prod5_7_r);
   assign \$146  = $signed(\$144 ) + $signed(\$145 );
   assign \$147  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$148  = v8 & last8;
-  assign \$149  = issue & last_t;
-  assign \$150  = o__valid & o__ready;
-  assign \$151  = q_owed < 4'ha;
-  assign \$152  = \$150  ? q_room : \$151 ;
-  assign \$153  = o__valid & o__ready;
-  assign \$154  = \$153  | q_room;
-  assign \$155  = \$149  ? \$152  : \$154 ;
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = | q_stored;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = deliver & \$161 ;
-  assign \$163  = q_wptr == 4'h9;
-  assign \$164  = q_wptr + 1'h1;
-  assign \$165  = \$163  ? 5'h00 : \$164 ;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = | q_stored;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = q_rptr == 4'h9;
-  assign \$171  = q_rptr + 1'h1;
-  assign \$172  = \$170  ? 5'h00 : \$171 ;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = | q_stored;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = deliver & \$178 ;
-  assign \$180  = q_stored + \$179 ;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \$180  - \$184 ;
-  assign \$186  = ~ o__valid;
-  assign \$187  = \$186  | o__ready;
-  assign \$188  = | q_stored;
-  assign \$189  = \$188  | deliver;
-  assign \$190  = | q_stored;
-  assign \$191  = \$190  ? \rport__data$354  : q_in;
-  assign \$192  = ~ last_t;
-  assign \$193  = q_room | \$192 ;
-  assign i__ready = \$193  & reads_input_t;
-  assign \$194  = ~ last_t;
-  assign \$195  = q_room | \$194 ;
-  assign \$196  = ~ reads_input_t;
-  assign \$197  = i__valid | \$196 ;
-  assign issue = \$195  & \$197 ;
+  assign \$154  = v9 & last9;
+  assign \$155  = issue & last_t;
+  assign \$156  = o__valid & o__ready;
+  assign \$157  = q_owed < 4'hb;
+  assign \$158  = \$156  ? q_room : \$157 ;
+  assign \$159  = o__valid & o__ready;
+  assign \$160  = \$159  | q_room;
+  assign \$161  = \$155  ? \$158  : \$160 ;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
+  assign \$164  = | q_stored;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$163  & \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = deliver & \$167 ;
+  assign \$169  = q_wptr == 4'ha;
+  assign \$170  = q_wptr + 1'h1;
+  assign \$171  = \$169  ? 5'h00 : \$170 ;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = | q_stored;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = q_rptr == 4'ha;
+  assign \$177  = q_rptr + 1'h1;
+  assign \$178  = \$176  ? 5'h00 : \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$180  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = deliver & \$184 ;
+  assign \$186  = q_stored + \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = \$186  - \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = | q_stored;
+  assign \$195  = \$194  | deliver;
+  assign \$196  = | q_stored;
+  assign \$197  = \$196  ? \rport__data$368  : q_in;
+  assign \$198  = ~ last_t;
+  assign \$199  = q_room | \$198 ;
+  assign i__ready = \$199  & reads_input_t;
+  assign \$200  = ~ last_t;
+  assign \$201  = q_room | \$200 ;
+  assign \$202  = ~ reads_input_t;
+  assign \$203  = i__valid | \$202 ;
+  assign issue = \$201  & \$203 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$199  = first8_0 ? \$198  : acc0;
-  assign \$200  = $signed(\$199 ) + $signed(sum0_s1_0);
-  assign \$202  = first8_0 ? \$201  : acc1;
-  assign \$203  = $signed(\$202 ) + $signed(sum1_s1_0);
-  assign \$205  = first8_0 ? \$204  : acc2;
-  assign \$206  = $signed(\$205 ) + $signed(sum2_s1_0);
-  assign \$208  = first8_0 ? \$207  : acc3;
-  assign \$209  = $signed(\$208 ) + $signed(sum3_s1_0);
-  assign \$211  = first8_0 ? \$210  : acc4;
-  assign \$212  = $signed(\$211 ) + $signed(sum4_s1_0);
-  assign \$214  = first8_0 ? \$213  : acc5;
+  assign \$204  = first9_0 ? bias0 : acc0;
+  assign \$205  = $signed(\$204 ) + $signed(sum0_s1_0);
+  assign \$206  = first9_0 ? bias1 : acc1;
+  assign \$207  = $signed(\$206 ) + $signed(sum1_s1_0);
+  assign \$208  = first9_0 ? bias2 : acc2;
+  assign \$209  = $signed(\$208 ) + $signed(sum2_s1_0);
+  assign \$210  = first9_0 ? bias3 : acc3;
+  assign \$211  = $signed(\$210 ) + $signed(sum3_s1_0);
+  assign \$212  = first9_0 ? bias4 : acc4;
+  assign \$213  = $signed(\$212 ) + $signed(sum4_s1_0);
+  assign \$214  = first9_0 ? bias5 : acc5;
   assign \$215  = $signed(\$214 ) + $signed(sum5_s1_0);
   assign \$216  = issue & last_t;
   assign \$217  = q_owed + \$216 ;
@@ -3045,1664 +3116,1699 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     nf1 <= \$236 ;
   always @(posedge clk)
-    x_mid <= \$237 ;
+    from_input2 <= \$237 ;
   always @(posedge clk)
-    rom0_addr <= \$238 ;
+    x_reg2 <= \$238 ;
   always @(posedge clk)
-    rom0_read <= \$239 ;
+    inbuf_read <= \$239 ;
   always @(posedge clk)
-    x0_0 <= \$240 ;
+    x_mid <= \$240 ;
   always @(posedge clk)
-    x0_1 <= \$241 ;
+    t1 <= \$241 ;
   always @(posedge clk)
-    x0_2 <= \$242 ;
+    rom0_addr <= \$242 ;
   always @(posedge clk)
-    x0_3 <= \$243 ;
+    rom0_read <= \$243 ;
   always @(posedge clk)
-    x0_4 <= \$244 ;
+    x0_0 <= \$244 ;
   always @(posedge clk)
-    x0_5 <= \$245 ;
+    x0_1 <= \$245 ;
   always @(posedge clk)
-    x0_6 <= \$246 ;
+    x0_2 <= \$246 ;
   always @(posedge clk)
-    x0_7 <= \$247 ;
+    x0_3 <= \$247 ;
   always @(posedge clk)
-    rom1_addr <= \$248 ;
+    x0_4 <= \$248 ;
   always @(posedge clk)
-    rom1_read <= \$249 ;
+    x0_5 <= \$249 ;
   always @(posedge clk)
-    x1_0 <= \$250 ;
+    x0_6 <= \$250 ;
   always @(posedge clk)
-    x1_1 <= \$251 ;
+    x0_7 <= \$251 ;
   always @(posedge clk)
-    x1_2 <= \$252 ;
+    rom1_addr <= \$252 ;
   always @(posedge clk)
-    x1_3 <= \$253 ;
+    rom1_read <= \$253 ;
   always @(posedge clk)
-    x1_4 <= \$254 ;
+    x1_0 <= \$254 ;
   always @(posedge clk)
-    x1_5 <= \$255 ;
+    x1_1 <= \$255 ;
   always @(posedge clk)
-    x1_6 <= \$256 ;
+    x1_2 <= \$256 ;
   always @(posedge clk)
-    x1_7 <= \$257 ;
+    x1_3 <= \$257 ;
   always @(posedge clk)
-    rom2_addr <= \$258 ;
+    x1_4 <= \$258 ;
   always @(posedge clk)
-    rom2_read <= \$259 ;
+    x1_5 <= \$259 ;
   always @(posedge clk)
-    x2_0 <= \$260 ;
+    x1_6 <= \$260 ;
   always @(posedge clk)
-    x2_1 <= \$261 ;
+    x1_7 <= \$261 ;
   always @(posedge clk)
-    x2_2 <= \$262 ;
+    rom2_addr <= \$262 ;
   always @(posedge clk)
-    x2_3 <= \$263 ;
+    rom2_read <= \$263 ;
   always @(posedge clk)
-    x2_4 <= \$264 ;
+    x2_0 <= \$264 ;
   always @(posedge clk)
-    x2_5 <= \$265 ;
+    x2_1 <= \$265 ;
   always @(posedge clk)
-    x2_6 <= \$266 ;
+    x2_2 <= \$266 ;
   always @(posedge clk)
-    x2_7 <= \$267 ;
+    x2_3 <= \$267 ;
   always @(posedge clk)
-    rom3_addr <= \$268 ;
+    x2_4 <= \$268 ;
   always @(posedge clk)
-    rom3_read <= \$269 ;
+    x2_5 <= \$269 ;
   always @(posedge clk)
-    x3_0 <= \$270 ;
+    x2_6 <= \$270 ;
   always @(posedge clk)
-    x3_1 <= \$271 ;
+    x2_7 <= \$271 ;
   always @(posedge clk)
-    x3_2 <= \$272 ;
+    rom3_addr <= \$272 ;
   always @(posedge clk)
-    x3_3 <= \$273 ;
+    rom3_read <= \$273 ;
   always @(posedge clk)
-    x3_4 <= \$274 ;
+    x3_0 <= \$274 ;
   always @(posedge clk)
-    x3_5 <= \$275 ;
+    x3_1 <= \$275 ;
   always @(posedge clk)
-    x3_6 <= \$276 ;
+    x3_2 <= \$276 ;
   always @(posedge clk)
-    x3_7 <= \$277 ;
+    x3_3 <= \$277 ;
   always @(posedge clk)
-    rom4_addr <= \$278 ;
+    x3_4 <= \$278 ;
   always @(posedge clk)
-    rom4_read <= \$279 ;
+    x3_5 <= \$279 ;
   always @(posedge clk)
-    x4_0 <= \$280 ;
+    x3_6 <= \$280 ;
   always @(posedge clk)
-    x4_1 <= \$281 ;
+    x3_7 <= \$281 ;
   always @(posedge clk)
-    x4_2 <= \$282 ;
+    rom4_addr <= \$282 ;
   always @(posedge clk)
-    x4_3 <= \$283 ;
+    rom4_read <= \$283 ;
   always @(posedge clk)
-    x4_4 <= \$284 ;
+    x4_0 <= \$284 ;
   always @(posedge clk)
-    x4_5 <= \$285 ;
+    x4_1 <= \$285 ;
   always @(posedge clk)
-    x4_6 <= \$286 ;
+    x4_2 <= \$286 ;
   always @(posedge clk)
-    x4_7 <= \$287 ;
+    x4_3 <= \$287 ;
   always @(posedge clk)
-    rom5_addr <= \$288 ;
+    x4_4 <= \$288 ;
   always @(posedge clk)
-    rom5_read <= \$289 ;
+    x4_5 <= \$289 ;
   always @(posedge clk)
-    x5_0 <= \$290 ;
+    x4_6 <= \$290 ;
   always @(posedge clk)
-    x5_1 <= \$291 ;
+    x4_7 <= \$291 ;
   always @(posedge clk)
-    x5_2 <= \$292 ;
+    rom5_addr <= \$292 ;
   always @(posedge clk)
-    x5_3 <= \$293 ;
+    rom5_read <= \$293 ;
   always @(posedge clk)
-    x5_4 <= \$294 ;
+    x5_0 <= \$294 ;
   always @(posedge clk)
-    x5_5 <= \$295 ;
+    x5_1 <= \$295 ;
   always @(posedge clk)
-    x5_6 <= \$296 ;
+    x5_2 <= \$296 ;
   always @(posedge clk)
-    x5_7 <= \$297 ;
+    x5_3 <= \$297 ;
   always @(posedge clk)
-    xoff0_0 <= \$298 ;
+    x5_4 <= \$298 ;
   always @(posedge clk)
-    w0_0 <= \$299 ;
+    x5_5 <= \$299 ;
   always @(posedge clk)
-    xoff0_1 <= \$300 ;
+    x5_6 <= \$300 ;
   always @(posedge clk)
-    w0_1 <= \$301 ;
+    x5_7 <= \$301 ;
   always @(posedge clk)
-    xoff0_2 <= \$302 ;
+    xoff0_0 <= \$302 ;
   always @(posedge clk)
-    w0_2 <= \$303 ;
+    w0_0 <= \$303 ;
   always @(posedge clk)
-    xoff0_3 <= \$304 ;
+    xoff0_1 <= \$304 ;
   always @(posedge clk)
-    w0_3 <= \$305 ;
+    w0_1 <= \$305 ;
   always @(posedge clk)
-    xoff0_4 <= \$306 ;
+    xoff0_2 <= \$306 ;
   always @(posedge clk)
-    w0_4 <= \$307 ;
+    w0_2 <= \$307 ;
   always @(posedge clk)
-    xoff0_5 <= \$308 ;
+    xoff0_3 <= \$308 ;
   always @(posedge clk)
-    w0_5 <= \$309 ;
+    w0_3 <= \$309 ;
   always @(posedge clk)
-    xoff0_6 <= \$310 ;
+    xoff0_4 <= \$310 ;
   always @(posedge clk)
-    w0_6 <= \$311 ;
+    w0_4 <= \$311 ;
   always @(posedge clk)
-    xoff0_7 <= \$312 ;
+    xoff0_5 <= \$312 ;
   always @(posedge clk)
-    w0_7 <= \$313 ;
+    w0_5 <= \$313 ;
   always @(posedge clk)
-    xoff1_0 <= \$314 ;
+    xoff0_6 <= \$314 ;
   always @(posedge clk)
-    w1_0 <= \$315 ;
-  always @(posedge clk)
-    xoff1_1 <= \$316 ;
-  always @(posedge clk)
-    w1_1 <= \$317 ;
-  always @(posedge clk)
-    xoff1_2 <= \$318 ;
-  always @(posedge clk)
-    w1_2 <= \$319 ;
-  always @(posedge clk)
-    xoff1_3 <= \$320 ;
-  always @(posedge clk)
-    w1_3 <= \$321 ;
-  always @(posedge clk)
-    xoff1_4 <= \$322 ;
+    w0_6 <= \$315 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = rom1_read[39:32];
+    \$316  = \$17 ;
+    if (rst) begin
+      \$316  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$317  = rom0_read[63:56];
+    if (rst) begin
+      \$317  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$318  = \$18 ;
+    if (rst) begin
+      \$318  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$319  = rom1_read[7:0];
+    if (rst) begin
+      \$319  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$320  = \$19 ;
+    if (rst) begin
+      \$320  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$321  = rom1_read[15:8];
+    if (rst) begin
+      \$321  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$322  = \$20 ;
+    if (rst) begin
+      \$322  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$323  = rom1_read[23:16];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = \$23 ;
+    \$324  = \$21 ;
     if (rst) begin
       \$324  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = rom1_read[47:40];
+    \$325  = rom1_read[31:24];
     if (rst) begin
       \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = \$24 ;
+    \$326  = \$22 ;
     if (rst) begin
       \$326  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = rom1_read[55:48];
+    \$327  = rom1_read[39:32];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = \$25 ;
+    \$328  = \$23 ;
     if (rst) begin
       \$328  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = rom1_read[63:56];
+    \$329  = rom1_read[47:40];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = \$26 ;
+    \$330  = \$24 ;
     if (rst) begin
       \$330  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = rom2_read[7:0];
+    \$331  = rom1_read[55:48];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = \$27 ;
+    \$332  = \$25 ;
     if (rst) begin
       \$332  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = rom2_read[15:8];
+    \$333  = rom1_read[63:56];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = \$28 ;
+    \$334  = \$26 ;
     if (rst) begin
       \$334  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = rom2_read[23:16];
+    \$335  = rom2_read[7:0];
     if (rst) begin
       \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = \$29 ;
+    \$336  = \$27 ;
     if (rst) begin
       \$336  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = rom2_read[31:24];
+    \$337  = rom2_read[15:8];
     if (rst) begin
       \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = \$30 ;
+    \$338  = \$28 ;
     if (rst) begin
       \$338  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = rom2_read[39:32];
+    \$339  = rom2_read[23:16];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = \$31 ;
+    \$340  = \$29 ;
     if (rst) begin
       \$340  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = rom2_read[47:40];
+    \$341  = rom2_read[31:24];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = \$32 ;
+    \$342  = \$30 ;
     if (rst) begin
       \$342  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = rom2_read[55:48];
+    \$343  = rom2_read[39:32];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = \$33 ;
+    \$344  = \$31 ;
     if (rst) begin
       \$344  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = rom2_read[63:56];
+    \$345  = rom2_read[47:40];
     if (rst) begin
       \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = \$34 ;
+    \$346  = \$32 ;
     if (rst) begin
       \$346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = rom3_read[7:0];
+    \$347  = rom2_read[55:48];
     if (rst) begin
       \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = \$35 ;
+    \$348  = \$33 ;
     if (rst) begin
       \$348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = rom3_read[15:8];
+    \$349  = rom2_read[63:56];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = \$36 ;
+    \$350  = \$34 ;
     if (rst) begin
       \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = rom3_read[23:16];
+    \$351  = rom3_read[7:0];
     if (rst) begin
       \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = \$37 ;
+    \$352  = \$35 ;
     if (rst) begin
       \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = rom3_read[31:24];
+    \$353  = rom3_read[15:8];
     if (rst) begin
       \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = \$38 ;
+    \$354  = \$36 ;
     if (rst) begin
       \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = rom3_read[39:32];
+    \$355  = rom3_read[23:16];
     if (rst) begin
       \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = \$39 ;
+    \$356  = \$37 ;
     if (rst) begin
       \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = rom3_read[47:40];
+    \$357  = rom3_read[31:24];
     if (rst) begin
       \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = \$40 ;
+    \$358  = \$38 ;
     if (rst) begin
       \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = rom3_read[55:48];
+    \$359  = rom3_read[39:32];
     if (rst) begin
       \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = \$41 ;
+    \$360  = \$39 ;
     if (rst) begin
       \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = rom3_read[63:56];
+    \$361  = rom3_read[47:40];
     if (rst) begin
       \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = \$42 ;
+    \$362  = \$40 ;
     if (rst) begin
       \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = rom4_read[7:0];
+    \$363  = rom3_read[55:48];
     if (rst) begin
       \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = \$43 ;
+    \$364  = \$41 ;
     if (rst) begin
       \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = rom4_read[15:8];
+    \$365  = rom3_read[63:56];
     if (rst) begin
       \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = \$44 ;
+    \$366  = \$42 ;
     if (rst) begin
       \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = rom4_read[23:16];
+    \$367  = rom4_read[7:0];
     if (rst) begin
       \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = \$45 ;
+    \$368  = \$43 ;
     if (rst) begin
       \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = rom4_read[31:24];
+    \$369  = rom4_read[15:8];
     if (rst) begin
       \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = \$46 ;
+    \$370  = \$44 ;
     if (rst) begin
       \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = rom4_read[39:32];
+    \$371  = rom4_read[23:16];
     if (rst) begin
       \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = \$47 ;
+    \$372  = \$45 ;
     if (rst) begin
       \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = rom4_read[47:40];
+    \$373  = rom4_read[31:24];
     if (rst) begin
       \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = \$48 ;
+    \$374  = \$46 ;
     if (rst) begin
       \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = rom4_read[55:48];
+    \$375  = rom4_read[39:32];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = \$49 ;
+    \$376  = \$47 ;
     if (rst) begin
       \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = rom4_read[63:56];
+    \$377  = rom4_read[47:40];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = \$50 ;
+    \$378  = \$48 ;
     if (rst) begin
       \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = rom5_read[7:0];
+    \$379  = rom4_read[55:48];
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = \$51 ;
+    \$380  = \$49 ;
     if (rst) begin
       \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = rom5_read[15:8];
+    \$381  = rom4_read[63:56];
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = \$52 ;
+    \$382  = \$50 ;
     if (rst) begin
       \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = rom5_read[23:16];
+    \$383  = rom5_read[7:0];
     if (rst) begin
       \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = \$53 ;
+    \$384  = \$51 ;
     if (rst) begin
       \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = rom5_read[31:24];
+    \$385  = rom5_read[15:8];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = \$54 ;
+    \$386  = \$52 ;
     if (rst) begin
       \$386  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = rom5_read[39:32];
+    \$387  = rom5_read[23:16];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = \$55 ;
+    \$388  = \$53 ;
     if (rst) begin
       \$388  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = rom5_read[47:40];
+    \$389  = rom5_read[31:24];
     if (rst) begin
       \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = \$56 ;
+    \$390  = \$54 ;
     if (rst) begin
       \$390  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = rom5_read[55:48];
+    \$391  = rom5_read[39:32];
     if (rst) begin
       \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \$57 ;
+    \$392  = \$55 ;
     if (rst) begin
       \$392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = rom5_read[63:56];
+    \$393  = rom5_read[47:40];
     if (rst) begin
       \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = \$58 ;
+    \$394  = \$56 ;
     if (rst) begin
-      \$394  = 17'h00000;
+      \$394  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$59 ;
+    \$395  = rom5_read[55:48];
     if (rst) begin
-      \$395  = 17'h00000;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \$60 ;
+    \$396  = \$57 ;
     if (rst) begin
-      \$396  = 17'h00000;
+      \$396  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$61 ;
+    \$397  = rom5_read[63:56];
     if (rst) begin
-      \$397  = 17'h00000;
+      \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \$62 ;
+    \$398  = \$58 ;
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$63 ;
+    \$399  = \$59 ;
     if (rst) begin
       \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = \$64 ;
+    \$400  = \$60 ;
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$65 ;
+    \$401  = \$61 ;
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \$66 ;
+    \$402  = \$62 ;
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$67 ;
+    \$403  = \$63 ;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$68 ;
+    \$404  = \$64 ;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$69 ;
+    \$405  = \$65 ;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$70 ;
+    \$406  = \$66 ;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$71 ;
+    \$407  = \$67 ;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$72 ;
+    \$408  = \$68 ;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$73 ;
+    \$409  = \$69 ;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = \$74 ;
+    \$410  = \$70 ;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = \$75 ;
+    \$411  = \$71 ;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$76 ;
+    \$412  = \$72 ;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$77 ;
+    \$413  = \$73 ;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$78 ;
+    \$414  = \$74 ;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$79 ;
+    \$415  = \$75 ;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$80 ;
+    \$416  = \$76 ;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$81 ;
+    \$417  = \$77 ;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$82 ;
+    \$418  = \$78 ;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$83 ;
+    \$419  = \$79 ;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$84 ;
+    \$420  = \$80 ;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$85 ;
+    \$421  = \$81 ;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$86 ;
+    \$422  = \$82 ;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$87 ;
+    \$423  = \$83 ;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$88 ;
+    \$424  = \$84 ;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$89 ;
+    \$425  = \$85 ;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$90 ;
+    \$426  = \$86 ;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$91 ;
+    \$427  = \$87 ;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$92 ;
+    \$428  = \$88 ;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$93 ;
+    \$429  = \$89 ;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$94 ;
+    \$430  = \$90 ;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$95 ;
+    \$431  = \$91 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$96 ;
+    \$432  = \$92 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$97 ;
+    \$433  = \$93 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = \$98 ;
+    \$434  = \$94 ;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = \$99 ;
+    \$435  = \$95 ;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = \$100 ;
+    \$436  = \$96 ;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = \$101 ;
+    \$437  = \$97 ;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = \$102 ;
+    \$438  = \$98 ;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = \$103 ;
+    \$439  = \$99 ;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = \$104 ;
+    \$440  = \$100 ;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = \$105 ;
+    \$441  = \$101 ;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = prod0_0;
+    \$442  = \$102 ;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = prod0_1;
+    \$443  = \$103 ;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = prod0_2;
+    \$444  = \$104 ;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = prod0_3;
+    \$445  = \$105 ;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = prod0_4;
+    \$446  = prod0_0;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = prod0_5;
+    \$447  = prod0_1;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = prod0_6;
+    \$448  = prod0_2;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = prod0_7;
+    \$449  = prod0_3;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = prod1_0;
+    \$450  = prod0_4;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = prod1_1;
+    \$451  = prod0_5;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = prod1_2;
+    \$452  = prod0_6;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = prod1_3;
+    \$453  = prod0_7;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = prod1_4;
+    \$454  = prod1_0;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = prod1_5;
+    \$455  = prod1_1;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = prod1_6;
+    \$456  = prod1_2;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = prod1_7;
+    \$457  = prod1_3;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = prod2_0;
+    \$458  = prod1_4;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = prod2_1;
+    \$459  = prod1_5;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = prod2_2;
+    \$460  = prod1_6;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = prod2_3;
+    \$461  = prod1_7;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = prod2_4;
+    \$462  = prod2_0;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = prod2_5;
+    \$463  = prod2_1;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = prod2_6;
+    \$464  = prod2_2;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = prod2_7;
+    \$465  = prod2_3;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = prod3_0;
+    \$466  = prod2_4;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = prod3_1;
+    \$467  = prod2_5;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = prod3_2;
+    \$468  = prod2_6;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = prod3_3;
+    \$469  = prod2_7;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = prod3_4;
+    \$470  = prod3_0;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = prod3_5;
+    \$471  = prod3_1;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = prod3_6;
+    \$472  = prod3_2;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = prod3_7;
+    \$473  = prod3_3;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = prod4_0;
+    \$474  = prod3_4;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = prod4_1;
+    \$475  = prod3_5;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = prod4_2;
+    \$476  = prod3_6;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = prod4_3;
+    \$477  = prod3_7;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = prod4_4;
+    \$478  = prod4_0;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = prod4_5;
+    \$479  = prod4_1;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = prod4_6;
+    \$480  = prod4_2;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = prod4_7;
+    \$481  = prod4_3;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = prod5_0;
+    \$482  = prod4_4;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = prod5_1;
+    \$483  = prod4_5;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = prod5_2;
+    \$484  = prod4_6;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = prod5_3;
+    \$485  = prod4_7;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = prod5_4;
+    \$486  = prod5_0;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = prod5_5;
+    \$487  = prod5_1;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = prod5_6;
+    \$488  = prod5_2;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = prod5_7;
+    \$489  = prod5_3;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
+    \$490  = prod5_4;
     if (rst) begin
-      \$490  = 24'h000000;
+      \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
+    \$491  = prod5_5;
     if (rst) begin
-      \$491  = 24'h000000;
+      \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = \$112 [23:0];
+    \$492  = prod5_6;
     if (rst) begin
-      \$492  = 24'h000000;
+      \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    \$493  = prod5_7;
     if (rst) begin
-      \$493  = 24'h000000;
+      \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$494  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
       \$494  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = \$119 [23:0];
+    \$495  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
       \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
+    \$496  = \$112 [23:0];
     if (rst) begin
       \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+    \$497  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
       \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = \$126 [23:0];
+    \$498  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
       \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
+    \$499  = \$119 [23:0];
     if (rst) begin
       \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
+    \$500  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
     if (rst) begin
       \$500  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = \$133 [23:0];
+    \$501  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     if (rst) begin
       \$501  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
+    \$502  = \$126 [23:0];
     if (rst) begin
       \$502  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$503  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
     if (rst) begin
       \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = \$140 [23:0];
+    \$504  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
     if (rst) begin
       \$504  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
+    \$505  = \$133 [23:0];
     if (rst) begin
       \$505  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    \$506  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
       \$506  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = \$147 [23:0];
+    \$507  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$507  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = v1;
+    \$508  = \$140 [23:0];
     if (rst) begin
-      \$508  = 1'h0;
+      \$508  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = first1;
+    \$509  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
     if (rst) begin
-      \$509  = 1'h0;
+      \$509  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = last1;
+    \$510  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
-      \$510  = 1'h0;
+      \$510  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = nf1;
+    \$511  = \$147 [23:0];
     if (rst) begin
-      \$511  = 3'h0;
+      \$511  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = v2;
+    \$512  = v1;
     if (rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = first2;
+    \$513  = first1;
     if (rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = last2;
+    \$514  = last1;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = nf2;
+    \$515  = nf1;
     if (rst) begin
       \$515  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = v3;
+    \$516  = v2;
     if (rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = first3;
+    \$517  = first2;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = last3;
+    \$518  = last2;
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = nf3;
+    \$519  = nf2;
     if (rst) begin
       \$519  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = v4;
+    \$520  = v3;
     if (rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = first4;
+    \$521  = first3;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = last4;
+    \$522  = last3;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = nf4;
+    \$523  = nf3;
     if (rst) begin
       \$523  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = v5;
+    \$524  = v4;
     if (rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = first5;
+    \$525  = first4;
     if (rst) begin
       \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = last5;
+    \$526  = last4;
     if (rst) begin
       \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = nf5;
+    \$527  = nf4;
     if (rst) begin
       \$527  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = v6;
+    \$528  = v5;
     if (rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = first6;
+    \$529  = first5;
     if (rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = last6;
+    \$530  = last5;
     if (rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = nf6;
+    \$531  = nf5;
     if (rst) begin
       \$531  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = v7;
+    \$532  = v6;
     if (rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = first7;
+    \$533  = first6;
     if (rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = last7;
+    \$534  = last6;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = nf7;
+    \$535  = nf6;
     if (rst) begin
       \$535  = 3'h0;
     end
@@ -4737,130 +4843,228 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = acc0;
-    if (v8_0) begin
-      \$540  = \$200 [23:0];
-    end
+    \$540  = v8;
     if (rst) begin
-      \$540  = 24'h000000;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = acc1;
-    if (v8_0) begin
-      \$541  = \$203 [23:0];
-    end
+    \$541  = first8;
     if (rst) begin
-      \$541  = 24'h000000;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = acc2;
-    if (v8_0) begin
-      \$542  = \$206 [23:0];
-    end
+    \$542  = last8;
     if (rst) begin
-      \$542  = 24'h000000;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = acc3;
-    if (v8_0) begin
-      \$543  = \$209 [23:0];
-    end
+    \$543  = nf8;
     if (rst) begin
-      \$543  = 24'h000000;
+      \$543  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = acc4;
-    if (v8_0) begin
-      \$544  = \$212 [23:0];
-    end
+    \$544  = v8;
     if (rst) begin
-      \$544  = 24'h000000;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = acc5;
-    if (v8_0) begin
-      \$545  = \$215 [23:0];
-    end
+    \$545  = first8;
     if (rst) begin
-      \$545  = 24'h000000;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = \$148 ;
+    \$546  = last8;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = \$219 [3:0];
+    \$547  = nf8;
     if (rst) begin
-      \$547  = 4'h0;
+      \$547  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = \$155 ;
+    \$548  = \$148 ;
     if (rst) begin
-      \$548  = 1'h1;
+      \$548  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = q_wptr;
-    if (\$162 ) begin
-      \$549  = \$165 [3:0];
+    \$549  = acc0;
+    if (v9_0) begin
+      \$549  = \$205 [23:0];
     end
     if (rst) begin
-      \$549  = 4'h0;
+      \$549  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = q_rptr;
-    if (\$169 ) begin
-      \$550  = \$172 [3:0];
-    end
+    \$550  = \$149 ;
     if (rst) begin
-      \$550  = 4'h0;
+      \$550  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = \$185 [3:0];
+    \$551  = acc1;
+    if (v9_0) begin
+      \$551  = \$207 [23:0];
+    end
     if (rst) begin
-      \$551  = 4'h0;
+      \$551  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$552  = o__valid;
-    if (\$187 ) begin
-      \$552  = \$189 ;
-    end
+    \$552  = \$150 ;
     if (rst) begin
-      \$552  = 1'h0;
+      \$552  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$553  = o__payload;
-    if (\$187 ) begin
-      \$553  = \$191 ;
+    \$553  = acc2;
+    if (v9_0) begin
+      \$553  = \$209 [23:0];
     end
     if (rst) begin
-      \$553  = 144'h000000000000000000000000000000000000;
+      \$553  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$554  = \$151 ;
+    if (rst) begin
+      \$554  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$555  = acc3;
+    if (v9_0) begin
+      \$555  = \$211 [23:0];
+    end
+    if (rst) begin
+      \$555  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$556  = \$152 ;
+    if (rst) begin
+      \$556  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$557  = acc4;
+    if (v9_0) begin
+      \$557  = \$213 [23:0];
+    end
+    if (rst) begin
+      \$557  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$558  = \$153 ;
+    if (rst) begin
+      \$558  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$559  = acc5;
+    if (v9_0) begin
+      \$559  = \$215 [23:0];
+    end
+    if (rst) begin
+      \$559  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$560  = \$154 ;
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$561  = \$219 [3:0];
+    if (rst) begin
+      \$561  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$562  = \$161 ;
+    if (rst) begin
+      \$562  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$563  = q_wptr;
+    if (\$168 ) begin
+      \$563  = \$171 [3:0];
+    end
+    if (rst) begin
+      \$563  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$564  = q_rptr;
+    if (\$175 ) begin
+      \$564  = \$178 [3:0];
+    end
+    if (rst) begin
+      \$564  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$565  = \$191 [3:0];
+    if (rst) begin
+      \$565  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$566  = o__valid;
+    if (\$193 ) begin
+      \$566  = \$195 ;
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$567  = o__payload;
+    if (\$193 ) begin
+      \$567  = \$197 ;
+    end
+    if (rst) begin
+      \$567  = 144'h000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -5536,133 +5740,133 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$198  = 24'h00386c;
+          \$148  = 24'h00386c;
       3'h1:
-          \$198  = 24'h0001a0;
+          \$148  = 24'h0001a0;
       3'h2:
-          \$198  = 24'h002583;
+          \$148  = 24'h002583;
       3'h3:
-          \$198  = 24'hfffb64;
+          \$148  = 24'hfffb64;
       3'h4:
-          \$198  = 24'h000744;
+          \$148  = 24'h000744;
       3'h5:
-          \$198  = 24'h000859;
+          \$148  = 24'h000859;
       3'h6:
-          \$198  = 24'h000cba;
+          \$148  = 24'h000cba;
       3'h7:
-          \$198  = 24'h00067a;
+          \$148  = 24'h00067a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$201  = 24'h001e1e;
+          \$149  = 24'h001e1e;
       3'h1:
-          \$201  = 24'h002726;
+          \$149  = 24'h002726;
       3'h2:
-          \$201  = 24'hfffd5a;
+          \$149  = 24'hfffd5a;
       3'h3:
-          \$201  = 24'h0002ea;
+          \$149  = 24'h0002ea;
       3'h4:
-          \$201  = 24'h001894;
+          \$149  = 24'h001894;
       3'h5:
-          \$201  = 24'hfffcd5;
+          \$149  = 24'hfffcd5;
       3'h6:
-          \$201  = 24'h000645;
+          \$149  = 24'h000645;
       3'h7:
-          \$201  = 24'h001b22;
+          \$149  = 24'h001b22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$204  = 24'hffea46;
+          \$150  = 24'hffea46;
       3'h1:
-          \$204  = 24'h0008a8;
+          \$150  = 24'h0008a8;
       3'h2:
-          \$204  = 24'h0014f4;
+          \$150  = 24'h0014f4;
       3'h3:
-          \$204  = 24'h001887;
+          \$150  = 24'h001887;
       3'h4:
-          \$204  = 24'h00049d;
+          \$150  = 24'h00049d;
       3'h5:
-          \$204  = 24'h0018af;
+          \$150  = 24'h0018af;
       3'h6:
-          \$204  = 24'h000330;
+          \$150  = 24'h000330;
       3'h7:
-          \$204  = 24'h000110;
+          \$150  = 24'h000110;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$207  = 24'h000d00;
+          \$151  = 24'h000d00;
       3'h1:
-          \$207  = 24'h000de3;
+          \$151  = 24'h000de3;
       3'h2:
-          \$207  = 24'hfff49c;
+          \$151  = 24'hfff49c;
       3'h3:
-          \$207  = 24'hfff879;
+          \$151  = 24'hfff879;
       3'h4:
-          \$207  = 24'h001c66;
+          \$151  = 24'h001c66;
       3'h5:
-          \$207  = 24'h0018c9;
+          \$151  = 24'h0018c9;
       3'h6:
-          \$207  = 24'h001e83;
+          \$151  = 24'h001e83;
       3'h7:
-          \$207  = 24'hfff898;
+          \$151  = 24'hfff898;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$210  = 24'h000b71;
+          \$152  = 24'h000b71;
       3'h1:
-          \$210  = 24'hfff40b;
+          \$152  = 24'hfff40b;
       3'h2:
-          \$210  = 24'h0014db;
+          \$152  = 24'h0014db;
       3'h3:
-          \$210  = 24'hfff86e;
+          \$152  = 24'hfff86e;
       3'h4:
-          \$210  = 24'h000f38;
+          \$152  = 24'h000f38;
       3'h5:
-          \$210  = 24'hffdf1b;
+          \$152  = 24'hffdf1b;
       3'h6:
-          \$210  = 24'h001cbd;
+          \$152  = 24'h001cbd;
       3'h7:
-          \$210  = 24'h00174e;
+          \$152  = 24'h00174e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$213  = 24'hfff26c;
+          \$153  = 24'hfff26c;
       3'h1:
-          \$213  = 24'h002064;
+          \$153  = 24'h002064;
       3'h2:
-          \$213  = 24'h001265;
+          \$153  = 24'h001265;
       3'h3:
-          \$213  = 24'hfffb81;
+          \$153  = 24'hfffb81;
       3'h4:
-          \$213  = 24'hfffbe2;
+          \$153  = 24'hfffbe2;
       3'h5:
-          \$213  = 24'hfff5f7;
+          \$153  = 24'hfff5f7;
       3'h6:
-          \$213  = 24'hfff68a;
+          \$153  = 24'hfff68a;
       3'h7:
-          \$213  = 24'hffefd8;
+          \$153  = 24'hffefd8;
     endcase
   end
   always @* begin
@@ -5819,626 +6023,577 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = \$9 ;
+    \$237  = from_input;
     if (rst) begin
-      \$237  = 64'h0000000000000000;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = t;
+    \$238  = x_reg;
     if (rst) begin
-      \$238  = 6'h00;
+      \$238  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = port__data;
+    \$239  = rport__data;
     if (rst) begin
       \$239  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = x_mid[7:0];
+    \$240  = \$9 ;
     if (rst) begin
-      \$240  = 8'h00;
+      \$240  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = x_mid[15:8];
+    \$241  = t;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = x_mid[23:16];
+    \$242  = t1;
     if (rst) begin
-      \$242  = 8'h00;
+      \$242  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = x_mid[31:24];
+    \$243  = port__data;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = x_mid[39:32];
+    \$244  = x_mid[7:0];
     if (rst) begin
       \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = x_mid[47:40];
+    \$245  = x_mid[15:8];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = x_mid[55:48];
+    \$246  = x_mid[23:16];
     if (rst) begin
       \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = x_mid[63:56];
+    \$247  = x_mid[31:24];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = t;
+    \$248  = x_mid[39:32];
     if (rst) begin
-      \$248  = 6'h00;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = \port__data$36 ;
+    \$249  = x_mid[47:40];
     if (rst) begin
-      \$249  = 64'h0000000000000000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = x_mid[7:0];
+    \$250  = x_mid[55:48];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = x_mid[15:8];
+    \$251  = x_mid[63:56];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = x_mid[23:16];
+    \$252  = t1;
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = x_mid[31:24];
+    \$253  = \port__data$40 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = x_mid[39:32];
+    \$254  = x_mid[7:0];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = x_mid[47:40];
+    \$255  = x_mid[15:8];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = x_mid[55:48];
+    \$256  = x_mid[23:16];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = x_mid[63:56];
+    \$257  = x_mid[31:24];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = t;
+    \$258  = x_mid[39:32];
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = \port__data$47 ;
+    \$259  = x_mid[47:40];
     if (rst) begin
-      \$259  = 64'h0000000000000000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = x_mid[7:0];
+    \$260  = x_mid[55:48];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = x_mid[15:8];
+    \$261  = x_mid[63:56];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = x_mid[23:16];
+    \$262  = t1;
     if (rst) begin
-      \$262  = 8'h00;
+      \$262  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = x_mid[31:24];
+    \$263  = \port__data$51 ;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = x_mid[39:32];
+    \$264  = x_mid[7:0];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = x_mid[47:40];
+    \$265  = x_mid[15:8];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = x_mid[55:48];
+    \$266  = x_mid[23:16];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = x_mid[63:56];
+    \$267  = x_mid[31:24];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = t;
+    \$268  = x_mid[39:32];
     if (rst) begin
-      \$268  = 6'h00;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = \port__data$58 ;
+    \$269  = x_mid[47:40];
     if (rst) begin
-      \$269  = 64'h0000000000000000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = x_mid[7:0];
+    \$270  = x_mid[55:48];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = x_mid[15:8];
+    \$271  = x_mid[63:56];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = x_mid[23:16];
+    \$272  = t1;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = x_mid[31:24];
+    \$273  = \port__data$62 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = x_mid[39:32];
+    \$274  = x_mid[7:0];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = x_mid[47:40];
+    \$275  = x_mid[15:8];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = x_mid[55:48];
+    \$276  = x_mid[23:16];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = x_mid[63:56];
+    \$277  = x_mid[31:24];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = t;
+    \$278  = x_mid[39:32];
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = \port__data$69 ;
+    \$279  = x_mid[47:40];
     if (rst) begin
-      \$279  = 64'h0000000000000000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = x_mid[7:0];
+    \$280  = x_mid[55:48];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = x_mid[15:8];
+    \$281  = x_mid[63:56];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = x_mid[23:16];
+    \$282  = t1;
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = x_mid[31:24];
+    \$283  = \port__data$73 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = x_mid[39:32];
+    \$284  = x_mid[7:0];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = x_mid[47:40];
+    \$285  = x_mid[15:8];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = x_mid[55:48];
+    \$286  = x_mid[23:16];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = x_mid[63:56];
+    \$287  = x_mid[31:24];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = t;
+    \$288  = x_mid[39:32];
     if (rst) begin
-      \$288  = 6'h00;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = \port__data$80 ;
+    \$289  = x_mid[47:40];
     if (rst) begin
-      \$289  = 64'h0000000000000000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = x_mid[7:0];
+    \$290  = x_mid[55:48];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = x_mid[15:8];
+    \$291  = x_mid[63:56];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = x_mid[23:16];
+    \$292  = t1;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = x_mid[31:24];
+    \$293  = \port__data$84 ;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = x_mid[39:32];
+    \$294  = x_mid[7:0];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = x_mid[47:40];
+    \$295  = x_mid[15:8];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = x_mid[55:48];
+    \$296  = x_mid[23:16];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = x_mid[63:56];
+    \$297  = x_mid[31:24];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = \$10 ;
+    \$298  = x_mid[39:32];
     if (rst) begin
-      \$298  = 9'h000;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = rom0_read[7:0];
+    \$299  = x_mid[47:40];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = \$11 ;
+    \$300  = x_mid[55:48];
     if (rst) begin
-      \$300  = 9'h000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = rom0_read[15:8];
+    \$301  = x_mid[63:56];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = \$12 ;
+    \$302  = \$10 ;
     if (rst) begin
       \$302  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = rom0_read[23:16];
+    \$303  = rom0_read[7:0];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = \$13 ;
+    \$304  = \$11 ;
     if (rst) begin
       \$304  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = rom0_read[31:24];
+    \$305  = rom0_read[15:8];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = \$14 ;
+    \$306  = \$12 ;
     if (rst) begin
       \$306  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = rom0_read[39:32];
+    \$307  = rom0_read[23:16];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = \$15 ;
+    \$308  = \$13 ;
     if (rst) begin
       \$308  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = rom0_read[47:40];
+    \$309  = rom0_read[31:24];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = \$16 ;
+    \$310  = \$14 ;
     if (rst) begin
       \$310  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = rom0_read[55:48];
+    \$311  = rom0_read[39:32];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = \$17 ;
+    \$312  = \$15 ;
     if (rst) begin
       \$312  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = rom0_read[63:56];
+    \$313  = rom0_read[47:40];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = \$18 ;
+    \$314  = \$16 ;
     if (rst) begin
       \$314  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = rom1_read[7:0];
+    \$315  = rom0_read[55:48];
     if (rst) begin
       \$315  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = \$19 ;
-    if (rst) begin
-      \$316  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = rom1_read[15:8];
-    if (rst) begin
-      \$317  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = \$20 ;
-    if (rst) begin
-      \$318  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = rom1_read[23:16];
-    if (rst) begin
-      \$319  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = \$21 ;
-    if (rst) begin
-      \$320  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = rom1_read[31:24];
-    if (rst) begin
-      \$321  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = \$22 ;
-    if (rst) begin
-      \$322  = 9'h000;
-    end
-  end
-  assign acc0_next = \$200 [23:0];
-  assign acc1_next = \$203 [23:0];
-  assign acc2_next = \$206 [23:0];
-  assign acc3_next = \$209 [23:0];
-  assign acc4_next = \$212 [23:0];
+  assign acc0_next = \$205 [23:0];
+  assign acc1_next = \$207 [23:0];
+  assign acc2_next = \$209 [23:0];
+  assign acc3_next = \$211 [23:0];
+  assign acc4_next = \$213 [23:0];
   assign acc5_next = \$215 [23:0];
   assign q_owed_next = \$219 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$362  = rom1_addr;
-  assign \port__addr$363  = rom2_addr;
-  assign \port__addr$364  = rom3_addr;
-  assign \port__addr$365  = rom4_addr;
-  assign \port__addr$366  = rom5_addr;
-  assign \$signature__en$367  = deliver;
-  assign \$signature__addr$368  = q_wptr;
-  assign \$signature__data$369  = q_in;
-  assign \rport__addr$370  = q_rptr;
+  assign \port__addr$376  = rom1_addr;
+  assign \port__addr$377  = rom2_addr;
+  assign \port__addr$378  = rom3_addr;
+  assign \port__addr$379  = rom4_addr;
+  assign \port__addr$380  = rom5_addr;
+  assign \$signature__en$381  = deliver;
+  assign \$signature__addr$382  = q_wptr;
+  assign \$signature__data$383  = q_in;
+  assign \rport__addr$384  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -11493,46 +11648,46 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
-  wire [4:0] \$101 ;
-  wire [4:0] \$102 ;
+  wire \$101 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
+  wire [4:0] \$105 ;
+  wire [4:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [8:0] \$11 ;
-  wire [4:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
-  wire [5:0] \$115 ;
+  wire [4:0] \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [5:0] \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
-  wire [91:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
+  wire [91:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
-  reg [22:0] \$128 ;
-  wire [22:0] \$129 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [8:0] \$13 ;
-  wire [23:0] \$130 ;
-  reg [22:0] \$131 ;
+  wire \$130 ;
+  wire \$131 ;
   wire [22:0] \$132 ;
   wire [23:0] \$133 ;
-  reg [22:0] \$134 ;
-  wire [22:0] \$135 ;
-  wire [23:0] \$136 ;
-  reg [22:0] \$137 ;
+  wire [22:0] \$134 ;
+  wire [23:0] \$135 ;
+  wire [22:0] \$136 ;
+  wire [23:0] \$137 ;
   wire [22:0] \$138 ;
   wire [23:0] \$139 ;
   wire [8:0] \$14 ;
@@ -11559,36 +11714,36 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$159 ;
   wire [8:0] \$16 ;
   reg [2:0] \$160 ;
-  reg [47:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [63:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [7:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [7:0] \$167 ;
+  reg \$161 ;
+  reg [47:0] \$162 ;
+  reg [47:0] \$163 ;
+  reg [47:0] \$164 ;
+  reg [5:0] \$165 ;
+  reg [5:0] \$166 ;
+  reg [63:0] \$167 ;
   reg [7:0] \$168 ;
   reg [7:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [5:0] \$170 ;
-  reg [63:0] \$171 ;
+  reg [7:0] \$170 ;
+  reg [7:0] \$171 ;
   reg [7:0] \$172 ;
   reg [7:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [7:0] \$175 ;
+  reg [5:0] \$174 ;
+  reg [63:0] \$175 ;
   reg [7:0] \$176 ;
   reg [7:0] \$177 ;
-  reg [5:0] \$178 ;
-  reg [63:0] \$179 ;
+  reg [7:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [8:0] \$18 ;
   reg [7:0] \$180 ;
   reg [7:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [7:0] \$183 ;
+  reg [5:0] \$182 ;
+  reg [63:0] \$183 ;
   reg [7:0] \$184 ;
   reg [7:0] \$185 ;
-  reg [8:0] \$186 ;
+  reg [7:0] \$186 ;
   reg [7:0] \$187 ;
-  reg [8:0] \$188 ;
+  reg [7:0] \$188 ;
   reg [7:0] \$189 ;
   wire [8:0] \$19 ;
   reg [8:0] \$190 ;
@@ -11640,10 +11795,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] \$231 ;
   reg [8:0] \$232 ;
   reg [7:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
+  reg [8:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [8:0] \$236 ;
+  reg [7:0] \$237 ;
   reg [16:0] \$238 ;
   reg [16:0] \$239 ;
   wire [8:0] \$24 ;
@@ -11693,10 +11848,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [8:0] \$28 ;
   reg [16:0] \$280 ;
   reg [16:0] \$281 ;
-  reg [22:0] \$282 ;
-  reg [22:0] \$283 ;
-  reg [22:0] \$284 ;
-  reg [22:0] \$285 ;
+  reg [16:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [16:0] \$285 ;
   reg [22:0] \$286 ;
   reg [22:0] \$287 ;
   reg [22:0] \$288 ;
@@ -11706,10 +11861,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [22:0] \$291 ;
   reg [22:0] \$292 ;
   reg [22:0] \$293 ;
-  reg \$294 ;
-  reg \$295 ;
-  reg \$296 ;
-  reg [2:0] \$297 ;
+  reg [22:0] \$294 ;
+  reg [22:0] \$295 ;
+  reg [22:0] \$296 ;
+  reg [22:0] \$297 ;
   reg \$298 ;
   reg \$299 ;
   reg \$3 ;
@@ -11742,20 +11897,32 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$323 ;
   reg \$324 ;
   reg [2:0] \$325 ;
-  reg [22:0] \$326 ;
-  reg [22:0] \$327 ;
-  reg [22:0] \$328 ;
-  reg [22:0] \$329 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg \$328 ;
+  reg [2:0] \$329 ;
   wire [8:0] \$33 ;
   reg \$330 ;
-  reg [3:0] \$331 ;
+  reg \$331 ;
   reg \$332 ;
-  reg [3:0] \$333 ;
-  reg [3:0] \$334 ;
-  reg [3:0] \$335 ;
-  reg \$336 ;
-  reg [91:0] \$337 ;
+  reg [2:0] \$333 ;
+  reg [22:0] \$334 ;
+  reg [22:0] \$335 ;
+  reg [22:0] \$336 ;
+  reg [22:0] \$337 ;
+  reg [22:0] \$338 ;
+  reg [22:0] \$339 ;
   wire [16:0] \$34 ;
+  reg [22:0] \$340 ;
+  reg [22:0] \$341 ;
+  reg \$342 ;
+  reg [3:0] \$343 ;
+  reg \$344 ;
+  reg [3:0] \$345 ;
+  reg [3:0] \$346 ;
+  reg [3:0] \$347 ;
+  reg \$348 ;
+  reg [91:0] \$349 ;
   wire [16:0] \$35 ;
   wire [16:0] \$36 ;
   wire [16:0] \$37 ;
@@ -11803,11 +11970,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [18:0] \$75 ;
   wire [17:0] \$76 ;
   wire [23:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [22:0] \$78 ;
+  reg [22:0] \$79 ;
   wire [6:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
+  reg [22:0] \$80 ;
+  reg [22:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
@@ -11821,21 +11988,21 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [4:0] \$94 ;
-  wire [4:0] \$95 ;
+  wire \$94 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [4:0] \$98 ;
+  wire [4:0] \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$220 ;
+  wire [3:0] \$signature__addr$232 ;
   wire [47:0] \$signature__data ;
-  wire [91:0] \$signature__data$221 ;
+  wire [91:0] \$signature__data$233 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$219 ;
+  wire \$signature__en$231 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -11844,6 +12011,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [22:0] acc2_next;
   reg [22:0] acc3 = 23'h000000;
   wire [22:0] acc3_next;
+  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] bias1 = 23'h000000;
+  reg [22:0] bias2 = 23'h000000;
+  reg [22:0] bias3 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -11855,11 +12026,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first8_0 = 1'h0;
+  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [47:0] i__payload;
   wire [47:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -11872,6 +12045,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [47:0] inbuf_read = 48'h000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -11881,8 +12055,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last8_0 = 1'h0;
+  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -11893,8 +12068,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
   reg [2:0] nf8 = 3'h0;
+  reg [2:0] nf9 = 3'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf8_0 = 3'h0;
+  reg [2:0] nf9_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [91:0] o__payload;
@@ -11912,13 +12088,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$217 ;
+  wire [5:0] \port__addr$229 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$218 ;
+  wire [5:0] \port__addr$230 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$34 ;
-  wire [63:0] \port__data$43 ;
+  wire [63:0] \port__data$38 ;
+  wire [63:0] \port__data$47 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -11992,9 +12168,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$222 ;
+  wire [3:0] \rport__addr$234 ;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$209 ;
+  wire [91:0] \rport__data$221 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -12012,6 +12188,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [22:0] sum3_s0_1 = 23'h000000;
   reg [22:0] sum3_s1_0 = 23'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -12020,8 +12197,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v8_0 = 1'h0;
+  reg v9_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -12084,6 +12262,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] x2_5 = 8'h00;
   reg [47:0] x_mid = 48'h000000000000;
   reg [47:0] x_reg = 48'h000000000000;
+  reg [47:0] x_reg2 = 48'h000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -12152,7 +12331,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [91:0] queue [9:0];
+  reg [91:0] queue [10:0];
   initial begin
     queue[0] = 92'h00000000000000000000000;
     queue[1] = 92'h00000000000000000000000;
@@ -12164,12 +12343,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[7] = 92'h00000000000000000000000;
     queue[8] = 92'h00000000000000000000000;
     queue[9] = 92'h00000000000000000000000;
+    queue[10] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$209  = queue[q_rptr];
+  assign \rport__data$221  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'h3dc9cb35a7310327;
@@ -12313,7 +12493,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$34  = _2_;
+  assign \port__data$38  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hebd9fd37e5002db1;
@@ -12385,11 +12565,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$43  = _3_;
+  assign \port__data$47  = _3_;
   assign \$6  = t == 6'h3f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -12458,66 +12638,66 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$75  = $signed(\$73 ) + $signed(\$74 );
   assign \$76  = $signed(prod3_4_r) + $signed(prod3_5_r);
   assign \$77  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$78  = v8 & last8;
-  assign \$79  = issue & last_t;
-  assign \$80  = o__valid & o__ready;
-  assign \$81  = q_owed < 4'ha;
-  assign \$82  = \$80  ? q_room : \$81 ;
-  assign \$83  = o__valid & o__ready;
-  assign \$84  = \$83  | q_room;
-  assign \$85  = \$79  ? \$82  : \$84 ;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = | q_stored;
-  assign \$89  = ~ \$88 ;
-  assign \$90  = \$87  & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = deliver & \$91 ;
-  assign \$93  = q_wptr == 4'h9;
-  assign \$94  = q_wptr + 1'h1;
-  assign \$95  = \$93  ? 5'h00 : \$94 ;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = | q_stored;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = q_rptr == 4'h9;
-  assign \$101  = q_rptr + 1'h1;
-  assign \$102  = \$100  ? 5'h00 : \$101 ;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = | q_stored;
-  assign \$106  = ~ \$105 ;
-  assign \$107  = \$104  & \$106 ;
-  assign \$108  = ~ \$107 ;
-  assign \$109  = deliver & \$108 ;
-  assign \$110  = q_stored + \$109 ;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = | q_stored;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = \$110  - \$114 ;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = | q_stored;
-  assign \$119  = \$118  | deliver;
-  assign \$120  = | q_stored;
-  assign \$121  = \$120  ? \rport__data$209  : q_in;
-  assign \$122  = ~ last_t;
-  assign \$123  = q_room | \$122 ;
-  assign i__ready = \$123  & reads_input_t;
-  assign \$124  = ~ last_t;
-  assign \$125  = q_room | \$124 ;
-  assign \$126  = ~ reads_input_t;
-  assign \$127  = i__valid | \$126 ;
-  assign issue = \$125  & \$127 ;
+  assign \$82  = v9 & last9;
+  assign \$83  = issue & last_t;
+  assign \$84  = o__valid & o__ready;
+  assign \$85  = q_owed < 4'hb;
+  assign \$86  = \$84  ? q_room : \$85 ;
+  assign \$87  = o__valid & o__ready;
+  assign \$88  = \$87  | q_room;
+  assign \$89  = \$83  ? \$86  : \$88 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = \$91  & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = deliver & \$95 ;
+  assign \$97  = q_wptr == 4'ha;
+  assign \$98  = q_wptr + 1'h1;
+  assign \$99  = \$97  ? 5'h00 : \$98 ;
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = | q_stored;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = q_rptr == 4'ha;
+  assign \$105  = q_rptr + 1'h1;
+  assign \$106  = \$104  ? 5'h00 : \$105 ;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = | q_stored;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = \$108  & \$110 ;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = deliver & \$112 ;
+  assign \$114  = q_stored + \$113 ;
+  assign \$115  = ~ o__valid;
+  assign \$116  = \$115  | o__ready;
+  assign \$117  = | q_stored;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = \$114  - \$118 ;
+  assign \$120  = ~ o__valid;
+  assign \$121  = \$120  | o__ready;
+  assign \$122  = | q_stored;
+  assign \$123  = \$122  | deliver;
+  assign \$124  = | q_stored;
+  assign \$125  = \$124  ? \rport__data$221  : q_in;
+  assign \$126  = ~ last_t;
+  assign \$127  = q_room | \$126 ;
+  assign i__ready = \$127  & reads_input_t;
+  assign \$128  = ~ last_t;
+  assign \$129  = q_room | \$128 ;
+  assign \$130  = ~ reads_input_t;
+  assign \$131  = i__valid | \$130 ;
+  assign issue = \$129  & \$131 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$129  = first8_0 ? \$128  : acc0;
-  assign \$130  = $signed(\$129 ) + $signed(sum0_s1_0);
-  assign \$132  = first8_0 ? \$131  : acc1;
-  assign \$133  = $signed(\$132 ) + $signed(sum1_s1_0);
-  assign \$135  = first8_0 ? \$134  : acc2;
-  assign \$136  = $signed(\$135 ) + $signed(sum2_s1_0);
-  assign \$138  = first8_0 ? \$137  : acc3;
+  assign \$132  = first9_0 ? bias0 : acc0;
+  assign \$133  = $signed(\$132 ) + $signed(sum0_s1_0);
+  assign \$134  = first9_0 ? bias1 : acc1;
+  assign \$135  = $signed(\$134 ) + $signed(sum1_s1_0);
+  assign \$136  = first9_0 ? bias2 : acc2;
+  assign \$137  = $signed(\$136 ) + $signed(sum2_s1_0);
+  assign \$138  = first9_0 ? bias3 : acc3;
   assign \$139  = $signed(\$138 ) + $signed(sum3_s1_0);
   assign \$140  = issue & last_t;
   assign \$141  = q_owed + \$140 ;
@@ -12558,359 +12738,383 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$160 ;
   always @(posedge clk)
-    x_mid <= \$161 ;
+    from_input2 <= \$161 ;
   always @(posedge clk)
-    rom0_addr <= \$162 ;
+    x_reg2 <= \$162 ;
   always @(posedge clk)
-    rom0_read <= \$163 ;
+    inbuf_read <= \$163 ;
   always @(posedge clk)
-    x0_0 <= \$164 ;
+    x_mid <= \$164 ;
   always @(posedge clk)
-    x0_1 <= \$165 ;
+    t1 <= \$165 ;
   always @(posedge clk)
-    x0_2 <= \$166 ;
+    rom0_addr <= \$166 ;
   always @(posedge clk)
-    x0_3 <= \$167 ;
+    rom0_read <= \$167 ;
   always @(posedge clk)
-    x0_4 <= \$168 ;
+    x0_0 <= \$168 ;
   always @(posedge clk)
-    x0_5 <= \$169 ;
+    x0_1 <= \$169 ;
   always @(posedge clk)
-    rom1_addr <= \$170 ;
+    x0_2 <= \$170 ;
   always @(posedge clk)
-    rom1_read <= \$171 ;
+    x0_3 <= \$171 ;
   always @(posedge clk)
-    x1_0 <= \$172 ;
+    x0_4 <= \$172 ;
   always @(posedge clk)
-    x1_1 <= \$173 ;
+    x0_5 <= \$173 ;
   always @(posedge clk)
-    x1_2 <= \$174 ;
+    rom1_addr <= \$174 ;
   always @(posedge clk)
-    x1_3 <= \$175 ;
+    rom1_read <= \$175 ;
   always @(posedge clk)
-    x1_4 <= \$176 ;
+    x1_0 <= \$176 ;
   always @(posedge clk)
-    x1_5 <= \$177 ;
+    x1_1 <= \$177 ;
   always @(posedge clk)
-    rom2_addr <= \$178 ;
+    x1_2 <= \$178 ;
   always @(posedge clk)
-    rom2_read <= \$179 ;
+    x1_3 <= \$179 ;
   always @(posedge clk)
-    x2_0 <= \$180 ;
+    x1_4 <= \$180 ;
   always @(posedge clk)
-    x2_1 <= \$181 ;
+    x1_5 <= \$181 ;
   always @(posedge clk)
-    x2_2 <= \$182 ;
+    rom2_addr <= \$182 ;
   always @(posedge clk)
-    x2_3 <= \$183 ;
+    rom2_read <= \$183 ;
   always @(posedge clk)
-    x2_4 <= \$184 ;
+    x2_0 <= \$184 ;
   always @(posedge clk)
-    x2_5 <= \$185 ;
+    x2_1 <= \$185 ;
   always @(posedge clk)
-    xoff0_0 <= \$186 ;
+    x2_2 <= \$186 ;
   always @(posedge clk)
-    w0_0 <= \$187 ;
+    x2_3 <= \$187 ;
   always @(posedge clk)
-    xoff0_1 <= \$188 ;
+    x2_4 <= \$188 ;
   always @(posedge clk)
-    w0_1 <= \$189 ;
+    x2_5 <= \$189 ;
   always @(posedge clk)
-    xoff0_2 <= \$190 ;
+    xoff0_0 <= \$190 ;
   always @(posedge clk)
-    w0_2 <= \$191 ;
+    w0_0 <= \$191 ;
   always @(posedge clk)
-    xoff0_3 <= \$192 ;
+    xoff0_1 <= \$192 ;
   always @(posedge clk)
-    w0_3 <= \$193 ;
+    w0_1 <= \$193 ;
   always @(posedge clk)
-    xoff0_4 <= \$194 ;
+    xoff0_2 <= \$194 ;
   always @(posedge clk)
-    w0_4 <= \$195 ;
+    w0_2 <= \$195 ;
   always @(posedge clk)
-    xoff0_5 <= \$196 ;
+    xoff0_3 <= \$196 ;
   always @(posedge clk)
-    w0_5 <= \$197 ;
+    w0_3 <= \$197 ;
   always @(posedge clk)
-    xoff1_0 <= \$198 ;
+    xoff0_4 <= \$198 ;
   always @(posedge clk)
-    w1_0 <= \$199 ;
+    w0_4 <= \$199 ;
   always @(posedge clk)
-    xoff1_1 <= \$200 ;
+    xoff0_5 <= \$200 ;
   always @(posedge clk)
-    w1_1 <= \$201 ;
+    w0_5 <= \$201 ;
   always @(posedge clk)
-    xoff1_2 <= \$202 ;
+    xoff1_0 <= \$202 ;
   always @(posedge clk)
-    w1_2 <= \$203 ;
+    w1_0 <= \$203 ;
   always @(posedge clk)
-    xoff1_3 <= \$204 ;
+    xoff1_1 <= \$204 ;
   always @(posedge clk)
-    w1_3 <= \$205 ;
+    w1_1 <= \$205 ;
   always @(posedge clk)
-    xoff1_4 <= \$206 ;
+    xoff1_2 <= \$206 ;
   always @(posedge clk)
-    w1_4 <= \$207 ;
+    w1_2 <= \$207 ;
   always @(posedge clk)
-    xoff1_5 <= \$208 ;
+    xoff1_3 <= \$208 ;
   always @(posedge clk)
-    w1_5 <= \$209 ;
+    w1_3 <= \$209 ;
   always @(posedge clk)
-    xoff2_0 <= \$210 ;
+    xoff1_4 <= \$210 ;
   always @(posedge clk)
-    w2_0 <= \$211 ;
+    w1_4 <= \$211 ;
   always @(posedge clk)
-    xoff2_1 <= \$212 ;
+    xoff1_5 <= \$212 ;
   always @(posedge clk)
-    w2_1 <= \$213 ;
+    w1_5 <= \$213 ;
   always @(posedge clk)
-    xoff2_2 <= \$214 ;
+    xoff2_0 <= \$214 ;
   always @(posedge clk)
-    w2_2 <= \$215 ;
+    w2_0 <= \$215 ;
   always @(posedge clk)
-    xoff2_3 <= \$216 ;
+    xoff2_1 <= \$216 ;
   always @(posedge clk)
-    w2_3 <= \$217 ;
+    w2_1 <= \$217 ;
   always @(posedge clk)
-    xoff2_4 <= \$218 ;
+    xoff2_2 <= \$218 ;
   always @(posedge clk)
-    w2_4 <= \$219 ;
+    w2_2 <= \$219 ;
   always @(posedge clk)
-    xoff2_5 <= \$220 ;
+    xoff2_3 <= \$220 ;
   always @(posedge clk)
-    w2_5 <= \$221 ;
+    w2_3 <= \$221 ;
   always @(posedge clk)
-    xoff3_0 <= \$222 ;
+    xoff2_4 <= \$222 ;
   always @(posedge clk)
-    w3_0 <= \$223 ;
+    w2_4 <= \$223 ;
   always @(posedge clk)
-    xoff3_1 <= \$224 ;
+    xoff2_5 <= \$224 ;
   always @(posedge clk)
-    w3_1 <= \$225 ;
+    w2_5 <= \$225 ;
   always @(posedge clk)
-    xoff3_2 <= \$226 ;
+    xoff3_0 <= \$226 ;
   always @(posedge clk)
-    w3_2 <= \$227 ;
+    w3_0 <= \$227 ;
   always @(posedge clk)
-    xoff3_3 <= \$228 ;
+    xoff3_1 <= \$228 ;
   always @(posedge clk)
-    w3_3 <= \$229 ;
+    w3_1 <= \$229 ;
   always @(posedge clk)
-    xoff3_4 <= \$230 ;
+    xoff3_2 <= \$230 ;
   always @(posedge clk)
-    w3_4 <= \$231 ;
+    w3_2 <= \$231 ;
   always @(posedge clk)
-    xoff3_5 <= \$232 ;
+    xoff3_3 <= \$232 ;
   always @(posedge clk)
-    w3_5 <= \$233 ;
+    w3_3 <= \$233 ;
   always @(posedge clk)
-    prod0_0 <= \$234 ;
+    xoff3_4 <= \$234 ;
   always @(posedge clk)
-    prod0_1 <= \$235 ;
+    w3_4 <= \$235 ;
   always @(posedge clk)
-    prod0_2 <= \$236 ;
+    xoff3_5 <= \$236 ;
   always @(posedge clk)
-    prod0_3 <= \$237 ;
+    w3_5 <= \$237 ;
   always @(posedge clk)
-    prod0_4 <= \$238 ;
+    prod0_0 <= \$238 ;
   always @(posedge clk)
-    prod0_5 <= \$239 ;
+    prod0_1 <= \$239 ;
   always @(posedge clk)
-    prod1_0 <= \$240 ;
+    prod0_2 <= \$240 ;
   always @(posedge clk)
-    prod1_1 <= \$241 ;
+    prod0_3 <= \$241 ;
   always @(posedge clk)
-    prod1_2 <= \$242 ;
+    prod0_4 <= \$242 ;
   always @(posedge clk)
-    prod1_3 <= \$243 ;
+    prod0_5 <= \$243 ;
   always @(posedge clk)
-    prod1_4 <= \$244 ;
+    prod1_0 <= \$244 ;
   always @(posedge clk)
-    prod1_5 <= \$245 ;
+    prod1_1 <= \$245 ;
   always @(posedge clk)
-    prod2_0 <= \$246 ;
+    prod1_2 <= \$246 ;
   always @(posedge clk)
-    prod2_1 <= \$247 ;
+    prod1_3 <= \$247 ;
   always @(posedge clk)
-    prod2_2 <= \$248 ;
+    prod1_4 <= \$248 ;
   always @(posedge clk)
-    prod2_3 <= \$249 ;
+    prod1_5 <= \$249 ;
   always @(posedge clk)
-    prod2_4 <= \$250 ;
+    prod2_0 <= \$250 ;
   always @(posedge clk)
-    prod2_5 <= \$251 ;
+    prod2_1 <= \$251 ;
   always @(posedge clk)
-    prod3_0 <= \$252 ;
+    prod2_2 <= \$252 ;
   always @(posedge clk)
-    prod3_1 <= \$253 ;
+    prod2_3 <= \$253 ;
   always @(posedge clk)
-    prod3_2 <= \$254 ;
+    prod2_4 <= \$254 ;
   always @(posedge clk)
-    prod3_3 <= \$255 ;
+    prod2_5 <= \$255 ;
   always @(posedge clk)
-    prod3_4 <= \$256 ;
+    prod3_0 <= \$256 ;
   always @(posedge clk)
-    prod3_5 <= \$257 ;
+    prod3_1 <= \$257 ;
   always @(posedge clk)
-    prod0_0_r <= \$258 ;
+    prod3_2 <= \$258 ;
   always @(posedge clk)
-    prod0_1_r <= \$259 ;
+    prod3_3 <= \$259 ;
   always @(posedge clk)
-    prod0_2_r <= \$260 ;
+    prod3_4 <= \$260 ;
   always @(posedge clk)
-    prod0_3_r <= \$261 ;
+    prod3_5 <= \$261 ;
   always @(posedge clk)
-    prod0_4_r <= \$262 ;
+    prod0_0_r <= \$262 ;
   always @(posedge clk)
-    prod0_5_r <= \$263 ;
+    prod0_1_r <= \$263 ;
   always @(posedge clk)
-    prod1_0_r <= \$264 ;
+    prod0_2_r <= \$264 ;
   always @(posedge clk)
-    prod1_1_r <= \$265 ;
+    prod0_3_r <= \$265 ;
   always @(posedge clk)
-    prod1_2_r <= \$266 ;
+    prod0_4_r <= \$266 ;
   always @(posedge clk)
-    prod1_3_r <= \$267 ;
+    prod0_5_r <= \$267 ;
   always @(posedge clk)
-    prod1_4_r <= \$268 ;
+    prod1_0_r <= \$268 ;
   always @(posedge clk)
-    prod1_5_r <= \$269 ;
+    prod1_1_r <= \$269 ;
   always @(posedge clk)
-    prod2_0_r <= \$270 ;
+    prod1_2_r <= \$270 ;
   always @(posedge clk)
-    prod2_1_r <= \$271 ;
+    prod1_3_r <= \$271 ;
   always @(posedge clk)
-    prod2_2_r <= \$272 ;
+    prod1_4_r <= \$272 ;
   always @(posedge clk)
-    prod2_3_r <= \$273 ;
+    prod1_5_r <= \$273 ;
   always @(posedge clk)
-    prod2_4_r <= \$274 ;
+    prod2_0_r <= \$274 ;
   always @(posedge clk)
-    prod2_5_r <= \$275 ;
+    prod2_1_r <= \$275 ;
   always @(posedge clk)
-    prod3_0_r <= \$276 ;
+    prod2_2_r <= \$276 ;
   always @(posedge clk)
-    prod3_1_r <= \$277 ;
+    prod2_3_r <= \$277 ;
   always @(posedge clk)
-    prod3_2_r <= \$278 ;
+    prod2_4_r <= \$278 ;
   always @(posedge clk)
-    prod3_3_r <= \$279 ;
+    prod2_5_r <= \$279 ;
   always @(posedge clk)
-    prod3_4_r <= \$280 ;
+    prod3_0_r <= \$280 ;
   always @(posedge clk)
-    prod3_5_r <= \$281 ;
+    prod3_1_r <= \$281 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$282 ;
+    prod3_2_r <= \$282 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$283 ;
+    prod3_3_r <= \$283 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$284 ;
+    prod3_4_r <= \$284 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$285 ;
+    prod3_5_r <= \$285 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$286 ;
+    sum0_s0_0 <= \$286 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$287 ;
+    sum0_s0_1 <= \$287 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$288 ;
+    sum0_s1_0 <= \$288 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$289 ;
+    sum1_s0_0 <= \$289 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$290 ;
+    sum1_s0_1 <= \$290 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$291 ;
+    sum1_s1_0 <= \$291 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$292 ;
+    sum2_s0_0 <= \$292 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$293 ;
+    sum2_s0_1 <= \$293 ;
   always @(posedge clk)
-    v2 <= \$294 ;
+    sum2_s1_0 <= \$294 ;
   always @(posedge clk)
-    first2 <= \$295 ;
+    sum3_s0_0 <= \$295 ;
   always @(posedge clk)
-    last2 <= \$296 ;
+    sum3_s0_1 <= \$296 ;
   always @(posedge clk)
-    nf2 <= \$297 ;
+    sum3_s1_0 <= \$297 ;
   always @(posedge clk)
-    v3 <= \$298 ;
+    v2 <= \$298 ;
   always @(posedge clk)
-    first3 <= \$299 ;
+    first2 <= \$299 ;
   always @(posedge clk)
-    last3 <= \$300 ;
+    last2 <= \$300 ;
   always @(posedge clk)
-    nf3 <= \$301 ;
+    nf2 <= \$301 ;
   always @(posedge clk)
-    v4 <= \$302 ;
+    v3 <= \$302 ;
   always @(posedge clk)
-    first4 <= \$303 ;
+    first3 <= \$303 ;
   always @(posedge clk)
-    last4 <= \$304 ;
+    last3 <= \$304 ;
   always @(posedge clk)
-    nf4 <= \$305 ;
+    nf3 <= \$305 ;
   always @(posedge clk)
-    v5 <= \$306 ;
+    v4 <= \$306 ;
   always @(posedge clk)
-    first5 <= \$307 ;
+    first4 <= \$307 ;
   always @(posedge clk)
-    last5 <= \$308 ;
+    last4 <= \$308 ;
   always @(posedge clk)
-    nf5 <= \$309 ;
+    nf4 <= \$309 ;
   always @(posedge clk)
-    v6 <= \$310 ;
+    v5 <= \$310 ;
   always @(posedge clk)
-    first6 <= \$311 ;
+    first5 <= \$311 ;
   always @(posedge clk)
-    last6 <= \$312 ;
+    last5 <= \$312 ;
   always @(posedge clk)
-    nf6 <= \$313 ;
+    nf5 <= \$313 ;
   always @(posedge clk)
-    v7 <= \$314 ;
+    v6 <= \$314 ;
   always @(posedge clk)
-    first7 <= \$315 ;
+    first6 <= \$315 ;
   always @(posedge clk)
-    last7 <= \$316 ;
+    last6 <= \$316 ;
   always @(posedge clk)
-    nf7 <= \$317 ;
+    nf6 <= \$317 ;
   always @(posedge clk)
-    v8 <= \$318 ;
+    v7 <= \$318 ;
   always @(posedge clk)
-    first8 <= \$319 ;
+    first7 <= \$319 ;
   always @(posedge clk)
-    last8 <= \$320 ;
+    last7 <= \$320 ;
   always @(posedge clk)
-    nf8 <= \$321 ;
+    nf7 <= \$321 ;
   always @(posedge clk)
-    v8_0 <= \$322 ;
+    v8 <= \$322 ;
   always @(posedge clk)
-    first8_0 <= \$323 ;
+    first8 <= \$323 ;
   always @(posedge clk)
-    last8_0 <= \$324 ;
+    last8 <= \$324 ;
   always @(posedge clk)
-    nf8_0 <= \$325 ;
+    nf8 <= \$325 ;
   always @(posedge clk)
-    acc0 <= \$326 ;
+    v9 <= \$326 ;
   always @(posedge clk)
-    acc1 <= \$327 ;
+    first9 <= \$327 ;
   always @(posedge clk)
-    acc2 <= \$328 ;
+    last9 <= \$328 ;
   always @(posedge clk)
-    acc3 <= \$329 ;
+    nf9 <= \$329 ;
   always @(posedge clk)
-    deliver <= \$330 ;
+    v9_0 <= \$330 ;
   always @(posedge clk)
-    q_owed <= \$331 ;
+    first9_0 <= \$331 ;
   always @(posedge clk)
-    q_room <= \$332 ;
+    last9_0 <= \$332 ;
   always @(posedge clk)
-    q_wptr <= \$333 ;
+    nf9_0 <= \$333 ;
   always @(posedge clk)
-    q_rptr <= \$334 ;
+    bias0 <= \$334 ;
   always @(posedge clk)
-    q_stored <= \$335 ;
+    acc0 <= \$335 ;
   always @(posedge clk)
-    o__valid <= \$336 ;
+    bias1 <= \$336 ;
   always @(posedge clk)
-    o__payload <= \$337 ;
+    acc1 <= \$337 ;
+  always @(posedge clk)
+    bias2 <= \$338 ;
+  always @(posedge clk)
+    acc2 <= \$339 ;
+  always @(posedge clk)
+    bias3 <= \$340 ;
+  always @(posedge clk)
+    acc3 <= \$341 ;
+  always @(posedge clk)
+    deliver <= \$342 ;
+  always @(posedge clk)
+    q_owed <= \$343 ;
+  always @(posedge clk)
+    q_room <= \$344 ;
+  always @(posedge clk)
+    q_wptr <= \$345 ;
+  always @(posedge clk)
+    q_rptr <= \$346 ;
+  always @(posedge clk)
+    q_stored <= \$347 ;
+  always @(posedge clk)
+    o__valid <= \$348 ;
+  always @(posedge clk)
+    o__payload <= \$349 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
@@ -13584,89 +13788,89 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$128  = 23'h000276;
+          \$78  = 23'h000276;
       3'h1:
-          \$128  = 23'h7feeb8;
+          \$78  = 23'h7feeb8;
       3'h2:
-          \$128  = 23'h7ff682;
+          \$78  = 23'h7ff682;
       3'h3:
-          \$128  = 23'h7ffbd6;
+          \$78  = 23'h7ffbd6;
       3'h4:
-          \$128  = 23'h7ffd60;
+          \$78  = 23'h7ffd60;
       3'h5:
-          \$128  = 23'h00062a;
+          \$78  = 23'h00062a;
       3'h6:
-          \$128  = 23'h000179;
+          \$78  = 23'h000179;
       3'h7:
-          \$128  = 23'h7fcb5f;
+          \$78  = 23'h7fcb5f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$131  = 23'h7ffd1b;
+          \$79  = 23'h7ffd1b;
       3'h1:
-          \$131  = 23'h7fff55;
+          \$79  = 23'h7fff55;
       3'h2:
-          \$131  = 23'h00053e;
+          \$79  = 23'h00053e;
       3'h3:
-          \$131  = 23'h7ff763;
+          \$79  = 23'h7ff763;
       3'h4:
-          \$131  = 23'h7ff10d;
+          \$79  = 23'h7ff10d;
       3'h5:
-          \$131  = 23'h000e9b;
+          \$79  = 23'h000e9b;
       3'h6:
-          \$131  = 23'h7fdf88;
+          \$79  = 23'h7fdf88;
       3'h7:
-          \$131  = 23'h7ff302;
+          \$79  = 23'h7ff302;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$134  = 23'h7ff5f9;
+          \$80  = 23'h7ff5f9;
       3'h1:
-          \$134  = 23'h7ff3f2;
+          \$80  = 23'h7ff3f2;
       3'h2:
-          \$134  = 23'h7fff38;
+          \$80  = 23'h7fff38;
       3'h3:
-          \$134  = 23'h7ff237;
+          \$80  = 23'h7ff237;
       3'h4:
-          \$134  = 23'h7ff3ef;
+          \$80  = 23'h7ff3ef;
       3'h5:
-          \$134  = 23'h000366;
+          \$80  = 23'h000366;
       3'h6:
-          \$134  = 23'h000d7e;
+          \$80  = 23'h000d7e;
       3'h7:
-          \$134  = 23'h7ff902;
+          \$80  = 23'h7ff902;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf8_0)
+    casez (nf8)
       3'h0:
-          \$137  = 23'h7ff47a;
+          \$81  = 23'h7ff47a;
       3'h1:
-          \$137  = 23'h7ff29e;
+          \$81  = 23'h7ff29e;
       3'h2:
-          \$137  = 23'h7ffc38;
+          \$81  = 23'h7ffc38;
       3'h3:
-          \$137  = 23'h000053;
+          \$81  = 23'h000053;
       3'h4:
-          \$137  = 23'h7ffe7c;
+          \$81  = 23'h7ffe7c;
       3'h5:
-          \$137  = 23'h000a3f;
+          \$81  = 23'h000a3f;
       3'h6:
-          \$137  = 23'h7ff3d8;
+          \$81  = 23'h7ff3d8;
       3'h7:
-          \$137  = 23'h7fffb4;
+          \$81  = 23'h7fffb4;
     endcase
   end
   always @* begin
@@ -13823,1127 +14027,1127 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$161  = \$9 ;
+    \$161  = from_input;
     if (rst) begin
-      \$161  = 48'h000000000000;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$162  = t;
+    \$162  = x_reg;
     if (rst) begin
-      \$162  = 6'h00;
+      \$162  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$163  = port__data;
+    \$163  = rport__data;
     if (rst) begin
-      \$163  = 64'h0000000000000000;
+      \$163  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$164  = x_mid[7:0];
+    \$164  = \$9 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$165  = x_mid[15:8];
+    \$165  = t;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$166  = x_mid[23:16];
+    \$166  = t1;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$167  = x_mid[31:24];
+    \$167  = port__data;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$168  = x_mid[39:32];
+    \$168  = x_mid[7:0];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$169  = x_mid[47:40];
+    \$169  = x_mid[15:8];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$170  = t;
+    \$170  = x_mid[23:16];
     if (rst) begin
-      \$170  = 6'h00;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$171  = \port__data$34 ;
+    \$171  = x_mid[31:24];
     if (rst) begin
-      \$171  = 64'h0000000000000000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$172  = x_mid[7:0];
+    \$172  = x_mid[39:32];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$173  = x_mid[15:8];
+    \$173  = x_mid[47:40];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$174  = x_mid[23:16];
+    \$174  = t1;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = x_mid[31:24];
+    \$175  = \port__data$38 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$176  = x_mid[39:32];
+    \$176  = x_mid[7:0];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$177  = x_mid[47:40];
+    \$177  = x_mid[15:8];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$178  = t;
+    \$178  = x_mid[23:16];
     if (rst) begin
-      \$178  = 6'h00;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = \port__data$43 ;
+    \$179  = x_mid[31:24];
     if (rst) begin
-      \$179  = 64'h0000000000000000;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = x_mid[7:0];
+    \$180  = x_mid[39:32];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = x_mid[15:8];
+    \$181  = x_mid[47:40];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = x_mid[23:16];
+    \$182  = t1;
     if (rst) begin
-      \$182  = 8'h00;
+      \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = x_mid[31:24];
+    \$183  = \port__data$47 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = x_mid[39:32];
+    \$184  = x_mid[7:0];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = x_mid[47:40];
+    \$185  = x_mid[15:8];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = \$10 ;
+    \$186  = x_mid[23:16];
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = rom0_read[7:0];
+    \$187  = x_mid[31:24];
     if (rst) begin
       \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = \$11 ;
+    \$188  = x_mid[39:32];
     if (rst) begin
-      \$188  = 9'h000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = rom0_read[15:8];
+    \$189  = x_mid[47:40];
     if (rst) begin
       \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = \$12 ;
+    \$190  = \$10 ;
     if (rst) begin
       \$190  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = rom0_read[23:16];
+    \$191  = rom0_read[7:0];
     if (rst) begin
       \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$13 ;
+    \$192  = \$11 ;
     if (rst) begin
       \$192  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = rom0_read[31:24];
+    \$193  = rom0_read[15:8];
     if (rst) begin
       \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = \$14 ;
+    \$194  = \$12 ;
     if (rst) begin
       \$194  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = rom0_read[39:32];
+    \$195  = rom0_read[23:16];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = \$15 ;
+    \$196  = \$13 ;
     if (rst) begin
       \$196  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = rom0_read[47:40];
+    \$197  = rom0_read[31:24];
     if (rst) begin
       \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = \$16 ;
+    \$198  = \$14 ;
     if (rst) begin
       \$198  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = rom0_read[55:48];
+    \$199  = rom0_read[39:32];
     if (rst) begin
       \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = \$17 ;
+    \$200  = \$15 ;
     if (rst) begin
       \$200  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = rom0_read[63:56];
+    \$201  = rom0_read[47:40];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = \$18 ;
+    \$202  = \$16 ;
     if (rst) begin
       \$202  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = rom1_read[7:0];
+    \$203  = rom0_read[55:48];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = \$19 ;
+    \$204  = \$17 ;
     if (rst) begin
       \$204  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = rom1_read[15:8];
+    \$205  = rom0_read[63:56];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = \$20 ;
+    \$206  = \$18 ;
     if (rst) begin
       \$206  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = rom1_read[23:16];
+    \$207  = rom1_read[7:0];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = \$21 ;
+    \$208  = \$19 ;
     if (rst) begin
       \$208  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = rom1_read[31:24];
+    \$209  = rom1_read[15:8];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = \$22 ;
+    \$210  = \$20 ;
     if (rst) begin
       \$210  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = rom1_read[39:32];
+    \$211  = rom1_read[23:16];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = \$23 ;
+    \$212  = \$21 ;
     if (rst) begin
       \$212  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = rom1_read[47:40];
+    \$213  = rom1_read[31:24];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = \$24 ;
+    \$214  = \$22 ;
     if (rst) begin
       \$214  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = rom1_read[55:48];
+    \$215  = rom1_read[39:32];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = \$25 ;
+    \$216  = \$23 ;
     if (rst) begin
       \$216  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = rom1_read[63:56];
+    \$217  = rom1_read[47:40];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = \$26 ;
+    \$218  = \$24 ;
     if (rst) begin
       \$218  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = rom2_read[7:0];
+    \$219  = rom1_read[55:48];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = \$27 ;
+    \$220  = \$25 ;
     if (rst) begin
       \$220  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = rom2_read[15:8];
+    \$221  = rom1_read[63:56];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \$28 ;
+    \$222  = \$26 ;
     if (rst) begin
       \$222  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = rom2_read[23:16];
+    \$223  = rom2_read[7:0];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = \$29 ;
+    \$224  = \$27 ;
     if (rst) begin
       \$224  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = rom2_read[31:24];
+    \$225  = rom2_read[15:8];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = \$30 ;
+    \$226  = \$28 ;
     if (rst) begin
       \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = rom2_read[39:32];
+    \$227  = rom2_read[23:16];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = \$31 ;
+    \$228  = \$29 ;
     if (rst) begin
       \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = rom2_read[47:40];
+    \$229  = rom2_read[31:24];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = \$32 ;
+    \$230  = \$30 ;
     if (rst) begin
       \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = rom2_read[55:48];
+    \$231  = rom2_read[39:32];
     if (rst) begin
       \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$33 ;
+    \$232  = \$31 ;
     if (rst) begin
       \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = rom2_read[63:56];
+    \$233  = rom2_read[47:40];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$34 ;
+    \$234  = \$32 ;
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$35 ;
+    \$235  = rom2_read[55:48];
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$36 ;
+    \$236  = \$33 ;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$37 ;
+    \$237  = rom2_read[63:56];
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$38 ;
+    \$238  = \$34 ;
     if (rst) begin
       \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$39 ;
+    \$239  = \$35 ;
     if (rst) begin
       \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$40 ;
+    \$240  = \$36 ;
     if (rst) begin
       \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$41 ;
+    \$241  = \$37 ;
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$42 ;
+    \$242  = \$38 ;
     if (rst) begin
       \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$43 ;
+    \$243  = \$39 ;
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$44 ;
+    \$244  = \$40 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$45 ;
+    \$245  = \$41 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$46 ;
+    \$246  = \$42 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$47 ;
+    \$247  = \$43 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = \$48 ;
+    \$248  = \$44 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$49 ;
+    \$249  = \$45 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$50 ;
+    \$250  = \$46 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$51 ;
+    \$251  = \$47 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$52 ;
+    \$252  = \$48 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = \$53 ;
+    \$253  = \$49 ;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = \$54 ;
+    \$254  = \$50 ;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = \$55 ;
+    \$255  = \$51 ;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = \$56 ;
+    \$256  = \$52 ;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = \$57 ;
+    \$257  = \$53 ;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = prod0_0;
+    \$258  = \$54 ;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = prod0_1;
+    \$259  = \$55 ;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = prod0_2;
+    \$260  = \$56 ;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = prod0_3;
+    \$261  = \$57 ;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = prod0_4;
+    \$262  = prod0_0;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = prod0_5;
+    \$263  = prod0_1;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = prod1_0;
+    \$264  = prod0_2;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = prod1_1;
+    \$265  = prod0_3;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = prod1_2;
+    \$266  = prod0_4;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = prod1_3;
+    \$267  = prod0_5;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = prod1_4;
+    \$268  = prod1_0;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = prod1_5;
+    \$269  = prod1_1;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = prod2_0;
+    \$270  = prod1_2;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = prod2_1;
+    \$271  = prod1_3;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = prod2_2;
+    \$272  = prod1_4;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = prod2_3;
+    \$273  = prod1_5;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = prod2_4;
+    \$274  = prod2_0;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = prod2_5;
+    \$275  = prod2_1;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = prod3_0;
+    \$276  = prod2_2;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = prod3_1;
+    \$277  = prod2_3;
     if (rst) begin
       \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = prod3_2;
+    \$278  = prod2_4;
     if (rst) begin
       \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = prod3_3;
+    \$279  = prod2_5;
     if (rst) begin
       \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = prod3_4;
+    \$280  = prod3_0;
     if (rst) begin
       \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = prod3_5;
+    \$281  = prod3_1;
     if (rst) begin
       \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
+    \$282  = prod3_2;
     if (rst) begin
-      \$282  = 23'h000000;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$283  = prod3_3;
     if (rst) begin
-      \$283  = 23'h000000;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = \$62 [22:0];
+    \$284  = prod3_4;
     if (rst) begin
-      \$284  = 23'h000000;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
+    \$285  = prod3_5;
     if (rst) begin
-      \$285  = 23'h000000;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
+    \$286  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
     if (rst) begin
       \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = \$67 [22:0];
+    \$287  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
+    \$288  = \$62 [22:0];
     if (rst) begin
       \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
+    \$289  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
     if (rst) begin
       \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = \$72 [22:0];
+    \$290  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
     if (rst) begin
       \$290  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
+    \$291  = \$67 [22:0];
     if (rst) begin
       \$291  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
+    \$292  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
     if (rst) begin
       \$292  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = \$77 [22:0];
+    \$293  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
     if (rst) begin
       \$293  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = v1;
+    \$294  = \$72 [22:0];
     if (rst) begin
-      \$294  = 1'h0;
+      \$294  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = first1;
+    \$295  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = last1;
+    \$296  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = nf1;
+    \$297  = \$77 [22:0];
     if (rst) begin
-      \$297  = 3'h0;
+      \$297  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = v2;
+    \$298  = v1;
     if (rst) begin
       \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = first2;
+    \$299  = first1;
     if (rst) begin
       \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = last2;
+    \$300  = last1;
     if (rst) begin
       \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = nf2;
+    \$301  = nf1;
     if (rst) begin
       \$301  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = v3;
+    \$302  = v2;
     if (rst) begin
       \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = first3;
+    \$303  = first2;
     if (rst) begin
       \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = last3;
+    \$304  = last2;
     if (rst) begin
       \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = nf3;
+    \$305  = nf2;
     if (rst) begin
       \$305  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = v4;
+    \$306  = v3;
     if (rst) begin
       \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = first4;
+    \$307  = first3;
     if (rst) begin
       \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = last4;
+    \$308  = last3;
     if (rst) begin
       \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = nf4;
+    \$309  = nf3;
     if (rst) begin
       \$309  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = v5;
+    \$310  = v4;
     if (rst) begin
       \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = first5;
+    \$311  = first4;
     if (rst) begin
       \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = last5;
+    \$312  = last4;
     if (rst) begin
       \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = nf5;
+    \$313  = nf4;
     if (rst) begin
       \$313  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = v6;
+    \$314  = v5;
     if (rst) begin
       \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = first6;
+    \$315  = first5;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = last6;
+    \$316  = last5;
     if (rst) begin
       \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = nf6;
+    \$317  = nf5;
     if (rst) begin
       \$317  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = v7;
+    \$318  = v6;
     if (rst) begin
       \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = first7;
+    \$319  = first6;
     if (rst) begin
       \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = last7;
+    \$320  = last6;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = nf7;
+    \$321  = nf6;
     if (rst) begin
       \$321  = 3'h0;
     end
@@ -14978,127 +15182,211 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = acc0;
-    if (v8_0) begin
-      \$326  = \$130 [22:0];
-    end
+    \$326  = v8;
     if (rst) begin
-      \$326  = 23'h000000;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = acc1;
-    if (v8_0) begin
-      \$327  = \$133 [22:0];
-    end
+    \$327  = first8;
     if (rst) begin
-      \$327  = 23'h000000;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = acc2;
-    if (v8_0) begin
-      \$328  = \$136 [22:0];
-    end
+    \$328  = last8;
     if (rst) begin
-      \$328  = 23'h000000;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = acc3;
-    if (v8_0) begin
-      \$329  = \$139 [22:0];
-    end
+    \$329  = nf8;
     if (rst) begin
-      \$329  = 23'h000000;
+      \$329  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = \$78 ;
+    \$330  = v8;
     if (rst) begin
       \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = \$143 [3:0];
+    \$331  = first8;
     if (rst) begin
-      \$331  = 4'h0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = \$85 ;
+    \$332  = last8;
     if (rst) begin
-      \$332  = 1'h1;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = q_wptr;
-    if (\$92 ) begin
-      \$333  = \$95 [3:0];
-    end
+    \$333  = nf8;
     if (rst) begin
-      \$333  = 4'h0;
+      \$333  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = q_rptr;
-    if (\$99 ) begin
-      \$334  = \$102 [3:0];
-    end
+    \$334  = \$78 ;
     if (rst) begin
-      \$334  = 4'h0;
+      \$334  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = \$115 [3:0];
+    \$335  = acc0;
+    if (v9_0) begin
+      \$335  = \$133 [22:0];
+    end
     if (rst) begin
-      \$335  = 4'h0;
+      \$335  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = o__valid;
-    if (\$117 ) begin
-      \$336  = \$119 ;
-    end
+    \$336  = \$79 ;
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = o__payload;
-    if (\$117 ) begin
-      \$337  = \$121 ;
+    \$337  = acc1;
+    if (v9_0) begin
+      \$337  = \$135 [22:0];
     end
     if (rst) begin
-      \$337  = 92'h00000000000000000000000;
+      \$337  = 23'h000000;
     end
   end
-  assign acc0_next = \$130 [22:0];
-  assign acc1_next = \$133 [22:0];
-  assign acc2_next = \$136 [22:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$338  = \$80 ;
+    if (rst) begin
+      \$338  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$339  = acc2;
+    if (v9_0) begin
+      \$339  = \$137 [22:0];
+    end
+    if (rst) begin
+      \$339  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$340  = \$81 ;
+    if (rst) begin
+      \$340  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$341  = acc3;
+    if (v9_0) begin
+      \$341  = \$139 [22:0];
+    end
+    if (rst) begin
+      \$341  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$342  = \$82 ;
+    if (rst) begin
+      \$342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$343  = \$143 [3:0];
+    if (rst) begin
+      \$343  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$344  = \$89 ;
+    if (rst) begin
+      \$344  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$345  = q_wptr;
+    if (\$96 ) begin
+      \$345  = \$99 [3:0];
+    end
+    if (rst) begin
+      \$345  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$346  = q_rptr;
+    if (\$103 ) begin
+      \$346  = \$106 [3:0];
+    end
+    if (rst) begin
+      \$346  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$347  = \$119 [3:0];
+    if (rst) begin
+      \$347  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$348  = o__valid;
+    if (\$121 ) begin
+      \$348  = \$123 ;
+    end
+    if (rst) begin
+      \$348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$349  = o__payload;
+    if (\$121 ) begin
+      \$349  = \$125 ;
+    end
+    if (rst) begin
+      \$349  = 92'h00000000000000000000000;
+    end
+  end
+  assign acc0_next = \$133 [22:0];
+  assign acc1_next = \$135 [22:0];
+  assign acc2_next = \$137 [22:0];
   assign acc3_next = \$139 [22:0];
   assign q_owed_next = \$143 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$217  = rom1_addr;
-  assign \port__addr$218  = rom2_addr;
-  assign \$signature__en$219  = deliver;
-  assign \$signature__addr$220  = q_wptr;
-  assign \$signature__data$221  = q_in;
-  assign \rport__addr$222  = q_rptr;
+  assign \port__addr$229  = rom1_addr;
+  assign \port__addr$230  = rom2_addr;
+  assign \$signature__en$231  = deliver;
+  assign \$signature__addr$232  = q_wptr;
+  assign \$signature__data$233  = q_in;
+  assign \rport__addr$234  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -18316,31 +18604,31 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
+  reg [6:0] \$100 ;
+  reg [31:0] \$101 ;
+  reg [7:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
+  reg [7:0] \$104 ;
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
   reg [8:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [22:0] \$118 ;
-  reg \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [3:0] \$122 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [22:0] \$122 ;
   reg \$123 ;
   reg \$124 ;
   reg \$125 ;
@@ -18367,23 +18655,32 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$144 ;
   reg \$145 ;
   reg [3:0] \$146 ;
-  reg [22:0] \$147 ;
+  reg \$147 ;
   reg \$148 ;
-  reg [3:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg \$150 ;
-  reg [3:0] \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
+  reg [3:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg [3:0] \$154 ;
   reg [22:0] \$155 ;
+  reg [22:0] \$156 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
+  reg [3:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg \$163 ;
+  reg [22:0] \$164 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
   reg [2:0] \$2 ;
   wire [18:0] \$20 ;
-  wire \$21 ;
+  reg [22:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -18400,17 +18697,17 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   wire [4:0] \$38 ;
-  wire \$39 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
+  wire \$44 ;
   wire [4:0] \$45 ;
-  wire \$46 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -18418,27 +18715,27 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire \$54 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [5:0] \$58 ;
-  wire \$59 ;
+  wire \$58 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [22:0] \$64 ;
-  wire \$65 ;
+  wire \$64 ;
+  wire [22:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
-  reg [22:0] \$71 ;
+  wire \$71 ;
   wire [22:0] \$72 ;
   wire [23:0] \$73 ;
   wire \$74 ;
@@ -18464,23 +18761,24 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$92 ;
   reg \$93 ;
   reg [3:0] \$94 ;
-  reg [31:0] \$95 ;
-  reg [6:0] \$96 ;
+  reg \$95 ;
+  reg [31:0] \$96 ;
   reg [31:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [31:0] \$98 ;
+  reg [6:0] \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$97 ;
+  wire [3:0] \$signature__addr$106 ;
   wire [31:0] \$signature__data ;
   (* init = 23'h000000 *)
-  wire [22:0] \$signature__data$98 ;
+  wire [22:0] \$signature__data$107 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$96 ;
+  wire \$signature__en$105 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
+  reg [22:0] bias0 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -18491,11 +18789,13 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -18506,6 +18806,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -18514,8 +18815,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -18525,8 +18827,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [22:0] o__payload;
@@ -18565,15 +18868,16 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$99 ;
+  wire [3:0] \rport__addr$108 ;
   wire [31:0] rport__data;
-  wire [22:0] \rport__data$88 ;
+  wire [22:0] \rport__data$97 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
   reg [2:0] sf_t_ahead = 3'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t1 = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -18581,8 +18885,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -18597,6 +18902,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -18625,7 +18931,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [8:0];
+  reg [22:0] queue [9:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -18636,12 +18942,13 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 23'h000000;
     queue[7] = 23'h000000;
     queue[8] = 23'h000000;
+    queue[9] = 23'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$88  = queue[q_rptr];
+  assign \rport__data$97  = queue[q_rptr];
   reg [31:0] rom0 [79:0];
   initial begin
     rom0[0] = 32'd1596952086;
@@ -18733,7 +19040,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$6  = t == 7'h4f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -18745,60 +19052,60 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = v7 & last7;
-  assign \$22  = issue & last_t;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = q_owed < 4'h9;
-  assign \$25  = \$23  ? q_room : \$24 ;
-  assign \$26  = o__valid & o__ready;
-  assign \$27  = \$26  | q_room;
-  assign \$28  = \$22  ? \$25  : \$27 ;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = | q_stored;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$30  & \$32 ;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = deliver & \$34 ;
-  assign \$36  = q_wptr == 4'h8;
-  assign \$37  = q_wptr + 1'h1;
-  assign \$38  = \$36  ? 5'h00 : \$37 ;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = | q_stored;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = q_rptr == 4'h8;
-  assign \$44  = q_rptr + 1'h1;
-  assign \$45  = \$43  ? 5'h00 : \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = deliver & \$51 ;
-  assign \$53  = q_stored + \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = \$53  - \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = \$61  | deliver;
-  assign \$63  = | q_stored;
-  assign \$64  = \$63  ? \rport__data$88  : acc0;
-  assign \$65  = ~ last_t;
-  assign \$66  = q_room | \$65 ;
-  assign i__ready = \$66  & reads_input_t;
-  assign \$67  = ~ last_t;
-  assign \$68  = q_room | \$67 ;
-  assign \$69  = ~ reads_input_t;
-  assign \$70  = i__valid | \$69 ;
-  assign issue = \$68  & \$70 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$97  : acc0;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$72  = first7_0 ? \$71  : acc0;
+  assign \$72  = first8_0 ? bias0 : acc0;
   assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
   assign \$74  = issue & last_t;
   assign \$75  = q_owed + \$74 ;
@@ -18839,127 +19146,145 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$95 ;
+    from_input2 <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$96 ;
+    x_reg2 <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$97 ;
+    inbuf_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$98 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_1 <= \$99 ;
+    t1 <= \$99 ;
   always @(posedge clk)
-    x0_2 <= \$100 ;
+    rom0_addr <= \$100 ;
   always @(posedge clk)
-    x0_3 <= \$101 ;
+    rom0_read <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    x0_0 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x0_1 <= \$103 ;
   always @(posedge clk)
-    xoff0_1 <= \$104 ;
+    x0_2 <= \$104 ;
   always @(posedge clk)
-    w0_1 <= \$105 ;
+    x0_3 <= \$105 ;
   always @(posedge clk)
-    xoff0_2 <= \$106 ;
+    xoff0_0 <= \$106 ;
   always @(posedge clk)
-    w0_2 <= \$107 ;
+    w0_0 <= \$107 ;
   always @(posedge clk)
-    xoff0_3 <= \$108 ;
+    xoff0_1 <= \$108 ;
   always @(posedge clk)
-    w0_3 <= \$109 ;
+    w0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    xoff0_2 <= \$110 ;
   always @(posedge clk)
-    prod0_1 <= \$111 ;
+    w0_2 <= \$111 ;
   always @(posedge clk)
-    prod0_2 <= \$112 ;
+    xoff0_3 <= \$112 ;
   always @(posedge clk)
-    prod0_3 <= \$113 ;
+    w0_3 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    prod0_0 <= \$114 ;
   always @(posedge clk)
-    prod0_1_r <= \$115 ;
+    prod0_1 <= \$115 ;
   always @(posedge clk)
-    prod0_2_r <= \$116 ;
+    prod0_2 <= \$116 ;
   always @(posedge clk)
-    prod0_3_r <= \$117 ;
+    prod0_3 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod0_0_r <= \$118 ;
   always @(posedge clk)
-    v2 <= \$119 ;
+    prod0_1_r <= \$119 ;
   always @(posedge clk)
-    first2 <= \$120 ;
+    prod0_2_r <= \$120 ;
   always @(posedge clk)
-    last2 <= \$121 ;
+    prod0_3_r <= \$121 ;
   always @(posedge clk)
-    nf2 <= \$122 ;
+    sum0_s0_0 <= \$122 ;
   always @(posedge clk)
-    v3 <= \$123 ;
+    v2 <= \$123 ;
   always @(posedge clk)
-    first3 <= \$124 ;
+    first2 <= \$124 ;
   always @(posedge clk)
-    last3 <= \$125 ;
+    last2 <= \$125 ;
   always @(posedge clk)
-    nf3 <= \$126 ;
+    nf2 <= \$126 ;
   always @(posedge clk)
-    v4 <= \$127 ;
+    v3 <= \$127 ;
   always @(posedge clk)
-    first4 <= \$128 ;
+    first3 <= \$128 ;
   always @(posedge clk)
-    last4 <= \$129 ;
+    last3 <= \$129 ;
   always @(posedge clk)
-    nf4 <= \$130 ;
+    nf3 <= \$130 ;
   always @(posedge clk)
-    v5 <= \$131 ;
+    v4 <= \$131 ;
   always @(posedge clk)
-    first5 <= \$132 ;
+    first4 <= \$132 ;
   always @(posedge clk)
-    last5 <= \$133 ;
+    last4 <= \$133 ;
   always @(posedge clk)
-    nf5 <= \$134 ;
+    nf4 <= \$134 ;
   always @(posedge clk)
-    v6 <= \$135 ;
+    v5 <= \$135 ;
   always @(posedge clk)
-    first6 <= \$136 ;
+    first5 <= \$136 ;
   always @(posedge clk)
-    last6 <= \$137 ;
+    last5 <= \$137 ;
   always @(posedge clk)
-    nf6 <= \$138 ;
+    nf5 <= \$138 ;
   always @(posedge clk)
-    v7 <= \$139 ;
+    v6 <= \$139 ;
   always @(posedge clk)
-    first7 <= \$140 ;
+    first6 <= \$140 ;
   always @(posedge clk)
-    last7 <= \$141 ;
+    last6 <= \$141 ;
   always @(posedge clk)
-    nf7 <= \$142 ;
+    nf6 <= \$142 ;
   always @(posedge clk)
-    v7_0 <= \$143 ;
+    v7 <= \$143 ;
   always @(posedge clk)
-    first7_0 <= \$144 ;
+    first7 <= \$144 ;
   always @(posedge clk)
-    last7_0 <= \$145 ;
+    last7 <= \$145 ;
   always @(posedge clk)
-    nf7_0 <= \$146 ;
+    nf7 <= \$146 ;
   always @(posedge clk)
-    acc0 <= \$147 ;
+    v8 <= \$147 ;
   always @(posedge clk)
-    deliver <= \$148 ;
+    first8 <= \$148 ;
   always @(posedge clk)
-    q_owed <= \$149 ;
+    last8 <= \$149 ;
   always @(posedge clk)
-    q_room <= \$150 ;
+    nf8 <= \$150 ;
   always @(posedge clk)
-    q_wptr <= \$151 ;
+    v8_0 <= \$151 ;
   always @(posedge clk)
-    q_rptr <= \$152 ;
+    first8_0 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    last8_0 <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    nf8_0 <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    bias0 <= \$155 ;
+  always @(posedge clk)
+    acc0 <= \$156 ;
+  always @(posedge clk)
+    deliver <= \$157 ;
+  always @(posedge clk)
+    q_owed <= \$158 ;
+  always @(posedge clk)
+    q_room <= \$159 ;
+  always @(posedge clk)
+    q_wptr <= \$160 ;
+  always @(posedge clk)
+    q_rptr <= \$161 ;
+  always @(posedge clk)
+    q_stored <= \$162 ;
+  always @(posedge clk)
+    o__valid <= \$163 ;
+  always @(posedge clk)
+    o__payload <= \$164 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1  = 4'h0;
@@ -19792,28 +20117,28 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$71  = 23'h000000;
-    casez (nf7_0)
+    \$21  = 23'h000000;
+    casez (nf7)
       4'h0:
-          \$71  = 23'h0005c0;
+          \$21  = 23'h0005c0;
       4'h1:
-          \$71  = 23'h0021ad;
+          \$21  = 23'h0021ad;
       4'h2:
-          \$71  = 23'h7ffbd7;
+          \$21  = 23'h7ffbd7;
       4'h3:
-          \$71  = 23'h0013da;
+          \$21  = 23'h0013da;
       4'h4:
-          \$71  = 23'h7ff3fc;
+          \$21  = 23'h7ff3fc;
       4'h5:
-          \$71  = 23'h7ff89f;
+          \$21  = 23'h7ff89f;
       4'h6:
-          \$71  = 23'h00015f;
+          \$21  = 23'h00015f;
       4'h7:
-          \$71  = 23'h7ff6ad;
+          \$21  = 23'h7ff6ad;
       4'h8:
-          \$71  = 23'h7fe332;
+          \$21  = 23'h7fe332;
       4'h9:
-          \$71  = 23'h000f0e;
+          \$21  = 23'h000f0e;
     endcase
   end
   always @* begin
@@ -19970,336 +20295,336 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = \$9 ;
+    \$95  = from_input;
     if (rst) begin
-      \$95  = 32'd0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = t;
+    \$96  = x_reg;
     if (rst) begin
-      \$96  = 7'h00;
+      \$96  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = port__data;
+    \$97  = rport__data;
     if (rst) begin
       \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = x_mid[7:0];
+    \$98  = \$9 ;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = x_mid[15:8];
+    \$99  = t;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = x_mid[23:16];
+    \$100  = t1;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = x_mid[31:24];
+    \$101  = port__data;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = \$10 ;
+    \$102  = x_mid[7:0];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = x_mid[15:8];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = \$11 ;
+    \$104  = x_mid[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = x_mid[31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = \$12 ;
+    \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = \$13 ;
+    \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = \$14 ;
+    \$110  = \$12 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = \$15 ;
+    \$111  = rom0_read[23:16];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = \$16 ;
+    \$112  = \$13 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = \$17 ;
+    \$113  = rom0_read[31:24];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = prod0_0;
+    \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = prod0_1;
+    \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = prod0_2;
+    \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = prod0_3;
+    \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$118  = prod0_0;
     if (rst) begin
-      \$118  = 23'h000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = v1;
+    \$119  = prod0_1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = first1;
+    \$120  = prod0_2;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = last1;
+    \$121  = prod0_3;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = nf1;
+    \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = v2;
+    \$123  = v1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = first2;
+    \$124  = first1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = last2;
+    \$125  = last1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = nf2;
+    \$126  = nf1;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = v3;
+    \$127  = v2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = first3;
+    \$128  = first2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = last3;
+    \$129  = last2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = nf3;
+    \$130  = nf2;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = v4;
+    \$131  = v3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = first4;
+    \$132  = first3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = last4;
+    \$133  = last3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = nf4;
+    \$134  = nf3;
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = v5;
+    \$135  = v4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = first5;
+    \$136  = first4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = last5;
+    \$137  = last4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = nf5;
+    \$138  = nf4;
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = v6;
+    \$139  = v5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = first6;
+    \$140  = first5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = last6;
+    \$141  = last5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = nf6;
+    \$142  = nf5;
     if (rst) begin
       \$142  = 4'h0;
     end
@@ -20334,80 +20659,143 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = acc0;
-    if (v7_0) begin
-      \$147  = \$73 [22:0];
-    end
+    \$147  = v7;
     if (rst) begin
-      \$147  = 23'h000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = \$21 ;
+    \$148  = first7;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = \$77 [3:0];
+    \$149  = last7;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = \$28 ;
+    \$150  = nf7;
     if (rst) begin
-      \$150  = 1'h1;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = q_wptr;
-    if (\$35 ) begin
-      \$151  = \$38 [3:0];
-    end
+    \$151  = v7;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = q_rptr;
-    if (\$42 ) begin
-      \$152  = \$45 [3:0];
-    end
+    \$152  = first7;
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = \$58 [3:0];
+    \$153  = last7;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = o__valid;
-    if (\$60 ) begin
-      \$154  = \$62 ;
-    end
+    \$154  = nf7;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = o__payload;
-    if (\$60 ) begin
-      \$155  = \$64 ;
-    end
+    \$155  = \$21 ;
     if (rst) begin
       \$155  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$156  = acc0;
+    if (v8_0) begin
+      \$156  = \$73 [22:0];
+    end
+    if (rst) begin
+      \$156  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$157  = \$22 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$158  = \$77 [3:0];
+    if (rst) begin
+      \$158  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$159  = \$29 ;
+    if (rst) begin
+      \$159  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$160  = q_wptr;
+    if (\$36 ) begin
+      \$160  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$160  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$161  = q_rptr;
+    if (\$43 ) begin
+      \$161  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$162  = \$59 [3:0];
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$163  = o__valid;
+    if (\$61 ) begin
+      \$163  = \$63 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$164  = o__payload;
+    if (\$61 ) begin
+      \$164  = \$65 ;
+    end
+    if (rst) begin
+      \$164  = 23'h000000;
     end
   end
   assign acc0_next = \$73 [22:0];
@@ -20417,10 +20805,10 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$96  = deliver;
-  assign \$signature__addr$97  = q_wptr;
-  assign \$signature__data$98  = acc0;
-  assign \rport__addr$99  = q_rptr;
+  assign \$signature__en$105  = deliver;
+  assign \$signature__addr$106  = q_wptr;
+  assign \$signature__data$107  = acc0;
+  assign \rport__addr$108  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

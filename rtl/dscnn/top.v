@@ -3274,36 +3274,36 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] \$1 ;
   wire [8:0] \$10 ;
   reg [1:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [5:0] \$102 ;
-  reg [31:0] \$103 ;
+  reg \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
+  reg [31:0] \$107 ;
   reg [7:0] \$108 ;
   reg [8:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [20:0] \$121 ;
-  reg [20:0] \$122 ;
-  reg [20:0] \$123 ;
-  reg [20:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg [1:0] \$128 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg [20:0] \$126 ;
+  reg [20:0] \$127 ;
+  reg [20:0] \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
@@ -3331,25 +3331,37 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$150 ;
   reg \$151 ;
   reg [1:0] \$152 ;
-  reg [20:0] \$153 ;
-  reg [20:0] \$154 ;
-  reg [20:0] \$155 ;
-  reg [20:0] \$156 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [1:0] \$156 ;
   reg \$157 ;
-  reg [3:0] \$158 ;
+  reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg \$163 ;
-  reg [83:0] \$164 ;
+  reg [1:0] \$160 ;
+  reg [20:0] \$161 ;
+  reg [20:0] \$162 ;
+  reg [20:0] \$163 ;
+  reg [20:0] \$164 ;
+  reg [20:0] \$165 ;
+  reg [20:0] \$166 ;
+  reg [20:0] \$167 ;
+  reg [20:0] \$168 ;
+  reg \$169 ;
   wire [16:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  reg [3:0] \$170 ;
+  reg \$171 ;
+  reg [3:0] \$172 ;
+  reg [3:0] \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [83:0] \$176 ;
+  reg [20:0] \$18 ;
+  reg [20:0] \$19 ;
   reg [3:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  reg [20:0] \$20 ;
+  reg [20:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -3363,54 +3375,54 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
+  wire \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [4:0] \$38 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire [4:0] \$41 ;
-  wire [4:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [4:0] \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire [5:0] \$55 ;
+  wire [4:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [83:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [83:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
-  reg [20:0] \$68 ;
-  wire [20:0] \$69 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [6:0] \$7 ;
-  wire [21:0] \$70 ;
-  reg [20:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire [20:0] \$72 ;
   wire [21:0] \$73 ;
-  reg [20:0] \$74 ;
-  wire [20:0] \$75 ;
-  wire [21:0] \$76 ;
-  reg [20:0] \$77 ;
+  wire [20:0] \$74 ;
+  wire [21:0] \$75 ;
+  wire [20:0] \$76 ;
+  wire [21:0] \$77 ;
   wire [20:0] \$78 ;
   wire [21:0] \$79 ;
   wire [6:0] \$8 ;
@@ -3438,12 +3450,12 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$103 ;
+  wire [3:0] \$signature__addr$115 ;
   wire [7:0] \$signature__data ;
-  wire [83:0] \$signature__data$104 ;
+  wire [83:0] \$signature__data$116 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$102 ;
+  wire \$signature__en$114 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -3452,6 +3464,10 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [20:0] acc2_next;
   reg [20:0] acc3 = 21'h000000;
   wire [20:0] acc3_next;
+  reg [20:0] bias0 = 21'h000000;
+  reg [20:0] bias1 = 21'h000000;
+  reg [20:0] bias2 = 21'h000000;
+  reg [20:0] bias3 = 21'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -3462,11 +3478,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -3474,6 +3492,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] inbuf_read = 8'h00;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -3482,8 +3501,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -3493,8 +3513,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
+  reg [1:0] nf8 = 2'h0;
   (* keep = 32'd1 *)
-  reg [1:0] nf7_0 = 2'h0;
+  reg [1:0] nf8_0 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
   output [83:0] o__payload;
@@ -3538,9 +3559,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$105 ;
+  wire [3:0] \rport__addr$117 ;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$94 ;
+  wire [83:0] \rport__data$106 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -3550,6 +3571,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -3557,8 +3579,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -3567,6 +3590,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -3596,7 +3620,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [83:0] queue [8:0];
+  reg [83:0] queue [9:0];
   initial begin
     queue[0] = 84'h000000000000000000000;
     queue[1] = 84'h000000000000000000000;
@@ -3607,12 +3631,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 84'h000000000000000000000;
     queue[7] = 84'h000000000000000000000;
     queue[8] = 84'h000000000000000000000;
+    queue[9] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$94  = queue[q_rptr];
+  assign \rport__data$106  = queue[q_rptr];
   reg [31:0] rom0 [35:0];
   initial begin
     rom0[0] = 32'd2602635780;
@@ -3660,7 +3685,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 6'h23;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_0) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
@@ -3669,66 +3694,66 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = v7 & last7;
-  assign \$19  = issue & last_t;
-  assign \$20  = o__valid & o__ready;
-  assign \$21  = q_owed < 4'h9;
-  assign \$22  = \$20  ? q_room : \$21 ;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = \$23  | q_room;
-  assign \$25  = \$19  ? \$22  : \$24 ;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = | q_stored;
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$27  & \$29 ;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = deliver & \$31 ;
-  assign \$33  = q_wptr == 4'h8;
-  assign \$34  = q_wptr + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = q_rptr == 4'h8;
-  assign \$41  = q_rptr + 1'h1;
-  assign \$42  = \$40  ? 5'h00 : \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$44  & \$46 ;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = deliver & \$48 ;
-  assign \$50  = q_stored + \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$50  - \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$58  | deliver;
-  assign \$60  = | q_stored;
-  assign \$61  = \$60  ? \rport__data$94  : q_in;
-  assign \$62  = ~ last_t;
-  assign \$63  = q_room | \$62 ;
-  assign i__ready = \$63  & reads_input_t;
-  assign \$64  = ~ last_t;
-  assign \$65  = q_room | \$64 ;
-  assign \$66  = ~ reads_input_t;
-  assign \$67  = i__valid | \$66 ;
-  assign issue = \$65  & \$67 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$106  : q_in;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$69  = first7_0 ? \$68  : acc0;
-  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
-  assign \$72  = first7_0 ? \$71  : acc1;
-  assign \$73  = $signed(\$72 ) + $signed(sum1_s0_0);
-  assign \$75  = first7_0 ? \$74  : acc2;
-  assign \$76  = $signed(\$75 ) + $signed(sum2_s0_0);
-  assign \$78  = first7_0 ? \$77  : acc3;
+  assign \$72  = first8_0 ? bias0 : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = first8_0 ? bias1 : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$76  = first8_0 ? bias2 : acc2;
+  assign \$77  = $signed(\$76 ) + $signed(sum2_s0_0);
+  assign \$78  = first8_0 ? bias3 : acc3;
   assign \$79  = $signed(\$78 ) + $signed(sum3_s0_0);
   assign \$80  = issue & last_t;
   assign \$81  = q_owed + \$80 ;
@@ -3769,133 +3794,157 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$100 ;
   always @(posedge clk)
-    x_mid <= \$101 ;
+    from_input2 <= \$101 ;
   always @(posedge clk)
-    rom0_addr <= \$102 ;
+    x_reg2 <= \$102 ;
   always @(posedge clk)
-    rom0_read <= \$103 ;
+    inbuf_read <= \$103 ;
   always @(posedge clk)
-    x0_0 <= \$104 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    t1 <= \$105 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    rom0_addr <= \$106 ;
   always @(posedge clk)
-    xoff1_0 <= \$107 ;
+    rom0_read <= \$107 ;
   always @(posedge clk)
-    w1_0 <= \$108 ;
+    x0_0 <= \$108 ;
   always @(posedge clk)
-    xoff2_0 <= \$109 ;
+    xoff0_0 <= \$109 ;
   always @(posedge clk)
-    w2_0 <= \$110 ;
+    w0_0 <= \$110 ;
   always @(posedge clk)
-    xoff3_0 <= \$111 ;
+    xoff1_0 <= \$111 ;
   always @(posedge clk)
-    w3_0 <= \$112 ;
+    w1_0 <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    xoff2_0 <= \$113 ;
   always @(posedge clk)
-    prod1_0 <= \$114 ;
+    w2_0 <= \$114 ;
   always @(posedge clk)
-    prod2_0 <= \$115 ;
+    xoff3_0 <= \$115 ;
   always @(posedge clk)
-    prod3_0 <= \$116 ;
+    w3_0 <= \$116 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0 <= \$117 ;
   always @(posedge clk)
-    prod1_0_r <= \$118 ;
+    prod1_0 <= \$118 ;
   always @(posedge clk)
-    prod2_0_r <= \$119 ;
+    prod2_0 <= \$119 ;
   always @(posedge clk)
-    prod3_0_r <= \$120 ;
+    prod3_0 <= \$120 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    prod0_0_r <= \$121 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$122 ;
+    prod1_0_r <= \$122 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$123 ;
+    prod2_0_r <= \$123 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$124 ;
+    prod3_0_r <= \$124 ;
   always @(posedge clk)
-    v2 <= \$125 ;
+    sum0_s0_0 <= \$125 ;
   always @(posedge clk)
-    first2 <= \$126 ;
+    sum1_s0_0 <= \$126 ;
   always @(posedge clk)
-    last2 <= \$127 ;
+    sum2_s0_0 <= \$127 ;
   always @(posedge clk)
-    nf2 <= \$128 ;
+    sum3_s0_0 <= \$128 ;
   always @(posedge clk)
-    v3 <= \$129 ;
+    v2 <= \$129 ;
   always @(posedge clk)
-    first3 <= \$130 ;
+    first2 <= \$130 ;
   always @(posedge clk)
-    last3 <= \$131 ;
+    last2 <= \$131 ;
   always @(posedge clk)
-    nf3 <= \$132 ;
+    nf2 <= \$132 ;
   always @(posedge clk)
-    v4 <= \$133 ;
+    v3 <= \$133 ;
   always @(posedge clk)
-    first4 <= \$134 ;
+    first3 <= \$134 ;
   always @(posedge clk)
-    last4 <= \$135 ;
+    last3 <= \$135 ;
   always @(posedge clk)
-    nf4 <= \$136 ;
+    nf3 <= \$136 ;
   always @(posedge clk)
-    v5 <= \$137 ;
+    v4 <= \$137 ;
   always @(posedge clk)
-    first5 <= \$138 ;
+    first4 <= \$138 ;
   always @(posedge clk)
-    last5 <= \$139 ;
+    last4 <= \$139 ;
   always @(posedge clk)
-    nf5 <= \$140 ;
+    nf4 <= \$140 ;
   always @(posedge clk)
-    v6 <= \$141 ;
+    v5 <= \$141 ;
   always @(posedge clk)
-    first6 <= \$142 ;
+    first5 <= \$142 ;
   always @(posedge clk)
-    last6 <= \$143 ;
+    last5 <= \$143 ;
   always @(posedge clk)
-    nf6 <= \$144 ;
+    nf5 <= \$144 ;
   always @(posedge clk)
-    v7 <= \$145 ;
+    v6 <= \$145 ;
   always @(posedge clk)
-    first7 <= \$146 ;
+    first6 <= \$146 ;
   always @(posedge clk)
-    last7 <= \$147 ;
+    last6 <= \$147 ;
   always @(posedge clk)
-    nf7 <= \$148 ;
+    nf6 <= \$148 ;
   always @(posedge clk)
-    v7_0 <= \$149 ;
+    v7 <= \$149 ;
   always @(posedge clk)
-    first7_0 <= \$150 ;
+    first7 <= \$150 ;
   always @(posedge clk)
-    last7_0 <= \$151 ;
+    last7 <= \$151 ;
   always @(posedge clk)
-    nf7_0 <= \$152 ;
+    nf7 <= \$152 ;
   always @(posedge clk)
-    acc0 <= \$153 ;
+    v8 <= \$153 ;
   always @(posedge clk)
-    acc1 <= \$154 ;
+    first8 <= \$154 ;
   always @(posedge clk)
-    acc2 <= \$155 ;
+    last8 <= \$155 ;
   always @(posedge clk)
-    acc3 <= \$156 ;
+    nf8 <= \$156 ;
   always @(posedge clk)
-    deliver <= \$157 ;
+    v8_0 <= \$157 ;
   always @(posedge clk)
-    q_owed <= \$158 ;
+    first8_0 <= \$158 ;
   always @(posedge clk)
-    q_room <= \$159 ;
+    last8_0 <= \$159 ;
   always @(posedge clk)
-    q_wptr <= \$160 ;
+    nf8_0 <= \$160 ;
   always @(posedge clk)
-    q_rptr <= \$161 ;
+    bias0 <= \$161 ;
   always @(posedge clk)
-    q_stored <= \$162 ;
+    acc0 <= \$162 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    bias1 <= \$163 ;
   always @(posedge clk)
-    o__payload <= \$164 ;
+    acc1 <= \$164 ;
+  always @(posedge clk)
+    bias2 <= \$165 ;
+  always @(posedge clk)
+    acc2 <= \$166 ;
+  always @(posedge clk)
+    bias3 <= \$167 ;
+  always @(posedge clk)
+    acc3 <= \$168 ;
+  always @(posedge clk)
+    deliver <= \$169 ;
+  always @(posedge clk)
+    q_owed <= \$170 ;
+  always @(posedge clk)
+    q_room <= \$171 ;
+  always @(posedge clk)
+    q_wptr <= \$172 ;
+  always @(posedge clk)
+    q_rptr <= \$173 ;
+  always @(posedge clk)
+    q_stored <= \$174 ;
+  always @(posedge clk)
+    o__valid <= \$175 ;
+  always @(posedge clk)
+    o__payload <= \$176 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$1  = 2'h0;
@@ -4289,57 +4338,57 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$68  = 21'h1fd89c;
+          \$18  = 21'h1fd89c;
       2'h1:
-          \$68  = 21'h1fe40e;
+          \$18  = 21'h1fe40e;
       2'h2:
-          \$68  = 21'h000057;
+          \$18  = 21'h000057;
       2'h3:
-          \$68  = 21'h1fe4db;
+          \$18  = 21'h1fe4db;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$71  = 21'h003fda;
+          \$19  = 21'h003fda;
       2'h1:
-          \$71  = 21'h1fbf55;
+          \$19  = 21'h1fbf55;
       2'h2:
-          \$71  = 21'h0030b1;
+          \$19  = 21'h0030b1;
       2'h3:
-          \$71  = 21'h0013ac;
+          \$19  = 21'h0013ac;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$74  = 21'h1fc78c;
+          \$20  = 21'h1fc78c;
       2'h1:
-          \$74  = 21'h005838;
+          \$20  = 21'h005838;
       2'h2:
-          \$74  = 21'h0061c4;
+          \$20  = 21'h0061c4;
       2'h3:
-          \$74  = 21'h006def;
+          \$20  = 21'h006def;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$77  = 21'h00ba76;
+          \$21  = 21'h00ba76;
       2'h1:
-          \$77  = 21'h1fc139;
+          \$21  = 21'h1fc139;
       2'h2:
-          \$77  = 21'h003e22;
+          \$21  = 21'h003e22;
       2'h3:
-          \$77  = 21'h1ff0bf;
+          \$21  = 21'h1ff0bf;
     endcase
   end
   always @* begin
@@ -4496,336 +4545,336 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = \$9 ;
+    \$101  = from_input;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = t;
+    \$102  = x_reg;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = port__data;
+    \$103  = rport__data;
     if (rst) begin
-      \$103  = 32'd0;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = x_mid;
+    \$104  = \$9 ;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = \$10 ;
+    \$105  = t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = t1;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = \$11 ;
+    \$107  = port__data;
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = \$12 ;
+    \$109  = \$10 ;
     if (rst) begin
       \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = rom0_read[7:0];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$11 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[15:8];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$12 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[23:16];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$13 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[31:24];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$14 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = prod1_0;
+    \$118  = \$15 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = prod2_0;
+    \$119  = \$16 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = prod3_0;
+    \$120  = \$17 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$121  = prod0_0;
     if (rst) begin
-      \$121  = 21'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$122  = prod1_0;
     if (rst) begin
-      \$122  = 21'h000000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$123  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$123  = prod2_0;
     if (rst) begin
-      \$123  = 21'h000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$124  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$124  = prod3_0;
     if (rst) begin
-      \$124  = 21'h000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$125  = v1;
+    \$125  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$126  = first1;
+    \$126  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$127  = last1;
+    \$127  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$128  = nf1;
+    \$128  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$128  = 2'h0;
+      \$128  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$129  = v2;
+    \$129  = v1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$130  = first2;
+    \$130  = first1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$131  = last2;
+    \$131  = last1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$132  = nf2;
+    \$132  = nf1;
     if (rst) begin
       \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$133  = v3;
+    \$133  = v2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$134  = first3;
+    \$134  = first2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$135  = last3;
+    \$135  = last2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$136  = nf3;
+    \$136  = nf2;
     if (rst) begin
       \$136  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$137  = v4;
+    \$137  = v3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$138  = first4;
+    \$138  = first3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$139  = last4;
+    \$139  = last3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$140  = nf4;
+    \$140  = nf3;
     if (rst) begin
       \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$141  = v5;
+    \$141  = v4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$142  = first5;
+    \$142  = first4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$143  = last5;
+    \$143  = last4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$144  = nf5;
+    \$144  = nf4;
     if (rst) begin
       \$144  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$145  = v6;
+    \$145  = v5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$146  = first6;
+    \$146  = first5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$147  = last6;
+    \$147  = last5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$148  = nf6;
+    \$148  = nf5;
     if (rst) begin
       \$148  = 2'h0;
     end
@@ -4860,125 +4909,209 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$153  = acc0;
-    if (v7_0) begin
-      \$153  = \$70 [20:0];
-    end
+    \$153  = v7;
     if (rst) begin
-      \$153  = 21'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$154  = acc1;
-    if (v7_0) begin
-      \$154  = \$73 [20:0];
-    end
+    \$154  = first7;
     if (rst) begin
-      \$154  = 21'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$155  = acc2;
-    if (v7_0) begin
-      \$155  = \$76 [20:0];
-    end
+    \$155  = last7;
     if (rst) begin
-      \$155  = 21'h000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$156  = acc3;
-    if (v7_0) begin
-      \$156  = \$79 [20:0];
-    end
+    \$156  = nf7;
     if (rst) begin
-      \$156  = 21'h000000;
+      \$156  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$157  = \$18 ;
+    \$157  = v7;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$158  = \$83 [3:0];
+    \$158  = first7;
     if (rst) begin
-      \$158  = 4'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$159  = \$25 ;
+    \$159  = last7;
     if (rst) begin
-      \$159  = 1'h1;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$160  = q_wptr;
-    if (\$32 ) begin
-      \$160  = \$35 [3:0];
-    end
+    \$160  = nf7;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$161  = q_rptr;
-    if (\$39 ) begin
-      \$161  = \$42 [3:0];
-    end
+    \$161  = \$18 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$162  = \$55 [3:0];
+    \$162  = acc0;
+    if (v8_0) begin
+      \$162  = \$73 [20:0];
+    end
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$163  = o__valid;
-    if (\$57 ) begin
-      \$163  = \$59 ;
-    end
+    \$163  = \$19 ;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$164  = o__payload;
-    if (\$57 ) begin
-      \$164  = \$61 ;
+    \$164  = acc1;
+    if (v8_0) begin
+      \$164  = \$75 [20:0];
     end
     if (rst) begin
-      \$164  = 84'h000000000000000000000;
+      \$164  = 21'h000000;
     end
   end
-  assign acc0_next = \$70 [20:0];
-  assign acc1_next = \$73 [20:0];
-  assign acc2_next = \$76 [20:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$165  = \$20 ;
+    if (rst) begin
+      \$165  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$166  = acc2;
+    if (v8_0) begin
+      \$166  = \$77 [20:0];
+    end
+    if (rst) begin
+      \$166  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$167  = \$21 ;
+    if (rst) begin
+      \$167  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$168  = acc3;
+    if (v8_0) begin
+      \$168  = \$79 [20:0];
+    end
+    if (rst) begin
+      \$168  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$169  = \$22 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$170  = \$83 [3:0];
+    if (rst) begin
+      \$170  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$171  = \$29 ;
+    if (rst) begin
+      \$171  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$172  = q_wptr;
+    if (\$36 ) begin
+      \$172  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$172  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$173  = q_rptr;
+    if (\$43 ) begin
+      \$173  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$173  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$174  = \$59 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$175  = o__valid;
+    if (\$61 ) begin
+      \$175  = \$63 ;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$176  = o__payload;
+    if (\$61 ) begin
+      \$176  = \$65 ;
+    end
+    if (rst) begin
+      \$176  = 84'h000000000000000000000;
+    end
+  end
+  assign acc0_next = \$73 [20:0];
+  assign acc1_next = \$75 [20:0];
+  assign acc2_next = \$77 [20:0];
   assign acc3_next = \$79 [20:0];
   assign q_owed_next = \$83 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$102  = deliver;
-  assign \$signature__addr$103  = q_wptr;
-  assign \$signature__data$104  = q_in;
-  assign \rport__addr$105  = q_rptr;
+  assign \$signature__en$114  = deliver;
+  assign \$signature__addr$115  = q_wptr;
+  assign \$signature__data$116  = q_in;
+  assign \rport__addr$117  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -9510,40 +9643,40 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] \$1 ;
   wire [8:0] \$10 ;
   reg [1:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [5:0] \$102 ;
+  reg \$101 ;
+  reg [31:0] \$102 ;
   reg [31:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
+  reg [31:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [5:0] \$106 ;
+  reg [31:0] \$107 ;
+  reg [7:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [8:0] \$110 ;
+  reg [7:0] \$110 ;
   reg [7:0] \$111 ;
   reg [8:0] \$112 ;
   reg [7:0] \$113 ;
   reg [8:0] \$114 ;
   reg [7:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
   reg [16:0] \$121 ;
   reg [16:0] \$122 ;
   reg [16:0] \$123 ;
-  reg [24:0] \$124 ;
-  reg [24:0] \$125 ;
-  reg [24:0] \$126 ;
-  reg [24:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [24:0] \$128 ;
+  reg [24:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg [1:0] \$131 ;
+  reg [24:0] \$130 ;
+  reg [24:0] \$131 ;
   reg \$132 ;
   reg \$133 ;
   reg \$134 ;
@@ -9570,25 +9703,37 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$153 ;
   reg \$154 ;
   reg [1:0] \$155 ;
-  reg [24:0] \$156 ;
-  reg [24:0] \$157 ;
-  reg [24:0] \$158 ;
-  reg [24:0] \$159 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [1:0] \$159 ;
   wire [16:0] \$16 ;
   reg \$160 ;
-  reg [3:0] \$161 ;
+  reg \$161 ;
   reg \$162 ;
-  reg [3:0] \$163 ;
-  reg [3:0] \$164 ;
-  reg [3:0] \$165 ;
-  reg \$166 ;
-  reg [99:0] \$167 ;
+  reg [1:0] \$163 ;
+  reg [24:0] \$164 ;
+  reg [24:0] \$165 ;
+  reg [24:0] \$166 ;
+  reg [24:0] \$167 ;
+  reg [24:0] \$168 ;
+  reg [24:0] \$169 ;
   wire [16:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  reg [24:0] \$170 ;
+  reg [24:0] \$171 ;
+  reg \$172 ;
+  reg [3:0] \$173 ;
+  reg \$174 ;
+  reg [3:0] \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg \$178 ;
+  reg [99:0] \$179 ;
+  reg [24:0] \$18 ;
+  reg [24:0] \$19 ;
   reg [5:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  reg [24:0] \$20 ;
+  reg [24:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -9602,54 +9747,54 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
+  wire \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [4:0] \$38 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire [4:0] \$41 ;
-  wire [4:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [4:0] \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire [5:0] \$55 ;
+  wire [4:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [99:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [99:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
-  reg [24:0] \$68 ;
-  wire [24:0] \$69 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [6:0] \$7 ;
-  wire [25:0] \$70 ;
-  reg [24:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire [24:0] \$72 ;
   wire [25:0] \$73 ;
-  reg [24:0] \$74 ;
-  wire [24:0] \$75 ;
-  wire [25:0] \$76 ;
-  reg [24:0] \$77 ;
+  wire [24:0] \$74 ;
+  wire [25:0] \$75 ;
+  wire [24:0] \$76 ;
+  wire [25:0] \$77 ;
   wire [24:0] \$78 ;
   wire [25:0] \$79 ;
   wire [6:0] \$8 ;
@@ -9677,12 +9822,12 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 6'h00 *)
   wire [5:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$106 ;
+  wire [3:0] \$signature__addr$118 ;
   wire [31:0] \$signature__data ;
-  wire [99:0] \$signature__data$107 ;
+  wire [99:0] \$signature__data$119 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$105 ;
+  wire \$signature__en$117 ;
   reg [24:0] acc0 = 25'h0000000;
   wire [24:0] acc0_next;
   reg [24:0] acc1 = 25'h0000000;
@@ -9691,6 +9836,10 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [24:0] acc2_next;
   reg [24:0] acc3 = 25'h0000000;
   wire [24:0] acc3_next;
+  reg [24:0] bias0 = 25'h0000000;
+  reg [24:0] bias1 = 25'h0000000;
+  reg [24:0] bias2 = 25'h0000000;
+  reg [24:0] bias3 = 25'h0000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -9701,11 +9850,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -9716,6 +9867,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -9724,8 +9876,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -9735,8 +9888,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
+  reg [1:0] nf8 = 2'h0;
   (* keep = 32'd1 *)
-  reg [1:0] nf7_0 = 2'h0;
+  reg [1:0] nf8_0 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
   output [99:0] o__payload;
@@ -9780,9 +9934,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 6'h00 *)
   wire [5:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$108 ;
+  wire [3:0] \rport__addr$120 ;
   wire [31:0] rport__data;
-  wire [99:0] \rport__data$97 ;
+  wire [99:0] \rport__data$109 ;
   input rst;
   wire rst;
   reg [5:0] sf_t = 6'h00;
@@ -9792,6 +9946,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [24:0] sum2_s0_0 = 25'h0000000;
   reg [24:0] sum3_s0_0 = 25'h0000000;
   reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9799,8 +9954,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
@@ -9815,6 +9971,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -9871,7 +10028,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [99:0] queue [8:0];
+  reg [99:0] queue [9:0];
   initial begin
     queue[0] = 100'h0000000000000000000000000;
     queue[1] = 100'h0000000000000000000000000;
@@ -9882,12 +10039,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 100'h0000000000000000000000000;
     queue[7] = 100'h0000000000000000000000000;
     queue[8] = 100'h0000000000000000000000000;
+    queue[9] = 100'h0000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$97  = queue[q_rptr];
+  assign \rport__data$109  = queue[q_rptr];
   reg [31:0] rom0 [62:0];
   initial begin
     rom0[0] = 32'd537100254;
@@ -9962,7 +10120,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 6'h3e;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -9971,66 +10129,66 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$15  = $signed(xoff1_1) * $signed(w1_1);
   assign \$16  = $signed(xoff2_2) * $signed(w2_2);
   assign \$17  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$18  = v7 & last7;
-  assign \$19  = issue & last_t;
-  assign \$20  = o__valid & o__ready;
-  assign \$21  = q_owed < 4'h9;
-  assign \$22  = \$20  ? q_room : \$21 ;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = \$23  | q_room;
-  assign \$25  = \$19  ? \$22  : \$24 ;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = | q_stored;
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$27  & \$29 ;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = deliver & \$31 ;
-  assign \$33  = q_wptr == 4'h8;
-  assign \$34  = q_wptr + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = q_rptr == 4'h8;
-  assign \$41  = q_rptr + 1'h1;
-  assign \$42  = \$40  ? 5'h00 : \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$44  & \$46 ;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = deliver & \$48 ;
-  assign \$50  = q_stored + \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$50  - \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$58  | deliver;
-  assign \$60  = | q_stored;
-  assign \$61  = \$60  ? \rport__data$97  : q_in;
-  assign \$62  = ~ last_t;
-  assign \$63  = q_room | \$62 ;
-  assign i__ready = \$63  & reads_input_t;
-  assign \$64  = ~ last_t;
-  assign \$65  = q_room | \$64 ;
-  assign \$66  = ~ reads_input_t;
-  assign \$67  = i__valid | \$66 ;
-  assign issue = \$65  & \$67 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$109  : q_in;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$69  = first7_0 ? \$68  : acc0;
-  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
-  assign \$72  = first7_0 ? \$71  : acc1;
-  assign \$73  = $signed(\$72 ) + $signed(sum1_s0_0);
-  assign \$75  = first7_0 ? \$74  : acc2;
-  assign \$76  = $signed(\$75 ) + $signed(sum2_s0_0);
-  assign \$78  = first7_0 ? \$77  : acc3;
+  assign \$72  = first8_0 ? bias0 : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = first8_0 ? bias1 : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$76  = first8_0 ? bias2 : acc2;
+  assign \$77  = $signed(\$76 ) + $signed(sum2_s0_0);
+  assign \$78  = first8_0 ? bias3 : acc3;
   assign \$79  = $signed(\$78 ) + $signed(sum3_s0_0);
   assign \$80  = issue & last_t;
   assign \$81  = q_owed + \$80 ;
@@ -10071,139 +10229,163 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$100 ;
   always @(posedge clk)
-    x_mid <= \$101 ;
+    from_input2 <= \$101 ;
   always @(posedge clk)
-    rom0_addr <= \$102 ;
+    x_reg2 <= \$102 ;
   always @(posedge clk)
-    rom0_read <= \$103 ;
+    inbuf_read <= \$103 ;
   always @(posedge clk)
-    x0_0 <= \$104 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    x0_1 <= \$105 ;
+    t1 <= \$105 ;
   always @(posedge clk)
-    x0_2 <= \$106 ;
+    rom0_addr <= \$106 ;
   always @(posedge clk)
-    x0_3 <= \$107 ;
+    rom0_read <= \$107 ;
   always @(posedge clk)
-    xoff0_0 <= \$108 ;
+    x0_0 <= \$108 ;
   always @(posedge clk)
-    w0_0 <= \$109 ;
+    x0_1 <= \$109 ;
   always @(posedge clk)
-    xoff1_1 <= \$110 ;
+    x0_2 <= \$110 ;
   always @(posedge clk)
-    w1_1 <= \$111 ;
+    x0_3 <= \$111 ;
   always @(posedge clk)
-    xoff2_2 <= \$112 ;
+    xoff0_0 <= \$112 ;
   always @(posedge clk)
-    w2_2 <= \$113 ;
+    w0_0 <= \$113 ;
   always @(posedge clk)
-    xoff3_3 <= \$114 ;
+    xoff1_1 <= \$114 ;
   always @(posedge clk)
-    w3_3 <= \$115 ;
+    w1_1 <= \$115 ;
   always @(posedge clk)
-    prod0_0 <= \$116 ;
+    xoff2_2 <= \$116 ;
   always @(posedge clk)
-    prod1_1 <= \$117 ;
+    w2_2 <= \$117 ;
   always @(posedge clk)
-    prod2_2 <= \$118 ;
+    xoff3_3 <= \$118 ;
   always @(posedge clk)
-    prod3_3 <= \$119 ;
+    w3_3 <= \$119 ;
   always @(posedge clk)
-    prod0_0_r <= \$120 ;
+    prod0_0 <= \$120 ;
   always @(posedge clk)
-    prod1_1_r <= \$121 ;
+    prod1_1 <= \$121 ;
   always @(posedge clk)
-    prod2_2_r <= \$122 ;
+    prod2_2 <= \$122 ;
   always @(posedge clk)
-    prod3_3_r <= \$123 ;
+    prod3_3 <= \$123 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$124 ;
+    prod0_0_r <= \$124 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$125 ;
+    prod1_1_r <= \$125 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$126 ;
+    prod2_2_r <= \$126 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$127 ;
+    prod3_3_r <= \$127 ;
   always @(posedge clk)
-    v2 <= \$128 ;
+    sum0_s0_0 <= \$128 ;
   always @(posedge clk)
-    first2 <= \$129 ;
+    sum1_s0_0 <= \$129 ;
   always @(posedge clk)
-    last2 <= \$130 ;
+    sum2_s0_0 <= \$130 ;
   always @(posedge clk)
-    nf2 <= \$131 ;
+    sum3_s0_0 <= \$131 ;
   always @(posedge clk)
-    v3 <= \$132 ;
+    v2 <= \$132 ;
   always @(posedge clk)
-    first3 <= \$133 ;
+    first2 <= \$133 ;
   always @(posedge clk)
-    last3 <= \$134 ;
+    last2 <= \$134 ;
   always @(posedge clk)
-    nf3 <= \$135 ;
+    nf2 <= \$135 ;
   always @(posedge clk)
-    v4 <= \$136 ;
+    v3 <= \$136 ;
   always @(posedge clk)
-    first4 <= \$137 ;
+    first3 <= \$137 ;
   always @(posedge clk)
-    last4 <= \$138 ;
+    last3 <= \$138 ;
   always @(posedge clk)
-    nf4 <= \$139 ;
+    nf3 <= \$139 ;
   always @(posedge clk)
-    v5 <= \$140 ;
+    v4 <= \$140 ;
   always @(posedge clk)
-    first5 <= \$141 ;
+    first4 <= \$141 ;
   always @(posedge clk)
-    last5 <= \$142 ;
+    last4 <= \$142 ;
   always @(posedge clk)
-    nf5 <= \$143 ;
+    nf4 <= \$143 ;
   always @(posedge clk)
-    v6 <= \$144 ;
+    v5 <= \$144 ;
   always @(posedge clk)
-    first6 <= \$145 ;
+    first5 <= \$145 ;
   always @(posedge clk)
-    last6 <= \$146 ;
+    last5 <= \$146 ;
   always @(posedge clk)
-    nf6 <= \$147 ;
+    nf5 <= \$147 ;
   always @(posedge clk)
-    v7 <= \$148 ;
+    v6 <= \$148 ;
   always @(posedge clk)
-    first7 <= \$149 ;
+    first6 <= \$149 ;
   always @(posedge clk)
-    last7 <= \$150 ;
+    last6 <= \$150 ;
   always @(posedge clk)
-    nf7 <= \$151 ;
+    nf6 <= \$151 ;
   always @(posedge clk)
-    v7_0 <= \$152 ;
+    v7 <= \$152 ;
   always @(posedge clk)
-    first7_0 <= \$153 ;
+    first7 <= \$153 ;
   always @(posedge clk)
-    last7_0 <= \$154 ;
+    last7 <= \$154 ;
   always @(posedge clk)
-    nf7_0 <= \$155 ;
+    nf7 <= \$155 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    v8 <= \$156 ;
   always @(posedge clk)
-    acc1 <= \$157 ;
+    first8 <= \$157 ;
   always @(posedge clk)
-    acc2 <= \$158 ;
+    last8 <= \$158 ;
   always @(posedge clk)
-    acc3 <= \$159 ;
+    nf8 <= \$159 ;
   always @(posedge clk)
-    deliver <= \$160 ;
+    v8_0 <= \$160 ;
   always @(posedge clk)
-    q_owed <= \$161 ;
+    first8_0 <= \$161 ;
   always @(posedge clk)
-    q_room <= \$162 ;
+    last8_0 <= \$162 ;
   always @(posedge clk)
-    q_wptr <= \$163 ;
+    nf8_0 <= \$163 ;
   always @(posedge clk)
-    q_rptr <= \$164 ;
+    bias0 <= \$164 ;
   always @(posedge clk)
-    q_stored <= \$165 ;
+    acc0 <= \$165 ;
   always @(posedge clk)
-    o__valid <= \$166 ;
+    bias1 <= \$166 ;
   always @(posedge clk)
-    o__payload <= \$167 ;
+    acc1 <= \$167 ;
+  always @(posedge clk)
+    bias2 <= \$168 ;
+  always @(posedge clk)
+    acc2 <= \$169 ;
+  always @(posedge clk)
+    bias3 <= \$170 ;
+  always @(posedge clk)
+    acc3 <= \$171 ;
+  always @(posedge clk)
+    deliver <= \$172 ;
+  always @(posedge clk)
+    q_owed <= \$173 ;
+  always @(posedge clk)
+    q_room <= \$174 ;
+  always @(posedge clk)
+    q_wptr <= \$175 ;
+  always @(posedge clk)
+    q_rptr <= \$176 ;
+  always @(posedge clk)
+    q_stored <= \$177 ;
+  always @(posedge clk)
+    o__valid <= \$178 ;
+  always @(posedge clk)
+    o__payload <= \$179 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$1  = 2'h0;
@@ -10867,57 +11049,57 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$68  = 25'h000159f;
+          \$18  = 25'h000159f;
       2'h1:
-          \$68  = 25'h1fffe22;
+          \$18  = 25'h1fffe22;
       2'h2:
-          \$68  = 25'h00007ce;
+          \$18  = 25'h00007ce;
       2'h3:
-          \$68  = 25'h0001c9e;
+          \$18  = 25'h0001c9e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$71  = 25'h00008b0;
+          \$19  = 25'h00008b0;
       2'h1:
-          \$71  = 25'h0000327;
+          \$19  = 25'h0000327;
       2'h2:
-          \$71  = 25'h1ffe3a7;
+          \$19  = 25'h1ffe3a7;
       2'h3:
-          \$71  = 25'h1ffe9ea;
+          \$19  = 25'h1ffe9ea;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$74  = 25'h1fff9da;
+          \$20  = 25'h1fff9da;
       2'h1:
-          \$74  = 25'h0002bc4;
+          \$20  = 25'h0002bc4;
       2'h2:
-          \$74  = 25'h000069c;
+          \$20  = 25'h000069c;
       2'h3:
-          \$74  = 25'h000431f;
+          \$20  = 25'h000431f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$77  = 25'h1ffddbe;
+          \$21  = 25'h1ffddbe;
       2'h1:
-          \$77  = 25'h1fffcbd;
+          \$21  = 25'h1fffcbd;
       2'h2:
-          \$77  = 25'h0001d4f;
+          \$21  = 25'h0001d4f;
       2'h3:
-          \$77  = 25'h1ffee1b;
+          \$21  = 25'h1ffee1b;
     endcase
   end
   always @* begin
@@ -11074,357 +11256,357 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$101  = \$9 ;
+    \$101  = from_input;
     if (rst) begin
-      \$101  = 32'd0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$102  = t;
+    \$102  = x_reg;
     if (rst) begin
-      \$102  = 6'h00;
+      \$102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$103  = port__data;
+    \$103  = rport__data;
     if (rst) begin
       \$103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$104  = x_mid[7:0];
+    \$104  = \$9 ;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$105  = x_mid[15:8];
+    \$105  = t;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$106  = x_mid[23:16];
+    \$106  = t1;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$107  = x_mid[31:24];
+    \$107  = port__data;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$108  = \$10 ;
+    \$108  = x_mid[7:0];
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$109  = rom0_read[7:0];
+    \$109  = x_mid[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$110  = \$11 ;
+    \$110  = x_mid[23:16];
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$111  = rom0_read[15:8];
+    \$111  = x_mid[31:24];
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$112  = \$12 ;
+    \$112  = \$10 ;
     if (rst) begin
       \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$113  = rom0_read[23:16];
+    \$113  = rom0_read[7:0];
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$114  = \$13 ;
+    \$114  = \$11 ;
     if (rst) begin
       \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$115  = rom0_read[31:24];
+    \$115  = rom0_read[15:8];
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$116  = \$14 ;
+    \$116  = \$12 ;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$117  = \$15 ;
+    \$117  = rom0_read[23:16];
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$118  = \$16 ;
+    \$118  = \$13 ;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$119  = \$17 ;
+    \$119  = rom0_read[31:24];
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$120  = prod0_0;
+    \$120  = \$14 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$121  = prod1_1;
+    \$121  = \$15 ;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$122  = prod2_2;
+    \$122  = \$16 ;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$123  = prod3_3;
+    \$123  = \$17 ;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$124  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$124  = prod0_0;
     if (rst) begin
-      \$124  = 25'h0000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$125  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
+    \$125  = prod1_1;
     if (rst) begin
-      \$125  = 25'h0000000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$126  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
+    \$126  = prod2_2;
     if (rst) begin
-      \$126  = 25'h0000000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$127  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
+    \$127  = prod3_3;
     if (rst) begin
-      \$127  = 25'h0000000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$128  = v1;
+    \$128  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$129  = first1;
+    \$129  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$130  = last1;
+    \$130  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$131  = nf1;
+    \$131  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
     if (rst) begin
-      \$131  = 2'h0;
+      \$131  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$132  = v2;
+    \$132  = v1;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$133  = first2;
+    \$133  = first1;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$134  = last2;
+    \$134  = last1;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$135  = nf2;
+    \$135  = nf1;
     if (rst) begin
       \$135  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$136  = v3;
+    \$136  = v2;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$137  = first3;
+    \$137  = first2;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$138  = last3;
+    \$138  = last2;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$139  = nf3;
+    \$139  = nf2;
     if (rst) begin
       \$139  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$140  = v4;
+    \$140  = v3;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$141  = first4;
+    \$141  = first3;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$142  = last4;
+    \$142  = last3;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$143  = nf4;
+    \$143  = nf3;
     if (rst) begin
       \$143  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$144  = v5;
+    \$144  = v4;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$145  = first5;
+    \$145  = first4;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$146  = last5;
+    \$146  = last4;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$147  = nf5;
+    \$147  = nf4;
     if (rst) begin
       \$147  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$148  = v6;
+    \$148  = v5;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$149  = first6;
+    \$149  = first5;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$150  = last6;
+    \$150  = last5;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$151  = nf6;
+    \$151  = nf5;
     if (rst) begin
       \$151  = 2'h0;
     end
@@ -11459,125 +11641,209 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$156  = acc0;
-    if (v7_0) begin
-      \$156  = \$70 [24:0];
-    end
+    \$156  = v7;
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$157  = acc1;
-    if (v7_0) begin
-      \$157  = \$73 [24:0];
-    end
+    \$157  = first7;
     if (rst) begin
-      \$157  = 25'h0000000;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$158  = acc2;
-    if (v7_0) begin
-      \$158  = \$76 [24:0];
-    end
+    \$158  = last7;
     if (rst) begin
-      \$158  = 25'h0000000;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$159  = acc3;
-    if (v7_0) begin
-      \$159  = \$79 [24:0];
-    end
+    \$159  = nf7;
     if (rst) begin
-      \$159  = 25'h0000000;
+      \$159  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$160  = \$18 ;
+    \$160  = v7;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$161  = \$83 [3:0];
+    \$161  = first7;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$162  = \$25 ;
+    \$162  = last7;
     if (rst) begin
-      \$162  = 1'h1;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$163  = q_wptr;
-    if (\$32 ) begin
-      \$163  = \$35 [3:0];
-    end
+    \$163  = nf7;
     if (rst) begin
-      \$163  = 4'h0;
+      \$163  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$164  = q_rptr;
-    if (\$39 ) begin
-      \$164  = \$42 [3:0];
-    end
+    \$164  = \$18 ;
     if (rst) begin
-      \$164  = 4'h0;
+      \$164  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$165  = \$55 [3:0];
+    \$165  = acc0;
+    if (v8_0) begin
+      \$165  = \$73 [24:0];
+    end
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$166  = o__valid;
-    if (\$57 ) begin
-      \$166  = \$59 ;
-    end
+    \$166  = \$19 ;
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$167  = o__payload;
-    if (\$57 ) begin
-      \$167  = \$61 ;
+    \$167  = acc1;
+    if (v8_0) begin
+      \$167  = \$75 [24:0];
     end
     if (rst) begin
-      \$167  = 100'h0000000000000000000000000;
+      \$167  = 25'h0000000;
     end
   end
-  assign acc0_next = \$70 [24:0];
-  assign acc1_next = \$73 [24:0];
-  assign acc2_next = \$76 [24:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$168  = \$20 ;
+    if (rst) begin
+      \$168  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$169  = acc2;
+    if (v8_0) begin
+      \$169  = \$77 [24:0];
+    end
+    if (rst) begin
+      \$169  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$170  = \$21 ;
+    if (rst) begin
+      \$170  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$171  = acc3;
+    if (v8_0) begin
+      \$171  = \$79 [24:0];
+    end
+    if (rst) begin
+      \$171  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$172  = \$22 ;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$173  = \$83 [3:0];
+    if (rst) begin
+      \$173  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$174  = \$29 ;
+    if (rst) begin
+      \$174  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$175  = q_wptr;
+    if (\$36 ) begin
+      \$175  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$175  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$176  = q_rptr;
+    if (\$43 ) begin
+      \$176  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$177  = \$59 [3:0];
+    if (rst) begin
+      \$177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$178  = o__valid;
+    if (\$61 ) begin
+      \$178  = \$63 ;
+    end
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$179  = o__payload;
+    if (\$61 ) begin
+      \$179  = \$65 ;
+    end
+    if (rst) begin
+      \$179  = 100'h0000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$73 [24:0];
+  assign acc1_next = \$75 [24:0];
+  assign acc2_next = \$77 [24:0];
   assign acc3_next = \$79 [24:0];
   assign q_owed_next = \$83 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$105  = deliver;
-  assign \$signature__addr$106  = q_wptr;
-  assign \$signature__data$107  = q_in;
-  assign \rport__addr$108  = q_rptr;
+  assign \$signature__en$117  = deliver;
+  assign \$signature__addr$118  = q_wptr;
+  assign \$signature__data$119  = q_in;
+  assign \rport__addr$120  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -14377,7 +14643,6 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign rq1_rem[31:0] = rq1_prod[31:0];
   assign rq2_rem[49:32] = 18'h00000;
   assign rq2_rem[31:0] = rq2_prod[31:0];
-  assign \$57  = { 1'h0, rq1_part0_0_rr };
   assign \$23  = { 1'h0, rq0_part0_0_rr };
   assign \$25  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$27  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
@@ -14385,6 +14650,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$33  = { rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49], rq0_prod[49:32] };
   assign \$36  = 1'h1;
   assign \$37  = \$35 ;
+  assign \$57  = { 1'h0, rq1_part0_0_rr };
   assign \$59  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
   assign \$61  = { rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr[24], rq1_part1_0_rr, 17'h00000 };
   assign \$63  = { rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr[15], rq1_part1_1_rr, 34'h000000000 };
@@ -14410,20 +14676,20 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [87:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
-  reg [21:0] \$104 ;
-  wire [21:0] \$105 ;
-  wire [22:0] \$106 ;
-  reg [21:0] \$107 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire [21:0] \$108 ;
   wire [22:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [21:0] \$110 ;
-  wire [21:0] \$111 ;
-  wire [22:0] \$112 ;
-  reg [21:0] \$113 ;
+  wire [21:0] \$110 ;
+  wire [22:0] \$111 ;
+  wire [21:0] \$112 ;
+  wire [22:0] \$113 ;
   wire [21:0] \$114 ;
   wire [22:0] \$115 ;
   wire \$116 ;
@@ -14449,24 +14715,24 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg \$134 ;
   reg \$135 ;
   reg [2:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg [4:0] \$138 ;
-  reg [63:0] \$139 ;
+  reg \$137 ;
+  reg [31:0] \$138 ;
+  reg [31:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [4:0] \$144 ;
-  reg [63:0] \$145 ;
+  reg [31:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [4:0] \$142 ;
+  reg [63:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
   reg [7:0] \$146 ;
   reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [7:0] \$149 ;
+  reg [4:0] \$148 ;
+  reg [63:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [8:0] \$150 ;
+  reg [7:0] \$150 ;
   reg [7:0] \$151 ;
-  reg [8:0] \$152 ;
+  reg [7:0] \$152 ;
   reg [7:0] \$153 ;
   reg [8:0] \$154 ;
   reg [7:0] \$155 ;
@@ -14499,10 +14765,10 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire [8:0] \$18 ;
   reg [8:0] \$180 ;
   reg [7:0] \$181 ;
-  reg [16:0] \$182 ;
-  reg [16:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg [16:0] \$185 ;
+  reg [8:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [8:0] \$184 ;
+  reg [7:0] \$185 ;
   reg [16:0] \$186 ;
   reg [16:0] \$187 ;
   reg [16:0] \$188 ;
@@ -14535,15 +14801,15 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [16:0] \$211 ;
   reg [16:0] \$212 ;
   reg [16:0] \$213 ;
-  reg [21:0] \$214 ;
-  reg [21:0] \$215 ;
-  reg [21:0] \$216 ;
-  reg [21:0] \$217 ;
-  reg \$218 ;
-  reg \$219 ;
+  reg [16:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [21:0] \$218 ;
+  reg [21:0] \$219 ;
   wire [8:0] \$22 ;
-  reg \$220 ;
-  reg [2:0] \$221 ;
+  reg [21:0] \$220 ;
+  reg [21:0] \$221 ;
   reg \$222 ;
   reg \$223 ;
   reg \$224 ;
@@ -14570,20 +14836,32 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg \$243 ;
   reg \$244 ;
   reg [2:0] \$245 ;
-  reg [21:0] \$246 ;
-  reg [21:0] \$247 ;
-  reg [21:0] \$248 ;
-  reg [21:0] \$249 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg [2:0] \$249 ;
   wire [8:0] \$25 ;
   reg \$250 ;
-  reg [3:0] \$251 ;
+  reg \$251 ;
   reg \$252 ;
-  reg [3:0] \$253 ;
-  reg [3:0] \$254 ;
-  reg [3:0] \$255 ;
-  reg \$256 ;
-  reg [87:0] \$257 ;
+  reg [2:0] \$253 ;
+  reg [21:0] \$254 ;
+  reg [21:0] \$255 ;
+  reg [21:0] \$256 ;
+  reg [21:0] \$257 ;
+  reg [21:0] \$258 ;
+  reg [21:0] \$259 ;
   wire [16:0] \$26 ;
+  reg [21:0] \$260 ;
+  reg [21:0] \$261 ;
+  reg \$262 ;
+  reg [3:0] \$263 ;
+  reg \$264 ;
+  reg [3:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg [3:0] \$267 ;
+  reg \$268 ;
+  reg [87:0] \$269 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
@@ -14614,10 +14892,10 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire [17:0] \$51 ;
   wire [17:0] \$52 ;
   wire [18:0] \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  reg [21:0] \$54 ;
+  reg [21:0] \$55 ;
+  reg [21:0] \$56 ;
+  reg [21:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -14632,47 +14910,47 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire \$68 ;
   wire \$69 ;
   wire [5:0] \$7 ;
-  wire [4:0] \$70 ;
-  wire [4:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$74 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
-  wire [4:0] \$77 ;
-  wire [4:0] \$78 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
+  wire [4:0] \$81 ;
+  wire [4:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [4:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [31:0] \$9 ;
-  wire \$90 ;
-  wire [5:0] \$91 ;
+  wire [4:0] \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [5:0] \$95 ;
   wire \$96 ;
-  wire [87:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$162 ;
+  wire [3:0] \$signature__addr$174 ;
   wire [31:0] \$signature__data ;
-  wire [87:0] \$signature__data$163 ;
+  wire [87:0] \$signature__data$175 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$161 ;
+  wire \$signature__en$173 ;
   reg [21:0] acc0 = 22'h000000;
   wire [21:0] acc0_next;
   reg [21:0] acc1 = 22'h000000;
@@ -14681,6 +14959,10 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire [21:0] acc2_next;
   reg [21:0] acc3 = 22'h000000;
   wire [21:0] acc3_next;
+  reg [21:0] bias0 = 22'h000000;
+  reg [21:0] bias1 = 22'h000000;
+  reg [21:0] bias2 = 22'h000000;
+  reg [21:0] bias3 = 22'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -14691,11 +14973,13 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -14706,6 +14990,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -14714,8 +14999,9 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -14725,8 +15011,9 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  reg [2:0] nf8 = 3'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf7_0 = 3'h0;
+  reg [2:0] nf8_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [87:0] o__payload;
@@ -14744,9 +15031,9 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$160 ;
+  wire [4:0] \port__addr$172 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$32 ;
+  wire [63:0] \port__data$36 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -14801,9 +15088,9 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   (* init = 2'h0 *)
   wire [1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$164 ;
+  wire [3:0] \rport__addr$176 ;
   wire [31:0] rport__data;
-  wire [87:0] \rport__data$152 ;
+  wire [87:0] \rport__data$164 ;
   input rst;
   wire rst;
   reg [1:0] sf_t = 2'h0;
@@ -14813,6 +15100,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [21:0] sum2_s0_0 = 22'h000000;
   reg [21:0] sum3_s0_0 = 22'h000000;
   reg [4:0] t = 5'h00;
+  reg [4:0] t1 = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -14820,8 +15108,9 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -14856,6 +15145,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [7:0] x1_3 = 8'h00;
   reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -14904,7 +15194,7 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [87:0] queue [8:0];
+  reg [87:0] queue [9:0];
   initial begin
     queue[0] = 88'h0000000000000000000000;
     queue[1] = 88'h0000000000000000000000;
@@ -14915,12 +15205,13 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     queue[6] = 88'h0000000000000000000000;
     queue[7] = 88'h0000000000000000000000;
     queue[8] = 88'h0000000000000000000000;
+    queue[9] = 88'h0000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$152  = queue[q_rptr];
+  assign \rport__data$164  = queue[q_rptr];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h0f07cd16f48172b6;
@@ -15000,11 +15291,11 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$32  = _2_;
+  assign \port__data$36  = _2_;
   assign \$6  = t == 5'h1f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -15049,66 +15340,66 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$51  = $signed(prod3_0_r) + $signed(prod3_1_r);
   assign \$52  = $signed(prod3_2_r) + $signed(prod3_3_r);
   assign \$53  = $signed(\$51 ) + $signed(\$52 );
-  assign \$54  = v7 & last7;
-  assign \$55  = issue & last_t;
-  assign \$56  = o__valid & o__ready;
-  assign \$57  = q_owed < 4'h9;
-  assign \$58  = \$56  ? q_room : \$57 ;
-  assign \$59  = o__valid & o__ready;
-  assign \$60  = \$59  | q_room;
-  assign \$61  = \$55  ? \$58  : \$60 ;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = | q_stored;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = deliver & \$67 ;
-  assign \$69  = q_wptr == 4'h8;
-  assign \$70  = q_wptr + 1'h1;
-  assign \$71  = \$69  ? 5'h00 : \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = q_rptr == 4'h8;
-  assign \$77  = q_rptr + 1'h1;
-  assign \$78  = \$76  ? 5'h00 : \$77 ;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = | q_stored;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$80  & \$82 ;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = deliver & \$84 ;
-  assign \$86  = q_stored + \$85 ;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = | q_stored;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$86  - \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = | q_stored;
-  assign \$95  = \$94  | deliver;
-  assign \$96  = | q_stored;
-  assign \$97  = \$96  ? \rport__data$152  : q_in;
-  assign \$98  = ~ last_t;
-  assign \$99  = q_room | \$98 ;
-  assign i__ready = \$99  & reads_input_t;
-  assign \$100  = ~ last_t;
-  assign \$101  = q_room | \$100 ;
-  assign \$102  = ~ reads_input_t;
-  assign \$103  = i__valid | \$102 ;
-  assign issue = \$101  & \$103 ;
+  assign \$58  = v8 & last8;
+  assign \$59  = issue & last_t;
+  assign \$60  = o__valid & o__ready;
+  assign \$61  = q_owed < 4'ha;
+  assign \$62  = \$60  ? q_room : \$61 ;
+  assign \$63  = o__valid & o__ready;
+  assign \$64  = \$63  | q_room;
+  assign \$65  = \$59  ? \$62  : \$64 ;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = deliver & \$71 ;
+  assign \$73  = q_wptr == 4'h9;
+  assign \$74  = q_wptr + 1'h1;
+  assign \$75  = \$73  ? 5'h00 : \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = q_rptr == 4'h9;
+  assign \$81  = q_rptr + 1'h1;
+  assign \$82  = \$80  ? 5'h00 : \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = deliver & \$88 ;
+  assign \$90  = q_stored + \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$90  - \$94 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | q_stored;
+  assign \$99  = \$98  | deliver;
+  assign \$100  = | q_stored;
+  assign \$101  = \$100  ? \rport__data$164  : q_in;
+  assign \$102  = ~ last_t;
+  assign \$103  = q_room | \$102 ;
+  assign i__ready = \$103  & reads_input_t;
+  assign \$104  = ~ last_t;
+  assign \$105  = q_room | \$104 ;
+  assign \$106  = ~ reads_input_t;
+  assign \$107  = i__valid | \$106 ;
+  assign issue = \$105  & \$107 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$105  = first7_0 ? \$104  : acc0;
-  assign \$106  = $signed(\$105 ) + $signed(sum0_s0_0);
-  assign \$108  = first7_0 ? \$107  : acc1;
-  assign \$109  = $signed(\$108 ) + $signed(sum1_s0_0);
-  assign \$111  = first7_0 ? \$110  : acc2;
-  assign \$112  = $signed(\$111 ) + $signed(sum2_s0_0);
-  assign \$114  = first7_0 ? \$113  : acc3;
+  assign \$108  = first8_0 ? bias0 : acc0;
+  assign \$109  = $signed(\$108 ) + $signed(sum0_s0_0);
+  assign \$110  = first8_0 ? bias1 : acc1;
+  assign \$111  = $signed(\$110 ) + $signed(sum1_s0_0);
+  assign \$112  = first8_0 ? bias2 : acc2;
+  assign \$113  = $signed(\$112 ) + $signed(sum2_s0_0);
+  assign \$114  = first8_0 ? bias3 : acc3;
   assign \$115  = $signed(\$114 ) + $signed(sum3_s0_0);
   assign \$116  = issue & last_t;
   assign \$117  = q_owed + \$116 ;
@@ -15149,247 +15440,271 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @(posedge clk)
     nf1 <= \$136 ;
   always @(posedge clk)
-    x_mid <= \$137 ;
+    from_input2 <= \$137 ;
   always @(posedge clk)
-    rom0_addr <= \$138 ;
+    x_reg2 <= \$138 ;
   always @(posedge clk)
-    rom0_read <= \$139 ;
+    inbuf_read <= \$139 ;
   always @(posedge clk)
-    x0_0 <= \$140 ;
+    x_mid <= \$140 ;
   always @(posedge clk)
-    x0_1 <= \$141 ;
+    t1 <= \$141 ;
   always @(posedge clk)
-    x0_2 <= \$142 ;
+    rom0_addr <= \$142 ;
   always @(posedge clk)
-    x0_3 <= \$143 ;
+    rom0_read <= \$143 ;
   always @(posedge clk)
-    rom1_addr <= \$144 ;
+    x0_0 <= \$144 ;
   always @(posedge clk)
-    rom1_read <= \$145 ;
+    x0_1 <= \$145 ;
   always @(posedge clk)
-    x1_0 <= \$146 ;
+    x0_2 <= \$146 ;
   always @(posedge clk)
-    x1_1 <= \$147 ;
+    x0_3 <= \$147 ;
   always @(posedge clk)
-    x1_2 <= \$148 ;
+    rom1_addr <= \$148 ;
   always @(posedge clk)
-    x1_3 <= \$149 ;
+    rom1_read <= \$149 ;
   always @(posedge clk)
-    xoff0_0 <= \$150 ;
+    x1_0 <= \$150 ;
   always @(posedge clk)
-    w0_0 <= \$151 ;
+    x1_1 <= \$151 ;
   always @(posedge clk)
-    xoff0_1 <= \$152 ;
+    x1_2 <= \$152 ;
   always @(posedge clk)
-    w0_1 <= \$153 ;
+    x1_3 <= \$153 ;
   always @(posedge clk)
-    xoff0_2 <= \$154 ;
+    xoff0_0 <= \$154 ;
   always @(posedge clk)
-    w0_2 <= \$155 ;
+    w0_0 <= \$155 ;
   always @(posedge clk)
-    xoff0_3 <= \$156 ;
+    xoff0_1 <= \$156 ;
   always @(posedge clk)
-    w0_3 <= \$157 ;
+    w0_1 <= \$157 ;
   always @(posedge clk)
-    xoff1_0 <= \$158 ;
+    xoff0_2 <= \$158 ;
   always @(posedge clk)
-    w1_0 <= \$159 ;
+    w0_2 <= \$159 ;
   always @(posedge clk)
-    xoff1_1 <= \$160 ;
+    xoff0_3 <= \$160 ;
   always @(posedge clk)
-    w1_1 <= \$161 ;
+    w0_3 <= \$161 ;
   always @(posedge clk)
-    xoff1_2 <= \$162 ;
+    xoff1_0 <= \$162 ;
   always @(posedge clk)
-    w1_2 <= \$163 ;
+    w1_0 <= \$163 ;
   always @(posedge clk)
-    xoff1_3 <= \$164 ;
+    xoff1_1 <= \$164 ;
   always @(posedge clk)
-    w1_3 <= \$165 ;
+    w1_1 <= \$165 ;
   always @(posedge clk)
-    xoff2_0 <= \$166 ;
+    xoff1_2 <= \$166 ;
   always @(posedge clk)
-    w2_0 <= \$167 ;
+    w1_2 <= \$167 ;
   always @(posedge clk)
-    xoff2_1 <= \$168 ;
+    xoff1_3 <= \$168 ;
   always @(posedge clk)
-    w2_1 <= \$169 ;
+    w1_3 <= \$169 ;
   always @(posedge clk)
-    xoff2_2 <= \$170 ;
+    xoff2_0 <= \$170 ;
   always @(posedge clk)
-    w2_2 <= \$171 ;
+    w2_0 <= \$171 ;
   always @(posedge clk)
-    xoff2_3 <= \$172 ;
+    xoff2_1 <= \$172 ;
   always @(posedge clk)
-    w2_3 <= \$173 ;
+    w2_1 <= \$173 ;
   always @(posedge clk)
-    xoff3_0 <= \$174 ;
+    xoff2_2 <= \$174 ;
   always @(posedge clk)
-    w3_0 <= \$175 ;
+    w2_2 <= \$175 ;
   always @(posedge clk)
-    xoff3_1 <= \$176 ;
+    xoff2_3 <= \$176 ;
   always @(posedge clk)
-    w3_1 <= \$177 ;
+    w2_3 <= \$177 ;
   always @(posedge clk)
-    xoff3_2 <= \$178 ;
+    xoff3_0 <= \$178 ;
   always @(posedge clk)
-    w3_2 <= \$179 ;
+    w3_0 <= \$179 ;
   always @(posedge clk)
-    xoff3_3 <= \$180 ;
+    xoff3_1 <= \$180 ;
   always @(posedge clk)
-    w3_3 <= \$181 ;
+    w3_1 <= \$181 ;
   always @(posedge clk)
-    prod0_0 <= \$182 ;
+    xoff3_2 <= \$182 ;
   always @(posedge clk)
-    prod0_1 <= \$183 ;
+    w3_2 <= \$183 ;
   always @(posedge clk)
-    prod0_2 <= \$184 ;
+    xoff3_3 <= \$184 ;
   always @(posedge clk)
-    prod0_3 <= \$185 ;
+    w3_3 <= \$185 ;
   always @(posedge clk)
-    prod1_0 <= \$186 ;
+    prod0_0 <= \$186 ;
   always @(posedge clk)
-    prod1_1 <= \$187 ;
+    prod0_1 <= \$187 ;
   always @(posedge clk)
-    prod1_2 <= \$188 ;
+    prod0_2 <= \$188 ;
   always @(posedge clk)
-    prod1_3 <= \$189 ;
+    prod0_3 <= \$189 ;
   always @(posedge clk)
-    prod2_0 <= \$190 ;
+    prod1_0 <= \$190 ;
   always @(posedge clk)
-    prod2_1 <= \$191 ;
+    prod1_1 <= \$191 ;
   always @(posedge clk)
-    prod2_2 <= \$192 ;
+    prod1_2 <= \$192 ;
   always @(posedge clk)
-    prod2_3 <= \$193 ;
+    prod1_3 <= \$193 ;
   always @(posedge clk)
-    prod3_0 <= \$194 ;
+    prod2_0 <= \$194 ;
   always @(posedge clk)
-    prod3_1 <= \$195 ;
+    prod2_1 <= \$195 ;
   always @(posedge clk)
-    prod3_2 <= \$196 ;
+    prod2_2 <= \$196 ;
   always @(posedge clk)
-    prod3_3 <= \$197 ;
+    prod2_3 <= \$197 ;
   always @(posedge clk)
-    prod0_0_r <= \$198 ;
+    prod3_0 <= \$198 ;
   always @(posedge clk)
-    prod0_1_r <= \$199 ;
+    prod3_1 <= \$199 ;
   always @(posedge clk)
-    prod0_2_r <= \$200 ;
+    prod3_2 <= \$200 ;
   always @(posedge clk)
-    prod0_3_r <= \$201 ;
+    prod3_3 <= \$201 ;
   always @(posedge clk)
-    prod1_0_r <= \$202 ;
+    prod0_0_r <= \$202 ;
   always @(posedge clk)
-    prod1_1_r <= \$203 ;
+    prod0_1_r <= \$203 ;
   always @(posedge clk)
-    prod1_2_r <= \$204 ;
+    prod0_2_r <= \$204 ;
   always @(posedge clk)
-    prod1_3_r <= \$205 ;
+    prod0_3_r <= \$205 ;
   always @(posedge clk)
-    prod2_0_r <= \$206 ;
+    prod1_0_r <= \$206 ;
   always @(posedge clk)
-    prod2_1_r <= \$207 ;
+    prod1_1_r <= \$207 ;
   always @(posedge clk)
-    prod2_2_r <= \$208 ;
+    prod1_2_r <= \$208 ;
   always @(posedge clk)
-    prod2_3_r <= \$209 ;
+    prod1_3_r <= \$209 ;
   always @(posedge clk)
-    prod3_0_r <= \$210 ;
+    prod2_0_r <= \$210 ;
   always @(posedge clk)
-    prod3_1_r <= \$211 ;
+    prod2_1_r <= \$211 ;
   always @(posedge clk)
-    prod3_2_r <= \$212 ;
+    prod2_2_r <= \$212 ;
   always @(posedge clk)
-    prod3_3_r <= \$213 ;
+    prod2_3_r <= \$213 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$214 ;
+    prod3_0_r <= \$214 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$215 ;
+    prod3_1_r <= \$215 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$216 ;
+    prod3_2_r <= \$216 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$217 ;
+    prod3_3_r <= \$217 ;
   always @(posedge clk)
-    v2 <= \$218 ;
+    sum0_s0_0 <= \$218 ;
   always @(posedge clk)
-    first2 <= \$219 ;
+    sum1_s0_0 <= \$219 ;
   always @(posedge clk)
-    last2 <= \$220 ;
+    sum2_s0_0 <= \$220 ;
   always @(posedge clk)
-    nf2 <= \$221 ;
+    sum3_s0_0 <= \$221 ;
   always @(posedge clk)
-    v3 <= \$222 ;
+    v2 <= \$222 ;
   always @(posedge clk)
-    first3 <= \$223 ;
+    first2 <= \$223 ;
   always @(posedge clk)
-    last3 <= \$224 ;
+    last2 <= \$224 ;
   always @(posedge clk)
-    nf3 <= \$225 ;
+    nf2 <= \$225 ;
   always @(posedge clk)
-    v4 <= \$226 ;
+    v3 <= \$226 ;
   always @(posedge clk)
-    first4 <= \$227 ;
+    first3 <= \$227 ;
   always @(posedge clk)
-    last4 <= \$228 ;
+    last3 <= \$228 ;
   always @(posedge clk)
-    nf4 <= \$229 ;
+    nf3 <= \$229 ;
   always @(posedge clk)
-    v5 <= \$230 ;
+    v4 <= \$230 ;
   always @(posedge clk)
-    first5 <= \$231 ;
+    first4 <= \$231 ;
   always @(posedge clk)
-    last5 <= \$232 ;
+    last4 <= \$232 ;
   always @(posedge clk)
-    nf5 <= \$233 ;
+    nf4 <= \$233 ;
   always @(posedge clk)
-    v6 <= \$234 ;
+    v5 <= \$234 ;
   always @(posedge clk)
-    first6 <= \$235 ;
+    first5 <= \$235 ;
   always @(posedge clk)
-    last6 <= \$236 ;
+    last5 <= \$236 ;
   always @(posedge clk)
-    nf6 <= \$237 ;
+    nf5 <= \$237 ;
   always @(posedge clk)
-    v7 <= \$238 ;
+    v6 <= \$238 ;
   always @(posedge clk)
-    first7 <= \$239 ;
+    first6 <= \$239 ;
   always @(posedge clk)
-    last7 <= \$240 ;
+    last6 <= \$240 ;
   always @(posedge clk)
-    nf7 <= \$241 ;
+    nf6 <= \$241 ;
   always @(posedge clk)
-    v7_0 <= \$242 ;
+    v7 <= \$242 ;
   always @(posedge clk)
-    first7_0 <= \$243 ;
+    first7 <= \$243 ;
   always @(posedge clk)
-    last7_0 <= \$244 ;
+    last7 <= \$244 ;
   always @(posedge clk)
-    nf7_0 <= \$245 ;
+    nf7 <= \$245 ;
   always @(posedge clk)
-    acc0 <= \$246 ;
+    v8 <= \$246 ;
   always @(posedge clk)
-    acc1 <= \$247 ;
+    first8 <= \$247 ;
   always @(posedge clk)
-    acc2 <= \$248 ;
+    last8 <= \$248 ;
   always @(posedge clk)
-    acc3 <= \$249 ;
+    nf8 <= \$249 ;
   always @(posedge clk)
-    deliver <= \$250 ;
+    v8_0 <= \$250 ;
   always @(posedge clk)
-    q_owed <= \$251 ;
+    first8_0 <= \$251 ;
   always @(posedge clk)
-    q_room <= \$252 ;
+    last8_0 <= \$252 ;
   always @(posedge clk)
-    q_wptr <= \$253 ;
+    nf8_0 <= \$253 ;
   always @(posedge clk)
-    q_rptr <= \$254 ;
+    bias0 <= \$254 ;
   always @(posedge clk)
-    q_stored <= \$255 ;
+    acc0 <= \$255 ;
   always @(posedge clk)
-    o__valid <= \$256 ;
+    bias1 <= \$256 ;
   always @(posedge clk)
-    o__payload <= \$257 ;
+    acc1 <= \$257 ;
+  always @(posedge clk)
+    bias2 <= \$258 ;
+  always @(posedge clk)
+    acc2 <= \$259 ;
+  always @(posedge clk)
+    bias3 <= \$260 ;
+  always @(posedge clk)
+    acc3 <= \$261 ;
+  always @(posedge clk)
+    deliver <= \$262 ;
+  always @(posedge clk)
+    q_owed <= \$263 ;
+  always @(posedge clk)
+    q_room <= \$264 ;
+  always @(posedge clk)
+    q_wptr <= \$265 ;
+  always @(posedge clk)
+    q_rptr <= \$266 ;
+  always @(posedge clk)
+    q_stored <= \$267 ;
+  always @(posedge clk)
+    o__valid <= \$268 ;
+  always @(posedge clk)
+    o__payload <= \$269 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
@@ -15743,89 +16058,89 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$104  = 22'h001205;
+          \$54  = 22'h001205;
       3'h1:
-          \$104  = 22'h0000ff;
+          \$54  = 22'h0000ff;
       3'h2:
-          \$104  = 22'h000e08;
+          \$54  = 22'h000e08;
       3'h3:
-          \$104  = 22'h3ff105;
+          \$54  = 22'h3ff105;
       3'h4:
-          \$104  = 22'h3ffd54;
+          \$54  = 22'h3ffd54;
       3'h5:
-          \$104  = 22'h3ff247;
+          \$54  = 22'h3ff247;
       3'h6:
-          \$104  = 22'h3fe3bf;
+          \$54  = 22'h3fe3bf;
       3'h7:
-          \$104  = 22'h3ffd00;
+          \$54  = 22'h3ffd00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$107  = 22'h000936;
+          \$55  = 22'h000936;
       3'h1:
-          \$107  = 22'h0004d4;
+          \$55  = 22'h0004d4;
       3'h2:
-          \$107  = 22'h002db8;
+          \$55  = 22'h002db8;
       3'h3:
-          \$107  = 22'h3ffc7f;
+          \$55  = 22'h3ffc7f;
       3'h4:
-          \$107  = 22'h3fdf21;
+          \$55  = 22'h3fdf21;
       3'h5:
-          \$107  = 22'h001cea;
+          \$55  = 22'h001cea;
       3'h6:
-          \$107  = 22'h3fe469;
+          \$55  = 22'h3fe469;
       3'h7:
-          \$107  = 22'h3fd260;
+          \$55  = 22'h3fd260;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$110  = 22'h004126;
+          \$56  = 22'h004126;
       3'h1:
-          \$110  = 22'h001a1e;
+          \$56  = 22'h001a1e;
       3'h2:
-          \$110  = 22'h3ffdf5;
+          \$56  = 22'h3ffdf5;
       3'h3:
-          \$110  = 22'h000a1f;
+          \$56  = 22'h000a1f;
       3'h4:
-          \$110  = 22'h000811;
+          \$56  = 22'h000811;
       3'h5:
-          \$110  = 22'h3feeae;
+          \$56  = 22'h3feeae;
       3'h6:
-          \$110  = 22'h3ff2fa;
+          \$56  = 22'h3ff2fa;
       3'h7:
-          \$110  = 22'h000137;
+          \$56  = 22'h000137;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$113  = 22'h0005ae;
+          \$57  = 22'h0005ae;
       3'h1:
-          \$113  = 22'h3ff716;
+          \$57  = 22'h3ff716;
       3'h2:
-          \$113  = 22'h3fb4f7;
+          \$57  = 22'h3fb4f7;
       3'h3:
-          \$113  = 22'h0026da;
+          \$57  = 22'h0026da;
       3'h4:
-          \$113  = 22'h00085b;
+          \$57  = 22'h00085b;
       3'h5:
-          \$113  = 22'h3fed06;
+          \$57  = 22'h3fed06;
       3'h6:
-          \$113  = 22'h001232;
+          \$57  = 22'h001232;
       3'h7:
-          \$113  = 22'h001986;
+          \$57  = 22'h001986;
     endcase
   end
   always @* begin
@@ -15982,735 +16297,735 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$137  = \$9 ;
+    \$137  = from_input;
     if (rst) begin
-      \$137  = 32'd0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$138  = t;
+    \$138  = x_reg;
     if (rst) begin
-      \$138  = 5'h00;
+      \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$139  = port__data;
+    \$139  = rport__data;
     if (rst) begin
-      \$139  = 64'h0000000000000000;
+      \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$140  = x_mid[7:0];
+    \$140  = \$9 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$141  = x_mid[15:8];
+    \$141  = t;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$142  = x_mid[23:16];
+    \$142  = t1;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$143  = x_mid[31:24];
+    \$143  = port__data;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$144  = t;
+    \$144  = x_mid[7:0];
     if (rst) begin
-      \$144  = 5'h00;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$145  = \port__data$32 ;
+    \$145  = x_mid[15:8];
     if (rst) begin
-      \$145  = 64'h0000000000000000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$146  = x_mid[7:0];
+    \$146  = x_mid[23:16];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$147  = x_mid[15:8];
+    \$147  = x_mid[31:24];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$148  = x_mid[23:16];
+    \$148  = t1;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$149  = x_mid[31:24];
+    \$149  = \port__data$36 ;
     if (rst) begin
-      \$149  = 8'h00;
+      \$149  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$150  = \$10 ;
+    \$150  = x_mid[7:0];
     if (rst) begin
-      \$150  = 9'h000;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$151  = rom0_read[7:0];
+    \$151  = x_mid[15:8];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$152  = \$11 ;
+    \$152  = x_mid[23:16];
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$153  = rom0_read[15:8];
+    \$153  = x_mid[31:24];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$154  = \$12 ;
+    \$154  = \$10 ;
     if (rst) begin
       \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$155  = rom0_read[23:16];
+    \$155  = rom0_read[7:0];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$156  = \$13 ;
+    \$156  = \$11 ;
     if (rst) begin
       \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$157  = rom0_read[31:24];
+    \$157  = rom0_read[15:8];
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$158  = \$14 ;
+    \$158  = \$12 ;
     if (rst) begin
       \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$159  = rom0_read[39:32];
+    \$159  = rom0_read[23:16];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$160  = \$15 ;
+    \$160  = \$13 ;
     if (rst) begin
       \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$161  = rom0_read[47:40];
+    \$161  = rom0_read[31:24];
     if (rst) begin
       \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$162  = \$16 ;
+    \$162  = \$14 ;
     if (rst) begin
       \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$163  = rom0_read[55:48];
+    \$163  = rom0_read[39:32];
     if (rst) begin
       \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$164  = \$17 ;
+    \$164  = \$15 ;
     if (rst) begin
       \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$165  = rom0_read[63:56];
+    \$165  = rom0_read[47:40];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$166  = \$18 ;
+    \$166  = \$16 ;
     if (rst) begin
       \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$167  = rom1_read[7:0];
+    \$167  = rom0_read[55:48];
     if (rst) begin
       \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$168  = \$19 ;
+    \$168  = \$17 ;
     if (rst) begin
       \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$169  = rom1_read[15:8];
+    \$169  = rom0_read[63:56];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$170  = \$20 ;
+    \$170  = \$18 ;
     if (rst) begin
       \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$171  = rom1_read[23:16];
+    \$171  = rom1_read[7:0];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$172  = \$21 ;
+    \$172  = \$19 ;
     if (rst) begin
       \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$173  = rom1_read[31:24];
+    \$173  = rom1_read[15:8];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$174  = \$22 ;
+    \$174  = \$20 ;
     if (rst) begin
       \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$175  = rom1_read[39:32];
+    \$175  = rom1_read[23:16];
     if (rst) begin
       \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$176  = \$23 ;
+    \$176  = \$21 ;
     if (rst) begin
       \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$177  = rom1_read[47:40];
+    \$177  = rom1_read[31:24];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$178  = \$24 ;
+    \$178  = \$22 ;
     if (rst) begin
       \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$179  = rom1_read[55:48];
+    \$179  = rom1_read[39:32];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$180  = \$25 ;
+    \$180  = \$23 ;
     if (rst) begin
       \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$181  = rom1_read[63:56];
+    \$181  = rom1_read[47:40];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$182  = \$26 ;
+    \$182  = \$24 ;
     if (rst) begin
-      \$182  = 17'h00000;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$183  = \$27 ;
+    \$183  = rom1_read[55:48];
     if (rst) begin
-      \$183  = 17'h00000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$184  = \$28 ;
+    \$184  = \$25 ;
     if (rst) begin
-      \$184  = 17'h00000;
+      \$184  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$185  = \$29 ;
+    \$185  = rom1_read[63:56];
     if (rst) begin
-      \$185  = 17'h00000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$186  = \$30 ;
+    \$186  = \$26 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$187  = \$31 ;
+    \$187  = \$27 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$188  = \$32 ;
+    \$188  = \$28 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$189  = \$33 ;
+    \$189  = \$29 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$190  = \$34 ;
+    \$190  = \$30 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$191  = \$35 ;
+    \$191  = \$31 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$192  = \$36 ;
+    \$192  = \$32 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$193  = \$37 ;
+    \$193  = \$33 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$194  = \$38 ;
+    \$194  = \$34 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$195  = \$39 ;
+    \$195  = \$35 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$196  = \$40 ;
+    \$196  = \$36 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$197  = \$41 ;
+    \$197  = \$37 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$198  = prod0_0;
+    \$198  = \$38 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$199  = prod0_1;
+    \$199  = \$39 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$200  = prod0_2;
+    \$200  = \$40 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$201  = prod0_3;
+    \$201  = \$41 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$202  = prod1_0;
+    \$202  = prod0_0;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$203  = prod1_1;
+    \$203  = prod0_1;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$204  = prod1_2;
+    \$204  = prod0_2;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$205  = prod1_3;
+    \$205  = prod0_3;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$206  = prod2_0;
+    \$206  = prod1_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$207  = prod2_1;
+    \$207  = prod1_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$208  = prod2_2;
+    \$208  = prod1_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$209  = prod2_3;
+    \$209  = prod1_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$210  = prod3_0;
+    \$210  = prod2_0;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$211  = prod3_1;
+    \$211  = prod2_1;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$212  = prod3_2;
+    \$212  = prod2_2;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$213  = prod3_3;
+    \$213  = prod2_3;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$214  = { \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$214  = prod3_0;
     if (rst) begin
-      \$214  = 22'h000000;
+      \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$215  = { \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$215  = prod3_1;
     if (rst) begin
-      \$215  = 22'h000000;
+      \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$216  = { \$50 [18], \$50 [18], \$50 [18], \$50  };
+    \$216  = prod3_2;
     if (rst) begin
-      \$216  = 22'h000000;
+      \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$217  = { \$53 [18], \$53 [18], \$53 [18], \$53  };
+    \$217  = prod3_3;
     if (rst) begin
-      \$217  = 22'h000000;
+      \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$218  = v1;
+    \$218  = { \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
-      \$218  = 1'h0;
+      \$218  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$219  = first1;
+    \$219  = { \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$219  = 1'h0;
+      \$219  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$220  = last1;
+    \$220  = { \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
-      \$220  = 1'h0;
+      \$220  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$221  = nf1;
+    \$221  = { \$53 [18], \$53 [18], \$53 [18], \$53  };
     if (rst) begin
-      \$221  = 3'h0;
+      \$221  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$222  = v2;
+    \$222  = v1;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$223  = first2;
+    \$223  = first1;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$224  = last2;
+    \$224  = last1;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$225  = nf2;
+    \$225  = nf1;
     if (rst) begin
       \$225  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$226  = v3;
+    \$226  = v2;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$227  = first3;
+    \$227  = first2;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$228  = last3;
+    \$228  = last2;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$229  = nf3;
+    \$229  = nf2;
     if (rst) begin
       \$229  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$230  = v4;
+    \$230  = v3;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$231  = first4;
+    \$231  = first3;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$232  = last4;
+    \$232  = last3;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$233  = nf4;
+    \$233  = nf3;
     if (rst) begin
       \$233  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$234  = v5;
+    \$234  = v4;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$235  = first5;
+    \$235  = first4;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$236  = last5;
+    \$236  = last4;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$237  = nf5;
+    \$237  = nf4;
     if (rst) begin
       \$237  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$238  = v6;
+    \$238  = v5;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$239  = first6;
+    \$239  = first5;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$240  = last6;
+    \$240  = last5;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$241  = nf6;
+    \$241  = nf5;
     if (rst) begin
       \$241  = 3'h0;
     end
@@ -16745,126 +17060,210 @@ module \top.s2_conv2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$246  = acc0;
-    if (v7_0) begin
-      \$246  = \$106 [21:0];
-    end
+    \$246  = v7;
     if (rst) begin
-      \$246  = 22'h000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$247  = acc1;
-    if (v7_0) begin
-      \$247  = \$109 [21:0];
-    end
+    \$247  = first7;
     if (rst) begin
-      \$247  = 22'h000000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$248  = acc2;
-    if (v7_0) begin
-      \$248  = \$112 [21:0];
-    end
+    \$248  = last7;
     if (rst) begin
-      \$248  = 22'h000000;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$249  = acc3;
-    if (v7_0) begin
-      \$249  = \$115 [21:0];
-    end
+    \$249  = nf7;
     if (rst) begin
-      \$249  = 22'h000000;
+      \$249  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$250  = \$54 ;
+    \$250  = v7;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$251  = \$119 [3:0];
+    \$251  = first7;
     if (rst) begin
-      \$251  = 4'h0;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$252  = \$61 ;
+    \$252  = last7;
     if (rst) begin
-      \$252  = 1'h1;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$253  = q_wptr;
-    if (\$68 ) begin
-      \$253  = \$71 [3:0];
-    end
+    \$253  = nf7;
     if (rst) begin
-      \$253  = 4'h0;
+      \$253  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$254  = q_rptr;
-    if (\$75 ) begin
-      \$254  = \$78 [3:0];
-    end
+    \$254  = \$54 ;
     if (rst) begin
-      \$254  = 4'h0;
+      \$254  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$255  = \$91 [3:0];
+    \$255  = acc0;
+    if (v8_0) begin
+      \$255  = \$109 [21:0];
+    end
     if (rst) begin
-      \$255  = 4'h0;
+      \$255  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$256  = o__valid;
-    if (\$93 ) begin
-      \$256  = \$95 ;
-    end
+    \$256  = \$55 ;
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$257  = o__payload;
-    if (\$93 ) begin
-      \$257  = \$97 ;
+    \$257  = acc1;
+    if (v8_0) begin
+      \$257  = \$111 [21:0];
     end
     if (rst) begin
-      \$257  = 88'h0000000000000000000000;
+      \$257  = 22'h000000;
     end
   end
-  assign acc0_next = \$106 [21:0];
-  assign acc1_next = \$109 [21:0];
-  assign acc2_next = \$112 [21:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$258  = \$56 ;
+    if (rst) begin
+      \$258  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$259  = acc2;
+    if (v8_0) begin
+      \$259  = \$113 [21:0];
+    end
+    if (rst) begin
+      \$259  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$260  = \$57 ;
+    if (rst) begin
+      \$260  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$261  = acc3;
+    if (v8_0) begin
+      \$261  = \$115 [21:0];
+    end
+    if (rst) begin
+      \$261  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$262  = \$58 ;
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$263  = \$119 [3:0];
+    if (rst) begin
+      \$263  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$264  = \$65 ;
+    if (rst) begin
+      \$264  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$265  = q_wptr;
+    if (\$72 ) begin
+      \$265  = \$75 [3:0];
+    end
+    if (rst) begin
+      \$265  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$266  = q_rptr;
+    if (\$79 ) begin
+      \$266  = \$82 [3:0];
+    end
+    if (rst) begin
+      \$266  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$267  = \$95 [3:0];
+    if (rst) begin
+      \$267  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$268  = o__valid;
+    if (\$97 ) begin
+      \$268  = \$99 ;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$269  = o__payload;
+    if (\$97 ) begin
+      \$269  = \$101 ;
+    end
+    if (rst) begin
+      \$269  = 88'h0000000000000000000000;
+    end
+  end
+  assign acc0_next = \$109 [21:0];
+  assign acc1_next = \$111 [21:0];
+  assign acc2_next = \$113 [21:0];
   assign acc3_next = \$115 [21:0];
   assign q_owed_next = \$119 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$160  = rom1_addr;
-  assign \$signature__en$161  = deliver;
-  assign \$signature__addr$162  = q_wptr;
-  assign \$signature__data$163  = q_in;
-  assign \rport__addr$164  = q_rptr;
+  assign \port__addr$172  = rom1_addr;
+  assign \$signature__en$173  = deliver;
+  assign \$signature__addr$174  = q_wptr;
+  assign \$signature__data$175  = q_in;
+  assign \rport__addr$176  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -24998,34 +25397,34 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
+  reg [31:0] \$100 ;
   reg [7:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
+  reg [31:0] \$103 ;
+  reg [7:0] \$104 ;
   reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
+  reg [7:0] \$106 ;
   reg [7:0] \$107 ;
   reg [8:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
   reg [8:0] \$110 ;
   reg [7:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [7:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [25:0] \$120 ;
-  reg [25:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [3:0] \$125 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [25:0] \$124 ;
+  reg [25:0] \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
@@ -25053,23 +25452,33 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$148 ;
   reg [3:0] \$149 ;
   wire [16:0] \$15 ;
-  reg [25:0] \$150 ;
-  reg [25:0] \$151 ;
+  reg \$150 ;
+  reg \$151 ;
   reg \$152 ;
   reg [3:0] \$153 ;
   reg \$154 ;
-  reg [3:0] \$155 ;
-  reg [3:0] \$156 ;
+  reg \$155 ;
+  reg \$156 ;
   reg [3:0] \$157 ;
-  reg \$158 ;
-  reg [51:0] \$159 ;
+  reg [25:0] \$158 ;
+  reg [25:0] \$159 ;
   wire [16:0] \$16 ;
+  reg [25:0] \$160 ;
+  reg [25:0] \$161 ;
+  reg \$162 ;
+  reg [3:0] \$163 ;
+  reg \$164 ;
+  reg [3:0] \$165 ;
+  reg [3:0] \$166 ;
+  reg [3:0] \$167 ;
+  reg \$168 ;
+  reg [51:0] \$169 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
   reg [6:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  reg [25:0] \$20 ;
+  reg [25:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -25085,48 +25494,48 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [4:0] \$36 ;
-  wire [4:0] \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [4:0] \$38 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [4:0] \$43 ;
-  wire [4:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [5:0] \$57 ;
+  wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [51:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [51:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [8:0] \$7 ;
-  reg [25:0] \$70 ;
-  wire [25:0] \$71 ;
-  wire [26:0] \$72 ;
-  reg [25:0] \$73 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [25:0] \$72 ;
+  wire [26:0] \$73 ;
   wire [25:0] \$74 ;
   wire [26:0] \$75 ;
   wire \$76 ;
@@ -25152,22 +25561,24 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$94 ;
   reg \$95 ;
   reg [3:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [7:0] \$98 ;
+  reg \$97 ;
+  reg [31:0] \$98 ;
   reg [31:0] \$99 ;
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$100 ;
+  wire [3:0] \$signature__addr$110 ;
   wire [31:0] \$signature__data ;
-  wire [51:0] \$signature__data$101 ;
+  wire [51:0] \$signature__data$111 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$99 ;
+  wire \$signature__en$109 ;
   reg [25:0] acc0 = 26'h0000000;
   wire [25:0] acc0_next;
   reg [25:0] acc1 = 26'h0000000;
   wire [25:0] acc1_next;
+  reg [25:0] bias0 = 26'h0000000;
+  reg [25:0] bias1 = 26'h0000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -25178,11 +25589,13 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -25193,6 +25606,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -25201,8 +25615,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -25212,8 +25627,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [51:0] o__payload;
@@ -25253,9 +25669,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$102 ;
+  wire [3:0] \rport__addr$112 ;
   wire [31:0] rport__data;
-  wire [51:0] \rport__data$91 ;
+  wire [51:0] \rport__data$101 ;
   input rst;
   wire rst;
   reg [6:0] sf_t = 7'h00;
@@ -25263,6 +25679,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [25:0] sum0_s0_0 = 26'h0000000;
   reg [25:0] sum1_s0_0 = 26'h0000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t1 = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -25270,8 +25687,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
@@ -25286,6 +25704,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -25378,7 +25797,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [51:0] queue [8:0];
+  reg [51:0] queue [9:0];
   initial begin
     queue[0] = 52'h0000000000000;
     queue[1] = 52'h0000000000000;
@@ -25389,12 +25808,13 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 52'h0000000000000;
     queue[7] = 52'h0000000000000;
     queue[8] = 52'h0000000000000;
+    queue[9] = 52'h0000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$91  = queue[q_rptr];
+  assign \rport__data$101  = queue[q_rptr];
   reg [31:0] rom0 [206:0];
   initial begin
     rom0[0] = 32'd1048648;
@@ -25613,7 +26033,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 8'hce;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_2) - $signed(8'h80);
   assign \$12  = $signed(x0_1) - $signed(8'h80);
@@ -25624,62 +26044,62 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$17  = $signed(xoff1_3) * $signed(w1_3);
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_2_r);
   assign \$19  = $signed(prod1_1_r) + $signed(prod1_3_r);
-  assign \$20  = v7 & last7;
-  assign \$21  = issue & last_t;
-  assign \$22  = o__valid & o__ready;
-  assign \$23  = q_owed < 4'h9;
-  assign \$24  = \$22  ? q_room : \$23 ;
-  assign \$25  = o__valid & o__ready;
-  assign \$26  = \$25  | q_room;
-  assign \$27  = \$21  ? \$24  : \$26 ;
-  assign \$28  = ~ o__valid;
-  assign \$29  = \$28  | o__ready;
-  assign \$30  = | q_stored;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = \$29  & \$31 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
   assign \$33  = ~ \$32 ;
-  assign \$34  = deliver & \$33 ;
-  assign \$35  = q_wptr == 4'h8;
-  assign \$36  = q_wptr + 1'h1;
-  assign \$37  = \$35  ? 5'h00 : \$36 ;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = q_rptr == 4'h8;
-  assign \$43  = q_rptr + 1'h1;
-  assign \$44  = \$42  ? 5'h00 : \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
   assign \$50  = ~ \$49 ;
-  assign \$51  = deliver & \$50 ;
-  assign \$52  = q_stored + \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = \$52  - \$56 ;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = | q_stored;
-  assign \$61  = \$60  | deliver;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
   assign \$62  = | q_stored;
-  assign \$63  = \$62  ? \rport__data$91  : q_in;
-  assign \$64  = ~ last_t;
-  assign \$65  = q_room | \$64 ;
-  assign i__ready = \$65  & reads_input_t;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$101  : q_in;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
-  assign \$68  = ~ reads_input_t;
-  assign \$69  = i__valid | \$68 ;
-  assign issue = \$67  & \$69 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$71  = first7_0 ? \$70  : acc0;
-  assign \$72  = $signed(\$71 ) + $signed(sum0_s0_0);
-  assign \$74  = first7_0 ? \$73  : acc1;
+  assign \$72  = first8_0 ? bias0 : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = first8_0 ? bias1 : acc1;
   assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
   assign \$76  = issue & last_t;
   assign \$77  = q_owed + \$76 ;
@@ -25720,131 +26140,151 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$96 ;
   always @(posedge clk)
-    x_mid <= \$97 ;
+    from_input2 <= \$97 ;
   always @(posedge clk)
-    rom0_addr <= \$98 ;
+    x_reg2 <= \$98 ;
   always @(posedge clk)
-    rom0_read <= \$99 ;
+    inbuf_read <= \$99 ;
   always @(posedge clk)
-    x0_0 <= \$100 ;
+    x_mid <= \$100 ;
   always @(posedge clk)
-    x0_1 <= \$101 ;
+    t1 <= \$101 ;
   always @(posedge clk)
-    x0_2 <= \$102 ;
+    rom0_addr <= \$102 ;
   always @(posedge clk)
-    x0_3 <= \$103 ;
+    rom0_read <= \$103 ;
   always @(posedge clk)
-    xoff0_0 <= \$104 ;
+    x0_0 <= \$104 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    x0_1 <= \$105 ;
   always @(posedge clk)
-    xoff0_2 <= \$106 ;
+    x0_2 <= \$106 ;
   always @(posedge clk)
-    w0_2 <= \$107 ;
+    x0_3 <= \$107 ;
   always @(posedge clk)
-    xoff1_1 <= \$108 ;
+    xoff0_0 <= \$108 ;
   always @(posedge clk)
-    w1_1 <= \$109 ;
+    w0_0 <= \$109 ;
   always @(posedge clk)
-    xoff1_3 <= \$110 ;
+    xoff0_2 <= \$110 ;
   always @(posedge clk)
-    w1_3 <= \$111 ;
+    w0_2 <= \$111 ;
   always @(posedge clk)
-    prod0_0 <= \$112 ;
+    xoff1_1 <= \$112 ;
   always @(posedge clk)
-    prod0_2 <= \$113 ;
+    w1_1 <= \$113 ;
   always @(posedge clk)
-    prod1_1 <= \$114 ;
+    xoff1_3 <= \$114 ;
   always @(posedge clk)
-    prod1_3 <= \$115 ;
+    w1_3 <= \$115 ;
   always @(posedge clk)
-    prod0_0_r <= \$116 ;
+    prod0_0 <= \$116 ;
   always @(posedge clk)
-    prod0_2_r <= \$117 ;
+    prod0_2 <= \$117 ;
   always @(posedge clk)
-    prod1_1_r <= \$118 ;
+    prod1_1 <= \$118 ;
   always @(posedge clk)
-    prod1_3_r <= \$119 ;
+    prod1_3 <= \$119 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$120 ;
+    prod0_0_r <= \$120 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$121 ;
+    prod0_2_r <= \$121 ;
   always @(posedge clk)
-    v2 <= \$122 ;
+    prod1_1_r <= \$122 ;
   always @(posedge clk)
-    first2 <= \$123 ;
+    prod1_3_r <= \$123 ;
   always @(posedge clk)
-    last2 <= \$124 ;
+    sum0_s0_0 <= \$124 ;
   always @(posedge clk)
-    nf2 <= \$125 ;
+    sum1_s0_0 <= \$125 ;
   always @(posedge clk)
-    v3 <= \$126 ;
+    v2 <= \$126 ;
   always @(posedge clk)
-    first3 <= \$127 ;
+    first2 <= \$127 ;
   always @(posedge clk)
-    last3 <= \$128 ;
+    last2 <= \$128 ;
   always @(posedge clk)
-    nf3 <= \$129 ;
+    nf2 <= \$129 ;
   always @(posedge clk)
-    v4 <= \$130 ;
+    v3 <= \$130 ;
   always @(posedge clk)
-    first4 <= \$131 ;
+    first3 <= \$131 ;
   always @(posedge clk)
-    last4 <= \$132 ;
+    last3 <= \$132 ;
   always @(posedge clk)
-    nf4 <= \$133 ;
+    nf3 <= \$133 ;
   always @(posedge clk)
-    v5 <= \$134 ;
+    v4 <= \$134 ;
   always @(posedge clk)
-    first5 <= \$135 ;
+    first4 <= \$135 ;
   always @(posedge clk)
-    last5 <= \$136 ;
+    last4 <= \$136 ;
   always @(posedge clk)
-    nf5 <= \$137 ;
+    nf4 <= \$137 ;
   always @(posedge clk)
-    v6 <= \$138 ;
+    v5 <= \$138 ;
   always @(posedge clk)
-    first6 <= \$139 ;
+    first5 <= \$139 ;
   always @(posedge clk)
-    last6 <= \$140 ;
+    last5 <= \$140 ;
   always @(posedge clk)
-    nf6 <= \$141 ;
+    nf5 <= \$141 ;
   always @(posedge clk)
-    v7 <= \$142 ;
+    v6 <= \$142 ;
   always @(posedge clk)
-    first7 <= \$143 ;
+    first6 <= \$143 ;
   always @(posedge clk)
-    last7 <= \$144 ;
+    last6 <= \$144 ;
   always @(posedge clk)
-    nf7 <= \$145 ;
+    nf6 <= \$145 ;
   always @(posedge clk)
-    v7_0 <= \$146 ;
+    v7 <= \$146 ;
   always @(posedge clk)
-    first7_0 <= \$147 ;
+    first7 <= \$147 ;
   always @(posedge clk)
-    last7_0 <= \$148 ;
+    last7 <= \$148 ;
   always @(posedge clk)
-    nf7_0 <= \$149 ;
+    nf7 <= \$149 ;
   always @(posedge clk)
-    acc0 <= \$150 ;
+    v8 <= \$150 ;
   always @(posedge clk)
-    acc1 <= \$151 ;
+    first8 <= \$151 ;
   always @(posedge clk)
-    deliver <= \$152 ;
+    last8 <= \$152 ;
   always @(posedge clk)
-    q_owed <= \$153 ;
+    nf8 <= \$153 ;
   always @(posedge clk)
-    q_room <= \$154 ;
+    v8_0 <= \$154 ;
   always @(posedge clk)
-    q_wptr <= \$155 ;
+    first8_0 <= \$155 ;
   always @(posedge clk)
-    q_rptr <= \$156 ;
+    last8_0 <= \$156 ;
   always @(posedge clk)
-    q_stored <= \$157 ;
+    nf8_0 <= \$157 ;
   always @(posedge clk)
-    o__valid <= \$158 ;
+    bias0 <= \$158 ;
   always @(posedge clk)
-    o__payload <= \$159 ;
+    acc0 <= \$159 ;
+  always @(posedge clk)
+    bias1 <= \$160 ;
+  always @(posedge clk)
+    acc1 <= \$161 ;
+  always @(posedge clk)
+    deliver <= \$162 ;
+  always @(posedge clk)
+    q_owed <= \$163 ;
+  always @(posedge clk)
+    q_room <= \$164 ;
+  always @(posedge clk)
+    q_wptr <= \$165 ;
+  always @(posedge clk)
+    q_rptr <= \$166 ;
+  always @(posedge clk)
+    q_stored <= \$167 ;
+  always @(posedge clk)
+    o__valid <= \$168 ;
+  always @(posedge clk)
+    o__payload <= \$169 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$1  = 4'h0;
@@ -27948,77 +28388,77 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$70  = 26'h3fff61e;
+          \$20  = 26'h3fff61e;
       4'h1:
-          \$70  = 26'h000003a;
+          \$20  = 26'h000003a;
       4'h2:
-          \$70  = 26'h3ffee6c;
+          \$20  = 26'h3ffee6c;
       4'h3:
-          \$70  = 26'h3ffeb40;
+          \$20  = 26'h3ffeb40;
       4'h4:
-          \$70  = 26'h3fff7af;
+          \$20  = 26'h3fff7af;
       4'h5:
-          \$70  = 26'h3ffce42;
+          \$20  = 26'h3ffce42;
       4'h6:
-          \$70  = 26'h3fffda7;
+          \$20  = 26'h3fffda7;
       4'h7:
-          \$70  = 26'h3ffeba4;
+          \$20  = 26'h3ffeba4;
       4'h8:
-          \$70  = 26'h00018bb;
+          \$20  = 26'h00018bb;
       4'h9:
-          \$70  = 26'h000001a;
+          \$20  = 26'h000001a;
       4'ha:
-          \$70  = 26'h000382e;
+          \$20  = 26'h000382e;
       4'hb:
-          \$70  = 26'h000158a;
+          \$20  = 26'h000158a;
       4'hc:
-          \$70  = 26'h3ffe9a4;
+          \$20  = 26'h3ffe9a4;
       4'hd:
-          \$70  = 26'h000116d;
+          \$20  = 26'h000116d;
       4'he:
-          \$70  = 26'h3fff9ee;
+          \$20  = 26'h3fff9ee;
       4'hf:
-          \$70  = 26'h0000cd8;
+          \$20  = 26'h0000cd8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$73  = 26'h3ffeb0e;
+          \$21  = 26'h3ffeb0e;
       4'h1:
-          \$73  = 26'h3fffc31;
+          \$21  = 26'h3fffc31;
       4'h2:
-          \$73  = 26'h3ffe308;
+          \$21  = 26'h3ffe308;
       4'h3:
-          \$73  = 26'h0000360;
+          \$21  = 26'h0000360;
       4'h4:
-          \$73  = 26'h3fff808;
+          \$21  = 26'h3fff808;
       4'h5:
-          \$73  = 26'h3ffed68;
+          \$21  = 26'h3ffed68;
       4'h6:
-          \$73  = 26'h0000b26;
+          \$21  = 26'h0000b26;
       4'h7:
-          \$73  = 26'h000071b;
+          \$21  = 26'h000071b;
       4'h8:
-          \$73  = 26'h0000037;
+          \$21  = 26'h0000037;
       4'h9:
-          \$73  = 26'h3ffd88f;
+          \$21  = 26'h3ffd88f;
       4'ha:
-          \$73  = 26'h3ffe749;
+          \$21  = 26'h3ffe749;
       4'hb:
-          \$73  = 26'h3fff62c;
+          \$21  = 26'h3fff62c;
       4'hc:
-          \$73  = 26'h3fff9a7;
+          \$21  = 26'h3fff9a7;
       4'hd:
-          \$73  = 26'h3fff6e2;
+          \$21  = 26'h3fff6e2;
       4'he:
-          \$73  = 26'h3fffb8e;
+          \$21  = 26'h3fffb8e;
       4'hf:
-          \$73  = 26'h3ffe37d;
+          \$21  = 26'h3ffe37d;
     endcase
   end
   always @* begin
@@ -28175,343 +28615,343 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = \$9 ;
+    \$97  = from_input;
     if (rst) begin
-      \$97  = 32'd0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = t;
+    \$98  = x_reg;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = port__data;
+    \$99  = rport__data;
     if (rst) begin
       \$99  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = x_mid[7:0];
+    \$100  = \$9 ;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = x_mid[15:8];
+    \$101  = t;
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = x_mid[23:16];
+    \$102  = t1;
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = x_mid[31:24];
+    \$103  = port__data;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = \$10 ;
+    \$104  = x_mid[7:0];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = rom0_read[7:0];
+    \$105  = x_mid[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = \$11 ;
+    \$106  = x_mid[23:16];
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = rom0_read[15:8];
+    \$107  = x_mid[31:24];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = \$12 ;
+    \$108  = \$10 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = rom0_read[23:16];
+    \$109  = rom0_read[7:0];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = \$13 ;
+    \$110  = \$11 ;
     if (rst) begin
       \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = rom0_read[31:24];
+    \$111  = rom0_read[15:8];
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = \$14 ;
+    \$112  = \$12 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = \$15 ;
+    \$113  = rom0_read[23:16];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = \$16 ;
+    \$114  = \$13 ;
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = \$17 ;
+    \$115  = rom0_read[31:24];
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = prod0_0;
+    \$116  = \$14 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = prod0_2;
+    \$117  = \$15 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = prod1_1;
+    \$118  = \$16 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = prod1_3;
+    \$119  = \$17 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = { \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18  };
+    \$120  = prod0_0;
     if (rst) begin
-      \$120  = 26'h0000000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = { \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19  };
+    \$121  = prod0_2;
     if (rst) begin
-      \$121  = 26'h0000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = v1;
+    \$122  = prod1_1;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = first1;
+    \$123  = prod1_3;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = last1;
+    \$124  = { \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18  };
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = nf1;
+    \$125  = { \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19  };
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = v2;
+    \$126  = v1;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = first2;
+    \$127  = first1;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = last2;
+    \$128  = last1;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = nf2;
+    \$129  = nf1;
     if (rst) begin
       \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = v3;
+    \$130  = v2;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = first3;
+    \$131  = first2;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = last3;
+    \$132  = last2;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = nf3;
+    \$133  = nf2;
     if (rst) begin
       \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = v4;
+    \$134  = v3;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = first4;
+    \$135  = first3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = last4;
+    \$136  = last3;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = nf4;
+    \$137  = nf3;
     if (rst) begin
       \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = v5;
+    \$138  = v4;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = first5;
+    \$139  = first4;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = last5;
+    \$140  = last4;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = nf5;
+    \$141  = nf4;
     if (rst) begin
       \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = v6;
+    \$142  = v5;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$143  = first6;
+    \$143  = first5;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$144  = last6;
+    \$144  = last5;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$145  = nf6;
+    \$145  = nf5;
     if (rst) begin
       \$145  = 4'h0;
     end
@@ -28546,103 +28986,173 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$150  = acc0;
-    if (v7_0) begin
-      \$150  = \$72 [25:0];
-    end
+    \$150  = v7;
     if (rst) begin
-      \$150  = 26'h0000000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$151  = acc1;
-    if (v7_0) begin
-      \$151  = \$75 [25:0];
-    end
+    \$151  = first7;
     if (rst) begin
-      \$151  = 26'h0000000;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$152  = \$20 ;
+    \$152  = last7;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$153  = \$79 [3:0];
+    \$153  = nf7;
     if (rst) begin
       \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$154  = \$27 ;
+    \$154  = v7;
     if (rst) begin
-      \$154  = 1'h1;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$155  = q_wptr;
-    if (\$34 ) begin
-      \$155  = \$37 [3:0];
-    end
+    \$155  = first7;
     if (rst) begin
-      \$155  = 4'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$156  = q_rptr;
-    if (\$41 ) begin
-      \$156  = \$44 [3:0];
-    end
+    \$156  = last7;
     if (rst) begin
-      \$156  = 4'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$157  = \$57 [3:0];
+    \$157  = nf7;
     if (rst) begin
       \$157  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$158  = o__valid;
-    if (\$59 ) begin
-      \$158  = \$61 ;
-    end
+    \$158  = \$20 ;
     if (rst) begin
-      \$158  = 1'h0;
+      \$158  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$159  = o__payload;
-    if (\$59 ) begin
-      \$159  = \$63 ;
+    \$159  = acc0;
+    if (v8_0) begin
+      \$159  = \$73 [25:0];
     end
     if (rst) begin
-      \$159  = 52'h0000000000000;
+      \$159  = 26'h0000000;
     end
   end
-  assign acc0_next = \$72 [25:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$160  = \$21 ;
+    if (rst) begin
+      \$160  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$161  = acc1;
+    if (v8_0) begin
+      \$161  = \$75 [25:0];
+    end
+    if (rst) begin
+      \$161  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$162  = \$22 ;
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$163  = \$79 [3:0];
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$164  = \$29 ;
+    if (rst) begin
+      \$164  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$165  = q_wptr;
+    if (\$36 ) begin
+      \$165  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$166  = q_rptr;
+    if (\$43 ) begin
+      \$166  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$166  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$167  = \$59 [3:0];
+    if (rst) begin
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$168  = o__valid;
+    if (\$61 ) begin
+      \$168  = \$63 ;
+    end
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$169  = o__payload;
+    if (\$61 ) begin
+      \$169  = \$65 ;
+    end
+    if (rst) begin
+      \$169  = 52'h0000000000000;
+    end
+  end
+  assign acc0_next = \$73 [25:0];
   assign acc1_next = \$75 [25:0];
   assign q_owed_next = \$79 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$99  = deliver;
-  assign \$signature__addr$100  = q_wptr;
-  assign \$signature__data$101  = q_in;
-  assign \rport__addr$102  = q_rptr;
+  assign \$signature__en$109  = deliver;
+  assign \$signature__addr$110  = q_wptr;
+  assign \$signature__data$111  = q_in;
+  assign \rport__addr$112  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -30953,32 +31463,32 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
+  reg [15:0] \$100 ;
   reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
+  reg [7:0] \$102 ;
+  reg [31:0] \$103 ;
+  reg [7:0] \$104 ;
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
   reg [8:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [22:0] \$118 ;
-  reg [22:0] \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg [3:0] \$123 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [22:0] \$122 ;
+  reg [22:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
@@ -31005,24 +31515,34 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg \$145 ;
   reg \$146 ;
   reg [3:0] \$147 ;
-  reg [22:0] \$148 ;
-  reg [22:0] \$149 ;
+  reg \$148 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
   reg \$150 ;
   reg [3:0] \$151 ;
   reg \$152 ;
-  reg [3:0] \$153 ;
-  reg [3:0] \$154 ;
+  reg \$153 ;
+  reg \$154 ;
   reg [3:0] \$155 ;
-  reg \$156 ;
-  reg [45:0] \$157 ;
+  reg [22:0] \$156 ;
+  reg [22:0] \$157 ;
+  reg [22:0] \$158 ;
+  reg [22:0] \$159 ;
   wire [16:0] \$16 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg [3:0] \$163 ;
+  reg [3:0] \$164 ;
+  reg [3:0] \$165 ;
+  reg \$166 ;
+  reg [45:0] \$167 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
   reg [3:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  reg [22:0] \$20 ;
+  reg [22:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -31038,48 +31558,48 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [4:0] \$36 ;
-  wire [4:0] \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [4:0] \$38 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [4:0] \$43 ;
-  wire [4:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [4:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [5:0] \$57 ;
+  wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [45:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [45:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [8:0] \$7 ;
-  reg [22:0] \$70 ;
-  wire [22:0] \$71 ;
-  wire [23:0] \$72 ;
-  reg [22:0] \$73 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [22:0] \$72 ;
+  wire [23:0] \$73 ;
   wire [22:0] \$74 ;
   wire [23:0] \$75 ;
   wire \$76 ;
@@ -31105,22 +31625,24 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg \$94 ;
   reg \$95 ;
   reg [3:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [31:0] \$99 ;
+  reg \$97 ;
+  reg [15:0] \$98 ;
+  reg [15:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$98 ;
+  wire [3:0] \$signature__addr$108 ;
   wire [15:0] \$signature__data ;
-  wire [45:0] \$signature__data$99 ;
+  wire [45:0] \$signature__data$109 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$97 ;
+  wire \$signature__en$107 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
   wire [22:0] acc1_next;
+  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] bias1 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -31131,11 +31653,13 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -31144,6 +31668,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [15:0] inbuf_read = 16'h0000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -31152,8 +31677,9 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -31163,8 +31689,9 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [45:0] o__payload;
@@ -31204,9 +31731,9 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$100 ;
+  wire [3:0] \rport__addr$110 ;
   wire [15:0] rport__data;
-  wire [45:0] \rport__data$89 ;
+  wire [45:0] \rport__data$99 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -31214,6 +31741,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t1 = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -31221,8 +31749,9 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
@@ -31233,6 +31762,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   reg [7:0] x0_1 = 8'h00;
   reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
+  reg [15:0] x_reg2 = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -31269,7 +31799,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [45:0] queue [8:0];
+  reg [45:0] queue [9:0];
   initial begin
     queue[0] = 46'h000000000000;
     queue[1] = 46'h000000000000;
@@ -31280,12 +31810,13 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
     queue[6] = 46'h000000000000;
     queue[7] = 46'h000000000000;
     queue[8] = 46'h000000000000;
+    queue[9] = 46'h000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$89  = queue[q_rptr];
+  assign \rport__data$99  = queue[q_rptr];
   reg [31:0] rom0 [255:0];
   initial begin
     rom0[0] = 32'd4091538394;
@@ -31553,7 +32084,7 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$6  = t == 8'hff;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
@@ -31564,62 +32095,62 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   assign \$17  = $signed(xoff1_1) * $signed(w1_1);
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$20  = v7 & last7;
-  assign \$21  = issue & last_t;
-  assign \$22  = o__valid & o__ready;
-  assign \$23  = q_owed < 4'h9;
-  assign \$24  = \$22  ? q_room : \$23 ;
-  assign \$25  = o__valid & o__ready;
-  assign \$26  = \$25  | q_room;
-  assign \$27  = \$21  ? \$24  : \$26 ;
-  assign \$28  = ~ o__valid;
-  assign \$29  = \$28  | o__ready;
-  assign \$30  = | q_stored;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = \$29  & \$31 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
   assign \$33  = ~ \$32 ;
-  assign \$34  = deliver & \$33 ;
-  assign \$35  = q_wptr == 4'h8;
-  assign \$36  = q_wptr + 1'h1;
-  assign \$37  = \$35  ? 5'h00 : \$36 ;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = q_rptr == 4'h8;
-  assign \$43  = q_rptr + 1'h1;
-  assign \$44  = \$42  ? 5'h00 : \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$46  & \$48 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
   assign \$50  = ~ \$49 ;
-  assign \$51  = deliver & \$50 ;
-  assign \$52  = q_stored + \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = \$52  - \$56 ;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = | q_stored;
-  assign \$61  = \$60  | deliver;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
   assign \$62  = | q_stored;
-  assign \$63  = \$62  ? \rport__data$89  : q_in;
-  assign \$64  = ~ last_t;
-  assign \$65  = q_room | \$64 ;
-  assign i__ready = \$65  & reads_input_t;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$99  : q_in;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
-  assign \$68  = ~ reads_input_t;
-  assign \$69  = i__valid | \$68 ;
-  assign issue = \$67  & \$69 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$71  = first7_0 ? \$70  : acc0;
-  assign \$72  = $signed(\$71 ) + $signed(sum0_s0_0);
-  assign \$74  = first7_0 ? \$73  : acc1;
+  assign \$72  = first8_0 ? bias0 : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = first8_0 ? bias1 : acc1;
   assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
   assign \$76  = issue & last_t;
   assign \$77  = q_owed + \$76 ;
@@ -31660,127 +32191,147 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @(posedge clk)
     nf1 <= \$96 ;
   always @(posedge clk)
-    x_mid <= \$97 ;
+    from_input2 <= \$97 ;
   always @(posedge clk)
-    rom0_addr <= \$98 ;
+    x_reg2 <= \$98 ;
   always @(posedge clk)
-    rom0_read <= \$99 ;
+    inbuf_read <= \$99 ;
   always @(posedge clk)
-    x0_0 <= \$100 ;
+    x_mid <= \$100 ;
   always @(posedge clk)
-    x0_1 <= \$101 ;
+    t1 <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    rom0_addr <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    rom0_read <= \$103 ;
   always @(posedge clk)
-    xoff0_1 <= \$104 ;
+    x0_0 <= \$104 ;
   always @(posedge clk)
-    w0_1 <= \$105 ;
+    x0_1 <= \$105 ;
   always @(posedge clk)
-    xoff1_0 <= \$106 ;
+    xoff0_0 <= \$106 ;
   always @(posedge clk)
-    w1_0 <= \$107 ;
+    w0_0 <= \$107 ;
   always @(posedge clk)
-    xoff1_1 <= \$108 ;
+    xoff0_1 <= \$108 ;
   always @(posedge clk)
-    w1_1 <= \$109 ;
+    w0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    xoff1_0 <= \$110 ;
   always @(posedge clk)
-    prod0_1 <= \$111 ;
+    w1_0 <= \$111 ;
   always @(posedge clk)
-    prod1_0 <= \$112 ;
+    xoff1_1 <= \$112 ;
   always @(posedge clk)
-    prod1_1 <= \$113 ;
+    w1_1 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    prod0_0 <= \$114 ;
   always @(posedge clk)
-    prod0_1_r <= \$115 ;
+    prod0_1 <= \$115 ;
   always @(posedge clk)
-    prod1_0_r <= \$116 ;
+    prod1_0 <= \$116 ;
   always @(posedge clk)
-    prod1_1_r <= \$117 ;
+    prod1_1 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod0_0_r <= \$118 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$119 ;
+    prod0_1_r <= \$119 ;
   always @(posedge clk)
-    v2 <= \$120 ;
+    prod1_0_r <= \$120 ;
   always @(posedge clk)
-    first2 <= \$121 ;
+    prod1_1_r <= \$121 ;
   always @(posedge clk)
-    last2 <= \$122 ;
+    sum0_s0_0 <= \$122 ;
   always @(posedge clk)
-    nf2 <= \$123 ;
+    sum1_s0_0 <= \$123 ;
   always @(posedge clk)
-    v3 <= \$124 ;
+    v2 <= \$124 ;
   always @(posedge clk)
-    first3 <= \$125 ;
+    first2 <= \$125 ;
   always @(posedge clk)
-    last3 <= \$126 ;
+    last2 <= \$126 ;
   always @(posedge clk)
-    nf3 <= \$127 ;
+    nf2 <= \$127 ;
   always @(posedge clk)
-    v4 <= \$128 ;
+    v3 <= \$128 ;
   always @(posedge clk)
-    first4 <= \$129 ;
+    first3 <= \$129 ;
   always @(posedge clk)
-    last4 <= \$130 ;
+    last3 <= \$130 ;
   always @(posedge clk)
-    nf4 <= \$131 ;
+    nf3 <= \$131 ;
   always @(posedge clk)
-    v5 <= \$132 ;
+    v4 <= \$132 ;
   always @(posedge clk)
-    first5 <= \$133 ;
+    first4 <= \$133 ;
   always @(posedge clk)
-    last5 <= \$134 ;
+    last4 <= \$134 ;
   always @(posedge clk)
-    nf5 <= \$135 ;
+    nf4 <= \$135 ;
   always @(posedge clk)
-    v6 <= \$136 ;
+    v5 <= \$136 ;
   always @(posedge clk)
-    first6 <= \$137 ;
+    first5 <= \$137 ;
   always @(posedge clk)
-    last6 <= \$138 ;
+    last5 <= \$138 ;
   always @(posedge clk)
-    nf6 <= \$139 ;
+    nf5 <= \$139 ;
   always @(posedge clk)
-    v7 <= \$140 ;
+    v6 <= \$140 ;
   always @(posedge clk)
-    first7 <= \$141 ;
+    first6 <= \$141 ;
   always @(posedge clk)
-    last7 <= \$142 ;
+    last6 <= \$142 ;
   always @(posedge clk)
-    nf7 <= \$143 ;
+    nf6 <= \$143 ;
   always @(posedge clk)
-    v7_0 <= \$144 ;
+    v7 <= \$144 ;
   always @(posedge clk)
-    first7_0 <= \$145 ;
+    first7 <= \$145 ;
   always @(posedge clk)
-    last7_0 <= \$146 ;
+    last7 <= \$146 ;
   always @(posedge clk)
-    nf7_0 <= \$147 ;
+    nf7 <= \$147 ;
   always @(posedge clk)
-    acc0 <= \$148 ;
+    v8 <= \$148 ;
   always @(posedge clk)
-    acc1 <= \$149 ;
+    first8 <= \$149 ;
   always @(posedge clk)
-    deliver <= \$150 ;
+    last8 <= \$150 ;
   always @(posedge clk)
-    q_owed <= \$151 ;
+    nf8 <= \$151 ;
   always @(posedge clk)
-    q_room <= \$152 ;
+    v8_0 <= \$152 ;
   always @(posedge clk)
-    q_wptr <= \$153 ;
+    first8_0 <= \$153 ;
   always @(posedge clk)
-    q_rptr <= \$154 ;
+    last8_0 <= \$154 ;
   always @(posedge clk)
-    q_stored <= \$155 ;
+    nf8_0 <= \$155 ;
   always @(posedge clk)
-    o__valid <= \$156 ;
+    bias0 <= \$156 ;
   always @(posedge clk)
-    o__payload <= \$157 ;
+    acc0 <= \$157 ;
+  always @(posedge clk)
+    bias1 <= \$158 ;
+  always @(posedge clk)
+    acc1 <= \$159 ;
+  always @(posedge clk)
+    deliver <= \$160 ;
+  always @(posedge clk)
+    q_owed <= \$161 ;
+  always @(posedge clk)
+    q_room <= \$162 ;
+  always @(posedge clk)
+    q_wptr <= \$163 ;
+  always @(posedge clk)
+    q_rptr <= \$164 ;
+  always @(posedge clk)
+    q_stored <= \$165 ;
+  always @(posedge clk)
+    o__valid <= \$166 ;
+  always @(posedge clk)
+    o__payload <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
@@ -34374,77 +34925,77 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$70  = 23'h00164f;
+          \$20  = 23'h00164f;
       4'h1:
-          \$70  = 23'h0013f9;
+          \$20  = 23'h0013f9;
       4'h2:
-          \$70  = 23'h0021ef;
+          \$20  = 23'h0021ef;
       4'h3:
-          \$70  = 23'h7fe8a5;
+          \$20  = 23'h7fe8a5;
       4'h4:
-          \$70  = 23'h7fffee;
+          \$20  = 23'h7fffee;
       4'h5:
-          \$70  = 23'h001696;
+          \$20  = 23'h001696;
       4'h6:
-          \$70  = 23'h7ff3cc;
+          \$20  = 23'h7ff3cc;
       4'h7:
-          \$70  = 23'h003fb6;
+          \$20  = 23'h003fb6;
       4'h8:
-          \$70  = 23'h7ff4c8;
+          \$20  = 23'h7ff4c8;
       4'h9:
-          \$70  = 23'h000976;
+          \$20  = 23'h000976;
       4'ha:
-          \$70  = 23'h0006a7;
+          \$20  = 23'h0006a7;
       4'hb:
-          \$70  = 23'h7fea73;
+          \$20  = 23'h7fea73;
       4'hc:
-          \$70  = 23'h7fedab;
+          \$20  = 23'h7fedab;
       4'hd:
-          \$70  = 23'h7ffc5d;
+          \$20  = 23'h7ffc5d;
       4'he:
-          \$70  = 23'h0009fe;
+          \$20  = 23'h0009fe;
       4'hf:
-          \$70  = 23'h0016a3;
+          \$20  = 23'h0016a3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$73  = 23'h000dec;
+          \$21  = 23'h000dec;
       4'h1:
-          \$73  = 23'h0000b2;
+          \$21  = 23'h0000b2;
       4'h2:
-          \$73  = 23'h7feff7;
+          \$21  = 23'h7feff7;
       4'h3:
-          \$73  = 23'h7fe5c2;
+          \$21  = 23'h7fe5c2;
       4'h4:
-          \$73  = 23'h7ff3f1;
+          \$21  = 23'h7ff3f1;
       4'h5:
-          \$73  = 23'h00021a;
+          \$21  = 23'h00021a;
       4'h6:
-          \$73  = 23'h000cae;
+          \$21  = 23'h000cae;
       4'h7:
-          \$73  = 23'h0007ef;
+          \$21  = 23'h0007ef;
       4'h8:
-          \$73  = 23'h000117;
+          \$21  = 23'h000117;
       4'h9:
-          \$73  = 23'h7ff881;
+          \$21  = 23'h7ff881;
       4'ha:
-          \$73  = 23'h001008;
+          \$21  = 23'h001008;
       4'hb:
-          \$73  = 23'h0018d3;
+          \$21  = 23'h0018d3;
       4'hc:
-          \$73  = 23'h000428;
+          \$21  = 23'h000428;
       4'hd:
-          \$73  = 23'h000ae3;
+          \$21  = 23'h000ae3;
       4'he:
-          \$73  = 23'h001dc3;
+          \$21  = 23'h001dc3;
       4'hf:
-          \$73  = 23'h7feabf;
+          \$21  = 23'h7feabf;
     endcase
   end
   always @* begin
@@ -34601,329 +35152,329 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = \$9 ;
+    \$97  = from_input;
     if (rst) begin
-      \$97  = 16'h0000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = t;
+    \$98  = x_reg;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = port__data;
+    \$99  = rport__data;
     if (rst) begin
-      \$99  = 32'd0;
+      \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = x_mid[7:0];
+    \$100  = \$9 ;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = x_mid[15:8];
+    \$101  = t;
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = \$10 ;
+    \$102  = t1;
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = port__data;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = \$11 ;
+    \$104  = x_mid[7:0];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = x_mid[15:8];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = \$12 ;
+    \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = \$13 ;
+    \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = \$14 ;
+    \$110  = \$12 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = \$15 ;
+    \$111  = rom0_read[23:16];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = \$16 ;
+    \$112  = \$13 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = \$17 ;
+    \$113  = rom0_read[31:24];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = prod0_0;
+    \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = prod0_1;
+    \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = prod1_0;
+    \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = prod1_1;
+    \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = { \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18  };
+    \$118  = prod0_0;
     if (rst) begin
-      \$118  = 23'h000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = { \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19  };
+    \$119  = prod0_1;
     if (rst) begin
-      \$119  = 23'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = v1;
+    \$120  = prod1_0;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = first1;
+    \$121  = prod1_1;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = last1;
+    \$122  = { \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18 [17], \$18  };
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = nf1;
+    \$123  = { \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19 [17], \$19  };
     if (rst) begin
-      \$123  = 4'h0;
+      \$123  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = v2;
+    \$124  = v1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = first2;
+    \$125  = first1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = last2;
+    \$126  = last1;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = nf2;
+    \$127  = nf1;
     if (rst) begin
       \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = v3;
+    \$128  = v2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = first3;
+    \$129  = first2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = last3;
+    \$130  = last2;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = nf3;
+    \$131  = nf2;
     if (rst) begin
       \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = v4;
+    \$132  = v3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = first4;
+    \$133  = first3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = last4;
+    \$134  = last3;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = nf4;
+    \$135  = nf3;
     if (rst) begin
       \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = v5;
+    \$136  = v4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = first5;
+    \$137  = first4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = last5;
+    \$138  = last4;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = nf5;
+    \$139  = nf4;
     if (rst) begin
       \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = v6;
+    \$140  = v5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$141  = first6;
+    \$141  = first5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$142  = last6;
+    \$142  = last5;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$143  = nf6;
+    \$143  = nf5;
     if (rst) begin
       \$143  = 4'h0;
     end
@@ -34958,103 +35509,173 @@ module \top.s5_conv5_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__rea
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$148  = acc0;
-    if (v7_0) begin
-      \$148  = \$72 [22:0];
-    end
+    \$148  = v7;
     if (rst) begin
-      \$148  = 23'h000000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$149  = acc1;
-    if (v7_0) begin
-      \$149  = \$75 [22:0];
-    end
+    \$149  = first7;
     if (rst) begin
-      \$149  = 23'h000000;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$150  = \$20 ;
+    \$150  = last7;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$151  = \$79 [3:0];
+    \$151  = nf7;
     if (rst) begin
       \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$152  = \$27 ;
+    \$152  = v7;
     if (rst) begin
-      \$152  = 1'h1;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$153  = q_wptr;
-    if (\$34 ) begin
-      \$153  = \$37 [3:0];
-    end
+    \$153  = first7;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$154  = q_rptr;
-    if (\$41 ) begin
-      \$154  = \$44 [3:0];
-    end
+    \$154  = last7;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$155  = \$57 [3:0];
+    \$155  = nf7;
     if (rst) begin
       \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$156  = o__valid;
-    if (\$59 ) begin
-      \$156  = \$61 ;
-    end
+    \$156  = \$20 ;
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$157  = o__payload;
-    if (\$59 ) begin
-      \$157  = \$63 ;
+    \$157  = acc0;
+    if (v8_0) begin
+      \$157  = \$73 [22:0];
     end
     if (rst) begin
-      \$157  = 46'h000000000000;
+      \$157  = 23'h000000;
     end
   end
-  assign acc0_next = \$72 [22:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$158  = \$21 ;
+    if (rst) begin
+      \$158  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$159  = acc1;
+    if (v8_0) begin
+      \$159  = \$75 [22:0];
+    end
+    if (rst) begin
+      \$159  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$160  = \$22 ;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$161  = \$79 [3:0];
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$162  = \$29 ;
+    if (rst) begin
+      \$162  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$163  = q_wptr;
+    if (\$36 ) begin
+      \$163  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$163  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$164  = q_rptr;
+    if (\$43 ) begin
+      \$164  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$164  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$165  = \$59 [3:0];
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$166  = o__valid;
+    if (\$61 ) begin
+      \$166  = \$63 ;
+    end
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$167  = o__payload;
+    if (\$61 ) begin
+      \$167  = \$65 ;
+    end
+    if (rst) begin
+      \$167  = 46'h000000000000;
+    end
+  end
+  assign acc0_next = \$73 [22:0];
   assign acc1_next = \$75 [22:0];
   assign q_owed_next = \$79 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$97  = deliver;
-  assign \$signature__addr$98  = q_wptr;
-  assign \$signature__data$99  = q_in;
-  assign \rport__addr$100  = q_rptr;
+  assign \$signature__en$107  = deliver;
+  assign \$signature__addr$108  = q_wptr;
+  assign \$signature__data$109  = q_in;
+  assign \rport__addr$110  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];
@@ -39915,13 +40536,13 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [16:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [22:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg [3:0] \$106 ;
+  reg [8:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [22:0] \$106 ;
   reg \$107 ;
   reg \$108 ;
   reg \$109 ;
@@ -39949,17 +40570,26 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$129 ;
   wire [16:0] \$13 ;
   reg [3:0] \$130 ;
-  reg [22:0] \$131 ;
+  reg \$131 ;
   reg \$132 ;
-  reg [3:0] \$133 ;
-  reg \$134 ;
-  reg [3:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg \$138 ;
+  reg \$133 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg [3:0] \$138 ;
   reg [22:0] \$139 ;
   wire [17:0] \$14 ;
-  wire \$15 ;
+  reg [22:0] \$140 ;
+  reg \$141 ;
+  reg [3:0] \$142 ;
+  reg \$143 ;
+  reg [3:0] \$144 ;
+  reg [3:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg \$147 ;
+  reg [22:0] \$148 ;
+  reg [22:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -39977,44 +40607,44 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$29 ;
   reg \$3 ;
   wire \$30 ;
-  wire [4:0] \$31 ;
+  wire \$31 ;
   wire [4:0] \$32 ;
-  wire \$33 ;
+  wire [4:0] \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [4:0] \$38 ;
+  wire \$38 ;
   wire [4:0] \$39 ;
   reg \$4 ;
-  wire \$40 ;
+  wire [4:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [4:0] \$47 ;
-  wire \$48 ;
+  wire \$47 ;
+  wire [4:0] \$48 ;
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [5:0] \$52 ;
-  wire \$53 ;
+  wire \$52 ;
+  wire [5:0] \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [22:0] \$58 ;
-  wire \$59 ;
+  wire \$58 ;
+  wire [22:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  reg [22:0] \$65 ;
+  wire \$65 ;
   wire [22:0] \$66 ;
   wire [23:0] \$67 ;
   wire \$68 ;
@@ -40040,30 +40670,31 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$86 ;
   reg \$87 ;
   reg [3:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$89 ;
   wire [15:0] \$9 ;
-  reg [7:0] \$90 ;
+  reg [15:0] \$90 ;
   reg [15:0] \$91 ;
-  reg [7:0] \$92 ;
+  reg [15:0] \$92 ;
   reg [7:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [8:0] \$96 ;
+  reg [7:0] \$94 ;
+  reg [15:0] \$95 ;
+  reg [7:0] \$96 ;
   reg [7:0] \$97 ;
-  reg [16:0] \$98 ;
-  reg [16:0] \$99 ;
+  reg [8:0] \$98 ;
+  reg [7:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$87 ;
+  wire [3:0] \$signature__addr$96 ;
   wire [15:0] \$signature__data ;
   (* init = 23'h000000 *)
-  wire [22:0] \$signature__data$88 ;
+  wire [22:0] \$signature__data$97 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$86 ;
+  wire \$signature__en$95 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
+  reg [22:0] bias0 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -40074,11 +40705,13 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -40087,6 +40720,7 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [15:0] inbuf_read = 16'h0000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -40095,8 +40729,9 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -40106,8 +40741,9 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [22:0] o__payload;
@@ -40142,15 +40778,16 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$89 ;
+  wire [3:0] \rport__addr$98 ;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$78 ;
+  wire [22:0] \rport__data$87 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t1 = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -40158,8 +40795,9 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   (* keep = 32'd1 *)
@@ -40168,6 +40806,7 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] x0_1 = 8'h00;
   reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
+  reg [15:0] x_reg2 = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -40200,7 +40839,7 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [8:0];
+  reg [22:0] queue [9:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -40211,12 +40850,13 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 23'h000000;
     queue[7] = 23'h000000;
     queue[8] = 23'h000000;
+    queue[9] = 23'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$78  = queue[q_rptr];
+  assign \rport__data$87  = queue[q_rptr];
   reg [15:0] rom0 [159:0];
   initial begin
     rom0[0] = 16'h5908;
@@ -40388,66 +41028,66 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$6  = t == 8'h9f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(xoff0_0) * $signed(w0_0);
   assign \$13  = $signed(xoff0_1) * $signed(w0_1);
   assign \$14  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$15  = v7 & last7;
-  assign \$16  = issue & last_t;
-  assign \$17  = o__valid & o__ready;
-  assign \$18  = q_owed < 4'h9;
-  assign \$19  = \$17  ? q_room : \$18 ;
-  assign \$20  = o__valid & o__ready;
-  assign \$21  = \$20  | q_room;
-  assign \$22  = \$16  ? \$19  : \$21 ;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = | q_stored;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = deliver & \$28 ;
-  assign \$30  = q_wptr == 4'h8;
-  assign \$31  = q_wptr + 1'h1;
-  assign \$32  = \$30  ? 5'h00 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = q_rptr == 4'h8;
-  assign \$38  = q_rptr + 1'h1;
-  assign \$39  = \$37  ? 5'h00 : \$38 ;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$41  & \$43 ;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = deliver & \$45 ;
-  assign \$47  = q_stored + \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = \$47  - \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = \$55  | deliver;
-  assign \$57  = | q_stored;
-  assign \$58  = \$57  ? \rport__data$78  : acc0;
-  assign \$59  = ~ last_t;
-  assign \$60  = q_room | \$59 ;
-  assign i__ready = \$60  & reads_input_t;
-  assign \$61  = ~ last_t;
-  assign \$62  = q_room | \$61 ;
-  assign \$63  = ~ reads_input_t;
-  assign \$64  = i__valid | \$63 ;
-  assign issue = \$62  & \$64 ;
+  assign \$16  = v8 & last8;
+  assign \$17  = issue & last_t;
+  assign \$18  = o__valid & o__ready;
+  assign \$19  = q_owed < 4'ha;
+  assign \$20  = \$18  ? q_room : \$19 ;
+  assign \$21  = o__valid & o__ready;
+  assign \$22  = \$21  | q_room;
+  assign \$23  = \$17  ? \$20  : \$22 ;
+  assign \$24  = ~ o__valid;
+  assign \$25  = \$24  | o__ready;
+  assign \$26  = | q_stored;
+  assign \$27  = ~ \$26 ;
+  assign \$28  = \$25  & \$27 ;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = deliver & \$29 ;
+  assign \$31  = q_wptr == 4'h9;
+  assign \$32  = q_wptr + 1'h1;
+  assign \$33  = \$31  ? 5'h00 : \$32 ;
+  assign \$34  = ~ o__valid;
+  assign \$35  = \$34  | o__ready;
+  assign \$36  = | q_stored;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = q_rptr == 4'h9;
+  assign \$39  = q_rptr + 1'h1;
+  assign \$40  = \$38  ? 5'h00 : \$39 ;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = deliver & \$46 ;
+  assign \$48  = q_stored + \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$48  - \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$56  | deliver;
+  assign \$58  = | q_stored;
+  assign \$59  = \$58  ? \rport__data$87  : acc0;
+  assign \$60  = ~ last_t;
+  assign \$61  = q_room | \$60 ;
+  assign i__ready = \$61  & reads_input_t;
+  assign \$62  = ~ last_t;
+  assign \$63  = q_room | \$62 ;
+  assign \$64  = ~ reads_input_t;
+  assign \$65  = i__valid | \$64 ;
+  assign issue = \$63  & \$65 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$66  = first7_0 ? \$65  : acc0;
+  assign \$66  = first8_0 ? bias0 : acc0;
   assign \$67  = $signed(\$66 ) + $signed(sum0_s0_0);
   assign \$68  = issue & last_t;
   assign \$69  = q_owed + \$68 ;
@@ -40488,107 +41128,125 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$88 ;
   always @(posedge clk)
-    x_mid <= \$89 ;
+    from_input2 <= \$89 ;
   always @(posedge clk)
-    rom0_addr <= \$90 ;
+    x_reg2 <= \$90 ;
   always @(posedge clk)
-    rom0_read <= \$91 ;
+    inbuf_read <= \$91 ;
   always @(posedge clk)
-    x0_0 <= \$92 ;
+    x_mid <= \$92 ;
   always @(posedge clk)
-    x0_1 <= \$93 ;
+    t1 <= \$93 ;
   always @(posedge clk)
-    xoff0_0 <= \$94 ;
+    rom0_addr <= \$94 ;
   always @(posedge clk)
-    w0_0 <= \$95 ;
+    rom0_read <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$96 ;
+    x0_0 <= \$96 ;
   always @(posedge clk)
-    w0_1 <= \$97 ;
+    x0_1 <= \$97 ;
   always @(posedge clk)
-    prod0_0 <= \$98 ;
+    xoff0_0 <= \$98 ;
   always @(posedge clk)
-    prod0_1 <= \$99 ;
+    w0_0 <= \$99 ;
   always @(posedge clk)
-    prod0_0_r <= \$100 ;
+    xoff0_1 <= \$100 ;
   always @(posedge clk)
-    prod0_1_r <= \$101 ;
+    w0_1 <= \$101 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$102 ;
+    prod0_0 <= \$102 ;
   always @(posedge clk)
-    v2 <= \$103 ;
+    prod0_1 <= \$103 ;
   always @(posedge clk)
-    first2 <= \$104 ;
+    prod0_0_r <= \$104 ;
   always @(posedge clk)
-    last2 <= \$105 ;
+    prod0_1_r <= \$105 ;
   always @(posedge clk)
-    nf2 <= \$106 ;
+    sum0_s0_0 <= \$106 ;
   always @(posedge clk)
-    v3 <= \$107 ;
+    v2 <= \$107 ;
   always @(posedge clk)
-    first3 <= \$108 ;
+    first2 <= \$108 ;
   always @(posedge clk)
-    last3 <= \$109 ;
+    last2 <= \$109 ;
   always @(posedge clk)
-    nf3 <= \$110 ;
+    nf2 <= \$110 ;
   always @(posedge clk)
-    v4 <= \$111 ;
+    v3 <= \$111 ;
   always @(posedge clk)
-    first4 <= \$112 ;
+    first3 <= \$112 ;
   always @(posedge clk)
-    last4 <= \$113 ;
+    last3 <= \$113 ;
   always @(posedge clk)
-    nf4 <= \$114 ;
+    nf3 <= \$114 ;
   always @(posedge clk)
-    v5 <= \$115 ;
+    v4 <= \$115 ;
   always @(posedge clk)
-    first5 <= \$116 ;
+    first4 <= \$116 ;
   always @(posedge clk)
-    last5 <= \$117 ;
+    last4 <= \$117 ;
   always @(posedge clk)
-    nf5 <= \$118 ;
+    nf4 <= \$118 ;
   always @(posedge clk)
-    v6 <= \$119 ;
+    v5 <= \$119 ;
   always @(posedge clk)
-    first6 <= \$120 ;
+    first5 <= \$120 ;
   always @(posedge clk)
-    last6 <= \$121 ;
+    last5 <= \$121 ;
   always @(posedge clk)
-    nf6 <= \$122 ;
+    nf5 <= \$122 ;
   always @(posedge clk)
-    v7 <= \$123 ;
+    v6 <= \$123 ;
   always @(posedge clk)
-    first7 <= \$124 ;
+    first6 <= \$124 ;
   always @(posedge clk)
-    last7 <= \$125 ;
+    last6 <= \$125 ;
   always @(posedge clk)
-    nf7 <= \$126 ;
+    nf6 <= \$126 ;
   always @(posedge clk)
-    v7_0 <= \$127 ;
+    v7 <= \$127 ;
   always @(posedge clk)
-    first7_0 <= \$128 ;
+    first7 <= \$128 ;
   always @(posedge clk)
-    last7_0 <= \$129 ;
+    last7 <= \$129 ;
   always @(posedge clk)
-    nf7_0 <= \$130 ;
+    nf7 <= \$130 ;
   always @(posedge clk)
-    acc0 <= \$131 ;
+    v8 <= \$131 ;
   always @(posedge clk)
-    deliver <= \$132 ;
+    first8 <= \$132 ;
   always @(posedge clk)
-    q_owed <= \$133 ;
+    last8 <= \$133 ;
   always @(posedge clk)
-    q_room <= \$134 ;
+    nf8 <= \$134 ;
   always @(posedge clk)
-    q_wptr <= \$135 ;
+    v8_0 <= \$135 ;
   always @(posedge clk)
-    q_rptr <= \$136 ;
+    first8_0 <= \$136 ;
   always @(posedge clk)
-    q_stored <= \$137 ;
+    last8_0 <= \$137 ;
   always @(posedge clk)
-    o__valid <= \$138 ;
+    nf8_0 <= \$138 ;
   always @(posedge clk)
-    o__payload <= \$139 ;
+    bias0 <= \$139 ;
+  always @(posedge clk)
+    acc0 <= \$140 ;
+  always @(posedge clk)
+    deliver <= \$141 ;
+  always @(posedge clk)
+    q_owed <= \$142 ;
+  always @(posedge clk)
+    q_room <= \$143 ;
+  always @(posedge clk)
+    q_wptr <= \$144 ;
+  always @(posedge clk)
+    q_rptr <= \$145 ;
+  always @(posedge clk)
+    q_stored <= \$146 ;
+  always @(posedge clk)
+    o__valid <= \$147 ;
+  always @(posedge clk)
+    o__payload <= \$148 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$1  = 4'h0;
@@ -42221,28 +42879,28 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$65  = 23'h000000;
-    casez (nf7_0)
+    \$15  = 23'h000000;
+    casez (nf7)
       4'h0:
-          \$65  = 23'h000438;
+          \$15  = 23'h000438;
       4'h1:
-          \$65  = 23'h7ffea1;
+          \$15  = 23'h7ffea1;
       4'h2:
-          \$65  = 23'h0004eb;
+          \$15  = 23'h0004eb;
       4'h3:
-          \$65  = 23'h00057b;
+          \$15  = 23'h00057b;
       4'h4:
-          \$65  = 23'h000068;
+          \$15  = 23'h000068;
       4'h5:
-          \$65  = 23'h7ffcab;
+          \$15  = 23'h7ffcab;
       4'h6:
-          \$65  = 23'h7ffd2c;
+          \$15  = 23'h7ffd2c;
       4'h7:
-          \$65  = 23'h7ffd69;
+          \$15  = 23'h7ffd69;
       4'h8:
-          \$65  = 23'h000601;
+          \$15  = 23'h000601;
       4'h9:
-          \$65  = 23'h0004b5;
+          \$15  = 23'h0004b5;
     endcase
   end
   always @* begin
@@ -42399,266 +43057,266 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$89  = \$9 ;
+    \$89  = from_input;
     if (rst) begin
-      \$89  = 16'h0000;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$90  = t;
+    \$90  = x_reg;
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$91  = port__data;
+    \$91  = rport__data;
     if (rst) begin
       \$91  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$92  = x_mid[7:0];
+    \$92  = \$9 ;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$93  = x_mid[15:8];
+    \$93  = t;
     if (rst) begin
       \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$94  = \$10 ;
+    \$94  = t1;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$95  = rom0_read[7:0];
+    \$95  = port__data;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$96  = \$11 ;
+    \$96  = x_mid[7:0];
     if (rst) begin
-      \$96  = 9'h000;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$97  = rom0_read[15:8];
+    \$97  = x_mid[15:8];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$98  = \$12 ;
+    \$98  = \$10 ;
     if (rst) begin
-      \$98  = 17'h00000;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$99  = \$13 ;
+    \$99  = rom0_read[7:0];
     if (rst) begin
-      \$99  = 17'h00000;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$100  = prod0_0;
+    \$100  = \$11 ;
     if (rst) begin
-      \$100  = 17'h00000;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$101  = prod0_1;
+    \$101  = rom0_read[15:8];
     if (rst) begin
-      \$101  = 17'h00000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$102  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
+    \$102  = \$12 ;
     if (rst) begin
-      \$102  = 23'h000000;
+      \$102  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$103  = v1;
+    \$103  = \$13 ;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$104  = first1;
+    \$104  = prod0_0;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$105  = last1;
+    \$105  = prod0_1;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$106  = nf1;
+    \$106  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$107  = v2;
+    \$107  = v1;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$108  = first2;
+    \$108  = first1;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$109  = last2;
+    \$109  = last1;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$110  = nf2;
+    \$110  = nf1;
     if (rst) begin
       \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$111  = v3;
+    \$111  = v2;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$112  = first3;
+    \$112  = first2;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$113  = last3;
+    \$113  = last2;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$114  = nf3;
+    \$114  = nf2;
     if (rst) begin
       \$114  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$115  = v4;
+    \$115  = v3;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$116  = first4;
+    \$116  = first3;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$117  = last4;
+    \$117  = last3;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$118  = nf4;
+    \$118  = nf3;
     if (rst) begin
       \$118  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$119  = v5;
+    \$119  = v4;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$120  = first5;
+    \$120  = first4;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$121  = last5;
+    \$121  = last4;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$122  = nf5;
+    \$122  = nf4;
     if (rst) begin
       \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$123  = v6;
+    \$123  = v5;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$124  = first6;
+    \$124  = first5;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$125  = last6;
+    \$125  = last5;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$126  = nf6;
+    \$126  = nf5;
     if (rst) begin
       \$126  = 4'h0;
     end
@@ -42693,80 +43351,143 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$131  = acc0;
-    if (v7_0) begin
-      \$131  = \$67 [22:0];
-    end
+    \$131  = v7;
     if (rst) begin
-      \$131  = 23'h000000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$132  = \$15 ;
+    \$132  = first7;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$133  = \$71 [3:0];
+    \$133  = last7;
     if (rst) begin
-      \$133  = 4'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$134  = \$22 ;
+    \$134  = nf7;
     if (rst) begin
-      \$134  = 1'h1;
+      \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$135  = q_wptr;
-    if (\$29 ) begin
-      \$135  = \$32 [3:0];
-    end
+    \$135  = v7;
     if (rst) begin
-      \$135  = 4'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$136  = q_rptr;
-    if (\$36 ) begin
-      \$136  = \$39 [3:0];
-    end
+    \$136  = first7;
     if (rst) begin
-      \$136  = 4'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$137  = \$52 [3:0];
+    \$137  = last7;
     if (rst) begin
-      \$137  = 4'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$138  = o__valid;
-    if (\$54 ) begin
-      \$138  = \$56 ;
-    end
+    \$138  = nf7;
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$139  = o__payload;
-    if (\$54 ) begin
-      \$139  = \$58 ;
-    end
+    \$139  = \$15 ;
     if (rst) begin
       \$139  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$140  = acc0;
+    if (v8_0) begin
+      \$140  = \$67 [22:0];
+    end
+    if (rst) begin
+      \$140  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$141  = \$16 ;
+    if (rst) begin
+      \$141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$142  = \$71 [3:0];
+    if (rst) begin
+      \$142  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$143  = \$23 ;
+    if (rst) begin
+      \$143  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$144  = q_wptr;
+    if (\$30 ) begin
+      \$144  = \$33 [3:0];
+    end
+    if (rst) begin
+      \$144  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$145  = q_rptr;
+    if (\$37 ) begin
+      \$145  = \$40 [3:0];
+    end
+    if (rst) begin
+      \$145  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$146  = \$53 [3:0];
+    if (rst) begin
+      \$146  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$147  = o__valid;
+    if (\$55 ) begin
+      \$147  = \$57 ;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$148  = o__payload;
+    if (\$55 ) begin
+      \$148  = \$59 ;
+    end
+    if (rst) begin
+      \$148  = 23'h000000;
     end
   end
   assign acc0_next = \$67 [22:0];
@@ -42776,10 +43497,10 @@ module \top.s7_dense7_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$86  = deliver;
-  assign \$signature__addr$87  = q_wptr;
-  assign \$signature__data$88  = acc0;
-  assign \rport__addr$89  = q_rptr;
+  assign \$signature__en$95  = deliver;
+  assign \$signature__addr$96  = q_wptr;
+  assign \$signature__data$97  = acc0;
+  assign \rport__addr$98  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload;

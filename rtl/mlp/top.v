@@ -653,8 +653,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [24:0] \$191 ;
   wire [25:0] \$192 ;
   wire [24:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  reg [23:0] \$194 ;
+  reg [23:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -672,47 +672,47 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire \$208 ;
   wire \$209 ;
   wire [8:0] \$21 ;
-  wire [4:0] \$210 ;
-  wire [4:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire [4:0] \$212 ;
+  wire [4:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [4:0] \$217 ;
-  wire [4:0] \$218 ;
-  wire \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [4:0] \$219 ;
   wire [8:0] \$22 ;
-  wire \$220 ;
+  wire [4:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [4:0] \$226 ;
+  wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
+  wire [4:0] \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
   wire \$230 ;
-  wire [5:0] \$231 ;
+  wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
+  wire [5:0] \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire [47:0] \$237 ;
+  wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [47:0] \$239 ;
   wire [8:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  reg [23:0] \$244 ;
-  wire [23:0] \$245 ;
-  wire [24:0] \$246 ;
-  reg [23:0] \$247 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire [23:0] \$246 ;
+  wire [24:0] \$247 ;
   wire [23:0] \$248 ;
   wire [24:0] \$249 ;
   wire [8:0] \$25 ;
@@ -739,97 +739,97 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$269 ;
   wire [8:0] \$27 ;
   reg [3:0] \$270 ;
-  reg [255:0] \$271 ;
-  reg [4:0] \$272 ;
-  reg [63:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [7:0] \$277 ;
+  reg \$271 ;
+  reg [255:0] \$272 ;
+  reg [255:0] \$273 ;
+  reg [255:0] \$274 ;
+  reg [4:0] \$275 ;
+  reg [4:0] \$276 ;
+  reg [63:0] \$277 ;
   reg [7:0] \$278 ;
   reg [7:0] \$279 ;
   wire [8:0] \$28 ;
   reg [7:0] \$280 ;
   reg [7:0] \$281 ;
-  reg [4:0] \$282 ;
-  reg [63:0] \$283 ;
+  reg [7:0] \$282 ;
+  reg [7:0] \$283 ;
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [7:0] \$287 ;
+  reg [4:0] \$286 ;
+  reg [63:0] \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
   wire [8:0] \$29 ;
   reg [7:0] \$290 ;
   reg [7:0] \$291 ;
-  reg [4:0] \$292 ;
-  reg [63:0] \$293 ;
+  reg [7:0] \$292 ;
+  reg [7:0] \$293 ;
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
+  reg [4:0] \$296 ;
+  reg [63:0] \$297 ;
   reg [7:0] \$298 ;
   reg [7:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
   reg [7:0] \$300 ;
   reg [7:0] \$301 ;
-  reg [4:0] \$302 ;
-  reg [63:0] \$303 ;
+  reg [7:0] \$302 ;
+  reg [7:0] \$303 ;
   reg [7:0] \$304 ;
   reg [7:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [7:0] \$307 ;
+  reg [4:0] \$306 ;
+  reg [63:0] \$307 ;
   reg [7:0] \$308 ;
   reg [7:0] \$309 ;
   wire [8:0] \$31 ;
   reg [7:0] \$310 ;
   reg [7:0] \$311 ;
-  reg [4:0] \$312 ;
-  reg [63:0] \$313 ;
+  reg [7:0] \$312 ;
+  reg [7:0] \$313 ;
   reg [7:0] \$314 ;
   reg [7:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [7:0] \$317 ;
+  reg [4:0] \$316 ;
+  reg [63:0] \$317 ;
   reg [7:0] \$318 ;
   reg [7:0] \$319 ;
   wire [8:0] \$32 ;
   reg [7:0] \$320 ;
   reg [7:0] \$321 ;
-  reg [4:0] \$322 ;
-  reg [63:0] \$323 ;
+  reg [7:0] \$322 ;
+  reg [7:0] \$323 ;
   reg [7:0] \$324 ;
   reg [7:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [7:0] \$327 ;
+  reg [4:0] \$326 ;
+  reg [63:0] \$327 ;
   reg [7:0] \$328 ;
   reg [7:0] \$329 ;
   wire [8:0] \$33 ;
   reg [7:0] \$330 ;
   reg [7:0] \$331 ;
-  reg [4:0] \$332 ;
-  reg [63:0] \$333 ;
+  reg [7:0] \$332 ;
+  reg [7:0] \$333 ;
   reg [7:0] \$334 ;
   reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
+  reg [4:0] \$336 ;
+  reg [63:0] \$337 ;
   reg [7:0] \$338 ;
   reg [7:0] \$339 ;
   wire [8:0] \$34 ;
   reg [7:0] \$340 ;
   reg [7:0] \$341 ;
-  reg [4:0] \$342 ;
-  reg [47:0] \$343 ;
+  reg [7:0] \$342 ;
+  reg [7:0] \$343 ;
   reg [7:0] \$344 ;
   reg [7:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
+  reg [4:0] \$346 ;
+  reg [47:0] \$347 ;
   reg [7:0] \$348 ;
   reg [7:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [8:0] \$350 ;
+  reg [7:0] \$350 ;
   reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
+  reg [7:0] \$352 ;
   reg [7:0] \$353 ;
   reg [8:0] \$354 ;
   reg [7:0] \$355 ;
@@ -964,10 +964,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] \$471 ;
   reg [8:0] \$472 ;
   reg [7:0] \$473 ;
-  reg [16:0] \$474 ;
-  reg [16:0] \$475 ;
-  reg [16:0] \$476 ;
-  reg [16:0] \$477 ;
+  reg [8:0] \$474 ;
+  reg [7:0] \$475 ;
+  reg [8:0] \$476 ;
+  reg [7:0] \$477 ;
   reg [16:0] \$478 ;
   reg [16:0] \$479 ;
   wire [8:0] \$48 ;
@@ -1101,12 +1101,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [16:0] \$595 ;
   reg [16:0] \$596 ;
   reg [16:0] \$597 ;
-  reg [23:0] \$598 ;
-  reg [23:0] \$599 ;
+  reg [16:0] \$598 ;
+  reg [16:0] \$599 ;
   wire \$6 ;
   wire [8:0] \$60 ;
-  reg [23:0] \$600 ;
-  reg [23:0] \$601 ;
+  reg [16:0] \$600 ;
+  reg [16:0] \$601 ;
   reg [23:0] \$602 ;
   reg [23:0] \$603 ;
   reg [23:0] \$604 ;
@@ -1127,10 +1127,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] \$618 ;
   reg [23:0] \$619 ;
   wire [8:0] \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg [3:0] \$623 ;
+  reg [23:0] \$620 ;
+  reg [23:0] \$621 ;
+  reg [23:0] \$622 ;
+  reg [23:0] \$623 ;
   reg \$624 ;
   reg \$625 ;
   reg \$626 ;
@@ -1166,18 +1166,28 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg \$653 ;
   reg \$654 ;
   reg [3:0] \$655 ;
-  reg [23:0] \$656 ;
-  reg [23:0] \$657 ;
+  reg \$656 ;
+  reg \$657 ;
   reg \$658 ;
   reg [3:0] \$659 ;
   wire [8:0] \$66 ;
   reg \$660 ;
-  reg [3:0] \$661 ;
-  reg [3:0] \$662 ;
+  reg \$661 ;
+  reg \$662 ;
   reg [3:0] \$663 ;
-  reg \$664 ;
-  reg [47:0] \$665 ;
+  reg [23:0] \$664 ;
+  reg [23:0] \$665 ;
+  reg [23:0] \$666 ;
+  reg [23:0] \$667 ;
+  reg \$668 ;
+  reg [3:0] \$669 ;
   wire [8:0] \$67 ;
+  reg \$670 ;
+  reg [3:0] \$671 ;
+  reg [3:0] \$672 ;
+  reg [3:0] \$673 ;
+  reg \$674 ;
+  reg [47:0] \$675 ;
   wire [8:0] \$68 ;
   wire [8:0] \$69 ;
   wire [5:0] \$7 ;
@@ -1216,20 +1226,25 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 1'h0 *)
   wire \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$446 ;
+  wire [3:0] \$signature__addr$456 ;
   wire [255:0] \$signature__data ;
-  wire [47:0] \$signature__data$447 ;
+  wire [47:0] \$signature__data$457 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$445 ;
+  wire \$signature__en$455 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
   wire [23:0] acc1_next;
+  reg [23:0] bias0 = 24'h000000;
+  reg [23:0] bias1 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
   reg first1 = 1'h0;
+  reg first10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first10_0 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
@@ -1238,11 +1253,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [255:0] i__payload;
   wire [255:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -1281,8 +1295,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [255:0] inbuf_read = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire issue;
   reg last1 = 1'h0;
+  reg last10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last10_0 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
@@ -1291,11 +1309,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h1;
   reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf10 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [3:0] nf10_0 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
@@ -1304,8 +1323,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf8 = 4'h0;
   reg [3:0] nf9 = 4'h0;
-  (* keep = 32'd1 *)
-  reg [3:0] nf9_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [47:0] o__payload;
@@ -1321,33 +1338,33 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$438 ;
+  wire [4:0] \port__addr$448 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$439 ;
+  wire [4:0] \port__addr$449 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$440 ;
+  wire [4:0] \port__addr$450 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$441 ;
+  wire [4:0] \port__addr$451 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$442 ;
+  wire [4:0] \port__addr$452 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$443 ;
+  wire [4:0] \port__addr$453 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$444 ;
+  wire [4:0] \port__addr$454 ;
   wire [63:0] port__data;
-  wire [47:0] \port__data$102 ;
-  wire [63:0] \port__data$36 ;
-  wire [63:0] \port__data$47 ;
-  wire [63:0] \port__data$58 ;
-  wire [63:0] \port__data$69 ;
-  wire [63:0] \port__data$80 ;
-  wire [63:0] \port__data$91 ;
+  wire [47:0] \port__data$106 ;
+  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$51 ;
+  wire [63:0] \port__data$62 ;
+  wire [63:0] \port__data$73 ;
+  wire [63:0] \port__data$84 ;
+  wire [63:0] \port__data$95 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -1510,9 +1527,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 1'h0 *)
   wire rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$448 ;
+  wire [3:0] \rport__addr$458 ;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$430 ;
+  wire [47:0] \rport__data$440 ;
   input rst;
   wire rst;
   reg sf_t = 1'h0;
@@ -1540,7 +1557,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [23:0] sum1_s1_1 = 24'h000000;
   reg [23:0] sum1_s2_0 = 24'h000000;
   reg [4:0] t = 5'h00;
+  reg [4:0] t1 = 5'h00;
   reg v1 = 1'h0;
+  reg v10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v10_0 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
@@ -1549,8 +1570,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg v7 = 1'h0;
   reg v8 = 1'h0;
   reg v9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v9_0 = 1'h0;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_10 = 8'h00;
   reg [7:0] w0_11 = 8'h00;
@@ -1739,6 +1758,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   reg [7:0] x7_31 = 8'h00;
   reg [255:0] x_mid = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] x_reg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] x_reg2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
   (* keep = 32'd1 *)
@@ -1877,7 +1897,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [10:0];
+  reg [47:0] queue [11:0];
   initial begin
     queue[0] = 48'h000000000000;
     queue[1] = 48'h000000000000;
@@ -1890,12 +1910,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     queue[8] = 48'h000000000000;
     queue[9] = 48'h000000000000;
     queue[10] = 48'h000000000000;
+    queue[11] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$430  = queue[q_rptr];
+  assign \rport__data$440  = queue[q_rptr];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -1975,7 +1996,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$36  = _2_;
+  assign \port__data$40  = _2_;
   reg [63:0] rom2 [31:0];
   initial begin
     rom2[0] = 64'h00f8024df6f21ae2;
@@ -2015,7 +2036,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$47  = _3_;
+  assign \port__data$51  = _3_;
   reg [63:0] rom3 [31:0];
   initial begin
     rom3[0] = 64'he600d00d22471912;
@@ -2055,7 +2076,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$58  = _4_;
+  assign \port__data$62  = _4_;
   reg [63:0] rom4 [31:0];
   initial begin
     rom4[0] = 64'h0a0102d6062108f0;
@@ -2095,7 +2116,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$69  = _5_;
+  assign \port__data$73  = _5_;
   reg [63:0] rom5 [31:0];
   initial begin
     rom5[0] = 64'h3c0101232be2021d;
@@ -2135,7 +2156,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$80  = _6_;
+  assign \port__data$84  = _6_;
   reg [63:0] rom6 [31:0];
   initial begin
     rom6[0] = 64'hff00fd04163dfa19;
@@ -2175,7 +2196,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _7_ <= rom6[rom6_addr];
   end
-  assign \port__data$91  = _7_;
+  assign \port__data$95  = _7_;
   reg [47:0] rom7 [31:0];
   initial begin
     rom7[0] = 48'h00dbf51653df;
@@ -2215,779 +2236,809 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _8_ <= rom7[rom7_addr];
   end
-  assign \port__data$102  = _8_;
+  assign \port__data$106  = _8_;
   always @(posedge clk)
-    rom1_addr <= \$282 ;
+    rom0_read <= \$277 ;
   always @(posedge clk)
-    rom1_read <= \$283 ;
+    x0_1 <= \$278 ;
   always @(posedge clk)
-    x1_9 <= \$284 ;
+    x0_2 <= \$279 ;
   always @(posedge clk)
-    x1_10 <= \$285 ;
+    x0_3 <= \$280 ;
   always @(posedge clk)
-    x1_11 <= \$286 ;
+    x0_4 <= \$281 ;
   always @(posedge clk)
-    x1_12 <= \$287 ;
+    x0_5 <= \$282 ;
   always @(posedge clk)
-    x1_13 <= \$288 ;
+    x0_6 <= \$283 ;
   always @(posedge clk)
-    x1_14 <= \$289 ;
+    x0_7 <= \$284 ;
   always @(posedge clk)
-    x1_15 <= \$290 ;
+    x0_8 <= \$285 ;
   always @(posedge clk)
-    x1_16 <= \$291 ;
+    rom1_addr <= \$286 ;
   always @(posedge clk)
-    rom2_addr <= \$292 ;
+    rom1_read <= \$287 ;
   always @(posedge clk)
-    rom2_read <= \$293 ;
+    x1_9 <= \$288 ;
   always @(posedge clk)
-    x2_17 <= \$294 ;
+    x1_10 <= \$289 ;
   always @(posedge clk)
-    x2_18 <= \$295 ;
+    x1_11 <= \$290 ;
   always @(posedge clk)
-    x2_19 <= \$296 ;
+    x1_12 <= \$291 ;
   always @(posedge clk)
-    x2_20 <= \$297 ;
+    x1_13 <= \$292 ;
   always @(posedge clk)
-    x2_21 <= \$298 ;
+    x1_14 <= \$293 ;
   always @(posedge clk)
-    x2_22 <= \$299 ;
+    x1_15 <= \$294 ;
   always @(posedge clk)
-    x2_23 <= \$300 ;
+    x1_16 <= \$295 ;
   always @(posedge clk)
-    x2_24 <= \$301 ;
+    rom2_addr <= \$296 ;
   always @(posedge clk)
-    rom3_addr <= \$302 ;
+    rom2_read <= \$297 ;
   always @(posedge clk)
-    rom3_read <= \$303 ;
+    x2_17 <= \$298 ;
   always @(posedge clk)
-    x3_1 <= \$304 ;
+    x2_18 <= \$299 ;
   always @(posedge clk)
-    x3_25 <= \$305 ;
+    x2_19 <= \$300 ;
   always @(posedge clk)
-    x3_26 <= \$306 ;
+    x2_20 <= \$301 ;
   always @(posedge clk)
-    x3_27 <= \$307 ;
+    x2_21 <= \$302 ;
   always @(posedge clk)
-    x3_28 <= \$308 ;
+    x2_22 <= \$303 ;
   always @(posedge clk)
-    x3_29 <= \$309 ;
+    x2_23 <= \$304 ;
   always @(posedge clk)
-    x3_30 <= \$310 ;
+    x2_24 <= \$305 ;
   always @(posedge clk)
-    x3_31 <= \$311 ;
+    rom3_addr <= \$306 ;
   always @(posedge clk)
-    rom4_addr <= \$312 ;
+    rom3_read <= \$307 ;
   always @(posedge clk)
-    rom4_read <= \$313 ;
+    x3_1 <= \$308 ;
   always @(posedge clk)
-    x4_2 <= \$314 ;
+    x3_25 <= \$309 ;
   always @(posedge clk)
-    x4_3 <= \$315 ;
+    x3_26 <= \$310 ;
   always @(posedge clk)
-    x4_4 <= \$316 ;
+    x3_27 <= \$311 ;
   always @(posedge clk)
-    x4_5 <= \$317 ;
+    x3_28 <= \$312 ;
   always @(posedge clk)
-    x4_6 <= \$318 ;
+    x3_29 <= \$313 ;
   always @(posedge clk)
-    x4_7 <= \$319 ;
+    x3_30 <= \$314 ;
   always @(posedge clk)
-    x4_8 <= \$320 ;
+    x3_31 <= \$315 ;
   always @(posedge clk)
-    x4_9 <= \$321 ;
+    rom4_addr <= \$316 ;
   always @(posedge clk)
-    rom5_addr <= \$322 ;
+    rom4_read <= \$317 ;
   always @(posedge clk)
-    rom5_read <= \$323 ;
+    x4_2 <= \$318 ;
   always @(posedge clk)
-    x5_10 <= \$324 ;
+    x4_3 <= \$319 ;
   always @(posedge clk)
-    x5_11 <= \$325 ;
+    x4_4 <= \$320 ;
   always @(posedge clk)
-    x5_12 <= \$326 ;
+    x4_5 <= \$321 ;
   always @(posedge clk)
-    x5_13 <= \$327 ;
+    x4_6 <= \$322 ;
   always @(posedge clk)
-    x5_14 <= \$328 ;
+    x4_7 <= \$323 ;
   always @(posedge clk)
-    x5_15 <= \$329 ;
+    x4_8 <= \$324 ;
   always @(posedge clk)
-    x5_16 <= \$330 ;
+    x4_9 <= \$325 ;
   always @(posedge clk)
-    x5_17 <= \$331 ;
+    rom5_addr <= \$326 ;
   always @(posedge clk)
-    rom6_addr <= \$332 ;
+    rom5_read <= \$327 ;
   always @(posedge clk)
-    rom6_read <= \$333 ;
+    x5_10 <= \$328 ;
   always @(posedge clk)
-    x6_18 <= \$334 ;
+    x5_11 <= \$329 ;
   always @(posedge clk)
-    x6_19 <= \$335 ;
+    x5_12 <= \$330 ;
   always @(posedge clk)
-    x6_20 <= \$336 ;
+    x5_13 <= \$331 ;
   always @(posedge clk)
-    x6_21 <= \$337 ;
+    x5_14 <= \$332 ;
   always @(posedge clk)
-    x6_22 <= \$338 ;
+    x5_15 <= \$333 ;
   always @(posedge clk)
-    x6_23 <= \$339 ;
+    x5_16 <= \$334 ;
   always @(posedge clk)
-    x6_24 <= \$340 ;
+    x5_17 <= \$335 ;
   always @(posedge clk)
-    x6_25 <= \$341 ;
+    rom6_addr <= \$336 ;
   always @(posedge clk)
-    rom7_addr <= \$342 ;
+    rom6_read <= \$337 ;
   always @(posedge clk)
-    rom7_read <= \$343 ;
+    x6_18 <= \$338 ;
   always @(posedge clk)
-    x7_26 <= \$344 ;
+    x6_19 <= \$339 ;
   always @(posedge clk)
-    x7_27 <= \$345 ;
+    x6_20 <= \$340 ;
   always @(posedge clk)
-    x7_28 <= \$346 ;
+    x6_21 <= \$341 ;
   always @(posedge clk)
-    x7_29 <= \$347 ;
+    x6_22 <= \$342 ;
   always @(posedge clk)
-    x7_30 <= \$348 ;
+    x6_23 <= \$343 ;
   always @(posedge clk)
-    x7_31 <= \$349 ;
+    x6_24 <= \$344 ;
   always @(posedge clk)
-    xoff0_1 <= \$350 ;
+    x6_25 <= \$345 ;
   always @(posedge clk)
-    w0_1 <= \$351 ;
+    rom7_addr <= \$346 ;
   always @(posedge clk)
-    xoff0_2 <= \$352 ;
+    rom7_read <= \$347 ;
   always @(posedge clk)
-    w0_2 <= \$353 ;
+    x7_26 <= \$348 ;
   always @(posedge clk)
-    xoff0_3 <= \$354 ;
+    x7_27 <= \$349 ;
   always @(posedge clk)
-    w0_3 <= \$355 ;
+    x7_28 <= \$350 ;
   always @(posedge clk)
-    xoff0_4 <= \$356 ;
+    x7_29 <= \$351 ;
   always @(posedge clk)
-    w0_4 <= \$357 ;
+    x7_30 <= \$352 ;
   always @(posedge clk)
-    xoff0_5 <= \$358 ;
+    x7_31 <= \$353 ;
   always @(posedge clk)
-    w0_5 <= \$359 ;
+    xoff0_1 <= \$354 ;
   always @(posedge clk)
-    xoff0_6 <= \$360 ;
+    w0_1 <= \$355 ;
   always @(posedge clk)
-    w0_6 <= \$361 ;
+    xoff0_2 <= \$356 ;
   always @(posedge clk)
-    xoff0_7 <= \$362 ;
+    w0_2 <= \$357 ;
   always @(posedge clk)
-    w0_7 <= \$363 ;
+    xoff0_3 <= \$358 ;
   always @(posedge clk)
-    xoff0_8 <= \$364 ;
+    w0_3 <= \$359 ;
   always @(posedge clk)
-    w0_8 <= \$365 ;
+    xoff0_4 <= \$360 ;
   always @(posedge clk)
-    xoff0_9 <= \$366 ;
+    w0_4 <= \$361 ;
   always @(posedge clk)
-    w0_9 <= \$367 ;
+    xoff0_5 <= \$362 ;
   always @(posedge clk)
-    xoff0_10 <= \$368 ;
+    w0_5 <= \$363 ;
   always @(posedge clk)
-    w0_10 <= \$369 ;
+    xoff0_6 <= \$364 ;
   always @(posedge clk)
-    xoff0_11 <= \$370 ;
+    w0_6 <= \$365 ;
   always @(posedge clk)
-    w0_11 <= \$371 ;
+    xoff0_7 <= \$366 ;
   always @(posedge clk)
-    xoff0_12 <= \$372 ;
+    w0_7 <= \$367 ;
   always @(posedge clk)
-    w0_12 <= \$373 ;
+    xoff0_8 <= \$368 ;
   always @(posedge clk)
-    xoff0_13 <= \$374 ;
+    w0_8 <= \$369 ;
   always @(posedge clk)
-    w0_13 <= \$375 ;
+    xoff0_9 <= \$370 ;
   always @(posedge clk)
-    xoff0_14 <= \$376 ;
+    w0_9 <= \$371 ;
   always @(posedge clk)
-    w0_14 <= \$377 ;
+    xoff0_10 <= \$372 ;
   always @(posedge clk)
-    xoff0_15 <= \$378 ;
+    w0_10 <= \$373 ;
   always @(posedge clk)
-    w0_15 <= \$379 ;
+    xoff0_11 <= \$374 ;
   always @(posedge clk)
-    xoff0_16 <= \$380 ;
+    w0_11 <= \$375 ;
   always @(posedge clk)
-    w0_16 <= \$381 ;
+    xoff0_12 <= \$376 ;
   always @(posedge clk)
-    xoff0_17 <= \$382 ;
+    w0_12 <= \$377 ;
   always @(posedge clk)
-    w0_17 <= \$383 ;
+    xoff0_13 <= \$378 ;
   always @(posedge clk)
-    xoff0_18 <= \$384 ;
+    w0_13 <= \$379 ;
   always @(posedge clk)
-    w0_18 <= \$385 ;
+    xoff0_14 <= \$380 ;
   always @(posedge clk)
-    xoff0_19 <= \$386 ;
+    w0_14 <= \$381 ;
   always @(posedge clk)
-    w0_19 <= \$387 ;
+    xoff0_15 <= \$382 ;
   always @(posedge clk)
-    xoff0_20 <= \$388 ;
+    w0_15 <= \$383 ;
   always @(posedge clk)
-    w0_20 <= \$389 ;
+    xoff0_16 <= \$384 ;
   always @(posedge clk)
-    xoff0_21 <= \$390 ;
+    w0_16 <= \$385 ;
   always @(posedge clk)
-    w0_21 <= \$391 ;
+    xoff0_17 <= \$386 ;
   always @(posedge clk)
-    xoff0_22 <= \$392 ;
+    w0_17 <= \$387 ;
   always @(posedge clk)
-    w0_22 <= \$393 ;
+    xoff0_18 <= \$388 ;
   always @(posedge clk)
-    xoff0_23 <= \$394 ;
+    w0_18 <= \$389 ;
   always @(posedge clk)
-    w0_23 <= \$395 ;
+    xoff0_19 <= \$390 ;
   always @(posedge clk)
-    xoff0_24 <= \$396 ;
+    w0_19 <= \$391 ;
   always @(posedge clk)
-    w0_24 <= \$397 ;
+    xoff0_20 <= \$392 ;
   always @(posedge clk)
-    xoff0_25 <= \$398 ;
+    w0_20 <= \$393 ;
   always @(posedge clk)
-    w0_25 <= \$399 ;
+    xoff0_21 <= \$394 ;
   always @(posedge clk)
-    xoff0_26 <= \$400 ;
+    w0_21 <= \$395 ;
   always @(posedge clk)
-    w0_26 <= \$401 ;
+    xoff0_22 <= \$396 ;
   always @(posedge clk)
-    xoff0_27 <= \$402 ;
+    w0_22 <= \$397 ;
   always @(posedge clk)
-    w0_27 <= \$403 ;
+    xoff0_23 <= \$398 ;
   always @(posedge clk)
-    xoff0_28 <= \$404 ;
+    w0_23 <= \$399 ;
   always @(posedge clk)
-    w0_28 <= \$405 ;
+    xoff0_24 <= \$400 ;
   always @(posedge clk)
-    xoff0_29 <= \$406 ;
+    w0_24 <= \$401 ;
   always @(posedge clk)
-    w0_29 <= \$407 ;
+    xoff0_25 <= \$402 ;
   always @(posedge clk)
-    xoff0_30 <= \$408 ;
+    w0_25 <= \$403 ;
   always @(posedge clk)
-    w0_30 <= \$409 ;
+    xoff0_26 <= \$404 ;
   always @(posedge clk)
-    xoff0_31 <= \$410 ;
+    w0_26 <= \$405 ;
   always @(posedge clk)
-    w0_31 <= \$411 ;
+    xoff0_27 <= \$406 ;
   always @(posedge clk)
-    xoff1_1 <= \$412 ;
+    w0_27 <= \$407 ;
   always @(posedge clk)
-    w1_1 <= \$413 ;
+    xoff0_28 <= \$408 ;
   always @(posedge clk)
-    xoff1_2 <= \$414 ;
+    w0_28 <= \$409 ;
   always @(posedge clk)
-    w1_2 <= \$415 ;
+    xoff0_29 <= \$410 ;
   always @(posedge clk)
-    xoff1_3 <= \$416 ;
+    w0_29 <= \$411 ;
   always @(posedge clk)
-    w1_3 <= \$417 ;
+    xoff0_30 <= \$412 ;
   always @(posedge clk)
-    xoff1_4 <= \$418 ;
+    w0_30 <= \$413 ;
   always @(posedge clk)
-    w1_4 <= \$419 ;
+    xoff0_31 <= \$414 ;
   always @(posedge clk)
-    xoff1_5 <= \$420 ;
+    w0_31 <= \$415 ;
   always @(posedge clk)
-    w1_5 <= \$421 ;
+    xoff1_1 <= \$416 ;
   always @(posedge clk)
-    xoff1_6 <= \$422 ;
+    w1_1 <= \$417 ;
   always @(posedge clk)
-    w1_6 <= \$423 ;
+    xoff1_2 <= \$418 ;
   always @(posedge clk)
-    xoff1_7 <= \$424 ;
+    w1_2 <= \$419 ;
   always @(posedge clk)
-    w1_7 <= \$425 ;
+    xoff1_3 <= \$420 ;
   always @(posedge clk)
-    xoff1_8 <= \$426 ;
+    w1_3 <= \$421 ;
   always @(posedge clk)
-    w1_8 <= \$427 ;
+    xoff1_4 <= \$422 ;
   always @(posedge clk)
-    xoff1_9 <= \$428 ;
+    w1_4 <= \$423 ;
   always @(posedge clk)
-    w1_9 <= \$429 ;
+    xoff1_5 <= \$424 ;
   always @(posedge clk)
-    xoff1_10 <= \$430 ;
+    w1_5 <= \$425 ;
   always @(posedge clk)
-    w1_10 <= \$431 ;
+    xoff1_6 <= \$426 ;
   always @(posedge clk)
-    xoff1_11 <= \$432 ;
+    w1_6 <= \$427 ;
   always @(posedge clk)
-    w1_11 <= \$433 ;
+    xoff1_7 <= \$428 ;
   always @(posedge clk)
-    xoff1_12 <= \$434 ;
+    w1_7 <= \$429 ;
   always @(posedge clk)
-    w1_12 <= \$435 ;
+    xoff1_8 <= \$430 ;
   always @(posedge clk)
-    xoff1_13 <= \$436 ;
+    w1_8 <= \$431 ;
   always @(posedge clk)
-    w1_13 <= \$437 ;
+    xoff1_9 <= \$432 ;
   always @(posedge clk)
-    xoff1_14 <= \$438 ;
+    w1_9 <= \$433 ;
   always @(posedge clk)
-    w1_14 <= \$439 ;
+    xoff1_10 <= \$434 ;
   always @(posedge clk)
-    xoff1_15 <= \$440 ;
+    w1_10 <= \$435 ;
   always @(posedge clk)
-    w1_15 <= \$441 ;
+    xoff1_11 <= \$436 ;
   always @(posedge clk)
-    xoff1_16 <= \$442 ;
+    w1_11 <= \$437 ;
   always @(posedge clk)
-    w1_16 <= \$443 ;
+    xoff1_12 <= \$438 ;
   always @(posedge clk)
-    xoff1_17 <= \$444 ;
+    w1_12 <= \$439 ;
   always @(posedge clk)
-    w1_17 <= \$445 ;
+    xoff1_13 <= \$440 ;
   always @(posedge clk)
-    xoff1_18 <= \$446 ;
+    w1_13 <= \$441 ;
   always @(posedge clk)
-    w1_18 <= \$447 ;
+    xoff1_14 <= \$442 ;
   always @(posedge clk)
-    xoff1_19 <= \$448 ;
+    w1_14 <= \$443 ;
   always @(posedge clk)
-    w1_19 <= \$449 ;
+    xoff1_15 <= \$444 ;
   always @(posedge clk)
-    xoff1_20 <= \$450 ;
+    w1_15 <= \$445 ;
   always @(posedge clk)
-    w1_20 <= \$451 ;
+    xoff1_16 <= \$446 ;
   always @(posedge clk)
-    xoff1_21 <= \$452 ;
+    w1_16 <= \$447 ;
   always @(posedge clk)
-    w1_21 <= \$453 ;
+    xoff1_17 <= \$448 ;
   always @(posedge clk)
-    xoff1_22 <= \$454 ;
+    w1_17 <= \$449 ;
   always @(posedge clk)
-    w1_22 <= \$455 ;
+    xoff1_18 <= \$450 ;
   always @(posedge clk)
-    xoff1_23 <= \$456 ;
+    w1_18 <= \$451 ;
   always @(posedge clk)
-    w1_23 <= \$457 ;
+    xoff1_19 <= \$452 ;
   always @(posedge clk)
-    xoff1_24 <= \$458 ;
+    w1_19 <= \$453 ;
   always @(posedge clk)
-    w1_24 <= \$459 ;
+    xoff1_20 <= \$454 ;
   always @(posedge clk)
-    xoff1_25 <= \$460 ;
+    w1_20 <= \$455 ;
   always @(posedge clk)
-    w1_25 <= \$461 ;
+    xoff1_21 <= \$456 ;
   always @(posedge clk)
-    xoff1_26 <= \$462 ;
+    w1_21 <= \$457 ;
   always @(posedge clk)
-    w1_26 <= \$463 ;
+    xoff1_22 <= \$458 ;
   always @(posedge clk)
-    xoff1_27 <= \$464 ;
+    w1_22 <= \$459 ;
   always @(posedge clk)
-    w1_27 <= \$465 ;
+    xoff1_23 <= \$460 ;
   always @(posedge clk)
-    xoff1_28 <= \$466 ;
+    w1_23 <= \$461 ;
   always @(posedge clk)
-    w1_28 <= \$467 ;
+    xoff1_24 <= \$462 ;
   always @(posedge clk)
-    xoff1_29 <= \$468 ;
+    w1_24 <= \$463 ;
   always @(posedge clk)
-    w1_29 <= \$469 ;
+    xoff1_25 <= \$464 ;
   always @(posedge clk)
-    xoff1_30 <= \$470 ;
+    w1_25 <= \$465 ;
   always @(posedge clk)
-    w1_30 <= \$471 ;
+    xoff1_26 <= \$466 ;
   always @(posedge clk)
-    xoff1_31 <= \$472 ;
+    w1_26 <= \$467 ;
   always @(posedge clk)
-    w1_31 <= \$473 ;
+    xoff1_27 <= \$468 ;
   always @(posedge clk)
-    prod0_1 <= \$474 ;
+    w1_27 <= \$469 ;
   always @(posedge clk)
-    prod0_2 <= \$475 ;
+    xoff1_28 <= \$470 ;
   always @(posedge clk)
-    prod0_3 <= \$476 ;
+    w1_28 <= \$471 ;
   always @(posedge clk)
-    prod0_4 <= \$477 ;
+    xoff1_29 <= \$472 ;
   always @(posedge clk)
-    prod0_5 <= \$478 ;
+    w1_29 <= \$473 ;
   always @(posedge clk)
-    prod0_6 <= \$479 ;
+    xoff1_30 <= \$474 ;
   always @(posedge clk)
-    prod0_7 <= \$480 ;
+    w1_30 <= \$475 ;
   always @(posedge clk)
-    prod0_8 <= \$481 ;
+    xoff1_31 <= \$476 ;
   always @(posedge clk)
-    prod0_9 <= \$482 ;
+    w1_31 <= \$477 ;
   always @(posedge clk)
-    prod0_10 <= \$483 ;
+    prod0_1 <= \$478 ;
   always @(posedge clk)
-    prod0_11 <= \$484 ;
+    prod0_2 <= \$479 ;
   always @(posedge clk)
-    prod0_12 <= \$485 ;
+    prod0_3 <= \$480 ;
   always @(posedge clk)
-    prod0_13 <= \$486 ;
+    prod0_4 <= \$481 ;
   always @(posedge clk)
-    prod0_14 <= \$487 ;
+    prod0_5 <= \$482 ;
   always @(posedge clk)
-    prod0_15 <= \$488 ;
+    prod0_6 <= \$483 ;
   always @(posedge clk)
-    prod0_16 <= \$489 ;
+    prod0_7 <= \$484 ;
   always @(posedge clk)
-    prod0_17 <= \$490 ;
+    prod0_8 <= \$485 ;
   always @(posedge clk)
-    prod0_18 <= \$491 ;
+    prod0_9 <= \$486 ;
   always @(posedge clk)
-    prod0_19 <= \$492 ;
+    prod0_10 <= \$487 ;
   always @(posedge clk)
-    prod0_20 <= \$493 ;
+    prod0_11 <= \$488 ;
   always @(posedge clk)
-    prod0_21 <= \$494 ;
+    prod0_12 <= \$489 ;
   always @(posedge clk)
-    prod0_22 <= \$495 ;
+    prod0_13 <= \$490 ;
   always @(posedge clk)
-    prod0_23 <= \$496 ;
+    prod0_14 <= \$491 ;
   always @(posedge clk)
-    prod0_24 <= \$497 ;
+    prod0_15 <= \$492 ;
   always @(posedge clk)
-    prod0_25 <= \$498 ;
+    prod0_16 <= \$493 ;
   always @(posedge clk)
-    prod0_26 <= \$499 ;
+    prod0_17 <= \$494 ;
   always @(posedge clk)
-    prod0_27 <= \$500 ;
+    prod0_18 <= \$495 ;
   always @(posedge clk)
-    prod0_28 <= \$501 ;
+    prod0_19 <= \$496 ;
   always @(posedge clk)
-    prod0_29 <= \$502 ;
+    prod0_20 <= \$497 ;
   always @(posedge clk)
-    prod0_30 <= \$503 ;
+    prod0_21 <= \$498 ;
   always @(posedge clk)
-    prod0_31 <= \$504 ;
+    prod0_22 <= \$499 ;
   always @(posedge clk)
-    prod1_1 <= \$505 ;
+    prod0_23 <= \$500 ;
   always @(posedge clk)
-    prod1_2 <= \$506 ;
+    prod0_24 <= \$501 ;
   always @(posedge clk)
-    prod1_3 <= \$507 ;
+    prod0_25 <= \$502 ;
   always @(posedge clk)
-    prod1_4 <= \$508 ;
+    prod0_26 <= \$503 ;
   always @(posedge clk)
-    prod1_5 <= \$509 ;
+    prod0_27 <= \$504 ;
   always @(posedge clk)
-    prod1_6 <= \$510 ;
+    prod0_28 <= \$505 ;
   always @(posedge clk)
-    prod1_7 <= \$511 ;
+    prod0_29 <= \$506 ;
   always @(posedge clk)
-    prod1_8 <= \$512 ;
+    prod0_30 <= \$507 ;
   always @(posedge clk)
-    prod1_9 <= \$513 ;
+    prod0_31 <= \$508 ;
   always @(posedge clk)
-    prod1_10 <= \$514 ;
+    prod1_1 <= \$509 ;
   always @(posedge clk)
-    prod1_11 <= \$515 ;
+    prod1_2 <= \$510 ;
   always @(posedge clk)
-    prod1_12 <= \$516 ;
+    prod1_3 <= \$511 ;
   always @(posedge clk)
-    prod1_13 <= \$517 ;
+    prod1_4 <= \$512 ;
   always @(posedge clk)
-    prod1_14 <= \$518 ;
+    prod1_5 <= \$513 ;
   always @(posedge clk)
-    prod1_15 <= \$519 ;
+    prod1_6 <= \$514 ;
   always @(posedge clk)
-    prod1_16 <= \$520 ;
+    prod1_7 <= \$515 ;
   always @(posedge clk)
-    prod1_17 <= \$521 ;
+    prod1_8 <= \$516 ;
   always @(posedge clk)
-    prod1_18 <= \$522 ;
+    prod1_9 <= \$517 ;
   always @(posedge clk)
-    prod1_19 <= \$523 ;
+    prod1_10 <= \$518 ;
   always @(posedge clk)
-    prod1_20 <= \$524 ;
+    prod1_11 <= \$519 ;
   always @(posedge clk)
-    prod1_21 <= \$525 ;
+    prod1_12 <= \$520 ;
   always @(posedge clk)
-    prod1_22 <= \$526 ;
+    prod1_13 <= \$521 ;
   always @(posedge clk)
-    prod1_23 <= \$527 ;
+    prod1_14 <= \$522 ;
   always @(posedge clk)
-    prod1_24 <= \$528 ;
+    prod1_15 <= \$523 ;
   always @(posedge clk)
-    prod1_25 <= \$529 ;
+    prod1_16 <= \$524 ;
   always @(posedge clk)
-    prod1_26 <= \$530 ;
+    prod1_17 <= \$525 ;
   always @(posedge clk)
-    prod1_27 <= \$531 ;
+    prod1_18 <= \$526 ;
   always @(posedge clk)
-    prod1_28 <= \$532 ;
+    prod1_19 <= \$527 ;
   always @(posedge clk)
-    prod1_29 <= \$533 ;
+    prod1_20 <= \$528 ;
   always @(posedge clk)
-    prod1_30 <= \$534 ;
+    prod1_21 <= \$529 ;
   always @(posedge clk)
-    prod1_31 <= \$535 ;
+    prod1_22 <= \$530 ;
   always @(posedge clk)
-    prod0_1_r <= \$536 ;
+    prod1_23 <= \$531 ;
   always @(posedge clk)
-    prod0_2_r <= \$537 ;
+    prod1_24 <= \$532 ;
   always @(posedge clk)
-    prod0_3_r <= \$538 ;
+    prod1_25 <= \$533 ;
   always @(posedge clk)
-    prod0_4_r <= \$539 ;
+    prod1_26 <= \$534 ;
   always @(posedge clk)
-    prod0_5_r <= \$540 ;
+    prod1_27 <= \$535 ;
   always @(posedge clk)
-    prod0_6_r <= \$541 ;
+    prod1_28 <= \$536 ;
   always @(posedge clk)
-    prod0_7_r <= \$542 ;
+    prod1_29 <= \$537 ;
   always @(posedge clk)
-    prod0_8_r <= \$543 ;
+    prod1_30 <= \$538 ;
   always @(posedge clk)
-    prod0_9_r <= \$544 ;
+    prod1_31 <= \$539 ;
   always @(posedge clk)
-    prod0_10_r <= \$545 ;
+    prod0_1_r <= \$540 ;
   always @(posedge clk)
-    prod0_11_r <= \$546 ;
+    prod0_2_r <= \$541 ;
   always @(posedge clk)
-    prod0_12_r <= \$547 ;
+    prod0_3_r <= \$542 ;
   always @(posedge clk)
-    prod0_13_r <= \$548 ;
+    prod0_4_r <= \$543 ;
   always @(posedge clk)
-    prod0_14_r <= \$549 ;
+    prod0_5_r <= \$544 ;
   always @(posedge clk)
-    prod0_15_r <= \$550 ;
+    prod0_6_r <= \$545 ;
   always @(posedge clk)
-    prod0_16_r <= \$551 ;
+    prod0_7_r <= \$546 ;
   always @(posedge clk)
-    prod0_17_r <= \$552 ;
+    prod0_8_r <= \$547 ;
   always @(posedge clk)
-    prod0_18_r <= \$553 ;
+    prod0_9_r <= \$548 ;
   always @(posedge clk)
-    prod0_19_r <= \$554 ;
+    prod0_10_r <= \$549 ;
   always @(posedge clk)
-    prod0_20_r <= \$555 ;
+    prod0_11_r <= \$550 ;
   always @(posedge clk)
-    prod0_21_r <= \$556 ;
+    prod0_12_r <= \$551 ;
   always @(posedge clk)
-    prod0_22_r <= \$557 ;
+    prod0_13_r <= \$552 ;
   always @(posedge clk)
-    prod0_23_r <= \$558 ;
+    prod0_14_r <= \$553 ;
   always @(posedge clk)
-    prod0_24_r <= \$559 ;
+    prod0_15_r <= \$554 ;
   always @(posedge clk)
-    prod0_25_r <= \$560 ;
+    prod0_16_r <= \$555 ;
   always @(posedge clk)
-    prod0_26_r <= \$561 ;
+    prod0_17_r <= \$556 ;
   always @(posedge clk)
-    prod0_27_r <= \$562 ;
+    prod0_18_r <= \$557 ;
   always @(posedge clk)
-    prod0_28_r <= \$563 ;
+    prod0_19_r <= \$558 ;
   always @(posedge clk)
-    prod0_29_r <= \$564 ;
+    prod0_20_r <= \$559 ;
   always @(posedge clk)
-    prod0_30_r <= \$565 ;
+    prod0_21_r <= \$560 ;
   always @(posedge clk)
-    prod0_31_r <= \$566 ;
+    prod0_22_r <= \$561 ;
   always @(posedge clk)
-    prod1_1_r <= \$567 ;
+    prod0_23_r <= \$562 ;
   always @(posedge clk)
-    prod1_2_r <= \$568 ;
+    prod0_24_r <= \$563 ;
   always @(posedge clk)
-    prod1_3_r <= \$569 ;
+    prod0_25_r <= \$564 ;
   always @(posedge clk)
-    prod1_4_r <= \$570 ;
+    prod0_26_r <= \$565 ;
   always @(posedge clk)
-    prod1_5_r <= \$571 ;
+    prod0_27_r <= \$566 ;
   always @(posedge clk)
-    prod1_6_r <= \$572 ;
+    prod0_28_r <= \$567 ;
   always @(posedge clk)
-    prod1_7_r <= \$573 ;
+    prod0_29_r <= \$568 ;
   always @(posedge clk)
-    prod1_8_r <= \$574 ;
+    prod0_30_r <= \$569 ;
   always @(posedge clk)
-    prod1_9_r <= \$575 ;
+    prod0_31_r <= \$570 ;
   always @(posedge clk)
-    prod1_10_r <= \$576 ;
+    prod1_1_r <= \$571 ;
   always @(posedge clk)
-    prod1_11_r <= \$577 ;
+    prod1_2_r <= \$572 ;
   always @(posedge clk)
-    prod1_12_r <= \$578 ;
+    prod1_3_r <= \$573 ;
   always @(posedge clk)
-    prod1_13_r <= \$579 ;
+    prod1_4_r <= \$574 ;
   always @(posedge clk)
-    prod1_14_r <= \$580 ;
+    prod1_5_r <= \$575 ;
   always @(posedge clk)
-    prod1_15_r <= \$581 ;
+    prod1_6_r <= \$576 ;
   always @(posedge clk)
-    prod1_16_r <= \$582 ;
+    prod1_7_r <= \$577 ;
   always @(posedge clk)
-    prod1_17_r <= \$583 ;
+    prod1_8_r <= \$578 ;
   always @(posedge clk)
-    prod1_18_r <= \$584 ;
+    prod1_9_r <= \$579 ;
   always @(posedge clk)
-    prod1_19_r <= \$585 ;
+    prod1_10_r <= \$580 ;
   always @(posedge clk)
-    prod1_20_r <= \$586 ;
+    prod1_11_r <= \$581 ;
   always @(posedge clk)
-    prod1_21_r <= \$587 ;
+    prod1_12_r <= \$582 ;
   always @(posedge clk)
-    prod1_22_r <= \$588 ;
+    prod1_13_r <= \$583 ;
   always @(posedge clk)
-    prod1_23_r <= \$589 ;
+    prod1_14_r <= \$584 ;
   always @(posedge clk)
-    prod1_24_r <= \$590 ;
+    prod1_15_r <= \$585 ;
   always @(posedge clk)
-    prod1_25_r <= \$591 ;
+    prod1_16_r <= \$586 ;
   always @(posedge clk)
-    prod1_26_r <= \$592 ;
+    prod1_17_r <= \$587 ;
   always @(posedge clk)
-    prod1_27_r <= \$593 ;
+    prod1_18_r <= \$588 ;
   always @(posedge clk)
-    prod1_28_r <= \$594 ;
+    prod1_19_r <= \$589 ;
   always @(posedge clk)
-    prod1_29_r <= \$595 ;
+    prod1_20_r <= \$590 ;
   always @(posedge clk)
-    prod1_30_r <= \$596 ;
+    prod1_21_r <= \$591 ;
   always @(posedge clk)
-    prod1_31_r <= \$597 ;
+    prod1_22_r <= \$592 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$598 ;
+    prod1_23_r <= \$593 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$599 ;
+    prod1_24_r <= \$594 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$600 ;
+    prod1_25_r <= \$595 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$601 ;
+    prod1_26_r <= \$596 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$602 ;
+    prod1_27_r <= \$597 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$603 ;
+    prod1_28_r <= \$598 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$604 ;
+    prod1_29_r <= \$599 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$605 ;
+    prod1_30_r <= \$600 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$606 ;
+    prod1_31_r <= \$601 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$607 ;
+    sum0_s0_0 <= \$602 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$608 ;
+    sum0_s0_1 <= \$603 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$609 ;
+    sum0_s0_2 <= \$604 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$610 ;
+    sum0_s0_3 <= \$605 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$611 ;
+    sum0_s0_4 <= \$606 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$612 ;
+    sum0_s0_5 <= \$607 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$613 ;
+    sum0_s0_6 <= \$608 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$614 ;
+    sum0_s0_7 <= \$609 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$615 ;
+    sum0_s1_0 <= \$610 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$616 ;
+    sum0_s1_1 <= \$611 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$617 ;
+    sum0_s2_0 <= \$612 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$618 ;
+    sum1_s0_0 <= \$613 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$619 ;
+    sum1_s0_1 <= \$614 ;
   always @(posedge clk)
-    v2 <= \$620 ;
+    sum1_s0_2 <= \$615 ;
   always @(posedge clk)
-    first2 <= \$621 ;
+    sum1_s0_3 <= \$616 ;
   always @(posedge clk)
-    last2 <= \$622 ;
+    sum1_s0_4 <= \$617 ;
   always @(posedge clk)
-    nf2 <= \$623 ;
+    sum1_s0_5 <= \$618 ;
   always @(posedge clk)
-    v3 <= \$624 ;
+    sum1_s0_6 <= \$619 ;
   always @(posedge clk)
-    first3 <= \$625 ;
+    sum1_s0_7 <= \$620 ;
   always @(posedge clk)
-    last3 <= \$626 ;
+    sum1_s1_0 <= \$621 ;
   always @(posedge clk)
-    nf3 <= \$627 ;
+    sum1_s1_1 <= \$622 ;
   always @(posedge clk)
-    v4 <= \$628 ;
+    sum1_s2_0 <= \$623 ;
   always @(posedge clk)
-    first4 <= \$629 ;
+    v2 <= \$624 ;
   always @(posedge clk)
-    last4 <= \$630 ;
+    first2 <= \$625 ;
   always @(posedge clk)
-    nf4 <= \$631 ;
+    last2 <= \$626 ;
   always @(posedge clk)
-    v5 <= \$632 ;
+    nf2 <= \$627 ;
   always @(posedge clk)
-    first5 <= \$633 ;
+    v3 <= \$628 ;
   always @(posedge clk)
-    last5 <= \$634 ;
+    first3 <= \$629 ;
   always @(posedge clk)
-    nf5 <= \$635 ;
+    last3 <= \$630 ;
   always @(posedge clk)
-    v6 <= \$636 ;
+    nf3 <= \$631 ;
   always @(posedge clk)
-    first6 <= \$637 ;
+    v4 <= \$632 ;
   always @(posedge clk)
-    last6 <= \$638 ;
+    first4 <= \$633 ;
   always @(posedge clk)
-    nf6 <= \$639 ;
+    last4 <= \$634 ;
   always @(posedge clk)
-    v7 <= \$640 ;
+    nf4 <= \$635 ;
   always @(posedge clk)
-    first7 <= \$641 ;
+    v5 <= \$636 ;
   always @(posedge clk)
-    last7 <= \$642 ;
+    first5 <= \$637 ;
   always @(posedge clk)
-    nf7 <= \$643 ;
+    last5 <= \$638 ;
   always @(posedge clk)
-    v8 <= \$644 ;
+    nf5 <= \$639 ;
   always @(posedge clk)
-    first8 <= \$645 ;
+    v6 <= \$640 ;
   always @(posedge clk)
-    last8 <= \$646 ;
+    first6 <= \$641 ;
   always @(posedge clk)
-    nf8 <= \$647 ;
+    last6 <= \$642 ;
   always @(posedge clk)
-    v9 <= \$648 ;
+    nf6 <= \$643 ;
   always @(posedge clk)
-    first9 <= \$649 ;
+    v7 <= \$644 ;
   always @(posedge clk)
-    last9 <= \$650 ;
+    first7 <= \$645 ;
   always @(posedge clk)
-    nf9 <= \$651 ;
+    last7 <= \$646 ;
   always @(posedge clk)
-    v9_0 <= \$652 ;
+    nf7 <= \$647 ;
   always @(posedge clk)
-    first9_0 <= \$653 ;
+    v8 <= \$648 ;
   always @(posedge clk)
-    last9_0 <= \$654 ;
+    first8 <= \$649 ;
   always @(posedge clk)
-    nf9_0 <= \$655 ;
+    last8 <= \$650 ;
   always @(posedge clk)
-    acc0 <= \$656 ;
+    nf8 <= \$651 ;
   always @(posedge clk)
-    acc1 <= \$657 ;
+    v9 <= \$652 ;
   always @(posedge clk)
-    deliver <= \$658 ;
+    first9 <= \$653 ;
   always @(posedge clk)
-    q_owed <= \$659 ;
+    last9 <= \$654 ;
   always @(posedge clk)
-    q_room <= \$660 ;
+    nf9 <= \$655 ;
   always @(posedge clk)
-    q_wptr <= \$661 ;
+    v10 <= \$656 ;
   always @(posedge clk)
-    q_rptr <= \$662 ;
+    first10 <= \$657 ;
   always @(posedge clk)
-    q_stored <= \$663 ;
+    last10 <= \$658 ;
   always @(posedge clk)
-    o__valid <= \$664 ;
+    nf10 <= \$659 ;
   always @(posedge clk)
-    o__payload <= \$665 ;
+    v10_0 <= \$660 ;
+  always @(posedge clk)
+    first10_0 <= \$661 ;
+  always @(posedge clk)
+    last10_0 <= \$662 ;
+  always @(posedge clk)
+    nf10_0 <= \$663 ;
+  always @(posedge clk)
+    bias0 <= \$664 ;
+  always @(posedge clk)
+    acc0 <= \$665 ;
+  always @(posedge clk)
+    bias1 <= \$666 ;
+  always @(posedge clk)
+    acc1 <= \$667 ;
+  always @(posedge clk)
+    deliver <= \$668 ;
+  always @(posedge clk)
+    q_owed <= \$669 ;
+  always @(posedge clk)
+    q_room <= \$670 ;
+  always @(posedge clk)
+    q_wptr <= \$671 ;
+  always @(posedge clk)
+    q_rptr <= \$672 ;
+  always @(posedge clk)
+    q_stored <= \$673 ;
+  always @(posedge clk)
+    o__valid <= \$674 ;
+  always @(posedge clk)
+    o__payload <= \$675 ;
   assign \$6  = t == 5'h1f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_1) - $signed(8'h80);
   assign \$11  = $signed(x0_2) - $signed(8'h80);
   assign \$12  = $signed(x0_3) - $signed(8'h80);
@@ -3172,62 +3223,62 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$191  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
   assign \$192  = $signed(\$190 ) + $signed(\$191 );
   assign \$193  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$194  = v9 & last9;
-  assign \$195  = issue & last_t;
-  assign \$196  = o__valid & o__ready;
-  assign \$197  = q_owed < 4'hb;
-  assign \$198  = \$196  ? q_room : \$197 ;
-  assign \$199  = o__valid & o__ready;
-  assign \$200  = \$199  | q_room;
-  assign \$201  = \$195  ? \$198  : \$200 ;
-  assign \$202  = ~ o__valid;
-  assign \$203  = \$202  | o__ready;
-  assign \$204  = | q_stored;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = \$203  & \$205 ;
+  assign \$196  = v10 & last10;
+  assign \$197  = issue & last_t;
+  assign \$198  = o__valid & o__ready;
+  assign \$199  = q_owed < 4'hc;
+  assign \$200  = \$198  ? q_room : \$199 ;
+  assign \$201  = o__valid & o__ready;
+  assign \$202  = \$201  | q_room;
+  assign \$203  = \$197  ? \$200  : \$202 ;
+  assign \$204  = ~ o__valid;
+  assign \$205  = \$204  | o__ready;
+  assign \$206  = | q_stored;
   assign \$207  = ~ \$206 ;
-  assign \$208  = deliver & \$207 ;
-  assign \$209  = q_wptr == 4'ha;
-  assign \$210  = q_wptr + 1'h1;
-  assign \$211  = \$209  ? 5'h00 : \$210 ;
-  assign \$212  = ~ o__valid;
-  assign \$213  = \$212  | o__ready;
-  assign \$214  = | q_stored;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = q_rptr == 4'ha;
-  assign \$217  = q_rptr + 1'h1;
-  assign \$218  = \$216  ? 5'h00 : \$217 ;
-  assign \$219  = ~ o__valid;
-  assign \$220  = \$219  | o__ready;
-  assign \$221  = | q_stored;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = \$220  & \$222 ;
+  assign \$208  = \$205  & \$207 ;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = deliver & \$209 ;
+  assign \$211  = q_wptr == 4'hb;
+  assign \$212  = q_wptr + 1'h1;
+  assign \$213  = \$211  ? 5'h00 : \$212 ;
+  assign \$214  = ~ o__valid;
+  assign \$215  = \$214  | o__ready;
+  assign \$216  = | q_stored;
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = q_rptr == 4'hb;
+  assign \$219  = q_rptr + 1'h1;
+  assign \$220  = \$218  ? 5'h00 : \$219 ;
+  assign \$221  = ~ o__valid;
+  assign \$222  = \$221  | o__ready;
+  assign \$223  = | q_stored;
   assign \$224  = ~ \$223 ;
-  assign \$225  = deliver & \$224 ;
-  assign \$226  = q_stored + \$225 ;
-  assign \$227  = ~ o__valid;
-  assign \$228  = \$227  | o__ready;
-  assign \$229  = | q_stored;
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = \$226  - \$230 ;
-  assign \$232  = ~ o__valid;
-  assign \$233  = \$232  | o__ready;
-  assign \$234  = | q_stored;
-  assign \$235  = \$234  | deliver;
+  assign \$225  = \$222  & \$224 ;
+  assign \$226  = ~ \$225 ;
+  assign \$227  = deliver & \$226 ;
+  assign \$228  = q_stored + \$227 ;
+  assign \$229  = ~ o__valid;
+  assign \$230  = \$229  | o__ready;
+  assign \$231  = | q_stored;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = \$228  - \$232 ;
+  assign \$234  = ~ o__valid;
+  assign \$235  = \$234  | o__ready;
   assign \$236  = | q_stored;
-  assign \$237  = \$236  ? \rport__data$430  : q_in;
-  assign \$238  = ~ last_t;
-  assign \$239  = q_room | \$238 ;
-  assign i__ready = \$239  & reads_input_t;
+  assign \$237  = \$236  | deliver;
+  assign \$238  = | q_stored;
+  assign \$239  = \$238  ? \rport__data$440  : q_in;
   assign \$240  = ~ last_t;
   assign \$241  = q_room | \$240 ;
-  assign \$242  = ~ reads_input_t;
-  assign \$243  = i__valid | \$242 ;
-  assign issue = \$241  & \$243 ;
+  assign i__ready = \$241  & reads_input_t;
+  assign \$242  = ~ last_t;
+  assign \$243  = q_room | \$242 ;
+  assign \$244  = ~ reads_input_t;
+  assign \$245  = i__valid | \$244 ;
+  assign issue = \$243  & \$245 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$245  = first9_0 ? \$244  : acc0;
-  assign \$246  = $signed(\$245 ) + $signed(sum0_s2_0);
-  assign \$248  = first9_0 ? \$247  : acc1;
+  assign \$246  = first10_0 ? bias0 : acc0;
+  assign \$247  = $signed(\$246 ) + $signed(sum0_s2_0);
+  assign \$248  = first10_0 ? bias1 : acc1;
   assign \$249  = $signed(\$248 ) + $signed(sum1_s2_0);
   assign \$250  = issue & last_t;
   assign \$251  = q_owed + \$250 ;
@@ -3268,2613 +3319,2638 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     nf1 <= \$270 ;
   always @(posedge clk)
-    x_mid <= \$271 ;
+    from_input2 <= \$271 ;
   always @(posedge clk)
-    rom0_addr <= \$272 ;
+    x_reg2 <= \$272 ;
   always @(posedge clk)
-    rom0_read <= \$273 ;
+    inbuf_read <= \$273 ;
   always @(posedge clk)
-    x0_1 <= \$274 ;
+    x_mid <= \$274 ;
   always @(posedge clk)
-    x0_2 <= \$275 ;
+    t1 <= \$275 ;
   always @(posedge clk)
-    x0_3 <= \$276 ;
-  always @(posedge clk)
-    x0_4 <= \$277 ;
-  always @(posedge clk)
-    x0_5 <= \$278 ;
-  always @(posedge clk)
-    x0_6 <= \$279 ;
-  always @(posedge clk)
-    x0_7 <= \$280 ;
-  always @(posedge clk)
-    x0_8 <= \$281 ;
+    rom0_addr <= \$276 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = t;
+    \$277  = port__data;
     if (rst) begin
-      \$282  = 5'h00;
+      \$277  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = \port__data$36 ;
+    \$278  = x_mid[15:8];
     if (rst) begin
-      \$283  = 64'h0000000000000000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$284  = x_mid[79:72];
+    \$279  = x_mid[23:16];
+    if (rst) begin
+      \$279  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$280  = x_mid[31:24];
+    if (rst) begin
+      \$280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$281  = x_mid[39:32];
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$282  = x_mid[47:40];
+    if (rst) begin
+      \$282  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$283  = x_mid[55:48];
+    if (rst) begin
+      \$283  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$284  = x_mid[63:56];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$285  = x_mid[87:80];
+    \$285  = x_mid[71:64];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$286  = x_mid[95:88];
+    \$286  = t1;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = x_mid[103:96];
+    \$287  = \port__data$40 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$288  = x_mid[111:104];
+    \$288  = x_mid[79:72];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$289  = x_mid[119:112];
+    \$289  = x_mid[87:80];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$290  = x_mid[127:120];
+    \$290  = x_mid[95:88];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$291  = x_mid[135:128];
+    \$291  = x_mid[103:96];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$292  = t;
+    \$292  = x_mid[111:104];
     if (rst) begin
-      \$292  = 5'h00;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$293  = \port__data$47 ;
+    \$293  = x_mid[119:112];
     if (rst) begin
-      \$293  = 64'h0000000000000000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$294  = x_mid[143:136];
+    \$294  = x_mid[127:120];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$295  = x_mid[151:144];
+    \$295  = x_mid[135:128];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$296  = x_mid[159:152];
+    \$296  = t1;
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = x_mid[167:160];
+    \$297  = \port__data$51 ;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$298  = x_mid[175:168];
+    \$298  = x_mid[143:136];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$299  = x_mid[183:176];
+    \$299  = x_mid[151:144];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$300  = x_mid[191:184];
+    \$300  = x_mid[159:152];
     if (rst) begin
       \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$301  = x_mid[199:192];
+    \$301  = x_mid[167:160];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$302  = t;
+    \$302  = x_mid[175:168];
     if (rst) begin
-      \$302  = 5'h00;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$303  = \port__data$58 ;
+    \$303  = x_mid[183:176];
     if (rst) begin
-      \$303  = 64'h0000000000000000;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$304  = x_mid[15:8];
+    \$304  = x_mid[191:184];
     if (rst) begin
       \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$305  = x_mid[207:200];
+    \$305  = x_mid[199:192];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$306  = x_mid[215:208];
+    \$306  = t1;
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = x_mid[223:216];
+    \$307  = \port__data$62 ;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$308  = x_mid[231:224];
+    \$308  = x_mid[15:8];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$309  = x_mid[239:232];
+    \$309  = x_mid[207:200];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$310  = x_mid[247:240];
+    \$310  = x_mid[215:208];
     if (rst) begin
       \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$311  = x_mid[255:248];
+    \$311  = x_mid[223:216];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$312  = t;
+    \$312  = x_mid[231:224];
     if (rst) begin
-      \$312  = 5'h00;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$313  = \port__data$69 ;
+    \$313  = x_mid[239:232];
     if (rst) begin
-      \$313  = 64'h0000000000000000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$314  = x_mid[23:16];
+    \$314  = x_mid[247:240];
     if (rst) begin
       \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$315  = x_mid[31:24];
+    \$315  = x_mid[255:248];
     if (rst) begin
       \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$316  = x_mid[39:32];
+    \$316  = t1;
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = x_mid[47:40];
+    \$317  = \port__data$73 ;
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = x_mid[55:48];
+    \$318  = x_mid[23:16];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = x_mid[63:56];
+    \$319  = x_mid[31:24];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = x_mid[71:64];
+    \$320  = x_mid[39:32];
     if (rst) begin
       \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = x_mid[79:72];
+    \$321  = x_mid[47:40];
     if (rst) begin
       \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = t;
+    \$322  = x_mid[55:48];
     if (rst) begin
-      \$322  = 5'h00;
+      \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = \port__data$80 ;
+    \$323  = x_mid[63:56];
     if (rst) begin
-      \$323  = 64'h0000000000000000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = x_mid[87:80];
+    \$324  = x_mid[71:64];
     if (rst) begin
       \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = x_mid[95:88];
+    \$325  = x_mid[79:72];
     if (rst) begin
       \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = x_mid[103:96];
+    \$326  = t1;
     if (rst) begin
-      \$326  = 8'h00;
+      \$326  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = x_mid[111:104];
+    \$327  = \port__data$84 ;
     if (rst) begin
-      \$327  = 8'h00;
+      \$327  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = x_mid[119:112];
+    \$328  = x_mid[87:80];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = x_mid[127:120];
+    \$329  = x_mid[95:88];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = x_mid[135:128];
+    \$330  = x_mid[103:96];
     if (rst) begin
       \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = x_mid[143:136];
+    \$331  = x_mid[111:104];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = t;
+    \$332  = x_mid[119:112];
     if (rst) begin
-      \$332  = 5'h00;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = \port__data$91 ;
+    \$333  = x_mid[127:120];
     if (rst) begin
-      \$333  = 64'h0000000000000000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = x_mid[151:144];
+    \$334  = x_mid[135:128];
     if (rst) begin
       \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = x_mid[159:152];
+    \$335  = x_mid[143:136];
     if (rst) begin
       \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = x_mid[167:160];
+    \$336  = t1;
     if (rst) begin
-      \$336  = 8'h00;
+      \$336  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = x_mid[175:168];
+    \$337  = \port__data$95 ;
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = x_mid[183:176];
+    \$338  = x_mid[151:144];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = x_mid[191:184];
+    \$339  = x_mid[159:152];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = x_mid[199:192];
+    \$340  = x_mid[167:160];
     if (rst) begin
       \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = x_mid[207:200];
+    \$341  = x_mid[175:168];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = t;
+    \$342  = x_mid[183:176];
     if (rst) begin
-      \$342  = 5'h00;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = \port__data$102 ;
+    \$343  = x_mid[191:184];
     if (rst) begin
-      \$343  = 48'h000000000000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = x_mid[215:208];
+    \$344  = x_mid[199:192];
     if (rst) begin
       \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = x_mid[223:216];
+    \$345  = x_mid[207:200];
     if (rst) begin
       \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = x_mid[231:224];
+    \$346  = t1;
     if (rst) begin
-      \$346  = 8'h00;
+      \$346  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = x_mid[239:232];
+    \$347  = \port__data$106 ;
     if (rst) begin
-      \$347  = 8'h00;
+      \$347  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = x_mid[247:240];
+    \$348  = x_mid[215:208];
     if (rst) begin
       \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = x_mid[255:248];
+    \$349  = x_mid[223:216];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = \$10 ;
+    \$350  = x_mid[231:224];
     if (rst) begin
-      \$350  = 9'h000;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = rom0_read[7:0];
+    \$351  = x_mid[239:232];
     if (rst) begin
       \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = \$11 ;
+    \$352  = x_mid[247:240];
     if (rst) begin
-      \$352  = 9'h000;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = rom0_read[15:8];
+    \$353  = x_mid[255:248];
     if (rst) begin
       \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = \$12 ;
+    \$354  = \$10 ;
     if (rst) begin
       \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = rom0_read[23:16];
+    \$355  = rom0_read[7:0];
     if (rst) begin
       \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = \$13 ;
+    \$356  = \$11 ;
     if (rst) begin
       \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = rom0_read[31:24];
+    \$357  = rom0_read[15:8];
     if (rst) begin
       \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = \$14 ;
+    \$358  = \$12 ;
     if (rst) begin
       \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = rom0_read[39:32];
+    \$359  = rom0_read[23:16];
     if (rst) begin
       \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = \$15 ;
+    \$360  = \$13 ;
     if (rst) begin
       \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = rom0_read[47:40];
+    \$361  = rom0_read[31:24];
     if (rst) begin
       \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = \$16 ;
+    \$362  = \$14 ;
     if (rst) begin
       \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = rom0_read[55:48];
+    \$363  = rom0_read[39:32];
     if (rst) begin
       \$363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = \$17 ;
+    \$364  = \$15 ;
     if (rst) begin
       \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = rom0_read[63:56];
+    \$365  = rom0_read[47:40];
     if (rst) begin
       \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = \$18 ;
+    \$366  = \$16 ;
     if (rst) begin
       \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = rom1_read[7:0];
+    \$367  = rom0_read[55:48];
     if (rst) begin
       \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = \$19 ;
+    \$368  = \$17 ;
     if (rst) begin
       \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = rom1_read[15:8];
+    \$369  = rom0_read[63:56];
     if (rst) begin
       \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = \$20 ;
+    \$370  = \$18 ;
     if (rst) begin
       \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = rom1_read[23:16];
+    \$371  = rom1_read[7:0];
     if (rst) begin
       \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = \$21 ;
+    \$372  = \$19 ;
     if (rst) begin
       \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = rom1_read[31:24];
+    \$373  = rom1_read[15:8];
     if (rst) begin
       \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = \$22 ;
+    \$374  = \$20 ;
     if (rst) begin
       \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = rom1_read[39:32];
+    \$375  = rom1_read[23:16];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = \$23 ;
+    \$376  = \$21 ;
     if (rst) begin
       \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = rom1_read[47:40];
+    \$377  = rom1_read[31:24];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = \$24 ;
+    \$378  = \$22 ;
     if (rst) begin
       \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = rom1_read[55:48];
+    \$379  = rom1_read[39:32];
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = \$25 ;
+    \$380  = \$23 ;
     if (rst) begin
       \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = rom1_read[63:56];
+    \$381  = rom1_read[47:40];
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = \$26 ;
+    \$382  = \$24 ;
     if (rst) begin
       \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = rom2_read[7:0];
+    \$383  = rom1_read[55:48];
     if (rst) begin
       \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = \$27 ;
+    \$384  = \$25 ;
     if (rst) begin
       \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = rom2_read[15:8];
+    \$385  = rom1_read[63:56];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = \$28 ;
+    \$386  = \$26 ;
     if (rst) begin
       \$386  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = rom2_read[23:16];
+    \$387  = rom2_read[7:0];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = \$29 ;
+    \$388  = \$27 ;
     if (rst) begin
       \$388  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = rom2_read[31:24];
+    \$389  = rom2_read[15:8];
     if (rst) begin
       \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = \$30 ;
+    \$390  = \$28 ;
     if (rst) begin
       \$390  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = rom2_read[39:32];
+    \$391  = rom2_read[23:16];
     if (rst) begin
       \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = \$31 ;
+    \$392  = \$29 ;
     if (rst) begin
       \$392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = rom2_read[47:40];
+    \$393  = rom2_read[31:24];
     if (rst) begin
       \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = \$32 ;
+    \$394  = \$30 ;
     if (rst) begin
       \$394  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = rom2_read[55:48];
+    \$395  = rom2_read[39:32];
     if (rst) begin
       \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = \$33 ;
+    \$396  = \$31 ;
     if (rst) begin
       \$396  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = rom2_read[63:56];
+    \$397  = rom2_read[47:40];
     if (rst) begin
       \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = \$34 ;
+    \$398  = \$32 ;
     if (rst) begin
       \$398  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = rom3_read[7:0];
+    \$399  = rom2_read[55:48];
     if (rst) begin
       \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = \$35 ;
+    \$400  = \$33 ;
     if (rst) begin
       \$400  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = rom3_read[15:8];
+    \$401  = rom2_read[63:56];
     if (rst) begin
       \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = \$36 ;
+    \$402  = \$34 ;
     if (rst) begin
       \$402  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = rom3_read[23:16];
+    \$403  = rom3_read[7:0];
     if (rst) begin
       \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = \$37 ;
+    \$404  = \$35 ;
     if (rst) begin
       \$404  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = rom3_read[31:24];
+    \$405  = rom3_read[15:8];
     if (rst) begin
       \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = \$38 ;
+    \$406  = \$36 ;
     if (rst) begin
       \$406  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = rom3_read[39:32];
+    \$407  = rom3_read[23:16];
     if (rst) begin
       \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = \$39 ;
+    \$408  = \$37 ;
     if (rst) begin
       \$408  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = rom3_read[47:40];
+    \$409  = rom3_read[31:24];
     if (rst) begin
       \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = \$40 ;
+    \$410  = \$38 ;
     if (rst) begin
       \$410  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = rom3_read[55:48];
+    \$411  = rom3_read[39:32];
     if (rst) begin
       \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = \$41 ;
+    \$412  = \$39 ;
     if (rst) begin
       \$412  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = rom3_read[63:56];
+    \$413  = rom3_read[47:40];
     if (rst) begin
       \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = \$42 ;
+    \$414  = \$40 ;
     if (rst) begin
       \$414  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = rom4_read[7:0];
+    \$415  = rom3_read[55:48];
     if (rst) begin
       \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = \$43 ;
+    \$416  = \$41 ;
     if (rst) begin
       \$416  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = rom4_read[15:8];
+    \$417  = rom3_read[63:56];
     if (rst) begin
       \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = \$44 ;
+    \$418  = \$42 ;
     if (rst) begin
       \$418  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = rom4_read[23:16];
+    \$419  = rom4_read[7:0];
     if (rst) begin
       \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = \$45 ;
+    \$420  = \$43 ;
     if (rst) begin
       \$420  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = rom4_read[31:24];
+    \$421  = rom4_read[15:8];
     if (rst) begin
       \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = \$46 ;
+    \$422  = \$44 ;
     if (rst) begin
       \$422  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = rom4_read[39:32];
+    \$423  = rom4_read[23:16];
     if (rst) begin
       \$423  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = \$47 ;
+    \$424  = \$45 ;
     if (rst) begin
       \$424  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = rom4_read[47:40];
+    \$425  = rom4_read[31:24];
     if (rst) begin
       \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = \$48 ;
+    \$426  = \$46 ;
     if (rst) begin
       \$426  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = rom4_read[55:48];
+    \$427  = rom4_read[39:32];
     if (rst) begin
       \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = \$49 ;
+    \$428  = \$47 ;
     if (rst) begin
       \$428  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = rom4_read[63:56];
+    \$429  = rom4_read[47:40];
     if (rst) begin
       \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = \$50 ;
+    \$430  = \$48 ;
     if (rst) begin
       \$430  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = rom5_read[7:0];
+    \$431  = rom4_read[55:48];
     if (rst) begin
       \$431  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = \$51 ;
+    \$432  = \$49 ;
     if (rst) begin
       \$432  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = rom5_read[15:8];
+    \$433  = rom4_read[63:56];
     if (rst) begin
       \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = \$52 ;
+    \$434  = \$50 ;
     if (rst) begin
       \$434  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = rom5_read[23:16];
+    \$435  = rom5_read[7:0];
     if (rst) begin
       \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = \$53 ;
+    \$436  = \$51 ;
     if (rst) begin
       \$436  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = rom5_read[31:24];
+    \$437  = rom5_read[15:8];
     if (rst) begin
       \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = \$54 ;
+    \$438  = \$52 ;
     if (rst) begin
       \$438  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = rom5_read[39:32];
+    \$439  = rom5_read[23:16];
     if (rst) begin
       \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = \$55 ;
+    \$440  = \$53 ;
     if (rst) begin
       \$440  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = rom5_read[47:40];
+    \$441  = rom5_read[31:24];
     if (rst) begin
       \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = \$56 ;
+    \$442  = \$54 ;
     if (rst) begin
       \$442  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = rom5_read[55:48];
+    \$443  = rom5_read[39:32];
     if (rst) begin
       \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = \$57 ;
+    \$444  = \$55 ;
     if (rst) begin
       \$444  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = rom5_read[63:56];
+    \$445  = rom5_read[47:40];
     if (rst) begin
       \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = \$58 ;
+    \$446  = \$56 ;
     if (rst) begin
       \$446  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = rom6_read[7:0];
+    \$447  = rom5_read[55:48];
     if (rst) begin
       \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = \$59 ;
+    \$448  = \$57 ;
     if (rst) begin
       \$448  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = rom6_read[15:8];
+    \$449  = rom5_read[63:56];
     if (rst) begin
       \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = \$60 ;
+    \$450  = \$58 ;
     if (rst) begin
       \$450  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = rom6_read[23:16];
+    \$451  = rom6_read[7:0];
     if (rst) begin
       \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = \$61 ;
+    \$452  = \$59 ;
     if (rst) begin
       \$452  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = rom6_read[31:24];
+    \$453  = rom6_read[15:8];
     if (rst) begin
       \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = \$62 ;
+    \$454  = \$60 ;
     if (rst) begin
       \$454  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = rom6_read[39:32];
+    \$455  = rom6_read[23:16];
     if (rst) begin
       \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = \$63 ;
+    \$456  = \$61 ;
     if (rst) begin
       \$456  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = rom6_read[47:40];
+    \$457  = rom6_read[31:24];
     if (rst) begin
       \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = \$64 ;
+    \$458  = \$62 ;
     if (rst) begin
       \$458  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = rom6_read[55:48];
+    \$459  = rom6_read[39:32];
     if (rst) begin
       \$459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = \$65 ;
+    \$460  = \$63 ;
     if (rst) begin
       \$460  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = rom6_read[63:56];
+    \$461  = rom6_read[47:40];
     if (rst) begin
       \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = \$66 ;
+    \$462  = \$64 ;
     if (rst) begin
       \$462  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = rom7_read[7:0];
+    \$463  = rom6_read[55:48];
     if (rst) begin
       \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = \$67 ;
+    \$464  = \$65 ;
     if (rst) begin
       \$464  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = rom7_read[15:8];
+    \$465  = rom6_read[63:56];
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = \$68 ;
+    \$466  = \$66 ;
     if (rst) begin
       \$466  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = rom7_read[23:16];
+    \$467  = rom7_read[7:0];
     if (rst) begin
       \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = \$69 ;
+    \$468  = \$67 ;
     if (rst) begin
       \$468  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = rom7_read[31:24];
+    \$469  = rom7_read[15:8];
     if (rst) begin
       \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = \$70 ;
+    \$470  = \$68 ;
     if (rst) begin
       \$470  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = rom7_read[39:32];
+    \$471  = rom7_read[23:16];
     if (rst) begin
       \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = \$71 ;
+    \$472  = \$69 ;
     if (rst) begin
       \$472  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = rom7_read[47:40];
+    \$473  = rom7_read[31:24];
     if (rst) begin
       \$473  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = \$72 ;
+    \$474  = \$70 ;
     if (rst) begin
-      \$474  = 17'h00000;
+      \$474  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = \$73 ;
+    \$475  = rom7_read[39:32];
     if (rst) begin
-      \$475  = 17'h00000;
+      \$475  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = \$74 ;
+    \$476  = \$71 ;
     if (rst) begin
-      \$476  = 17'h00000;
+      \$476  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = \$75 ;
+    \$477  = rom7_read[47:40];
     if (rst) begin
-      \$477  = 17'h00000;
+      \$477  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = \$76 ;
+    \$478  = \$72 ;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$77 ;
+    \$479  = \$73 ;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = \$78 ;
+    \$480  = \$74 ;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = \$79 ;
+    \$481  = \$75 ;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = \$80 ;
+    \$482  = \$76 ;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = \$81 ;
+    \$483  = \$77 ;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = \$82 ;
+    \$484  = \$78 ;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = \$83 ;
+    \$485  = \$79 ;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = \$84 ;
+    \$486  = \$80 ;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = \$85 ;
+    \$487  = \$81 ;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = \$86 ;
+    \$488  = \$82 ;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = \$87 ;
+    \$489  = \$83 ;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = \$88 ;
+    \$490  = \$84 ;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = \$89 ;
+    \$491  = \$85 ;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = \$90 ;
+    \$492  = \$86 ;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$91 ;
+    \$493  = \$87 ;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = \$92 ;
+    \$494  = \$88 ;
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = \$93 ;
+    \$495  = \$89 ;
     if (rst) begin
       \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = \$94 ;
+    \$496  = \$90 ;
     if (rst) begin
       \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = \$95 ;
+    \$497  = \$91 ;
     if (rst) begin
       \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = \$96 ;
+    \$498  = \$92 ;
     if (rst) begin
       \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = \$97 ;
+    \$499  = \$93 ;
     if (rst) begin
       \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = \$98 ;
+    \$500  = \$94 ;
     if (rst) begin
       \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = \$99 ;
+    \$501  = \$95 ;
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = \$100 ;
+    \$502  = \$96 ;
     if (rst) begin
       \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = \$101 ;
+    \$503  = \$97 ;
     if (rst) begin
       \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = \$102 ;
+    \$504  = \$98 ;
     if (rst) begin
       \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = \$103 ;
+    \$505  = \$99 ;
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \$104 ;
+    \$506  = \$100 ;
     if (rst) begin
       \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = \$105 ;
+    \$507  = \$101 ;
     if (rst) begin
       \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = \$106 ;
+    \$508  = \$102 ;
     if (rst) begin
       \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = \$107 ;
+    \$509  = \$103 ;
     if (rst) begin
       \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = \$108 ;
+    \$510  = \$104 ;
     if (rst) begin
       \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = \$109 ;
+    \$511  = \$105 ;
     if (rst) begin
       \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = \$110 ;
+    \$512  = \$106 ;
     if (rst) begin
       \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = \$111 ;
+    \$513  = \$107 ;
     if (rst) begin
       \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = \$112 ;
+    \$514  = \$108 ;
     if (rst) begin
       \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = \$113 ;
+    \$515  = \$109 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = \$114 ;
+    \$516  = \$110 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = \$115 ;
+    \$517  = \$111 ;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = \$116 ;
+    \$518  = \$112 ;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = \$117 ;
+    \$519  = \$113 ;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = \$118 ;
+    \$520  = \$114 ;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = \$119 ;
+    \$521  = \$115 ;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = \$120 ;
+    \$522  = \$116 ;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = \$121 ;
+    \$523  = \$117 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = \$122 ;
+    \$524  = \$118 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = \$123 ;
+    \$525  = \$119 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = \$124 ;
+    \$526  = \$120 ;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = \$125 ;
+    \$527  = \$121 ;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = \$126 ;
+    \$528  = \$122 ;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = \$127 ;
+    \$529  = \$123 ;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = \$128 ;
+    \$530  = \$124 ;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = \$129 ;
+    \$531  = \$125 ;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = \$130 ;
+    \$532  = \$126 ;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = \$131 ;
+    \$533  = \$127 ;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = \$132 ;
+    \$534  = \$128 ;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = \$133 ;
+    \$535  = \$129 ;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = prod0_1;
+    \$536  = \$130 ;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = prod0_2;
+    \$537  = \$131 ;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = prod0_3;
+    \$538  = \$132 ;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = prod0_4;
+    \$539  = \$133 ;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = prod0_5;
+    \$540  = prod0_1;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = prod0_6;
+    \$541  = prod0_2;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = prod0_7;
+    \$542  = prod0_3;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = prod0_8;
+    \$543  = prod0_4;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = prod0_9;
+    \$544  = prod0_5;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = prod0_10;
+    \$545  = prod0_6;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = prod0_11;
+    \$546  = prod0_7;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = prod0_12;
+    \$547  = prod0_8;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = prod0_13;
+    \$548  = prod0_9;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = prod0_14;
+    \$549  = prod0_10;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = prod0_15;
+    \$550  = prod0_11;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = prod0_16;
+    \$551  = prod0_12;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = prod0_17;
+    \$552  = prod0_13;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = prod0_18;
+    \$553  = prod0_14;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = prod0_19;
+    \$554  = prod0_15;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = prod0_20;
+    \$555  = prod0_16;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = prod0_21;
+    \$556  = prod0_17;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = prod0_22;
+    \$557  = prod0_18;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = prod0_23;
+    \$558  = prod0_19;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = prod0_24;
+    \$559  = prod0_20;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = prod0_25;
+    \$560  = prod0_21;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = prod0_26;
+    \$561  = prod0_22;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = prod0_27;
+    \$562  = prod0_23;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = prod0_28;
+    \$563  = prod0_24;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = prod0_29;
+    \$564  = prod0_25;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = prod0_30;
+    \$565  = prod0_26;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = prod0_31;
+    \$566  = prod0_27;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = prod1_1;
+    \$567  = prod0_28;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = prod1_2;
+    \$568  = prod0_29;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = prod1_3;
+    \$569  = prod0_30;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = prod1_4;
+    \$570  = prod0_31;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = prod1_5;
+    \$571  = prod1_1;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = prod1_6;
+    \$572  = prod1_2;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = prod1_7;
+    \$573  = prod1_3;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = prod1_8;
+    \$574  = prod1_4;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = prod1_9;
+    \$575  = prod1_5;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = prod1_10;
+    \$576  = prod1_6;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = prod1_11;
+    \$577  = prod1_7;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = prod1_12;
+    \$578  = prod1_8;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = prod1_13;
+    \$579  = prod1_9;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = prod1_14;
+    \$580  = prod1_10;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = prod1_15;
+    \$581  = prod1_11;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = prod1_16;
+    \$582  = prod1_12;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = prod1_17;
+    \$583  = prod1_13;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = prod1_18;
+    \$584  = prod1_14;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = prod1_19;
+    \$585  = prod1_15;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = prod1_20;
+    \$586  = prod1_16;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = prod1_21;
+    \$587  = prod1_17;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = prod1_22;
+    \$588  = prod1_18;
     if (rst) begin
       \$588  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = prod1_23;
+    \$589  = prod1_19;
     if (rst) begin
       \$589  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = prod1_24;
+    \$590  = prod1_20;
     if (rst) begin
       \$590  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = prod1_25;
+    \$591  = prod1_21;
     if (rst) begin
       \$591  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = prod1_26;
+    \$592  = prod1_22;
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = prod1_27;
+    \$593  = prod1_23;
     if (rst) begin
       \$593  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = prod1_28;
+    \$594  = prod1_24;
     if (rst) begin
       \$594  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = prod1_29;
+    \$595  = prod1_25;
     if (rst) begin
       \$595  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = prod1_30;
+    \$596  = prod1_26;
     if (rst) begin
       \$596  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = prod1_31;
+    \$597  = prod1_27;
     if (rst) begin
       \$597  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
+    \$598  = prod1_28;
     if (rst) begin
-      \$598  = 24'h000000;
+      \$598  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$599  = prod1_29;
     if (rst) begin
-      \$599  = 24'h000000;
+      \$599  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$600  = prod1_30;
     if (rst) begin
-      \$600  = 24'h000000;
+      \$600  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
+    \$601  = prod1_31;
     if (rst) begin
-      \$601  = 24'h000000;
+      \$601  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
+    \$602  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
       \$602  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
+    \$603  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$603  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
+    \$604  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
       \$604  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$605  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
     if (rst) begin
       \$605  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = \$159 [23:0];
+    \$606  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
     if (rst) begin
       \$606  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = \$162 [23:0];
+    \$607  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
     if (rst) begin
       \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = \$163 [23:0];
+    \$608  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
     if (rst) begin
       \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
+    \$609  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
       \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
+    \$610  = \$159 [23:0];
     if (rst) begin
       \$610  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
+    \$611  = \$162 [23:0];
     if (rst) begin
       \$611  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
+    \$612  = \$163 [23:0];
     if (rst) begin
       \$612  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
+    \$613  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
     if (rst) begin
       \$613  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
+    \$614  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
     if (rst) begin
       \$614  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
+    \$615  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
     if (rst) begin
       \$615  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
+    \$616  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
     if (rst) begin
       \$616  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = \$189 [23:0];
+    \$617  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
     if (rst) begin
       \$617  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = \$192 [23:0];
+    \$618  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
     if (rst) begin
       \$618  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = \$193 [23:0];
+    \$619  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
     if (rst) begin
       \$619  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = v1;
+    \$620  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = first1;
+    \$621  = \$189 [23:0];
     if (rst) begin
-      \$621  = 1'h0;
+      \$621  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = last1;
+    \$622  = \$192 [23:0];
     if (rst) begin
-      \$622  = 1'h0;
+      \$622  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = nf1;
+    \$623  = \$193 [23:0];
     if (rst) begin
-      \$623  = 4'h0;
+      \$623  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = v2;
+    \$624  = v1;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = first2;
+    \$625  = first1;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = last2;
+    \$626  = last1;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = nf2;
+    \$627  = nf1;
     if (rst) begin
       \$627  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = v3;
+    \$628  = v2;
     if (rst) begin
       \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = first3;
+    \$629  = first2;
     if (rst) begin
       \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = last3;
+    \$630  = last2;
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = nf3;
+    \$631  = nf2;
     if (rst) begin
       \$631  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = v4;
+    \$632  = v3;
     if (rst) begin
       \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = first4;
+    \$633  = first3;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = last4;
+    \$634  = last3;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = nf4;
+    \$635  = nf3;
     if (rst) begin
       \$635  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = v5;
+    \$636  = v4;
     if (rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = first5;
+    \$637  = first4;
     if (rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = last5;
+    \$638  = last4;
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = nf5;
+    \$639  = nf4;
     if (rst) begin
       \$639  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = v6;
+    \$640  = v5;
     if (rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = first6;
+    \$641  = first5;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = last6;
+    \$642  = last5;
     if (rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = nf6;
+    \$643  = nf5;
     if (rst) begin
       \$643  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = v7;
+    \$644  = v6;
     if (rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = first7;
+    \$645  = first6;
     if (rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = last7;
+    \$646  = last6;
     if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = nf7;
+    \$647  = nf6;
     if (rst) begin
       \$647  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = v8;
+    \$648  = v7;
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = first8;
+    \$649  = first7;
     if (rst) begin
       \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = last8;
+    \$650  = last7;
     if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = nf8;
+    \$651  = nf7;
     if (rst) begin
       \$651  = 4'h0;
     end
@@ -5909,90 +5985,160 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = acc0;
-    if (v9_0) begin
-      \$656  = \$246 [23:0];
-    end
+    \$656  = v9;
     if (rst) begin
-      \$656  = 24'h000000;
+      \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = acc1;
-    if (v9_0) begin
-      \$657  = \$249 [23:0];
-    end
+    \$657  = first9;
     if (rst) begin
-      \$657  = 24'h000000;
+      \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = \$194 ;
+    \$658  = last9;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = \$253 [3:0];
+    \$659  = nf9;
     if (rst) begin
       \$659  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = \$201 ;
+    \$660  = v9;
     if (rst) begin
-      \$660  = 1'h1;
+      \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = q_wptr;
-    if (\$208 ) begin
-      \$661  = \$211 [3:0];
-    end
+    \$661  = first9;
     if (rst) begin
-      \$661  = 4'h0;
+      \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$662  = q_rptr;
-    if (\$215 ) begin
-      \$662  = \$218 [3:0];
-    end
+    \$662  = last9;
     if (rst) begin
-      \$662  = 4'h0;
+      \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$663  = \$231 [3:0];
+    \$663  = nf9;
     if (rst) begin
       \$663  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$664  = o__valid;
-    if (\$233 ) begin
-      \$664  = \$235 ;
-    end
+    \$664  = \$194 ;
     if (rst) begin
-      \$664  = 1'h0;
+      \$664  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$665  = o__payload;
-    if (\$233 ) begin
-      \$665  = \$237 ;
+    \$665  = acc0;
+    if (v10_0) begin
+      \$665  = \$247 [23:0];
     end
     if (rst) begin
-      \$665  = 48'h000000000000;
+      \$665  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$666  = \$195 ;
+    if (rst) begin
+      \$666  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$667  = acc1;
+    if (v10_0) begin
+      \$667  = \$249 [23:0];
+    end
+    if (rst) begin
+      \$667  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$668  = \$196 ;
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$669  = \$253 [3:0];
+    if (rst) begin
+      \$669  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$670  = \$203 ;
+    if (rst) begin
+      \$670  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$671  = q_wptr;
+    if (\$210 ) begin
+      \$671  = \$213 [3:0];
+    end
+    if (rst) begin
+      \$671  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$672  = q_rptr;
+    if (\$217 ) begin
+      \$672  = \$220 [3:0];
+    end
+    if (rst) begin
+      \$672  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$673  = \$233 [3:0];
+    if (rst) begin
+      \$673  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$674  = o__valid;
+    if (\$235 ) begin
+      \$674  = \$237 ;
+    end
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$675  = o__payload;
+    if (\$235 ) begin
+      \$675  = \$239 ;
+    end
+    if (rst) begin
+      \$675  = 48'h000000000000;
     end
   end
   always @* begin
@@ -6348,77 +6494,77 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf9_0)
+    casez (nf9)
       4'h0:
-          \$244  = 24'h00010c;
+          \$194  = 24'h00010c;
       4'h1:
-          \$244  = 24'h000894;
+          \$194  = 24'h000894;
       4'h2:
-          \$244  = 24'h0020f3;
+          \$194  = 24'h0020f3;
       4'h3:
-          \$244  = 24'h000e42;
+          \$194  = 24'h000e42;
       4'h4:
-          \$244  = 24'h00248b;
+          \$194  = 24'h00248b;
       4'h5:
-          \$244  = 24'h001219;
+          \$194  = 24'h001219;
       4'h6:
-          \$244  = 24'h004caa;
+          \$194  = 24'h004caa;
       4'h7:
-          \$244  = 24'hfff9b9;
+          \$194  = 24'hfff9b9;
       4'h8:
-          \$244  = 24'hffe9d9;
+          \$194  = 24'hffe9d9;
       4'h9:
-          \$244  = 24'h001e64;
+          \$194  = 24'h001e64;
       4'ha:
-          \$244  = 24'hff72c4;
+          \$194  = 24'hff72c4;
       4'hb:
-          \$244  = 24'h0013c7;
+          \$194  = 24'h0013c7;
       4'hc:
-          \$244  = 24'hff42bf;
+          \$194  = 24'hff42bf;
       4'hd:
-          \$244  = 24'h000dfc;
+          \$194  = 24'h000dfc;
       4'he:
-          \$244  = 24'h0006a5;
+          \$194  = 24'h0006a5;
       4'hf:
-          \$244  = 24'hff01ff;
+          \$194  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf9_0)
+    casez (nf9)
       4'h0:
-          \$247  = 24'h0003c7;
+          \$195  = 24'h0003c7;
       4'h1:
-          \$247  = 24'h00155a;
+          \$195  = 24'h00155a;
       4'h2:
-          \$247  = 24'hfff7b7;
+          \$195  = 24'hfff7b7;
       4'h3:
-          \$247  = 24'h002631;
+          \$195  = 24'h002631;
       4'h4:
-          \$247  = 24'h004785;
+          \$195  = 24'h004785;
       4'h5:
-          \$247  = 24'h0014f4;
+          \$195  = 24'h0014f4;
       4'h6:
-          \$247  = 24'hffe14f;
+          \$195  = 24'hffe14f;
       4'h7:
-          \$247  = 24'h00022c;
+          \$195  = 24'h00022c;
       4'h8:
-          \$247  = 24'hff2021;
+          \$195  = 24'hff2021;
       4'h9:
-          \$247  = 24'h0006de;
+          \$195  = 24'h0006de;
       4'ha:
-          \$247  = 24'h0000d1;
+          \$195  = 24'h0000d1;
       4'hb:
-          \$247  = 24'hfff9c2;
+          \$195  = 24'hfff9c2;
       4'hc:
-          \$247  = 24'h001220;
+          \$195  = 24'h001220;
       4'hd:
-          \$247  = 24'h000ec2;
+          \$195  = 24'h000ec2;
       4'he:
-          \$247  = 24'hffec57;
+          \$195  = 24'hffec57;
       4'hf:
-          \$247  = 24'h000c17;
+          \$195  = 24'h000c17;
     endcase
   end
   always @* begin
@@ -6575,99 +6721,64 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$271  = \$9 ;
+    \$271  = from_input;
     if (rst) begin
-      \$271  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$272  = t;
+    \$272  = x_reg;
     if (rst) begin
-      \$272  = 5'h00;
+      \$272  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$273  = port__data;
+    \$273  = rport__data;
     if (rst) begin
-      \$273  = 64'h0000000000000000;
+      \$273  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$274  = x_mid[15:8];
+    \$274  = \$9 ;
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$275  = x_mid[23:16];
+    \$275  = t;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$276  = x_mid[31:24];
+    \$276  = t1;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 5'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$277  = x_mid[39:32];
-    if (rst) begin
-      \$277  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$278  = x_mid[47:40];
-    if (rst) begin
-      \$278  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$279  = x_mid[55:48];
-    if (rst) begin
-      \$279  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$280  = x_mid[63:56];
-    if (rst) begin
-      \$280  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$281  = x_mid[71:64];
-    if (rst) begin
-      \$281  = 8'h00;
-    end
-  end
-  assign acc0_next = \$246 [23:0];
+  assign acc0_next = \$247 [23:0];
   assign acc1_next = \$249 [23:0];
   assign q_owed_next = \$253 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$438  = rom1_addr;
-  assign \port__addr$439  = rom2_addr;
-  assign \port__addr$440  = rom3_addr;
-  assign \port__addr$441  = rom4_addr;
-  assign \port__addr$442  = rom5_addr;
-  assign \port__addr$443  = rom6_addr;
-  assign \port__addr$444  = rom7_addr;
-  assign \$signature__en$445  = deliver;
-  assign \$signature__addr$446  = q_wptr;
-  assign \$signature__data$447  = q_in;
-  assign \rport__addr$448  = q_rptr;
+  assign \port__addr$448  = rom1_addr;
+  assign \port__addr$449  = rom2_addr;
+  assign \port__addr$450  = rom3_addr;
+  assign \port__addr$451  = rom4_addr;
+  assign \port__addr$452  = rom5_addr;
+  assign \port__addr$453  = rom6_addr;
+  assign \port__addr$454  = rom7_addr;
+  assign \$signature__en$455  = deliver;
+  assign \$signature__addr$456  = q_wptr;
+  assign \$signature__data$457  = q_in;
+  assign \rport__addr$458  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -9029,19 +9140,19 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$119 ;
   wire [8:0] \$12 ;
   reg \$120 ;
-  reg [15:0] \$121 ;
-  reg [4:0] \$122 ;
-  reg [63:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [7:0] \$125 ;
+  reg \$121 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
+  reg [15:0] \$124 ;
+  reg [4:0] \$125 ;
   reg [4:0] \$126 ;
-  reg [15:0] \$127 ;
+  reg [63:0] \$127 ;
   reg [7:0] \$128 ;
   reg [7:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [8:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [8:0] \$132 ;
+  reg [4:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg [7:0] \$132 ;
   reg [7:0] \$133 ;
   reg [8:0] \$134 ;
   reg [7:0] \$135 ;
@@ -9061,10 +9172,10 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [8:0] \$148 ;
   reg [7:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [16:0] \$150 ;
-  reg [16:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [16:0] \$153 ;
+  reg [8:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [7:0] \$153 ;
   reg [16:0] \$154 ;
   reg [16:0] \$155 ;
   reg [16:0] \$156 ;
@@ -9083,15 +9194,15 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [16:0] \$168 ;
   reg [16:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [22:0] \$170 ;
-  reg [22:0] \$171 ;
-  reg [22:0] \$172 ;
-  reg [22:0] \$173 ;
+  reg [16:0] \$170 ;
+  reg [16:0] \$171 ;
+  reg [16:0] \$172 ;
+  reg [16:0] \$173 ;
   reg [22:0] \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
+  reg [22:0] \$175 ;
+  reg [22:0] \$176 ;
+  reg [22:0] \$177 ;
+  reg [22:0] \$178 ;
   reg \$179 ;
   wire [8:0] \$18 ;
   reg \$180 ;
@@ -9120,21 +9231,34 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$200 ;
   reg \$201 ;
   reg \$202 ;
-  reg [22:0] \$203 ;
-  reg [22:0] \$204 ;
-  reg [22:0] \$205 ;
-  reg [22:0] \$206 ;
-  reg [22:0] \$207 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
   reg \$208 ;
-  reg [3:0] \$209 ;
+  reg \$209 ;
   wire [16:0] \$21 ;
   reg \$210 ;
-  reg [3:0] \$211 ;
-  reg [3:0] \$212 ;
-  reg [3:0] \$213 ;
-  reg \$214 ;
-  reg [114:0] \$215 ;
+  reg [22:0] \$211 ;
+  reg [22:0] \$212 ;
+  reg [22:0] \$213 ;
+  reg [22:0] \$214 ;
+  reg [22:0] \$215 ;
+  reg [22:0] \$216 ;
+  reg [22:0] \$217 ;
+  reg [22:0] \$218 ;
+  reg [22:0] \$219 ;
   wire [16:0] \$22 ;
+  reg [22:0] \$220 ;
+  reg \$221 ;
+  reg [3:0] \$222 ;
+  reg \$223 ;
+  reg [3:0] \$224 ;
+  reg [3:0] \$225 ;
+  reg [3:0] \$226 ;
+  reg \$227 ;
+  reg [114:0] \$228 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
   wire [16:0] \$25 ;
@@ -9148,11 +9272,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [17:0] \$32 ;
   wire [17:0] \$33 ;
   wire [17:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  reg [22:0] \$35 ;
+  reg [22:0] \$36 ;
+  reg [22:0] \$37 ;
+  reg [22:0] \$38 ;
+  reg [22:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
@@ -9166,68 +9290,68 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$49 ;
   reg \$5 ;
   wire \$50 ;
-  wire [4:0] \$51 ;
-  wire [4:0] \$52 ;
+  wire \$51 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire [4:0] \$58 ;
-  wire [4:0] \$59 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  wire [4:0] \$63 ;
+  wire [4:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [4:0] \$67 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [5:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [5:0] \$72 ;
+  wire [4:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [114:0] \$78 ;
+  wire [5:0] \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire [5:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [114:0] \$83 ;
   wire \$84 ;
-  reg [22:0] \$85 ;
-  wire [22:0] \$86 ;
-  wire [23:0] \$87 ;
-  reg [22:0] \$88 ;
-  wire [22:0] \$89 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [15:0] \$9 ;
-  wire [23:0] \$90 ;
-  reg [22:0] \$91 ;
+  wire [22:0] \$90 ;
+  wire [23:0] \$91 ;
   wire [22:0] \$92 ;
   wire [23:0] \$93 ;
-  reg [22:0] \$94 ;
-  wire [22:0] \$95 ;
-  wire [23:0] \$96 ;
-  reg [22:0] \$97 ;
+  wire [22:0] \$94 ;
+  wire [23:0] \$95 ;
+  wire [22:0] \$96 ;
+  wire [23:0] \$97 ;
   wire [22:0] \$98 ;
   wire [23:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$137 ;
+  wire [3:0] \$signature__addr$150 ;
   wire [15:0] \$signature__data ;
-  wire [114:0] \$signature__data$138 ;
+  wire [114:0] \$signature__data$151 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$136 ;
+  wire \$signature__en$149 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -9238,6 +9362,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [22:0] acc3_next;
   reg [22:0] acc4 = 23'h000000;
   wire [22:0] acc4_next;
+  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] bias1 = 23'h000000;
+  reg [22:0] bias2 = 23'h000000;
+  reg [22:0] bias3 = 23'h000000;
+  reg [22:0] bias4 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -9248,11 +9377,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -9261,6 +9392,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [15:0] inbuf_read = 16'h0000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -9269,8 +9401,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
@@ -9280,8 +9413,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg nf5 = 1'h0;
   reg nf6 = 1'h0;
   reg nf7 = 1'h0;
+  reg nf8 = 1'h0;
   (* keep = 32'd1 *)
-  reg nf7_0 = 1'h0;
+  reg nf8_0 = 1'h0;
   reg nf_t = 1'h0;
   reg nf_t_ahead = 1'h0;
   output [114:0] o__payload;
@@ -9300,9 +9434,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$135 ;
+  wire [4:0] \port__addr$148 ;
   wire [63:0] port__data;
-  wire [15:0] \port__data$30 ;
+  wire [15:0] \port__data$34 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -9346,9 +9480,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$139 ;
+  wire [3:0] \rport__addr$152 ;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$127 ;
+  wire [114:0] \rport__data$140 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -9359,6 +9493,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
   reg [4:0] t = 5'h00;
+  reg [4:0] t1 = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9366,8 +9501,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
@@ -9388,6 +9524,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [7:0] x1_1 = 8'h00;
   reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
+  reg [15:0] x_reg2 = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -9436,7 +9573,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [114:0] queue [8:0];
+  reg [114:0] queue [9:0];
   initial begin
     queue[0] = 115'h00000000000000000000000000000;
     queue[1] = 115'h00000000000000000000000000000;
@@ -9447,12 +9584,13 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 115'h00000000000000000000000000000;
     queue[7] = 115'h00000000000000000000000000000;
     queue[8] = 115'h00000000000000000000000000000;
+    queue[9] = 115'h00000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$127  = queue[q_rptr];
+  assign \rport__data$140  = queue[q_rptr];
   reg [63:0] rom0 [30:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
@@ -9530,11 +9668,11 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$30  = _2_;
+  assign \port__data$34  = _2_;
   assign \$6  = t == 5'h1e;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
@@ -9560,68 +9698,68 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$32  = $signed(prod2_0_r) + $signed(prod2_1_r);
   assign \$33  = $signed(prod3_0_r) + $signed(prod3_1_r);
   assign \$34  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$35  = v7 & last7;
-  assign \$36  = issue & last_t;
-  assign \$37  = o__valid & o__ready;
-  assign \$38  = q_owed < 4'h9;
-  assign \$39  = \$37  ? q_room : \$38 ;
-  assign \$40  = o__valid & o__ready;
-  assign \$41  = \$40  | q_room;
-  assign \$42  = \$36  ? \$39  : \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$44  & \$46 ;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = deliver & \$48 ;
-  assign \$50  = q_wptr == 4'h8;
-  assign \$51  = q_wptr + 1'h1;
-  assign \$52  = \$50  ? 5'h00 : \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = q_rptr == 4'h8;
-  assign \$58  = q_rptr + 1'h1;
-  assign \$59  = \$57  ? 5'h00 : \$58 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$61  & \$63 ;
-  assign \$65  = ~ \$64 ;
-  assign \$66  = deliver & \$65 ;
-  assign \$67  = q_stored + \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = | q_stored;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = \$67  - \$71 ;
+  assign \$40  = v8 & last8;
+  assign \$41  = issue & last_t;
+  assign \$42  = o__valid & o__ready;
+  assign \$43  = q_owed < 4'ha;
+  assign \$44  = \$42  ? q_room : \$43 ;
+  assign \$45  = o__valid & o__ready;
+  assign \$46  = \$45  | q_room;
+  assign \$47  = \$41  ? \$44  : \$46 ;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = | q_stored;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$49  & \$51 ;
+  assign \$53  = ~ \$52 ;
+  assign \$54  = deliver & \$53 ;
+  assign \$55  = q_wptr == 4'h9;
+  assign \$56  = q_wptr + 1'h1;
+  assign \$57  = \$55  ? 5'h00 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = q_rptr == 4'h9;
+  assign \$63  = q_rptr + 1'h1;
+  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$66  & \$68 ;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = deliver & \$70 ;
+  assign \$72  = q_stored + \$71 ;
   assign \$73  = ~ o__valid;
   assign \$74  = \$73  | o__ready;
   assign \$75  = | q_stored;
-  assign \$76  = \$75  | deliver;
-  assign \$77  = | q_stored;
-  assign \$78  = \$77  ? \rport__data$127  : q_in;
-  assign \$79  = ~ last_t;
-  assign \$80  = q_room | \$79 ;
-  assign i__ready = \$80  & reads_input_t;
-  assign \$81  = ~ last_t;
-  assign \$82  = q_room | \$81 ;
-  assign \$83  = ~ reads_input_t;
-  assign \$84  = i__valid | \$83 ;
-  assign issue = \$82  & \$84 ;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = \$72  - \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
+  assign \$81  = \$80  | deliver;
+  assign \$82  = | q_stored;
+  assign \$83  = \$82  ? \rport__data$140  : q_in;
+  assign \$84  = ~ last_t;
+  assign \$85  = q_room | \$84 ;
+  assign i__ready = \$85  & reads_input_t;
+  assign \$86  = ~ last_t;
+  assign \$87  = q_room | \$86 ;
+  assign \$88  = ~ reads_input_t;
+  assign \$89  = i__valid | \$88 ;
+  assign issue = \$87  & \$89 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$86  = first7_0 ? \$85  : acc0;
-  assign \$87  = $signed(\$86 ) + $signed(sum0_s0_0);
-  assign \$89  = first7_0 ? \$88  : acc1;
-  assign \$90  = $signed(\$89 ) + $signed(sum1_s0_0);
-  assign \$92  = first7_0 ? \$91  : acc2;
-  assign \$93  = $signed(\$92 ) + $signed(sum2_s0_0);
-  assign \$95  = first7_0 ? \$94  : acc3;
-  assign \$96  = $signed(\$95 ) + $signed(sum3_s0_0);
-  assign \$98  = first7_0 ? \$97  : acc4;
+  assign \$90  = first8_0 ? bias0 : acc0;
+  assign \$91  = $signed(\$90 ) + $signed(sum0_s0_0);
+  assign \$92  = first8_0 ? bias1 : acc1;
+  assign \$93  = $signed(\$92 ) + $signed(sum1_s0_0);
+  assign \$94  = first8_0 ? bias2 : acc2;
+  assign \$95  = $signed(\$94 ) + $signed(sum2_s0_0);
+  assign \$96  = first8_0 ? bias3 : acc3;
+  assign \$97  = $signed(\$96 ) + $signed(sum3_s0_0);
+  assign \$98  = first8_0 ? bias4 : acc4;
   assign \$99  = $signed(\$98 ) + $signed(sum4_s0_0);
   assign \$100  = issue & last_t;
   assign \$101  = q_owed + \$100 ;
@@ -9662,195 +9800,221 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$120 ;
   always @(posedge clk)
-    x_mid <= \$121 ;
+    from_input2 <= \$121 ;
   always @(posedge clk)
-    rom0_addr <= \$122 ;
+    x_reg2 <= \$122 ;
   always @(posedge clk)
-    rom0_read <= \$123 ;
+    inbuf_read <= \$123 ;
   always @(posedge clk)
-    x0_0 <= \$124 ;
+    x_mid <= \$124 ;
   always @(posedge clk)
-    x0_1 <= \$125 ;
+    t1 <= \$125 ;
   always @(posedge clk)
-    rom1_addr <= \$126 ;
+    rom0_addr <= \$126 ;
   always @(posedge clk)
-    rom1_read <= \$127 ;
+    rom0_read <= \$127 ;
   always @(posedge clk)
-    x1_0 <= \$128 ;
+    x0_0 <= \$128 ;
   always @(posedge clk)
-    x1_1 <= \$129 ;
+    x0_1 <= \$129 ;
   always @(posedge clk)
-    xoff0_0 <= \$130 ;
+    rom1_addr <= \$130 ;
   always @(posedge clk)
-    w0_0 <= \$131 ;
+    rom1_read <= \$131 ;
   always @(posedge clk)
-    xoff0_1 <= \$132 ;
+    x1_0 <= \$132 ;
   always @(posedge clk)
-    w0_1 <= \$133 ;
+    x1_1 <= \$133 ;
   always @(posedge clk)
-    xoff1_0 <= \$134 ;
+    xoff0_0 <= \$134 ;
   always @(posedge clk)
-    w1_0 <= \$135 ;
+    w0_0 <= \$135 ;
   always @(posedge clk)
-    xoff1_1 <= \$136 ;
+    xoff0_1 <= \$136 ;
   always @(posedge clk)
-    w1_1 <= \$137 ;
+    w0_1 <= \$137 ;
   always @(posedge clk)
-    xoff2_0 <= \$138 ;
+    xoff1_0 <= \$138 ;
   always @(posedge clk)
-    w2_0 <= \$139 ;
+    w1_0 <= \$139 ;
   always @(posedge clk)
-    xoff2_1 <= \$140 ;
+    xoff1_1 <= \$140 ;
   always @(posedge clk)
-    w2_1 <= \$141 ;
+    w1_1 <= \$141 ;
   always @(posedge clk)
-    xoff3_0 <= \$142 ;
+    xoff2_0 <= \$142 ;
   always @(posedge clk)
-    w3_0 <= \$143 ;
+    w2_0 <= \$143 ;
   always @(posedge clk)
-    xoff3_1 <= \$144 ;
+    xoff2_1 <= \$144 ;
   always @(posedge clk)
-    w3_1 <= \$145 ;
+    w2_1 <= \$145 ;
   always @(posedge clk)
-    xoff4_0 <= \$146 ;
+    xoff3_0 <= \$146 ;
   always @(posedge clk)
-    w4_0 <= \$147 ;
+    w3_0 <= \$147 ;
   always @(posedge clk)
-    xoff4_1 <= \$148 ;
+    xoff3_1 <= \$148 ;
   always @(posedge clk)
-    w4_1 <= \$149 ;
+    w3_1 <= \$149 ;
   always @(posedge clk)
-    prod0_0 <= \$150 ;
+    xoff4_0 <= \$150 ;
   always @(posedge clk)
-    prod0_1 <= \$151 ;
+    w4_0 <= \$151 ;
   always @(posedge clk)
-    prod1_0 <= \$152 ;
+    xoff4_1 <= \$152 ;
   always @(posedge clk)
-    prod1_1 <= \$153 ;
+    w4_1 <= \$153 ;
   always @(posedge clk)
-    prod2_0 <= \$154 ;
+    prod0_0 <= \$154 ;
   always @(posedge clk)
-    prod2_1 <= \$155 ;
+    prod0_1 <= \$155 ;
   always @(posedge clk)
-    prod3_0 <= \$156 ;
+    prod1_0 <= \$156 ;
   always @(posedge clk)
-    prod3_1 <= \$157 ;
+    prod1_1 <= \$157 ;
   always @(posedge clk)
-    prod4_0 <= \$158 ;
+    prod2_0 <= \$158 ;
   always @(posedge clk)
-    prod4_1 <= \$159 ;
+    prod2_1 <= \$159 ;
   always @(posedge clk)
-    prod0_0_r <= \$160 ;
+    prod3_0 <= \$160 ;
   always @(posedge clk)
-    prod0_1_r <= \$161 ;
+    prod3_1 <= \$161 ;
   always @(posedge clk)
-    prod1_0_r <= \$162 ;
+    prod4_0 <= \$162 ;
   always @(posedge clk)
-    prod1_1_r <= \$163 ;
+    prod4_1 <= \$163 ;
   always @(posedge clk)
-    prod2_0_r <= \$164 ;
+    prod0_0_r <= \$164 ;
   always @(posedge clk)
-    prod2_1_r <= \$165 ;
+    prod0_1_r <= \$165 ;
   always @(posedge clk)
-    prod3_0_r <= \$166 ;
+    prod1_0_r <= \$166 ;
   always @(posedge clk)
-    prod3_1_r <= \$167 ;
+    prod1_1_r <= \$167 ;
   always @(posedge clk)
-    prod4_0_r <= \$168 ;
+    prod2_0_r <= \$168 ;
   always @(posedge clk)
-    prod4_1_r <= \$169 ;
+    prod2_1_r <= \$169 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$170 ;
+    prod3_0_r <= \$170 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$171 ;
+    prod3_1_r <= \$171 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$172 ;
+    prod4_0_r <= \$172 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$173 ;
+    prod4_1_r <= \$173 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$174 ;
+    sum0_s0_0 <= \$174 ;
   always @(posedge clk)
-    v2 <= \$175 ;
+    sum1_s0_0 <= \$175 ;
   always @(posedge clk)
-    first2 <= \$176 ;
+    sum2_s0_0 <= \$176 ;
   always @(posedge clk)
-    last2 <= \$177 ;
+    sum3_s0_0 <= \$177 ;
   always @(posedge clk)
-    nf2 <= \$178 ;
+    sum4_s0_0 <= \$178 ;
   always @(posedge clk)
-    v3 <= \$179 ;
+    v2 <= \$179 ;
   always @(posedge clk)
-    first3 <= \$180 ;
+    first2 <= \$180 ;
   always @(posedge clk)
-    last3 <= \$181 ;
+    last2 <= \$181 ;
   always @(posedge clk)
-    nf3 <= \$182 ;
+    nf2 <= \$182 ;
   always @(posedge clk)
-    v4 <= \$183 ;
+    v3 <= \$183 ;
   always @(posedge clk)
-    first4 <= \$184 ;
+    first3 <= \$184 ;
   always @(posedge clk)
-    last4 <= \$185 ;
+    last3 <= \$185 ;
   always @(posedge clk)
-    nf4 <= \$186 ;
+    nf3 <= \$186 ;
   always @(posedge clk)
-    v5 <= \$187 ;
+    v4 <= \$187 ;
   always @(posedge clk)
-    first5 <= \$188 ;
+    first4 <= \$188 ;
   always @(posedge clk)
-    last5 <= \$189 ;
+    last4 <= \$189 ;
   always @(posedge clk)
-    nf5 <= \$190 ;
+    nf4 <= \$190 ;
   always @(posedge clk)
-    v6 <= \$191 ;
+    v5 <= \$191 ;
   always @(posedge clk)
-    first6 <= \$192 ;
+    first5 <= \$192 ;
   always @(posedge clk)
-    last6 <= \$193 ;
+    last5 <= \$193 ;
   always @(posedge clk)
-    nf6 <= \$194 ;
+    nf5 <= \$194 ;
   always @(posedge clk)
-    v7 <= \$195 ;
+    v6 <= \$195 ;
   always @(posedge clk)
-    first7 <= \$196 ;
+    first6 <= \$196 ;
   always @(posedge clk)
-    last7 <= \$197 ;
+    last6 <= \$197 ;
   always @(posedge clk)
-    nf7 <= \$198 ;
+    nf6 <= \$198 ;
   always @(posedge clk)
-    v7_0 <= \$199 ;
+    v7 <= \$199 ;
   always @(posedge clk)
-    first7_0 <= \$200 ;
+    first7 <= \$200 ;
   always @(posedge clk)
-    last7_0 <= \$201 ;
+    last7 <= \$201 ;
   always @(posedge clk)
-    nf7_0 <= \$202 ;
+    nf7 <= \$202 ;
   always @(posedge clk)
-    acc0 <= \$203 ;
+    v8 <= \$203 ;
   always @(posedge clk)
-    acc1 <= \$204 ;
+    first8 <= \$204 ;
   always @(posedge clk)
-    acc2 <= \$205 ;
+    last8 <= \$205 ;
   always @(posedge clk)
-    acc3 <= \$206 ;
+    nf8 <= \$206 ;
   always @(posedge clk)
-    acc4 <= \$207 ;
+    v8_0 <= \$207 ;
   always @(posedge clk)
-    deliver <= \$208 ;
+    first8_0 <= \$208 ;
   always @(posedge clk)
-    q_owed <= \$209 ;
+    last8_0 <= \$209 ;
   always @(posedge clk)
-    q_room <= \$210 ;
+    nf8_0 <= \$210 ;
   always @(posedge clk)
-    q_wptr <= \$211 ;
+    bias0 <= \$211 ;
   always @(posedge clk)
-    q_rptr <= \$212 ;
+    acc0 <= \$212 ;
   always @(posedge clk)
-    q_stored <= \$213 ;
+    bias1 <= \$213 ;
   always @(posedge clk)
-    o__valid <= \$214 ;
+    acc1 <= \$214 ;
   always @(posedge clk)
-    o__payload <= \$215 ;
+    bias2 <= \$215 ;
+  always @(posedge clk)
+    acc2 <= \$216 ;
+  always @(posedge clk)
+    bias3 <= \$217 ;
+  always @(posedge clk)
+    acc3 <= \$218 ;
+  always @(posedge clk)
+    bias4 <= \$219 ;
+  always @(posedge clk)
+    acc4 <= \$220 ;
+  always @(posedge clk)
+    deliver <= \$221 ;
+  always @(posedge clk)
+    q_owed <= \$222 ;
+  always @(posedge clk)
+    q_room <= \$223 ;
+  always @(posedge clk)
+    q_wptr <= \$224 ;
+  always @(posedge clk)
+    q_rptr <= \$225 ;
+  always @(posedge clk)
+    q_stored <= \$226 ;
+  always @(posedge clk)
+    o__valid <= \$227 ;
+  always @(posedge clk)
+    o__payload <= \$228 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$1  = 1'h0;
@@ -10194,51 +10358,51 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$85  = 23'h000215;
+          \$35  = 23'h000215;
       1'h1:
-          \$85  = 23'h7ffd2e;
+          \$35  = 23'h7ffd2e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$88  = 23'h7ffa43;
+          \$36  = 23'h7ffa43;
       1'h1:
-          \$88  = 23'h7fffa8;
+          \$36  = 23'h7fffa8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$91  = 23'h7fff5c;
+          \$37  = 23'h7fff5c;
       1'h1:
-          \$91  = 23'h000036;
+          \$37  = 23'h000036;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$94  = 23'h0000d6;
+          \$38  = 23'h0000d6;
       1'h1:
-          \$94  = 23'h000047;
+          \$38  = 23'h000047;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$97  = 23'h000291;
+          \$39  = 23'h000291;
       1'h1:
-          \$97  = 23'h7ffe52;
+          \$39  = 23'h7ffe52;
     endcase
   end
   always @* begin
@@ -10395,51 +10559,51 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = \$9 ;
+    \$121  = from_input;
     if (rst) begin
-      \$121  = 16'h0000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = t;
+    \$122  = x_reg;
     if (rst) begin
-      \$122  = 5'h00;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = port__data;
+    \$123  = rport__data;
     if (rst) begin
-      \$123  = 64'h0000000000000000;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = x_mid[7:0];
+    \$124  = \$9 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = x_mid[15:8];
+    \$125  = t;
     if (rst) begin
-      \$125  = 8'h00;
+      \$125  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = t;
+    \$126  = t1;
     if (rst) begin
       \$126  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \port__data$30 ;
+    \$127  = port__data;
     if (rst) begin
-      \$127  = 16'h0000;
+      \$127  = 64'h0000000000000000;
     end
   end
   always @* begin
@@ -10458,483 +10622,483 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = \$10 ;
+    \$130  = t1;
     if (rst) begin
-      \$130  = 9'h000;
+      \$130  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = rom0_read[7:0];
+    \$131  = \port__data$34 ;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = \$11 ;
+    \$132  = x_mid[7:0];
     if (rst) begin
-      \$132  = 9'h000;
+      \$132  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = rom0_read[15:8];
+    \$133  = x_mid[15:8];
     if (rst) begin
       \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$12 ;
+    \$134  = \$10 ;
     if (rst) begin
       \$134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = rom0_read[23:16];
+    \$135  = rom0_read[7:0];
     if (rst) begin
       \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$13 ;
+    \$136  = \$11 ;
     if (rst) begin
       \$136  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = rom0_read[31:24];
+    \$137  = rom0_read[15:8];
     if (rst) begin
       \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = \$14 ;
+    \$138  = \$12 ;
     if (rst) begin
       \$138  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = rom0_read[39:32];
+    \$139  = rom0_read[23:16];
     if (rst) begin
       \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = \$15 ;
+    \$140  = \$13 ;
     if (rst) begin
       \$140  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = rom0_read[47:40];
+    \$141  = rom0_read[31:24];
     if (rst) begin
       \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$16 ;
+    \$142  = \$14 ;
     if (rst) begin
       \$142  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = rom0_read[55:48];
+    \$143  = rom0_read[39:32];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \$17 ;
+    \$144  = \$15 ;
     if (rst) begin
       \$144  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = rom0_read[63:56];
+    \$145  = rom0_read[47:40];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = \$18 ;
+    \$146  = \$16 ;
     if (rst) begin
       \$146  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = rom1_read[7:0];
+    \$147  = rom0_read[55:48];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = \$19 ;
+    \$148  = \$17 ;
     if (rst) begin
       \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = rom1_read[15:8];
+    \$149  = rom0_read[63:56];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = \$20 ;
+    \$150  = \$18 ;
     if (rst) begin
-      \$150  = 17'h00000;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = \$21 ;
+    \$151  = rom1_read[7:0];
     if (rst) begin
-      \$151  = 17'h00000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = \$22 ;
+    \$152  = \$19 ;
     if (rst) begin
-      \$152  = 17'h00000;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = \$23 ;
+    \$153  = rom1_read[15:8];
     if (rst) begin
-      \$153  = 17'h00000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = \$24 ;
+    \$154  = \$20 ;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = \$25 ;
+    \$155  = \$21 ;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = \$26 ;
+    \$156  = \$22 ;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = \$27 ;
+    \$157  = \$23 ;
     if (rst) begin
       \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = \$28 ;
+    \$158  = \$24 ;
     if (rst) begin
       \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = \$29 ;
+    \$159  = \$25 ;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = prod0_0;
+    \$160  = \$26 ;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = prod0_1;
+    \$161  = \$27 ;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = prod1_0;
+    \$162  = \$28 ;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = prod1_1;
+    \$163  = \$29 ;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = prod2_0;
+    \$164  = prod0_0;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = prod2_1;
+    \$165  = prod0_1;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = prod3_0;
+    \$166  = prod1_0;
     if (rst) begin
       \$166  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = prod3_1;
+    \$167  = prod1_1;
     if (rst) begin
       \$167  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = prod4_0;
+    \$168  = prod2_0;
     if (rst) begin
       \$168  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = prod4_1;
+    \$169  = prod2_1;
     if (rst) begin
       \$169  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
+    \$170  = prod3_0;
     if (rst) begin
-      \$170  = 23'h000000;
+      \$170  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
+    \$171  = prod3_1;
     if (rst) begin
-      \$171  = 23'h000000;
+      \$171  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
+    \$172  = prod4_0;
     if (rst) begin
-      \$172  = 23'h000000;
+      \$172  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
+    \$173  = prod4_1;
     if (rst) begin
-      \$173  = 23'h000000;
+      \$173  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
+    \$174  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
       \$174  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = v1;
+    \$175  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
     if (rst) begin
-      \$175  = 1'h0;
+      \$175  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = first1;
+    \$176  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = last1;
+    \$177  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = nf1;
+    \$178  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
     if (rst) begin
-      \$178  = 1'h0;
+      \$178  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = v2;
+    \$179  = v1;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = first2;
+    \$180  = first1;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = last2;
+    \$181  = last1;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = nf2;
+    \$182  = nf1;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = v3;
+    \$183  = v2;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = first3;
+    \$184  = first2;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = last3;
+    \$185  = last2;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = nf3;
+    \$186  = nf2;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = v4;
+    \$187  = v3;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = first4;
+    \$188  = first3;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = last4;
+    \$189  = last3;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = nf4;
+    \$190  = nf3;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = v5;
+    \$191  = v4;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = first5;
+    \$192  = first4;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = last5;
+    \$193  = last4;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = nf5;
+    \$194  = nf4;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = v6;
+    \$195  = v5;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = first6;
+    \$196  = first5;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = last6;
+    \$197  = last5;
     if (rst) begin
       \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = nf6;
+    \$198  = nf5;
     if (rst) begin
       \$198  = 1'h0;
     end
@@ -10969,137 +11133,228 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = acc0;
-    if (v7_0) begin
-      \$203  = \$87 [22:0];
-    end
+    \$203  = v7;
     if (rst) begin
-      \$203  = 23'h000000;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = acc1;
-    if (v7_0) begin
-      \$204  = \$90 [22:0];
-    end
+    \$204  = first7;
     if (rst) begin
-      \$204  = 23'h000000;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = acc2;
-    if (v7_0) begin
-      \$205  = \$93 [22:0];
-    end
+    \$205  = last7;
     if (rst) begin
-      \$205  = 23'h000000;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = acc3;
-    if (v7_0) begin
-      \$206  = \$96 [22:0];
-    end
+    \$206  = nf7;
     if (rst) begin
-      \$206  = 23'h000000;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = acc4;
-    if (v7_0) begin
-      \$207  = \$99 [22:0];
-    end
+    \$207  = v7;
     if (rst) begin
-      \$207  = 23'h000000;
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$35 ;
+    \$208  = first7;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$103 [3:0];
+    \$209  = last7;
     if (rst) begin
-      \$209  = 4'h0;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = \$42 ;
+    \$210  = nf7;
     if (rst) begin
-      \$210  = 1'h1;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = q_wptr;
-    if (\$49 ) begin
-      \$211  = \$52 [3:0];
-    end
+    \$211  = \$35 ;
     if (rst) begin
-      \$211  = 4'h0;
+      \$211  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = q_rptr;
-    if (\$56 ) begin
-      \$212  = \$59 [3:0];
+    \$212  = acc0;
+    if (v8_0) begin
+      \$212  = \$91 [22:0];
     end
     if (rst) begin
-      \$212  = 4'h0;
+      \$212  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = \$72 [3:0];
+    \$213  = \$36 ;
     if (rst) begin
-      \$213  = 4'h0;
+      \$213  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = o__valid;
-    if (\$74 ) begin
-      \$214  = \$76 ;
+    \$214  = acc1;
+    if (v8_0) begin
+      \$214  = \$93 [22:0];
     end
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = o__payload;
-    if (\$74 ) begin
-      \$215  = \$78 ;
-    end
+    \$215  = \$37 ;
     if (rst) begin
-      \$215  = 115'h00000000000000000000000000000;
+      \$215  = 23'h000000;
     end
   end
-  assign acc0_next = \$87 [22:0];
-  assign acc1_next = \$90 [22:0];
-  assign acc2_next = \$93 [22:0];
-  assign acc3_next = \$96 [22:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$216  = acc2;
+    if (v8_0) begin
+      \$216  = \$95 [22:0];
+    end
+    if (rst) begin
+      \$216  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$217  = \$38 ;
+    if (rst) begin
+      \$217  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$218  = acc3;
+    if (v8_0) begin
+      \$218  = \$97 [22:0];
+    end
+    if (rst) begin
+      \$218  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$219  = \$39 ;
+    if (rst) begin
+      \$219  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$220  = acc4;
+    if (v8_0) begin
+      \$220  = \$99 [22:0];
+    end
+    if (rst) begin
+      \$220  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$221  = \$40 ;
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$222  = \$103 [3:0];
+    if (rst) begin
+      \$222  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$223  = \$47 ;
+    if (rst) begin
+      \$223  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$224  = q_wptr;
+    if (\$54 ) begin
+      \$224  = \$57 [3:0];
+    end
+    if (rst) begin
+      \$224  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$225  = q_rptr;
+    if (\$61 ) begin
+      \$225  = \$64 [3:0];
+    end
+    if (rst) begin
+      \$225  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$226  = \$77 [3:0];
+    if (rst) begin
+      \$226  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$227  = o__valid;
+    if (\$79 ) begin
+      \$227  = \$81 ;
+    end
+    if (rst) begin
+      \$227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$228  = o__payload;
+    if (\$79 ) begin
+      \$228  = \$83 ;
+    end
+    if (rst) begin
+      \$228  = 115'h00000000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$91 [22:0];
+  assign acc1_next = \$93 [22:0];
+  assign acc2_next = \$95 [22:0];
+  assign acc3_next = \$97 [22:0];
   assign acc4_next = \$99 [22:0];
   assign q_owed_next = \$103 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$135  = rom1_addr;
-  assign \$signature__en$136  = deliver;
-  assign \$signature__addr$137  = q_wptr;
-  assign \$signature__data$138  = q_in;
-  assign \rport__addr$139  = q_rptr;
+  assign \port__addr$148  = rom1_addr;
+  assign \$signature__en$149  = deliver;
+  assign \$signature__addr$150  = q_wptr;
+  assign \$signature__data$151  = q_in;
+  assign \rport__addr$152  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];

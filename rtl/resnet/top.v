@@ -3727,45 +3727,40 @@ module \top.fifo_conv4_conv5_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
-  wire [5:0] \$16 ;
+  wire [1:0] \$15 ;
+  wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire [5:0] \$23 ;
+  wire [1:0] \$22 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  reg [3:0] \$27 ;
-  reg [3:0] \$28 ;
-  reg [4:0] \$29 ;
-  wire [5:0] \$3 ;
-  reg \$30 ;
-  wire \$4 ;
-  wire [4:0] \$5 ;
+  reg \$26 ;
+  reg \$27 ;
+  wire \$3 ;
+  wire [1:0] \$4 ;
+  wire \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire \$8 ;
-  wire [4:0] \$9 ;
+  wire [1:0] \$8 ;
+  wire \$9 ;
   input clk;
   wire clk;
-  (* init = 4'h0 *)
-  wire [3:0] consume;
-  reg [4:0] inner_level = 5'h00;
+  wire [-1:0] consume;
+  reg inner_level = 1'h0;
   wire inner_r_rdy;
-  wire [4:0] level;
-  (* init = 4'h0 *)
-  wire [3:0] produce;
+  wire [1:0] level;
+  wire [-1:0] produce;
   output [31:0] r_data;
   wire [31:0] r_data;
   input r_en;
   wire r_en;
-  wire [4:0] r_level;
-  reg [3:0] r_port__addr = 4'h0;
+  wire [1:0] r_level;
+  wire [-1:0] r_port__addr;
   wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -3775,133 +3770,91 @@ module \top.fifo_conv4_conv5_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   wire [31:0] w_data;
   input w_en;
   wire w_en;
-  wire [4:0] w_level;
-  reg [3:0] w_port__addr = 4'h0;
+  wire [1:0] w_level;
+  wire [-1:0] w_port__addr;
   input [31:0] w_port__data;
   wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [15:0];
+  reg [31:0] storage [0:0];
   initial begin
     storage[0] = 32'd0;
-    storage[1] = 32'd0;
-    storage[2] = 32'd0;
-    storage[3] = 32'd0;
-    storage[4] = 32'd0;
-    storage[5] = 32'd0;
-    storage[6] = 32'd0;
-    storage[7] = 32'd0;
-    storage[8] = 32'd0;
-    storage[9] = 32'd0;
-    storage[10] = 32'd0;
-    storage[11] = 32'd0;
-    storage[12] = 32'd0;
-    storage[13] = 32'd0;
-    storage[14] = 32'd0;
-    storage[15] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+      storage[1'h0] <= w_port__data;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
+      _0_ <= storage[1'h0];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 5'h10;
-  assign inner_r_rdy = | inner_level;
+  assign w_rdy = ~ inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign \$3  = inner_level + r_rdy;
-  assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = ~ r_rdy;
-  assign \$7  = \$6  | r_en;
-  assign \$8  = inner_r_rdy & \$7 ;
-  assign \$9  = r_port__addr + 1'h1;
-  assign \$10  = w_rdy & w_en;
-  assign \$11  = ~ r_rdy;
-  assign \$12  = \$11  | r_en;
-  assign \$13  = inner_r_rdy & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$10  & \$14 ;
-  assign \$16  = inner_level + 1'h1;
-  assign \$17  = ~ r_rdy;
-  assign \$18  = \$17  | r_en;
-  assign \$19  = inner_r_rdy & \$18 ;
-  assign \$20  = w_rdy & w_en;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = inner_level - 1'h1;
-  assign \$24  = ~ r_rdy;
-  assign \$25  = \$24  | r_en;
-  assign \$26  = inner_r_rdy & \$25 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$5  = ~ r_rdy;
+  assign \$6  = \$5  | r_en;
+  assign \$7  = inner_r_rdy & \$6 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = ~ r_rdy;
+  assign \$11  = \$10  | r_en;
+  assign \$12  = inner_r_rdy & \$11 ;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$9  & \$13 ;
+  assign \$15  = inner_level + 1'h1;
+  assign \$16  = ~ r_rdy;
+  assign \$17  = \$16  | r_en;
+  assign \$18  = inner_r_rdy & \$17 ;
+  assign \$19  = w_rdy & w_en;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = inner_level - 1'h1;
+  assign \$23  = ~ r_rdy;
+  assign \$24  = \$23  | r_en;
+  assign \$25  = inner_r_rdy & \$24 ;
   always @(posedge clk)
-    w_port__addr <= \$27 ;
+    inner_level <= \$26 ;
   always @(posedge clk)
-    r_port__addr <= \$28 ;
-  always @(posedge clk)
-    inner_level <= \$29 ;
-  always @(posedge clk)
-    r_rdy <= \$30 ;
+    r_rdy <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$27  = w_port__addr;
-    if (\$4 ) begin
-      \$27  = \$5 [3:0];
+    \$26  = inner_level;
+    if (\$14 ) begin
+      \$26  = \$15 [0];
+    end
+    if (\$21 ) begin
+      \$26  = \$22 [0];
     end
     if (rst) begin
-      \$27  = 4'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$28  = r_port__addr;
-    if (\$8 ) begin
-      \$28  = \$9 [3:0];
-    end
-    if (rst) begin
-      \$28  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$29  = inner_level;
-    if (\$15 ) begin
-      \$29  = \$16 [4:0];
-    end
-    if (\$22 ) begin
-      \$29  = \$23 [4:0];
-    end
-    if (rst) begin
-      \$29  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$30  = r_rdy;
-    if (\$26 ) begin
-      \$30  = 1'h1;
+    \$27  = r_rdy;
+    if (\$25 ) begin
+      \$27  = 1'h1;
     end else if (r_en) begin
-      \$30  = 1'h0;
+      \$27  = 1'h0;
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$27  = 1'h0;
     end
   end
-  assign w_level = \$3 [4:0];
-  assign level = \$3 [4:0];
-  assign r_level = \$3 [4:0];
-  assign produce = w_port__addr;
+  assign level = w_level;
+  assign r_level = w_level;
   assign w_data = w_port__data;
-  assign consume = r_port__addr;
   assign r_port__data = r_data;
+  assign \$4  = 2'h1;
+  assign \$8  = 2'h1;
+  assign inner_r_rdy = inner_level;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6003,21 +5956,30 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$117 ;
   reg [2:0] \$118 ;
   reg \$119 ;
-  wire \$12 ;
+  reg [20:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
   reg [2:0] \$122 ;
-  reg [20:0] \$123 ;
+  reg \$123 ;
   reg \$124 ;
-  reg [3:0] \$125 ;
-  reg \$126 ;
-  reg [3:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg [3:0] \$129 ;
+  reg \$125 ;
+  reg [2:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg \$130 ;
+  reg [2:0] \$130 ;
   reg [20:0] \$131 ;
+  reg [20:0] \$132 ;
+  reg \$133 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire \$14 ;
+  reg [20:0] \$140 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -6032,17 +5994,17 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [4:0] \$28 ;
+  wire \$28 ;
   wire [4:0] \$29 ;
   reg \$3 ;
-  wire \$30 ;
+  wire [4:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire [4:0] \$35 ;
+  wire \$35 ;
   wire [4:0] \$36 ;
-  wire \$37 ;
+  wire [4:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
@@ -6050,27 +6012,27 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
-  wire \$45 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [5:0] \$49 ;
+  wire \$49 ;
   reg \$5 ;
-  wire \$50 ;
+  wire [5:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [20:0] \$55 ;
-  wire \$56 ;
+  wire \$55 ;
+  wire [20:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  reg [20:0] \$62 ;
+  wire \$62 ;
   wire [20:0] \$63 ;
   wire [21:0] \$64 ;
   wire \$65 ;
@@ -6096,33 +6058,34 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$83 ;
   reg \$84 ;
   reg [2:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [6:0] \$87 ;
+  reg \$86 ;
+  reg [7:0] \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [7:0] \$9 ;
-  reg [8:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [16:0] \$92 ;
-  reg [16:0] \$93 ;
-  reg [20:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [2:0] \$98 ;
+  reg [6:0] \$90 ;
+  reg [6:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [8:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [20:0] \$98 ;
   reg \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$82 ;
+  wire [3:0] \$signature__addr$91 ;
   wire [7:0] \$signature__data ;
   (* init = 21'h000000 *)
-  wire [20:0] \$signature__data$83 ;
+  wire [20:0] \$signature__data$92 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$81 ;
+  wire \$signature__en$90 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
+  reg [20:0] bias0 = 21'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -6133,11 +6096,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -6145,6 +6110,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] inbuf_read = 8'h00;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -6153,8 +6119,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -6164,8 +6131,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  reg [2:0] nf8 = 3'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf7_0 = 3'h0;
+  reg [2:0] nf8_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [20:0] o__payload;
@@ -6198,15 +6166,16 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$84 ;
+  wire [3:0] \rport__addr$93 ;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$73 ;
+  wire [20:0] \rport__data$82 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t1 = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -6214,13 +6183,15 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   reg [7:0] inbuf [8:0];
@@ -6244,7 +6215,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [20:0] queue [8:0];
+  reg [20:0] queue [9:0];
   initial begin
     queue[0] = 21'h000000;
     queue[1] = 21'h000000;
@@ -6255,12 +6226,13 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 21'h000000;
     queue[7] = 21'h000000;
     queue[8] = 21'h000000;
+    queue[9] = 21'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$73  = queue[q_rptr];
+  assign \rport__data$82  = queue[q_rptr];
   reg [7:0] rom0 [70:0];
   initial begin
     rom0[0] = 8'ha8;
@@ -6343,63 +6315,63 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 7'h46;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$12  = v7 & last7;
-  assign \$13  = issue & last_t;
-  assign \$14  = o__valid & o__ready;
-  assign \$15  = q_owed < 4'h9;
-  assign \$16  = \$14  ? q_room : \$15 ;
-  assign \$17  = o__valid & o__ready;
-  assign \$18  = \$17  | q_room;
-  assign \$19  = \$13  ? \$16  : \$18 ;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = deliver & \$25 ;
-  assign \$27  = q_wptr == 4'h8;
-  assign \$28  = q_wptr + 1'h1;
-  assign \$29  = \$27  ? 5'h00 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = q_rptr == 4'h8;
-  assign \$35  = q_rptr + 1'h1;
-  assign \$36  = \$34  ? 5'h00 : \$35 ;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = deliver & \$42 ;
-  assign \$44  = q_stored + \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = \$44  - \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = | q_stored;
-  assign \$53  = \$52  | deliver;
-  assign \$54  = | q_stored;
-  assign \$55  = \$54  ? \rport__data$73  : acc0;
-  assign \$56  = ~ last_t;
-  assign \$57  = q_room | \$56 ;
-  assign i__ready = \$57  & reads_input_t;
-  assign \$58  = ~ last_t;
-  assign \$59  = q_room | \$58 ;
-  assign \$60  = ~ reads_input_t;
-  assign \$61  = i__valid | \$60 ;
-  assign issue = \$59  & \$61 ;
+  assign \$13  = v8 & last8;
+  assign \$14  = issue & last_t;
+  assign \$15  = o__valid & o__ready;
+  assign \$16  = q_owed < 4'ha;
+  assign \$17  = \$15  ? q_room : \$16 ;
+  assign \$18  = o__valid & o__ready;
+  assign \$19  = \$18  | q_room;
+  assign \$20  = \$14  ? \$17  : \$19 ;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = | q_stored;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = deliver & \$26 ;
+  assign \$28  = q_wptr == 4'h9;
+  assign \$29  = q_wptr + 1'h1;
+  assign \$30  = \$28  ? 5'h00 : \$29 ;
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$33  = | q_stored;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = q_rptr == 4'h9;
+  assign \$36  = q_rptr + 1'h1;
+  assign \$37  = \$35  ? 5'h00 : \$36 ;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = deliver & \$43 ;
+  assign \$45  = q_stored + \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \$45  - \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$53  | deliver;
+  assign \$55  = | q_stored;
+  assign \$56  = \$55  ? \rport__data$82  : acc0;
+  assign \$57  = ~ last_t;
+  assign \$58  = q_room | \$57 ;
+  assign i__ready = \$58  & reads_input_t;
+  assign \$59  = ~ last_t;
+  assign \$60  = q_room | \$59 ;
+  assign \$61  = ~ reads_input_t;
+  assign \$62  = i__valid | \$61 ;
+  assign issue = \$60  & \$62 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$63  = first7_0 ? \$62  : acc0;
+  assign \$63  = first8_0 ? bias0 : acc0;
   assign \$64  = $signed(\$63 ) + $signed(sum0_s0_0);
   assign \$65  = issue & last_t;
   assign \$66  = q_owed + \$65 ;
@@ -6440,97 +6412,115 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$85 ;
   always @(posedge clk)
-    x_mid <= \$86 ;
+    from_input2 <= \$86 ;
   always @(posedge clk)
-    rom0_addr <= \$87 ;
+    x_reg2 <= \$87 ;
   always @(posedge clk)
-    rom0_read <= \$88 ;
+    inbuf_read <= \$88 ;
   always @(posedge clk)
-    x0_0 <= \$89 ;
+    x_mid <= \$89 ;
   always @(posedge clk)
-    xoff0_0 <= \$90 ;
+    t1 <= \$90 ;
   always @(posedge clk)
-    w0_0 <= \$91 ;
+    rom0_addr <= \$91 ;
   always @(posedge clk)
-    prod0_0 <= \$92 ;
+    rom0_read <= \$92 ;
   always @(posedge clk)
-    prod0_0_r <= \$93 ;
+    x0_0 <= \$93 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$94 ;
+    xoff0_0 <= \$94 ;
   always @(posedge clk)
-    v2 <= \$95 ;
+    w0_0 <= \$95 ;
   always @(posedge clk)
-    first2 <= \$96 ;
+    prod0_0 <= \$96 ;
   always @(posedge clk)
-    last2 <= \$97 ;
+    prod0_0_r <= \$97 ;
   always @(posedge clk)
-    nf2 <= \$98 ;
+    sum0_s0_0 <= \$98 ;
   always @(posedge clk)
-    v3 <= \$99 ;
+    v2 <= \$99 ;
   always @(posedge clk)
-    first3 <= \$100 ;
+    first2 <= \$100 ;
   always @(posedge clk)
-    last3 <= \$101 ;
+    last2 <= \$101 ;
   always @(posedge clk)
-    nf3 <= \$102 ;
+    nf2 <= \$102 ;
   always @(posedge clk)
-    v4 <= \$103 ;
+    v3 <= \$103 ;
   always @(posedge clk)
-    first4 <= \$104 ;
+    first3 <= \$104 ;
   always @(posedge clk)
-    last4 <= \$105 ;
+    last3 <= \$105 ;
   always @(posedge clk)
-    nf4 <= \$106 ;
+    nf3 <= \$106 ;
   always @(posedge clk)
-    v5 <= \$107 ;
+    v4 <= \$107 ;
   always @(posedge clk)
-    first5 <= \$108 ;
+    first4 <= \$108 ;
   always @(posedge clk)
-    last5 <= \$109 ;
+    last4 <= \$109 ;
   always @(posedge clk)
-    nf5 <= \$110 ;
+    nf4 <= \$110 ;
   always @(posedge clk)
-    v6 <= \$111 ;
+    v5 <= \$111 ;
   always @(posedge clk)
-    first6 <= \$112 ;
+    first5 <= \$112 ;
   always @(posedge clk)
-    last6 <= \$113 ;
+    last5 <= \$113 ;
   always @(posedge clk)
-    nf6 <= \$114 ;
+    nf5 <= \$114 ;
   always @(posedge clk)
-    v7 <= \$115 ;
+    v6 <= \$115 ;
   always @(posedge clk)
-    first7 <= \$116 ;
+    first6 <= \$116 ;
   always @(posedge clk)
-    last7 <= \$117 ;
+    last6 <= \$117 ;
   always @(posedge clk)
-    nf7 <= \$118 ;
+    nf6 <= \$118 ;
   always @(posedge clk)
-    v7_0 <= \$119 ;
+    v7 <= \$119 ;
   always @(posedge clk)
-    first7_0 <= \$120 ;
+    first7 <= \$120 ;
   always @(posedge clk)
-    last7_0 <= \$121 ;
+    last7 <= \$121 ;
   always @(posedge clk)
-    nf7_0 <= \$122 ;
+    nf7 <= \$122 ;
   always @(posedge clk)
-    acc0 <= \$123 ;
+    v8 <= \$123 ;
   always @(posedge clk)
-    deliver <= \$124 ;
+    first8 <= \$124 ;
   always @(posedge clk)
-    q_owed <= \$125 ;
+    last8 <= \$125 ;
   always @(posedge clk)
-    q_room <= \$126 ;
+    nf8 <= \$126 ;
   always @(posedge clk)
-    q_wptr <= \$127 ;
+    v8_0 <= \$127 ;
   always @(posedge clk)
-    q_rptr <= \$128 ;
+    first8_0 <= \$128 ;
   always @(posedge clk)
-    q_stored <= \$129 ;
+    last8_0 <= \$129 ;
   always @(posedge clk)
-    o__valid <= \$130 ;
+    nf8_0 <= \$130 ;
   always @(posedge clk)
-    o__payload <= \$131 ;
+    bias0 <= \$131 ;
+  always @(posedge clk)
+    acc0 <= \$132 ;
+  always @(posedge clk)
+    deliver <= \$133 ;
+  always @(posedge clk)
+    q_owed <= \$134 ;
+  always @(posedge clk)
+    q_room <= \$135 ;
+  always @(posedge clk)
+    q_wptr <= \$136 ;
+  always @(posedge clk)
+    q_rptr <= \$137 ;
+  always @(posedge clk)
+    q_stored <= \$138 ;
+  always @(posedge clk)
+    o__valid <= \$139 ;
+  always @(posedge clk)
+    o__payload <= \$140 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$1  = 3'h0;
@@ -7274,23 +7264,23 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$62  = 21'h004f50;
+          \$12  = 21'h004f50;
       3'h1:
-          \$62  = 21'h005942;
+          \$12  = 21'h005942;
       3'h2:
-          \$62  = 21'h1fbabf;
+          \$12  = 21'h1fbabf;
       3'h3:
-          \$62  = 21'h00623d;
+          \$12  = 21'h00623d;
       3'h4:
-          \$62  = 21'h003b04;
+          \$12  = 21'h003b04;
       3'h5:
-          \$62  = 21'h1fa2cd;
+          \$12  = 21'h1fa2cd;
       3'h6:
-          \$62  = 21'h003622;
+          \$12  = 21'h003622;
       3'h7:
-          \$62  = 21'h1fdddf;
+          \$12  = 21'h1fdddf;
     endcase
   end
   always @* begin
@@ -7447,231 +7437,231 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$86  = \$9 ;
+    \$86  = from_input;
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$87  = t;
+    \$87  = x_reg;
     if (rst) begin
-      \$87  = 7'h00;
+      \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$88  = port__data;
+    \$88  = rport__data;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$89  = x_mid;
+    \$89  = \$9 ;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$90  = \$10 ;
+    \$90  = t;
     if (rst) begin
-      \$90  = 9'h000;
+      \$90  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$91  = rom0_read;
+    \$91  = t1;
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$92  = \$11 ;
+    \$92  = port__data;
     if (rst) begin
-      \$92  = 17'h00000;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$93  = prod0_0;
+    \$93  = x_mid;
     if (rst) begin
-      \$93  = 17'h00000;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$94  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$94  = \$10 ;
     if (rst) begin
-      \$94  = 21'h000000;
+      \$94  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$95  = v1;
+    \$95  = rom0_read;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$96  = first1;
+    \$96  = \$11 ;
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$97  = last1;
+    \$97  = prod0_0;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$98  = nf1;
+    \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$98  = 3'h0;
+      \$98  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$99  = v2;
+    \$99  = v1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$100  = first2;
+    \$100  = first1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$101  = last2;
+    \$101  = last1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$102  = nf2;
+    \$102  = nf1;
     if (rst) begin
       \$102  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$103  = v3;
+    \$103  = v2;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$104  = first3;
+    \$104  = first2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$105  = last3;
+    \$105  = last2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$106  = nf3;
+    \$106  = nf2;
     if (rst) begin
       \$106  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$107  = v4;
+    \$107  = v3;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$108  = first4;
+    \$108  = first3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$109  = last4;
+    \$109  = last3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$110  = nf4;
+    \$110  = nf3;
     if (rst) begin
       \$110  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$111  = v5;
+    \$111  = v4;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$112  = first5;
+    \$112  = first4;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$113  = last5;
+    \$113  = last4;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$114  = nf5;
+    \$114  = nf4;
     if (rst) begin
       \$114  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$115  = v6;
+    \$115  = v5;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$116  = first6;
+    \$116  = first5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$117  = last6;
+    \$117  = last5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$118  = nf6;
+    \$118  = nf5;
     if (rst) begin
       \$118  = 3'h0;
     end
@@ -7706,80 +7696,143 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$123  = acc0;
-    if (v7_0) begin
-      \$123  = \$64 [20:0];
-    end
+    \$123  = v7;
     if (rst) begin
-      \$123  = 21'h000000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$124  = \$12 ;
+    \$124  = first7;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$125  = \$68 [3:0];
+    \$125  = last7;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$126  = \$19 ;
+    \$126  = nf7;
     if (rst) begin
-      \$126  = 1'h1;
+      \$126  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$127  = q_wptr;
-    if (\$26 ) begin
-      \$127  = \$29 [3:0];
-    end
+    \$127  = v7;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$128  = q_rptr;
-    if (\$33 ) begin
-      \$128  = \$36 [3:0];
-    end
+    \$128  = first7;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$129  = \$49 [3:0];
+    \$129  = last7;
     if (rst) begin
-      \$129  = 4'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$130  = o__valid;
-    if (\$51 ) begin
-      \$130  = \$53 ;
-    end
+    \$130  = nf7;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$131  = o__payload;
-    if (\$51 ) begin
-      \$131  = \$55 ;
-    end
+    \$131  = \$12 ;
     if (rst) begin
       \$131  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$132  = acc0;
+    if (v8_0) begin
+      \$132  = \$64 [20:0];
+    end
+    if (rst) begin
+      \$132  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$133  = \$13 ;
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$134  = \$68 [3:0];
+    if (rst) begin
+      \$134  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$135  = \$20 ;
+    if (rst) begin
+      \$135  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$136  = q_wptr;
+    if (\$27 ) begin
+      \$136  = \$30 [3:0];
+    end
+    if (rst) begin
+      \$136  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$137  = q_rptr;
+    if (\$34 ) begin
+      \$137  = \$37 [3:0];
+    end
+    if (rst) begin
+      \$137  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$138  = \$50 [3:0];
+    if (rst) begin
+      \$138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$139  = o__valid;
+    if (\$52 ) begin
+      \$139  = \$54 ;
+    end
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$140  = o__payload;
+    if (\$52 ) begin
+      \$140  = \$56 ;
+    end
+    if (rst) begin
+      \$140  = 21'h000000;
     end
   end
   assign acc0_next = \$64 [20:0];
@@ -7789,10 +7842,10 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$81  = deliver;
-  assign \$signature__addr$82  = q_wptr;
-  assign \$signature__data$83  = acc0;
-  assign \rport__addr$84  = q_rptr;
+  assign \$signature__en$90  = deliver;
+  assign \$signature__addr$91  = q_wptr;
+  assign \$signature__data$92  = acc0;
+  assign \rport__addr$93  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
@@ -10189,36 +10242,36 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$1 ;
   wire [8:0] \$10 ;
   reg \$100 ;
-  reg [7:0] \$101 ;
+  reg \$101 ;
   reg [7:0] \$102 ;
-  reg [31:0] \$103 ;
+  reg [7:0] \$103 ;
   reg [7:0] \$104 ;
-  reg [8:0] \$105 ;
+  reg [7:0] \$105 ;
   reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg [31:0] \$107 ;
   reg [7:0] \$108 ;
   reg [8:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [23:0] \$121 ;
-  reg [23:0] \$122 ;
-  reg [23:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [23:0] \$125 ;
+  reg [23:0] \$126 ;
+  reg [23:0] \$127 ;
+  reg [23:0] \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
@@ -10246,25 +10299,37 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$150 ;
   reg \$151 ;
   reg \$152 ;
-  reg [23:0] \$153 ;
-  reg [23:0] \$154 ;
-  reg [23:0] \$155 ;
-  reg [23:0] \$156 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
   reg \$157 ;
-  reg [3:0] \$158 ;
+  reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg \$163 ;
-  reg [95:0] \$164 ;
+  reg \$160 ;
+  reg [23:0] \$161 ;
+  reg [23:0] \$162 ;
+  reg [23:0] \$163 ;
+  reg [23:0] \$164 ;
+  reg [23:0] \$165 ;
+  reg [23:0] \$166 ;
+  reg [23:0] \$167 ;
+  reg [23:0] \$168 ;
+  reg \$169 ;
   wire [16:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  reg [3:0] \$170 ;
+  reg \$171 ;
+  reg [3:0] \$172 ;
+  reg [3:0] \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [95:0] \$176 ;
+  reg [23:0] \$18 ;
+  reg [23:0] \$19 ;
   reg [6:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  reg [23:0] \$20 ;
+  reg [23:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -10278,54 +10343,54 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
+  wire \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [4:0] \$38 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire [4:0] \$41 ;
-  wire [4:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [4:0] \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire [5:0] \$55 ;
+  wire [4:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [95:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [95:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
-  reg [23:0] \$68 ;
-  wire [23:0] \$69 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
-  wire [24:0] \$70 ;
-  reg [23:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire [23:0] \$72 ;
   wire [24:0] \$73 ;
-  reg [23:0] \$74 ;
-  wire [23:0] \$75 ;
-  wire [24:0] \$76 ;
-  reg [23:0] \$77 ;
+  wire [23:0] \$74 ;
+  wire [24:0] \$75 ;
+  wire [23:0] \$76 ;
+  wire [24:0] \$77 ;
   wire [23:0] \$78 ;
   wire [24:0] \$79 ;
   wire [8:0] \$8 ;
@@ -10353,12 +10418,12 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$103 ;
+  wire [3:0] \$signature__addr$115 ;
   wire [7:0] \$signature__data ;
-  wire [95:0] \$signature__data$104 ;
+  wire [95:0] \$signature__data$116 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$102 ;
+  wire \$signature__en$114 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -10367,6 +10432,10 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [23:0] acc2_next;
   reg [23:0] acc3 = 24'h000000;
   wire [23:0] acc3_next;
+  reg [23:0] bias0 = 24'h000000;
+  reg [23:0] bias1 = 24'h000000;
+  reg [23:0] bias2 = 24'h000000;
+  reg [23:0] bias3 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -10377,11 +10446,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -10389,6 +10460,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] inbuf_read = 8'h00;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -10397,8 +10469,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
@@ -10408,8 +10481,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg nf5 = 1'h0;
   reg nf6 = 1'h0;
   reg nf7 = 1'h0;
+  reg nf8 = 1'h0;
   (* keep = 32'd1 *)
-  reg nf7_0 = 1'h0;
+  reg nf8_0 = 1'h0;
   reg nf_t = 1'h0;
   reg nf_t_ahead = 1'h0;
   output [95:0] o__payload;
@@ -10453,9 +10527,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$105 ;
+  wire [3:0] \rport__addr$117 ;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$94 ;
+  wire [95:0] \rport__data$106 ;
   input rst;
   wire rst;
   reg [6:0] sf_t = 7'h00;
@@ -10465,6 +10539,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t1 = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -10472,8 +10547,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -10482,6 +10558,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -10574,7 +10651,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [8:0];
+  reg [95:0] queue [9:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -10585,12 +10662,13 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 96'h000000000000000000000000;
     queue[7] = 96'h000000000000000000000000;
     queue[8] = 96'h000000000000000000000000;
+    queue[9] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$94  = queue[q_rptr];
+  assign \rport__data$106  = queue[q_rptr];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd4069924867;
@@ -10746,7 +10824,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 8'h8f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_0) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
@@ -10755,66 +10833,66 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = v7 & last7;
-  assign \$19  = issue & last_t;
-  assign \$20  = o__valid & o__ready;
-  assign \$21  = q_owed < 4'h9;
-  assign \$22  = \$20  ? q_room : \$21 ;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = \$23  | q_room;
-  assign \$25  = \$19  ? \$22  : \$24 ;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = | q_stored;
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$27  & \$29 ;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = deliver & \$31 ;
-  assign \$33  = q_wptr == 4'h8;
-  assign \$34  = q_wptr + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = q_rptr == 4'h8;
-  assign \$41  = q_rptr + 1'h1;
-  assign \$42  = \$40  ? 5'h00 : \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$44  & \$46 ;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = deliver & \$48 ;
-  assign \$50  = q_stored + \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$50  - \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$58  | deliver;
-  assign \$60  = | q_stored;
-  assign \$61  = \$60  ? \rport__data$94  : q_in;
-  assign \$62  = ~ last_t;
-  assign \$63  = q_room | \$62 ;
-  assign i__ready = \$63  & reads_input_t;
-  assign \$64  = ~ last_t;
-  assign \$65  = q_room | \$64 ;
-  assign \$66  = ~ reads_input_t;
-  assign \$67  = i__valid | \$66 ;
-  assign issue = \$65  & \$67 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$106  : q_in;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$69  = first7_0 ? \$68  : acc0;
-  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
-  assign \$72  = first7_0 ? \$71  : acc1;
-  assign \$73  = $signed(\$72 ) + $signed(sum1_s0_0);
-  assign \$75  = first7_0 ? \$74  : acc2;
-  assign \$76  = $signed(\$75 ) + $signed(sum2_s0_0);
-  assign \$78  = first7_0 ? \$77  : acc3;
+  assign \$72  = first8_0 ? bias0 : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = first8_0 ? bias1 : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$76  = first8_0 ? bias2 : acc2;
+  assign \$77  = $signed(\$76 ) + $signed(sum2_s0_0);
+  assign \$78  = first8_0 ? bias3 : acc3;
   assign \$79  = $signed(\$78 ) + $signed(sum3_s0_0);
   assign \$80  = issue & last_t;
   assign \$81  = q_owed + \$80 ;
@@ -10855,133 +10933,157 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$100 ;
   always @(posedge clk)
-    x_mid <= \$101 ;
+    from_input2 <= \$101 ;
   always @(posedge clk)
-    rom0_addr <= \$102 ;
+    x_reg2 <= \$102 ;
   always @(posedge clk)
-    rom0_read <= \$103 ;
+    inbuf_read <= \$103 ;
   always @(posedge clk)
-    x0_0 <= \$104 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    t1 <= \$105 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    rom0_addr <= \$106 ;
   always @(posedge clk)
-    xoff1_0 <= \$107 ;
+    rom0_read <= \$107 ;
   always @(posedge clk)
-    w1_0 <= \$108 ;
+    x0_0 <= \$108 ;
   always @(posedge clk)
-    xoff2_0 <= \$109 ;
+    xoff0_0 <= \$109 ;
   always @(posedge clk)
-    w2_0 <= \$110 ;
+    w0_0 <= \$110 ;
   always @(posedge clk)
-    xoff3_0 <= \$111 ;
+    xoff1_0 <= \$111 ;
   always @(posedge clk)
-    w3_0 <= \$112 ;
+    w1_0 <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    xoff2_0 <= \$113 ;
   always @(posedge clk)
-    prod1_0 <= \$114 ;
+    w2_0 <= \$114 ;
   always @(posedge clk)
-    prod2_0 <= \$115 ;
+    xoff3_0 <= \$115 ;
   always @(posedge clk)
-    prod3_0 <= \$116 ;
+    w3_0 <= \$116 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0 <= \$117 ;
   always @(posedge clk)
-    prod1_0_r <= \$118 ;
+    prod1_0 <= \$118 ;
   always @(posedge clk)
-    prod2_0_r <= \$119 ;
+    prod2_0 <= \$119 ;
   always @(posedge clk)
-    prod3_0_r <= \$120 ;
+    prod3_0 <= \$120 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    prod0_0_r <= \$121 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$122 ;
+    prod1_0_r <= \$122 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$123 ;
+    prod2_0_r <= \$123 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$124 ;
+    prod3_0_r <= \$124 ;
   always @(posedge clk)
-    v2 <= \$125 ;
+    sum0_s0_0 <= \$125 ;
   always @(posedge clk)
-    first2 <= \$126 ;
+    sum1_s0_0 <= \$126 ;
   always @(posedge clk)
-    last2 <= \$127 ;
+    sum2_s0_0 <= \$127 ;
   always @(posedge clk)
-    nf2 <= \$128 ;
+    sum3_s0_0 <= \$128 ;
   always @(posedge clk)
-    v3 <= \$129 ;
+    v2 <= \$129 ;
   always @(posedge clk)
-    first3 <= \$130 ;
+    first2 <= \$130 ;
   always @(posedge clk)
-    last3 <= \$131 ;
+    last2 <= \$131 ;
   always @(posedge clk)
-    nf3 <= \$132 ;
+    nf2 <= \$132 ;
   always @(posedge clk)
-    v4 <= \$133 ;
+    v3 <= \$133 ;
   always @(posedge clk)
-    first4 <= \$134 ;
+    first3 <= \$134 ;
   always @(posedge clk)
-    last4 <= \$135 ;
+    last3 <= \$135 ;
   always @(posedge clk)
-    nf4 <= \$136 ;
+    nf3 <= \$136 ;
   always @(posedge clk)
-    v5 <= \$137 ;
+    v4 <= \$137 ;
   always @(posedge clk)
-    first5 <= \$138 ;
+    first4 <= \$138 ;
   always @(posedge clk)
-    last5 <= \$139 ;
+    last4 <= \$139 ;
   always @(posedge clk)
-    nf5 <= \$140 ;
+    nf4 <= \$140 ;
   always @(posedge clk)
-    v6 <= \$141 ;
+    v5 <= \$141 ;
   always @(posedge clk)
-    first6 <= \$142 ;
+    first5 <= \$142 ;
   always @(posedge clk)
-    last6 <= \$143 ;
+    last5 <= \$143 ;
   always @(posedge clk)
-    nf6 <= \$144 ;
+    nf5 <= \$144 ;
   always @(posedge clk)
-    v7 <= \$145 ;
+    v6 <= \$145 ;
   always @(posedge clk)
-    first7 <= \$146 ;
+    first6 <= \$146 ;
   always @(posedge clk)
-    last7 <= \$147 ;
+    last6 <= \$147 ;
   always @(posedge clk)
-    nf7 <= \$148 ;
+    nf6 <= \$148 ;
   always @(posedge clk)
-    v7_0 <= \$149 ;
+    v7 <= \$149 ;
   always @(posedge clk)
-    first7_0 <= \$150 ;
+    first7 <= \$150 ;
   always @(posedge clk)
-    last7_0 <= \$151 ;
+    last7 <= \$151 ;
   always @(posedge clk)
-    nf7_0 <= \$152 ;
+    nf7 <= \$152 ;
   always @(posedge clk)
-    acc0 <= \$153 ;
+    v8 <= \$153 ;
   always @(posedge clk)
-    acc1 <= \$154 ;
+    first8 <= \$154 ;
   always @(posedge clk)
-    acc2 <= \$155 ;
+    last8 <= \$155 ;
   always @(posedge clk)
-    acc3 <= \$156 ;
+    nf8 <= \$156 ;
   always @(posedge clk)
-    deliver <= \$157 ;
+    v8_0 <= \$157 ;
   always @(posedge clk)
-    q_owed <= \$158 ;
+    first8_0 <= \$158 ;
   always @(posedge clk)
-    q_room <= \$159 ;
+    last8_0 <= \$159 ;
   always @(posedge clk)
-    q_wptr <= \$160 ;
+    nf8_0 <= \$160 ;
   always @(posedge clk)
-    q_rptr <= \$161 ;
+    bias0 <= \$161 ;
   always @(posedge clk)
-    q_stored <= \$162 ;
+    acc0 <= \$162 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    bias1 <= \$163 ;
   always @(posedge clk)
-    o__payload <= \$164 ;
+    acc1 <= \$164 ;
+  always @(posedge clk)
+    bias2 <= \$165 ;
+  always @(posedge clk)
+    acc2 <= \$166 ;
+  always @(posedge clk)
+    bias3 <= \$167 ;
+  always @(posedge clk)
+    acc3 <= \$168 ;
+  always @(posedge clk)
+    deliver <= \$169 ;
+  always @(posedge clk)
+    q_owed <= \$170 ;
+  always @(posedge clk)
+    q_room <= \$171 ;
+  always @(posedge clk)
+    q_wptr <= \$172 ;
+  always @(posedge clk)
+    q_rptr <= \$173 ;
+  always @(posedge clk)
+    q_stored <= \$174 ;
+  always @(posedge clk)
+    o__valid <= \$175 ;
+  always @(posedge clk)
+    o__payload <= \$176 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$1  = 1'h0;
@@ -12455,41 +12557,41 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$68  = 24'h000710;
+          \$18  = 24'h000710;
       1'h1:
-          \$68  = 24'hffcc55;
+          \$18  = 24'hffcc55;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$71  = 24'h003e83;
+          \$19  = 24'h003e83;
       1'h1:
-          \$71  = 24'h0059a3;
+          \$19  = 24'h0059a3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$74  = 24'h001ace;
+          \$20  = 24'h001ace;
       1'h1:
-          \$74  = 24'h000354;
+          \$20  = 24'h000354;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       1'h0:
-          \$77  = 24'hfff9c0;
+          \$21  = 24'hfff9c0;
       1'h1:
-          \$77  = 24'h002ccd;
+          \$21  = 24'h002ccd;
     endcase
   end
   always @* begin
@@ -12646,336 +12748,336 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$101  = \$9 ;
+    \$101  = from_input;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$102  = t;
+    \$102  = x_reg;
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$103  = port__data;
+    \$103  = rport__data;
     if (rst) begin
-      \$103  = 32'd0;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$104  = x_mid;
+    \$104  = \$9 ;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$105  = \$10 ;
+    \$105  = t;
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = t1;
     if (rst) begin
       \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$107  = \$11 ;
+    \$107  = port__data;
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$109  = \$12 ;
+    \$109  = \$10 ;
     if (rst) begin
       \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = rom0_read[7:0];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$11 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[15:8];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$12 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[23:16];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$13 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[31:24];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$14 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$118  = prod1_0;
+    \$118  = \$15 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$119  = prod2_0;
+    \$119  = \$16 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$120  = prod3_0;
+    \$120  = \$17 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$121  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$121  = prod0_0;
     if (rst) begin
-      \$121  = 24'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$122  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$122  = prod1_0;
     if (rst) begin
-      \$122  = 24'h000000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$123  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$123  = prod2_0;
     if (rst) begin
-      \$123  = 24'h000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$124  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$124  = prod3_0;
     if (rst) begin
-      \$124  = 24'h000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$125  = v1;
+    \$125  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$126  = first1;
+    \$126  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$127  = last1;
+    \$127  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$128  = nf1;
+    \$128  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$129  = v2;
+    \$129  = v1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$130  = first2;
+    \$130  = first1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$131  = last2;
+    \$131  = last1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = nf2;
+    \$132  = nf1;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = v3;
+    \$133  = v2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = first3;
+    \$134  = first2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = last3;
+    \$135  = last2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = nf3;
+    \$136  = nf2;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = v4;
+    \$137  = v3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = first4;
+    \$138  = first3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = last4;
+    \$139  = last3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = nf4;
+    \$140  = nf3;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = v5;
+    \$141  = v4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = first5;
+    \$142  = first4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = last5;
+    \$143  = last4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = nf5;
+    \$144  = nf4;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = v6;
+    \$145  = v5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = first6;
+    \$146  = first5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = last6;
+    \$147  = last5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = nf6;
+    \$148  = nf5;
     if (rst) begin
       \$148  = 1'h0;
     end
@@ -13010,125 +13112,209 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = acc0;
-    if (v7_0) begin
-      \$153  = \$70 [23:0];
-    end
+    \$153  = v7;
     if (rst) begin
-      \$153  = 24'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = acc1;
-    if (v7_0) begin
-      \$154  = \$73 [23:0];
-    end
+    \$154  = first7;
     if (rst) begin
-      \$154  = 24'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = acc2;
-    if (v7_0) begin
-      \$155  = \$76 [23:0];
-    end
+    \$155  = last7;
     if (rst) begin
-      \$155  = 24'h000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = acc3;
-    if (v7_0) begin
-      \$156  = \$79 [23:0];
-    end
+    \$156  = nf7;
     if (rst) begin
-      \$156  = 24'h000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$157  = \$18 ;
+    \$157  = v7;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$158  = \$83 [3:0];
+    \$158  = first7;
     if (rst) begin
-      \$158  = 4'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$159  = \$25 ;
+    \$159  = last7;
     if (rst) begin
-      \$159  = 1'h1;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$160  = q_wptr;
-    if (\$32 ) begin
-      \$160  = \$35 [3:0];
-    end
+    \$160  = nf7;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$161  = q_rptr;
-    if (\$39 ) begin
-      \$161  = \$42 [3:0];
-    end
+    \$161  = \$18 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$162  = \$55 [3:0];
+    \$162  = acc0;
+    if (v8_0) begin
+      \$162  = \$73 [23:0];
+    end
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$163  = o__valid;
-    if (\$57 ) begin
-      \$163  = \$59 ;
-    end
+    \$163  = \$19 ;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$164  = o__payload;
-    if (\$57 ) begin
-      \$164  = \$61 ;
+    \$164  = acc1;
+    if (v8_0) begin
+      \$164  = \$75 [23:0];
     end
     if (rst) begin
-      \$164  = 96'h000000000000000000000000;
+      \$164  = 24'h000000;
     end
   end
-  assign acc0_next = \$70 [23:0];
-  assign acc1_next = \$73 [23:0];
-  assign acc2_next = \$76 [23:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$165  = \$20 ;
+    if (rst) begin
+      \$165  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$166  = acc2;
+    if (v8_0) begin
+      \$166  = \$77 [23:0];
+    end
+    if (rst) begin
+      \$166  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$167  = \$21 ;
+    if (rst) begin
+      \$167  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$168  = acc3;
+    if (v8_0) begin
+      \$168  = \$79 [23:0];
+    end
+    if (rst) begin
+      \$168  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$169  = \$22 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$170  = \$83 [3:0];
+    if (rst) begin
+      \$170  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$171  = \$29 ;
+    if (rst) begin
+      \$171  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$172  = q_wptr;
+    if (\$36 ) begin
+      \$172  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$172  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$173  = q_rptr;
+    if (\$43 ) begin
+      \$173  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$173  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$174  = \$59 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$175  = o__valid;
+    if (\$61 ) begin
+      \$175  = \$63 ;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$176  = o__payload;
+    if (\$61 ) begin
+      \$176  = \$65 ;
+    end
+    if (rst) begin
+      \$176  = 96'h000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$73 [23:0];
+  assign acc1_next = \$75 [23:0];
+  assign acc2_next = \$77 [23:0];
   assign acc3_next = \$79 [23:0];
   assign q_owed_next = \$83 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$102  = deliver;
-  assign \$signature__addr$103  = q_wptr;
-  assign \$signature__data$104  = q_in;
-  assign \rport__addr$105  = q_rptr;
+  assign \$signature__en$114  = deliver;
+  assign \$signature__addr$115  = q_wptr;
+  assign \$signature__data$116  = q_in;
+  assign \rport__addr$117  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
@@ -16886,30 +17072,30 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
+  reg [31:0] \$101 ;
+  reg [7:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
+  reg [7:0] \$104 ;
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
   reg [8:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [23:0] \$118 ;
-  reg \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [2:0] \$122 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [23:0] \$122 ;
   reg \$123 ;
   reg \$124 ;
   reg \$125 ;
@@ -16936,23 +17122,32 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$144 ;
   reg \$145 ;
   reg [2:0] \$146 ;
-  reg [23:0] \$147 ;
+  reg \$147 ;
   reg \$148 ;
-  reg [3:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg \$150 ;
-  reg [3:0] \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
+  reg [2:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg [2:0] \$154 ;
   reg [23:0] \$155 ;
+  reg [23:0] \$156 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
+  reg [3:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg \$163 ;
+  reg [23:0] \$164 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
   reg [4:0] \$2 ;
   wire [18:0] \$20 ;
-  wire \$21 ;
+  reg [23:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -16969,17 +17164,17 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   wire [4:0] \$38 ;
-  wire \$39 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
+  wire \$44 ;
   wire [4:0] \$45 ;
-  wire \$46 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -16987,27 +17182,27 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire \$54 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [5:0] \$58 ;
-  wire \$59 ;
+  wire \$58 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [23:0] \$64 ;
-  wire \$65 ;
+  wire \$64 ;
+  wire [23:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  reg [23:0] \$71 ;
+  wire \$71 ;
   wire [23:0] \$72 ;
   wire [24:0] \$73 ;
   wire \$74 ;
@@ -17033,23 +17228,24 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$92 ;
   reg \$93 ;
   reg [2:0] \$94 ;
-  reg [31:0] \$95 ;
-  reg [7:0] \$96 ;
+  reg \$95 ;
+  reg [31:0] \$96 ;
   reg [31:0] \$97 ;
-  reg [7:0] \$98 ;
+  reg [31:0] \$98 ;
   reg [7:0] \$99 ;
   (* init = 5'h00 *)
   wire [4:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$97 ;
+  wire [3:0] \$signature__addr$106 ;
   wire [31:0] \$signature__data ;
   (* init = 24'h000000 *)
-  wire [23:0] \$signature__data$98 ;
+  wire [23:0] \$signature__data$107 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$96 ;
+  wire \$signature__en$105 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
+  reg [23:0] bias0 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -17060,11 +17256,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -17075,6 +17273,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -17083,8 +17282,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
@@ -17094,8 +17294,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [2:0] nf5 = 3'h0;
   reg [2:0] nf6 = 3'h0;
   reg [2:0] nf7 = 3'h0;
+  reg [2:0] nf8 = 3'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf7_0 = 3'h0;
+  reg [2:0] nf8_0 = 3'h0;
   reg [2:0] nf_t = 3'h0;
   reg [2:0] nf_t_ahead = 3'h0;
   output [23:0] o__payload;
@@ -17134,15 +17335,16 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 5'h00 *)
   wire [4:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$99 ;
+  wire [3:0] \rport__addr$108 ;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$88 ;
+  wire [23:0] \rport__data$97 ;
   input rst;
   wire rst;
   reg [4:0] sf_t = 5'h00;
   reg [4:0] sf_t_ahead = 5'h01;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t1 = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -17150,8 +17352,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -17166,6 +17369,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -17204,7 +17408,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [23:0] queue [8:0];
+  reg [23:0] queue [9:0];
   initial begin
     queue[0] = 24'h000000;
     queue[1] = 24'h000000;
@@ -17215,12 +17419,13 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 24'h000000;
     queue[7] = 24'h000000;
     queue[8] = 24'h000000;
+    queue[9] = 24'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$88  = queue[q_rptr];
+  assign \rport__data$97  = queue[q_rptr];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd3828942331;
@@ -17376,7 +17581,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 8'h8f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -17388,60 +17593,60 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = v7 & last7;
-  assign \$22  = issue & last_t;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = q_owed < 4'h9;
-  assign \$25  = \$23  ? q_room : \$24 ;
-  assign \$26  = o__valid & o__ready;
-  assign \$27  = \$26  | q_room;
-  assign \$28  = \$22  ? \$25  : \$27 ;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = | q_stored;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$30  & \$32 ;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = deliver & \$34 ;
-  assign \$36  = q_wptr == 4'h8;
-  assign \$37  = q_wptr + 1'h1;
-  assign \$38  = \$36  ? 5'h00 : \$37 ;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = | q_stored;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = q_rptr == 4'h8;
-  assign \$44  = q_rptr + 1'h1;
-  assign \$45  = \$43  ? 5'h00 : \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = deliver & \$51 ;
-  assign \$53  = q_stored + \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = \$53  - \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = \$61  | deliver;
-  assign \$63  = | q_stored;
-  assign \$64  = \$63  ? \rport__data$88  : acc0;
-  assign \$65  = ~ last_t;
-  assign \$66  = q_room | \$65 ;
-  assign i__ready = \$66  & reads_input_t;
-  assign \$67  = ~ last_t;
-  assign \$68  = q_room | \$67 ;
-  assign \$69  = ~ reads_input_t;
-  assign \$70  = i__valid | \$69 ;
-  assign issue = \$68  & \$70 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$97  : acc0;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$72  = first7_0 ? \$71  : acc0;
+  assign \$72  = first8_0 ? bias0 : acc0;
   assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
   assign \$74  = issue & last_t;
   assign \$75  = q_owed + \$74 ;
@@ -17482,127 +17687,145 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$95 ;
+    from_input2 <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$96 ;
+    x_reg2 <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$97 ;
+    inbuf_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$98 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_1 <= \$99 ;
+    t1 <= \$99 ;
   always @(posedge clk)
-    x0_2 <= \$100 ;
+    rom0_addr <= \$100 ;
   always @(posedge clk)
-    x0_3 <= \$101 ;
+    rom0_read <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    x0_0 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x0_1 <= \$103 ;
   always @(posedge clk)
-    xoff0_1 <= \$104 ;
+    x0_2 <= \$104 ;
   always @(posedge clk)
-    w0_1 <= \$105 ;
+    x0_3 <= \$105 ;
   always @(posedge clk)
-    xoff0_2 <= \$106 ;
+    xoff0_0 <= \$106 ;
   always @(posedge clk)
-    w0_2 <= \$107 ;
+    w0_0 <= \$107 ;
   always @(posedge clk)
-    xoff0_3 <= \$108 ;
+    xoff0_1 <= \$108 ;
   always @(posedge clk)
-    w0_3 <= \$109 ;
+    w0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    xoff0_2 <= \$110 ;
   always @(posedge clk)
-    prod0_1 <= \$111 ;
+    w0_2 <= \$111 ;
   always @(posedge clk)
-    prod0_2 <= \$112 ;
+    xoff0_3 <= \$112 ;
   always @(posedge clk)
-    prod0_3 <= \$113 ;
+    w0_3 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    prod0_0 <= \$114 ;
   always @(posedge clk)
-    prod0_1_r <= \$115 ;
+    prod0_1 <= \$115 ;
   always @(posedge clk)
-    prod0_2_r <= \$116 ;
+    prod0_2 <= \$116 ;
   always @(posedge clk)
-    prod0_3_r <= \$117 ;
+    prod0_3 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod0_0_r <= \$118 ;
   always @(posedge clk)
-    v2 <= \$119 ;
+    prod0_1_r <= \$119 ;
   always @(posedge clk)
-    first2 <= \$120 ;
+    prod0_2_r <= \$120 ;
   always @(posedge clk)
-    last2 <= \$121 ;
+    prod0_3_r <= \$121 ;
   always @(posedge clk)
-    nf2 <= \$122 ;
+    sum0_s0_0 <= \$122 ;
   always @(posedge clk)
-    v3 <= \$123 ;
+    v2 <= \$123 ;
   always @(posedge clk)
-    first3 <= \$124 ;
+    first2 <= \$124 ;
   always @(posedge clk)
-    last3 <= \$125 ;
+    last2 <= \$125 ;
   always @(posedge clk)
-    nf3 <= \$126 ;
+    nf2 <= \$126 ;
   always @(posedge clk)
-    v4 <= \$127 ;
+    v3 <= \$127 ;
   always @(posedge clk)
-    first4 <= \$128 ;
+    first3 <= \$128 ;
   always @(posedge clk)
-    last4 <= \$129 ;
+    last3 <= \$129 ;
   always @(posedge clk)
-    nf4 <= \$130 ;
+    nf3 <= \$130 ;
   always @(posedge clk)
-    v5 <= \$131 ;
+    v4 <= \$131 ;
   always @(posedge clk)
-    first5 <= \$132 ;
+    first4 <= \$132 ;
   always @(posedge clk)
-    last5 <= \$133 ;
+    last4 <= \$133 ;
   always @(posedge clk)
-    nf5 <= \$134 ;
+    nf4 <= \$134 ;
   always @(posedge clk)
-    v6 <= \$135 ;
+    v5 <= \$135 ;
   always @(posedge clk)
-    first6 <= \$136 ;
+    first5 <= \$136 ;
   always @(posedge clk)
-    last6 <= \$137 ;
+    last5 <= \$137 ;
   always @(posedge clk)
-    nf6 <= \$138 ;
+    nf5 <= \$138 ;
   always @(posedge clk)
-    v7 <= \$139 ;
+    v6 <= \$139 ;
   always @(posedge clk)
-    first7 <= \$140 ;
+    first6 <= \$140 ;
   always @(posedge clk)
-    last7 <= \$141 ;
+    last6 <= \$141 ;
   always @(posedge clk)
-    nf7 <= \$142 ;
+    nf6 <= \$142 ;
   always @(posedge clk)
-    v7_0 <= \$143 ;
+    v7 <= \$143 ;
   always @(posedge clk)
-    first7_0 <= \$144 ;
+    first7 <= \$144 ;
   always @(posedge clk)
-    last7_0 <= \$145 ;
+    last7 <= \$145 ;
   always @(posedge clk)
-    nf7_0 <= \$146 ;
+    nf7 <= \$146 ;
   always @(posedge clk)
-    acc0 <= \$147 ;
+    v8 <= \$147 ;
   always @(posedge clk)
-    deliver <= \$148 ;
+    first8 <= \$148 ;
   always @(posedge clk)
-    q_owed <= \$149 ;
+    last8 <= \$149 ;
   always @(posedge clk)
-    q_room <= \$150 ;
+    nf8 <= \$150 ;
   always @(posedge clk)
-    q_wptr <= \$151 ;
+    v8_0 <= \$151 ;
   always @(posedge clk)
-    q_rptr <= \$152 ;
+    first8_0 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    last8_0 <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    nf8_0 <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    bias0 <= \$155 ;
+  always @(posedge clk)
+    acc0 <= \$156 ;
+  always @(posedge clk)
+    deliver <= \$157 ;
+  always @(posedge clk)
+    q_owed <= \$158 ;
+  always @(posedge clk)
+    q_room <= \$159 ;
+  always @(posedge clk)
+    q_wptr <= \$160 ;
+  always @(posedge clk)
+    q_rptr <= \$161 ;
+  always @(posedge clk)
+    q_stored <= \$162 ;
+  always @(posedge clk)
+    o__valid <= \$163 ;
+  always @(posedge clk)
+    o__payload <= \$164 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$1  = 3'h0;
@@ -19076,23 +19299,23 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       3'h0:
-          \$71  = 24'h003305;
+          \$21  = 24'h003305;
       3'h1:
-          \$71  = 24'h004199;
+          \$21  = 24'h004199;
       3'h2:
-          \$71  = 24'hfff298;
+          \$21  = 24'hfff298;
       3'h3:
-          \$71  = 24'hffd550;
+          \$21  = 24'hffd550;
       3'h4:
-          \$71  = 24'h003bd4;
+          \$21  = 24'h003bd4;
       3'h5:
-          \$71  = 24'h000fc6;
+          \$21  = 24'h000fc6;
       3'h6:
-          \$71  = 24'h0022bb;
+          \$21  = 24'h0022bb;
       3'h7:
-          \$71  = 24'h002382;
+          \$21  = 24'h002382;
     endcase
   end
   always @* begin
@@ -19249,336 +19472,336 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = \$9 ;
+    \$95  = from_input;
     if (rst) begin
-      \$95  = 32'd0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = t;
+    \$96  = x_reg;
     if (rst) begin
-      \$96  = 8'h00;
+      \$96  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = port__data;
+    \$97  = rport__data;
     if (rst) begin
       \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = x_mid[7:0];
+    \$98  = \$9 ;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = x_mid[15:8];
+    \$99  = t;
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = x_mid[23:16];
+    \$100  = t1;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = x_mid[31:24];
+    \$101  = port__data;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = \$10 ;
+    \$102  = x_mid[7:0];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = x_mid[15:8];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = \$11 ;
+    \$104  = x_mid[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = x_mid[31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = \$12 ;
+    \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = \$13 ;
+    \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = \$14 ;
+    \$110  = \$12 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = \$15 ;
+    \$111  = rom0_read[23:16];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = \$16 ;
+    \$112  = \$13 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = \$17 ;
+    \$113  = rom0_read[31:24];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = prod0_0;
+    \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = prod0_1;
+    \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = prod0_2;
+    \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = prod0_3;
+    \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$118  = prod0_0;
     if (rst) begin
-      \$118  = 24'h000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = v1;
+    \$119  = prod0_1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = first1;
+    \$120  = prod0_2;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = last1;
+    \$121  = prod0_3;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = nf1;
+    \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$122  = 3'h0;
+      \$122  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = v2;
+    \$123  = v1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = first2;
+    \$124  = first1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = last2;
+    \$125  = last1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = nf2;
+    \$126  = nf1;
     if (rst) begin
       \$126  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = v3;
+    \$127  = v2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = first3;
+    \$128  = first2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = last3;
+    \$129  = last2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = nf3;
+    \$130  = nf2;
     if (rst) begin
       \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = v4;
+    \$131  = v3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = first4;
+    \$132  = first3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = last4;
+    \$133  = last3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = nf4;
+    \$134  = nf3;
     if (rst) begin
       \$134  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = v5;
+    \$135  = v4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = first5;
+    \$136  = first4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = last5;
+    \$137  = last4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = nf5;
+    \$138  = nf4;
     if (rst) begin
       \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = v6;
+    \$139  = v5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = first6;
+    \$140  = first5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = last6;
+    \$141  = last5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = nf6;
+    \$142  = nf5;
     if (rst) begin
       \$142  = 3'h0;
     end
@@ -19613,80 +19836,143 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$147  = acc0;
-    if (v7_0) begin
-      \$147  = \$73 [23:0];
-    end
+    \$147  = v7;
     if (rst) begin
-      \$147  = 24'h000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$148  = \$21 ;
+    \$148  = first7;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$149  = \$77 [3:0];
+    \$149  = last7;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$150  = \$28 ;
+    \$150  = nf7;
     if (rst) begin
-      \$150  = 1'h1;
+      \$150  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$151  = q_wptr;
-    if (\$35 ) begin
-      \$151  = \$38 [3:0];
-    end
+    \$151  = v7;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$152  = q_rptr;
-    if (\$42 ) begin
-      \$152  = \$45 [3:0];
-    end
+    \$152  = first7;
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$153  = \$58 [3:0];
+    \$153  = last7;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$154  = o__valid;
-    if (\$60 ) begin
-      \$154  = \$62 ;
-    end
+    \$154  = nf7;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$155  = o__payload;
-    if (\$60 ) begin
-      \$155  = \$64 ;
-    end
+    \$155  = \$21 ;
     if (rst) begin
       \$155  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$156  = acc0;
+    if (v8_0) begin
+      \$156  = \$73 [23:0];
+    end
+    if (rst) begin
+      \$156  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$157  = \$22 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$158  = \$77 [3:0];
+    if (rst) begin
+      \$158  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$159  = \$29 ;
+    if (rst) begin
+      \$159  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$160  = q_wptr;
+    if (\$36 ) begin
+      \$160  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$160  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$161  = q_rptr;
+    if (\$43 ) begin
+      \$161  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$162  = \$59 [3:0];
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$163  = o__valid;
+    if (\$61 ) begin
+      \$163  = \$63 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$164  = o__payload;
+    if (\$61 ) begin
+      \$164  = \$65 ;
+    end
+    if (rst) begin
+      \$164  = 24'h000000;
     end
   end
   assign acc0_next = \$73 [23:0];
@@ -19696,10 +19982,10 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$96  = deliver;
-  assign \$signature__addr$97  = q_wptr;
-  assign \$signature__data$98  = acc0;
-  assign \rport__addr$99  = q_rptr;
+  assign \$signature__en$105  = deliver;
+  assign \$signature__addr$106  = q_wptr;
+  assign \$signature__data$107  = acc0;
+  assign \rport__addr$108  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -23411,36 +23697,36 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] \$1 ;
   wire [8:0] \$10 ;
   reg [1:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [31:0] \$103 ;
+  reg \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
   reg [7:0] \$104 ;
   reg [8:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [8:0] \$107 ;
+  reg [8:0] \$106 ;
+  reg [31:0] \$107 ;
   reg [7:0] \$108 ;
   reg [8:0] \$109 ;
   wire [8:0] \$11 ;
   reg [7:0] \$110 ;
   reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
   wire [8:0] \$12 ;
   reg [16:0] \$120 ;
-  reg [23:0] \$121 ;
-  reg [23:0] \$122 ;
-  reg [23:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg [1:0] \$128 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [23:0] \$125 ;
+  reg [23:0] \$126 ;
+  reg [23:0] \$127 ;
+  reg [23:0] \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
@@ -23468,25 +23754,37 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$150 ;
   reg \$151 ;
   reg [1:0] \$152 ;
-  reg [23:0] \$153 ;
-  reg [23:0] \$154 ;
-  reg [23:0] \$155 ;
-  reg [23:0] \$156 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [1:0] \$156 ;
   reg \$157 ;
-  reg [3:0] \$158 ;
+  reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg \$163 ;
-  reg [95:0] \$164 ;
+  reg [1:0] \$160 ;
+  reg [23:0] \$161 ;
+  reg [23:0] \$162 ;
+  reg [23:0] \$163 ;
+  reg [23:0] \$164 ;
+  reg [23:0] \$165 ;
+  reg [23:0] \$166 ;
+  reg [23:0] \$167 ;
+  reg [23:0] \$168 ;
+  reg \$169 ;
   wire [16:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  reg [3:0] \$170 ;
+  reg \$171 ;
+  reg [3:0] \$172 ;
+  reg [3:0] \$173 ;
+  reg [3:0] \$174 ;
+  reg \$175 ;
+  reg [95:0] \$176 ;
+  reg [23:0] \$18 ;
+  reg [23:0] \$19 ;
   reg [6:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  reg [23:0] \$20 ;
+  reg [23:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -23500,54 +23798,54 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [4:0] \$34 ;
-  wire [4:0] \$35 ;
+  wire \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [4:0] \$38 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
-  wire [4:0] \$41 ;
-  wire [4:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [4:0] \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   reg \$5 ;
-  wire [4:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire [5:0] \$55 ;
+  wire [4:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [95:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [95:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
-  reg [23:0] \$68 ;
-  wire [23:0] \$69 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [9:0] \$7 ;
-  wire [24:0] \$70 ;
-  reg [23:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire [23:0] \$72 ;
   wire [24:0] \$73 ;
-  reg [23:0] \$74 ;
-  wire [23:0] \$75 ;
-  wire [24:0] \$76 ;
-  reg [23:0] \$77 ;
+  wire [23:0] \$74 ;
+  wire [24:0] \$75 ;
+  wire [23:0] \$76 ;
+  wire [24:0] \$77 ;
   wire [23:0] \$78 ;
   wire [24:0] \$79 ;
   wire [9:0] \$8 ;
@@ -23575,12 +23873,12 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$103 ;
+  wire [3:0] \$signature__addr$115 ;
   wire [7:0] \$signature__data ;
-  wire [95:0] \$signature__data$104 ;
+  wire [95:0] \$signature__data$116 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$102 ;
+  wire \$signature__en$114 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -23589,6 +23887,10 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire [23:0] acc2_next;
   reg [23:0] acc3 = 24'h000000;
   wire [23:0] acc3_next;
+  reg [23:0] bias0 = 24'h000000;
+  reg [23:0] bias1 = 24'h000000;
+  reg [23:0] bias2 = 24'h000000;
+  reg [23:0] bias3 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -23599,11 +23901,13 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -23611,6 +23915,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] inbuf_read = 8'h00;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -23619,8 +23924,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -23630,8 +23936,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [1:0] nf5 = 2'h0;
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
+  reg [1:0] nf8 = 2'h0;
   (* keep = 32'd1 *)
-  reg [1:0] nf7_0 = 2'h0;
+  reg [1:0] nf8_0 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
   output [95:0] o__payload;
@@ -23675,9 +23982,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$105 ;
+  wire [3:0] \rport__addr$117 ;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$94 ;
+  wire [95:0] \rport__data$106 ;
   input rst;
   wire rst;
   reg [6:0] sf_t = 7'h00;
@@ -23687,6 +23994,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [8:0] t = 9'h000;
+  reg [8:0] t1 = 9'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -23694,8 +24002,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -23704,6 +24013,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -23796,7 +24106,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [8:0];
+  reg [95:0] queue [9:0];
   initial begin
     queue[0] = 96'h000000000000000000000000;
     queue[1] = 96'h000000000000000000000000;
@@ -23807,12 +24117,13 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 96'h000000000000000000000000;
     queue[7] = 96'h000000000000000000000000;
     queue[8] = 96'h000000000000000000000000;
+    queue[9] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$94  = queue[q_rptr];
+  assign \rport__data$106  = queue[q_rptr];
   reg [31:0] rom0 [287:0];
   initial begin
     rom0[0] = 32'd756419560;
@@ -24112,7 +24423,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 9'h11f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 10'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_0) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
@@ -24121,66 +24432,66 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$15  = $signed(xoff1_0) * $signed(w1_0);
   assign \$16  = $signed(xoff2_0) * $signed(w2_0);
   assign \$17  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$18  = v7 & last7;
-  assign \$19  = issue & last_t;
-  assign \$20  = o__valid & o__ready;
-  assign \$21  = q_owed < 4'h9;
-  assign \$22  = \$20  ? q_room : \$21 ;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = \$23  | q_room;
-  assign \$25  = \$19  ? \$22  : \$24 ;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = | q_stored;
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$27  & \$29 ;
-  assign \$31  = ~ \$30 ;
-  assign \$32  = deliver & \$31 ;
-  assign \$33  = q_wptr == 4'h8;
-  assign \$34  = q_wptr + 1'h1;
-  assign \$35  = \$33  ? 5'h00 : \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = q_rptr == 4'h8;
-  assign \$41  = q_rptr + 1'h1;
-  assign \$42  = \$40  ? 5'h00 : \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = | q_stored;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = \$44  & \$46 ;
-  assign \$48  = ~ \$47 ;
-  assign \$49  = deliver & \$48 ;
-  assign \$50  = q_stored + \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$50  - \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$58  | deliver;
-  assign \$60  = | q_stored;
-  assign \$61  = \$60  ? \rport__data$94  : q_in;
-  assign \$62  = ~ last_t;
-  assign \$63  = q_room | \$62 ;
-  assign i__ready = \$63  & reads_input_t;
-  assign \$64  = ~ last_t;
-  assign \$65  = q_room | \$64 ;
-  assign \$66  = ~ reads_input_t;
-  assign \$67  = i__valid | \$66 ;
-  assign issue = \$65  & \$67 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$106  : q_in;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$69  = first7_0 ? \$68  : acc0;
-  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
-  assign \$72  = first7_0 ? \$71  : acc1;
-  assign \$73  = $signed(\$72 ) + $signed(sum1_s0_0);
-  assign \$75  = first7_0 ? \$74  : acc2;
-  assign \$76  = $signed(\$75 ) + $signed(sum2_s0_0);
-  assign \$78  = first7_0 ? \$77  : acc3;
+  assign \$72  = first8_0 ? bias0 : acc0;
+  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
+  assign \$74  = first8_0 ? bias1 : acc1;
+  assign \$75  = $signed(\$74 ) + $signed(sum1_s0_0);
+  assign \$76  = first8_0 ? bias2 : acc2;
+  assign \$77  = $signed(\$76 ) + $signed(sum2_s0_0);
+  assign \$78  = first8_0 ? bias3 : acc3;
   assign \$79  = $signed(\$78 ) + $signed(sum3_s0_0);
   assign \$80  = issue & last_t;
   assign \$81  = q_owed + \$80 ;
@@ -24221,133 +24532,157 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$100 ;
   always @(posedge clk)
-    x_mid <= \$101 ;
+    from_input2 <= \$101 ;
   always @(posedge clk)
-    rom0_addr <= \$102 ;
+    x_reg2 <= \$102 ;
   always @(posedge clk)
-    rom0_read <= \$103 ;
+    inbuf_read <= \$103 ;
   always @(posedge clk)
-    x0_0 <= \$104 ;
+    x_mid <= \$104 ;
   always @(posedge clk)
-    xoff0_0 <= \$105 ;
+    t1 <= \$105 ;
   always @(posedge clk)
-    w0_0 <= \$106 ;
+    rom0_addr <= \$106 ;
   always @(posedge clk)
-    xoff1_0 <= \$107 ;
+    rom0_read <= \$107 ;
   always @(posedge clk)
-    w1_0 <= \$108 ;
+    x0_0 <= \$108 ;
   always @(posedge clk)
-    xoff2_0 <= \$109 ;
+    xoff0_0 <= \$109 ;
   always @(posedge clk)
-    w2_0 <= \$110 ;
+    w0_0 <= \$110 ;
   always @(posedge clk)
-    xoff3_0 <= \$111 ;
+    xoff1_0 <= \$111 ;
   always @(posedge clk)
-    w3_0 <= \$112 ;
+    w1_0 <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$113 ;
+    xoff2_0 <= \$113 ;
   always @(posedge clk)
-    prod1_0 <= \$114 ;
+    w2_0 <= \$114 ;
   always @(posedge clk)
-    prod2_0 <= \$115 ;
+    xoff3_0 <= \$115 ;
   always @(posedge clk)
-    prod3_0 <= \$116 ;
+    w3_0 <= \$116 ;
   always @(posedge clk)
-    prod0_0_r <= \$117 ;
+    prod0_0 <= \$117 ;
   always @(posedge clk)
-    prod1_0_r <= \$118 ;
+    prod1_0 <= \$118 ;
   always @(posedge clk)
-    prod2_0_r <= \$119 ;
+    prod2_0 <= \$119 ;
   always @(posedge clk)
-    prod3_0_r <= \$120 ;
+    prod3_0 <= \$120 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    prod0_0_r <= \$121 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$122 ;
+    prod1_0_r <= \$122 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$123 ;
+    prod2_0_r <= \$123 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$124 ;
+    prod3_0_r <= \$124 ;
   always @(posedge clk)
-    v2 <= \$125 ;
+    sum0_s0_0 <= \$125 ;
   always @(posedge clk)
-    first2 <= \$126 ;
+    sum1_s0_0 <= \$126 ;
   always @(posedge clk)
-    last2 <= \$127 ;
+    sum2_s0_0 <= \$127 ;
   always @(posedge clk)
-    nf2 <= \$128 ;
+    sum3_s0_0 <= \$128 ;
   always @(posedge clk)
-    v3 <= \$129 ;
+    v2 <= \$129 ;
   always @(posedge clk)
-    first3 <= \$130 ;
+    first2 <= \$130 ;
   always @(posedge clk)
-    last3 <= \$131 ;
+    last2 <= \$131 ;
   always @(posedge clk)
-    nf3 <= \$132 ;
+    nf2 <= \$132 ;
   always @(posedge clk)
-    v4 <= \$133 ;
+    v3 <= \$133 ;
   always @(posedge clk)
-    first4 <= \$134 ;
+    first3 <= \$134 ;
   always @(posedge clk)
-    last4 <= \$135 ;
+    last3 <= \$135 ;
   always @(posedge clk)
-    nf4 <= \$136 ;
+    nf3 <= \$136 ;
   always @(posedge clk)
-    v5 <= \$137 ;
+    v4 <= \$137 ;
   always @(posedge clk)
-    first5 <= \$138 ;
+    first4 <= \$138 ;
   always @(posedge clk)
-    last5 <= \$139 ;
+    last4 <= \$139 ;
   always @(posedge clk)
-    nf5 <= \$140 ;
+    nf4 <= \$140 ;
   always @(posedge clk)
-    v6 <= \$141 ;
+    v5 <= \$141 ;
   always @(posedge clk)
-    first6 <= \$142 ;
+    first5 <= \$142 ;
   always @(posedge clk)
-    last6 <= \$143 ;
+    last5 <= \$143 ;
   always @(posedge clk)
-    nf6 <= \$144 ;
+    nf5 <= \$144 ;
   always @(posedge clk)
-    v7 <= \$145 ;
+    v6 <= \$145 ;
   always @(posedge clk)
-    first7 <= \$146 ;
+    first6 <= \$146 ;
   always @(posedge clk)
-    last7 <= \$147 ;
+    last6 <= \$147 ;
   always @(posedge clk)
-    nf7 <= \$148 ;
+    nf6 <= \$148 ;
   always @(posedge clk)
-    v7_0 <= \$149 ;
+    v7 <= \$149 ;
   always @(posedge clk)
-    first7_0 <= \$150 ;
+    first7 <= \$150 ;
   always @(posedge clk)
-    last7_0 <= \$151 ;
+    last7 <= \$151 ;
   always @(posedge clk)
-    nf7_0 <= \$152 ;
+    nf7 <= \$152 ;
   always @(posedge clk)
-    acc0 <= \$153 ;
+    v8 <= \$153 ;
   always @(posedge clk)
-    acc1 <= \$154 ;
+    first8 <= \$154 ;
   always @(posedge clk)
-    acc2 <= \$155 ;
+    last8 <= \$155 ;
   always @(posedge clk)
-    acc3 <= \$156 ;
+    nf8 <= \$156 ;
   always @(posedge clk)
-    deliver <= \$157 ;
+    v8_0 <= \$157 ;
   always @(posedge clk)
-    q_owed <= \$158 ;
+    first8_0 <= \$158 ;
   always @(posedge clk)
-    q_room <= \$159 ;
+    last8_0 <= \$159 ;
   always @(posedge clk)
-    q_wptr <= \$160 ;
+    nf8_0 <= \$160 ;
   always @(posedge clk)
-    q_rptr <= \$161 ;
+    bias0 <= \$161 ;
   always @(posedge clk)
-    q_stored <= \$162 ;
+    acc0 <= \$162 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    bias1 <= \$163 ;
   always @(posedge clk)
-    o__payload <= \$164 ;
+    acc1 <= \$164 ;
+  always @(posedge clk)
+    bias2 <= \$165 ;
+  always @(posedge clk)
+    acc2 <= \$166 ;
+  always @(posedge clk)
+    bias3 <= \$167 ;
+  always @(posedge clk)
+    acc3 <= \$168 ;
+  always @(posedge clk)
+    deliver <= \$169 ;
+  always @(posedge clk)
+    q_owed <= \$170 ;
+  always @(posedge clk)
+    q_room <= \$171 ;
+  always @(posedge clk)
+    q_wptr <= \$172 ;
+  always @(posedge clk)
+    q_rptr <= \$173 ;
+  always @(posedge clk)
+    q_stored <= \$174 ;
+  always @(posedge clk)
+    o__valid <= \$175 ;
+  always @(posedge clk)
+    o__payload <= \$176 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$1  = 2'h0;
@@ -27261,57 +27596,57 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$68  = 24'hffae9b;
+          \$18  = 24'hffae9b;
       2'h1:
-          \$68  = 24'h00037a;
+          \$18  = 24'h00037a;
       2'h2:
-          \$68  = 24'hff8db3;
+          \$18  = 24'hff8db3;
       2'h3:
-          \$68  = 24'h00104b;
+          \$18  = 24'h00104b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$71  = 24'h002f43;
+          \$19  = 24'h002f43;
       2'h1:
-          \$71  = 24'hfff053;
+          \$19  = 24'hfff053;
       2'h2:
-          \$71  = 24'h00914d;
+          \$19  = 24'h00914d;
       2'h3:
-          \$71  = 24'h0040fa;
+          \$19  = 24'h0040fa;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$74  = 24'hffc675;
+          \$20  = 24'hffc675;
       2'h1:
-          \$74  = 24'h001a61;
+          \$20  = 24'h001a61;
       2'h2:
-          \$74  = 24'h004930;
+          \$20  = 24'h004930;
       2'h3:
-          \$74  = 24'hffca12;
+          \$20  = 24'hffca12;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       2'h0:
-          \$77  = 24'h00137d;
+          \$21  = 24'h00137d;
       2'h1:
-          \$77  = 24'hfffbe1;
+          \$21  = 24'hfffbe1;
       2'h2:
-          \$77  = 24'hffc513;
+          \$21  = 24'hffc513;
       2'h3:
-          \$77  = 24'hffdd28;
+          \$21  = 24'hffdd28;
     endcase
   end
   always @* begin
@@ -27468,336 +27803,336 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$101  = \$9 ;
+    \$101  = from_input;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$102  = t;
+    \$102  = x_reg;
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$103  = port__data;
+    \$103  = rport__data;
     if (rst) begin
-      \$103  = 32'd0;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$104  = x_mid;
+    \$104  = \$9 ;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$105  = \$10 ;
+    \$105  = t;
     if (rst) begin
       \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$106  = rom0_read[7:0];
+    \$106  = t1;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$107  = \$11 ;
+    \$107  = port__data;
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$108  = rom0_read[15:8];
+    \$108  = x_mid;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$109  = \$12 ;
+    \$109  = \$10 ;
     if (rst) begin
       \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$110  = rom0_read[23:16];
+    \$110  = rom0_read[7:0];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$111  = \$13 ;
+    \$111  = \$11 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$112  = rom0_read[31:24];
+    \$112  = rom0_read[15:8];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$113  = \$14 ;
+    \$113  = \$12 ;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$114  = \$15 ;
+    \$114  = rom0_read[23:16];
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$115  = \$16 ;
+    \$115  = \$13 ;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$116  = \$17 ;
+    \$116  = rom0_read[31:24];
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$117  = prod0_0;
+    \$117  = \$14 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$118  = prod1_0;
+    \$118  = \$15 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$119  = prod2_0;
+    \$119  = \$16 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$120  = prod3_0;
+    \$120  = \$17 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$121  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$121  = prod0_0;
     if (rst) begin
-      \$121  = 24'h000000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$122  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$122  = prod1_0;
     if (rst) begin
-      \$122  = 24'h000000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$123  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$123  = prod2_0;
     if (rst) begin
-      \$123  = 24'h000000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$124  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$124  = prod3_0;
     if (rst) begin
-      \$124  = 24'h000000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$125  = v1;
+    \$125  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$126  = first1;
+    \$126  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$127  = last1;
+    \$127  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$128  = nf1;
+    \$128  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$128  = 2'h0;
+      \$128  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$129  = v2;
+    \$129  = v1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$130  = first2;
+    \$130  = first1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$131  = last2;
+    \$131  = last1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$132  = nf2;
+    \$132  = nf1;
     if (rst) begin
       \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$133  = v3;
+    \$133  = v2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$134  = first3;
+    \$134  = first2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$135  = last3;
+    \$135  = last2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$136  = nf3;
+    \$136  = nf2;
     if (rst) begin
       \$136  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$137  = v4;
+    \$137  = v3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$138  = first4;
+    \$138  = first3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$139  = last4;
+    \$139  = last3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$140  = nf4;
+    \$140  = nf3;
     if (rst) begin
       \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$141  = v5;
+    \$141  = v4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$142  = first5;
+    \$142  = first4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$143  = last5;
+    \$143  = last4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$144  = nf5;
+    \$144  = nf4;
     if (rst) begin
       \$144  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$145  = v6;
+    \$145  = v5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$146  = first6;
+    \$146  = first5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$147  = last6;
+    \$147  = last5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$148  = nf6;
+    \$148  = nf5;
     if (rst) begin
       \$148  = 2'h0;
     end
@@ -27832,125 +28167,209 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$153  = acc0;
-    if (v7_0) begin
-      \$153  = \$70 [23:0];
-    end
+    \$153  = v7;
     if (rst) begin
-      \$153  = 24'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$154  = acc1;
-    if (v7_0) begin
-      \$154  = \$73 [23:0];
-    end
+    \$154  = first7;
     if (rst) begin
-      \$154  = 24'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$155  = acc2;
-    if (v7_0) begin
-      \$155  = \$76 [23:0];
-    end
+    \$155  = last7;
     if (rst) begin
-      \$155  = 24'h000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$156  = acc3;
-    if (v7_0) begin
-      \$156  = \$79 [23:0];
-    end
+    \$156  = nf7;
     if (rst) begin
-      \$156  = 24'h000000;
+      \$156  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$157  = \$18 ;
+    \$157  = v7;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$158  = \$83 [3:0];
+    \$158  = first7;
     if (rst) begin
-      \$158  = 4'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$159  = \$25 ;
+    \$159  = last7;
     if (rst) begin
-      \$159  = 1'h1;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$160  = q_wptr;
-    if (\$32 ) begin
-      \$160  = \$35 [3:0];
-    end
+    \$160  = nf7;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$161  = q_rptr;
-    if (\$39 ) begin
-      \$161  = \$42 [3:0];
-    end
+    \$161  = \$18 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$162  = \$55 [3:0];
+    \$162  = acc0;
+    if (v8_0) begin
+      \$162  = \$73 [23:0];
+    end
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$163  = o__valid;
-    if (\$57 ) begin
-      \$163  = \$59 ;
-    end
+    \$163  = \$19 ;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$164  = o__payload;
-    if (\$57 ) begin
-      \$164  = \$61 ;
+    \$164  = acc1;
+    if (v8_0) begin
+      \$164  = \$75 [23:0];
     end
     if (rst) begin
-      \$164  = 96'h000000000000000000000000;
+      \$164  = 24'h000000;
     end
   end
-  assign acc0_next = \$70 [23:0];
-  assign acc1_next = \$73 [23:0];
-  assign acc2_next = \$76 [23:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$165  = \$20 ;
+    if (rst) begin
+      \$165  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$166  = acc2;
+    if (v8_0) begin
+      \$166  = \$77 [23:0];
+    end
+    if (rst) begin
+      \$166  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$167  = \$21 ;
+    if (rst) begin
+      \$167  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$168  = acc3;
+    if (v8_0) begin
+      \$168  = \$79 [23:0];
+    end
+    if (rst) begin
+      \$168  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$169  = \$22 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$170  = \$83 [3:0];
+    if (rst) begin
+      \$170  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$171  = \$29 ;
+    if (rst) begin
+      \$171  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$172  = q_wptr;
+    if (\$36 ) begin
+      \$172  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$172  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$173  = q_rptr;
+    if (\$43 ) begin
+      \$173  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$173  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$174  = \$59 [3:0];
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$175  = o__valid;
+    if (\$61 ) begin
+      \$175  = \$63 ;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$176  = o__payload;
+    if (\$61 ) begin
+      \$176  = \$65 ;
+    end
+    if (rst) begin
+      \$176  = 96'h000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$73 [23:0];
+  assign acc1_next = \$75 [23:0];
+  assign acc2_next = \$77 [23:0];
   assign acc3_next = \$79 [23:0];
   assign q_owed_next = \$83 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$102  = deliver;
-  assign \$signature__addr$103  = q_wptr;
-  assign \$signature__data$104  = q_in;
-  assign \rport__addr$105  = q_rptr;
+  assign \$signature__en$114  = deliver;
+  assign \$signature__addr$115  = q_wptr;
+  assign \$signature__data$116  = q_in;
+  assign \rport__addr$117  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
@@ -32409,31 +32828,31 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [8:0] \$102 ;
+  reg [9:0] \$100 ;
+  reg [31:0] \$101 ;
+  reg [7:0] \$102 ;
   reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
+  reg [7:0] \$104 ;
   reg [7:0] \$105 ;
   reg [8:0] \$106 ;
   reg [7:0] \$107 ;
   reg [8:0] \$108 ;
   reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [16:0] \$114 ;
   reg [16:0] \$115 ;
   reg [16:0] \$116 ;
   reg [16:0] \$117 ;
-  reg [24:0] \$118 ;
-  reg \$119 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [3:0] \$122 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [24:0] \$122 ;
   reg \$123 ;
   reg \$124 ;
   reg \$125 ;
@@ -32460,23 +32879,32 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$144 ;
   reg \$145 ;
   reg [3:0] \$146 ;
-  reg [24:0] \$147 ;
+  reg \$147 ;
   reg \$148 ;
-  reg [3:0] \$149 ;
+  reg \$149 ;
   wire [16:0] \$15 ;
-  reg \$150 ;
-  reg [3:0] \$151 ;
-  reg [3:0] \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
+  reg [3:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg [3:0] \$154 ;
   reg [24:0] \$155 ;
+  reg [24:0] \$156 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
+  reg \$159 ;
   wire [16:0] \$16 ;
+  reg [3:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg [3:0] \$162 ;
+  reg \$163 ;
+  reg [24:0] \$164 ;
   wire [16:0] \$17 ;
   wire [17:0] \$18 ;
   wire [17:0] \$19 ;
   reg [5:0] \$2 ;
   wire [18:0] \$20 ;
-  wire \$21 ;
+  reg [24:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -32493,17 +32921,17 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   wire [4:0] \$38 ;
-  wire \$39 ;
+  wire [4:0] \$39 ;
   reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
+  wire \$44 ;
   wire [4:0] \$45 ;
-  wire \$46 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -32511,27 +32939,27 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire \$54 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [5:0] \$58 ;
-  wire \$59 ;
+  wire \$58 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [24:0] \$64 ;
-  wire \$65 ;
+  wire \$64 ;
+  wire [24:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [10:0] \$7 ;
   wire \$70 ;
-  reg [24:0] \$71 ;
+  wire \$71 ;
   wire [24:0] \$72 ;
   wire [25:0] \$73 ;
   wire \$74 ;
@@ -32557,23 +32985,24 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$92 ;
   reg \$93 ;
   reg [3:0] \$94 ;
-  reg [31:0] \$95 ;
-  reg [9:0] \$96 ;
+  reg \$95 ;
+  reg [31:0] \$96 ;
   reg [31:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
+  reg [31:0] \$98 ;
+  reg [9:0] \$99 ;
   (* init = 6'h00 *)
   wire [5:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$97 ;
+  wire [3:0] \$signature__addr$106 ;
   wire [31:0] \$signature__data ;
   (* init = 25'h0000000 *)
-  wire [24:0] \$signature__data$98 ;
+  wire [24:0] \$signature__data$107 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$96 ;
+  wire \$signature__en$105 ;
   reg [24:0] acc0 = 25'h0000000;
   wire [24:0] acc0_next;
+  reg [24:0] bias0 = 25'h0000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -32584,11 +33013,13 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -32599,6 +33030,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -32607,8 +33039,9 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -32618,8 +33051,9 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [24:0] o__payload;
@@ -32658,15 +33092,16 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 6'h00 *)
   wire [5:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$99 ;
+  wire [3:0] \rport__addr$108 ;
   wire [31:0] rport__data;
-  wire [24:0] \rport__data$88 ;
+  wire [24:0] \rport__data$97 ;
   input rst;
   wire rst;
   reg [5:0] sf_t = 6'h00;
   reg [5:0] sf_t_ahead = 6'h01;
   reg [24:0] sum0_s0_0 = 25'h0000000;
   reg [9:0] t = 10'h000;
+  reg [9:0] t1 = 10'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -32674,8 +33109,9 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -32690,6 +33126,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [7:0] x0_3 = 8'h00;
   reg [31:0] x_mid = 32'd0;
   reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -32746,7 +33183,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [24:0] queue [8:0];
+  reg [24:0] queue [9:0];
   initial begin
     queue[0] = 25'h0000000;
     queue[1] = 25'h0000000;
@@ -32757,12 +33194,13 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 25'h0000000;
     queue[7] = 25'h0000000;
     queue[8] = 25'h0000000;
+    queue[9] = 25'h0000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$88  = queue[q_rptr];
+  assign \rport__data$97  = queue[q_rptr];
   reg [31:0] rom0 [575:0];
   initial begin
     rom0[0] = 32'd4110298614;
@@ -33350,7 +33788,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 10'h23f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 11'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
@@ -33362,60 +33800,60 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = v7 & last7;
-  assign \$22  = issue & last_t;
-  assign \$23  = o__valid & o__ready;
-  assign \$24  = q_owed < 4'h9;
-  assign \$25  = \$23  ? q_room : \$24 ;
-  assign \$26  = o__valid & o__ready;
-  assign \$27  = \$26  | q_room;
-  assign \$28  = \$22  ? \$25  : \$27 ;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = | q_stored;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$30  & \$32 ;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = deliver & \$34 ;
-  assign \$36  = q_wptr == 4'h8;
-  assign \$37  = q_wptr + 1'h1;
-  assign \$38  = \$36  ? 5'h00 : \$37 ;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = | q_stored;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = q_rptr == 4'h8;
-  assign \$44  = q_rptr + 1'h1;
-  assign \$45  = \$43  ? 5'h00 : \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$47  & \$49 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = deliver & \$51 ;
-  assign \$53  = q_stored + \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = | q_stored;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = \$53  - \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = \$61  | deliver;
-  assign \$63  = | q_stored;
-  assign \$64  = \$63  ? \rport__data$88  : acc0;
-  assign \$65  = ~ last_t;
-  assign \$66  = q_room | \$65 ;
-  assign i__ready = \$66  & reads_input_t;
-  assign \$67  = ~ last_t;
-  assign \$68  = q_room | \$67 ;
-  assign \$69  = ~ reads_input_t;
-  assign \$70  = i__valid | \$69 ;
-  assign issue = \$68  & \$70 ;
+  assign \$22  = v8 & last8;
+  assign \$23  = issue & last_t;
+  assign \$24  = o__valid & o__ready;
+  assign \$25  = q_owed < 4'ha;
+  assign \$26  = \$24  ? q_room : \$25 ;
+  assign \$27  = o__valid & o__ready;
+  assign \$28  = \$27  | q_room;
+  assign \$29  = \$23  ? \$26  : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = deliver & \$35 ;
+  assign \$37  = q_wptr == 4'h9;
+  assign \$38  = q_wptr + 1'h1;
+  assign \$39  = \$37  ? 5'h00 : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = q_rptr == 4'h9;
+  assign \$45  = q_rptr + 1'h1;
+  assign \$46  = \$44  ? 5'h00 : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_stored + \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  - \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$62  | deliver;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  ? \rport__data$97  : acc0;
+  assign \$66  = ~ last_t;
+  assign \$67  = q_room | \$66 ;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ last_t;
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$72  = first7_0 ? \$71  : acc0;
+  assign \$72  = first8_0 ? bias0 : acc0;
   assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
   assign \$74  = issue & last_t;
   assign \$75  = q_owed + \$74 ;
@@ -33456,127 +33894,145 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$94 ;
   always @(posedge clk)
-    x_mid <= \$95 ;
+    from_input2 <= \$95 ;
   always @(posedge clk)
-    rom0_addr <= \$96 ;
+    x_reg2 <= \$96 ;
   always @(posedge clk)
-    rom0_read <= \$97 ;
+    inbuf_read <= \$97 ;
   always @(posedge clk)
-    x0_0 <= \$98 ;
+    x_mid <= \$98 ;
   always @(posedge clk)
-    x0_1 <= \$99 ;
+    t1 <= \$99 ;
   always @(posedge clk)
-    x0_2 <= \$100 ;
+    rom0_addr <= \$100 ;
   always @(posedge clk)
-    x0_3 <= \$101 ;
+    rom0_read <= \$101 ;
   always @(posedge clk)
-    xoff0_0 <= \$102 ;
+    x0_0 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$103 ;
+    x0_1 <= \$103 ;
   always @(posedge clk)
-    xoff0_1 <= \$104 ;
+    x0_2 <= \$104 ;
   always @(posedge clk)
-    w0_1 <= \$105 ;
+    x0_3 <= \$105 ;
   always @(posedge clk)
-    xoff0_2 <= \$106 ;
+    xoff0_0 <= \$106 ;
   always @(posedge clk)
-    w0_2 <= \$107 ;
+    w0_0 <= \$107 ;
   always @(posedge clk)
-    xoff0_3 <= \$108 ;
+    xoff0_1 <= \$108 ;
   always @(posedge clk)
-    w0_3 <= \$109 ;
+    w0_1 <= \$109 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    xoff0_2 <= \$110 ;
   always @(posedge clk)
-    prod0_1 <= \$111 ;
+    w0_2 <= \$111 ;
   always @(posedge clk)
-    prod0_2 <= \$112 ;
+    xoff0_3 <= \$112 ;
   always @(posedge clk)
-    prod0_3 <= \$113 ;
+    w0_3 <= \$113 ;
   always @(posedge clk)
-    prod0_0_r <= \$114 ;
+    prod0_0 <= \$114 ;
   always @(posedge clk)
-    prod0_1_r <= \$115 ;
+    prod0_1 <= \$115 ;
   always @(posedge clk)
-    prod0_2_r <= \$116 ;
+    prod0_2 <= \$116 ;
   always @(posedge clk)
-    prod0_3_r <= \$117 ;
+    prod0_3 <= \$117 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$118 ;
+    prod0_0_r <= \$118 ;
   always @(posedge clk)
-    v2 <= \$119 ;
+    prod0_1_r <= \$119 ;
   always @(posedge clk)
-    first2 <= \$120 ;
+    prod0_2_r <= \$120 ;
   always @(posedge clk)
-    last2 <= \$121 ;
+    prod0_3_r <= \$121 ;
   always @(posedge clk)
-    nf2 <= \$122 ;
+    sum0_s0_0 <= \$122 ;
   always @(posedge clk)
-    v3 <= \$123 ;
+    v2 <= \$123 ;
   always @(posedge clk)
-    first3 <= \$124 ;
+    first2 <= \$124 ;
   always @(posedge clk)
-    last3 <= \$125 ;
+    last2 <= \$125 ;
   always @(posedge clk)
-    nf3 <= \$126 ;
+    nf2 <= \$126 ;
   always @(posedge clk)
-    v4 <= \$127 ;
+    v3 <= \$127 ;
   always @(posedge clk)
-    first4 <= \$128 ;
+    first3 <= \$128 ;
   always @(posedge clk)
-    last4 <= \$129 ;
+    last3 <= \$129 ;
   always @(posedge clk)
-    nf4 <= \$130 ;
+    nf3 <= \$130 ;
   always @(posedge clk)
-    v5 <= \$131 ;
+    v4 <= \$131 ;
   always @(posedge clk)
-    first5 <= \$132 ;
+    first4 <= \$132 ;
   always @(posedge clk)
-    last5 <= \$133 ;
+    last4 <= \$133 ;
   always @(posedge clk)
-    nf5 <= \$134 ;
+    nf4 <= \$134 ;
   always @(posedge clk)
-    v6 <= \$135 ;
+    v5 <= \$135 ;
   always @(posedge clk)
-    first6 <= \$136 ;
+    first5 <= \$136 ;
   always @(posedge clk)
-    last6 <= \$137 ;
+    last5 <= \$137 ;
   always @(posedge clk)
-    nf6 <= \$138 ;
+    nf5 <= \$138 ;
   always @(posedge clk)
-    v7 <= \$139 ;
+    v6 <= \$139 ;
   always @(posedge clk)
-    first7 <= \$140 ;
+    first6 <= \$140 ;
   always @(posedge clk)
-    last7 <= \$141 ;
+    last6 <= \$141 ;
   always @(posedge clk)
-    nf7 <= \$142 ;
+    nf6 <= \$142 ;
   always @(posedge clk)
-    v7_0 <= \$143 ;
+    v7 <= \$143 ;
   always @(posedge clk)
-    first7_0 <= \$144 ;
+    first7 <= \$144 ;
   always @(posedge clk)
-    last7_0 <= \$145 ;
+    last7 <= \$145 ;
   always @(posedge clk)
-    nf7_0 <= \$146 ;
+    nf7 <= \$146 ;
   always @(posedge clk)
-    acc0 <= \$147 ;
+    v8 <= \$147 ;
   always @(posedge clk)
-    deliver <= \$148 ;
+    first8 <= \$148 ;
   always @(posedge clk)
-    q_owed <= \$149 ;
+    last8 <= \$149 ;
   always @(posedge clk)
-    q_room <= \$150 ;
+    nf8 <= \$150 ;
   always @(posedge clk)
-    q_wptr <= \$151 ;
+    v8_0 <= \$151 ;
   always @(posedge clk)
-    q_rptr <= \$152 ;
+    first8_0 <= \$152 ;
   always @(posedge clk)
-    q_stored <= \$153 ;
+    last8_0 <= \$153 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    nf8_0 <= \$154 ;
   always @(posedge clk)
-    o__payload <= \$155 ;
+    bias0 <= \$155 ;
+  always @(posedge clk)
+    acc0 <= \$156 ;
+  always @(posedge clk)
+    deliver <= \$157 ;
+  always @(posedge clk)
+    q_owed <= \$158 ;
+  always @(posedge clk)
+    q_room <= \$159 ;
+  always @(posedge clk)
+    q_wptr <= \$160 ;
+  always @(posedge clk)
+    q_rptr <= \$161 ;
+  always @(posedge clk)
+    q_stored <= \$162 ;
+  always @(posedge clk)
+    o__valid <= \$163 ;
+  always @(posedge clk)
+    o__payload <= \$164 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$1  = 4'h0;
@@ -39370,39 +39826,39 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$71  = 25'h1ffee24;
+          \$21  = 25'h1ffee24;
       4'h1:
-          \$71  = 25'h1fffec4;
+          \$21  = 25'h1fffec4;
       4'h2:
-          \$71  = 25'h1fff097;
+          \$21  = 25'h1fff097;
       4'h3:
-          \$71  = 25'h0000551;
+          \$21  = 25'h0000551;
       4'h4:
-          \$71  = 25'h1fffe12;
+          \$21  = 25'h1fffe12;
       4'h5:
-          \$71  = 25'h1ffdfe6;
+          \$21  = 25'h1ffdfe6;
       4'h6:
-          \$71  = 25'h0001d61;
+          \$21  = 25'h0001d61;
       4'h7:
-          \$71  = 25'h0003626;
+          \$21  = 25'h0003626;
       4'h8:
-          \$71  = 25'h1fff9c5;
+          \$21  = 25'h1fff9c5;
       4'h9:
-          \$71  = 25'h0000fcf;
+          \$21  = 25'h0000fcf;
       4'ha:
-          \$71  = 25'h0001107;
+          \$21  = 25'h0001107;
       4'hb:
-          \$71  = 25'h1fffc2d;
+          \$21  = 25'h1fffc2d;
       4'hc:
-          \$71  = 25'h1fffaf4;
+          \$21  = 25'h1fffaf4;
       4'hd:
-          \$71  = 25'h1fff6f1;
+          \$21  = 25'h1fff6f1;
       4'he:
-          \$71  = 25'h0000dad;
+          \$21  = 25'h0000dad;
       4'hf:
-          \$71  = 25'h0000746;
+          \$21  = 25'h0000746;
     endcase
   end
   always @* begin
@@ -39559,336 +40015,336 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$95  = \$9 ;
+    \$95  = from_input;
     if (rst) begin
-      \$95  = 32'd0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$96  = t;
+    \$96  = x_reg;
     if (rst) begin
-      \$96  = 10'h000;
+      \$96  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$97  = port__data;
+    \$97  = rport__data;
     if (rst) begin
       \$97  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$98  = x_mid[7:0];
+    \$98  = \$9 ;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$99  = x_mid[15:8];
+    \$99  = t;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$100  = x_mid[23:16];
+    \$100  = t1;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$101  = x_mid[31:24];
+    \$101  = port__data;
     if (rst) begin
-      \$101  = 8'h00;
+      \$101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$102  = \$10 ;
+    \$102  = x_mid[7:0];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$103  = rom0_read[7:0];
+    \$103  = x_mid[15:8];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$104  = \$11 ;
+    \$104  = x_mid[23:16];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$105  = rom0_read[15:8];
+    \$105  = x_mid[31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$106  = \$12 ;
+    \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$107  = rom0_read[23:16];
+    \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$108  = \$13 ;
+    \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$109  = rom0_read[31:24];
+    \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$110  = \$14 ;
+    \$110  = \$12 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$111  = \$15 ;
+    \$111  = rom0_read[23:16];
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$112  = \$16 ;
+    \$112  = \$13 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$113  = \$17 ;
+    \$113  = rom0_read[31:24];
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$114  = prod0_0;
+    \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$115  = prod0_1;
+    \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$116  = prod0_2;
+    \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$117  = prod0_3;
+    \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$118  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$118  = prod0_0;
     if (rst) begin
-      \$118  = 25'h0000000;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$119  = v1;
+    \$119  = prod0_1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$120  = first1;
+    \$120  = prod0_2;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$121  = last1;
+    \$121  = prod0_3;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$122  = nf1;
+    \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$123  = v2;
+    \$123  = v1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$124  = first2;
+    \$124  = first1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$125  = last2;
+    \$125  = last1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$126  = nf2;
+    \$126  = nf1;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$127  = v3;
+    \$127  = v2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$128  = first3;
+    \$128  = first2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$129  = last3;
+    \$129  = last2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$130  = nf3;
+    \$130  = nf2;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$131  = v4;
+    \$131  = v3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$132  = first4;
+    \$132  = first3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$133  = last4;
+    \$133  = last3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$134  = nf4;
+    \$134  = nf3;
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$135  = v5;
+    \$135  = v4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$136  = first5;
+    \$136  = first4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$137  = last5;
+    \$137  = last4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$138  = nf5;
+    \$138  = nf4;
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$139  = v6;
+    \$139  = v5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$140  = first6;
+    \$140  = first5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$141  = last6;
+    \$141  = last5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$142  = nf6;
+    \$142  = nf5;
     if (rst) begin
       \$142  = 4'h0;
     end
@@ -39923,80 +40379,143 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$147  = acc0;
-    if (v7_0) begin
-      \$147  = \$73 [24:0];
-    end
+    \$147  = v7;
     if (rst) begin
-      \$147  = 25'h0000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$148  = \$21 ;
+    \$148  = first7;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$149  = \$77 [3:0];
+    \$149  = last7;
     if (rst) begin
-      \$149  = 4'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$150  = \$28 ;
+    \$150  = nf7;
     if (rst) begin
-      \$150  = 1'h1;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$151  = q_wptr;
-    if (\$35 ) begin
-      \$151  = \$38 [3:0];
-    end
+    \$151  = v7;
     if (rst) begin
-      \$151  = 4'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$152  = q_rptr;
-    if (\$42 ) begin
-      \$152  = \$45 [3:0];
-    end
+    \$152  = first7;
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$153  = \$58 [3:0];
+    \$153  = last7;
     if (rst) begin
-      \$153  = 4'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$154  = o__valid;
-    if (\$60 ) begin
-      \$154  = \$62 ;
-    end
+    \$154  = nf7;
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$155  = o__payload;
-    if (\$60 ) begin
-      \$155  = \$64 ;
-    end
+    \$155  = \$21 ;
     if (rst) begin
       \$155  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$156  = acc0;
+    if (v8_0) begin
+      \$156  = \$73 [24:0];
+    end
+    if (rst) begin
+      \$156  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$157  = \$22 ;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$158  = \$77 [3:0];
+    if (rst) begin
+      \$158  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$159  = \$29 ;
+    if (rst) begin
+      \$159  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$160  = q_wptr;
+    if (\$36 ) begin
+      \$160  = \$39 [3:0];
+    end
+    if (rst) begin
+      \$160  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$161  = q_rptr;
+    if (\$43 ) begin
+      \$161  = \$46 [3:0];
+    end
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$162  = \$59 [3:0];
+    if (rst) begin
+      \$162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$163  = o__valid;
+    if (\$61 ) begin
+      \$163  = \$63 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$164  = o__payload;
+    if (\$61 ) begin
+      \$164  = \$65 ;
+    end
+    if (rst) begin
+      \$164  = 25'h0000000;
     end
   end
   assign acc0_next = \$73 [24:0];
@@ -40006,10 +40525,10 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$96  = deliver;
-  assign \$signature__addr$97  = q_wptr;
-  assign \$signature__data$98  = acc0;
-  assign \rport__addr$99  = q_rptr;
+  assign \$signature__en$105  = deliver;
+  assign \$signature__addr$106  = q_wptr;
+  assign \$signature__data$107  = acc0;
+  assign \rport__addr$108  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -42389,21 +42908,30 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$117 ;
   reg [3:0] \$118 ;
   reg \$119 ;
-  wire \$12 ;
+  reg [20:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
   reg [3:0] \$122 ;
-  reg [20:0] \$123 ;
+  reg \$123 ;
   reg \$124 ;
-  reg [3:0] \$125 ;
-  reg \$126 ;
-  reg [3:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg [3:0] \$129 ;
+  reg \$125 ;
+  reg [3:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg \$130 ;
+  reg [3:0] \$130 ;
   reg [20:0] \$131 ;
+  reg [20:0] \$132 ;
+  reg \$133 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire \$14 ;
+  reg [20:0] \$140 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -42418,17 +42946,17 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [4:0] \$28 ;
+  wire \$28 ;
   wire [4:0] \$29 ;
   reg \$3 ;
-  wire \$30 ;
+  wire [4:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire [4:0] \$35 ;
+  wire \$35 ;
   wire [4:0] \$36 ;
-  wire \$37 ;
+  wire [4:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
@@ -42436,27 +42964,27 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
-  wire \$45 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [5:0] \$49 ;
+  wire \$49 ;
   reg \$5 ;
-  wire \$50 ;
+  wire [5:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [20:0] \$55 ;
-  wire \$56 ;
+  wire \$55 ;
+  wire [20:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  reg [20:0] \$62 ;
+  wire \$62 ;
   wire [20:0] \$63 ;
   wire [21:0] \$64 ;
   wire \$65 ;
@@ -42482,33 +43010,34 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg \$83 ;
   reg \$84 ;
   reg [3:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [6:0] \$87 ;
+  reg \$86 ;
+  reg [7:0] \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [7:0] \$9 ;
-  reg [8:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [16:0] \$92 ;
-  reg [16:0] \$93 ;
-  reg [20:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [3:0] \$98 ;
+  reg [6:0] \$90 ;
+  reg [6:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [8:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [20:0] \$98 ;
   reg \$99 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$82 ;
+  wire [3:0] \$signature__addr$91 ;
   wire [7:0] \$signature__data ;
   (* init = 21'h000000 *)
-  wire [20:0] \$signature__data$83 ;
+  wire [20:0] \$signature__data$92 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$81 ;
+  wire \$signature__en$90 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
+  reg [20:0] bias0 = 21'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -42519,11 +43048,13 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -42531,6 +43062,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] inbuf_read = 8'h00;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -42539,8 +43071,9 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -42550,8 +43083,9 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [20:0] o__payload;
@@ -42584,15 +43118,16 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$84 ;
+  wire [3:0] \rport__addr$93 ;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$73 ;
+  wire [20:0] \rport__data$82 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
   reg [2:0] sf_t_ahead = 3'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
+  reg [6:0] t1 = 7'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -42600,13 +43135,15 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   reg [7:0] inbuf [7:0];
@@ -42629,7 +43166,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [20:0] queue [8:0];
+  reg [20:0] queue [9:0];
   initial begin
     queue[0] = 21'h000000;
     queue[1] = 21'h000000;
@@ -42640,12 +43177,13 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     queue[6] = 21'h000000;
     queue[7] = 21'h000000;
     queue[8] = 21'h000000;
+    queue[9] = 21'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$73  = queue[q_rptr];
+  assign \rport__data$82  = queue[q_rptr];
   reg [7:0] rom0 [126:0];
   initial begin
     rom0[0] = 8'h59;
@@ -42784,63 +43322,63 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$6  = t == 7'h7e;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$12  = v7 & last7;
-  assign \$13  = issue & last_t;
-  assign \$14  = o__valid & o__ready;
-  assign \$15  = q_owed < 4'h9;
-  assign \$16  = \$14  ? q_room : \$15 ;
-  assign \$17  = o__valid & o__ready;
-  assign \$18  = \$17  | q_room;
-  assign \$19  = \$13  ? \$16  : \$18 ;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = deliver & \$25 ;
-  assign \$27  = q_wptr == 4'h8;
-  assign \$28  = q_wptr + 1'h1;
-  assign \$29  = \$27  ? 5'h00 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = q_rptr == 4'h8;
-  assign \$35  = q_rptr + 1'h1;
-  assign \$36  = \$34  ? 5'h00 : \$35 ;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = deliver & \$42 ;
-  assign \$44  = q_stored + \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = \$44  - \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = | q_stored;
-  assign \$53  = \$52  | deliver;
-  assign \$54  = | q_stored;
-  assign \$55  = \$54  ? \rport__data$73  : acc0;
-  assign \$56  = ~ last_t;
-  assign \$57  = q_room | \$56 ;
-  assign i__ready = \$57  & reads_input_t;
-  assign \$58  = ~ last_t;
-  assign \$59  = q_room | \$58 ;
-  assign \$60  = ~ reads_input_t;
-  assign \$61  = i__valid | \$60 ;
-  assign issue = \$59  & \$61 ;
+  assign \$13  = v8 & last8;
+  assign \$14  = issue & last_t;
+  assign \$15  = o__valid & o__ready;
+  assign \$16  = q_owed < 4'ha;
+  assign \$17  = \$15  ? q_room : \$16 ;
+  assign \$18  = o__valid & o__ready;
+  assign \$19  = \$18  | q_room;
+  assign \$20  = \$14  ? \$17  : \$19 ;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = | q_stored;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = deliver & \$26 ;
+  assign \$28  = q_wptr == 4'h9;
+  assign \$29  = q_wptr + 1'h1;
+  assign \$30  = \$28  ? 5'h00 : \$29 ;
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$33  = | q_stored;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = q_rptr == 4'h9;
+  assign \$36  = q_rptr + 1'h1;
+  assign \$37  = \$35  ? 5'h00 : \$36 ;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = deliver & \$43 ;
+  assign \$45  = q_stored + \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \$45  - \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$53  | deliver;
+  assign \$55  = | q_stored;
+  assign \$56  = \$55  ? \rport__data$82  : acc0;
+  assign \$57  = ~ last_t;
+  assign \$58  = q_room | \$57 ;
+  assign i__ready = \$58  & reads_input_t;
+  assign \$59  = ~ last_t;
+  assign \$60  = q_room | \$59 ;
+  assign \$61  = ~ reads_input_t;
+  assign \$62  = i__valid | \$61 ;
+  assign issue = \$60  & \$62 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$63  = first7_0 ? \$62  : acc0;
+  assign \$63  = first8_0 ? bias0 : acc0;
   assign \$64  = $signed(\$63 ) + $signed(sum0_s0_0);
   assign \$65  = issue & last_t;
   assign \$66  = q_owed + \$65 ;
@@ -42881,97 +43419,115 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     nf1 <= \$85 ;
   always @(posedge clk)
-    x_mid <= \$86 ;
+    from_input2 <= \$86 ;
   always @(posedge clk)
-    rom0_addr <= \$87 ;
+    x_reg2 <= \$87 ;
   always @(posedge clk)
-    rom0_read <= \$88 ;
+    inbuf_read <= \$88 ;
   always @(posedge clk)
-    x0_0 <= \$89 ;
+    x_mid <= \$89 ;
   always @(posedge clk)
-    xoff0_0 <= \$90 ;
+    t1 <= \$90 ;
   always @(posedge clk)
-    w0_0 <= \$91 ;
+    rom0_addr <= \$91 ;
   always @(posedge clk)
-    prod0_0 <= \$92 ;
+    rom0_read <= \$92 ;
   always @(posedge clk)
-    prod0_0_r <= \$93 ;
+    x0_0 <= \$93 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$94 ;
+    xoff0_0 <= \$94 ;
   always @(posedge clk)
-    v2 <= \$95 ;
+    w0_0 <= \$95 ;
   always @(posedge clk)
-    first2 <= \$96 ;
+    prod0_0 <= \$96 ;
   always @(posedge clk)
-    last2 <= \$97 ;
+    prod0_0_r <= \$97 ;
   always @(posedge clk)
-    nf2 <= \$98 ;
+    sum0_s0_0 <= \$98 ;
   always @(posedge clk)
-    v3 <= \$99 ;
+    v2 <= \$99 ;
   always @(posedge clk)
-    first3 <= \$100 ;
+    first2 <= \$100 ;
   always @(posedge clk)
-    last3 <= \$101 ;
+    last2 <= \$101 ;
   always @(posedge clk)
-    nf3 <= \$102 ;
+    nf2 <= \$102 ;
   always @(posedge clk)
-    v4 <= \$103 ;
+    v3 <= \$103 ;
   always @(posedge clk)
-    first4 <= \$104 ;
+    first3 <= \$104 ;
   always @(posedge clk)
-    last4 <= \$105 ;
+    last3 <= \$105 ;
   always @(posedge clk)
-    nf4 <= \$106 ;
+    nf3 <= \$106 ;
   always @(posedge clk)
-    v5 <= \$107 ;
+    v4 <= \$107 ;
   always @(posedge clk)
-    first5 <= \$108 ;
+    first4 <= \$108 ;
   always @(posedge clk)
-    last5 <= \$109 ;
+    last4 <= \$109 ;
   always @(posedge clk)
-    nf5 <= \$110 ;
+    nf4 <= \$110 ;
   always @(posedge clk)
-    v6 <= \$111 ;
+    v5 <= \$111 ;
   always @(posedge clk)
-    first6 <= \$112 ;
+    first5 <= \$112 ;
   always @(posedge clk)
-    last6 <= \$113 ;
+    last5 <= \$113 ;
   always @(posedge clk)
-    nf6 <= \$114 ;
+    nf5 <= \$114 ;
   always @(posedge clk)
-    v7 <= \$115 ;
+    v6 <= \$115 ;
   always @(posedge clk)
-    first7 <= \$116 ;
+    first6 <= \$116 ;
   always @(posedge clk)
-    last7 <= \$117 ;
+    last6 <= \$117 ;
   always @(posedge clk)
-    nf7 <= \$118 ;
+    nf6 <= \$118 ;
   always @(posedge clk)
-    v7_0 <= \$119 ;
+    v7 <= \$119 ;
   always @(posedge clk)
-    first7_0 <= \$120 ;
+    first7 <= \$120 ;
   always @(posedge clk)
-    last7_0 <= \$121 ;
+    last7 <= \$121 ;
   always @(posedge clk)
-    nf7_0 <= \$122 ;
+    nf7 <= \$122 ;
   always @(posedge clk)
-    acc0 <= \$123 ;
+    v8 <= \$123 ;
   always @(posedge clk)
-    deliver <= \$124 ;
+    first8 <= \$124 ;
   always @(posedge clk)
-    q_owed <= \$125 ;
+    last8 <= \$125 ;
   always @(posedge clk)
-    q_room <= \$126 ;
+    nf8 <= \$126 ;
   always @(posedge clk)
-    q_wptr <= \$127 ;
+    v8_0 <= \$127 ;
   always @(posedge clk)
-    q_rptr <= \$128 ;
+    first8_0 <= \$128 ;
   always @(posedge clk)
-    q_stored <= \$129 ;
+    last8_0 <= \$129 ;
   always @(posedge clk)
-    o__valid <= \$130 ;
+    nf8_0 <= \$130 ;
   always @(posedge clk)
-    o__payload <= \$131 ;
+    bias0 <= \$131 ;
+  always @(posedge clk)
+    acc0 <= \$132 ;
+  always @(posedge clk)
+    deliver <= \$133 ;
+  always @(posedge clk)
+    q_owed <= \$134 ;
+  always @(posedge clk)
+    q_room <= \$135 ;
+  always @(posedge clk)
+    q_wptr <= \$136 ;
+  always @(posedge clk)
+    q_rptr <= \$137 ;
+  always @(posedge clk)
+    q_stored <= \$138 ;
+  always @(posedge clk)
+    o__valid <= \$139 ;
+  always @(posedge clk)
+    o__payload <= \$140 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$1  = 4'h0;
@@ -44275,39 +44831,39 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7_0)
+    casez (nf7)
       4'h0:
-          \$62  = 21'h00175a;
+          \$12  = 21'h00175a;
       4'h1:
-          \$62  = 21'h0009ad;
+          \$12  = 21'h0009ad;
       4'h2:
-          \$62  = 21'h002aeb;
+          \$12  = 21'h002aeb;
       4'h3:
-          \$62  = 21'h0018fc;
+          \$12  = 21'h0018fc;
       4'h4:
-          \$62  = 21'h001cb2;
+          \$12  = 21'h001cb2;
       4'h5:
-          \$62  = 21'h000aef;
+          \$12  = 21'h000aef;
       4'h6:
-          \$62  = 21'h1ffeff;
+          \$12  = 21'h1ffeff;
       4'h7:
-          \$62  = 21'h001c5e;
+          \$12  = 21'h001c5e;
       4'h8:
-          \$62  = 21'h0027a2;
+          \$12  = 21'h0027a2;
       4'h9:
-          \$62  = 21'h000481;
+          \$12  = 21'h000481;
       4'ha:
-          \$62  = 21'h000b88;
+          \$12  = 21'h000b88;
       4'hb:
-          \$62  = 21'h1ff637;
+          \$12  = 21'h1ff637;
       4'hc:
-          \$62  = 21'h1fe2c0;
+          \$12  = 21'h1fe2c0;
       4'hd:
-          \$62  = 21'h1ff95f;
+          \$12  = 21'h1ff95f;
       4'he:
-          \$62  = 21'h0059cd;
+          \$12  = 21'h0059cd;
       4'hf:
-          \$62  = 21'h003da7;
+          \$12  = 21'h003da7;
     endcase
   end
   always @* begin
@@ -44464,231 +45020,231 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$86  = \$9 ;
+    \$86  = from_input;
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$87  = t;
+    \$87  = x_reg;
     if (rst) begin
-      \$87  = 7'h00;
+      \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$88  = port__data;
+    \$88  = rport__data;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$89  = x_mid;
+    \$89  = \$9 ;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$90  = \$10 ;
+    \$90  = t;
     if (rst) begin
-      \$90  = 9'h000;
+      \$90  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$91  = rom0_read;
+    \$91  = t1;
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$92  = \$11 ;
+    \$92  = port__data;
     if (rst) begin
-      \$92  = 17'h00000;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$93  = prod0_0;
+    \$93  = x_mid;
     if (rst) begin
-      \$93  = 17'h00000;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$94  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$94  = \$10 ;
     if (rst) begin
-      \$94  = 21'h000000;
+      \$94  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$95  = v1;
+    \$95  = rom0_read;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$96  = first1;
+    \$96  = \$11 ;
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$97  = last1;
+    \$97  = prod0_0;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$98  = nf1;
+    \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$98  = 4'h0;
+      \$98  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$99  = v2;
+    \$99  = v1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$100  = first2;
+    \$100  = first1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$101  = last2;
+    \$101  = last1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$102  = nf2;
+    \$102  = nf1;
     if (rst) begin
       \$102  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$103  = v3;
+    \$103  = v2;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$104  = first3;
+    \$104  = first2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$105  = last3;
+    \$105  = last2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$106  = nf3;
+    \$106  = nf2;
     if (rst) begin
       \$106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$107  = v4;
+    \$107  = v3;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$108  = first4;
+    \$108  = first3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$109  = last4;
+    \$109  = last3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$110  = nf4;
+    \$110  = nf3;
     if (rst) begin
       \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$111  = v5;
+    \$111  = v4;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$112  = first5;
+    \$112  = first4;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$113  = last5;
+    \$113  = last4;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$114  = nf5;
+    \$114  = nf4;
     if (rst) begin
       \$114  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$115  = v6;
+    \$115  = v5;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$116  = first6;
+    \$116  = first5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$117  = last6;
+    \$117  = last5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$118  = nf6;
+    \$118  = nf5;
     if (rst) begin
       \$118  = 4'h0;
     end
@@ -44723,80 +45279,143 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$123  = acc0;
-    if (v7_0) begin
-      \$123  = \$64 [20:0];
-    end
+    \$123  = v7;
     if (rst) begin
-      \$123  = 21'h000000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$124  = \$12 ;
+    \$124  = first7;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$125  = \$68 [3:0];
+    \$125  = last7;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$126  = \$19 ;
+    \$126  = nf7;
     if (rst) begin
-      \$126  = 1'h1;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$127  = q_wptr;
-    if (\$26 ) begin
-      \$127  = \$29 [3:0];
-    end
+    \$127  = v7;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$128  = q_rptr;
-    if (\$33 ) begin
-      \$128  = \$36 [3:0];
-    end
+    \$128  = first7;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$129  = \$49 [3:0];
+    \$129  = last7;
     if (rst) begin
-      \$129  = 4'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$130  = o__valid;
-    if (\$51 ) begin
-      \$130  = \$53 ;
-    end
+    \$130  = nf7;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$131  = o__payload;
-    if (\$51 ) begin
-      \$131  = \$55 ;
-    end
+    \$131  = \$12 ;
     if (rst) begin
       \$131  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$132  = acc0;
+    if (v8_0) begin
+      \$132  = \$64 [20:0];
+    end
+    if (rst) begin
+      \$132  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$133  = \$13 ;
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$134  = \$68 [3:0];
+    if (rst) begin
+      \$134  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$135  = \$20 ;
+    if (rst) begin
+      \$135  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$136  = q_wptr;
+    if (\$27 ) begin
+      \$136  = \$30 [3:0];
+    end
+    if (rst) begin
+      \$136  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$137  = q_rptr;
+    if (\$34 ) begin
+      \$137  = \$37 [3:0];
+    end
+    if (rst) begin
+      \$137  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$138  = \$50 [3:0];
+    if (rst) begin
+      \$138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$139  = o__valid;
+    if (\$52 ) begin
+      \$139  = \$54 ;
+    end
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$140  = o__payload;
+    if (\$52 ) begin
+      \$140  = \$56 ;
+    end
+    if (rst) begin
+      \$140  = 21'h000000;
     end
   end
   assign acc0_next = \$64 [20:0];
@@ -44806,10 +45425,10 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$81  = deliver;
-  assign \$signature__addr$82  = q_wptr;
-  assign \$signature__data$83  = acc0;
-  assign \rport__addr$84  = q_rptr;
+  assign \$signature__en$90  = deliver;
+  assign \$signature__addr$91  = q_wptr;
+  assign \$signature__data$92  = acc0;
+  assign \rport__addr$93  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
@@ -48384,21 +49003,30 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$117 ;
   reg [3:0] \$118 ;
   reg \$119 ;
-  wire \$12 ;
+  reg [21:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
   reg [3:0] \$122 ;
-  reg [21:0] \$123 ;
+  reg \$123 ;
   reg \$124 ;
-  reg [3:0] \$125 ;
-  reg \$126 ;
-  reg [3:0] \$127 ;
-  reg [3:0] \$128 ;
-  reg [3:0] \$129 ;
+  reg \$125 ;
+  reg [3:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg \$130 ;
+  reg [3:0] \$130 ;
   reg [21:0] \$131 ;
+  reg [21:0] \$132 ;
+  reg \$133 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
   wire \$14 ;
+  reg [21:0] \$140 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -48413,17 +49041,17 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [4:0] \$28 ;
+  wire \$28 ;
   wire [4:0] \$29 ;
   reg \$3 ;
-  wire \$30 ;
+  wire [4:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire [4:0] \$35 ;
+  wire \$35 ;
   wire [4:0] \$36 ;
-  wire \$37 ;
+  wire [4:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   reg \$4 ;
@@ -48431,27 +49059,27 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
-  wire \$45 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [5:0] \$49 ;
+  wire \$49 ;
   reg \$5 ;
-  wire \$50 ;
+  wire [5:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [21:0] \$55 ;
-  wire \$56 ;
+  wire \$55 ;
+  wire [21:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  reg [21:0] \$62 ;
+  wire \$62 ;
   wire [21:0] \$63 ;
   wire [22:0] \$64 ;
   wire \$65 ;
@@ -48477,33 +49105,34 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg \$83 ;
   reg \$84 ;
   reg [3:0] \$85 ;
-  reg [7:0] \$86 ;
+  reg \$86 ;
   reg [7:0] \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [7:0] \$9 ;
-  reg [8:0] \$90 ;
+  reg [7:0] \$90 ;
   reg [7:0] \$91 ;
-  reg [16:0] \$92 ;
-  reg [16:0] \$93 ;
-  reg [21:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg [3:0] \$98 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [8:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [21:0] \$98 ;
   reg \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$82 ;
+  wire [3:0] \$signature__addr$91 ;
   wire [7:0] \$signature__data ;
   (* init = 22'h000000 *)
-  wire [21:0] \$signature__data$83 ;
+  wire [21:0] \$signature__data$92 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$81 ;
+  wire \$signature__en$90 ;
   reg [21:0] acc0 = 22'h000000;
   wire [21:0] acc0_next;
+  reg [21:0] bias0 = 22'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -48514,11 +49143,13 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg first5 = 1'h0;
   reg first6 = 1'h0;
   reg first7 = 1'h0;
+  reg first8 = 1'h0;
   (* keep = 32'd1 *)
-  reg first7_0 = 1'h0;
+  reg first8_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -48526,6 +49157,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] inbuf_read = 8'h00;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -48534,8 +49166,9 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last7 = 1'h0;
+  reg last8 = 1'h0;
   (* keep = 32'd1 *)
-  reg last7_0 = 1'h0;
+  reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
@@ -48545,8 +49178,9 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg [3:0] nf5 = 4'h0;
   reg [3:0] nf6 = 4'h0;
   reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf7_0 = 4'h0;
+  reg [3:0] nf8_0 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   reg [3:0] nf_t_ahead = 4'h0;
   output [21:0] o__payload;
@@ -48579,15 +49213,16 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$84 ;
+  wire [3:0] \rport__addr$93 ;
   wire [7:0] rport__data;
-  wire [21:0] \rport__data$73 ;
+  wire [21:0] \rport__data$82 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [21:0] sum0_s0_0 = 22'h000000;
   reg [7:0] t = 8'h00;
+  reg [7:0] t1 = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -48595,13 +49230,15 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   reg v5 = 1'h0;
   reg v6 = 1'h0;
   reg v7 = 1'h0;
+  reg v8 = 1'h0;
   (* keep = 32'd1 *)
-  reg v7_0 = 1'h0;
+  reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   reg [7:0] x_mid = 8'h00;
   reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   reg [7:0] inbuf [15:0];
@@ -48632,7 +49269,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [21:0] queue [8:0];
+  reg [21:0] queue [9:0];
   initial begin
     queue[0] = 22'h000000;
     queue[1] = 22'h000000;
@@ -48643,12 +49280,13 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     queue[6] = 22'h000000;
     queue[7] = 22'h000000;
     queue[8] = 22'h000000;
+    queue[9] = 22'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$73  = queue[q_rptr];
+  assign \rport__data$82  = queue[q_rptr];
   reg [7:0] rom0 [158:0];
   initial begin
     rom0[0] = 8'h4c;
@@ -48819,63 +49457,63 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$6  = t == 8'h9e;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = from_input ? x_reg : rport__data;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$12  = v7 & last7;
-  assign \$13  = issue & last_t;
-  assign \$14  = o__valid & o__ready;
-  assign \$15  = q_owed < 4'h9;
-  assign \$16  = \$14  ? q_room : \$15 ;
-  assign \$17  = o__valid & o__ready;
-  assign \$18  = \$17  | q_room;
-  assign \$19  = \$13  ? \$16  : \$18 ;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = deliver & \$25 ;
-  assign \$27  = q_wptr == 4'h8;
-  assign \$28  = q_wptr + 1'h1;
-  assign \$29  = \$27  ? 5'h00 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = q_rptr == 4'h8;
-  assign \$35  = q_rptr + 1'h1;
-  assign \$36  = \$34  ? 5'h00 : \$35 ;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$38  & \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = deliver & \$42 ;
-  assign \$44  = q_stored + \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = \$44  - \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = | q_stored;
-  assign \$53  = \$52  | deliver;
-  assign \$54  = | q_stored;
-  assign \$55  = \$54  ? \rport__data$73  : acc0;
-  assign \$56  = ~ last_t;
-  assign \$57  = q_room | \$56 ;
-  assign i__ready = \$57  & reads_input_t;
-  assign \$58  = ~ last_t;
-  assign \$59  = q_room | \$58 ;
-  assign \$60  = ~ reads_input_t;
-  assign \$61  = i__valid | \$60 ;
-  assign issue = \$59  & \$61 ;
+  assign \$13  = v8 & last8;
+  assign \$14  = issue & last_t;
+  assign \$15  = o__valid & o__ready;
+  assign \$16  = q_owed < 4'ha;
+  assign \$17  = \$15  ? q_room : \$16 ;
+  assign \$18  = o__valid & o__ready;
+  assign \$19  = \$18  | q_room;
+  assign \$20  = \$14  ? \$17  : \$19 ;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = | q_stored;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = deliver & \$26 ;
+  assign \$28  = q_wptr == 4'h9;
+  assign \$29  = q_wptr + 1'h1;
+  assign \$30  = \$28  ? 5'h00 : \$29 ;
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$33  = | q_stored;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = q_rptr == 4'h9;
+  assign \$36  = q_rptr + 1'h1;
+  assign \$37  = \$35  ? 5'h00 : \$36 ;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = deliver & \$43 ;
+  assign \$45  = q_stored + \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \$45  - \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$53  | deliver;
+  assign \$55  = | q_stored;
+  assign \$56  = \$55  ? \rport__data$82  : acc0;
+  assign \$57  = ~ last_t;
+  assign \$58  = q_room | \$57 ;
+  assign i__ready = \$58  & reads_input_t;
+  assign \$59  = ~ last_t;
+  assign \$60  = q_room | \$59 ;
+  assign \$61  = ~ reads_input_t;
+  assign \$62  = i__valid | \$61 ;
+  assign issue = \$60  & \$62 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$63  = first7_0 ? \$62  : acc0;
+  assign \$63  = first8_0 ? bias0 : acc0;
   assign \$64  = $signed(\$63 ) + $signed(sum0_s0_0);
   assign \$65  = issue & last_t;
   assign \$66  = q_owed + \$65 ;
@@ -48916,97 +49554,115 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     nf1 <= \$85 ;
   always @(posedge clk)
-    x_mid <= \$86 ;
+    from_input2 <= \$86 ;
   always @(posedge clk)
-    rom0_addr <= \$87 ;
+    x_reg2 <= \$87 ;
   always @(posedge clk)
-    rom0_read <= \$88 ;
+    inbuf_read <= \$88 ;
   always @(posedge clk)
-    x0_0 <= \$89 ;
+    x_mid <= \$89 ;
   always @(posedge clk)
-    xoff0_0 <= \$90 ;
+    t1 <= \$90 ;
   always @(posedge clk)
-    w0_0 <= \$91 ;
+    rom0_addr <= \$91 ;
   always @(posedge clk)
-    prod0_0 <= \$92 ;
+    rom0_read <= \$92 ;
   always @(posedge clk)
-    prod0_0_r <= \$93 ;
+    x0_0 <= \$93 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$94 ;
+    xoff0_0 <= \$94 ;
   always @(posedge clk)
-    v2 <= \$95 ;
+    w0_0 <= \$95 ;
   always @(posedge clk)
-    first2 <= \$96 ;
+    prod0_0 <= \$96 ;
   always @(posedge clk)
-    last2 <= \$97 ;
+    prod0_0_r <= \$97 ;
   always @(posedge clk)
-    nf2 <= \$98 ;
+    sum0_s0_0 <= \$98 ;
   always @(posedge clk)
-    v3 <= \$99 ;
+    v2 <= \$99 ;
   always @(posedge clk)
-    first3 <= \$100 ;
+    first2 <= \$100 ;
   always @(posedge clk)
-    last3 <= \$101 ;
+    last2 <= \$101 ;
   always @(posedge clk)
-    nf3 <= \$102 ;
+    nf2 <= \$102 ;
   always @(posedge clk)
-    v4 <= \$103 ;
+    v3 <= \$103 ;
   always @(posedge clk)
-    first4 <= \$104 ;
+    first3 <= \$104 ;
   always @(posedge clk)
-    last4 <= \$105 ;
+    last3 <= \$105 ;
   always @(posedge clk)
-    nf4 <= \$106 ;
+    nf3 <= \$106 ;
   always @(posedge clk)
-    v5 <= \$107 ;
+    v4 <= \$107 ;
   always @(posedge clk)
-    first5 <= \$108 ;
+    first4 <= \$108 ;
   always @(posedge clk)
-    last5 <= \$109 ;
+    last4 <= \$109 ;
   always @(posedge clk)
-    nf5 <= \$110 ;
+    nf4 <= \$110 ;
   always @(posedge clk)
-    v6 <= \$111 ;
+    v5 <= \$111 ;
   always @(posedge clk)
-    first6 <= \$112 ;
+    first5 <= \$112 ;
   always @(posedge clk)
-    last6 <= \$113 ;
+    last5 <= \$113 ;
   always @(posedge clk)
-    nf6 <= \$114 ;
+    nf5 <= \$114 ;
   always @(posedge clk)
-    v7 <= \$115 ;
+    v6 <= \$115 ;
   always @(posedge clk)
-    first7 <= \$116 ;
+    first6 <= \$116 ;
   always @(posedge clk)
-    last7 <= \$117 ;
+    last6 <= \$117 ;
   always @(posedge clk)
-    nf7 <= \$118 ;
+    nf6 <= \$118 ;
   always @(posedge clk)
-    v7_0 <= \$119 ;
+    v7 <= \$119 ;
   always @(posedge clk)
-    first7_0 <= \$120 ;
+    first7 <= \$120 ;
   always @(posedge clk)
-    last7_0 <= \$121 ;
+    last7 <= \$121 ;
   always @(posedge clk)
-    nf7_0 <= \$122 ;
+    nf7 <= \$122 ;
   always @(posedge clk)
-    acc0 <= \$123 ;
+    v8 <= \$123 ;
   always @(posedge clk)
-    deliver <= \$124 ;
+    first8 <= \$124 ;
   always @(posedge clk)
-    q_owed <= \$125 ;
+    last8 <= \$125 ;
   always @(posedge clk)
-    q_room <= \$126 ;
+    nf8 <= \$126 ;
   always @(posedge clk)
-    q_wptr <= \$127 ;
+    v8_0 <= \$127 ;
   always @(posedge clk)
-    q_rptr <= \$128 ;
+    first8_0 <= \$128 ;
   always @(posedge clk)
-    q_stored <= \$129 ;
+    last8_0 <= \$129 ;
   always @(posedge clk)
-    o__valid <= \$130 ;
+    nf8_0 <= \$130 ;
   always @(posedge clk)
-    o__payload <= \$131 ;
+    bias0 <= \$131 ;
+  always @(posedge clk)
+    acc0 <= \$132 ;
+  always @(posedge clk)
+    deliver <= \$133 ;
+  always @(posedge clk)
+    q_owed <= \$134 ;
+  always @(posedge clk)
+    q_room <= \$135 ;
+  always @(posedge clk)
+    q_wptr <= \$136 ;
+  always @(posedge clk)
+    q_rptr <= \$137 ;
+  always @(posedge clk)
+    q_stored <= \$138 ;
+  always @(posedge clk)
+    o__valid <= \$139 ;
+  always @(posedge clk)
+    o__payload <= \$140 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$1  = 4'h0;
@@ -50629,28 +51285,28 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$62  = 22'h000000;
-    casez (nf7_0)
+    \$12  = 22'h000000;
+    casez (nf7)
       4'h0:
-          \$62  = 22'h3ffd84;
+          \$12  = 22'h3ffd84;
       4'h1:
-          \$62  = 22'h00006d;
+          \$12  = 22'h00006d;
       4'h2:
-          \$62  = 22'h000162;
+          \$12  = 22'h000162;
       4'h3:
-          \$62  = 22'h3ffcb4;
+          \$12  = 22'h3ffcb4;
       4'h4:
-          \$62  = 22'h000209;
+          \$12  = 22'h000209;
       4'h5:
-          \$62  = 22'h3ffc7c;
+          \$12  = 22'h3ffc7c;
       4'h6:
-          \$62  = 22'h000496;
+          \$12  = 22'h000496;
       4'h7:
-          \$62  = 22'h3ffcb1;
+          \$12  = 22'h3ffcb1;
       4'h8:
-          \$62  = 22'h3ffff0;
+          \$12  = 22'h3ffff0;
       4'h9:
-          \$62  = 22'h000596;
+          \$12  = 22'h000596;
     endcase
   end
   always @* begin
@@ -50807,231 +51463,231 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$86  = \$9 ;
+    \$86  = from_input;
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$87  = t;
+    \$87  = x_reg;
     if (rst) begin
       \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$88  = port__data;
+    \$88  = rport__data;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$89  = x_mid;
+    \$89  = \$9 ;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$90  = \$10 ;
+    \$90  = t;
     if (rst) begin
-      \$90  = 9'h000;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$91  = rom0_read;
+    \$91  = t1;
     if (rst) begin
       \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$92  = \$11 ;
+    \$92  = port__data;
     if (rst) begin
-      \$92  = 17'h00000;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$93  = prod0_0;
+    \$93  = x_mid;
     if (rst) begin
-      \$93  = 17'h00000;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$94  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$94  = \$10 ;
     if (rst) begin
-      \$94  = 22'h000000;
+      \$94  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$95  = v1;
+    \$95  = rom0_read;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$96  = first1;
+    \$96  = \$11 ;
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$97  = last1;
+    \$97  = prod0_0;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$98  = nf1;
+    \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$98  = 4'h0;
+      \$98  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$99  = v2;
+    \$99  = v1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$100  = first2;
+    \$100  = first1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$101  = last2;
+    \$101  = last1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$102  = nf2;
+    \$102  = nf1;
     if (rst) begin
       \$102  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$103  = v3;
+    \$103  = v2;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$104  = first3;
+    \$104  = first2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$105  = last3;
+    \$105  = last2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$106  = nf3;
+    \$106  = nf2;
     if (rst) begin
       \$106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$107  = v4;
+    \$107  = v3;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$108  = first4;
+    \$108  = first3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$109  = last4;
+    \$109  = last3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$110  = nf4;
+    \$110  = nf3;
     if (rst) begin
       \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$111  = v5;
+    \$111  = v4;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$112  = first5;
+    \$112  = first4;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$113  = last5;
+    \$113  = last4;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$114  = nf5;
+    \$114  = nf4;
     if (rst) begin
       \$114  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$115  = v6;
+    \$115  = v5;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$116  = first6;
+    \$116  = first5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$117  = last6;
+    \$117  = last5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$118  = nf6;
+    \$118  = nf5;
     if (rst) begin
       \$118  = 4'h0;
     end
@@ -51066,80 +51722,143 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$123  = acc0;
-    if (v7_0) begin
-      \$123  = \$64 [21:0];
-    end
+    \$123  = v7;
     if (rst) begin
-      \$123  = 22'h000000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$124  = \$12 ;
+    \$124  = first7;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$125  = \$68 [3:0];
+    \$125  = last7;
     if (rst) begin
-      \$125  = 4'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$126  = \$19 ;
+    \$126  = nf7;
     if (rst) begin
-      \$126  = 1'h1;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$127  = q_wptr;
-    if (\$26 ) begin
-      \$127  = \$29 [3:0];
-    end
+    \$127  = v7;
     if (rst) begin
-      \$127  = 4'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$128  = q_rptr;
-    if (\$33 ) begin
-      \$128  = \$36 [3:0];
-    end
+    \$128  = first7;
     if (rst) begin
-      \$128  = 4'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$129  = \$49 [3:0];
+    \$129  = last7;
     if (rst) begin
-      \$129  = 4'h0;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$130  = o__valid;
-    if (\$51 ) begin
-      \$130  = \$53 ;
-    end
+    \$130  = nf7;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$131  = o__payload;
-    if (\$51 ) begin
-      \$131  = \$55 ;
-    end
+    \$131  = \$12 ;
     if (rst) begin
       \$131  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$132  = acc0;
+    if (v8_0) begin
+      \$132  = \$64 [21:0];
+    end
+    if (rst) begin
+      \$132  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$133  = \$13 ;
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$134  = \$68 [3:0];
+    if (rst) begin
+      \$134  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$135  = \$20 ;
+    if (rst) begin
+      \$135  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$136  = q_wptr;
+    if (\$27 ) begin
+      \$136  = \$30 [3:0];
+    end
+    if (rst) begin
+      \$136  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$137  = q_rptr;
+    if (\$34 ) begin
+      \$137  = \$37 [3:0];
+    end
+    if (rst) begin
+      \$137  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$138  = \$50 [3:0];
+    if (rst) begin
+      \$138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$139  = o__valid;
+    if (\$52 ) begin
+      \$139  = \$54 ;
+    end
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$140  = o__payload;
+    if (\$52 ) begin
+      \$140  = \$56 ;
+    end
+    if (rst) begin
+      \$140  = 22'h000000;
     end
   end
   assign acc0_next = \$64 [21:0];
@@ -51149,10 +51868,10 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$81  = deliver;
-  assign \$signature__addr$82  = q_wptr;
-  assign \$signature__data$83  = acc0;
-  assign \rport__addr$84  = q_rptr;
+  assign \$signature__en$90  = deliver;
+  assign \$signature__addr$91  = q_wptr;
+  assign \$signature__data$92  = acc0;
+  assign \rport__addr$93  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
