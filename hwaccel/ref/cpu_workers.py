@@ -215,7 +215,8 @@ class StageGrid:
         shared = SharedArrays.available()
         # spinning only while every process has a core of its own: a spinning process on a shared core
         # takes it from the one it waits for (1 x 3 stages on two cores: 7x slower)
-        spin = SPIN_SECONDS if lanes * self.stages <= len(os.sched_getaffinity(0)) else 0.0
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        spin = SPIN_SECONDS if lanes * self.stages <= cores else 0.0
         # every channel exists before the first fork; each process then closes the ends it does not use
         self.requests = {k: _Channel(shared, spin) for k in range(1, lanes)}  # caller -> (k, 0)
         self.edges = {(k, s): Edge(shared, spin) for k in range(lanes) for s in range(self.stages - 1)}  # (k, s) -> (k, s + 1)
@@ -279,7 +280,7 @@ class StageGrid:
 
     @staticmethod
     def _incoming(inbox: Edge | None) -> Any:
-        """One run's chunks from the previous stage (acknowledged once passed on), then None on stop."""
+        """One run's chunks from the previous stage, each acknowledged once passed on (or a stop message)."""
         assert inbox is not None
         while True:
             kind, index, count, value = inbox.receive()
