@@ -62,6 +62,11 @@ def _sendable(exc: BaseException) -> BaseException:
         return HwaccelError(f"{type(exc).__name__}: {exc}")
 
 
+def _messages(chunks: list[Feeds]) -> Any:
+    """A first stage's chunks as the ``(kind, index, count, value)`` messages later stages receive."""
+    return (("tables", i, len(chunks), env) for i, env in enumerate(chunks))
+
+
 class SharedArrays:
     """Tables of arrays written into, and read back from, a memory file shared with forked children."""
 
@@ -274,7 +279,7 @@ class StageGrid:
                     if outbox is not None:
                         outbox.send("stop", 0, 0, None)
                     return
-                self._run(engine, lane, stage, outbox, (("tables", i, len(chunks), env) for i, env in enumerate(chunks)))
+                self._run(engine, lane, stage, outbox, _messages(chunks))
             elif not self._run(engine, lane, stage, outbox, self._incoming(inbox)):
                 return
 
@@ -351,19 +356,8 @@ class StageGrid:
 
     def _first_stage(self, engine: "CpuEngine", chunks: list[Feeds]) -> None:
         """Lane 0's first stage, here, each chunk passed on to the process of the second."""
-        edge, error = self.edges[0, 0], None
         try:
-            for i, env in enumerate(chunks):
-                if error is None:
-                    try:
-                        engine._run_chunk(env, range(1))
-                    except BaseException as exc:
-                        error = exc
-                        edge.send("error", i, len(chunks), _sendable(exc))
-                        continue
-                    edge.send("tables", i, len(chunks), {name: env[name] for name in self.live[0] if name in env})
-                else:
-                    edge.send("skip", i, len(chunks), None)
+            self._run(engine, 0, 0, self.edges[0, 0], _messages(chunks))
         except (EOFError, OSError):  # the second stage is gone: the reply says so
             pass
 
