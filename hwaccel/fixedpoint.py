@@ -47,10 +47,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import QuantizationError
-from .ir.graph import QuantParams
 
 __all__ = [
-    "ROUNDING_MODES", "SCHEMES", "DEFAULT_MULT_BITS", "DEFAULT_TIE_BITS", "round_shift",
+    "CodeRange", "QuantParams", "code_range", "ROUNDING_MODES", "SCHEMES", "DEFAULT_MULT_BITS", "DEFAULT_TIE_BITS", "round_shift",
     "accumulator_bits", "accumulator_range", "signed_bits", "bias_terms", "quantize_multiplier",
     "quantize_multipliers", "pow2_multiplier", "multiplier_bits_for_exactness", "Requant",
     "activation_clamp", "quantize", "dequantize", "quantize_bias", "choose_qparams",
@@ -62,6 +61,45 @@ SCHEMES = ("affine", "pow2")
 DEFAULT_MULT_BITS = 16
 DEFAULT_TIE_BITS = 7
 ACTIVATIONS = ("none", "relu", "relu6", "clip")
+
+
+def code_range(bits: int, signed: bool) -> tuple[int, int]:
+    """``(min, max)`` code of a ``bits``-bit signed or unsigned code."""
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+class CodeRange:
+    """``qmin``/``qmax`` of ``bits``-bit signed or unsigned codes, for classes with those two fields."""
+
+    bits: int
+    signed: bool
+
+    @property
+    def qmin(self) -> int:
+        return code_range(self.bits, self.signed)[0]
+
+    @property
+    def qmax(self) -> int:
+        return code_range(self.bits, self.signed)[1]
+
+
+@dataclass(frozen=True, eq=False)
+class QuantParams(CodeRange):
+    """Fixed-point encoding of a tensor: ``real = scale * (code - zero_point)``.
+
+    ``scale`` and ``zero_point`` are 1-D arrays: one entry (per-tensor) or one per channel
+    along ``axis`` (per-channel).
+    """
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    bits: int = 8
+    signed: bool = True
+    axis: int | None = None
+
+    @property
+    def per_channel(self) -> bool:
+        return self.axis is not None
 
 
 def _check_rounding(rounding: str) -> None:
@@ -123,9 +161,6 @@ def _check_bits(bits: int, name: str, low: int = 1, high: int = 32) -> None:
         raise QuantizationError(f"{name} must be an integer in [{low}, {high}], not {bits!r}")
 
 
-def _code_range(bits: int, signed: bool) -> tuple[int, int]:
-    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-
 
 def accumulator_bits(bits_x: int, bits_w: int, terms: int) -> int:
     """DESIGN's exact accumulator width ``bits_x + bits_w + ceil(log2(terms)) + 1``.
@@ -149,8 +184,8 @@ def accumulator_range(
     ``b`` ranges over the closed interval ``bias``. Both bounds are attained.
     """
     accumulator_bits(bits_x, bits_w, terms)  # validates
-    xr = [c - x_zero_point for c in _code_range(bits_x, signed_x)]
-    wr = [c - w_zero_point for c in _code_range(bits_w, signed_w)]
+    xr = [c - x_zero_point for c in code_range(bits_x, signed_x)]
+    wr = [c - w_zero_point for c in code_range(bits_w, signed_w)]
     corners = [a * b for a in xr for b in wr]
     return terms * min(corners) + int(bias[0]), terms * max(corners) + int(bias[1])
 
@@ -395,7 +430,7 @@ def choose_qparams(min_val: float, max_val: float, bits: int, signed: bool, symm
     _check_bits(bits, "bits", 2, 16)
     if not (math.isfinite(min_val) and math.isfinite(max_val) and min_val <= max_val):
         raise QuantizationError(f"[min_val, max_val] must be a finite range, not {[min_val, max_val]!r}")
-    qmin, qmax = _code_range(bits, signed)
+    qmin, qmax = code_range(bits, signed)
     rmin, rmax = min(float(min_val), 0.0), max(float(max_val), 0.0)
     if symmetric:
         rmax = max(-rmin, rmax)

@@ -11,44 +11,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..fixedpoint import CodeRange, QuantParams
+
 __all__ = ["Dim", "CodeRange", "QuantParams", "TensorInfo", "Node", "Graph"]
 
 # A dimension is a fixed size or a symbolic name (e.g. the batch "N").
 Dim = int | str
-
-
-class CodeRange:
-    """``qmin``/``qmax`` of ``bits``-bit signed or unsigned codes, for classes with those two fields."""
-
-    bits: int
-    signed: bool
-
-    @property
-    def qmin(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
-
-    @property
-    def qmax(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
-
-
-@dataclass(frozen=True, eq=False)
-class QuantParams(CodeRange):
-    """Fixed-point encoding of a tensor: ``real = scale * (code - zero_point)``.
-
-    ``scale`` and ``zero_point`` are 1-D arrays: one entry (per-tensor) or one per channel
-    along ``axis`` (per-channel).
-    """
-
-    scale: np.ndarray
-    zero_point: np.ndarray
-    bits: int = 8
-    signed: bool = True
-    axis: int | None = None
-
-    @property
-    def per_channel(self) -> bool:
-        return self.axis is not None
 
 
 @dataclass(frozen=True, eq=False)
