@@ -107,7 +107,8 @@ def pack_output_registers(module: dict[str, Any]) -> int:
         flops = _output_flops(cells, mult, loads, port_bits)
         if flops is None:
             continue
-        slot = _control_slot(mult, _controls(cells[next(iter(flops.values()))]))  # checked by _output_flops
+        controls = _controls(cells[next(iter(flops.values()))])  # not None: checked by _output_flops
+        slot = None if controls is None else _control_slot(mult, controls)
         if slot is None:
             continue
         mult["parameters"].update(REG_OUTPUT_CLK=f"CLK{slot}", REG_OUTPUT_CE=f"CE{slot}", REG_OUTPUT_RST=f"RST{slot}",
@@ -135,15 +136,17 @@ def pack_input_registers(module: dict[str, Any]) -> int:
             flops = {p: q_of.get(mult["connections"][p][0]) for p in pins if isinstance(mult["connections"][p][0], int)}
             if not flops or None in flops.values() or f"REG_INPUT{side}_CLK" in mult["parameters"]:
                 continue
-            controls = {_controls(cells[ff]) for ff in flops.values()}
-            if len(controls) != 1 or None in controls:
+            found = {_controls(cells[ff]) for ff in flops.values() if ff is not None}
+            shared = found.pop() if len(found) == 1 else None
+            if shared is None:
                 continue
-            slot = _control_slot(mult, controls.pop())
+            slot = _control_slot(mult, shared)
             if slot is None:
                 continue
             mult["parameters"].update({f"REG_INPUT{side}_CLK": f"CLK{slot}", f"REG_INPUT{side}_CE": f"CE{slot}",
                                        f"REG_INPUT{side}_RST": f"RST{slot}", "RESETMODE": "SYNC"})
             for pin, ff in flops.items():
+                assert ff is not None  # None was ruled out above
                 mult["connections"][pin] = list(cells[ff]["connections"]["DI"])
                 used.add(ff)
     loads = _loads(cells)
