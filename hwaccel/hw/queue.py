@@ -22,6 +22,8 @@ cycles). The memory never overflows: every beat in it holds a credit. The cycle 
 
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib.memory import Memory
 
@@ -40,7 +42,7 @@ class OutputQueue:
     what the pipeline's last stage delivers.
     """
 
-    def __init__(self, m: Module, o: object, latency: int) -> None:
+    def __init__(self, m: Module, o: Any, latency: int) -> None:
         self.m, self.o = m, o
         self.credits = queue_credits(latency)
         self.owed = Signal(range(self.credits + 1), name="q_owed")
