@@ -26,19 +26,34 @@ import multiprocessing
 import os
 import pickle
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import HwaccelError
 
-if TYPE_CHECKING:
-    from .cpu import CpuEngine
-
 __all__ = ["StageGrid", "SharedArrays", "Edge", "live_values", "SPIN_SECONDS"]
 
 Feeds = dict[str, np.ndarray]
 Layout = list[list[tuple[str, str, tuple[int, ...], int]]]  # per table: (name, dtype, shape, byte offset)
+
+
+class StageEngine(Protocol):
+    """What the grid uses of :class:`hwaccel.ref.cpu.CpuEngine`, which owns the grid (a protocol,
+    so that this module does not import the engine's)."""
+
+    @property
+    def graph(self) -> Any: ...
+
+    @property
+    def stages(self) -> Sequence[Any]: ...
+
+    def _run_lanes(self, lanes: list[list[Feeds]]) -> list[list[Feeds]]: ...
+
+    def _run_chunk(self, env: Feeds, stages: range) -> Feeds: ...
+
+    def _outputs(self, env: Feeds) -> Feeds: ...
+
 
 _ALIGN = 64  # a cache line: every array starts on one
 _MIN_FILE = 1 << 20
@@ -198,7 +213,7 @@ class Edge:
             slot.close()
 
 
-def live_values(engine: "CpuEngine") -> list[set[str]]:
+def live_values(engine: StageEngine) -> list[set[str]]:
     """Per stage boundary ``s``: the values that stages after ``s`` read (and the graph's outputs)."""
     live = [{t.name for t in engine.graph.outputs}]
     for steps in engine.stages[:0:-1]:
@@ -214,7 +229,7 @@ class StageGrid:
     """The worker processes of an engine: ``(lane, stage)`` for every shard lane and pipeline stage
     but ``(0, 0)``, which is the caller's. Built before the engine has threads of its own."""
 
-    def __init__(self, engine: "CpuEngine", lanes: int) -> None:
+    def __init__(self, engine: StageEngine, lanes: int) -> None:
         self.lanes, self.stages = lanes, len(engine.stages)  # no reference to the engine: it owns the grid
         self.live = live_values(engine)
         shared = SharedArrays.available()
@@ -258,7 +273,7 @@ class StageGrid:
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes.values() if p.pid is not None]
 
-    def _serve(self, engine: "CpuEngine", lane: int, stage: int) -> None:
+    def _serve(self, engine: StageEngine, lane: int, stage: int) -> None:
         """The loop of process ``(lane, stage)``: run the stage on each chunk of each run and pass it on."""
         from threadpoolctl import threadpool_limits
 
@@ -271,7 +286,7 @@ class StageGrid:
         except (EOFError, OSError):  # a neighbour is gone: end quietly, the caller names the dead process
             pass
 
-    def _loop(self, engine: "CpuEngine", lane: int, stage: int, inbox: Edge | None, outbox: Edge | None) -> None:
+    def _loop(self, engine: StageEngine, lane: int, stage: int, inbox: Edge | None, outbox: Edge | None) -> None:
         while True:
             if stage == 0:
                 kind, chunks = self.requests[lane].receive(copy=False)
@@ -294,7 +309,7 @@ class StageGrid:
             if kind == "stop" or index == count - 1:
                 return
 
-    def _run(self, engine: "CpuEngine", lane: int, stage: int, outbox: Edge | None, chunks: Any) -> bool:
+    def _run(self, engine: StageEngine, lane: int, stage: int, outbox: Edge | None, chunks: Any) -> bool:
         """Run ``stage`` on one run's ``chunks`` (``(kind, index, count, value)``), passing each on or
         replying the outputs; False when told to stop."""
         error: BaseException | None = None
@@ -328,7 +343,7 @@ class StageGrid:
                 self.replies[lane].send("tables", outputs)
         return True
 
-    def run(self, engine: "CpuEngine", lanes: list[list[Feeds]]) -> list[list[Feeds]]:
+    def run(self, engine: StageEngine, lanes: list[list[Feeds]]) -> list[list[Feeds]]:
         """Every lane's outputs per chunk; the first failure, in lane order, is raised after every reply is read."""
         for k in range(1, len(lanes)):
             try:
@@ -354,7 +369,7 @@ class StageGrid:
                 raise value
         return [value for _, value in outcomes]
 
-    def _first_stage(self, engine: "CpuEngine", chunks: list[Feeds]) -> None:
+    def _first_stage(self, engine: StageEngine, chunks: list[Feeds]) -> None:
         """Lane 0's first stage, here, each chunk passed on to the process of the second."""
         try:
             self._run(engine, 0, 0, self.edges[0, 0], _messages(chunks))
