@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 DEMO_OUT ?= build/demo
 TORCH_WHEELS ?= /opt/wheels
 
-.PHONY: demo test install simulators rtl clean
+.PHONY: demo test check typecheck install simulators rtl clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,16 @@ simulators:
 	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null 2>&1) \
 	  || echo "note: iverilog not installed; Icarus benches will be skipped"; }
 
-test: $(STAMP) simulators
+# The whole suite, as CI runs it: the type check, then every test (slow and rtl included)
+test: $(STAMP) simulators typecheck
 	$(PY) -m pytest -q
+
+# The fast loop for daily work (a few minutes): the type check and the tests not marked slow or rtl
+check: $(STAMP) typecheck
+	$(PY) -m pytest -q -m "not slow and not rtl"
+
+typecheck: $(STAMP)
+	$(PY) -m mypy hwaccel
 
 HW := $(VENV)/bin/hwaccel
 
