@@ -1,4 +1,8 @@
-"""Per-layer summary of a graph: op, shapes, parameters, MACs and where each op runs."""
+"""Per-layer summary of a graph: op, shapes, parameters, MACs and where each op runs.
+
+Where a layer runs comes from its op table row (:func:`hwaccel.ir.ops.placement_of`), the same
+row the compiler's partition reads, so ``hwaccel info`` and ``hwaccel compile`` agree.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from .ir.graph import Graph
 from .ir.graph import Node
-from .ir.ops import macs_of, spec_of
+from .ir.ops import macs_of, placement_of, row_of
 from .ir.printer import format_shape
 
 __all__ = ["LayerSummary", "ModelSummary", "summarize", "placement"]
@@ -21,7 +25,8 @@ class LayerSummary:
     output_shape: list[int | str] | None
     params: int
     macs: int
-    placement: str  # "hardware", "host" or "folded" (data movement that costs nothing in a stream)
+    placement: str  # "hardware", "host" or "stream" (data movement that costs nothing in a stream)
+    reason: str = ""  # host: why it has no hardware unit; hardware: the unit; stream: how it is free
 
 
 @dataclass(frozen=True)
@@ -59,17 +64,16 @@ class ModelSummary:
 
 
 def placement(node: Node) -> str:
-    spec = spec_of(node)
-    if spec is None or not spec.hardware:
-        return "host"
-    return "folded" if spec.family == "shape" else "hardware"
+    """``hardware``, ``stream`` or ``host``: the placement of ``node``'s op table row."""
+    return placement_of(node).where
 
 
 def summarize(graph: Graph) -> ModelSummary:
     layers = []
     for node in graph.nodes:
-        spec = spec_of(node)
-        counts_params = spec is not None and spec.family not in ("shape", "upsample", "quant")
+        row = row_of(node)
+        where = placement_of(node)
+        counts_params = row is not None and row.family not in ("movers", "shape", "quant")
         params = sum(math.prod(graph.initializers[i].shape) for i in node.inputs if i in graph.initializers) if counts_params else 0
         shape = graph.shape(node.outputs[0]) if node.outputs else None
         layers.append(
@@ -80,7 +84,8 @@ def summarize(graph: Graph) -> ModelSummary:
                 output_shape=None if shape is None else list(shape),
                 params=int(params),
                 macs=macs_of(node, graph),
-                placement=placement(node),
+                placement=where.where,
+                reason=where.unit if where.where == "hardware" else where.reason,
             )
         )
     return ModelSummary(
@@ -93,11 +98,11 @@ def summarize(graph: Graph) -> ModelSummary:
 
 
 def format_summary(summary: ModelSummary, source: str) -> str:
-    rows = [("#", "layer", "op", "output", "params", "MACs", "runs on")]
+    rows = [("#", "layer", "op", "output", "params", "MACs", "runs on", "why (host)")]
     for i, layer in enumerate(summary.layers):
-        rows.append(
-            (str(i), layer.name, layer.op, format_shape(layer.output_shape), f"{layer.params:,}", f"{layer.macs:,}", layer.placement)
-        )
+        why = layer.reason if layer.placement == "host" else ""
+        rows.append((str(i), layer.name, layer.op, format_shape(layer.output_shape), f"{layer.params:,}", f"{layer.macs:,}",
+                     layer.placement, why))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     right = {0, 4, 5}
     lines = [f"model {source}: graph {summary.name!r}, opset {summary.opset}"]
@@ -106,7 +111,8 @@ def format_summary(summary: ModelSummary, source: str) -> str:
     for t in summary.outputs:
         lines.append(f"  output {t['name']} {format_shape(t['shape'])} {t['dtype']}")
     for r in rows:
-        lines.append("  " + "  ".join(v.rjust(w) if c in right else v.ljust(w) for c, (v, w) in enumerate(zip(r, widths))))
+        cells = (v.rjust(w) if c in right else v.ljust(w) for c, (v, w) in enumerate(zip(r, widths)))
+        lines.append("  " + "  ".join(cells).rstrip())
     d = summary.to_dict()["totals"]
     host = ", ".join(d["host_ops"]) or "none"
     lines.append(

@@ -1,35 +1,121 @@
-"""The op table: one row per supported ONNX op type.
+"""The op table: one row per supported op, ONNX (default domain) or fixed-point (domain ``hwaccel``).
 
-Every layer of hwaccel looks ops up here (import: is it supported; info: MACs and parameters;
-partitioning: does it have a hardware unit). Executors keep their own kernel table keyed by the
-same op names (``golden.execute.FLOAT_KERNELS``).
+A row (:class:`OpRow`) says what hwaccel knows about an op: its family, MAC count, what it lowers
+to and where it runs (:class:`Placement`: a hardware unit, free data movement in a stream, or the
+host with the reason). ``hwaccel info``, the compiler's partition and the docs read placement from
+the row only, so they agree. The placement of an ONNX op is the placement of the fixed-point op
+it lowers to.
+
+Kernels stay in their own layer and register against the row (``ir`` imports no layer above it)::
+
+    @register("float", "Conv")
+    def conv(node, inputs): ...
+
+Kinds (:data:`KERNEL_KINDS`): ``float`` (golden.float_ops, ONNX semantics), ``golden`` (golden.fixed,
+the exact integer specification; also QuantizeLinear/DequantizeLinear), ``lower`` (passes.lower,
+QDQ -> fixed-point rule), ``cpu`` and ``gpu`` (ref engines' fast kernels; an op without one runs its
+golden kernel there) and ``stage`` (passes.lower_stages, the hardware stage builder).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Literal, TypeVar
 
 from .graph import Graph, Node
 
-__all__ = ["OpSpec", "OPS", "FIXED_OPS", "FIXED_DOMAIN", "spec_of", "is_supported", "macs_of"]
+__all__ = ["Placement", "OpRow", "OpSpec", "OPS", "FIXED_OPS", "ROWS", "FIXED_DOMAIN", "KERNEL_KINDS", "register",
+           "kernels", "row_of", "spec_of", "placement_of", "is_supported", "macs_of"]
+
+FIXED_DOMAIN = "hwaccel"
+KERNEL_KINDS = ("float", "golden", "lower", "cpu", "gpu", "stage")
 
 MacCounter = Callable[[Node, Graph], int]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_KERNELS: dict[tuple[str, str], Callable[..., Any]] = {}  # (kind, op) -> kernel, filled by register()
 
 
 @dataclass(frozen=True)
-class OpSpec:
-    """What hwaccel knows about one op type.
+class Placement:
+    """Where an op runs: ``hardware`` (``unit`` names the stage builder / unit family), ``stream``
+    (data movement folded into the stream layout or the next window) or ``host`` (``reason`` says why)."""
 
-    ``family`` groups ops handled by one hardware unit / golden module; ``hardware`` says the op
-    has a hardware unit (otherwise it runs on the host, or is a pure shape op folded away).
-    """
+    where: Literal["hardware", "stream", "host"]
+    unit: str = ""
+    reason: str = ""
+
+    @property
+    def on_chip(self) -> bool:
+        """The op is part of the hardware partition (a unit or free data movement)."""
+        return self.where != "host"
+
+
+def hardware(unit: str) -> Placement:
+    return Placement("hardware", unit=unit)
+
+
+STREAM = Placement("stream", reason="data movement: free in a stream")
+
+
+def host(reason: str) -> Placement:
+    return Placement("host", reason=reason)
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One op: ``family`` (the lowering module / unit family), ``placement`` (its own; None for an
+    ONNX op placed by what it lowers to), ``lowers_to`` (the fixed-point ops an ONNX op becomes),
+    ``macs`` (multiply-accumulates of one inference), ``moves_codes`` (applies to integer codes
+    unchanged: a code mover of the golden executor)."""
 
     op: str
     family: str
-    hardware: bool
+    placement: Placement | None = None
+    lowers_to: tuple[str, ...] = ()
     macs: MacCounter | None = None
+    domain: str = ""
+    moves_codes: bool = False
+
+    def kernel(self, kind: str) -> Callable[..., Any] | None:
+        """The kernel of ``kind`` registered for this op, or None."""
+        return _KERNELS.get((kind, self.op))
+
+    @property
+    def where(self) -> Placement:
+        """The resolved placement: its own, or that of the first fixed-point op it lowers to."""
+        if self.placement is not None:
+            return self.placement
+        return FIXED_OPS[self.lowers_to[0]].where
+
+    @property
+    def hardware(self) -> bool:
+        return self.where.on_chip
+
+
+OpSpec = OpRow  # the former name
+
+
+def register(kind: str, *ops: str) -> Callable[[F], F]:
+    """Decorator: ``fn`` is the ``kind`` kernel of each of ``ops`` (rows of :data:`ROWS`)."""
+    if kind not in KERNEL_KINDS:
+        raise ValueError(f"kernel kind must be one of {', '.join(KERNEL_KINDS)}, not {kind!r}")
+    unknown = [op for op in ops if op not in ROWS]
+    if unknown:
+        raise ValueError(f"ops must be rows of the op table, not {unknown!r}")
+
+    def add(fn: F) -> F:
+        for op in ops:
+            _KERNELS[(kind, op)] = fn
+        return fn
+
+    return add
+
+
+def kernels(kind: str) -> dict[str, Callable[..., Any]]:
+    """Every registered ``kind`` kernel by op name (a snapshot, in table order)."""
+    return {op: _KERNELS[(kind, op)] for op in ROWS if (kind, op) in _KERNELS}
 
 
 def _numel(shape) -> int:
@@ -103,96 +189,102 @@ def _pointwise(node: Node, graph: Graph) -> int:
     return 0
 
 
-def _spec(op: str, family: str, hardware: bool, macs: MacCounter | None = None) -> OpSpec:
-    return OpSpec(op, family, hardware, macs)
+def _row(op: str, family: str, placement: Placement | None = None, lowers_to: tuple[str, ...] = (),
+         macs: MacCounter | None = None, moves_codes: bool = False) -> OpRow:
+    return OpRow(op, family, placement, lowers_to, macs, "", moves_codes)
 
 
-OPS: dict[str, OpSpec] = {
-    s.op: s
-    for s in [
-        # compute layers with a MatVec hardware unit
-        _spec("Conv", "conv", True, _conv_macs),
-        _spec("ConvTranspose", "conv", True, _conv_transpose_macs),
-        _spec("Gemm", "gemm", True, _gemm_macs),
-        _spec("MatMul", "gemm", True, _gemm_macs),
-        # pooling
-        _spec("MaxPool", "pool", True),
-        _spec("AveragePool", "pool", True),
-        _spec("GlobalAveragePool", "pool", True),
-        _spec("GlobalMaxPool", "pool", True),
-        # pointwise activations (fused into requant clamp or a lookup table)
-        _spec("Relu", "pointwise", True, _pointwise),
-        _spec("Clip", "pointwise", True, _pointwise),
-        _spec("LeakyRelu", "pointwise", True, _pointwise),
-        _spec("Sigmoid", "pointwise", True, _pointwise),
-        _spec("HardSigmoid", "pointwise", True, _pointwise),
-        _spec("Tanh", "pointwise", True, _pointwise),
-        _spec("BatchNormalization", "pointwise", True, _pointwise),
-        # element-wise and joins
-        _spec("Add", "eltwise", True),
-        _spec("Sub", "eltwise", True),
-        _spec("Mul", "eltwise", True),
-        _spec("Concat", "eltwise", True),
-        # data movement (free in a streaming layout, or folded away)
-        _spec("Flatten", "shape", True),
-        _spec("Reshape", "shape", True),
-        _spec("Transpose", "shape", True),
-        _spec("Squeeze", "shape", True),
-        _spec("Unsqueeze", "shape", True),
-        _spec("Pad", "shape", True),
-        _spec("Resize", "upsample", True),
-        _spec("Upsample", "upsample", True),
-        _spec("Identity", "shape", True),
-        _spec("Dropout", "shape", True),
-        # shape arithmetic (folded at import when static)
-        _spec("Shape", "shape", False),
-        _spec("Gather", "shape", True),  # with constant indices: data movement (e.g. last time step)
-        _spec("Cast", "shape", False),
-        _spec("ConstantOfShape", "shape", False),
-        _spec("Constant", "shape", False),
-        # recurrent cells
-        _spec("LSTM", "recurrent", True, _recurrent_macs(4)),
-        _spec("GRU", "recurrent", True, _recurrent_macs(3)),
-        _spec("RNN", "recurrent", True, _recurrent_macs(1)),
-        # host-only
-        _spec("Softmax", "host", False),
-        # quantization boundary ops and ONNX integer ops (QDQ / QLinear import)
-        _spec("QuantizeLinear", "quant", False),
-        _spec("DequantizeLinear", "quant", False),
-        _spec("QLinearConv", "conv", True, _conv_macs_q),
-        _spec("ConvInteger", "conv", True, _conv_macs),
-        _spec("QLinearMatMul", "gemm", True, _gemm_macs_q),
-        _spec("MatMulInteger", "gemm", True, _gemm_macs),
-    ]
-}
+def _fixed(op: str, family: str, placement: Placement, macs: MacCounter | None = None) -> OpRow:
+    return OpRow(op, family, placement, (), macs, FIXED_DOMAIN)
+
+
+RECURRENT_HOST = host("recurrent cells have no hardware unit yet (the Recurrent unit, issue 22)")
+UPSAMPLE_HOST = host("upsampling has no hardware unit yet (the Upsample unit, issue 22)")
+SHAPE_HOST = host("shape arithmetic: folded at import when static, else computed on the host")
 
 # Fixed-point ops (domain "hwaccel") produced by lowering a quantized graph; semantics in
-# hwaccel/ir/qops.py, golden kernels in hwaccel/golden/fixed_ops/.
-FIXED_OPS: dict[str, OpSpec] = {
-    s.op: s
-    for s in [
-        _spec("QConv", "conv", True, _conv_macs),
-        _spec("QConvTranspose", "conv", True, _conv_transpose_macs),
-        _spec("QMatMul", "gemm", True, _matmul_macs),
-        _spec("QMaxPool", "pool", True),
-        _spec("QAveragePool", "pool", True),
-        _spec("QGlobalAveragePool", "pool", True),
-        _spec("QGlobalMaxPool", "pool", True),
-        _spec("QAdd", "eltwise", True),
-        _spec("QMul", "eltwise", True),
-        _spec("QConcat", "eltwise", True),
-        _spec("QLut", "pointwise", True),
-        _spec("QRequant", "pointwise", True),
-        _spec("QPad", "shape", True),
-        *[_spec(f"Q{op}", "recurrent", True, _recurrent_macs(g)) for op, g in (("LSTM", 4), ("GRU", 3), ("RNN", 1))],
+# hwaccel/ir/qops.py, golden kernels registered by hwaccel/golden/fixed.py.
+FIXED_OPS: dict[str, OpRow] = {
+    r.op: r
+    for r in [
+        _fixed("QConv", "conv", hardware("conv: SlidingWindow + MatVec + Requant"), _conv_macs),
+        _fixed("QConvTranspose", "conv", host("transposed convolution has no hardware unit yet (polyphase convolution, issue 22)"),
+               _conv_transpose_macs),
+        _fixed("QMatMul", "conv", hardware("dense: MatVec + Requant"), _matmul_macs),
+        _fixed("QMaxPool", "pool", hardware("maxpool: SlidingWindow + Pool")),
+        _fixed("QAveragePool", "pool", hardware("avgpool: SlidingWindow + Pool + Requant")),
+        _fixed("QGlobalAveragePool", "pool", hardware("gpool: Pool + Requant")),
+        _fixed("QGlobalMaxPool", "pool", hardware("gpool: Pool")),
+        _fixed("QAdd", "eltwise", hardware("add: EltwiseAdd")),
+        _fixed("QMul", "eltwise", host("element-wise multiplication has no hardware unit yet (issue 22)")),
+        _fixed("QConcat", "eltwise", hardware("concat: EltwiseConcat")),
+        _fixed("QLut", "pointwise", hardware("lut: a table after the previous requant, or Pool + Requant")),
+        _fixed("QRequant", "pointwise", hardware("requant: Pool + Requant")),
+        _fixed("QPad", "movers", Placement("stream", reason="folded into the next window's padding")),
+        _fixed("QLSTM", "recurrent", RECURRENT_HOST, _recurrent_macs(4)),
+        _fixed("QGRU", "recurrent", RECURRENT_HOST, _recurrent_macs(3)),
+        _fixed("QRNN", "recurrent", RECURRENT_HOST, _recurrent_macs(1)),
     ]
 }
 
+OPS: dict[str, OpRow] = {
+    r.op: r
+    for r in [
+        # weighted layers: a MatVec (with a SlidingWindow for convolutions)
+        _row("Conv", "conv", None, ("QConv",), _conv_macs),
+        _row("ConvTranspose", "conv", None, ("QConvTranspose",), _conv_transpose_macs),
+        _row("Gemm", "conv", None, ("QMatMul",), _gemm_macs),
+        _row("MatMul", "conv", None, ("QMatMul",), _gemm_macs),
+        _row("QLinearConv", "conv", None, ("QConv",), _conv_macs_q),
+        _row("ConvInteger", "conv", None, ("QConv",), _conv_macs),
+        _row("QLinearMatMul", "conv", None, ("QMatMul",), _gemm_macs_q),
+        _row("MatMulInteger", "conv", None, ("QMatMul",), _gemm_macs),
+        # pooling
+        _row("MaxPool", "pool", None, ("QMaxPool",)),
+        _row("AveragePool", "pool", None, ("QAveragePool",)),
+        _row("GlobalAveragePool", "pool", None, ("QGlobalAveragePool",)),
+        _row("GlobalMaxPool", "pool", None, ("QGlobalMaxPool",)),
+        # pointwise functions: Relu / Clip fuse into the requant clamp, any of them becomes a table
+        _row("Relu", "pointwise", None, ("QRequant", "QLut"), _pointwise),
+        _row("Clip", "pointwise", None, ("QRequant", "QLut"), _pointwise),
+        _row("LeakyRelu", "pointwise", None, ("QLut",), _pointwise),
+        _row("Sigmoid", "pointwise", None, ("QLut",), _pointwise),
+        _row("HardSigmoid", "pointwise", None, ("QLut",), _pointwise),
+        _row("Tanh", "pointwise", None, ("QLut",), _pointwise),
+        _row("BatchNormalization", "pointwise",
+             host("a BatchNormalization not folded into a convolution at import has no hardware unit"), (), _pointwise),
+        # element-wise and joins
+        _row("Add", "eltwise", None, ("QAdd",)),
+        _row("Sub", "eltwise", None, ("QAdd",)),
+        _row("Mul", "eltwise", None, ("QMul",)),
+        _row("Concat", "eltwise", None, ("QConcat",)),
+        # data movement: codes move unchanged (free in a streaming layout, or folded away)
+        *[_row(op, "movers", STREAM, moves_codes=True)
+          for op in ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")],
+        _row("Dropout", "movers", STREAM),
+        _row("Pad", "movers", None, ("QPad",)),
+        _row("Resize", "movers", UPSAMPLE_HOST, moves_codes=True),
+        _row("Upsample", "movers", UPSAMPLE_HOST, moves_codes=True),
+        _row("Gather", "movers", host("Gather (choosing elements, e.g. the last time step) has no hardware unit"),
+             moves_codes=True),
+        # shape arithmetic
+        *[_row(op, "shape", SHAPE_HOST) for op in ("Shape", "Cast", "ConstantOfShape", "Constant")],
+        # recurrent cells
+        _row("LSTM", "recurrent", None, ("QLSTM",), _recurrent_macs(4)),
+        _row("GRU", "recurrent", None, ("QGRU",), _recurrent_macs(3)),
+        _row("RNN", "recurrent", None, ("QRNN",), _recurrent_macs(1)),
+        # host-only
+        _row("Softmax", "host", host("Softmax has no hardware unit (a float op after the hardware partition)")),
+        # quantization boundary
+        _row("QuantizeLinear", "quant", host("quantization boundary: the host turns floats into codes")),
+        _row("DequantizeLinear", "quant", host("quantization boundary: the host turns codes into floats")),
+    ]
+}
 
-FIXED_DOMAIN = "hwaccel"
+ROWS: dict[str, OpRow] = {**OPS, **FIXED_OPS}  # op names are unique across the two domains
 
 
-def spec_of(node: Node) -> OpSpec | None:
+def row_of(node: Node) -> OpRow | None:
     """The table row of ``node`` (ONNX default domain or the fixed-point domain), or None."""
     if node.domain == FIXED_DOMAIN:
         return FIXED_OPS.get(node.op)
@@ -201,13 +293,24 @@ def spec_of(node: Node) -> OpSpec | None:
     return None
 
 
+spec_of = row_of  # the former name
+
+
+def placement_of(node: Node) -> Placement:
+    """Where ``node`` runs (an op outside the table runs nowhere: host, with that reason)."""
+    row = row_of(node)
+    if row is None:
+        return host(f"not in the op table: {node.domain + '.' if node.domain else ''}{node.op}")
+    return row.where
+
+
 def is_supported(node: Node) -> bool:
-    return spec_of(node) is not None
+    return row_of(node) is not None
 
 
 def macs_of(node: Node, graph: Graph) -> int:
     """Multiply-accumulates of one inference (batch 1) of ``node``; 0 when not a MAC op."""
-    spec = spec_of(node)
-    if spec is None or spec.macs is None:
+    row = row_of(node)
+    if row is None or row.macs is None:
         return 0
-    return int(spec.macs(node, graph))
+    return int(row.macs(node, graph))

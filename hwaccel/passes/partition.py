@@ -3,8 +3,9 @@
 The hardware partition is the maximal run of nodes from the QuantizeLinear of the graph input
 to the last fixed-point op: fixed-point ops (domain ``hwaccel``) and the data movement between
 them. Nodes before it (the QuantizeLinear and float ops on the input) and after it (e.g.
-DequantizeLinear, Softmax) run on the host. A fixed-point op after a host op, or one without a
-hardware unit, is a :class:`~hwaccel.errors.CompileError` naming the op and why.
+DequantizeLinear, Softmax) run on the host. A fixed-point op after a host op, or one placed on the
+host by its op table row (:attr:`hwaccel.ir.ops.OpRow.where`, the placement ``hwaccel info``
+prints), is a :class:`~hwaccel.errors.CompileError` naming the op and the row's reason.
 """
 
 from __future__ import annotations
@@ -12,20 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import CompileError
-from ..golden.fixed import CODE_MOVERS
 from ..ir.graph import Graph, Node
-from ..ir.ops import FIXED_DOMAIN
+from ..ir.ops import FIXED_DOMAIN, placement_of
 
-__all__ = ["Partition", "NO_UNIT", "partition"]
-
-# fixed-point ops without a hardware unit yet, and why
-NO_UNIT = {
-    "QLSTM": "recurrent cells have no hardware unit yet (the Recurrent unit is future work)",
-    "QGRU": "recurrent cells have no hardware unit yet (the Recurrent unit is future work)",
-    "QRNN": "recurrent cells have no hardware unit yet (the Recurrent unit is future work)",
-    "QConvTranspose": "transposed convolution has no hardware unit yet (zero insertion before SlidingWindow is future work)",
-    "QMul": "element-wise multiplication has no hardware unit",
-}
+__all__ = ["Partition", "partition"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +33,7 @@ class Partition:
 def _is_hardware(node: Node, graph: Graph) -> bool:
     if node.domain == FIXED_DOMAIN:
         return True
-    if node.op in CODE_MOVERS and node.domain in ("", "ai.onnx"):
+    if placement_of(node).where == "stream" and node.domain in ("", "ai.onnx"):
         info = graph.values.get(node.inputs[0])
         return info is not None and info.quant is not None
     return False
@@ -57,8 +48,9 @@ def partition(graph: Graph) -> Partition:
     if not quant:
         raise CompileError(f"{graph.name}: the graph has no QuantizeLinear: it must be a quantized (fixed-point) graph")
     for node in graph.nodes:
-        if node.op in NO_UNIT:
-            raise CompileError(f"{graph.name}: node {node.name!r} ({node.op}) cannot be compiled: {NO_UNIT[node.op]}")
+        where = placement_of(node)
+        if node.domain == FIXED_DOMAIN and not where.on_chip:
+            raise CompileError(f"{graph.name}: node {node.name!r} ({node.op}) cannot be compiled: {where.reason}")
     nodes = list(graph.nodes)
     start = nodes.index(quant[0])
     hw_end = max((i for i, n in enumerate(nodes) if n.domain == FIXED_DOMAIN), default=-1)
