@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "rtl"))
 sys.path.insert(0, str(ROOT))  # sim/, for the test module
 import generate  # noqa: E402  (rtl/generate.py: quantize + compile + emit, as `make rtl`)
 
-from hwaccel.commands.verify import verify  # noqa: E402
+from hwaccel.sim.verify import verify_build  # noqa: E402
 
 MODELS = ["cnn", "mlp", "autoencoder", "dbn", "resnet", "dscnn"]
 IMAGES = 100
@@ -44,7 +44,7 @@ IMAGES = 100
 
 def verify_row(build: Path, inputs: Path, count: int = IMAGES) -> dict:
     """The verify figures of ``build`` on the first ``count`` inputs, with the cold cycle-model time."""
-    report = verify(build, str(inputs), count=count, simulator="verilator", progress=False)
+    report = verify_build(build, str(inputs), count=count, simulator="verilator", progress=False)
     model = cold_seconds(build, count)
     return {
         "bit_exact": report["bit_exact"], "mismatches": report["mismatches"], "count": report["count"],

@@ -1,7 +1,7 @@
 """Simulated cycles per second of a MatVec 16x16 unit (PE=4, SIMD=4, 8-bit) on three simulators.
 
 Verilator and Icarus run through cocotb, amaranth.sim in-process; all three are driven cycle by
-cycle by the same Python harness (sim/harness.py) with no stalls, and the run is checked against
+cycle by the same Python harness (hwaccel/sim/harness.py) with no stalls, and the run is checked against
 the golden model and the cycle model. Build time (Verilog export + simulator build, from scratch)
 is reported apart. Writes benchmarks/results/sim_speed.json.
 """
@@ -20,10 +20,10 @@ sys.path.insert(0, str(ROOT))
 
 from hwaccel.hw.matvec import MatVec  # noqa: E402
 from hwaccel.hw.params import MatVecParams  # noqa: E402
+from hwaccel.sim.harness import RunConfig  # noqa: E402
+from hwaccel.sim.pysim import run_pysim  # noqa: E402
+from hwaccel.sim.runner import BUILD_ROOT, SIMULATORS, run_rtl, simulator_missing  # noqa: E402
 from sim.bench_matvec import matvec_case, random_vectors  # noqa: E402
-from sim.harness import RunConfig  # noqa: E402
-from sim.pysim import run_pysim  # noqa: E402
-from sim.runner import BUILD_ROOT, SIMULATORS, run_rtl, simulator_missing  # noqa: E402
 
 RUN = (RunConfig("no_stall", check_cycles=True),)
 

@@ -1,4 +1,3 @@
-"""Verification of the hardware units: a stream harness (driver, monitor, scoreboard, cycle
-counting) with a cocotb adapter for Verilator/Icarus and an amaranth.sim adapter, the bench of each
-unit (stimulus + golden expectation + cocotb entry point) and the runner that builds RTL from pytest.
+"""cocotb benches of the hardware units (stimulus + golden expectation + cocotb entry point), run
+from ``tests/test_hw_<unit>.py``; the harness and runner they use ship in :mod:`hwaccel.sim`.
 """

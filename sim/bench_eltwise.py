@@ -14,7 +14,7 @@ from hwaccel.golden.eltwise import add, concat
 from hwaccel.hw.params import EltwiseAddParams, EltwiseConcatParams, RequantParams, code_range
 
 from .bench_requant import random_clamp, random_reals, random_requant, random_zero_point
-from .harness import Port, UnitCase, run_cocotb
+from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 
 __all__ = ["add_case", "concat_case"]
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from hwaccel.hw.params import FifoParams, code_range
 
-from .harness import Port, UnitCase, run_cocotb
+from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 
 __all__ = ["fifo_case"]
 

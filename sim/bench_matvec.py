@@ -8,7 +8,7 @@ import numpy as np
 from hwaccel.golden.matvec import matvec
 from hwaccel.hw.params import MatVecParams, code_range
 
-from .harness import Port, UnitCase, run_cocotb
+from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 
 __all__ = ["matvec_case", "random_vectors"]
 

@@ -16,7 +16,7 @@ from hwaccel.golden.pool import average_pool, max_pool
 from hwaccel.hw.params import PoolParams, RequantParams, code_range
 
 from .bench_requant import random_reals, random_requant, random_zero_point, tie_inputs
-from .harness import Port, UnitCase, run_cocotb
+from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 
 __all__ = ["pool_case"]
 

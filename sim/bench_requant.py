@@ -17,7 +17,7 @@ from hwaccel import fixedpoint as fp
 from hwaccel.golden.requant import requant as golden_requant
 from hwaccel.hw.params import RequantParams, code_range
 
-from .harness import Port, UnitCase, run_cocotb
+from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 
 __all__ = ["random_zero_point", "random_clamp", "random_reals", "random_requant", "tie_inputs", "requant_case"]
 

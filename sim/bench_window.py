@@ -8,7 +8,7 @@ import numpy as np
 from hwaccel.golden.window import image_beats, sliding_windows, window_beats
 from hwaccel.hw.params import WindowParams
 
-from .harness import Port, UnitCase, run_cocotb
+from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 
 __all__ = ["window_case", "random_images"]
 

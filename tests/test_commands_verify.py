@@ -12,7 +12,7 @@ import numpy as np
 from hwaccel.build_dir import read_build
 from hwaccel.cli import main
 from hwaccel.hw.top import NetworkTop
-from sim.bench_network import compare, make_case
+from hwaccel.sim.bench_network import compare, make_case
 from zoo_builds import zoo_build, zoo_inputs
 
 KEYS = {"count", "bit_exact", "mismatches", "first_mismatches", "cycles_rtl", "cycles_model", "cycles_match",

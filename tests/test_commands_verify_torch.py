@@ -6,7 +6,7 @@ non-square convs, an AveragePool with stride 1 and a Gemm head; residual blocks 
 MaxPool, AveragePool, GlobalAveragePool and a Gemm head) go through onnxruntime's
 ``quant_pre_process`` and ``quantize_static`` (per-tensor int8 and per-channel uint8 QDQ, as
 :func:`dataflow_cases.torch_fixed`), the QDQ file through the ``hwaccel compile`` command, and the
-build through :func:`hwaccel.commands.verify.verify` on 100 inputs back to back in Verilator: every
+build through :func:`hwaccel.sim.verify.verify_build` on 100 inputs back to back in Verilator: every
 output code equals the golden executor's and the cycle count equals the cycle model's.
 :func:`torch_build` is shared with ``benchmarks/compile_verify.py``.
 """
@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from hwaccel.cli import main
-from hwaccel.commands.verify import verify
-from sim.runner import simulator_missing
+from hwaccel.sim.verify import verify_build
+from hwaccel.sim.runner import simulator_missing
 
 from dataflow_cases import TORCH, torch_fixed
 
@@ -95,7 +95,7 @@ def test_onnxruntime_quantized_torch_model_on_verilator(tmp_path, model, flavour
     manifest = json.loads((build / "manifest.json").read_text())
     assert sorted(layer["kind"] for layer in manifest["layers"]) == sorted(STAGES[model])
     assert compiled["host_ops"] == HOST_OPS and compiled["verilog"]
-    report = verify(build, str(inputs), count=COUNT, simulator="verilator", progress=False)
+    report = verify_build(build, str(inputs), count=COUNT, simulator="verilator", progress=False)
     assert report["count"] == COUNT >= 100
     assert report["mismatches"] == 0 and report["bit_exact"], report["first_mismatches"]
     assert report["cycles_rtl"] == report["cycles_model"]

@@ -8,10 +8,10 @@ import pytest
 from hwaccel.errors import CompileError
 from hwaccel.hw.eltwise import EltwiseAdd, EltwiseConcat
 from hwaccel.hw.params import EltwiseAddParams, EltwiseConcatParams, RequantParams
+from hwaccel.sim.harness import Port, UnitCase
+from hwaccel.sim.pysim import run_pysim
+from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing
 from sim.bench_eltwise import add_case, concat_case
-from sim.harness import Port, UnitCase
-from sim.pysim import run_pysim
-from sim.runner import SIMULATORS, run_rtl, simulator_missing
 
 PYSIM_CASES = 30  # random parameterisations of each unit in amaranth.sim
 RTL_PER_BUNDLE = 8  # per simulator and unit: parameterisations in the one design built

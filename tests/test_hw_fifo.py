@@ -12,10 +12,10 @@ from amaranth.sim import Simulator
 from hwaccel.errors import CompileError, SimulationError
 from hwaccel.hw.fifo import StreamFifo
 from hwaccel.hw.params import FifoParams
+from hwaccel.sim.harness import UnitCase
+from hwaccel.sim.pysim import run_pysim
+from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing
 from sim.bench_fifo import fifo_case
-from sim.harness import UnitCase
-from sim.pysim import run_pysim
-from sim.runner import SIMULATORS, run_rtl, simulator_missing
 
 N_PYSIM = 20
 RTL_DEPTHS = (1, 2, 3, 5, 16, 33)

@@ -15,9 +15,9 @@ from hwaccel.fixedpoint import accumulator_range
 from hwaccel.golden.matvec import matvec
 from hwaccel.hw.matvec import MatVec
 from hwaccel.hw.params import COPY_GROUP_LANES, MatVecParams, adder_tree_stages, code_range
+from hwaccel.sim.pysim import run_pysim
+from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing
 from sim.bench_matvec import matvec_case, random_vectors
-from sim.pysim import run_pysim
-from sim.runner import SIMULATORS, run_rtl, simulator_missing
 
 N_PYSIM = 90  # random parameterisations in amaranth.sim
 N_RTL = 8  # random parameterisations per RTL build (plus the corner cases)

@@ -8,10 +8,10 @@ import pytest
 from hwaccel.errors import CompileError
 from hwaccel.hw.params import PoolParams, RequantParams
 from hwaccel.hw.pool import Pool
+from hwaccel.sim.harness import Port, UnitCase
+from hwaccel.sim.pysim import run_pysim
+from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing
 from sim.bench_pool import pool_case
-from sim.harness import Port, UnitCase
-from sim.pysim import run_pysim
-from sim.runner import SIMULATORS, run_rtl, simulator_missing
 
 PYSIM_CASES = 40  # random parameterisations in amaranth.sim
 RTL_BUNDLES, RTL_PER_BUNDLE = 1, 10  # per simulator: designs built, parameterisations in each

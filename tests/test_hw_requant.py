@@ -8,10 +8,10 @@ import pytest
 from hwaccel.errors import CompileError
 from hwaccel.hw.params import RequantParams
 from hwaccel.hw.requant import Requant
+from hwaccel.sim.harness import Port, UnitCase
+from hwaccel.sim.pysim import run_pysim
+from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing
 from sim.bench_requant import requant_case
-from sim.harness import Port, UnitCase
-from sim.pysim import run_pysim
-from sim.runner import SIMULATORS, run_rtl, simulator_missing
 
 PYSIM_CASES = 40  # random parameterisations in amaranth.sim
 RTL_BUNDLES, RTL_PER_BUNDLE = 2, 8  # per simulator: designs built, parameterisations in each

@@ -23,16 +23,16 @@ from hwaccel.hw.params import EltwiseAddParams, FifoParams, MatVecParams, PoolPa
 from hwaccel.hw.stream import lanes_stream
 from hwaccel.hw.top import NetworkTop, StreamFork, emit_verilog, stream_beats
 from hwaccel.build_dir import read_build
-from hwaccel.commands.verify import fixed_graph, verify
+from hwaccel.sim.verify import fixed_graph, verify_build
 from hwaccel.golden.fixed import run_golden
 from hwaccel.ir.dataflow import INPUT, OUTPUT, Dataflow, Edge, Encoding, Port, Stage
 from hwaccel.perf.network import simulate
-from sim.bench_network import compare, make_case, run_pysim, stall_pattern
-from sim.network_rtl import run_rtl
-from sim.harness import Port as BenchPort
-from sim.harness import UnitCase
-from sim.pysim import run_pysim as run_unit_pysim
-from sim.runner import SIMULATORS, simulator_missing
+from hwaccel.sim.bench_network import compare, make_case, run_pysim, stall_pattern
+from hwaccel.sim.network_rtl import run_rtl
+from hwaccel.sim.harness import Port as BenchPort
+from hwaccel.sim.harness import UnitCase
+from hwaccel.sim.pysim import run_pysim as run_unit_pysim
+from hwaccel.sim.runner import SIMULATORS, simulator_missing
 from zoo_builds import zoo_build, zoo_inputs
 from zoo_data import split
 
@@ -229,7 +229,7 @@ def test_zoo_verilator(name: str) -> None:
     """100 digits test images back to back: every output code equals golden, cycles equal the model."""
     if reason := simulator_missing("verilator"):
         pytest.skip(reason)
-    report = verify(zoo_build(name), str(zoo_inputs(name, 100)), simulator="verilator", progress=False)
+    report = verify_build(zoo_build(name), str(zoo_inputs(name, 100)), simulator="verilator", progress=False)
     assert report["count"] == 100 and report["mismatches"] == 0 and report["bit_exact"]
     assert report["cycles_rtl"] == report["cycles_model"]
 

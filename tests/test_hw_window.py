@@ -9,9 +9,9 @@ from hwaccel.errors import CompileError
 from hwaccel.golden.window import image_beats, sliding_windows, window_beats
 from hwaccel.hw.params import WindowParams, code_range
 from hwaccel.hw.window import SlidingWindow
+from hwaccel.sim.pysim import run_pysim
+from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing
 from sim.bench_window import random_images, window_case
-from sim.pysim import run_pysim
-from sim.runner import SIMULATORS, run_rtl, simulator_missing
 
 N_PYSIM = 90  # random parameterisations in amaranth.sim
 N_RTL = 8  # random parameterisations per RTL build (plus the corner cases)

@@ -4,11 +4,11 @@ The host builds a :class:`NetworkCase` (input beats, probe names and beat counts
 total), the simulation records every output word, the cycle of every output transfer and the
 beats each probed stream carried; the host compares with the golden codes (:func:`compare`).
 The per-cycle logic (:class:`NetworkRun`) is plain Python shared by the cocotb adapter
-(:func:`network_bench`, Verilator/Icarus, started by :func:`sim.network_rtl.run_rtl`) and the
+(:func:`network_bench`, Verilator/Icarus, started by :func:`hwaccel.sim.network_rtl.run_rtl`) and the
 amaranth.sim adapter (:func:`run_pysim`).
 
 Cycle 0 is the first cycle after reset, in which the first input beat is offered (as in
-:mod:`sim.harness`); ``cycles_rtl`` is the cycle of the last output transfer plus one.
+:mod:`hwaccel.sim.harness`); ``cycles_rtl`` is the cycle of the last output transfer plus one.
 
 Watchdog: a run that moves no probed stream for ``idle_bound`` cycles, or runs past
 ``cycle_bound`` (both from the cycle model, scaled by the stall probabilities), ends with a

@@ -1,7 +1,7 @@
 """Stream testbench: driver, monitor (with backpressure), scoreboard and cycle counting.
 
 The logic is plain Python so that two adapters share it: :func:`run_cocotb` (here, for Verilator
-and Icarus through cocotb) and :func:`sim.pysim.run_pysim` (amaranth.sim). A run is a loop over
+and Icarus through cocotb) and :func:`hwaccel.sim.pysim.run_pysim` (amaranth.sim). A run is a loop over
 clock cycles; in cycle ``c`` every driver offers a beat (or a random gap), every monitor sets a
 random ``ready``, then the settled ``valid``/``ready`` are sampled and a beat whose both are high
 transfers at the end of cycle ``c``. Cycle 0 is the first cycle after reset, in which the drivers
@@ -10,7 +10,7 @@ first offer input, which is the cycle model's cycle 0 (see :mod:`hwaccel.hw.para
 A :class:`UnitCase` is one unit under test: input beats per input port, expected output beats per
 output port (from the golden model) and the cycle model's ``first_output_cycles`` /
 ``total_cycles``. Several cases can share one simulation (one RTL build): their ports are
-prefixed (``u0__i__valid``), see :func:`sim.runner.bundle`.
+prefixed (``u0__i__valid``), see :class:`hwaccel.sim.runner.Bundle`.
 """
 
 from __future__ import annotations

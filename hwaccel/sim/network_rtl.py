@@ -1,8 +1,13 @@
-"""Host side of the network bench: build a top's Verilog once, run :mod:`sim.bench_network` through cocotb.
+"""Host side of the network bench: build a top's Verilog once, run :mod:`hwaccel.sim.bench_network` through cocotb.
 
-Builds live in ``sim_build/<name>/<simulator>`` (:mod:`sim.runner`: reused while the Verilog is
-unchanged). The simulator runs in a worker thread with its output sent to ``sim.log`` in the
-build folder, while this thread follows the bench's progress file with a tqdm bar on stderr.
+A build folder (``hwaccel verify``: ``<build dir>/sim_build/<simulator>``; tests:
+``<BUILD_ROOT>/<name>/<simulator>``, :mod:`hwaccel.sim.runner`) is reused while the Verilog is
+unchanged. Each run's files (case, result, progress, ``sim.log``) go to a folder of their own
+inside it (:func:`~hwaccel.sim.runner.run_folder`), so concurrent runs share no file. The
+simulator runs in a worker thread with this process's output sent to ``sim.log``, while this
+thread follows the bench's progress file with a tqdm bar on stderr. The bench module is imported
+by the simulator's Python from the caller's ``sys.path`` (cocotb's runner passes it on), so an
+installed package is enough.
 Outside pytest cocotb's runner returns normally when a test fails, so the results file and the
 bench's own result are both checked here: a failure always raises.
 """
@@ -49,12 +54,13 @@ def _output_to(log: Path) -> Iterator[int]:
 
 
 def run_rtl(verilog: str, case: NetworkCase, simulator: str = "verilator", name: str = "network",
-            waves: Path | None = None, progress: bool = True) -> dict[str, Any]:
+            waves: Path | None = None, progress: bool = True, build_dir: Path | None = None) -> dict[str, Any]:
     """Build ``verilog`` (module ``top`` of a :class:`NetworkTop`) once, run ``case`` through cocotb.
 
-    The build lives in ``sim_build/<name>/<simulator>`` and is reused while the Verilog is
-    unchanged; the simulator's output goes to ``sim.log`` there. A progress bar (tqdm, on stderr)
-    follows the output beats when ``progress``. ``waves`` copies the waveform there.
+    The build lives in ``build_dir`` (default ``<BUILD_ROOT>/<name>/<simulator>``) and is reused
+    while the Verilog is unchanged; the simulator's output goes to the run's ``sim.log`` (kept when
+    the run fails). A progress bar (tqdm, on stderr) follows the output beats when ``progress``.
+    ``waves`` copies the waveform there.
 
     Raises
     ------
@@ -63,50 +69,48 @@ def run_rtl(verilog: str, case: NetworkCase, simulator: str = "verilator", name:
     """
     from cocotb_tools.runner import get_results
 
-    from .runner import BUILD_ROOT, ROOT, _build, _tool_env, simulator_missing
+    from .runner import BUILD_ROOT, _build, _tool_env, run_folder, simulator_missing
 
     if reason := simulator_missing(simulator):
         raise SimulationError(f"cannot run {simulator}: {reason}")
-    build_dir = BUILD_ROOT / name / simulator
+    build_dir = BUILD_ROOT / name / simulator if build_dir is None else build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / "top.v"
     if not source.exists() or source.read_text() != verilog:
         source.write_text(verilog)
-    files = {k: build_dir / f for k, f in ((CASE_ENV, "case.json"), (RESULT_ENV, "result.json"), (PROGRESS_ENV, "progress"))}
-    case.save(files[CASE_ENV])
-    for k in (RESULT_ENV, PROGRESS_ENV):
-        files[k].unlink(missing_ok=True)
-    log, xml = build_dir / "sim.log", build_dir / "results.xml"
-    log.unlink(missing_ok=True)
-    env = {**{k: str(v) for k, v in files.items()}, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    with _output_to(log) as stderr_fd:
-        runner = _build(simulator, source, build_dir, waves is not None)
+    with run_folder(build_dir) as run_dir:
+        files = {k: run_dir / f for k, f in ((CASE_ENV, "case.json"), (RESULT_ENV, "result.json"), (PROGRESS_ENV, "progress"))}
+        case.save(files[CASE_ENV])
+        log, xml = run_dir / "sim.log", run_dir / "results.xml"
+        with _output_to(log) as stderr_fd:
+            runner = _build(simulator, source, build_dir, waves is not None)
 
-        def test() -> None:
-            try:  # under pytest the runner exits on a failed test; elsewhere it returns: the results are checked below
-                with _tool_env(simulator):
-                    runner.test(test_module="sim.bench_network", hdl_toplevel="top", build_dir=build_dir, test_dir=build_dir,
-                                extra_env=env, waves=waves is not None, timescale=("1ns", "1ps"), results_xml=str(xml))
-            except SystemExit:
-                pass
+            def test() -> None:
+                try:  # under pytest the runner exits on a failed test; elsewhere it returns: the results are checked below
+                    with _tool_env(simulator):
+                        runner.test(test_module="hwaccel.sim.bench_network", hdl_toplevel="top", build_dir=build_dir,
+                                    test_dir=run_dir, extra_env={k: str(v) for k, v in files.items()},
+                                    waves=waves is not None, timescale=("1ns", "1ps"), results_xml=str(xml))
+                except SystemExit:
+                    pass
 
-        per_image = case.out_beats // case.count
-        with ThreadPoolExecutor(1) as pool, open(os.dup(stderr_fd), "w") as err, \
-                tqdm(total=case.count, unit="img", file=err, disable=not progress, leave=False, desc=f"{simulator}") as bar:
-            job = pool.submit(test)
-            while not job.done():
-                time.sleep(0.2)
-                text = files[PROGRESS_ENV].read_text().split() if files[PROGRESS_ENV].exists() else []
-                if len(text) == 2:
-                    bar.update(int(text[0]) // per_image - bar.n)
-            job.result()
-    result = json.loads(files[RESULT_ENV].read_text()) if files[RESULT_ENV].exists() else None
-    if result is not None and result["error"]:
+            per_image = case.out_beats // case.count
+            with ThreadPoolExecutor(1) as pool, open(os.dup(stderr_fd), "w") as err, \
+                    tqdm(total=case.count, unit="img", file=err, disable=not progress, leave=False, desc=f"{simulator}") as bar:
+                job = pool.submit(test)
+                while not job.done():
+                    time.sleep(0.2)
+                    text = files[PROGRESS_ENV].read_text().split() if files[PROGRESS_ENV].exists() else []
+                    if len(text) == 2:
+                        bar.update(int(text[0]) // per_image - bar.n)
+                job.result()
+        result = json.loads(files[RESULT_ENV].read_text()) if files[RESULT_ENV].exists() else None
+        n_tests, n_failed = get_results(xml) if xml.exists() else (0, 0)
+        if result is None or (n_tests == 0 or n_failed) and not result["error"]:  # the run's folder stays for its log
+            raise SimulationError(f"network bench on {simulator} failed ({n_failed} of {n_tests} cocotb tests); see {log}")
+        if waves is not None and not result["error"]:  # Verilator writes its waveform in the run's folder, Icarus in the build's
+            dump = run_dir / "dump.vcd" if simulator == "verilator" else build_dir / "top.fst"
+            shutil.copyfile(dump, waves)
+    if result["error"]:
         raise SimulationError(result["error"])
-    n_tests, n_failed = get_results(xml) if xml.exists() else (0, 0)
-    if result is None or n_tests == 0 or n_failed:
-        raise SimulationError(f"network bench on {simulator} failed ({n_failed} of {n_tests} cocotb tests); see {log}")
-    if waves is not None:
-        dump = build_dir / ("dump.vcd" if simulator == "verilator" else "top.fst")
-        shutil.copyfile(dump, waves)
     return result

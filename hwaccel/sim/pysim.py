@@ -1,4 +1,4 @@
-"""amaranth.sim adapter of :mod:`sim.harness`: the same drivers, monitors and scoreboard, in-process."""
+"""amaranth.sim adapter of :mod:`hwaccel.sim.harness`: the same drivers, monitors and scoreboard, in-process."""
 
 from __future__ import annotations
 

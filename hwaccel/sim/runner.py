@@ -4,9 +4,14 @@ Call :func:`run_rtl` from pytest: several units share one build (:class:`Bundle`
 ``u0__``, ``u1__``, ...), the cases go to the bench through a JSON file named by an environment
 variable, and a failing bench raises :class:`~hwaccel.errors.SimulationError` (cocotb's runner alone
 exits 0 on failure outside pytest, so the results file is checked here too). Builds live in
-``sim_build/<name>/<simulator>`` and are reused while the Verilog is unchanged. ``WAVES=1`` in the
-environment (or ``waves=True``) dumps a waveform into the build folder (Verilator: ``dump.vcd``;
-Icarus: ``top.fst``).
+``<BUILD_ROOT>/<name>/<simulator>`` and are reused while the Verilog is unchanged; each run's files
+(case, results, log) go to a folder of their own inside the build (:func:`run_folder`), so runs
+never share a file. ``WAVES=1`` in the environment (or ``waves=True``) dumps a waveform into the
+build folder (Verilator: ``dump.vcd``; Icarus: ``top.fst``).
+
+:data:`BUILD_ROOT` is ``$HWACCEL_SIM_BUILD`` when set, else the repository's ``sim_build/`` in a
+source checkout (the unit benches' ``sim/`` beside the package), else a folder of the temporary
+directory: never a folder of an installed package.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -29,11 +35,23 @@ from hwaccel.hw.emit import write_verilog
 
 from .harness import CASE_ENV, RESULT_ENV, RUNS, RunConfig, UnitCase, save_cases
 
-__all__ = ["SIMULATORS", "Bundle", "simulator_missing", "run_rtl", "BUILD_ROOT"]
+__all__ = ["SIMULATORS", "Bundle", "simulator_missing", "run_rtl", "run_folder", "BUILD_ROOT", "BUILD_ENV"]
 
 SIMULATORS = ("verilator", "icarus")
-ROOT = Path(__file__).resolve().parent.parent
-BUILD_ROOT = ROOT / "sim_build"
+BUILD_ENV = "HWACCEL_SIM_BUILD"  # env var overriding BUILD_ROOT
+
+
+def _build_root() -> Path:
+    """The default root of the unit benches' builds (see the module docstring)."""
+    if os.environ.get(BUILD_ENV):
+        return Path(os.environ[BUILD_ENV])
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "sim" / "__init__.py").is_file() and (checkout / "pyproject.toml").is_file():
+        return checkout / "sim_build"
+    return Path(tempfile.gettempdir()) / f"hwaccel_sim_build_{os.getuid()}"
+
+
+BUILD_ROOT = _build_root()
 
 
 def _verilator_bin() -> Path | None:
@@ -109,6 +127,16 @@ def _build(simulator: str, source: Path, build_dir: Path, waves: bool) -> Any:
     return runner
 
 
+@contextmanager
+def run_folder(build_dir: Path) -> Iterator[Path]:
+    """A new folder inside ``build_dir`` for one run's files; removed when the run returns, kept
+    (for its log) when it raises."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="run_", dir=build_dir))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 class Bundle(wiring.Component):
     """Independent units side by side in one design; unit ``k``'s ports appear as ``u<k>__<port>``."""
 
@@ -128,7 +156,7 @@ def run_rtl(
     units: list[wiring.Component], cases: list[UnitCase], bench: str, name: str, simulator: str = "verilator",
     runs: tuple[RunConfig, ...] = RUNS, waves: bool | None = None,
 ) -> dict:
-    """Build ``units`` as one design and run ``bench`` (e.g. ``"sim.bench_window"``) on ``cases``.
+    """Build ``units`` as one design and run ``bench`` (a module on ``sys.path``, e.g. ``"sim.bench_window"``) on ``cases``.
 
     Parameters
     ----------
@@ -162,26 +190,29 @@ def run_rtl(
         raise SimulationError(f"cannot run {simulator}: {reason}")
     waves = os.environ.get("WAVES", "0") not in ("", "0") if waves is None else waves
     build_dir = BUILD_ROOT / name / simulator
+    build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / "top.v"
     write_verilog(Bundle(units), source, "top")
     cases = [replace(c, prefix=f"u{k}") for k, c in enumerate(cases)]
-    case_file, result_file = build_dir / "case.json", build_dir / "result.json"
-    save_cases(cases, case_file, runs)
-    result_file.unlink(missing_ok=True)
     runner = _build(simulator, source, build_dir, waves)
-    env = {CASE_ENV: str(case_file), RESULT_ENV: str(result_file),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    xml = build_dir / "results.xml"
-    try:  # under pytest the runner exits on a failed test; elsewhere it returns: check the results either way
-        with _tool_env(simulator):
-            runner.test(test_module=bench, hdl_toplevel="top", build_dir=build_dir, test_dir=build_dir,
-                        extra_env=env, waves=waves, timescale=("1ns", "1ps"), results_xml=str(xml))
-    except SystemExit:
-        pass
-    n_tests, n_failed = get_results(xml) if xml.exists() else (0, 0)
-    result = json.loads(result_file.read_text()) if result_file.exists() else {}
+    with run_folder(build_dir) as run_dir:
+        case_file, result_file, xml = run_dir / "case.json", run_dir / "result.json", run_dir / "results.xml"
+        save_cases(cases, case_file, runs)
+        try:  # under pytest the runner exits on a failed test; elsewhere it returns: check the results either way
+            with _tool_env(simulator):
+                runner.test(test_module=bench, hdl_toplevel="top", build_dir=build_dir, test_dir=run_dir,
+                            extra_env={CASE_ENV: str(case_file), RESULT_ENV: str(result_file)}, waves=waves,
+                            timescale=("1ns", "1ps"), results_xml=str(xml))
+        except SystemExit:
+            pass
+        n_tests, n_failed = get_results(xml) if xml.exists() else (0, 0)
+        result = json.loads(result_file.read_text()) if result_file.exists() else {}
+        if n_tests == 0 or not result:  # the run's folder stays for its files
+            raise SimulationError(f"{bench} on {simulator} ({name}): no results; see the files in {run_dir}")
+        if waves and simulator == "verilator":  # Verilator writes its waveform in the run's folder
+            shutil.move(run_dir / "dump.vcd", build_dir / "dump.vcd")
     errors = [e for runs_ in result.values() for r in runs_.values() for e in r["errors"]]
-    if n_tests == 0 or n_failed or not result or errors:
-        listed = "\n".join(errors[:20]) or f"no results; see the log in {build_dir}"
+    if n_failed or errors:
+        listed = "\n".join(errors[:20])
         raise SimulationError(f"{bench} on {simulator} ({name}): {n_failed} of {n_tests} cocotb tests failed:\n{listed}")
     return result
