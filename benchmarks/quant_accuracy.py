@@ -15,7 +15,7 @@ from common import MODELS, RESULTS, calibration, split, write_json
 from hwaccel.frontend import load_model
 from hwaccel.frontend.qdq import lower_model
 from hwaccel.frontend.quantize import QuantConfig, quantize_graph
-from hwaccel.golden.execute import run_float
+from hwaccel.golden.float_executor import run_float
 from hwaccel.golden.fixed import run_golden
 
 WEIGHT_BITS = [2, 3, 4, 5, 6, 7, 8]

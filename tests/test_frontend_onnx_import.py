@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from hwaccel.errors import ModelError, UnsupportedOpError
 from hwaccel.frontend import import_model, load_model
-from hwaccel.golden.execute import run_float
+from hwaccel.golden.float_executor import run_float
 from hwaccel.ir import verify_graph
 
 from conftest import conv_bn_relu_model, make_model

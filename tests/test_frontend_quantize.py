@@ -96,7 +96,7 @@ def test_zoo_golden_matches_fused_onnxruntime(name):
 def test_zoo_accuracy_8bit(name):
     graph = load_model(MODELS / f"{name}.onnx")
     _, _, x_test, y_test = split(name)
-    from hwaccel.golden.execute import run_float
+    from hwaccel.golden.float_executor import run_float
 
     float_acc = np.mean(run_float(graph, {"input": x_test})["output"].argmax(1) == y_test)
     qdq = quantized(name)

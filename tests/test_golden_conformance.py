@@ -2,7 +2,7 @@
 
 Every case of ``onnx.backend.test.case.node.collect_testcases()`` whose nodes all have a float
 kernel is imported with :func:`~hwaccel.frontend.onnx_import.import_model` and run with
-:func:`~hwaccel.golden.execute.run_float`; outputs must match the spec's expected values in type,
+:func:`~hwaccel.golden.float_executor.run_float`; outputs must match the spec's expected values in type,
 shape and value (the case's tolerance, at least 1e-5). Excluded cases and their reasons are in
 tests/conformance_exclusions.py; cases whose opset the importer rejects are skipped, not counted.
 benchmarks/conformance.py writes the same counts to JSON.
@@ -20,7 +20,7 @@ from onnx import numpy_helper
 
 from hwaccel.errors import ModelError
 from hwaccel.frontend.onnx_import import import_model, model_opset
-from hwaccel.golden.execute import FLOAT_KERNELS, run_float
+from hwaccel.golden.float_executor import FLOAT_KERNELS, run_float
 
 from conformance_exclusions import excluded_reason
 

@@ -16,7 +16,7 @@ from onnx.reference import ReferenceEvaluator
 
 from hwaccel.errors import ModelError, UnsupportedOpError
 from hwaccel.frontend.onnx_import import import_model
-from hwaccel.golden.execute import FLOAT_KERNELS, run_float, run_node_float
+from hwaccel.golden.float_executor import FLOAT_KERNELS, run_float, run_node_float
 from hwaccel.ir.graph import Graph, Node, TensorInfo
 
 RNG = np.random.default_rng(1234)

@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from hwaccel.frontend import load_model
-from hwaccel.golden.execute import run_float
+from hwaccel.golden.float_executor import run_float
 from hwaccel.ir import verify_graph
 
 from zoo_data import MODELS, split

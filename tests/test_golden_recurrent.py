@@ -326,7 +326,7 @@ def test_zoo_lstm_golden_matches_onnxruntime(zoo_lstm):
 
 
 def test_zoo_lstm_accuracy_within_one_point_of_float(zoo_lstm):
-    from hwaccel.golden.execute import run_float
+    from hwaccel.golden.float_executor import run_float
 
     graph, qdq = zoo_lstm
     _, _, x_test, y_test = split("lstm")

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from hwaccel.frontend import import_model
-from hwaccel.golden.execute import run_float
+from hwaccel.golden.float_executor import run_float
 from hwaccel.ir import verify_graph
 from hwaccel.passes.eliminate_dead import eliminate_dead
 from hwaccel.passes.fold_batchnorm import fold_batchnorm

@@ -74,7 +74,7 @@ class _Encoding(CodeRange):
 
 def quantize_graph(graph: Graph, calib: dict[str, np.ndarray], config: QuantConfig) -> tuple[onnx.ModelProto, dict]:
     """Calibrate ``graph`` on ``calib`` and return the QDQ model plus a per-layer report."""
-    from ..golden.execute import run_float
+    from ..golden.float_executor import run_float
 
     config.validate()
     values = run_float(graph, calib, outputs=_float_values(graph))

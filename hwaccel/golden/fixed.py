@@ -3,6 +3,7 @@
 Fixed-point ops (domain ``hwaccel``) run integer kernels from :mod:`.fixed_ops`; Quantize/
 DequantizeLinear follow ONNX exactly through :mod:`hwaccel.fixedpoint`; data movement ops move
 codes unchanged; any other float op left in the graph runs on the host with the float kernels.
+Each integer kernel registers as its op table row's ``golden`` kernel (:mod:`hwaccel.ir.ops`).
 """
 
 from __future__ import annotations
@@ -14,53 +15,57 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import ModelError, QuantizationError, UnsupportedOpError
 from ..ir.graph import Graph, Node
-from ..ir.ops import FIXED_DOMAIN
+from ..ir.ops import FIXED_DOMAIN, FIXED_OPS, OPS, kernels, register
 from .fixed_ops import conv, eltwise, pool, recurrent
 from .fixed_ops.common import as_codes
+from .float_executor import FLOAT_KERNELS
 from .float_ops.common import required
 
-__all__ = ["FIXED_KERNELS", "CODE_MOVERS", "run_golden", "run_node", "is_fixed_point"]
+__all__ = ["FIXED_KERNELS", "BOUNDARY_KERNELS", "CODE_MOVERS", "run_golden", "run_node", "is_fixed_point"]
 
 Arrays = list[np.ndarray | None]
 FixedKernel = Callable[[Node, Arrays, Graph], np.ndarray]
 
 
+@register("golden", "QConv")
 def _conv(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
     return conv.requant_channels(node, conv.conv_accumulate(node, xs), channel_axis=1)
 
 
+@register("golden", "QConvTranspose")
 def _conv_transpose(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
     out_spatial = tuple(node.attr("output_spatial"))
     acc = conv.conv_transpose_accumulate(node, xs, (0, 0) + out_spatial)
     return conv.requant_channels(node, acc, channel_axis=1)
 
 
+@register("golden", "QMatMul")
 def _matmul(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
     acc = conv.matmul_accumulate(node, xs)
     return conv.requant_channels(node, acc, channel_axis=acc.ndim - 1)
 
 
-FIXED_KERNELS: dict[str, FixedKernel] = {
-    "QConv": _conv,
-    "QConvTranspose": _conv_transpose,
-    "QMatMul": _matmul,
-    "QMaxPool": lambda n, xs, g: pool.max_pool(n, required(n, xs, 0)),
-    "QGlobalMaxPool": lambda n, xs, g: pool.global_max_pool(n, required(n, xs, 0)),
-    "QAveragePool": lambda n, xs, g: pool.average_pool(n, required(n, xs, 0)),
-    "QGlobalAveragePool": lambda n, xs, g: pool.global_average_pool(n, required(n, xs, 0)),
-    "QAdd": lambda n, xs, g: eltwise.add(n, required(n, xs, 0), required(n, xs, 1)),
-    "QMul": lambda n, xs, g: eltwise.mul(n, required(n, xs, 0), required(n, xs, 1)),
-    "QConcat": lambda n, xs, g: eltwise.concat(n, *(required(n, xs, i) for i in range(len(xs)))),
-    "QLut": lambda n, xs, g: eltwise.lut(n, required(n, xs, 0)),
-    "QRequant": lambda n, xs, g: eltwise.requant(n, required(n, xs, 0)),
-    "QPad": lambda n, xs, g: eltwise.pad(n, required(n, xs, 0)),
-    **{op: lambda n, xs, g: recurrent.recurrent(n, xs) for op in recurrent.GATES},
-}
+def _one_input(kernel: Callable[[Node, np.ndarray], np.ndarray]) -> FixedKernel:
+    return lambda n, xs, g: kernel(n, required(n, xs, 0))
+
+
+register("golden", "QMaxPool")(_one_input(pool.max_pool))
+register("golden", "QGlobalMaxPool")(_one_input(pool.global_max_pool))
+register("golden", "QAveragePool")(_one_input(pool.average_pool))
+register("golden", "QGlobalAveragePool")(_one_input(pool.global_average_pool))
+register("golden", "QLut")(_one_input(eltwise.lut))
+register("golden", "QRequant")(_one_input(eltwise.requant))
+register("golden", "QPad")(_one_input(eltwise.pad))
+register("golden", "QAdd")(lambda n, xs, g: eltwise.add(n, required(n, xs, 0), required(n, xs, 1)))
+register("golden", "QMul")(lambda n, xs, g: eltwise.mul(n, required(n, xs, 0), required(n, xs, 1)))
+register("golden", "QConcat")(lambda n, xs, g: eltwise.concat(n, *(required(n, xs, i) for i in range(len(xs)))))
+register("golden", *recurrent.GATES)(lambda n, xs, g: recurrent.recurrent(n, xs))
 
 # ONNX ops that only move values: applied to codes as they are (exact for any dtype)
-CODE_MOVERS = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Identity", "Gather"})
+CODE_MOVERS = frozenset(row.op for row in OPS.values() if row.moves_codes)
 
 
+@register("golden", "QuantizeLinear")
 def _quantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
     x, scale = required(node, xs, 0), required(node, xs, 1)
     zero = xs[2] if len(xs) > 2 and xs[2] is not None else np.zeros((), np.uint8)
@@ -74,6 +79,7 @@ def _quantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
     return codes.astype(zero.dtype)
 
 
+@register("golden", "DequantizeLinear")
 def _dequantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
     x, scale = required(node, xs, 0), required(node, xs, 1)
     zero = xs[2] if len(xs) > 2 and xs[2] is not None else np.zeros((), x.dtype)
@@ -81,10 +87,9 @@ def _dequantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
     return fixedpoint.dequantize(x, scale, zero.astype(np.int64), axis=axis).astype(scale.dtype)
 
 
-BOUNDARY_KERNELS: dict[str, FixedKernel] = {
-    "QuantizeLinear": _quantize_linear,
-    "DequantizeLinear": _dequantize_linear,
-}
+# the golden kernels by op from the op table: fixed-point ops, and the Quantize/DequantizeLinear boundary
+FIXED_KERNELS: dict[str, FixedKernel] = {op: k for op, k in kernels("golden").items() if op in FIXED_OPS}
+BOUNDARY_KERNELS: dict[str, FixedKernel] = {op: k for op, k in kernels("golden").items() if op in OPS}
 
 
 def is_fixed_point(graph: Graph) -> bool:
@@ -95,8 +100,6 @@ def is_fixed_point(graph: Graph) -> bool:
 def run_node(node: Node, xs: list, graph: Graph, kernels: dict | None = None) -> list:
     """One node of a fixed-point graph on its input arrays (None for an absent optional input):
     integer kernels give codes, boundary ops convert, host ops run in float; its outputs in order."""
-    from .execute import FLOAT_KERNELS  # execute imports this module
-
     kernels = FIXED_KERNELS if kernels is None else kernels
     if node.domain == FIXED_DOMAIN:
         quant = graph.values[node.outputs[0]].quant if node.outputs[0] in graph.values else None

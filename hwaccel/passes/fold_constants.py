@@ -16,7 +16,7 @@ _KEEP = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
 
 def fold_constants(graph: Graph) -> Graph:
-    from ..golden.execute import FLOAT_KERNELS, run_node_float
+    from ..golden.float_executor import FLOAT_KERNELS, run_node_float
 
     consts = dict(graph.initializers)
     values = dict(graph.values)

@@ -141,7 +141,7 @@ def _lower_concat(ctx: Context, node: Node) -> Lowered:
 
 def _lower_pointwise(ctx: Context, node: Node) -> Lowered:
     """Any pointwise function of one quantized input: an exact table over every input code."""
-    from ..golden.execute import run_node_float
+    from ..golden.float_executor import run_node_float
 
     io = _single_input(ctx, node)
     if io is None or x_too_wide(io[0].quant):

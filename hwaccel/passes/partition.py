@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import CompileError
 from ..ir.graph import Graph, Node
-from ..ir.ops import FIXED_DOMAIN, placement_of
+from ..ir.ops import FIXED_DOMAIN, placement_of, row_of
 
 __all__ = ["Partition", "partition"]
 
@@ -33,7 +33,8 @@ class Partition:
 def _is_hardware(node: Node, graph: Graph) -> bool:
     if node.domain == FIXED_DOMAIN:
         return True
-    if placement_of(node).where == "stream" and node.domain in ("", "ai.onnx"):
+    row = row_of(node)
+    if row is not None and row.moves_codes and row.where.on_chip and node.domain in ("", "ai.onnx"):
         info = graph.values.get(node.inputs[0])
         return info is not None and info.quant is not None
     return False

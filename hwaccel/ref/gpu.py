@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import HwaccelError, ModelError, QuantizationError, UnsupportedOpError
-from ..golden.execute import FLOAT_KERNELS
+from ..golden.float_executor import FLOAT_KERNELS
 from ..golden.fixed import BOUNDARY_KERNELS, CODE_MOVERS, FIXED_KERNELS, is_fixed_point
 from ..golden.fixed_ops.common import as_codes, code_dtype
 from ..ir.graph import Graph, Node

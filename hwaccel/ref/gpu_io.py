@@ -15,7 +15,7 @@ import torch
 
 from .. import fixedpoint
 from ..errors import QuantizationError
-from ..golden.execute import FLOAT_KERNELS
+from ..golden.float_executor import FLOAT_KERNELS
 from ..ir.graph import Node
 from .gpu_ops import Context, Dev, Value, torch_dtype
 

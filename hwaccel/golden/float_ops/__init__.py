@@ -2,5 +2,8 @@
 
 Every kernel has the signature ``kernel(node, inputs) -> list[np.ndarray]``: ``inputs`` follow
 ``node.inputs`` (None for a missing optional input) and the result lists the node's outputs in
-order. The op-type -> kernel table is :data:`hwaccel.golden.execute.FLOAT_KERNELS`.
+order. Each kernel registers as its op table row's ``float`` kernel
+(``@register("float", "Conv")``, :mod:`hwaccel.ir.ops`); importing this package registers them all.
 """
+
+from . import conv, elementwise, gemm, pointwise, pool, recurrent, resize, shape  # noqa: F401  (registration)

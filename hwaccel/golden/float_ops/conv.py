@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import Node
+from ...ir.ops import register
 from .common import Inputs, float_compute_dtype, optional, required
 from .spatial import resolve_pads, strides_dilations, windows
 
@@ -29,6 +30,7 @@ def _operands(node: Node, inputs: Inputs) -> tuple[np.ndarray, np.ndarray, np.nd
     return x, w, b, group
 
 
+@register("float", "Conv")
 def conv(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """ONNX Conv: ``Y[n, m] = sum_{c in group(m), k} X_pad[n, c, o*s + k*d] * W[m, c, k] + B[m]``."""
     x, w, b, group = _operands(node, inputs)
@@ -80,6 +82,7 @@ def _transpose_geometry(node: Node, sizes: tuple[int, ...], kernel: tuple[int, .
     return [nat - pads[i] - pads[i + spatial] for i, nat in enumerate(natural)], pads[:spatial]
 
 
+@register("float", "ConvTranspose")
 def conv_transpose(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """ONNX ConvTranspose: every input pixel adds ``X[n, c, i] * W[c, m, k]`` at output ``i*s + k*d - pad``."""
     x, w, b, group = _operands(node, inputs)

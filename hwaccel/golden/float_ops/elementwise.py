@@ -11,6 +11,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import Node
+from ...ir.ops import register
 from .common import Inputs, required
 
 __all__ = ["add", "sub", "mul", "concat"]
@@ -31,11 +32,12 @@ def _binary(ufunc: np.ufunc) -> Kernel:
     return kernel
 
 
-add = _binary(np.add)
-sub = _binary(np.subtract)
-mul = _binary(np.multiply)
+add = register("float", "Add")(_binary(np.add))
+sub = register("float", "Sub")(_binary(np.subtract))
+mul = register("float", "Mul")(_binary(np.multiply))
 
 
+@register("float", "Concat")
 def concat(node: Node, inputs: Inputs) -> list[np.ndarray]:
     parts = [x for x in inputs if x is not None]
     try:

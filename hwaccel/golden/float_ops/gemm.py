@@ -6,11 +6,13 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import Node
+from ...ir.ops import register
 from .common import Inputs, float_compute_dtype, optional, required
 
 __all__ = ["gemm", "matmul"]
 
 
+@register("float", "Gemm")
 def gemm(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """``Y = alpha * A' @ B' + beta * C`` with ``A' = A.T`` if transA, ``B' = B.T`` if transB."""
     a, b, c = required(node, inputs, 0), required(node, inputs, 1), optional(inputs, 2)
@@ -29,6 +31,7 @@ def gemm(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [y.astype(out_dtype, copy=False)]
 
 
+@register("float", "MatMul")
 def matmul(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """``numpy.matmul`` semantics (1-D operands promoted and demoted, batch axes broadcast)."""
     a, b = required(node, inputs, 0), required(node, inputs, 1)

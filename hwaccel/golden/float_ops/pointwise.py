@@ -7,6 +7,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import Node
+from ...ir.ops import register
 from .common import Inputs, optional, required
 
 __all__ = ["relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh", "softmax", "softmax_legacy",
@@ -23,11 +24,13 @@ def _in_float64(function):
     return kernel
 
 
+@register("float", "Relu")
 def relu(node: Node, inputs: Inputs) -> list[np.ndarray]:
     x = required(node, inputs, 0)
     return [np.maximum(x, x.dtype.type(0))]
 
 
+@register("float", "Clip")
 def clip(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Clip to [min, max] (inputs since opset 11, attributes before); min > max gives max everywhere."""
     x = required(node, inputs, 0)
@@ -42,6 +45,7 @@ def clip(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [y]
 
 
+@register("float", "LeakyRelu")
 def leaky_relu(node: Node, inputs: Inputs) -> list[np.ndarray]:
     x = required(node, inputs, 0)
     alpha = x.dtype.type(node.attr("alpha", 0.01))
@@ -54,18 +58,21 @@ def sigmoid_values(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+@register("float", "Sigmoid")
 @_in_float64
 def sigmoid(node: Node, x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))``."""
     return sigmoid_values(x)
 
 
+@register("float", "HardSigmoid")
 @_in_float64
 def hard_sigmoid(node: Node, x: np.ndarray) -> np.ndarray:
     """``max(0, min(1, alpha * x + beta))`` (alpha 0.2, beta 0.5)."""
     return np.clip(float(node.attr("alpha", 0.2)) * x + float(node.attr("beta", 0.5)), 0.0, 1.0)
 
 
+@register("float", "Tanh")
 @_in_float64
 def tanh(node: Node, x: np.ndarray) -> np.ndarray:
     """Hyperbolic tangent."""
@@ -85,6 +92,7 @@ def _axis(node: Node, default: int, rank: int) -> int:
     return axis % max(rank, 1)
 
 
+@register("float", "Softmax")
 @_in_float64
 def softmax(node: Node, x: np.ndarray) -> np.ndarray:
     """Softmax along one axis (opset >= 13, default axis -1)."""
@@ -100,6 +108,7 @@ def softmax_legacy(node: Node, x: np.ndarray) -> np.ndarray:
     return _softmax_along(x.reshape(rows, -1), 1).reshape(x.shape)
 
 
+@register("float", "BatchNormalization")
 def batch_normalization(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """``Y = scale * (X - mean) / sqrt(var + epsilon) + B`` per channel (axis 1).
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import Node
+from ...ir.ops import register
 from .common import Inputs, float_compute_dtype, required
 from .spatial import Pads, pool_output_size, resolve_pads, strides_dilations, windows
 
@@ -54,6 +55,7 @@ def _flat(view: np.ndarray, spatial: int) -> np.ndarray:
     return view.reshape(view.shape[:2 + spatial] + (-1,))
 
 
+@register("float", "MaxPool")
 def max_pool(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Y = window maximum; Indices = flat position of the (first) maximum in the whole input tensor,
     row-major (``storage_order`` 0) or column-major within each plane (1)."""
@@ -77,6 +79,7 @@ def max_pool(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [y, (indices + plane).astype(np.int64)]
 
 
+@register("float", "AveragePool")
 def average_pool(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Window sum / number of counted elements (float64 sums, cast back)."""
     x = required(node, inputs, 0)
@@ -90,12 +93,14 @@ def average_pool(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [(sums / np.maximum(counts, 1)).astype(x.dtype, copy=False)]
 
 
+@register("float", "GlobalAveragePool")
 def global_average_pool(node: Node, inputs: Inputs) -> list[np.ndarray]:
     x = required(node, inputs, 0)
     axes = tuple(range(2, x.ndim))
     return [x.astype(float_compute_dtype(x), copy=False).mean(axis=axes, keepdims=True).astype(x.dtype, copy=False)]
 
 
+@register("float", "GlobalMaxPool")
 def global_max_pool(node: Node, inputs: Inputs) -> list[np.ndarray]:
     x = required(node, inputs, 0)
     return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]

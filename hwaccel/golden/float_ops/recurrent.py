@@ -15,6 +15,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import Node
+from ...ir.ops import register
 from .common import Inputs, optional, required
 from .pointwise import sigmoid_values
 
@@ -163,16 +164,19 @@ def _lstm_step(xw: np.ndarray, states: list[np.ndarray], p: dict) -> list[np.nda
     return [o * act_h(c_new), c_new]
 
 
+@register("float", "RNN")
 def rnn(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Elman RNN: ``H = f(X W^T + H R^T + Wb + Rb)``; outputs Y, Y_h."""
     return _run(node, inputs, _RNN, _rnn_step)
 
 
+@register("float", "GRU")
 def gru(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """GRU with gates z, r, h; outputs Y, Y_h."""
     return _run(node, inputs, _GRU, _gru_step)
 
 
+@register("float", "LSTM")
 def lstm(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """LSTM with gates i, o, f, c and peepholes i, o, f; outputs Y, Y_h, Y_c."""
     return _run(node, inputs, _LSTM, _lstm_step)

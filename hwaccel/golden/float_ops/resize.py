@@ -14,6 +14,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir.graph import Node
+from ...ir.ops import register
 from .common import Inputs, optional, required
 
 __all__ = ["resize", "upsample"]
@@ -138,6 +139,7 @@ def _choice(node: Node, name: str, default: str, allowed: tuple[str, ...]) -> st
     return value
 
 
+@register("float", "Resize")
 def resize(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """ONNX Resize; output extents are ``floor(in * scale)`` or ``sizes`` (``keep_aspect_ratio_policy``
     rescales ``sizes`` with one common factor, rounding half up)."""
@@ -178,6 +180,7 @@ def resize(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [_interpolate(x, scales, sizes, rois, opts)]
 
 
+@register("float", "Upsample")
 def upsample(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Legacy Upsample (scales as input 1, or attribute before opset 9): asymmetric coordinates,
     nearest rounds down."""

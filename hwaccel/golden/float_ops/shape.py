@@ -10,6 +10,7 @@ from onnx import helper
 
 from ...errors import ModelError
 from ...ir.graph import Node
+from ...ir.ops import register
 from .common import Inputs, optional, required
 
 __all__ = ["flatten", "reshape", "transpose", "squeeze", "unsqueeze", "identity", "dropout", "shape", "gather",
@@ -24,6 +25,7 @@ def _axes(node: Node, inputs: Inputs) -> list[int] | None:
     return None if attr is None else [int(a) for a in attr]
 
 
+@register("float", "Flatten")
 def flatten(node: Node, inputs: Inputs) -> list[np.ndarray]:
     x = required(node, inputs, 0)
     axis = int(node.attr("axis", 1))
@@ -33,6 +35,7 @@ def flatten(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))]
 
 
+@register("float", "Reshape")
 def reshape(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Reshape; a 0 copies the input extent unless ``allowzero=1``, one -1 is inferred."""
     x, target = required(node, inputs, 0), [int(d) for d in required(node, inputs, 1).reshape(-1)]
@@ -44,11 +47,13 @@ def reshape(node: Node, inputs: Inputs) -> list[np.ndarray]:
         raise ModelError(f"{node.name}: cannot reshape {x.shape} to {target} ({exc})") from None
 
 
+@register("float", "Transpose")
 def transpose(node: Node, inputs: Inputs) -> list[np.ndarray]:
     perm = node.attr("perm", None)
     return [np.transpose(required(node, inputs, 0), None if perm is None else [int(p) for p in perm])]
 
 
+@register("float", "Squeeze")
 def squeeze(node: Node, inputs: Inputs) -> list[np.ndarray]:
     axes = _axes(node, inputs)
     x = required(node, inputs, 0)
@@ -58,6 +63,7 @@ def squeeze(node: Node, inputs: Inputs) -> list[np.ndarray]:
         raise ModelError(f"{node.name}: cannot squeeze axes {axes} of shape {x.shape} ({exc})") from None
 
 
+@register("float", "Unsqueeze")
 def unsqueeze(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Insert size-1 axes; negative axes count from the end of the output."""
     axes = _axes(node, inputs)
@@ -66,10 +72,12 @@ def unsqueeze(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [np.expand_dims(required(node, inputs, 0), tuple(axes))]
 
 
+@register("float", "Identity")
 def identity(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [required(node, inputs, 0)]
 
 
+@register("float", "Dropout")
 def dropout(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Inference Dropout: the input unchanged and an all-true mask. Training with ratio > 0 is random
     and not supported."""
@@ -81,12 +89,14 @@ def dropout(node: Node, inputs: Inputs) -> list[np.ndarray]:
     return [x, np.ones(x.shape, dtype=bool)]
 
 
+@register("float", "Shape")
 def shape(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """The input shape as int64, sliced by ``start``/``end`` (clamped like Python slices)."""
     start, end = int(node.attr("start", 0)), node.attr("end", None)
     return [np.asarray(required(node, inputs, 0).shape[start:None if end is None else int(end)], dtype=np.int64)]
 
 
+@register("float", "Gather")
 def gather(node: Node, inputs: Inputs) -> list[np.ndarray]:
     data, indices = required(node, inputs, 0), required(node, inputs, 1)
     axis = int(node.attr("axis", 0))
@@ -107,11 +117,13 @@ def onnx_dtype(node: Node, code: int) -> np.dtype:
     return dtype
 
 
+@register("float", "Cast")
 def cast(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Cast to ``to`` (floats to integers truncate toward zero; to bool is ``x != 0``)."""
     return [required(node, inputs, 0).astype(onnx_dtype(node, node.attr("to")))]
 
 
+@register("float", "ConstantOfShape")
 def constant_of_shape(node: Node, inputs: Inputs) -> list[np.ndarray]:
     value = node.attr("value", None)
     value = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)
@@ -123,6 +135,7 @@ _CONSTANT_KINDS = {"value": None, "value_float": np.float32, "value_floats": np.
                    "value_int": np.int64, "value_ints": np.int64}
 
 
+@register("float", "Constant")
 def constant(node: Node, inputs: Inputs) -> list[np.ndarray]:
     for key, dtype in _CONSTANT_KINDS.items():
         if key in node.attrs:
@@ -133,6 +146,7 @@ def constant(node: Node, inputs: Inputs) -> list[np.ndarray]:
 _PAD_MODES = ("constant", "reflect", "edge", "wrap")  # NumPy and ONNX agree on all four
 
 
+@register("float", "Pad")
 def pad(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """Pad (pads, constant_value, axes as inputs since opset 11; attributes before); negative pads crop."""
     x = required(node, inputs, 0)

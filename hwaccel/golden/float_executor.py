@@ -2,7 +2,8 @@
 
 It is the reference for the float model (checked against onnxruntime and the ONNX node tests),
 computes calibration statistics and folds constants at import. Kernels live in
-:mod:`.float_ops`, one module per op family, and are looked up in :data:`FLOAT_KERNELS`.
+:mod:`.float_ops`, one module per op family, registered as the ``float`` kernels of the op table
+(:mod:`hwaccel.ir.ops`); :data:`FLOAT_KERNELS` is that registry's view.
 """
 
 from __future__ import annotations
@@ -13,52 +14,14 @@ import numpy as np
 
 from ..errors import ModelError, UnsupportedOpError
 from ..ir.graph import Graph, Node, TensorInfo
-from .float_ops import conv, elementwise, gemm, pointwise, pool, recurrent, resize, shape
+from ..ir.ops import kernels
+from .float_ops import pointwise
 
 __all__ = ["Kernel", "FLOAT_KERNELS", "LEGACY_KERNELS", "kernel_for", "run_node_float", "run_float"]
 
 Kernel = Callable[[Node, list[np.ndarray | None]], list[np.ndarray]]
 
-FLOAT_KERNELS: dict[str, Kernel] = {
-    "Conv": conv.conv,
-    "ConvTranspose": conv.conv_transpose,
-    "Gemm": gemm.gemm,
-    "MatMul": gemm.matmul,
-    "MaxPool": pool.max_pool,
-    "AveragePool": pool.average_pool,
-    "GlobalAveragePool": pool.global_average_pool,
-    "GlobalMaxPool": pool.global_max_pool,
-    "Relu": pointwise.relu,
-    "Clip": pointwise.clip,
-    "LeakyRelu": pointwise.leaky_relu,
-    "Sigmoid": pointwise.sigmoid,
-    "HardSigmoid": pointwise.hard_sigmoid,
-    "Tanh": pointwise.tanh,
-    "Softmax": pointwise.softmax,
-    "BatchNormalization": pointwise.batch_normalization,
-    "Add": elementwise.add,
-    "Sub": elementwise.sub,
-    "Mul": elementwise.mul,
-    "Concat": elementwise.concat,
-    "Flatten": shape.flatten,
-    "Reshape": shape.reshape,
-    "Transpose": shape.transpose,
-    "Squeeze": shape.squeeze,
-    "Unsqueeze": shape.unsqueeze,
-    "Pad": shape.pad,
-    "Resize": resize.resize,
-    "Upsample": resize.upsample,
-    "Identity": shape.identity,
-    "Dropout": shape.dropout,
-    "Shape": shape.shape,
-    "Gather": shape.gather,
-    "Cast": shape.cast,
-    "ConstantOfShape": shape.constant_of_shape,
-    "Constant": shape.constant,
-    "LSTM": recurrent.lstm,
-    "GRU": recurrent.gru,
-    "RNN": recurrent.rnn,
-}
+FLOAT_KERNELS: dict[str, Kernel] = kernels("float")  # op -> kernel, from the op table
 
 # Ops whose semantics changed at an opset: op -> (first opset of the FLOAT_KERNELS semantics,
 # kernel for older opsets).
