@@ -20,9 +20,9 @@ from hwaccel.golden.fixed_ops.recurrent import recurrent
 from hwaccel.ir.graph import Node, QuantParams
 from hwaccel.ir.ops import FIXED_DOMAIN, macs_of
 from hwaccel.ir.verify import verify_graph
-from hwaccel.passes import lower_recurrent
+from hwaccel.passes.lower import recurrent as lower_recurrent
 from hwaccel.passes.lower_qdq import LowerOptions
-from hwaccel.passes.lower_recurrent import CellFormat, cell_attrs
+from hwaccel.passes.lower.recurrent import CellFormat, cell_attrs
 
 from conftest import make_model
 from test_frontend_quantize import compare_codes, final_codes, ort_values

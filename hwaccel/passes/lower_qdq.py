@@ -4,37 +4,23 @@ A float op whose data inputs all come from DequantizeLinear and whose result (po
 Relu/Clip, which fuses into the clamp) feeds exactly one QuantizeLinear becomes one integer op
 producing that QuantizeLinear's codes. QLinearConv/QLinearMatMul/ConvInteger/MatMulInteger map
 directly. Everything else stays a float op on the host, behind the Q/DQ nodes that remain.
-Op knowledge lives in the ``LOWERINGS`` table (one row per op), not in if-chains.
+Op knowledge lives in the rules of :mod:`hwaccel.passes.lower` (one module per op family), found
+through each node's op table row (its ``lower`` kernel), not in if-chains.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Callable
-
-import numpy as np
-
-from .. import fixedpoint
-from ..errors import QuantizationError
-from ..ir.graph import Graph, Node, QuantParams, TensorInfo
-from ..ir.ops import FIXED_DOMAIN
+from ..ir.graph import Graph, Node
 from .eliminate_dead import eliminate_dead
-from . import lower_rules as rules
+from .lower import conv, eltwise, movers, pointwise, pool, recurrent  # noqa: F401  (register the rules)
+from .lower.common import Context, LowerOptions
 
 __all__ = ["lower_qdq", "LowerOptions"]
 
 
-@dataclass(frozen=True)
-class LowerOptions:
-    scheme: str = "affine"  # or "pow2"
-    rounding: str = "half_even"
-    mult_bits: int | None = None  # None: fixedpoint's default for the accumulator width
-    bits: dict[str, int] = field(default_factory=dict)  # narrower widths than the container, by value name
-
-
 def lower_qdq(graph: Graph, options: LowerOptions | None = None) -> Graph:
     """Return ``graph`` with every quantized region replaced by fixed-point ops."""
-    ctx = rules.Context(graph, options or LowerOptions())
+    ctx = Context(graph, options or LowerOptions())
     nodes: list[Node] = []
     skip: set[str] = set()
     for node in graph.nodes:

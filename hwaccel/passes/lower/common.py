@@ -1,23 +1,39 @@
-"""The context the QDQ lowering rules share: finding codes behind DequantizeLinear, the single
-QuantizeLinear after an op (through a fusable Relu/Clip), constants, and building requants."""
+"""What the QDQ lowering rules share: the :class:`Context` (finding codes behind DequantizeLinear,
+the single QuantizeLinear after an op through a fusable Relu/Clip, constants, building requants),
+the options, and helpers used by more than one op family.
+
+A rule (registered as its op table row's ``lower`` kernel, ``@register("lower", "Conv")``) takes
+``(ctx, node)`` and returns ``(new_nodes, absorbed_node_names)``, or None to leave the node a float
+op on the host.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .. import fixedpoint
-from ..errors import QuantizationError
-from ..ir.graph import Dim, Graph, Node, QuantParams, TensorInfo
-from ..ir.ops import FIXED_DOMAIN
-from ..golden.fixed_ops.common import code_dtype
+from ... import fixedpoint
+from ...errors import QuantizationError
+from ...golden.fixed_ops.common import code_dtype
+from ...ir.graph import Dim, Graph, Node, QuantParams, TensorInfo
+from ...ir.ops import FIXED_DOMAIN, row_of
 
-if TYPE_CHECKING:
-    from .lower_qdq import LowerOptions
+__all__ = ["LowerOptions", "Context", "Codes", "QuantOut", "Lowered", "fixed_node", "same_encoding", "explicit_pads",
+           "single_input", "rescale_after"]
 
-__all__ = ["Context", "Codes", "QuantOut"]
+Lowered = tuple[list[Node], set[str]] | None
+
+
+@dataclass(frozen=True)
+class LowerOptions:
+    scheme: str = "affine"  # or "pow2"
+    rounding: str = "half_even"
+    mult_bits: int | None = None  # None: fixedpoint's default for the accumulator width
+    bits: dict[str, int] = field(default_factory=dict)  # narrower widths than the container, by value name
+
 
 FUSABLE_ACTIVATIONS = frozenset({"Relu", "Clip"})
 LOWERING_TIE_BITS = 16  # 25-bit multipliers for 8-bit outputs
@@ -54,12 +70,12 @@ class QuantOut:
 
 
 class Context:
-    def __init__(self, graph: Graph, options: "LowerOptions") -> None:
-        from .lower_table import LOWERINGS
+    """What the rules share while one graph is lowered: producers and consumers of values, and
+    the values and constants the rules add."""
 
+    def __init__(self, graph: Graph, options: LowerOptions) -> None:
         self.graph = graph
         self.options = options
-        self.lowerings = LOWERINGS
         self.producers = {o: n for n in graph.nodes for o in n.outputs if o}
         self.consumers: dict[str, list[Node]] = {}
         for n in graph.nodes:
@@ -69,8 +85,10 @@ class Context:
         self.new_values: dict[str, TensorInfo] = {}
         self.new_initializers: dict[str, np.ndarray] = {}
 
-    def lower(self, node: Node):
-        rule: Callable | None = self.lowerings.get(node.op) if node.domain in ("", "ai.onnx") else None
+    def lower(self, node: Node) -> Lowered:
+        """``node`` lowered by its op table row's ``lower`` rule, or None (it stays a float op)."""
+        row = row_of(node) if node.domain in ("", "ai.onnx") else None
+        rule: Callable[[Context, Node], Lowered] | None = None if row is None else row.kernel("lower")
         return None if rule is None else rule(self, node)
 
     # constants ---------------------------------------------------------------------------------
@@ -199,3 +217,40 @@ class Context:
         dtype = "int32" if quant is None else str(code_dtype(quant.bits, quant.signed))
         self.new_values[name] = TensorInfo(name, shape, dtype, quant)
         return name
+
+
+def explicit_pads(node: Node, in_spatial, kernel, strides, dilations) -> list[int]:
+    mode = node.attr("auto_pad", "NOTSET")
+    spatial = len(kernel)
+    if mode in ("NOTSET", ""):
+        return [int(p) for p in node.attr("pads", [0] * 2 * spatial)]
+    if mode == "VALID":
+        return [0] * 2 * spatial
+    begins, ends = [], []
+    for size, k, s, d in zip(in_spatial, kernel, strides, dilations):
+        total = max(0, (math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size)
+        small, large = total // 2, total - total // 2
+        begins.append(small if mode == "SAME_UPPER" else large)
+        ends.append(large if mode == "SAME_UPPER" else small)
+    return begins + ends
+
+
+def single_input(ctx: Context, node: Node) -> tuple[Codes, QuantOut] | None:
+    x = ctx.dequantized(node.inputs[0])
+    out = ctx.quantized_output(node.outputs[0])
+    if x is None or out is None or x.quant.per_channel:
+        return None
+    return x, out
+
+
+def rescale_after(ctx: Context, node: Node, produced: Node, x: QuantParams, out: QuantOut) -> list[Node]:
+    """``produced`` writes codes in the input encoding; add a QRequant when the output's differs."""
+    if same_encoding(x, out.quant) and (out.lo, out.hi) == (out.quant.qmin, out.quant.qmax):
+        ctx.codes_value(out.name, out.name, out.quant)
+        return [produced]
+    mid = f"{node.name}.codes"
+    ctx.codes_value(mid, node.outputs[0], x)
+    first = Node(produced.name, produced.op, produced.inputs, (mid,), produced.attrs, produced.domain)
+    requant = ctx.requant(float(x.scale[0]) / float(out.quant.scale[0]), out.quant, out.lo, out.hi)
+    ctx.codes_value(out.name, out.name, out.quant)
+    return [first, fixed_node(f"{node.name}.rescale", "QRequant", (mid,), out.name, x_zero_point=int(x.zero_point[0]), requant=requant)]

@@ -1,7 +1,5 @@
-"""One lowering rule per ONNX op: float-in-QDQ (or QLinear) node -> fixed-point nodes.
-
-A rule returns ``(new_nodes, absorbed_node_names)`` or None to leave the node on the host.
-"""
+"""Lowering rules of the weighted layers: Conv, ConvTranspose, Gemm, MatMul, QLinearConv,
+QLinearMatMul, ConvInteger and MatMulInteger -> QConv / QConvTranspose / QMatMul."""
 
 from __future__ import annotations
 
@@ -9,34 +7,17 @@ import math
 
 import numpy as np
 
-from .. import fixedpoint
-from ..errors import QuantizationError
-from ..ir.graph import Node, QuantParams
-from .lower_rules import Codes, Context, QuantOut, fixed_node, same_encoding
+from ... import fixedpoint
+from ...errors import QuantizationError
+from ...ir.graph import Node, QuantParams
+from ...ir.ops import register
+from .common import Codes, Context, Lowered, QuantOut, explicit_pads, fixed_node
 
-__all__ = ["LOWERINGS"]
-
-Lowered = tuple[list[Node], set[str]] | None
+__all__: list[str] = []
 
 
 def _per_channel(q: QuantParams, channels: int) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(q.scale, (channels,)).astype(np.float64), np.broadcast_to(q.zero_point, (channels,)).astype(np.int64)
-
-
-def _explicit_pads(node: Node, in_spatial, kernel, strides, dilations) -> list[int]:
-    mode = node.attr("auto_pad", "NOTSET")
-    spatial = len(kernel)
-    if mode in ("NOTSET", ""):
-        return [int(p) for p in node.attr("pads", [0] * 2 * spatial)]
-    if mode == "VALID":
-        return [0] * 2 * spatial
-    begins, ends = [], []
-    for size, k, s, d in zip(in_spatial, kernel, strides, dilations):
-        total = max(0, (math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size)
-        small, large = total // 2, total - total // 2
-        begins.append(small if mode == "SAME_UPPER" else large)
-        ends.append(large if mode == "SAME_UPPER" else small)
-    return begins + ends
 
 
 def _bias_codes(ctx: Context, node: Node, bias_name: str, sx: float, sw: np.ndarray) -> str:
@@ -87,7 +68,7 @@ def _conv_like(ctx: Context, node: Node, x: Codes, w: Codes, bias_name: str, out
         dilations = tuple(node.attr("dilations", [1] * spatial))
         if transposed and (node.attr("output_shape") or node.attr("auto_pad", "NOTSET") not in ("NOTSET", "")):
             return None  # only explicit pads for transposed convolutions
-        attrs["pads"] = _explicit_pads(node, ctx.known_shape(node.inputs[0])[2:], kernel, strides, dilations)
+        attrs["pads"] = explicit_pads(node, ctx.known_shape(node.inputs[0])[2:], kernel, strides, dilations)
         attrs.update(kernel_shape=list(kernel), strides=list(strides), dilations=list(dilations))
         if transposed:
             out_shape = ctx.graph.shape(node.outputs[0])
@@ -117,6 +98,7 @@ def _reduction_terms(ctx: Context, node: Node, w: Codes, op: str) -> int:
     return int(math.prod(shape[1:]))
 
 
+@register("lower", "Conv", "ConvTranspose")
 def _lower_conv(ctx: Context, node: Node) -> Lowered:
     x, w = ctx.dequantized(node.inputs[0]), ctx.dequantized(node.inputs[1])
     out = ctx.quantized_output(node.outputs[0])
@@ -126,6 +108,7 @@ def _lower_conv(ctx: Context, node: Node) -> Lowered:
     return _conv_like(ctx, node, x, w, node.inputs[2] if len(node.inputs) > 2 else "", out, op)
 
 
+@register("lower", "Gemm", "MatMul")
 def _lower_matmul(ctx: Context, node: Node) -> Lowered:
     """MatMul, and Gemm without transA (transB weights are transposed to (K, M); alpha folds into the scale)."""
     if node.op == "Gemm" and node.attr("transA", 0):
@@ -152,6 +135,7 @@ def _qlinear_out(ctx: Context, node: Node, scale: str, zp: str) -> QuantOut:
     return QuantOut(node.outputs[0], quant, quant.qmin, quant.qmax, ())
 
 
+@register("lower", "QLinearConv")
 def _lower_qlinear_conv(ctx: Context, node: Node) -> Lowered:
     i = node.inputs
     x, w = _qlinear_codes(ctx, i[0], i[1], i[2]), _qlinear_codes(ctx, i[3], i[4], i[5], axis=0)
@@ -159,6 +143,7 @@ def _lower_qlinear_conv(ctx: Context, node: Node) -> Lowered:
                       bias_is_codes=True)
 
 
+@register("lower", "QLinearMatMul")
 def _lower_qlinear_matmul(ctx: Context, node: Node) -> Lowered:
     i = node.inputs
     x, w = _qlinear_codes(ctx, i[0], i[1], i[2]), _qlinear_codes(ctx, i[3], i[4], i[5], axis=1)
@@ -176,32 +161,17 @@ def _integer_codes(ctx: Context, value: str, zp: str, axis: int | None) -> Codes
     return Codes(value, quant, ctx.const(value))
 
 
+@register("lower", "ConvInteger")
 def _lower_conv_integer(ctx: Context, node: Node) -> Lowered:
     i = list(node.inputs) + [""] * (4 - len(node.inputs))
     x, w = _integer_codes(ctx, i[0], i[2], None), _integer_codes(ctx, i[1], i[3], 0)
     return _conv_like(ctx, node, x, w, "", None, "QConv")
 
 
+@register("lower", "MatMulInteger")
 def _lower_matmul_integer(ctx: Context, node: Node) -> Lowered:
     i = list(node.inputs) + [""] * (4 - len(node.inputs))
     x, w = _integer_codes(ctx, i[0], i[2], None), _integer_codes(ctx, i[1], i[3], 1)
     if x.quant.zero_point.size > 1:
         return None  # per-row activation zero points are not part of the contract
     return _conv_like(ctx, node, x, w, "", None, "QMatMul")
-
-
-from .lower_table_more import LOWERINGS_MORE  # noqa: E402  (pooling, element-wise, pointwise, data movement)
-from .lower_recurrent import LOWERINGS_RECURRENT  # noqa: E402  (LSTM, GRU, RNN)
-
-LOWERINGS = {
-    "Conv": _lower_conv,
-    "ConvTranspose": _lower_conv,
-    "Gemm": _lower_matmul,
-    "MatMul": _lower_matmul,
-    "QLinearConv": _lower_qlinear_conv,
-    "QLinearMatMul": _lower_qlinear_matmul,
-    "ConvInteger": _lower_conv_integer,
-    "MatMulInteger": _lower_matmul_integer,
-    **LOWERINGS_MORE,
-    **LOWERINGS_RECURRENT,
-}

@@ -17,15 +17,13 @@ from typing import Callable
 
 import numpy as np
 
-from .. import fixedpoint
-from ..ir.graph import Node, QuantParams
-from ..ir.ops import FIXED_DOMAIN
-from ..golden.fixed_ops.recurrent import GATES
-from .lower_rules import Context
+from ... import fixedpoint
+from ...golden.fixed_ops.recurrent import GATES
+from ...ir.graph import Node, QuantParams
+from ...ir.ops import FIXED_DOMAIN, register
+from .common import Context, Lowered
 
-__all__ = ["CellFormat", "CELL_FORMAT", "cell_attrs", "LOWERINGS_RECURRENT"]
-
-Lowered = tuple[list[Node], set[str]] | None
+__all__ = ["CellFormat", "CELL_FORMAT", "cell_attrs"]
 
 FIXED_OP = {"LSTM": "QLSTM", "GRU": "QGRU", "RNN": "QRNN"}
 DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"], "RNN": ["tanh"]}
@@ -212,6 +210,7 @@ def _used_output(ctx: Context, node: Node) -> int | None:
     return used[0] if len(used) == 1 else None
 
 
+@register("lower", "LSTM", "GRU", "RNN")
 def _lower_recurrent(ctx: Context, node: Node) -> Lowered:
     op = FIXED_OP[node.op]
     inputs = list(node.inputs) + [""] * (8 - len(node.inputs))
@@ -250,5 +249,3 @@ def _lower_recurrent(ctx: Context, node: Node) -> Lowered:
     ctx.codes_value(out.name, out.name, out.quant)
     return [Node(node.name, op, (x.name, *names), (out.name,), attrs, FIXED_DOMAIN)], set(out.absorbed)
 
-
-LOWERINGS_RECURRENT = {"LSTM": _lower_recurrent, "GRU": _lower_recurrent, "RNN": _lower_recurrent}
