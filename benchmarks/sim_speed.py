@@ -19,7 +19,7 @@ from common import ROOT, write_json
 sys.path.insert(0, str(ROOT))
 
 from hwaccel.hw.matvec import MatVec  # noqa: E402
-from hwaccel.hw.params import MatVecParams  # noqa: E402
+from hwaccel.units import MatVecParams  # noqa: E402
 from hwaccel.sim.harness import RunConfig  # noqa: E402
 from hwaccel.sim.pysim import run_pysim  # noqa: E402
 from hwaccel.sim.runner import BUILD_ROOT, SIMULATORS, run_rtl, simulator_missing  # noqa: E402

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import CompileError, HwaccelError
-from .ir.dataflow import Dataflow, dataflow_from_dict, dataflow_to_dict
+from .units.dataflow import Dataflow, dataflow_from_dict, dataflow_to_dict
 
 __all__ = ["MANIFEST", "FORMAT", "write_mem", "read_mem", "write_build", "read_build", "manifest_bytes"]
 

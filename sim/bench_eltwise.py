@@ -11,7 +11,7 @@ import numpy as np
 
 from hwaccel import fixedpoint as fp
 from hwaccel.golden.eltwise import add, concat
-from hwaccel.hw.params import EltwiseAddParams, EltwiseConcatParams, RequantParams, code_range
+from hwaccel.units import EltwiseAddParams, EltwiseConcatParams, RequantParams, code_range
 
 from .bench_requant import random_clamp, random_reals, random_requant, random_zero_point
 from hwaccel.sim.harness import Port, UnitCase, run_cocotb

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
-from hwaccel.hw.params import FifoParams, code_range
+from hwaccel.units import FifoParams, code_range
 
 from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 

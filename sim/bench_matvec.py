@@ -6,7 +6,7 @@ import cocotb
 import numpy as np
 
 from hwaccel.golden.matvec import matvec
-from hwaccel.hw.params import MatVecParams, code_range
+from hwaccel.units import MatVecParams, code_range
 
 from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from hwaccel import fixedpoint as fp
 from hwaccel.golden.pool import average_pool, max_pool
-from hwaccel.hw.params import PoolParams, RequantParams, code_range
+from hwaccel.units import PoolParams, RequantParams, code_range
 
 from .bench_requant import random_reals, random_requant, random_zero_point, tie_inputs
 from hwaccel.sim.harness import Port, UnitCase, run_cocotb

@@ -15,7 +15,7 @@ import numpy as np
 
 from hwaccel import fixedpoint as fp
 from hwaccel.golden.requant import requant as golden_requant
-from hwaccel.hw.params import RequantParams, code_range
+from hwaccel.units import RequantParams, code_range
 
 from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 

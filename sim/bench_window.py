@@ -6,7 +6,7 @@ import cocotb
 import numpy as np
 
 from hwaccel.golden.window import image_beats, sliding_windows, window_beats
-from hwaccel.hw.params import WindowParams
+from hwaccel.units import WindowParams
 
 from hwaccel.sim.harness import Port, UnitCase, run_cocotb
 

@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from hwaccel.hw.stream import pack_lanes, unpack_lanes
 from hwaccel.hw.top import NetworkTop
-from hwaccel.ir.dataflow import Dataflow
+from hwaccel.units.dataflow import Dataflow
 
 
 def simulate_top(df: Dataflow, beats: np.ndarray, out_beats: int, valid=None, ready=None,

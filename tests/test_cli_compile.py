@@ -14,7 +14,7 @@ from hwaccel.cli import main
 from hwaccel.frontend.qdq import load_quantized
 from hwaccel.golden.dataflow import run_dataflow
 from hwaccel.golden.fixed import run_golden
-from hwaccel.ir.dataflow import dataflow_to_dict
+from hwaccel.units.dataflow import dataflow_to_dict
 from hwaccel.perf.model import cycle_model
 
 from dataflow_cases import ZOO_COMPILED, zoo_fixed, zoo_inputs

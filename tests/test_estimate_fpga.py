@@ -23,7 +23,7 @@ from hwaccel.estimate.fpga import EstimateError, estimate_fpga, estimate_fpga_ve
 from hwaccel.estimate.tools import Tool, last_error
 from hwaccel.hw.emit import verilog
 from hwaccel.hw.matvec import MatVec
-from hwaccel.hw.params import MatVecParams
+from hwaccel.units import MatVecParams
 
 from zoo_data import MODELS, calibration
 

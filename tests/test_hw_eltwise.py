@@ -7,7 +7,7 @@ import pytest
 
 from hwaccel.errors import CompileError
 from hwaccel.hw.eltwise import EltwiseAdd, EltwiseConcat
-from hwaccel.hw.params import EltwiseAddParams, EltwiseConcatParams, RequantParams
+from hwaccel.units import EltwiseAddParams, EltwiseConcatParams, RequantParams
 from hwaccel.sim.harness import Port, UnitCase
 from hwaccel.sim.pysim import run_pysim
 from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing

@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from hwaccel.errors import CompileError, SimulationError
 from hwaccel.hw.fifo import StreamFifo
-from hwaccel.hw.params import FifoParams
+from hwaccel.units import FifoParams
 from hwaccel.sim.harness import UnitCase
 from hwaccel.sim.pysim import run_pysim
 from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing

@@ -14,7 +14,7 @@ from hwaccel.errors import CompileError
 from hwaccel.fixedpoint import accumulator_range
 from hwaccel.golden.matvec import matvec
 from hwaccel.hw.matvec import MatVec
-from hwaccel.hw.params import COPY_GROUP_LANES, MatVecParams, adder_tree_stages, code_range
+from hwaccel.units import COPY_GROUP_LANES, MatVecParams, adder_tree_stages, code_range
 from hwaccel.sim.pysim import run_pysim
 from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing
 from sim.bench_matvec import matvec_case, random_vectors

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hwaccel.errors import CompileError
-from hwaccel.hw.params import RequantParams
+from hwaccel.units import RequantParams
 from hwaccel.hw.requant import Requant
 from hwaccel.sim.harness import Port, UnitCase
 from hwaccel.sim.pysim import run_pysim

@@ -19,13 +19,13 @@ from hwaccel.golden.matvec import matvec
 from hwaccel.golden.pool import max_pool
 from hwaccel.golden.window import sliding_windows
 from hwaccel.hw.emit import verilog
-from hwaccel.hw.params import EltwiseAddParams, FifoParams, MatVecParams, PoolParams, RequantParams, WindowParams
+from hwaccel.units import EltwiseAddParams, FifoParams, MatVecParams, PoolParams, RequantParams, WindowParams
 from hwaccel.hw.stream import lanes_stream
 from hwaccel.hw.top import NetworkTop, StreamFork, emit_verilog, stream_beats
 from hwaccel.build_dir import read_build
 from hwaccel.sim.verify import fixed_graph, verify_build
 from hwaccel.golden.fixed import run_golden
-from hwaccel.ir.dataflow import INPUT, OUTPUT, Dataflow, Edge, Encoding, Port, Stage
+from hwaccel.units.dataflow import INPUT, OUTPUT, Dataflow, Edge, Encoding, Port, Stage
 from hwaccel.perf.network import simulate
 from hwaccel.sim.bench_network import compare, make_case, run_pysim, stall_pattern
 from hwaccel.sim.network_rtl import run_rtl

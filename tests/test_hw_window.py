@@ -7,7 +7,7 @@ import pytest
 
 from hwaccel.errors import CompileError
 from hwaccel.golden.window import image_beats, sliding_windows, window_beats
-from hwaccel.hw.params import WindowParams, code_range
+from hwaccel.units import WindowParams, code_range
 from hwaccel.hw.window import SlidingWindow
 from hwaccel.sim.pysim import run_pysim
 from hwaccel.sim.runner import SIMULATORS, run_rtl, simulator_missing

@@ -9,12 +9,11 @@ import pytest
 from hwaccel.errors import CompileError, SimulationError
 from hwaccel.golden.dataflow import run_dataflow
 from hwaccel.golden.fixed import run_golden
-from hwaccel.hw.params import MatVecParams, PoolParams, WindowParams
-from hwaccel.ir.dataflow import INPUT, OUTPUT, unit_lanes
+from hwaccel.units import MatVecParams, PoolParams, WindowParams
+from hwaccel.units.dataflow import INPUT, OUTPUT, unit_lanes
 from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.partition import partition
 from hwaccel.passes.to_dataflow import to_dataflow
-from hwaccel.perf.costs import multipliers, unit_image_cycles
 
 from dataflow_cases import (SMALL, TORCH, ZOO_COMPILED, generator_fixed, requant_fixed, small_fixed, torch_fixed,
                             zoo_fixed, zoo_inputs)
@@ -149,7 +148,7 @@ def test_input_codes_outside_the_port_width_are_refused():
 # -- folding -------------------------------------------------------------------------------------
 
 def _interval(df) -> int:
-    return max(unit_image_cycles(u, s.shape) for s in df.stages for u in s.units)
+    return max(u.image_cycles(s.shape) for s in df.stages for u in s.units)
 
 
 def test_default_folding_of_the_cnn_by_hand():
@@ -165,7 +164,7 @@ def test_default_folding_of_the_cnn_by_hand():
 @pytest.mark.parametrize("dsp", [34, 40, 100])
 def test_dsp_budget_is_respected(dsp):
     df = to_dataflow(zoo_fixed("dscnn"), FoldTarget(dsp=dsp), fifos=False)
-    assert sum(multipliers(u) for s in df.stages for u in s.units) <= dsp
+    assert sum(u.dsp_blocks() for s in df.stages for u in s.units) <= dsp
     assert_lanes_agree(df)
 
 
@@ -174,7 +173,7 @@ def test_target_fps_is_met_and_more_fps_costs_more():
     slow = to_dataflow(graph, FoldTarget(fps=20_000, clock_mhz=100), fifos=False)
     fast = to_dataflow(graph, FoldTarget(fps=80_000, clock_mhz=100), fifos=False)
     assert _interval(slow) <= 5000 and _interval(fast) <= 1250
-    count = lambda df: sum(multipliers(u) for s in df.stages for u in s.units)  # noqa: E731
+    count = lambda df: sum(u.dsp_blocks() for s in df.stages for u in s.units)  # noqa: E731
     assert count(slow) < count(fast)
 
 

@@ -13,8 +13,8 @@ import pytest
 from hwaccel.errors import SimulationError
 from hwaccel.golden.dataflow import run_dataflow
 from hwaccel.golden.fixed import run_golden
-from hwaccel.hw.params import MatVecParams, PoolParams, RequantParams, WindowParams
-from hwaccel.ir.dataflow import INPUT, OUTPUT, Dataflow, Edge, Encoding, Port, Stage
+from hwaccel.units import MatVecParams, PoolParams, RequantParams, WindowParams
+from hwaccel.units.dataflow import INPUT, OUTPUT, Dataflow, Edge, Encoding, Port, Stage
 from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.to_dataflow import to_dataflow
 from hwaccel.perf.model import cycle_model
@@ -160,16 +160,14 @@ def test_a_join_fifo_too_small_deadlocks_and_the_watchdog_names_the_stuck_units(
 
 
 def test_array_lanes_by_hand():
-    from hwaccel.perf.costs import array_lanes
-
     w = np.zeros((4, 36), np.int64)  # a depthwise 3x3 over 4 channels: output o reads tap*4 + o
     for o in range(4):
         w[o, [t * 4 + o for t in range(9)]] = o + 1
-    assert array_lanes(MatVecParams(36, 4, w, pe=4, simd=4), groups=4, channels=4) == 4  # the diagonal
+    assert MatVecParams(36, 4, w, pe=4, simd=4).array_lanes(groups=4, channels=4) == 4  # the diagonal
     # pe 2: fold nf holds outputs 2nf + p, so lane (p, s) serves channel s = 2nf + p: 2 lanes per p
-    assert array_lanes(MatVecParams(36, 4, w, pe=2, simd=4), groups=4, channels=4) == 4
+    assert MatVecParams(36, 4, w, pe=2, simd=4).array_lanes(groups=4, channels=4) == 4
     dense = MatVecParams(3, 2, [[0, 0, 0], [1, 0, 0]], pe=2, simd=3)
-    assert array_lanes(dense) == 6 and len(dense.live_lanes) == 1  # value zeros count, pruned multipliers do not exist
+    assert dense.array_lanes() == 6 and len(dense.live_lanes) == 1  # value zeros count, pruned multipliers do not exist
 
 
 @pytest.mark.parametrize("name", ["mlp", "dbn", "dscnn"])

@@ -2,7 +2,7 @@
 
 Counts come from the build (:func:`hwaccel.build_dir.read_build`): every unit's params say how
 many multiplies, additions, register writes and memory accesses one inference takes and what
-hardware it builds; timing comes from the exact cycle model (:func:`hwaccel.perf.model.cycle_model`)
+hardware it builds (:meth:`hwaccel.units.base.Unit.asic_counts`); timing comes from the exact cycle model (:func:`hwaccel.perf.model.cycle_model`)
 at the clock. Costs come from published per-operation figures at 45 nm, scaled to 28 nm, below.
 Dynamic energy only: leakage, clock tree, control logic and wires are not counted.
 
@@ -32,11 +32,9 @@ from typing import Any
 
 from ..build_dir import read_build
 from ..errors import HwaccelError
-from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
-                         WindowParams)
-from ..ir.dataflow import INPUT, Dataflow
-from ..perf.costs import memory_bits, unit_inputs_per_image
 from ..perf.model import cycle_model
+from ..units.base import AsicCount
+from ..units.dataflow import INPUT, Dataflow
 
 __all__ = ["NODES", "Tech", "tech", "AsicEstimate", "estimate_asic", "CATEGORIES"]
 
@@ -172,93 +170,25 @@ class _Tally:
         self.energy[category] += energy_pj
         self.area[category] += area_um2
 
-    def memory(self, t: Tech, category: str, size_bits: int, accessed_bits: float) -> None:
-        """A memory of ``size_bits`` and ``accessed_bits`` reads + writes per inference."""
-        if size_bits:
-            self.add(category, accessed_bits * t.mem_pj_per_bit(size_bits), t.mem_um2(size_bits))
+    def count(self, t: Tech, c: AsicCount) -> None:
+        """Add one :class:`~hwaccel.units.base.AsicCount`: its energy per inference and its area."""
+        if c.op == "mult":
+            self.add(c.category, c.uses * t.mult_pj(*c.size), c.instances * t.mult_um2(*c.size))
+        elif c.op == "add":
+            self.add(c.category, c.uses * t.add_pj(*c.size), c.instances * t.add_um2(*c.size))
+        elif c.op == "reg":
+            self.add(c.category, c.uses * t.reg_pj(*c.size), c.instances * t.reg_um2(*c.size))
+        elif c.op == "mem":
+            size_bits, = c.size  # ``uses``: bits read and written; no memory, no cost
+            if size_bits:
+                self.add(c.category, c.uses * t.mem_pj_per_bit(size_bits), c.instances * t.mem_um2(size_bits))
+        else:
+            raise HwaccelError(f"count op must be 'mult', 'add', 'reg' or 'mem', not {c.op!r}")
 
 
-def _requant(y: _Tally, t: Tech, rq: RequantParams, beats: float) -> None:
-    """``beats`` beats of ``rq.lanes`` lanes through a requant (and its table)."""
-    mult_bits = max(rq.product_bits - rq.acc_bits + 1, 2)
-    ops = beats * rq.lanes
-    y.add("other_arithmetic", ops * (t.mult_pj(rq.acc_bits, mult_bits) + t.add_pj(rq.product_bits) + t.add_pj(rq.out_bits)),
-          rq.lanes * (t.mult_um2(rq.acc_bits, mult_bits) + t.add_um2(rq.product_bits) + t.add_um2(rq.out_bits)))
-    regs = rq.lanes * (rq.product_bits + rq.out_bits)
-    y.add("registers", beats * t.reg_pj(regs), t.reg_um2(regs))
-    if rq.lut is not None:
-        y.memory(t, "weight_memory", memory_bits(rq), ops * rq.out_bits)
-
-
-def _matvec(y: _Tally, t: Tech, p: MatVecParams, pixels: int, macs: int) -> None:
-    steps = pixels * len(p.schedule)
-    lanes = len(p.live_lanes)
-    y.add("multiply", macs * t.mult_pj(p.bits_x + 1, p.bits_w), lanes * t.mult_um2(p.bits_x + 1, p.bits_w))
-    y.add("accumulate", macs * t.add_pj(p.acc_bits), lanes * t.add_um2(p.acc_bits))
-    rom = len(p.schedule) * lanes * p.index_bits
-    y.memory(t, "weight_memory", rom, pixels * rom)
-    if p.output_folds > 1:
-        word = p.simd * p.bits_x
-        y.memory(t, "activation_memory", p.input_folds * word, pixels * p.input_folds * word + steps * word)
-    written = p.simd * p.bits_x + 2 * p.pe * p.acc_bits  # operands, tree sums, accumulators (every step)
-    y.add("registers", steps * t.reg_pj(written) + pixels * p.output_folds * t.reg_pj(p.pe * p.acc_bits),
-          t.reg_um2(written + p.pe * p.acc_bits))
-
-
-def _window(y: _Tally, t: Tech, p: WindowParams) -> None:
-    codes_in, codes_out = p.in_beats * p.simd, p.out_beats * p.simd
-    y.memory(t, "activation_memory", memory_bits(p), (codes_in + codes_out) * p.bits)
-    y.add("registers", t.reg_pj(codes_out * p.bits), t.reg_um2(p.simd * p.bits))
-
-
-def _pool(y: _Tally, t: Tech, p: PoolParams, windows: int) -> None:
-    ops = windows * p.window * p.channels
-    width = p.bits if p.requant is None else p.sum_bits
-    y.add("other_arithmetic", ops * t.add_pj(width), p.lanes * t.add_um2(width))
-    y.add("registers", windows * p.groups * t.reg_pj(p.lanes * width), t.reg_um2(p.lanes * width))
-    if p.requant is not None:
-        _requant(y, t, p.requant, windows * p.groups)
-
-
-def _add(y: _Tally, t: Tech, p: EltwiseAddParams, beats: int) -> None:
-    mults = [(p.a_bits + 1, max(abs(p.a_multiplier).bit_length() + 1, 2)),
-             (p.b_bits + 1, max(abs(p.b_multiplier).bit_length() + 1, 2))]
-    y.add("other_arithmetic", beats * p.lanes * (sum(t.mult_pj(a, b) for a, b in mults) + t.add_pj(p.sum_bits)),
-          p.lanes * (sum(t.mult_um2(a, b) for a, b in mults) + t.add_um2(p.sum_bits)))
-    _requant(y, t, p.requant, beats)
-
-
-def _concat(y: _Tally, t: Tech, p: EltwiseConcatParams, pixels: int) -> None:
-    for side, groups in zip("ab", p.groups):
-        rq = getattr(p, f"{side}_requant")
-        if rq is not None:
-            _requant(y, t, rq, pixels * groups)
-
-
-def _unit(y: _Tally, t: Tech, params: Any, shape: tuple[int, int, int], macs: int) -> None:
-    """Add one unit of a stage with output ``shape`` (``macs``: the stage's MACs per inference)."""
-    n = unit_inputs_per_image(params, shape)  # unit inputs per inference: pixels, windows or beats
-    h, w, _ = shape
-    if isinstance(params, MatVecParams):
-        _matvec(y, t, params, h * w, macs)
-    elif isinstance(params, RequantParams):
-        _requant(y, t, params, n * params.groups)
-    elif isinstance(params, WindowParams):
-        _window(y, t, params)
-    elif isinstance(params, PoolParams):
-        _pool(y, t, params, n)
-    elif isinstance(params, EltwiseAddParams):
-        _add(y, t, params, n)
-    elif isinstance(params, EltwiseConcatParams):
-        _concat(y, t, params, n)
-    else:
-        raise HwaccelError(f"unit must be one of the hw.params units, not {type(params).__name__!r}")
-
-
-def _edge_codes(df: Dataflow, src: str) -> int:
-    """Codes per inference on the stream leaving ``src``."""
-    h, w, c = df.input.shape if src == INPUT else df.stage(src).shape
-    return h * w * c
+def _edge_shape(df: Dataflow, src: str) -> tuple[int, int, int]:
+    """The ``(H, W, C)`` of the stream leaving ``src``."""
+    return df.input.shape if src == INPUT else df.stage(src).shape
 
 
 @dataclass(frozen=True)
@@ -359,16 +289,17 @@ def estimate_asic(build_dir: str | os.PathLike[str], node: str, clock_mhz: float
     for s in df.stages:
         y = _Tally()
         for unit in s.units:
-            _unit(y, t, unit, s.shape, s.macs)
+            for count in unit.asic_counts(s.shape, s.macs):
+                y.count(t, count)
         layers.append({"name": s.name, "kind": s.kind, "energy_nJ": sum(y.energy.values()) / 1e3,
                        "area_mm2": sum(y.area.values()) / 1e6})
         for c in CATEGORIES:
             total.add(c, y.energy[c], y.area[c])
     for e in df.edges:
         if e.fifo is not None:
-            total.memory(t, "activation_memory", memory_bits(e.fifo), 2 * _edge_codes(df, e.src) * e.fifo.bits)
-    weight_bits = sum(len(u.schedule) * len(u.live_lanes) * u.index_bits
-                      for s in df.stages for u in s.units if isinstance(u, MatVecParams))
+            for count in e.fifo.asic_counts(_edge_shape(df, e.src), 0):
+                total.count(t, count)
+    weight_bits = sum(u.weight_bits() for s in df.stages for u in s.units)
     interval_s = report.interval_cycles / (report.clock_mhz * 1e6)
     off_chip = weight_bits > onchip_weight_bits
     if off_chip:

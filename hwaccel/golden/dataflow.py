@@ -23,11 +23,11 @@ from .fixed import run_golden
 from .fixed_ops.common import code_dtype
 
 if TYPE_CHECKING:  # the dataflow's params are read by duck typing: no import of hwaccel.hw at run time
-    from ..ir.dataflow import Dataflow, Stage
+    from ..units.dataflow import Dataflow, Stage
 
 __all__ = ["run_dataflow", "run_stage"]
 
-INPUT = "input"  # hwaccel.ir.dataflow.INPUT: the top-level input as a stage input
+INPUT = "input"  # hwaccel.units.dataflow.INPUT: the top-level input as a stage input
 
 
 def _contract(rq: Any) -> Requant:

@@ -1,7 +1,8 @@
 """Streaming hardware units (Amaranth ``wiring.Component``\\ s with ``amaranth.lib.stream`` ports).
 
-Each unit is built from one frozen params dataclass of :mod:`.params` (pure Python, shared with the
-cycle model); :func:`unit_for` maps a params object to its unit.
+Each unit is built from one frozen params dataclass of :mod:`hwaccel.units` (pure Python, shared with
+the cycle model); :data:`UNITS` maps a params type to its generator and :func:`unit_for` a params
+object to its unit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from .eltwise import EltwiseAdd, EltwiseConcat
 from .emit import verilog, write_verilog
 from .fifo import StreamFifo
 from .matvec import MatVec
-from .params import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
+from ..units import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
                      WindowParams)
 from .pool import Pool
 from .requant import Requant

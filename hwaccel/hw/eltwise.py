@@ -9,23 +9,13 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import ADD_RESCALE_STAGES, EltwiseAddParams, EltwiseConcatParams
+from ..units.eltwise import ADD_RESCALE_STAGES, EltwiseAddParams, EltwiseConcatParams
+from ..units.requant import constant_chunks
 from .queue import OutputQueue
-from .requant import constant_chunks, requant_pipeline, requant_products
+from .requant import requant_pipeline
 from .stream import code_shape, lanes_stream, register, valid_chain
 
-__all__ = ["EltwiseAdd", "EltwiseConcat", "eltwise_products"]
-
-
-def rescale_terms(p: EltwiseAddParams, a: Value, b: Value) -> list[Value]:
-    """``(a - a_zero_point) * a_multiplier`` and ``(b - b_zero_point) * b_multiplier``."""
-    return [(a - p.a_zero_point) * p.a_multiplier, (b - p.b_zero_point) * p.b_multiplier]
-
-
-def rescaled_sum(p: EltwiseAddParams, a: Value, b: Value) -> Value:
-    """The sum of :func:`rescale_terms`."""
-    ta, tb = rescale_terms(p, a, b)
-    return ta + tb
+__all__ = ["EltwiseAdd", "EltwiseConcat"]
 
 
 def _sides(p: EltwiseAddParams) -> list[tuple[str, int, int]]:
@@ -36,19 +26,6 @@ def _sides(p: EltwiseAddParams) -> list[tuple[str, int, int]]:
 def concat_value(p: EltwiseConcatParams, from_b: Value, a: Value, b: Value) -> Value:
     """The offset code of the beat's side, for the requant."""
     return Mux(from_b, b - p.b_zero_point, a - p.a_zero_point)
-
-
-def eltwise_products(p: EltwiseAddParams | EltwiseConcatParams) -> list[tuple[Shape, Shape | int]]:
-    """The multiplies an Add or Concat builds (:func:`~.requant.requant_products` pairs)."""
-    a, b = Signal(code_shape(p.a_bits, p.a_signed)), Signal(code_shape(p.b_bits, p.b_signed))
-    if isinstance(p, EltwiseAddParams):
-        terms: list[tuple[Shape, Shape | int]] = [((x - zero).shape(), chunk) for x, (_, zero, mult) in zip((a, b), _sides(p))
-                                                  for chunk, _ in constant_chunks(mult)]
-        entries = [list(row) for row in p.requant.entries()]
-        return terms * p.lanes + requant_products(rescaled_sum(p, a, b).shape(), entries)
-    ra, rb = p.side("a"), p.side("b")
-    entries = [list(ea) + list(eb) for ea, eb in zip(ra.entries(), rb.entries())]
-    return requant_products(concat_value(p, Signal(), a, b).shape(), entries)
 
 
 class EltwiseAdd(wiring.Component):

@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from .params import FifoParams
+from ..units.fifo import FifoParams
 from .stream import code_shape, lanes_stream
 
 __all__ = ["StreamFifo"]

@@ -38,7 +38,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import ADDER_LEVELS_PER_STAGE, COPY_GROUP_LANES, MatVecParams, adder_tree_stages
+from ..units.common import COPY_GROUP_LANES
+from ..units.matvec import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages
 from .queue import OutputQueue
 from .stream import code_shape, lanes_stream, pack_lanes, register
 

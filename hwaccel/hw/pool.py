@@ -16,7 +16,8 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import COPY_GROUP_LANES, PoolParams
+from ..units.common import COPY_GROUP_LANES
+from ..units.pool import PoolParams
 from .queue import OutputQueue
 from .requant import requant_pipeline
 from .stream import code_shape, counter, lanes_stream, register

@@ -27,12 +27,9 @@ from typing import Any
 from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib.memory import Memory
 
-__all__ = ["OutputQueue", "queue_credits"]
+from ..units.queue import queue_credits
 
-
-def queue_credits(latency: int) -> int:
-    """Outputs a unit of ``latency`` pipeline stages may have issued and not delivered."""
-    return latency + 1
+__all__ = ["OutputQueue"]
 
 
 class OutputQueue:

@@ -37,11 +37,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import REQUANT_LATENCY, RequantEntry, RequantParams
+from ..units.common import Operand, span
+from ..units.requant import REQUANT_LATENCY, RequantEntry, RequantParams, chunk_layout, constant_chunks
 from .queue import OutputQueue
 from .stream import code_shape, counter, lanes_stream, register, valid_chain
 
-__all__ = ["Requant", "requant_pipeline", "requant_products", "chunk_layout", "constant_chunks"]
+__all__ = ["Requant", "requant_pipeline"]
 
 
 def _pick(values: list[int], select: Value | None, shape: Shape) -> Value:
@@ -52,55 +53,17 @@ def _pick(values: list[int], select: Value | None, shape: Shape) -> Value:
 
 
 def _width(values: list[int]) -> Shape:
-    lo, hi = min(values + [0]), max(values + [0])
-    return Shape.cast(range(lo, hi + 1)) if lo < 0 else unsigned(max(hi.bit_length(), 1))
-
-
-CHUNK_BITS = 17  # unsigned low chunks of a split multiply; with the signed top chunk each fits 18x18
-
-
-def chunk_layout(shape: Shape) -> list[tuple[int, Shape]]:
-    """``(offset, shape)`` of the chunks of a value of ``shape``: unsigned ``CHUNK_BITS``-bit low
-    chunks, a signed (or unsigned) top chunk; one chunk when the value fits an 18x18 multiplier as it is."""
-    if shape.width <= CHUNK_BITS + int(shape.signed):
-        return [(0, shape)]
-    low = [(k, unsigned(CHUNK_BITS)) for k in range(0, shape.width - CHUNK_BITS, CHUNK_BITS)]
-    top = len(low) * CHUNK_BITS
-    return low + [(top, Shape(shape.width - top, shape.signed))]
+    """The shortest shape holding ``values`` and 0 (:func:`~hwaccel.units.common.span`)."""
+    return Shape(*span(values))
 
 
 def _chunks(value: Value) -> list[tuple[Value, int]]:
-    """``value`` as ``sum(chunk << offset)`` (:func:`chunk_layout`)."""
-    layout = chunk_layout(value.shape())
+    """``value`` as ``sum(chunk << offset)`` (:func:`~hwaccel.units.requant.chunk_layout`)."""
+    shape = value.shape()
+    layout = chunk_layout(Operand(shape.width, shape.signed))
     if len(layout) == 1:
         return [(value, 0)]
-    return [(value[k:k + shape.width].as_signed() if shape.signed else value[k:k + shape.width], k) for k, shape in layout]
-
-
-def constant_chunks(value: int) -> list[tuple[int, int]]:
-    """The constant ``value`` as ``sum(chunk << offset)``: ``(chunk, offset)`` pairs over the
-    :func:`chunk_layout` of its shortest width (each chunk fits one 18x18 multiplier)."""
-    chunks = []
-    for offset, shape in chunk_layout(_width([value])):
-        bits = (value >> offset) & ((1 << shape.width) - 1)  # two's complement
-        chunks.append((bits - (bits >> (shape.width - 1) << shape.width) if shape.signed else bits, offset))
-    return chunks
-
-
-def requant_products(x_shape: Shape, entries: list[list[RequantEntry]]) -> list[tuple[Shape, Shape | int]]:
-    """The multiplies :func:`requant_pipeline` builds for values of ``x_shape``: one ``(x chunk,
-    multiplier chunk)`` pair per partial product of each lane, the multiplier chunk a constant
-    (``int``) when the lane has one setting."""
-    products: list[tuple[Shape, Shape | int]] = []
-    for table in entries:
-        mults = [e.mult for e in table]
-        m_shape = _width(mults)
-        for _, x_chunk in chunk_layout(x_shape):
-            if len(set(mults)) > 1:
-                products += [(x_chunk, m_chunk) for _, m_chunk in chunk_layout(m_shape)]
-            else:
-                products += [(x_chunk, chunk) for chunk, _ in constant_chunks(mults[0])]
-    return products
+    return [(value[k:k + part.width].as_signed() if part.signed else value[k:k + part.width], k) for k, part in layout]
 
 
 def _clamp_shape(params: RequantParams) -> Shape:

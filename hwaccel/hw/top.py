@@ -1,10 +1,10 @@
 # amaranth: UnusedElaboratable=no
-"""NetworkTop: a whole :class:`~hwaccel.ir.dataflow.Dataflow` as one streaming component.
+"""NetworkTop: a whole :class:`~hwaccel.units.dataflow.Dataflow` as one streaming component.
 
 Every stage's unit chain is instantiated and joined by direct stream connections; the dataflow's
 edges join stages (through a :class:`~.fifo.StreamFifo` where the edge has one), the top-level
 input ``i`` (input codes, HWC beats) and the top-level output ``o``. Several edges leaving one
-source go through a lockstep :class:`StreamFork` (the convention of :mod:`hwaccel.ir.dataflow`).
+source go through a lockstep :class:`StreamFork` (the convention of :mod:`hwaccel.units.dataflow`).
 
 ``probe`` exports, for every unit output stream in :attr:`NetworkTop.probe_names` order (the
 edge FIFOs of a stage, then its units), its ``valid`` (bit ``k``) and ``ready`` (bit ``n + k``):
@@ -25,10 +25,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import CompileError
-from ..ir.dataflow import INPUT, OUTPUT, Dataflow, Edge
+from ..units.base import Unit
+from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 from . import UNITS, unit_for
 from .emit import write_verilog
-from .params import EltwiseConcatParams, MatVecParams, PoolParams, WindowParams
 
 __all__ = ["StreamFork", "NetworkTop", "unit_out_beats", "stream_beats", "emit_verilog"]
 
@@ -182,19 +182,9 @@ class NetworkTop(wiring.Component):
         return m
 
 
-def unit_out_beats(params: Any, in_beats: int | Fraction) -> Fraction:
+def unit_out_beats(params: Unit, in_beats: int | Fraction) -> Fraction:
     """Output beats of a unit that takes ``in_beats`` beats (on its first input port)."""
-    if isinstance(params, WindowParams):
-        ratio = Fraction(params.out_beats, params.in_beats)
-    elif isinstance(params, MatVecParams):
-        ratio = Fraction(params.output_folds, params.input_folds)
-    elif isinstance(params, PoolParams):
-        ratio = Fraction(1, params.window)
-    elif isinstance(params, EltwiseConcatParams):
-        ratio = Fraction(sum(params.groups), params.groups[0])
-    else:  # Requant, Fifo, EltwiseAdd: one beat out per beat in
-        ratio = Fraction(1)
-    return Fraction(in_beats) * ratio
+    return Fraction(in_beats) * params.beat_ratio()
 
 
 def stream_beats(df: Dataflow, count: int) -> dict[str, int]:

@@ -21,7 +21,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import WindowParams
+from ..units.window import WindowParams
 from .queue import OutputQueue
 from .stream import code_shape, lanes_stream, pack_lanes, register, valid_chain
 

@@ -3,8 +3,8 @@
 Streams joined by a stage that is not a MatVec (pools, eltwise, tables) or by an edge carry the
 same lanes (no width converters), so the free choices are *lane classes*: sets of ports that
 must agree. A class may take any common divisor of its streams' channel counts. A stage's cost
-is its units' standalone interval (:func:`~hwaccel.perf.costs.unit_image_cycles`, the params'
-closed forms) and DSP multipliers (:func:`~hwaccel.perf.costs.multipliers`: the 18 x 18 blocks
+is its units' standalone interval (:meth:`~hwaccel.units.base.Unit.image_cycles`, the params'
+closed forms) and DSP multipliers (:meth:`~hwaccel.units.base.Unit.dsp_blocks`: the 18 x 18 blocks
 Yosys maps its multiplies to, so a ``dsp`` budget is a device's DSP block count).
 
 Targets: ``fps`` (interval <= clock / fps with the fewest multipliers), ``dsp`` or ``luts``
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CompileError
-from ..perf.costs import lut_estimate, multipliers, unit_image_cycles
 from .lower_stages import StageSpec
 
 __all__ = ["FoldTarget", "LaneClasses", "choose_lanes"]
@@ -106,8 +105,8 @@ def choose_lanes(specs: list[StageSpec], input_stage: str, input_channels: int, 
         if key not in cache:
             units = specs[i].build(lanes_in, lanes_out)
             shape = specs[i].shape
-            cache[key] = (max(unit_image_cycles(u, shape) for u in units), sum(multipliers(u) for u in units),
-                          sum(lut_estimate(u) for u in units), units)
+            cache[key] = (max(u.image_cycles(shape) for u in units), sum(u.dsp_blocks() for u in units),
+                          sum(u.lut_estimate() for u in units), units)
         return cache[key]
 
     def evaluate(choice: tuple[int, ...]) -> tuple[int, int, int]:

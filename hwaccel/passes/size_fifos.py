@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..hw.params import FifoParams
-from ..ir.dataflow import INPUT, OUTPUT, Dataflow, Edge, unit_codes
-from ..perf.costs import unit_image_cycles
 from ..perf.network import Run, simulate
+from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge, unit_codes
+from ..units.fifo import FifoParams
 
 __all__ = ["initial_fifos", "size_fifos", "join_depth"]
 
@@ -86,7 +85,7 @@ def _with_depth(df: Dataflow, index: int, depth: int) -> Dataflow:
 def size_fifos(df: Dataflow) -> Dataflow:
     """Deepen FIFOs while the cycle model says that shortens the steady-state interval, then
     shrink each deepened FIFO back as far as the interval allows."""
-    bound = max(unit_image_cycles(u, s.shape) for s in df.stages for u in s.units)
+    bound = max(u.image_cycles(s.shape) for s in df.stages for u in s.units)
     floors = [_depth(df, k) for k in range(len(df.edges))]
     period, run = _interval(df)
     for _ in range(MAX_ROUNDS):

@@ -1,4 +1,4 @@
-"""Fixed-point IR -> :class:`~hwaccel.ir.dataflow.Dataflow`: the compiler's front and middle.
+"""Fixed-point IR -> :class:`~hwaccel.units.dataflow.Dataflow`: the compiler's front and middle.
 
 Pipeline (plain function calls, one concern per module):
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import CompileError
 from ..golden.fixed import CODE_MOVERS
-from ..ir.dataflow import INPUT, OUTPUT, Dataflow, Edge, Port, Stage
+from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge, Port, Stage
 from ..ir.graph import Graph
 from .fold_lanes import FoldTarget, choose_lanes
 from .lower_stages import LOWER, StageSpec, Stream, encoding_of, quant_of

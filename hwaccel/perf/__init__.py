@@ -1,5 +1,6 @@
-"""Performance model: the exact cycle model of a compiled dataflow (:mod:`.model`), the unit control
-models it simulates (:mod:`.units`, :mod:`.network`), and per-unit costs (:mod:`.costs`)."""
+"""Performance model: the exact cycle model of a compiled dataflow (:mod:`.model`) and the unit control
+models it simulates (:mod:`.control`, :mod:`.network`); per-unit costs are the units' own methods
+(:mod:`hwaccel.units`)."""
 
 from .model import CycleReport, LayerReport, cycle_model, format_report, layer_reports, periodic_run, total_cycles
 from .network import Run, simulate

@@ -1,8 +1,8 @@
 """The cycle model of a compiled dataflow: exact latency, interval and total cycles.
 
-Exact means equal to the RTL that ``hw/top.py`` assembles from the :class:`~hwaccel.ir.dataflow.Dataflow`,
+Exact means equal to the RTL that ``hw/top.py`` assembles from the :class:`~hwaccel.units.dataflow.Dataflow`,
 cycle for cycle, for any number of inputs fed back to back. It rests on these assumptions, which
-the top level must meet (they are how :mod:`hwaccel.ir.dataflow` defines the netlist):
+the top level must meet (they are how :mod:`hwaccel.units.dataflow` defines the netlist):
 
 * Every unit is the ``hw/<unit>.py`` built from its params; the control models of
   :mod:`.units` mirror their valid/ready logic register for register (``SyncFIFOBuffered`` for
@@ -17,7 +17,7 @@ the top level must meet (they are how :mod:`hwaccel.ir.dataflow` defines the net
 * Cycle 0 is the first cycle after reset in which the testbench offers input; the input offers
   beats back to back (``valid`` high while beats are left) and the output is always ready;
   ``total_cycles`` is the index of the cycle in which the last output beat transfers, plus one
-  (the conventions of :mod:`hwaccel.hw.params` and ``sim/harness.py``).
+  (the conventions of :mod:`hwaccel.units.base` and ``hwaccel/sim/harness.py``).
 
 How: one cycle-by-cycle simulation of the control only (:mod:`.network`) with inputs back to
 back, run until the state at the acceptance of an image's first input beat repeats (period ``P``
@@ -28,7 +28,7 @@ images. No unit lets a later beat delay an earlier one, so image ``N`` leaves th
 the cycle it leaves a run of exactly ``N`` inputs: ``total(N)`` is read off the run or extended by
 whole periods. Any batch costs one run of about ``n0 + k`` images.
 
-Why not a closed form: the units' own closed forms (``hw/params.py``) hold for a unit alone;
+Why not a closed form: the units' own closed forms (``units/<unit>.py``) hold for a unit alone;
 in a network most units are throttled by a neighbour for part of an image (a window waits for
 its MatVec's later output folds, a FIFO fills within a burst), so the first image's latency
 depends on beat-level timing the per-unit figures do not carry. The steady-state interval is
@@ -40,9 +40,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..errors import SimulationError
-from ..ir.dataflow import Dataflow
-from ..hw.params import MatVecParams, WindowParams
-from .costs import array_lanes, mac_multipliers, memory_bits, multipliers, scheduled_mac_fraction, unit_image_cycles
+from ..units.dataflow import Dataflow, Stage
+from ..units.matvec import MatVecParams
+from ..units.window import WindowParams
 from .network import Run, simulate
 
 __all__ = ["LayerReport", "CycleReport", "cycle_model", "periodic_run", "total_cycles", "layer_reports", "format_report"]
@@ -61,7 +61,7 @@ class LayerReport:
     latency_cycles: int  # first output transfer - first input transfer, in the batch run
     macs: int
     mac_multipliers: int  # MatVec multipliers built (lanes whose weights are all zero are not)
-    array_lanes: int  # PE x SIMD lanes the layer's structure uses (see perf.costs.array_lanes)
+    array_lanes: int  # PE x SIMD lanes the layer's structure uses (see MatVecParams.array_lanes)
     multipliers: int  # DSP blocks (18 x 18)
     memory_bits: int
     mac_utilization: float  # scheduled macs / (array_lanes * network interval); 0 without MACs
@@ -119,20 +119,26 @@ def total_cycles(df: Dataflow, batch: int, run: Run | None = None) -> tuple[int,
     return run.image_ends[batch - 1 - laps * k] + 1 + laps * p, run
 
 
+def _mac_work(s: Stage) -> tuple[int, float]:
+    """``(array lanes, scheduled MACs)`` of a stage: its MatVec's, and none without one."""
+    mv, window = s.unit(MatVecParams), s.unit(WindowParams)
+    if mv is None:
+        return 0, 0.0
+    channels = window.channels if window is not None else None
+    return mv.array_lanes(s.groups, channels), s.macs * mv.scheduled_mac_fraction(s.groups, channels)
+
+
 def layer_reports(df: Dataflow, run: Run) -> list[LayerReport]:
     """Per-stage figures; latencies from ``run`` (image 1), utilization at its steady-state interval."""
     assert run.period is not None
     interval = run.period[2] / run.period[1]
     layers = []
     for s in df.stages:
-        mv, window = s.unit(MatVecParams), s.unit(WindowParams)
-        channels = window.channels if window is not None else None
-        lanes = 0 if mv is None else array_lanes(mv, s.groups, channels)
-        done = 0.0 if mv is None else s.macs * scheduled_mac_fraction(mv, s.groups, channels)
+        lanes, done = _mac_work(s)
         layers.append(LayerReport(
-            s.name, s.kind, list(s.source), s.in_lanes, s.lanes, max(unit_image_cycles(u, s.shape) for u in s.units),
-            run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, sum(mac_multipliers(u) for u in s.units),
-            lanes, sum(multipliers(u) for u in s.units), sum(memory_bits(u) for u in s.units),
+            s.name, s.kind, list(s.source), s.in_lanes, s.lanes, max(u.image_cycles(s.shape) for u in s.units),
+            run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, sum(u.mac_multipliers() for u in s.units),
+            lanes, sum(u.dsp_blocks() for u in s.units), sum(u.memory_bits() for u in s.units),
             done / (lanes * interval) if lanes else 0.0))
     return layers
 
@@ -150,7 +156,7 @@ def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None) ->
     n0, k, p = run.period
     interval = p / k
     layers = layer_reports(df, run)
-    fifo_bits = sum(memory_bits(e.fifo) for e in df.edges if e.fifo is not None)
+    fifo_bits = sum(e.fifo.memory_bits() for e in df.edges if e.fifo is not None)
     macs = sum(s.macs for s in df.stages)
     lanes = sum(l.array_lanes for l in layers)
     mm = sum(l.mac_multipliers for l in layers)

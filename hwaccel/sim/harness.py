@@ -5,7 +5,7 @@ and Icarus through cocotb) and :func:`hwaccel.sim.pysim.run_pysim` (amaranth.sim
 clock cycles; in cycle ``c`` every driver offers a beat (or a random gap), every monitor sets a
 random ``ready``, then the settled ``valid``/``ready`` are sampled and a beat whose both are high
 transfers at the end of cycle ``c``. Cycle 0 is the first cycle after reset, in which the drivers
-first offer input, which is the cycle model's cycle 0 (see :mod:`hwaccel.hw.params`).
+first offer input, which is the cycle model's cycle 0 (see :mod:`hwaccel.units.base`).
 
 A :class:`UnitCase` is one unit under test: input beats per input port, expected output beats per
 output port (from the golden model) and the cycle model's ``first_output_cycles`` /

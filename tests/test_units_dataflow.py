@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hwaccel.errors import CompileError
-from hwaccel.hw.params import MatVecParams, RequantParams, WindowParams
-from hwaccel.ir.dataflow import (INPUT, Encoding, Port, Stage, dataflow_from_dict, dataflow_to_dict, params_from_dict,
+from hwaccel.units import MatVecParams, RequantParams, WindowParams
+from hwaccel.units.dataflow import (INPUT, Encoding, Port, Stage, dataflow_from_dict, dataflow_to_dict, params_from_dict,
                                  params_to_dict)
 from hwaccel.passes.to_dataflow import to_dataflow
 

@@ -1,4 +1,4 @@
-"""The hardware graph: a streaming dataflow of the units of :mod:`hwaccel.hw.params`.
+"""The hardware graph: a streaming dataflow of the units of :mod:`hwaccel.units`.
 
 Plain frozen data (nothing here builds hardware), the one description that the top level (``hw/top.py``),
 the cycle model (:mod:`hwaccel.perf.model`), the functional model
@@ -36,7 +36,7 @@ Streams carry ``lanes`` codes a beat in HWC order (pixels row-major, each pixel'
 ``Dataflow.edges`` connect stages: ``Edge(src, dst, port, fifo)`` joins the output of ``src``
 (a stage name, or :data:`INPUT` = the top-level input port ``i``) to input port ``port`` of
 ``dst`` (a stage name, or :data:`OUTPUT` = the top-level output port ``o``), through a
-``StreamFifo(fifo)`` when ``fifo`` is a :class:`~hwaccel.hw.params.FifoParams`, else by a direct
+``StreamFifo(fifo)`` when ``fifo`` is a :class:`~hwaccel.units.fifo.FifoParams`, else by a direct
 connection. When several edges leave one ``src`` the top level broadcasts in lockstep (a *fork*):
 ``src.ready = AND_k ready_k`` and ``valid_k = src.valid & AND_{j != k} ready_j``, so a beat
 transfers on every branch in the same cycle. The compiler puts a FIFO on every edge between two
@@ -67,9 +67,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..errors import CompileError
-from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
-                         WindowParams)
-from .graph import CodeRange, Node
+from ..ir.graph import CodeRange, Node
+from .base import Unit
+from .fifo import FifoParams
+from .registry import UNIT_TYPES, jsonable, params_from_dict, params_to_dict
 
 __all__ = ["INPUT", "OUTPUT", "STAGE_KINDS", "UNIT_TYPES", "Encoding", "Port", "Stage", "Edge", "Dataflow",
            "unit_lanes", "unit_codes", "params_to_dict", "params_from_dict", "dataflow_to_dict",
@@ -78,10 +79,7 @@ __all__ = ["INPUT", "OUTPUT", "STAGE_KINDS", "UNIT_TYPES", "Encoding", "Port", "
 INPUT = "input"  # the top-level input port as an edge source
 OUTPUT = "output"  # the top-level output port as an edge destination
 STAGE_KINDS = ("conv", "dense", "maxpool", "avgpool", "gpool", "add", "concat", "lut", "requant")
-UNIT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    WindowParams, MatVecParams, RequantParams, PoolParams, EltwiseAddParams, EltwiseConcatParams, FifoParams)}
-
-UnitParams = Any  # one of the UNIT_TYPES
+UnitParams = Unit  # a params object of the registry (:data:`~hwaccel.units.registry.UNITS`)
 
 
 @dataclass(frozen=True)
@@ -134,26 +132,12 @@ class Port:
 
 def unit_lanes(params: UnitParams) -> tuple[int, int]:
     """``(input lanes, output lanes)`` of a unit."""
-    if isinstance(params, WindowParams):
-        return params.simd, params.simd
-    if isinstance(params, MatVecParams):
-        return params.simd, params.pe
-    return params.lanes, params.lanes
+    return params.in_lanes, params.out_lanes
 
 
 def unit_codes(params: UnitParams) -> tuple[int, bool]:
     """``(bits, signed)`` of the unit's output lanes (MatVec: signed ``acc_bits`` accumulators)."""
-    if isinstance(params, WindowParams):
-        return params.bits, params.signed
-    if isinstance(params, MatVecParams):
-        return params.acc_bits, True
-    if isinstance(params, RequantParams):
-        return params.out_bits, params.out_signed
-    if isinstance(params, EltwiseAddParams):
-        return params.requant.out_bits, params.requant.out_signed
-    if isinstance(params, (PoolParams, EltwiseConcatParams)):
-        return params.out_bits, params.out_signed
-    raise CompileError(f"params must be a unit params object, not {type(params).__name__!r}")
+    return params.out_codes
 
 
 @dataclass(frozen=True)
@@ -250,54 +234,6 @@ class Dataflow:
 
 # -- serialization (the manifest body) -------------------------------------------------------------
 
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return params_to_dict(value)
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    return value
-
-
-def params_to_dict(params: Any, store: Callable[[str, Any], Any] | None = None, prefix: str = "") -> dict:
-    """``{"type": class name, field: value}`` of a params dataclass (tuples as lists).
-
-    ``store(key, value)`` may replace a large field (MatVec ``weights``) by a reference it returns;
-    ``key`` is ``prefix + field name``.
-    """
-    out: dict[str, Any] = {"type": type(params).__name__}
-    for f in dataclasses.fields(params):
-        value = getattr(params, f.name)
-        if store is not None and isinstance(params, MatVecParams) and f.name == "weights":
-            out[f.name] = store(prefix + f.name, value)
-        else:
-            out[f.name] = _jsonable(value)
-    return out
-
-
-def _tuplify(value: Any) -> Any:
-    return tuple(_tuplify(v) for v in value) if isinstance(value, list) else value
-
-
-def params_from_dict(data: Mapping[str, Any], load: Callable[[Any], Any] | None = None) -> Any:
-    """Inverse of :func:`params_to_dict`; ``load(reference)`` resolves a stored field."""
-    cls = UNIT_TYPES.get(data.get("type", ""))
-    if cls is None:
-        raise CompileError(f"unit type must be one of {sorted(UNIT_TYPES)}, not {data.get('type')!r}")
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        value = data[f.name]
-        if isinstance(value, dict) and "type" in value:
-            value = params_from_dict(value, load)
-        elif isinstance(value, dict) and load is not None:
-            value = load(value)
-        kwargs[f.name] = _tuplify(value)
-    return cls(**kwargs)
-
-
 def _encoding_from(data: Mapping[str, Any]) -> Encoding:
     return Encoding(int(data["bits"]), bool(data["signed"]), int(data["zero_point"]), float(data["scale"]))
 
@@ -315,7 +251,7 @@ def _port_from(data: Mapping[str, Any]) -> Port:
 
 
 def _node_to_dict(node: Node) -> dict:
-    attrs = {k: _jsonable(v) for k, v in sorted(node.attrs.items())}
+    attrs = {k: jsonable(v) for k, v in sorted(node.attrs.items())}
     return {"name": node.name, "op": node.op, "domain": node.domain, "inputs": list(node.inputs),
             "outputs": list(node.outputs), "attrs": attrs}
 
@@ -343,7 +279,7 @@ def dataflow_to_dict(df: Dataflow, store: Callable[[str, Any], Any] | None = Non
     return {"name": df.name, "graph_input": df.graph_input, "graph_outputs": list(df.graph_outputs),
             "input": _port_to_dict(df.input), "output": _port_to_dict(df.output), "stages": stages, "edges": edges,
             "host_pre": [_node_to_dict(n) for n in df.host_pre], "host_post": [_node_to_dict(n) for n in df.host_post],
-            "constants": constants, "folding": _jsonable(dict(sorted(df.folding.items())))}
+            "constants": constants, "folding": jsonable(dict(sorted(df.folding.items())))}
 
 
 def dataflow_from_dict(data: Mapping[str, Any], load: Callable[[Any], Any] | None = None) -> Dataflow:

@@ -10,10 +10,8 @@ import random
 import numpy as np
 import pytest
 
-from hwaccel.hw.params import MatVecParams
 from hwaccel.passes.to_dataflow import to_dataflow
-from hwaccel.perf.costs import (_TILE_MAPS, fold_lengths, live_lane_count, memory_bits, multipliers, tile_map,
-                                unit_image_cycles)
+from hwaccel.units.matvec import _TILE_MAPS, MatVecParams, fold_lengths, live_lane_count, tile_map
 
 from dataflow_cases import ZOO_COMPILED, zoo_fixed
 
@@ -40,8 +38,9 @@ def _check(p: MatVecParams) -> None:
     folds = fold_lengths(p)
     per_fold = [sum(nf == f for nf, _ in p.schedule) for f in range(p.output_folds)]
     assert list(folds) == per_fold and sum(folds) == p.vector_cycles, p
-    assert live_lane_count(p) == len(p.live_lanes) == multipliers(p)
-    assert memory_bits(p) == len(p.schedule) * len(p.live_lanes) * p.index_bits + (
+    assert live_lane_count(p) == len(p.live_lanes) == p.dsp_blocks() == p.mac_multipliers()
+    assert p.weight_bits() == len(p.schedule) * len(p.live_lanes) * p.index_bits
+    assert p.memory_bits() == len(p.schedule) * len(p.live_lanes) * p.index_bits + (
         p.input_folds * p.simd * p.bits_x if p.output_folds > 1 else 0)
 
 
@@ -58,7 +57,7 @@ def test_zoo_matvecs_match_the_params_definitions(name):
             if isinstance(u, MatVecParams):
                 _check(u)
                 h, w, _ = s.shape
-                assert unit_image_cycles(u, s.shape) == (u.total_cycles(2) - u.total_cycles(1)) * h * w
+                assert u.image_cycles(s.shape) == (u.total_cycles(2) - u.total_cycles(1)) * h * w
 
 
 def test_the_tile_map_is_kept_while_its_params_live():
