@@ -7,13 +7,17 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Mapping, Union
 
 import numpy as np
 
 from .errors import HwaccelError, ModelError
 from .ir.graph import Graph, TensorInfo
 
-__all__ = ["atomic_write_bytes", "check_writable", "load_inputs", "save_arrays"]
+__all__ = ["Inputs", "atomic_write_bytes", "check_writable", "load_inputs", "save_arrays"]
+
+# inputs as a file (.npy/.npz), one array (the single input) or arrays keyed by input name
+Inputs = Union[str, "os.PathLike[str]", np.ndarray, Mapping[str, np.ndarray]]
 
 
 def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
@@ -57,12 +61,15 @@ def save_arrays(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], for
     return atomic_write_bytes(path, buffer.getvalue(), force)
 
 
-def load_inputs(path: str | os.PathLike[str], graph: Graph) -> dict[str, np.ndarray]:
-    """Read the feeds for ``graph``: a ``.npy`` for its single input, or a ``.npz`` keyed by input name.
+def load_inputs(path: Inputs, graph: Graph) -> dict[str, np.ndarray]:
+    """Read the feeds for ``graph``: a ``.npy`` for its single input, or a ``.npz`` keyed by input name
+    (or the same as an array, or a dict of arrays).
 
     Shapes are checked against the model (batch first; symbolic dims accept any size) and values
     cast to the input's element type.
     """
+    if isinstance(path, (np.ndarray, Mapping)):
+        return _arrays(path, graph)
     path = Path(path)
     if not path.is_file():
         raise HwaccelError(f"{path}: no such input file")
@@ -83,6 +90,20 @@ def load_inputs(path: str | os.PathLike[str], graph: Graph) -> dict[str, np.ndar
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise HwaccelError(f"{path}: cannot read NumPy data ({exc})") from None
     return {t.name: _conform(feeds[t.name], t, path) for t in graph.inputs}
+
+
+def _arrays(arrays: np.ndarray | Mapping[str, np.ndarray], graph: Graph) -> dict[str, np.ndarray]:
+    where = Path("inputs")
+    if isinstance(arrays, np.ndarray):
+        if len(graph.inputs) != 1:
+            names = ", ".join(t.name for t in graph.inputs)
+            raise ModelError(f"inputs must be a dict keyed by input name for a model with {len(graph.inputs)} "
+                             f"inputs ({names}), not one array")
+        arrays = {graph.inputs[0].name: arrays}
+    missing = [t.name for t in graph.inputs if t.name not in arrays]
+    if missing:
+        raise ModelError(f"inputs: missing input(s) {missing}; the dict has {sorted(arrays)}")
+    return {t.name: _conform(np.asarray(arrays[t.name]), t, where) for t in graph.inputs}
 
 
 def _conform(array: np.ndarray, info: TensorInfo, path: Path) -> np.ndarray:

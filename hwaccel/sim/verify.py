@@ -29,7 +29,7 @@ import numpy as np
 
 from ..build_dir import read_build
 from ..errors import HwaccelError
-from ..files import load_inputs
+from ..files import Inputs, load_inputs
 from ..frontend.fixed_model import fixed_model
 from ..ir.graph import Graph
 
@@ -85,7 +85,7 @@ def _sim_folder(root: Path, simulator: str, waves: bool, stack: ExitStack) -> Pa
     return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwaccel_verify_")))
 
 
-def verify_build(build: str | Path, inputs: str, count: int | None = None, simulator: str = "verilator",
+def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, simulator: str = "verilator",
                  waves: str | None = None, model: str | None = None, calib: str | None = None,
                  progress: bool = True) -> dict[str, Any]:
     """Simulate ``count`` inputs back to back and compare with golden and the cycle model.
