@@ -18,8 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hwaccel.build_dir import write_build
-from hwaccel.commands.compile import MODEL_FILE, compile_model, emit_verilog
+from hwaccel.api.compiler import compile_model, write_compiled
 from hwaccel.errors import HwaccelError
 from hwaccel.frontend import load_model
 from hwaccel.frontend.quantize import QuantConfig, quantize_graph
@@ -54,8 +53,7 @@ def generate(name: str, out_dir: Path) -> list[str]:
         model = Path(tmp) / f"{name}.qdq.onnx"
         model.write_bytes(quantized_model(name))
         df, extra, _, qdq = compile_model(str(model), None, FoldTarget(), name)
-        return write_build(out_dir, df, extra, force=True, emit=lambda d, build: emit_verilog(d, build) or [],
-                           files={MODEL_FILE: qdq})
+        return write_compiled(out_dir, df, extra, qdq, force=True)[0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 torch = pytest.importorskip("torch")
 
 from conftest import make_model  # noqa: E402
-from hwaccel.commands.run import execute  # noqa: E402
+from hwaccel.api import run as run_model  # noqa: E402
 from hwaccel.errors import HwaccelError, ModelError, QuantizationError  # noqa: E402
 from hwaccel.fixedpoint import Requant  # noqa: E402
 from hwaccel.frontend import load_model  # noqa: E402
@@ -290,8 +290,8 @@ def test_run_command_with_the_gpu_engine(tmp_path):
     qdq, _ = quantize_graph(load_model(MODELS / "cnn.onnx"), {"input": calib}, QuantConfig())
     onnx.save(qdq, tmp_path / "cnn.qdq.onnx")
     np.save(tmp_path / "x.npy", x)
-    _, gpu = execute(str(tmp_path / "cnn.qdq.onnx"), "gpu", str(tmp_path / "x.npy"), device="cpu")
-    _, golden = execute(str(tmp_path / "cnn.qdq.onnx"), "golden", str(tmp_path / "x.npy"))
+    gpu = run_model(tmp_path / "cnn.qdq.onnx", tmp_path / "x.npy", "gpu", device="cpu").outputs
+    golden = run_model(tmp_path / "cnn.qdq.onnx", tmp_path / "x.npy", "golden").outputs
     for key in golden:
         np.testing.assert_array_equal(gpu[key], golden[key])
 

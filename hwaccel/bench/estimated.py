@@ -1,7 +1,8 @@
 """Estimated rows: FPGA (cycle model x post-route fmax) and ASIC (:mod:`hwaccel.estimate.asic`) of a build.
 
 The build is the one given (``--build``, checked to come from the same model file) or a fresh one
-compiled with the default fold target into a temporary directory, removed afterwards.
+compiled (:func:`hwaccel.api.compile`) with the default fold target into a temporary directory,
+removed afterwards.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..build_dir import read_build, write_build
-from ..commands.compile import MODEL_FILE, build_name, compile_model, emit_verilog
+from .. import api
+from ..api.compiler import build_name
+from ..build_dir import read_build
 from ..errors import HwaccelError
 from ..estimate.asic import estimate_asic
 from ..estimate.fpga import estimate_fpga
-from ..ir.dataflow import Dataflow
-from ..passes.fold_lanes import FoldTarget
 from ..perf.model import cycle_model
 from .report import Row
 
@@ -45,16 +45,8 @@ def bench_build(model: str, build: str | None, verilog: bool, progress: Callable
         yield Path(build)
         return
     with tempfile.TemporaryDirectory(prefix="hwaccel-bench-") as tmp:
-        name = build_name(model)
         progress(f"compiling {model} into a temporary build{' (with Verilog)' if verilog else ''}")
-        df, extra, _, qdq = compile_model(model, None, FoldTarget(), name)
-
-        def emit(d: Dataflow, out: Path) -> list[str]:
-            return emit_verilog(d, out) or []
-
-        out = Path(tmp) / name
-        write_build(out, df, extra, emit=emit if verilog else None, files={MODEL_FILE: qdq})
-        yield out
+        yield api.compile(model, Path(tmp) / build_name(model), verilog=verilog).output
 
 
 def fpga_row(build: Path, device: str) -> tuple[Row, dict | None]:

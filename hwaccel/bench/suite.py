@@ -11,15 +11,15 @@ import onnx
 
 from ..errors import HwaccelError, QuantizationError
 from ..estimate.asic import tech
-from ..files import load_inputs
+from ..files import atomic_write_bytes, check_writable, load_inputs
 from ..frontend import load_model
 from ..frontend.qdq import is_quantized, load_quantized
 from ..golden.fixed import run_golden
 from .estimated import asic_row, bench_build, check_build, fpga_row
 from .measure import final_codes, measure_row, measured_engines, ort_code_agreement, random_feeds, repeat_feeds
-from .report import Row
+from .report import Row, plot_png
 
-__all__ = ["BenchConfig", "BenchResult", "run_bench"]
+__all__ = ["BenchConfig", "BenchResult", "run_bench", "bench"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class BenchResult:
     asic: dict | None = None
     fpga: dict | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    plot: str | None = None  # the bar chart written, if any
 
     @property
     def failed(self) -> bool:
@@ -66,8 +67,9 @@ class BenchResult:
         return any(r.bit_exact is False for r in self.rows)
 
     def to_dict(self) -> dict[str, Any]:
+        plot = {} if self.plot is None else {"plot": self.plot}
         return {**self.info, "rows": [r.to_dict() for r in self.rows], "asic": self.asic, "fpga": self.fpga,
-                "failed": self.failed}
+                "failed": self.failed, **plot}
 
 
 def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda message: None) -> BenchResult:
@@ -121,4 +123,53 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = lambda mess
                 progress(f"ASIC estimate at {c.asic}")
                 row, result.asic = asic_row(build, c.asic, c.asic_clock_mhz)
                 rows.append(row)
+    return result
+
+
+def bench(model: str | os.PathLike[str], *, float_model: str | os.PathLike[str] | None = None,
+          inputs: str | os.PathLike[str] | None = None, batch: int = 1024, repeat: int = 5, workers: int | None = None,
+          pipeline_stages: int = 2, fpga: str | None = None, asic: str | None = None,
+          asic_clock_mhz: float | None = None, build: str | os.PathLike[str] | None = None, seed: int = 0,
+          plot: str | os.PathLike[str] | None = None, force: bool = False,
+          progress: Callable[[str], None] | None = None) -> BenchResult:
+    """Benchmark one quantized network on every path: onnxruntime, the hwaccel cpu/gpu engines
+    (measured) and the build as FPGA/ASIC (estimated).
+
+    Parameters
+    ----------
+    model
+        The quantized (QDQ) ONNX model.
+    float_model
+        The float model it was quantized from: adds an onnxruntime float row.
+    inputs
+        ``.npy``/``.npz`` inputs reused cyclically to ``batch``; default random valid codes (``seed``).
+    batch, repeat
+        Inputs per timed run, and timed runs per engine (the median is reported).
+    workers, pipeline_stages
+        cpu engine workers for the all-cores row (default: all cores), and the pipelined row's stages.
+    fpga, asic, asic_clock_mhz
+        Estimate this FPGA device (synthesis + place and route, cached) and/or this ASIC node (at
+        ``asic_clock_mhz``, default the build's compile clock).
+    build
+        An existing build of ``model`` for the estimates; default one compiled into a temporary directory.
+    plot, force
+        Write a bar chart of throughput (PNG) here; ``force`` overwrites.
+    progress
+        Called with a line before each long step.
+
+    Returns
+    -------
+    BenchResult
+        The rows (measured and estimated, labelled); ``failed`` when an engine differs from golden.
+    """
+    if plot is not None:
+        check_writable(plot, force)  # fail before the long steps
+    config = BenchConfig(str(model), None if float_model is None else str(float_model),
+                         None if inputs is None else str(inputs), batch, repeat, workers, pipeline_stages, fpga, asic,
+                         asic_clock_mhz, None if build is None else str(build), seed)
+    result = run_bench(config, progress or (lambda message: None))
+    if plot is not None:
+        title = f"{model}: throughput at batch {batch} (measured) and estimated"
+        atomic_write_bytes(plot, plot_png(result.rows, title), force=force)
+        result.plot = str(plot)
     return result

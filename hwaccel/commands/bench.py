@@ -1,14 +1,13 @@
 """``hwaccel bench``: a QDQ model on onnxruntime, the hwaccel CPU/GPU engines (measured) and as FPGA/ASIC
-(estimated), in one table with units; ``--json`` and ``--plot OUT.png``."""
+(estimated), in one table with units; ``--json`` and ``--plot OUT.png``; through :func:`hwaccel.bench.bench`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..bench import BenchConfig, format_table, plot_png, run_bench
+from ..bench import bench, format_table
 from ..estimate.asic import NODES
-from ..files import atomic_write_bytes, check_writable
 
 __all__ = ["add_arguments", "run"]
 
@@ -37,11 +36,10 @@ def _progress(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    if args.plot:
-        check_writable(args.plot, args.force)  # fail before the long steps
-    config = BenchConfig(args.model, args.float_model, args.input, args.batch, args.repeat, args.workers,
-                         args.pipeline_stages, args.fpga, args.asic, args.asic_clock_mhz, args.build, args.seed)
-    result = run_bench(config, _progress)
+    result = bench(args.model, float_model=args.float_model, inputs=args.input, batch=args.batch, repeat=args.repeat,
+                   workers=args.workers, pipeline_stages=args.pipeline_stages, fpga=args.fpga, asic=args.asic,
+                   asic_clock_mhz=args.asic_clock_mhz, build=args.build, seed=args.seed, plot=args.plot, force=args.force,
+                   progress=_progress)
     report = result.to_dict()
     lines = [f"bench of {args.model}: batch {args.batch}, median of {args.repeat} runs; inputs: {report['inputs']}",
              format_table(result.rows),
@@ -49,9 +47,6 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
              "per-operation energies) -- estimates, not measurements"]
     if result.failed:
         lines.append("FAILED: an engine's outputs differ from the golden model")
-    if args.plot:
-        title = f"{args.model}: throughput at batch {args.batch} (measured) and estimated"
-        atomic_write_bytes(args.plot, plot_png(result.rows, title), force=args.force)
-        report["plot"] = args.plot
-        lines.append(f"wrote {args.plot}")
+    if result.plot:
+        lines.append(f"wrote {result.plot}")
     return report, "\n".join(lines)

@@ -1,16 +1,14 @@
 """``hwaccel estimate``: FPGA resources and post-route fmax (Yosys + nextpnr) and/or ASIC area and
-energy (:mod:`hwaccel.estimate.asic`) of a compiled build; every number is labelled with its basis."""
+energy (:mod:`hwaccel.estimate.asic`) of a compiled build, through :func:`hwaccel.api.estimate`; every
+number is labelled with its basis."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
 
-from ..estimate.asic import estimate_asic
-from ..estimate.devices import DEVICES, device
-from ..estimate.fpga import DEFAULT_FREQ_MHZ, DEFAULT_PNR_TIMEOUT_S, DEFAULT_SEED, estimate_fpga
-from ..estimate.tools import EstimateError
+from .. import api
+from ..estimate.devices import DEVICES
+from ..estimate.fpga import DEFAULT_FREQ_MHZ, DEFAULT_PNR_TIMEOUT_S, DEFAULT_SEED
 
 __all__ = ["add_arguments", "run"]
 
@@ -32,24 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    if not args.fpga and not args.asic:
-        raise EstimateError("estimate needs --fpga DEVICE and/or --asic NODE, not neither")
-    if not Path(args.build).is_dir():
-        raise EstimateError(f"build directory must exist, not {args.build!r} "
-                            f"(run `hwaccel compile MODEL -o {args.build}`)")
-    if args.fpga:
-        device(args.fpga)  # an unknown device fails before the ASIC estimate runs
-    report: dict[str, Any] = {"build": str(args.build)}
-    texts: list[str] = []
-    # the ASIC estimate is fast: first, so that its errors come before the long FPGA run
-    asic = estimate_asic(args.build, args.asic, clock_mhz=args.clock_mhz) if args.asic else None
-    if args.fpga:
-        freq = DEFAULT_FREQ_MHZ if args.clock_mhz is None else args.clock_mhz
-        fpga = estimate_fpga(args.build, args.fpga, freq, progress=True, seed=args.seed, force=args.force_rerun,
-                            seeds=args.seeds, pnr_timeout_s=args.pnr_timeout)
-        report["fpga"] = fpga.to_dict()
-        texts.append(fpga.format_table())
-    if asic is not None:
-        report["asic"] = asic.to_dict()
-        texts.append(asic.format_table())
-    return report, "\n\n".join(texts)
+    result = api.estimate(args.build, args.fpga, args.asic, clock_mhz=args.clock_mhz, seed=args.seed, seeds=args.seeds,
+                          pnr_timeout_s=args.pnr_timeout, force=args.force_rerun, progress=True)
+    texts = [e.format_table() for e in (result.fpga, result.asic) if e is not None]
+    return result.to_dict(), "\n\n".join(texts)

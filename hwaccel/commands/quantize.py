@@ -1,4 +1,5 @@
-"""``hwaccel quantize``: post-training quantization of a float model to a QDQ ONNX file."""
+"""``hwaccel quantize``: post-training quantization of a float model to a QDQ ONNX file, through
+:func:`hwaccel.api.quantize`."""
 
 from __future__ import annotations
 
@@ -6,15 +7,13 @@ import argparse
 import json
 from pathlib import Path
 
+from .. import api
 from ..errors import HwaccelError, QuantizationError
-from ..files import atomic_write_bytes, check_writable, load_inputs
-from ..frontend import load_model
-from ..frontend.qdq import is_quantized, lower_model
-from ..frontend.quantize import QuantConfig, quantize_graph
-from ..summary import placement
+
+__all__ = ["run"]
 
 
-def _layer_bits(path: str | None, layer_names: set[str]) -> dict[str, int]:
+def _layer_bits(path: str | None) -> dict[str, int]:
     if not path:
         return {}
     try:
@@ -23,29 +22,15 @@ def _layer_bits(path: str | None, layer_names: set[str]) -> dict[str, int]:
         raise HwaccelError(f"{path}: cannot read per-layer bits JSON ({exc})") from None
     if not isinstance(data, dict):
         raise QuantizationError(f"{path}: per-layer bits must be a JSON object {{layer: bits}}, not {type(data).__name__}")
-    unknown = sorted(set(data) - layer_names)
-    if unknown:
-        raise QuantizationError(f"{path}: unknown layer(s) {unknown}; layers with weights: {sorted(layer_names)}")
     return {str(k): int(v) for k, v in data.items()}
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    graph = load_model(args.model)
-    if is_quantized(graph):
-        raise QuantizationError(f"{args.model}: the model is already quantized")
-    output = Path(args.output) if args.output else Path(args.model).with_suffix(".qdq.onnx")
-    check_writable(output, args.force)
-    weighted = {n.name for n in graph.nodes if n.op in ("Conv", "ConvTranspose", "Gemm", "MatMul")}
-    config = QuantConfig(
-        weight_bits=args.weight_bits, act_bits=args.act_bits, act_signed=args.act_signed, per_channel=not args.per_tensor,
-        scheme=args.scheme, calibration=args.calibration, layer_bits=_layer_bits(args.bits_per_layer, weighted),
-        prune=args.prune, share=args.share,
-    )
-    model, report = quantize_graph(graph, load_inputs(args.calib, graph), config)
-    lowered = lower_model(model, str(output))  # proves the file lowers to fixed point before writing it
-    atomic_write_bytes(output, model.SerializeToString(), force=args.force)
-    host = sorted({n.op for n in lowered.nodes if placement(n) == "host" and n.op not in ("QuantizeLinear", "DequantizeLinear")})
-    report.update(model=args.model, output=str(output), config={k: v for k, v in vars(config).items()}, host_ops=host)
+    result = api.quantize(args.model, args.calib, args.output, force=args.force, weight_bits=args.weight_bits,
+                          act_bits=args.act_bits, act_signed=args.act_signed, per_channel=not args.per_tensor,
+                          scheme=args.scheme, calibration=args.calibration, layer_bits=_layer_bits(args.bits_per_layer),
+                          prune=args.prune, share=args.share)
+    report = result.to_dict()
     return report, _format(report)
 
 

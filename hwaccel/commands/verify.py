@@ -1,21 +1,21 @@
 """``hwaccel verify``: run a compiled top on inputs and check it against golden and the cycle model
-(:func:`hwaccel.sim.verify.verify_build`); prints the report, exit status 1 when they differ."""
+(:func:`hwaccel.api.verify`); prints the report, exit status 1 when they differ."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..sim.verify import SIMULATORS, verify_build
+from .. import api
+from ..sim.verify import SIMULATORS
 
 __all__ = ["SIMULATORS", "run"]
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    report = verify_build(args.build, args.input, args.count, args.simulator, args.waves, args.model, args.calib,
-                          progress=not args.json and sys.stderr.isatty())
-    ok = report["bit_exact"] and report["cycles_match"]
-    report["failed"] = not ok
+    result = api.verify(args.build, args.input, args.count, args.simulator, waves=args.waves, model=args.model,
+                        calib=args.calib, progress=not args.json and sys.stderr.isatty())
+    report = result.to_dict()
     lines = [f"verified {report['build']} on {report['simulator']}: {report['count']} inputs back to back",
              f"  outputs: {'bit-exact' if report['bit_exact'] else str(report['mismatches']) + ' codes differ'} "
              "against the golden model",

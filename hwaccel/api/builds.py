@@ -1,0 +1,87 @@
+"""The build side of the API: compile a quantized network to a build directory, run its cycle model."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from ..build_dir import read_build
+from ..errors import HwaccelError
+from ..passes.fold_lanes import FoldTarget
+from ..perf.model import cycle_model
+from .compiler import build_name, compile_model, write_compiled
+from .results import CompileResult, SimulateResult
+
+__all__ = ["compile", "simulate"]
+
+
+def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,  # noqa: A001
+            calib: str | os.PathLike[str] | None = None, dsp: int | None = None, luts: int | None = None,
+            target_fps: float | None = None, clock_mhz: float = 100.0, force: bool = False,
+            verilog: bool = True) -> CompileResult:
+    """Compile a quantized network to a streaming dataflow build directory.
+
+    Parameters
+    ----------
+    model
+        A QDQ/QLinear ONNX file, or a float one with ``calib``.
+    output
+        The build directory to write; default ``build/NAME`` (NAME from the model's file name).
+    calib
+        Calibration inputs (``.npy``/``.npz``) to quantize a float ``model`` first.
+    dsp, luts, target_fps
+        At most one fold target: the shortest interval within ``dsp`` multipliers (18x18 DSP blocks;
+        the default is 124) or an estimated ``luts`` LUTs, or the fewest multipliers for ``target_fps``
+        inferences/s at ``clock_mhz``.
+    clock_mhz
+        The clock for ``target_fps`` and the reports.
+    force
+        Replace an existing build directory.
+    verilog
+        Write ``top.v`` (the manifest and weights are always written).
+
+    Returns
+    -------
+    CompileResult
+        The build directory, its files, the dataflow and the batch-1 cycle report.
+
+    Raises
+    ------
+    CompileError
+        A node has no hardware unit, the fold target is invalid or not met.
+    QuantizationError
+        A float model without ``calib``, or a quantized one with it.
+    """
+    name = build_name(output if output is not None else model)
+    out = Path(output) if output is not None else Path("build") / name
+    if out.exists() and not force:
+        raise HwaccelError(f"{out}: already exists (use --force to overwrite)")
+    target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, clock_mhz=clock_mhz)
+    df, extra, cycles, qdq = compile_model(model, calib, target, name)
+    files, written = write_compiled(out, df, extra, qdq, verilog=verilog, force=force)
+    return CompileResult(str(model), out, files, written is not None, df, cycles, extra["host_ops"])
+
+
+def simulate(build: str | os.PathLike[str], batch: int = 1, clock_mhz: float | None = None) -> SimulateResult:
+    """The cycle model of a compiled build: latency, interval, total cycles, MAC utilization.
+
+    Parameters
+    ----------
+    build
+        A build directory written by :func:`compile`.
+    batch
+        Inputs fed back to back.
+    clock_mhz
+        The clock for throughput; default the compile clock.
+
+    Returns
+    -------
+    SimulateResult
+        ``cycles`` is the :class:`~hwaccel.perf.model.CycleReport`.
+    """
+    df, _ = read_build(build)
+    start = time.perf_counter()
+    report = cycle_model(df, batch, clock_mhz)
+    seconds = time.perf_counter() - start
+    return SimulateResult(str(build), df.name, len(df.stages), report, seconds)
