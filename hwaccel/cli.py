@@ -1,7 +1,10 @@
 """The ``hwaccel`` command line.
 
-Every command prints a readable report, or JSON with ``--json``. User errors print one line
-``hwaccel: error: ...`` on stderr and exit with code 2 (``--debug`` shows the traceback).
+A thin shell over the library API (:mod:`hwaccel.api`, :func:`hwaccel.bench.bench`): every command
+prints a readable report, or with ``--json`` the ``to_dict()`` of the API's result. User errors print
+one line ``hwaccel: error: ...`` on stderr and exit with code 2 (``--debug`` shows the traceback);
+with ``--json`` also ``{"error": message, "kind": error class}`` on stdout (``UsageError`` for a bad
+command line).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable
+from typing import Any, Callable, NoReturn
 
 from .errors import HwaccelError
 
@@ -33,18 +36,46 @@ Example:
   hwaccel info models/cnn.onnx
   hwaccel quantize models/cnn.onnx --calib models/digits_calib.npz -o cnn.qdq.onnx
   hwaccel run cnn.qdq.onnx --input models/digits_sample.npz --engine golden
+
+The same from Python: import hwaccel; hwaccel.quantize(...), hwaccel.compile(...), hwaccel.simulate(...),
+hwaccel.verify(...) (see the README's "Python API").
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hwaccel", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def _print_error(message: str, kind: str, as_json: bool) -> None:
+    """One line on stderr; with ``--json`` also the error as a JSON object on stdout."""
+    if as_json:
+        print(json.dumps({"error": message, "kind": kind}, indent=2, sort_keys=True))
+    print(f"hwaccel: error: {message}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors, when ``--json`` was given, come as JSON (kind ``UsageError``)."""
+
+    def __init__(self, *args: Any, json_errors: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.json_errors = json_errors
+
+    def error(self, message: str) -> NoReturn:
+        if not self.json_errors:
+            super().error(message)
+        _print_error(message, "UsageError", as_json=True)
+        self.exit(EXIT_USER_ERROR)
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    """The ``hwaccel`` parser; ``json_errors``: usage errors print a JSON object too (``--json`` given)."""
+    from . import __version__
+
+    parser = _Parser(prog="hwaccel", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                     json_errors=json_errors)
+    parser.add_argument("--version", action="version", version=f"hwaccel {__version__}",
+                        help="print the version and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, json_errors=json_errors)
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
         p.set_defaults(func=func)
@@ -135,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(json_errors="--json" in argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -145,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except HwaccelError as exc:
         if args.debug:
             raise
-        print(f"hwaccel: error: {exc}", file=sys.stderr)
+        _print_error(str(exc), type(exc).__name__, as_json=args.json)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("hwaccel: interrupted", file=sys.stderr)

@@ -221,3 +221,57 @@ def test_info_ir_listing(model_path, capsys):
     assert main(["info", str(model_path), "--ir"]) == 0
     out = capsys.readouterr().out
     assert "conv: Conv(x(N, 2, 5, 5) float32, conv.weight_bn, conv.bias_bn) -> bn(N, 4, 5, 5) float32" in out
+
+
+def test_version_is_the_package_version():
+    import hwaccel
+
+    proc = subprocess.run([sys.executable, "-m", "hwaccel", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == f"hwaccel {hwaccel.__version__}\n"
+    assert "--version" in subprocess.run([sys.executable, "-m", "hwaccel", "--help"], capture_output=True, text=True).stdout
+
+
+def _bad_command_lines(tmp_path):
+    """One command line per command that fails with a user error, and the error class it must name."""
+    missing = str(tmp_path / "missing.onnx")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    np.save(tmp_path / "x.npy", np.zeros((1, 2, 5, 5), np.float32))
+    x = str(tmp_path / "x.npy")
+    return {
+        "info": (["info", missing], "ModelError"),
+        "run": (["run", missing, "--input", x], "ModelError"),
+        "quantize": (["quantize", missing, "--calib", x], "ModelError"),
+        "compile": (["compile", missing], "ModelError"),
+        "simulate": (["simulate", str(empty)], "HwaccelError"),
+        "verify": (["verify", str(empty), "--input", x], "HwaccelError"),
+        "estimate": (["estimate", str(empty)], "EstimateError"),
+        "bench": (["bench", missing], "ModelError"),
+    }
+
+
+@pytest.mark.parametrize("command", ["info", "run", "quantize", "compile", "simulate", "verify", "estimate", "bench"])
+def test_every_command_error_in_json_mode_is_a_json_object(tmp_path, capsys, command):
+    argv, kind = _bad_command_lines(tmp_path)[command]
+    assert main([*argv, "--json"]) == 2
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report == {"error": report["error"], "kind": kind} and report["error"]
+    assert captured.err == f"hwaccel: error: {report['error']}\n"
+    assert main(argv) == 2  # without --json: the one line on stderr, nothing on stdout
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"hwaccel: error: {report['error']}\n"
+
+
+def test_json_error_from_the_process_and_for_usage_errors(tmp_path, model_path):
+    proc = subprocess.run([sys.executable, "-m", "hwaccel", "simulate", str(tmp_path), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 2 and json.loads(proc.stdout)["kind"] == "HwaccelError"
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("hwaccel: error: ")
+    proc = subprocess.run([sys.executable, "-m", "hwaccel", "compile", str(model_path), "--dsp", "4", "--luts", "9", "--json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and json.loads(proc.stdout) == {
+        "error": "argument --luts: not allowed with argument --dsp", "kind": "UsageError"}
+    assert proc.stderr == "hwaccel: error: argument --luts: not allowed with argument --dsp\n"
+    proc = subprocess.run([sys.executable, "-m", "hwaccel", "compile", str(model_path), "--dsp", "4", "--luts", "9"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == "" and "usage:" in proc.stderr  # argparse's own, without --json
