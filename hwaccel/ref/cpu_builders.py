@@ -15,6 +15,7 @@ import numpy as np
 from ..fixedpoint import Requant
 from ..golden.fixed_ops.pool import window_count_map
 from ..ir.graph import Node
+from ..ir.ops import kernels, register
 from .cpu_linear import build_conv, build_matmul, fits, output_flat
 from .cpu_plan import FLOAT32_EXACT, Builder, Built, Context, Flat
 from .cpu_requant import FeatureRequant
@@ -24,6 +25,7 @@ from .cpu_windows import pool_sliding
 __all__ = ["BUILDERS"]
 
 
+@register("cpu", "QuantizeLinear")
 def _quantize(ctx: Context, i: int) -> Built | None:
     """Per-tensor QuantizeLinear with constant, valid parameters (else golden runs it and raises its errors)."""
     node = ctx.node(i)
@@ -43,6 +45,7 @@ def _quantize(ctx: Context, i: int) -> Built | None:
     return Built([step], {flat_key(out): Flat(shape, zero.dtype, z, qmin - z, qmax - z)})
 
 
+@register("cpu", "DequantizeLinear")
 def _dequantize(ctx: Context, i: int) -> Built | None:
     """Per-tensor DequantizeLinear of flat codes, with a float scale (else golden runs it)."""
     node = ctx.node(i)
@@ -62,6 +65,7 @@ def _spatial_input(ctx: Context, node: Node) -> tuple[str, Flat] | None:
     return found if found is not None and len(found[1].shape) >= 2 else None
 
 
+@register("cpu", "QMaxPool")
 def _max_pool(ctx: Context, i: int, global_pool: bool = False) -> Built | None:
     node, out = ctx.node(i), ctx.node(i).outputs[0]
     found = _spatial_input(ctx, node)
@@ -76,6 +80,7 @@ def _max_pool(ctx: Context, i: int, global_pool: bool = False) -> Built | None:
     return Built([step], {flat_key(out): Flat(shape, ctx.code_dtype(out), x.offset, x.lo, x.hi)})
 
 
+@register("cpu", "QAveragePool")
 def _average_pool(ctx: Context, i: int) -> Built | None:
     """``requants[count](sum of the window)``: one multiplier per output position (its window size)."""
     node, requants = ctx.node(i), ctx.node(i).attr("requants") or {}
@@ -105,6 +110,7 @@ def _average_pool(ctx: Context, i: int) -> Built | None:
     return Built([step], {flat_key(node.outputs[0]): flat})
 
 
+@register("cpu", "QGlobalAveragePool")
 def _global_average_pool(ctx: Context, i: int) -> Built | None:
     node = ctx.node(i)
     found = _spatial_input(ctx, node)
@@ -126,6 +132,7 @@ def _global_average_pool(ctx: Context, i: int) -> Built | None:
     return Built([step], {flat_key(node.outputs[0]): flat})
 
 
+@register("cpu", "QAdd")
 def _add(ctx: Context, i: int) -> Built | None:
     """QAdd: ``requant((a - za) * Ma + (b - zb) * Mb)`` on same-shaped inputs, per-tensor requant."""
     node, requant = ctx.node(i), ctx.node(i).attr("requant")
@@ -150,6 +157,7 @@ def _add(ctx: Context, i: int) -> Built | None:
     return Built([step], {flat_key(node.outputs[0]): replace(flat, order=a.order)})
 
 
+@register("cpu", "QLut")
 def _lut(ctx: Context, i: int) -> Built | None:
     node, out = ctx.node(i), ctx.node(i).outputs[0]
     found, table = ctx.flat_input(node.inputs[0]), np.asarray(node.attr("table"), np.int64)
@@ -163,6 +171,7 @@ def _lut(ctx: Context, i: int) -> Built | None:
     return Built([step], {flat_key(out): flat})
 
 
+@register("cpu", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze")
 def _alias(ctx: Context, i: int) -> Built | None:
     """Flatten / Reshape / Identity / (Un)squeeze keeping the first axis: the flat array is unchanged."""
     node = ctx.node(i)
@@ -175,16 +184,12 @@ def _alias(ctx: Context, i: int) -> Built | None:
     return Built([Alias(key, flat_key(node.outputs[0]))], {flat_key(node.outputs[0]): replace(x, shape=shape)})
 
 
-BUILDERS: dict[str, Builder] = {
-    "QuantizeLinear": _quantize,
-    "DequantizeLinear": _dequantize,
-    "QConv": build_conv,
-    "QMatMul": build_matmul,
-    "QMaxPool": _max_pool,
-    "QGlobalMaxPool": lambda ctx, i: _max_pool(ctx, i, global_pool=True),
-    "QAveragePool": _average_pool,
-    "QGlobalAveragePool": _global_average_pool,
-    "QAdd": _add,
-    "QLut": _lut,
-    **{op: _alias for op in ("Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze")},
-}
+@register("cpu", "QGlobalMaxPool")
+def _global_max_pool(ctx: Context, i: int) -> Built | None:
+    return _max_pool(ctx, i, global_pool=True)
+
+
+register("cpu", "QConv")(build_conv)
+register("cpu", "QMatMul")(build_matmul)
+
+BUILDERS: dict[str, Builder] = kernels("cpu")  # op -> builder, from the op table (an op without one runs golden)

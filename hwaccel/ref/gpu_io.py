@@ -17,6 +17,7 @@ from .. import fixedpoint
 from ..errors import QuantizationError
 from ..golden.float_executor import FLOAT_KERNELS
 from ..ir.graph import Node
+from ..ir.ops import OPS, kernels, register
 from .gpu_ops import Context, Dev, Value, torch_dtype
 
 __all__ = ["OTHER_TORCH"]
@@ -42,6 +43,7 @@ def _params(node: Node, xs: list[Value], x: torch.Tensor, zero_default: np.dtype
     return scale, zero, axis, shape, along
 
 
+@register("gpu", "QuantizeLinear")
 def quantize_linear(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     """ONNX QuantizeLinear as :func:`hwaccel.fixedpoint.quantize`: ``x / scale`` in the promoted float type, rint."""
     x = ctx.dev(xs[0])
@@ -61,6 +63,7 @@ def quantize_linear(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     return ctx.wrap(torch.clamp(r + z, lo, hi), zero.dtype)
 
 
+@register("gpu", "DequantizeLinear")
 def dequantize_linear(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     """ONNX DequantizeLinear as :func:`hwaccel.fixedpoint.dequantize`: float64 product, one rounding."""
     x = ctx.dev(xs[0])
@@ -76,6 +79,7 @@ def _proxy(x: Dev) -> np.ndarray:
     return np.empty(tuple(x.tensor.shape), np.bool_)
 
 
+@register("gpu", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape")
 def reshaping(ctx: Context, node: Node, xs: list[Value]) -> Dev | np.ndarray:
     """Reshape, Flatten, Squeeze, Unsqueeze, Identity, Shape: the float kernel on a proxy gives the output
     shape (same semantics, same errors); the tensor is only viewed."""
@@ -86,6 +90,7 @@ def reshaping(ctx: Context, node: Node, xs: list[Value]) -> Dev | np.ndarray:
     return result if node.op == "Shape" else Dev(x.tensor.reshape(result.shape), x.dtype)
 
 
+@register("gpu", "Transpose")
 def transpose(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     x = xs[0]
     assert isinstance(x, Dev)
@@ -93,6 +98,7 @@ def transpose(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     return Dev(x.tensor.permute(*(reversed(range(x.tensor.ndim)) if perm is None else [int(p) for p in perm])), x.dtype)
 
 
+@register("gpu", "Gather")
 def gather(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     x, indices = xs[0], np.asarray(ctx.host(xs[1])).astype(np.int64)
     assert isinstance(x, Dev)
@@ -104,7 +110,6 @@ def gather(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     return Dev(flat.reshape(tuple(x.tensor.shape[:axis]) + indices.shape + tuple(x.tensor.shape[axis + 1:])), x.dtype)
 
 
+# ONNX op (boundary or data movement) -> torch kernel, from the op table
 OTHER_TORCH: dict[str, Callable[[Context, Node, list[Value]], Dev | np.ndarray]] = {
-    "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear, "Transpose": transpose, "Gather": gather,
-    **{op: reshaping for op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape")},
-}
+    op: k for op, k in kernels("gpu").items() if op in OPS}

@@ -22,6 +22,7 @@ from ..golden.fixed import FIXED_KERNELS
 from ..golden.fixed_ops.common import spatial_pads
 from ..golden.fixed_ops.pool import pool_output_extent, window_count_map
 from ..ir.graph import Node
+from ..ir.ops import FIXED_OPS, kernels, register
 from .cpu import exact_float_dtype
 
 __all__ = ["Dev", "Value", "Context", "torch_dtype", "requant", "FIXED_TORCH"]
@@ -197,6 +198,7 @@ def _golden(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     return ctx.upload(FIXED_KERNELS[node.op](node, [ctx.host(v) for v in xs], None))  # type: ignore[arg-type]
 
 
+@register("gpu", "QConv")
 def conv(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     if not _exact(node):
         return _golden(ctx, node, xs)
@@ -217,6 +219,7 @@ def _offset_weights(w: np.ndarray | None, zw: np.ndarray) -> np.ndarray:
     return (w.astype(np.int64) - zw).astype(np.float64)
 
 
+@register("gpu", "QConvTranspose")
 def conv_transpose(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     """Zero insertion (stride), full padding ``(k - 1) * d``, correlation with the flipped kernel, crop."""
     if not _exact(node):
@@ -247,6 +250,7 @@ def conv_transpose(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     return requant(ctx, acc, node.attr("requant"), 1, int(node.attr("acc_bits")))
 
 
+@register("gpu", "QMatMul")
 def matmul(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     if not _exact(node):
         return _golden(ctx, node, xs)
@@ -274,11 +278,13 @@ def _pool_windows(node: Node, x: torch.Tensor, pad_value: int) -> tuple[torch.Te
     return windows(x, kernel, strides, dilations, pads, pad_value), tuple(range(-spatial, 0))
 
 
+@register("gpu", "QMaxPool")
 def max_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     win, axes = _pool_windows(node, ctx.dev(xs[0]).to(I64), torch.iinfo(I64).min)
     return win.amax(dim=axes)
 
 
+@register("gpu", "QAveragePool")
 def average_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     """``requants[count](sum(x - zx))`` per output, count = averaged elements (as the golden kernel)."""
     x = ctx.dev(xs[0]).to(I64) - int(node.attr("x_zero_point", 0))
@@ -293,12 +299,14 @@ def average_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     return out
 
 
+@register("gpu", "QGlobalAveragePool")
 def global_average_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     x = ctx.dev(xs[0]).to(I64) - int(node.attr("x_zero_point", 0))
     sums = x.sum(dim=tuple(range(2, x.ndim)), keepdim=True)
     return requant(ctx, sums, node.attr("requants")[int(np.prod(x.shape[2:]))], 1, node.attr("acc_bits"))
 
 
+@register("gpu", "QGlobalMaxPool")
 def global_max_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     x = ctx.dev(xs[0]).to(I64)
     return x.amax(dim=tuple(range(2, x.ndim)), keepdim=True)
@@ -311,33 +319,39 @@ def _offset(ctx: Context, value: Value, zero_point: Any) -> torch.Tensor:
     return ctx.dev(value).to(I64) - int(zero_point)
 
 
+@register("gpu", "QAdd")
 def add(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     ma, mb = (int(v) for v in node.attr("multipliers"))
     total = _offset(ctx, xs[0], node.attr("a_zero_point", 0)) * ma + _offset(ctx, xs[1], node.attr("b_zero_point", 0)) * mb
     return requant(ctx, total, node.attr("requant"), 0)
 
 
+@register("gpu", "QMul")
 def mul(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     product = _offset(ctx, xs[0], node.attr("a_zero_point", 0)) * _offset(ctx, xs[1], node.attr("b_zero_point", 0))
     return requant(ctx, product, node.attr("requant"), 0)
 
 
+@register("gpu", "QRequant")
 def requant_op(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     x = _offset(ctx, xs[0], node.attr("x_zero_point", 0))
     return requant(ctx, x, node.attr("requant"), int(node.attr("channel_axis", 1)))
 
 
+@register("gpu", "QConcat")
 def concat(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     parts = [ctx.dev(x).to(I64) if rq is None else requant(ctx, _offset(ctx, x, zx), rq, 0)
              for x, zx, rq in zip(xs, node.attr("x_zero_points"), node.attr("requants"))]
     return torch.cat(parts, dim=int(node.attr("axis")))
 
 
+@register("gpu", "QLut")
 def lut(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     table = ctx.const((id(node), "table"), node, lambda: np.asarray(node.attr("table"), np.int64))
     return table[_offset(ctx, xs[0], node.attr("in_qmin"))]
 
 
+@register("gpu", "QPad")
 def pad(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     x, pads = ctx.dev(xs[0]).to(I64), [int(p) for p in node.attr("pads")]
     rank = x.ndim
@@ -347,9 +361,6 @@ def pad(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     return F.pad(x, flat, value=int(node.attr("x_zero_point", 0)))
 
 
+# fixed-point op -> torch kernel, from the op table (an op without one runs its golden kernel on the host)
 FIXED_TORCH: dict[str, Callable[[Context, Node, list[Value]], torch.Tensor]] = {
-    "QConv": conv, "QConvTranspose": conv_transpose, "QMatMul": matmul,
-    "QMaxPool": max_pool, "QGlobalMaxPool": global_max_pool,
-    "QAveragePool": average_pool, "QGlobalAveragePool": global_average_pool,
-    "QAdd": add, "QMul": mul, "QConcat": concat, "QLut": lut, "QRequant": requant_op, "QPad": pad,
-}
+    op: k for op, k in kernels("gpu").items() if op in FIXED_OPS}
