@@ -1,6 +1,7 @@
 """Fixed-point IR nodes -> stage specs: what each stage computes, before folding picks its lanes.
 
-One row per op in :data:`LOWER` (house rule: op knowledge in one table). A handler reads the node
+Each handler registers as its op table row's ``stage`` kernel (:data:`LOWER` is that view; the
+row's placement names it). A handler reads the node
 and the streams of its inputs and returns a :class:`StageSpec` (or updates the stream state for
 data movement and padding). ``StageSpec.build(in_lanes, out_lanes)`` makes the unit params.
 
@@ -22,10 +23,11 @@ import numpy as np
 from ..errors import CompileError
 from ..fixedpoint import Requant
 from ..golden.fixed_ops.pool import pool_output_extent, window_counts
-from ..units import EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams, WindowParams
-from ..units.dataflow import Encoding
+from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams,
+                         WindowParams)
+from ..ir.dataflow import Encoding
 from ..ir.graph import Graph, Node, QuantParams
-from ..ir.ops import macs_of
+from ..ir.ops import kernels, macs_of, register
 from .stream_layout import Layout, channels_last, same_order, stream_order, stream_shape
 
 __all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of"]
@@ -156,6 +158,7 @@ def _weights_common(graph: Graph, node: Node, x: Stream, what: str) -> dict:
                 signed_x=bool(x.quant.signed), x_zero_point=int(node.attr("x_zero_point", 0)), bits_w=w_bits)
 
 
+@register("stage", "QConv")
 def _conv(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     x = xs[0]
     w = np.asarray(graph.initializers[node.inputs[1]], np.int64)
@@ -179,6 +182,7 @@ def _conv(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
                      macs=macs_of(node, graph))
 
 
+@register("stage", "QMatMul")
 def _matmul(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     x = xs[0]
     w = np.asarray(graph.initializers[node.inputs[1]], np.int64)  # (K, M)
@@ -209,6 +213,7 @@ def _build_pool(spec: StageSpec, lanes: int, _: int) -> tuple:
     return tuple(window + [pool])
 
 
+@register("stage", "QMaxPool", "QAveragePool")
 def _pool(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     x = xs[0]
     kernel = tuple(node.attr("kernel_shape"))
@@ -247,6 +252,7 @@ def _pool(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
                      quant_of(graph, node.outputs[0]), _build_pool, data)
 
 
+@register("stage", "QGlobalAveragePool", "QGlobalMaxPool")
 def _global_pool(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     x = xs[0]
     c, h, w = _spatial(x, node)
@@ -286,6 +292,7 @@ def _build_add(spec: StageSpec, lanes: int, _: int) -> tuple:
     return (EltwiseAddParams(**sides, requant=spec.requant(d["requant"], probe.sum_bits, lanes, lanes)),)
 
 
+@register("stage", "QAdd")
 def _add(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     a, b = xs
     if a.logical != b.logical or not same_order(a.layout, b.layout) or any(a.pads) or any(b.pads):
@@ -305,6 +312,7 @@ def _build_concat(spec: StageSpec, lanes: int, _: int) -> tuple:
                                 out.signed, spec.data["zps"][0], spec.data["zps"][1], rqs[0], rqs[1], lanes),)
 
 
+@register("stage", "QConcat")
 def _concat(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     if len(xs) != 2:
         raise CompileError(f"{node.name}: Concat must join two inputs, not {len(xs)}")
@@ -321,8 +329,8 @@ def _concat(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
                      _build_concat, dict(requants=tuple(node.attr("requants")), zps=zps))
 
 
-LOWER: dict[str, Callable[[Graph, Node, list[Stream]], StageSpec]] = {
-    "QConv": _conv, "QMatMul": _matmul, "QMaxPool": _pool, "QAveragePool": _pool,
-    "QGlobalAveragePool": _global_pool, "QGlobalMaxPool": _global_pool, "QAdd": _add, "QConcat": _concat,
-    "QLut": _pointwise("lut"), "QRequant": _pointwise("requant"),
-}
+register("stage", "QLut")(_pointwise("lut"))
+register("stage", "QRequant")(_pointwise("requant"))
+
+# fixed-point op -> stage builder, from the op table (every op it places on hardware has one)
+LOWER: dict[str, Callable[[Graph, Node, list[Stream]], StageSpec]] = kernels("stage")
