@@ -200,6 +200,7 @@ def _fixed(op: str, family: str, placement: Placement, macs: MacCounter | None =
 
 RECURRENT_HOST = host("recurrent cells have no hardware unit yet (the Recurrent unit, issue 22)")
 UPSAMPLE_HOST = host("upsampling has no hardware unit yet (the Upsample unit, issue 22)")
+RAW_ACCUMULATORS = host("raw int32 accumulators (no requant) have no hardware stage")
 SHAPE_HOST = host("shape arithmetic: folded at import when static, else computed on the host")
 
 # Fixed-point ops (domain "hwaccel") produced by lowering a quantized graph; semantics in
@@ -236,9 +237,9 @@ OPS: dict[str, OpRow] = {
         _row("Gemm", "conv", None, ("QMatMul",), _gemm_macs),
         _row("MatMul", "conv", None, ("QMatMul",), _gemm_macs),
         _row("QLinearConv", "conv", None, ("QConv",), _conv_macs_q),
-        _row("ConvInteger", "conv", None, ("QConv",), _conv_macs),
+        _row("ConvInteger", "conv", RAW_ACCUMULATORS, ("QConv",), _conv_macs),
         _row("QLinearMatMul", "conv", None, ("QMatMul",), _gemm_macs_q),
-        _row("MatMulInteger", "conv", None, ("QMatMul",), _gemm_macs),
+        _row("MatMulInteger", "conv", RAW_ACCUMULATORS, ("QMatMul",), _gemm_macs),
         # pooling
         _row("MaxPool", "pool", None, ("QMaxPool",)),
         _row("AveragePool", "pool", None, ("QAveragePool",)),
