@@ -37,5 +37,6 @@ QLSTM / QGRU / QRNN (x, W, R, B, initial_h?, initial_c?)
     (Y, Y_h or Y_c) leaves through ``requant``. Attributes in :mod:`hwaccel.golden.fixed_ops.recurrent`.
 Data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Resize nearest) keep their ONNX
 op type and act on codes unchanged. QuantizeLinear / DequantizeLinear mark the host boundary;
-float ops left in the graph (e.g. Softmax) run on the host.
+float ops left in the graph (e.g. Softmax) run on the host. Where each op runs (a hardware
+unit, free in the stream, or the host and why) is its row's placement in :mod:`hwaccel.ir.ops`.
 """
