@@ -23,7 +23,6 @@ from onnx.reference import ReferenceEvaluator
 import hwaccel.golden.fixed  # noqa: F401  (registers the float and golden kernels)
 import hwaccel.passes.lower_qdq  # noqa: F401  (registers the lowering rules)
 import hwaccel.passes.lower_stages  # noqa: F401  (registers the stage builders)
-import hwaccel.ref.cpu  # noqa: F401  (registers the cpu kernels)
 from hwaccel.cli import main
 from hwaccel.errors import CompileError
 from hwaccel.frontend import load_model
