@@ -73,7 +73,8 @@ def run_rtl(verilog: str, case: NetworkCase, simulator: str = "verilator", name:
 
     if reason := simulator_missing(simulator):
         raise SimulationError(f"cannot run {simulator}: {reason}")
-    build_dir = BUILD_ROOT / name / simulator if build_dir is None else build_dir
+    # absolute: cocotb's runner refuses a relative results path when run under pytest
+    build_dir = (BUILD_ROOT / name / simulator if build_dir is None else build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / "top.v"
     if not source.exists() or source.read_text() != verilog:
