@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+SATURATION = ("onnxruntime's u8s8 integer kernels saturate on this CPU (AVX2 without VNNI: int16 pair sums; "
+              "MatMulInteger of 255 x -128 over 64 terms gives -1048576, not -2088960), so they are no reference here")
+
+
+@lru_cache(maxsize=None)
+def ort_u8s8_saturates() -> bool:
+    """Whether onnxruntime's u8 x s8 integer GEMM (behind its fused QLinearConv/QGemm and QOperator
+    kernels) saturates here, as MLAS does on x86 CPUs without VNNI; its QDQ reference (standard
+    DequantizeLinear / float op / QuantizeLinear kernels) is exact either way."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    b = numpy_helper.from_array(np.full((64, 8), -128, np.int8), "b")
+    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [4, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [4, 8])], [b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"a": np.full((4, 64), 255, np.uint8)})[0]
+    return bool((y != 64 * 255 * -128).any())
 
 FLAVOURS = {
     # name: (quant_format, activation type, per_channel)
