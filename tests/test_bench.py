@@ -17,6 +17,7 @@ from hwaccel.cli import main
 from hwaccel.errors import HwaccelError
 from hwaccel.frontend.qdq import load_quantized
 
+from ort_quant import ort_u8s8_saturates
 from zoo_data import MODELS, calibration
 
 ROW_KEYS = {"engine", "kind", "device", "time_per_inference_ms", "latency_batch1_ms", "throughput_inferences_per_s",
@@ -62,7 +63,9 @@ def test_bench_rows_units_and_plot(mlp, tmp_path, capsys):
         assert r["kind"] == ("estimated" if r["engine"].startswith("ASIC") else "measured")
         if r["engine"].startswith("hwaccel"):
             assert r["bit_exact"] is True
-    assert rows["onnxruntime QDQ"]["code_agreement_pct"] >= 99.0 and rows["onnxruntime QDQ"]["bit_exact"] is None
+    assert rows["onnxruntime QDQ"]["bit_exact"] is None
+    if not ort_u8s8_saturates():  # its fused integer kernels miss golden by a few codes on CPUs without VNNI
+        assert rows["onnxruntime QDQ"]["code_agreement_pct"] >= 99.0
     assert rows["onnxruntime float"]["bit_exact"] is None and rows["onnxruntime float"]["code_agreement_pct"] is None
     # the ASIC row is the estimate's own numbers; the measured rows have no energy
     asic = report["asic"]
