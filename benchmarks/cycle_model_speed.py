@@ -4,7 +4,7 @@ Every figure is the first call in a fresh interpreter after reading the build (n
 generated or compiled before). ``batch_<N>.simulate``: ``cycle_model`` for N inputs, what `hwaccel
 simulate` times (totals and per-layer figures); ``batch_<N>.total_cycles``: what `hwaccel verify`
 times; median (and min) of ``REPEATS`` processes. ``phases`` (one more process): ``netlist``
-(control models, MatVec tile maps), ``code`` (generate and compile the cycle loop), ``run``
+(control models, MatVec tile maps), ``run``
 (simulate until the period repeats and enough images have left), ``extrapolate`` (each batch's
 total from the run), ``figures`` (per-layer MACs, multipliers, memory). The ratio divides the
 Verilator time of the same 100 images recorded by compile_verify.py (results/compile_verify.json)
@@ -53,10 +53,8 @@ def _child_phases(build: str) -> dict:
         now = time.perf_counter()
         times[name], clock = now - clock, now
 
-    net = network.Netlist(df)
+    net = network._NETLISTS[df] = network.Netlist(df)
     lap("netlist")
-    network._COMPILED[df] = {False: (net, network._compile(net, False))}
-    lap("code")
     run = periodic_run(df)
     lap("run")
     totals = {b: total_cycles(df, b, run)[0] for b in BATCHES}

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from hwaccel.ir.dataflow import Dataflow
+from hwaccel.units.dataflow import Dataflow
 from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.size_fifos import join_depth
 from hwaccel.passes.to_dataflow import to_dataflow

@@ -2,236 +2,302 @@
 
 Each model mirrors the control of its ``hw/<unit>.py`` (and ``amaranth.lib.fifo.SyncFIFOBuffered``
 for the FIFO) register for register, so that driven by the same ``valid``/``ready`` sequences it
-transfers beats in exactly the same cycles. For speed a model is Python *source*: the network
-simulator (:mod:`.network`) pastes every model's lines into one generated loop over cycles, with
-each register a local variable named ``<prefix><register>``. One cycle of a model is:
+transfers beats in exactly the same cycles. A model is an object holding its registers; the
+network simulator (:mod:`.network`) calls, every cycle:
 
-1. ``ready(o_ready, valids)``: lines computing the combinational part from the registers, the
-   output's ``ready`` and the input ports' ``valid`` (expressions); returns the lines and one
-   ``ready`` expression per input port. The output ``valid`` is the register ``ov``.
-2. ``tick(fires, out_fire)``: lines of the clock edge, given which input ports transferred and
-   whether the output did (``valid & ready`` names, computed before any register changes).
+1. :meth:`Control.ready` ``(o_ready, v0, v1)``: the combinational part from the registers, the
+   output's ``ready`` and the input ports' ``valid``; returns the ``ready`` of ports 0 and 1 (a
+   one-port model returns ``False`` for port 1). The output ``valid`` is the register ``ov``.
+2. :meth:`Control.tick` ``(f0, f1, out_fire)``: the clock edge, given which input ports
+   transferred and whether the output did (``valid & ready``, known before any register changes);
+   returns ``False`` only when no register changed (the simulator then skips the model, and its
+   neighbours, until something around it moves).
 
-The units with an :class:`~hwaccel.hw.queue.OutputQueue` (Window, MatVec, Requant, Pool, Eltwise) share
-its model (:meth:`UnitCode.queue_registers`, :meth:`UnitCode.room`, :meth:`UnitCode.deliver`):
-the pipeline never stalls, a beat with an output issues only while ``owed < credits``.
+The units with an :class:`~hwaccel.hw.queue.OutputQueue` (Window, MatVec, Requant, Pool, Eltwise)
+share its model (:class:`Queued`): the pipeline never stalls, a beat with an output issues only
+while ``owed < credits``.
 
-``registers()`` holds every control register and its reset value; a snapshot of all of them is
-the model's state (the cycle model detects periodic operation by comparing snapshots). A chain
-of pipeline valid registers that advance together is one integer, bit ``k`` the register
-``k + 1`` stages after the entry (the MatVec's chain holds ``valid and last tile of a fold``,
-the only combination its output register reads).
+:meth:`Control.state` is the tuple of every control register; the cycle model detects periodic
+operation by comparing snapshots of all of them. A chain of pipeline valid registers that advance
+together is one integer, bit ``k`` the register ``k + 1`` stages after the entry (the MatVec's
+chain holds ``valid and last tile of a fold``, the only combination its output register reads).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from ..hw.params import EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams, WindowParams
-from ..hw.queue import queue_credits
-from .costs import fold_lengths
+from ..units import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams, WindowParams,
+                     fold_lengths, queue_credits)
 
-__all__ = ["UnitCode", "WindowCode", "MatVecCode", "PipeCode", "FifoCode", "code_for"]
+__all__ = ["Control", "Queued", "Window", "MatVec", "Pipe", "Pool", "Add", "Concat", "Fifo", "CONTROLS", "control_for"]
 
 
-class UnitCode:
-    """Base: the prefix of a model's variables and the constants its code reads."""
+class Control:
+    """Base: the output valid register ``ov`` and the one-cycle interface."""
 
+    __slots__ = ("ov",)
     ports = 1
 
-    def __init__(self, prefix: str) -> None:
-        self.p = prefix
-        self.consts: dict[str, Any] = {}
+    def __init__(self) -> None:
+        self.ov = False
 
-    def v(self, name: str) -> str:
-        """The local variable of register (or temporary) ``name``."""
-        return f"{self.p}{name}"
-
-    @property
-    def ov(self) -> str:
-        return self.v("ov")
-
-    def registers(self) -> dict[str, Any]:
+    def state(self) -> tuple:
+        """Every control register's value."""
         raise NotImplementedError
 
-    def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        """The input ports' ``ready`` this cycle (port 1 ``False`` for a one-port model)."""
         raise NotImplementedError
 
-    def tick(self, fires: list[str], out_fire: str) -> list[str]:
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        """The clock edge: ``f0``/``f1`` the input ports transferred, ``out_fire`` the output did;
+        ``False`` only if no register changed."""
         raise NotImplementedError
 
-    def queue_registers(self) -> dict[str, Any]:
-        """The output queue's registers: the head's valid ``ov``, the beats ``stored`` behind it,
-        the credits ``owed``, and the pipeline's valid chain ``pipe``."""
-        return {self.v("ov"): False, self.v("stored"): 0, self.v("owed"): 0, self.v("pipe"): 0}
 
-    def room(self, latency: int) -> str:
-        """The line setting ``room``: a beat with an output may issue."""
-        return f"{self.v('room')} = {self.v('owed')} < {queue_credits(latency)}"
+class Queued(Control):
+    """A pipeline of ``latency`` stages into an output queue: the head's valid ``ov``, the beats
+    ``stored`` behind it, the credits ``owed`` and the pipeline's valid chain ``pipe``; ``room``
+    (a wire, set by :meth:`ready`) says a beat with an output may issue."""
 
-    def deliver(self, latency: int, enter: str, out_fire: str) -> list[str]:
-        """Clock-edge lines of the pipeline and its queue: ``enter`` (a beat with an output issues)
-        moves into the valid chain ``pipe`` of ``latency - 1`` stages, whose last stage delivers to
-        the head ``ov`` when it is free (empty or leaving), else to the memory (``stored``)."""
-        v, ov, stages = self.v, self.ov, latency - 1
-        lines = [f"{v('owed')} += {enter} - {out_fire}"]
-        if stages == 0:
-            push = enter
+    __slots__ = ("stored", "owed", "pipe", "room", "credits", "stages", "mask")
+
+    def __init__(self, latency: int) -> None:
+        super().__init__()
+        self.stored = self.owed = self.pipe = 0
+        self.room = True
+        self.credits, self.stages = queue_credits(latency), latency - 1
+        self.mask = (1 << self.stages) - 1
+
+    def state(self) -> tuple:
+        return self.ov, self.stored, self.owed, self.pipe
+
+    def deliver(self, enter: bool, out_fire: bool) -> bool:
+        """Clock edge of the pipeline and its queue: ``enter`` (a beat with an output issues) moves
+        into the valid chain of ``latency - 1`` stages, whose last stage delivers to the head
+        ``ov`` when it is free (empty or leaving), else to the memory (``stored``). ``False``
+        only if no register changed."""
+        if not (enter or out_fire or self.pipe) and (self.ov or not self.stored):
+            return False
+        self.owed += enter - out_fire
+        if self.stages:
+            push = self.pipe >> (self.stages - 1) & 1
+            self.pipe = (self.pipe << 1 | enter) & self.mask
         else:
-            push = v("push")
-            lines += [f"{push} = {v('pipe')} >> {stages - 1} & 1",
-                      f"{v('pipe')} = ({v('pipe')} << 1 | {enter}) & {(1 << stages) - 1}"]
+            push = enter
         # ``out_fire`` = ov & o_ready stands for o_ready: the head is free when not ov or o_ready
-        return lines + [f"if not {ov} or {out_fire}:",
-                        f"    if {v('stored')}: {v('stored')} += {push} - 1; {ov} = True",
-                        f"    else: {ov} = {push} != 0",
-                        f"else: {v('stored')} += {push}"]
+        if not self.ov or out_fire:
+            if self.stored:
+                self.stored += push - 1
+                self.ov = True
+            else:
+                self.ov = push != 0
+        else:
+            self.stored += push
+        return True
 
 
-class WindowCode(UnitCode):
+class Window(Queued):
     """SlidingWindow: a step ends when its reads and emission issues are done; an emission issues
     while the output queue has room, passes the read port register and enters the queue."""
 
-    def __init__(self, prefix: str, p: WindowParams) -> None:
-        super().__init__(prefix)
-        self.consts[self.v("READS")] = p.step_reads
-        self.emit, self.last_step, self.reads0, self.latency = p.step_emits[-1], p.out_height, p.step_reads[0], p.latency
+    __slots__ = ("step", "wl", "el", "issue", "reads", "emit", "last_step")
 
-    def registers(self) -> dict[str, Any]:
-        return {**self.queue_registers(), **{self.v(k): val for k, val in (("step", 0), ("wl", self.reads0), ("el", 0))}}
+    def __init__(self, p: WindowParams) -> None:
+        super().__init__(p.latency)
+        self.reads, self.emit, self.last_step = tuple(p.step_reads), p.step_emits[-1], p.out_height
+        self.step, self.wl, self.el, self.issue = 0, self.reads[0], 0, False
 
-    def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
-        v = self.v
-        return [self.room(self.latency), f"{v('issue')} = {v('room')} and {v('el')} != 0"], [f"{v('wl')} != 0"]
+    def state(self) -> tuple:
+        return self.ov, self.stored, self.owed, self.pipe, self.step, self.wl, self.el
 
-    def tick(self, fires: list[str], out_fire: str) -> list[str]:
-        # a step ends in the cycle its last read and last emission issue are both done
-        v = self.v
-        return [
-            *self.deliver(self.latency, v("issue"), out_fire),
-            f"{v('el')} -= {v('issue')}",
-            f"{v('wl')} -= {fires[0]}",
-            f"if not {v('wl')} and not {v('el')}:",
-            f"    {v('step')} = 0 if {v('step')} == {self.last_step} else {v('step')} + 1",
-            f"    {v('wl')} = {v('READS')}[{v('step')}]",
-            f"    {v('el')} = 0 if {v('step')} == 0 else {self.emit}",
-        ]
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        self.room = self.owed < self.credits
+        self.issue = self.room and self.el != 0
+        return self.wl != 0, False
+
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        issue = self.issue
+        changed = self.deliver(issue, out_fire)
+        self.el -= issue
+        self.wl -= f0
+        if not self.wl and not self.el:  # a step ends in the cycle its last read and emission issue
+            self.step = 0 if self.step == self.last_step else self.step + 1
+            self.wl = self.reads[self.step]
+            self.el = 0 if self.step == 0 else self.emit
+            return True
+        return changed or issue or f0
 
 
-class MatVecCode(UnitCode):
+class MatVec(Queued):
     """MatVec: issue, ``latency - 1`` pipeline stages, the output queue. Tile ``t`` of the schedule
-    reads an input beat iff ``t < input_folds`` (output fold 0); ``LA[t]`` marks the last tile of
-    an output fold, the only tile that delivers an output and needs ``room``."""
+    reads an input beat iff ``t < reads`` (output fold 0); ``last[t]`` marks the last tile of an
+    output fold, the only tile that delivers an output and needs ``room``."""
 
-    def __init__(self, prefix: str, p: MatVecParams) -> None:
-        super().__init__(prefix)
+    __slots__ = ("t", "issue", "last", "n", "reads")
+
+    def __init__(self, p: MatVecParams) -> None:
+        super().__init__(p.latency)
         folds = fold_lengths(p)
-        self.consts[self.v("LA")] = tuple(k == n - 1 for n in folds for k in range(n))
-        self.n, self.reads, self.latency = sum(folds), folds[0], p.latency
+        self.last = tuple(k == n - 1 for n in folds for k in range(n))
+        self.n, self.reads, self.t, self.issue = sum(folds), folds[0], 0, False
 
-    def registers(self) -> dict[str, Any]:
-        return {**self.queue_registers(), self.v("t"): 0}
+    def state(self) -> tuple:
+        return self.ov, self.stored, self.owed, self.pipe, self.t
 
-    def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
-        v = self.v
-        lines = [self.room(self.latency), f"{v('may')} = {v('room')} or not {v('LA')}[{v('t')}]"]
-        if self.reads == self.n:  # every tile reads
-            return lines + [f"{v('issue')} = {v('may')} and {valids[0]}"], [v("may")]
-        return lines + [f"{v('ri')} = {v('t')} < {self.reads}",
-                        f"{v('issue')} = {v('may')} and ({valids[0]} or not {v('ri')})"], [f"({v('may')} and {v('ri')})"]
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        self.room = self.owed < self.credits
+        may = self.room or not self.last[self.t]
+        reads = self.t < self.reads
+        self.issue = may and (v0 or not reads)
+        return may and reads, False
 
-    def tick(self, fires: list[str], out_fire: str) -> list[str]:
-        v = self.v
-        return [*self.deliver(self.latency, f"({v('issue')} and {v('LA')}[{v('t')}])", out_fire),
-                f"if {v('issue')}: {v('t')} = 0 if {v('t')} == {self.n - 1} else {v('t')} + 1"]
-
-
-class PipeCode(UnitCode):
-    """A pipeline of ``depth`` stages and the output queue (Requant, Pool, Eltwise Add and Concat).
-
-    Requant and Add take a beat whenever there is ``room``; a Pool takes a window's other beats
-    whenever they are valid and only its last beat enters the pipeline; a Concat takes ``split``
-    beats of ``a`` then the rest of a pixel's ``groups`` beats from ``b``. ``count`` is the Pool's
-    ``element * groups + group`` or the Concat's beat of the pixel.
-    """
-
-    def __init__(self, prefix: str, kind: str, depth: int, groups: int = 1, window: int = 1, split: int = 0) -> None:
-        super().__init__(prefix)
-        self.kind, self.depth, self.groups, self.window, self.split = kind, depth, groups, window, split
-        self.ports = 2 if kind in ("add", "concat") else 1
-
-    def registers(self) -> dict[str, Any]:
-        regs = self.queue_registers()
-        if self.kind in ("pool", "concat"):
-            regs[self.v("count")] = 0
-        return regs
-
-    def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
-        v = self.v
-        lines, room = [self.room(self.depth)], v("room")
-        if self.kind == "pipe":
-            return lines, [room]
-        if self.kind == "pool":
-            return lines, [f"({room} or {v('count')} < {(self.window - 1) * self.groups})"]
-        if self.kind == "add":
-            return lines, [f"({room} and {valids[1]})", f"({room} and {valids[0]})"]
-        return lines, [f"({room} and {v('count')} < {self.split})", f"({room} and {v('count')} >= {self.split})"]
-
-    def tick(self, fires: list[str], out_fire: str) -> list[str]:
-        v = self.v
-        fired = fires[0] if len(fires) == 1 else f"({' or '.join(fires)})"
-        enter = f"({fired} and {v('count')} >= {(self.window - 1) * self.groups})" if self.kind == "pool" else fired
-        lines = self.deliver(self.depth, enter, out_fire)
-        beats = {"pool": self.window * self.groups, "concat": self.groups}.get(self.kind)
-        if beats is not None:  # after the shift, which reads the count before this beat
-            lines.append(f"if {fired}: {v('count')} = 0 if {v('count')} == {beats - 1} else {v('count')} + 1")
-        return lines
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        if not self.issue:
+            return self.deliver(False, out_fire)
+        self.deliver(self.last[self.t], out_fire)
+        self.t = 0 if self.t == self.n - 1 else self.t + 1
+        return True
 
 
-class FifoCode(UnitCode):
+class Pipe(Queued):
+    """Requant: takes a beat whenever there is room."""
+
+    __slots__ = ()
+
+    def __init__(self, p: Any) -> None:
+        super().__init__(p.latency)
+
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        self.room = self.owed < self.credits
+        return self.room, False
+
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        return self.deliver(f0, out_fire)
+
+
+class Counted(Queued):
+    """A queued unit with a beat counter ``count`` that wraps after ``beats`` transfers."""
+
+    __slots__ = ("count", "beats")
+
+    def __init__(self, latency: int, beats: int) -> None:
+        super().__init__(latency)
+        self.count, self.beats = 0, beats
+
+    def state(self) -> tuple:
+        return self.ov, self.stored, self.owed, self.pipe, self.count
+
+    def advance(self) -> None:
+        """A beat transferred: the next ``count``."""
+        self.count = 0 if self.count == self.beats - 1 else self.count + 1
+
+
+class Pool(Counted):
+    """Pool: takes a window's other beats whenever they are valid; only its last ``groups`` beats
+    (``count`` = element * groups + group past ``first``) need room and enter the pipeline."""
+
+    __slots__ = ("first",)
+
+    def __init__(self, p: PoolParams) -> None:
+        super().__init__(p.latency, p.window * p.groups)
+        self.first = (p.window - 1) * p.groups
+
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        self.room = self.owed < self.credits
+        return self.room or self.count < self.first, False
+
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        if not f0:
+            return self.deliver(False, out_fire)
+        self.deliver(self.count >= self.first, out_fire)  # reads the count before this beat
+        self.advance()
+        return True
+
+
+class Add(Queued):
+    """Eltwise Add: takes a pair of beats, one from each port, whenever there is room."""
+
+    __slots__ = ()
+    ports = 2
+
+    def __init__(self, p: EltwiseAddParams) -> None:
+        super().__init__(p.latency)
+
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        self.room = room = self.owed < self.credits
+        return room and v1, room and v0
+
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        return self.deliver(f0 or f1, out_fire)
+
+
+class Concat(Counted):
+    """Eltwise Concat: of a pixel's ``groups`` beats (``count``), the first ``split`` from port 0,
+    the rest from port 1, each whenever there is room."""
+
+    __slots__ = ("split",)
+    ports = 2
+
+    def __init__(self, p: EltwiseConcatParams) -> None:
+        super().__init__(p.latency, sum(p.groups))
+        self.split = p.groups[0]
+
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        self.room = room = self.owed < self.credits
+        return room and self.count < self.split, room and self.count >= self.split
+
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        if not (f0 or f1):
+            return self.deliver(False, out_fire)
+        self.deliver(True, out_fire)
+        self.advance()
+        return True
+
+
+class Fifo(Control):
     """``SyncFIFOBuffered``: an inner FIFO of ``depth - 1`` words (``level``) and the output register ``ov``."""
 
-    def __init__(self, prefix: str, p: FifoParams) -> None:
-        super().__init__(prefix)
-        self.depth = p.depth
+    __slots__ = ("level", "depth")
 
-    def registers(self) -> dict[str, Any]:
-        return {self.v("ov"): False, self.v("level"): 0}
+    def __init__(self, p: FifoParams) -> None:
+        super().__init__()
+        self.level, self.depth = 0, p.depth
 
-    def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
-        return [], [f"{self.v('level')} == 0" if self.depth == 1 else f"{self.v('level')} != {self.depth - 1}"]
+    def state(self) -> tuple:
+        return self.ov, self.level
 
-    def tick(self, fires: list[str], out_fire: str) -> list[str]:
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        return (self.level == 0 if self.depth == 1 else self.level != self.depth - 1), False
+
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
         # ``out_fire`` = ov & o_ready stands for o_ready: they differ only while ov is low, where both uses agree
-        v, w = self.v, fires[0]
+        ov = self.ov
         if self.depth == 1:
-            return [f"if {w}: {v('level')} = 1",
-                    f"elif {out_fire}: {v('level')} = 0",
-                    f"{v('ov')} = {v('level')} == 1"]
-        # the output register takes the inner FIFO's head when it is free or leaving
-        return [
-            f"if not {v('ov')} or {out_fire}:",
-            f"    {v('ov')} = {v('level')} != 0",
-            f"    {v('level')} += {w} - {v('ov')}",
-            "else:",
-            f"    {v('level')} += {w}",
-        ]
+            if f0:
+                self.level = 1
+            elif out_fire:
+                self.level = 0
+            self.ov = self.level == 1
+        elif not self.ov or out_fire:  # the output register takes the inner FIFO's head when free or leaving
+            self.ov = self.level != 0
+            self.level += f0 - self.ov
+        else:
+            self.level += f0
+        return f0 or out_fire or self.ov != ov
 
 
-def code_for(prefix: str, params: Any) -> UnitCode:
-    """The control model of a unit or FIFO params object, its variables named ``prefix...``."""
-    if isinstance(params, WindowParams):
-        return WindowCode(prefix, params)
-    if isinstance(params, MatVecParams):
-        return MatVecCode(prefix, params)
-    if isinstance(params, RequantParams):
-        return PipeCode(prefix, "pipe", params.latency)
-    if isinstance(params, PoolParams):
-        return PipeCode(prefix, "pool", params.latency, params.groups, params.window)
-    if isinstance(params, EltwiseAddParams):
-        return PipeCode(prefix, "add", params.latency)
-    if isinstance(params, EltwiseConcatParams):
-        return PipeCode(prefix, "concat", params.latency, sum(params.groups), split=params.groups[0])
-    if isinstance(params, FifoParams):
-        return FifoCode(prefix, params)
-    raise TypeError(f"no control model for {type(params).__name__}")
+# the control model of each params class
+CONTROLS: dict[type, Callable[[Any], Control]] = {
+    WindowParams: Window, MatVecParams: MatVec, RequantParams: Pipe, PoolParams: Pool,
+    EltwiseAddParams: Add, EltwiseConcatParams: Concat, FifoParams: Fifo,
+}
+
+
+def control_for(params: Any) -> Control:
+    """A fresh control model (registers at reset) of a unit or FIFO params object."""
+    make = CONTROLS.get(type(params))
+    if make is None:
+        raise TypeError(f"no control model for {type(params).__name__}")
+    return make(params)

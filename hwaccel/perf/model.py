@@ -5,7 +5,7 @@ cycle for cycle, for any number of inputs fed back to back. It rests on these as
 the top level must meet (they are how :mod:`hwaccel.units.dataflow` defines the netlist):
 
 * Every unit is the ``hw/<unit>.py`` built from its params; the control models of
-  :mod:`.units` mirror their valid/ready logic register for register (``SyncFIFOBuffered`` for
+  :mod:`.control` mirror their valid/ready logic register for register (``SyncFIFOBuffered`` for
   FIFOs: a beat written to an empty FIFO is readable 2 cycles later, depth <= 2 passes a beat
   every other cycle).
 * A stage's units are connected directly (``wiring.connect``): no register, no FIFO between them.

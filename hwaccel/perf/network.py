@@ -8,21 +8,21 @@ model clocks. The top-level input offers the next beat whenever one is left (or,
 offers it when a ``valid`` pattern says so) and the output is ready every cycle (or when a
 ``ready`` pattern says so), as the cocotb harness (``sim/harness.py``) drives a design.
 
-For speed the loop is generated Python (one function per dataflow and stall mode, compiled on
-first use and kept while the dataflow object lives): every register a local variable, a signal
-that is another's name used in place, the two ends of a direct connection one transfer, and the
-per-stage first-transfer bookkeeping skipped once every stage has moved.
+The units are the control models of :mod:`.control`, one object each, called in a plain loop:
+per node a precomputed tuple of its model's methods and the slots of the signals it reads and
+writes, and the per-stage first-transfer bookkeeping skipped once every stage has moved.
 """
 
 from __future__ import annotations
 
+import copy
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import CompileError, SimulationError
-from ..ir.dataflow import INPUT, OUTPUT, Dataflow
-from .units import FifoCode, UnitCode, code_for
+from ..units.dataflow import INPUT, OUTPUT, Dataflow
+from .control import Control, Fifo, control_for
 
 __all__ = ["Netlist", "Run", "simulate"]
 
@@ -32,7 +32,7 @@ class _Node:
     name: str  # "<stage>.<unit index>" or "fifo:<src>-><dst>.<port>"
     params: Any
     stage: str | None  # the stage a unit belongs to (None for FIFOs)
-    code: UnitCode = field(init=False)
+    control: Control = field(init=False)  # the model at reset (copied for each run)
     drivers: list = field(default_factory=list)  # per port: node index (-1: the top input)
     sinks: list = field(default_factory=list)  # (node index, port); (-1, 0): the top output
 
@@ -62,16 +62,8 @@ class Netlist:
         self.output = self._edge(outlet.get(outs[0].src, -1), outs[0].fifo, f"fifo:{outs[0].src}->{OUTPUT}.0")
         self._connect(self.output, -1, 0)
         for name, branches in [(n.name, n.sinks) for n in self.nodes] + [(INPUT, self.input_sinks)]:
-            if len(branches) > 1 and not all(i >= 0 and isinstance(self.nodes[i].code, FifoCode) for i, _ in branches):
+            if len(branches) > 1 and not all(i >= 0 and isinstance(self.nodes[i].control, Fifo) for i, _ in branches):
                 raise CompileError(f"every branch of the fork after {name} must start with a FIFO")
-
-    @property
-    def registers(self) -> dict[str, Any]:
-        """Every control register and its reset value, node by node (the state)."""
-        regs: dict[str, Any] = {}
-        for node in self.nodes:
-            regs.update(node.code.registers())
-        return regs
 
     def stage_ends(self) -> list[tuple[int, int]]:
         """``(first, last)`` node index of each stage, in stage order."""
@@ -80,6 +72,10 @@ class Netlist:
             if node.stage is not None:
                 ends[node.stage] = (ends.get(node.stage, (i, i))[0], i)
         return list(ends.values())
+
+    def fifos(self) -> list[int]:
+        """Indices of the FIFO nodes."""
+        return [i for i, n in enumerate(self.nodes) if isinstance(n.control, Fifo)]
 
     def _edge(self, src: int, fifo: object, name: str) -> int:
         """The node an edge's consumer is driven by: ``src``, or a FIFO after it."""
@@ -90,8 +86,8 @@ class Netlist:
         return idx
 
     def _add(self, node: _Node) -> int:
-        node.code = code_for(f"n{len(self.nodes)}_", node.params)
-        node.drivers = [-1] * node.code.ports
+        node.control = control_for(node.params)
+        node.drivers = [-1] * node.control.ports
         self.nodes.append(node)
         return len(self.nodes) - 1
 
@@ -101,8 +97,8 @@ class Netlist:
         (self.nodes[src].sinks if src >= 0 else self.input_sinks).append((dst, port))
 
 
-# per dataflow: {stalls: (netlist, compiled loop)}, kept while the dataflow object lives
-_COMPILED: "weakref.WeakKeyDictionary[Dataflow, dict[bool, tuple[Netlist, Callable]]]" = weakref.WeakKeyDictionary()
+# per dataflow: its netlist, kept while the dataflow object lives
+_NETLISTS: "weakref.WeakKeyDictionary[Dataflow, Netlist]" = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -122,6 +118,15 @@ class Run:
     image_ends: list[int] = field(default_factory=list)  # cycle of each finished image's last output beat
 
 
+class _Wire:
+    """A driver seen from its sinks (``ov``): the top input's ``offer``, or nothing on a missing port."""
+
+    __slots__ = ("ov",)
+
+    def __init__(self) -> None:
+        self.ov = False
+
+
 def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
              valid: Callable[[int], bool] | None = None, ready: Callable[[int], bool] | None = None,
              keep_beats: bool = False, record_blocking: bool = False, max_cycles: int = 50_000_000) -> Run:
@@ -138,141 +143,212 @@ def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
     Raises
     ------
     SimulationError
-        The design deadlocks (no stream transfers for many cycles in which the input offered a
+        The design deadlocks (no stream transferred for many cycles in which the input offered a
         beat or had none left and the output was ready; the message names the units holding a
         beat nobody takes) or does not finish within ``max_cycles``.
     """
-    stalls = valid is not None or ready is not None
-    compiled = _COMPILED.setdefault(df, {})
-    if stalls not in compiled:
-        other = compiled.get(not stalls)
-        net = other[0] if other is not None else Netlist(df)
-        compiled[stalls] = net, _compile(net, stalls)
-    net, run_fn = compiled[stalls]
+    net = _NETLISTS.get(df)
+    if net is None:
+        net = _NETLISTS[df] = Netlist(df)
+    sim = _Simulation(net, valid, ready, record_blocking)
     quiet_limit = 64 + 4 * max(getattr(n.params, "input_folds", 1) + 8 for n in net.nodes)
     total = -1 if images is None else images * df.input.beats
     out_total = -1 if images is None else images * df.output.beats
-    status, cycle, *rest = run_fn(total, valid, ready, stop_periodic, keep_beats, record_blocking, df.input.beats,
-                                  out_total, df.output.beats, max_cycles, quiet_limit)
-    if status == "deadlock":
-        raise SimulationError(f"deadlock: no stream transferred for {quiet_limit} cycles at cycle {cycle}; "
-                              f"blocked: {', '.join(rest[0]) or 'none'}")
-    if status == "timeout":
+    sim.run(total, out_total, df.input.beats, df.output.beats, stop_periodic, keep_beats, max_cycles, quiet_limit)
+    if sim.status == "deadlock":
+        raise SimulationError(f"deadlock: no stream transferred for {quiet_limit} cycles at cycle {sim.cycle}; "
+                              f"blocked: {', '.join(sim.blocked_units()) or 'none'}")
+    if sim.status == "timeout":
         raise SimulationError(f"simulation did not finish within {max_cycles} cycles")
-    sent, first_output, last_output, input_done, out_cycles, fi, fo, peaks, blocked, period, ends = rest
     stages = [st.name for st in df.stages]
-    fifos = [n.name for n in net.nodes if isinstance(n.code, FifoCode)]
-    return Run(images if images is not None else sent // df.input.beats, last_output + 1, first_output, input_done,
-               out_cycles, dict(zip(stages, fi)), dict(zip(stages, fo)), dict(zip(fifos, peaks)),
-               dict(zip(fifos, blocked)), period, ends)
+    fifos = [net.nodes[i].name for i in net.fifos()]
+    return Run(images if images is not None else sim.sent // df.input.beats, sim.last_output + 1, sim.first_output,
+               sim.input_done, sim.out_cycles, dict(zip(stages, sim.first_in)), dict(zip(stages, sim.first_out)),
+               dict(zip(fifos, sim.peaks)), dict(zip(fifos, sim.blocked)), sim.period, sim.ends)
 
 
-def _loop_body(net: Netlist, fifos: list[int]) -> list[str]:
-    """One cycle of every node: readies from the sinks back, transfers, bookkeeping, clock edges.
+class _Simulation:
+    """One run over fresh control models of ``net``: the wiring as slots of a signal list, the loop.
 
-    A signal that is a plain name (a register, or another node's ready) is used in place; a
-    compound one is computed once into ``n<i>_<signal>``. Every use of a signal precedes the
-    first clock edge, so a register read there still holds this cycle's value.
+    Signal ``R[2 i + p]`` is the ``ready`` of node ``i``'s port ``p``; after them a constant
+    ``True``, the top output's ``ready``, and per fork the AND of its branches' readies (the
+    source's ``o_ready``) and per branch the AND of the others' (its ``valid`` gate). A fork's
+    branches are FIFOs, whose ``ready`` reads registers only: they are evaluated first.
+
+    A node is evaluated in a cycle only when it is *awake*: something it reads may have changed
+    since it last was (every node at reset; the top input's sinks and the output's driver every
+    cycle). A node whose model changed a register or that transferred a beat wakes itself and its
+    neighbours for the next cycle (drivers, sinks, a two-port sink's other driver, fork siblings).
+    A sleeping node's signals are those of its last evaluation, which moved nothing.
     """
-    nodes = net.nodes
-    ready: dict[tuple[int, int], str] = {(-1, 0): "sink_ready"}
-    valid: dict[tuple[int, int], str] = {}
-    o_ready: dict[int, str] = {}
-    body: list[str] = []
 
-    def named(name: str, expr: str) -> str:
-        if expr.isidentifier():
-            return expr
-        body.append(f"{name} = {expr}")
-        return name
+    def __init__(self, net: Netlist, offer_at: Callable[[int], bool] | None, ready_at: Callable[[int], bool] | None,
+                 record: bool) -> None:
+        self.net, self.offer_at, self.ready_at, self.record = net, offer_at, ready_at, record
+        nodes = net.nodes
+        n = len(nodes)
+        self.ctrls = [copy.copy(node.control) for node in nodes]
+        self.true, self.sink = 2 * n, 2 * n + 1
+        self.R: list[bool] = [False] * (2 * n) + [True, True]
+        self.input, nothing = _Wire(), _Wire()
+        self.gate: dict[tuple[int, int], int] = {}  # (node, port) -> slot of its fork gate
+        self.forks: list[tuple[int, tuple[int, ...]]] = []  # (slot, the slots it ANDs), in order
+        self.fork_fifos: list[int] = []  # fork branches, evaluated before everything else
+        o_slot = [self._fork(node.sinks) for node in nodes]
+        self._fork(net.input_sinks)
+        self.plan: list[tuple[int, tuple]] = []  # per node, sinks first: what one cycle reads and writes
+        for i in range(n - 1, -1, -1):
+            ctrl = self.ctrls[i]
+            wires: list[Any] = []
+            for p in range(2):
+                src = nodes[i].drivers[p] if p < ctrl.ports else None
+                wires += [nothing, self.true] if src is None else [self.input if src < 0 else self.ctrls[src],
+                                                                  self.gate.get((i, p), self.true)]
+            self.plan.append((i, (ctrl, ctrl.ready, ctrl.tick, o_slot[i], *wires, 2 * i, self._neighbours(i))))
+        self.awake = [j for j, _ in net.input_sinks] + [net.output]  # every cycle
+        self.status, self.cycle = "ok", 0
 
-    for i in fifos:  # FIFO readies depend on registers only: known before the fork gates need them
-        ready[i, 0] = named(f"n{i}_r0", nodes[i].code.ready("", [])[1][0])
-    for i in range(len(nodes) - 1, -1, -1):
-        node = nodes[i]
-        o_ready[i] = named(f"n{i}_or", " and ".join(ready[s] for s in node.sinks))
-        for p, src in enumerate(node.drivers):
-            branch = net.input_sinks if src < 0 else nodes[src].sinks
-            gate = [ready[s] for s in branch if s != (i, p)]
-            valid[i, p] = named(f"n{i}_v{p}", " and ".join(["offer" if src < 0 else nodes[src].code.ov] + gate))
-        lines, readies = node.code.ready(o_ready[i], [valid[i, p] for p in range(node.code.ports)])
-        body += lines
-        if i not in fifos:
-            for p, r in enumerate(readies):
-                ready[i, p] = named(f"n{i}_r{p}", r)
-    fire: dict[tuple[int, int], str] = {}
-    for i, node in enumerate(nodes):  # a direct connection's two ends transfer together: one name
-        for p, src in enumerate(node.drivers):
-            fire[i, p] = f"n{src}_of" if src >= 0 and len(nodes[src].sinks) == 1 else f"n{i}_f{p}"
-            if fire[i, p] == f"n{i}_f{p}":
-                body.append(f"n{i}_f{p} = {valid[i, p]} and {ready[i, p]}")
-        body.append(f"n{i}_of = {node.code.ov} and {o_ready[i]}")
-    fires = list(dict.fromkeys(fire.values())) + [f"n{i}_of" for i in range(len(nodes))]
-    fires = list(dict.fromkeys(fires))
-    in_fire = fire[net.input_sinks[0]] if len(net.input_sinks) == 1 else \
-        " and ".join(["offer"] + [ready[s] for s in net.input_sinks])
-    body += [f"if {in_fire}:",
-             "    if periodic and sent % beats == 0:",
-             f"        key = ({', '.join(net.registers)},)",
-             "        if key in seen:",
-             "            j_image, j_cycle, j_out = seen[key]",
-             "            period = (j_image, sent // beats - j_image, cycle - j_cycle)",
-             "            in_step = out_count - j_out == period[1] * out_beats",
-             "            out_total = ((j_out // out_beats if in_step else j_image) + period[1]) * out_beats",
-             "            periodic = False",
-             "            if out_count >= out_total: break",
-             "        else:",
-             "            seen[key] = (sent // beats, cycle, out_count)",
-             "    sent += 1",
-             "    if sent == total: input_done = cycle",
-             "    quiet = 0",
-             f"elif {' or '.join(fires)}: quiet = 0",
-             "else:",
-             "    quiet += sink_ready and (offer or sent == total)",
-             "    if quiet > quiet_limit:",
-             f"        return ('deadlock', cycle, [n for n, b in zip({[n.name for n in nodes]!r}, "
-             f"({', '.join(f'{n.code.ov} and not {o_ready[i]}' for i, n in enumerate(nodes))},)) if b])",
-             "if tracking:"]
-    for k, (first, last) in enumerate(net.stage_ends()):
-        started = " or ".join(fire[first, p] for p in range(nodes[first].code.ports))
-        body += [f"    if fi{k} < 0 and ({started}): fi{k} = cycle; pending -= 1",
-                 f"    if fo{k} < 0 and n{last}_of: fo{k} = cycle; pending -= 1"]
-    body += ["    tracking = pending > 0",
-             f"if n{net.output}_of:", "    out_count += 1", "    last_output = cycle",
-             "    if first_output < 0: first_output = cycle", "    if keep_beats: out_cycles.append(cycle)",
-             "    if out_count % out_beats == 0: ends.append(cycle)",
-             "if record:"] + [f"    n{i}_blk += {valid[i, 0]} and not {ready[i, 0]}" for i in fifos] + ["    pass"]
-    for i, node in enumerate(nodes):
-        body += node.code.tick([fire[i, p] for p in range(node.code.ports)], f"n{i}_of")
-    body += ["if record:"] + [f"    if n{i}_level > n{i}_peak: n{i}_peak = n{i}_level" for i in fifos] + ["    pass"]
-    return body + ["cycle += 1", "if out_count == out_total: break"]
+    def _fork(self, sinks: list[tuple[int, int]]) -> int:
+        """The slot of the ``o_ready`` a source with ``sinks`` sees (allocating fork slots)."""
+        slots = [self.sink if j < 0 else 2 * j + p for j, p in sinks]
+        if len(sinks) == 1:
+            return slots[0]
+        self.fork_fifos += [j for j, _ in sinks]
+        for k, branch in enumerate(sinks):
+            self.gate[branch] = len(self.R)
+            self.forks.append((len(self.R), tuple(s for m, s in enumerate(slots) if m != k)))
+            self.R.append(False)
+        self.forks.append((len(self.R), tuple(slots)))
+        self.R.append(False)
+        return len(self.R) - 1
 
+    def _neighbours(self, i: int) -> tuple[int, ...]:
+        """The nodes that read a signal of node ``i`` (``i`` itself included)."""
+        nodes = self.net.nodes
+        near = {i, *(d for d in nodes[i].drivers if d >= 0)}
+        for j, _ in nodes[i].sinks:
+            if j >= 0:
+                near |= {j, *(d for d in nodes[j].drivers if d >= 0)}
+        for d in nodes[i].drivers:
+            near |= {j for j, _ in (nodes[d].sinks if d >= 0 else self.net.input_sinks) if j >= 0}
+        return tuple(sorted(near))
 
-def _compile(net: Netlist, stalls: bool) -> Callable:
-    """Generate and compile the cycle loop of ``net`` (one function, every register a local);
-    ``stalls``: the input and output follow the ``offer_at`` / ``ready_at`` patterns."""
-    consts: dict[str, Any] = {}
-    for node in net.nodes:
-        consts.update(node.code.consts)
-    fifos = [i for i, n in enumerate(net.nodes) if isinstance(n.code, FifoCode)]
-    stages = len(net.stage_ends())
-    head = [f"def _run(total, offer_at, ready_at, periodic, keep_beats, record, beats, out_total, out_beats, max_cycles, "
-            f"quiet_limit{''.join(f', {k}={k}' for k in consts)}):"]
-    init = [f"    {k} = {v!r}" for k, v in net.registers.items()]
-    init += [f"    n{i}_peak = 0; n{i}_blk = 0" for i in fifos]
-    init += [f"    fi{k} = -1; fo{k} = -1" for k in range(stages)]
-    init += ["    sent = out_count = quiet = cycle = 0", "    first_output = last_output = input_done = -1",
-             f"    out_cycles = []; ends = []; seen = {{}}; period = None; tracking = True; pending = {2 * stages}",
-             "    sink_ready = offer = True",
-             "    while cycle < max_cycles:"]
-    init += ["        offer = sent != total and offer_at(cycle)", "        sink_ready = ready_at(cycle)"] if stalls else \
-        ["        offer = sent != total"]
-    init += ["        " + line for line in _loop_body(net, fifos)]
-    init += ["    else:", "        return ('timeout', cycle)",
-             f"    return ('ok', cycle, sent, first_output, last_output, input_done, out_cycles, "
-             f"[{', '.join(f'fi{k}' for k in range(stages))}], [{', '.join(f'fo{k}' for k in range(stages))}], "
-             f"[{', '.join(f'n{i}_peak' for i in fifos)}], [{', '.join(f'n{i}_blk' for i in fifos)}], period, ends)"]
-    source = "\n".join(head + init) + "\n"
-    namespace: dict[str, Any] = dict(consts)
-    exec(compile(source, f"<cycle model of {net.df.name}>", "exec"), namespace)  # noqa: S102 - our own generated code
-    return namespace["_run"]
+    def blocked_units(self) -> list[str]:
+        """The units holding a beat nobody takes in the current cycle."""
+        return [self.net.nodes[i].name for i, (ctrl, _, _, oi, *_) in self.plan if ctrl.ov and not self.R[oi]][::-1]
+
+    def run(self, total: int, out_total: int, beats: int, out_beats: int, periodic: bool, keep_beats: bool,
+            max_cycles: int, quiet_limit: int) -> None:
+        """Clock the network until ``out_total`` output beats left (or the period is found)."""
+        R, plan, ctrls, record, inp = self.R, self.plan, self.ctrls, self.record, self.input
+        offer_at, ready_at, stalls = self.offer_at, self.ready_at, self.offer_at is not None or self.ready_at is not None
+        fork_fifos = [(self.ctrls[i].ready, 2 * i) for i in self.fork_fifos]
+        forks, sink, always = self.forks, self.sink, self.awake
+        n = len(ctrls)
+        F: list[tuple[bool, bool, bool, bool]] = [(False, False, False, False)] * n  # fires and valid of port 0
+        awake = [True] * n
+        in_node, in_port = self.net.input_sinks[0]
+        out_node = self.net.output
+        stage_ends = self.net.stage_ends()
+        first_in, first_out = [-1] * len(stage_ends), [-1] * len(stage_ends)
+        pending, tracking = 2 * len(stage_ends), True
+        fifos = [(i, ctrl) for i, ctrl in enumerate(ctrls) if isinstance(ctrl, Fifo)]
+        peaks, blocked = [0] * len(fifos), [0] * len(fifos)
+        sent = out_count = quiet = cycle = 0
+        first_output = last_output = input_done = -1
+        out_cycles: list[int] = []
+        ends: list[int] = []
+        seen: dict[tuple, tuple[int, int, int]] = {}
+        period = None
+        sink_ready = offer = True
+        while cycle < max_cycles:
+            offer = sent != total
+            if stalls:
+                offer = offer and (offer_at is None or offer_at(cycle))
+                R[sink] = sink_ready = ready_at is None or ready_at(cycle)
+            inp.ov = offer
+            for rdy, r in fork_fifos:
+                R[r] = rdy(False, False, False)[0]
+            for slot, ands in forks:
+                R[slot] = all([R[k] for k in ands])
+            for j in always:
+                awake[j] = True
+            moved = False
+            work = []
+            for i, wiring in plan:  # combinational: readies from the sinks back, valids, transfers
+                if awake[i]:
+                    ctrl, ready, tick, oi, d0, g0, d1, g1, r, near = wiring
+                    o = R[oi]
+                    v0 = d0.ov and R[g0]
+                    v1 = d1.ov and R[g1]
+                    r0, r1 = R[r], R[r + 1] = ready(o, v0, v1)
+                    of = ctrl.ov and o
+                    f0 = v0 and r0
+                    f1 = v1 and r1
+                    F[i] = f0, f1, of, v0
+                    work.append((tick, f0, f1, of, near))
+                    if of:
+                        moved = True
+            if F[in_node][in_port]:
+                if periodic and sent % beats == 0:
+                    key = tuple([ctrl.state() for ctrl in ctrls])
+                    if key in seen:
+                        j_image, j_cycle, j_out = seen[key]
+                        period = (j_image, sent // beats - j_image, cycle - j_cycle)
+                        in_step = out_count - j_out == period[1] * out_beats
+                        out_total = ((j_out // out_beats if in_step else j_image) + period[1]) * out_beats
+                        periodic = False
+                        if out_count >= out_total:
+                            break
+                    else:
+                        seen[key] = (sent // beats, cycle, out_count)
+                sent += 1
+                if sent == total:
+                    input_done = cycle
+                quiet = 0
+            elif moved:
+                quiet = 0
+            else:
+                quiet += sink_ready and (offer or sent == total)
+                if quiet > quiet_limit:
+                    self.status, self.cycle = "deadlock", cycle
+                    return
+            if tracking:
+                for k, (first, last) in enumerate(stage_ends):
+                    if first_in[k] < 0 and (F[first][0] or F[first][1]):
+                        first_in[k] = cycle
+                        pending -= 1
+                    if first_out[k] < 0 and F[last][2]:
+                        first_out[k] = cycle
+                        pending -= 1
+                tracking = pending > 0
+            if F[out_node][2]:
+                out_count += 1
+                last_output = cycle
+                if first_output < 0:
+                    first_output = cycle
+                if keep_beats:
+                    out_cycles.append(cycle)
+                if out_count % out_beats == 0:
+                    ends.append(cycle)
+            if record:
+                for k, (i, _) in enumerate(fifos):
+                    blocked[k] += F[i][3] and not R[2 * i]
+            awake = [False] * n
+            for tick, f0, f1, of, near in work:  # the clock edge; what moved wakes its neighbours
+                if tick(f0, f1, of) or f0 or f1 or of:
+                    for j in near:
+                        awake[j] = True
+            if record:
+                for k, (_, fifo) in enumerate(fifos):
+                    peaks[k] = max(peaks[k], fifo.level)
+            cycle += 1
+            if out_count == out_total:
+                break
+        else:
+            self.status, self.cycle = "timeout", cycle
+            return
+        self.cycle, self.sent, self.first_output, self.last_output, self.input_done = \
+            cycle, sent, first_output, last_output, input_done
+        self.out_cycles, self.first_in, self.first_out, self.peaks, self.blocked, self.period, self.ends = \
+            out_cycles, first_in, first_out, peaks, blocked, period, ends
