@@ -176,10 +176,11 @@ class _Simulation:
     branches are FIFOs, whose ``ready`` reads registers only: they are evaluated first.
 
     A node is evaluated in a cycle only when it is *awake*: something it reads may have changed
-    since it last was (every node at reset; the top input's sinks and the output's driver every
-    cycle). A node whose model changed a register or that transferred a beat wakes itself and its
-    neighbours for the next cycle (drivers, sinks, a two-port sink's other driver, fork siblings).
-    A sleeping node's signals are those of its last evaluation, which moved nothing.
+    since it last was (every node at reset; the top input's sinks, the output's driver and the
+    forks every cycle). A node whose model changed a register or that transferred a beat wakes
+    itself for the next cycle, and its sinks if its ``ov`` changed; one whose ``ready`` changed
+    wakes its drivers in the same cycle (they come later, sinks first). A sleeping node's signals
+    are those of its last evaluation, which moved nothing.
     """
 
     def __init__(self, net: Netlist, offer_at: Callable[[int], bool] | None, ready_at: Callable[[int], bool] | None,
@@ -204,8 +205,11 @@ class _Simulation:
                 src = nodes[i].drivers[p] if p < ctrl.ports else None
                 wires += [nothing, self.true] if src is None else [self.input if src < 0 else self.ctrls[src],
                                                                   self.gate.get((i, p), self.true)]
-            self.plan.append((i, (ctrl, ctrl.ready, ctrl.tick, o_slot[i], *wires, 2 * i, self._neighbours(i))))
-        self.awake = [j for j, _ in net.input_sinks] + [net.output]  # every cycle
+            drivers = tuple(d for d in nodes[i].drivers if d >= 0)
+            sinks = tuple(j for j, _ in nodes[i].sinks if j >= 0)
+            self.plan.append((i, (ctrl, ctrl.ready, ctrl.tick, o_slot[i], *wires, 2 * i, drivers, sinks)))
+        forks = [i for i, node in enumerate(nodes) if len(node.sinks) > 1]
+        self.awake = sorted({j for j, _ in net.input_sinks} | {net.output} | set(forks) | set(self.fork_fifos))
         self.status, self.cycle = "ok", 0
 
     def _fork(self, sinks: list[tuple[int, int]]) -> int:
@@ -221,17 +225,6 @@ class _Simulation:
         self.forks.append((len(self.R), tuple(slots)))
         self.R.append(False)
         return len(self.R) - 1
-
-    def _neighbours(self, i: int) -> tuple[int, ...]:
-        """The nodes that read a signal of node ``i`` (``i`` itself included)."""
-        nodes = self.net.nodes
-        near = {i, *(d for d in nodes[i].drivers if d >= 0)}
-        for j, _ in nodes[i].sinks:
-            if j >= 0:
-                near |= {j, *(d for d in nodes[j].drivers if d >= 0)}
-        for d in nodes[i].drivers:
-            near |= {j for j, _ in (nodes[d].sinks if d >= 0 else self.net.input_sinks) if j >= 0}
-        return tuple(sorted(near))
 
     def blocked_units(self) -> list[str]:
         """The units holding a beat nobody takes in the current cycle."""
@@ -277,16 +270,21 @@ class _Simulation:
             work = []
             for i, wiring in plan:  # combinational: readies from the sinks back, valids, transfers
                 if awake[i]:
-                    ctrl, ready, tick, oi, d0, g0, d1, g1, r, near = wiring
+                    ctrl, ready, tick, oi, d0, g0, d1, g1, r, drivers, sinks = wiring
                     o = R[oi]
                     v0 = d0.ov and R[g0]
                     v1 = d1.ov and R[g1]
-                    r0, r1 = R[r], R[r + 1] = ready(o, v0, v1)
-                    of = ctrl.ov and o
+                    r0, r1 = ready(o, v0, v1)
+                    if r0 != R[r] or r1 != R[r + 1]:
+                        R[r], R[r + 1] = r0, r1
+                        for j in drivers:
+                            awake[j] = True
+                    ov = ctrl.ov
+                    of = ov and o
                     f0 = v0 and r0
                     f1 = v1 and r1
                     F[i] = f0, f1, of, v0
-                    work.append((tick, f0, f1, of, near))
+                    work.append((i, ctrl, tick, ov, f0, f1, of, sinks))
                     if of:
                         moved = True
             if F[in_node][in_port]:
@@ -335,10 +333,12 @@ class _Simulation:
                 for k, (i, _) in enumerate(fifos):
                     blocked[k] += F[i][3] and not R[2 * i]
             awake = [False] * n
-            for tick, f0, f1, of, near in work:  # the clock edge; what moved wakes its neighbours
+            for i, ctrl, tick, ov, f0, f1, of, sinks in work:  # the clock edge
                 if tick(f0, f1, of) or f0 or f1 or of:
-                    for j in near:
-                        awake[j] = True
+                    awake[i] = True
+                    if ctrl.ov != ov:
+                        for j in sinks:
+                            awake[j] = True
             if record:
                 for k, (_, fifo) in enumerate(fifos):
                     peaks[k] = max(peaks[k], fifo.level)
