@@ -83,9 +83,12 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
 
     from .commands import info, quantize, run
 
-    p = add("info", info.run, "Show inputs, outputs and per-layer op, shape, parameters and MACs of an ONNX model.")
-    p.add_argument("model", help="ONNX file")
+    p = add("info", info.run, "Show inputs, outputs and per-layer op, shape, parameters, MACs and placement (hardware, "
+                              "stream or host, with the reason) of an ONNX model; or, with --ops, the op table itself.")
+    p.add_argument("model", nargs="?", help="ONNX file")
     p.add_argument("--ir", action="store_true", help="also list the imported IR graph node by node")
+    p.add_argument("--ops", action="store_true", help="list every supported op and where it runs (the op table)")
+    p.add_argument("--markdown", action="store_true", help="with --ops: as a Markdown table (the README's)")
 
     p = add("run", run.run, "Run an ONNX model on inputs and print (or save) its outputs.")
     p.add_argument("model", help="ONNX file (float, or quantized QDQ/QLinear for --engine golden)")
@@ -182,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hwaccel: interrupted", file=sys.stderr)
         return 130
-    print(json.dumps(report, indent=2, sort_keys=True) if args.json else text)
+    try:
+        print(json.dumps(report, indent=2, sort_keys=True) if args.json else text)
+    except BrokenPipeError:  # the reader stopped early (e.g. `| head`): not an error of ours
+        sys.stdout = None  # type: ignore[assignment]  # nothing more to flush at exit
     return 1 if report.get("failed") else 0
 
 

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 
 from .ir.graph import Graph
 from .ir.graph import Node
-from .ir.ops import macs_of, placement_of, row_of
+from .ir.ops import FIXED_DOMAIN, ROWS, macs_of, placement_of, row_of
 from .ir.printer import format_shape
 
-__all__ = ["LayerSummary", "ModelSummary", "summarize", "placement"]
+__all__ = ["LayerSummary", "ModelSummary", "summarize", "placement", "op_table", "format_op_table"]
 
 
 @dataclass(frozen=True)
@@ -120,3 +120,27 @@ def format_summary(summary: ModelSummary, source: str) -> str:
         f"{d['hardware_layers']} hardware layers, host-only ops: {host}"
     )
     return "\n".join(lines)
+
+
+def op_table() -> list[dict]:
+    """Every row of the op table: op, domain, family, what it lowers to, and where it runs (the
+    placement ``info`` and ``compile`` read, with the unit or the reason)."""
+    rows = []
+    for row in ROWS.values():
+        where = row.where
+        rows.append({"op": row.op, "domain": row.domain or "ai.onnx", "family": row.family,
+                     "lowers_to": list(row.lowers_to), "placement": where.where,
+                     "detail": where.unit if where.where == "hardware" else where.reason})
+    return rows
+
+
+def format_op_table(rows: list[dict], markdown: bool = False) -> str:
+    """The op table as aligned text, or as a Markdown table (the README's is this output)."""
+    head = ("op", "domain", "runs on", "unit / reason")
+    body = [(r["op"] + (f" -> {', '.join(r['lowers_to'])}" if r["lowers_to"] else ""),
+             "hwaccel" if r["domain"] == FIXED_DOMAIN else r["domain"], r["placement"], r["detail"]) for r in rows]
+    if markdown:
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                         + ["| " + " | ".join(cells) + " |" for cells in body])
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(3)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in [head, *body])

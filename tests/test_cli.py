@@ -275,3 +275,28 @@ def test_json_error_from_the_process_and_for_usage_errors(tmp_path, model_path):
     proc = subprocess.run([sys.executable, "-m", "hwaccel", "compile", str(model_path), "--dsp", "4", "--luts", "9"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == "" and "usage:" in proc.stderr  # argparse's own, without --json
+
+
+def test_info_ops_lists_every_row_with_its_placement(capsys):
+    """`info --ops` reads the op table: every row, its placement, and the reason of each host row."""
+    from hwaccel.ir.ops import ROWS
+
+    assert main(["info", "--ops", "--json"]) == 0
+    rows = {r["op"]: r for r in json.loads(capsys.readouterr().out)["ops"]}
+    assert set(rows) == set(ROWS)
+    for op, row in ROWS.items():
+        assert rows[op]["placement"] == row.where.where
+        assert rows[op]["detail"], op  # the unit, or why it is on the host / free in a stream
+    assert rows["LSTM"]["placement"] == "host" and "no hardware unit yet" in rows["LSTM"]["detail"]
+    assert main(["info", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["kind"] == "HwaccelError"
+
+
+def test_readme_op_table_is_the_op_table(capsys):
+    """The README's op table is exactly what `hwaccel info --ops --markdown` prints."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("<!-- op table: begin -->\n")[1].split("\n<!-- op table: end -->")[0]
+    assert main(["info", "--ops", "--markdown"]) == 0
+    assert table == capsys.readouterr().out.strip(), "README op table is stale: paste `hwaccel info --ops --markdown`"

@@ -246,8 +246,8 @@ OPS: dict[str, OpRow] = {
         _row("GlobalAveragePool", "pool", None, ("QGlobalAveragePool",)),
         _row("GlobalMaxPool", "pool", None, ("QGlobalMaxPool",)),
         # pointwise functions: Relu / Clip fuse into the requant clamp, any of them becomes a table
-        _row("Relu", "pointwise", None, ("QRequant", "QLut"), _pointwise),
-        _row("Clip", "pointwise", None, ("QRequant", "QLut"), _pointwise),
+        *[_row(op, "pointwise", hardware("fused into the previous layer's requant clamp (else a Requant or table stage)"),
+               ("QRequant", "QLut"), _pointwise) for op in ("Relu", "Clip")],
         _row("LeakyRelu", "pointwise", None, ("QLut",), _pointwise),
         _row("Sigmoid", "pointwise", None, ("QLut",), _pointwise),
         _row("HardSigmoid", "pointwise", None, ("QLut",), _pointwise),
