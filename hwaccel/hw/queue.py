@@ -17,7 +17,7 @@ holds what the pipeline delivers until the consumer takes it:
 With ``credits = latency + 1`` a unit whose consumer is always ready issues every cycle (an
 output holds its credit from the cycle after its issue to the cycle it leaves, ``latency``
 cycles). The memory never overflows: every beat in it holds a credit. The cycle model
-(:meth:`hwaccel.perf.units.UnitCode.deliver`) mirrors these registers.
+(:meth:`hwaccel.perf.control.Queued.deliver`) mirrors these registers.
 """
 
 from __future__ import annotations

@@ -23,9 +23,8 @@ import numpy as np
 from ..errors import CompileError
 from ..fixedpoint import Requant
 from ..golden.fixed_ops.pool import pool_output_extent, window_counts
-from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams,
-                         WindowParams)
-from ..ir.dataflow import Encoding
+from ..units import EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams, WindowParams
+from ..units.dataflow import Encoding
 from ..ir.graph import Graph, Node, QuantParams
 from ..ir.ops import kernels, macs_of, register
 from .stream_layout import Layout, channels_last, same_order, stream_order, stream_shape
