@@ -52,8 +52,9 @@ def run_stage(stage: "Stage", inputs: list[np.ndarray]) -> np.ndarray:
     """One stage on ``(N, H, W, C)`` int64 codes; returns ``(N, *stage.shape)``."""
     n = inputs[0].shape[0]
     h, w, c = stage.shape
-    kind = type(stage.units[-1]).__name__
-    first = stage.units[0]
+    units: list[Any] = list(stage.units)  # read by field: the unit classes name what each stage holds
+    kind = type(units[-1]).__name__
+    first = units[0]
     if kind == "EltwiseAddParams":
         p = first
         out = eltwise.add(inputs[0], inputs[1], p.a_zero_point, p.b_zero_point, p.a_multiplier, p.b_multiplier, _contract(p.requant))
@@ -65,12 +66,12 @@ def run_stage(stage: "Stage", inputs: list[np.ndarray]) -> np.ndarray:
     x = inputs[0]
     has_window = type(first).__name__ == "WindowParams"
     if kind == "PoolParams":
-        p = stage.units[-1]
+        p = units[-1]
         wins = _windows(x, first) if has_window else x.reshape(n, h, w, p.window, c)
         if p.kind == "max":
             return pool.max_pool(wins)
         return _finish(pool.average_pool(wins, p.x_zero_point, _contract(p.requant)), p.requant)
-    mv, rq = stage.units[-2], stage.units[-1]
+    mv, rq = units[-2], units[-1]
     vectors = _windows(x, first) if has_window else x
     acc = matvec.matvec(vectors.reshape(n, h * w, mv.in_features), np.array(mv.weights, np.int64), np.array(mv.bias, np.int64),
                         mv.x_zero_point, None if mv.codebook is None else np.array(mv.codebook, np.int64))
