@@ -27,13 +27,16 @@ simulators:
 	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null 2>&1) \
 	  || echo "note: iverilog not installed; Icarus benches will be skipped"; }
 
-# The whole suite, as CI runs it: the type check, then every test (slow and rtl included)
+# The whole suite, as CI runs it: the type check, then every test (slow and rtl included), one
+# pytest worker per core, each test file on one worker (module fixtures build once)
+PYTEST_PARALLEL ?= -n auto --dist loadfile
+
 test: $(STAMP) simulators typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 # The fast loop for daily work (a few minutes): the type check and the tests not marked slow or rtl
 check: $(STAMP) typecheck
-	$(PY) -m pytest -q -m "not slow and not rtl"
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m "not slow and not rtl"
 
 typecheck: $(STAMP)
 	$(PY) -m mypy hwaccel
