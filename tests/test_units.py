@@ -70,7 +70,7 @@ def _examples() -> list:
 
 
 def test_the_registry_names_every_unit_and_round_trips_it():
-    assert sorted(UNITS) == ["add", "concat", "fifo", "matvec", "pool", "requant", "window"]
+    assert sorted(UNITS) == ["add", "concat", "depthwise", "fifo", "matvec", "pool", "requant", "window"]
     assert unit_class("matvec") is unit_class("MatVecParams") is MatVecParams
     with pytest.raises(CompileError, match="unit type must be one of .*, not 'lstm'"):
         unit_class("lstm")

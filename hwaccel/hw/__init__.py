@@ -10,22 +10,23 @@ from __future__ import annotations
 from amaranth.lib import wiring
 
 from ..errors import CompileError
+from .depthwise import Depthwise
 from .eltwise import EltwiseAdd, EltwiseConcat
 from .emit import verilog, write_verilog
 from .fifo import StreamFifo
 from .matvec import MatVec
-from ..units import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
-                     WindowParams)
+from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams,
+                     RequantParams, WindowParams)
 from .pool import Pool
 from .requant import Requant
 from .window import SlidingWindow
 
-__all__ = ["SlidingWindow", "MatVec", "StreamFifo", "Requant", "Pool", "EltwiseAdd", "EltwiseConcat",
-           "WindowParams", "MatVecParams", "FifoParams", "RequantParams", "PoolParams", "EltwiseAddParams",
+__all__ = ["SlidingWindow", "MatVec", "Depthwise", "StreamFifo", "Requant", "Pool", "EltwiseAdd", "EltwiseConcat",
+           "WindowParams", "MatVecParams", "DepthwiseParams", "FifoParams", "RequantParams", "PoolParams", "EltwiseAddParams",
            "EltwiseConcatParams", "unit_for", "verilog", "write_verilog", "UNITS"]
 
 UNITS: dict[type, type[wiring.Component]] = {
-    WindowParams: SlidingWindow, MatVecParams: MatVec, FifoParams: StreamFifo, RequantParams: Requant,
+    WindowParams: SlidingWindow, MatVecParams: MatVec, DepthwiseParams: Depthwise, FifoParams: StreamFifo, RequantParams: Requant,
     PoolParams: Pool, EltwiseAddParams: EltwiseAdd, EltwiseConcatParams: EltwiseConcat,
 }
 

@@ -13,7 +13,7 @@ network simulator (:mod:`.network`) calls, every cycle:
    returns ``False`` only when no register changed (the simulator then skips the model, and its
    neighbours, until something around it moves).
 
-The units with an :class:`~hwaccel.hw.queue.OutputQueue` (Window, MatVec, Requant, Pool, Eltwise)
+The units with an :class:`~hwaccel.hw.queue.OutputQueue` (Window, MatVec, Depthwise, Requant, Pool, Eltwise)
 share its model (:class:`Queued`): the pipeline never stalls, a beat with an output issues only
 while ``owed < credits``.
 
@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..units import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams, WindowParams,
-                     fold_lengths, queue_credits)
+from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams,
+                     RequantParams, WindowParams, fold_lengths, queue_credits)
 
-__all__ = ["Control", "Queued", "Window", "MatVec", "Pipe", "Pool", "Add", "Concat", "Fifo", "CONTROLS", "control_for"]
+__all__ = ["Control", "Queued", "Window", "MatVec", "Depthwise", "Pipe", "Pool", "Add", "Concat", "Fifo", "CONTROLS", "control_for"]
 
 
 class Control:
@@ -159,6 +159,19 @@ class MatVec(Queued):
         self.deliver(self.last[self.t], out_fire)
         self.t = 0 if self.t == self.n - 1 else self.t + 1
         return True
+
+
+class Depthwise(MatVec):
+    """Depthwise: MatVec's control over a pixel's ``taps * groups`` beats, each read from the
+    input; the beats of the last tap deliver an output and need ``room``."""
+
+    __slots__ = ()
+
+    def __init__(self, p: DepthwiseParams) -> None:
+        Queued.__init__(self, p.latency)
+        n = p.pixel_cycles
+        self.last = tuple(t >= n - p.groups for t in range(n))
+        self.n, self.reads, self.t, self.issue = n, n, 0, False
 
 
 class Pipe(Queued):
@@ -290,7 +303,7 @@ class Fifo(Control):
 
 # the control model of each params class
 CONTROLS: dict[type, Callable[[Any], Control]] = {
-    WindowParams: Window, MatVecParams: MatVec, RequantParams: Pipe, PoolParams: Pool,
+    WindowParams: Window, MatVecParams: MatVec, DepthwiseParams: Depthwise, RequantParams: Pipe, PoolParams: Pool,
     EltwiseAddParams: Add, EltwiseConcatParams: Concat, FifoParams: Fifo,
 }
 

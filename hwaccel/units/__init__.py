@@ -9,6 +9,7 @@ the hardware from the same params objects.
 from ..fixedpoint import code_range
 from .base import AsicCount, Unit
 from .common import COPY_GROUP_LANES, DSP_WIDTH, Operand, int_tuple, mul_blocks
+from .depthwise import DEPTHWISE_LATENCY, DepthwiseParams
 from .eltwise import ADD_RESCALE_STAGES, EltwiseAddParams, EltwiseConcatParams
 from .fifo import FifoParams
 from .matvec import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages, fold_lengths, live_lane_count, tile_map
@@ -20,8 +21,8 @@ from .window import WindowParams
 
 __all__ = [
     "Unit", "AsicCount", "Operand", "code_range", "int_tuple", "mul_blocks", "DSP_WIDTH", "COPY_GROUP_LANES",
-    "WindowParams", "MatVecParams", "RequantParams", "RequantEntry", "PoolParams", "EltwiseAddParams",
-    "EltwiseConcatParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "adder_tree_stages", "ADD_RESCALE_STAGES",
+    "WindowParams", "MatVecParams", "DepthwiseParams", "DEPTHWISE_LATENCY", "RequantParams", "RequantEntry",
+    "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "adder_tree_stages", "ADD_RESCALE_STAGES",
     "REQUANT_LATENCY", "fold_lengths", "live_lane_count", "tile_map", "queue_credits",
     "UNITS", "UNIT_TYPES", "unit_class", "params_to_dict", "params_from_dict",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import CompileError
 from .base import Unit
+from .depthwise import DepthwiseParams
 from .eltwise import EltwiseAddParams, EltwiseConcatParams
 from .fifo import FifoParams
 from .matvec import MatVecParams
@@ -23,7 +24,8 @@ from .window import WindowParams
 __all__ = ["UNITS", "UNIT_TYPES", "unit_class", "jsonable", "params_to_dict", "params_from_dict"]
 
 UNITS: dict[str, type[Unit]] = {cls.unit_kind: cls for cls in (
-    WindowParams, MatVecParams, RequantParams, PoolParams, EltwiseAddParams, EltwiseConcatParams, FifoParams)}
+    WindowParams, MatVecParams, DepthwiseParams, RequantParams, PoolParams, EltwiseAddParams, EltwiseConcatParams,
+    FifoParams)}
 UNIT_TYPES: dict[str, type[Unit]] = {cls.__name__: cls for cls in UNITS.values()}  # the manifest's names
 
 
