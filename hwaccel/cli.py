@@ -134,6 +134,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     goal.add_argument("--target-fps", type=float, help="fold for this many inferences/s at --clock-mhz, fewest multipliers")
     goal.add_argument("--dsp", type=int, help="fold for the shortest interval within N DSP multipliers (18x18 blocks; default 124, 80%% of an ECP5-85k's 156)")
     goal.add_argument("--luts", type=int, help="fold for the shortest interval within an estimated N LUTs")
+    goal.add_argument("--multipliers", type=int, help="fold for the shortest interval within N MAC multipliers (the MatVecs' "
+                      "multiplier lanes, as a systolic array of N PEs counts them)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for --target-fps and reports (default 100)")
     p.add_argument("--calib", help="calibration inputs to quantize a float MODEL first (.npy or .npz)")
     p.add_argument("--force", action="store_true", help="replace an existing build directory")

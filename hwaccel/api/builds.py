@@ -19,7 +19,7 @@ __all__ = ["compile", "simulate"]
 def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,  # noqa: A001
             calib: str | os.PathLike[str] | None = None, dsp: int | None = None, luts: int | None = None,
             target_fps: float | None = None, clock_mhz: float = 100.0, force: bool = False,
-            verilog: bool = True) -> CompileResult:
+            verilog: bool = True, multipliers: int | None = None) -> CompileResult:
     """Compile a quantized network to a streaming dataflow build directory.
 
     Parameters
@@ -30,10 +30,11 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
         The build directory to write; default ``build/NAME`` (NAME from the model's file name).
     calib
         Calibration inputs (``.npy``/``.npz``) to quantize a float ``model`` first.
-    dsp, luts, target_fps
+    dsp, luts, multipliers, target_fps
         At most one fold target: the shortest interval within ``dsp`` multipliers (18x18 DSP blocks;
-        the default is 124) or an estimated ``luts`` LUTs, or the fewest multipliers for ``target_fps``
-        inferences/s at ``clock_mhz``.
+        the default is 124), an estimated ``luts`` LUTs or ``multipliers`` MAC multipliers (the
+        MatVec lanes alone, as a systolic array's PE count), or the fewest DSP blocks for
+        ``target_fps`` inferences/s at ``clock_mhz``.
     clock_mhz
         The clock for ``target_fps`` and the reports.
     force
@@ -57,7 +58,7 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
     out = Path(output) if output is not None else Path("build") / name
     if out.exists() and not force:
         raise HwaccelError(f"{out}: already exists (use --force to overwrite)")
-    target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, clock_mhz=clock_mhz)
+    target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, multipliers=multipliers, clock_mhz=clock_mhz)
     df, extra, cycles, qdq = compile_model(model, calib, target, name)
     files, written = write_compiled(out, df, extra, qdq, verilog=verilog, force=force)
     return CompileResult(str(model), out, files, written is not None, df, cycles, extra["host_ops"])

@@ -12,7 +12,7 @@ __all__ = ["run"]
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    result = api.compile(args.model, args.output, calib=args.calib, dsp=args.dsp, luts=args.luts,
+    result = api.compile(args.model, args.output, calib=args.calib, dsp=args.dsp, luts=args.luts, multipliers=args.multipliers,
                          target_fps=args.target_fps, clock_mhz=args.clock_mhz, force=args.force)
     lines = [f"compiled {args.model} -> {result.output} ({len(result.dataflow.stages)} stages, {len(result.files)} files)",
              format_report(result.cycles), f"host ops: {', '.join(result.host_ops) or 'none'}"]

@@ -7,26 +7,34 @@ is its units' standalone interval (:meth:`~hwaccel.units.base.Unit.image_cycles`
 closed forms) and DSP multipliers (:meth:`~hwaccel.units.base.Unit.dsp_blocks`: the 18 x 18 blocks
 Yosys maps its multiplies to, so a ``dsp`` budget is a device's DSP block count).
 
-Targets: ``fps`` (interval <= clock / fps with the fewest multipliers), ``dsp`` or ``luts``
-budgets (the smallest interval within the budget, then the fewest multipliers); none given
-means ``dsp = DEFAULT_DSP``. Minimising multipliers at a
-given bottleneck interval slows every other stage down to it: balanced initiation intervals.
-Small spaces are searched exhaustively; large ones by a greedy bottleneck descent.
+Targets: ``fps`` (interval <= clock / fps with the fewest DSP blocks), ``dsp``, ``luts`` or
+``multipliers`` budgets (the smallest interval within the budget: DSP blocks, estimated LUTs, or
+the MAC multipliers of the MatVecs alone, as systolic-array comparisons count them; then the
+fewest DSP blocks, or LUTs for a ``dsp`` budget); none given means ``dsp = DEFAULT_DSP``. Minimising multipliers at a given bottleneck interval slows every
+other stage down to it: balanced initiation intervals.
+
+The search is exact. The fewest multipliers (or LUTs) that keep every stage within an interval
+``T`` is a minimum over the lane classes of a sum of per-stage costs, each depending on the
+classes a stage reads and writes: :func:`~.fold_search.minimize` solves it by variable
+elimination. That minimum never grows with ``T``, so a binary search over the intervals the
+stages can take finds the smallest one within the budget. Every cost is the units' own
+closed form (the weights are validated once and refolded, see
+:meth:`~hwaccel.units.matvec.MatVecParams.refold`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
+
+import numpy as np
 
 from ..errors import CompileError
+from .fold_search import INFEASIBLE, Factor, minimize
 from .lower_stages import StageSpec
 
 __all__ = ["FoldTarget", "LaneClasses", "choose_lanes"]
 
-EXHAUSTIVE_LIMIT = 50_000
 # The budget when no target is given: 80 % of the 156 MULT18X18D blocks of an ECP5-85k. DSP blocks sit
 # in a few rows; at 96-99 % of them (150-154 blocks) place and route scattered each unit's multipliers
 # over every row and its operand routes set the clock (58-78 MHz on the zoo), as vendors warn.
@@ -35,19 +43,20 @@ DEFAULT_DSP = 124
 
 @dataclass(frozen=True)
 class FoldTarget:
-    """What folding aims at (at most one of ``fps``, ``dsp``, ``luts``)."""
+    """What folding aims at (at most one of ``fps``, ``dsp``, ``luts``, ``multipliers``)."""
 
     fps: float | None = None
     dsp: int | None = None
     luts: int | None = None
     clock_mhz: float = 100.0
+    multipliers: int | None = None
 
     def __post_init__(self) -> None:
-        given = [k for k in ("fps", "dsp", "luts") if getattr(self, k) is not None]
+        given = [k for k in ("fps", "dsp", "luts", "multipliers") if getattr(self, k) is not None]
         if not given:
             object.__setattr__(self, "dsp", DEFAULT_DSP)
         if len(given) > 1:
-            raise CompileError(f"give at most one of --target-fps, --dsp, --luts, not {given}")
+            raise CompileError(f"give at most one of --target-fps, --dsp, --luts, --multipliers, not {given}")
         for k in given:
             if not getattr(self, k) > 0:
                 raise CompileError(f"{k} must be positive, not {getattr(self, k)!r}")
@@ -55,7 +64,17 @@ class FoldTarget:
             raise CompileError(f"clock_mhz must be positive, not {self.clock_mhz!r}")
 
     def to_dict(self) -> dict:
-        return {"fps": self.fps, "dsp": self.dsp, "luts": self.luts, "clock_mhz": self.clock_mhz}
+        return {"fps": self.fps, "dsp": self.dsp, "luts": self.luts, "multipliers": self.multipliers,
+                "clock_mhz": self.clock_mhz}
+
+    @property
+    def budget(self) -> tuple[str, int | None]:
+        """The budgeted figure (``dsp``, ``luts`` or ``multipliers``; ``dsp`` for an fps target) and its
+        limit (None for an fps target)."""
+        for name in ("luts", "multipliers", "dsp"):
+            if getattr(self, name) is not None:
+                return name, getattr(self, name)
+        return "dsp", None
 
 
 class LaneClasses:
@@ -94,62 +113,124 @@ class LaneClasses:
         return self.roots.index(self.find(v))
 
 
+class _Tables:
+    """Every stage's interval, multipliers and LUTs at every option of the classes it touches."""
+
+    def __init__(self, specs: list[StageSpec], classes: LaneClasses) -> None:
+        self.specs, self.classes = specs, classes
+        self.ports = [(classes.of(("in", i, 0)) if s.inputs else classes.of(("out", i)), classes.of(("out", i)))
+                      for i, s in enumerate(specs)]
+        self.ii: list[np.ndarray] = []
+        self.metrics: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
+        for i, (a, b) in enumerate(self.ports):
+            opts_a, opts_b = classes.options[a], classes.options[b]
+            pairs = [(x, x) for x in opts_a] if a == b else [(x, y) for x in opts_a for y in opts_b]
+            figures = np.array([self._figures(i, x, y) for x, y in pairs], dtype=np.int64)
+            shape = (len(opts_a),) if a == b else (len(opts_a), len(opts_b))
+            self.ii.append(figures[:, 0].reshape(shape))
+            for k, name in enumerate(METRICS, 1):
+                self.metrics[name].append(figures[:, k].reshape(shape))
+
+    def _figures(self, i: int, lanes_in: int, lanes_out: int) -> tuple[int, ...]:
+        units = self.specs[i].build(lanes_in, lanes_out)
+        shape = self.specs[i].shape
+        return (max(u.image_cycles(shape) for u in units), sum(u.dsp_blocks() for u in units),
+                sum(u.lut_estimate() for u in units), sum(u.mac_multipliers() for u in units))
+
+    def scope(self, i: int) -> tuple[int, ...]:
+        a, b = self.ports[i]
+        return (a,) if a == b else (a, b)
+
+    def solve(self, interval: float, first: str, second: str) -> tuple[int, tuple[int, ...]]:
+        """The least ``(first, second)`` metric sums packed as one integer, with every stage within
+        ``interval``, and the class options reaching it."""
+        factors = []
+        for i in range(len(self.specs)):
+            cost = np.where(self.ii[i] <= interval, self.metrics[first][i] * SECONDARY + self.metrics[second][i], INFEASIBLE)
+            factors.append(Factor(self.scope(i), cost))
+        return minimize([len(o) for o in self.classes.options], factors)
+
+    def stage_figures(self, choice: tuple[int, ...]) -> list[dict[str, int]]:
+        """Each stage's interval and metrics under ``choice``."""
+        out = []
+        for i in range(len(self.specs)):
+            index = tuple(choice[v] for v in self.scope(i))
+            out.append({"interval": int(self.ii[i][index]), **{m: int(t[i][index]) for m, t in self.metrics.items()}})
+        return out
+
+
+METRICS = ("dsp", "luts", "multipliers")  # what a stage costs, besides its interval
+SECONDARY = 1 << 36  # packs (primary, secondary) costs: secondary sums stay below it
+
+
 def choose_lanes(specs: list[StageSpec], input_stage: str, input_channels: int, target: FoldTarget) -> tuple[dict[str, tuple], int, dict]:
-    """Pick lanes; returns the units of every stage (by name), the input lanes, and a summary."""
+    """Pick lanes; returns the units of every stage (by name), the input lanes, and a summary
+    (the interval estimate, DSP blocks, LUT estimate, MAC multipliers, the bottleneck stages and
+    why the search stopped there)."""
     classes = LaneClasses(specs, input_stage, input_channels)
-    ports = [(classes.of(("in", i, 0)) if s.inputs else 0, classes.of(("out", i))) for i, s in enumerate(specs)]
-    cache: dict[tuple[int, int, int], tuple[int, int, int, tuple]] = {}
+    tables = _Tables(specs, classes)
+    intervals = np.unique(np.concatenate([t.reshape(-1) for t in tables.ii])) if specs else np.array([0])
+    first, budget = target.budget
+    second = "luts" if first == "dsp" else "dsp"
 
-    def stage_cost(i: int, lanes_in: int, lanes_out: int) -> tuple[int, int, int, tuple]:
-        key = (i, lanes_in, lanes_out)
-        if key not in cache:
-            units = specs[i].build(lanes_in, lanes_out)
-            shape = specs[i].shape
-            cache[key] = (max(u.image_cycles(shape) for u in units), sum(u.dsp_blocks() for u in units),
-                          sum(u.lut_estimate() for u in units), units)
-        return cache[key]
+    def cost(k: int) -> tuple[int, tuple[int, ...]]:
+        return tables.solve(float(intervals[k]), first, second)
 
-    def evaluate(choice: tuple[int, ...]) -> tuple[int, int, int]:
-        ii = mults = luts = 0
-        for i, (a, b) in enumerate(ports):
-            c_ii, c_m, c_l, _ = stage_cost(i, classes.options[a][choice[a]], classes.options[b][choice[b]])
-            ii, mults, luts = max(ii, c_ii), mults + c_m, luts + c_l
-        return ii, mults, luts
+    def within(packed: int) -> bool:
+        return packed < INFEASIBLE and (budget is None or packed // SECONDARY <= budget)
 
-    target_ii = None if target.fps is None else target.clock_mhz * 1e6 / target.fps
-
-    def rank(score: tuple[int, int, int]) -> tuple:
-        """Sort key: infeasible last; then the target's objective."""
-        ii, mults, luts = score
-        if target_ii is not None:
-            return (ii > target_ii, mults if ii <= target_ii else ii, ii)
-        if target.luts is None:
-            dsp = target.dsp if target.dsp is not None else DEFAULT_DSP
-            return (mults > dsp, ii if mults <= dsp else mults, mults)
-        return (luts > target.luts, ii if luts <= target.luts else luts, mults)
-
-    sizes = [len(o) for o in classes.options]
-    if math.prod(sizes) <= EXHAUSTIVE_LIMIT:
-        best = min(itertools.product(*[range(n) for n in sizes]), key=lambda c: (rank(evaluate(c)), c))
+    fastest = _first(len(intervals), lambda k: cost(k)[0] < INFEASIBLE)
+    if target.fps is not None:
+        limit = target.clock_mhz * 1e6 / target.fps
+        k = int(np.searchsorted(intervals, limit, side="right")) - 1
+        if k < fastest:
+            raise CompileError(f"the fps target {target.fps!r} cannot be met: the closest folding gives "
+                               f"{target.clock_mhz * 1e6 / float(intervals[fastest]):.1f} fps")
+        least = cost(k)[0] // SECONDARY  # the fewest DSP blocks; then the fastest interval at that
+        k = _first(k + 1, lambda j: cost(j)[0] // SECONDARY <= least)
+        reason = f"the target interval {limit:,.0f} cycles is met with the fewest DSP blocks"
     else:
-        best = _descend(sizes, evaluate, rank)
-    ii, mults, luts = evaluate(best)
-    if rank((ii, mults, luts))[0]:
-        reached = {"fps": f"{target.clock_mhz * 1e6 / ii:.1f} fps", "dsp": f"{mults} multipliers", "luts": f"{luts} LUTs"}
-        what = "fps" if target_ii is not None else "luts" if target.luts is not None else "dsp"
-        raise CompileError(f"the {what} target {getattr(target, what)!r} cannot be met: the closest folding gives {reached[what]}")
-    lanes = [classes.options[k][best[k]] for k in range(len(sizes))]
-    units = {s.name: stage_cost(i, lanes[a], lanes[b])[3] for i, (s, (a, b)) in enumerate(zip(specs, ports))}
-    summary = {"interval_estimate": ii, "multipliers": mults, "lut_estimate": luts, "target": target.to_dict()}
+        k = _first(len(intervals), lambda j: within(cost(j)[0]))
+        if k == len(intervals):
+            raise CompileError(f"the {first} target {budget!r} cannot be met: the closest folding gives "
+                               f"{cost(len(intervals) - 1)[0] // SECONDARY} {UNITS[first]}")
+        reason = _why_stopped(tables, intervals, k, fastest, cost, first, budget)
+    choice = cost(k)[1]
+    figures = tables.stage_figures(choice)
+    ii = max(f["interval"] for f in figures) if figures else 0
+    lanes = [classes.options[c][choice[c]] for c in range(len(classes.options))]
+    units = {s.name: s.build(lanes[a], lanes[b]) for s, (a, b) in zip(specs, tables.ports)}
+    summary = {"interval_estimate": ii, "multipliers": sum(f["dsp"] for f in figures),
+               "mac_multipliers": sum(f["multipliers"] for f in figures), "lut_estimate": sum(f["luts"] for f in figures),
+               "target": target.to_dict(), "bottleneck": [s.name for s, f in zip(specs, figures) if f["interval"] == ii],
+               "stopped": reason}
     return units, lanes[classes.of(("src",))], summary
 
 
-def _descend(sizes: list[int], evaluate: Any, rank: Any) -> tuple[int, ...]:
-    """Greedy: from the fewest lanes, take the single-class step that ranks best until none helps."""
-    choice = tuple(0 for _ in sizes)
-    while True:
-        steps = [choice[:k] + (choice[k] + 1,) + choice[k + 1:] for k in range(len(sizes)) if choice[k] + 1 < sizes[k]]
-        better = [c for c in steps if rank(evaluate(c)) < rank(evaluate(choice))]
-        if not better:
-            return choice
-        choice = min(better, key=lambda c: (rank(evaluate(c)), c))
+UNITS = {"dsp": "multipliers", "luts": "LUTs", "multipliers": "MAC multipliers"}
+
+
+def _first(n: int, ok) -> int:  # type: ignore[no-untyped-def]
+    """The least ``k < n`` with ``ok(k)`` (``ok`` is monotone: false, then true), else ``n``."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _why_stopped(tables: _Tables, intervals: np.ndarray, k: int, fastest: int, cost, first: str,  # type: ignore[no-untyped-def]
+                 budget: int | None) -> str:
+    """Why the search chose interval ``intervals[k]``: no folding is faster, or the budget."""
+    if k == fastest:
+        limits = [int(t.min()) for t in tables.ii]
+        slowest = max(range(len(limits)), key=lambda i: limits[i])
+        return (f"no folding is faster: {tables.specs[slowest].name} takes {limits[slowest]:,} cycles at its most "
+                f"parallel folding")
+    faster = cost(k - 1)[0]
+    need = faster // SECONDARY if faster < INFEASIBLE else "more"
+    return (f"the budget of {budget} {UNITS[first]}: the next faster interval, {int(intervals[k - 1]):,} cycles, "
+            f"needs {need}")

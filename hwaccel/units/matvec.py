@@ -8,6 +8,7 @@ per-lane Python loops.
 
 from __future__ import annotations
 
+import copy
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
@@ -95,6 +96,16 @@ class MatVecParams(Unit):
             for row in weights:
                 for w in row:
                     check_code(w, "weight", self.bits_w, True)
+
+    def refold(self, pe: int, simd: int) -> "MatVecParams":
+        """This MatVec with other lanes: the weights, validated once, are shared (folding searches
+        try many foldings of one layer)."""
+        check_int(pe, "pe", 1, self.out_features)
+        check_int(simd, "simd", 1, self.in_features)
+        other = copy.copy(self)
+        object.__setattr__(other, "pe", pe)
+        object.__setattr__(other, "simd", simd)
+        return other
 
     @property
     def weight_values(self) -> tuple[tuple[int, ...], ...]:
@@ -294,11 +305,8 @@ def tile_map(params: MatVecParams) -> TileMap:
     hit = _TILE_MAPS.get(key)
     if hit is not None and hit[0]() is params:
         return hit[1]
-    w = np.asarray(params.weights, dtype=np.int64)
-    if params.codebook is not None:
-        w = np.asarray(params.codebook, dtype=np.int64)[w]
     nz = np.zeros((params.output_folds * params.pe, params.input_folds * params.simd), dtype=bool)
-    nz[:params.out_features, :params.in_features] = w != 0
+    nz[:params.out_features, :params.in_features] = _nonzero(params)
     t = nz.reshape(params.output_folds, params.pe, params.input_folds, params.simd)
     result = TileMap(np.asarray(t.any(axis=(1, 3))), np.asarray(t.any(axis=(0, 2))))
 
@@ -307,6 +315,20 @@ def tile_map(params: MatVecParams) -> TileMap:
 
     _TILE_MAPS[key] = (weakref.ref(params, forget), result)
     return result
+
+
+def _nonzero(params: MatVecParams) -> np.ndarray:
+    """Where the weight values are non-zero; kept on the params object and shared by its
+    :meth:`~MatVecParams.refold` copies (the weights are the same tuple)."""
+    cached = params.__dict__.get("_nonzero")
+    if cached is not None and cached[0] is params.weights:
+        return cached[1]
+    w = np.asarray(params.weights, dtype=np.int64)
+    if params.codebook is not None:
+        w = np.asarray(params.codebook, dtype=np.int64)[w]
+    mask = w != 0
+    object.__setattr__(params, "_nonzero", (params.weights, mask))
+    return mask
 
 
 def fold_lengths(params: MatVecParams) -> tuple[int, ...]:
