@@ -10,7 +10,7 @@ from ..build_dir import read_build
 from ..errors import HwaccelError
 from ..passes.fold_lanes import FoldTarget
 from ..perf.model import cycle_model
-from .compiler import build_name, compile_model, write_compiled
+from .compiler import Steps, build_name, compile_model, write_compiled
 from .results import CompileResult, SimulateResult
 
 __all__ = ["compile", "simulate"]
@@ -19,7 +19,7 @@ __all__ = ["compile", "simulate"]
 def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,  # noqa: A001
             calib: str | os.PathLike[str] | None = None, dsp: int | None = None, luts: int | None = None,
             target_fps: float | None = None, clock_mhz: float = 100.0, force: bool = False,
-            verilog: bool = True, multipliers: int | None = None) -> CompileResult:
+            verilog: bool = True, multipliers: int | None = None, progress: bool = False) -> CompileResult:
     """Compile a quantized network to a streaming dataflow build directory.
 
     Parameters
@@ -41,6 +41,8 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
         Replace an existing build directory.
     verilog
         Write ``top.v`` (the manifest and weights are always written).
+    progress
+        Show the compile's steps (import, fold, FIFOs, cycle model, Verilog) on stderr.
 
     Returns
     -------
@@ -59,8 +61,13 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
     if out.exists() and not force:
         raise HwaccelError(f"{out}: already exists (use --force to overwrite)")
     target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, multipliers=multipliers, clock_mhz=clock_mhz)
-    df, extra, cycles, qdq = compile_model(model, calib, target, name)
-    files, written = write_compiled(out, df, extra, qdq, verilog=verilog, force=force)
+    steps = Steps(["import", "lower and fold", "FIFOs", "cycle model", "Verilog"], progress, f"compile {name}")
+    try:
+        df, extra, cycles, qdq = compile_model(model, calib, target, name, steps)
+        steps.start("Verilog" if verilog else "write")
+        files, written = write_compiled(out, df, extra, qdq, verilog=verilog, force=force)
+    finally:
+        steps.close()
     return CompileResult(str(model), out, files, written is not None, df, cycles, extra["host_ops"])
 
 

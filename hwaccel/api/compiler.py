@@ -12,10 +12,11 @@ from ..errors import CompileError
 from ..frontend.fixed_model import fixed_model
 from ..units.dataflow import Dataflow
 from ..passes.fold_lanes import FoldTarget
+from ..passes.size_fifos import size_fifos
 from ..passes.to_dataflow import to_dataflow
 from ..perf.model import CycleReport, cycle_model
 
-__all__ = ["MODEL_FILE", "build_name", "emit_verilog", "compile_model", "write_compiled"]
+__all__ = ["MODEL_FILE", "build_name", "emit_verilog", "compile_model", "write_compiled", "Steps"]
 
 MODEL_FILE = "model.qdq.onnx"  # the quantized model a build was compiled from, inside the build
 
@@ -40,12 +41,40 @@ def build_name(model: str | os.PathLike[str]) -> str:
     return name if name[0].isalpha() else f"net_{name}"
 
 
+class Steps:
+    """A progress bar over the named steps of a long job (tqdm on stderr; silent when disabled)."""
+
+    def __init__(self, names: list[str], enabled: bool, desc: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=len(names), desc=desc, unit="step", disable=not enabled, leave=False,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} {postfix} [{elapsed}]")
+        self.started = False
+
+    def start(self, name: str) -> None:
+        """The previous step is done; ``name`` runs now."""
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_postfix_str(name)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def compile_model(model: str | os.PathLike[str], calib: str | os.PathLike[str] | None, target: FoldTarget,
-                  name: str) -> tuple[Dataflow, dict, CycleReport, bytes]:
+                  name: str, steps: Steps | None = None) -> tuple[Dataflow, dict, CycleReport, bytes]:
     """Compile ``model``; returns the dataflow, the manifest's extra sections, the batch-1 cycle
-    report and the quantized model (to store in the build as :data:`MODEL_FILE`)."""
+    report and the quantized model (to store in the build as :data:`MODEL_FILE`). ``steps``
+    shows progress: import, fold, FIFOs, cycle model."""
+    steps = steps or Steps([], False, "")
+    steps.start("import")
     fixed, qdq = fixed_model(str(model), None if calib is None else str(calib))
-    df = to_dataflow(fixed, target, name=name)
+    steps.start("lower and fold")
+    df = to_dataflow(fixed, target, name=name, fifos=False)
+    steps.start("FIFOs")
+    df = size_fifos(df)
+    steps.start("cycle model")
     report = cycle_model(df, 1, target.clock_mhz)
     if target.fps is not None and report.throughput_fps < target.fps:
         raise CompileError(f"--target-fps {target.fps:g} is not met: the cycle model gives {report.throughput_fps:.1f} fps "
@@ -55,7 +84,7 @@ def compile_model(model: str | os.PathLike[str], calib: str | os.PathLike[str] |
     layers = [{"name": s.name, "kind": s.kind, "source": list(s.source), "simd": s.in_lanes, "pe": s.lanes,
                "shape": list(s.shape), "encoding": {"bits": s.encoding.bits, "signed": s.encoding.signed,
                                                     "zero_point": s.encoding.zero_point, "scale": s.encoding.scale},
-               "acc_bits": next((u.acc_bits for u in s.units if hasattr(u, "acc_bits") and type(u).__name__ == "MatVecParams"), None)}
+               "acc_bits": next((getattr(u, "acc_bits") for u in s.units if u.unit_kind in ("matvec", "depthwise")), None)}
               for s in df.stages]
     extra = {"model": {"file": MODEL_FILE, "sha256": hashlib.sha256(qdq).hexdigest(), "source": Path(model).name,
                        "source_sha256": source}, "host_ops": host, "layers": layers, "cycles": report.to_dict()}
