@@ -1,4 +1,4 @@
-"""FIFO placement and depths: deadlock-free joins by construction, then throughput from the cycle model.
+"""FIFO placement and depths: deadlock-free joins by construction, throughput from an analytic schedule.
 
 Placement (:func:`initial_fifos`): every edge between stages gets a FIFO; the edges from the
 top-level input and into its output are direct unless the input forks.
@@ -13,24 +13,31 @@ order, so the waiting branch has been given (or holds in its own FIFO) every inp
 ``k``'s image, and every unit computes an image's outputs from that image's inputs alone: it
 produces beat ``k``. Nested forks and joins repeat the argument per join.
 
-Throughput (:func:`size_fifos`): simulate to the periodic steady state; while the interval
-exceeds the slowest unit's standalone interval, double the FIFOs that were full when their
-producer had a beat, keeping a change only if the interval improves; then give each deepened
-FIFO back its initial depth, or half its extra depth, where that keeps the interval.
+Throughput (:func:`size_fifos`): an analytic bound, no network simulation
+(:func:`hwaccel.perf.schedule.fifo_depths`). Every unit's beat schedule is a max-plus
+recurrence over its control (reads, issues, output-queue credits); with the input offering an
+image every ``T`` cycles (the slowest stage's own interval) and every stage as early as its
+inputs allow, each edge's reads are fixed from the outputs back, and each FIFO gets the least
+depth with which its producer, re-run with that FIFO's room bounding its output, still writes
+every beat in time. A producer faster than its consumer may stall on a small FIFO; the slowest
+stage never does, so the interval stays ``T``. A residual's shortcut holds the longer branch's
+latency in beats the same way (the join reads a pair only once both have arrived). Depths are at
+least 2, and 3 where a beat is read every cycle (depth 2 passes every other cycle). One
+cycle-model run per network checks the result in ``tests/test_passes_size_fifos.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ..perf.network import Run, simulate
+from ..perf.schedule import fifo_depths
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge, unit_codes
 from ..units.fifo import FifoParams
 
 __all__ = ["initial_fifos", "size_fifos", "join_depth"]
 
 MIN_DEPTH = 2
-MAX_ROUNDS = 8
+IMAGES = 3  # images of the analytic schedule (the first one's transient, then the steady state)
 
 
 def _src_codes(df: Dataflow, src: str) -> tuple[int, int, bool]:
@@ -62,52 +69,13 @@ def initial_fifos(df: Dataflow, edges: tuple[Edge, ...]) -> tuple[Edge, ...]:
     return tuple(out)
 
 
-def _interval(df: Dataflow) -> tuple[float, Run]:
-    """Steady-state cycles per input, and the run that found it."""
-    run = simulate(df, None, stop_periodic=True, record_blocking=True)
-    assert run.period is not None, "an endless run stops only when periodic"
-    return run.period[2] / run.period[1], run
-
-
-def _depth(df: Dataflow, index: int) -> int:
-    fifo = df.edges[index].fifo
-    return 0 if fifo is None else fifo.depth
-
-
-def _with_depth(df: Dataflow, index: int, depth: int) -> Dataflow:
-    edges = list(df.edges)
-    fifo = edges[index].fifo
-    assert fifo is not None
-    edges[index] = replace(edges[index], fifo=replace(fifo, depth=depth))
+def size_fifos(df: Dataflow, images: int = IMAGES) -> Dataflow:
+    """Every FIFO at the depth the analytic schedule needs (joins at least :func:`join_depth`)."""
+    need = fifo_depths(df, images)
+    edges = []
+    for e in df.edges:
+        if e.fifo is not None:
+            depth = max(e.fifo.depth, need.get((e.src, e.dst, e.port), MIN_DEPTH))
+            e = replace(e, fifo=replace(e.fifo, depth=depth))
+        edges.append(e)
     return df.replace(edges=tuple(edges))
-
-
-def size_fifos(df: Dataflow) -> Dataflow:
-    """Deepen FIFOs while the cycle model says that shortens the steady-state interval, then
-    shrink each deepened FIFO back as far as the interval allows."""
-    bound = max(u.image_cycles(s.shape) for s in df.stages for u in s.units)
-    floors = [_depth(df, k) for k in range(len(df.edges))]
-    period, run = _interval(df)
-    for _ in range(MAX_ROUNDS):
-        blocked = {name for name, cycles in run.fifo_blocked.items() if cycles}
-        if period <= bound or not blocked:
-            break
-        trial = df
-        for k, e in enumerate(df.edges):
-            if e.fifo is not None and f"fifo:{e.src}->{e.dst}.{e.port}" in blocked:
-                trial = _with_depth(trial, k, 2 * e.fifo.depth)
-        trial_period, trial_run = _interval(trial)
-        if trial_period >= period:
-            break
-        df, period, run = trial, trial_period, trial_run
-    deepened = sorted((k for k in range(len(df.edges)) if _depth(df, k) > floors[k]), key=lambda k: (-_depth(df, k), k))
-    for k in deepened:  # largest first: back to the floor, else halve while the interval holds
-        depth = _depth(df, k)
-        for target in (floors[k], (floors[k] + depth) // 2):
-            if target >= depth:
-                continue
-            trial = _with_depth(df, k, target)
-            if _interval(trial)[0] <= period:
-                df = trial
-                break
-    return df

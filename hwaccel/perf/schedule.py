@@ -1,0 +1,289 @@
+"""Beat schedules without backpressure between stages: when every stage reads and writes each beat.
+
+The analytic counterpart of :mod:`.network` that :mod:`hwaccel.passes.size_fifos` sizes FIFOs
+from. The top-level input offers image ``n`` from cycle ``n * T`` on, one beat a cycle (``T``
+the slowest unit's standalone interval), the output is always ready and every FIFO between
+stages is unbounded (a beat written in cycle ``w`` is readable from ``w + 2`` on, as in
+``SyncFIFOBuffered``). Each unit is then a max-plus recurrence over NumPy arrays: a beat issues
+in the first cycle that is past the previous issue, its input's arrival and its output queue's
+credit (``owed < credits``: output ``k`` issues only after output ``k - credits`` has left),
+and leaves ``latency`` cycles after it issued. Units inside a stage are joined directly, so a
+slow consumer throttles its producer through these credits: the stage is iterated until the
+credit bounds settle. The result per edge is the cycle each beat is written and read; a FIFO
+as deep as the most beats it ever holds lets every stage keep this schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams, WindowParams,
+                     fold_lengths, queue_credits)
+from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
+
+__all__ = ["EdgeTimes", "bottleneck", "steady_interval", "schedule", "fifo_occupancy", "fifo_depths", "room_after"]
+
+NEVER = np.int64(-(1 << 40))  # no constraint
+FIFO_LATENCY = 2  # a beat written to an empty FIFO is readable two cycles later
+
+Times = np.ndarray  # int64 cycle per beat
+
+
+@dataclass(frozen=True)
+class EdgeTimes:
+    """One edge's beats: the cycle each is written (its producer's output fires) and read."""
+
+    edge: Edge
+    written: Times
+    read: Times
+
+
+def bottleneck(df: Dataflow) -> int:
+    """The slowest unit's standalone cycles per image: the interval a well-buffered network reaches."""
+    return max(u.image_cycles(s.shape) for s in df.stages for u in s.units)
+
+
+def steady_interval(df: Dataflow, images: int = 3) -> int:
+    """The interval the network reaches when no FIFO limits it: the slowest stage's cycles per
+    image in the schedule (inside a stage the units throttle each other through their credits,
+    so a stage may take a little longer than its slowest unit alone)."""
+    period = bottleneck(df)
+    fw = _forward(df, images, period)
+    for stage in df.stages:
+        ends = fw.produced[stage.name].reshape(images, -1)[:, -1]
+        period = max(period, int(ends[-1] - ends[-2]))
+    return period
+
+
+def _paced(earliest: Times) -> Times:
+    """Issue cycles of beats that issue one a cycle at most, each no earlier than ``earliest``."""
+    idx = np.arange(len(earliest), dtype=np.int64)
+    return np.maximum.accumulate(earliest - idx) + idx if len(earliest) else earliest
+
+
+def _bound(lb: Times | None, n: int) -> Times:
+    return np.full(n, NEVER, dtype=np.int64) if lb is None else lb
+
+
+def _window(p: WindowParams, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
+    reads, emits = p.step_reads, p.step_emits
+    lb = _bound(lb, images * p.out_beats)
+    r_out, e_out = np.empty(len(a), dtype=np.int64), np.empty(len(lb), dtype=np.int64)
+    start, ri, ei = 0, 0, 0
+    for _ in range(images):
+        for nr, ne in zip(reads, emits):
+            end = start
+            if nr:
+                k = np.arange(nr, dtype=np.int64)
+                r_out[ri:ri + nr] = t = _paced(np.maximum(a[ri:ri + nr], start + k))
+                end, ri = max(end, int(t[-1])), ri + nr
+            if ne:
+                k = np.arange(ne, dtype=np.int64)
+                e_out[ei:ei + ne] = t = _paced(np.maximum(lb[ei:ei + ne], start + k))
+                end, ei = max(end, int(t[-1])), ei + ne
+            start = end + 1
+    return [r_out], e_out + p.latency
+
+
+def _matvec(p: MatVecParams, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
+    folds = fold_lengths(p)
+    n, reads = sum(folds), folds[0]
+    vectors = len(a) // reads
+    tiles = np.full((vectors, n), NEVER, dtype=np.int64)
+    tiles[:, :reads] = a.reshape(vectors, reads)
+    last = np.cumsum(folds) - 1
+    if lb is not None:
+        tiles[:, last] = np.maximum(tiles[:, last], lb.reshape(vectors, len(folds)))
+    s = _paced(tiles.reshape(-1)).reshape(vectors, n)
+    return [s[:, :reads].reshape(-1)], s[:, last].reshape(-1) + p.latency
+
+
+def _last_of(per: int, out: int, a: Times, lb: Times | None, latency: int) -> tuple[list[Times], Times]:
+    """A unit reading every beat whose every ``per``-th group of ``out`` beats issues an output."""
+    earliest = a.copy().reshape(-1, per)
+    if lb is not None:
+        earliest[:, per - out:] = np.maximum(earliest[:, per - out:], lb.reshape(-1, out))
+    s = _paced(earliest.reshape(-1)).reshape(-1, per)
+    return [s.reshape(-1)], s[:, per - out:].reshape(-1) + latency
+
+
+def _pool(p: PoolParams, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
+    return _last_of(p.window * p.groups, p.groups, a, lb, p.latency)
+
+
+def _depthwise(p: DepthwiseParams, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
+    return _last_of(p.pixel_cycles, p.groups, a, lb, p.latency)
+
+
+def _pipe(p: Any, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
+    s = _paced(a if lb is None else np.maximum(a, lb))
+    return [s], s + p.latency
+
+
+def _add(p: EltwiseAddParams, a: Times, b: Times, lb: Times | None) -> tuple[list[Times], Times]:
+    s = _paced(np.maximum(a, b) if lb is None else np.maximum(np.maximum(a, b), lb))
+    return [s, s], s + p.latency
+
+
+def _concat(p: EltwiseConcatParams, a: Times, b: Times, lb: Times | None) -> tuple[list[Times], Times]:
+    ga, gb = p.groups
+    pixels = len(a) // ga
+    earliest = np.concatenate([a.reshape(pixels, ga), b.reshape(pixels, gb)], axis=1).reshape(-1)
+    s = _paced(earliest if lb is None else np.maximum(earliest, lb)).reshape(pixels, ga + gb)
+    return [s[:, :ga].reshape(-1), s[:, ga:].reshape(-1)], s.reshape(-1) + p.latency
+
+
+_ONE_PORT: dict[type, Callable[..., tuple[list[Times], Times]]] = {WindowParams: _window, MatVecParams: _matvec, DepthwiseParams: _depthwise, PoolParams: _pool,
+             RequantParams: _pipe}
+
+
+def _unit(u: Any, arrivals: list[Times], lb: Times | None, images: int) -> tuple[list[Times], Times]:
+    """``(read cycles per input port, output valid cycles)`` of one unit."""
+    if isinstance(u, EltwiseAddParams):
+        return _add(u, arrivals[0], arrivals[1], lb)
+    if isinstance(u, EltwiseConcatParams):
+        return _concat(u, arrivals[0], arrivals[1], lb)
+    return _ONE_PORT[type(u)](u, arrivals[0], lb, images)
+
+
+def _stage(units: tuple, arrivals: list[Times], images: int, accept: Times | None = None) -> tuple[list[Times], Times]:
+    """The stage's reads per port and output transfer cycles, its units' credits settled;
+    ``accept`` is the earliest cycle each output beat can transfer (room in a FIFO after it)."""
+    bounds: list[Times | None] = [None] * len(units)
+    while True:
+        ins, outs, arr = [], [], arrivals
+        for u, lb in zip(units, bounds):
+            reads, valid = _unit(u, arr, lb, images)
+            ins.append(reads)
+            outs.append(valid)
+            arr = [valid]
+        if accept is not None:
+            outs[-1] = _paced(np.maximum(outs[-1], accept))
+        settled = True
+        for k in range(len(units)):
+            if k + 1 < len(units):
+                taken = ins[k + 1][0]
+            elif accept is not None:
+                taken = outs[-1]
+            else:
+                continue
+            lb = room_after(taken, queue_credits(units[k].latency))
+            old = bounds[k]
+            new = lb if old is None else np.maximum(old, lb)
+            if old is None or not np.array_equal(old, new):
+                settled, bounds[k] = False, new
+        if settled:
+            return ins[0], outs[-1]
+
+
+def room_after(taken: Times, slots: int) -> Times:
+    """Earliest issue of each beat into a buffer of ``slots`` beats that ``taken`` empties."""
+    lb = np.full(len(taken), NEVER, dtype=np.int64)
+    if slots < len(taken):
+        lb[slots:] = taken[:len(taken) - slots] + 1
+    return lb
+
+
+@dataclass
+class _Forward:
+    """The as-early-as-possible schedule: every stage's arrivals, reads per input edge and writes."""
+
+    arrivals: dict[str, list[Times]]
+    reads: dict[tuple[str, str, int], Times]
+    produced: dict[str, Times]
+
+
+def _forward(df: Dataflow, images: int, period: int) -> _Forward:
+    beats = df.input.beats
+    source = (np.arange(images, dtype=np.int64)[:, None] * period + np.arange(beats, dtype=np.int64)).reshape(-1)
+    fw = _Forward({}, {}, {INPUT: source})
+    for stage in df.stages:
+        edges = df.edges_into(stage.name)
+        fw.arrivals[stage.name] = [fw.produced[e.src] + (FIFO_LATENCY if e.fifo is not None else 0) for e in edges]
+        taken, fw.produced[stage.name] = _stage(stage.units, fw.arrivals[stage.name], images)
+        fw.reads.update(((e.src, e.dst, e.port), r) for e, r in zip(edges, taken))
+    return fw
+
+
+def schedule(df: Dataflow, images: int = 3, interval: int | None = None) -> list[EdgeTimes]:
+    """Write and read cycles of every beat of ``images`` images on every FIFO edge, every stage as
+    early as its inputs allow (its output never blocked).
+
+    The input offers image ``n`` from cycle ``n * interval`` on (default :func:`steady_interval`).
+    """
+    fw = _forward(df, images, steady_interval(df, images) if interval is None else interval)
+    return [EdgeTimes(e, fw.produced[e.src], fw.reads[e.src, e.dst, e.port])
+            for e in df.edges if e.fifo is not None and e.dst != OUTPUT]
+
+
+def _depth_floor(read: Times) -> int:
+    """Depth 3 passes a beat every cycle, 2 every other one."""
+    return 3 if len(read) > 1 and bool((np.diff(read) < 2).any()) else 2
+
+
+def _meets(df: Dataflow, fw: _Forward, src: str, images: int, reads: dict,
+           depths: dict[Edge, int]) -> list[Times] | None:
+    """The reads of stage ``src`` when its output FIFOs have ``depths`` (nothing for the top-level
+    input), or None if a consumer would wait for a beat."""
+    accept = np.full(len(fw.produced[src]), NEVER, dtype=np.int64)
+    for e, d in depths.items():
+        accept = np.maximum(accept, room_after(reads[e.src, e.dst, e.port], d))
+    taken: list[Times] = []
+    if src == INPUT:
+        out = _paced(np.maximum(fw.produced[INPUT], accept))
+    else:
+        taken, out = _stage(df.stage(src).units, fw.arrivals[src], images, accept)
+    if any(((out + FIFO_LATENCY) > reads[e.src, e.dst, e.port]).any() for e in depths):
+        return None
+    return taken
+
+
+def fifo_depths(df: Dataflow, images: int = 3, interval: int | None = None) -> dict[tuple[str, str, int], int]:
+    """The least depth of every FIFO edge that delays no consumer's reads in the schedule.
+
+    From the outputs back: a stage's reads are fixed (its consumers' depths chosen), each of its
+    input FIFOs gets the least depth (binary search) with which its producer, re-run with that
+    FIFO's room as the bound on its output, still writes every beat in time for those reads; the
+    producer's reads at the chosen depths then fix its own input FIFOs. A producer that is not
+    the slowest unit may stall (the FIFO is small); the slowest never does. Depths at least 2,
+    and 3 where a beat is read every cycle.
+    """
+    fw = _forward(df, images, steady_interval(df, images) if interval is None else interval)
+    reads = dict(fw.reads)
+    chosen: dict[tuple[str, str, int], int] = {}
+    for src in [s.name for s in reversed(df.stages)] + [INPUT]:
+        outs = [e for e in df.edges_from(src) if e.fifo is not None and e.dst != OUTPUT]
+        if not outs:
+            continue
+        top = {e: max(_depth_floor(reads[e.src, e.dst, e.port]),
+                      fifo_occupancy(EdgeTimes(e, fw.produced[src], reads[e.src, e.dst, e.port])) + 1) for e in outs}
+        depths = dict(top)
+        for e in outs:
+            lo, hi = _depth_floor(reads[e.src, e.dst, e.port]), top[e]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _meets(df, fw, src, images, reads, {**top, e: mid}) is not None:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            depths[e] = lo
+        taken = _meets(df, fw, src, images, reads, depths)
+        if taken is None:  # the branches' bounds together stall it: every branch unbounded
+            depths = top
+            taken = _meets(df, fw, src, images, reads, depths)
+        assert taken is not None
+        for e, d in depths.items():
+            chosen[e.src, e.dst, e.port] = d
+        if src != INPUT:
+            reads.update(((e.src, e.dst, e.port), r) for e, r in zip(df.edges_into(src), taken))
+    return chosen
+
+
+def fifo_occupancy(times: EdgeTimes) -> int:
+    """The most beats the edge's FIFO holds in the cycle a beat is written (that beat not counted)."""
+    written, read = times.written, times.read
+    before = np.searchsorted(read, written, side="left")  # beats read before each write's cycle
+    return int((np.arange(len(written)) - before).max(initial=0))
