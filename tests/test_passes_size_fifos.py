@@ -1,0 +1,70 @@
+"""FIFO depths from the analytic schedule (hwaccel/perf/schedule.py): with them the network runs at
+its slowest stage's own interval, checked by one cycle-model run per network (the zoo, the small
+layout cases, other foldings, and the MLPerf Tiny networks in the slow tests); joins keep their
+deadlock-free depth; the schedule's reads never precede its writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwaccel.passes.fold_lanes import FoldTarget
+from hwaccel.passes.size_fifos import join_depth, size_fifos
+from hwaccel.passes.to_dataflow import to_dataflow
+from hwaccel.perf.network import simulate
+from hwaccel.perf.schedule import FIFO_LATENCY, bottleneck, schedule, steady_interval
+from hwaccel.units.dataflow import Dataflow
+
+from dataflow_cases import SMALL, ZOO_COMPILED, small_fixed, zoo_fixed
+
+
+def assert_fifos_do_not_limit(df: Dataflow) -> None:
+    """One endless cycle-model run: the interval is the slowest stage's own; joins hold an image."""
+    run = simulate(df, None, stop_periodic=True)
+    assert run.period is not None
+    _, k, p = run.period
+    assert steady_interval(df) >= bottleneck(df)
+    assert p / k == steady_interval(df), (df.name, [e.fifo.depth for e in df.edges if e.fifo is not None])
+    for e in df.edges:
+        if e.fifo is not None and e.dst != "output" and df.stage(e.dst).kind in ("add", "concat"):
+            assert e.fifo.depth >= join_depth(df, e)
+
+
+@pytest.mark.parametrize("name", ZOO_COMPILED)
+def test_zoo_runs_at_its_slowest_stage(name):
+    assert_fifos_do_not_limit(to_dataflow(zoo_fixed(name)))
+
+
+@pytest.mark.parametrize("case", SMALL)
+def test_small_cases_run_at_their_slowest_stage(case):
+    assert_fifos_do_not_limit(to_dataflow(small_fixed(case)[0]))
+
+
+@pytest.mark.parametrize("name, target", [("resnet", FoldTarget(dsp=50)), ("resnet", FoldTarget(dsp=100)),
+                                          ("dscnn", FoldTarget(dsp=50)), ("cnn", FoldTarget(dsp=50)),
+                                          ("dbn", FoldTarget(dsp=64))])
+def test_other_foldings_run_at_their_slowest_stage(name, target):
+    assert_fifos_do_not_limit(to_dataflow(zoo_fixed(name), target))
+
+
+def test_the_schedule_reads_each_beat_after_it_is_written_and_sizing_is_idempotent():
+    df = to_dataflow(zoo_fixed("resnet"), fifos=False)
+    for times in schedule(df):
+        assert len(times.written) == len(times.read)
+        assert (times.read >= times.written + FIFO_LATENCY).all()
+        assert (np.diff(times.read) > 0).all()
+    sized = size_fifos(df)
+    assert [e.fifo for e in size_fifos(sized).edges] == [e.fifo for e in sized.edges]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ad08", "resnet8", "dscnn"])
+def test_mlperf_tiny_runs_at_its_slowest_stage(name, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from mlperf_tiny import quantized_model
+
+    from hwaccel.api.compiler import fixed_model
+
+    fixed, _ = fixed_model(str(quantized_model(name, tmp_path)), None)
+    assert_fifos_do_not_limit(to_dataflow(fixed, FoldTarget(dsp=256)))
