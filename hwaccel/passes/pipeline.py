@@ -8,14 +8,17 @@ from ..ir.graph import Graph
 from .eliminate_dead import eliminate_dead
 from .fold_batchnorm import fold_batchnorm
 from .fold_constants import fold_constants
+from .fold_qdq_batchnorm import fold_qdq_batchnorm
 from .fold_shape_arithmetic import fold_shape_arithmetic
+from .qdq_canonical import canonicalize_qdq
 from .remove_identity import remove_identity
 
 __all__ = ["Pass", "IMPORT_PASSES", "run_passes", "run_import_passes"]
 
 Pass = Callable[[Graph], Graph]
 
-IMPORT_PASSES: list[Pass] = [fold_constants, fold_shape_arithmetic, remove_identity, fold_batchnorm, eliminate_dead]
+IMPORT_PASSES: list[Pass] = [fold_constants, fold_shape_arithmetic, remove_identity, fold_batchnorm, canonicalize_qdq,
+                             fold_qdq_batchnorm, eliminate_dead]
 
 
 def run_passes(graph: Graph, passes: list[Pass], verify: bool = False) -> Graph:

@@ -20,6 +20,7 @@ from ...errors import QuantizationError
 from ...golden.fixed_ops.common import code_dtype
 from ...ir.graph import Dim, Graph, Node, QuantParams, TensorInfo
 from ...ir.ops import FIXED_DOMAIN, row_of
+from ..qdq_canonical import clip_bounds
 
 __all__ = ["LowerOptions", "Context", "Codes", "QuantOut", "Lowered", "fixed_node", "same_encoding", "explicit_pads",
            "single_input", "rescale_after"]
@@ -187,10 +188,7 @@ class Context:
         return QuantOut(q.outputs[0], quant, lo, hi, tuple(absorbed))
 
     def _clamp_of(self, activation: Node, quant: QuantParams) -> tuple[int, int]:
-        clip_min = clip_max = None
-        if activation.op == "Clip":
-            bounds = [self.const(activation.inputs[k]) if len(activation.inputs) > k else None for k in (1, 2)]
-            clip_min, clip_max = (None if b is None else float(b) for b in bounds)
+        clip_min, clip_max = clip_bounds(activation, self.const) or (None, None)
         kind = "relu" if activation.op == "Relu" else "clip"
         return fixedpoint.activation_clamp(kind, float(quant.scale[0]), int(quant.zero_point[0]), quant.qmin, quant.qmax,
                                            clip_min=clip_min, clip_max=clip_max)

@@ -17,7 +17,19 @@ __all__: list[str] = []
 
 
 def _per_channel(q: QuantParams, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.broadcast_to(q.scale, (channels,)).astype(np.float64), np.broadcast_to(q.zero_point, (channels,)).astype(np.int64)
+    """Scales and zero points per output channel (a grouped ConvTranspose's per-group entries repeat)."""
+    reps = channels // q.scale.size if q.scale.size > 1 and channels % q.scale.size == 0 else 1
+    return (np.broadcast_to(np.tile(q.scale, reps), (channels,)).astype(np.float64),
+            np.broadcast_to(np.tile(q.zero_point, reps), (channels,)).astype(np.int64))
+
+
+def _output_axis_ok(w: Codes, axis: int) -> bool:
+    """Per-axis weight scales must run along the output channels (``axis`` of the stored weights);
+    scales along a reduction axis cannot leave the accumulator: such a layer stays a float op."""
+    if not w.quant.per_channel or w.constant is None:
+        return True
+    got = w.quant.axis if w.quant.axis is None or w.quant.axis >= 0 else w.quant.axis + w.constant.ndim
+    return got == axis
 
 
 def _bias_codes(ctx: Context, node: Node, bias_name: str, sx: float, sw: np.ndarray) -> str:
@@ -105,6 +117,8 @@ def _lower_conv(ctx: Context, node: Node) -> Lowered:
     if x is None or w is None or out is None:
         return None
     op = "QConvTranspose" if node.op == "ConvTranspose" else "QConv"
+    if not _output_axis_ok(w, 1 if op == "QConvTranspose" else 0):
+        return None
     return _conv_like(ctx, node, x, w, node.inputs[2] if len(node.inputs) > 2 else "", out, op)
 
 
@@ -119,6 +133,8 @@ def _lower_matmul(ctx: Context, node: Node) -> Lowered:
         return None
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     if node.op == "Gemm" and bias_name and float(node.attr("beta", 1.0)) != 1.0:
+        return None
+    if not _output_axis_ok(w, 0 if node.op == "Gemm" and node.attr("transB", 0) else 1):
         return None
     if node.op == "Gemm" and node.attr("transB", 0):
         w = Codes(ctx.add_const(f"{node.name}.weight_kxm", np.ascontiguousarray(w.constant.T)), w.quant, w.constant.T)
