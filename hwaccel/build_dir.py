@@ -8,7 +8,8 @@ model and options only (no time, no absolute path), and the ``.mem`` files are p
 
 ``.mem`` format (``$readmemh``): one weight code a line, two's complement in
 ``ceil(bits / 4)`` hex digits (codebook indices: unsigned), row-major over the MatVec's
-``(out_features, in_features)`` matrix (inputs in stream order).
+``(out_features, in_features)`` matrix (inputs in stream order) or the Depthwise unit's
+``(channels, taps)`` matrix.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def _weights_store(files: dict[str, str], units: dict[str, Any]) -> Callable[[st
         unit = units[f"{stage}.{index}"]
         path = f"weights/{stage}.{index}.mem"
         files[path] = write_mem(value, unit.index_bits)
-        return {"file": path, "shape": [unit.out_features, unit.in_features], "bits": unit.index_bits,
-                "signed": unit.codebook is None}
+        return {"file": path, "shape": list(np.shape(value)), "bits": unit.index_bits,
+                "signed": getattr(unit, "codebook", None) is None}
     return store
 
 

@@ -9,7 +9,7 @@ import pytest
 from hwaccel.errors import CompileError, SimulationError
 from hwaccel.golden.dataflow import run_dataflow
 from hwaccel.golden.fixed import run_golden
-from hwaccel.units import MatVecParams, PoolParams, WindowParams
+from hwaccel.units import DepthwiseParams, MatVecParams, PoolParams, WindowParams
 from hwaccel.units.dataflow import INPUT, OUTPUT, unit_lanes
 from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.partition import partition
@@ -63,16 +63,20 @@ def test_layout_rules_equal_golden(case):
     assert_same_as_golden(graph, df, x)
 
 
-def test_pad_folds_into_the_window_and_groups_become_block_diagonal():
+def test_pad_folds_into_the_window_groups_become_block_diagonal_depthwise_its_own_unit():
     graph, _ = small_fixed("pad_grouped")
     df = to_dataflow(graph, fifos=False)
     conv0, conv1 = df.stages[0], df.stages[1]
     window = conv0.unit(WindowParams)
     assert (window.pad_top, window.pad_left, window.pad_bottom, window.pad_right) == (1, 2, 2, 1)  # the Pad's
     assert (window.dilation_h, window.dilation_w) == (2, 1)
-    w = np.array(conv1.unit(MatVecParams).weights).reshape(6, 3, 2, 6)  # (out, ky, kx, c): depthwise
-    off_diagonal = w * (1 - np.eye(6, dtype=np.int64))[:, None, None, :]
-    assert not off_diagonal.any() and w.any()
+    w = np.array(conv0.unit(MatVecParams).weights).reshape(6, 3, 3, 4)  # (out, ky, kx, c): 2 groups, 2 in -> 3 out
+    blocks = np.kron(np.eye(2, dtype=np.int64), np.ones((3, 2), dtype=np.int64))  # (out, c)
+    assert not (w * (1 - blocks)[:, None, None, :]).any() and w.any()
+    # group == C == M: a Depthwise unit over the window's (ky, kx, c) stream, one lane class on both sides
+    assert conv1.kind == "dwconv" and conv1.groups == 6 and conv1.in_lanes == conv1.lanes
+    dw = conv1.unit(DepthwiseParams)
+    assert (dw.channels, dw.taps, dw.lanes) == (6, 3 * 2, conv1.lanes) and np.array(dw.weights).any()
 
 
 def test_max_pool_pads_with_the_lowest_code():

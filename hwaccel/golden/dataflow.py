@@ -2,7 +2,7 @@
 
 Runs what the hardware computes, in its terms: the host ops before the partition, the input
 codes laid out as the input port streams them (HWC), each stage's chain of unit goldens on
-HWC images (:mod:`.window`, :mod:`.matvec`, :mod:`.requant`, :mod:`.pool`, :mod:`.eltwise`, fed
+HWC images (:mod:`.window`, :mod:`.matvec`, :mod:`.depthwise`, :mod:`.requant`, :mod:`.pool`, :mod:`.eltwise`, fed
 from the stage's unit params), the output port's codes back in IR layout, then the host ops
 after. Equal to :func:`~.fixed.run_golden` bit for bit when the compiler's layout, weight
 permutation and folding are right; it reads params by duck typing and imports nothing of
@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import SimulationError
 from ..fixedpoint import Requant
 from ..ir.graph import Graph, TensorInfo
-from . import eltwise, matvec, pool, window
+from . import depthwise, eltwise, matvec, pool, window
 from .fixed import run_golden
 from .fixed_ops.common import code_dtype
 
@@ -73,6 +73,10 @@ def run_stage(stage: "Stage", inputs: list[np.ndarray]) -> np.ndarray:
         return _finish(pool.average_pool(wins, p.x_zero_point, _contract(p.requant)), p.requant)
     mv, rq = units[-2], units[-1]
     vectors = _windows(x, first) if has_window else x
+    if type(mv).__name__ == "DepthwiseParams":
+        acc = depthwise.depthwise(vectors.reshape(n, h * w, mv.taps, c), np.array(mv.weights, np.int64),
+                                  np.array(mv.bias, np.int64), mv.x_zero_point)
+        return _finish(_contract(rq).apply(acc, channel_axis=2), rq).reshape(n, h, w, c)
     acc = matvec.matvec(vectors.reshape(n, h * w, mv.in_features), np.array(mv.weights, np.int64), np.array(mv.bias, np.int64),
                         mv.x_zero_point, None if mv.codebook is None else np.array(mv.codebook, np.int64))
     return _finish(_contract(rq).apply(acc, channel_axis=2), rq).reshape(n, h, w, c)

@@ -208,7 +208,8 @@ SHAPE_HOST = host("shape arithmetic: folded at import when static, else computed
 FIXED_OPS: dict[str, OpRow] = {
     r.op: r
     for r in [
-        _fixed("QConv", "conv", hardware("conv: SlidingWindow + MatVec + Requant"), _conv_macs),
+        _fixed("QConv", "conv", hardware("conv: SlidingWindow + MatVec + Requant; dwconv (depthwise): SlidingWindow + Depthwise + Requant"),
+               _conv_macs),
         _fixed("QConvTranspose", "conv", host("transposed convolution has no hardware unit yet (polyphase convolution, issue 22)"),
                _conv_transpose_macs),
         _fixed("QMatMul", "conv", hardware("dense: MatVec + Requant"), _matmul_macs),

@@ -7,8 +7,9 @@ data movement and padding). ``StageSpec.build(in_lanes, out_lanes)`` makes the u
 
 Layout: conv and pool inputs must stream channels last (HWC); a MatMul reads its ``K`` features
 in stream order, so its weight rows are permuted by :func:`~.stream_layout.stream_order`. A
-grouped (depthwise) conv becomes one block-diagonal MatVec: zero tiles cost no cycle and zero
-lanes no multiplier. A ``QPad`` folds into the next window's padding; a ``QLut`` folds into the
+depthwise conv (``group == C == M``) becomes a ``dwconv`` stage: the window's stream into a
+Depthwise unit, one multiplier a lane, each busy every cycle. Another grouped conv becomes one
+block-diagonal MatVec: zero tiles cost no cycle and zero lanes no multiplier. A ``QPad`` folds into the next window's padding; a ``QLut`` folds into the
 requant of the stage before it when it is that value's only consumer.
 """
 
@@ -23,7 +24,8 @@ import numpy as np
 from ..errors import CompileError
 from ..fixedpoint import Requant
 from ..golden.fixed_ops.pool import pool_output_extent, window_counts
-from ..units import EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams, WindowParams
+from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams,
+                     WindowParams)
 from ..units.dataflow import Encoding
 from ..ir.graph import Graph, Node, QuantParams
 from ..ir.ops import kernels, macs_of, register
@@ -157,6 +159,17 @@ def _weights_common(graph: Graph, node: Node, x: Stream, what: str) -> dict:
                 signed_x=bool(x.quant.signed), x_zero_point=int(node.attr("x_zero_point", 0)), bits_w=w_bits)
 
 
+def _build_dwconv(spec: StageSpec, lanes: int, out_lanes: int) -> tuple:
+    d = spec.data
+    if out_lanes != lanes:
+        raise CompileError(f"{spec.node.name}: a depthwise stage's output lanes must equal its input lanes {lanes}, "
+                           f"not {out_lanes!r}")
+    dw = DepthwiseParams(d["channels"], d["taps"], d["weights"], d["bias"], lanes=lanes, bits_x=d["bits_x"],
+                         signed_x=d["signed_x"], x_zero_point=d["x_zero_point"], bits_w=d["bits_w"])
+    units: list = [] if d["window"] is None else [WindowParams(**d["window"], simd=lanes)]
+    return tuple(units + [dw, spec.requant(spec.node.attr("requant"), dw.acc_bits, dw.channels, lanes)])
+
+
 @register("stage", "QConv")
 def _conv(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     x = xs[0]
@@ -167,16 +180,22 @@ def _conv(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     group = int(node.attr("group", 1))
     geo = _window_geometry(node, x, (kh, kw))
     c = geo["channels"]
-    full = np.zeros((m, kh, kw, c), np.int64)  # (out, ky, kx, c): block-diagonal over groups
-    for o in range(m):
-        g = o // (m // group)
-        full[o, :, :, g * cg:(g + 1) * cg] = w[o].transpose(1, 2, 0)
+    depthwise = group == c == m
     trivial = (kh, kw) == (1, 1) and all(geo[k] == 1 for k in ("stride_h", "stride_w")) and not any(
         geo[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right"))
     probe = WindowParams(**geo, pad_value=int(node.attr("x_zero_point", 0)), **_codes(x.quant))
     out = (m, probe.out_height, probe.out_width) if len(x.logical) == 3 else (m, probe.out_width)
-    data = dict(window=None if trivial else dict(geo, pad_value=probe.pad_value, **_codes(x.quant)), groups=group,
-                in_features=kh * kw * c, out_features=m, weights=full.reshape(m, -1), **_weights_common(graph, node, x, "conv"))
+    window = None if trivial else dict(geo, pad_value=probe.pad_value, **_codes(x.quant))
+    common = _weights_common(graph, node, x, "conv")
+    if depthwise:  # weights (C, 1, kh, kw): per channel, its taps in the window's (ky, kx) order
+        data = dict(window=window, groups=group, channels=c, taps=kh * kw, weights=w.reshape(c, kh * kw), **common)
+        return StageSpec("dwconv", node, (x,), _out_stream_shape(out), quant_of(graph, node.outputs[0]), _build_dwconv,
+                         data, macs=macs_of(node, graph))
+    full = np.zeros((m, kh, kw, c), np.int64)  # (out, ky, kx, c): block-diagonal over groups
+    for o in range(m):
+        g = o // (m // group)
+        full[o, :, :, g * cg:(g + 1) * cg] = w[o].transpose(1, 2, 0)
+    data = dict(window=window, groups=group, in_features=kh * kw * c, out_features=m, weights=full.reshape(m, -1), **common)
     return StageSpec("conv", node, (x,), _out_stream_shape(out), quant_of(graph, node.outputs[0]), _build_conv, data,
                      macs=macs_of(node, graph))
 

@@ -28,7 +28,7 @@ __all__ = ["to_dataflow", "lower_to_specs"]
 
 RESHAPES = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity")
 WINDOWED = ("QConv", "QMaxPool", "QAveragePool")
-LUT_HOSTS = ("conv", "dense", "add", "avgpool", "requant")  # stages ending in a requant a table can follow
+LUT_HOSTS = ("conv", "dwconv", "dense", "add", "avgpool", "requant")  # stages ending in a requant a table can follow
 
 
 def _logical(graph: Graph, value: str) -> tuple[int, ...]:

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 
 from ..errors import SimulationError
 from ..units.dataflow import Dataflow, Stage
+from ..units.depthwise import DepthwiseParams
 from ..units.matvec import MatVecParams
 from ..units.window import WindowParams
 from .network import Run, simulate
@@ -120,7 +121,11 @@ def total_cycles(df: Dataflow, batch: int, run: Run | None = None) -> tuple[int,
 
 
 def _mac_work(s: Stage) -> tuple[int, float]:
-    """``(array lanes, scheduled MACs)`` of a stage: its MatVec's, and none without one."""
+    """``(array lanes, scheduled MACs)`` of a stage: its MatVec's or Depthwise's (every lane, every
+    MAC: no beat is skipped), and none without one."""
+    dw = s.unit(DepthwiseParams)
+    if dw is not None:
+        return dw.lanes, float(s.macs)
     mv, window = s.unit(MatVecParams), s.unit(WindowParams)
     if mv is None:
         return 0, 0.0

@@ -15,6 +15,7 @@ params (``Stage.units``) instantiated in order and joined by *direct* stream con
 kind       units                                             notes
 ========== ================================================ =========================================
 conv       (WindowParams, MatVecParams, RequantParams)      1x1/stride 1/no pad: no WindowParams
+dwconv     (WindowParams, DepthwiseParams, RequantParams)   depthwise (group = C = M); as conv
 dense      (MatVecParams, RequantParams)                     one vector a pixel (``H = W = 1`` usually)
 maxpool    (WindowParams, PoolParams[max])                   ``pad_value`` = qmin
 avgpool    (WindowParams, PoolParams[avg])                   one window count (1/count in the requant)
@@ -78,7 +79,7 @@ __all__ = ["INPUT", "OUTPUT", "STAGE_KINDS", "UNIT_TYPES", "Encoding", "Port", "
 
 INPUT = "input"  # the top-level input port as an edge source
 OUTPUT = "output"  # the top-level output port as an edge destination
-STAGE_KINDS = ("conv", "dense", "maxpool", "avgpool", "gpool", "add", "concat", "lut", "requant")
+STAGE_KINDS = ("conv", "dwconv", "dense", "maxpool", "avgpool", "gpool", "add", "concat", "lut", "requant")
 UnitParams = Unit  # a params object of the registry (:data:`~hwaccel.units.registry.UNITS`)
 
 
