@@ -23,8 +23,13 @@ from typing import Any, Callable
 from ..errors import CompileError, SimulationError
 from ..units.dataflow import INPUT, OUTPUT, Dataflow
 from .control import Control, Fifo, control_for
+from .schedule import expected_cycles
 
-__all__ = ["Netlist", "Run", "simulate"]
+__all__ = ["Netlist", "Run", "simulate", "budget"]
+
+MARGIN = 4  # a run may take this many times the cycles the analytic schedule expects
+SLACK = 10_000
+PERIODIC_IMAGES = 32  # images an endless run is assumed to need before its state repeats
 
 
 @dataclass
@@ -129,7 +134,7 @@ class _Wire:
 
 def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
              valid: Callable[[int], bool] | None = None, ready: Callable[[int], bool] | None = None,
-             keep_beats: bool = False, record_blocking: bool = False, max_cycles: int = 50_000_000) -> Run:
+             keep_beats: bool = False, record_blocking: bool = False, max_cycles: int | None = None) -> Run:
     """Run ``images`` inputs back to back (``None``: endless, with ``stop_periodic``).
 
     ``valid(cycle)`` / ``ready(cycle)`` model stalls at the top level: whether the input offers
@@ -140,13 +145,19 @@ def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
     ``image_ends`` holds ``k`` images past the last one that had left at the earlier of the two
     moments; every later image leaves ``P`` cycles after the image ``k`` before it.
 
+    ``max_cycles`` defaults to :func:`budget`: a margin over what the analytic schedule
+    (:func:`~.schedule.expected_cycles`) expects.
+
     Raises
     ------
     SimulationError
         The design deadlocks (no stream transferred for many cycles in which the input offered a
         beat or had none left and the output was ready; the message names the units holding a
-        beat nobody takes) or does not finish within ``max_cycles``.
+        beat nobody takes) or does not finish within ``max_cycles`` (the message names the stages
+        that wait for input and the units whose output nobody takes).
     """
+    if max_cycles is None:
+        max_cycles = budget(df, images)
     net = _NETLISTS.get(df)
     if net is None:
         net = _NETLISTS[df] = Netlist(df)
@@ -159,12 +170,20 @@ def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
         raise SimulationError(f"deadlock: no stream transferred for {quiet_limit} cycles at cycle {sim.cycle}; "
                               f"blocked: {', '.join(sim.blocked_units()) or 'none'}")
     if sim.status == "timeout":
-        raise SimulationError(f"simulation did not finish within {max_cycles} cycles")
+        expected = expected_cycles(df, PERIODIC_IMAGES if images is None else images)
+        raise SimulationError(f"simulation did not finish within {max_cycles} cycles (the cycle model expects "
+                              f"{expected}): {sim.stuck()}")
     stages = [st.name for st in df.stages]
     fifos = [net.nodes[i].name for i in net.fifos()]
     return Run(images if images is not None else sim.sent // df.input.beats, sim.last_output + 1, sim.first_output,
                sim.input_done, sim.out_cycles, dict(zip(stages, sim.first_in)), dict(zip(stages, sim.first_out)),
                dict(zip(fifos, sim.peaks)), dict(zip(fifos, sim.blocked)), sim.period, sim.ends)
+
+
+def budget(df: Dataflow, images: int | None) -> int:
+    """The cycles a run of ``images`` inputs (``None``: until periodic, :data:`PERIODIC_IMAGES`
+    assumed) may take: :data:`MARGIN` times the schedule's expectation, plus :data:`SLACK`."""
+    return MARGIN * expected_cycles(df, PERIODIC_IMAGES if images is None else max(images, 1)) + SLACK
 
 
 class _Simulation:
@@ -230,6 +249,21 @@ class _Simulation:
         """The units holding a beat nobody takes in the current cycle."""
         return [self.net.nodes[i].name for i, (ctrl, _, _, oi, *_) in self.plan if ctrl.ov and not self.R[oi]][::-1]
 
+    def stuck(self) -> str:
+        """The stage that has waited longest for an input beat (and from whom), else the units whose
+        output nobody takes."""
+        nodes, R, ctrls = self.net.nodes, self.R, self.ctrls
+        waiting = []
+        for first, _ in self.net.stage_ends():
+            for p, src in enumerate(nodes[first].drivers[:ctrls[first].ports]):
+                if src >= 0 and R[2 * first + p] and not ctrls[src].ov:  # (the input offers while it has beats)
+                    name = nodes[src].name.removeprefix("fifo:").split("->")[0].split(".")[0]
+                    waiting.append((self.took[first], f"stage {nodes[first].stage} waits for input from {name}"))
+        if waiting:
+            since, what = min(waiting)
+            return f"{what} since cycle {since + 1}"
+        return f"blocked: {', '.join(self.blocked_units()) or 'none'}"
+
     def run(self, total: int, out_total: int, beats: int, out_beats: int, periodic: bool, keep_beats: bool,
             max_cycles: int, quiet_limit: int) -> None:
         """Clock the network until ``out_total`` output beats left (or the period is found)."""
@@ -240,6 +274,7 @@ class _Simulation:
         n = len(ctrls)
         F: list[tuple[bool, bool, bool, bool]] = [(False, False, False, False)] * n  # fires and valid of port 0
         awake = [True] * n
+        self.took = took = [-1] * n  # per node: the last cycle an input beat transferred
         in_node, in_port = self.net.input_sinks[0]
         out_node = self.net.output
         stage_ends = self.net.stage_ends()
@@ -336,6 +371,8 @@ class _Simulation:
             for i, ctrl, tick, ov, f0, f1, of, sinks in work:  # the clock edge
                 if tick(f0, f1, of) or f0 or f1 or of:
                     awake[i] = True
+                    if f0 or f1:
+                        took[i] = cycle
                     if ctrl.ov != ov:
                         for j in sinks:
                             awake[j] = True

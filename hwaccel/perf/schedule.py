@@ -24,7 +24,7 @@ from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, Mat
                      fold_lengths, queue_credits)
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 
-__all__ = ["EdgeTimes", "bottleneck", "steady_interval", "schedule", "fifo_occupancy", "fifo_depths", "room_after"]
+__all__ = ["EdgeTimes", "bottleneck", "steady_interval", "expected_cycles", "schedule", "fifo_occupancy", "fifo_depths", "room_after"]
 
 NEVER = np.int64(-(1 << 40))  # no constraint
 FIFO_LATENCY = 2  # a beat written to an empty FIFO is readable two cycles later
@@ -56,6 +56,15 @@ def steady_interval(df: Dataflow, images: int = 3) -> int:
         ends = fw.produced[stage.name].reshape(images, -1)[:, -1]
         period = max(period, int(ends[-1] - ends[-2]))
     return period
+
+
+def expected_cycles(df: Dataflow, images: int) -> int:
+    """The schedule's estimate of ``images`` inputs back to back: the first image's last output
+    beat plus ``images - 1`` steady intervals (a simulation's cycle budget scales this)."""
+    period = steady_interval(df)
+    fw = _forward(df, 1, period)
+    out = next(e.src for e in df.edges if e.dst == OUTPUT)
+    return int(fw.produced[out][-1]) + 1 + (images - 1) * period
 
 
 def _paced(earliest: Times) -> Times:
