@@ -29,17 +29,19 @@ ACTIVATIONS = frozenset({"Relu", "Clip"})
 
 
 def canonicalize_qdq(graph: Graph) -> Graph:
-    return _fuse_activations(_close_pairs(graph))
+    for _ in range(len(graph.nodes)):  # a chain of movers gets its pairs one link per round
+        closed = _close_pairs(graph)
+        if closed is graph:
+            break
+        graph = closed
+    return _fuse_activations(graph)
 
 
 def clip_bounds(node: Node, const) -> tuple[float | None, float | None] | None:
-    """A Relu's or Clip's constant bounds (Clip's inputs since opset 11, attributes before); None when
-    a bound is computed at run time. ``const`` maps a value name to its array or None."""
+    """A Relu's or Clip's constant bounds (Clip's optional inputs 1 and 2); None when a bound is
+    computed at run time. ``const`` maps a value name to its array or None."""
     if node.op == "Relu":
         return 0.0, None
-    if len(node.inputs) == 1 and ("min" in node.attrs or "max" in node.attrs):
-        low, high = node.attr("min"), node.attr("max")
-        return None if low is None else float(low), None if high is None else float(high)
     bounds: list[float | None] = []
     for k in (1, 2):
         name = node.inputs[k] if len(node.inputs) > k else ""
