@@ -136,9 +136,12 @@ def _out_stream_shape(spec_out: tuple[int, ...]) -> tuple[int, int, int]:
 # -- conv / dense ------------------------------------------------------------------------------
 
 def _matvec(spec: StageSpec, simd: int, pe: int) -> MatVecParams:
+    """The stage's MatVec at ``(simd, pe)``: built (and its weights validated) once, then refolded."""
     d = spec.data
-    return MatVecParams(d["in_features"], d["out_features"], d["weights"], d["bias"], pe=pe, simd=simd,
-                        bits_x=d["bits_x"], signed_x=d["signed_x"], x_zero_point=d["x_zero_point"], bits_w=d["bits_w"])
+    if "_matvec" not in d:
+        d["_matvec"] = MatVecParams(d["in_features"], d["out_features"], d["weights"], d["bias"], bits_x=d["bits_x"],
+                                    signed_x=d["signed_x"], x_zero_point=d["x_zero_point"], bits_w=d["bits_w"])
+    return d["_matvec"].refold(pe, simd)
 
 
 def _build_conv(spec: StageSpec, simd: int, pe: int) -> tuple:
