@@ -107,7 +107,8 @@ def hwaccel_side(name: str, work: Path, opts: argparse.Namespace) -> dict:
     budget = {"multipliers": opts.multipliers} if opts.multipliers else {"dsp": opts.dsp}
     print(f"[{name}] compile {budget} (limit {opts.compile_timeout:.0f} s)", flush=True)
     build = work / name
-    compiled = child("compile", {"model": str(model), "build": str(build), "budget": budget}, opts.compile_timeout, work)
+    compiled = child("compile", {"model": str(model), "build": str(build), "budget": budget}, opts.compile_timeout,
+                     work)
     row["compile"] = compiled
     if "error" in compiled:
         print(f"[{name}] compile failed: {compiled['error']}", flush=True)
@@ -119,13 +120,15 @@ def hwaccel_side(name: str, work: Path, opts: argparse.Namespace) -> dict:
                 "mac_utilization_cycle_model": compiled["mac_utilization"],
                 "interval_target": TARGET_INTERVALS[name], "meets_target": interval <= TARGET_INTERVALS[name]})
     print(f"[{name}] compiled in {compiled['seconds']:.1f} s: interval {interval:,.0f} cycles, latency "
-          f"{compiled['latency_cycles']:,} cycles, {mm} MAC multipliers, {compiled['multipliers']} DSP blocks", flush=True)
+          f"{compiled['latency_cycles']:,} cycles, {mm} MAC multipliers, {compiled['multipliers']} DSP blocks",
+          flush=True)
     if opts.skip_verify:
         return row
     inputs = work / "inputs.npz"
     np.savez(inputs, input=mlperf_tiny.inputs(name, opts.count))
     print(f"[{name}] verify {opts.count} inputs on Verilator (limit {opts.verify_timeout:.0f} s)", flush=True)
-    checked = child("verify", {"build": str(build), "inputs": str(inputs), "count": opts.count}, opts.verify_timeout, work)
+    checked = child("verify", {"build": str(build), "inputs": str(inputs), "count": opts.count}, opts.verify_timeout,
+                    work)
     row["verify"] = checked
     if "error" in checked:
         print(f"[{name}] verify failed: {checked['error']}", flush=True)
@@ -170,7 +173,8 @@ def plot(results: dict, path: Path, budget: dict) -> None:
     def ss(key: str):
         return lambda r: r.get("scalesim", {}).get("os", {}).get(key, "failed" if "scalesim" in r else "not run")
 
-    series = [("hwaccel interval", hw), ("SCALE-Sim os, incl. prefetch (the issue's)", ss("total_cycles_incl_prefetch")),
+    series = [("hwaccel interval", hw),
+              ("SCALE-Sim os, incl. prefetch (the issue's)", ss("total_cycles_incl_prefetch")),
               ("SCALE-Sim os, compute only", ss("compute_cycles")),
               ("issue 20 target interval", lambda r: TARGET_INTERVALS[r["network"]])]
     fig, ax = plt.subplots(figsize=(8, 4.5))
