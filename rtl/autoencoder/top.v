@@ -161,37 +161,37 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [21:0] probe;
   input rst;
   wire rst;
-  \top.fifo_dense0_dense1_0  fifo_dense0_dense1_0 (
+  top_fifo_dense0_dense1_0 fifo_dense0_dense1_0 (
     .clk(clk),
+    .i__payload(\i__payload$54 ),
     .i__ready(\o__ready$56 ),
+    .i__valid(\i__valid$58 ),
     .o__payload(\i__payload$33 ),
+    .o__ready(\o__ready$35 ),
     .o__valid(\i__valid$37 ),
-    .r_en(\o__ready$35 ),
-    .rst(rst),
-    .w_data(\i__payload$54 ),
-    .w_en(\i__valid$58 )
+    .rst(rst)
   );
-  \top.fifo_dense1_dense2_0  fifo_dense1_dense2_0 (
+  top_fifo_dense1_dense2_0 fifo_dense1_dense2_0 (
     .clk(clk),
+    .i__payload(\i__payload$60 ),
     .i__ready(\o__ready$62 ),
+    .i__valid(\i__valid$64 ),
     .o__payload(\i__payload$39 ),
+    .o__ready(\o__ready$41 ),
     .o__valid(\i__valid$43 ),
-    .r_en(\o__ready$41 ),
-    .rst(rst),
-    .w_data(\i__payload$60 ),
-    .w_en(\i__valid$64 )
+    .rst(rst)
   );
-  \top.fifo_dense2_dense3_0  fifo_dense2_dense3_0 (
+  top_fifo_dense2_dense3_0 fifo_dense2_dense3_0 (
     .clk(clk),
+    .i__payload(\i__payload$66 ),
     .i__ready(\o__ready$68 ),
+    .i__valid(\i__valid$70 ),
     .o__payload(\i__payload$45 ),
+    .o__ready(\o__ready$47 ),
     .o__valid(\i__valid$49 ),
-    .r_en(\o__ready$47 ),
-    .rst(rst),
-    .w_data(\i__payload$66 ),
-    .w_en(\i__valid$70 )
+    .rst(rst)
   );
-  \top.s0_dense0_u0  s0_dense0_u0 (
+  top_s0_dense0_u0 s0_dense0_u0 (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(i__ready),
@@ -201,7 +201,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$13 ),
     .rst(rst)
   );
-  \top.s0_dense0_u1  s0_dense0_u1 (
+  top_s0_dense0_u1 s0_dense0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
     .i__ready(\o__ready$11 ),
@@ -211,7 +211,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$58 ),
     .rst(rst)
   );
-  \top.s1_dense1_u0  s1_dense1_u0 (
+  top_s1_dense1_u0 s1_dense1_u0 (
     .clk(clk),
     .i__payload(\i__payload$33 ),
     .i__ready(\o__ready$35 ),
@@ -221,7 +221,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$19 ),
     .rst(rst)
   );
-  \top.s1_dense1_u1  s1_dense1_u1 (
+  top_s1_dense1_u1 s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
@@ -231,7 +231,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$64 ),
     .rst(rst)
   );
-  \top.s2_dense2_u0  s2_dense2_u0 (
+  top_s2_dense2_u0 s2_dense2_u0 (
     .clk(clk),
     .i__payload(\i__payload$39 ),
     .i__ready(\o__ready$41 ),
@@ -241,7 +241,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$25 ),
     .rst(rst)
   );
-  \top.s2_dense2_u1  s2_dense2_u1 (
+  top_s2_dense2_u1 s2_dense2_u1 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
@@ -251,7 +251,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$70 ),
     .rst(rst)
   );
-  \top.s3_dense3_u0  s3_dense3_u0 (
+  top_s3_dense3_u0 s3_dense3_u0 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
     .i__ready(\o__ready$47 ),
@@ -261,7 +261,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$31 ),
     .rst(rst)
   );
-  \top.s3_dense3_u1  s3_dense3_u1 (
+  top_s3_dense3_u1 s3_dense3_u1 (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
@@ -404,60 +404,9 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign probe[11] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [15:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [15:0] o__payload;
-  wire [15:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [15:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [15:0] w_data;
-  wire [15:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_dense0_dense1_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+module \top_fifo_dense0_dense1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -574,7 +523,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   always @(posedge clk)
     r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
       \$27  = \$5 [0];
@@ -584,7 +533,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
       \$28  = \$9 [0];
@@ -594,7 +543,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
       \$29  = \$16 [1:0];
@@ -607,7 +556,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = r_rdy;
     if (\$26 ) begin
       \$30  = 1'h1;
@@ -626,96 +575,54 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_dense1_dense2_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+module \top_fifo_dense1_dense2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
+  wire \$15 ;
+  wire [2:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
+  wire \$22 ;
+  wire [2:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  reg \$26 ;
+  wire \$26 ;
   reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
+  reg \$28 ;
+  reg [1:0] \$29 ;
+  wire [2:0] \$3 ;
+  reg \$30 ;
+  wire \$4 ;
+  wire [1:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
+  (* init = 1'h0 *)
+  wire consume;
+  reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [1:0] level;
-  wire [-1:0] produce;
+  (* init = 1'h0 *)
+  wire produce;
   output [7:0] r_data;
   wire [7:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
+  reg r_port__addr = 1'h0;
   wire [7:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -726,153 +633,122 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   input w_en;
   wire w_en;
   wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
+  reg w_port__addr = 1'h0;
   input [7:0] w_port__data;
   wire [7:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [7:0] storage [0:0];
+  reg [7:0] storage [1:0];
   initial begin
     storage[0] = 8'h00;
+    storage[1] = 8'h00;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[1'h0] <= w_port__data;
+      storage[w_port__addr] <= w_port__data;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
-      _0_ <= storage[1'h0];
+      _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
+  assign w_rdy = inner_level != 2'h2;
+  assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
   always @(posedge clk)
-    inner_level <= \$26 ;
+    w_port__addr <= \$27 ;
   always @(posedge clk)
-    r_rdy <= \$27 ;
+    r_port__addr <= \$28 ;
+  always @(posedge clk)
+    inner_level <= \$29 ;
+  always @(posedge clk)
+    r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = w_port__addr;
+    if (\$4 ) begin
+      \$27  = \$5 [0];
     end
     if (rst) begin
-      \$26  = 1'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [0];
+    end
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (\$22 ) begin
+      \$29  = \$23 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$30  = r_rdy;
+    if (\$26 ) begin
+      \$30  = 1'h1;
     end else if (r_en) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
+  assign w_level = \$3 [1:0];
+  assign level = \$3 [1:0];
+  assign r_level = \$3 [1:0];
+  assign produce = w_port__addr;
   assign w_data = w_port__data;
+  assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_dense2_dense3_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [31:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [31:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [31:0] w_data;
-  wire [31:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_dense2_dense3_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -989,7 +865,7 @@ module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   always @(posedge clk)
     r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
       \$27  = \$5 [0];
@@ -999,7 +875,7 @@ module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
       \$28  = \$9 [0];
@@ -1009,7 +885,7 @@ module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
       \$29  = \$16 [1:0];
@@ -1022,7 +898,7 @@ module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = r_rdy;
     if (\$26 ) begin
       \$30  = 1'h1;
@@ -1041,10 +917,160 @@ module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o__ready, i__payload);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [15:0] o__payload;
+  wire [15:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [15:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [15:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense0_dense1_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_dense1_dense2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense1_dense2_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_dense2_dense3_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [31:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [31:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense2_dense3_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+endmodule
+(* generator = "Amaranth" *)
+module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
@@ -1410,7 +1436,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* keep = 32'd1 *)
   wire [6:0] \port__addr$180 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$45 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1465,7 +1491,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$184 ;
   wire [63:0] rport__data;
-  wire [47:0] \rport__data$172 ;
+  wire [47:0] \rport__data$174 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -1610,7 +1636,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$172  = queue[q_rptr];
+  assign \rport__data$174  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h4afe19b693b332ff;
@@ -1882,7 +1908,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$40  = _2_;
+  assign \port__data$45  = _2_;
   assign \$6  = t == 7'h7f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 8'h00 : \$7 ;
@@ -1976,7 +2002,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$98  = | q_stored;
   assign \$99  = \$98  | deliver;
   assign \$100  = | q_stored;
-  assign \$101  = \$100  ? \rport__data$172  : q_in;
+  assign \$101  = \$100  ? \rport__data$174  : q_in;
   assign \$102  = ~ last_t;
   assign \$103  = q_room | \$102 ;
   assign i__ready = \$103  & reads_input_t;
@@ -2315,7 +2341,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     o__payload <= \$275 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -2577,7 +2603,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -2839,7 +2865,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -3101,7 +3127,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -3363,7 +3389,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -3625,7 +3651,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       4'h0:
@@ -3663,7 +3689,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       4'h0:
@@ -3701,7 +3727,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = nf_t;
     if (issue) begin
       \$116  = nf_t_ahead;
@@ -3711,7 +3737,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = nf_t_ahead;
     if (issue) begin
       \$117  = \$1 ;
@@ -3721,7 +3747,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = sf_t;
     if (issue) begin
       \$118  = sf_t_ahead;
@@ -3731,7 +3757,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = sf_t_ahead;
     if (issue) begin
       \$119  = \$2 ;
@@ -3741,7 +3767,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = reads_input_t;
     if (issue) begin
       \$120  = reads_input_t_ahead;
@@ -3751,7 +3777,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = reads_input_t_ahead;
     if (issue) begin
       \$121  = \$3 ;
@@ -3761,7 +3787,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = first_t;
     if (issue) begin
       \$122  = first_t_ahead;
@@ -3771,7 +3797,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = first_t_ahead;
     if (issue) begin
       \$123  = \$4 ;
@@ -3781,7 +3807,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = last_t;
     if (issue) begin
       \$124  = last_t_ahead;
@@ -3791,7 +3817,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last_t_ahead;
     if (issue) begin
       \$125  = \$5 ;
@@ -3801,7 +3827,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = t;
     if (issue) begin
       \$126  = \$8 [6:0];
@@ -3811,973 +3837,973 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = i__payload;
     if (rst) begin
       \$127  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = reads_input_t;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = issue;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = first_t;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = last_t;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = nf_t;
     if (rst) begin
       \$132  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = from_input;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = x_reg;
     if (rst) begin
       \$134  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rport__data;
     if (rst) begin
       \$135  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = \$9 ;
     if (rst) begin
       \$136  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = t;
     if (rst) begin
       \$137  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = t1;
     if (rst) begin
       \$138  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = port__data;
     if (rst) begin
       \$139  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = x_mid[7:0];
     if (rst) begin
       \$140  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = x_mid[15:8];
     if (rst) begin
       \$141  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = x_mid[23:16];
     if (rst) begin
       \$142  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = x_mid[31:24];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = x_mid[39:32];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = x_mid[47:40];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = x_mid[55:48];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = x_mid[63:56];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = t1;
     if (rst) begin
       \$148  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = \port__data$40 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$149  = \port__data$45 ;
     if (rst) begin
       \$149  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = x_mid[7:0];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = x_mid[15:8];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = x_mid[23:16];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = x_mid[31:24];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = x_mid[39:32];
     if (rst) begin
       \$154  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = x_mid[47:40];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = x_mid[55:48];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = x_mid[63:56];
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$10 ;
     if (rst) begin
       \$158  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = rom0_read[7:0];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$11 ;
     if (rst) begin
       \$160  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = rom0_read[15:8];
     if (rst) begin
       \$161  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$12 ;
     if (rst) begin
       \$162  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = rom0_read[23:16];
     if (rst) begin
       \$163  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$13 ;
     if (rst) begin
       \$164  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = rom0_read[31:24];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$14 ;
     if (rst) begin
       \$166  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = rom0_read[39:32];
     if (rst) begin
       \$167  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$15 ;
     if (rst) begin
       \$168  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = rom0_read[47:40];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$16 ;
     if (rst) begin
       \$170  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rom0_read[55:48];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$17 ;
     if (rst) begin
       \$172  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = rom0_read[63:56];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = \$18 ;
     if (rst) begin
       \$174  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = rom1_read[7:0];
     if (rst) begin
       \$175  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = \$19 ;
     if (rst) begin
       \$176  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = rom1_read[15:8];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = \$20 ;
     if (rst) begin
       \$178  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = rom1_read[23:16];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = \$21 ;
     if (rst) begin
       \$180  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = rom1_read[31:24];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = \$22 ;
     if (rst) begin
       \$182  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = rom1_read[39:32];
     if (rst) begin
       \$183  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = \$23 ;
     if (rst) begin
       \$184  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = rom1_read[47:40];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = \$24 ;
     if (rst) begin
       \$186  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = rom1_read[55:48];
     if (rst) begin
       \$187  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = \$25 ;
     if (rst) begin
       \$188  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = rom1_read[63:56];
     if (rst) begin
       \$189  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$26 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = \$27 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = \$28 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = \$29 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = \$30 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$31 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = \$32 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = \$33 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = \$34 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$35 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = \$36 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = \$37 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = \$38 ;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = \$39 ;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = \$40 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = \$41 ;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = prod0_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = prod0_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = prod0_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = prod0_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = prod0_4;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = prod0_5;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = prod0_6;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = prod0_7;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = prod1_0;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = prod1_1;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = prod1_2;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = prod1_3;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = prod1_4;
     if (rst) begin
       \$218  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = prod1_5;
     if (rst) begin
       \$219  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = prod1_6;
     if (rst) begin
       \$220  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = prod1_7;
     if (rst) begin
       \$221  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
       \$222  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
       \$223  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = \$48 [23:0];
     if (rst) begin
       \$224  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
     if (rst) begin
       \$225  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
     if (rst) begin
       \$226  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = \$55 [23:0];
     if (rst) begin
       \$227  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = v1;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = first1;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = last1;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = nf1;
     if (rst) begin
       \$231  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = v2;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = first2;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = last2;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = nf2;
     if (rst) begin
       \$235  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = v3;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = first3;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = last3;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = nf3;
     if (rst) begin
       \$239  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = v4;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = first4;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = last4;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = nf4;
     if (rst) begin
       \$243  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = v5;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = first5;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = last5;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = nf5;
     if (rst) begin
       \$247  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = v6;
     if (rst) begin
       \$248  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = first6;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = last6;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = nf6;
     if (rst) begin
       \$251  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = v7;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = first7;
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = last7;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = nf7;
     if (rst) begin
       \$255  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = v8;
     if (rst) begin
       \$256  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = first8;
     if (rst) begin
       \$257  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = last8;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = nf8;
     if (rst) begin
       \$259  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = v8;
     if (rst) begin
       \$260  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = first8;
     if (rst) begin
       \$261  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = last8;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = nf8;
     if (rst) begin
       \$263  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = \$56 ;
     if (rst) begin
       \$264  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = acc0;
     if (v9_0) begin
       \$265  = \$109 [23:0];
@@ -4787,14 +4813,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = \$57 ;
     if (rst) begin
       \$266  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = acc1;
     if (v9_0) begin
       \$267  = \$111 [23:0];
@@ -4804,28 +4830,28 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = \$58 ;
     if (rst) begin
       \$268  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = \$115 [3:0];
     if (rst) begin
       \$269  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = \$65 ;
     if (rst) begin
       \$270  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = q_wptr;
     if (\$72 ) begin
       \$271  = \$75 [3:0];
@@ -4835,7 +4861,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = q_rptr;
     if (\$79 ) begin
       \$272  = \$82 [3:0];
@@ -4845,14 +4871,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = \$95 [3:0];
     if (rst) begin
       \$273  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = o__valid;
     if (\$97 ) begin
       \$274  = \$99 ;
@@ -4862,7 +4888,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = o__payload;
     if (\$97 ) begin
       \$275  = \$101 ;
@@ -4898,10 +4924,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign q_in[47:24] = acc1;
   assign q_in[23:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -5800,7 +5825,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   always @(posedge clk)
     o__payload <= \$280 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -5838,7 +5863,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -5876,7 +5901,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -5914,7 +5939,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -5952,7 +5977,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -5990,7 +6015,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -6028,7 +6053,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -6066,7 +6091,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -6104,7 +6129,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = group;
     if (\$9 ) begin
       \$131  = \$12 [3:0];
@@ -6114,1015 +6139,1015 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = \$13 ;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq_valid_1;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq_valid_2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq_valid_3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq_valid_4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq_valid_5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = rq_valid_6;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq_valid_7;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq_valid_8;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$signature__en ;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = \$14 ;
     if (rst) begin
       \$142  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_mult_1;
     if (rst) begin
       \$143  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_mult_2;
     if (rst) begin
       \$144  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_3;
     if (rst) begin
       \$145  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = rq0_mult_4;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_mult_5;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_mult_6;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_mult_7;
     if (rst) begin
       \$149  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_8;
     if (rst) begin
       \$150  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$15 ;
     if (rst) begin
       \$151  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_shift_1;
     if (rst) begin
       \$152  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_shift_2;
     if (rst) begin
       \$153  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_shift_3;
     if (rst) begin
       \$154  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_shift_4;
     if (rst) begin
       \$155  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = rq0_shift_5;
     if (rst) begin
       \$156  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_shift_6;
     if (rst) begin
       \$157  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_shift_7;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = rq0_shift_8;
     if (rst) begin
       \$159  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$16 ;
     if (rst) begin
       \$160  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = rq0_half_1;
     if (rst) begin
       \$161  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = rq0_half_2;
     if (rst) begin
       \$162  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = rq0_half_3;
     if (rst) begin
       \$163  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = rq0_half_4;
     if (rst) begin
       \$164  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = rq0_half_5;
     if (rst) begin
       \$165  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = rq0_half_6;
     if (rst) begin
       \$166  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = rq0_half_7;
     if (rst) begin
       \$167  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = rq0_half_8;
     if (rst) begin
       \$168  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$17 ;
     if (rst) begin
       \$169  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = rq0_mask_1;
     if (rst) begin
       \$170  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rq0_mask_2;
     if (rst) begin
       \$171  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = rq0_mask_3;
     if (rst) begin
       \$172  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = rq0_mask_4;
     if (rst) begin
       \$173  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = rq0_mask_5;
     if (rst) begin
       \$174  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = rq0_mask_6;
     if (rst) begin
       \$175  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = rq0_mask_7;
     if (rst) begin
       \$176  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = rq0_mask_8;
     if (rst) begin
       \$177  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = i__payload[23:0];
     if (rst) begin
       \$178  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = rq0_x[16:0];
     if (rst) begin
       \$179  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = rq0_mult_1[16:0];
     if (rst) begin
       \$180  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = \$18 ;
     if (rst) begin
       \$181  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = rq0_part0_0;
     if (rst) begin
       \$182  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = rq0_part0_0_r;
     if (rst) begin
       \$183  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = rq0_x[16:0];
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = rq0_mult_1[24:17];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = \$19 ;
     if (rst) begin
       \$186  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = rq0_part0_1;
     if (rst) begin
       \$187  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = rq0_part0_1_r;
     if (rst) begin
       \$188  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = rq0_x[23:17];
     if (rst) begin
       \$189  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = rq0_mult_1[16:0];
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = \$20 ;
     if (rst) begin
       \$191  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = rq0_part1_0;
     if (rst) begin
       \$192  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = rq0_part1_0_r;
     if (rst) begin
       \$193  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = rq0_x[23:17];
     if (rst) begin
       \$194  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = rq0_mult_1[24:17];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = \$21 ;
     if (rst) begin
       \$196  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = rq0_part1_1;
     if (rst) begin
       \$197  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = rq0_part1_1_r;
     if (rst) begin
       \$198  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$25 [48:0];
     if (rst) begin
       \$199  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = \$29 [48:0];
     if (rst) begin
       \$200  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = \$31 [48:0];
     if (rst) begin
       \$201  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = \$32 ;
     if (rst) begin
       \$202  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = \$33 ;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = \$36 ;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = \$40 [7:0];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = \$45 ;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = \$50 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = \$51 ;
     if (rst) begin
       \$208  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = rq1_mult_1;
     if (rst) begin
       \$209  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = rq1_mult_2;
     if (rst) begin
       \$210  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = rq1_mult_3;
     if (rst) begin
       \$211  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = rq1_mult_4;
     if (rst) begin
       \$212  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = rq1_mult_5;
     if (rst) begin
       \$213  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = rq1_mult_6;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = rq1_mult_7;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = rq1_mult_8;
     if (rst) begin
       \$216  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = \$52 ;
     if (rst) begin
       \$217  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = rq1_shift_1;
     if (rst) begin
       \$218  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = rq1_shift_2;
     if (rst) begin
       \$219  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = rq1_shift_3;
     if (rst) begin
       \$220  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rq1_shift_4;
     if (rst) begin
       \$221  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = rq1_shift_5;
     if (rst) begin
       \$222  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = rq1_shift_6;
     if (rst) begin
       \$223  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = rq1_shift_7;
     if (rst) begin
       \$224  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rq1_shift_8;
     if (rst) begin
       \$225  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = \$53 ;
     if (rst) begin
       \$226  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rq1_half_1;
     if (rst) begin
       \$227  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = rq1_half_2;
     if (rst) begin
       \$228  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = rq1_half_3;
     if (rst) begin
       \$229  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = rq1_half_4;
     if (rst) begin
       \$230  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rq1_half_5;
     if (rst) begin
       \$231  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = rq1_half_6;
     if (rst) begin
       \$232  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = rq1_half_7;
     if (rst) begin
       \$233  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = rq1_half_8;
     if (rst) begin
       \$234  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = \$54 ;
     if (rst) begin
       \$235  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = rq1_mask_1;
     if (rst) begin
       \$236  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rq1_mask_2;
     if (rst) begin
       \$237  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = rq1_mask_3;
     if (rst) begin
       \$238  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rq1_mask_4;
     if (rst) begin
       \$239  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq1_mask_5;
     if (rst) begin
       \$240  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rq1_mask_6;
     if (rst) begin
       \$241  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = rq1_mask_7;
     if (rst) begin
       \$242  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rq1_mask_8;
     if (rst) begin
       \$243  = 37'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = i__payload[47:24];
     if (rst) begin
       \$244  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rq1_x[16:0];
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = rq1_mult_1[16:0];
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = \$55 ;
     if (rst) begin
       \$247  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = rq1_part0_0;
     if (rst) begin
       \$248  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = rq1_part0_0_r;
     if (rst) begin
       \$249  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = rq1_x[16:0];
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = rq1_mult_1[24:17];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = \$56 ;
     if (rst) begin
       \$252  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = rq1_part0_1;
     if (rst) begin
       \$253  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = rq1_part0_1_r;
     if (rst) begin
       \$254  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rq1_x[23:17];
     if (rst) begin
       \$255  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = rq1_mult_1[16:0];
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = \$57 ;
     if (rst) begin
       \$257  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq1_part1_0;
     if (rst) begin
       \$258  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = rq1_part1_0_r;
     if (rst) begin
       \$259  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = rq1_x[23:17];
     if (rst) begin
       \$260  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rq1_mult_1[24:17];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = \$58 ;
     if (rst) begin
       \$262  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rq1_part1_1;
     if (rst) begin
       \$263  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = rq1_part1_1_r;
     if (rst) begin
       \$264  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = \$62 [48:0];
     if (rst) begin
       \$265  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = \$66 [48:0];
     if (rst) begin
       \$266  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = \$68 [48:0];
     if (rst) begin
       \$267  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = \$69 ;
     if (rst) begin
       \$268  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = \$70 ;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = \$73 ;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = \$77 [7:0];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = \$82 ;
     if (rst) begin
       \$272  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = \$87 ;
     if (rst) begin
       \$273  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$8 [3:0];
     if (rst) begin
       \$274  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = \$94 ;
     if (rst) begin
       \$275  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = \$signature__addr ;
     if (\$101 ) begin
       \$276  = \$104 [3:0];
@@ -7132,7 +7157,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = rport__addr;
     if (\$108 ) begin
       \$277  = \$111 [3:0];
@@ -7142,14 +7167,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = \$124 [3:0];
     if (rst) begin
       \$278  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = o__valid;
     if (\$126 ) begin
       \$279  = \$128 ;
@@ -7159,7 +7184,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = o__payload;
     if (\$126 ) begin
       \$280  = \$130 ;
@@ -7174,12 +7199,12 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
   assign q_in[15:8] = \$4 ;
   assign q_in[7:0] = \$2 ;
   assign \$22  = { 1'h0, rq0_part0_0_rr };
@@ -7191,10 +7216,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$63  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
   assign \$65  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   reg [8:0] \$100 ;
@@ -7441,7 +7465,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$98 ;
   wire [15:0] rport__data;
-  wire [22:0] \rport__data$87 ;
+  wire [22:0] \rport__data$89 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -7517,7 +7541,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$87  = queue[q_rptr];
+  assign \rport__data$89  = queue[q_rptr];
   reg [15:0] rom0 [127:0];
   initial begin
     rom0[0] = 16'hc9f7;
@@ -7706,7 +7730,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$56  = | q_stored;
   assign \$57  = \$56  | deliver;
   assign \$58  = | q_stored;
-  assign \$59  = \$58  ? \rport__data$87  : acc0;
+  assign \$59  = \$58  ? \rport__data$89  : acc0;
   assign \$60  = ~ last_t;
   assign \$61  = q_room | \$60 ;
   assign i__ready = \$61  & reads_input_t;
@@ -7877,7 +7901,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     o__payload <= \$148 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -8139,7 +8163,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -8401,7 +8425,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -8663,7 +8687,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -8925,7 +8949,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -9187,7 +9211,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
@@ -9209,7 +9233,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$72  = nf_t;
     if (issue) begin
       \$72  = nf_t_ahead;
@@ -9219,7 +9243,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$73  = nf_t_ahead;
     if (issue) begin
       \$73  = \$1 ;
@@ -9229,7 +9253,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$74  = sf_t;
     if (issue) begin
       \$74  = sf_t_ahead;
@@ -9239,7 +9263,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$75  = sf_t_ahead;
     if (issue) begin
       \$75  = \$2 ;
@@ -9249,7 +9273,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$76  = reads_input_t;
     if (issue) begin
       \$76  = reads_input_t_ahead;
@@ -9259,7 +9283,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$77  = reads_input_t_ahead;
     if (issue) begin
       \$77  = \$3 ;
@@ -9269,7 +9293,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = first_t;
     if (issue) begin
       \$78  = first_t_ahead;
@@ -9279,7 +9303,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = first_t_ahead;
     if (issue) begin
       \$79  = \$4 ;
@@ -9289,7 +9313,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = last_t;
     if (issue) begin
       \$80  = last_t_ahead;
@@ -9299,7 +9323,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = last_t_ahead;
     if (issue) begin
       \$81  = \$5 ;
@@ -9309,7 +9333,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = t;
     if (issue) begin
       \$82  = \$8 [6:0];
@@ -9319,406 +9343,406 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = i__payload;
     if (rst) begin
       \$83  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = reads_input_t;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = issue;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = first_t;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = last_t;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = nf_t;
     if (rst) begin
       \$88  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = from_input;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = x_reg;
     if (rst) begin
       \$90  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = rport__data;
     if (rst) begin
       \$91  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$9 ;
     if (rst) begin
       \$92  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = t;
     if (rst) begin
       \$93  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = t1;
     if (rst) begin
       \$94  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = port__data;
     if (rst) begin
       \$95  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = x_mid[7:0];
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = x_mid[15:8];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = \$10 ;
     if (rst) begin
       \$98  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rom0_read[7:0];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = \$11 ;
     if (rst) begin
       \$100  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = rom0_read[15:8];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$12 ;
     if (rst) begin
       \$102  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = \$13 ;
     if (rst) begin
       \$103  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = prod0_0;
     if (rst) begin
       \$104  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = prod0_1;
     if (rst) begin
       \$105  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = { \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14 [17], \$14  };
     if (rst) begin
       \$106  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = v1;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = first1;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = last1;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = nf1;
     if (rst) begin
       \$110  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = v2;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = first2;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = last2;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = nf2;
     if (rst) begin
       \$114  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = v3;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = first3;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = last3;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = nf3;
     if (rst) begin
       \$118  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = v4;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = first4;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = last4;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = nf4;
     if (rst) begin
       \$122  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = v5;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = first5;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last5;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = nf5;
     if (rst) begin
       \$126  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = v6;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = first6;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last6;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = nf6;
     if (rst) begin
       \$130  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = v7;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = first7;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = last7;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = nf7;
     if (rst) begin
       \$134  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = v7;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = first7;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = last7;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = nf7;
     if (rst) begin
       \$138  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = \$15 ;
     if (rst) begin
       \$139  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = acc0;
     if (v8_0) begin
       \$140  = \$67 [22:0];
@@ -9728,28 +9752,28 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$16 ;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = \$71 [3:0];
     if (rst) begin
       \$142  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = \$23 ;
     if (rst) begin
       \$143  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = q_wptr;
     if (\$30 ) begin
       \$144  = \$33 [3:0];
@@ -9759,7 +9783,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = q_rptr;
     if (\$37 ) begin
       \$145  = \$40 [3:0];
@@ -9769,14 +9793,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$53 [3:0];
     if (rst) begin
       \$146  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = o__valid;
     if (\$55 ) begin
       \$147  = \$57 ;
@@ -9786,7 +9810,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = o__payload;
     if (\$55 ) begin
       \$148  = \$59 ;
@@ -9811,10 +9835,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -10373,7 +10396,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   always @(posedge clk)
     o__payload <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -10395,7 +10418,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -10417,7 +10440,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -10439,7 +10462,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -10461,7 +10484,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = group;
     if (\$6 ) begin
       \$91  = \$9 [2:0];
@@ -10471,553 +10494,553 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$10 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = rq_valid_1;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = rq_valid_2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rq_valid_3;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = rq_valid_4;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rq_valid_5;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$11 ;
     if (rst) begin
       \$102  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rq0_mult_1;
     if (rst) begin
       \$103  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = rq0_mult_2;
     if (rst) begin
       \$104  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = rq0_mult_3;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = rq0_mult_4;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rq0_mult_5;
     if (rst) begin
       \$107  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$12 ;
     if (rst) begin
       \$111  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rq0_shift_1;
     if (rst) begin
       \$112  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rq0_shift_2;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rq0_shift_3;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = rq0_shift_4;
     if (rst) begin
       \$115  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rq0_shift_5;
     if (rst) begin
       \$116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$13 ;
     if (rst) begin
       \$120  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = rq0_half_1;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rq0_half_2;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq0_half_3;
     if (rst) begin
       \$123  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq0_half_4;
     if (rst) begin
       \$124  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq0_half_5;
     if (rst) begin
       \$125  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$14 ;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = i__payload;
     if (rst) begin
       \$138  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[16:0];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_mult_1[16:0];
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_x[16:0];
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_1[24:17];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_part0_1;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_part0_1_r;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_x[22:17];
     if (rst) begin
       \$149  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$17 ;
     if (rst) begin
       \$151  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_part1_0;
     if (rst) begin
       \$152  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_part1_0_r;
     if (rst) begin
       \$153  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_x[22:17];
     if (rst) begin
       \$154  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_mult_1[24:17];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$18 ;
     if (rst) begin
       \$156  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_part1_1;
     if (rst) begin
       \$157  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_part1_1_r;
     if (rst) begin
       \$158  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$22 [47:0];
     if (rst) begin
       \$159  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 [47:0];
     if (rst) begin
       \$160  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$28 [47:0];
     if (rst) begin
       \$161  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$29 ;
     if (rst) begin
       \$162  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$30 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$33 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$37 [7:0];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$42 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$47 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$5 [3:0];
     if (rst) begin
       \$168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$54 ;
     if (rst) begin
       \$169  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$signature__addr ;
     if (\$61 ) begin
       \$170  = \$64 [3:0];
@@ -11027,7 +11050,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rport__addr;
     if (\$68 ) begin
       \$171  = \$71 [3:0];
@@ -11037,14 +11060,14 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$84 [3:0];
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = o__valid;
     if (\$86 ) begin
       \$173  = \$88 ;
@@ -11054,7 +11077,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = o__payload;
     if (\$86 ) begin
       \$174  = \$90 ;
@@ -11069,18 +11092,17 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
   assign \$19  = { 1'h0, rq0_part0_0_rr };
   assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$23  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   reg [2:0] \$100 ;
@@ -11371,7 +11393,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$117 ;
   wire [7:0] rport__data;
-  wire [83:0] \rport__data$106 ;
+  wire [83:0] \rport__data$108 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -11446,7 +11468,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$106  = queue[q_rptr];
+  assign \rport__data$108  = queue[q_rptr];
   reg [31:0] rom0 [63:0];
   initial begin
     rom0[0] = 32'd939406835;
@@ -11574,7 +11596,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$62  = | q_stored;
   assign \$63  = \$62  | deliver;
   assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$106  : q_in;
+  assign \$65  = \$64  ? \rport__data$108  : q_in;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
   assign i__ready = \$67  & reads_input_t;
@@ -11783,7 +11805,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     o__payload <= \$176 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -11917,7 +11939,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -12051,7 +12073,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -12185,7 +12207,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -12319,7 +12341,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -12453,7 +12475,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
@@ -12475,7 +12497,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
@@ -12497,7 +12519,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
@@ -12519,7 +12541,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
@@ -12541,7 +12563,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = nf_t;
     if (issue) begin
       \$84  = nf_t_ahead;
@@ -12551,7 +12573,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = nf_t_ahead;
     if (issue) begin
       \$85  = \$1 ;
@@ -12561,7 +12583,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = sf_t;
     if (issue) begin
       \$86  = sf_t_ahead;
@@ -12571,7 +12593,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = sf_t_ahead;
     if (issue) begin
       \$87  = \$2 ;
@@ -12581,7 +12603,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = reads_input_t;
     if (issue) begin
       \$88  = reads_input_t_ahead;
@@ -12591,7 +12613,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = reads_input_t_ahead;
     if (issue) begin
       \$89  = \$3 ;
@@ -12601,7 +12623,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = first_t;
     if (issue) begin
       \$90  = first_t_ahead;
@@ -12611,7 +12633,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = first_t_ahead;
     if (issue) begin
       \$91  = \$4 ;
@@ -12621,7 +12643,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = last_t;
     if (issue) begin
       \$92  = last_t_ahead;
@@ -12631,7 +12653,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = last_t_ahead;
     if (issue) begin
       \$93  = \$5 ;
@@ -12641,7 +12663,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = t;
     if (issue) begin
       \$94  = \$8 [5:0];
@@ -12651,476 +12673,476 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = i__payload;
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = reads_input_t;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = issue;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = first_t;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = last_t;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = nf_t;
     if (rst) begin
       \$100  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = from_input;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = x_reg;
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rport__data;
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = \$9 ;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = t;
     if (rst) begin
       \$105  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = t1;
     if (rst) begin
       \$106  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = port__data;
     if (rst) begin
       \$107  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = x_mid;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = \$10 ;
     if (rst) begin
       \$109  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rom0_read[7:0];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$11 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rom0_read[15:8];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = \$12 ;
     if (rst) begin
       \$113  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rom0_read[23:16];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = \$13 ;
     if (rst) begin
       \$115  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rom0_read[31:24];
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$14 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = \$15 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = \$16 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$17 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = prod0_0;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = prod1_0;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = prod2_0;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = prod3_0;
     if (rst) begin
       \$124  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$125  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$126  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$127  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$128  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = v1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = first1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = last1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = nf1;
     if (rst) begin
       \$132  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = v2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = first2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = last2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = nf2;
     if (rst) begin
       \$136  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = v3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = first3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = last3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = nf3;
     if (rst) begin
       \$140  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = v4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = first4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = last4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = nf4;
     if (rst) begin
       \$144  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = v5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = first5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = last5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = nf5;
     if (rst) begin
       \$148  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = v6;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = first6;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = last6;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = nf6;
     if (rst) begin
       \$152  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = v7;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = first7;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = last7;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = nf7;
     if (rst) begin
       \$156  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = v7;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = first7;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = last7;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = nf7;
     if (rst) begin
       \$160  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$18 ;
     if (rst) begin
       \$161  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = acc0;
     if (v8_0) begin
       \$162  = \$73 [20:0];
@@ -13130,14 +13152,14 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$19 ;
     if (rst) begin
       \$163  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = acc1;
     if (v8_0) begin
       \$164  = \$75 [20:0];
@@ -13147,14 +13169,14 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$20 ;
     if (rst) begin
       \$165  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = acc2;
     if (v8_0) begin
       \$166  = \$77 [20:0];
@@ -13164,14 +13186,14 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$21 ;
     if (rst) begin
       \$167  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = acc3;
     if (v8_0) begin
       \$168  = \$79 [20:0];
@@ -13181,28 +13203,28 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$22 ;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$83 [3:0];
     if (rst) begin
       \$170  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = \$29 ;
     if (rst) begin
       \$171  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = q_wptr;
     if (\$36 ) begin
       \$172  = \$39 [3:0];
@@ -13212,7 +13234,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = q_rptr;
     if (\$43 ) begin
       \$173  = \$46 [3:0];
@@ -13222,14 +13244,14 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = \$59 [3:0];
     if (rst) begin
       \$174  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = o__valid;
     if (\$61 ) begin
       \$175  = \$63 ;
@@ -13239,7 +13261,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = o__payload;
     if (\$61 ) begin
       \$176  = \$65 ;
@@ -13275,10 +13297,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign q_in[41:21] = acc1;
   assign q_in[20:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+module top_s2_dense2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
   wire [34:0] \$100 ;
@@ -14855,917 +14876,917 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   always @(posedge clk)
     rq2_mult_3 <= \$354 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = rq2_mult_4;
     if (rst) begin
       \$356  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rq2_mult_5;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = rq2_mult_6;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rq2_mult_7;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = rq2_mult_8;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = \$93 ;
     if (rst) begin
       \$361  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = rq2_shift_1;
     if (rst) begin
       \$362  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rq2_shift_2;
     if (rst) begin
       \$363  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = rq2_shift_3;
     if (rst) begin
       \$364  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rq2_shift_4;
     if (rst) begin
       \$365  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = rq2_shift_5;
     if (rst) begin
       \$366  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rq2_shift_6;
     if (rst) begin
       \$367  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = rq2_shift_7;
     if (rst) begin
       \$368  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rq2_shift_8;
     if (rst) begin
       \$369  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = \$94 ;
     if (rst) begin
       \$370  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = rq2_half_1;
     if (rst) begin
       \$371  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = rq2_half_2;
     if (rst) begin
       \$372  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rq2_half_3;
     if (rst) begin
       \$373  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = rq2_half_4;
     if (rst) begin
       \$374  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq2_half_5;
     if (rst) begin
       \$375  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = rq2_half_6;
     if (rst) begin
       \$376  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rq2_half_7;
     if (rst) begin
       \$377  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = rq2_half_8;
     if (rst) begin
       \$378  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = \$95 ;
     if (rst) begin
       \$379  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = rq2_mask_1;
     if (rst) begin
       \$380  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = rq2_mask_2;
     if (rst) begin
       \$381  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = rq2_mask_3;
     if (rst) begin
       \$382  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = rq2_mask_4;
     if (rst) begin
       \$383  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = rq2_mask_5;
     if (rst) begin
       \$384  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = rq2_mask_6;
     if (rst) begin
       \$385  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = rq2_mask_7;
     if (rst) begin
       \$386  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = rq2_mask_8;
     if (rst) begin
       \$387  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = i__payload[62:42];
     if (rst) begin
       \$388  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = rq2_x[16:0];
     if (rst) begin
       \$389  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = rq2_mult_1[16:0];
     if (rst) begin
       \$390  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = \$96 ;
     if (rst) begin
       \$391  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = rq2_part0_0;
     if (rst) begin
       \$392  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = rq2_part0_0_r;
     if (rst) begin
       \$393  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = rq2_x[16:0];
     if (rst) begin
       \$394  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = rq2_mult_1[24:17];
     if (rst) begin
       \$395  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = \$97 ;
     if (rst) begin
       \$396  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = rq2_part0_1;
     if (rst) begin
       \$397  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = rq2_part0_1_r;
     if (rst) begin
       \$398  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = rq2_x[20:17];
     if (rst) begin
       \$399  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = rq2_mult_1[16:0];
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = \$98 ;
     if (rst) begin
       \$401  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = rq2_part1_0;
     if (rst) begin
       \$402  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = rq2_part1_0_r;
     if (rst) begin
       \$403  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = rq2_x[20:17];
     if (rst) begin
       \$404  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = rq2_mult_1[24:17];
     if (rst) begin
       \$405  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = \$99 ;
     if (rst) begin
       \$406  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = rq2_part1_1;
     if (rst) begin
       \$407  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = rq2_part1_1_r;
     if (rst) begin
       \$408  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = \$103 [45:0];
     if (rst) begin
       \$409  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = \$107 [45:0];
     if (rst) begin
       \$410  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = \$109 [45:0];
     if (rst) begin
       \$411  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = \$110 ;
     if (rst) begin
       \$412  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = \$111 ;
     if (rst) begin
       \$413  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = \$114 ;
     if (rst) begin
       \$414  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = \$118 [7:0];
     if (rst) begin
       \$415  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = \$123 ;
     if (rst) begin
       \$416  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = \$128 ;
     if (rst) begin
       \$417  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = \$129 ;
     if (rst) begin
       \$418  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = rq3_mult_1;
     if (rst) begin
       \$419  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = rq3_mult_2;
     if (rst) begin
       \$420  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = rq3_mult_3;
     if (rst) begin
       \$421  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = rq3_mult_4;
     if (rst) begin
       \$422  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = rq3_mult_5;
     if (rst) begin
       \$423  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = rq3_mult_6;
     if (rst) begin
       \$424  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = rq3_mult_7;
     if (rst) begin
       \$425  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = rq3_mult_8;
     if (rst) begin
       \$426  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = \$130 ;
     if (rst) begin
       \$427  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = rq3_shift_1;
     if (rst) begin
       \$428  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = rq3_shift_2;
     if (rst) begin
       \$429  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = rq3_shift_3;
     if (rst) begin
       \$430  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = rq3_shift_4;
     if (rst) begin
       \$431  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = rq3_shift_5;
     if (rst) begin
       \$432  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = rq3_shift_6;
     if (rst) begin
       \$433  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = rq3_shift_7;
     if (rst) begin
       \$434  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = rq3_shift_8;
     if (rst) begin
       \$435  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = \$131 ;
     if (rst) begin
       \$436  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = rq3_half_1;
     if (rst) begin
       \$437  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = rq3_half_2;
     if (rst) begin
       \$438  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = rq3_half_3;
     if (rst) begin
       \$439  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = rq3_half_4;
     if (rst) begin
       \$440  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = rq3_half_5;
     if (rst) begin
       \$441  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = rq3_half_6;
     if (rst) begin
       \$442  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = rq3_half_7;
     if (rst) begin
       \$443  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = rq3_half_8;
     if (rst) begin
       \$444  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = \$132 ;
     if (rst) begin
       \$445  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = rq3_mask_1;
     if (rst) begin
       \$446  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = rq3_mask_2;
     if (rst) begin
       \$447  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = rq3_mask_3;
     if (rst) begin
       \$448  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = rq3_mask_4;
     if (rst) begin
       \$449  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = rq3_mask_5;
     if (rst) begin
       \$450  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = rq3_mask_6;
     if (rst) begin
       \$451  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = rq3_mask_7;
     if (rst) begin
       \$452  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = rq3_mask_8;
     if (rst) begin
       \$453  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = i__payload[83:63];
     if (rst) begin
       \$454  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = rq3_x[16:0];
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = rq3_mult_1[16:0];
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = \$133 ;
     if (rst) begin
       \$457  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = rq3_part0_0;
     if (rst) begin
       \$458  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = rq3_part0_0_r;
     if (rst) begin
       \$459  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = rq3_x[16:0];
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$461  = rq3_mult_1[24:17];
     if (rst) begin
       \$461  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$462  = \$134 ;
     if (rst) begin
       \$462  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$463  = rq3_part0_1;
     if (rst) begin
       \$463  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$464  = rq3_part0_1_r;
     if (rst) begin
       \$464  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$465  = rq3_x[20:17];
     if (rst) begin
       \$465  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$466  = rq3_mult_1[16:0];
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$467  = \$135 ;
     if (rst) begin
       \$467  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$468  = rq3_part1_0;
     if (rst) begin
       \$468  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$469  = rq3_part1_0_r;
     if (rst) begin
       \$469  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$470  = rq3_x[20:17];
     if (rst) begin
       \$470  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$471  = rq3_mult_1[24:17];
     if (rst) begin
       \$471  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$472  = \$136 ;
     if (rst) begin
       \$472  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$473  = rq3_part1_1;
     if (rst) begin
       \$473  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$474  = rq3_part1_1_r;
     if (rst) begin
       \$474  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$475  = \$140 [45:0];
     if (rst) begin
       \$475  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$476  = \$144 [45:0];
     if (rst) begin
       \$476  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$477  = \$146 [45:0];
     if (rst) begin
       \$477  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$478  = \$147 ;
     if (rst) begin
       \$478  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$479  = \$148 ;
     if (rst) begin
       \$479  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$480  = \$151 ;
     if (rst) begin
       \$480  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$481  = \$155 [7:0];
     if (rst) begin
       \$481  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$482  = \$160 ;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$483  = \$165 ;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$484  = \$12 [3:0];
     if (rst) begin
       \$484  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$485  = \$172 ;
     if (rst) begin
       \$485  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$486  = \$signature__addr ;
     if (\$179 ) begin
       \$486  = \$182 [3:0];
@@ -15775,7 +15796,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$487  = rport__addr;
     if (\$186 ) begin
       \$487  = \$189 [3:0];
@@ -15785,14 +15806,14 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$488  = \$202 [3:0];
     if (rst) begin
       \$488  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$489  = o__valid;
     if (\$204 ) begin
       \$489  = \$206 ;
@@ -15802,7 +15823,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$490  = o__payload;
     if (\$204 ) begin
       \$490  = \$208 ;
@@ -15812,7 +15833,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -15834,7 +15855,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -15856,7 +15877,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -15878,7 +15899,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -15900,7 +15921,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -15922,7 +15943,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -15944,7 +15965,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -15966,7 +15987,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -15988,7 +16009,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -16010,7 +16031,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -16032,7 +16053,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -16054,7 +16075,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -16076,7 +16097,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -16098,7 +16119,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -16120,7 +16141,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -16142,7 +16163,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -16164,7 +16185,7 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = group;
     if (\$13 ) begin
       \$209  = \$16 [2:0];
@@ -16174,1022 +16195,1022 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = \$17 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = rq_valid_1;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = rq_valid_2;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = rq_valid_3;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = rq_valid_4;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = rq_valid_5;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = rq_valid_6;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = rq_valid_7;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = rq_valid_8;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = \$signature__en ;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = \$18 ;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rq0_mult_1;
     if (rst) begin
       \$221  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = rq0_mult_2;
     if (rst) begin
       \$222  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = rq0_mult_3;
     if (rst) begin
       \$223  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = rq0_mult_4;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rq0_mult_5;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = rq0_mult_6;
     if (rst) begin
       \$226  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rq0_mult_7;
     if (rst) begin
       \$227  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = rq0_mult_8;
     if (rst) begin
       \$228  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = \$19 ;
     if (rst) begin
       \$229  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = rq0_shift_1;
     if (rst) begin
       \$230  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rq0_shift_2;
     if (rst) begin
       \$231  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = rq0_shift_3;
     if (rst) begin
       \$232  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = rq0_shift_4;
     if (rst) begin
       \$233  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = rq0_shift_5;
     if (rst) begin
       \$234  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = rq0_shift_6;
     if (rst) begin
       \$235  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = rq0_shift_7;
     if (rst) begin
       \$236  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rq0_shift_8;
     if (rst) begin
       \$237  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = \$20 ;
     if (rst) begin
       \$238  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rq0_half_1;
     if (rst) begin
       \$239  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq0_half_2;
     if (rst) begin
       \$240  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rq0_half_3;
     if (rst) begin
       \$241  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = rq0_half_4;
     if (rst) begin
       \$242  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rq0_half_5;
     if (rst) begin
       \$243  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = rq0_half_6;
     if (rst) begin
       \$244  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rq0_half_7;
     if (rst) begin
       \$245  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = rq0_half_8;
     if (rst) begin
       \$246  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = \$21 ;
     if (rst) begin
       \$247  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = rq0_mask_1;
     if (rst) begin
       \$248  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = rq0_mask_2;
     if (rst) begin
       \$249  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = rq0_mask_3;
     if (rst) begin
       \$250  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = rq0_mask_4;
     if (rst) begin
       \$251  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = rq0_mask_5;
     if (rst) begin
       \$252  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = rq0_mask_6;
     if (rst) begin
       \$253  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = rq0_mask_7;
     if (rst) begin
       \$254  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rq0_mask_8;
     if (rst) begin
       \$255  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = i__payload[20:0];
     if (rst) begin
       \$256  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = rq0_x[16:0];
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq0_mult_1[16:0];
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = \$22 ;
     if (rst) begin
       \$259  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = rq0_part0_0;
     if (rst) begin
       \$260  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rq0_part0_0_r;
     if (rst) begin
       \$261  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = rq0_x[16:0];
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rq0_mult_1[24:17];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = \$23 ;
     if (rst) begin
       \$264  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = rq0_part0_1;
     if (rst) begin
       \$265  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = rq0_part0_1_r;
     if (rst) begin
       \$266  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = rq0_x[20:17];
     if (rst) begin
       \$267  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = rq0_mult_1[16:0];
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = \$24 ;
     if (rst) begin
       \$269  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = rq0_part1_0;
     if (rst) begin
       \$270  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = rq0_part1_0_r;
     if (rst) begin
       \$271  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = rq0_x[20:17];
     if (rst) begin
       \$272  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = rq0_mult_1[24:17];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$25 ;
     if (rst) begin
       \$274  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = rq0_part1_1;
     if (rst) begin
       \$275  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = rq0_part1_1_r;
     if (rst) begin
       \$276  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = \$29 [45:0];
     if (rst) begin
       \$277  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = \$33 [45:0];
     if (rst) begin
       \$278  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = \$35 [45:0];
     if (rst) begin
       \$279  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = \$36 ;
     if (rst) begin
       \$280  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = \$37 ;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = \$40 ;
     if (rst) begin
       \$282  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = \$44 [7:0];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = \$49 ;
     if (rst) begin
       \$284  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = \$54 ;
     if (rst) begin
       \$285  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = \$55 ;
     if (rst) begin
       \$286  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = rq1_mult_1;
     if (rst) begin
       \$287  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = rq1_mult_2;
     if (rst) begin
       \$288  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = rq1_mult_3;
     if (rst) begin
       \$289  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = rq1_mult_4;
     if (rst) begin
       \$290  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rq1_mult_5;
     if (rst) begin
       \$291  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = rq1_mult_6;
     if (rst) begin
       \$292  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = rq1_mult_7;
     if (rst) begin
       \$293  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = rq1_mult_8;
     if (rst) begin
       \$294  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = \$56 ;
     if (rst) begin
       \$295  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = rq1_shift_1;
     if (rst) begin
       \$296  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = rq1_shift_2;
     if (rst) begin
       \$297  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = rq1_shift_3;
     if (rst) begin
       \$298  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = rq1_shift_4;
     if (rst) begin
       \$299  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = rq1_shift_5;
     if (rst) begin
       \$300  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = rq1_shift_6;
     if (rst) begin
       \$301  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = rq1_shift_7;
     if (rst) begin
       \$302  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = rq1_shift_8;
     if (rst) begin
       \$303  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = \$57 ;
     if (rst) begin
       \$304  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = rq1_half_1;
     if (rst) begin
       \$305  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = rq1_half_2;
     if (rst) begin
       \$306  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = rq1_half_3;
     if (rst) begin
       \$307  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = rq1_half_4;
     if (rst) begin
       \$308  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = rq1_half_5;
     if (rst) begin
       \$309  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = rq1_half_6;
     if (rst) begin
       \$310  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = rq1_half_7;
     if (rst) begin
       \$311  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = rq1_half_8;
     if (rst) begin
       \$312  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = \$58 ;
     if (rst) begin
       \$313  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = rq1_mask_1;
     if (rst) begin
       \$314  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = rq1_mask_2;
     if (rst) begin
       \$315  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = rq1_mask_3;
     if (rst) begin
       \$316  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = rq1_mask_4;
     if (rst) begin
       \$317  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = rq1_mask_5;
     if (rst) begin
       \$318  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = rq1_mask_6;
     if (rst) begin
       \$319  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = rq1_mask_7;
     if (rst) begin
       \$320  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = rq1_mask_8;
     if (rst) begin
       \$321  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = i__payload[41:21];
     if (rst) begin
       \$322  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = rq1_x[16:0];
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = rq1_mult_1[16:0];
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = \$59 ;
     if (rst) begin
       \$325  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = rq1_part0_0;
     if (rst) begin
       \$326  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = rq1_part0_0_r;
     if (rst) begin
       \$327  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = rq1_x[16:0];
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = rq1_mult_1[24:17];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = \$60 ;
     if (rst) begin
       \$330  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = rq1_part0_1;
     if (rst) begin
       \$331  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = rq1_part0_1_r;
     if (rst) begin
       \$332  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = rq1_x[20:17];
     if (rst) begin
       \$333  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = rq1_mult_1[16:0];
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = \$61 ;
     if (rst) begin
       \$335  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq1_part1_0;
     if (rst) begin
       \$336  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = rq1_part1_0_r;
     if (rst) begin
       \$337  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = rq1_x[20:17];
     if (rst) begin
       \$338  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rq1_mult_1[24:17];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = \$62 ;
     if (rst) begin
       \$340  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq1_part1_1;
     if (rst) begin
       \$341  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = rq1_part1_1_r;
     if (rst) begin
       \$342  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = \$66 [45:0];
     if (rst) begin
       \$343  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = \$70 [45:0];
     if (rst) begin
       \$344  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = \$72 [45:0];
     if (rst) begin
       \$345  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = \$73 ;
     if (rst) begin
       \$346  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = \$74 ;
     if (rst) begin
       \$347  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = \$77 ;
     if (rst) begin
       \$348  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = \$81 [7:0];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = \$86 ;
     if (rst) begin
       \$350  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = \$91 ;
     if (rst) begin
       \$351  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = \$92 ;
     if (rst) begin
       \$352  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = rq2_mult_1;
     if (rst) begin
       \$353  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = rq2_mult_2;
     if (rst) begin
       \$354  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = rq2_mult_3;
     if (rst) begin
       \$355  = 25'h0000000;
@@ -17201,10 +17222,6 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[20:0];
   assign \i__payload[1]  = i__payload[41:21];
   assign \i__payload[2]  = i__payload[62:42];
@@ -17213,6 +17230,10 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign q_in[31:24] = \$8 ;
   assign q_in[23:16] = \$6 ;
   assign q_in[15:8] = \$4 ;
@@ -17234,10 +17255,9 @@ module \top.s2_dense2_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$141  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
   assign \$143  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
@@ -17598,7 +17618,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* keep = 32'd1 *)
   wire [6:0] \port__addr$172 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$36 ;
+  wire [63:0] \port__data$41 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -17655,7 +17675,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$176 ;
   wire [31:0] rport__data;
-  wire [91:0] \rport__data$164 ;
+  wire [91:0] \rport__data$166 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -17780,7 +17800,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$164  = queue[q_rptr];
+  assign \rport__data$166  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h0dd40bf48b81f6e1;
@@ -18052,7 +18072,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$36  = _2_;
+  assign \port__data$41  = _2_;
   assign \$6  = t == 7'h7f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 8'h00 : \$7 ;
@@ -18144,7 +18164,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$98  = | q_stored;
   assign \$99  = \$98  | deliver;
   assign \$100  = | q_stored;
-  assign \$101  = \$100  ? \rport__data$164  : q_in;
+  assign \$101  = \$100  ? \rport__data$166  : q_in;
   assign \$102  = ~ last_t;
   assign \$103  = q_room | \$102 ;
   assign i__ready = \$103  & reads_input_t;
@@ -18467,7 +18487,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     o__payload <= \$269 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -18729,7 +18749,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -18991,7 +19011,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -19253,7 +19273,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -19515,7 +19535,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       7'h00:
@@ -19777,7 +19797,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
@@ -19815,7 +19835,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
@@ -19853,7 +19873,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
@@ -19891,7 +19911,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
@@ -19929,7 +19949,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = nf_t;
     if (issue) begin
       \$120  = nf_t_ahead;
@@ -19939,7 +19959,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = nf_t_ahead;
     if (issue) begin
       \$121  = \$1 ;
@@ -19949,7 +19969,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = sf_t;
     if (issue) begin
       \$122  = sf_t_ahead;
@@ -19959,7 +19979,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = sf_t_ahead;
     if (issue) begin
       \$123  = \$2 ;
@@ -19969,7 +19989,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = reads_input_t;
     if (issue) begin
       \$124  = reads_input_t_ahead;
@@ -19979,7 +19999,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = reads_input_t_ahead;
     if (issue) begin
       \$125  = \$3 ;
@@ -19989,7 +20009,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = first_t;
     if (issue) begin
       \$126  = first_t_ahead;
@@ -19999,7 +20019,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = first_t_ahead;
     if (issue) begin
       \$127  = \$4 ;
@@ -20009,7 +20029,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = last_t;
     if (issue) begin
       \$128  = last_t_ahead;
@@ -20019,7 +20039,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last_t_ahead;
     if (issue) begin
       \$129  = \$5 ;
@@ -20029,7 +20049,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = t;
     if (issue) begin
       \$130  = \$8 [6:0];
@@ -20039,875 +20059,875 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = i__payload;
     if (rst) begin
       \$131  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = reads_input_t;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = issue;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = first_t;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = last_t;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = nf_t;
     if (rst) begin
       \$136  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = from_input;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = x_reg;
     if (rst) begin
       \$138  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rport__data;
     if (rst) begin
       \$139  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = \$9 ;
     if (rst) begin
       \$140  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = t;
     if (rst) begin
       \$141  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = t1;
     if (rst) begin
       \$142  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = port__data;
     if (rst) begin
       \$143  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = x_mid[7:0];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = x_mid[15:8];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = x_mid[23:16];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = x_mid[31:24];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = t1;
     if (rst) begin
       \$148  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$149  = \port__data$36 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$149  = \port__data$41 ;
     if (rst) begin
       \$149  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = x_mid[7:0];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = x_mid[15:8];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = x_mid[23:16];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = x_mid[31:24];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = \$10 ;
     if (rst) begin
       \$154  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rom0_read[7:0];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$11 ;
     if (rst) begin
       \$156  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rom0_read[15:8];
     if (rst) begin
       \$157  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$12 ;
     if (rst) begin
       \$158  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = rom0_read[23:16];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$13 ;
     if (rst) begin
       \$160  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = rom0_read[31:24];
     if (rst) begin
       \$161  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$14 ;
     if (rst) begin
       \$162  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = rom0_read[39:32];
     if (rst) begin
       \$163  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$15 ;
     if (rst) begin
       \$164  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = rom0_read[47:40];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$16 ;
     if (rst) begin
       \$166  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = rom0_read[55:48];
     if (rst) begin
       \$167  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$17 ;
     if (rst) begin
       \$168  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = rom0_read[63:56];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$18 ;
     if (rst) begin
       \$170  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rom1_read[7:0];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$19 ;
     if (rst) begin
       \$172  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = rom1_read[15:8];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = \$20 ;
     if (rst) begin
       \$174  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = rom1_read[23:16];
     if (rst) begin
       \$175  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = \$21 ;
     if (rst) begin
       \$176  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = rom1_read[31:24];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = \$22 ;
     if (rst) begin
       \$178  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = rom1_read[39:32];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = \$23 ;
     if (rst) begin
       \$180  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = rom1_read[47:40];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = \$24 ;
     if (rst) begin
       \$182  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = rom1_read[55:48];
     if (rst) begin
       \$183  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = \$25 ;
     if (rst) begin
       \$184  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = rom1_read[63:56];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = \$26 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = \$27 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = \$28 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = \$29 ;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$30 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = \$31 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = \$32 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = \$33 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = \$34 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$35 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = \$36 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = \$37 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = \$38 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$39 ;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = \$40 ;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = \$41 ;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = prod0_0;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = prod0_1;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = prod0_2;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = prod0_3;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = prod1_0;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = prod1_1;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = prod1_2;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = prod1_3;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = prod2_0;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = prod2_1;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = prod2_2;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = prod2_3;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = prod3_0;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = prod3_1;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = prod3_2;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = prod3_3;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
       \$218  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
       \$219  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
       \$220  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
     if (rst) begin
       \$221  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = v1;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = first1;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = last1;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = nf1;
     if (rst) begin
       \$225  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = v2;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = first2;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = last2;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = nf2;
     if (rst) begin
       \$229  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = v3;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = first3;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = last3;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = nf3;
     if (rst) begin
       \$233  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = v4;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = first4;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = last4;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = nf4;
     if (rst) begin
       \$237  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = v5;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = first5;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = last5;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = nf5;
     if (rst) begin
       \$241  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = v6;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = first6;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = last6;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = nf6;
     if (rst) begin
       \$245  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = v7;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = first7;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = last7;
     if (rst) begin
       \$248  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = nf7;
     if (rst) begin
       \$249  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = v7;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = first7;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = last7;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = nf7;
     if (rst) begin
       \$253  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = \$54 ;
     if (rst) begin
       \$254  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = acc0;
     if (v8_0) begin
       \$255  = \$109 [22:0];
@@ -20917,14 +20937,14 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = \$55 ;
     if (rst) begin
       \$256  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = acc1;
     if (v8_0) begin
       \$257  = \$111 [22:0];
@@ -20934,14 +20954,14 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = \$56 ;
     if (rst) begin
       \$258  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = acc2;
     if (v8_0) begin
       \$259  = \$113 [22:0];
@@ -20951,14 +20971,14 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = \$57 ;
     if (rst) begin
       \$260  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = acc3;
     if (v8_0) begin
       \$261  = \$115 [22:0];
@@ -20968,28 +20988,28 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = \$58 ;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = \$119 [3:0];
     if (rst) begin
       \$263  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = \$65 ;
     if (rst) begin
       \$264  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = q_wptr;
     if (\$72 ) begin
       \$265  = \$75 [3:0];
@@ -20999,7 +21019,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = q_rptr;
     if (\$79 ) begin
       \$266  = \$82 [3:0];
@@ -21009,14 +21029,14 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = \$95 [3:0];
     if (rst) begin
       \$267  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = o__valid;
     if (\$97 ) begin
       \$268  = \$99 ;
@@ -21026,7 +21046,7 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = o__payload;
     if (\$97 ) begin
       \$269  = \$101 ;
@@ -21066,10 +21086,9 @@ module \top.s3_dense3_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign q_in[45:23] = acc1;
   assign q_in[22:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
   wire [53:0] \$100 ;
@@ -21595,13 +21614,13 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$16 ;
-  wire [7:0] \port__addr$18 ;
-  wire [7:0] \port__addr$20 ;
+  wire [7:0] \port__addr$23 ;
+  wire [7:0] \port__addr$25 ;
+  wire [7:0] \port__addr$27 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$24 ;
-  wire [7:0] \port__data$25 ;
-  wire [7:0] \port__data$26 ;
+  wire [7:0] \port__data$31 ;
+  wire [7:0] \port__data$32 ;
+  wire [7:0] \port__data$33 ;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
@@ -22162,9 +22181,9 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$26  = lut[\$4 [7:0]];
-  assign \port__data$25  = lut[\$3 [7:0]];
-  assign \port__data$24  = lut[\$2 [7:0]];
+  assign \port__data$33  = lut[\$4 [7:0]];
+  assign \port__data$32  = lut[\$3 [7:0]];
+  assign \port__data$31  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
   reg [31:0] queue [10:0];
   initial begin
@@ -22942,1008 +22961,1008 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   always @(posedge clk)
     rq1_floor <= \$350 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = \$70 ;
     if (rst) begin
       \$351  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = \$73 ;
     if (rst) begin
       \$352  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = \$77 [7:0];
     if (rst) begin
       \$353  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = \$82 ;
     if (rst) begin
       \$354  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = \$87 ;
     if (rst) begin
       \$355  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = \$88 ;
     if (rst) begin
       \$356  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rq2_mult_1;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = rq2_mult_2;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rq2_mult_3;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = rq2_mult_4;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = rq2_mult_5;
     if (rst) begin
       \$361  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = rq2_mult_6;
     if (rst) begin
       \$362  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rq2_mult_7;
     if (rst) begin
       \$363  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = rq2_mult_8;
     if (rst) begin
       \$364  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = \$89 ;
     if (rst) begin
       \$365  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = rq2_shift_1;
     if (rst) begin
       \$366  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rq2_shift_2;
     if (rst) begin
       \$367  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = rq2_shift_3;
     if (rst) begin
       \$368  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rq2_shift_4;
     if (rst) begin
       \$369  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = rq2_shift_5;
     if (rst) begin
       \$370  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = rq2_shift_6;
     if (rst) begin
       \$371  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = rq2_shift_7;
     if (rst) begin
       \$372  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rq2_shift_8;
     if (rst) begin
       \$373  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = \$90 ;
     if (rst) begin
       \$374  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq2_half_1;
     if (rst) begin
       \$375  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = rq2_half_2;
     if (rst) begin
       \$376  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rq2_half_3;
     if (rst) begin
       \$377  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = rq2_half_4;
     if (rst) begin
       \$378  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = rq2_half_5;
     if (rst) begin
       \$379  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = rq2_half_6;
     if (rst) begin
       \$380  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = rq2_half_7;
     if (rst) begin
       \$381  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = rq2_half_8;
     if (rst) begin
       \$382  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = \$91 ;
     if (rst) begin
       \$383  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = rq2_mask_1;
     if (rst) begin
       \$384  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = rq2_mask_2;
     if (rst) begin
       \$385  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = rq2_mask_3;
     if (rst) begin
       \$386  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = rq2_mask_4;
     if (rst) begin
       \$387  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = rq2_mask_5;
     if (rst) begin
       \$388  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = rq2_mask_6;
     if (rst) begin
       \$389  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = rq2_mask_7;
     if (rst) begin
       \$390  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = rq2_mask_8;
     if (rst) begin
       \$391  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = i__payload[68:46];
     if (rst) begin
       \$392  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = rq2_x[16:0];
     if (rst) begin
       \$393  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = rq2_mult_1[16:0];
     if (rst) begin
       \$394  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = \$92 ;
     if (rst) begin
       \$395  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = rq2_part0_0;
     if (rst) begin
       \$396  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = rq2_part0_0_r;
     if (rst) begin
       \$397  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = rq2_x[16:0];
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = rq2_mult_1[24:17];
     if (rst) begin
       \$399  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = \$93 ;
     if (rst) begin
       \$400  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = rq2_part0_1;
     if (rst) begin
       \$401  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = rq2_part0_1_r;
     if (rst) begin
       \$402  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = rq2_x[22:17];
     if (rst) begin
       \$403  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = rq2_mult_1[16:0];
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = \$94 ;
     if (rst) begin
       \$405  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = rq2_part1_0;
     if (rst) begin
       \$406  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = rq2_part1_0_r;
     if (rst) begin
       \$407  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = rq2_x[22:17];
     if (rst) begin
       \$408  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = rq2_mult_1[24:17];
     if (rst) begin
       \$409  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = \$95 ;
     if (rst) begin
       \$410  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = rq2_part1_1;
     if (rst) begin
       \$411  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = rq2_part1_1_r;
     if (rst) begin
       \$412  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = \$99 [47:0];
     if (rst) begin
       \$413  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = \$103 [47:0];
     if (rst) begin
       \$414  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = \$105 [47:0];
     if (rst) begin
       \$415  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = \$106 ;
     if (rst) begin
       \$416  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = \$107 ;
     if (rst) begin
       \$417  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = \$110 ;
     if (rst) begin
       \$418  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = \$114 [7:0];
     if (rst) begin
       \$419  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = \$119 ;
     if (rst) begin
       \$420  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = \$124 ;
     if (rst) begin
       \$421  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = \$125 ;
     if (rst) begin
       \$422  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = rq3_mult_1;
     if (rst) begin
       \$423  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = rq3_mult_2;
     if (rst) begin
       \$424  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = rq3_mult_3;
     if (rst) begin
       \$425  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = rq3_mult_4;
     if (rst) begin
       \$426  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = rq3_mult_5;
     if (rst) begin
       \$427  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = rq3_mult_6;
     if (rst) begin
       \$428  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = rq3_mult_7;
     if (rst) begin
       \$429  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = rq3_mult_8;
     if (rst) begin
       \$430  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = \$126 ;
     if (rst) begin
       \$431  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = rq3_shift_1;
     if (rst) begin
       \$432  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = rq3_shift_2;
     if (rst) begin
       \$433  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = rq3_shift_3;
     if (rst) begin
       \$434  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = rq3_shift_4;
     if (rst) begin
       \$435  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = rq3_shift_5;
     if (rst) begin
       \$436  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = rq3_shift_6;
     if (rst) begin
       \$437  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = rq3_shift_7;
     if (rst) begin
       \$438  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = rq3_shift_8;
     if (rst) begin
       \$439  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = \$127 ;
     if (rst) begin
       \$440  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = rq3_half_1;
     if (rst) begin
       \$441  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = rq3_half_2;
     if (rst) begin
       \$442  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = rq3_half_3;
     if (rst) begin
       \$443  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = rq3_half_4;
     if (rst) begin
       \$444  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = rq3_half_5;
     if (rst) begin
       \$445  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = rq3_half_6;
     if (rst) begin
       \$446  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = rq3_half_7;
     if (rst) begin
       \$447  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = rq3_half_8;
     if (rst) begin
       \$448  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = \$128 ;
     if (rst) begin
       \$449  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = rq3_mask_1;
     if (rst) begin
       \$450  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = rq3_mask_2;
     if (rst) begin
       \$451  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = rq3_mask_3;
     if (rst) begin
       \$452  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = rq3_mask_4;
     if (rst) begin
       \$453  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = rq3_mask_5;
     if (rst) begin
       \$454  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = rq3_mask_6;
     if (rst) begin
       \$455  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = rq3_mask_7;
     if (rst) begin
       \$456  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = rq3_mask_8;
     if (rst) begin
       \$457  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = i__payload[91:69];
     if (rst) begin
       \$458  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = rq3_x[16:0];
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = rq3_mult_1[16:0];
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$461  = \$129 ;
     if (rst) begin
       \$461  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$462  = rq3_part0_0;
     if (rst) begin
       \$462  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$463  = rq3_part0_0_r;
     if (rst) begin
       \$463  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$464  = rq3_x[16:0];
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$465  = rq3_mult_1[24:17];
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$466  = \$130 ;
     if (rst) begin
       \$466  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$467  = rq3_part0_1;
     if (rst) begin
       \$467  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$468  = rq3_part0_1_r;
     if (rst) begin
       \$468  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$469  = rq3_x[22:17];
     if (rst) begin
       \$469  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$470  = rq3_mult_1[16:0];
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$471  = \$131 ;
     if (rst) begin
       \$471  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$472  = rq3_part1_0;
     if (rst) begin
       \$472  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$473  = rq3_part1_0_r;
     if (rst) begin
       \$473  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$474  = rq3_x[22:17];
     if (rst) begin
       \$474  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$475  = rq3_mult_1[24:17];
     if (rst) begin
       \$475  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$476  = \$132 ;
     if (rst) begin
       \$476  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$477  = rq3_part1_1;
     if (rst) begin
       \$477  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$478  = rq3_part1_1_r;
     if (rst) begin
       \$478  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$479  = \$136 [47:0];
     if (rst) begin
       \$479  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$480  = \$140 [47:0];
     if (rst) begin
       \$480  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$481  = \$142 [47:0];
     if (rst) begin
       \$481  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$482  = \$143 ;
     if (rst) begin
       \$482  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$483  = \$144 ;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$484  = \$147 ;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$485  = \$151 [7:0];
     if (rst) begin
       \$485  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$486  = \$156 ;
     if (rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$487  = \$161 ;
     if (rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$488  = \$163 ;
     if (rst) begin
       \$488  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$489  = \$165 ;
     if (rst) begin
       \$489  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$490  = \$167 ;
     if (rst) begin
       \$490  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$491  = \$169 ;
     if (rst) begin
       \$491  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$492  = \$8 [3:0];
     if (rst) begin
       \$492  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$493  = \$176 ;
     if (rst) begin
       \$493  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$494  = \$signature__addr ;
     if (\$183 ) begin
       \$494  = \$186 [3:0];
@@ -23953,7 +23972,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$495  = rport__addr;
     if (\$190 ) begin
       \$495  = \$193 [3:0];
@@ -23963,14 +23982,14 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$496  = \$206 [3:0];
     if (rst) begin
       \$496  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$497  = o__valid;
     if (\$208 ) begin
       \$497  = \$210 ;
@@ -23980,7 +23999,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$498  = o__payload;
     if (\$208 ) begin
       \$498  = \$212 ;
@@ -23990,7 +24009,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24028,7 +24047,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24066,7 +24085,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24104,7 +24123,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24142,7 +24161,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24180,7 +24199,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24218,7 +24237,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24256,7 +24275,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24294,7 +24313,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24332,7 +24351,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24370,7 +24389,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24408,7 +24427,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24446,7 +24465,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24484,7 +24503,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24522,7 +24541,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24560,7 +24579,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -24598,7 +24617,7 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = group;
     if (\$9 ) begin
       \$213  = \$12 [3:0];
@@ -24608,959 +24627,959 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = \$13 ;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = rq_valid_1;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = rq_valid_2;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = rq_valid_3;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = rq_valid_4;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = rq_valid_5;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = rq_valid_6;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rq_valid_7;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = rq_valid_8;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = rq_valid_9;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = \$14 ;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rq0_mult_1;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = rq0_mult_2;
     if (rst) begin
       \$226  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rq0_mult_3;
     if (rst) begin
       \$227  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = rq0_mult_4;
     if (rst) begin
       \$228  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = rq0_mult_5;
     if (rst) begin
       \$229  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = rq0_mult_6;
     if (rst) begin
       \$230  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rq0_mult_7;
     if (rst) begin
       \$231  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = rq0_mult_8;
     if (rst) begin
       \$232  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = \$15 ;
     if (rst) begin
       \$233  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = rq0_shift_1;
     if (rst) begin
       \$234  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = rq0_shift_2;
     if (rst) begin
       \$235  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = rq0_shift_3;
     if (rst) begin
       \$236  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rq0_shift_4;
     if (rst) begin
       \$237  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = rq0_shift_5;
     if (rst) begin
       \$238  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rq0_shift_6;
     if (rst) begin
       \$239  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq0_shift_7;
     if (rst) begin
       \$240  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rq0_shift_8;
     if (rst) begin
       \$241  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = \$16 ;
     if (rst) begin
       \$242  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rq0_half_1;
     if (rst) begin
       \$243  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = rq0_half_2;
     if (rst) begin
       \$244  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rq0_half_3;
     if (rst) begin
       \$245  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = rq0_half_4;
     if (rst) begin
       \$246  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = rq0_half_5;
     if (rst) begin
       \$247  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = rq0_half_6;
     if (rst) begin
       \$248  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = rq0_half_7;
     if (rst) begin
       \$249  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = rq0_half_8;
     if (rst) begin
       \$250  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = \$17 ;
     if (rst) begin
       \$251  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = rq0_mask_1;
     if (rst) begin
       \$252  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = rq0_mask_2;
     if (rst) begin
       \$253  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = rq0_mask_3;
     if (rst) begin
       \$254  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rq0_mask_4;
     if (rst) begin
       \$255  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = rq0_mask_5;
     if (rst) begin
       \$256  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = rq0_mask_6;
     if (rst) begin
       \$257  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq0_mask_7;
     if (rst) begin
       \$258  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = rq0_mask_8;
     if (rst) begin
       \$259  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = i__payload[22:0];
     if (rst) begin
       \$260  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rq0_x[16:0];
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = rq0_mult_1[16:0];
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = \$18 ;
     if (rst) begin
       \$263  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = rq0_part0_0;
     if (rst) begin
       \$264  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = rq0_part0_0_r;
     if (rst) begin
       \$265  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = rq0_x[16:0];
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = rq0_mult_1[24:17];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = \$19 ;
     if (rst) begin
       \$268  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = rq0_part0_1;
     if (rst) begin
       \$269  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = rq0_part0_1_r;
     if (rst) begin
       \$270  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = rq0_x[22:17];
     if (rst) begin
       \$271  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = rq0_mult_1[16:0];
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = \$20 ;
     if (rst) begin
       \$273  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = rq0_part1_0;
     if (rst) begin
       \$274  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = rq0_part1_0_r;
     if (rst) begin
       \$275  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = rq0_x[22:17];
     if (rst) begin
       \$276  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = rq0_mult_1[24:17];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = \$21 ;
     if (rst) begin
       \$278  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = rq0_part1_1;
     if (rst) begin
       \$279  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = rq0_part1_1_r;
     if (rst) begin
       \$280  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = \$25 [47:0];
     if (rst) begin
       \$281  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = \$29 [47:0];
     if (rst) begin
       \$282  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = \$31 [47:0];
     if (rst) begin
       \$283  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = \$32 ;
     if (rst) begin
       \$284  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = \$33 ;
     if (rst) begin
       \$285  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = \$36 ;
     if (rst) begin
       \$286  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = \$40 [7:0];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = \$45 ;
     if (rst) begin
       \$288  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = \$50 ;
     if (rst) begin
       \$289  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = \$51 ;
     if (rst) begin
       \$290  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rq1_mult_1;
     if (rst) begin
       \$291  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = rq1_mult_2;
     if (rst) begin
       \$292  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = rq1_mult_3;
     if (rst) begin
       \$293  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = rq1_mult_4;
     if (rst) begin
       \$294  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = rq1_mult_5;
     if (rst) begin
       \$295  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = rq1_mult_6;
     if (rst) begin
       \$296  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = rq1_mult_7;
     if (rst) begin
       \$297  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = rq1_mult_8;
     if (rst) begin
       \$298  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = \$52 ;
     if (rst) begin
       \$299  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = rq1_shift_1;
     if (rst) begin
       \$300  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = rq1_shift_2;
     if (rst) begin
       \$301  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = rq1_shift_3;
     if (rst) begin
       \$302  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = rq1_shift_4;
     if (rst) begin
       \$303  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = rq1_shift_5;
     if (rst) begin
       \$304  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = rq1_shift_6;
     if (rst) begin
       \$305  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = rq1_shift_7;
     if (rst) begin
       \$306  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = rq1_shift_8;
     if (rst) begin
       \$307  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = \$53 ;
     if (rst) begin
       \$308  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = rq1_half_1;
     if (rst) begin
       \$309  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = rq1_half_2;
     if (rst) begin
       \$310  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = rq1_half_3;
     if (rst) begin
       \$311  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = rq1_half_4;
     if (rst) begin
       \$312  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = rq1_half_5;
     if (rst) begin
       \$313  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = rq1_half_6;
     if (rst) begin
       \$314  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = rq1_half_7;
     if (rst) begin
       \$315  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = rq1_half_8;
     if (rst) begin
       \$316  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = \$54 ;
     if (rst) begin
       \$317  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = rq1_mask_1;
     if (rst) begin
       \$318  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = rq1_mask_2;
     if (rst) begin
       \$319  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = rq1_mask_3;
     if (rst) begin
       \$320  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = rq1_mask_4;
     if (rst) begin
       \$321  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = rq1_mask_5;
     if (rst) begin
       \$322  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = rq1_mask_6;
     if (rst) begin
       \$323  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = rq1_mask_7;
     if (rst) begin
       \$324  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = rq1_mask_8;
     if (rst) begin
       \$325  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = i__payload[45:23];
     if (rst) begin
       \$326  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = rq1_x[16:0];
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = rq1_mult_1[16:0];
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = \$55 ;
     if (rst) begin
       \$329  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = rq1_part0_0;
     if (rst) begin
       \$330  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = rq1_part0_0_r;
     if (rst) begin
       \$331  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = rq1_x[16:0];
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = rq1_mult_1[24:17];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = \$56 ;
     if (rst) begin
       \$334  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rq1_part0_1;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq1_part0_1_r;
     if (rst) begin
       \$336  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = rq1_x[22:17];
     if (rst) begin
       \$337  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = rq1_mult_1[16:0];
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = \$57 ;
     if (rst) begin
       \$339  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = rq1_part1_0;
     if (rst) begin
       \$340  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq1_part1_0_r;
     if (rst) begin
       \$341  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = rq1_x[22:17];
     if (rst) begin
       \$342  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = rq1_mult_1[24:17];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = \$58 ;
     if (rst) begin
       \$344  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rq1_part1_1;
     if (rst) begin
       \$345  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = rq1_part1_1_r;
     if (rst) begin
       \$346  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = \$62 [47:0];
     if (rst) begin
       \$347  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = \$66 [47:0];
     if (rst) begin
       \$348  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = \$68 [47:0];
     if (rst) begin
       \$349  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = \$69 ;
     if (rst) begin
       \$350  = 48'h000000000000;
@@ -25568,18 +25587,14 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   end
   assign q_room = i__ready;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$16  = \$2 [7:0];
-  assign \port__addr$18  = \$3 [7:0];
-  assign \port__addr$20  = \$4 [7:0];
+  assign \port__addr$23  = \$2 [7:0];
+  assign \port__addr$25  = \$3 [7:0];
+  assign \port__addr$27  = \$4 [7:0];
   assign q_owed_next = \$8 [3:0];
   assign rq_valid_10 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
@@ -25588,9 +25603,13 @@ module \top.s3_dense3_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \port__data$26 ;
-  assign q_in[23:16] = \port__data$25 ;
-  assign q_in[15:8] = \port__data$24 ;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign q_in[31:24] = \port__data$33 ;
+  assign q_in[23:16] = \port__data$32 ;
+  assign q_in[15:8] = \port__data$31 ;
   assign q_in[7:0] = port__data;
   assign \$22  = { 1'h0, rq0_part0_0_rr };
   assign \$24  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };

@@ -285,47 +285,47 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [31:0] probe;
   input rst;
   wire rst;
-  \top.fifo_conv0_maxpool1_0  fifo_conv0_maxpool1_0 (
+  top_fifo_conv0_maxpool1_0 fifo_conv0_maxpool1_0 (
     .clk(clk),
+    .i__payload(\i__payload$78 ),
     .i__ready(\o__ready$80 ),
+    .i__valid(\i__valid$82 ),
     .o__payload(\i__payload$51 ),
+    .o__ready(\o__ready$53 ),
     .o__valid(\i__valid$55 ),
-    .r_en(\o__ready$53 ),
-    .rst(rst),
-    .w_data(\i__payload$78 ),
-    .w_en(\i__valid$82 )
+    .rst(rst)
   );
-  \top.fifo_conv2_maxpool3_0  fifo_conv2_maxpool3_0 (
+  top_fifo_conv2_maxpool3_0 fifo_conv2_maxpool3_0 (
     .clk(clk),
+    .i__payload(\i__payload$90 ),
     .i__ready(\o__ready$92 ),
+    .i__valid(\i__valid$94 ),
     .o__payload(\i__payload$63 ),
+    .o__ready(\o__ready$65 ),
     .o__valid(\i__valid$67 ),
-    .r_en(\o__ready$65 ),
-    .rst(rst),
-    .w_data(\i__payload$90 ),
-    .w_en(\i__valid$94 )
+    .rst(rst)
   );
-  \top.fifo_maxpool1_conv2_0  fifo_maxpool1_conv2_0 (
+  top_fifo_maxpool1_conv2_0 fifo_maxpool1_conv2_0 (
     .clk(clk),
+    .i__payload(\i__payload$84 ),
     .i__ready(\o__ready$86 ),
+    .i__valid(\i__valid$88 ),
     .o__payload(\i__payload$57 ),
+    .o__ready(\o__ready$59 ),
     .o__valid(\i__valid$61 ),
-    .r_en(\o__ready$59 ),
-    .rst(rst),
-    .w_data(\i__payload$84 ),
-    .w_en(\i__valid$88 )
+    .rst(rst)
   );
-  \top.fifo_maxpool3_dense4_0  fifo_maxpool3_dense4_0 (
+  top_fifo_conv2_maxpool3_0 fifo_maxpool3_dense4_0 (
     .clk(clk),
+    .i__payload(\i__payload$96 ),
     .i__ready(\o__ready$98 ),
+    .i__valid(\i__valid$100 ),
     .o__payload(\i__payload$69 ),
+    .o__ready(\o__ready$71 ),
     .o__valid(\i__valid$73 ),
-    .r_en(\o__ready$71 ),
-    .rst(rst),
-    .w_data(\i__payload$96 ),
-    .w_en(\i__valid$100 )
+    .rst(rst)
   );
-  \top.s0_conv0_u0  s0_conv0_u0 (
+  top_s0_conv0_u0 s0_conv0_u0 (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(i__ready),
@@ -335,7 +335,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$13 ),
     .rst(rst)
   );
-  \top.s0_conv0_u1  s0_conv0_u1 (
+  top_s0_conv0_u1 s0_conv0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
     .i__ready(\o__ready$11 ),
@@ -345,7 +345,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$19 ),
     .rst(rst)
   );
-  \top.s0_conv0_u2  s0_conv0_u2 (
+  top_s0_conv0_u2 s0_conv0_u2 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
@@ -355,7 +355,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$82 ),
     .rst(rst)
   );
-  \top.s1_maxpool1_u0  s1_maxpool1_u0 (
+  top_s1_maxpool1_u0 s1_maxpool1_u0 (
     .clk(clk),
     .i__payload(\i__payload$51 ),
     .i__ready(\o__ready$53 ),
@@ -365,7 +365,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$25 ),
     .rst(rst)
   );
-  \top.s1_maxpool1_u1  s1_maxpool1_u1 (
+  top_s1_maxpool1_u1 s1_maxpool1_u1 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
@@ -375,7 +375,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$88 ),
     .rst(rst)
   );
-  \top.s2_conv2_u0  s2_conv2_u0 (
+  top_s2_conv2_u0 s2_conv2_u0 (
     .clk(clk),
     .i__payload(\i__payload$57 ),
     .i__ready(\o__ready$59 ),
@@ -385,7 +385,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$31 ),
     .rst(rst)
   );
-  \top.s2_conv2_u1  s2_conv2_u1 (
+  top_s2_conv2_u1 s2_conv2_u1 (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
@@ -395,7 +395,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$37 ),
     .rst(rst)
   );
-  \top.s2_conv2_u2  s2_conv2_u2 (
+  top_s2_conv2_u2 s2_conv2_u2 (
     .clk(clk),
     .i__payload(\i__payload$33 ),
     .i__ready(\o__ready$35 ),
@@ -405,7 +405,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$94 ),
     .rst(rst)
   );
-  \top.s3_maxpool3_u0  s3_maxpool3_u0 (
+  top_s3_maxpool3_u0 s3_maxpool3_u0 (
     .clk(clk),
     .i__payload(\i__payload$63 ),
     .i__ready(\o__ready$65 ),
@@ -415,7 +415,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$43 ),
     .rst(rst)
   );
-  \top.s3_maxpool3_u1  s3_maxpool3_u1 (
+  top_s3_maxpool3_u1 s3_maxpool3_u1 (
     .clk(clk),
     .i__payload(\i__payload$39 ),
     .i__ready(\o__ready$41 ),
@@ -425,7 +425,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$100 ),
     .rst(rst)
   );
-  \top.s4_dense4_u0  s4_dense4_u0 (
+  top_s4_dense4_u0 s4_dense4_u0 (
     .clk(clk),
     .i__payload(\i__payload$69 ),
     .i__ready(\o__ready$71 ),
@@ -435,7 +435,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$49 ),
     .rst(rst)
   );
-  \top.s4_dense4_u1  s4_dense4_u1 (
+  top_s4_dense4_u1 s4_dense4_u1 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
     .i__ready(\o__ready$47 ),
@@ -697,84 +697,9 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign probe[16] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_conv0_maxpool1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [63:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [63:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [63:0] w_data;
-  wire [63:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv0_maxpool1_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \i__payload[4]  = w_data[39:32];
-  assign \i__payload[5]  = w_data[47:40];
-  assign \i__payload[6]  = w_data[55:48];
-  assign \i__payload[7]  = w_data[63:56];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv0_maxpool1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+module \top_fifo_conv0_maxpool1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -878,7 +803,7 @@ module \top.fifo_conv0_maxpool1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__
   always @(posedge clk)
     r_rdy <= \$27 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$26  = inner_level;
     if (\$14 ) begin
       \$26  = \$15 [0];
@@ -891,7 +816,7 @@ module \top.fifo_conv0_maxpool1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = r_rdy;
     if (\$25 ) begin
       \$27  = 1'h1;
@@ -910,108 +835,54 @@ module \top.fifo_conv0_maxpool1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__
   assign \$8  = 2'h1;
   assign inner_r_rdy = inner_level;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_conv2_maxpool3_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [31:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [31:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [31:0] w_data;
-  wire [31:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv2_maxpool3_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv2_maxpool3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+module \top_fifo_conv2_maxpool3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
+  wire \$15 ;
+  wire [2:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
+  wire \$22 ;
+  wire [2:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  reg \$26 ;
+  wire \$26 ;
   reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
+  reg \$28 ;
+  reg [1:0] \$29 ;
+  wire [2:0] \$3 ;
+  reg \$30 ;
+  wire \$4 ;
+  wire [1:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
+  (* init = 1'h0 *)
+  wire consume;
+  reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [1:0] level;
-  wire [-1:0] produce;
+  (* init = 1'h0 *)
+  wire produce;
   output [31:0] r_data;
   wire [31:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
+  reg r_port__addr = 1'h0;
   wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -1022,96 +893,295 @@ module \top.fifo_conv2_maxpool3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__
   input w_en;
   wire w_en;
   wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
+  reg w_port__addr = 1'h0;
   input [31:0] w_port__data;
   wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [0:0];
+  reg [31:0] storage [1:0];
   initial begin
     storage[0] = 32'd0;
+    storage[1] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[1'h0] <= w_port__data;
+      storage[w_port__addr] <= w_port__data;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
-      _0_ <= storage[1'h0];
+      _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
+  assign w_rdy = inner_level != 2'h2;
+  assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
   always @(posedge clk)
-    inner_level <= \$26 ;
+    w_port__addr <= \$27 ;
   always @(posedge clk)
-    r_rdy <= \$27 ;
+    r_port__addr <= \$28 ;
+  always @(posedge clk)
+    inner_level <= \$29 ;
+  always @(posedge clk)
+    r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = w_port__addr;
+    if (\$4 ) begin
+      \$27  = \$5 [0];
     end
     if (rst) begin
-      \$26  = 1'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [0];
+    end
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (\$22 ) begin
+      \$29  = \$23 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$30  = r_rdy;
+    if (\$26 ) begin
+      \$30  = 1'h1;
     end else if (r_en) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
+  assign w_level = \$3 [1:0];
+  assign level = \$3 [1:0];
+  assign r_level = \$3 [1:0];
+  assign produce = w_port__addr;
   assign w_data = w_port__data;
+  assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_maxpool1_conv2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
+module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [2:0] \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire [2:0] \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [1:0] \$29 ;
+  wire [2:0] \$3 ;
+  reg \$30 ;
+  wire \$4 ;
+  wire [1:0] \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
+  (* init = 1'h0 *)
+  wire consume;
+  reg [1:0] inner_level = 2'h0;
+  wire inner_r_rdy;
+  wire [1:0] level;
+  (* init = 1'h0 *)
+  wire produce;
+  output [63:0] r_data;
+  wire [63:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [1:0] r_level;
+  reg r_port__addr = 1'h0;
+  wire [63:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [63:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [1:0] w_level;
+  reg w_port__addr = 1'h0;
+  input [63:0] w_port__data;
+  wire [63:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [63:0] storage [1:0];
+  initial begin
+    storage[0] = 64'h0000000000000000;
+    storage[1] = 64'h0000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [63:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 2'h2;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
+  always @(posedge clk)
+    w_port__addr <= \$27 ;
+  always @(posedge clk)
+    r_port__addr <= \$28 ;
+  always @(posedge clk)
+    inner_level <= \$29 ;
+  always @(posedge clk)
+    r_rdy <= \$30 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = w_port__addr;
+    if (\$4 ) begin
+      \$27  = \$5 [0];
+    end
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [0];
+    end
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (\$22 ) begin
+      \$29  = \$23 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$30  = r_rdy;
+    if (\$26 ) begin
+      \$30  = 1'h1;
+    end else if (r_en) begin
+      \$30  = 1'h0;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  assign w_level = \$3 [1:0];
+  assign level = \$3 [1:0];
+  assign r_level = \$3 [1:0];
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_conv0_maxpool1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [63:0] i__payload;
   wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
@@ -1123,6 +1193,7 @@ module \top.fifo_maxpool1_conv2_0 (rst, r_en, i__ready, o__payload, w_en, w_data
   wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
+  input i__valid;
   wire i__valid;
   output [63:0] o__payload;
   wire [63:0] o__payload;
@@ -1134,44 +1205,42 @@ module \top.fifo_maxpool1_conv2_0 (rst, r_en, i__ready, o__payload, w_en, w_data
   wire [7:0] \o__payload[5] ;
   wire [7:0] \o__payload[6] ;
   wire [7:0] \o__payload[7] ;
+  input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
   wire [63:0] r_data;
-  input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  input [63:0] w_data;
   wire [63:0] w_data;
-  input w_en;
   wire w_en;
   wire w_rdy;
-  \top.fifo_maxpool1_conv2_0.fifo  fifo (
+  \top_fifo_conv0_maxpool1_0.fifo  fifo (
     .clk(clk),
     .r_data(o__payload),
-    .r_en(r_en),
+    .r_en(o__ready),
     .r_rdy(o__valid),
     .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
     .w_rdy(i__ready)
   );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
+  assign w_data = i__payload;
+  assign w_en = i__valid;
   assign w_rdy = i__ready;
   assign r_data = o__payload;
   assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \i__payload[4]  = w_data[39:32];
-  assign \i__payload[5]  = w_data[47:40];
-  assign \i__payload[6]  = w_data[55:48];
-  assign \i__payload[7]  = w_data[63:56];
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -1181,150 +1250,11 @@ module \top.fifo_maxpool1_conv2_0 (rst, r_en, i__ready, o__payload, w_en, w_data
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_maxpool1_conv2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
+module top_fifo_conv2_maxpool3_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [63:0] r_data;
-  wire [63:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [63:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [63:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [63:0] storage [0:0];
-  initial begin
-    storage[0] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[1'h0] <= w_port__data;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[1'h0];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
-  always @(posedge clk)
-    inner_level <= \$26 ;
-  always @(posedge clk)
-    r_rdy <= \$27 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
-    end else if (r_en) begin
-      \$27  = 1'h0;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign w_data = w_port__data;
-  assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_maxpool3_dense4_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
+  input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
@@ -1332,6 +1262,7 @@ module \top.fifo_maxpool3_dense4_0 (rst, r_en, i__ready, o__payload, w_en, w_dat
   wire [7:0] \i__payload[3] ;
   output i__ready;
   wire i__ready;
+  input i__valid;
   wire i__valid;
   output [31:0] o__payload;
   wire [31:0] o__payload;
@@ -1339,188 +1270,119 @@ module \top.fifo_maxpool3_dense4_0 (rst, r_en, i__ready, o__payload, w_en, w_dat
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
   wire [31:0] r_data;
-  input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  input [31:0] w_data;
   wire [31:0] w_data;
-  input w_en;
   wire w_en;
   wire w_rdy;
-  \top.fifo_maxpool3_dense4_0.fifo  fifo (
+  \top_fifo_conv2_maxpool3_0.fifo  fifo (
     .clk(clk),
     .r_data(o__payload),
-    .r_en(r_en),
+    .r_en(o__ready),
     .r_rdy(o__valid),
     .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
     .w_rdy(i__ready)
   );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
+  assign w_data = i__payload;
+  assign w_en = i__valid;
   assign w_rdy = i__ready;
   assign r_data = o__payload;
   assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_maxpool3_dense4_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
+module top_fifo_maxpool1_conv2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [31:0] r_data;
-  wire [31:0] r_data;
-  input r_en;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [63:0] o__payload;
+  wire [63:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [63:0] r_data;
   wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [31:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
+  wire r_rdy;
   input rst;
   wire rst;
-  wire [31:0] w_data;
-  input w_en;
+  wire [63:0] w_data;
   wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [31:0] w_port__data;
-  wire [31:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [0:0];
-  initial begin
-    storage[0] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[1'h0] <= w_port__data;
-  end
-  reg [31:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[1'h0];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
-  always @(posedge clk)
-    inner_level <= \$26 ;
-  always @(posedge clk)
-    r_rdy <= \$27 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
-    end else if (r_en) begin
-      \$27  = 1'h0;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign w_data = w_port__data;
-  assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
+  \top_fifo_maxpool1_conv2_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module top_s0_conv0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
   wire [2:0] \$100 ;
@@ -1718,11 +1580,11 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [2:0] \$98 ;
   wire \$99 ;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$25 ;
+  wire [7:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -1765,7 +1627,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [7:0] rport__data;
   wire [7:0] \rport__data$43 ;
   input rst;
@@ -1827,10 +1689,10 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     queue[2] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -1970,16 +1832,16 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$139  = ~ \$138 ;
   assign \$140  = \$137  & \$139 ;
   assign \$141  = ~ \$140 ;
-  assign \$142  = \$signature__en$21  & \$141 ;
-  assign \$143  = \$signature__addr$23  == 2'h2;
-  assign \$144  = \$signature__addr$23  + 1'h1;
+  assign \$142  = \$signature__en$24  & \$141 ;
+  assign \$143  = \$signature__addr$26  == 2'h2;
+  assign \$144  = \$signature__addr$26  + 1'h1;
   assign \$145  = \$143  ? 3'h0 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = \$147  & \$148 ;
-  assign \$150  = \rport__addr$26  == 2'h2;
-  assign \$151  = \rport__addr$26  + 1'h1;
+  assign \$150  = \rport__addr$29  == 2'h2;
+  assign \$151  = \rport__addr$29  + 1'h1;
   assign \$152  = \$150  ? 3'h0 : \$151 ;
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
@@ -1987,7 +1849,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$156  = ~ \$155 ;
   assign \$157  = \$154  & \$156 ;
   assign \$158  = ~ \$157 ;
-  assign \$159  = \$signature__en$21  & \$158 ;
+  assign \$159  = \$signature__en$24  & \$158 ;
   assign \$160  = q_stored + \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -1997,7 +1859,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  | \$signature__en$21 ;
+  assign \$169  = \$168  | \$signature__en$24 ;
   assign \$170  = | q_stored;
   assign \$171  = \$170  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -2029,7 +1891,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     read_valid_1 <= \$185 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$186 ;
+    \$signature__en$24  <= \$186 ;
   always @(posedge clk)
     pad_reg <= \$187 ;
   always @(posedge clk)
@@ -2041,9 +1903,9 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     q_room <= \$191 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$192 ;
+    \$signature__addr$26  <= \$192 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$193 ;
+    \rport__addr$29  <= \$193 ;
   always @(posedge clk)
     q_stored <= \$194 ;
   always @(posedge clk)
@@ -2051,7 +1913,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     o__payload <= \$196 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$36  = 5'h00;
     casez (\$35 )
       5'h00:
@@ -2075,7 +1937,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$13 [4:0];
     if (\$29 ) begin
       \$172  = \$36 ;
@@ -2085,7 +1947,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = \$16 [6:0];
     if (\$29 ) begin
       \$173  = \$41 ;
@@ -2095,7 +1957,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = step;
     if (\$29 ) begin
       \$174  = \$32 [3:0];
@@ -2105,7 +1967,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = \$signature__addr ;
     if (\$43 ) begin
       \$175  = \$46 [4:0];
@@ -2118,7 +1980,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = kx;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2130,7 +1992,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = col;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2151,7 +2013,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = ky;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2165,7 +2027,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = row;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2188,7 +2050,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = slot;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2211,7 +2073,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = ox;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2227,7 +2089,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = col_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2246,7 +2108,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = row_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2267,7 +2129,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = slot_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -2288,57 +2150,57 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = \$120 ;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = read_valid_1;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = \$127 ;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = pad_reg;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = rport__data;
     if (rst) begin
       \$189  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$10 [2:0];
     if (rst) begin
       \$190  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = \$135 ;
     if (rst) begin
       \$191  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = \$signature__addr$26 ;
     if (\$142 ) begin
       \$192  = \$145 [1:0];
     end
@@ -2347,8 +2209,8 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = \rport__addr$29 ;
     if (\$149 ) begin
       \$193  = \$152 [1:0];
     end
@@ -2357,14 +2219,14 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = \$165 [1:0];
     if (rst) begin
       \$194  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = o__valid;
     if (\$167 ) begin
       \$195  = \$169 ;
@@ -2374,7 +2236,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = o__payload;
     if (\$167 ) begin
       \$196  = \$171 ;
@@ -2387,22 +2249,21 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
   assign q_owed_next = \$10 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload;
-  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
   assign \$64  = 1'h1;
   assign \$65  = 2'h1;
   assign \$66  = 2'h0;
   assign \$67  = 1'h1;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg [7:0] \$100 ;
@@ -3088,7 +2949,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$190 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 4'h0;
     casez (t)
       4'h0:
@@ -3112,7 +2973,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 1'h0;
     casez (t)
       4'h0:
@@ -3136,7 +2997,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       4'h0:
@@ -3160,7 +3021,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = sf_t;
     if (issue) begin
       \$93  = sf_t_ahead;
@@ -3170,7 +3031,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = sf_t_ahead;
     if (issue) begin
       \$94  = \$1 ;
@@ -3180,7 +3041,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = first_t;
     if (issue) begin
       \$95  = first_t_ahead;
@@ -3190,7 +3051,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = first_t_ahead;
     if (issue) begin
       \$96  = \$2 ;
@@ -3200,7 +3061,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = last_t;
     if (issue) begin
       \$97  = last_t_ahead;
@@ -3210,7 +3071,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = last_t_ahead;
     if (issue) begin
       \$98  = \$3 ;
@@ -3220,7 +3081,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = t;
     if (issue) begin
       \$99  = \$6 [3:0];
@@ -3230,532 +3091,532 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = i__payload;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = 1'h1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = issue;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = first_t;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = last_t;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = x_reg;
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = x_reg2;
     if (rst) begin
       \$106  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = t;
     if (rst) begin
       \$107  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = t1;
     if (rst) begin
       \$108  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = port__data;
     if (rst) begin
       \$109  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = x_mid;
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$7 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rom0_read[7:0];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = \$8 ;
     if (rst) begin
       \$113  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rom0_read[15:8];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = \$9 ;
     if (rst) begin
       \$115  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rom0_read[23:16];
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$10 ;
     if (rst) begin
       \$117  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rom0_read[31:24];
     if (rst) begin
       \$118  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = \$11 ;
     if (rst) begin
       \$119  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = rom0_read[39:32];
     if (rst) begin
       \$120  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = \$12 ;
     if (rst) begin
       \$121  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rom0_read[47:40];
     if (rst) begin
       \$122  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = \$13 ;
     if (rst) begin
       \$123  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rom0_read[55:48];
     if (rst) begin
       \$124  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = \$14 ;
     if (rst) begin
       \$125  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rom0_read[63:56];
     if (rst) begin
       \$126  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = \$15 ;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = \$16 ;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$17 ;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = \$18 ;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = \$19 ;
     if (rst) begin
       \$131  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = \$20 ;
     if (rst) begin
       \$132  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = \$21 ;
     if (rst) begin
       \$133  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = \$22 ;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = prod0_0;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = prod1_0;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = prod2_0;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = prod3_0;
     if (rst) begin
       \$138  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = prod4_0;
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = prod5_0;
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = prod6_0;
     if (rst) begin
       \$141  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = prod7_0;
     if (rst) begin
       \$142  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$143  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$144  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$145  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$146  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
       \$147  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
       \$148  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
       \$149  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
       \$150  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = v1;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = first1;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = last1;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = v2;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = first2;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = last2;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = v3;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = first3;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = last3;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = v4;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = first4;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = last4;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = v5;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = first5;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = last5;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = v6;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = first6;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = last6;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = v7;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = first7;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = last7;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = v7;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = first7;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = last7;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = acc0;
     if (v8_0) begin
       \$175  = \$74 [20:0];
@@ -3765,7 +3626,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = acc1;
     if (v8_0) begin
       \$176  = \$76 [20:0];
@@ -3775,7 +3636,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = acc2;
     if (v8_0) begin
       \$177  = \$78 [20:0];
@@ -3785,7 +3646,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = acc3;
     if (v8_0) begin
       \$178  = \$80 [20:0];
@@ -3795,7 +3656,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = acc4;
     if (v8_0) begin
       \$179  = \$82 [20:0];
@@ -3805,7 +3666,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = acc5;
     if (v8_0) begin
       \$180  = \$84 [20:0];
@@ -3815,7 +3676,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = acc6;
     if (v8_0) begin
       \$181  = \$86 [20:0];
@@ -3825,7 +3686,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = acc7;
     if (v8_0) begin
       \$182  = \$88 [20:0];
@@ -3835,28 +3696,28 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = \$23 ;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = \$92 [3:0];
     if (rst) begin
       \$184  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = \$30 ;
     if (rst) begin
       \$185  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = q_wptr;
     if (\$37 ) begin
       \$186  = \$40 [3:0];
@@ -3866,7 +3727,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = q_rptr;
     if (\$44 ) begin
       \$187  = \$47 [3:0];
@@ -3876,14 +3737,14 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = \$60 [3:0];
     if (rst) begin
       \$188  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = o__valid;
     if (\$62 ) begin
       \$189  = \$64 ;
@@ -3893,7 +3754,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = o__payload;
     if (\$62 ) begin
       \$190  = \$66 ;
@@ -3945,10 +3806,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$72  = i__valid;
   assign i__ready = \$68 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire [7:0] \$10 ;
   wire [48:0] \$100 ;
@@ -5537,1211 +5397,1211 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   always @(posedge clk)
     rq1_part1_0 <= \$380 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = rq1_part1_0_r;
     if (rst) begin
       \$382  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = rq1_x[20:17];
     if (rst) begin
       \$383  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = \$62 ;
     if (rst) begin
       \$384  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = rq1_part1_1;
     if (rst) begin
       \$385  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = rq1_part1_1_r;
     if (rst) begin
       \$386  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = \$66 [45:0];
     if (rst) begin
       \$387  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = \$70 [45:0];
     if (rst) begin
       \$388  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = \$72 [45:0];
     if (rst) begin
       \$389  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = \$73 ;
     if (rst) begin
       \$390  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = \$74 ;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = \$77 ;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = \$81 [7:0];
     if (rst) begin
       \$393  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = \$86 ;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = \$91 ;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = i__payload[62:42];
     if (rst) begin
       \$396  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = rq2_x[16:0];
     if (rst) begin
       \$397  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = \$92 ;
     if (rst) begin
       \$398  = 31'h00000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = rq2_part0_0;
     if (rst) begin
       \$399  = 31'h00000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = rq2_part0_0_r;
     if (rst) begin
       \$400  = 31'h00000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = rq2_x[16:0];
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = \$93 ;
     if (rst) begin
       \$402  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = rq2_part0_1;
     if (rst) begin
       \$403  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = rq2_part0_1_r;
     if (rst) begin
       \$404  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = rq2_x[20:17];
     if (rst) begin
       \$405  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = \$94 ;
     if (rst) begin
       \$406  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = rq2_part1_0;
     if (rst) begin
       \$407  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = rq2_part1_0_r;
     if (rst) begin
       \$408  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = rq2_x[20:17];
     if (rst) begin
       \$409  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = \$95 ;
     if (rst) begin
       \$410  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = rq2_part1_1;
     if (rst) begin
       \$411  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = rq2_part1_1_r;
     if (rst) begin
       \$412  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = \$99 [45:0];
     if (rst) begin
       \$413  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = \$103 [45:0];
     if (rst) begin
       \$414  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = \$105 [45:0];
     if (rst) begin
       \$415  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = \$106 ;
     if (rst) begin
       \$416  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = \$107 ;
     if (rst) begin
       \$417  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = \$110 ;
     if (rst) begin
       \$418  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = \$114 [7:0];
     if (rst) begin
       \$419  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = \$119 ;
     if (rst) begin
       \$420  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = \$124 ;
     if (rst) begin
       \$421  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = i__payload[83:63];
     if (rst) begin
       \$422  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = rq3_x[16:0];
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = \$125 ;
     if (rst) begin
       \$424  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = rq3_part0_0;
     if (rst) begin
       \$425  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = rq3_part0_0_r;
     if (rst) begin
       \$426  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = rq3_x[16:0];
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = \$126 ;
     if (rst) begin
       \$428  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = rq3_part0_1;
     if (rst) begin
       \$429  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = rq3_part0_1_r;
     if (rst) begin
       \$430  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = rq3_x[20:17];
     if (rst) begin
       \$431  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = \$127 ;
     if (rst) begin
       \$432  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = rq3_part1_0;
     if (rst) begin
       \$433  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = rq3_part1_0_r;
     if (rst) begin
       \$434  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = rq3_x[20:17];
     if (rst) begin
       \$435  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = \$128 ;
     if (rst) begin
       \$436  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = rq3_part1_1;
     if (rst) begin
       \$437  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = rq3_part1_1_r;
     if (rst) begin
       \$438  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = \$132 [45:0];
     if (rst) begin
       \$439  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = \$136 [45:0];
     if (rst) begin
       \$440  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = \$138 [45:0];
     if (rst) begin
       \$441  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = \$139 ;
     if (rst) begin
       \$442  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = \$140 ;
     if (rst) begin
       \$443  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = \$143 ;
     if (rst) begin
       \$444  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = \$147 [7:0];
     if (rst) begin
       \$445  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = \$152 ;
     if (rst) begin
       \$446  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = \$157 ;
     if (rst) begin
       \$447  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = i__payload[104:84];
     if (rst) begin
       \$448  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = rq4_x[16:0];
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = \$158 ;
     if (rst) begin
       \$450  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = rq4_part0_0;
     if (rst) begin
       \$451  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = rq4_part0_0_r;
     if (rst) begin
       \$452  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = rq4_x[16:0];
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = \$159 ;
     if (rst) begin
       \$454  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = rq4_part0_1;
     if (rst) begin
       \$455  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = rq4_part0_1_r;
     if (rst) begin
       \$456  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = rq4_x[20:17];
     if (rst) begin
       \$457  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = \$160 ;
     if (rst) begin
       \$458  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = rq4_part1_0;
     if (rst) begin
       \$459  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = rq4_part1_0_r;
     if (rst) begin
       \$460  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$461  = rq4_x[20:17];
     if (rst) begin
       \$461  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$462  = \$161 ;
     if (rst) begin
       \$462  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$463  = rq4_part1_1;
     if (rst) begin
       \$463  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$464  = rq4_part1_1_r;
     if (rst) begin
       \$464  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$465  = \$165 [45:0];
     if (rst) begin
       \$465  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$466  = \$169 [45:0];
     if (rst) begin
       \$466  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$467  = \$171 [45:0];
     if (rst) begin
       \$467  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$468  = \$172 ;
     if (rst) begin
       \$468  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$469  = \$173 ;
     if (rst) begin
       \$469  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$470  = \$176 ;
     if (rst) begin
       \$470  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$471  = \$180 [7:0];
     if (rst) begin
       \$471  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$472  = \$185 ;
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$473  = \$190 ;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$474  = i__payload[125:105];
     if (rst) begin
       \$474  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$475  = rq5_x[16:0];
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$476  = \$191 ;
     if (rst) begin
       \$476  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$477  = rq5_part0_0;
     if (rst) begin
       \$477  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$478  = rq5_part0_0_r;
     if (rst) begin
       \$478  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$479  = rq5_x[16:0];
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$480  = \$192 ;
     if (rst) begin
       \$480  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$481  = rq5_part0_1;
     if (rst) begin
       \$481  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$482  = rq5_part0_1_r;
     if (rst) begin
       \$482  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$483  = rq5_x[20:17];
     if (rst) begin
       \$483  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$484  = \$193 ;
     if (rst) begin
       \$484  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$485  = rq5_part1_0;
     if (rst) begin
       \$485  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$486  = rq5_part1_0_r;
     if (rst) begin
       \$486  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$487  = rq5_x[20:17];
     if (rst) begin
       \$487  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$488  = \$194 ;
     if (rst) begin
       \$488  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$489  = rq5_part1_1;
     if (rst) begin
       \$489  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$490  = rq5_part1_1_r;
     if (rst) begin
       \$490  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$491  = \$198 [45:0];
     if (rst) begin
       \$491  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$492  = \$202 [45:0];
     if (rst) begin
       \$492  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$493  = \$204 [45:0];
     if (rst) begin
       \$493  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$494  = \$205 ;
     if (rst) begin
       \$494  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$495  = \$206 ;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$496  = \$209 ;
     if (rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$497  = \$213 [7:0];
     if (rst) begin
       \$497  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$498  = \$218 ;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$499  = \$223 ;
     if (rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$500  = i__payload[146:126];
     if (rst) begin
       \$500  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$501  = rq6_x[16:0];
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$502  = \$224 ;
     if (rst) begin
       \$502  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$503  = rq6_part0_0;
     if (rst) begin
       \$503  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$504  = rq6_part0_0_r;
     if (rst) begin
       \$504  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$505  = rq6_x[16:0];
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$506  = \$225 ;
     if (rst) begin
       \$506  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$507  = rq6_part0_1;
     if (rst) begin
       \$507  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$508  = rq6_part0_1_r;
     if (rst) begin
       \$508  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$509  = rq6_x[20:17];
     if (rst) begin
       \$509  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$510  = \$226 ;
     if (rst) begin
       \$510  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$511  = rq6_part1_0;
     if (rst) begin
       \$511  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$512  = rq6_part1_0_r;
     if (rst) begin
       \$512  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$513  = rq6_x[20:17];
     if (rst) begin
       \$513  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$514  = \$227 ;
     if (rst) begin
       \$514  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$515  = rq6_part1_1;
     if (rst) begin
       \$515  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$516  = rq6_part1_1_r;
     if (rst) begin
       \$516  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$517  = \$231 [45:0];
     if (rst) begin
       \$517  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$518  = \$235 [45:0];
     if (rst) begin
       \$518  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$519  = \$237 [45:0];
     if (rst) begin
       \$519  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$520  = \$238 ;
     if (rst) begin
       \$520  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$521  = \$239 ;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$522  = \$242 ;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$523  = \$246 [7:0];
     if (rst) begin
       \$523  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$524  = \$251 ;
     if (rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$525  = \$256 ;
     if (rst) begin
       \$525  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$526  = i__payload[167:147];
     if (rst) begin
       \$526  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$527  = rq7_x[16:0];
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$528  = \$257 ;
     if (rst) begin
       \$528  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$529  = rq7_part0_0;
     if (rst) begin
       \$529  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$530  = rq7_part0_0_r;
     if (rst) begin
       \$530  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$531  = rq7_x[16:0];
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$532  = \$258 ;
     if (rst) begin
       \$532  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$533  = rq7_part0_1;
     if (rst) begin
       \$533  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$534  = rq7_part0_1_r;
     if (rst) begin
       \$534  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$535  = rq7_x[20:17];
     if (rst) begin
       \$535  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$536  = \$259 ;
     if (rst) begin
       \$536  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$537  = rq7_part1_0;
     if (rst) begin
       \$537  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$538  = rq7_part1_0_r;
     if (rst) begin
       \$538  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$539  = rq7_x[20:17];
     if (rst) begin
       \$539  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$540  = \$260 ;
     if (rst) begin
       \$540  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$541  = rq7_part1_1;
     if (rst) begin
       \$541  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$542  = rq7_part1_1_r;
     if (rst) begin
       \$542  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$543  = \$264 [45:0];
     if (rst) begin
       \$543  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$544  = \$268 [45:0];
     if (rst) begin
       \$544  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$545  = \$270 [45:0];
     if (rst) begin
       \$545  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$546  = \$271 ;
     if (rst) begin
       \$546  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$547  = \$272 ;
     if (rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$548  = \$275 ;
     if (rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$549  = \$279 [7:0];
     if (rst) begin
       \$549  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$550  = \$284 ;
     if (rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$551  = \$289 ;
     if (rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$552  = \$20 [3:0];
     if (rst) begin
       \$552  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$553  = \$296 ;
     if (rst) begin
       \$553  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$554  = \$signature__addr ;
     if (\$303 ) begin
       \$554  = \$306 [3:0];
@@ -6751,7 +6611,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$555  = rport__addr;
     if (\$310 ) begin
       \$555  = \$313 [3:0];
@@ -6761,14 +6621,14 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$556  = \$326 [3:0];
     if (rst) begin
       \$556  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$557  = o__valid;
     if (\$328 ) begin
       \$557  = \$330 ;
@@ -6778,7 +6638,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$558  = o__payload;
     if (\$328 ) begin
       \$558  = \$332 ;
@@ -6788,7 +6648,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = group;
     if (\$21 ) begin
       \$333  = \$24 [0];
@@ -6798,336 +6658,336 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = \$25 ;
     if (rst) begin
       \$334  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rq_valid_1;
     if (rst) begin
       \$335  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq_valid_2;
     if (rst) begin
       \$336  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = rq_valid_3;
     if (rst) begin
       \$337  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = rq_valid_4;
     if (rst) begin
       \$338  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rq_valid_5;
     if (rst) begin
       \$339  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = rq_valid_6;
     if (rst) begin
       \$340  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq_valid_7;
     if (rst) begin
       \$341  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = rq_valid_8;
     if (rst) begin
       \$342  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = \$signature__en ;
     if (rst) begin
       \$343  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = i__payload[20:0];
     if (rst) begin
       \$344  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rq0_x[16:0];
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = \$26 ;
     if (rst) begin
       \$346  = 27'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = rq0_part0_0;
     if (rst) begin
       \$347  = 27'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = rq0_part0_0_r;
     if (rst) begin
       \$348  = 27'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = rq0_x[16:0];
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = \$27 ;
     if (rst) begin
       \$350  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = rq0_part0_1;
     if (rst) begin
       \$351  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = rq0_part0_1_r;
     if (rst) begin
       \$352  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = rq0_x[20:17];
     if (rst) begin
       \$353  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = \$28 ;
     if (rst) begin
       \$354  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = rq0_part1_0;
     if (rst) begin
       \$355  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = rq0_part1_0_r;
     if (rst) begin
       \$356  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rq0_x[20:17];
     if (rst) begin
       \$357  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = \$29 ;
     if (rst) begin
       \$358  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rq0_part1_1;
     if (rst) begin
       \$359  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = rq0_part1_1_r;
     if (rst) begin
       \$360  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = \$33 [45:0];
     if (rst) begin
       \$361  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = \$37 [45:0];
     if (rst) begin
       \$362  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = \$39 [45:0];
     if (rst) begin
       \$363  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = \$40 ;
     if (rst) begin
       \$364  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = \$41 ;
     if (rst) begin
       \$365  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = \$44 ;
     if (rst) begin
       \$366  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = \$48 [7:0];
     if (rst) begin
       \$367  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = \$53 ;
     if (rst) begin
       \$368  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = \$58 ;
     if (rst) begin
       \$369  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = i__payload[41:21];
     if (rst) begin
       \$370  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = rq1_x[16:0];
     if (rst) begin
       \$371  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = \$59 ;
     if (rst) begin
       \$372  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rq1_part0_0;
     if (rst) begin
       \$373  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = rq1_part0_0_r;
     if (rst) begin
       \$374  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq1_x[16:0];
     if (rst) begin
       \$375  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = \$60 ;
     if (rst) begin
       \$376  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rq1_part0_1;
     if (rst) begin
       \$377  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = rq1_part0_1_r;
     if (rst) begin
       \$378  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = rq1_x[20:17];
     if (rst) begin
       \$379  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = \$61 ;
     if (rst) begin
       \$380  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = rq1_part1_0;
     if (rst) begin
       \$381  = 21'h000000;
@@ -7139,14 +6999,6 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
   assign \i__payload[0]  = i__payload[20:0];
   assign \i__payload[1]  = i__payload[41:21];
   assign \i__payload[2]  = i__payload[62:42];
@@ -7163,6 +7015,14 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
   assign q_in[63:56] = \$16 ;
   assign q_in[55:48] = \$14 ;
   assign q_in[47:40] = \$12 ;
@@ -7244,10 +7104,9 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$274  = 1'h1;
   assign \$275  = \$273 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [63:0] \$10 ;
   wire [2:0] \$100 ;
@@ -7453,11 +7312,11 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire [5:0] \$98 ;
   wire [5:0] \$99 ;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$25 ;
+  wire [63:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h00;
@@ -7521,7 +7380,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [4:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [63:0] rport__data;
   wire [63:0] \rport__data$43 ;
   input rst;
@@ -7583,10 +7442,10 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -7729,16 +7588,16 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$147  = ~ \$146 ;
   assign \$148  = \$145  & \$147 ;
   assign \$149  = ~ \$148 ;
-  assign \$150  = \$signature__en$21  & \$149 ;
-  assign \$151  = \$signature__addr$23  == 2'h2;
-  assign \$152  = \$signature__addr$23  + 1'h1;
+  assign \$150  = \$signature__en$24  & \$149 ;
+  assign \$151  = \$signature__addr$26  == 2'h2;
+  assign \$152  = \$signature__addr$26  + 1'h1;
   assign \$153  = \$151  ? 3'h0 : \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
   assign \$156  = | q_stored;
   assign \$157  = \$155  & \$156 ;
-  assign \$158  = \rport__addr$26  == 2'h2;
-  assign \$159  = \rport__addr$26  + 1'h1;
+  assign \$158  = \rport__addr$29  == 2'h2;
+  assign \$159  = \rport__addr$29  + 1'h1;
   assign \$160  = \$158  ? 3'h0 : \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -7746,7 +7605,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$164  = ~ \$163 ;
   assign \$165  = \$162  & \$164 ;
   assign \$166  = ~ \$165 ;
-  assign \$167  = \$signature__en$21  & \$166 ;
+  assign \$167  = \$signature__en$24  & \$166 ;
   assign \$168  = q_stored + \$167 ;
   assign \$169  = ~ o__valid;
   assign \$170  = \$169  | o__ready;
@@ -7756,7 +7615,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$174  = ~ o__valid;
   assign \$175  = \$174  | o__ready;
   assign \$176  = | q_stored;
-  assign \$177  = \$176  | \$signature__en$21 ;
+  assign \$177  = \$176  | \$signature__en$24 ;
   assign \$178  = | q_stored;
   assign \$179  = \$178  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -7788,7 +7647,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     read_valid_1 <= \$193 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$194 ;
+    \$signature__en$24  <= \$194 ;
   always @(posedge clk)
     pad_reg <= \$195 ;
   always @(posedge clk)
@@ -7800,9 +7659,9 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     q_room <= \$199 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$200 ;
+    \$signature__addr$26  <= \$200 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$201 ;
+    \rport__addr$29  <= \$201 ;
   always @(posedge clk)
     q_stored <= \$202 ;
   always @(posedge clk)
@@ -7810,7 +7669,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     o__payload <= \$204 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$44  = 5'h00;
     casez (\$43 )
       4'h0:
@@ -7826,7 +7685,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = \$21 [4:0];
     if (\$37 ) begin
       \$180  = \$44 ;
@@ -7836,7 +7695,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = \$24 [4:0];
     if (\$37 ) begin
       \$181  = \$49 ;
@@ -7846,7 +7705,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = step;
     if (\$37 ) begin
       \$182  = \$40 [2:0];
@@ -7856,7 +7715,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = \$signature__addr ;
     if (\$51 ) begin
       \$183  = \$54 [4:0];
@@ -7869,7 +7728,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = kx;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -7881,7 +7740,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = col;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -7902,7 +7761,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = ky;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -7916,7 +7775,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = row;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -7939,7 +7798,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = slot;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -7962,7 +7821,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = ox;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -7978,7 +7837,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = col_base;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -7997,7 +7856,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = row_base;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -8018,7 +7877,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = slot_base;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -8039,57 +7898,57 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = \$128 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = read_valid_1;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$135 ;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = pad_reg;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = rport__data;
     if (rst) begin
       \$197  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = \$18 [2:0];
     if (rst) begin
       \$198  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$143 ;
     if (rst) begin
       \$199  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$200  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = \$signature__addr$26 ;
     if (\$150 ) begin
       \$200  = \$153 [1:0];
     end
@@ -8098,8 +7957,8 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$201  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = \rport__addr$29 ;
     if (\$157 ) begin
       \$201  = \$160 [1:0];
     end
@@ -8108,14 +7967,14 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = \$173 [1:0];
     if (rst) begin
       \$202  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = o__valid;
     if (\$175 ) begin
       \$203  = \$177 ;
@@ -8125,7 +7984,7 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = o__payload;
     if (\$175 ) begin
       \$204  = \$179 ;
@@ -8138,10 +7997,10 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
   assign q_owed_next = \$18 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -8150,14 +8009,6 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -8166,6 +8017,14 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
   assign q_in[63:56] = \$13 [63:56];
   assign q_in[55:48] = \$12 [55:48];
   assign q_in[47:40] = \$11 [47:40];
@@ -8183,10 +8042,9 @@ module \top.s1_maxpool1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$81  = ky;
   assign \$91  = ky;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
   reg [7:0] \$100 ;
@@ -8586,7 +8444,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     o__payload <= \$122 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = group;
     if (\$1 ) begin
       \$85  = \$4 [0];
@@ -8596,7 +8454,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = element;
     if (\$7 ) begin
       \$86  = \$10 [1:0];
@@ -8606,28 +8464,28 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = \$11 ;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = \$12 ;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = i__payload[7:0];
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = acc0_0;
     if (accepted_0) begin
       \$90  = new0;
@@ -8637,14 +8495,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = i__payload[15:8];
     if (rst) begin
       \$91  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = acc1_0;
     if (accepted_0) begin
       \$92  = new1;
@@ -8654,14 +8512,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = i__payload[23:16];
     if (rst) begin
       \$93  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = acc2_0;
     if (accepted_0) begin
       \$94  = new2;
@@ -8671,14 +8529,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = i__payload[31:24];
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = acc3_0;
     if (accepted_0) begin
       \$96  = new3;
@@ -8688,14 +8546,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = i__payload[39:32];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = acc4_0;
     if (accepted_0) begin
       \$98  = new4;
@@ -8705,14 +8563,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = i__payload[47:40];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = acc5_0;
     if (accepted_0) begin
       \$100  = new5;
@@ -8722,14 +8580,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = i__payload[55:48];
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = acc6_0;
     if (accepted_0) begin
       \$102  = new6;
@@ -8739,14 +8597,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = i__payload[63:56];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = acc7_0;
     if (accepted_0) begin
       \$104  = new7;
@@ -8756,98 +8614,98 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = \$15 ;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = group;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = window_done;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = new0;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = new1;
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = new2;
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = new3;
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = new4;
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = new5;
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = new6;
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = new7;
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = \$84 [2:0];
     if (rst) begin
       \$116  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$24 ;
     if (rst) begin
       \$117  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = q_wptr;
     if (\$31 ) begin
       \$118  = \$34 [1:0];
@@ -8857,7 +8715,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = q_rptr;
     if (\$38 ) begin
       \$119  = \$41 [1:0];
@@ -8867,14 +8725,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$54 [1:0];
     if (rst) begin
       \$120  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = o__valid;
     if (\$56 ) begin
       \$121  = \$58 ;
@@ -8884,7 +8742,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = o__payload;
     if (\$56 ) begin
       \$122  = \$60 ;
@@ -8931,10 +8789,9 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [63:0] \$10 ;
   wire [2:0] \$100 ;
@@ -9140,11 +8997,11 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [5:0] \$98 ;
   wire [5:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$25 ;
+  wire [63:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -9208,7 +9065,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [3:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [63:0] rport__data;
   wire [63:0] \rport__data$43 ;
   input rst;
@@ -9254,10 +9111,10 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -9404,16 +9261,16 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$147  = ~ \$146 ;
   assign \$148  = \$145  & \$147 ;
   assign \$149  = ~ \$148 ;
-  assign \$150  = \$signature__en$21  & \$149 ;
-  assign \$151  = \$signature__addr$23  == 2'h2;
-  assign \$152  = \$signature__addr$23  + 1'h1;
+  assign \$150  = \$signature__en$24  & \$149 ;
+  assign \$151  = \$signature__addr$26  == 2'h2;
+  assign \$152  = \$signature__addr$26  + 1'h1;
   assign \$153  = \$151  ? 3'h0 : \$152 ;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
   assign \$156  = | q_stored;
   assign \$157  = \$155  & \$156 ;
-  assign \$158  = \rport__addr$26  == 2'h2;
-  assign \$159  = \rport__addr$26  + 1'h1;
+  assign \$158  = \rport__addr$29  == 2'h2;
+  assign \$159  = \rport__addr$29  + 1'h1;
   assign \$160  = \$158  ? 3'h0 : \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -9421,7 +9278,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$164  = ~ \$163 ;
   assign \$165  = \$162  & \$164 ;
   assign \$166  = ~ \$165 ;
-  assign \$167  = \$signature__en$21  & \$166 ;
+  assign \$167  = \$signature__en$24  & \$166 ;
   assign \$168  = q_stored + \$167 ;
   assign \$169  = ~ o__valid;
   assign \$170  = \$169  | o__ready;
@@ -9431,7 +9288,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$174  = ~ o__valid;
   assign \$175  = \$174  | o__ready;
   assign \$176  = | q_stored;
-  assign \$177  = \$176  | \$signature__en$21 ;
+  assign \$177  = \$176  | \$signature__en$24 ;
   assign \$178  = | q_stored;
   assign \$179  = \$178  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -9463,7 +9320,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     read_valid_1 <= \$193 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$194 ;
+    \$signature__en$24  <= \$194 ;
   always @(posedge clk)
     pad_reg <= \$195 ;
   always @(posedge clk)
@@ -9475,9 +9332,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     q_room <= \$199 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$200 ;
+    \$signature__addr$26  <= \$200 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$201 ;
+    \rport__addr$29  <= \$201 ;
   always @(posedge clk)
     q_stored <= \$202 ;
   always @(posedge clk)
@@ -9485,7 +9342,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$204 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$44  = 4'h0;
     casez (\$43 )
       4'h0:
@@ -9501,7 +9358,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = \$21 [3:0];
     if (\$37 ) begin
       \$180  = \$44 ;
@@ -9511,7 +9368,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = \$24 [5:0];
     if (\$37 ) begin
       \$181  = \$49 ;
@@ -9521,7 +9378,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = step;
     if (\$37 ) begin
       \$182  = \$40 [2:0];
@@ -9531,7 +9388,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = \$signature__addr ;
     if (\$51 ) begin
       \$183  = \$54 [3:0];
@@ -9544,7 +9401,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = kx;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9556,7 +9413,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = col;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9577,7 +9434,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = ky;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9591,7 +9448,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = row;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9614,7 +9471,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = slot;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9637,7 +9494,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = ox;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9653,7 +9510,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = col_base;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9672,7 +9529,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = row_base;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9693,7 +9550,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = slot_base;
     if (\$71 ) begin
       if (\$75 ) begin
@@ -9714,57 +9571,57 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = \$128 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = read_valid_1;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$135 ;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = pad_reg;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = rport__data;
     if (rst) begin
       \$197  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = \$18 [2:0];
     if (rst) begin
       \$198  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$143 ;
     if (rst) begin
       \$199  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$200  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = \$signature__addr$26 ;
     if (\$150 ) begin
       \$200  = \$153 [1:0];
     end
@@ -9773,8 +9630,8 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$201  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = \rport__addr$29 ;
     if (\$157 ) begin
       \$201  = \$160 [1:0];
     end
@@ -9783,14 +9640,14 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = \$173 [1:0];
     if (rst) begin
       \$202  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = o__valid;
     if (\$175 ) begin
       \$203  = \$177 ;
@@ -9800,7 +9657,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = o__payload;
     if (\$175 ) begin
       \$204  = \$179 ;
@@ -9813,10 +9670,10 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [3:0];
   assign q_owed_next = \$18 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -9825,14 +9682,6 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -9841,6 +9690,14 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
   assign q_in[63:56] = \$13 [63:56];
   assign q_in[55:48] = \$12 [55:48];
   assign q_in[47:40] = \$11 [47:40];
@@ -9854,10 +9711,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$74  = 2'h0;
   assign \$75  = 1'h1;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [1:0] \$1 ;
   wire [8:0] \$10 ;
   wire [18:0] \$100 ;
@@ -10383,9 +10239,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* keep = 32'd1 *)
   wire [5:0] \port__addr$280 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$40 ;
-  wire [63:0] \port__data$51 ;
-  wire [63:0] \port__data$62 ;
+  wire [63:0] \port__data$45 ;
+  wire [63:0] \port__data$56 ;
+  wire [63:0] \port__data$67 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -10480,7 +10336,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$284 ;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$270 ;
+  wire [95:0] \rport__data$272 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -10712,7 +10568,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$270  = queue[q_rptr];
+  assign \rport__data$272  = queue[q_rptr];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -10800,7 +10656,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$40  = _2_;
+  assign \port__data$45  = _2_;
   reg [63:0] rom2 [35:0];
   initial begin
     rom2[0] = 64'he615f99df81d4bff;
@@ -10844,7 +10700,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$51  = _3_;
+  assign \port__data$56  = _3_;
   reg [63:0] rom3 [35:0];
   initial begin
     rom3[0] = 64'h058d1efa2f38555f;
@@ -10888,7 +10744,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$62  = _4_;
+  assign \port__data$67  = _4_;
   always @(posedge clk)
     sum2_s0_1 <= \$365 ;
   always @(posedge clk)
@@ -11142,7 +10998,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$146  = | q_stored;
   assign \$147  = \$146  | deliver;
   assign \$148  = | q_stored;
-  assign \$149  = \$148  ? \rport__data$270  : q_in;
+  assign \$149  = \$148  ? \rport__data$272  : q_in;
   assign \$150  = ~ last_t;
   assign \$151  = q_room | \$150 ;
   assign i__ready = \$151  & reads_input_t;
@@ -11559,301 +11415,301 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     sum2_s0_0 <= \$364 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
     if (rst) begin
       \$365  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = \$94 [23:0];
     if (rst) begin
       \$366  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
     if (rst) begin
       \$367  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
       \$368  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = \$101 [23:0];
     if (rst) begin
       \$369  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = v1;
     if (rst) begin
       \$370  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = first1;
     if (rst) begin
       \$371  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = last1;
     if (rst) begin
       \$372  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = nf1;
     if (rst) begin
       \$373  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = v2;
     if (rst) begin
       \$374  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = first2;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = last2;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = nf2;
     if (rst) begin
       \$377  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = v3;
     if (rst) begin
       \$378  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = first3;
     if (rst) begin
       \$379  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = last3;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = nf3;
     if (rst) begin
       \$381  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = v4;
     if (rst) begin
       \$382  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = first4;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = last4;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = nf4;
     if (rst) begin
       \$385  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = v5;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = first5;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = last5;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = nf5;
     if (rst) begin
       \$389  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = v6;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = first6;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = last6;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = nf6;
     if (rst) begin
       \$393  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = v7;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = first7;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = last7;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = nf7;
     if (rst) begin
       \$397  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = v8;
     if (rst) begin
       \$398  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = first8;
     if (rst) begin
       \$399  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = last8;
     if (rst) begin
       \$400  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = nf8;
     if (rst) begin
       \$401  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = v8;
     if (rst) begin
       \$402  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = first8;
     if (rst) begin
       \$403  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = last8;
     if (rst) begin
       \$404  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = nf8;
     if (rst) begin
       \$405  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = \$102 ;
     if (rst) begin
       \$406  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = acc0;
     if (v9_0) begin
       \$407  = \$157 [23:0];
@@ -11863,14 +11719,14 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = \$103 ;
     if (rst) begin
       \$408  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = acc1;
     if (v9_0) begin
       \$409  = \$159 [23:0];
@@ -11880,14 +11736,14 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = \$104 ;
     if (rst) begin
       \$410  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = acc2;
     if (v9_0) begin
       \$411  = \$161 [23:0];
@@ -11897,14 +11753,14 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = \$105 ;
     if (rst) begin
       \$412  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = acc3;
     if (v9_0) begin
       \$413  = \$163 [23:0];
@@ -11914,28 +11770,28 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = \$106 ;
     if (rst) begin
       \$414  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = \$167 [3:0];
     if (rst) begin
       \$415  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = \$113 ;
     if (rst) begin
       \$416  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = q_wptr;
     if (\$120 ) begin
       \$417  = \$123 [3:0];
@@ -11945,7 +11801,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = q_rptr;
     if (\$127 ) begin
       \$418  = \$130 [3:0];
@@ -11955,14 +11811,14 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = \$143 [3:0];
     if (rst) begin
       \$419  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = o__valid;
     if (\$145 ) begin
       \$420  = \$147 ;
@@ -11972,7 +11828,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = o__payload;
     if (\$145 ) begin
       \$421  = \$149 ;
@@ -11982,7 +11838,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 2'h0;
     casez (t)
       6'h00:
@@ -12060,7 +11916,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 4'h0;
     casez (t)
       6'h00:
@@ -12138,7 +11994,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       6'h00:
@@ -12216,7 +12072,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       6'h00:
@@ -12294,7 +12150,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       6'h00:
@@ -12372,7 +12228,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
@@ -12386,7 +12242,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
@@ -12400,7 +12256,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
@@ -12414,7 +12270,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
@@ -12428,7 +12284,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = nf_t;
     if (issue) begin
       \$168  = nf_t_ahead;
@@ -12438,7 +12294,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = nf_t_ahead;
     if (issue) begin
       \$169  = \$1 ;
@@ -12448,7 +12304,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = sf_t;
     if (issue) begin
       \$170  = sf_t_ahead;
@@ -12458,7 +12314,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = sf_t_ahead;
     if (issue) begin
       \$171  = \$2 ;
@@ -12468,7 +12324,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = reads_input_t;
     if (issue) begin
       \$172  = reads_input_t_ahead;
@@ -12478,7 +12334,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = reads_input_t_ahead;
     if (issue) begin
       \$173  = \$3 ;
@@ -12488,7 +12344,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = first_t;
     if (issue) begin
       \$174  = first_t_ahead;
@@ -12498,7 +12354,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = first_t_ahead;
     if (issue) begin
       \$175  = \$4 ;
@@ -12508,7 +12364,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = last_t;
     if (issue) begin
       \$176  = last_t_ahead;
@@ -12518,7 +12374,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = last_t_ahead;
     if (issue) begin
       \$177  = \$5 ;
@@ -12528,7 +12384,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = t;
     if (issue) begin
       \$178  = \$8 [5:0];
@@ -12538,1302 +12394,1302 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = i__payload;
     if (rst) begin
       \$179  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = reads_input_t;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = issue;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = first_t;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = last_t;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = nf_t;
     if (rst) begin
       \$184  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = from_input;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = x_reg;
     if (rst) begin
       \$186  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = rport__data;
     if (rst) begin
       \$187  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = \$9 ;
     if (rst) begin
       \$188  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = t;
     if (rst) begin
       \$189  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = t1;
     if (rst) begin
       \$190  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = port__data;
     if (rst) begin
       \$191  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = x_mid[7:0];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = x_mid[15:8];
     if (rst) begin
       \$193  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = x_mid[23:16];
     if (rst) begin
       \$194  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = x_mid[31:24];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = x_mid[39:32];
     if (rst) begin
       \$196  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = x_mid[47:40];
     if (rst) begin
       \$197  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = x_mid[55:48];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = x_mid[63:56];
     if (rst) begin
       \$199  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = t1;
     if (rst) begin
       \$200  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = \port__data$40 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = \port__data$45 ;
     if (rst) begin
       \$201  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = x_mid[7:0];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = x_mid[15:8];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = x_mid[23:16];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = x_mid[31:24];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = x_mid[39:32];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = x_mid[47:40];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = x_mid[55:48];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = x_mid[63:56];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = t1;
     if (rst) begin
       \$210  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = \port__data$51 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$211  = \port__data$56 ;
     if (rst) begin
       \$211  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = x_mid[7:0];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = x_mid[15:8];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = x_mid[23:16];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = x_mid[31:24];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = x_mid[39:32];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = x_mid[47:40];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = x_mid[55:48];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = x_mid[63:56];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = t1;
     if (rst) begin
       \$220  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = \port__data$62 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$221  = \port__data$67 ;
     if (rst) begin
       \$221  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = x_mid[7:0];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = x_mid[15:8];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = x_mid[23:16];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = x_mid[31:24];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = x_mid[39:32];
     if (rst) begin
       \$226  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = x_mid[47:40];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = x_mid[55:48];
     if (rst) begin
       \$228  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = x_mid[63:56];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = \$10 ;
     if (rst) begin
       \$230  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rom0_read[7:0];
     if (rst) begin
       \$231  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = \$11 ;
     if (rst) begin
       \$232  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = rom0_read[15:8];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = \$12 ;
     if (rst) begin
       \$234  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = rom0_read[23:16];
     if (rst) begin
       \$235  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = \$13 ;
     if (rst) begin
       \$236  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rom0_read[31:24];
     if (rst) begin
       \$237  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = \$14 ;
     if (rst) begin
       \$238  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rom0_read[39:32];
     if (rst) begin
       \$239  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = \$15 ;
     if (rst) begin
       \$240  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rom0_read[47:40];
     if (rst) begin
       \$241  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = \$16 ;
     if (rst) begin
       \$242  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rom0_read[55:48];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = \$17 ;
     if (rst) begin
       \$244  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rom0_read[63:56];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = \$18 ;
     if (rst) begin
       \$246  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = rom1_read[7:0];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = \$19 ;
     if (rst) begin
       \$248  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = rom1_read[15:8];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = \$20 ;
     if (rst) begin
       \$250  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = rom1_read[23:16];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = \$21 ;
     if (rst) begin
       \$252  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = rom1_read[31:24];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = \$22 ;
     if (rst) begin
       \$254  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rom1_read[39:32];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = \$23 ;
     if (rst) begin
       \$256  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = rom1_read[47:40];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = \$24 ;
     if (rst) begin
       \$258  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = rom1_read[55:48];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = \$25 ;
     if (rst) begin
       \$260  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rom1_read[63:56];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = \$26 ;
     if (rst) begin
       \$262  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rom2_read[7:0];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = \$27 ;
     if (rst) begin
       \$264  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = rom2_read[15:8];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = \$28 ;
     if (rst) begin
       \$266  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = rom2_read[23:16];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = \$29 ;
     if (rst) begin
       \$268  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = rom2_read[31:24];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = \$30 ;
     if (rst) begin
       \$270  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = rom2_read[39:32];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = \$31 ;
     if (rst) begin
       \$272  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = rom2_read[47:40];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$32 ;
     if (rst) begin
       \$274  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = rom2_read[55:48];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = \$33 ;
     if (rst) begin
       \$276  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = rom2_read[63:56];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = \$34 ;
     if (rst) begin
       \$278  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = rom3_read[7:0];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = \$35 ;
     if (rst) begin
       \$280  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = rom3_read[15:8];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = \$36 ;
     if (rst) begin
       \$282  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = rom3_read[23:16];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = \$37 ;
     if (rst) begin
       \$284  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = rom3_read[31:24];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = \$38 ;
     if (rst) begin
       \$286  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = rom3_read[39:32];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = \$39 ;
     if (rst) begin
       \$288  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = rom3_read[47:40];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = \$40 ;
     if (rst) begin
       \$290  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rom3_read[55:48];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = \$41 ;
     if (rst) begin
       \$292  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = rom3_read[63:56];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = \$42 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = \$43 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = \$44 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = \$45 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = \$46 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = \$47 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = \$48 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = \$49 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = \$50 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = \$51 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = \$52 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = \$53 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = \$54 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = \$55 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = \$56 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = \$57 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = \$58 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = \$59 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = \$60 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = \$61 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = \$62 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = \$63 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = \$64 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = \$65 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = \$66 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = \$67 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = \$68 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = \$69 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = \$70 ;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = \$71 ;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = \$72 ;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = \$73 ;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = prod0_0;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = prod0_1;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = prod0_2;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = prod0_3;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = prod0_4;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = prod0_5;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = prod0_6;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = prod0_7;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = prod1_0;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = prod1_1;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = prod1_2;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = prod1_3;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = prod1_4;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = prod1_5;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = prod1_6;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = prod1_7;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = prod2_0;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = prod2_1;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = prod2_2;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = prod2_3;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = prod2_4;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = prod2_5;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = prod2_6;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = prod2_7;
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = prod3_0;
     if (rst) begin
       \$350  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = prod3_1;
     if (rst) begin
       \$351  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = prod3_2;
     if (rst) begin
       \$352  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = prod3_3;
     if (rst) begin
       \$353  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = prod3_4;
     if (rst) begin
       \$354  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = prod3_5;
     if (rst) begin
       \$355  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = prod3_6;
     if (rst) begin
       \$356  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = prod3_7;
     if (rst) begin
       \$357  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
       \$359  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = \$80 [23:0];
     if (rst) begin
       \$360  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
     if (rst) begin
       \$361  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
     if (rst) begin
       \$362  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = \$87 [23:0];
     if (rst) begin
       \$363  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
       \$364  = 24'h000000;
@@ -13876,10 +13732,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign q_in[47:24] = acc1;
   assign q_in[23:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
   wire [56:0] \$100 ;
@@ -15341,616 +15196,616 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   always @(posedge clk)
     rq2_part0_1_rr <= \$368 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rq2_x[23:17];
     if (rst) begin
       \$369  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = rq2_mult_1[16:0];
     if (rst) begin
       \$370  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = \$95 ;
     if (rst) begin
       \$371  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = rq2_part1_0;
     if (rst) begin
       \$372  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rq2_part1_0_r;
     if (rst) begin
       \$373  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = rq2_x[23:17];
     if (rst) begin
       \$374  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq2_mult_1[24:17];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = \$96 ;
     if (rst) begin
       \$376  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rq2_part1_1;
     if (rst) begin
       \$377  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = rq2_part1_1_r;
     if (rst) begin
       \$378  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = \$100 [48:0];
     if (rst) begin
       \$379  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = \$104 [48:0];
     if (rst) begin
       \$380  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = \$106 [48:0];
     if (rst) begin
       \$381  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = \$107 ;
     if (rst) begin
       \$382  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = \$108 ;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = \$111 ;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = \$115 [7:0];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = \$120 ;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = \$125 ;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = \$126 ;
     if (rst) begin
       \$388  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = rq3_mult_1;
     if (rst) begin
       \$389  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = rq3_mult_2;
     if (rst) begin
       \$390  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = rq3_mult_3;
     if (rst) begin
       \$391  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = rq3_mult_4;
     if (rst) begin
       \$392  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = rq3_mult_5;
     if (rst) begin
       \$393  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = rq3_mult_6;
     if (rst) begin
       \$394  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = rq3_mult_7;
     if (rst) begin
       \$395  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = rq3_mult_8;
     if (rst) begin
       \$396  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = \$127 ;
     if (rst) begin
       \$397  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = rq3_shift_1;
     if (rst) begin
       \$398  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = rq3_shift_2;
     if (rst) begin
       \$399  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = rq3_shift_3;
     if (rst) begin
       \$400  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = rq3_shift_4;
     if (rst) begin
       \$401  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = rq3_shift_5;
     if (rst) begin
       \$402  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = rq3_shift_6;
     if (rst) begin
       \$403  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = rq3_shift_7;
     if (rst) begin
       \$404  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = rq3_shift_8;
     if (rst) begin
       \$405  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = \$128 ;
     if (rst) begin
       \$406  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = rq3_half_1;
     if (rst) begin
       \$407  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = rq3_half_2;
     if (rst) begin
       \$408  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = rq3_half_3;
     if (rst) begin
       \$409  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = rq3_half_4;
     if (rst) begin
       \$410  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = rq3_half_5;
     if (rst) begin
       \$411  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = rq3_half_6;
     if (rst) begin
       \$412  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = rq3_half_7;
     if (rst) begin
       \$413  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = rq3_half_8;
     if (rst) begin
       \$414  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = \$129 ;
     if (rst) begin
       \$415  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = rq3_mask_1;
     if (rst) begin
       \$416  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = rq3_mask_2;
     if (rst) begin
       \$417  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = rq3_mask_3;
     if (rst) begin
       \$418  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = rq3_mask_4;
     if (rst) begin
       \$419  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = rq3_mask_5;
     if (rst) begin
       \$420  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = rq3_mask_6;
     if (rst) begin
       \$421  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = rq3_mask_7;
     if (rst) begin
       \$422  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = rq3_mask_8;
     if (rst) begin
       \$423  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = i__payload[95:72];
     if (rst) begin
       \$424  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = rq3_x[16:0];
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = rq3_mult_1[16:0];
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = \$130 ;
     if (rst) begin
       \$427  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = rq3_part0_0;
     if (rst) begin
       \$428  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = rq3_part0_0_r;
     if (rst) begin
       \$429  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = rq3_x[16:0];
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = rq3_mult_1[24:17];
     if (rst) begin
       \$431  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = \$131 ;
     if (rst) begin
       \$432  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = rq3_part0_1;
     if (rst) begin
       \$433  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = rq3_part0_1_r;
     if (rst) begin
       \$434  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = rq3_x[23:17];
     if (rst) begin
       \$435  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = rq3_mult_1[16:0];
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = \$132 ;
     if (rst) begin
       \$437  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = rq3_part1_0;
     if (rst) begin
       \$438  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = rq3_part1_0_r;
     if (rst) begin
       \$439  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = rq3_x[23:17];
     if (rst) begin
       \$440  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = rq3_mult_1[24:17];
     if (rst) begin
       \$441  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = \$133 ;
     if (rst) begin
       \$442  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = rq3_part1_1;
     if (rst) begin
       \$443  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = rq3_part1_1_r;
     if (rst) begin
       \$444  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = \$137 [48:0];
     if (rst) begin
       \$445  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = \$141 [48:0];
     if (rst) begin
       \$446  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = \$143 [48:0];
     if (rst) begin
       \$447  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = \$144 ;
     if (rst) begin
       \$448  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = \$145 ;
     if (rst) begin
       \$449  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = \$148 ;
     if (rst) begin
       \$450  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = \$152 [7:0];
     if (rst) begin
       \$451  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = \$157 ;
     if (rst) begin
       \$452  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = \$162 ;
     if (rst) begin
       \$453  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = \$12 [3:0];
     if (rst) begin
       \$454  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = \$169 ;
     if (rst) begin
       \$455  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = \$signature__addr ;
     if (\$176 ) begin
       \$456  = \$179 [3:0];
@@ -15960,7 +15815,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = rport__addr;
     if (\$183 ) begin
       \$457  = \$186 [3:0];
@@ -15970,14 +15825,14 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = \$199 [3:0];
     if (rst) begin
       \$458  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = o__valid;
     if (\$201 ) begin
       \$459  = \$203 ;
@@ -15987,7 +15842,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = o__payload;
     if (\$201 ) begin
       \$460  = \$205 ;
@@ -15997,7 +15852,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16011,7 +15866,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16025,7 +15880,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16039,7 +15894,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16053,7 +15908,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16067,7 +15922,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16081,7 +15936,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16095,7 +15950,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16109,7 +15964,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16123,7 +15978,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16137,7 +15992,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16151,7 +16006,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16165,7 +16020,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -16179,7 +16034,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = group;
     if (\$13 ) begin
       \$206  = \$16 [1:0];
@@ -16189,1134 +16044,1134 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = \$17 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = rq_valid_1;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = rq_valid_2;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = rq_valid_3;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = rq_valid_4;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = rq_valid_5;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = rq_valid_6;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = rq_valid_7;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = rq_valid_8;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = \$signature__en ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = \$18 ;
     if (rst) begin
       \$217  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = rq0_mult_1;
     if (rst) begin
       \$218  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = rq0_mult_2;
     if (rst) begin
       \$219  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = rq0_mult_3;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rq0_mult_4;
     if (rst) begin
       \$221  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = rq0_mult_5;
     if (rst) begin
       \$222  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = rq0_mult_6;
     if (rst) begin
       \$223  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = rq0_mult_7;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rq0_mult_8;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = i__payload[23:0];
     if (rst) begin
       \$226  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rq0_x[16:0];
     if (rst) begin
       \$227  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = rq0_mult_1[16:0];
     if (rst) begin
       \$228  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = \$19 ;
     if (rst) begin
       \$229  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = rq0_part0_0;
     if (rst) begin
       \$230  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rq0_part0_0_r;
     if (rst) begin
       \$231  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = rq0_x[16:0];
     if (rst) begin
       \$232  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = rq0_mult_1[24:17];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = \$20 ;
     if (rst) begin
       \$234  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = rq0_part0_1;
     if (rst) begin
       \$235  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = rq0_part0_1_r;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rq0_x[23:17];
     if (rst) begin
       \$237  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = rq0_mult_1[16:0];
     if (rst) begin
       \$238  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = \$21 ;
     if (rst) begin
       \$239  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq0_part1_0;
     if (rst) begin
       \$240  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rq0_part1_0_r;
     if (rst) begin
       \$241  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = rq0_x[23:17];
     if (rst) begin
       \$242  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rq0_mult_1[24:17];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = \$22 ;
     if (rst) begin
       \$244  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rq0_part1_1;
     if (rst) begin
       \$245  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = rq0_part1_1_r;
     if (rst) begin
       \$246  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = \$26 [48:0];
     if (rst) begin
       \$247  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = \$30 [48:0];
     if (rst) begin
       \$248  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = \$32 [48:0];
     if (rst) begin
       \$249  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = \$33 ;
     if (rst) begin
       \$250  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = \$34 ;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = \$37 ;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = \$41 [7:0];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = \$46 ;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = \$51 ;
     if (rst) begin
       \$255  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = \$52 ;
     if (rst) begin
       \$256  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = rq1_mult_1;
     if (rst) begin
       \$257  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq1_mult_2;
     if (rst) begin
       \$258  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = rq1_mult_3;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = rq1_mult_4;
     if (rst) begin
       \$260  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rq1_mult_5;
     if (rst) begin
       \$261  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = rq1_mult_6;
     if (rst) begin
       \$262  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rq1_mult_7;
     if (rst) begin
       \$263  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = rq1_mult_8;
     if (rst) begin
       \$264  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = \$53 ;
     if (rst) begin
       \$265  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = rq1_shift_1;
     if (rst) begin
       \$266  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = rq1_shift_2;
     if (rst) begin
       \$267  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = rq1_shift_3;
     if (rst) begin
       \$268  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = rq1_shift_4;
     if (rst) begin
       \$269  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = rq1_shift_5;
     if (rst) begin
       \$270  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = rq1_shift_6;
     if (rst) begin
       \$271  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = rq1_shift_7;
     if (rst) begin
       \$272  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = rq1_shift_8;
     if (rst) begin
       \$273  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$54 ;
     if (rst) begin
       \$274  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = rq1_half_1;
     if (rst) begin
       \$275  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = rq1_half_2;
     if (rst) begin
       \$276  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = rq1_half_3;
     if (rst) begin
       \$277  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = rq1_half_4;
     if (rst) begin
       \$278  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = rq1_half_5;
     if (rst) begin
       \$279  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = rq1_half_6;
     if (rst) begin
       \$280  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = rq1_half_7;
     if (rst) begin
       \$281  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = rq1_half_8;
     if (rst) begin
       \$282  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = \$55 ;
     if (rst) begin
       \$283  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = rq1_mask_1;
     if (rst) begin
       \$284  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = rq1_mask_2;
     if (rst) begin
       \$285  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = rq1_mask_3;
     if (rst) begin
       \$286  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = rq1_mask_4;
     if (rst) begin
       \$287  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = rq1_mask_5;
     if (rst) begin
       \$288  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = rq1_mask_6;
     if (rst) begin
       \$289  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = rq1_mask_7;
     if (rst) begin
       \$290  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rq1_mask_8;
     if (rst) begin
       \$291  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = i__payload[47:24];
     if (rst) begin
       \$292  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = rq1_x[16:0];
     if (rst) begin
       \$293  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = rq1_mult_1[16:0];
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = \$56 ;
     if (rst) begin
       \$295  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = rq1_part0_0;
     if (rst) begin
       \$296  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = rq1_part0_0_r;
     if (rst) begin
       \$297  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = rq1_x[16:0];
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = rq1_mult_1[24:17];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = \$57 ;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = rq1_part0_1;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = rq1_part0_1_r;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = rq1_x[23:17];
     if (rst) begin
       \$303  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = rq1_mult_1[16:0];
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = \$58 ;
     if (rst) begin
       \$305  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = rq1_part1_0;
     if (rst) begin
       \$306  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = rq1_part1_0_r;
     if (rst) begin
       \$307  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = rq1_x[23:17];
     if (rst) begin
       \$308  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = rq1_mult_1[24:17];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = \$59 ;
     if (rst) begin
       \$310  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = rq1_part1_1;
     if (rst) begin
       \$311  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = rq1_part1_1_r;
     if (rst) begin
       \$312  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = \$63 [48:0];
     if (rst) begin
       \$313  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = \$67 [48:0];
     if (rst) begin
       \$314  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = \$69 [48:0];
     if (rst) begin
       \$315  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = \$70 ;
     if (rst) begin
       \$316  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = \$71 ;
     if (rst) begin
       \$317  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = \$74 ;
     if (rst) begin
       \$318  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = \$78 [7:0];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = \$83 ;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = \$88 ;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = \$89 ;
     if (rst) begin
       \$322  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = rq2_mult_1;
     if (rst) begin
       \$323  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = rq2_mult_2;
     if (rst) begin
       \$324  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = rq2_mult_3;
     if (rst) begin
       \$325  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = rq2_mult_4;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = rq2_mult_5;
     if (rst) begin
       \$327  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = rq2_mult_6;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = rq2_mult_7;
     if (rst) begin
       \$329  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = rq2_mult_8;
     if (rst) begin
       \$330  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = \$90 ;
     if (rst) begin
       \$331  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = rq2_shift_1;
     if (rst) begin
       \$332  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = rq2_shift_2;
     if (rst) begin
       \$333  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = rq2_shift_3;
     if (rst) begin
       \$334  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rq2_shift_4;
     if (rst) begin
       \$335  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq2_shift_5;
     if (rst) begin
       \$336  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = rq2_shift_6;
     if (rst) begin
       \$337  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = rq2_shift_7;
     if (rst) begin
       \$338  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rq2_shift_8;
     if (rst) begin
       \$339  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = \$91 ;
     if (rst) begin
       \$340  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq2_half_1;
     if (rst) begin
       \$341  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = rq2_half_2;
     if (rst) begin
       \$342  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = rq2_half_3;
     if (rst) begin
       \$343  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = rq2_half_4;
     if (rst) begin
       \$344  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rq2_half_5;
     if (rst) begin
       \$345  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = rq2_half_6;
     if (rst) begin
       \$346  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = rq2_half_7;
     if (rst) begin
       \$347  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = rq2_half_8;
     if (rst) begin
       \$348  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = \$92 ;
     if (rst) begin
       \$349  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = rq2_mask_1;
     if (rst) begin
       \$350  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = rq2_mask_2;
     if (rst) begin
       \$351  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = rq2_mask_3;
     if (rst) begin
       \$352  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = rq2_mask_4;
     if (rst) begin
       \$353  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = rq2_mask_5;
     if (rst) begin
       \$354  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = rq2_mask_6;
     if (rst) begin
       \$355  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = rq2_mask_7;
     if (rst) begin
       \$356  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rq2_mask_8;
     if (rst) begin
       \$357  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = i__payload[71:48];
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rq2_x[16:0];
     if (rst) begin
       \$359  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = rq2_mult_1[16:0];
     if (rst) begin
       \$360  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = \$93 ;
     if (rst) begin
       \$361  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = rq2_part0_0;
     if (rst) begin
       \$362  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rq2_part0_0_r;
     if (rst) begin
       \$363  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = rq2_x[16:0];
     if (rst) begin
       \$364  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rq2_mult_1[24:17];
     if (rst) begin
       \$365  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = \$94 ;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rq2_part0_1;
     if (rst) begin
       \$367  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = rq2_part0_1_r;
     if (rst) begin
       \$368  = 25'h0000000;
@@ -17328,10 +17183,6 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
@@ -17340,6 +17191,10 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign q_in[31:24] = \$8 ;
   assign q_in[23:16] = \$6 ;
   assign q_in[15:8] = \$4 ;
@@ -17366,10 +17221,9 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
   assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [2:0] \$100 ;
@@ -17572,11 +17426,11 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$25 ;
+  wire [31:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h00;
@@ -17628,7 +17482,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [5:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [31:0] rport__data;
   wire [31:0] \rport__data$43 ;
   input rst;
@@ -17722,10 +17576,10 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     queue[2] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -17866,16 +17720,16 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$143  = ~ \$142 ;
   assign \$144  = \$141  & \$143 ;
   assign \$145  = ~ \$144 ;
-  assign \$146  = \$signature__en$21  & \$145 ;
-  assign \$147  = \$signature__addr$23  == 2'h2;
-  assign \$148  = \$signature__addr$23  + 1'h1;
+  assign \$146  = \$signature__en$24  & \$145 ;
+  assign \$147  = \$signature__addr$26  == 2'h2;
+  assign \$148  = \$signature__addr$26  + 1'h1;
   assign \$149  = \$147  ? 3'h0 : \$148 ;
   assign \$150  = ~ o__valid;
   assign \$151  = \$150  | o__ready;
   assign \$152  = | q_stored;
   assign \$153  = \$151  & \$152 ;
-  assign \$154  = \rport__addr$26  == 2'h2;
-  assign \$155  = \rport__addr$26  + 1'h1;
+  assign \$154  = \rport__addr$29  == 2'h2;
+  assign \$155  = \rport__addr$29  + 1'h1;
   assign \$156  = \$154  ? 3'h0 : \$155 ;
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
@@ -17883,7 +17737,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$160  = ~ \$159 ;
   assign \$161  = \$158  & \$160 ;
   assign \$162  = ~ \$161 ;
-  assign \$163  = \$signature__en$21  & \$162 ;
+  assign \$163  = \$signature__en$24  & \$162 ;
   assign \$164  = q_stored + \$163 ;
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
@@ -17893,7 +17747,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$170  = ~ o__valid;
   assign \$171  = \$170  | o__ready;
   assign \$172  = | q_stored;
-  assign \$173  = \$172  | \$signature__en$21 ;
+  assign \$173  = \$172  | \$signature__en$24 ;
   assign \$174  = | q_stored;
   assign \$175  = \$174  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -17927,7 +17781,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     read_valid_1 <= \$190 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$191 ;
+    \$signature__en$24  <= \$191 ;
   always @(posedge clk)
     pad_reg <= \$192 ;
   always @(posedge clk)
@@ -17939,9 +17793,9 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     q_room <= \$196 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$197 ;
+    \$signature__addr$26  <= \$197 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$198 ;
+    \rport__addr$29  <= \$198 ;
   always @(posedge clk)
     q_stored <= \$199 ;
   always @(posedge clk)
@@ -17949,7 +17803,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   always @(posedge clk)
     o__payload <= \$201 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$40  = 6'h00;
     casez (\$39 )
       3'h0:
@@ -17961,7 +17815,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = \$17 [5:0];
     if (\$33 ) begin
       \$176  = \$40 ;
@@ -17971,7 +17825,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = \$20 [5:0];
     if (\$33 ) begin
       \$177  = \$45 ;
@@ -17981,7 +17835,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = step;
     if (\$33 ) begin
       \$178  = \$36 [1:0];
@@ -17991,7 +17845,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = \$signature__addr ;
     if (\$47 ) begin
       \$179  = \$50 [5:0];
@@ -18004,7 +17858,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = g;
     if (\$67 ) begin
       \$180  = \$70 [1:0];
@@ -18014,7 +17868,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18026,7 +17880,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = col;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18047,7 +17901,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18061,7 +17915,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = row;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18084,7 +17938,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18107,7 +17961,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = ox;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18123,7 +17977,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = col_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18142,7 +17996,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18163,7 +18017,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = slot_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -18184,57 +18038,57 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$124 ;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = read_valid_1;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = \$131 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = pad_reg;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = rport__data;
     if (rst) begin
       \$194  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$14 [2:0];
     if (rst) begin
       \$195  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = \$139 ;
     if (rst) begin
       \$196  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$197  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = \$signature__addr$26 ;
     if (\$146 ) begin
       \$197  = \$149 [1:0];
     end
@@ -18243,8 +18097,8 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$198  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = \rport__addr$29 ;
     if (\$153 ) begin
       \$198  = \$156 [1:0];
     end
@@ -18253,14 +18107,14 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$169 [1:0];
     if (rst) begin
       \$199  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = o__valid;
     if (\$171 ) begin
       \$200  = \$173 ;
@@ -18270,7 +18124,7 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = o__payload;
     if (\$171 ) begin
       \$201  = \$175 ;
@@ -18283,22 +18137,22 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [5:0];
   assign q_owed_next = \$14 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign q_in[31:24] = \$9 [31:24];
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
@@ -18310,10 +18164,9 @@ module \top.s3_maxpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__pa
   assign \$88  = ox;
   assign \$93  = ox;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
   reg [7:0] \$100 ;
@@ -18677,7 +18530,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @(posedge clk)
     o__payload <= \$114 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$77  = group;
     if (\$1 ) begin
       \$77  = \$4 [1:0];
@@ -18687,7 +18540,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = element;
     if (\$7 ) begin
       \$78  = \$10 [1:0];
@@ -18697,28 +18550,28 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = \$11 ;
     if (rst) begin
       \$79  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = \$12 ;
     if (rst) begin
       \$80  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = i__payload[7:0];
     if (rst) begin
       \$81  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = acc0_0;
     if (accepted_0) begin
       \$82  = acc0_1;
@@ -18728,7 +18581,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = acc0_1;
     if (accepted_0) begin
       \$83  = acc0_2;
@@ -18738,7 +18591,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = acc0_2;
     if (accepted_0) begin
       \$84  = acc0_3;
@@ -18748,7 +18601,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = acc0_3;
     if (accepted_0) begin
       \$85  = new0;
@@ -18758,14 +18611,14 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = i__payload[15:8];
     if (rst) begin
       \$86  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = acc1_0;
     if (accepted_0) begin
       \$87  = acc1_1;
@@ -18775,7 +18628,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = acc1_1;
     if (accepted_0) begin
       \$88  = acc1_2;
@@ -18785,7 +18638,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = acc1_2;
     if (accepted_0) begin
       \$89  = acc1_3;
@@ -18795,7 +18648,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = acc1_3;
     if (accepted_0) begin
       \$90  = new1;
@@ -18805,14 +18658,14 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = i__payload[23:16];
     if (rst) begin
       \$91  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = acc2_0;
     if (accepted_0) begin
       \$92  = acc2_1;
@@ -18822,7 +18675,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = acc2_1;
     if (accepted_0) begin
       \$93  = acc2_2;
@@ -18832,7 +18685,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = acc2_2;
     if (accepted_0) begin
       \$94  = acc2_3;
@@ -18842,7 +18695,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = acc2_3;
     if (accepted_0) begin
       \$95  = new2;
@@ -18852,14 +18705,14 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = i__payload[31:24];
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = acc3_0;
     if (accepted_0) begin
       \$97  = acc3_1;
@@ -18869,7 +18722,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = acc3_1;
     if (accepted_0) begin
       \$98  = acc3_2;
@@ -18879,7 +18732,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = acc3_2;
     if (accepted_0) begin
       \$99  = acc3_3;
@@ -18889,7 +18742,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = acc3_3;
     if (accepted_0) begin
       \$100  = new3;
@@ -18899,70 +18752,70 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$15 ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = group;
     if (rst) begin
       \$102  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = window_done;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = new0;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = new1;
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = new2;
     if (rst) begin
       \$106  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = new3;
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = \$76 [2:0];
     if (rst) begin
       \$108  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = \$24 ;
     if (rst) begin
       \$109  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = q_wptr;
     if (\$31 ) begin
       \$110  = \$34 [1:0];
@@ -18972,7 +18825,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = q_rptr;
     if (\$38 ) begin
       \$111  = \$41 [1:0];
@@ -18982,14 +18835,14 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = \$54 [1:0];
     if (rst) begin
       \$112  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = o__valid;
     if (\$56 ) begin
       \$113  = \$58 ;
@@ -18999,7 +18852,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = o__payload;
     if (\$56 ) begin
       \$114  = \$60 ;
@@ -19030,10 +18883,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg [7:0] \$100 ;
@@ -19302,7 +19154,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$108 ;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$97 ;
+  wire [23:0] \rport__data$99 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -19388,7 +19240,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$97  = queue[q_rptr];
+  assign \rport__data$99  = queue[q_rptr];
   reg [31:0] rom0 [158:0];
   initial begin
     rom0[0] = 32'd2483558072;
@@ -19614,7 +19466,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$62  = | q_stored;
   assign \$63  = \$62  | deliver;
   assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$97  : acc0;
+  assign \$65  = \$64  ? \rport__data$99  : acc0;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
   assign i__ready = \$67  & reads_input_t;
@@ -19805,7 +19657,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     o__payload <= \$164 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 4'h0;
     casez (t)
       8'h00:
@@ -20129,7 +19981,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 4'h0;
     casez (t)
       8'h00:
@@ -20453,7 +20305,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       8'h00:
@@ -20777,7 +20629,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       8'h00:
@@ -21101,7 +20953,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       8'h00:
@@ -21425,7 +21277,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$21  = 24'h000000;
     casez (nf7)
       4'h0:
@@ -21451,7 +21303,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = nf_t;
     if (issue) begin
       \$78  = nf_t_ahead;
@@ -21461,7 +21313,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = nf_t_ahead;
     if (issue) begin
       \$79  = \$1 ;
@@ -21471,7 +21323,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = sf_t;
     if (issue) begin
       \$80  = sf_t_ahead;
@@ -21481,7 +21333,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = sf_t_ahead;
     if (issue) begin
       \$81  = \$2 ;
@@ -21491,7 +21343,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = reads_input_t;
     if (issue) begin
       \$82  = reads_input_t_ahead;
@@ -21501,7 +21353,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = reads_input_t_ahead;
     if (issue) begin
       \$83  = \$3 ;
@@ -21511,7 +21363,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = first_t;
     if (issue) begin
       \$84  = first_t_ahead;
@@ -21521,7 +21373,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = first_t_ahead;
     if (issue) begin
       \$85  = \$4 ;
@@ -21531,7 +21383,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = last_t;
     if (issue) begin
       \$86  = last_t_ahead;
@@ -21541,7 +21393,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = last_t_ahead;
     if (issue) begin
       \$87  = \$5 ;
@@ -21551,7 +21403,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = t;
     if (issue) begin
       \$88  = \$8 [7:0];
@@ -21561,476 +21413,476 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = i__payload;
     if (rst) begin
       \$89  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = reads_input_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = issue;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = first_t;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = last_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = nf_t;
     if (rst) begin
       \$94  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = from_input;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = x_reg;
     if (rst) begin
       \$96  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rport__data;
     if (rst) begin
       \$97  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = \$9 ;
     if (rst) begin
       \$98  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = t;
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = t1;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = port__data;
     if (rst) begin
       \$101  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = x_mid[7:0];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = x_mid[15:8];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = x_mid[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = x_mid[31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = \$12 ;
     if (rst) begin
       \$110  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = rom0_read[23:16];
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = \$13 ;
     if (rst) begin
       \$112  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rom0_read[31:24];
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = prod0_0;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = prod0_1;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = prod0_2;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = prod0_3;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
       \$122  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = v1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = first1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = nf1;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = v2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = first2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = nf2;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = v3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = first3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = last3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = nf3;
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = v4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = first4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = last4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = nf4;
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = v5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = first5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = last5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = nf5;
     if (rst) begin
       \$142  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = v6;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = first6;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = last6;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = nf6;
     if (rst) begin
       \$146  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = v7;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = first7;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = last7;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = nf7;
     if (rst) begin
       \$150  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = v7;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = first7;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = last7;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = nf7;
     if (rst) begin
       \$154  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = \$21 ;
     if (rst) begin
       \$155  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = acc0;
     if (v8_0) begin
       \$156  = \$73 [23:0];
@@ -22040,28 +21892,28 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = \$22 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$77 [3:0];
     if (rst) begin
       \$158  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$29 ;
     if (rst) begin
       \$159  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = q_wptr;
     if (\$36 ) begin
       \$160  = \$39 [3:0];
@@ -22071,7 +21923,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = q_rptr;
     if (\$43 ) begin
       \$161  = \$46 [3:0];
@@ -22081,14 +21933,14 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$59 [3:0];
     if (rst) begin
       \$162  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = o__valid;
     if (\$61 ) begin
       \$163  = \$63 ;
@@ -22098,7 +21950,7 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = o__payload;
     if (\$61 ) begin
       \$164  = \$65 ;
@@ -22125,10 +21977,9 @@ module \top.s4_dense4_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+module top_s4_dense4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -22687,7 +22538,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   always @(posedge clk)
     o__payload <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$11  = 25'h0000000;
     casez (group)
       4'h0:
@@ -22713,7 +22564,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$12  = 6'h00;
     casez (group)
       4'h0:
@@ -22739,7 +22590,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$13  = 34'h000000000;
     casez (group)
       4'h0:
@@ -22765,7 +22616,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$14  = 34'h000000000;
     casez (group)
       4'h0:
@@ -22791,7 +22642,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = group;
     if (\$6 ) begin
       \$91  = \$9 [3:0];
@@ -22801,553 +22652,553 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$10 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = rq_valid_1;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = rq_valid_2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rq_valid_3;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = rq_valid_4;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rq_valid_5;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$11 ;
     if (rst) begin
       \$102  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rq0_mult_1;
     if (rst) begin
       \$103  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = rq0_mult_2;
     if (rst) begin
       \$104  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = rq0_mult_3;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = rq0_mult_4;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rq0_mult_5;
     if (rst) begin
       \$107  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$12 ;
     if (rst) begin
       \$111  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rq0_shift_1;
     if (rst) begin
       \$112  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rq0_shift_2;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rq0_shift_3;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = rq0_shift_4;
     if (rst) begin
       \$115  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rq0_shift_5;
     if (rst) begin
       \$116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$13 ;
     if (rst) begin
       \$120  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = rq0_half_1;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rq0_half_2;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq0_half_3;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq0_half_4;
     if (rst) begin
       \$124  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq0_half_5;
     if (rst) begin
       \$125  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$14 ;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = i__payload;
     if (rst) begin
       \$138  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[16:0];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_mult_1[16:0];
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_x[16:0];
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_1[24:17];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_part0_1;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_part0_1_r;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_x[23:17];
     if (rst) begin
       \$149  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$17 ;
     if (rst) begin
       \$151  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_part1_0;
     if (rst) begin
       \$152  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_part1_0_r;
     if (rst) begin
       \$153  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_x[23:17];
     if (rst) begin
       \$154  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_mult_1[24:17];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$18 ;
     if (rst) begin
       \$156  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_part1_1;
     if (rst) begin
       \$157  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_part1_1_r;
     if (rst) begin
       \$158  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$22 [48:0];
     if (rst) begin
       \$159  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 [48:0];
     if (rst) begin
       \$160  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$28 [48:0];
     if (rst) begin
       \$161  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$29 ;
     if (rst) begin
       \$162  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$30 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$33 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$37 [7:0];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$42 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$47 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$5 [3:0];
     if (rst) begin
       \$168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$54 ;
     if (rst) begin
       \$169  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$signature__addr ;
     if (\$61 ) begin
       \$170  = \$64 [3:0];
@@ -23357,7 +23208,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rport__addr;
     if (\$68 ) begin
       \$171  = \$71 [3:0];
@@ -23367,14 +23218,14 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$84 [3:0];
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = o__valid;
     if (\$86 ) begin
       \$173  = \$88 ;
@@ -23384,7 +23235,7 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = o__payload;
     if (\$86 ) begin
       \$174  = \$90 ;
@@ -23399,11 +23250,11 @@ module \top.s4_dense4_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \q_in[0]  = q_in;
   assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$23  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule

@@ -149,27 +149,27 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [15:0] probe;
   input rst;
   wire rst;
-  \top.fifo_dense0_dense1_0  fifo_dense0_dense1_0 (
+  top_fifo_dense0_dense1_0 fifo_dense0_dense1_0 (
     .clk(clk),
+    .i__payload(\i__payload$42 ),
     .i__ready(\o__ready$44 ),
+    .i__valid(\i__valid$46 ),
     .o__payload(\i__payload$27 ),
+    .o__ready(\o__ready$29 ),
     .o__valid(\i__valid$31 ),
-    .r_en(\o__ready$29 ),
-    .rst(rst),
-    .w_data(\i__payload$42 ),
-    .w_en(\i__valid$46 )
+    .rst(rst)
   );
-  \top.fifo_dense1_dense2_0  fifo_dense1_dense2_0 (
+  top_fifo_dense1_dense2_0 fifo_dense1_dense2_0 (
     .clk(clk),
+    .i__payload(\i__payload$48 ),
     .i__ready(\o__ready$50 ),
+    .i__valid(\i__valid$52 ),
     .o__payload(\i__payload$33 ),
+    .o__ready(\o__ready$35 ),
     .o__valid(\i__valid$37 ),
-    .r_en(\o__ready$35 ),
-    .rst(rst),
-    .w_data(\i__payload$48 ),
-    .w_en(\i__valid$52 )
+    .rst(rst)
   );
-  \top.s0_dense0_u0  s0_dense0_u0 (
+  top_s0_dense0_u0 s0_dense0_u0 (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(i__ready),
@@ -179,7 +179,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$13 ),
     .rst(rst)
   );
-  \top.s0_dense0_u1  s0_dense0_u1 (
+  top_s0_dense0_u1 s0_dense0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
     .i__ready(\o__ready$11 ),
@@ -189,7 +189,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$46 ),
     .rst(rst)
   );
-  \top.s1_dense1_u0  s1_dense1_u0 (
+  top_s1_dense1_u0 s1_dense1_u0 (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
@@ -199,7 +199,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$19 ),
     .rst(rst)
   );
-  \top.s1_dense1_u1  s1_dense1_u1 (
+  top_s1_dense1_u1 s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
@@ -209,7 +209,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$52 ),
     .rst(rst)
   );
-  \top.s2_dense2_u0  s2_dense2_u0 (
+  top_s2_dense2_u0 s2_dense2_u0 (
     .clk(clk),
     .i__payload(\i__payload$33 ),
     .i__ready(\o__ready$35 ),
@@ -219,7 +219,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$25 ),
     .rst(rst)
   );
-  \top.s2_dense2_u1  s2_dense2_u1 (
+  top_s2_dense2_u1 s2_dense2_u1 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
@@ -353,116 +353,54 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign probe[8] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [47:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [47:0] o__payload;
-  wire [47:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [47:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [47:0] w_data;
-  wire [47:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_dense0_dense1_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \i__payload[4]  = w_data[39:32];
-  assign \i__payload[5]  = w_data[47:40];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+module \top_fifo_dense0_dense1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
+  wire \$15 ;
+  wire [2:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
+  wire \$22 ;
+  wire [2:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  reg \$26 ;
+  wire \$26 ;
   reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
+  reg \$28 ;
+  reg [1:0] \$29 ;
+  wire [2:0] \$3 ;
+  reg \$30 ;
+  wire \$4 ;
+  wire [1:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
+  (* init = 1'h0 *)
+  wire consume;
+  reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [1:0] level;
-  wire [-1:0] produce;
+  (* init = 1'h0 *)
+  wire produce;
   output [47:0] r_data;
   wire [47:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
+  reg r_port__addr = 1'h0;
   wire [47:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -473,153 +411,122 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   input w_en;
   wire w_en;
   wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
+  reg w_port__addr = 1'h0;
   input [47:0] w_port__data;
   wire [47:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [47:0] storage [0:0];
+  reg [47:0] storage [1:0];
   initial begin
     storage[0] = 48'h000000000000;
+    storage[1] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[1'h0] <= w_port__data;
+      storage[w_port__addr] <= w_port__data;
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
-      _0_ <= storage[1'h0];
+      _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
+  assign w_rdy = inner_level != 2'h2;
+  assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
   always @(posedge clk)
-    inner_level <= \$26 ;
+    w_port__addr <= \$27 ;
   always @(posedge clk)
-    r_rdy <= \$27 ;
+    r_port__addr <= \$28 ;
+  always @(posedge clk)
+    inner_level <= \$29 ;
+  always @(posedge clk)
+    r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = w_port__addr;
+    if (\$4 ) begin
+      \$27  = \$5 [0];
     end
     if (rst) begin
-      \$26  = 1'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [0];
+    end
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (\$22 ) begin
+      \$29  = \$23 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$30  = r_rdy;
+    if (\$26 ) begin
+      \$30  = 1'h1;
     end else if (r_en) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
+  assign w_level = \$3 [1:0];
+  assign level = \$3 [1:0];
+  assign r_level = \$3 [1:0];
+  assign produce = w_port__addr;
   assign w_data = w_port__data;
+  assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [31:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [31:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [31:0] w_data;
-  wire [31:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_dense1_dense2_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+module \top_fifo_dense1_dense2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -736,7 +643,7 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   always @(posedge clk)
     r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
       \$27  = \$5 [0];
@@ -746,7 +653,7 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
       \$28  = \$9 [0];
@@ -756,7 +663,7 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
       \$29  = \$16 [1:0];
@@ -769,7 +676,7 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = r_rdy;
     if (\$26 ) begin
       \$30  = 1'h1;
@@ -788,10 +695,131 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o__ready, i__payload);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [47:0] i__payload;
+  wire [47:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [47:0] o__payload;
+  wire [47:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [47:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [47:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense0_dense1_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_dense1_dense2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [31:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [31:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense1_dense2_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+endmodule
+(* generator = "Amaranth" *)
+module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   wire [16:0] \$100 ;
@@ -1477,11 +1505,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* keep = 32'd1 *)
   wire [5:0] \port__addr$380 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$40 ;
-  wire [63:0] \port__data$51 ;
-  wire [63:0] \port__data$62 ;
-  wire [63:0] \port__data$73 ;
-  wire [63:0] \port__data$84 ;
+  wire [63:0] \port__data$45 ;
+  wire [63:0] \port__data$56 ;
+  wire [63:0] \port__data$67 ;
+  wire [63:0] \port__data$78 ;
+  wire [63:0] \port__data$89 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -1616,7 +1644,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$384 ;
   wire [63:0] rport__data;
-  wire [143:0] \rport__data$368 ;
+  wire [143:0] \rport__data$370 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -1933,7 +1961,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$368  = queue[q_rptr];
+  assign \rport__data$370  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hf8839c1edca2fc00;
@@ -2077,7 +2105,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$40  = _2_;
+  assign \port__data$45  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hf1bbf9b0d2f6e600;
@@ -2149,7 +2177,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$51  = _3_;
+  assign \port__data$56  = _3_;
   reg [63:0] rom3 [63:0];
   initial begin
     rom3[0] = 64'h16d6d7e0dadcf600;
@@ -2221,7 +2249,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$62  = _4_;
+  assign \port__data$67  = _4_;
   reg [63:0] rom4 [63:0];
   initial begin
     rom4[0] = 64'h0a1513e821110100;
@@ -2293,7 +2321,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$73  = _5_;
+  assign \port__data$78  = _5_;
   reg [63:0] rom5 [63:0];
   initial begin
     rom5[0] = 64'h004f4808d8f2fd00;
@@ -2365,7 +2393,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$84  = _6_;
+  assign \port__data$89  = _6_;
   always @(posedge clk)
     xoff0_7 <= \$316 ;
   always @(posedge clk)
@@ -3055,7 +3083,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$194  = | q_stored;
   assign \$195  = \$194  | deliver;
   assign \$196  = | q_stored;
-  assign \$197  = \$196  ? \rport__data$368  : q_in;
+  assign \$197  = \$196  ? \rport__data$370  : q_in;
   assign \$198  = ~ last_t;
   assign \$199  = q_room | \$198 ;
   assign i__ready = \$199  & reads_input_t;
@@ -3274,1638 +3302,1638 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     w0_6 <= \$315 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = \$17 ;
     if (rst) begin
       \$316  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = rom0_read[63:56];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = \$18 ;
     if (rst) begin
       \$318  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = rom1_read[7:0];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = \$19 ;
     if (rst) begin
       \$320  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = rom1_read[15:8];
     if (rst) begin
       \$321  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = \$20 ;
     if (rst) begin
       \$322  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = rom1_read[23:16];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = \$21 ;
     if (rst) begin
       \$324  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = rom1_read[31:24];
     if (rst) begin
       \$325  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = \$22 ;
     if (rst) begin
       \$326  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = rom1_read[39:32];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = \$23 ;
     if (rst) begin
       \$328  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = rom1_read[47:40];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = \$24 ;
     if (rst) begin
       \$330  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = rom1_read[55:48];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = \$25 ;
     if (rst) begin
       \$332  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = rom1_read[63:56];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = \$26 ;
     if (rst) begin
       \$334  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rom2_read[7:0];
     if (rst) begin
       \$335  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = \$27 ;
     if (rst) begin
       \$336  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = rom2_read[15:8];
     if (rst) begin
       \$337  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = \$28 ;
     if (rst) begin
       \$338  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rom2_read[23:16];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = \$29 ;
     if (rst) begin
       \$340  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rom2_read[31:24];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = \$30 ;
     if (rst) begin
       \$342  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = rom2_read[39:32];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = \$31 ;
     if (rst) begin
       \$344  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rom2_read[47:40];
     if (rst) begin
       \$345  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = \$32 ;
     if (rst) begin
       \$346  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = rom2_read[55:48];
     if (rst) begin
       \$347  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = \$33 ;
     if (rst) begin
       \$348  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = rom2_read[63:56];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = \$34 ;
     if (rst) begin
       \$350  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = rom3_read[7:0];
     if (rst) begin
       \$351  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = \$35 ;
     if (rst) begin
       \$352  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = rom3_read[15:8];
     if (rst) begin
       \$353  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = \$36 ;
     if (rst) begin
       \$354  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = rom3_read[23:16];
     if (rst) begin
       \$355  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = \$37 ;
     if (rst) begin
       \$356  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rom3_read[31:24];
     if (rst) begin
       \$357  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = \$38 ;
     if (rst) begin
       \$358  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rom3_read[39:32];
     if (rst) begin
       \$359  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = \$39 ;
     if (rst) begin
       \$360  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = rom3_read[47:40];
     if (rst) begin
       \$361  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = \$40 ;
     if (rst) begin
       \$362  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rom3_read[55:48];
     if (rst) begin
       \$363  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = \$41 ;
     if (rst) begin
       \$364  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rom3_read[63:56];
     if (rst) begin
       \$365  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = \$42 ;
     if (rst) begin
       \$366  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rom4_read[7:0];
     if (rst) begin
       \$367  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = \$43 ;
     if (rst) begin
       \$368  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rom4_read[15:8];
     if (rst) begin
       \$369  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = \$44 ;
     if (rst) begin
       \$370  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = rom4_read[23:16];
     if (rst) begin
       \$371  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = \$45 ;
     if (rst) begin
       \$372  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rom4_read[31:24];
     if (rst) begin
       \$373  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = \$46 ;
     if (rst) begin
       \$374  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rom4_read[39:32];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = \$47 ;
     if (rst) begin
       \$376  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rom4_read[47:40];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = \$48 ;
     if (rst) begin
       \$378  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = rom4_read[55:48];
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = \$49 ;
     if (rst) begin
       \$380  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = rom4_read[63:56];
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = \$50 ;
     if (rst) begin
       \$382  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = rom5_read[7:0];
     if (rst) begin
       \$383  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = \$51 ;
     if (rst) begin
       \$384  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = rom5_read[15:8];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = \$52 ;
     if (rst) begin
       \$386  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = rom5_read[23:16];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = \$53 ;
     if (rst) begin
       \$388  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = rom5_read[31:24];
     if (rst) begin
       \$389  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = \$54 ;
     if (rst) begin
       \$390  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = rom5_read[39:32];
     if (rst) begin
       \$391  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = \$55 ;
     if (rst) begin
       \$392  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = rom5_read[47:40];
     if (rst) begin
       \$393  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = \$56 ;
     if (rst) begin
       \$394  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = rom5_read[55:48];
     if (rst) begin
       \$395  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = \$57 ;
     if (rst) begin
       \$396  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = rom5_read[63:56];
     if (rst) begin
       \$397  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = \$58 ;
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = \$59 ;
     if (rst) begin
       \$399  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = \$60 ;
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = \$61 ;
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = \$62 ;
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = \$63 ;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = \$64 ;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = \$65 ;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = \$66 ;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = \$67 ;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = \$68 ;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = \$69 ;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = \$70 ;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = \$71 ;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = \$72 ;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = \$73 ;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = \$74 ;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = \$75 ;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = \$76 ;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = \$77 ;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = \$78 ;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = \$79 ;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = \$80 ;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = \$81 ;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = \$82 ;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = \$83 ;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = \$84 ;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = \$85 ;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = \$86 ;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = \$87 ;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = \$88 ;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = \$89 ;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = \$90 ;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = \$91 ;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = \$92 ;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = \$93 ;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = \$94 ;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = \$95 ;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = \$96 ;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = \$97 ;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = \$98 ;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = \$99 ;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = \$100 ;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = \$101 ;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = \$102 ;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = \$103 ;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = \$104 ;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = \$105 ;
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = prod0_0;
     if (rst) begin
       \$446  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = prod0_1;
     if (rst) begin
       \$447  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = prod0_2;
     if (rst) begin
       \$448  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = prod0_3;
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = prod0_4;
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = prod0_5;
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = prod0_6;
     if (rst) begin
       \$452  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = prod0_7;
     if (rst) begin
       \$453  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = prod1_0;
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = prod1_1;
     if (rst) begin
       \$455  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = prod1_2;
     if (rst) begin
       \$456  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = prod1_3;
     if (rst) begin
       \$457  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = prod1_4;
     if (rst) begin
       \$458  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = prod1_5;
     if (rst) begin
       \$459  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = prod1_6;
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$461  = prod1_7;
     if (rst) begin
       \$461  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$462  = prod2_0;
     if (rst) begin
       \$462  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$463  = prod2_1;
     if (rst) begin
       \$463  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$464  = prod2_2;
     if (rst) begin
       \$464  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$465  = prod2_3;
     if (rst) begin
       \$465  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$466  = prod2_4;
     if (rst) begin
       \$466  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$467  = prod2_5;
     if (rst) begin
       \$467  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$468  = prod2_6;
     if (rst) begin
       \$468  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$469  = prod2_7;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$470  = prod3_0;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$471  = prod3_1;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$472  = prod3_2;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$473  = prod3_3;
     if (rst) begin
       \$473  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$474  = prod3_4;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$475  = prod3_5;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$476  = prod3_6;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$477  = prod3_7;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$478  = prod4_0;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$479  = prod4_1;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$480  = prod4_2;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$481  = prod4_3;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$482  = prod4_4;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$483  = prod4_5;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$484  = prod4_6;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$485  = prod4_7;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$486  = prod5_0;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$487  = prod5_1;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$488  = prod5_2;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$489  = prod5_3;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$490  = prod5_4;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$491  = prod5_5;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$492  = prod5_6;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$493  = prod5_7;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$494  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
       \$494  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$495  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
       \$495  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$496  = \$112 [23:0];
     if (rst) begin
       \$496  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$497  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
       \$497  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$498  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
       \$498  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$499  = \$119 [23:0];
     if (rst) begin
       \$499  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$500  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
     if (rst) begin
       \$500  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$501  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     if (rst) begin
       \$501  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$502  = \$126 [23:0];
     if (rst) begin
       \$502  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$503  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
     if (rst) begin
       \$503  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$504  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
     if (rst) begin
       \$504  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$505  = \$133 [23:0];
     if (rst) begin
       \$505  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$506  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
       \$506  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$507  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$507  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$508  = \$140 [23:0];
     if (rst) begin
       \$508  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$509  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
     if (rst) begin
       \$509  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$510  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
       \$510  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$511  = \$147 [23:0];
     if (rst) begin
       \$511  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$512  = v1;
     if (rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$513  = first1;
     if (rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$514  = last1;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$515  = nf1;
     if (rst) begin
       \$515  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$516  = v2;
     if (rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$517  = first2;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$518  = last2;
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$519  = nf2;
     if (rst) begin
       \$519  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$520  = v3;
     if (rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$521  = first3;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$522  = last3;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$523  = nf3;
     if (rst) begin
       \$523  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$524  = v4;
     if (rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$525  = first4;
     if (rst) begin
       \$525  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$526  = last4;
     if (rst) begin
       \$526  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$527  = nf4;
     if (rst) begin
       \$527  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$528  = v5;
     if (rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$529  = first5;
     if (rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$530  = last5;
     if (rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$531  = nf5;
     if (rst) begin
       \$531  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$532  = v6;
     if (rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$533  = first6;
     if (rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$534  = last6;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$535  = nf6;
     if (rst) begin
       \$535  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$536  = v7;
     if (rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$537  = first7;
     if (rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$538  = last7;
     if (rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$539  = nf7;
     if (rst) begin
       \$539  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$540  = v8;
     if (rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$541  = first8;
     if (rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$542  = last8;
     if (rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$543  = nf8;
     if (rst) begin
       \$543  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$544  = v8;
     if (rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$545  = first8;
     if (rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$546  = last8;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$547  = nf8;
     if (rst) begin
       \$547  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$548  = \$148 ;
     if (rst) begin
       \$548  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$549  = acc0;
     if (v9_0) begin
       \$549  = \$205 [23:0];
@@ -4915,14 +4943,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$550  = \$149 ;
     if (rst) begin
       \$550  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$551  = acc1;
     if (v9_0) begin
       \$551  = \$207 [23:0];
@@ -4932,14 +4960,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$552  = \$150 ;
     if (rst) begin
       \$552  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$553  = acc2;
     if (v9_0) begin
       \$553  = \$209 [23:0];
@@ -4949,14 +4977,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$554  = \$151 ;
     if (rst) begin
       \$554  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$555  = acc3;
     if (v9_0) begin
       \$555  = \$211 [23:0];
@@ -4966,14 +4994,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$556  = \$152 ;
     if (rst) begin
       \$556  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$557  = acc4;
     if (v9_0) begin
       \$557  = \$213 [23:0];
@@ -4983,14 +5011,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$558  = \$153 ;
     if (rst) begin
       \$558  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$559  = acc5;
     if (v9_0) begin
       \$559  = \$215 [23:0];
@@ -5000,28 +5028,28 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$560  = \$154 ;
     if (rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$561  = \$219 [3:0];
     if (rst) begin
       \$561  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$562  = \$161 ;
     if (rst) begin
       \$562  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$563  = q_wptr;
     if (\$168 ) begin
       \$563  = \$171 [3:0];
@@ -5031,7 +5059,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$564  = q_rptr;
     if (\$175 ) begin
       \$564  = \$178 [3:0];
@@ -5041,14 +5069,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$565  = \$191 [3:0];
     if (rst) begin
       \$565  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$566  = o__valid;
     if (\$193 ) begin
       \$566  = \$195 ;
@@ -5058,7 +5086,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$567  = o__payload;
     if (\$193 ) begin
       \$567  = \$197 ;
@@ -5068,7 +5096,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -5202,7 +5230,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -5336,7 +5364,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -5470,7 +5498,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -5604,7 +5632,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -5738,7 +5766,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -5760,7 +5788,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -5782,7 +5810,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -5804,7 +5832,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -5826,7 +5854,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -5848,7 +5876,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -5870,7 +5898,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = nf_t;
     if (issue) begin
       \$220  = nf_t_ahead;
@@ -5880,7 +5908,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = nf_t_ahead;
     if (issue) begin
       \$221  = \$1 ;
@@ -5890,7 +5918,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = sf_t;
     if (issue) begin
       \$222  = sf_t_ahead;
@@ -5900,7 +5928,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = sf_t_ahead;
     if (issue) begin
       \$223  = \$2 ;
@@ -5910,7 +5938,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = reads_input_t;
     if (issue) begin
       \$224  = reads_input_t_ahead;
@@ -5920,7 +5948,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = reads_input_t_ahead;
     if (issue) begin
       \$225  = \$3 ;
@@ -5930,7 +5958,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = first_t;
     if (issue) begin
       \$226  = first_t_ahead;
@@ -5940,7 +5968,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = first_t_ahead;
     if (issue) begin
       \$227  = \$4 ;
@@ -5950,7 +5978,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = last_t;
     if (issue) begin
       \$228  = last_t_ahead;
@@ -5960,7 +5988,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = last_t_ahead;
     if (issue) begin
       \$229  = \$5 ;
@@ -5970,7 +5998,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = t;
     if (issue) begin
       \$230  = \$8 [5:0];
@@ -5980,595 +6008,595 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = i__payload;
     if (rst) begin
       \$231  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = reads_input_t;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = issue;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = first_t;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = last_t;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = nf_t;
     if (rst) begin
       \$236  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = from_input;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = x_reg;
     if (rst) begin
       \$238  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rport__data;
     if (rst) begin
       \$239  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = \$9 ;
     if (rst) begin
       \$240  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = t;
     if (rst) begin
       \$241  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = t1;
     if (rst) begin
       \$242  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = port__data;
     if (rst) begin
       \$243  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = x_mid[7:0];
     if (rst) begin
       \$244  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = x_mid[15:8];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = x_mid[23:16];
     if (rst) begin
       \$246  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = x_mid[31:24];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = x_mid[39:32];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = x_mid[47:40];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = x_mid[55:48];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = x_mid[63:56];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = t1;
     if (rst) begin
       \$252  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = \port__data$40 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$253  = \port__data$45 ;
     if (rst) begin
       \$253  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = x_mid[7:0];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = x_mid[15:8];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = x_mid[23:16];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = x_mid[31:24];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = x_mid[39:32];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = x_mid[47:40];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = x_mid[55:48];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = x_mid[63:56];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = t1;
     if (rst) begin
       \$262  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = \port__data$51 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$263  = \port__data$56 ;
     if (rst) begin
       \$263  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = x_mid[7:0];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = x_mid[15:8];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = x_mid[23:16];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = x_mid[31:24];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = x_mid[39:32];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = x_mid[47:40];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = x_mid[55:48];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = x_mid[63:56];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = t1;
     if (rst) begin
       \$272  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = \port__data$62 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$273  = \port__data$67 ;
     if (rst) begin
       \$273  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = x_mid[7:0];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = x_mid[15:8];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = x_mid[23:16];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = x_mid[31:24];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = x_mid[39:32];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = x_mid[47:40];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = x_mid[55:48];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = x_mid[63:56];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = t1;
     if (rst) begin
       \$282  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = \port__data$73 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$283  = \port__data$78 ;
     if (rst) begin
       \$283  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = x_mid[7:0];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = x_mid[15:8];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = x_mid[23:16];
     if (rst) begin
       \$286  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = x_mid[31:24];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = x_mid[39:32];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = x_mid[47:40];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = x_mid[55:48];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = x_mid[63:56];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = t1;
     if (rst) begin
       \$292  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = \port__data$84 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$293  = \port__data$89 ;
     if (rst) begin
       \$293  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = x_mid[7:0];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = x_mid[15:8];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = x_mid[23:16];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = x_mid[31:24];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = x_mid[39:32];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = x_mid[47:40];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = x_mid[55:48];
     if (rst) begin
       \$300  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = x_mid[63:56];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = \$10 ;
     if (rst) begin
       \$302  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = rom0_read[7:0];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = \$11 ;
     if (rst) begin
       \$304  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = rom0_read[15:8];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = \$12 ;
     if (rst) begin
       \$306  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = rom0_read[23:16];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = \$13 ;
     if (rst) begin
       \$308  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = rom0_read[31:24];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = \$14 ;
     if (rst) begin
       \$310  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = rom0_read[39:32];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = \$15 ;
     if (rst) begin
       \$312  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = rom0_read[47:40];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = \$16 ;
     if (rst) begin
       \$314  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = rom0_read[55:48];
     if (rst) begin
       \$315  = 8'h00;
@@ -6621,10 +6649,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign q_in[47:24] = acc1;
   assign q_in[23:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [8:0] \$1 ;
   wire [5:0] \$10 ;
   wire [49:0] \$100 ;
@@ -7278,17 +7305,17 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$19 ;
-  wire [7:0] \port__addr$21 ;
-  wire [7:0] \port__addr$23 ;
-  wire [7:0] \port__addr$25 ;
-  wire [7:0] \port__addr$27 ;
+  wire [7:0] \port__addr$26 ;
+  wire [7:0] \port__addr$28 ;
+  wire [7:0] \port__addr$30 ;
+  wire [7:0] \port__addr$32 ;
+  wire [7:0] \port__addr$34 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$31 ;
-  wire [7:0] \port__data$32 ;
-  wire [7:0] \port__data$33 ;
-  wire [7:0] \port__data$34 ;
-  wire [7:0] \port__data$35 ;
+  wire [7:0] \port__data$38 ;
+  wire [7:0] \port__data$39 ;
+  wire [7:0] \port__data$40 ;
+  wire [7:0] \port__data$41 ;
+  wire [7:0] \port__data$42 ;
   wire [47:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
@@ -7906,11 +7933,11 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$35  = lut[\$6 [7:0]];
-  assign \port__data$34  = lut[\$5 [7:0]];
-  assign \port__data$33  = lut[\$4 [7:0]];
-  assign \port__data$32  = lut[\$3 [7:0]];
-  assign \port__data$31  = lut[\$2 [7:0]];
+  assign \port__data$42  = lut[\$6 [7:0]];
+  assign \port__data$41  = lut[\$5 [7:0]];
+  assign \port__data$40  = lut[\$4 [7:0]];
+  assign \port__data$39  = lut[\$3 [7:0]];
+  assign \port__data$38  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
   reg [47:0] queue [10:0];
   initial begin
@@ -8848,2072 +8875,2072 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   always @(posedge clk)
     rq0_m1_1 <= \$321 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = rq0_part1_1;
     if (rst) begin
       \$323  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = rq0_part1_1_r;
     if (rst) begin
       \$324  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = \$24 [48:0];
     if (rst) begin
       \$325  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = \$28 [48:0];
     if (rst) begin
       \$326  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = \$30 [48:0];
     if (rst) begin
       \$327  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = \$31 ;
     if (rst) begin
       \$328  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = \$32 ;
     if (rst) begin
       \$329  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = \$35 ;
     if (rst) begin
       \$330  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = \$39 [7:0];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = \$44 ;
     if (rst) begin
       \$332  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = \$49 ;
     if (rst) begin
       \$333  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = \$50 ;
     if (rst) begin
       \$334  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rq1_mult_1;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq1_mult_2;
     if (rst) begin
       \$336  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = rq1_mult_3;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = rq1_mult_4;
     if (rst) begin
       \$338  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rq1_mult_5;
     if (rst) begin
       \$339  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = rq1_mult_6;
     if (rst) begin
       \$340  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq1_mult_7;
     if (rst) begin
       \$341  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = rq1_mult_8;
     if (rst) begin
       \$342  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = \$51 ;
     if (rst) begin
       \$343  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = rq1_shift_1;
     if (rst) begin
       \$344  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rq1_shift_2;
     if (rst) begin
       \$345  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = rq1_shift_3;
     if (rst) begin
       \$346  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = rq1_shift_4;
     if (rst) begin
       \$347  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = rq1_shift_5;
     if (rst) begin
       \$348  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = rq1_shift_6;
     if (rst) begin
       \$349  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = rq1_shift_7;
     if (rst) begin
       \$350  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = rq1_shift_8;
     if (rst) begin
       \$351  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = \$52 ;
     if (rst) begin
       \$352  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = rq1_half_1;
     if (rst) begin
       \$353  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = rq1_half_2;
     if (rst) begin
       \$354  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = rq1_half_3;
     if (rst) begin
       \$355  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = rq1_half_4;
     if (rst) begin
       \$356  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rq1_half_5;
     if (rst) begin
       \$357  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = rq1_half_6;
     if (rst) begin
       \$358  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rq1_half_7;
     if (rst) begin
       \$359  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = rq1_half_8;
     if (rst) begin
       \$360  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = \$53 ;
     if (rst) begin
       \$361  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = rq1_mask_1;
     if (rst) begin
       \$362  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rq1_mask_2;
     if (rst) begin
       \$363  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = rq1_mask_3;
     if (rst) begin
       \$364  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rq1_mask_4;
     if (rst) begin
       \$365  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = rq1_mask_5;
     if (rst) begin
       \$366  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rq1_mask_6;
     if (rst) begin
       \$367  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = rq1_mask_7;
     if (rst) begin
       \$368  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rq1_mask_8;
     if (rst) begin
       \$369  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = i__payload[47:24];
     if (rst) begin
       \$370  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = rq1_x[16:0];
     if (rst) begin
       \$371  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = rq1_mult_1[16:0];
     if (rst) begin
       \$372  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = \$54 ;
     if (rst) begin
       \$373  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = rq1_part0_0;
     if (rst) begin
       \$374  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq1_part0_0_r;
     if (rst) begin
       \$375  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = rq1_x[16:0];
     if (rst) begin
       \$376  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rq1_mult_1[24:17];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = \$55 ;
     if (rst) begin
       \$378  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = rq1_part0_1;
     if (rst) begin
       \$379  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = rq1_part0_1_r;
     if (rst) begin
       \$380  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = rq1_x[23:17];
     if (rst) begin
       \$381  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = rq1_mult_1[16:0];
     if (rst) begin
       \$382  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = \$56 ;
     if (rst) begin
       \$383  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = rq1_part1_0;
     if (rst) begin
       \$384  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = rq1_part1_0_r;
     if (rst) begin
       \$385  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = rq1_x[23:17];
     if (rst) begin
       \$386  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = rq1_mult_1[24:17];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = \$57 ;
     if (rst) begin
       \$388  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = rq1_part1_1;
     if (rst) begin
       \$389  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = rq1_part1_1_r;
     if (rst) begin
       \$390  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = \$61 [48:0];
     if (rst) begin
       \$391  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = \$65 [48:0];
     if (rst) begin
       \$392  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = \$67 [48:0];
     if (rst) begin
       \$393  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = \$68 ;
     if (rst) begin
       \$394  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = \$69 ;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = \$72 ;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = \$76 [7:0];
     if (rst) begin
       \$397  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = \$81 ;
     if (rst) begin
       \$398  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = \$86 ;
     if (rst) begin
       \$399  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = \$87 ;
     if (rst) begin
       \$400  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = rq2_mult_1;
     if (rst) begin
       \$401  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = rq2_mult_2;
     if (rst) begin
       \$402  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = rq2_mult_3;
     if (rst) begin
       \$403  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = rq2_mult_4;
     if (rst) begin
       \$404  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = rq2_mult_5;
     if (rst) begin
       \$405  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = rq2_mult_6;
     if (rst) begin
       \$406  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = rq2_mult_7;
     if (rst) begin
       \$407  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = rq2_mult_8;
     if (rst) begin
       \$408  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = i__payload[71:48];
     if (rst) begin
       \$409  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = rq2_x[16:0];
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = rq2_mult_1[16:0];
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = \$88 ;
     if (rst) begin
       \$412  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = rq2_part0_0;
     if (rst) begin
       \$413  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = rq2_part0_0_r;
     if (rst) begin
       \$414  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = rq2_x[16:0];
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = rq2_mult_1[24:17];
     if (rst) begin
       \$416  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = \$89 ;
     if (rst) begin
       \$417  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = rq2_part0_1;
     if (rst) begin
       \$418  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = rq2_part0_1_r;
     if (rst) begin
       \$419  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = rq2_x[23:17];
     if (rst) begin
       \$420  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = rq2_mult_1[16:0];
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = \$90 ;
     if (rst) begin
       \$422  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = rq2_part1_0;
     if (rst) begin
       \$423  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = rq2_part1_0_r;
     if (rst) begin
       \$424  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = rq2_x[23:17];
     if (rst) begin
       \$425  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = rq2_mult_1[24:17];
     if (rst) begin
       \$426  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = \$91 ;
     if (rst) begin
       \$427  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = rq2_part1_1;
     if (rst) begin
       \$428  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = rq2_part1_1_r;
     if (rst) begin
       \$429  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = \$95 [48:0];
     if (rst) begin
       \$430  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = \$99 [48:0];
     if (rst) begin
       \$431  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = \$101 [48:0];
     if (rst) begin
       \$432  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = \$102 ;
     if (rst) begin
       \$433  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = \$103 ;
     if (rst) begin
       \$434  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = \$106 ;
     if (rst) begin
       \$435  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = \$110 [7:0];
     if (rst) begin
       \$436  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = \$115 ;
     if (rst) begin
       \$437  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = \$120 ;
     if (rst) begin
       \$438  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = \$121 ;
     if (rst) begin
       \$439  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = rq3_mult_1;
     if (rst) begin
       \$440  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = rq3_mult_2;
     if (rst) begin
       \$441  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = rq3_mult_3;
     if (rst) begin
       \$442  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = rq3_mult_4;
     if (rst) begin
       \$443  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = rq3_mult_5;
     if (rst) begin
       \$444  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = rq3_mult_6;
     if (rst) begin
       \$445  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = rq3_mult_7;
     if (rst) begin
       \$446  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = rq3_mult_8;
     if (rst) begin
       \$447  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = i__payload[95:72];
     if (rst) begin
       \$448  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = rq3_x[16:0];
     if (rst) begin
       \$449  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = rq3_mult_1[16:0];
     if (rst) begin
       \$450  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = \$122 ;
     if (rst) begin
       \$451  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = rq3_part0_0;
     if (rst) begin
       \$452  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = rq3_part0_0_r;
     if (rst) begin
       \$453  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = rq3_x[16:0];
     if (rst) begin
       \$454  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = rq3_mult_1[24:17];
     if (rst) begin
       \$455  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = \$123 ;
     if (rst) begin
       \$456  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = rq3_part0_1;
     if (rst) begin
       \$457  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = rq3_part0_1_r;
     if (rst) begin
       \$458  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = rq3_x[23:17];
     if (rst) begin
       \$459  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = rq3_mult_1[16:0];
     if (rst) begin
       \$460  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$461  = \$124 ;
     if (rst) begin
       \$461  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$462  = rq3_part1_0;
     if (rst) begin
       \$462  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$463  = rq3_part1_0_r;
     if (rst) begin
       \$463  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$464  = rq3_x[23:17];
     if (rst) begin
       \$464  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$465  = rq3_mult_1[24:17];
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$466  = \$125 ;
     if (rst) begin
       \$466  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$467  = rq3_part1_1;
     if (rst) begin
       \$467  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$468  = rq3_part1_1_r;
     if (rst) begin
       \$468  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$469  = \$129 [48:0];
     if (rst) begin
       \$469  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$470  = \$133 [48:0];
     if (rst) begin
       \$470  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$471  = \$135 [48:0];
     if (rst) begin
       \$471  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$472  = \$136 ;
     if (rst) begin
       \$472  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$473  = \$137 ;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$474  = \$140 ;
     if (rst) begin
       \$474  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$475  = \$144 [7:0];
     if (rst) begin
       \$475  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$476  = \$149 ;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$477  = \$154 ;
     if (rst) begin
       \$477  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$478  = \$155 ;
     if (rst) begin
       \$478  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$479  = rq4_mult_1;
     if (rst) begin
       \$479  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$480  = rq4_mult_2;
     if (rst) begin
       \$480  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$481  = rq4_mult_3;
     if (rst) begin
       \$481  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$482  = rq4_mult_4;
     if (rst) begin
       \$482  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$483  = rq4_mult_5;
     if (rst) begin
       \$483  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$484  = rq4_mult_6;
     if (rst) begin
       \$484  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$485  = rq4_mult_7;
     if (rst) begin
       \$485  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$486  = rq4_mult_8;
     if (rst) begin
       \$486  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$487  = \$156 ;
     if (rst) begin
       \$487  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$488  = rq4_shift_1;
     if (rst) begin
       \$488  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$489  = rq4_shift_2;
     if (rst) begin
       \$489  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$490  = rq4_shift_3;
     if (rst) begin
       \$490  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$491  = rq4_shift_4;
     if (rst) begin
       \$491  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$492  = rq4_shift_5;
     if (rst) begin
       \$492  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$493  = rq4_shift_6;
     if (rst) begin
       \$493  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$494  = rq4_shift_7;
     if (rst) begin
       \$494  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$495  = rq4_shift_8;
     if (rst) begin
       \$495  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$496  = \$157 ;
     if (rst) begin
       \$496  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$497  = rq4_half_1;
     if (rst) begin
       \$497  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$498  = rq4_half_2;
     if (rst) begin
       \$498  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$499  = rq4_half_3;
     if (rst) begin
       \$499  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$500  = rq4_half_4;
     if (rst) begin
       \$500  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$501  = rq4_half_5;
     if (rst) begin
       \$501  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$502  = rq4_half_6;
     if (rst) begin
       \$502  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$503  = rq4_half_7;
     if (rst) begin
       \$503  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$504  = rq4_half_8;
     if (rst) begin
       \$504  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$505  = \$158 ;
     if (rst) begin
       \$505  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$506  = rq4_mask_1;
     if (rst) begin
       \$506  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$507  = rq4_mask_2;
     if (rst) begin
       \$507  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$508  = rq4_mask_3;
     if (rst) begin
       \$508  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$509  = rq4_mask_4;
     if (rst) begin
       \$509  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$510  = rq4_mask_5;
     if (rst) begin
       \$510  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$511  = rq4_mask_6;
     if (rst) begin
       \$511  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$512  = rq4_mask_7;
     if (rst) begin
       \$512  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$513  = rq4_mask_8;
     if (rst) begin
       \$513  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$514  = i__payload[119:96];
     if (rst) begin
       \$514  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$515  = rq4_x[16:0];
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$516  = rq4_mult_1[16:0];
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$517  = \$159 ;
     if (rst) begin
       \$517  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$518  = rq4_part0_0;
     if (rst) begin
       \$518  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$519  = rq4_part0_0_r;
     if (rst) begin
       \$519  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$520  = rq4_x[16:0];
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$521  = rq4_mult_1[24:17];
     if (rst) begin
       \$521  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$522  = \$160 ;
     if (rst) begin
       \$522  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$523  = rq4_part0_1;
     if (rst) begin
       \$523  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$524  = rq4_part0_1_r;
     if (rst) begin
       \$524  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$525  = rq4_x[23:17];
     if (rst) begin
       \$525  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$526  = rq4_mult_1[16:0];
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$527  = \$161 ;
     if (rst) begin
       \$527  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$528  = rq4_part1_0;
     if (rst) begin
       \$528  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$529  = rq4_part1_0_r;
     if (rst) begin
       \$529  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$530  = rq4_x[23:17];
     if (rst) begin
       \$530  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$531  = rq4_mult_1[24:17];
     if (rst) begin
       \$531  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$532  = \$162 ;
     if (rst) begin
       \$532  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$533  = rq4_part1_1;
     if (rst) begin
       \$533  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$534  = rq4_part1_1_r;
     if (rst) begin
       \$534  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$535  = \$166 [48:0];
     if (rst) begin
       \$535  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$536  = \$170 [48:0];
     if (rst) begin
       \$536  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$537  = \$172 [48:0];
     if (rst) begin
       \$537  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$538  = \$173 ;
     if (rst) begin
       \$538  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$539  = \$174 ;
     if (rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$540  = \$177 ;
     if (rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$541  = \$181 [7:0];
     if (rst) begin
       \$541  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$542  = \$186 ;
     if (rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$543  = \$191 ;
     if (rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$544  = \$192 ;
     if (rst) begin
       \$544  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$545  = rq5_mult_1;
     if (rst) begin
       \$545  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$546  = rq5_mult_2;
     if (rst) begin
       \$546  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$547  = rq5_mult_3;
     if (rst) begin
       \$547  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$548  = rq5_mult_4;
     if (rst) begin
       \$548  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$549  = rq5_mult_5;
     if (rst) begin
       \$549  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$550  = rq5_mult_6;
     if (rst) begin
       \$550  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$551  = rq5_mult_7;
     if (rst) begin
       \$551  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$552  = rq5_mult_8;
     if (rst) begin
       \$552  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$553  = \$193 ;
     if (rst) begin
       \$553  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$554  = rq5_shift_1;
     if (rst) begin
       \$554  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$555  = rq5_shift_2;
     if (rst) begin
       \$555  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$556  = rq5_shift_3;
     if (rst) begin
       \$556  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$557  = rq5_shift_4;
     if (rst) begin
       \$557  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$558  = rq5_shift_5;
     if (rst) begin
       \$558  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$559  = rq5_shift_6;
     if (rst) begin
       \$559  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$560  = rq5_shift_7;
     if (rst) begin
       \$560  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$561  = rq5_shift_8;
     if (rst) begin
       \$561  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$562  = \$194 ;
     if (rst) begin
       \$562  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$563  = rq5_half_1;
     if (rst) begin
       \$563  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$564  = rq5_half_2;
     if (rst) begin
       \$564  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$565  = rq5_half_3;
     if (rst) begin
       \$565  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$566  = rq5_half_4;
     if (rst) begin
       \$566  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$567  = rq5_half_5;
     if (rst) begin
       \$567  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$568  = rq5_half_6;
     if (rst) begin
       \$568  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$569  = rq5_half_7;
     if (rst) begin
       \$569  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$570  = rq5_half_8;
     if (rst) begin
       \$570  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$571  = \$195 ;
     if (rst) begin
       \$571  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$572  = rq5_mask_1;
     if (rst) begin
       \$572  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$573  = rq5_mask_2;
     if (rst) begin
       \$573  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$574  = rq5_mask_3;
     if (rst) begin
       \$574  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$575  = rq5_mask_4;
     if (rst) begin
       \$575  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$576  = rq5_mask_5;
     if (rst) begin
       \$576  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$577  = rq5_mask_6;
     if (rst) begin
       \$577  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$578  = rq5_mask_7;
     if (rst) begin
       \$578  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$579  = rq5_mask_8;
     if (rst) begin
       \$579  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$580  = i__payload[143:120];
     if (rst) begin
       \$580  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$581  = rq5_x[16:0];
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$582  = rq5_mult_1[16:0];
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$583  = \$196 ;
     if (rst) begin
       \$583  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$584  = rq5_part0_0;
     if (rst) begin
       \$584  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$585  = rq5_part0_0_r;
     if (rst) begin
       \$585  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$586  = rq5_x[16:0];
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$587  = rq5_mult_1[24:17];
     if (rst) begin
       \$587  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$588  = \$197 ;
     if (rst) begin
       \$588  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$589  = rq5_part0_1;
     if (rst) begin
       \$589  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$590  = rq5_part0_1_r;
     if (rst) begin
       \$590  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$591  = rq5_x[23:17];
     if (rst) begin
       \$591  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$592  = rq5_mult_1[16:0];
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$593  = \$198 ;
     if (rst) begin
       \$593  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$594  = rq5_part1_0;
     if (rst) begin
       \$594  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$595  = rq5_part1_0_r;
     if (rst) begin
       \$595  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$596  = rq5_x[23:17];
     if (rst) begin
       \$596  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$597  = rq5_mult_1[24:17];
     if (rst) begin
       \$597  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$598  = \$199 ;
     if (rst) begin
       \$598  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$599  = rq5_part1_1;
     if (rst) begin
       \$599  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$600  = rq5_part1_1_r;
     if (rst) begin
       \$600  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$601  = \$203 [48:0];
     if (rst) begin
       \$601  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$602  = \$207 [48:0];
     if (rst) begin
       \$602  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$603  = \$209 [48:0];
     if (rst) begin
       \$603  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$604  = \$210 ;
     if (rst) begin
       \$604  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$605  = \$211 ;
     if (rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$606  = \$214 ;
     if (rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$607  = \$218 [7:0];
     if (rst) begin
       \$607  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$608  = \$223 ;
     if (rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$609  = \$228 ;
     if (rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$610  = \$230 ;
     if (rst) begin
       \$610  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$611  = \$232 ;
     if (rst) begin
       \$611  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$612  = \$234 ;
     if (rst) begin
       \$612  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$613  = \$236 ;
     if (rst) begin
       \$613  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$614  = \$238 ;
     if (rst) begin
       \$614  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$615  = \$240 ;
     if (rst) begin
       \$615  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$616  = \$10 [3:0];
     if (rst) begin
       \$616  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$617  = \$247 ;
     if (rst) begin
       \$617  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$618  = \$signature__addr ;
     if (\$254 ) begin
       \$618  = \$257 [3:0];
@@ -10923,7 +10950,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$619  = rport__addr;
     if (\$261 ) begin
       \$619  = \$264 [3:0];
@@ -10933,14 +10960,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$620  = \$277 [3:0];
     if (rst) begin
       \$620  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$621  = o__valid;
     if (\$279 ) begin
       \$621  = \$281 ;
@@ -10950,7 +10977,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$622  = o__payload;
     if (\$279 ) begin
       \$622  = \$283 ;
@@ -10960,7 +10987,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -10982,7 +11009,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11004,7 +11031,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11026,7 +11053,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11048,7 +11075,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11070,7 +11097,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11092,7 +11119,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11114,7 +11141,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11136,7 +11163,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11158,7 +11185,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11180,7 +11207,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11202,7 +11229,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11224,7 +11251,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11246,7 +11273,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11268,7 +11295,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -11290,7 +11317,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = group;
     if (\$11 ) begin
       \$284  = \$14 [2:0];
@@ -11300,266 +11327,266 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = \$15 ;
     if (rst) begin
       \$285  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = rq_valid_1;
     if (rst) begin
       \$286  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = rq_valid_2;
     if (rst) begin
       \$287  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = rq_valid_3;
     if (rst) begin
       \$288  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = rq_valid_4;
     if (rst) begin
       \$289  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = rq_valid_5;
     if (rst) begin
       \$290  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rq_valid_6;
     if (rst) begin
       \$291  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = rq_valid_7;
     if (rst) begin
       \$292  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = rq_valid_8;
     if (rst) begin
       \$293  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = rq_valid_9;
     if (rst) begin
       \$294  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = \$16 ;
     if (rst) begin
       \$295  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = rq0_mult_1;
     if (rst) begin
       \$296  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = rq0_mult_2;
     if (rst) begin
       \$297  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = rq0_mult_3;
     if (rst) begin
       \$298  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = rq0_mult_4;
     if (rst) begin
       \$299  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = rq0_mult_5;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = rq0_mult_6;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = rq0_mult_7;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = rq0_mult_8;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = i__payload[23:0];
     if (rst) begin
       \$304  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = rq0_x[16:0];
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = rq0_mult_1[16:0];
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = \$17 ;
     if (rst) begin
       \$307  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = rq0_part0_0;
     if (rst) begin
       \$308  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = rq0_part0_0_r;
     if (rst) begin
       \$309  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = rq0_x[16:0];
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = rq0_mult_1[24:17];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = \$18 ;
     if (rst) begin
       \$312  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = rq0_part0_1;
     if (rst) begin
       \$313  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = rq0_part0_1_r;
     if (rst) begin
       \$314  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = rq0_x[23:17];
     if (rst) begin
       \$315  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = rq0_mult_1[16:0];
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = \$19 ;
     if (rst) begin
       \$317  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = rq0_part1_0;
     if (rst) begin
       \$318  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = rq0_part1_0_r;
     if (rst) begin
       \$319  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = rq0_x[23:17];
     if (rst) begin
       \$320  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = rq0_mult_1[24:17];
     if (rst) begin
       \$321  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = \$20 ;
     if (rst) begin
       \$322  = 15'h0000;
@@ -11567,22 +11594,16 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign q_room = i__ready;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$19  = \$2 [7:0];
-  assign \port__addr$21  = \$3 [7:0];
-  assign \port__addr$23  = \$4 [7:0];
-  assign \port__addr$25  = \$5 [7:0];
-  assign \port__addr$27  = \$6 [7:0];
+  assign \port__addr$26  = \$2 [7:0];
+  assign \port__addr$28  = \$3 [7:0];
+  assign \port__addr$30  = \$4 [7:0];
+  assign \port__addr$32  = \$5 [7:0];
+  assign \port__addr$34  = \$6 [7:0];
   assign q_owed_next = \$10 [3:0];
   assign rq_valid_10 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
@@ -11595,11 +11616,17 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \o__payload[3]  = o__payload[31:24];
   assign \o__payload[4]  = o__payload[39:32];
   assign \o__payload[5]  = o__payload[47:40];
-  assign q_in[47:40] = \port__data$35 ;
-  assign q_in[39:32] = \port__data$34 ;
-  assign q_in[31:24] = \port__data$33 ;
-  assign q_in[23:16] = \port__data$32 ;
-  assign q_in[15:8] = \port__data$31 ;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign q_in[47:40] = \port__data$42 ;
+  assign q_in[39:32] = \port__data$41 ;
+  assign q_in[31:24] = \port__data$40 ;
+  assign q_in[23:16] = \port__data$39 ;
+  assign q_in[15:8] = \port__data$38 ;
   assign q_in[7:0] = port__data;
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
@@ -11641,10 +11668,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$204  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
   assign \$206  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
@@ -12093,8 +12119,8 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* keep = 32'd1 *)
   wire [5:0] \port__addr$230 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$38 ;
-  wire [63:0] \port__data$47 ;
+  wire [63:0] \port__data$43 ;
+  wire [63:0] \port__data$52 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -12170,7 +12196,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$234 ;
   wire [47:0] rport__data;
-  wire [91:0] \rport__data$221 ;
+  wire [91:0] \rport__data$223 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -12349,7 +12375,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$221  = queue[q_rptr];
+  assign \rport__data$223  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'h3dc9cb35a7310327;
@@ -12493,7 +12519,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$38  = _2_;
+  assign \port__data$43  = _2_;
   reg [63:0] rom2 [63:0];
   initial begin
     rom2[0] = 64'hebd9fd37e5002db1;
@@ -12565,7 +12591,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$47  = _3_;
+  assign \port__data$52  = _3_;
   assign \$6  = t == 6'h3f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
@@ -12681,7 +12707,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$122  = | q_stored;
   assign \$123  = \$122  | deliver;
   assign \$124  = | q_stored;
-  assign \$125  = \$124  ? \rport__data$221  : q_in;
+  assign \$125  = \$124  ? \rport__data$223  : q_in;
   assign \$126  = ~ last_t;
   assign \$127  = q_room | \$126 ;
   assign i__ready = \$127  & reads_input_t;
@@ -13116,7 +13142,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     o__payload <= \$349 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -13250,7 +13276,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -13384,7 +13410,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -13518,7 +13544,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -13652,7 +13678,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       6'h00:
@@ -13786,7 +13812,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -13808,7 +13834,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -13830,7 +13856,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -13852,7 +13878,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
@@ -13874,7 +13900,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = nf_t;
     if (issue) begin
       \$144  = nf_t_ahead;
@@ -13884,7 +13910,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = nf_t_ahead;
     if (issue) begin
       \$145  = \$1 ;
@@ -13894,7 +13920,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = sf_t;
     if (issue) begin
       \$146  = sf_t_ahead;
@@ -13904,7 +13930,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = sf_t_ahead;
     if (issue) begin
       \$147  = \$2 ;
@@ -13914,7 +13940,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = reads_input_t;
     if (issue) begin
       \$148  = reads_input_t_ahead;
@@ -13924,7 +13950,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = reads_input_t_ahead;
     if (issue) begin
       \$149  = \$3 ;
@@ -13934,7 +13960,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = first_t;
     if (issue) begin
       \$150  = first_t_ahead;
@@ -13944,7 +13970,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = first_t_ahead;
     if (issue) begin
       \$151  = \$4 ;
@@ -13954,7 +13980,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = last_t;
     if (issue) begin
       \$152  = last_t_ahead;
@@ -13964,7 +13990,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = last_t_ahead;
     if (issue) begin
       \$153  = \$5 ;
@@ -13974,7 +14000,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = t;
     if (issue) begin
       \$154  = \$8 [5:0];
@@ -13984,1267 +14010,1267 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = i__payload;
     if (rst) begin
       \$155  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = reads_input_t;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = issue;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = first_t;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = last_t;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = nf_t;
     if (rst) begin
       \$160  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = from_input;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = x_reg;
     if (rst) begin
       \$162  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = rport__data;
     if (rst) begin
       \$163  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$9 ;
     if (rst) begin
       \$164  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = t;
     if (rst) begin
       \$165  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = t1;
     if (rst) begin
       \$166  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = port__data;
     if (rst) begin
       \$167  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = x_mid[7:0];
     if (rst) begin
       \$168  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = x_mid[15:8];
     if (rst) begin
       \$169  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = x_mid[23:16];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = x_mid[31:24];
     if (rst) begin
       \$171  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = x_mid[39:32];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = x_mid[47:40];
     if (rst) begin
       \$173  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = t1;
     if (rst) begin
       \$174  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$175  = \port__data$38 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$175  = \port__data$43 ;
     if (rst) begin
       \$175  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = x_mid[7:0];
     if (rst) begin
       \$176  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = x_mid[15:8];
     if (rst) begin
       \$177  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = x_mid[23:16];
     if (rst) begin
       \$178  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = x_mid[31:24];
     if (rst) begin
       \$179  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = x_mid[39:32];
     if (rst) begin
       \$180  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = x_mid[47:40];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = t1;
     if (rst) begin
       \$182  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = \port__data$47 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = \port__data$52 ;
     if (rst) begin
       \$183  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = x_mid[7:0];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = x_mid[15:8];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = x_mid[23:16];
     if (rst) begin
       \$186  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = x_mid[31:24];
     if (rst) begin
       \$187  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = x_mid[39:32];
     if (rst) begin
       \$188  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = x_mid[47:40];
     if (rst) begin
       \$189  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$10 ;
     if (rst) begin
       \$190  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = rom0_read[7:0];
     if (rst) begin
       \$191  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = \$11 ;
     if (rst) begin
       \$192  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = rom0_read[15:8];
     if (rst) begin
       \$193  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = \$12 ;
     if (rst) begin
       \$194  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = rom0_read[23:16];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = \$13 ;
     if (rst) begin
       \$196  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = rom0_read[31:24];
     if (rst) begin
       \$197  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = \$14 ;
     if (rst) begin
       \$198  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = rom0_read[39:32];
     if (rst) begin
       \$199  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = \$15 ;
     if (rst) begin
       \$200  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = rom0_read[47:40];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = \$16 ;
     if (rst) begin
       \$202  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = rom0_read[55:48];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = \$17 ;
     if (rst) begin
       \$204  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = rom0_read[63:56];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = \$18 ;
     if (rst) begin
       \$206  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = rom1_read[7:0];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = \$19 ;
     if (rst) begin
       \$208  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = rom1_read[15:8];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = \$20 ;
     if (rst) begin
       \$210  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = rom1_read[23:16];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = \$21 ;
     if (rst) begin
       \$212  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = rom1_read[31:24];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = \$22 ;
     if (rst) begin
       \$214  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = rom1_read[39:32];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = \$23 ;
     if (rst) begin
       \$216  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = rom1_read[47:40];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = \$24 ;
     if (rst) begin
       \$218  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = rom1_read[55:48];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = \$25 ;
     if (rst) begin
       \$220  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rom1_read[63:56];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = \$26 ;
     if (rst) begin
       \$222  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = rom2_read[7:0];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = \$27 ;
     if (rst) begin
       \$224  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rom2_read[15:8];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = \$28 ;
     if (rst) begin
       \$226  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rom2_read[23:16];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = \$29 ;
     if (rst) begin
       \$228  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = rom2_read[31:24];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = \$30 ;
     if (rst) begin
       \$230  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rom2_read[39:32];
     if (rst) begin
       \$231  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = \$31 ;
     if (rst) begin
       \$232  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = rom2_read[47:40];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = \$32 ;
     if (rst) begin
       \$234  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = rom2_read[55:48];
     if (rst) begin
       \$235  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = \$33 ;
     if (rst) begin
       \$236  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rom2_read[63:56];
     if (rst) begin
       \$237  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = \$34 ;
     if (rst) begin
       \$238  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = \$35 ;
     if (rst) begin
       \$239  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = \$36 ;
     if (rst) begin
       \$240  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = \$37 ;
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = \$38 ;
     if (rst) begin
       \$242  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = \$39 ;
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = \$40 ;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = \$41 ;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = \$42 ;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = \$43 ;
     if (rst) begin
       \$247  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = \$44 ;
     if (rst) begin
       \$248  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = \$45 ;
     if (rst) begin
       \$249  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = \$46 ;
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = \$47 ;
     if (rst) begin
       \$251  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = \$48 ;
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = \$49 ;
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = \$50 ;
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = \$51 ;
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = \$52 ;
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = \$53 ;
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = \$54 ;
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = \$55 ;
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = \$56 ;
     if (rst) begin
       \$260  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = \$57 ;
     if (rst) begin
       \$261  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = prod0_0;
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = prod0_1;
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = prod0_2;
     if (rst) begin
       \$264  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = prod0_3;
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = prod0_4;
     if (rst) begin
       \$266  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = prod0_5;
     if (rst) begin
       \$267  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = prod1_0;
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = prod1_1;
     if (rst) begin
       \$269  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = prod1_2;
     if (rst) begin
       \$270  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = prod1_3;
     if (rst) begin
       \$271  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = prod1_4;
     if (rst) begin
       \$272  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = prod1_5;
     if (rst) begin
       \$273  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = prod2_0;
     if (rst) begin
       \$274  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = prod2_1;
     if (rst) begin
       \$275  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = prod2_2;
     if (rst) begin
       \$276  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = prod2_3;
     if (rst) begin
       \$277  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = prod2_4;
     if (rst) begin
       \$278  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = prod2_5;
     if (rst) begin
       \$279  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = prod3_0;
     if (rst) begin
       \$280  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = prod3_1;
     if (rst) begin
       \$281  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = prod3_2;
     if (rst) begin
       \$282  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = prod3_3;
     if (rst) begin
       \$283  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = prod3_4;
     if (rst) begin
       \$284  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = prod3_5;
     if (rst) begin
       \$285  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
     if (rst) begin
       \$286  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
     if (rst) begin
       \$287  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = \$62 [22:0];
     if (rst) begin
       \$288  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
     if (rst) begin
       \$289  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
     if (rst) begin
       \$290  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = \$67 [22:0];
     if (rst) begin
       \$291  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
     if (rst) begin
       \$292  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
     if (rst) begin
       \$293  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = \$72 [22:0];
     if (rst) begin
       \$294  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
       \$295  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
     if (rst) begin
       \$296  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = \$77 [22:0];
     if (rst) begin
       \$297  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = v1;
     if (rst) begin
       \$298  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = first1;
     if (rst) begin
       \$299  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = last1;
     if (rst) begin
       \$300  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = nf1;
     if (rst) begin
       \$301  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = v2;
     if (rst) begin
       \$302  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = first2;
     if (rst) begin
       \$303  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = last2;
     if (rst) begin
       \$304  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = nf2;
     if (rst) begin
       \$305  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = v3;
     if (rst) begin
       \$306  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = first3;
     if (rst) begin
       \$307  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = last3;
     if (rst) begin
       \$308  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = nf3;
     if (rst) begin
       \$309  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = v4;
     if (rst) begin
       \$310  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = first4;
     if (rst) begin
       \$311  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = last4;
     if (rst) begin
       \$312  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = nf4;
     if (rst) begin
       \$313  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = v5;
     if (rst) begin
       \$314  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = first5;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = last5;
     if (rst) begin
       \$316  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = nf5;
     if (rst) begin
       \$317  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = v6;
     if (rst) begin
       \$318  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = first6;
     if (rst) begin
       \$319  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = last6;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = nf6;
     if (rst) begin
       \$321  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = v7;
     if (rst) begin
       \$322  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = first7;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = last7;
     if (rst) begin
       \$324  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = nf7;
     if (rst) begin
       \$325  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = v8;
     if (rst) begin
       \$326  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = first8;
     if (rst) begin
       \$327  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = last8;
     if (rst) begin
       \$328  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = nf8;
     if (rst) begin
       \$329  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = v8;
     if (rst) begin
       \$330  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = first8;
     if (rst) begin
       \$331  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = last8;
     if (rst) begin
       \$332  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = nf8;
     if (rst) begin
       \$333  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = \$78 ;
     if (rst) begin
       \$334  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = acc0;
     if (v9_0) begin
       \$335  = \$133 [22:0];
@@ -15254,14 +15280,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = \$79 ;
     if (rst) begin
       \$336  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = acc1;
     if (v9_0) begin
       \$337  = \$135 [22:0];
@@ -15271,14 +15297,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = \$80 ;
     if (rst) begin
       \$338  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = acc2;
     if (v9_0) begin
       \$339  = \$137 [22:0];
@@ -15288,14 +15314,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = \$81 ;
     if (rst) begin
       \$340  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = acc3;
     if (v9_0) begin
       \$341  = \$139 [22:0];
@@ -15305,28 +15331,28 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = \$82 ;
     if (rst) begin
       \$342  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = \$143 [3:0];
     if (rst) begin
       \$343  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = \$89 ;
     if (rst) begin
       \$344  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = q_wptr;
     if (\$96 ) begin
       \$345  = \$99 [3:0];
@@ -15336,7 +15362,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = q_rptr;
     if (\$103 ) begin
       \$346  = \$106 [3:0];
@@ -15346,14 +15372,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = \$119 [3:0];
     if (rst) begin
       \$347  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = o__valid;
     if (\$121 ) begin
       \$348  = \$123 ;
@@ -15363,7 +15389,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = o__payload;
     if (\$121 ) begin
       \$349  = \$125 ;
@@ -15406,10 +15432,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign q_in[45:23] = acc1;
   assign q_in[22:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
   wire [47:0] \$100 ;
@@ -15845,13 +15870,13 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$13 ;
-  wire [7:0] \port__addr$15 ;
-  wire [7:0] \port__addr$17 ;
+  wire [7:0] \port__addr$20 ;
+  wire [7:0] \port__addr$22 ;
+  wire [7:0] \port__addr$24 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$21 ;
-  wire [7:0] \port__data$22 ;
-  wire [7:0] \port__data$23 ;
+  wire [7:0] \port__data$28 ;
+  wire [7:0] \port__data$29 ;
+  wire [7:0] \port__data$30 ;
   wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
@@ -16331,9 +16356,9 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$23  = lut[\$4 [7:0]];
-  assign \port__data$22  = lut[\$3 [7:0]];
-  assign \port__data$21  = lut[\$2 [7:0]];
+  assign \port__data$30  = lut[\$4 [7:0]];
+  assign \port__data$29  = lut[\$3 [7:0]];
+  assign \port__data$28  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
   reg [31:0] queue [10:0];
   initial begin
@@ -16937,91 +16962,91 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   always @(posedge clk)
     rq3_sum1 <= \$390 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = \$134 ;
     if (rst) begin
       \$392  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = \$135 ;
     if (rst) begin
       \$393  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = \$138 ;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = \$142 [7:0];
     if (rst) begin
       \$395  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = \$147 ;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = \$152 ;
     if (rst) begin
       \$397  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = \$154 ;
     if (rst) begin
       \$398  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = \$156 ;
     if (rst) begin
       \$399  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = \$158 ;
     if (rst) begin
       \$400  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = \$160 ;
     if (rst) begin
       \$401  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = \$8 [3:0];
     if (rst) begin
       \$402  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = \$167 ;
     if (rst) begin
       \$403  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = \$signature__addr ;
     if (\$174 ) begin
       \$404  = \$177 [3:0];
@@ -17031,7 +17056,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = rport__addr;
     if (\$181 ) begin
       \$405  = \$184 [3:0];
@@ -17041,14 +17066,14 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = \$197 [3:0];
     if (rst) begin
       \$406  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = o__valid;
     if (\$199 ) begin
       \$407  = \$201 ;
@@ -17058,7 +17083,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = o__payload;
     if (\$199 ) begin
       \$408  = \$203 ;
@@ -17068,7 +17093,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -17090,7 +17115,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -17112,7 +17137,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -17134,7 +17159,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -17156,7 +17181,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -17178,7 +17203,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -17200,7 +17225,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -17222,7 +17247,7 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = group;
     if (\$9 ) begin
       \$204  = \$12 [2:0];
@@ -17232,1309 +17257,1309 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = \$13 ;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = rq_valid_1;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = rq_valid_2;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = rq_valid_3;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = rq_valid_4;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = rq_valid_5;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = rq_valid_6;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = rq_valid_7;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = rq_valid_8;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = rq_valid_9;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = \$14 ;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = rq0_mult_1;
     if (rst) begin
       \$216  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = rq0_mult_2;
     if (rst) begin
       \$217  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = rq0_mult_3;
     if (rst) begin
       \$218  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = rq0_mult_4;
     if (rst) begin
       \$219  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = rq0_mult_5;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rq0_mult_6;
     if (rst) begin
       \$221  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = rq0_mult_7;
     if (rst) begin
       \$222  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = rq0_mult_8;
     if (rst) begin
       \$223  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = \$15 ;
     if (rst) begin
       \$224  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rq0_shift_1;
     if (rst) begin
       \$225  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = rq0_shift_2;
     if (rst) begin
       \$226  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rq0_shift_3;
     if (rst) begin
       \$227  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = rq0_shift_4;
     if (rst) begin
       \$228  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = rq0_shift_5;
     if (rst) begin
       \$229  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = rq0_shift_6;
     if (rst) begin
       \$230  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rq0_shift_7;
     if (rst) begin
       \$231  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = rq0_shift_8;
     if (rst) begin
       \$232  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = \$16 ;
     if (rst) begin
       \$233  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = rq0_half_1;
     if (rst) begin
       \$234  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = rq0_half_2;
     if (rst) begin
       \$235  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = rq0_half_3;
     if (rst) begin
       \$236  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rq0_half_4;
     if (rst) begin
       \$237  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = rq0_half_5;
     if (rst) begin
       \$238  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rq0_half_6;
     if (rst) begin
       \$239  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq0_half_7;
     if (rst) begin
       \$240  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rq0_half_8;
     if (rst) begin
       \$241  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = \$17 ;
     if (rst) begin
       \$242  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rq0_mask_1;
     if (rst) begin
       \$243  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = rq0_mask_2;
     if (rst) begin
       \$244  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rq0_mask_3;
     if (rst) begin
       \$245  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = rq0_mask_4;
     if (rst) begin
       \$246  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = rq0_mask_5;
     if (rst) begin
       \$247  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = rq0_mask_6;
     if (rst) begin
       \$248  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = rq0_mask_7;
     if (rst) begin
       \$249  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = rq0_mask_8;
     if (rst) begin
       \$250  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = i__payload[22:0];
     if (rst) begin
       \$251  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = rq0_x[16:0];
     if (rst) begin
       \$252  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = rq0_mult_1[16:0];
     if (rst) begin
       \$253  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = \$18 ;
     if (rst) begin
       \$254  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rq0_part0_0;
     if (rst) begin
       \$255  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = rq0_part0_0_r;
     if (rst) begin
       \$256  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = rq0_x[16:0];
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq0_mult_1[24:17];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = \$19 ;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = rq0_part0_1;
     if (rst) begin
       \$260  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rq0_part0_1_r;
     if (rst) begin
       \$261  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = rq0_x[22:17];
     if (rst) begin
       \$262  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rq0_mult_1[16:0];
     if (rst) begin
       \$263  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = \$20 ;
     if (rst) begin
       \$264  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = rq0_part1_0;
     if (rst) begin
       \$265  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = rq0_part1_0_r;
     if (rst) begin
       \$266  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = rq0_x[22:17];
     if (rst) begin
       \$267  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = rq0_mult_1[24:17];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = \$21 ;
     if (rst) begin
       \$269  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = rq0_part1_1;
     if (rst) begin
       \$270  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = rq0_part1_1_r;
     if (rst) begin
       \$271  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = \$25 [47:0];
     if (rst) begin
       \$272  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = \$29 [47:0];
     if (rst) begin
       \$273  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$31 [47:0];
     if (rst) begin
       \$274  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = \$32 ;
     if (rst) begin
       \$275  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = \$33 ;
     if (rst) begin
       \$276  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = \$36 ;
     if (rst) begin
       \$277  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = \$40 [7:0];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = \$45 ;
     if (rst) begin
       \$279  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = \$50 ;
     if (rst) begin
       \$280  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = \$51 ;
     if (rst) begin
       \$281  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = rq1_mult_1;
     if (rst) begin
       \$282  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = rq1_mult_2;
     if (rst) begin
       \$283  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = rq1_mult_3;
     if (rst) begin
       \$284  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = rq1_mult_4;
     if (rst) begin
       \$285  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = rq1_mult_5;
     if (rst) begin
       \$286  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = rq1_mult_6;
     if (rst) begin
       \$287  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = rq1_mult_7;
     if (rst) begin
       \$288  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = rq1_mult_8;
     if (rst) begin
       \$289  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = i__payload[45:23];
     if (rst) begin
       \$290  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rq1_x[16:0];
     if (rst) begin
       \$291  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = rq1_mult_1[16:0];
     if (rst) begin
       \$292  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = \$52 ;
     if (rst) begin
       \$293  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = rq1_part0_0;
     if (rst) begin
       \$294  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = rq1_part0_0_r;
     if (rst) begin
       \$295  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = rq1_x[16:0];
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = rq1_mult_1[24:17];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = \$53 ;
     if (rst) begin
       \$298  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = rq1_part0_1;
     if (rst) begin
       \$299  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = rq1_part0_1_r;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = rq1_x[22:17];
     if (rst) begin
       \$301  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = rq1_mult_1[16:0];
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = \$54 ;
     if (rst) begin
       \$303  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = rq1_part1_0;
     if (rst) begin
       \$304  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = rq1_part1_0_r;
     if (rst) begin
       \$305  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = rq1_x[22:17];
     if (rst) begin
       \$306  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = rq1_mult_1[24:17];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = \$55 ;
     if (rst) begin
       \$308  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = rq1_part1_1;
     if (rst) begin
       \$309  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = rq1_part1_1_r;
     if (rst) begin
       \$310  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = \$59 [47:0];
     if (rst) begin
       \$311  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = \$63 [47:0];
     if (rst) begin
       \$312  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = \$65 [47:0];
     if (rst) begin
       \$313  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = \$66 ;
     if (rst) begin
       \$314  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = \$67 ;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = \$70 ;
     if (rst) begin
       \$316  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = \$74 [7:0];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = \$79 ;
     if (rst) begin
       \$318  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = \$84 ;
     if (rst) begin
       \$319  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = \$85 ;
     if (rst) begin
       \$320  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = rq2_mult_1;
     if (rst) begin
       \$321  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = rq2_mult_2;
     if (rst) begin
       \$322  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = rq2_mult_3;
     if (rst) begin
       \$323  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = rq2_mult_4;
     if (rst) begin
       \$324  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = rq2_mult_5;
     if (rst) begin
       \$325  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = rq2_mult_6;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = rq2_mult_7;
     if (rst) begin
       \$327  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = rq2_mult_8;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = i__payload[68:46];
     if (rst) begin
       \$329  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = rq2_x[16:0];
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = rq2_mult_1[16:0];
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = \$86 ;
     if (rst) begin
       \$332  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = rq2_part0_0;
     if (rst) begin
       \$333  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = rq2_part0_0_r;
     if (rst) begin
       \$334  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rq2_x[16:0];
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq2_mult_1[24:17];
     if (rst) begin
       \$336  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = \$87 ;
     if (rst) begin
       \$337  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = rq2_part0_1;
     if (rst) begin
       \$338  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rq2_part0_1_r;
     if (rst) begin
       \$339  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = rq2_x[22:17];
     if (rst) begin
       \$340  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq2_mult_1[16:0];
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = \$88 ;
     if (rst) begin
       \$342  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = rq2_part1_0;
     if (rst) begin
       \$343  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = rq2_part1_0_r;
     if (rst) begin
       \$344  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rq2_x[22:17];
     if (rst) begin
       \$345  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = rq2_mult_1[24:17];
     if (rst) begin
       \$346  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = \$89 ;
     if (rst) begin
       \$347  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = rq2_part1_1;
     if (rst) begin
       \$348  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = rq2_part1_1_r;
     if (rst) begin
       \$349  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = \$93 [47:0];
     if (rst) begin
       \$350  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = \$97 [47:0];
     if (rst) begin
       \$351  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = \$99 [47:0];
     if (rst) begin
       \$352  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = \$100 ;
     if (rst) begin
       \$353  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = \$101 ;
     if (rst) begin
       \$354  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = \$104 ;
     if (rst) begin
       \$355  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = \$108 [7:0];
     if (rst) begin
       \$356  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = \$113 ;
     if (rst) begin
       \$357  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = \$118 ;
     if (rst) begin
       \$358  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = \$119 ;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = rq3_mult_1;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = rq3_mult_2;
     if (rst) begin
       \$361  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = rq3_mult_3;
     if (rst) begin
       \$362  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rq3_mult_4;
     if (rst) begin
       \$363  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = rq3_mult_5;
     if (rst) begin
       \$364  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rq3_mult_6;
     if (rst) begin
       \$365  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = rq3_mult_7;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rq3_mult_8;
     if (rst) begin
       \$367  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = i__payload[91:69];
     if (rst) begin
       \$368  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rq3_x[16:0];
     if (rst) begin
       \$369  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = rq3_mult_1[16:0];
     if (rst) begin
       \$370  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = \$120 ;
     if (rst) begin
       \$371  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = rq3_part0_0;
     if (rst) begin
       \$372  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rq3_part0_0_r;
     if (rst) begin
       \$373  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = rq3_x[16:0];
     if (rst) begin
       \$374  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq3_mult_1[24:17];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = \$121 ;
     if (rst) begin
       \$376  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rq3_part0_1;
     if (rst) begin
       \$377  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = rq3_part0_1_r;
     if (rst) begin
       \$378  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = rq3_x[22:17];
     if (rst) begin
       \$379  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = rq3_mult_1[16:0];
     if (rst) begin
       \$380  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = \$122 ;
     if (rst) begin
       \$381  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = rq3_part1_0;
     if (rst) begin
       \$382  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = rq3_part1_0_r;
     if (rst) begin
       \$383  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = rq3_x[22:17];
     if (rst) begin
       \$384  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = rq3_mult_1[24:17];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = \$123 ;
     if (rst) begin
       \$386  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = rq3_part1_1;
     if (rst) begin
       \$387  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = rq3_part1_1_r;
     if (rst) begin
       \$388  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = \$127 [47:0];
     if (rst) begin
       \$389  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = \$131 [47:0];
     if (rst) begin
       \$390  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = \$133 [47:0];
     if (rst) begin
       \$391  = 48'h000000000000;
@@ -18542,18 +18567,14 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   end
   assign q_room = i__ready;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$13  = \$2 [7:0];
-  assign \port__addr$15  = \$3 [7:0];
-  assign \port__addr$17  = \$4 [7:0];
+  assign \port__addr$20  = \$2 [7:0];
+  assign \port__addr$22  = \$3 [7:0];
+  assign \port__addr$24  = \$4 [7:0];
   assign q_owed_next = \$8 [3:0];
   assign rq_valid_10 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
@@ -18562,9 +18583,13 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \port__data$23 ;
-  assign q_in[23:16] = \port__data$22 ;
-  assign q_in[15:8] = \port__data$21 ;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign q_in[31:24] = \port__data$30 ;
+  assign q_in[23:16] = \port__data$29 ;
+  assign q_in[15:8] = \port__data$28 ;
   assign q_in[7:0] = port__data;
   assign rq1_rem[47:35] = 13'h0000;
   assign rq1_rem[34:0] = rq1_prod[34:0];
@@ -18598,10 +18623,9 @@ module \top.s1_dense1_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$137  = 1'h1;
   assign \$138  = \$136 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg [6:0] \$100 ;
@@ -18870,7 +18894,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$108 ;
   wire [31:0] rport__data;
-  wire [22:0] \rport__data$97 ;
+  wire [22:0] \rport__data$99 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -18948,7 +18972,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$97  = queue[q_rptr];
+  assign \rport__data$99  = queue[q_rptr];
   reg [31:0] rom0 [79:0];
   initial begin
     rom0[0] = 32'd1596952086;
@@ -19095,7 +19119,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$62  = | q_stored;
   assign \$63  = \$62  | deliver;
   assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$97  : acc0;
+  assign \$65  = \$64  ? \rport__data$99  : acc0;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
   assign i__ready = \$67  & reads_input_t;
@@ -19286,7 +19310,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     o__payload <= \$164 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 4'h0;
     casez (t)
       7'h00:
@@ -19452,7 +19476,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 3'h0;
     casez (t)
       7'h00:
@@ -19618,7 +19642,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       7'h00:
@@ -19784,7 +19808,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       7'h00:
@@ -19950,7 +19974,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       7'h00:
@@ -20116,7 +20140,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$21  = 23'h000000;
     casez (nf7)
       4'h0:
@@ -20142,7 +20166,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = nf_t;
     if (issue) begin
       \$78  = nf_t_ahead;
@@ -20152,7 +20176,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = nf_t_ahead;
     if (issue) begin
       \$79  = \$1 ;
@@ -20162,7 +20186,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = sf_t;
     if (issue) begin
       \$80  = sf_t_ahead;
@@ -20172,7 +20196,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = sf_t_ahead;
     if (issue) begin
       \$81  = \$2 ;
@@ -20182,7 +20206,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = reads_input_t;
     if (issue) begin
       \$82  = reads_input_t_ahead;
@@ -20192,7 +20216,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = reads_input_t_ahead;
     if (issue) begin
       \$83  = \$3 ;
@@ -20202,7 +20226,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = first_t;
     if (issue) begin
       \$84  = first_t_ahead;
@@ -20212,7 +20236,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = first_t_ahead;
     if (issue) begin
       \$85  = \$4 ;
@@ -20222,7 +20246,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = last_t;
     if (issue) begin
       \$86  = last_t_ahead;
@@ -20232,7 +20256,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = last_t_ahead;
     if (issue) begin
       \$87  = \$5 ;
@@ -20242,7 +20266,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = t;
     if (issue) begin
       \$88  = \$8 [6:0];
@@ -20252,476 +20276,476 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = i__payload;
     if (rst) begin
       \$89  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = reads_input_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = issue;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = first_t;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = last_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = nf_t;
     if (rst) begin
       \$94  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = from_input;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = x_reg;
     if (rst) begin
       \$96  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rport__data;
     if (rst) begin
       \$97  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = \$9 ;
     if (rst) begin
       \$98  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = t;
     if (rst) begin
       \$99  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = t1;
     if (rst) begin
       \$100  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = port__data;
     if (rst) begin
       \$101  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = x_mid[7:0];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = x_mid[15:8];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = x_mid[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = x_mid[31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = \$12 ;
     if (rst) begin
       \$110  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = rom0_read[23:16];
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = \$13 ;
     if (rst) begin
       \$112  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rom0_read[31:24];
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = prod0_0;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = prod0_1;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = prod0_2;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = prod0_3;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
       \$122  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = v1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = first1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = nf1;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = v2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = first2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = nf2;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = v3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = first3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = last3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = nf3;
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = v4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = first4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = last4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = nf4;
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = v5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = first5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = last5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = nf5;
     if (rst) begin
       \$142  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = v6;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = first6;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = last6;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = nf6;
     if (rst) begin
       \$146  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = v7;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = first7;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = last7;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = nf7;
     if (rst) begin
       \$150  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = v7;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = first7;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = last7;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = nf7;
     if (rst) begin
       \$154  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = \$21 ;
     if (rst) begin
       \$155  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = acc0;
     if (v8_0) begin
       \$156  = \$73 [22:0];
@@ -20731,28 +20755,28 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = \$22 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$77 [3:0];
     if (rst) begin
       \$158  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$29 ;
     if (rst) begin
       \$159  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = q_wptr;
     if (\$36 ) begin
       \$160  = \$39 [3:0];
@@ -20762,7 +20786,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = q_rptr;
     if (\$43 ) begin
       \$161  = \$46 [3:0];
@@ -20772,14 +20796,14 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$59 [3:0];
     if (rst) begin
       \$162  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = o__valid;
     if (\$61 ) begin
       \$163  = \$63 ;
@@ -20789,7 +20813,7 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = o__payload;
     if (\$61 ) begin
       \$164  = \$65 ;
@@ -20816,10 +20840,9 @@ module \top.s2_dense2_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module top_s2_dense2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -21378,7 +21401,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   always @(posedge clk)
     o__payload <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$11  = 25'h0000000;
     casez (group)
       4'h0:
@@ -21404,7 +21427,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$12  = 6'h00;
     casez (group)
       4'h0:
@@ -21430,7 +21453,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$13  = 36'h000000000;
     casez (group)
       4'h0:
@@ -21456,7 +21479,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$14  = 36'h000000000;
     casez (group)
       4'h0:
@@ -21482,7 +21505,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = group;
     if (\$6 ) begin
       \$91  = \$9 [3:0];
@@ -21492,553 +21515,553 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$10 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = rq_valid_1;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = rq_valid_2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rq_valid_3;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = rq_valid_4;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rq_valid_5;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$11 ;
     if (rst) begin
       \$102  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rq0_mult_1;
     if (rst) begin
       \$103  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = rq0_mult_2;
     if (rst) begin
       \$104  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = rq0_mult_3;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = rq0_mult_4;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rq0_mult_5;
     if (rst) begin
       \$107  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$12 ;
     if (rst) begin
       \$111  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rq0_shift_1;
     if (rst) begin
       \$112  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rq0_shift_2;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rq0_shift_3;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = rq0_shift_4;
     if (rst) begin
       \$115  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rq0_shift_5;
     if (rst) begin
       \$116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$13 ;
     if (rst) begin
       \$120  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = rq0_half_1;
     if (rst) begin
       \$121  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rq0_half_2;
     if (rst) begin
       \$122  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq0_half_3;
     if (rst) begin
       \$123  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq0_half_4;
     if (rst) begin
       \$124  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq0_half_5;
     if (rst) begin
       \$125  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$14 ;
     if (rst) begin
       \$129  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = i__payload;
     if (rst) begin
       \$138  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[16:0];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_mult_1[16:0];
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_x[16:0];
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_1[24:17];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_part0_1;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_part0_1_r;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_x[22:17];
     if (rst) begin
       \$149  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$17 ;
     if (rst) begin
       \$151  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_part1_0;
     if (rst) begin
       \$152  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_part1_0_r;
     if (rst) begin
       \$153  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_x[22:17];
     if (rst) begin
       \$154  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_mult_1[24:17];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$18 ;
     if (rst) begin
       \$156  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_part1_1;
     if (rst) begin
       \$157  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_part1_1_r;
     if (rst) begin
       \$158  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$22 [47:0];
     if (rst) begin
       \$159  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 [47:0];
     if (rst) begin
       \$160  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$28 [47:0];
     if (rst) begin
       \$161  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$29 ;
     if (rst) begin
       \$162  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$30 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$33 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$37 [7:0];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$42 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$47 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$5 [3:0];
     if (rst) begin
       \$168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$54 ;
     if (rst) begin
       \$169  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$signature__addr ;
     if (\$61 ) begin
       \$170  = \$64 [3:0];
@@ -22048,7 +22071,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rport__addr;
     if (\$68 ) begin
       \$171  = \$71 [3:0];
@@ -22058,14 +22081,14 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$84 [3:0];
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = o__valid;
     if (\$86 ) begin
       \$173  = \$88 ;
@@ -22075,7 +22098,7 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = o__payload;
     if (\$86 ) begin
       \$174  = \$90 ;
@@ -22090,9 +22113,9 @@ module \top.s2_dense2_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
   assign \$19  = { 1'h0, rq0_part0_0_rr };
   assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$23  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };

@@ -147,17 +147,17 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [9:0] probe;
   input rst;
   wire rst;
-  \top.fifo_dense0_dense1_0  fifo_dense0_dense1_0 (
+  top_fifo_dense0_dense1_0 fifo_dense0_dense1_0 (
     .clk(clk),
+    .i__payload(\i__payload$30 ),
     .i__ready(\o__ready$32 ),
+    .i__valid(\i__valid$34 ),
     .o__payload(\i__payload$21 ),
+    .o__ready(\o__ready$23 ),
     .o__valid(\i__valid$25 ),
-    .r_en(\o__ready$23 ),
-    .rst(rst),
-    .w_data(\i__payload$30 ),
-    .w_en(\i__valid$34 )
+    .rst(rst)
   );
-  \top.s0_dense0_u0  s0_dense0_u0 (
+  top_s0_dense0_u0 s0_dense0_u0 (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(i__ready),
@@ -167,7 +167,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$13 ),
     .rst(rst)
   );
-  \top.s0_dense0_u1  s0_dense0_u1 (
+  top_s0_dense0_u1 s0_dense0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
     .i__ready(\o__ready$11 ),
@@ -177,7 +177,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$34 ),
     .rst(rst)
   );
-  \top.s1_dense1_u0  s1_dense1_u0 (
+  top_s1_dense1_u0 s1_dense1_u0 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
@@ -187,7 +187,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$19 ),
     .rst(rst)
   );
-  \top.s1_dense1_u1  s1_dense1_u1 (
+  top_s1_dense1_u1 s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
@@ -322,60 +322,9 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign probe[5] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [15:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [15:0] o__payload;
-  wire [15:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [15:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [15:0] w_data;
-  wire [15:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_dense0_dense1_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+module \top_fifo_dense0_dense1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -492,7 +441,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   always @(posedge clk)
     r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
       \$27  = \$5 [0];
@@ -502,7 +451,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
       \$28  = \$9 [0];
@@ -512,7 +461,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
       \$29  = \$16 [1:0];
@@ -525,7 +474,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = r_rdy;
     if (\$26 ) begin
       \$30  = 1'h1;
@@ -544,10 +493,58 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o__ready, i__payload);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [15:0] o__payload;
+  wire [15:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [15:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [15:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense0_dense1_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+endmodule
+(* generator = "Amaranth" *)
+module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   wire [16:0] \$100 ;
@@ -1358,13 +1355,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* keep = 32'd1 *)
   wire [4:0] \port__addr$454 ;
   wire [63:0] port__data;
-  wire [47:0] \port__data$106 ;
-  wire [63:0] \port__data$40 ;
-  wire [63:0] \port__data$51 ;
-  wire [63:0] \port__data$62 ;
-  wire [63:0] \port__data$73 ;
-  wire [63:0] \port__data$84 ;
-  wire [63:0] \port__data$95 ;
+  wire [63:0] \port__data$100 ;
+  wire [47:0] \port__data$111 ;
+  wire [63:0] \port__data$45 ;
+  wire [63:0] \port__data$56 ;
+  wire [63:0] \port__data$67 ;
+  wire [63:0] \port__data$78 ;
+  wire [63:0] \port__data$89 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -1529,7 +1526,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$458 ;
   wire [255:0] rport__data;
-  wire [47:0] \rport__data$440 ;
+  wire [47:0] \rport__data$442 ;
   input rst;
   wire rst;
   reg sf_t = 1'h0;
@@ -1916,7 +1913,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$440  = queue[q_rptr];
+  assign \rport__data$442  = queue[q_rptr];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -1996,7 +1993,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$40  = _2_;
+  assign \port__data$45  = _2_;
   reg [63:0] rom2 [31:0];
   initial begin
     rom2[0] = 64'h00f8024df6f21ae2;
@@ -2036,7 +2033,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$51  = _3_;
+  assign \port__data$56  = _3_;
   reg [63:0] rom3 [31:0];
   initial begin
     rom3[0] = 64'he600d00d22471912;
@@ -2076,7 +2073,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$62  = _4_;
+  assign \port__data$67  = _4_;
   reg [63:0] rom4 [31:0];
   initial begin
     rom4[0] = 64'h0a0102d6062108f0;
@@ -2116,7 +2113,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$73  = _5_;
+  assign \port__data$78  = _5_;
   reg [63:0] rom5 [31:0];
   initial begin
     rom5[0] = 64'h3c0101232be2021d;
@@ -2156,7 +2153,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$84  = _6_;
+  assign \port__data$89  = _6_;
   reg [63:0] rom6 [31:0];
   initial begin
     rom6[0] = 64'hff00fd04163dfa19;
@@ -2196,7 +2193,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _7_ <= rom6[rom6_addr];
   end
-  assign \port__data$95  = _7_;
+  assign \port__data$100  = _7_;
   reg [47:0] rom7 [31:0];
   initial begin
     rom7[0] = 48'h00dbf51653df;
@@ -2236,7 +2233,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk) begin
     _8_ <= rom7[rom7_addr];
   end
-  assign \port__data$106  = _8_;
+  assign \port__data$111  = _8_;
   always @(posedge clk)
     rom0_read <= \$277 ;
   always @(posedge clk)
@@ -3266,7 +3263,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign \$236  = | q_stored;
   assign \$237  = \$236  | deliver;
   assign \$238  = | q_stored;
-  assign \$239  = \$238  ? \rport__data$440  : q_in;
+  assign \$239  = \$238  ? \rport__data$442  : q_in;
   assign \$240  = ~ last_t;
   assign \$241  = q_room | \$240 ;
   assign i__ready = \$241  & reads_input_t;
@@ -3331,2723 +3328,2723 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   always @(posedge clk)
     rom0_addr <= \$276 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = port__data;
     if (rst) begin
       \$277  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = x_mid[15:8];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = x_mid[23:16];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = x_mid[31:24];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = x_mid[39:32];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = x_mid[47:40];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = x_mid[55:48];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = x_mid[63:56];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = x_mid[71:64];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = t1;
     if (rst) begin
       \$286  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = \port__data$40 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$287  = \port__data$45 ;
     if (rst) begin
       \$287  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = x_mid[79:72];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = x_mid[87:80];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = x_mid[95:88];
     if (rst) begin
       \$290  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = x_mid[103:96];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = x_mid[111:104];
     if (rst) begin
       \$292  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = x_mid[119:112];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = x_mid[127:120];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = x_mid[135:128];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = t1;
     if (rst) begin
       \$296  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = \port__data$51 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$297  = \port__data$56 ;
     if (rst) begin
       \$297  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = x_mid[143:136];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = x_mid[151:144];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = x_mid[159:152];
     if (rst) begin
       \$300  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = x_mid[167:160];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = x_mid[175:168];
     if (rst) begin
       \$302  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = x_mid[183:176];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = x_mid[191:184];
     if (rst) begin
       \$304  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = x_mid[199:192];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = t1;
     if (rst) begin
       \$306  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = \port__data$62 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$307  = \port__data$67 ;
     if (rst) begin
       \$307  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = x_mid[15:8];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = x_mid[207:200];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = x_mid[215:208];
     if (rst) begin
       \$310  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = x_mid[223:216];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = x_mid[231:224];
     if (rst) begin
       \$312  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = x_mid[239:232];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = x_mid[247:240];
     if (rst) begin
       \$314  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = x_mid[255:248];
     if (rst) begin
       \$315  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = t1;
     if (rst) begin
       \$316  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = \port__data$73 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$317  = \port__data$78 ;
     if (rst) begin
       \$317  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = x_mid[23:16];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = x_mid[31:24];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = x_mid[39:32];
     if (rst) begin
       \$320  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = x_mid[47:40];
     if (rst) begin
       \$321  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = x_mid[55:48];
     if (rst) begin
       \$322  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = x_mid[63:56];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = x_mid[71:64];
     if (rst) begin
       \$324  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = x_mid[79:72];
     if (rst) begin
       \$325  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = t1;
     if (rst) begin
       \$326  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = \port__data$84 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$327  = \port__data$89 ;
     if (rst) begin
       \$327  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = x_mid[87:80];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = x_mid[95:88];
     if (rst) begin
       \$329  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = x_mid[103:96];
     if (rst) begin
       \$330  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = x_mid[111:104];
     if (rst) begin
       \$331  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = x_mid[119:112];
     if (rst) begin
       \$332  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = x_mid[127:120];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = x_mid[135:128];
     if (rst) begin
       \$334  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = x_mid[143:136];
     if (rst) begin
       \$335  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = t1;
     if (rst) begin
       \$336  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = \port__data$95 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$337  = \port__data$100 ;
     if (rst) begin
       \$337  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = x_mid[151:144];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = x_mid[159:152];
     if (rst) begin
       \$339  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = x_mid[167:160];
     if (rst) begin
       \$340  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = x_mid[175:168];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = x_mid[183:176];
     if (rst) begin
       \$342  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = x_mid[191:184];
     if (rst) begin
       \$343  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = x_mid[199:192];
     if (rst) begin
       \$344  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = x_mid[207:200];
     if (rst) begin
       \$345  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = t1;
     if (rst) begin
       \$346  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = \port__data$106 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$347  = \port__data$111 ;
     if (rst) begin
       \$347  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = x_mid[215:208];
     if (rst) begin
       \$348  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = x_mid[223:216];
     if (rst) begin
       \$349  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = x_mid[231:224];
     if (rst) begin
       \$350  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = x_mid[239:232];
     if (rst) begin
       \$351  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = x_mid[247:240];
     if (rst) begin
       \$352  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = x_mid[255:248];
     if (rst) begin
       \$353  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = \$10 ;
     if (rst) begin
       \$354  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = rom0_read[7:0];
     if (rst) begin
       \$355  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = \$11 ;
     if (rst) begin
       \$356  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rom0_read[15:8];
     if (rst) begin
       \$357  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = \$12 ;
     if (rst) begin
       \$358  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rom0_read[23:16];
     if (rst) begin
       \$359  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = \$13 ;
     if (rst) begin
       \$360  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = rom0_read[31:24];
     if (rst) begin
       \$361  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = \$14 ;
     if (rst) begin
       \$362  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rom0_read[39:32];
     if (rst) begin
       \$363  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = \$15 ;
     if (rst) begin
       \$364  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rom0_read[47:40];
     if (rst) begin
       \$365  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = \$16 ;
     if (rst) begin
       \$366  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rom0_read[55:48];
     if (rst) begin
       \$367  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = \$17 ;
     if (rst) begin
       \$368  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rom0_read[63:56];
     if (rst) begin
       \$369  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = \$18 ;
     if (rst) begin
       \$370  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = rom1_read[7:0];
     if (rst) begin
       \$371  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = \$19 ;
     if (rst) begin
       \$372  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rom1_read[15:8];
     if (rst) begin
       \$373  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = \$20 ;
     if (rst) begin
       \$374  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rom1_read[23:16];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = \$21 ;
     if (rst) begin
       \$376  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rom1_read[31:24];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = \$22 ;
     if (rst) begin
       \$378  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = rom1_read[39:32];
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = \$23 ;
     if (rst) begin
       \$380  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = rom1_read[47:40];
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = \$24 ;
     if (rst) begin
       \$382  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = rom1_read[55:48];
     if (rst) begin
       \$383  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = \$25 ;
     if (rst) begin
       \$384  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = rom1_read[63:56];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = \$26 ;
     if (rst) begin
       \$386  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = rom2_read[7:0];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = \$27 ;
     if (rst) begin
       \$388  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = rom2_read[15:8];
     if (rst) begin
       \$389  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = \$28 ;
     if (rst) begin
       \$390  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = rom2_read[23:16];
     if (rst) begin
       \$391  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = \$29 ;
     if (rst) begin
       \$392  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = rom2_read[31:24];
     if (rst) begin
       \$393  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = \$30 ;
     if (rst) begin
       \$394  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = rom2_read[39:32];
     if (rst) begin
       \$395  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = \$31 ;
     if (rst) begin
       \$396  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = rom2_read[47:40];
     if (rst) begin
       \$397  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = \$32 ;
     if (rst) begin
       \$398  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = rom2_read[55:48];
     if (rst) begin
       \$399  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = \$33 ;
     if (rst) begin
       \$400  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = rom2_read[63:56];
     if (rst) begin
       \$401  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = \$34 ;
     if (rst) begin
       \$402  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = rom3_read[7:0];
     if (rst) begin
       \$403  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = \$35 ;
     if (rst) begin
       \$404  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = rom3_read[15:8];
     if (rst) begin
       \$405  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = \$36 ;
     if (rst) begin
       \$406  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = rom3_read[23:16];
     if (rst) begin
       \$407  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = \$37 ;
     if (rst) begin
       \$408  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = rom3_read[31:24];
     if (rst) begin
       \$409  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = \$38 ;
     if (rst) begin
       \$410  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = rom3_read[39:32];
     if (rst) begin
       \$411  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = \$39 ;
     if (rst) begin
       \$412  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = rom3_read[47:40];
     if (rst) begin
       \$413  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = \$40 ;
     if (rst) begin
       \$414  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = rom3_read[55:48];
     if (rst) begin
       \$415  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = \$41 ;
     if (rst) begin
       \$416  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = rom3_read[63:56];
     if (rst) begin
       \$417  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = \$42 ;
     if (rst) begin
       \$418  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = rom4_read[7:0];
     if (rst) begin
       \$419  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = \$43 ;
     if (rst) begin
       \$420  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = rom4_read[15:8];
     if (rst) begin
       \$421  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = \$44 ;
     if (rst) begin
       \$422  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = rom4_read[23:16];
     if (rst) begin
       \$423  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = \$45 ;
     if (rst) begin
       \$424  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = rom4_read[31:24];
     if (rst) begin
       \$425  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = \$46 ;
     if (rst) begin
       \$426  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = rom4_read[39:32];
     if (rst) begin
       \$427  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = \$47 ;
     if (rst) begin
       \$428  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = rom4_read[47:40];
     if (rst) begin
       \$429  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = \$48 ;
     if (rst) begin
       \$430  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = rom4_read[55:48];
     if (rst) begin
       \$431  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = \$49 ;
     if (rst) begin
       \$432  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = rom4_read[63:56];
     if (rst) begin
       \$433  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = \$50 ;
     if (rst) begin
       \$434  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = rom5_read[7:0];
     if (rst) begin
       \$435  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = \$51 ;
     if (rst) begin
       \$436  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = rom5_read[15:8];
     if (rst) begin
       \$437  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = \$52 ;
     if (rst) begin
       \$438  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = rom5_read[23:16];
     if (rst) begin
       \$439  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = \$53 ;
     if (rst) begin
       \$440  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = rom5_read[31:24];
     if (rst) begin
       \$441  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = \$54 ;
     if (rst) begin
       \$442  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = rom5_read[39:32];
     if (rst) begin
       \$443  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = \$55 ;
     if (rst) begin
       \$444  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = rom5_read[47:40];
     if (rst) begin
       \$445  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = \$56 ;
     if (rst) begin
       \$446  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = rom5_read[55:48];
     if (rst) begin
       \$447  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = \$57 ;
     if (rst) begin
       \$448  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = rom5_read[63:56];
     if (rst) begin
       \$449  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = \$58 ;
     if (rst) begin
       \$450  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = rom6_read[7:0];
     if (rst) begin
       \$451  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = \$59 ;
     if (rst) begin
       \$452  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = rom6_read[15:8];
     if (rst) begin
       \$453  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = \$60 ;
     if (rst) begin
       \$454  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = rom6_read[23:16];
     if (rst) begin
       \$455  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = \$61 ;
     if (rst) begin
       \$456  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = rom6_read[31:24];
     if (rst) begin
       \$457  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = \$62 ;
     if (rst) begin
       \$458  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = rom6_read[39:32];
     if (rst) begin
       \$459  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = \$63 ;
     if (rst) begin
       \$460  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$461  = rom6_read[47:40];
     if (rst) begin
       \$461  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$462  = \$64 ;
     if (rst) begin
       \$462  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$463  = rom6_read[55:48];
     if (rst) begin
       \$463  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$464  = \$65 ;
     if (rst) begin
       \$464  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$465  = rom6_read[63:56];
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$466  = \$66 ;
     if (rst) begin
       \$466  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$467  = rom7_read[7:0];
     if (rst) begin
       \$467  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$468  = \$67 ;
     if (rst) begin
       \$468  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$469  = rom7_read[15:8];
     if (rst) begin
       \$469  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$470  = \$68 ;
     if (rst) begin
       \$470  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$471  = rom7_read[23:16];
     if (rst) begin
       \$471  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$472  = \$69 ;
     if (rst) begin
       \$472  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$473  = rom7_read[31:24];
     if (rst) begin
       \$473  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$474  = \$70 ;
     if (rst) begin
       \$474  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$475  = rom7_read[39:32];
     if (rst) begin
       \$475  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$476  = \$71 ;
     if (rst) begin
       \$476  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$477  = rom7_read[47:40];
     if (rst) begin
       \$477  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$478  = \$72 ;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$479  = \$73 ;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$480  = \$74 ;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$481  = \$75 ;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$482  = \$76 ;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$483  = \$77 ;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$484  = \$78 ;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$485  = \$79 ;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$486  = \$80 ;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$487  = \$81 ;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$488  = \$82 ;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$489  = \$83 ;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$490  = \$84 ;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$491  = \$85 ;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$492  = \$86 ;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$493  = \$87 ;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$494  = \$88 ;
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$495  = \$89 ;
     if (rst) begin
       \$495  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$496  = \$90 ;
     if (rst) begin
       \$496  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$497  = \$91 ;
     if (rst) begin
       \$497  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$498  = \$92 ;
     if (rst) begin
       \$498  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$499  = \$93 ;
     if (rst) begin
       \$499  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$500  = \$94 ;
     if (rst) begin
       \$500  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$501  = \$95 ;
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$502  = \$96 ;
     if (rst) begin
       \$502  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$503  = \$97 ;
     if (rst) begin
       \$503  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$504  = \$98 ;
     if (rst) begin
       \$504  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$505  = \$99 ;
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$506  = \$100 ;
     if (rst) begin
       \$506  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$507  = \$101 ;
     if (rst) begin
       \$507  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$508  = \$102 ;
     if (rst) begin
       \$508  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$509  = \$103 ;
     if (rst) begin
       \$509  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$510  = \$104 ;
     if (rst) begin
       \$510  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$511  = \$105 ;
     if (rst) begin
       \$511  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$512  = \$106 ;
     if (rst) begin
       \$512  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$513  = \$107 ;
     if (rst) begin
       \$513  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$514  = \$108 ;
     if (rst) begin
       \$514  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$515  = \$109 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$516  = \$110 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$517  = \$111 ;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$518  = \$112 ;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$519  = \$113 ;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$520  = \$114 ;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$521  = \$115 ;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$522  = \$116 ;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$523  = \$117 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$524  = \$118 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$525  = \$119 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$526  = \$120 ;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$527  = \$121 ;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$528  = \$122 ;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$529  = \$123 ;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$530  = \$124 ;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$531  = \$125 ;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$532  = \$126 ;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$533  = \$127 ;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$534  = \$128 ;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$535  = \$129 ;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$536  = \$130 ;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$537  = \$131 ;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$538  = \$132 ;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$539  = \$133 ;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$540  = prod0_1;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$541  = prod0_2;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$542  = prod0_3;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$543  = prod0_4;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$544  = prod0_5;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$545  = prod0_6;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$546  = prod0_7;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$547  = prod0_8;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$548  = prod0_9;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$549  = prod0_10;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$550  = prod0_11;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$551  = prod0_12;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$552  = prod0_13;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$553  = prod0_14;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$554  = prod0_15;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$555  = prod0_16;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$556  = prod0_17;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$557  = prod0_18;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$558  = prod0_19;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$559  = prod0_20;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$560  = prod0_21;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$561  = prod0_22;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$562  = prod0_23;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$563  = prod0_24;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$564  = prod0_25;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$565  = prod0_26;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$566  = prod0_27;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$567  = prod0_28;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$568  = prod0_29;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$569  = prod0_30;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$570  = prod0_31;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$571  = prod1_1;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$572  = prod1_2;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$573  = prod1_3;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$574  = prod1_4;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$575  = prod1_5;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$576  = prod1_6;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$577  = prod1_7;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$578  = prod1_8;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$579  = prod1_9;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$580  = prod1_10;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$581  = prod1_11;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$582  = prod1_12;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$583  = prod1_13;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$584  = prod1_14;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$585  = prod1_15;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$586  = prod1_16;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$587  = prod1_17;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$588  = prod1_18;
     if (rst) begin
       \$588  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$589  = prod1_19;
     if (rst) begin
       \$589  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$590  = prod1_20;
     if (rst) begin
       \$590  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$591  = prod1_21;
     if (rst) begin
       \$591  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$592  = prod1_22;
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$593  = prod1_23;
     if (rst) begin
       \$593  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$594  = prod1_24;
     if (rst) begin
       \$594  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$595  = prod1_25;
     if (rst) begin
       \$595  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$596  = prod1_26;
     if (rst) begin
       \$596  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$597  = prod1_27;
     if (rst) begin
       \$597  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$598  = prod1_28;
     if (rst) begin
       \$598  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$599  = prod1_29;
     if (rst) begin
       \$599  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$600  = prod1_30;
     if (rst) begin
       \$600  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$601  = prod1_31;
     if (rst) begin
       \$601  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$602  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
     if (rst) begin
       \$602  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$603  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
       \$603  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$604  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
       \$604  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$605  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
     if (rst) begin
       \$605  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$606  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
     if (rst) begin
       \$606  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$607  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
     if (rst) begin
       \$607  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$608  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
     if (rst) begin
       \$608  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$609  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
       \$609  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$610  = \$159 [23:0];
     if (rst) begin
       \$610  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$611  = \$162 [23:0];
     if (rst) begin
       \$611  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$612  = \$163 [23:0];
     if (rst) begin
       \$612  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$613  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
     if (rst) begin
       \$613  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$614  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
     if (rst) begin
       \$614  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$615  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
     if (rst) begin
       \$615  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$616  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
     if (rst) begin
       \$616  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$617  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
     if (rst) begin
       \$617  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$618  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
     if (rst) begin
       \$618  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$619  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
     if (rst) begin
       \$619  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$620  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
     if (rst) begin
       \$620  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$621  = \$189 [23:0];
     if (rst) begin
       \$621  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$622  = \$192 [23:0];
     if (rst) begin
       \$622  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$623  = \$193 [23:0];
     if (rst) begin
       \$623  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$624  = v1;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$625  = first1;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$626  = last1;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$627  = nf1;
     if (rst) begin
       \$627  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$628  = v2;
     if (rst) begin
       \$628  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$629  = first2;
     if (rst) begin
       \$629  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$630  = last2;
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$631  = nf2;
     if (rst) begin
       \$631  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$632  = v3;
     if (rst) begin
       \$632  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$633  = first3;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$634  = last3;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$635  = nf3;
     if (rst) begin
       \$635  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$636  = v4;
     if (rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$637  = first4;
     if (rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$638  = last4;
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$639  = nf4;
     if (rst) begin
       \$639  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$640  = v5;
     if (rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$641  = first5;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$642  = last5;
     if (rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$643  = nf5;
     if (rst) begin
       \$643  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$644  = v6;
     if (rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$645  = first6;
     if (rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$646  = last6;
     if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$647  = nf6;
     if (rst) begin
       \$647  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$648  = v7;
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$649  = first7;
     if (rst) begin
       \$649  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$650  = last7;
     if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$651  = nf7;
     if (rst) begin
       \$651  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$652  = v8;
     if (rst) begin
       \$652  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$653  = first8;
     if (rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$654  = last8;
     if (rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$655  = nf8;
     if (rst) begin
       \$655  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$656  = v9;
     if (rst) begin
       \$656  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$657  = first9;
     if (rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$658  = last9;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$659  = nf9;
     if (rst) begin
       \$659  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$660  = v9;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$661  = first9;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$662  = last9;
     if (rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$663  = nf9;
     if (rst) begin
       \$663  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$664  = \$194 ;
     if (rst) begin
       \$664  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$665  = acc0;
     if (v10_0) begin
       \$665  = \$247 [23:0];
@@ -6057,14 +6054,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$666  = \$195 ;
     if (rst) begin
       \$666  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$667  = acc1;
     if (v10_0) begin
       \$667  = \$249 [23:0];
@@ -6074,28 +6071,28 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$668  = \$196 ;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$669  = \$253 [3:0];
     if (rst) begin
       \$669  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$670  = \$203 ;
     if (rst) begin
       \$670  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$671  = q_wptr;
     if (\$210 ) begin
       \$671  = \$213 [3:0];
@@ -6105,7 +6102,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$672  = q_rptr;
     if (\$217 ) begin
       \$672  = \$220 [3:0];
@@ -6115,14 +6112,14 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$673  = \$233 [3:0];
     if (rst) begin
       \$673  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$674  = o__valid;
     if (\$235 ) begin
       \$674  = \$237 ;
@@ -6132,7 +6129,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$675  = o__payload;
     if (\$235 ) begin
       \$675  = \$239 ;
@@ -6142,7 +6139,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
@@ -6212,7 +6209,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
@@ -6282,7 +6279,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
@@ -6352,7 +6349,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
@@ -6422,7 +6419,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
@@ -6492,7 +6489,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf9)
       4'h0:
@@ -6530,7 +6527,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf9)
       4'h0:
@@ -6568,7 +6565,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = nf_t;
     if (issue) begin
       \$254  = nf_t_ahead;
@@ -6578,7 +6575,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = nf_t_ahead;
     if (issue) begin
       \$255  = \$1 ;
@@ -6588,7 +6585,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = sf_t;
     if (issue) begin
       \$256  = sf_t_ahead;
@@ -6598,7 +6595,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = sf_t_ahead;
     if (issue) begin
       \$257  = \$2 ;
@@ -6608,7 +6605,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = reads_input_t;
     if (issue) begin
       \$258  = reads_input_t_ahead;
@@ -6618,7 +6615,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = reads_input_t_ahead;
     if (issue) begin
       \$259  = \$3 ;
@@ -6628,7 +6625,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = first_t;
     if (issue) begin
       \$260  = first_t_ahead;
@@ -6638,7 +6635,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = first_t_ahead;
     if (issue) begin
       \$261  = \$4 ;
@@ -6648,7 +6645,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = last_t;
     if (issue) begin
       \$262  = last_t_ahead;
@@ -6658,7 +6655,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = last_t_ahead;
     if (issue) begin
       \$263  = \$5 ;
@@ -6668,7 +6665,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = t;
     if (issue) begin
       \$264  = \$8 [4:0];
@@ -6678,84 +6675,84 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = i__payload;
     if (rst) begin
       \$265  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = reads_input_t;
     if (rst) begin
       \$266  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = issue;
     if (rst) begin
       \$267  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = first_t;
     if (rst) begin
       \$268  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = last_t;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = nf_t;
     if (rst) begin
       \$270  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = from_input;
     if (rst) begin
       \$271  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = x_reg;
     if (rst) begin
       \$272  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = rport__data;
     if (rst) begin
       \$273  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$9 ;
     if (rst) begin
       \$274  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = t;
     if (rst) begin
       \$275  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = t1;
     if (rst) begin
       \$276  = 5'h00;
@@ -6818,10 +6815,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__valid, o__payload, o_
   assign q_in[47:24] = acc1;
   assign q_in[23:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -7720,7 +7716,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   always @(posedge clk)
     o__payload <= \$280 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -7758,7 +7754,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -7796,7 +7792,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -7834,7 +7830,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -7872,7 +7868,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -7910,7 +7906,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -7948,7 +7944,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -7986,7 +7982,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -8024,7 +8020,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = group;
     if (\$9 ) begin
       \$131  = \$12 [3:0];
@@ -8034,1015 +8030,1015 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = \$13 ;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq_valid_1;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq_valid_2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq_valid_3;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq_valid_4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq_valid_5;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = rq_valid_6;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq_valid_7;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq_valid_8;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$signature__en ;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = \$14 ;
     if (rst) begin
       \$142  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_mult_1;
     if (rst) begin
       \$143  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_mult_2;
     if (rst) begin
       \$144  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_3;
     if (rst) begin
       \$145  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = rq0_mult_4;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_mult_5;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_mult_6;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_mult_7;
     if (rst) begin
       \$149  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_8;
     if (rst) begin
       \$150  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$15 ;
     if (rst) begin
       \$151  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_shift_1;
     if (rst) begin
       \$152  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_shift_2;
     if (rst) begin
       \$153  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_shift_3;
     if (rst) begin
       \$154  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_shift_4;
     if (rst) begin
       \$155  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = rq0_shift_5;
     if (rst) begin
       \$156  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_shift_6;
     if (rst) begin
       \$157  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_shift_7;
     if (rst) begin
       \$158  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = rq0_shift_8;
     if (rst) begin
       \$159  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$16 ;
     if (rst) begin
       \$160  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = rq0_half_1;
     if (rst) begin
       \$161  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = rq0_half_2;
     if (rst) begin
       \$162  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = rq0_half_3;
     if (rst) begin
       \$163  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = rq0_half_4;
     if (rst) begin
       \$164  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = rq0_half_5;
     if (rst) begin
       \$165  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = rq0_half_6;
     if (rst) begin
       \$166  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = rq0_half_7;
     if (rst) begin
       \$167  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = rq0_half_8;
     if (rst) begin
       \$168  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$17 ;
     if (rst) begin
       \$169  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = rq0_mask_1;
     if (rst) begin
       \$170  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rq0_mask_2;
     if (rst) begin
       \$171  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = rq0_mask_3;
     if (rst) begin
       \$172  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = rq0_mask_4;
     if (rst) begin
       \$173  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = rq0_mask_5;
     if (rst) begin
       \$174  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = rq0_mask_6;
     if (rst) begin
       \$175  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = rq0_mask_7;
     if (rst) begin
       \$176  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = rq0_mask_8;
     if (rst) begin
       \$177  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = i__payload[23:0];
     if (rst) begin
       \$178  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = rq0_x[16:0];
     if (rst) begin
       \$179  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = rq0_mult_1[16:0];
     if (rst) begin
       \$180  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = \$18 ;
     if (rst) begin
       \$181  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = rq0_part0_0;
     if (rst) begin
       \$182  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = rq0_part0_0_r;
     if (rst) begin
       \$183  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = rq0_x[16:0];
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = rq0_mult_1[24:17];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = \$19 ;
     if (rst) begin
       \$186  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = rq0_part0_1;
     if (rst) begin
       \$187  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = rq0_part0_1_r;
     if (rst) begin
       \$188  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = rq0_x[23:17];
     if (rst) begin
       \$189  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = rq0_mult_1[16:0];
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = \$20 ;
     if (rst) begin
       \$191  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = rq0_part1_0;
     if (rst) begin
       \$192  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = rq0_part1_0_r;
     if (rst) begin
       \$193  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = rq0_x[23:17];
     if (rst) begin
       \$194  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = rq0_mult_1[24:17];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = \$21 ;
     if (rst) begin
       \$196  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = rq0_part1_1;
     if (rst) begin
       \$197  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = rq0_part1_1_r;
     if (rst) begin
       \$198  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$25 [48:0];
     if (rst) begin
       \$199  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = \$29 [48:0];
     if (rst) begin
       \$200  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = \$31 [48:0];
     if (rst) begin
       \$201  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = \$32 ;
     if (rst) begin
       \$202  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = \$33 ;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = \$36 ;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = \$40 [7:0];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = \$45 ;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = \$50 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = \$51 ;
     if (rst) begin
       \$208  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = rq1_mult_1;
     if (rst) begin
       \$209  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = rq1_mult_2;
     if (rst) begin
       \$210  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = rq1_mult_3;
     if (rst) begin
       \$211  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = rq1_mult_4;
     if (rst) begin
       \$212  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = rq1_mult_5;
     if (rst) begin
       \$213  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = rq1_mult_6;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = rq1_mult_7;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = rq1_mult_8;
     if (rst) begin
       \$216  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = \$52 ;
     if (rst) begin
       \$217  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = rq1_shift_1;
     if (rst) begin
       \$218  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = rq1_shift_2;
     if (rst) begin
       \$219  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = rq1_shift_3;
     if (rst) begin
       \$220  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rq1_shift_4;
     if (rst) begin
       \$221  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = rq1_shift_5;
     if (rst) begin
       \$222  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = rq1_shift_6;
     if (rst) begin
       \$223  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = rq1_shift_7;
     if (rst) begin
       \$224  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rq1_shift_8;
     if (rst) begin
       \$225  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = \$53 ;
     if (rst) begin
       \$226  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rq1_half_1;
     if (rst) begin
       \$227  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = rq1_half_2;
     if (rst) begin
       \$228  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = rq1_half_3;
     if (rst) begin
       \$229  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = rq1_half_4;
     if (rst) begin
       \$230  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rq1_half_5;
     if (rst) begin
       \$231  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = rq1_half_6;
     if (rst) begin
       \$232  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = rq1_half_7;
     if (rst) begin
       \$233  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = rq1_half_8;
     if (rst) begin
       \$234  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = \$54 ;
     if (rst) begin
       \$235  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = rq1_mask_1;
     if (rst) begin
       \$236  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rq1_mask_2;
     if (rst) begin
       \$237  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = rq1_mask_3;
     if (rst) begin
       \$238  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rq1_mask_4;
     if (rst) begin
       \$239  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq1_mask_5;
     if (rst) begin
       \$240  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rq1_mask_6;
     if (rst) begin
       \$241  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = rq1_mask_7;
     if (rst) begin
       \$242  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rq1_mask_8;
     if (rst) begin
       \$243  = 42'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = i__payload[47:24];
     if (rst) begin
       \$244  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rq1_x[16:0];
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = rq1_mult_1[16:0];
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = \$55 ;
     if (rst) begin
       \$247  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = rq1_part0_0;
     if (rst) begin
       \$248  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = rq1_part0_0_r;
     if (rst) begin
       \$249  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = rq1_x[16:0];
     if (rst) begin
       \$250  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = rq1_mult_1[24:17];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = \$56 ;
     if (rst) begin
       \$252  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = rq1_part0_1;
     if (rst) begin
       \$253  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = rq1_part0_1_r;
     if (rst) begin
       \$254  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rq1_x[23:17];
     if (rst) begin
       \$255  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = rq1_mult_1[16:0];
     if (rst) begin
       \$256  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = \$57 ;
     if (rst) begin
       \$257  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq1_part1_0;
     if (rst) begin
       \$258  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = rq1_part1_0_r;
     if (rst) begin
       \$259  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = rq1_x[23:17];
     if (rst) begin
       \$260  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rq1_mult_1[24:17];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = \$58 ;
     if (rst) begin
       \$262  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rq1_part1_1;
     if (rst) begin
       \$263  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = rq1_part1_1_r;
     if (rst) begin
       \$264  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = \$62 [48:0];
     if (rst) begin
       \$265  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = \$66 [48:0];
     if (rst) begin
       \$266  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = \$68 [48:0];
     if (rst) begin
       \$267  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = \$69 ;
     if (rst) begin
       \$268  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = \$70 ;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = \$73 ;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = \$77 [7:0];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = \$82 ;
     if (rst) begin
       \$272  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = \$87 ;
     if (rst) begin
       \$273  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$8 [3:0];
     if (rst) begin
       \$274  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = \$94 ;
     if (rst) begin
       \$275  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = \$signature__addr ;
     if (\$101 ) begin
       \$276  = \$104 [3:0];
@@ -9052,7 +9048,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = rport__addr;
     if (\$108 ) begin
       \$277  = \$111 [3:0];
@@ -9062,14 +9058,14 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = \$124 [3:0];
     if (rst) begin
       \$278  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = o__valid;
     if (\$126 ) begin
       \$279  = \$128 ;
@@ -9079,7 +9075,7 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = o__payload;
     if (\$126 ) begin
       \$280  = \$130 ;
@@ -9094,12 +9090,12 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
   assign q_in[15:8] = \$4 ;
   assign q_in[7:0] = \$2 ;
   assign \$22  = { 1'h0, rq0_part0_0_rr };
@@ -9111,10 +9107,9 @@ module \top.s0_dense0_u1 (rst, o__ready, i__valid, i__payload, i__ready, o__vali
   assign \$63  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
   assign \$65  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
@@ -9436,7 +9431,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* keep = 32'd1 *)
   wire [4:0] \port__addr$148 ;
   wire [63:0] port__data;
-  wire [15:0] \port__data$34 ;
+  wire [15:0] \port__data$39 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -9482,7 +9477,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$152 ;
   wire [15:0] rport__data;
-  wire [114:0] \rport__data$140 ;
+  wire [114:0] \rport__data$142 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -9590,7 +9585,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$140  = queue[q_rptr];
+  assign \rport__data$142  = queue[q_rptr];
   reg [63:0] rom0 [30:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
@@ -9668,7 +9663,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$34  = _2_;
+  assign \port__data$39  = _2_;
   assign \$6  = t == 5'h1e;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
@@ -9741,7 +9736,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$80  = | q_stored;
   assign \$81  = \$80  | deliver;
   assign \$82  = | q_stored;
-  assign \$83  = \$82  ? \rport__data$140  : q_in;
+  assign \$83  = \$82  ? \rport__data$142  : q_in;
   assign \$84  = ~ last_t;
   assign \$85  = q_room | \$84 ;
   assign i__ready = \$85  & reads_input_t;
@@ -10016,7 +10011,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     o__payload <= \$228 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 1'h0;
     casez (t)
       5'h00:
@@ -10084,7 +10079,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 4'h0;
     casez (t)
       5'h00:
@@ -10152,7 +10147,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       5'h00:
@@ -10220,7 +10215,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       5'h00:
@@ -10288,7 +10283,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       5'h00:
@@ -10356,7 +10351,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -10366,7 +10361,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -10376,7 +10371,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -10386,7 +10381,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -10396,7 +10391,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -10406,7 +10401,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = nf_t;
     if (issue) begin
       \$104  = nf_t_ahead;
@@ -10416,7 +10411,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = nf_t_ahead;
     if (issue) begin
       \$105  = \$1 ;
@@ -10426,7 +10421,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = sf_t;
     if (issue) begin
       \$106  = sf_t_ahead;
@@ -10436,7 +10431,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = sf_t_ahead;
     if (issue) begin
       \$107  = \$2 ;
@@ -10446,7 +10441,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = reads_input_t;
     if (issue) begin
       \$108  = reads_input_t_ahead;
@@ -10456,7 +10451,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = reads_input_t_ahead;
     if (issue) begin
       \$109  = \$3 ;
@@ -10466,7 +10461,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = first_t;
     if (issue) begin
       \$110  = first_t_ahead;
@@ -10476,7 +10471,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = first_t_ahead;
     if (issue) begin
       \$111  = \$4 ;
@@ -10486,7 +10481,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = last_t;
     if (issue) begin
       \$112  = last_t_ahead;
@@ -10496,7 +10491,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = last_t_ahead;
     if (issue) begin
       \$113  = \$5 ;
@@ -10506,7 +10501,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = t;
     if (issue) begin
       \$114  = \$8 [4:0];
@@ -10516,686 +10511,686 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = i__payload;
     if (rst) begin
       \$115  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = reads_input_t;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = issue;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = first_t;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = last_t;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = nf_t;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = from_input;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = x_reg;
     if (rst) begin
       \$122  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rport__data;
     if (rst) begin
       \$123  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = \$9 ;
     if (rst) begin
       \$124  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = t;
     if (rst) begin
       \$125  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = t1;
     if (rst) begin
       \$126  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = port__data;
     if (rst) begin
       \$127  = 64'h0000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = x_mid[7:0];
     if (rst) begin
       \$128  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = x_mid[15:8];
     if (rst) begin
       \$129  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = t1;
     if (rst) begin
       \$130  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = \port__data$34 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$131  = \port__data$39 ;
     if (rst) begin
       \$131  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = x_mid[7:0];
     if (rst) begin
       \$132  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = x_mid[15:8];
     if (rst) begin
       \$133  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = \$10 ;
     if (rst) begin
       \$134  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rom0_read[7:0];
     if (rst) begin
       \$135  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = \$11 ;
     if (rst) begin
       \$136  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rom0_read[15:8];
     if (rst) begin
       \$137  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = \$12 ;
     if (rst) begin
       \$138  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rom0_read[23:16];
     if (rst) begin
       \$139  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = \$13 ;
     if (rst) begin
       \$140  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = rom0_read[31:24];
     if (rst) begin
       \$141  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = \$14 ;
     if (rst) begin
       \$142  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rom0_read[39:32];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = \$15 ;
     if (rst) begin
       \$144  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rom0_read[47:40];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rom0_read[55:48];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = \$17 ;
     if (rst) begin
       \$148  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rom0_read[63:56];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = \$18 ;
     if (rst) begin
       \$150  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = rom1_read[7:0];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = \$19 ;
     if (rst) begin
       \$152  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rom1_read[15:8];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = \$20 ;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = \$21 ;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$22 ;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = \$23 ;
     if (rst) begin
       \$157  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$24 ;
     if (rst) begin
       \$158  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$25 ;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 ;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$27 ;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$28 ;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$29 ;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = prod0_0;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = prod0_1;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = prod1_0;
     if (rst) begin
       \$166  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = prod1_1;
     if (rst) begin
       \$167  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = prod2_0;
     if (rst) begin
       \$168  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = prod2_1;
     if (rst) begin
       \$169  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = prod3_0;
     if (rst) begin
       \$170  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = prod3_1;
     if (rst) begin
       \$171  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = prod4_0;
     if (rst) begin
       \$172  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = prod4_1;
     if (rst) begin
       \$173  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
     if (rst) begin
       \$174  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
     if (rst) begin
       \$175  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
     if (rst) begin
       \$176  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
     if (rst) begin
       \$177  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
     if (rst) begin
       \$178  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = v1;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = first1;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = last1;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = nf1;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = v2;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = first2;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = last2;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = nf2;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = v3;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = first3;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = last3;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = nf3;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = v4;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = first4;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = last4;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = nf4;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = v5;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = first5;
     if (rst) begin
       \$196  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = last5;
     if (rst) begin
       \$197  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$198  = nf5;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = v6;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = first6;
     if (rst) begin
       \$200  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = last6;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = nf6;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = v7;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = first7;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = last7;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = nf7;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = v7;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = first7;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = last7;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = nf7;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = \$35 ;
     if (rst) begin
       \$211  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = acc0;
     if (v8_0) begin
       \$212  = \$91 [22:0];
@@ -11205,14 +11200,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = \$36 ;
     if (rst) begin
       \$213  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = acc1;
     if (v8_0) begin
       \$214  = \$93 [22:0];
@@ -11222,14 +11217,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = \$37 ;
     if (rst) begin
       \$215  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = acc2;
     if (v8_0) begin
       \$216  = \$95 [22:0];
@@ -11239,14 +11234,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = \$38 ;
     if (rst) begin
       \$217  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = acc3;
     if (v8_0) begin
       \$218  = \$97 [22:0];
@@ -11256,14 +11251,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = \$39 ;
     if (rst) begin
       \$219  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = acc4;
     if (v8_0) begin
       \$220  = \$99 [22:0];
@@ -11273,28 +11268,28 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = \$40 ;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = \$103 [3:0];
     if (rst) begin
       \$222  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = \$47 ;
     if (rst) begin
       \$223  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = q_wptr;
     if (\$54 ) begin
       \$224  = \$57 [3:0];
@@ -11304,7 +11299,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = q_rptr;
     if (\$61 ) begin
       \$225  = \$64 [3:0];
@@ -11314,14 +11309,14 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = \$77 [3:0];
     if (rst) begin
       \$226  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = o__valid;
     if (\$79 ) begin
       \$227  = \$81 ;
@@ -11331,7 +11326,7 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = o__payload;
     if (\$79 ) begin
       \$228  = \$83 ;
@@ -11373,10 +11368,9 @@ module \top.s1_dense1_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign q_in[45:23] = acc1;
   assign q_in[22:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire [7:0] \$10 ;
   wire [77:0] \$100 ;
@@ -12831,672 +12825,672 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   always @(posedge clk)
     rq3_shift_3 <= \$375 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = rq3_shift_3;
     if (rst) begin
       \$376  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rq3_shift_4;
     if (rst) begin
       \$377  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = rq3_shift_5;
     if (rst) begin
       \$378  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = rq3_shift_6;
     if (rst) begin
       \$379  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = rq3_shift_7;
     if (rst) begin
       \$380  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = rq3_shift_8;
     if (rst) begin
       \$381  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = \$124 ;
     if (rst) begin
       \$382  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = rq3_half_1;
     if (rst) begin
       \$383  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = rq3_half_2;
     if (rst) begin
       \$384  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = rq3_half_3;
     if (rst) begin
       \$385  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = rq3_half_4;
     if (rst) begin
       \$386  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = rq3_half_5;
     if (rst) begin
       \$387  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = rq3_half_6;
     if (rst) begin
       \$388  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = rq3_half_7;
     if (rst) begin
       \$389  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = rq3_half_8;
     if (rst) begin
       \$390  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = \$125 ;
     if (rst) begin
       \$391  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = rq3_mask_1;
     if (rst) begin
       \$392  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = rq3_mask_2;
     if (rst) begin
       \$393  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = rq3_mask_3;
     if (rst) begin
       \$394  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = rq3_mask_4;
     if (rst) begin
       \$395  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = rq3_mask_5;
     if (rst) begin
       \$396  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = rq3_mask_6;
     if (rst) begin
       \$397  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = rq3_mask_7;
     if (rst) begin
       \$398  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = rq3_mask_8;
     if (rst) begin
       \$399  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = i__payload[91:69];
     if (rst) begin
       \$400  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = rq3_x[16:0];
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = rq3_mult_1[16:0];
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = \$126 ;
     if (rst) begin
       \$403  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = rq3_part0_0;
     if (rst) begin
       \$404  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = rq3_part0_0_r;
     if (rst) begin
       \$405  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = rq3_x[16:0];
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = rq3_mult_1[24:17];
     if (rst) begin
       \$407  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = \$127 ;
     if (rst) begin
       \$408  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = rq3_part0_1;
     if (rst) begin
       \$409  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = rq3_part0_1_r;
     if (rst) begin
       \$410  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = rq3_x[22:17];
     if (rst) begin
       \$411  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = rq3_mult_1[16:0];
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = \$128 ;
     if (rst) begin
       \$413  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = rq3_part1_0;
     if (rst) begin
       \$414  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = rq3_part1_0_r;
     if (rst) begin
       \$415  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = rq3_x[22:17];
     if (rst) begin
       \$416  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = rq3_mult_1[24:17];
     if (rst) begin
       \$417  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = \$129 ;
     if (rst) begin
       \$418  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = rq3_part1_1;
     if (rst) begin
       \$419  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = rq3_part1_1_r;
     if (rst) begin
       \$420  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = \$133 [47:0];
     if (rst) begin
       \$421  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = \$137 [47:0];
     if (rst) begin
       \$422  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = \$139 [47:0];
     if (rst) begin
       \$423  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = \$140 ;
     if (rst) begin
       \$424  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = \$141 ;
     if (rst) begin
       \$425  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = \$144 ;
     if (rst) begin
       \$426  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = \$148 [7:0];
     if (rst) begin
       \$427  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = \$153 ;
     if (rst) begin
       \$428  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = \$158 ;
     if (rst) begin
       \$429  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = \$159 ;
     if (rst) begin
       \$430  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = rq4_mult_1;
     if (rst) begin
       \$431  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = rq4_mult_2;
     if (rst) begin
       \$432  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = rq4_mult_3;
     if (rst) begin
       \$433  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = rq4_mult_4;
     if (rst) begin
       \$434  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = rq4_mult_5;
     if (rst) begin
       \$435  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = rq4_mult_6;
     if (rst) begin
       \$436  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = rq4_mult_7;
     if (rst) begin
       \$437  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = rq4_mult_8;
     if (rst) begin
       \$438  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = i__payload[114:92];
     if (rst) begin
       \$439  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = rq4_x[16:0];
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = rq4_mult_1[16:0];
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = \$160 ;
     if (rst) begin
       \$442  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = rq4_part0_0;
     if (rst) begin
       \$443  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = rq4_part0_0_r;
     if (rst) begin
       \$444  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = rq4_x[16:0];
     if (rst) begin
       \$445  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = rq4_mult_1[24:17];
     if (rst) begin
       \$446  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = \$161 ;
     if (rst) begin
       \$447  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = rq4_part0_1;
     if (rst) begin
       \$448  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = rq4_part0_1_r;
     if (rst) begin
       \$449  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = rq4_x[22:17];
     if (rst) begin
       \$450  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = rq4_mult_1[16:0];
     if (rst) begin
       \$451  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = \$162 ;
     if (rst) begin
       \$452  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = rq4_part1_0;
     if (rst) begin
       \$453  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = rq4_part1_0_r;
     if (rst) begin
       \$454  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = rq4_x[22:17];
     if (rst) begin
       \$455  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = rq4_mult_1[24:17];
     if (rst) begin
       \$456  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = \$163 ;
     if (rst) begin
       \$457  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = rq4_part1_1;
     if (rst) begin
       \$458  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = rq4_part1_1_r;
     if (rst) begin
       \$459  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = \$167 [47:0];
     if (rst) begin
       \$460  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$461  = \$171 [47:0];
     if (rst) begin
       \$461  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$462  = \$173 [47:0];
     if (rst) begin
       \$462  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$463  = \$174 ;
     if (rst) begin
       \$463  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$464  = \$175 ;
     if (rst) begin
       \$464  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$465  = \$178 ;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$466  = \$182 [7:0];
     if (rst) begin
       \$466  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$467  = \$187 ;
     if (rst) begin
       \$467  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$468  = \$192 ;
     if (rst) begin
       \$468  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$469  = \$14 [3:0];
     if (rst) begin
       \$469  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$470  = \$199 ;
     if (rst) begin
       \$470  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$471  = \$signature__addr ;
     if (\$206 ) begin
       \$471  = \$209 [3:0];
@@ -13506,7 +13500,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$472  = rport__addr;
     if (\$213 ) begin
       \$472  = \$216 [3:0];
@@ -13516,14 +13510,14 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$473  = \$229 [3:0];
     if (rst) begin
       \$473  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$474  = o__valid;
     if (\$231 ) begin
       \$474  = \$233 ;
@@ -13533,7 +13527,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$475  = o__payload;
     if (\$231 ) begin
       \$475  = \$235 ;
@@ -13543,7 +13537,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -13553,7 +13547,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -13563,7 +13557,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -13573,7 +13567,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -13583,7 +13577,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -13593,7 +13587,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -13603,7 +13597,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -13613,7 +13607,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -13623,7 +13617,7 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = group;
     if (\$15 ) begin
       \$236  = \$18 [0];
@@ -13633,973 +13627,973 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = \$19 ;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = rq_valid_1;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rq_valid_2;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq_valid_3;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rq_valid_4;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = rq_valid_5;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rq_valid_6;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = rq_valid_7;
     if (rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rq_valid_8;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = \$signature__en ;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = \$20 ;
     if (rst) begin
       \$247  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = rq0_mult_1;
     if (rst) begin
       \$248  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = rq0_mult_2;
     if (rst) begin
       \$249  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = rq0_mult_3;
     if (rst) begin
       \$250  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = rq0_mult_4;
     if (rst) begin
       \$251  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = rq0_mult_5;
     if (rst) begin
       \$252  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = rq0_mult_6;
     if (rst) begin
       \$253  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = rq0_mult_7;
     if (rst) begin
       \$254  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rq0_mult_8;
     if (rst) begin
       \$255  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = i__payload[22:0];
     if (rst) begin
       \$256  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = rq0_x[16:0];
     if (rst) begin
       \$257  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq0_mult_1[16:0];
     if (rst) begin
       \$258  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = \$21 ;
     if (rst) begin
       \$259  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = rq0_part0_0;
     if (rst) begin
       \$260  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rq0_part0_0_r;
     if (rst) begin
       \$261  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = rq0_x[16:0];
     if (rst) begin
       \$262  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rq0_mult_1[24:17];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = \$22 ;
     if (rst) begin
       \$264  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = rq0_part0_1;
     if (rst) begin
       \$265  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = rq0_part0_1_r;
     if (rst) begin
       \$266  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = rq0_x[22:17];
     if (rst) begin
       \$267  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = rq0_mult_1[16:0];
     if (rst) begin
       \$268  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = \$23 ;
     if (rst) begin
       \$269  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = rq0_part1_0;
     if (rst) begin
       \$270  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = rq0_part1_0_r;
     if (rst) begin
       \$271  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = rq0_x[22:17];
     if (rst) begin
       \$272  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = rq0_mult_1[24:17];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$24 ;
     if (rst) begin
       \$274  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = rq0_part1_1;
     if (rst) begin
       \$275  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = rq0_part1_1_r;
     if (rst) begin
       \$276  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = \$28 [47:0];
     if (rst) begin
       \$277  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = \$32 [47:0];
     if (rst) begin
       \$278  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = \$34 [47:0];
     if (rst) begin
       \$279  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = \$35 ;
     if (rst) begin
       \$280  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = \$36 ;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = \$39 ;
     if (rst) begin
       \$282  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = \$43 [7:0];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = \$48 ;
     if (rst) begin
       \$284  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = \$53 ;
     if (rst) begin
       \$285  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = \$54 ;
     if (rst) begin
       \$286  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = rq1_mult_1;
     if (rst) begin
       \$287  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = rq1_mult_2;
     if (rst) begin
       \$288  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = rq1_mult_3;
     if (rst) begin
       \$289  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = rq1_mult_4;
     if (rst) begin
       \$290  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rq1_mult_5;
     if (rst) begin
       \$291  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = rq1_mult_6;
     if (rst) begin
       \$292  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = rq1_mult_7;
     if (rst) begin
       \$293  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = rq1_mult_8;
     if (rst) begin
       \$294  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = i__payload[45:23];
     if (rst) begin
       \$295  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = rq1_x[16:0];
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = rq1_mult_1[16:0];
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = \$55 ;
     if (rst) begin
       \$298  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = rq1_part0_0;
     if (rst) begin
       \$299  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = rq1_part0_0_r;
     if (rst) begin
       \$300  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = rq1_x[16:0];
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = rq1_mult_1[24:17];
     if (rst) begin
       \$302  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = \$56 ;
     if (rst) begin
       \$303  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = rq1_part0_1;
     if (rst) begin
       \$304  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = rq1_part0_1_r;
     if (rst) begin
       \$305  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = rq1_x[22:17];
     if (rst) begin
       \$306  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = rq1_mult_1[16:0];
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = \$57 ;
     if (rst) begin
       \$308  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = rq1_part1_0;
     if (rst) begin
       \$309  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = rq1_part1_0_r;
     if (rst) begin
       \$310  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = rq1_x[22:17];
     if (rst) begin
       \$311  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = rq1_mult_1[24:17];
     if (rst) begin
       \$312  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = \$58 ;
     if (rst) begin
       \$313  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = rq1_part1_1;
     if (rst) begin
       \$314  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = rq1_part1_1_r;
     if (rst) begin
       \$315  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = \$62 [47:0];
     if (rst) begin
       \$316  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = \$66 [47:0];
     if (rst) begin
       \$317  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = \$68 [47:0];
     if (rst) begin
       \$318  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = \$69 ;
     if (rst) begin
       \$319  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = \$70 ;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = \$73 ;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = \$77 [7:0];
     if (rst) begin
       \$322  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = \$82 ;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = \$87 ;
     if (rst) begin
       \$324  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = \$88 ;
     if (rst) begin
       \$325  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = rq2_mult_1;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = rq2_mult_2;
     if (rst) begin
       \$327  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = rq2_mult_3;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = rq2_mult_4;
     if (rst) begin
       \$329  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = rq2_mult_5;
     if (rst) begin
       \$330  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = rq2_mult_6;
     if (rst) begin
       \$331  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = rq2_mult_7;
     if (rst) begin
       \$332  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = rq2_mult_8;
     if (rst) begin
       \$333  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = i__payload[68:46];
     if (rst) begin
       \$334  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rq2_x[16:0];
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq2_mult_1[16:0];
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = \$89 ;
     if (rst) begin
       \$337  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = rq2_part0_0;
     if (rst) begin
       \$338  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rq2_part0_0_r;
     if (rst) begin
       \$339  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = rq2_x[16:0];
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq2_mult_1[24:17];
     if (rst) begin
       \$341  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = \$90 ;
     if (rst) begin
       \$342  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = rq2_part0_1;
     if (rst) begin
       \$343  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = rq2_part0_1_r;
     if (rst) begin
       \$344  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rq2_x[22:17];
     if (rst) begin
       \$345  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = rq2_mult_1[16:0];
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = \$91 ;
     if (rst) begin
       \$347  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = rq2_part1_0;
     if (rst) begin
       \$348  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = rq2_part1_0_r;
     if (rst) begin
       \$349  = 23'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = rq2_x[22:17];
     if (rst) begin
       \$350  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = rq2_mult_1[24:17];
     if (rst) begin
       \$351  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = \$92 ;
     if (rst) begin
       \$352  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = rq2_part1_1;
     if (rst) begin
       \$353  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = rq2_part1_1_r;
     if (rst) begin
       \$354  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = \$96 [47:0];
     if (rst) begin
       \$355  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = \$100 [47:0];
     if (rst) begin
       \$356  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = \$102 [47:0];
     if (rst) begin
       \$357  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = \$103 ;
     if (rst) begin
       \$358  = 48'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = \$104 ;
     if (rst) begin
       \$359  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = \$107 ;
     if (rst) begin
       \$360  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = \$111 [7:0];
     if (rst) begin
       \$361  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = \$116 ;
     if (rst) begin
       \$362  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = \$121 ;
     if (rst) begin
       \$363  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = \$122 ;
     if (rst) begin
       \$364  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rq3_mult_1;
     if (rst) begin
       \$365  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = rq3_mult_2;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rq3_mult_3;
     if (rst) begin
       \$367  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = rq3_mult_4;
     if (rst) begin
       \$368  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rq3_mult_5;
     if (rst) begin
       \$369  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = rq3_mult_6;
     if (rst) begin
       \$370  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = rq3_mult_7;
     if (rst) begin
       \$371  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = rq3_mult_8;
     if (rst) begin
       \$372  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = \$123 ;
     if (rst) begin
       \$373  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = rq3_shift_1;
     if (rst) begin
       \$374  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq3_shift_2;
     if (rst) begin
       \$375  = 6'h00;
@@ -14611,11 +14605,6 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
@@ -14626,6 +14615,11 @@ module \top.s1_dense1_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
   assign \o__payload[4]  = o__payload[39:32];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
   assign q_in[39:32] = \$10 ;
   assign q_in[31:24] = \$8 ;
   assign q_in[23:16] = \$6 ;

@@ -375,115 +375,115 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [67:0] probe;
   input rst;
   wire rst;
-  \top.fifo_add3_conv4_0  fifo_add3_conv4_0 (
+  top_fifo_add3_conv4_0 fifo_add3_conv4_0 (
     .clk(clk),
+    .i__payload(\i__payload$186 ),
     .i__ready(\o0__ready$194 ),
+    .i__valid(\i__valid$196 ),
     .o__payload(\i__payload$111 ),
+    .o__ready(\o__ready$113 ),
     .o__valid(\i__valid$115 ),
-    .r_en(\o__ready$113 ),
-    .rst(rst),
-    .w_data(\i__payload$186 ),
-    .w_en(\i__valid$196 )
+    .rst(rst)
   );
-  \top.fifo_add3_conv6_0  fifo_add3_conv6_0 (
+  top_fifo_add3_conv6_0 fifo_add3_conv6_0 (
     .clk(clk),
+    .i__payload(\i__payload$186 ),
     .i__ready(\o1__ready$200 ),
+    .i__valid(\i__valid$202 ),
     .o__payload(\i__payload$123 ),
+    .o__ready(\o__ready$125 ),
     .o__valid(\i__valid$127 ),
-    .r_en(\o__ready$125 ),
-    .rst(rst),
-    .w_data(\i__payload$186 ),
-    .w_en(\i__valid$202 )
+    .rst(rst)
   );
-  \top.fifo_add7_gpool8_0  fifo_add7_gpool8_0 (
+  top_fifo_add7_gpool8_0 fifo_add7_gpool8_0 (
     .clk(clk),
+    .i__payload(\i__payload$222 ),
     .i__ready(\o__ready$224 ),
+    .i__valid(\i__valid$226 ),
     .o__payload(\i__payload$141 ),
+    .o__ready(\o__ready$143 ),
     .o__valid(\i__valid$145 ),
-    .r_en(\o__ready$143 ),
-    .rst(rst),
-    .w_data(\i__payload$222 ),
-    .w_en(\i__valid$226 )
+    .rst(rst)
   );
-  \top.fifo_conv0_add3_1  fifo_conv0_add3_1 (
+  top_fifo_conv2_add3_0 fifo_conv0_add3_1 (
     .clk(clk),
+    .i__payload(\i__payload$156 ),
     .i__ready(o1__ready),
+    .i__valid(\i__valid$172 ),
     .o__payload(b__payload),
+    .o__ready(\o__ready$107 ),
     .o__valid(b__valid),
-    .r_en(\o__ready$107 ),
-    .rst(rst),
-    .w_data(\i__payload$156 ),
-    .w_en(\i__valid$172 )
+    .rst(rst)
   );
-  \top.fifo_conv0_conv1_0  fifo_conv0_conv1_0 (
+  top_fifo_conv0_conv1_0 fifo_conv0_conv1_0 (
     .clk(clk),
+    .i__payload(\i__payload$156 ),
     .i__ready(o0__ready),
+    .i__valid(\i__valid$166 ),
     .o__payload(\i__payload$87 ),
+    .o__ready(\o__ready$89 ),
     .o__valid(\i__valid$91 ),
-    .r_en(\o__ready$89 ),
-    .rst(rst),
-    .w_data(\i__payload$156 ),
-    .w_en(\i__valid$166 )
+    .rst(rst)
   );
-  \top.fifo_conv1_conv2_0  fifo_conv1_conv2_0 (
+  top_fifo_conv1_conv2_0 fifo_conv1_conv2_0 (
     .clk(clk),
+    .i__payload(\i__payload$174 ),
     .i__ready(\o__ready$176 ),
+    .i__valid(\i__valid$178 ),
     .o__payload(\i__payload$93 ),
+    .o__ready(\o__ready$95 ),
     .o__valid(\i__valid$97 ),
-    .r_en(\o__ready$95 ),
-    .rst(rst),
-    .w_data(\i__payload$174 ),
-    .w_en(\i__valid$178 )
+    .rst(rst)
   );
-  \top.fifo_conv2_add3_0  fifo_conv2_add3_0 (
+  top_fifo_conv2_add3_0 fifo_conv2_add3_0 (
     .clk(clk),
+    .i__payload(\i__payload$180 ),
     .i__ready(\o__ready$182 ),
+    .i__valid(\i__valid$184 ),
     .o__payload(a__payload),
+    .o__ready(\o__ready$101 ),
     .o__valid(a__valid),
-    .r_en(\o__ready$101 ),
-    .rst(rst),
-    .w_data(\i__payload$180 ),
-    .w_en(\i__valid$184 )
+    .rst(rst)
   );
-  \top.fifo_conv4_conv5_0  fifo_conv4_conv5_0 (
+  top_fifo_conv4_conv5_0 fifo_conv4_conv5_0 (
     .clk(clk),
+    .i__payload(\i__payload$204 ),
     .i__ready(\o__ready$206 ),
+    .i__valid(\i__valid$208 ),
     .o__payload(\i__payload$117 ),
+    .o__ready(\o__ready$119 ),
     .o__valid(\i__valid$121 ),
-    .r_en(\o__ready$119 ),
-    .rst(rst),
-    .w_data(\i__payload$204 ),
-    .w_en(\i__valid$208 )
+    .rst(rst)
   );
-  \top.fifo_conv5_add7_0  fifo_conv5_add7_0 (
+  top_fifo_conv5_add7_0 fifo_conv5_add7_0 (
     .clk(clk),
+    .i__payload(\i__payload$210 ),
     .i__ready(\o__ready$212 ),
+    .i__valid(\i__valid$214 ),
     .o__payload(\a__payload$129 ),
+    .o__ready(\o__ready$131 ),
     .o__valid(\a__valid$133 ),
-    .r_en(\o__ready$131 ),
-    .rst(rst),
-    .w_data(\i__payload$210 ),
-    .w_en(\i__valid$214 )
+    .rst(rst)
   );
-  \top.fifo_conv6_add7_1  fifo_conv6_add7_1 (
+  top_fifo_conv5_add7_0 fifo_conv6_add7_1 (
     .clk(clk),
+    .i__payload(\i__payload$216 ),
     .i__ready(\o__ready$218 ),
+    .i__valid(\i__valid$220 ),
     .o__payload(\b__payload$135 ),
+    .o__ready(\o__ready$137 ),
     .o__valid(\b__valid$139 ),
-    .r_en(\o__ready$137 ),
-    .rst(rst),
-    .w_data(\i__payload$216 ),
-    .w_en(\i__valid$220 )
+    .rst(rst)
   );
-  \top.fifo_gpool8_dense9_0  fifo_gpool8_dense9_0 (
+  top_fifo_add7_gpool8_0 fifo_gpool8_dense9_0 (
     .clk(clk),
+    .i__payload(\i__payload$228 ),
     .i__ready(\o__ready$230 ),
+    .i__valid(\i__valid$232 ),
     .o__payload(\i__payload$147 ),
+    .o__ready(\o__ready$149 ),
     .o__valid(\i__valid$151 ),
-    .r_en(\o__ready$149 ),
-    .rst(rst),
-    .w_data(\i__payload$228 ),
-    .w_en(\i__valid$232 )
+    .rst(rst)
   );
   \top.fork_add3  fork_add3 (
     .i__ready(\o__ready$188 ),
@@ -503,7 +503,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o1__ready(o1__ready),
     .o1__valid(\i__valid$172 )
   );
-  \top.s0_conv0_u0  s0_conv0_u0 (
+  top_s0_conv0_u0 s0_conv0_u0 (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(i__ready),
@@ -513,7 +513,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$13 ),
     .rst(rst)
   );
-  \top.s0_conv0_u1  s0_conv0_u1 (
+  top_s0_conv0_u1 s0_conv0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
     .i__ready(\o__ready$11 ),
@@ -523,7 +523,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$19 ),
     .rst(rst)
   );
-  \top.s0_conv0_u2  s0_conv0_u2 (
+  top_s0_conv0_u2 s0_conv0_u2 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
@@ -533,7 +533,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$160 ),
     .rst(rst)
   );
-  \top.s1_conv1_u0  s1_conv1_u0 (
+  top_s1_conv1_u0 s1_conv1_u0 (
     .clk(clk),
     .i__payload(\i__payload$87 ),
     .i__ready(\o__ready$89 ),
@@ -543,7 +543,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$25 ),
     .rst(rst)
   );
-  \top.s1_conv1_u1  s1_conv1_u1 (
+  top_s1_conv1_u1 s1_conv1_u1 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
@@ -553,7 +553,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$31 ),
     .rst(rst)
   );
-  \top.s1_conv1_u2  s1_conv1_u2 (
+  top_s1_conv1_u2 s1_conv1_u2 (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
@@ -563,7 +563,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$178 ),
     .rst(rst)
   );
-  \top.s2_conv2_u0  s2_conv2_u0 (
+  top_s2_conv2_u0 s2_conv2_u0 (
     .clk(clk),
     .i__payload(\i__payload$93 ),
     .i__ready(\o__ready$95 ),
@@ -573,7 +573,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$37 ),
     .rst(rst)
   );
-  \top.s2_conv2_u1  s2_conv2_u1 (
+  top_s2_conv2_u1 s2_conv2_u1 (
     .clk(clk),
     .i__payload(\i__payload$33 ),
     .i__ready(\o__ready$35 ),
@@ -583,7 +583,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$43 ),
     .rst(rst)
   );
-  \top.s2_conv2_u2  s2_conv2_u2 (
+  top_s2_conv2_u2 s2_conv2_u2 (
     .clk(clk),
     .i__payload(\i__payload$39 ),
     .i__ready(\o__ready$41 ),
@@ -593,7 +593,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$184 ),
     .rst(rst)
   );
-  \top.s3_add3_u0  s3_add3_u0 (
+  top_s3_add3_u0 s3_add3_u0 (
     .a__payload(a__payload),
     .a__ready(\o__ready$101 ),
     .a__valid(a__valid),
@@ -606,7 +606,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$190 ),
     .rst(rst)
   );
-  \top.s4_conv4_u0  s4_conv4_u0 (
+  top_s4_conv4_u0 s4_conv4_u0 (
     .clk(clk),
     .i__payload(\i__payload$111 ),
     .i__ready(\o__ready$113 ),
@@ -616,7 +616,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$49 ),
     .rst(rst)
   );
-  \top.s4_conv4_u1  s4_conv4_u1 (
+  top_s4_conv4_u1 s4_conv4_u1 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
     .i__ready(\o__ready$47 ),
@@ -626,7 +626,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$55 ),
     .rst(rst)
   );
-  \top.s4_conv4_u2  s4_conv4_u2 (
+  top_s4_conv4_u2 s4_conv4_u2 (
     .clk(clk),
     .i__payload(\i__payload$51 ),
     .i__ready(\o__ready$53 ),
@@ -636,7 +636,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$208 ),
     .rst(rst)
   );
-  \top.s5_conv5_u0  s5_conv5_u0 (
+  top_s5_conv5_u0 s5_conv5_u0 (
     .clk(clk),
     .i__payload(\i__payload$117 ),
     .i__ready(\o__ready$119 ),
@@ -646,7 +646,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$61 ),
     .rst(rst)
   );
-  \top.s5_conv5_u1  s5_conv5_u1 (
+  top_s5_conv5_u1 s5_conv5_u1 (
     .clk(clk),
     .i__payload(\i__payload$57 ),
     .i__ready(\o__ready$59 ),
@@ -656,7 +656,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$67 ),
     .rst(rst)
   );
-  \top.s5_conv5_u2  s5_conv5_u2 (
+  top_s5_conv5_u2 s5_conv5_u2 (
     .clk(clk),
     .i__payload(\i__payload$63 ),
     .i__ready(\o__ready$65 ),
@@ -666,7 +666,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$214 ),
     .rst(rst)
   );
-  \top.s6_conv6_u0  s6_conv6_u0 (
+  top_s6_conv6_u0 s6_conv6_u0 (
     .clk(clk),
     .i__payload(\i__payload$123 ),
     .i__ready(\o__ready$125 ),
@@ -676,7 +676,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$73 ),
     .rst(rst)
   );
-  \top.s6_conv6_u1  s6_conv6_u1 (
+  top_s6_conv6_u1 s6_conv6_u1 (
     .clk(clk),
     .i__payload(\i__payload$69 ),
     .i__ready(\o__ready$71 ),
@@ -686,7 +686,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$79 ),
     .rst(rst)
   );
-  \top.s6_conv6_u2  s6_conv6_u2 (
+  top_s6_conv6_u2 s6_conv6_u2 (
     .clk(clk),
     .i__payload(\i__payload$75 ),
     .i__ready(\o__ready$77 ),
@@ -696,7 +696,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$220 ),
     .rst(rst)
   );
-  \top.s7_add7_u0  s7_add7_u0 (
+  top_s7_add7_u0 s7_add7_u0 (
     .a__payload(\a__payload$129 ),
     .a__ready(\o__ready$131 ),
     .a__valid(\a__valid$133 ),
@@ -709,7 +709,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$226 ),
     .rst(rst)
   );
-  \top.s8_gpool8_u0  s8_gpool8_u0 (
+  top_s8_gpool8_u0 s8_gpool8_u0 (
     .clk(clk),
     .i__payload(\i__payload$141 ),
     .i__ready(\o__ready$143 ),
@@ -719,7 +719,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$232 ),
     .rst(rst)
   );
-  \top.s9_dense9_u0  s9_dense9_u0 (
+  top_s9_dense9_u0 s9_dense9_u0 (
     .clk(clk),
     .i__payload(\i__payload$147 ),
     .i__ready(\o__ready$149 ),
@@ -729,7 +729,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$85 ),
     .rst(rst)
   );
-  \top.s9_dense9_u1  s9_dense9_u1 (
+  top_s9_dense9_u1 s9_dense9_u1 (
     .clk(clk),
     .i__payload(\i__payload$81 ),
     .i__ready(\o__ready$83 ),
@@ -1055,611 +1055,69 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign probe[34] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_add3_conv4_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
+module \top.fork_add3 (i__valid, o0__ready, o1__ready, i__ready, o0__valid, o1__valid, o0__payload);
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
   output i__ready;
   wire i__ready;
+  input i__valid;
   wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_add3_conv4_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
+  input [7:0] o0__payload;
+  wire [7:0] o0__payload;
+  wire [7:0] \o0__payload[0] ;
+  input o0__ready;
+  wire o0__ready;
+  output o0__valid;
+  wire o0__valid;
+  wire [7:0] o1__payload;
+  wire [7:0] \o1__payload[0] ;
+  input o1__ready;
+  wire o1__ready;
+  output o1__valid;
+  wire o1__valid;
+  assign i__ready = o0__ready & o1__ready;
+  assign o0__valid = i__valid & o1__ready;
+  assign o1__valid = i__valid & o0__ready;
+  assign i__payload = o0__payload;
+  assign o1__payload = o0__payload;
+  assign \o0__payload[0]  = o0__payload;
+  assign \i__payload[0]  = o0__payload;
+  assign \o1__payload[0]  = o0__payload;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_add3_conv4_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [7:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [7:0] storage [0:0];
-  initial begin
-    storage[0] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[1'h0] <= w_port__data;
-  end
-  reg [7:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[1'h0];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
-  always @(posedge clk)
-    inner_level <= \$26 ;
-  always @(posedge clk)
-    r_rdy <= \$27 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
-    end else if (r_en) begin
-      \$27  = 1'h0;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign w_data = w_port__data;
-  assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_add3_conv6_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
+module \top.fork_conv0 (i__valid, o0__ready, o1__ready, i__ready, o0__valid, o1__valid, o0__payload);
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
   output i__ready;
   wire i__ready;
+  input i__valid;
   wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_add3_conv6_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
+  input [7:0] o0__payload;
+  wire [7:0] o0__payload;
+  wire [7:0] \o0__payload[0] ;
+  input o0__ready;
+  wire o0__ready;
+  output o0__valid;
+  wire o0__valid;
+  wire [7:0] o1__payload;
+  wire [7:0] \o1__payload[0] ;
+  input o1__ready;
+  wire o1__ready;
+  output o1__valid;
+  wire o1__valid;
+  assign i__ready = o0__ready & o1__ready;
+  assign o0__valid = i__valid & o1__ready;
+  assign o1__valid = i__valid & o0__ready;
+  assign i__payload = o0__payload;
+  assign o1__payload = o0__payload;
+  assign \o0__payload[0]  = o0__payload;
+  assign \i__payload[0]  = o0__payload;
+  assign \o1__payload[0]  = o0__payload;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_add3_conv6_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [7:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [7:0] storage [0:0];
-  initial begin
-    storage[0] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[1'h0] <= w_port__data;
-  end
-  reg [7:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[1'h0];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
-  always @(posedge clk)
-    inner_level <= \$26 ;
-  always @(posedge clk)
-    r_rdy <= \$27 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
-    end else if (r_en) begin
-      \$27  = 1'h0;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign w_data = w_port__data;
-  assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_add7_gpool8_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_add7_gpool8_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_add7_gpool8_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [7:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [7:0] storage [0:0];
-  initial begin
-    storage[0] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[1'h0] <= w_port__data;
-  end
-  reg [7:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[1'h0];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
-  always @(posedge clk)
-    inner_level <= \$26 ;
-  always @(posedge clk)
-    r_rdy <= \$27 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
-    end else if (r_en) begin
-      \$27  = 1'h0;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign w_data = w_port__data;
-  assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv0_add3_1 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv0_add3_1.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv0_add3_1.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module \top_fifo_add3_conv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -1667,7 +1125,7 @@ module \top.fifo_conv0_add3_1.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [10:0] \$16 ;
+  wire [2:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -1675,36 +1133,36 @@ module \top.fifo_conv0_add3_1.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [10:0] \$23 ;
+  wire [2:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  reg [8:0] \$27 ;
-  reg [8:0] \$28 ;
-  reg [9:0] \$29 ;
-  wire [10:0] \$3 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [1:0] \$29 ;
+  wire [2:0] \$3 ;
   reg \$30 ;
   wire \$4 ;
-  wire [9:0] \$5 ;
+  wire [1:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [9:0] \$9 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
-  (* init = 9'h000 *)
-  wire [8:0] consume;
-  reg [9:0] inner_level = 10'h000;
+  (* init = 1'h0 *)
+  wire consume;
+  reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
-  wire [9:0] level;
-  (* init = 9'h000 *)
-  wire [8:0] produce;
+  wire [1:0] level;
+  (* init = 1'h0 *)
+  wire produce;
   output [7:0] r_data;
   wire [7:0] r_data;
   input r_en;
   wire r_en;
-  wire [9:0] r_level;
-  reg [8:0] r_port__addr = 9'h000;
+  wire [1:0] r_level;
+  reg r_port__addr = 1'h0;
   wire [7:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -1714,527 +1172,17 @@ module \top.fifo_conv0_add3_1.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
   wire [7:0] w_data;
   input w_en;
   wire w_en;
-  wire [9:0] w_level;
-  reg [8:0] w_port__addr = 9'h000;
+  wire [1:0] w_level;
+  reg w_port__addr = 1'h0;
   input [7:0] w_port__data;
   wire [7:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [7:0] storage [511:0];
+  reg [7:0] storage [1:0];
   initial begin
     storage[0] = 8'h00;
     storage[1] = 8'h00;
-    storage[2] = 8'h00;
-    storage[3] = 8'h00;
-    storage[4] = 8'h00;
-    storage[5] = 8'h00;
-    storage[6] = 8'h00;
-    storage[7] = 8'h00;
-    storage[8] = 8'h00;
-    storage[9] = 8'h00;
-    storage[10] = 8'h00;
-    storage[11] = 8'h00;
-    storage[12] = 8'h00;
-    storage[13] = 8'h00;
-    storage[14] = 8'h00;
-    storage[15] = 8'h00;
-    storage[16] = 8'h00;
-    storage[17] = 8'h00;
-    storage[18] = 8'h00;
-    storage[19] = 8'h00;
-    storage[20] = 8'h00;
-    storage[21] = 8'h00;
-    storage[22] = 8'h00;
-    storage[23] = 8'h00;
-    storage[24] = 8'h00;
-    storage[25] = 8'h00;
-    storage[26] = 8'h00;
-    storage[27] = 8'h00;
-    storage[28] = 8'h00;
-    storage[29] = 8'h00;
-    storage[30] = 8'h00;
-    storage[31] = 8'h00;
-    storage[32] = 8'h00;
-    storage[33] = 8'h00;
-    storage[34] = 8'h00;
-    storage[35] = 8'h00;
-    storage[36] = 8'h00;
-    storage[37] = 8'h00;
-    storage[38] = 8'h00;
-    storage[39] = 8'h00;
-    storage[40] = 8'h00;
-    storage[41] = 8'h00;
-    storage[42] = 8'h00;
-    storage[43] = 8'h00;
-    storage[44] = 8'h00;
-    storage[45] = 8'h00;
-    storage[46] = 8'h00;
-    storage[47] = 8'h00;
-    storage[48] = 8'h00;
-    storage[49] = 8'h00;
-    storage[50] = 8'h00;
-    storage[51] = 8'h00;
-    storage[52] = 8'h00;
-    storage[53] = 8'h00;
-    storage[54] = 8'h00;
-    storage[55] = 8'h00;
-    storage[56] = 8'h00;
-    storage[57] = 8'h00;
-    storage[58] = 8'h00;
-    storage[59] = 8'h00;
-    storage[60] = 8'h00;
-    storage[61] = 8'h00;
-    storage[62] = 8'h00;
-    storage[63] = 8'h00;
-    storage[64] = 8'h00;
-    storage[65] = 8'h00;
-    storage[66] = 8'h00;
-    storage[67] = 8'h00;
-    storage[68] = 8'h00;
-    storage[69] = 8'h00;
-    storage[70] = 8'h00;
-    storage[71] = 8'h00;
-    storage[72] = 8'h00;
-    storage[73] = 8'h00;
-    storage[74] = 8'h00;
-    storage[75] = 8'h00;
-    storage[76] = 8'h00;
-    storage[77] = 8'h00;
-    storage[78] = 8'h00;
-    storage[79] = 8'h00;
-    storage[80] = 8'h00;
-    storage[81] = 8'h00;
-    storage[82] = 8'h00;
-    storage[83] = 8'h00;
-    storage[84] = 8'h00;
-    storage[85] = 8'h00;
-    storage[86] = 8'h00;
-    storage[87] = 8'h00;
-    storage[88] = 8'h00;
-    storage[89] = 8'h00;
-    storage[90] = 8'h00;
-    storage[91] = 8'h00;
-    storage[92] = 8'h00;
-    storage[93] = 8'h00;
-    storage[94] = 8'h00;
-    storage[95] = 8'h00;
-    storage[96] = 8'h00;
-    storage[97] = 8'h00;
-    storage[98] = 8'h00;
-    storage[99] = 8'h00;
-    storage[100] = 8'h00;
-    storage[101] = 8'h00;
-    storage[102] = 8'h00;
-    storage[103] = 8'h00;
-    storage[104] = 8'h00;
-    storage[105] = 8'h00;
-    storage[106] = 8'h00;
-    storage[107] = 8'h00;
-    storage[108] = 8'h00;
-    storage[109] = 8'h00;
-    storage[110] = 8'h00;
-    storage[111] = 8'h00;
-    storage[112] = 8'h00;
-    storage[113] = 8'h00;
-    storage[114] = 8'h00;
-    storage[115] = 8'h00;
-    storage[116] = 8'h00;
-    storage[117] = 8'h00;
-    storage[118] = 8'h00;
-    storage[119] = 8'h00;
-    storage[120] = 8'h00;
-    storage[121] = 8'h00;
-    storage[122] = 8'h00;
-    storage[123] = 8'h00;
-    storage[124] = 8'h00;
-    storage[125] = 8'h00;
-    storage[126] = 8'h00;
-    storage[127] = 8'h00;
-    storage[128] = 8'h00;
-    storage[129] = 8'h00;
-    storage[130] = 8'h00;
-    storage[131] = 8'h00;
-    storage[132] = 8'h00;
-    storage[133] = 8'h00;
-    storage[134] = 8'h00;
-    storage[135] = 8'h00;
-    storage[136] = 8'h00;
-    storage[137] = 8'h00;
-    storage[138] = 8'h00;
-    storage[139] = 8'h00;
-    storage[140] = 8'h00;
-    storage[141] = 8'h00;
-    storage[142] = 8'h00;
-    storage[143] = 8'h00;
-    storage[144] = 8'h00;
-    storage[145] = 8'h00;
-    storage[146] = 8'h00;
-    storage[147] = 8'h00;
-    storage[148] = 8'h00;
-    storage[149] = 8'h00;
-    storage[150] = 8'h00;
-    storage[151] = 8'h00;
-    storage[152] = 8'h00;
-    storage[153] = 8'h00;
-    storage[154] = 8'h00;
-    storage[155] = 8'h00;
-    storage[156] = 8'h00;
-    storage[157] = 8'h00;
-    storage[158] = 8'h00;
-    storage[159] = 8'h00;
-    storage[160] = 8'h00;
-    storage[161] = 8'h00;
-    storage[162] = 8'h00;
-    storage[163] = 8'h00;
-    storage[164] = 8'h00;
-    storage[165] = 8'h00;
-    storage[166] = 8'h00;
-    storage[167] = 8'h00;
-    storage[168] = 8'h00;
-    storage[169] = 8'h00;
-    storage[170] = 8'h00;
-    storage[171] = 8'h00;
-    storage[172] = 8'h00;
-    storage[173] = 8'h00;
-    storage[174] = 8'h00;
-    storage[175] = 8'h00;
-    storage[176] = 8'h00;
-    storage[177] = 8'h00;
-    storage[178] = 8'h00;
-    storage[179] = 8'h00;
-    storage[180] = 8'h00;
-    storage[181] = 8'h00;
-    storage[182] = 8'h00;
-    storage[183] = 8'h00;
-    storage[184] = 8'h00;
-    storage[185] = 8'h00;
-    storage[186] = 8'h00;
-    storage[187] = 8'h00;
-    storage[188] = 8'h00;
-    storage[189] = 8'h00;
-    storage[190] = 8'h00;
-    storage[191] = 8'h00;
-    storage[192] = 8'h00;
-    storage[193] = 8'h00;
-    storage[194] = 8'h00;
-    storage[195] = 8'h00;
-    storage[196] = 8'h00;
-    storage[197] = 8'h00;
-    storage[198] = 8'h00;
-    storage[199] = 8'h00;
-    storage[200] = 8'h00;
-    storage[201] = 8'h00;
-    storage[202] = 8'h00;
-    storage[203] = 8'h00;
-    storage[204] = 8'h00;
-    storage[205] = 8'h00;
-    storage[206] = 8'h00;
-    storage[207] = 8'h00;
-    storage[208] = 8'h00;
-    storage[209] = 8'h00;
-    storage[210] = 8'h00;
-    storage[211] = 8'h00;
-    storage[212] = 8'h00;
-    storage[213] = 8'h00;
-    storage[214] = 8'h00;
-    storage[215] = 8'h00;
-    storage[216] = 8'h00;
-    storage[217] = 8'h00;
-    storage[218] = 8'h00;
-    storage[219] = 8'h00;
-    storage[220] = 8'h00;
-    storage[221] = 8'h00;
-    storage[222] = 8'h00;
-    storage[223] = 8'h00;
-    storage[224] = 8'h00;
-    storage[225] = 8'h00;
-    storage[226] = 8'h00;
-    storage[227] = 8'h00;
-    storage[228] = 8'h00;
-    storage[229] = 8'h00;
-    storage[230] = 8'h00;
-    storage[231] = 8'h00;
-    storage[232] = 8'h00;
-    storage[233] = 8'h00;
-    storage[234] = 8'h00;
-    storage[235] = 8'h00;
-    storage[236] = 8'h00;
-    storage[237] = 8'h00;
-    storage[238] = 8'h00;
-    storage[239] = 8'h00;
-    storage[240] = 8'h00;
-    storage[241] = 8'h00;
-    storage[242] = 8'h00;
-    storage[243] = 8'h00;
-    storage[244] = 8'h00;
-    storage[245] = 8'h00;
-    storage[246] = 8'h00;
-    storage[247] = 8'h00;
-    storage[248] = 8'h00;
-    storage[249] = 8'h00;
-    storage[250] = 8'h00;
-    storage[251] = 8'h00;
-    storage[252] = 8'h00;
-    storage[253] = 8'h00;
-    storage[254] = 8'h00;
-    storage[255] = 8'h00;
-    storage[256] = 8'h00;
-    storage[257] = 8'h00;
-    storage[258] = 8'h00;
-    storage[259] = 8'h00;
-    storage[260] = 8'h00;
-    storage[261] = 8'h00;
-    storage[262] = 8'h00;
-    storage[263] = 8'h00;
-    storage[264] = 8'h00;
-    storage[265] = 8'h00;
-    storage[266] = 8'h00;
-    storage[267] = 8'h00;
-    storage[268] = 8'h00;
-    storage[269] = 8'h00;
-    storage[270] = 8'h00;
-    storage[271] = 8'h00;
-    storage[272] = 8'h00;
-    storage[273] = 8'h00;
-    storage[274] = 8'h00;
-    storage[275] = 8'h00;
-    storage[276] = 8'h00;
-    storage[277] = 8'h00;
-    storage[278] = 8'h00;
-    storage[279] = 8'h00;
-    storage[280] = 8'h00;
-    storage[281] = 8'h00;
-    storage[282] = 8'h00;
-    storage[283] = 8'h00;
-    storage[284] = 8'h00;
-    storage[285] = 8'h00;
-    storage[286] = 8'h00;
-    storage[287] = 8'h00;
-    storage[288] = 8'h00;
-    storage[289] = 8'h00;
-    storage[290] = 8'h00;
-    storage[291] = 8'h00;
-    storage[292] = 8'h00;
-    storage[293] = 8'h00;
-    storage[294] = 8'h00;
-    storage[295] = 8'h00;
-    storage[296] = 8'h00;
-    storage[297] = 8'h00;
-    storage[298] = 8'h00;
-    storage[299] = 8'h00;
-    storage[300] = 8'h00;
-    storage[301] = 8'h00;
-    storage[302] = 8'h00;
-    storage[303] = 8'h00;
-    storage[304] = 8'h00;
-    storage[305] = 8'h00;
-    storage[306] = 8'h00;
-    storage[307] = 8'h00;
-    storage[308] = 8'h00;
-    storage[309] = 8'h00;
-    storage[310] = 8'h00;
-    storage[311] = 8'h00;
-    storage[312] = 8'h00;
-    storage[313] = 8'h00;
-    storage[314] = 8'h00;
-    storage[315] = 8'h00;
-    storage[316] = 8'h00;
-    storage[317] = 8'h00;
-    storage[318] = 8'h00;
-    storage[319] = 8'h00;
-    storage[320] = 8'h00;
-    storage[321] = 8'h00;
-    storage[322] = 8'h00;
-    storage[323] = 8'h00;
-    storage[324] = 8'h00;
-    storage[325] = 8'h00;
-    storage[326] = 8'h00;
-    storage[327] = 8'h00;
-    storage[328] = 8'h00;
-    storage[329] = 8'h00;
-    storage[330] = 8'h00;
-    storage[331] = 8'h00;
-    storage[332] = 8'h00;
-    storage[333] = 8'h00;
-    storage[334] = 8'h00;
-    storage[335] = 8'h00;
-    storage[336] = 8'h00;
-    storage[337] = 8'h00;
-    storage[338] = 8'h00;
-    storage[339] = 8'h00;
-    storage[340] = 8'h00;
-    storage[341] = 8'h00;
-    storage[342] = 8'h00;
-    storage[343] = 8'h00;
-    storage[344] = 8'h00;
-    storage[345] = 8'h00;
-    storage[346] = 8'h00;
-    storage[347] = 8'h00;
-    storage[348] = 8'h00;
-    storage[349] = 8'h00;
-    storage[350] = 8'h00;
-    storage[351] = 8'h00;
-    storage[352] = 8'h00;
-    storage[353] = 8'h00;
-    storage[354] = 8'h00;
-    storage[355] = 8'h00;
-    storage[356] = 8'h00;
-    storage[357] = 8'h00;
-    storage[358] = 8'h00;
-    storage[359] = 8'h00;
-    storage[360] = 8'h00;
-    storage[361] = 8'h00;
-    storage[362] = 8'h00;
-    storage[363] = 8'h00;
-    storage[364] = 8'h00;
-    storage[365] = 8'h00;
-    storage[366] = 8'h00;
-    storage[367] = 8'h00;
-    storage[368] = 8'h00;
-    storage[369] = 8'h00;
-    storage[370] = 8'h00;
-    storage[371] = 8'h00;
-    storage[372] = 8'h00;
-    storage[373] = 8'h00;
-    storage[374] = 8'h00;
-    storage[375] = 8'h00;
-    storage[376] = 8'h00;
-    storage[377] = 8'h00;
-    storage[378] = 8'h00;
-    storage[379] = 8'h00;
-    storage[380] = 8'h00;
-    storage[381] = 8'h00;
-    storage[382] = 8'h00;
-    storage[383] = 8'h00;
-    storage[384] = 8'h00;
-    storage[385] = 8'h00;
-    storage[386] = 8'h00;
-    storage[387] = 8'h00;
-    storage[388] = 8'h00;
-    storage[389] = 8'h00;
-    storage[390] = 8'h00;
-    storage[391] = 8'h00;
-    storage[392] = 8'h00;
-    storage[393] = 8'h00;
-    storage[394] = 8'h00;
-    storage[395] = 8'h00;
-    storage[396] = 8'h00;
-    storage[397] = 8'h00;
-    storage[398] = 8'h00;
-    storage[399] = 8'h00;
-    storage[400] = 8'h00;
-    storage[401] = 8'h00;
-    storage[402] = 8'h00;
-    storage[403] = 8'h00;
-    storage[404] = 8'h00;
-    storage[405] = 8'h00;
-    storage[406] = 8'h00;
-    storage[407] = 8'h00;
-    storage[408] = 8'h00;
-    storage[409] = 8'h00;
-    storage[410] = 8'h00;
-    storage[411] = 8'h00;
-    storage[412] = 8'h00;
-    storage[413] = 8'h00;
-    storage[414] = 8'h00;
-    storage[415] = 8'h00;
-    storage[416] = 8'h00;
-    storage[417] = 8'h00;
-    storage[418] = 8'h00;
-    storage[419] = 8'h00;
-    storage[420] = 8'h00;
-    storage[421] = 8'h00;
-    storage[422] = 8'h00;
-    storage[423] = 8'h00;
-    storage[424] = 8'h00;
-    storage[425] = 8'h00;
-    storage[426] = 8'h00;
-    storage[427] = 8'h00;
-    storage[428] = 8'h00;
-    storage[429] = 8'h00;
-    storage[430] = 8'h00;
-    storage[431] = 8'h00;
-    storage[432] = 8'h00;
-    storage[433] = 8'h00;
-    storage[434] = 8'h00;
-    storage[435] = 8'h00;
-    storage[436] = 8'h00;
-    storage[437] = 8'h00;
-    storage[438] = 8'h00;
-    storage[439] = 8'h00;
-    storage[440] = 8'h00;
-    storage[441] = 8'h00;
-    storage[442] = 8'h00;
-    storage[443] = 8'h00;
-    storage[444] = 8'h00;
-    storage[445] = 8'h00;
-    storage[446] = 8'h00;
-    storage[447] = 8'h00;
-    storage[448] = 8'h00;
-    storage[449] = 8'h00;
-    storage[450] = 8'h00;
-    storage[451] = 8'h00;
-    storage[452] = 8'h00;
-    storage[453] = 8'h00;
-    storage[454] = 8'h00;
-    storage[455] = 8'h00;
-    storage[456] = 8'h00;
-    storage[457] = 8'h00;
-    storage[458] = 8'h00;
-    storage[459] = 8'h00;
-    storage[460] = 8'h00;
-    storage[461] = 8'h00;
-    storage[462] = 8'h00;
-    storage[463] = 8'h00;
-    storage[464] = 8'h00;
-    storage[465] = 8'h00;
-    storage[466] = 8'h00;
-    storage[467] = 8'h00;
-    storage[468] = 8'h00;
-    storage[469] = 8'h00;
-    storage[470] = 8'h00;
-    storage[471] = 8'h00;
-    storage[472] = 8'h00;
-    storage[473] = 8'h00;
-    storage[474] = 8'h00;
-    storage[475] = 8'h00;
-    storage[476] = 8'h00;
-    storage[477] = 8'h00;
-    storage[478] = 8'h00;
-    storage[479] = 8'h00;
-    storage[480] = 8'h00;
-    storage[481] = 8'h00;
-    storage[482] = 8'h00;
-    storage[483] = 8'h00;
-    storage[484] = 8'h00;
-    storage[485] = 8'h00;
-    storage[486] = 8'h00;
-    storage[487] = 8'h00;
-    storage[488] = 8'h00;
-    storage[489] = 8'h00;
-    storage[490] = 8'h00;
-    storage[491] = 8'h00;
-    storage[492] = 8'h00;
-    storage[493] = 8'h00;
-    storage[494] = 8'h00;
-    storage[495] = 8'h00;
-    storage[496] = 8'h00;
-    storage[497] = 8'h00;
-    storage[498] = 8'h00;
-    storage[499] = 8'h00;
-    storage[500] = 8'h00;
-    storage[501] = 8'h00;
-    storage[502] = 8'h00;
-    storage[503] = 8'h00;
-    storage[504] = 8'h00;
-    storage[505] = 8'h00;
-    storage[506] = 8'h00;
-    storage[507] = 8'h00;
-    storage[508] = 8'h00;
-    storage[509] = 8'h00;
-    storage[510] = 8'h00;
-    storage[511] = 8'h00;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -2247,7 +1195,7 @@ module \top.fifo_conv0_add3_1.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 10'h200;
+  assign w_rdy = inner_level != 2'h2;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -2286,40 +1234,40 @@ module \top.fifo_conv0_add3_1.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
   always @(posedge clk)
     r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
-      \$27  = \$5 [8:0];
+      \$27  = \$5 [0];
     end
     if (rst) begin
-      \$27  = 9'h000;
+      \$27  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
-      \$28  = \$9 [8:0];
+      \$28  = \$9 [0];
     end
     if (rst) begin
-      \$28  = 9'h000;
+      \$28  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
-      \$29  = \$16 [9:0];
+      \$29  = \$16 [1:0];
     end
     if (\$22 ) begin
-      \$29  = \$23 [9:0];
+      \$29  = \$23 [1:0];
     end
     if (rst) begin
-      \$29  = 10'h000;
+      \$29  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = r_rdy;
     if (\$26 ) begin
       \$30  = 1'h1;
@@ -2330,112 +1278,66 @@ module \top.fifo_conv0_add3_1.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
       \$30  = 1'h0;
     end
   end
-  assign w_level = \$3 [9:0];
-  assign level = \$3 [9:0];
-  assign r_level = \$3 [9:0];
+  assign w_level = \$3 [1:0];
+  assign level = \$3 [1:0];
+  assign r_level = \$3 [1:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_conv0_conv1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv0_conv1_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv0_conv1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [7:0] \$11 ;
-  wire [7:0] \$12 ;
-  wire \$13 ;
+  wire \$11 ;
+  wire [8:0] \$12 ;
+  wire [8:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [7:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [8:0] \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [7:0] \$26 ;
-  wire \$27 ;
+  wire \$26 ;
+  wire [8:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire \$3 ;
-  reg [6:0] \$30 ;
-  reg [6:0] \$31 ;
-  reg [6:0] \$32 ;
-  reg \$33 ;
+  wire [8:0] \$3 ;
+  wire \$30 ;
+  reg [7:0] \$31 ;
+  reg [7:0] \$32 ;
+  reg [7:0] \$33 ;
+  reg \$34 ;
   wire \$4 ;
-  wire [7:0] \$5 ;
-  wire [7:0] \$6 ;
-  wire \$7 ;
+  wire \$5 ;
+  wire [8:0] \$6 ;
+  wire [8:0] \$7 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 7'h00 *)
-  wire [6:0] consume;
-  reg [6:0] inner_level = 7'h00;
+  (* init = 8'h00 *)
+  wire [7:0] consume;
+  reg [7:0] inner_level = 8'h00;
   wire inner_r_rdy;
   wire [7:0] level;
-  (* init = 7'h00 *)
-  wire [6:0] produce;
+  (* init = 8'h00 *)
+  wire [7:0] produce;
   output [7:0] r_data;
   wire [7:0] r_data;
   input r_en;
   wire r_en;
   wire [7:0] r_level;
-  reg [6:0] r_port__addr = 7'h00;
+  reg [7:0] r_port__addr = 8'h00;
   wire [7:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -2446,13 +1348,13 @@ module \top.fifo_conv0_conv1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   input w_en;
   wire w_en;
   wire [7:0] w_level;
-  reg [6:0] w_port__addr = 7'h00;
+  reg [7:0] w_port__addr = 8'h00;
   input [7:0] w_port__data;
   wire [7:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [7:0] storage [126:0];
+  reg [7:0] storage [238:0];
   initial begin
     storage[0] = 8'h00;
     storage[1] = 8'h00;
@@ -2581,6 +1483,118 @@ module \top.fifo_conv0_conv1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
     storage[124] = 8'h00;
     storage[125] = 8'h00;
     storage[126] = 8'h00;
+    storage[127] = 8'h00;
+    storage[128] = 8'h00;
+    storage[129] = 8'h00;
+    storage[130] = 8'h00;
+    storage[131] = 8'h00;
+    storage[132] = 8'h00;
+    storage[133] = 8'h00;
+    storage[134] = 8'h00;
+    storage[135] = 8'h00;
+    storage[136] = 8'h00;
+    storage[137] = 8'h00;
+    storage[138] = 8'h00;
+    storage[139] = 8'h00;
+    storage[140] = 8'h00;
+    storage[141] = 8'h00;
+    storage[142] = 8'h00;
+    storage[143] = 8'h00;
+    storage[144] = 8'h00;
+    storage[145] = 8'h00;
+    storage[146] = 8'h00;
+    storage[147] = 8'h00;
+    storage[148] = 8'h00;
+    storage[149] = 8'h00;
+    storage[150] = 8'h00;
+    storage[151] = 8'h00;
+    storage[152] = 8'h00;
+    storage[153] = 8'h00;
+    storage[154] = 8'h00;
+    storage[155] = 8'h00;
+    storage[156] = 8'h00;
+    storage[157] = 8'h00;
+    storage[158] = 8'h00;
+    storage[159] = 8'h00;
+    storage[160] = 8'h00;
+    storage[161] = 8'h00;
+    storage[162] = 8'h00;
+    storage[163] = 8'h00;
+    storage[164] = 8'h00;
+    storage[165] = 8'h00;
+    storage[166] = 8'h00;
+    storage[167] = 8'h00;
+    storage[168] = 8'h00;
+    storage[169] = 8'h00;
+    storage[170] = 8'h00;
+    storage[171] = 8'h00;
+    storage[172] = 8'h00;
+    storage[173] = 8'h00;
+    storage[174] = 8'h00;
+    storage[175] = 8'h00;
+    storage[176] = 8'h00;
+    storage[177] = 8'h00;
+    storage[178] = 8'h00;
+    storage[179] = 8'h00;
+    storage[180] = 8'h00;
+    storage[181] = 8'h00;
+    storage[182] = 8'h00;
+    storage[183] = 8'h00;
+    storage[184] = 8'h00;
+    storage[185] = 8'h00;
+    storage[186] = 8'h00;
+    storage[187] = 8'h00;
+    storage[188] = 8'h00;
+    storage[189] = 8'h00;
+    storage[190] = 8'h00;
+    storage[191] = 8'h00;
+    storage[192] = 8'h00;
+    storage[193] = 8'h00;
+    storage[194] = 8'h00;
+    storage[195] = 8'h00;
+    storage[196] = 8'h00;
+    storage[197] = 8'h00;
+    storage[198] = 8'h00;
+    storage[199] = 8'h00;
+    storage[200] = 8'h00;
+    storage[201] = 8'h00;
+    storage[202] = 8'h00;
+    storage[203] = 8'h00;
+    storage[204] = 8'h00;
+    storage[205] = 8'h00;
+    storage[206] = 8'h00;
+    storage[207] = 8'h00;
+    storage[208] = 8'h00;
+    storage[209] = 8'h00;
+    storage[210] = 8'h00;
+    storage[211] = 8'h00;
+    storage[212] = 8'h00;
+    storage[213] = 8'h00;
+    storage[214] = 8'h00;
+    storage[215] = 8'h00;
+    storage[216] = 8'h00;
+    storage[217] = 8'h00;
+    storage[218] = 8'h00;
+    storage[219] = 8'h00;
+    storage[220] = 8'h00;
+    storage[221] = 8'h00;
+    storage[222] = 8'h00;
+    storage[223] = 8'h00;
+    storage[224] = 8'h00;
+    storage[225] = 8'h00;
+    storage[226] = 8'h00;
+    storage[227] = 8'h00;
+    storage[228] = 8'h00;
+    storage[229] = 8'h00;
+    storage[230] = 8'h00;
+    storage[231] = 8'h00;
+    storage[232] = 8'h00;
+    storage[233] = 8'h00;
+    storage[234] = 8'h00;
+    storage[235] = 8'h00;
+    storage[236] = 8'h00;
+    storage[237] = 8'h00;
+    storage[238] = 8'h00;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -2593,207 +1607,561 @@ module \top.fifo_conv0_conv1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 7'h7f;
+  assign w_rdy = inner_level != 8'hef;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 7'h7e;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 8'h00 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 7'h7e;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 8'h00 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr == 8'hee;
+  assign \$6  = w_port__addr + 1'h1;
+  assign \$7  = \$5  ? 9'h000 : \$6 ;
+  assign \$8  = ~ r_rdy;
+  assign \$9  = \$8  | r_en;
+  assign \$10  = inner_r_rdy & \$9 ;
+  assign \$11  = r_port__addr == 8'hee;
+  assign \$12  = r_port__addr + 1'h1;
+  assign \$13  = \$11  ? 9'h000 : \$12 ;
+  assign \$14  = w_rdy & w_en;
+  assign \$15  = ~ r_rdy;
+  assign \$16  = \$15  | r_en;
+  assign \$17  = inner_r_rdy & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$14  & \$18 ;
+  assign \$20  = inner_level + 1'h1;
+  assign \$21  = ~ r_rdy;
+  assign \$22  = \$21  | r_en;
+  assign \$23  = inner_r_rdy & \$22 ;
+  assign \$24  = w_rdy & w_en;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$23  & \$25 ;
+  assign \$27  = inner_level - 1'h1;
+  assign \$28  = ~ r_rdy;
+  assign \$29  = \$28  | r_en;
+  assign \$30  = inner_r_rdy & \$29 ;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    w_port__addr <= \$31 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
+    r_port__addr <= \$32 ;
   always @(posedge clk)
-    inner_level <= \$32 ;
+    inner_level <= \$33 ;
   always @(posedge clk)
-    r_rdy <= \$33 ;
+    r_rdy <= \$34 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = w_port__addr;
-    if (\$3 ) begin
-      \$30  = \$6 [6:0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$31  = w_port__addr;
+    if (\$4 ) begin
+      \$31  = \$7 [7:0];
     end
     if (rst) begin
-      \$30  = 7'h00;
+      \$31  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [6:0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$32  = r_port__addr;
+    if (\$10 ) begin
+      \$32  = \$13 [7:0];
     end
     if (rst) begin
-      \$31  = 7'h00;
+      \$32  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [6:0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$33  = inner_level;
+    if (\$19 ) begin
+      \$33  = \$20 [7:0];
     end
-    if (\$25 ) begin
-      \$32  = \$26 [6:0];
+    if (\$26 ) begin
+      \$33  = \$27 [7:0];
     end
     if (rst) begin
-      \$32  = 7'h00;
+      \$33  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$34  = r_rdy;
+    if (\$30 ) begin
+      \$34  = 1'h1;
     end else if (r_en) begin
-      \$33  = 1'h0;
+      \$34  = 1'h0;
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$34  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
+  assign w_level = \$3 [7:0];
+  assign level = \$3 [7:0];
+  assign r_level = \$3 [7:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_conv1_conv2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [31:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [31:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [31:0] w_data;
-  wire [31:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv1_conv2_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv1_conv2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+module \top_fifo_add7_gpool8_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
-  wire [5:0] \$16 ;
+  wire [1:0] \$15 ;
+  wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
+  wire [1:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  wire \$3 ;
+  wire [1:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  wire [-1:0] consume;
+  reg inner_level = 1'h0;
+  wire inner_r_rdy;
+  wire [1:0] level;
+  wire [-1:0] produce;
+  output [7:0] r_data;
+  wire [7:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [1:0] r_level;
+  wire [-1:0] r_port__addr;
+  wire [7:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [1:0] w_level;
+  wire [-1:0] w_port__addr;
+  input [7:0] w_port__data;
+  wire [7:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [7:0] storage [0:0];
+  initial begin
+    storage[0] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[1'h0] <= w_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[1'h0];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = ~ inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$5  = ~ r_rdy;
+  assign \$6  = \$5  | r_en;
+  assign \$7  = inner_r_rdy & \$6 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = ~ r_rdy;
+  assign \$11  = \$10  | r_en;
+  assign \$12  = inner_r_rdy & \$11 ;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$9  & \$13 ;
+  assign \$15  = inner_level + 1'h1;
+  assign \$16  = ~ r_rdy;
+  assign \$17  = \$16  | r_en;
+  assign \$18  = inner_r_rdy & \$17 ;
+  assign \$19  = w_rdy & w_en;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = inner_level - 1'h1;
+  assign \$23  = ~ r_rdy;
+  assign \$24  = \$23  | r_en;
+  assign \$25  = inner_r_rdy & \$24 ;
+  always @(posedge clk)
+    inner_level <= \$26 ;
+  always @(posedge clk)
+    r_rdy <= \$27 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$26  = inner_level;
+    if (\$14 ) begin
+      \$26  = \$15 [0];
+    end
+    if (\$21 ) begin
+      \$26  = \$22 [0];
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = r_rdy;
+    if (\$25 ) begin
+      \$27  = 1'h1;
+    end else if (r_en) begin
+      \$27  = 1'h0;
+    end
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
+  assign w_data = w_port__data;
+  assign r_port__data = r_data;
+  assign \$4  = 2'h1;
+  assign \$8  = 2'h1;
+  assign inner_r_rdy = inner_level;
+endmodule
+(* generator = "Amaranth" *)
+module \top_fifo_conv0_conv1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [7:0] \$12 ;
+  wire [7:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [5:0] \$23 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  reg [3:0] \$27 ;
-  reg [3:0] \$28 ;
-  reg [4:0] \$29 ;
-  wire [5:0] \$3 ;
-  reg \$30 ;
+  wire [7:0] \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [7:0] \$3 ;
+  wire \$30 ;
+  reg [6:0] \$31 ;
+  reg [6:0] \$32 ;
+  reg [6:0] \$33 ;
+  reg \$34 ;
   wire \$4 ;
-  wire [4:0] \$5 ;
-  wire \$6 ;
-  wire \$7 ;
+  wire \$5 ;
+  wire [7:0] \$6 ;
+  wire [7:0] \$7 ;
   wire \$8 ;
-  wire [4:0] \$9 ;
+  wire \$9 ;
   input clk;
   wire clk;
-  (* init = 4'h0 *)
-  wire [3:0] consume;
-  reg [4:0] inner_level = 5'h00;
+  (* init = 7'h00 *)
+  wire [6:0] consume;
+  reg [6:0] inner_level = 7'h00;
   wire inner_r_rdy;
-  wire [4:0] level;
-  (* init = 4'h0 *)
-  wire [3:0] produce;
+  wire [6:0] level;
+  (* init = 7'h00 *)
+  wire [6:0] produce;
+  output [7:0] r_data;
+  wire [7:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [6:0] r_level;
+  reg [6:0] r_port__addr = 7'h00;
+  wire [7:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [6:0] w_level;
+  reg [6:0] w_port__addr = 7'h00;
+  input [7:0] w_port__data;
+  wire [7:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [7:0] storage [92:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+    storage[6] = 8'h00;
+    storage[7] = 8'h00;
+    storage[8] = 8'h00;
+    storage[9] = 8'h00;
+    storage[10] = 8'h00;
+    storage[11] = 8'h00;
+    storage[12] = 8'h00;
+    storage[13] = 8'h00;
+    storage[14] = 8'h00;
+    storage[15] = 8'h00;
+    storage[16] = 8'h00;
+    storage[17] = 8'h00;
+    storage[18] = 8'h00;
+    storage[19] = 8'h00;
+    storage[20] = 8'h00;
+    storage[21] = 8'h00;
+    storage[22] = 8'h00;
+    storage[23] = 8'h00;
+    storage[24] = 8'h00;
+    storage[25] = 8'h00;
+    storage[26] = 8'h00;
+    storage[27] = 8'h00;
+    storage[28] = 8'h00;
+    storage[29] = 8'h00;
+    storage[30] = 8'h00;
+    storage[31] = 8'h00;
+    storage[32] = 8'h00;
+    storage[33] = 8'h00;
+    storage[34] = 8'h00;
+    storage[35] = 8'h00;
+    storage[36] = 8'h00;
+    storage[37] = 8'h00;
+    storage[38] = 8'h00;
+    storage[39] = 8'h00;
+    storage[40] = 8'h00;
+    storage[41] = 8'h00;
+    storage[42] = 8'h00;
+    storage[43] = 8'h00;
+    storage[44] = 8'h00;
+    storage[45] = 8'h00;
+    storage[46] = 8'h00;
+    storage[47] = 8'h00;
+    storage[48] = 8'h00;
+    storage[49] = 8'h00;
+    storage[50] = 8'h00;
+    storage[51] = 8'h00;
+    storage[52] = 8'h00;
+    storage[53] = 8'h00;
+    storage[54] = 8'h00;
+    storage[55] = 8'h00;
+    storage[56] = 8'h00;
+    storage[57] = 8'h00;
+    storage[58] = 8'h00;
+    storage[59] = 8'h00;
+    storage[60] = 8'h00;
+    storage[61] = 8'h00;
+    storage[62] = 8'h00;
+    storage[63] = 8'h00;
+    storage[64] = 8'h00;
+    storage[65] = 8'h00;
+    storage[66] = 8'h00;
+    storage[67] = 8'h00;
+    storage[68] = 8'h00;
+    storage[69] = 8'h00;
+    storage[70] = 8'h00;
+    storage[71] = 8'h00;
+    storage[72] = 8'h00;
+    storage[73] = 8'h00;
+    storage[74] = 8'h00;
+    storage[75] = 8'h00;
+    storage[76] = 8'h00;
+    storage[77] = 8'h00;
+    storage[78] = 8'h00;
+    storage[79] = 8'h00;
+    storage[80] = 8'h00;
+    storage[81] = 8'h00;
+    storage[82] = 8'h00;
+    storage[83] = 8'h00;
+    storage[84] = 8'h00;
+    storage[85] = 8'h00;
+    storage[86] = 8'h00;
+    storage[87] = 8'h00;
+    storage[88] = 8'h00;
+    storage[89] = 8'h00;
+    storage[90] = 8'h00;
+    storage[91] = 8'h00;
+    storage[92] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 7'h5d;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr == 7'h5c;
+  assign \$6  = w_port__addr + 1'h1;
+  assign \$7  = \$5  ? 8'h00 : \$6 ;
+  assign \$8  = ~ r_rdy;
+  assign \$9  = \$8  | r_en;
+  assign \$10  = inner_r_rdy & \$9 ;
+  assign \$11  = r_port__addr == 7'h5c;
+  assign \$12  = r_port__addr + 1'h1;
+  assign \$13  = \$11  ? 8'h00 : \$12 ;
+  assign \$14  = w_rdy & w_en;
+  assign \$15  = ~ r_rdy;
+  assign \$16  = \$15  | r_en;
+  assign \$17  = inner_r_rdy & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$14  & \$18 ;
+  assign \$20  = inner_level + 1'h1;
+  assign \$21  = ~ r_rdy;
+  assign \$22  = \$21  | r_en;
+  assign \$23  = inner_r_rdy & \$22 ;
+  assign \$24  = w_rdy & w_en;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$23  & \$25 ;
+  assign \$27  = inner_level - 1'h1;
+  assign \$28  = ~ r_rdy;
+  assign \$29  = \$28  | r_en;
+  assign \$30  = inner_r_rdy & \$29 ;
+  always @(posedge clk)
+    w_port__addr <= \$31 ;
+  always @(posedge clk)
+    r_port__addr <= \$32 ;
+  always @(posedge clk)
+    inner_level <= \$33 ;
+  always @(posedge clk)
+    r_rdy <= \$34 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$31  = w_port__addr;
+    if (\$4 ) begin
+      \$31  = \$7 [6:0];
+    end
+    if (rst) begin
+      \$31  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$32  = r_port__addr;
+    if (\$10 ) begin
+      \$32  = \$13 [6:0];
+    end
+    if (rst) begin
+      \$32  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$33  = inner_level;
+    if (\$19 ) begin
+      \$33  = \$20 [6:0];
+    end
+    if (\$26 ) begin
+      \$33  = \$27 [6:0];
+    end
+    if (rst) begin
+      \$33  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$34  = r_rdy;
+    if (\$30 ) begin
+      \$34  = 1'h1;
+    end else if (r_en) begin
+      \$34  = 1'h0;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  assign w_level = \$3 [6:0];
+  assign level = \$3 [6:0];
+  assign r_level = \$3 [6:0];
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+endmodule
+(* generator = "Amaranth" *)
+module \top_fifo_conv1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [3:0] \$12 ;
+  wire [3:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [3:0] \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [3:0] \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [3:0] \$3 ;
+  wire \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
+  reg [2:0] \$33 ;
+  reg \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 3'h0 *)
+  wire [2:0] consume;
+  reg [2:0] inner_level = 3'h0;
+  wire inner_r_rdy;
+  wire [2:0] level;
+  (* init = 3'h0 *)
+  wire [2:0] produce;
   output [31:0] r_data;
   wire [31:0] r_data;
   input r_en;
   wire r_en;
-  wire [4:0] r_level;
-  reg [3:0] r_port__addr = 4'h0;
+  wire [2:0] r_level;
+  reg [2:0] r_port__addr = 3'h0;
   wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -2803,14 +2171,14 @@ module \top.fifo_conv1_conv2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   wire [31:0] w_data;
   input w_en;
   wire w_en;
-  wire [4:0] w_level;
-  reg [3:0] w_port__addr = 4'h0;
+  wire [2:0] w_level;
+  reg [2:0] w_port__addr = 3'h0;
   input [31:0] w_port__data;
   wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [15:0];
+  reg [31:0] storage [5:0];
   initial begin
     storage[0] = 32'd0;
     storage[1] = 32'd0;
@@ -2818,16 +2186,6 @@ module \top.fifo_conv1_conv2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
     storage[3] = 32'd0;
     storage[4] = 32'd0;
     storage[5] = 32'd0;
-    storage[6] = 32'd0;
-    storage[7] = 32'd0;
-    storage[8] = 32'd0;
-    storage[9] = 32'd0;
-    storage[10] = 32'd0;
-    storage[11] = 32'd0;
-    storage[12] = 32'd0;
-    storage[13] = 32'd0;
-    storage[14] = 32'd0;
-    storage[15] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -2840,7 +2198,7 @@ module \top.fifo_conv1_conv2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 5'h10;
+  assign w_rdy = inner_level != 3'h6;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -2848,139 +2206,96 @@ module \top.fifo_conv1_conv2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   assign r_port__en = inner_r_rdy & \$2 ;
   assign \$3  = inner_level + r_rdy;
   assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = ~ r_rdy;
-  assign \$7  = \$6  | r_en;
-  assign \$8  = inner_r_rdy & \$7 ;
-  assign \$9  = r_port__addr + 1'h1;
-  assign \$10  = w_rdy & w_en;
-  assign \$11  = ~ r_rdy;
-  assign \$12  = \$11  | r_en;
-  assign \$13  = inner_r_rdy & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$10  & \$14 ;
-  assign \$16  = inner_level + 1'h1;
-  assign \$17  = ~ r_rdy;
-  assign \$18  = \$17  | r_en;
-  assign \$19  = inner_r_rdy & \$18 ;
-  assign \$20  = w_rdy & w_en;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = inner_level - 1'h1;
-  assign \$24  = ~ r_rdy;
-  assign \$25  = \$24  | r_en;
-  assign \$26  = inner_r_rdy & \$25 ;
+  assign \$5  = w_port__addr == 3'h5;
+  assign \$6  = w_port__addr + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = ~ r_rdy;
+  assign \$9  = \$8  | r_en;
+  assign \$10  = inner_r_rdy & \$9 ;
+  assign \$11  = r_port__addr == 3'h5;
+  assign \$12  = r_port__addr + 1'h1;
+  assign \$13  = \$11  ? 4'h0 : \$12 ;
+  assign \$14  = w_rdy & w_en;
+  assign \$15  = ~ r_rdy;
+  assign \$16  = \$15  | r_en;
+  assign \$17  = inner_r_rdy & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$14  & \$18 ;
+  assign \$20  = inner_level + 1'h1;
+  assign \$21  = ~ r_rdy;
+  assign \$22  = \$21  | r_en;
+  assign \$23  = inner_r_rdy & \$22 ;
+  assign \$24  = w_rdy & w_en;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$23  & \$25 ;
+  assign \$27  = inner_level - 1'h1;
+  assign \$28  = ~ r_rdy;
+  assign \$29  = \$28  | r_en;
+  assign \$30  = inner_r_rdy & \$29 ;
   always @(posedge clk)
-    w_port__addr <= \$27 ;
+    w_port__addr <= \$31 ;
   always @(posedge clk)
-    r_port__addr <= \$28 ;
+    r_port__addr <= \$32 ;
   always @(posedge clk)
-    inner_level <= \$29 ;
+    inner_level <= \$33 ;
   always @(posedge clk)
-    r_rdy <= \$30 ;
+    r_rdy <= \$34 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$27  = w_port__addr;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$31  = w_port__addr;
     if (\$4 ) begin
-      \$27  = \$5 [3:0];
+      \$31  = \$7 [2:0];
     end
     if (rst) begin
-      \$27  = 4'h0;
+      \$31  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$28  = r_port__addr;
-    if (\$8 ) begin
-      \$28  = \$9 [3:0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$32  = r_port__addr;
+    if (\$10 ) begin
+      \$32  = \$13 [2:0];
     end
     if (rst) begin
-      \$28  = 4'h0;
+      \$32  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$29  = inner_level;
-    if (\$15 ) begin
-      \$29  = \$16 [4:0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$33  = inner_level;
+    if (\$19 ) begin
+      \$33  = \$20 [2:0];
     end
-    if (\$22 ) begin
-      \$29  = \$23 [4:0];
-    end
-    if (rst) begin
-      \$29  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$30  = r_rdy;
     if (\$26 ) begin
-      \$30  = 1'h1;
-    end else if (r_en) begin
-      \$30  = 1'h0;
+      \$33  = \$27 [2:0];
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$33  = 3'h0;
     end
   end
-  assign w_level = \$3 [4:0];
-  assign level = \$3 [4:0];
-  assign r_level = \$3 [4:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$34  = r_rdy;
+    if (\$30 ) begin
+      \$34  = 1'h1;
+    end else if (r_en) begin
+      \$34  = 1'h0;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  assign w_level = \$3 [2:0];
+  assign level = \$3 [2:0];
+  assign r_level = \$3 [2:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_conv2_add3_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv2_add3_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv2_add3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+module \top_fifo_conv2_add3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -3607,7 +2922,7 @@ module \top.fifo_conv2_add3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
   always @(posedge clk)
     r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
       \$27  = \$5 [8:0];
@@ -3617,7 +2932,7 @@ module \top.fifo_conv2_add3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
       \$28  = \$9 [8:0];
@@ -3627,7 +2942,7 @@ module \top.fifo_conv2_add3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
       \$29  = \$16 [9:0];
@@ -3640,7 +2955,7 @@ module \top.fifo_conv2_add3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = r_rdy;
     if (\$26 ) begin
       \$30  = 1'h1;
@@ -3659,108 +2974,54 @@ module \top.fifo_conv2_add3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_conv4_conv5_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [31:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [31:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [31:0] w_data;
-  wire [31:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv4_conv5_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv4_conv5_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module \top_fifo_conv4_conv5_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
+  wire \$15 ;
+  wire [2:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
+  wire \$22 ;
+  wire [2:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  reg \$26 ;
+  wire \$26 ;
   reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
+  reg \$28 ;
+  reg [1:0] \$29 ;
+  wire [2:0] \$3 ;
+  reg \$30 ;
+  wire \$4 ;
+  wire [1:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
+  (* init = 1'h0 *)
+  wire consume;
+  reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
   wire [1:0] level;
-  wire [-1:0] produce;
+  (* init = 1'h0 *)
+  wire produce;
   output [31:0] r_data;
   wire [31:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
+  reg r_port__addr = 1'h0;
   wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -3771,141 +3032,122 @@ module \top.fifo_conv4_conv5_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   input w_en;
   wire w_en;
   wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
+  reg w_port__addr = 1'h0;
   input [31:0] w_port__data;
   wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [0:0];
+  reg [31:0] storage [1:0];
   initial begin
     storage[0] = 32'd0;
+    storage[1] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[1'h0] <= w_port__data;
+      storage[w_port__addr] <= w_port__data;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
-      _0_ <= storage[1'h0];
+      _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
+  assign w_rdy = inner_level != 2'h2;
+  assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
   always @(posedge clk)
-    inner_level <= \$26 ;
+    w_port__addr <= \$27 ;
   always @(posedge clk)
-    r_rdy <= \$27 ;
+    r_port__addr <= \$28 ;
+  always @(posedge clk)
+    inner_level <= \$29 ;
+  always @(posedge clk)
+    r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = w_port__addr;
+    if (\$4 ) begin
+      \$27  = \$5 [0];
     end
     if (rst) begin
-      \$26  = 1'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [0];
+    end
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (\$22 ) begin
+      \$29  = \$23 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$30  = r_rdy;
+    if (\$26 ) begin
+      \$30  = 1'h1;
     end else if (r_en) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
+  assign w_level = \$3 [1:0];
+  assign level = \$3 [1:0];
+  assign r_level = \$3 [1:0];
+  assign produce = w_port__addr;
   assign w_data = w_port__data;
+  assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_conv5_add7_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv5_add7_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv5_add7_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+module \top_fifo_conv5_add7_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -4276,7 +3518,7 @@ module \top.fifo_conv5_add7_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
   always @(posedge clk)
     r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
       \$27  = \$5 [7:0];
@@ -4286,7 +3528,7 @@ module \top.fifo_conv5_add7_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
       \$28  = \$9 [7:0];
@@ -4296,7 +3538,7 @@ module \top.fifo_conv5_add7_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
       \$29  = \$16 [8:0];
@@ -4309,7 +3551,7 @@ module \top.fifo_conv5_add7_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = r_rdy;
     if (\$26 ) begin
       \$30  = 1'h1;
@@ -4328,729 +3570,393 @@ module \top.fifo_conv5_add7_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fifo_conv6_add7_1 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
+module top_fifo_add3_conv4_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_conv6_add7_1.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_conv6_add7_1.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [9:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire [9:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  reg [7:0] \$27 ;
-  reg [7:0] \$28 ;
-  reg [8:0] \$29 ;
-  wire [9:0] \$3 ;
-  reg \$30 ;
-  wire \$4 ;
-  wire [8:0] \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire [8:0] \$9 ;
-  input clk;
-  wire clk;
-  (* init = 8'h00 *)
-  wire [7:0] consume;
-  reg [8:0] inner_level = 9'h000;
-  wire inner_r_rdy;
-  wire [8:0] level;
-  (* init = 8'h00 *)
-  wire [7:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [8:0] r_level;
-  reg [7:0] r_port__addr = 8'h00;
-  wire [7:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [8:0] w_level;
-  reg [7:0] w_port__addr = 8'h00;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [7:0] storage [255:0];
-  initial begin
-    storage[0] = 8'h00;
-    storage[1] = 8'h00;
-    storage[2] = 8'h00;
-    storage[3] = 8'h00;
-    storage[4] = 8'h00;
-    storage[5] = 8'h00;
-    storage[6] = 8'h00;
-    storage[7] = 8'h00;
-    storage[8] = 8'h00;
-    storage[9] = 8'h00;
-    storage[10] = 8'h00;
-    storage[11] = 8'h00;
-    storage[12] = 8'h00;
-    storage[13] = 8'h00;
-    storage[14] = 8'h00;
-    storage[15] = 8'h00;
-    storage[16] = 8'h00;
-    storage[17] = 8'h00;
-    storage[18] = 8'h00;
-    storage[19] = 8'h00;
-    storage[20] = 8'h00;
-    storage[21] = 8'h00;
-    storage[22] = 8'h00;
-    storage[23] = 8'h00;
-    storage[24] = 8'h00;
-    storage[25] = 8'h00;
-    storage[26] = 8'h00;
-    storage[27] = 8'h00;
-    storage[28] = 8'h00;
-    storage[29] = 8'h00;
-    storage[30] = 8'h00;
-    storage[31] = 8'h00;
-    storage[32] = 8'h00;
-    storage[33] = 8'h00;
-    storage[34] = 8'h00;
-    storage[35] = 8'h00;
-    storage[36] = 8'h00;
-    storage[37] = 8'h00;
-    storage[38] = 8'h00;
-    storage[39] = 8'h00;
-    storage[40] = 8'h00;
-    storage[41] = 8'h00;
-    storage[42] = 8'h00;
-    storage[43] = 8'h00;
-    storage[44] = 8'h00;
-    storage[45] = 8'h00;
-    storage[46] = 8'h00;
-    storage[47] = 8'h00;
-    storage[48] = 8'h00;
-    storage[49] = 8'h00;
-    storage[50] = 8'h00;
-    storage[51] = 8'h00;
-    storage[52] = 8'h00;
-    storage[53] = 8'h00;
-    storage[54] = 8'h00;
-    storage[55] = 8'h00;
-    storage[56] = 8'h00;
-    storage[57] = 8'h00;
-    storage[58] = 8'h00;
-    storage[59] = 8'h00;
-    storage[60] = 8'h00;
-    storage[61] = 8'h00;
-    storage[62] = 8'h00;
-    storage[63] = 8'h00;
-    storage[64] = 8'h00;
-    storage[65] = 8'h00;
-    storage[66] = 8'h00;
-    storage[67] = 8'h00;
-    storage[68] = 8'h00;
-    storage[69] = 8'h00;
-    storage[70] = 8'h00;
-    storage[71] = 8'h00;
-    storage[72] = 8'h00;
-    storage[73] = 8'h00;
-    storage[74] = 8'h00;
-    storage[75] = 8'h00;
-    storage[76] = 8'h00;
-    storage[77] = 8'h00;
-    storage[78] = 8'h00;
-    storage[79] = 8'h00;
-    storage[80] = 8'h00;
-    storage[81] = 8'h00;
-    storage[82] = 8'h00;
-    storage[83] = 8'h00;
-    storage[84] = 8'h00;
-    storage[85] = 8'h00;
-    storage[86] = 8'h00;
-    storage[87] = 8'h00;
-    storage[88] = 8'h00;
-    storage[89] = 8'h00;
-    storage[90] = 8'h00;
-    storage[91] = 8'h00;
-    storage[92] = 8'h00;
-    storage[93] = 8'h00;
-    storage[94] = 8'h00;
-    storage[95] = 8'h00;
-    storage[96] = 8'h00;
-    storage[97] = 8'h00;
-    storage[98] = 8'h00;
-    storage[99] = 8'h00;
-    storage[100] = 8'h00;
-    storage[101] = 8'h00;
-    storage[102] = 8'h00;
-    storage[103] = 8'h00;
-    storage[104] = 8'h00;
-    storage[105] = 8'h00;
-    storage[106] = 8'h00;
-    storage[107] = 8'h00;
-    storage[108] = 8'h00;
-    storage[109] = 8'h00;
-    storage[110] = 8'h00;
-    storage[111] = 8'h00;
-    storage[112] = 8'h00;
-    storage[113] = 8'h00;
-    storage[114] = 8'h00;
-    storage[115] = 8'h00;
-    storage[116] = 8'h00;
-    storage[117] = 8'h00;
-    storage[118] = 8'h00;
-    storage[119] = 8'h00;
-    storage[120] = 8'h00;
-    storage[121] = 8'h00;
-    storage[122] = 8'h00;
-    storage[123] = 8'h00;
-    storage[124] = 8'h00;
-    storage[125] = 8'h00;
-    storage[126] = 8'h00;
-    storage[127] = 8'h00;
-    storage[128] = 8'h00;
-    storage[129] = 8'h00;
-    storage[130] = 8'h00;
-    storage[131] = 8'h00;
-    storage[132] = 8'h00;
-    storage[133] = 8'h00;
-    storage[134] = 8'h00;
-    storage[135] = 8'h00;
-    storage[136] = 8'h00;
-    storage[137] = 8'h00;
-    storage[138] = 8'h00;
-    storage[139] = 8'h00;
-    storage[140] = 8'h00;
-    storage[141] = 8'h00;
-    storage[142] = 8'h00;
-    storage[143] = 8'h00;
-    storage[144] = 8'h00;
-    storage[145] = 8'h00;
-    storage[146] = 8'h00;
-    storage[147] = 8'h00;
-    storage[148] = 8'h00;
-    storage[149] = 8'h00;
-    storage[150] = 8'h00;
-    storage[151] = 8'h00;
-    storage[152] = 8'h00;
-    storage[153] = 8'h00;
-    storage[154] = 8'h00;
-    storage[155] = 8'h00;
-    storage[156] = 8'h00;
-    storage[157] = 8'h00;
-    storage[158] = 8'h00;
-    storage[159] = 8'h00;
-    storage[160] = 8'h00;
-    storage[161] = 8'h00;
-    storage[162] = 8'h00;
-    storage[163] = 8'h00;
-    storage[164] = 8'h00;
-    storage[165] = 8'h00;
-    storage[166] = 8'h00;
-    storage[167] = 8'h00;
-    storage[168] = 8'h00;
-    storage[169] = 8'h00;
-    storage[170] = 8'h00;
-    storage[171] = 8'h00;
-    storage[172] = 8'h00;
-    storage[173] = 8'h00;
-    storage[174] = 8'h00;
-    storage[175] = 8'h00;
-    storage[176] = 8'h00;
-    storage[177] = 8'h00;
-    storage[178] = 8'h00;
-    storage[179] = 8'h00;
-    storage[180] = 8'h00;
-    storage[181] = 8'h00;
-    storage[182] = 8'h00;
-    storage[183] = 8'h00;
-    storage[184] = 8'h00;
-    storage[185] = 8'h00;
-    storage[186] = 8'h00;
-    storage[187] = 8'h00;
-    storage[188] = 8'h00;
-    storage[189] = 8'h00;
-    storage[190] = 8'h00;
-    storage[191] = 8'h00;
-    storage[192] = 8'h00;
-    storage[193] = 8'h00;
-    storage[194] = 8'h00;
-    storage[195] = 8'h00;
-    storage[196] = 8'h00;
-    storage[197] = 8'h00;
-    storage[198] = 8'h00;
-    storage[199] = 8'h00;
-    storage[200] = 8'h00;
-    storage[201] = 8'h00;
-    storage[202] = 8'h00;
-    storage[203] = 8'h00;
-    storage[204] = 8'h00;
-    storage[205] = 8'h00;
-    storage[206] = 8'h00;
-    storage[207] = 8'h00;
-    storage[208] = 8'h00;
-    storage[209] = 8'h00;
-    storage[210] = 8'h00;
-    storage[211] = 8'h00;
-    storage[212] = 8'h00;
-    storage[213] = 8'h00;
-    storage[214] = 8'h00;
-    storage[215] = 8'h00;
-    storage[216] = 8'h00;
-    storage[217] = 8'h00;
-    storage[218] = 8'h00;
-    storage[219] = 8'h00;
-    storage[220] = 8'h00;
-    storage[221] = 8'h00;
-    storage[222] = 8'h00;
-    storage[223] = 8'h00;
-    storage[224] = 8'h00;
-    storage[225] = 8'h00;
-    storage[226] = 8'h00;
-    storage[227] = 8'h00;
-    storage[228] = 8'h00;
-    storage[229] = 8'h00;
-    storage[230] = 8'h00;
-    storage[231] = 8'h00;
-    storage[232] = 8'h00;
-    storage[233] = 8'h00;
-    storage[234] = 8'h00;
-    storage[235] = 8'h00;
-    storage[236] = 8'h00;
-    storage[237] = 8'h00;
-    storage[238] = 8'h00;
-    storage[239] = 8'h00;
-    storage[240] = 8'h00;
-    storage[241] = 8'h00;
-    storage[242] = 8'h00;
-    storage[243] = 8'h00;
-    storage[244] = 8'h00;
-    storage[245] = 8'h00;
-    storage[246] = 8'h00;
-    storage[247] = 8'h00;
-    storage[248] = 8'h00;
-    storage[249] = 8'h00;
-    storage[250] = 8'h00;
-    storage[251] = 8'h00;
-    storage[252] = 8'h00;
-    storage[253] = 8'h00;
-    storage[254] = 8'h00;
-    storage[255] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
-  end
-  reg [7:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 9'h100;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign \$3  = inner_level + r_rdy;
-  assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = ~ r_rdy;
-  assign \$7  = \$6  | r_en;
-  assign \$8  = inner_r_rdy & \$7 ;
-  assign \$9  = r_port__addr + 1'h1;
-  assign \$10  = w_rdy & w_en;
-  assign \$11  = ~ r_rdy;
-  assign \$12  = \$11  | r_en;
-  assign \$13  = inner_r_rdy & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$10  & \$14 ;
-  assign \$16  = inner_level + 1'h1;
-  assign \$17  = ~ r_rdy;
-  assign \$18  = \$17  | r_en;
-  assign \$19  = inner_r_rdy & \$18 ;
-  assign \$20  = w_rdy & w_en;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = inner_level - 1'h1;
-  assign \$24  = ~ r_rdy;
-  assign \$25  = \$24  | r_en;
-  assign \$26  = inner_r_rdy & \$25 ;
-  always @(posedge clk)
-    w_port__addr <= \$27 ;
-  always @(posedge clk)
-    r_port__addr <= \$28 ;
-  always @(posedge clk)
-    inner_level <= \$29 ;
-  always @(posedge clk)
-    r_rdy <= \$30 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$27  = w_port__addr;
-    if (\$4 ) begin
-      \$27  = \$5 [7:0];
-    end
-    if (rst) begin
-      \$27  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$28  = r_port__addr;
-    if (\$8 ) begin
-      \$28  = \$9 [7:0];
-    end
-    if (rst) begin
-      \$28  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$29  = inner_level;
-    if (\$15 ) begin
-      \$29  = \$16 [8:0];
-    end
-    if (\$22 ) begin
-      \$29  = \$23 [8:0];
-    end
-    if (rst) begin
-      \$29  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$30  = r_rdy;
-    if (\$26 ) begin
-      \$30  = 1'h1;
-    end else if (r_en) begin
-      \$30  = 1'h0;
-    end
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  assign w_level = \$3 [8:0];
-  assign level = \$3 [8:0];
-  assign r_level = \$3 [8:0];
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_gpool8_dense9_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_gpool8_dense9_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_gpool8_dense9_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [7:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [7:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [7:0] storage [0:0];
-  initial begin
-    storage[0] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[1'h0] <= w_port__data;
-  end
-  reg [7:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[1'h0];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
-  always @(posedge clk)
-    inner_level <= \$26 ;
-  always @(posedge clk)
-    r_rdy <= \$27 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
-    end else if (r_en) begin
-      \$27  = 1'h0;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign w_data = w_port__data;
-  assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fork_add3 (o1__ready, i__ready, o0__valid, o1__valid, i__valid, o0__payload, o0__ready);
+  input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  input [7:0] o0__payload;
-  wire [7:0] o0__payload;
-  wire [7:0] \o0__payload[0] ;
-  input o0__ready;
-  wire o0__ready;
-  output o0__valid;
-  wire o0__valid;
-  wire [7:0] o1__payload;
-  wire [7:0] \o1__payload[0] ;
-  input o1__ready;
-  wire o1__ready;
-  output o1__valid;
-  wire o1__valid;
-  assign i__ready = o0__ready & o1__ready;
-  assign o0__valid = i__valid & o1__ready;
-  assign o1__valid = i__valid & o0__ready;
-  assign i__payload = o0__payload;
-  assign o1__payload = o0__payload;
-  assign \o0__payload[0]  = o0__payload;
-  assign \i__payload[0]  = o0__payload;
-  assign \o1__payload[0]  = o0__payload;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_add3_conv4_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.fork_conv0 (o1__ready, i__ready, o0__valid, o1__valid, i__valid, o0__payload, o0__ready);
+module top_fifo_add3_conv6_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [7:0] i__payload;
   wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  input [7:0] o0__payload;
-  wire [7:0] o0__payload;
-  wire [7:0] \o0__payload[0] ;
-  input o0__ready;
-  wire o0__ready;
-  output o0__valid;
-  wire o0__valid;
-  wire [7:0] o1__payload;
-  wire [7:0] \o1__payload[0] ;
-  input o1__ready;
-  wire o1__ready;
-  output o1__valid;
-  wire o1__valid;
-  assign i__ready = o0__ready & o1__ready;
-  assign o0__valid = i__valid & o1__ready;
-  assign o1__valid = i__valid & o0__ready;
-  assign i__payload = o0__payload;
-  assign o1__payload = o0__payload;
-  assign \o0__payload[0]  = o0__payload;
-  assign \i__payload[0]  = o0__payload;
-  assign \o1__payload[0]  = o0__payload;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_add3_conv6_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+module top_fifo_add7_gpool8_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_add7_gpool8_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_conv0_conv1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_conv0_conv1_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_conv1_conv2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [31:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [31:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_conv1_conv2_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_conv2_add3_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_conv2_add3_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_conv4_conv5_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [31:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [31:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_conv4_conv5_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_conv5_add7_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_conv5_add7_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+endmodule
+(* generator = "Amaranth" *)
+module top_s0_conv0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
   wire [2:0] \$100 ;
@@ -5248,11 +4154,11 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   wire [2:0] \$98 ;
   wire \$99 ;
   reg [4:0] \$signature__addr  = 5'h00;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$25 ;
+  wire [7:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -5295,7 +4201,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [7:0] rport__data;
   wire [7:0] \rport__data$43 ;
   input rst;
@@ -5357,10 +4263,10 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     queue[2] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -5500,16 +4406,16 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$139  = ~ \$138 ;
   assign \$140  = \$137  & \$139 ;
   assign \$141  = ~ \$140 ;
-  assign \$142  = \$signature__en$21  & \$141 ;
-  assign \$143  = \$signature__addr$23  == 2'h2;
-  assign \$144  = \$signature__addr$23  + 1'h1;
+  assign \$142  = \$signature__en$24  & \$141 ;
+  assign \$143  = \$signature__addr$26  == 2'h2;
+  assign \$144  = \$signature__addr$26  + 1'h1;
   assign \$145  = \$143  ? 3'h0 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = \$147  & \$148 ;
-  assign \$150  = \rport__addr$26  == 2'h2;
-  assign \$151  = \rport__addr$26  + 1'h1;
+  assign \$150  = \rport__addr$29  == 2'h2;
+  assign \$151  = \rport__addr$29  + 1'h1;
   assign \$152  = \$150  ? 3'h0 : \$151 ;
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
@@ -5517,7 +4423,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$156  = ~ \$155 ;
   assign \$157  = \$154  & \$156 ;
   assign \$158  = ~ \$157 ;
-  assign \$159  = \$signature__en$21  & \$158 ;
+  assign \$159  = \$signature__en$24  & \$158 ;
   assign \$160  = q_stored + \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -5527,7 +4433,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  | \$signature__en$21 ;
+  assign \$169  = \$168  | \$signature__en$24 ;
   assign \$170  = | q_stored;
   assign \$171  = \$170  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -5559,7 +4465,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     read_valid_1 <= \$185 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$186 ;
+    \$signature__en$24  <= \$186 ;
   always @(posedge clk)
     pad_reg <= \$187 ;
   always @(posedge clk)
@@ -5571,9 +4477,9 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     q_room <= \$191 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$192 ;
+    \$signature__addr$26  <= \$192 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$193 ;
+    \rport__addr$29  <= \$193 ;
   always @(posedge clk)
     q_stored <= \$194 ;
   always @(posedge clk)
@@ -5581,7 +4487,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   always @(posedge clk)
     o__payload <= \$196 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$36  = 5'h00;
     casez (\$35 )
       5'h00:
@@ -5605,7 +4511,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$13 [4:0];
     if (\$29 ) begin
       \$172  = \$36 ;
@@ -5615,7 +4521,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = \$16 [6:0];
     if (\$29 ) begin
       \$173  = \$41 ;
@@ -5625,7 +4531,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = step;
     if (\$29 ) begin
       \$174  = \$32 [3:0];
@@ -5635,7 +4541,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = \$signature__addr ;
     if (\$43 ) begin
       \$175  = \$46 [4:0];
@@ -5648,7 +4554,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = kx;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5660,7 +4566,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = col;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5681,7 +4587,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = ky;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5695,7 +4601,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = row;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5718,7 +4624,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = slot;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5741,7 +4647,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = ox;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5757,7 +4663,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = col_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5776,7 +4682,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = row_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5797,7 +4703,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = slot_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -5818,57 +4724,57 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = \$120 ;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = read_valid_1;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = \$127 ;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = pad_reg;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = rport__data;
     if (rst) begin
       \$189  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$10 [2:0];
     if (rst) begin
       \$190  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = \$135 ;
     if (rst) begin
       \$191  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$192  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = \$signature__addr$26 ;
     if (\$142 ) begin
       \$192  = \$145 [1:0];
     end
@@ -5877,8 +4783,8 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$193  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = \rport__addr$29 ;
     if (\$149 ) begin
       \$193  = \$152 [1:0];
     end
@@ -5887,14 +4793,14 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = \$165 [1:0];
     if (rst) begin
       \$194  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = o__valid;
     if (\$167 ) begin
       \$195  = \$169 ;
@@ -5904,7 +4810,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = o__payload;
     if (\$167 ) begin
       \$196  = \$171 ;
@@ -5917,22 +4823,21 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__pa
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [4:0];
   assign q_owed_next = \$10 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload;
-  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
   assign \$64  = 1'h1;
   assign \$65  = 2'h1;
   assign \$66  = 2'h0;
   assign \$67  = 1'h1;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   reg \$100 ;
@@ -6168,7 +5073,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$93 ;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$82 ;
+  wire [20:0] \rport__data$84 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -6232,7 +5137,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$82  = queue[q_rptr];
+  assign \rport__data$84  = queue[q_rptr];
   reg [7:0] rom0 [70:0];
   initial begin
     rom0[0] = 8'ha8;
@@ -6361,7 +5266,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$53  = | q_stored;
   assign \$54  = \$53  | deliver;
   assign \$55  = | q_stored;
-  assign \$56  = \$55  ? \rport__data$82  : acc0;
+  assign \$56  = \$55  ? \rport__data$84  : acc0;
   assign \$57  = ~ last_t;
   assign \$58  = q_room | \$57 ;
   assign i__ready = \$58  & reads_input_t;
@@ -6522,7 +5427,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$140 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 3'h0;
     casez (t)
       7'h00:
@@ -6670,7 +5575,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 4'h0;
     casez (t)
       7'h00:
@@ -6818,7 +5723,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       7'h00:
@@ -6966,7 +5871,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       7'h00:
@@ -7114,7 +6019,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       7'h00:
@@ -7262,7 +6167,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
@@ -7284,7 +6189,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$69  = nf_t;
     if (issue) begin
       \$69  = nf_t_ahead;
@@ -7294,7 +6199,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$70  = nf_t_ahead;
     if (issue) begin
       \$70  = \$1 ;
@@ -7304,7 +6209,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$71  = sf_t;
     if (issue) begin
       \$71  = sf_t_ahead;
@@ -7314,7 +6219,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$72  = sf_t_ahead;
     if (issue) begin
       \$72  = \$2 ;
@@ -7324,7 +6229,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$73  = reads_input_t;
     if (issue) begin
       \$73  = reads_input_t_ahead;
@@ -7334,7 +6239,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$74  = reads_input_t_ahead;
     if (issue) begin
       \$74  = \$3 ;
@@ -7344,7 +6249,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$75  = first_t;
     if (issue) begin
       \$75  = first_t_ahead;
@@ -7354,7 +6259,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$76  = first_t_ahead;
     if (issue) begin
       \$76  = \$4 ;
@@ -7364,7 +6269,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$77  = last_t;
     if (issue) begin
       \$77  = last_t_ahead;
@@ -7374,7 +6279,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = last_t_ahead;
     if (issue) begin
       \$78  = \$5 ;
@@ -7384,7 +6289,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = t;
     if (issue) begin
       \$79  = \$8 [6:0];
@@ -7394,371 +6299,371 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = i__payload;
     if (rst) begin
       \$80  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = reads_input_t;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = issue;
     if (rst) begin
       \$82  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = first_t;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = last_t;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = nf_t;
     if (rst) begin
       \$85  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = from_input;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = x_reg;
     if (rst) begin
       \$87  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = rport__data;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = \$9 ;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = t;
     if (rst) begin
       \$90  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = t1;
     if (rst) begin
       \$91  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = port__data;
     if (rst) begin
       \$92  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = x_mid;
     if (rst) begin
       \$93  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = \$10 ;
     if (rst) begin
       \$94  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rom0_read;
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = \$11 ;
     if (rst) begin
       \$96  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = prod0_0;
     if (rst) begin
       \$97  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$98  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = v1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = first1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = last1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = nf1;
     if (rst) begin
       \$102  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = v2;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = first2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = last2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = nf2;
     if (rst) begin
       \$106  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = v3;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = first3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = last3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = nf3;
     if (rst) begin
       \$110  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = v4;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = first4;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = last4;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = nf4;
     if (rst) begin
       \$114  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = v5;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = first5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = last5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = nf5;
     if (rst) begin
       \$118  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = v6;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = first6;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = last6;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = nf6;
     if (rst) begin
       \$122  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = v7;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = first7;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last7;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = nf7;
     if (rst) begin
       \$126  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = v7;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = first7;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last7;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = nf7;
     if (rst) begin
       \$130  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = \$12 ;
     if (rst) begin
       \$131  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = acc0;
     if (v8_0) begin
       \$132  = \$64 [20:0];
@@ -7768,28 +6673,28 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = \$13 ;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = \$68 [3:0];
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = \$20 ;
     if (rst) begin
       \$135  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = q_wptr;
     if (\$27 ) begin
       \$136  = \$30 [3:0];
@@ -7799,7 +6704,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = q_rptr;
     if (\$34 ) begin
       \$137  = \$37 [3:0];
@@ -7809,14 +6714,14 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = \$50 [3:0];
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = o__valid;
     if (\$52 ) begin
       \$139  = \$54 ;
@@ -7826,7 +6731,7 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = o__payload;
     if (\$52 ) begin
       \$140  = \$56 ;
@@ -7850,10 +6755,9 @@ module \top.s0_conv0_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -8412,7 +7316,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   always @(posedge clk)
     o__payload <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -8434,7 +7338,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -8456,7 +7360,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -8478,7 +7382,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -8500,7 +7404,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = group;
     if (\$6 ) begin
       \$91  = \$9 [2:0];
@@ -8510,553 +7414,553 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$10 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = rq_valid_1;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = rq_valid_2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rq_valid_3;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = rq_valid_4;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rq_valid_5;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$11 ;
     if (rst) begin
       \$102  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rq0_mult_1;
     if (rst) begin
       \$103  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = rq0_mult_2;
     if (rst) begin
       \$104  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = rq0_mult_3;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = rq0_mult_4;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rq0_mult_5;
     if (rst) begin
       \$107  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$12 ;
     if (rst) begin
       \$111  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rq0_shift_1;
     if (rst) begin
       \$112  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rq0_shift_2;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rq0_shift_3;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = rq0_shift_4;
     if (rst) begin
       \$115  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rq0_shift_5;
     if (rst) begin
       \$116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$13 ;
     if (rst) begin
       \$120  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = rq0_half_1;
     if (rst) begin
       \$121  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rq0_half_2;
     if (rst) begin
       \$122  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq0_half_3;
     if (rst) begin
       \$123  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq0_half_4;
     if (rst) begin
       \$124  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq0_half_5;
     if (rst) begin
       \$125  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$14 ;
     if (rst) begin
       \$129  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = i__payload;
     if (rst) begin
       \$138  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[16:0];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_mult_1[16:0];
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_x[16:0];
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_1[24:17];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_part0_1;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_part0_1_r;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_x[20:17];
     if (rst) begin
       \$149  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$17 ;
     if (rst) begin
       \$151  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_part1_0;
     if (rst) begin
       \$152  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_part1_0_r;
     if (rst) begin
       \$153  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_x[20:17];
     if (rst) begin
       \$154  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_mult_1[24:17];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$18 ;
     if (rst) begin
       \$156  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_part1_1;
     if (rst) begin
       \$157  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_part1_1_r;
     if (rst) begin
       \$158  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$22 [45:0];
     if (rst) begin
       \$159  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 [45:0];
     if (rst) begin
       \$160  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$28 [45:0];
     if (rst) begin
       \$161  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$29 ;
     if (rst) begin
       \$162  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$30 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$33 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$37 [7:0];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$42 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$47 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$5 [3:0];
     if (rst) begin
       \$168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$54 ;
     if (rst) begin
       \$169  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$signature__addr ;
     if (\$61 ) begin
       \$170  = \$64 [3:0];
@@ -9066,7 +7970,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rport__addr;
     if (\$68 ) begin
       \$171  = \$71 [3:0];
@@ -9076,14 +7980,14 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$84 [3:0];
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = o__valid;
     if (\$86 ) begin
       \$173  = \$88 ;
@@ -9093,7 +7997,7 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = o__payload;
     if (\$86 ) begin
       \$174  = \$90 ;
@@ -9108,18 +8012,17 @@ module \top.s0_conv0_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \q_in[0]  = q_in;
   assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$23  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+module top_s1_conv1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
   wire [2:0] \$100 ;
@@ -9318,11 +8221,11 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [2:0] \$98 ;
   wire \$99 ;
   reg [7:0] \$signature__addr  = 8'h00;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$25 ;
+  wire [7:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -9365,7 +8268,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [7:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [7:0] rport__data;
   wire [7:0] \rport__data$43 ;
   input rst;
@@ -9651,10 +8554,10 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[2] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -9798,16 +8701,16 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$139  = ~ \$138 ;
   assign \$140  = \$137  & \$139 ;
   assign \$141  = ~ \$140 ;
-  assign \$142  = \$signature__en$21  & \$141 ;
-  assign \$143  = \$signature__addr$23  == 2'h2;
-  assign \$144  = \$signature__addr$23  + 1'h1;
+  assign \$142  = \$signature__en$24  & \$141 ;
+  assign \$143  = \$signature__addr$26  == 2'h2;
+  assign \$144  = \$signature__addr$26  + 1'h1;
   assign \$145  = \$143  ? 3'h0 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = \$147  & \$148 ;
-  assign \$150  = \rport__addr$26  == 2'h2;
-  assign \$151  = \rport__addr$26  + 1'h1;
+  assign \$150  = \rport__addr$29  == 2'h2;
+  assign \$151  = \rport__addr$29  + 1'h1;
   assign \$152  = \$150  ? 3'h0 : \$151 ;
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
@@ -9815,7 +8718,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$156  = ~ \$155 ;
   assign \$157  = \$154  & \$156 ;
   assign \$158  = ~ \$157 ;
-  assign \$159  = \$signature__en$21  & \$158 ;
+  assign \$159  = \$signature__en$24  & \$158 ;
   assign \$160  = q_stored + \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -9825,7 +8728,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  | \$signature__en$21 ;
+  assign \$169  = \$168  | \$signature__en$24 ;
   assign \$170  = | q_stored;
   assign \$171  = \$170  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -9859,7 +8762,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     read_valid_1 <= \$186 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$187 ;
+    \$signature__en$24  <= \$187 ;
   always @(posedge clk)
     pad_reg <= \$188 ;
   always @(posedge clk)
@@ -9871,9 +8774,9 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     q_room <= \$192 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$193 ;
+    \$signature__addr$26  <= \$193 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$194 ;
+    \rport__addr$29  <= \$194 ;
   always @(posedge clk)
     q_stored <= \$195 ;
   always @(posedge clk)
@@ -9881,7 +8784,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$197 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$36  = 8'h00;
     casez (\$35 )
       5'h00:
@@ -9905,7 +8808,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$13 [7:0];
     if (\$29 ) begin
       \$172  = \$36 ;
@@ -9915,7 +8818,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = \$16 [9:0];
     if (\$29 ) begin
       \$173  = \$41 ;
@@ -9925,7 +8828,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = step;
     if (\$29 ) begin
       \$174  = \$32 [3:0];
@@ -9935,7 +8838,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = \$signature__addr ;
     if (\$43 ) begin
       \$175  = \$46 [7:0];
@@ -9948,7 +8851,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = g;
     if (\$63 ) begin
       \$176  = \$66 [2:0];
@@ -9958,7 +8861,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = kx;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -9970,7 +8873,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = col;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -9991,7 +8894,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = ky;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -10005,7 +8908,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = row;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -10028,7 +8931,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = slot;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -10051,7 +8954,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = ox;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -10067,7 +8970,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = col_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -10086,7 +8989,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = row_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -10107,7 +9010,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = slot_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -10128,57 +9031,57 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = \$120 ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = read_valid_1;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = \$127 ;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = pad_reg;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = rport__data;
     if (rst) begin
       \$190  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = \$10 [2:0];
     if (rst) begin
       \$191  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = \$135 ;
     if (rst) begin
       \$192  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$193  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = \$signature__addr$26 ;
     if (\$142 ) begin
       \$193  = \$145 [1:0];
     end
@@ -10187,8 +9090,8 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$194  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = \rport__addr$29 ;
     if (\$149 ) begin
       \$194  = \$152 [1:0];
     end
@@ -10197,14 +9100,14 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$165 [1:0];
     if (rst) begin
       \$195  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = o__valid;
     if (\$167 ) begin
       \$196  = \$169 ;
@@ -10214,7 +9117,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = o__payload;
     if (\$167 ) begin
       \$197  = \$171 ;
@@ -10227,18 +9130,17 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [7:0];
   assign q_owed_next = \$10 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload;
-  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+module top_s1_conv1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg \$1 ;
   wire [8:0] \$10 ;
   reg \$100 ;
@@ -10529,7 +9431,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$117 ;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$106 ;
+  wire [95:0] \rport__data$108 ;
   input rst;
   wire rst;
   reg [6:0] sf_t = 7'h00;
@@ -10668,7 +9570,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$106  = queue[q_rptr];
+  assign \rport__data$108  = queue[q_rptr];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd4069924867;
@@ -10876,7 +9778,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$62  = | q_stored;
   assign \$63  = \$62  | deliver;
   assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$106  : q_in;
+  assign \$65  = \$64  ? \rport__data$108  : q_in;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
   assign i__ready = \$67  & reads_input_t;
@@ -11085,7 +9987,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$176 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 1'h0;
     casez (t)
       8'h00:
@@ -11379,7 +10281,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 7'h00;
     casez (t)
       8'h00:
@@ -11673,7 +10575,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       8'h00:
@@ -11967,7 +10869,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       8'h00:
@@ -12261,7 +11163,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       8'h00:
@@ -12555,7 +11457,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -12565,7 +11467,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -12575,7 +11477,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -12585,7 +11487,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
@@ -12595,7 +11497,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = nf_t;
     if (issue) begin
       \$84  = nf_t_ahead;
@@ -12605,7 +11507,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = nf_t_ahead;
     if (issue) begin
       \$85  = \$1 ;
@@ -12615,7 +11517,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = sf_t;
     if (issue) begin
       \$86  = sf_t_ahead;
@@ -12625,7 +11527,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = sf_t_ahead;
     if (issue) begin
       \$87  = \$2 ;
@@ -12635,7 +11537,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = reads_input_t;
     if (issue) begin
       \$88  = reads_input_t_ahead;
@@ -12645,7 +11547,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = reads_input_t_ahead;
     if (issue) begin
       \$89  = \$3 ;
@@ -12655,7 +11557,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = first_t;
     if (issue) begin
       \$90  = first_t_ahead;
@@ -12665,7 +11567,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = first_t_ahead;
     if (issue) begin
       \$91  = \$4 ;
@@ -12675,7 +11577,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = last_t;
     if (issue) begin
       \$92  = last_t_ahead;
@@ -12685,7 +11587,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = last_t_ahead;
     if (issue) begin
       \$93  = \$5 ;
@@ -12695,7 +11597,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = t;
     if (issue) begin
       \$94  = \$8 [7:0];
@@ -12705,476 +11607,476 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = i__payload;
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = reads_input_t;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = issue;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = first_t;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = last_t;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = nf_t;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = from_input;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = x_reg;
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rport__data;
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = \$9 ;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = t;
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = t1;
     if (rst) begin
       \$106  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = port__data;
     if (rst) begin
       \$107  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = x_mid;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = \$10 ;
     if (rst) begin
       \$109  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rom0_read[7:0];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$11 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rom0_read[15:8];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = \$12 ;
     if (rst) begin
       \$113  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rom0_read[23:16];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = \$13 ;
     if (rst) begin
       \$115  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rom0_read[31:24];
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$14 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = \$15 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = \$16 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$17 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = prod0_0;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = prod1_0;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = prod2_0;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = prod3_0;
     if (rst) begin
       \$124  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$125  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$126  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$127  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$128  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = v1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = first1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = last1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = nf1;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = v2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = first2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = last2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = nf2;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = v3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = first3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = last3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = nf3;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = v4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = first4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = last4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = nf4;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = v5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = first5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = last5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = nf5;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = v6;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = first6;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = last6;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = nf6;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = v7;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = first7;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = last7;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = nf7;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = v7;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = first7;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = last7;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = nf7;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$18 ;
     if (rst) begin
       \$161  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = acc0;
     if (v8_0) begin
       \$162  = \$73 [23:0];
@@ -13184,14 +12086,14 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$19 ;
     if (rst) begin
       \$163  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = acc1;
     if (v8_0) begin
       \$164  = \$75 [23:0];
@@ -13201,14 +12103,14 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$20 ;
     if (rst) begin
       \$165  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = acc2;
     if (v8_0) begin
       \$166  = \$77 [23:0];
@@ -13218,14 +12120,14 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$21 ;
     if (rst) begin
       \$167  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = acc3;
     if (v8_0) begin
       \$168  = \$79 [23:0];
@@ -13235,28 +12137,28 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$22 ;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$83 [3:0];
     if (rst) begin
       \$170  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = \$29 ;
     if (rst) begin
       \$171  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = q_wptr;
     if (\$36 ) begin
       \$172  = \$39 [3:0];
@@ -13266,7 +12168,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = q_rptr;
     if (\$43 ) begin
       \$173  = \$46 [3:0];
@@ -13276,14 +12178,14 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = \$59 [3:0];
     if (rst) begin
       \$174  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = o__valid;
     if (\$61 ) begin
       \$175  = \$63 ;
@@ -13293,7 +12195,7 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = o__payload;
     if (\$61 ) begin
       \$176  = \$65 ;
@@ -13329,10 +12231,9 @@ module \top.s1_conv1_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign q_in[47:24] = acc1;
   assign q_in[23:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
   wire [77:0] \$100 ;
@@ -14563,7 +13464,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   always @(posedge clk)
     i__ready <= \$395 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = \$signature__addr ;
     if (\$170 ) begin
       \$396  = \$173 [3:0];
@@ -14573,7 +13474,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = rport__addr;
     if (\$177 ) begin
       \$397  = \$180 [3:0];
@@ -14583,14 +13484,14 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = \$193 [3:0];
     if (rst) begin
       \$398  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = o__valid;
     if (\$195 ) begin
       \$399  = \$197 ;
@@ -14600,7 +13501,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = o__payload;
     if (\$195 ) begin
       \$400  = \$199 ;
@@ -14610,7 +13511,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -14620,7 +13521,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -14630,7 +13531,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -14640,7 +13541,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -14650,7 +13551,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -14660,7 +13561,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -14670,7 +13571,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
@@ -14680,7 +13581,7 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = group;
     if (\$13 ) begin
       \$200  = \$16 [0];
@@ -14690,1365 +13591,1365 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = \$17 ;
     if (rst) begin
       \$201  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$202  = rq_valid_1;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$203  = rq_valid_2;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$204  = rq_valid_3;
     if (rst) begin
       \$204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$205  = rq_valid_4;
     if (rst) begin
       \$205  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = rq_valid_5;
     if (rst) begin
       \$206  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = rq_valid_6;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = rq_valid_7;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = rq_valid_8;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = \$signature__en ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = \$18 ;
     if (rst) begin
       \$211  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = rq0_mult_1;
     if (rst) begin
       \$212  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = rq0_mult_2;
     if (rst) begin
       \$213  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = rq0_mult_3;
     if (rst) begin
       \$214  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = rq0_mult_4;
     if (rst) begin
       \$215  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = rq0_mult_5;
     if (rst) begin
       \$216  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = rq0_mult_6;
     if (rst) begin
       \$217  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = rq0_mult_7;
     if (rst) begin
       \$218  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = rq0_mult_8;
     if (rst) begin
       \$219  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = i__payload[23:0];
     if (rst) begin
       \$220  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rq0_x[16:0];
     if (rst) begin
       \$221  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = rq0_mult_1[16:0];
     if (rst) begin
       \$222  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = \$19 ;
     if (rst) begin
       \$223  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = rq0_part0_0;
     if (rst) begin
       \$224  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rq0_part0_0_r;
     if (rst) begin
       \$225  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = rq0_x[16:0];
     if (rst) begin
       \$226  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rq0_mult_1[24:17];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = \$20 ;
     if (rst) begin
       \$228  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = rq0_part0_1;
     if (rst) begin
       \$229  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = rq0_part0_1_r;
     if (rst) begin
       \$230  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rq0_x[23:17];
     if (rst) begin
       \$231  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = rq0_mult_1[16:0];
     if (rst) begin
       \$232  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = \$21 ;
     if (rst) begin
       \$233  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = rq0_part1_0;
     if (rst) begin
       \$234  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = rq0_part1_0_r;
     if (rst) begin
       \$235  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = rq0_x[23:17];
     if (rst) begin
       \$236  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rq0_mult_1[24:17];
     if (rst) begin
       \$237  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = \$22 ;
     if (rst) begin
       \$238  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rq0_part1_1;
     if (rst) begin
       \$239  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq0_part1_1_r;
     if (rst) begin
       \$240  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = \$26 [48:0];
     if (rst) begin
       \$241  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = \$30 [48:0];
     if (rst) begin
       \$242  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = \$32 [48:0];
     if (rst) begin
       \$243  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = \$33 ;
     if (rst) begin
       \$244  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = \$34 ;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = \$37 ;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = \$41 [7:0];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = \$46 ;
     if (rst) begin
       \$248  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = \$51 ;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = \$52 ;
     if (rst) begin
       \$250  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = rq1_mult_1;
     if (rst) begin
       \$251  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = rq1_mult_2;
     if (rst) begin
       \$252  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = rq1_mult_3;
     if (rst) begin
       \$253  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = rq1_mult_4;
     if (rst) begin
       \$254  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rq1_mult_5;
     if (rst) begin
       \$255  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = rq1_mult_6;
     if (rst) begin
       \$256  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = rq1_mult_7;
     if (rst) begin
       \$257  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq1_mult_8;
     if (rst) begin
       \$258  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = \$53 ;
     if (rst) begin
       \$259  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = rq1_shift_1;
     if (rst) begin
       \$260  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = rq1_shift_2;
     if (rst) begin
       \$261  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = rq1_shift_3;
     if (rst) begin
       \$262  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rq1_shift_4;
     if (rst) begin
       \$263  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = rq1_shift_5;
     if (rst) begin
       \$264  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = rq1_shift_6;
     if (rst) begin
       \$265  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = rq1_shift_7;
     if (rst) begin
       \$266  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = rq1_shift_8;
     if (rst) begin
       \$267  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = \$54 ;
     if (rst) begin
       \$268  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = rq1_half_1;
     if (rst) begin
       \$269  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = rq1_half_2;
     if (rst) begin
       \$270  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = rq1_half_3;
     if (rst) begin
       \$271  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = rq1_half_4;
     if (rst) begin
       \$272  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = rq1_half_5;
     if (rst) begin
       \$273  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = rq1_half_6;
     if (rst) begin
       \$274  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = rq1_half_7;
     if (rst) begin
       \$275  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = rq1_half_8;
     if (rst) begin
       \$276  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = \$55 ;
     if (rst) begin
       \$277  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = rq1_mask_1;
     if (rst) begin
       \$278  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = rq1_mask_2;
     if (rst) begin
       \$279  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = rq1_mask_3;
     if (rst) begin
       \$280  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = rq1_mask_4;
     if (rst) begin
       \$281  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = rq1_mask_5;
     if (rst) begin
       \$282  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = rq1_mask_6;
     if (rst) begin
       \$283  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = rq1_mask_7;
     if (rst) begin
       \$284  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = rq1_mask_8;
     if (rst) begin
       \$285  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = i__payload[47:24];
     if (rst) begin
       \$286  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = rq1_x[16:0];
     if (rst) begin
       \$287  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = rq1_mult_1[16:0];
     if (rst) begin
       \$288  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = \$56 ;
     if (rst) begin
       \$289  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = rq1_part0_0;
     if (rst) begin
       \$290  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rq1_part0_0_r;
     if (rst) begin
       \$291  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = rq1_x[16:0];
     if (rst) begin
       \$292  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = rq1_mult_1[24:17];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = \$57 ;
     if (rst) begin
       \$294  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = rq1_part0_1;
     if (rst) begin
       \$295  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = rq1_part0_1_r;
     if (rst) begin
       \$296  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = rq1_x[23:17];
     if (rst) begin
       \$297  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = rq1_mult_1[16:0];
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = \$58 ;
     if (rst) begin
       \$299  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = rq1_part1_0;
     if (rst) begin
       \$300  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = rq1_part1_0_r;
     if (rst) begin
       \$301  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = rq1_x[23:17];
     if (rst) begin
       \$302  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = rq1_mult_1[24:17];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = \$59 ;
     if (rst) begin
       \$304  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = rq1_part1_1;
     if (rst) begin
       \$305  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = rq1_part1_1_r;
     if (rst) begin
       \$306  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = \$63 [48:0];
     if (rst) begin
       \$307  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = \$67 [48:0];
     if (rst) begin
       \$308  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = \$69 [48:0];
     if (rst) begin
       \$309  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = \$70 ;
     if (rst) begin
       \$310  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = \$71 ;
     if (rst) begin
       \$311  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = \$74 ;
     if (rst) begin
       \$312  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = \$78 [7:0];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = \$83 ;
     if (rst) begin
       \$314  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = \$88 ;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = \$89 ;
     if (rst) begin
       \$316  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = rq2_mult_1;
     if (rst) begin
       \$317  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = rq2_mult_2;
     if (rst) begin
       \$318  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = rq2_mult_3;
     if (rst) begin
       \$319  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = rq2_mult_4;
     if (rst) begin
       \$320  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = rq2_mult_5;
     if (rst) begin
       \$321  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = rq2_mult_6;
     if (rst) begin
       \$322  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = rq2_mult_7;
     if (rst) begin
       \$323  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = rq2_mult_8;
     if (rst) begin
       \$324  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = i__payload[71:48];
     if (rst) begin
       \$325  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = rq2_x[16:0];
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = rq2_mult_1[16:0];
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = \$90 ;
     if (rst) begin
       \$328  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = rq2_part0_0;
     if (rst) begin
       \$329  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = rq2_part0_0_r;
     if (rst) begin
       \$330  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = rq2_x[16:0];
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = rq2_mult_1[24:17];
     if (rst) begin
       \$332  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = \$91 ;
     if (rst) begin
       \$333  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = rq2_part0_1;
     if (rst) begin
       \$334  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rq2_part0_1_r;
     if (rst) begin
       \$335  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq2_x[23:17];
     if (rst) begin
       \$336  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = rq2_mult_1[16:0];
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = \$92 ;
     if (rst) begin
       \$338  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rq2_part1_0;
     if (rst) begin
       \$339  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = rq2_part1_0_r;
     if (rst) begin
       \$340  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq2_x[23:17];
     if (rst) begin
       \$341  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = rq2_mult_1[24:17];
     if (rst) begin
       \$342  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = \$93 ;
     if (rst) begin
       \$343  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = rq2_part1_1;
     if (rst) begin
       \$344  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rq2_part1_1_r;
     if (rst) begin
       \$345  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = \$97 [48:0];
     if (rst) begin
       \$346  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = \$101 [48:0];
     if (rst) begin
       \$347  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = \$103 [48:0];
     if (rst) begin
       \$348  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = \$104 ;
     if (rst) begin
       \$349  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = \$105 ;
     if (rst) begin
       \$350  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = \$108 ;
     if (rst) begin
       \$351  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = \$112 [7:0];
     if (rst) begin
       \$352  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = \$117 ;
     if (rst) begin
       \$353  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = \$122 ;
     if (rst) begin
       \$354  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = \$123 ;
     if (rst) begin
       \$355  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = rq3_mult_1;
     if (rst) begin
       \$356  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rq3_mult_2;
     if (rst) begin
       \$357  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = rq3_mult_3;
     if (rst) begin
       \$358  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rq3_mult_4;
     if (rst) begin
       \$359  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = rq3_mult_5;
     if (rst) begin
       \$360  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = rq3_mult_6;
     if (rst) begin
       \$361  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = rq3_mult_7;
     if (rst) begin
       \$362  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rq3_mult_8;
     if (rst) begin
       \$363  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = i__payload[95:72];
     if (rst) begin
       \$364  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rq3_x[16:0];
     if (rst) begin
       \$365  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = rq3_mult_1[16:0];
     if (rst) begin
       \$366  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = \$124 ;
     if (rst) begin
       \$367  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = rq3_part0_0;
     if (rst) begin
       \$368  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rq3_part0_0_r;
     if (rst) begin
       \$369  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = rq3_x[16:0];
     if (rst) begin
       \$370  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = rq3_mult_1[24:17];
     if (rst) begin
       \$371  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = \$125 ;
     if (rst) begin
       \$372  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rq3_part0_1;
     if (rst) begin
       \$373  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = rq3_part0_1_r;
     if (rst) begin
       \$374  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq3_x[23:17];
     if (rst) begin
       \$375  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = rq3_mult_1[16:0];
     if (rst) begin
       \$376  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = \$126 ;
     if (rst) begin
       \$377  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = rq3_part1_0;
     if (rst) begin
       \$378  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = rq3_part1_0_r;
     if (rst) begin
       \$379  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = rq3_x[23:17];
     if (rst) begin
       \$380  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = rq3_mult_1[24:17];
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = \$127 ;
     if (rst) begin
       \$382  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = rq3_part1_1;
     if (rst) begin
       \$383  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = rq3_part1_1_r;
     if (rst) begin
       \$384  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = \$131 [48:0];
     if (rst) begin
       \$385  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = \$135 [48:0];
     if (rst) begin
       \$386  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = \$137 [48:0];
     if (rst) begin
       \$387  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = \$138 ;
     if (rst) begin
       \$388  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = \$139 ;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = \$142 ;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = \$146 [7:0];
     if (rst) begin
       \$391  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = \$151 ;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = \$156 ;
     if (rst) begin
       \$393  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = \$12 [3:0];
     if (rst) begin
       \$394  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = \$163 ;
     if (rst) begin
       \$395  = 1'h1;
@@ -16060,10 +14961,6 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
@@ -16072,6 +14969,10 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign q_in[31:24] = \$8 ;
   assign q_in[23:16] = \$6 ;
   assign q_in[15:8] = \$4 ;
@@ -16109,10 +15010,9 @@ module \top.s1_conv1_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$141  = 1'h1;
   assign \$142  = \$140 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [2:0] \$100 ;
@@ -16315,11 +15215,11 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$25 ;
+  wire [31:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -16371,7 +15271,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [5:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [31:0] rport__data;
   wire [31:0] \rport__data$43 ;
   input rst;
@@ -16465,10 +15365,10 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[2] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -16613,16 +15513,16 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$143  = ~ \$142 ;
   assign \$144  = \$141  & \$143 ;
   assign \$145  = ~ \$144 ;
-  assign \$146  = \$signature__en$21  & \$145 ;
-  assign \$147  = \$signature__addr$23  == 2'h2;
-  assign \$148  = \$signature__addr$23  + 1'h1;
+  assign \$146  = \$signature__en$24  & \$145 ;
+  assign \$147  = \$signature__addr$26  == 2'h2;
+  assign \$148  = \$signature__addr$26  + 1'h1;
   assign \$149  = \$147  ? 3'h0 : \$148 ;
   assign \$150  = ~ o__valid;
   assign \$151  = \$150  | o__ready;
   assign \$152  = | q_stored;
   assign \$153  = \$151  & \$152 ;
-  assign \$154  = \rport__addr$26  == 2'h2;
-  assign \$155  = \rport__addr$26  + 1'h1;
+  assign \$154  = \rport__addr$29  == 2'h2;
+  assign \$155  = \rport__addr$29  + 1'h1;
   assign \$156  = \$154  ? 3'h0 : \$155 ;
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
@@ -16630,7 +15530,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$160  = ~ \$159 ;
   assign \$161  = \$158  & \$160 ;
   assign \$162  = ~ \$161 ;
-  assign \$163  = \$signature__en$21  & \$162 ;
+  assign \$163  = \$signature__en$24  & \$162 ;
   assign \$164  = q_stored + \$163 ;
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
@@ -16640,7 +15540,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$170  = ~ o__valid;
   assign \$171  = \$170  | o__ready;
   assign \$172  = | q_stored;
-  assign \$173  = \$172  | \$signature__en$21 ;
+  assign \$173  = \$172  | \$signature__en$24 ;
   assign \$174  = | q_stored;
   assign \$175  = \$174  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -16674,7 +15574,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     read_valid_1 <= \$190 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$191 ;
+    \$signature__en$24  <= \$191 ;
   always @(posedge clk)
     pad_reg <= \$192 ;
   always @(posedge clk)
@@ -16686,9 +15586,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     q_room <= \$196 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$197 ;
+    \$signature__addr$26  <= \$197 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$198 ;
+    \rport__addr$29  <= \$198 ;
   always @(posedge clk)
     q_stored <= \$199 ;
   always @(posedge clk)
@@ -16696,7 +15596,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$201 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$40  = 6'h00;
     casez (\$39 )
       5'h00:
@@ -16720,7 +15620,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = \$17 [5:0];
     if (\$33 ) begin
       \$176  = \$40 ;
@@ -16730,7 +15630,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = \$20 [7:0];
     if (\$33 ) begin
       \$177  = \$45 ;
@@ -16740,7 +15640,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = step;
     if (\$33 ) begin
       \$178  = \$36 [3:0];
@@ -16750,7 +15650,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = \$signature__addr ;
     if (\$47 ) begin
       \$179  = \$50 [5:0];
@@ -16763,7 +15663,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = g;
     if (\$67 ) begin
       \$180  = \$70 [0];
@@ -16773,7 +15673,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16785,7 +15685,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = col;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16806,7 +15706,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16820,7 +15720,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = row;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16843,7 +15743,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16866,7 +15766,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = ox;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16882,7 +15782,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = col_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16901,7 +15801,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16922,7 +15822,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = slot_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -16943,57 +15843,57 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$124 ;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = read_valid_1;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = \$131 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = pad_reg;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = rport__data;
     if (rst) begin
       \$194  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$14 [2:0];
     if (rst) begin
       \$195  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = \$139 ;
     if (rst) begin
       \$196  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$197  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = \$signature__addr$26 ;
     if (\$146 ) begin
       \$197  = \$149 [1:0];
     end
@@ -17002,8 +15902,8 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$198  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = \rport__addr$29 ;
     if (\$153 ) begin
       \$198  = \$156 [1:0];
     end
@@ -17012,14 +15912,14 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$169 [1:0];
     if (rst) begin
       \$199  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = o__valid;
     if (\$171 ) begin
       \$200  = \$173 ;
@@ -17029,7 +15929,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = o__payload;
     if (\$171 ) begin
       \$201  = \$175 ;
@@ -17042,22 +15942,22 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [5:0];
   assign q_owed_next = \$14 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign q_in[31:24] = \$9 [31:24];
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
@@ -17065,10 +15965,9 @@ module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$68  = g;
   assign \$71  = g;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
+module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [2:0] \$1 ;
   wire [8:0] \$10 ;
   reg [7:0] \$100 ;
@@ -17337,7 +16236,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$108 ;
   wire [31:0] rport__data;
-  wire [23:0] \rport__data$97 ;
+  wire [23:0] \rport__data$99 ;
   input rst;
   wire rst;
   reg [4:0] sf_t = 5'h00;
@@ -17425,7 +16324,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$97  = queue[q_rptr];
+  assign \rport__data$99  = queue[q_rptr];
   reg [31:0] rom0 [143:0];
   initial begin
     rom0[0] = 32'd3828942331;
@@ -17636,7 +16535,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$62  = | q_stored;
   assign \$63  = \$62  | deliver;
   assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$97  : acc0;
+  assign \$65  = \$64  ? \rport__data$99  : acc0;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
   assign i__ready = \$67  & reads_input_t;
@@ -17827,7 +16726,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$164 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 3'h0;
     casez (t)
       8'h00:
@@ -18121,7 +17020,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 5'h00;
     casez (t)
       8'h00:
@@ -18415,7 +17314,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       8'h00:
@@ -18709,7 +17608,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       8'h00:
@@ -19003,7 +17902,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       8'h00:
@@ -19297,7 +18196,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       3'h0:
@@ -19319,7 +18218,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = nf_t;
     if (issue) begin
       \$78  = nf_t_ahead;
@@ -19329,7 +18228,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = nf_t_ahead;
     if (issue) begin
       \$79  = \$1 ;
@@ -19339,7 +18238,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = sf_t;
     if (issue) begin
       \$80  = sf_t_ahead;
@@ -19349,7 +18248,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = sf_t_ahead;
     if (issue) begin
       \$81  = \$2 ;
@@ -19359,7 +18258,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = reads_input_t;
     if (issue) begin
       \$82  = reads_input_t_ahead;
@@ -19369,7 +18268,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = reads_input_t_ahead;
     if (issue) begin
       \$83  = \$3 ;
@@ -19379,7 +18278,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = first_t;
     if (issue) begin
       \$84  = first_t_ahead;
@@ -19389,7 +18288,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = first_t_ahead;
     if (issue) begin
       \$85  = \$4 ;
@@ -19399,7 +18298,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = last_t;
     if (issue) begin
       \$86  = last_t_ahead;
@@ -19409,7 +18308,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = last_t_ahead;
     if (issue) begin
       \$87  = \$5 ;
@@ -19419,7 +18318,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = t;
     if (issue) begin
       \$88  = \$8 [7:0];
@@ -19429,476 +18328,476 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = i__payload;
     if (rst) begin
       \$89  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = reads_input_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = issue;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = first_t;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = last_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = nf_t;
     if (rst) begin
       \$94  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = from_input;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = x_reg;
     if (rst) begin
       \$96  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rport__data;
     if (rst) begin
       \$97  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = \$9 ;
     if (rst) begin
       \$98  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = t;
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = t1;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = port__data;
     if (rst) begin
       \$101  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = x_mid[7:0];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = x_mid[15:8];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = x_mid[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = x_mid[31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = \$12 ;
     if (rst) begin
       \$110  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = rom0_read[23:16];
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = \$13 ;
     if (rst) begin
       \$112  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rom0_read[31:24];
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = prod0_0;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = prod0_1;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = prod0_2;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = prod0_3;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
       \$122  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = v1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = first1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = nf1;
     if (rst) begin
       \$126  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = v2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = first2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = nf2;
     if (rst) begin
       \$130  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = v3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = first3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = last3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = nf3;
     if (rst) begin
       \$134  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = v4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = first4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = last4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = nf4;
     if (rst) begin
       \$138  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = v5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = first5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = last5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = nf5;
     if (rst) begin
       \$142  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = v6;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = first6;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = last6;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = nf6;
     if (rst) begin
       \$146  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = v7;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = first7;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = last7;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = nf7;
     if (rst) begin
       \$150  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = v7;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = first7;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = last7;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = nf7;
     if (rst) begin
       \$154  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = \$21 ;
     if (rst) begin
       \$155  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = acc0;
     if (v8_0) begin
       \$156  = \$73 [23:0];
@@ -19908,28 +18807,28 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = \$22 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$77 [3:0];
     if (rst) begin
       \$158  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$29 ;
     if (rst) begin
       \$159  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = q_wptr;
     if (\$36 ) begin
       \$160  = \$39 [3:0];
@@ -19939,7 +18838,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = q_rptr;
     if (\$43 ) begin
       \$161  = \$46 [3:0];
@@ -19949,14 +18848,14 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$59 [3:0];
     if (rst) begin
       \$162  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = o__valid;
     if (\$61 ) begin
       \$163  = \$63 ;
@@ -19966,7 +18865,7 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = o__payload;
     if (\$61 ) begin
       \$164  = \$65 ;
@@ -19993,10 +18892,9 @@ module \top.s2_conv2_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
+module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -20555,7 +19453,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   always @(posedge clk)
     o__payload <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -20577,7 +19475,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -20599,7 +19497,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -20621,7 +19519,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       3'h0:
@@ -20643,7 +19541,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = group;
     if (\$6 ) begin
       \$91  = \$9 [2:0];
@@ -20653,553 +19551,553 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$10 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = rq_valid_1;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = rq_valid_2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rq_valid_3;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = rq_valid_4;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rq_valid_5;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$11 ;
     if (rst) begin
       \$102  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rq0_mult_1;
     if (rst) begin
       \$103  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = rq0_mult_2;
     if (rst) begin
       \$104  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = rq0_mult_3;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = rq0_mult_4;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rq0_mult_5;
     if (rst) begin
       \$107  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$12 ;
     if (rst) begin
       \$111  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rq0_shift_1;
     if (rst) begin
       \$112  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rq0_shift_2;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rq0_shift_3;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = rq0_shift_4;
     if (rst) begin
       \$115  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rq0_shift_5;
     if (rst) begin
       \$116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$13 ;
     if (rst) begin
       \$120  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = rq0_half_1;
     if (rst) begin
       \$121  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rq0_half_2;
     if (rst) begin
       \$122  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq0_half_3;
     if (rst) begin
       \$123  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq0_half_4;
     if (rst) begin
       \$124  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq0_half_5;
     if (rst) begin
       \$125  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$14 ;
     if (rst) begin
       \$129  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = i__payload;
     if (rst) begin
       \$138  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[16:0];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_mult_1[16:0];
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_x[16:0];
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_1[24:17];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_part0_1;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_part0_1_r;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_x[23:17];
     if (rst) begin
       \$149  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$17 ;
     if (rst) begin
       \$151  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_part1_0;
     if (rst) begin
       \$152  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_part1_0_r;
     if (rst) begin
       \$153  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_x[23:17];
     if (rst) begin
       \$154  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_mult_1[24:17];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$18 ;
     if (rst) begin
       \$156  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_part1_1;
     if (rst) begin
       \$157  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_part1_1_r;
     if (rst) begin
       \$158  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$22 [48:0];
     if (rst) begin
       \$159  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 [48:0];
     if (rst) begin
       \$160  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$28 [48:0];
     if (rst) begin
       \$161  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$29 ;
     if (rst) begin
       \$162  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$30 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$33 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$37 [7:0];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$42 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$47 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$5 [3:0];
     if (rst) begin
       \$168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$54 ;
     if (rst) begin
       \$169  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$signature__addr ;
     if (\$61 ) begin
       \$170  = \$64 [3:0];
@@ -21209,7 +20107,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rport__addr;
     if (\$68 ) begin
       \$171  = \$71 [3:0];
@@ -21219,14 +20117,14 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$84 [3:0];
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = o__valid;
     if (\$86 ) begin
       \$173  = \$88 ;
@@ -21236,7 +20134,7 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = o__payload;
     if (\$86 ) begin
       \$174  = \$90 ;
@@ -21251,18 +20149,17 @@ module \top.s2_conv2_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \q_in[0]  = q_in;
   assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$23  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__ready, o__valid, o__payload, a__valid, b__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
+module top_s3_add3_u0(a__valid, b__payload, b__valid, o__ready, clk, rst, a__ready, b__ready, o__payload, o__valid, a__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [8:0] \$1 ;
   wire [24:0] \$10 ;
   reg \$100 ;
@@ -22032,420 +20929,420 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   always @(posedge clk)
     o__payload <= \$163 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = \$8 ;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = add_valid_1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = add_valid_2;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = add_valid_3;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = add_valid_4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = add_valid_5;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = a__payload;
     if (rst) begin
       \$106  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = \$9 ;
     if (rst) begin
       \$107  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = add0_a_off;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = \$10 ;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = add0_a_part0;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = add0_a_off;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = \$11 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = add0_a_part1;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = \$15 [33:0];
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = b__payload;
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = \$16 ;
     if (rst) begin
       \$116  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = add0_b_off;
     if (rst) begin
       \$117  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = \$17 ;
     if (rst) begin
       \$118  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = add0_b_part0;
     if (rst) begin
       \$119  = 20'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = add0_b_off;
     if (rst) begin
       \$120  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = \$18 ;
     if (rst) begin
       \$121  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = add0_b_part1;
     if (rst) begin
       \$122  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = \$22 [31:0];
     if (rst) begin
       \$123  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = add_valid_6;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq_valid_1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq_valid_2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq_valid_3;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq_valid_4;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = rq_valid_5;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq_valid_6;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq_valid_7;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq_valid_8;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq_valid_9;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = \$23 ;
     if (rst) begin
       \$134  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_x[16:0];
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = \$24 ;
     if (rst) begin
       \$136  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_part0_0;
     if (rst) begin
       \$137  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = rq0_part0_0_r;
     if (rst) begin
       \$138  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[33:17];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = \$25 ;
     if (rst) begin
       \$140  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = rq0_part1_0;
     if (rst) begin
       \$141  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part1_0_r;
     if (rst) begin
       \$142  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_x[34];
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = \$26 ;
     if (rst) begin
       \$144  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_part2_0;
     if (rst) begin
       \$145  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = rq0_part2_0_r;
     if (rst) begin
       \$146  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = \$30 [32:0];
     if (rst) begin
       \$147  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = \$32 [32:0];
     if (rst) begin
       \$148  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = \$34 [32:0];
     if (rst) begin
       \$149  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = \$35 ;
     if (rst) begin
       \$150  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$36 ;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = \$39 ;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = \$43 [7:0];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = \$48 ;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = \$53 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$55 ;
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = \$6 [4:0];
     if (rst) begin
       \$157  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$63 ;
     if (rst) begin
       \$158  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$signature__addr ;
     if (\$70 ) begin
       \$159  = \$73 [4:0];
@@ -22455,7 +21352,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = rport__addr;
     if (\$77 ) begin
       \$160  = \$80 [4:0];
@@ -22465,14 +21362,14 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$93 [4:0];
     if (rst) begin
       \$161  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = o__valid;
     if (\$95 ) begin
       \$162  = \$97 ;
@@ -22482,7 +21379,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = o__payload;
     if (\$95 ) begin
       \$163  = \$99 ;
@@ -22498,11 +21395,10 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$31  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
+  assign \q_in[0]  = q_in;
   assign rq0_rem[32:24] = 9'h000;
   assign rq0_rem[23:0] = rq0_prod[23:0];
   assign \$12  = { add0_a_part0_r[24], add0_a_part0_r };
@@ -22511,14 +21407,14 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$21  = { add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r[14], add0_b_part1_r, 17'h00000 };
   assign \$27  = { 1'h0, rq0_part0_0_rr };
   assign \$29  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
   assign \$35  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
   assign \$38  = 1'h1;
   assign \$39  = \$37 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
+module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
   wire [3:0] \$100 ;
@@ -22717,11 +21613,11 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [3:0] \$98 ;
   wire \$99 ;
   reg [8:0] \$signature__addr  = 9'h000;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$25 ;
+  wire [7:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -22764,7 +21660,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [8:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [7:0] rport__data;
   wire [7:0] \rport__data$43 ;
   input rst;
@@ -23114,10 +22010,10 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[2] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -23261,16 +22157,16 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$139  = ~ \$138 ;
   assign \$140  = \$137  & \$139 ;
   assign \$141  = ~ \$140 ;
-  assign \$142  = \$signature__en$21  & \$141 ;
-  assign \$143  = \$signature__addr$23  == 2'h2;
-  assign \$144  = \$signature__addr$23  + 1'h1;
+  assign \$142  = \$signature__en$24  & \$141 ;
+  assign \$143  = \$signature__addr$26  == 2'h2;
+  assign \$144  = \$signature__addr$26  + 1'h1;
   assign \$145  = \$143  ? 3'h0 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = \$147  & \$148 ;
-  assign \$150  = \rport__addr$26  == 2'h2;
-  assign \$151  = \rport__addr$26  + 1'h1;
+  assign \$150  = \rport__addr$29  == 2'h2;
+  assign \$151  = \rport__addr$29  + 1'h1;
   assign \$152  = \$150  ? 3'h0 : \$151 ;
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
@@ -23278,7 +22174,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$156  = ~ \$155 ;
   assign \$157  = \$154  & \$156 ;
   assign \$158  = ~ \$157 ;
-  assign \$159  = \$signature__en$21  & \$158 ;
+  assign \$159  = \$signature__en$24  & \$158 ;
   assign \$160  = q_stored + \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -23288,7 +22184,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  | \$signature__en$21 ;
+  assign \$169  = \$168  | \$signature__en$24 ;
   assign \$170  = | q_stored;
   assign \$171  = \$170  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -23322,7 +22218,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     read_valid_1 <= \$186 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$187 ;
+    \$signature__en$24  <= \$187 ;
   always @(posedge clk)
     pad_reg <= \$188 ;
   always @(posedge clk)
@@ -23334,9 +22230,9 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     q_room <= \$192 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$193 ;
+    \$signature__addr$26  <= \$193 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$194 ;
+    \rport__addr$29  <= \$194 ;
   always @(posedge clk)
     q_stored <= \$195 ;
   always @(posedge clk)
@@ -23344,7 +22240,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$197 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$36  = 8'h00;
     casez (\$35 )
       4'h0:
@@ -23360,7 +22256,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$13 [7:0];
     if (\$29 ) begin
       \$172  = \$36 ;
@@ -23370,7 +22266,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = \$16 [8:0];
     if (\$29 ) begin
       \$173  = \$41 ;
@@ -23380,7 +22276,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = step;
     if (\$29 ) begin
       \$174  = \$32 [2:0];
@@ -23390,7 +22286,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = \$signature__addr ;
     if (\$43 ) begin
       \$175  = \$46 [8:0];
@@ -23403,7 +22299,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = g;
     if (\$63 ) begin
       \$176  = \$66 [2:0];
@@ -23413,7 +22309,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = kx;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23425,7 +22321,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = col;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23446,7 +22342,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = ky;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23460,7 +22356,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = row;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23483,7 +22379,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = slot;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23506,7 +22402,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = ox;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23522,7 +22418,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = col_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23541,7 +22437,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = row_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23562,7 +22458,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = slot_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -23583,57 +22479,57 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = \$120 ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = read_valid_1;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = \$127 ;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = pad_reg;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = rport__data;
     if (rst) begin
       \$190  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = \$10 [2:0];
     if (rst) begin
       \$191  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = \$135 ;
     if (rst) begin
       \$192  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$193  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = \$signature__addr$26 ;
     if (\$142 ) begin
       \$193  = \$145 [1:0];
     end
@@ -23642,8 +22538,8 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$194  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = \rport__addr$29 ;
     if (\$149 ) begin
       \$194  = \$152 [1:0];
     end
@@ -23652,14 +22548,14 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$165 [1:0];
     if (rst) begin
       \$195  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = o__valid;
     if (\$167 ) begin
       \$196  = \$169 ;
@@ -23669,7 +22565,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$197  = o__payload;
     if (\$167 ) begin
       \$197  = \$171 ;
@@ -23682,18 +22578,17 @@ module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [8:0];
   assign q_owed_next = \$10 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload;
-  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
+module top_s4_conv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [1:0] \$1 ;
   wire [8:0] \$10 ;
   reg [1:0] \$100 ;
@@ -23984,7 +22879,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$117 ;
   wire [7:0] rport__data;
-  wire [95:0] \rport__data$106 ;
+  wire [95:0] \rport__data$108 ;
   input rst;
   wire rst;
   reg [6:0] sf_t = 7'h00;
@@ -24123,7 +23018,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$106  = queue[q_rptr];
+  assign \rport__data$108  = queue[q_rptr];
   reg [31:0] rom0 [287:0];
   initial begin
     rom0[0] = 32'd756419560;
@@ -24475,7 +23370,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$62  = | q_stored;
   assign \$63  = \$62  | deliver;
   assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$106  : q_in;
+  assign \$65  = \$64  ? \rport__data$108  : q_in;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
   assign i__ready = \$67  & reads_input_t;
@@ -24684,7 +23579,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$176 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 2'h0;
     casez (t)
       9'h000:
@@ -25266,7 +24161,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 7'h00;
     casez (t)
       9'h000:
@@ -25848,7 +24743,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       9'h000:
@@ -26430,7 +25325,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       9'h000:
@@ -27012,7 +25907,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       9'h000:
@@ -27594,7 +26489,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       2'h0:
@@ -27608,7 +26503,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       2'h0:
@@ -27622,7 +26517,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       2'h0:
@@ -27636,7 +26531,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       2'h0:
@@ -27650,7 +26545,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = nf_t;
     if (issue) begin
       \$84  = nf_t_ahead;
@@ -27660,7 +26555,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = nf_t_ahead;
     if (issue) begin
       \$85  = \$1 ;
@@ -27670,7 +26565,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = sf_t;
     if (issue) begin
       \$86  = sf_t_ahead;
@@ -27680,7 +26575,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = sf_t_ahead;
     if (issue) begin
       \$87  = \$2 ;
@@ -27690,7 +26585,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = reads_input_t;
     if (issue) begin
       \$88  = reads_input_t_ahead;
@@ -27700,7 +26595,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = reads_input_t_ahead;
     if (issue) begin
       \$89  = \$3 ;
@@ -27710,7 +26605,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = first_t;
     if (issue) begin
       \$90  = first_t_ahead;
@@ -27720,7 +26615,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = first_t_ahead;
     if (issue) begin
       \$91  = \$4 ;
@@ -27730,7 +26625,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = last_t;
     if (issue) begin
       \$92  = last_t_ahead;
@@ -27740,7 +26635,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = last_t_ahead;
     if (issue) begin
       \$93  = \$5 ;
@@ -27750,7 +26645,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = t;
     if (issue) begin
       \$94  = \$8 [8:0];
@@ -27760,476 +26655,476 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = i__payload;
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = reads_input_t;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = issue;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = first_t;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = last_t;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = nf_t;
     if (rst) begin
       \$100  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = from_input;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = x_reg;
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rport__data;
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = \$9 ;
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = t;
     if (rst) begin
       \$105  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = t1;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = port__data;
     if (rst) begin
       \$107  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = x_mid;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = \$10 ;
     if (rst) begin
       \$109  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rom0_read[7:0];
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$11 ;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rom0_read[15:8];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = \$12 ;
     if (rst) begin
       \$113  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rom0_read[23:16];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = \$13 ;
     if (rst) begin
       \$115  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rom0_read[31:24];
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$14 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = \$15 ;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = \$16 ;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$17 ;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = prod0_0;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = prod1_0;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = prod2_0;
     if (rst) begin
       \$123  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = prod3_0;
     if (rst) begin
       \$124  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$125  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$126  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$127  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$128  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = v1;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = first1;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = last1;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = nf1;
     if (rst) begin
       \$132  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = v2;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = first2;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = last2;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = nf2;
     if (rst) begin
       \$136  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = v3;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = first3;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = last3;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = nf3;
     if (rst) begin
       \$140  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = v4;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = first4;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = last4;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = nf4;
     if (rst) begin
       \$144  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = v5;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = first5;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = last5;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = nf5;
     if (rst) begin
       \$148  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = v6;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = first6;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = last6;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = nf6;
     if (rst) begin
       \$152  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = v7;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = first7;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = last7;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = nf7;
     if (rst) begin
       \$156  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = v7;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = first7;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = last7;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = nf7;
     if (rst) begin
       \$160  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$18 ;
     if (rst) begin
       \$161  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = acc0;
     if (v8_0) begin
       \$162  = \$73 [23:0];
@@ -28239,14 +27134,14 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$19 ;
     if (rst) begin
       \$163  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = acc1;
     if (v8_0) begin
       \$164  = \$75 [23:0];
@@ -28256,14 +27151,14 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$20 ;
     if (rst) begin
       \$165  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = acc2;
     if (v8_0) begin
       \$166  = \$77 [23:0];
@@ -28273,14 +27168,14 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$21 ;
     if (rst) begin
       \$167  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = acc3;
     if (v8_0) begin
       \$168  = \$79 [23:0];
@@ -28290,28 +27185,28 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$22 ;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$83 [3:0];
     if (rst) begin
       \$170  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = \$29 ;
     if (rst) begin
       \$171  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = q_wptr;
     if (\$36 ) begin
       \$172  = \$39 [3:0];
@@ -28321,7 +27216,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = q_rptr;
     if (\$43 ) begin
       \$173  = \$46 [3:0];
@@ -28331,14 +27226,14 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = \$59 [3:0];
     if (rst) begin
       \$174  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = o__valid;
     if (\$61 ) begin
       \$175  = \$63 ;
@@ -28348,7 +27243,7 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = o__payload;
     if (\$61 ) begin
       \$176  = \$65 ;
@@ -28384,10 +27279,9 @@ module \top.s4_conv4_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign q_in[47:24] = acc1;
   assign q_in[23:0] = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
+module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
   wire [56:0] \$100 ;
@@ -29849,616 +28743,616 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   always @(posedge clk)
     rq2_part0_1_rr <= \$368 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$369  = rq2_x[23:17];
     if (rst) begin
       \$369  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$370  = rq2_mult_1[16:0];
     if (rst) begin
       \$370  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$371  = \$95 ;
     if (rst) begin
       \$371  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$372  = rq2_part1_0;
     if (rst) begin
       \$372  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$373  = rq2_part1_0_r;
     if (rst) begin
       \$373  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$374  = rq2_x[23:17];
     if (rst) begin
       \$374  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$375  = rq2_mult_1[24:17];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$376  = \$96 ;
     if (rst) begin
       \$376  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$377  = rq2_part1_1;
     if (rst) begin
       \$377  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$378  = rq2_part1_1_r;
     if (rst) begin
       \$378  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$379  = \$100 [48:0];
     if (rst) begin
       \$379  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$380  = \$104 [48:0];
     if (rst) begin
       \$380  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$381  = \$106 [48:0];
     if (rst) begin
       \$381  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$382  = \$107 ;
     if (rst) begin
       \$382  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$383  = \$108 ;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$384  = \$111 ;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$385  = \$115 [7:0];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$386  = \$120 ;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$387  = \$125 ;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$388  = \$126 ;
     if (rst) begin
       \$388  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$389  = rq3_mult_1;
     if (rst) begin
       \$389  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$390  = rq3_mult_2;
     if (rst) begin
       \$390  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$391  = rq3_mult_3;
     if (rst) begin
       \$391  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$392  = rq3_mult_4;
     if (rst) begin
       \$392  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$393  = rq3_mult_5;
     if (rst) begin
       \$393  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$394  = rq3_mult_6;
     if (rst) begin
       \$394  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$395  = rq3_mult_7;
     if (rst) begin
       \$395  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$396  = rq3_mult_8;
     if (rst) begin
       \$396  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = \$127 ;
     if (rst) begin
       \$397  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$398  = rq3_shift_1;
     if (rst) begin
       \$398  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$399  = rq3_shift_2;
     if (rst) begin
       \$399  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$400  = rq3_shift_3;
     if (rst) begin
       \$400  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$401  = rq3_shift_4;
     if (rst) begin
       \$401  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$402  = rq3_shift_5;
     if (rst) begin
       \$402  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$403  = rq3_shift_6;
     if (rst) begin
       \$403  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$404  = rq3_shift_7;
     if (rst) begin
       \$404  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$405  = rq3_shift_8;
     if (rst) begin
       \$405  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$406  = \$128 ;
     if (rst) begin
       \$406  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$407  = rq3_half_1;
     if (rst) begin
       \$407  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$408  = rq3_half_2;
     if (rst) begin
       \$408  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$409  = rq3_half_3;
     if (rst) begin
       \$409  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$410  = rq3_half_4;
     if (rst) begin
       \$410  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$411  = rq3_half_5;
     if (rst) begin
       \$411  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$412  = rq3_half_6;
     if (rst) begin
       \$412  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$413  = rq3_half_7;
     if (rst) begin
       \$413  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$414  = rq3_half_8;
     if (rst) begin
       \$414  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$415  = \$129 ;
     if (rst) begin
       \$415  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$416  = rq3_mask_1;
     if (rst) begin
       \$416  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$417  = rq3_mask_2;
     if (rst) begin
       \$417  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$418  = rq3_mask_3;
     if (rst) begin
       \$418  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$419  = rq3_mask_4;
     if (rst) begin
       \$419  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$420  = rq3_mask_5;
     if (rst) begin
       \$420  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$421  = rq3_mask_6;
     if (rst) begin
       \$421  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$422  = rq3_mask_7;
     if (rst) begin
       \$422  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$423  = rq3_mask_8;
     if (rst) begin
       \$423  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$424  = i__payload[95:72];
     if (rst) begin
       \$424  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$425  = rq3_x[16:0];
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$426  = rq3_mult_1[16:0];
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$427  = \$130 ;
     if (rst) begin
       \$427  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$428  = rq3_part0_0;
     if (rst) begin
       \$428  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$429  = rq3_part0_0_r;
     if (rst) begin
       \$429  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$430  = rq3_x[16:0];
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$431  = rq3_mult_1[24:17];
     if (rst) begin
       \$431  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$432  = \$131 ;
     if (rst) begin
       \$432  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$433  = rq3_part0_1;
     if (rst) begin
       \$433  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$434  = rq3_part0_1_r;
     if (rst) begin
       \$434  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$435  = rq3_x[23:17];
     if (rst) begin
       \$435  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$436  = rq3_mult_1[16:0];
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$437  = \$132 ;
     if (rst) begin
       \$437  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$438  = rq3_part1_0;
     if (rst) begin
       \$438  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$439  = rq3_part1_0_r;
     if (rst) begin
       \$439  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$440  = rq3_x[23:17];
     if (rst) begin
       \$440  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$441  = rq3_mult_1[24:17];
     if (rst) begin
       \$441  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$442  = \$133 ;
     if (rst) begin
       \$442  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$443  = rq3_part1_1;
     if (rst) begin
       \$443  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$444  = rq3_part1_1_r;
     if (rst) begin
       \$444  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$445  = \$137 [48:0];
     if (rst) begin
       \$445  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$446  = \$141 [48:0];
     if (rst) begin
       \$446  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$447  = \$143 [48:0];
     if (rst) begin
       \$447  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$448  = \$144 ;
     if (rst) begin
       \$448  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$449  = \$145 ;
     if (rst) begin
       \$449  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$450  = \$148 ;
     if (rst) begin
       \$450  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$451  = \$152 [7:0];
     if (rst) begin
       \$451  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$452  = \$157 ;
     if (rst) begin
       \$452  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$453  = \$162 ;
     if (rst) begin
       \$453  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$454  = \$12 [3:0];
     if (rst) begin
       \$454  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$455  = \$169 ;
     if (rst) begin
       \$455  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$456  = \$signature__addr ;
     if (\$176 ) begin
       \$456  = \$179 [3:0];
@@ -30468,7 +29362,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$457  = rport__addr;
     if (\$183 ) begin
       \$457  = \$186 [3:0];
@@ -30478,14 +29372,14 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$458  = \$199 [3:0];
     if (rst) begin
       \$458  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$459  = o__valid;
     if (\$201 ) begin
       \$459  = \$203 ;
@@ -30495,7 +29389,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$460  = o__payload;
     if (\$201 ) begin
       \$460  = \$205 ;
@@ -30505,7 +29399,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30519,7 +29413,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30533,7 +29427,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30547,7 +29441,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30561,7 +29455,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30575,7 +29469,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30589,7 +29483,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30603,7 +29497,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30617,7 +29511,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30631,7 +29525,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30645,7 +29539,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30659,7 +29553,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30673,7 +29567,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
@@ -30687,7 +29581,7 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$206  = group;
     if (\$13 ) begin
       \$206  = \$16 [1:0];
@@ -30697,1134 +29591,1134 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$207  = \$17 ;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$208  = rq_valid_1;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$209  = rq_valid_2;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$210  = rq_valid_3;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$211  = rq_valid_4;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$212  = rq_valid_5;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$213  = rq_valid_6;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$214  = rq_valid_7;
     if (rst) begin
       \$214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$215  = rq_valid_8;
     if (rst) begin
       \$215  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$216  = \$signature__en ;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$217  = \$18 ;
     if (rst) begin
       \$217  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$218  = rq0_mult_1;
     if (rst) begin
       \$218  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$219  = rq0_mult_2;
     if (rst) begin
       \$219  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$220  = rq0_mult_3;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$221  = rq0_mult_4;
     if (rst) begin
       \$221  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$222  = rq0_mult_5;
     if (rst) begin
       \$222  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$223  = rq0_mult_6;
     if (rst) begin
       \$223  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$224  = rq0_mult_7;
     if (rst) begin
       \$224  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$225  = rq0_mult_8;
     if (rst) begin
       \$225  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$226  = \$19 ;
     if (rst) begin
       \$226  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$227  = rq0_shift_1;
     if (rst) begin
       \$227  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$228  = rq0_shift_2;
     if (rst) begin
       \$228  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$229  = rq0_shift_3;
     if (rst) begin
       \$229  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$230  = rq0_shift_4;
     if (rst) begin
       \$230  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$231  = rq0_shift_5;
     if (rst) begin
       \$231  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$232  = rq0_shift_6;
     if (rst) begin
       \$232  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$233  = rq0_shift_7;
     if (rst) begin
       \$233  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$234  = rq0_shift_8;
     if (rst) begin
       \$234  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$235  = \$20 ;
     if (rst) begin
       \$235  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$236  = rq0_half_1;
     if (rst) begin
       \$236  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$237  = rq0_half_2;
     if (rst) begin
       \$237  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$238  = rq0_half_3;
     if (rst) begin
       \$238  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$239  = rq0_half_4;
     if (rst) begin
       \$239  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$240  = rq0_half_5;
     if (rst) begin
       \$240  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$241  = rq0_half_6;
     if (rst) begin
       \$241  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$242  = rq0_half_7;
     if (rst) begin
       \$242  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$243  = rq0_half_8;
     if (rst) begin
       \$243  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$244  = \$21 ;
     if (rst) begin
       \$244  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$245  = rq0_mask_1;
     if (rst) begin
       \$245  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$246  = rq0_mask_2;
     if (rst) begin
       \$246  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$247  = rq0_mask_3;
     if (rst) begin
       \$247  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$248  = rq0_mask_4;
     if (rst) begin
       \$248  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$249  = rq0_mask_5;
     if (rst) begin
       \$249  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$250  = rq0_mask_6;
     if (rst) begin
       \$250  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$251  = rq0_mask_7;
     if (rst) begin
       \$251  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$252  = rq0_mask_8;
     if (rst) begin
       \$252  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$253  = i__payload[23:0];
     if (rst) begin
       \$253  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$254  = rq0_x[16:0];
     if (rst) begin
       \$254  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$255  = rq0_mult_1[16:0];
     if (rst) begin
       \$255  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$256  = \$22 ;
     if (rst) begin
       \$256  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$257  = rq0_part0_0;
     if (rst) begin
       \$257  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$258  = rq0_part0_0_r;
     if (rst) begin
       \$258  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$259  = rq0_x[16:0];
     if (rst) begin
       \$259  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$260  = rq0_mult_1[24:17];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$261  = \$23 ;
     if (rst) begin
       \$261  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$262  = rq0_part0_1;
     if (rst) begin
       \$262  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$263  = rq0_part0_1_r;
     if (rst) begin
       \$263  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$264  = rq0_x[23:17];
     if (rst) begin
       \$264  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$265  = rq0_mult_1[16:0];
     if (rst) begin
       \$265  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$266  = \$24 ;
     if (rst) begin
       \$266  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$267  = rq0_part1_0;
     if (rst) begin
       \$267  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$268  = rq0_part1_0_r;
     if (rst) begin
       \$268  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$269  = rq0_x[23:17];
     if (rst) begin
       \$269  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$270  = rq0_mult_1[24:17];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$271  = \$25 ;
     if (rst) begin
       \$271  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$272  = rq0_part1_1;
     if (rst) begin
       \$272  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$273  = rq0_part1_1_r;
     if (rst) begin
       \$273  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$274  = \$29 [48:0];
     if (rst) begin
       \$274  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$275  = \$33 [48:0];
     if (rst) begin
       \$275  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$276  = \$35 [48:0];
     if (rst) begin
       \$276  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$277  = \$36 ;
     if (rst) begin
       \$277  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$278  = \$37 ;
     if (rst) begin
       \$278  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$279  = \$40 ;
     if (rst) begin
       \$279  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$280  = \$44 [7:0];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$281  = \$49 ;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$282  = \$54 ;
     if (rst) begin
       \$282  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$283  = \$55 ;
     if (rst) begin
       \$283  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$284  = rq1_mult_1;
     if (rst) begin
       \$284  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$285  = rq1_mult_2;
     if (rst) begin
       \$285  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = rq1_mult_3;
     if (rst) begin
       \$286  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$287  = rq1_mult_4;
     if (rst) begin
       \$287  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$288  = rq1_mult_5;
     if (rst) begin
       \$288  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$289  = rq1_mult_6;
     if (rst) begin
       \$289  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$290  = rq1_mult_7;
     if (rst) begin
       \$290  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$291  = rq1_mult_8;
     if (rst) begin
       \$291  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$292  = i__payload[47:24];
     if (rst) begin
       \$292  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$293  = rq1_x[16:0];
     if (rst) begin
       \$293  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$294  = rq1_mult_1[16:0];
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$295  = \$56 ;
     if (rst) begin
       \$295  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$296  = rq1_part0_0;
     if (rst) begin
       \$296  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$297  = rq1_part0_0_r;
     if (rst) begin
       \$297  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$298  = rq1_x[16:0];
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$299  = rq1_mult_1[24:17];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$300  = \$57 ;
     if (rst) begin
       \$300  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$301  = rq1_part0_1;
     if (rst) begin
       \$301  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$302  = rq1_part0_1_r;
     if (rst) begin
       \$302  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$303  = rq1_x[23:17];
     if (rst) begin
       \$303  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$304  = rq1_mult_1[16:0];
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$305  = \$58 ;
     if (rst) begin
       \$305  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$306  = rq1_part1_0;
     if (rst) begin
       \$306  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$307  = rq1_part1_0_r;
     if (rst) begin
       \$307  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$308  = rq1_x[23:17];
     if (rst) begin
       \$308  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$309  = rq1_mult_1[24:17];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$310  = \$59 ;
     if (rst) begin
       \$310  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$311  = rq1_part1_1;
     if (rst) begin
       \$311  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$312  = rq1_part1_1_r;
     if (rst) begin
       \$312  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$313  = \$63 [48:0];
     if (rst) begin
       \$313  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$314  = \$67 [48:0];
     if (rst) begin
       \$314  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$315  = \$69 [48:0];
     if (rst) begin
       \$315  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$316  = \$70 ;
     if (rst) begin
       \$316  = 49'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$317  = \$71 ;
     if (rst) begin
       \$317  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$318  = \$74 ;
     if (rst) begin
       \$318  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$319  = \$78 [7:0];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$320  = \$83 ;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$321  = \$88 ;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$322  = \$89 ;
     if (rst) begin
       \$322  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$323  = rq2_mult_1;
     if (rst) begin
       \$323  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$324  = rq2_mult_2;
     if (rst) begin
       \$324  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$325  = rq2_mult_3;
     if (rst) begin
       \$325  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$326  = rq2_mult_4;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$327  = rq2_mult_5;
     if (rst) begin
       \$327  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$328  = rq2_mult_6;
     if (rst) begin
       \$328  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$329  = rq2_mult_7;
     if (rst) begin
       \$329  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$330  = rq2_mult_8;
     if (rst) begin
       \$330  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$331  = \$90 ;
     if (rst) begin
       \$331  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$332  = rq2_shift_1;
     if (rst) begin
       \$332  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$333  = rq2_shift_2;
     if (rst) begin
       \$333  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$334  = rq2_shift_3;
     if (rst) begin
       \$334  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$335  = rq2_shift_4;
     if (rst) begin
       \$335  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$336  = rq2_shift_5;
     if (rst) begin
       \$336  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$337  = rq2_shift_6;
     if (rst) begin
       \$337  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$338  = rq2_shift_7;
     if (rst) begin
       \$338  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$339  = rq2_shift_8;
     if (rst) begin
       \$339  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$340  = \$91 ;
     if (rst) begin
       \$340  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$341  = rq2_half_1;
     if (rst) begin
       \$341  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$342  = rq2_half_2;
     if (rst) begin
       \$342  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$343  = rq2_half_3;
     if (rst) begin
       \$343  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$344  = rq2_half_4;
     if (rst) begin
       \$344  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$345  = rq2_half_5;
     if (rst) begin
       \$345  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$346  = rq2_half_6;
     if (rst) begin
       \$346  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$347  = rq2_half_7;
     if (rst) begin
       \$347  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$348  = rq2_half_8;
     if (rst) begin
       \$348  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$349  = \$92 ;
     if (rst) begin
       \$349  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$350  = rq2_mask_1;
     if (rst) begin
       \$350  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$351  = rq2_mask_2;
     if (rst) begin
       \$351  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$352  = rq2_mask_3;
     if (rst) begin
       \$352  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$353  = rq2_mask_4;
     if (rst) begin
       \$353  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$354  = rq2_mask_5;
     if (rst) begin
       \$354  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$355  = rq2_mask_6;
     if (rst) begin
       \$355  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$356  = rq2_mask_7;
     if (rst) begin
       \$356  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$357  = rq2_mask_8;
     if (rst) begin
       \$357  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$358  = i__payload[71:48];
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$359  = rq2_x[16:0];
     if (rst) begin
       \$359  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$360  = rq2_mult_1[16:0];
     if (rst) begin
       \$360  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$361  = \$93 ;
     if (rst) begin
       \$361  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$362  = rq2_part0_0;
     if (rst) begin
       \$362  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$363  = rq2_part0_0_r;
     if (rst) begin
       \$363  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$364  = rq2_x[16:0];
     if (rst) begin
       \$364  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$365  = rq2_mult_1[24:17];
     if (rst) begin
       \$365  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$366  = \$94 ;
     if (rst) begin
       \$366  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$367  = rq2_part0_1;
     if (rst) begin
       \$367  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$368  = rq2_part0_1_r;
     if (rst) begin
       \$368  = 25'h0000000;
@@ -31836,10 +30730,6 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
@@ -31848,6 +30738,10 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign q_in[31:24] = \$8 ;
   assign q_in[23:16] = \$6 ;
   assign q_in[15:8] = \$4 ;
@@ -31874,10 +30768,9 @@ module \top.s4_conv4_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
   assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
+module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [2:0] \$100 ;
@@ -32080,11 +30973,11 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
   reg [5:0] \$signature__addr  = 6'h00;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$25 ;
+  wire [31:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
@@ -32136,7 +31029,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [5:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [31:0] rport__data;
   wire [31:0] \rport__data$43 ;
   input rst;
@@ -32230,10 +31123,10 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[2] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -32380,16 +31273,16 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$143  = ~ \$142 ;
   assign \$144  = \$141  & \$143 ;
   assign \$145  = ~ \$144 ;
-  assign \$146  = \$signature__en$21  & \$145 ;
-  assign \$147  = \$signature__addr$23  == 2'h2;
-  assign \$148  = \$signature__addr$23  + 1'h1;
+  assign \$146  = \$signature__en$24  & \$145 ;
+  assign \$147  = \$signature__addr$26  == 2'h2;
+  assign \$148  = \$signature__addr$26  + 1'h1;
   assign \$149  = \$147  ? 3'h0 : \$148 ;
   assign \$150  = ~ o__valid;
   assign \$151  = \$150  | o__ready;
   assign \$152  = | q_stored;
   assign \$153  = \$151  & \$152 ;
-  assign \$154  = \rport__addr$26  == 2'h2;
-  assign \$155  = \rport__addr$26  + 1'h1;
+  assign \$154  = \rport__addr$29  == 2'h2;
+  assign \$155  = \rport__addr$29  + 1'h1;
   assign \$156  = \$154  ? 3'h0 : \$155 ;
   assign \$157  = ~ o__valid;
   assign \$158  = \$157  | o__ready;
@@ -32397,7 +31290,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$160  = ~ \$159 ;
   assign \$161  = \$158  & \$160 ;
   assign \$162  = ~ \$161 ;
-  assign \$163  = \$signature__en$21  & \$162 ;
+  assign \$163  = \$signature__en$24  & \$162 ;
   assign \$164  = q_stored + \$163 ;
   assign \$165  = ~ o__valid;
   assign \$166  = \$165  | o__ready;
@@ -32407,7 +31300,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$170  = ~ o__valid;
   assign \$171  = \$170  | o__ready;
   assign \$172  = | q_stored;
-  assign \$173  = \$172  | \$signature__en$21 ;
+  assign \$173  = \$172  | \$signature__en$24 ;
   assign \$174  = | q_stored;
   assign \$175  = \$174  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -32441,7 +31334,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     read_valid_1 <= \$190 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$191 ;
+    \$signature__en$24  <= \$191 ;
   always @(posedge clk)
     pad_reg <= \$192 ;
   always @(posedge clk)
@@ -32453,9 +31346,9 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     q_room <= \$196 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$197 ;
+    \$signature__addr$26  <= \$197 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$198 ;
+    \rport__addr$29  <= \$198 ;
   always @(posedge clk)
     q_stored <= \$199 ;
   always @(posedge clk)
@@ -32463,7 +31356,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$201 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$40  = 6'h00;
     casez (\$39 )
       4'h0:
@@ -32479,7 +31372,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = \$17 [5:0];
     if (\$33 ) begin
       \$176  = \$40 ;
@@ -32489,7 +31382,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = \$20 [7:0];
     if (\$33 ) begin
       \$177  = \$45 ;
@@ -32499,7 +31392,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = step;
     if (\$33 ) begin
       \$178  = \$36 [2:0];
@@ -32509,7 +31402,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = \$signature__addr ;
     if (\$47 ) begin
       \$179  = \$50 [5:0];
@@ -32522,7 +31415,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = g;
     if (\$67 ) begin
       \$180  = \$70 [1:0];
@@ -32532,7 +31425,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32544,7 +31437,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = col;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32565,7 +31458,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32579,7 +31472,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = row;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32602,7 +31495,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32625,7 +31518,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = ox;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32641,7 +31534,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = col_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32660,7 +31553,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32681,7 +31574,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = slot_base;
     if (\$67 ) begin
       if (\$71 ) begin
@@ -32702,57 +31595,57 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$124 ;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$191  = read_valid_1;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$192  = \$131 ;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = pad_reg;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = rport__data;
     if (rst) begin
       \$194  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = \$14 [2:0];
     if (rst) begin
       \$195  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$196  = \$139 ;
     if (rst) begin
       \$196  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$197  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = \$signature__addr$26 ;
     if (\$146 ) begin
       \$197  = \$149 [1:0];
     end
@@ -32761,8 +31654,8 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$198  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = \rport__addr$29 ;
     if (\$153 ) begin
       \$198  = \$156 [1:0];
     end
@@ -32771,14 +31664,14 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$199  = \$169 [1:0];
     if (rst) begin
       \$199  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$200  = o__valid;
     if (\$171 ) begin
       \$200  = \$173 ;
@@ -32788,7 +31681,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$201  = o__payload;
     if (\$171 ) begin
       \$201  = \$175 ;
@@ -32801,31 +31694,30 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [5:0];
   assign q_owed_next = \$14 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign q_in[31:24] = \$9 [31:24];
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
+module top_s5_conv5_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg [9:0] \$100 ;
@@ -33094,7 +31986,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$108 ;
   wire [31:0] rport__data;
-  wire [24:0] \rport__data$97 ;
+  wire [24:0] \rport__data$99 ;
   input rst;
   wire rst;
   reg [5:0] sf_t = 6'h00;
@@ -33200,7 +32092,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$97  = queue[q_rptr];
+  assign \rport__data$99  = queue[q_rptr];
   reg [31:0] rom0 [575:0];
   initial begin
     rom0[0] = 32'd4110298614;
@@ -33843,7 +32735,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$62  = | q_stored;
   assign \$63  = \$62  | deliver;
   assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$97  : acc0;
+  assign \$65  = \$64  ? \rport__data$99  : acc0;
   assign \$66  = ~ last_t;
   assign \$67  = q_room | \$66 ;
   assign i__ready = \$67  & reads_input_t;
@@ -34034,7 +32926,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$164 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 4'h0;
     casez (t)
       10'h000:
@@ -35192,7 +34084,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 6'h00;
     casez (t)
       10'h000:
@@ -36350,7 +35242,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       10'h000:
@@ -37508,7 +36400,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       10'h000:
@@ -38666,7 +37558,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       10'h000:
@@ -39824,7 +38716,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
@@ -39862,7 +38754,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = nf_t;
     if (issue) begin
       \$78  = nf_t_ahead;
@@ -39872,7 +38764,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = nf_t_ahead;
     if (issue) begin
       \$79  = \$1 ;
@@ -39882,7 +38774,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = sf_t;
     if (issue) begin
       \$80  = sf_t_ahead;
@@ -39892,7 +38784,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = sf_t_ahead;
     if (issue) begin
       \$81  = \$2 ;
@@ -39902,7 +38794,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = reads_input_t;
     if (issue) begin
       \$82  = reads_input_t_ahead;
@@ -39912,7 +38804,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = reads_input_t_ahead;
     if (issue) begin
       \$83  = \$3 ;
@@ -39922,7 +38814,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = first_t;
     if (issue) begin
       \$84  = first_t_ahead;
@@ -39932,7 +38824,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = first_t_ahead;
     if (issue) begin
       \$85  = \$4 ;
@@ -39942,7 +38834,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = last_t;
     if (issue) begin
       \$86  = last_t_ahead;
@@ -39952,7 +38844,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = last_t_ahead;
     if (issue) begin
       \$87  = \$5 ;
@@ -39962,7 +38854,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = t;
     if (issue) begin
       \$88  = \$8 [9:0];
@@ -39972,476 +38864,476 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = i__payload;
     if (rst) begin
       \$89  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = reads_input_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = issue;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = first_t;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = last_t;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = nf_t;
     if (rst) begin
       \$94  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = from_input;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = x_reg;
     if (rst) begin
       \$96  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rport__data;
     if (rst) begin
       \$97  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = \$9 ;
     if (rst) begin
       \$98  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = t;
     if (rst) begin
       \$99  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = t1;
     if (rst) begin
       \$100  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = port__data;
     if (rst) begin
       \$101  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = x_mid[7:0];
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = x_mid[15:8];
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = x_mid[23:16];
     if (rst) begin
       \$104  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = x_mid[31:24];
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = \$10 ;
     if (rst) begin
       \$106  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rom0_read[7:0];
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = \$11 ;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rom0_read[15:8];
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = \$12 ;
     if (rst) begin
       \$110  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = rom0_read[23:16];
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = \$13 ;
     if (rst) begin
       \$112  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rom0_read[31:24];
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = \$14 ;
     if (rst) begin
       \$114  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = \$15 ;
     if (rst) begin
       \$115  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = \$16 ;
     if (rst) begin
       \$116  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = \$17 ;
     if (rst) begin
       \$117  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = prod0_0;
     if (rst) begin
       \$118  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = prod0_1;
     if (rst) begin
       \$119  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = prod0_2;
     if (rst) begin
       \$120  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = prod0_3;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
     if (rst) begin
       \$122  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = v1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = first1;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = nf1;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = v2;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = first2;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last2;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = nf2;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = v3;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = first3;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = last3;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = nf3;
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = v4;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = first4;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = last4;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = nf4;
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = v5;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = first5;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = last5;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = nf5;
     if (rst) begin
       \$142  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = v6;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = first6;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = last6;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = nf6;
     if (rst) begin
       \$146  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = v7;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = first7;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = last7;
     if (rst) begin
       \$149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = nf7;
     if (rst) begin
       \$150  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = v7;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = first7;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = last7;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = nf7;
     if (rst) begin
       \$154  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = \$21 ;
     if (rst) begin
       \$155  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = acc0;
     if (v8_0) begin
       \$156  = \$73 [24:0];
@@ -40451,28 +39343,28 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = \$22 ;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$77 [3:0];
     if (rst) begin
       \$158  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$29 ;
     if (rst) begin
       \$159  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = q_wptr;
     if (\$36 ) begin
       \$160  = \$39 [3:0];
@@ -40482,7 +39374,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = q_rptr;
     if (\$43 ) begin
       \$161  = \$46 [3:0];
@@ -40492,14 +39384,14 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$59 [3:0];
     if (rst) begin
       \$162  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = o__valid;
     if (\$61 ) begin
       \$163  = \$63 ;
@@ -40509,7 +39401,7 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = o__payload;
     if (\$61 ) begin
       \$164  = \$65 ;
@@ -40536,10 +39428,9 @@ module \top.s5_conv5_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
+module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -41098,7 +39989,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   always @(posedge clk)
     o__payload <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -41136,7 +40027,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -41174,7 +40065,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -41212,7 +40103,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -41250,7 +40141,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = group;
     if (\$6 ) begin
       \$91  = \$9 [3:0];
@@ -41260,553 +40151,553 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$10 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = rq_valid_1;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = rq_valid_2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rq_valid_3;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = rq_valid_4;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rq_valid_5;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$11 ;
     if (rst) begin
       \$102  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rq0_mult_1;
     if (rst) begin
       \$103  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = rq0_mult_2;
     if (rst) begin
       \$104  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = rq0_mult_3;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = rq0_mult_4;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rq0_mult_5;
     if (rst) begin
       \$107  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$12 ;
     if (rst) begin
       \$111  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rq0_shift_1;
     if (rst) begin
       \$112  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rq0_shift_2;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rq0_shift_3;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = rq0_shift_4;
     if (rst) begin
       \$115  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rq0_shift_5;
     if (rst) begin
       \$116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$13 ;
     if (rst) begin
       \$120  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = rq0_half_1;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rq0_half_2;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq0_half_3;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq0_half_4;
     if (rst) begin
       \$124  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq0_half_5;
     if (rst) begin
       \$125  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$14 ;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = i__payload;
     if (rst) begin
       \$138  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[16:0];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_mult_1[16:0];
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_x[16:0];
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_1[24:17];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_part0_1;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_part0_1_r;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_x[24:17];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$17 ;
     if (rst) begin
       \$151  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_part1_0;
     if (rst) begin
       \$152  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_part1_0_r;
     if (rst) begin
       \$153  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_x[24:17];
     if (rst) begin
       \$154  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_mult_1[24:17];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$18 ;
     if (rst) begin
       \$156  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_part1_1;
     if (rst) begin
       \$157  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_part1_1_r;
     if (rst) begin
       \$158  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$22 [49:0];
     if (rst) begin
       \$159  = 50'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 [49:0];
     if (rst) begin
       \$160  = 50'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$28 [49:0];
     if (rst) begin
       \$161  = 50'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$29 ;
     if (rst) begin
       \$162  = 50'h0000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$30 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$33 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$37 [7:0];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$42 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$47 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$5 [3:0];
     if (rst) begin
       \$168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$54 ;
     if (rst) begin
       \$169  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$signature__addr ;
     if (\$61 ) begin
       \$170  = \$64 [3:0];
@@ -41816,7 +40707,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rport__addr;
     if (\$68 ) begin
       \$171  = \$71 [3:0];
@@ -41826,14 +40717,14 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$84 [3:0];
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = o__valid;
     if (\$86 ) begin
       \$173  = \$88 ;
@@ -41843,7 +40734,7 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = o__payload;
     if (\$86 ) begin
       \$174  = \$90 ;
@@ -41858,18 +40749,17 @@ module \top.s5_conv5_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \q_in[0]  = q_in;
   assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$23  = { rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr[24], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr[15], rq0_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
+module top_s6_conv6_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
   wire [2:0] \$100 ;
@@ -42066,11 +40956,11 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [2:0] \$98 ;
   wire \$99 ;
   reg [7:0] \$signature__addr  = 8'h00;
-  reg [1:0] \$signature__addr$23  = 2'h0;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$25 ;
+  wire [7:0] \$signature__data$28 ;
   wire \$signature__en ;
-  reg \$signature__en$21  = 1'h0;
+  reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h00;
@@ -42113,7 +41003,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [7:0] rport__addr;
-  reg [1:0] \rport__addr$26  = 2'h0;
+  reg [1:0] \rport__addr$29  = 2'h0;
   wire [7:0] rport__data;
   wire [7:0] \rport__data$43 ;
   input rst;
@@ -42335,10 +41225,10 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     queue[2] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$21 )
-      queue[\$signature__addr$23 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
   end
-  assign \rport__data$43  = queue[\rport__addr$26 ];
+  assign \rport__data$43  = queue[\rport__addr$29 ];
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
@@ -42474,16 +41364,16 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$139  = ~ \$138 ;
   assign \$140  = \$137  & \$139 ;
   assign \$141  = ~ \$140 ;
-  assign \$142  = \$signature__en$21  & \$141 ;
-  assign \$143  = \$signature__addr$23  == 2'h2;
-  assign \$144  = \$signature__addr$23  + 1'h1;
+  assign \$142  = \$signature__en$24  & \$141 ;
+  assign \$143  = \$signature__addr$26  == 2'h2;
+  assign \$144  = \$signature__addr$26  + 1'h1;
   assign \$145  = \$143  ? 3'h0 : \$144 ;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = | q_stored;
   assign \$149  = \$147  & \$148 ;
-  assign \$150  = \rport__addr$26  == 2'h2;
-  assign \$151  = \rport__addr$26  + 1'h1;
+  assign \$150  = \rport__addr$29  == 2'h2;
+  assign \$151  = \rport__addr$29  + 1'h1;
   assign \$152  = \$150  ? 3'h0 : \$151 ;
   assign \$153  = ~ o__valid;
   assign \$154  = \$153  | o__ready;
@@ -42491,7 +41381,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$156  = ~ \$155 ;
   assign \$157  = \$154  & \$156 ;
   assign \$158  = ~ \$157 ;
-  assign \$159  = \$signature__en$21  & \$158 ;
+  assign \$159  = \$signature__en$24  & \$158 ;
   assign \$160  = q_stored + \$159 ;
   assign \$161  = ~ o__valid;
   assign \$162  = \$161  | o__ready;
@@ -42501,7 +41391,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$166  = ~ o__valid;
   assign \$167  = \$166  | o__ready;
   assign \$168  = | q_stored;
-  assign \$169  = \$168  | \$signature__en$21 ;
+  assign \$169  = \$168  | \$signature__en$24 ;
   assign \$170  = | q_stored;
   assign \$171  = \$170  ? \rport__data$43  : q_in;
   always @(posedge clk)
@@ -42531,7 +41421,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     read_valid_1 <= \$184 ;
   always @(posedge clk)
-    \$signature__en$21  <= \$185 ;
+    \$signature__en$24  <= \$185 ;
   always @(posedge clk)
     pad_reg <= \$186 ;
   always @(posedge clk)
@@ -42543,9 +41433,9 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     q_room <= \$190 ;
   always @(posedge clk)
-    \$signature__addr$23  <= \$191 ;
+    \$signature__addr$26  <= \$191 ;
   always @(posedge clk)
-    \rport__addr$26  <= \$192 ;
+    \rport__addr$29  <= \$192 ;
   always @(posedge clk)
     q_stored <= \$193 ;
   always @(posedge clk)
@@ -42553,7 +41443,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$195 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$36  = 8'h00;
     casez (\$35 )
       4'h0:
@@ -42569,7 +41459,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$13 [7:0];
     if (\$29 ) begin
       \$172  = \$36 ;
@@ -42579,7 +41469,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = \$16 [5:0];
     if (\$29 ) begin
       \$173  = \$41 ;
@@ -42589,7 +41479,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = step;
     if (\$29 ) begin
       \$174  = \$32 [2:0];
@@ -42599,7 +41489,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$175  = \$signature__addr ;
     if (\$43 ) begin
       \$175  = \$46 [7:0];
@@ -42612,7 +41502,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = g;
     if (\$63 ) begin
       \$176  = \$66 [2:0];
@@ -42622,7 +41512,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$177  = col;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -42643,7 +41533,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = row;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -42666,7 +41556,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$179  = slot;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -42689,7 +41579,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = ox;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -42705,7 +41595,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$181  = col_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -42724,7 +41614,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = row_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -42745,7 +41635,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$183  = slot_base;
     if (\$63 ) begin
       if (\$67 ) begin
@@ -42766,57 +41656,57 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$184  = \$120 ;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$185  = read_valid_1;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$186  = \$127 ;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$187  = pad_reg;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$188  = rport__data;
     if (rst) begin
       \$188  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$189  = \$10 [2:0];
     if (rst) begin
       \$189  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$190  = \$135 ;
     if (rst) begin
       \$190  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$191  = \$signature__addr$23 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = \$signature__addr$26 ;
     if (\$142 ) begin
       \$191  = \$145 [1:0];
     end
@@ -42825,8 +41715,8 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$192  = \rport__addr$26 ;
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = \rport__addr$29 ;
     if (\$149 ) begin
       \$192  = \$152 [1:0];
     end
@@ -42835,14 +41725,14 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$193  = \$165 [1:0];
     if (rst) begin
       \$193  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$194  = o__valid;
     if (\$167 ) begin
       \$194  = \$169 ;
@@ -42852,7 +41742,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$195  = o__payload;
     if (\$167 ) begin
       \$195  = \$171 ;
@@ -42865,13 +41755,13 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$signature__data  = i__payload;
   assign rport__addr = \$5 [7:0];
   assign q_owed_next = \$10 [2:0];
-  assign read_valid_2 = \$signature__en$21 ;
-  assign q_wptr = \$signature__addr$23 ;
-  assign \$signature__data$25  = q_in;
-  assign q_rptr = \rport__addr$26 ;
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
   assign \i__payload[0]  = i__payload;
-  assign \q_in[0]  = q_in;
   assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
   assign \$68  = 1'h1;
   assign \$69  = 2'h1;
   assign \$70  = 2'h0;
@@ -42881,10 +41771,9 @@ module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$75  = 2'h0;
   assign \$83  = 1'h1;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
+module top_s6_conv6_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg \$100 ;
@@ -43120,7 +42009,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$93 ;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$82 ;
+  wire [20:0] \rport__data$84 ;
   input rst;
   wire rst;
   reg [2:0] sf_t = 3'h0;
@@ -43183,7 +42072,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$82  = queue[q_rptr];
+  assign \rport__data$84  = queue[q_rptr];
   reg [7:0] rom0 [126:0];
   initial begin
     rom0[0] = 8'h59;
@@ -43368,7 +42257,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \$53  = | q_stored;
   assign \$54  = \$53  | deliver;
   assign \$55  = | q_stored;
-  assign \$56  = \$55  ? \rport__data$82  : acc0;
+  assign \$56  = \$55  ? \rport__data$84  : acc0;
   assign \$57  = ~ last_t;
   assign \$58  = q_room | \$57 ;
   assign i__ready = \$58  & reads_input_t;
@@ -43529,7 +42418,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   always @(posedge clk)
     o__payload <= \$140 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 4'h0;
     casez (t)
       7'h00:
@@ -43789,7 +42678,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 3'h0;
     casez (t)
       7'h00:
@@ -44049,7 +42938,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       7'h00:
@@ -44309,7 +43198,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       7'h00:
@@ -44569,7 +43458,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       7'h00:
@@ -44829,7 +43718,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
@@ -44867,7 +43756,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$69  = nf_t;
     if (issue) begin
       \$69  = nf_t_ahead;
@@ -44877,7 +43766,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$70  = nf_t_ahead;
     if (issue) begin
       \$70  = \$1 ;
@@ -44887,7 +43776,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$71  = sf_t;
     if (issue) begin
       \$71  = sf_t_ahead;
@@ -44897,7 +43786,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$72  = sf_t_ahead;
     if (issue) begin
       \$72  = \$2 ;
@@ -44907,7 +43796,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$73  = reads_input_t;
     if (issue) begin
       \$73  = reads_input_t_ahead;
@@ -44917,7 +43806,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$74  = reads_input_t_ahead;
     if (issue) begin
       \$74  = \$3 ;
@@ -44927,7 +43816,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$75  = first_t;
     if (issue) begin
       \$75  = first_t_ahead;
@@ -44937,7 +43826,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$76  = first_t_ahead;
     if (issue) begin
       \$76  = \$4 ;
@@ -44947,7 +43836,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$77  = last_t;
     if (issue) begin
       \$77  = last_t_ahead;
@@ -44957,7 +43846,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = last_t_ahead;
     if (issue) begin
       \$78  = \$5 ;
@@ -44967,7 +43856,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = t;
     if (issue) begin
       \$79  = \$8 [6:0];
@@ -44977,371 +43866,371 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = i__payload;
     if (rst) begin
       \$80  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = reads_input_t;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = issue;
     if (rst) begin
       \$82  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = first_t;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = last_t;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = nf_t;
     if (rst) begin
       \$85  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = from_input;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = x_reg;
     if (rst) begin
       \$87  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = rport__data;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = \$9 ;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = t;
     if (rst) begin
       \$90  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = t1;
     if (rst) begin
       \$91  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = port__data;
     if (rst) begin
       \$92  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = x_mid;
     if (rst) begin
       \$93  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = \$10 ;
     if (rst) begin
       \$94  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rom0_read;
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = \$11 ;
     if (rst) begin
       \$96  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = prod0_0;
     if (rst) begin
       \$97  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$98  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = v1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = first1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = last1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = nf1;
     if (rst) begin
       \$102  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = v2;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = first2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = last2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = nf2;
     if (rst) begin
       \$106  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = v3;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = first3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = last3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = nf3;
     if (rst) begin
       \$110  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = v4;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = first4;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = last4;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = nf4;
     if (rst) begin
       \$114  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = v5;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = first5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = last5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = nf5;
     if (rst) begin
       \$118  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = v6;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = first6;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = last6;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = nf6;
     if (rst) begin
       \$122  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = v7;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = first7;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last7;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = nf7;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = v7;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = first7;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last7;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = nf7;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = \$12 ;
     if (rst) begin
       \$131  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = acc0;
     if (v8_0) begin
       \$132  = \$64 [20:0];
@@ -45351,28 +44240,28 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = \$13 ;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = \$68 [3:0];
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = \$20 ;
     if (rst) begin
       \$135  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = q_wptr;
     if (\$27 ) begin
       \$136  = \$30 [3:0];
@@ -45382,7 +44271,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = q_rptr;
     if (\$34 ) begin
       \$137  = \$37 [3:0];
@@ -45392,14 +44281,14 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = \$50 [3:0];
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = o__valid;
     if (\$52 ) begin
       \$139  = \$54 ;
@@ -45409,7 +44298,7 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = o__payload;
     if (\$52 ) begin
       \$140  = \$56 ;
@@ -45433,10 +44322,9 @@ module \top.s6_conv6_u1 (rst, i__ready, i__valid, i__payload, o__valid, o__paylo
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
+module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -45995,7 +44883,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   always @(posedge clk)
     o__payload <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -46033,7 +44921,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -46071,7 +44959,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -46109,7 +44997,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
@@ -46147,7 +45035,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = group;
     if (\$6 ) begin
       \$91  = \$9 [3:0];
@@ -46157,553 +45045,553 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$10 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = rq_valid_1;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = rq_valid_2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rq_valid_3;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = rq_valid_4;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rq_valid_5;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$11 ;
     if (rst) begin
       \$102  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rq0_mult_1;
     if (rst) begin
       \$103  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = rq0_mult_2;
     if (rst) begin
       \$104  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = rq0_mult_3;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = rq0_mult_4;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rq0_mult_5;
     if (rst) begin
       \$107  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$12 ;
     if (rst) begin
       \$111  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rq0_shift_1;
     if (rst) begin
       \$112  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rq0_shift_2;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rq0_shift_3;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = rq0_shift_4;
     if (rst) begin
       \$115  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rq0_shift_5;
     if (rst) begin
       \$116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$13 ;
     if (rst) begin
       \$120  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = rq0_half_1;
     if (rst) begin
       \$121  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rq0_half_2;
     if (rst) begin
       \$122  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq0_half_3;
     if (rst) begin
       \$123  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq0_half_4;
     if (rst) begin
       \$124  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq0_half_5;
     if (rst) begin
       \$125  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$14 ;
     if (rst) begin
       \$129  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = i__payload;
     if (rst) begin
       \$138  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[16:0];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_mult_1[16:0];
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_x[16:0];
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_1[24:17];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_part0_1;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_part0_1_r;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_x[20:17];
     if (rst) begin
       \$149  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$17 ;
     if (rst) begin
       \$151  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_part1_0;
     if (rst) begin
       \$152  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_part1_0_r;
     if (rst) begin
       \$153  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_x[20:17];
     if (rst) begin
       \$154  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_mult_1[24:17];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$18 ;
     if (rst) begin
       \$156  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_part1_1;
     if (rst) begin
       \$157  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_part1_1_r;
     if (rst) begin
       \$158  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$22 [45:0];
     if (rst) begin
       \$159  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 [45:0];
     if (rst) begin
       \$160  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$28 [45:0];
     if (rst) begin
       \$161  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$29 ;
     if (rst) begin
       \$162  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$30 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$33 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$37 [7:0];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$42 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$47 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$5 [3:0];
     if (rst) begin
       \$168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$54 ;
     if (rst) begin
       \$169  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$signature__addr ;
     if (\$61 ) begin
       \$170  = \$64 [3:0];
@@ -46713,7 +45601,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rport__addr;
     if (\$68 ) begin
       \$171  = \$71 [3:0];
@@ -46723,14 +45611,14 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$84 [3:0];
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = o__valid;
     if (\$86 ) begin
       \$173  = \$88 ;
@@ -46740,7 +45628,7 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = o__payload;
     if (\$86 ) begin
       \$174  = \$90 ;
@@ -46755,18 +45643,17 @@ module \top.s6_conv6_u2 (rst, o__ready, i__valid, i__payload, i__ready, o__valid
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \q_in[0]  = q_in;
   assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$23  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__ready, o__valid, o__payload, a__valid, b__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
+module top_s7_add7_u0(a__valid, b__payload, b__valid, o__ready, clk, rst, a__ready, b__ready, o__payload, o__valid, a__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [8:0] \$1 ;
   wire [25:0] \$10 ;
   reg \$100 ;
@@ -47536,420 +46423,420 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   always @(posedge clk)
     o__payload <= \$163 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = \$8 ;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = add_valid_1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = add_valid_2;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = add_valid_3;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = add_valid_4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = add_valid_5;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = a__payload;
     if (rst) begin
       \$106  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = \$9 ;
     if (rst) begin
       \$107  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = add0_a_off;
     if (rst) begin
       \$108  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = \$10 ;
     if (rst) begin
       \$109  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = add0_a_part0;
     if (rst) begin
       \$110  = 26'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = add0_a_off;
     if (rst) begin
       \$111  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = \$11 ;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = add0_a_part1;
     if (rst) begin
       \$113  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = \$15 [33:0];
     if (rst) begin
       \$114  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = b__payload;
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = \$16 ;
     if (rst) begin
       \$116  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = add0_b_off;
     if (rst) begin
       \$117  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = \$17 ;
     if (rst) begin
       \$118  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = add0_b_part0;
     if (rst) begin
       \$119  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = add0_b_off;
     if (rst) begin
       \$120  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = \$18 ;
     if (rst) begin
       \$121  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = add0_b_part1;
     if (rst) begin
       \$122  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = \$22 [33:0];
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = add_valid_6;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq_valid_1;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq_valid_2;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq_valid_3;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq_valid_4;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = rq_valid_5;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq_valid_6;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq_valid_7;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq_valid_8;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq_valid_9;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = \$23 ;
     if (rst) begin
       \$134  = 35'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_x[16:0];
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = \$24 ;
     if (rst) begin
       \$136  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_part0_0;
     if (rst) begin
       \$137  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = rq0_part0_0_r;
     if (rst) begin
       \$138  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[33:17];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = \$25 ;
     if (rst) begin
       \$140  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = rq0_part1_0;
     if (rst) begin
       \$141  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part1_0_r;
     if (rst) begin
       \$142  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_x[34];
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = \$26 ;
     if (rst) begin
       \$144  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_part2_0;
     if (rst) begin
       \$145  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = rq0_part2_0_r;
     if (rst) begin
       \$146  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = \$30 [33:0];
     if (rst) begin
       \$147  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = \$32 [33:0];
     if (rst) begin
       \$148  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = \$34 [33:0];
     if (rst) begin
       \$149  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = \$35 ;
     if (rst) begin
       \$150  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$36 ;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = \$39 ;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = \$43 [7:0];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = \$48 ;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = \$53 ;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$55 ;
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = \$6 [4:0];
     if (rst) begin
       \$157  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = \$63 ;
     if (rst) begin
       \$158  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$signature__addr ;
     if (\$70 ) begin
       \$159  = \$73 [4:0];
@@ -47959,7 +46846,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = rport__addr;
     if (\$77 ) begin
       \$160  = \$80 [4:0];
@@ -47969,14 +46856,14 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$93 [4:0];
     if (rst) begin
       \$161  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = o__valid;
     if (\$95 ) begin
       \$162  = \$97 ;
@@ -47986,7 +46873,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = o__payload;
     if (\$95 ) begin
       \$163  = \$99 ;
@@ -48002,11 +46889,10 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \a__payload[0]  = a__payload;
   assign \b__payload[0]  = b__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$31  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
+  assign \q_in[0]  = q_in;
   assign rq0_rem[33:25] = 9'h000;
   assign rq0_rem[24:0] = rq0_prod[24:0];
   assign \$12  = { add0_a_part0_r[25], add0_a_part0_r };
@@ -48015,14 +46901,14 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$21  = { add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r[16], add0_b_part1_r, 17'h00000 };
   assign \$27  = { 1'h0, rq0_part0_0_rr };
   assign \$29  = { 14'h0000, rq0_part1_0_rr, 17'h00000 };
+  assign \$31  = { rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr[1], rq0_part2_0_rr, 34'h000000000 };
   assign \$35  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
   assign \$38  = 1'h1;
   assign \$39  = \$37 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payload, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
+module top_s8_gpool8_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
   reg [3:0] \$100 ;
@@ -48495,7 +47381,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   always @(posedge clk)
     o__payload <= \$155 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = group;
     if (\$1 ) begin
       \$99  = \$4 [3:0];
@@ -48505,7 +47391,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = element;
     if (\$7 ) begin
       \$100  = \$10 [3:0];
@@ -48515,28 +47401,28 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$11 ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$12 ;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = i__payload;
     if (rst) begin
       \$103  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = acc0_0;
     if (accepted_0) begin
       \$104  = acc0_1;
@@ -48546,7 +47432,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = acc0_1;
     if (accepted_0) begin
       \$105  = acc0_2;
@@ -48556,7 +47442,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = acc0_2;
     if (accepted_0) begin
       \$106  = acc0_3;
@@ -48566,7 +47452,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = acc0_3;
     if (accepted_0) begin
       \$107  = acc0_4;
@@ -48576,7 +47462,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = acc0_4;
     if (accepted_0) begin
       \$108  = acc0_5;
@@ -48586,7 +47472,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = acc0_5;
     if (accepted_0) begin
       \$109  = acc0_6;
@@ -48596,7 +47482,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = acc0_6;
     if (accepted_0) begin
       \$110  = acc0_7;
@@ -48606,7 +47492,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = acc0_7;
     if (accepted_0) begin
       \$111  = acc0_8;
@@ -48616,7 +47502,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = acc0_8;
     if (accepted_0) begin
       \$112  = acc0_9;
@@ -48626,7 +47512,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = acc0_9;
     if (accepted_0) begin
       \$113  = acc0_10;
@@ -48636,7 +47522,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = acc0_10;
     if (accepted_0) begin
       \$114  = acc0_11;
@@ -48646,7 +47532,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = acc0_11;
     if (accepted_0) begin
       \$115  = acc0_12;
@@ -48656,7 +47542,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = acc0_12;
     if (accepted_0) begin
       \$116  = acc0_13;
@@ -48666,7 +47552,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = acc0_13;
     if (accepted_0) begin
       \$117  = acc0_14;
@@ -48676,7 +47562,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = acc0_14;
     if (accepted_0) begin
       \$118  = acc0_15;
@@ -48686,7 +47572,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = acc0_15;
     if (accepted_0) begin
       \$119  = \$91 [12:0];
@@ -48696,224 +47582,224 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$15 ;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = group;
     if (rst) begin
       \$121  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = window_done;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq_valid_1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq_valid_2;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq_valid_3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq_valid_4;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq_valid_5;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq_valid_6;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = rq_valid_7;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq_valid_8;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq_valid_9;
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = \$91 [12:0];
     if (rst) begin
       \$132  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_x;
     if (rst) begin
       \$133  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = \$16 ;
     if (rst) begin
       \$134  = 30'h00000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_part0_0;
     if (rst) begin
       \$135  = 30'h00000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_part0_0_r;
     if (rst) begin
       \$136  = 30'h00000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_x;
     if (rst) begin
       \$137  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = \$17 ;
     if (rst) begin
       \$138  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_part0_1;
     if (rst) begin
       \$139  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_part0_1_r;
     if (rst) begin
       \$140  = 21'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$21 [37:0];
     if (rst) begin
       \$141  = 38'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = \$22 [37:0];
     if (rst) begin
       \$142  = 38'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = \$23 ;
     if (rst) begin
       \$143  = 38'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = \$24 ;
     if (rst) begin
       \$144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = \$27 ;
     if (rst) begin
       \$145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$31 [7:0];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = \$36 ;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = \$41 ;
     if (rst) begin
       \$148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = \$98 [3:0];
     if (rst) begin
       \$149  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = \$50 ;
     if (rst) begin
       \$150  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = q_wptr;
     if (\$57 ) begin
       \$151  = \$60 [3:0];
@@ -48923,7 +47809,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = q_rptr;
     if (\$64 ) begin
       \$152  = \$67 [3:0];
@@ -48933,14 +47819,14 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = \$80 [3:0];
     if (rst) begin
       \$153  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = o__valid;
     if (\$82 ) begin
       \$154  = \$84 ;
@@ -48950,7 +47836,7 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = o__payload;
     if (\$82 ) begin
       \$155  = \$86 ;
@@ -48976,10 +47862,9 @@ module \top.s8_gpool8_u0 (rst, i__ready, i__payload, o__ready, o__valid, o__payl
   assign \$26  = 1'h1;
   assign \$27  = \$25 ;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__ready, i__valid, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
+module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg \$100 ;
@@ -49215,7 +48100,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   (* init = 4'h0 *)
   wire [3:0] \rport__addr$93 ;
   wire [7:0] rport__data;
-  wire [21:0] \rport__data$82 ;
+  wire [21:0] \rport__data$84 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -49286,7 +48171,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$82  = queue[q_rptr];
+  assign \rport__data$84  = queue[q_rptr];
   reg [7:0] rom0 [158:0];
   initial begin
     rom0[0] = 8'h4c;
@@ -49503,7 +48388,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \$53  = | q_stored;
   assign \$54  = \$53  | deliver;
   assign \$55  = | q_stored;
-  assign \$56  = \$55  ? \rport__data$82  : acc0;
+  assign \$56  = \$55  ? \rport__data$84  : acc0;
   assign \$57  = ~ last_t;
   assign \$58  = q_room | \$57 ;
   assign i__ready = \$58  & reads_input_t;
@@ -49664,7 +48549,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   always @(posedge clk)
     o__payload <= \$140 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 4'h0;
     casez (t)
       8'h00:
@@ -49988,7 +48873,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$2  = 4'h0;
     casez (t)
       8'h00:
@@ -50312,7 +49197,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
       8'h00:
@@ -50636,7 +49521,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
       8'h00:
@@ -50960,7 +49845,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
       8'h00:
@@ -51284,7 +50169,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$12  = 22'h000000;
     casez (nf7)
       4'h0:
@@ -51310,7 +50195,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$69  = nf_t;
     if (issue) begin
       \$69  = nf_t_ahead;
@@ -51320,7 +50205,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$70  = nf_t_ahead;
     if (issue) begin
       \$70  = \$1 ;
@@ -51330,7 +50215,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$71  = sf_t;
     if (issue) begin
       \$71  = sf_t_ahead;
@@ -51340,7 +50225,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$72  = sf_t_ahead;
     if (issue) begin
       \$72  = \$2 ;
@@ -51350,7 +50235,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$73  = reads_input_t;
     if (issue) begin
       \$73  = reads_input_t_ahead;
@@ -51360,7 +50245,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$74  = reads_input_t_ahead;
     if (issue) begin
       \$74  = \$3 ;
@@ -51370,7 +50255,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$75  = first_t;
     if (issue) begin
       \$75  = first_t_ahead;
@@ -51380,7 +50265,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$76  = first_t_ahead;
     if (issue) begin
       \$76  = \$4 ;
@@ -51390,7 +50275,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$77  = last_t;
     if (issue) begin
       \$77  = last_t_ahead;
@@ -51400,7 +50285,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$78  = last_t_ahead;
     if (issue) begin
       \$78  = \$5 ;
@@ -51410,7 +50295,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$79  = t;
     if (issue) begin
       \$79  = \$8 [7:0];
@@ -51420,371 +50305,371 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$80  = i__payload;
     if (rst) begin
       \$80  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$81  = reads_input_t;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$82  = issue;
     if (rst) begin
       \$82  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = first_t;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$84  = last_t;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$85  = nf_t;
     if (rst) begin
       \$85  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$86  = from_input;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$87  = x_reg;
     if (rst) begin
       \$87  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$88  = rport__data;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$89  = \$9 ;
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$90  = t;
     if (rst) begin
       \$90  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = t1;
     if (rst) begin
       \$91  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = port__data;
     if (rst) begin
       \$92  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = x_mid;
     if (rst) begin
       \$93  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = \$10 ;
     if (rst) begin
       \$94  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rom0_read;
     if (rst) begin
       \$95  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = \$11 ;
     if (rst) begin
       \$96  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = prod0_0;
     if (rst) begin
       \$97  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
       \$98  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = v1;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = first1;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = last1;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = nf1;
     if (rst) begin
       \$102  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = v2;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = first2;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = last2;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = nf2;
     if (rst) begin
       \$106  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = v3;
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = first3;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = last3;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = nf3;
     if (rst) begin
       \$110  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = v4;
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = first4;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = last4;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = nf4;
     if (rst) begin
       \$114  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = v5;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = first5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = last5;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = nf5;
     if (rst) begin
       \$118  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = v6;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = first6;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = last6;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = nf6;
     if (rst) begin
       \$122  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = v7;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = first7;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = last7;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = nf7;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = v7;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = first7;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = last7;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = nf7;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = \$12 ;
     if (rst) begin
       \$131  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = acc0;
     if (v8_0) begin
       \$132  = \$64 [21:0];
@@ -51794,28 +50679,28 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = \$13 ;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = \$68 [3:0];
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = \$20 ;
     if (rst) begin
       \$135  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = q_wptr;
     if (\$27 ) begin
       \$136  = \$30 [3:0];
@@ -51825,7 +50710,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = q_rptr;
     if (\$34 ) begin
       \$137  = \$37 [3:0];
@@ -51835,14 +50720,14 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = \$50 [3:0];
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = o__valid;
     if (\$52 ) begin
       \$139  = \$54 ;
@@ -51852,7 +50737,7 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = o__payload;
     if (\$52 ) begin
       \$140  = \$56 ;
@@ -51876,10 +50761,9 @@ module \top.s9_dense9_u0 (rst, i__ready, i__payload, o__valid, o__payload, o__re
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule
-
 (* generator = "Amaranth" *)
-module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o__payload, o__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
+module top_s9_dense9_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
@@ -52438,7 +51322,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   always @(posedge clk)
     o__payload <= \$174 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$11  = 25'h0000000;
     casez (group)
       4'h0:
@@ -52464,7 +51348,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$12  = 6'h00;
     casez (group)
       4'h0:
@@ -52490,7 +51374,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$13  = 34'h000000000;
     casez (group)
       4'h0:
@@ -52516,7 +51400,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$14  = 34'h000000000;
     casez (group)
       4'h0:
@@ -52542,7 +51426,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$91  = group;
     if (\$6 ) begin
       \$91  = \$9 [3:0];
@@ -52552,553 +51436,553 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$92  = \$10 ;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$93  = rq_valid_1;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$94  = rq_valid_2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$95  = rq_valid_3;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$96  = rq_valid_4;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$97  = rq_valid_5;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$98  = rq_valid_6;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$99  = rq_valid_7;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$100  = rq_valid_8;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$101  = \$signature__en ;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$102  = \$11 ;
     if (rst) begin
       \$102  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$103  = rq0_mult_1;
     if (rst) begin
       \$103  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$104  = rq0_mult_2;
     if (rst) begin
       \$104  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = rq0_mult_3;
     if (rst) begin
       \$105  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$106  = rq0_mult_4;
     if (rst) begin
       \$106  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$107  = rq0_mult_5;
     if (rst) begin
       \$107  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$108  = rq0_mult_6;
     if (rst) begin
       \$108  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$109  = rq0_mult_7;
     if (rst) begin
       \$109  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$110  = rq0_mult_8;
     if (rst) begin
       \$110  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$111  = \$12 ;
     if (rst) begin
       \$111  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$112  = rq0_shift_1;
     if (rst) begin
       \$112  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$113  = rq0_shift_2;
     if (rst) begin
       \$113  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$114  = rq0_shift_3;
     if (rst) begin
       \$114  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$115  = rq0_shift_4;
     if (rst) begin
       \$115  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$116  = rq0_shift_5;
     if (rst) begin
       \$116  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$117  = rq0_shift_6;
     if (rst) begin
       \$117  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$118  = rq0_shift_7;
     if (rst) begin
       \$118  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$119  = rq0_shift_8;
     if (rst) begin
       \$119  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$120  = \$13 ;
     if (rst) begin
       \$120  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$121  = rq0_half_1;
     if (rst) begin
       \$121  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$122  = rq0_half_2;
     if (rst) begin
       \$122  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$123  = rq0_half_3;
     if (rst) begin
       \$123  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$124  = rq0_half_4;
     if (rst) begin
       \$124  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$125  = rq0_half_5;
     if (rst) begin
       \$125  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$126  = rq0_half_6;
     if (rst) begin
       \$126  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$127  = rq0_half_7;
     if (rst) begin
       \$127  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$128  = rq0_half_8;
     if (rst) begin
       \$128  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$129  = \$14 ;
     if (rst) begin
       \$129  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$130  = rq0_mask_1;
     if (rst) begin
       \$130  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = rq0_mask_2;
     if (rst) begin
       \$131  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = rq0_mask_3;
     if (rst) begin
       \$132  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = rq0_mask_4;
     if (rst) begin
       \$133  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = rq0_mask_5;
     if (rst) begin
       \$134  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = rq0_mask_6;
     if (rst) begin
       \$135  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = rq0_mask_7;
     if (rst) begin
       \$136  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = rq0_mask_8;
     if (rst) begin
       \$137  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = i__payload;
     if (rst) begin
       \$138  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = rq0_x[16:0];
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = rq0_mult_1[16:0];
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = \$15 ;
     if (rst) begin
       \$141  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$142  = rq0_part0_0;
     if (rst) begin
       \$142  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$143  = rq0_part0_0_r;
     if (rst) begin
       \$143  = 34'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$144  = rq0_x[16:0];
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$145  = rq0_mult_1[24:17];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = \$16 ;
     if (rst) begin
       \$146  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$147  = rq0_part0_1;
     if (rst) begin
       \$147  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$148  = rq0_part0_1_r;
     if (rst) begin
       \$148  = 25'h0000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$149  = rq0_x[21:17];
     if (rst) begin
       \$149  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$150  = rq0_mult_1[16:0];
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$151  = \$17 ;
     if (rst) begin
       \$151  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$152  = rq0_part1_0;
     if (rst) begin
       \$152  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$153  = rq0_part1_0_r;
     if (rst) begin
       \$153  = 22'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$154  = rq0_x[21:17];
     if (rst) begin
       \$154  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$155  = rq0_mult_1[24:17];
     if (rst) begin
       \$155  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$156  = \$18 ;
     if (rst) begin
       \$156  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$157  = rq0_part1_1;
     if (rst) begin
       \$157  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$158  = rq0_part1_1_r;
     if (rst) begin
       \$158  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$159  = \$22 [46:0];
     if (rst) begin
       \$159  = 47'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$160  = \$26 [46:0];
     if (rst) begin
       \$160  = 47'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$161  = \$28 [46:0];
     if (rst) begin
       \$161  = 47'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$162  = \$29 ;
     if (rst) begin
       \$162  = 47'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$163  = \$30 ;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$164  = \$33 ;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$165  = \$37 [7:0];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$166  = \$42 ;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$167  = \$47 ;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$168  = \$5 [3:0];
     if (rst) begin
       \$168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$169  = \$54 ;
     if (rst) begin
       \$169  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$170  = \$signature__addr ;
     if (\$61 ) begin
       \$170  = \$64 [3:0];
@@ -53108,7 +51992,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$171  = rport__addr;
     if (\$68 ) begin
       \$171  = \$71 [3:0];
@@ -53118,14 +52002,14 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$172  = \$84 [3:0];
     if (rst) begin
       \$172  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$173  = o__valid;
     if (\$86 ) begin
       \$173  = \$88 ;
@@ -53135,7 +52019,7 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$174  = o__payload;
     if (\$86 ) begin
       \$174  = \$90 ;
@@ -53150,11 +52034,11 @@ module \top.s9_dense9_u1 (clk, rst, i__valid, i__payload, i__ready, o__valid, o_
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
-  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \q_in[0]  = q_in;
   assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
   assign \$23  = { rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr[21], rq0_part1_0_rr, 17'h00000 };
   assign \$25  = { rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr[12], rq0_part1_1_rr, 34'h000000000 };
 endmodule
