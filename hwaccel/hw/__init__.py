@@ -16,18 +16,19 @@ from .emit import verilog, write_verilog
 from .fifo import StreamFifo
 from .matvec import MatVec
 from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams,
-                     RequantParams, WindowParams)
+                     RegroupParams, RequantParams, WindowParams)
 from .pool import Pool
+from .regroup import Regroup
 from .requant import Requant
 from .window import SlidingWindow
 
-__all__ = ["SlidingWindow", "MatVec", "Depthwise", "StreamFifo", "Requant", "Pool", "EltwiseAdd", "EltwiseConcat",
+__all__ = ["SlidingWindow", "MatVec", "Depthwise", "StreamFifo", "Requant", "Pool", "EltwiseAdd", "EltwiseConcat", "Regroup",
            "WindowParams", "MatVecParams", "DepthwiseParams", "FifoParams", "RequantParams", "PoolParams", "EltwiseAddParams",
-           "EltwiseConcatParams", "unit_for", "verilog", "write_verilog", "UNITS"]
+           "EltwiseConcatParams", "RegroupParams", "unit_for", "verilog", "write_verilog", "UNITS"]
 
 UNITS: dict[type, type[wiring.Component]] = {
     WindowParams: SlidingWindow, MatVecParams: MatVec, DepthwiseParams: Depthwise, FifoParams: StreamFifo, RequantParams: Requant,
-    PoolParams: Pool, EltwiseAddParams: EltwiseAdd, EltwiseConcatParams: EltwiseConcat,
+    PoolParams: Pool, EltwiseAddParams: EltwiseAdd, EltwiseConcatParams: EltwiseConcat, RegroupParams: Regroup,
 }
 
 

@@ -28,9 +28,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams,
-                     RequantParams, WindowParams, fold_lengths, queue_credits)
+                     RegroupParams, RequantParams, WindowParams, fold_lengths, queue_credits)
 
-__all__ = ["Control", "Queued", "Window", "MatVec", "Depthwise", "Pipe", "Pool", "Add", "Concat", "Fifo", "CONTROLS", "control_for"]
+__all__ = ["Control", "Queued", "Window", "MatVec", "Depthwise", "Pipe", "Pool", "Add", "Concat", "Fifo", "Regroup", "CONTROLS", "control_for"]
 
 
 class Control:
@@ -301,10 +301,45 @@ class Fifo(Control):
         return f0 or out_fire or self.ov != ov
 
 
+class Regroup(Control):
+    """Regroup: ``fill`` codes buffered, the vector's next input beat ``j`` and output beat ``k``;
+    ready while the next input beat's codes fit, the output register loads when free and the
+    buffer holds the next output beat's codes (those arriving in the same edge not counted)."""
+
+    __slots__ = ("fill", "j", "k", "ins", "outs", "capacity")
+
+    def __init__(self, p: RegroupParams) -> None:
+        super().__init__()
+        self.ins, self.outs, self.capacity = p.in_counts, p.out_counts, p.capacity
+        self.fill = self.j = self.k = 0
+
+    def state(self) -> tuple:
+        return self.ov, self.fill, self.j, self.k
+
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        return self.fill + self.ins[self.j] <= self.capacity, False
+
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        # ``out_fire`` = ov & o_ready stands for o_ready: the register is free when not ov or o_ready
+        free = not self.ov or out_fire
+        load = free and self.fill >= self.outs[self.k]
+        if not (f0 or load or free and self.ov):
+            return False
+        if f0:
+            self.fill += self.ins[self.j]
+            self.j = 0 if self.j == len(self.ins) - 1 else self.j + 1
+        if load:
+            self.fill -= self.outs[self.k]
+            self.k = 0 if self.k == len(self.outs) - 1 else self.k + 1
+        if free:
+            self.ov = load
+        return True
+
+
 # the control model of each params class
 CONTROLS: dict[type, Callable[[Any], Control]] = {
     WindowParams: Window, MatVecParams: MatVec, DepthwiseParams: Depthwise, RequantParams: Pipe, PoolParams: Pool,
-    EltwiseAddParams: Add, EltwiseConcatParams: Concat, FifoParams: Fifo,
+    EltwiseAddParams: Add, EltwiseConcatParams: Concat, FifoParams: Fifo, RegroupParams: Regroup,
 }
 
 

@@ -15,6 +15,7 @@ from .fifo import FifoParams
 from .matvec import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages, fold_lengths, live_lane_count, tile_map
 from .pool import PoolParams
 from .queue import queue_credits
+from .regroup import RegroupParams
 from .registry import UNITS, UNIT_TYPES, params_from_dict, params_to_dict, unit_class
 from .requant import REQUANT_LATENCY, RequantEntry, RequantParams
 from .window import WindowParams
@@ -22,7 +23,7 @@ from .window import WindowParams
 __all__ = [
     "Unit", "AsicCount", "Operand", "code_range", "int_tuple", "mul_blocks", "DSP_WIDTH", "COPY_GROUP_LANES",
     "WindowParams", "MatVecParams", "DepthwiseParams", "DEPTHWISE_LATENCY", "RequantParams", "RequantEntry",
-    "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "adder_tree_stages", "ADD_RESCALE_STAGES",
+    "PoolParams", "RegroupParams", "EltwiseAddParams", "EltwiseConcatParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "adder_tree_stages", "ADD_RESCALE_STAGES",
     "REQUANT_LATENCY", "fold_lengths", "live_lane_count", "tile_map", "queue_credits",
     "UNITS", "UNIT_TYPES", "unit_class", "params_to_dict", "params_from_dict",
 ]

@@ -18,6 +18,7 @@ from .eltwise import EltwiseAddParams, EltwiseConcatParams
 from .fifo import FifoParams
 from .matvec import MatVecParams
 from .pool import PoolParams
+from .regroup import RegroupParams
 from .requant import RequantParams
 from .window import WindowParams
 
@@ -25,7 +26,7 @@ __all__ = ["UNITS", "UNIT_TYPES", "unit_class", "jsonable", "params_to_dict", "p
 
 UNITS: dict[str, type[Unit]] = {cls.unit_kind: cls for cls in (
     WindowParams, MatVecParams, DepthwiseParams, RequantParams, PoolParams, EltwiseAddParams, EltwiseConcatParams,
-    FifoParams)}
+    FifoParams, RegroupParams)}
 UNIT_TYPES: dict[str, type[Unit]] = {cls.__name__: cls for cls in UNITS.values()}  # the manifest's names
 
 
