@@ -8,7 +8,8 @@ data movement and padding). ``StageSpec.build(in_lanes, out_lanes)`` makes the u
 Layout: conv and pool inputs must stream channels last (HWC); a MatMul reads its ``K`` features
 in stream order, so its weight rows are permuted by :func:`~.stream_layout.stream_order`. A
 depthwise conv (``group == C == M``) becomes a ``dwconv`` stage: the window's stream into a
-Depthwise unit, one multiplier a lane, each busy every cycle. Another grouped conv becomes one
+Depthwise unit, one multiplier a lane, each busy every cycle; so does a MatMul by a diagonal
+matrix (one tap, no window). Another grouped conv becomes one
 block-diagonal MatVec: zero tiles cost no cycle and zero lanes no multiplier. A ``QPad`` folds into the next window's padding; a ``QLut`` folds into the
 requant of the stage before it when it is that value's only consumer.
 """
@@ -217,7 +218,13 @@ def _matmul(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
         weights, pixels = w.T, math.prod(x.logical[:-1])
     else:
         raise CompileError(f"{node.name}: MatMul input {x.logical} must stream its {k} features innermost, not layout {x.layout}")
-    data = dict(window=None, in_features=k, out_features=m, weights=weights, **_weights_common(graph, node, x, "MatMul"))
+    common = _weights_common(graph, node, x, "MatMul")
+    if pixels == 1 and k == m and not np.any(weights - np.diag(np.diag(weights))) and same_order(x.layout, ((k,), (0,))):
+        # a diagonal matrix (a per-feature scale, e.g. a BatchNormalization kept behind its own Q/DQ pair) is a
+        # depthwise product of one tap: one multiplier a lane instead of a pruned MatVec's two passes
+        data = dict(window=None, groups=k, channels=k, taps=1, weights=np.diag(weights).reshape(k, 1), **common)
+        return StageSpec("dwconv", node, (x,), (1, 1, m), quant_of(graph, node.outputs[0]), _build_dwconv, data)
+    data = dict(window=None, in_features=k, out_features=m, weights=weights, **common)
     return StageSpec("dense", node, (x,), (1, pixels, m), quant_of(graph, node.outputs[0]), _build_conv, data,
                      macs=macs_of(node, graph))
 

@@ -22,6 +22,7 @@ Conventions every class follows:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import ClassVar
@@ -113,7 +114,7 @@ class Unit:
     def dsp_blocks(self, width: int = DSP_WIDTH) -> int:
         """DSP multipliers (``width`` x ``width``) Yosys maps the unit's multiplies to: what
         ``--dsp`` budgets (:func:`~.common.mul_blocks` of :meth:`products`)."""
-        return sum(mul_blocks(a, b, width) for a, b in self.products())
+        return sum(n * mul_blocks(a, b, width) for (a, b), n in Counter(self.products()).items())
 
     def mac_multipliers(self) -> int:
         """MAC multipliers built (a MatVec's live lanes)."""

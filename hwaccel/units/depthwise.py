@@ -134,10 +134,12 @@ class DepthwiseParams(Unit):
 
     def products(self) -> list[Product]:
         """One ``(bits_x + 1) x bits_w`` signed multiply per live lane."""
-        return [(Operand(self.bits_x + 1, True), Operand(self.bits_w, True))] * self.mac_multipliers()
+        return [(Operand(self.bits_x + 1, True), Operand(self.bits_w, True))] * self.multiplying_lanes()
 
     def mac_multipliers(self) -> int:
-        return len(self.live_lanes)
+        """The live lanes; none with one tap, a per-channel scale (a BatchNormalization on codes) that
+        accumulates nothing, like a requant's multiplier."""
+        return len(self.live_lanes) if self.taps > 1 else 0
 
     def multiplying_lanes(self) -> int:
         return len(self.live_lanes)

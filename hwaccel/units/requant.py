@@ -8,6 +8,7 @@ operand is split into 17-bit chunks (:func:`chunk_layout`), one 18x18 DSP multip
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..errors import CompileError
@@ -138,9 +139,9 @@ class RequantParams(Unit):
         """Beats per pixel."""
         return ceil_div(self.channels, self.lanes)
 
-    @property
+    @cached_property
     def product_bits(self) -> int:
-        """Exact signed width of ``acc * mult`` over all entries (left shifts folded in)."""
+        """Exact signed width of ``acc * mult`` over all entries (left shifts folded in; computed once)."""
         lo, hi = code_range(self.acc_bits, True)
         mults = [m << max(-n, 0) for m, n in zip(self.multipliers, self.shifts)] + [0]
         corners = [a * m for a in (lo, hi) for m in (min(mults), max(mults))]
