@@ -192,3 +192,85 @@ def test_rtl(simulator: str, tally) -> None:
     for k, (p, case) in enumerate(zip(params, cases)):
         assert tuple(result[case.name][stalled.name]["first_and_total"]) == _model_first_and_total(p, case, stalled, k)
     tally("Regroup", simulator, len(params))
+
+
+def test_schedule_equals_the_control_model() -> None:
+    """perf/schedule.py's recurrence against the control model fed at random arrival cycles and
+    drained by a consumer that takes each beat at a random cycle after it is valid."""
+    from hwaccel.perf.schedule import _regroup, room_after
+
+    rng = np.random.default_rng(8)
+    for length, a, b in CORNERS:
+        p = RegroupParams(length, a, b)
+        vectors = 4
+        arrive = np.cumsum(rng.integers(0, 3, size=vectors * p.in_beats)).astype(np.int64)
+        delays = rng.integers(0, 4, size=vectors * p.out_beats)
+        ctl, reads, valid, taken, cycle = control_for(p), [], [], [], 0
+        while len(taken) < vectors * p.out_beats:
+            j, k = len(reads), len(taken)
+            offer = j < len(arrive) and cycle >= arrive[j]
+            if ctl.ov and len(valid) == k:
+                valid.append(cycle)
+            ready = ctl.ov and cycle >= valid[k] + delays[k]
+            f0 = ctl.ready(ready, offer, False)[0] and offer
+            if f0:
+                reads.append(cycle)
+            if ready:
+                taken.append(cycle)
+            ctl.tick(f0, False, ready)
+            cycle += 1
+        got_reads, got_valid = _regroup(p, arrive, room_after(np.array(taken), 1), 1)
+        assert got_reads[0].tolist() == reads and got_valid.tolist() == valid, (length, a, b)
+
+
+def _with_regroups(df):
+    """``df`` with every MatVec refolded to other lanes behind and before regroups."""
+    from dataclasses import replace
+
+    from hwaccel.units import MatVecParams
+
+    stages = []
+    for s in df.stages:
+        mv = s.unit(MatVecParams)
+        if mv is None:
+            stages.append(s)
+            continue
+        k = s.units.index(mv)
+        a, b = s.units[k - 1].out_lanes if k else mv.simd, mv.pe
+        simd = next(d for d in (3, 5, 2, 1) if d <= mv.in_features and d != a)
+        pe = next(d for d in (3, 2, 1) if d <= mv.out_features and d != b)
+        bits = s.units[k - 1].out_codes if k else (df.input.encoding.bits, df.input.encoding.signed)
+        new = mv.refold(pe, simd)
+        units = (*s.units[:k], RegroupParams(mv.in_features, a, simd, *bits), new,
+                 RegroupParams(mv.out_features, pe, b, *new.out_codes), *s.units[k + 1:])
+        stages.append(replace(s, units=units))
+    return df.replace(stages=tuple(stages))
+
+
+def test_network_with_regroups_in_amaranth_sim() -> None:
+    """cnn with regroups around every MatVec: run_dataflow unchanged, FIFOs from the schedule let it
+    run at its slowest stage, and the cycle model equals the units in amaranth.sim beat for beat."""
+    from hwaccel.golden.dataflow import run_dataflow
+    from hwaccel.golden.fixed import run_golden
+    from hwaccel.passes.size_fifos import size_fifos
+    from hwaccel.passes.to_dataflow import to_dataflow
+    from hwaccel.perf.network import simulate
+    from hwaccel.perf.schedule import steady_interval
+
+    from dataflow_cases import zoo_fixed, zoo_inputs
+    from dataflow_rtl import simulate_top
+
+    graph, x = zoo_fixed("cnn"), zoo_inputs("cnn", 2)
+    plain = to_dataflow(graph, fifos=False)
+    df = size_fifos(_with_regroups(plain))
+    assert sum(isinstance(u, RegroupParams) for s in df.stages for u in s.units) == 2 * 3
+    want = run_dataflow(plain, {"input": x})[plain.output.value]
+    assert np.array_equal(run_dataflow(df, {"input": x})[df.output.value], want)
+    run = simulate(df, None, stop_periodic=True)
+    assert run.period is not None and run.period[2] / run.period[1] == steady_interval(df)
+    model = simulate(df, 2, keep_beats=True)
+    codes = run_golden(graph, {"input": x}, outputs=[df.input.value])[df.input.value]
+    beats = df.input.to_stream(codes.astype(np.int64)).reshape(-1, df.input.lanes)
+    got, cycles = simulate_top(df, beats, 2 * df.output.beats)
+    assert cycles == model.out_cycles
+    assert np.array_equal(df.output.from_stream(np.array(got).reshape(2, df.output.beats, df.output.lanes)), want)

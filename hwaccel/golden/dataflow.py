@@ -52,7 +52,8 @@ def run_stage(stage: "Stage", inputs: list[np.ndarray]) -> np.ndarray:
     """One stage on ``(N, H, W, C)`` int64 codes; returns ``(N, *stage.shape)``."""
     n = inputs[0].shape[0]
     h, w, c = stage.shape
-    units: list[Any] = list(stage.units)  # read by field: the unit classes name what each stage holds
+    # read by field: the unit classes name what each stage holds; a regroup changes no value
+    units: list[Any] = [u for u in stage.units if type(u).__name__ != "RegroupParams"]
     kind = type(units[-1]).__name__
     first = units[0]
     if kind == "EltwiseAddParams":

@@ -16,12 +16,13 @@ as deep as the most beats it ever holds lets every stage keep this schedule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
 
-from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams, WindowParams,
-                     fold_lengths, queue_credits)
+from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RegroupParams, RequantParams,
+                     WindowParams, fold_lengths, queue_credits)
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 
 __all__ = ["EdgeTimes", "bottleneck", "steady_interval", "expected_cycles", "schedule", "fifo_occupancy", "fifo_depths", "room_after"]
@@ -132,6 +133,36 @@ def _pipe(p: Any, a: Times, lb: Times | None, images: int) -> tuple[list[Times],
     return [s], s + p.latency
 
 
+@lru_cache(maxsize=64)
+def _regroup_links(p: RegroupParams, vectors: int) -> tuple[Times, Times, Times]:
+    """``(need, waits, made)`` of ``vectors`` vectors: the input beat bringing each output beat's
+    last code; the input beats that wait for room, and the output beat after whose load each fits."""
+    codes_in = np.concatenate([[0], np.cumsum(np.tile(p.in_counts, vectors))])
+    codes_out = np.concatenate([[0], np.cumsum(np.tile(p.out_counts, vectors))])
+    need = np.searchsorted(codes_in, codes_out[1:]) - 1
+    made = np.searchsorted(codes_out, codes_in[1:] - p.capacity)
+    waits = np.nonzero(made > 0)[0]
+    return need, waits, made[waits] - 1
+
+
+def _regroup(p: RegroupParams, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
+    """Input beat ``j`` transfers once it has arrived, after beat ``j - 1`` and once the output
+    beats that make room for it have loaded (``valid`` of the last of them); output beat ``k`` is
+    valid two cycles after its last input beat, after beat ``k - 1`` and at ``lb`` (``lb`` bounds
+    the valid cycle itself: the output register is free the cycle after its beat left). The two
+    chains depend on each other: iterated from below to their least solution."""
+    need, waits, made = _regroup_links(p, len(a) // p.in_beats)
+    room = np.full(len(a), NEVER, dtype=np.int64)
+    while True:
+        reads = _paced(np.maximum(a, room))
+        earliest = reads[need] + p.latency
+        valid = _paced(earliest if lb is None else np.maximum(earliest, lb))
+        new = valid[made]
+        if np.array_equal(new, room[waits]):
+            return [reads], valid
+        room[waits] = new
+
+
 def _add(p: EltwiseAddParams, a: Times, b: Times, lb: Times | None) -> tuple[list[Times], Times]:
     s = _paced(np.maximum(a, b) if lb is None else np.maximum(np.maximum(a, b), lb))
     return [s, s], s + p.latency
@@ -146,7 +177,7 @@ def _concat(p: EltwiseConcatParams, a: Times, b: Times, lb: Times | None) -> tup
 
 
 _ONE_PORT: dict[type, Callable[..., tuple[list[Times], Times]]] = {WindowParams: _window, MatVecParams: _matvec, DepthwiseParams: _depthwise, PoolParams: _pool,
-             RequantParams: _pipe}
+             RequantParams: _pipe, RegroupParams: _regroup}
 
 
 def _unit(u: Any, arrivals: list[Times], lb: Times | None, images: int) -> tuple[list[Times], Times]:
@@ -179,13 +210,19 @@ def _stage(units: tuple, arrivals: list[Times], images: int, accept: Times | Non
                 taken = outs[-1]
             else:
                 continue
-            lb = room_after(taken, queue_credits(units[k].latency))
+            lb = room_after(taken, _slots(units[k]))
             old = bounds[k]
             new = lb if old is None else np.maximum(old, lb)
             if old is None or not np.array_equal(old, new):
                 settled, bounds[k] = False, new
         if settled:
             return ins[0], outs[-1]
+
+
+def _slots(u: Any) -> int:
+    """Output beats a unit may hold that its consumer has not taken: its queue's credits (a
+    regroup: its output register, whose bound is on the valid cycle, see :func:`_regroup`)."""
+    return 1 if isinstance(u, RegroupParams) else queue_credits(u.latency)
 
 
 def room_after(taken: Times, slots: int) -> Times:
