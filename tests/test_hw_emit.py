@@ -80,3 +80,24 @@ def test_errors() -> None:
         unit_for(3)
     assert str(err.value) == ("params must be one of ['EltwiseAddParams', 'EltwiseConcatParams', 'FifoParams', "
                               "'MatVecParams', 'PoolParams', 'RequantParams', 'WindowParams'], not 'int'")
+
+
+def test_fast_conversion_gives_the_same_rtlil() -> None:
+    from amaranth.back import rtlil
+
+    from hwaccel.hw.emit import fast_conversion
+    want = [rtlil.convert(unit_for(p), name="u", emit_src=False) for p in PARAMS]
+    with fast_conversion():
+        got = [rtlil.convert(unit_for(p), name="u", emit_src=False) for p in PARAMS]
+    assert got == want
+    assert [rtlil.convert(unit_for(p), name="u", emit_src=False) for p in PARAMS] == want  # restored
+
+
+def test_unit_modules_split_and_ports() -> None:
+    from hwaccel.hw.emit import module_ports, unit_modules
+    modules = unit_modules([("fifo_a", unit_for(PARAMS[3])), ("mv_b", unit_for(PARAMS[1]))])
+    assert {"fifo_a", "mv_b"} <= set(modules)
+    assert all(text.endswith("endmodule\n") and "(* top" not in text for text in modules.values())
+    assert set(module_ports(modules["fifo_a"])) >= {"clk", "rst", "i__valid", "o__payload"}
+    with pytest.raises(CompileError):
+        unit_modules([("a-b", unit_for(PARAMS[3]))])

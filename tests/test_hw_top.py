@@ -206,17 +206,20 @@ def test_emit_is_deterministic(tmp_path) -> None:
     assert a.read_bytes() == b.read_bytes() and a.name == "top.v"
     text = a.read_text()
     assert "module top(" in text and "probe" in text and text.count("\nmodule ") >= 10
+    (c,) = emit_verilog(df, tmp_path / "c", workers=2)
+    (d,) = emit_verilog(df, tmp_path / "d", workers=1)
+    assert c.read_bytes() == d.read_bytes() == a.read_bytes()
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("simulator", SIMULATORS)
 @pytest.mark.parametrize("build", [small_cnn, residual])
-def test_network_rtl(build, simulator: str) -> None:
+def test_network_rtl(build, simulator: str, tmp_path) -> None:
     """Each design built once; runs without and with random stalls; 12 images back to back."""
     if reason := simulator_missing(simulator):
         pytest.skip(reason)
     df, images, want = _setup(build, 2, 12)
-    text = verilog(NetworkTop(df), "top")
+    text = emit_verilog(df, tmp_path)[0].read_text()  # units as modules of their own, instantiated by top
     for k, stalls in enumerate(STALLS):
         case = make_case(NetworkTop(df), images, _model_cycles(df, 12, stalls, k), *stalls, seed=k)
         _check(df, run_rtl(text, case, simulator, f"top_{df.name}", progress=False), case, want)

@@ -16,11 +16,15 @@ the compiler writes describe the dataflow and are not read by the design.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from amaranth.hdl import Module
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, ValueCastable
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,7 +32,7 @@ from ..errors import CompileError
 from ..units.base import Unit
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 from . import UNITS, unit_for
-from .emit import write_verilog
+from .emit import module_ports, split_modules, unit_modules, verilog, write_text
 
 __all__ = ["StreamFork", "NetworkTop", "unit_out_beats", "stream_beats", "emit_verilog"]
 
@@ -68,6 +72,28 @@ def _unit(params: Any) -> wiring.Component:
     return unit_for(params) if cls is None else cls(params)
 
 
+class _Blackbox(wiring.Component):
+    """A unit's ports only: its module (converted on its own) is instantiated in the top."""
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+        self.module = ""  # set by emit_verilog before the top is elaborated
+        self.module_ports: list[str] = []
+        super().__init__(_unit(params).signature)
+
+    def instance(self) -> Instance:
+        """The instance of :attr:`module` joined to this component's port signals."""
+        ports: dict[str, Any] = {}
+        for path, member, value in self.signature.flatten(self):
+            value = value.as_value() if isinstance(value, ValueCastable) else value
+            ports[("i_" if member.flow == In else "o_") + "__".join(map(str, path))] = value
+        if "clk" in self.module_ports:
+            ports["i_clk"] = ClockSignal()
+        if "rst" in self.module_ports:
+            ports["i_rst"] = ResetSignal()
+        return Instance(self.module, **ports)
+
+
 def _edge_fifo_name(edge: Edge) -> str:
     return f"{edge.dst}/fifo{edge.port}"
 
@@ -79,6 +105,9 @@ class NetworkTop(wiring.Component):
     ----------
     df
         The compiled dataflow (stages in topological order, edges).
+    blackbox
+        Units and FIFOs are :class:`_Blackbox` instances of modules converted on their own
+        (:func:`emit_verilog`), not elaborated into the top.
 
     Raises
     ------
@@ -87,10 +116,11 @@ class NetworkTop(wiring.Component):
         output by other than one edge, or a stream's codes or lanes do not match its consumer's.
     """
 
-    def __init__(self, df: Dataflow) -> None:
+    def __init__(self, df: Dataflow, blackbox: bool = False) -> None:
         self.df = df
-        self.units = {s.name: [_unit(p) for p in s.units] for s in df.stages}
-        self.fifos = {id(e): _unit(e.fifo) for e in df.edges if e.fifo is not None}
+        make = _Blackbox if blackbox else _unit
+        self.units = {s.name: [make(p) for p in s.units] for s in df.stages}
+        self.fifos = {id(e): make(e.fifo) for e in df.edges if e.fifo is not None}
         self.probe_names: list[str] = []
         self._probed: list[wiring.Component] = []
         for s in df.stages:
@@ -149,18 +179,23 @@ class NetworkTop(wiring.Component):
             raise CompileError(f"{what} must carry {want['payload'].shape!r}, not {got['payload'].shape!r}")
         wiring.connect(m, src, dst)
 
+    def parts(self) -> list[tuple[str, wiring.Component]]:
+        """The units and edge FIFOs with their submodule names, in elaboration order."""
+        out = [(f"s{idx}_{s.name}_u{k}", unit) for idx, s in enumerate(self.df.stages) for k, unit in enumerate(self.units[s.name])]
+        return out + [(f"fifo_{e.src}_{e.dst}_{e.port}", self.fifos[id(e)]) for e in self.df.edges if e.fifo is not None]
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
         df = self.df
-        for idx, s in enumerate(df.stages):
+        for name, part in self.parts():
+            m.submodules[name] = part.instance() if isinstance(part, _Blackbox) else part
+        for s in df.stages:
             units = self.units[s.name]
-            for k, unit in enumerate(units):
-                m.submodules[f"s{idx}_{s.name}_u{k}"] = unit
-                if k:
-                    self._connect(m, units[k - 1].o, unit.i, f"stage {s.name!r} unit {k} input")
+            for k in range(1, len(units)):
+                self._connect(m, units[k - 1].o, units[k].i, f"stage {s.name!r} unit {k} input")
         for e in df.edges:
             if e.fifo is not None:
-                m.submodules[f"fifo_{e.src}_{e.dst}_{e.port}"] = fifo = self.fifos[id(e)]
+                fifo = self.fifos[id(e)]
                 sink = wiring.flipped(self.o) if e.dst == OUTPUT else self._sink(Edge(e.src, e.dst, e.port))
                 self._connect(m, fifo.o, sink, f"FIFO {e.src!r} -> {e.dst!r} port {e.port} output")
         sources = [(INPUT, wiring.flipped(self.i))] + [(s.name, self._source_of(s.name)) for s in df.stages]
@@ -215,17 +250,83 @@ def stream_beats(df: Dataflow, count: int) -> dict[str, int]:
     return beats
 
 
-def emit_verilog(df: Dataflow, out_dir: str | Path) -> list[Path]:
+def _convert_batch(batch: list[tuple[str, Any]]) -> dict[str, str]:
+    """Verilog of the units ``(module name, params)`` by module name (a worker's share)."""
+    return unit_modules([(name, _unit(params)) for name, params in batch])
+
+
+def _cost(params: Any) -> int:
+    """A rough, deterministic estimate of a unit's conversion time (for sharing out the work)."""
+    return 20_000 + len(repr(params))
+
+
+# Units are converted in this many batches, one Yosys run each, whatever the number of workers: Yosys's
+# output for a module depends on the other modules of its run (the order of its hash tables).
+BATCHES = 4
+
+
+def _batches(units: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
+    """``units`` in :data:`BATCHES` batches of similar cost (costliest first onto the lightest)."""
+    batches: list[list[tuple[str, Any]]] = [[] for _ in range(BATCHES)]
+    loads = [0] * len(batches)
+    for unit in sorted(units, key=lambda u: (-_cost(u[1]), u[0])):
+        k = loads.index(min(loads))
+        batches[k].append(unit)
+        loads[k] += _cost(unit[1])
+    return [b for b in batches if b]
+
+
+def _module_names(top: NetworkTop) -> list[tuple[_Blackbox, str]]:
+    """Each part of ``top`` with its module's name: ``top_<submodule name>`` (non-word characters
+    as ``_``), shared by parts with equal params (the first one's name)."""
+    by_params: dict[Any, str] = {}
+    taken: set[str] = set()
+    out: list[tuple[_Blackbox, str]] = []
+    for name, part in top.parts():
+        assert isinstance(part, _Blackbox)
+        key = repr(part.params)
+        if key not in by_params:
+            module = re.sub(r"\W", "_", f"top_{name}")
+            while module in taken:
+                module += "_"
+            taken.add(module)
+            by_params[key] = module
+        out.append((part, by_params[key]))
+    return out
+
+
+def emit_verilog(df: Dataflow, out_dir: str | Path, workers: int | None = None) -> list[Path]:
     """Write ``out_dir/top.v``: module ``top`` of :class:`NetworkTop`, byte-identical for the same dataflow.
 
-    The weights are ROM initializers inside ``top.v`` (the design reads no ``.mem`` file); an
-    unchanged file is not rewritten, so simulator builds that depend on it stay current.
+    Each distinct unit (and edge FIFO) is a module of its own, converted in ``workers`` processes
+    (default: the CPUs this process may use); ``top`` instantiates them. The text does not depend
+    on ``workers``: ``top`` comes first, then the unit modules sorted by name. The weights are ROM
+    initializers inside ``top.v`` (the design reads no ``.mem`` file); an unchanged file is not
+    rewritten, so simulator builds that depend on it stay current.
 
     Returns
     -------
     list[Path]
         The files of the design (``top.v``).
     """
+    top = NetworkTop(df, blackbox=True)
+    named = _module_names(top)
+    distinct = list({module: part.params for part, module in named}.items())
+    workers = len(os.sched_getaffinity(0)) if workers is None else workers
+    batches = _batches(distinct)
+    modules: dict[str, str] = {}
+    if workers > 1 and len(batches) > 1:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context) as pool:
+            for done in pool.map(_convert_batch, batches):
+                modules.update(done)
+    else:
+        for batch in batches:
+            modules.update(_convert_batch(batch))
+    for part, module in named:
+        part.module, part.module_ports = module, module_ports(modules[module])
+    header, top_modules = split_modules(verilog(top, "top"))
+    text = header + "".join(top_modules.values()) + "".join(modules[k] for k in sorted(modules))
     path = Path(out_dir) / "top.v"
-    write_verilog(NetworkTop(df), path, "top")
+    write_text(text, path)
     return [path]
