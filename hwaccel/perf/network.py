@@ -29,7 +29,7 @@ __all__ = ["Netlist", "Run", "simulate", "budget"]
 
 MARGIN = 4  # a run may take this many times the cycles the analytic schedule expects
 SLACK = 10_000
-PERIODIC_IMAGES = 32  # images an endless run is assumed to need before its state repeats
+PERIODIC_IMAGES = 512  # images an endless run may need before its state repeats (dscnn at luts=20k: 217)
 
 
 @dataclass
