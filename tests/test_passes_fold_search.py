@@ -14,6 +14,7 @@ from hwaccel.errors import CompileError
 from hwaccel.passes.fold_lanes import FoldTarget, LaneClasses, choose_lanes
 from hwaccel.passes.fold_search import INFEASIBLE, Factor, minimize
 from hwaccel.passes.partition import partition
+from hwaccel.passes.lower_stages import matvec_folds
 from hwaccel.passes.to_dataflow import lower_to_specs
 from hwaccel.units.dataflow import INPUT
 
@@ -54,26 +55,62 @@ def _specs(name: str):
 
 
 def _brute_fold(specs, source, dsp):
-    """The smallest interval within ``dsp`` blocks over every assignment of the lane classes."""
+    """The smallest interval within ``dsp`` blocks over every assignment of the lane classes and
+    every fold the stages offer there (a MatVec's ``(simd, pe)``: see test_matvec_folds_...)."""
+    from hwaccel.units import MatVecParams
+
     classes = LaneClasses(specs, INPUT, source.shape[2])
     ports = [(classes.of(("in", i, 0)) if s.inputs else classes.of(("out", i)), classes.of(("out", i))) for i, s in enumerate(specs)]
+    cache = {}
+
+    def stage(i, lanes_in, lanes_out, fold):  # (interval, DSP blocks) of one stage
+        key = (i, lanes_in, lanes_out, fold)
+        if key not in cache:
+            s = specs[i]
+            units = s.build(lanes_in, lanes_out, fold)
+            ii = max(u.image_cycles(s.shape) for u in units)
+            for u in units:  # a MatVec waits for its input beats
+                if isinstance(u, MatVecParams):
+                    ii = max(ii, u.inputs_per_image(s.shape) * u.fed_vector_cycles(-(-u.in_features // lanes_in)))
+            cache[key] = (ii, sum(u.dsp_blocks() for u in units))
+        return cache[key]
+
     best = None
     for choice in itertools.product(*classes.options):
-        units = [s.build(choice[a], choice[b]) for s, (a, b) in zip(specs, ports)]
-        ii = max(u.image_cycles(s.shape) for s, us in zip(specs, units) for u in us)
-        dsp_used = sum(u.dsp_blocks() for us in units for u in us)
-        if dsp_used <= dsp and (best is None or (ii, dsp_used) < best):
-            best = (ii, dsp_used)
+        options = [s.folds(choice[a]) for s, (a, _) in zip(specs, ports)]
+        for folds in itertools.product(*options):
+            figures = [stage(i, choice[a], choice[b], f) for i, ((a, b), f) in enumerate(zip(ports, folds))]
+            ii, dsp_used = max(f[0] for f in figures), sum(f[1] for f in figures)
+            if dsp_used <= dsp and (best is None or (ii, dsp_used) < best):
+                best = (ii, dsp_used)
     return best
 
 
-@pytest.mark.parametrize("name,dsp", [("cnn", 40), ("cnn", 124), ("mlp", 30)])
+@pytest.mark.parametrize("name,dsp", [("mlp", 30), ("mlp", 80)])
 def test_search_is_exact_against_brute_force(name, dsp):
     source, specs = _specs(name)
     _, _, summary = choose_lanes(specs, INPUT, source.shape[2], FoldTarget(dsp=dsp))
     ii, used = _brute_fold(specs, source, dsp)
     assert summary["interval_estimate"] == ii
     assert summary["multipliers"] <= dsp
+
+
+@pytest.mark.parametrize("n,m,feed", [(64, 32, 64), (144, 16, 9), (640, 128, 40), (40, 64, 40), (7, 5, 3), (128, 8, 128)])
+def test_matvec_folds_cover_every_simd_and_pe(n, m, feed):
+    """Every (simd, pe) is matched or beaten -- cycles per vector, lanes, needing an input
+    Regroup -- by a fold matvec_folds offers (dense weights: MatVecParams.fed_vector_cycles)."""
+    folds = matvec_folds(n, m, feed)
+
+    def figures(s, p):
+        fi, fo = -(-n // s), -(-m // p)
+        return max(fi, feed) + (fo - 1) * fi, s * p, int(fi != feed)
+
+    offered = [figures(s, p) for s, p in folds]
+    for s in range(1, n + 1):
+        for p in range(1, m + 1):
+            c, lanes, rg = figures(s, p)
+            assert any(oc <= c and ol <= lanes and orr <= rg for oc, ol, orr in offered), (s, p)
+    assert len(folds) < 4 * (n * m) ** 0.5 + 8
 
 
 @pytest.mark.parametrize("name", ["resnet", "dscnn"])

@@ -1,17 +1,22 @@
 """Folding: choose the lanes (SIMD inputs, PE outputs) of every stream to meet a target.
 
-Streams joined by a stage that is not a MatVec (pools, eltwise, tables) or by an edge carry the
-same lanes (no width converters), so the free choices are *lane classes*: sets of ports that
-must agree. A class may take any common divisor of its streams' channel counts. A stage's cost
-is its units' standalone interval (:meth:`~hwaccel.units.base.Unit.image_cycles`, the params'
-closed forms) and DSP multipliers (:meth:`~hwaccel.units.base.Unit.dsp_blocks`: the 18 x 18 blocks
-Yosys maps its multiplies to, so a ``dsp`` budget is a device's DSP block count).
+Streams joined by a stage that is not a MatVec (pools, eltwise, depthwise, tables) or by an edge
+carry the same lanes, so the stream lanes are chosen per *lane class*: a set of ports that must
+agree, taking any common divisor of its streams' channel counts. A conv/dense stage's MatVec is
+free of its streams: its ``(simd, pe)`` is any of :func:`~.lower_stages.matvec_folds` (a Regroup
+converts where they differ from the stream lanes), so a 16-channel 3x3 conv may take 24 x 2
+multipliers. A stage's cost is its units' standalone interval
+(:meth:`~hwaccel.units.base.Unit.image_cycles`, the params' closed forms; a MatVec's first output
+fold waits for its input beats, :meth:`~hwaccel.units.matvec.MatVecParams.fed_vector_cycles`), DSP
+multipliers (:meth:`~hwaccel.units.base.Unit.dsp_blocks`: the 18 x 18 blocks Yosys maps its
+multiplies to, so a ``dsp`` budget is a device's DSP block count), LUT estimate and MAC multipliers.
 
 Targets: ``fps`` (interval <= clock / fps with the fewest DSP blocks), ``dsp``, ``luts`` or
 ``multipliers`` budgets (the smallest interval within the budget: DSP blocks, estimated LUTs, or
 the MAC multipliers of the MatVecs alone, as systolic-array comparisons count them; then the
-fewest DSP blocks, or LUTs for a ``dsp`` budget); none given means ``dsp = DEFAULT_DSP``. Minimising multipliers at a given bottleneck interval slows every
-other stage down to it: balanced initiation intervals.
+fewest DSP blocks, or LUTs for a ``dsp`` budget); none given means ``dsp = DEFAULT_DSP``.
+Minimising multipliers at a given bottleneck interval slows every other stage down to it:
+balanced initiation intervals.
 
 The search is exact. The fewest multipliers (or LUTs) that keep every stage within an interval
 ``T`` is a minimum over the lane classes of a sum of per-stage costs, each depending on the
@@ -26,11 +31,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import CompileError
 from .fold_search import INFEASIBLE, Factor, minimize
+from ..units import MatVecParams
+from ..units.common import ceil_div
 from .lower_stages import StageSpec
 
 __all__ = ["FoldTarget", "LaneClasses", "choose_lanes"]
@@ -114,7 +122,8 @@ class LaneClasses:
 
 
 class _Tables:
-    """Every stage's interval, multipliers and LUTs at every option of the classes it touches."""
+    """Every stage's interval, DSP blocks, LUTs and MAC multipliers at every option of the classes
+    it touches and every MatVec fold worth trying there (axis -1; padding never fits)."""
 
     def __init__(self, specs: list[StageSpec], classes: LaneClasses) -> None:
         self.specs, self.classes = specs, classes
@@ -122,45 +131,73 @@ class _Tables:
                       for i, s in enumerate(specs)]
         self.ii: list[np.ndarray] = []
         self.metrics: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
+        self.folds: list[list[list]] = []  # per stage, per input-lane option: the folds along axis -1
+        self._unit_cache: dict[tuple, tuple[int, ...]] = {}
         for i, (a, b) in enumerate(self.ports):
             opts_a, opts_b = classes.options[a], classes.options[b]
-            pairs = [(x, x) for x in opts_a] if a == b else [(x, y) for x in opts_a for y in opts_b]
-            figures = np.array([self._figures(i, x, y) for x, y in pairs], dtype=np.int64)
-            shape = (len(opts_a),) if a == b else (len(opts_a), len(opts_b))
-            self.ii.append(figures[:, 0].reshape(shape))
+            outs = [None] if a == b else opts_b
+            folds = [specs[i].folds(x) for x in opts_a]
+            width = max(len(f) for f in folds)
+            figures = np.zeros((len(opts_a), len(outs), width, 1 + len(METRICS)), dtype=np.int64)
+            figures[..., 0] = NEVER_FITS
+            for ia, x in enumerate(opts_a):
+                for ib, y in enumerate(outs):
+                    for k, fold in enumerate(folds[ia]):
+                        figures[ia, ib, k] = self._figures(i, x, x if y is None else y, fold)
+            if a == b:
+                figures = figures[:, 0]
+            self.folds.append(folds)
+            self.ii.append(figures[..., 0])
             for k, name in enumerate(METRICS, 1):
-                self.metrics[name].append(figures[:, k].reshape(shape))
+                self.metrics[name].append(figures[..., k])
 
-    def _figures(self, i: int, lanes_in: int, lanes_out: int) -> tuple[int, ...]:
-        units = self.specs[i].build(lanes_in, lanes_out)
-        shape = self.specs[i].shape
-        return (max(u.image_cycles(shape) for u in units), sum(u.dsp_blocks() for u in units),
-                sum(u.lut_estimate() for u in units), sum(u.mac_multipliers() for u in units))
+    def _figures(self, i: int, lanes_in: int, lanes_out: int, fold: tuple[int, int] | None) -> tuple[int, ...]:
+        spec = self.specs[i]
+        units = spec.build(lanes_in, lanes_out, fold)
+        parts = [self._unit_figures(i, u) for u in units]
+        ii = max(p[0] for p in parts)
+        for u in units:
+            if isinstance(u, MatVecParams):  # its first output fold waits for the input beats
+                key = (i, "fed", u.simd, u.pe, lanes_in)
+                if key not in self._unit_cache:
+                    feed = ceil_div(u.in_features, lanes_in)
+                    self._unit_cache[key] = (u.inputs_per_image(spec.shape) * u.fed_vector_cycles(feed),)
+                ii = max(ii, self._unit_cache[key][0])
+        return (ii,) + tuple(sum(p[k] for p in parts) for k in range(1, 1 + len(METRICS)))
+
+    def _unit_figures(self, i: int, u: Any) -> tuple[int, ...]:
+        key = (i, u.unit_kind, u.in_lanes, u.out_lanes, getattr(u, "length", None), u.out_codes)
+        if key not in self._unit_cache:
+            self._unit_cache[key] = (u.image_cycles(self.specs[i].shape), u.dsp_blocks(), u.lut_estimate(), u.mac_multipliers())
+        return self._unit_cache[key]
 
     def scope(self, i: int) -> tuple[int, ...]:
         a, b = self.ports[i]
         return (a,) if a == b else (a, b)
 
+    def _packed(self, i: int, interval: float, first: str, second: str) -> np.ndarray:
+        return np.where(self.ii[i] <= interval, self.metrics[first][i] * SECONDARY + self.metrics[second][i], INFEASIBLE)
+
     def solve(self, interval: float, first: str, second: str) -> tuple[int, tuple[int, ...]]:
         """The least ``(first, second)`` metric sums packed as one integer, with every stage within
         ``interval``, and the class options reaching it."""
-        factors = []
-        for i in range(len(self.specs)):
-            cost = np.where(self.ii[i] <= interval, self.metrics[first][i] * SECONDARY + self.metrics[second][i], INFEASIBLE)
-            factors.append(Factor(self.scope(i), cost))
+        factors = [Factor(self.scope(i), self._packed(i, interval, first, second).min(axis=-1)) for i in range(len(self.specs))]
         return minimize([len(o) for o in self.classes.options], factors)
 
-    def stage_figures(self, choice: tuple[int, ...]) -> list[dict[str, int]]:
-        """Each stage's interval and metrics under ``choice``."""
+    def chosen(self, choice: tuple[int, ...], interval: float, first: str, second: str) -> list[tuple[Any, dict[str, int]]]:
+        """Each stage's fold (None: the stream lanes) and figures under ``choice`` within ``interval``."""
         out = []
         for i in range(len(self.specs)):
             index = tuple(choice[v] for v in self.scope(i))
-            out.append({"interval": int(self.ii[i][index]), **{m: int(t[i][index]) for m, t in self.metrics.items()}})
+            k = int(np.argmin(self._packed(i, interval, first, second)[index]))
+            figures = {"interval": int(self.ii[i][index][k]), **{m: int(t[i][index][k]) for m, t in self.metrics.items()}}
+            out.append((self.folds[i][index[0]][k], figures))
         return out
 
 
 METRICS = ("dsp", "luts", "multipliers")  # what a stage costs, besides its interval
 SECONDARY = 1 << 36  # packs (primary, secondary) costs: secondary sums stay below it
+NEVER_FITS = 1 << 62  # the interval of padding entries
 
 
 def choose_lanes(specs: list[StageSpec], input_stage: str, input_channels: int, target: FoldTarget) -> tuple[dict[str, tuple], int, dict]:
@@ -170,6 +207,7 @@ def choose_lanes(specs: list[StageSpec], input_stage: str, input_channels: int, 
     classes = LaneClasses(specs, input_stage, input_channels)
     tables = _Tables(specs, classes)
     intervals = np.unique(np.concatenate([t.reshape(-1) for t in tables.ii])) if specs else np.array([0])
+    intervals = intervals[intervals < NEVER_FITS]
     first, budget = target.budget
     second = "luts" if first == "dsp" else "dsp"
 
@@ -196,10 +234,11 @@ def choose_lanes(specs: list[StageSpec], input_stage: str, input_channels: int, 
                                f"{cost(len(intervals) - 1)[0] // SECONDARY} {UNITS[first]}")
         reason = _why_stopped(tables, intervals, k, fastest, cost, first, budget)
     choice = cost(k)[1]
-    figures = tables.stage_figures(choice)
+    chosen = tables.chosen(choice, float(intervals[k]), first, second)
+    figures = [f for _, f in chosen]
     ii = max(f["interval"] for f in figures) if figures else 0
     lanes = [classes.options[c][choice[c]] for c in range(len(classes.options))]
-    units = {s.name: s.build(lanes[a], lanes[b]) for s, (a, b) in zip(specs, tables.ports)}
+    units = {s.name: s.build(lanes[a], lanes[b], fold) for s, (a, b), (fold, _) in zip(specs, tables.ports, chosen)}
     summary = {"interval_estimate": ii, "multipliers": sum(f["dsp"] for f in figures),
                "mac_multipliers": sum(f["multipliers"] for f in figures), "lut_estimate": sum(f["luts"] for f in figures),
                "target": target.to_dict(), "bottleneck": [s.name for s, f in zip(specs, figures) if f["interval"] == ii],

@@ -25,14 +25,15 @@ import numpy as np
 from ..errors import CompileError
 from ..fixedpoint import Requant
 from ..golden.fixed_ops.pool import pool_output_extent, window_counts
-from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams,
-                     WindowParams)
+from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RegroupParams,
+                     RequantParams, WindowParams)
+from ..units.common import ceil_div
 from ..units.dataflow import Encoding
 from ..ir.graph import Graph, Node, QuantParams
 from ..ir.ops import kernels, macs_of, register
 from .stream_layout import Layout, channels_last, same_order, stream_order, stream_shape
 
-__all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of"]
+__all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of", "matvec_folds"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class StageSpec:
     inputs: tuple[Stream, ...]
     shape: tuple[int, int, int]
     quant: QuantParams
-    build_fn: Callable[["StageSpec", int, int], tuple]
+    build_fn: Callable[..., tuple]
     data: dict[str, Any] = field(default_factory=dict)
     lut: tuple[tuple[int, ...], int, QuantParams] | None = None  # folded table, its first index, output codes
     sources: list[str] = field(default_factory=list)
@@ -75,8 +76,18 @@ class StageSpec:
     def out_quant(self) -> QuantParams:
         return self.quant if self.lut is None else self.lut[2]
 
-    def build(self, in_lanes: int, out_lanes: int) -> tuple:
-        return self.build_fn(self, in_lanes, out_lanes)
+    def build(self, in_lanes: int, out_lanes: int, fold: tuple[int, int] | None = None) -> tuple:
+        """The units at these stream lanes; a conv/dense stage's ``fold`` is its MatVec's ``(simd, pe)``
+        (default: the stream lanes), with a Regroup wherever a MatVec's lanes differ from its stream's."""
+        return self.build_fn(self, in_lanes, out_lanes) if fold is None else self.build_fn(self, in_lanes, out_lanes, fold)
+
+    def folds(self, in_lanes: int) -> list[tuple[int, int] | None]:
+        """The ``(simd, pe)`` worth trying for a conv/dense stage fed ``in_lanes`` lanes (see
+        :func:`matvec_folds`); ``[None]`` for the other stages, whose lanes are the stream's."""
+        if self.kind not in ("conv", "dense"):
+            return [None]
+        d = self.data
+        return matvec_folds(d["in_features"], d["out_features"], ceil_div(d["in_features"], in_lanes))
 
     def requant(self, rq: Any, acc_bits: int, channels: int, lanes: int) -> RequantParams:
         """The stage's requant unit with the folded table, if any."""
@@ -145,10 +156,49 @@ def _matvec(spec: StageSpec, simd: int, pe: int) -> MatVecParams:
     return d["_matvec"].refold(pe, simd)
 
 
-def _build_conv(spec: StageSpec, simd: int, pe: int) -> tuple:
+def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int, int] | None = None) -> tuple:
+    """Window (``lanes_in``), Regroup to ``simd``, MatVec, Regroup to ``lanes_out``, Requant (``lanes_out``);
+    a Regroup only where the lanes differ."""
+    simd, pe = (lanes_in, lanes_out) if fold is None else fold
     mv = _matvec(spec, simd, pe)
-    units: list = [] if spec.data["window"] is None else [WindowParams(**spec.data["window"], simd=simd)]
-    return tuple(units + [mv, spec.requant(spec.node.attr("requant"), mv.acc_bits, mv.out_features, pe)])
+    cache = spec.data.setdefault("_units", {})
+    units: list = []
+    if spec.data["window"] is not None:
+        key = ("window", lanes_in)
+        if key not in cache:
+            cache[key] = WindowParams(**spec.data["window"], simd=lanes_in)
+        units.append(cache[key])
+    if simd != lanes_in:
+        units.append(RegroupParams(mv.in_features, lanes_in, simd, mv.bits_x, mv.signed_x))
+    units.append(mv)
+    if pe != lanes_out:
+        units.append(RegroupParams(mv.out_features, pe, lanes_out, mv.acc_bits, True))
+    key = ("requant", lanes_out)
+    if key not in cache:
+        cache[key] = spec.requant(spec.node.attr("requant"), mv.acc_bits, mv.out_features, lanes_out)
+    return tuple(units + [cache[key]])
+
+
+def matvec_folds(in_features: int, out_features: int, feed: int) -> list[tuple[int, int] | None]:
+    """The ``(simd, pe)`` a folding search need try for a MatVec whose input arrives in ``feed``
+    beats per vector: for dense weights, those no other fold beats in cycles per vector
+    (:meth:`~hwaccel.units.matvec.MatVecParams.fed_vector_cycles`), multipliers and Regroups needed.
+    Only the least ``simd`` of each input fold count (and ``pe`` of each output fold count) can be
+    among them."""
+    def least(n: int) -> np.ndarray:
+        return np.unique([ceil_div(n, f) for f in range(1, n + 1)])
+
+    s, p = np.meshgrid(least(in_features), least(out_features), indexing="ij")
+    s, p = s.reshape(-1), p.reshape(-1)
+    folds_in, folds_out = -(-in_features // s), -(-out_features // p)
+    cycles = np.maximum(folds_in, feed) + (folds_out - 1) * folds_in
+    lanes = s * p
+    regroups = (folds_in != feed).astype(np.int64)  # an input Regroup (the output side is ranked by lanes alone)
+    keep: list[int] = []
+    for k in np.lexsort((regroups, cycles, lanes)):
+        if not any(lanes[j] <= lanes[k] and cycles[j] <= cycles[k] and regroups[j] <= regroups[k] for j in keep):
+            keep.append(k)
+    return [(int(s[k]), int(p[k])) for k in sorted(keep, key=lambda k: (int(lanes[k]), int(s[k])))]
 
 
 def _weights_common(graph: Graph, node: Node, x: Stream, what: str) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 from typing import Any
 
@@ -102,6 +103,9 @@ class MatVecParams(Unit):
         try many foldings of one layer)."""
         check_int(pe, "pe", 1, self.out_features)
         check_int(simd, "simd", 1, self.in_features)
+        _nonzero(self)  # computed once here and shared by every copy, as are acc_bits and the tile maps
+        _ = self.acc_bits
+        self.__dict__.setdefault("_tile_maps", {})
         other = copy.copy(self)
         object.__setattr__(other, "pe", pe)
         object.__setattr__(other, "simd", simd)
@@ -136,7 +140,7 @@ class MatVecParams(Unit):
             return self.weights[o][k]
         return 0 if self.stored_codebook is None else self.stored_codebook.index(0)
 
-    @property
+    @cached_property
     def acc_bits(self) -> int:
         """The contract width for ``in_features`` products plus the bias (``fixedpoint.accumulator_bits``)."""
         terms = self.in_features + bias_terms(np.array(self.bias, dtype=np.int64), self.bits_x, self.bits_w)
@@ -181,6 +185,12 @@ class MatVecParams(Unit):
     def vector_cycles(self) -> int:
         """Cycles per vector: ``len(schedule)``."""
         return len(self.schedule)
+
+    def fed_vector_cycles(self, feed: int) -> int:
+        """Cycles per vector when its input arrives in ``feed`` beats, one a cycle (a Regroup from
+        narrower stream lanes): output fold 0 reads the input folds as they come, so it takes
+        ``max(input_folds, feed)`` cycles, the other folds their tiles (:func:`fold_lengths`)."""
+        return sum(fold_lengths(self)) + max(0, feed - self.input_folds)
 
     # -- the Unit interface ----------------------------------------------------------------------
 
@@ -301,6 +311,9 @@ _TILE_MAPS: dict[int, tuple[weakref.ref, TileMap]] = {}
 
 def tile_map(params: MatVecParams) -> TileMap:
     """The :class:`TileMap` of ``params`` (computed once per params object)."""
+    shared = params.__dict__.get("_tile_maps")  # a refolded MatVec's: keyed by the folding
+    if shared is not None and (params.pe, params.simd) in shared:
+        return shared[(params.pe, params.simd)]
     key = id(params)
     hit = _TILE_MAPS.get(key)
     if hit is not None and hit[0]() is params:
@@ -313,7 +326,10 @@ def tile_map(params: MatVecParams) -> TileMap:
     def forget(_: object) -> None:
         _TILE_MAPS.pop(key, None)
 
-    _TILE_MAPS[key] = (weakref.ref(params, forget), result)
+    if shared is not None:
+        shared[(params.pe, params.simd)] = result
+    else:
+        _TILE_MAPS[key] = (weakref.ref(params, forget), result)
     return result
 
 
