@@ -6,7 +6,7 @@ Pipeline (plain function calls, one concern per module):
 2. :func:`lower_to_specs`: layout (NCHW values -> HWC streams, data movement folded into the
    layout, QPad into the next window) and one :class:`~.lower_stages.StageSpec` per layer.
 3. :func:`~.fold_lanes.choose_lanes`: lanes (PE/SIMD) of every stream for the target.
-4. :func:`~.size_fifos.size_fifos`: FIFO depths from the cycle model (deadlock-free joins,
+4. :func:`~.size_fifos.size_fifos`: FIFO depths from an analytic schedule (deadlock-free joins,
    then throughput).
 """
 
